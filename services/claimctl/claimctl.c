@@ -1,0 +1,66 @@
+/*
+ * NAME
+ *	claimctl - the operator command of the claims backend
+ *
+ * SYNOPSIS
+ *	claimctl COMMAND [ARGS...]
+ *	claimctl --help
+ *
+ * DESCRIPTION
+ *	One program, one subcommand per operator task, each in its own
+ *	claimctl_<name>.c. This file holds only the dispatch table.
+ *
+ * DIAGNOSTICS
+ *	Exit 0 on success, 1 when the operation failed, 2 on bad usage or
+ *	bad input (with one line on stderr saying what was wrong).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "claimctl/claimctl.h"
+#include "common/log.h"
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "migrate", cmd_migrate, "apply the SQL migrations (idempotent)" },
+	{ "seed", cmd_seed, "load formulas, members and professionals (--members N)" },
+	{ "simulate", cmd_simulate, "compute a reimbursement: request JSON on stdin" },
+	{ "formula", cmd_formula, "formula check FILE.json: contrat responsable rules" },
+	{ "bench-engine", cmd_bench_engine, "measure the rules engine's lines per second" },
+	{ NULL, NULL, NULL },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "Usage: claimctl COMMAND [ARGS...]\n\n"
+		     "Operator command of the claims backend. Commands:\n");
+	for (const struct command *c = commands; c->name != NULL; c++)
+		fprintf(out, "  %-14s %s\n", c->name, c->summary);
+	fprintf(out, "\n'claimctl COMMAND --help' describes a command and its settings.\n"
+		     "Database commands read CLAIMS_PG_DSN "
+		     "[postgresql://claims@127.0.0.1:55432/claims].\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	log_init("claimctl");
+	for (const struct command *c = commands; c->name != NULL; c++)
+		if (strcmp(argv[1], c->name) == 0)
+			return c->run(argc - 1, argv + 1);
+	fprintf(stderr, "claimctl: unknown command '%s' (try claimctl --help)\n", argv[1]);
+	return EXIT_USAGE;
+}

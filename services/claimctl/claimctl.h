@@ -1,0 +1,21 @@
+/*
+ * NAME
+ *	claimctl.h - subcommands of the operator command
+ *
+ * DESCRIPTION
+ *	Each subcommand is a function taking the arguments after its name
+ *	(argv[0] is the subcommand) and returning the process exit status:
+ *	0 success, 1 failure of the operation, 2 bad usage or bad input.
+ */
+#ifndef CLAIMCTL_H
+#define CLAIMCTL_H
+
+#define EXIT_USAGE 2
+
+int cmd_migrate(int argc, char **argv);
+int cmd_seed(int argc, char **argv);
+int cmd_simulate(int argc, char **argv);
+int cmd_formula(int argc, char **argv);
+int cmd_bench_engine(int argc, char **argv);
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * NAME
+ *	daemon.c - the skeleton every daemon's main() hands itself to
+ */
+#include "common/daemon.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+#define CLAIMS_VERSION "1.0.0"
+
+static volatile sig_atomic_t stop_signals;
+
+static void on_stop_signal(int sig)
+{
+	UNUSED(sig);
+	stop_signals++;
+	if (stop_signals >= 2)
+		_exit(2); /* the operator insists: leave now, Kafka redelivers */
+}
+
+int daemon_stopping(void)
+{
+	return stop_signals > 0;
+}
+
+void daemon_request_stop(void)
+{
+	stop_signals = 1;
+}
+
+static int install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+		return ERR;
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) != 0)
+		return ERR;
+	return OK;
+}
+
+static void print_usage(const struct daemon_spec *spec)
+{
+	printf("Usage: %s [--help] [--version]\n\n%s\n\n", spec->name, spec->summary);
+	if (spec->usage != NULL)
+		printf("%s\n\n", spec->usage);
+	config_usage(stdout, spec->config);
+	printf("  %-28s %s [%s]\n", "CLAIMS_LOG_LEVEL", "debug, info, warn or error", "info");
+	printf("  %-28s %s [%s]\n", "CLAIMS_MAX_STEP_ERRORS",
+	       "consecutive failed steps before exiting", "30");
+	printf("\nSignals: SIGTERM/SIGINT finish the work in flight, commit and exit 0;\n"
+	       "a second signal exits at once (status 2). Logs: JSON lines on stderr.\n");
+}
+
+static int parse_options(int argc, char **argv, const struct daemon_spec *spec, int *exit_now)
+{
+	*exit_now = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			print_usage(spec);
+			*exit_now = 1;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("%s %s\n", spec->name, CLAIMS_VERSION);
+			*exit_now = 1;
+		} else {
+			fprintf(stderr, "%s: unknown option %s (try --help)\n", spec->name, argv[i]);
+			return ERR;
+		}
+	}
+	return OK;
+}
+
+static long max_step_errors(void)
+{
+	const char *s = getenv("CLAIMS_MAX_STEP_ERRORS");
+	long n = s ? strtol(s, NULL, 10) : 30;
+
+	return n > 0 ? n : 30;
+}
+
+static int run_loop(const struct daemon_spec *spec)
+{
+	long failures = 0, limit = max_step_errors();
+
+	while (!daemon_stopping()) {
+		if (spec->step(spec->ctx) == OK) {
+			failures = 0;
+			continue;
+		}
+		if (++failures >= limit) {
+			log_error("%ld consecutive failed steps, exiting", failures);
+			return ERR;
+		}
+		/* back off 50 ms, 100 ms, ... up to 1 s */
+		usleep((useconds_t)(failures < 20 ? failures * 50000 : 1000000));
+	}
+	return OK;
+}
+
+int daemon_main(int argc, char **argv, const struct daemon_spec *spec)
+{
+	int exit_now, status;
+
+	if (parse_options(argc, argv, spec, &exit_now) != OK)
+		return 2;
+	if (exit_now)
+		return 0;
+	log_init(spec->name);
+	if (config_load(spec->config) != OK)
+		return 2;
+	if (install_signals() != OK) {
+		log_error("cannot install signal handlers");
+		return 1;
+	}
+	if (spec->init(spec->ctx) != OK) {
+		log_error("start-up failed");
+		return 1;
+	}
+	if (spec->metrics_addr != NULL &&
+	    metrics_http_start(*spec->metrics_addr, spec->health, spec->ctx) != OK) {
+		spec->cleanup(spec->ctx);
+		return 1;
+	}
+	log_info("started (pid %d)", (int)getpid());
+	status = run_loop(spec);
+	log_info("stopping: finishing work in flight");
+	if (spec->drain != NULL && spec->drain(spec->ctx) != OK)
+		status = ERR;
+	metrics_http_stop();
+	spec->cleanup(spec->ctx);
+	config_free(spec->config);
+	log_info("stopped %s", status == OK ? "cleanly" : "after an error");
+	return status == OK ? 0 : 1;
+}

@@ -1,0 +1,99 @@
+/*
+ * NAME
+ *	envelope.c - wrap and unwrap the protobuf envelope of every message
+ */
+#include "common/envelope.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+
+int envelope_pack(Claims__MessageType type, const ProtobufCMessage *payload,
+		  const char *trace_id, const char *producer, char message_id[UUID_STR_LEN],
+		  uint8_t **out, size_t *out_len)
+{
+	Claims__Envelope env = CLAIMS__ENVELOPE__INIT;
+	size_t payload_len = protobuf_c_message_get_packed_size(payload);
+	uint8_t *payload_buf = xmalloc(payload_len);
+
+	if (protobuf_c_message_pack(payload, payload_buf) != payload_len) {
+		free(payload_buf);
+		return ERR;
+	}
+	uuid_v7(message_id);
+	env.has_type = 1;
+	env.type = type;
+	env.message_id = message_id;
+	env.trace_id = (char *)(trace_id != NULL && trace_id[0] != '\0' ? trace_id : message_id);
+	env.has_created_at_us = 1;
+	env.created_at_us = clock_now_us();
+	env.has_schema_version = 1;
+	env.schema_version = ENVELOPE_SCHEMA_VERSION;
+	env.has_payload = 1;
+	env.payload.data = payload_buf;
+	env.payload.len = payload_len;
+	env.producer = (char *)producer;
+	*out_len = claims__envelope__get_packed_size(&env);
+	*out = xmalloc(*out_len);
+	claims__envelope__pack(&env, *out);
+	free(payload_buf);
+	return OK;
+}
+
+static int fail(char *why, size_t why_len, const char *reason)
+{
+	snprintf(why, why_len, "%s", reason);
+	return ERR;
+}
+
+int envelope_unpack(const void *buf, size_t len, struct envelope *env, char *why,
+		    size_t why_len)
+{
+	memset(env, 0, sizeof(*env));
+	if (len == 0)
+		return fail(why, why_len, "empty message");
+	if (len > ENVELOPE_MAX_BYTES)
+		return fail(why, why_len, "message larger than 1 MiB");
+	env->pb = claims__envelope__unpack(NULL, len, buf);
+	if (env->pb == NULL)
+		return fail(why, why_len, "not a protobuf Envelope");
+	if (!env->pb->has_type || envelope_type_name(env->pb->type) == NULL) {
+		envelope_free(env);
+		return fail(why, why_len, "unknown message type");
+	}
+	if (!env->pb->has_schema_version || env->pb->schema_version != ENVELOPE_SCHEMA_VERSION) {
+		envelope_free(env);
+		return fail(why, why_len, "unsupported schema version");
+	}
+	if (env->pb->message_id == NULL || !uuid_valid(env->pb->message_id)) {
+		envelope_free(env);
+		return fail(why, why_len, "missing or malformed message id");
+	}
+	env->type = env->pb->type;
+	env->message_id = env->pb->message_id;
+	env->trace_id = env->pb->trace_id && env->pb->trace_id[0] ? env->pb->trace_id
+								   : env->pb->message_id;
+	env->created_at_us = env->pb->created_at_us;
+	env->payload = env->pb->payload.data;
+	env->payload_len = env->pb->payload.len;
+	return OK;
+}
+
+void envelope_free(struct envelope *env)
+{
+	if (env->pb != NULL)
+		claims__envelope__free_unpacked(env->pb, NULL);
+	memset(env, 0, sizeof(*env));
+}
+
+const char *envelope_type_name(Claims__MessageType type)
+{
+	const ProtobufCEnumValue *v =
+		protobuf_c_enum_descriptor_get_value(&claims__message_type__descriptor, (int)type);
+
+	if (v == NULL || type == CLAIMS__MESSAGE_TYPE__MESSAGE_TYPE_UNKNOWN)
+		return NULL;
+	return v->name;
+}

@@ -1,0 +1,361 @@
+/*
+ * NAME
+ *	kafka.c - idempotent producer and batch consumer over librdkafka
+ */
+#include "common/kafka.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+
+struct kafka_producer {
+	rd_kafka_t *rk;
+	_Atomic long failed;   /* deliveries failed since the last flush */
+};
+
+struct kafka_consumer {
+	rd_kafka_t *rk;
+	int revoked;           /* set by the rebalance callback */
+	int assigned;
+};
+
+/* --- shared configuration -------------------------------------------------- */
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
+{
+	char errstr[512];
+
+	if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+		log_error("kafka config %s=%s: %s", name, value, errstr);
+		return ERR;
+	}
+	return OK;
+}
+
+static int conf_set_all(rd_kafka_conf_t *conf, const char *const *pairs)
+{
+	for (; pairs[0] != NULL; pairs += 2)
+		if (conf_set(conf, pairs[0], pairs[1]) != OK)
+			return ERR;
+	return OK;
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	UNUSED(rk);
+	if (level <= 3)
+		log_error("librdkafka %s: %s", fac, buf);
+	else if (level <= 4)
+		log_warn("librdkafka %s: %s", fac, buf);
+	else
+		log_debug("librdkafka %s: %s", fac, buf);
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	UNUSED(opaque);
+	/* Fatal errors (idempotence broken) leave the handle unusable. */
+	if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		char buf[512];
+
+		rd_kafka_fatal_error(rk, buf, sizeof(buf));
+		log_error("kafka fatal error: %s", buf);
+		return;
+	}
+	log_warn("kafka: %s: %s", rd_kafka_err2str((rd_kafka_resp_err_t)err), reason);
+}
+
+/* --- producer ------------------------------------------------------------------- */
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+	struct kafka_producer *p = opaque;
+
+	UNUSED(rk);
+	if (msg->err) {
+		atomic_fetch_add(&p->failed, 1);
+		log_error("kafka delivery to %s failed: %s", rd_kafka_topic_name(msg->rkt),
+			  rd_kafka_err2str(msg->err));
+	}
+}
+
+int kafka_producer_open(const char *brokers, const char *client_id,
+			struct kafka_producer **out)
+{
+	static const char *const settings[] = {
+		"enable.idempotence", "true",
+		"acks", "all",
+		"linger.ms", "2",
+		"batch.num.messages", "10000",
+		"compression.codec", "lz4",
+		"message.timeout.ms", "30000",
+		NULL,
+	};
+	struct kafka_producer *p = xcalloc(1, sizeof(*p));
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char errstr[512];
+
+	if (conf_set(conf, "bootstrap.servers", brokers) != OK ||
+	    conf_set(conf, "client.id", client_id) != OK || conf_set_all(conf, settings) != OK) {
+		rd_kafka_conf_destroy(conf);
+		free(p);
+		return ERR;
+	}
+	rd_kafka_conf_set_opaque(conf, p);
+	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+	rd_kafka_conf_set_log_cb(conf, on_log);
+	rd_kafka_conf_set_error_cb(conf, on_error);
+	p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (p->rk == NULL) {
+		log_error("kafka producer: %s", errstr);
+		rd_kafka_conf_destroy(conf);
+		free(p);
+		return ERR;
+	}
+	*out = p;
+	return OK;
+}
+
+int kafka_produce(struct kafka_producer *p, const char *topic, const void *key,
+		  size_t key_len, const void *value, size_t value_len)
+{
+	rd_kafka_resp_err_t err;
+
+	for (;;) {
+		err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
+					RD_KAFKA_V_KEY(key, key_len),
+					RD_KAFKA_V_VALUE((void *)value, value_len),
+					RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			break;
+		/* Local queue full: serve delivery reports to make room. */
+		rd_kafka_poll(p->rk, 100);
+	}
+	if (err) {
+		log_error("kafka produce to %s: %s", topic, rd_kafka_err2str(err));
+		return ERR;
+	}
+	rd_kafka_poll(p->rk, 0);
+	return OK;
+}
+
+int kafka_producer_flush(struct kafka_producer *p, int timeout_ms)
+{
+	rd_kafka_resp_err_t err = rd_kafka_flush(p->rk, timeout_ms);
+	long failed = atomic_exchange(&p->failed, 0);
+
+	if (err) {
+		log_error("kafka flush: %s (%d messages outstanding)", rd_kafka_err2str(err),
+			  rd_kafka_outq_len(p->rk));
+		return ERR;
+	}
+	if (failed > 0) {
+		log_error("kafka: %ld deliveries failed", failed);
+		return ERR;
+	}
+	return OK;
+}
+
+void kafka_producer_close(struct kafka_producer *p)
+{
+	if (p == NULL)
+		return;
+	if (rd_kafka_flush(p->rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_warn("kafka producer closed with %d messages undelivered",
+			 rd_kafka_outq_len(p->rk));
+	rd_kafka_destroy(p->rk);
+	free(p);
+}
+
+/* --- consumer ------------------------------------------------------------------- */
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			 rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct kafka_consumer *c = opaque;
+	rd_kafka_resp_err_t aerr;
+
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		c->assigned = parts->cnt;
+		log_info("kafka: assigned %d partitions", parts->cnt);
+		aerr = rd_kafka_assign(rk, parts);
+	} else {
+		c->revoked = 1;
+		c->assigned = 0;
+		log_info("kafka: revoked %d partitions", parts->cnt);
+		/* Commit what was stored before the partitions change hands. */
+		if (rd_kafka_commit(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			log_debug("kafka: nothing to commit on revoke");
+		aerr = rd_kafka_assign(rk, NULL);
+	}
+	if (aerr)
+		log_error("kafka assign: %s", rd_kafka_err2str(aerr));
+}
+
+int kafka_consumer_open(const char *brokers, const char *group_id,
+			const char *const *topics, int topic_count,
+			struct kafka_consumer **out)
+{
+	static const char *const settings[] = {
+		"enable.auto.commit", "true",
+		"enable.auto.offset.store", "false",
+		"auto.commit.interval.ms", "500",
+		"auto.offset.reset", "earliest",
+		"enable.partition.eof", "false",
+		"session.timeout.ms", "10000",
+		"heartbeat.interval.ms", "1000",
+		"max.poll.interval.ms", "60000",
+		NULL,
+	};
+	struct kafka_consumer *c = xcalloc(1, sizeof(*c));
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *subs;
+	rd_kafka_resp_err_t err;
+	char errstr[512];
+
+	if (conf_set(conf, "bootstrap.servers", brokers) != OK ||
+	    conf_set(conf, "group.id", group_id) != OK || conf_set_all(conf, settings) != OK) {
+		rd_kafka_conf_destroy(conf);
+		free(c);
+		return ERR;
+	}
+	rd_kafka_conf_set_opaque(conf, c);
+	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+	rd_kafka_conf_set_log_cb(conf, on_log);
+	rd_kafka_conf_set_error_cb(conf, on_error);
+	c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	if (c->rk == NULL) {
+		log_error("kafka consumer: %s", errstr);
+		rd_kafka_conf_destroy(conf);
+		free(c);
+		return ERR;
+	}
+	rd_kafka_poll_set_consumer(c->rk);
+	subs = rd_kafka_topic_partition_list_new(topic_count);
+	for (int i = 0; i < topic_count; i++)
+		rd_kafka_topic_partition_list_add(subs, topics[i], RD_KAFKA_PARTITION_UA);
+	err = rd_kafka_subscribe(c->rk, subs);
+	rd_kafka_topic_partition_list_destroy(subs);
+	if (err) {
+		log_error("kafka subscribe: %s", rd_kafka_err2str(err));
+		kafka_consumer_close(c);
+		return ERR;
+	}
+	*out = c;
+	return OK;
+}
+
+/* A message that carries an error rather than data: log, and say if fatal. */
+static int consumer_error(rd_kafka_message_t *m)
+{
+	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+		return OK;
+	log_warn("kafka consumer: %s", rd_kafka_message_errstr(m));
+	if (m->err == RD_KAFKA_RESP_ERR__FATAL)
+		return ERR;
+	return OK;
+}
+
+int kafka_consumer_poll_batch(struct kafka_consumer *c, rd_kafka_message_t **batch,
+			      int max, int timeout_ms, int *count)
+{
+	int n = 0, wait = timeout_ms;
+
+	c->revoked = 0;
+	while (n < max) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, wait);
+
+		if (c->revoked) {
+			/* Partitions moved while gathering: the new owner has them. */
+			kafka_batch_destroy(batch, n);
+			n = 0;
+			c->revoked = 0;
+		}
+		if (m == NULL)
+			break;
+		if (m->err) {
+			int status = consumer_error(m);
+
+			rd_kafka_message_destroy(m);
+			if (status != OK) {
+				kafka_batch_destroy(batch, n);
+				return ERR;
+			}
+			continue;
+		}
+		batch[n++] = m;
+		wait = 0; /* take what is already here, do not wait for more */
+	}
+	*count = n;
+	return OK;
+}
+
+int kafka_consumer_store(struct kafka_consumer *c, rd_kafka_message_t **batch, int count)
+{
+	rd_kafka_topic_partition_list_t *offsets;
+	rd_kafka_resp_err_t err;
+
+	if (count == 0)
+		return OK;
+	offsets = rd_kafka_topic_partition_list_new(count);
+	for (int i = 0; i < count; i++) {
+		rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
+			offsets, rd_kafka_topic_name(batch[i]->rkt), batch[i]->partition);
+
+		if (tp == NULL)
+			tp = rd_kafka_topic_partition_list_add(
+				offsets, rd_kafka_topic_name(batch[i]->rkt), batch[i]->partition);
+		if (batch[i]->offset + 1 > tp->offset)
+			tp->offset = batch[i]->offset + 1;
+	}
+	err = rd_kafka_offsets_store(c->rk, offsets);
+	rd_kafka_topic_partition_list_destroy(offsets);
+	if (err == RD_KAFKA_RESP_ERR__STATE) {
+		/* Partition revoked meanwhile: its new owner redoes the (idempotent) work. */
+		log_info("kafka: offsets of a revoked partition not stored");
+		return OK;
+	}
+	if (err) {
+		log_error("kafka offsets store: %s", rd_kafka_err2str(err));
+		return ERR;
+	}
+	return OK;
+}
+
+int kafka_consumer_commit(struct kafka_consumer *c)
+{
+	rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
+
+	if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+		log_error("kafka commit: %s", rd_kafka_err2str(err));
+		return ERR;
+	}
+	return OK;
+}
+
+int kafka_consumer_assigned(struct kafka_consumer *c)
+{
+	return c->assigned;
+}
+
+void kafka_consumer_close(struct kafka_consumer *c)
+{
+	rd_kafka_resp_err_t err;
+
+	if (c == NULL)
+		return;
+	err = rd_kafka_consumer_close(c->rk); /* commits stored offsets, leaves the group */
+	if (err)
+		log_warn("kafka consumer close: %s", rd_kafka_err2str(err));
+	rd_kafka_destroy(c->rk);
+	free(c);
+}
+
+void kafka_batch_destroy(rd_kafka_message_t **batch, int count)
+{
+	for (int i = 0; i < count; i++)
+		rd_kafka_message_destroy(batch[i]);
+}

@@ -1,0 +1,75 @@
+/*
+ * NAME
+ *	kafka.h - idempotent producer and batch consumer over librdkafka
+ *
+ * SYNOPSIS
+ *	struct kafka_producer *p;
+ *	kafka_producer_open(brokers, "intake", &p);
+ *	kafka_produce(p, "claims.accepted", key, klen, value, vlen);
+ *	kafka_producer_flush(p, 10000);   // every delivery acknowledged?
+ *
+ *	struct kafka_consumer *c;
+ *	kafka_consumer_open(brokers, "reimburse", topics, 1, &c);
+ *	kafka_consumer_poll_batch(c, batch, 500, 100, &n);
+ *	... process and commit the effects in PostgreSQL ...
+ *	kafka_consumer_store(c, batch, n);  // only now may the offsets move
+ *	kafka_batch_destroy(batch, n);
+ *
+ * DESCRIPTION
+ *	The producer is idempotent (enable.idempotence=true, acks=all): a
+ *	retried send is never written twice to a partition. Failed deliveries
+ *	are counted by the delivery callback; kafka_producer_flush() waits
+ *	for every outstanding message and reports ERR if any failed since
+ *	the previous flush, so the caller (the outbox relay) marks rows sent
+ *	only when the broker has them.
+ *
+ *	The consumer never lets librdkafka store offsets by itself
+ *	(enable.auto.offset.store=false): the caller stores the offsets of a
+ *	batch after its effects are committed, and the stored offsets are
+ *	committed in the background and on close. A crash between the two
+ *	redelivers the batch, which the idempotent consumers absorb.
+ *
+ *	Bounded work: a batch holds at most the caller's maximum, and no
+ *	new messages are polled before it is handled. When a rebalance
+ *	revokes partitions while a batch is being gathered, the gathered
+ *	messages are dropped: their new owner will process them.
+ *
+ * DIAGNOSTICS
+ *	All functions return OK or ERR after logging librdkafka's message.
+ */
+#ifndef COMMON_KAFKA_H
+#define COMMON_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+
+#include "common/status.h"
+
+struct kafka_producer;
+struct kafka_consumer;
+
+int kafka_producer_open(const char *brokers, const char *client_id,
+			struct kafka_producer **out) MUST_CHECK;
+int kafka_produce(struct kafka_producer *p, const char *topic, const void *key,
+		  size_t key_len, const void *value, size_t value_len) MUST_CHECK;
+int kafka_producer_flush(struct kafka_producer *p, int timeout_ms) MUST_CHECK;
+void kafka_producer_close(struct kafka_producer *p);
+
+int kafka_consumer_open(const char *brokers, const char *group_id,
+			const char *const *topics, int topic_count,
+			struct kafka_consumer **out) MUST_CHECK;
+/* Gather up to max messages; waits at most timeout_ms for the first one
+ * and returns what has arrived once none is immediately ready. */
+int kafka_consumer_poll_batch(struct kafka_consumer *c, rd_kafka_message_t **batch,
+			      int max, int timeout_ms, int *count) MUST_CHECK;
+int kafka_consumer_store(struct kafka_consumer *c, rd_kafka_message_t **batch,
+			 int count) MUST_CHECK;
+/* Commit the stored offsets now (graceful stop). */
+int kafka_consumer_commit(struct kafka_consumer *c) MUST_CHECK;
+void kafka_consumer_close(struct kafka_consumer *c);
+void kafka_batch_destroy(rd_kafka_message_t **batch, int count);
+
+/* Partitions currently assigned to this member (for logs and tests). */
+int kafka_consumer_assigned(struct kafka_consumer *c);
+
+#endif

@@ -1,0 +1,177 @@
+/*
+ * NAME
+ *	migrate.c - apply the SQL migrations of deploy/sql in order
+ */
+#include "common/migrate.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+
+#define MIGRATE_LOCK "SELECT pg_advisory_lock(7415002)"
+#define MIGRATE_UNLOCK "SELECT pg_advisory_unlock(7415002)"
+
+static int is_migration(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 8 && name[0] >= '0' && name[0] <= '9' && strcmp(name + n - 4, ".sql") == 0;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int list_files(const char *dir, char ***names, int *count)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0, cap = 16;
+	char **v;
+
+	if (d == NULL) {
+		log_error("migrations directory %s: %s", dir, strerror(errno));
+		return ERR;
+	}
+	v = xmalloc(sizeof(*v) * (size_t)cap);
+	while ((e = readdir(d)) != NULL) {
+		if (!is_migration(e->d_name))
+			continue;
+		if (n == cap)
+			v = xrealloc(v, sizeof(*v) * (size_t)(cap *= 2));
+		v[n++] = xstrdup(e->d_name);
+	}
+	closedir(d);
+	qsort(v, (size_t)n, sizeof(*v), compare_names);
+	*names = v;
+	*count = n;
+	return OK;
+}
+
+static int read_file(const char *path, char **out)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long len;
+
+	if (f == NULL) {
+		log_error("%s: %s", path, strerror(errno));
+		return ERR;
+	}
+	if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+		log_error("%s: cannot size the file", path);
+		fclose(f);
+		return ERR;
+	}
+	buf = xmalloc((size_t)len + 1);
+	if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
+		log_error("%s: short read", path);
+		fclose(f);
+		free(buf);
+		return ERR;
+	}
+	buf[len] = '\0';
+	fclose(f);
+	*out = buf;
+	return OK;
+}
+
+static void sha256_hex(const char *text, char out[65])
+{
+	unsigned char digest[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(digest, (const unsigned char *)text, strlen(text));
+	sodium_bin2hex(out, 65, digest, sizeof(digest));
+}
+
+/* 1 applied with the same content, 0 not applied, ERR changed or failed. */
+static int applied_state(struct pg *db, const char *name, const char *sum)
+{
+	const char *values[1] = { name };
+	PGresult *res;
+	int state;
+
+	if (pg_exec_params(db, "SELECT sha256 FROM schema_migrations WHERE name = $1", 1, values,
+			   &res) != OK)
+		return ERR;
+	if (PQntuples(res) == 0) {
+		state = 0;
+	} else if (strcmp(PQgetvalue(res, 0, 0), sum) == 0) {
+		state = 1;
+	} else {
+		log_error("migration %s changed after it was applied (write a new migration)", name);
+		state = ERR;
+	}
+	PQclear(res);
+	return state;
+}
+
+static int apply_one(struct pg *db, const char *dir, const char *name)
+{
+	char *path = xasprintf("%s/%s", dir, name), *sql = NULL, sum[65];
+	const char *values[2] = { name, sum };
+	int state, status = ERR;
+
+	if (read_file(path, &sql) != OK)
+		goto out;
+	sha256_hex(sql, sum);
+	state = applied_state(db, name, sum);
+	if (state != 0) {
+		status = state == 1 ? 1 : ERR;
+		goto out;
+	}
+	if (pg_begin(db) != OK)
+		goto out;
+	if (pg_exec(db, sql) != OK ||
+	    pg_exec_params(db, "INSERT INTO schema_migrations (name, sha256) VALUES ($1, $2)", 2,
+			   values, NULL) != OK ||
+	    pg_commit(db) != OK) {
+		log_error("migration %s failed, rolled back", name);
+		pg_rollback(db);
+		goto out;
+	}
+	log_info("migration %s applied", name);
+	status = OK;
+out:
+	free(sql);
+	free(path);
+	return status;
+}
+
+int migrate_apply(struct pg *db, const char *dir, int *applied)
+{
+	char **names;
+	int count, status = OK;
+
+	*applied = 0;
+	if (pg_exec(db, MIGRATE_LOCK) != OK)
+		return ERR;
+	if (pg_exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+			" name text PRIMARY KEY, sha256 text NOT NULL,"
+			" applied_at timestamptz NOT NULL DEFAULT now())") != OK ||
+	    list_files(dir, &names, &count) != OK) {
+		if (pg_exec(db, MIGRATE_UNLOCK) != OK)
+			log_warn("migration lock not released");
+		return ERR;
+	}
+	for (int i = 0; i < count; i++) {
+		int r = status == OK ? apply_one(db, dir, names[i]) : OK;
+
+		if (r == ERR)
+			status = ERR;
+		else if (r == OK && status == OK)
+			(*applied)++;
+		free(names[i]);
+	}
+	free(names);
+	if (pg_exec(db, MIGRATE_UNLOCK) != OK)
+		status = ERR;
+	return status;
+}

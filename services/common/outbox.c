@@ -1,0 +1,212 @@
+/*
+ * NAME
+ *	outbox.c - transactional outbox and its relay to Kafka
+ */
+#include "common/outbox.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/envelope.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/xalloc.h"
+
+/* Arbitrary constant naming the relay's advisory lock. */
+#define OUTBOX_LOCK_KEY "7415001"
+
+struct outbox_relay {
+	struct pg *db;
+	struct kafka_producer *producer;
+	int batch;
+	struct metric *published_total;
+	struct metric *failures_total;
+	struct metric *pending_gauge;
+};
+
+int outbox_prepare(struct pg *db)
+{
+	return pg_prepare(db, "outbox_add",
+			  "INSERT INTO outbox (message_id, topic, key, msg_type, payload)"
+			  " VALUES ($1, $2, $3, $4, $5)",
+			  5);
+}
+
+int outbox_add(struct pg *db, const char *topic, const char *key, Claims__MessageType type,
+	       const ProtobufCMessage *payload, const char *trace_id, const char *producer)
+{
+	char id[UUID_STR_LEN], type_str[16];
+	uint8_t *buf;
+	size_t len;
+	int status;
+
+	if (envelope_pack(type, payload, trace_id, producer, id, &buf, &len) != OK) {
+		log_error("outbox: cannot serialize %s", envelope_type_name(type));
+		return ERR;
+	}
+	snprintf(type_str, sizeof(type_str), "%d", (int)type);
+	{
+		const char *values[5] = { id, topic, key, type_str, (const char *)buf };
+		const int lengths[5] = { 0, 0, 0, 0, (int)len };
+		const int formats[5] = { 0, 0, 0, 0, 1 };
+
+		status = pg_exec_prepared(db, "outbox_add", 5, values, lengths, formats, NULL);
+	}
+	free(buf);
+	return status;
+}
+
+int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batch,
+		      struct outbox_relay **out)
+{
+	struct outbox_relay *r = xcalloc(1, sizeof(*r));
+
+	if (pg_open(dsn, &r->db) != OK)
+		goto fail;
+	if (pg_prepare(r->db, "outbox_pending",
+		       "SELECT event_id, topic, key, payload FROM outbox"
+		       " WHERE sent_at IS NULL ORDER BY event_id LIMIT $1",
+		       1) != OK ||
+	    pg_prepare(r->db, "outbox_mark_sent",
+		       "UPDATE outbox SET sent_at = now() WHERE event_id = ANY($1::bigint[])",
+		       1) != OK ||
+	    pg_prepare(r->db, "outbox_lock", "SELECT pg_try_advisory_xact_lock(" OUTBOX_LOCK_KEY ")",
+		       0) != OK)
+		goto fail;
+	r->producer = producer;
+	r->batch = batch;
+	r->published_total = metric_counter("outbox_published_total",
+					    "Outbox events published to Kafka");
+	r->failures_total = metric_counter("outbox_relay_failures_total",
+					   "Relay batches that failed and stay pending");
+	r->pending_gauge = metric_gauge("outbox_last_batch_size",
+					"Events in the relay's last batch");
+	*out = r;
+	return OK;
+fail:
+	pg_close(r->db);
+	free(r);
+	return ERR;
+}
+
+/* Binary payload column: PQgetvalue in text mode gives bytea hex; ask for
+ * binary results instead so the envelope bytes come back as they are. */
+static int fetch_pending(struct outbox_relay *r, PGresult **res)
+{
+	char limit[16];
+	const char *values[1] = { limit };
+	const int formats[1] = { 0 };
+	PGresult *raw;
+
+	snprintf(limit, sizeof(limit), "%d", r->batch);
+	raw = PQexecPrepared(pg_conn(r->db), "outbox_pending", 1, values, NULL, formats, 1);
+	if (PQresultStatus(raw) != PGRES_TUPLES_OK) {
+		log_error("outbox pending: %.*s", (int)strcspn(PQresultErrorMessage(raw), "\n"),
+			  PQresultErrorMessage(raw));
+		PQclear(raw);
+		return ERR;
+	}
+	*res = raw;
+	return OK;
+}
+
+static int64_t be64(const char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | (uint8_t)p[i];
+	return (int64_t)v;
+}
+
+static int produce_rows(struct outbox_relay *r, PGresult *res)
+{
+	int rows = PQntuples(res);
+
+	for (int i = 0; i < rows; i++) {
+		char topic[256], key[256];
+
+		snprintf(topic, sizeof(topic), "%.*s", PQgetlength(res, i, 1), PQgetvalue(res, i, 1));
+		snprintf(key, sizeof(key), "%.*s", PQgetlength(res, i, 2), PQgetvalue(res, i, 2));
+		if (kafka_produce(r->producer, topic, key, strlen(key), PQgetvalue(res, i, 3),
+				  (size_t)PQgetlength(res, i, 3)) != OK)
+			return ERR;
+	}
+	return kafka_producer_flush(r->producer, 30000);
+}
+
+/* "{id,id,...}": exactly the rows published, never a range, since a row
+ * inside the range may have committed after the SELECT and not be sent. */
+static char *id_array(PGresult *res)
+{
+	int rows = PQntuples(res);
+	size_t cap = (size_t)rows * 21 + 3, len = 0;
+	char *buf = xmalloc(cap);
+
+	buf[len++] = '{';
+	for (int i = 0; i < rows; i++)
+		len += (size_t)snprintf(buf + len, cap - len, "%s%lld", i ? "," : "",
+					(long long)be64(PQgetvalue(res, i, 0)));
+	buf[len++] = '}';
+	buf[len] = '\0';
+	return buf;
+}
+
+static int locked_batch(struct outbox_relay *r, int *published)
+{
+	PGresult *res;
+	char *ids;
+	int rows, status;
+
+	if (pg_exec_prepared(r->db, "outbox_lock", 0, NULL, NULL, NULL, &res) != OK)
+		return ERR;
+	rows = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!rows)
+		return OK; /* another relay has the turn */
+	if (fetch_pending(r, &res) != OK)
+		return ERR;
+	rows = PQntuples(res);
+	if (rows == 0 || produce_rows(r, res) != OK) {
+		PQclear(res);
+		return rows == 0 ? OK : ERR;
+	}
+	ids = id_array(res);
+	PQclear(res);
+	{
+		const char *values[1] = { ids };
+
+		status = pg_exec_prepared(r->db, "outbox_mark_sent", 1, values, NULL, NULL, NULL);
+	}
+	free(ids);
+	if (status == OK)
+		*published = rows;
+	return status;
+}
+
+int outbox_relay_run(struct outbox_relay *r, int *published)
+{
+	*published = 0;
+	if (pg_check(r->db) != OK)
+		return ERR;
+	if (pg_begin(r->db) != OK)
+		return ERR;
+	if (locked_batch(r, published) != OK || pg_commit(r->db) != OK) {
+		pg_rollback(r->db);
+		metric_add(r->failures_total, 1);
+		*published = 0;
+		return ERR;
+	}
+	metric_add(r->published_total, *published);
+	metric_set(r->pending_gauge, *published);
+	return OK;
+}
+
+void outbox_relay_close(struct outbox_relay *r)
+{
+	if (r == NULL)
+		return;
+	pg_close(r->db);
+	free(r);
+}

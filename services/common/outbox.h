@@ -1,0 +1,60 @@
+/*
+ * NAME
+ *	outbox.h - transactional outbox: events written with the effects,
+ *	published afterwards by a relay
+ *
+ * SYNOPSIS
+ *	pg_begin(db);
+ *	... write the claim ...
+ *	outbox_add(db, "claims.accepted", contract_key, CLAIMS__MESSAGE_TYPE__CLAIM_ACCEPTED,
+ *		   &accepted.base, trace_id, "intake");
+ *	pg_commit(db);
+ *
+ *	struct outbox_relay *relay;
+ *	outbox_relay_open(dsn, producer, 1000, &relay);
+ *	outbox_relay_run(relay, &published);   // in the daemon's loop
+ *
+ * DESCRIPTION
+ *	A worker never produces to Kafka directly: it inserts the envelope
+ *	into the outbox table in the same transaction as its effects, so
+ *	an event exists if and only if its effects were committed.
+ *
+ *	The relay, on its own connection, takes pending rows in id order,
+ *	produces them with the idempotent producer, waits until the broker
+ *	acknowledged every one, and only then marks them sent, in one
+ *	transaction. A crash between the acknowledgement and the mark
+ *	publishes the rows again: consumers dedupe on the envelope's message
+ *	id and on their own unique keys.
+ *
+ *	One relay at a time publishes (a transaction-scoped advisory lock),
+ *	so the order of the table is the order on each partition even with
+ *	several replicas; the others skip their turn.
+ *
+ * DIAGNOSTICS
+ *	OK or ERR after logging. A relay failure leaves the rows pending.
+ */
+#ifndef COMMON_OUTBOX_H
+#define COMMON_OUTBOX_H
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "common/kafka.h"
+#include "common/pg.h"
+#include "common/status.h"
+#include "proto/envelope.pb-c.h"
+
+/* Prepared statement used by outbox_add; call once per connection. */
+int outbox_prepare(struct pg *db) MUST_CHECK;
+int outbox_add(struct pg *db, const char *topic, const char *key, Claims__MessageType type,
+	       const ProtobufCMessage *payload, const char *trace_id,
+	       const char *producer) MUST_CHECK;
+
+struct outbox_relay;
+
+int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batch,
+		      struct outbox_relay **out) MUST_CHECK;
+/* Publish one batch of pending rows; *published says how many. */
+int outbox_relay_run(struct outbox_relay *relay, int *published) MUST_CHECK;
+void outbox_relay_close(struct outbox_relay *relay);
+
+#endif

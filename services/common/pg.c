@@ -1,0 +1,213 @@
+/*
+ * NAME
+ *	pg.c - PostgreSQL connection with reconnect and prepared statements
+ */
+#include "common/pg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+
+struct pg_statement {
+	char *name;
+	char *sql;
+	int nparams;
+	struct pg_statement *next;
+};
+
+struct pg {
+	PGconn *conn;
+	char *dsn;
+	struct pg_statement *statements;
+	char sqlstate[6];
+};
+
+static void pg_notice(void *arg, const char *message)
+{
+	UNUSED(arg);
+	log_debug("postgres: %.*s", (int)strcspn(message, "\n"), message);
+}
+
+static int connect_db(struct pg *db)
+{
+	db->conn = PQconnectdb(db->dsn);
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		log_error("postgres connect: %.*s", (int)strcspn(PQerrorMessage(db->conn), "\n"),
+			  PQerrorMessage(db->conn));
+		PQfinish(db->conn);
+		db->conn = NULL;
+		return ERR;
+	}
+	PQsetNoticeProcessor(db->conn, pg_notice, NULL);
+	return OK;
+}
+
+static int prepare_one(struct pg *db, const struct pg_statement *s)
+{
+	PGresult *res = PQprepare(db->conn, s->name, s->sql, s->nparams, NULL);
+	int status = OK;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		log_error("postgres prepare %s: %.*s", s->name,
+			  (int)strcspn(PQresultErrorMessage(res), "\n"), PQresultErrorMessage(res));
+		status = ERR;
+	}
+	PQclear(res);
+	return status;
+}
+
+int pg_open(const char *dsn, struct pg **out)
+{
+	struct pg *db = xcalloc(1, sizeof(*db));
+
+	db->dsn = xstrdup(dsn);
+	if (connect_db(db) != OK) {
+		free(db->dsn);
+		free(db);
+		return ERR;
+	}
+	*out = db;
+	return OK;
+}
+
+void pg_close(struct pg *db)
+{
+	struct pg_statement *s, *next;
+
+	if (db == NULL)
+		return;
+	for (s = db->statements; s != NULL; s = next) {
+		next = s->next;
+		free(s->name);
+		free(s->sql);
+		free(s);
+	}
+	if (db->conn != NULL)
+		PQfinish(db->conn);
+	free(db->dsn);
+	free(db);
+}
+
+PGconn *pg_conn(struct pg *db)
+{
+	return db->conn;
+}
+
+int pg_prepare(struct pg *db, const char *name, const char *sql, int nparams)
+{
+	struct pg_statement *s = xcalloc(1, sizeof(*s));
+
+	s->name = xstrdup(name);
+	s->sql = xstrdup(sql);
+	s->nparams = nparams;
+	s->next = db->statements;
+	db->statements = s;
+	return prepare_one(db, s);
+}
+
+/* Keep the SQLSTATE and log the first line of the server's message. */
+static int check_result(struct pg *db, PGresult *res, const char *what, PGresult **out)
+{
+	ExecStatusType st = PQresultStatus(res);
+	const char *state;
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		db->sqlstate[0] = '\0';
+		if (out != NULL)
+			*out = res;
+		else
+			PQclear(res);
+		return OK;
+	}
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state ? state : "");
+	if (strcmp(db->sqlstate, PG_UNIQUE_VIOLATION) == 0)
+		log_debug("postgres %s: %.*s", what, (int)strcspn(PQresultErrorMessage(res), "\n"),
+			  PQresultErrorMessage(res));
+	else
+		log_error("postgres %s: %.*s", what, (int)strcspn(PQresultErrorMessage(res), "\n"),
+			  PQresultErrorMessage(res));
+	PQclear(res);
+	if (out != NULL)
+		*out = NULL;
+	return ERR;
+}
+
+int pg_exec_prepared(struct pg *db, const char *name, int nparams,
+		     const char *const *values, const int *lengths, const int *formats,
+		     PGresult **res)
+{
+	if (db->conn == NULL) {
+		log_error("postgres %s: not connected", name);
+		return ERR;
+	}
+	return check_result(db,
+			    PQexecPrepared(db->conn, name, nparams, values, lengths, formats, 0),
+			    name, res);
+}
+
+int pg_exec_params(struct pg *db, const char *sql, int nparams,
+		   const char *const *values, PGresult **res)
+{
+	if (db->conn == NULL) {
+		log_error("postgres: not connected");
+		return ERR;
+	}
+	return check_result(db, PQexecParams(db->conn, sql, nparams, NULL, values, NULL, NULL, 0),
+			    "query", res);
+}
+
+int pg_exec(struct pg *db, const char *sql)
+{
+	if (db->conn == NULL) {
+		log_error("postgres: not connected");
+		return ERR;
+	}
+	return check_result(db, PQexec(db->conn, sql), "statement", NULL);
+}
+
+int pg_begin(struct pg *db)
+{
+	return pg_exec(db, "BEGIN");
+}
+
+int pg_commit(struct pg *db)
+{
+	return pg_exec(db, "COMMIT");
+}
+
+void pg_rollback(struct pg *db)
+{
+	PGresult *res;
+
+	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)
+		return;
+	res = PQexec(db->conn, "ROLLBACK");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		log_warn("postgres rollback: %.*s", (int)strcspn(PQresultErrorMessage(res), "\n"),
+			 PQresultErrorMessage(res));
+	PQclear(res);
+}
+
+int pg_check(struct pg *db)
+{
+	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
+		return OK;
+	log_warn("postgres connection lost, reconnecting");
+	if (db->conn != NULL)
+		PQfinish(db->conn);
+	if (connect_db(db) != OK)
+		return ERR;
+	for (struct pg_statement *s = db->statements; s != NULL; s = s->next)
+		if (prepare_one(db, s) != OK)
+			return ERR;
+	log_info("postgres reconnected");
+	return OK;
+}
+
+const char *pg_sqlstate(struct pg *db)
+{
+	return db->sqlstate;
+}

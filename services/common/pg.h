@@ -1,0 +1,65 @@
+/*
+ * NAME
+ *	pg.h - PostgreSQL connection with reconnect and prepared statements
+ *
+ * SYNOPSIS
+ *	struct pg *db;
+ *	pg_open(dsn, &db);
+ *	pg_prepare(db, "claim_insert", "INSERT ... VALUES ($1, $2)", 2);
+ *	const char *v[] = { id, status };
+ *	pg_exec_prepared(db, "claim_insert", 2, v, NULL, NULL, NULL);
+ *
+ * DESCRIPTION
+ *	Parameterised SQL only: values travel apart from the statement text.
+ *	Statements prepared through pg_prepare() are remembered and prepared
+ *	again after a reconnect, so callers name them without caring whether
+ *	the session is new.
+ *
+ *	After a failure the caller rolls back (pg_rollback) and may call
+ *	pg_check(), which re-establishes a broken connection. The SQLSTATE of
+ *	the last failure (pg_sqlstate) lets callers tell a unique violation
+ *	from an outage.
+ *
+ * DIAGNOSTICS
+ *	Every function returns OK or ERR after logging libpq's message.
+ */
+#ifndef COMMON_PG_H
+#define COMMON_PG_H
+
+#include <libpq-fe.h>
+
+#include "common/status.h"
+
+#define PG_UNIQUE_VIOLATION "23505"
+#define PG_SERIALIZATION_FAILURE "40001"
+#define PG_DEADLOCK "40P01"
+
+struct pg;
+
+int pg_open(const char *dsn, struct pg **out) MUST_CHECK;
+void pg_close(struct pg *db);
+PGconn *pg_conn(struct pg *db);
+
+int pg_prepare(struct pg *db, const char *name, const char *sql, int nparams) MUST_CHECK;
+
+/* Run a registered statement. values may hold NULLs (SQL NULL); lengths and
+ * formats may be NULL (all text). res receives a result the caller clears
+ * with PQclear, or is NULL when the caller wants none. */
+int pg_exec_prepared(struct pg *db, const char *name, int nparams,
+		     const char *const *values, const int *lengths, const int *formats,
+		     PGresult **res) MUST_CHECK;
+/* Run ad-hoc SQL with parameters (no preparation). */
+int pg_exec_params(struct pg *db, const char *sql, int nparams,
+		   const char *const *values, PGresult **res) MUST_CHECK;
+/* Run parameterless SQL, possibly several statements (migrations, BEGIN). */
+int pg_exec(struct pg *db, const char *sql) MUST_CHECK;
+
+int pg_begin(struct pg *db) MUST_CHECK;
+int pg_commit(struct pg *db) MUST_CHECK;
+void pg_rollback(struct pg *db);
+
+/* Reconnect if the connection is broken. */
+int pg_check(struct pg *db) MUST_CHECK;
+const char *pg_sqlstate(struct pg *db);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * NAME
+ *	redis_conn.h - Redis connection with timeouts and reconnect (hiredis)
+ *
+ * SYNOPSIS
+ *	struct redis_conn *r;
+ *	redis_open("redis://127.0.0.1:56379", &r);
+ *	redisReply *reply;
+ *	if (redis_command(r, &reply, "SET %s %b EX %d", key, val, len, ttl) == OK)
+ *		freeReplyObject(reply);
+ *
+ * DESCRIPTION
+ *	Redis holds caches, sessions and rate limits: losing it loses no
+ *	record, so callers treat ERR as "cache unavailable" and fall back to
+ *	PostgreSQL. Commands are sent with hiredis' printf-like formatting,
+ *	which passes each argument as a separate bulk string (no injection).
+ *	A broken connection is re-established on the next command.
+ *
+ * DIAGNOSTICS
+ *	ERR on a connection failure or an error reply, after logging it.
+ */
+#ifndef COMMON_REDIS_CONN_H
+#define COMMON_REDIS_CONN_H
+
+#include <hiredis/hiredis.h>
+
+#include "common/status.h"
+
+struct redis_conn;
+
+int redis_open(const char *url, struct redis_conn **out) MUST_CHECK;
+void redis_close(struct redis_conn *r);
+int redis_command(struct redis_conn *r, redisReply **reply, const char *fmt, ...) MUST_CHECK;
+int redis_commandv(struct redis_conn *r, redisReply **reply, int argc, const char **argv,
+		   const size_t *argvlen) MUST_CHECK;
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * NAME
+ *	util.h - clocks, identifiers and dates shared by every daemon
+ *
+ * DESCRIPTION
+ *	Message and claim ids are UUID version 7 (RFC 9562): time-ordered,
+ *	so primary-key inserts stay at the right edge of their B-tree, and
+ *	random in their low bits (libsodium's generator).
+ *
+ *	Dates of care are ISO YYYY-MM-DD strings on the wire and days since
+ *	1970-01-01 inside; date_parse() rejects impossible dates (2026-02-30).
+ */
+#ifndef COMMON_UTIL_H
+#define COMMON_UTIL_H
+
+#include <stdint.h>
+
+#include "common/status.h"
+
+#define UUID_STR_LEN 37 /* 36 characters and the NUL */
+#define DATE_STR_LEN 11
+
+int64_t clock_now_us(void);     /* wall clock, microseconds since the epoch */
+int64_t clock_mono_us(void);    /* monotonic clock, for durations */
+void uuid_v7(char out[UUID_STR_LEN]);
+int uuid_valid(const char *s);  /* 1 when s is a canonical UUID string */
+
+int date_parse(const char *iso, int32_t *days) MUST_CHECK;
+void date_format(int32_t days, char out[DATE_STR_LEN]);
+int32_t date_today(void);       /* UTC */
+
+#endif

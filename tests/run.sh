@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# run.sh - run the test programs and print the closing "N passed, N failed"
+#
+#   tests/run.sh unit          unit tests (no server needed)
+#   tests/run.sh integration   integration tests (infrastructure running)
+#   tests/run.sh all           both
+#   tests/run.sh valgrind      unit tests under valgrind (leaks are errors)
+#
+# Each test program prints its own "N passed, N failed" line; this script
+# sums them. A program that crashes or prints no such line counts as one
+# failure, so a broken test can never pass silently.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+mode=${1:-all}
+
+# Connection settings of the project's own infrastructure (tools/infra).
+if [ -x tools/infra/infra.sh ]; then
+	eval "$(tools/infra/infra.sh env)"
+fi
+export CLAIMS_BIN="$BUILD/bin"
+
+passed=0
+failed=0
+failed_programs=()
+
+run_program() {
+	local prog=$1 out line p f rc
+	shift
+	echo "== ${prog#"$BUILD"/tests/}"
+	out=$(mktemp)
+	"$@" "$prog" 2>&1 | tee "$out"
+	rc=${PIPESTATUS[0]}
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+	rm -f "$out"
+	if [ -z "$line" ]; then
+		echo "   (exit $rc and no result line: counted as one failure)"
+		failed=$((failed + 1))
+		failed_programs+=("$prog")
+		return
+	fi
+	p=${line%% passed*}
+	f=${line#*passed, }
+	f=${f%% failed*}
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if [ "$f" -gt 0 ] || [ "$rc" -ne 0 ]; then
+		[ "$f" -gt 0 ] || failed=$((failed + 1))
+		failed_programs+=("$prog")
+	fi
+}
+
+run_dir() {
+	local dir=$1
+	shift
+	for prog in "$BUILD"/tests/"$dir"/test_*; do
+		[ -x "$prog" ] || continue
+		run_program "$prog" "$@"
+	done
+}
+
+case "$mode" in
+unit) run_dir unit ;;
+integration) run_dir integration ;;
+all)
+	run_dir unit
+	run_dir integration
+	;;
+valgrind)
+	run_dir unit valgrind -q --error-exitcode=99 --leak-check=full \
+		--errors-for-leak-kinds=definite
+	;;
+*)
+	echo "usage: $0 unit|integration|all|valgrind" >&2
+	exit 2
+	;;
+esac
+
+echo
+if [ ${#failed_programs[@]} -gt 0 ]; then
+	echo "failing programs: ${failed_programs[*]}"
+fi
+echo "${passed} passed, ${failed} failed"
+[ "$failed" -eq 0 ]

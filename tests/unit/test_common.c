@@ -1,0 +1,160 @@
+/*
+ * NAME
+ *	test_common.c - unit tests of the pure parts of services/common
+ *
+ * DESCRIPTION
+ *	Dates, UUIDs, identifiers' check digits, the envelope codec and the
+ *	metrics rendering: no server needed.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/envelope.h"
+#include "common/ident.h"
+#include "common/metrics.h"
+#include "common/util.h"
+#include "proto/claims.pb-c.h"
+#include "test.h"
+
+static void test_dates(void)
+{
+	static const char *const valid[] = { "1970-01-01", "2024-02-29", "2026-12-31",
+					     "2000-02-29" };
+	static const char *const invalid[] = { "2026-02-29", "2026-13-01", "2026-04-31",
+					       "1900-02-29", "2026-1-01",  "20260101",
+					       "2026-01-0x", "" };
+	char out[DATE_STR_LEN];
+	int32_t d;
+
+	for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
+		CHECK(date_parse(valid[i], &d) == OK);
+		date_format(d, out);
+		CHECK_EQ_STR(out, valid[i]);
+	}
+	for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++)
+		CHECK(date_parse(invalid[i], &d) == ERR);
+	CHECK(date_parse("1970-01-02", &d) == OK);
+	CHECK_EQ_I64(d, 1);
+	CHECK(date_parse("2026-11-26", &d) == OK);
+	CHECK_EQ_I64(d, 20783);
+}
+
+static void test_uuid(void)
+{
+	char a[UUID_STR_LEN], b[UUID_STR_LEN];
+
+	uuid_v7(a);
+	uuid_v7(b);
+	CHECK(uuid_valid(a));
+	CHECK(strcmp(a, b) != 0);
+	CHECK(a[14] == '7');                   /* version */
+	CHECK(strchr("89ab", a[19]) != NULL);  /* variant */
+	CHECK(!uuid_valid("not-a-uuid"));
+	CHECK(!uuid_valid("0192f3a4-7b1c-7def-8abc-0123456789abX"));
+}
+
+static void test_identifiers(void)
+{
+	/* Luhn reference: 79927398713 is the textbook valid number */
+	CHECK(luhn_valid("79927398713"));
+	CHECK(!luhn_valid("79927398710"));
+	CHECK_EQ_I64(luhn_check_digit("7992739871"), 3);
+	CHECK(rpps_valid("10003456784") == luhn_valid("10003456784"));
+	CHECK(!rpps_valid("1000345678"));      /* 10 digits */
+	CHECK(!finess_valid("75000001A"));
+	/* NIR key: 97 - (1800175123456 mod 97) */
+	CHECK_EQ_I64(nir_key("1800175123456"), (int)(97 - 1800175123456ULL % 97));
+	CHECK(nir_valid("180017512345606") == (nir_key("1800175123456") == 6));
+	CHECK(nir_key("18001752A1234") == -1); /* 2A is only valid as the department */
+	CHECK(nir_key("180012A123456") >= 0);  /* Corsica */
+}
+
+static void test_envelope_roundtrip(void)
+{
+	Claims__ClaimRejected msg = CLAIMS__CLAIM_REJECTED__INIT;
+	char id[UUID_STR_LEN], why[160];
+	struct envelope env;
+	Claims__ClaimRejected *back;
+	uint8_t *buf;
+	size_t len;
+
+	msg.external_id = "EXT-1";
+	msg.reason_code = "UNKNOWN_MEMBER";
+	REQUIRE(envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_REJECTED, &msg.base, NULL, "test", id,
+			      &buf, &len) == OK);
+	REQUIRE(envelope_unpack(buf, len, &env, why, sizeof(why)) == OK);
+	CHECK_EQ_I64(env.type, CLAIMS__MESSAGE_TYPE__CLAIM_REJECTED);
+	CHECK_EQ_STR(env.message_id, id);
+	CHECK_EQ_STR(env.trace_id, id); /* a new flow starts its own trace */
+	back = claims__claim_rejected__unpack(NULL, env.payload_len, env.payload);
+	REQUIRE(back != NULL);
+	CHECK_EQ_STR(back->reason_code, "UNKNOWN_MEMBER");
+	claims__claim_rejected__free_unpacked(back, NULL);
+	envelope_free(&env);
+	free(buf);
+}
+
+static void test_envelope_rejects(void)
+{
+	Claims__Envelope e = CLAIMS__ENVELOPE__INIT;
+	struct envelope env;
+	uint8_t buf[256];
+	char why[160];
+	size_t len;
+
+	CHECK(envelope_unpack("", 0, &env, why, sizeof(why)) == ERR);
+	CHECK(envelope_unpack("\xff\xff\xff\xff", 4, &env, why, sizeof(why)) == ERR);
+	CHECK_EQ_STR(why, "not a protobuf Envelope");
+	e.has_type = 1;
+	e.type = (Claims__MessageType)999;
+	e.has_schema_version = 1;
+	e.schema_version = 1;
+	e.message_id = "0192f3a4-7b1c-7def-8abc-0123456789ab";
+	len = claims__envelope__pack(&e, buf);
+	CHECK(envelope_unpack(buf, len, &env, why, sizeof(why)) == ERR);
+	CHECK_EQ_STR(why, "unknown message type");
+	e.type = CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED;
+	e.schema_version = 2;
+	len = claims__envelope__pack(&e, buf);
+	CHECK(envelope_unpack(buf, len, &env, why, sizeof(why)) == ERR);
+	CHECK_EQ_STR(why, "unsupported schema version");
+	e.schema_version = 1;
+	e.message_id = "42";
+	len = claims__envelope__pack(&e, buf);
+	CHECK(envelope_unpack(buf, len, &env, why, sizeof(why)) == ERR);
+}
+
+static void test_metrics_render(void)
+{
+	struct metric *a = metric_counter("t_rejected_total{reason=\"A\"}", "Rejected");
+	struct metric *b = metric_counter("t_rejected_total{reason=\"B\"}", "Rejected");
+	struct metric *h = metric_histogram("t_latency_seconds", "Latency");
+	char *text;
+
+	metric_add(a, 2);
+	metric_add(b, 3);
+	metric_observe_us(h, 700);
+	CHECK(metric_counter("t_rejected_total{reason=\"A\"}", "x") == a);
+	text = metrics_render();
+	CHECK(strstr(text, "t_rejected_total{reason=\"A\"} 2\n") != NULL);
+	CHECK(strstr(text, "t_rejected_total{reason=\"B\"} 3\n") != NULL);
+	/* one HELP line per family */
+	REQUIRE(strstr(text, "# HELP t_rejected_total") != NULL);
+	CHECK(strstr(strstr(text, "# HELP t_rejected_total") + 1, "# HELP t_rejected_total") ==
+	      NULL);
+	CHECK(strstr(text, "t_latency_seconds_bucket{le=\"0.001\"} 1\n") != NULL);
+	CHECK(strstr(text, "t_latency_seconds_bucket{le=\"0.0005\"} 0\n") != NULL);
+	CHECK(strstr(text, "t_latency_seconds_count 1\n") != NULL);
+	free(text);
+}
+
+int main(void)
+{
+	RUN(test_dates);
+	RUN(test_uuid);
+	RUN(test_identifiers);
+	RUN(test_envelope_roundtrip);
+	RUN(test_envelope_rejects);
+	RUN(test_metrics_render);
+	return test_report();
+}
