@@ -1,0 +1,138 @@
+/*
+ * NAME
+ *	test_outbox.c - the relay publishes exactly the committed outbox rows
+ *
+ * DESCRIPTION
+ *	Two transactions each add an event: one commits, one rolls back. The
+ *	relay then publishes; a consumer reading the topic from the start
+ *	must find the committed event once, never the rolled-back one, and
+ *	the committed row must be marked sent.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/envelope.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/outbox.h"
+#include "common/xalloc.h"
+#include "itest.h"
+#include "proto/member.pb-c.h"
+#include "test.h"
+
+#define TOPIC "contracts.changed"
+
+static int add_event(struct pg *db, const char *change, int commit)
+{
+	Claims__ContractChanged msg = CLAIMS__CONTRACT_CHANGED__INIT;
+
+	msg.change = (char *)change;
+	if (pg_begin(db) != OK)
+		return ERR;
+	if (outbox_add(db, TOPIC, "7", CLAIMS__MESSAGE_TYPE__CONTRACT_CHANGED, &msg.base, NULL,
+		       "test") != OK) {
+		pg_rollback(db);
+		return ERR;
+	}
+	if (!commit) {
+		pg_rollback(db);
+		return OK;
+	}
+	return pg_commit(db);
+}
+
+/* Count the events of the topic whose change field equals marker. */
+static void count_markers(const char *committed, const char *rolled_back, int *n_committed,
+			  int *n_rolled_back)
+{
+	const char *topics[1] = { TOPIC };
+	struct kafka_consumer *c;
+	rd_kafka_message_t *batch[256];
+	char group[80], gid[UUID_STR_LEN];
+	int idle = 0;
+
+	*n_committed = *n_rolled_back = 0;
+	uuid_v7(gid);
+	snprintf(group, sizeof(group), "test-outbox-%s", gid);
+	if (kafka_consumer_open(itest_brokers(), group, topics, 1, &c) != OK)
+		return;
+	/* Read until the committed marker was seen and 2 s passed without data. */
+	for (int round = 0; round < 300 && (idle < 20 || *n_committed == 0); round++) {
+		int n;
+
+		if (kafka_consumer_poll_batch(c, batch, 256, 100, &n) != OK)
+			break;
+		idle = n == 0 ? idle + 1 : 0;
+		for (int i = 0; i < n; i++) {
+			struct envelope env;
+			char why[160];
+			Claims__ContractChanged *m;
+
+			if (envelope_unpack(batch[i]->payload, batch[i]->len, &env, why,
+					    sizeof(why)) != OK)
+				continue;
+			m = claims__contract_changed__unpack(NULL, env.payload_len, env.payload);
+			if (m != NULL && m->change != NULL) {
+				*n_committed += strcmp(m->change, committed) == 0;
+				*n_rolled_back += strcmp(m->change, rolled_back) == 0;
+			}
+			if (m != NULL)
+				claims__contract_changed__free_unpacked(m, NULL);
+			envelope_free(&env);
+		}
+		kafka_batch_destroy(batch, n);
+	}
+	kafka_consumer_close(c);
+}
+
+static void test_relay_publishes_committed_rows_only(void)
+{
+	struct pg *db = itest_db();
+	struct kafka_producer *p;
+	struct outbox_relay *relay;
+	char marker[UUID_STR_LEN], committed[64], rolled_back[64];
+	int published, total = 0, n_committed, n_rolled_back;
+	PGresult *res;
+
+	REQUIRE(db != NULL);
+	REQUIRE(outbox_prepare(db) == OK);
+	uuid_v7(marker);
+	snprintf(committed, sizeof(committed), "committed-%s", marker);
+	snprintf(rolled_back, sizeof(rolled_back), "rolled-back-%s", marker);
+	CHECK(add_event(db, committed, 1) == OK);
+	CHECK(add_event(db, rolled_back, 0) == OK);
+
+	REQUIRE(kafka_producer_open(itest_brokers(), "test-relay", &p) == OK);
+	REQUIRE(outbox_relay_open(itest_dsn(), p, 500, &relay) == OK);
+	do {
+		published = 0;
+		CHECK(outbox_relay_run(relay, &published) == OK);
+		total += published;
+	} while (published > 0);
+	CHECK(total >= 1);
+	{
+		const char *v[1] = { TOPIC };
+
+		CHECK(pg_exec_params(db,
+				     "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND topic = $1",
+				     1, v, &res) == OK);
+		if (res != NULL) {
+			CHECK_EQ_STR(PQgetvalue(res, 0, 0), "0");
+			PQclear(res);
+		}
+	}
+	count_markers(committed, rolled_back, &n_committed, &n_rolled_back);
+	CHECK_EQ_I64(n_committed, 1);
+	CHECK_EQ_I64(n_rolled_back, 0);
+	outbox_relay_close(relay);
+	kafka_producer_close(p);
+	pg_close(db);
+}
+
+int main(void)
+{
+	log_init("test_outbox");
+	RUN(test_relay_publishes_committed_rows_only);
+	return test_report();
+}
