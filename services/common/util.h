@@ -29,4 +29,7 @@ int date_parse(const char *iso, int32_t *days) MUST_CHECK;
 void date_format(int32_t days, char out[DATE_STR_LEN]);
 int32_t date_today(void);       /* UTC */
 
+/* 1 when s holds well-formed UTF-8 (what PostgreSQL will accept as text). */
+int utf8_valid(const char *s);
+
 #endif

@@ -1,0 +1,78 @@
+/*
+ * NAME
+ *	pgarray.c - build PostgreSQL array literals for parameters
+ */
+#include "common/pgarray.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+
+static void put(struct pgarray *a, char c)
+{
+	if (a->len + 2 > a->cap) {
+		a->cap = a->cap * 2 + 64;
+		a->buf = xrealloc(a->buf, a->cap);
+	}
+	a->buf[a->len++] = c;
+}
+
+static void separator(struct pgarray *a)
+{
+	put(a, a->count++ == 0 ? '{' : ',');
+}
+
+void pgarray_init(struct pgarray *a)
+{
+	memset(a, 0, sizeof(*a));
+}
+
+void pgarray_text(struct pgarray *a, const char *s)
+{
+	separator(a);
+	put(a, '"');
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			put(a, '\\');
+		put(a, *s);
+	}
+	put(a, '"');
+}
+
+void pgarray_int(struct pgarray *a, int64_t v)
+{
+	char digits[24];
+
+	snprintf(digits, sizeof(digits), "%" PRId64, v);
+	pgarray_text(a, digits);
+}
+
+void pgarray_bool(struct pgarray *a, int v)
+{
+	pgarray_text(a, v ? "t" : "f");
+}
+
+void pgarray_null(struct pgarray *a)
+{
+	separator(a);
+	for (const char *s = "NULL"; *s; s++)
+		put(a, *s);
+}
+
+const char *pgarray_finish(struct pgarray *a)
+{
+	if (a->count == 0)
+		put(a, '{');
+	put(a, '}');
+	a->buf[a->len] = '\0';
+	return a->buf;
+}
+
+void pgarray_free(struct pgarray *a)
+{
+	free(a->buf);
+	memset(a, 0, sizeof(*a));
+}

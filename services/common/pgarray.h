@@ -1,0 +1,42 @@
+/*
+ * NAME
+ *	pgarray.h - build PostgreSQL array literals for parameters
+ *
+ * SYNOPSIS
+ *	struct pgarray a;
+ *	pgarray_init(&a);
+ *	pgarray_text(&a, "O'Brien \"x\"");
+ *	pgarray_int(&a, 42);
+ *	pgarray_null(&a);
+ *	values[0] = pgarray_finish(&a);   // "{\"O'Brien \\\"x\\\"\",\"42\",NULL}"
+ *	...
+ *	pgarray_free(&a);
+ *
+ * DESCRIPTION
+ *	Several rows go to PostgreSQL in one statement as array parameters
+ *	(INSERT ... SELECT FROM unnest($1::int[], $2::text[])), one round
+ *	trip instead of one per row. The literal travels as a parameter
+ *	value, never inside SQL text; elements are always quoted and
+ *	escaped, so any string is safe.
+ */
+#ifndef COMMON_PGARRAY_H
+#define COMMON_PGARRAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct pgarray {
+	char *buf;
+	size_t len, cap;
+	int count;
+};
+
+void pgarray_init(struct pgarray *a);
+void pgarray_text(struct pgarray *a, const char *s);
+void pgarray_int(struct pgarray *a, int64_t v);
+void pgarray_bool(struct pgarray *a, int v);
+void pgarray_null(struct pgarray *a);
+const char *pgarray_finish(struct pgarray *a);
+void pgarray_free(struct pgarray *a);
+
+#endif

@@ -1,0 +1,218 @@
+/*
+ * NAME
+ *	worker.c - the consume / commit / acknowledge loop of Kafka workers
+ */
+#include "common/worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/envelope.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/util.h"
+#include "common/xalloc.h"
+
+struct worker {
+	struct worker_config config;
+	struct pg *db;
+	struct kafka_consumer *consumer;
+	struct kafka_producer *producer;
+	struct outbox_relay *relay;
+	rd_kafka_message_t **batch;
+	int pending;            /* messages of a batch not yet committed */
+	struct metric *consumed, *batches, *dead_letters, *retries, *batch_seconds;
+};
+
+int worker_db_outage(struct pg *db)
+{
+	const char *state = pg_sqlstate(db);
+
+	/* Class 08 connection exception, 57 operator intervention (shutdown),
+	 * 53 insufficient resources, or a connection libpq reports broken. */
+	return PQstatus(pg_conn(db)) != CONNECTION_OK || strncmp(state, "08", 2) == 0 ||
+	       strncmp(state, "57", 2) == 0 || strncmp(state, "53", 2) == 0 || state[0] == '\0';
+}
+
+int worker_dead_letter(struct pg *db, const char *consumer, const rd_kafka_message_t *msg,
+		       const char *reason)
+{
+	Claims__DeadLetter dl = CLAIMS__DEAD_LETTER__INIT;
+	char topic[300], key[64];
+
+	snprintf(topic, sizeof(topic), "%s.dlq", rd_kafka_topic_name(msg->rkt));
+	snprintf(key, sizeof(key), "%.*s", msg->key ? (int)msg->key_len : 0,
+		 msg->key ? (const char *)msg->key : "");
+	dl.topic = (char *)rd_kafka_topic_name(msg->rkt);
+	dl.has_partition = dl.has_offset = dl.has_value = dl.has_failed_at_us = 1;
+	dl.partition = msg->partition;
+	dl.offset = msg->offset;
+	dl.has_key = msg->key != NULL;
+	dl.key.data = msg->key;
+	dl.key.len = msg->key_len;
+	dl.value.data = msg->payload;
+	dl.value.len = msg->len;
+	dl.error = (char *)reason;
+	dl.consumer = (char *)consumer;
+	dl.failed_at_us = clock_now_us();
+	log_warn("dead letter from %s [%d] @%lld: %s", dl.topic, (int)msg->partition,
+		 (long long)msg->offset, reason);
+	return outbox_add(db, topic, key, CLAIMS__MESSAGE_TYPE__DEAD_LETTER, &dl.base, NULL,
+			  consumer);
+}
+
+static int prepare_db(struct worker *w)
+{
+	if (outbox_prepare(w->db) != OK)
+		return ERR;
+	return w->config.prepare != NULL ? w->config.prepare(w->config.ctx, w->db) : OK;
+}
+
+int worker_open(const struct worker_config *config, struct worker **out)
+{
+	struct worker *w = xcalloc(1, sizeof(*w));
+	const char *topics[1] = { config->topic };
+	char name[128];
+
+	w->config = *config;
+	w->batch = xcalloc((size_t)config->batch, sizeof(*w->batch));
+	if (pg_open(config->dsn, &w->db) != OK || prepare_db(w) != OK ||
+	    kafka_producer_open(config->brokers, config->name, &w->producer) != OK ||
+	    outbox_relay_open(config->dsn, w->producer, 2000, &w->relay) != OK ||
+	    kafka_consumer_open(config->brokers, config->group, topics, 1, &w->consumer) != OK) {
+		worker_close(w);
+		return ERR;
+	}
+	snprintf(name, sizeof(name), "worker_messages_total{topic=\"%s\"}", config->topic);
+	w->consumed = metric_counter(name, "Messages handled and committed");
+	w->batches = metric_counter("worker_batches_total", "Batches committed");
+	w->dead_letters = metric_counter("worker_dead_letters_total",
+					 "Messages sent to a dead-letter topic");
+	w->retries = metric_counter("worker_batch_retries_total",
+				    "Batches retried after a failed transaction");
+	w->batch_seconds = metric_histogram("worker_batch_seconds",
+					    "Time to handle and commit one batch");
+	*out = w;
+	return OK;
+}
+
+struct pg *worker_db(struct worker *w)
+{
+	return w->db;
+}
+
+struct kafka_producer *worker_producer(struct worker *w)
+{
+	return w->producer;
+}
+
+/* One transaction around handle(); OK when committed. */
+static int commit_messages(struct worker *w, rd_kafka_message_t **msgs, int n)
+{
+	if (pg_begin(w->db) != OK)
+		return ERR;
+	if (w->config.handle(w->config.ctx, w->db, msgs, n) != OK || pg_commit(w->db) != OK) {
+		pg_rollback(w->db);
+		return ERR;
+	}
+	return OK;
+}
+
+/* A message that fails alone on a healthy connection is poison. */
+static int commit_one_by_one(struct worker *w)
+{
+	for (int i = 0; i < w->pending; i++) {
+		char reason[256];
+
+		if (commit_messages(w, &w->batch[i], 1) == OK)
+			continue;
+		if (worker_db_outage(w->db))
+			return ERR;
+		snprintf(reason, sizeof(reason), "database refused the message (SQLSTATE %s)",
+			 pg_sqlstate(w->db));
+		if (pg_begin(w->db) != OK)
+			return ERR;
+		if (worker_dead_letter(w->db, w->config.name, w->batch[i], reason) != OK ||
+		    pg_commit(w->db) != OK) {
+			pg_rollback(w->db);
+			return ERR;
+		}
+		metric_add(w->dead_letters, 1);
+	}
+	return OK;
+}
+
+static int settle_pending(struct worker *w)
+{
+	int64_t start = clock_mono_us();
+
+	if (pg_check(w->db) != OK)
+		return ERR;
+	if (commit_messages(w, w->batch, w->pending) != OK) {
+		metric_add(w->retries, 1);
+		if (worker_db_outage(w->db) || commit_one_by_one(w) != OK)
+			return ERR; /* keep the batch; the next step retries it */
+	}
+	metric_observe_us(w->batch_seconds, clock_mono_us() - start);
+	metric_add(w->batches, 1);
+	metric_add(w->consumed, w->pending);
+	/* Effects are committed: now, and only now, may the offsets move. */
+	if (kafka_consumer_store(w->consumer, w->batch, w->pending) != OK)
+		log_warn("offsets not stored: the batch will be redelivered and deduplicated");
+	kafka_batch_destroy(w->batch, w->pending);
+	w->pending = 0;
+	return OK;
+}
+
+int worker_relay(struct worker *w)
+{
+	int published;
+
+	do {
+		if (outbox_relay_run(w->relay, &published) != OK)
+			return ERR;
+	} while (published == 2000);
+	return OK;
+}
+
+int worker_step(struct worker *w)
+{
+	if (w->pending == 0 &&
+	    kafka_consumer_poll_batch(w->consumer, w->batch, w->config.batch,
+				      w->config.poll_ms, &w->pending) != OK)
+		return ERR;
+	if (w->pending > 0 && settle_pending(w) != OK)
+		return ERR;
+	return worker_relay(w);
+}
+
+int worker_drain(struct worker *w)
+{
+	int status = OK;
+
+	if (w->pending > 0 && settle_pending(w) != OK) {
+		log_warn("%d messages not committed; they will be redelivered", w->pending);
+		kafka_batch_destroy(w->batch, w->pending);
+		w->pending = 0;
+		status = ERR;
+	}
+	if (worker_relay(w) != OK)
+		status = ERR;
+	if (kafka_consumer_commit(w->consumer) != OK)
+		status = ERR;
+	return status;
+}
+
+void worker_close(struct worker *w)
+{
+	if (w == NULL)
+		return;
+	kafka_batch_destroy(w->batch, w->pending);
+	kafka_consumer_close(w->consumer);
+	outbox_relay_close(w->relay);
+	kafka_producer_close(w->producer);
+	pg_close(w->db);
+	free(w->batch);
+	free(w);
+}

@@ -1,0 +1,83 @@
+/*
+ * NAME
+ *	worker.h - the consume / commit / acknowledge loop of Kafka workers
+ *
+ * SYNOPSIS
+ *	static int handle(void *ctx, struct pg *db, rd_kafka_message_t **m, int n);
+ *	struct worker_config wc = { .brokers = ..., .dsn = ..., .group = "reimburse",
+ *		.topic = "claims.accepted", .name = "reimburse", .batch = 500,
+ *		.handle = handle, .ctx = &state };
+ *	worker_open(&wc, &w);
+ *	while (!stopping) worker_step(w);
+ *	worker_drain(w);
+ *
+ * DESCRIPTION
+ *	One place for the rule that makes "nothing lost, nothing twice" hold:
+ *
+ *	1. poll a batch (at most `batch` messages: bounded work in flight);
+ *	2. BEGIN; handle(batch) writes its effects and outbox events; COMMIT;
+ *	3. only then store the batch's offsets (committed to Kafka shortly
+ *	   after, and on close);
+ *	4. run the outbox relay, which publishes the committed events.
+ *
+ *	A crash anywhere redelivers at most the uncommitted offsets; the
+ *	handlers are idempotent (unique keys), so redelivery changes nothing.
+ *
+ *	Failures: when the transaction fails with the connection intact
+ *	(a data error), the batch is retried one message per transaction; a
+ *	message that fails alone is a poison message and goes, whole, to
+ *	<topic>.dlq with PostgreSQL's reason, through the outbox. When the
+ *	connection is lost, the batch is kept and retried after reconnecting:
+ *	an outage never sends good messages to the dead-letter topic.
+ *
+ *	Handlers call worker_dead_letter() themselves for messages they can
+ *	refuse without the database (undecodable bytes, unknown type).
+ *
+ * DIAGNOSTICS
+ *	worker_step() returns ERR when no progress was possible (the daemon
+ *	skeleton backs off and, past a limit, exits for its supervisor).
+ */
+#ifndef COMMON_WORKER_H
+#define COMMON_WORKER_H
+
+#include "common/kafka.h"
+#include "common/outbox.h"
+#include "common/pg.h"
+#include "common/status.h"
+
+typedef int (*worker_handle_fn)(void *ctx, struct pg *db, rd_kafka_message_t **batch,
+				int count);
+typedef int (*worker_prepare_fn)(void *ctx, struct pg *db);
+
+struct worker_config {
+	const char *brokers;
+	const char *dsn;
+	const char *group;
+	const char *topic;
+	const char *name;       /* the daemon, for dead letters and metrics */
+	int batch;              /* messages per transaction */
+	int poll_ms;            /* wait for the first message of a batch */
+	worker_prepare_fn prepare; /* prepares statements on the connection */
+	worker_handle_fn handle;
+	void *ctx;
+};
+
+struct worker;
+
+int worker_open(const struct worker_config *config, struct worker **out) MUST_CHECK;
+int worker_step(struct worker *w) MUST_CHECK;
+int worker_drain(struct worker *w) MUST_CHECK;
+void worker_close(struct worker *w);
+struct pg *worker_db(struct worker *w);
+struct kafka_producer *worker_producer(struct worker *w);
+/* Run the relay once (the daemons also call it after socket work). */
+int worker_relay(struct worker *w) MUST_CHECK;
+
+/* Inside the handler's transaction: send the message to <topic>.dlq. */
+int worker_dead_letter(struct pg *db, const char *consumer, const rd_kafka_message_t *msg,
+		       const char *reason) MUST_CHECK;
+
+/* 1 when the last failure on db was an outage rather than bad data. */
+int worker_db_outage(struct pg *db);
+
+#endif
