@@ -1,0 +1,204 @@
+/*
+ * NAME
+ *	intake - accept claim submissions from Kafka and from a ZeroMQ socket
+ *
+ * SYNOPSIS
+ *	intake [--help] [--version]
+ *
+ * DESCRIPTION
+ *	Consumes Envelope(CLAIM_SUBMITTED) from claims.submitted (consumer
+ *	group "intake") and serves the same submissions synchronously on a
+ *	ZeroMQ ROUTER socket. Each submission is checked, deduplicated on
+ *	(source, external_id) and recorded with its event in one PostgreSQL
+ *	transaction: claims.accepted keyed by contract id, or claims.rejected
+ *	with a reason code. Bytes that do not decode, or an envelope of
+ *	another type, go whole to claims.submitted.dlq. See
+ *	docs/architecture.md and docs/protocol.md.
+ *
+ * DIAGNOSTICS
+ *	JSON log lines on stderr; metrics and /health on CLAIMS_METRICS_ADDR.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/daemon.h"
+#include "common/envelope.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/worker.h"
+#include "intake/intake.h"
+
+static struct {
+	char *pg_dsn, *brokers, *metrics_addr, *endpoint, *group;
+	long batch;
+} cfg;
+
+static const struct config_entry config_table[] = {
+	CONFIG_PG_DSN(&cfg.pg_dsn),
+	CONFIG_KAFKA_BROKERS(&cfg.brokers),
+	CONFIG_METRICS_ADDR(&cfg.metrics_addr, "127.0.0.1:9101"),
+	{ "CLAIMS_INTAKE_ENDPOINT", CONFIG_STRING, &cfg.endpoint, "tcp://127.0.0.1:5701", 0, 0,
+	  "ZeroMQ endpoint of the synchronous submission socket; empty: off" },
+	{ "CLAIMS_INTAKE_GROUP", CONFIG_STRING, &cfg.group, "intake", 0, 0,
+	  "Kafka consumer group of claims.submitted" },
+	{ "CLAIMS_INTAKE_BATCH", CONFIG_INT, &cfg.batch, "500", 1, 10000,
+	  "submissions per PostgreSQL transaction" },
+	{ NULL, 0, NULL, NULL, 0, 0, NULL },
+};
+
+struct intake_state {
+	struct worker *worker;
+	struct intake_socket *socket;
+	struct pg *socket_db;   /* the socket's own connection: its commits are its own */
+	struct metric *accepted, *rejected, *duplicates, *dead;
+};
+
+static struct intake_state state;
+
+static void count(struct intake_state *st, const struct intake_outcome *o)
+{
+	char name[96];
+
+	if (o->duplicate) {
+		metric_add(st->duplicates, 1);
+	} else if (o->accepted) {
+		metric_add(st->accepted, 1);
+	} else {
+		snprintf(name, sizeof(name), "intake_rejected_total{reason=\"%s\"}", o->reason_code);
+		metric_add(metric_counter(name, "Submissions rejected, by reason code"), 1);
+	}
+}
+
+/* One Kafka message inside the batch transaction. */
+static int handle_message(struct intake_state *st, struct pg *db, rd_kafka_message_t *m)
+{
+	Claims__ClaimSubmitted *s;
+	struct intake_outcome o;
+	struct envelope env;
+	char why[200];
+	int status;
+
+	if (envelope_unpack(m->payload, m->len, &env, why, sizeof(why)) != OK) {
+		metric_add(st->dead, 1);
+		return worker_dead_letter(db, "intake", m, why);
+	}
+	if (env.type != CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED) {
+		snprintf(why, sizeof(why), "expected CLAIM_SUBMITTED, got %s",
+			 envelope_type_name(env.type));
+		envelope_free(&env);
+		metric_add(st->dead, 1);
+		return worker_dead_letter(db, "intake", m, why);
+	}
+	s = claims__claim_submitted__unpack(NULL, env.payload_len, env.payload);
+	if (s == NULL) {
+		envelope_free(&env);
+		metric_add(st->dead, 1);
+		return worker_dead_letter(db, "intake", m, "payload is not a ClaimSubmitted");
+	}
+	log_set_trace(env.trace_id);
+	status = intake_submit(db, s, env.trace_id, &o);
+	if (status == OK)
+		count(st, &o);
+	log_set_trace(NULL);
+	claims__claim_submitted__free_unpacked(s, NULL);
+	envelope_free(&env);
+	return status;
+}
+
+static int handle_batch(void *ctx, struct pg *db, rd_kafka_message_t **batch, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (handle_message(ctx, db, batch[i]) != OK)
+			return ERR;
+	return OK;
+}
+
+static int prepare(void *ctx, struct pg *db)
+{
+	UNUSED(ctx);
+	return intake_prepare(db);
+}
+
+static int intake_init(void *ctx)
+{
+	struct intake_state *st = ctx;
+	struct worker_config wc = {
+		.brokers = cfg.brokers, .dsn = cfg.pg_dsn, .group = cfg.group,
+		.topic = "claims.submitted", .name = "intake", .batch = (int)cfg.batch,
+		.poll_ms = 20, .prepare = prepare, .handle = handle_batch, .ctx = st,
+	};
+
+	st->accepted = metric_counter("intake_accepted_total", "Claims accepted");
+	st->duplicates = metric_counter("intake_duplicates_total",
+					"Repeated submissions answered with the first answer");
+	st->dead = metric_counter("intake_dead_letters_total",
+				  "Undecodable submissions sent to claims.submitted.dlq");
+	if (worker_open(&wc, &st->worker) != OK)
+		return ERR;
+	if (cfg.endpoint[0] == '\0')
+		return OK;
+	if (pg_open(cfg.pg_dsn, &st->socket_db) != OK || outbox_prepare(st->socket_db) != OK ||
+	    intake_prepare(st->socket_db) != OK ||
+	    intake_socket_open(cfg.endpoint, &st->socket) != OK)
+		return ERR;
+	return OK;
+}
+
+static int intake_step(void *ctx)
+{
+	struct intake_state *st = ctx;
+	int served = 0;
+
+	if (st->socket != NULL) {
+		if (pg_check(st->socket_db) != OK ||
+		    intake_socket_serve(st->socket, st->socket_db, 64, 0, &served) != OK)
+			return ERR;
+	}
+	return worker_step(st->worker);
+}
+
+static int intake_drain(void *ctx)
+{
+	struct intake_state *st = ctx;
+
+	return worker_drain(st->worker);
+}
+
+static void intake_cleanup(void *ctx)
+{
+	struct intake_state *st = ctx;
+
+	intake_socket_close(st->socket);
+	pg_close(st->socket_db);
+	worker_close(st->worker);
+}
+
+static const char *intake_health(void *ctx)
+{
+	struct intake_state *st = ctx;
+
+	if (st->worker == NULL || PQstatus(pg_conn(worker_db(st->worker))) != CONNECTION_OK)
+		return "database connection down";
+	return NULL;
+}
+
+static const struct daemon_spec spec = {
+	.name = "intake",
+	.summary = "Accepts claim submissions from Kafka (claims.submitted) and from a ZeroMQ\n"
+		   "socket, checks and deduplicates them, records accepted claims with their\n"
+		   "claims.accepted event (or the rejection and its reason) in one transaction.",
+	.config = config_table,
+	.metrics_addr = &cfg.metrics_addr,
+	.init = intake_init,
+	.step = intake_step,
+	.drain = intake_drain,
+	.cleanup = intake_cleanup,
+	.health = intake_health,
+	.ctx = &state,
+};
+
+int main(int argc, char **argv)
+{
+	return daemon_main(argc, argv, &spec);
+}

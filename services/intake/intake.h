@@ -1,0 +1,69 @@
+/*
+ * NAME
+ *	intake.h - internals of the intake daemon
+ *
+ * DESCRIPTION
+ *	intake.c       main, configuration table, the loop's callbacks
+ *	intake_check.c validation of a submission (no I/O)
+ *	intake_store.c beneficiary lookup, claim and rejection writes, the
+ *	               events, the first answer to a repeated submission
+ *	intake_socket.c the synchronous ZeroMQ ROUTER front door
+ */
+#ifndef INTAKE_H
+#define INTAKE_H
+
+#include <stdint.h>
+
+#include "common/pg.h"
+#include "common/status.h"
+#include "common/util.h"
+#include "proto/claims.pb-c.h"
+
+#define INTAKE_MAX_LINES 99
+#define INTAKE_MAX_LINE_CENTS 10000000LL /* 100 000 euros per line */
+#define INTAKE_MAX_QUANTITY 999
+
+/* The answer to one submission, sent on the socket and kept for repeats. */
+struct intake_outcome {
+	int accepted;
+	int duplicate;
+	char claim_id[UUID_STR_LEN];
+	char reason_code[32];
+	char field[64];
+	char message[200];
+};
+
+/* What the database says about the beneficiary named by a submission. */
+struct coverage {
+	int found;
+	int64_t beneficiary_id, contract_id;
+	char birth_date[DATE_STR_LEN];
+	char exemptions[64];     /* PostgreSQL array text, e.g. {C2S} */
+	int32_t from, until;     /* days; until is exclusive, INT32_MAX if open */
+	int suspended;
+};
+
+/* intake_check.c */
+int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today,
+			struct intake_outcome *out) MUST_CHECK;
+int intake_check_coverage(const Claims__ClaimSubmitted *s, const struct coverage *cov,
+			  struct intake_outcome *out) MUST_CHECK;
+void intake_reject(struct intake_outcome *out, const char *code, const char *field,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* intake_store.c */
+int intake_prepare(struct pg *db) MUST_CHECK;
+/* Decide and record one decoded submission inside the caller's transaction. */
+int intake_submit(struct pg *db, const Claims__ClaimSubmitted *s, const char *trace_id,
+		  struct intake_outcome *out) MUST_CHECK;
+
+/* intake_socket.c */
+struct intake_socket;
+int intake_socket_open(const char *endpoint, struct intake_socket **out) MUST_CHECK;
+/* Serve the requests waiting on the socket (at most max); wait up to
+ * timeout_ms for the first. Each is answered after its commit. */
+int intake_socket_serve(struct intake_socket *sock, struct pg *db, int max, int timeout_ms,
+			int *served) MUST_CHECK;
+void intake_socket_close(struct intake_socket *sock);
+
+#endif

@@ -1,0 +1,239 @@
+/*
+ * NAME
+ *	intake_check.c - validation of a claim submission
+ *
+ * DESCRIPTION
+ *	Everything that can be decided from the message alone: required
+ *	fields, sizes, dates, amounts, the category and optics vocabulary
+ *	of the rules engine, and the AMO amount when the AMO priced the act.
+ *	The first problem found is the answer, with a stable reason code
+ *	and the field (docs/protocol.md lists the codes).
+ *
+ *	The AMO amount check: the AMO pays round(brss x rate %) less the
+ *	participation forfaitaire and franchises it withheld; intake cannot
+ *	know the member's caps, so it accepts a withholding between 0 and
+ *	the most one line can carry (2 EUR PF + 1 EUR per unit of franchise,
+ *	or 4 EUR for a transport), and rejects anything outside.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "intake/intake.h"
+#include "rules/rules.h"
+
+void intake_reject(struct intake_outcome *out, const char *code, const char *field,
+		   const char *fmt, ...)
+{
+	va_list ap;
+
+	out->accepted = 0;
+	snprintf(out->reason_code, sizeof(out->reason_code), "%s", code);
+	snprintf(out->field, sizeof(out->field), "%s", field);
+	va_start(ap, fmt);
+	vsnprintf(out->message, sizeof(out->message), fmt, ap);
+	va_end(ap);
+}
+
+static int check_text(const char *value, const char *field, size_t max, int required,
+		      struct intake_outcome *out)
+{
+	if (value == NULL || value[0] == '\0') {
+		if (!required)
+			return OK;
+		intake_reject(out, "MISSING_FIELD", field, "%s is required", field);
+		return ERR;
+	}
+	if (strlen(value) > max || !utf8_valid(value)) {
+		intake_reject(out, "INVALID_FIELD", field, "%s must be UTF-8 of at most %zu bytes",
+			      field, max);
+		return ERR;
+	}
+	return OK;
+}
+
+static int check_amount(int has, int64_t v, int required, const char *field,
+			struct intake_outcome *out)
+{
+	if (!has) {
+		if (!required)
+			return OK;
+		intake_reject(out, "MISSING_FIELD", field, "%s is required", field);
+		return ERR;
+	}
+	if (v < 0 || v > INTAKE_MAX_LINE_CENTS) {
+		intake_reject(out, "AMOUNT_OUT_OF_RANGE", field,
+			      "%s = %" PRId64 " cents, expected 0 to %lld", field, v,
+			      INTAKE_MAX_LINE_CENTS);
+		return ERR;
+	}
+	return OK;
+}
+
+/* The most the AMO may have withheld on one line (PF + franchise). */
+static int64_t max_withholding(enum rules_category cat, int64_t quantity)
+{
+	if (cat == RULES_CAT_TRANSPORT)
+		return 400;
+	if (cat == RULES_CAT_PHARMA || cat == RULES_CAT_AUXILIAIRE)
+		return 100 * quantity;
+	return 200;
+}
+
+static int check_amo(const Claims__ClaimLine *l, enum rules_category cat, const char *field,
+		     struct intake_outcome *out)
+{
+	int64_t gross = (l->brss_cents * l->amo_rate + 50) / 100;
+	int64_t withheld = gross - l->amo_paid_cents;
+
+	if (!l->has_amo_paid_cents)
+		return OK;
+	if (withheld < 0 || withheld > max_withholding(cat, l->quantity)) {
+		intake_reject(out, "AMO_INCONSISTENT", field,
+			      "AMO paid %" PRId64 " cents but round(brss x rate) is %" PRId64,
+			      l->amo_paid_cents, gross);
+		return ERR;
+	}
+	return OK;
+}
+
+static int check_optics(const Claims__ClaimLine *l, const char *prefix,
+			struct intake_outcome *out)
+{
+	char field[64];
+	enum rules_lens lens;
+	enum rules_basket basket;
+
+	snprintf(field, sizeof(field), "%s.basket", prefix);
+	if (l->basket != NULL && rules_basket_parse(l->basket, &basket) != RULES_OK) {
+		intake_reject(out, "INVALID_FIELD", field, "basket must be 100PS, MAITRISE or LIBRE");
+		return ERR;
+	}
+	if (l->basket != NULL && basket == RULES_BASKET_100PS && !l->has_price_limit_cents) {
+		snprintf(field, sizeof(field), "%s.price_limit_cents", prefix);
+		intake_reject(out, "MISSING_FIELD", field, "a 100PS line needs its price limit");
+		return ERR;
+	}
+	snprintf(field, sizeof(field), "%s.lenses", prefix);
+	if (l->n_lenses != 0 && l->n_lenses != 2) {
+		intake_reject(out, "INVALID_FIELD", field, "lenses lists exactly two lenses");
+		return ERR;
+	}
+	for (size_t i = 0; i < l->n_lenses; i++) {
+		if (rules_lens_parse(l->lenses[i], &lens) != RULES_OK) {
+			intake_reject(out, "INVALID_FIELD", field,
+				      "lens must be simple, complex or very_complex");
+			return ERR;
+		}
+	}
+	snprintf(field, sizeof(field), "%s.frame_charged_cents", prefix);
+	return check_amount(l->has_frame_charged_cents, l->frame_charged_cents, 0, field, out);
+}
+
+static int check_line(const Claims__ClaimLine *l, int i, int32_t today,
+		      struct intake_outcome *out)
+{
+	char prefix[24], field[64];
+	enum rules_category cat;
+	int32_t day;
+
+	snprintf(prefix, sizeof(prefix), "lines[%d]", i);
+	snprintf(field, sizeof(field), "%s.category", prefix);
+	if (l->category == NULL || rules_category_parse(l->category, &cat) != RULES_OK) {
+		intake_reject(out, "UNKNOWN_CATEGORY", field, "unknown care category");
+		return ERR;
+	}
+	snprintf(field, sizeof(field), "%s.care_date", prefix);
+	if (l->care_date == NULL || date_parse(l->care_date, &day) != OK) {
+		intake_reject(out, "INVALID_FIELD", field, "care_date must be a real YYYY-MM-DD date");
+		return ERR;
+	}
+	if (day > today) {
+		intake_reject(out, "FUTURE_DATE", field, "care on %s is in the future", l->care_date);
+		return ERR;
+	}
+	snprintf(field, sizeof(field), "%s.quantity", prefix);
+	if (l->quantity < 1 || l->quantity > INTAKE_MAX_QUANTITY) {
+		intake_reject(out, "AMOUNT_OUT_OF_RANGE", field, "quantity must be 1 to %d",
+			      INTAKE_MAX_QUANTITY);
+		return ERR;
+	}
+	snprintf(field, sizeof(field), "%s.amo_rate", prefix);
+	if (l->amo_rate > 100) {
+		intake_reject(out, "AMOUNT_OUT_OF_RANGE", field, "amo_rate is a percentage");
+		return ERR;
+	}
+	snprintf(field, sizeof(field), "%s.charged_cents", prefix);
+	if (check_amount(l->has_charged_cents, l->charged_cents, 1, field, out) != OK)
+		return ERR;
+	snprintf(field, sizeof(field), "%s.brss_cents", prefix);
+	if (check_amount(l->has_brss_cents, l->brss_cents, 0, field, out) != OK)
+		return ERR;
+	snprintf(field, sizeof(field), "%s.amo_paid_cents", prefix);
+	if (check_amount(l->has_amo_paid_cents, l->amo_paid_cents, 0, field, out) != OK ||
+	    check_amo(l, cat, field, out) != OK)
+		return ERR;
+	snprintf(field, sizeof(field), "%s.line_ref", prefix);
+	if (check_text(l->line_ref, field, 64, 0, out) != OK)
+		return ERR;
+	snprintf(field, sizeof(field), "%s.act_code", prefix);
+	if (check_text(l->act_code, field, 16, 0, out) != OK)
+		return ERR;
+	return check_optics(l, prefix, out);
+}
+
+int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today,
+			struct intake_outcome *out)
+{
+	if (check_text(s->source, "source", 64, 1, out) != OK ||
+	    check_text(s->external_id, "external_id", 128, 1, out) != OK ||
+	    check_text(s->membership_number, "membership_number", 32, 1, out) != OK ||
+	    check_text(s->professional_id, "professional_id", 16, 0, out) != OK ||
+	    check_text(s->quote_id, "quote_id", 64, 0, out) != OK)
+		return ERR;
+	if (s->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL && s->professional_id == NULL) {
+		intake_reject(out, "MISSING_FIELD", "professional_id",
+			      "a professional payee needs professional_id");
+		return ERR;
+	}
+	if (s->n_lines == 0) {
+		intake_reject(out, "MISSING_FIELD", "lines", "a claim has at least one line");
+		return ERR;
+	}
+	if (s->n_lines > INTAKE_MAX_LINES) {
+		intake_reject(out, "TOO_MANY_LINES", "lines", "at most %d lines per claim",
+			      INTAKE_MAX_LINES);
+		return ERR;
+	}
+	for (size_t i = 0; i < s->n_lines; i++)
+		if (check_line(s->lines[i], (int)i, today, out) != OK)
+			return ERR;
+	return OK;
+}
+
+int intake_check_coverage(const Claims__ClaimSubmitted *s, const struct coverage *cov,
+			  struct intake_outcome *out)
+{
+	if (!cov->found) {
+		intake_reject(out, "UNKNOWN_MEMBER", "membership_number",
+			      "no beneficiary of rank %u under this membership number",
+			      s->beneficiary_rank ? s->beneficiary_rank : 1);
+		return ERR;
+	}
+	for (size_t i = 0; i < s->n_lines; i++) {
+		char field[64];
+		int32_t day;
+
+		if (date_parse(s->lines[i]->care_date, &day) != OK)
+			return ERR; /* checked before: cannot happen */
+		if (cov->suspended || day < cov->from || day >= cov->until) {
+			snprintf(field, sizeof(field), "lines[%zu].care_date", i);
+			intake_reject(out, "NOT_COVERED", field,
+				      "no contract in force for this beneficiary on %s",
+				      s->lines[i]->care_date);
+			return ERR;
+		}
+	}
+	return OK;
+}

@@ -1,0 +1,219 @@
+/*
+ * NAME
+ *	intake_socket.c - the synchronous submission socket (ZeroMQ ROUTER)
+ *
+ * DESCRIPTION
+ *	Clients (REQ, or DEALER with an empty delimiter frame) send one
+ *	Envelope(CLAIM_SUBMITTED) and receive one Envelope(SUBMIT_REPLY)
+ *	whose request_id is the request envelope's message id. The reply is
+ *	sent after the PostgreSQL commit: "accepted" means the claim and its
+ *	event are durable.
+ *
+ *	Frames larger than ENVELOPE_MAX_BYTES are refused by libzmq itself
+ *	(ZMQ_MAXMSGSIZE drops the peer); malformed envelopes get a reply with
+ *	reason BAD_ENVELOPE, a wrong type WRONG_TYPE; the socket never blocks
+ *	on a slow client (ZMQ_SNDTIMEO 0: a reply to a vanished peer is dropped).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/envelope.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/xalloc.h"
+#include "intake/intake.h"
+
+#define MAX_FRAMES 4
+
+struct intake_socket {
+	void *ctx;
+	void *router;
+	struct metric *requests, *latency;
+};
+
+int intake_socket_open(const char *endpoint, struct intake_socket **out)
+{
+	struct intake_socket *s = xcalloc(1, sizeof(*s));
+	int64_t max_size = ENVELOPE_MAX_BYTES;
+	int zero = 0, mandatory = 1;
+
+	s->ctx = zmq_ctx_new();
+	s->router = s->ctx ? zmq_socket(s->ctx, ZMQ_ROUTER) : NULL;
+	if (s->router == NULL ||
+	    zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &max_size, sizeof(max_size)) != 0 ||
+	    zmq_setsockopt(s->router, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+	    zmq_setsockopt(s->router, ZMQ_SNDTIMEO, &zero, sizeof(zero)) != 0 ||
+	    zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof(mandatory)) != 0 ||
+	    zmq_bind(s->router, endpoint) != 0) {
+		log_error("intake socket %s: %s", endpoint, zmq_strerror(zmq_errno()));
+		intake_socket_close(s);
+		return ERR;
+	}
+	s->requests = metric_counter("intake_socket_requests_total", "Socket submissions");
+	s->latency = metric_histogram("intake_socket_seconds",
+				      "Socket submission: receive to reply, commit included");
+	log_info("submission socket on %s", endpoint);
+	*out = s;
+	return OK;
+}
+
+void intake_socket_close(struct intake_socket *s)
+{
+	if (s == NULL)
+		return;
+	if (s->router != NULL && zmq_close(s->router) != 0)
+		log_warn("zmq_close: %s", zmq_strerror(zmq_errno()));
+	if (s->ctx != NULL && zmq_ctx_term(s->ctx) != 0)
+		log_warn("zmq_ctx_term: %s", zmq_strerror(zmq_errno()));
+	free(s);
+}
+
+/* Read one multipart message; frames beyond MAX_FRAMES are discarded. */
+static int recv_frames(void *sock, zmq_msg_t *frames, int *count)
+{
+	int more = 1, n = 0;
+
+	while (more) {
+		zmq_msg_t tmp, *dst = n < MAX_FRAMES ? &frames[n] : &tmp;
+
+		zmq_msg_init(dst);
+		if (zmq_msg_recv(dst, sock, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(dst);
+			for (int i = 0; i < (n < MAX_FRAMES ? n : MAX_FRAMES); i++)
+				zmq_msg_close(&frames[i]);
+			return ERR;
+		}
+		more = zmq_msg_more(dst);
+		if (dst == &tmp)
+			zmq_msg_close(&tmp);
+		n++;
+	}
+	*count = n;
+	return OK;
+}
+
+static void send_reply(void *sock, zmq_msg_t *frames, int body_index, const char *request_id,
+		       const struct intake_outcome *o)
+{
+	Claims__SubmitReply r = CLAIMS__SUBMIT_REPLY__INIT;
+	char id[UUID_STR_LEN];
+	uint8_t *buf;
+	size_t len;
+
+	r.has_status = r.has_duplicate = 1;
+	r.status = o->accepted ? CLAIMS__SUBMIT_STATUS__SUBMIT_ACCEPTED
+			       : CLAIMS__SUBMIT_STATUS__SUBMIT_REJECTED;
+	r.duplicate = o->duplicate;
+	r.claim_id = o->accepted ? (char *)o->claim_id : NULL;
+	r.reason_code = o->accepted ? NULL : (char *)o->reason_code;
+	r.field = o->accepted ? NULL : (char *)o->field;
+	r.message = o->accepted ? NULL : (char *)o->message;
+	r.request_id = (char *)request_id;
+	if (envelope_pack(CLAIMS__MESSAGE_TYPE__SUBMIT_REPLY, &r.base, NULL, "intake", id, &buf,
+			  &len) != OK)
+		return;
+	/* Routing frames first (identity, and the delimiter of REQ peers). */
+	for (int i = 0; i < body_index; i++)
+		if (zmq_send(sock, zmq_msg_data(&frames[i]), zmq_msg_size(&frames[i]),
+			     ZMQ_SNDMORE) < 0)
+			goto fail;
+	if (zmq_send(sock, buf, len, 0) < 0)
+		goto fail;
+	free(buf);
+	return;
+fail:
+	log_warn("reply not delivered: %s", zmq_strerror(zmq_errno()));
+	free(buf);
+}
+
+/* Decode, decide and commit one request; fills the outcome to send. */
+static int handle_request(struct pg *db, const void *body, size_t len, struct envelope *env,
+			  struct intake_outcome *o)
+{
+	Claims__ClaimSubmitted *s;
+	char why[160];
+	int status;
+
+	memset(o, 0, sizeof(*o));
+	if (envelope_unpack(body, len, env, why, sizeof(why)) != OK) {
+		intake_reject(o, "BAD_ENVELOPE", "", "%s", why);
+		return OK;
+	}
+	if (env->type != CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED) {
+		intake_reject(o, "WRONG_TYPE", "type", "expected CLAIM_SUBMITTED, got %s",
+			      envelope_type_name(env->type));
+		return OK;
+	}
+	s = claims__claim_submitted__unpack(NULL, env->payload_len, env->payload);
+	if (s == NULL) {
+		intake_reject(o, "BAD_PAYLOAD", "payload", "not a protobuf ClaimSubmitted");
+		return OK;
+	}
+	log_set_trace(env->trace_id);
+	status = pg_begin(db);
+	if (status == OK && (status = intake_submit(db, s, env->trace_id, o)) == OK)
+		status = pg_commit(db);
+	if (status != OK) {
+		pg_rollback(db);
+		intake_reject(o, "UNAVAILABLE", "", "the claim could not be recorded; retry later");
+	}
+	claims__claim_submitted__free_unpacked(s, NULL);
+	log_set_trace(NULL);
+	return status;
+}
+
+static int serve_one(struct intake_socket *s, struct pg *db)
+{
+	zmq_msg_t frames[MAX_FRAMES];
+	struct intake_outcome o;
+	struct envelope env;
+	int n, body, status;
+	int64_t start = clock_mono_us();
+
+	if (recv_frames(s->router, frames, &n) != OK)
+		return zmq_errno() == EAGAIN ? 0 : ERR;
+	body = (n > MAX_FRAMES ? MAX_FRAMES : n) - 1;
+	if (n > MAX_FRAMES || body < 1) {
+		intake_reject(&o, "BAD_FRAMES", "", "expected [identity, (empty), envelope]");
+		memset(&env, 0, sizeof(env));
+		status = OK;
+	} else {
+		status = handle_request(db, zmq_msg_data(&frames[body]), zmq_msg_size(&frames[body]),
+					&env, &o);
+	}
+	send_reply(s->router, frames, body < 1 ? 1 : body, env.message_id, &o);
+	envelope_free(&env);
+	for (int i = 0; i < (n > MAX_FRAMES ? MAX_FRAMES : n); i++)
+		zmq_msg_close(&frames[i]);
+	metric_add(s->requests, 1);
+	metric_observe_us(s->latency, clock_mono_us() - start);
+	return status == OK ? 1 : ERR;
+}
+
+int intake_socket_serve(struct intake_socket *s, struct pg *db, int max, int timeout_ms,
+			int *served)
+{
+	zmq_pollitem_t item = { s->router, 0, ZMQ_POLLIN, 0 };
+	int rc;
+
+	*served = 0;
+	rc = zmq_poll(&item, 1, timeout_ms);
+	if (rc < 0) {
+		if (zmq_errno() == EINTR)
+			return OK;
+		log_error("zmq_poll: %s", zmq_strerror(zmq_errno()));
+		return ERR;
+	}
+	while (*served < max) {
+		int r = serve_one(s, db);
+
+		if (r == 0)
+			break;
+		if (r == ERR)
+			return ERR;
+		(*served)++;
+	}
+	return OK;
+}
