@@ -51,24 +51,10 @@ struct intake_state {
 	struct worker *worker;
 	struct intake_socket *socket;
 	struct pg *socket_db;   /* the socket's own connection: its commits are its own */
-	struct metric *accepted, *rejected, *duplicates, *dead;
+	struct metric *dead;
 };
 
 static struct intake_state state;
-
-static void count(struct intake_state *st, const struct intake_outcome *o)
-{
-	char name[96];
-
-	if (o->duplicate) {
-		metric_add(st->duplicates, 1);
-	} else if (o->accepted) {
-		metric_add(st->accepted, 1);
-	} else {
-		snprintf(name, sizeof(name), "intake_rejected_total{reason=\"%s\"}", o->reason_code);
-		metric_add(metric_counter(name, "Submissions rejected, by reason code"), 1);
-	}
-}
 
 /* One Kafka message inside the batch transaction. */
 static int handle_message(struct intake_state *st, struct pg *db, rd_kafka_message_t *m)
@@ -98,8 +84,6 @@ static int handle_message(struct intake_state *st, struct pg *db, rd_kafka_messa
 	}
 	log_set_trace(env.trace_id);
 	status = intake_submit(db, s, env.trace_id, &o);
-	if (status == OK)
-		count(st, &o);
 	log_set_trace(NULL);
 	claims__claim_submitted__free_unpacked(s, NULL);
 	envelope_free(&env);
@@ -129,9 +113,6 @@ static int intake_init(void *ctx)
 		.poll_ms = 20, .prepare = prepare, .handle = handle_batch, .ctx = st,
 	};
 
-	st->accepted = metric_counter("intake_accepted_total", "Claims accepted");
-	st->duplicates = metric_counter("intake_duplicates_total",
-					"Repeated submissions answered with the first answer");
 	st->dead = metric_counter("intake_dead_letters_total",
 				  "Undecodable submissions sent to claims.submitted.dlq");
 	if (worker_open(&wc, &st->worker) != OK)

@@ -23,6 +23,7 @@
 
 #include "common/envelope.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/outbox.h"
 #include "common/pgarray.h"
 #include "intake/intake.h"
@@ -65,8 +66,8 @@ int intake_prepare(struct pg *db)
 	    pg_prepare(db, "intake_coverage",
 		       "SELECT b.beneficiary_id, b.contract_id, b.birth_date::text, b.exemptions::text,"
 		       "  (greatest(c.start_date, b.start_date) - date '1970-01-01'),"
-		       "  (least(coalesce(c.end_date, 'infinity'), coalesce(b.end_date, 'infinity'))"
-		       "   - date '1970-01-01'),"
+		       "  least(coalesce(c.end_date - date '1970-01-01', 2147483647),"
+		       "        coalesce(b.end_date - date '1970-01-01', 2147483647)),"
 		       "  c.status = 'suspended'"
 		       " FROM members m JOIN contracts c ON c.member_id = m.member_id"
 		       " JOIN beneficiaries b ON b.contract_id = c.contract_id"
@@ -116,7 +117,6 @@ static int load_coverage(struct pg *db, const Claims__ClaimSubmitted *s, struct 
 	char rank[12];
 	const char *v[2] = { s->membership_number, rank };
 	PGresult *res;
-	const char *until;
 
 	memset(cov, 0, sizeof(*cov));
 	snprintf(rank, sizeof(rank), "%u", s->beneficiary_rank ? s->beneficiary_rank : 1);
@@ -129,9 +129,7 @@ static int load_coverage(struct pg *db, const Claims__ClaimSubmitted *s, struct 
 		snprintf(cov->birth_date, sizeof(cov->birth_date), "%s", PQgetvalue(res, 0, 2));
 		snprintf(cov->exemptions, sizeof(cov->exemptions), "%s", PQgetvalue(res, 0, 3));
 		cov->from = (int32_t)strtol(PQgetvalue(res, 0, 4), NULL, 10);
-		until = PQgetvalue(res, 0, 5);
-		cov->until = strcmp(until, "infinity") == 0 ? INT32_MAX
-							    : (int32_t)strtol(until, NULL, 10);
+		cov->until = (int32_t)strtol(PQgetvalue(res, 0, 5), NULL, 10);
 		cov->suspended = PQgetvalue(res, 0, 6)[0] == 't';
 	}
 	PQclear(res);
@@ -337,7 +335,37 @@ static int decide(struct pg *db, const Claims__ClaimSubmitted *s, struct coverag
 	return OK;
 }
 
+/* Outcomes by kind: an operator sees the rejection reasons at a glance. */
+static void count_outcome(const struct intake_outcome *o)
+{
+	char name[96];
+
+	if (o->duplicate)
+		snprintf(name, sizeof(name), "intake_duplicates_total");
+	else if (o->accepted)
+		snprintf(name, sizeof(name), "intake_accepted_total");
+	else
+		snprintf(name, sizeof(name), "intake_rejected_total{reason=\"%s\"}",
+			 o->reason_code);
+	metric_add(metric_counter(name, o->duplicate  ? "Repeated submissions given the first answer"
+					: o->accepted ? "Claims accepted"
+						      : "Submissions rejected, by reason code"),
+		   1);
+}
+
+static int submit(struct pg *db, const Claims__ClaimSubmitted *s, const char *trace_id,
+		  struct intake_outcome *out);
+
 int intake_submit(struct pg *db, const Claims__ClaimSubmitted *s, const char *trace_id,
+		  struct intake_outcome *out)
+{
+	if (submit(db, s, trace_id, out) != OK)
+		return ERR;
+	count_outcome(out);
+	return OK;
+}
+
+static int submit(struct pg *db, const Claims__ClaimSubmitted *s, const char *trace_id,
 		  struct intake_outcome *out)
 {
 	struct coverage cov;

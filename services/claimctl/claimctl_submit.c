@@ -1,0 +1,405 @@
+/*
+ * NAME
+ *	claimctl_submit.c - claimctl submit: send claims as protobuf
+ *
+ * SYNOPSIS
+ *	claimctl submit [--sync] [--endpoint E] FILE
+ *
+ * DESCRIPTION
+ *	FILE (or - for stdin) holds one JSON claim per line, or a JSON array
+ *	of claims, in the shape of ClaimSubmitted (docs/protocol.md):
+ *
+ *	  {"source": "amo-cpam-75", "source_kind": "amo", "external_id": "D-1",
+ *	   "membership_number": "1000000016", "beneficiary_rank": 1,
+ *	   "professional_id": "10010000015", "payee": "member",
+ *	   "lines": [{"line_ref": "1", "act_code": "G", "category": "CONSULT_GP",
+ *	              "care_date": "2026-03-10", "charged_cents": 3000,
+ *	              "brss_cents": 3000, "amo_rate": 70, "amo_paid_cents": 1900}]}
+ *
+ *	By default each claim goes to the claims.submitted topic (key: the
+ *	membership number) with the idempotent producer. With --sync each
+ *	claim goes to the intake socket and the answer is printed, one line
+ *	per claim: accepted CLAIM_ID, or rejected CODE FIELD MESSAGE.
+ *
+ * DIAGNOSTICS
+ *	Exit 2 when the file is not valid JSON or a claim has a field of the
+ *	wrong type (named on stderr); exit 1 when sending failed.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "claimctl/claimctl.h"
+#include "common/envelope.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "proto/claims.pb-c.h"
+
+#define CLAIMCTL_MAX_LINES 200
+
+/* --- JSON -> ClaimSubmitted (strings point into the JSON document) ------- */
+
+struct json_claim {
+	Claims__ClaimSubmitted msg;
+	Claims__ClaimLine lines[CLAIMCTL_MAX_LINES];
+	Claims__ClaimLine *line_ptrs[CLAIMCTL_MAX_LINES];
+	char *lens_ptrs[CLAIMCTL_MAX_LINES][2];
+};
+
+static int bad(const char *where, const char *field, const char *why)
+{
+	fprintf(stderr, "claimctl submit: %s%s: %s\n", where, field, why);
+	return ERR;
+}
+
+static int get_text(json_t *o, const char *key, char **out, const char *where)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL || json_is_null(v))
+		return OK;
+	if (!json_is_string(v))
+		return bad(where, key, "must be a string");
+	*out = (char *)json_string_value(v);
+	return OK;
+}
+
+static int get_int(json_t *o, const char *key, protobuf_c_boolean *has, int64_t *out,
+		   const char *where)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL || json_is_null(v))
+		return OK;
+	if (!json_is_integer(v))
+		return bad(where, key, "must be an integer");
+	if (has != NULL)
+		*has = 1;
+	*out = json_integer_value(v);
+	return OK;
+}
+
+static int get_u32(json_t *o, const char *key, protobuf_c_boolean *has, uint32_t *out,
+		   const char *where)
+{
+	int64_t v = *out;
+
+	if (get_int(o, key, has, &v, where) != OK)
+		return ERR;
+	if (v < 0 || v > UINT32_MAX)
+		return bad(where, key, "out of range");
+	*out = (uint32_t)v;
+	return OK;
+}
+
+static int get_bool(json_t *o, const char *key, protobuf_c_boolean *has, protobuf_c_boolean *out,
+		    const char *where)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL || json_is_null(v))
+		return OK;
+	if (!json_is_boolean(v))
+		return bad(where, key, "must be true or false");
+	*has = 1;
+	*out = json_is_true(v);
+	return OK;
+}
+
+static int parse_line(json_t *j, Claims__ClaimLine *l, char **lens, const char *where)
+{
+	json_t *lenses = json_object_get(j, "lenses");
+
+	claims__claim_line__init(l);
+	if (!json_is_object(j))
+		return bad(where, "", "a line must be an object");
+	if (get_text(j, "line_ref", &l->line_ref, where) != OK ||
+	    get_text(j, "act_code", &l->act_code, where) != OK ||
+	    get_text(j, "category", &l->category, where) != OK ||
+	    get_text(j, "care_date", &l->care_date, where) != OK ||
+	    get_u32(j, "quantity", &l->has_quantity, &l->quantity, where) != OK ||
+	    get_int(j, "charged_cents", &l->has_charged_cents, &l->charged_cents, where) != OK ||
+	    get_int(j, "brss_cents", &l->has_brss_cents, &l->brss_cents, where) != OK ||
+	    get_u32(j, "amo_rate", &l->has_amo_rate, &l->amo_rate, where) != OK ||
+	    get_int(j, "amo_paid_cents", &l->has_amo_paid_cents, &l->amo_paid_cents, where) != OK ||
+	    get_bool(j, "optam", &l->has_optam, &l->optam, where) != OK ||
+	    get_bool(j, "parcours", &l->has_parcours, &l->parcours, where) != OK ||
+	    get_text(j, "basket", &l->basket, where) != OK ||
+	    get_int(j, "price_limit_cents", &l->has_price_limit_cents, &l->price_limit_cents,
+		    where) != OK ||
+	    get_int(j, "frame_charged_cents", &l->has_frame_charged_cents,
+		    &l->frame_charged_cents, where) != OK)
+		return ERR;
+	if (lenses != NULL) {
+		if (!json_is_array(lenses) || json_array_size(lenses) != 2 ||
+		    !json_is_string(json_array_get(lenses, 0)) ||
+		    !json_is_string(json_array_get(lenses, 1)))
+			return bad(where, "lenses", "must be an array of two strings");
+		lens[0] = (char *)json_string_value(json_array_get(lenses, 0));
+		lens[1] = (char *)json_string_value(json_array_get(lenses, 1));
+		l->n_lenses = 2;
+		l->lenses = lens;
+	}
+	return OK;
+}
+
+static int parse_enum(json_t *o, const char *key, const char *const *names, int count, int *out,
+		      const char *where)
+{
+	const char *s = NULL;
+
+	if (get_text(o, key, (char **)&s, where) != OK)
+		return ERR;
+	if (s == NULL)
+		return OK;
+	for (int i = 0; i < count; i++)
+		if (strcmp(s, names[i]) == 0) {
+			*out = i;
+			return OK;
+		}
+	return bad(where, key, "unknown value");
+}
+
+static int parse_claim(json_t *j, struct json_claim *c, int index)
+{
+	static const char *const kinds[] = { "unknown", "amo", "facility", "tiers_payant",
+					     "member" };
+	static const char *const payees[] = { "member", "professional" };
+	json_t *lines = json_object_get(j, "lines"), *lj;
+	char where[32];
+	int kind = 0, payee = 0;
+	size_t i;
+
+	snprintf(where, sizeof(where), "claim %d: ", index);
+	claims__claim_submitted__init(&c->msg);
+	if (!json_is_object(j))
+		return bad(where, "", "a claim must be an object");
+	if (get_text(j, "source", &c->msg.source, where) != OK ||
+	    get_text(j, "external_id", &c->msg.external_id, where) != OK ||
+	    get_text(j, "membership_number", &c->msg.membership_number, where) != OK ||
+	    get_u32(j, "beneficiary_rank", &c->msg.has_beneficiary_rank, &c->msg.beneficiary_rank,
+		    where) != OK ||
+	    get_text(j, "professional_id", &c->msg.professional_id, where) != OK ||
+	    get_text(j, "quote_id", &c->msg.quote_id, where) != OK ||
+	    parse_enum(j, "source_kind", kinds, 5, &kind, where) != OK ||
+	    parse_enum(j, "payee", payees, 2, &payee, where) != OK)
+		return ERR;
+	c->msg.has_source_kind = c->msg.has_payee = 1;
+	c->msg.source_kind = (Claims__ClaimSource)kind;
+	c->msg.payee = (Claims__Payee)payee;
+	if (lines != NULL && (!json_is_array(lines) || json_array_size(lines) > CLAIMCTL_MAX_LINES))
+		return bad(where, "lines", "must be an array of at most 200 lines");
+	json_array_foreach(lines, i, lj) {
+		char lwhere[48];
+
+		snprintf(lwhere, sizeof(lwhere), "%slines[%zu].", where, i);
+		if (parse_line(lj, &c->lines[i], c->lens_ptrs[i], lwhere) != OK)
+			return ERR;
+		c->line_ptrs[i] = &c->lines[i];
+	}
+	c->msg.n_lines = json_array_size(lines);
+	c->msg.lines = c->line_ptrs;
+	return OK;
+}
+
+/* --- transports ---------------------------------------------------------------- */
+
+struct sender {
+	struct kafka_producer *producer;
+	void *zctx, *req;
+	int sent, accepted, rejected;
+};
+
+static int print_reply(struct sender *s, const zmq_msg_t *msg, const char *external_id)
+{
+	struct envelope env;
+	Claims__SubmitReply *r;
+	char why[160];
+
+	if (envelope_unpack(zmq_msg_data((zmq_msg_t *)msg), zmq_msg_size((zmq_msg_t *)msg), &env,
+			    why, sizeof(why)) != OK) {
+		fprintf(stderr, "claimctl submit: bad reply: %s\n", why);
+		return ERR;
+	}
+	r = claims__submit_reply__unpack(NULL, env.payload_len, env.payload);
+	envelope_free(&env);
+	if (r == NULL)
+		return ERR;
+	if (r->status == CLAIMS__SUBMIT_STATUS__SUBMIT_ACCEPTED) {
+		s->accepted++;
+		printf("%s accepted %s%s\n", external_id ? external_id : "-", r->claim_id,
+		       r->duplicate ? " (duplicate: first answer)" : "");
+	} else {
+		s->rejected++;
+		printf("%s rejected %s %s %s%s\n", external_id ? external_id : "-", r->reason_code,
+		       r->field && r->field[0] ? r->field : "-", r->message ? r->message : "",
+		       r->duplicate ? " (duplicate: first answer)" : "");
+	}
+	claims__submit_reply__free_unpacked(r, NULL);
+	return OK;
+}
+
+static int send_sync(struct sender *s, const uint8_t *buf, size_t len, const char *external_id)
+{
+	zmq_msg_t reply;
+	int status;
+
+	if (zmq_send(s->req, buf, len, 0) < 0) {
+		fprintf(stderr, "claimctl submit: send: %s\n", zmq_strerror(zmq_errno()));
+		return ERR;
+	}
+	zmq_msg_init(&reply);
+	if (zmq_msg_recv(&reply, s->req, 0) < 0) {
+		fprintf(stderr, "claimctl submit: no reply from intake: %s\n",
+			zmq_strerror(zmq_errno()));
+		zmq_msg_close(&reply);
+		return ERR;
+	}
+	status = print_reply(s, &reply, external_id);
+	zmq_msg_close(&reply);
+	return status;
+}
+
+static int send_claim(struct sender *s, json_t *j, int index)
+{
+	struct json_claim *c = xcalloc(1, sizeof(*c));
+	char id[UUID_STR_LEN];
+	uint8_t *buf = NULL;
+	size_t len;
+	int status = EXIT_USAGE;
+
+	if (parse_claim(j, c, index) != OK)
+		goto out;
+	status = 1;
+	if (envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED, &c->msg.base, NULL, "claimctl", id,
+			  &buf, &len) != OK)
+		goto out;
+	if (s->req != NULL) {
+		if (send_sync(s, buf, len, c->msg.external_id) != OK)
+			goto out;
+	} else {
+		const char *key = c->msg.membership_number ? c->msg.membership_number : "";
+
+		if (kafka_produce(s->producer, "claims.submitted", key, strlen(key), buf, len) != OK)
+			goto out;
+	}
+	s->sent++;
+	status = 0;
+out:
+	free(buf);
+	free(c);
+	return status;
+}
+
+static int open_sender(struct sender *s, int sync, const char *endpoint)
+{
+	const char *brokers = getenv("CLAIMS_KAFKA_BROKERS");
+	int timeout = 30000, zero = 0;
+
+	memset(s, 0, sizeof(*s));
+	if (!sync)
+		return kafka_producer_open(brokers ? brokers : "127.0.0.1:59092", "claimctl",
+					   &s->producer);
+	s->zctx = zmq_ctx_new();
+	s->req = zmq_socket(s->zctx, ZMQ_REQ);
+	if (s->req == NULL || zmq_setsockopt(s->req, ZMQ_RCVTIMEO, &timeout, sizeof(timeout)) ||
+	    zmq_setsockopt(s->req, ZMQ_LINGER, &zero, sizeof(zero)) ||
+	    zmq_connect(s->req, endpoint) != 0) {
+		fprintf(stderr, "claimctl submit: %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
+		return ERR;
+	}
+	return OK;
+}
+
+static int close_sender(struct sender *s)
+{
+	int status = OK;
+
+	if (s->producer != NULL) {
+		status = kafka_producer_flush(s->producer, 30000);
+		kafka_producer_close(s->producer);
+	}
+	if (s->req != NULL)
+		zmq_close(s->req);
+	if (s->zctx != NULL)
+		zmq_ctx_term(s->zctx);
+	return status;
+}
+
+static json_t *load_claims(const char *path)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	json_t *all, *one;
+	json_error_t err;
+
+	if (f == NULL) {
+		fprintf(stderr, "claimctl submit: cannot open %s\n", path);
+		return NULL;
+	}
+	/* A JSON array, or JSON values one after another (JSON lines). */
+	all = json_array();
+	while ((one = json_loadf(f, JSON_DISABLE_EOF_CHECK, &err)) != NULL) {
+		if (json_is_array(one))
+			json_array_extend(all, one);
+		else
+			json_array_append(all, one);
+		json_decref(one);
+	}
+	if (!feof(f) && strstr(err.text, "end of file") == NULL) {
+		fprintf(stderr, "claimctl submit: %s:%d: %s\n", path, err.line, err.text);
+		json_decref(all);
+		all = NULL;
+	}
+	if (f != stdin)
+		fclose(f);
+	return all;
+}
+
+int cmd_submit(int argc, char **argv)
+{
+	const char *endpoint = getenv("CLAIMS_INTAKE_ENDPOINT"), *path = NULL;
+	struct sender s;
+	json_t *claims, *j;
+	int sync = 0, status = 0;
+	size_t i;
+
+	for (int a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--sync") == 0)
+			sync = 1;
+		else if (strcmp(argv[a], "--endpoint") == 0 && a + 1 < argc)
+			endpoint = argv[++a];
+		else if (argv[a][0] != '-' || strcmp(argv[a], "-") == 0)
+			path = argv[a];
+		else
+			break;
+	}
+	if (path == NULL) {
+		printf("Usage: claimctl submit [--sync] [--endpoint E] FILE|-\n\n"
+		       "Sends claims (JSON lines or a JSON array) to claims.submitted, or with\n"
+		       "--sync to the intake socket, printing each answer.\n"
+		       "  CLAIMS_KAFKA_BROKERS    [127.0.0.1:59092]\n"
+		       "  CLAIMS_INTAKE_ENDPOINT  [tcp://127.0.0.1:5701]\n");
+		return argc > 1 && strcmp(argv[1], "--help") == 0 ? 0 : EXIT_USAGE;
+	}
+	if ((claims = load_claims(path)) == NULL)
+		return EXIT_USAGE;
+	if (open_sender(&s, sync, endpoint ? endpoint : "tcp://127.0.0.1:5701") != OK) {
+		json_decref(claims);
+		return 1;
+	}
+	json_array_foreach(claims, i, j) {
+		if ((status = send_claim(&s, j, (int)i)) != 0)
+			break;
+	}
+	if (close_sender(&s) != OK && status == 0)
+		status = 1;
+	fprintf(stderr, "claimctl submit: %d claims sent", s.sent);
+	if (sync)
+		fprintf(stderr, ", %d accepted, %d rejected", s.accepted, s.rejected);
+	fprintf(stderr, "\n");
+	json_decref(claims);
+	return status;
+}
