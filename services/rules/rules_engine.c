@@ -1,0 +1,830 @@
+/*
+ * NAME
+ *	rules_engine.c - the arithmetic of the reimbursement rules, version 1
+ *
+ * SYNOPSIS
+ *	int rules_compute(const struct rules_params *p,
+ *			  const struct rules_request *req,
+ *			  struct rules_line_result *out,
+ *			  struct rules_totals *totals, struct rules_error *err);
+ *
+ * DESCRIPTION
+ *	Section 5 of the domain reference, step by step (the step numbers
+ *	below are its own), over the request of section 4. docs/rules.md
+ *	explains every rule name for support staff.
+ *
+ *	Speed: the history is read once per request into accumulators
+ *	keyed by the calendar years and days of the request's lines (PF and
+ *	franchises per day and per year, AMC, forfaits and forfait units per
+ *	year and category, equipment dates for renewals). Each computed line
+ *	is then added to the same accumulators, so a line costs a constant
+ *	number of steps whatever the length of the history. The accumulators
+ *	live in a per-call arena: a buffer on the stack, or one malloc for
+ *	requests too large for it.
+ *
+ * DIAGNOSTICS
+ *	RULES_ERR with err naming the field: any fault of
+ *	rules_request_check(), and the faults only the parameters reveal:
+ *	an unknown act code whose tariff is needed, an act of another
+ *	category, no parameters in force on a line's date, an AMO share
+ *	above the amount charged, a 100PS price limit below the BRSS.
+ */
+#include "rules/rules_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BIT(cat) (1u << (cat))
+
+/* Step 2: acts that bear the participation forfaitaire. */
+static const uint32_t pf_categories = BIT(RULES_CAT_CONSULT_GP) | BIT(RULES_CAT_CONSULT_SPEC) |
+				      BIT(RULES_CAT_TELECONSULT) | BIT(RULES_CAT_BIOLOGIE) |
+				      BIT(RULES_CAT_RADIOLOGIE);
+/* Step 6: doctors whose dépassements the non-OPTAM limits bound. */
+static const uint32_t doctor_categories = BIT(RULES_CAT_CONSULT_GP) |
+					  BIT(RULES_CAT_CONSULT_SPEC) |
+					  BIT(RULES_CAT_HOSP_HONORAIRES) |
+					  BIT(RULES_CAT_RADIOLOGIE);
+/* Step 4: the consultations that the parcours de soins concerns. */
+static const uint32_t parcours_categories = BIT(RULES_CAT_CONSULT_GP) |
+					    BIT(RULES_CAT_CONSULT_SPEC);
+/* Step 8: the 100 % Santé baskets (glasses class A, dental, audio class I). */
+static const uint32_t basket_categories = BIT(RULES_CAT_OPTIQUE_EQUIPEMENT) |
+					  BIT(RULES_CAT_DENT_PROTHESE) | BIT(RULES_CAT_AUDIO);
+/* Step 5: equipments with a renewal period. */
+static const uint32_t equipment_categories = BIT(RULES_CAT_OPTIQUE_EQUIPEMENT) |
+					     BIT(RULES_CAT_AUDIO);
+
+#define YEARS (RULES_MAX_YEAR - RULES_MIN_YEAR + 1)
+#define STACK_ARENA 16384
+
+/* What a calendar year of the request has consumed so far. */
+struct year_acc {
+	int64_t pf;
+	int64_t franchise;
+	int64_t amc[RULES_CAT_COUNT];
+	int64_t forfait[RULES_CAT_COUNT];
+	int64_t units[RULES_CAT_COUNT]; /* acts that were paid a forfait */
+};
+
+/* What a calendar day of the request has consumed so far. */
+struct day_acc {
+	rules_date_t date;
+	int64_t pf;
+	int64_t franchise_auxiliaire;
+	int64_t franchise_transport;
+};
+
+struct equipment {
+	rules_date_t date;
+	int32_t category;
+};
+
+struct state {
+	int16_t year_slot[YEARS]; /* -1: no line in that year */
+	struct year_acc *years;
+	int n_years;
+	struct day_acc *days;
+	size_t n_days;
+	uint32_t *day_hash; /* slot + 1, 0 for an empty bucket */
+	uint32_t hash_mask;
+	struct equipment *equip;
+	size_t n_equip;
+	rules_date_t last_line_date;
+};
+
+/* Everything one line's steps share. */
+struct line_ctx {
+	const struct rules_line *l;
+	const struct rules_guarantee *g;
+	struct rules_param_set ps;
+	struct year_acc *year;
+	struct day_acc *day;
+	struct rules_line_result *r;
+	size_t index; /* for error paths, formatted only on error */
+	bool responsible;
+	bool exempt_pf;
+	bool exempt_franchise;
+	int age;
+	int64_t brss;
+	int32_t rate;
+	int64_t price_limit;
+	int64_t amo_gross;
+	int64_t room;
+	int64_t ref;
+	int64_t tm;
+	bool tm_mandatory;
+	int64_t amc;
+	int64_t forfait;
+};
+
+static bool in(uint32_t set, enum rules_category cat)
+{
+	return (set & BIT(cat)) != 0;
+}
+
+static void note(struct line_ctx *c, enum rules_rule rule)
+{
+	if (c->r->n_rules < RULES_TRACE_MAX)
+		c->r->rules[c->r->n_rules++] = (uint8_t)rule;
+}
+
+/* The request's faults that only the parameters reveal. */
+__attribute__((format(printf, 4, 5))) static int line_fail(const struct line_ctx *c,
+							  struct rules_error *err,
+							  const char *member, const char *fmt,
+							  ...)
+{
+	char path[32];
+	va_list ap;
+
+	snprintf(path, sizeof path, "lines[%zu]", c->index);
+	va_start(ap, fmt);
+	rules_verror_at(err, path, member, fmt, ap);
+	va_end(ap);
+	return RULES_ERR;
+}
+
+/* Lowering the AMC takes from the forfait part first: an envelope is
+ * paid "on top of the rest", so it is the first thing a cap removes and
+ * what is left of it stays available for later acts. */
+static void lower_amc(struct line_ctx *c, int64_t v)
+{
+	int64_t cut = c->amc - v;
+
+	c->forfait -= rules_min(c->forfait, cut);
+	c->amc = v;
+}
+
+/* A legal floor raises the part that is not a forfait. */
+static void set_amc(struct line_ctx *c, int64_t v)
+{
+	if (v < c->amc)
+		lower_amc(c, v);
+	else
+		c->amc = v;
+}
+
+/* ---- the per-call arena and the accumulators --------------------------- */
+
+static uint32_t day_bucket(rules_date_t d, uint32_t mask)
+{
+	return ((uint32_t)d * 2654435761u) & mask;
+}
+
+/* The slot of day d, or NULL when no line falls on it. */
+static struct day_acc *day_find(struct state *st, rules_date_t d)
+{
+	for (uint32_t b = day_bucket(d, st->hash_mask);; b = (b + 1) & st->hash_mask) {
+		uint32_t s = st->day_hash[b];
+
+		if (s == 0)
+			return NULL;
+		if (st->days[s - 1].date == d)
+			return &st->days[s - 1];
+	}
+}
+
+static void day_add(struct state *st, rules_date_t d)
+{
+	uint32_t b = day_bucket(d, st->hash_mask);
+
+	for (;; b = (b + 1) & st->hash_mask) {
+		uint32_t s = st->day_hash[b];
+
+		if (s == 0)
+			break;
+		if (st->days[s - 1].date == d)
+			return;
+	}
+	st->days[st->n_days].date = d;
+	st->day_hash[b] = (uint32_t)++st->n_days;
+}
+
+static struct year_acc *year_find(struct state *st, rules_date_t d)
+{
+	int s = st->year_slot[rules_date_year(d) - RULES_MIN_YEAR];
+
+	return s < 0 ? NULL : &st->years[s];
+}
+
+static size_t align16(size_t n)
+{
+	return (n + 15) & ~(size_t)15;
+}
+
+static size_t count_history_equipment(const struct rules_request *req)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < req->n_history; i++)
+		if (req->history[i].equipment && in(equipment_categories, req->history[i].category))
+			n++;
+	return n;
+}
+
+/* Registers the years of the lines; returns how many distinct. */
+static int index_years(struct state *st, const struct rules_request *req)
+{
+	int n = 0;
+
+	memset(st->year_slot, 0xff, sizeof st->year_slot);
+	st->last_line_date = 0;
+	for (size_t i = 0; i < req->n_lines; i++) {
+		rules_date_t d = req->lines[i].date;
+		int16_t *slot = &st->year_slot[rules_date_year(d) - RULES_MIN_YEAR];
+
+		if (*slot < 0)
+			*slot = (int16_t)n++;
+		if (d > st->last_line_date)
+			st->last_line_date = d;
+	}
+	return n;
+}
+
+/* Lays out the arena; returns its size, or fills st when base != NULL. */
+static size_t arena_layout(struct state *st, const struct rules_request *req, size_t n_equip,
+			   uint32_t hash_size, unsigned char *base)
+{
+	size_t years = align16(sizeof(struct year_acc) * (size_t)st->n_years);
+	size_t days = align16(sizeof(struct day_acc) * req->n_lines);
+	size_t hash = align16(sizeof(uint32_t) * hash_size);
+	size_t equip = align16(sizeof(struct equipment) * (n_equip + req->n_lines));
+
+	if (base != NULL) {
+		st->years = (struct year_acc *)(void *)base;
+		st->days = (struct day_acc *)(void *)(base + years);
+		st->day_hash = (uint32_t *)(void *)(base + years + days);
+		st->equip = (struct equipment *)(void *)(base + years + days + hash);
+		memset(base, 0, years + days + hash);
+	}
+	return years + days + hash + equip;
+}
+
+static void index_days(struct state *st, const struct rules_request *req)
+{
+	st->n_days = 0;
+	for (size_t i = 0; i < req->n_lines; i++)
+		day_add(st, req->lines[i].date);
+}
+
+static void add_equipment(struct state *st, rules_date_t d, enum rules_category cat)
+{
+	st->equip[st->n_equip].date = d;
+	st->equip[st->n_equip].category = (int32_t)cat;
+	st->n_equip++;
+}
+
+/* One pass over the history: only what a line of the request can ask
+ * about is kept (its years, its days, equipments up to its last day). */
+static void load_history(struct state *st, const struct rules_request *req)
+{
+	st->n_equip = 0;
+	for (size_t i = 0; i < req->n_history; i++) {
+		const struct rules_history_item *h = &req->history[i];
+		struct year_acc *y = year_find(st, h->date);
+		struct day_acc *d = day_find(st, h->date);
+
+		if (y != NULL) {
+			y->pf += h->pf_cents;
+			y->franchise += h->franchise_cents;
+			y->amc[h->category] += h->amc_cents;
+			y->forfait[h->category] += h->forfait_cents;
+			if (h->forfait_cents > 0)
+				y->units[h->category] += h->quantity;
+		}
+		if (d != NULL) {
+			d->pf += h->pf_cents;
+			if (h->category == RULES_CAT_AUXILIAIRE)
+				d->franchise_auxiliaire += h->franchise_cents;
+			else if (h->category == RULES_CAT_TRANSPORT)
+				d->franchise_transport += h->franchise_cents;
+		}
+		if (h->equipment && in(equipment_categories, h->category) &&
+		    h->date <= st->last_line_date)
+			add_equipment(st, h->date, h->category);
+	}
+}
+
+/* ---- step 1 and the act table ------------------------------------------- */
+
+static int act_tariff(struct line_ctx *c, const struct rules_params *p, struct rules_error *err)
+{
+	const struct rules_line *l = c->l;
+	bool need_brss = !(l->given & RULES_GIVEN_BRSS);
+	bool need_rate = !(l->given & RULES_GIVEN_AMO_RATE);
+	bool need_limit = l->basket == RULES_BASKET_100PS && !(l->given & RULES_GIVEN_PRICE_LIMIT);
+	const struct rules_act *a = rules_params_act(p, l->act, l->date, c->age);
+	char day[11];
+
+	if (a == NULL) {
+		if (!need_brss && !need_rate && !need_limit)
+			return RULES_OK;
+		rules_date_format(l->date, day);
+		return line_fail(c, err, "act", "unknown act code on %s", day);
+	}
+	if (a->category != l->category)
+		return line_fail(c, err, "act", "act %s is a %s act", a->code,
+				 rules_category_name(a->category));
+	if (need_limit && a->price_limit_cents < 0)
+		return line_fail(c, err, "price_limit_cents",
+				 "required with basket 100PS (act %s has none)", a->code);
+	if (need_brss)
+		c->brss = a->brss_cents;
+	if (need_rate)
+		c->rate = !l->parcours && a->amo_rate_outside_parcours >= 0
+				  ? a->amo_rate_outside_parcours
+				  : a->amo_rate;
+	if (need_limit)
+		c->price_limit = a->price_limit_cents;
+	if (need_brss || need_rate || need_limit)
+		note(c, RULES_R_ACT_TARIFF);
+	return RULES_OK;
+}
+
+static int step_amo(struct line_ctx *c, const struct rules_params *p, struct rules_error *err)
+{
+	const struct rules_line *l = c->l;
+
+	c->brss = l->brss_cents;
+	c->rate = l->amo_rate;
+	c->price_limit = l->price_limit_cents;
+	if (l->act != NULL && act_tariff(c, p, err) != RULES_OK)
+		return RULES_ERR;
+	c->amo_gross = rules_pct(c->brss, c->rate);
+	/* Otherwise the reste à charge would be negative. */
+	if (c->amo_gross > l->charged_cents)
+		return line_fail(c, err, "charged_cents",
+				 "below the AMO share %lld (brss x amo_rate)",
+				 (long long)c->amo_gross);
+	if (l->basket == RULES_BASKET_100PS && c->price_limit < c->brss)
+		return line_fail(c, err, "price_limit_cents", "below the BRSS %lld",
+				 (long long)c->brss);
+	return RULES_OK;
+}
+
+/* ---- steps 2 and 3: PF and franchise ------------------------------------ */
+
+static void step_pf(struct line_ctx *c)
+{
+	const struct rules_pf_params *pf = c->ps.pf;
+	int64_t v, day_left, year_left;
+	bool by_day = false, by_year = false;
+
+	if (!in(pf_categories, c->l->category))
+		return;
+	if (c->exempt_pf) {
+		if (c->amo_gross > 0)
+			note(c, RULES_R_PF_EXEMPT);
+		return;
+	}
+	v = pf->per_act_cents;
+	day_left = rules_max(0, pf->daily_cap_cents - c->day->pf);
+	year_left = rules_max(0, pf->annual_cap_cents - c->year->pf);
+	if (day_left < v) {
+		v = day_left;
+		by_day = true;
+	}
+	if (year_left < v) {
+		v = year_left;
+		by_year = true;
+	}
+	c->r->pf_cents = rules_min(v, c->amo_gross);
+	if (c->r->pf_cents > 0)
+		note(c, RULES_R_PF);
+	if (by_day)
+		note(c, RULES_R_PF_DAILY_CAP);
+	if (by_year)
+		note(c, RULES_R_PF_ANNUAL_CAP);
+}
+
+/* The franchise a line would bear before the annual cap; -1 for none. */
+static int64_t franchise_base(const struct line_ctx *c, int64_t *day_left)
+{
+	const struct rules_franchise_params *f = c->ps.franchise;
+
+	*day_left = INT64_MAX;
+	switch (c->l->category) {
+	case RULES_CAT_PHARMA:
+		return f->pharma_per_unit_cents * c->l->quantity;
+	case RULES_CAT_AUXILIAIRE:
+		*day_left = rules_max(0, f->auxiliaire_daily_cap_cents -
+						 c->day->franchise_auxiliaire);
+		return f->auxiliaire_per_unit_cents * c->l->quantity;
+	case RULES_CAT_TRANSPORT:
+		*day_left = rules_max(0, f->transport_daily_cap_cents -
+						 c->day->franchise_transport);
+		return f->transport_per_trip_cents;
+	default:
+		return -1;
+	}
+}
+
+static void step_franchise(struct line_ctx *c)
+{
+	int64_t day_left, year_left;
+	int64_t v = franchise_base(c, &day_left);
+	bool by_day = false, by_year = false;
+
+	if (v < 0)
+		return;
+	if (c->exempt_franchise) {
+		if (c->amo_gross > 0)
+			note(c, RULES_R_FRANCHISE_EXEMPT);
+		return;
+	}
+	year_left = rules_max(0, c->ps.franchise->annual_cap_cents - c->year->franchise);
+	if (day_left < v) {
+		v = day_left;
+		by_day = true;
+	}
+	if (year_left < v) {
+		v = year_left;
+		by_year = true;
+	}
+	c->r->franchise_cents = rules_min(v, c->amo_gross - c->r->pf_cents);
+	if (c->r->franchise_cents > 0)
+		note(c, RULES_R_FRANCHISE);
+	if (by_day)
+		note(c, RULES_R_FRANCHISE_DAILY_CAP);
+	if (by_year)
+		note(c, RULES_R_FRANCHISE_ANNUAL_CAP);
+}
+
+/* ---- step 4: room and reference AMO ------------------------------------ */
+
+static void step_reference(struct line_ctx *c)
+{
+	const struct rules_line *l = c->l;
+
+	c->room = l->charged_cents - c->amo_gross; /* >= 0: checked in step_amo */
+	c->ref = c->amo_gross;
+	if (c->responsible && !l->parcours && in(parcours_categories, l->category)) {
+		/* The majoration outside the parcours stays with the patient. */
+		c->ref = rules_pct(c->brss, c->ps.responsible->parcours_ref_rate);
+		note(c, RULES_R_OUTSIDE_PARCOURS);
+	}
+	c->tm_mandatory = c->responsible && c->rate > 0 &&
+			  !(l->category == RULES_CAT_PHARMA && (c->rate == 15 || c->rate == 30));
+	c->tm = rules_max(0, rules_min(l->charged_cents, c->brss) - c->ref);
+}
+
+/* ---- step 5: renewal ----------------------------------------------------- */
+
+static int renewal_months(const struct line_ctx *c)
+{
+	const struct rules_renewal_params *rn = c->ps.renewal;
+
+	if (c->g->has & RULES_G_RENEWAL)
+		return c->g->renewal_months;
+	if (c->l->category == RULES_CAT_AUDIO)
+		return rn->audio_months;
+	return c->age < rn->glasses_child_under_age ? rn->glasses_child_months
+						    : rn->glasses_months;
+}
+
+static bool renewal_not_due(const struct line_ctx *c, const struct state *st)
+{
+	rules_date_t d = c->l->date;
+	int months;
+
+	if (!in(equipment_categories, c->l->category))
+		return false;
+	months = renewal_months(c);
+	for (size_t i = 0; i < st->n_equip; i++) {
+		const struct equipment *e = &st->equip[i];
+
+		if (e->category == (int32_t)c->l->category && e->date <= d &&
+		    d < rules_date_add_months(e->date, months))
+			return true;
+	}
+	return false;
+}
+
+/* ---- step 6: the guarantee ---------------------------------------------- */
+
+static bool non_optam_doctor(const struct line_ctx *c)
+{
+	return !c->l->optam && in(doctor_categories, c->l->category);
+}
+
+static void guarantee_frais_reels(struct line_ctx *c)
+{
+	note(c, RULES_R_FRAIS_REELS);
+	c->amc = c->room;
+	if (c->responsible && non_optam_doctor(c)) {
+		int64_t max = rules_pct(c->brss, c->ps.responsible->non_optam_max_pct);
+		int64_t lim = rules_max(0, rules_min(c->l->charged_cents, max) - c->ref);
+
+		if (lim < c->amc) {
+			c->amc = lim;
+			note(c, RULES_R_NON_OPTAM_CAP);
+		}
+	}
+}
+
+static void guarantee_pct(struct line_ctx *c)
+{
+	const struct rules_guarantee *g = c->g;
+	const struct rules_responsible_params *rp = c->ps.responsible;
+	int64_t p = g->pct_brss;
+
+	note(c, RULES_R_GUARANTEE_PCT);
+	if (non_optam_doctor(c)) {
+		if ((g->has & RULES_G_NON_OPTAM) && g->non_optam_pct_brss != p) {
+			p = g->non_optam_pct_brss;
+			note(c, RULES_R_NON_OPTAM_PCT);
+		}
+		if (c->responsible) {
+			int64_t cap = rules_min(rp->non_optam_max_pct,
+						g->pct_brss - rp->non_optam_gap_points);
+
+			if (p > cap) {
+				p = cap;
+				note(c, RULES_R_NON_OPTAM_CAP);
+			}
+		}
+	}
+	if (c->tm_mandatory && p < 100) {
+		p = 100;
+		note(c, RULES_R_TM_PCT_MIN);
+	}
+	p = rules_max(p, 0);
+	c->amc = rules_max(0, rules_min(c->l->charged_cents, rules_pct(c->brss, p)) - c->ref);
+}
+
+static void guarantee_per_act(struct line_ctx *c)
+{
+	const struct rules_guarantee *g = c->g;
+	int64_t units = c->l->quantity;
+
+	if (g->has & RULES_G_MAX_ACTS) {
+		int64_t left = rules_max(0, g->max_acts_per_year - c->year->units[c->l->category]);
+
+		if (left < units) {
+			units = left;
+			note(c, RULES_R_MAX_ACTS_REACHED);
+		}
+	}
+	c->amc = rules_min(c->room, g->per_act_cents * units);
+	c->forfait = c->amc;
+	if (units > 0)
+		note(c, RULES_R_PER_ACT_FORFAIT);
+}
+
+static void guarantee_none(struct line_ctx *c)
+{
+	/* An envelope alone is a guarantee: say what decided, not "none". */
+	if (!(c->g->has & RULES_G_ANNUAL))
+		note(c, RULES_R_NO_GUARANTEE);
+	if (c->tm_mandatory) {
+		c->amc = c->tm;
+		if (c->tm > 0)
+			note(c, RULES_R_TM_MANDATORY);
+	}
+}
+
+static void step_envelope(struct line_ctx *c)
+{
+	enum rules_category cat = c->l->category;
+	int64_t left, want, add;
+
+	if (!(c->g->has & RULES_G_ANNUAL))
+		return;
+	left = rules_max(0, c->g->annual_cents - c->year->forfait[cat]);
+	want = rules_max(0, c->room - c->amc);
+	add = rules_min(left, want);
+	if (add > 0) {
+		c->amc += add;
+		c->forfait += add;
+		note(c, RULES_R_ANNUAL_ENVELOPE);
+	} else if (want > 0) {
+		note(c, RULES_R_ANNUAL_ENVELOPE_USED_UP);
+	}
+}
+
+static void step_guarantee(struct line_ctx *c)
+{
+	switch (c->g->form) {
+	case RULES_FORM_FRAIS_REELS:
+		guarantee_frais_reels(c);
+		break;
+	case RULES_FORM_PCT:
+		guarantee_pct(c);
+		break;
+	case RULES_FORM_PER_ACT:
+		guarantee_per_act(c);
+		break;
+	case RULES_FORM_EQUIPMENT:
+		note(c, RULES_R_EQUIPMENT_FORFAIT);
+		c->amc = rules_max(0, rules_min(c->l->charged_cents, c->g->equipment_cents) -
+					      c->amo_gross);
+		break;
+	case RULES_FORM_NONE:
+		guarantee_none(c);
+		break;
+	}
+	step_envelope(c);
+}
+
+/* ---- step 7: caps -------------------------------------------------------- */
+
+static void cap(struct line_ctx *c, int64_t limit, enum rules_rule rule)
+{
+	limit = rules_max(0, limit);
+	if (c->amc > limit) {
+		lower_amc(c, limit);
+		note(c, rule);
+	}
+}
+
+static void cap_optics(struct line_ctx *c)
+{
+	const struct rules_optics_params *o = c->ps.optics;
+	const struct rules_line *l = c->l;
+	int64_t ceiling = o->ceiling_cents[l->lenses[0] - 1][l->lenses[1] - 1];
+	int64_t frame_excess = rules_max(0, l->frame_charged_cents - o->frame_cap_cents);
+
+	cap(c, ceiling - c->amo_gross, RULES_R_OPTICS_CEILING);
+	cap(c, l->charged_cents - frame_excess - c->amo_gross, RULES_R_FRAME_CAP);
+}
+
+static void step_caps(struct line_ctx *c)
+{
+	enum rules_category cat = c->l->category;
+	bool basket = c->l->basket == RULES_BASKET_100PS;
+
+	if (c->g->has & RULES_G_ANNUAL_CAP)
+		cap(c, c->g->annual_cap_cents - c->year->amc[cat], RULES_R_ANNUAL_CAP);
+	if (!c->responsible || basket)
+		return;
+	if (cat == RULES_CAT_OPTIQUE_EQUIPEMENT)
+		cap_optics(c);
+	else if (cat == RULES_CAT_AUDIO)
+		cap(c, c->ps.audio->class2_ceiling_cents - c->amo_gross, RULES_R_AUDIO_CEILING);
+}
+
+/* ---- step 8: floors of a responsible contract ---------------------------- */
+
+static void step_floors(struct line_ctx *c)
+{
+	const struct rules_line *l = c->l;
+
+	if (!c->responsible)
+		return;
+	if (c->tm_mandatory && c->amc < c->tm) {
+		set_amc(c, c->tm);
+		note(c, RULES_R_TM_FLOOR);
+	}
+	if (l->category == RULES_CAT_HOSP_FJH) {
+		set_amc(c, c->room);
+		note(c, RULES_R_FJH_FULL);
+	}
+	if (l->basket == RULES_BASKET_100PS && in(basket_categories, l->category)) {
+		set_amc(c, rules_max(0, rules_min(l->charged_cents, c->price_limit) -
+						c->amo_gross));
+		note(c, RULES_R_100PS);
+	}
+}
+
+/* ---- one line ------------------------------------------------------------ */
+
+static int line_params(struct line_ctx *c, const struct rules_params *p,
+		       struct rules_error *err)
+{
+	struct rules_error e;
+	char day[11];
+
+	if (rules_params_at(p, c->l->date, &c->ps, &e) == RULES_OK)
+		return RULES_OK;
+	rules_date_format(c->l->date, day);
+	return line_fail(c, err, "date", "no %s parameters in force on %s", e.field, day);
+}
+
+static void account(struct state *st, struct line_ctx *c)
+{
+	const struct rules_line *l = c->l;
+	struct rules_line_result *r = c->r;
+
+	c->year->pf += r->pf_cents;
+	c->year->franchise += r->franchise_cents;
+	c->year->amc[l->category] += r->amc_cents;
+	c->year->forfait[l->category] += r->forfait_cents;
+	if (r->forfait_cents > 0)
+		c->year->units[l->category] += l->quantity;
+	c->day->pf += r->pf_cents;
+	if (l->category == RULES_CAT_AUXILIAIRE)
+		c->day->franchise_auxiliaire += r->franchise_cents;
+	else if (l->category == RULES_CAT_TRANSPORT)
+		c->day->franchise_transport += r->franchise_cents;
+	if (rules_history_equipment_default(l->category, r->amc_cents))
+		add_equipment(st, l->date, l->category);
+}
+
+static void line_start(struct line_ctx *c, const struct rules_request *req,
+		       const struct rules_line *l, struct state *st, struct rules_line_result *r)
+{
+	memset(r, 0, sizeof *r);
+	memset(c, 0, sizeof *c);
+	c->l = l;
+	c->r = r;
+	c->g = &req->contract->g[l->category];
+	c->responsible = req->contract->responsible;
+	c->year = year_find(st, l->date);
+	c->day = day_find(st, l->date);
+	c->age = rules_age(req->beneficiary.birth_date, l->date);
+}
+
+static int compute_line(const struct rules_params *p, const struct rules_request *req,
+			size_t i, struct state *st, struct rules_line_result *r,
+			struct rules_error *err)
+{
+	const struct rules_line *l = &req->lines[i];
+	struct line_ctx c;
+
+	line_start(&c, req, l, st, r);
+	c.index = i;
+	if (line_params(&c, p, err) != RULES_OK || step_amo(&c, p, err) != RULES_OK)
+		return RULES_ERR;
+	c.exempt_pf = req->beneficiary.exempt != 0 || c.age < c.ps.pf->exempt_under_age;
+	c.exempt_franchise = req->beneficiary.exempt != 0 ||
+			     c.age < c.ps.franchise->exempt_under_age;
+	step_pf(&c);
+	step_franchise(&c);
+	step_reference(&c);
+	if (renewal_not_due(&c, st)) {
+		note(&c, RULES_R_RENEWAL_NOT_DUE); /* the AMC pays 0; steps 6-8 skipped */
+	} else {
+		step_guarantee(&c);
+		step_caps(&c);
+		step_floors(&c);
+	}
+	if (c.amc > c.room) { /* step 9 */
+		lower_amc(&c, c.room);
+		note(&c, RULES_R_ROOM_CLAMP);
+	}
+	r->charged_cents = l->charged_cents;
+	r->brss_cents = c.brss;
+	r->amo_rate = c.rate;
+	r->amo_gross_cents = c.amo_gross;
+	r->amo_paid_cents = c.amo_gross - r->pf_cents - r->franchise_cents;
+	r->amc_cents = c.amc;
+	r->forfait_cents = c.forfait;
+	r->rac_cents = l->charged_cents - r->amo_paid_cents - c.amc;
+	account(st, &c);
+	return RULES_OK;
+}
+
+/* ---- the request ------------------------------------------------------- */
+
+static int compute_all(const struct rules_params *p, const struct rules_request *req,
+		       struct state *st, struct rules_line_result *out,
+		       struct rules_totals *totals, struct rules_error *err)
+{
+	memset(totals, 0, sizeof *totals);
+	index_days(st, req);
+	load_history(st, req);
+	for (size_t i = 0; i < req->n_lines; i++) {
+		if (compute_line(p, req, i, st, &out[i], err) != RULES_OK)
+			return RULES_ERR;
+		totals->charged_cents += out[i].charged_cents;
+		totals->amo_paid_cents += out[i].amo_paid_cents;
+		totals->amc_cents += out[i].amc_cents;
+		totals->rac_cents += out[i].rac_cents;
+	}
+	return RULES_OK;
+}
+
+int rules_compute(const struct rules_params *p, const struct rules_request *req,
+		  struct rules_line_result *out, struct rules_totals *totals,
+		  struct rules_error *err)
+{
+	_Alignas(16) unsigned char stack[STACK_ARENA];
+	unsigned char *arena = stack;
+	struct state st;
+	uint32_t hash_size = 16;
+	size_t size, n_equip;
+	int rc;
+
+	if (rules_request_check(req, err) != RULES_OK)
+		return RULES_ERR;
+	st.n_years = index_years(&st, req);
+	while (hash_size < 2 * req->n_lines)
+		hash_size *= 2;
+	st.hash_mask = hash_size - 1;
+	n_equip = count_history_equipment(req);
+	size = arena_layout(&st, req, n_equip, hash_size, NULL);
+	if (size > sizeof stack) {
+		arena = malloc(size);
+		if (arena == NULL)
+			return rules_error_at(err, "lines", NULL, "out of memory (%zu bytes)",
+					      size);
+	}
+	arena_layout(&st, req, n_equip, hash_size, arena);
+	rc = compute_all(p, req, &st, out, totals, err);
+	if (arena != stack)
+		free(arena);
+	return rc;
+}
