@@ -1,0 +1,182 @@
+/*
+ * NAME
+ *	claimctl_simulate.c - compute a reimbursement from a JSON request
+ *
+ * SYNOPSIS
+ *	claimctl simulate [--params FILE] < request.json > result.json
+ *	claimctl simulate --help
+ *
+ * DESCRIPTION
+ *	Reads one request of the simulate interface (docs/rules.md) on
+ *	standard input, runs the rules engine and writes the result: per
+ *	line the AMO, PF, franchise, AMC, forfait and reste à charge with
+ *	the names of the rules that decided them, and the totals. For
+ *	members' simulators, support staff and tests.
+ *
+ *	The dated parameters are read from --params FILE, else from the
+ *	file named by CLAIMS_RULES_PARAMS, else from
+ *	deploy/params/parameters.json under the current directory.
+ *
+ *	This file also holds claimctl_load_params(), which the formula and
+ *	bench-engine subcommands share.
+ *
+ * DIAGNOSTICS
+ *	Exit 0 with the result on stdout. Exit 2 on bad usage or a request
+ *	that breaks the schema, with one line on stderr: the member's JSON
+ *	path and the reason, e.g. "lines[0].charged_cents: must not be
+ *	negative". Exit 1 when the parameters file cannot be read or is
+ *	invalid.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "claimctl/claimctl.h"
+#include "rules/rules_json.h"
+
+#define DEFAULT_PARAMS "deploy/params/parameters.json"
+#define MAX_INPUT (64u << 20)
+
+int claimctl_load_params(const char *path, struct rules_params *p);
+int claimctl_read_stream(FILE *in, char **text, size_t *len);
+
+/* Reads a whole stream (at most MAX_INPUT bytes); 0 or -1 with errno. */
+int claimctl_read_stream(FILE *in, char **text, size_t *len)
+{
+	size_t cap = 65536, n = 0, got;
+	char *buf = malloc(cap);
+
+	while (buf != NULL && (got = fread(buf + n, 1, cap - n, in)) > 0) {
+		n += got;
+		if (n == cap) {
+			char *bigger = cap < MAX_INPUT ? realloc(buf, cap * 2) : NULL;
+
+			if (bigger == NULL) {
+				free(buf);
+				errno = cap < MAX_INPUT ? ENOMEM : EFBIG;
+				return -1;
+			}
+			buf = bigger;
+			cap *= 2;
+		}
+	}
+	if (buf == NULL || ferror(in)) {
+		free(buf);
+		errno = buf == NULL ? ENOMEM : EIO;
+		return -1;
+	}
+	*text = buf;
+	*len = n;
+	return 0;
+}
+
+/* path NULL: CLAIMS_RULES_PARAMS, else the default. 0, or -1 after one
+ * line on stderr. */
+int claimctl_load_params(const char *path, struct rules_params *p)
+{
+	struct rules_error err;
+	FILE *f;
+	char *text;
+	size_t len;
+	int rc;
+
+	if (path == NULL)
+		path = getenv("CLAIMS_RULES_PARAMS");
+	if (path == NULL || path[0] == '\0')
+		path = DEFAULT_PARAMS;
+	f = fopen(path, "r");
+	if (f == NULL) {
+		fprintf(stderr, "params %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	rc = claimctl_read_stream(f, &text, &len);
+	fclose(f);
+	if (rc != 0) {
+		fprintf(stderr, "params %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	rc = rules_params_from_string(text, len, p, &err);
+	free(text);
+	if (rc != RULES_OK) {
+		fprintf(stderr, "params %s: %s: %s\n", path, err.field, err.reason);
+		return -1;
+	}
+	return 0;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: claimctl simulate [--params FILE] < request.json\n\n"
+		"Computes the reimbursement of the request on stdin (docs/rules.md) and\n"
+		"writes the result JSON on stdout.\n\n"
+		"  --params FILE  dated parameters [$CLAIMS_RULES_PARAMS, else "
+		DEFAULT_PARAMS "]\n\n"
+		"Exit 0 on success, 2 on bad usage or a request that breaks the schema\n"
+		"(one line on stderr: member path and reason), 1 when the parameters\n"
+		"cannot be loaded.\n");
+}
+
+/* Sets *params_path from argv; 0, 1 for --help, -1 on bad usage. */
+static int parse_args(int argc, char **argv, const char **params_path)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return 1;
+		if (strcmp(argv[i], "--params") == 0 && i + 1 < argc) {
+			*params_path = argv[++i];
+			continue;
+		}
+		fprintf(stderr, "simulate: unexpected argument '%s' (try --help)\n", argv[i]);
+		return -1;
+	}
+	return 0;
+}
+
+static int simulate(const struct rules_params *p)
+{
+	struct rules_error err;
+	char *text, *out;
+	size_t len;
+	int rc;
+
+	if (claimctl_read_stream(stdin, &text, &len) != 0) {
+		fprintf(stderr, "stdin: %s\n", strerror(errno));
+		return EXIT_USAGE;
+	}
+	rc = rules_json_simulate(p, text, len, &out, &err);
+	free(text);
+	if (rc != RULES_OK) {
+		fprintf(stderr, "%s: %s\n", err.field, err.reason);
+		return EXIT_USAGE;
+	}
+	fputs(out, stdout);
+	free(out);
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "stdout: %s\n", strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+int cmd_simulate(int argc, char **argv)
+{
+	const char *params_path = NULL;
+	struct rules_params *p;
+	int rc = parse_args(argc, argv, &params_path);
+
+	if (rc != 0) {
+		if (rc > 0)
+			usage(stdout);
+		return rc > 0 ? 0 : EXIT_USAGE;
+	}
+	p = malloc(sizeof *p);
+	if (p == NULL || claimctl_load_params(params_path, p) != 0) {
+		free(p);
+		return 1;
+	}
+	rc = simulate(p);
+	free(p);
+	return rc;
+}
