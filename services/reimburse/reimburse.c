@@ -1,0 +1,213 @@
+/*
+ * NAME
+ *	reimburse - compute the reimbursement of accepted claims
+ *
+ * SYNOPSIS
+ *	reimburse [--help] [--version]
+ *
+ * DESCRIPTION
+ *	Consumes Envelope(CLAIM_ACCEPTED) from claims.accepted in consumer
+ *	group "reimburse"; any number of replicas share its partitions, and
+ *	since the topic is keyed by contract id, one contract's claims are
+ *	decided in order by one replica at a time (annual caps and renewal
+ *	periods are consumed without races). For each claim the rules engine
+ *	(services/rules) computes AMO, AMC and reste à charge per line; the
+ *	decision, the consumption counters, the payment and the
+ *	reimbursements.computed event are committed in one transaction, and
+ *	the offsets move only after that commit.
+ *
+ * DIAGNOSTICS
+ *	JSON log lines on stderr; metrics and /health on CLAIMS_METRICS_ADDR.
+ *	Messages that can never be decided go to claims.accepted.dlq.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/daemon.h"
+#include "common/envelope.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "common/worker.h"
+#include "common/xalloc.h"
+#include "reimburse/reimburse.h"
+#include "rules/rules_json.h"
+
+static struct {
+	char *pg_dsn, *brokers, *metrics_addr, *group, *params_path;
+	long batch, reload_seconds;
+} cfg;
+
+static const struct config_entry config_table[] = {
+	CONFIG_PG_DSN(&cfg.pg_dsn),
+	CONFIG_KAFKA_BROKERS(&cfg.brokers),
+	CONFIG_METRICS_ADDR(&cfg.metrics_addr, "127.0.0.1:9102"),
+	{ "CLAIMS_REIMBURSE_GROUP", CONFIG_STRING, &cfg.group, "reimburse", 0, 0,
+	  "Kafka consumer group of claims.accepted" },
+	{ "CLAIMS_REIMBURSE_BATCH", CONFIG_INT, &cfg.batch, "500", 1, 10000,
+	  "claims per PostgreSQL transaction" },
+	{ "CLAIMS_RULES_PARAMS", CONFIG_STRING, &cfg.params_path, "deploy/params/parameters.json",
+	  0, 0, "dated parameters of the rules engine (PF, franchises, tariffs...)" },
+	{ "CLAIMS_FORMULA_RELOAD", CONFIG_INT, &cfg.reload_seconds, "60", 1, 86400,
+	  "seconds between reloads of formula versions" },
+	{ NULL, 0, NULL, NULL, 0, 0, NULL },
+};
+
+struct reimburse_state {
+	struct worker *worker;
+	struct rules_params *params;
+	struct reimburse_ctx ctx;
+};
+
+static struct reimburse_state state;
+
+static int load_params(const char *path, struct rules_params **out)
+{
+	struct rules_params *p = xcalloc(1, sizeof(*p));
+	struct rules_error err;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		log_error("rules parameters %s: %s", path, strerror(errno));
+		free(p);
+		return ERR;
+	}
+	{
+		FILE *mem = open_memstream(&text, &len);
+		char buf[8192];
+		size_t n;
+
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			fwrite(buf, 1, n, mem);
+		fclose(mem);
+	}
+	fclose(f);
+	if (rules_params_from_string(text, len, p, &err) != RULES_OK) {
+		log_error("rules parameters %s: %s: %s", path, err.field, err.reason);
+		free(text);
+		free(p);
+		return ERR;
+	}
+	free(text);
+	*out = p;
+	return OK;
+}
+
+static int handle_message(struct reimburse_state *st, struct pg *db, rd_kafka_message_t *m)
+{
+	Claims__ClaimAccepted *a;
+	struct envelope env;
+	char why[256];
+	int status;
+
+	if (envelope_unpack(m->payload, m->len, &env, why, sizeof(why)) != OK)
+		return worker_dead_letter(db, "reimburse", m, why);
+	if (env.type != CLAIMS__MESSAGE_TYPE__CLAIM_ACCEPTED) {
+		snprintf(why, sizeof(why), "expected CLAIM_ACCEPTED, got %s",
+			 envelope_type_name(env.type));
+		envelope_free(&env);
+		return worker_dead_letter(db, "reimburse", m, why);
+	}
+	a = claims__claim_accepted__unpack(NULL, env.payload_len, env.payload);
+	if (a == NULL) {
+		envelope_free(&env);
+		return worker_dead_letter(db, "reimburse", m, "payload is not a ClaimAccepted");
+	}
+	log_set_trace(env.trace_id);
+	status = reimburse_claim(&st->ctx, db, a, env.trace_id, why, sizeof(why));
+	if (status == OK && why[0] != '\0')
+		status = worker_dead_letter(db, "reimburse", m, why);
+	log_set_trace(NULL);
+	claims__claim_accepted__free_unpacked(a, NULL);
+	envelope_free(&env);
+	return status;
+}
+
+static int handle_batch(void *ctx, struct pg *db, rd_kafka_message_t **batch, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (handle_message(ctx, db, batch[i]) != OK)
+			return ERR;
+	return OK;
+}
+
+static int prepare(void *ctx, struct pg *db)
+{
+	UNUSED(ctx);
+	return reimburse_prepare(db);
+}
+
+static int reimburse_init(void *ctx)
+{
+	struct reimburse_state *st = ctx;
+	struct worker_config wc = {
+		.brokers = cfg.brokers, .dsn = cfg.pg_dsn, .group = cfg.group,
+		.topic = "claims.accepted", .name = "reimburse", .batch = (int)cfg.batch,
+		.poll_ms = 100, .prepare = prepare, .handle = handle_batch, .ctx = st,
+	};
+
+	if (load_params(cfg.params_path, &st->params) != OK)
+		return ERR;
+	st->ctx.params = st->params;
+	if (worker_open(&wc, &st->worker) != OK)
+		return ERR;
+	return formulas_load(worker_db(st->worker), &st->ctx.formulas);
+}
+
+static int reimburse_step(void *ctx)
+{
+	struct reimburse_state *st = ctx;
+
+	if (clock_mono_us() - st->ctx.formulas.loaded_at_us > cfg.reload_seconds * 1000000 &&
+	    formulas_load(worker_db(st->worker), &st->ctx.formulas) != OK)
+		log_warn("formula reload failed; keeping the versions loaded before");
+	return worker_step(st->worker);
+}
+
+static int reimburse_drain(void *ctx)
+{
+	struct reimburse_state *st = ctx;
+
+	return worker_drain(st->worker);
+}
+
+static void reimburse_cleanup(void *ctx)
+{
+	struct reimburse_state *st = ctx;
+
+	worker_close(st->worker);
+	formulas_free(&st->ctx.formulas);
+	free(st->params);
+}
+
+static const char *reimburse_health(void *ctx)
+{
+	struct reimburse_state *st = ctx;
+
+	if (st->worker == NULL || PQstatus(pg_conn(worker_db(st->worker))) != CONNECTION_OK)
+		return "database connection down";
+	return NULL;
+}
+
+static const struct daemon_spec spec = {
+	.name = "reimburse",
+	.summary = "Computes the reimbursement of accepted claims (claims.accepted) with the\n"
+		   "rules engine and records decisions, consumption counters, payments and the\n"
+		   "reimbursements.computed event in one transaction per batch.",
+	.config = config_table,
+	.metrics_addr = &cfg.metrics_addr,
+	.init = reimburse_init,
+	.step = reimburse_step,
+	.drain = reimburse_drain,
+	.cleanup = reimburse_cleanup,
+	.health = reimburse_health,
+	.ctx = &state,
+};
+
+int main(int argc, char **argv)
+{
+	return daemon_main(argc, argv, &spec);
+}

@@ -1,0 +1,130 @@
+/*
+ * NAME
+ *	reimburse_formulas.c - formula versions and guarantees, in memory
+ *
+ * DESCRIPTION
+ *	Every claim needs the guarantees of its contract's formula valid at
+ *	each care date. They change by publication of a new version, never
+ *	in place (deploy/sql/001_reference.sql), so they are read and parsed
+ *	once into rules_contract values and looked up in memory; the daemon
+ *	reloads them periodically and when a claim names a formula it does
+ *	not know.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "common/xalloc.h"
+#include "reimburse/reimburse.h"
+#include "rules/rules_json.h"
+
+static int parse_date(const char *s, rules_date_t *out)
+{
+	if (s == NULL || s[0] == '\0') {
+		*out = 0;
+		return OK;
+	}
+	return rules_date_parse(s, out) == RULES_OK ? OK : ERR;
+}
+
+static int load_guarantee(struct formula_version *f, const char *category, const char *spec)
+{
+	enum rules_category cat;
+	struct rules_error err;
+	json_error_t jerr;
+	json_t *obj;
+	int status;
+
+	if (rules_category_parse(category, &cat) != RULES_OK) {
+		log_error("formula %s v%d: unknown category %s", f->code, f->version, category);
+		return ERR;
+	}
+	obj = json_loads(spec, 0, &jerr);
+	if (obj == NULL) {
+		log_error("formula %s v%d %s: %s", f->code, f->version, category, jerr.text);
+		return ERR;
+	}
+	status = rules_json_guarantee(obj, cat, &f->contract.g[cat], category, &err);
+	json_decref(obj);
+	if (status != RULES_OK) {
+		log_error("formula %s v%d: %s: %s", f->code, f->version, err.field, err.reason);
+		return ERR;
+	}
+	return OK;
+}
+
+static struct formula_version *find_exact(struct formula_cache *c, const char *code, int version)
+{
+	for (int i = 0; i < c->count; i++)
+		if (c->v[i].version == version && strcmp(c->v[i].code, code) == 0)
+			return &c->v[i];
+	return NULL;
+}
+
+static int fill(struct formula_cache *c, PGresult *res)
+{
+	int rows = PQntuples(res);
+
+	c->v = xcalloc((size_t)rows + 1, sizeof(*c->v));
+	for (int i = 0; i < rows; i++) {
+		const char *code = PQgetvalue(res, i, 0);
+		int version = atoi(PQgetvalue(res, i, 1));
+		struct formula_version *f = find_exact(c, code, version);
+
+		if (f == NULL) {
+			f = &c->v[c->count++];
+			snprintf(f->code, sizeof(f->code), "%s", code);
+			f->version = version;
+			rules_contract_init(&f->contract, PQgetvalue(res, i, 2)[0] == 't');
+			if (parse_date(PQgetvalue(res, i, 3), &f->from) != OK ||
+			    parse_date(PQgetvalue(res, i, 4), &f->to) != OK)
+				return ERR;
+		}
+		if (!PQgetisnull(res, i, 5) &&
+		    load_guarantee(f, PQgetvalue(res, i, 5), PQgetvalue(res, i, 6)) != OK)
+			return ERR;
+	}
+	return OK;
+}
+
+int formulas_load(struct pg *db, struct formula_cache *cache)
+{
+	struct formula_cache fresh = { NULL, 0, 0 };
+	PGresult *res;
+
+	if (pg_exec_prepared(db, "reimburse_formulas", 0, NULL, NULL, NULL, &res) != OK)
+		return ERR;
+	if (fill(&fresh, res) != OK) {
+		PQclear(res);
+		formulas_free(&fresh);
+		return ERR;
+	}
+	PQclear(res);
+	fresh.loaded_at_us = clock_mono_us();
+	formulas_free(cache);
+	*cache = fresh;
+	log_info("%d formula versions loaded", cache->count);
+	return OK;
+}
+
+const struct formula_version *formulas_find(const struct formula_cache *cache, const char *code,
+					    rules_date_t date)
+{
+	for (int i = 0; i < cache->count; i++) {
+		const struct formula_version *f = &cache->v[i];
+
+		if (strcmp(f->code, code) == 0 && f->from <= date && (f->to == 0 || date < f->to))
+			return f;
+	}
+	return NULL;
+}
+
+void formulas_free(struct formula_cache *cache)
+{
+	free(cache->v);
+	cache->v = NULL;
+	cache->count = 0;
+}
