@@ -18,6 +18,8 @@ void seed_membership_number(long index, char out[11]);
 int cmd_migrate(int argc, char **argv);
 int cmd_seed(int argc, char **argv);
 int cmd_submit(int argc, char **argv);
+int cmd_claim(int argc, char **argv);
+int cmd_dlq(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
 int cmd_formula(int argc, char **argv);
 int cmd_bench_engine(int argc, char **argv);

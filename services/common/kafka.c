@@ -336,6 +336,32 @@ int kafka_consumer_commit(struct kafka_consumer *c)
 	return OK;
 }
 
+int kafka_consumer_check_topic(struct kafka_consumer *c, const char *topic, int timeout_ms)
+{
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, topic, NULL);
+	const struct rd_kafka_metadata *md;
+	rd_kafka_resp_err_t err;
+	int status = OK;
+
+	if (rkt == NULL) {
+		log_error("kafka topic %s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
+		return ERR;
+	}
+	err = rd_kafka_metadata(c->rk, 0, rkt, &md, timeout_ms);
+	rd_kafka_topic_destroy(rkt);
+	if (err) {
+		log_error("kafka metadata of %s: %s", topic, rd_kafka_err2str(err));
+		return ERR;
+	}
+	if (md->topic_cnt != 1 || md->topics[0].err) {
+		log_error("kafka topic %s: %s", topic,
+			  md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err) : "unknown");
+		status = ERR;
+	}
+	rd_kafka_metadata_destroy(md);
+	return status;
+}
+
 int kafka_consumer_assigned(struct kafka_consumer *c)
 {
 	return c->assigned;

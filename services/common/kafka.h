@@ -69,6 +69,12 @@ int kafka_consumer_commit(struct kafka_consumer *c) MUST_CHECK;
 void kafka_consumer_close(struct kafka_consumer *c);
 void kafka_batch_destroy(rd_kafka_message_t **batch, int count);
 
+/* Ask the brokers for the topic's metadata: ERR when no broker answers
+ * within timeout_ms or the topic does not exist (tools fail loudly rather
+ * than read an empty topic). */
+int kafka_consumer_check_topic(struct kafka_consumer *c, const char *topic,
+			       int timeout_ms) MUST_CHECK;
+
 /* Partitions currently assigned to this member (for logs and tests). */
 int kafka_consumer_assigned(struct kafka_consumer *c);
 

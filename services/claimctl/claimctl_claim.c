@@ -1,0 +1,116 @@
+/*
+ * NAME
+ *	claimctl_claim.c - claimctl claim: where a claim stands and why
+ *
+ * SYNOPSIS
+ *	claimctl claim CLAIM_ID
+ *	claimctl claim --external SOURCE EXTERNAL_ID
+ *
+ * DESCRIPTION
+ *	Prints the claim's status, its beneficiary and formula, then one row
+ *	per line: care, amounts (AMO paid, AMC, reste à charge) and the names
+ *	of the rules that decided them (docs/rules.md explains each).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "claimctl/claimctl.h"
+#include "common/pg.h"
+#include "common/util.h"
+
+static const char sql_claim[] =
+	"SELECT cl.claim_id, cl.status, coalesce(cl.outcome_reason, ''), cl.source, cl.external_id,"
+	" m.membership_number, b.rank, b.first_name || ' ' || b.last_name, c.formula_code,"
+	" cl.payee, to_char(cl.received_at, 'YYYY-MM-DD HH24:MI:SS'),"
+	" coalesce(to_char(cl.decided_at, 'YYYY-MM-DD HH24:MI:SS'), '-')"
+	" FROM claims cl JOIN contracts c ON c.contract_id = cl.contract_id"
+	" JOIN members m ON m.member_id = c.member_id"
+	" JOIN beneficiaries b ON b.beneficiary_id = cl.beneficiary_id"
+	" WHERE (cl.claim_id::text = $1) OR (cl.source = $1 AND cl.external_id = $2)";
+
+static const char sql_lines[] =
+	"SELECT l.line_no, l.category, l.care_date::text, l.charged_cents,"
+	" coalesce(d.amo_paid_cents::text, '-'), coalesce(d.amc_cents::text, '-'),"
+	" coalesce(d.rac_cents::text, '-'), coalesce(array_to_string(d.rules, ' '), 'not decided')"
+	" FROM claim_lines l LEFT JOIN decisions d USING (claim_id, line_no)"
+	" WHERE l.claim_id = $1 ORDER BY l.line_no";
+
+static void euros(const char *cents, char *out, size_t len)
+{
+	long long c;
+
+	if (strcmp(cents, "-") == 0) {
+		snprintf(out, len, "-");
+		return;
+	}
+	c = strtoll(cents, NULL, 10);
+	snprintf(out, len, "%lld.%02lld", c / 100, c % 100);
+}
+
+static int print_claim(struct pg *db, const char *a, const char *b)
+{
+	const char *v[2] = { a, b };
+	PGresult *res, *lines;
+
+	if (pg_exec_params(db, sql_claim, 2, v, &res) != OK)
+		return 1;
+	if (PQntuples(res) == 0) {
+		fprintf(stderr, "claimctl claim: no such claim\n");
+		PQclear(res);
+		return 1;
+	}
+	printf("claim        %s\nstatus       %s%s%s\nsubmitted    %s %s\n"
+	       "beneficiary  %s rank %s (%s), formula %s\npayee        %s\n"
+	       "received     %s, decided %s\n",
+	       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2)[0] ? ": " : "",
+	       PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4),
+	       PQgetvalue(res, 0, 5), PQgetvalue(res, 0, 6), PQgetvalue(res, 0, 7),
+	       PQgetvalue(res, 0, 8), PQgetvalue(res, 0, 9), PQgetvalue(res, 0, 10),
+	       PQgetvalue(res, 0, 11));
+	v[0] = PQgetvalue(res, 0, 0);
+	if (pg_exec_params(db, sql_lines, 1, v, &lines) != OK) {
+		PQclear(res);
+		return 1;
+	}
+	printf("\n%-4s %-18s %-10s %10s %10s %10s %10s  %s\n", "line", "category", "date",
+	       "charged", "AMO paid", "AMC", "RAC", "rules");
+	for (int i = 0; i < PQntuples(lines); i++) {
+		char charged[24], amo[24], amc[24], rac[24];
+
+		euros(PQgetvalue(lines, i, 3), charged, sizeof(charged));
+		euros(PQgetvalue(lines, i, 4), amo, sizeof(amo));
+		euros(PQgetvalue(lines, i, 5), amc, sizeof(amc));
+		euros(PQgetvalue(lines, i, 6), rac, sizeof(rac));
+		printf("%-4s %-18s %-10s %10s %10s %10s %10s  %s\n", PQgetvalue(lines, i, 0),
+		       PQgetvalue(lines, i, 1), PQgetvalue(lines, i, 2), charged, amo, amc, rac,
+		       PQgetvalue(lines, i, 7));
+	}
+	PQclear(lines);
+	PQclear(res);
+	return 0;
+}
+
+int cmd_claim(int argc, char **argv)
+{
+	const char *dsn = getenv("CLAIMS_PG_DSN");
+	struct pg *db;
+	int status;
+
+	if (argc == 2 && uuid_valid(argv[1])) {
+		if (pg_open(dsn ? dsn : "postgresql://claims@127.0.0.1:55432/claims", &db) != OK)
+			return 1;
+		status = print_claim(db, argv[1], "");
+	} else if (argc == 4 && strcmp(argv[1], "--external") == 0) {
+		if (pg_open(dsn ? dsn : "postgresql://claims@127.0.0.1:55432/claims", &db) != OK)
+			return 1;
+		status = print_claim(db, argv[2], argv[3]);
+	} else {
+		printf("Usage: claimctl claim CLAIM_ID\n"
+		       "       claimctl claim --external SOURCE EXTERNAL_ID\n\n"
+		       "Shows a claim's status and, per line, the amounts and the rules applied.\n");
+		return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : EXIT_USAGE;
+	}
+	pg_close(db);
+	return status;
+}
