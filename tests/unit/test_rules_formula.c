@@ -102,8 +102,8 @@ static const char *const good[] = {
 	"{\"AUDIO\": {\"pct_brss\": 100, \"annual_cents\": 100000}}",
 	"{\"AUDIO\": {\"equipment_cents\": 170000}}",
 	"{\"HOSP_SEJOUR\": {\"frais_reels\": true}, \"HOSP_CHAMBRE\": {\"per_act_cents\": 9000}}",
-	"{\"MEDECINE_DOUCE\": {\"per_act_cents\": 4000, \"max_acts_per_year\": 6},"
-	" \"OPTIQUE_LENTILLES\": {\"pct_brss\": 100, \"annual_cents\": 25000}}",
+	"{\"MEDECINE_DOUCE\": {\"per_act_cents\": 4000, \"max_acts_per_year\": 6}}",
+	"{\"OPTIQUE_LENTILLES\": {\"pct_brss\": 100, \"annual_cents\": 25000}}",
 	"{\"DENT_PROTHESE\": {\"pct_brss\": 400, \"annual_cap_cents\": 250000}}",
 	"{\"URGENCES_FPU\": {\"frais_reels\": true}}",
 };
