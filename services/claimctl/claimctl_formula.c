@@ -109,9 +109,21 @@ static int load_formula(const char *path, struct rules_formula *f)
 {
 	struct rules_error err;
 	json_error_t je;
-	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	json_t *root;
+	FILE *in = fopen(path, "r");
+	char *text;
+	size_t len;
 	int rc;
 
+	if (in == NULL || claimctl_read_stream(in, &text, &len) != 0) {
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+		if (in != NULL)
+			fclose(in);
+		return EXIT_USAGE;
+	}
+	fclose(in);
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	free(text);
 	if (root == NULL) {
 		fprintf(stderr, "%s: (json): line %d column %d: %s\n", path, je.line, je.column,
 			je.text);
