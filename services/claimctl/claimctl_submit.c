@@ -193,7 +193,7 @@ static int parse_claim(json_t *j, struct json_claim *c, int index)
 	if (lines != NULL && (!json_is_array(lines) || json_array_size(lines) > CLAIMCTL_MAX_LINES))
 		return bad(where, "lines", "must be an array of at most 200 lines");
 	json_array_foreach(lines, i, lj) {
-		char lwhere[48];
+		char lwhere[80];
 
 		snprintf(lwhere, sizeof(lwhere), "%slines[%zu].", where, i);
 		if (parse_line(lj, &c->lines[i], c->lens_ptrs[i], lwhere) != OK)

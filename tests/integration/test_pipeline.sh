@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# test_pipeline.sh - claims through the real pipeline: Kafka, intake,
+# reimburse, PostgreSQL
+#
+#  - end to end: a claim submitted to Kafka comes out with exactly the
+#    amounts and rules that `claimctl simulate` gives for the same care;
+#  - bad input: garbage bytes and a wrong envelope type land in the DLQ;
+#    unknown member, negative amount, care before the contract, future
+#    date are rejected with their reason; the daemons keep serving;
+#  - graceful stop: SIGTERM while busy exits 0 and loses nothing.
+source "$(dirname "$0")/../lib.sh"
+
+P="7${RUN_ID: -5}" # membership-number prefix of this run
+LOG="$TEST_LOGS/pipeline-$RUN_ID.log"
+create_members "$P" 20 CONFORT
+
+start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191
+start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192
+
+# ---- end to end -----------------------------------------------------------
+SRC="e2e-$RUN_ID"
+cat >"$TEST_LOGS/e2e-claim.json" <<JSON
+{"source":"$SRC","source_kind":"amo","external_id":"E1","membership_number":"${P}00001",
+ "lines":[
+  {"line_ref":"L1","act_code":"G","category":"CONSULT_GP","care_date":"2026-03-10","charged_cents":3000,"brss_cents":3000,"amo_rate":70},
+  {"line_ref":"L2","category":"CONSULT_SPEC","care_date":"2026-03-11","charged_cents":7000,"brss_cents":3000,"amo_rate":70,"optam":false},
+  {"line_ref":"L3","category":"PHARMA","care_date":"2026-03-11","quantity":2,"charged_cents":1200,"brss_cents":1200,"amo_rate":65},
+  {"line_ref":"L4","category":"OPTIQUE_EQUIPEMENT","care_date":"2026-03-12","charged_cents":45000,"brss_cents":15,"amo_rate":60,"lenses":["simple","complex"],"frame_charged_cents":15000}]}
+JSON
+check "e2e: submitted to Kafka" "$BIN/claimctl" submit "$TEST_LOGS/e2e-claim.json"
+check "e2e: decided" wait_for 60 all_decided "$SRC" 1
+
+guarantees=$(jq '.versions[] | select(.version == 2) | .guarantees' deploy/formulas/CONFORT.json)
+jq --argjson g "$guarantees" '{beneficiary: {birth_date: "1980-05-01"},
+   contract: {responsible: true, guarantees: $g},
+   lines: [.lines[] | {id: .line_ref, date: .care_date, category, charged_cents, brss_cents,
+           amo_rate, quantity, optam, lenses, frame_charged_cents} | with_entries(select(.value != null))]}' \
+	"$TEST_LOGS/e2e-claim.json" >"$TEST_LOGS/e2e-request.json"
+"$BIN/claimctl" simulate <"$TEST_LOGS/e2e-request.json" >"$TEST_LOGS/e2e-result.json"
+want=$(jq -r '.lines[] | [.amo_gross_cents, .pf_cents, .franchise_cents, .amo_paid_cents,
+	.amc_cents, .forfait_cents, .rac_cents, (.rules | join(" "))] | @tsv' "$TEST_LOGS/e2e-result.json")
+got=$(sql "SELECT d.amo_gross_cents, d.pf_cents, d.franchise_cents, d.amo_paid_cents,
+	d.amc_cents, d.forfait_cents, d.rac_cents, array_to_string(d.rules, ' ')
+	FROM decisions d JOIN claims c USING (claim_id) WHERE c.source = '$SRC'
+	ORDER BY d.line_no" | tr '|' '\t')
+check_eq "e2e: amounts and rules equal the engine's" "$got" "$want"
+check_eq "e2e: claim complete" "$(sql "SELECT status FROM claims WHERE source = '$SRC'")" complete
+check_eq "e2e: one payment of the AMC total" \
+	"$(sql "SELECT p.amount_cents FROM payments p JOIN claims c USING (claim_id) WHERE c.source = '$SRC'")" \
+	"$(jq '.totals.amc_cents' "$TEST_LOGS/e2e-result.json")"
+check "e2e: counters hold the claim" test \
+	"$(sql "SELECT sum(amc_cents) FROM consumption_counters k JOIN beneficiaries b USING (beneficiary_id)
+		JOIN contracts ct ON ct.contract_id = b.contract_id JOIN members m ON m.member_id = ct.member_id
+		WHERE m.membership_number = '${P}00001'")" = "$(jq '.totals.amc_cents' "$TEST_LOGS/e2e-result.json")"
+
+# ---- bad input --------------------------------------------------------------
+dlq_count() { "$BIN/claimctl" dlq list 2>/dev/null | tail -n 1 | cut -d' ' -f1; }
+before=$(dlq_count)
+printf 'this is not protobuf %s' "$RUN_ID" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k garbage
+# Envelope{type: CLAIM_ACCEPTED, message_id, schema_version: 1}: a valid envelope of the wrong type
+uuid=$(printf '01234567-89ab-7def-8123-%012d' "$RUN_ID")
+printf '\x08\x02\x12\x24%s\x28\x01' "$uuid" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k wrongtype
+check "bad input: garbage and wrong type reach the DLQ" \
+	wait_for 30 bash -c "[ \"\$('$BIN/claimctl' dlq list 2>/dev/null | tail -n 1 | cut -d' ' -f1)\" -ge $((before + 2)) ]"
+"$BIN/claimctl" dlq list 2>/dev/null | tail -n 3 >"$TEST_LOGS/dlq-tail.txt"
+check "bad input: DLQ says why (not protobuf)" grep -q "not a protobuf Envelope" "$TEST_LOGS/dlq-tail.txt"
+check "bad input: DLQ says why (wrong type)" grep -q "expected CLAIM_SUBMITTED, got CLAIM_ACCEPTED" "$TEST_LOGS/dlq-tail.txt"
+
+BAD="bad-$RUN_ID"
+line='"category":"CONSULT_GP","charged_cents":3000,"brss_cents":3000,"amo_rate":70'
+cat >"$TEST_LOGS/bad-claims.json" <<JSON
+{"source":"$BAD","external_id":"unknown-member","membership_number":"9999999999","lines":[{"care_date":"2026-03-10",$line}]}
+{"source":"$BAD","external_id":"negative","membership_number":"${P}00002","lines":[{"care_date":"2026-03-10","category":"PHARMA","charged_cents":-100}]}
+{"source":"$BAD","external_id":"before-contract","membership_number":"${P}00002","lines":[{"care_date":"2024-06-01",$line}]}
+{"source":"$BAD","external_id":"future","membership_number":"${P}00002","lines":[{"care_date":"2099-01-01",$line}]}
+{"source":"$BAD","external_id":"unknown-category","membership_number":"${P}00002","lines":[{"care_date":"2026-03-10","category":"SPA","charged_cents":100}]}
+{"source":"$BAD","external_id":"good-after-bad","membership_number":"${P}00002","lines":[{"care_date":"2026-03-10",$line}]}
+JSON
+"$BIN/claimctl" submit --sync "$TEST_LOGS/bad-claims.json" >"$TEST_LOGS/bad-replies.txt" 2>>"$LOG"
+check "bad input: unknown member" grep -q "^unknown-member rejected UNKNOWN_MEMBER membership_number" "$TEST_LOGS/bad-replies.txt"
+check "bad input: negative amount" grep -q "^negative rejected AMOUNT_OUT_OF_RANGE lines\[0\].charged_cents" "$TEST_LOGS/bad-replies.txt"
+check "bad input: care before the contract" grep -q "^before-contract rejected NOT_COVERED lines\[0\].care_date" "$TEST_LOGS/bad-replies.txt"
+check "bad input: future date" grep -q "^future rejected FUTURE_DATE" "$TEST_LOGS/bad-replies.txt"
+check "bad input: unknown category" grep -q "^unknown-category rejected UNKNOWN_CATEGORY lines\[0\].category" "$TEST_LOGS/bad-replies.txt"
+check "bad input: the daemons keep serving" grep -q "^good-after-bad accepted" "$TEST_LOGS/bad-replies.txt"
+check_eq "bad input: rejections recorded with their reason" \
+	"$(sql "SELECT count(*) FROM claim_rejections WHERE source = '$BAD'")" 5
+"$BIN/claimctl" submit --sync "$TEST_LOGS/bad-claims.json" >"$TEST_LOGS/bad-replies-2.txt" 2>>"$LOG"
+check_eq "bad input: a repeat gets the first answers" \
+	"$(grep -c "duplicate: first answer" "$TEST_LOGS/bad-replies-2.txt")" 6
+check "bad input: the good claim is decided" wait_for 30 all_decided "$BAD" 1
+
+# ---- graceful stop ------------------------------------------------------------
+stop_all
+GS="stop-$RUN_ID"
+create_members "${P}9" 50 ESSENTIEL
+claims_file "${P}9" 50 3000 "$GS" >"$TEST_LOGS/stop-claims.json"
+start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191
+"$BIN/claimctl" submit "$TEST_LOGS/stop-claims.json" 2>>"$LOG"
+wait_for 60 bash -c "[ \$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims WHERE source = '$GS'\") -ge 3000 ]"
+start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192
+pid=$LAST_PID
+wait_for 60 bash -c "[ \$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims WHERE source = '$GS' AND status <> 'queued'\") -gt 0 ]"
+kill -TERM "$pid"
+wait "$pid"
+check_eq "graceful stop: SIGTERM while busy exits 0" "$?" 0
+check_eq "graceful stop: no claim half decided" \
+	"$(sql "SELECT count(*) FROM claims c WHERE source = '$GS' AND
+		(SELECT count(*) FROM decisions d WHERE d.claim_id = c.claim_id) NOT IN (0, 3)")" 0
+start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192
+check "graceful stop: the rest decided after restart" wait_for 120 all_decided "$GS" 3000
+check_eq "graceful stop: one decision per line, none lost" \
+	"$(sql "SELECT count(*) FROM decisions d JOIN claims c USING (claim_id) WHERE c.source = '$GS'")" 9000
+
+report

@@ -1,0 +1,120 @@
+# lib.sh - helpers of the shell integration tests (sourced, not run)
+#
+# Checks print "ok NAME" or "not ok NAME: detail" and are counted;
+# `report` prints the closing "N passed, N failed" and sets the exit
+# status. Daemons started with `start_daemon` are stopped at exit.
+# Fixtures (members, contracts) are created under a prefix unique to
+# the run, so tests never depend on what an earlier run left behind.
+
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
+BIN=${CLAIMS_BIN:-build/bin}
+export CLAIMS_PG_DSN=${CLAIMS_PG_DSN:-postgresql://claims@127.0.0.1:55432/claims}
+export CLAIMS_KAFKA_BROKERS=${CLAIMS_KAFKA_BROKERS:-127.0.0.1:59092}
+export CLAIMS_LOG_LEVEL=${CLAIMS_LOG_LEVEL:-warn}
+TEST_LOGS=${TEST_LOGS:-build/test-logs}
+mkdir -p "$TEST_LOGS"
+RUN_ID=$(date +%s%N | tail -c 9)
+
+t_passed=0
+t_failed=0
+DAEMON_PIDS=()
+
+pass() { t_passed=$((t_passed + 1)); echo "ok $1"; }
+fail() { t_failed=$((t_failed + 1)); echo "not ok $1: $2"; }
+
+check() { # check NAME COMMAND...
+	local name=$1
+	shift
+	if "$@"; then pass "$name"; else fail "$name" "command failed: $*"; fi
+}
+
+check_eq() { # check_eq NAME GOT WANT
+	if [ "$2" == "$3" ]; then pass "$1"; else fail "$1" "got '$2', want '$3'"; fi
+}
+
+sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$CLAIMS_PG_DSN" -c "$1"; }
+
+# start_daemon NAME LOGFILE [ENV=VALUE...]: start build/bin/NAME in the background
+start_daemon() {
+	local name=$1 log=$2
+	shift 2
+	env "$@" "$BIN/$name" >>"$log" 2>&1 &
+	DAEMON_PIDS+=($!)
+	LAST_PID=$!
+}
+
+stop_all() {
+	local pid
+	for pid in "${DAEMON_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+	for pid in "${DAEMON_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+	DAEMON_PIDS=()
+}
+trap stop_all EXIT
+
+# wait_for SECONDS COMMAND...: poll until the command succeeds
+wait_for() {
+	local limit=$1 start=$SECONDS
+	shift
+	until "$@"; do
+		[ $((SECONDS - start)) -lt "$limit" ] || return 1
+		sleep 0.5
+	done
+}
+
+# create_members PREFIX COUNT FORMULA: members PREFIX0001.. with one
+# contract from 2025-01-01 and a subscriber born 1980-05-01
+create_members() {
+	sql "WITH m AS (
+	  INSERT INTO members (membership_number, last_name, first_name, birth_date)
+	  SELECT '$1' || lpad(i::text, 5, '0'), 'Test', 'Member ' || i, date '1980-05-01'
+	  FROM generate_series(1, $2) i RETURNING member_id),
+	c AS (
+	  INSERT INTO contracts (member_id, formula_code, amc_number, status, start_date)
+	  SELECT member_id, '$3', '75500017', 'active', date '2025-01-01' FROM m
+	  RETURNING contract_id, member_id)
+	INSERT INTO beneficiaries (contract_id, member_id, rank, relationship, last_name,
+	  first_name, birth_date, start_date)
+	SELECT contract_id, member_id, 1, 'subscriber', 'Test', 'Member', date '1980-05-01',
+	  date '2025-01-01' FROM c" >/dev/null
+}
+
+# claims_file PREFIX MEMBERS CLAIMS SOURCE: JSON lines, 3 lines per claim
+# (a GP consultation, two boxes of medicine, three nursing acts), spread
+# over the members round robin and over 2026's first ten months
+claims_file() {
+	awk -v prefix="$1" -v members="$2" -v n="$3" -v source="$4" 'BEGIN {
+	  for (i = 0; i < n; i++) {
+	    m = i % members + 1
+	    month = int(i / members) % 10 + 1
+	    day = int(i / (members * 10)) % 28 + 1
+	    date = sprintf("2026-%02d-%02d", month, day)
+	    printf("{\"source\":\"%s\",\"source_kind\":\"amo\",\"external_id\":\"%s-%d\",", source, source, i)
+	    printf("\"membership_number\":\"%s%05d\",\"lines\":[", prefix, m)
+	    printf("{\"line_ref\":\"1\",\"act_code\":\"G\",\"category\":\"CONSULT_GP\",\"care_date\":\"%s\",\"charged_cents\":3000,\"brss_cents\":3000,\"amo_rate\":70},", date)
+	    printf("{\"line_ref\":\"2\",\"category\":\"PHARMA\",\"care_date\":\"%s\",\"quantity\":2,\"charged_cents\":1200,\"brss_cents\":1200,\"amo_rate\":65},", date)
+	    printf("{\"line_ref\":\"3\",\"act_code\":\"AMI\",\"category\":\"AUXILIAIRE\",\"care_date\":\"%s\",\"quantity\":3,\"charged_cents\":945,\"brss_cents\":945,\"amo_rate\":60}]}\n", date)
+	  }
+	}'
+}
+
+decided_count() { # decided_count SOURCE
+	sql "SELECT count(*) FROM claims WHERE source = '$1' AND status <> 'queued'"
+}
+
+all_decided() { # all_decided SOURCE N
+	[ "$(decided_count "$1")" -ge "$2" ]
+}
+
+# Without the infrastructure every check would fail slowly: say so once.
+if ! psql -X -At "$CLAIMS_PG_DSN" -c 'SELECT 1' >/dev/null 2>&1 ||
+	! kcat -b "$CLAIMS_KAFKA_BROKERS" -L -m 5 >/dev/null 2>&1; then
+	echo "not ok infrastructure: PostgreSQL or Kafka unreachable (tools/infra/infra.sh up)"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+report() {
+	echo "$t_passed passed, $t_failed failed"
+	[ "$t_failed" -eq 0 ]
+}
