@@ -26,60 +26,55 @@ static int test_failed_count;
 static int test_current_failed;
 static const char *test_current_name;
 
-#define CHECK(cond)                                                          \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			printf("  FAIL %s:%d: %s\n", __FILE__, __LINE__,     \
-			       #cond);                                       \
-			test_current_failed = 1;                             \
-		}                                                            \
+#define CHECK(cond)                                                              \
+	do {                                                                     \
+		if (!(cond)) {                                                   \
+			printf("  FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+			test_current_failed = 1;                                 \
+		}                                                                \
 	} while (0)
 
-#define CHECK_EQ_I64(got, want)                                              \
-	do {                                                                 \
-		int64_t got_ = (int64_t)(got), want_ = (int64_t)(want);      \
-		if (got_ != want_) {                                         \
-			printf("  FAIL %s:%d: %s = %" PRId64                 \
-			       ", want %" PRId64 "\n",                       \
-			       __FILE__, __LINE__, #got, got_, want_);       \
-			test_current_failed = 1;                             \
-		}                                                            \
+#define CHECK_EQ_I64(got, want)                                                                \
+	do {                                                                                   \
+		int64_t got_ = (int64_t)(got), want_ = (int64_t)(want);                        \
+		if (got_ != want_) {                                                           \
+			printf("  FAIL %s:%d: %s = %" PRId64 ", want %" PRId64 "\n", __FILE__, \
+			       __LINE__, #got, got_, want_);                                   \
+			test_current_failed = 1;                                               \
+		}                                                                              \
 	} while (0)
 
-#define CHECK_EQ_STR(got, want)                                              \
-	do {                                                                 \
-		const char *got_ = (got), *want_ = (want);                   \
-		if (got_ == NULL || want_ == NULL ||                         \
-		    strcmp(got_, want_) != 0) {                              \
-			printf("  FAIL %s:%d: %s = \"%s\", want \"%s\"\n",   \
-			       __FILE__, __LINE__, #got,                     \
-			       got_ ? got_ : "(null)",                       \
-			       want_ ? want_ : "(null)");                    \
-			test_current_failed = 1;                             \
-		}                                                            \
+#define CHECK_EQ_STR(got, want)                                                                \
+	do {                                                                                   \
+		const char *got_ = (got), *want_ = (want);                                     \
+		if (got_ == NULL || want_ == NULL || strcmp(got_, want_) != 0) {               \
+			printf("  FAIL %s:%d: %s = \"%s\", want \"%s\"\n", __FILE__, __LINE__, \
+			       #got, got_ ? got_ : "(null)", want_ ? want_ : "(null)");        \
+			test_current_failed = 1;                                               \
+		}                                                                              \
 	} while (0)
 
 /* Give up on the current test (after a failed CHECK that later steps need). */
-#define REQUIRE(cond)                                                        \
-	do {                                                                 \
-		CHECK(cond);                                                 \
-		if (test_current_failed)                                     \
-			return;                                              \
+#define REQUIRE(cond)                    \
+	do {                             \
+		CHECK(cond);             \
+		if (test_current_failed) \
+			return;          \
 	} while (0)
 
-#define RUN(fn)                                                              \
-	do {                                                                 \
-		test_current_name = #fn;                                     \
-		test_current_failed = 0;                                     \
-		fn();                                                        \
-		if (test_current_failed) {                                   \
-			test_failed_count++;                                 \
-			printf("not ok %s\n", #fn);                          \
-		} else {                                                     \
-			test_passed_count++;                                 \
-			printf("ok %s\n", #fn);                              \
-		}                                                            \
-		fflush(stdout);                                              \
+#define RUN(fn)                                     \
+	do {                                        \
+		test_current_name = #fn;            \
+		test_current_failed = 0;            \
+		fn();                               \
+		if (test_current_failed) {          \
+			test_failed_count++;        \
+			printf("not ok %s\n", #fn); \
+		} else {                            \
+			test_passed_count++;        \
+			printf("ok %s\n", #fn);     \
+		}                                   \
+		fflush(stdout);                     \
 	} while (0)
 
 static inline int test_report(void)

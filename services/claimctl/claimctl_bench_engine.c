@@ -32,10 +32,10 @@
 #include "claimctl/claimctl.h"
 #include "rules/rules.h"
 
-#define POOL 1000
-#define LINES 10
+#define POOL	    1000
+#define LINES	    10
 #define MAX_HISTORY 50
-#define MAX_RUNS 101
+#define MAX_RUNS    101
 
 /* Shared with simulate (claimctl_simulate.c). */
 int claimctl_load_params(const char *path, struct rules_params *p);
@@ -108,13 +108,26 @@ static void make_contracts(struct rules_contract c[4])
 
 /* Categories weighted roughly as claims arrive: pharmacy and GPs first. */
 static const enum rules_category mix[] = {
-	RULES_CAT_PHARMA,	   RULES_CAT_PHARMA,	      RULES_CAT_PHARMA,
-	RULES_CAT_CONSULT_GP,	   RULES_CAT_CONSULT_GP,      RULES_CAT_CONSULT_SPEC,
-	RULES_CAT_AUXILIAIRE,	   RULES_CAT_BIOLOGIE,	      RULES_CAT_RADIOLOGIE,
-	RULES_CAT_DENT_SOINS,	   RULES_CAT_DENT_PROTHESE,   RULES_CAT_TRANSPORT,
-	RULES_CAT_HOSP_HONORAIRES, RULES_CAT_HOSP_FJH,	      RULES_CAT_HOSP_CHAMBRE,
-	RULES_CAT_OPTIQUE_EQUIPEMENT, RULES_CAT_OPTIQUE_LENTILLES, RULES_CAT_AUDIO,
-	RULES_CAT_MEDECINE_DOUCE,  RULES_CAT_TELECONSULT,
+	RULES_CAT_PHARMA,
+	RULES_CAT_PHARMA,
+	RULES_CAT_PHARMA,
+	RULES_CAT_CONSULT_GP,
+	RULES_CAT_CONSULT_GP,
+	RULES_CAT_CONSULT_SPEC,
+	RULES_CAT_AUXILIAIRE,
+	RULES_CAT_BIOLOGIE,
+	RULES_CAT_RADIOLOGIE,
+	RULES_CAT_DENT_SOINS,
+	RULES_CAT_DENT_PROTHESE,
+	RULES_CAT_TRANSPORT,
+	RULES_CAT_HOSP_HONORAIRES,
+	RULES_CAT_HOSP_FJH,
+	RULES_CAT_HOSP_CHAMBRE,
+	RULES_CAT_OPTIQUE_EQUIPEMENT,
+	RULES_CAT_OPTIQUE_LENTILLES,
+	RULES_CAT_AUDIO,
+	RULES_CAT_MEDECINE_DOUCE,
+	RULES_CAT_TELECONSULT,
 };
 
 static int amo_rate_of(enum rules_category cat, uint64_t *s)
@@ -223,8 +236,8 @@ static void make_request(struct bench_request *b, const struct rules_contract *c
 {
 	size_t n_history = 30 + (size_t)pick(s, 21);
 
-	b->req.beneficiary.birth_date = rules_date_ymd(1940 + pick(s, 84), 1 + pick(s, 12),
-						       1 + pick(s, 28));
+	b->req.beneficiary.birth_date =
+		rules_date_ymd(1940 + pick(s, 84), 1 + pick(s, 12), 1 + pick(s, 28));
 	b->req.beneficiary.exempt = pick(s, 20) == 0 ? RULES_EXEMPT_C2S : 0;
 	b->req.contract = &contracts[pick(s, 4)];
 	for (int i = 0; i < LINES; i++)
@@ -343,8 +356,8 @@ static int bench(const struct rules_params *p, const struct options *o)
 	make_contracts(contracts);
 	for (int i = 0; i < POOL; i++)
 		make_request(&pool[i], contracts, &seed);
-	printf("bench-engine: %d lines a request, 30-50 history items, %ld requests a run\n",
-	       LINES, o->requests);
+	printf("bench-engine: %d lines a request, 30-50 history items, %ld requests a run\n", LINES,
+	       o->requests);
 	run(p, pool, POOL, &checksum); /* warm the caches */
 	checksum = 0;
 	for (int r = 0; r < o->runs; r++) {

@@ -50,7 +50,7 @@ static void euros(const char *cents, char *out, size_t len)
 
 static int print_claim(struct pg *db, const char *a, const char *b)
 {
-	const char *v[2] = { a, b };
+	const char *v[2] = {a, b};
 	PGresult *res, *lines;
 
 	if (pg_exec_params(db, sql_claim, 2, v, &res) != OK)
@@ -108,7 +108,8 @@ int cmd_claim(int argc, char **argv)
 	} else {
 		printf("Usage: claimctl claim CLAIM_ID\n"
 		       "       claimctl claim --external SOURCE EXTERNAL_ID\n\n"
-		       "Shows a claim's status and, per line, the amounts and the rules applied.\n");
+		       "Shows a claim's status and, per line, the amounts and the rules "
+		       "applied.\n");
 		return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : EXIT_USAGE;
 	}
 	pg_close(db);

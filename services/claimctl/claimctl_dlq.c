@@ -53,7 +53,7 @@ static int replay_letter(struct kafka_producer *p, const Claims__DeadLetter *d)
 static int walk(const char *topic, const char *group, struct kafka_producer *replay, int *count)
 {
 	const char *brokers = getenv("CLAIMS_KAFKA_BROKERS");
-	const char *topics[1] = { topic };
+	const char *topics[1] = {topic};
 	struct kafka_consumer *c;
 	rd_kafka_message_t *batch[256];
 	int idle = 0, status = OK;
@@ -121,7 +121,8 @@ int cmd_dlq(int argc, char **argv)
 	replay = strcmp(argv[1], "replay") == 0;
 	if (replay) {
 		snprintf(group, sizeof(group), "claimctl-dlq-replay");
-		if (kafka_producer_open(brokers ? brokers : "127.0.0.1:59092", "claimctl", &p) != OK)
+		if (kafka_producer_open(brokers ? brokers : "127.0.0.1:59092", "claimctl", &p) !=
+		    OK)
 			return 1;
 	} else {
 		uuid_v7(id);

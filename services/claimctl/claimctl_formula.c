@@ -84,7 +84,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		} else if (o->file == NULL && argv[i][0] != '-') {
 			o->file = argv[i];
 		} else {
-			fprintf(stderr, "formula: unexpected argument '%s' (try --help)\n", argv[i]);
+			fprintf(stderr, "formula: unexpected argument '%s' (try --help)\n",
+				argv[i]);
 			return -1;
 		}
 	}

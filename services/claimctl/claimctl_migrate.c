@@ -35,7 +35,8 @@ int cmd_migrate(int argc, char **argv)
 		} else {
 			printf("Usage: claimctl migrate [--dir DIR]\n\n"
 			       "Applies the SQL migrations of DIR in name order, each once.\n"
-			       "  CLAIMS_PG_DSN          database [postgresql://claims@127.0.0.1:55432/claims]\n"
+			       "  CLAIMS_PG_DSN          database "
+			       "[postgresql://claims@127.0.0.1:55432/claims]\n"
 			       "  CLAIMS_MIGRATIONS_DIR  migrations [deploy/sql]\n");
 			return strcmp(argv[i], "--help") == 0 ? 0 : EXIT_USAGE;
 		}

@@ -35,15 +35,15 @@
 #define SEED_AMC_NUMBER "75500017"
 
 static const char *const last_names[] = {
-	"Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Durand", "Dubois",
-	"Moreau", "Laurent", "Simon", "Michel", "Lefebvre", "Leroy", "Roux", "David",
-	"Bertrand", "Morel", "Fournier", "Girard", "Bonnet", "Dupont", "Lambert", "Fontaine",
-	"Rousseau", "Vincent", "Muller", "Lefevre", "Faure", "Andre", "Mercier", "Blanc",
+	"Martin",   "Bernard", "Thomas",   "Petit",   "Robert",	  "Richard", "Durand",	"Dubois",
+	"Moreau",   "Laurent", "Simon",	   "Michel",  "Lefebvre", "Leroy",   "Roux",	"David",
+	"Bertrand", "Morel",   "Fournier", "Girard",  "Bonnet",	  "Dupont",  "Lambert", "Fontaine",
+	"Rousseau", "Vincent", "Muller",   "Lefevre", "Faure",	  "Andre",   "Mercier", "Blanc",
 };
 static const char *const first_names[] = {
-	"Marie", "Jean", "Camille", "Louis", "Lea", "Hugo", "Chloe", "Lucas", "Manon",
-	"Gabriel", "Ines", "Arthur", "Jade", "Jules", "Louise", "Adam", "Alice", "Raphael",
-	"Emma", "Paul", "Sarah", "Nathan", "Julie", "Thomas", "Claire", "Antoine",
+	"Marie",   "Jean", "Camille", "Louis",	"Lea",	 "Hugo",   "Chloe",  "Lucas",	"Manon",
+	"Gabriel", "Ines", "Arthur",  "Jade",	"Jules", "Louise", "Adam",   "Alice",	"Raphael",
+	"Emma",	   "Paul", "Sarah",   "Nathan", "Julie", "Thomas", "Claire", "Antoine",
 };
 
 struct rng {
@@ -75,9 +75,9 @@ static int insert_guarantees(struct pg *db, const char *code, const char *versio
 	const char *category;
 	json_t *spec;
 
-	json_object_foreach(guarantees, category, spec) {
+	json_object_foreach (guarantees, category, spec) {
 		char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
-		const char *v[4] = { code, version, category, text };
+		const char *v[4] = {code, version, category, text};
 		int status = pg_exec_prepared(db, "seed_guarantee", 4, v, NULL, NULL, NULL);
 
 		free(text);
@@ -100,24 +100,25 @@ static int insert_formula(struct pg *db, json_t *f, const char *path)
 		return ERR;
 	}
 	{
-		const char *values[3] = { code, label,
-					  json_is_true(json_object_get(f, "responsible")) ? "t" : "f" };
+		const char *values[3] = {
+			code, label, json_is_true(json_object_get(f, "responsible")) ? "t" : "f"};
 
 		if (pg_exec_prepared(db, "seed_formula", 3, values, NULL, NULL, NULL) != OK)
 			return ERR;
 	}
-	json_array_foreach(versions, i, v) {
+	json_array_foreach (versions, i, v) {
 		char version[16];
 		const char *to = json_string_value(json_object_get(v, "effective_to"));
-		const char *values[4] = { code, version,
-					  json_string_value(json_object_get(v, "effective_from")), to };
+		const char *values[4] = {
+			code, version, json_string_value(json_object_get(v, "effective_from")), to};
 		PGresult *res;
 		int inserted;
 
 		snprintf(version, sizeof(version), "%lld",
 			 (long long)json_integer_value(json_object_get(v, "version")));
 		if (values[2] == NULL || !json_is_object(json_object_get(v, "guarantees"))) {
-			log_error("%s: version %s needs effective_from and guarantees", path, version);
+			log_error("%s: version %s needs effective_from and guarantees", path,
+				  version);
 			return ERR;
 		}
 		if (pg_exec_prepared(db, "seed_formula_version", 4, values, NULL, NULL, &res) != OK)
@@ -174,14 +175,14 @@ struct profession {
 };
 
 static const struct profession professions[] = {
-	{ "RPPS", "medecin_generaliste", "Dr", 20 },
-	{ "RPPS", "medecin_specialiste", "Dr", 10 },
-	{ "RPPS", "chirurgien_dentiste", "Dr", 4 },
-	{ "ADELI", "infirmier", "Cabinet infirmier", 8 },
-	{ "ADELI", "masseur_kinesitherapeute", "Cabinet de kinesitherapie", 4 },
-	{ "FINESS", "pharmacie", "Pharmacie", 6 },
-	{ "FINESS", "opticien", "Optique", 4 },
-	{ "FINESS", "etablissement_sante", "Centre hospitalier", 4 },
+	{"RPPS", "medecin_generaliste", "Dr", 20},
+	{"RPPS", "medecin_specialiste", "Dr", 10},
+	{"RPPS", "chirurgien_dentiste", "Dr", 4},
+	{"ADELI", "infirmier", "Cabinet infirmier", 8},
+	{"ADELI", "masseur_kinesitherapeute", "Cabinet de kinesitherapie", 4},
+	{"FINESS", "pharmacie", "Pharmacie", 6},
+	{"FINESS", "opticien", "Optique", 4},
+	{"FINESS", "etablissement_sante", "Centre hospitalier", 4},
 };
 
 /* Digits of the right length for the kind, with the Luhn key appended. */
@@ -227,8 +228,8 @@ static int load_professionals(struct pg *db, struct rng *r)
 			professional_number(p->kind, ++serial, number, sizeof(number));
 			name = xasprintf("%s %s", p->label, PICK(r, last_names));
 			{
-				const char *v[5] = { p->kind, number, name, p->profession,
-						     k % 4 == 3 ? "f" : "t" };
+				const char *v[5] = {p->kind, number, name, p->profession,
+						    k % 4 == 3 ? "f" : "t"};
 
 				status = pg_exec_prepared(db, "seed_professional", 5, v, NULL, NULL,
 							  NULL);
@@ -292,8 +293,8 @@ static int insert_beneficiary(struct pg *db, const char *contract_id, const char
 			      const char *exemptions, const char *start)
 {
 	char rank_s[8];
-	const char *v[10] = { contract_id, member_id, rank_s, relationship, nir, last, first,
-			      birth, exemptions, start };
+	const char *v[10] = {contract_id, member_id, rank_s, relationship, nir,
+			     last,	  first,     birth,  exemptions,   start};
 
 	if (db == NULL)
 		return OK; /* dry run: the member exists, only the draws matter */
@@ -352,7 +353,7 @@ static int load_member(struct pg *db, struct rng *r, long index, int *created)
 	plan_member(r, index, &m);
 	email = xasprintf("%s.%s.%ld@example.org", m.first, m.last, index);
 	{
-		const char *v[6] = { m.number, m.nir, m.last, m.first, m.birth, email };
+		const char *v[6] = {m.number, m.nir, m.last, m.first, m.birth, email};
 
 		status = pg_exec_prepared(db, "seed_member", 6, v, NULL, NULL, &res);
 	}
@@ -369,7 +370,8 @@ static int load_member(struct pg *db, struct rng *r, long index, int *created)
 	snprintf(member_id, sizeof(member_id), "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	{
-		const char *v[6] = { member_id, m.formula, SEED_AMC_NUMBER, m.status, m.start, m.end };
+		const char *v[6] = {member_id, m.formula, SEED_AMC_NUMBER,
+				    m.status,  m.start,	  m.end};
 
 		if (pg_exec_prepared(db, "seed_contract", 6, v, NULL, NULL, &res) != OK)
 			return ERR;
@@ -387,31 +389,39 @@ static int prepare_statements(struct pg *db)
 		const char *name, *sql;
 		int n;
 	} stmts[] = {
-		{ "seed_formula",
-		  "INSERT INTO formulas (formula_code, label, responsible) VALUES ($1, $2, $3)"
-		  " ON CONFLICT DO NOTHING", 3 },
-		{ "seed_formula_version",
-		  "INSERT INTO formula_versions (formula_code, version, effective_from, effective_to)"
-		  " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING version", 4 },
-		{ "seed_guarantee",
-		  "INSERT INTO guarantees (formula_code, version, category, spec)"
-		  " VALUES ($1, $2, $3, $4)", 4 },
-		{ "seed_professional",
-		  "INSERT INTO professionals (id_kind, id_value, name, profession, tp_agreement)"
-		  " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING", 5 },
-		{ "seed_member",
-		  "INSERT INTO members (membership_number, nir, last_name, first_name, birth_date,"
-		  " email) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
-		  " RETURNING member_id", 6 },
-		{ "seed_contract",
-		  "INSERT INTO contracts (member_id, formula_code, amc_number, status, start_date,"
-		  " end_date, termination_reason) VALUES ($1, $2, $3, $4, $5, $6,"
-		  " CASE WHEN $6::date IS NULL THEN NULL ELSE 'resiliation a echeance' END)"
-		  " RETURNING contract_id", 6 },
-		{ "seed_beneficiary",
-		  "INSERT INTO beneficiaries (contract_id, member_id, rank, relationship, nir,"
-		  " last_name, first_name, birth_date, exemptions, start_date)"
-		  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", 10 },
+		{"seed_formula",
+		 "INSERT INTO formulas (formula_code, label, responsible) VALUES ($1, $2, $3)"
+		 " ON CONFLICT DO NOTHING",
+		 3},
+		{"seed_formula_version",
+		 "INSERT INTO formula_versions (formula_code, version, effective_from, "
+		 "effective_to)"
+		 " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING version",
+		 4},
+		{"seed_guarantee",
+		 "INSERT INTO guarantees (formula_code, version, category, spec)"
+		 " VALUES ($1, $2, $3, $4)",
+		 4},
+		{"seed_professional",
+		 "INSERT INTO professionals (id_kind, id_value, name, profession, tp_agreement)"
+		 " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+		 5},
+		{"seed_member",
+		 "INSERT INTO members (membership_number, nir, last_name, first_name, birth_date,"
+		 " email) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+		 " RETURNING member_id",
+		 6},
+		{"seed_contract",
+		 "INSERT INTO contracts (member_id, formula_code, amc_number, status, start_date,"
+		 " end_date, termination_reason) VALUES ($1, $2, $3, $4, $5, $6,"
+		 " CASE WHEN $6::date IS NULL THEN NULL ELSE 'resiliation a echeance' END)"
+		 " RETURNING contract_id",
+		 6},
+		{"seed_beneficiary",
+		 "INSERT INTO beneficiaries (contract_id, member_id, rank, relationship, nir,"
+		 " last_name, first_name, birth_date, exemptions, start_date)"
+		 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+		 10},
 	};
 
 	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++)
@@ -422,7 +432,7 @@ static int prepare_statements(struct pg *db)
 
 static int seed_all(struct pg *db, const char *formulas_dir, long members, uint64_t seed)
 {
-	struct rng r = { seed };
+	struct rng r = {seed};
 	int formulas, created, added = 0;
 
 	if (prepare_statements(db) != OK || pg_begin(db) != OK)

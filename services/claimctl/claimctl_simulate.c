@@ -36,7 +36,7 @@
 #include "rules/rules_json.h"
 
 #define DEFAULT_PARAMS "deploy/params/parameters.json"
-#define MAX_INPUT (64u << 20)
+#define MAX_INPUT      (64u << 20)
 
 int claimctl_load_params(const char *path, struct rules_params *p);
 int claimctl_read_stream(FILE *in, char **text, size_t *len);
@@ -107,15 +107,14 @@ int claimctl_load_params(const char *path, struct rules_params *p)
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: claimctl simulate [--params FILE] < request.json\n\n"
-		"Computes the reimbursement of the request on stdin (docs/rules.md) and\n"
-		"writes the result JSON on stdout.\n\n"
-		"  --params FILE  dated parameters [$CLAIMS_RULES_PARAMS, else "
-		DEFAULT_PARAMS "]\n\n"
-		"Exit 0 on success, 2 on bad usage or a request that breaks the schema\n"
-		"(one line on stderr: member path and reason), 1 when the parameters\n"
-		"cannot be loaded.\n");
+	fprintf(out, "Usage: claimctl simulate [--params FILE] < request.json\n\n"
+		     "Computes the reimbursement of the request on stdin (docs/rules.md) and\n"
+		     "writes the result JSON on stdout.\n\n"
+		     "  --params FILE  dated parameters [$CLAIMS_RULES_PARAMS, else " DEFAULT_PARAMS
+		     "]\n\n"
+		     "Exit 0 on success, 2 on bad usage or a request that breaks the schema\n"
+		     "(one line on stderr: member path and reason), 1 when the parameters\n"
+		     "cannot be loaded.\n");
 }
 
 /* Sets *params_path from argv; 0, 1 for --help, -1 on bad usage. */

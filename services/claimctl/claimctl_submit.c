@@ -130,8 +130,8 @@ static int parse_line(json_t *j, Claims__ClaimLine *l, char **lens, const char *
 	    get_text(j, "basket", &l->basket, where) != OK ||
 	    get_int(j, "price_limit_cents", &l->has_price_limit_cents, &l->price_limit_cents,
 		    where) != OK ||
-	    get_int(j, "frame_charged_cents", &l->has_frame_charged_cents,
-		    &l->frame_charged_cents, where) != OK)
+	    get_int(j, "frame_charged_cents", &l->has_frame_charged_cents, &l->frame_charged_cents,
+		    where) != OK)
 		return ERR;
 	if (lenses != NULL) {
 		if (!json_is_array(lenses) || json_array_size(lenses) != 2 ||
@@ -165,9 +165,8 @@ static int parse_enum(json_t *o, const char *key, const char *const *names, int 
 
 static int parse_claim(json_t *j, struct json_claim *c, int index)
 {
-	static const char *const kinds[] = { "unknown", "amo", "facility", "tiers_payant",
-					     "member" };
-	static const char *const payees[] = { "member", "professional" };
+	static const char *const kinds[] = {"unknown", "amo", "facility", "tiers_payant", "member"};
+	static const char *const payees[] = {"member", "professional"};
 	json_t *lines = json_object_get(j, "lines"), *lj;
 	char where[32];
 	int kind = 0, payee = 0;
@@ -192,7 +191,7 @@ static int parse_claim(json_t *j, struct json_claim *c, int index)
 	c->msg.payee = (Claims__Payee)payee;
 	if (lines != NULL && (!json_is_array(lines) || json_array_size(lines) > CLAIMCTL_MAX_LINES))
 		return bad(where, "lines", "must be an array of at most 200 lines");
-	json_array_foreach(lines, i, lj) {
+	json_array_foreach (lines, i, lj) {
 		char lwhere[80];
 
 		snprintf(lwhere, sizeof(lwhere), "%slines[%zu].", where, i);
@@ -283,7 +282,8 @@ static int send_claim(struct sender *s, json_t *j, int index)
 	} else {
 		const char *key = c->msg.membership_number ? c->msg.membership_number : "";
 
-		if (kafka_produce(s->producer, "claims.submitted", key, strlen(key), buf, len) != OK)
+		if (kafka_produce(s->producer, "claims.submitted", key, strlen(key), buf, len) !=
+		    OK)
 			goto out;
 	}
 	s->sent++;
@@ -390,7 +390,7 @@ int cmd_submit(int argc, char **argv)
 		json_decref(claims);
 		return 1;
 	}
-	json_array_foreach(claims, i, j) {
+	json_array_foreach (claims, i, j) {
 		if ((status = send_claim(&s, j, (int)i)) != 0)
 			break;
 	}

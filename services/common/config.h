@@ -41,6 +41,7 @@ struct config_entry {
 };
 
 /* Settings shared by several daemons, with the project's loopback defaults. */
+/* clang-format off */
 #define CONFIG_PG_DSN(target)                                                     \
 	{ "CLAIMS_PG_DSN", CONFIG_STRING, (target),                               \
 	  "postgresql://claims@127.0.0.1:55432/claims", 0, 0,                     \
@@ -54,6 +55,7 @@ struct config_entry {
 #define CONFIG_METRICS_ADDR(target, default_addr)                                 \
 	{ "CLAIMS_METRICS_ADDR", CONFIG_STRING, (target), (default_addr), 0, 0,   \
 	  "host:port of the /metrics and /health HTTP endpoint; empty: off" }
+/* clang-format on */
 
 int config_load(const struct config_entry *table) MUST_CHECK;
 void config_usage(FILE *out, const struct config_entry *table);

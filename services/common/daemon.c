@@ -74,7 +74,8 @@ static int parse_options(int argc, char **argv, const struct daemon_spec *spec, 
 			printf("%s %s\n", spec->name, CLAIMS_VERSION);
 			*exit_now = 1;
 		} else {
-			fprintf(stderr, "%s: unknown option %s (try --help)\n", spec->name, argv[i]);
+			fprintf(stderr, "%s: unknown option %s (try --help)\n", spec->name,
+				argv[i]);
 			return ERR;
 		}
 	}

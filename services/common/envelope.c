@@ -10,9 +10,9 @@
 
 #include "common/xalloc.h"
 
-int envelope_pack(Claims__MessageType type, const ProtobufCMessage *payload,
-		  const char *trace_id, const char *producer, char message_id[UUID_STR_LEN],
-		  uint8_t **out, size_t *out_len)
+int envelope_pack(Claims__MessageType type, const ProtobufCMessage *payload, const char *trace_id,
+		  const char *producer, char message_id[UUID_STR_LEN], uint8_t **out,
+		  size_t *out_len)
 {
 	Claims__Envelope env = CLAIMS__ENVELOPE__INIT;
 	size_t payload_len = protobuf_c_message_get_packed_size(payload);
@@ -48,8 +48,7 @@ static int fail(char *why, size_t why_len, const char *reason)
 	return ERR;
 }
 
-int envelope_unpack(const void *buf, size_t len, struct envelope *env, char *why,
-		    size_t why_len)
+int envelope_unpack(const void *buf, size_t len, struct envelope *env, char *why, size_t why_len)
 {
 	memset(env, 0, sizeof(*env));
 	if (len == 0)
@@ -73,8 +72,8 @@ int envelope_unpack(const void *buf, size_t len, struct envelope *env, char *why
 	}
 	env->type = env->pb->type;
 	env->message_id = env->pb->message_id;
-	env->trace_id = env->pb->trace_id && env->pb->trace_id[0] ? env->pb->trace_id
-								   : env->pb->message_id;
+	env->trace_id =
+		env->pb->trace_id && env->pb->trace_id[0] ? env->pb->trace_id : env->pb->message_id;
 	env->created_at_us = env->pb->created_at_us;
 	env->payload = env->pb->payload.data;
 	env->payload_len = env->pb->payload.len;

@@ -39,7 +39,7 @@
 #include "proto/envelope.pb-c.h"
 
 #define ENVELOPE_SCHEMA_VERSION 1
-#define ENVELOPE_MAX_BYTES (1024 * 1024)
+#define ENVELOPE_MAX_BYTES	(1024 * 1024)
 
 struct envelope {
 	Claims__Envelope *pb;
@@ -51,9 +51,9 @@ struct envelope {
 	size_t payload_len;
 };
 
-int envelope_pack(Claims__MessageType type, const ProtobufCMessage *payload,
-		  const char *trace_id, const char *producer, char message_id[UUID_STR_LEN],
-		  uint8_t **out, size_t *out_len) MUST_CHECK;
+int envelope_pack(Claims__MessageType type, const ProtobufCMessage *payload, const char *trace_id,
+		  const char *producer, char message_id[UUID_STR_LEN], uint8_t **out,
+		  size_t *out_len) MUST_CHECK;
 int envelope_unpack(const void *buf, size_t len, struct envelope *env, char *why,
 		    size_t why_len) MUST_CHECK;
 void envelope_free(struct envelope *env);

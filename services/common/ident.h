@@ -14,11 +14,11 @@
 #define COMMON_IDENT_H
 
 int luhn_check_digit(const char *digits); /* key to append to digits */
-int luhn_valid(const char *number);       /* 1 when the last digit checks */
+int luhn_valid(const char *number);	  /* 1 when the last digit checks */
 int rpps_valid(const char *s);
 int adeli_valid(const char *s);
 int finess_valid(const char *s);
-int nir_key(const char *nir13);            /* -1 when malformed */
+int nir_key(const char *nir13); /* -1 when malformed */
 int nir_valid(const char *nir15);
 int membership_number_valid(const char *s);
 

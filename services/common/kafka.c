@@ -13,12 +13,12 @@
 
 struct kafka_producer {
 	rd_kafka_t *rk;
-	_Atomic long failed;   /* deliveries failed since the last flush */
+	_Atomic long failed; /* deliveries failed since the last flush */
 };
 
 struct kafka_consumer {
 	rd_kafka_t *rk;
-	int revoked;           /* set by the rebalance callback */
+	int revoked; /* set by the rebalance callback */
 	int assigned;
 };
 
@@ -82,16 +82,21 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 	}
 }
 
-int kafka_producer_open(const char *brokers, const char *client_id,
-			struct kafka_producer **out)
+int kafka_producer_open(const char *brokers, const char *client_id, struct kafka_producer **out)
 {
 	static const char *const settings[] = {
-		"enable.idempotence", "true",
-		"acks", "all",
-		"linger.ms", "2",
-		"batch.num.messages", "10000",
-		"compression.codec", "lz4",
-		"message.timeout.ms", "30000",
+		"enable.idempotence",
+		"true",
+		"acks",
+		"all",
+		"linger.ms",
+		"2",
+		"batch.num.messages",
+		"10000",
+		"compression.codec",
+		"lz4",
+		"message.timeout.ms",
+		"30000",
 		NULL,
 	};
 	struct kafka_producer *p = xcalloc(1, sizeof(*p));
@@ -119,8 +124,8 @@ int kafka_producer_open(const char *brokers, const char *client_id,
 	return OK;
 }
 
-int kafka_produce(struct kafka_producer *p, const char *topic, const void *key,
-		  size_t key_len, const void *value, size_t value_len)
+int kafka_produce(struct kafka_producer *p, const char *topic, const void *key, size_t key_len,
+		  const void *value, size_t value_len)
 {
 	rd_kafka_resp_err_t err;
 
@@ -195,19 +200,26 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		log_error("kafka assign: %s", rd_kafka_err2str(aerr));
 }
 
-int kafka_consumer_open(const char *brokers, const char *group_id,
-			const char *const *topics, int topic_count,
-			struct kafka_consumer **out)
+int kafka_consumer_open(const char *brokers, const char *group_id, const char *const *topics,
+			int topic_count, struct kafka_consumer **out)
 {
 	static const char *const settings[] = {
-		"enable.auto.commit", "true",
-		"enable.auto.offset.store", "false",
-		"auto.commit.interval.ms", "500",
-		"auto.offset.reset", "earliest",
-		"enable.partition.eof", "false",
-		"session.timeout.ms", "10000",
-		"heartbeat.interval.ms", "1000",
-		"max.poll.interval.ms", "60000",
+		"enable.auto.commit",
+		"true",
+		"enable.auto.offset.store",
+		"false",
+		"auto.commit.interval.ms",
+		"500",
+		"auto.offset.reset",
+		"earliest",
+		"enable.partition.eof",
+		"false",
+		"session.timeout.ms",
+		"10000",
+		"heartbeat.interval.ms",
+		"1000",
+		"max.poll.interval.ms",
+		"60000",
 		NULL,
 	};
 	struct kafka_consumer *c = xcalloc(1, sizeof(*c));
@@ -259,8 +271,8 @@ static int consumer_error(rd_kafka_message_t *m)
 	return OK;
 }
 
-int kafka_consumer_poll_batch(struct kafka_consumer *c, rd_kafka_message_t **batch,
-			      int max, int timeout_ms, int *count)
+int kafka_consumer_poll_batch(struct kafka_consumer *c, rd_kafka_message_t **batch, int max,
+			      int timeout_ms, int *count)
 {
 	int n = 0, wait = timeout_ms;
 

@@ -50,18 +50,17 @@ struct kafka_consumer;
 
 int kafka_producer_open(const char *brokers, const char *client_id,
 			struct kafka_producer **out) MUST_CHECK;
-int kafka_produce(struct kafka_producer *p, const char *topic, const void *key,
-		  size_t key_len, const void *value, size_t value_len) MUST_CHECK;
+int kafka_produce(struct kafka_producer *p, const char *topic, const void *key, size_t key_len,
+		  const void *value, size_t value_len) MUST_CHECK;
 int kafka_producer_flush(struct kafka_producer *p, int timeout_ms) MUST_CHECK;
 void kafka_producer_close(struct kafka_producer *p);
 
-int kafka_consumer_open(const char *brokers, const char *group_id,
-			const char *const *topics, int topic_count,
-			struct kafka_consumer **out) MUST_CHECK;
+int kafka_consumer_open(const char *brokers, const char *group_id, const char *const *topics,
+			int topic_count, struct kafka_consumer **out) MUST_CHECK;
 /* Gather up to max messages; waits at most timeout_ms for the first one
  * and returns what has arrived once none is immediately ready. */
-int kafka_consumer_poll_batch(struct kafka_consumer *c, rd_kafka_message_t **batch,
-			      int max, int timeout_ms, int *count) MUST_CHECK;
+int kafka_consumer_poll_batch(struct kafka_consumer *c, rd_kafka_message_t **batch, int max,
+			      int timeout_ms, int *count) MUST_CHECK;
 int kafka_consumer_store(struct kafka_consumer *c, rd_kafka_message_t **batch,
 			 int count) MUST_CHECK;
 /* Commit the stored offsets now (graceful stop). */

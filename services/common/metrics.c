@@ -20,15 +20,15 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 
-#define METRICS_MAX 512
+#define METRICS_MAX  512
 #define HIST_BUCKETS 16
 
 enum metric_kind { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM };
 
 /* Upper bounds in microseconds; the last bucket is +Inf. */
 static const int64_t bucket_us[HIST_BUCKETS - 1] = {
-	50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
-	250000, 1000000, 2500000, 10000000,
+	50,    100,   250,    500,    1000,    2500,	5000,	  10000,
+	25000, 50000, 100000, 250000, 1000000, 2500000, 10000000,
 };
 
 struct metric {
@@ -47,8 +47,7 @@ static struct MHD_Daemon *http_daemon;
 static health_fn http_health;
 static void *http_health_ctx;
 
-static struct metric *metric_register(const char *name, const char *help,
-				      enum metric_kind kind)
+static struct metric *metric_register(const char *name, const char *help, enum metric_kind kind)
 {
 	struct metric *m = NULL;
 	int n;
@@ -119,8 +118,7 @@ struct text {
 	size_t len, cap;
 };
 
-static void text_printf(struct text *t, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static void text_printf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void text_printf(struct text *t, const char *fmt, ...)
 {
@@ -169,19 +167,17 @@ static void render_histogram(struct text *t, const struct metric *m)
 	for (int b = 0; b < HIST_BUCKETS; b++) {
 		cumulative += atomic_load(&m->buckets[b]);
 		if (b < HIST_BUCKETS - 1)
-			text_printf(t, "%.*s_bucket{%.*s%sle=\"%g\"} %lld\n", (int)flen,
-				    m->name, (int)llen, labels, sep,
-				    (double)bucket_us[b] / 1e6, (long long)cumulative);
+			text_printf(t, "%.*s_bucket{%.*s%sle=\"%g\"} %lld\n", (int)flen, m->name,
+				    (int)llen, labels, sep, (double)bucket_us[b] / 1e6,
+				    (long long)cumulative);
 		else
-			text_printf(t, "%.*s_bucket{%.*s%sle=\"+Inf\"} %lld\n", (int)flen,
-				    m->name, (int)llen, labels, sep, (long long)cumulative);
+			text_printf(t, "%.*s_bucket{%.*s%sle=\"+Inf\"} %lld\n", (int)flen, m->name,
+				    (int)llen, labels, sep, (long long)cumulative);
 	}
-	text_printf(t, "%.*s_sum%s%.*s%s %.6f\n", (int)flen, m->name, llen ? "{" : "",
-		    (int)llen, labels, llen ? "}" : "",
-		    (double)atomic_load(&m->sum_us) / 1e6);
-	text_printf(t, "%.*s_count%s%.*s%s %lld\n", (int)flen, m->name, llen ? "{" : "",
-		    (int)llen, labels, llen ? "}" : "",
-		    (long long)atomic_load(&m->value));
+	text_printf(t, "%.*s_sum%s%.*s%s %.6f\n", (int)flen, m->name, llen ? "{" : "", (int)llen,
+		    labels, llen ? "}" : "", (double)atomic_load(&m->sum_us) / 1e6);
+	text_printf(t, "%.*s_count%s%.*s%s %lld\n", (int)flen, m->name, llen ? "{" : "", (int)llen,
+		    labels, llen ? "}" : "", (long long)atomic_load(&m->value));
 }
 
 static int family_seen_before(int upto, const struct metric *m)
@@ -197,8 +193,8 @@ static int family_seen_before(int upto, const struct metric *m)
 
 char *metrics_render(void)
 {
-	static const char *const types[] = { "counter", "gauge", "histogram" };
-	struct text t = { xmalloc(4096), 0, 4096 };
+	static const char *const types[] = {"counter", "gauge", "histogram"};
+	struct text t = {xmalloc(4096), 0, 4096};
 	int n = atomic_load(&registry_len);
 
 	t.buf[0] = '\0';
@@ -220,8 +216,8 @@ char *metrics_render(void)
 
 /* --- HTTP endpoint --------------------------------------------------------- */
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status,
-			     const char *type, char *body, enum MHD_ResponseMemoryMode mode)
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *type,
+			     char *body, enum MHD_ResponseMemoryMode mode)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -238,10 +234,9 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status,
 	return ret;
 }
 
-static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
-				      const char *url, const char *method,
-				      const char *version, const char *upload_data,
-				      size_t *upload_size, void **con_cls)
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, const char *url,
+				      const char *method, const char *version,
+				      const char *upload_data, size_t *upload_size, void **con_cls)
 {
 	const char *problem;
 
@@ -300,10 +295,9 @@ int metrics_http_start(const char *addr, health_fn health, void *ctx)
 	}
 	http_health = health;
 	http_health_ctx = ctx;
-	http_daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-				       0, NULL, NULL, handle_request, NULL,
-				       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
-				       MHD_OPTION_CONNECTION_LIMIT, 16u,
+	http_daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
+				       NULL, handle_request, NULL, MHD_OPTION_SOCK_ADDR,
+				       (struct sockaddr *)&sin, MHD_OPTION_CONNECTION_LIMIT, 16u,
 				       MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
 	if (http_daemon == NULL) {
 		log_error("metrics endpoint: cannot listen on %s", addr);

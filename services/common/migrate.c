@@ -14,7 +14,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 
-#define MIGRATE_LOCK "SELECT pg_advisory_lock(7415002)"
+#define MIGRATE_LOCK   "SELECT pg_advisory_lock(7415002)"
 #define MIGRATE_UNLOCK "SELECT pg_advisory_unlock(7415002)"
 
 static int is_migration(const char *name)
@@ -94,7 +94,7 @@ static void sha256_hex(const char *text, char out[65])
 /* 1 applied with the same content, 0 not applied, ERR changed or failed. */
 static int applied_state(struct pg *db, const char *name, const char *sum)
 {
-	const char *values[1] = { name };
+	const char *values[1] = {name};
 	PGresult *res;
 	int state;
 
@@ -106,7 +106,8 @@ static int applied_state(struct pg *db, const char *name, const char *sum)
 	} else if (strcmp(PQgetvalue(res, 0, 0), sum) == 0) {
 		state = 1;
 	} else {
-		log_error("migration %s changed after it was applied (write a new migration)", name);
+		log_error("migration %s changed after it was applied (write a new migration)",
+			  name);
 		state = ERR;
 	}
 	PQclear(res);
@@ -116,7 +117,7 @@ static int applied_state(struct pg *db, const char *name, const char *sum)
 static int apply_one(struct pg *db, const char *dir, const char *name)
 {
 	char *path = xasprintf("%s/%s", dir, name), *sql = NULL, sum[65];
-	const char *values[2] = { name, sum };
+	const char *values[2] = {name, sum};
 	int state, status = ERR;
 
 	if (read_file(path, &sql) != OK)

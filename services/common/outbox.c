@@ -47,9 +47,9 @@ int outbox_add(struct pg *db, const char *topic, const char *key, Claims__Messag
 	}
 	snprintf(type_str, sizeof(type_str), "%d", (int)type);
 	{
-		const char *values[5] = { id, topic, key, type_str, (const char *)buf };
-		const int lengths[5] = { 0, 0, 0, 0, (int)len };
-		const int formats[5] = { 0, 0, 0, 0, 1 };
+		const char *values[5] = {id, topic, key, type_str, (const char *)buf};
+		const int lengths[5] = {0, 0, 0, 0, (int)len};
+		const int formats[5] = {0, 0, 0, 0, 1};
 
 		status = pg_exec_prepared(db, "outbox_add", 5, values, lengths, formats, NULL);
 	}
@@ -71,17 +71,17 @@ int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batc
 	    pg_prepare(r->db, "outbox_mark_sent",
 		       "UPDATE outbox SET sent_at = now() WHERE event_id = ANY($1::bigint[])",
 		       1) != OK ||
-	    pg_prepare(r->db, "outbox_lock", "SELECT pg_try_advisory_xact_lock(" OUTBOX_LOCK_KEY ")",
-		       0) != OK)
+	    pg_prepare(r->db, "outbox_lock",
+		       "SELECT pg_try_advisory_xact_lock(" OUTBOX_LOCK_KEY ")", 0) != OK)
 		goto fail;
 	r->producer = producer;
 	r->batch = batch;
-	r->published_total = metric_counter("outbox_published_total",
-					    "Outbox events published to Kafka");
+	r->published_total =
+		metric_counter("outbox_published_total", "Outbox events published to Kafka");
 	r->failures_total = metric_counter("outbox_relay_failures_total",
 					   "Relay batches that failed and stay pending");
-	r->pending_gauge = metric_gauge("outbox_last_batch_size",
-					"Events in the relay's last batch");
+	r->pending_gauge =
+		metric_gauge("outbox_last_batch_size", "Events in the relay's last batch");
 	*out = r;
 	return OK;
 fail:
@@ -95,8 +95,8 @@ fail:
 static int fetch_pending(struct outbox_relay *r, PGresult **res)
 {
 	char limit[16];
-	const char *values[1] = { limit };
-	const int formats[1] = { 0 };
+	const char *values[1] = {limit};
+	const int formats[1] = {0};
 	PGresult *raw;
 
 	snprintf(limit, sizeof(limit), "%d", r->batch);
@@ -127,7 +127,8 @@ static int produce_rows(struct outbox_relay *r, PGresult *res)
 	for (int i = 0; i < rows; i++) {
 		char topic[256], key[256];
 
-		snprintf(topic, sizeof(topic), "%.*s", PQgetlength(res, i, 1), PQgetvalue(res, i, 1));
+		snprintf(topic, sizeof(topic), "%.*s", PQgetlength(res, i, 1),
+			 PQgetvalue(res, i, 1));
 		snprintf(key, sizeof(key), "%.*s", PQgetlength(res, i, 2), PQgetvalue(res, i, 2));
 		if (kafka_produce(r->producer, topic, key, strlen(key), PQgetvalue(res, i, 3),
 				  (size_t)PQgetlength(res, i, 3)) != OK)
@@ -175,7 +176,7 @@ static int locked_batch(struct outbox_relay *r, int *published)
 	ids = id_array(res);
 	PQclear(res);
 	{
-		const char *values[1] = { ids };
+		const char *values[1] = {ids};
 
 		status = pg_exec_prepared(r->db, "outbox_mark_sent", 1, values, NULL, NULL, NULL);
 	}

@@ -135,9 +135,8 @@ static int check_result(struct pg *db, PGresult *res, const char *what, PGresult
 	return ERR;
 }
 
-int pg_exec_prepared(struct pg *db, const char *name, int nparams,
-		     const char *const *values, const int *lengths, const int *formats,
-		     PGresult **res)
+int pg_exec_prepared(struct pg *db, const char *name, int nparams, const char *const *values,
+		     const int *lengths, const int *formats, PGresult **res)
 {
 	if (db->conn == NULL) {
 		log_error("postgres %s: not connected", name);
@@ -148,8 +147,8 @@ int pg_exec_prepared(struct pg *db, const char *name, int nparams,
 			    name, res);
 }
 
-int pg_exec_params(struct pg *db, const char *sql, int nparams,
-		   const char *const *values, PGresult **res)
+int pg_exec_params(struct pg *db, const char *sql, int nparams, const char *const *values,
+		   PGresult **res)
 {
 	if (db->conn == NULL) {
 		log_error("postgres: not connected");

@@ -30,9 +30,9 @@
 
 #include "common/status.h"
 
-#define PG_UNIQUE_VIOLATION "23505"
+#define PG_UNIQUE_VIOLATION	 "23505"
 #define PG_SERIALIZATION_FAILURE "40001"
-#define PG_DEADLOCK "40P01"
+#define PG_DEADLOCK		 "40P01"
 
 struct pg;
 
@@ -45,12 +45,11 @@ int pg_prepare(struct pg *db, const char *name, const char *sql, int nparams) MU
 /* Run a registered statement. values may hold NULLs (SQL NULL); lengths and
  * formats may be NULL (all text). res receives a result the caller clears
  * with PQclear, or is NULL when the caller wants none. */
-int pg_exec_prepared(struct pg *db, const char *name, int nparams,
-		     const char *const *values, const int *lengths, const int *formats,
-		     PGresult **res) MUST_CHECK;
+int pg_exec_prepared(struct pg *db, const char *name, int nparams, const char *const *values,
+		     const int *lengths, const int *formats, PGresult **res) MUST_CHECK;
 /* Run ad-hoc SQL with parameters (no preparation). */
-int pg_exec_params(struct pg *db, const char *sql, int nparams,
-		   const char *const *values, PGresult **res) MUST_CHECK;
+int pg_exec_params(struct pg *db, const char *sql, int nparams, const char *const *values,
+		   PGresult **res) MUST_CHECK;
 /* Run parameterless SQL, possibly several statements (migrations, BEGIN). */
 int pg_exec(struct pg *db, const char *sql) MUST_CHECK;
 

@@ -40,7 +40,7 @@ static int parse_url(const char *url, char *host, size_t host_len, int *port)
 
 static int connect_redis(struct redis_conn *r)
 {
-	struct timeval timeout = { 1, 0 };
+	struct timeval timeout = {1, 0};
 
 	r->ctx = redisConnectWithTimeout(r->host, r->port, timeout);
 	if (r->ctx == NULL || r->ctx->err) {

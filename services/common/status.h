@@ -15,10 +15,10 @@
 #ifndef COMMON_STATUS_H
 #define COMMON_STATUS_H
 
-#define OK 0
+#define OK  0
 #define ERR (-1)
 
 #define MUST_CHECK __attribute__((warn_unused_result))
-#define UNUSED(x) ((void)(x))
+#define UNUSED(x)  ((void)(x))
 
 #endif

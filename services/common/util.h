@@ -20,14 +20,14 @@
 #define UUID_STR_LEN 37 /* 36 characters and the NUL */
 #define DATE_STR_LEN 11
 
-int64_t clock_now_us(void);     /* wall clock, microseconds since the epoch */
-int64_t clock_mono_us(void);    /* monotonic clock, for durations */
+int64_t clock_now_us(void);  /* wall clock, microseconds since the epoch */
+int64_t clock_mono_us(void); /* monotonic clock, for durations */
 void uuid_v7(char out[UUID_STR_LEN]);
-int uuid_valid(const char *s);  /* 1 when s is a canonical UUID string */
+int uuid_valid(const char *s); /* 1 when s is a canonical UUID string */
 
 int date_parse(const char *iso, int32_t *days) MUST_CHECK;
 void date_format(int32_t days, char out[DATE_STR_LEN]);
-int32_t date_today(void);       /* UTC */
+int32_t date_today(void); /* UTC */
 
 /* 1 when s holds well-formed UTF-8 (what PostgreSQL will accept as text). */
 int utf8_valid(const char *s);

@@ -21,7 +21,7 @@ struct worker {
 	struct kafka_producer *producer;
 	struct outbox_relay *relay;
 	rd_kafka_message_t **batch;
-	int pending;            /* messages of a batch not yet committed */
+	int pending; /* messages of a batch not yet committed */
 	struct metric *consumed, *batches, *dead_letters, *retries, *batch_seconds;
 };
 
@@ -72,7 +72,7 @@ static int prepare_db(struct worker *w)
 int worker_open(const struct worker_config *config, struct worker **out)
 {
 	struct worker *w = xcalloc(1, sizeof(*w));
-	const char *topics[1] = { config->topic };
+	const char *topics[1] = {config->topic};
 	char name[128];
 
 	w->config = *config;
@@ -87,12 +87,12 @@ int worker_open(const struct worker_config *config, struct worker **out)
 	snprintf(name, sizeof(name), "worker_messages_total{topic=\"%s\"}", config->topic);
 	w->consumed = metric_counter(name, "Messages handled and committed");
 	w->batches = metric_counter("worker_batches_total", "Batches committed");
-	w->dead_letters = metric_counter("worker_dead_letters_total",
-					 "Messages sent to a dead-letter topic");
+	w->dead_letters =
+		metric_counter("worker_dead_letters_total", "Messages sent to a dead-letter topic");
 	w->retries = metric_counter("worker_batch_retries_total",
 				    "Batches retried after a failed transaction");
-	w->batch_seconds = metric_histogram("worker_batch_seconds",
-					    "Time to handle and commit one batch");
+	w->batch_seconds =
+		metric_histogram("worker_batch_seconds", "Time to handle and commit one batch");
 	*out = w;
 	return OK;
 }
@@ -178,9 +178,8 @@ int worker_relay(struct worker *w)
 
 int worker_step(struct worker *w)
 {
-	if (w->pending == 0 &&
-	    kafka_consumer_poll_batch(w->consumer, w->batch, w->config.batch,
-				      w->config.poll_ms, &w->pending) != OK)
+	if (w->pending == 0 && kafka_consumer_poll_batch(w->consumer, w->batch, w->config.batch,
+							 w->config.poll_ms, &w->pending) != OK)
 		return ERR;
 	if (w->pending > 0 && settle_pending(w) != OK)
 		return ERR;

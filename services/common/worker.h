@@ -45,8 +45,7 @@
 #include "common/pg.h"
 #include "common/status.h"
 
-typedef int (*worker_handle_fn)(void *ctx, struct pg *db, rd_kafka_message_t **batch,
-				int count);
+typedef int (*worker_handle_fn)(void *ctx, struct pg *db, rd_kafka_message_t **batch, int count);
 typedef int (*worker_prepare_fn)(void *ctx, struct pg *db);
 
 struct worker_config {
@@ -54,9 +53,9 @@ struct worker_config {
 	const char *dsn;
 	const char *group;
 	const char *topic;
-	const char *name;       /* the daemon, for dead letters and metrics */
-	int batch;              /* messages per transaction */
-	int poll_ms;            /* wait for the first message of a batch */
+	const char *name;	   /* the daemon, for dead letters and metrics */
+	int batch;		   /* messages per transaction */
+	int poll_ms;		   /* wait for the first message of a batch */
 	worker_prepare_fn prepare; /* prepares statements on the connection */
 	worker_handle_fn handle;
 	void *ctx;

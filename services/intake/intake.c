@@ -38,19 +38,19 @@ static const struct config_entry config_table[] = {
 	CONFIG_PG_DSN(&cfg.pg_dsn),
 	CONFIG_KAFKA_BROKERS(&cfg.brokers),
 	CONFIG_METRICS_ADDR(&cfg.metrics_addr, "127.0.0.1:9101"),
-	{ "CLAIMS_INTAKE_ENDPOINT", CONFIG_STRING, &cfg.endpoint, "tcp://127.0.0.1:5701", 0, 0,
-	  "ZeroMQ endpoint of the synchronous submission socket; empty: off" },
-	{ "CLAIMS_INTAKE_GROUP", CONFIG_STRING, &cfg.group, "intake", 0, 0,
-	  "Kafka consumer group of claims.submitted" },
-	{ "CLAIMS_INTAKE_BATCH", CONFIG_INT, &cfg.batch, "500", 1, 10000,
-	  "submissions per PostgreSQL transaction" },
-	{ NULL, 0, NULL, NULL, 0, 0, NULL },
+	{"CLAIMS_INTAKE_ENDPOINT", CONFIG_STRING, &cfg.endpoint, "tcp://127.0.0.1:5701", 0, 0,
+	 "ZeroMQ endpoint of the synchronous submission socket; empty: off"},
+	{"CLAIMS_INTAKE_GROUP", CONFIG_STRING, &cfg.group, "intake", 0, 0,
+	 "Kafka consumer group of claims.submitted"},
+	{"CLAIMS_INTAKE_BATCH", CONFIG_INT, &cfg.batch, "500", 1, 10000,
+	 "submissions per PostgreSQL transaction"},
+	{NULL, 0, NULL, NULL, 0, 0, NULL},
 };
 
 struct intake_state {
 	struct worker *worker;
 	struct intake_socket *socket;
-	struct pg *socket_db;   /* the socket's own connection: its commits are its own */
+	struct pg *socket_db; /* the socket's own connection: its commits are its own */
 	struct metric *dead;
 };
 
@@ -108,9 +108,16 @@ static int intake_init(void *ctx)
 {
 	struct intake_state *st = ctx;
 	struct worker_config wc = {
-		.brokers = cfg.brokers, .dsn = cfg.pg_dsn, .group = cfg.group,
-		.topic = "claims.submitted", .name = "intake", .batch = (int)cfg.batch,
-		.poll_ms = 20, .prepare = prepare, .handle = handle_batch, .ctx = st,
+		.brokers = cfg.brokers,
+		.dsn = cfg.pg_dsn,
+		.group = cfg.group,
+		.topic = "claims.submitted",
+		.name = "intake",
+		.batch = (int)cfg.batch,
+		.poll_ms = 20,
+		.prepare = prepare,
+		.handle = handle_batch,
+		.ctx = st,
 	};
 
 	st->dead = metric_counter("intake_dead_letters_total",

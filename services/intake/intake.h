@@ -19,9 +19,9 @@
 #include "common/util.h"
 #include "proto/claims.pb-c.h"
 
-#define INTAKE_MAX_LINES 99
+#define INTAKE_MAX_LINES      99
 #define INTAKE_MAX_LINE_CENTS 10000000LL /* 100 000 euros per line */
-#define INTAKE_MAX_QUANTITY 999
+#define INTAKE_MAX_QUANTITY   999
 
 /* The answer to one submission, sent on the socket and kept for repeats. */
 struct intake_outcome {
@@ -38,8 +38,8 @@ struct coverage {
 	int found;
 	int64_t beneficiary_id, contract_id;
 	char birth_date[DATE_STR_LEN];
-	char exemptions[64];     /* PostgreSQL array text, e.g. {C2S} */
-	int32_t from, until;     /* days; until is exclusive, INT32_MAX if open */
+	char exemptions[64]; /* PostgreSQL array text, e.g. {C2S} */
+	int32_t from, until; /* days; until is exclusive, INT32_MAX if open */
 	int suspended;
 };
 
@@ -48,8 +48,8 @@ int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today,
 			struct intake_outcome *out) MUST_CHECK;
 int intake_check_coverage(const Claims__ClaimSubmitted *s, const struct coverage *cov,
 			  struct intake_outcome *out) MUST_CHECK;
-void intake_reject(struct intake_outcome *out, const char *code, const char *field,
-		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void intake_reject(struct intake_outcome *out, const char *code, const char *field, const char *fmt,
+		   ...) __attribute__((format(printf, 4, 5)));
 
 /* intake_store.c */
 int intake_prepare(struct pg *db) MUST_CHECK;

@@ -23,8 +23,8 @@
 #include "intake/intake.h"
 #include "rules/rules.h"
 
-void intake_reject(struct intake_outcome *out, const char *code, const char *field,
-		   const char *fmt, ...)
+void intake_reject(struct intake_outcome *out, const char *code, const char *field, const char *fmt,
+		   ...)
 {
 	va_list ap;
 
@@ -98,8 +98,7 @@ static int check_amo(const Claims__ClaimLine *l, enum rules_category cat, const 
 	return OK;
 }
 
-static int check_optics(const Claims__ClaimLine *l, const char *prefix,
-			struct intake_outcome *out)
+static int check_optics(const Claims__ClaimLine *l, const char *prefix, struct intake_outcome *out)
 {
 	char field[64];
 	enum rules_lens lens;
@@ -107,7 +106,8 @@ static int check_optics(const Claims__ClaimLine *l, const char *prefix,
 
 	snprintf(field, sizeof(field), "%s.basket", prefix);
 	if (l->basket != NULL && rules_basket_parse(l->basket, &basket) != RULES_OK) {
-		intake_reject(out, "INVALID_FIELD", field, "basket must be 100PS, MAITRISE or LIBRE");
+		intake_reject(out, "INVALID_FIELD", field,
+			      "basket must be 100PS, MAITRISE or LIBRE");
 		return ERR;
 	}
 	if (l->basket != NULL && basket == RULES_BASKET_100PS && !l->has_price_limit_cents) {
@@ -131,8 +131,7 @@ static int check_optics(const Claims__ClaimLine *l, const char *prefix,
 	return check_amount(l->has_frame_charged_cents, l->frame_charged_cents, 0, field, out);
 }
 
-static int check_line(const Claims__ClaimLine *l, int i, int32_t today,
-		      struct intake_outcome *out)
+static int check_line(const Claims__ClaimLine *l, int i, int32_t today, struct intake_outcome *out)
 {
 	char prefix[24], field[64];
 	enum rules_category cat;
@@ -146,11 +145,13 @@ static int check_line(const Claims__ClaimLine *l, int i, int32_t today,
 	}
 	snprintf(field, sizeof(field), "%s.care_date", prefix);
 	if (l->care_date == NULL || date_parse(l->care_date, &day) != OK) {
-		intake_reject(out, "INVALID_FIELD", field, "care_date must be a real YYYY-MM-DD date");
+		intake_reject(out, "INVALID_FIELD", field,
+			      "care_date must be a real YYYY-MM-DD date");
 		return ERR;
 	}
 	if (day > today) {
-		intake_reject(out, "FUTURE_DATE", field, "care on %s is in the future", l->care_date);
+		intake_reject(out, "FUTURE_DATE", field, "care on %s is in the future",
+			      l->care_date);
 		return ERR;
 	}
 	snprintf(field, sizeof(field), "%s.quantity", prefix);
@@ -183,8 +184,7 @@ static int check_line(const Claims__ClaimLine *l, int i, int32_t today,
 	return check_optics(l, prefix, out);
 }
 
-int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today,
-			struct intake_outcome *out)
+int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today, struct intake_outcome *out)
 {
 	if (check_text(s->source, "source", 64, 1, out) != OK ||
 	    check_text(s->external_id, "external_id", 128, 1, out) != OK ||

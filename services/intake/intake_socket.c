@@ -180,8 +180,8 @@ static int serve_one(struct intake_socket *s, struct pg *db)
 		memset(&env, 0, sizeof(env));
 		status = OK;
 	} else {
-		status = handle_request(db, zmq_msg_data(&frames[body]), zmq_msg_size(&frames[body]),
-					&env, &o);
+		status = handle_request(db, zmq_msg_data(&frames[body]),
+					zmq_msg_size(&frames[body]), &env, &o);
 	}
 	send_reply(s->router, frames, body < 1 ? 1 : body, env.message_id, &o);
 	envelope_free(&env);
@@ -195,7 +195,7 @@ static int serve_one(struct intake_socket *s, struct pg *db)
 int intake_socket_serve(struct intake_socket *s, struct pg *db, int max, int timeout_ms,
 			int *served)
 {
-	zmq_pollitem_t item = { s->router, 0, ZMQ_POLLIN, 0 };
+	zmq_pollitem_t item = {s->router, 0, ZMQ_POLLIN, 0};
 	int rc;
 
 	*served = 0;

@@ -28,8 +28,7 @@
 #include "common/pgarray.h"
 #include "intake/intake.h"
 
-static const char *const source_kinds[] = { "unknown", "amo", "facility", "tiers_payant",
-					    "member" };
+static const char *const source_kinds[] = {"unknown", "amo", "facility", "tiers_payant", "member"};
 
 static const char sql_insert_claim[] =
 	"WITH c AS ("
@@ -64,7 +63,8 @@ int intake_prepare(struct pg *db)
 		       " WHERE source = $1 AND external_id = $2 LIMIT 1",
 		       2) != OK ||
 	    pg_prepare(db, "intake_coverage",
-		       "SELECT b.beneficiary_id, b.contract_id, b.birth_date::text, b.exemptions::text,"
+		       "SELECT b.beneficiary_id, b.contract_id, b.birth_date::text, "
+		       "b.exemptions::text,"
 		       "  (greatest(c.start_date, b.start_date) - date '1970-01-01'),"
 		       "  least(coalesce(c.end_date - date '1970-01-01', 2147483647),"
 		       "        coalesce(b.end_date - date '1970-01-01', 2147483647)),"
@@ -87,10 +87,9 @@ int intake_prepare(struct pg *db)
 }
 
 /* 1 when an answer was found (and copied to out), 0 when new, ERR. */
-static int first_answer(struct pg *db, const Claims__ClaimSubmitted *s,
-			struct intake_outcome *out)
+static int first_answer(struct pg *db, const Claims__ClaimSubmitted *s, struct intake_outcome *out)
 {
-	const char *v[2] = { s->source, s->external_id };
+	const char *v[2] = {s->source, s->external_id};
 	PGresult *res;
 	int found;
 
@@ -115,7 +114,7 @@ static int first_answer(struct pg *db, const Claims__ClaimSubmitted *s,
 static int load_coverage(struct pg *db, const Claims__ClaimSubmitted *s, struct coverage *cov)
 {
 	char rank[12];
-	const char *v[2] = { s->membership_number, rank };
+	const char *v[2] = {s->membership_number, rank};
 	PGresult *res;
 
 	memset(cov, 0, sizeof(*cov));
@@ -138,7 +137,7 @@ static int load_coverage(struct pg *db, const Claims__ClaimSubmitted *s, struct 
 
 static int professional_known(struct pg *db, const char *id, int *known)
 {
-	const char *v[1] = { id };
+	const char *v[1] = {id};
 	PGresult *res;
 
 	if (pg_exec_prepared(db, "intake_professional_known", 1, v, NULL, NULL, &res) != OK)
@@ -198,8 +197,8 @@ static void fill_line_arrays(struct line_arrays *la, const Claims__ClaimSubmitte
 
 /* The claims.accepted event: the claim as the reimbursement daemon needs it. */
 static int pack_accepted(const Claims__ClaimSubmitted *s, const struct coverage *cov,
-			 const char *claim_id, const char *trace_id, char *event_id,
-			 uint8_t **buf, size_t *len)
+			 const char *claim_id, const char *trace_id, char *event_id, uint8_t **buf,
+			 size_t *len)
 {
 	Claims__ClaimAccepted a = CLAIMS__CLAIM_ACCEPTED__INIT;
 	char exemptions[64], *exempt_list[8];
@@ -229,9 +228,8 @@ static int pack_accepted(const Claims__ClaimSubmitted *s, const struct coverage 
 	return status;
 }
 
-static int insert_claim(struct pg *db, const Claims__ClaimSubmitted *s,
-			const struct coverage *cov, const char *trace_id,
-			struct intake_outcome *out, int *inserted)
+static int insert_claim(struct pg *db, const Claims__ClaimSubmitted *s, const struct coverage *cov,
+			const char *trace_id, struct intake_outcome *out, int *inserted)
 {
 	char claim_id[UUID_STR_LEN], event_id[UUID_STR_LEN], contract[24], beneficiary[24];
 	char msg_type[8];
@@ -250,12 +248,17 @@ static int insert_claim(struct pg *db, const Claims__ClaimSubmitted *s,
 	fill_line_arrays(&la, s);
 	{
 		const char *v[28] = {
-			claim_id, s->source, source_kinds[s->source_kind < 5 ? s->source_kind : 0],
-			s->external_id, contract, beneficiary, s->professional_id,
+			claim_id,
+			s->source,
+			source_kinds[s->source_kind < 5 ? s->source_kind : 0],
+			s->external_id,
+			contract,
+			beneficiary,
+			s->professional_id,
 			s->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL ? "professional" : "member",
 			trace_id,
 		};
-		int lengths[28] = { 0 }, formats[28] = { 0 };
+		int lengths[28] = {0}, formats[28] = {0};
 
 		for (int k = 0; k < 16; k++)
 			v[9 + k] = la.a[k].buf;
@@ -289,7 +292,7 @@ static int insert_rejection(struct pg *db, const Claims__ClaimSubmitted *s, cons
 	/* Text PostgreSQL would refuse is left out: the reason says why. */
 	const char *source = s->source && utf8_valid(s->source) ? s->source : NULL;
 	const char *external = s->external_id && utf8_valid(s->external_id) ? s->external_id : NULL;
-	const char *v[6] = { id, source, external, out->reason_code, out->field, out->message };
+	const char *v[6] = {id, source, external, out->reason_code, out->field, out->message};
 	PGresult *res;
 
 	uuid_v7(id);
@@ -347,7 +350,7 @@ static void count_outcome(const struct intake_outcome *o)
 	else
 		snprintf(name, sizeof(name), "intake_rejected_total{reason=\"%s\"}",
 			 o->reason_code);
-	metric_add(metric_counter(name, o->duplicate  ? "Repeated submissions given the first answer"
+	metric_add(metric_counter(name, o->duplicate ? "Repeated submissions given the first answer"
 					: o->accepted ? "Claims accepted"
 						      : "Submissions rejected, by reason code"),
 		   1);
@@ -369,8 +372,9 @@ static int submit(struct pg *db, const Claims__ClaimSubmitted *s, const char *tr
 		  struct intake_outcome *out)
 {
 	struct coverage cov;
-	int found, inserted = 0, keyed = s->source != NULL && s->external_id != NULL &&
-					   utf8_valid(s->source) && utf8_valid(s->external_id);
+	int found, inserted = 0,
+		   keyed = s->source != NULL && s->external_id != NULL && utf8_valid(s->source) &&
+			   utf8_valid(s->external_id);
 
 	memset(out, 0, sizeof(*out));
 	if (keyed && (found = first_answer(db, s, out)) != 0)

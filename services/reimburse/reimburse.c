@@ -43,15 +43,15 @@ static const struct config_entry config_table[] = {
 	CONFIG_PG_DSN(&cfg.pg_dsn),
 	CONFIG_KAFKA_BROKERS(&cfg.brokers),
 	CONFIG_METRICS_ADDR(&cfg.metrics_addr, "127.0.0.1:9102"),
-	{ "CLAIMS_REIMBURSE_GROUP", CONFIG_STRING, &cfg.group, "reimburse", 0, 0,
-	  "Kafka consumer group of claims.accepted" },
-	{ "CLAIMS_REIMBURSE_BATCH", CONFIG_INT, &cfg.batch, "500", 1, 10000,
-	  "claims per PostgreSQL transaction" },
-	{ "CLAIMS_RULES_PARAMS", CONFIG_STRING, &cfg.params_path, "deploy/params/parameters.json",
-	  0, 0, "dated parameters of the rules engine (PF, franchises, tariffs...)" },
-	{ "CLAIMS_FORMULA_RELOAD", CONFIG_INT, &cfg.reload_seconds, "60", 1, 86400,
-	  "seconds between reloads of formula versions" },
-	{ NULL, 0, NULL, NULL, 0, 0, NULL },
+	{"CLAIMS_REIMBURSE_GROUP", CONFIG_STRING, &cfg.group, "reimburse", 0, 0,
+	 "Kafka consumer group of claims.accepted"},
+	{"CLAIMS_REIMBURSE_BATCH", CONFIG_INT, &cfg.batch, "500", 1, 10000,
+	 "claims per PostgreSQL transaction"},
+	{"CLAIMS_RULES_PARAMS", CONFIG_STRING, &cfg.params_path, "deploy/params/parameters.json", 0,
+	 0, "dated parameters of the rules engine (PF, franchises, tariffs...)"},
+	{"CLAIMS_FORMULA_RELOAD", CONFIG_INT, &cfg.reload_seconds, "60", 1, 86400,
+	 "seconds between reloads of formula versions"},
+	{NULL, 0, NULL, NULL, 0, 0, NULL},
 };
 
 struct reimburse_state {
@@ -144,9 +144,16 @@ static int reimburse_init(void *ctx)
 {
 	struct reimburse_state *st = ctx;
 	struct worker_config wc = {
-		.brokers = cfg.brokers, .dsn = cfg.pg_dsn, .group = cfg.group,
-		.topic = "claims.accepted", .name = "reimburse", .batch = (int)cfg.batch,
-		.poll_ms = 100, .prepare = prepare, .handle = handle_batch, .ctx = st,
+		.brokers = cfg.brokers,
+		.dsn = cfg.pg_dsn,
+		.group = cfg.group,
+		.topic = "claims.accepted",
+		.name = "reimburse",
+		.batch = (int)cfg.batch,
+		.poll_ms = 100,
+		.prepare = prepare,
+		.handle = handle_batch,
+		.ctx = st,
 	};
 
 	if (load_params(cfg.params_path, &st->params) != OK)

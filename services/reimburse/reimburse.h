@@ -33,8 +33,8 @@ struct formula_cache {
 
 int formulas_load(struct pg *db, struct formula_cache *cache) MUST_CHECK;
 /* The version of `code` in force on `date`, or NULL. */
-const struct formula_version *formulas_find(const struct formula_cache *cache,
-					    const char *code, rules_date_t date);
+const struct formula_version *formulas_find(const struct formula_cache *cache, const char *code,
+					    rules_date_t date);
 void formulas_free(struct formula_cache *cache);
 
 struct reimburse_ctx {

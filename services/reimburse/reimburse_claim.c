@@ -104,8 +104,8 @@ struct claim_work {
 	size_t n;
 	struct rules_line *lines;
 	struct rules_line_result *results;
-	const struct formula_version **fv;   /* per line; NULL: not decided */
-	char (*errors)[320];                 /* per line; "" when decided */
+	const struct formula_version **fv; /* per line; NULL: not decided */
+	char (*errors)[320];		   /* per line; "" when decided */
 	struct rules_history_item *history;
 	size_t n_history;
 	struct rules_beneficiary beneficiary;
@@ -183,8 +183,8 @@ static int prepare_work(struct reimburse_ctx *ctx, const Claims__ClaimAccepted *
 		w->fv[i] = formulas_find(&ctx->formulas, formula_code, l->date);
 		if (w->fv[i] == NULL)
 			snprintf(w->errors[i], sizeof(w->errors[i]),
-				 "NO_GUARANTEE_IN_FORCE: formula %s has no version on %s", formula_code,
-				 a->lines[i]->care_date);
+				 "NO_GUARANTEE_IN_FORCE: formula %s has no version on %s",
+				 formula_code, a->lines[i]->care_date);
 	}
 	return OK;
 }
@@ -192,7 +192,7 @@ static int prepare_work(struct reimburse_ctx *ctx, const Claims__ClaimAccepted *
 static int load_history(struct pg *db, struct claim_work *w)
 {
 	char beneficiary[24], year_start[32];
-	const char *v[2] = { beneficiary, year_start };
+	const char *v[2] = {beneficiary, year_start};
 	PGresult *res;
 	int rows;
 
@@ -244,9 +244,12 @@ static void compute_run(const struct rules_params *params, struct claim_work *w,
 			size_t to)
 {
 	struct rules_request req = {
-		.beneficiary = w->beneficiary, .contract = &w->fv[from]->contract,
-		.history = w->history, .n_history = w->n_history,
-		.lines = &w->lines[from], .n_lines = to - from,
+		.beneficiary = w->beneficiary,
+		.contract = &w->fv[from]->contract,
+		.history = w->history,
+		.n_history = w->n_history,
+		.lines = &w->lines[from],
+		.n_lines = to - from,
 	};
 	struct rules_totals totals;
 	struct rules_error err;
@@ -357,7 +360,7 @@ static void summarise(const struct claim_work *w, struct outcome *o)
 	}
 	o->status = decided == w->n ? "complete" : decided > 0 ? "partial" : "error";
 	o->code = decided == w->n ? CLAIMS__OUTCOME__OUTCOME_COMPLETE
-		  : decided > 0   ? CLAIMS__OUTCOME__OUTCOME_PARTIAL
+		  : decided > 0	  ? CLAIMS__OUTCOME__OUTCOME_PARTIAL
 				  : CLAIMS__OUTCOME__OUTCOME_ERROR;
 }
 
@@ -440,8 +443,8 @@ static int write_decision(struct pg *db, const struct claim_work *w, const char 
 	snprintf(msg_type, sizeof(msg_type), "%d", CLAIMS__MESSAGE_TYPE__REIMBURSEMENT_COMPUTED);
 	fill_arrays(w, &wa);
 	{
-		const char *v[27] = { w->a->claim_id };
-		int lengths[27] = { 0 }, formats[27] = { 0 };
+		const char *v[27] = {w->a->claim_id};
+		int lengths[27] = {0}, formats[27] = {0};
 
 		for (int k = 0; k < 12; k++)
 			v[1 + k] = wa.a[k].buf;
@@ -482,7 +485,7 @@ static int write_decision(struct pg *db, const struct claim_work *w, const char 
 static int lock_claim(struct pg *db, const char *claim_id, char *formula_code, size_t len,
 		      char *poison, size_t poison_len)
 {
-	const char *v[1] = { claim_id };
+	const char *v[1] = {claim_id};
 	PGresult *res;
 	int queued;
 
@@ -512,8 +515,8 @@ int reimburse_claim(struct reimburse_ctx *ctx, struct pg *db, const Claims__Clai
 		snprintf(poison, poison_len, "ClaimAccepted without claim id, birth date or lines");
 		return OK;
 	}
-	queued = lock_claim(db, a->claim_id, formula_code, sizeof(formula_code), poison,
-			    poison_len);
+	queued =
+		lock_claim(db, a->claim_id, formula_code, sizeof(formula_code), poison, poison_len);
 	if (queued != 1) {
 		if (queued == 0 && poison[0] == '\0')
 			metric_add(metric_counter("reimburse_redelivered_total",

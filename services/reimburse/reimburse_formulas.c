@@ -92,7 +92,7 @@ static int fill(struct formula_cache *c, PGresult *res)
 
 int formulas_load(struct pg *db, struct formula_cache *cache)
 {
-	struct formula_cache fresh = { NULL, 0, 0 };
+	struct formula_cache fresh = {NULL, 0, 0};
 	PGresult *res;
 
 	if (pg_exec_prepared(db, "reimburse_formulas", 0, NULL, NULL, NULL, &res) != OK)

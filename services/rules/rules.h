@@ -49,19 +49,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RULES_OK 0
-#define RULES_ERR (-1)
+#define RULES_OK	 0
+#define RULES_ERR	 (-1)
 #define RULES_MUST_CHECK __attribute__((warn_unused_result))
 
 /* Bounds that keep every product of the rules far from int64 overflow. */
-#define RULES_MAX_CENTS 1000000000000LL /* 10 000 000 000 euros */
-#define RULES_MAX_PCT 10000		 /* 100 times the BRSS */
+#define RULES_MAX_CENTS	   1000000000000LL /* 10 000 000 000 euros */
+#define RULES_MAX_PCT	   10000	   /* 100 times the BRSS */
 #define RULES_MAX_QUANTITY 10000
-#define RULES_MAX_LINES 10000
-#define RULES_MAX_HISTORY 100000
-#define RULES_MAX_MONTHS 1200
-#define RULES_MIN_YEAR 1900
-#define RULES_MAX_YEAR 2199
+#define RULES_MAX_LINES	   10000
+#define RULES_MAX_HISTORY  100000
+#define RULES_MAX_MONTHS   1200
+#define RULES_MIN_YEAR	   1900
+#define RULES_MAX_YEAR	   2199
 
 struct rules_error {
 	char field[128];
@@ -74,7 +74,10 @@ struct rules_error {
 typedef int32_t rules_date_t;
 
 rules_date_t rules_date_ymd(int year, int month, int day);
-static inline int rules_date_year(rules_date_t d) { return d / 10000; }
+static inline int rules_date_year(rules_date_t d)
+{
+	return d / 10000;
+}
 bool rules_date_valid(rules_date_t d);
 /* "YYYY-MM-DD" exactly, a real calendar day between 1900 and 2199. */
 RULES_MUST_CHECK int rules_date_parse(const char *s, rules_date_t *out);
@@ -129,7 +132,7 @@ enum rules_lens {
 };
 #define RULES_LENS_KINDS 3
 
-#define RULES_EXEMPT_C2S 0x1u
+#define RULES_EXEMPT_C2S       0x1u
 #define RULES_EXEMPT_MATERNITY 0x2u
 
 /* NULL when unknown; the lookups return RULES_ERR for an unknown name. */
@@ -191,7 +194,7 @@ RULES_MUST_CHECK int rules_rule_parse(const char *s, enum rules_rule *out);
  * the version in force on a date is the latest one whose since <= date. */
 
 #define RULES_MAX_VERSIONS 16
-#define RULES_MAX_ACTS 256
+#define RULES_MAX_ACTS	   256
 #define RULES_ACT_CODE_MAX 16
 
 struct rules_pf_params {
@@ -310,10 +313,10 @@ enum rules_form {
 };
 
 /* Optional members of a guarantee, in rules_guarantee.has. */
-#define RULES_G_NON_OPTAM 0x01u
-#define RULES_G_MAX_ACTS 0x02u
-#define RULES_G_RENEWAL 0x04u
-#define RULES_G_ANNUAL 0x08u
+#define RULES_G_NON_OPTAM  0x01u
+#define RULES_G_MAX_ACTS   0x02u
+#define RULES_G_RENEWAL	   0x04u
+#define RULES_G_ANNUAL	   0x08u
 #define RULES_G_ANNUAL_CAP 0x10u
 
 struct rules_guarantee {
@@ -354,8 +357,8 @@ struct rules_history_item {
 /* Members of a line given explicitly, in rules_line.given: with an act
  * code, a missing brss or rate (or 100PS price limit) comes from the
  * act table of the line's date. */
-#define RULES_GIVEN_BRSS 0x1u
-#define RULES_GIVEN_AMO_RATE 0x2u
+#define RULES_GIVEN_BRSS	0x1u
+#define RULES_GIVEN_AMO_RATE	0x2u
 #define RULES_GIVEN_PRICE_LIMIT 0x4u
 
 struct rules_line {
@@ -422,15 +425,12 @@ bool rules_history_equipment_default(enum rules_category cat, int64_t amc_cents)
 
 /* Checks the request's values (ranges, required members, coherence);
  * rules_compute() calls it first. */
-RULES_MUST_CHECK int rules_request_check(const struct rules_request *req,
-					 struct rules_error *err);
-RULES_MUST_CHECK int rules_guarantee_check(enum rules_category cat,
-					   const struct rules_guarantee *g,
+RULES_MUST_CHECK int rules_request_check(const struct rules_request *req, struct rules_error *err);
+RULES_MUST_CHECK int rules_guarantee_check(enum rules_category cat, const struct rules_guarantee *g,
 					   const char *path, struct rules_error *err);
 
 /* Computes every line; out[] has req->n_lines entries. */
-RULES_MUST_CHECK int rules_compute(const struct rules_params *p,
-				   const struct rules_request *req,
+RULES_MUST_CHECK int rules_compute(const struct rules_params *p, const struct rules_request *req,
 				   struct rules_line_result *out, struct rules_totals *totals,
 				   struct rules_error *err);
 

@@ -133,8 +133,7 @@ static int check_form_values(const struct rules_guarantee *g, const struct where
 				    RULES_MAX_QUANTITY);
 		return RULES_OK;
 	case RULES_FORM_EQUIPMENT:
-		return check_range(g->equipment_cents, RULES_MAX_CENTS, w, "equipment_cents",
-				   err);
+		return check_range(g->equipment_cents, RULES_MAX_CENTS, w, "equipment_cents", err);
 	}
 	return fail(err, w, NULL, "unknown guarantee form");
 }
@@ -156,9 +155,8 @@ int rules_guarantee_check(enum rules_category cat, const struct rules_guarantee 
 	if ((g->has & RULES_G_ANNUAL) &&
 	    check_range(g->annual_cents, RULES_MAX_CENTS, &w, "annual_cents", err) != RULES_OK)
 		return RULES_ERR;
-	if ((g->has & RULES_G_ANNUAL_CAP) &&
-	    check_range(g->annual_cap_cents, RULES_MAX_CENTS, &w, "annual_cap_cents", err) !=
-		    RULES_OK)
+	if ((g->has & RULES_G_ANNUAL_CAP) && check_range(g->annual_cap_cents, RULES_MAX_CENTS, &w,
+							 "annual_cap_cents", err) != RULES_OK)
 		return RULES_ERR;
 	return RULES_OK;
 }
@@ -181,8 +179,7 @@ static int check_contract(const struct rules_contract *c, struct rules_error *er
 	return RULES_OK;
 }
 
-static int check_history_item(const struct rules_history_item *h, size_t i,
-			      struct rules_error *err)
+static int check_history_item(const struct rules_history_item *h, size_t i, struct rules_error *err)
 {
 	struct where w = {"history", i, true};
 
@@ -194,8 +191,7 @@ static int check_history_item(const struct rules_history_item *h, size_t i,
 	    check_range(h->franchise_cents, RULES_MAX_CENTS, &w, "franchise_cents", err) !=
 		    RULES_OK ||
 	    check_range(h->amc_cents, RULES_MAX_CENTS, &w, "amc_cents", err) != RULES_OK ||
-	    check_range(h->forfait_cents, RULES_MAX_CENTS, &w, "forfait_cents", err) !=
-		    RULES_OK)
+	    check_range(h->forfait_cents, RULES_MAX_CENTS, &w, "forfait_cents", err) != RULES_OK)
 		return RULES_ERR;
 	return check_quantity(h->quantity, &w, err);
 }
@@ -210,8 +206,7 @@ static bool basket_category(enum rules_category cat, enum rules_basket b)
 	       b != RULES_BASKET_MAITRISE;
 }
 
-static int check_basket(const struct rules_line *l, const struct where *w,
-			struct rules_error *err)
+static int check_basket(const struct rules_line *l, const struct where *w, struct rules_error *err)
 {
 	if ((unsigned)l->basket > RULES_BASKET_LIBRE)
 		return fail(err, w, "basket", "unknown basket");
@@ -230,8 +225,7 @@ static int check_basket(const struct rules_line *l, const struct where *w,
 	return RULES_OK;
 }
 
-static int check_optics(const struct rules_line *l, const struct where *w,
-			struct rules_error *err)
+static int check_optics(const struct rules_line *l, const struct where *w, struct rules_error *err)
 {
 	bool glasses = l->category == RULES_CAT_OPTIQUE_EQUIPEMENT;
 	bool any = l->lenses[0] != RULES_LENS_NONE || l->lenses[1] != RULES_LENS_NONE;
@@ -256,8 +250,7 @@ static int check_optics(const struct rules_line *l, const struct where *w,
 	return RULES_OK;
 }
 
-static int check_amounts(const struct rules_line *l, const struct where *w,
-			 struct rules_error *err)
+static int check_amounts(const struct rules_line *l, const struct where *w, struct rules_error *err)
 {
 	if (check_range(l->charged_cents, RULES_MAX_CENTS, w, "charged_cents", err) != RULES_OK ||
 	    check_range(l->brss_cents, RULES_MAX_CENTS, w, "brss_cents", err) != RULES_OK)

@@ -43,21 +43,19 @@ static const uint32_t pf_categories = BIT(RULES_CAT_CONSULT_GP) | BIT(RULES_CAT_
 				      BIT(RULES_CAT_TELECONSULT) | BIT(RULES_CAT_BIOLOGIE) |
 				      BIT(RULES_CAT_RADIOLOGIE);
 /* Step 6: doctors whose dépassements the non-OPTAM limits bound. */
-static const uint32_t doctor_categories = BIT(RULES_CAT_CONSULT_GP) |
-					  BIT(RULES_CAT_CONSULT_SPEC) |
+static const uint32_t doctor_categories = BIT(RULES_CAT_CONSULT_GP) | BIT(RULES_CAT_CONSULT_SPEC) |
 					  BIT(RULES_CAT_HOSP_HONORAIRES) |
 					  BIT(RULES_CAT_RADIOLOGIE);
 /* Step 4: the consultations that the parcours de soins concerns. */
-static const uint32_t parcours_categories = BIT(RULES_CAT_CONSULT_GP) |
-					    BIT(RULES_CAT_CONSULT_SPEC);
+static const uint32_t parcours_categories = BIT(RULES_CAT_CONSULT_GP) | BIT(RULES_CAT_CONSULT_SPEC);
 /* Step 8: the 100 % Santé baskets (glasses class A, dental, audio class I). */
-static const uint32_t basket_categories = BIT(RULES_CAT_OPTIQUE_EQUIPEMENT) |
-					  BIT(RULES_CAT_DENT_PROTHESE) | BIT(RULES_CAT_AUDIO);
+static const uint32_t basket_categories =
+	BIT(RULES_CAT_OPTIQUE_EQUIPEMENT) | BIT(RULES_CAT_DENT_PROTHESE) | BIT(RULES_CAT_AUDIO);
 /* Step 5: equipments with a renewal period. */
-static const uint32_t equipment_categories = BIT(RULES_CAT_OPTIQUE_EQUIPEMENT) |
-					     BIT(RULES_CAT_AUDIO);
+static const uint32_t equipment_categories =
+	BIT(RULES_CAT_OPTIQUE_EQUIPEMENT) | BIT(RULES_CAT_AUDIO);
 
-#define YEARS (RULES_MAX_YEAR - RULES_MIN_YEAR + 1)
+#define YEARS	    (RULES_MAX_YEAR - RULES_MIN_YEAR + 1)
 #define STACK_ARENA 16384
 
 /* What a calendar year of the request has consumed so far. */
@@ -133,9 +131,8 @@ static void note(struct line_ctx *c, enum rules_rule rule)
 
 /* The request's faults that only the parameters reveal. */
 __attribute__((format(printf, 4, 5))) static int line_fail(const struct line_ctx *c,
-							  struct rules_error *err,
-							  const char *member, const char *fmt,
-							  ...)
+							   struct rules_error *err,
+							   const char *member, const char *fmt, ...)
 {
 	char path[32];
 	va_list ap;
@@ -410,12 +407,12 @@ static int64_t franchise_base(const struct line_ctx *c, int64_t *day_left)
 	case RULES_CAT_PHARMA:
 		return f->pharma_per_unit_cents * c->l->quantity;
 	case RULES_CAT_AUXILIAIRE:
-		*day_left = rules_max(0, f->auxiliaire_daily_cap_cents -
-						 c->day->franchise_auxiliaire);
+		*day_left =
+			rules_max(0, f->auxiliaire_daily_cap_cents - c->day->franchise_auxiliaire);
 		return f->auxiliaire_per_unit_cents * c->l->quantity;
 	case RULES_CAT_TRANSPORT:
-		*day_left = rules_max(0, f->transport_daily_cap_cents -
-						 c->day->franchise_transport);
+		*day_left =
+			rules_max(0, f->transport_daily_cap_cents - c->day->franchise_transport);
 		return f->transport_per_trip_cents;
 	default:
 		return -1;
@@ -481,8 +478,7 @@ static int renewal_months(const struct line_ctx *c)
 		return c->g->renewal_months;
 	if (c->l->category == RULES_CAT_AUDIO)
 		return rn->audio_months;
-	return c->age < rn->glasses_child_under_age ? rn->glasses_child_months
-						    : rn->glasses_months;
+	return c->age < rn->glasses_child_under_age ? rn->glasses_child_months : rn->glasses_months;
 }
 
 static bool renewal_not_due(const struct line_ctx *c, const struct state *st)
@@ -683,16 +679,15 @@ static void step_floors(struct line_ctx *c)
 		note(c, RULES_R_FJH_FULL);
 	}
 	if (l->basket == RULES_BASKET_100PS && in(basket_categories, l->category)) {
-		set_amc(c, rules_max(0, rules_min(l->charged_cents, c->price_limit) -
-						c->amo_gross));
+		set_amc(c,
+			rules_max(0, rules_min(l->charged_cents, c->price_limit) - c->amo_gross));
 		note(c, RULES_R_100PS);
 	}
 }
 
 /* ---- one line ------------------------------------------------------------ */
 
-static int line_params(struct line_ctx *c, const struct rules_params *p,
-		       struct rules_error *err)
+static int line_params(struct line_ctx *c, const struct rules_params *p, struct rules_error *err)
 {
 	struct rules_error e;
 	char day[11];
@@ -737,9 +732,8 @@ static void line_start(struct line_ctx *c, const struct rules_request *req,
 	c->age = rules_age(req->beneficiary.birth_date, l->date);
 }
 
-static int compute_line(const struct rules_params *p, const struct rules_request *req,
-			size_t i, struct state *st, struct rules_line_result *r,
-			struct rules_error *err)
+static int compute_line(const struct rules_params *p, const struct rules_request *req, size_t i,
+			struct state *st, struct rules_line_result *r, struct rules_error *err)
 {
 	const struct rules_line *l = &req->lines[i];
 	struct line_ctx c;
@@ -749,8 +743,8 @@ static int compute_line(const struct rules_params *p, const struct rules_request
 	if (line_params(&c, p, err) != RULES_OK || step_amo(&c, p, err) != RULES_OK)
 		return RULES_ERR;
 	c.exempt_pf = req->beneficiary.exempt != 0 || c.age < c.ps.pf->exempt_under_age;
-	c.exempt_franchise = req->beneficiary.exempt != 0 ||
-			     c.age < c.ps.franchise->exempt_under_age;
+	c.exempt_franchise =
+		req->beneficiary.exempt != 0 || c.age < c.ps.franchise->exempt_under_age;
 	step_pf(&c);
 	step_franchise(&c);
 	step_reference(&c);
@@ -780,8 +774,8 @@ static int compute_line(const struct rules_params *p, const struct rules_request
 /* ---- the request ------------------------------------------------------- */
 
 static int compute_all(const struct rules_params *p, const struct rules_request *req,
-		       struct state *st, struct rules_line_result *out,
-		       struct rules_totals *totals, struct rules_error *err)
+		       struct state *st, struct rules_line_result *out, struct rules_totals *totals,
+		       struct rules_error *err)
 {
 	memset(totals, 0, sizeof *totals);
 	index_days(st, req);

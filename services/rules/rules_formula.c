@@ -50,8 +50,8 @@ struct issues {
 	size_t n;
 };
 
-__attribute__((format(printf, 3, 4))) static void issue(struct issues *is, int cat,
-							 const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void issue(struct issues *is, int cat, const char *fmt,
+							...)
 {
 	va_list ap;
 
@@ -93,19 +93,24 @@ static void check_tm(const struct rules_guarantee *g, int cat, struct issues *is
 	if (!tm_category(cat) || g->form != RULES_FORM_PCT)
 		return;
 	if (g->pct_brss < 100)
-		issue(is, cat, "pct_brss %d %% is below 100 %% BRSS: the ticket modérateur "
-			       "must be covered", g->pct_brss);
+		issue(is, cat,
+		      "pct_brss %d %% is below 100 %% BRSS: the ticket modérateur "
+		      "must be covered",
+		      g->pct_brss);
 	else if (doctor_category(cat) && non_optam_pct(g) < 100)
-		issue(is, cat, "non-OPTAM cover %d %% is below 100 %% BRSS: the ticket "
-			       "modérateur must be covered", non_optam_pct(g));
+		issue(is, cat,
+		      "non-OPTAM cover %d %% is below 100 %% BRSS: the ticket "
+		      "modérateur must be covered",
+		      non_optam_pct(g));
 }
 
 static void check_non_optam_pct(const struct rules_guarantee *g, int cat,
 				const struct rules_responsible_params *rp, struct issues *is)
 {
 	int32_t p = non_optam_pct(g);
-	const char *implied = (g->has & RULES_G_NON_OPTAM) ? "" : " (no non_optam_pct_brss: "
-								    "it defaults to pct_brss)";
+	const char *implied = (g->has & RULES_G_NON_OPTAM) ? ""
+							   : " (no non_optam_pct_brss: "
+							     "it defaults to pct_brss)";
 
 	/* Up to 100 % no dépassement is covered: nothing to limit. */
 	if (p <= 100)
@@ -114,8 +119,10 @@ static void check_non_optam_pct(const struct rules_guarantee *g, int cat,
 		issue(is, cat, "non-OPTAM cover %d %% BRSS is above %d %%%s", p,
 		      rp->non_optam_max_pct, implied);
 	if (p > g->pct_brss - rp->non_optam_gap_points)
-		issue(is, cat, "non-OPTAM cover %d %% BRSS is not %d points below the OPTAM "
-			       "cover %d %%%s", p, rp->non_optam_gap_points, g->pct_brss, implied);
+		issue(is, cat,
+		      "non-OPTAM cover %d %% BRSS is not %d points below the OPTAM "
+		      "cover %d %%%s",
+		      p, rp->non_optam_gap_points, g->pct_brss, implied);
 }
 
 static void check_doctor(const struct rules_guarantee *g, int cat,
@@ -134,8 +141,9 @@ static void check_doctor(const struct rules_guarantee *g, int cat,
 		break;
 	case RULES_FORM_PER_ACT:
 	case RULES_FORM_EQUIPMENT:
-		issue(is, cat, "a forfait on doctors' fees is not bounded by the non-OPTAM "
-			       "limits%s: use pct_brss",
+		issue(is, cat,
+		      "a forfait on doctors' fees is not bounded by the non-OPTAM "
+		      "limits%s: use pct_brss",
 		      parcours_category(cat) ? " nor kept off the majoration outside the parcours"
 					     : "");
 		break;
@@ -143,8 +151,9 @@ static void check_doctor(const struct rules_guarantee *g, int cat,
 		break;
 	}
 	if (g->has & RULES_G_ANNUAL)
-		issue(is, cat, "annual_cents on doctors' fees is not bounded by the non-OPTAM "
-			       "limits");
+		issue(is, cat,
+		      "annual_cents on doctors' fees is not bounded by the non-OPTAM "
+		      "limits");
 }
 
 /* What the formula promises at most for one equipment, AMO+AMC; -1 when
@@ -216,17 +225,20 @@ static void check_fjh(const struct rules_guarantee *g, const struct rules_param_
 
 	euros(set->fjh->per_day_cents, day);
 	if (g->form == RULES_FORM_PCT || g->form == RULES_FORM_EQUIPMENT)
-		issue(is, cat, "the forfait journalier has no BRSS: it must be covered in full "
-			       "(frais_reels)");
+		issue(is, cat,
+		      "the forfait journalier has no BRSS: it must be covered in full "
+		      "(frais_reels)");
 	if (g->form == RULES_FORM_PER_ACT && g->per_act_cents < set->fjh->per_day_cents)
 		issue(is, cat, "per_act_cents does not cover the forfait journalier of %s a day",
 		      day);
 	if (g->has & RULES_G_MAX_ACTS)
-		issue(is, cat, "max_acts_per_year limits the days covered; the forfait "
-			       "journalier must be covered with no limit of days");
+		issue(is, cat,
+		      "max_acts_per_year limits the days covered; the forfait "
+		      "journalier must be covered with no limit of days");
 	if (g->has & RULES_G_ANNUAL_CAP)
-		issue(is, cat, "annual_cap_cents limits the forfait journalier, which must be "
-			       "covered in full");
+		issue(is, cat,
+		      "annual_cap_cents limits the forfait journalier, which must be "
+		      "covered in full");
 }
 
 static void check_contract(const struct rules_contract *c, const struct rules_param_set *set,
@@ -262,11 +274,11 @@ int rules_formula_check(const struct rules_contract *c, const struct rules_param
 	if (rules_params_at(p, date, &set, &ignored) != RULES_OK)
 		ignored.field[0] = '\0';
 	rules_date_format(date, day);
-	if (set.responsible == NULL || set.optics == NULL || set.audio == NULL ||
-	    set.fjh == NULL)
+	if (set.responsible == NULL || set.optics == NULL || set.audio == NULL || set.fjh == NULL)
 		return rules_error_at(err, "effective_from", NULL,
 				      "the parameters of the contrat responsable frame are not "
-				      "in force on %s", day);
+				      "in force on %s",
+				      day);
 	check_contract(c, &set, &is);
 	*n = is.n;
 	return RULES_OK;
@@ -288,8 +300,8 @@ static int read_guarantees(json_t *obj, const char *path, bool responsible,
 static int read_dates(json_t *obj, const char *path, struct rules_formula_version *v,
 		      struct rules_error *err)
 {
-	if (rules_json_date(obj, "effective_from", path, &v->effective_from, &v->has_from,
-			    err) != RULES_OK ||
+	if (rules_json_date(obj, "effective_from", path, &v->effective_from, &v->has_from, err) !=
+		    RULES_OK ||
 	    rules_json_date(obj, "effective_to", path, &v->effective_to, &v->has_to, err) !=
 		    RULES_OK)
 		return RULES_ERR;
@@ -310,8 +322,7 @@ static int read_version(json_t *obj, const char *path, bool responsible,
 	if (rules_json_object(obj, path, err) != RULES_OK ||
 	    rules_json_only(obj, keys, path, err) != RULES_OK ||
 	    rules_json_int(obj, "version", path, 1, INT32_MAX, &n, NULL, err) != RULES_OK ||
-	    rules_json_date(obj, "effective_from", path, &v->effective_from, NULL, err) !=
-		    RULES_OK)
+	    rules_json_date(obj, "effective_from", path, &v->effective_from, NULL, err) != RULES_OK)
 		return RULES_ERR;
 	v->version = (int32_t)n;
 	if (read_dates(obj, path, v, err) != RULES_OK)
@@ -335,7 +346,7 @@ static int read_versions(json_t *arr, bool responsible, struct rules_formula *f,
 	if (json_array_size(arr) > RULES_FORMULA_MAX_VERSIONS)
 		return rules_error_at(err, "versions", NULL, "more than %d versions",
 				      RULES_FORMULA_MAX_VERSIONS);
-	json_array_foreach(arr, i, v) {
+	json_array_foreach (arr, i, v) {
 		snprintf(path, sizeof path, "versions[%zu]", i);
 		if (read_version(v, path, responsible, &f->v[i], err) != RULES_OK)
 			return RULES_ERR;
@@ -350,9 +361,8 @@ static int read_versions(json_t *arr, bool responsible, struct rules_formula *f,
 
 int rules_json_formula(json_t *root, struct rules_formula *f, struct rules_error *err)
 {
-	static const char *const keys[] = {"code",	     "label",	   "responsible",
-					   "effective_from", "guarantees", "versions",
-					   NULL};
+	static const char *const keys[] = {
+		"code", "label", "responsible", "effective_from", "guarantees", "versions", NULL};
 	const char *code = "", *label;
 	bool responsible = true, present;
 	json_t *versions;

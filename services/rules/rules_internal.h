@@ -21,13 +21,19 @@ static inline int64_t rules_pct(int64_t x, int64_t p)
 	return (x * p + 50) / 100;
 }
 
-static inline int64_t rules_min(int64_t a, int64_t b) { return a < b ? a : b; }
-static inline int64_t rules_max(int64_t a, int64_t b) { return a > b ? a : b; }
+static inline int64_t rules_min(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
+}
+static inline int64_t rules_max(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
 
 /* Fills err (if not NULL) with field "prefix.member" (or "prefix" when
  * member is NULL) and the formatted reason; returns RULES_ERR. */
-int rules_error_at(struct rules_error *err, const char *prefix, const char *member,
-		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int rules_error_at(struct rules_error *err, const char *prefix, const char *member, const char *fmt,
+		   ...) __attribute__((format(printf, 4, 5)));
 int rules_verror_at(struct rules_error *err, const char *prefix, const char *member,
 		    const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 
@@ -40,8 +46,8 @@ int rules_verror_at(struct rules_error *err, const char *prefix, const char *mem
 RULES_MUST_CHECK int rules_json_only(json_t *obj, const char *const *keys, const char *path,
 				     struct rules_error *err);
 RULES_MUST_CHECK int rules_json_object(json_t *v, const char *path, struct rules_error *err);
-RULES_MUST_CHECK int rules_json_int(json_t *obj, const char *key, const char *path,
-				    int64_t min, int64_t max, int64_t *out, bool *present,
+RULES_MUST_CHECK int rules_json_int(json_t *obj, const char *key, const char *path, int64_t min,
+				    int64_t max, int64_t *out, bool *present,
 				    struct rules_error *err);
 RULES_MUST_CHECK int rules_json_bool(json_t *obj, const char *key, const char *path, bool *out,
 				     bool *present, struct rules_error *err);

@@ -110,8 +110,8 @@ static int guarantee_options(json_t *obj, const char *path, struct rules_guarant
 {
 	int64_t v = 0;
 
-	if (opt_int(obj, "non_optam_pct_brss", path, RULES_MAX_PCT, RULES_G_NON_OPTAM, &g->has,
-		    &v, err) != RULES_OK)
+	if (opt_int(obj, "non_optam_pct_brss", path, RULES_MAX_PCT, RULES_G_NON_OPTAM, &g->has, &v,
+		    err) != RULES_OK)
 		return RULES_ERR;
 	g->non_optam_pct_brss = (int32_t)v;
 	if (opt_int(obj, "max_acts_per_year", path, RULES_MAX_QUANTITY, RULES_G_MAX_ACTS, &g->has,
@@ -134,9 +134,11 @@ int rules_json_guarantee(json_t *obj, enum rules_category cat, struct rules_guar
 			 const char *path, struct rules_error *err)
 {
 	static const char *const keys[] = {
-		"pct_brss",	    "non_optam_pct_brss", "frais_reels",  "per_act_cents",
-		"max_acts_per_year", "equipment_cents",	  "renewal_months", "annual_cents",
-		"annual_cap_cents", NULL,
+		"pct_brss",	     "non_optam_pct_brss",
+		"frais_reels",	     "per_act_cents",
+		"max_acts_per_year", "equipment_cents",
+		"renewal_months",    "annual_cents",
+		"annual_cap_cents",  NULL,
 	};
 
 	memset(g, 0, sizeof *g);
@@ -158,7 +160,7 @@ int rules_json_guarantees(json_t *obj, struct rules_contract *c, const char *pat
 
 	if (rules_json_object(obj, path, err) != RULES_OK)
 		return RULES_ERR;
-	json_object_foreach(obj, key, v) {
+	json_object_foreach (obj, key, v) {
 		enum rules_category cat;
 
 		if (rules_category_parse(key, &cat) != RULES_OK)
@@ -203,11 +205,12 @@ static int read_exempt(json_t *obj, struct rules_beneficiary *b, struct rules_er
 		return RULES_OK;
 	if (!json_is_array(arr))
 		return rules_error_at(err, "beneficiary", "exempt", "must be an array");
-	json_array_foreach(arr, i, v) {
+	json_array_foreach (arr, i, v) {
 		unsigned flag;
 
 		snprintf(path, sizeof path, "beneficiary.exempt[%zu]", i);
-		if (!json_is_string(v) || rules_exempt_parse(json_string_value(v), &flag) != RULES_OK)
+		if (!json_is_string(v) ||
+		    rules_exempt_parse(json_string_value(v), &flag) != RULES_OK)
 			return rules_error_at(err, path, NULL, "must be C2S or MATERNITY");
 		b->exempt |= flag;
 	}
@@ -274,8 +277,8 @@ static int read_history_item(json_t *obj, const char *path, struct rules_history
 			     struct rules_error *err)
 {
 	static const char *const keys[] = {
-		"date",		 "category",	  "pf_cents", "franchise_cents",
-		"amc_cents",	 "forfait_cents", "quantity", "equipment",
+		"date",	     "category",      "pf_cents", "franchise_cents",
+		"amc_cents", "forfait_cents", "quantity", "equipment",
 		NULL,
 	};
 	bool present;
@@ -321,7 +324,7 @@ static int read_history(json_t *root, struct rules_doc *doc, struct rules_error 
 	doc->history = calloc(json_array_size(arr), sizeof *doc->history);
 	if (doc->history == NULL)
 		return rules_error_at(err, "history", NULL, "out of memory");
-	json_array_foreach(arr, i, v) {
+	json_array_foreach (arr, i, v) {
 		snprintf(path, sizeof path, "history[%zu]", i);
 		if (read_history_item(v, path, &doc->history[i], err) != RULES_OK)
 			return RULES_ERR;
@@ -333,8 +336,7 @@ static int read_history(json_t *root, struct rules_doc *doc, struct rules_error 
 
 /* ---- lines ---------------------------------------------------------------- */
 
-static int read_lenses(json_t *obj, const char *path, struct rules_line *l,
-		       struct rules_error *err)
+static int read_lenses(json_t *obj, const char *path, struct rules_line *l, struct rules_error *err)
 {
 	json_t *arr = json_object_get(obj, "lenses");
 	char sub[48];
@@ -347,16 +349,15 @@ static int read_lenses(json_t *obj, const char *path, struct rules_line *l,
 		json_t *v = json_array_get(arr, i);
 
 		snprintf(sub, sizeof sub, "%s.lenses[%zu]", path, i);
-		if (!json_is_string(v) || rules_lens_parse(json_string_value(v), &l->lenses[i]) !=
-						  RULES_OK)
+		if (!json_is_string(v) ||
+		    rules_lens_parse(json_string_value(v), &l->lenses[i]) != RULES_OK)
 			return rules_error_at(err, sub, NULL,
 					      "unknown lens type (simple, complex, very_complex)");
 	}
 	return RULES_OK;
 }
 
-static int read_basket(json_t *obj, const char *path, struct rules_line *l,
-		       struct rules_error *err)
+static int read_basket(json_t *obj, const char *path, struct rules_line *l, struct rules_error *err)
 {
 	const char *s;
 	bool present;
@@ -364,7 +365,8 @@ static int read_basket(json_t *obj, const char *path, struct rules_line *l,
 	if (rules_json_string(obj, "basket", path, 16, &s, &present, err) != RULES_OK)
 		return RULES_ERR;
 	if (present && rules_basket_parse(s, &l->basket) != RULES_OK)
-		return rules_error_at(err, path, "basket", "unknown basket (100PS, MAITRISE, LIBRE)");
+		return rules_error_at(err, path, "basket",
+				      "unknown basket (100PS, MAITRISE, LIBRE)");
 	return RULES_OK;
 }
 
@@ -411,9 +413,20 @@ static int read_line_flags(json_t *obj, const char *path, struct rules_line *l,
 static int read_line(json_t *obj, const char *path, struct rules_line *l, struct rules_error *err)
 {
 	static const char *const keys[] = {
-		"id",	     "date",	  "category",	 "charged_cents",     "brss_cents",
-		"amo_rate",  "quantity", "optam",	 "parcours",	      "basket",
-		"price_limit_cents",	  "lenses",	 "frame_charged_cents", "act",
+		"id",
+		"date",
+		"category",
+		"charged_cents",
+		"brss_cents",
+		"amo_rate",
+		"quantity",
+		"optam",
+		"parcours",
+		"basket",
+		"price_limit_cents",
+		"lenses",
+		"frame_charged_cents",
+		"act",
 		NULL,
 	};
 
@@ -454,7 +467,7 @@ static int read_lines_into(json_t *arr, struct rules_doc *doc, json_t *seen,
 	size_t i;
 	char path[32];
 
-	json_array_foreach(arr, i, v) {
+	json_array_foreach (arr, i, v) {
 		snprintf(path, sizeof path, "lines[%zu]", i);
 		if (read_line(v, path, &doc->lines[i], err) != RULES_OK ||
 		    unique_id(seen, &doc->lines[i], i, err) != RULES_OK)

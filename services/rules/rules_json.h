@@ -40,8 +40,8 @@
 
 RULES_MUST_CHECK int rules_params_from_json(json_t *root, struct rules_params *p,
 					    struct rules_error *err);
-RULES_MUST_CHECK int rules_params_from_string(const char *text, size_t len,
-					      struct rules_params *p, struct rules_error *err);
+RULES_MUST_CHECK int rules_params_from_string(const char *text, size_t len, struct rules_params *p,
+					      struct rules_error *err);
 
 /* ---- guarantees -------------------------------------------------------------
  * One guarantee object of category cat, e.g. {"pct_brss": 200,
@@ -51,11 +51,11 @@ RULES_MUST_CHECK int rules_json_guarantee(json_t *obj, enum rules_category cat,
 					  struct rules_error *err);
 /* A whole guarantees object {"CATEGORY": {...}, ...} into c->g[]; the
  * categories it does not name are left as they are. */
-RULES_MUST_CHECK int rules_json_guarantees(json_t *obj, struct rules_contract *c,
-					   const char *path, struct rules_error *err);
+RULES_MUST_CHECK int rules_json_guarantees(json_t *obj, struct rules_contract *c, const char *path,
+					   struct rules_error *err);
 /* A contract object {"responsible": bool, "guarantees": {...}}. */
-RULES_MUST_CHECK int rules_json_contract(json_t *obj, struct rules_contract *c,
-					 const char *path, struct rules_error *err);
+RULES_MUST_CHECK int rules_json_contract(json_t *obj, struct rules_contract *c, const char *path,
+					 struct rules_error *err);
 
 /* ---- requests and results ---------------------------------------------------- */
 
@@ -81,12 +81,12 @@ json_t *rules_json_result(const struct rules_request *req, const struct rules_li
 
 /* Request text to result text (indented, ending with a newline): parse,
  * check, compute, serialise. *out is malloc'ed; free() it. */
-RULES_MUST_CHECK int rules_json_simulate(const struct rules_params *p, const char *text,
-					 size_t len, char **out, struct rules_error *err);
+RULES_MUST_CHECK int rules_json_simulate(const struct rules_params *p, const char *text, size_t len,
+					 char **out, struct rules_error *err);
 
 /* ---- formulas -------------------------------------------------------------------- */
 
-#define RULES_FORMULA_CODE_MAX 64
+#define RULES_FORMULA_CODE_MAX	   64
 #define RULES_FORMULA_MAX_VERSIONS 16
 
 struct rules_formula_version {

@@ -36,8 +36,8 @@ int rules_verror_at(struct rules_error *err, const char *prefix, const char *mem
 	return RULES_ERR;
 }
 
-int rules_error_at(struct rules_error *err, const char *prefix, const char *member,
-		   const char *fmt, ...)
+int rules_error_at(struct rules_error *err, const char *prefix, const char *member, const char *fmt,
+		   ...)
 {
 	va_list ap;
 
@@ -62,13 +62,12 @@ static bool listed(const char *key, const char *const *keys)
 	return false;
 }
 
-int rules_json_only(json_t *obj, const char *const *keys, const char *path,
-		    struct rules_error *err)
+int rules_json_only(json_t *obj, const char *const *keys, const char *path, struct rules_error *err)
 {
 	const char *key;
 	json_t *v;
 
-	json_object_foreach(obj, key, v) {
+	json_object_foreach (obj, key, v) {
 		if (!listed(key, keys))
 			return rules_error_at(err, path, key, "unknown member");
 	}
@@ -159,8 +158,7 @@ int rules_json_date(json_t *obj, const char *key, const char *path, rules_date_t
 	if (v == NULL)
 		return RULES_OK;
 	if (!json_is_string(v) || rules_date_parse(json_string_value(v), out) != RULES_OK)
-		return rules_error_at(err, path, key,
-				      "must be a date YYYY-MM-DD between %d and %d",
+		return rules_error_at(err, path, key, "must be a date YYYY-MM-DD between %d and %d",
 				      RULES_MIN_YEAR, RULES_MAX_YEAR);
 	return RULES_OK;
 }

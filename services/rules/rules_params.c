@@ -52,8 +52,10 @@ struct group {
 	size_t n_members;
 };
 
+/* clang-format off */
 #define M64(T, f) {#f, offsetof(T, f), K_I64, RULES_MAX_CENTS}
 #define M32(T, f, max) {#f, offsetof(T, f), K_I32, max}
+/* clang-format on */
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct member pf_members[] = {
@@ -105,9 +107,11 @@ static const struct member responsible_members[] = {
 	M32(struct rules_responsible_params, parcours_ref_rate, 100),
 };
 
+/* clang-format off */
 #define GROUP(name, T, members)                                                            \
 	{#name, offsetof(struct rules_params, name), offsetof(struct rules_params, n_##name), \
 	 sizeof(T), members, COUNT(members)}
+/* clang-format on */
 
 static const struct group groups[] = {
 	GROUP(pf, struct rules_pf_params, pf_members),
@@ -148,8 +152,7 @@ static rules_date_t since_of(const void *version)
 /* ---- lookup ---------------------------------------------------------- */
 
 /* The latest version whose since <= date (versions are sorted). */
-static const void *in_force(const struct group *g, const struct rules_params *p,
-			    rules_date_t date)
+static const void *in_force(const struct group *g, const struct rules_params *p, rules_date_t date)
 {
 	for (int i = *count_of(g, p) - 1; i >= 0; i--) {
 		const unsigned char *v = version_at(g, p, i);
@@ -237,8 +240,12 @@ static int read_ceilings(json_t *obj, const char *path, struct rules_optics_para
 			 struct rules_error *err)
 {
 	static const char *const keys[] = {
-		"simple+simple",	"simple+complex",	"simple+very_complex",
-		"complex+complex",	"complex+very_complex", "very_complex+very_complex",
+		"simple+simple",
+		"simple+complex",
+		"simple+very_complex",
+		"complex+complex",
+		"complex+very_complex",
+		"very_complex+very_complex",
 		NULL,
 	};
 	char sub[64];
@@ -316,8 +323,7 @@ union any_version {
 };
 
 /* Insertion sort by since: groups hold a handful of versions. */
-static int sort_versions(const struct group *g, struct rules_params *p,
-			 struct rules_error *err)
+static int sort_versions(const struct group *g, struct rules_params *p, struct rules_error *err)
 {
 	union any_version tmp;
 	int n = *count_of(g, p);
@@ -349,7 +355,7 @@ static int read_group(json_t *root, const struct group *g, struct rules_params *
 
 	if (read_array(root, g->name, RULES_MAX_VERSIONS, &arr, err) != RULES_OK)
 		return RULES_ERR;
-	json_array_foreach(arr, i, v) {
+	json_array_foreach (arr, i, v) {
 		snprintf(path, sizeof path, "%s[%zu]", g->name, i);
 		if (read_version(v, g, path, version_at(g, p, (int)i), err) != RULES_OK)
 			return RULES_ERR;
@@ -383,8 +389,8 @@ static int read_act_optional(json_t *obj, const char *path, struct rules_act *a,
 	    RULES_OK)
 		return RULES_ERR;
 	a->amo_rate_outside_parcours = present ? (int32_t)v : -1;
-	if (rules_json_int(obj, "price_limit_cents", path, 0, RULES_MAX_CENTS, &v, &present,
-			   err) != RULES_OK)
+	if (rules_json_int(obj, "price_limit_cents", path, 0, RULES_MAX_CENTS, &v, &present, err) !=
+	    RULES_OK)
 		return RULES_ERR;
 	a->price_limit_cents = present ? v : -1;
 	return RULES_OK;
@@ -393,9 +399,17 @@ static int read_act_optional(json_t *obj, const char *path, struct rules_act *a,
 static int read_act(json_t *obj, const char *path, struct rules_act *a, struct rules_error *err)
 {
 	static const char *const keys[] = {
-		"code",	      "category",		   "since",		"under_age",
-		"brss_cents", "amo_rate",		   "amo_rate_outside_parcours", "price_limit_cents",
-		"source",     "note",			   NULL,
+		"code",
+		"category",
+		"since",
+		"under_age",
+		"brss_cents",
+		"amo_rate",
+		"amo_rate_outside_parcours",
+		"price_limit_cents",
+		"source",
+		"note",
+		NULL,
 	};
 	const char *code;
 	int64_t v;
@@ -406,8 +420,8 @@ static int read_act(json_t *obj, const char *path, struct rules_act *a, struct r
 		    RULES_OK ||
 	    read_act_category(obj, path, a, err) != RULES_OK ||
 	    rules_json_date(obj, "since", path, &a->since, NULL, err) != RULES_OK ||
-	    rules_json_int(obj, "brss_cents", path, 0, RULES_MAX_CENTS, &a->brss_cents, NULL, err) !=
-		    RULES_OK ||
+	    rules_json_int(obj, "brss_cents", path, 0, RULES_MAX_CENTS, &a->brss_cents, NULL,
+			   err) != RULES_OK ||
 	    rules_json_int(obj, "amo_rate", path, 0, 100, &v, NULL, err) != RULES_OK)
 		return RULES_ERR;
 	a->amo_rate = (int32_t)v;
@@ -429,7 +443,7 @@ static int read_acts(json_t *root, struct rules_params *p, struct rules_error *e
 
 	if (read_array(root, "acts", RULES_MAX_ACTS, &arr, err) != RULES_OK)
 		return RULES_ERR;
-	json_array_foreach(arr, i, v) {
+	json_array_foreach (arr, i, v) {
 		snprintf(path, sizeof path, "acts[%zu]", i);
 		if (read_act(v, path, &p->acts[i], err) != RULES_OK)
 			return RULES_ERR;
@@ -445,7 +459,7 @@ static int read_acts(json_t *root, struct rules_params *p, struct rules_error *e
 int rules_params_from_json(json_t *root, struct rules_params *p, struct rules_error *err)
 {
 	static const char *const keys[] = {
-		"format", "note",	 "pf",	    "franchise",   "fjh",  "fpu",
+		"format", "note",  "pf",      "franchise",   "fjh",  "fpu",
 		"optics", "audio", "renewal", "responsible", "acts", NULL,
 	};
 	int64_t format;

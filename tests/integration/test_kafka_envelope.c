@@ -66,8 +66,8 @@ static int find_message(struct kafka_consumer *c, const char *want_id, int *part
 static void test_envelope_through_broker(void)
 {
 	Claims__ClaimSubmitted claim = CLAIMS__CLAIM_SUBMITTED__INIT;
-	Claims__ClaimLine line = CLAIMS__CLAIM_LINE__INIT, *lines[1] = { &line };
-	const char *topics[1] = { TOPIC };
+	Claims__ClaimLine line = CLAIMS__CLAIM_LINE__INIT, *lines[1] = {&line};
+	const char *topics[1] = {TOPIC};
 	struct kafka_producer *p;
 	struct kafka_consumer *c;
 	char id[UUID_STR_LEN], group[64];
@@ -83,8 +83,8 @@ static void test_envelope_through_broker(void)
 	claim.n_lines = 1;
 	claim.lines = lines;
 	REQUIRE(kafka_producer_open(itest_brokers(), "test", &p) == OK);
-	REQUIRE(envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED, &claim.base,
-			      "trace-roundtrip", "test", id, &buf, &len) == OK);
+	REQUIRE(envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED, &claim.base, "trace-roundtrip",
+			      "test", id, &buf, &len) == OK);
 	CHECK(kafka_produce(p, TOPIC, "42", 2, buf, len) == OK);
 	CHECK(kafka_producer_flush(p, 20000) == OK);
 	free(buf);

@@ -17,12 +17,13 @@ static char *schema_fingerprint(struct pg *db)
 	PGresult *res;
 	char *text;
 
-	if (pg_exec_params(db,
-			   "SELECT md5(string_agg(table_name || '.' || column_name || ':' ||"
-			   " data_type || ':' || is_nullable, ',' ORDER BY table_name, column_name))"
-			   " || ':' || (SELECT count(*) FROM pg_indexes WHERE schemaname = 'public')"
-			   " FROM information_schema.columns WHERE table_schema = 'public'",
-			   0, NULL, &res) != OK)
+	if (pg_exec_params(
+		    db,
+		    "SELECT md5(string_agg(table_name || '.' || column_name || ':' ||"
+		    " data_type || ':' || is_nullable, ',' ORDER BY table_name, column_name))"
+		    " || ':' || (SELECT count(*) FROM pg_indexes WHERE schemaname = 'public')"
+		    " FROM information_schema.columns WHERE table_schema = 'public'",
+		    0, NULL, &res) != OK)
 		return NULL;
 	text = xstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
@@ -72,8 +73,8 @@ static void test_changed_migration_refused(void)
 	REQUIRE(db != NULL);
 	REQUIRE(mkdtemp(dir) != NULL);
 	/* Same name as an applied migration, other content: must be refused. */
-	cmd = xasprintf("cp deploy/sql/*.sql %s/ && echo '-- edited' >> %s/001_reference.sql",
-			dir, dir);
+	cmd = xasprintf("cp deploy/sql/*.sql %s/ && echo '-- edited' >> %s/001_reference.sql", dir,
+			dir);
 	REQUIRE(system(cmd) == 0);
 	free(cmd);
 	CHECK(migrate_apply(db, dir, &applied) == ERR);

@@ -46,7 +46,7 @@ static int add_event(struct pg *db, const char *change, int commit)
 static void count_markers(const char *committed, const char *rolled_back, int *n_committed,
 			  int *n_rolled_back)
 {
-	const char *topics[1] = { TOPIC };
+	const char *topics[1] = {TOPIC};
 	struct kafka_consumer *c;
 	rd_kafka_message_t *batch[256];
 	char group[80], gid[UUID_STR_LEN];
@@ -112,11 +112,12 @@ static void test_relay_publishes_committed_rows_only(void)
 	} while (published > 0);
 	CHECK(total >= 1);
 	{
-		const char *v[1] = { TOPIC };
+		const char *v[1] = {TOPIC};
 
-		CHECK(pg_exec_params(db,
-				     "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND topic = $1",
-				     1, v, &res) == OK);
+		CHECK(pg_exec_params(
+			      db,
+			      "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND topic = $1", 1,
+			      v, &res) == OK);
 		if (res != NULL) {
 			CHECK_EQ_STR(PQgetvalue(res, 0, 0), "0");
 			PQclear(res);

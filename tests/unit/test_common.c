@@ -18,11 +18,10 @@
 
 static void test_dates(void)
 {
-	static const char *const valid[] = { "1970-01-01", "2024-02-29", "2026-12-31",
-					     "2000-02-29" };
-	static const char *const invalid[] = { "2026-02-29", "2026-13-01", "2026-04-31",
-					       "1900-02-29", "2026-1-01",  "20260101",
-					       "2026-01-0x", "" };
+	static const char *const valid[] = {"1970-01-01", "2024-02-29", "2026-12-31", "2000-02-29"};
+	static const char *const invalid[] = {
+		"2026-02-29", "2026-13-01", "2026-04-31", "1900-02-29",
+		"2026-1-01",  "20260101",   "2026-01-0x", ""};
 	char out[DATE_STR_LEN];
 	int32_t d;
 
@@ -47,8 +46,8 @@ static void test_uuid(void)
 	uuid_v7(b);
 	CHECK(uuid_valid(a));
 	CHECK(strcmp(a, b) != 0);
-	CHECK(a[14] == '7');                   /* version */
-	CHECK(strchr("89ab", a[19]) != NULL);  /* variant */
+	CHECK(a[14] == '7');		      /* version */
+	CHECK(strchr("89ab", a[19]) != NULL); /* variant */
 	CHECK(!uuid_valid("not-a-uuid"));
 	CHECK(!uuid_valid("0192f3a4-7b1c-7def-8abc-0123456789abX"));
 }
@@ -60,7 +59,7 @@ static void test_identifiers(void)
 	CHECK(!luhn_valid("79927398710"));
 	CHECK_EQ_I64(luhn_check_digit("7992739871"), 3);
 	CHECK(rpps_valid("10003456784") == luhn_valid("10003456784"));
-	CHECK(!rpps_valid("1000345678"));      /* 10 digits */
+	CHECK(!rpps_valid("1000345678")); /* 10 digits */
 	CHECK(!finess_valid("75000001A"));
 	/* NIR key: 97 - (1800175123456 mod 97) */
 	CHECK_EQ_I64(nir_key("1800175123456"), (int)(97 - 1800175123456ULL % 97));

@@ -122,8 +122,7 @@ static void test_other_names(void)
 	CHECK(rules_lens_parse("very_complex", &l) == RULES_OK && l == RULES_LENS_VERY_COMPLEX);
 	CHECK(rules_lens_parse("bifocal", &l) == RULES_ERR);
 	CHECK(rules_exempt_parse("C2S", &flag) == RULES_OK && flag == RULES_EXEMPT_C2S);
-	CHECK(rules_exempt_parse("MATERNITY", &flag) == RULES_OK &&
-	      flag == RULES_EXEMPT_MATERNITY);
+	CHECK(rules_exempt_parse("MATERNITY", &flag) == RULES_OK && flag == RULES_EXEMPT_MATERNITY);
 	CHECK(rules_exempt_parse("ALD", &flag) == RULES_ERR);
 }
 
@@ -131,15 +130,37 @@ static void test_other_names(void)
 static void test_rule_names(void)
 {
 	static const char *const documented[] = {
-		"ACT_TARIFF",	    "PF",		 "PF_DAILY_CAP",    "PF_ANNUAL_CAP",
-		"PF_EXEMPT",	    "FRANCHISE",	 "FRANCHISE_DAILY_CAP",
-		"FRANCHISE_ANNUAL_CAP", "FRANCHISE_EXEMPT", "OUTSIDE_PARCOURS",
-		"RENEWAL_NOT_DUE",  "NO_GUARANTEE",	 "TM_MANDATORY",    "GUARANTEE_PCT",
-		"NON_OPTAM_PCT",    "NON_OPTAM_CAP",	 "TM_PCT_MIN",	    "FRAIS_REELS",
-		"PER_ACT_FORFAIT",  "MAX_ACTS_REACHED",	 "EQUIPMENT_FORFAIT",
-		"ANNUAL_ENVELOPE",  "ANNUAL_ENVELOPE_USED_UP", "ANNUAL_CAP",
-		"OPTICS_CEILING",   "FRAME_CAP",	 "AUDIO_CEILING",   "TM_FLOOR",
-		"FJH_FULL",	    "100PS",		 "ROOM_CLAMP",
+		"ACT_TARIFF",
+		"PF",
+		"PF_DAILY_CAP",
+		"PF_ANNUAL_CAP",
+		"PF_EXEMPT",
+		"FRANCHISE",
+		"FRANCHISE_DAILY_CAP",
+		"FRANCHISE_ANNUAL_CAP",
+		"FRANCHISE_EXEMPT",
+		"OUTSIDE_PARCOURS",
+		"RENEWAL_NOT_DUE",
+		"NO_GUARANTEE",
+		"TM_MANDATORY",
+		"GUARANTEE_PCT",
+		"NON_OPTAM_PCT",
+		"NON_OPTAM_CAP",
+		"TM_PCT_MIN",
+		"FRAIS_REELS",
+		"PER_ACT_FORFAIT",
+		"MAX_ACTS_REACHED",
+		"EQUIPMENT_FORFAIT",
+		"ANNUAL_ENVELOPE",
+		"ANNUAL_ENVELOPE_USED_UP",
+		"ANNUAL_CAP",
+		"OPTICS_CEILING",
+		"FRAME_CAP",
+		"AUDIO_CEILING",
+		"TM_FLOOR",
+		"FJH_FULL",
+		"100PS",
+		"ROOM_CLAMP",
 	};
 	enum rules_rule r;
 

@@ -93,23 +93,25 @@ struct rule_case {
 	const char *rules;
 };
 
+/* clang-format off */
 #define PCT(p) {.form = RULES_FORM_PCT, .pct_brss = (p)}
 #define PCT_NO(p, n) {.form = RULES_FORM_PCT, .pct_brss = (p), .has = RULES_G_NON_OPTAM, \
 		      .non_optam_pct_brss = (n)}
 #define FR {.form = RULES_FORM_FRAIS_REELS}
 #define ACT(a) {.form = RULES_FORM_PER_ACT, .per_act_cents = (a)}
 #define EQ(e) {.form = RULES_FORM_EQUIPMENT, .equipment_cents = (e)}
-#define GP RULES_CAT_CONSULT_GP
-#define SPEC RULES_CAT_CONSULT_SPEC
-#define GLASSES RULES_CAT_OPTIQUE_EQUIPEMENT
-#define SIMPLE RULES_LENS_SIMPLE
-#define COMPLEX RULES_LENS_COMPLEX
+/* clang-format on */
+#define GP	 RULES_CAT_CONSULT_GP
+#define SPEC	 RULES_CAT_CONSULT_SPEC
+#define GLASSES	 RULES_CAT_OPTIQUE_EQUIPEMENT
+#define SIMPLE	 RULES_LENS_SIMPLE
+#define COMPLEX	 RULES_LENS_COMPLEX
 #define VCOMPLEX RULES_LENS_VERY_COMPLEX
 
 static const struct rule_case cases[] = {
 	/* step 2: participation forfaitaire */
-	{"pf", .g = PCT(100), .cat = GP, .charged = 3000, .brss = 3000, .rate = 70,
-	 .pf = 200, .amc = 900, .rules = "PF GUARANTEE_PCT"},
+	{"pf", .g = PCT(100), .cat = GP, .charged = 3000, .brss = 3000, .rate = 70, .pf = 200,
+	 .amc = 900, .rules = "PF GUARANTEE_PCT"},
 	{"pf bounded by the AMO share", .g = PCT(100), .cat = GP, .charged = 100, .brss = 100,
 	 .rate = 70, .pf = 70, .amc = 30, .rules = "PF GUARANTEE_PCT"},
 	{"pf daily cap from history", .g = PCT(100), .hist = {{"2026-03-10", SPEC, .pf = 700}},
@@ -126,14 +128,12 @@ static const struct rule_case cases[] = {
 	 .charged = 3000, .brss = 3000, .rate = 70, .pf = 0, .amc = 900,
 	 .rules = "PF_ANNUAL_CAP GUARANTEE_PCT"},
 	{"pf maternity exempt", .exempt = RULES_EXEMPT_MATERNITY, .g = PCT(100), .cat = GP,
-	 .charged = 3000, .brss = 3000, .rate = 70, .amc = 900,
-	 .rules = "PF_EXEMPT GUARANTEE_PCT"},
+	 .charged = 3000, .brss = 3000, .rate = 70, .amc = 900, .rules = "PF_EXEMPT GUARANTEE_PCT"},
 	{"pf from the 18th birthday", .birth = "2008-03-10", .g = PCT(100), .cat = GP,
 	 .charged = 3000, .brss = 3000, .rate = 70, .pf = 200, .amc = 900,
 	 .rules = "PF GUARANTEE_PCT"},
 	{"no pf the day before 18", .birth = "2008-03-11", .g = PCT(100), .cat = GP,
-	 .charged = 3000, .brss = 3000, .rate = 70, .amc = 900,
-	 .rules = "PF_EXEMPT GUARANTEE_PCT"},
+	 .charged = 3000, .brss = 3000, .rate = 70, .amc = 900, .rules = "PF_EXEMPT GUARANTEE_PCT"},
 	{"no pf on dental care", .g = PCT(100), .cat = RULES_CAT_DENT_SOINS, .charged = 2930,
 	 .brss = 2930, .rate = 60, .amc = 1172, .rules = "GUARANTEE_PCT"},
 	{"pf on teleconsultation", .g = PCT(100), .cat = RULES_CAT_TELECONSULT, .charged = 3000,
@@ -154,15 +154,15 @@ static const struct rule_case cases[] = {
 	 .hist = {{"2026-01-10", RULES_CAT_PHARMA, .fr = 4900}}, .cat = RULES_CAT_PHARMA,
 	 .charged = 2400, .brss = 2400, .rate = 65, .q = 3, .fr = 100, .amc = 840,
 	 .rules = "FRANCHISE FRANCHISE_ANNUAL_CAP GUARANTEE_PCT"},
-	{"franchise C2S exempt", .exempt = RULES_EXEMPT_C2S, .g = PCT(100),
-	 .cat = RULES_CAT_PHARMA, .charged = 2400, .brss = 2400, .rate = 65, .q = 3,
-	 .amc = 840, .rules = "FRANCHISE_EXEMPT GUARANTEE_PCT"},
+	{"franchise C2S exempt", .exempt = RULES_EXEMPT_C2S, .g = PCT(100), .cat = RULES_CAT_PHARMA,
+	 .charged = 2400, .brss = 2400, .rate = 65, .q = 3, .amc = 840,
+	 .rules = "FRANCHISE_EXEMPT GUARANTEE_PCT"},
 	{"franchise of one transport", .g = PCT(100), .cat = RULES_CAT_TRANSPORT, .charged = 5000,
 	 .brss = 5000, .rate = 65, .q = 2, .fr = 400, .amc = 1750,
 	 .rules = "FRANCHISE GUARANTEE_PCT"},
 	/* step 4: outside the parcours */
-	{"outside parcours, room clamp", .g = PCT(100), .cat = GP, .charged = 3000,
-	 .brss = 3000, .rate = 100, .outside = true, .pf = 200, .amc = 0,
+	{"outside parcours, room clamp", .g = PCT(100), .cat = GP, .charged = 3000, .brss = 3000,
+	 .rate = 100, .outside = true, .pf = 200, .amc = 0,
 	 .rules = "PF OUTSIDE_PARCOURS GUARANTEE_PCT ROOM_CLAMP"},
 	/* step 6: percentages */
 	{"pct raised to the TM", .g = PCT(50), .cat = RULES_CAT_DENT_SOINS, .charged = 2930,
@@ -175,8 +175,8 @@ static const struct rule_case cases[] = {
 	{"non-OPTAM, not responsible: no limit", .not_responsible = true, .g = PCT_NO(300, 300),
 	 .cat = SPEC, .charged = 12000, .brss = 3150, .rate = 70, .non_optam = true, .pf = 200,
 	 .amc = 7245, .rules = "PF GUARANTEE_PCT"},
-	{"non-OPTAM pct within the limits", .g = PCT_NO(200, 150), .cat = SPEC,
-	 .charged = 12000, .brss = 3150, .rate = 70, .non_optam = true, .pf = 200, .amc = 2520,
+	{"non-OPTAM pct within the limits", .g = PCT_NO(200, 150), .cat = SPEC, .charged = 12000,
+	 .brss = 3150, .rate = 70, .non_optam = true, .pf = 200, .amc = 2520,
 	 .rules = "PF GUARANTEE_PCT NON_OPTAM_PCT"},
 	{"non-OPTAM pct defaults to pct, 20 points below", .g = PCT(150), .cat = SPEC,
 	 .charged = 12000, .brss = 3150, .rate = 70, .non_optam = true, .pf = 200, .amc = 1890,
@@ -199,20 +199,24 @@ static const struct rule_case cases[] = {
 	{"per act limited by the room", .g = ACT(6000), .cat = RULES_CAT_HOSP_CHAMBRE,
 	 .charged = 4500, .amc = 4500, .forfait = 4500, .rules = "PER_ACT_FORFAIT"},
 	{"per act, fewer acts left than asked",
-	 .g = {.form = RULES_FORM_PER_ACT, .per_act_cents = 3500, .has = RULES_G_MAX_ACTS,
+	 .g = {.form = RULES_FORM_PER_ACT,
+	       .per_act_cents = 3500,
+	       .has = RULES_G_MAX_ACTS,
 	       .max_acts_per_year = 3},
 	 .hist = {{"2026-01-05", RULES_CAT_MEDECINE_DOUCE, .amc = 7000, .forfait = 7000, .q = 2}},
-	 .cat = RULES_CAT_MEDECINE_DOUCE, .charged = 12000, .q = 2, .amc = 3500,
-	 .forfait = 3500, .rules = "MAX_ACTS_REACHED PER_ACT_FORFAIT"},
+	 .cat = RULES_CAT_MEDECINE_DOUCE, .charged = 12000, .q = 2, .amc = 3500, .forfait = 3500,
+	 .rules = "MAX_ACTS_REACHED PER_ACT_FORFAIT"},
 	{"per act: acts paid no forfait do not count",
-	 .g = {.form = RULES_FORM_PER_ACT, .per_act_cents = 3500, .has = RULES_G_MAX_ACTS,
+	 .g = {.form = RULES_FORM_PER_ACT,
+	       .per_act_cents = 3500,
+	       .has = RULES_G_MAX_ACTS,
 	       .max_acts_per_year = 3},
 	 .hist = {{"2026-01-05", RULES_CAT_MEDECINE_DOUCE, .q = 3}},
 	 .cat = RULES_CAT_MEDECINE_DOUCE, .charged = 6000, .amc = 3500, .forfait = 3500,
 	 .rules = "PER_ACT_FORFAIT"},
 	{"equipment below the AMO share, TM floor", .g = EQ(1000),
-	 .cat = RULES_CAT_OPTIQUE_LENTILLES, .charged = 5000, .brss = 3922, .rate = 60,
-	 .amc = 1569, .rules = "EQUIPMENT_FORFAIT TM_FLOOR"},
+	 .cat = RULES_CAT_OPTIQUE_LENTILLES, .charged = 5000, .brss = 3922, .rate = 60, .amc = 1569,
+	 .rules = "EQUIPMENT_FORFAIT TM_FLOOR"},
 	{"no guarantee, not responsible", .not_responsible = true, .cat = RULES_CAT_DENT_SOINS,
 	 .charged = 2930, .brss = 2930, .rate = 60, .amc = 0, .rules = "NO_GUARANTEE"},
 	/* step 6: envelopes */
@@ -229,28 +233,32 @@ static const struct rule_case cases[] = {
 	 .rules = "ANNUAL_ENVELOPE"},
 	/* step 7: caps */
 	{"annual cap takes from the envelope first",
-	 .g = {.form = RULES_FORM_PCT, .pct_brss = 100,
-	       .has = RULES_G_ANNUAL | RULES_G_ANNUAL_CAP, .annual_cents = 15000,
+	 .g = {.form = RULES_FORM_PCT,
+	       .pct_brss = 100,
+	       .has = RULES_G_ANNUAL | RULES_G_ANNUAL_CAP,
+	       .annual_cents = 15000,
 	       .annual_cap_cents = 5000},
 	 .cat = RULES_CAT_OPTIQUE_LENTILLES, .charged = 20000, .brss = 3922, .rate = 60,
 	 .amc = 5000, .forfait = 3431, .rules = "GUARANTEE_PCT ANNUAL_ENVELOPE ANNUAL_CAP"},
 	{"annual cap is per category",
-	 .g = {.form = RULES_FORM_PCT, .pct_brss = 300, .has = RULES_G_ANNUAL_CAP,
+	 .g = {.form = RULES_FORM_PCT,
+	       .pct_brss = 300,
+	       .has = RULES_G_ANNUAL_CAP,
 	       .annual_cap_cents = 80000},
 	 .hist = {{"2026-01-20", RULES_CAT_DENT_SOINS, .amc = 80000}},
-	 .cat = RULES_CAT_DENT_PROTHESE, .charged = 70000, .brss = 12000, .rate = 60,
-	 .amc = 28800, .rules = "GUARANTEE_PCT"},
-	{"class B simple+simple", .g = EQ(100000), .cat = GLASSES, .charged = 100000,
-	 .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 41991,
+	 .cat = RULES_CAT_DENT_PROTHESE, .charged = 70000, .brss = 12000, .rate = 60, .amc = 28800,
+	 .rules = "GUARANTEE_PCT"},
+	{"class B simple+simple", .g = EQ(100000), .cat = GLASSES, .charged = 100000, .brss = 15,
+	 .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 41991,
 	 .rules = "EQUIPMENT_FORFAIT OPTICS_CEILING"},
-	{"class B complex+simple", .g = EQ(100000), .cat = GLASSES, .charged = 100000,
-	 .brss = 15, .rate = 60, .l0 = COMPLEX, .l1 = SIMPLE, .amc = 55991,
+	{"class B complex+simple", .g = EQ(100000), .cat = GLASSES, .charged = 100000, .brss = 15,
+	 .rate = 60, .l0 = COMPLEX, .l1 = SIMPLE, .amc = 55991,
 	 .rules = "EQUIPMENT_FORFAIT OPTICS_CEILING"},
 	{"class B simple+very complex", .g = EQ(100000), .cat = GLASSES, .charged = 100000,
 	 .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = VCOMPLEX, .amc = 60991,
 	 .rules = "EQUIPMENT_FORFAIT OPTICS_CEILING"},
-	{"class B complex+complex", .g = EQ(100000), .cat = GLASSES, .charged = 100000,
-	 .brss = 15, .rate = 60, .l0 = COMPLEX, .l1 = COMPLEX, .amc = 69991,
+	{"class B complex+complex", .g = EQ(100000), .cat = GLASSES, .charged = 100000, .brss = 15,
+	 .rate = 60, .l0 = COMPLEX, .l1 = COMPLEX, .amc = 69991,
 	 .rules = "EQUIPMENT_FORFAIT OPTICS_CEILING"},
 	{"class B very complex+complex", .g = EQ(100000), .cat = GLASSES, .charged = 100000,
 	 .brss = 15, .rate = 60, .l0 = VCOMPLEX, .l1 = COMPLEX, .amc = 74991,
@@ -265,12 +273,12 @@ static const struct rule_case cases[] = {
 	 .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .frame = 20000, .amc = 24991,
 	 .rules = "EQUIPMENT_FORFAIT FRAME_CAP"},
 	/* step 8: floors */
-	{"glasses 100PS: no class B ceiling", .g = EQ(100000), .cat = GLASSES,
-	 .charged = 100000, .brss = 15, .rate = 60, .basket = RULES_BASKET_100PS,
-	 .price_limit = 100000, .amc = 99991, .rules = "EQUIPMENT_FORFAIT 100PS"},
-	{"audio 100PS: no class II ceiling", .g = EQ(0), .cat = RULES_CAT_AUDIO,
-	 .charged = 250000, .brss = 40000, .rate = 60, .basket = RULES_BASKET_100PS,
-	 .price_limit = 250000, .amc = 226000, .rules = "EQUIPMENT_FORFAIT TM_FLOOR 100PS"},
+	{"glasses 100PS: no class B ceiling", .g = EQ(100000), .cat = GLASSES, .charged = 100000,
+	 .brss = 15, .rate = 60, .basket = RULES_BASKET_100PS, .price_limit = 100000, .amc = 99991,
+	 .rules = "EQUIPMENT_FORFAIT 100PS"},
+	{"audio 100PS: no class II ceiling", .g = EQ(0), .cat = RULES_CAT_AUDIO, .charged = 250000,
+	 .brss = 40000, .rate = 60, .basket = RULES_BASKET_100PS, .price_limit = 250000,
+	 .amc = 226000, .rules = "EQUIPMENT_FORFAIT TM_FLOOR 100PS"},
 	{"100PS sets the AMC, even below the guarantee", .g = PCT(1000),
 	 .cat = RULES_CAT_DENT_PROTHESE, .charged = 60000, .brss = 12000, .rate = 60,
 	 .basket = RULES_BASKET_100PS, .price_limit = 50000, .amc = 42800,
@@ -286,10 +294,11 @@ static const struct rule_case cases[] = {
 	/* step 5: renewal */
 	{"glasses of a child: 12 months not over", .birth = "2015-01-01", .g = EQ(25000),
 	 .hist = {{"2025-06-01", GLASSES, .amc = 20000}}, .cat = GLASSES, .charged = 30000,
-	 .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 0,
-	 .rules = "RENEWAL_NOT_DUE"},
+	 .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 0, .rules = "RENEWAL_NOT_DUE"},
 	{"renewal_months of the guarantee",
-	 .g = {.form = RULES_FORM_EQUIPMENT, .equipment_cents = 25000, .has = RULES_G_RENEWAL,
+	 .g = {.form = RULES_FORM_EQUIPMENT,
+	       .equipment_cents = 25000,
+	       .has = RULES_G_RENEWAL,
 	       .renewal_months = 12},
 	 .hist = {{"2025-03-01", GLASSES, .amc = 20000}}, .cat = GLASSES, .charged = 30000,
 	 .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 24991,
@@ -300,8 +309,7 @@ static const struct rule_case cases[] = {
 	 .rules = "EQUIPMENT_FORFAIT"},
 	{"equipment the AMC did not pay still counts", .g = EQ(25000),
 	 .hist = {{"2026-01-01", GLASSES, .equipment = 1}}, .cat = GLASSES, .charged = 30000,
-	 .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 0,
-	 .rules = "RENEWAL_NOT_DUE"},
+	 .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 0, .rules = "RENEWAL_NOT_DUE"},
 	{"hearing aids every 4 years", .g = EQ(150000),
 	 .hist = {{"2023-01-01", RULES_CAT_AUDIO, .amc = 100000}}, .cat = RULES_CAT_AUDIO,
 	 .charged = 150000, .brss = 40000, .rate = 60, .amc = 0, .rules = "RENEWAL_NOT_DUE"},
@@ -310,8 +318,8 @@ static const struct rule_case cases[] = {
 	 .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 24991,
 	 .rules = "EQUIPMENT_FORFAIT"},
 	{"an equipment of another category does not block", .g = EQ(25000),
-	 .hist = {{"2026-01-01", RULES_CAT_AUDIO, .amc = 20000}}, .cat = GLASSES,
-	 .charged = 30000, .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 24991,
+	 .hist = {{"2026-01-01", RULES_CAT_AUDIO, .amc = 20000}}, .cat = GLASSES, .charged = 30000,
+	 .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 24991,
 	 .rules = "EQUIPMENT_FORFAIT"},
 	{"29 February plus 24 months is 28 February", .date = "2026-02-28", .g = EQ(25000),
 	 .hist = {{"2024-02-29", GLASSES, .amc = 20000}}, .cat = GLASSES, .charged = 30000,
@@ -319,8 +327,7 @@ static const struct rule_case cases[] = {
 	 .rules = "EQUIPMENT_FORFAIT"},
 	{"one day short of 24 months", .date = "2026-02-27", .g = EQ(25000),
 	 .hist = {{"2024-02-29", GLASSES, .amc = 20000}}, .cat = GLASSES, .charged = 30000,
-	 .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 0,
-	 .rules = "RENEWAL_NOT_DUE"},
+	 .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 0, .rules = "RENEWAL_NOT_DUE"},
 };
 
 static const struct rule_case *current;
@@ -339,9 +346,10 @@ static void build_history(const struct rule_case *c, struct rules_history_item *
 		it->amc_cents = c->hist[i].amc;
 		it->forfait_cents = c->hist[i].forfait;
 		it->quantity = c->hist[i].q ? c->hist[i].q : 1;
-		it->equipment = c->hist[i].equipment == 0
-					? rules_history_equipment_default(it->category, it->amc_cents)
-					: c->hist[i].equipment > 0;
+		it->equipment =
+			c->hist[i].equipment == 0
+				? rules_history_equipment_default(it->category, it->amc_cents)
+				: c->hist[i].equipment > 0;
 	}
 }
 

@@ -43,8 +43,8 @@ static int parse(const char *text, struct rules_error *err)
 }
 
 /* Issues of a one-version formula whose guarantees are given. */
-static size_t issues_of(const char *guarantees, bool responsible,
-			struct rules_formula_issue *out, size_t max)
+static size_t issues_of(const char *guarantees, bool responsible, struct rules_formula_issue *out,
+			size_t max)
 {
 	char text[2048];
 	struct rules_error err;
@@ -131,12 +131,11 @@ static const struct {
 	{"{\"CONSULT_SPEC\": {\"pct_brss\": 150, \"non_optam_pct_brss\": 80}}",
 	 RULES_CAT_CONSULT_SPEC, "ticket modérateur"},
 	{"{\"CONSULT_SPEC\": {\"pct_brss\": 150}}", RULES_CAT_CONSULT_SPEC, "20 points"},
-	{"{\"CONSULT_GP\": {\"pct_brss\": 200, \"non_optam_pct_brss\": 190}}",
-	 RULES_CAT_CONSULT_GP, "20 points"},
-	{"{\"RADIOLOGIE\": {\"pct_brss\": 400, \"non_optam_pct_brss\": 250}}",
-	 RULES_CAT_RADIOLOGIE, "above 200"},
-	{"{\"HOSP_HONORAIRES\": {\"frais_reels\": true}}", RULES_CAT_HOSP_HONORAIRES,
-	 "beyond 200"},
+	{"{\"CONSULT_GP\": {\"pct_brss\": 200, \"non_optam_pct_brss\": 190}}", RULES_CAT_CONSULT_GP,
+	 "20 points"},
+	{"{\"RADIOLOGIE\": {\"pct_brss\": 400, \"non_optam_pct_brss\": 250}}", RULES_CAT_RADIOLOGIE,
+	 "above 200"},
+	{"{\"HOSP_HONORAIRES\": {\"frais_reels\": true}}", RULES_CAT_HOSP_HONORAIRES, "beyond 200"},
 	{"{\"CONSULT_GP\": {\"frais_reels\": true}}", RULES_CAT_CONSULT_GP, "parcours"},
 	{"{\"CONSULT_GP\": {\"per_act_cents\": 2000}}", RULES_CAT_CONSULT_GP, "forfait"},
 	{"{\"CONSULT_SPEC\": {\"pct_brss\": 100, \"annual_cents\": 5000}}", RULES_CAT_CONSULT_SPEC,
@@ -150,8 +149,8 @@ static const struct {
 	{"{\"AUDIO\": {\"equipment_cents\": 200000}}", RULES_CAT_AUDIO, "1700.00"},
 	{"{\"AUDIO\": {\"frais_reels\": true}}", RULES_CAT_AUDIO, "class II"},
 	{"{\"HOSP_FJH\": {\"per_act_cents\": 1500}}", RULES_CAT_HOSP_FJH, "20.00"},
-	{"{\"HOSP_FJH\": {\"per_act_cents\": 2000, \"max_acts_per_year\": 30}}",
-	 RULES_CAT_HOSP_FJH, "limit of days"},
+	{"{\"HOSP_FJH\": {\"per_act_cents\": 2000, \"max_acts_per_year\": 30}}", RULES_CAT_HOSP_FJH,
+	 "limit of days"},
 	{"{\"HOSP_FJH\": {\"frais_reels\": true, \"annual_cap_cents\": 100000}}",
 	 RULES_CAT_HOSP_FJH, "in full"},
 	{"{\"HOSP_FJH\": {\"pct_brss\": 100}}", RULES_CAT_HOSP_FJH, "no BRSS"},
@@ -191,11 +190,12 @@ static void test_many_issues(void)
 static void test_shapes(void)
 {
 	struct rules_error err;
-	const char *versions = "{\"code\": \"X\", \"label\": \"x\", \"responsible\": true,"
-			       " \"versions\": [{\"version\": 1, \"effective_from\": \"2024-01-01\","
-			       " \"effective_to\": \"2026-01-01\", \"guarantees\": {}},"
-			       " {\"version\": 2, \"effective_from\": \"2026-01-01\","
-			       " \"guarantees\": {\"PHARMA\": {\"pct_brss\": 100}}}]}";
+	const char *versions =
+		"{\"code\": \"X\", \"label\": \"x\", \"responsible\": true,"
+		" \"versions\": [{\"version\": 1, \"effective_from\": \"2024-01-01\","
+		" \"effective_to\": \"2026-01-01\", \"guarantees\": {}},"
+		" {\"version\": 2, \"effective_from\": \"2026-01-01\","
+		" \"guarantees\": {\"PHARMA\": {\"pct_brss\": 100}}}]}";
 
 	REQUIRE(parse(versions, &err) == RULES_OK);
 	CHECK_EQ_STR(formula.code, "X");
@@ -256,11 +256,11 @@ static void test_date_without_frame(void)
 	size_t n;
 
 	REQUIRE(parse("{\"guarantees\": {}}", &err) == RULES_OK);
-	CHECK(rules_formula_check(&formula.v[0].contract, &params, 20100101, issues, 2, &n,
-				  &err) == RULES_ERR);
+	CHECK(rules_formula_check(&formula.v[0].contract, &params, 20100101, issues, 2, &n, &err) ==
+	      RULES_ERR);
 	formula.v[0].contract.responsible = false;
-	CHECK(rules_formula_check(&formula.v[0].contract, &params, 20100101, issues, 2, &n,
-				  &err) == RULES_OK);
+	CHECK(rules_formula_check(&formula.v[0].contract, &params, 20100101, issues, 2, &n, &err) ==
+	      RULES_OK);
 }
 
 int main(void)

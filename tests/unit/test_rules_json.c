@@ -103,7 +103,7 @@ struct bad_case {
 };
 
 #define L0 "lines[0]."
-#define G "contract.guarantees."
+#define G  "contract.guarantees."
 
 static const struct bad_case bad[] = {
 	{{{"beneficiary", NULL}}, "beneficiary"},
@@ -228,7 +228,11 @@ static void test_bad_requests(void)
 static void test_syntax_errors(void)
 {
 	static const char *const texts[] = {
-		"", "{", "[]", "null", "{\"lines\": []} trailing",
+		"",
+		"{",
+		"[]",
+		"null",
+		"{\"lines\": []} trailing",
 		"{\"beneficiary\": {}, \"beneficiary\": {}}",
 	};
 	static const char *const fields[] = {
@@ -265,8 +269,8 @@ static void test_result(void)
 	CHECK_EQ_I64(json_integer_value(json_object_get(line, "rac_cents")), 200);
 	CHECK_EQ_I64(json_array_size(json_object_get(line, "rules")), 2);
 	CHECK_EQ_STR(json_string_value(json_array_get(json_object_get(line, "rules"), 0)), "PF");
-	CHECK_EQ_I64(json_integer_value(json_object_get(json_object_get(res, "totals"),
-							  "charged_cents")),
+	CHECK_EQ_I64(json_integer_value(
+			     json_object_get(json_object_get(res, "totals"), "charged_cents")),
 		     3000);
 	json_decref(res);
 	free(out);

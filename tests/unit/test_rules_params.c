@@ -259,8 +259,9 @@ static const struct {
 	{"pf[0].per_act_cents", NULL, "pf[0].per_act_cents"},
 	{"pf[0].foo", "1", "pf[0].foo"},
 	{"pf[0].since", "\"2024-13-01\"", "pf[0].since"},
-	{"pf[1]", "{\"since\": \"2024-05-15\", \"per_act_cents\": 1, \"daily_cap_cents\": 1,"
-		  "\"annual_cap_cents\": 1, \"exempt_under_age\": 18}",
+	{"pf[1]",
+	 "{\"since\": \"2024-05-15\", \"per_act_cents\": 1, \"daily_cap_cents\": 1,"
+	 "\"annual_cap_cents\": 1, \"exempt_under_age\": 18}",
 	 "pf"},
 	{"format", "2", "format"},
 	{"format", NULL, "format"},
@@ -274,8 +275,9 @@ static const struct {
 	{"acts[0].code", "\"ABCDEFGHIJKLMNOPQ\"", "acts[0].code"},
 	{"acts[0].amo_rate", "150", "acts[0].amo_rate"},
 	{"acts[0].under_age", "0", "acts[0].under_age"},
-	{"acts[1]", "{\"code\": \"G\", \"category\": \"CONSULT_GP\", \"since\": \"2024-12-22\","
-		    "\"brss_cents\": 1, \"amo_rate\": 70}",
+	{"acts[1]",
+	 "{\"code\": \"G\", \"category\": \"CONSULT_GP\", \"since\": \"2024-12-22\","
+	 "\"brss_cents\": 1, \"amo_rate\": 70}",
 	 "acts[1]"},
 };
 

@@ -37,9 +37,9 @@
 #include "rules/rules_json.h"
 #include "test.h"
 
-#define REQUESTS 4000
+#define REQUESTS  4000
 #define MAX_LINES 15
-#define MAX_HIST 60
+#define MAX_HIST  60
 
 static struct rules_params params;
 
@@ -248,7 +248,7 @@ static void gen_request(struct rng *r, struct gen *g)
 		gen_guarantee(r, (enum rules_category)c, &g->contract.g[c]);
 	g->req.beneficiary.birth_date = rules_date_ymd((int)range(r, 1930, 2023),
 						       (int)range(r, 1, 12), (int)range(r, 1, 28));
-	g->req.beneficiary.exempt = chance(r, 10) ? RULES_EXEMPT_C2S
+	g->req.beneficiary.exempt = chance(r, 10)  ? RULES_EXEMPT_C2S
 				    : chance(r, 5) ? RULES_EXEMPT_MATERNITY
 						   : 0;
 	g->req.contract = &g->contract;
@@ -289,8 +289,8 @@ static int64_t pct_of(int64_t x, int64_t p)
 static int64_t reference(const struct gen *g, const struct rules_line *l,
 			 const struct rules_line_result *r)
 {
-	bool parcours_cat = l->category == RULES_CAT_CONSULT_GP ||
-			    l->category == RULES_CAT_CONSULT_SPEC;
+	bool parcours_cat =
+		l->category == RULES_CAT_CONSULT_GP || l->category == RULES_CAT_CONSULT_SPEC;
 
 	if (g->contract.responsible && parcours_cat && !l->parcours)
 		return pct_of(r->brss_cents, 70);
@@ -327,8 +327,8 @@ static int64_t price_limit(const struct gen *g, const struct rules_line *l)
 
 	if (l->given & RULES_GIVEN_PRICE_LIMIT)
 		return l->price_limit_cents;
-	a = rules_params_act(&params, l->act,
-			     l->date, rules_age(g->req.beneficiary.birth_date, l->date));
+	a = rules_params_act(&params, l->act, l->date,
+			     rules_age(g->req.beneficiary.birth_date, l->date));
 	return a != NULL ? a->price_limit_cents : -1;
 }
 
@@ -345,8 +345,8 @@ static void check_floors(const struct gen *g, const struct rules_line *l,
 	if (l->category == RULES_CAT_HOSP_FJH)
 		CHECK_EQ_I64(r->amc_cents, room);
 	if (l->basket == RULES_BASKET_100PS && basket_cat) {
-		int64_t want = imax(0, imin(l->charged_cents, price_limit(g, l)) -
-					       r->amo_gross_cents);
+		int64_t want =
+			imax(0, imin(l->charged_cents, price_limit(g, l)) - r->amo_gross_cents);
 
 		CHECK_EQ_I64(r->amc_cents, imin(want, room));
 	}
@@ -356,9 +356,9 @@ static void check_ceilings(const struct gen *g, const struct rules_line *l,
 			   const struct rules_line_result *r)
 {
 	const struct rules_guarantee *gu = &g->contract.g[l->category];
-	bool doctor = l->category == RULES_CAT_CONSULT_GP || l->category == RULES_CAT_CONSULT_SPEC ||
-		      l->category == RULES_CAT_HOSP_HONORAIRES ||
-		      l->category == RULES_CAT_RADIOLOGIE;
+	bool doctor =
+		l->category == RULES_CAT_CONSULT_GP || l->category == RULES_CAT_CONSULT_SPEC ||
+		l->category == RULES_CAT_HOSP_HONORAIRES || l->category == RULES_CAT_RADIOLOGIE;
 	int64_t paid = r->amo_gross_cents + r->amc_cents;
 
 	if (l->category == RULES_CAT_OPTIQUE_EQUIPEMENT && l->basket != RULES_BASKET_100PS) {
@@ -384,8 +384,8 @@ struct sums {
 	int64_t pf, franchise, aux, transport, amc, forfait, units;
 };
 
-static void history_sums(const struct gen *g, rules_date_t day, int year,
-			 enum rules_category cat, struct sums *s)
+static void history_sums(const struct gen *g, rules_date_t day, int year, enum rules_category cat,
+			 struct sums *s)
 {
 	memset(s, 0, sizeof *s);
 	for (size_t i = 0; i < g->req.n_history; i++) {
@@ -431,8 +431,7 @@ static void check_days(const struct gen *g, const struct rules_line_result *res)
 }
 
 /* Annual caps, envelopes and acts left, line by line in request order. */
-static void check_year_of_line(const struct gen *g, const struct rules_line_result *res,
-			       size_t i)
+static void check_year_of_line(const struct gen *g, const struct rules_line_result *res, size_t i)
 {
 	const struct rules_line *l = &g->lines[i];
 	const struct rules_guarantee *gu = &g->contract.g[l->category];
@@ -451,7 +450,8 @@ static void check_year_of_line(const struct gen *g, const struct rules_line_resu
 	if ((gu->has & RULES_G_ANNUAL_CAP) && !floored(&res[i]))
 		CHECK(res[i].amc_cents <= imax(0, gu->annual_cap_cents - h.amc - before.amc));
 	if ((gu->has & RULES_G_ANNUAL) && gu->form != RULES_FORM_PER_ACT)
-		CHECK(res[i].forfait_cents <= imax(0, gu->annual_cents - h.forfait - before.forfait));
+		CHECK(res[i].forfait_cents <=
+		      imax(0, gu->annual_cents - h.forfait - before.forfait));
 	if (gu->form == RULES_FORM_PER_ACT && (gu->has & RULES_G_MAX_ACTS) &&
 	    !(gu->has & RULES_G_ANNUAL) && !floored(&res[i])) {
 		int64_t left = imax(0, gu->max_acts_per_year - h.units - before.units);

@@ -62,7 +62,7 @@ static void compare_object(json_t *want, json_t *got, const char *where)
 	const char *key;
 	json_t *w;
 
-	json_object_foreach(want, key, w) {
+	json_object_foreach (want, key, w) {
 		json_t *g = json_object_get(got, key);
 		int same = g != NULL && json_equal(w, g);
 
