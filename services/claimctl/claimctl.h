@@ -12,9 +12,6 @@
 
 #define EXIT_USAGE 2
 
-/* The membership number of seeded member i (from 1). */
-void seed_membership_number(long index, char out[11]);
-
 int cmd_migrate(int argc, char **argv);
 int cmd_seed(int argc, char **argv);
 int cmd_submit(int argc, char **argv);

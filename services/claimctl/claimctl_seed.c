@@ -14,7 +14,7 @@
  *	The data are drawn from a seeded generator: the same S and N give the
  *	same members, membership numbers and contracts, so tests and the demo
  *	can name them. Member i (from 1) has membership number
- *	seed_membership_number(i). Running seed again adds nothing that is
+ *	membership_number_of(i) (common/ident.h). Running seed again adds nothing that is
  *	already there.
  */
 #include <dirent.h>
@@ -244,15 +244,6 @@ static int load_professionals(struct pg *db, struct rng *r)
 
 /* ---- members --------------------------------------------------------------- */
 
-void seed_membership_number(long index, char out[11])
-{
-	char body[16];
-
-	snprintf(body, sizeof(body), "1%08ld", index % 100000000);
-	memcpy(out, body, 9);
-	out[9] = (char)('0' + luhn_check_digit(body));
-	out[10] = '\0';
-}
 
 static void random_date(struct rng *r, int year_from, int year_to, char out[DATE_STR_LEN])
 {
@@ -331,7 +322,7 @@ static int insert_family(struct pg *db, struct rng *r, const struct member_plan 
 
 static void plan_member(struct rng *r, long index, struct member_plan *m)
 {
-	seed_membership_number(index, m->number);
+	membership_number_of(index, m->number);
 	m->last = PICK(r, last_names);
 	m->first = PICK(r, first_names);
 	random_date(r, 1945, 2004, m->birth);

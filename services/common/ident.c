@@ -5,6 +5,7 @@
 #include "common/ident.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 static int all_digits(const char *s, size_t len)
@@ -99,4 +100,14 @@ int nir_valid(const char *nir15)
 	head[13] = '\0';
 	key = nir_key(head);
 	return key >= 0 && key == (nir15[13] - '0') * 10 + (nir15[14] - '0');
+}
+
+void membership_number_of(long index, char out[11])
+{
+	char body[16];
+
+	snprintf(body, sizeof(body), "1%08ld", index % 100000000);
+	memcpy(out, body, 9);
+	out[9] = (char)('0' + luhn_check_digit(body));
+	out[10] = '\0';
 }

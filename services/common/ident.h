@@ -21,5 +21,7 @@ int finess_valid(const char *s);
 int nir_key(const char *nir13); /* -1 when malformed */
 int nir_valid(const char *nir15);
 int membership_number_valid(const char *s);
+/* The membership number of seeded member i (from 1): "1", i on 8 digits, Luhn key. */
+void membership_number_of(long index, char out[11]);
 
 #endif

@@ -1,0 +1,450 @@
+/*
+ * NAME
+ *	bench_pipeline - end-to-end claims per second, next to the raw limits
+ *
+ * SYNOPSIS
+ *	bench_pipeline [--claims N] [--members M] [--skip-e2e]
+ *
+ * DESCRIPTION
+ *	Measures, in one run on the same machine and infrastructure:
+ *
+ *	1. Kafka raw produce rate: N messages of the size of a 3-line claim
+ *	   envelope, idempotent producer with acks=all, to topic bench.raw
+ *	   (created here if missing);
+ *	2. PostgreSQL COPY rate: N claim rows and 3N line rows copied into
+ *	   temporary tables shaped like claims and claim_lines, committed
+ *	   (synchronous_commit as configured: on by default);
+ *	3. end to end: N claims of 3 lines for the seeded members 1..M sent
+ *	   to claims.submitted; each claim's latency runs from its send to
+ *	   the moment its reimbursements.computed event is read back, so it
+ *	   includes intake's commit, the relay, the reimbursement decision's
+ *	   commit and the second relay. The intake and reimbursement daemons
+ *	   must be running (tools/bench/run.sh starts them).
+ *
+ *	Prints throughput and latency percentiles (p50, p99, p99.9).
+ */
+#include <libpq-fe.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/envelope.h"
+#include "common/ident.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/pg.h"
+#include "common/util.h"
+#include "common/xalloc.h"
+#include "proto/claims.pb-c.h"
+#include "proto/reimbursement.pb-c.h"
+
+struct options {
+	long claims, members;
+	int skip_e2e;
+	const char *brokers, *dsn;
+};
+
+/* ---- the claim sent ----------------------------------------------------- */
+
+static int pack_claim(const char *run, long i, long members, uint8_t **buf, size_t *len)
+{
+	Claims__ClaimSubmitted c = CLAIMS__CLAIM_SUBMITTED__INIT;
+	Claims__ClaimLine l[3], *lp[3] = {&l[0], &l[1], &l[2]};
+	static const char *const cats[3] = {"CONSULT_GP", "PHARMA", "BIOLOGIE"};
+	static const int64_t charged[3] = {3000, 1840, 2430};
+	static const uint32_t rate[3] = {70, 65, 60};
+	char ext[64], member[11], date[DATE_STR_LEN], id[UUID_STR_LEN];
+	int32_t day;
+
+	snprintf(ext, sizeof(ext), "bench-%s-%ld", run, i);
+	membership_number_of(i % members + 1, member);
+	if (date_parse("2026-06-01", &day) != OK)
+		return ERR;
+	date_format(day + (int32_t)(i % 120), date);
+	c.source = "bench";
+	c.has_source_kind = 1;
+	c.source_kind = CLAIMS__CLAIM_SOURCE__CLAIM_SOURCE_AMO;
+	c.external_id = ext;
+	c.membership_number = member;
+	for (int k = 0; k < 3; k++) {
+		claims__claim_line__init(&l[k]);
+		l[k].category = (char *)cats[k];
+		l[k].care_date = date;
+		l[k].has_charged_cents = l[k].has_brss_cents = l[k].has_amo_rate = 1;
+		l[k].charged_cents = charged[k];
+		l[k].brss_cents = charged[k];
+		l[k].amo_rate = rate[k];
+	}
+	c.n_lines = 3;
+	c.lines = lp;
+	return envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED, &c.base, NULL, "bench", id, buf,
+			     len);
+}
+
+/* ---- statistics ------------------------------------------------------------- */
+
+static int compare_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double percentile_ms(int64_t *sorted, long n, double p)
+{
+	long k = (long)(p * (double)(n - 1) + 0.5);
+
+	return (double)sorted[k] / 1000.0;
+}
+
+/* ---- 1. Kafka raw produce ------------------------------------------------------ */
+
+static int ensure_topic(const char *brokers, const char *topic)
+{
+	char errstr[256];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_t *rk;
+	rd_kafka_NewTopic_t *nt;
+	rd_kafka_queue_t *q;
+	rd_kafka_event_t *ev;
+	int status = OK;
+
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr)) !=
+	    RD_KAFKA_CONF_OK) {
+		rd_kafka_conf_destroy(conf);
+		return ERR;
+	}
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (rk == NULL) {
+		log_error("admin client: %s", errstr);
+		rd_kafka_conf_destroy(conf);
+		return ERR;
+	}
+	nt = rd_kafka_NewTopic_new(topic, 12, 1, errstr, sizeof(errstr));
+	q = rd_kafka_queue_new(rk);
+	rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+	ev = rd_kafka_queue_poll(q, 15000);
+	if (ev == NULL) {
+		status = ERR;
+	} else {
+		const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+		size_t n;
+		const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &n);
+
+		if (n == 1 && rd_kafka_topic_result_error(tr[0]) &&
+		    rd_kafka_topic_result_error(tr[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+			log_error("create %s: %s", topic, rd_kafka_topic_result_error_string(tr[0]));
+			status = ERR;
+		}
+		rd_kafka_event_destroy(ev);
+	}
+	rd_kafka_NewTopic_destroy(nt);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_destroy(rk);
+	return status;
+}
+
+static int bench_kafka(const struct options *o, size_t size)
+{
+	struct kafka_producer *p;
+	uint8_t *buf = xcalloc(1, size);
+	int64_t start, elapsed;
+	char key[24];
+
+	if (ensure_topic(o->brokers, "bench.raw") != OK ||
+	    kafka_producer_open(o->brokers, "bench", &p) != OK) {
+		free(buf);
+		return ERR;
+	}
+	randombytes_buf(buf, size); /* incompressible, like real envelopes mostly are */
+	start = clock_mono_us();
+	for (long i = 0; i < o->claims; i++) {
+		snprintf(key, sizeof(key), "%ld", i % 1000);
+		if (kafka_produce(p, "bench.raw", key, strlen(key), buf, size) != OK)
+			break;
+	}
+	if (kafka_producer_flush(p, 60000) != OK) {
+		kafka_producer_close(p);
+		free(buf);
+		return ERR;
+	}
+	elapsed = clock_mono_us() - start;
+	printf("kafka produce (raw)      %8.0f msg/s   (%ld messages of %zu bytes, acks=all, "
+	       "idempotent)\n",
+	       (double)o->claims * 1e6 / (double)elapsed, o->claims, size);
+	kafka_producer_close(p);
+	free(buf);
+	return OK;
+}
+
+/* ---- 2. PostgreSQL COPY ----------------------------------------------------------- */
+
+static int copy_rows(PGconn *conn, const char *sql, long n, int lines)
+{
+	PGresult *res = PQexec(conn, sql);
+	char row[512];
+	char id[UUID_STR_LEN];
+
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		log_error("COPY: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		return ERR;
+	}
+	PQclear(res);
+	for (long i = 0; i < n; i++) {
+		int len;
+
+		uuid_v7(id);
+		if (lines)
+			len = snprintf(row, sizeof(row),
+				       "%s\t%ld\tCONSULT_GP\t2026-06-01\t1\t3000\t3000\t70\n", id,
+				       i % 3 + 1);
+		else
+			len = snprintf(row, sizeof(row),
+				       "%s\tbench\tamo\tcopy-%ld\t1\t1\tmember\tqueued\n", id, i);
+		if (PQputCopyData(conn, row, len) != 1) {
+			log_error("COPY data: %s", PQerrorMessage(conn));
+			return ERR;
+		}
+	}
+	if (PQputCopyEnd(conn, NULL) != 1)
+		return ERR;
+	res = PQgetResult(conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		log_error("COPY end: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		return ERR;
+	}
+	PQclear(res);
+	while ((res = PQgetResult(conn)) != NULL)
+		PQclear(res);
+	return OK;
+}
+
+static int bench_copy(const struct options *o)
+{
+	struct pg *db;
+	int64_t start, elapsed;
+
+	if (pg_open(o->dsn, &db) != OK)
+		return ERR;
+	if (pg_exec(db, "CREATE TEMP TABLE bench_claims (LIKE claims INCLUDING DEFAULTS "
+			"INCLUDING CONSTRAINTS INCLUDING INDEXES);"
+			"CREATE TEMP TABLE bench_lines (LIKE claim_lines INCLUDING DEFAULTS "
+			"INCLUDING CONSTRAINTS)") != OK ||
+	    pg_begin(db) != OK) {
+		pg_close(db);
+		return ERR;
+	}
+	start = clock_mono_us();
+	if (copy_rows(pg_conn(db),
+		      "COPY bench_claims (claim_id, source, source_kind, external_id, contract_id,"
+		      " beneficiary_id, payee, status) FROM STDIN",
+		      o->claims, 0) != OK ||
+	    copy_rows(pg_conn(db),
+		      "COPY bench_lines (claim_id, line_no, category, care_date, quantity,"
+		      " charged_cents, brss_cents, amo_rate) FROM STDIN",
+		      o->claims * 3, 1) != OK ||
+	    pg_commit(db) != OK) {
+		pg_close(db);
+		return ERR;
+	}
+	elapsed = clock_mono_us() - start;
+	printf("postgres COPY (raw)      %8.0f claims/s (%ld claims + %ld lines, one commit; "
+	       "%.0f rows/s)\n",
+	       (double)o->claims * 1e6 / (double)elapsed, o->claims, o->claims * 3,
+	       (double)o->claims * 4 * 1e6 / (double)elapsed);
+	pg_close(db);
+	return OK;
+}
+
+/* ---- 3. end to end -------------------------------------------------------------------- */
+
+struct e2e {
+	int64_t *sent_at, *latency;
+	long received;
+	char run[16];
+};
+
+static long claim_index(const struct e2e *e, const char *external_id)
+{
+	char prefix[32];
+	size_t n;
+
+	snprintf(prefix, sizeof(prefix), "bench-%s-", e->run);
+	n = strlen(prefix);
+	if (external_id == NULL || strncmp(external_id, prefix, n) != 0)
+		return -1;
+	return strtol(external_id + n, NULL, 10);
+}
+
+static void collect(struct e2e *e, rd_kafka_message_t **batch, int n, long claims)
+{
+	int64_t now = clock_mono_us();
+
+	for (int i = 0; i < n; i++) {
+		struct envelope env;
+		Claims__ReimbursementComputed *r;
+		char why[160];
+		long k;
+
+		if (envelope_unpack(batch[i]->payload, batch[i]->len, &env, why, sizeof(why)) != OK)
+			continue;
+		r = claims__reimbursement_computed__unpack(NULL, env.payload_len, env.payload);
+		k = r ? claim_index(e, r->external_id) : -1;
+		if (k >= 0 && k < claims && e->latency[k] == 0) {
+			e->latency[k] = now - e->sent_at[k];
+			e->received++;
+		}
+		if (r != NULL)
+			claims__reimbursement_computed__free_unpacked(r, NULL);
+		envelope_free(&env);
+	}
+}
+
+static int wait_assigned(struct kafka_consumer *c)
+{
+	rd_kafka_message_t *batch[16];
+	int n;
+
+	for (int i = 0; i < 200 && kafka_consumer_assigned(c) == 0; i++) {
+		if (kafka_consumer_poll_batch(c, batch, 16, 50, &n) != OK)
+			return ERR;
+		kafka_batch_destroy(batch, n);
+	}
+	return kafka_consumer_assigned(c) > 0 ? OK : ERR;
+}
+
+static void report_e2e(struct e2e *e, long claims, int64_t elapsed)
+{
+	int64_t *sorted = xcalloc((size_t)e->received + 1, sizeof(*sorted));
+	long n = 0;
+
+	for (long i = 0; i < claims; i++)
+		if (e->latency[i] > 0)
+			sorted[n++] = e->latency[i];
+	qsort(sorted, (size_t)n, sizeof(*sorted), compare_i64);
+	printf("end to end               %8.0f claims/s (%ld of %ld claims of 3 lines decided "
+	       "in %.1f s)\n",
+	       (double)n * 1e6 / (double)elapsed, n, claims, (double)elapsed / 1e6);
+	if (n > 0)
+		printf("end-to-end latency       p50 %.1f ms   p99 %.1f ms   p99.9 %.1f ms   max "
+		       "%.1f ms\n",
+		       percentile_ms(sorted, n, 0.50), percentile_ms(sorted, n, 0.99),
+		       percentile_ms(sorted, n, 0.999), (double)sorted[n - 1] / 1000.0);
+	free(sorted);
+}
+
+static int bench_e2e(const struct options *o)
+{
+	const char *topics[1] = {"reimbursements.computed"};
+	struct e2e e = {0};
+	struct kafka_consumer *c;
+	struct kafka_producer *p;
+	rd_kafka_message_t *batch[1000];
+	char group[64], id[UUID_STR_LEN];
+	int64_t start, idle_since;
+	int status = ERR, n;
+
+	uuid_v7(id);
+	snprintf(e.run, sizeof(e.run), "%.8s", id + 28);
+	snprintf(group, sizeof(group), "bench-%s", e.run);
+	e.sent_at = xcalloc((size_t)o->claims, sizeof(int64_t));
+	e.latency = xcalloc((size_t)o->claims, sizeof(int64_t));
+	if (kafka_consumer_open(o->brokers, group, topics, 1, &c) != OK)
+		goto out;
+	/* Wait for the partitions, then skip what is already there. */
+	if (wait_assigned(c) != OK || kafka_producer_open(o->brokers, "bench", &p) != OK) {
+		kafka_consumer_close(c);
+		goto out;
+	}
+	start = clock_mono_us();
+	for (long i = 0; i < o->claims; i++) {
+		uint8_t *buf;
+		size_t len;
+		char member[11];
+
+		membership_number_of(i % o->members + 1, member);
+		if (pack_claim(e.run, i, o->members, &buf, &len) != OK)
+			break;
+		e.sent_at[i] = clock_mono_us();
+		n = kafka_produce(p, "claims.submitted", member, strlen(member), buf, len);
+		free(buf);
+		if (n != OK)
+			break;
+		if (i % 1000 == 999 &&
+		    kafka_consumer_poll_batch(c, batch, 1000, 0, &n) == OK) {
+			collect(&e, batch, n, o->claims);
+			kafka_batch_destroy(batch, n);
+		}
+	}
+	if (kafka_producer_flush(p, 60000) != OK)
+		log_warn("some claims were not delivered");
+	idle_since = clock_mono_us();
+	while (e.received < o->claims && clock_mono_us() - idle_since < 30000000) {
+		long before = e.received;
+
+		if (kafka_consumer_poll_batch(c, batch, 1000, 100, &n) != OK)
+			break;
+		collect(&e, batch, n, o->claims);
+		kafka_batch_destroy(batch, n);
+		if (e.received > before)
+			idle_since = clock_mono_us();
+	}
+	report_e2e(&e, o->claims, clock_mono_us() - start);
+	status = e.received == o->claims ? OK : ERR;
+	kafka_producer_close(p);
+	kafka_consumer_close(c);
+out:
+	free(e.sent_at);
+	free(e.latency);
+	return status;
+}
+
+static size_t claim_size(long members)
+{
+	uint8_t *buf;
+	size_t len = 0;
+
+	if (pack_claim("00000000", 123456, members, &buf, &len) == OK)
+		free(buf);
+	return len;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {20000, 1000, 0, NULL, NULL};
+	int status = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--claims") == 0 && i + 1 < argc) {
+			o.claims = strtol(argv[++i], NULL, 10);
+		} else if (strcmp(argv[i], "--members") == 0 && i + 1 < argc) {
+			o.members = strtol(argv[++i], NULL, 10);
+		} else if (strcmp(argv[i], "--skip-e2e") == 0) {
+			o.skip_e2e = 1;
+		} else {
+			printf("Usage: bench_pipeline [--claims N] [--members M] [--skip-e2e]\n\n"
+			       "Kafka produce and PostgreSQL COPY rates, then end-to-end claims/s and\n"
+			       "latency through the running intake and reimburse daemons.\n"
+			       "  CLAIMS_KAFKA_BROKERS  [127.0.0.1:59092]\n"
+			       "  CLAIMS_PG_DSN         [postgresql://claims@127.0.0.1:55432/claims]\n");
+			return strcmp(argv[i], "--help") == 0 ? 0 : 2;
+		}
+	}
+	if (o.claims < 1 || o.members < 1)
+		return 2;
+	log_init("bench");
+	o.brokers = getenv("CLAIMS_KAFKA_BROKERS") ? getenv("CLAIMS_KAFKA_BROKERS")
+						   : "127.0.0.1:59092";
+	o.dsn = getenv("CLAIMS_PG_DSN") ? getenv("CLAIMS_PG_DSN")
+					: "postgresql://claims@127.0.0.1:55432/claims";
+	printf("bench_pipeline: %ld claims of 3 lines (%zu-byte envelopes), %ld members\n",
+	       o.claims, claim_size(o.members), o.members);
+	if (bench_kafka(&o, claim_size(o.members)) != OK || bench_copy(&o) != OK)
+		status = 1;
+	if (!o.skip_e2e && bench_e2e(&o) != OK)
+		status = 1;
+	return status;
+}
