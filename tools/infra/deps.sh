@@ -29,7 +29,8 @@ PACKAGES=(
     librdkafka-dev libzmq3-dev libpq-dev libhiredis-dev libjansson-dev
     libsodium-dev libmicrohttpd-dev
     libcairo2-dev libpango1.0-dev
-    postgresql redis-server kcat
+    postgresql postgresql-client redis-server kcat
+    jq curl
     iproute2 procps
 )
 
