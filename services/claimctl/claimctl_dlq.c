@@ -36,9 +36,10 @@ static void print_letter(const Claims__DeadLetter *d)
 
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	printf("%s %s[%d]@%lld by %s: %s (%zu bytes)\n", when, d->topic ? d->topic : "?",
-	       (int)d->partition, (long long)d->offset, d->consumer ? d->consumer : "?",
-	       d->error ? d->error : "", d->value.len);
+	printf("%s %s[%d]@%lld key=%.*s by %s: %s (%zu bytes)\n", when,
+	       d->topic ? d->topic : "?", (int)d->partition, (long long)d->offset,
+	       d->has_key ? (int)d->key.len : 0, d->has_key ? (const char *)d->key.data : "",
+	       d->consumer ? d->consumer : "?", d->error ? d->error : "", d->value.len);
 }
 
 static int replay_letter(struct kafka_producer *p, const Claims__DeadLetter *d)

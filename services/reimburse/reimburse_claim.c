@@ -214,7 +214,11 @@ static int load_history(struct pg *db, struct claim_work *w)
 		h->franchise_cents = strtoll(PQgetvalue(res, r, 3), NULL, 10);
 		h->amc_cents = strtoll(PQgetvalue(res, r, 4), NULL, 10);
 		h->forfait_cents = strtoll(PQgetvalue(res, r, 5), NULL, 10);
+		/* Units paid a forfait; the engine counts them only on rows with a
+		 * forfait, and wants a positive quantity on every row. */
 		h->quantity = (int32_t)strtol(PQgetvalue(res, r, 6), NULL, 10);
+		if (h->quantity < 1)
+			h->quantity = 1;
 		h->equipment = strtol(PQgetvalue(res, r, 7), NULL, 10) > 0;
 		w->n_history++;
 	}

@@ -56,15 +56,18 @@ check "e2e: counters hold the claim" test \
 # ---- bad input --------------------------------------------------------------
 dlq_count() { "$BIN/claimctl" dlq list 2>/dev/null | tail -n 1 | cut -d' ' -f1; }
 before=$(dlq_count)
-printf 'this is not protobuf %s' "$RUN_ID" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k garbage
+printf 'this is not protobuf %s' "$RUN_ID" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k "garbage-$RUN_ID"
 # Envelope{type: CLAIM_ACCEPTED, message_id, schema_version: 1}: a valid envelope of the wrong type
 uuid=$(printf '01234567-89ab-7def-8123-%012d' "$RUN_ID")
-printf '\x08\x02\x12\x24%s\x28\x01' "$uuid" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k wrongtype
+printf '\x08\x02\x12\x24%s\x28\x01' "$uuid" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k "wrongtype-$RUN_ID"
 check "bad input: garbage and wrong type reach the DLQ" \
 	wait_for 30 bash -c "[ \"\$('$BIN/claimctl' dlq list 2>/dev/null | tail -n 1 | cut -d' ' -f1)\" -ge $((before + 2)) ]"
-"$BIN/claimctl" dlq list 2>/dev/null | tail -n 3 >"$TEST_LOGS/dlq-tail.txt"
-check "bad input: DLQ says why (not protobuf)" grep -q "not a protobuf Envelope" "$TEST_LOGS/dlq-tail.txt"
-check "bad input: DLQ says why (wrong type)" grep -q "expected CLAIM_SUBMITTED, got CLAIM_ACCEPTED" "$TEST_LOGS/dlq-tail.txt"
+"$BIN/claimctl" dlq list 2>/dev/null >"$TEST_LOGS/dlq-list.txt"
+check "bad input: DLQ says why (not protobuf)" \
+	grep -q "key=garbage-$RUN_ID by intake: not a protobuf Envelope" "$TEST_LOGS/dlq-list.txt"
+check "bad input: DLQ says why (wrong type)" \
+	grep -q "key=wrongtype-$RUN_ID by intake: expected CLAIM_SUBMITTED, got CLAIM_ACCEPTED" \
+	"$TEST_LOGS/dlq-list.txt"
 
 BAD="bad-$RUN_ID"
 line='"category":"CONSULT_GP","charged_cents":3000,"brss_cents":3000,"amo_rate":70'

@@ -58,5 +58,8 @@ results "$THREE" >"$TEST_LOGS/three-results.txt"
 check "scaling: three workers give the single worker's results" \
 	cmp -s "$TEST_LOGS/one-results.txt" "$TEST_LOGS/three-results.txt"
 check_eq "scaling: every line decided" "$(wc -l <"$TEST_LOGS/three-results.txt")" "$((N * 3))"
+check_eq "scaling: every claim complete" \
+	"$(sql "SELECT count(*) FROM claims WHERE source IN ('$ONE', '$THREE') AND status = 'complete'")" \
+	"$((N * 2))"
 
 report

@@ -1,0 +1,2 @@
+$0197c0a0-0000-7000-8000-000000000001$0197c0a0-0000-7000-8000-0000000000aa €€äÐÖ˜Ž(2v
+amo-cpam-75BAD-1UNKNOWN_CATEGORY"lines[0].category*unknown care category2$0197c0a0-0000-7000-8000-0000000000d1:intake

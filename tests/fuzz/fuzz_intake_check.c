@@ -1,0 +1,281 @@
+/*
+ * NAME
+ *	fuzz_intake_check.c - libFuzzer target of intake's validation of a submission
+ *
+ * SYNOPSIS
+ *	tests/fuzz/run.sh fuzz_intake_check   (clang -fsanitize=fuzzer,address,undefined)
+ *
+ * DESCRIPTION
+ *	Feeds arbitrary bytes to claims__claim_submitted__unpack(), the
+ *	decoder intake runs on the payload of every submission (Kafka and
+ *	socket), and a decoded ClaimSubmitted to intake_check_static() and
+ *	intake_check_coverage(). The input is the bare ClaimSubmitted, not
+ *	an envelope (fuzz_envelope covers the envelope), so that the fuzzer
+ *	spends its time on the claim's fields. Seeds are in
+ *	tests/fuzz/corpus_intake_check/.
+ *
+ *	What is checked, beyond the sanitizers:
+ *	  - the message re-packs to the announced size, decodes again and
+ *	    re-packs to the same bytes;
+ *	  - the verdict is the same when asked twice;
+ *	  - a refusal carries a reason code of docs/protocol.md that the
+ *	    static check may give, a field (lines[i] with i a real line)
+ *	    and a message;
+ *	  - an accepted claim meets what docs/protocol.md promises: the
+ *	    required texts, 1 to 99 lines, each with a known category, a
+ *	    real date not after today, a quantity of 1 to 999, a rate of at
+ *	    most 100, a charged amount of 0 to 100 000 EUR, zero or two
+ *	    lenses; it stays accepted on a later day; it passes the coverage
+ *	    check with an open contract and is refused with NOT_COVERED or
+ *	    UNKNOWN_MEMBER without one.
+ *	A broken check executes __builtin_trap(), which libFuzzer reports as
+ *	a crash with the input left in build-fuzz/.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/envelope.h"
+#include "proto/claims.pb-c.h"
+
+/*
+ * intake_check.c lives in services/intake/, which run.sh does not link
+ * into the fuzz targets (only services/rules and services/common, the
+ * libraries every daemon shares). Its validation is pure (no database,
+ * no socket), so the file is compiled into this target directly rather
+ * than linking the intake daemon with its main().
+ */
+#include "../../services/intake/intake_check.c"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond)                         \
+	do {                                \
+		if (!(cond))                \
+			__builtin_trap();   \
+	} while (0)
+
+/* A fixed "today" keeps every run reproducible: 2025-06-30. */
+static int32_t today;
+
+/* FUZZ_STRICT_TAGS set: see bad_unknown_tag(). */
+static int strict_tags;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	strict_tags = getenv("FUZZ_STRICT_TAGS") != NULL;
+	if (date_parse("2025-06-30", &today) != OK) {
+		fprintf(stderr, "fuzz_intake_check: cannot initialise\n");
+		abort();
+	}
+	return 0;
+}
+
+/*
+ * protobuf-c (1.4.1, as packaged) checks that a field number is not 0
+ * only on the first byte of the tag: a tag written on more bytes than
+ * needed (0x85 0x00: field 0, fixed32) is taken and kept as an unknown
+ * field, which is written back on one byte (0x05), a tag that protobuf-c
+ * itself then refuses. Such a message cannot make the round trip. This
+ * is a known finding, not a bug of this target: intake re-packs the
+ * decoded lines of a ClaimSubmitted into its ClaimAccepted, unknown
+ * fields included, and reimburse cannot decode that event (seed
+ * 09_line_with_field_0_long_tag of corpus_intake_check). The round trip
+ * is checked only on messages without such a field, unless
+ * FUZZ_STRICT_TAGS is set in the environment.
+ */
+
+static int bad_unknown_tag(const ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+
+	for (unsigned i = 0; i < m->n_unknown_fields; i++)
+		if (m->unknown_fields[i].tag == 0)
+			return 1;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const char *base = (const char *)m;
+
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)(base + f->quantifier_offset);
+			ProtobufCMessage *const *sub = *(ProtobufCMessage *const *const *)(base + f->offset);
+
+			for (size_t j = 0; j < n; j++)
+				if (bad_unknown_tag(sub[j]))
+					return 1;
+		} else {
+			const ProtobufCMessage *sub = *(ProtobufCMessage *const *)(base + f->offset);
+
+			if (sub != NULL && bad_unknown_tag(sub))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* The codes intake_check_static() may give (docs/protocol.md, reason codes). */
+static int static_code(const char *code)
+{
+	static const char *const codes[] = {
+		"MISSING_FIELD",    "INVALID_FIELD",  "UNKNOWN_CATEGORY", "AMOUNT_OUT_OF_RANGE",
+		"FUTURE_DATE",      "AMO_INCONSISTENT", "TOO_MANY_LINES",
+	};
+
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strcmp(code, codes[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* A field naming a line names one of the claim's lines. */
+static int field_names_a_line(const char *field, size_t n_lines)
+{
+	unsigned long i;
+	char *end;
+
+	if (strncmp(field, "lines[", 6) != 0)
+		return 1;
+	i = strtoul(field + 6, &end, 10);
+	return end != field + 6 && *end == ']' && i < n_lines;
+}
+
+static int text_ok(const char *s, size_t max, int required)
+{
+	if (s == NULL || s[0] == '\0')
+		return !required;
+	return strlen(s) <= max && utf8_valid(s);
+}
+
+static int amount_ok(int has, int64_t v, int required)
+{
+	return has ? v >= 0 && v <= INTAKE_MAX_LINE_CENTS : !required;
+}
+
+/* What an accepted claim is, written apart from intake_check.c. */
+static void check_accepted(const Claims__ClaimSubmitted *s)
+{
+	CHECK(text_ok(s->source, 64, 1));
+	CHECK(text_ok(s->external_id, 128, 1));
+	CHECK(text_ok(s->membership_number, 32, 1));
+	CHECK(text_ok(s->professional_id, 16, 0));
+	CHECK(text_ok(s->quote_id, 64, 0));
+	CHECK(s->payee != CLAIMS__PAYEE__PAYEE_PROFESSIONAL || s->professional_id != NULL);
+	CHECK(s->n_lines >= 1 && s->n_lines <= INTAKE_MAX_LINES);
+	for (size_t i = 0; i < s->n_lines; i++) {
+		const Claims__ClaimLine *l = s->lines[i];
+		enum rules_category cat;
+		int32_t day;
+
+		CHECK(l->category != NULL && rules_category_parse(l->category, &cat) == RULES_OK);
+		CHECK(date_parse(l->care_date, &day) == OK && day <= today);
+		CHECK(l->quantity >= 1 && l->quantity <= INTAKE_MAX_QUANTITY);
+		CHECK(l->amo_rate <= 100);
+		CHECK(amount_ok(l->has_charged_cents, l->charged_cents, 1));
+		CHECK(amount_ok(l->has_brss_cents, l->brss_cents, 0));
+		CHECK(amount_ok(l->has_amo_paid_cents, l->amo_paid_cents, 0));
+		CHECK(amount_ok(l->has_frame_charged_cents, l->frame_charged_cents, 0));
+		CHECK(text_ok(l->line_ref, 64, 0));
+		CHECK(text_ok(l->act_code, 16, 0));
+		CHECK(l->n_lenses == 0 || l->n_lenses == 2);
+	}
+}
+
+static int refused(const struct intake_outcome *o, const char *code)
+{
+	return !o->accepted && o->field[0] != '\0' && o->message[0] != '\0' &&
+	       strcmp(o->reason_code, code) == 0;
+}
+
+static void check_coverage(const Claims__ClaimSubmitted *s)
+{
+	struct intake_outcome out;
+	struct coverage cov;
+
+	memset(&cov, 0, sizeof(cov));
+	cov.found = 1;
+	cov.from = INT32_MIN;
+	cov.until = INT32_MAX;
+	memset(&out, 0, sizeof(out));
+	CHECK(intake_check_coverage(s, &cov, &out) == OK);
+	CHECK(out.reason_code[0] == '\0');
+
+	cov.suspended = 1;
+	CHECK(intake_check_coverage(s, &cov, &out) == ERR);
+	CHECK(refused(&out, "NOT_COVERED"));
+	CHECK(field_names_a_line(out.field, s->n_lines));
+
+	/* A contract that ended before the first day a date can name. */
+	memset(&out, 0, sizeof(out));
+	cov.suspended = 0;
+	cov.until = INT32_MIN + 1;
+	CHECK(intake_check_coverage(s, &cov, &out) == ERR);
+	CHECK(refused(&out, "NOT_COVERED"));
+
+	memset(&out, 0, sizeof(out));
+	cov.found = 0;
+	CHECK(intake_check_coverage(s, &cov, &out) == ERR);
+	CHECK(refused(&out, "UNKNOWN_MEMBER"));
+}
+
+static void round_trip(const Claims__ClaimSubmitted *s)
+{
+	Claims__ClaimSubmitted *again;
+	size_t len1 = claims__claim_submitted__get_packed_size(s), len2;
+	uint8_t *buf1 = malloc(len1 ? len1 : 1), *buf2;
+
+	CHECK(buf1 != NULL);
+	CHECK(claims__claim_submitted__pack(s, buf1) == len1);
+	again = claims__claim_submitted__unpack(NULL, len1, buf1);
+	CHECK(again != NULL);
+	len2 = claims__claim_submitted__get_packed_size(again);
+	CHECK(len2 == len1);
+	buf2 = malloc(len2 ? len2 : 1);
+	CHECK(buf2 != NULL);
+	CHECK(claims__claim_submitted__pack(again, buf2) == len2);
+	CHECK(memcmp(buf1, buf2, len1) == 0);
+	free(buf2);
+	claims__claim_submitted__free_unpacked(again, NULL);
+	free(buf1);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	Claims__ClaimSubmitted *s;
+	struct intake_outcome out, twice;
+	int r;
+
+	if (size > ENVELOPE_MAX_BYTES) /* no envelope carries more */
+		return 0;
+	s = claims__claim_submitted__unpack(NULL, size, data);
+	if (s == NULL)
+		return 0;
+	if (strict_tags || !bad_unknown_tag(&s->base))
+		round_trip(s);
+
+	memset(&out, 0, sizeof(out));
+	r = intake_check_static(s, today, &out);
+	memset(&twice, 0, sizeof(twice));
+	CHECK(intake_check_static(s, today, &twice) == r);
+	CHECK(memcmp(&out, &twice, sizeof(out)) == 0);
+	if (r != OK) {
+		CHECK(r == ERR && !out.accepted);
+		CHECK(static_code(out.reason_code));
+		CHECK(out.field[0] != '\0' && out.message[0] != '\0');
+		CHECK(field_names_a_line(out.field, s->n_lines));
+	} else {
+		CHECK(out.reason_code[0] == '\0');
+		check_accepted(s);
+		/* Ten years on, nothing in the claim has become invalid. */
+		memset(&twice, 0, sizeof(twice));
+		CHECK(intake_check_static(s, today + 3653, &twice) == OK);
+		check_coverage(s);
+	}
+	claims__claim_submitted__free_unpacked(s, NULL);
+	return 0;
+}
