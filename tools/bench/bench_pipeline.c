@@ -59,9 +59,11 @@ static int pack_claim(const char *run, long i, long members, uint8_t **buf, size
 
 	snprintf(ext, sizeof(ext), "bench-%s-%ld", run, i);
 	membership_number_of(i % members + 1, member);
-	if (date_parse("2026-06-01", &day) != OK)
+	/* Before 2026-07-01, when the seed's terminated contracts end: every
+	 * claim is covered and gets a decision. */
+	if (date_parse("2026-01-05", &day) != OK)
 		return ERR;
-	date_format(day + (int32_t)(i % 120), date);
+	date_format(day + (int32_t)(i % 150), date);
 	c.source = "bench";
 	c.has_source_kind = 1;
 	c.source_kind = CLAIMS__CLAIM_SOURCE__CLAIM_SOURCE_AMO;
