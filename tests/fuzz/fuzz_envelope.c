@@ -62,10 +62,10 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                         \
-	do {                                \
-		if (!(cond))                \
-			__builtin_trap();   \
+#define CHECK(cond)                       \
+	do {                              \
+		if (!(cond))              \
+			__builtin_trap(); \
 	} while (0)
 
 /* A fixed "today" keeps every run reproducible: 2025-06-30. */
@@ -81,38 +81,38 @@ static int strict_tags;
  * NULL on return: a type this target does not know, which
  * LLVMFuzzerInitialize rules out.
  */
-#define DECODE(TYPE, name)                                                            \
-	case CLAIMS__MESSAGE_TYPE__##TYPE:                                            \
-		*desc = &claims__##name##__descriptor;                                \
-		return data == NULL ? NULL                                            \
-				    : (ProtobufCMessage *)claims__##name##__unpack(NULL, len, \
-										   data);  \
+#define DECODE(TYPE, name)                             \
+	case CLAIMS__MESSAGE_TYPE__##TYPE:             \
+		*desc = &claims__##name##__descriptor; \
+		if (data == NULL)                      \
+			return NULL;                   \
+		return (ProtobufCMessage *)claims__##name##__unpack(NULL, len, data);
 
 static ProtobufCMessage *decode(Claims__MessageType type, const uint8_t *data, size_t len,
 				const ProtobufCMessageDescriptor **desc)
 {
 	switch (type) {
-	DECODE(CLAIM_SUBMITTED, claim_submitted)
-	DECODE(CLAIM_ACCEPTED, claim_accepted)
-	DECODE(CLAIM_REJECTED, claim_rejected)
-	DECODE(SUBMIT_REPLY, submit_reply)
-	DECODE(REIMBURSEMENT_COMPUTED, reimbursement_computed)
-	DECODE(SESSION_OPEN_REQUEST, session_open_request)
-	DECODE(SESSION_OPEN_REPLY, session_open_reply)
-	DECODE(ELIGIBILITY_REQUEST, eligibility_request)
-	DECODE(ELIGIBILITY_REPLY, eligibility_reply)
-	DECODE(QUOTE_REQUEST, quote_request)
-	DECODE(QUOTE_REPLY, quote_reply)
-	DECODE(INVOICE_REQUEST, invoice_request)
-	DECODE(INVOICE_REPLY, invoice_reply)
-	DECODE(INVOICE_STATUS_REQUEST, invoice_status_request)
-	DECODE(INVOICE_STATUS_REPLY, invoice_status_reply)
-	DECODE(ERROR_REPLY, error_reply)
-	DECODE(NOTIFICATION_REQUESTED, notification_requested)
-	DECODE(DOCUMENT_REQUESTED, document_requested)
-	DECODE(DOCUMENT_READY, document_ready)
-	DECODE(CONTRACT_CHANGED, contract_changed)
-	DECODE(DEAD_LETTER, dead_letter)
+		DECODE(CLAIM_SUBMITTED, claim_submitted)
+		DECODE(CLAIM_ACCEPTED, claim_accepted)
+		DECODE(CLAIM_REJECTED, claim_rejected)
+		DECODE(SUBMIT_REPLY, submit_reply)
+		DECODE(REIMBURSEMENT_COMPUTED, reimbursement_computed)
+		DECODE(SESSION_OPEN_REQUEST, session_open_request)
+		DECODE(SESSION_OPEN_REPLY, session_open_reply)
+		DECODE(ELIGIBILITY_REQUEST, eligibility_request)
+		DECODE(ELIGIBILITY_REPLY, eligibility_reply)
+		DECODE(QUOTE_REQUEST, quote_request)
+		DECODE(QUOTE_REPLY, quote_reply)
+		DECODE(INVOICE_REQUEST, invoice_request)
+		DECODE(INVOICE_REPLY, invoice_reply)
+		DECODE(INVOICE_STATUS_REQUEST, invoice_status_request)
+		DECODE(INVOICE_STATUS_REPLY, invoice_status_reply)
+		DECODE(ERROR_REPLY, error_reply)
+		DECODE(NOTIFICATION_REQUESTED, notification_requested)
+		DECODE(DOCUMENT_REQUESTED, document_requested)
+		DECODE(DOCUMENT_READY, document_ready)
+		DECODE(CONTRACT_CHANGED, contract_changed)
+		DECODE(DEAD_LETTER, dead_letter)
 	default:
 		break;
 	}
@@ -175,13 +175,15 @@ static int bad_unknown_tag(const ProtobufCMessage *m)
 			continue;
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 			size_t n = *(const size_t *)(base + f->quantifier_offset);
-			ProtobufCMessage *const *sub = *(ProtobufCMessage *const *const *)(base + f->offset);
+			ProtobufCMessage *const *sub =
+				*(ProtobufCMessage *const *const *)(base + f->offset);
 
 			for (size_t j = 0; j < n; j++)
 				if (bad_unknown_tag(sub[j]))
 					return 1;
 		} else {
-			const ProtobufCMessage *sub = *(ProtobufCMessage *const *)(base + f->offset);
+			const ProtobufCMessage *sub =
+				*(ProtobufCMessage *const *)(base + f->offset);
 
 			if (sub != NULL && bad_unknown_tag(sub))
 				return 1;
@@ -256,8 +258,8 @@ static void payload_round_trip(const struct envelope *env, const ProtobufCMessag
 		free(buf2);
 	}
 
-	CHECK(envelope_pack(env->type, m, env->trace_id, env->pb->producer, id, &out,
-			    &out_len) == OK);
+	CHECK(envelope_pack(env->type, m, env->trace_id, env->pb->producer, id, &out, &out_len) ==
+	      OK);
 	if (out_len <= ENVELOPE_MAX_BYTES) {
 		CHECK(envelope_unpack(out, out_len, &wrapped, why, sizeof(why)) == OK);
 		CHECK(wrapped.type == env->type);
@@ -338,8 +340,8 @@ static void consume(const uint8_t *data, size_t size, int depth)
 	CHECK(env.trace_id != NULL && env.trace_id[0] != '\0');
 	envelope_round_trip(&env);
 
-	m = decode(env.type, env.payload != NULL ? env.payload : (const uint8_t *)"", env.payload_len,
-		   &desc);
+	m = decode(env.type, env.payload != NULL ? env.payload : (const uint8_t *)"",
+		   env.payload_len, &desc);
 	CHECK(desc != NULL);
 	if (m != NULL) {
 		CHECK(m->descriptor == desc);

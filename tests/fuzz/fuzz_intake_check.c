@@ -51,10 +51,10 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                         \
-	do {                                \
-		if (!(cond))                \
-			__builtin_trap();   \
+#define CHECK(cond)                       \
+	do {                              \
+		if (!(cond))              \
+			__builtin_trap(); \
 	} while (0)
 
 /* A fixed "today" keeps every run reproducible: 2025-06-30. */
@@ -104,13 +104,15 @@ static int bad_unknown_tag(const ProtobufCMessage *m)
 			continue;
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 			size_t n = *(const size_t *)(base + f->quantifier_offset);
-			ProtobufCMessage *const *sub = *(ProtobufCMessage *const *const *)(base + f->offset);
+			ProtobufCMessage *const *sub =
+				*(ProtobufCMessage *const *const *)(base + f->offset);
 
 			for (size_t j = 0; j < n; j++)
 				if (bad_unknown_tag(sub[j]))
 					return 1;
 		} else {
-			const ProtobufCMessage *sub = *(ProtobufCMessage *const *)(base + f->offset);
+			const ProtobufCMessage *sub =
+				*(ProtobufCMessage *const *)(base + f->offset);
 
 			if (sub != NULL && bad_unknown_tag(sub))
 				return 1;
@@ -123,8 +125,8 @@ static int bad_unknown_tag(const ProtobufCMessage *m)
 static int static_code(const char *code)
 {
 	static const char *const codes[] = {
-		"MISSING_FIELD",    "INVALID_FIELD",  "UNKNOWN_CATEGORY", "AMOUNT_OUT_OF_RANGE",
-		"FUTURE_DATE",      "AMO_INCONSISTENT", "TOO_MANY_LINES",
+		"MISSING_FIELD", "INVALID_FIELD",    "UNKNOWN_CATEGORY", "AMOUNT_OUT_OF_RANGE",
+		"FUTURE_DATE",	 "AMO_INCONSISTENT", "TOO_MANY_LINES",
 	};
 
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
