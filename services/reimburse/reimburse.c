@@ -96,42 +96,42 @@ static int load_params(const char *path, struct rules_params **out)
 	return OK;
 }
 
-static int handle_message(struct reimburse_state *st, struct pg *db, rd_kafka_message_t *m)
+/* Decode what can be decoded; refuse the rest with its reason. */
+static void decode(struct reimburse_item *it, rd_kafka_message_t *m)
 {
-	Claims__ClaimAccepted *a;
-	struct envelope env;
-	char why[256];
-	int status;
-
-	if (envelope_unpack(m->payload, m->len, &env, why, sizeof(why)) != OK)
-		return worker_dead_letter(db, "reimburse", m, why);
-	if (env.type != CLAIMS__MESSAGE_TYPE__CLAIM_ACCEPTED) {
-		snprintf(why, sizeof(why), "expected CLAIM_ACCEPTED, got %s",
-			 envelope_type_name(env.type));
-		envelope_free(&env);
-		return worker_dead_letter(db, "reimburse", m, why);
+	memset(it, 0, sizeof(*it));
+	it->msg = m;
+	if (envelope_unpack(m->payload, m->len, &it->env, it->poison, sizeof(it->poison)) != OK)
+		return;
+	if (it->env.type != CLAIMS__MESSAGE_TYPE__CLAIM_ACCEPTED) {
+		snprintf(it->poison, sizeof(it->poison), "expected CLAIM_ACCEPTED, got %s",
+			 envelope_type_name(it->env.type));
+		return;
 	}
-	a = claims__claim_accepted__unpack(NULL, env.payload_len, env.payload);
-	if (a == NULL) {
-		envelope_free(&env);
-		return worker_dead_letter(db, "reimburse", m, "payload is not a ClaimAccepted");
-	}
-	log_set_trace(env.trace_id);
-	status = reimburse_claim(&st->ctx, db, a, env.trace_id, why, sizeof(why));
-	if (status == OK && why[0] != '\0')
-		status = worker_dead_letter(db, "reimburse", m, why);
-	log_set_trace(NULL);
-	claims__claim_accepted__free_unpacked(a, NULL);
-	envelope_free(&env);
-	return status;
+	it->claim = claims__claim_accepted__unpack(NULL, it->env.payload_len, it->env.payload);
+	if (it->claim == NULL)
+		snprintf(it->poison, sizeof(it->poison), "payload is not a ClaimAccepted");
 }
 
 static int handle_batch(void *ctx, struct pg *db, rd_kafka_message_t **batch, int n)
 {
+	struct reimburse_state *st = ctx;
+	struct reimburse_item *items = xcalloc((size_t)n, sizeof(*items));
+	int status;
+
 	for (int i = 0; i < n; i++)
-		if (handle_message(ctx, db, batch[i]) != OK)
-			return ERR;
-	return OK;
+		decode(&items[i], batch[i]);
+	status = reimburse_batch(&st->ctx, db, items, n);
+	for (int i = 0; i < n && status == OK; i++)
+		if (items[i].poison[0] != '\0')
+			status = worker_dead_letter(db, "reimburse", items[i].msg, items[i].poison);
+	for (int i = 0; i < n; i++) {
+		if (items[i].claim != NULL)
+			claims__claim_accepted__free_unpacked(items[i].claim, NULL);
+		envelope_free(&items[i].env);
+	}
+	free(items);
+	return status;
 }
 
 static int prepare(void *ctx, struct pg *db)

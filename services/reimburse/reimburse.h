@@ -7,13 +7,16 @@
  *	reimburse_formulas.c formula versions and their guarantees, parsed once
  *	                     and kept in memory (they are immutable once
  *	                     published; new versions are picked up on reload)
- *	reimburse_claim.c    one claim: lock, history, engine, decision,
- *	                     counters, payment and event in one transaction
+ *	reimburse_batch.c    a batch of claims: locks, histories, engine,
+ *	                     then decisions, counters, payments and events in
+ *	                     one statement
  */
 #ifndef REIMBURSE_H
 #define REIMBURSE_H
 
+#include "common/envelope.h"
 #include "common/pg.h"
+#include <librdkafka/rdkafka.h>
 #include "common/status.h"
 #include "proto/claims.pb-c.h"
 #include "rules/rules.h"
@@ -42,12 +45,22 @@ struct reimburse_ctx {
 	struct formula_cache formulas;
 };
 
+/* One message of a batch, decoded by the caller. */
+struct reimburse_item {
+	rd_kafka_message_t *msg;
+	struct envelope env;
+	Claims__ClaimAccepted *claim; /* NULL when the message did not decode */
+	char poison[256];	      /* set: the message goes to the DLQ */
+	int found, queued;	      /* the claim exists; it waits for its decision */
+	char formula_code[64];
+};
+
 int reimburse_prepare(struct pg *db) MUST_CHECK;
-/* Decide one accepted claim inside the caller's transaction; a claim
- * already decided is left alone (redelivery). ERR is a database failure;
- * a message that can never be decided returns OK with `poison` set to
- * the reason, for the caller to dead-letter. */
-int reimburse_claim(struct reimburse_ctx *ctx, struct pg *db, const Claims__ClaimAccepted *a,
-		    const char *trace_id, char *poison, size_t poison_len) MUST_CHECK;
+/* Decide the batch's claims inside the caller's transaction; claims
+ * decided already are left alone (redelivery). ERR is a database
+ * failure; items that can never be decided come back with `poison` set,
+ * for the caller to dead-letter in the same transaction. */
+int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_item *items,
+		    int n) MUST_CHECK;
 
 #endif

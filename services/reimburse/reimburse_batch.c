@@ -1,0 +1,727 @@
+/*
+ * NAME
+ *	reimburse_batch.c - decide a batch of accepted claims
+ *
+ * DESCRIPTION
+ *	reimburse_batch(), inside the worker's transaction, in three round
+ *	trips to PostgreSQL whatever the size of the batch:
+ *
+ *	1. lock the batch's claim rows (SELECT ... FOR UPDATE, in claim id
+ *	   order so that two workers never deadlock): a claim already past
+ *	   'queued' was decided by an earlier delivery and is left alone; two
+ *	   workers handed the same claim during a rebalance serialise here
+ *	   and the second sees it decided;
+ *	2. read the consumption counters of the batch's beneficiaries (the
+ *	   engine's history: the calendar years of the care, and equipments of
+ *	   the last five years for renewal periods);
+ *	   then, in memory and in message order, run the engine with the
+ *	   formula version in force at each care date (consecutive lines under
+ *	   one version form one request); every computed line joins its
+ *	   beneficiary's history at once, so later claims of the same
+ *	   beneficiary in the batch see it;
+ *	3. write everything in ONE statement: the decision of every line with
+ *	   its rule trace, the counters, the claims' status, the payments and
+ *	   the reimbursements.computed events in the outbox.
+ *
+ *	A line whose date has no formula version in force, or that the engine
+ *	refuses, is not decided: the claim ends 'partial' (some lines
+ *	decided) or 'error' (none), with the reasons, and the event says so.
+ */
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/envelope.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/pgarray.h"
+#include "common/xalloc.h"
+#include "proto/reimbursement.pb-c.h"
+#include "reimburse/reimburse.h"
+
+/* clang-format off */
+static const char sql_write[] =
+	"WITH d AS ("
+	" INSERT INTO decisions (claim_id, line_no, charged_cents, amo_gross_cents, pf_cents,"
+	"  franchise_cents, amo_paid_cents, amc_cents, forfait_cents, rac_cents, rules,"
+	"  formula_code, formula_version)"
+	" SELECT x.claim_id, x.line_no, x.charged, x.gross, x.pf, x.franchise, x.paid, x.amc,"
+	"  x.forfait, x.rac, string_to_array(x.rules, ','), x.code, x.version"
+	" FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[],"
+	"  $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[],"
+	"  $12::text[], $13::int[]) AS x(claim_id, line_no, charged, gross, pf, franchise, paid,"
+	"  amc, forfait, rac, rules, code, version)),"
+	" k AS ("
+	" INSERT INTO consumption_counters AS cc (beneficiary_id, category, care_date, pf_cents,"
+	"  franchise_cents, amc_cents, forfait_cents, forfait_units, equipments, lines)"
+	" SELECT y.beneficiary_id, y.category, y.care_date, sum(y.pf), sum(y.franchise),"
+	"  sum(y.amc), sum(y.forfait), sum(y.units), sum(y.equip), count(*)"
+	" FROM unnest($14::bigint[], $15::text[], $16::date[], $5::bigint[], $6::bigint[],"
+	"  $8::bigint[], $9::bigint[], $17::int[], $18::int[])"
+	"  AS y(beneficiary_id, category, care_date, pf, franchise, amc, forfait, units, equip)"
+	" GROUP BY y.beneficiary_id, y.category, y.care_date"
+	" ON CONFLICT (beneficiary_id, category, care_date) DO UPDATE SET"
+	"  pf_cents = cc.pf_cents + excluded.pf_cents,"
+	"  franchise_cents = cc.franchise_cents + excluded.franchise_cents,"
+	"  amc_cents = cc.amc_cents + excluded.amc_cents,"
+	"  forfait_cents = cc.forfait_cents + excluded.forfait_cents,"
+	"  forfait_units = cc.forfait_units + excluded.forfait_units,"
+	"  equipments = cc.equipments + excluded.equipments,"
+	"  lines = cc.lines + excluded.lines),"
+	" c AS (UPDATE claims cl SET status = z.status, outcome_reason = z.reason,"
+	"  decided_at = now()"
+	"  FROM unnest($19::uuid[], $20::text[], $21::text[]) AS z(claim_id, status, reason)"
+	"  WHERE cl.claim_id = z.claim_id),"
+	" p AS (INSERT INTO payments (claim_id, payee, payee_ref, amount_cents)"
+	"  SELECT q.claim_id, q.payee, q.payee_ref, q.amount"
+	"  FROM unnest($22::uuid[], $23::text[], $24::text[], $25::bigint[])"
+	"  AS q(claim_id, payee, payee_ref, amount) WHERE q.amount > 0)"
+	" INSERT INTO outbox (message_id, topic, key, msg_type, payload)"
+	" SELECT o.id, 'reimbursements.computed', o.key, $26, decode(o.payload, 'hex')"
+	" FROM unnest($27::uuid[], $28::text[], $29::text[]) WITH ORDINALITY"
+	"  AS o(id, key, payload, n) ORDER BY o.n";
+/* clang-format on */
+
+#define WRITE_PARAMS 29
+
+int reimburse_prepare(struct pg *db)
+{
+	if (pg_prepare(db, "reimburse_formulas",
+		       "SELECT v.formula_code, v.version, f.responsible, v.effective_from::text,"
+		       " coalesce(v.effective_to::text, ''), g.category, g.spec::text"
+		       " FROM formula_versions v JOIN formulas f USING (formula_code)"
+		       " LEFT JOIN guarantees g USING (formula_code, version)"
+		       " ORDER BY v.formula_code, v.version",
+		       0) != OK ||
+	    pg_prepare(db, "reimburse_lock",
+		       "SELECT cl.claim_id::text, cl.status, c.formula_code FROM claims cl"
+		       " JOIN contracts c ON c.contract_id = cl.contract_id"
+		       " WHERE cl.claim_id = ANY($1::uuid[]) ORDER BY cl.claim_id FOR UPDATE OF cl",
+		       1) != OK ||
+	    pg_prepare(db, "reimburse_history",
+		       "SELECT beneficiary_id, category, to_char(care_date, 'YYYYMMDD'), pf_cents,"
+		       " franchise_cents, amc_cents, forfait_cents, forfait_units, equipments"
+		       " FROM consumption_counters WHERE beneficiary_id = ANY($1::bigint[])"
+		       " AND (care_date >= $2::date"
+		       "  OR (equipments > 0 AND care_date >= $2::date - interval '5 years'))"
+		       " ORDER BY beneficiary_id, care_date",
+		       2) != OK ||
+	    pg_prepare(db, "reimburse_write", sql_write, WRITE_PARAMS) != OK)
+		return ERR;
+	return OK;
+}
+
+/* ---- histories of the batch's beneficiaries ------------------------------------ */
+
+struct history {
+	int64_t beneficiary_id;
+	struct rules_history_item *items;
+	size_t n, cap;
+};
+
+struct histories {
+	struct history *h;
+	size_t n;
+};
+
+static struct history *history_of(struct histories *hs, int64_t beneficiary_id)
+{
+	for (size_t i = 0; i < hs->n; i++)
+		if (hs->h[i].beneficiary_id == beneficiary_id)
+			return &hs->h[i];
+	return NULL;
+}
+
+static struct rules_history_item *history_push(struct history *h)
+{
+	if (h->n == h->cap) {
+		h->cap = h->cap * 2 + 64;
+		h->items = xrealloc(h->items, h->cap * sizeof(*h->items));
+	}
+	rules_history_init(&h->items[h->n]);
+	return &h->items[h->n++];
+}
+
+static void histories_free(struct histories *hs)
+{
+	for (size_t i = 0; i < hs->n; i++)
+		free(hs->h[i].items);
+	free(hs->h);
+}
+
+static void history_row(struct history *h, PGresult *res, int r)
+{
+	struct rules_history_item *item;
+	enum rules_category cat;
+
+	if (rules_category_parse(PQgetvalue(res, r, 1), &cat) != RULES_OK)
+		return; /* a category this engine version does not know */
+	item = history_push(h);
+	item->category = cat;
+	item->date = (rules_date_t)strtol(PQgetvalue(res, r, 2), NULL, 10);
+	item->pf_cents = strtoll(PQgetvalue(res, r, 3), NULL, 10);
+	item->franchise_cents = strtoll(PQgetvalue(res, r, 4), NULL, 10);
+	item->amc_cents = strtoll(PQgetvalue(res, r, 5), NULL, 10);
+	item->forfait_cents = strtoll(PQgetvalue(res, r, 6), NULL, 10);
+	/* Units paid a forfait; the engine counts them only on rows with a
+	 * forfait, and wants a positive quantity on every row. */
+	item->quantity = (int32_t)strtol(PQgetvalue(res, r, 7), NULL, 10);
+	if (item->quantity < 1)
+		item->quantity = 1;
+	item->equipment = strtol(PQgetvalue(res, r, 8), NULL, 10) > 0;
+}
+
+/* The first calendar year any queued claim of the batch touches. */
+static int first_year(struct reimburse_item *items, int n)
+{
+	int year = 9999;
+
+	for (int i = 0; i < n; i++) {
+		if (!items[i].queued)
+			continue;
+		for (size_t k = 0; k < items[i].claim->n_lines; k++) {
+			const char *d = items[i].claim->lines[k]->care_date;
+			int y = d ? atoi(d) : 0;
+
+			if (y >= 1900 && y < year)
+				year = y;
+		}
+	}
+	return year == 9999 ? 1970 : year;
+}
+
+static int load_histories(struct pg *db, struct reimburse_item *items, int n, struct histories *hs)
+{
+	struct pgarray ids;
+	char year_start[32];
+	const char *v[2];
+	PGresult *res;
+
+	hs->h = xcalloc((size_t)n + 1, sizeof(*hs->h));
+	hs->n = 0;
+	pgarray_init(&ids);
+	for (int i = 0; i < n; i++) {
+		if (!items[i].queued || history_of(hs, items[i].claim->beneficiary_id) != NULL)
+			continue;
+		hs->h[hs->n++].beneficiary_id = items[i].claim->beneficiary_id;
+		pgarray_int(&ids, items[i].claim->beneficiary_id);
+	}
+	snprintf(year_start, sizeof(year_start), "%04d-01-01", first_year(items, n) % 10000);
+	v[0] = pgarray_finish(&ids);
+	v[1] = year_start;
+	if (pg_exec_prepared(db, "reimburse_history", 2, v, NULL, NULL, &res) != OK) {
+		pgarray_free(&ids);
+		return ERR;
+	}
+	pgarray_free(&ids);
+	for (int r = 0; r < PQntuples(res); r++) {
+		struct history *h = history_of(hs, strtoll(PQgetvalue(res, r, 0), NULL, 10));
+
+		if (h != NULL)
+			history_row(h, res, r);
+	}
+	PQclear(res);
+	return OK;
+}
+
+/* ---- locks ----------------------------------------------------------------------- */
+
+/* Sets queued on the items to decide; poison on unknown claims. */
+static int lock_claims(struct pg *db, struct reimburse_item *items, int n)
+{
+	struct pgarray ids;
+	const char *v[1];
+	PGresult *res;
+
+	pgarray_init(&ids);
+	for (int i = 0; i < n; i++)
+		if (items[i].claim != NULL && items[i].poison[0] == '\0')
+			pgarray_text(&ids, items[i].claim->claim_id);
+	v[0] = pgarray_finish(&ids);
+	if (pg_exec_prepared(db, "reimburse_lock", 1, v, NULL, NULL, &res) != OK) {
+		pgarray_free(&ids);
+		return ERR;
+	}
+	pgarray_free(&ids);
+	for (int r = 0; r < PQntuples(res); r++) {
+		/* The same claim may come twice in a batch (a republished
+		 * event): only its first copy is decided. */
+		int first = 1;
+
+		for (int i = 0; i < n; i++) {
+			struct reimburse_item *it = &items[i];
+
+			if (it->claim == NULL || it->poison[0] != '\0' ||
+			    strcmp(it->claim->claim_id, PQgetvalue(res, r, 0)) != 0)
+				continue;
+			it->found = 1;
+			it->queued = first && strcmp(PQgetvalue(res, r, 1), "queued") == 0;
+			snprintf(it->formula_code, sizeof(it->formula_code), "%s",
+				 PQgetvalue(res, r, 2));
+			first = 0;
+		}
+	}
+	PQclear(res);
+	for (int i = 0; i < n; i++)
+		if (items[i].claim != NULL && items[i].poison[0] == '\0' && !items[i].found)
+			snprintf(items[i].poison, sizeof(items[i].poison), "claim %s not found",
+				 items[i].claim->claim_id);
+	return OK;
+}
+
+/* ---- one claim in engine terms ------------------------------------------------------ */
+
+struct claim_work {
+	const Claims__ClaimAccepted *a;
+	size_t n;
+	struct rules_line *lines;
+	struct rules_line_result *results;
+	const struct formula_version **fv; /* per line; NULL: not decided */
+	char (*errors)[320];		   /* per line; "" when decided */
+	struct history *history;
+	struct rules_beneficiary beneficiary;
+};
+
+static void work_free(struct claim_work *w)
+{
+	free(w->lines);
+	free(w->results);
+	free(w->fv);
+	free(w->errors);
+}
+
+static void line_from_proto(const Claims__ClaimLine *p, struct rules_line *l)
+{
+	rules_line_init(l);
+	l->id = p->line_ref;
+	l->act = p->act_code;
+	l->charged_cents = p->charged_cents;
+	l->quantity = (int32_t)p->quantity;
+	l->optam = p->optam;
+	l->parcours = p->parcours;
+	if (p->has_brss_cents) {
+		l->given |= RULES_GIVEN_BRSS;
+		l->brss_cents = p->brss_cents;
+	}
+	if (p->has_amo_rate) {
+		l->given |= RULES_GIVEN_AMO_RATE;
+		l->amo_rate = (int32_t)p->amo_rate;
+	}
+	if (p->has_price_limit_cents) {
+		l->given |= RULES_GIVEN_PRICE_LIMIT;
+		l->price_limit_cents = p->price_limit_cents;
+	}
+	if (p->basket != NULL && rules_basket_parse(p->basket, &l->basket) != RULES_OK)
+		l->basket = RULES_BASKET_NONE;
+	for (size_t k = 0; k < p->n_lenses && k < 2; k++)
+		if (rules_lens_parse(p->lenses[k], &l->lenses[k]) != RULES_OK)
+			l->lenses[k] = RULES_LENS_NONE;
+	if (p->has_frame_charged_cents)
+		l->frame_charged_cents = p->frame_charged_cents;
+}
+
+static int prepare_work(struct reimburse_ctx *ctx, const struct reimburse_item *it,
+			struct history *history, struct claim_work *w)
+{
+	const Claims__ClaimAccepted *a = it->claim;
+
+	memset(w, 0, sizeof(*w));
+	w->a = a;
+	w->n = a->n_lines;
+	w->history = history;
+	w->lines = xcalloc(w->n, sizeof(*w->lines));
+	w->results = xcalloc(w->n, sizeof(*w->results));
+	w->fv = xcalloc(w->n, sizeof(*w->fv));
+	w->errors = xcalloc(w->n, sizeof(*w->errors));
+	if (rules_date_parse(a->birth_date, &w->beneficiary.birth_date) != RULES_OK)
+		return ERR;
+	for (size_t e = 0; e < a->n_exemptions; e++) {
+		unsigned flag;
+
+		if (rules_exempt_parse(a->exemptions[e], &flag) == RULES_OK)
+			w->beneficiary.exempt |= flag;
+	}
+	for (size_t i = 0; i < w->n; i++) {
+		struct rules_line *l = &w->lines[i];
+
+		line_from_proto(a->lines[i], l);
+		if (rules_date_parse(a->lines[i]->care_date, &l->date) != RULES_OK ||
+		    rules_category_parse(a->lines[i]->category, &l->category) != RULES_OK) {
+			snprintf(w->errors[i], sizeof(w->errors[i]), "INVALID_LINE");
+			continue;
+		}
+		w->fv[i] = formulas_find(&ctx->formulas, it->formula_code, l->date);
+		if (w->fv[i] == NULL)
+			snprintf(w->errors[i], sizeof(w->errors[i]),
+				 "NO_GUARANTEE_IN_FORCE: formula %s has no version on %s",
+				 it->formula_code, a->lines[i]->care_date);
+	}
+	return OK;
+}
+
+/* The decided line joins its beneficiary's history. */
+static void push_history(struct claim_work *w, size_t i)
+{
+	struct rules_history_item *h = history_push(w->history);
+	const struct rules_line_result *r = &w->results[i];
+
+	h->date = w->lines[i].date;
+	h->category = w->lines[i].category;
+	h->pf_cents = r->pf_cents;
+	h->franchise_cents = r->franchise_cents;
+	h->amc_cents = r->amc_cents;
+	h->forfait_cents = r->forfait_cents;
+	h->quantity = w->lines[i].quantity;
+	h->equipment = rules_history_equipment_default(h->category, r->amc_cents);
+}
+
+/* Lines [from, to) share one formula version: one engine request. */
+static void compute_run(const struct rules_params *params, struct claim_work *w, size_t from,
+			size_t to)
+{
+	struct rules_request req = {
+		.beneficiary = w->beneficiary,
+		.contract = &w->fv[from]->contract,
+		.history = w->history->items,
+		.n_history = w->history->n,
+		.lines = &w->lines[from],
+		.n_lines = to - from,
+	};
+	struct rules_totals totals;
+	struct rules_error err;
+
+	if (rules_compute(params, &req, &w->results[from], &totals, &err) != RULES_OK) {
+		for (size_t i = from; i < to; i++) {
+			snprintf(w->errors[i], sizeof(w->errors[i]), "ENGINE_REFUSED: %s: %s",
+				 err.field, err.reason);
+			w->fv[i] = NULL;
+		}
+		return;
+	}
+	for (size_t i = from; i < to; i++)
+		push_history(w, i);
+}
+
+static void compute_all(const struct rules_params *params, struct claim_work *w)
+{
+	size_t i = 0;
+
+	while (i < w->n) {
+		size_t j = i + 1;
+
+		if (w->fv[i] == NULL) {
+			i++;
+			continue;
+		}
+		while (j < w->n && w->fv[j] == w->fv[i])
+			j++;
+		compute_run(params, w, i, j);
+		i = j;
+	}
+}
+
+/* ---- the write: decisions, counters, claims, payments, events ------------------------- */
+
+enum {
+	A_CLAIM,
+	A_LINE,
+	A_CHARGED,
+	A_GROSS,
+	A_PF,
+	A_FRANCHISE,
+	A_PAID,
+	A_AMC,
+	A_FORFAIT,
+	A_RAC,
+	A_RULES,
+	A_CODE,
+	A_VERSION,
+	A_BENEFICIARY,
+	A_CATEGORY,
+	A_DATE,
+	A_UNITS,
+	A_EQUIP,
+	A_C_CLAIM,
+	A_C_STATUS,
+	A_C_REASON,
+	A_P_CLAIM,
+	A_P_PAYEE,
+	A_P_REF,
+	A_P_AMOUNT,
+	A_O_ID,
+	A_O_KEY,
+	A_O_PAYLOAD,
+	A_COUNT
+};
+
+struct batch_write {
+	struct pgarray a[A_COUNT];
+	int claims;
+};
+
+struct outcome {
+	const char *status;
+	Claims__Outcome code;
+	char reason[1024];
+	int64_t charged, amo_paid, amc, rac;
+};
+
+static void rules_text(const struct rules_line_result *r, char *out, size_t len)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (int k = 0; k < r->n_rules && used + 1 < len; k++)
+		used += (size_t)snprintf(out + used, len - used, "%s%s", k ? "," : "",
+					 rules_rule_name(r->rules[k]));
+}
+
+static void add_lines(struct batch_write *bw, const struct claim_work *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		const struct rules_line_result *r = &w->results[i];
+		char rules[RULES_TRACE_MAX * 32];
+
+		if (w->fv[i] == NULL)
+			continue;
+		rules_text(r, rules, sizeof(rules));
+		pgarray_text(&bw->a[A_CLAIM], w->a->claim_id);
+		pgarray_int(&bw->a[A_LINE], w->a->lines[i]->line_no);
+		pgarray_int(&bw->a[A_CHARGED], r->charged_cents);
+		pgarray_int(&bw->a[A_GROSS], r->amo_gross_cents);
+		pgarray_int(&bw->a[A_PF], r->pf_cents);
+		pgarray_int(&bw->a[A_FRANCHISE], r->franchise_cents);
+		pgarray_int(&bw->a[A_PAID], r->amo_paid_cents);
+		pgarray_int(&bw->a[A_AMC], r->amc_cents);
+		pgarray_int(&bw->a[A_FORFAIT], r->forfait_cents);
+		pgarray_int(&bw->a[A_RAC], r->rac_cents);
+		pgarray_text(&bw->a[A_RULES], rules);
+		pgarray_text(&bw->a[A_CODE], w->fv[i]->code);
+		pgarray_int(&bw->a[A_VERSION], w->fv[i]->version);
+		pgarray_int(&bw->a[A_BENEFICIARY], w->a->beneficiary_id);
+		pgarray_text(&bw->a[A_CATEGORY], w->a->lines[i]->category);
+		pgarray_text(&bw->a[A_DATE], w->a->lines[i]->care_date);
+		pgarray_int(&bw->a[A_UNITS], r->forfait_cents > 0 ? w->lines[i].quantity : 0);
+		pgarray_int(&bw->a[A_EQUIP],
+			    rules_history_equipment_default(w->lines[i].category, r->amc_cents));
+	}
+}
+
+static void summarise(const struct claim_work *w, struct outcome *o)
+{
+	size_t decided = 0, used = 0;
+
+	memset(o, 0, sizeof(*o));
+	for (size_t i = 0; i < w->n; i++) {
+		if (w->fv[i] != NULL) {
+			decided++;
+			o->charged += w->results[i].charged_cents;
+			o->amo_paid += w->results[i].amo_paid_cents;
+			o->amc += w->results[i].amc_cents;
+			o->rac += w->results[i].rac_cents;
+		} else if (used + 1 < sizeof(o->reason)) {
+			used += (size_t)snprintf(o->reason + used, sizeof(o->reason) - used,
+						 "%sline %u: %s", used ? "; " : "",
+						 w->a->lines[i]->line_no, w->errors[i]);
+		}
+	}
+	o->status = decided == w->n ? "complete" : decided > 0 ? "partial" : "error";
+	o->code = decided == w->n ? CLAIMS__OUTCOME__OUTCOME_COMPLETE
+		  : decided > 0	  ? CLAIMS__OUTCOME__OUTCOME_PARTIAL
+				  : CLAIMS__OUTCOME__OUTCOME_ERROR;
+}
+
+static void fill_decision(const struct claim_work *w, size_t i, Claims__LineDecision *x,
+			  char **names)
+{
+	const struct rules_line_result *r = &w->results[i];
+
+	claims__line_decision__init(x);
+	x->has_line_no = 1;
+	x->line_no = w->a->lines[i]->line_no;
+	x->line_ref = w->a->lines[i]->line_ref;
+	if (w->fv[i] == NULL) {
+		x->error = (char *)w->errors[i];
+		return;
+	}
+	x->has_charged_cents = x->has_amo_gross_cents = x->has_pf_cents = 1;
+	x->has_franchise_cents = x->has_amo_paid_cents = x->has_amc_cents = 1;
+	x->has_forfait_cents = x->has_rac_cents = 1;
+	x->charged_cents = r->charged_cents;
+	x->amo_gross_cents = r->amo_gross_cents;
+	x->pf_cents = r->pf_cents;
+	x->franchise_cents = r->franchise_cents;
+	x->amo_paid_cents = r->amo_paid_cents;
+	x->amc_cents = r->amc_cents;
+	x->forfait_cents = r->forfait_cents;
+	x->rac_cents = r->rac_cents;
+	x->n_rules = r->n_rules;
+	x->rules = names;
+	for (int k = 0; k < r->n_rules; k++)
+		x->rules[k] = (char *)rules_rule_name(r->rules[k]);
+}
+
+static int pack_event(const struct claim_work *w, const struct outcome *o, const char *trace_id,
+		      char *event_id, uint8_t **buf, size_t *len)
+{
+	Claims__ReimbursementComputed ev = CLAIMS__REIMBURSEMENT_COMPUTED__INIT;
+	Claims__LineDecision *d = xcalloc(w->n, sizeof(*d)), **dp = xcalloc(w->n, sizeof(*dp));
+	char **names = xcalloc(w->n * RULES_TRACE_MAX + 1, sizeof(*names));
+	int status;
+
+	ev.claim_id = w->a->claim_id;
+	ev.has_contract_id = ev.has_beneficiary_id = ev.has_outcome = 1;
+	ev.contract_id = w->a->contract_id;
+	ev.beneficiary_id = w->a->beneficiary_id;
+	ev.outcome = o->code;
+	ev.membership_number = w->a->membership_number;
+	ev.external_id = w->a->external_id;
+	ev.source = w->a->source;
+	ev.has_total_charged_cents = ev.has_total_amo_paid_cents = 1;
+	ev.has_total_amc_cents = ev.has_total_rac_cents = 1;
+	ev.total_charged_cents = o->charged;
+	ev.total_amo_paid_cents = o->amo_paid;
+	ev.total_amc_cents = o->amc;
+	ev.total_rac_cents = o->rac;
+	for (size_t i = 0; i < w->n; i++) {
+		fill_decision(w, i, &d[i], &names[i * RULES_TRACE_MAX]);
+		dp[i] = &d[i];
+	}
+	ev.n_lines = w->n;
+	ev.lines = dp;
+	status = envelope_pack(CLAIMS__MESSAGE_TYPE__REIMBURSEMENT_COMPUTED, &ev.base, trace_id,
+			       "reimburse", event_id, buf, len);
+	free(names);
+	free(dp);
+	free(d);
+	return status;
+}
+
+static void count_outcome(Claims__Outcome code)
+{
+	metric_add(metric_counter(code == CLAIMS__OUTCOME__OUTCOME_COMPLETE
+					  ? "reimburse_claims_total{outcome=\"complete\"}"
+				  : code == CLAIMS__OUTCOME__OUTCOME_PARTIAL
+					  ? "reimburse_claims_total{outcome=\"partial\"}"
+					  : "reimburse_claims_total{outcome=\"error\"}",
+				  "Claims decided, by outcome"),
+		   1);
+}
+
+static int add_claim(struct batch_write *bw, const struct claim_work *w, const char *trace_id)
+{
+	int professional = w->a->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL;
+	char event_id[UUID_STR_LEN], *hex;
+	struct outcome o;
+	uint8_t *event;
+	size_t len;
+
+	summarise(w, &o);
+	if (pack_event(w, &o, trace_id, event_id, &event, &len) != OK)
+		return ERR;
+	add_lines(bw, w);
+	pgarray_text(&bw->a[A_C_CLAIM], w->a->claim_id);
+	pgarray_text(&bw->a[A_C_STATUS], o.status);
+	o.reason[0] ? pgarray_text(&bw->a[A_C_REASON], o.reason) : pgarray_null(&bw->a[A_C_REASON]);
+	pgarray_text(&bw->a[A_P_CLAIM], w->a->claim_id);
+	pgarray_text(&bw->a[A_P_PAYEE], professional ? "professional" : "member");
+	pgarray_text(&bw->a[A_P_REF], professional && w->a->professional_id ? w->a->professional_id
+				      : w->a->membership_number ? w->a->membership_number
+								: "");
+	pgarray_int(&bw->a[A_P_AMOUNT], o.amc);
+	pgarray_text(&bw->a[A_O_ID], event_id);
+	pgarray_int(&bw->a[A_O_KEY], w->a->contract_id);
+	hex = xmalloc(len * 2 + 1);
+	sodium_bin2hex(hex, len * 2 + 1, event, len);
+	pgarray_text(&bw->a[A_O_PAYLOAD], hex);
+	free(hex);
+	free(event);
+	bw->claims++;
+	count_outcome(o.code);
+	return OK;
+}
+
+static int write_batch(struct pg *db, struct batch_write *bw)
+{
+	char msg_type[8];
+	const char *v[WRITE_PARAMS];
+	int k = 0;
+
+	snprintf(msg_type, sizeof(msg_type), "%d", CLAIMS__MESSAGE_TYPE__REIMBURSEMENT_COMPUTED);
+	for (int a = 0; a < A_COUNT; a++)
+		pgarray_finish(&bw->a[a]);
+	/* $1..$25 are the arrays up to the payments, $26 the type, then the events. */
+	for (int a = A_CLAIM; a <= A_P_AMOUNT; a++)
+		v[k++] = bw->a[a].buf;
+	v[k++] = msg_type;
+	for (int a = A_O_ID; a <= A_O_PAYLOAD; a++)
+		v[k++] = bw->a[a].buf;
+	return pg_exec_prepared(db, "reimburse_write", WRITE_PARAMS, v, NULL, NULL, NULL);
+}
+
+/* ---- the batch --------------------------------------------------------------------- */
+
+static int decide_all(struct reimburse_ctx *ctx, struct reimburse_item *items, int n,
+		      struct histories *hs, struct batch_write *bw)
+{
+	for (int i = 0; i < n; i++) {
+		struct claim_work w;
+		int status;
+
+		if (!items[i].queued)
+			continue;
+		if (prepare_work(ctx, &items[i], history_of(hs, items[i].claim->beneficiary_id),
+				 &w) != OK) {
+			snprintf(items[i].poison, sizeof(items[i].poison),
+				 "malformed birth date %s", items[i].claim->birth_date);
+			items[i].queued = 0;
+			work_free(&w);
+			continue;
+		}
+		compute_all(ctx->params, &w);
+		status = add_claim(bw, &w, items[i].env.trace_id);
+		work_free(&w);
+		if (status != OK)
+			return ERR;
+	}
+	return OK;
+}
+
+int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_item *items, int n)
+{
+	struct histories hs = {NULL, 0};
+	struct batch_write bw;
+	int status = ERR, redelivered = 0;
+
+	for (int i = 0; i < n; i++) {
+		const Claims__ClaimAccepted *a = items[i].claim;
+
+		items[i].queued = items[i].found = 0;
+		if (a != NULL && (a->claim_id == NULL || !uuid_valid(a->claim_id) ||
+				  a->birth_date == NULL || a->n_lines == 0))
+			snprintf(items[i].poison, sizeof(items[i].poison),
+				 "ClaimAccepted without claim id, birth date or lines");
+	}
+	if (lock_claims(db, items, n) != OK || load_histories(db, items, n, &hs) != OK)
+		goto out;
+	memset(&bw, 0, sizeof(bw));
+	for (int a = 0; a < A_COUNT; a++)
+		pgarray_init(&bw.a[a]);
+	status = decide_all(ctx, items, n, &hs, &bw);
+	if (status == OK && bw.claims > 0)
+		status = write_batch(db, &bw);
+	for (int a = 0; a < A_COUNT; a++)
+		pgarray_free(&bw.a[a]);
+	for (int i = 0; i < n; i++)
+		redelivered += items[i].claim != NULL && items[i].found && !items[i].queued &&
+			       items[i].poison[0] == '\0';
+	if (redelivered > 0)
+		metric_add(metric_counter("reimburse_redelivered_total",
+					  "Claims found decided already (redelivery)"),
+			   redelivered);
+out:
+	histories_free(&hs);
+	return status;
+}
