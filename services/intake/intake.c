@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/worker.h"
+#include "common/xalloc.h"
 #include "intake/intake.h"
 
 static struct {
@@ -47,55 +48,66 @@ static const struct config_entry config_table[] = {
 	{NULL, 0, NULL, NULL, 0, 0, NULL},
 };
 
-struct intake_state {
+struct intake_daemon {
 	struct worker *worker;
 	struct intake_socket *socket;
 	struct pg *socket_db; /* the socket's own connection: its commits are its own */
 	struct metric *dead;
 };
 
-static struct intake_state state;
+static struct intake_daemon state;
 
-/* One Kafka message inside the batch transaction. */
-static int handle_message(struct intake_state *st, struct pg *db, rd_kafka_message_t *m)
-{
-	Claims__ClaimSubmitted *s;
-	struct intake_outcome o;
+struct decoded {
 	struct envelope env;
-	char why[200];
-	int status;
+	Claims__ClaimSubmitted *claim;
+};
 
-	if (envelope_unpack(m->payload, m->len, &env, why, sizeof(why)) != OK) {
-		metric_add(st->dead, 1);
-		return worker_dead_letter(db, "intake", m, why);
-	}
-	if (env.type != CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED) {
+/* Decode one message; what does not decode goes to the DLQ (same transaction). */
+static int decode(struct intake_daemon *st, struct pg *db, rd_kafka_message_t *m, struct decoded *d)
+{
+	char why[200];
+
+	memset(d, 0, sizeof(*d));
+	if (envelope_unpack(m->payload, m->len, &d->env, why, sizeof(why)) != OK)
+		goto dead;
+	if (d->env.type != CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED) {
 		snprintf(why, sizeof(why), "expected CLAIM_SUBMITTED, got %s",
-			 envelope_type_name(env.type));
-		envelope_free(&env);
-		metric_add(st->dead, 1);
-		return worker_dead_letter(db, "intake", m, why);
+			 envelope_type_name(d->env.type));
+		goto dead;
 	}
-	s = claims__claim_submitted__unpack(NULL, env.payload_len, env.payload);
-	if (s == NULL) {
-		envelope_free(&env);
-		metric_add(st->dead, 1);
-		return worker_dead_letter(db, "intake", m, "payload is not a ClaimSubmitted");
-	}
-	log_set_trace(env.trace_id);
-	status = intake_submit(db, s, env.trace_id, &o);
-	log_set_trace(NULL);
-	claims__claim_submitted__free_unpacked(s, NULL);
-	envelope_free(&env);
-	return status;
+	d->claim = claims__claim_submitted__unpack(NULL, d->env.payload_len, d->env.payload);
+	if (d->claim != NULL)
+		return OK;
+	snprintf(why, sizeof(why), "payload is not a ClaimSubmitted");
+dead:
+	metric_add(st->dead, 1);
+	return worker_dead_letter(db, "intake", m, why);
 }
 
 static int handle_batch(void *ctx, struct pg *db, rd_kafka_message_t **batch, int n)
 {
-	for (int i = 0; i < n; i++)
-		if (handle_message(ctx, db, batch[i]) != OK)
-			return ERR;
-	return OK;
+	struct decoded *d = xcalloc((size_t)n, sizeof(*d));
+	struct intake_item *items = xcalloc((size_t)n, sizeof(*items));
+	int count = 0, status = OK;
+
+	for (int i = 0; i < n && status == OK; i++) {
+		status = decode(ctx, db, batch[i], &d[i]);
+		if (status == OK && d[i].claim != NULL) {
+			items[count].s = d[i].claim;
+			items[count].trace_id = d[i].env.trace_id;
+			count++;
+		}
+	}
+	if (status == OK && count > 0)
+		status = intake_submit_batch(db, items, count);
+	for (int i = 0; i < n; i++) {
+		if (d[i].claim != NULL)
+			claims__claim_submitted__free_unpacked(d[i].claim, NULL);
+		envelope_free(&d[i].env);
+	}
+	free(items);
+	free(d);
+	return status;
 }
 
 static int prepare(void *ctx, struct pg *db)
@@ -106,7 +118,7 @@ static int prepare(void *ctx, struct pg *db)
 
 static int intake_init(void *ctx)
 {
-	struct intake_state *st = ctx;
+	struct intake_daemon *st = ctx;
 	struct worker_config wc = {
 		.brokers = cfg.brokers,
 		.dsn = cfg.pg_dsn,
@@ -135,7 +147,7 @@ static int intake_init(void *ctx)
 
 static int intake_step(void *ctx)
 {
-	struct intake_state *st = ctx;
+	struct intake_daemon *st = ctx;
 	int served = 0;
 
 	if (st->socket != NULL) {
@@ -148,14 +160,14 @@ static int intake_step(void *ctx)
 
 static int intake_drain(void *ctx)
 {
-	struct intake_state *st = ctx;
+	struct intake_daemon *st = ctx;
 
 	return worker_drain(st->worker);
 }
 
 static void intake_cleanup(void *ctx)
 {
-	struct intake_state *st = ctx;
+	struct intake_daemon *st = ctx;
 
 	intake_socket_close(st->socket);
 	pg_close(st->socket_db);
@@ -164,7 +176,7 @@ static void intake_cleanup(void *ctx)
 
 static const char *intake_health(void *ctx)
 {
-	struct intake_state *st = ctx;
+	struct intake_daemon *st = ctx;
 
 	if (st->worker == NULL || PQstatus(pg_conn(worker_db(st->worker))) != CONNECTION_OK)
 		return "database connection down";

@@ -51,9 +51,33 @@ int intake_check_coverage(const Claims__ClaimSubmitted *s, const struct coverage
 void intake_reject(struct intake_outcome *out, const char *code, const char *field, const char *fmt,
 		   ...) __attribute__((format(printf, 4, 5)));
 
+/* Where a submission of a batch stands while the batch is decided. */
+enum intake_state {
+	PENDING,	/* checks so far passed */
+	PENDING_REJECT, /* refused by the static checks, unless seen before */
+	ANSWERED,	/* seen before: out holds the first answer */
+	REPEAT,		/* same key as an earlier item of the batch */
+	REJECT,		/* to record as a rejection */
+	ACCEPT,		/* to record as a claim */
+	LOST,		/* lost a race with an identical submission */
+};
+
+struct intake_item {
+	const Claims__ClaimSubmitted *s;
+	const char *trace_id;
+	struct intake_outcome out;
+	struct coverage cov;
+	enum intake_state state;
+	int repeat_of;
+	char row_id[UUID_STR_LEN]; /* claim or rejection id written */
+};
+
 /* intake_store.c */
 int intake_prepare(struct pg *db) MUST_CHECK;
-/* Decide and record one decoded submission inside the caller's transaction. */
+/* Decide and record a batch of decoded submissions inside the caller's
+ * transaction; each item's out holds its answer. */
+int intake_submit_batch(struct pg *db, struct intake_item *items, int n) MUST_CHECK;
+/* The same for one submission. */
 int intake_submit(struct pg *db, const Claims__ClaimSubmitted *s, const char *trace_id,
 		  struct intake_outcome *out) MUST_CHECK;
 

@@ -1,22 +1,29 @@
 /*
  * NAME
- *	intake_store.c - record a submission: claim, rejection, events
+ *	intake_store.c - record a batch of submissions: claims, rejections,
+ *	events
  *
  * DESCRIPTION
- *	intake_submit() is the whole decision for one submission, inside the
- *	caller's transaction:
+ *	intake_submit_batch() decides a batch inside the caller's
+ *	transaction, in a fixed number of round trips to PostgreSQL whatever
+ *	the size of the batch:
  *
- *	1. a submission already seen (same source and external id) gets the
- *	   first answer again and changes nothing;
- *	2. otherwise it is checked; an accepted claim is written with its
- *	   lines and its claims.accepted event in ONE statement (a chain of
- *	   data-modifying CTEs), keyed by contract id; a rejected one becomes
- *	   a claim_rejections row and a claims.rejected event;
- *	3. two identical submissions racing each other meet the unique key
- *	   (source, external_id): the loser inserts nothing and reads the
- *	   winner's answer.
+ *	1. checks that need no database (intake_check.c);
+ *	2. the first answers to submissions already seen (same source and
+ *	   external id): they are answered again and change nothing; a
+ *	   repeat inside the batch gets the answer of its first copy;
+ *	3. the beneficiaries and their contracts, and the professionals, of
+ *	   the whole batch, in one query each;
+ *	4. the accepted claims with their lines and their claims.accepted
+ *	   events (keyed by contract id) in ONE statement of data-modifying
+ *	   CTEs; the rejections and their claims.rejected events in another.
+ *
+ *	Two intake replicas racing on the same submission meet the unique
+ *	key (source, external_id): the loser inserts nothing (ON CONFLICT DO
+ *	NOTHING, and its event is written only for rows actually inserted)
+ *	and reads the winner's answer.
  */
-#include <limits.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,317 +33,92 @@
 #include "common/metrics.h"
 #include "common/outbox.h"
 #include "common/pgarray.h"
+#include "common/xalloc.h"
 #include "intake/intake.h"
 
 static const char *const source_kinds[] = {"unknown", "amo", "facility", "tiers_payant", "member"};
 
-static const char sql_insert_claim[] =
+/* clang-format off */
+static const char sql_insert_claims[] =
 	"WITH c AS ("
 	" INSERT INTO claims (claim_id, source, source_kind, external_id, contract_id,"
 	"  beneficiary_id, professional_id, payee, status, trace_id)"
-	" VALUES ($1, $2, $3, $4, $5, $6,"
-	"  (SELECT professional_id FROM professionals WHERE id_value = $7), $8, 'queued', $9)"
+	" SELECT x.claim_id, x.source, x.kind, x.external_id, x.contract_id, x.beneficiary_id,"
+	"  (SELECT professional_id FROM professionals WHERE id_value = x.professional),"
+	"  x.payee, 'queued', x.trace_id"
+	" FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],"
+	"  $7::text[], $8::text[], $9::text[]) AS x(claim_id, source, kind, external_id,"
+	"  contract_id, beneficiary_id, professional, payee, trace_id)"
 	" ON CONFLICT (source, external_id) DO NOTHING RETURNING claim_id),"
 	" l AS ("
 	" INSERT INTO claim_lines (claim_id, line_no, line_ref, act_code, category, care_date,"
 	"  quantity, charged_cents, brss_cents, amo_rate, amo_paid_cents, optam, parcours,"
 	"  basket, price_limit_cents, lenses, frame_charged_cents)"
-	" SELECT c.claim_id, x.line_no, x.line_ref, x.act_code, x.category, x.care_date,"
-	"  x.quantity, x.charged, x.brss, x.rate, x.amo_paid, x.optam, x.parcours, x.basket,"
-	"  x.price_limit, string_to_array(NULLIF(x.lenses, ''), ','), x.frame"
-	" FROM c, unnest($10::int[], $11::text[], $12::text[], $13::text[], $14::date[],"
-	"  $15::int[], $16::bigint[], $17::bigint[], $18::int[], $19::bigint[], $20::bool[],"
-	"  $21::bool[], $22::text[], $23::bigint[], $24::text[], $25::bigint[])"
-	"  AS x(line_no, line_ref, act_code, category, care_date, quantity, charged, brss, rate,"
-	"  amo_paid, optam, parcours, basket, price_limit, lenses, frame)),"
+	" SELECT y.claim_id, y.line_no, y.line_ref, y.act_code, y.category, y.care_date,"
+	"  y.quantity, y.charged, y.brss, y.rate, y.amo_paid, y.optam, y.parcours, y.basket,"
+	"  y.price_limit, string_to_array(NULLIF(y.lenses, ''), ','), y.frame"
+	" FROM unnest($10::uuid[], $11::int[], $12::text[], $13::text[], $14::text[],"
+	"  $15::date[], $16::int[], $17::bigint[], $18::bigint[], $19::int[], $20::bigint[],"
+	"  $21::bool[], $22::bool[], $23::text[], $24::bigint[], $25::text[], $26::bigint[])"
+	"  AS y(claim_id, line_no, line_ref, act_code, category, care_date, quantity, charged,"
+	"  brss, rate, amo_paid, optam, parcours, basket, price_limit, lenses, frame)"
+	" WHERE y.claim_id IN (SELECT claim_id FROM c)),"
 	" o AS ("
 	" INSERT INTO outbox (message_id, topic, key, msg_type, payload)"
-	" SELECT $26, 'claims.accepted', $5, $27, $28 FROM c)"
-	" SELECT claim_id FROM c";
+	" SELECT e.id, 'claims.accepted', e.key, $27, decode(e.payload, 'hex')"
+	" FROM unnest($28::uuid[], $29::uuid[], $30::text[], $31::text[]) WITH ORDINALITY"
+	"  AS e(claim_id, id, key, payload, n)"
+	" WHERE e.claim_id IN (SELECT claim_id FROM c) ORDER BY e.n)"
+	" SELECT claim_id::text FROM c";
+
+static const char sql_insert_rejections[] =
+	"WITH r AS ("
+	" INSERT INTO claim_rejections (rejection_id, source, external_id, reason_code, field,"
+	"  message)"
+	" SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],"
+	"  $6::text[])"
+	" ON CONFLICT DO NOTHING RETURNING rejection_id),"
+	" o AS (INSERT INTO outbox (message_id, topic, key, msg_type, payload)"
+	" SELECT e.id, 'claims.rejected', e.key, $7, decode(e.payload, 'hex')"
+	" FROM unnest($1::uuid[], $8::uuid[], $9::text[], $10::text[]) WITH ORDINALITY"
+	"  AS e(rejection_id, id, key, payload, n)"
+	" WHERE e.rejection_id IN (SELECT rejection_id FROM r) ORDER BY e.n)"
+	" SELECT rejection_id::text FROM r";
+/* clang-format on */
 
 int intake_prepare(struct pg *db)
 {
-	if (pg_prepare(db, "intake_first_answer",
-		       "SELECT claim_id::text, NULL, NULL, NULL FROM claims"
-		       " WHERE source = $1 AND external_id = $2"
-		       " UNION ALL SELECT NULL, reason_code, field, message FROM claim_rejections"
-		       " WHERE source = $1 AND external_id = $2 LIMIT 1",
+	if (pg_prepare(db, "intake_first_answers",
+		       "SELECT x.n, c.claim_id::text, r.reason_code, r.field, r.message"
+		       " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(source, ext, n)"
+		       " LEFT JOIN claims c ON c.source = x.source AND c.external_id = x.ext"
+		       " LEFT JOIN claim_rejections r ON r.source = x.source"
+		       "  AND r.external_id = x.ext"
+		       " WHERE c.claim_id IS NOT NULL OR r.rejection_id IS NOT NULL",
 		       2) != OK ||
 	    pg_prepare(db, "intake_coverage",
-		       "SELECT b.beneficiary_id, b.contract_id, b.birth_date::text, "
-		       "b.exemptions::text,"
-		       "  (greatest(c.start_date, b.start_date) - date '1970-01-01'),"
-		       "  least(coalesce(c.end_date - date '1970-01-01', 2147483647),"
-		       "        coalesce(b.end_date - date '1970-01-01', 2147483647)),"
-		       "  c.status = 'suspended'"
-		       " FROM members m JOIN contracts c ON c.member_id = m.member_id"
-		       " JOIN beneficiaries b ON b.contract_id = c.contract_id"
-		       " WHERE m.membership_number = $1 AND b.rank = $2"
-		       " ORDER BY c.start_date DESC LIMIT 1",
+		       "SELECT DISTINCT ON (x.n) x.n, b.beneficiary_id, b.contract_id,"
+		       " b.birth_date::text, b.exemptions::text,"
+		       " greatest(c.start_date, b.start_date) - date '1970-01-01',"
+		       " least(coalesce(c.end_date - date '1970-01-01', 2147483647),"
+		       "       coalesce(b.end_date - date '1970-01-01', 2147483647)),"
+		       " c.status = 'suspended'"
+		       " FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS x(num, rank, n)"
+		       " JOIN members m ON m.membership_number = x.num"
+		       " JOIN contracts c ON c.member_id = m.member_id"
+		       " JOIN beneficiaries b ON b.contract_id = c.contract_id AND b.rank = x.rank"
+		       " ORDER BY x.n, c.start_date DESC",
 		       2) != OK ||
-	    pg_prepare(db, "intake_professional_known",
-		       "SELECT 1 FROM professionals WHERE id_value = $1", 1) != OK ||
-	    pg_prepare(db, "intake_insert_claim", sql_insert_claim, 28) != OK ||
-	    pg_prepare(db, "intake_insert_rejection",
-		       "INSERT INTO claim_rejections (rejection_id, source, external_id,"
-		       " reason_code, field, message) VALUES ($1, $2, $3, $4, $5, $6)"
-		       " ON CONFLICT DO NOTHING RETURNING rejection_id",
-		       6) != OK)
+	    pg_prepare(db, "intake_professionals",
+		       "SELECT id_value FROM professionals WHERE id_value = ANY($1::text[])",
+		       1) != OK ||
+	    pg_prepare(db, "intake_insert_claims", sql_insert_claims, 31) != OK ||
+	    pg_prepare(db, "intake_insert_rejections", sql_insert_rejections, 10) != OK)
 		return ERR;
 	return OK;
 }
 
-/* 1 when an answer was found (and copied to out), 0 when new, ERR. */
-static int first_answer(struct pg *db, const Claims__ClaimSubmitted *s, struct intake_outcome *out)
-{
-	const char *v[2] = {s->source, s->external_id};
-	PGresult *res;
-	int found;
-
-	if (pg_exec_prepared(db, "intake_first_answer", 2, v, NULL, NULL, &res) != OK)
-		return ERR;
-	found = PQntuples(res) > 0;
-	if (found) {
-		memset(out, 0, sizeof(*out));
-		out->duplicate = 1;
-		out->accepted = !PQgetisnull(res, 0, 0);
-		if (out->accepted)
-			snprintf(out->claim_id, sizeof(out->claim_id), "%s", PQgetvalue(res, 0, 0));
-		else
-			intake_reject(out, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), "%s",
-				      PQgetvalue(res, 0, 3));
-		out->duplicate = 1;
-	}
-	PQclear(res);
-	return found;
-}
-
-static int load_coverage(struct pg *db, const Claims__ClaimSubmitted *s, struct coverage *cov)
-{
-	char rank[12];
-	const char *v[2] = {s->membership_number, rank};
-	PGresult *res;
-
-	memset(cov, 0, sizeof(*cov));
-	snprintf(rank, sizeof(rank), "%u", s->beneficiary_rank ? s->beneficiary_rank : 1);
-	if (pg_exec_prepared(db, "intake_coverage", 2, v, NULL, NULL, &res) != OK)
-		return ERR;
-	if (PQntuples(res) == 1) {
-		cov->found = 1;
-		cov->beneficiary_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		cov->contract_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-		snprintf(cov->birth_date, sizeof(cov->birth_date), "%s", PQgetvalue(res, 0, 2));
-		snprintf(cov->exemptions, sizeof(cov->exemptions), "%s", PQgetvalue(res, 0, 3));
-		cov->from = (int32_t)strtol(PQgetvalue(res, 0, 4), NULL, 10);
-		cov->until = (int32_t)strtol(PQgetvalue(res, 0, 5), NULL, 10);
-		cov->suspended = PQgetvalue(res, 0, 6)[0] == 't';
-	}
-	PQclear(res);
-	return OK;
-}
-
-static int professional_known(struct pg *db, const char *id, int *known)
-{
-	const char *v[1] = {id};
-	PGresult *res;
-
-	if (pg_exec_prepared(db, "intake_professional_known", 1, v, NULL, NULL, &res) != OK)
-		return ERR;
-	*known = PQntuples(res) > 0;
-	PQclear(res);
-	return OK;
-}
-
-/* "{C2S,MATERNITY}" -> the repeated string field of ClaimAccepted. */
-static size_t split_exemptions(char *text, char **out, size_t max)
-{
-	size_t n = 0;
-
-	for (char *tok = strtok(text, "{},"); tok != NULL && n < max; tok = strtok(NULL, "{},"))
-		out[n++] = tok;
-	return n;
-}
-
-struct line_arrays {
-	struct pgarray a[16];
-};
-
-static void fill_line_arrays(struct line_arrays *la, const Claims__ClaimSubmitted *s)
-{
-	for (int k = 0; k < 16; k++)
-		pgarray_init(&la->a[k]);
-	for (size_t i = 0; i < s->n_lines; i++) {
-		const Claims__ClaimLine *l = s->lines[i];
-		char lenses[64] = "";
-
-		if (l->n_lenses == 2)
-			snprintf(lenses, sizeof(lenses), "%s,%s", l->lenses[0], l->lenses[1]);
-		pgarray_int(&la->a[0], (int64_t)i + 1);
-		l->line_ref ? pgarray_text(&la->a[1], l->line_ref) : pgarray_null(&la->a[1]);
-		l->act_code ? pgarray_text(&la->a[2], l->act_code) : pgarray_null(&la->a[2]);
-		pgarray_text(&la->a[3], l->category);
-		pgarray_text(&la->a[4], l->care_date);
-		pgarray_int(&la->a[5], l->quantity);
-		pgarray_int(&la->a[6], l->charged_cents);
-		pgarray_int(&la->a[7], l->has_brss_cents ? l->brss_cents : 0);
-		pgarray_int(&la->a[8], l->amo_rate);
-		l->has_amo_paid_cents ? pgarray_int(&la->a[9], l->amo_paid_cents)
-				      : pgarray_null(&la->a[9]);
-		pgarray_bool(&la->a[10], l->optam);
-		pgarray_bool(&la->a[11], l->parcours);
-		l->basket ? pgarray_text(&la->a[12], l->basket) : pgarray_null(&la->a[12]);
-		l->has_price_limit_cents ? pgarray_int(&la->a[13], l->price_limit_cents)
-					 : pgarray_null(&la->a[13]);
-		pgarray_text(&la->a[14], lenses);
-		l->has_frame_charged_cents ? pgarray_int(&la->a[15], l->frame_charged_cents)
-					   : pgarray_null(&la->a[15]);
-	}
-	for (int k = 0; k < 16; k++)
-		pgarray_finish(&la->a[k]);
-}
-
-/* The claims.accepted event: the claim as the reimbursement daemon needs it. */
-static int pack_accepted(const Claims__ClaimSubmitted *s, const struct coverage *cov,
-			 const char *claim_id, const char *trace_id, char *event_id, uint8_t **buf,
-			 size_t *len)
-{
-	Claims__ClaimAccepted a = CLAIMS__CLAIM_ACCEPTED__INIT;
-	char exemptions[64], *exempt_list[8];
-	int status;
-
-	snprintf(exemptions, sizeof(exemptions), "%s", cov->exemptions);
-	a.claim_id = (char *)claim_id;
-	a.has_contract_id = a.has_beneficiary_id = a.has_payee = 1;
-	a.contract_id = cov->contract_id;
-	a.beneficiary_id = cov->beneficiary_id;
-	a.source = s->source;
-	a.external_id = s->external_id;
-	a.payee = s->payee;
-	a.professional_id = s->professional_id;
-	a.membership_number = s->membership_number;
-	a.birth_date = (char *)cov->birth_date;
-	a.n_exemptions = split_exemptions(exemptions, exempt_list, 8);
-	a.exemptions = exempt_list;
-	a.n_lines = s->n_lines;
-	a.lines = s->lines;
-	for (size_t i = 0; i < s->n_lines; i++) {
-		s->lines[i]->has_line_no = 1;
-		s->lines[i]->line_no = (uint32_t)i + 1;
-	}
-	status = envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_ACCEPTED, &a.base, trace_id, "intake",
-			       event_id, buf, len);
-	return status;
-}
-
-static int insert_claim(struct pg *db, const Claims__ClaimSubmitted *s, const struct coverage *cov,
-			const char *trace_id, struct intake_outcome *out, int *inserted)
-{
-	char claim_id[UUID_STR_LEN], event_id[UUID_STR_LEN], contract[24], beneficiary[24];
-	char msg_type[8];
-	struct line_arrays la;
-	uint8_t *event;
-	size_t event_len;
-	PGresult *res;
-	int status;
-
-	uuid_v7(claim_id);
-	if (pack_accepted(s, cov, claim_id, trace_id, event_id, &event, &event_len) != OK)
-		return ERR;
-	snprintf(contract, sizeof(contract), "%lld", (long long)cov->contract_id);
-	snprintf(beneficiary, sizeof(beneficiary), "%lld", (long long)cov->beneficiary_id);
-	snprintf(msg_type, sizeof(msg_type), "%d", CLAIMS__MESSAGE_TYPE__CLAIM_ACCEPTED);
-	fill_line_arrays(&la, s);
-	{
-		const char *v[28] = {
-			claim_id,
-			s->source,
-			source_kinds[s->source_kind < 5 ? s->source_kind : 0],
-			s->external_id,
-			contract,
-			beneficiary,
-			s->professional_id,
-			s->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL ? "professional" : "member",
-			trace_id,
-		};
-		int lengths[28] = {0}, formats[28] = {0};
-
-		for (int k = 0; k < 16; k++)
-			v[9 + k] = la.a[k].buf;
-		v[25] = event_id;
-		v[26] = msg_type;
-		v[27] = (const char *)event;
-		lengths[27] = (int)event_len;
-		formats[27] = 1;
-		status = pg_exec_prepared(db, "intake_insert_claim", 28, v, lengths, formats, &res);
-	}
-	for (int k = 0; k < 16; k++)
-		pgarray_free(&la.a[k]);
-	free(event);
-	if (status != OK)
-		return ERR;
-	*inserted = PQntuples(res) > 0;
-	PQclear(res);
-	if (*inserted) {
-		memset(out, 0, sizeof(*out));
-		out->accepted = 1;
-		snprintf(out->claim_id, sizeof(out->claim_id), "%s", claim_id);
-	}
-	return OK;
-}
-
-static int insert_rejection(struct pg *db, const Claims__ClaimSubmitted *s, const char *trace_id,
-			    const struct intake_outcome *out, int *inserted)
-{
-	Claims__ClaimRejected r = CLAIMS__CLAIM_REJECTED__INIT;
-	char id[UUID_STR_LEN];
-	/* Text PostgreSQL would refuse is left out: the reason says why. */
-	const char *source = s->source && utf8_valid(s->source) ? s->source : NULL;
-	const char *external = s->external_id && utf8_valid(s->external_id) ? s->external_id : NULL;
-	const char *v[6] = {id, source, external, out->reason_code, out->field, out->message};
-	PGresult *res;
-
-	uuid_v7(id);
-	if (pg_exec_prepared(db, "intake_insert_rejection", 6, v, NULL, NULL, &res) != OK)
-		return ERR;
-	*inserted = PQntuples(res) > 0;
-	PQclear(res);
-	if (!*inserted)
-		return OK;
-	r.source = s->source;
-	r.external_id = s->external_id;
-	r.reason_code = (char *)out->reason_code;
-	r.field = (char *)out->field;
-	r.message = (char *)out->message;
-	r.rejection_id = id;
-	return outbox_add(db, "claims.rejected", external ? external : "",
-			  CLAIMS__MESSAGE_TYPE__CLAIM_REJECTED, &r.base, trace_id, "intake");
-}
-
-/* Source and external id are the dedupe key: without them (rejected for
- * that very reason) the rejection is recorded with NULLs, not deduplicated. */
-static int decide(struct pg *db, const Claims__ClaimSubmitted *s, struct coverage *cov,
-		  struct intake_outcome *out)
-{
-	int known;
-
-	if (intake_check_static(s, date_today(), out) != OK)
-		return OK;
-	if (load_coverage(db, s, cov) != OK)
-		return ERR;
-	if (intake_check_coverage(s, cov, out) != OK)
-		return OK;
-	if (s->professional_id != NULL) {
-		if (professional_known(db, s->professional_id, &known) != OK)
-			return ERR;
-		if (!known) {
-			intake_reject(out, "UNKNOWN_PROFESSIONAL", "professional_id",
-				      "no professional with this RPPS, ADELI or FINESS number");
-			return OK;
-		}
-	}
-	out->accepted = 1;
-	return OK;
-}
+/* ---- outcomes ------------------------------------------------------------------- */
 
 /* Outcomes by kind: an operator sees the rejection reasons at a glance. */
 static void count_outcome(const struct intake_outcome *o)
@@ -356,39 +138,538 @@ static void count_outcome(const struct intake_outcome *o)
 		   1);
 }
 
-static int submit(struct pg *db, const Claims__ClaimSubmitted *s, const char *trace_id,
-		  struct intake_outcome *out);
-
-int intake_submit(struct pg *db, const Claims__ClaimSubmitted *s, const char *trace_id,
-		  struct intake_outcome *out)
+static int keyed(const Claims__ClaimSubmitted *s)
 {
-	if (submit(db, s, trace_id, out) != OK)
+	return s->source != NULL && s->external_id != NULL && s->source[0] != '\0' &&
+	       s->external_id[0] != '\0' && utf8_valid(s->source) && utf8_valid(s->external_id);
+}
+
+static int same_key(const Claims__ClaimSubmitted *a, const Claims__ClaimSubmitted *b)
+{
+	return strcmp(a->source, b->source) == 0 && strcmp(a->external_id, b->external_id) == 0;
+}
+
+static void answer_from_row(struct intake_outcome *o, PGresult *res, int r)
+{
+	memset(o, 0, sizeof(*o));
+	if (!PQgetisnull(res, r, 1)) {
+		o->accepted = 1;
+		snprintf(o->claim_id, sizeof(o->claim_id), "%s", PQgetvalue(res, r, 1));
+	} else {
+		intake_reject(o, PQgetvalue(res, r, 2), PQgetvalue(res, r, 3), "%s",
+			      PQgetvalue(res, r, 4));
+	}
+	o->duplicate = 1;
+}
+
+/* The answers already recorded for the items in state `want`; those
+ * found become ANSWERED. */
+static int first_answers(struct pg *db, struct intake_item *items, int n, enum intake_state want)
+{
+	struct pgarray sources, externals;
+	const char *v[2];
+	PGresult *res;
+	int status;
+
+	pgarray_init(&sources);
+	pgarray_init(&externals);
+	for (int i = 0; i < n; i++) {
+		int k = items[i].state == want && keyed(items[i].s);
+
+		pgarray_text(&sources, k ? items[i].s->source : "");
+		pgarray_text(&externals, k ? items[i].s->external_id : "");
+	}
+	v[0] = pgarray_finish(&sources);
+	v[1] = pgarray_finish(&externals);
+	status = pg_exec_prepared(db, "intake_first_answers", 2, v, NULL, NULL, &res);
+	pgarray_free(&sources);
+	pgarray_free(&externals);
+	if (status != OK)
 		return ERR;
-	count_outcome(out);
+	for (int r = 0; r < PQntuples(res); r++) {
+		int i = atoi(PQgetvalue(res, r, 0)) - 1;
+
+		if (i >= 0 && i < n && items[i].state == want && keyed(items[i].s)) {
+			answer_from_row(&items[i].out, res, r);
+			items[i].state = ANSWERED;
+		}
+	}
+	PQclear(res);
 	return OK;
 }
 
-static int submit(struct pg *db, const Claims__ClaimSubmitted *s, const char *trace_id,
+/* A repeat inside the batch gets its first copy's answer at the end. */
+static void mark_repeats(struct intake_item *items, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (items[i].state == ANSWERED || !keyed(items[i].s))
+			continue;
+		for (int j = 0; j < i; j++) {
+			if ((items[j].state == PENDING || items[j].state == REJECT) &&
+			    keyed(items[j].s) && same_key(items[i].s, items[j].s)) {
+				items[i].state = REPEAT;
+				items[i].repeat_of = j;
+				break;
+			}
+		}
+	}
+}
+
+/* ---- beneficiaries and professionals ------------------------------------------------- */
+
+static void coverage_row(struct coverage *cov, PGresult *res, int r)
+{
+	memset(cov, 0, sizeof(*cov));
+	cov->found = 1;
+	cov->beneficiary_id = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+	cov->contract_id = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+	snprintf(cov->birth_date, sizeof(cov->birth_date), "%s", PQgetvalue(res, r, 3));
+	snprintf(cov->exemptions, sizeof(cov->exemptions), "%s", PQgetvalue(res, r, 4));
+	cov->from = (int32_t)strtol(PQgetvalue(res, r, 5), NULL, 10);
+	cov->until = (int32_t)strtol(PQgetvalue(res, r, 6), NULL, 10);
+	cov->suspended = PQgetvalue(res, r, 7)[0] == 't';
+}
+
+static int load_coverage(struct pg *db, struct intake_item *items, int n)
+{
+	struct pgarray numbers, ranks;
+	const char *v[2];
+	PGresult *res;
+	int status;
+
+	pgarray_init(&numbers);
+	pgarray_init(&ranks);
+	for (int i = 0; i < n; i++) {
+		const Claims__ClaimSubmitted *s = items[i].s;
+
+		memset(&items[i].cov, 0, sizeof(items[i].cov));
+		pgarray_text(&numbers, items[i].state == PENDING ? s->membership_number : "");
+		pgarray_int(&ranks, s->beneficiary_rank ? s->beneficiary_rank : 1);
+	}
+	v[0] = pgarray_finish(&numbers);
+	v[1] = pgarray_finish(&ranks);
+	status = pg_exec_prepared(db, "intake_coverage", 2, v, NULL, NULL, &res);
+	pgarray_free(&numbers);
+	pgarray_free(&ranks);
+	if (status != OK)
+		return ERR;
+	for (int r = 0; r < PQntuples(res); r++) {
+		int i = atoi(PQgetvalue(res, r, 0)) - 1;
+
+		if (i >= 0 && i < n)
+			coverage_row(&items[i].cov, res, r);
+	}
+	PQclear(res);
+	return OK;
+}
+
+static int check_professionals(struct pg *db, struct intake_item *items, int n)
+{
+	struct pgarray ids;
+	const char *v[1];
+	PGresult *res;
+	int status;
+
+	pgarray_init(&ids);
+	for (int i = 0; i < n; i++)
+		if (items[i].state == PENDING && items[i].s->professional_id != NULL)
+			pgarray_text(&ids, items[i].s->professional_id);
+	v[0] = pgarray_finish(&ids);
+	status = pg_exec_prepared(db, "intake_professionals", 1, v, NULL, NULL, &res);
+	pgarray_free(&ids);
+	if (status != OK)
+		return ERR;
+	for (int i = 0; i < n; i++) {
+		const char *id = items[i].s->professional_id;
+		int known = 0;
+
+		if (items[i].state != PENDING || id == NULL)
+			continue;
+		for (int r = 0; r < PQntuples(res) && !known; r++)
+			known = strcmp(PQgetvalue(res, r, 0), id) == 0;
+		if (!known) {
+			intake_reject(&items[i].out, "UNKNOWN_PROFESSIONAL", "professional_id",
+				      "no professional with this RPPS, ADELI or FINESS number");
+			items[i].state = REJECT;
+		}
+	}
+	PQclear(res);
+	return OK;
+}
+
+/* ---- the events ------------------------------------------------------------------------ */
+
+/* "{C2S,MATERNITY}" -> the repeated string field of ClaimAccepted. */
+static size_t split_exemptions(char *text, char **out, size_t max)
+{
+	size_t n = 0;
+	char *save = NULL;
+
+	for (char *tok = strtok_r(text, "{},", &save); tok != NULL && n < max;
+	     tok = strtok_r(NULL, "{},", &save))
+		out[n++] = tok;
+	return n;
+}
+
+static char *hex_of(const uint8_t *buf, size_t len)
+{
+	char *hex = xmalloc(len * 2 + 1);
+
+	sodium_bin2hex(hex, len * 2 + 1, buf, len);
+	return hex;
+}
+
+/* The claims.accepted event: the claim as the reimbursement daemon needs
+ * it. Lines are copied without the fields this version does not know:
+ * protobuf-c would keep them and could write them back in a form it
+ * then refuses to read (a field number 0 in a long tag, found by fuzzing). */
+static int pack_accepted(const struct intake_item *it, char *event_id, uint8_t **buf, size_t *len)
+{
+	const Claims__ClaimSubmitted *s = it->s;
+	Claims__ClaimAccepted a = CLAIMS__CLAIM_ACCEPTED__INIT;
+	Claims__ClaimLine *copies = xcalloc(s->n_lines, sizeof(*copies));
+	Claims__ClaimLine **ptrs = xcalloc(s->n_lines, sizeof(*ptrs));
+	char exemptions[64], *exempt_list[8];
+	int status;
+
+	snprintf(exemptions, sizeof(exemptions), "%s", it->cov.exemptions);
+	a.claim_id = (char *)it->out.claim_id;
+	a.has_contract_id = a.has_beneficiary_id = a.has_payee = 1;
+	a.contract_id = it->cov.contract_id;
+	a.beneficiary_id = it->cov.beneficiary_id;
+	a.source = s->source;
+	a.external_id = s->external_id;
+	a.payee = s->payee;
+	a.professional_id = s->professional_id;
+	a.membership_number = s->membership_number;
+	a.birth_date = (char *)it->cov.birth_date;
+	a.n_exemptions = split_exemptions(exemptions, exempt_list, 8);
+	a.exemptions = exempt_list;
+	for (size_t i = 0; i < s->n_lines; i++) {
+		copies[i] = *s->lines[i];
+		copies[i].base.n_unknown_fields = 0;
+		copies[i].base.unknown_fields = NULL;
+		copies[i].has_line_no = 1;
+		copies[i].line_no = (uint32_t)i + 1;
+		ptrs[i] = &copies[i];
+	}
+	a.n_lines = s->n_lines;
+	a.lines = ptrs;
+	status = envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_ACCEPTED, &a.base, it->trace_id,
+			       "intake", event_id, buf, len);
+	free(ptrs);
+	free(copies);
+	return status;
+}
+
+/* ---- writing accepted claims ------------------------------------------------------------ */
+
+enum {
+	C_ID,
+	C_SOURCE,
+	C_KIND,
+	C_EXTERNAL,
+	C_CONTRACT,
+	C_BENEFICIARY,
+	C_PROFESSIONAL,
+	C_PAYEE,
+	C_TRACE,
+	L_CLAIM,
+	L_NO,
+	L_REF,
+	L_ACT,
+	L_CATEGORY,
+	L_DATE,
+	L_QUANTITY,
+	L_CHARGED,
+	L_BRSS,
+	L_RATE,
+	L_AMO_PAID,
+	L_OPTAM,
+	L_PARCOURS,
+	L_BASKET,
+	L_PRICE_LIMIT,
+	L_LENSES,
+	L_FRAME,
+	E_TYPE,
+	E_CLAIM,
+	E_ID,
+	E_KEY,
+	E_PAYLOAD,
+	CLAIM_PARAMS
+};
+
+static void opt_text(struct pgarray *a, const char *s)
+{
+	s ? pgarray_text(a, s) : pgarray_null(a);
+}
+
+static void add_lines(struct pgarray *a, const struct intake_item *it)
+{
+	const Claims__ClaimSubmitted *s = it->s;
+
+	for (size_t i = 0; i < s->n_lines; i++) {
+		const Claims__ClaimLine *l = s->lines[i];
+		char lenses[64] = "";
+
+		if (l->n_lenses == 2)
+			snprintf(lenses, sizeof(lenses), "%s,%s", l->lenses[0], l->lenses[1]);
+		pgarray_text(&a[L_CLAIM], it->out.claim_id);
+		pgarray_int(&a[L_NO], (int64_t)i + 1);
+		opt_text(&a[L_REF], l->line_ref);
+		opt_text(&a[L_ACT], l->act_code);
+		pgarray_text(&a[L_CATEGORY], l->category);
+		pgarray_text(&a[L_DATE], l->care_date);
+		pgarray_int(&a[L_QUANTITY], l->quantity);
+		pgarray_int(&a[L_CHARGED], l->charged_cents);
+		pgarray_int(&a[L_BRSS], l->has_brss_cents ? l->brss_cents : 0);
+		pgarray_int(&a[L_RATE], l->amo_rate);
+		l->has_amo_paid_cents ? pgarray_int(&a[L_AMO_PAID], l->amo_paid_cents)
+				      : pgarray_null(&a[L_AMO_PAID]);
+		pgarray_bool(&a[L_OPTAM], l->optam);
+		pgarray_bool(&a[L_PARCOURS], l->parcours);
+		opt_text(&a[L_BASKET], l->basket);
+		l->has_price_limit_cents ? pgarray_int(&a[L_PRICE_LIMIT], l->price_limit_cents)
+					 : pgarray_null(&a[L_PRICE_LIMIT]);
+		pgarray_text(&a[L_LENSES], lenses);
+		l->has_frame_charged_cents ? pgarray_int(&a[L_FRAME], l->frame_charged_cents)
+					   : pgarray_null(&a[L_FRAME]);
+	}
+}
+
+static int add_accepted(struct pgarray *a, struct intake_item *it)
+{
+	const Claims__ClaimSubmitted *s = it->s;
+	char event_id[UUID_STR_LEN], *hex;
+	uint8_t *event;
+	size_t len;
+
+	uuid_v7(it->out.claim_id);
+	snprintf(it->row_id, sizeof(it->row_id), "%s", it->out.claim_id);
+	if (pack_accepted(it, event_id, &event, &len) != OK)
+		return ERR;
+	pgarray_text(&a[C_ID], it->out.claim_id);
+	pgarray_text(&a[C_SOURCE], s->source);
+	pgarray_text(&a[C_KIND], source_kinds[s->source_kind < 5 ? s->source_kind : 0]);
+	pgarray_text(&a[C_EXTERNAL], s->external_id);
+	pgarray_int(&a[C_CONTRACT], it->cov.contract_id);
+	pgarray_int(&a[C_BENEFICIARY], it->cov.beneficiary_id);
+	opt_text(&a[C_PROFESSIONAL], s->professional_id);
+	pgarray_text(&a[C_PAYEE],
+		     s->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL ? "professional" : "member");
+	opt_text(&a[C_TRACE], it->trace_id);
+	add_lines(a, it);
+	pgarray_text(&a[E_CLAIM], it->out.claim_id);
+	pgarray_text(&a[E_ID], event_id);
+	pgarray_int(&a[E_KEY], it->cov.contract_id);
+	hex = hex_of(event, len);
+	pgarray_text(&a[E_PAYLOAD], hex);
+	free(hex);
+	free(event);
+	return OK;
+}
+
+/* Items of state `state` whose id the statement did not return lost a
+ * race with an identical submission: their answer is re-read. */
+static void mark_lost(struct intake_item *items, int n, enum intake_state state, PGresult *res)
+{
+	for (int i = 0; i < n; i++) {
+		int inserted = 0;
+
+		if (items[i].state != state)
+			continue;
+		for (int r = 0; r < PQntuples(res) && !inserted; r++)
+			inserted = strcmp(PQgetvalue(res, r, 0), items[i].row_id) == 0;
+		if (!inserted)
+			items[i].state = LOST;
+	}
+}
+
+static int write_accepted(struct pg *db, struct intake_item *items, int n)
+{
+	struct pgarray a[CLAIM_PARAMS];
+	const char *v[CLAIM_PARAMS];
+	char msg_type[8];
+	PGresult *res = NULL;
+	int count = 0, status = OK;
+
+	for (int k = 0; k < CLAIM_PARAMS; k++)
+		pgarray_init(&a[k]);
+	for (int i = 0; i < n && status == OK; i++)
+		if (items[i].state == ACCEPT && (status = add_accepted(a, &items[i])) == OK)
+			count++;
+	snprintf(msg_type, sizeof(msg_type), "%d", CLAIMS__MESSAGE_TYPE__CLAIM_ACCEPTED);
+	for (int k = 0; k < CLAIM_PARAMS; k++)
+		v[k] = k == E_TYPE ? msg_type : pgarray_finish(&a[k]);
+	if (status == OK && count > 0)
+		status = pg_exec_prepared(db, "intake_insert_claims", CLAIM_PARAMS, v, NULL, NULL,
+					  &res);
+	for (int k = 0; k < CLAIM_PARAMS; k++)
+		pgarray_free(&a[k]);
+	if (res != NULL) {
+		mark_lost(items, n, ACCEPT, res);
+		PQclear(res);
+	}
+	return status;
+}
+
+/* ---- writing rejections ------------------------------------------------------------------- */
+
+enum {
+	R_ID,
+	R_SOURCE,
+	R_EXTERNAL,
+	R_CODE,
+	R_FIELD,
+	R_MESSAGE,
+	R_TYPE,
+	R_EVENT,
+	R_KEY,
+	R_PAYLOAD,
+	REJECT_PARAMS
+};
+
+static int add_rejected(struct pgarray *a, struct intake_item *it)
+{
+	Claims__ClaimRejected r = CLAIMS__CLAIM_REJECTED__INIT;
+	const Claims__ClaimSubmitted *s = it->s;
+	/* Text PostgreSQL would refuse is left out: the reason says why. */
+	const char *source = s->source && utf8_valid(s->source) ? s->source : NULL;
+	const char *external = s->external_id && utf8_valid(s->external_id) ? s->external_id : NULL;
+	char id[UUID_STR_LEN], event_id[UUID_STR_LEN], *hex;
+	uint8_t *event;
+	size_t len;
+
+	uuid_v7(id);
+	snprintf(it->row_id, sizeof(it->row_id), "%s", id);
+	r.source = (char *)source;
+	r.external_id = (char *)external;
+	r.reason_code = it->out.reason_code;
+	r.field = it->out.field;
+	r.message = it->out.message;
+	r.rejection_id = id;
+	if (envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_REJECTED, &r.base, it->trace_id, "intake",
+			  event_id, &event, &len) != OK)
+		return ERR;
+	pgarray_text(&a[R_ID], id);
+	opt_text(&a[R_SOURCE], source && source[0] ? source : NULL);
+	opt_text(&a[R_EXTERNAL], external && external[0] ? external : NULL);
+	pgarray_text(&a[R_CODE], it->out.reason_code);
+	pgarray_text(&a[R_FIELD], it->out.field);
+	pgarray_text(&a[R_MESSAGE], it->out.message);
+	pgarray_text(&a[R_EVENT], event_id);
+	pgarray_text(&a[R_KEY], external ? external : "");
+	hex = hex_of(event, len);
+	pgarray_text(&a[R_PAYLOAD], hex);
+	free(hex);
+	free(event);
+	return OK;
+}
+
+static int write_rejected(struct pg *db, struct intake_item *items, int n)
+{
+	struct pgarray a[REJECT_PARAMS];
+	const char *v[REJECT_PARAMS];
+	char msg_type[8];
+	PGresult *res = NULL;
+	int count = 0, status = OK;
+
+	for (int k = 0; k < REJECT_PARAMS; k++)
+		pgarray_init(&a[k]);
+	for (int i = 0; i < n && status == OK; i++)
+		if (items[i].state == REJECT && (status = add_rejected(a, &items[i])) == OK)
+			count++;
+	snprintf(msg_type, sizeof(msg_type), "%d", CLAIMS__MESSAGE_TYPE__CLAIM_REJECTED);
+	for (int k = 0; k < REJECT_PARAMS; k++)
+		v[k] = k == R_TYPE ? msg_type : pgarray_finish(&a[k]);
+	if (status == OK && count > 0)
+		status = pg_exec_prepared(db, "intake_insert_rejections", REJECT_PARAMS, v, NULL,
+					  NULL, &res);
+	for (int k = 0; k < REJECT_PARAMS; k++)
+		pgarray_free(&a[k]);
+	if (res != NULL) {
+		mark_lost(items, n, REJECT, res);
+		PQclear(res);
+	}
+	return status;
+}
+
+/* ---- the batch ------------------------------------------------------------------------------ */
+
+static void decide_static(struct intake_item *items, int n)
+{
+	int32_t today = date_today();
+
+	for (int i = 0; i < n; i++) {
+		memset(&items[i].out, 0, sizeof(items[i].out));
+		items[i].repeat_of = -1;
+		items[i].state = intake_check_static(items[i].s, today, &items[i].out) == OK
+					 ? PENDING
+					 : REJECT;
+	}
+}
+
+static int decide_rest(struct pg *db, struct intake_item *items, int n)
+{
+	if (load_coverage(db, items, n) != OK)
+		return ERR;
+	for (int i = 0; i < n; i++)
+		if (items[i].state == PENDING &&
+		    intake_check_coverage(items[i].s, &items[i].cov, &items[i].out) != OK)
+			items[i].state = REJECT;
+	if (check_professionals(db, items, n) != OK)
+		return ERR;
+	for (int i = 0; i < n; i++) {
+		if (items[i].state == PENDING) {
+			items[i].state = ACCEPT;
+			items[i].out.accepted = 1;
+		}
+	}
+	return OK;
+}
+
+static void copy_repeats(struct intake_item *items, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (items[i].state != REPEAT)
+			continue;
+		items[i].out = items[items[i].repeat_of].out;
+		items[i].out.duplicate = 1;
+	}
+}
+
+int intake_submit_batch(struct pg *db, struct intake_item *items, int n)
+{
+	decide_static(items, n);
+	/* A submission seen before is answered as the first time, even a
+	 * malformed one: the first answers are looked up for every item. */
+	for (int i = 0; i < n; i++)
+		if (items[i].state == REJECT)
+			items[i].state = PENDING_REJECT;
+	if (first_answers(db, items, n, PENDING) != OK ||
+	    first_answers(db, items, n, PENDING_REJECT) != OK)
+		return ERR;
+	for (int i = 0; i < n; i++)
+		if (items[i].state == PENDING_REJECT)
+			items[i].state = REJECT;
+	mark_repeats(items, n);
+	if (decide_rest(db, items, n) != OK || write_accepted(db, items, n) != OK ||
+	    write_rejected(db, items, n) != OK || first_answers(db, items, n, LOST) != OK)
+		return ERR;
+	copy_repeats(items, n);
+	for (int i = 0; i < n; i++)
+		count_outcome(&items[i].out);
+	return OK;
+}
+
+/* One submission (the socket): a batch of one. */
+int intake_submit(struct pg *db, const Claims__ClaimSubmitted *s, const char *trace_id,
 		  struct intake_outcome *out)
 {
-	struct coverage cov;
-	int found, inserted = 0,
-		   keyed = s->source != NULL && s->external_id != NULL && utf8_valid(s->source) &&
-			   utf8_valid(s->external_id);
+	struct intake_item item = {.s = s, .trace_id = trace_id};
 
-	memset(out, 0, sizeof(*out));
-	if (keyed && (found = first_answer(db, s, out)) != 0)
-		return found == 1 ? OK : ERR;
-	if (decide(db, s, &cov, out) != OK)
+	if (intake_submit_batch(db, &item, 1) != OK)
 		return ERR;
-	if (out->accepted) {
-		if (insert_claim(db, s, &cov, trace_id, out, &inserted) != OK)
-			return ERR;
-	} else if (insert_rejection(db, s, trace_id, out, &inserted) != OK) {
-		return ERR;
-	}
-	/* Lost a race with an identical submission: give its answer. */
-	if (!inserted && keyed && first_answer(db, s, out) == ERR)
-		return ERR;
+	*out = item.out;
 	return OK;
 }
