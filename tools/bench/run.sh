@@ -8,7 +8,8 @@
 #      through intake and reimburse (submit -> decision committed and
 #      announced)
 #
-# BENCH_CLAIMS (default 20000) sets the number of claims;
+# BENCH_CLAIMS (default 20000) sets the number of claims; BENCH_RATE
+# (default 1000) the pace of the second, paced run;
 # BENCH_REIMBURSE_WORKERS (default 1) the reimburse replicas. Timing is
 # reported, never asserted.
 set -euo pipefail
@@ -40,3 +41,6 @@ done
 trap 'kill -TERM "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null' EXIT
 sleep 3 # let the consumer groups settle
 $BIN/bench_pipeline --claims "$CLAIMS" --members 1000
+echo
+echo "== claims pipeline, paced at ${BENCH_RATE:-1000} claims/s (latency below saturation)"
+$BIN/bench_pipeline --claims $((CLAIMS / 2)) --members 1000 --rate "${BENCH_RATE:-1000}" --skip-raw
