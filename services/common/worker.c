@@ -21,7 +21,8 @@ struct worker {
 	struct kafka_producer *producer;
 	struct outbox_relay *relay;
 	rd_kafka_message_t **batch;
-	int pending; /* messages of a batch not yet committed */
+	int pending;	    /* messages of a batch not yet committed */
+	int64_t last_db_us; /* last time the database answered */
 	struct metric *consumed, *batches, *dead_letters, *retries, *batch_seconds;
 };
 
@@ -176,13 +177,32 @@ int worker_relay(struct worker *w)
 	return OK;
 }
 
+/* An idle worker still asks the database now and then, so that /health
+ * reports an outage before the next message finds it. */
+static int ping_when_idle(struct worker *w)
+{
+	int64_t now = clock_mono_us();
+
+	if (now - w->last_db_us < 5000000)
+		return OK;
+	if (pg_check(w->db) != OK || pg_exec(w->db, "SELECT 1") != OK)
+		return ERR;
+	w->last_db_us = now;
+	return OK;
+}
+
 int worker_step(struct worker *w)
 {
 	if (w->pending == 0 && kafka_consumer_poll_batch(w->consumer, w->batch, w->config.batch,
 							 w->config.poll_ms, &w->pending) != OK)
 		return ERR;
-	if (w->pending > 0 && settle_pending(w) != OK)
+	if (w->pending > 0) {
+		if (settle_pending(w) != OK)
+			return ERR;
+		w->last_db_us = clock_mono_us();
+	} else if (ping_when_idle(w) != OK) {
 		return ERR;
+	}
 	return worker_relay(w);
 }
 

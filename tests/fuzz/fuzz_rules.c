@@ -37,7 +37,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	root = json_load_file(path != NULL ? path : "deploy/params/parameters.json", 0, &je);
 	if (root == NULL || rules_params_from_json(root, &params, &err) != RULES_OK) {
-		fprintf(stderr, "fuzz_rules: cannot load the parameters (run from the repo root)\n");
+		fprintf(stderr,
+			"fuzz_rules: cannot load the parameters (run from the repo root)\n");
 		abort();
 	}
 	json_decref(root);
@@ -52,7 +53,7 @@ static void check_balance(const char *out)
 
 	if (res == NULL)
 		abort();
-	json_array_foreach(json_object_get(res, "lines"), i, line) {
+	json_array_foreach (json_object_get(res, "lines"), i, line) {
 		json_int_t charged = json_integer_value(json_object_get(line, "charged_cents"));
 		json_int_t sum = json_integer_value(json_object_get(line, "amo_paid_cents")) +
 				 json_integer_value(json_object_get(line, "amc_cents")) +
