@@ -114,6 +114,13 @@ if ! psql -X -At "$CLAIMS_PG_DSN" -c 'SELECT 1' >/dev/null 2>&1 ||
 	exit 1
 fi
 
+# The schema and the formulas the fixtures use (both idempotent).
+if ! "$BIN/claimctl" migrate >/dev/null 2>&1 || ! "$BIN/claimctl" seed --members 0 >/dev/null 2>&1; then
+	echo "not ok set-up: claimctl migrate / seed failed"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
 report() {
 	echo "$t_passed passed, $t_failed failed"
 	[ "$t_failed" -eq 0 ]

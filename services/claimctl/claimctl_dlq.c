@@ -14,6 +14,10 @@
  *	came from, once the cause is fixed; it reads with the consumer group
  *	"claimctl-dlq-replay", so a dead letter is replayed once even if the
  *	command runs again. Replaying is safe: the consumers are idempotent.
+ *
+ *	Both stop at the end of the topic as it was when they started: a
+ *	replayed message that fails again comes back to the dead-letter
+ *	topic, and must wait for the next replay rather than loop.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,10 +40,10 @@ static void print_letter(const Claims__DeadLetter *d)
 
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	printf("%s %s[%d]@%lld key=%.*s by %s: %s (%zu bytes)\n", when,
-	       d->topic ? d->topic : "?", (int)d->partition, (long long)d->offset,
-	       d->has_key ? (int)d->key.len : 0, d->has_key ? (const char *)d->key.data : "",
-	       d->consumer ? d->consumer : "?", d->error ? d->error : "", d->value.len);
+	printf("%s %s[%d]@%lld key=%.*s by %s: %s (%zu bytes)\n", when, d->topic ? d->topic : "?",
+	       (int)d->partition, (long long)d->offset, d->has_key ? (int)d->key.len : 0,
+	       d->has_key ? (const char *)d->key.data : "", d->consumer ? d->consumer : "?",
+	       d->error ? d->error : "", d->value.len);
 }
 
 static int replay_letter(struct kafka_producer *p, const Claims__DeadLetter *d)
@@ -51,54 +55,93 @@ static int replay_letter(struct kafka_producer *p, const Claims__DeadLetter *d)
 	return kafka_produce(p, d->topic, d->key.data, d->key.len, d->value.data, d->value.len);
 }
 
+/* Keep the messages before the end offsets taken at the start; *all_seen
+ * tells when every partition has reached its end. */
+static int before_end(rd_kafka_message_t **batch, int n, const int64_t *ends, int count,
+		      int64_t *next, int *all_seen)
+{
+	int kept = 0;
+
+	for (int i = 0; i < n; i++) {
+		int p = batch[i]->partition;
+
+		if (p < count && batch[i]->offset < ends[p]) {
+			next[p] = batch[i]->offset + 1;
+			batch[kept++] = batch[i];
+		} else {
+			rd_kafka_message_destroy(batch[i]);
+		}
+	}
+	*all_seen = 1;
+	for (int p = 0; p < count; p++)
+		if (next[p] < ends[p])
+			*all_seen = 0;
+	return kept;
+}
+
+static int handle_letters(rd_kafka_message_t **batch, int n, struct kafka_producer *replay,
+			  int *count)
+{
+	int status = OK;
+
+	for (int i = 0; i < n && status == OK; i++) {
+		struct envelope env;
+		Claims__DeadLetter *d = NULL;
+		char why[160];
+
+		if (envelope_unpack(batch[i]->payload, batch[i]->len, &env, why, sizeof(why)) ==
+			    OK &&
+		    env.type == CLAIMS__MESSAGE_TYPE__DEAD_LETTER)
+			d = claims__dead_letter__unpack(NULL, env.payload_len, env.payload);
+		if (d == NULL) {
+			printf("(not a dead letter at offset %lld)\n", (long long)batch[i]->offset);
+		} else {
+			print_letter(d);
+			if (replay != NULL)
+				status = replay_letter(replay, d);
+			claims__dead_letter__free_unpacked(d, NULL);
+			(*count)++;
+		}
+		envelope_free(&env);
+	}
+	if (status == OK && replay != NULL)
+		status = kafka_producer_flush(replay, 30000);
+	return status;
+}
+
 static int walk(const char *topic, const char *group, struct kafka_producer *replay, int *count)
 {
 	const char *brokers = getenv("CLAIMS_KAFKA_BROKERS");
 	const char *topics[1] = {topic};
 	struct kafka_consumer *c;
 	rd_kafka_message_t *batch[256];
-	int idle = 0, status = OK;
+	int64_t *ends = NULL, *next;
+	int idle = 0, status = OK, partitions = 0, all_seen = 0;
 
 	if (kafka_consumer_open(brokers ? brokers : "127.0.0.1:59092", group, topics, 1, &c) != OK)
 		return ERR;
-	if (kafka_consumer_check_topic(c, topic, 10000) != OK) {
+	if (kafka_topic_end_offsets(c, topic, &ends, &partitions) != OK) {
 		kafka_consumer_close(c);
 		return ERR;
 	}
-	while (idle < IDLE_ROUNDS && status == OK) {
+	next = calloc((size_t)partitions + 1, sizeof(*next));
+	while (!all_seen && idle < IDLE_ROUNDS && status == OK && next != NULL) {
 		int n;
 
 		if (kafka_consumer_poll_batch(c, batch, 256, 100, &n) != OK)
 			break;
 		idle = n == 0 ? idle + 1 : 0;
-		for (int i = 0; i < n && status == OK; i++) {
-			struct envelope env;
-			Claims__DeadLetter *d = NULL;
-			char why[160];
-
-			if (envelope_unpack(batch[i]->payload, batch[i]->len, &env, why,
-					    sizeof(why)) == OK &&
-			    env.type == CLAIMS__MESSAGE_TYPE__DEAD_LETTER)
-				d = claims__dead_letter__unpack(NULL, env.payload_len, env.payload);
-			if (d == NULL) {
-				printf("(not a dead letter at offset %lld)\n",
-				       (long long)batch[i]->offset);
-			} else {
-				print_letter(d);
-				if (replay != NULL)
-					status = replay_letter(replay, d);
-				claims__dead_letter__free_unpacked(d, NULL);
-				(*count)++;
-			}
-			envelope_free(&env);
-		}
-		if (status == OK && replay != NULL)
-			status = kafka_producer_flush(replay, 30000);
+		n = before_end(batch, n, ends, partitions, next, &all_seen);
+		status = handle_letters(batch, n, replay, count);
 		/* Offsets move only once the replayed copies are acknowledged. */
 		if (status == OK && kafka_consumer_store(c, batch, n) != OK)
 			status = ERR;
 		kafka_batch_destroy(batch, n);
 	}
+	if (status == OK && kafka_consumer_commit(c) != OK)
+		status = ERR;
+	free(next);
+	free(ends);
 	kafka_consumer_close(c);
 	return status;
 }

@@ -36,6 +36,7 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "common/zsock.h"
 #include "proto/claims.pb-c.h"
 
 #define CLAIMCTL_MAX_LINES 200
@@ -297,18 +298,14 @@ out:
 static int open_sender(struct sender *s, int sync, const char *endpoint)
 {
 	const char *brokers = getenv("CLAIMS_KAFKA_BROKERS");
-	int timeout = 30000, zero = 0;
 
 	memset(s, 0, sizeof(*s));
 	if (!sync)
 		return kafka_producer_open(brokers ? brokers : "127.0.0.1:59092", "claimctl",
 					   &s->producer);
 	s->zctx = zmq_ctx_new();
-	s->req = zmq_socket(s->zctx, ZMQ_REQ);
-	if (s->req == NULL || zmq_setsockopt(s->req, ZMQ_RCVTIMEO, &timeout, sizeof(timeout)) ||
-	    zmq_setsockopt(s->req, ZMQ_LINGER, &zero, sizeof(zero)) ||
-	    zmq_connect(s->req, endpoint) != 0) {
-		fprintf(stderr, "claimctl submit: %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
+	if (s->zctx == NULL || zsock_connect_req(s->zctx, endpoint, 30000, &s->req) != OK) {
+		fprintf(stderr, "claimctl submit: cannot connect to %s\n", endpoint);
 		return ERR;
 	}
 	return OK;

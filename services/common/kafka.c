@@ -374,6 +374,43 @@ int kafka_consumer_check_topic(struct kafka_consumer *c, const char *topic, int 
 	return status;
 }
 
+int kafka_topic_end_offsets(struct kafka_consumer *c, const char *topic, int64_t **ends, int *count)
+{
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, topic, NULL);
+	const struct rd_kafka_metadata *md;
+	rd_kafka_resp_err_t err;
+	int n;
+
+	if (rkt == NULL)
+		return ERR;
+	err = rd_kafka_metadata(c->rk, 0, rkt, &md, 10000);
+	rd_kafka_topic_destroy(rkt);
+	if (err || md->topic_cnt != 1 || md->topics[0].err) {
+		log_error("kafka metadata of %s: %s", topic,
+			  rd_kafka_err2str(err ? err : md->topics[0].err));
+		if (!err)
+			rd_kafka_metadata_destroy(md);
+		return ERR;
+	}
+	n = md->topics[0].partition_cnt;
+	rd_kafka_metadata_destroy(md);
+	*ends = xcalloc((size_t)n + 1, sizeof(**ends));
+	for (int p = 0; p < n; p++) {
+		int64_t low, high;
+
+		err = rd_kafka_query_watermark_offsets(c->rk, topic, p, &low, &high, 10000);
+		if (err) {
+			log_error("kafka watermarks of %s[%d]: %s", topic, p,
+				  rd_kafka_err2str(err));
+			free(*ends);
+			return ERR;
+		}
+		(*ends)[p] = high;
+	}
+	*count = n;
+	return OK;
+}
+
 int kafka_consumer_assigned(struct kafka_consumer *c)
 {
 	return c->assigned;

@@ -74,6 +74,12 @@ void kafka_batch_destroy(rd_kafka_message_t **batch, int count);
 int kafka_consumer_check_topic(struct kafka_consumer *c, const char *topic,
 			       int timeout_ms) MUST_CHECK;
 
+/* The end offset of every partition of the topic now (the offset the next
+ * message will get): a tool reading "what is there" stops at it. *ends is
+ * malloc'ed, indexed by partition. */
+int kafka_topic_end_offsets(struct kafka_consumer *c, const char *topic, int64_t **ends,
+			    int *count) MUST_CHECK;
+
 /* Partitions currently assigned to this member (for logs and tests). */
 int kafka_consumer_assigned(struct kafka_consumer *c);
 

@@ -9,10 +9,10 @@
  *	sent after the PostgreSQL commit: "accepted" means the claim and its
  *	event are durable.
  *
- *	Frames larger than ENVELOPE_MAX_BYTES are refused by libzmq itself
- *	(ZMQ_MAXMSGSIZE drops the peer); malformed envelopes get a reply with
- *	reason BAD_ENVELOPE, a wrong type WRONG_TYPE; the socket never blocks
- *	on a slow client (ZMQ_SNDTIMEO 0: a reply to a vanished peer is dropped).
+ *	The socket's protections (size limit, no blocking on a slow or gone
+ *	client) are those of common/zsock.h; malformed envelopes get a reply
+ *	with reason BAD_ENVELOPE, a wrong type WRONG_TYPE, a message with
+ *	the wrong frames BAD_FRAMES.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -23,9 +23,8 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/xalloc.h"
+#include "common/zsock.h"
 #include "intake/intake.h"
-
-#define MAX_FRAMES 4
 
 struct intake_socket {
 	void *ctx;
@@ -36,18 +35,9 @@ struct intake_socket {
 int intake_socket_open(const char *endpoint, struct intake_socket **out)
 {
 	struct intake_socket *s = xcalloc(1, sizeof(*s));
-	int64_t max_size = ENVELOPE_MAX_BYTES;
-	int zero = 0, mandatory = 1;
 
 	s->ctx = zmq_ctx_new();
-	s->router = s->ctx ? zmq_socket(s->ctx, ZMQ_ROUTER) : NULL;
-	if (s->router == NULL ||
-	    zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &max_size, sizeof(max_size)) != 0 ||
-	    zmq_setsockopt(s->router, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
-	    zmq_setsockopt(s->router, ZMQ_SNDTIMEO, &zero, sizeof(zero)) != 0 ||
-	    zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof(mandatory)) != 0 ||
-	    zmq_bind(s->router, endpoint) != 0) {
-		log_error("intake socket %s: %s", endpoint, zmq_strerror(zmq_errno()));
+	if (s->ctx == NULL || zsock_bind_router(s->ctx, endpoint, &s->router) != OK) {
 		intake_socket_close(s);
 		return ERR;
 	}
@@ -70,31 +60,7 @@ void intake_socket_close(struct intake_socket *s)
 	free(s);
 }
 
-/* Read one multipart message; frames beyond MAX_FRAMES are discarded. */
-static int recv_frames(void *sock, zmq_msg_t *frames, int *count)
-{
-	int more = 1, n = 0;
-
-	while (more) {
-		zmq_msg_t tmp, *dst = n < MAX_FRAMES ? &frames[n] : &tmp;
-
-		zmq_msg_init(dst);
-		if (zmq_msg_recv(dst, sock, ZMQ_DONTWAIT) < 0) {
-			zmq_msg_close(dst);
-			for (int i = 0; i < (n < MAX_FRAMES ? n : MAX_FRAMES); i++)
-				zmq_msg_close(&frames[i]);
-			return ERR;
-		}
-		more = zmq_msg_more(dst);
-		if (dst == &tmp)
-			zmq_msg_close(&tmp);
-		n++;
-	}
-	*count = n;
-	return OK;
-}
-
-static void send_reply(void *sock, zmq_msg_t *frames, int body_index, const char *request_id,
+static void send_reply(void *sock, const struct zframes *request, const char *request_id,
 		       const struct intake_outcome *o)
 {
 	Claims__SubmitReply r = CLAIMS__SUBMIT_REPLY__INIT;
@@ -114,17 +80,11 @@ static void send_reply(void *sock, zmq_msg_t *frames, int body_index, const char
 	if (envelope_pack(CLAIMS__MESSAGE_TYPE__SUBMIT_REPLY, &r.base, NULL, "intake", id, &buf,
 			  &len) != OK)
 		return;
-	/* Routing frames first (identity, and the delimiter of REQ peers). */
-	for (int i = 0; i < body_index; i++)
-		if (zmq_send(sock, zmq_msg_data(&frames[i]), zmq_msg_size(&frames[i]),
-			     ZMQ_SNDMORE) < 0)
-			goto fail;
-	if (zmq_send(sock, buf, len, 0) < 0)
-		goto fail;
-	free(buf);
-	return;
-fail:
-	log_warn("reply not delivered: %s", zmq_strerror(zmq_errno()));
+	/* A client that has gone is not our failure: zsock_reply logged it. */
+	if (zsock_reply(sock, request, buf, len) != OK)
+		metric_add(metric_counter("intake_socket_undelivered_total",
+					  "Replies to clients that had gone"),
+			   1);
 	free(buf);
 }
 
@@ -164,29 +124,28 @@ static int handle_request(struct pg *db, const void *body, size_t len, struct en
 	return status;
 }
 
+/* 1 when a request was served, 0 when none was waiting, ERR. */
 static int serve_one(struct intake_socket *s, struct pg *db)
 {
-	zmq_msg_t frames[MAX_FRAMES];
+	struct zframes request;
 	struct intake_outcome o;
 	struct envelope env;
-	int n, body, status;
+	const void *body;
+	size_t len;
+	int status = OK;
 	int64_t start = clock_mono_us();
 
-	if (recv_frames(s->router, frames, &n) != OK)
-		return zmq_errno() == EAGAIN ? 0 : ERR;
-	body = (n > MAX_FRAMES ? MAX_FRAMES : n) - 1;
-	if (n > MAX_FRAMES || body < 1) {
+	if (zsock_recv(s->router, &request) != OK)
+		return errno == EAGAIN ? 0 : ERR;
+	memset(&env, 0, sizeof(env));
+	body = zframes_body(&request, &len);
+	if (request.truncated || body == NULL)
 		intake_reject(&o, "BAD_FRAMES", "", "expected [identity, (empty), envelope]");
-		memset(&env, 0, sizeof(env));
-		status = OK;
-	} else {
-		status = handle_request(db, zmq_msg_data(&frames[body]),
-					zmq_msg_size(&frames[body]), &env, &o);
-	}
-	send_reply(s->router, frames, body < 1 ? 1 : body, env.message_id, &o);
+	else
+		status = handle_request(db, body, len, &env, &o);
+	send_reply(s->router, &request, env.message_id, &o);
 	envelope_free(&env);
-	for (int i = 0; i < (n > MAX_FRAMES ? MAX_FRAMES : n); i++)
-		zmq_msg_close(&frames[i]);
+	zframes_close(&request);
 	metric_add(s->requests, 1);
 	metric_observe_us(s->latency, clock_mono_us() - start);
 	return status == OK ? 1 : ERR;

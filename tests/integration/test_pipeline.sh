@@ -69,6 +69,14 @@ check "bad input: DLQ says why (wrong type)" \
 	grep -q "key=wrongtype-$RUN_ID by intake: expected CLAIM_SUBMITTED, got CLAIM_ACCEPTED" \
 	"$TEST_LOGS/dlq-list.txt"
 
+# Replay sends the original bytes back to claims.submitted: still bad,
+# they come back to the DLQ, and the replay group has moved past them.
+before=$(dlq_count)
+replayed=$("$BIN/claimctl" dlq replay 2>>"$LOG" | tail -n 1 | cut -d' ' -f1)
+check "dlq replay: the new dead letters replayed" test "${replayed:-0}" -ge 2
+check "dlq replay: the replayed messages are refused again" \
+	wait_for 30 bash -c "[ \"\$('$BIN/claimctl' dlq list 2>/dev/null | tail -n 1 | cut -d' ' -f1)\" -ge $((before + ${replayed:-0})) ]"
+
 BAD="bad-$RUN_ID"
 line='"category":"CONSULT_GP","charged_cents":3000,"brss_cents":3000,"amo_rate":70'
 cat >"$TEST_LOGS/bad-claims.json" <<JSON

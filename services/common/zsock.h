@@ -1,0 +1,59 @@
+/*
+ * NAME
+ *	zsock.h - ZeroMQ sockets the way the daemons use them
+ *
+ * SYNOPSIS
+ *	void *router;
+ *	zsock_bind_router(ctx, "tcp://127.0.0.1:5701", &router);
+ *	struct zframes req;
+ *	if (zsock_recv(router, &req) == OK) {
+ *		... zframes_body(&req) is the envelope ...
+ *		zsock_reply(router, &req, reply, reply_len);
+ *		zframes_close(&req);
+ *	}
+ *
+ * DESCRIPTION
+ *	A request/reply front door is a ROUTER socket: messages arrive as
+ *	[identity][empty delimiter, from REQ peers][body] and the reply goes
+ *	back with the same routing frames. The socket is set up so that a
+ *	client can never hurt the daemon: messages larger than
+ *	ENVELOPE_MAX_BYTES make libzmq drop the peer (ZMQ_MAXMSGSIZE), a
+ *	reply to a peer that has gone is dropped rather than queued
+ *	(ZMQ_ROUTER_MANDATORY with a zero send timeout), and closing never
+ *	waits (ZMQ_LINGER 0).
+ *
+ *	zsock_recv() never blocks: poll first. A message of more than
+ *	ZFRAMES_MAX frames is read whole and flagged, its extra frames
+ *	dropped, so the next read starts on a message boundary.
+ *
+ * DIAGNOSTICS
+ *	OK or ERR; zsock_recv() returns ERR with errno EAGAIN when nothing
+ *	is waiting (not logged), other failures are logged with zmq_strerror.
+ */
+#ifndef COMMON_ZSOCK_H
+#define COMMON_ZSOCK_H
+
+#include <stddef.h>
+#include <zmq.h>
+
+#include "common/status.h"
+
+#define ZFRAMES_MAX 4
+
+struct zframes {
+	zmq_msg_t part[ZFRAMES_MAX];
+	int count;     /* frames kept */
+	int truncated; /* the message had more than ZFRAMES_MAX frames */
+};
+
+int zsock_bind_router(void *ctx, const char *endpoint, void **out) MUST_CHECK;
+int zsock_connect_req(void *ctx, const char *endpoint, int timeout_ms, void **out) MUST_CHECK;
+
+int zsock_recv(void *sock, struct zframes *f) MUST_CHECK;
+void zframes_close(struct zframes *f);
+/* The last frame, or NULL/0 for a message of routing frames only. */
+const void *zframes_body(const struct zframes *f, size_t *len);
+/* Send body back along the routing frames of the request (all but its last). */
+int zsock_reply(void *sock, const struct zframes *request, const void *body, size_t len) MUST_CHECK;
+
+#endif
