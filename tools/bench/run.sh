@@ -9,7 +9,8 @@
 #      announced)
 #
 # BENCH_CLAIMS (default 20000) sets the number of claims; BENCH_RATE
-# (default 1000) the pace of the second, paced run;
+# (default 1000) the pace of the second, paced run; BENCH_BATCH (default
+# 500) the daemons' messages per transaction;
 # BENCH_REIMBURSE_WORKERS (default 1) the reimburse replicas. Timing is
 # reported, never asserted.
 set -euo pipefail
@@ -32,10 +33,11 @@ echo "== claims pipeline"
 $BIN/claimctl migrate >/dev/null
 $BIN/claimctl seed --members 1000 >/dev/null
 pids=()
-$BIN/intake >>"$LOGS/intake.log" 2>&1 &
+CLAIMS_INTAKE_BATCH=${BENCH_BATCH:-500} $BIN/intake >>"$LOGS/intake.log" 2>&1 &
 pids+=($!)
 for w in $(seq 1 "$WORKERS"); do
-	CLAIMS_METRICS_ADDR=127.0.0.1:$((9300 + w)) $BIN/reimburse >>"$LOGS/reimburse.log" 2>&1 &
+	CLAIMS_METRICS_ADDR=127.0.0.1:$((9300 + w)) CLAIMS_REIMBURSE_BATCH=${BENCH_BATCH:-500} \
+		$BIN/reimburse >>"$LOGS/reimburse.log" 2>&1 &
 	pids+=($!)
 done
 trap 'kill -TERM "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null' EXIT
