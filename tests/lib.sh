@@ -98,6 +98,15 @@ claims_file() {
 	}'
 }
 
+# results SOURCE: per claim and line, the member's index, the claim's
+# index, amounts and rules; comparable across runs on identical members
+results() {
+	sql "SELECT substr(m.membership_number, 7), split_part(c.external_id, '-', 3), d.line_no,
+	  d.pf_cents, d.franchise_cents, d.amo_paid_cents, d.amc_cents, d.rac_cents, d.rules
+	  FROM decisions d JOIN claims c USING (claim_id) JOIN contracts ct USING (contract_id)
+	  JOIN members m ON m.member_id = ct.member_id WHERE c.source = '$1' ORDER BY 1, 2, 3"
+}
+
 decided_count() { # decided_count SOURCE
 	sql "SELECT count(*) FROM claims WHERE source = '$1' AND status <> 'queued'"
 }

@@ -4,6 +4,8 @@
  */
 #include "common/util.h"
 
+#include "rules/rules.h"
+
 #include <ctype.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -55,62 +57,20 @@ int uuid_valid(const char *s)
 	return s[36] == '\0';
 }
 
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
-static int32_t days_from_civil(int y, int m, int d)
-{
-	int era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static int days_in_month(int y, int m)
-{
-	static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-	return m == 2 && leap ? 29 : dim[m - 1];
-}
-
+/* The calendar lives once, in the rules library (which common may use). */
 int date_parse(const char *iso, int32_t *days)
 {
-	int y, m, d;
+	rules_date_t d;
 
-	if (iso == NULL || strlen(iso) != 10 || iso[4] != '-' || iso[7] != '-')
+	if (iso == NULL || rules_date_parse(iso, &d) != RULES_OK)
 		return ERR;
-	for (int i = 0; i < 10; i++)
-		if (i != 4 && i != 7 && !isdigit((unsigned char)iso[i]))
-			return ERR;
-	y = (iso[0] - '0') * 1000 + (iso[1] - '0') * 100 + (iso[2] - '0') * 10 + (iso[3] - '0');
-	m = (iso[5] - '0') * 10 + (iso[6] - '0');
-	d = (iso[8] - '0') * 10 + (iso[9] - '0');
-	if (y < 1900 || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
-		return ERR;
-	*days = days_from_civil(y, m, d);
+	*days = rules_date_to_days(d);
 	return OK;
 }
 
 void date_format(int32_t days, char out[DATE_STR_LEN])
 {
-	int z = days + 719468;
-	int era = (z >= 0 ? z : z - 146096) / 146097;
-	int doe = z - era * 146097;
-	int yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int mp = (5 * doy + 2) / 153;
-	int d = doy - (153 * mp + 2) / 5 + 1;
-	int m = mp < 10 ? mp + 3 : mp - 9;
-	int y = yoe + era * 400 + (m <= 2);
-
-	char buf[32]; /* wider than needed: the compiler cannot bound y, m, d */
-
-	snprintf(buf, sizeof(buf), "%04d-%02d-%02d", y % 10000, m % 100, d % 100);
-	memcpy(out, buf, DATE_STR_LEN - 1);
-	out[DATE_STR_LEN - 1] = '\0';
+	rules_date_format(rules_date_from_days(days), out);
 }
 
 int32_t date_today(void)

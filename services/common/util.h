@@ -8,7 +8,8 @@
  *	random in their low bits (libsodium's generator).
  *
  *	Dates of care are ISO YYYY-MM-DD strings on the wire and days since
- *	1970-01-01 inside; date_parse() rejects impossible dates (2026-02-30).
+ *	1970-01-01 inside; date_parse() rejects impossible dates (2026-02-30)
+ *	and years outside 1900-2199, as the rules engine does.
  */
 #ifndef COMMON_UTIL_H
 #define COMMON_UTIL_H

@@ -89,6 +89,8 @@ int rules_age(rules_date_t birth, rules_date_t on);
 rules_date_t rules_date_add_months(rules_date_t d, int months);
 /* From days since 1970-01-01 (the representation of services/common). */
 rules_date_t rules_date_from_days(int32_t days);
+/* To days since 1970-01-01; the inverse of rules_date_from_days(). */
+int32_t rules_date_to_days(rules_date_t date);
 
 /* ------------------------------------------------------------------ */
 /* Names of the request's enumerations (exact spelling of section 4). */

@@ -110,6 +110,20 @@ rules_date_t rules_date_add_months(rules_date_t d, int months)
 	return rules_date_ymd(y, m, day);
 }
 
+int32_t rules_date_to_days(rules_date_t date)
+{
+	/* days-from-civil, the inverse of the algorithm below */
+	int64_t y = date / 10000, m = date / 100 % 100, d = date % 100;
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return (int32_t)(era * 146097 + doe - 719468);
+}
+
 rules_date_t rules_date_from_days(int32_t days)
 {
 	/* The civil-from-days algorithm of H. Hinnant: eras of 400 years

@@ -72,12 +72,6 @@ check_eq "crash: nothing paid twice (one payment per claim, equal to its AMC)" \
 # The reference: the same claims on identical members, no kill.
 check "crash: reference claims submitted" "$BIN/claimctl" submit "$TEST_LOGS/ref-claims.json"
 check "crash: reference run decided" wait_for 300 all_decided "$REF" "$N"
-results() { # results SOURCE PREFIX: per claim and line, amounts and rules
-	sql "SELECT substr(m.membership_number, 7), split_part(c.external_id, '-', 3), d.line_no,
-	  d.pf_cents, d.franchise_cents, d.amo_paid_cents, d.amc_cents, d.rac_cents, d.rules
-	  FROM decisions d JOIN claims c USING (claim_id) JOIN contracts ct USING (contract_id)
-	  JOIN members m ON m.member_id = ct.member_id WHERE c.source = '$1' ORDER BY 1, 2, 3"
-}
 results "$SRC" >"$TEST_LOGS/crash-results.txt"
 results "$REF" >"$TEST_LOGS/ref-results.txt"
 check "crash: results equal an uninterrupted run" cmp -s "$TEST_LOGS/crash-results.txt" "$TEST_LOGS/ref-results.txt"

@@ -47,12 +47,6 @@ for w in 1 2 3; do
 	check "scaling: worker $w decided claims (${handled:-0})" test "${handled:-0}" -gt 0
 done
 
-results() {
-	sql "SELECT substr(m.membership_number, 7), split_part(c.external_id, '-', 3), d.line_no,
-	  d.pf_cents, d.franchise_cents, d.amo_paid_cents, d.amc_cents, d.rac_cents, d.rules
-	  FROM decisions d JOIN claims c USING (claim_id) JOIN contracts ct USING (contract_id)
-	  JOIN members m ON m.member_id = ct.member_id WHERE c.source = '$1' ORDER BY 1, 2, 3"
-}
 results "$ONE" >"$TEST_LOGS/one-results.txt"
 results "$THREE" >"$TEST_LOGS/three-results.txt"
 check "scaling: three workers give the single worker's results" \
