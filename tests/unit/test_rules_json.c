@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "rules/rules_json.h"
+#include "json_mutate.h"
 #include "test.h"
 
 static struct rules_params params;
@@ -36,65 +37,6 @@ static void load_params(void)
 	REQUIRE(root != NULL);
 	CHECK(rules_params_from_json(root, &params, &err) == RULES_OK);
 	json_decref(root);
-}
-
-/* Navigates "a.b[2].c" to the parent of the last member. */
-static json_t *parent_of(json_t *root, char *path, char **last, long *index)
-{
-	json_t *cur = root;
-	char *p = path;
-
-	*index = -1;
-	for (;;) {
-		size_t n = strcspn(p, ".[");
-		char sep = p[n];
-
-		p[n] = '\0';
-		if (sep == '\0') {
-			*last = p;
-			return cur;
-		}
-		if (n > 0)
-			cur = json_object_get(cur, p);
-		if (sep == '[') {
-			long i = strtol(p + n + 1, &p, 10);
-
-			p++;
-			if (*p == '\0') {
-				*last = NULL;
-				*index = i;
-				return cur;
-			}
-			cur = json_array_get(cur, (size_t)i);
-			p++;
-		} else {
-			p += n + 1;
-		}
-	}
-}
-
-/* Sets the member at path to the JSON text value (NULL: deletes it). */
-static void mutate(json_t *root, const char *path, const char *value)
-{
-	char buf[128];
-	char *last;
-	long index;
-	json_t *parent, *v = value != NULL ? json_loads(value, JSON_DECODE_ANY, NULL) : NULL;
-
-	if (value != NULL && v == NULL)
-		printf("  bad JSON in test: %s\n", value);
-	snprintf(buf, sizeof buf, "%s", path);
-	parent = parent_of(root, buf, &last, &index);
-	if (index >= 0 && v != NULL && (size_t)index >= json_array_size(parent))
-		json_array_append_new(parent, v);
-	else if (index >= 0 && v != NULL)
-		json_array_set_new(parent, (size_t)index, v);
-	else if (index >= 0)
-		json_array_remove(parent, (size_t)index);
-	else if (v != NULL)
-		json_object_set_new(parent, last, v);
-	else
-		json_object_del(parent, last);
 }
 
 struct bad_case {
