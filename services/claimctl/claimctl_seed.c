@@ -244,7 +244,6 @@ static int load_professionals(struct pg *db, struct rng *r)
 
 /* ---- members --------------------------------------------------------------- */
 
-
 static void random_date(struct rng *r, int year_from, int year_to, char out[DATE_STR_LEN])
 {
 	int32_t lo, hi;
