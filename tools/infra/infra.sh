@@ -157,6 +157,28 @@ pg_setup_env() {
     else
         PG_USER=$(id -un)
     fi
+    pg_place_state
+}
+
+# PostgreSQL's files belong to $PG_USER, who must reach them through every
+# parent directory. A repository where that user cannot go (a private
+# home such as /root) keeps its database under /var/tmp instead, in a
+# directory named after the repository's path; .infra/pg links to it.
+pg_place_state() {
+    local outside
+    [[ $PG_USER == "$(id -un)" ]] && return 0
+    outside="/var/tmp/claims-infra-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)/pg"
+    if [[ -L $INFRA/pg ]]; then
+        PG_DIR=$outside
+    elif [[ ! -d $INFRA/pg ]] && id "$PG_USER" >/dev/null 2>&1 &&
+        ! runuser -u "$PG_USER" -- test -x "$ROOT" 2>/dev/null; then
+        PG_DIR=$outside
+    else
+        return 0
+    fi
+    PG_DATA="$PG_DIR/data"
+    PG_RUN="$PG_DIR/run"
+    PG_LOG="$PG_DIR/postgres.log"
 }
 
 pg_ensure_user() {
@@ -285,6 +307,10 @@ pg_up() {
     need_port_free postgres "$PG_PORT"
     pg_ensure_user
     mkdir -p "$PG_DIR" "$PG_RUN"
+    if [[ $PG_DIR != "$INFRA/pg" && ! -L $INFRA/pg ]]; then
+        ln -s "$PG_DIR" "$INFRA/pg"
+        say "postgres: '$PG_USER' cannot enter $ROOT: database state in $PG_DIR (.infra/pg links to it)"
+    fi
     if [[ $PG_USER != "$(id -un)" ]]; then
         [[ $(stat -c %U "$PG_DIR") == "$PG_USER" && $(stat -c %U "$PG_RUN") == "$PG_USER" ]] ||
             chown -R "$PG_USER:" "$PG_DIR"
@@ -713,6 +739,10 @@ cmd_env() {
 
 cmd_reset() {
     cmd_down
+    # A database kept outside the repository (see pg_place_state) goes too.
+    if [[ -L $INFRA/pg && $PG_DIR == /var/tmp/claims-infra-*/pg ]]; then
+        rm -rf "${PG_DIR%/pg}"
+    fi
     [[ $INFRA == "$ROOT/.infra" && -d $INFRA ]] && rm -rf "$INFRA"
     say "reset: .infra/ removed"
 }
