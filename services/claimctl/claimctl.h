@@ -12,6 +12,9 @@
 
 #define EXIT_USAGE 2
 
+/* The most a command reads from a request file or stdin. */
+#define CLAIMCTL_MAX_INPUT (64u << 20)
+
 int cmd_migrate(int argc, char **argv);
 int cmd_seed(int argc, char **argv);
 int cmd_submit(int argc, char **argv);

@@ -30,6 +30,8 @@
 #include <time.h>
 
 #include "claimctl/claimctl.h"
+#include "common/params.h"
+#include "common/util.h"
 #include "rules/rules.h"
 
 #define POOL	    1000
@@ -38,7 +40,6 @@
 #define MAX_RUNS    101
 
 /* Shared with simulate (claimctl_simulate.c). */
-int claimctl_load_params(const char *path, struct rules_params *p);
 
 struct bench_request {
 	struct rules_request req;
@@ -389,7 +390,7 @@ int cmd_bench_engine(int argc, char **argv)
 		return rc > 0 ? 0 : EXIT_USAGE;
 	}
 	p = malloc(sizeof *p);
-	if (p == NULL || claimctl_load_params(o.params, p) != 0) {
+	if (p == NULL || params_load(o.params, p) != OK) {
 		free(p);
 		return 1;
 	}

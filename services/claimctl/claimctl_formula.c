@@ -30,13 +30,13 @@
 #include <time.h>
 
 #include "claimctl/claimctl.h"
+#include "common/params.h"
+#include "common/util.h"
 #include "rules/rules_json.h"
 
 #define MAX_ISSUES 64
 
 /* Shared with simulate (claimctl_simulate.c). */
-int claimctl_load_params(const char *path, struct rules_params *p);
-int claimctl_read_stream(FILE *in, char **text, size_t *len);
 
 struct options {
 	const char *params;
@@ -116,7 +116,7 @@ static int load_formula(const char *path, struct rules_formula *f)
 	size_t len;
 	int rc;
 
-	if (in == NULL || claimctl_read_stream(in, &text, &len) != 0) {
+	if (in == NULL || read_stream(in, CLAIMCTL_MAX_INPUT, &text, &len) != OK) {
 		fprintf(stderr, "%s: %s\n", path, strerror(errno));
 		if (in != NULL)
 			fclose(in);
@@ -216,7 +216,7 @@ int cmd_formula(int argc, char **argv)
 		return rc > 0 ? 0 : EXIT_USAGE;
 	}
 	p = malloc(sizeof *p);
-	if (p == NULL || claimctl_load_params(o.params, p) != 0) {
+	if (p == NULL || params_load(o.params, p) != OK) {
 		free(p);
 		return 1;
 	}

@@ -17,9 +17,6 @@
  *	file named by CLAIMS_RULES_PARAMS, else from
  *	deploy/params/parameters.json under the current directory.
  *
- *	This file also holds claimctl_load_params(), which the formula and
- *	bench-engine subcommands share.
- *
  * DIAGNOSTICS
  *	Exit 0 with the result on stdout. Exit 2 on bad usage or a request
  *	that breaks the schema, with one line on stderr: the member's JSON
@@ -33,88 +30,21 @@
 #include <string.h>
 
 #include "claimctl/claimctl.h"
+#include "common/params.h"
+#include "common/util.h"
 #include "rules/rules_json.h"
-
-#define DEFAULT_PARAMS "deploy/params/parameters.json"
-#define MAX_INPUT      (64u << 20)
-
-int claimctl_load_params(const char *path, struct rules_params *p);
-int claimctl_read_stream(FILE *in, char **text, size_t *len);
-
-/* Reads a whole stream (at most MAX_INPUT bytes); 0 or -1 with errno. */
-int claimctl_read_stream(FILE *in, char **text, size_t *len)
-{
-	size_t cap = 65536, n = 0, got;
-	char *buf = malloc(cap);
-
-	while (buf != NULL && (got = fread(buf + n, 1, cap - n, in)) > 0) {
-		n += got;
-		if (n == cap) {
-			char *bigger = cap < MAX_INPUT ? realloc(buf, cap * 2) : NULL;
-
-			if (bigger == NULL) {
-				free(buf);
-				errno = cap < MAX_INPUT ? ENOMEM : EFBIG;
-				return -1;
-			}
-			buf = bigger;
-			cap *= 2;
-		}
-	}
-	if (buf == NULL || ferror(in)) {
-		free(buf);
-		errno = buf == NULL ? ENOMEM : EIO;
-		return -1;
-	}
-	*text = buf;
-	*len = n;
-	return 0;
-}
-
-/* path NULL: CLAIMS_RULES_PARAMS, else the default. 0, or -1 after one
- * line on stderr. */
-int claimctl_load_params(const char *path, struct rules_params *p)
-{
-	struct rules_error err;
-	FILE *f;
-	char *text;
-	size_t len;
-	int rc;
-
-	if (path == NULL)
-		path = getenv("CLAIMS_RULES_PARAMS");
-	if (path == NULL || path[0] == '\0')
-		path = DEFAULT_PARAMS;
-	f = fopen(path, "r");
-	if (f == NULL) {
-		fprintf(stderr, "params %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	rc = claimctl_read_stream(f, &text, &len);
-	fclose(f);
-	if (rc != 0) {
-		fprintf(stderr, "params %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	rc = rules_params_from_string(text, len, p, &err);
-	free(text);
-	if (rc != RULES_OK) {
-		fprintf(stderr, "params %s: %s: %s\n", path, err.field, err.reason);
-		return -1;
-	}
-	return 0;
-}
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: claimctl simulate [--params FILE] < request.json\n\n"
-		     "Computes the reimbursement of the request on stdin (docs/rules.md) and\n"
-		     "writes the result JSON on stdout.\n\n"
-		     "  --params FILE  dated parameters [$CLAIMS_RULES_PARAMS, else " DEFAULT_PARAMS
-		     "]\n\n"
-		     "Exit 0 on success, 2 on bad usage or a request that breaks the schema\n"
-		     "(one line on stderr: member path and reason), 1 when the parameters\n"
-		     "cannot be loaded.\n");
+	fprintf(out,
+		"Usage: claimctl simulate [--params FILE] < request.json\n\n"
+		"Computes the reimbursement of the request on stdin (docs/rules.md) and\n"
+		"writes the result JSON on stdout.\n\n"
+		"  --params FILE  dated parameters [$CLAIMS_RULES_PARAMS, else " PARAMS_DEFAULT_PATH
+		"]\n\n"
+		"Exit 0 on success, 2 on bad usage or a request that breaks the schema\n"
+		"(one line on stderr: member path and reason), 1 when the parameters\n"
+		"cannot be loaded.\n");
 }
 
 /* Sets *params_path from argv; 0, 1 for --help, -1 on bad usage. */
@@ -140,7 +70,7 @@ static int simulate(const struct rules_params *p)
 	size_t len;
 	int rc;
 
-	if (claimctl_read_stream(stdin, &text, &len) != 0) {
+	if (read_stream(stdin, CLAIMCTL_MAX_INPUT, &text, &len) != OK) {
 		fprintf(stderr, "stdin: %s\n", strerror(errno));
 		return EXIT_USAGE;
 	}
@@ -171,7 +101,7 @@ int cmd_simulate(int argc, char **argv)
 		return rc > 0 ? 0 : EXIT_USAGE;
 	}
 	p = malloc(sizeof *p);
-	if (p == NULL || claimctl_load_params(params_path, p) != 0) {
+	if (p == NULL || params_load(params_path, p) != OK) {
 		free(p);
 		return 1;
 	}

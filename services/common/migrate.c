@@ -12,10 +12,12 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "common/xalloc.h"
 
-#define MIGRATE_LOCK   "SELECT pg_advisory_lock(7415002)"
-#define MIGRATE_UNLOCK "SELECT pg_advisory_unlock(7415002)"
+#define MIGRATE_LOCK	    "SELECT pg_advisory_lock(7415002)"
+#define MIGRATION_MAX_BYTES (16u << 20)
+#define MIGRATE_UNLOCK	    "SELECT pg_advisory_unlock(7415002)"
 
 static int is_migration(const char *name)
 {
@@ -55,34 +57,6 @@ static int list_files(const char *dir, char ***names, int *count)
 	return OK;
 }
 
-static int read_file(const char *path, char **out)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long len;
-
-	if (f == NULL) {
-		log_error("%s: %s", path, strerror(errno));
-		return ERR;
-	}
-	if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-		log_error("%s: cannot size the file", path);
-		fclose(f);
-		return ERR;
-	}
-	buf = xmalloc((size_t)len + 1);
-	if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-		log_error("%s: short read", path);
-		fclose(f);
-		free(buf);
-		return ERR;
-	}
-	buf[len] = '\0';
-	fclose(f);
-	*out = buf;
-	return OK;
-}
-
 static void sha256_hex(const char *text, char out[65])
 {
 	unsigned char digest[crypto_hash_sha256_BYTES];
@@ -117,10 +91,11 @@ static int applied_state(struct pg *db, const char *name, const char *sum)
 static int apply_one(struct pg *db, const char *dir, const char *name)
 {
 	char *path = xasprintf("%s/%s", dir, name), *sql = NULL, sum[65];
+	size_t len;
 	const char *values[2] = {name, sum};
 	int state, status = ERR;
 
-	if (read_file(path, &sql) != OK)
+	if (read_file(path, MIGRATION_MAX_BYTES, &sql, &len) != OK)
 		goto out;
 	sha256_hex(sql, sum);
 	state = applied_state(db, name, sum);

@@ -5,6 +5,7 @@
 #include "common/pgarray.h"
 
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,15 @@ void pgarray_null(struct pgarray *a)
 	separator(a);
 	for (const char *s = "NULL"; *s; s++)
 		put(a, *s);
+}
+
+void pgarray_hex(struct pgarray *a, const void *data, size_t len)
+{
+	char *hex = xmalloc(len * 2 + 1);
+
+	sodium_bin2hex(hex, len * 2 + 1, data, len);
+	pgarray_text(a, hex);
+	free(hex);
 }
 
 const char *pgarray_finish(struct pgarray *a)

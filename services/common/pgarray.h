@@ -36,6 +36,8 @@ void pgarray_text(struct pgarray *a, const char *s);
 void pgarray_int(struct pgarray *a, int64_t v);
 void pgarray_bool(struct pgarray *a, int v);
 void pgarray_null(struct pgarray *a);
+/* Binary data as hex text: decode(x, 'hex') turns it back into bytea. */
+void pgarray_hex(struct pgarray *a, const void *data, size_t len);
 const char *pgarray_finish(struct pgarray *a);
 void pgarray_free(struct pgarray *a);
 

@@ -4,9 +4,11 @@
  */
 #include "common/util.h"
 
+#include "common/log.h"
 #include "rules/rules.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -114,4 +116,54 @@ int utf8_valid(const char *s)
 			return 0;
 	}
 	return 1;
+}
+
+int read_stream(FILE *in, size_t max, char **text, size_t *len)
+{
+	size_t cap = 65536, n = 0, got;
+	char *buf = malloc(cap + 1);
+
+	while (buf != NULL && (got = fread(buf + n, 1, cap - n, in)) > 0) {
+		n += got;
+		if (n < cap)
+			continue;
+		if (cap >= max) {
+			free(buf);
+			errno = EFBIG;
+			return ERR;
+		}
+		cap *= 2;
+		{
+			char *bigger = realloc(buf, cap + 1);
+
+			if (bigger == NULL)
+				free(buf);
+			buf = bigger;
+		}
+	}
+	if (buf == NULL || ferror(in)) {
+		errno = buf == NULL ? ENOMEM : EIO;
+		free(buf);
+		return ERR;
+	}
+	buf[n] = '\0';
+	*text = buf;
+	*len = n;
+	return OK;
+}
+
+int read_file(const char *path, size_t max, char **text, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	int status;
+
+	if (f == NULL) {
+		log_error("%s: %s", path, strerror(errno));
+		return ERR;
+	}
+	status = read_stream(f, max, text, len);
+	if (status != OK)
+		log_error("%s: %s", path, strerror(errno));
+	fclose(f);
+	return status;
 }

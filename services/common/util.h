@@ -14,7 +14,9 @@
 #ifndef COMMON_UTIL_H
 #define COMMON_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/status.h"
 
@@ -29,6 +31,12 @@ int uuid_valid(const char *s); /* 1 when s is a canonical UUID string */
 int date_parse(const char *iso, int32_t *days) MUST_CHECK;
 void date_format(int32_t days, char out[DATE_STR_LEN]);
 int32_t date_today(void); /* UTC */
+
+/* A whole stream or file into a NUL-terminated buffer the caller frees;
+ * more than max bytes is an error (EFBIG). read_stream() sets errno and
+ * does not log; read_file() logs the path and the cause. */
+int read_stream(FILE *in, size_t max, char **text, size_t *len) MUST_CHECK;
+int read_file(const char *path, size_t max, char **text, size_t *len) MUST_CHECK;
 
 /* 1 when s holds well-formed UTF-8 (what PostgreSQL will accept as text). */
 int utf8_valid(const char *s);

@@ -23,7 +23,6 @@
  *	NOTHING, and its event is written only for rows actually inserted)
  *	and reads the winner's answer.
  */
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,14 +310,6 @@ static size_t split_exemptions(char *text, char **out, size_t max)
 	return n;
 }
 
-static char *hex_of(const uint8_t *buf, size_t len)
-{
-	char *hex = xmalloc(len * 2 + 1);
-
-	sodium_bin2hex(hex, len * 2 + 1, buf, len);
-	return hex;
-}
-
 /* The claims.accepted event: the claim as the reimbursement daemon needs
  * it. Lines are copied without the fields this version does not know:
  * protobuf-c would keep them and could write them back in a form it
@@ -440,7 +431,7 @@ static void add_lines(struct pgarray *a, const struct intake_item *it)
 static int add_accepted(struct pgarray *a, struct intake_item *it)
 {
 	const Claims__ClaimSubmitted *s = it->s;
-	char event_id[UUID_STR_LEN], *hex;
+	char event_id[UUID_STR_LEN];
 	uint8_t *event;
 	size_t len;
 
@@ -462,9 +453,7 @@ static int add_accepted(struct pgarray *a, struct intake_item *it)
 	pgarray_text(&a[E_CLAIM], it->out.claim_id);
 	pgarray_text(&a[E_ID], event_id);
 	pgarray_int(&a[E_KEY], it->cov.contract_id);
-	hex = hex_of(event, len);
-	pgarray_text(&a[E_PAYLOAD], hex);
-	free(hex);
+	pgarray_hex(&a[E_PAYLOAD], event, len);
 	free(event);
 	return OK;
 }
@@ -536,7 +525,7 @@ static int add_rejected(struct pgarray *a, struct intake_item *it)
 	/* Text PostgreSQL would refuse is left out: the reason says why. */
 	const char *source = s->source && utf8_valid(s->source) ? s->source : NULL;
 	const char *external = s->external_id && utf8_valid(s->external_id) ? s->external_id : NULL;
-	char id[UUID_STR_LEN], event_id[UUID_STR_LEN], *hex;
+	char id[UUID_STR_LEN], event_id[UUID_STR_LEN];
 	uint8_t *event;
 	size_t len;
 
@@ -559,9 +548,7 @@ static int add_rejected(struct pgarray *a, struct intake_item *it)
 	pgarray_text(&a[R_MESSAGE], it->out.message);
 	pgarray_text(&a[R_EVENT], event_id);
 	pgarray_text(&a[R_KEY], external ? external : "");
-	hex = hex_of(event, len);
-	pgarray_text(&a[R_PAYLOAD], hex);
-	free(hex);
+	pgarray_hex(&a[R_PAYLOAD], event, len);
 	free(event);
 	return OK;
 }

@@ -28,6 +28,7 @@
 #include "common/daemon.h"
 #include "common/envelope.h"
 #include "common/log.h"
+#include "common/params.h"
 #include "common/util.h"
 #include "common/worker.h"
 #include "common/xalloc.h"
@@ -47,8 +48,8 @@ static const struct config_entry config_table[] = {
 	 "Kafka consumer group of claims.accepted"},
 	{"CLAIMS_REIMBURSE_BATCH", CONFIG_INT, &cfg.batch, "500", 1, 10000,
 	 "claims per PostgreSQL transaction"},
-	{"CLAIMS_RULES_PARAMS", CONFIG_STRING, &cfg.params_path, "deploy/params/parameters.json", 0,
-	 0, "dated parameters of the rules engine (PF, franchises, tariffs...)"},
+	{"CLAIMS_RULES_PARAMS", CONFIG_STRING, &cfg.params_path, PARAMS_DEFAULT_PATH, 0, 0,
+	 "dated parameters of the rules engine (PF, franchises, tariffs...)"},
 	{"CLAIMS_FORMULA_RELOAD", CONFIG_INT, &cfg.reload_seconds, "60", 1, 86400,
 	 "seconds between reloads of formula versions"},
 	{NULL, 0, NULL, NULL, 0, 0, NULL},
@@ -61,40 +62,6 @@ struct reimburse_state {
 };
 
 static struct reimburse_state state;
-
-static int load_params(const char *path, struct rules_params **out)
-{
-	struct rules_params *p = xcalloc(1, sizeof(*p));
-	struct rules_error err;
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = fopen(path, "r");
-
-	if (f == NULL) {
-		log_error("rules parameters %s: %s", path, strerror(errno));
-		free(p);
-		return ERR;
-	}
-	{
-		FILE *mem = open_memstream(&text, &len);
-		char buf[8192];
-		size_t n;
-
-		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-			fwrite(buf, 1, n, mem);
-		fclose(mem);
-	}
-	fclose(f);
-	if (rules_params_from_string(text, len, p, &err) != RULES_OK) {
-		log_error("rules parameters %s: %s: %s", path, err.field, err.reason);
-		free(text);
-		free(p);
-		return ERR;
-	}
-	free(text);
-	*out = p;
-	return OK;
-}
 
 /* Decode what can be decoded; refuse the rest with its reason. */
 static void decode(struct reimburse_item *it, rd_kafka_message_t *m)
@@ -156,7 +123,8 @@ static int reimburse_init(void *ctx)
 		.ctx = st,
 	};
 
-	if (load_params(cfg.params_path, &st->params) != OK)
+	st->params = xmalloc(sizeof(*st->params));
+	if (params_load(cfg.params_path, st->params) != OK)
 		return ERR;
 	st->ctx.params = st->params;
 	if (worker_open(&wc, &st->worker) != OK)

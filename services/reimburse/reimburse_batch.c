@@ -28,7 +28,6 @@
  *	decided) or 'error' (none), with the reasons, and the event says so.
  */
 #include <inttypes.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -613,7 +612,7 @@ static void count_outcome(Claims__Outcome code)
 static int add_claim(struct batch_write *bw, const struct claim_work *w, const char *trace_id)
 {
 	int professional = w->a->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL;
-	char event_id[UUID_STR_LEN], *hex;
+	char event_id[UUID_STR_LEN];
 	struct outcome o;
 	uint8_t *event;
 	size_t len;
@@ -633,10 +632,7 @@ static int add_claim(struct batch_write *bw, const struct claim_work *w, const c
 	pgarray_int(&bw->a[A_P_AMOUNT], o.amc);
 	pgarray_text(&bw->a[A_O_ID], event_id);
 	pgarray_int(&bw->a[A_O_KEY], w->a->contract_id);
-	hex = xmalloc(len * 2 + 1);
-	sodium_bin2hex(hex, len * 2 + 1, event, len);
-	pgarray_text(&bw->a[A_O_PAYLOAD], hex);
-	free(hex);
+	pgarray_hex(&bw->a[A_O_PAYLOAD], event, len);
 	free(event);
 	bw->claims++;
 	count_outcome(o.code);

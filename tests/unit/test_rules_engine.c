@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "rules/rules_json.h"
+#include "common/params.h"
 #include "test.h"
 
 static struct rules_params params;
@@ -30,19 +31,10 @@ static rules_date_t date_of(const char *s)
 	return d;
 }
 
+/* The parameters every program reads (common/params.c), from the repo root. */
 static void load_params(void)
 {
-	FILE *f = fopen("deploy/params/parameters.json", "rb");
-	static char text[1 << 16];
-	size_t n;
-	struct rules_error err;
-
-	REQUIRE(f != NULL);
-	n = fread(text, 1, sizeof text, f);
-	fclose(f);
-	if (rules_params_from_string(text, n, &params, &err) != RULES_OK)
-		printf("  params: %s: %s\n", err.field, err.reason);
-	CHECK(params.n_pf > 0);
+	REQUIRE(params_load(PARAMS_DEFAULT_PATH, &params) == OK);
 }
 
 /* "PF GUARANTEE_PCT" for the line's trace. */

@@ -13,19 +13,16 @@
 #include <stdlib.h>
 
 #include "rules/rules_json.h"
+#include "common/params.h"
 #include "test.h"
 
 static struct rules_params params;
 static struct rules_formula formula;
 
+/* The parameters every program reads (common/params.c), from the repo root. */
 static void load_params(void)
 {
-	json_t *root = json_load_file("deploy/params/parameters.json", 0, NULL);
-	struct rules_error err;
-
-	REQUIRE(root != NULL);
-	CHECK(rules_params_from_json(root, &params, &err) == RULES_OK);
-	json_decref(root);
+	REQUIRE(params_load(PARAMS_DEFAULT_PATH, &params) == OK);
 }
 
 static int parse(const char *text, struct rules_error *err)

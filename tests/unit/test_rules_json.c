@@ -15,6 +15,7 @@
 
 #include "rules/rules_json.h"
 #include "json_mutate.h"
+#include "common/params.h"
 #include "test.h"
 
 static struct rules_params params;
@@ -29,14 +30,10 @@ static const char base[] =
 	" \"lines\": [{\"id\": \"L1\", \"date\": \"2026-03-10\", \"category\": \"CONSULT_GP\","
 	"   \"charged_cents\": 3000, \"brss_cents\": 3000, \"amo_rate\": 70}]}";
 
+/* The parameters every program reads (common/params.c), from the repo root. */
 static void load_params(void)
 {
-	json_t *root = json_load_file("deploy/params/parameters.json", 0, NULL);
-	struct rules_error err;
-
-	REQUIRE(root != NULL);
-	CHECK(rules_params_from_json(root, &params, &err) == RULES_OK);
-	json_decref(root);
+	REQUIRE(params_load(PARAMS_DEFAULT_PATH, &params) == OK);
 }
 
 struct bad_case {

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 
 #include "rules/rules_json.h"
+#include "common/params.h"
 #include "test.h"
 
 #define REQUESTS  4000
@@ -554,14 +555,10 @@ static void check_request(struct gen *g)
 	check_incremental(g, res);
 }
 
+/* The parameters every program reads (common/params.c), from the repo root. */
 static void load_params(void)
 {
-	json_t *root = json_load_file("deploy/params/parameters.json", 0, NULL);
-	struct rules_error err;
-
-	REQUIRE(root != NULL);
-	CHECK(rules_params_from_json(root, &params, &err) == RULES_OK);
-	json_decref(root);
+	REQUIRE(params_load(PARAMS_DEFAULT_PATH, &params) == OK);
 }
 
 static void test_random_requests(void)

@@ -16,44 +16,16 @@
 #include <stdlib.h>
 
 #include "rules/rules_json.h"
+#include "common/params.h"
+#include "common/util.h"
 #include "test.h"
 
 static struct rules_params params;
-static const char *vector; /* the .in.json of the current test */
-
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		if (buf != NULL) {
-			buf[n] = '\0';
-			*len = (size_t)n;
-		}
-	}
-	fclose(f);
-	return buf;
-}
-
+static const char
+	*vector; /* The parameters every program reads (common/params.c), from the repo root. */
 static void load_params(void)
 {
-	size_t len;
-	char *text = read_file("deploy/params/parameters.json", &len);
-	struct rules_error err;
-
-	REQUIRE(text != NULL);
-	if (rules_params_from_string(text, len, &params, &err) != RULES_OK)
-		printf("  params: %s: %s\n", err.field, err.reason);
-	free(text);
+	REQUIRE(params_load(PARAMS_DEFAULT_PATH, &params) == OK);
 }
 
 /* Compares every member of want (a line or the totals) with got. */
@@ -114,7 +86,8 @@ static void test_vector(void)
 
 	snprintf(expected_path, sizeof expected_path, "%.*s.expected.json",
 		 (int)(strlen(vector) - strlen(".in.json")), vector);
-	in = read_file(vector, &len);
+	if (read_file(vector, 1u << 20, &in, &len) != OK)
+		in = NULL;
 	REQUIRE(in != NULL);
 	want = json_load_file(expected_path, 0, NULL);
 	rc = rules_json_simulate(&params, in, len, &out, &err);
