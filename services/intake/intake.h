@@ -53,13 +53,12 @@ void intake_reject(struct intake_outcome *out, const char *code, const char *fie
 
 /* Where a submission of a batch stands while the batch is decided. */
 enum intake_state {
-	PENDING,	/* checks so far passed */
-	PENDING_REJECT, /* refused by the static checks, unless seen before */
-	ANSWERED,	/* seen before: out holds the first answer */
-	REPEAT,		/* same key as an earlier item of the batch */
-	REJECT,		/* to record as a rejection */
-	ACCEPT,		/* to record as a claim */
-	LOST,		/* lost a race with an identical submission */
+	PENDING,  /* checks so far passed */
+	ANSWERED, /* seen before: out holds the first answer */
+	REPEAT,	  /* same key as an earlier item of the batch */
+	REJECT,	  /* to record as a rejection */
+	ACCEPT,	  /* to record as a claim */
+	LOST,	  /* lost a race with an identical submission */
 };
 
 struct intake_item {

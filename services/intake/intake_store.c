@@ -161,34 +161,37 @@ static void answer_from_row(struct intake_outcome *o, PGresult *res, int r)
 	o->duplicate = 1;
 }
 
-/* The answers already recorded for the items in state `want`; those
- * found become ANSWERED. */
-static int first_answers(struct pg *db, struct intake_item *items, int n, enum intake_state want)
+#define STATE(st) (1u << (st))
+
+/* The answers already recorded for the items whose state is in `states`
+ * (a mask of STATE()s); those found become ANSWERED. */
+static int first_answers(struct pg *db, struct intake_item *items, int n, unsigned states)
 {
 	struct pgarray sources, externals;
 	const char *v[2];
 	PGresult *res;
-	int status;
+	int status, wanted = 0;
 
 	pgarray_init(&sources);
 	pgarray_init(&externals);
 	for (int i = 0; i < n; i++) {
-		int k = items[i].state == want && keyed(items[i].s);
+		int k = (states & STATE(items[i].state)) && keyed(items[i].s);
 
 		pgarray_text(&sources, k ? items[i].s->source : "");
 		pgarray_text(&externals, k ? items[i].s->external_id : "");
+		wanted += k;
 	}
 	v[0] = pgarray_finish(&sources);
 	v[1] = pgarray_finish(&externals);
-	status = pg_exec_prepared(db, "intake_first_answers", 2, v, NULL, NULL, &res);
+	status = wanted ? pg_exec_prepared(db, "intake_first_answers", 2, v, NULL, NULL, &res) : OK;
 	pgarray_free(&sources);
 	pgarray_free(&externals);
-	if (status != OK)
-		return ERR;
+	if (status != OK || !wanted)
+		return status;
 	for (int r = 0; r < PQntuples(res); r++) {
 		int i = atoi(PQgetvalue(res, r, 0)) - 1;
 
-		if (i >= 0 && i < n && items[i].state == want && keyed(items[i].s)) {
+		if (i >= 0 && i < n && (states & STATE(items[i].state)) && keyed(items[i].s)) {
 			answer_from_row(&items[i].out, res, r);
 			items[i].state = ANSWERED;
 		}
@@ -234,7 +237,7 @@ static int load_coverage(struct pg *db, struct intake_item *items, int n)
 	struct pgarray numbers, ranks;
 	const char *v[2];
 	PGresult *res;
-	int status;
+	int status, wanted = 0;
 
 	pgarray_init(&numbers);
 	pgarray_init(&ranks);
@@ -244,14 +247,15 @@ static int load_coverage(struct pg *db, struct intake_item *items, int n)
 		memset(&items[i].cov, 0, sizeof(items[i].cov));
 		pgarray_text(&numbers, items[i].state == PENDING ? s->membership_number : "");
 		pgarray_int(&ranks, s->beneficiary_rank ? s->beneficiary_rank : 1);
+		wanted += items[i].state == PENDING;
 	}
 	v[0] = pgarray_finish(&numbers);
 	v[1] = pgarray_finish(&ranks);
-	status = pg_exec_prepared(db, "intake_coverage", 2, v, NULL, NULL, &res);
+	status = wanted ? pg_exec_prepared(db, "intake_coverage", 2, v, NULL, NULL, &res) : OK;
 	pgarray_free(&numbers);
 	pgarray_free(&ranks);
-	if (status != OK)
-		return ERR;
+	if (status != OK || !wanted)
+		return status;
 	for (int r = 0; r < PQntuples(res); r++) {
 		int i = atoi(PQgetvalue(res, r, 0)) - 1;
 
@@ -267,17 +271,20 @@ static int check_professionals(struct pg *db, struct intake_item *items, int n)
 	struct pgarray ids;
 	const char *v[1];
 	PGresult *res;
-	int status;
+	int status, wanted = 0;
 
 	pgarray_init(&ids);
-	for (int i = 0; i < n; i++)
-		if (items[i].state == PENDING && items[i].s->professional_id != NULL)
+	for (int i = 0; i < n; i++) {
+		if (items[i].state == PENDING && items[i].s->professional_id != NULL) {
 			pgarray_text(&ids, items[i].s->professional_id);
+			wanted++;
+		}
+	}
 	v[0] = pgarray_finish(&ids);
-	status = pg_exec_prepared(db, "intake_professionals", 1, v, NULL, NULL, &res);
+	status = wanted ? pg_exec_prepared(db, "intake_professionals", 1, v, NULL, NULL, &res) : OK;
 	pgarray_free(&ids);
-	if (status != OK)
-		return ERR;
+	if (status != OK || !wanted)
+		return status;
 	for (int i = 0; i < n; i++) {
 		const char *id = items[i].s->professional_id;
 		int known = 0;
@@ -629,19 +636,12 @@ int intake_submit_batch(struct pg *db, struct intake_item *items, int n)
 {
 	decide_static(items, n);
 	/* A submission seen before is answered as the first time, even a
-	 * malformed one: the first answers are looked up for every item. */
-	for (int i = 0; i < n; i++)
-		if (items[i].state == REJECT)
-			items[i].state = PENDING_REJECT;
-	if (first_answers(db, items, n, PENDING) != OK ||
-	    first_answers(db, items, n, PENDING_REJECT) != OK)
+	 * malformed one: one lookup for every item still to decide. */
+	if (first_answers(db, items, n, STATE(PENDING) | STATE(REJECT)) != OK)
 		return ERR;
-	for (int i = 0; i < n; i++)
-		if (items[i].state == PENDING_REJECT)
-			items[i].state = REJECT;
 	mark_repeats(items, n);
 	if (decide_rest(db, items, n) != OK || write_accepted(db, items, n) != OK ||
-	    write_rejected(db, items, n) != OK || first_answers(db, items, n, LOST) != OK)
+	    write_rejected(db, items, n) != OK || first_answers(db, items, n, STATE(LOST)) != OK)
 		return ERR;
 	copy_repeats(items, n);
 	for (int i = 0; i < n; i++)
