@@ -10,6 +10,8 @@
 #ifndef CLAIMCTL_H
 #define CLAIMCTL_H
 
+#include "proto/claims.pb-c.h"
+
 #define EXIT_USAGE 2
 
 /* The most a command reads from a request file or stdin. */
@@ -23,5 +25,12 @@ int cmd_dlq(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
 int cmd_formula(int argc, char **argv);
 int cmd_bench_engine(int argc, char **argv);
+int cmd_tp(int argc, char **argv);
+int cmd_contract(int argc, char **argv);
+
+/* claimctl_submit.c: one claim line in JSON (the shape of ClaimLine);
+ * strings point into the JSON document, lens holds two pointers. */
+struct json_t;
+int claimctl_parse_line(struct json_t *j, Claims__ClaimLine *l, char **lens, const char *where);
 
 #endif

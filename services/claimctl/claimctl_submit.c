@@ -52,7 +52,7 @@ struct json_claim {
 
 static int bad(const char *where, const char *field, const char *why)
 {
-	fprintf(stderr, "claimctl submit: %s%s: %s\n", where, field, why);
+	fprintf(stderr, "claimctl: %s%s: %s\n", where, field, why);
 	return ERR;
 }
 
@@ -110,7 +110,7 @@ static int get_bool(json_t *o, const char *key, protobuf_c_boolean *has, protobu
 	return OK;
 }
 
-static int parse_line(json_t *j, Claims__ClaimLine *l, char **lens, const char *where)
+int claimctl_parse_line(json_t *j, Claims__ClaimLine *l, char **lens, const char *where)
 {
 	json_t *lenses = json_object_get(j, "lenses");
 
@@ -196,7 +196,7 @@ static int parse_claim(json_t *j, struct json_claim *c, int index)
 		char lwhere[80];
 
 		snprintf(lwhere, sizeof(lwhere), "%slines[%zu].", where, i);
-		if (parse_line(lj, &c->lines[i], c->lens_ptrs[i], lwhere) != OK)
+		if (claimctl_parse_line(lj, &c->lines[i], c->lens_ptrs[i], lwhere) != OK)
 			return ERR;
 		c->line_ptrs[i] = &c->lines[i];
 	}

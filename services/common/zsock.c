@@ -6,28 +6,67 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "common/envelope.h"
 #include "common/log.h"
 
-int zsock_bind_router(void *ctx, const char *endpoint, void **out)
+/* A ROUTER that no client can hurt: size limit, no queueing for gone
+ * peers, no linger. Not bound yet: security options come first. */
+static int router_new(void *ctx, int64_t max_size, void **out)
 {
 	void *s = zmq_socket(ctx, ZMQ_ROUTER);
-	int64_t max_size = ENVELOPE_MAX_BYTES;
 	int zero = 0, one = 1;
 
 	if (s == NULL || zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max_size, sizeof(max_size)) != 0 ||
 	    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
 	    zmq_setsockopt(s, ZMQ_SNDTIMEO, &zero, sizeof(zero)) != 0 ||
-	    zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) != 0 ||
-	    zmq_bind(s, endpoint) != 0) {
-		log_error("zmq router %s: %s", endpoint, zmq_strerror(zmq_errno()));
+	    zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) != 0) {
+		log_error("zmq router options: %s", zmq_strerror(zmq_errno()));
 		if (s != NULL)
 			zmq_close(s);
 		return ERR;
 	}
 	*out = s;
 	return OK;
+}
+
+static int bind_or_close(void *s, const char *endpoint, void **out)
+{
+	if (zmq_bind(s, endpoint) != 0) {
+		log_error("zmq bind %s: %s", endpoint, zmq_strerror(zmq_errno()));
+		zmq_close(s);
+		return ERR;
+	}
+	*out = s;
+	return OK;
+}
+
+int zsock_bind_router(void *ctx, const char *endpoint, void **out)
+{
+	void *s;
+
+	if (router_new(ctx, ENVELOPE_MAX_BYTES, &s) != OK)
+		return ERR;
+	return bind_or_close(s, endpoint, out);
+}
+
+int zsock_bind_curve_router(void *ctx, const char *endpoint, const char *secret_z85,
+			    const char *zap_domain, int64_t max_bytes, void **out)
+{
+	int one = 1;
+	void *s;
+
+	if (router_new(ctx, max_bytes, &s) != OK)
+		return ERR;
+	if (zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof(one)) != 0 ||
+	    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, secret_z85, strlen(secret_z85)) != 0 ||
+	    zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, zap_domain, strlen(zap_domain)) != 0) {
+		log_error("zmq CURVE server options: %s", zmq_strerror(zmq_errno()));
+		zmq_close(s);
+		return ERR;
+	}
+	return bind_or_close(s, endpoint, out);
 }
 
 int zsock_connect_req(void *ctx, const char *endpoint, int timeout_ms, void **out)

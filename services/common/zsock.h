@@ -34,6 +34,7 @@
 #define COMMON_ZSOCK_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <zmq.h>
 
 #include "common/status.h"
@@ -47,6 +48,11 @@ struct zframes {
 };
 
 int zsock_bind_router(void *ctx, const char *endpoint, void **out) MUST_CHECK;
+/* The same, secured with CURVE: secret_z85 is the server's secret key
+ * (40 Z85 characters); every handshake is put to the ZAP handler of the
+ * context (inproc://zeromq.zap.01), which must be bound already. */
+int zsock_bind_curve_router(void *ctx, const char *endpoint, const char *secret_z85,
+			    const char *zap_domain, int64_t max_bytes, void **out) MUST_CHECK;
 int zsock_connect_req(void *ctx, const char *endpoint, int timeout_ms, void **out) MUST_CHECK;
 
 int zsock_recv(void *sock, struct zframes *f) MUST_CHECK;

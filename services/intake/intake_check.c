@@ -192,6 +192,10 @@ int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today, struct i
 	    check_text(s->professional_id, "professional_id", 16, 0, out) != OK ||
 	    check_text(s->quote_id, "quote_id", 64, 0, out) != OK)
 		return ERR;
+	if (s->quote_id != NULL && s->quote_id[0] != '\0' && !uuid_valid(s->quote_id)) {
+		intake_reject(out, "INVALID_FIELD", "quote_id", "a quote id is a UUID");
+		return ERR;
+	}
 	if (s->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL &&
 	    (s->professional_id == NULL || s->professional_id[0] == '\0')) {
 		intake_reject(out, "MISSING_FIELD", "professional_id",

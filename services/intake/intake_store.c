@@ -41,13 +41,13 @@ static const char *const source_kinds[] = {"unknown", "amo", "facility", "tiers_
 static const char sql_insert_claims[] =
 	"WITH c AS ("
 	" INSERT INTO claims (claim_id, source, source_kind, external_id, contract_id,"
-	"  beneficiary_id, professional_id, payee, status, trace_id)"
+	"  beneficiary_id, professional_id, payee, status, trace_id, quote_id)"
 	" SELECT x.claim_id, x.source, x.kind, x.external_id, x.contract_id, x.beneficiary_id,"
 	"  (SELECT professional_id FROM professionals WHERE id_value = x.professional),"
-	"  x.payee, 'queued', x.trace_id"
+	"  x.payee, 'queued', x.trace_id, x.quote_id"
 	" FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],"
-	"  $7::text[], $8::text[], $9::text[]) AS x(claim_id, source, kind, external_id,"
-	"  contract_id, beneficiary_id, professional, payee, trace_id)"
+	"  $7::text[], $8::text[], $9::text[], $32::uuid[]) AS x(claim_id, source, kind,"
+	"  external_id, contract_id, beneficiary_id, professional, payee, trace_id, quote_id)"
 	" ON CONFLICT (source, external_id) DO NOTHING RETURNING claim_id),"
 	" l AS ("
 	" INSERT INTO claim_lines (claim_id, line_no, line_ref, act_code, category, care_date,"
@@ -111,7 +111,13 @@ int intake_prepare(struct pg *db)
 	    pg_prepare(db, "intake_professionals",
 		       "SELECT id_value FROM professionals WHERE id_value = ANY($1::text[])",
 		       1) != OK ||
-	    pg_prepare(db, "intake_insert_claims", sql_insert_claims, 31) != OK ||
+	    pg_prepare(db, "intake_quotes",
+		       "SELECT q.quote_id::text, q.beneficiary_id, p.id_value,"
+		       " q.valid_until < current_date FROM quotes q"
+		       " JOIN professionals p ON p.professional_id = q.professional_id"
+		       " WHERE q.quote_id = ANY($1::uuid[])",
+		       1) != OK ||
+	    pg_prepare(db, "intake_insert_claims", sql_insert_claims, 32) != OK ||
 	    pg_prepare(db, "intake_insert_rejections", sql_insert_rejections, 10) != OK)
 		return ERR;
 	return OK;
@@ -303,6 +309,58 @@ static int check_professionals(struct pg *db, struct intake_item *items, int n)
 	return OK;
 }
 
+/* A cited quote must exist, be this professional's for this
+ * beneficiary, and still be valid. */
+static const char *quote_problem(const struct intake_item *it, PGresult *res)
+{
+	for (int r = 0; r < PQntuples(res); r++) {
+		if (strcmp(PQgetvalue(res, r, 0), it->s->quote_id) != 0)
+			continue;
+		if (strtoll(PQgetvalue(res, r, 1), NULL, 10) != it->cov.beneficiary_id ||
+		    it->s->professional_id == NULL ||
+		    strcmp(PQgetvalue(res, r, 2), it->s->professional_id) != 0)
+			return "QUOTE_MISMATCH";
+		return PQgetvalue(res, r, 3)[0] == 't' ? "QUOTE_EXPIRED" : NULL;
+	}
+	return "QUOTE_UNKNOWN";
+}
+
+static int check_quotes(struct pg *db, struct intake_item *items, int n)
+{
+	struct pgarray ids;
+	const char *v[1];
+	PGresult *res;
+	int status, wanted = 0;
+
+	pgarray_init(&ids);
+	for (int i = 0; i < n; i++) {
+		if (items[i].state == PENDING && items[i].s->quote_id && items[i].s->quote_id[0]) {
+			pgarray_text(&ids, items[i].s->quote_id);
+			wanted++;
+		}
+	}
+	v[0] = pgarray_finish(&ids);
+	status = wanted ? pg_exec_prepared(db, "intake_quotes", 1, v, NULL, NULL, &res) : OK;
+	pgarray_free(&ids);
+	if (status != OK || !wanted)
+		return status;
+	for (int i = 0; i < n; i++) {
+		const char *problem;
+
+		if (items[i].state != PENDING || !items[i].s->quote_id || !items[i].s->quote_id[0])
+			continue;
+		problem = quote_problem(&items[i], res);
+		if (problem != NULL) {
+			intake_reject(&items[i].out, problem, "quote_id",
+				      "the quote is unknown, expired, or not for this "
+				      "professional and beneficiary");
+			items[i].state = REJECT;
+		}
+	}
+	PQclear(res);
+	return OK;
+}
+
 /* ---- the events ------------------------------------------------------------------------ */
 
 /* "{C2S,MATERNITY}" -> the repeated string field of ClaimAccepted. */
@@ -394,6 +452,7 @@ enum {
 	E_ID,
 	E_KEY,
 	E_PAYLOAD,
+	C_QUOTE,
 	CLAIM_PARAMS
 };
 
@@ -456,6 +515,7 @@ static int add_accepted(struct pgarray *a, struct intake_item *it)
 	pgarray_text(&a[C_PAYEE],
 		     s->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL ? "professional" : "member");
 	opt_text(&a[C_TRACE], it->trace_id);
+	opt_text(&a[C_QUOTE], s->quote_id && s->quote_id[0] ? s->quote_id : NULL);
 	add_lines(a, it);
 	pgarray_text(&a[E_CLAIM], it->out.claim_id);
 	pgarray_text(&a[E_ID], event_id);
@@ -611,7 +671,7 @@ static int decide_rest(struct pg *db, struct intake_item *items, int n)
 		if (items[i].state == PENDING &&
 		    intake_check_coverage(items[i].s, &items[i].cov, &items[i].out) != OK)
 			items[i].state = REJECT;
-	if (check_professionals(db, items, n) != OK)
+	if (check_professionals(db, items, n) != OK || check_quotes(db, items, n) != OK)
 		return ERR;
 	for (int i = 0; i < n; i++) {
 		if (items[i].state == PENDING) {

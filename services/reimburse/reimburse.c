@@ -36,7 +36,7 @@
 #include "rules/rules_json.h"
 
 static struct {
-	char *pg_dsn, *brokers, *metrics_addr, *group, *params_path;
+	char *pg_dsn, *brokers, *metrics_addr, *group, *params_path, *quote_connect;
 	long batch, reload_seconds;
 } cfg;
 
@@ -52,6 +52,8 @@ static const struct config_entry config_table[] = {
 	 "dated parameters of the rules engine (PF, franchises, tariffs...)"},
 	{"CLAIMS_FORMULA_RELOAD", CONFIG_INT, &cfg.reload_seconds, "60", 1, 86400,
 	 "seconds between reloads of formula versions"},
+	{"CLAIMS_QUOTE_CONNECT", CONFIG_STRING, &cfg.quote_connect, "tcp://127.0.0.1:5703", 0, 0,
+	 "tiers-payant front doors to serve quotes to (comma-separated); empty: no quotes"},
 	{NULL, 0, NULL, NULL, 0, 0, NULL},
 };
 
@@ -59,6 +61,7 @@ struct reimburse_state {
 	struct worker *worker;
 	struct rules_params *params;
 	struct reimburse_ctx ctx;
+	struct quote_server *quotes;
 };
 
 static struct reimburse_state state;
@@ -127,9 +130,13 @@ static int reimburse_init(void *ctx)
 	if (params_load(cfg.params_path, st->params) != OK)
 		return ERR;
 	st->ctx.params = st->params;
-	if (worker_open(&wc, &st->worker) != OK)
+	if (worker_open(&wc, &st->worker) != OK ||
+	    formulas_load(worker_db(st->worker), &st->ctx.formulas) != OK)
 		return ERR;
-	return formulas_load(worker_db(st->worker), &st->ctx.formulas);
+	if (cfg.quote_connect[0] == '\0')
+		return OK;
+	return quote_server_start(cfg.pg_dsn, cfg.quote_connect, st->params, cfg.reload_seconds,
+				  &st->quotes);
 }
 
 static int reimburse_step(void *ctx)
@@ -153,6 +160,7 @@ static void reimburse_cleanup(void *ctx)
 {
 	struct reimburse_state *st = ctx;
 
+	quote_server_stop(st->quotes);
 	worker_close(st->worker);
 	formulas_free(&st->ctx.formulas);
 	free(st->params);

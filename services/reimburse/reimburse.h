@@ -9,7 +9,9 @@
  *	                     published; new versions are picked up on reload)
  *	reimburse_batch.c    a batch of claims: locks, histories, engine,
  *	                     then decisions, counters, payments and events in
- *	                     one statement
+ *	                     one statement; and a quote, computed the same way
+ *	                     with nothing written
+ *	reimburse_quote.c    the quote server thread (ZeroMQ REP, tiers payant)
  */
 #ifndef REIMBURSE_H
 #define REIMBURSE_H
@@ -62,5 +64,23 @@ int reimburse_prepare(struct pg *db) MUST_CHECK;
  * for the caller to dead-letter in the same transaction. */
 int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_item *items,
 		    int n) MUST_CHECK;
+
+struct reimburse_totals {
+	int64_t charged, amo_paid, amc, rac;
+};
+
+/* The decision the claim would get now, without consuming counters or
+ * writing anything: the packed Envelope(QUOTE_COMPUTED) holding a
+ * ReimbursementComputed. The birth date must be valid. ERR: database. */
+int reimburse_quote(struct reimburse_ctx *ctx, struct pg *db, const Claims__ClaimAccepted *a,
+		    const char *formula_code, const char *trace_id, uint8_t **reply,
+		    size_t *reply_len, struct reimburse_totals *totals) MUST_CHECK;
+
+/* reimburse_quote.c: the thread serving quotes to the tiers-payant front
+ * door over ZeroMQ, with its own connection and formula cache. */
+struct quote_server;
+int quote_server_start(const char *dsn, const char *endpoints, const struct rules_params *params,
+		       long reload_seconds, struct quote_server **out) MUST_CHECK;
+void quote_server_stop(struct quote_server *q);
 
 #endif

@@ -562,8 +562,9 @@ static void fill_decision(const struct claim_work *w, size_t i, Claims__LineDeci
 		x->rules[k] = (char *)rules_rule_name(r->rules[k]);
 }
 
-static int pack_event(const struct claim_work *w, const struct outcome *o, const char *trace_id,
-		      char *event_id, uint8_t **buf, size_t *len)
+static int pack_event(Claims__MessageType type, const struct claim_work *w,
+		      const struct outcome *o, const char *trace_id, char *event_id, uint8_t **buf,
+		      size_t *len)
 {
 	Claims__ReimbursementComputed ev = CLAIMS__REIMBURSEMENT_COMPUTED__INIT;
 	Claims__LineDecision *d = xcalloc(w->n, sizeof(*d)), **dp = xcalloc(w->n, sizeof(*dp));
@@ -590,8 +591,7 @@ static int pack_event(const struct claim_work *w, const struct outcome *o, const
 	}
 	ev.n_lines = w->n;
 	ev.lines = dp;
-	status = envelope_pack(CLAIMS__MESSAGE_TYPE__REIMBURSEMENT_COMPUTED, &ev.base, trace_id,
-			       "reimburse", event_id, buf, len);
+	status = envelope_pack(type, &ev.base, trace_id, "reimburse", event_id, buf, len);
 	free(names);
 	free(dp);
 	free(d);
@@ -618,7 +618,8 @@ static int add_claim(struct batch_write *bw, const struct claim_work *w, const c
 	size_t len;
 
 	summarise(w, &o);
-	if (pack_event(w, &o, trace_id, event_id, &event, &len) != OK)
+	if (pack_event(CLAIMS__MESSAGE_TYPE__REIMBURSEMENT_COMPUTED, w, &o, trace_id, event_id,
+		       &event, &len) != OK)
 		return ERR;
 	add_lines(bw, w);
 	pgarray_text(&bw->a[A_C_CLAIM], w->a->claim_id);
@@ -717,6 +718,43 @@ int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_i
 		metric_add(metric_counter("reimburse_redelivered_total",
 					  "Claims found decided already (redelivery)"),
 			   redelivered);
+out:
+	histories_free(&hs);
+	return status;
+}
+
+/* ---- a quote: the same computation, nothing written ------------------------------------- */
+
+int reimburse_quote(struct reimburse_ctx *ctx, struct pg *db, const Claims__ClaimAccepted *a,
+		    const char *formula_code, const char *trace_id, uint8_t **reply,
+		    size_t *reply_len, struct reimburse_totals *totals)
+{
+	struct reimburse_item item;
+	struct histories hs = {NULL, 0};
+	char event_id[UUID_STR_LEN];
+	struct claim_work w;
+	struct outcome o;
+	int status = ERR;
+
+	memset(&item, 0, sizeof(item));
+	item.claim = (Claims__ClaimAccepted *)a;
+	item.queued = 1;
+	snprintf(item.formula_code, sizeof(item.formula_code), "%s", formula_code);
+	/* The counters are read, never written: what the quote shows is
+	 * what the claim would get if it came now. */
+	if (load_histories(db, &item, 1, &hs) != OK)
+		goto out;
+	if (prepare_work(ctx, &item, history_of(&hs, a->beneficiary_id), &w) == OK) {
+		compute_all(ctx->params, &w);
+		summarise(&w, &o);
+		totals->charged = o.charged;
+		totals->amo_paid = o.amo_paid;
+		totals->amc = o.amc;
+		totals->rac = o.rac;
+		status = pack_event(CLAIMS__MESSAGE_TYPE__QUOTE_COMPUTED, &w, &o, trace_id, event_id,
+				    reply, reply_len);
+	}
+	work_free(&w);
 out:
 	histories_free(&hs);
 	return status;

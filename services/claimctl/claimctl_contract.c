@@ -1,0 +1,168 @@
+/*
+ * NAME
+ *	claimctl_contract.c - claimctl contract: change a member's contract
+ *
+ * SYNOPSIS
+ *	claimctl contract terminate --member NUMBER --end-date YYYY-MM-DD [--reason TEXT]
+ *	claimctl contract suspend --member NUMBER
+ *	claimctl contract reactivate --member NUMBER
+ *
+ * DESCRIPTION
+ *	Acts on the member's most recent contract. The change and its
+ *	contracts.changed event (ContractChanged, keyed by contract id) are
+ *	committed in one transaction: the event leaves through the outbox
+ *	like every other, and whoever caches contract data (the tiers-payant
+ *	front door) drops its copy when it reads the event. The cached
+ *	rights in Redis are also dropped at once, so that the next
+ *	ELIGIBILITY sees the change without waiting for the event.
+ *
+ *	A termination (résiliation) sets the end date (exclusive): care on
+ *	or after it is no longer covered; claims for earlier care still are.
+ *
+ *	Settings: CLAIMS_PG_DSN, CLAIMS_REDIS_URL.
+ *
+ * DIAGNOSTICS
+ *	Exit 1 when the member has no contract or the database refuses the
+ *	change (e.g. an end date before the start); 2 on bad usage.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "claimctl/claimctl.h"
+#include "common/log.h"
+#include "common/outbox.h"
+#include "common/pg.h"
+#include "common/redis_conn.h"
+#include "common/tpkeys.h"
+#include "common/util.h"
+#include "proto/member.pb-c.h"
+
+static int usage(void)
+{
+	fprintf(stderr,
+		"usage: claimctl contract terminate --member NUMBER --end-date YYYY-MM-DD"
+		" [--reason TEXT]\n"
+		"       claimctl contract suspend --member NUMBER\n"
+		"       claimctl contract reactivate --member NUMBER\n"
+		"Settings: CLAIMS_PG_DSN, CLAIMS_REDIS_URL.\n");
+	return EXIT_USAGE;
+}
+
+static const char *env_or(const char *name, const char *fallback)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && v[0] != '\0' ? v : fallback;
+}
+
+/* clang-format off */
+static const char sql_change[] =
+	"UPDATE contracts c SET"
+	" status = CASE $2 WHEN 'terminate' THEN 'terminated'"
+	"  WHEN 'suspend' THEN 'suspended' ELSE 'active' END,"
+	" end_date = CASE $2 WHEN 'terminate' THEN $3::date"
+	"  WHEN 'reactivate' THEN NULL ELSE c.end_date END,"
+	" termination_reason = CASE $2 WHEN 'terminate' THEN $4"
+	"  WHEN 'reactivate' THEN NULL ELSE c.termination_reason END,"
+	" terminated_at = CASE $2 WHEN 'terminate' THEN now()"
+	"  WHEN 'reactivate' THEN NULL ELSE c.terminated_at END"
+	" WHERE c.contract_id = (SELECT c2.contract_id FROM contracts c2"
+	"  JOIN members m ON m.member_id = c2.member_id"
+	"  WHERE m.membership_number = $1 ORDER BY c2.start_date DESC LIMIT 1)"
+	" RETURNING c.contract_id, c.status, coalesce(c.end_date::text, '')";
+/* clang-format on */
+
+static int apply(struct pg *db, const char *const v[4], const char *change, char *contract,
+		 size_t len)
+{
+	Claims__ContractChanged ev = CLAIMS__CONTRACT_CHANGED__INIT;
+	PGresult *res;
+	int status;
+
+	if (pg_exec_params(db, sql_change, 4, v, &res) != OK)
+		return ERR;
+	if (PQntuples(res) == 0) {
+		fprintf(stderr, "claimctl contract: member %s has no contract\n", v[0]);
+		PQclear(res);
+		return ERR;
+	}
+	snprintf(contract, len, "%s", PQgetvalue(res, 0, 0));
+	ev.has_contract_id = 1;
+	ev.contract_id = strtoll(contract, NULL, 10);
+	ev.change = (char *)change;
+	ev.effective_date = PQgetvalue(res, 0, 2)[0] ? PQgetvalue(res, 0, 2) : NULL;
+	ev.membership_number = (char *)v[0];
+	status = outbox_add(db, "contracts.changed", contract, CLAIMS__MESSAGE_TYPE__CONTRACT_CHANGED,
+			    &ev.base, NULL, "claimctl");
+	printf("contract %s of member %s: %s%s%s\n", contract, v[0], PQgetvalue(res, 0, 1),
+	       PQgetvalue(res, 0, 2)[0] ? " until " : "", PQgetvalue(res, 0, 2));
+	PQclear(res);
+	return status;
+}
+
+static void drop_cached_rights(const char *member)
+{
+	struct redis_conn *r;
+	redisReply *reply;
+	char key[96];
+
+	snprintf(key, sizeof(key), TP_KEY_RIGHTS, member);
+	if (redis_open(env_or("CLAIMS_REDIS_URL", "redis://127.0.0.1:56379"), &r) != OK) {
+		log_warn("cached rights of %s left to the contracts.changed event", member);
+		return;
+	}
+	if (redis_command(r, &reply, "DEL %s", key) == OK)
+		freeReplyObject(reply);
+	redis_close(r);
+}
+
+int cmd_contract(int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : "", *member = NULL, *end = NULL, *reason = NULL;
+	const char *changes[][2] = {{"terminate", "terminated"},
+				    {"suspend", "suspended"},
+				    {"reactivate", "reactivated"}};
+	const char *change = NULL;
+	char contract[32];
+	struct pg *db;
+	int32_t day;
+	int status;
+
+	for (int i = 2; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--member") == 0)
+			member = argv[i + 1];
+		else if (strcmp(argv[i], "--end-date") == 0)
+			end = argv[i + 1];
+		else if (strcmp(argv[i], "--reason") == 0)
+			reason = argv[i + 1];
+		else
+			return usage();
+	}
+	for (size_t k = 0; k < 3; k++)
+		if (strcmp(sub, changes[k][0]) == 0)
+			change = changes[k][1];
+	if (change == NULL || member == NULL ||
+	    (strcmp(sub, "terminate") == 0 && (end == NULL || date_parse(end, &day) != OK)))
+		return usage();
+	if (pg_open(env_or("CLAIMS_PG_DSN", "postgresql://claims@127.0.0.1:55432/claims"), &db) !=
+	    OK)
+		return 1;
+	if (outbox_prepare(db) != OK) {
+		pg_close(db);
+		return 1;
+	}
+	{
+		const char *v[4] = {member, sub, end, reason ? reason : "résiliation"};
+
+		status = pg_begin(db);
+		if (status == OK && (status = apply(db, v, change, contract, sizeof(contract))) == OK)
+			status = pg_commit(db);
+		if (status != OK)
+			pg_rollback(db);
+	}
+	pg_close(db);
+	if (status == OK)
+		drop_cached_rights(member);
+	return status == OK ? 0 : 1;
+}

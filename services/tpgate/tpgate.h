@@ -1,0 +1,141 @@
+/*
+ * NAME
+ *	tpgate.h - internals of the tiers-payant front door
+ *
+ * DESCRIPTION
+ *	tpgate.c             main, configuration, the loop, one handler per
+ *	                     request type
+ *	tpgate_zap.c         the ZAP handler thread: a CURVE key is let in
+ *	                     only if PostgreSQL knows it, active, for a
+ *	                     professional with a tiers-payant agreement
+ *	tpgate_admit.c       sessions, replayed requests and the rate limit,
+ *	                     atomically in Redis
+ *	tpgate_eligibility.c whose rights are open on a day (no I/O)
+ *	tpgate_rights.c      the members' rights, cached in Redis, read from
+ *	                     PostgreSQL on a miss; formula domains in memory
+ *	tpgate_backend.c     requests in flight to the reimbursement workers
+ *	                     (QUOTE) and to intake (INVOICE)
+ */
+#ifndef TPGATE_H
+#define TPGATE_H
+
+#include <stdint.h>
+
+#include "common/pg.h"
+#include "common/redis_conn.h"
+#include "common/status.h"
+#include "common/util.h"
+#include "proto/envelope.pb-c.h"
+#include "proto/tierspayant.pb-c.h"
+#include "proto/tpinternal.pb-c.h"
+
+#define TP_ZAP_DOMAIN	  "tierspayant"
+#define TP_REQUEST_ID_MAX 64
+#define TP_MAX_LINES	  99
+
+/* Who sent a request. The ZAP handler sets the connection's User-Id to
+ * "ref/kind/value" (professionals.professional_id, RPPS|ADELI|FINESS,
+ * the number); every message of the connection carries it. */
+struct tp_identity {
+	int64_t ref;
+	char kind[8];
+	char value[32];
+};
+
+int tp_identity_parse(const char *user_id, struct tp_identity *out) MUST_CHECK;
+void tp_identity_format(const struct tp_identity *who, char *out, size_t len);
+
+/* Where a reply goes: the client's routing id, and whether it sent the
+ * empty delimiter (REQ does, DEALER may). */
+struct tp_route {
+	uint8_t id[256];
+	size_t id_len;
+	int delimiter;
+};
+
+/* tpgate_zap.c */
+struct tp_zap;
+int tp_zap_start(void *zmq_ctx, const char *dsn, struct tp_zap **out) MUST_CHECK;
+void tp_zap_stop(struct tp_zap *zap);
+
+/* tpgate_admit.c */
+struct tp_limits {
+	long session_ttl_s;   /* idle time after which a session ends */
+	long replay_window_s; /* how long a request id is remembered */
+	long rate_limit;      /* requests per second per professional */
+};
+
+/* *refusal is NULL when the request may go on, else the ErrorReply
+ * code (RATE_LIMITED, NO_SESSION, REPLAYED_REQUEST). session_token is
+ * NULL for SESSION_OPEN, which needs none. ERR: Redis unavailable. */
+int tp_admit(struct redis_conn *redis, const struct tp_limits *limits,
+	     const struct tp_identity *who, const char *session_token, const char *request_id,
+	     const char **refusal) MUST_CHECK;
+int tp_session_create(struct redis_conn *redis, const struct tp_limits *limits,
+		      const struct tp_identity *who, char token[65],
+		      int64_t *expires_at_us) MUST_CHECK;
+
+/* tpgate_eligibility.c */
+struct tp_rights {
+	int open;
+	const char *reason; /* NULL when open */
+	const Claims__RightsContract *contract;
+	const Claims__RightsBeneficiary *beneficiary;
+	int32_t valid_from, valid_to; /* inclusive days; 0 when unknown */
+};
+
+void tp_rights_evaluate(const Claims__RightsSnapshot *snapshot, const Claims__BeneficiaryRef *ref,
+			int32_t day, struct tp_rights *out);
+
+/* tpgate_rights.c */
+struct tp_rights_store;
+int tp_rights_open(struct pg *db, struct redis_conn *redis, long ttl_s,
+		   struct tp_rights_store **out) MUST_CHECK;
+void tp_rights_close(struct tp_rights_store *store);
+/* The member's snapshot (no contract: unknown member); free it with
+ * claims__rights_snapshot__free_unpacked(). */
+int tp_rights_get(struct tp_rights_store *store, const char *membership_number,
+		  Claims__RightsSnapshot **out) MUST_CHECK;
+int tp_rights_forget(struct tp_rights_store *store, const char *membership_number) MUST_CHECK;
+/* Reload the formulas' covered categories (domains) if older than max_age_s. */
+int tp_catalog_refresh(struct tp_rights_store *store, long max_age_s) MUST_CHECK;
+/* The categories the formula covers on day; returns how many (<= max). */
+size_t tp_catalog_domains(const struct tp_rights_store *store, const char *formula_code,
+			  int32_t day, const char **out, size_t max);
+
+/* tpgate_backend.c: a request waiting for a worker's or intake's reply. */
+struct tp_pending {
+	int used;
+	uint32_t generation;
+	Claims__MessageType kind; /* QUOTE_REQUEST or INVOICE_REQUEST */
+	struct tp_route route;
+	char request_id[TP_REQUEST_ID_MAX + 1];
+	char quote_id[UUID_STR_LEN];
+	char valid_until[DATE_STR_LEN];
+	int64_t started_us, deadline_us;
+};
+
+struct tp_backends;
+int tp_backends_open(void *zmq_ctx, const char *quote_endpoint, const char *intake_endpoint,
+		     int capacity, struct tp_backends **out) MUST_CHECK;
+void tp_backends_close(struct tp_backends *b);
+void *tp_backends_quote_socket(struct tp_backends *b);
+void *tp_backends_intake_socket(struct tp_backends *b);
+int tp_backends_in_flight(const struct tp_backends *b);
+/* A free slot to fill, or NULL when too many requests are in flight. */
+struct tp_pending *tp_pending_new(struct tp_backends *b, Claims__MessageType kind,
+				  int64_t timeout_ms);
+void tp_pending_release(struct tp_backends *b, struct tp_pending *p);
+/* Send the envelope to the backend of the slot's kind, tagged with the
+ * slot; ERR (slot released by the caller) when no backend can take it. */
+int tp_pending_send(struct tp_backends *b, struct tp_pending *p, const uint8_t *envelope,
+		    size_t len) MUST_CHECK;
+/* One reply from a backend socket: its slot (still owned) and the
+ * envelope bytes (valid until the next call); *slot NULL for a reply
+ * whose request expired. 0 when nothing was waiting. */
+int tp_backend_recv(struct tp_backends *b, void *sock, struct tp_pending **slot,
+		    const uint8_t **body, size_t *len);
+/* The next slot whose deadline has passed, or NULL. */
+struct tp_pending *tp_pending_expired(struct tp_backends *b, int64_t now_us);
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * NAME
+ *	tpgate_admit.c - may this request go on: rate limit, session,
+ *	replay, in one atomic step in Redis
+ *
+ * DESCRIPTION
+ *	Every request costs one Redis round trip before any work: a Lua
+ *	script (atomic, and the same answer whichever front-door replica
+ *	runs it) that
+ *
+ *	1. counts the professional's requests in the current second and
+ *	   refuses past the limit (RATE_LIMITED): a burst is answered at
+ *	   once instead of queueing without bound, and even requests that
+ *	   fail later count, so a client cannot hammer the door with bad
+ *	   sessions;
+ *	2. checks the session token and pushes its expiry back (NO_SESSION
+ *	   when unknown, expired, or another professional's: the key names
+ *	   the owner);
+ *	3. remembers the request id for the replay window and refuses a
+ *	   second request with the same id (REPLAYED_REQUEST). The front
+ *	   door also refuses requests created outside that window, so a
+ *	   forgotten id can never be replayed.
+ *
+ *	Sessions are 32 random bytes from libsodium, in hex.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/tpkeys.h"
+#include "tpgate/tpgate.h"
+
+/* KEYS: rate, seen[, session]; ARGV: limit, replay ttl s, session ttl s. */
+static const char admit_script[] =
+	"local n = redis.call('INCR', KEYS[1])\n"
+	"if n == 1 then redis.call('PEXPIRE', KEYS[1], 2000) end\n"
+	"if n > tonumber(ARGV[1]) then return 'RATE_LIMITED' end\n"
+	"if #KEYS >= 3 and redis.call('EXPIRE', KEYS[3], ARGV[3]) == 0 then\n"
+	"  return 'NO_SESSION' end\n"
+	"if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then\n"
+	"  return 'REPLAYED_REQUEST' end\n"
+	"return 'OK'\n";
+
+static const char *const refusals[] = {"RATE_LIMITED", "NO_SESSION", "REPLAYED_REQUEST"};
+
+int tp_admit(struct redis_conn *redis, const struct tp_limits *limits,
+	     const struct tp_identity *who, const char *session_token, const char *request_id,
+	     const char **refusal)
+{
+	char rate[96], seen[160], session[200], limit[24], replay[24], ttl[24];
+	const char *argv[9];
+	redisReply *reply;
+	int argc = 0, status = ERR;
+
+	snprintf(rate, sizeof(rate), TP_KEY_RATE, (long long)who->ref,
+		 (long long)(clock_now_us() / 1000000));
+	snprintf(seen, sizeof(seen), TP_KEY_SEEN, (long long)who->ref, request_id);
+	snprintf(session, sizeof(session), TP_KEY_SESSION, (long long)who->ref,
+		 session_token ? session_token : "");
+	snprintf(limit, sizeof(limit), "%ld", limits->rate_limit);
+	snprintf(replay, sizeof(replay), "%ld", limits->replay_window_s);
+	snprintf(ttl, sizeof(ttl), "%ld", limits->session_ttl_s);
+	argv[argc++] = "EVAL";
+	argv[argc++] = admit_script;
+	argv[argc++] = session_token ? "3" : "2";
+	argv[argc++] = rate;
+	argv[argc++] = seen;
+	if (session_token)
+		argv[argc++] = session;
+	argv[argc++] = limit;
+	argv[argc++] = replay;
+	argv[argc++] = ttl;
+	*refusal = NULL;
+	if (redis_commandv(redis, &reply, argc, argv, NULL) != OK)
+		return ERR;
+	if (reply->type == REDIS_REPLY_STATUS || reply->type == REDIS_REPLY_STRING) {
+		status = OK;
+		for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
+			if (strcmp(reply->str, refusals[i]) == 0)
+				*refusal = refusals[i];
+		if (*refusal == NULL && strcmp(reply->str, "OK") != 0) {
+			log_error("admission script answered %s", reply->str);
+			status = ERR;
+		}
+	}
+	freeReplyObject(reply);
+	return status;
+}
+
+int tp_session_create(struct redis_conn *redis, const struct tp_limits *limits,
+		      const struct tp_identity *who, char token[65], int64_t *expires_at_us)
+{
+	unsigned char raw[32];
+	char key[200];
+	redisReply *reply;
+
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(token, 65, raw, sizeof(raw));
+	snprintf(key, sizeof(key), TP_KEY_SESSION, (long long)who->ref, token);
+	if (redis_command(redis, &reply, "SET %s %lld EX %ld", key, (long long)who->ref,
+			  limits->session_ttl_s) != OK)
+		return ERR;
+	freeReplyObject(reply);
+	*expires_at_us = clock_now_us() + (int64_t)limits->session_ttl_s * 1000000;
+	return OK;
+}

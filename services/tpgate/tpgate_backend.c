@@ -1,0 +1,218 @@
+/*
+ * NAME
+ *	tpgate_backend.c - requests in flight to the workers behind the
+ *	front door
+ *
+ * DESCRIPTION
+ *	A QUOTE is computed by a reimbursement worker, an INVOICE recorded
+ *	by intake; the front door does not wait for either. It hands the
+ *	request on and goes back to its socket; the reply comes back on a
+ *	backend socket and is matched to the client by a slot tag.
+ *
+ *	- quotes: a DEALER bound on CLAIMS_TP_QUOTE_ENDPOINT; each
+ *	  reimbursement worker connects a REP socket to it. DEALER hands
+ *	  requests round-robin to the connected workers, so more replicas
+ *	  share the load and a worker that leaves stops receiving any.
+ *	- invoices: a DEALER connected to intake's submission socket
+ *	  (ZMQ_IMMEDIATE: no queueing for an intake that is not there).
+ *
+ *	Frames on both: [empty][tag][envelope], the tag being 8 bytes:
+ *	slot index and slot generation. A reply whose tag names a slot
+ *	that has since expired or been reused is dropped. Slots are a
+ *	fixed table (CLAIMS_TP_MAX_IN_FLIGHT): when it is full the client
+ *	is told BUSY at once, and every slot has a deadline after which
+ *	the client gets TIMEOUT: a client never waits without bound.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "tpgate/tpgate.h"
+
+struct tp_backends {
+	void *quotes, *intake;
+	struct tp_pending *slots;
+	int capacity, in_flight, next;
+	zmq_msg_t last; /* the body of the last reply handed out */
+	int has_last;
+};
+
+static int dealer(void *ctx, const char *endpoint, int bind, void **out)
+{
+	void *s = zmq_socket(ctx, ZMQ_DEALER);
+	int zero = 0, one = 1;
+
+	if (s == NULL || zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+	    zmq_setsockopt(s, ZMQ_SNDTIMEO, &zero, sizeof(zero)) != 0 ||
+	    (!bind && zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one)) != 0) ||
+	    (bind ? zmq_bind(s, endpoint) : zmq_connect(s, endpoint)) != 0) {
+		log_error("backend %s %s: %s", bind ? "bind" : "connect", endpoint,
+			  zmq_strerror(zmq_errno()));
+		if (s != NULL)
+			zmq_close(s);
+		return ERR;
+	}
+	*out = s;
+	return OK;
+}
+
+int tp_backends_open(void *ctx, const char *quote_endpoint, const char *intake_endpoint,
+		     int capacity, struct tp_backends **out)
+{
+	struct tp_backends *b = xcalloc(1, sizeof(*b));
+
+	b->capacity = capacity;
+	b->slots = xcalloc((size_t)capacity, sizeof(*b->slots));
+	if (dealer(ctx, quote_endpoint, 1, &b->quotes) != OK ||
+	    dealer(ctx, intake_endpoint, 0, &b->intake) != OK) {
+		tp_backends_close(b);
+		return ERR;
+	}
+	log_info("quote workers connect to %s; invoices go to intake at %s", quote_endpoint,
+		 intake_endpoint);
+	*out = b;
+	return OK;
+}
+
+void tp_backends_close(struct tp_backends *b)
+{
+	if (b == NULL)
+		return;
+	if (b->has_last)
+		zmq_msg_close(&b->last);
+	if (b->quotes != NULL && zmq_close(b->quotes) != 0)
+		log_warn("zmq_close: %s", zmq_strerror(zmq_errno()));
+	if (b->intake != NULL && zmq_close(b->intake) != 0)
+		log_warn("zmq_close: %s", zmq_strerror(zmq_errno()));
+	free(b->slots);
+	free(b);
+}
+
+void *tp_backends_quote_socket(struct tp_backends *b)
+{
+	return b->quotes;
+}
+
+void *tp_backends_intake_socket(struct tp_backends *b)
+{
+	return b->intake;
+}
+
+int tp_backends_in_flight(const struct tp_backends *b)
+{
+	return b->in_flight;
+}
+
+struct tp_pending *tp_pending_new(struct tp_backends *b, Claims__MessageType kind,
+				  int64_t timeout_ms)
+{
+	for (int k = 0; k < b->capacity; k++) {
+		int i = (b->next + k) % b->capacity;
+		struct tp_pending *p = &b->slots[i];
+		uint32_t generation = p->generation + 1;
+
+		if (p->used)
+			continue;
+		memset(p, 0, sizeof(*p));
+		p->used = 1;
+		p->generation = generation;
+		p->kind = kind;
+		p->started_us = clock_mono_us();
+		p->deadline_us = p->started_us + timeout_ms * 1000;
+		b->next = (i + 1) % b->capacity;
+		b->in_flight++;
+		return p;
+	}
+	return NULL;
+}
+
+void tp_pending_release(struct tp_backends *b, struct tp_pending *p)
+{
+	if (p->used) {
+		p->used = 0;
+		b->in_flight--;
+	}
+}
+
+int tp_pending_send(struct tp_backends *b, struct tp_pending *p, const uint8_t *envelope,
+		    size_t len)
+{
+	void *sock = p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST ? b->quotes : b->intake;
+	uint32_t tag[2] = {(uint32_t)(p - b->slots), p->generation};
+
+	if (zmq_send(sock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+		return ERR; /* EAGAIN: no worker connected, nothing was sent */
+	if (zmq_send(sock, tag, sizeof(tag), ZMQ_SNDMORE) < 0 || zmq_send(sock, envelope, len, 0) < 0) {
+		log_error("backend send: %s", zmq_strerror(zmq_errno()));
+		return ERR;
+	}
+	return OK;
+}
+
+int tp_backend_recv(struct tp_backends *b, void *sock, struct tp_pending **slot,
+		    const uint8_t **body, size_t *len)
+{
+	zmq_msg_t part[3];
+	int n = 0, more = 1;
+	uint32_t tag[2];
+
+	*slot = NULL;
+	while (more) {
+		zmq_msg_t extra, *dst = n < 3 ? &part[n] : &extra;
+
+		zmq_msg_init(dst);
+		if (zmq_msg_recv(dst, sock, ZMQ_DONTWAIT) < 0) {
+			int err = zmq_errno();
+
+			zmq_msg_close(dst);
+			for (int i = 0; i < n; i++)
+				zmq_msg_close(&part[i]);
+			if (err != EAGAIN)
+				log_error("backend receive: %s", zmq_strerror(err));
+			return 0;
+		}
+		more = zmq_msg_more(dst);
+		if (dst == &extra)
+			zmq_msg_close(&extra);
+		else
+			n++;
+	}
+	if (b->has_last)
+		zmq_msg_close(&b->last);
+	b->has_last = 0;
+	if (n == 3 && zmq_msg_size(&part[1]) == sizeof(tag)) {
+		memcpy(tag, zmq_msg_data(&part[1]), sizeof(tag));
+		if (tag[0] < (uint32_t)b->capacity && b->slots[tag[0]].used &&
+		    b->slots[tag[0]].generation == tag[1])
+			*slot = &b->slots[tag[0]];
+		zmq_msg_init(&b->last);
+		if (zmq_msg_move(&b->last, &part[2]) != 0) {
+			log_error("zmq_msg_move: %s", zmq_strerror(zmq_errno()));
+			*slot = NULL;
+		}
+		b->has_last = 1;
+		*body = zmq_msg_data(&b->last);
+		*len = zmq_msg_size(&b->last);
+		for (int i = 0; i < n; i++)
+			zmq_msg_close(&part[i]);
+		return 1;
+	}
+	log_warn("backend reply with %d frames dropped", n);
+	for (int i = 0; i < n; i++)
+		zmq_msg_close(&part[i]);
+	return 1;
+}
+
+struct tp_pending *tp_pending_expired(struct tp_backends *b, int64_t now_us)
+{
+	if (b->in_flight == 0)
+		return NULL;
+	for (int i = 0; i < b->capacity; i++)
+		if (b->slots[i].used && b->slots[i].deadline_us <= now_us)
+			return &b->slots[i];
+	return NULL;
+}

@@ -1,0 +1,147 @@
+/*
+ * NAME
+ *	tpgate_eligibility.c - are a beneficiary's rights open on a day
+ *
+ * DESCRIPTION
+ *	tp_rights_evaluate() answers ELIGIBILITY (ROC IDB) from a member's
+ *	RightsSnapshot, without I/O, so it is tested alone:
+ *
+ *	- the beneficiary is named by rank, birth date, or both (then both
+ *	  must match); with neither, the subscriber (rank 1). A birth date
+ *	  shared by two beneficiaries of different ranks (twins) is
+ *	  AMBIGUOUS_BENEFICIARY: the rank is needed;
+ *	- a member may have had several contracts: the one covering the day
+ *	  wins, else the most recent;
+ *	- the rights are open on the day when the contract is not
+ *	  suspended and the day lies in both the contract's and the
+ *	  beneficiary's periods; otherwise the reason says why:
+ *	  CONTRACT_SUSPENDED, NOT_YET_COVERED, RIGHTS_CLOSED;
+ *	- the validity period is that of the tiers-payant attestation:
+ *	  the coverage period cut to the calendar year of the day (the
+ *	  attestation is renewed every year); for closed rights, the period
+ *	  the rights had.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tpgate/tpgate.h"
+
+static const Claims__RightsContract *contract_of(const Claims__RightsSnapshot *s, int64_t id)
+{
+	for (size_t i = 0; i < s->n_contracts; i++)
+		if (s->contracts[i]->contract_id == id)
+			return s->contracts[i];
+	return NULL;
+}
+
+/* The coverage period of a beneficiary under its contract: [from, end). */
+static void period(const Claims__RightsContract *c, const Claims__RightsBeneficiary *b,
+		   int32_t *from, int32_t *end, int *open_ended)
+{
+	*from = c->start_day > b->start_day ? c->start_day : b->start_day;
+	*open_ended = !c->has_end_day && !b->has_end_day;
+	if (c->has_end_day && b->has_end_day)
+		*end = c->end_day < b->end_day ? c->end_day : b->end_day;
+	else
+		*end = c->has_end_day ? c->end_day : b->end_day;
+}
+
+static int covers(const Claims__RightsContract *c, const Claims__RightsBeneficiary *b, int32_t day)
+{
+	int32_t from, end;
+	int open_ended;
+
+	period(c, b, &from, &end, &open_ended);
+	return day >= from && (open_ended || day < end);
+}
+
+static int32_t year_bound(int32_t day, int last)
+{
+	char iso[DATE_STR_LEN], bound[DATE_STR_LEN];
+	int32_t out = day;
+
+	date_format(day, iso);
+	snprintf(bound, sizeof(bound), "%.4s-%s", iso, last ? "12-31" : "01-01");
+	if (date_parse(bound, &out) != OK)
+		return day;
+	return out;
+}
+
+/* Better candidate: covers the day, else starts later. */
+static int better(const Claims__RightsContract *c, const Claims__RightsBeneficiary *b,
+		  const struct tp_rights *best, int32_t day)
+{
+	int covers_now = covers(c, b, day);
+	int best_covers = covers(best->contract, best->beneficiary, day);
+
+	if (covers_now != best_covers)
+		return covers_now;
+	return c->start_day > best->contract->start_day;
+}
+
+static void decide(struct tp_rights *out, int32_t day)
+{
+	int32_t from, end;
+	int open_ended;
+
+	period(out->contract, out->beneficiary, &from, &end, &open_ended);
+	out->valid_from = from;
+	out->valid_to = open_ended ? year_bound(day > from ? day : from, 1) : end - 1;
+	if (out->contract->status != NULL && strcmp(out->contract->status, "suspended") == 0) {
+		out->reason = "CONTRACT_SUSPENDED";
+	} else if (day < from) {
+		out->reason = "NOT_YET_COVERED";
+	} else if (!open_ended && day >= end) {
+		out->reason = "RIGHTS_CLOSED";
+	} else {
+		int32_t jan1 = year_bound(day, 0), dec31 = year_bound(day, 1);
+
+		out->open = 1;
+		if (out->valid_from < jan1)
+			out->valid_from = jan1;
+		if (out->valid_to > dec31)
+			out->valid_to = dec31;
+	}
+}
+
+void tp_rights_evaluate(const Claims__RightsSnapshot *s, const Claims__BeneficiaryRef *ref,
+			int32_t day, struct tp_rights *out)
+{
+	const char *birth = ref && ref->birth_date && ref->birth_date[0] ? ref->birth_date : NULL;
+	uint32_t rank = ref && ref->has_rank ? ref->rank : 0, matched_rank = 0;
+	int mismatch = 0, ambiguous = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (rank == 0 && birth == NULL)
+		rank = 1;
+	for (size_t i = 0; i < s->n_beneficiaries; i++) {
+		const Claims__RightsBeneficiary *b = s->beneficiaries[i];
+		const Claims__RightsContract *c = contract_of(s, b->contract_id);
+
+		if (c == NULL || (rank != 0 && b->rank != rank))
+			continue;
+		if (birth != NULL && (b->birth_date == NULL || strcmp(b->birth_date, birth) != 0)) {
+			mismatch = 1;
+			continue;
+		}
+		if (rank == 0 && matched_rank != 0 && matched_rank != b->rank)
+			ambiguous = 1;
+		matched_rank = b->rank;
+		if (out->beneficiary == NULL || better(c, b, out, day)) {
+			out->contract = c;
+			out->beneficiary = b;
+		}
+	}
+	if (ambiguous) {
+		out->contract = NULL;
+		out->beneficiary = NULL;
+		out->reason = "AMBIGUOUS_BENEFICIARY";
+		return;
+	}
+	if (out->beneficiary == NULL) {
+		out->reason = mismatch ? "BENEFICIARY_MISMATCH" : "UNKNOWN_BENEFICIARY";
+		return;
+	}
+	decide(out, day);
+}

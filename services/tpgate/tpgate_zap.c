@@ -1,0 +1,209 @@
+/*
+ * NAME
+ *	tpgate_zap.c - who may connect: the ZAP handler of the front door
+ *
+ * DESCRIPTION
+ *	libzmq asks the ZAP handler (RFC 27, a REP socket bound to
+ *	inproc://zeromq.zap.01 in the same context) about every CURVE
+ *	handshake, with the client's 32-byte public key. The key is let in
+ *	only if PostgreSQL registers it, with key_status 'active', for a
+ *	professional holding a tiers-payant agreement; the answer's User-Id
+ *	("ref/kind/value") then labels every message of the connection, so
+ *	the loop knows who is asking without trusting anything the client
+ *	writes. Anything else gets status 400 and the connection is closed
+ *	before a single request is read.
+ *
+ *	The handler runs in its own thread with its own database
+ *	connection: a handshake never waits behind a request, and the main
+ *	loop never waits behind a handshake. A database failure answers 500
+ *	(the client retries its handshake later).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/xalloc.h"
+#include "tpgate/tpgate.h"
+
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define ZAP_FRAMES   8
+
+struct tp_zap {
+	void *sock;
+	struct pg *db;
+	pthread_t thread;
+	int started;
+	atomic_int stop;
+};
+
+struct zap_answer {
+	const char *code, *text;
+	char user_id[64];
+};
+
+static void count(const char *result)
+{
+	char name[80];
+
+	snprintf(name, sizeof(name), "tpgate_handshakes_total{result=\"%s\"}", result);
+	metric_add(metric_counter(name, "CURVE handshakes put to the ZAP handler, by answer"), 1);
+}
+
+/* The professional owning the key, as the answer to give. */
+static void lookup_key(struct tp_zap *z, const uint8_t key[32], struct zap_answer *a)
+{
+	char z85[41];
+	const char *v[1] = {z85};
+	PGresult *res;
+
+	a->code = "500";
+	a->text = "internal error";
+	a->user_id[0] = '\0';
+	if (zmq_z85_encode(z85, key, 32) == NULL)
+		return;
+	if (pg_exec_prepared(z->db, "zap_key", 1, v, NULL, NULL, &res) != OK)
+		return;
+	if (PQntuples(res) == 0) {
+		a->code = "400";
+		a->text = "unknown key";
+	} else if (strcmp(PQgetvalue(res, 0, 3), "active") != 0) {
+		a->code = "400";
+		a->text = "key revoked";
+	} else if (PQgetvalue(res, 0, 4)[0] != 't') {
+		a->code = "400";
+		a->text = "no tiers-payant agreement";
+	} else {
+		a->code = "200";
+		a->text = "OK";
+		snprintf(a->user_id, sizeof(a->user_id), "%s/%s/%s", PQgetvalue(res, 0, 0),
+			 PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+	}
+	PQclear(res);
+}
+
+static int frame_is(zmq_msg_t *m, const char *text)
+{
+	size_t n = strlen(text);
+
+	return zmq_msg_size(m) == n && memcmp(zmq_msg_data(m), text, n) == 0;
+}
+
+static void send_answer(struct tp_zap *z, zmq_msg_t *request_id, const struct zap_answer *a)
+{
+	if (zmq_send(z->sock, "1.0", 3, ZMQ_SNDMORE) < 0 ||
+	    zmq_send(z->sock, zmq_msg_data(request_id), zmq_msg_size(request_id), ZMQ_SNDMORE) <
+		    0 ||
+	    zmq_send(z->sock, a->code, 3, ZMQ_SNDMORE) < 0 ||
+	    zmq_send(z->sock, a->text, strlen(a->text), ZMQ_SNDMORE) < 0 ||
+	    zmq_send(z->sock, a->user_id, strlen(a->user_id), ZMQ_SNDMORE) < 0 ||
+	    zmq_send(z->sock, "", 0, 0) < 0)
+		log_error("ZAP reply: %s", zmq_strerror(zmq_errno()));
+}
+
+/* One ZAP request: version, request id, domain, address, routing id,
+ * mechanism, then the credentials (the client key for CURVE). */
+static void serve_one(struct tp_zap *z)
+{
+	zmq_msg_t f[ZAP_FRAMES];
+	struct zap_answer a = {"400", "bad ZAP request", ""};
+	int n = 0, more = 1;
+
+	while (more) {
+		zmq_msg_t extra, *dst = n < ZAP_FRAMES ? &f[n] : &extra;
+
+		zmq_msg_init(dst);
+		if (zmq_msg_recv(dst, z->sock, 0) < 0) {
+			log_error("ZAP receive: %s", zmq_strerror(zmq_errno()));
+			zmq_msg_close(dst);
+			for (int i = 0; i < n; i++)
+				zmq_msg_close(&f[i]);
+			return;
+		}
+		more = zmq_msg_more(dst);
+		if (dst == &extra)
+			zmq_msg_close(&extra);
+		else
+			n++;
+	}
+	if (n >= 7 && frame_is(&f[0], "1.0") && frame_is(&f[5], "CURVE") &&
+	    zmq_msg_size(&f[6]) == 32)
+		lookup_key(z, zmq_msg_data(&f[6]), &a);
+	if (n >= 2)
+		send_answer(z, &f[1], &a);
+	count(a.code[0] == '2' ? "accepted" : a.code[0] == '4' ? "refused" : "error");
+	if (a.code[0] != '2')
+		log_warn("tiers-payant connection refused: %s (peer %.*s)", a.text,
+			 n >= 4 ? (int)zmq_msg_size(&f[3]) : 1,
+			 n >= 4 ? (const char *)zmq_msg_data(&f[3]) : "?");
+	for (int i = 0; i < n; i++)
+		zmq_msg_close(&f[i]);
+}
+
+static void *zap_loop(void *arg)
+{
+	struct tp_zap *z = arg;
+
+	while (!atomic_load(&z->stop)) {
+		zmq_pollitem_t item = {z->sock, 0, ZMQ_POLLIN, 0};
+		int rc = zmq_poll(&item, 1, 200);
+
+		if (rc < 0) {
+			if (zmq_errno() == ETERM)
+				break;
+			continue;
+		}
+		if (rc > 0)
+			serve_one(z);
+	}
+	if (zmq_close(z->sock) != 0)
+		log_warn("ZAP socket close: %s", zmq_strerror(zmq_errno()));
+	z->sock = NULL;
+	return NULL;
+}
+
+int tp_zap_start(void *zmq_ctx, const char *dsn, struct tp_zap **out)
+{
+	struct tp_zap *z = xcalloc(1, sizeof(*z));
+	int zero = 0;
+
+	if (pg_open(dsn, &z->db) != OK ||
+	    pg_prepare(z->db, "zap_key",
+		       "SELECT professional_id, id_kind, id_value, key_status, tp_agreement"
+		       " FROM professionals WHERE curve_public_key = $1",
+		       1) != OK)
+		goto fail;
+	z->sock = zmq_socket(zmq_ctx, ZMQ_REP);
+	if (z->sock == NULL || zmq_setsockopt(z->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+	    zmq_bind(z->sock, ZAP_ENDPOINT) != 0) {
+		log_error("ZAP handler %s: %s", ZAP_ENDPOINT, zmq_strerror(zmq_errno()));
+		goto fail;
+	}
+	if (pthread_create(&z->thread, NULL, zap_loop, z) != 0) {
+		log_error("ZAP handler thread: cannot start");
+		goto fail;
+	}
+	z->started = 1;
+	*out = z;
+	return OK;
+fail:
+	tp_zap_stop(z);
+	return ERR;
+}
+
+void tp_zap_stop(struct tp_zap *z)
+{
+	if (z == NULL)
+		return;
+	atomic_store(&z->stop, 1);
+	if (z->started && pthread_join(z->thread, NULL) != 0)
+		log_warn("ZAP handler thread: join failed");
+	if (z->sock != NULL && zmq_close(z->sock) != 0)
+		log_warn("ZAP socket close: %s", zmq_strerror(zmq_errno()));
+	pg_close(z->db);
+	free(z);
+}
