@@ -36,7 +36,8 @@ static const struct command commands[] = {
 	{"formula", cmd_formula, "formula check FILE.json: contrat responsable rules"},
 	{"bench-engine", cmd_bench_engine, "measure the rules engine's lines per second"},
 	{"tp", cmd_tp, "tiers payant: keygen|register|revoke|eligibility|quote|invoice|status"},
-	{"contract", cmd_contract, "contract terminate|suspend|reactivate: change a member's contract"},
+	{"contract", cmd_contract,
+	 "contract terminate|suspend|reactivate: change a member's contract"},
 	{NULL, NULL, NULL},
 };
 

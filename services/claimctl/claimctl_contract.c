@@ -40,12 +40,11 @@
 
 static int usage(void)
 {
-	fprintf(stderr,
-		"usage: claimctl contract terminate --member NUMBER --end-date YYYY-MM-DD"
-		" [--reason TEXT]\n"
-		"       claimctl contract suspend --member NUMBER\n"
-		"       claimctl contract reactivate --member NUMBER\n"
-		"Settings: CLAIMS_PG_DSN, CLAIMS_REDIS_URL.\n");
+	fprintf(stderr, "usage: claimctl contract terminate --member NUMBER --end-date YYYY-MM-DD"
+			" [--reason TEXT]\n"
+			"       claimctl contract suspend --member NUMBER\n"
+			"       claimctl contract reactivate --member NUMBER\n"
+			"Settings: CLAIMS_PG_DSN, CLAIMS_REDIS_URL.\n");
 	return EXIT_USAGE;
 }
 
@@ -93,8 +92,8 @@ static int apply(struct pg *db, const char *const v[4], const char *change, char
 	ev.change = (char *)change;
 	ev.effective_date = PQgetvalue(res, 0, 2)[0] ? PQgetvalue(res, 0, 2) : NULL;
 	ev.membership_number = (char *)v[0];
-	status = outbox_add(db, "contracts.changed", contract, CLAIMS__MESSAGE_TYPE__CONTRACT_CHANGED,
-			    &ev.base, NULL, "claimctl");
+	status = outbox_add(db, "contracts.changed", contract,
+			    CLAIMS__MESSAGE_TYPE__CONTRACT_CHANGED, &ev.base, NULL, "claimctl");
 	printf("contract %s of member %s: %s%s%s\n", contract, v[0], PQgetvalue(res, 0, 1),
 	       PQgetvalue(res, 0, 2)[0] ? " until " : "", PQgetvalue(res, 0, 2));
 	PQclear(res);
@@ -156,7 +155,8 @@ int cmd_contract(int argc, char **argv)
 		const char *v[4] = {member, sub, end, reason ? reason : "résiliation"};
 
 		status = pg_begin(db);
-		if (status == OK && (status = apply(db, v, change, contract, sizeof(contract))) == OK)
+		if (status == OK &&
+		    (status = apply(db, v, change, contract, sizeof(contract))) == OK)
 			status = pg_commit(db);
 		if (status != OK)
 			pg_rollback(db);

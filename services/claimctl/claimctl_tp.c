@@ -68,12 +68,14 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"usage: claimctl tp keygen\n"
-		"       claimctl tp register --kind RPPS|ADELI|FINESS --id NUMBER --public-key KEY\n"
+		"       claimctl tp register --kind RPPS|ADELI|FINESS --id NUMBER --public-key "
+		"KEY\n"
 		"                            [--name NAME] [--profession P] [--no-agreement]\n"
 		"       claimctl tp revoke --id NUMBER\n"
 		"       claimctl tp eligibility --member N [--rank R] [--birth-date D] [--date D]\n"
 		"       claimctl tp quote --member N [--rank R] [--birth-date D] LINES.json\n"
-		"       claimctl tp invoice --member N [--rank R] [--birth-date D] --invoice-id ID\n"
+		"       claimctl tp invoice --member N [--rank R] [--birth-date D] --invoice-id "
+		"ID\n"
 		"                           [--quote QUOTE_ID] LINES.json\n"
 		"       claimctl tp status --invoice-id ID\n"
 		"Settings: CLAIMS_TP_ENDPOINT [tcp://127.0.0.1:5702], CLAIMS_TP_SERVER_KEY,\n"
@@ -87,17 +89,17 @@ static int parse_args(int argc, char **argv, struct tp_args *a)
 	memset(a, 0, sizeof(*a));
 	for (int i = 2; i < argc; i++) {
 		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		const char **slot = strcmp(o, "--member") == 0	       ? &a->member
-				    : strcmp(o, "--birth-date") == 0   ? &a->birth_date
-				    : strcmp(o, "--date") == 0	       ? &a->date
-				    : strcmp(o, "--invoice-id") == 0   ? &a->invoice_id
-				    : strcmp(o, "--quote") == 0	       ? &a->quote_id
-				    : strcmp(o, "--kind") == 0	       ? &a->kind
-				    : strcmp(o, "--id") == 0	       ? &a->id
-				    : strcmp(o, "--name") == 0	       ? &a->name
-				    : strcmp(o, "--profession") == 0   ? &a->profession
-				    : strcmp(o, "--public-key") == 0   ? &a->public_key
-								       : NULL;
+		const char **slot = strcmp(o, "--member") == 0	     ? &a->member
+				    : strcmp(o, "--birth-date") == 0 ? &a->birth_date
+				    : strcmp(o, "--date") == 0	     ? &a->date
+				    : strcmp(o, "--invoice-id") == 0 ? &a->invoice_id
+				    : strcmp(o, "--quote") == 0	     ? &a->quote_id
+				    : strcmp(o, "--kind") == 0	     ? &a->kind
+				    : strcmp(o, "--id") == 0	     ? &a->id
+				    : strcmp(o, "--name") == 0	     ? &a->name
+				    : strcmp(o, "--profession") == 0 ? &a->profession
+				    : strcmp(o, "--public-key") == 0 ? &a->public_key
+								     : NULL;
 
 		if (strcmp(o, "--no-agreement") == 0) {
 			a->no_agreement = 1;
@@ -140,16 +142,19 @@ static const char *env_or(const char *name, const char *fallback)
 
 static int tp_register(const struct tp_args *a)
 {
-	const char *v[6] = {a->kind, a->id, a->name ? a->name : a->id,
-			    a->profession ? a->profession : "unspecified", a->public_key,
+	const char *v[6] = {a->kind,
+			    a->id,
+			    a->name ? a->name : a->id,
+			    a->profession ? a->profession : "unspecified",
+			    a->public_key,
 			    a->no_agreement ? "f" : "t"};
 	uint8_t raw[32];
 	struct pg *db;
 	PGresult *res;
 	int status;
 
-	if (a->kind == NULL || a->id == NULL || a->public_key == NULL || strlen(a->public_key) != 40 ||
-	    zmq_z85_decode(raw, a->public_key) == NULL)
+	if (a->kind == NULL || a->id == NULL || a->public_key == NULL ||
+	    strlen(a->public_key) != 40 || zmq_z85_decode(raw, a->public_key) == NULL)
 		return usage();
 	if (pg_open(env_or("CLAIMS_PG_DSN", "postgresql://claims@127.0.0.1:55432/claims"), &db) !=
 	    OK)
@@ -164,7 +169,8 @@ static int tp_register(const struct tp_args *a)
 				" RETURNING professional_id",
 				6, v, &res);
 	if (status == OK) {
-		printf("registered %s %s (professional %s)\n", a->kind, a->id, PQgetvalue(res, 0, 0));
+		printf("registered %s %s (professional %s)\n", a->kind, a->id,
+		       PQgetvalue(res, 0, 0));
 		PQclear(res);
 	}
 	pg_close(db);
@@ -185,7 +191,8 @@ static int end_sessions(const char *ref, int *ended)
 	do {
 		redisReply *reply;
 
-		if (redis_command(r, &reply, "SCAN %s MATCH %s COUNT 1000", cursor, pattern) != OK) {
+		if (redis_command(r, &reply, "SCAN %s MATCH %s COUNT 1000", cursor, pattern) !=
+		    OK) {
 			status = ERR;
 			break;
 		}
@@ -250,7 +257,8 @@ static void print_json(json_t *j)
 
 static int print_error(const struct envelope *reply)
 {
-	Claims__ErrorReply *e = claims__error_reply__unpack(NULL, reply->payload_len, reply->payload);
+	Claims__ErrorReply *e =
+		claims__error_reply__unpack(NULL, reply->payload_len, reply->payload);
 
 	print_json(json_pack("{s:s, s:s, s:s}", "error", e && e->code ? e->code : "?", "message",
 			     e && e->message ? e->message : "", "request_id",
@@ -329,8 +337,8 @@ static int print_reply(const struct envelope *reply)
 		break;
 	}
 	case CLAIMS__MESSAGE_TYPE__INVOICE_STATUS_REPLY: {
-		Claims__InvoiceStatusReply *r =
-			claims__invoice_status_reply__unpack(NULL, reply->payload_len, reply->payload);
+		Claims__InvoiceStatusReply *r = claims__invoice_status_reply__unpack(
+			NULL, reply->payload_len, reply->payload);
 
 		if (r == NULL)
 			break;
@@ -346,7 +354,8 @@ static int print_reply(const struct envelope *reply)
 		break;
 	}
 	if (j == NULL) {
-		fprintf(stderr, "claimctl tp: unexpected reply %s\n", envelope_type_name(reply->type));
+		fprintf(stderr, "claimctl tp: unexpected reply %s\n",
+			envelope_type_name(reply->type));
 		return 1;
 	}
 	print_json(j);
@@ -367,7 +376,8 @@ static int load_lines(const char *path, struct lines *l)
 	json_t *arr;
 
 	memset(l, 0, sizeof(*l));
-	l->doc = strcmp(path, "-") == 0 ? json_loadf(stdin, 0, &err) : json_load_file(path, 0, &err);
+	l->doc =
+		strcmp(path, "-") == 0 ? json_loadf(stdin, 0, &err) : json_load_file(path, 0, &err);
 	if (l->doc == NULL) {
 		fprintf(stderr, "claimctl tp: %s:%d: %s\n", path, err.line, err.text);
 		return ERR;
@@ -381,7 +391,8 @@ static int load_lines(const char *path, struct lines *l)
 		char where[32];
 
 		snprintf(where, sizeof(where), "lines[%zu].", i);
-		if (claimctl_parse_line(json_array_get(arr, i), &l->store[i], l->lens[i], where) != OK)
+		if (claimctl_parse_line(json_array_get(arr, i), &l->store[i], l->lens[i], where) !=
+		    OK)
 			return ERR;
 		l->ptrs[i] = &l->store[i];
 	}

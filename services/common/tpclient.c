@@ -64,7 +64,8 @@ static int watch_handshakes(void *ctx, struct tp_client *c)
 				       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
 		return ERR;
 	c->monitor = zmq_socket(ctx, ZMQ_PAIR);
-	if (c->monitor == NULL || zmq_setsockopt(c->monitor, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+	if (c->monitor == NULL ||
+	    zmq_setsockopt(c->monitor, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
 	    zmq_connect(c->monitor, endpoint) != 0)
 		return ERR;
 	return OK;
@@ -208,7 +209,8 @@ int tp_client_recv(struct tp_client *c, int timeout_ms, struct envelope *reply, 
 			return set_why(why, why_len, "poll: %s", zmq_strerror(zmq_errno()));
 		if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
 			return read_message(c, reply, why, why_len);
-		if (rc > 0 && (items[1].revents & ZMQ_POLLIN) && check_monitor(c, why, why_len) != OK)
+		if (rc > 0 && (items[1].revents & ZMQ_POLLIN) &&
+		    check_monitor(c, why, why_len) != OK)
 			return ERR;
 		if (left <= 0)
 			return set_why(why, why_len, "%s", "no reply in time");

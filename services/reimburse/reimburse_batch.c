@@ -562,9 +562,8 @@ static void fill_decision(const struct claim_work *w, size_t i, Claims__LineDeci
 		x->rules[k] = (char *)rules_rule_name(r->rules[k]);
 }
 
-static int pack_event(Claims__MessageType type, const struct claim_work *w,
-		      const struct outcome *o, const char *trace_id, char *event_id, uint8_t **buf,
-		      size_t *len)
+static int pack_event(Claims__MessageType type, const struct claim_work *w, const struct outcome *o,
+		      const char *trace_id, char *event_id, uint8_t **buf, size_t *len)
 {
 	Claims__ReimbursementComputed ev = CLAIMS__REIMBURSEMENT_COMPUTED__INIT;
 	Claims__LineDecision *d = xcalloc(w->n, sizeof(*d)), **dp = xcalloc(w->n, sizeof(*dp));
@@ -751,8 +750,8 @@ int reimburse_quote(struct reimburse_ctx *ctx, struct pg *db, const Claims__Clai
 		totals->amo_paid = o.amo_paid;
 		totals->amc = o.amc;
 		totals->rac = o.rac;
-		status = pack_event(CLAIMS__MESSAGE_TYPE__QUOTE_COMPUTED, &w, &o, trace_id, event_id,
-				    reply, reply_len);
+		status = pack_event(CLAIMS__MESSAGE_TYPE__QUOTE_COMPUTED, &w, &o, trace_id,
+				    event_id, reply, reply_len);
 	}
 	work_free(&w);
 out:

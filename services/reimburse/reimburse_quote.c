@@ -61,8 +61,8 @@ static int store(struct quote_server *q, const Claims__QuoteCompute *c, const vo
 		 const struct reimburse_totals *t)
 {
 	char ref[24], ben[24], con[24], charged[24], amc[24], rac[24];
-	const char *v[10] = {c->claim->claim_id, ref, ben, con, request, (const char *)result,
-			     charged, amc, rac, c->valid_until};
+	const char *v[10] = {c->claim->claim_id,   ref,	    ben, con, request,
+			     (const char *)result, charged, amc, rac, c->valid_until};
 	int lengths[10] = {0, 0, 0, 0, (int)request_len, (int)result_len, 0, 0, 0, 0};
 	int formats[10] = {0, 0, 0, 0, 1, 1, 0, 0, 0, 0};
 
@@ -75,16 +75,16 @@ static int store(struct quote_server *q, const Claims__QuoteCompute *c, const vo
 	return pg_exec_prepared(q->db, "quote_store", 10, v, lengths, formats, NULL);
 }
 
-static void pack_error(const char *code, const char *message, const char *trace_id,
-		       uint8_t **out, size_t *len)
+static void pack_error(const char *code, const char *message, const char *trace_id, uint8_t **out,
+		       size_t *len)
 {
 	Claims__ErrorReply e = CLAIMS__ERROR_REPLY__INIT;
 	char id[UUID_STR_LEN];
 
 	e.code = (char *)code;
 	e.message = (char *)message;
-	if (envelope_pack(CLAIMS__MESSAGE_TYPE__ERROR_REPLY, &e.base, trace_id, "reimburse", id, out,
-			  len) != OK) {
+	if (envelope_pack(CLAIMS__MESSAGE_TYPE__ERROR_REPLY, &e.base, trace_id, "reimburse", id,
+			  out, len) != OK) {
 		*out = NULL;
 		*len = 0;
 	}
@@ -117,7 +117,8 @@ static void compute(struct quote_server *q, const void *body, size_t len, uint8_
 	if (env.type == CLAIMS__MESSAGE_TYPE__QUOTE_COMPUTE)
 		c = claims__quote_compute__unpack(NULL, env.payload_len, env.payload);
 	if (c == NULL || !well_formed(c)) {
-		pack_error("BAD_REQUEST", "not a complete QuoteCompute", env.trace_id, out, out_len);
+		pack_error("BAD_REQUEST", "not a complete QuoteCompute", env.trace_id, out,
+			   out_len);
 	} else if (pg_check(q->db) != OK ||
 		   reimburse_quote(&q->rctx, q->db, c->claim, c->formula_code, env.trace_id, out,
 				   out_len, &totals) != OK ||
@@ -189,7 +190,8 @@ static void *quote_loop(void *arg)
 			serve_one(q);
 		if (clock_mono_us() - q->rctx.formulas.loaded_at_us > q->reload_seconds * 1000000 &&
 		    formulas_load(q->db, &q->rctx.formulas) != OK)
-			log_warn("quote thread: formula reload failed; keeping the loaded versions");
+			log_warn(
+				"quote thread: formula reload failed; keeping the loaded versions");
 	}
 	return NULL;
 }
@@ -228,7 +230,8 @@ int quote_server_start(const char *dsn, const char *endpoints, const struct rule
 	q->latency = metric_histogram("reimburse_quote_seconds", "Quote: request to reply");
 	q->zctx = zmq_ctx_new();
 	if (q->zctx == NULL || pg_open(dsn, &q->db) != OK ||
-	    pg_exec(q->db, "SET synchronous_commit = off") != OK || reimburse_prepare(q->db) != OK ||
+	    pg_exec(q->db, "SET synchronous_commit = off") != OK ||
+	    reimburse_prepare(q->db) != OK ||
 	    pg_prepare(q->db, "quote_store", sql_store, 10) != OK ||
 	    formulas_load(q->db, &q->rctx.formulas) != OK || connect_all(q, endpoints) != OK)
 		goto fail;

@@ -174,7 +174,7 @@ static void reply_error(struct tpgate *g, const struct tp_route *r, const char *
 	metric_add(metric_counter(name, "Requests answered with an ErrorReply, by code"), 1);
 }
 
-#define FAIL(rq, code, ...)                                                                      \
+#define FAIL(rq, code, ...) \
 	reply_error(g, &(rq)->route, (rq)->env.trace_id, (rq)->request_id, code, __VA_ARGS__)
 
 /* ---- admission ----------------------------------------------------------------------- */
@@ -553,8 +553,9 @@ static uint32_t invoice_rank(struct tpgate *g, struct request *rq, const Claims_
 	else if (strcmp(rights.reason, "UNKNOWN_BENEFICIARY") == 0)
 		rank = m->beneficiary->has_rank && m->beneficiary->rank ? m->beneficiary->rank : 1;
 	else
-		invoice_refused(g, rq, rights.reason,
-				"the beneficiary's rank and birth date do not designate one person");
+		invoice_refused(
+			g, rq, rights.reason,
+			"the beneficiary's rank and birth date do not designate one person");
 	claims__rights_snapshot__free_unpacked(snap, NULL);
 	return rank;
 }
@@ -669,8 +670,8 @@ static void status_reply(struct tpgate *g, struct request *rq, PGresult *res)
 		r.status = "queued";
 	} else if (strcmp(claim_status, "rejected") == 0 || strcmp(claim_status, "error") == 0) {
 		r.status = "rejected";
-		r.reason_code = strcmp(claim_status, "error") == 0 ? "NOT_DECIDED"
-								   : PQgetvalue(res, 0, 2);
+		r.reason_code =
+			strcmp(claim_status, "error") == 0 ? "NOT_DECIDED" : PQgetvalue(res, 0, 2);
 		r.message = PQgetvalue(res, 0, 5);
 	} else {
 		r.status = payment != NULL && strcmp(payment, "paid") == 0 ? "paid" : "computed";
@@ -708,8 +709,8 @@ static void handle_status(struct tpgate *g, struct request *rq)
 		goto out;
 	}
 	if (PQntuples(res) == 0)
-		FAIL(rq, "UNKNOWN_INVOICE", "no invoice %s from %s %s", m->invoice_id,
-		     rq->who.kind, rq->who.value);
+		FAIL(rq, "UNKNOWN_INVOICE", "no invoice %s from %s %s", m->invoice_id, rq->who.kind,
+		     rq->who.value);
 	else
 		status_reply(g, rq, res);
 	PQclear(res);
@@ -769,8 +770,10 @@ static int check_envelope(struct tpgate *g, struct request *rq, const void *body
 		return ERR;
 	}
 	if (!text_ok(rq->env.message_id, TP_REQUEST_ID_MAX)) {
-		FAIL(rq, "MISSING_REQUEST_ID", "the envelope's message_id (1 to %d characters) is "
-		     "the request id", TP_REQUEST_ID_MAX);
+		FAIL(rq, "MISSING_REQUEST_ID",
+		     "the envelope's message_id (1 to %d characters) is "
+		     "the request id",
+		     TP_REQUEST_ID_MAX);
 		return ERR;
 	}
 	snprintf(rq->request_id, sizeof(rq->request_id), "%s", rq->env.message_id);
@@ -781,7 +784,8 @@ static int check_envelope(struct tpgate *g, struct request *rq, const void *body
 		return ERR;
 	}
 	skew = clock_now_us() - rq->env.created_at_us;
-	if (skew > g->limits.replay_window_s * 1000000 || -skew > g->limits.replay_window_s * 1000000) {
+	if (skew > g->limits.replay_window_s * 1000000 ||
+	    -skew > g->limits.replay_window_s * 1000000) {
 		FAIL(rq, "STALE_REQUEST", "created_at_us is more than %ld s away from our clock",
 		     g->limits.replay_window_s);
 		return ERR;
@@ -815,7 +819,8 @@ static int serve_one(struct tpgate *g)
 	body = zframes_body(&f, &len);
 	if (f.truncated || f.count < 2 || f.count > 3 ||
 	    (f.count == 3 && zmq_msg_size(&f.part[1]) != 0)) {
-		FAIL(&rq, "BAD_FRAME", "a request is one frame (after an optional empty delimiter)");
+		FAIL(&rq, "BAD_FRAME",
+		     "a request is one frame (after an optional empty delimiter)");
 		goto out;
 	}
 	user_id = zmq_msg_gets(&f.part[f.count - 1], "User-Id");
@@ -890,7 +895,7 @@ static void expire(struct tpgate *g)
 		reply_error(g, &p->route, NULL, p->request_id, "TIMEOUT",
 			    "no answer from the %s within %ld ms; ask INVOICE_STATUS or retry",
 			    p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST ? "quote workers"
-									: "claims intake",
+									   : "claims intake",
 			    cfg.backend_timeout_ms);
 		tp_pending_release(g->backends, p);
 	}
@@ -982,17 +987,18 @@ static int tpgate_init(void *ctx)
 		       "SELECT key_status = 'active' AND tp_agreement FROM professionals"
 		       " WHERE professional_id = $1",
 		       1) != OK ||
-	    pg_prepare(g->db, "tp_invoice_status",
-		       "SELECT c.claim_id::text, c.status, '', p.status,"
-		       " (SELECT coalesce(sum(d.amc_cents), 0) FROM decisions d"
-		       "  WHERE d.claim_id = c.claim_id), coalesce(c.outcome_reason, '')"
-		       " FROM claims c LEFT JOIN payments p ON p.claim_id = c.claim_id"
-		       " WHERE c.source = $1 AND c.external_id = $2"
-		       " UNION ALL"
-		       " SELECT NULL, 'rejected', r.reason_code, NULL, NULL, coalesce(r.message, '')"
-		       " FROM claim_rejections r WHERE r.source = $1 AND r.external_id = $2"
-		       " LIMIT 1",
-		       2) != OK ||
+	    pg_prepare(
+		    g->db, "tp_invoice_status",
+		    "SELECT c.claim_id::text, c.status, '', p.status,"
+		    " (SELECT coalesce(sum(d.amc_cents), 0) FROM decisions d"
+		    "  WHERE d.claim_id = c.claim_id), coalesce(c.outcome_reason, '')"
+		    " FROM claims c LEFT JOIN payments p ON p.claim_id = c.claim_id"
+		    " WHERE c.source = $1 AND c.external_id = $2"
+		    " UNION ALL"
+		    " SELECT NULL, 'rejected', r.reason_code, NULL, NULL, coalesce(r.message, '')"
+		    " FROM claim_rejections r WHERE r.source = $1 AND r.external_id = $2"
+		    " LIMIT 1",
+		    2) != OK ||
 	    redis_open(cfg.redis_url, &g->redis) != OK ||
 	    tp_rights_open(g->db, g->redis, cfg.rights_ttl, &g->rights) != OK ||
 	    tp_catalog_refresh(g->rights, 60) != OK ||

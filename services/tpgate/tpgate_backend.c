@@ -146,7 +146,8 @@ int tp_pending_send(struct tp_backends *b, struct tp_pending *p, const uint8_t *
 
 	if (zmq_send(sock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
 		return ERR; /* EAGAIN: no worker connected, nothing was sent */
-	if (zmq_send(sock, tag, sizeof(tag), ZMQ_SNDMORE) < 0 || zmq_send(sock, envelope, len, 0) < 0) {
+	if (zmq_send(sock, tag, sizeof(tag), ZMQ_SNDMORE) < 0 ||
+	    zmq_send(sock, envelope, len, 0) < 0) {
 		log_error("backend send: %s", zmq_strerror(zmq_errno()));
 		return ERR;
 	}

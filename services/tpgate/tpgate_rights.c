@@ -60,8 +60,9 @@ int tp_rights_open(struct pg *db, struct redis_conn *redis, long ttl_s,
 				 "Rights lookups, by cache result");
 	s->misses = metric_counter("tpgate_rights_cache_total{result=\"miss\"}",
 				   "Rights lookups, by cache result");
-	s->redis_errors = metric_counter("tpgate_redis_errors_total",
-					 "Redis commands that failed (the database answered instead)");
+	s->redis_errors =
+		metric_counter("tpgate_redis_errors_total",
+			       "Redis commands that failed (the database answered instead)");
 	if (pg_prepare(db, "tp_rights",
 		       "SELECT c.contract_id, c.formula_code, c.amc_number, c.status,"
 		       " c.start_date - date '1970-01-01', c.end_date - date '1970-01-01',"
@@ -172,8 +173,8 @@ static int load_from_db(struct tp_rights_store *s, const char *number, uint8_t *
 	snap.has_loaded_at_us = 1;
 	snap.loaded_at_us = clock_now_us();
 	for (int r = 0; r < n; r++) {
-		if (snap.n_contracts == 0 ||
-		    cp[snap.n_contracts - 1]->contract_id != strtoll(PQgetvalue(res, r, 0), NULL, 10)) {
+		if (snap.n_contracts == 0 || cp[snap.n_contracts - 1]->contract_id !=
+						     strtoll(PQgetvalue(res, r, 0), NULL, 10)) {
 			contract_row(&contracts[snap.n_contracts], res, r);
 			cp[snap.n_contracts] = &contracts[snap.n_contracts];
 			snap.n_contracts++;
@@ -209,13 +210,14 @@ static int cache_get(struct tp_rights_store *s, const char *key, Claims__RightsS
 		return ERR;
 	}
 	if (reply->type == REDIS_REPLY_STRING)
-		*out = claims__rights_snapshot__unpack(NULL, reply->len, (const uint8_t *)reply->str);
+		*out = claims__rights_snapshot__unpack(NULL, reply->len,
+						       (const uint8_t *)reply->str);
 	freeReplyObject(reply);
 	return OK;
 }
 
-static void cache_put(struct tp_rights_store *s, const char *key, const uint8_t *packed,
-		      size_t len, long ttl)
+static void cache_put(struct tp_rights_store *s, const char *key, const uint8_t *packed, size_t len,
+		      long ttl)
 {
 	redisReply *reply;
 
