@@ -54,6 +54,9 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
 INTEG_BIN := $(INTEG_SRC:tests/%.c=$(BUILD)/tests/%)
+# Helper programs of the shell tests (not run on their own).
+PROBE_SRC := $(wildcard tests/integration/probe_*.c)
+PROBE_BIN := $(PROBE_SRC:tests/%.c=$(BUILD)/tests/%)
 
 TOOL_SRC  := $(wildcard tools/bench/*.c)
 TOOL_BIN  := $(TOOL_SRC:tools/bench/%.c=$(BUILD)/bin/%)
@@ -63,7 +66,7 @@ TOOL_BIN  := $(TOOL_SRC:tools/bench/%.c=$(BUILD)/bin/%)
 .SECONDARY: $(PROTO_C) $(PROTO_H)
 
 all: build
-build: $(BINS) $(UNIT_BIN) $(INTEG_BIN) $(TOOL_BIN)
+build: $(BINS) $(UNIT_BIN) $(INTEG_BIN) $(PROBE_BIN) $(TOOL_BIN)
 
 # --- generated protobuf code (never committed) ---------------------------
 $(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto

@@ -129,7 +129,8 @@ static int tp_keygen(void)
 		fprintf(stderr, "claimctl tp keygen: %s\n", zmq_strerror(zmq_errno()));
 		return 1;
 	}
-	printf("PUBLIC_KEY=%s\nSECRET_KEY=%s\n", public_key, secret);
+	/* Z85 has no single quote: the lines can be sourced by a shell. */
+	printf("PUBLIC_KEY='%s'\nSECRET_KEY='%s'\n", public_key, secret);
 	return 0;
 }
 

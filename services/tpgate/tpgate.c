@@ -770,7 +770,7 @@ static int check_envelope(struct tpgate *g, struct request *rq, const void *body
 		return ERR;
 	}
 	if (!text_ok(rq->env.message_id, TP_REQUEST_ID_MAX)) {
-		FAIL(rq, "MISSING_REQUEST_ID",
+		FAIL(rq, "BAD_REQUEST_ID",
 		     "the envelope's message_id (1 to %d characters) is "
 		     "the request id",
 		     TP_REQUEST_ID_MAX);
@@ -912,6 +912,19 @@ static void forget_member(struct tpgate *g, const rd_kafka_message_t *m)
 	if (envelope_unpack(m->payload, m->len, &env, why, sizeof(why)) == OK &&
 	    env.type == CLAIMS__MESSAGE_TYPE__CONTRACT_CHANGED)
 		c = claims__contract_changed__unpack(NULL, env.payload_len, env.payload);
+	if (c != NULL && c->membership_number == NULL && c->has_contract_id) {
+		char id[24];
+		const char *v[1] = {id};
+		PGresult *res;
+
+		/* Events from systems that only name the contract. */
+		snprintf(id, sizeof(id), "%lld", (long long)c->contract_id);
+		if (pg_exec_prepared(g->db, "tp_contract_member", 1, v, NULL, NULL, &res) == OK) {
+			if (PQntuples(res) == 1)
+				c->membership_number = xstrdup(PQgetvalue(res, 0, 0));
+			PQclear(res);
+		}
+	}
 	if (c == NULL || c->membership_number == NULL) {
 		log_warn("contracts.changed: message at offset %lld without a membership number"
 			 " ignored (the cache expires on its own)",
@@ -999,6 +1012,10 @@ static int tpgate_init(void *ctx)
 		    " FROM claim_rejections r WHERE r.source = $1 AND r.external_id = $2"
 		    " LIMIT 1",
 		    2) != OK ||
+	    pg_prepare(g->db, "tp_contract_member",
+		       "SELECT m.membership_number FROM contracts c"
+		       " JOIN members m ON m.member_id = c.member_id WHERE c.contract_id = $1",
+		       1) != OK ||
 	    redis_open(cfg.redis_url, &g->redis) != OK ||
 	    tp_rights_open(g->db, g->redis, cfg.rights_ttl, &g->rights) != OK ||
 	    tp_catalog_refresh(g->rights, 60) != OK ||

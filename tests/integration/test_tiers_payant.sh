@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# test_tiers_payant.sh - the tiers-payant front door with real sockets,
+# Redis, PostgreSQL and Kafka
+#
+#  - every request type for a covered, a not covered (suspended), a
+#    terminated-contract and an unknown beneficiary;
+#  - a quote and the later invoice for the same care give the same
+#    amounts; the quote consumed nothing; a repeated invoice id gets the
+#    first answer; an invoice citing someone else's quote is refused;
+#  - a contract change drops the cached rights: at once through
+#    `claimctl contract`, and through the contracts.changed event alone;
+#  - hostile clients (probe_tpgate): wrong keys, malformed and oversized
+#    frames, stale and replayed requests, missing and expired sessions,
+#    a burst past the rate limit; another professional stays served;
+#  - SIGTERM: the front door exits 0.
+source "$(dirname "$0")/../lib.sh"
+
+P="8${RUN_ID: -5}" # membership-number prefix of this run
+LOG="$TEST_LOGS/tiers-payant-$RUN_ID.log"
+export CLAIMS_REDIS_URL=${CLAIMS_REDIS_URL:-redis://127.0.0.1:56379}
+
+# ---- fixtures -----------------------------------------------------------------
+create_members "$P" 5 CONFORT
+COVERED=${P}00001 TERMINATED=${P}00002 SUSPENDED=${P}00003 UNKNOWN=${P}99999
+sql "UPDATE contracts c SET status = 'terminated', end_date = '2026-06-01'
+     FROM members m WHERE m.member_id = c.member_id AND m.membership_number = '$TERMINATED'"
+sql "UPDATE contracts c SET status = 'suspended'
+     FROM members m WHERE m.member_id = c.member_id AND m.membership_number = '$SUSPENDED'"
+sql "INSERT INTO beneficiaries (contract_id, rank, relationship, last_name, first_name,
+       birth_date, start_date)
+     SELECT c.contract_id, 3, 'child', 'Test', 'Child', '2015-02-03', '2025-01-01'
+     FROM contracts c JOIN members m USING (member_id) WHERE m.membership_number = '$COVERED'"
+
+keypair() { # keypair NAME: sets NAME_PUB and NAME_SEC
+	local out
+	out=$("$BIN/claimctl" tp keygen)
+	printf -v "${1}_PUB" '%s' "$(sed -n "s/^PUBLIC_KEY='\(.*\)'$/\1/p" <<<"$out")"
+	printf -v "${1}_SEC" '%s' "$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$out")"
+}
+keypair SERVER
+keypair A
+keypair B
+keypair REVOKED
+keypair UNKNOWNKEY
+PRO_A="9${RUN_ID: -5}00001" PRO_B="7${RUN_ID: -5}001" PRO_R="6${RUN_ID: -5}001"
+check "keys: register a pharmacy (RPPS)" "$BIN/claimctl" tp register --kind RPPS --id "$PRO_A" \
+	--public-key "$A_PUB" --name "Pharmacie du test" --profession pharmacie
+check "keys: register a hospital (FINESS)" "$BIN/claimctl" tp register --kind FINESS --id "$PRO_B" \
+	--public-key "$B_PUB" --name "Clinique du test" --profession etablissement
+check "keys: register then revoke" "$BIN/claimctl" tp register --kind ADELI --id "$PRO_R" \
+	--public-key "$REVOKED_PUB"
+check "keys: revoke" "$BIN/claimctl" tp revoke --id "$PRO_R" >/dev/null
+
+start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191
+start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192
+start_daemon tpgate "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9193 CLAIMS_TP_SECRET_KEY="$SERVER_SEC" \
+	CLAIMS_TP_SESSION_TTL=4 CLAIMS_TP_RATE_LIMIT=50
+TPGATE_PID=$LAST_PID
+
+export CLAIMS_TP_SERVER_KEY=$SERVER_PUB CLAIMS_TP_PUBLIC_KEY=$A_PUB CLAIMS_TP_SECRET_KEY=$A_SEC
+tp() { "$BIN/claimctl" tp "$@" 2>>"$LOG"; }
+as_b() { CLAIMS_TP_PUBLIC_KEY=$B_PUB CLAIMS_TP_SECRET_KEY=$B_SEC "$BIN/claimctl" tp "$@" 2>>"$LOG"; }
+check "front door answers" wait_for 30 tp eligibility --member "$COVERED"
+
+# ---- ELIGIBILITY --------------------------------------------------------------------
+e=$(tp eligibility --member "$COVERED" --date 2026-03-10)
+check_eq "eligibility: covered" "$(jq -c '[.rights_open, .responsible, .amc_number, .valid_from, .valid_to]' <<<"$e")" \
+	'[true,true,"75500017","2026-01-01","2026-12-31"]'
+check_eq "eligibility: covered domains include GP consultations" \
+	"$(jq '.domains | index("CONSULT_GP") != null' <<<"$e")" true
+check_eq "eligibility: child found by birth date" \
+	"$(tp eligibility --member "$COVERED" --birth-date 2015-02-03 --date 2026-03-10 | jq .rights_open)" true
+check_eq "eligibility: rank and birth date that disagree" \
+	"$(tp eligibility --member "$COVERED" --rank 1 --birth-date 2015-02-03 | jq -r .reason)" BENEFICIARY_MISMATCH
+check_eq "eligibility: before the contract starts" \
+	"$(tp eligibility --member "$COVERED" --date 2024-06-01 | jq -c '[.rights_open, .reason]')" '[false,"NOT_YET_COVERED"]'
+check_eq "eligibility: terminated contract, care before the end" \
+	"$(tp eligibility --member "$TERMINATED" --date 2026-03-10 | jq -c '[.rights_open, .valid_to]')" '[true,"2026-05-31"]'
+check_eq "eligibility: terminated contract, care after the end" \
+	"$(tp eligibility --member "$TERMINATED" --date 2026-07-01 | jq -c '[.rights_open, .reason, .valid_to]')" \
+	'[false,"RIGHTS_CLOSED","2026-05-31"]'
+check_eq "eligibility: not covered (suspended)" \
+	"$(tp eligibility --member "$SUSPENDED" --date 2026-03-10 | jq -c '[.rights_open, .reason]')" '[false,"CONTRACT_SUSPENDED"]'
+check_eq "eligibility: unknown beneficiary" \
+	"$(tp eligibility --member "$UNKNOWN" | jq -c '[.rights_open, .reason]')" '[false,"UNKNOWN_BENEFICIARY"]'
+
+# ---- QUOTE ----------------------------------------------------------------------------
+lines() { # lines DATE: a consultation, medicine and an optical equipment
+	cat <<JSON
+[{"line_ref":"1","act_code":"G","category":"CONSULT_GP","care_date":"$1","charged_cents":3000,"brss_cents":3000,"amo_rate":70},
+ {"line_ref":"2","category":"PHARMA","care_date":"$1","quantity":2,"charged_cents":1200,"brss_cents":1200,"amo_rate":65},
+ {"line_ref":"3","category":"OPTIQUE_EQUIPEMENT","care_date":"$1","charged_cents":45000,"brss_cents":15,"amo_rate":60,"lenses":["simple","complex"],"frame_charged_cents":15000}]
+JSON
+}
+lines 2026-03-10 >"$TEST_LOGS/tp-lines.json"
+lines 2026-07-01 >"$TEST_LOGS/tp-lines-late.json"
+counters() { sql "SELECT count(*) FROM consumption_counters k JOIN beneficiaries b USING (beneficiary_id)
+	JOIN contracts c ON c.contract_id = b.contract_id JOIN members m ON m.member_id = c.member_id
+	WHERE m.membership_number = '$COVERED'"; }
+q=$(tp quote --member "$COVERED" "$TEST_LOGS/tp-lines.json")
+QUOTE=$(jq -r .quote_id <<<"$q")
+check "quote: covered gets a quote id and three decided lines" \
+	test "$(jq -c '[(.quote_id | length), (.lines | length), (.total_amc_cents > 0)]' <<<"$q")" = '[36,3,true]'
+check_eq "quote: totals add up" "$(jq '.total_amo_paid_cents + .total_amc_cents + .total_rac_cents == .total_charged_cents' <<<"$q")" true
+check_eq "quote: stored with its validity" \
+	"$(sql "SELECT valid_until - current_date, total_amc_cents FROM quotes WHERE quote_id = '$QUOTE'")" \
+	"30|$(jq .total_amc_cents <<<"$q")"
+check_eq "quote: consumed no counters" "$(counters)" 0
+check_eq "quote: terminated contract, care after the end" \
+	"$(tp quote --member "$TERMINATED" "$TEST_LOGS/tp-lines-late.json" | jq -r .error)" RIGHTS_CLOSED
+check_eq "quote: not covered (suspended)" \
+	"$(tp quote --member "$SUSPENDED" "$TEST_LOGS/tp-lines.json" | jq -r .error)" CONTRACT_SUSPENDED
+check_eq "quote: unknown beneficiary" \
+	"$(tp quote --member "$UNKNOWN" "$TEST_LOGS/tp-lines.json" | jq -r .error)" UNKNOWN_BENEFICIARY
+echo '[{"category":"NO_SUCH","care_date":"2026-03-10","charged_cents":100}]' >"$TEST_LOGS/tp-bad-line.json"
+check_eq "quote: a line with an unknown category" \
+	"$(tp quote --member "$COVERED" "$TEST_LOGS/tp-bad-line.json" | jq -r .error)" INVALID_LINE
+
+# ---- INVOICE and INVOICE_STATUS --------------------------------------------------------
+INV="INV-$RUN_ID"
+i1=$(tp invoice --member "$COVERED" --invoice-id "$INV-1" --quote "$QUOTE" "$TEST_LOGS/tp-lines.json")
+CLAIM=$(jq -r .claim_id <<<"$i1")
+check_eq "invoice: covered accepted" "$(jq -c '[.accepted, .duplicate]' <<<"$i1")" '[true,false]'
+i2=$(tp invoice --member "$COVERED" --invoice-id "$INV-1" --quote "$QUOTE" "$TEST_LOGS/tp-lines.json")
+check_eq "invoice: repeated invoice id gets the first answer" \
+	"$(jq -c '[.accepted, .duplicate, .claim_id]' <<<"$i2")" "[true,true,\"$CLAIM\"]"
+check_eq "invoice: claim paid to the professional, citing the quote" \
+	"$(sql "SELECT source, payee, quote_id, (SELECT id_value FROM professionals p WHERE p.professional_id = c.professional_id)
+		FROM claims c WHERE claim_id = '$CLAIM'")" "tp:RPPS:$PRO_A|professional|$QUOTE|$PRO_A"
+computed() { [ "$(tp status --invoice-id "$INV-1" | jq -r .status)" = computed ]; }
+check "invoice: computed" wait_for 60 computed
+st=$(tp status --invoice-id "$INV-1")
+check_eq "status: AMC of the invoice equals the quote's" "$(jq .amc_cents <<<"$st")" "$(jq .total_amc_cents <<<"$q")"
+check_eq "invoice: every line as quoted" \
+	"$(sql "SELECT string_agg(concat_ws(',', line_no, amo_paid_cents, amc_cents, rac_cents), ' ' ORDER BY line_no)
+		FROM decisions WHERE claim_id = '$CLAIM'")" \
+	"$(jq -r '[.lines[] | [.line_no, .amo_paid_cents, .amc_cents, .rac_cents] | map(tostring) | join(",")] | join(" ")' <<<"$q")"
+check_eq "invoice: one payment to the professional" \
+	"$(sql "SELECT payee, payee_ref, amount_cents FROM payments WHERE claim_id = '$CLAIM'")" \
+	"professional|$PRO_A|$(jq .total_amc_cents <<<"$q")"
+check_eq "invoice: terminated contract, care after the end" \
+	"$(tp invoice --member "$TERMINATED" --invoice-id "$INV-2" "$TEST_LOGS/tp-lines-late.json" | jq -c '[.accepted, .reason_code]')" \
+	'[false,"NOT_COVERED"]'
+check_eq "invoice: not covered (suspended)" \
+	"$(tp invoice --member "$SUSPENDED" --invoice-id "$INV-3" "$TEST_LOGS/tp-lines.json" | jq -c '[.accepted, .reason_code]')" \
+	'[false,"NOT_COVERED"]'
+check_eq "invoice: unknown beneficiary" \
+	"$(tp invoice --member "$UNKNOWN" --invoice-id "$INV-4" "$TEST_LOGS/tp-lines.json" | jq -c '[.accepted, .reason_code]')" \
+	'[false,"UNKNOWN_MEMBER"]'
+check_eq "invoice: someone else's quote" \
+	"$(tp invoice --member "$COVERED" --rank 3 --invoice-id "$INV-5" --quote "$QUOTE" "$TEST_LOGS/tp-lines.json" | jq -r .reason_code)" \
+	QUOTE_MISMATCH
+check_eq "invoice: a quote that does not exist" \
+	"$(tp invoice --member "$COVERED" --invoice-id "$INV-6" --quote 01900000-0000-7000-8000-000000000000 "$TEST_LOGS/tp-lines.json" | jq -r .reason_code)" \
+	QUOTE_UNKNOWN
+check_eq "status: terminated contract's invoice rejected with its reason" \
+	"$(tp status --invoice-id "$INV-2" | jq -c '[.status, .reason_code]')" '["rejected","NOT_COVERED"]'
+check_eq "status: not covered" "$(tp status --invoice-id "$INV-3" | jq -r .status)" rejected
+check_eq "status: unknown beneficiary's invoice" \
+	"$(tp status --invoice-id "$INV-4" | jq -c '[.status, .reason_code]')" '["rejected","UNKNOWN_MEMBER"]'
+check_eq "status: an invoice never sent" "$(tp status --invoice-id "$INV-404" | jq -r .error)" UNKNOWN_INVOICE
+check_eq "status: another professional cannot see it" "$(as_b status --invoice-id "$INV-1" | jq -r .error)" UNKNOWN_INVOICE
+
+# ---- cached rights follow contract changes ------------------------------------------
+check_eq "cache: open before the change" "$(tp eligibility --member "${P}00004" | jq .rights_open)" true
+"$BIN/claimctl" contract terminate --member "${P}00004" --end-date 2026-01-01 >>"$LOG" 2>&1
+check_eq "cache: claimctl contract drops the cached rights" \
+	"$(tp eligibility --member "${P}00004" | jq -r .reason)" RIGHTS_CLOSED
+check_eq "cache: open before the change (event only)" "$(tp eligibility --member "${P}00005" | jq .rights_open)" true
+# Redis unreachable for the command: only the contracts.changed event can drop the cache.
+CLAIMS_REDIS_URL=redis://127.0.0.1:9 "$BIN/claimctl" contract suspend --member "${P}00005" >>"$LOG" 2>&1
+suspended_seen() { [ "$(tp eligibility --member "${P}00005" | jq -r .reason)" = CONTRACT_SUSPENDED ]; }
+check "cache: the contracts.changed event drops the cached rights" wait_for 60 suspended_seen
+
+# ---- hostile clients ---------------------------------------------------------------------
+PROBE_KEYS_A="$A_PUB $A_SEC" PROBE_KEYS_B="$B_PUB $B_SEC" PROBE_KEYS_REVOKED="$REVOKED_PUB $REVOKED_SEC" \
+	PROBE_KEYS_UNKNOWN="$UNKNOWNKEY_PUB $UNKNOWNKEY_SEC" PROBE_MEMBER="$COVERED" \
+	PROBE_SESSION_TTL=4 PROBE_RATE_LIMIT=50 \
+	"$(dirname "$BIN")/tests/integration/probe_tpgate" >"$TEST_LOGS/tp-probe.out" 2>>"$LOG"
+while IFS= read -r line; do
+	case $line in
+	"ok "*) pass "probe: ${line#ok }" ;;
+	"not ok "*) fail "probe: ${line#not ok }" "see $TEST_LOGS/tp-probe.out" ;;
+	esac
+done <"$TEST_LOGS/tp-probe.out"
+check "probe: ran to the end" grep -q '^[0-9]* passed' "$TEST_LOGS/tp-probe.out"
+check "front door still running after the probe" kill -0 "$TPGATE_PID"
+check_eq "a normal request after the probe" "$(tp eligibility --member "$COVERED" | jq .rights_open)" true
+
+# ---- graceful stop -----------------------------------------------------------------------
+kill -TERM "$TPGATE_PID"
+wait "$TPGATE_PID"
+check_eq "SIGTERM: front door exits 0" "$?" 0
+
+report
