@@ -273,7 +273,7 @@ int tp_client_open_session(struct tp_client *c, const char *professional_id, cha
 }
 
 /* Field 1 (request_id, a string) of the reply payload, read at the wire
- * level: every reply message of tierspayant.proto starts with it. */
+ * level: every reply message of tierspayant.proto has it as field 1. */
 void tp_reply_request_id(const struct envelope *reply, char *out, size_t len)
 {
 	const uint8_t *p = reply->payload, *end = p + reply->payload_len;
@@ -309,10 +309,9 @@ void tp_reply_request_id(const struct envelope *reply, char *out, size_t len)
 		}
 		if (n > (uint64_t)(end - p))
 			return;
-		if ((tag >> 3) == 1) {
+		/* The last occurrence wins, as for any non-repeated field. */
+		if ((tag >> 3) == 1)
 			snprintf(out, len, "%.*s", (int)n, (const char *)p);
-			return;
-		}
 		p += n;
 	}
 }

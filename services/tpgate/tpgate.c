@@ -963,20 +963,6 @@ static int contract_changes(struct tpgate *g)
 
 /* ---- the daemon ---------------------------------------------------------------------------- */
 
-int tp_identity_parse(const char *user_id, struct tp_identity *out)
-{
-	char kind[16], value[64];
-	long long ref;
-
-	if (sscanf(user_id, "%lld/%15[A-Z]/%63s", &ref, kind, value) != 3 || ref <= 0 ||
-	    strlen(kind) >= sizeof(out->kind) || strlen(value) >= sizeof(out->value))
-		return ERR;
-	out->ref = ref;
-	snprintf(out->kind, sizeof(out->kind), "%s", kind);
-	snprintf(out->value, sizeof(out->value), "%s", value);
-	return OK;
-}
-
 static int tpgate_init(void *ctx)
 {
 	struct tpgate *g = ctx;

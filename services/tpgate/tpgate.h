@@ -42,9 +42,6 @@ struct tp_identity {
 	char value[32];
 };
 
-int tp_identity_parse(const char *user_id, struct tp_identity *out) MUST_CHECK;
-void tp_identity_format(const struct tp_identity *who, char *out, size_t len);
-
 /* Where a reply goes: the client's routing id, and whether it sent the
  * empty delimiter (REQ does, DEALER may). */
 struct tp_route {
@@ -59,6 +56,8 @@ int tp_zap_start(void *zmq_ctx, const char *dsn, struct tp_zap **out) MUST_CHECK
 void tp_zap_stop(struct tp_zap *zap);
 
 /* tpgate_admit.c */
+int tp_identity_parse(const char *user_id, struct tp_identity *out) MUST_CHECK;
+
 struct tp_limits {
 	long session_ttl_s;   /* idle time after which a session ends */
 	long replay_window_s; /* how long a request id is remembered */

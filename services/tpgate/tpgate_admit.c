@@ -21,7 +21,9 @@
  *	   door also refuses requests created outside that window, so a
  *	   forgotten id can never be replayed.
  *
- *	Sessions are 32 random bytes from libsodium, in hex.
+ *	Sessions are 32 random bytes from libsodium, in hex. Who is asking
+ *	is never taken from the request: it is the User-Id the ZAP handler
+ *	gave the connection (tp_identity_parse()).
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -30,6 +32,21 @@
 #include "common/log.h"
 #include "common/tpkeys.h"
 #include "tpgate/tpgate.h"
+
+/* The ZAP handler's User-Id: "ref/kind/value". */
+int tp_identity_parse(const char *user_id, struct tp_identity *out)
+{
+	char kind[16], value[64];
+	long long ref;
+
+	if (sscanf(user_id, "%lld/%15[A-Z]/%63s", &ref, kind, value) != 3 || ref <= 0 ||
+	    strlen(kind) >= sizeof(out->kind) || strlen(value) >= sizeof(out->value))
+		return ERR;
+	out->ref = ref;
+	snprintf(out->kind, sizeof(out->kind), "%s", kind);
+	snprintf(out->value, sizeof(out->value), "%s", value);
+	return OK;
+}
 
 /* KEYS: rate, seen[, session]; ARGV: limit, replay ttl s, session ttl s. */
 static const char admit_script[] =

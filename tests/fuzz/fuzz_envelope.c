@@ -49,6 +49,7 @@
 #include "proto/member.pb-c.h"
 #include "proto/reimbursement.pb-c.h"
 #include "proto/tierspayant.pb-c.h"
+#include "proto/tpinternal.pb-c.h"
 
 /*
  * intake_check.c lives in services/intake/, which run.sh does not link
@@ -109,6 +110,8 @@ static ProtobufCMessage *decode(Claims__MessageType type, const uint8_t *data, s
 		DECODE(INVOICE_STATUS_REQUEST, invoice_status_request)
 		DECODE(INVOICE_STATUS_REPLY, invoice_status_reply)
 		DECODE(ERROR_REPLY, error_reply)
+		DECODE(QUOTE_COMPUTE, quote_compute)
+		DECODE(QUOTE_COMPUTED, reimbursement_computed)
 		DECODE(NOTIFICATION_REQUESTED, notification_requested)
 		DECODE(DOCUMENT_REQUESTED, document_requested)
 		DECODE(DOCUMENT_READY, document_ready)

@@ -212,23 +212,23 @@ static void malformed(struct tp_client *c)
 	expect_code("malformed: bytes that are not an envelope", c, garbage, sizeof(garbage) - 1,
 		    NULL, 0, "BAD_ENVELOPE");
 	uuid_v7(id);
-	env = envelope_raw(CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED, id, clock_now_us(), bad_payload, 0,
-			   &len);
+	env = envelope_raw(CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED, id, clock_now_us(), bad_payload,
+			   0, &len);
 	expect_code("malformed: not a tiers-payant type", c, env, len, NULL, 0, "WRONG_TYPE");
 	free(env);
 	uuid_v7(id);
 	env = envelope_raw(CLAIMS__MESSAGE_TYPE__ELIGIBILITY_REQUEST, id, clock_now_us(),
 			   bad_payload, sizeof(bad_payload), &len);
-	expect_code("malformed: payload that does not decode", c, env, len, NULL, 0,
-		    "BAD_PAYLOAD");
+	expect_code("malformed: payload that does not decode", c, env, len, NULL, 0, "BAD_PAYLOAD");
 	free(env);
 	env = envelope_raw(CLAIMS__MESSAGE_TYPE__ELIGIBILITY_REQUEST, NULL, clock_now_us(),
 			   bad_payload, 0, &len);
 	expect_code("malformed: no request id", c, env, len, NULL, 0, "BAD_ENVELOPE");
 	free(env);
-	env = envelope_raw(CLAIMS__MESSAGE_TYPE__ELIGIBILITY_REQUEST,
-			   "a-request-id-far-longer-than-the-sixty-four-characters-a-request-id-may-have",
-			   clock_now_us(), bad_payload, 0, &len);
+	env = envelope_raw(
+		CLAIMS__MESSAGE_TYPE__ELIGIBILITY_REQUEST,
+		"a-request-id-far-longer-than-the-sixty-four-characters-a-request-id-may-have",
+		clock_now_us(), bad_payload, 0, &len);
 	expect_code("malformed: request id too long", c, env, len, NULL, 0, "BAD_REQUEST_ID");
 	free(env);
 }
@@ -247,8 +247,7 @@ static void replay_and_staleness(struct tp_client *c)
 	uuid_v7(id);
 	env = eligibility_envelope(id, clock_now_us() - 3600LL * 1000000, tp_client_session(c),
 				   &len);
-	expect_code("replay: request created an hour ago", c, env, len, NULL, 0,
-		    "STALE_REQUEST");
+	expect_code("replay: request created an hour ago", c, env, len, NULL, 0, "STALE_REQUEST");
 	free(env);
 	uuid_v7(id);
 	env = eligibility_envelope(id, clock_now_us(), "0123456789abcdef", &len);

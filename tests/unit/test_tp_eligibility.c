@@ -1,0 +1,183 @@
+/*
+ * NAME
+ *	test_tp_eligibility.c - whose rights are open on a day (front door)
+ *
+ * DESCRIPTION
+ *	White-box tests of tpgate_eligibility.c (included here): naming the
+ *	beneficiary by rank and birth date, choosing among a member's
+ *	contracts, the reasons rights are not open, and the validity period
+ *	of the attestation.
+ */
+#include "../../services/tpgate/tpgate_eligibility.c"
+#include "test.h"
+
+static Claims__RightsContract contracts[4];
+static Claims__RightsContract *contract_ptrs[4];
+static Claims__RightsBeneficiary bens[6];
+static Claims__RightsBeneficiary *ben_ptrs[6];
+static Claims__RightsSnapshot snap;
+
+static int32_t day(const char *iso)
+{
+	int32_t d = 0;
+
+	if (date_parse(iso, &d) != OK)
+		printf("  bad date %s\n", iso);
+	return d;
+}
+
+static void add_contract(int64_t id, const char *status, const char *from, const char *to)
+{
+	Claims__RightsContract *c = &contracts[snap.n_contracts];
+
+	claims__rights_contract__init(c);
+	c->has_contract_id = c->has_start_day = c->has_responsible = 1;
+	c->contract_id = id;
+	c->formula_code = "CONFORT";
+	c->amc_number = "75500017";
+	c->status = (char *)status;
+	c->start_day = day(from);
+	c->responsible = 1;
+	if (to != NULL) {
+		c->has_end_day = 1;
+		c->end_day = day(to);
+	}
+	contract_ptrs[snap.n_contracts++] = c;
+}
+
+static void add_beneficiary(int64_t id, int64_t contract, uint32_t rank, const char *birth,
+			    const char *from)
+{
+	Claims__RightsBeneficiary *b = &bens[snap.n_beneficiaries];
+
+	claims__rights_beneficiary__init(b);
+	b->has_beneficiary_id = b->has_contract_id = b->has_rank = b->has_start_day = 1;
+	b->beneficiary_id = id;
+	b->contract_id = contract;
+	b->rank = rank;
+	b->birth_date = (char *)birth;
+	b->start_day = day(from);
+	ben_ptrs[snap.n_beneficiaries++] = b;
+}
+
+static void reset(void)
+{
+	memset(&snap, 0, sizeof(snap));
+	claims__rights_snapshot__init(&snap);
+	snap.contracts = contract_ptrs;
+	snap.beneficiaries = ben_ptrs;
+}
+
+/* A family: subscriber, spouse, twins, on one contract from 2025-01-01. */
+static void family(const char *status, const char *end)
+{
+	reset();
+	add_contract(10, status, "2025-01-01", end);
+	add_beneficiary(1, 10, 1, "1980-05-01", "2025-01-01");
+	add_beneficiary(2, 10, 2, "1982-07-14", "2025-01-01");
+	add_beneficiary(3, 10, 3, "2015-02-03", "2025-06-01");
+	add_beneficiary(4, 10, 4, "2015-02-03", "2025-06-01");
+}
+
+static void evaluate(uint32_t rank, const char *birth, const char *on, struct tp_rights *r)
+{
+	Claims__BeneficiaryRef ref = CLAIMS__BENEFICIARY_REF__INIT;
+
+	ref.membership_number = "1000000016";
+	ref.has_rank = rank > 0;
+	ref.rank = rank;
+	ref.birth_date = (char *)birth;
+	tp_rights_evaluate(&snap, &ref, day(on), r);
+}
+
+static void test_subscriber_by_default(void)
+{
+	struct tp_rights r;
+	char from[DATE_STR_LEN], to[DATE_STR_LEN];
+
+	family("active", NULL);
+	evaluate(0, NULL, "2026-03-10", &r);
+	REQUIRE(r.open && r.beneficiary != NULL);
+	CHECK_EQ_I64(r.beneficiary->beneficiary_id, 1);
+	date_format(r.valid_from, from);
+	date_format(r.valid_to, to);
+	CHECK_EQ_STR(from, "2026-01-01"); /* the attestation's year */
+	CHECK_EQ_STR(to, "2026-12-31");
+}
+
+static void test_by_birth_date_and_rank(void)
+{
+	struct tp_rights r;
+
+	family("active", NULL);
+	evaluate(0, "1982-07-14", "2026-03-10", &r);
+	CHECK(r.open && r.beneficiary->rank == 2);
+	evaluate(0, "2015-02-03", "2026-03-10", &r); /* twins */
+	CHECK(!r.open && strcmp(r.reason, "AMBIGUOUS_BENEFICIARY") == 0);
+	evaluate(4, "2015-02-03", "2026-03-10", &r);
+	CHECK(r.open && r.beneficiary->beneficiary_id == 4);
+	evaluate(1, "2015-02-03", "2026-03-10", &r);
+	CHECK(!r.open && strcmp(r.reason, "BENEFICIARY_MISMATCH") == 0);
+	evaluate(7, NULL, "2026-03-10", &r);
+	CHECK(!r.open && strcmp(r.reason, "UNKNOWN_BENEFICIARY") == 0);
+}
+
+static void test_periods(void)
+{
+	struct tp_rights r;
+	char from[DATE_STR_LEN], to[DATE_STR_LEN];
+
+	family("active", NULL);
+	evaluate(3, NULL, "2025-03-01", &r); /* the child joined in June */
+	CHECK(!r.open && strcmp(r.reason, "NOT_YET_COVERED") == 0);
+	evaluate(3, NULL, "2025-08-01", &r);
+	REQUIRE(r.open);
+	date_format(r.valid_from, from);
+	CHECK_EQ_STR(from, "2025-06-01");
+	family("terminated", "2026-06-01");
+	evaluate(1, NULL, "2026-05-31", &r);
+	REQUIRE(r.open);
+	date_format(r.valid_to, to);
+	CHECK_EQ_STR(to, "2026-05-31");
+	evaluate(1, NULL, "2026-06-01", &r);
+	CHECK(!r.open && strcmp(r.reason, "RIGHTS_CLOSED") == 0);
+	family("suspended", NULL);
+	evaluate(1, NULL, "2026-03-10", &r);
+	CHECK(!r.open && strcmp(r.reason, "CONTRACT_SUSPENDED") == 0);
+}
+
+static void test_several_contracts(void)
+{
+	struct tp_rights r;
+
+	reset();
+	add_contract(10, "terminated", "2020-01-01", "2025-01-01");
+	add_contract(11, "active", "2025-01-01", NULL);
+	add_beneficiary(1, 10, 1, "1980-05-01", "2020-01-01");
+	add_beneficiary(2, 11, 1, "1980-05-01", "2025-01-01");
+	evaluate(1, NULL, "2024-05-05", &r); /* care under the old contract */
+	CHECK(r.open && r.contract->contract_id == 10);
+	evaluate(1, NULL, "2026-05-05", &r);
+	CHECK(r.open && r.contract->contract_id == 11);
+	evaluate(1, NULL, "2019-05-05", &r); /* before both: the most recent says why */
+	CHECK(!r.open && r.contract->contract_id == 11);
+}
+
+static void test_unknown_member(void)
+{
+	struct tp_rights r;
+
+	reset();
+	evaluate(1, NULL, "2026-03-10", &r);
+	CHECK(!r.open && r.contract == NULL && strcmp(r.reason, "UNKNOWN_BENEFICIARY") == 0);
+}
+
+int main(void)
+{
+	RUN(test_subscriber_by_default);
+	RUN(test_by_birth_date_and_rank);
+	RUN(test_periods);
+	RUN(test_several_contracts);
+	RUN(test_unknown_member);
+	return test_report();
+}
