@@ -7,7 +7,7 @@
  *	claimctl tp keygen
  *	claimctl tp register --kind RPPS|ADELI|FINESS --id NUMBER --public-key KEY
  *	                     [--name NAME] [--profession P] [--no-agreement]
- *	claimctl tp revoke --id NUMBER
+ *	claimctl tp revoke --id NUMBER [--kind RPPS|ADELI|FINESS]
  *	claimctl tp eligibility --member NUMBER [--rank R] [--birth-date D] [--date D]
  *	claimctl tp quote --member NUMBER [--rank R] [--birth-date D] LINES.json
  *	claimctl tp invoice --member NUMBER [--rank R] [--birth-date D]
@@ -17,7 +17,8 @@
  * DESCRIPTION
  *	keygen prints a CURVE key pair as environment assignments. register
  *	stores a professional's public key (creating the professional if the
- *	number is new); revoke marks the key revoked and ends its sessions
+ *	number is new; sessions opened under a previous key or agreement
+ *	end); revoke marks the key revoked and ends its sessions
  *	in Redis, so its next request is refused and its next connection
  *	too.
  *
@@ -71,7 +72,7 @@ static int usage(void)
 		"       claimctl tp register --kind RPPS|ADELI|FINESS --id NUMBER --public-key "
 		"KEY\n"
 		"                            [--name NAME] [--profession P] [--no-agreement]\n"
-		"       claimctl tp revoke --id NUMBER\n"
+		"       claimctl tp revoke --id NUMBER [--kind RPPS|ADELI|FINESS]\n"
 		"       claimctl tp eligibility --member N [--rank R] [--birth-date D] [--date D]\n"
 		"       claimctl tp quote --member N [--rank R] [--birth-date D] LINES.json\n"
 		"       claimctl tp invoice --member N [--rank R] [--birth-date D] --invoice-id "
@@ -141,43 +142,6 @@ static const char *env_or(const char *name, const char *fallback)
 	return v != NULL && v[0] != '\0' ? v : fallback;
 }
 
-static int tp_register(const struct tp_args *a)
-{
-	const char *v[6] = {a->kind,
-			    a->id,
-			    a->name ? a->name : a->id,
-			    a->profession ? a->profession : "unspecified",
-			    a->public_key,
-			    a->no_agreement ? "f" : "t"};
-	uint8_t raw[32];
-	struct pg *db;
-	PGresult *res;
-	int status;
-
-	if (a->kind == NULL || a->id == NULL || a->public_key == NULL ||
-	    strlen(a->public_key) != 40 || zmq_z85_decode(raw, a->public_key) == NULL)
-		return usage();
-	if (pg_open(env_or("CLAIMS_PG_DSN", "postgresql://claims@127.0.0.1:55432/claims"), &db) !=
-	    OK)
-		return 1;
-	status = pg_exec_params(db,
-				"INSERT INTO professionals (id_kind, id_value, name, profession,"
-				" curve_public_key, key_status, tp_agreement)"
-				" VALUES ($1, $2, $3, $4, $5, 'active', $6)"
-				" ON CONFLICT (id_kind, id_value) DO UPDATE SET"
-				" curve_public_key = excluded.curve_public_key,"
-				" key_status = 'active', tp_agreement = excluded.tp_agreement"
-				" RETURNING professional_id",
-				6, v, &res);
-	if (status == OK) {
-		printf("registered %s %s (professional %s)\n", a->kind, a->id,
-		       PQgetvalue(res, 0, 0));
-		PQclear(res);
-	}
-	pg_close(db);
-	return status == OK ? 0 : 1;
-}
-
 /* Deletes the sessions of professional ref in Redis. */
 static int end_sessions(const char *ref, int *ended)
 {
@@ -215,9 +179,46 @@ static int end_sessions(const char *ref, int *ended)
 	return status;
 }
 
+static int tp_register(const struct tp_args *a)
+{
+	const char *v[6] = {a->kind,
+			    a->id,
+			    a->name ? a->name : a->id,
+			    a->profession ? a->profession : "unspecified",
+			    a->public_key,
+			    a->no_agreement ? "f" : "t"};
+	uint8_t raw[32];
+	struct pg *db;
+	PGresult *res;
+	int status;
+
+	if (a->kind == NULL || a->id == NULL || a->public_key == NULL ||
+	    strlen(a->public_key) != 40 || zmq_z85_decode(raw, a->public_key) == NULL)
+		return usage();
+	if (pg_open(env_or("CLAIMS_PG_DSN", "postgresql://claims@127.0.0.1:55432/claims"), &db) !=
+	    OK)
+		return 1;
+	status = pg_exec_params(db,
+				"INSERT INTO professionals (id_kind, id_value, name, profession,"
+				" curve_public_key, key_status, tp_agreement)"
+				" VALUES ($1, $2, $3, $4, $5, 'active', $6)"
+				" ON CONFLICT (id_kind, id_value) DO UPDATE SET"
+				" curve_public_key = excluded.curve_public_key,"
+				" key_status = 'active', tp_agreement = excluded.tp_agreement"
+				" RETURNING professional_id",
+				6, v, &res);
+	if (status == OK) {
+		printf("registered %s %s (professional %s)\n", a->kind, a->id,
+		       PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	pg_close(db);
+	return status == OK ? 0 : 1;
+}
+
 static int tp_revoke(const struct tp_args *a)
 {
-	const char *v[1] = {a->id};
+	const char *v[2] = {a->id, a->kind};
 	struct pg *db;
 	PGresult *res = NULL;
 	int ended = 0, status;
@@ -227,18 +228,25 @@ static int tp_revoke(const struct tp_args *a)
 	if (pg_open(env_or("CLAIMS_PG_DSN", "postgresql://claims@127.0.0.1:55432/claims"), &db) !=
 	    OK)
 		return 1;
+	/* Without --kind, every professional with this number (an ADELI
+	 * and a FINESS number may coincide). */
 	status = pg_exec_params(db,
 				"UPDATE professionals SET key_status = 'revoked'"
-				" WHERE id_value = $1 RETURNING professional_id",
-				1, v, &res);
+				" WHERE id_value = $1 AND ($2::text IS NULL OR id_kind = $2)"
+				" RETURNING professional_id",
+				2, v, &res);
 	if (status == OK && PQntuples(res) == 0) {
 		fprintf(stderr, "claimctl tp revoke: no professional %s\n", a->id);
 		status = ERR;
-	} else if (status == OK) {
-		status = end_sessions(PQgetvalue(res, 0, 0), &ended);
-		if (status == OK)
-			printf("revoked %s; %d session(s) ended\n", a->id, ended);
 	}
+	for (int r = 0; status == OK && r < PQntuples(res); r++) {
+		int n = 0;
+
+		status = end_sessions(PQgetvalue(res, r, 0), &n);
+		ended += n;
+	}
+	if (status == OK)
+		printf("revoked %s; %d session(s) ended\n", a->id, ended);
 	if (res != NULL)
 		PQclear(res);
 	pg_close(db);

@@ -146,6 +146,7 @@ static int check_monitor(struct tp_client *c, char *why, size_t why_len)
 {
 	zmq_msg_t ev, addr;
 	uint16_t event = 0;
+	uint32_t value = 0;
 	int failed = 0;
 
 	for (;;) {
@@ -154,8 +155,10 @@ static int check_monitor(struct tp_client *c, char *why, size_t why_len)
 			zmq_msg_close(&ev);
 			break;
 		}
-		if (zmq_msg_size(&ev) >= 2)
+		if (zmq_msg_size(&ev) >= 6) {
 			memcpy(&event, zmq_msg_data(&ev), sizeof(event));
+			memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, sizeof(value));
+		}
 		zmq_msg_init(&addr);
 		if (zmq_msg_more(&ev) && zmq_msg_recv(&addr, c->monitor, 0) < 0)
 			log_debug("monitor address frame: %s", zmq_strerror(zmq_errno()));
@@ -165,11 +168,19 @@ static int check_monitor(struct tp_client *c, char *why, size_t why_len)
 	}
 	if (!failed)
 		return OK;
-	return set_why(why, why_len, "%s",
-		       event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
-			       ? "the server refused this key (unknown, revoked or no tiers-payant "
-				 "agreement)"
-			       : "the CURVE handshake failed (wrong server key?)");
+	/* For an authentication failure the value is the ZAP status code. */
+	if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == 400)
+		snprintf(why, why_len,
+			 "the server refused this key (unknown, revoked or no "
+			 "tiers-payant agreement)");
+	else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+		snprintf(why, why_len,
+			 "the server could not check this key now (ZAP status %u); "
+			 "retry later",
+			 (unsigned)value);
+	else
+		snprintf(why, why_len, "the CURVE handshake failed (wrong server key?)");
+	return ERR;
 }
 
 /* Reads the frames of one message; the envelope is the last one. */
@@ -232,7 +243,10 @@ int tp_client_call(struct tp_client *c, Claims__MessageType type, const Protobuf
 		if (tp_client_recv(c, left > 0 ? (int)left : 0, reply, why, why_len) != OK)
 			return ERR;
 		tp_reply_request_id(reply, echoed, sizeof(echoed));
-		if (strcmp(echoed, request_id) == 0)
+		/* An error the server could not tie to a request id (bad
+		 * frames, a bad envelope) answers the request in flight. */
+		if (strcmp(echoed, request_id) == 0 ||
+		    (echoed[0] == '\0' && reply->type == CLAIMS__MESSAGE_TYPE__ERROR_REPLY))
 			return OK;
 		envelope_free(reply); /* a late reply to an earlier request */
 	}

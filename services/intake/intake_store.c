@@ -102,12 +102,16 @@ int intake_prepare(struct pg *db)
 		       " least(coalesce(c.end_date - date '1970-01-01', 2147483647),"
 		       "       coalesce(b.end_date - date '1970-01-01', 2147483647)),"
 		       " c.status = 'suspended'"
-		       " FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS x(num, rank, n)"
+		       " FROM unnest($1::text[], $2::int[], $3::date[]) WITH ORDINALITY"
+		       "  AS x(num, rank, day, n)"
 		       " JOIN members m ON m.membership_number = x.num"
 		       " JOIN contracts c ON c.member_id = m.member_id"
 		       " JOIN beneficiaries b ON b.contract_id = c.contract_id AND b.rank = x.rank"
-		       " ORDER BY x.n, c.start_date DESC",
-		       2) != OK ||
+		       /* The contract in force on the first care date, else the latest. */
+		       " ORDER BY x.n, (x.day >= greatest(c.start_date, b.start_date)"
+		       "  AND x.day < least(coalesce(c.end_date, 'infinity'),"
+		       "  coalesce(b.end_date, 'infinity'))) DESC, c.start_date DESC",
+		       3) != OK ||
 	    pg_prepare(db, "intake_professionals",
 		       "SELECT id_value FROM professionals WHERE id_value = ANY($1::text[])",
 		       1) != OK ||
@@ -240,26 +244,33 @@ static void coverage_row(struct coverage *cov, PGresult *res, int r)
 
 static int load_coverage(struct pg *db, struct intake_item *items, int n)
 {
-	struct pgarray numbers, ranks;
-	const char *v[2];
+	struct pgarray numbers, ranks, days;
+	const char *v[3];
 	PGresult *res;
 	int status, wanted = 0;
 
 	pgarray_init(&numbers);
 	pgarray_init(&ranks);
+	pgarray_init(&days);
 	for (int i = 0; i < n; i++) {
 		const Claims__ClaimSubmitted *s = items[i].s;
+		int pending = items[i].state == PENDING;
 
 		memset(&items[i].cov, 0, sizeof(items[i].cov));
-		pgarray_text(&numbers, items[i].state == PENDING ? s->membership_number : "");
+		pgarray_text(&numbers, pending ? s->membership_number : "");
 		pgarray_int(&ranks, s->beneficiary_rank ? s->beneficiary_rank : 1);
-		wanted += items[i].state == PENDING;
+		/* Dates of pending submissions passed the static checks. */
+		pending && s->n_lines > 0 ? pgarray_text(&days, s->lines[0]->care_date)
+					  : pgarray_null(&days);
+		wanted += pending;
 	}
 	v[0] = pgarray_finish(&numbers);
 	v[1] = pgarray_finish(&ranks);
-	status = wanted ? pg_exec_prepared(db, "intake_coverage", 2, v, NULL, NULL, &res) : OK;
+	v[2] = pgarray_finish(&days);
+	status = wanted ? pg_exec_prepared(db, "intake_coverage", 3, v, NULL, NULL, &res) : OK;
 	pgarray_free(&numbers);
 	pgarray_free(&ranks);
+	pgarray_free(&days);
 	if (status != OK || !wanted)
 		return status;
 	for (int r = 0; r < PQntuples(res); r++) {

@@ -65,7 +65,7 @@ static const struct config_entry config_table[] = {
 	CONFIG_METRICS_ADDR(&cfg.metrics_addr, "127.0.0.1:9103"),
 	{"CLAIMS_TP_ENDPOINT", CONFIG_STRING, &cfg.endpoint, "tcp://127.0.0.1:5702", 0, 0,
 	 "ZeroMQ endpoint professionals connect to (CURVE)"},
-	{"CLAIMS_TP_SECRET_KEY", CONFIG_STRING, &cfg.secret_key, "", 0, 0,
+	{"CLAIMS_TP_SERVER_SECRET", CONFIG_STRING, &cfg.secret_key, "", 0, 0,
 	 "the front door's CURVE secret key, 40 Z85 characters (required;"
 	 " `claimctl tp keygen` makes a pair)"},
 	{"CLAIMS_TP_QUOTE_ENDPOINT", CONFIG_STRING, &cfg.quote_endpoint, "tcp://127.0.0.1:5703",
@@ -221,8 +221,13 @@ static int care_day(const char *iso, int32_t *day)
 
 static int beneficiary_ok(struct tpgate *g, struct request *rq, const Claims__BeneficiaryRef *b)
 {
-	if (b == NULL || !text_ok(b->membership_number, 32)) {
+	if (b == NULL || b->membership_number == NULL || b->membership_number[0] == '\0') {
 		FAIL(rq, "MISSING_FIELD", "beneficiary.membership_number is required");
+		return ERR;
+	}
+	if (!text_ok(b->membership_number, 32)) {
+		FAIL(rq, "INVALID_FIELD",
+		     "beneficiary.membership_number: 1 to 32 UTF-8 characters");
 		return ERR;
 	}
 	if (b->birth_date != NULL && b->birth_date[0] != '\0') {
@@ -433,6 +438,7 @@ static void send_quote(struct tpgate *g, struct request *rq, const Claims__Quote
 	}
 	p->route = rq->route;
 	snprintf(p->request_id, sizeof(p->request_id), "%s", rq->request_id);
+	snprintf(p->trace_id, sizeof(p->trace_id), "%s", rq->env.trace_id ? rq->env.trace_id : "");
 	uuid_v7(p->quote_id);
 	date_format(date_today() + (int32_t)cfg.quote_days, p->valid_until);
 	a.claim_id = p->quote_id;
@@ -512,7 +518,7 @@ static void quote_done(struct tpgate *g, struct tp_pending *p, const struct enve
 	r.total_rac_cents = rc->total_rac_cents;
 	r.total_charged_cents = rc->total_charged_cents;
 	r.total_amo_paid_cents = rc->total_amo_paid_cents;
-	reply(g, &p->route, env->trace_id, CLAIMS__MESSAGE_TYPE__QUOTE_REPLY, &r.base);
+	reply(g, &p->route, p->trace_id, CLAIMS__MESSAGE_TYPE__QUOTE_REPLY, &r.base);
 	claims__reimbursement_computed__free_unpacked(rc, NULL);
 }
 
@@ -578,6 +584,7 @@ static void send_invoice(struct tpgate *g, struct request *rq, const Claims__Inv
 	}
 	p->route = rq->route;
 	snprintf(p->request_id, sizeof(p->request_id), "%s", rq->request_id);
+	snprintf(p->trace_id, sizeof(p->trace_id), "%s", rq->env.trace_id ? rq->env.trace_id : "");
 	snprintf(source, sizeof(source), "tp:%s:%s", rq->who.kind, rq->who.value);
 	s.has_source_kind = s.has_beneficiary_rank = s.has_payee = 1;
 	s.source_kind = CLAIMS__CLAIM_SOURCE__CLAIM_SOURCE_TIERS_PAYANT;
@@ -651,7 +658,7 @@ static void invoice_done(struct tpgate *g, struct tp_pending *p, const struct en
 	r.reason_code = s->reason_code;
 	r.field = s->field;
 	r.message = s->message;
-	reply(g, &p->route, env->trace_id, CLAIMS__MESSAGE_TYPE__INVOICE_REPLY, &r.base);
+	reply(g, &p->route, p->trace_id, CLAIMS__MESSAGE_TYPE__INVOICE_REPLY, &r.base);
 	claims__submit_reply__free_unpacked(s, NULL);
 }
 
@@ -769,13 +776,7 @@ static int check_envelope(struct tpgate *g, struct request *rq, const void *body
 		FAIL(rq, "BAD_ENVELOPE", "%s", why);
 		return ERR;
 	}
-	if (!text_ok(rq->env.message_id, TP_REQUEST_ID_MAX)) {
-		FAIL(rq, "BAD_REQUEST_ID",
-		     "the envelope's message_id (1 to %d characters) is "
-		     "the request id",
-		     TP_REQUEST_ID_MAX);
-		return ERR;
-	}
+	/* envelope_unpack() accepts only a UUID as message id: the request id. */
 	snprintf(rq->request_id, sizeof(rq->request_id), "%s", rq->env.message_id);
 	rq->kind = kind_of(rq->env.type);
 	if (rq->kind == NULL) {
@@ -969,7 +970,7 @@ static int tpgate_init(void *ctx)
 	const char *topics[] = {"contracts.changed"};
 
 	if (strlen(cfg.secret_key) != 40) {
-		log_error("CLAIMS_TP_SECRET_KEY must hold the 40-character Z85 secret key of the"
+		log_error("CLAIMS_TP_SERVER_SECRET must hold the 40-character Z85 secret key of the"
 			  " front door (claimctl tp keygen)");
 		return ERR;
 	}

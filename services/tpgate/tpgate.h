@@ -109,6 +109,7 @@ struct tp_pending {
 	Claims__MessageType kind; /* QUOTE_REQUEST or INVOICE_REQUEST */
 	struct tp_route route;
 	char request_id[TP_REQUEST_ID_MAX + 1];
+	char trace_id[TP_REQUEST_ID_MAX + 1];
 	char quote_id[UUID_STR_LEN];
 	char valid_until[DATE_STR_LEN];
 	int64_t started_us, deadline_us;

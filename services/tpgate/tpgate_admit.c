@@ -36,15 +36,14 @@
 /* The ZAP handler's User-Id: "ref/kind/value". */
 int tp_identity_parse(const char *user_id, struct tp_identity *out)
 {
-	char kind[16], value[64];
 	long long ref;
+	int end = 0;
 
-	if (sscanf(user_id, "%lld/%15[A-Z]/%63s", &ref, kind, value) != 3 || ref <= 0 ||
-	    strlen(kind) >= sizeof(out->kind) || strlen(value) >= sizeof(out->value))
+	memset(out, 0, sizeof(*out));
+	if (sscanf(user_id, "%lld/%7[A-Z]/%31[^/]%n", &ref, out->kind, out->value, &end) != 3 ||
+	    user_id[end] != '\0' || ref <= 0)
 		return ERR;
 	out->ref = ref;
-	snprintf(out->kind, sizeof(out->kind), "%s", kind);
-	snprintf(out->value, sizeof(out->value), "%s", value);
 	return OK;
 }
 
@@ -76,7 +75,9 @@ int tp_admit(struct redis_conn *redis, const struct tp_limits *limits,
 	snprintf(session, sizeof(session), TP_KEY_SESSION, (long long)who->ref,
 		 session_token ? session_token : "");
 	snprintf(limit, sizeof(limit), "%ld", limits->rate_limit);
-	snprintf(replay, sizeof(replay), "%ld", limits->replay_window_s);
+	/* A request may be stamped up to a window ahead of our clock and
+	 * is accepted for a window after that: its id is kept for both. */
+	snprintf(replay, sizeof(replay), "%ld", 2 * limits->replay_window_s);
 	snprintf(ttl, sizeof(ttl), "%ld", limits->session_ttl_s);
 	argv[argc++] = "EVAL";
 	argv[argc++] = admit_script;

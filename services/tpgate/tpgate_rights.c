@@ -9,8 +9,10 @@
  *	a minute, so that guessing numbers cannot push every request to the
  *	database. A change of contract drops the key (contracts.changed,
  *	and `claimctl contract`): the TTL only bounds how long a missed
- *	invalidation could last. Redis being down is not an outage: the
- *	snapshot is then read from PostgreSQL every time.
+ *	invalidation could last. A failed cache read or write falls back
+ *	to PostgreSQL (the admission check before it, which has no such
+ *	fallback, answers UNAVAILABLE while Redis is down: sessions and
+ *	rate limits cannot be verified without it).
  *
  *	The catalogue of formula versions and the categories each covers
  *	(the "domains" of an ELIGIBILITY reply) is small and changes only

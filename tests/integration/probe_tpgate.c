@@ -229,7 +229,8 @@ static void malformed(struct tp_client *c)
 		CLAIMS__MESSAGE_TYPE__ELIGIBILITY_REQUEST,
 		"a-request-id-far-longer-than-the-sixty-four-characters-a-request-id-may-have",
 		clock_now_us(), bad_payload, 0, &len);
-	expect_code("malformed: request id too long", c, env, len, NULL, 0, "BAD_REQUEST_ID");
+	expect_code("malformed: request id that is not a UUID", c, env, len, NULL, 0,
+		    "BAD_ENVELOPE");
 	free(env);
 }
 

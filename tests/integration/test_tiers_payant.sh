@@ -53,7 +53,7 @@ check "keys: revoke" "$BIN/claimctl" tp revoke --id "$PRO_R" >/dev/null
 
 start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191
 start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192
-start_daemon tpgate "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9193 CLAIMS_TP_SECRET_KEY="$SERVER_SEC" \
+start_daemon tpgate "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9193 CLAIMS_TP_SERVER_SECRET="$SERVER_SEC" \
 	CLAIMS_TP_SESSION_TTL=4 CLAIMS_TP_RATE_LIMIT=50
 TPGATE_PID=$LAST_PID
 
