@@ -7,7 +7,10 @@
 # hospital, dental, optics, hearing aid, and two claims that must be
 # rejected) through Kafka, waits for the decisions, prints per claim the
 # AMO, AMC and reste à charge from the database, and stops the daemons
-# with SIGTERM. The infrastructure stays up for exploration with
+# with SIGTERM. Then a pharmacy uses the tiers-payant front door: its key
+# is registered, it checks a patient's rights, gets a quote, sends the
+# invoice citing the quote and follows it until it is computed. The
+# infrastructure stays up for exploration with
 # build/bin/claimctl; `make infra-down` stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,9 +31,14 @@ $BIN/intake >>"$LOGS/intake.log" 2>&1 &
 intake=$!
 $BIN/reimburse >>"$LOGS/reimburse.log" 2>&1 &
 reimburse=$!
+# The tiers-payant front door with a fresh key pair; a pharmacy's key.
+eval "$($BIN/claimctl tp keygen | sed 's/^/SERVER_/')"
+eval "$($BIN/claimctl tp keygen)"
+CLAIMS_TP_SERVER_SECRET=$SERVER_SECRET_KEY $BIN/tpgate >>"$LOGS/tpgate.log" 2>&1 &
+tpgate=$!
 stop() {
-	kill -TERM "$intake" "$reimburse" 2>/dev/null || true
-	wait "$intake" "$reimburse" 2>/dev/null || true
+	kill -TERM "$intake" "$reimburse" "$tpgate" 2>/dev/null || true
+	wait "$intake" "$reimburse" "$tpgate" 2>/dev/null || true
 }
 trap stop EXIT
 
@@ -64,6 +72,28 @@ SELECT external_id AS claim, reason_code, field, message FROM claim_rejections
 WHERE external_id LIKE 'DEMO-%' ORDER BY external_id"
 echo "== one claim in detail: $BIN/claimctl claim --external amo-cpam-75 DEMO-0002"
 $BIN/claimctl claim --external amo-cpam-75 DEMO-0002
+
+echo
+echo "== tiers payant: a pharmacy (RPPS 10019999991) and member 1000000016"
+$BIN/claimctl tp register --kind RPPS --id 10019999991 --public-key "$PUBLIC_KEY" \
+	--name "Pharmacie de la démonstration" --profession pharmacie
+export CLAIMS_TP_SERVER_KEY=$SERVER_PUBLIC_KEY CLAIMS_TP_PUBLIC_KEY=$PUBLIC_KEY CLAIMS_TP_SECRET_KEY=$SECRET_KEY
+echo "-- ELIGIBILITY"
+$BIN/claimctl tp eligibility --member 1000000016 --date 2026-11-02 | jq -c .
+echo "-- QUOTE (tools/demo/tp-lines.json)"
+quote=$($BIN/claimctl tp quote --member 1000000016 tools/demo/tp-lines.json)
+jq -c '{quote_id, valid_until, total_charged_cents, total_amo_paid_cents, total_amc_cents, total_rac_cents}' <<<"$quote"
+invoice="DEMO-TP-$(date +%s)"
+echo "-- INVOICE $invoice citing the quote"
+$BIN/claimctl tp invoice --member 1000000016 --invoice-id "$invoice" \
+	--quote "$(jq -r .quote_id <<<"$quote")" tools/demo/tp-lines.json | jq -c .
+echo "-- INVOICE_STATUS"
+for _ in $(seq 1 60); do
+	status=$($BIN/claimctl tp status --invoice-id "$invoice")
+	[ "$(jq -r .status <<<"$status")" != queued ] && break
+	sleep 0.5
+done
+jq -c . <<<"$status"
 stop
 trap - EXIT
 echo
