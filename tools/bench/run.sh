@@ -7,12 +7,31 @@
 #      the same messages and rows, then end-to-end claims/s and latency
 #      through intake and reimburse (submit -> decision committed and
 #      announced)
+#   3. the tiers-payant front door: ELIGIBILITY and QUOTE latency for
+#      professionals at a given request rate through tpgate (with intake
+#      and reimburse behind it), next to a raw ZeroMQ echo with the same
+#      frames, CURVE and message sizes (bench_tp)
+#
+# `run.sh tp` runs the third alone; without an argument, all three run.
 #
 # BENCH_CLAIMS (default 20000) sets the number of claims; BENCH_RATE
 # (default 1000) the pace of the second, paced run; BENCH_BATCH (default
 # 500) the daemons' messages per transaction;
 # BENCH_REIMBURSE_WORKERS (default 1) the reimburse replicas. Timing is
 # reported, never asserted.
+#
+# Tiers payant: BENCH_TP_RATE (default 5000) requests/s in all,
+# BENCH_TP_CLIENTS (default 50) professionals, BENCH_TP_SECONDS (default
+# 10) measured, BENCH_TP_MIX (default 0.5) the fraction of QUOTEs,
+# BENCH_TP_WORKERS (default 2) the reimburse replicas computing quotes,
+# BENCH_TP_MEMBERS (default 1000) the members seeded and asked about,
+# BENCH_TP_ECHO_ENDPOINT (default tcp://127.0.0.1:5709) the echo's socket,
+# BENCH_TP_METRICS_ADDR (default empty: off) tpgate's metrics. The
+# daemons take CLAIMS_TP_ENDPOINT, CLAIMS_TP_QUOTE_ENDPOINT,
+# CLAIMS_INTAKE_ENDPOINT, CLAIMS_TP_RATE_LIMIT, CLAIMS_INTAKE_GROUP,
+# CLAIMS_REIMBURSE_GROUP and CLAIMS_TP_GROUP from the environment (the
+# daemons' own defaults otherwise), so the benchmark can run next to
+# other daemons on other ports and consumer groups.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=build/bin
@@ -20,10 +39,78 @@ LOGS=.infra/bench
 mkdir -p "$LOGS"
 CLAIMS=${BENCH_CLAIMS:-20000}
 WORKERS=${BENCH_REIMBURSE_WORKERS:-1}
+WHAT=${1:-all}
+case $WHAT in
+all | tp) ;;
+*)
+	echo "usage: tools/bench/run.sh [tp]" >&2
+	exit 2
+	;;
+esac
+pids=()
 
 tools/infra/infra.sh up >/dev/null
 eval "$(tools/infra/infra.sh env)"
 export CLAIMS_LOG_LEVEL=warn
+
+# ---- 3. the tiers-payant front door (run last, or alone with `tp') -------
+tp_stop() {
+	((${#pids[@]})) || return 0
+	kill -TERM "${pids[@]}" 2>/dev/null || true
+	wait "${pids[@]}" 2>/dev/null || true
+	pids=()
+}
+
+# The value of NAME in `claimctl tp keygen` output (quoted or not).
+tp_key() {
+	sed -n "s/^$1='*\([^']*\)'*\$/\1/p"
+}
+
+tp_bench() {
+	local front=${CLAIMS_TP_ENDPOINT:-tcp://127.0.0.1:5702}
+	local quotes=${CLAIMS_TP_QUOTE_ENDPOINT:-tcp://127.0.0.1:5703}
+	local intake=${CLAIMS_INTAKE_ENDPOINT:-tcp://127.0.0.1:5701}
+	local members=${BENCH_TP_MEMBERS:-1000} keys public secret p
+
+	echo "== tiers-payant front door, ${BENCH_TP_RATE:-5000} requests/s" \
+		"from ${BENCH_TP_CLIENTS:-50} professionals"
+	tp_stop # the pipeline's daemons, if any: ports and groups are ours now
+	trap tp_stop EXIT
+	$BIN/claimctl migrate >/dev/null
+	$BIN/claimctl seed --members "$members" >/dev/null
+	keys=$($BIN/claimctl tp keygen)
+	public=$(tp_key PUBLIC_KEY <<<"$keys")
+	secret=$(tp_key SECRET_KEY <<<"$keys")
+	CLAIMS_METRICS_ADDR='' CLAIMS_INTAKE_ENDPOINT=$intake \
+		$BIN/intake >>"$LOGS/tp-intake.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 1 "${BENCH_TP_WORKERS:-2}"); do
+		CLAIMS_METRICS_ADDR='' CLAIMS_QUOTE_CONNECT=$quotes \
+			$BIN/reimburse >>"$LOGS/tp-reimburse.log" 2>&1 &
+		pids+=($!)
+	done
+	CLAIMS_METRICS_ADDR=${BENCH_TP_METRICS_ADDR:-} CLAIMS_TP_ENDPOINT=$front \
+		CLAIMS_TP_SERVER_SECRET=$secret CLAIMS_TP_QUOTE_ENDPOINT=$quotes \
+		CLAIMS_TP_INTAKE_ENDPOINT=$intake $BIN/tpgate >>"$LOGS/tp-tpgate.log" 2>&1 &
+	pids+=($!)
+	sleep 3 # let the workers connect and the consumer groups settle
+	for p in "${pids[@]}"; do
+		if ! kill -0 "$p" 2>/dev/null; then
+			echo "a daemon stopped at start: see $LOGS/tp-*.log" >&2
+			return 1
+		fi
+	done
+	CLAIMS_TP_SERVER_KEY=$public CLAIMS_TP_ENDPOINT=$front $BIN/bench_tp \
+		--clients "${BENCH_TP_CLIENTS:-50}" --rate "${BENCH_TP_RATE:-5000}" \
+		--seconds "${BENCH_TP_SECONDS:-10}" --mix "${BENCH_TP_MIX:-0.5}" \
+		--members "$members" --echo-endpoint "${BENCH_TP_ECHO_ENDPOINT:-tcp://127.0.0.1:5709}"
+	tp_stop
+}
+
+if [[ $WHAT == tp ]]; then
+	tp_bench
+	exit 0
+fi
 
 echo "== rules engine (one core)"
 $BIN/claimctl bench-engine --requests 100000 --runs 5
@@ -46,3 +133,6 @@ $BIN/bench_pipeline --claims "$CLAIMS" --members 1000
 echo
 echo "== claims pipeline, paced at ${BENCH_RATE:-1000} claims/s (latency below saturation)"
 $BIN/bench_pipeline --claims $((CLAIMS / 2)) --members 1000 --rate "${BENCH_RATE:-1000}" --skip-raw
+
+echo
+tp_bench
