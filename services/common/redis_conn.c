@@ -127,3 +127,32 @@ int redis_commandv(struct redis_conn *r, redisReply **out, int argc, const char 
 		return ERR;
 	return check_reply(r, redisCommandArgv(r->ctx, argc, argv, argvlen), out);
 }
+
+int redis_append(struct redis_conn *r, int argc, const char **argv, const size_t *argvlen)
+{
+	if (r->ctx == NULL && connect_redis(r) != OK)
+		return ERR;
+	if (redisAppendCommandArgv(r->ctx, argc, argv, argvlen) != REDIS_OK) {
+		log_error("redis: %s", r->ctx->errstr);
+		redisFree(r->ctx);
+		r->ctx = NULL;
+		return ERR;
+	}
+	return OK;
+}
+
+int redis_next_reply(struct redis_conn *r, redisReply **out)
+{
+	void *reply = NULL;
+
+	if (r->ctx == NULL)
+		return ERR; /* broken earlier in this pipeline */
+	if (redisGetReply(r->ctx, &reply) != REDIS_OK || reply == NULL) {
+		log_error("redis: %s", r->ctx->errstr);
+		redisFree(r->ctx);
+		r->ctx = NULL;
+		return ERR;
+	}
+	*out = reply;
+	return OK;
+}

@@ -34,4 +34,13 @@ int redis_command(struct redis_conn *r, redisReply **reply, const char *fmt, ...
 int redis_commandv(struct redis_conn *r, redisReply **reply, int argc, const char **argv,
 		   const size_t *argvlen) MUST_CHECK;
 
+/* Pipelining: queue commands with redis_append(), then read their replies
+ * in order with redis_next_reply(): one round trip for all. An error
+ * reply is a reply (OK, type REDIS_REPLY_ERROR), so one failed command
+ * does not fail the others; ERR means the connection broke and the
+ * replies still due are lost (it reconnects on the next command). */
+int redis_append(struct redis_conn *r, int argc, const char **argv,
+		 const size_t *argvlen) MUST_CHECK;
+int redis_next_reply(struct redis_conn *r, redisReply **out) MUST_CHECK;
+
 #endif

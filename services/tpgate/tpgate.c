@@ -104,9 +104,12 @@ struct tpgate {
 	struct kafka_consumer *changes;
 	struct tp_limits limits;
 	int64_t changes_at_us;
+	struct request *batch; /* TP_BATCH requests being served */
 };
 
 static struct tpgate state;
+
+#define TP_BATCH 64
 
 /* One request being served. */
 struct request {
@@ -116,6 +119,11 @@ struct request {
 	char request_id[TP_REQUEST_ID_MAX + 1];
 	const char *kind; /* metric label */
 	int64_t received_us;
+	const char *session_token; /* NULL for SESSION_OPEN */
+	const char *membership;	   /* whose rights the request needs, or NULL */
+	ProtobufCMessage *msg;	   /* the decoded payload, of the envelope's type */
+	struct tp_admission *adm;  /* Redis's verdict, and the cached rights */
+	int answered;		   /* refused while being read */
 };
 
 /* ---- replies ---------------------------------------------------------------------------- */
@@ -179,17 +187,12 @@ static void reply_error(struct tpgate *g, const struct tp_route *r, const char *
 
 /* ---- admission ----------------------------------------------------------------------- */
 
-/* OK: go on. ERR: the client has its ErrorReply. */
-static int admit(struct tpgate *g, struct request *rq, const char *session_token)
+/* The verdict of the admission check; OK: go on, ERR: answered. */
+static int admitted(struct tpgate *g, struct request *rq)
 {
-	const char *refusal;
+	const char *refusal = rq->adm->refusal;
 
-	if (session_token == NULL && rq->env.type != CLAIMS__MESSAGE_TYPE__SESSION_OPEN_REQUEST) {
-		FAIL(rq, "NO_SESSION", "session_token is required; open a session first");
-		return ERR;
-	}
-	if (tp_admit(g->redis, &g->limits, &rq->who, session_token, rq->request_id, &refusal) !=
-	    OK) {
+	if (rq->adm->status != OK) {
 		FAIL(rq, "UNAVAILABLE", "sessions cannot be checked now; retry later");
 		return ERR;
 	}
@@ -244,7 +247,7 @@ static int beneficiary_ok(struct tpgate *g, struct request *rq, const Claims__Be
 static int rights_of(struct tpgate *g, struct request *rq, const char *number,
 		     Claims__RightsSnapshot **snap)
 {
-	if (tp_rights_get(g->rights, number, snap) != OK) {
+	if (tp_rights_get(g->rights, number, rq->adm->rights, snap) != OK) {
 		FAIL(rq, "UNAVAILABLE", "rights cannot be read now; retry later");
 		return ERR;
 	}
@@ -255,58 +258,50 @@ static int rights_of(struct tpgate *g, struct request *rq, const char *number,
 
 static void handle_session_open(struct tpgate *g, struct request *rq)
 {
-	Claims__SessionOpenRequest *m =
-		claims__session_open_request__unpack(NULL, rq->env.payload_len, rq->env.payload);
+	Claims__SessionOpenRequest *m = (Claims__SessionOpenRequest *)rq->msg;
 	Claims__SessionOpenReply r = CLAIMS__SESSION_OPEN_REPLY__INIT;
 	char ref[24], token[65];
 	const char *v[1] = {ref};
 	PGresult *res;
 	int active;
 
-	if (m == NULL) {
-		FAIL(rq, "BAD_PAYLOAD", "payload is not a SessionOpenRequest");
+	if (admitted(g, rq) != OK)
 		return;
-	}
-	if (admit(g, rq, NULL) != OK)
-		goto out;
 	if (m->professional_id != NULL && m->professional_id[0] != '\0' &&
 	    strcmp(m->professional_id, rq->who.value) != 0) {
 		FAIL(rq, "IDENTITY_MISMATCH", "this key belongs to %s %s", rq->who.kind,
 		     rq->who.value);
-		goto out;
+		return;
 	}
 	/* The handshake was checked when the connection opened; a key
 	 * revoked since then must not open new sessions. */
 	snprintf(ref, sizeof(ref), "%lld", (long long)rq->who.ref);
 	if (pg_exec_prepared(g->db, "tp_professional_active", 1, v, NULL, NULL, &res) != OK) {
 		FAIL(rq, "UNAVAILABLE", "the professional cannot be checked now; retry later");
-		goto out;
+		return;
 	}
 	active = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
 	if (!active) {
 		FAIL(rq, "NOT_AUTHORISED", "key revoked or tiers-payant agreement ended");
-		goto out;
+		return;
 	}
 	r.request_id = rq->request_id;
 	r.session_token = token;
 	r.has_expires_at_us = 1;
 	if (tp_session_create(g->redis, &g->limits, &rq->who, token, &r.expires_at_us) != OK) {
 		FAIL(rq, "UNAVAILABLE", "sessions cannot be opened now; retry later");
-		goto out;
+		return;
 	}
 	reply(g, &rq->route, rq->env.trace_id, CLAIMS__MESSAGE_TYPE__SESSION_OPEN_REPLY, &r.base);
 	observe(rq->kind, rq->received_us);
-out:
-	claims__session_open_request__free_unpacked(m, NULL);
 }
 
 /* ---- ELIGIBILITY ---------------------------------------------------------------------------- */
 
 static void handle_eligibility(struct tpgate *g, struct request *rq)
 {
-	Claims__EligibilityRequest *m =
-		claims__eligibility_request__unpack(NULL, rq->env.payload_len, rq->env.payload);
+	Claims__EligibilityRequest *m = (Claims__EligibilityRequest *)rq->msg;
 	Claims__EligibilityReply r = CLAIMS__ELIGIBILITY_REPLY__INIT;
 	Claims__RightsSnapshot *snap = NULL;
 	char from[DATE_STR_LEN], to[DATE_STR_LEN];
@@ -314,11 +309,7 @@ static void handle_eligibility(struct tpgate *g, struct request *rq)
 	struct tp_rights rights;
 	int32_t day;
 
-	if (m == NULL) {
-		FAIL(rq, "BAD_PAYLOAD", "payload is not an EligibilityRequest");
-		return;
-	}
-	if (admit(g, rq, m->session_token) != OK || beneficiary_ok(g, rq, m->beneficiary) != OK)
+	if (admitted(g, rq) != OK || beneficiary_ok(g, rq, m->beneficiary) != OK)
 		goto out;
 	if (care_day(m->care_date, &day) != OK) {
 		FAIL(rq, "INVALID_FIELD", "care_date is not YYYY-MM-DD");
@@ -349,7 +340,6 @@ static void handle_eligibility(struct tpgate *g, struct request *rq)
 	observe(rq->kind, rq->received_us);
 out:
 	claims__rights_snapshot__free_unpacked(snap, NULL);
-	claims__eligibility_request__free_unpacked(m, NULL);
 }
 
 /* ---- QUOTE -------------------------------------------------------------------------------- */
@@ -472,16 +462,11 @@ static void send_quote(struct tpgate *g, struct request *rq, const Claims__Quote
 
 static void handle_quote(struct tpgate *g, struct request *rq)
 {
-	Claims__QuoteRequest *m =
-		claims__quote_request__unpack(NULL, rq->env.payload_len, rq->env.payload);
+	Claims__QuoteRequest *m = (Claims__QuoteRequest *)rq->msg;
 	Claims__RightsSnapshot *snap = NULL;
 	struct tp_rights rights = {0};
 
-	if (m == NULL) {
-		FAIL(rq, "BAD_PAYLOAD", "payload is not a QuoteRequest");
-		return;
-	}
-	if (admit(g, rq, m->session_token) != OK || beneficiary_ok(g, rq, m->beneficiary) != OK)
+	if (admitted(g, rq) != OK || beneficiary_ok(g, rq, m->beneficiary) != OK)
 		goto out;
 	if (m->n_lines == 0 || m->n_lines > TP_MAX_LINES) {
 		FAIL(rq, "INVALID_FIELD", "a quote has 1 to %d lines", TP_MAX_LINES);
@@ -493,7 +478,6 @@ static void handle_quote(struct tpgate *g, struct request *rq)
 	send_quote(g, rq, m, &rights);
 out:
 	claims__rights_snapshot__free_unpacked(snap, NULL);
-	claims__quote_request__free_unpacked(m, NULL);
 }
 
 static void quote_done(struct tpgate *g, struct tp_pending *p, const struct envelope *env)
@@ -612,29 +596,22 @@ static void send_invoice(struct tpgate *g, struct request *rq, const Claims__Inv
 
 static void handle_invoice(struct tpgate *g, struct request *rq)
 {
-	Claims__InvoiceRequest *m =
-		claims__invoice_request__unpack(NULL, rq->env.payload_len, rq->env.payload);
+	Claims__InvoiceRequest *m = (Claims__InvoiceRequest *)rq->msg;
 	uint32_t rank;
 
-	if (m == NULL) {
-		FAIL(rq, "BAD_PAYLOAD", "payload is not an InvoiceRequest");
+	if (admitted(g, rq) != OK || beneficiary_ok(g, rq, m->beneficiary) != OK)
 		return;
-	}
-	if (admit(g, rq, m->session_token) != OK || beneficiary_ok(g, rq, m->beneficiary) != OK)
-		goto out;
 	if (!text_ok(m->invoice_id, 64)) {
 		FAIL(rq, "MISSING_FIELD", "invoice_id (1 to 64 characters) is required");
-		goto out;
+		return;
 	}
 	if (m->n_lines == 0 || m->n_lines > TP_MAX_LINES) {
 		FAIL(rq, "INVALID_FIELD", "an invoice has 1 to %d lines", TP_MAX_LINES);
-		goto out;
+		return;
 	}
 	rank = invoice_rank(g, rq, m);
 	if (rank > 0)
 		send_invoice(g, rq, m, rank);
-out:
-	claims__invoice_request__free_unpacked(m, NULL);
 }
 
 static void invoice_done(struct tpgate *g, struct tp_pending *p, const struct envelope *env)
@@ -693,27 +670,22 @@ static void status_reply(struct tpgate *g, struct request *rq, PGresult *res)
 
 static void handle_status(struct tpgate *g, struct request *rq)
 {
-	Claims__InvoiceStatusRequest *m =
-		claims__invoice_status_request__unpack(NULL, rq->env.payload_len, rq->env.payload);
+	Claims__InvoiceStatusRequest *m = (Claims__InvoiceStatusRequest *)rq->msg;
 	char source[64];
 	const char *v[2] = {source, NULL};
 	PGresult *res;
 
-	if (m == NULL) {
-		FAIL(rq, "BAD_PAYLOAD", "payload is not an InvoiceStatusRequest");
+	if (admitted(g, rq) != OK)
 		return;
-	}
-	if (admit(g, rq, m->session_token) != OK)
-		goto out;
 	if (!text_ok(m->invoice_id, 64)) {
 		FAIL(rq, "MISSING_FIELD", "invoice_id (1 to 64 characters) is required");
-		goto out;
+		return;
 	}
 	snprintf(source, sizeof(source), "tp:%s:%s", rq->who.kind, rq->who.value);
 	v[1] = m->invoice_id;
 	if (pg_exec_prepared(g->db, "tp_invoice_status", 2, v, NULL, NULL, &res) != OK) {
 		FAIL(rq, "UNAVAILABLE", "invoices cannot be read now; retry later");
-		goto out;
+		return;
 	}
 	if (PQntuples(res) == 0)
 		FAIL(rq, "UNKNOWN_INVOICE", "no invoice %s from %s %s", m->invoice_id, rq->who.kind,
@@ -721,8 +693,6 @@ static void handle_status(struct tpgate *g, struct request *rq)
 	else
 		status_reply(g, rq, res);
 	PQclear(res);
-out:
-	claims__invoice_status_request__free_unpacked(m, NULL);
 }
 
 /* ---- the front socket ------------------------------------------------------------------------ */
@@ -742,6 +712,22 @@ static const char *kind_of(Claims__MessageType type)
 		return "invoice_status";
 	default:
 		return NULL;
+	}
+}
+
+static const ProtobufCMessageDescriptor *payload_descriptor(Claims__MessageType type)
+{
+	switch (type) {
+	case CLAIMS__MESSAGE_TYPE__SESSION_OPEN_REQUEST:
+		return &claims__session_open_request__descriptor;
+	case CLAIMS__MESSAGE_TYPE__ELIGIBILITY_REQUEST:
+		return &claims__eligibility_request__descriptor;
+	case CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST:
+		return &claims__quote_request__descriptor;
+	case CLAIMS__MESSAGE_TYPE__INVOICE_REQUEST:
+		return &claims__invoice_request__descriptor;
+	default:
+		return &claims__invoice_status_request__descriptor;
 	}
 }
 
@@ -803,10 +789,54 @@ static void route_of(const struct zframes *f, struct tp_route *r)
 	r->delimiter = f->count == 3;
 }
 
-/* 1 when a request was served, 0 when none was waiting. */
-static int serve_one(struct tpgate *g)
+/* The payload decoded with the descriptor of the envelope's type, and
+ * what the admission check needs from it. ERR: answered. */
+static int decode_payload(struct tpgate *g, struct request *rq)
 {
-	struct request rq;
+	const ProtobufCMessageDescriptor *desc = payload_descriptor(rq->env.type);
+	const Claims__BeneficiaryRef *b = NULL;
+	const char *token = NULL;
+
+	rq->msg = protobuf_c_message_unpack(desc, NULL, rq->env.payload_len, rq->env.payload);
+	if (rq->msg == NULL) {
+		FAIL(rq, "BAD_PAYLOAD", "payload is not a %s", desc->short_name);
+		return ERR;
+	}
+	/* Every request but SESSION_OPEN has the session token as field 1
+	 * and, but INVOICE_STATUS, the beneficiary. */
+	switch (rq->env.type) {
+	case CLAIMS__MESSAGE_TYPE__SESSION_OPEN_REQUEST:
+		return OK;
+	case CLAIMS__MESSAGE_TYPE__ELIGIBILITY_REQUEST:
+		token = ((Claims__EligibilityRequest *)rq->msg)->session_token;
+		b = ((Claims__EligibilityRequest *)rq->msg)->beneficiary;
+		break;
+	case CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST:
+		token = ((Claims__QuoteRequest *)rq->msg)->session_token;
+		b = ((Claims__QuoteRequest *)rq->msg)->beneficiary;
+		break;
+	case CLAIMS__MESSAGE_TYPE__INVOICE_REQUEST:
+		token = ((Claims__InvoiceRequest *)rq->msg)->session_token;
+		b = ((Claims__InvoiceRequest *)rq->msg)->beneficiary;
+		break;
+	default:
+		token = ((Claims__InvoiceStatusRequest *)rq->msg)->session_token;
+		break;
+	}
+	if (token == NULL || token[0] == '\0') {
+		FAIL(rq, "NO_SESSION", "session_token is required; open a session first");
+		return ERR;
+	}
+	rq->session_token = token;
+	if (b != NULL && text_ok(b->membership_number, 32))
+		rq->membership = b->membership_number;
+	return OK;
+}
+
+/* Read one request and check what needs no I/O. 0: none waiting;
+ * 1: read (answered already if rq->answered). */
+static int read_request(struct tpgate *g, struct request *rq)
+{
 	struct zframes f;
 	const char *user_id;
 	const void *body;
@@ -814,31 +844,66 @@ static int serve_one(struct tpgate *g)
 
 	if (zsock_recv(g->front, &f) != OK)
 		return 0;
-	memset(&rq, 0, sizeof(rq));
-	rq.received_us = clock_mono_us();
-	route_of(&f, &rq.route);
+	memset(rq, 0, sizeof(*rq));
+	rq->received_us = clock_mono_us();
+	rq->answered = 1;
+	route_of(&f, &rq->route);
 	body = zframes_body(&f, &len);
 	if (f.truncated || f.count < 2 || f.count > 3 ||
 	    (f.count == 3 && zmq_msg_size(&f.part[1]) != 0)) {
-		FAIL(&rq, "BAD_FRAME",
-		     "a request is one frame (after an optional empty delimiter)");
-		goto out;
-	}
-	user_id = zmq_msg_gets(&f.part[f.count - 1], "User-Id");
-	if (user_id == NULL || tp_identity_parse(user_id, &rq.who) != OK) {
-		FAIL(&rq, "NOT_AUTHORISED", "connection without a professional identity");
-		goto out;
-	}
-	if (check_envelope(g, &rq, body, len) == OK) {
-		log_set_trace(rq.env.trace_id);
+		FAIL(rq, "BAD_FRAME", "a request is one frame (after an optional empty delimiter)");
+	} else if ((user_id = zmq_msg_gets(&f.part[f.count - 1], "User-Id")) == NULL ||
+		   tp_identity_parse(user_id, &rq->who) != OK) {
+		FAIL(rq, "NOT_AUTHORISED", "connection without a professional identity");
+	} else if (check_envelope(g, rq, body, len) == OK && decode_payload(g, rq) == OK) {
+		rq->answered = 0;
 		metric_add(metric_counter("tpgate_requests_total", "Requests received"), 1);
-		dispatch(g, &rq);
-		log_set_trace(NULL);
 	}
-out:
-	envelope_free(&rq.env);
 	zframes_close(&f);
 	return 1;
+}
+
+static void request_free(struct request *rq)
+{
+	if (rq->msg != NULL)
+		protobuf_c_message_free_unpacked(rq->msg, NULL);
+	if (rq->adm != NULL)
+		tp_admission_free(rq->adm);
+	envelope_free(&rq->env);
+	memset(rq, 0, sizeof(*rq));
+}
+
+/* The requests waiting, up to TP_BATCH: read, admitted together (one
+ * Redis round trip), then served in order. Returns how many were read. */
+static int serve_batch(struct tpgate *g)
+{
+	struct request *rq = g->batch;
+	struct tp_admission adm[TP_BATCH];
+	int n = 0, k = 0;
+
+	while (n < TP_BATCH && read_request(g, &rq[n]))
+		n++;
+	for (int i = 0; i < n; i++) {
+		if (rq[i].answered)
+			continue;
+		memset(&adm[k], 0, sizeof(adm[k]));
+		adm[k].who = &rq[i].who;
+		adm[k].session_token = rq[i].session_token;
+		adm[k].request_id = rq[i].request_id;
+		adm[k].membership = rq[i].membership;
+		rq[i].adm = &adm[k++];
+	}
+	if (k > 0)
+		tp_admit_batch(g->redis, &g->limits, adm, k);
+	for (int i = 0; i < n; i++) {
+		if (!rq[i].answered) {
+			log_set_trace(rq[i].env.trace_id);
+			dispatch(g, &rq[i]);
+			log_set_trace(NULL);
+		}
+		request_free(&rq[i]);
+	}
+	return n;
 }
 
 /* ---- backend replies and deadlines ------------------------------------------------------- */
@@ -981,6 +1046,7 @@ static int tpgate_init(void *ctx)
 	g->limits.session_ttl_s = cfg.session_ttl;
 	g->limits.replay_window_s = cfg.replay_window;
 	g->limits.rate_limit = cfg.rate_limit;
+	g->batch = xcalloc(TP_BATCH, sizeof(*g->batch));
 	g->ctx = zmq_ctx_new();
 	if (g->ctx == NULL || pg_open(cfg.pg_dsn, &g->db) != OK ||
 	    pg_prepare(g->db, "tp_professional_active",
@@ -1036,7 +1102,7 @@ static int tpgate_step(void *ctx)
 	/* Replies first: they free slots for the new requests. */
 	backend_replies(g, items[1].socket);
 	backend_replies(g, items[2].socket);
-	for (int served = 0; served < 256 && serve_one(g); served++)
+	for (int round = 0; round < 4 && serve_batch(g) == TP_BATCH; round++)
 		;
 	expire(g);
 	if (tp_catalog_refresh(g->rights, 60) != OK)
@@ -1077,6 +1143,7 @@ static void tpgate_cleanup(void *ctx)
 	tp_rights_close(g->rights);
 	redis_close(g->redis);
 	pg_close(g->db);
+	free(g->batch);
 	if (g->ctx != NULL && zmq_ctx_term(g->ctx) != 0)
 		log_warn("zmq_ctx_term: %s", zmq_strerror(zmq_errno()));
 }

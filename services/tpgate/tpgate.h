@@ -64,12 +64,22 @@ struct tp_limits {
 	long rate_limit;      /* requests per second per professional */
 };
 
-/* *refusal is NULL when the request may go on, else the ErrorReply
- * code (RATE_LIMITED, NO_SESSION, REPLAYED_REQUEST). session_token is
- * NULL for SESSION_OPEN, which needs none. ERR: Redis unavailable. */
-int tp_admit(struct redis_conn *redis, const struct tp_limits *limits,
-	     const struct tp_identity *who, const char *session_token, const char *request_id,
-	     const char **refusal) MUST_CHECK;
+/* One request's admission, and the member's cached rights fetched in
+ * the same round trip. */
+struct tp_admission {
+	const struct tp_identity *who;
+	const char *session_token; /* NULL for SESSION_OPEN, which needs none */
+	const char *request_id;
+	const char *membership; /* whose cached rights to fetch, or NULL */
+	int status;		/* OK, or ERR: Redis unavailable */
+	const char *refusal;	/* NULL, or RATE_LIMITED, NO_SESSION, REPLAYED_REQUEST */
+	redisReply *rights;	/* the cached snapshot's bytes, NULL on a miss */
+};
+
+/* Admission of n requests in one Redis round trip (pipelined). */
+void tp_admit_batch(struct redis_conn *redis, const struct tp_limits *limits,
+		    struct tp_admission *a, int n);
+void tp_admission_free(struct tp_admission *a);
 int tp_session_create(struct redis_conn *redis, const struct tp_limits *limits,
 		      const struct tp_identity *who, char token[65],
 		      int64_t *expires_at_us) MUST_CHECK;
@@ -92,9 +102,11 @@ int tp_rights_open(struct pg *db, struct redis_conn *redis, long ttl_s,
 		   struct tp_rights_store **out) MUST_CHECK;
 void tp_rights_close(struct tp_rights_store *store);
 /* The member's snapshot (no contract: unknown member); free it with
- * claims__rights_snapshot__free_unpacked(). */
+ * claims__rights_snapshot__free_unpacked(). cached is what Redis held
+ * (fetched with the admission), NULL on a miss: then PostgreSQL is read
+ * and the cache filled. */
 int tp_rights_get(struct tp_rights_store *store, const char *membership_number,
-		  Claims__RightsSnapshot **out) MUST_CHECK;
+		  const redisReply *cached, Claims__RightsSnapshot **out) MUST_CHECK;
 int tp_rights_forget(struct tp_rights_store *store, const char *membership_number) MUST_CHECK;
 /* Reload the formulas' covered categories (domains) if older than max_age_s. */
 int tp_catalog_refresh(struct tp_rights_store *store, long max_age_s) MUST_CHECK;

@@ -4,8 +4,7 @@
  *	replay, in one atomic step in Redis
  *
  * DESCRIPTION
- *	Every request costs one Redis round trip before any work: a Lua
- *	script (atomic, and the same answer whichever front-door replica
+ *	Every request passes, before any work, a Lua script (atomic, and the same answer whichever front-door replica
  *	runs it) that
  *
  *	1. counts the professional's requests in the current second and
@@ -20,6 +19,10 @@
  *	   second request with the same id (REPLAYED_REQUEST). The front
  *	   door also refuses requests created outside that window, so a
  *	   forgotten id can never be replayed.
+ *
+ *	The requests read in one pass of the loop are admitted together:
+ *	their scripts, and the GET of the members' cached rights they will
+ *	need, are pipelined, so a whole batch costs one round trip to Redis.
  *
  *	Sessions are 32 random bytes from libsodium, in hex. Who is asking
  *	is never taken from the request: it is the User-Id the ZAP handler
@@ -60,50 +63,119 @@ static const char admit_script[] =
 
 static const char *const refusals[] = {"RATE_LIMITED", "NO_SESSION", "REPLAYED_REQUEST"};
 
-int tp_admit(struct redis_conn *redis, const struct tp_limits *limits,
-	     const struct tp_identity *who, const char *session_token, const char *request_id,
-	     const char **refusal)
-{
-	char rate[96], seen[160], session[200], limit[24], replay[24], ttl[24];
+/* The admission script's arguments for one request. */
+struct admit_args {
+	char rate[96], seen[160], session[200], rights[128];
 	const char *argv[9];
-	redisReply *reply;
-	int argc = 0, status = ERR;
+	int argc;
+};
 
-	snprintf(rate, sizeof(rate), TP_KEY_RATE, (long long)who->ref,
+static void admit_args(const struct tp_admission *a, const char *numbers[3], struct admit_args *x)
+{
+	snprintf(x->rate, sizeof(x->rate), TP_KEY_RATE, (long long)a->who->ref,
 		 (long long)(clock_now_us() / 1000000));
-	snprintf(seen, sizeof(seen), TP_KEY_SEEN, (long long)who->ref, request_id);
-	snprintf(session, sizeof(session), TP_KEY_SESSION, (long long)who->ref,
-		 session_token ? session_token : "");
+	snprintf(x->seen, sizeof(x->seen), TP_KEY_SEEN, (long long)a->who->ref, a->request_id);
+	snprintf(x->session, sizeof(x->session), TP_KEY_SESSION, (long long)a->who->ref,
+		 a->session_token ? a->session_token : "");
+	x->argc = 0;
+	x->argv[x->argc++] = "EVAL";
+	x->argv[x->argc++] = admit_script;
+	x->argv[x->argc++] = a->session_token ? "3" : "2";
+	x->argv[x->argc++] = x->rate;
+	x->argv[x->argc++] = x->seen;
+	if (a->session_token)
+		x->argv[x->argc++] = x->session;
+	x->argv[x->argc++] = numbers[0];
+	x->argv[x->argc++] = numbers[1];
+	x->argv[x->argc++] = numbers[2];
+}
+
+static void admit_answer(struct tp_admission *a, redisReply *reply)
+{
+	if (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_STATUS) {
+		log_error("admission script: %s",
+			  reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply type");
+		a->status = ERR;
+		return;
+	}
+	for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
+		if (strcmp(reply->str, refusals[i]) == 0)
+			a->refusal = refusals[i];
+	if (a->refusal == NULL && strcmp(reply->str, "OK") != 0) {
+		log_error("admission script answered %s", reply->str);
+		a->status = ERR;
+	}
+}
+
+/* Queue every command; a broken connection fails the whole batch. */
+static int admit_send(struct redis_conn *redis, const struct tp_limits *limits,
+		      struct tp_admission *a, int n)
+{
+	char limit[24], replay[24], ttl[24];
+	const char *numbers[3] = {limit, replay, ttl};
+
 	snprintf(limit, sizeof(limit), "%ld", limits->rate_limit);
 	/* A request may be stamped up to a window ahead of our clock and
 	 * is accepted for a window after that: its id is kept for both. */
 	snprintf(replay, sizeof(replay), "%ld", 2 * limits->replay_window_s);
 	snprintf(ttl, sizeof(ttl), "%ld", limits->session_ttl_s);
-	argv[argc++] = "EVAL";
-	argv[argc++] = admit_script;
-	argv[argc++] = session_token ? "3" : "2";
-	argv[argc++] = rate;
-	argv[argc++] = seen;
-	if (session_token)
-		argv[argc++] = session;
-	argv[argc++] = limit;
-	argv[argc++] = replay;
-	argv[argc++] = ttl;
-	*refusal = NULL;
-	if (redis_commandv(redis, &reply, argc, argv, NULL) != OK)
-		return ERR;
-	if (reply->type == REDIS_REPLY_STATUS || reply->type == REDIS_REPLY_STRING) {
-		status = OK;
-		for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
-			if (strcmp(reply->str, refusals[i]) == 0)
-				*refusal = refusals[i];
-		if (*refusal == NULL && strcmp(reply->str, "OK") != 0) {
-			log_error("admission script answered %s", reply->str);
-			status = ERR;
+	for (int i = 0; i < n; i++) {
+		struct admit_args x;
+
+		admit_args(&a[i], numbers, &x);
+		if (redis_append(redis, x.argc, x.argv, NULL) != OK)
+			return ERR;
+		if (a[i].membership != NULL) {
+			const char *get[2] = {"GET", x.rights};
+
+			snprintf(x.rights, sizeof(x.rights), TP_KEY_RIGHTS, a[i].membership);
+			if (redis_append(redis, 2, get, NULL) != OK)
+				return ERR;
 		}
 	}
-	freeReplyObject(reply);
-	return status;
+	return OK;
+}
+
+void tp_admit_batch(struct redis_conn *redis, const struct tp_limits *limits,
+		    struct tp_admission *a, int n)
+{
+	int broken;
+
+	for (int i = 0; i < n; i++) {
+		a[i].status = OK;
+		a[i].refusal = NULL;
+		a[i].rights = NULL;
+	}
+	broken = admit_send(redis, limits, a, n) != OK;
+	for (int i = 0; i < n; i++) {
+		redisReply *reply;
+
+		if (broken || redis_next_reply(redis, &reply) != OK) {
+			broken = 1;
+			a[i].status = ERR;
+			continue;
+		}
+		admit_answer(&a[i], reply);
+		freeReplyObject(reply);
+		if (a[i].membership == NULL)
+			continue;
+		if (redis_next_reply(redis, &reply) != OK) {
+			broken = 1;
+			a[i].status = ERR;
+			continue;
+		}
+		if (reply->type == REDIS_REPLY_STRING)
+			a[i].rights = reply; /* a cache read that failed is a miss */
+		else
+			freeReplyObject(reply);
+	}
+}
+
+void tp_admission_free(struct tp_admission *a)
+{
+	if (a->rights != NULL)
+		freeReplyObject(a->rights);
+	a->rights = NULL;
 }
 
 int tp_session_create(struct redis_conn *redis, const struct tp_limits *limits,

@@ -4,7 +4,8 @@
  *
  * DESCRIPTION
  *	A member's contracts and beneficiaries are cached in Redis as one
- *	RightsSnapshot (protobuf) under tp:rights:<membership number>, for
+ *	RightsSnapshot (protobuf) under tp:rights:<membership number> (read
+ *	with the admission check, in the same pipeline: tpgate_admit.c), for
  *	CLAIMS_TP_RIGHTS_TTL seconds; an unknown number is cached too, for
  *	a minute, so that guessing numbers cannot push every request to the
  *	database. A change of contract drops the key (contracts.changed,
@@ -202,22 +203,6 @@ static int load_from_db(struct tp_rights_store *s, const char *number, uint8_t *
 
 /* ---- the cache ------------------------------------------------------------------------ */
 
-static int cache_get(struct tp_rights_store *s, const char *key, Claims__RightsSnapshot **out)
-{
-	redisReply *reply;
-
-	*out = NULL;
-	if (redis_command(s->redis, &reply, "GET %s", key) != OK) {
-		metric_add(s->redis_errors, 1);
-		return ERR;
-	}
-	if (reply->type == REDIS_REPLY_STRING)
-		*out = claims__rights_snapshot__unpack(NULL, reply->len,
-						       (const uint8_t *)reply->str);
-	freeReplyObject(reply);
-	return OK;
-}
-
 static void cache_put(struct tp_rights_store *s, const char *key, const uint8_t *packed, size_t len,
 		      long ttl)
 {
@@ -230,24 +215,28 @@ static void cache_put(struct tp_rights_store *s, const char *key, const uint8_t 
 	freeReplyObject(reply);
 }
 
-int tp_rights_get(struct tp_rights_store *s, const char *number, Claims__RightsSnapshot **out)
+int tp_rights_get(struct tp_rights_store *s, const char *number, const redisReply *cached,
+		  Claims__RightsSnapshot **out)
 {
 	char key[128];
 	uint8_t *packed;
 	size_t len;
-	int known, cached;
+	int known;
 
-	snprintf(key, sizeof(key), TP_KEY_RIGHTS, number);
-	cached = cache_get(s, key, out) == OK;
+	*out = NULL;
+	if (cached != NULL && cached->type == REDIS_REPLY_STRING)
+		*out = claims__rights_snapshot__unpack(NULL, cached->len,
+						       (const uint8_t *)cached->str);
 	if (*out != NULL) {
 		metric_add(s->hits, 1);
 		return OK;
 	}
+	/* A miss, or a value this version cannot read: read it again. */
 	metric_add(s->misses, 1);
 	if (load_from_db(s, number, &packed, &len, &known) != OK)
 		return ERR;
-	if (cached)
-		cache_put(s, key, packed, len, known ? s->ttl_s : UNKNOWN_MEMBER_TTL);
+	snprintf(key, sizeof(key), TP_KEY_RIGHTS, number);
+	cache_put(s, key, packed, len, known ? s->ttl_s : UNKNOWN_MEMBER_TTL);
 	*out = claims__rights_snapshot__unpack(NULL, len, packed);
 	free(packed);
 	return *out != NULL ? OK : ERR;
