@@ -69,12 +69,21 @@ struct reimburse_totals {
 	int64_t charged, amo_paid, amc, rac;
 };
 
-/* The decision the claim would get now, without consuming counters or
- * writing anything: the packed Envelope(QUOTE_COMPUTED) holding a
- * ReimbursementComputed. The birth date must be valid. ERR: database. */
-int reimburse_quote(struct reimburse_ctx *ctx, struct pg *db, const Claims__ClaimAccepted *a,
-		    const char *formula_code, const char *trace_id, uint8_t **reply,
-		    size_t *reply_len, struct reimburse_totals *totals) MUST_CHECK;
+/* One quote: the decision the claim would get now, without consuming
+ * counters or writing anything. */
+struct reimburse_quote {
+	const Claims__ClaimAccepted *claim; /* birth date valid, lines present */
+	const char *formula_code;
+	const char *trace_id;
+	uint8_t *reply; /* out: the packed Envelope(QUOTE_COMPUTED), malloc'ed */
+	size_t reply_len;
+	struct reimburse_totals totals; /* out */
+};
+
+/* Compute n quotes with one read of their beneficiaries' counters. ERR:
+ * database (no reply set). */
+int reimburse_quote_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_quote *q,
+			  int n) MUST_CHECK;
 
 /* reimburse_quote.c: the thread serving quotes to the tiers-payant front
  * door over ZeroMQ, with its own connection and formula cache. */

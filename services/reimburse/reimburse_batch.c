@@ -722,39 +722,55 @@ out:
 	return status;
 }
 
-/* ---- a quote: the same computation, nothing written ------------------------------------- */
+/* ---- quotes: the same computation, nothing written ------------------------------------ */
 
-int reimburse_quote(struct reimburse_ctx *ctx, struct pg *db, const Claims__ClaimAccepted *a,
-		    const char *formula_code, const char *trace_id, uint8_t **reply,
-		    size_t *reply_len, struct reimburse_totals *totals)
+static void quote_one(struct reimburse_ctx *ctx, struct reimburse_item *item, struct histories *hs,
+		      struct reimburse_quote *q)
 {
-	struct reimburse_item item;
-	struct histories hs = {NULL, 0};
+	struct history *h = history_of(hs, q->claim->beneficiary_id);
+	size_t keep = h->n;
 	char event_id[UUID_STR_LEN];
 	struct claim_work w;
 	struct outcome o;
-	int status = ERR;
 
-	memset(&item, 0, sizeof(item));
-	item.claim = (Claims__ClaimAccepted *)a;
-	item.queued = 1;
-	snprintf(item.formula_code, sizeof(item.formula_code), "%s", formula_code);
-	/* The counters are read, never written: what the quote shows is
-	 * what the claim would get if it came now. */
-	if (load_histories(db, &item, 1, &hs) != OK)
-		goto out;
-	if (prepare_work(ctx, &item, history_of(&hs, a->beneficiary_id), &w) == OK) {
+	if (prepare_work(ctx, item, h, &w) == OK) {
 		compute_all(ctx->params, &w);
 		summarise(&w, &o);
-		totals->charged = o.charged;
-		totals->amo_paid = o.amo_paid;
-		totals->amc = o.amc;
-		totals->rac = o.rac;
-		status = pack_event(CLAIMS__MESSAGE_TYPE__QUOTE_COMPUTED, &w, &o, trace_id,
-				    event_id, reply, reply_len);
+		q->totals.charged = o.charged;
+		q->totals.amo_paid = o.amo_paid;
+		q->totals.amc = o.amc;
+		q->totals.rac = o.rac;
+		if (pack_event(CLAIMS__MESSAGE_TYPE__QUOTE_COMPUTED, &w, &o, q->trace_id, event_id,
+			       &q->reply, &q->reply_len) != OK)
+			q->reply = NULL;
 	}
 	work_free(&w);
-out:
+	/* What this quote computed is not consumption: the next quote of
+	 * the batch for the same beneficiary must not see it. */
+	h->n = keep;
+}
+
+int reimburse_quote_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_quote *q,
+			  int n)
+{
+	struct reimburse_item *items = xcalloc((size_t)n, sizeof(*items));
+	struct histories hs = {NULL, 0};
+	int status;
+
+	for (int i = 0; i < n; i++) {
+		items[i].claim = (Claims__ClaimAccepted *)q[i].claim;
+		items[i].queued = 1;
+		snprintf(items[i].formula_code, sizeof(items[i].formula_code), "%s",
+			 q[i].formula_code);
+		q[i].reply = NULL;
+		q[i].reply_len = 0;
+	}
+	/* The counters are read, never written: what a quote shows is what
+	 * the claim would get if it came now. */
+	status = load_histories(db, items, n, &hs);
+	for (int i = 0; i < n && status == OK; i++)
+		quote_one(ctx, &items[i], &hs, &q[i]);
 	histories_free(&hs);
+	free(items);
 	return status;
 }

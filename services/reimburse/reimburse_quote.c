@@ -12,10 +12,17 @@
  *	own copy of the formulas, so a quote never waits behind a batch of
  *	claims and shares nothing mutable with the main loop.
  *
- *	Request: [tag][Envelope(QUOTE_COMPUTE)]; reply: [tag][Envelope(
- *	QUOTE_COMPUTED)] with a ReimbursementComputed whose claim_id is the
- *	quote id, or [tag][Envelope(ERROR_REPLY)]. The tag is the front
- *	door's and comes back untouched.
+ *	The socket is a DEALER connected to every front door of
+ *	CLAIMS_QUOTE_CONNECT (whose DEALERs spread requests over the
+ *	connected workers). Requests are served in batches, like claims: the
+ *	ones waiting are read together, their beneficiaries' counters read
+ *	in one query, the quotes stored in one INSERT; a busy worker thus
+ *	gets faster per quote instead of queueing.
+ *
+ *	Request: [empty][tag][Envelope(QUOTE_COMPUTE)]; reply: [empty][tag]
+ *	[Envelope(QUOTE_COMPUTED)] with a ReimbursementComputed whose
+ *	claim_id is the quote id, or [empty][tag][Envelope(ERROR_REPLY)].
+ *	The tag is the front door's and comes back untouched.
  *
  *	The quote is stored in `quotes` (for the invoice to cite) on a
  *	connection with synchronous_commit off: no money depends on a quote,
@@ -33,6 +40,7 @@
 #include "common/envelope.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/pgarray.h"
 #include "common/xalloc.h"
 #include "proto/tierspayant.pb-c.h"
 #include "proto/tpinternal.pb-c.h"
@@ -49,30 +57,64 @@ struct quote_server {
 	struct metric *served, *failed, *latency;
 };
 
+#define QUOTE_BATCH 32
+
 /* clang-format off */
 static const char sql_store[] =
 	"INSERT INTO quotes (quote_id, professional_id, beneficiary_id, contract_id, request,"
 	" result, total_charged_cents, total_amc_cents, total_rac_cents, valid_until)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+	" SELECT q.id, q.pro, q.ben, q.con, decode(q.req, 'hex'), decode(q.res, 'hex'),"
+	"  q.charged, q.amc, q.rac, q.until"
+	" FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],"
+	"  $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::date[])"
+	"  AS q(id, pro, ben, con, req, res, charged, amc, rac, until)"
+	" ON CONFLICT (quote_id) DO NOTHING";
 /* clang-format on */
 
-static int store(struct quote_server *q, const Claims__QuoteCompute *c, const void *request,
-		 size_t request_len, const uint8_t *result, size_t result_len,
-		 const struct reimburse_totals *t)
-{
-	char ref[24], ben[24], con[24], charged[24], amc[24], rac[24];
-	const char *v[10] = {c->claim->claim_id,   ref,	    ben, con, request,
-			     (const char *)result, charged, amc, rac, c->valid_until};
-	int lengths[10] = {0, 0, 0, 0, (int)request_len, (int)result_len, 0, 0, 0, 0};
-	int formats[10] = {0, 0, 0, 0, 1, 1, 0, 0, 0, 0};
+/* One request of a batch: its frames, what it asked, what it gets. */
+struct quote_job {
+	zmq_msg_t tag, body;
+	struct envelope env;
+	Claims__QuoteCompute *compute; /* NULL: refused, error set */
+	const char *error_code, *error;
+	struct reimburse_quote q;
+};
 
-	snprintf(ref, sizeof(ref), "%lld", (long long)c->professional_ref);
-	snprintf(ben, sizeof(ben), "%lld", (long long)c->claim->beneficiary_id);
-	snprintf(con, sizeof(con), "%lld", (long long)c->claim->contract_id);
-	snprintf(charged, sizeof(charged), "%lld", (long long)t->charged);
-	snprintf(amc, sizeof(amc), "%lld", (long long)t->amc);
-	snprintf(rac, sizeof(rac), "%lld", (long long)t->rac);
-	return pg_exec_prepared(q->db, "quote_store", 10, v, lengths, formats, NULL);
+enum { S_ID, S_PRO, S_BEN, S_CON, S_REQ, S_RES, S_CHARGED, S_AMC, S_RAC, S_UNTIL, S_COUNT };
+
+/* Every computed quote of the batch in one INSERT. */
+static int store(struct quote_server *qs, struct quote_job *jobs, int n)
+{
+	struct pgarray a[S_COUNT];
+	const char *v[S_COUNT];
+	int count = 0, status = OK;
+
+	for (int k = 0; k < S_COUNT; k++)
+		pgarray_init(&a[k]);
+	for (int i = 0; i < n; i++) {
+		const Claims__QuoteCompute *c = jobs[i].compute;
+
+		if (c == NULL || jobs[i].q.reply == NULL)
+			continue;
+		pgarray_text(&a[S_ID], c->claim->claim_id);
+		pgarray_int(&a[S_PRO], c->professional_ref);
+		pgarray_int(&a[S_BEN], c->claim->beneficiary_id);
+		pgarray_int(&a[S_CON], c->claim->contract_id);
+		pgarray_hex(&a[S_REQ], zmq_msg_data(&jobs[i].body), zmq_msg_size(&jobs[i].body));
+		pgarray_hex(&a[S_RES], jobs[i].q.reply, jobs[i].q.reply_len);
+		pgarray_int(&a[S_CHARGED], jobs[i].q.totals.charged);
+		pgarray_int(&a[S_AMC], jobs[i].q.totals.amc);
+		pgarray_int(&a[S_RAC], jobs[i].q.totals.rac);
+		pgarray_text(&a[S_UNTIL], c->valid_until);
+		count++;
+	}
+	for (int k = 0; k < S_COUNT; k++)
+		v[k] = pgarray_finish(&a[k]);
+	if (count > 0)
+		status = pg_exec_prepared(qs->db, "quote_store", S_COUNT, v, NULL, NULL, NULL);
+	for (int k = 0; k < S_COUNT; k++)
+		pgarray_free(&a[k]);
+	return status;
 }
 
 static void pack_error(const char *code, const char *message, const char *trace_id, uint8_t **out,
@@ -100,58 +142,46 @@ static int well_formed(const Claims__QuoteCompute *c)
 	       c->valid_until != NULL && date_parse(c->valid_until, &day) == OK;
 }
 
-/* The reply to one request envelope. */
-static void compute(struct quote_server *q, const void *body, size_t len, uint8_t **out,
-		    size_t *out_len)
+/* Decode one job; a request that cannot be computed gets its error. */
+static void decode(struct quote_job *j)
 {
-	Claims__QuoteCompute *c = NULL;
-	struct reimburse_totals totals;
-	struct envelope env;
 	char why[160];
 
-	*out = NULL;
-	if (envelope_unpack(body, len, &env, why, sizeof(why)) != OK) {
-		pack_error("BAD_REQUEST", why, NULL, out, out_len);
+	if (envelope_unpack(zmq_msg_data(&j->body), zmq_msg_size(&j->body), &j->env, why,
+			    sizeof(why)) != OK) {
+		j->error_code = "BAD_REQUEST";
+		j->error = "not an envelope";
 		return;
 	}
-	if (env.type == CLAIMS__MESSAGE_TYPE__QUOTE_COMPUTE)
-		c = claims__quote_compute__unpack(NULL, env.payload_len, env.payload);
-	if (c == NULL || !well_formed(c)) {
-		pack_error("BAD_REQUEST", "not a complete QuoteCompute", env.trace_id, out,
-			   out_len);
-	} else if (pg_check(q->db) != OK ||
-		   reimburse_quote(&q->rctx, q->db, c->claim, c->formula_code, env.trace_id, out,
-				   out_len, &totals) != OK ||
-		   store(q, c, body, len, *out, *out_len, &totals) != OK) {
-		free(*out);
-		*out = NULL;
-		metric_add(q->failed, 1);
-		pack_error("UNAVAILABLE", "the quote could not be computed now; retry later",
-			   env.trace_id, out, out_len);
+	if (j->env.type == CLAIMS__MESSAGE_TYPE__QUOTE_COMPUTE)
+		j->compute =
+			claims__quote_compute__unpack(NULL, j->env.payload_len, j->env.payload);
+	if (j->compute == NULL || !well_formed(j->compute)) {
+		j->error_code = "BAD_REQUEST";
+		j->error = "not a complete QuoteCompute";
+		return;
 	}
-	claims__quote_compute__free_unpacked(c, NULL);
-	envelope_free(&env);
+	j->q.claim = j->compute->claim;
+	j->q.formula_code = j->compute->formula_code;
+	j->q.trace_id = j->env.trace_id;
 }
 
-/* [tag][envelope] in, [tag][reply] out. */
-static void serve_one(struct quote_server *q)
+/* [empty][tag][envelope] from the front door's DEALER. 0: none waiting. */
+static int receive(struct quote_server *qs, struct quote_job *j)
 {
-	zmq_msg_t part[2];
+	zmq_msg_t part[3];
 	int n = 0, more = 1;
-	int64_t start = clock_mono_us();
-	uint8_t *reply = NULL;
-	size_t reply_len = 0;
 
+	memset(j, 0, sizeof(*j));
 	while (more) {
-		zmq_msg_t extra, *dst = n < 2 ? &part[n] : &extra;
+		zmq_msg_t extra, *dst = n < 3 ? &part[n] : &extra;
 
 		zmq_msg_init(dst);
-		if (zmq_msg_recv(dst, q->sock, 0) < 0) {
-			log_error("quote receive: %s", zmq_strerror(zmq_errno()));
+		if (zmq_msg_recv(dst, qs->sock, ZMQ_DONTWAIT) < 0) {
 			zmq_msg_close(dst);
 			for (int i = 0; i < n; i++)
 				zmq_msg_close(&part[i]);
-			return;
+			return 0;
 		}
 		more = zmq_msg_more(dst);
 		if (dst == &extra)
@@ -159,19 +189,82 @@ static void serve_one(struct quote_server *q)
 		else
 			n++;
 	}
-	if (n == 2)
-		compute(q, zmq_msg_data(&part[1]), zmq_msg_size(&part[1]), &reply, &reply_len);
-	else
-		pack_error("BAD_REQUEST", "expected [tag][envelope]", NULL, &reply, &reply_len);
-	/* REP must answer every request, or it stops receiving. */
-	if (zmq_send(q->sock, zmq_msg_data(&part[0]), zmq_msg_size(&part[0]), ZMQ_SNDMORE) < 0 ||
-	    zmq_send(q->sock, reply, reply_len, 0) < 0)
-		log_error("quote reply: %s", zmq_strerror(zmq_errno()));
-	free(reply);
+	zmq_msg_init(&j->tag);
+	zmq_msg_init(&j->body);
+	if (n == 3 && zmq_msg_move(&j->tag, &part[1]) == 0 && zmq_msg_move(&j->body, &part[2]) == 0)
+		decode(j);
+	else {
+		j->error_code = "BAD_REQUEST";
+		j->error = "expected [empty][tag][envelope]";
+	}
 	for (int i = 0; i < n; i++)
 		zmq_msg_close(&part[i]);
-	metric_add(q->served, 1);
-	metric_observe_us(q->latency, clock_mono_us() - start);
+	return 1;
+}
+
+static void answer(struct quote_server *qs, struct quote_job *j)
+{
+	uint8_t *reply = j->q.reply, *error = NULL;
+	size_t len = j->q.reply_len;
+
+	if (reply == NULL) {
+		pack_error(j->error_code ? j->error_code : "UNAVAILABLE",
+			   j->error ? j->error : "the quote could not be computed now; retry later",
+			   j->env.trace_id, &error, &len);
+		reply = error;
+	}
+	if (zmq_send(qs->sock, "", 0, ZMQ_SNDMORE) < 0 ||
+	    zmq_send(qs->sock, zmq_msg_data(&j->tag), zmq_msg_size(&j->tag), ZMQ_SNDMORE) < 0 ||
+	    zmq_send(qs->sock, reply, len, 0) < 0)
+		log_error("quote reply: %s", zmq_strerror(zmq_errno()));
+	free(error);
+}
+
+static void job_free(struct quote_job *j)
+{
+	free(j->q.reply);
+	claims__quote_compute__free_unpacked(j->compute, NULL);
+	envelope_free(&j->env);
+	zmq_msg_close(&j->tag);
+	zmq_msg_close(&j->body);
+}
+
+/* The quotes waiting, up to QUOTE_BATCH: one read of the counters, one
+ * INSERT, then every reply. */
+static void serve_batch(struct quote_server *qs)
+{
+	struct quote_job jobs[QUOTE_BATCH];
+	struct reimburse_quote q[QUOTE_BATCH];
+	int n = 0, k = 0, idx[QUOTE_BATCH], status = OK;
+	int64_t start = clock_mono_us();
+
+	while (n < QUOTE_BATCH && receive(qs, &jobs[n]))
+		n++;
+	for (int i = 0; i < n; i++)
+		if (jobs[i].compute != NULL) {
+			q[k] = jobs[i].q;
+			idx[k++] = i;
+		}
+	if (k > 0 &&
+	    (pg_check(qs->db) != OK || reimburse_quote_batch(&qs->rctx, qs->db, q, k) != OK))
+		status = ERR;
+	for (int j = 0; j < k; j++)
+		jobs[idx[j]].q = q[j];
+	if (status == OK && store(qs, jobs, n) != OK)
+		status = ERR;
+	for (int i = 0; i < n; i++) {
+		if (status != OK) {
+			free(jobs[i].q.reply);
+			jobs[i].q.reply = NULL;
+		}
+		answer(qs, &jobs[i]);
+		job_free(&jobs[i]);
+	}
+	if (status != OK)
+		metric_add(qs->failed, k);
+	metric_add(qs->served, n);
+	if (n > 0)
+		metric_observe_us(qs->latency, clock_mono_us() - start);
 }
 
 static void *quote_loop(void *arg)
@@ -187,7 +280,7 @@ static void *quote_loop(void *arg)
 			break;
 		}
 		if (rc > 0)
-			serve_one(q);
+			serve_batch(q);
 		if (clock_mono_us() - q->rctx.formulas.loaded_at_us > q->reload_seconds * 1000000 &&
 		    formulas_load(q->db, &q->rctx.formulas) != OK)
 			log_warn(
@@ -201,7 +294,7 @@ static int connect_all(struct quote_server *q, const char *endpoints)
 	char *list = xstrdup(endpoints), *save = NULL;
 	int zero = 0, status = OK;
 
-	q->sock = zmq_socket(q->zctx, ZMQ_REP);
+	q->sock = zmq_socket(q->zctx, ZMQ_DEALER);
 	if (q->sock == NULL || zmq_setsockopt(q->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0)
 		status = ERR;
 	for (char *e = strtok_r(list, ", ", &save); e != NULL && status == OK;
@@ -227,12 +320,13 @@ int quote_server_start(const char *dsn, const char *endpoints, const struct rule
 	q->served = metric_counter("reimburse_quotes_total", "Quotes computed for tiers payant");
 	q->failed = metric_counter("reimburse_quote_failures_total",
 				   "Quotes that could not be computed (database)");
-	q->latency = metric_histogram("reimburse_quote_seconds", "Quote: request to reply");
+	q->latency = metric_histogram("reimburse_quote_batch_seconds",
+				      "Quote batch: first request read to last reply sent");
 	q->zctx = zmq_ctx_new();
 	if (q->zctx == NULL || pg_open(dsn, &q->db) != OK ||
 	    pg_exec(q->db, "SET synchronous_commit = off") != OK ||
 	    reimburse_prepare(q->db) != OK ||
-	    pg_prepare(q->db, "quote_store", sql_store, 10) != OK ||
+	    pg_prepare(q->db, "quote_store", sql_store, S_COUNT) != OK ||
 	    formulas_load(q->db, &q->rctx.formulas) != OK || connect_all(q, endpoints) != OK)
 		goto fail;
 	if (pthread_create(&q->thread, NULL, quote_loop, q) != 0) {
