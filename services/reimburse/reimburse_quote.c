@@ -24,9 +24,12 @@
  *	claim_id is the quote id, or [empty][tag][Envelope(ERROR_REPLY)].
  *	The tag is the front door's and comes back untouched.
  *
- *	The quote is stored in `quotes` (for the invoice to cite) on a
- *	connection with synchronous_commit off: no money depends on a quote,
- *	and waiting for the WAL flush would double its latency. Counters are
+ *	The quote is stored in `quotes` (for the invoice to cite) after its
+ *	reply: at once when no other request waits, else with the others
+ *	answered within QUOTE_FLUSH_US, in one INSERT:
+ *	no money depends on a quote, and a write in its path would double its
+ *	latency. An invoice citing a quote in the few milliseconds before it
+ *	is stored gets QUOTE_UNKNOWN, and can be sent again. Counters are
  *	read, never written.
  */
 #include <errno.h>
@@ -54,10 +57,13 @@ struct quote_server {
 	pthread_t thread;
 	int started;
 	atomic_int stop;
-	struct metric *served, *failed, *latency;
+	struct quote_rows *rows;
+	struct metric *served, *failed, *latency, *stored, *lost;
 };
 
-#define QUOTE_BATCH 32
+#define QUOTE_BATCH    32
+#define QUOTE_FLUSH_US 20000 /* a quote is stored at most this long after its reply */
+#define QUOTE_ROWS_MAX 10000
 
 /* clang-format off */
 static const char sql_store[] =
@@ -82,39 +88,66 @@ struct quote_job {
 
 enum { S_ID, S_PRO, S_BEN, S_CON, S_REQ, S_RES, S_CHARGED, S_AMC, S_RAC, S_UNTIL, S_COUNT };
 
-/* Every computed quote of the batch in one INSERT. */
-static int store(struct quote_server *qs, struct quote_job *jobs, int n)
-{
+/* Quotes answered and not yet stored. */
+struct quote_rows {
 	struct pgarray a[S_COUNT];
-	const char *v[S_COUNT];
-	int count = 0, status = OK;
+	int count;
+	int64_t first_us; /* when the oldest was added */
+};
 
-	for (int k = 0; k < S_COUNT; k++)
-		pgarray_init(&a[k]);
-	for (int i = 0; i < n; i++) {
-		const Claims__QuoteCompute *c = jobs[i].compute;
-
-		if (c == NULL || jobs[i].q.reply == NULL)
-			continue;
-		pgarray_text(&a[S_ID], c->claim->claim_id);
-		pgarray_int(&a[S_PRO], c->professional_ref);
-		pgarray_int(&a[S_BEN], c->claim->beneficiary_id);
-		pgarray_int(&a[S_CON], c->claim->contract_id);
-		pgarray_hex(&a[S_REQ], zmq_msg_data(&jobs[i].body), zmq_msg_size(&jobs[i].body));
-		pgarray_hex(&a[S_RES], jobs[i].q.reply, jobs[i].q.reply_len);
-		pgarray_int(&a[S_CHARGED], jobs[i].q.totals.charged);
-		pgarray_int(&a[S_AMC], jobs[i].q.totals.amc);
-		pgarray_int(&a[S_RAC], jobs[i].q.totals.rac);
-		pgarray_text(&a[S_UNTIL], c->valid_until);
-		count++;
+static void rows_reset(struct quote_rows *r)
+{
+	for (int k = 0; k < S_COUNT; k++) {
+		pgarray_free(&r->a[k]);
+		pgarray_init(&r->a[k]);
 	}
+	r->count = 0;
+	r->first_us = 0;
+}
+
+static void rows_add(struct quote_rows *r, const struct quote_job *j)
+{
+	const Claims__QuoteCompute *c = j->compute;
+
+	if (r->count++ == 0)
+		r->first_us = clock_mono_us();
+	pgarray_text(&r->a[S_ID], c->claim->claim_id);
+	pgarray_int(&r->a[S_PRO], c->professional_ref);
+	pgarray_int(&r->a[S_BEN], c->claim->beneficiary_id);
+	pgarray_int(&r->a[S_CON], c->claim->contract_id);
+	pgarray_hex(&r->a[S_REQ], zmq_msg_data((zmq_msg_t *)&j->body),
+		    zmq_msg_size((zmq_msg_t *)&j->body));
+	pgarray_hex(&r->a[S_RES], j->q.reply, j->q.reply_len);
+	pgarray_int(&r->a[S_CHARGED], j->q.totals.charged);
+	pgarray_int(&r->a[S_AMC], j->q.totals.amc);
+	pgarray_int(&r->a[S_RAC], j->q.totals.rac);
+	pgarray_text(&r->a[S_UNTIL], c->valid_until);
+}
+
+/* Store the quotes answered so far, in one INSERT. Kept for the next
+ * try when the database fails, up to a bound. */
+static void rows_flush(struct quote_server *qs)
+{
+	struct quote_rows *r = qs->rows;
+	const char *v[S_COUNT];
+
+	if (r->count == 0)
+		return;
 	for (int k = 0; k < S_COUNT; k++)
-		v[k] = pgarray_finish(&a[k]);
-	if (count > 0)
-		status = pg_exec_prepared(qs->db, "quote_store", S_COUNT, v, NULL, NULL, NULL);
-	for (int k = 0; k < S_COUNT; k++)
-		pgarray_free(&a[k]);
-	return status;
+		v[k] = pgarray_finish(&r->a[k]);
+	if (pg_check(qs->db) == OK &&
+	    pg_exec_prepared(qs->db, "quote_store", S_COUNT, v, NULL, NULL, NULL) == OK) {
+		metric_add(qs->stored, r->count);
+		rows_reset(r);
+		return;
+	}
+	if (r->count >= QUOTE_ROWS_MAX) {
+		log_error("%d quotes could not be stored and are dropped; invoices citing them"
+			  " will be refused QUOTE_UNKNOWN",
+			  r->count);
+		metric_add(qs->lost, r->count);
+		rows_reset(r);
+	}
 }
 
 static void pack_error(const char *code, const char *message, const char *trace_id, uint8_t **out,
@@ -250,14 +283,14 @@ static void serve_batch(struct quote_server *qs)
 		status = ERR;
 	for (int j = 0; j < k; j++)
 		jobs[idx[j]].q = q[j];
-	if (status == OK && store(qs, jobs, n) != OK)
-		status = ERR;
 	for (int i = 0; i < n; i++) {
 		if (status != OK) {
 			free(jobs[i].q.reply);
 			jobs[i].q.reply = NULL;
 		}
 		answer(qs, &jobs[i]);
+		if (jobs[i].q.reply != NULL)
+			rows_add(qs->rows, &jobs[i]);
 		job_free(&jobs[i]);
 	}
 	if (status != OK)
@@ -273,19 +306,26 @@ static void *quote_loop(void *arg)
 
 	while (!atomic_load(&q->stop)) {
 		zmq_pollitem_t item = {q->sock, 0, ZMQ_POLLIN, 0};
-		int rc = zmq_poll(&item, 1, 200);
+		int rc = zmq_poll(&item, 1, q->rows->count > 0 ? QUOTE_FLUSH_US / 1000 : 200);
 
 		if (rc < 0 && zmq_errno() != EINTR) {
 			log_error("quote poll: %s", zmq_strerror(zmq_errno()));
 			break;
 		}
-		if (rc > 0)
+		if (rc > 0) {
 			serve_batch(q);
+			/* Nothing more waiting: store now rather than later. */
+			rc = zmq_poll(&item, 1, 0);
+		}
+		if (q->rows->count > 0 && (q->rows->count >= 256 || rc == 0 ||
+					   clock_mono_us() - q->rows->first_us >= QUOTE_FLUSH_US))
+			rows_flush(q);
 		if (clock_mono_us() - q->rctx.formulas.loaded_at_us > q->reload_seconds * 1000000 &&
 		    formulas_load(q->db, &q->rctx.formulas) != OK)
 			log_warn(
 				"quote thread: formula reload failed; keeping the loaded versions");
 	}
+	rows_flush(q); /* stopping: what was answered is stored */
 	return NULL;
 }
 
@@ -320,6 +360,12 @@ int quote_server_start(const char *dsn, const char *endpoints, const struct rule
 	q->served = metric_counter("reimburse_quotes_total", "Quotes computed for tiers payant");
 	q->failed = metric_counter("reimburse_quote_failures_total",
 				   "Quotes that could not be computed (database)");
+	q->rows = xcalloc(1, sizeof(*q->rows));
+	rows_reset(q->rows);
+	q->stored =
+		metric_counter("reimburse_quotes_stored_total", "Quotes written to the database");
+	q->lost = metric_counter("reimburse_quotes_lost_total",
+				 "Quotes answered but never stored (database down too long)");
 	q->latency = metric_histogram("reimburse_quote_batch_seconds",
 				      "Quote batch: first request read to last reply sent");
 	q->zctx = zmq_ctx_new();
@@ -354,5 +400,10 @@ void quote_server_stop(struct quote_server *q)
 		log_warn("zmq_ctx_term: %s", zmq_strerror(zmq_errno()));
 	formulas_free(&q->rctx.formulas);
 	pg_close(q->db);
+	if (q->rows != NULL) {
+		for (int k = 0; k < S_COUNT; k++)
+			pgarray_free(&q->rows->a[k]);
+		free(q->rows);
+	}
 	free(q);
 }
