@@ -105,6 +105,7 @@ struct tpgate {
 	struct tp_limits limits;
 	int64_t changes_at_us;
 	struct request *batch; /* TP_BATCH requests being served */
+	int64_t expiry_check_us;
 };
 
 static struct tpgate state;
@@ -128,13 +129,25 @@ struct request {
 
 /* ---- replies ---------------------------------------------------------------------------- */
 
+/* The latency histogram of a request kind, looked up once. */
 static void observe(const char *kind, int64_t started_us)
 {
-	char name[80];
+	static const char *kinds[8];
+	static struct metric *histograms[8];
+	int i = 0;
 
-	snprintf(name, sizeof(name), "tpgate_request_seconds{type=\"%s\"}", kind);
-	metric_observe_us(metric_histogram(name, "Request: received to reply sent"),
-			  clock_mono_us() - started_us);
+	while (i < 8 && kinds[i] != NULL && strcmp(kinds[i], kind) != 0)
+		i++;
+	if (i == 8)
+		return;
+	if (kinds[i] == NULL) {
+		char name[80];
+
+		snprintf(name, sizeof(name), "tpgate_request_seconds{type=\"%s\"}", kind);
+		histograms[i] = metric_histogram(name, "Request: received to reply sent");
+		kinds[i] = kind;
+	}
+	metric_observe_us(histograms[i], clock_mono_us() - started_us);
 }
 
 static void send_to(struct tpgate *g, const struct tp_route *r, const uint8_t *body, size_t len)
@@ -957,6 +970,10 @@ static void expire(struct tpgate *g)
 	struct tp_pending *p;
 	int64_t now = clock_mono_us();
 
+	/* Deadlines are seconds away: a look every few milliseconds will do. */
+	if (now < g->expiry_check_us)
+		return;
+	g->expiry_check_us = now + 5000;
 	while ((p = tp_pending_expired(g->backends, now)) != NULL) {
 		reply_error(g, &p->route, NULL, p->request_id, "TIMEOUT",
 			    "no answer from the %s within %ld ms; ask INVOICE_STATUS or retry",

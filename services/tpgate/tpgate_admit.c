@@ -63,6 +63,26 @@ static const char admit_script[] =
 
 static const char *const refusals[] = {"RATE_LIMITED", "NO_SESSION", "REPLAYED_REQUEST"};
 
+/* The script's SHA-1, as Redis names it: EVALSHA sends 40 bytes instead
+ * of the script. A Redis that lost its scripts (restart) answers NOSCRIPT:
+ * the batch then loads it again and is retried once. */
+static char admit_sha[41];
+
+static int load_script(struct redis_conn *redis)
+{
+	redisReply *reply;
+	int status = ERR;
+
+	if (redis_command(redis, &reply, "SCRIPT LOAD %s", admit_script) != OK)
+		return ERR;
+	if (reply->type == REDIS_REPLY_STRING && reply->len == 40) {
+		memcpy(admit_sha, reply->str, 41);
+		status = OK;
+	}
+	freeReplyObject(reply);
+	return status;
+}
+
 /* The admission script's arguments for one request. */
 struct admit_args {
 	char rate[96], seen[160], session[200], rights[128];
@@ -78,8 +98,8 @@ static void admit_args(const struct tp_admission *a, const char *numbers[3], str
 	snprintf(x->session, sizeof(x->session), TP_KEY_SESSION, (long long)a->who->ref,
 		 a->session_token ? a->session_token : "");
 	x->argc = 0;
-	x->argv[x->argc++] = "EVAL";
-	x->argv[x->argc++] = admit_script;
+	x->argv[x->argc++] = "EVALSHA";
+	x->argv[x->argc++] = admit_sha;
 	x->argv[x->argc++] = a->session_token ? "3" : "2";
 	x->argv[x->argc++] = x->rate;
 	x->argv[x->argc++] = x->seen;
@@ -90,8 +110,17 @@ static void admit_args(const struct tp_admission *a, const char *numbers[3], str
 	x->argv[x->argc++] = numbers[2];
 }
 
+static int noscript(const redisReply *reply)
+{
+	return reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0;
+}
+
 static void admit_answer(struct tp_admission *a, redisReply *reply)
 {
+	if (noscript(reply)) {
+		a->status = ERR;
+		return;
+	}
 	if (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_STATUS) {
 		log_error("admission script: %s",
 			  reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply type");
@@ -136,10 +165,11 @@ static int admit_send(struct redis_conn *redis, const struct tp_limits *limits,
 	return OK;
 }
 
-void tp_admit_batch(struct redis_conn *redis, const struct tp_limits *limits,
-		    struct tp_admission *a, int n)
+/* One try; 1 when Redis had lost the script (nothing was decided). */
+static int admit_try(struct redis_conn *redis, const struct tp_limits *limits,
+		     struct tp_admission *a, int n)
 {
-	int broken;
+	int broken, lost = 0;
 
 	for (int i = 0; i < n; i++) {
 		a[i].status = OK;
@@ -155,6 +185,7 @@ void tp_admit_batch(struct redis_conn *redis, const struct tp_limits *limits,
 			a[i].status = ERR;
 			continue;
 		}
+		lost |= noscript(reply);
 		admit_answer(&a[i], reply);
 		freeReplyObject(reply);
 		if (a[i].membership == NULL)
@@ -169,6 +200,30 @@ void tp_admit_batch(struct redis_conn *redis, const struct tp_limits *limits,
 		else
 			freeReplyObject(reply);
 	}
+	return lost;
+}
+
+void tp_admit_batch(struct redis_conn *redis, const struct tp_limits *limits,
+		    struct tp_admission *a, int n)
+{
+	if (admit_sha[0] == '\0' && load_script(redis) != OK) {
+		for (int i = 0; i < n; i++)
+			a[i].status = ERR;
+		return;
+	}
+	if (admit_try(redis, limits, a, n) == 0)
+		return;
+	log_warn("Redis lost the admission script; loading it again");
+	for (int i = 0; i < n; i++)
+		tp_admission_free(&a[i]);
+	if (load_script(redis) != OK) {
+		for (int i = 0; i < n; i++)
+			a[i].status = ERR;
+		return;
+	}
+	if (admit_try(redis, limits, a, n) != 0)
+		for (int i = 0; i < n; i++)
+			a[i].status = ERR;
 }
 
 void tp_admission_free(struct tp_admission *a)

@@ -186,6 +186,10 @@ done <"$TEST_LOGS/tp-probe.out"
 check "probe: ran to the end" grep -q '^[0-9]* passed' "$TEST_LOGS/tp-probe.out"
 check "front door still running after the probe" kill -0 "$TPGATE_PID"
 check_eq "a normal request after the probe" "$(tp eligibility --member "$COVERED" | jq .rights_open)" true
+# A Redis restarted empty has lost the admission script: loaded again.
+redis-cli -u "$CLAIMS_REDIS_URL" SCRIPT FLUSH >/dev/null
+check_eq "Redis without the admission script: loaded again" \
+	"$(tp eligibility --member "$COVERED" | jq .rights_open)" true
 
 # ---- graceful stop -----------------------------------------------------------------------
 kill -TERM "$TPGATE_PID"
