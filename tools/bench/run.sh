@@ -34,7 +34,7 @@
 # other daemons on other ports and consumer groups.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=build/bin
+BIN=${BENCH_BIN:-build/bin}
 LOGS=.infra/bench
 mkdir -p "$LOGS"
 CLAIMS=${BENCH_CLAIMS:-20000}
