@@ -100,12 +100,12 @@ int reimburse_prepare(struct pg *db)
 		       " WHERE cl.claim_id = ANY($1::uuid[]) ORDER BY cl.claim_id FOR UPDATE OF cl",
 		       1) != OK ||
 	    pg_prepare(db, "reimburse_history",
-		       "SELECT beneficiary_id, category, to_char(care_date, 'YYYYMMDD'), pf_cents,"
+		       /* In no particular order: the engine sums by year and day. */
+		       "SELECT beneficiary_id, category, care_date - date '1970-01-01', pf_cents,"
 		       " franchise_cents, amc_cents, forfait_cents, forfait_units, equipments"
 		       " FROM consumption_counters WHERE beneficiary_id = ANY($1::bigint[])"
 		       " AND (care_date >= $2::date"
-		       "  OR (equipments > 0 AND care_date >= $2::date - interval '5 years'))"
-		       " ORDER BY beneficiary_id, care_date",
+		       "  OR (equipments > 0 AND care_date >= $2::date - interval '5 years'))",
 		       2) != OK ||
 	    pg_prepare(db, "reimburse_write", sql_write, WRITE_PARAMS) != OK)
 		return ERR;
@@ -159,7 +159,7 @@ static void history_row(struct history *h, PGresult *res, int r)
 		return; /* a category this engine version does not know */
 	item = history_push(h);
 	item->category = cat;
-	item->date = (rules_date_t)strtol(PQgetvalue(res, r, 2), NULL, 10);
+	item->date = rules_date_from_days((int32_t)strtol(PQgetvalue(res, r, 2), NULL, 10));
 	item->pf_cents = strtoll(PQgetvalue(res, r, 3), NULL, 10);
 	item->franchise_cents = strtoll(PQgetvalue(res, r, 4), NULL, 10);
 	item->amc_cents = strtoll(PQgetvalue(res, r, 5), NULL, 10);
@@ -215,11 +215,17 @@ static int load_histories(struct pg *db, struct reimburse_item *items, int n, st
 		return ERR;
 	}
 	pgarray_free(&ids);
-	for (int r = 0; r < PQntuples(res); r++) {
-		struct history *h = history_of(hs, strtoll(PQgetvalue(res, r, 0), NULL, 10));
+	for (int r = 0, last = -1; r < PQntuples(res); r++) {
+		int64_t id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+		/* Rows come grouped by beneficiary (an index scan per id). */
+		struct history *h = last >= 0 && hs->h[last].beneficiary_id == id
+					    ? &hs->h[last]
+					    : history_of(hs, id);
 
-		if (h != NULL)
+		if (h != NULL) {
 			history_row(h, res, r);
+			last = (int)(h - hs->h);
+		}
 	}
 	PQclear(res);
 	return OK;
