@@ -103,9 +103,10 @@ int reimburse_prepare(struct pg *db)
 		       /* In no particular order: the engine sums by year and day. */
 		       "SELECT beneficiary_id, category, care_date - date '1970-01-01', pf_cents,"
 		       " franchise_cents, amc_cents, forfait_cents, forfait_units, equipments"
+		       /* One index range per beneficiary (an OR here makes two). */
 		       " FROM consumption_counters WHERE beneficiary_id = ANY($1::bigint[])"
-		       " AND (care_date >= $2::date"
-		       "  OR (equipments > 0 AND care_date >= $2::date - interval '5 years'))",
+		       " AND care_date >= $2::date - interval '5 years'"
+		       " AND (care_date >= $2::date OR equipments > 0)",
 		       2) != OK ||
 	    pg_prepare(db, "reimburse_write", sql_write, WRITE_PARAMS) != OK)
 		return ERR;

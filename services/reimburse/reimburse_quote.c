@@ -25,8 +25,8 @@
  *	The tag is the front door's and comes back untouched.
  *
  *	The quote is stored in `quotes` (for the invoice to cite) after its
- *	reply: at once when no other request waits, else with the others
- *	answered within QUOTE_FLUSH_US, in one INSERT:
+ *	reply, with the others answered meanwhile, in one INSERT: after
+ *	QUOTE_IDLE_MS without a request, or QUOTE_FLUSH_US at the latest:
  *	no money depends on a quote, and a write in its path would double its
  *	latency. An invoice citing a quote in the few milliseconds before it
  *	is stored gets QUOTE_UNKNOWN, and can be sent again. Counters are
@@ -63,6 +63,7 @@ struct quote_server {
 
 #define QUOTE_BATCH    32
 #define QUOTE_FLUSH_US 20000 /* a quote is stored at most this long after its reply */
+#define QUOTE_IDLE_MS  2     /* or after this long without a request */
 #define QUOTE_ROWS_MAX 10000
 
 /* clang-format off */
@@ -306,17 +307,15 @@ static void *quote_loop(void *arg)
 
 	while (!atomic_load(&q->stop)) {
 		zmq_pollitem_t item = {q->sock, 0, ZMQ_POLLIN, 0};
-		int rc = zmq_poll(&item, 1, q->rows->count > 0 ? QUOTE_FLUSH_US / 1000 : 200);
+		/* With quotes to store, wake up after a short idle time. */
+		int rc = zmq_poll(&item, 1, q->rows->count > 0 ? QUOTE_IDLE_MS : 200);
 
 		if (rc < 0 && zmq_errno() != EINTR) {
 			log_error("quote poll: %s", zmq_strerror(zmq_errno()));
 			break;
 		}
-		if (rc > 0) {
+		if (rc > 0)
 			serve_batch(q);
-			/* Nothing more waiting: store now rather than later. */
-			rc = zmq_poll(&item, 1, 0);
-		}
 		if (q->rows->count > 0 && (q->rows->count >= 256 || rc == 0 ||
 					   clock_mono_us() - q->rows->first_us >= QUOTE_FLUSH_US))
 			rows_flush(q);
