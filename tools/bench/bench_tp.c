@@ -279,7 +279,7 @@ static void rpps_of(long i, char out[12])
 {
 	char body[11];
 
-	snprintf(body, sizeof(body), "999900%04ld", i % 10000);
+	snprintf(body, sizeof(body), "999900%04u", (unsigned)(i % 10000) % 10000u);
 	snprintf(out, 12, "%s%d", body, luhn_check_digit(body));
 }
 
