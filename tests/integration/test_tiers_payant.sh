@@ -4,6 +4,7 @@
 #
 #  - every request type for a covered, a not covered (suspended), a
 #    terminated-contract and an unknown beneficiary;
+#  - quotes are spread over the two reimburse replicas;
 #  - a quote and the later invoice for the same care give the same
 #    amounts; the quote consumed nothing; a repeated invoice id gets the
 #    first answer; an invoice citing someone else's quote is refused;
@@ -53,6 +54,7 @@ check "keys: revoke" "$BIN/claimctl" tp revoke --id "$PRO_R" >/dev/null
 
 start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191
 start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192
+start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9194
 start_daemon tpgate "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9193 CLAIMS_TP_SERVER_SECRET="$SERVER_SEC" \
 	CLAIMS_TP_SESSION_TTL=4 CLAIMS_TP_RATE_LIMIT=50
 TPGATE_PID=$LAST_PID
@@ -115,6 +117,13 @@ check_eq "quote: unknown beneficiary" \
 echo '[{"category":"NO_SUCH","care_date":"2026-03-10","charged_cents":100}]' >"$TEST_LOGS/tp-bad-line.json"
 check_eq "quote: a line with an unknown category" \
 	"$(tp quote --member "$COVERED" "$TEST_LOGS/tp-bad-line.json" | jq -r .error)" INVALID_LINE
+
+quotes_served() { # quotes_served PORT: quotes computed by the worker with that metrics port
+	curl -s "http://127.0.0.1:$1/metrics" | awk '$1 == "reimburse_quotes_total" {print $2}'
+}
+for _ in 1 2 3 4 5 6; do tp quote --member "$COVERED" "$TEST_LOGS/tp-lines.json" >/dev/null; done
+check "quote: both reimburse replicas compute quotes" \
+	test "$(quotes_served 9192)" -gt 0 -a "$(quotes_served 9194)" -gt 0
 
 # ---- INVOICE and INVOICE_STATUS --------------------------------------------------------
 INV="INV-$RUN_ID"
