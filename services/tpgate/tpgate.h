@@ -3,8 +3,11 @@
  *	tpgate.h - internals of the tiers-payant front door
  *
  * DESCRIPTION
- *	tpgate.c             main, configuration, the loop, one handler per
- *	                     request type
+ *	tpgate.c             main, configuration, the loop, contracts.changed
+ *	tpgate_front.c       the professionals' socket: read a batch of
+ *	                     requests, admit them together, answer; replies
+ *	                     of the workers behind, deadlines
+ *	tpgate_requests.c    what each request type does
  *	tpgate_zap.c         the ZAP handler thread: a CURVE key is let in
  *	                     only if PostgreSQL knows it, active, for a
  *	                     professional with a tiers-payant agreement
@@ -21,6 +24,7 @@
 
 #include <stdint.h>
 
+#include "common/envelope.h"
 #include "common/pg.h"
 #include "common/redis_conn.h"
 #include "common/status.h"
@@ -149,5 +153,65 @@ int tp_backend_recv(struct tp_backends *b, void *sock, struct tp_pending **slot,
 		    const uint8_t **body, size_t *len);
 /* The next slot whose deadline has passed, or NULL. */
 struct tp_pending *tp_pending_expired(struct tp_backends *b, int64_t now_us);
+
+/* ---- the daemon's state, shared by tpgate.c, tpgate_front.c and
+ * tpgate_requests.c ---------------------------------------------------- */
+
+#define TP_BATCH 64 /* requests read and admitted together */
+
+struct kafka_consumer;
+struct tp_zap;
+
+struct tpgate {
+	void *ctx, *front;
+	struct tp_zap *zap;
+	struct pg *db;
+	struct redis_conn *redis;
+	struct tp_rights_store *rights;
+	struct tp_backends *backends;
+	struct kafka_consumer *changes;
+	struct tp_limits limits;
+	long backend_timeout_ms, quote_days;
+	int64_t changes_at_us;
+	struct request *batch; /* TP_BATCH requests being served */
+	int64_t expiry_check_us;
+};
+
+/* One request being served. */
+struct request {
+	struct tp_route route;
+	struct tp_identity who;
+	struct envelope env;
+	char request_id[TP_REQUEST_ID_MAX + 1];
+	const char *kind; /* metric label */
+	int64_t received_us;
+	const char *session_token; /* NULL for SESSION_OPEN */
+	const char *membership;	   /* whose rights the request needs, or NULL */
+	ProtobufCMessage *msg;	   /* the decoded payload, of the envelope's type */
+	struct tp_admission *adm;  /* Redis's verdict, and the cached rights */
+	int answered;		   /* refused while being read */
+};
+
+/* tpgate_front.c */
+void tp_reply(struct tpgate *g, const struct tp_route *r, const char *trace_id,
+	      Claims__MessageType type, const ProtobufCMessage *m);
+void tp_reply_error(struct tpgate *g, const struct tp_route *r, const char *trace_id,
+		    const char *request_id, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+void tp_observe(const char *kind, int64_t started_us);
+/* Serve the requests waiting (at most TP_BATCH); returns how many. */
+int tp_serve_batch(struct tpgate *g);
+void tp_backend_replies(struct tpgate *g, void *sock);
+void tp_expire(struct tpgate *g);
+
+/* Answer the request being served with an ErrorReply. */
+#define FAIL(rq, code, ...) \
+	tp_reply_error(g, &(rq)->route, (rq)->env.trace_id, (rq)->request_id, code, __VA_ARGS__)
+
+/* tpgate_requests.c */
+int tp_text_ok(const char *s, size_t max);
+void tp_dispatch(struct tpgate *g, struct request *rq);
+void tp_quote_done(struct tpgate *g, struct tp_pending *p, const struct envelope *env);
+void tp_invoice_done(struct tpgate *g, struct tp_pending *p, const struct envelope *env);
 
 #endif

@@ -1,0 +1,558 @@
+/*
+ * NAME
+ *	tpgate_requests.c - what each request of a professional does
+ *
+ * DESCRIPTION
+ *	SESSION_OPEN, ELIGIBILITY, QUOTE, INVOICE, INVOICE_STATUS, called
+ *	with the request decoded and admitted (tpgate_front.c): the
+ *	checks of each request, the rights of the beneficiary, the answer,
+ *	or the hand-over to a worker behind and, later, the answer from its
+ *	reply (tp_quote_done, tp_invoice_done).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/envelope.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/xalloc.h"
+#include "common/zsock.h"
+#include "rules/rules.h"
+#include "tpgate/tpgate.h"
+
+/* ---- admission ----------------------------------------------------------------------- */
+
+/* The verdict of the admission check; OK: go on, ERR: answered. */
+static int admitted(struct tpgate *g, struct request *rq)
+{
+	const char *refusal = rq->adm->refusal;
+
+	if (rq->adm->status != OK) {
+		FAIL(rq, "UNAVAILABLE", "sessions cannot be checked now; retry later");
+		return ERR;
+	}
+	if (refusal == NULL)
+		return OK;
+	if (strcmp(refusal, "RATE_LIMITED") == 0)
+		FAIL(rq, refusal, "more than %ld requests in one second", g->limits.rate_limit);
+	else if (strcmp(refusal, "NO_SESSION") == 0)
+		FAIL(rq, refusal, "unknown or expired session; open a new one");
+	else
+		FAIL(rq, refusal, "request id %s was already used", rq->request_id);
+	return ERR;
+}
+
+int tp_text_ok(const char *s, size_t max)
+{
+	return s != NULL && s[0] != '\0' && strlen(s) <= max && utf8_valid(s);
+}
+
+/* The care date of a request, or today when absent. */
+static int care_day(const char *iso, int32_t *day)
+{
+	if (iso == NULL || iso[0] == '\0') {
+		*day = date_today();
+		return OK;
+	}
+	return date_parse(iso, day);
+}
+
+static int beneficiary_ok(struct tpgate *g, struct request *rq, const Claims__BeneficiaryRef *b)
+{
+	if (b == NULL || b->membership_number == NULL || b->membership_number[0] == '\0') {
+		FAIL(rq, "MISSING_FIELD", "beneficiary.membership_number is required");
+		return ERR;
+	}
+	if (!tp_text_ok(b->membership_number, 32)) {
+		FAIL(rq, "INVALID_FIELD",
+		     "beneficiary.membership_number: 1 to 32 UTF-8 characters");
+		return ERR;
+	}
+	if (b->birth_date != NULL && b->birth_date[0] != '\0') {
+		int32_t day;
+
+		if (date_parse(b->birth_date, &day) != OK) {
+			FAIL(rq, "INVALID_FIELD", "beneficiary.birth_date is not YYYY-MM-DD");
+			return ERR;
+		}
+	}
+	return OK;
+}
+
+static int rights_of(struct tpgate *g, struct request *rq, const char *number,
+		     Claims__RightsSnapshot **snap)
+{
+	if (tp_rights_get(g->rights, number, rq->adm->rights, snap) != OK) {
+		FAIL(rq, "UNAVAILABLE", "rights cannot be read now; retry later");
+		return ERR;
+	}
+	return OK;
+}
+
+/* ---- SESSION_OPEN ------------------------------------------------------------------------ */
+
+static void handle_session_open(struct tpgate *g, struct request *rq)
+{
+	Claims__SessionOpenRequest *m = (Claims__SessionOpenRequest *)rq->msg;
+	Claims__SessionOpenReply r = CLAIMS__SESSION_OPEN_REPLY__INIT;
+	char ref[24], token[65];
+	const char *v[1] = {ref};
+	PGresult *res;
+	int active;
+
+	if (admitted(g, rq) != OK)
+		return;
+	if (m->professional_id != NULL && m->professional_id[0] != '\0' &&
+	    strcmp(m->professional_id, rq->who.value) != 0) {
+		FAIL(rq, "IDENTITY_MISMATCH", "this key belongs to %s %s", rq->who.kind,
+		     rq->who.value);
+		return;
+	}
+	/* The handshake was checked when the connection opened; a key
+	 * revoked since then must not open new sessions. */
+	snprintf(ref, sizeof(ref), "%lld", (long long)rq->who.ref);
+	if (pg_exec_prepared(g->db, "tp_professional_active", 1, v, NULL, NULL, &res) != OK) {
+		FAIL(rq, "UNAVAILABLE", "the professional cannot be checked now; retry later");
+		return;
+	}
+	active = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (!active) {
+		FAIL(rq, "NOT_AUTHORISED", "key revoked or tiers-payant agreement ended");
+		return;
+	}
+	r.request_id = rq->request_id;
+	r.session_token = token;
+	r.has_expires_at_us = 1;
+	if (tp_session_create(g->redis, &g->limits, &rq->who, token, &r.expires_at_us) != OK) {
+		FAIL(rq, "UNAVAILABLE", "sessions cannot be opened now; retry later");
+		return;
+	}
+	tp_reply(g, &rq->route, rq->env.trace_id, CLAIMS__MESSAGE_TYPE__SESSION_OPEN_REPLY,
+		 &r.base);
+	tp_observe(rq->kind, rq->received_us);
+}
+
+/* ---- ELIGIBILITY ---------------------------------------------------------------------------- */
+
+static void handle_eligibility(struct tpgate *g, struct request *rq)
+{
+	Claims__EligibilityRequest *m = (Claims__EligibilityRequest *)rq->msg;
+	Claims__EligibilityReply r = CLAIMS__ELIGIBILITY_REPLY__INIT;
+	Claims__RightsSnapshot *snap = NULL;
+	char from[DATE_STR_LEN], to[DATE_STR_LEN];
+	const char *domains[64];
+	struct tp_rights rights;
+	int32_t day;
+
+	if (admitted(g, rq) != OK || beneficiary_ok(g, rq, m->beneficiary) != OK)
+		goto out;
+	if (care_day(m->care_date, &day) != OK) {
+		FAIL(rq, "INVALID_FIELD", "care_date is not YYYY-MM-DD");
+		goto out;
+	}
+	if (rights_of(g, rq, m->beneficiary->membership_number, &snap) != OK)
+		goto out;
+	tp_rights_evaluate(snap, m->beneficiary, day, &rights);
+	r.request_id = rq->request_id;
+	r.has_rights_open = 1;
+	r.rights_open = rights.open;
+	r.reason = (char *)rights.reason;
+	if (rights.contract != NULL) {
+		r.has_responsible = 1;
+		r.responsible = rights.contract->responsible;
+		r.amc_number = rights.contract->amc_number;
+		date_format(rights.valid_from, from);
+		date_format(rights.valid_to, to);
+		r.valid_from = from;
+		r.valid_to = to;
+		if (rights.open) {
+			r.n_domains = tp_catalog_domains(g->rights, rights.contract->formula_code,
+							 day, domains, 64);
+			r.domains = (char **)domains;
+		}
+	}
+	tp_reply(g, &rq->route, rq->env.trace_id, CLAIMS__MESSAGE_TYPE__ELIGIBILITY_REPLY, &r.base);
+	tp_observe(rq->kind, rq->received_us);
+out:
+	claims__rights_snapshot__free_unpacked(snap, NULL);
+}
+
+/* ---- QUOTE -------------------------------------------------------------------------------- */
+
+static int line_ok(struct tpgate *g, struct request *rq, const Claims__ClaimLine *l, size_t i)
+{
+	enum rules_category category;
+	int32_t day;
+	const char *bad = NULL;
+
+	if (l->care_date == NULL || date_parse(l->care_date, &day) != OK)
+		bad = "care_date";
+	else if (l->category == NULL || rules_category_parse(l->category, &category) != RULES_OK)
+		bad = "category";
+	else if (!l->has_charged_cents || l->charged_cents < 0 || l->charged_cents > 10000000)
+		bad = "charged_cents";
+	else if (l->has_brss_cents && (l->brss_cents < 0 || l->brss_cents > 10000000))
+		bad = "brss_cents";
+	else if (l->quantity == 0 || l->quantity > 999)
+		bad = "quantity";
+	else if (l->has_amo_rate && l->amo_rate > 100)
+		bad = "amo_rate";
+	if (bad == NULL)
+		return OK;
+	FAIL(rq, "INVALID_LINE", "lines[%zu].%s is missing or out of range", i, bad);
+	return ERR;
+}
+
+/* Every line's date must fall in open rights of one beneficiary. */
+static int lines_covered(struct tpgate *g, struct request *rq, const Claims__RightsSnapshot *snap,
+			 const Claims__BeneficiaryRef *ref, Claims__ClaimLine **lines, size_t n,
+			 struct tp_rights *rights)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct tp_rights r;
+		int32_t day;
+
+		if (line_ok(g, rq, lines[i], i) != OK)
+			return ERR;
+		if (date_parse(lines[i]->care_date, &day) != OK)
+			return ERR;
+		tp_rights_evaluate(snap, ref, day, &r);
+		if (!r.open || (i > 0 && r.beneficiary != rights->beneficiary)) {
+			FAIL(rq, r.reason ? r.reason : "NOT_COVERED",
+			     "lines[%zu].care_date %s: rights not open", i, lines[i]->care_date);
+			return ERR;
+		}
+		if (i == 0)
+			*rights = r;
+	}
+	return OK;
+}
+
+/* Lines as the engine gets them: numbered, without unknown fields. */
+static Claims__ClaimLine **copy_lines(Claims__ClaimLine **in, size_t n, Claims__ClaimLine *store)
+{
+	Claims__ClaimLine **out = xcalloc(n + 1, sizeof(*out));
+
+	for (size_t i = 0; i < n; i++) {
+		store[i] = *in[i];
+		store[i].base.n_unknown_fields = 0;
+		store[i].base.unknown_fields = NULL;
+		store[i].has_line_no = 1;
+		store[i].line_no = (uint32_t)(i + 1);
+		out[i] = &store[i];
+	}
+	return out;
+}
+
+static void send_quote(struct tpgate *g, struct request *rq, const Claims__QuoteRequest *m,
+		       const struct tp_rights *rights)
+{
+	Claims__QuoteCompute q = CLAIMS__QUOTE_COMPUTE__INIT;
+	Claims__ClaimAccepted a = CLAIMS__CLAIM_ACCEPTED__INIT;
+	Claims__ClaimLine *store = xcalloc(m->n_lines + 1, sizeof(*store));
+	struct tp_pending *p = tp_pending_new(g->backends, CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST,
+					      g->backend_timeout_ms);
+	char id[UUID_STR_LEN];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	if (p == NULL) {
+		free(store);
+		FAIL(rq, "BUSY", "too many requests in flight; retry shortly");
+		return;
+	}
+	p->route = rq->route;
+	snprintf(p->request_id, sizeof(p->request_id), "%s", rq->request_id);
+	snprintf(p->trace_id, sizeof(p->trace_id), "%s", rq->env.trace_id ? rq->env.trace_id : "");
+	uuid_v7(p->quote_id);
+	date_format(date_today() + (int32_t)g->quote_days, p->valid_until);
+	a.claim_id = p->quote_id;
+	a.has_contract_id = a.has_beneficiary_id = a.has_payee = 1;
+	a.contract_id = rights->contract->contract_id;
+	a.beneficiary_id = rights->beneficiary->beneficiary_id;
+	a.birth_date = rights->beneficiary->birth_date;
+	a.n_exemptions = rights->beneficiary->n_exemptions;
+	a.exemptions = rights->beneficiary->exemptions;
+	a.payee = CLAIMS__PAYEE__PAYEE_PROFESSIONAL;
+	a.professional_id = rq->who.value;
+	a.membership_number = m->beneficiary->membership_number;
+	a.source = "tiers-payant quote";
+	a.n_lines = m->n_lines;
+	a.lines = copy_lines(m->lines, m->n_lines, store);
+	q.claim = &a;
+	q.formula_code = rights->contract->formula_code;
+	q.has_professional_ref = 1;
+	q.professional_ref = rq->who.ref;
+	q.valid_until = p->valid_until;
+	if (envelope_pack(CLAIMS__MESSAGE_TYPE__QUOTE_COMPUTE, &q.base, rq->env.trace_id, "tpgate",
+			  id, &buf, &len) != OK ||
+	    tp_pending_send(g->backends, p, buf, len) != OK) {
+		tp_pending_release(g->backends, p);
+		FAIL(rq, "UNAVAILABLE", "no reimbursement worker is available; retry later");
+	}
+	free(buf);
+	free(a.lines);
+	free(store);
+}
+
+static void handle_quote(struct tpgate *g, struct request *rq)
+{
+	Claims__QuoteRequest *m = (Claims__QuoteRequest *)rq->msg;
+	Claims__RightsSnapshot *snap = NULL;
+	struct tp_rights rights = {0};
+
+	if (admitted(g, rq) != OK || beneficiary_ok(g, rq, m->beneficiary) != OK)
+		goto out;
+	if (m->n_lines == 0 || m->n_lines > TP_MAX_LINES) {
+		FAIL(rq, "INVALID_FIELD", "a quote has 1 to %d lines", TP_MAX_LINES);
+		goto out;
+	}
+	if (rights_of(g, rq, m->beneficiary->membership_number, &snap) != OK ||
+	    lines_covered(g, rq, snap, m->beneficiary, m->lines, m->n_lines, &rights) != OK)
+		goto out;
+	send_quote(g, rq, m, &rights);
+out:
+	claims__rights_snapshot__free_unpacked(snap, NULL);
+}
+
+void tp_quote_done(struct tpgate *g, struct tp_pending *p, const struct envelope *env)
+{
+	Claims__QuoteReply r = CLAIMS__QUOTE_REPLY__INIT;
+	Claims__ReimbursementComputed *rc;
+
+	rc = claims__reimbursement_computed__unpack(NULL, env->payload_len, env->payload);
+	if (rc == NULL) {
+		tp_reply_error(g, &p->route, env->trace_id, p->request_id, "INTERNAL",
+			       "the quote worker's answer did not decode");
+		return;
+	}
+	r.request_id = p->request_id;
+	r.quote_id = p->quote_id;
+	r.valid_until = p->valid_until;
+	r.n_lines = rc->n_lines;
+	r.lines = rc->lines;
+	r.has_total_amc_cents = r.has_total_rac_cents = 1;
+	r.has_total_charged_cents = r.has_total_amo_paid_cents = 1;
+	r.total_amc_cents = rc->total_amc_cents;
+	r.total_rac_cents = rc->total_rac_cents;
+	r.total_charged_cents = rc->total_charged_cents;
+	r.total_amo_paid_cents = rc->total_amo_paid_cents;
+	tp_reply(g, &p->route, p->trace_id, CLAIMS__MESSAGE_TYPE__QUOTE_REPLY, &r.base);
+	claims__reimbursement_computed__free_unpacked(rc, NULL);
+}
+
+/* ---- INVOICE -------------------------------------------------------------------------------- */
+
+static void invoice_refused(struct tpgate *g, struct request *rq, const char *code,
+			    const char *message)
+{
+	Claims__InvoiceReply r = CLAIMS__INVOICE_REPLY__INIT;
+
+	r.request_id = rq->request_id;
+	r.has_accepted = 1;
+	r.reason_code = (char *)code;
+	r.field = "beneficiary";
+	r.message = (char *)message;
+	tp_reply(g, &rq->route, rq->env.trace_id, CLAIMS__MESSAGE_TYPE__INVOICE_REPLY, &r.base);
+	tp_observe(rq->kind, rq->received_us);
+}
+
+/* The beneficiary's rank: given, or found by birth date. 0: refused. */
+static uint32_t invoice_rank(struct tpgate *g, struct request *rq, const Claims__InvoiceRequest *m)
+{
+	Claims__RightsSnapshot *snap = NULL;
+	struct tp_rights rights;
+	uint32_t rank = 0;
+	int32_t day;
+
+	if (m->beneficiary->has_rank && m->beneficiary->rank > 0 &&
+	    (m->beneficiary->birth_date == NULL || m->beneficiary->birth_date[0] == '\0'))
+		return m->beneficiary->rank;
+	if (rights_of(g, rq, m->beneficiary->membership_number, &snap) != OK)
+		return 0;
+	if (m->lines[0]->care_date == NULL || date_parse(m->lines[0]->care_date, &day) != OK)
+		day = date_today();
+	tp_rights_evaluate(snap, m->beneficiary, day, &rights);
+	if (rights.beneficiary != NULL)
+		rank = rights.beneficiary->rank;
+	else if (strcmp(rights.reason, "UNKNOWN_BENEFICIARY") == 0)
+		rank = m->beneficiary->has_rank && m->beneficiary->rank ? m->beneficiary->rank : 1;
+	else
+		invoice_refused(
+			g, rq, rights.reason,
+			"the beneficiary's rank and birth date do not designate one person");
+	claims__rights_snapshot__free_unpacked(snap, NULL);
+	return rank;
+}
+
+static void send_invoice(struct tpgate *g, struct request *rq, const Claims__InvoiceRequest *m,
+			 uint32_t rank)
+{
+	Claims__ClaimSubmitted s = CLAIMS__CLAIM_SUBMITTED__INIT;
+	Claims__ClaimLine *store = xcalloc(m->n_lines + 1, sizeof(*store));
+	struct tp_pending *p = tp_pending_new(g->backends, CLAIMS__MESSAGE_TYPE__INVOICE_REQUEST,
+					      g->backend_timeout_ms);
+	char source[64], id[UUID_STR_LEN];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	if (p == NULL) {
+		free(store);
+		FAIL(rq, "BUSY", "too many requests in flight; retry shortly");
+		return;
+	}
+	p->route = rq->route;
+	snprintf(p->request_id, sizeof(p->request_id), "%s", rq->request_id);
+	snprintf(p->trace_id, sizeof(p->trace_id), "%s", rq->env.trace_id ? rq->env.trace_id : "");
+	snprintf(source, sizeof(source), "tp:%s:%s", rq->who.kind, rq->who.value);
+	s.has_source_kind = s.has_beneficiary_rank = s.has_payee = 1;
+	s.source_kind = CLAIMS__CLAIM_SOURCE__CLAIM_SOURCE_TIERS_PAYANT;
+	s.source = source;
+	s.external_id = m->invoice_id;
+	s.membership_number = m->beneficiary->membership_number;
+	s.beneficiary_rank = rank;
+	s.professional_id = rq->who.value;
+	s.payee = CLAIMS__PAYEE__PAYEE_PROFESSIONAL;
+	s.quote_id = m->quote_id;
+	s.n_lines = m->n_lines;
+	s.lines = copy_lines(m->lines, m->n_lines, store);
+	for (size_t i = 0; i < s.n_lines; i++)
+		s.lines[i]->has_line_no = 0; /* intake numbers the lines */
+	if (envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED, &s.base, rq->env.trace_id,
+			  "tpgate", id, &buf, &len) != OK ||
+	    tp_pending_send(g->backends, p, buf, len) != OK) {
+		tp_pending_release(g->backends, p);
+		FAIL(rq, "UNAVAILABLE", "invoices cannot be recorded now; retry later");
+	}
+	free(buf);
+	free(s.lines);
+	free(store);
+}
+
+static void handle_invoice(struct tpgate *g, struct request *rq)
+{
+	Claims__InvoiceRequest *m = (Claims__InvoiceRequest *)rq->msg;
+	uint32_t rank;
+
+	if (admitted(g, rq) != OK || beneficiary_ok(g, rq, m->beneficiary) != OK)
+		return;
+	if (!tp_text_ok(m->invoice_id, 64)) {
+		FAIL(rq, "MISSING_FIELD", "invoice_id (1 to 64 characters) is required");
+		return;
+	}
+	if (m->n_lines == 0 || m->n_lines > TP_MAX_LINES) {
+		FAIL(rq, "INVALID_FIELD", "an invoice has 1 to %d lines", TP_MAX_LINES);
+		return;
+	}
+	rank = invoice_rank(g, rq, m);
+	if (rank > 0)
+		send_invoice(g, rq, m, rank);
+}
+
+void tp_invoice_done(struct tpgate *g, struct tp_pending *p, const struct envelope *env)
+{
+	Claims__InvoiceReply r = CLAIMS__INVOICE_REPLY__INIT;
+	Claims__SubmitReply *s =
+		env->type == CLAIMS__MESSAGE_TYPE__SUBMIT_REPLY
+			? claims__submit_reply__unpack(NULL, env->payload_len, env->payload)
+			: NULL;
+
+	if (s == NULL) {
+		tp_reply_error(g, &p->route, env->trace_id, p->request_id, "INTERNAL",
+			       "intake's answer did not decode");
+		return;
+	}
+	r.request_id = p->request_id;
+	r.has_accepted = r.has_duplicate = 1;
+	r.accepted = s->status == CLAIMS__SUBMIT_STATUS__SUBMIT_ACCEPTED;
+	r.duplicate = s->duplicate;
+	r.claim_id = s->claim_id;
+	r.reason_code = s->reason_code;
+	r.field = s->field;
+	r.message = s->message;
+	tp_reply(g, &p->route, p->trace_id, CLAIMS__MESSAGE_TYPE__INVOICE_REPLY, &r.base);
+	claims__submit_reply__free_unpacked(s, NULL);
+}
+
+/* ---- INVOICE_STATUS ------------------------------------------------------------------------- */
+
+static void status_reply(struct tpgate *g, struct request *rq, PGresult *res)
+{
+	Claims__InvoiceStatusReply r = CLAIMS__INVOICE_STATUS_REPLY__INIT;
+	const char *claim_status = PQgetvalue(res, 0, 1);
+	const char *payment = PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3);
+
+	r.request_id = rq->request_id;
+	r.claim_id = PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0);
+	r.payment_status = (char *)payment;
+	if (strcmp(claim_status, "queued") == 0) {
+		r.status = "queued";
+	} else if (strcmp(claim_status, "rejected") == 0 || strcmp(claim_status, "error") == 0) {
+		r.status = "rejected";
+		r.reason_code =
+			strcmp(claim_status, "error") == 0 ? "NOT_DECIDED" : PQgetvalue(res, 0, 2);
+		r.message = PQgetvalue(res, 0, 5);
+	} else {
+		r.status = payment != NULL && strcmp(payment, "paid") == 0 ? "paid" : "computed";
+		r.has_amc_cents = 1;
+		r.amc_cents = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+		if (strcmp(claim_status, "partial") == 0)
+			r.message = PQgetvalue(res, 0, 5);
+	}
+	tp_reply(g, &rq->route, rq->env.trace_id, CLAIMS__MESSAGE_TYPE__INVOICE_STATUS_REPLY,
+		 &r.base);
+	tp_observe(rq->kind, rq->received_us);
+}
+
+static void handle_status(struct tpgate *g, struct request *rq)
+{
+	Claims__InvoiceStatusRequest *m = (Claims__InvoiceStatusRequest *)rq->msg;
+	char source[64];
+	const char *v[2] = {source, NULL};
+	PGresult *res;
+
+	if (admitted(g, rq) != OK)
+		return;
+	if (!tp_text_ok(m->invoice_id, 64)) {
+		FAIL(rq, "MISSING_FIELD", "invoice_id (1 to 64 characters) is required");
+		return;
+	}
+	snprintf(source, sizeof(source), "tp:%s:%s", rq->who.kind, rq->who.value);
+	v[1] = m->invoice_id;
+	if (pg_exec_prepared(g->db, "tp_invoice_status", 2, v, NULL, NULL, &res) != OK) {
+		FAIL(rq, "UNAVAILABLE", "invoices cannot be read now; retry later");
+		return;
+	}
+	if (PQntuples(res) == 0)
+		FAIL(rq, "UNKNOWN_INVOICE", "no invoice %s from %s %s", m->invoice_id, rq->who.kind,
+		     rq->who.value);
+	else
+		status_reply(g, rq, res);
+	PQclear(res);
+}
+
+void tp_dispatch(struct tpgate *g, struct request *rq)
+{
+	switch (rq->env.type) {
+	case CLAIMS__MESSAGE_TYPE__SESSION_OPEN_REQUEST:
+		handle_session_open(g, rq);
+		break;
+	case CLAIMS__MESSAGE_TYPE__ELIGIBILITY_REQUEST:
+		handle_eligibility(g, rq);
+		break;
+	case CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST:
+		handle_quote(g, rq);
+		break;
+	case CLAIMS__MESSAGE_TYPE__INVOICE_REQUEST:
+		handle_invoice(g, rq);
+		break;
+	default:
+		handle_status(g, rq);
+		break;
+	}
+}
