@@ -469,6 +469,24 @@ static int tp_eligibility(const struct tp_args *a)
 	return call(CLAIMS__MESSAGE_TYPE__ELIGIBILITY_REQUEST, &r.base, &r.session_token);
 }
 
+static void lines_free(struct lines *l)
+{
+	json_decref(l->doc);
+	free(l);
+}
+
+/* The lines of FILE, or NULL (said on stderr). */
+static struct lines *lines_of(const char *path)
+{
+	struct lines *l = xcalloc(1, sizeof(*l));
+
+	if (load_lines(path, l) != OK) {
+		lines_free(l);
+		return NULL;
+	}
+	return l;
+}
+
 static int tp_quote(const struct tp_args *a)
 {
 	Claims__QuoteRequest r = CLAIMS__QUOTE_REQUEST__INIT;
@@ -478,19 +496,14 @@ static int tp_quote(const struct tp_args *a)
 
 	if (a->member == NULL || a->file == NULL)
 		return usage();
-	l = xcalloc(1, sizeof(*l));
-	if (load_lines(a->file, l) != OK) {
-		json_decref(l->doc);
-		free(l);
+	if ((l = lines_of(a->file)) == NULL)
 		return EXIT_USAGE;
-	}
 	beneficiary_of(a, &b);
 	r.beneficiary = &b;
 	r.n_lines = l->n;
 	r.lines = l->ptrs;
 	rc = call(CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST, &r.base, &r.session_token);
-	json_decref(l->doc);
-	free(l);
+	lines_free(l);
 	return rc;
 }
 
@@ -503,12 +516,8 @@ static int tp_invoice(const struct tp_args *a)
 
 	if (a->member == NULL || a->file == NULL || a->invoice_id == NULL)
 		return usage();
-	l = xcalloc(1, sizeof(*l));
-	if (load_lines(a->file, l) != OK) {
-		json_decref(l->doc);
-		free(l);
+	if ((l = lines_of(a->file)) == NULL)
 		return EXIT_USAGE;
-	}
 	beneficiary_of(a, &b);
 	r.beneficiary = &b;
 	r.invoice_id = (char *)a->invoice_id;
@@ -516,8 +525,7 @@ static int tp_invoice(const struct tp_args *a)
 	r.n_lines = l->n;
 	r.lines = l->ptrs;
 	rc = call(CLAIMS__MESSAGE_TYPE__INVOICE_REQUEST, &r.base, &r.session_token);
-	json_decref(l->doc);
-	free(l);
+	lines_free(l);
 	return rc;
 }
 

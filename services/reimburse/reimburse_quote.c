@@ -45,6 +45,7 @@
 #include "common/metrics.h"
 #include "common/pgarray.h"
 #include "common/xalloc.h"
+#include "common/zsock.h"
 #include "proto/tierspayant.pb-c.h"
 #include "proto/tpinternal.pb-c.h"
 #include "reimburse/reimburse.h"
@@ -80,7 +81,7 @@ static const char sql_store[] =
 
 /* One request of a batch: its frames, what it asked, what it gets. */
 struct quote_job {
-	zmq_msg_t tag, body;
+	struct zframes frames; /* [empty][tag][envelope] */
 	struct envelope env;
 	Claims__QuoteCompute *compute; /* NULL: refused, error set */
 	const char *error_code, *error;
@@ -116,8 +117,10 @@ static void rows_add(struct quote_rows *r, const struct quote_job *j)
 	pgarray_int(&r->a[S_PRO], c->professional_ref);
 	pgarray_int(&r->a[S_BEN], c->claim->beneficiary_id);
 	pgarray_int(&r->a[S_CON], c->claim->contract_id);
-	pgarray_hex(&r->a[S_REQ], zmq_msg_data((zmq_msg_t *)&j->body),
-		    zmq_msg_size((zmq_msg_t *)&j->body));
+	size_t len;
+	const void *body = zframes_body(&j->frames, &len);
+
+	pgarray_hex(&r->a[S_REQ], body, len);
 	pgarray_hex(&r->a[S_RES], j->q.reply, j->q.reply_len);
 	pgarray_int(&r->a[S_CHARGED], j->q.totals.charged);
 	pgarray_int(&r->a[S_AMC], j->q.totals.amc);
@@ -181,8 +184,10 @@ static void decode(struct quote_job *j)
 {
 	char why[160];
 
-	if (envelope_unpack(zmq_msg_data(&j->body), zmq_msg_size(&j->body), &j->env, why,
-			    sizeof(why)) != OK) {
+	size_t len;
+	const void *body = zframes_body(&j->frames, &len);
+
+	if (envelope_unpack(body, len, &j->env, why, sizeof(why)) != OK) {
 		j->error_code = "BAD_REQUEST";
 		j->error = "not an envelope";
 		return;
@@ -203,36 +208,15 @@ static void decode(struct quote_job *j)
 /* [empty][tag][envelope] from the front door's DEALER. 0: none waiting. */
 static int receive(struct quote_server *qs, struct quote_job *j)
 {
-	zmq_msg_t part[3];
-	int n = 0, more = 1;
-
 	memset(j, 0, sizeof(*j));
-	while (more) {
-		zmq_msg_t extra, *dst = n < 3 ? &part[n] : &extra;
-
-		zmq_msg_init(dst);
-		if (zmq_msg_recv(dst, qs->sock, ZMQ_DONTWAIT) < 0) {
-			zmq_msg_close(dst);
-			for (int i = 0; i < n; i++)
-				zmq_msg_close(&part[i]);
-			return 0;
-		}
-		more = zmq_msg_more(dst);
-		if (dst == &extra)
-			zmq_msg_close(&extra);
-		else
-			n++;
-	}
-	zmq_msg_init(&j->tag);
-	zmq_msg_init(&j->body);
-	if (n == 3 && zmq_msg_move(&j->tag, &part[1]) == 0 && zmq_msg_move(&j->body, &part[2]) == 0)
-		decode(j);
-	else {
+	if (zsock_recv(qs->sock, &j->frames) != OK)
+		return 0;
+	if (j->frames.truncated || j->frames.count != 3) {
 		j->error_code = "BAD_REQUEST";
 		j->error = "expected [empty][tag][envelope]";
+		return 1;
 	}
-	for (int i = 0; i < n; i++)
-		zmq_msg_close(&part[i]);
+	decode(j);
 	return 1;
 }
 
@@ -241,6 +225,11 @@ static void answer(struct quote_server *qs, struct quote_job *j)
 	uint8_t *reply = j->q.reply, *error = NULL;
 	size_t len = j->q.reply_len;
 
+	if (j->frames.count != 3) {
+		log_warn("quote request with %d frames dropped: no tag to answer to",
+			 j->frames.count);
+		return;
+	}
 	if (reply == NULL) {
 		pack_error(j->error_code ? j->error_code : "UNAVAILABLE",
 			   j->error ? j->error : "the quote could not be computed now; retry later",
@@ -248,7 +237,8 @@ static void answer(struct quote_server *qs, struct quote_job *j)
 		reply = error;
 	}
 	if (zmq_send(qs->sock, "", 0, ZMQ_SNDMORE) < 0 ||
-	    zmq_send(qs->sock, zmq_msg_data(&j->tag), zmq_msg_size(&j->tag), ZMQ_SNDMORE) < 0 ||
+	    zmq_send(qs->sock, zmq_msg_data(&j->frames.part[1]), zmq_msg_size(&j->frames.part[1]),
+		     ZMQ_SNDMORE) < 0 ||
 	    zmq_send(qs->sock, reply, len, 0) < 0)
 		log_error("quote reply: %s", zmq_strerror(zmq_errno()));
 	free(error);
@@ -259,8 +249,7 @@ static void job_free(struct quote_job *j)
 	free(j->q.reply);
 	claims__quote_compute__free_unpacked(j->compute, NULL);
 	envelope_free(&j->env);
-	zmq_msg_close(&j->tag);
-	zmq_msg_close(&j->body);
+	zframes_close(&j->frames);
 }
 
 /* The quotes waiting, up to QUOTE_BATCH: one read of the counters, one

@@ -31,14 +31,14 @@
 
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "common/zsock.h"
 #include "tpgate/tpgate.h"
 
 struct tp_backends {
 	void *quotes, *intake;
 	struct tp_pending *slots;
 	int capacity, in_flight, next;
-	zmq_msg_t last; /* the body of the last reply handed out */
-	int has_last;
+	struct zframes last; /* the last reply handed out */
 };
 
 static int dealer(void *ctx, const char *endpoint, int bind, void **out)
@@ -82,8 +82,7 @@ void tp_backends_close(struct tp_backends *b)
 {
 	if (b == NULL)
 		return;
-	if (b->has_last)
-		zmq_msg_close(&b->last);
+	zframes_close(&b->last);
 	if (b->quotes != NULL && zmq_close(b->quotes) != 0)
 		log_warn("zmq_close: %s", zmq_strerror(zmq_errno()));
 	if (b->intake != NULL && zmq_close(b->intake) != 0)
@@ -157,54 +156,22 @@ int tp_pending_send(struct tp_backends *b, struct tp_pending *p, const uint8_t *
 int tp_backend_recv(struct tp_backends *b, void *sock, struct tp_pending **slot,
 		    const uint8_t **body, size_t *len)
 {
-	zmq_msg_t part[3];
-	int n = 0, more = 1;
 	uint32_t tag[2];
 
 	*slot = NULL;
-	while (more) {
-		zmq_msg_t extra, *dst = n < 3 ? &part[n] : &extra;
-
-		zmq_msg_init(dst);
-		if (zmq_msg_recv(dst, sock, ZMQ_DONTWAIT) < 0) {
-			int err = zmq_errno();
-
-			zmq_msg_close(dst);
-			for (int i = 0; i < n; i++)
-				zmq_msg_close(&part[i]);
-			if (err != EAGAIN)
-				log_error("backend receive: %s", zmq_strerror(err));
-			return 0;
-		}
-		more = zmq_msg_more(dst);
-		if (dst == &extra)
-			zmq_msg_close(&extra);
-		else
-			n++;
-	}
-	if (b->has_last)
-		zmq_msg_close(&b->last);
-	b->has_last = 0;
-	if (n == 3 && zmq_msg_size(&part[1]) == sizeof(tag)) {
-		memcpy(tag, zmq_msg_data(&part[1]), sizeof(tag));
-		if (tag[0] < (uint32_t)b->capacity && b->slots[tag[0]].used &&
-		    b->slots[tag[0]].generation == tag[1])
-			*slot = &b->slots[tag[0]];
-		zmq_msg_init(&b->last);
-		if (zmq_msg_move(&b->last, &part[2]) != 0) {
-			log_error("zmq_msg_move: %s", zmq_strerror(zmq_errno()));
-			*slot = NULL;
-		}
-		b->has_last = 1;
-		*body = zmq_msg_data(&b->last);
-		*len = zmq_msg_size(&b->last);
-		for (int i = 0; i < n; i++)
-			zmq_msg_close(&part[i]);
+	zframes_close(&b->last); /* the body handed out by the previous call */
+	if (zsock_recv(sock, &b->last) != OK)
+		return 0;
+	if (b->last.truncated || b->last.count != 3 ||
+	    zmq_msg_size(&b->last.part[1]) != sizeof(tag)) {
+		log_warn("backend reply with %d frames dropped", b->last.count);
 		return 1;
 	}
-	log_warn("backend reply with %d frames dropped", n);
-	for (int i = 0; i < n; i++)
-		zmq_msg_close(&part[i]);
+	memcpy(tag, zmq_msg_data(&b->last.part[1]), sizeof(tag));
+	if (tag[0] < (uint32_t)b->capacity && b->slots[tag[0]].used &&
+	    b->slots[tag[0]].generation == tag[1])
+		*slot = &b->slots[tag[0]];
+	*body = zframes_body(&b->last, len);
 	return 1;
 }
 

@@ -249,26 +249,51 @@ static Claims__ClaimLine **copy_lines(Claims__ClaimLine **in, size_t n, Claims__
 	return out;
 }
 
+/* A slot for a request handed to a worker behind; NULL (and the client
+ * told BUSY) when too many are in flight. */
+static struct tp_pending *pending_for(struct tpgate *g, struct request *rq,
+				      Claims__MessageType kind)
+{
+	struct tp_pending *p = tp_pending_new(g->backends, kind, g->backend_timeout_ms);
+
+	if (p == NULL) {
+		FAIL(rq, "BUSY", "too many requests in flight; retry shortly");
+		return NULL;
+	}
+	p->route = rq->route;
+	snprintf(p->request_id, sizeof(p->request_id), "%s", rq->request_id);
+	snprintf(p->trace_id, sizeof(p->trace_id), "%s", rq->env.trace_id ? rq->env.trace_id : "");
+	return p;
+}
+
+/* Hand msg over in an envelope of the given type; the client is told
+ * UNAVAILABLE (why) when no worker can take it. */
+static void hand_over(struct tpgate *g, struct request *rq, struct tp_pending *p,
+		      Claims__MessageType type, const ProtobufCMessage *msg, const char *why)
+{
+	char id[UUID_STR_LEN];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	if (envelope_pack(type, msg, rq->env.trace_id, "tpgate", id, &buf, &len) != OK ||
+	    tp_pending_send(g->backends, p, buf, len) != OK) {
+		tp_pending_release(g->backends, p);
+		FAIL(rq, "UNAVAILABLE", "%s", why);
+	}
+	free(buf);
+}
+
 static void send_quote(struct tpgate *g, struct request *rq, const Claims__QuoteRequest *m,
 		       const struct tp_rights *rights)
 {
 	Claims__QuoteCompute q = CLAIMS__QUOTE_COMPUTE__INIT;
 	Claims__ClaimAccepted a = CLAIMS__CLAIM_ACCEPTED__INIT;
-	Claims__ClaimLine *store = xcalloc(m->n_lines + 1, sizeof(*store));
-	struct tp_pending *p = tp_pending_new(g->backends, CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST,
-					      g->backend_timeout_ms);
-	char id[UUID_STR_LEN];
-	uint8_t *buf = NULL;
-	size_t len = 0;
+	struct tp_pending *p = pending_for(g, rq, CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST);
+	Claims__ClaimLine *store;
 
-	if (p == NULL) {
-		free(store);
-		FAIL(rq, "BUSY", "too many requests in flight; retry shortly");
+	if (p == NULL)
 		return;
-	}
-	p->route = rq->route;
-	snprintf(p->request_id, sizeof(p->request_id), "%s", rq->request_id);
-	snprintf(p->trace_id, sizeof(p->trace_id), "%s", rq->env.trace_id ? rq->env.trace_id : "");
+	store = xcalloc(m->n_lines + 1, sizeof(*store));
 	uuid_v7(p->quote_id);
 	date_format(date_today() + (int32_t)g->quote_days, p->valid_until);
 	a.claim_id = p->quote_id;
@@ -289,13 +314,8 @@ static void send_quote(struct tpgate *g, struct request *rq, const Claims__Quote
 	q.has_professional_ref = 1;
 	q.professional_ref = rq->who.ref;
 	q.valid_until = p->valid_until;
-	if (envelope_pack(CLAIMS__MESSAGE_TYPE__QUOTE_COMPUTE, &q.base, rq->env.trace_id, "tpgate",
-			  id, &buf, &len) != OK ||
-	    tp_pending_send(g->backends, p, buf, len) != OK) {
-		tp_pending_release(g->backends, p);
-		FAIL(rq, "UNAVAILABLE", "no reimbursement worker is available; retry later");
-	}
-	free(buf);
+	hand_over(g, rq, p, CLAIMS__MESSAGE_TYPE__QUOTE_COMPUTE, &q.base,
+		  "no reimbursement worker is available; retry later");
 	free(a.lines);
 	free(store);
 }
@@ -394,21 +414,13 @@ static void send_invoice(struct tpgate *g, struct request *rq, const Claims__Inv
 			 uint32_t rank)
 {
 	Claims__ClaimSubmitted s = CLAIMS__CLAIM_SUBMITTED__INIT;
-	Claims__ClaimLine *store = xcalloc(m->n_lines + 1, sizeof(*store));
-	struct tp_pending *p = tp_pending_new(g->backends, CLAIMS__MESSAGE_TYPE__INVOICE_REQUEST,
-					      g->backend_timeout_ms);
-	char source[64], id[UUID_STR_LEN];
-	uint8_t *buf = NULL;
-	size_t len = 0;
+	struct tp_pending *p = pending_for(g, rq, CLAIMS__MESSAGE_TYPE__INVOICE_REQUEST);
+	Claims__ClaimLine *store;
+	char source[64];
 
-	if (p == NULL) {
-		free(store);
-		FAIL(rq, "BUSY", "too many requests in flight; retry shortly");
+	if (p == NULL)
 		return;
-	}
-	p->route = rq->route;
-	snprintf(p->request_id, sizeof(p->request_id), "%s", rq->request_id);
-	snprintf(p->trace_id, sizeof(p->trace_id), "%s", rq->env.trace_id ? rq->env.trace_id : "");
+	store = xcalloc(m->n_lines + 1, sizeof(*store));
 	snprintf(source, sizeof(source), "tp:%s:%s", rq->who.kind, rq->who.value);
 	s.has_source_kind = s.has_beneficiary_rank = s.has_payee = 1;
 	s.source_kind = CLAIMS__CLAIM_SOURCE__CLAIM_SOURCE_TIERS_PAYANT;
@@ -423,13 +435,8 @@ static void send_invoice(struct tpgate *g, struct request *rq, const Claims__Inv
 	s.lines = copy_lines(m->lines, m->n_lines, store);
 	for (size_t i = 0; i < s.n_lines; i++)
 		s.lines[i]->has_line_no = 0; /* intake numbers the lines */
-	if (envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED, &s.base, rq->env.trace_id,
-			  "tpgate", id, &buf, &len) != OK ||
-	    tp_pending_send(g->backends, p, buf, len) != OK) {
-		tp_pending_release(g->backends, p);
-		FAIL(rq, "UNAVAILABLE", "invoices cannot be recorded now; retry later");
-	}
-	free(buf);
+	hand_over(g, rq, p, CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED, &s.base,
+		  "invoices cannot be recorded now; retry later");
 	free(s.lines);
 	free(store);
 }
