@@ -10,13 +10,20 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "common/xalloc.h"
 
 struct redis_conn {
 	redisContext *ctx;
 	char host[256];
 	int port;
+	int64_t retry_at_us; /* no new connection attempt before */
 };
+
+/* A lost Redis is tried again at most once a second: a caller serving
+ * requests answers "unavailable" at once meanwhile, instead of waiting
+ * for a connect timeout on every command. */
+#define REDIS_RETRY_US 1000000
 
 static int parse_url(const char *url, char *host, size_t host_len, int *port)
 {
@@ -42,6 +49,9 @@ static int connect_redis(struct redis_conn *r)
 {
 	struct timeval timeout = {1, 0};
 
+	if (clock_mono_us() < r->retry_at_us)
+		return ERR;
+	r->retry_at_us = clock_mono_us() + REDIS_RETRY_US;
 	r->ctx = redisConnectWithTimeout(r->host, r->port, timeout);
 	if (r->ctx == NULL || r->ctx->err) {
 		log_error("redis connect %s:%d: %s", r->host, r->port,
@@ -57,6 +67,7 @@ static int connect_redis(struct redis_conn *r)
 		r->ctx = NULL;
 		return ERR;
 	}
+	r->retry_at_us = 0;
 	return OK;
 }
 

@@ -14,7 +14,8 @@
  *	record, so callers treat ERR as "cache unavailable" and fall back to
  *	PostgreSQL. Commands are sent with hiredis' printf-like formatting,
  *	which passes each argument as a separate bulk string (no injection).
- *	A broken connection is re-established on the next command.
+ *	A broken connection is re-established on the next command, at most
+ *	one attempt a second (meanwhile commands fail at once).
  *
  * DIAGNOSTICS
  *	ERR on a connection failure or an error reply, after logging it.
