@@ -163,6 +163,33 @@ int pg_exec_prepared(struct pg *db, const char *name, int nparams, const char *c
 			    name, res);
 }
 
+int pg_exec_prepared_binary(struct pg *db, const char *name, int nparams, const char *const *values,
+			    PGresult **res)
+{
+	if (db->conn == NULL) {
+		log_error("postgres %s: not connected", name);
+		return ERR;
+	}
+	return check_result(db, PQexecPrepared(db->conn, name, nparams, values, NULL, NULL, 1),
+			    name, res);
+}
+
+int64_t pg_binary_int(const PGresult *res, int row, int col)
+{
+	const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
+	int len = PQgetlength(res, row, col);
+	uint64_t v = 0;
+
+	if (len != 2 && len != 4 && len != 8)
+		return 0;
+	for (int i = 0; i < len; i++)
+		v = (v << 8) | p[i];
+	/* Network order, two's complement: extend the sign of short ones. */
+	if (len < 8 && (p[0] & 0x80))
+		v |= ~(uint64_t)0 << (8 * len);
+	return (int64_t)v;
+}
+
 int pg_exec_params(struct pg *db, const char *sql, int nparams, const char *const *values,
 		   PGresult **res)
 {

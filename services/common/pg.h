@@ -27,6 +27,7 @@
 #define COMMON_PG_H
 
 #include <libpq-fe.h>
+#include <stdint.h>
 
 #include "common/status.h"
 
@@ -47,6 +48,13 @@ int pg_prepare(struct pg *db, const char *name, const char *sql, int nparams) MU
  * with PQclear, or is NULL when the caller wants none. */
 int pg_exec_prepared(struct pg *db, const char *name, int nparams, const char *const *values,
 		     const int *lengths, const int *formats, PGresult **res) MUST_CHECK;
+/* The same with text parameters and results in binary: for statements
+ * returning many integers, which PostgreSQL then need not format nor the
+ * caller parse. Read the integer columns with pg_binary_int(). */
+int pg_exec_prepared_binary(struct pg *db, const char *name, int nparams, const char *const *values,
+			    PGresult **res) MUST_CHECK;
+/* A smallint, integer or bigint column of a binary result. */
+int64_t pg_binary_int(const PGresult *res, int row, int col);
 /* Run ad-hoc SQL with parameters (no preparation). */
 int pg_exec_params(struct pg *db, const char *sql, int nparams, const char *const *values,
 		   PGresult **res) MUST_CHECK;

@@ -156,21 +156,23 @@ static void history_row(struct history *h, PGresult *res, int r)
 	struct rules_history_item *item;
 	enum rules_category cat;
 
+	/* A binary result: text arrives as its bytes (NUL-terminated by
+	 * libpq), integers in network order. */
 	if (rules_category_parse(PQgetvalue(res, r, 1), &cat) != RULES_OK)
 		return; /* a category this engine version does not know */
 	item = history_push(h);
 	item->category = cat;
-	item->date = rules_date_from_days((int32_t)strtol(PQgetvalue(res, r, 2), NULL, 10));
-	item->pf_cents = strtoll(PQgetvalue(res, r, 3), NULL, 10);
-	item->franchise_cents = strtoll(PQgetvalue(res, r, 4), NULL, 10);
-	item->amc_cents = strtoll(PQgetvalue(res, r, 5), NULL, 10);
-	item->forfait_cents = strtoll(PQgetvalue(res, r, 6), NULL, 10);
+	item->date = rules_date_from_days((int32_t)pg_binary_int(res, r, 2));
+	item->pf_cents = pg_binary_int(res, r, 3);
+	item->franchise_cents = pg_binary_int(res, r, 4);
+	item->amc_cents = pg_binary_int(res, r, 5);
+	item->forfait_cents = pg_binary_int(res, r, 6);
 	/* Units paid a forfait; the engine counts them only on rows with a
 	 * forfait, and wants a positive quantity on every row. */
-	item->quantity = (int32_t)strtol(PQgetvalue(res, r, 7), NULL, 10);
+	item->quantity = (int32_t)pg_binary_int(res, r, 7);
 	if (item->quantity < 1)
 		item->quantity = 1;
-	item->equipment = strtol(PQgetvalue(res, r, 8), NULL, 10) > 0;
+	item->equipment = pg_binary_int(res, r, 8) > 0;
 }
 
 /* The first calendar year any queued claim of the batch touches. */
@@ -211,13 +213,13 @@ static int load_histories(struct pg *db, struct reimburse_item *items, int n, st
 	snprintf(year_start, sizeof(year_start), "%04d-01-01", first_year(items, n) % 10000);
 	v[0] = pgarray_finish(&ids);
 	v[1] = year_start;
-	if (pg_exec_prepared(db, "reimburse_history", 2, v, NULL, NULL, &res) != OK) {
+	if (pg_exec_prepared_binary(db, "reimburse_history", 2, v, &res) != OK) {
 		pgarray_free(&ids);
 		return ERR;
 	}
 	pgarray_free(&ids);
 	for (int r = 0, last = -1; r < PQntuples(res); r++) {
-		int64_t id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+		int64_t id = pg_binary_int(res, r, 0);
 		/* Rows come grouped by beneficiary (an index scan per id). */
 		struct history *h = last >= 0 && hs->h[last].beneficiary_id == id
 					    ? &hs->h[last]

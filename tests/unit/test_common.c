@@ -12,6 +12,7 @@
 #include "common/envelope.h"
 #include "common/ident.h"
 #include "common/metrics.h"
+#include "common/pg.h"
 #include "common/util.h"
 #include "proto/claims.pb-c.h"
 #include "test.h"
@@ -147,6 +148,26 @@ static void test_metrics_render(void)
 	free(text);
 }
 
+/* Binary integers of a result, built by hand as libpq would receive them. */
+static void test_pg_binary_int(void)
+{
+	PGresAttDesc attrs[3] = {{.name = "a", .format = 1, .typlen = 2},
+				 {.name = "b", .format = 1, .typlen = 4},
+				 {.name = "c", .format = 1, .typlen = 8}};
+	const char minus2[2] = {(char)0xff, (char)0xfe};
+	const char days[4] = {0x00, 0x00, 0x51, 0x4c}; /* 20812: 2026-12-25 */
+	const char big[8] = {(char)0x80, 0, 0, 0, 0, 0, 0, 0x01};
+	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+
+	REQUIRE(res != NULL && PQsetResultAttrs(res, 3, attrs) &&
+		PQsetvalue(res, 0, 0, (char *)minus2, 2) &&
+		PQsetvalue(res, 0, 1, (char *)days, 4) && PQsetvalue(res, 0, 2, (char *)big, 8));
+	CHECK_EQ_I64(pg_binary_int(res, 0, 0), -2);
+	CHECK_EQ_I64(pg_binary_int(res, 0, 1), 20812);
+	CHECK_EQ_I64(pg_binary_int(res, 0, 2), INT64_MIN + 1);
+	PQclear(res);
+}
+
 int main(void)
 {
 	RUN(test_dates);
@@ -155,5 +176,6 @@ int main(void)
 	RUN(test_envelope_roundtrip);
 	RUN(test_envelope_rejects);
 	RUN(test_metrics_render);
+	RUN(test_pg_binary_int);
 	return test_report();
 }
