@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# test_tp_redis_outage.sh - the tiers-payant front door when Redis goes away
+#
+# Redis holds sessions, rate limits and the rights cache, no record. With
+# its own Redis (a private redis-server on a spare port, so the shared one
+# is never touched), a front door:
+#  - answers while Redis is there;
+#  - answers UNAVAILABLE, at once and without dying, while it is gone;
+#  - serves again once Redis is back, after a new session (the old ones
+#    were lost with it).
+source "$(dirname "$0")/../lib.sh"
+
+P="5${RUN_ID: -5}"
+LOG="$TEST_LOGS/tp-redis-$RUN_ID.log"
+PORT=56391
+REDIS_DIR=$(mktemp -d)
+create_members "$P" 1 CONFORT
+
+redis_up() {
+	redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
+		--dir "$REDIS_DIR" --daemonize yes --pidfile "$REDIS_DIR/redis.pid" >/dev/null
+	wait_for 10 redis-cli -p "$PORT" ping >/dev/null
+}
+redis_down() {
+	redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1
+	wait_for 10 sh -c "! redis-cli -p $PORT ping >/dev/null 2>&1"
+}
+cleanup() {
+	redis_down
+	rm -rf "$REDIS_DIR"
+	stop_all
+}
+trap cleanup EXIT
+
+keys=$("$BIN/claimctl" tp keygen)
+SERVER_PUB=$(sed -n "s/^PUBLIC_KEY='\(.*\)'$/\1/p" <<<"$keys")
+SERVER_SEC=$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$keys")
+keys=$("$BIN/claimctl" tp keygen)
+export CLAIMS_TP_PUBLIC_KEY=$(sed -n "s/^PUBLIC_KEY='\(.*\)'$/\1/p" <<<"$keys")
+export CLAIMS_TP_SECRET_KEY=$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$keys")
+export CLAIMS_TP_SERVER_KEY=$SERVER_PUB CLAIMS_TP_ENDPOINT=tcp://127.0.0.1:5722
+export CLAIMS_REDIS_URL=redis://127.0.0.1:$PORT
+check "keys: register a pharmacy" "$BIN/claimctl" tp register --kind RPPS \
+	--id "4${RUN_ID: -5}00001" --public-key "$CLAIMS_TP_PUBLIC_KEY" >/dev/null
+
+check "private Redis started" redis_up
+start_daemon tpgate "$LOG" CLAIMS_METRICS_ADDR= CLAIMS_TP_SERVER_SECRET="$SERVER_SEC" \
+	CLAIMS_TP_QUOTE_ENDPOINT=tcp://127.0.0.1:5723 CLAIMS_TP_GROUP="tpgate-redis-$RUN_ID"
+TPGATE_PID=$LAST_PID
+open_rights() { [ "$("$BIN/claimctl" tp eligibility --member "${P}00001" 2>>"$LOG" | jq .rights_open)" = true ]; }
+check "with Redis: answered" wait_for 30 open_rights
+
+redis_down
+start=$SECONDS
+got=$("$BIN/claimctl" tp eligibility --member "${P}00001" 2>>"$LOG" | jq -r '.error + " " + .message')
+check "without Redis: refused with UNAVAILABLE (got: $got)" grep -q "^SESSION .*UNAVAILABLE" <<<"$got"
+check "without Redis: the answer comes at once" test $((SECONDS - start)) -lt 5
+check "without Redis: the front door keeps running" kill -0 "$TPGATE_PID"
+
+check "Redis back (empty)" redis_up
+check "with Redis again: answered, with a new session" wait_for 30 open_rights
+
+kill -TERM "$TPGATE_PID"
+wait "$TPGATE_PID"
+check_eq "SIGTERM: exits 0" "$?" 0
+report
