@@ -231,7 +231,11 @@ static int read_request(struct tpgate *g, struct request *rq)
 		FAIL(rq, "NOT_AUTHORISED", "connection without a professional identity");
 	} else if (check_envelope(g, rq, body, len) == OK && decode_payload(g, rq) == OK) {
 		rq->answered = 0;
-		metric_add(metric_counter("tpgate_requests_total", "Requests received"), 1);
+		static struct metric *received;
+
+		if (received == NULL)
+			received = metric_counter("tpgate_requests_total", "Requests received");
+		metric_add(received, 1);
 	}
 	zframes_close(&f);
 	return 1;
