@@ -23,7 +23,10 @@ static const char sql_claim[] =
 	"SELECT cl.claim_id, cl.status, coalesce(cl.outcome_reason, ''), cl.source, cl.external_id,"
 	" m.membership_number, b.rank, b.first_name || ' ' || b.last_name, c.formula_code,"
 	" cl.payee, to_char(cl.received_at, 'YYYY-MM-DD HH24:MI:SS'),"
-	" coalesce(to_char(cl.decided_at, 'YYYY-MM-DD HH24:MI:SS'), '-')"
+	" coalesce(to_char(cl.decided_at, 'YYYY-MM-DD HH24:MI:SS'), '-'),"
+	" coalesce((SELECT p.id_kind || ' ' || p.id_value || ' (' || p.name || ')'"
+	"  FROM professionals p WHERE p.professional_id = cl.professional_id), '-'),"
+	" coalesce(cl.quote_id::text, '')"
 	" FROM claims cl JOIN contracts c ON c.contract_id = cl.contract_id"
 	" JOIN members m ON m.member_id = c.member_id"
 	" JOIN beneficiaries b ON b.beneficiary_id = cl.beneficiary_id"
@@ -62,12 +65,14 @@ static int print_claim(struct pg *db, const char *a, const char *b)
 	}
 	printf("claim        %s\nstatus       %s%s%s\nsubmitted    %s %s\n"
 	       "beneficiary  %s rank %s (%s), formula %s\npayee        %s\n"
-	       "received     %s, decided %s\n",
+	       "received     %s, decided %s\nprofessional %s\n",
 	       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2)[0] ? ": " : "",
 	       PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4),
 	       PQgetvalue(res, 0, 5), PQgetvalue(res, 0, 6), PQgetvalue(res, 0, 7),
 	       PQgetvalue(res, 0, 8), PQgetvalue(res, 0, 9), PQgetvalue(res, 0, 10),
-	       PQgetvalue(res, 0, 11));
+	       PQgetvalue(res, 0, 11), PQgetvalue(res, 0, 12));
+	if (PQgetvalue(res, 0, 13)[0] != '\0')
+		printf("quote        %s (tiers payant)\n", PQgetvalue(res, 0, 13));
 	v[0] = PQgetvalue(res, 0, 0);
 	if (pg_exec_params(db, sql_lines, 1, v, &lines) != OK) {
 		PQclear(res);
