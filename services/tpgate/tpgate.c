@@ -77,7 +77,8 @@ static const struct config_entry config_table[] = {
 	{"CLAIMS_TP_SESSION_TTL", CONFIG_INT, &cfg.session_ttl, "900", 1, 86400,
 	 "seconds a session lives without being used"},
 	{"CLAIMS_TP_REPLAY_WINDOW", CONFIG_INT, &cfg.replay_window, "300", 1, 3600,
-	 "seconds a request id is remembered; older requests are refused"},
+	 "allowed skew of a request's created_at_us, either way; its id is"
+	 " remembered twice as long"},
 	{"CLAIMS_TP_RATE_LIMIT", CONFIG_INT, &cfg.rate_limit, "200", 1, 1000000,
 	 "requests per second per professional"},
 	{"CLAIMS_TP_RIGHTS_TTL", CONFIG_INT, &cfg.rights_ttl, "600", 1, 86400,
