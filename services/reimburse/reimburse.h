@@ -70,12 +70,14 @@ struct reimburse_totals {
 };
 
 /* One quote: the decision the claim would get now, without consuming
- * counters or writing anything. */
+ * counters or writing anything, packed as the professional's QuoteReply. */
 struct reimburse_quote {
 	const Claims__ClaimAccepted *claim; /* birth date valid, lines present */
 	const char *formula_code;
 	const char *trace_id;
-	uint8_t *reply; /* out: the packed Envelope(QUOTE_COMPUTED), malloc'ed */
+	const char *request_id;	 /* the professional's, echoed in the reply */
+	const char *valid_until; /* YYYY-MM-DD */
+	uint8_t *reply;		 /* out: the packed Envelope(QUOTE_REPLY), malloc'ed */
 	size_t reply_len;
 	struct reimburse_totals totals; /* out */
 };

@@ -38,6 +38,7 @@
 #include "common/pgarray.h"
 #include "common/xalloc.h"
 #include "proto/reimbursement.pb-c.h"
+#include "proto/tierspayant.pb-c.h"
 #include "reimburse/reimburse.h"
 
 /* clang-format off */
@@ -733,12 +734,44 @@ out:
 
 /* ---- quotes: the same computation, nothing written ------------------------------------ */
 
+/* The professional's answer, ready for the front door to pass on. */
+static int pack_quote_reply(const struct claim_work *w, const struct outcome *o,
+			    struct reimburse_quote *q)
+{
+	Claims__QuoteReply r = CLAIMS__QUOTE_REPLY__INIT;
+	Claims__LineDecision *d = xcalloc(w->n, sizeof(*d)), **dp = xcalloc(w->n, sizeof(*dp));
+	char **names = xcalloc(w->n * RULES_TRACE_MAX + 1, sizeof(*names));
+	char id[UUID_STR_LEN];
+	int status;
+
+	r.request_id = (char *)q->request_id;
+	r.quote_id = w->a->claim_id;
+	r.valid_until = (char *)q->valid_until;
+	r.has_total_amc_cents = r.has_total_rac_cents = 1;
+	r.has_total_charged_cents = r.has_total_amo_paid_cents = 1;
+	r.total_charged_cents = o->charged;
+	r.total_amo_paid_cents = o->amo_paid;
+	r.total_amc_cents = o->amc;
+	r.total_rac_cents = o->rac;
+	for (size_t i = 0; i < w->n; i++) {
+		fill_decision(w, i, &d[i], &names[i * RULES_TRACE_MAX]);
+		dp[i] = &d[i];
+	}
+	r.n_lines = w->n;
+	r.lines = dp;
+	status = envelope_pack(CLAIMS__MESSAGE_TYPE__QUOTE_REPLY, &r.base, q->trace_id, "reimburse",
+			       id, &q->reply, &q->reply_len);
+	free(names);
+	free(dp);
+	free(d);
+	return status;
+}
+
 static void quote_one(struct reimburse_ctx *ctx, struct reimburse_item *item, struct histories *hs,
 		      struct reimburse_quote *q)
 {
 	struct history *h = history_of(hs, q->claim->beneficiary_id);
 	size_t keep = h->n;
-	char event_id[UUID_STR_LEN];
 	struct claim_work w;
 	struct outcome o;
 
@@ -749,8 +782,7 @@ static void quote_one(struct reimburse_ctx *ctx, struct reimburse_item *item, st
 		q->totals.amo_paid = o.amo_paid;
 		q->totals.amc = o.amc;
 		q->totals.rac = o.rac;
-		if (pack_event(CLAIMS__MESSAGE_TYPE__QUOTE_COMPUTED, &w, &o, q->trace_id, event_id,
-			       &q->reply, &q->reply_len) != OK)
+		if (pack_quote_reply(&w, &o, q) != OK)
 			q->reply = NULL;
 	}
 	work_free(&w);

@@ -20,9 +20,11 @@
  *	gets faster per quote instead of queueing.
  *
  *	Request: [empty][tag][Envelope(QUOTE_COMPUTE)]; reply: [empty][tag]
- *	[Envelope(QUOTE_COMPUTED)] with a ReimbursementComputed whose
- *	claim_id is the quote id, or [empty][tag][Envelope(ERROR_REPLY)].
- *	The tag is the front door's and comes back untouched.
+ *	[Envelope(QUOTE_REPLY)], the professional's answer itself (request
+ *	id, quote id, validity, lines, totals), which the front door passes
+ *	on without decoding it, or [empty][tag][Envelope(ERROR_REPLY)].
+ *	The tag is the front door's and comes back untouched. The stored
+ *	`result` of a quote is that QuoteReply envelope.
  *
  *	The quote is stored in `quotes` (for the invoice to cite) after its
  *	reply, with the others answered meanwhile, in one INSERT: after
@@ -154,12 +156,13 @@ static void rows_flush(struct quote_server *qs)
 	}
 }
 
-static void pack_error(const char *code, const char *message, const char *trace_id, uint8_t **out,
-		       size_t *len)
+static void pack_error(const char *code, const char *message, const char *trace_id,
+		       const char *request_id, uint8_t **out, size_t *len)
 {
 	Claims__ErrorReply e = CLAIMS__ERROR_REPLY__INIT;
 	char id[UUID_STR_LEN];
 
+	e.request_id = (char *)request_id;
 	e.code = (char *)code;
 	e.message = (char *)message;
 	if (envelope_pack(CLAIMS__MESSAGE_TYPE__ERROR_REPLY, &e.base, trace_id, "reimburse", id,
@@ -203,6 +206,8 @@ static void decode(struct quote_job *j)
 	j->q.claim = j->compute->claim;
 	j->q.formula_code = j->compute->formula_code;
 	j->q.trace_id = j->env.trace_id;
+	j->q.request_id = j->compute->request_id;
+	j->q.valid_until = j->compute->valid_until;
 }
 
 /* [empty][tag][envelope] from the front door's DEALER. 0: none waiting. */
@@ -233,7 +238,8 @@ static void answer(struct quote_server *qs, struct quote_job *j)
 	if (reply == NULL) {
 		pack_error(j->error_code ? j->error_code : "UNAVAILABLE",
 			   j->error ? j->error : "the quote could not be computed now; retry later",
-			   j->env.trace_id, &error, &len);
+			   j->env.trace_id, j->compute ? j->compute->request_id : NULL, &error,
+			   &len);
 		reply = error;
 	}
 	if (zmq_send(qs->sock, "", 0, ZMQ_SNDMORE) < 0 ||

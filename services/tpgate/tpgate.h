@@ -193,6 +193,8 @@ struct request {
 };
 
 /* tpgate_front.c */
+/* An envelope, already packed, to the client of route r. */
+void tp_send(struct tpgate *g, const struct tp_route *r, const uint8_t *body, size_t len);
 void tp_reply(struct tpgate *g, const struct tp_route *r, const char *trace_id,
 	      Claims__MessageType type, const ProtobufCMessage *m);
 void tp_reply_error(struct tpgate *g, const struct tp_route *r, const char *trace_id,

@@ -49,7 +49,7 @@ void tp_observe(const char *kind, int64_t started_us)
 	metric_observe_us(histograms[i], clock_mono_us() - started_us);
 }
 
-static void send_to(struct tpgate *g, const struct tp_route *r, const uint8_t *body, size_t len)
+void tp_send(struct tpgate *g, const struct tp_route *r, const uint8_t *body, size_t len)
 {
 	if (zmq_send(g->front, r->id, r->id_len, ZMQ_SNDMORE) < 0 ||
 	    (r->delimiter && zmq_send(g->front, "", 0, ZMQ_SNDMORE) < 0) ||
@@ -68,7 +68,7 @@ void tp_reply(struct tpgate *g, const struct tp_route *r, const char *trace_id,
 
 	if (envelope_pack(type, m, trace_id, "tpgate", id, &buf, &len) != OK)
 		return;
-	send_to(g, r, buf, len);
+	tp_send(g, r, buf, len);
 	free(buf);
 }
 
@@ -286,6 +286,60 @@ int tp_serve_batch(struct tpgate *g)
 
 /* ---- backend replies and deadlines ------------------------------------------------------- */
 
+/* The type of an envelope as protobuf-c writes it (field 1 first), or
+ * -1: then it must be decoded to be known. */
+static int peek_type(const uint8_t *body, size_t len)
+{
+	int type = 0, shift = 0;
+
+	if (len < 2 || body[0] != 0x08)
+		return -1;
+	for (size_t i = 1; i < len && shift < 28; i++, shift += 7) {
+		type |= (body[i] & 0x7f) << shift;
+		if (!(body[i] & 0x80))
+			return type;
+	}
+	return -1;
+}
+
+/* A worker's reply to the request of slot p. */
+static void backend_reply(struct tpgate *g, struct tp_pending *p, const uint8_t *body, size_t len)
+{
+	struct envelope env;
+	char why[160];
+
+	/* A quote worker answers the professional directly: passed on as is. */
+	if (p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST &&
+	    peek_type(body, len) == CLAIMS__MESSAGE_TYPE__QUOTE_REPLY) {
+		tp_send(g, &p->route, body, len);
+		return;
+	}
+	if (envelope_unpack(body, len, &env, why, sizeof(why)) != OK) {
+		tp_reply_error(g, &p->route, NULL, p->request_id, "INTERNAL",
+			       "a worker's answer did not decode: %s", why);
+		return;
+	}
+	if (env.type == CLAIMS__MESSAGE_TYPE__ERROR_REPLY) {
+		Claims__ErrorReply *e =
+			claims__error_reply__unpack(NULL, env.payload_len, env.payload);
+
+		tp_reply_error(g, &p->route, env.trace_id, p->request_id,
+			       e && e->code ? e->code : "INTERNAL", "%s",
+			       e && e->message ? e->message : "");
+		claims__error_reply__free_unpacked(e, NULL);
+	} else if (p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST) {
+		if (env.type == CLAIMS__MESSAGE_TYPE__QUOTE_COMPUTED) /* an older worker */
+			tp_quote_done(g, p, &env);
+		else
+			tp_reply_error(g, &p->route, env.trace_id, p->request_id, "INTERNAL",
+				       "unexpected %s from a quote worker",
+				       envelope_type_name(env.type));
+	} else {
+		tp_invoice_done(g, p, &env);
+	}
+	envelope_free(&env);
+}
+
 void tp_backend_replies(struct tpgate *g, void *sock)
 {
 	struct tp_pending *p;
@@ -293,39 +347,15 @@ void tp_backend_replies(struct tpgate *g, void *sock)
 	size_t len;
 
 	while (tp_backend_recv(g->backends, sock, &p, &body, &len) == 1) {
-		struct envelope env;
-		char why[160];
-
 		if (p == NULL) {
 			metric_add(metric_counter("tpgate_late_replies_total",
 						  "Worker replies after the request expired"),
 				   1);
 			continue;
 		}
-		if (envelope_unpack(body, len, &env, why, sizeof(why)) != OK) {
-			tp_reply_error(g, &p->route, NULL, p->request_id, "INTERNAL",
-				       "a worker's answer did not decode: %s", why);
-		} else if (env.type == CLAIMS__MESSAGE_TYPE__ERROR_REPLY) {
-			Claims__ErrorReply *e =
-				claims__error_reply__unpack(NULL, env.payload_len, env.payload);
-
-			tp_reply_error(g, &p->route, env.trace_id, p->request_id,
-				       e && e->code ? e->code : "INTERNAL", "%s",
-				       e && e->message ? e->message : "");
-			claims__error_reply__free_unpacked(e, NULL);
-		} else if (p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST) {
-			if (env.type == CLAIMS__MESSAGE_TYPE__QUOTE_COMPUTED)
-				tp_quote_done(g, p, &env);
-			else
-				tp_reply_error(g, &p->route, env.trace_id, p->request_id,
-					       "INTERNAL", "unexpected %s from a quote worker",
-					       envelope_type_name(env.type));
-		} else {
-			tp_invoice_done(g, p, &env);
-		}
+		backend_reply(g, p, body, len);
 		tp_observe(p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST ? "quote" : "invoice",
 			   p->started_us);
-		envelope_free(&env);
 		tp_pending_release(g->backends, p);
 	}
 }

@@ -314,6 +314,7 @@ static void send_quote(struct tpgate *g, struct request *rq, const Claims__Quote
 	q.has_professional_ref = 1;
 	q.professional_ref = rq->who.ref;
 	q.valid_until = p->valid_until;
+	q.request_id = p->request_id;
 	hand_over(g, rq, p, CLAIMS__MESSAGE_TYPE__QUOTE_COMPUTE, &q.base,
 		  "no reimbursement worker is available; retry later");
 	free(a.lines);
