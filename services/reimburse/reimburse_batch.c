@@ -572,12 +572,35 @@ static void fill_decision(const struct claim_work *w, size_t i, Claims__LineDeci
 		x->rules[k] = (char *)rules_rule_name(r->rules[k]);
 }
 
-static int pack_event(Claims__MessageType type, const struct claim_work *w, const struct outcome *o,
-		      const char *trace_id, char *event_id, uint8_t **buf, size_t *len)
+/* Every line's decision as a LineDecision, for the event and the quote. */
+struct line_decisions {
+	Claims__LineDecision *d, **ptrs;
+	char **names; /* RULES_TRACE_MAX rule names per line */
+};
+
+static void decisions_fill(const struct claim_work *w, struct line_decisions *ld)
+{
+	ld->d = xcalloc(w->n, sizeof(*ld->d));
+	ld->ptrs = xcalloc(w->n, sizeof(*ld->ptrs));
+	ld->names = xcalloc(w->n * RULES_TRACE_MAX + 1, sizeof(*ld->names));
+	for (size_t i = 0; i < w->n; i++) {
+		fill_decision(w, i, &ld->d[i], &ld->names[i * RULES_TRACE_MAX]);
+		ld->ptrs[i] = &ld->d[i];
+	}
+}
+
+static void decisions_free(struct line_decisions *ld)
+{
+	free(ld->names);
+	free(ld->ptrs);
+	free(ld->d);
+}
+
+static int pack_event(const struct claim_work *w, const struct outcome *o, const char *trace_id,
+		      char *event_id, uint8_t **buf, size_t *len)
 {
 	Claims__ReimbursementComputed ev = CLAIMS__REIMBURSEMENT_COMPUTED__INIT;
-	Claims__LineDecision *d = xcalloc(w->n, sizeof(*d)), **dp = xcalloc(w->n, sizeof(*dp));
-	char **names = xcalloc(w->n * RULES_TRACE_MAX + 1, sizeof(*names));
+	struct line_decisions ld;
 	int status;
 
 	ev.claim_id = w->a->claim_id;
@@ -594,16 +617,12 @@ static int pack_event(Claims__MessageType type, const struct claim_work *w, cons
 	ev.total_amo_paid_cents = o->amo_paid;
 	ev.total_amc_cents = o->amc;
 	ev.total_rac_cents = o->rac;
-	for (size_t i = 0; i < w->n; i++) {
-		fill_decision(w, i, &d[i], &names[i * RULES_TRACE_MAX]);
-		dp[i] = &d[i];
-	}
+	decisions_fill(w, &ld);
 	ev.n_lines = w->n;
-	ev.lines = dp;
-	status = envelope_pack(type, &ev.base, trace_id, "reimburse", event_id, buf, len);
-	free(names);
-	free(dp);
-	free(d);
+	ev.lines = ld.ptrs;
+	status = envelope_pack(CLAIMS__MESSAGE_TYPE__REIMBURSEMENT_COMPUTED, &ev.base, trace_id,
+			       "reimburse", event_id, buf, len);
+	decisions_free(&ld);
 	return status;
 }
 
@@ -627,8 +646,7 @@ static int add_claim(struct batch_write *bw, const struct claim_work *w, const c
 	size_t len;
 
 	summarise(w, &o);
-	if (pack_event(CLAIMS__MESSAGE_TYPE__REIMBURSEMENT_COMPUTED, w, &o, trace_id, event_id,
-		       &event, &len) != OK)
+	if (pack_event(w, &o, trace_id, event_id, &event, &len) != OK)
 		return ERR;
 	add_lines(bw, w);
 	pgarray_text(&bw->a[A_C_CLAIM], w->a->claim_id);
@@ -739,8 +757,7 @@ static int pack_quote_reply(const struct claim_work *w, const struct outcome *o,
 			    struct reimburse_quote *q)
 {
 	Claims__QuoteReply r = CLAIMS__QUOTE_REPLY__INIT;
-	Claims__LineDecision *d = xcalloc(w->n, sizeof(*d)), **dp = xcalloc(w->n, sizeof(*dp));
-	char **names = xcalloc(w->n * RULES_TRACE_MAX + 1, sizeof(*names));
+	struct line_decisions ld;
 	char id[UUID_STR_LEN];
 	int status;
 
@@ -753,17 +770,12 @@ static int pack_quote_reply(const struct claim_work *w, const struct outcome *o,
 	r.total_amo_paid_cents = o->amo_paid;
 	r.total_amc_cents = o->amc;
 	r.total_rac_cents = o->rac;
-	for (size_t i = 0; i < w->n; i++) {
-		fill_decision(w, i, &d[i], &names[i * RULES_TRACE_MAX]);
-		dp[i] = &d[i];
-	}
+	decisions_fill(w, &ld);
 	r.n_lines = w->n;
-	r.lines = dp;
+	r.lines = ld.ptrs;
 	status = envelope_pack(CLAIMS__MESSAGE_TYPE__QUOTE_REPLY, &r.base, q->trace_id, "reimburse",
 			       id, &q->reply, &q->reply_len);
-	free(names);
-	free(dp);
-	free(d);
+	decisions_free(&ld);
 	return status;
 }
 

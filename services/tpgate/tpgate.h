@@ -213,7 +213,6 @@ void tp_expire(struct tpgate *g);
 /* tpgate_requests.c */
 int tp_text_ok(const char *s, size_t max);
 void tp_dispatch(struct tpgate *g, struct request *rq);
-void tp_quote_done(struct tpgate *g, struct tp_pending *p, const struct envelope *env);
 void tp_invoice_done(struct tpgate *g, struct tp_pending *p, const struct envelope *env);
 
 #endif

@@ -328,12 +328,8 @@ static void backend_reply(struct tpgate *g, struct tp_pending *p, const uint8_t 
 			       e && e->message ? e->message : "");
 		claims__error_reply__free_unpacked(e, NULL);
 	} else if (p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST) {
-		if (env.type == CLAIMS__MESSAGE_TYPE__QUOTE_COMPUTED) /* an older worker */
-			tp_quote_done(g, p, &env);
-		else
-			tp_reply_error(g, &p->route, env.trace_id, p->request_id, "INTERNAL",
-				       "unexpected %s from a quote worker",
-				       envelope_type_name(env.type));
+		tp_reply_error(g, &p->route, env.trace_id, p->request_id, "INTERNAL",
+			       "unexpected %s from a quote worker", envelope_type_name(env.type));
 	} else {
 		tp_invoice_done(g, p, &env);
 	}

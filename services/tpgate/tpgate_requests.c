@@ -7,7 +7,8 @@
  *	with the request decoded and admitted (tpgate_front.c): the
  *	checks of each request, the rights of the beneficiary, the answer,
  *	or the hand-over to a worker behind and, later, the answer from its
- *	reply (tp_quote_done, tp_invoice_done).
+ *	reply (tp_invoice_done; a quote worker answers the professional
+ *	directly).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -339,32 +340,6 @@ static void handle_quote(struct tpgate *g, struct request *rq)
 	send_quote(g, rq, m, &rights);
 out:
 	claims__rights_snapshot__free_unpacked(snap, NULL);
-}
-
-void tp_quote_done(struct tpgate *g, struct tp_pending *p, const struct envelope *env)
-{
-	Claims__QuoteReply r = CLAIMS__QUOTE_REPLY__INIT;
-	Claims__ReimbursementComputed *rc;
-
-	rc = claims__reimbursement_computed__unpack(NULL, env->payload_len, env->payload);
-	if (rc == NULL) {
-		tp_reply_error(g, &p->route, env->trace_id, p->request_id, "INTERNAL",
-			       "the quote worker's answer did not decode");
-		return;
-	}
-	r.request_id = p->request_id;
-	r.quote_id = p->quote_id;
-	r.valid_until = p->valid_until;
-	r.n_lines = rc->n_lines;
-	r.lines = rc->lines;
-	r.has_total_amc_cents = r.has_total_rac_cents = 1;
-	r.has_total_charged_cents = r.has_total_amo_paid_cents = 1;
-	r.total_amc_cents = rc->total_amc_cents;
-	r.total_rac_cents = rc->total_rac_cents;
-	r.total_charged_cents = rc->total_charged_cents;
-	r.total_amo_paid_cents = rc->total_amo_paid_cents;
-	tp_reply(g, &p->route, p->trace_id, CLAIMS__MESSAGE_TYPE__QUOTE_REPLY, &r.base);
-	claims__reimbursement_computed__free_unpacked(rc, NULL);
 }
 
 /* ---- INVOICE -------------------------------------------------------------------------------- */
