@@ -15,6 +15,7 @@
  *	bad input (with one line on stderr saying what was wrong).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "claimctl/claimctl.h"
@@ -41,6 +42,13 @@ static const struct command commands[] = {
 	{NULL, NULL, NULL},
 };
 
+const char *claimctl_env(const char *name, const char *fallback)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && v[0] != '\0' ? v : fallback;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out, "Usage: claimctl COMMAND [ARGS...]\n\n"
@@ -49,7 +57,7 @@ static void usage(FILE *out)
 		fprintf(out, "  %-14s %s\n", c->name, c->summary);
 	fprintf(out, "\n'claimctl COMMAND --help' describes a command and its settings.\n"
 		     "Database commands read CLAIMS_PG_DSN "
-		     "[postgresql://claims@127.0.0.1:55432/claims].\n");
+		     "[" CLAIMCTL_PG_DSN "].\n");
 }
 
 int main(int argc, char **argv)

@@ -28,6 +28,13 @@ int cmd_bench_engine(int argc, char **argv);
 int cmd_tp(int argc, char **argv);
 int cmd_contract(int argc, char **argv);
 
+/* claimctl.c: settings of the commands, with the project's loopback
+ * defaults (the same as the daemons'). */
+#define CLAIMCTL_PG_DSN	   "postgresql://claims@127.0.0.1:55432/claims"
+#define CLAIMCTL_REDIS_URL "redis://127.0.0.1:56379"
+/* The variable's value, or fallback when unset or empty. */
+const char *claimctl_env(const char *name, const char *fallback);
+
 /* claimctl_submit.c: one claim line in JSON (the shape of ClaimLine);
  * strings point into the JSON document, lens holds two pointers. */
 struct json_t;

@@ -98,16 +98,16 @@ static int print_claim(struct pg *db, const char *a, const char *b)
 
 int cmd_claim(int argc, char **argv)
 {
-	const char *dsn = getenv("CLAIMS_PG_DSN");
+	const char *dsn = claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN);
 	struct pg *db;
 	int status;
 
 	if (argc == 2 && uuid_valid(argv[1])) {
-		if (pg_open(dsn ? dsn : "postgresql://claims@127.0.0.1:55432/claims", &db) != OK)
+		if (pg_open(dsn, &db) != OK)
 			return 1;
 		status = print_claim(db, argv[1], "");
 	} else if (argc == 4 && strcmp(argv[1], "--external") == 0) {
-		if (pg_open(dsn ? dsn : "postgresql://claims@127.0.0.1:55432/claims", &db) != OK)
+		if (pg_open(dsn, &db) != OK)
 			return 1;
 		status = print_claim(db, argv[2], argv[3]);
 	} else {

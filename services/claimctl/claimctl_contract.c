@@ -48,13 +48,6 @@ static int usage(void)
 	return EXIT_USAGE;
 }
 
-static const char *env_or(const char *name, const char *fallback)
-{
-	const char *v = getenv(name);
-
-	return v != NULL && v[0] != '\0' ? v : fallback;
-}
-
 /* clang-format off */
 static const char sql_change[] =
 	"UPDATE contracts c SET"
@@ -107,7 +100,7 @@ static void drop_cached_rights(const char *member)
 	char key[96];
 
 	snprintf(key, sizeof(key), TP_KEY_RIGHTS, member);
-	if (redis_open(env_or("CLAIMS_REDIS_URL", "redis://127.0.0.1:56379"), &r) != OK) {
+	if (redis_open(claimctl_env("CLAIMS_REDIS_URL", CLAIMCTL_REDIS_URL), &r) != OK) {
 		log_warn("cached rights of %s left to the contracts.changed event", member);
 		return;
 	}
@@ -144,8 +137,7 @@ int cmd_contract(int argc, char **argv)
 	if (change == NULL || member == NULL ||
 	    (strcmp(sub, "terminate") == 0 && (end == NULL || date_parse(end, &day) != OK)))
 		return usage();
-	if (pg_open(env_or("CLAIMS_PG_DSN", "postgresql://claims@127.0.0.1:55432/claims"), &db) !=
-	    OK)
+	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
 		return 1;
 	if (outbox_prepare(db) != OK) {
 		pg_close(db);

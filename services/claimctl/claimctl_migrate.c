@@ -20,13 +20,11 @@
 
 int cmd_migrate(int argc, char **argv)
 {
-	const char *dsn = getenv("CLAIMS_PG_DSN");
+	const char *dsn = claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN);
 	const char *dir = getenv("CLAIMS_MIGRATIONS_DIR");
 	struct pg *db;
 	int applied, status;
 
-	if (dsn == NULL)
-		dsn = "postgresql://claims@127.0.0.1:55432/claims";
 	if (dir == NULL)
 		dir = "deploy/sql";
 	for (int i = 1; i < argc; i++) {
@@ -36,7 +34,7 @@ int cmd_migrate(int argc, char **argv)
 			printf("Usage: claimctl migrate [--dir DIR]\n\n"
 			       "Applies the SQL migrations of DIR in name order, each once.\n"
 			       "  CLAIMS_PG_DSN          database "
-			       "[postgresql://claims@127.0.0.1:55432/claims]\n"
+			       "[" CLAIMCTL_PG_DSN "]\n"
 			       "  CLAIMS_MIGRATIONS_DIR  migrations [deploy/sql]\n");
 			return strcmp(argv[i], "--help") == 0 ? 0 : EXIT_USAGE;
 		}

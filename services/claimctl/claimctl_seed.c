@@ -450,13 +450,13 @@ static int seed_usage(int status)
 	       "Loads formulas (DIR, default deploy/formulas), 60 professionals and N members\n"
 	       "(default 1000) drawn from a generator seeded with S (default 42).\n"
 	       "Member i has membership number 1 + i on 8 digits + Luhn key.\n"
-	       "  CLAIMS_PG_DSN  database [postgresql://claims@127.0.0.1:55432/claims]\n");
+	       "  CLAIMS_PG_DSN  database [" CLAIMCTL_PG_DSN "]\n");
 	return status;
 }
 
 int cmd_seed(int argc, char **argv)
 {
-	const char *dsn = getenv("CLAIMS_PG_DSN"), *dir = "deploy/formulas";
+	const char *dsn = claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), *dir = "deploy/formulas";
 	long members = 1000;
 	uint64_t seed = 42;
 	struct pg *db;
@@ -476,7 +476,7 @@ int cmd_seed(int argc, char **argv)
 		fprintf(stderr, "claimctl seed: --members must be between 0 and 10000000\n");
 		return EXIT_USAGE;
 	}
-	if (pg_open(dsn ? dsn : "postgresql://claims@127.0.0.1:55432/claims", &db) != OK)
+	if (pg_open(dsn, &db) != OK)
 		return 1;
 	status = seed_all(db, dir, members, seed);
 	pg_close(db);

@@ -135,13 +135,6 @@ static int tp_keygen(void)
 	return 0;
 }
 
-static const char *env_or(const char *name, const char *fallback)
-{
-	const char *v = getenv(name);
-
-	return v != NULL && v[0] != '\0' ? v : fallback;
-}
-
 /* Deletes the sessions of professional ref in Redis. */
 static int end_sessions(const char *ref, int *ended)
 {
@@ -151,7 +144,7 @@ static int end_sessions(const char *ref, int *ended)
 
 	*ended = 0;
 	snprintf(pattern, sizeof(pattern), TP_KEY_SESSION_PATTERN, strtoll(ref, NULL, 10));
-	if (redis_open(env_or("CLAIMS_REDIS_URL", "redis://127.0.0.1:56379"), &r) != OK)
+	if (redis_open(claimctl_env("CLAIMS_REDIS_URL", CLAIMCTL_REDIS_URL), &r) != OK)
 		return ERR;
 	do {
 		redisReply *reply;
@@ -195,8 +188,7 @@ static int tp_register(const struct tp_args *a)
 	if (a->kind == NULL || a->id == NULL || a->public_key == NULL ||
 	    strlen(a->public_key) != 40 || zmq_z85_decode(raw, a->public_key) == NULL)
 		return usage();
-	if (pg_open(env_or("CLAIMS_PG_DSN", "postgresql://claims@127.0.0.1:55432/claims"), &db) !=
-	    OK)
+	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
 		return 1;
 	status = pg_exec_params(db,
 				"INSERT INTO professionals (id_kind, id_value, name, profession,"
@@ -225,8 +217,7 @@ static int tp_revoke(const struct tp_args *a)
 
 	if (a->id == NULL)
 		return usage();
-	if (pg_open(env_or("CLAIMS_PG_DSN", "postgresql://claims@127.0.0.1:55432/claims"), &db) !=
-	    OK)
+	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
 		return 1;
 	/* Without --kind, every professional with this number (an ADELI
 	 * and a FINESS number may coincide). */
@@ -435,8 +426,8 @@ static int call(Claims__MessageType type, ProtobufCMessage *msg, char **session_
 		zmq_ctx_term(ctx);
 		return EXIT_USAGE;
 	}
-	if (tp_client_open(ctx, env_or("CLAIMS_TP_ENDPOINT", "tcp://127.0.0.1:5702"), &keys,
-			   atoi(env_or("CLAIMS_TP_TIMEOUT_MS", "5000")), &c) != OK)
+	if (tp_client_open(ctx, claimctl_env("CLAIMS_TP_ENDPOINT", "tcp://127.0.0.1:5702"), &keys,
+			   atoi(claimctl_env("CLAIMS_TP_TIMEOUT_MS", "5000")), &c) != OK)
 		goto out;
 	if (tp_client_open_session(c, NULL, why, sizeof(why)) != OK) {
 		print_json(json_pack("{s:s, s:s}", "error", "SESSION", "message", why));
