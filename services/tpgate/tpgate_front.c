@@ -286,22 +286,6 @@ int tp_serve_batch(struct tpgate *g)
 
 /* ---- backend replies and deadlines ------------------------------------------------------- */
 
-/* The type of an envelope as protobuf-c writes it (field 1 first), or
- * -1: then it must be decoded to be known. */
-static int peek_type(const uint8_t *body, size_t len)
-{
-	int type = 0, shift = 0;
-
-	if (len < 2 || body[0] != 0x08)
-		return -1;
-	for (size_t i = 1; i < len && shift < 28; i++, shift += 7) {
-		type |= (body[i] & 0x7f) << shift;
-		if (!(body[i] & 0x80))
-			return type;
-	}
-	return -1;
-}
-
 /* A worker's reply to the request of slot p. */
 static void backend_reply(struct tpgate *g, struct tp_pending *p, const uint8_t *body, size_t len)
 {
@@ -310,7 +294,7 @@ static void backend_reply(struct tpgate *g, struct tp_pending *p, const uint8_t 
 
 	/* A quote worker answers the professional directly: passed on as is. */
 	if (p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST &&
-	    peek_type(body, len) == CLAIMS__MESSAGE_TYPE__QUOTE_REPLY) {
+	    envelope_peek_type(body, len) == CLAIMS__MESSAGE_TYPE__QUOTE_REPLY) {
 		tp_send(g, &p->route, body, len);
 		return;
 	}
