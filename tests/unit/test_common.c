@@ -53,6 +53,41 @@ static void test_uuid(void)
 	CHECK(!uuid_valid("0192f3a4-7b1c-7def-8abc-0123456789abX"));
 }
 
+static int compare_ids(const void *x, const void *y)
+{
+	return strcmp(x, y);
+}
+
+/* Across many refills of the random pool: every id well formed, all
+ * distinct, and the first 48 bits the creation time in milliseconds. */
+static void test_uuid_many(void)
+{
+	enum { N = 2000 };
+	static char ids[N][UUID_STR_LEN];
+	int64_t before = clock_now_us() / 1000, after;
+	int bad = 0, same = 0;
+
+	for (int i = 0; i < N; i++)
+		uuid_v7(ids[i]);
+	after = clock_now_us() / 1000;
+	for (int i = 0; i < N; i++) {
+		char hex[13];
+		long long ms;
+
+		memcpy(hex, ids[i], 8);
+		memcpy(hex + 8, ids[i] + 9, 4);
+		hex[12] = '\0';
+		ms = strtoll(hex, NULL, 16);
+		if (!uuid_valid(ids[i]) || ids[i][14] != '7' || ms < before || ms > after)
+			bad++;
+	}
+	qsort(ids, N, UUID_STR_LEN, compare_ids);
+	for (int i = 1; i < N; i++)
+		same += strcmp(ids[i - 1], ids[i]) == 0;
+	CHECK(bad == 0);
+	CHECK(same == 0);
+}
+
 static void test_identifiers(void)
 {
 	/* Luhn reference: 79927398713 is the textbook valid number */
@@ -175,6 +210,7 @@ int main(void)
 {
 	RUN(test_dates);
 	RUN(test_uuid);
+	RUN(test_uuid_many);
 	RUN(test_identifiers);
 	RUN(test_envelope_roundtrip);
 	RUN(test_envelope_rejects);
