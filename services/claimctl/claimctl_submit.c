@@ -11,7 +11,8 @@
  *
  *	  {"source": "amo-cpam-75", "source_kind": "amo", "external_id": "D-1",
  *	   "membership_number": "1000000016", "beneficiary_rank": 1,
- *	   "professional_id": "10010000015", "payee": "member",
+ *	   "professional_id": "10010000015", "professional_kind": "RPPS",
+ *	   "payee": "member",
  *	   "lines": [{"line_ref": "1", "act_code": "G", "category": "CONSULT_GP",
  *	              "care_date": "2026-03-10", "charged_cents": 3000,
  *	              "brss_cents": 3000, "amo_rate": 70, "amo_paid_cents": 1900}]}
@@ -183,6 +184,7 @@ static int parse_claim(json_t *j, struct json_claim *c, int index)
 	    get_u32(j, "beneficiary_rank", &c->msg.has_beneficiary_rank, &c->msg.beneficiary_rank,
 		    where) != OK ||
 	    get_text(j, "professional_id", &c->msg.professional_id, where) != OK ||
+	    get_text(j, "professional_kind", &c->msg.professional_kind, where) != OK ||
 	    get_text(j, "quote_id", &c->msg.quote_id, where) != OK ||
 	    parse_enum(j, "source_kind", kinds, 5, &kind, where) != OK ||
 	    parse_enum(j, "payee", payees, 2, &payee, where) != OK)

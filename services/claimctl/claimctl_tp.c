@@ -219,15 +219,26 @@ static int tp_revoke(const struct tp_args *a)
 		return usage();
 	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
 		return 1;
-	/* Without --kind, every professional with this number (an ADELI
-	 * and a FINESS number may coincide). */
+	/* An ADELI and a FINESS number may coincide: without --kind, the
+	 * number must name one professional, so that a homonym's key is
+	 * never revoked by mistake. */
 	status = pg_exec_params(db,
-				"UPDATE professionals SET key_status = 'revoked'"
-				" WHERE id_value = $1 AND ($2::text IS NULL OR id_kind = $2)"
-				" RETURNING professional_id",
+				"WITH m AS (SELECT professional_id FROM professionals"
+				"  WHERE id_value = $1 AND ($2::text IS NULL OR id_kind = $2))"
+				" UPDATE professionals p SET key_status = 'revoked' FROM m"
+				" WHERE p.professional_id = m.professional_id"
+				"  AND (SELECT count(*) FROM m) = 1"
+				" RETURNING p.professional_id",
 				2, v, &res);
 	if (status == OK && PQntuples(res) == 0) {
-		fprintf(stderr, "claimctl tp revoke: no professional %s\n", a->id);
+		if (a->kind == NULL)
+			fprintf(stderr,
+				"claimctl tp revoke: no professional %s, or several (one per "
+				"register): say which with --kind\n",
+				a->id);
+		else
+			fprintf(stderr, "claimctl tp revoke: no %s professional %s\n", a->kind,
+				a->id);
 		status = ERR;
 	}
 	for (int r = 0; status == OK && r < PQntuples(res); r++) {

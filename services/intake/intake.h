@@ -66,6 +66,7 @@ struct intake_item {
 	const char *trace_id;
 	struct intake_outcome out;
 	struct coverage cov;
+	int64_t professional_ref; /* professionals.professional_id; 0 none, -1 several */
 	enum intake_state state;
 	int repeat_of;
 	char row_id[UUID_STR_LEN]; /* claim or rejection id written */

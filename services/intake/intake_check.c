@@ -196,6 +196,19 @@ int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today, struct i
 		intake_reject(out, "INVALID_FIELD", "quote_id", "a quote id is a UUID");
 		return ERR;
 	}
+	if (s->professional_kind != NULL && strcmp(s->professional_kind, "RPPS") != 0 &&
+	    strcmp(s->professional_kind, "ADELI") != 0 &&
+	    strcmp(s->professional_kind, "FINESS") != 0) {
+		intake_reject(out, "INVALID_FIELD", "professional_kind",
+			      "professional_kind is RPPS, ADELI or FINESS");
+		return ERR;
+	}
+	if (s->professional_kind != NULL &&
+	    (s->professional_id == NULL || s->professional_id[0] == '\0')) {
+		intake_reject(out, "MISSING_FIELD", "professional_id",
+			      "professional_kind names the register of professional_id");
+		return ERR;
+	}
 	if (s->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL &&
 	    (s->professional_id == NULL || s->professional_id[0] == '\0')) {
 		intake_reject(out, "MISSING_FIELD", "professional_id",

@@ -43,10 +43,9 @@ static const char sql_insert_claims[] =
 	" INSERT INTO claims (claim_id, source, source_kind, external_id, contract_id,"
 	"  beneficiary_id, professional_id, payee, status, trace_id, quote_id)"
 	" SELECT x.claim_id, x.source, x.kind, x.external_id, x.contract_id, x.beneficiary_id,"
-	"  (SELECT professional_id FROM professionals WHERE id_value = x.professional),"
-	"  x.payee, 'queued', x.trace_id, x.quote_id"
+	"  x.professional, x.payee, 'queued', x.trace_id, x.quote_id"
 	" FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],"
-	"  $7::text[], $8::text[], $9::text[], $32::uuid[]) AS x(claim_id, source, kind,"
+	"  $7::bigint[], $8::text[], $9::text[], $32::uuid[]) AS x(claim_id, source, kind,"
 	"  external_id, contract_id, beneficiary_id, professional, payee, trace_id, quote_id)"
 	" ON CONFLICT (source, external_id) DO NOTHING RETURNING claim_id),"
 	" l AS ("
@@ -113,13 +112,16 @@ int intake_prepare(struct pg *db)
 		       "  coalesce(b.end_date, 'infinity'))) DESC, c.start_date DESC",
 		       3) != OK ||
 	    pg_prepare(db, "intake_professionals",
-		       "SELECT id_value FROM professionals WHERE id_value = ANY($1::text[])",
-		       1) != OK ||
+		       "SELECT x.n, min(p.professional_id), count(*)"
+		       " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(num, kind, n)"
+		       " JOIN professionals p ON p.id_value = x.num"
+		       "  AND (x.kind IS NULL OR p.id_kind = x.kind)"
+		       " GROUP BY x.n",
+		       2) != OK ||
 	    pg_prepare(db, "intake_quotes",
-		       "SELECT q.quote_id::text, q.beneficiary_id, p.id_value,"
-		       " q.valid_until < current_date FROM quotes q"
-		       " JOIN professionals p ON p.professional_id = q.professional_id"
-		       " WHERE q.quote_id = ANY($1::uuid[])",
+		       "SELECT quote_id::text, beneficiary_id, professional_id,"
+		       " valid_until < current_date FROM quotes"
+		       " WHERE quote_id = ANY($1::uuid[])",
 		       1) != OK ||
 	    pg_prepare(db, "intake_insert_claims", sql_insert_claims, 32) != OK ||
 	    pg_prepare(db, "intake_insert_rejections", sql_insert_rejections, 10) != OK)
@@ -283,41 +285,73 @@ static int load_coverage(struct pg *db, struct intake_item *items, int n)
 	return OK;
 }
 
+static void opt_text(struct pgarray *a, const char *s)
+{
+	s ? pgarray_text(a, s) : pgarray_null(a);
+}
+
+static void professional_verdict(struct intake_item *it)
+{
+	if (it->professional_ref == 0) {
+		intake_reject(&it->out, "UNKNOWN_PROFESSIONAL", "professional_id",
+			      "no professional with this %s number",
+			      it->s->professional_kind ? it->s->professional_kind
+						       : "RPPS, ADELI or FINESS");
+		it->state = REJECT;
+	} else if (it->professional_ref < 0) {
+		intake_reject(&it->out, "AMBIGUOUS_PROFESSIONAL", "professional_kind",
+			      "several professionals have this number; say which register "
+			      "(RPPS, ADELI or FINESS) in professional_kind");
+		it->state = REJECT;
+	}
+}
+
+/* The professional a submission names, by number and, when given, by
+ * register. One match is the claim's professional; none is
+ * UNKNOWN_PROFESSIONAL; several (one number in two registers: ADELI and
+ * FINESS numbers have the same shape) is AMBIGUOUS_PROFESSIONAL, which
+ * the sender settles with professional_kind. */
 static int check_professionals(struct pg *db, struct intake_item *items, int n)
 {
-	struct pgarray ids;
-	const char *v[1];
+	struct pgarray nums, kinds;
+	const char *v[2];
 	PGresult *res;
 	int status, wanted = 0;
+	int *asked = xcalloc((size_t)n, sizeof(*asked)); /* array position -> item */
 
-	pgarray_init(&ids);
+	pgarray_init(&nums);
+	pgarray_init(&kinds);
 	for (int i = 0; i < n; i++) {
+		items[i].professional_ref = 0;
 		if (items[i].state == PENDING && items[i].s->professional_id != NULL) {
-			pgarray_text(&ids, items[i].s->professional_id);
-			wanted++;
+			pgarray_text(&nums, items[i].s->professional_id);
+			opt_text(&kinds, items[i].s->professional_kind);
+			asked[wanted++] = i;
 		}
 	}
-	v[0] = pgarray_finish(&ids);
-	status = wanted ? pg_exec_prepared(db, "intake_professionals", 1, v, NULL, NULL, &res) : OK;
-	pgarray_free(&ids);
-	if (status != OK || !wanted)
-		return status;
-	for (int i = 0; i < n; i++) {
-		const char *id = items[i].s->professional_id;
-		int known = 0;
+	v[0] = pgarray_finish(&nums);
+	v[1] = pgarray_finish(&kinds);
+	status = wanted ? pg_exec_prepared(db, "intake_professionals", 2, v, NULL, NULL, &res) : OK;
+	pgarray_free(&nums);
+	pgarray_free(&kinds);
+	if (status == OK && wanted) {
+		for (int r = 0; r < PQntuples(res); r++) {
+			long k = strtol(PQgetvalue(res, r, 0), NULL, 10);
 
-		if (items[i].state != PENDING || id == NULL)
-			continue;
-		for (int r = 0; r < PQntuples(res) && !known; r++)
-			known = strcmp(PQgetvalue(res, r, 0), id) == 0;
-		if (!known) {
-			intake_reject(&items[i].out, "UNKNOWN_PROFESSIONAL", "professional_id",
-				      "no professional with this RPPS, ADELI or FINESS number");
-			items[i].state = REJECT;
+			if (k < 1 || k > wanted)
+				continue;
+			if (strtol(PQgetvalue(res, r, 2), NULL, 10) == 1)
+				items[asked[k - 1]].professional_ref =
+					strtoll(PQgetvalue(res, r, 1), NULL, 10);
+			else
+				items[asked[k - 1]].professional_ref = -1;
 		}
+		PQclear(res);
+		for (int k = 0; k < wanted; k++)
+			professional_verdict(&items[asked[k]]);
 	}
-	PQclear(res);
-	return OK;
+	free(asked);
+	return status;
 }
 
 /* A cited quote must exist, be this professional's for this
@@ -328,8 +362,8 @@ static const char *quote_problem(const struct intake_item *it, PGresult *res)
 		if (strcmp(PQgetvalue(res, r, 0), it->s->quote_id) != 0)
 			continue;
 		if (strtoll(PQgetvalue(res, r, 1), NULL, 10) != it->cov.beneficiary_id ||
-		    it->s->professional_id == NULL ||
-		    strcmp(PQgetvalue(res, r, 2), it->s->professional_id) != 0)
+		    it->professional_ref <= 0 ||
+		    strtoll(PQgetvalue(res, r, 2), NULL, 10) != it->professional_ref)
 			return "QUOTE_MISMATCH";
 		return PQgetvalue(res, r, 3)[0] == 't' ? "QUOTE_EXPIRED" : NULL;
 	}
@@ -467,11 +501,6 @@ enum {
 	CLAIM_PARAMS
 };
 
-static void opt_text(struct pgarray *a, const char *s)
-{
-	s ? pgarray_text(a, s) : pgarray_null(a);
-}
-
 static void add_lines(struct pgarray *a, const struct intake_item *it)
 {
 	const Claims__ClaimSubmitted *s = it->s;
@@ -522,7 +551,8 @@ static int add_accepted(struct pgarray *a, struct intake_item *it)
 	pgarray_text(&a[C_EXTERNAL], s->external_id);
 	pgarray_int(&a[C_CONTRACT], it->cov.contract_id);
 	pgarray_int(&a[C_BENEFICIARY], it->cov.beneficiary_id);
-	opt_text(&a[C_PROFESSIONAL], s->professional_id);
+	it->professional_ref > 0 ? pgarray_int(&a[C_PROFESSIONAL], it->professional_ref)
+				 : pgarray_null(&a[C_PROFESSIONAL]);
 	pgarray_text(&a[C_PAYEE],
 		     s->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL ? "professional" : "member");
 	opt_text(&a[C_TRACE], it->trace_id);

@@ -405,6 +405,7 @@ static void send_invoice(struct tpgate *g, struct request *rq, const Claims__Inv
 	s.membership_number = m->beneficiary->membership_number;
 	s.beneficiary_rank = rank;
 	s.professional_id = rq->who.value;
+	s.professional_kind = rq->who.kind;
 	s.payee = CLAIMS__PAYEE__PAYEE_PROFESSIONAL;
 	s.quote_id = m->quote_id;
 	s.n_lines = m->n_lines;

@@ -170,6 +170,44 @@ check_eq "status: unknown beneficiary's invoice" \
 check_eq "status: an invoice never sent" "$(tp status --invoice-id "$INV-404" | jq -r .error)" UNKNOWN_INVOICE
 check_eq "status: another professional cannot see it" "$(as_b status --invoice-id "$INV-1" | jq -r .error)" UNKNOWN_INVOICE
 
+# ---- one number in two registers ----------------------------------------------------------
+# ADELI and FINESS numbers have the same shape: a nurse may hold the
+# hospital's number. The front door names the register; an upstream
+# submission without one is refused, not guessed.
+sql "INSERT INTO professionals (id_kind, id_value, name, profession)
+     VALUES ('ADELI', '$PRO_B', 'Homonyme du test', 'infirmier')"
+b1=$(as_b invoice --member "$COVERED" --invoice-id "$INV-B1" "$TEST_LOGS/tp-lines.json")
+check_eq "same number, two registers: the hospital's invoice is accepted" "$(jq -c '[.accepted]' <<<"$b1")" '[true]'
+check_eq "same number, two registers: the claim is the hospital's" \
+	"$(sql "SELECT p.id_kind, c.payee FROM claims c JOIN professionals p USING (professional_id)
+	        WHERE c.source = 'tp:FINESS:$PRO_B' AND c.external_id = '$INV-B1'")" "FINESS|professional"
+twin_claim() { # twin_claim EXTERNAL_ID [KIND]
+	local kind=${2:+,\"professional_kind\":\"$2\"}
+	printf '{"source":"twin-%s","external_id":"%s","membership_number":"%s","professional_id":"%s"%s,"lines":[{"care_date":"2026-03-10","category":"CONSULT_GP","charged_cents":3000,"brss_cents":3000,"amo_rate":70}]}\n' \
+		"$RUN_ID" "$1" "$COVERED" "$PRO_B" "$kind"
+}
+{
+	twin_claim no-kind
+	twin_claim finess FINESS
+	twin_claim rpps RPPS
+	twin_claim bad-kind AMELI
+} >"$TEST_LOGS/tp-twins.json"
+"$BIN/claimctl" submit --sync "$TEST_LOGS/tp-twins.json" >"$TEST_LOGS/tp-twins.out" 2>>"$LOG"
+check "same number, two registers: without the register, refused as ambiguous" \
+	grep -q "^no-kind rejected AMBIGUOUS_PROFESSIONAL professional_kind" "$TEST_LOGS/tp-twins.out"
+check "same number, two registers: with the register, accepted" grep -q "^finess accepted" "$TEST_LOGS/tp-twins.out"
+check "same number, two registers: the wrong register is unknown" \
+	grep -q "^rpps rejected UNKNOWN_PROFESSIONAL professional_id" "$TEST_LOGS/tp-twins.out"
+check "professional_kind outside RPPS, ADELI, FINESS" \
+	grep -q "^bad-kind rejected INVALID_FIELD professional_kind" "$TEST_LOGS/tp-twins.out"
+check "same number, two registers: revoke without --kind refuses to guess" \
+	bash -c "! '$BIN/claimctl' tp revoke --id '$PRO_B' 2>>'$LOG'"
+check_eq "same number, two registers: the hospital's key still works" \
+	"$(as_b eligibility --member "$COVERED" | jq .rights_open)" true
+check_eq "same number, two registers: the accepted claim names the hospital" \
+	"$(sql "SELECT p.id_kind FROM claims c JOIN professionals p USING (professional_id)
+	        WHERE c.source = 'twin-$RUN_ID' AND c.external_id = 'finess'")" FINESS
+
 # ---- cached rights follow contract changes ------------------------------------------
 check_eq "cache: open before the change" "$(tp eligibility --member "${P}00004" | jq .rights_open)" true
 "$BIN/claimctl" contract terminate --member "${P}00004" --end-date 2026-01-01 >>"$LOG" 2>&1
