@@ -4,6 +4,7 @@
  */
 #include "common/redis_conn.h"
 
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@ struct redis_conn {
 	char host[256];
 	int port;
 	int64_t retry_at_us; /* no new connection attempt before */
+	atomic_int up; /* connected, as far as the last command knows; read by health checks */
 };
 
 /* A lost Redis is tried again at most once a second: a caller serving
@@ -45,6 +47,15 @@ static int parse_url(const char *url, char *host, size_t host_len, int *port)
 	return OK;
 }
 
+/* Forget a broken connection: the next command connects again. */
+static void drop(struct redis_conn *r)
+{
+	if (r->ctx != NULL)
+		redisFree(r->ctx);
+	r->ctx = NULL;
+	atomic_store(&r->up, 0);
+}
+
 static int connect_redis(struct redis_conn *r)
 {
 	struct timeval timeout = {1, 0};
@@ -56,18 +67,16 @@ static int connect_redis(struct redis_conn *r)
 	if (r->ctx == NULL || r->ctx->err) {
 		log_error("redis connect %s:%d: %s", r->host, r->port,
 			  r->ctx ? r->ctx->errstr : "cannot allocate context");
-		if (r->ctx != NULL)
-			redisFree(r->ctx);
-		r->ctx = NULL;
+		drop(r);
 		return ERR;
 	}
 	if (redisSetTimeout(r->ctx, timeout) != REDIS_OK) {
 		log_error("redis set timeout: %s", r->ctx->errstr);
-		redisFree(r->ctx);
-		r->ctx = NULL;
+		drop(r);
 		return ERR;
 	}
 	r->retry_at_us = 0;
+	atomic_store(&r->up, 1);
 	return OK;
 }
 
@@ -88,6 +97,11 @@ int redis_open(const char *url, struct redis_conn **out)
 	return OK;
 }
 
+int redis_up(struct redis_conn *r)
+{
+	return r != NULL && atomic_load(&r->up);
+}
+
 void redis_close(struct redis_conn *r)
 {
 	if (r == NULL)
@@ -102,8 +116,7 @@ static int check_reply(struct redis_conn *r, redisReply *reply, redisReply **out
 {
 	if (reply == NULL) {
 		log_error("redis: %s", r->ctx->errstr);
-		redisFree(r->ctx);
-		r->ctx = NULL;
+		drop(r);
 		return ERR;
 	}
 	if (reply->type == REDIS_REPLY_ERROR) {
@@ -145,8 +158,7 @@ int redis_append(struct redis_conn *r, int argc, const char **argv, const size_t
 		return ERR;
 	if (redisAppendCommandArgv(r->ctx, argc, argv, argvlen) != REDIS_OK) {
 		log_error("redis: %s", r->ctx->errstr);
-		redisFree(r->ctx);
-		r->ctx = NULL;
+		drop(r);
 		return ERR;
 	}
 	return OK;
@@ -160,8 +172,7 @@ int redis_next_reply(struct redis_conn *r, redisReply **out)
 		return ERR; /* broken earlier in this pipeline */
 	if (redisGetReply(r->ctx, &reply) != REDIS_OK || reply == NULL) {
 		log_error("redis: %s", r->ctx->errstr);
-		redisFree(r->ctx);
-		r->ctx = NULL;
+		drop(r);
 		return ERR;
 	}
 	*out = reply;

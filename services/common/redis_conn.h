@@ -31,6 +31,9 @@ struct redis_conn;
 
 int redis_open(const char *url, struct redis_conn **out) MUST_CHECK;
 void redis_close(struct redis_conn *r);
+/* 1 while connected as far as the last command knows; safe from another
+ * thread (a health check). */
+int redis_up(struct redis_conn *r);
 int redis_command(struct redis_conn *r, redisReply **reply, const char *fmt, ...) MUST_CHECK;
 int redis_commandv(struct redis_conn *r, redisReply **reply, int argc, const char **argv,
 		   const size_t *argvlen) MUST_CHECK;

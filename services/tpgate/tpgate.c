@@ -157,6 +157,19 @@ static int contract_changes(struct tpgate *g)
 	return OK;
 }
 
+/* Once a second, a PING: without traffic nothing else would notice that
+ * Redis went away (or came back) and /health would say what was true at
+ * the last request. A failure is logged by the Redis wrapper and shows
+ * in /health; the loop goes on (requests get UNAVAILABLE meanwhile). */
+static void redis_probe(struct tpgate *g)
+{
+	if (clock_mono_us() - g->redis_probe_us < 1000000)
+		return;
+	g->redis_probe_us = clock_mono_us();
+	if (redis_command(g->redis, NULL, "PING") != OK)
+		log_warn("Redis unreachable: sessions, limits and cached rights unavailable");
+}
+
 /* ---- the daemon ---------------------------------------------------------------------------- */
 
 static int tpgate_init(void *ctx)
@@ -237,6 +250,7 @@ static int tpgate_step(void *ctx)
 	for (int round = 0; round < 4 && tp_serve_batch(g) == TP_BATCH; round++)
 		;
 	tp_expire(g);
+	redis_probe(g);
 	if (tp_catalog_refresh(g->rights, 60) != OK)
 		log_warn("formula catalogue not reloaded; the previous one is kept");
 	return contract_changes(g);
@@ -286,6 +300,8 @@ static const char *tpgate_health(void *ctx)
 
 	if (g->db == NULL || PQstatus(pg_conn(g->db)) != CONNECTION_OK)
 		return "database connection down";
+	if (!redis_up(g->redis))
+		return "Redis unreachable: every request is answered UNAVAILABLE";
 	return NULL;
 }
 

@@ -175,6 +175,7 @@ struct tpgate {
 	int64_t changes_at_us;
 	struct request *batch; /* TP_BATCH requests being served */
 	int64_t expiry_check_us;
+	int64_t redis_probe_us; /* last PING: keeps /health true while idle */
 };
 
 /* One request being served. */

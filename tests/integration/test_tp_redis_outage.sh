@@ -6,6 +6,7 @@
 # is never touched), a front door:
 #  - answers while Redis is there;
 #  - answers UNAVAILABLE, at once and without dying, while it is gone;
+#  - says so on /health (503 naming Redis), even with no traffic;
 #  - serves again once Redis is back, after a new session (the old ones
 #    were lost with it).
 source "$(dirname "$0")/../lib.sh"
@@ -44,13 +45,18 @@ check "keys: register a pharmacy" "$BIN/claimctl" tp register --kind RPPS \
 	--id "4${RUN_ID: -5}00001" --public-key "$CLAIMS_TP_PUBLIC_KEY" >/dev/null
 
 check "private Redis started" redis_up
-start_daemon tpgate "$LOG" CLAIMS_METRICS_ADDR= CLAIMS_TP_SERVER_SECRET="$SERVER_SEC" \
+HEALTH=http://127.0.0.1:9197/health
+health() { curl -s -o /dev/null -w '%{http_code}' "$HEALTH"; }
+start_daemon tpgate "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9197 CLAIMS_TP_SERVER_SECRET="$SERVER_SEC" \
 	CLAIMS_TP_QUOTE_ENDPOINT=tcp://127.0.0.1:5723 CLAIMS_TP_GROUP="tpgate-redis-$RUN_ID"
 TPGATE_PID=$LAST_PID
 open_rights() { [ "$("$BIN/claimctl" tp eligibility --member "${P}00001" 2>>"$LOG" | jq .rights_open)" = true ]; }
 check "with Redis: answered" wait_for 30 open_rights
+check_eq "with Redis: /health 200" "$(health)" 200
 
 redis_down
+health_down() { [ "$(health)" = 503 ] && curl -s "$HEALTH" | grep -q Redis; }
+check "without Redis: /health 503, naming Redis, with no request sent" wait_for 10 health_down
 start=$SECONDS
 got=$("$BIN/claimctl" tp eligibility --member "${P}00001" 2>>"$LOG" | jq -r '.error + " " + .message')
 check "without Redis: refused with UNAVAILABLE (got: $got)" grep -q "^SESSION .*UNAVAILABLE" <<<"$got"
@@ -59,6 +65,7 @@ check "without Redis: the front door keeps running" kill -0 "$TPGATE_PID"
 
 check "Redis back (empty)" redis_up
 check "with Redis again: answered, with a new session" wait_for 30 open_rights
+check_eq "with Redis again: /health 200" "$(health)" 200
 
 kill -TERM "$TPGATE_PID"
 wait "$TPGATE_PID"
