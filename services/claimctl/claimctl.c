@@ -39,6 +39,7 @@ static const struct command commands[] = {
 	{"tp", cmd_tp, "tiers payant: keygen|register|revoke|eligibility|quote|invoice|status"},
 	{"contract", cmd_contract,
 	 "contract terminate|suspend|reactivate: change a member's contract"},
+	{"payments", cmd_payments, "payments list|settle: what is owed, and what the bank paid"},
 	{NULL, NULL, NULL},
 };
 

@@ -147,6 +147,39 @@ check_eq "invoice: every line as quoted" \
 check_eq "invoice: one payment to the professional" \
 	"$(sql "SELECT payee, payee_ref, amount_cents FROM payments WHERE claim_id = '$CLAIM'")" \
 	"professional|$PRO_A|$(jq .total_amc_cents <<<"$q")"
+
+# ---- the bank pays: INVOICE_STATUS paid ------------------------------------------------------
+AMOUNT=$(jq .total_amc_cents <<<"$q") REF="E2E-$RUN_ID-1"
+payments() { "$BIN/claimctl" payments "$@" 2>>"$LOG"; }
+check "payments list: the invoice's payment is owed" \
+	bash -c "'$BIN/claimctl' payments list --payee professional --limit 1000000 | grep -q ' $CLAIM professional $PRO_A $AMOUNT pending -\$'"
+printf '# bank statement\n%s %s %s\n' "$CLAIM" "$((AMOUNT + 1))" "$REF" >"$TEST_LOGS/tp-pay-wrong.txt"
+check_eq "settle: a transfer of another amount is refused (exit 1)" \
+	"$(payments settle "$TEST_LOGS/tp-pay-wrong.txt"; echo "exit $?")" \
+	"$CLAIM refused amount $((AMOUNT + 1)) differs from the payment's $AMOUNT
+exit 1"
+check_eq "status: still computed while unpaid" "$(tp status --invoice-id "$INV-1" | jq -r .status)" computed
+printf '%s %s %s\n' "$CLAIM" "$AMOUNT" "$REF" >"$TEST_LOGS/tp-pay.txt"
+check_eq "settle: the transfer marks the payment paid" "$(payments settle "$TEST_LOGS/tp-pay.txt")" "$CLAIM paid $AMOUNT $REF"
+check_eq "status: paid" "$(tp status --invoice-id "$INV-1" | jq -c '[.status, .payment_status]')" '["paid","paid"]'
+check_eq "settle: the same statement again changes nothing" \
+	"$(payments settle "$TEST_LOGS/tp-pay.txt"; echo "exit $?")" "$CLAIM already paid $REF
+exit 0"
+printf '%s %s OTHER-%s\n01900000-0000-7000-8000-000000000000 100 X-1\n' "$CLAIM" "$AMOUNT" "$RUN_ID" >"$TEST_LOGS/tp-pay-other.txt"
+check_eq "settle: paid under another reference, or no such payment: refused" \
+	"$(payments settle "$TEST_LOGS/tp-pay-other.txt" | cut -d' ' -f2-4)" "refused already paid
+refused no payment"
+printf '%s 12.50 %s\n' "$CLAIM" "$REF" >"$TEST_LOGS/tp-pay-bad.txt"
+check_eq "settle: a malformed line is bad input (exit 2)" \
+	"$(payments settle "$TEST_LOGS/tp-pay-bad.txt" >/dev/null; echo $?)" 2
+check_eq "payment recorded once, with its date and reference" \
+	"$(sql "SELECT status, bank_reference, paid_at IS NOT NULL FROM payments WHERE claim_id = '$CLAIM'")" "paid|$REF|t"
+settled_sent() {
+	[ "$(sql "SELECT count(*) FILTER (WHERE o.sent_at IS NOT NULL) || '/' || count(*) FROM outbox o
+	          JOIN claims c ON c.contract_id::text = o.key WHERE c.claim_id = '$CLAIM'
+	          AND o.topic = 'payments.settled'")" = 1/1 ]
+}
+check "payments.settled: one event, published through the outbox" wait_for 30 settled_sent
 check_eq "invoice: terminated contract, care after the end" \
 	"$(tp invoice --member "$TERMINATED" --invoice-id "$INV-2" "$TEST_LOGS/tp-lines-late.json" | jq -c '[.accepted, .reason_code]')" \
 	'[false,"NOT_COVERED"]'

@@ -1,0 +1,343 @@
+/*
+ * NAME
+ *	claimctl_payments.c - claimctl payments: what is owed, and what the
+ *	bank has paid
+ *
+ * SYNOPSIS
+ *	claimctl payments list [--status owed|pending|sent|paid|all]
+ *	                       [--payee member|professional] [--limit N]
+ *	claimctl payments settle FILE
+ *
+ * DESCRIPTION
+ *	Every decided claim leaves one payment row (to the member, or to the
+ *	professional in tiers payant), 'pending'. The transfers themselves
+ *	are made by the bank; this command is the treasury's side of it.
+ *
+ *	list prints the payments, oldest first, one per line: payment id,
+ *	claim id, payee, payee reference, amount in cents, status, bank
+ *	reference. The default, owed, is every payment not yet paid.
+ *
+ *	settle reads the transfers the bank made (from its statement), one
+ *	per line, "CLAIM_ID AMOUNT_CENTS REFERENCE" (the reference is the
+ *	transfer's end-to-end id: up to 35 characters, no spaces; blank
+ *	lines and lines starting with # are skipped), and marks each payment
+ *	paid, with the date and the reference, together with its
+ *	payments.settled event (PaymentSettled, keyed by contract id), in one
+ *	transaction for the file. Each line is answered:
+ *
+ *	  CLAIM_ID paid AMOUNT REFERENCE
+ *	  CLAIM_ID already paid REFERENCE        (the same transfer again)
+ *	  CLAIM_ID refused REASON                (nothing changed for it)
+ *
+ *	A statement read twice changes nothing. A transfer whose amount is
+ *	not the payment's, for a claim without a payment, or for a payment
+ *	already paid under another reference is refused: the money and the
+ *	record disagree, and a person must look.
+ *
+ *	Settings: CLAIMS_PG_DSN.
+ *
+ * DIAGNOSTICS
+ *	Exit 0 when every line was paid or already paid; 1 when a line was
+ *	refused (the others are recorded) or the database failed (nothing
+ *	is); 2 when the file has a malformed line (nothing is read further).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "claimctl/claimctl.h"
+#include "common/log.h"
+#include "common/outbox.h"
+#include "common/pg.h"
+#include "common/util.h"
+#include "common/xalloc.h"
+#include "proto/reimbursement.pb-c.h"
+
+#define REFERENCE_MAX 35 /* a SEPA end-to-end id */
+
+static int usage(void)
+{
+	fprintf(stderr,
+		"usage: claimctl payments list [--status owed|pending|sent|paid|all]\n"
+		"                              [--payee member|professional] [--limit N]\n"
+		"       claimctl payments settle FILE   (lines: CLAIM_ID AMOUNT_CENTS REFERENCE;"
+		" - for stdin)\n"
+		"Settings: CLAIMS_PG_DSN.\n");
+	return EXIT_USAGE;
+}
+
+/* ---- list ---------------------------------------------------------------------------------- */
+
+static int payments_list(int argc, char **argv)
+{
+	const char *status = "owed", *payee = NULL, *limit = "1000";
+	const char *const statuses[] = {"owed", "pending", "sent", "paid", "all"};
+	int known = 0, rc = 1;
+	struct pg *db;
+	PGresult *res;
+
+	for (int i = 2; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--status") == 0)
+			status = argv[i + 1];
+		else if (strcmp(argv[i], "--payee") == 0)
+			payee = argv[i + 1];
+		else if (strcmp(argv[i], "--limit") == 0)
+			limit = argv[i + 1];
+		else
+			return usage();
+	}
+	for (size_t k = 0; k < sizeof(statuses) / sizeof(statuses[0]); k++)
+		known |= strcmp(status, statuses[k]) == 0;
+	if (!known || argc % 2 != 0 || strspn(limit, "0123456789") != strlen(limit) ||
+	    limit[0] == '\0' ||
+	    (payee != NULL && strcmp(payee, "member") != 0 && strcmp(payee, "professional") != 0))
+		return usage();
+	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
+		return 1;
+	{
+		const char *v[3] = {status, payee, limit};
+
+		if (pg_exec_params(
+			    db,
+			    "SELECT payment_id, claim_id, payee, payee_ref, amount_cents, status,"
+			    " coalesce(bank_reference, '-') FROM payments"
+			    " WHERE ($1 = 'all' OR ($1 = 'owed' AND status <> 'paid')"
+			    "  OR status = $1) AND ($2::text IS NULL OR payee = $2)"
+			    " ORDER BY payment_id LIMIT $3::bigint",
+			    3, v, &res) == OK) {
+			for (int r = 0; r < PQntuples(res); r++)
+				printf("%s %s %s %s %s %s %s\n", PQgetvalue(res, r, 0),
+				       PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
+				       PQgetvalue(res, r, 3), PQgetvalue(res, r, 4),
+				       PQgetvalue(res, r, 5), PQgetvalue(res, r, 6));
+			PQclear(res);
+			rc = 0;
+		}
+	}
+	pg_close(db);
+	return rc;
+}
+
+/* ---- settle -------------------------------------------------------------------------------- */
+
+/* One transfer of the bank's statement. */
+struct transfer {
+	char claim_id[UUID_STR_LEN];
+	char amount[20];
+	char reference[REFERENCE_MAX + 1];
+	char *answer; /* printed once the file's transaction is committed */
+};
+
+static int reference_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > REFERENCE_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && strchr("/?:().,'+-", s[i]) == NULL)
+			return 0;
+	return 1;
+}
+
+/* "CLAIM_ID AMOUNT REFERENCE": ERR with a message on stderr. */
+static int parse_transfer(char *line, int line_no, struct transfer *t)
+{
+	char *save = NULL, *f[4];
+	int n = 0;
+
+	for (char *tok = strtok_r(line, " \t\r", &save); tok != NULL && n < 4;
+	     tok = strtok_r(NULL, " \t\r", &save))
+		f[n++] = tok;
+	if (n != 3) {
+		fprintf(stderr, "line %d: expected CLAIM_ID AMOUNT_CENTS REFERENCE\n", line_no);
+		return ERR;
+	}
+	if (strlen(f[0]) != UUID_STR_LEN - 1 || !uuid_valid(f[0])) {
+		fprintf(stderr, "line %d: claim id '%s' is not a UUID\n", line_no, f[0]);
+		return ERR;
+	}
+	if (strspn(f[1], "0123456789") != strlen(f[1]) || strlen(f[1]) > 15 || f[1][0] == '\0') {
+		fprintf(stderr, "line %d: amount '%s' is not a whole number of cents\n", line_no,
+			f[1]);
+		return ERR;
+	}
+	if (!reference_ok(f[2])) {
+		fprintf(stderr,
+			"line %d: reference '%s': 1 to %d of A-Z a-z 0-9 / ? : ( ) . , ' + -\n",
+			line_no, f[2], REFERENCE_MAX);
+		return ERR;
+	}
+	t->answer = NULL;
+	snprintf(t->claim_id, sizeof(t->claim_id), "%s", f[0]);
+	snprintf(t->amount, sizeof(t->amount), "%s", f[1]);
+	snprintf(t->reference, sizeof(t->reference), "%s", f[2]);
+	return OK;
+}
+
+static int parse_statement(char *text, struct transfer **out, int *count)
+{
+	struct transfer *t = NULL;
+	int n = 0, cap = 0, line_no = 0;
+	char *save = NULL;
+
+	for (char *line = strtok_r(text, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		line_no++;
+		line += strspn(line, " \t\r");
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			t = xrealloc(t, (size_t)cap * sizeof(*t));
+		}
+		if (parse_transfer(line, line_no, &t[n]) != OK) {
+			free(t);
+			return ERR;
+		}
+		n++;
+	}
+	*out = t;
+	*count = n;
+	return OK;
+}
+
+/* clang-format off */
+static const char sql_settle[] =
+	"UPDATE payments p SET status = 'paid', paid_at = now(), bank_reference = $3"
+	" FROM claims c"
+	" WHERE p.claim_id = $1::uuid AND c.claim_id = p.claim_id"
+	"  AND p.status <> 'paid' AND p.amount_cents = $2::bigint"
+	" RETURNING p.payment_id, c.contract_id, p.payee, p.payee_ref, p.amount_cents,"
+	"  (extract(epoch FROM p.paid_at) * 1000000)::bigint, c.source, c.external_id,"
+	"  c.trace_id";
+/* clang-format on */
+
+static int announce(struct pg *db, PGresult *res, const struct transfer *t)
+{
+	Claims__PaymentSettled ev = CLAIMS__PAYMENT_SETTLED__INIT;
+	const char *trace = PQgetisnull(res, 0, 8) ? NULL : PQgetvalue(res, 0, 8);
+
+	ev.claim_id = (char *)t->claim_id;
+	ev.has_payment_id = ev.has_contract_id = ev.has_amount_cents = ev.has_paid_at_us = 1;
+	ev.payment_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	ev.contract_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	ev.payee = PQgetvalue(res, 0, 2);
+	ev.payee_ref = PQgetvalue(res, 0, 3);
+	ev.amount_cents = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+	ev.paid_at_us = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
+	ev.bank_reference = (char *)t->reference;
+	ev.source = PQgetvalue(res, 0, 6);
+	ev.external_id = PQgetvalue(res, 0, 7);
+	return outbox_add(db, "payments.settled", PQgetvalue(res, 0, 1),
+			  CLAIMS__MESSAGE_TYPE__PAYMENT_SETTLED, &ev.base, trace, "claimctl");
+}
+
+/* Why a transfer matched no payment to settle: "" when it is the same
+ * transfer again (already paid under this reference). */
+static int why_not(struct pg *db, const struct transfer *t, char *why, size_t len)
+{
+	const char *v[1] = {t->claim_id};
+	PGresult *res;
+
+	if (pg_exec_params(db,
+			   "SELECT status, amount_cents, coalesce(bank_reference, '') FROM payments"
+			   " WHERE claim_id = $1::uuid",
+			   1, v, &res) != OK)
+		return ERR;
+	if (PQntuples(res) == 0)
+		snprintf(why, len, "no payment for this claim (not decided, or unknown)");
+	else if (strcmp(PQgetvalue(res, 0, 0), "paid") == 0 &&
+		 strcmp(PQgetvalue(res, 0, 2), t->reference) == 0)
+		why[0] = '\0';
+	else if (strcmp(PQgetvalue(res, 0, 0), "paid") == 0)
+		snprintf(why, len, "already paid under %s", PQgetvalue(res, 0, 2));
+	else
+		snprintf(why, len, "amount %s differs from the payment's %s", t->amount,
+			 PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return OK;
+}
+
+/* One transfer, inside the file's transaction; *refused is set when the
+ * record and the money disagree. */
+static int settle_one(struct pg *db, struct transfer *t, int *refused)
+{
+	const char *v[3] = {t->claim_id, t->amount, t->reference};
+	char why[160];
+	PGresult *res;
+	int status;
+
+	if (pg_exec_params(db, sql_settle, 3, v, &res) != OK)
+		return ERR;
+	if (PQntuples(res) == 1) {
+		status = announce(db, res, t);
+		PQclear(res);
+		if (status == OK)
+			t->answer =
+				xasprintf("%s paid %s %s", t->claim_id, t->amount, t->reference);
+		return status;
+	}
+	PQclear(res);
+	if (why_not(db, t, why, sizeof(why)) != OK)
+		return ERR;
+	if (why[0] == '\0') {
+		t->answer = xasprintf("%s already paid %s", t->claim_id, t->reference);
+	} else {
+		t->answer = xasprintf("%s refused %s", t->claim_id, why);
+		*refused = 1;
+	}
+	return OK;
+}
+
+static int payments_settle(const char *path)
+{
+	struct transfer *t;
+	struct pg *db;
+	char *text;
+	size_t len;
+	int n, refused = 0, status;
+
+	if (strcmp(path, "-") == 0 ? read_stream(stdin, CLAIMCTL_MAX_INPUT, &text, &len) != OK
+				   : read_file(path, CLAIMCTL_MAX_INPUT, &text, &len) != OK) {
+		fprintf(stderr, "claimctl payments settle: cannot read %s\n", path);
+		return 1;
+	}
+	status = parse_statement(text, &t, &n);
+	free(text);
+	if (status != OK)
+		return EXIT_USAGE;
+	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK) {
+		free(t);
+		return 1;
+	}
+	status = outbox_prepare(db) == OK ? pg_begin(db) : ERR;
+	for (int i = 0; status == OK && i < n; i++)
+		status = settle_one(db, &t[i], &refused);
+	if (status == OK)
+		status = pg_commit(db);
+	if (status != OK) {
+		pg_rollback(db);
+		fprintf(stderr, "claimctl payments settle: database error; nothing recorded\n");
+	}
+	pg_close(db);
+	for (int i = 0; i < n; i++) {
+		if (status == OK)
+			printf("%s\n", t[i].answer);
+		free(t[i].answer);
+	}
+	free(t);
+	return status != OK || refused ? 1 : 0;
+}
+
+int cmd_payments(int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : "";
+
+	if (strcmp(sub, "list") == 0)
+		return payments_list(argc, argv);
+	if (strcmp(sub, "settle") == 0 && argc == 3)
+		return payments_settle(argv[2]);
+	return usage();
+}
