@@ -96,19 +96,3 @@ const char *envelope_type_name(Claims__MessageType type)
 		return NULL;
 	return v->name;
 }
-
-int envelope_peek_type(const void *buf, size_t len)
-{
-	const uint8_t *b = buf;
-	int type = 0, shift = 0;
-
-	/* Field 1, varint: the first thing protobuf-c writes of an Envelope. */
-	if (len < 2 || b[0] != 0x08)
-		return -1;
-	for (size_t i = 1; i < len && shift < 28; i++, shift += 7) {
-		type |= (b[i] & 0x7f) << shift;
-		if (!(b[i] & 0x80))
-			return type;
-	}
-	return -1;
-}

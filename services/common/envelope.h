@@ -60,9 +60,4 @@ void envelope_free(struct envelope *env);
 
 const char *envelope_type_name(Claims__MessageType type);
 
-/* The type of a packed envelope without decoding it, for passing a
- * message on: -1 when it is not where protobuf-c writes it (first), and
- * then only envelope_unpack() can tell. */
-int envelope_peek_type(const void *buf, size_t len);
-
 #endif

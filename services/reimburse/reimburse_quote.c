@@ -6,24 +6,26 @@
  *	A professional's QUOTE is computed by the reimbursement workers, with
  *	the same engine, formulas and counters as a claim, so that the
  *	invoice that follows gets the amounts the quote showed. Each worker
- *	runs one quote thread: a REP socket connected to every front door
- *	of CLAIMS_QUOTE_CONNECT (the front door's DEALER spreads requests
- *	over the connected workers), its own PostgreSQL connection and its
+ *	runs one quote thread, with its own PostgreSQL connection and its
  *	own copy of the formulas, so a quote never waits behind a batch of
  *	claims and shares nothing mutable with the main loop.
  *
- *	The socket is a DEALER connected to every front door of
+ *	The socket is a ROUTER connected to every front door of
  *	CLAIMS_QUOTE_CONNECT (whose DEALERs spread requests over the
- *	connected workers). Requests are served in batches, like claims: the
+ *	connected workers): a ROUTER answers on the connection a request
+ *	came from, so with several front doors each reply goes back to the
+ *	one that asked (a DEALER would spread the replies round-robin over
+ *	all of them). Requests are served in batches, like claims: the
  *	ones waiting are read together, their beneficiaries' counters read
  *	in one query, the quotes stored in one INSERT; a busy worker thus
  *	gets faster per quote instead of queueing.
  *
  *	Request: [empty][tag][Envelope(QUOTE_COMPUTE)]; reply: [empty][tag]
  *	[Envelope(QUOTE_REPLY)], the professional's answer itself (request
- *	id, quote id, validity, lines, totals), which the front door passes
- *	on without decoding it, or [empty][tag][Envelope(ERROR_REPLY)].
- *	The tag is the front door's and comes back untouched. The stored
+ *	id, quote id, validity, lines, totals), which the front door checks
+ *	(its request id) and passes on, or [empty][tag][Envelope(ERROR_REPLY)].
+ *	The tag is the front door's and comes back untouched; the ROUTER
+ *	adds the connection's identity in front, and the reply goes to it. The stored
  *	`result` of a quote is that QuoteReply envelope.
  *
  *	The quote is stored in `quotes` (for the invoice to cite) after its
@@ -210,13 +212,14 @@ static void decode(struct quote_job *j)
 	j->q.valid_until = j->compute->valid_until;
 }
 
-/* [empty][tag][envelope] from the front door's DEALER. 0: none waiting. */
+/* [identity][empty][tag][envelope]: the front door's DEALER frames,
+ * after the identity our ROUTER gives its connection. 0: none waiting. */
 static int receive(struct quote_server *qs, struct quote_job *j)
 {
 	memset(j, 0, sizeof(*j));
 	if (zsock_recv(qs->sock, &j->frames) != OK)
 		return 0;
-	if (j->frames.truncated || j->frames.count != 3) {
+	if (j->frames.truncated || j->frames.count != 4 || zmq_msg_size(&j->frames.part[1]) != 0) {
 		j->error_code = "BAD_REQUEST";
 		j->error = "expected [empty][tag][envelope]";
 		return 1;
@@ -230,7 +233,7 @@ static void answer(struct quote_server *qs, struct quote_job *j)
 	uint8_t *reply = j->q.reply, *error = NULL;
 	size_t len = j->q.reply_len;
 
-	if (j->frames.count != 3) {
+	if (j->frames.count != 4 || zmq_msg_size(&j->frames.part[1]) != 0) {
 		log_warn("quote request with %d frames dropped: no tag to answer to",
 			 j->frames.count);
 		return;
@@ -242,11 +245,11 @@ static void answer(struct quote_server *qs, struct quote_job *j)
 			   &len);
 		reply = error;
 	}
-	if (zmq_send(qs->sock, "", 0, ZMQ_SNDMORE) < 0 ||
-	    zmq_send(qs->sock, zmq_msg_data(&j->frames.part[1]), zmq_msg_size(&j->frames.part[1]),
-		     ZMQ_SNDMORE) < 0 ||
-	    zmq_send(qs->sock, reply, len, 0) < 0)
-		log_error("quote reply: %s", zmq_strerror(zmq_errno()));
+	/* Sent after the request's identity, empty and tag frames. For a
+	 * front door gone meanwhile the ROUTER drops the reply; the request
+	 * has timed out there, or died with it. */
+	if (zsock_reply(qs->sock, &j->frames, reply, len) != OK)
+		log_warn("quote %s: no reply sent", j->compute ? j->compute->request_id : "?");
 	free(error);
 }
 
@@ -328,7 +331,7 @@ static int connect_all(struct quote_server *q, const char *endpoints)
 	char *list = xstrdup(endpoints), *save = NULL;
 	int zero = 0, status = OK;
 
-	q->sock = zmq_socket(q->zctx, ZMQ_DEALER);
+	q->sock = zmq_socket(q->zctx, ZMQ_ROUTER);
 	if (q->sock == NULL || zmq_setsockopt(q->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0)
 		status = ERR;
 	for (char *e = strtok_r(list, ", ", &save); e != NULL && status == OK;

@@ -10,15 +10,18 @@
  *	backend socket and is matched to the client by a slot tag.
  *
  *	- quotes: a DEALER bound on CLAIMS_TP_QUOTE_ENDPOINT; each
- *	  reimbursement worker connects a REP socket to it. DEALER hands
+ *	  reimbursement worker connects a ROUTER socket to every front door
+ *	  and answers on the connection the request came from. DEALER hands
  *	  requests round-robin to the connected workers, so more replicas
  *	  share the load and a worker that leaves stops receiving any.
  *	- invoices: a DEALER connected to intake's submission socket
  *	  (ZMQ_IMMEDIATE: no queueing for an intake that is not there).
  *
- *	Frames on both: [empty][tag][envelope], the tag being 8 bytes:
- *	slot index and slot generation. A reply whose tag names a slot
- *	that has since expired or been reused is dropped. Slots are a
+ *	Frames on both: [empty][tag][envelope], the tag being 16 bytes:
+ *	this process's incarnation (random at start), slot index and slot
+ *	generation. A reply whose tag names a slot that has since expired or
+ *	been reused, or another incarnation's slot (a reply a worker queued
+ *	for a front door that restarted meanwhile), is dropped. Slots are a
  *	fixed table (CLAIMS_TP_MAX_IN_FLIGHT): when it is full the client
  *	is told BUSY at once, and every slot has a deadline after which
  *	the client gets TIMEOUT: a client never waits without bound.
@@ -29,6 +32,8 @@
 #include <string.h>
 #include <zmq.h>
 
+#include <sodium.h>
+
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "common/zsock.h"
@@ -38,7 +43,14 @@ struct tp_backends {
 	void *quotes, *intake;
 	struct tp_pending *slots;
 	int capacity, in_flight, next;
+	uint64_t incarnation;
 	struct zframes last; /* the last reply handed out */
+};
+
+/* The tag a request carries to a worker and back. */
+struct tag {
+	uint64_t incarnation;
+	uint32_t slot, generation;
 };
 
 static int dealer(void *ctx, const char *endpoint, int bind, void **out)
@@ -67,6 +79,7 @@ int tp_backends_open(void *ctx, const char *quote_endpoint, const char *intake_e
 
 	b->capacity = capacity;
 	b->slots = xcalloc((size_t)capacity, sizeof(*b->slots));
+	randombytes_buf(&b->incarnation, sizeof(b->incarnation));
 	if (dealer(ctx, quote_endpoint, 1, &b->quotes) != OK ||
 	    dealer(ctx, intake_endpoint, 0, &b->intake) != OK) {
 		tp_backends_close(b);
@@ -141,11 +154,11 @@ int tp_pending_send(struct tp_backends *b, struct tp_pending *p, const uint8_t *
 		    size_t len)
 {
 	void *sock = p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST ? b->quotes : b->intake;
-	uint32_t tag[2] = {(uint32_t)(p - b->slots), p->generation};
+	struct tag tag = {b->incarnation, (uint32_t)(p - b->slots), p->generation};
 
 	if (zmq_send(sock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
 		return ERR; /* EAGAIN: no worker connected, nothing was sent */
-	if (zmq_send(sock, tag, sizeof(tag), ZMQ_SNDMORE) < 0 ||
+	if (zmq_send(sock, &tag, sizeof(tag), ZMQ_SNDMORE) < 0 ||
 	    zmq_send(sock, envelope, len, 0) < 0) {
 		log_error("backend send: %s", zmq_strerror(zmq_errno()));
 		return ERR;
@@ -156,7 +169,7 @@ int tp_pending_send(struct tp_backends *b, struct tp_pending *p, const uint8_t *
 int tp_backend_recv(struct tp_backends *b, void *sock, struct tp_pending **slot,
 		    const uint8_t **body, size_t *len)
 {
-	uint32_t tag[2];
+	struct tag tag;
 
 	*slot = NULL;
 	zframes_close(&b->last); /* the body handed out by the previous call */
@@ -167,10 +180,10 @@ int tp_backend_recv(struct tp_backends *b, void *sock, struct tp_pending **slot,
 		log_warn("backend reply with %d frames dropped", b->last.count);
 		return 1;
 	}
-	memcpy(tag, zmq_msg_data(&b->last.part[1]), sizeof(tag));
-	if (tag[0] < (uint32_t)b->capacity && b->slots[tag[0]].used &&
-	    b->slots[tag[0]].generation == tag[1])
-		*slot = &b->slots[tag[0]];
+	memcpy(&tag, zmq_msg_data(&b->last.part[1]), sizeof(tag));
+	if (tag.incarnation == b->incarnation && tag.slot < (uint32_t)b->capacity &&
+	    b->slots[tag.slot].used && b->slots[tag.slot].generation == tag.generation)
+		*slot = &b->slots[tag.slot];
 	*body = zframes_body(&b->last, len);
 	return 1;
 }

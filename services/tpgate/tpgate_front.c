@@ -21,6 +21,7 @@
 #include "common/envelope.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/tpclient.h"
 #include "common/xalloc.h"
 #include "common/zsock.h"
 #include "rules/rules.h"
@@ -286,24 +287,40 @@ int tp_serve_batch(struct tpgate *g)
 
 /* ---- backend replies and deadlines ------------------------------------------------------- */
 
+/* A quote worker answers the professional directly: passed on as is,
+ * once it is sure to be the answer to this professional's request (the
+ * tag says which slot; the request id says the slot was not confused). */
+static void quote_reply(struct tpgate *g, struct tp_pending *p, const struct envelope *env,
+			const uint8_t *body, size_t len)
+{
+	char echoed[TP_REQUEST_ID_MAX + 1];
+
+	tp_reply_request_id(env, echoed, sizeof(echoed));
+	if (strcmp(echoed, p->request_id) != 0) {
+		log_error("quote reply for request %s arrived on the slot of %s: not passed on",
+			  echoed, p->request_id);
+		tp_reply_error(g, &p->route, p->trace_id, p->request_id, "INTERNAL",
+			       "the quote could not be matched to its request; retry");
+		return;
+	}
+	tp_send(g, &p->route, body, len);
+}
+
 /* A worker's reply to the request of slot p. */
 static void backend_reply(struct tpgate *g, struct tp_pending *p, const uint8_t *body, size_t len)
 {
 	struct envelope env;
 	char why[160];
 
-	/* A quote worker answers the professional directly: passed on as is. */
-	if (p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST &&
-	    envelope_peek_type(body, len) == CLAIMS__MESSAGE_TYPE__QUOTE_REPLY) {
-		tp_send(g, &p->route, body, len);
-		return;
-	}
 	if (envelope_unpack(body, len, &env, why, sizeof(why)) != OK) {
-		tp_reply_error(g, &p->route, NULL, p->request_id, "INTERNAL",
+		tp_reply_error(g, &p->route, p->trace_id, p->request_id, "INTERNAL",
 			       "a worker's answer did not decode: %s", why);
 		return;
 	}
-	if (env.type == CLAIMS__MESSAGE_TYPE__ERROR_REPLY) {
+	if (p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST &&
+	    env.type == CLAIMS__MESSAGE_TYPE__QUOTE_REPLY) {
+		quote_reply(g, p, &env, body, len);
+	} else if (env.type == CLAIMS__MESSAGE_TYPE__ERROR_REPLY) {
 		Claims__ErrorReply *e =
 			claims__error_reply__unpack(NULL, env.payload_len, env.payload);
 
@@ -350,7 +367,7 @@ void tp_expire(struct tpgate *g)
 		return;
 	g->expiry_check_us = now + 5000;
 	while ((p = tp_pending_expired(g->backends, now)) != NULL) {
-		tp_reply_error(g, &p->route, NULL, p->request_id, "TIMEOUT",
+		tp_reply_error(g, &p->route, p->trace_id, p->request_id, "TIMEOUT",
 			       "no answer from the %s within %ld ms; ask INVOICE_STATUS or retry",
 			       p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST ? "quote workers"
 									      : "claims intake",

@@ -53,11 +53,16 @@ check "keys: register then revoke" "$BIN/claimctl" tp register --kind ADELI --id
 check "keys: revoke" "$BIN/claimctl" tp revoke --id "$PRO_R" >/dev/null
 
 start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191
-start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192
-start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9194
+# Two reimburse replicas serve the quotes of two front doors.
+QUOTE_DOORS=tcp://127.0.0.1:5703,tcp://127.0.0.1:5713
+start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192 CLAIMS_QUOTE_CONNECT=$QUOTE_DOORS
+start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9194 CLAIMS_QUOTE_CONNECT=$QUOTE_DOORS
 start_daemon tpgate "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9193 CLAIMS_TP_SERVER_SECRET="$SERVER_SEC" \
 	CLAIMS_TP_SESSION_TTL=4 CLAIMS_TP_RATE_LIMIT=50
 TPGATE_PID=$LAST_PID
+start_daemon tpgate "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9195 CLAIMS_TP_SERVER_SECRET="$SERVER_SEC" \
+	CLAIMS_TP_ENDPOINT=tcp://127.0.0.1:5712 CLAIMS_TP_QUOTE_ENDPOINT=tcp://127.0.0.1:5713 \
+	CLAIMS_TP_GROUP="tpgate-second-$RUN_ID"
 
 export CLAIMS_TP_SERVER_KEY=$SERVER_PUB CLAIMS_TP_PUBLIC_KEY=$A_PUB CLAIMS_TP_SECRET_KEY=$A_SEC
 tp() { "$BIN/claimctl" tp "$@" 2>>"$LOG"; }
@@ -124,6 +129,24 @@ quotes_served() { # quotes_served PORT: quotes computed by the worker with that 
 for _ in 1 2 3 4 5 6; do tp quote --member "$COVERED" "$TEST_LOGS/tp-lines.json" >/dev/null; done
 check "quote: both reimburse replicas compute quotes" \
 	test "$(quotes_served 9192)" -gt 0 -a "$(quotes_served 9194)" -gt 0
+
+# Each worker is connected to both front doors: its answer must go back
+# to the door that asked, never to the other one.
+# (The second door is asked as the hospital, so that neither professional
+# nears the rate limit of 50 requests a second.)
+second() { CLAIMS_TP_ENDPOINT=tcp://127.0.0.1:5712 as_b "$@"; }
+check "two front doors: the second answers" wait_for 30 second eligibility --member "$COVERED"
+answered=0
+# An irregular order: a worker answering round-robin over its connections
+# instead of to the asker would send some replies to the wrong door.
+for door in tp tp second tp second second second tp tp tp second tp second second tp tp second second tp second; do
+	[ "$($door quote --member "$COVERED" "$TEST_LOGS/tp-lines.json" | jq -r '.quote_id | length')" = 36 ] &&
+		answered=$((answered + 1))
+done
+check_eq "two front doors: every quote answered through the door that asked" "$answered" 20
+sleep 1 # a new second of the rate limit for what follows
+late() { curl -s "http://127.0.0.1:$1/metrics" | awk '$1 == "tpgate_late_replies_total" {s += $2} END {print s + 0}'; }
+check_eq "two front doors: no reply reached the wrong door" "$(late 9193)/$(late 9195)" 0/0
 
 # ---- INVOICE and INVOICE_STATUS --------------------------------------------------------
 INV="INV-$RUN_ID"

@@ -117,9 +117,6 @@ static void test_envelope_roundtrip(void)
 	msg.reason_code = "UNKNOWN_MEMBER";
 	REQUIRE(envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_REJECTED, &msg.base, NULL, "test", id,
 			      &buf, &len) == OK);
-	CHECK_EQ_I64(envelope_peek_type(buf, len), CLAIMS__MESSAGE_TYPE__CLAIM_REJECTED);
-	CHECK_EQ_I64(envelope_peek_type(buf, 1), -1);
-	CHECK_EQ_I64(envelope_peek_type("\x12\x01x", 3), -1); /* another field first */
 	REQUIRE(envelope_unpack(buf, len, &env, why, sizeof(why)) == OK);
 	CHECK_EQ_I64(env.type, CLAIMS__MESSAGE_TYPE__CLAIM_REJECTED);
 	CHECK_EQ_STR(env.message_id, id);
