@@ -12,12 +12,18 @@
 
 #include "common/xalloc.h"
 
-static void put(struct pgarray *a, char c)
+/* Room for n more bytes. */
+static void reserve(struct pgarray *a, size_t n)
 {
-	if (a->len + 2 > a->cap) {
-		a->cap = a->cap * 2 + 64;
+	if (a->len + n > a->cap) {
+		a->cap = a->cap * 2 + n + 64;
 		a->buf = xrealloc(a->buf, a->cap);
 	}
+}
+
+static void put(struct pgarray *a, char c)
+{
+	reserve(a, 1);
 	a->buf[a->len++] = c;
 }
 
@@ -72,12 +78,18 @@ void pgarray_hex(struct pgarray *a, const void *data, size_t len)
 	free(hex);
 }
 
+/* The closing brace and the NUL go after the elements without becoming
+ * part of them: the array can grow after a finish (a write that failed
+ * keeps its rows for the next try) and be finished again. */
 const char *pgarray_finish(struct pgarray *a)
 {
+	size_t end = a->len;
+
+	reserve(a, 3);
 	if (a->count == 0)
-		put(a, '{');
-	put(a, '}');
-	a->buf[a->len] = '\0';
+		a->buf[end++] = '{';
+	a->buf[end++] = '}';
+	a->buf[end] = '\0';
 	return a->buf;
 }
 

@@ -38,6 +38,7 @@ void pgarray_bool(struct pgarray *a, int v);
 void pgarray_null(struct pgarray *a);
 /* Binary data as hex text: decode(x, 'hex') turns it back into bytea. */
 void pgarray_hex(struct pgarray *a, const void *data, size_t len);
+/* The literal so far; elements may still be added, then finish again. */
 const char *pgarray_finish(struct pgarray *a);
 void pgarray_free(struct pgarray *a);
 

@@ -13,6 +13,7 @@
 #include "common/ident.h"
 #include "common/metrics.h"
 #include "common/pg.h"
+#include "common/pgarray.h"
 #include "common/util.h"
 #include "proto/claims.pb-c.h"
 #include "test.h"
@@ -37,6 +38,27 @@ static void test_dates(void)
 	CHECK_EQ_I64(d, 1);
 	CHECK(date_parse("2026-11-26", &d) == OK);
 	CHECK_EQ_I64(d, 20783);
+}
+
+static void test_pgarray(void)
+{
+	struct pgarray a;
+
+	pgarray_init(&a);
+	CHECK_EQ_STR(pgarray_finish(&a), "{}");
+	pgarray_text(&a, "O'Brien \"x\" \\ {a,b}");
+	pgarray_null(&a);
+	CHECK_EQ_STR(pgarray_finish(&a), "{\"O'Brien \\\"x\\\" \\\\ {a,b}\",NULL}");
+	/* Grown after a finish (a failed write keeps its rows), finished again. */
+	pgarray_int(&a, -42);
+	CHECK_EQ_STR(pgarray_finish(&a), "{\"O'Brien \\\"x\\\" \\\\ {a,b}\",NULL,\"-42\"}");
+	CHECK_EQ_STR(pgarray_finish(&a), "{\"O'Brien \\\"x\\\" \\\\ {a,b}\",NULL,\"-42\"}");
+	pgarray_free(&a);
+	pgarray_init(&a);
+	CHECK_EQ_STR(pgarray_finish(&a), "{}");
+	pgarray_bool(&a, 1);
+	CHECK_EQ_STR(pgarray_finish(&a), "{\"t\"}");
+	pgarray_free(&a);
 }
 
 static void test_uuid(void)
@@ -206,6 +228,7 @@ static void test_pg_binary_int(void)
 int main(void)
 {
 	RUN(test_dates);
+	RUN(test_pgarray);
 	RUN(test_uuid);
 	RUN(test_uuid_many);
 	RUN(test_identifiers);
