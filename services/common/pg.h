@@ -65,6 +65,9 @@ int pg_begin(struct pg *db) MUST_CHECK;
 int pg_commit(struct pg *db) MUST_CHECK;
 void pg_rollback(struct pg *db);
 
+/* A session setting (SET name = value), kept and applied again after a
+ * reconnect, e.g. pg_set(db, "statement_timeout", "2s"). */
+int pg_set(struct pg *db, const char *name, const char *value) MUST_CHECK;
 /* Reconnect if the connection is broken. */
 int pg_check(struct pg *db) MUST_CHECK;
 const char *pg_sqlstate(struct pg *db);

@@ -157,15 +157,17 @@ static int contract_changes(struct tpgate *g)
 	return OK;
 }
 
-/* Once a second, a PING: without traffic nothing else would notice that
- * Redis went away (or came back) and /health would say what was true at
- * the last request. A failure is logged by the Redis wrapper and shows
- * in /health; the loop goes on (requests get UNAVAILABLE meanwhile). */
-static void redis_probe(struct tpgate *g)
+/* Once a second: the PostgreSQL connection made again if it was lost
+ * (a restarted server), and a PING to Redis. Without traffic nothing
+ * else would notice either going away or coming back, and /health would
+ * say what was true at the last request. Failures are logged and show in
+ * /health; the loop goes on (requests get UNAVAILABLE meanwhile). */
+static void probe_dependencies(struct tpgate *g)
 {
-	if (clock_mono_us() - g->redis_probe_us < 1000000)
+	if (clock_mono_us() - g->probe_us < 1000000)
 		return;
-	g->redis_probe_us = clock_mono_us();
+	g->probe_us = clock_mono_us();
+	atomic_store(&g->db_up, pg_check(g->db) == OK);
 	if (redis_command(g->redis, NULL, "PING") != OK)
 		log_warn("Redis unreachable: sessions, limits and cached rights unavailable");
 }
@@ -194,6 +196,7 @@ static int tpgate_init(void *ctx)
 	g->batch = xcalloc(TP_BATCH, sizeof(*g->batch));
 	g->ctx = zmq_ctx_new();
 	if (g->ctx == NULL || pg_open(cfg.pg_dsn, &g->db) != OK ||
+	    pg_set(g->db, "statement_timeout", TP_STATEMENT_TIMEOUT) != OK ||
 	    pg_prepare(g->db, "tp_professional_active",
 		       "SELECT key_status = 'active' AND tp_agreement FROM professionals"
 		       " WHERE professional_id = $1",
@@ -221,6 +224,7 @@ static int tpgate_init(void *ctx)
 			     (int)cfg.max_in_flight, &g->backends) != OK ||
 	    kafka_consumer_open(cfg.brokers, cfg.group, topics, 1, &g->changes) != OK)
 		return ERR;
+	atomic_store(&g->db_up, 1);
 	/* The ZAP handler must listen before the first handshake. */
 	if (tp_zap_start(g->ctx, cfg.pg_dsn, &g->zap) != OK ||
 	    zsock_bind_curve_router(g->ctx, cfg.endpoint, cfg.secret_key, TP_ZAP_DOMAIN,
@@ -250,7 +254,7 @@ static int tpgate_step(void *ctx)
 	for (int round = 0; round < 4 && tp_serve_batch(g) == TP_BATCH; round++)
 		;
 	tp_expire(g);
-	redis_probe(g);
+	probe_dependencies(g);
 	if (tp_catalog_refresh(g->rights, 60) != OK)
 		log_warn("formula catalogue not reloaded; the previous one is kept");
 	return contract_changes(g);
@@ -298,8 +302,10 @@ static const char *tpgate_health(void *ctx)
 {
 	struct tpgate *g = ctx;
 
-	if (g->db == NULL || PQstatus(pg_conn(g->db)) != CONNECTION_OK)
+	if (!atomic_load(&g->db_up))
 		return "database connection down";
+	if (!tp_zap_db_up(g->zap))
+		return "database connection of the key checks (ZAP) down: new clients are refused";
 	if (!redis_up(g->redis))
 		return "Redis unreachable: every request is answered UNAVAILABLE";
 	return NULL;

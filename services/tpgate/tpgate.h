@@ -22,6 +22,7 @@
 #ifndef TPGATE_H
 #define TPGATE_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "common/envelope.h"
@@ -58,6 +59,14 @@ struct tp_route {
 struct tp_zap;
 int tp_zap_start(void *zmq_ctx, const char *dsn, struct tp_zap **out) MUST_CHECK;
 void tp_zap_stop(struct tp_zap *zap);
+/* 1 while the handler's database connection works (any thread). */
+int tp_zap_db_up(struct tp_zap *zap);
+
+/* The longest a query of the front door may take. It answers in
+ * milliseconds; a query taking a second is an outage, better refused
+ * (UNAVAILABLE, or 500 to a handshake) than left to stall every client
+ * behind it on the one loop. */
+#define TP_STATEMENT_TIMEOUT "1s"
 
 /* tpgate_admit.c */
 int tp_identity_parse(const char *user_id, struct tp_identity *out) MUST_CHECK;
@@ -175,7 +184,8 @@ struct tpgate {
 	int64_t changes_at_us;
 	struct request *batch; /* TP_BATCH requests being served */
 	int64_t expiry_check_us;
-	int64_t redis_probe_us; /* last PING: keeps /health true while idle */
+	int64_t probe_us; /* last look at PostgreSQL and Redis: keeps /health true while idle */
+	atomic_int db_up; /* for /health, read by the metrics thread */
 };
 
 /* One request being served. */

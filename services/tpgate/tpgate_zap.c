@@ -39,6 +39,7 @@ struct tp_zap {
 	pthread_t thread;
 	int started;
 	atomic_int stop;
+	atomic_int db_up; /* for /health, read by the metrics thread */
 };
 
 struct zap_answer {
@@ -66,8 +67,15 @@ static void lookup_key(struct tp_zap *z, const uint8_t key[32], struct zap_answe
 	a->user_id[0] = '\0';
 	if (zmq_z85_encode(z85, key, 32) == NULL)
 		return;
-	if (pg_exec_prepared(z->db, "zap_key", 1, v, NULL, NULL, &res) != OK)
+	/* A connection lost since the last handshake (a restarted server,
+	 * an idle session cut) is made again here, or the key cannot be
+	 * checked: the client is refused with 500 and tries again. */
+	if (pg_check(z->db) != OK ||
+	    pg_exec_prepared(z->db, "zap_key", 1, v, NULL, NULL, &res) != OK) {
+		atomic_store(&z->db_up, 0);
 		return;
+	}
+	atomic_store(&z->db_up, 1);
 	if (PQntuples(res) == 0) {
 		a->code = "400";
 		a->text = "unknown key";
@@ -166,6 +174,11 @@ static void *zap_loop(void *arg)
 	return NULL;
 }
 
+int tp_zap_db_up(struct tp_zap *z)
+{
+	return z != NULL && atomic_load(&z->db_up);
+}
+
 int tp_zap_start(void *zmq_ctx, const char *dsn, struct tp_zap **out)
 {
 	struct tp_zap *z = xcalloc(1, sizeof(*z));
@@ -175,8 +188,10 @@ int tp_zap_start(void *zmq_ctx, const char *dsn, struct tp_zap **out)
 	    pg_prepare(z->db, "zap_key",
 		       "SELECT professional_id, id_kind, id_value, key_status, tp_agreement"
 		       " FROM professionals WHERE curve_public_key = $1",
-		       1) != OK)
+		       1) != OK ||
+	    pg_set(z->db, "statement_timeout", TP_STATEMENT_TIMEOUT) != OK)
 		goto fail;
+	atomic_store(&z->db_up, 1);
 	z->sock = zmq_socket(zmq_ctx, ZMQ_REP);
 	if (z->sock == NULL || zmq_setsockopt(z->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
 	    zmq_bind(z->sock, ZAP_ENDPOINT) != 0) {
