@@ -104,7 +104,8 @@ static void drop_cached_rights(const char *member)
 		log_warn("cached rights of %s left to the contracts.changed event", member);
 		return;
 	}
-	if (redis_command(r, &reply, "DEL %s", key) == OK)
+	if (redis_command(r, &reply, "SET %s %b EX %d", key, "", (size_t)0,
+			  TP_RIGHTS_TOMBSTONE_S) == OK)
 		freeReplyObject(reply);
 	redis_close(r);
 }

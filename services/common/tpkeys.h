@@ -12,7 +12,14 @@
  *	tp:{REF}:session:TOKEN  the session (value: REF), TTL refreshed on use
  *	tp:{REF}:seen:REQID     a request id already served (replay guard)
  *	tp:{REF}:rate:SECOND    requests in that second (rate limit)
- *	tp:rights:NUMBER        the member's RightsSnapshot (protobuf)
+ *	tp:rights:NUMBER        the member's RightsSnapshot (protobuf), or
+ *	                        empty for TP_RIGHTS_TOMBSTONE_S after a change
+ *
+ *	Dropping cached rights leaves an empty value for a few seconds
+ *	rather than deleting the key, and a front door caches what it read
+ *	with SET NX: one that read the old rights from PostgreSQL just
+ *	before the change, and writes them just after, finds the key taken
+ *	and leaves it. An empty value reads as a miss.
  */
 #ifndef COMMON_TPKEYS_H
 #define COMMON_TPKEYS_H
@@ -22,5 +29,7 @@
 #define TP_KEY_SEEN	       "tp:{%lld}:seen:%s"
 #define TP_KEY_RATE	       "tp:{%lld}:rate:%lld"
 #define TP_KEY_RIGHTS	       "tp:rights:%s"
+#define TP_RIGHTS_TOMBSTONE_S \
+	5 /* longer than any read-then-cache of the front door (1 s queries) */
 
 #endif

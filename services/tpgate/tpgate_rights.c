@@ -203,12 +203,15 @@ static int load_from_db(struct tp_rights_store *s, const char *number, uint8_t *
 
 /* ---- the cache ------------------------------------------------------------------------ */
 
+/* NX: never over a fresher value, nor over the mark of a change made
+ * since we read (tpkeys.h); a value we could not read is replaced. */
 static void cache_put(struct tp_rights_store *s, const char *key, const uint8_t *packed, size_t len,
-		      long ttl)
+		      long ttl, int replace)
 {
 	redisReply *reply;
 
-	if (redis_command(s->redis, &reply, "SET %s %b EX %ld", key, packed, len, ttl) != OK) {
+	if (redis_command(s->redis, &reply, replace ? "SET %s %b EX %ld" : "SET %s %b EX %ld NX",
+			  key, packed, len, ttl) != OK) {
 		metric_add(s->redis_errors, 1);
 		return; /* served from the database; the next request tries again */
 	}
@@ -224,7 +227,8 @@ int tp_rights_get(struct tp_rights_store *s, const char *number, const redisRepl
 	int known;
 
 	*out = NULL;
-	if (cached != NULL && cached->type == REDIS_REPLY_STRING)
+	/* Empty: the mark of a recent change, a miss. */
+	if (cached != NULL && cached->type == REDIS_REPLY_STRING && cached->len > 0)
 		*out = claims__rights_snapshot__unpack(NULL, cached->len,
 						       (const uint8_t *)cached->str);
 	if (*out != NULL) {
@@ -236,7 +240,8 @@ int tp_rights_get(struct tp_rights_store *s, const char *number, const redisRepl
 	if (load_from_db(s, number, &packed, &len, &known) != OK)
 		return ERR;
 	snprintf(key, sizeof(key), TP_KEY_RIGHTS, number);
-	cache_put(s, key, packed, len, known ? s->ttl_s : UNKNOWN_MEMBER_TTL);
+	cache_put(s, key, packed, len, known ? s->ttl_s : UNKNOWN_MEMBER_TTL,
+		  cached != NULL && cached->type == REDIS_REPLY_STRING && cached->len > 0);
 	*out = claims__rights_snapshot__unpack(NULL, len, packed);
 	free(packed);
 	return *out != NULL ? OK : ERR;
@@ -248,7 +253,8 @@ int tp_rights_forget(struct tp_rights_store *s, const char *number)
 	redisReply *reply;
 
 	snprintf(key, sizeof(key), TP_KEY_RIGHTS, number);
-	if (redis_command(s->redis, &reply, "DEL %s", key) != OK)
+	if (redis_command(s->redis, &reply, "SET %s %b EX %d", key, "", (size_t)0,
+			  TP_RIGHTS_TOMBSTONE_S) != OK)
 		return ERR;
 	freeReplyObject(reply);
 	return OK;

@@ -267,6 +267,11 @@ check_eq "same number, two registers: the accepted claim names the hospital" \
 # ---- cached rights follow contract changes ------------------------------------------
 check_eq "cache: open before the change" "$(tp eligibility --member "${P}00004" | jq .rights_open)" true
 "$BIN/claimctl" contract terminate --member "${P}00004" --end-date 2026-01-01 >>"$LOG" 2>&1
+# A front door that read the old rights just before the change must not
+# cache them just after: the change leaves a mark a SET NX cannot pass.
+mark="$(redis-cli -u "$CLAIMS_REDIS_URL" SET "tp:rights:${P}00004" stale EX 600 NX)|$(redis-cli -u "$CLAIMS_REDIS_URL" TTL "tp:rights:${P}00004")"
+check "cache: a change leaves a short mark that a stale write cannot replace (got $mark)" \
+	grep -Eq '^\|[1-5]$' <<<"$mark"
 check_eq "cache: claimctl contract drops the cached rights" \
 	"$(tp eligibility --member "${P}00004" | jq -r .reason)" RIGHTS_CLOSED
 check_eq "cache: open before the change (event only)" "$(tp eligibility --member "${P}00005" | jq .rights_open)" true
