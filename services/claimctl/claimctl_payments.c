@@ -9,8 +9,9 @@
  *	claimctl payments settle FILE
  *
  * DESCRIPTION
- *	Every decided claim leaves one payment row (to the member, or to the
- *	professional in tiers payant), 'pending'. The transfers themselves
+ *	Every decided claim with an AMC share above zero leaves one payment
+ *	row (to the member, or to the professional in tiers payant),
+ *	'pending'. The transfers themselves
  *	are made by the bank; this command is the treasury's side of it.
  *
  *	list prints the payments, oldest first, one per line: payment id,

@@ -4,6 +4,7 @@
  */
 #include "common/envelope.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,20 @@ int envelope_pack(Claims__MessageType type, const ProtobufCMessage *payload, con
 	return OK;
 }
 
+/* A trace id is carried into logs and tables: 1 to 64 characters of
+ * A-Z a-z 0-9 . _ : - (a UUID, a W3C trace id), never arbitrary bytes. */
+static int trace_id_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > ENVELOPE_MAX_TRACE_ID)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && strchr("._:-", s[i]) == NULL)
+			return 0;
+	return 1;
+}
+
 static int fail(char *why, size_t why_len, const char *reason)
 {
 	snprintf(why, why_len, "%s", reason);
@@ -69,6 +84,10 @@ int envelope_unpack(const void *buf, size_t len, struct envelope *env, char *why
 	if (env->pb->message_id == NULL || !uuid_valid(env->pb->message_id)) {
 		envelope_free(env);
 		return fail(why, why_len, "missing or malformed message id");
+	}
+	if (env->pb->trace_id != NULL && !trace_id_ok(env->pb->trace_id)) {
+		envelope_free(env);
+		return fail(why, why_len, "malformed trace id (1 to 64 of A-Z a-z 0-9 . _ : -)");
 	}
 	env->type = env->pb->type;
 	env->message_id = env->pb->message_id;

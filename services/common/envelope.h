@@ -40,6 +40,7 @@
 
 #define ENVELOPE_SCHEMA_VERSION 1
 #define ENVELOPE_MAX_BYTES	(1024 * 1024)
+#define ENVELOPE_MAX_TRACE_ID	64
 
 struct envelope {
 	Claims__Envelope *pb;

@@ -110,11 +110,13 @@ static int check_optics(const Claims__ClaimLine *l, const char *prefix, struct i
 			      "basket must be 100PS, MAITRISE or LIBRE");
 		return ERR;
 	}
+	snprintf(field, sizeof(field), "%s.price_limit_cents", prefix);
 	if (l->basket != NULL && basket == RULES_BASKET_100PS && !l->has_price_limit_cents) {
-		snprintf(field, sizeof(field), "%s.price_limit_cents", prefix);
 		intake_reject(out, "MISSING_FIELD", field, "a 100PS line needs its price limit");
 		return ERR;
 	}
+	if (check_amount(l->has_price_limit_cents, l->price_limit_cents, 0, field, out) != OK)
+		return ERR;
 	snprintf(field, sizeof(field), "%s.lenses", prefix);
 	if (l->n_lenses != 0 && l->n_lenses != 2) {
 		intake_reject(out, "INVALID_FIELD", field, "lenses lists exactly two lenses");
@@ -194,6 +196,14 @@ int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today, struct i
 		return ERR;
 	if (s->quote_id != NULL && s->quote_id[0] != '\0' && !uuid_valid(s->quote_id)) {
 		intake_reject(out, "INVALID_FIELD", "quote_id", "a quote id is a UUID");
+		return ERR;
+	}
+	/* Ranks are 1 (subscriber), 2 (spouse), 3... (children), 0 or absent
+	 * the subscriber: a number past the column's range is no beneficiary,
+	 * and must be refused here, not fail the batch's SQL. */
+	if (s->beneficiary_rank > 99) {
+		intake_reject(out, "INVALID_FIELD", "beneficiary_rank",
+			      "beneficiary_rank is 1 (subscriber) to 99");
 		return ERR;
 	}
 	if (s->professional_kind != NULL && strcmp(s->professional_kind, "RPPS") != 0 &&

@@ -137,6 +137,7 @@ static int serve_one(struct intake_socket *s, struct pg *db)
 
 	if (zsock_recv(s->router, &request) != OK)
 		return errno == EAGAIN ? 0 : ERR;
+	memset(&o, 0, sizeof(o));
 	memset(&env, 0, sizeof(env));
 	body = zframes_body(&request, &len);
 	if (request.truncated || body == NULL)

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/envelope.h"
 #include "common/log.h"
@@ -359,7 +360,8 @@ static int check_professionals(struct pg *db, struct intake_item *items, int n)
 static const char *quote_problem(const struct intake_item *it, PGresult *res)
 {
 	for (int r = 0; r < PQntuples(res); r++) {
-		if (strcmp(PQgetvalue(res, r, 0), it->s->quote_id) != 0)
+		/* PostgreSQL writes UUIDs in lower case; a sender may not. */
+		if (strcasecmp(PQgetvalue(res, r, 0), it->s->quote_id) != 0)
 			continue;
 		if (strtoll(PQgetvalue(res, r, 1), NULL, 10) != it->cov.beneficiary_id ||
 		    it->professional_ref <= 0 ||

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/envelope.h"
 #include "common/log.h"
@@ -263,7 +264,7 @@ static int lock_claims(struct pg *db, struct reimburse_item *items, int n)
 			struct reimburse_item *it = &items[i];
 
 			if (it->claim == NULL || it->poison[0] != '\0' ||
-			    strcmp(it->claim->claim_id, PQgetvalue(res, r, 0)) != 0)
+			    strcasecmp(it->claim->claim_id, PQgetvalue(res, r, 0)) != 0)
 				continue;
 			it->found = 1;
 			it->queued = first && strcmp(PQgetvalue(res, r, 1), "queued") == 0;

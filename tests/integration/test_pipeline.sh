@@ -85,6 +85,8 @@ cat >"$TEST_LOGS/bad-claims.json" <<JSON
 {"source":"$BAD","external_id":"before-contract","membership_number":"${P}00002","lines":[{"care_date":"2024-06-01",$line}]}
 {"source":"$BAD","external_id":"future","membership_number":"${P}00002","lines":[{"care_date":"2099-01-01",$line}]}
 {"source":"$BAD","external_id":"unknown-category","membership_number":"${P}00002","lines":[{"care_date":"2026-03-10","category":"SPA","charged_cents":100}]}
+{"source":"$BAD","external_id":"huge-rank","membership_number":"${P}00002","beneficiary_rank":4294967295,"lines":[{"care_date":"2026-03-10",$line}]}
+{"source":"$BAD","external_id":"negative-price-limit","membership_number":"${P}00002","lines":[{"care_date":"2026-03-10","category":"DENT_PROTHESE","charged_cents":10000,"basket":"100PS","price_limit_cents":-1}]}
 {"source":"$BAD","external_id":"good-after-bad","membership_number":"${P}00002","lines":[{"care_date":"2026-03-10",$line}]}
 JSON
 "$BIN/claimctl" submit --sync "$TEST_LOGS/bad-claims.json" >"$TEST_LOGS/bad-replies.txt" 2>>"$LOG"
@@ -93,12 +95,14 @@ check "bad input: negative amount" grep -q "^negative rejected AMOUNT_OUT_OF_RAN
 check "bad input: care before the contract" grep -q "^before-contract rejected NOT_COVERED lines\[0\].care_date" "$TEST_LOGS/bad-replies.txt"
 check "bad input: future date" grep -q "^future rejected FUTURE_DATE" "$TEST_LOGS/bad-replies.txt"
 check "bad input: unknown category" grep -q "^unknown-category rejected UNKNOWN_CATEGORY lines\[0\].category" "$TEST_LOGS/bad-replies.txt"
+check "bad input: a rank past any beneficiary" grep -q "^huge-rank rejected INVALID_FIELD beneficiary_rank" "$TEST_LOGS/bad-replies.txt"
+check "bad input: negative price limit" grep -q "^negative-price-limit rejected AMOUNT_OUT_OF_RANGE lines\[0\].price_limit_cents" "$TEST_LOGS/bad-replies.txt"
 check "bad input: the daemons keep serving" grep -q "^good-after-bad accepted" "$TEST_LOGS/bad-replies.txt"
 check_eq "bad input: rejections recorded with their reason" \
-	"$(sql "SELECT count(*) FROM claim_rejections WHERE source = '$BAD'")" 5
+	"$(sql "SELECT count(*) FROM claim_rejections WHERE source = '$BAD'")" 7
 "$BIN/claimctl" submit --sync "$TEST_LOGS/bad-claims.json" >"$TEST_LOGS/bad-replies-2.txt" 2>>"$LOG"
 check_eq "bad input: a repeat gets the first answers" \
-	"$(grep -c "duplicate: first answer" "$TEST_LOGS/bad-replies-2.txt")" 6
+	"$(grep -c "duplicate: first answer" "$TEST_LOGS/bad-replies-2.txt")" 8
 check "bad input: the good claim is decided" wait_for 30 all_decided "$BAD" 1
 
 # ---- graceful stop ------------------------------------------------------------

@@ -126,6 +126,34 @@ static void test_identifiers(void)
 	CHECK(nir_key("180012A123456") >= 0);  /* Corsica */
 }
 
+/* A trace id is logged and stored: arbitrary bytes in it are refused. */
+static void test_envelope_trace_id(void)
+{
+	Claims__ClaimRejected msg = CLAIMS__CLAIM_REJECTED__INIT;
+	const char *bad[] = {
+		"caf\xc3", "a b", "x'; DROP TABLE claims; --",
+		"0123456789012345678901234567890123456789012345678901234567890123456789"};
+	char id[UUID_STR_LEN], why[160];
+	struct envelope env;
+	uint8_t *buf;
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		REQUIRE(envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_REJECTED, &msg.base, bad[i],
+				      "test", id, &buf, &len) == OK);
+		CHECK(envelope_unpack(buf, len, &env, why, sizeof(why)) == ERR);
+		CHECK(strstr(why, "trace id") != NULL);
+		free(buf);
+	}
+	REQUIRE(envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_REJECTED, &msg.base,
+			      "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", "test", id, &buf,
+			      &len) == OK);
+	REQUIRE(envelope_unpack(buf, len, &env, why, sizeof(why)) == OK);
+	CHECK_EQ_STR(env.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7");
+	envelope_free(&env);
+	free(buf);
+}
+
 static void test_envelope_roundtrip(void)
 {
 	Claims__ClaimRejected msg = CLAIMS__CLAIM_REJECTED__INIT;
@@ -229,6 +257,7 @@ int main(void)
 {
 	RUN(test_dates);
 	RUN(test_pgarray);
+	RUN(test_envelope_trace_id);
 	RUN(test_uuid);
 	RUN(test_uuid_many);
 	RUN(test_identifiers);
