@@ -13,7 +13,8 @@
 
 struct kafka_producer {
 	rd_kafka_t *rk;
-	_Atomic long failed; /* deliveries failed since the last flush */
+	_Atomic long failed;		/* deliveries failed since the last flush */
+	rd_kafka_resp_err_t last_error; /* of the last kafka_produce() refused */
 };
 
 struct kafka_consumer {
@@ -139,12 +140,28 @@ int kafka_produce(struct kafka_producer *p, const char *topic, const void *key, 
 		/* Local queue full: serve delivery reports to make room. */
 		rd_kafka_poll(p->rk, 100);
 	}
+	p->last_error = err;
 	if (err) {
 		log_error("kafka produce to %s: %s", topic, rd_kafka_err2str(err));
 		return ERR;
 	}
 	rd_kafka_poll(p->rk, 0);
 	return OK;
+}
+
+const char *kafka_produce_refusal(struct kafka_producer *p)
+{
+	switch (p->last_error) {
+	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR__INVALID_ARG:
+	case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+	case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+	case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+	case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+		return rd_kafka_err2str(p->last_error);
+	default:
+		return NULL;
+	}
 }
 
 int kafka_producer_flush(struct kafka_producer *p, int timeout_ms)

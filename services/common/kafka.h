@@ -52,6 +52,10 @@ int kafka_producer_open(const char *brokers, const char *client_id,
 			struct kafka_producer **out) MUST_CHECK;
 int kafka_produce(struct kafka_producer *p, const char *topic, const void *key, size_t key_len,
 		  const void *value, size_t value_len) MUST_CHECK;
+/* After kafka_produce() failed: why, when this message can never be
+ * produced as it is (too large, a topic that does not exist); NULL when
+ * trying again later may work (a full queue, a broker away). */
+const char *kafka_produce_refusal(struct kafka_producer *p);
 int kafka_producer_flush(struct kafka_producer *p, int timeout_ms) MUST_CHECK;
 void kafka_producer_close(struct kafka_producer *p);
 

@@ -11,7 +11,10 @@
 #include "common/envelope.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/pgarray.h"
 #include "common/xalloc.h"
+
+#define OUTBOX_FLUSH_TIMEOUT_MS 5000
 
 /* Arbitrary constant naming the relay's advisory lock. */
 #define OUTBOX_LOCK_KEY "7415001"
@@ -22,7 +25,14 @@ struct outbox_relay {
 	int batch;
 	struct metric *published_total;
 	struct metric *failures_total;
+	struct metric *refused_total;
 	struct metric *pending_gauge;
+};
+
+/* What became of the rows of one batch. */
+struct relayed {
+	struct pgarray sent, refused, reasons;
+	int sent_count, refused_count;
 };
 
 int outbox_prepare(struct pg *db)
@@ -66,11 +76,16 @@ int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batc
 		goto fail;
 	if (pg_prepare(r->db, "outbox_pending",
 		       "SELECT event_id, topic, key, payload FROM outbox"
-		       " WHERE sent_at IS NULL ORDER BY event_id LIMIT $1",
+		       " WHERE sent_at IS NULL AND refused_at IS NULL ORDER BY event_id LIMIT $1",
 		       1) != OK ||
 	    pg_prepare(r->db, "outbox_mark_sent",
 		       "UPDATE outbox SET sent_at = now() WHERE event_id = ANY($1::bigint[])",
 		       1) != OK ||
+	    pg_prepare(r->db, "outbox_mark_refused",
+		       "UPDATE outbox o SET refused_at = now(), refusal = x.why"
+		       " FROM unnest($1::bigint[], $2::text[]) AS x(id, why)"
+		       " WHERE o.event_id = x.id",
+		       2) != OK ||
 	    pg_prepare(r->db, "outbox_lock",
 		       "SELECT pg_try_advisory_xact_lock(" OUTBOX_LOCK_KEY ")", 0) != OK)
 		goto fail;
@@ -80,6 +95,9 @@ int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batc
 		metric_counter("outbox_published_total", "Outbox events published to Kafka");
 	r->failures_total = metric_counter("outbox_relay_failures_total",
 					   "Relay batches that failed and stay pending");
+	r->refused_total = metric_counter("outbox_refused_total",
+					  "Events Kafka can never take as they are, set aside"
+					  " (claimctl outbox refused)");
 	r->pending_gauge =
 		metric_gauge("outbox_last_batch_size", "Events in the relay's last batch");
 	*out = r;
@@ -120,44 +138,58 @@ static int64_t be64(const char *p)
 	return (int64_t)v;
 }
 
-static int produce_rows(struct outbox_relay *r, PGresult *res)
+/* Produce every row; one Kafka refuses for good (too large, no such
+ * topic) is set aside with its reason instead of blocking every event
+ * behind it forever. ERR: a failure that may pass (broker away). */
+static int produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *out)
 {
 	int rows = PQntuples(res);
 
 	for (int i = 0; i < rows; i++) {
-		char topic[256], key[256];
+		char topic[256], key[256], id[24];
+		const char *refusal;
 
 		snprintf(topic, sizeof(topic), "%.*s", PQgetlength(res, i, 1),
 			 PQgetvalue(res, i, 1));
 		snprintf(key, sizeof(key), "%.*s", PQgetlength(res, i, 2), PQgetvalue(res, i, 2));
+		snprintf(id, sizeof(id), "%lld", (long long)be64(PQgetvalue(res, i, 0)));
 		if (kafka_produce(r->producer, topic, key, strlen(key), PQgetvalue(res, i, 3),
-				  (size_t)PQgetlength(res, i, 3)) != OK)
+				  (size_t)PQgetlength(res, i, 3)) == OK) {
+			pgarray_text(&out->sent, id);
+			out->sent_count++;
+		} else if ((refusal = kafka_produce_refusal(r->producer)) != NULL) {
+			log_error("outbox event %s to %s (%d bytes) set aside: %s", id, topic,
+				  PQgetlength(res, i, 3), refusal);
+			pgarray_text(&out->refused, id);
+			pgarray_text(&out->reasons, refusal);
+			out->refused_count++;
+		} else {
 			return ERR;
+		}
 	}
-	return kafka_producer_flush(r->producer, 30000);
+	/* Bounded: the relay runs in the daemon's loop, which must go on
+	 * when Kafka is away (what was not acknowledged is sent again). */
+	return kafka_producer_flush(r->producer, OUTBOX_FLUSH_TIMEOUT_MS);
 }
 
-/* "{id,id,...}": exactly the rows published, never a range, since a row
- * inside the range may have committed after the SELECT and not be sent. */
-static char *id_array(PGresult *res)
+static int mark(struct outbox_relay *r, struct relayed *done)
 {
-	int rows = PQntuples(res);
-	size_t cap = (size_t)rows * 21 + 3, len = 0;
-	char *buf = xmalloc(cap);
+	const char *sent[1] = {pgarray_finish(&done->sent)};
+	const char *refused[2] = {pgarray_finish(&done->refused), pgarray_finish(&done->reasons)};
 
-	buf[len++] = '{';
-	for (int i = 0; i < rows; i++)
-		len += (size_t)snprintf(buf + len, cap - len, "%s%lld", i ? "," : "",
-					(long long)be64(PQgetvalue(res, i, 0)));
-	buf[len++] = '}';
-	buf[len] = '\0';
-	return buf;
+	if (done->sent_count > 0 &&
+	    pg_exec_prepared(r->db, "outbox_mark_sent", 1, sent, NULL, NULL, NULL) != OK)
+		return ERR;
+	if (done->refused_count > 0 &&
+	    pg_exec_prepared(r->db, "outbox_mark_refused", 2, refused, NULL, NULL, NULL) != OK)
+		return ERR;
+	return OK;
 }
 
-static int locked_batch(struct outbox_relay *r, int *published)
+static int locked_batch(struct outbox_relay *r, int *published, int *refused)
 {
+	struct relayed done;
 	PGresult *res;
-	char *ids;
 	int rows, status;
 
 	if (pg_exec_prepared(r->db, "outbox_lock", 0, NULL, NULL, NULL, &res) != OK)
@@ -168,38 +200,47 @@ static int locked_batch(struct outbox_relay *r, int *published)
 		return OK; /* another relay has the turn */
 	if (fetch_pending(r, &res) != OK)
 		return ERR;
-	rows = PQntuples(res);
-	if (rows == 0 || produce_rows(r, res) != OK) {
+	if (PQntuples(res) == 0) {
 		PQclear(res);
-		return rows == 0 ? OK : ERR;
+		return OK;
 	}
-	ids = id_array(res);
+	memset(&done, 0, sizeof(done));
+	pgarray_init(&done.sent);
+	pgarray_init(&done.refused);
+	pgarray_init(&done.reasons);
+	/* Exactly the rows published are marked, never a range: a row inside
+	 * the range may have committed after the SELECT and not be sent. */
+	status = produce_rows(r, res, &done);
 	PQclear(res);
-	{
-		const char *values[1] = {ids};
-
-		status = pg_exec_prepared(r->db, "outbox_mark_sent", 1, values, NULL, NULL, NULL);
-	}
-	free(ids);
 	if (status == OK)
-		*published = rows;
+		status = mark(r, &done);
+	if (status == OK) {
+		*published = done.sent_count;
+		*refused = done.refused_count;
+	}
+	pgarray_free(&done.sent);
+	pgarray_free(&done.refused);
+	pgarray_free(&done.reasons);
 	return status;
 }
 
 int outbox_relay_run(struct outbox_relay *r, int *published)
 {
+	int refused = 0;
+
 	*published = 0;
 	if (pg_check(r->db) != OK)
 		return ERR;
 	if (pg_begin(r->db) != OK)
 		return ERR;
-	if (locked_batch(r, published) != OK || pg_commit(r->db) != OK) {
+	if (locked_batch(r, published, &refused) != OK || pg_commit(r->db) != OK) {
 		pg_rollback(r->db);
 		metric_add(r->failures_total, 1);
 		*published = 0;
 		return ERR;
 	}
 	metric_add(r->published_total, *published);
+	metric_add(r->refused_total, refused);
 	metric_set(r->pending_gauge, *published);
 	return OK;
 }

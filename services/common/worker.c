@@ -21,8 +21,10 @@ struct worker {
 	struct kafka_producer *producer;
 	struct outbox_relay *relay;
 	rd_kafka_message_t **batch;
-	int pending;	    /* messages of a batch not yet committed */
-	int64_t last_db_us; /* last time the database answered */
+	int pending;		  /* messages of a batch not yet committed */
+	int64_t last_db_us;	  /* last time the database answered */
+	int64_t relay_at_us;	  /* no relay attempt before (back-off after a failure) */
+	int64_t relay_backoff_us; /* 0 while the relay works */
 	struct metric *consumed, *batches, *dead_letters, *retries, *batch_seconds;
 };
 
@@ -30,17 +32,24 @@ int worker_db_outage(struct pg *db)
 {
 	const char *state = pg_sqlstate(db);
 
-	/* Class 08 connection exception, 57 operator intervention (shutdown),
-	 * 53 insufficient resources, or a connection libpq reports broken. */
+	/* Not the message's fault, so never a dead letter; the batch is
+	 * tried again: class 08 connection exception, 57 operator
+	 * intervention (shutdown, statement timeout), 53 insufficient
+	 * resources, 40 transaction rollback (serialization failure,
+	 * deadlock), 55P03 lock not available, 26000 a prepared statement
+	 * missing (a reconnect that could not prepare), or a connection
+	 * libpq reports broken. */
 	return PQstatus(pg_conn(db)) != CONNECTION_OK || strncmp(state, "08", 2) == 0 ||
-	       strncmp(state, "57", 2) == 0 || strncmp(state, "53", 2) == 0 || state[0] == '\0';
+	       strncmp(state, "57", 2) == 0 || strncmp(state, "53", 2) == 0 ||
+	       strncmp(state, "40", 2) == 0 || strcmp(state, "55P03") == 0 ||
+	       strcmp(state, "26000") == 0 || state[0] == '\0';
 }
 
 int worker_dead_letter(struct pg *db, const char *consumer, const rd_kafka_message_t *msg,
 		       const char *reason)
 {
 	Claims__DeadLetter dl = CLAIMS__DEAD_LETTER__INIT;
-	char topic[300], key[64];
+	char topic[300], key[64], why[512];
 
 	snprintf(topic, sizeof(topic), "%s.dlq", rd_kafka_topic_name(msg->rkt));
 	snprintf(key, sizeof(key), "%.*s", msg->key ? (int)msg->key_len : 0,
@@ -55,6 +64,15 @@ int worker_dead_letter(struct pg *db, const char *consumer, const rd_kafka_messa
 	dl.value.data = msg->payload;
 	dl.value.len = msg->len;
 	dl.error = (char *)reason;
+	/* A dead letter must fit the topic (the broker's default limit is
+	 * about 1 MB): a message that large is kept by its beginning only,
+	 * which shows what it was; it could not be processed anyway. */
+	if (msg->len > WORKER_DEAD_LETTER_MAX_VALUE) {
+		snprintf(why, sizeof(why), "%s; value of %zu bytes kept to its first %d", reason,
+			 msg->len, WORKER_DEAD_LETTER_MAX_VALUE);
+		dl.value.len = WORKER_DEAD_LETTER_MAX_VALUE;
+		dl.error = why;
+	}
 	dl.consumer = (char *)consumer;
 	dl.failed_at_us = clock_now_us();
 	log_warn("dead letter from %s [%d] @%lld: %s", dl.topic, (int)msg->partition,
@@ -177,6 +195,30 @@ int worker_relay(struct worker *w)
 	return OK;
 }
 
+/* The relay from the loop. Kafka away is not a failure of the step: the
+ * events wait in the outbox, the daemon goes on recording (socket
+ * submissions are still answered) and tries again after a back-off
+ * growing to 30 s, each try blocking at most the relay's flush timeout. */
+static void relay_in_loop(struct worker *w)
+{
+	int64_t now = clock_mono_us();
+
+	if (now < w->relay_at_us)
+		return;
+	if (worker_relay(w) == OK) {
+		if (w->relay_backoff_us > 0)
+			log_info("relay: publishing again");
+		w->relay_backoff_us = 0;
+		return;
+	}
+	w->relay_backoff_us = w->relay_backoff_us == 0 ? 500000 : w->relay_backoff_us * 2;
+	if (w->relay_backoff_us > 30000000)
+		w->relay_backoff_us = 30000000;
+	w->relay_at_us = clock_mono_us() + w->relay_backoff_us;
+	log_warn("relay: events stay in the outbox; next try in %lld ms",
+		 (long long)(w->relay_backoff_us / 1000));
+}
+
 /* An idle worker still asks the database now and then, so that /health
  * reports an outage before the next message finds it. */
 static int ping_when_idle(struct worker *w)
@@ -203,7 +245,8 @@ int worker_step(struct worker *w)
 	} else if (ping_when_idle(w) != OK) {
 		return ERR;
 	}
-	return worker_relay(w);
+	relay_in_loop(w);
+	return OK;
 }
 
 int worker_drain(struct worker *w)
@@ -217,7 +260,7 @@ int worker_drain(struct worker *w)
 		status = ERR;
 	}
 	if (worker_relay(w) != OK)
-		status = ERR;
+		log_warn("relay: events stay in the outbox for the next relay");
 	if (kafka_consumer_commit(w->consumer) != OK)
 		status = ERR;
 	return status;

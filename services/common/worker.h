@@ -18,7 +18,9 @@
  *	2. BEGIN; handle(batch) writes its effects and outbox events; COMMIT;
  *	3. only then store the batch's offsets (committed to Kafka shortly
  *	   after, and on close);
- *	4. run the outbox relay, which publishes the committed events.
+ *	4. run the outbox relay, which publishes the committed events (a
+ *	   relay that fails, Kafka away, is tried again after a back-off;
+ *	   the events wait in the outbox and the step goes on).
  *
  *	A crash anywhere redelivers at most the uncommitted offsets; the
  *	handlers are idempotent (unique keys), so redelivery changes nothing.
@@ -73,6 +75,8 @@ struct kafka_producer *worker_producer(struct worker *w);
 int worker_relay(struct worker *w) MUST_CHECK;
 
 /* Inside the handler's transaction: send the message to <topic>.dlq. */
+/* The most of a message's bytes a dead letter keeps (beyond: its start). */
+#define WORKER_DEAD_LETTER_MAX_VALUE (256 * 1024)
 int worker_dead_letter(struct pg *db, const char *consumer, const rd_kafka_message_t *msg,
 		       const char *reason) MUST_CHECK;
 

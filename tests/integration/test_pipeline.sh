@@ -60,14 +60,34 @@ printf 'this is not protobuf %s' "$RUN_ID" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P 
 # Envelope{type: CLAIM_ACCEPTED, message_id, schema_version: 1}: a valid envelope of the wrong type
 uuid=$(printf '01234567-89ab-7def-8123-%012d' "$RUN_ID")
 printf '\x08\x02\x12\x24%s\x28\x01' "$uuid" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k "wrongtype-$RUN_ID"
-check "bad input: garbage and wrong type reach the DLQ" \
-	wait_for 30 bash -c "[ \"\$('$BIN/claimctl' dlq list 2>/dev/null | tail -n 1 | cut -d' ' -f1)\" -ge $((before + 2)) ]"
+# Nearly 1 MB of garbage: its dead letter (the bytes and their story)
+# would not fit the topic; it keeps their beginning, and the outbox
+# behind it keeps flowing (the claims below are decided).
+head -c 999800 /dev/zero | tr '\0' 'x' >"$TEST_LOGS/big-garbage.bin"
+kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k "big-$RUN_ID" "$TEST_LOGS/big-garbage.bin"
+check "bad input: garbage, wrong type and a huge message reach the DLQ" \
+	wait_for 30 bash -c "[ \"\$('$BIN/claimctl' dlq list 2>/dev/null | tail -n 1 | cut -d' ' -f1)\" -ge $((before + 3)) ]"
 "$BIN/claimctl" dlq list 2>/dev/null >"$TEST_LOGS/dlq-list.txt"
 check "bad input: DLQ says why (not protobuf)" \
 	grep -q "key=garbage-$RUN_ID by intake: not a protobuf Envelope" "$TEST_LOGS/dlq-list.txt"
+check "bad input: the huge message's dead letter keeps its beginning" \
+	grep -q "key=big-$RUN_ID by intake: .*value of 999800 bytes kept to its first 262144" "$TEST_LOGS/dlq-list.txt"
 check "bad input: DLQ says why (wrong type)" \
 	grep -q "key=wrongtype-$RUN_ID by intake: expected CLAIM_SUBMITTED, got CLAIM_ACCEPTED" \
 	"$TEST_LOGS/dlq-list.txt"
+
+# An event Kafka can never take (here larger than the topic allows) is
+# set aside with its reason; the events behind it keep flowing.
+poison=$(sql "INSERT INTO outbox (message_id, topic, key, msg_type, payload)
+              VALUES (gen_random_uuid(), 'claims.rejected', 'poison-$RUN_ID', 3,
+                      decode(repeat('00', 1500000), 'hex')) RETURNING event_id")
+refused() { [ "$(sql "SELECT refusal IS NOT NULL FROM outbox WHERE event_id = $poison")" = t ]; }
+check "outbox: an event Kafka refuses for good is set aside" wait_for 30 refused
+check "outbox: claimctl outbox refused says why" \
+	bash -c "'$BIN/claimctl' outbox refused | grep -q '^$poison claims.rejected key=poison-$RUN_ID 1500000 bytes refused .*: .*too large'"
+check_eq "outbox: retry puts it back" "$("$BIN/claimctl" outbox retry "$poison")" "1 event(s) put back for the relay"
+check "outbox: refused again while the cause stays" wait_for 30 refused
+sql "DELETE FROM outbox WHERE event_id = $poison" >/dev/null
 
 # Replay sends the original bytes back to claims.submitted: still bad,
 # they come back to the DLQ, and the replay group has moved past them.

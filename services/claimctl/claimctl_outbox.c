@@ -1,0 +1,118 @@
+/*
+ * NAME
+ *	claimctl_outbox.c - claimctl outbox: the events Kafka refused
+ *
+ * SYNOPSIS
+ *	claimctl outbox refused [--limit N]
+ *	claimctl outbox retry EVENT_ID... | --all
+ *
+ * DESCRIPTION
+ *	The relay sets aside an event Kafka can never take as it is (larger
+ *	than the topic allows, a topic that does not exist), with the
+ *	reason, so that the events behind it keep flowing; the metric
+ *	outbox_refused_total counts them and the daemon logs each one.
+ *
+ *	refused lists them, oldest first: event id, topic, key, size in
+ *	bytes, when, why. retry puts them back in the relay's queue, once
+ *	the cause is fixed (the topic created, its size limit raised); one
+ *	refused again comes back to this list.
+ *
+ *	Settings: CLAIMS_PG_DSN.
+ *
+ * DIAGNOSTICS
+ *	Exit 1 when the database failed; 2 on bad usage.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "claimctl/claimctl.h"
+#include "common/pg.h"
+#include "common/pgarray.h"
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: claimctl outbox refused [--limit N]\n"
+			"       claimctl outbox retry EVENT_ID... | --all\n"
+			"Settings: CLAIMS_PG_DSN.\n");
+	return EXIT_USAGE;
+}
+
+static int digits(const char *s)
+{
+	return s[0] != '\0' && strspn(s, "0123456789") == strlen(s) && strlen(s) < 19;
+}
+
+static int outbox_refused(struct pg *db, const char *limit)
+{
+	const char *v[1] = {limit};
+	PGresult *res;
+
+	if (pg_exec_params(db,
+			   "SELECT event_id, topic, key, octet_length(payload), refused_at, refusal"
+			   " FROM outbox WHERE refused_at IS NOT NULL ORDER BY event_id"
+			   " LIMIT $1::bigint",
+			   1, v, &res) != OK)
+		return ERR;
+	for (int r = 0; r < PQntuples(res); r++)
+		printf("%s %s key=%s %s bytes refused %s: %s\n", PQgetvalue(res, r, 0),
+		       PQgetvalue(res, r, 1), PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
+		       PQgetvalue(res, r, 4), PQgetvalue(res, r, 5));
+	printf("%d refused\n", PQntuples(res));
+	PQclear(res);
+	return OK;
+}
+
+static int outbox_retry(struct pg *db, int all, char **ids, int n)
+{
+	struct pgarray list;
+	const char *v[2];
+	PGresult *res;
+	int status;
+
+	pgarray_init(&list);
+	for (int i = 0; i < n; i++)
+		pgarray_text(&list, ids[i]);
+	v[0] = pgarray_finish(&list);
+	v[1] = all ? "t" : "f";
+	status = pg_exec_params(db,
+				"UPDATE outbox SET refused_at = NULL, refusal = NULL"
+				" WHERE refused_at IS NOT NULL"
+				" AND ($2::boolean OR event_id = ANY($1::bigint[]))",
+				2, v, &res);
+	pgarray_free(&list);
+	if (status != OK)
+		return ERR;
+	printf("%s event(s) put back for the relay\n", PQcmdTuples(res));
+	PQclear(res);
+	return OK;
+}
+
+int cmd_outbox(int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : "", *limit = "1000";
+	int all = 0, status;
+	struct pg *db;
+
+	if (strcmp(sub, "refused") == 0) {
+		if (argc == 4 && strcmp(argv[2], "--limit") == 0 && digits(argv[3]))
+			limit = argv[3];
+		else if (argc != 2)
+			return usage();
+	} else if (strcmp(sub, "retry") == 0) {
+		all = argc == 3 && strcmp(argv[2], "--all") == 0;
+		if (argc < 3)
+			return usage();
+		for (int i = 2; !all && i < argc; i++)
+			if (!digits(argv[i]))
+				return usage();
+	} else {
+		return usage();
+	}
+	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
+		return 1;
+	status = strcmp(sub, "refused") == 0 ? outbox_refused(db, limit)
+					     : outbox_retry(db, all, argv + 2, all ? 0 : argc - 2);
+	pg_close(db);
+	return status == OK ? 0 : 1;
+}

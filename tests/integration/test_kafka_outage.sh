@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# test_kafka_outage.sh - intake with no Kafka to publish to
+#
+# An intake daemon whose brokers are unreachable (a closed port): the
+# claims submitted on its socket are still recorded and answered, their
+# claims.accepted events wait in the outbox, and the failing relay does
+# not count as failed steps (with CLAIMS_MAX_STEP_ERRORS=3 the daemon
+# would have exited otherwise). Then a normal intake publishes them.
+source "$(dirname "$0")/../lib.sh"
+P="2${RUN_ID: -5}"
+SRC="kafka-away-$RUN_ID"
+LOG="$TEST_LOGS/kafka-outage-$RUN_ID.log"
+create_members "$P" 3 CONFORT
+
+start_daemon intake "$LOG" CLAIMS_KAFKA_BROKERS=127.0.0.1:9 CLAIMS_INTAKE_ENDPOINT=tcp://127.0.0.1:5741 \
+	CLAIMS_METRICS_ADDR= CLAIMS_MAX_STEP_ERRORS=3 CLAIMS_INTAKE_GROUP="intake-away-$RUN_ID"
+AWAY=$LAST_PID
+line='"category":"CONSULT_GP","charged_cents":3000,"brss_cents":3000,"amo_rate":70'
+for i in 1 2 3; do
+	printf '{"source":"%s","external_id":"c%d","membership_number":"%s0000%d","lines":[{"care_date":"2026-03-10",%s}]}\n' \
+		"$SRC" "$i" "$P" "$i" "$line"
+done >"$TEST_LOGS/kafka-away.json"
+start=$SECONDS
+"$BIN/claimctl" submit --sync --endpoint tcp://127.0.0.1:5741 "$TEST_LOGS/kafka-away.json" \
+	>"$TEST_LOGS/kafka-away.out" 2>>"$LOG"
+check_eq "Kafka away: every submission on the socket recorded and answered" \
+	"$(grep -c ' accepted ' "$TEST_LOGS/kafka-away.out")" 3
+check "Kafka away: answered within the relay's bounded wait ($((SECONDS - start)) s)" test $((SECONDS - start)) -lt 20
+check_eq "Kafka away: the events wait in the outbox" \
+	"$(sql "SELECT count(*) FILTER (WHERE o.sent_at IS NULL) FROM outbox o JOIN claims c
+	        ON o.topic = 'claims.accepted' AND o.key = c.contract_id::text
+	        WHERE c.source = '$SRC'")" 3
+sleep 8 # several relay attempts fail meanwhile
+check "Kafka away: the daemon is still running (relay failures are not failed steps)" kill -0 "$AWAY"
+kill -TERM "$AWAY"
+wait "$AWAY"
+check_eq "Kafka away: SIGTERM exits 0" "$?" 0
+
+start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=
+published() {
+	[ "$(sql "SELECT count(*) FILTER (WHERE o.sent_at IS NULL) FROM outbox o JOIN claims c
+	          ON o.topic = 'claims.accepted' AND o.key = c.contract_id::text
+	          WHERE c.source = '$SRC'")" = 0 ]
+}
+check "Kafka back: the waiting events are published" wait_for 60 published
+report
