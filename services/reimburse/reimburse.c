@@ -144,8 +144,11 @@ static int reimburse_step(void *ctx)
 	struct reimburse_state *st = ctx;
 
 	if (clock_mono_us() - st->ctx.formulas.loaded_at_us > cfg.reload_seconds * 1000000 &&
-	    formulas_load(worker_db(st->worker), &st->ctx.formulas) != OK)
+	    formulas_load(worker_db(st->worker), &st->ctx.formulas) != OK) {
+		/* Not again at every step: at the next period. */
+		st->ctx.formulas.loaded_at_us = clock_mono_us();
 		log_warn("formula reload failed; keeping the versions loaded before");
+	}
 	return worker_step(st->worker);
 }
 

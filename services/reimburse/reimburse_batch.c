@@ -714,6 +714,35 @@ static int decide_all(struct reimburse_ctx *ctx, struct reimburse_item *items, i
 	return OK;
 }
 
+/* A claim naming a formula version this worker has not loaded yet (just
+ * published) would be decided in error: the versions are read again
+ * first, at most once a second, before any claim of the batch points
+ * into them. */
+static void formulas_for(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_item *items,
+			 int n)
+{
+	int missing = 0;
+
+	for (int i = 0; i < n && !missing; i++) {
+		const Claims__ClaimAccepted *a = items[i].claim;
+
+		if (a == NULL || !items[i].queued || items[i].poison[0] != '\0')
+			continue;
+		for (size_t k = 0; k < a->n_lines && !missing; k++) {
+			rules_date_t d;
+
+			missing = a->lines[k]->care_date != NULL &&
+				  rules_date_parse(a->lines[k]->care_date, &d) == RULES_OK &&
+				  formulas_find(&ctx->formulas, items[i].formula_code, d) == NULL;
+		}
+	}
+	if (missing && clock_mono_us() - ctx->formulas.loaded_at_us > 1000000 &&
+	    formulas_load(db, &ctx->formulas) != OK) {
+		ctx->formulas.loaded_at_us = clock_mono_us();
+		log_warn("formula reload failed; keeping the versions loaded before");
+	}
+}
+
 int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_item *items, int n)
 {
 	struct histories hs = {NULL, 0};
@@ -731,6 +760,7 @@ int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_i
 	}
 	if (lock_claims(db, items, n) != OK || load_histories(db, items, n, &hs) != OK)
 		goto out;
+	formulas_for(ctx, db, items, n);
 	memset(&bw, 0, sizeof(bw));
 	for (int a = 0; a < A_COUNT; a++)
 		pgarray_init(&bw.a[a]);

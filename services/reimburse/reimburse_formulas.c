@@ -7,8 +7,8 @@
  *	each care date. They change by publication of a new version, never
  *	in place (deploy/sql/001_reference.sql), so they are read and parsed
  *	once into rules_contract values and looked up in memory; the daemon
- *	reloads them periodically and when a claim names a formula it does
- *	not know.
+ *	reloads them periodically (CLAIMS_FORMULA_RELOAD seconds) and, at most once
+ *	a second, before a batch with a claim on a version it does not know.
  */
 #include <stdlib.h>
 #include <string.h>

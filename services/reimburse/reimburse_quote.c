@@ -318,9 +318,11 @@ static void *quote_loop(void *arg)
 					   clock_mono_us() - q->rows->first_us >= QUOTE_FLUSH_US))
 			rows_flush(q);
 		if (clock_mono_us() - q->rctx.formulas.loaded_at_us > q->reload_seconds * 1000000 &&
-		    formulas_load(q->db, &q->rctx.formulas) != OK)
+		    formulas_load(q->db, &q->rctx.formulas) != OK) {
+			q->rctx.formulas.loaded_at_us = clock_mono_us();
 			log_warn(
 				"quote thread: formula reload failed; keeping the loaded versions");
+		}
 	}
 	rows_flush(q); /* stopping: what was answered is stored */
 	return NULL;

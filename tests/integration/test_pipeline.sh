@@ -125,6 +125,28 @@ check_eq "bad input: a repeat gets the first answers" \
 	"$(grep -c "duplicate: first answer" "$TEST_LOGS/bad-replies-2.txt")" 8
 check "bad input: the good claim is decided" wait_for 30 all_decided "$BAD" 1
 
+# ---- a formula published while the workers run ----------------------------------
+# A worker loaded the formulas at its start; a claim on a formula
+# published since is decided with it at once, not in error until the
+# periodic reload.
+F="NEW${RUN_ID: -6}"
+sql "INSERT INTO formulas (formula_code, label, responsible)
+       SELECT '$F', 'Published during the test', responsible FROM formulas WHERE formula_code = 'CONFORT';
+     INSERT INTO formula_versions (formula_code, version, effective_from, effective_to)
+       SELECT '$F', 1, effective_from, effective_to FROM formula_versions
+       WHERE formula_code = 'CONFORT' ORDER BY version DESC LIMIT 1;
+     INSERT INTO guarantees (formula_code, version, category, spec)
+       SELECT '$F', 1, category, spec FROM guarantees
+       WHERE formula_code = 'CONFORT' AND version = (SELECT max(version) FROM formula_versions
+                                                    WHERE formula_code = 'CONFORT')" >/dev/null
+create_members "${P}7" 1 "$F"
+NF="newformula-$RUN_ID"
+claims_file "${P}7" 1 1 "$NF" >"$TEST_LOGS/new-formula.json"
+"$BIN/claimctl" submit "$TEST_LOGS/new-formula.json" 2>>"$LOG"
+check "new formula: the claim is decided" wait_for 30 all_decided "$NF" 1
+check_eq "new formula: decided with it, not in error" \
+	"$(sql "SELECT status FROM claims WHERE source = '$NF'")" complete
+
 # ---- graceful stop ------------------------------------------------------------
 stop_all
 GS="stop-$RUN_ID"
