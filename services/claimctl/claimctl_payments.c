@@ -172,7 +172,7 @@ static int parse_transfer(char *line, int line_no, struct transfer *t)
 	}
 	t->answer = NULL;
 	snprintf(t->claim_id, sizeof(t->claim_id), "%s", f[0]);
-	snprintf(t->amount, sizeof(t->amount), "%s", f[1]);
+	snprintf(t->amount, sizeof(t->amount), "%lld", strtoll(f[1], NULL, 10)); /* no leading 0 */
 	snprintf(t->reference, sizeof(t->reference), "%s", f[2]);
 	return OK;
 }
@@ -250,8 +250,13 @@ static int why_not(struct pg *db, const struct transfer *t, char *why, size_t le
 	if (PQntuples(res) == 0)
 		snprintf(why, len, "no payment for this claim (not decided, or unknown)");
 	else if (strcmp(PQgetvalue(res, 0, 0), "paid") == 0 &&
-		 strcmp(PQgetvalue(res, 0, 2), t->reference) == 0)
+		 strcmp(PQgetvalue(res, 0, 2), t->reference) == 0 &&
+		 strcmp(PQgetvalue(res, 0, 1), t->amount) == 0)
 		why[0] = '\0';
+	else if (strcmp(PQgetvalue(res, 0, 0), "paid") == 0 &&
+		 strcmp(PQgetvalue(res, 0, 2), t->reference) == 0)
+		snprintf(why, len, "paid under %s for %s, not %s", t->reference,
+			 PQgetvalue(res, 0, 1), t->amount);
 	else if (strcmp(PQgetvalue(res, 0, 0), "paid") == 0)
 		snprintf(why, len, "already paid under %s", PQgetvalue(res, 0, 2));
 	else

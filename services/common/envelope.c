@@ -11,6 +11,20 @@
 
 #include "common/xalloc.h"
 
+/* A trace id is carried into logs and tables: 1 to 64 characters of
+ * A-Z a-z 0-9 . _ : - (a UUID, a W3C trace id), never arbitrary bytes. */
+static int trace_id_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > ENVELOPE_MAX_TRACE_ID)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && strchr("._:-", s[i]) == NULL)
+			return 0;
+	return 1;
+}
+
 int envelope_pack(Claims__MessageType type, const ProtobufCMessage *payload, const char *trace_id,
 		  const char *producer, char message_id[UUID_STR_LEN], uint8_t **out,
 		  size_t *out_len)
@@ -27,7 +41,11 @@ int envelope_pack(Claims__MessageType type, const ProtobufCMessage *payload, con
 	env.has_type = 1;
 	env.type = type;
 	env.message_id = message_id;
-	env.trace_id = (char *)(trace_id != NULL && trace_id[0] != '\0' ? trace_id : message_id);
+	/* A trace id no consumer would accept (data older than the rule)
+	 * starts a new trace rather than poisoning the message. */
+	env.trace_id = (char *)(trace_id != NULL && trace_id[0] != '\0' && trace_id_ok(trace_id)
+					? trace_id
+					: message_id);
 	env.has_created_at_us = 1;
 	env.created_at_us = clock_now_us();
 	env.has_schema_version = 1;
@@ -41,20 +59,6 @@ int envelope_pack(Claims__MessageType type, const ProtobufCMessage *payload, con
 	claims__envelope__pack(&env, *out);
 	free(payload_buf);
 	return OK;
-}
-
-/* A trace id is carried into logs and tables: 1 to 64 characters of
- * A-Z a-z 0-9 . _ : - (a UUID, a W3C trace id), never arbitrary bytes. */
-static int trace_id_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n > ENVELOPE_MAX_TRACE_ID)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && strchr("._:-", s[i]) == NULL)
-			return 0;
-	return 1;
 }
 
 static int fail(char *why, size_t why_len, const char *reason)

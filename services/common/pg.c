@@ -57,15 +57,22 @@ static int apply_setting(struct pg *db, const struct pg_setting *s)
 /* The DSN may override every default here: it comes after them. TCP
  * keepalives and a user timeout make a vanished server (a network
  * partition, a host gone) an error within about a minute instead of a
- * call blocked for the kernel's quarter of an hour; the application
+ * call blocked for the kernel's quarter of an hour, and a connection
+ * attempt gives up after 5 s; the application
  * name shows in pg_stat_activity which daemon a session belongs to. */
 static PGconn *connect_with_defaults(const char *dsn)
 {
-	const char *const keywords[] = {
-		"application_name", "keepalives",	"keepalives_idle", "keepalives_interval",
-		"keepalives_count", "tcp_user_timeout", "dbname",	   NULL};
+	const char *const keywords[] = {"application_name",
+					"connect_timeout",
+					"keepalives",
+					"keepalives_idle",
+					"keepalives_interval",
+					"keepalives_count",
+					"tcp_user_timeout",
+					"dbname",
+					NULL};
 	const char *const values[] = {
-		program_invocation_short_name, "1", "30", "10", "3", "60000", dsn, NULL};
+		program_invocation_short_name, "5", "1", "30", "10", "3", "60000", dsn, NULL};
 
 	return PQconnectdbParams(keywords, values, 1);
 }
@@ -215,27 +222,45 @@ static int check_result(struct pg *db, PGresult *res, const char *what, PGresult
 	return ERR;
 }
 
-int pg_exec_prepared(struct pg *db, const char *name, int nparams, const char *const *values,
-		     const int *lengths, const int *formats, PGresult **res)
+/* A statement outside a transaction that found its session cut (a
+ * restarted server, an idle session killed) is run once more on a new
+ * one: the project's statements outside transactions are reads or
+ * idempotent writes (ON CONFLICT DO NOTHING), so running one twice is
+ * harmless. Inside a transaction the work was lost with the session:
+ * only the caller can start it again. */
+static int run_prepared(struct pg *db, const char *name, int nparams, const char *const *values,
+			const int *lengths, const int *formats, int binary, PGresult **res)
 {
+	PGTransactionStatusType before;
+	int status;
+
 	if (db->conn == NULL) {
 		log_error("postgres %s: not connected", name);
 		return ERR;
 	}
-	return check_result(db,
-			    PQexecPrepared(db->conn, name, nparams, values, lengths, formats, 0),
-			    name, res);
+	before = PQtransactionStatus(db->conn);
+	status = check_result(
+		db, PQexecPrepared(db->conn, name, nparams, values, lengths, formats, binary), name,
+		res);
+	if (status != OK && before == PQTRANS_IDLE && PQstatus(db->conn) == CONNECTION_BAD &&
+	    pg_check(db) == OK)
+		status = check_result(
+			db,
+			PQexecPrepared(db->conn, name, nparams, values, lengths, formats, binary),
+			name, res);
+	return status;
+}
+
+int pg_exec_prepared(struct pg *db, const char *name, int nparams, const char *const *values,
+		     const int *lengths, const int *formats, PGresult **res)
+{
+	return run_prepared(db, name, nparams, values, lengths, formats, 0, res);
 }
 
 int pg_exec_prepared_binary(struct pg *db, const char *name, int nparams, const char *const *values,
 			    PGresult **res)
 {
-	if (db->conn == NULL) {
-		log_error("postgres %s: not connected", name);
-		return ERR;
-	}
-	return check_result(db, PQexecPrepared(db->conn, name, nparams, values, NULL, NULL, 1),
-			    name, res);
+	return run_prepared(db, name, nparams, values, NULL, NULL, 1, res);
 }
 
 int64_t pg_binary_int(const PGresult *res, int row, int col)
@@ -316,6 +341,15 @@ int pg_check(struct pg *db)
 	}
 	log_info("postgres reconnected");
 	return OK;
+}
+
+int pg_ping(struct pg *db)
+{
+	/* libpq learns that a session was cut only when it next reads: a
+	 * query finds out, and a broken connection is made again at once. */
+	if (pg_check(db) == OK && pg_exec(db, "SELECT 1") == OK)
+		return OK;
+	return pg_check(db) == OK && pg_exec(db, "SELECT 1") == OK ? OK : ERR;
 }
 
 const char *pg_sqlstate(struct pg *db)

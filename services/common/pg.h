@@ -68,8 +68,13 @@ void pg_rollback(struct pg *db);
 /* A session setting (SET name = value), kept and applied again after a
  * reconnect, e.g. pg_set(db, "statement_timeout", "2s"). */
 int pg_set(struct pg *db, const char *name, const char *value) MUST_CHECK;
+/* pg_exec_prepared*(): a statement outside a transaction that finds its
+ * session cut is run once more after reconnecting. */
 /* Reconnect if the connection is broken. */
 int pg_check(struct pg *db) MUST_CHECK;
+/* Is the server there? A query, and one reconnect if it found the
+ * session cut (for idle loops and health checks). */
+int pg_ping(struct pg *db) MUST_CHECK;
 const char *pg_sqlstate(struct pg *db);
 
 #endif

@@ -167,7 +167,7 @@ static void probe_dependencies(struct tpgate *g)
 	if (clock_mono_us() - g->probe_us < 1000000)
 		return;
 	g->probe_us = clock_mono_us();
-	atomic_store(&g->db_up, pg_check(g->db) == OK);
+	atomic_store(&g->db_up, pg_ping(g->db) == OK);
 	if (redis_command(g->redis, NULL, "PING") != OK)
 		log_warn("Redis unreachable: sessions, limits and cached rights unavailable");
 }

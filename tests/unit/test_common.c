@@ -126,7 +126,8 @@ static void test_identifiers(void)
 	CHECK(nir_key("180012A123456") >= 0);  /* Corsica */
 }
 
-/* A trace id is logged and stored: arbitrary bytes in it are refused. */
+/* A trace id is logged and stored: arbitrary bytes in it are refused
+ * when read, and never written (a new trace starts instead). */
 static void test_envelope_trace_id(void)
 {
 	Claims__ClaimRejected msg = CLAIMS__CLAIM_REJECTED__INIT;
@@ -139,11 +140,25 @@ static void test_envelope_trace_id(void)
 	size_t len;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		Claims__Envelope raw = CLAIMS__ENVELOPE__INIT;
+		uint8_t packed[512];
+
+		/* Written by us: the bad trace is replaced by the message id. */
 		REQUIRE(envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_REJECTED, &msg.base, bad[i],
 				      "test", id, &buf, &len) == OK);
-		CHECK(envelope_unpack(buf, len, &env, why, sizeof(why)) == ERR);
-		CHECK(strstr(why, "trace id") != NULL);
+		REQUIRE(envelope_unpack(buf, len, &env, why, sizeof(why)) == OK);
+		CHECK_EQ_STR(env.trace_id, id);
+		envelope_free(&env);
 		free(buf);
+		/* Written by someone else: refused. */
+		raw.has_type = raw.has_schema_version = 1;
+		raw.type = CLAIMS__MESSAGE_TYPE__CLAIM_REJECTED;
+		raw.schema_version = ENVELOPE_SCHEMA_VERSION;
+		raw.message_id = id;
+		raw.trace_id = (char *)bad[i];
+		len = claims__envelope__pack(&raw, packed);
+		CHECK(envelope_unpack(packed, len, &env, why, sizeof(why)) == ERR);
+		CHECK(strstr(why, "trace id") != NULL);
 	}
 	REQUIRE(envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_REJECTED, &msg.base,
 			      "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", "test", id, &buf,
