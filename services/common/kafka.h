@@ -54,7 +54,9 @@ int kafka_produce(struct kafka_producer *p, const char *topic, const void *key, 
 		  const void *value, size_t value_len) MUST_CHECK;
 /* After kafka_produce() failed: why, when this message can never be
  * produced as it is (too large, a topic that does not exist); NULL when
- * trying again later may work (a full queue, a broker away). */
+ * trying again later may work (a full queue, a broker away). Only what
+ * the client refuses before sending is known here; a refusal reported
+ * on delivery fails kafka_producer_flush() like an outage. */
 const char *kafka_produce_refusal(struct kafka_producer *p);
 int kafka_producer_flush(struct kafka_producer *p, int timeout_ms) MUST_CHECK;
 void kafka_producer_close(struct kafka_producer *p);
