@@ -15,6 +15,9 @@ struct kafka_producer {
 	rd_kafka_t *rk;
 	_Atomic long failed;		/* deliveries failed since the last flush */
 	rd_kafka_resp_err_t last_error; /* of the last kafka_produce() refused */
+	/* kafka_producer_track(): where each message's delivery is written */
+	uint32_t round;
+	int *outcomes, count;
 };
 
 struct kafka_consumer {
@@ -71,11 +74,27 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 
 /* --- producer ------------------------------------------------------------------- */
 
+/* A tracked message's opaque: its round in the high bits, its index + 1
+ * in the low ones (never NULL). Reports of an earlier round (a flush
+ * that timed out) are ignored: their outcomes array is gone. */
+_Static_assert(sizeof(uintptr_t) >= 8, "tracked deliveries need 64-bit pointers");
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
 	struct kafka_producer *p = opaque;
+	uintptr_t tag = (uintptr_t)msg->_private;
 
 	UNUSED(rk);
+	if (tag != 0) {
+		uint32_t round = (uint32_t)(tag >> 32), index = (uint32_t)tag - 1;
+
+		if (p->outcomes != NULL && round == p->round && index < (uint32_t)p->count)
+			p->outcomes[index] = msg->err;
+		if (msg->err)
+			log_error("kafka delivery to %s failed: %s", rd_kafka_topic_name(msg->rkt),
+				  rd_kafka_err2str(msg->err));
+		return;
+	}
 	if (msg->err) {
 		atomic_fetch_add(&p->failed, 1);
 		log_error("kafka delivery to %s failed: %s", rd_kafka_topic_name(msg->rkt),
@@ -125,8 +144,23 @@ int kafka_producer_open(const char *brokers, const char *client_id, struct kafka
 	return OK;
 }
 
-int kafka_produce(struct kafka_producer *p, const char *topic, const void *key, size_t key_len,
-		  const void *value, size_t value_len)
+void kafka_producer_track(struct kafka_producer *p, int *outcomes, int count)
+{
+	p->round++;
+	p->outcomes = outcomes;
+	p->count = count;
+	for (int i = 0; i < count; i++)
+		outcomes[i] = KAFKA_NOT_DELIVERED;
+}
+
+void kafka_producer_untrack(struct kafka_producer *p)
+{
+	p->outcomes = NULL;
+	p->count = 0;
+}
+
+static int produce(struct kafka_producer *p, const char *topic, const void *key, size_t key_len,
+		   const void *value, size_t value_len, void *tag)
 {
 	rd_kafka_resp_err_t err;
 
@@ -134,7 +168,8 @@ int kafka_produce(struct kafka_producer *p, const char *topic, const void *key, 
 		err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
 					RD_KAFKA_V_KEY(key, key_len),
 					RD_KAFKA_V_VALUE((void *)value, value_len),
-					RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+					RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+					RD_KAFKA_V_OPAQUE(tag), RD_KAFKA_V_END);
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			break;
 		/* Local queue full: serve delivery reports to make room. */
@@ -149,16 +184,37 @@ int kafka_produce(struct kafka_producer *p, const char *topic, const void *key, 
 	return OK;
 }
 
+int kafka_produce(struct kafka_producer *p, const char *topic, const void *key, size_t key_len,
+		  const void *value, size_t value_len)
+{
+	return produce(p, topic, key, key_len, value, value_len, NULL);
+}
+
+int kafka_produce_tracked(struct kafka_producer *p, int index, const char *topic, const void *key,
+			  size_t key_len, const void *value, size_t value_len)
+{
+	uintptr_t tag = ((uintptr_t)p->round << 32) | (uint32_t)(index + 1);
+
+	return produce(p, topic, key, key_len, value, value_len, (void *)tag);
+}
+
 const char *kafka_produce_refusal(struct kafka_producer *p)
 {
-	switch (p->last_error) {
+	return kafka_refusal(p->last_error);
+}
+
+const char *kafka_refusal(int err)
+{
+	switch ((rd_kafka_resp_err_t)err) {
 	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
 	case RD_KAFKA_RESP_ERR__INVALID_ARG:
 	case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
 	case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
 	case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
 	case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
-		return rd_kafka_err2str(p->last_error);
+	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+		return rd_kafka_err2str((rd_kafka_resp_err_t)err);
 	default:
 		return NULL;
 	}

@@ -54,10 +54,22 @@ int kafka_produce(struct kafka_producer *p, const char *topic, const void *key, 
 		  const void *value, size_t value_len) MUST_CHECK;
 /* After kafka_produce() failed: why, when this message can never be
  * produced as it is (too large, a topic that does not exist); NULL when
- * trying again later may work (a full queue, a broker away). Only what
- * the client refuses before sending is known here; a refusal reported
- * on delivery fails kafka_producer_flush() like an outage. */
+ * trying again later may work (a full queue, a broker away). */
 const char *kafka_produce_refusal(struct kafka_producer *p);
+/* The same for an error code (of a delivery report). */
+const char *kafka_refusal(int err);
+
+/* Deliveries one by one (the outbox relay): after kafka_producer_track(),
+ * each kafka_produce_tracked(p, i, ...) writes its delivery report's
+ * error into outcomes[i] (0 delivered; KAFKA_NOT_DELIVERED until then)
+ * and does not fail kafka_producer_flush(); the caller reads outcomes
+ * after the flush, then calls kafka_producer_untrack(). A report that
+ * comes after (a flush that timed out) is dropped. */
+#define KAFKA_NOT_DELIVERED (-1000000)
+void kafka_producer_track(struct kafka_producer *p, int *outcomes, int count);
+int kafka_produce_tracked(struct kafka_producer *p, int index, const char *topic, const void *key,
+			  size_t key_len, const void *value, size_t value_len) MUST_CHECK;
+void kafka_producer_untrack(struct kafka_producer *p);
 int kafka_producer_flush(struct kafka_producer *p, int timeout_ms) MUST_CHECK;
 void kafka_producer_close(struct kafka_producer *p);
 

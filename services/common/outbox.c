@@ -138,38 +138,69 @@ static int64_t be64(const char *p)
 	return (int64_t)v;
 }
 
-/* Produce every row; one Kafka refuses for good (too large, no such
- * topic) is set aside with its reason instead of blocking every event
- * behind it forever. ERR: a failure that may pass (broker away). */
+static void set_aside(struct relayed *out, const char *id, const char *topic, int bytes,
+		      const char *why)
+{
+	log_error("outbox event %s to %s (%d bytes) set aside: %s", id, topic, bytes, why);
+	pgarray_text(&out->refused, id);
+	pgarray_text(&out->reasons, why);
+	out->refused_count++;
+}
+
+/* Produce every row and wait for each delivery report. A row Kafka
+ * refuses for good (too large, no such topic), before sending or on
+ * delivery, is set aside with its reason instead of blocking every event
+ * behind it forever. ERR: a failure that may pass (broker away), and the
+ * whole batch is tried again later. */
 static int produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *out)
 {
-	int rows = PQntuples(res);
+	int rows = PQntuples(res), status = OK;
+	int *outcome = xcalloc((size_t)rows, sizeof(*outcome));
+	/* Refused before sending: the reason (rd_kafka_err2str's, static). */
+	const char **refused_now = xcalloc((size_t)rows, sizeof(*refused_now));
 
-	for (int i = 0; i < rows; i++) {
-		char topic[256], key[256], id[24];
-		const char *refusal;
+	kafka_producer_track(r->producer, outcome, rows);
+	for (int i = 0; i < rows && status == OK; i++) {
+		char topic[256], key[256];
 
 		snprintf(topic, sizeof(topic), "%.*s", PQgetlength(res, i, 1),
 			 PQgetvalue(res, i, 1));
 		snprintf(key, sizeof(key), "%.*s", PQgetlength(res, i, 2), PQgetvalue(res, i, 2));
-		snprintf(id, sizeof(id), "%lld", (long long)be64(PQgetvalue(res, i, 0)));
-		if (kafka_produce(r->producer, topic, key, strlen(key), PQgetvalue(res, i, 3),
-				  (size_t)PQgetlength(res, i, 3)) == OK) {
-			pgarray_text(&out->sent, id);
-			out->sent_count++;
-		} else if ((refusal = kafka_produce_refusal(r->producer)) != NULL) {
-			log_error("outbox event %s to %s (%d bytes) set aside: %s", id, topic,
-				  PQgetlength(res, i, 3), refusal);
-			pgarray_text(&out->refused, id);
-			pgarray_text(&out->reasons, refusal);
-			out->refused_count++;
-		} else {
-			return ERR;
-		}
+		if (kafka_produce_tracked(r->producer, i, topic, key, strlen(key),
+					  PQgetvalue(res, i, 3),
+					  (size_t)PQgetlength(res, i, 3)) == OK)
+			continue;
+		refused_now[i] = kafka_produce_refusal(r->producer);
+		if (refused_now[i] == NULL)
+			status = ERR;
 	}
 	/* Bounded: the relay runs in the daemon's loop, which must go on
 	 * when Kafka is away (what was not acknowledged is sent again). */
-	return kafka_producer_flush(r->producer, OUTBOX_FLUSH_TIMEOUT_MS);
+	if (status == OK)
+		status = kafka_producer_flush(r->producer, OUTBOX_FLUSH_TIMEOUT_MS);
+	kafka_producer_untrack(r->producer);
+	for (int i = 0; i < rows && status == OK; i++) {
+		char id[24], topic[256];
+		const char *why;
+
+		snprintf(id, sizeof(id), "%lld", (long long)be64(PQgetvalue(res, i, 0)));
+		snprintf(topic, sizeof(topic), "%.*s", PQgetlength(res, i, 1),
+			 PQgetvalue(res, i, 1));
+		if (refused_now[i] != NULL) {
+			set_aside(out, id, topic, PQgetlength(res, i, 3), refused_now[i]);
+		} else if (outcome[i] == 0) {
+			pgarray_text(&out->sent, id);
+			out->sent_count++;
+		} else if (outcome[i] != KAFKA_NOT_DELIVERED &&
+			   (why = kafka_refusal(outcome[i])) != NULL) {
+			set_aside(out, id, topic, PQgetlength(res, i, 3), why);
+		} else {
+			status = ERR; /* not delivered, for a reason that may pass */
+		}
+	}
+	free((void *)refused_now);
+	free(outcome);
+	return status;
 }
 
 static int mark(struct outbox_relay *r, struct relayed *done)

@@ -88,6 +88,24 @@ check "outbox: claimctl outbox refused says why" \
 check_eq "outbox: retry puts it back" "$("$BIN/claimctl" outbox retry "$poison")" "1 event(s) put back for the relay"
 check "outbox: refused again while the cause stays" wait_for 30 refused
 sql "DELETE FROM outbox WHERE event_id = $poison" >/dev/null
+# Refused only on delivery, by the broker: a topic whose size limit is
+# below the producer's. Set aside too, and the next event of the same
+# topic goes out.
+tools/infra/infra.sh topic "small.$RUN_ID" 1 max.message.bytes=10000 >/dev/null
+# (MD5 digests: bytes that compression cannot shrink under the limit.)
+big=$(sql "INSERT INTO outbox (message_id, topic, key, msg_type, payload)
+           SELECT gen_random_uuid(), 'small.$RUN_ID', 'big', 3, decode(string_agg(md5(i::text), ''), 'hex')
+           FROM generate_series(1, 3125) i RETURNING event_id")
+next=$(sql "INSERT INTO outbox (message_id, topic, key, msg_type, payload)
+            VALUES (gen_random_uuid(), 'small.$RUN_ID', 'next', 3, decode(repeat('00', 100), 'hex'))
+            RETURNING event_id")
+big_aside() { [ "$(sql "SELECT refusal IS NOT NULL FROM outbox WHERE event_id = $big")" = t ]; }
+next_sent() { [ "$(sql "SELECT sent_at IS NOT NULL FROM outbox WHERE event_id = $next")" = t ]; }
+check "outbox: refused by the broker on delivery, set aside" wait_for 60 big_aside
+check "outbox: the event behind it is published" wait_for 60 next_sent
+check "outbox: the reason is the broker's" \
+	bash -c "'$BIN/claimctl' outbox refused | grep -q '^$big small.$RUN_ID key=big 50000 bytes refused .*too large'"
+sql "DELETE FROM outbox WHERE event_id = $big" >/dev/null
 
 # Replay sends the original bytes back to claims.submitted: still bad,
 # they come back to the DLQ, and the replay group has moved past them.

@@ -9,6 +9,9 @@
 #   tools/infra/infra.sh status   one line per service; exit 3 if one is stopped
 #   tools/infra/infra.sh env      export lines: eval "$(tools/infra/infra.sh env)"
 #   tools/infra/infra.sh reset    down, then delete .infra/ (data and logs)
+#   tools/infra/infra.sh topic NAME PARTITIONS [KEY=VALUE...]
+#                                 create a topic outside deploy/topics.txt,
+#                                 with topic settings (tests, experiments)
 #
 # up and down are idempotent. Prerequisites: tools/infra/deps.sh (make deps).
 set -euo pipefail
@@ -747,6 +750,21 @@ cmd_reset() {
     say "reset: .infra/ removed"
 }
 
+# cmd_topic NAME PARTITIONS [KEY=VALUE...]: one topic with its settings,
+# e.g. a small max.message.bytes to see how the relay meets a refusal.
+cmd_topic() {
+    local name=${1:-} parts=${2:-} args=()
+    [[ $name =~ ^[A-Za-z0-9._-]+$ && $parts =~ ^[1-9][0-9]*$ ]] ||
+        die "usage: $0 topic NAME PARTITIONS [KEY=VALUE...]"
+    shift 2
+    for kv in "$@"; do args+=(--config "$kv"); done
+    "${JAVA_TOOL[@]}" org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BROKERS" \
+        --create --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1 \
+        "${args[@]}" >/dev/null || die "kafka: could not create topic $name"
+    wait_for 30 topics_ready "$name $parts" || die "kafka: topic $name not ready after 30 s"
+    say "kafka: topic $name created"
+}
+
 main() {
     case "${1:-}" in
     up) cmd_up ;;
@@ -754,8 +772,12 @@ main() {
     status) cmd_status ;;
     env) cmd_env ;;
     reset) cmd_reset ;;
+    topic)
+        shift
+        cmd_topic "$@"
+        ;;
     *)
-        echo "usage: $0 up|down|status|env|reset" >&2
+        echo "usage: $0 up|down|status|env|reset|topic" >&2
         exit 2
         ;;
     esac
