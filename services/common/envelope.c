@@ -29,6 +29,14 @@ int envelope_pack(Claims__MessageType type, const ProtobufCMessage *payload, con
 		  const char *producer, char message_id[UUID_STR_LEN], uint8_t **out,
 		  size_t *out_len)
 {
+	uuid_v7(message_id);
+	return envelope_pack_as(type, payload, trace_id, producer, message_id, out, out_len);
+}
+
+int envelope_pack_as(Claims__MessageType type, const ProtobufCMessage *payload,
+		     const char *trace_id, const char *producer, const char *message_id,
+		     uint8_t **out, size_t *out_len)
+{
 	Claims__Envelope env = CLAIMS__ENVELOPE__INIT;
 	size_t payload_len = protobuf_c_message_get_packed_size(payload);
 	uint8_t *payload_buf = xmalloc(payload_len);
@@ -37,10 +45,9 @@ int envelope_pack(Claims__MessageType type, const ProtobufCMessage *payload, con
 		free(payload_buf);
 		return ERR;
 	}
-	uuid_v7(message_id);
 	env.has_type = 1;
 	env.type = type;
-	env.message_id = message_id;
+	env.message_id = (char *)message_id;
 	/* A trace id no consumer would accept (data older than the rule)
 	 * starts a new trace rather than poisoning the message. */
 	env.trace_id = (char *)(trace_id != NULL && trace_id[0] != '\0' && trace_id_ok(trace_id)

@@ -55,6 +55,10 @@ struct envelope {
 int envelope_pack(Claims__MessageType type, const ProtobufCMessage *payload, const char *trace_id,
 		  const char *producer, char message_id[UUID_STR_LEN], uint8_t **out,
 		  size_t *out_len) MUST_CHECK;
+/* The same with a message id chosen by the caller (uuid_from_name()). */
+int envelope_pack_as(Claims__MessageType type, const ProtobufCMessage *payload,
+		     const char *trace_id, const char *producer, const char *message_id,
+		     uint8_t **out, size_t *out_len) MUST_CHECK;
 int envelope_unpack(const void *buf, size_t len, struct envelope *env, char *why,
 		    size_t why_len) MUST_CHECK;
 void envelope_free(struct envelope *env);

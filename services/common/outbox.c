@@ -39,19 +39,29 @@ int outbox_prepare(struct pg *db)
 {
 	return pg_prepare(db, "outbox_add",
 			  "INSERT INTO outbox (message_id, topic, key, msg_type, payload)"
-			  " VALUES ($1, $2, $3, $4, $5)",
+			  " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO NOTHING",
 			  5);
 }
 
 int outbox_add(struct pg *db, const char *topic, const char *key, Claims__MessageType type,
 	       const ProtobufCMessage *payload, const char *trace_id, const char *producer)
 {
-	char id[UUID_STR_LEN], type_str[16];
+	char id[UUID_STR_LEN];
+
+	uuid_v7(id);
+	return outbox_add_as(db, id, topic, key, type, payload, trace_id, producer);
+}
+
+int outbox_add_as(struct pg *db, const char *id, const char *topic, const char *key,
+		  Claims__MessageType type, const ProtobufCMessage *payload, const char *trace_id,
+		  const char *producer)
+{
+	char type_str[16];
 	uint8_t *buf;
 	size_t len;
 	int status;
 
-	if (envelope_pack(type, payload, trace_id, producer, id, &buf, &len) != OK) {
+	if (envelope_pack_as(type, payload, trace_id, producer, id, &buf, &len) != OK) {
 		log_error("outbox: cannot serialize %s", envelope_type_name(type));
 		return ERR;
 	}

@@ -48,6 +48,11 @@ int outbox_prepare(struct pg *db) MUST_CHECK;
 int outbox_add(struct pg *db, const char *topic, const char *key, Claims__MessageType type,
 	       const ProtobufCMessage *payload, const char *trace_id,
 	       const char *producer) MUST_CHECK;
+/* With a message id of the caller's: an event added twice under the same
+ * id (uuid_from_name) exists once. */
+int outbox_add_as(struct pg *db, const char *message_id, const char *topic, const char *key,
+		  Claims__MessageType type, const ProtobufCMessage *payload, const char *trace_id,
+		  const char *producer) MUST_CHECK;
 
 struct outbox_relay;
 

@@ -49,18 +49,11 @@ static void random_bits(uint8_t *out, size_t n)
 	random_used += n;
 }
 
-void uuid_v7(char out[UUID_STR_LEN])
+static void uuid_format(const uint8_t b[16], char out[UUID_STR_LEN])
 {
 	static const char hex[] = "0123456789abcdef";
-	uint8_t b[16];
-	uint64_t ms = (uint64_t)(clock_now_us() / 1000);
 	size_t o = 0;
 
-	random_bits(b, sizeof(b));
-	for (int i = 0; i < 6; i++)
-		b[i] = (uint8_t)(ms >> (40 - 8 * i));
-	b[6] = (uint8_t)(0x70 | (b[6] & 0x0f)); /* version 7 */
-	b[8] = (uint8_t)(0x80 | (b[8] & 0x3f)); /* variant 10 */
 	for (int i = 0; i < 16; i++) {
 		if (i == 4 || i == 6 || i == 8 || i == 10)
 			out[o++] = '-';
@@ -68,6 +61,29 @@ void uuid_v7(char out[UUID_STR_LEN])
 		out[o++] = hex[b[i] & 0x0f];
 	}
 	out[o] = '\0';
+}
+
+void uuid_v7(char out[UUID_STR_LEN])
+{
+	uint8_t b[16];
+	uint64_t ms = (uint64_t)(clock_now_us() / 1000);
+
+	random_bits(b, sizeof(b));
+	for (int i = 0; i < 6; i++)
+		b[i] = (uint8_t)(ms >> (40 - 8 * i));
+	b[6] = (uint8_t)(0x70 | (b[6] & 0x0f)); /* version 7 */
+	b[8] = (uint8_t)(0x80 | (b[8] & 0x3f)); /* variant 10 */
+	uuid_format(b, out);
+}
+
+void uuid_from_name(const void *name, size_t len, char out[UUID_STR_LEN])
+{
+	uint8_t b[16];
+
+	crypto_generichash(b, sizeof(b), name, len, NULL, 0);
+	b[6] = (uint8_t)(0x80 | (b[6] & 0x0f)); /* version 8: custom (BLAKE2b of the name) */
+	b[8] = (uint8_t)(0x80 | (b[8] & 0x3f)); /* variant 10 */
+	uuid_format(b, out);
 }
 
 int uuid_valid(const char *s)

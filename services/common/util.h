@@ -26,6 +26,10 @@
 int64_t clock_now_us(void);  /* wall clock, microseconds since the epoch */
 int64_t clock_mono_us(void); /* monotonic clock, for durations */
 void uuid_v7(char out[UUID_STR_LEN]);
+/* The same name always gives the same id (RFC 9562 version 8, from a
+ * BLAKE2b hash): for a message that must exist once however often it
+ * is written, such as the dead letter of one Kafka offset. */
+void uuid_from_name(const void *name, size_t len, char out[UUID_STR_LEN]);
 int uuid_valid(const char *s); /* 1 when s is a canonical UUID string */
 
 int date_parse(const char *iso, int32_t *days) MUST_CHECK;

@@ -49,7 +49,8 @@ int worker_dead_letter(struct pg *db, const char *consumer, const rd_kafka_messa
 		       const char *reason)
 {
 	Claims__DeadLetter dl = CLAIMS__DEAD_LETTER__INIT;
-	char topic[300], key[64], why[512];
+	char topic[300], key[64], why[512], name[512], id[UUID_STR_LEN], *named;
+	int head;
 
 	snprintf(topic, sizeof(topic), "%s.dlq", rd_kafka_topic_name(msg->rkt));
 	snprintf(key, sizeof(key), "%.*s", msg->key ? (int)msg->key_len : 0,
@@ -77,8 +78,23 @@ int worker_dead_letter(struct pg *db, const char *consumer, const rd_kafka_messa
 	dl.failed_at_us = clock_now_us();
 	log_warn("dead letter from %s [%d] @%lld: %s", dl.topic, (int)msg->partition,
 		 (long long)msg->offset, reason);
-	return outbox_add(db, topic, key, CLAIMS__MESSAGE_TYPE__DEAD_LETTER, &dl.base, NULL,
-			  consumer);
+	/* One dead letter per message and consumer, however often the batch
+	 * is tried again (an outage in the middle of its retry): its id
+	 * comes from where the message was and what it held (a topic made
+	 * again counts offsets from 0: other bytes, another id), and the
+	 * outbox keeps the first. */
+	head = snprintf(name, sizeof(name), "dead-letter/%s/%s/%d/%lld/", consumer, dl.topic,
+			(int)msg->partition, (long long)msg->offset);
+	if (head < 0 || (size_t)head >= sizeof(name))
+		head = (int)strlen(name); /* cut short: still the same for the same message */
+	named = xmalloc((size_t)head + msg->len);
+	memcpy(named, name, (size_t)head);
+	if (msg->len > 0)
+		memcpy(named + head, msg->payload, msg->len);
+	uuid_from_name(named, (size_t)head + msg->len, id);
+	free(named);
+	return outbox_add_as(db, id, topic, key, CLAIMS__MESSAGE_TYPE__DEAD_LETTER, &dl.base, NULL,
+			     consumer);
 }
 
 static int prepare_db(struct worker *w)

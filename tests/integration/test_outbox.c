@@ -16,6 +16,7 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/outbox.h"
+#include "common/worker.h"
 #include "common/xalloc.h"
 #include "itest.h"
 #include "proto/member.pb-c.h"
@@ -131,9 +132,63 @@ static void test_relay_publishes_committed_rows_only(void)
 	pg_close(db);
 }
 
+/* The same message dead-lettered twice (its batch tried again after an
+ * outage) leaves one dead letter; another offset leaves its own. */
+static void test_dead_letter_once_per_message(void)
+{
+	struct pg *db = itest_db();
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_t *rk;
+	rd_kafka_topic_t *rkt;
+	rd_kafka_message_t msg;
+	char errstr[256], key[64], gid[UUID_STR_LEN];
+	const char *v[1] = {key};
+	PGresult *res;
+
+	REQUIRE(db != NULL);
+	REQUIRE(outbox_prepare(db) == OK);
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	REQUIRE(rk != NULL);
+	rkt = rd_kafka_topic_new(rk, "claims.submitted", NULL);
+	REQUIRE(rkt != NULL);
+	uuid_v7(gid);
+	snprintf(key, sizeof(key), "dlq-once-%s", gid);
+	memset(&msg, 0, sizeof(msg));
+	msg.rkt = rkt;
+	msg.partition = 3;
+	msg.offset = clock_now_us(); /* an offset no other run used */
+	msg.key = key;
+	msg.key_len = strlen(key);
+	msg.payload = "not protobuf";
+	msg.len = 12;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		REQUIRE(pg_begin(db) == OK);
+		CHECK(worker_dead_letter(db, "test", &msg, "not a protobuf Envelope") == OK);
+		CHECK(pg_commit(db) == OK);
+	}
+	msg.offset++;
+	REQUIRE(pg_begin(db) == OK);
+	CHECK(worker_dead_letter(db, "test", &msg, "not a protobuf Envelope") == OK);
+	CHECK(pg_commit(db) == OK);
+	CHECK(pg_exec_params(db,
+			     "SELECT count(*) FROM outbox"
+			     " WHERE topic = 'claims.submitted.dlq' AND key = $1",
+			     1, v, &res) == OK);
+	if (res != NULL) {
+		CHECK_EQ_STR(PQgetvalue(res, 0, 0), "2");
+		PQclear(res);
+	}
+	/* Test rows only: never published. */
+	CHECK(pg_exec_params(db, "DELETE FROM outbox WHERE key = $1", 1, v, NULL) == OK);
+	rd_kafka_topic_destroy(rkt);
+	rd_kafka_destroy(rk);
+	pg_close(db);
+}
+
 int main(void)
 {
 	log_init("test_outbox");
 	RUN(test_relay_publishes_committed_rows_only);
+	RUN(test_dead_letter_once_per_message);
 	return test_report();
 }

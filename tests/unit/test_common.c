@@ -75,6 +75,20 @@ static void test_uuid(void)
 	CHECK(!uuid_valid("0192f3a4-7b1c-7def-8abc-0123456789abX"));
 }
 
+static void test_uuid_from_name(void)
+{
+	char a[UUID_STR_LEN], b[UUID_STR_LEN], c[UUID_STR_LEN];
+
+	uuid_from_name("dead-letter/intake/claims.submitted/3/42/", 41, a);
+	uuid_from_name("dead-letter/intake/claims.submitted/3/42/", 41, b);
+	uuid_from_name("dead-letter/intake/claims.submitted/3/43/", 41, c);
+	CHECK(uuid_valid(a));
+	CHECK_EQ_STR(a, b);
+	CHECK(strcmp(a, c) != 0);
+	CHECK(a[14] == '8');		      /* version 8 */
+	CHECK(strchr("89ab", a[19]) != NULL); /* variant */
+}
+
 static int compare_ids(const void *x, const void *y)
 {
 	return strcmp(x, y);
@@ -275,6 +289,7 @@ int main(void)
 	RUN(test_envelope_trace_id);
 	RUN(test_uuid);
 	RUN(test_uuid_many);
+	RUN(test_uuid_from_name);
 	RUN(test_identifiers);
 	RUN(test_envelope_roundtrip);
 	RUN(test_envelope_rejects);
