@@ -5,7 +5,9 @@
  * DESCRIPTION
  *	Message and claim ids are UUID version 7 (RFC 9562): time-ordered,
  *	so primary-key inserts stay at the right edge of their B-tree, and
- *	random in their low bits (libsodium's generator).
+ *	random in their low bits (libsodium's generator). An id that must be
+ *	the same each time a thing is written (a dead letter) is version 8,
+ *	a hash of its name.
  *
  *	Dates of care are ISO YYYY-MM-DD strings on the wire and days since
  *	1970-01-01 inside; date_parse() rejects impossible dates (2026-02-30)
