@@ -40,6 +40,9 @@ int formulas_load(struct pg *db, struct formula_cache *cache) MUST_CHECK;
 /* The version of `code` in force on `date`, or NULL. */
 const struct formula_version *formulas_find(const struct formula_cache *cache, const char *code,
 					    rules_date_t date);
+/* 1 when a version of `code` for `date` may have been published since the
+ * load (an unknown formula, or a date after every version's end). */
+int formulas_may_be_newer(const struct formula_cache *cache, const char *code, rules_date_t date);
 void formulas_free(struct formula_cache *cache);
 
 struct reimburse_ctx {

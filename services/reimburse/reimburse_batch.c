@@ -717,7 +717,9 @@ static int decide_all(struct reimburse_ctx *ctx, struct reimburse_item *items, i
 /* A claim naming a formula version this worker has not loaded yet (just
  * published) would be decided in error: the versions are read again
  * first, at most once a second, before any claim of the batch points
- * into them. */
+ * into them. Only when a newer version may exist (an unknown formula, a
+ * date after every known version's end): care before a formula's first
+ * version is a plain partial claim, not a reason to reload. */
 static void formulas_for(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_item *items,
 			 int n)
 {
@@ -733,7 +735,8 @@ static void formulas_for(struct reimburse_ctx *ctx, struct pg *db, struct reimbu
 
 			missing = a->lines[k]->care_date != NULL &&
 				  rules_date_parse(a->lines[k]->care_date, &d) == RULES_OK &&
-				  formulas_find(&ctx->formulas, items[i].formula_code, d) == NULL;
+				  formulas_find(&ctx->formulas, items[i].formula_code, d) == NULL &&
+				  formulas_may_be_newer(&ctx->formulas, items[i].formula_code, d);
 		}
 	}
 	if (missing && clock_mono_us() - ctx->formulas.loaded_at_us > 1000000 &&

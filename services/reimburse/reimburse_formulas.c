@@ -122,6 +122,20 @@ const struct formula_version *formulas_find(const struct formula_cache *cache, c
 	return NULL;
 }
 
+int formulas_may_be_newer(const struct formula_cache *cache, const char *code, rules_date_t date)
+{
+	for (int i = 0; i < cache->count; i++) {
+		const struct formula_version *f = &cache->v[i];
+
+		/* A version of the code still open, or ending after the date:
+		 * a date with no version in force falls before the first or in
+		 * a gap, which no new publication is expected to fill. */
+		if (strcmp(f->code, code) == 0 && (f->to == 0 || date < f->to))
+			return 0;
+	}
+	return 1; /* an unknown formula, or a date after all its versions ended */
+}
+
 void formulas_free(struct formula_cache *cache)
 {
 	free(cache->v);
