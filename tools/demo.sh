@@ -9,7 +9,9 @@
 # AMO, AMC and reste à charge from the database, and stops the daemons
 # with SIGTERM. Then a pharmacy uses the tiers-payant front door: its key
 # is registered, it checks a patient's rights, gets a quote, sends the
-# invoice citing the quote and follows it until it is computed. The
+# invoice citing the quote and follows it until it is computed; the
+# bank's transfer is recorded (claimctl payments settle) and the invoice
+# shows paid. The
 # infrastructure stays up for exploration with
 # build/bin/claimctl; `make infra-down` stops it.
 set -euo pipefail
@@ -94,6 +96,10 @@ for _ in $(seq 1 60); do
 	sleep 0.5
 done
 jq -c . <<<"$status"
+echo "-- the bank pays the pharmacy: claimctl payments settle, then INVOICE_STATUS again"
+printf '%s %s VIR-%s\n' "$(jq -r .claim_id <<<"$status")" "$(jq -r .amc_cents <<<"$status")" \
+	"${invoice#DEMO-TP-}" | $BIN/claimctl payments settle -
+$BIN/claimctl tp status --invoice-id "$invoice" | jq -c .
 stop
 trap - EXIT
 echo
