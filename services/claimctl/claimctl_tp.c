@@ -200,8 +200,19 @@ static int tp_register(const struct tp_args *a)
 				" RETURNING professional_id",
 				6, v, &res);
 	if (status == OK) {
+		int ended = 0;
+
+		/* A new key or agreement ends the sessions opened under the old
+		 * one: a session is checked in Redis only, not against the key. */
 		printf("registered %s %s (professional %s)\n", a->kind, a->id,
 		       PQgetvalue(res, 0, 0));
+		if (end_sessions(PQgetvalue(res, 0, 0), &ended) != OK) {
+			fprintf(stderr, "claimctl tp register: the previous sessions could not be"
+					" ended (Redis); run the command again\n");
+			status = ERR;
+		} else if (ended > 0) {
+			printf("%d previous session(s) ended\n", ended);
+		}
 		PQclear(res);
 	}
 	pg_close(db);

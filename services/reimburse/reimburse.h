@@ -11,7 +11,7 @@
  *	                     then decisions, counters, payments and events in
  *	                     one statement; and a quote, computed the same way
  *	                     with nothing written
- *	reimburse_quote.c    the quote server thread (ZeroMQ REP, tiers payant)
+ *	reimburse_quote.c    the quote server thread (ZeroMQ ROUTER, tiers payant)
  */
 #ifndef REIMBURSE_H
 #define REIMBURSE_H

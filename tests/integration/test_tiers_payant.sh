@@ -312,6 +312,11 @@ done <"$TEST_LOGS/tp-probe.out"
 check "probe: ran to the end" grep -q '^[0-9]* passed' "$TEST_LOGS/tp-probe.out"
 check "front door still running after the probe" kill -0 "$TPGATE_PID"
 check_eq "a normal request after the probe" "$(tp eligibility --member "$COVERED" | jq .rights_open)" true
+# Registering again (a new key, an ended agreement) ends the sessions
+# opened before: they are checked in Redis only.
+check "register again: the sessions opened before are ended" \
+	bash -c "'$BIN/claimctl' tp register --kind RPPS --id '$PRO_A' --public-key '$A_PUB' --name 'Pharmacie du test' --profession pharmacie | grep -q 'previous session(s) ended'"
+check_eq "register again: served with a new session" "$(tp eligibility --member "$COVERED" | jq .rights_open)" true
 # A Redis restarted empty has lost the admission script: loaded again.
 redis-cli -u "$CLAIMS_REDIS_URL" SCRIPT FLUSH >/dev/null
 check_eq "Redis without the admission script: loaded again" \
