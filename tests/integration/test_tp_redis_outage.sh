@@ -41,10 +41,9 @@ export CLAIMS_TP_PUBLIC_KEY=$(sed -n "s/^PUBLIC_KEY='\(.*\)'$/\1/p" <<<"$keys")
 export CLAIMS_TP_SECRET_KEY=$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$keys")
 export CLAIMS_TP_SERVER_KEY=$SERVER_PUB CLAIMS_TP_ENDPOINT=tcp://127.0.0.1:5722
 export CLAIMS_REDIS_URL=redis://127.0.0.1:$PORT
+check "private Redis started" redis_up
 check "keys: register a pharmacy" "$BIN/claimctl" tp register --kind RPPS \
 	--id "4${RUN_ID: -5}00001" --public-key "$CLAIMS_TP_PUBLIC_KEY" >/dev/null
-
-check "private Redis started" redis_up
 HEALTH=http://127.0.0.1:9197/health
 health() { curl -s -o /dev/null -w '%{http_code}' "$HEALTH"; }
 start_daemon tpgate "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9197 CLAIMS_TP_SERVER_SECRET="$SERVER_SEC" \
