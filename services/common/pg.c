@@ -38,20 +38,25 @@ static void pg_notice(void *arg, const char *message)
 	log_debug("postgres: %.*s", (int)strcspn(message, "\n"), message);
 }
 
+/* A session command's outcome, logged when it is not `want`; res freed. */
+static int command_ok(PGresult *res, ExecStatusType want, const char *what, const char *name)
+{
+	int status = PQresultStatus(res) == want ? OK : ERR;
+
+	if (status != OK)
+		log_error("postgres %s %s: %.*s", what, name,
+			  (int)strcspn(PQresultErrorMessage(res), "\n"), PQresultErrorMessage(res));
+	PQclear(res);
+	return status;
+}
+
 static int apply_setting(struct pg *db, const struct pg_setting *s)
 {
 	const char *v[2] = {s->name, s->value};
-	PGresult *res = PQexecParams(db->conn, "SELECT set_config($1, $2, false)", 2, NULL, v, NULL,
-				     NULL, 0);
-	int status = OK;
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		log_error("postgres set %s: %.*s", s->name,
-			  (int)strcspn(PQresultErrorMessage(res), "\n"), PQresultErrorMessage(res));
-		status = ERR;
-	}
-	PQclear(res);
-	return status;
+	return command_ok(PQexecParams(db->conn, "SELECT set_config($1, $2, false)", 2, NULL, v,
+				       NULL, NULL, 0),
+			  PGRES_TUPLES_OK, "set", s->name);
 }
 
 /* The DSN may override every default here: it comes after them. TCP
@@ -79,8 +84,6 @@ static PGconn *connect_with_defaults(const char *dsn)
 
 static int connect_db(struct pg *db)
 {
-	PGresult *res;
-
 	db->conn = connect_with_defaults(db->dsn);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		log_error("postgres connect: %.*s", (int)strcspn(PQerrorMessage(db->conn), "\n"),
@@ -90,20 +93,6 @@ static int connect_db(struct pg *db)
 		return ERR;
 	}
 	PQsetNoticeProcessor(db->conn, pg_notice, NULL);
-	/* Every statement of the project is prepared once and run many
-	 * times with arrays or keys as parameters: a custom plan per
-	 * execution would re-plan each time (a fifth of a millisecond for
-	 * the small lookups) for plans that never change. */
-	res = PQexec(db->conn, "SET plan_cache_mode = force_generic_plan");
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		log_error("postgres session settings: %.*s",
-			  (int)strcspn(PQresultErrorMessage(res), "\n"), PQresultErrorMessage(res));
-		PQclear(res);
-		PQfinish(db->conn);
-		db->conn = NULL;
-		return ERR;
-	}
-	PQclear(res);
 	for (const struct pg_setting *s = db->settings; s != NULL; s = s->next) {
 		if (apply_setting(db, s) != OK) {
 			PQfinish(db->conn);
@@ -114,7 +103,7 @@ static int connect_db(struct pg *db)
 	return OK;
 }
 
-int pg_set(struct pg *db, const char *name, const char *value)
+static void keep_setting(struct pg *db, const char *name, const char *value)
 {
 	struct pg_setting *s = xcalloc(1, sizeof(*s));
 
@@ -122,21 +111,18 @@ int pg_set(struct pg *db, const char *name, const char *value)
 	s->value = xstrdup(value);
 	s->next = db->settings;
 	db->settings = s;
-	return db->conn != NULL ? apply_setting(db, s) : OK;
+}
+
+int pg_set(struct pg *db, const char *name, const char *value)
+{
+	keep_setting(db, name, value);
+	return db->conn != NULL ? apply_setting(db, db->settings) : OK;
 }
 
 static int prepare_one(struct pg *db, const struct pg_statement *s)
 {
-	PGresult *res = PQprepare(db->conn, s->name, s->sql, s->nparams, NULL);
-	int status = OK;
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		log_error("postgres prepare %s: %.*s", s->name,
-			  (int)strcspn(PQresultErrorMessage(res), "\n"), PQresultErrorMessage(res));
-		status = ERR;
-	}
-	PQclear(res);
-	return status;
+	return command_ok(PQprepare(db->conn, s->name, s->sql, s->nparams, NULL), PGRES_COMMAND_OK,
+			  "prepare", s->name);
 }
 
 int pg_open(const char *dsn, struct pg **out)
@@ -144,9 +130,13 @@ int pg_open(const char *dsn, struct pg **out)
 	struct pg *db = xcalloc(1, sizeof(*db));
 
 	db->dsn = xstrdup(dsn);
+	/* Every statement of the project is prepared once and run many
+	 * times with arrays or keys as parameters: a custom plan per
+	 * execution would re-plan each time (a fifth of a millisecond for
+	 * the small lookups) for plans that never change. */
+	keep_setting(db, "plan_cache_mode", "force_generic_plan");
 	if (connect_db(db) != OK) {
-		free(db->dsn);
-		free(db);
+		pg_close(db);
 		return ERR;
 	}
 	*out = db;
