@@ -195,12 +195,12 @@ int kafka_produce_tracked(struct kafka_producer *p, int index, const char *topic
 {
 	uintptr_t tag = ((uintptr_t)p->round << 32) | (uint32_t)(index + 1);
 
-	return produce(p, topic, key, key_len, value, value_len, (void *)tag);
-}
-
-const char *kafka_produce_refusal(struct kafka_producer *p)
-{
-	return kafka_refusal(p->last_error);
+	if (produce(p, topic, key, key_len, value, value_len, (void *)tag) == OK)
+		return OK;
+	/* Refused before sending: no report will come, the outcome is known. */
+	if (p->outcomes != NULL && index >= 0 && index < p->count)
+		p->outcomes[index] = p->last_error;
+	return ERR;
 }
 
 const char *kafka_refusal(int err)

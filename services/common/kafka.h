@@ -52,17 +52,16 @@ int kafka_producer_open(const char *brokers, const char *client_id,
 			struct kafka_producer **out) MUST_CHECK;
 int kafka_produce(struct kafka_producer *p, const char *topic, const void *key, size_t key_len,
 		  const void *value, size_t value_len) MUST_CHECK;
-/* After kafka_produce() failed: why, when this message can never be
- * produced as it is (too large, a topic that does not exist); NULL when
- * trying again later may work (a full queue, a broker away). */
-const char *kafka_produce_refusal(struct kafka_producer *p);
-/* The same for an error code (of a delivery report). */
+/* Why a message can never be produced as it is (too large, a topic that
+ * does not exist), from the error that refused it; NULL when trying again
+ * later may work (a full queue, a broker away). */
 const char *kafka_refusal(int err);
 
 /* Deliveries one by one (the outbox relay): after kafka_producer_track(),
  * each kafka_produce_tracked(p, i, ...) writes its delivery report's
- * error into outcomes[i] (0 delivered; KAFKA_NOT_DELIVERED until then)
- * and does not fail kafka_producer_flush(); the caller reads outcomes
+ * error into outcomes[i] (0 delivered; KAFKA_NOT_DELIVERED until then),
+ * or at once the error that refused it before sending, and does not fail
+ * kafka_producer_flush(); the caller reads outcomes
  * after the flush, then calls kafka_producer_untrack(). A report that
  * comes after (a flush that timed out) is dropped. */
 #define KAFKA_NOT_DELIVERED (-1000000)

@@ -166,8 +166,6 @@ static int produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *o
 {
 	int rows = PQntuples(res), status = OK;
 	int *outcome = xcalloc((size_t)rows, sizeof(*outcome));
-	/* Refused before sending: the reason (rd_kafka_err2str's, static). */
-	const char **refused_now = xcalloc((size_t)rows, sizeof(*refused_now));
 
 	kafka_producer_track(r->producer, outcome, rows);
 	for (int i = 0; i < rows && status == OK; i++) {
@@ -178,10 +176,8 @@ static int produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *o
 		snprintf(key, sizeof(key), "%.*s", PQgetlength(res, i, 2), PQgetvalue(res, i, 2));
 		if (kafka_produce_tracked(r->producer, i, topic, key, strlen(key),
 					  PQgetvalue(res, i, 3),
-					  (size_t)PQgetlength(res, i, 3)) == OK)
-			continue;
-		refused_now[i] = kafka_produce_refusal(r->producer);
-		if (refused_now[i] == NULL)
+					  (size_t)PQgetlength(res, i, 3)) != OK &&
+		    kafka_refusal(outcome[i]) == NULL)
 			status = ERR;
 	}
 	/* Bounded: the relay runs in the daemon's loop, which must go on
@@ -196,9 +192,7 @@ static int produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *o
 		snprintf(id, sizeof(id), "%lld", (long long)be64(PQgetvalue(res, i, 0)));
 		snprintf(topic, sizeof(topic), "%.*s", PQgetlength(res, i, 1),
 			 PQgetvalue(res, i, 1));
-		if (refused_now[i] != NULL) {
-			set_aside(out, id, topic, PQgetlength(res, i, 3), refused_now[i]);
-		} else if (outcome[i] == 0) {
+		if (outcome[i] == 0) {
 			pgarray_text(&out->sent, id);
 			out->sent_count++;
 		} else if (outcome[i] != KAFKA_NOT_DELIVERED &&
@@ -208,7 +202,6 @@ static int produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *o
 			status = ERR; /* not delivered, for a reason that may pass */
 		}
 	}
-	free((void *)refused_now);
 	free(outcome);
 	return status;
 }
