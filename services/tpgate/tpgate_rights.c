@@ -225,10 +225,11 @@ int tp_rights_get(struct tp_rights_store *s, const char *number, const redisRepl
 	uint8_t *packed;
 	size_t len;
 	int known;
+	/* A value to read; empty is the mark of a recent change, a miss. */
+	int value = cached != NULL && cached->type == REDIS_REPLY_STRING && cached->len > 0;
 
 	*out = NULL;
-	/* Empty: the mark of a recent change, a miss. */
-	if (cached != NULL && cached->type == REDIS_REPLY_STRING && cached->len > 0)
+	if (value)
 		*out = claims__rights_snapshot__unpack(NULL, cached->len,
 						       (const uint8_t *)cached->str);
 	if (*out != NULL) {
@@ -240,8 +241,7 @@ int tp_rights_get(struct tp_rights_store *s, const char *number, const redisRepl
 	if (load_from_db(s, number, &packed, &len, &known) != OK)
 		return ERR;
 	snprintf(key, sizeof(key), TP_KEY_RIGHTS, number);
-	cache_put(s, key, packed, len, known ? s->ttl_s : UNKNOWN_MEMBER_TTL,
-		  cached != NULL && cached->type == REDIS_REPLY_STRING && cached->len > 0);
+	cache_put(s, key, packed, len, known ? s->ttl_s : UNKNOWN_MEMBER_TTL, value);
 	*out = claims__rights_snapshot__unpack(NULL, len, packed);
 	free(packed);
 	return *out != NULL ? OK : ERR;
