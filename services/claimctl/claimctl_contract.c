@@ -96,17 +96,13 @@ static int apply(struct pg *db, const char *const v[4], const char *change, char
 static void drop_cached_rights(const char *member)
 {
 	struct redis_conn *r;
-	redisReply *reply;
-	char key[96];
 
-	snprintf(key, sizeof(key), TP_KEY_RIGHTS, member);
 	if (redis_open(claimctl_env("CLAIMS_REDIS_URL", CLAIMCTL_REDIS_URL), &r) != OK) {
 		log_warn("cached rights of %s left to the contracts.changed event", member);
 		return;
 	}
-	if (redis_command(r, &reply, "SET %s %b EX %d", key, "", (size_t)0,
-			  TP_RIGHTS_TOMBSTONE_S) == OK)
-		freeReplyObject(reply);
+	if (tp_rights_drop(r, member) != OK)
+		log_warn("cached rights of %s left to the contracts.changed event", member);
 	redis_close(r);
 }
 

@@ -24,6 +24,8 @@
 #ifndef COMMON_TPKEYS_H
 #define COMMON_TPKEYS_H
 
+#include "common/status.h"
+
 #define TP_KEY_SESSION	       "tp:{%lld}:session:%s"
 #define TP_KEY_SESSION_PATTERN "tp:{%lld}:session:*"
 #define TP_KEY_SEEN	       "tp:{%lld}:seen:%s"
@@ -31,5 +33,10 @@
 #define TP_KEY_RIGHTS	       "tp:rights:%s"
 #define TP_RIGHTS_TOMBSTONE_S \
 	5 /* longer than any read-then-cache of the front door (1 s queries) */
+
+struct redis_conn;
+/* Drop a member's cached rights the way every invalidator must: leave
+ * the empty mark (above), never DEL. OK, or ERR after logging. */
+int tp_rights_drop(struct redis_conn *redis, const char *membership_number) MUST_CHECK;
 
 #endif

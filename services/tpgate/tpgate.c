@@ -42,6 +42,7 @@
 #include "common/envelope.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/tpkeys.h"
 #include "common/metrics.h"
 #include "common/worker.h"
 #include "common/xalloc.h"
@@ -125,7 +126,7 @@ static void forget_member(struct tpgate *g, const rd_kafka_message_t *m)
 		log_warn("contracts.changed: message at offset %lld without a membership number"
 			 " ignored (the cache expires on its own)",
 			 (long long)m->offset);
-	} else if (tp_rights_forget(g->rights, c->membership_number) != OK) {
+	} else if (tp_rights_drop(g->redis, c->membership_number) != OK) {
 		log_warn("cached rights of %s not dropped: they expire within %ld s",
 			 c->membership_number, cfg.rights_ttl);
 	} else {

@@ -120,7 +120,6 @@ void tp_rights_close(struct tp_rights_store *store);
  * and the cache filled. */
 int tp_rights_get(struct tp_rights_store *store, const char *membership_number,
 		  const redisReply *cached, Claims__RightsSnapshot **out) MUST_CHECK;
-int tp_rights_forget(struct tp_rights_store *store, const char *membership_number) MUST_CHECK;
 /* Reload the formulas' covered categories (domains) if older than max_age_s. */
 int tp_catalog_refresh(struct tp_rights_store *store, long max_age_s) MUST_CHECK;
 /* The categories the formula covers on day; returns how many (<= max). */

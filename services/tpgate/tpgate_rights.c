@@ -247,19 +247,6 @@ int tp_rights_get(struct tp_rights_store *s, const char *number, const redisRepl
 	return *out != NULL ? OK : ERR;
 }
 
-int tp_rights_forget(struct tp_rights_store *s, const char *number)
-{
-	char key[128];
-	redisReply *reply;
-
-	snprintf(key, sizeof(key), TP_KEY_RIGHTS, number);
-	if (redis_command(s->redis, &reply, "SET %s %b EX %d", key, "", (size_t)0,
-			  TP_RIGHTS_TOMBSTONE_S) != OK)
-		return ERR;
-	freeReplyObject(reply);
-	return OK;
-}
-
 /* ---- the catalogue of formula versions ------------------------------------------------ */
 
 static void split_categories(struct catalog_entry *e)
