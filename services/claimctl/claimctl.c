@@ -73,7 +73,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	log_init("claimctl");
+	if (log_init("claimctl") != OK)
+		return EXIT_USAGE;
 	for (const struct command *c = commands; c->name != NULL; c++)
 		if (strcmp(argv[1], c->name) == 0)
 			return c->run(argc - 1, argv + 1);

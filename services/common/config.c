@@ -74,6 +74,11 @@ int config_load(const struct config_entry *table)
 void config_usage(FILE *out, const struct config_entry *table)
 {
 	fprintf(out, "Environment (default in brackets):\n");
+	config_usage_entries(out, table);
+}
+
+void config_usage_entries(FILE *out, const struct config_entry *table)
+{
 	for (const struct config_entry *e = table; e->env != NULL; e++) {
 		fprintf(out, "  %-28s %s [%s]", e->env, e->help, e->default_value);
 		if (e->type == CONFIG_INT)

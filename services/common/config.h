@@ -59,6 +59,8 @@ struct config_entry {
 
 int config_load(const struct config_entry *table) MUST_CHECK;
 void config_usage(FILE *out, const struct config_entry *table);
+/* The lines of config_usage() without its heading, for a second table. */
+void config_usage_entries(FILE *out, const struct config_entry *table);
 void config_free(const struct config_entry *table);
 
 #endif

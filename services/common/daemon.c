@@ -17,6 +17,19 @@
 
 static volatile sig_atomic_t stop_signals;
 
+/* Settings of the skeleton itself, common to every daemon. CLAIMS_LOG_LEVEL
+ * is read by log_init() (logging starts before any table is loaded) and
+ * listed here for --help only. */
+static char *log_level_setting;
+static long max_step_errors = 30;
+static const struct config_entry daemon_config[] = {
+	{"CLAIMS_LOG_LEVEL", CONFIG_STRING, &log_level_setting, "info", 0, 0,
+	 "debug, info, warn or error"},
+	{"CLAIMS_MAX_STEP_ERRORS", CONFIG_INT, &max_step_errors, "30", 1, 1000000,
+	 "consecutive failed steps before exiting"},
+	{0},
+};
+
 static void on_stop_signal(int sig)
 {
 	UNUSED(sig);
@@ -56,9 +69,7 @@ static void print_usage(const struct daemon_spec *spec)
 	if (spec->usage != NULL)
 		printf("%s\n\n", spec->usage);
 	config_usage(stdout, spec->config);
-	printf("  %-28s %s [%s]\n", "CLAIMS_LOG_LEVEL", "debug, info, warn or error", "info");
-	printf("  %-28s %s [%s]\n", "CLAIMS_MAX_STEP_ERRORS",
-	       "consecutive failed steps before exiting", "30");
+	config_usage_entries(stdout, daemon_config);
 	printf("\nSignals: SIGTERM/SIGINT finish the work in flight, commit and exit 0;\n"
 	       "a second signal exits at once (status 2). Logs: JSON lines on stderr.\n");
 }
@@ -82,17 +93,9 @@ static int parse_options(int argc, char **argv, const struct daemon_spec *spec, 
 	return OK;
 }
 
-static long max_step_errors(void)
-{
-	const char *s = getenv("CLAIMS_MAX_STEP_ERRORS");
-	long n = s ? strtol(s, NULL, 10) : 30;
-
-	return n > 0 ? n : 30;
-}
-
 static int run_loop(const struct daemon_spec *spec)
 {
-	long failures = 0, limit = max_step_errors();
+	long failures = 0, limit = max_step_errors;
 
 	while (!daemon_stopping()) {
 		if (spec->step(spec->ctx) == OK) {
@@ -117,8 +120,9 @@ int daemon_main(int argc, char **argv, const struct daemon_spec *spec)
 		return 2;
 	if (exit_now)
 		return 0;
-	log_init(spec->name);
-	if (config_load(spec->config) != OK)
+	if (log_init(spec->name) != OK)
+		return 2;
+	if (config_load(daemon_config) != OK || config_load(spec->config) != OK)
 		return 2;
 	if (install_signals() != OK) {
 		log_error("cannot install signal handlers");
@@ -141,6 +145,7 @@ int daemon_main(int argc, char **argv, const struct daemon_spec *spec)
 	metrics_http_stop();
 	spec->cleanup(spec->ctx);
 	config_free(spec->config);
+	config_free(daemon_config);
 	log_info("stopped %s", status == OK ? "cleanly" : "after an error");
 	return status == OK ? 0 : 1;
 }

@@ -10,6 +10,8 @@
  */
 #include "common/log.h"
 
+#include "common/status.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,16 +28,22 @@ static const char *const level_names[] = {
 	[LOG_ERROR] = "error", [LOG_FATAL] = "fatal", [LOG_PANIC] = "panic",
 };
 
-void log_init(const char *daemon_name)
+int log_init(const char *daemon_name)
 {
 	const char *level = getenv("CLAIMS_LOG_LEVEL");
 
 	log_daemon = daemon_name;
-	if (level == NULL)
-		return;
-	for (int i = LOG_DEBUG; i <= LOG_ERROR; i++)
-		if (strcmp(level, level_names[i]) == 0)
+	if (level == NULL || level[0] == '\0')
+		return OK;
+	for (int i = LOG_DEBUG; i <= LOG_ERROR; i++) {
+		if (strcmp(level, level_names[i]) == 0) {
 			log_threshold = (enum log_level)i;
+			return OK;
+		}
+	}
+	/* A typo must not quietly give another level than the one asked. */
+	log_error("CLAIMS_LOG_LEVEL=%s: not a level (debug, info, warn or error)", level);
+	return ERR;
 }
 
 void log_set_level(enum log_level level)

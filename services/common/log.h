@@ -3,7 +3,7 @@
  *	log.h - structured logging, one JSON object per line on stderr
  *
  * SYNOPSIS
- *	log_init("intake");
+ *	if (log_init("intake") != OK) ... (CLAIMS_LOG_LEVEL is not a level)
  *	log_set_trace(trace_id);
  *	log_info("claim %s accepted", claim_id);
  *
@@ -19,16 +19,19 @@
  *	developer: an invariant is broken).
  *
  *	The level threshold comes from CLAIMS_LOG_LEVEL (debug, info, warn,
- *	error; default info).
+ *	error; default info); log_init() refuses any other value, after
+ *	logging it, rather than run at a level nobody asked for.
  */
 #ifndef COMMON_LOG_H
 #define COMMON_LOG_H
 
 #include <stdarg.h>
 
+#include "common/status.h"
+
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_FATAL, LOG_PANIC };
 
-void log_init(const char *daemon_name);
+int log_init(const char *daemon_name) MUST_CHECK;
 void log_set_level(enum log_level level);
 void log_set_trace(const char *trace_id);
 const char *log_get_trace(void);

@@ -99,7 +99,8 @@ static void test_envelope_through_broker(void)
 
 int main(void)
 {
-	log_init("test_kafka_envelope");
+	if (log_init("test_kafka_envelope") != OK)
+		return 2;
 	RUN(test_envelope_through_broker);
 	return test_report();
 }

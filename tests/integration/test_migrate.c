@@ -109,7 +109,8 @@ static void test_seed_twice(void)
 
 int main(void)
 {
-	log_init("test_migrate");
+	if (log_init("test_migrate") != OK)
+		return 2;
 	RUN(test_migrate_twice);
 	RUN(test_changed_migration_refused);
 	RUN(test_seed_twice);

@@ -187,7 +187,8 @@ static void test_dead_letter_once_per_message(void)
 
 int main(void)
 {
-	log_init("test_outbox");
+	if (log_init("test_outbox") != OK)
+		return 2;
 	RUN(test_relay_publishes_committed_rows_only);
 	RUN(test_dead_letter_once_per_message);
 	return test_report();

@@ -69,7 +69,8 @@ static void test_bad_url(void)
 
 int main(void)
 {
-	log_init("test_redis");
+	if (log_init("test_redis") != OK)
+		return 2;
 	RUN(test_set_get_binary);
 	RUN(test_error_reply);
 	RUN(test_reconnect_after_kill);

@@ -3,14 +3,17 @@
  *	test_common.c - unit tests of the pure parts of services/common
  *
  * DESCRIPTION
- *	Dates, UUIDs, identifiers' check digits, the envelope codec and the
- *	metrics rendering: no server needed.
+ *	Dates, UUIDs, identifiers' check digits, the envelope codec, the
+ *	metrics rendering and the settings from the environment: no server
+ *	needed.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/config.h"
 #include "common/envelope.h"
 #include "common/ident.h"
+#include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg.h"
 #include "common/pgarray.h"
@@ -262,6 +265,67 @@ static void test_metrics_render(void)
 	free(text);
 }
 
+/* A setting an operator mistyped stops the start with its name, never
+ * runs on a default nobody chose. */
+static void test_config_values(void)
+{
+	static long batch;
+	static int strict;
+	static char *name;
+	static const struct config_entry table[] = {
+		{"T_BATCH", CONFIG_INT, &batch, "500", 1, 10000, "messages"},
+		{"T_STRICT", CONFIG_BOOL, &strict, "false", 0, 0, "strict"},
+		{"T_NAME", CONFIG_STRING, &name, "intake", 0, 0, "name"},
+		{0},
+	};
+	static const char *const refused[][2] = {
+		{"T_BATCH", "0"}, {"T_BATCH", "10001"},	 {"T_BATCH", "12x"},
+		{"T_BATCH", ""},  {"T_STRICT", "maybe"}, {"T_BATCH", "99999999999999999999"},
+	};
+
+	unsetenv("T_BATCH");
+	unsetenv("T_STRICT");
+	unsetenv("T_NAME");
+	REQUIRE(config_load(table) == OK);
+	CHECK_EQ_I64(batch, 500);
+	CHECK(strict == 0);
+	CHECK_EQ_STR(name, "intake");
+	config_free(table);
+
+	setenv("T_BATCH", "10000", 1);
+	setenv("T_STRICT", "YES", 1);
+	setenv("T_NAME", "", 1);
+	REQUIRE(config_load(table) == OK);
+	CHECK_EQ_I64(batch, 10000);
+	CHECK(strict == 1);
+	CHECK_EQ_STR(name, "");
+	config_free(table);
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		unsetenv("T_BATCH");
+		unsetenv("T_STRICT");
+		setenv(refused[i][0], refused[i][1], 1);
+		CHECK(config_load(table) == ERR);
+		config_free(table);
+	}
+	unsetenv("T_BATCH");
+	unsetenv("T_STRICT");
+	unsetenv("T_NAME");
+}
+
+static void test_log_level_setting(void)
+{
+	setenv("CLAIMS_LOG_LEVEL", "warn", 1);
+	CHECK(log_init("test_common") == OK);
+	setenv("CLAIMS_LOG_LEVEL", "verbose", 1);
+	CHECK(log_init("test_common") == ERR);
+	setenv("CLAIMS_LOG_LEVEL", "WARN", 1);
+	CHECK(log_init("test_common") == ERR);
+	unsetenv("CLAIMS_LOG_LEVEL");
+	CHECK(log_init("test_common") == OK);
+	log_set_level(LOG_INFO);
+}
+
 /* Binary integers of a result, built by hand as libpq would receive them. */
 static void test_pg_binary_int(void)
 {
@@ -295,5 +359,7 @@ int main(void)
 	RUN(test_envelope_rejects);
 	RUN(test_metrics_render);
 	RUN(test_pg_binary_int);
+	RUN(test_config_values);
+	RUN(test_log_level_setting);
 	return test_report();
 }

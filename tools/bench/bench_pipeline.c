@@ -459,7 +459,8 @@ int main(int argc, char **argv)
 	}
 	if (o.claims < 1 || o.members < 1)
 		return 2;
-	log_init("bench");
+	if (log_init("bench") != OK)
+		return 2;
 	o.brokers =
 		getenv("CLAIMS_KAFKA_BROKERS") ? getenv("CLAIMS_KAFKA_BROKERS") : "127.0.0.1:59092";
 	o.dsn = getenv("CLAIMS_PG_DSN") ? getenv("CLAIMS_PG_DSN")

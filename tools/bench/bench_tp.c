@@ -1032,7 +1032,8 @@ int main(int argc, char **argv)
 	o.endpoint = env_or("CLAIMS_TP_ENDPOINT", DEFAULT_FRONT);
 	if ((rc = parse(argc, argv, &o)) != 0)
 		return rc < 0 ? 0 : rc; /* --help, or bad usage */
-	log_init("bench_tp");
+	if (log_init("bench_tp") != OK)
+		return 2;
 	/* Wake up when asked: the default slack (50 us) would delay every
 	 * send and count against the front door. */
 	if (prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL) != 0)

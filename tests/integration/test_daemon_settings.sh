@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# test_daemon_settings.sh - every daemon's command line and settings
+#
+# Each case stops before the daemon connects to anything. A bad
+# setting (wrong kind, out of bounds, a log level that is not one) ends
+# the start with exit status 2 and an error naming the variable, never a
+# daemon running on a default nobody chose; --help lists every setting,
+# the shared ones included.
+source "$(dirname "$0")/../lib.sh"
+
+# refused DAEMON VAR=VALUE: exit 2, the variable named on stderr
+refused() {
+	local daemon=$1 setting=$2 out rc
+	out=$(env "$setting" "$BIN/$daemon" 2>&1 </dev/null)
+	rc=$?
+	if [ "$rc" -eq 2 ] && grep -q "${setting%%=*}" <<<"$out"; then
+		pass "$daemon refuses $setting"
+	else
+		fail "$daemon refuses $setting" "exit $rc: $out"
+	fi
+}
+
+for daemon in intake reimburse tpgate; do
+	help=$("$BIN/$daemon" --help)
+	check "$daemon --help exits 0" test $? -eq 0
+	for var in CLAIMS_PG_DSN CLAIMS_METRICS_ADDR CLAIMS_LOG_LEVEL CLAIMS_MAX_STEP_ERRORS; do
+		check "$daemon --help lists $var" grep -q "^  $var " <<<"$help"
+	done
+	check "$daemon --version" grep -q "^$daemon [0-9]" <<<"$("$BIN/$daemon" --version)"
+	"$BIN/$daemon" --frobnicate >/dev/null 2>&1
+	check_eq "$daemon: unknown option is a usage error" "$?" 2
+	refused "$daemon" CLAIMS_LOG_LEVEL=verbose
+	refused "$daemon" CLAIMS_LOG_LEVEL=INFO
+	refused "$daemon" CLAIMS_MAX_STEP_ERRORS=0
+	refused "$daemon" CLAIMS_MAX_STEP_ERRORS=3x
+done
+refused intake CLAIMS_INTAKE_BATCH=0
+refused intake CLAIMS_INTAKE_BATCH=many
+refused reimburse CLAIMS_REIMBURSE_BATCH=100000
+report
