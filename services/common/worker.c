@@ -45,6 +45,11 @@ int worker_db_outage(struct pg *db)
 	       strcmp(state, "26000") == 0 || state[0] == '\0';
 }
 
+/* Dead letters written in the transaction in flight on this thread, by
+ * the loop or by a handler: counted in worker_dead_letters_total once it
+ * commits, so a batch tried twice counts its dead letters once. */
+static _Thread_local int uncommitted_dead_letters;
+
 int worker_dead_letter(struct pg *db, const char *consumer, const rd_kafka_message_t *msg,
 		       const char *reason)
 {
@@ -93,8 +98,11 @@ int worker_dead_letter(struct pg *db, const char *consumer, const rd_kafka_messa
 		memcpy(named + head, msg->payload, msg->len);
 	uuid_from_name(named, (size_t)head + msg->len, id);
 	free(named);
-	return outbox_add_as(db, id, topic, key, CLAIMS__MESSAGE_TYPE__DEAD_LETTER, &dl.base, NULL,
-			     consumer);
+	if (outbox_add_as(db, id, topic, key, CLAIMS__MESSAGE_TYPE__DEAD_LETTER, &dl.base, NULL,
+			  consumer) != OK)
+		return ERR;
+	uncommitted_dead_letters++;
+	return OK;
 }
 
 static int prepare_db(struct worker *w)
@@ -145,12 +153,14 @@ struct kafka_producer *worker_producer(struct worker *w)
 /* One transaction around handle(); OK when committed. */
 static int commit_messages(struct worker *w, rd_kafka_message_t **msgs, int n)
 {
+	uncommitted_dead_letters = 0;
 	if (pg_begin(w->db) != OK)
 		return ERR;
 	if (w->config.handle(w->config.ctx, w->db, msgs, n) != OK || pg_commit(w->db) != OK) {
 		pg_rollback(w->db);
 		return ERR;
 	}
+	metric_add(w->dead_letters, uncommitted_dead_letters);
 	return OK;
 }
 
@@ -166,6 +176,7 @@ static int commit_one_by_one(struct worker *w)
 			return ERR;
 		snprintf(reason, sizeof(reason), "database refused the message (SQLSTATE %s)",
 			 pg_sqlstate(w->db));
+		uncommitted_dead_letters = 0;
 		if (pg_begin(w->db) != OK)
 			return ERR;
 		if (worker_dead_letter(w->db, w->config.name, w->batch[i], reason) != OK ||
@@ -173,7 +184,7 @@ static int commit_one_by_one(struct worker *w)
 			pg_rollback(w->db);
 			return ERR;
 		}
-		metric_add(w->dead_letters, 1);
+		metric_add(w->dead_letters, uncommitted_dead_letters);
 	}
 	return OK;
 }

@@ -52,7 +52,6 @@ struct intake_daemon {
 	struct worker *worker;
 	struct intake_socket *socket;
 	struct pg *socket_db; /* the socket's own connection: its commits are its own */
-	struct metric *dead;
 };
 
 static struct intake_daemon state;
@@ -63,7 +62,7 @@ struct decoded {
 };
 
 /* Decode one message; what does not decode goes to the DLQ (same transaction). */
-static int decode(struct intake_daemon *st, struct pg *db, rd_kafka_message_t *m, struct decoded *d)
+static int decode(struct pg *db, rd_kafka_message_t *m, struct decoded *d)
 {
 	char why[200];
 
@@ -80,7 +79,6 @@ static int decode(struct intake_daemon *st, struct pg *db, rd_kafka_message_t *m
 		return OK;
 	snprintf(why, sizeof(why), "payload is not a ClaimSubmitted");
 dead:
-	metric_add(st->dead, 1);
 	return worker_dead_letter(db, "intake", m, why);
 }
 
@@ -90,8 +88,9 @@ static int handle_batch(void *ctx, struct pg *db, rd_kafka_message_t **batch, in
 	struct intake_item *items = xcalloc((size_t)n, sizeof(*items));
 	int count = 0, status = OK;
 
+	UNUSED(ctx);
 	for (int i = 0; i < n && status == OK; i++) {
-		status = decode(ctx, db, batch[i], &d[i]);
+		status = decode(db, batch[i], &d[i]);
 		if (status == OK && d[i].claim != NULL) {
 			items[count].s = d[i].claim;
 			items[count].trace_id = d[i].env.trace_id;
@@ -132,8 +131,6 @@ static int intake_init(void *ctx)
 		.ctx = st,
 	};
 
-	st->dead = metric_counter("intake_dead_letters_total",
-				  "Undecodable submissions sent to claims.submitted.dlq");
 	if (worker_open(&wc, &st->worker) != OK)
 		return ERR;
 	if (cfg.endpoint[0] == '\0')

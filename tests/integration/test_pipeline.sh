@@ -4,7 +4,8 @@
 #
 #  - end to end: a claim submitted to Kafka comes out with exactly the
 #    amounts and rules that `claimctl simulate` gives for the same care;
-#  - bad input: garbage bytes and a wrong envelope type land in the DLQ;
+#  - bad input: garbage bytes and a wrong envelope type land in the DLQ
+#    (in intake and in reimburse), counted once in worker_dead_letters_total;
 #    unknown member, negative amount, care before the contract, future
 #    date are rejected with their reason; the daemons keep serving;
 #  - graceful stop: SIGTERM while busy exits 0 and loses nothing.
@@ -55,6 +56,10 @@ check "e2e: counters hold the claim" test \
 
 # ---- bad input --------------------------------------------------------------
 dlq_count() { "$BIN/claimctl" dlq list 2>/dev/null | tail -n 1 | cut -d' ' -f1; }
+# dead_letters PORT: the daemon's worker_dead_letters_total
+dead_letters() { curl -s "http://127.0.0.1:$1/metrics" | awk '$1 == "worker_dead_letters_total" { print $2 }'; }
+intake_dead=$(dead_letters 9191)
+reimburse_dead=$(dead_letters 9192)
 before=$(dlq_count)
 printf 'this is not protobuf %s' "$RUN_ID" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k "garbage-$RUN_ID"
 # Envelope{type: CLAIM_ACCEPTED, message_id, schema_version: 1}: a valid envelope of the wrong type
@@ -75,6 +80,20 @@ check "bad input: the huge message's dead letter keeps its beginning" \
 check "bad input: DLQ says why (wrong type)" \
 	grep -q "key=wrongtype-$RUN_ID by intake: expected CLAIM_SUBMITTED, got CLAIM_ACCEPTED" \
 	"$TEST_LOGS/dlq-list.txt"
+check_eq "bad input: intake counts its three dead letters" "$(dead_letters 9191)" "$((intake_dead + 3))"
+# The reimbursement worker's own input: bytes that are no envelope, and
+# an envelope (CLAIM_ACCEPTED) whose payload is no ClaimAccepted.
+printf 'not an accepted claim %s' "$RUN_ID" |
+	kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.accepted -k "garbage-accepted-$RUN_ID"
+printf '\x08\x02\x12\x24%s\x28\x01\x32\x03\xff\xff\xff' "$uuid" |
+	kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.accepted -k "badpayload-$RUN_ID"
+check "bad input: reimburse sends undecodable claims.accepted to its DLQ" \
+	wait_for 30 bash -c "'$BIN/claimctl' dlq list --topic claims.accepted.dlq 2>/dev/null |
+		grep -q 'key=badpayload-$RUN_ID by reimburse: payload is not a ClaimAccepted'"
+check "bad input: ... and says why (not an envelope)" \
+	wait_for 30 bash -c "'$BIN/claimctl' dlq list --topic claims.accepted.dlq 2>/dev/null |
+		grep -q 'key=garbage-accepted-$RUN_ID by reimburse: not a protobuf Envelope'"
+check_eq "bad input: reimburse counts its two dead letters" "$(dead_letters 9192)" "$((reimburse_dead + 2))"
 
 # An event Kafka can never take (here larger than the topic allows) is
 # set aside with its reason; the events behind it keep flowing.
