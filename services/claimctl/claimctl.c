@@ -40,7 +40,7 @@ static const struct command commands[] = {
 	{"contract", cmd_contract,
 	 "contract terminate|suspend|reactivate: change a member's contract"},
 	{"payments", cmd_payments, "payments list|settle: what is owed, and what the bank paid"},
-	{"outbox", cmd_outbox, "outbox refused|retry: events Kafka refused, set aside"},
+	{"outbox", cmd_outbox, "outbox refused|retry|purge: events Kafka refused; old sent ones"},
 	{NULL, NULL, NULL},
 };
 

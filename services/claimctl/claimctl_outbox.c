@@ -5,6 +5,7 @@
  * SYNOPSIS
  *	claimctl outbox refused [--limit N]
  *	claimctl outbox retry EVENT_ID... | --all
+ *	claimctl outbox purge [--days N]
  *
  * DESCRIPTION
  *	The relay sets aside an event Kafka can never take as it is (larger
@@ -16,6 +17,13 @@
  *	bytes, when, why. retry puts them back in the relay's queue, once
  *	the cause is fixed (the topic created, its size limit raised); one
  *	refused again comes back to this list.
+ *
+ *	purge deletes the events published more than N days ago (default 7),
+ *	oldest first, in slices of 5,000, each in its own transaction so
+ *	that the relays never wait long behind it. Kafka keeps the events;
+ *	the rows are only the relay's memory, and without a purge the table
+ *	grows with every claim. Unsent and refused events are never purged.
+ *	Meant for a daily cron job or CronJob.
  *
  *	Settings: CLAIMS_PG_DSN.
  *
@@ -34,6 +42,8 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: claimctl outbox refused [--limit N]\n"
 			"       claimctl outbox retry EVENT_ID... | --all\n"
+			"       claimctl outbox purge [--days N]   (sent events older than N days,"
+			" default 7)\n"
 			"Settings: CLAIMS_PG_DSN.\n");
 	return EXIT_USAGE;
 }
@@ -88,9 +98,39 @@ static int outbox_retry(struct pg *db, int all, char **ids, int n)
 	return OK;
 }
 
+#define PURGE_SLICE "5000"
+
+/* Each slice starts after the last one's highest id, so no slice walks
+ * again over the index entries of the rows the previous ones deleted. */
+static int outbox_purge(struct pg *db, const char *days)
+{
+	char after[24] = "0";
+	const char *v[3] = {days, PURGE_SLICE, after};
+	long total = 0, n;
+
+	do {
+		PGresult *res;
+
+		if (pg_exec_params(db,
+				   "WITH gone AS (DELETE FROM outbox WHERE event_id IN"
+				   " (SELECT event_id FROM outbox WHERE event_id > $3::bigint"
+				   "  AND sent_at < now() - make_interval(days => $1::int)"
+				   "  ORDER BY event_id LIMIT $2::int) RETURNING event_id)"
+				   " SELECT count(*), coalesce(max(event_id), 0) FROM gone",
+				   3, v, &res) != OK)
+			return ERR;
+		n = atol(PQgetvalue(res, 0, 0));
+		snprintf(after, sizeof(after), "%s", PQgetvalue(res, 0, 1));
+		PQclear(res);
+		total += n;
+	} while (n == atol(PURGE_SLICE));
+	printf("%ld sent event(s) older than %s day(s) purged\n", total, days);
+	return OK;
+}
+
 int cmd_outbox(int argc, char **argv)
 {
-	const char *sub = argc > 1 ? argv[1] : "", *limit = "1000";
+	const char *sub = argc > 1 ? argv[1] : "", *limit = "1000", *days = "7";
 	int all = 0, status;
 	struct pg *db;
 
@@ -106,13 +146,23 @@ int cmd_outbox(int argc, char **argv)
 		for (int i = 2; !all && i < argc; i++)
 			if (!digits(argv[i]))
 				return usage();
+	} else if (strcmp(sub, "purge") == 0) {
+		if (argc == 4 && strcmp(argv[2], "--days") == 0 && digits(argv[3]) &&
+		    strlen(argv[3]) <= 5)
+			days = argv[3];
+		else if (argc != 2)
+			return usage();
 	} else {
 		return usage();
 	}
 	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
 		return 1;
-	status = strcmp(sub, "refused") == 0 ? outbox_refused(db, limit)
-					     : outbox_retry(db, all, argv + 2, all ? 0 : argc - 2);
+	if (strcmp(sub, "refused") == 0)
+		status = outbox_refused(db, limit);
+	else if (strcmp(sub, "purge") == 0)
+		status = outbox_purge(db, days);
+	else
+		status = outbox_retry(db, all, argv + 2, all ? 0 : argc - 2);
 	pg_close(db);
 	return status == OK ? 0 : 1;
 }

@@ -125,6 +125,32 @@ check "outbox: the event behind it is published" wait_for 60 next_sent
 check "outbox: the reason is the broker's" \
 	bash -c "'$BIN/claimctl' outbox refused | grep -q '^$big small.$RUN_ID key=big 50000 bytes refused .*too large'"
 sql "DELETE FROM outbox WHERE event_id = $big" >/dev/null
+# Retention: events sent more than N days ago go; recent ones and those
+# set aside (never sent) stay.
+outbox_row() { # outbox_row KEY SENT_AT REFUSED_AT -> event id
+	sql "INSERT INTO outbox (message_id, topic, key, msg_type, payload, created_at, sent_at, refused_at, refusal)
+	     VALUES (gen_random_uuid(), 'small.$RUN_ID', '$1', 3, '\\x00', now() - interval '30 days', $2, $3,
+	             CASE WHEN $3 IS NULL THEN NULL ELSE 'test' END) RETURNING event_id"
+}
+old_sent=$(outbox_row old-sent "now() - interval '8 days'" NULL)
+recent_sent=$(outbox_row recent-sent "now() - interval '6 days'" NULL)
+old_refused=$(outbox_row old-refused NULL "now() - interval '20 days'")
+purged=$("$BIN/claimctl" outbox purge --days 7)
+check "outbox purge: says how many" grep -Eq '^[1-9][0-9]* sent event\(s\) older than 7 day\(s\) purged$' <<<"$purged"
+check_eq "outbox purge: only the event sent more than 7 days ago" \
+	"$(sql "SELECT string_agg(key, ',' ORDER BY event_id) FROM outbox WHERE event_id IN ($old_sent, $recent_sent, $old_refused)")" \
+	"recent-sent,old-refused"
+# More than one slice (5,000 rows each).
+sql "INSERT INTO outbox (message_id, topic, key, msg_type, payload, sent_at)
+     SELECT gen_random_uuid(), 'small.$RUN_ID', 'bulk', 3, '\\x00', now() - interval '9 days'
+     FROM generate_series(1, 12001)" >/dev/null
+purged=$("$BIN/claimctl" outbox purge --days 7)
+check "outbox purge: in slices, to the end (${purged%% *} purged)" test "${purged%% *}" -ge 12001
+check_eq "outbox purge: none left behind" \
+	"$(sql "SELECT count(*) FROM outbox WHERE topic = 'small.$RUN_ID' AND key = 'bulk'")" 0
+"$BIN/claimctl" outbox purge --days x >/dev/null 2>&1
+check_eq "outbox purge: a bad --days is a usage error" "$?" 2
+sql "DELETE FROM outbox WHERE event_id IN ($recent_sent, $old_refused)" >/dev/null
 
 # Replay sends the original bytes back to claims.submitted: still bad,
 # they come back to the DLQ, and the replay group has moved past them.
