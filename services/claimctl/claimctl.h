@@ -21,6 +21,7 @@ int cmd_migrate(int argc, char **argv);
 int cmd_seed(int argc, char **argv);
 int cmd_submit(int argc, char **argv);
 int cmd_claim(int argc, char **argv);
+int claimctl_redecide(int argc, char **argv); /* claim redecide */
 int cmd_dlq(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
 int cmd_formula(int argc, char **argv);

@@ -5,6 +5,7 @@
  * SYNOPSIS
  *	claimctl claim CLAIM_ID
  *	claimctl claim --external SOURCE EXTERNAL_ID
+ *	claimctl claim redecide CLAIM_ID...   (claimctl_redecide.c)
  *
  * DESCRIPTION
  *	Prints the claim's status, its beneficiary and formula, then one row
@@ -102,6 +103,8 @@ int cmd_claim(int argc, char **argv)
 	struct pg *db;
 	int status;
 
+	if (argc >= 2 && strcmp(argv[1], "redecide") == 0)
+		return claimctl_redecide(argc - 1, argv + 1);
 	if (argc == 2 && uuid_valid(argv[1])) {
 		if (pg_open(dsn, &db) != OK)
 			return 1;
@@ -112,7 +115,9 @@ int cmd_claim(int argc, char **argv)
 		status = print_claim(db, argv[2], argv[3]);
 	} else {
 		printf("Usage: claimctl claim CLAIM_ID\n"
-		       "       claimctl claim --external SOURCE EXTERNAL_ID\n\n"
+		       "       claimctl claim --external SOURCE EXTERNAL_ID\n"
+		       "       claimctl claim redecide CLAIM_ID...  (a claim in error, after the\n"
+		       "                                             missing formula version)\n\n"
 		       "Shows a claim's status and, per line, the amounts and the rules "
 		       "applied.\n");
 		return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : EXIT_USAGE;

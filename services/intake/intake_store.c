@@ -521,8 +521,10 @@ static void add_lines(struct pgarray *a, const struct intake_item *it)
 		pgarray_text(&a[L_DATE], l->care_date);
 		pgarray_int(&a[L_QUANTITY], l->quantity);
 		pgarray_int(&a[L_CHARGED], l->charged_cents);
-		pgarray_int(&a[L_BRSS], l->has_brss_cents ? l->brss_cents : 0);
-		pgarray_int(&a[L_RATE], l->amo_rate);
+		/* NULL when not given: the engine priced the act itself. */
+		l->has_brss_cents ? pgarray_int(&a[L_BRSS], l->brss_cents)
+				  : pgarray_null(&a[L_BRSS]);
+		l->has_amo_rate ? pgarray_int(&a[L_RATE], l->amo_rate) : pgarray_null(&a[L_RATE]);
 		l->has_amo_paid_cents ? pgarray_int(&a[L_AMO_PAID], l->amo_paid_cents)
 				      : pgarray_null(&a[L_AMO_PAID]);
 		pgarray_bool(&a[L_OPTAM], l->optam);

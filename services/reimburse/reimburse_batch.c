@@ -719,17 +719,20 @@ static int decide_all(struct reimburse_ctx *ctx, struct reimburse_item *items, i
  * first, at most once a second, before any claim of the batch points
  * into them. Only when a newer version may exist (an unknown formula, a
  * date after every known version's end): care before a formula's first
- * version is a plain partial claim, not a reason to reload. */
+ * version is a plain partial claim, not a reason to reload. A claim an
+ * operator sends again to be decided (redecide) reloads them whatever
+ * the last load: the missing version was published just before. */
 static void formulas_for(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_item *items,
 			 int n)
 {
-	int missing = 0;
+	int missing = 0, redecide = 0;
 
-	for (int i = 0; i < n && !missing; i++) {
+	for (int i = 0; i < n; i++) {
 		const Claims__ClaimAccepted *a = items[i].claim;
 
 		if (a == NULL || !items[i].queued || items[i].poison[0] != '\0')
 			continue;
+		redecide |= a->has_redecide && a->redecide;
 		for (size_t k = 0; k < a->n_lines && !missing; k++) {
 			rules_date_t d;
 
@@ -739,7 +742,7 @@ static void formulas_for(struct reimburse_ctx *ctx, struct pg *db, struct reimbu
 				  formulas_may_be_newer(&ctx->formulas, items[i].formula_code, d);
 		}
 	}
-	if (missing && clock_mono_us() - ctx->formulas.loaded_at_us > 1000000 &&
+	if ((redecide || (missing && clock_mono_us() - ctx->formulas.loaded_at_us > 1000000)) &&
 	    formulas_load(db, &ctx->formulas) != OK) {
 		ctx->formulas.loaded_at_us = clock_mono_us();
 		log_warn("formula reload failed; keeping the versions loaded before");

@@ -8,6 +8,9 @@
 #    (in intake and in reimburse), counted once in worker_dead_letters_total;
 #    unknown member, negative amount, care before the contract, future
 #    date are rejected with their reason; the daemons keep serving;
+#  - a claim in error is decided again (claimctl claim redecide) once its
+#    formula version is published, with the amounts of the same care;
+#    outbox purge keeps what it must;
 #  - graceful stop: SIGTERM while busy exits 0 and loses nothing.
 source "$(dirname "$0")/../lib.sh"
 
@@ -209,6 +212,63 @@ claims_file "${P}7" 1 1 "$NF" >"$TEST_LOGS/new-formula.json"
 check "new formula: the claim is decided" wait_for 30 all_decided "$NF" 1
 check_eq "new formula: decided with it, not in error" \
 	"$(sql "SELECT status FROM claims WHERE source = '$NF'")" complete
+
+# ---- a claim in error, decided again once its formula version exists ------------
+# Formula G is in force from June only; a March claim on it ends in error
+# (no line decided). Once the version covering March is published,
+# `claimctl claim redecide` sends it back, rebuilt from the database (the
+# GP line without BRSS or rate: priced from the act table both times),
+# and it is decided exactly as the same care on the same guarantees.
+G="GAP${RUN_ID: -6}"
+sql "INSERT INTO formulas (formula_code, label, responsible)
+       SELECT '$G', 'Versions with a gap', responsible FROM formulas WHERE formula_code = 'CONFORT';
+     INSERT INTO formula_versions (formula_code, version, effective_from) VALUES ('$G', 1, '2026-06-01');
+     INSERT INTO guarantees (formula_code, version, category, spec)
+       SELECT '$G', 1, category, spec FROM guarantees
+       WHERE formula_code = 'CONFORT' AND version = (SELECT max(version) FROM formula_versions
+                                                    WHERE formula_code = 'CONFORT')" >/dev/null
+create_members "${P}8" 1 "$G"
+create_members "${P}6" 1 CONFORT
+RD="redecide-$RUN_ID"
+for m in "${P}800001" "${P}600001"; do
+	printf '{"source":"%s","external_id":"%s","membership_number":"%s","lines":[%s,%s]}\n' "$RD" "$m" "$m" \
+		'{"act_code":"G","category":"CONSULT_GP","care_date":"2026-03-10","charged_cents":3000}' \
+		'{"category":"PHARMA","care_date":"2026-03-10","quantity":2,"charged_cents":1200,"brss_cents":1200,"amo_rate":65}'
+done >"$TEST_LOGS/redecide.json"
+"$BIN/claimctl" submit "$TEST_LOGS/redecide.json" 2>>"$LOG"
+check "redecide: both claims decided" wait_for 30 all_decided "$RD" 2
+gap_claim=$(sql "SELECT claim_id FROM claims WHERE source = '$RD' AND external_id = '${P}800001'")
+check_eq "redecide: no version in force in March: error" "$(sql "SELECT status FROM claims WHERE claim_id = '$gap_claim'")" error
+out=$("$BIN/claimctl" claim redecide "$gap_claim")
+check_eq "redecide: sent while the version is still missing" "$?" 0
+check "redecide: ... and in error again (nothing published yet)" wait_for 30 bash -c \
+	"[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT status FROM claims WHERE claim_id = '$gap_claim'\")\" = error ]"
+sql "INSERT INTO formula_versions (formula_code, version, effective_from, effective_to)
+       VALUES ('$G', 2, '2026-01-01', '2026-06-01');
+     INSERT INTO guarantees (formula_code, version, category, spec)
+       SELECT '$G', 2, category, spec FROM guarantees WHERE formula_code = '$G' AND version = 1" >/dev/null
+out=$("$BIN/claimctl" claim redecide "$gap_claim")
+check_eq "redecide: sent again" "$?" 0
+check "redecide: says so" grep -q "^$gap_claim queued again (2 lines)" <<<"$out"
+check "redecide: decided with the version just published" wait_for 30 bash -c \
+	"[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT status FROM claims WHERE claim_id = '$gap_claim'\")\" = complete ]"
+check_eq "redecide: the same amounts and rules as the same care on the same guarantees" \
+	"$(sql "SELECT string_agg(concat_ws(' ', d.line_no, d.amo_gross_cents, d.amo_paid_cents, d.amc_cents,
+	          d.rac_cents, d.rules), '; ' ORDER BY d.line_no)
+	        FROM decisions d JOIN claims c USING (claim_id) WHERE c.claim_id = '$gap_claim'")" \
+	"$(sql "SELECT string_agg(concat_ws(' ', d.line_no, d.amo_gross_cents, d.amo_paid_cents, d.amc_cents,
+	          d.rac_cents, d.rules), '; ' ORDER BY d.line_no)
+	        FROM decisions d JOIN claims c USING (claim_id) WHERE c.source = '$RD' AND c.external_id = '${P}600001'")"
+check_eq "redecide: version 2 decided it" \
+	"$(sql "SELECT DISTINCT formula_version FROM decisions WHERE claim_id = '$gap_claim'")" 2
+check_eq "redecide: one payment" "$(sql "SELECT count(*) FROM payments WHERE claim_id = '$gap_claim'")" 1
+check_eq "redecide: in the audit log, twice" \
+	"$(sql "SELECT count(*) FROM audit_log WHERE action = 'redecide' AND entity_id = '$gap_claim'")" 2
+out=$("$BIN/claimctl" claim redecide "$gap_claim")
+check_eq "redecide: a decided claim is never decided again (exit 1)" "$?" 1
+check "redecide: ... and says why" grep -q "^$gap_claim not sent again: decided" <<<"$out"
+"$BIN/claimctl" claim redecide not-a-uuid >/dev/null 2>&1
+check_eq "redecide: a bad id is a usage error" "$?" 2
 
 # ---- graceful stop ------------------------------------------------------------
 stop_all

@@ -1,0 +1,311 @@
+/*
+ * NAME
+ *	claimctl_redecide.c - claimctl claim redecide: decide again a claim
+ *	that ended in error
+ *
+ * SYNOPSIS
+ *	claimctl claim redecide CLAIM_ID...
+ *
+ * DESCRIPTION
+ *	A claim ends in 'error' when none of its lines could be decided,
+ *	typically because no formula version was in force at the care date.
+ *	Nothing was paid and no counter moved. Once the missing version is
+ *	published, this command sends such a claim back to the reimbursement
+ *	workers, rebuilt from what intake recorded (the claim, its lines, the
+ *	beneficiary), with the flag that makes a worker read its formula
+ *	versions again first.
+ *
+ *	For each claim, in one transaction: the claim row is locked and must
+ *	be in 'error' with no decision; it goes back to 'queued'; a
+ *	claims.accepted event joins the outbox (the daemons' relays publish
+ *	it); an audit_log row records who asked. The worker decides it like
+ *	any other claim and publishes a new reimbursements.computed event,
+ *	which supersedes the earlier one that said ERROR.
+ *
+ *	A claim that is 'complete' or 'partial' is never decided again: its
+ *	decided lines were paid and counted (docs/operations.md says what to
+ *	do with a partial one). A 'queued' one is already on its way.
+ *
+ *	Settings: CLAIMS_PG_DSN; CLAIMS_OPERATOR (default $USER) names the
+ *	operator in the audit log.
+ *
+ * DIAGNOSTICS
+ *	One line per claim on stdout. Exit 0 when every claim was sent again,
+ *	1 when one was not (not found, wrong status, database error; the
+ *	others are still sent), 2 on bad usage.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "claimctl/claimctl.h"
+#include "common/outbox.h"
+#include "common/pg.h"
+#include "common/util.h"
+#include "common/xalloc.h"
+#include "proto/claims.pb-c.h"
+
+/* clang-format off */
+static const char sql_claim[] =
+	"SELECT cl.status, cl.contract_id, cl.beneficiary_id, cl.source, cl.external_id,"
+	" cl.payee, coalesce(p.id_value, ''), m.membership_number, b.birth_date::text,"
+	" coalesce(array_to_string(b.exemptions, ','), ''), coalesce(cl.trace_id, ''),"
+	" (SELECT count(*) FROM decisions d WHERE d.claim_id = cl.claim_id)"
+	" FROM claims cl JOIN beneficiaries b ON b.beneficiary_id = cl.beneficiary_id"
+	" JOIN contracts c ON c.contract_id = cl.contract_id"
+	" JOIN members m ON m.member_id = c.member_id"
+	" LEFT JOIN professionals p ON p.professional_id = cl.professional_id"
+	" WHERE cl.claim_id = $1::uuid FOR UPDATE OF cl";
+
+static const char sql_lines[] =
+	"SELECT line_no, coalesce(line_ref, ''), coalesce(act_code, ''), category,"
+	" care_date::text, quantity, charged_cents, coalesce(brss_cents::text, ''),"
+	" coalesce(amo_rate::text, ''),"
+	" coalesce(amo_paid_cents::text, ''), optam, parcours, coalesce(basket, ''),"
+	" coalesce(price_limit_cents::text, ''), coalesce(array_to_string(lenses, ','), ''),"
+	" coalesce(frame_charged_cents::text, '')"
+	" FROM claim_lines WHERE claim_id = $1::uuid ORDER BY line_no";
+
+static const char sql_requeue[] =
+	"WITH q AS (UPDATE claims SET status = 'queued', outcome_reason = NULL, decided_at = NULL"
+	" WHERE claim_id = $1::uuid RETURNING claim_id)"
+	" INSERT INTO audit_log (actor, action, entity, entity_id, detail)"
+	" SELECT $2, 'redecide', 'claim', claim_id::text, jsonb_build_object('reason', $3::text)"
+	" FROM q";
+/* clang-format on */
+
+enum {
+	C_STATUS,
+	C_CONTRACT,
+	C_BENEFICIARY,
+	C_SOURCE,
+	C_EXTERNAL,
+	C_PAYEE,
+	C_PROFESSIONAL,
+	C_MEMBER,
+	C_BIRTH,
+	C_EXEMPTIONS,
+	C_TRACE,
+	C_DECISIONS,
+};
+
+enum {
+	L_NO,
+	L_REF,
+	L_ACT,
+	L_CATEGORY,
+	L_DATE,
+	L_QUANTITY,
+	L_CHARGED,
+	L_BRSS,
+	L_RATE,
+	L_AMO_PAID,
+	L_OPTAM,
+	L_PARCOURS,
+	L_BASKET,
+	L_PRICE_LIMIT,
+	L_LENSES,
+	L_FRAME,
+};
+
+/* The text of a column, or NULL when empty (an absent optional field). */
+static char *text_or_null(const PGresult *res, int row, int col)
+{
+	char *v = PQgetvalue(res, row, col);
+
+	return v[0] != '\0' ? v : NULL;
+}
+
+/* An optional integer column written as text: has_ set when present. */
+static void opt_int(const PGresult *res, int row, int col, protobuf_c_boolean *has, int64_t *out)
+{
+	const char *v = PQgetvalue(res, row, col);
+
+	*has = v[0] != '\0';
+	*out = *has ? strtoll(v, NULL, 10) : 0;
+}
+
+/* One ClaimLine from a row of sql_lines; strings point into the result.
+ * lenses_buf holds the row's lenses, split in place. */
+static void line_from_row(const PGresult *res, int r, Claims__ClaimLine *l, char *lenses_buf,
+			  size_t buf_len, char *lens_ptrs[2])
+{
+	protobuf_c_boolean rate_given;
+	int64_t rate;
+
+	claims__claim_line__init(l);
+	l->has_line_no = 1;
+	l->line_no = (uint32_t)strtoul(PQgetvalue(res, r, L_NO), NULL, 10);
+	l->line_ref = text_or_null(res, r, L_REF);
+	l->act_code = text_or_null(res, r, L_ACT);
+	l->category = PQgetvalue(res, r, L_CATEGORY);
+	l->care_date = PQgetvalue(res, r, L_DATE);
+	l->has_quantity = l->has_charged_cents = 1;
+	l->quantity = (uint32_t)strtoul(PQgetvalue(res, r, L_QUANTITY), NULL, 10);
+	l->charged_cents = strtoll(PQgetvalue(res, r, L_CHARGED), NULL, 10);
+	/* Absent (NULL) when the sender left the pricing to the act table. */
+	opt_int(res, r, L_BRSS, &l->has_brss_cents, &l->brss_cents);
+	opt_int(res, r, L_RATE, &rate_given, &rate);
+	l->has_amo_rate = rate_given;
+	l->amo_rate = (uint32_t)rate;
+	opt_int(res, r, L_AMO_PAID, &l->has_amo_paid_cents, &l->amo_paid_cents);
+	l->has_optam = l->has_parcours = 1;
+	l->optam = PQgetvalue(res, r, L_OPTAM)[0] == 't';
+	l->parcours = PQgetvalue(res, r, L_PARCOURS)[0] == 't';
+	l->basket = text_or_null(res, r, L_BASKET);
+	opt_int(res, r, L_PRICE_LIMIT, &l->has_price_limit_cents, &l->price_limit_cents);
+	opt_int(res, r, L_FRAME, &l->has_frame_charged_cents, &l->frame_charged_cents);
+	snprintf(lenses_buf, buf_len, "%s", PQgetvalue(res, r, L_LENSES));
+	if (lenses_buf[0] != '\0' && strchr(lenses_buf, ',') != NULL) {
+		lens_ptrs[0] = lenses_buf;
+		lens_ptrs[1] = strchr(lenses_buf, ',') + 1;
+		lens_ptrs[1][-1] = '\0';
+		l->n_lenses = 2;
+		l->lenses = lens_ptrs;
+	}
+}
+
+/* "C2S,MATERNITY" split in place into at most max names. */
+static size_t split_names(char *text, char **out, size_t max)
+{
+	size_t n = 0;
+
+	for (char *save = NULL, *t = strtok_r(text, ",", &save); t != NULL && n < max;
+	     t = strtok_r(NULL, ",", &save))
+		out[n++] = t;
+	return n;
+}
+
+/* The claims.accepted event of the claim, as intake built it, flagged. */
+static int add_event(struct pg *db, const char *claim_id, const PGresult *c, const PGresult *lines)
+{
+	Claims__ClaimAccepted a = CLAIMS__CLAIM_ACCEPTED__INIT;
+	int n = PQntuples(lines), status;
+	Claims__ClaimLine *copies = xcalloc((size_t)n, sizeof(*copies));
+	Claims__ClaimLine **ptrs = xcalloc((size_t)n, sizeof(*ptrs));
+	char(*lenses)[64] = xcalloc((size_t)n, sizeof(*lenses));
+	char *(*lens_ptrs)[2] = xcalloc((size_t)n, sizeof(*lens_ptrs));
+	char exemptions[128], *exempt_list[8];
+
+	for (int r = 0; r < n; r++) {
+		line_from_row(lines, r, &copies[r], lenses[r], sizeof(lenses[r]), lens_ptrs[r]);
+		ptrs[r] = &copies[r];
+	}
+	snprintf(exemptions, sizeof(exemptions), "%s", PQgetvalue(c, 0, C_EXEMPTIONS));
+	a.claim_id = (char *)claim_id;
+	a.has_contract_id = a.has_beneficiary_id = a.has_payee = a.has_redecide = 1;
+	a.contract_id = strtoll(PQgetvalue(c, 0, C_CONTRACT), NULL, 10);
+	a.beneficiary_id = strtoll(PQgetvalue(c, 0, C_BENEFICIARY), NULL, 10);
+	a.source = PQgetvalue(c, 0, C_SOURCE);
+	a.external_id = PQgetvalue(c, 0, C_EXTERNAL);
+	a.payee = strcmp(PQgetvalue(c, 0, C_PAYEE), "professional") == 0
+			  ? CLAIMS__PAYEE__PAYEE_PROFESSIONAL
+			  : CLAIMS__PAYEE__PAYEE_MEMBER;
+	a.professional_id = text_or_null(c, 0, C_PROFESSIONAL);
+	a.membership_number = PQgetvalue(c, 0, C_MEMBER);
+	a.birth_date = PQgetvalue(c, 0, C_BIRTH);
+	a.n_exemptions = split_names(exemptions, exempt_list, 8);
+	a.exemptions = exempt_list;
+	a.n_lines = (size_t)n;
+	a.lines = ptrs;
+	a.redecide = 1;
+	status = outbox_add(db, "claims.accepted", PQgetvalue(c, 0, C_CONTRACT),
+			    CLAIMS__MESSAGE_TYPE__CLAIM_ACCEPTED, &a.base,
+			    text_or_null(c, 0, C_TRACE), "claimctl");
+	free(lens_ptrs);
+	free(lenses);
+	free(ptrs);
+	free(copies);
+	return status;
+}
+
+/* Why a claim cannot be sent again, or NULL when it can. */
+static const char *refusal(const PGresult *c)
+{
+	const char *status = PQgetvalue(c, 0, C_STATUS);
+
+	if (strcmp(status, "queued") == 0)
+		return "queued: already waiting for a worker";
+	if (strcmp(status, "error") != 0)
+		return "decided: its decided lines were paid and counted, it is never decided "
+		       "again";
+	if (strcmp(PQgetvalue(c, 0, C_DECISIONS), "0") != 0)
+		return "in error but with decided lines: left for a person to look at";
+	return NULL;
+}
+
+/* One claim, one transaction. */
+static int redecide_one(struct pg *db, const char *claim_id, const char *actor)
+{
+	const char *v[3] = {claim_id, actor, "claimctl claim redecide"};
+	PGresult *c = NULL, *lines = NULL;
+	const char *why;
+
+	if (pg_begin(db) != OK)
+		return ERR;
+	if (pg_exec_params(db, sql_claim, 1, v, &c) != OK)
+		goto fail;
+	if (PQntuples(c) == 0) {
+		printf("%s not found\n", claim_id);
+		goto fail;
+	}
+	if ((why = refusal(c)) != NULL) {
+		printf("%s not sent again: %s\n", claim_id, why);
+		goto fail;
+	}
+	if (pg_exec_params(db, sql_lines, 1, v, &lines) != OK)
+		goto fail;
+	if (PQntuples(lines) == 0) {
+		printf("%s not sent again: it has no lines\n", claim_id);
+		goto fail;
+	}
+	if (add_event(db, claim_id, c, lines) != OK)
+		goto fail;
+	PQclear(c);
+	c = NULL;
+	if (pg_exec_params(db, sql_requeue, 3, v, &c) != OK || pg_commit(db) != OK)
+		goto fail;
+	printf("%s queued again (%d lines), formula versions to be read again\n", claim_id,
+	       PQntuples(lines));
+	PQclear(lines);
+	PQclear(c);
+	return OK;
+fail:
+	PQclear(lines);
+	PQclear(c);
+	pg_rollback(db);
+	return ERR;
+}
+
+int claimctl_redecide(int argc, char **argv)
+{
+	const char *actor =
+		claimctl_env("CLAIMS_OPERATOR", getenv("USER") ? getenv("USER") : "operator");
+	struct pg *db;
+	int status = OK;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
+		printf("Usage: claimctl claim redecide CLAIM_ID...\n\n"
+		       "Sends a claim that ended in error (no line decided) back to the\n"
+		       "reimbursement workers, once the missing formula version is published.\n"
+		       "Settings: CLAIMS_PG_DSN; CLAIMS_OPERATOR [$USER] for the audit log.\n");
+		return argc == 2 ? 0 : EXIT_USAGE;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (!uuid_valid(argv[i])) {
+			fprintf(stderr, "claimctl claim redecide: not a claim id: %s\n", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
+		return 1;
+	if (outbox_prepare(db) != OK) {
+		pg_close(db);
+		return 1;
+	}
+	for (int i = 1; i < argc; i++)
+		if (redecide_one(db, argv[i], actor) != OK)
+			status = ERR;
+	pg_close(db);
+	return status == OK ? 0 : 1;
+}
