@@ -11,17 +11,19 @@
  *	   'queued' was decided by an earlier delivery and is left alone; two
  *	   workers handed the same claim during a rebalance serialise here
  *	   and the second sees it decided;
- *	2. read the consumption counters of the batch's beneficiaries (the
- *	   engine's history: the calendar years of the care, and equipments of
- *	   the last five years for renewal periods);
+ *	2. read the consumption of the batch's beneficiaries (the engine's
+ *	   history, in parts: the sums of the calendar years of the care from
+ *	   consumption_years, the daily rows of the days of the care, and the
+ *	   equipments of the last five years for renewal periods), so that
+ *	   the cost does not grow with the number of days of care a year;
  *	   then, in memory and in message order, run the engine with the
  *	   formula version in force at each care date (consecutive lines under
  *	   one version form one request); every computed line joins its
  *	   beneficiary's history at once, so later claims of the same
  *	   beneficiary in the batch see it;
  *	3. write everything in ONE statement: the decision of every line with
- *	   its rule trace, the counters, the claims' status, the payments and
- *	   the reimbursements.computed events in the outbox.
+ *	   its rule trace, the daily and yearly counters, the claims' status,
+ *	   the payments and the reimbursements.computed events in the outbox.
  *
  *	A line whose date has no formula version in force, or that the engine
  *	refuses, is not decided: the claim ends 'partial' (some lines
@@ -71,6 +73,22 @@ static const char sql_write[] =
 	"  forfait_units = cc.forfait_units + excluded.forfait_units,"
 	"  equipments = cc.equipments + excluded.equipments,"
 	"  lines = cc.lines + excluded.lines),"
+	" yr AS ("
+	" INSERT INTO consumption_years AS cy (beneficiary_id, year, category, pf_cents,"
+	"  franchise_cents, amc_cents, forfait_cents, forfait_units, lines)"
+	" SELECT y.beneficiary_id, date_part('year', y.care_date)::int, y.category, sum(y.pf),"
+	"  sum(y.franchise), sum(y.amc), sum(y.forfait), sum(y.units), count(*)"
+	" FROM unnest($14::bigint[], $15::text[], $16::date[], $5::bigint[], $6::bigint[],"
+	"  $8::bigint[], $9::bigint[], $17::int[])"
+	"  AS y(beneficiary_id, category, care_date, pf, franchise, amc, forfait, units)"
+	" GROUP BY 1, 2, 3"
+	" ON CONFLICT (beneficiary_id, year, category) DO UPDATE SET"
+	"  pf_cents = cy.pf_cents + excluded.pf_cents,"
+	"  franchise_cents = cy.franchise_cents + excluded.franchise_cents,"
+	"  amc_cents = cy.amc_cents + excluded.amc_cents,"
+	"  forfait_cents = cy.forfait_cents + excluded.forfait_cents,"
+	"  forfait_units = cy.forfait_units + excluded.forfait_units,"
+	"  lines = cy.lines + excluded.lines),"
 	" c AS (UPDATE claims cl SET status = z.status, outcome_reason = z.reason,"
 	"  decided_at = now()"
 	"  FROM unnest($19::uuid[], $20::text[], $21::text[]) AS z(claim_id, status, reason)"
@@ -87,6 +105,27 @@ static const char sql_write[] =
 
 #define WRITE_PARAMS 29
 
+/* The history in the engine's three parts (rules.h, rules_history_scope),
+ * in no particular order: $1 the beneficiaries, $2 the first day of the
+ * first year of the care, $3 and $4 each line's beneficiary and day (as
+ * pairs: beneficiaries times days would probe the index for every
+ * combination). The last column is the scope. */
+static const char sql_history[] =
+	"SELECT beneficiary_id, category, make_date(year, 1, 1) - date '1970-01-01', pf_cents,"
+	" franchise_cents, amc_cents, forfait_cents, forfait_units, 0, 1"
+	" FROM consumption_years WHERE beneficiary_id = ANY($1::bigint[])"
+	" AND year >= date_part('year', $2::date)::int"
+	" UNION ALL"
+	" SELECT k.beneficiary_id, k.category, k.care_date - date '1970-01-01', k.pf_cents,"
+	" k.franchise_cents, k.amc_cents, k.forfait_cents, k.forfait_units, 0, 2"
+	" FROM (SELECT DISTINCT b, d FROM unnest($3::bigint[], $4::date[]) AS q(b, d)) q"
+	" JOIN consumption_counters k ON k.beneficiary_id = q.b AND k.care_date = q.d"
+	" UNION ALL"
+	" SELECT beneficiary_id, category, care_date - date '1970-01-01', 0, 0, amc_cents, 0, 0,"
+	" equipments, 3"
+	" FROM consumption_counters WHERE beneficiary_id = ANY($1::bigint[]) AND equipments > 0"
+	" AND care_date >= $2::date - interval '5 years'";
+
 int reimburse_prepare(struct pg *db)
 {
 	if (pg_prepare(db, "reimburse_formulas",
@@ -101,15 +140,7 @@ int reimburse_prepare(struct pg *db)
 		       " JOIN contracts c ON c.contract_id = cl.contract_id"
 		       " WHERE cl.claim_id = ANY($1::uuid[]) ORDER BY cl.claim_id FOR UPDATE OF cl",
 		       1) != OK ||
-	    pg_prepare(db, "reimburse_history",
-		       /* In no particular order: the engine sums by year and day. */
-		       "SELECT beneficiary_id, category, care_date - date '1970-01-01', pf_cents,"
-		       " franchise_cents, amc_cents, forfait_cents, forfait_units, equipments"
-		       /* One index range per beneficiary (an OR here makes two). */
-		       " FROM consumption_counters WHERE beneficiary_id = ANY($1::bigint[])"
-		       " AND care_date >= $2::date - interval '5 years'"
-		       " AND (care_date >= $2::date OR equipments > 0)",
-		       2) != OK ||
+	    pg_prepare(db, "reimburse_history", sql_history, 4) != OK ||
 	    pg_prepare(db, "reimburse_write", sql_write, WRITE_PARAMS) != OK)
 		return ERR;
 	return OK;
@@ -123,13 +154,20 @@ struct history {
 	size_t n, cap;
 };
 
+static int by_beneficiary(const void *a, const void *b);
+
 struct histories {
 	struct history *h;
 	size_t n;
+	int sorted; /* by beneficiary id, once all are known */
 };
 
 static struct history *history_of(struct histories *hs, int64_t beneficiary_id)
 {
+	struct history key = {.beneficiary_id = beneficiary_id};
+
+	if (hs->sorted)
+		return bsearch(&key, hs->h, hs->n, sizeof(*hs->h), by_beneficiary);
 	for (size_t i = 0; i < hs->n; i++)
 		if (hs->h[i].beneficiary_id == beneficiary_id)
 			return &hs->h[i];
@@ -175,6 +213,7 @@ static void history_row(struct history *h, PGresult *res, int r)
 	if (item->quantity < 1)
 		item->quantity = 1;
 	item->equipment = pg_binary_int(res, r, 8) > 0;
+	item->scope = (enum rules_history_scope)pg_binary_int(res, r, 9);
 }
 
 /* The first calendar year any queued claim of the batch touches. */
@@ -196,33 +235,70 @@ static int first_year(struct reimburse_item *items, int n)
 	return year == 9999 ? 1970 : year;
 }
 
+/* Each line's beneficiary and day of care, queued claims only. */
+static void care_days(struct reimburse_item *items, int n, struct pgarray *who,
+		      struct pgarray *days)
+{
+	for (int i = 0; i < n; i++) {
+		if (!items[i].queued)
+			continue;
+		for (size_t k = 0; k < items[i].claim->n_lines; k++) {
+			const char *d = items[i].claim->lines[k]->care_date;
+			rules_date_t day;
+
+			if (d == NULL || rules_date_parse(d, &day) != RULES_OK)
+				continue;
+			pgarray_int(who, items[i].claim->beneficiary_id);
+			pgarray_text(days, d);
+		}
+	}
+}
+
+static int by_beneficiary(const void *a, const void *b)
+{
+	int64_t x = ((const struct history *)a)->beneficiary_id;
+	int64_t y = ((const struct history *)b)->beneficiary_id;
+
+	return (x > y) - (x < y);
+}
+
 static int load_histories(struct pg *db, struct reimburse_item *items, int n, struct histories *hs)
 {
-	struct pgarray ids;
+	int status;
+	struct pgarray ids, who, days;
 	char year_start[32];
-	const char *v[2];
+	const char *v[4];
 	PGresult *res;
 
 	hs->h = xcalloc((size_t)n + 1, sizeof(*hs->h));
 	hs->n = 0;
 	pgarray_init(&ids);
+	pgarray_init(&who);
+	pgarray_init(&days);
 	for (int i = 0; i < n; i++) {
 		if (!items[i].queued || history_of(hs, items[i].claim->beneficiary_id) != NULL)
 			continue;
 		hs->h[hs->n++].beneficiary_id = items[i].claim->beneficiary_id;
 		pgarray_int(&ids, items[i].claim->beneficiary_id);
 	}
+	/* Sorted from here on: history_of() searches by halves. */
+	qsort(hs->h, hs->n, sizeof(*hs->h), by_beneficiary);
+	hs->sorted = 1;
+	care_days(items, n, &who, &days);
 	snprintf(year_start, sizeof(year_start), "%04d-01-01", first_year(items, n) % 10000);
 	v[0] = pgarray_finish(&ids);
 	v[1] = year_start;
-	if (pg_exec_prepared_binary(db, "reimburse_history", 2, v, &res) != OK) {
-		pgarray_free(&ids);
-		return ERR;
-	}
+	v[2] = pgarray_finish(&who);
+	v[3] = pgarray_finish(&days);
+	status = pg_exec_prepared_binary(db, "reimburse_history", 4, v, &res);
 	pgarray_free(&ids);
+	pgarray_free(&who);
+	pgarray_free(&days);
+	if (status != OK)
+		return ERR;
 	for (int r = 0, last = -1; r < PQntuples(res); r++) {
 		int64_t id = pg_binary_int(res, r, 0);
-		/* Rows come grouped by beneficiary (an index scan per id). */
+		/* Rows of one part come grouped by beneficiary. */
 		struct history *h = last >= 0 && hs->h[last].beneficiary_id == id
 					    ? &hs->h[last]
 					    : history_of(hs, id);
@@ -751,7 +827,7 @@ static void formulas_for(struct reimburse_ctx *ctx, struct pg *db, struct reimbu
 
 int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_item *items, int n)
 {
-	struct histories hs = {NULL, 0};
+	struct histories hs = {NULL, 0, 0};
 	struct batch_write bw;
 	int status = ERR, redelivered = 0;
 
@@ -844,7 +920,7 @@ int reimburse_quote_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimb
 			  int n)
 {
 	struct reimburse_item *items = xcalloc((size_t)n, sizeof(*items));
-	struct histories hs = {NULL, 0};
+	struct histories hs = {NULL, 0, 0};
 	int status;
 
 	for (int i = 0; i < n; i++) {

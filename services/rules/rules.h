@@ -344,6 +344,20 @@ struct rules_beneficiary {
 	unsigned exempt; /* RULES_EXEMPT_* */
 };
 
+/* What a history item counts in. An earlier line (or a day's sum of
+ * them) counts in everything: its calendar year's totals, its day's, and
+ * as an equipment. A caller that keeps sums can give them in parts
+ * instead, with the same results: a year's sums for a category (YEAR:
+ * dated any day of that year, counted in no day), the rows of the days
+ * of the request's lines (DAY: counted in no year), and the equipments
+ * (EQUIPMENT: their date and category only). */
+enum rules_history_scope {
+	RULES_HISTORY_ALL = 0,
+	RULES_HISTORY_YEAR,
+	RULES_HISTORY_DAY,
+	RULES_HISTORY_EQUIPMENT,
+};
+
 /* An earlier computed line of the same beneficiary. */
 struct rules_history_item {
 	rules_date_t date;
@@ -352,8 +366,9 @@ struct rules_history_item {
 	int64_t franchise_cents;
 	int64_t amc_cents;
 	int64_t forfait_cents;
-	int32_t quantity;
-	bool equipment; /* see rules_history_equipment_default() */
+	int32_t quantity; /* units of a per-act forfait when forfait_cents > 0 */
+	bool equipment;	  /* see rules_history_equipment_default() */
+	enum rules_history_scope scope;
 };
 
 /* Members of a line given explicitly, in rules_line.given: with an act

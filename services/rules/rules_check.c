@@ -187,6 +187,8 @@ static int check_history_item(const struct rules_history_item *h, size_t i, stru
 		return fail(err, &w, "date", "not a valid date");
 	if ((unsigned)h->category >= RULES_CAT_COUNT)
 		return fail(err, &w, "category", "unknown category");
+	if ((unsigned)h->scope > RULES_HISTORY_EQUIPMENT)
+		return fail(err, &w, "scope", "unknown scope");
 	if (check_range(h->pf_cents, RULES_MAX_CENTS, &w, "pf_cents", err) != RULES_OK ||
 	    check_range(h->franchise_cents, RULES_MAX_CENTS, &w, "franchise_cents", err) !=
 		    RULES_OK ||

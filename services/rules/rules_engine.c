@@ -212,12 +212,18 @@ static size_t align16(size_t n)
 	return (n + 15) & ~(size_t)15;
 }
 
+static bool counts_as_equipment(const struct rules_history_item *h)
+{
+	return h->equipment && in(equipment_categories, h->category) &&
+	       (h->scope == RULES_HISTORY_ALL || h->scope == RULES_HISTORY_EQUIPMENT);
+}
+
 static size_t count_history_equipment(const struct rules_request *req)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < req->n_history; i++)
-		if (req->history[i].equipment && in(equipment_categories, req->history[i].category))
+		if (counts_as_equipment(&req->history[i]))
 			n++;
 	return n;
 }
@@ -281,8 +287,12 @@ static void load_history(struct state *st, const struct rules_request *req)
 	st->n_equip = 0;
 	for (size_t i = 0; i < req->n_history; i++) {
 		const struct rules_history_item *h = &req->history[i];
-		struct year_acc *y = year_find(st, h->date);
-		struct day_acc *d = day_find(st, h->date);
+		struct year_acc *y = h->scope == RULES_HISTORY_ALL || h->scope == RULES_HISTORY_YEAR
+					     ? year_find(st, h->date)
+					     : NULL;
+		struct day_acc *d = h->scope == RULES_HISTORY_ALL || h->scope == RULES_HISTORY_DAY
+					    ? day_find(st, h->date)
+					    : NULL;
 
 		if (y != NULL) {
 			y->pf += h->pf_cents;
@@ -299,8 +309,7 @@ static void load_history(struct state *st, const struct rules_request *req)
 			else if (h->category == RULES_CAT_TRANSPORT)
 				d->franchise_transport += h->franchise_cents;
 		}
-		if (h->equipment && in(equipment_categories, h->category) &&
-		    h->date <= st->last_line_date)
+		if (counts_as_equipment(h) && h->date <= st->last_line_date)
 			add_equipment(st, h->date, h->category);
 	}
 }

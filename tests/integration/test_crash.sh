@@ -5,8 +5,8 @@
 # 10,000 claims (30,000 lines) for 200 members go through intake; the
 # reimbursement worker is killed with SIGKILL and restarted several times
 # while it decides them. At the end every claim has exactly one decision
-# per line, every consumption counter equals the sum of the decisions it
-# stands for, every claim with an AMC share has exactly one payment of
+# per line, every consumption counter (daily and yearly) equals the sum
+# of the decisions it stands for, every claim with an AMC share has exactly one payment of
 # that share, and the results equal those of an uninterrupted run over
 # an identical copy of the same members and claims.
 source "$(dirname "$0")/../lib.sh"
@@ -60,6 +60,19 @@ check_eq "crash: counters equal the sum of their decisions" \
 	        GROUP BY 1, 2, 3),
 	  k AS (SELECT beneficiary_id, category, care_date, pf_cents pf, franchise_cents fr,
 	          amc_cents amc, forfait_cents fo, lines n FROM consumption_counters
+	        WHERE beneficiary_id IN (SELECT * FROM b))
+	  SELECT count(*) FROM ((SELECT * FROM d EXCEPT SELECT * FROM k)
+	                        UNION ALL (SELECT * FROM k EXCEPT SELECT * FROM d)) x")" 0
+check_eq "crash: yearly counters equal the sum of their decisions" \
+	"$(sql "WITH b AS (SELECT DISTINCT beneficiary_id FROM claims WHERE source = '$SRC'),
+	  d AS (SELECT c.beneficiary_id, date_part('year', l.care_date)::int y, l.category,
+	          sum(d.pf_cents) pf, sum(d.franchise_cents) fr, sum(d.amc_cents) amc,
+	          sum(d.forfait_cents) fo, count(*) n
+	        FROM decisions d JOIN claim_lines l USING (claim_id, line_no)
+	        JOIN claims c USING (claim_id) WHERE c.beneficiary_id IN (SELECT * FROM b)
+	        GROUP BY 1, 2, 3),
+	  k AS (SELECT beneficiary_id, year, category, pf_cents pf, franchise_cents fr,
+	          amc_cents amc, forfait_cents fo, lines n FROM consumption_years
 	        WHERE beneficiary_id IN (SELECT * FROM b))
 	  SELECT count(*) FROM ((SELECT * FROM d EXCEPT SELECT * FROM k)
 	                        UNION ALL (SELECT * FROM k EXCEPT SELECT * FROM d)) x")" 0

@@ -8,6 +8,8 @@
 #    (in intake and in reimburse), counted once in worker_dead_letters_total;
 #    unknown member, negative amount, care before the contract, future
 #    date are rejected with their reason; the daemons keep serving;
+#  - the history read back from the database: PF daily and annual caps
+#    across claims decided in separate batches;
 #  - a claim in error is decided again (claimctl claim redecide) once its
 #    formula version is published, with the amounts of the same care;
 #    outbox purge keeps what it must;
@@ -212,6 +214,32 @@ claims_file "${P}7" 1 1 "$NF" >"$TEST_LOGS/new-formula.json"
 check "new formula: the claim is decided" wait_for 30 all_decided "$NF" 1
 check_eq "new formula: decided with it, not in error" \
 	"$(sql "SELECT status FROM claims WHERE source = '$NF'")" complete
+
+# ---- the history read back from the database -------------------------------------
+# Claims of one member sent one at a time, each decided in its own batch,
+# so that each reads the earlier ones from PostgreSQL (the rows of its
+# days, the sums of its year): the PF daily cap (8 euros) across claims
+# of one day, then the annual cap (50 euros) across days, and another year.
+create_members "${P}4" 1 CONFORT
+H="history-$RUN_ID"
+gp='"act_code":"G","category":"CONSULT_GP","charged_cents":3000,"brss_cents":3000,"amo_rate":70'
+one_by_one() { # one_by_one EXTERNAL_ID DATE LINES
+	local lines="" i
+	for ((i = 0; i < $3; i++)); do lines+="${lines:+,}{\"care_date\":\"$2\",$gp}"; done
+	printf '{"source":"%s","external_id":"%s","membership_number":"%s","lines":[%s]}\n' \
+		"$H" "$1" "${P}400001" "$lines" >"$TEST_LOGS/history-one.json"
+	"$BIN/claimctl" submit "$TEST_LOGS/history-one.json" 2>>"$LOG" &&
+		wait_for 30 bash -c "[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT status FROM claims WHERE source = '$H' AND external_id = '$1'\")\" = complete ]"
+}
+pf_of() { sql "SELECT sum(d.pf_cents) FROM decisions d JOIN claims c USING (claim_id) WHERE c.source = '$H' AND c.external_id = '$1'"; }
+for k in 1 2 3 4 5; do one_by_one "day-$k" 2026-04-02 1; done
+check_eq "history: PF of five claims of one day, one act each (cap 8 euros a day)" \
+	"$(for k in 1 2 3 4 5; do pf_of "day-$k"; done | tr '\n' ' ')" "200 200 200 200 0 "
+for k in 1 2 3 4 5 6; do one_by_one "year-$k" "2026-05-0$k" 4; done
+check_eq "history: PF of six more days of four acts (cap 50 euros a year, 8 already paid)" \
+	"$(for k in 1 2 3 4 5 6; do pf_of "year-$k"; done | tr '\n' ' ')" "800 800 800 800 800 200 "
+one_by_one other-year 2025-06-02 1
+check_eq "history: another year, its own cap" "$(pf_of other-year)" 200
 
 # ---- a claim in error, decided again once its formula version exists ------------
 # Formula G is in force from June only; a March claim on it ends in error

@@ -101,9 +101,12 @@ JSON
 }
 lines 2026-03-10 >"$TEST_LOGS/tp-lines.json"
 lines 2026-07-01 >"$TEST_LOGS/tp-lines-late.json"
-counters() { sql "SELECT count(*) FROM consumption_counters k JOIN beneficiaries b USING (beneficiary_id)
-	JOIN contracts c ON c.contract_id = b.contract_id JOIN members m ON m.member_id = c.member_id
-	WHERE m.membership_number = '$COVERED'"; }
+# Daily and yearly counters of the covered member.
+counters() { sql "WITH b AS (SELECT b.beneficiary_id FROM beneficiaries b
+	  JOIN contracts c ON c.contract_id = b.contract_id JOIN members m ON m.member_id = c.member_id
+	  WHERE m.membership_number = '$COVERED')
+	SELECT (SELECT count(*) FROM consumption_counters WHERE beneficiary_id IN (SELECT * FROM b))
+	     + (SELECT count(*) FROM consumption_years WHERE beneficiary_id IN (SELECT * FROM b))"; }
 q=$(tp quote --member "$COVERED" "$TEST_LOGS/tp-lines.json")
 QUOTE=$(jq -r .quote_id <<<"$q")
 check "quote: covered gets a quote id and three decided lines" \

@@ -29,6 +29,10 @@
  *	  - computing the lines one by one, each joining the history of the
  *	    next as a history item, gives exactly the batch result (the
  *	    engine's accumulators agree with the definition);
+ *	  - the history given in parts (a year's sums per category, the rows
+ *	    of the request's days, the equipments: what the reimbursement
+ *	    workers read from PostgreSQL) gives exactly the result of the
+ *	    history given row by row;
  *	  - the same request gives the same result twice.
  *	Runs from the repository root; well under a second.
  */
@@ -527,6 +531,83 @@ static void check_incremental(struct gen *g, const struct rules_line_result *bat
 	}
 }
 
+/* The history in parts, as the workers read it: YEAR sums per calendar
+ * year and category, the DAY rows of the request's days, the EQUIPMENT
+ * rows. The same result as the rows themselves. */
+#define SPLIT_MAX (5 * RULES_CAT_COUNT + 2 * MAX_HIST)
+
+static bool request_day(const struct gen *g, rules_date_t d)
+{
+	for (size_t i = 0; i < g->req.n_lines; i++)
+		if (g->lines[i].date == d)
+			return true;
+	return false;
+}
+
+static struct rules_history_item *year_item(const struct gen *g, struct rules_history_item *parts,
+					    size_t *n, rules_date_t date, enum rules_category cat)
+{
+	int year = rules_date_year(date);
+	rules_date_t when = rules_date_ymd(year, 1, 1);
+
+	for (size_t k = 0; k < *n; k++)
+		if (parts[k].scope == RULES_HISTORY_YEAR &&
+		    rules_date_year(parts[k].date) == year && parts[k].category == cat)
+			return &parts[k];
+	rules_history_init(&parts[*n]);
+	parts[*n].scope = RULES_HISTORY_YEAR;
+	/* Any day of the year will do: a day of the request when there is
+	 * one, to show that a year's sums count in no day. */
+	for (size_t i = 0; i < g->req.n_lines; i++)
+		if (rules_date_year(g->lines[i].date) == year)
+			when = g->lines[i].date;
+	parts[*n].date = when;
+	parts[*n].category = cat;
+	parts[*n].quantity = 0;
+	return &parts[(*n)++];
+}
+
+static void check_split_history(const struct gen *g, const struct rules_line_result *rows)
+{
+	static struct rules_history_item parts[SPLIT_MAX];
+	struct rules_line_result res[MAX_LINES];
+	struct rules_request split = g->req;
+	struct rules_totals t;
+	struct rules_error err;
+	size_t n = 0;
+
+	for (size_t i = 0; i < g->req.n_history; i++) {
+		const struct rules_history_item *h = &g->hist[i];
+		struct rules_history_item *y = year_item(g, parts, &n, h->date, h->category);
+
+		y->pf_cents += h->pf_cents;
+		y->franchise_cents += h->franchise_cents;
+		y->amc_cents += h->amc_cents;
+		y->forfait_cents += h->forfait_cents;
+		if (h->forfait_cents > 0)
+			y->quantity += h->quantity;
+	}
+	for (size_t k = 0; k < n; k++)
+		if (parts[k].quantity < 1)
+			parts[k].quantity = 1;
+	for (size_t i = 0; i < g->req.n_history; i++) {
+		if (request_day(g, g->hist[i].date)) {
+			parts[n] = g->hist[i];
+			parts[n].equipment = false;
+			parts[n++].scope = RULES_HISTORY_DAY;
+		}
+		if (g->hist[i].equipment) {
+			parts[n] = g->hist[i];
+			parts[n++].scope = RULES_HISTORY_EQUIPMENT;
+		}
+	}
+	split.history = parts;
+	split.n_history = n;
+	memset(res, 0, sizeof res);
+	REQUIRE(rules_compute(&params, &split, res, &t, &err) == RULES_OK);
+	CHECK(memcmp(res, rows, sizeof(*res) * g->req.n_lines) == 0);
+}
+
 static void check_request(struct gen *g)
 {
 	struct rules_line_result res[MAX_LINES], again[MAX_LINES];
@@ -552,6 +633,7 @@ static void check_request(struct gen *g)
 	check_totals(g, res, &t);
 	REQUIRE(rules_compute(&params, &g->req, again, &t2, &err) == RULES_OK);
 	CHECK(memcmp(res, again, sizeof res) == 0);
+	check_split_history(g, res);
 	check_incremental(g, res);
 }
 
