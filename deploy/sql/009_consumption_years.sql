@@ -1,6 +1,6 @@
 -- 009_consumption_years.sql - a beneficiary's consumption summed per
--- calendar year and category, kept by the reimbursement workers in the
--- same statement as the daily counters.
+-- calendar year and category, kept in step with the daily counters by
+-- triggers.
 --
 -- Why: the engine needs, from the history, the sums of the years of the
 -- care (annual caps, envelopes, PF and franchise ceilings), the rows of
@@ -11,9 +11,21 @@
 -- days (by the primary key, now day first), and the equipments through
 -- a partial index.
 --
--- forfait_units counts the units of lines paid by a per-act forfait, as
--- the daily rows do; the engine counts them only where forfait_cents > 0,
--- which the yearly sum keeps (a line without forfait adds no unit).
+-- Why triggers rather than the workers: every change of a daily counter,
+-- whoever makes it, moves its year in the same transaction. Workers of
+-- the previous release, still deciding claims while this one rolls out,
+-- write daily counters only; their years stay right all the same.
+--
+-- On a large table, build the new key's index beforehand without
+-- blocking writers, and this migration uses it:
+--   CREATE UNIQUE INDEX CONCURRENTLY consumption_counters_day_first
+--       ON consumption_counters (beneficiary_id, care_date, category);
+--   CREATE INDEX CONCURRENTLY consumption_counters_equipments
+--       ON consumption_counters (beneficiary_id, care_date) WHERE equipments > 0;
+
+-- No counter may change between the copy below and the triggers.
+LOCK TABLE consumption_counters IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE consumption_years (
     beneficiary_id    bigint NOT NULL REFERENCES beneficiaries,
     year              integer NOT NULL CHECK (year BETWEEN 1900 AND 9999),
@@ -22,6 +34,9 @@ CREATE TABLE consumption_years (
     franchise_cents   bigint NOT NULL DEFAULT 0,
     amc_cents         bigint NOT NULL DEFAULT 0,
     forfait_cents     bigint NOT NULL DEFAULT 0,
+    -- units of lines paid by a per-act forfait, as in the daily rows (a
+    -- line without forfait adds none, so the engine's rule "units count
+    -- where forfait_cents > 0" holds for the sum)
     forfait_units     integer NOT NULL DEFAULT 0,
     lines             integer NOT NULL DEFAULT 0,
     PRIMARY KEY (beneficiary_id, year, category)
@@ -29,16 +44,80 @@ CREATE TABLE consumption_years (
 
 INSERT INTO consumption_years (beneficiary_id, year, category, pf_cents, franchise_cents,
     amc_cents, forfait_cents, forfait_units, lines)
-SELECT beneficiary_id, extract(year FROM care_date)::integer, category, sum(pf_cents),
+SELECT beneficiary_id, date_part('year', care_date)::integer, category, sum(pf_cents),
     sum(franchise_cents), sum(amc_cents), sum(forfait_cents), sum(forfait_units), sum(lines)
 FROM consumption_counters
 GROUP BY 1, 2, 3;
 
+-- Adds days' amounts (rows of consumption_counters, or differences of
+-- them) to their years.
+CREATE FUNCTION consumption_years_add(days consumption_counters[]) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO consumption_years AS y (beneficiary_id, year, category, pf_cents,
+        franchise_cents, amc_cents, forfait_cents, forfait_units, lines)
+    SELECT d.beneficiary_id, date_part('year', d.care_date)::integer, d.category,
+        sum(d.pf_cents), sum(d.franchise_cents), sum(d.amc_cents), sum(d.forfait_cents),
+        sum(d.forfait_units), sum(d.lines)
+    FROM unnest(days) d
+    GROUP BY 1, 2, 3
+    ON CONFLICT (beneficiary_id, year, category) DO UPDATE SET
+        pf_cents = y.pf_cents + excluded.pf_cents,
+        franchise_cents = y.franchise_cents + excluded.franchise_cents,
+        amc_cents = y.amc_cents + excluded.amc_cents,
+        forfait_cents = y.forfait_cents + excluded.forfait_cents,
+        forfait_units = y.forfait_units + excluded.forfait_units,
+        lines = y.lines + excluded.lines
+$$;
+
+-- Once per statement, with the rows it changed (transition tables). The
+-- differences are rows of consumption_counters in its column order:
+-- beneficiary_id, category, care_date, the amounts, equipments, lines.
+CREATE FUNCTION consumption_years_on_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM consumption_years_add(array_agg(n::consumption_counters)) FROM new_rows n;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION consumption_years_on_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM consumption_years_add(array_agg(ROW(n.beneficiary_id, n.category, n.care_date,
+        n.pf_cents - o.pf_cents, n.franchise_cents - o.franchise_cents,
+        n.amc_cents - o.amc_cents, n.forfait_cents - o.forfait_cents,
+        n.forfait_units - o.forfait_units, n.equipments - o.equipments,
+        n.lines - o.lines)::consumption_counters))
+    FROM new_rows n JOIN old_rows o USING (beneficiary_id, care_date, category);
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION consumption_years_on_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM consumption_years_add(array_agg(ROW(o.beneficiary_id, o.category, o.care_date,
+        -o.pf_cents, -o.franchise_cents, -o.amc_cents, -o.forfait_cents, -o.forfait_units,
+        -o.equipments, -o.lines)::consumption_counters))
+    FROM old_rows o;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER consumption_years_insert AFTER INSERT ON consumption_counters
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION consumption_years_on_insert();
+CREATE TRIGGER consumption_years_update AFTER UPDATE ON consumption_counters
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION consumption_years_on_update();
+CREATE TRIGGER consumption_years_delete AFTER DELETE ON consumption_counters
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION consumption_years_on_delete();
+
 -- The rows of a given day, whatever their category, straight from the
--- primary key: the day before the category. (On a large table, build
--- the unique index CONCURRENTLY beforehand and add the key USING INDEX.)
+-- primary key: the day before the category.
+CREATE UNIQUE INDEX IF NOT EXISTS consumption_counters_day_first
+    ON consumption_counters (beneficiary_id, care_date, category);
 ALTER TABLE consumption_counters DROP CONSTRAINT consumption_counters_pkey;
-ALTER TABLE consumption_counters ADD PRIMARY KEY (beneficiary_id, care_date, category);
+ALTER TABLE consumption_counters ADD CONSTRAINT consumption_counters_pkey
+    PRIMARY KEY USING INDEX consumption_counters_day_first;
 -- Equipments (glasses, hearing aids) for the renewal periods.
-CREATE INDEX consumption_counters_equipments ON consumption_counters (beneficiary_id, care_date)
-    WHERE equipments > 0;
+CREATE INDEX IF NOT EXISTS consumption_counters_equipments
+    ON consumption_counters (beneficiary_id, care_date) WHERE equipments > 0;

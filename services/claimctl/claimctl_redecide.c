@@ -47,9 +47,9 @@
 
 /* clang-format off */
 static const char sql_claim[] =
-	"SELECT cl.status, cl.contract_id, cl.beneficiary_id, cl.source, cl.external_id,"
-	" cl.payee, coalesce(p.id_value, ''), m.membership_number, b.birth_date::text,"
-	" coalesce(array_to_string(b.exemptions, ','), ''), coalesce(cl.trace_id, ''),"
+	" SELECT cl.status, cl.contract_id, cl.beneficiary_id, cl.source, cl.external_id,"
+	" cl.payee, p.id_value, m.membership_number, b.birth_date::text,"
+	" array_to_string(b.exemptions, ','), cl.trace_id,"
 	" (SELECT count(*) FROM decisions d WHERE d.claim_id = cl.claim_id)"
 	" FROM claims cl JOIN beneficiaries b ON b.beneficiary_id = cl.beneficiary_id"
 	" JOIN contracts c ON c.contract_id = cl.contract_id"
@@ -57,14 +57,21 @@ static const char sql_claim[] =
 	" LEFT JOIN professionals p ON p.professional_id = cl.professional_id"
 	" WHERE cl.claim_id = $1::uuid FOR UPDATE OF cl";
 
+/* Lines recorded before migration 008 hold 0 where the sender left the
+ * BRSS and the rate to the act table: with an act code, 0 and 0 are
+ * read as not given (a real 0 and 0 is an act the AMO does not cover,
+ * which the act table prices the same way or refuses). */
 static const char sql_lines[] =
-	"SELECT line_no, coalesce(line_ref, ''), coalesce(act_code, ''), category,"
-	" care_date::text, quantity, charged_cents, coalesce(brss_cents::text, ''),"
-	" coalesce(amo_rate::text, ''),"
-	" coalesce(amo_paid_cents::text, ''), optam, parcours, coalesce(basket, ''),"
-	" coalesce(price_limit_cents::text, ''), coalesce(array_to_string(lenses, ','), ''),"
-	" coalesce(frame_charged_cents::text, '')"
-	" FROM claim_lines WHERE claim_id = $1::uuid ORDER BY line_no";
+	"SELECT l.line_no, l.line_ref, l.act_code, l.category, l.care_date::text, l.quantity,"
+	" l.charged_cents, p.brss, p.rate, l.amo_paid_cents, l.optam, l.parcours, l.basket,"
+	" l.price_limit_cents, array_to_string(l.lenses, ','), l.frame_charged_cents"
+	" FROM claim_lines l JOIN claims c USING (claim_id),"
+	" LATERAL (SELECT CASE WHEN legacy THEN NULL ELSE l.brss_cents END AS brss,"
+	"  CASE WHEN legacy THEN NULL ELSE l.amo_rate END AS rate"
+	"  FROM (SELECT l.act_code IS NOT NULL AND l.brss_cents = 0 AND l.amo_rate = 0"
+	"   AND c.received_at < (SELECT applied_at FROM schema_migrations"
+	"    WHERE name = '008_line_prices_as_given.sql') AS legacy) x) p"
+	" WHERE l.claim_id = $1::uuid ORDER BY l.line_no";
 
 static const char sql_requeue[] =
 	"WITH q AS (UPDATE claims SET status = 'queued', outcome_reason = NULL, decided_at = NULL"
@@ -108,21 +115,18 @@ enum {
 	L_FRAME,
 };
 
-/* The text of a column, or NULL when empty (an absent optional field). */
+/* The text of a column, or NULL for SQL NULL (an absent optional field;
+ * an empty string stays one). */
 static char *text_or_null(const PGresult *res, int row, int col)
 {
-	char *v = PQgetvalue(res, row, col);
-
-	return v[0] != '\0' ? v : NULL;
+	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
-/* An optional integer column written as text: has_ set when present. */
+/* An optional integer column: has_ set when not NULL. */
 static void opt_int(const PGresult *res, int row, int col, protobuf_c_boolean *has, int64_t *out)
 {
-	const char *v = PQgetvalue(res, row, col);
-
-	*has = v[0] != '\0';
-	*out = *has ? strtoll(v, NULL, 10) : 0;
+	*has = !PQgetisnull(res, row, col);
+	*out = *has ? strtoll(PQgetvalue(res, row, col), NULL, 10) : 0;
 }
 
 /* One ClaimLine from a row of sql_lines; strings point into the result.

@@ -37,12 +37,15 @@ int worker_db_outage(struct pg *db)
 	 * intervention (shutdown, statement timeout), 53 insufficient
 	 * resources, 40 transaction rollback (serialization failure,
 	 * deadlock), 55P03 lock not available, 26000 a prepared statement
-	 * missing (a reconnect that could not prepare), or a connection
-	 * libpq reports broken. */
+	 * missing (a reconnect that could not prepare), 42 a fault of the
+	 * statement itself (undefined table or function, permission denied:
+	 * a release and its schema out of step, which would otherwise send
+	 * every good message to the dead letters), or a connection libpq
+	 * reports broken. */
 	return PQstatus(pg_conn(db)) != CONNECTION_OK || strncmp(state, "08", 2) == 0 ||
 	       strncmp(state, "57", 2) == 0 || strncmp(state, "53", 2) == 0 ||
-	       strncmp(state, "40", 2) == 0 || strcmp(state, "55P03") == 0 ||
-	       strcmp(state, "26000") == 0 || state[0] == '\0';
+	       strncmp(state, "40", 2) == 0 || strncmp(state, "42", 2) == 0 ||
+	       strcmp(state, "55P03") == 0 || strcmp(state, "26000") == 0 || state[0] == '\0';
 }
 
 /* Dead letters written in the transaction in flight on this thread, by

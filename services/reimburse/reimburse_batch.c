@@ -22,8 +22,9 @@
  *	   beneficiary's history at once, so later claims of the same
  *	   beneficiary in the batch see it;
  *	3. write everything in ONE statement: the decision of every line with
- *	   its rule trace, the daily and yearly counters, the claims' status,
- *	   the payments and the reimbursements.computed events in the outbox.
+ *	   its rule trace, the daily counters (their years follow, by trigger),
+ *	   the claims' status, the payments and the reimbursements.computed
+ *	   events in the outbox.
  *
  *	A line whose date has no formula version in force, or that the engine
  *	refuses, is not decided: the claim ends 'partial' (some lines
@@ -73,22 +74,6 @@ static const char sql_write[] =
 	"  forfait_units = cc.forfait_units + excluded.forfait_units,"
 	"  equipments = cc.equipments + excluded.equipments,"
 	"  lines = cc.lines + excluded.lines),"
-	" yr AS ("
-	" INSERT INTO consumption_years AS cy (beneficiary_id, year, category, pf_cents,"
-	"  franchise_cents, amc_cents, forfait_cents, forfait_units, lines)"
-	" SELECT y.beneficiary_id, date_part('year', y.care_date)::int, y.category, sum(y.pf),"
-	"  sum(y.franchise), sum(y.amc), sum(y.forfait), sum(y.units), count(*)"
-	" FROM unnest($14::bigint[], $15::text[], $16::date[], $5::bigint[], $6::bigint[],"
-	"  $8::bigint[], $9::bigint[], $17::int[])"
-	"  AS y(beneficiary_id, category, care_date, pf, franchise, amc, forfait, units)"
-	" GROUP BY 1, 2, 3"
-	" ON CONFLICT (beneficiary_id, year, category) DO UPDATE SET"
-	"  pf_cents = cy.pf_cents + excluded.pf_cents,"
-	"  franchise_cents = cy.franchise_cents + excluded.franchise_cents,"
-	"  amc_cents = cy.amc_cents + excluded.amc_cents,"
-	"  forfait_cents = cy.forfait_cents + excluded.forfait_cents,"
-	"  forfait_units = cy.forfait_units + excluded.forfait_units,"
-	"  lines = cy.lines + excluded.lines),"
 	" c AS (UPDATE claims cl SET status = z.status, outcome_reason = z.reason,"
 	"  decided_at = now()"
 	"  FROM unnest($19::uuid[], $20::text[], $21::text[]) AS z(claim_id, status, reason)"
@@ -212,6 +197,10 @@ static void history_row(struct history *h, PGresult *res, int r)
 	item->quantity = (int32_t)pg_binary_int(res, r, 7);
 	if (item->quantity < 1)
 		item->quantity = 1;
+	/* A year's sum may pass the engine's bound on one row; it only
+	 * feeds a yearly count of acts, which no formula sets that high. */
+	if (item->quantity > RULES_MAX_QUANTITY)
+		item->quantity = RULES_MAX_QUANTITY;
 	item->equipment = pg_binary_int(res, r, 8) > 0;
 	item->scope = (enum rules_history_scope)pg_binary_int(res, r, 9);
 }

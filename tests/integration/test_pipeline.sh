@@ -241,6 +241,44 @@ check_eq "history: PF of six more days of four acts (cap 50 euros a year, 8 alre
 one_by_one other-year 2025-06-02 1
 check_eq "history: another year, its own cap" "$(pf_of other-year)" 200
 
+# Whoever writes a daily counter (here plain SQL, as a worker of the
+# previous release would), its year follows: insert, update, delete.
+hb=$(sql "SELECT b.beneficiary_id FROM beneficiaries b JOIN contracts c USING (contract_id)
+          JOIN members m ON m.member_id = c.member_id WHERE m.membership_number = '${P}400001'")
+year_row() { sql "SELECT concat_ws(' ', pf_cents, amc_cents, forfait_units, lines) FROM consumption_years
+                  WHERE beneficiary_id = $hb AND year = 2026 AND category = 'CONSULT_GP'"; }
+before=$(year_row)
+sql "INSERT INTO consumption_counters (beneficiary_id, category, care_date, pf_cents, amc_cents, forfait_units, lines)
+     VALUES ($hb, 'CONSULT_GP', '2026-09-01', 200, 1000, 1, 1)" >/dev/null
+sql "UPDATE consumption_counters SET amc_cents = amc_cents + 500, lines = lines + 1
+     WHERE beneficiary_id = $hb AND care_date IN ('2026-09-01', '2026-04-02')" >/dev/null
+read -r pf amc units lines <<<"$before"
+check_eq "yearly counters follow an insert and an update by anyone" "$(year_row)" \
+	"$((pf + 200)) $((amc + 1000 + 1000)) $((units + 1)) $((lines + 3))"
+sql "DELETE FROM consumption_counters WHERE beneficiary_id = $hb AND care_date = '2026-09-01'" >/dev/null
+check_eq "yearly counters follow a delete" "$(year_row)" "$pf $((amc + 500)) $units $((lines + 1))"
+sql "UPDATE consumption_counters SET amc_cents = amc_cents - 500, lines = lines - 1
+     WHERE beneficiary_id = $hb AND care_date = '2026-04-02'" >/dev/null
+check_eq "yearly counters back where they were" "$(year_row)" "$before"
+
+# ---- a release out of step with its schema ----------------------------------------
+# The worker's statement fails for a reason that is not the message's
+# (here a column renamed under it, SQLSTATE 42703). The claim waits, no
+# dead letter is written, and it is decided once the cause is gone.
+OOS="out-of-step-$RUN_ID"
+dead_before=$(sql "SELECT count(*) FROM outbox WHERE topic = 'claims.accepted.dlq'")
+sql "ALTER TABLE payments RENAME COLUMN payee_ref TO payee_reference" >/dev/null
+claims_file "${P}4" 1 1 "$OOS" >"$TEST_LOGS/out-of-step.json"
+"$BIN/claimctl" submit "$TEST_LOGS/out-of-step.json" 2>>"$LOG"
+check "schema out of step: the worker's statement fails" \
+	wait_for 20 bash -c "grep -q 'payee_ref.* does not exist' '$LOG'"
+sleep 2
+check_eq "schema out of step: the claim waits" "$(sql "SELECT status FROM claims WHERE source = '$OOS'")" queued
+check_eq "schema out of step: no dead letter" \
+	"$(sql "SELECT count(*) FROM outbox WHERE topic = 'claims.accepted.dlq'")" "$dead_before"
+sql "ALTER TABLE payments RENAME COLUMN payee_reference TO payee_ref" >/dev/null
+check "schema out of step: decided once it is mended" wait_for 60 all_decided "$OOS" 1
+
 # ---- a claim in error, decided again once its formula version exists ------------
 # Formula G is in force from June only; a March claim on it ends in error
 # (no line decided). Once the version covering March is published,
@@ -255,17 +293,24 @@ sql "INSERT INTO formulas (formula_code, label, responsible)
        SELECT '$G', 1, category, spec FROM guarantees
        WHERE formula_code = 'CONFORT' AND version = (SELECT max(version) FROM formula_versions
                                                     WHERE formula_code = 'CONFORT')" >/dev/null
-create_members "${P}8" 1 "$G"
+create_members "${P}8" 2 "$G"
 create_members "${P}6" 1 CONFORT
 RD="redecide-$RUN_ID"
-for m in "${P}800001" "${P}600001"; do
+for m in "${P}800001" "${P}800002" "${P}600001"; do
 	printf '{"source":"%s","external_id":"%s","membership_number":"%s","lines":[%s,%s]}\n' "$RD" "$m" "$m" \
 		'{"act_code":"G","category":"CONSULT_GP","care_date":"2026-03-10","charged_cents":3000}' \
 		'{"category":"PHARMA","care_date":"2026-03-10","quantity":2,"charged_cents":1200,"brss_cents":1200,"amo_rate":65}'
 done >"$TEST_LOGS/redecide.json"
 "$BIN/claimctl" submit "$TEST_LOGS/redecide.json" 2>>"$LOG"
-check "redecide: both claims decided" wait_for 30 all_decided "$RD" 2
+check "redecide: the claims decided" wait_for 30 all_decided "$RD" 3
 gap_claim=$(sql "SELECT claim_id FROM claims WHERE source = '$RD' AND external_id = '${P}800001'")
+# The twin as intake recorded it before migration 008: 0 where the GP
+# line left BRSS and rate to the act table.
+legacy_claim=$(sql "SELECT claim_id FROM claims WHERE source = '$RD' AND external_id = '${P}800002'")
+sql "UPDATE claim_lines SET brss_cents = 0, amo_rate = 0 WHERE claim_id = '$legacy_claim' AND brss_cents IS NULL;
+     UPDATE claims SET received_at = (SELECT applied_at - interval '1 day' FROM schema_migrations
+                                      WHERE name = '008_line_prices_as_given.sql')
+     WHERE claim_id = '$legacy_claim'" >/dev/null
 check_eq "redecide: no version in force in March: error" "$(sql "SELECT status FROM claims WHERE claim_id = '$gap_claim'")" error
 out=$("$BIN/claimctl" claim redecide "$gap_claim")
 check_eq "redecide: sent while the version is still missing" "$?" 0
@@ -275,7 +320,7 @@ sql "INSERT INTO formula_versions (formula_code, version, effective_from, effect
        VALUES ('$G', 2, '2026-01-01', '2026-06-01');
      INSERT INTO guarantees (formula_code, version, category, spec)
        SELECT '$G', 2, category, spec FROM guarantees WHERE formula_code = '$G' AND version = 1" >/dev/null
-out=$("$BIN/claimctl" claim redecide "$gap_claim")
+out=$("$BIN/claimctl" claim redecide "$gap_claim" "$legacy_claim")
 check_eq "redecide: sent again" "$?" 0
 check "redecide: says so" grep -q "^$gap_claim queued again (2 lines)" <<<"$out"
 check "redecide: decided with the version just published" wait_for 30 bash -c \
@@ -287,6 +332,13 @@ check_eq "redecide: the same amounts and rules as the same care on the same guar
 	"$(sql "SELECT string_agg(concat_ws(' ', d.line_no, d.amo_gross_cents, d.amo_paid_cents, d.amc_cents,
 	          d.rac_cents, d.rules), '; ' ORDER BY d.line_no)
 	        FROM decisions d JOIN claims c USING (claim_id) WHERE c.source = '$RD' AND c.external_id = '${P}600001'")"
+check "redecide: the claim recorded before migration 008 decided too" wait_for 30 bash -c \
+	"[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT status FROM claims WHERE claim_id = '$legacy_claim'\")\" = complete ]"
+check_eq "redecide: ... its GP line priced from the act table, as before" \
+	"$(sql "SELECT string_agg(concat_ws(' ', line_no, amo_gross_cents, amc_cents, rules), '; ' ORDER BY line_no)
+	        FROM decisions WHERE claim_id = '$legacy_claim'")" \
+	"$(sql "SELECT string_agg(concat_ws(' ', line_no, amo_gross_cents, amc_cents, rules), '; ' ORDER BY line_no)
+	        FROM decisions WHERE claim_id = '$gap_claim'")"
 check_eq "redecide: version 2 decided it" \
 	"$(sql "SELECT DISTINCT formula_version FROM decisions WHERE claim_id = '$gap_claim'")" 2
 check_eq "redecide: one payment" "$(sql "SELECT count(*) FROM payments WHERE claim_id = '$gap_claim'")" 1
