@@ -49,14 +49,15 @@ int outbox_add(struct pg *db, const char *topic, const char *key, Claims__Messag
 	char id[UUID_STR_LEN];
 
 	uuid_v7(id);
-	return outbox_add_as(db, id, topic, key, type, payload, trace_id, producer);
+	return outbox_add_as(db, id, topic, key, type, payload, trace_id, producer, NULL);
 }
 
 int outbox_add_as(struct pg *db, const char *id, const char *topic, const char *key,
 		  Claims__MessageType type, const ProtobufCMessage *payload, const char *trace_id,
-		  const char *producer)
+		  const char *producer, int *added)
 {
 	char type_str[16];
+	PGresult *res;
 	uint8_t *buf;
 	size_t len;
 	int status;
@@ -71,10 +72,15 @@ int outbox_add_as(struct pg *db, const char *id, const char *topic, const char *
 		const int lengths[5] = {0, 0, 0, 0, (int)len};
 		const int formats[5] = {0, 0, 0, 0, 1};
 
-		status = pg_exec_prepared(db, "outbox_add", 5, values, lengths, formats, NULL);
+		status = pg_exec_prepared(db, "outbox_add", 5, values, lengths, formats, &res);
 	}
 	free(buf);
-	return status;
+	if (status != OK)
+		return ERR;
+	if (added != NULL)
+		*added = strcmp(PQcmdTuples(res), "1") == 0;
+	PQclear(res);
+	return OK;
 }
 
 int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batch,

@@ -49,10 +49,11 @@ int outbox_add(struct pg *db, const char *topic, const char *key, Claims__Messag
 	       const ProtobufCMessage *payload, const char *trace_id,
 	       const char *producer) MUST_CHECK;
 /* With a message id of the caller's: an event added twice under the same
- * id (uuid_from_name) exists once. */
+ * id (uuid_from_name) exists once; *added (when not NULL) says whether
+ * this call added it. */
 int outbox_add_as(struct pg *db, const char *message_id, const char *topic, const char *key,
 		  Claims__MessageType type, const ProtobufCMessage *payload, const char *trace_id,
-		  const char *producer) MUST_CHECK;
+		  const char *producer, int *added) MUST_CHECK;
 
 struct outbox_relay;
 

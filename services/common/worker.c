@@ -58,7 +58,7 @@ int worker_dead_letter(struct pg *db, const char *consumer, const rd_kafka_messa
 {
 	Claims__DeadLetter dl = CLAIMS__DEAD_LETTER__INIT;
 	char topic[300], key[64], why[512], name[512], id[UUID_STR_LEN], *named;
-	int head;
+	int head, added = 0;
 
 	snprintf(topic, sizeof(topic), "%s.dlq", rd_kafka_topic_name(msg->rkt));
 	snprintf(key, sizeof(key), "%.*s", msg->key ? (int)msg->key_len : 0,
@@ -102,9 +102,9 @@ int worker_dead_letter(struct pg *db, const char *consumer, const rd_kafka_messa
 	uuid_from_name(named, (size_t)head + msg->len, id);
 	free(named);
 	if (outbox_add_as(db, id, topic, key, CLAIMS__MESSAGE_TYPE__DEAD_LETTER, &dl.base, NULL,
-			  consumer) != OK)
+			  consumer, &added) != OK)
 		return ERR;
-	uncommitted_dead_letters++;
+	uncommitted_dead_letters += added; /* not one this message already has */
 	return OK;
 }
 
