@@ -4,7 +4,7 @@
  *	that ended in error
  *
  * SYNOPSIS
- *	claimctl claim redecide CLAIM_ID...
+ *	claimctl claim redecide CLAIM_ID... | -
  *
  * DESCRIPTION
  *	A claim ends in 'error' when none of its lines could be decided,
@@ -281,35 +281,79 @@ fail:
 	return ERR;
 }
 
+static void free_ids(char **ids, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+/* The claim ids to send again: the arguments, or with "-" the lines of
+ * standard input (what psql -At prints). NULL after a bad id. */
+static char **read_ids(int argc, char **argv, int *n)
+{
+	char **ids = NULL, *line = NULL;
+	size_t cap = 0, len = 0;
+	ssize_t got;
+
+	*n = 0;
+	if (!(argc == 2 && strcmp(argv[1], "-") == 0)) {
+		ids = xcalloc((size_t)argc, sizeof(*ids));
+		for (int i = 1; i < argc; i++)
+			ids[(*n)++] = xstrdup(argv[i]);
+	} else {
+		while ((got = getline(&line, &len, stdin)) > 0) {
+			line[strcspn(line, "\r\n")] = '\0';
+			if (line[0] == '\0')
+				continue;
+			if ((size_t)*n == cap) {
+				cap = cap * 2 + 64;
+				ids = xrealloc(ids, cap * sizeof(*ids));
+			}
+			ids[(*n)++] = xstrdup(line);
+		}
+		free(line);
+	}
+	for (int i = 0; i < *n; i++) {
+		if (!uuid_valid(ids[i])) {
+			fprintf(stderr, "claimctl claim redecide: not a claim id: %s\n", ids[i]);
+			free_ids(ids, *n);
+			return NULL;
+		}
+	}
+	return ids;
+}
+
 int claimctl_redecide(int argc, char **argv)
 {
 	const char *actor =
 		claimctl_env("CLAIMS_OPERATOR", getenv("USER") ? getenv("USER") : "operator");
 	struct pg *db;
-	int status = OK;
+	int status = OK, n;
+	char **ids;
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
-		printf("Usage: claimctl claim redecide CLAIM_ID...\n\n"
+		printf("Usage: claimctl claim redecide CLAIM_ID... | -\n\n"
 		       "Sends a claim that ended in error (no line decided) back to the\n"
 		       "reimbursement workers, once the missing formula version is published.\n"
+		       "With -, the claim ids are read from standard input, one a line.\n"
 		       "Settings: CLAIMS_PG_DSN; CLAIMS_OPERATOR [$USER] for the audit log.\n");
 		return argc == 2 ? 0 : EXIT_USAGE;
 	}
-	for (int i = 1; i < argc; i++) {
-		if (!uuid_valid(argv[i])) {
-			fprintf(stderr, "claimctl claim redecide: not a claim id: %s\n", argv[i]);
-			return EXIT_USAGE;
-		}
-	}
-	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
-		return 1;
-	if (outbox_prepare(db) != OK) {
-		pg_close(db);
+	if ((ids = read_ids(argc, argv, &n)) == NULL)
+		return EXIT_USAGE;
+	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK) {
+		free_ids(ids, n);
 		return 1;
 	}
-	for (int i = 1; i < argc; i++)
-		if (redecide_one(db, argv[i], actor) != OK)
-			status = ERR;
+	if (outbox_prepare(db) == OK) {
+		for (int i = 0; i < n; i++)
+			if (redecide_one(db, ids[i], actor) != OK)
+				status = ERR;
+	} else {
+		status = ERR;
+	}
 	pg_close(db);
+	free_ids(ids, n);
 	return status == OK ? 0 : 1;
 }

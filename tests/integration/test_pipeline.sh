@@ -349,6 +349,10 @@ check_eq "redecide: a decided claim is never decided again (exit 1)" "$?" 1
 check "redecide: ... and says why" grep -q "^$gap_claim not sent again: decided" <<<"$out"
 "$BIN/claimctl" claim redecide not-a-uuid >/dev/null 2>&1
 check_eq "redecide: a bad id is a usage error" "$?" 2
+out=$(printf '%s\n\n' "$gap_claim" | "$BIN/claimctl" claim redecide -)
+check "redecide: ids on standard input (one refused here)" grep -q "^$gap_claim not sent again: decided" <<<"$out"
+printf '%s\nnot-a-uuid\n' "$gap_claim" | "$BIN/claimctl" claim redecide - >/dev/null 2>&1
+check_eq "redecide: a bad id on standard input is a usage error" "$?" 2
 
 # ---- graceful stop ------------------------------------------------------------
 stop_all
