@@ -22,6 +22,10 @@
  *	any other claim and publishes a new reimbursements.computed event,
  *	which supersedes the earlier one that said ERROR.
  *
+ *	The beneficiary's birth date and exemptions (C2S, maternity) are read
+ *	as they are now, which is what intake itself would read for care
+ *	submitted today; the lines are those intake recorded.
+ *
  *	A claim that is 'complete' or 'partial' is never decided again: its
  *	decided lines were paid and counted (docs/operations.md says what to
  *	do with a partial one). A 'queued' one is already on its way.
