@@ -24,6 +24,7 @@ struct kafka_consumer {
 	rd_kafka_t *rk;
 	int revoked; /* set by the rebalance callback */
 	int assigned;
+	int from_end; /* partitions start at their end, whatever was committed */
 };
 
 /* --- shared configuration -------------------------------------------------- */
@@ -102,6 +103,25 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 	}
 }
 
+/* The first message to a topic the client has no metadata for waits for
+ * the next metadata round of librdkafka's timer, up to a second; a relay
+ * holds the outbox's lock meanwhile, so every stage waited with it. Ask
+ * for every topic's metadata once at start: the first messages then find
+ * their partitions known. A broker away now is not an error (the relay
+ * copes with it later); the first messages then wait as before. */
+static void warm_metadata(rd_kafka_t *rk)
+{
+	const struct rd_kafka_metadata *md;
+	rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, NULL, &md, 2000);
+
+	if (err) {
+		log_info("kafka: no metadata yet (%s); first messages may wait",
+			 rd_kafka_err2str(err));
+		return;
+	}
+	rd_kafka_metadata_destroy(md);
+}
+
 int kafka_producer_open(const char *brokers, const char *client_id, struct kafka_producer **out)
 {
 	static const char *const settings[] = {
@@ -140,6 +160,7 @@ int kafka_producer_open(const char *brokers, const char *client_id, struct kafka
 		free(p);
 		return ERR;
 	}
+	warm_metadata(p->rk);
 	*out = p;
 	return OK;
 }
@@ -259,6 +280,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		c->assigned = parts->cnt;
 		log_info("kafka: assigned %d partitions", parts->cnt);
+		for (int i = 0; c->from_end && i < parts->cnt; i++)
+			parts->elems[i].offset = RD_KAFKA_OFFSET_END;
 		aerr = rd_kafka_assign(rk, parts);
 	} else {
 		c->revoked = 1;
@@ -331,6 +354,11 @@ int kafka_consumer_open(const char *brokers, const char *group_id, const char *c
 	}
 	*out = c;
 	return OK;
+}
+
+void kafka_consumer_from_end(struct kafka_consumer *c)
+{
+	c->from_end = 1;
 }
 
 /* A message that carries an error rather than data: log, and say if fatal. */

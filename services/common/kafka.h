@@ -74,6 +74,10 @@ void kafka_producer_close(struct kafka_producer *p);
 
 int kafka_consumer_open(const char *brokers, const char *group_id, const char *const *topics,
 			int topic_count, struct kafka_consumer **out) MUST_CHECK;
+/* Read only what is published from the assignment on, not what the topic
+ * already holds (a benchmark waiting for its own messages). Call before
+ * the first poll. */
+void kafka_consumer_from_end(struct kafka_consumer *c);
 /* Gather up to max messages; waits at most timeout_ms for the first one
  * and returns what has arrived once none is immediately ready. */
 int kafka_consumer_poll_batch(struct kafka_consumer *c, rd_kafka_message_t **batch, int max,
