@@ -271,6 +271,24 @@ void kafka_producer_close(struct kafka_producer *p)
 
 /* --- consumer ------------------------------------------------------------------- */
 
+/* Each partition's end, asked now rather than left to the fetcher
+ * (RD_KAFKA_OFFSET_END is resolved when fetching starts, which can be
+ * after the first new messages): what is published after the assignment
+ * is read, nothing before. */
+static void start_at_end(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
+{
+	for (int i = 0; i < parts->cnt; i++) {
+		rd_kafka_topic_partition_t *tp = &parts->elems[i];
+		int64_t low, high;
+
+		if (rd_kafka_query_watermark_offsets(rk, tp->topic, tp->partition, &low, &high,
+						     5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+			tp->offset = high;
+		else
+			tp->offset = RD_KAFKA_OFFSET_END;
+	}
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			 rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -280,8 +298,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		c->assigned = parts->cnt;
 		log_info("kafka: assigned %d partitions", parts->cnt);
-		for (int i = 0; c->from_end && i < parts->cnt; i++)
-			parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+		if (c->from_end)
+			start_at_end(rk, parts);
 		aerr = rd_kafka_assign(rk, parts);
 	} else {
 		c->revoked = 1;
