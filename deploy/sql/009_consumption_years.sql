@@ -49,16 +49,20 @@ SELECT beneficiary_id, date_part('year', care_date)::integer, category, sum(pf_c
 FROM consumption_counters
 GROUP BY 1, 2, 3;
 
--- Adds days' amounts (rows of consumption_counters, or differences of
--- them) to their years.
-CREATE FUNCTION consumption_years_add(days consumption_counters[]) RETURNS void
+-- Adds to the years the amounts of the days added, less those of the
+-- days removed (for an update, the rows before and after).
+CREATE FUNCTION consumption_years_add(added consumption_counters[],
+                                      removed consumption_counters[]) RETURNS void
 LANGUAGE sql AS $$
     INSERT INTO consumption_years AS y (beneficiary_id, year, category, pf_cents,
         franchise_cents, amc_cents, forfait_cents, forfait_units, lines)
     SELECT d.beneficiary_id, date_part('year', d.care_date)::integer, d.category,
-        sum(d.pf_cents), sum(d.franchise_cents), sum(d.amc_cents), sum(d.forfait_cents),
-        sum(d.forfait_units), sum(d.lines)
-    FROM unnest(days) d
+        sum(d.sign * d.pf_cents), sum(d.sign * d.franchise_cents),
+        sum(d.sign * d.amc_cents), sum(d.sign * d.forfait_cents),
+        sum(d.sign * d.forfait_units), sum(d.sign * d.lines)
+    FROM (SELECT a.*, 1 AS sign FROM unnest(added) a
+          UNION ALL
+          SELECT r.*, -1 FROM unnest(removed) r) d
     GROUP BY 1, 2, 3
     ON CONFLICT (beneficiary_id, year, category) DO UPDATE SET
         pf_cents = y.pf_cents + excluded.pf_cents,
@@ -69,34 +73,28 @@ LANGUAGE sql AS $$
         lines = y.lines + excluded.lines
 $$;
 
--- Once per statement, with the rows it changed (transition tables). The
--- differences are rows of consumption_counters in its column order:
--- beneficiary_id, category, care_date, the amounts, equipments, lines.
+-- Once per statement, with the rows it changed (transition tables).
 CREATE FUNCTION consumption_years_on_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM consumption_years_add(array_agg(n::consumption_counters)) FROM new_rows n;
+    PERFORM consumption_years_add(
+        (SELECT array_agg(n::consumption_counters) FROM new_rows n), NULL);
     RETURN NULL;
 END
 $$;
 
 CREATE FUNCTION consumption_years_on_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM consumption_years_add(array_agg(ROW(n.beneficiary_id, n.category, n.care_date,
-        n.pf_cents - o.pf_cents, n.franchise_cents - o.franchise_cents,
-        n.amc_cents - o.amc_cents, n.forfait_cents - o.forfait_cents,
-        n.forfait_units - o.forfait_units, n.equipments - o.equipments,
-        n.lines - o.lines)::consumption_counters))
-    FROM new_rows n JOIN old_rows o USING (beneficiary_id, care_date, category);
+    PERFORM consumption_years_add(
+        (SELECT array_agg(n::consumption_counters) FROM new_rows n),
+        (SELECT array_agg(o::consumption_counters) FROM old_rows o));
     RETURN NULL;
 END
 $$;
 
 CREATE FUNCTION consumption_years_on_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM consumption_years_add(array_agg(ROW(o.beneficiary_id, o.category, o.care_date,
-        -o.pf_cents, -o.franchise_cents, -o.amc_cents, -o.forfait_cents, -o.forfait_units,
-        -o.equipments, -o.lines)::consumption_counters))
-    FROM old_rows o;
+    PERFORM consumption_years_add(
+        NULL, (SELECT array_agg(o::consumption_counters) FROM old_rows o));
     RETURN NULL;
 END
 $$;
