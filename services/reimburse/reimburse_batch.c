@@ -95,6 +95,9 @@ static const char sql_write[] =
  * first year of the care, $3 and $4 each line's beneficiary and day (as
  * pairs: beneficiaries times days would probe the index for every
  * combination). The last column is the scope. */
+/* The scope numbers of the query are the engine's. */
+_Static_assert(RULES_HISTORY_YEAR == 1 && RULES_HISTORY_DAY == 2 && RULES_HISTORY_EQUIPMENT == 3,
+	       "sql_history's last column");
 static const char sql_history[] =
 	"SELECT beneficiary_id, category, make_date(year, 1, 1) - date '1970-01-01', pf_cents,"
 	" franchise_cents, amc_cents, forfait_cents, forfait_units, 0, 1"
@@ -139,24 +142,25 @@ struct history {
 	size_t n, cap;
 };
 
-static int by_beneficiary(const void *a, const void *b);
-
+/* The batch's beneficiaries, each once, sorted by id. */
 struct histories {
 	struct history *h;
 	size_t n;
-	int sorted; /* by beneficiary id, once all are known */
 };
+
+static int by_beneficiary(const void *a, const void *b)
+{
+	int64_t x = ((const struct history *)a)->beneficiary_id;
+	int64_t y = ((const struct history *)b)->beneficiary_id;
+
+	return (x > y) - (x < y);
+}
 
 static struct history *history_of(struct histories *hs, int64_t beneficiary_id)
 {
 	struct history key = {.beneficiary_id = beneficiary_id};
 
-	if (hs->sorted)
-		return bsearch(&key, hs->h, hs->n, sizeof(*hs->h), by_beneficiary);
-	for (size_t i = 0; i < hs->n; i++)
-		if (hs->h[i].beneficiary_id == beneficiary_id)
-			return &hs->h[i];
-	return NULL;
+	return bsearch(&key, hs->h, hs->n, sizeof(*hs->h), by_beneficiary);
 }
 
 static struct rules_history_item *history_push(struct history *h)
@@ -243,12 +247,21 @@ static void care_days(struct reimburse_item *items, int n, struct pgarray *who,
 	}
 }
 
-static int by_beneficiary(const void *a, const void *b)
+/* The queued claims' beneficiaries, sorted, each once. */
+static void list_beneficiaries(struct reimburse_item *items, int n, struct histories *hs)
 {
-	int64_t x = ((const struct history *)a)->beneficiary_id;
-	int64_t y = ((const struct history *)b)->beneficiary_id;
+	size_t kept = 0;
 
-	return (x > y) - (x < y);
+	hs->h = xcalloc((size_t)n + 1, sizeof(*hs->h));
+	hs->n = 0;
+	for (int i = 0; i < n; i++)
+		if (items[i].queued)
+			hs->h[hs->n++].beneficiary_id = items[i].claim->beneficiary_id;
+	qsort(hs->h, hs->n, sizeof(*hs->h), by_beneficiary);
+	for (size_t i = 0; i < hs->n; i++)
+		if (kept == 0 || hs->h[kept - 1].beneficiary_id != hs->h[i].beneficiary_id)
+			hs->h[kept++] = hs->h[i];
+	hs->n = kept;
 }
 
 static int load_histories(struct pg *db, struct reimburse_item *items, int n, struct histories *hs)
@@ -259,20 +272,12 @@ static int load_histories(struct pg *db, struct reimburse_item *items, int n, st
 	const char *v[4];
 	PGresult *res;
 
-	hs->h = xcalloc((size_t)n + 1, sizeof(*hs->h));
-	hs->n = 0;
+	list_beneficiaries(items, n, hs);
 	pgarray_init(&ids);
 	pgarray_init(&who);
 	pgarray_init(&days);
-	for (int i = 0; i < n; i++) {
-		if (!items[i].queued || history_of(hs, items[i].claim->beneficiary_id) != NULL)
-			continue;
-		hs->h[hs->n++].beneficiary_id = items[i].claim->beneficiary_id;
-		pgarray_int(&ids, items[i].claim->beneficiary_id);
-	}
-	/* Sorted from here on: history_of() searches by halves. */
-	qsort(hs->h, hs->n, sizeof(*hs->h), by_beneficiary);
-	hs->sorted = 1;
+	for (size_t i = 0; i < hs->n; i++)
+		pgarray_int(&ids, hs->h[i].beneficiary_id);
 	care_days(items, n, &who, &days);
 	snprintf(year_start, sizeof(year_start), "%04d-01-01", first_year(items, n) % 10000);
 	v[0] = pgarray_finish(&ids);
@@ -816,7 +821,7 @@ static void formulas_for(struct reimburse_ctx *ctx, struct pg *db, struct reimbu
 
 int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_item *items, int n)
 {
-	struct histories hs = {NULL, 0, 0};
+	struct histories hs = {NULL, 0};
 	struct batch_write bw;
 	int status = ERR, redelivered = 0;
 
@@ -909,7 +914,7 @@ int reimburse_quote_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimb
 			  int n)
 {
 	struct reimburse_item *items = xcalloc((size_t)n, sizeof(*items));
-	struct histories hs = {NULL, 0, 0};
+	struct histories hs = {NULL, 0};
 	int status;
 
 	for (int i = 0; i < n; i++) {
