@@ -45,6 +45,7 @@
 #include "claimctl/claimctl.h"
 #include "common/outbox.h"
 #include "common/pg.h"
+#include "common/pgarray.h"
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "proto/claims.pb-c.h"
@@ -53,7 +54,7 @@
 static const char sql_claim[] =
 	" SELECT cl.status, cl.contract_id, cl.beneficiary_id, cl.source, cl.external_id,"
 	" cl.payee, p.id_value, m.membership_number, b.birth_date::text,"
-	" array_to_string(b.exemptions, ','), cl.trace_id,"
+	" b.exemptions::text, cl.trace_id,"
 	" (SELECT count(*) FROM decisions d WHERE d.claim_id = cl.claim_id)"
 	" FROM claims cl JOIN beneficiaries b ON b.beneficiary_id = cl.beneficiary_id"
 	" JOIN contracts c ON c.contract_id = cl.contract_id"
@@ -173,17 +174,6 @@ static void line_from_row(const PGresult *res, int r, Claims__ClaimLine *l, char
 	}
 }
 
-/* "C2S,MATERNITY" split in place into at most max names. */
-static size_t split_names(char *text, char **out, size_t max)
-{
-	size_t n = 0;
-
-	for (char *save = NULL, *t = strtok_r(text, ",", &save); t != NULL && n < max;
-	     t = strtok_r(NULL, ",", &save))
-		out[n++] = t;
-	return n;
-}
-
 /* The claims.accepted event of the claim, as intake built it, flagged. */
 static int add_event(struct pg *db, const char *claim_id, const PGresult *c, const PGresult *lines)
 {
@@ -212,7 +202,7 @@ static int add_event(struct pg *db, const char *claim_id, const PGresult *c, con
 	a.professional_id = text_or_null(c, 0, C_PROFESSIONAL);
 	a.membership_number = PQgetvalue(c, 0, C_MEMBER);
 	a.birth_date = PQgetvalue(c, 0, C_BIRTH);
-	a.n_exemptions = split_names(exemptions, exempt_list, 8);
+	a.n_exemptions = pgarray_words(exemptions, exempt_list, 8);
 	a.exemptions = exempt_list;
 	a.n_lines = (size_t)n;
 	a.lines = ptrs;
@@ -228,10 +218,15 @@ static int add_event(struct pg *db, const char *claim_id, const PGresult *c, con
 }
 
 /* Why a claim cannot be sent again, or NULL when it can. */
-static const char *refusal(const PGresult *c)
+static const char *refusal(const PGresult *c, const PGresult *lines)
 {
-	const char *status = PQgetvalue(c, 0, C_STATUS);
+	const char *status;
 
+	if (PQntuples(c) == 0)
+		return "no such claim";
+	if (PQntuples(lines) == 0)
+		return "it has no lines";
+	status = PQgetvalue(c, 0, C_STATUS);
 	if (strcmp(status, "queued") == 0)
 		return "queued: already waiting for a worker";
 	if (strcmp(status, "error") != 0)
@@ -251,20 +246,11 @@ static int redecide_one(struct pg *db, const char *claim_id, const char *actor)
 
 	if (pg_begin(db) != OK)
 		return ERR;
-	if (pg_exec_params(db, sql_claim, 1, v, &c) != OK)
+	if (pg_exec_params(db, sql_claim, 1, v, &c) != OK ||
+	    pg_exec_params(db, sql_lines, 1, v, &lines) != OK)
 		goto fail;
-	if (PQntuples(c) == 0) {
-		printf("%s not found\n", claim_id);
-		goto fail;
-	}
-	if ((why = refusal(c)) != NULL) {
+	if ((why = refusal(c, lines)) != NULL) {
 		printf("%s not sent again: %s\n", claim_id, why);
-		goto fail;
-	}
-	if (pg_exec_params(db, sql_lines, 1, v, &lines) != OK)
-		goto fail;
-	if (PQntuples(lines) == 0) {
-		printf("%s not sent again: it has no lines\n", claim_id);
 		goto fail;
 	}
 	if (add_event(db, claim_id, c, lines) != OK)

@@ -98,3 +98,14 @@ void pgarray_free(struct pgarray *a)
 	free(a->buf);
 	memset(a, 0, sizeof(*a));
 }
+
+size_t pgarray_words(char *text, char **out, size_t max)
+{
+	size_t n = 0;
+	char *save = NULL;
+
+	for (char *tok = strtok_r(text, "{},", &save); tok != NULL && n < max;
+	     tok = strtok_r(NULL, "{},", &save))
+		out[n++] = tok;
+	return n;
+}

@@ -38,6 +38,10 @@ void pgarray_bool(struct pgarray *a, int v);
 void pgarray_null(struct pgarray *a);
 /* Binary data as hex text: decode(x, 'hex') turns it back into bytea. */
 void pgarray_hex(struct pgarray *a, const void *data, size_t len);
+/* The elements of an array of plain words as PostgreSQL prints it
+ * ("{C2S,MATERNITY}"), split in place into at most max: no quoting, so
+ * for values known to be words (codes, not free text). */
+size_t pgarray_words(char *text, char **out, size_t max);
 /* The literal so far; elements may still be added, then finish again. */
 const char *pgarray_finish(struct pgarray *a);
 void pgarray_free(struct pgarray *a);

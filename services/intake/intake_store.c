@@ -410,18 +410,6 @@ static int check_quotes(struct pg *db, struct intake_item *items, int n)
 
 /* ---- the events ------------------------------------------------------------------------ */
 
-/* "{C2S,MATERNITY}" -> the repeated string field of ClaimAccepted. */
-static size_t split_exemptions(char *text, char **out, size_t max)
-{
-	size_t n = 0;
-	char *save = NULL;
-
-	for (char *tok = strtok_r(text, "{},", &save); tok != NULL && n < max;
-	     tok = strtok_r(NULL, "{},", &save))
-		out[n++] = tok;
-	return n;
-}
-
 /* The claims.accepted event: the claim as the reimbursement daemon needs
  * it. Lines are copied without the fields this version does not know:
  * protobuf-c would keep them and could write them back in a form it
@@ -446,7 +434,7 @@ static int pack_accepted(const struct intake_item *it, char *event_id, uint8_t *
 	a.professional_id = s->professional_id;
 	a.membership_number = s->membership_number;
 	a.birth_date = (char *)it->cov.birth_date;
-	a.n_exemptions = split_exemptions(exemptions, exempt_list, 8);
+	a.n_exemptions = pgarray_words(exemptions, exempt_list, 8);
 	a.exemptions = exempt_list;
 	for (size_t i = 0; i < s->n_lines; i++) {
 		copies[i] = *s->lines[i];

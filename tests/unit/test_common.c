@@ -64,6 +64,18 @@ static void test_pgarray(void)
 	pgarray_free(&a);
 }
 
+static void test_pgarray_words(void)
+{
+	char two[] = "{C2S,MATERNITY}", none[] = "{}", many[] = "{A,B,C}";
+	char *w[2];
+
+	REQUIRE(pgarray_words(two, w, 2) == 2);
+	CHECK_EQ_STR(w[0], "C2S");
+	CHECK_EQ_STR(w[1], "MATERNITY");
+	CHECK(pgarray_words(none, w, 2) == 0);
+	CHECK(pgarray_words(many, w, 2) == 2); /* at most max */
+}
+
 static void test_uuid(void)
 {
 	char a[UUID_STR_LEN], b[UUID_STR_LEN];
@@ -350,6 +362,7 @@ int main(void)
 {
 	RUN(test_dates);
 	RUN(test_pgarray);
+	RUN(test_pgarray_words);
 	RUN(test_envelope_trace_id);
 	RUN(test_uuid);
 	RUN(test_uuid_many);
