@@ -12,9 +12,14 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pgarray.h"
+#include "common/util.h"
 #include "common/xalloc.h"
 
 #define OUTBOX_FLUSH_TIMEOUT_MS 5000
+
+/* Ids dequeued by a relay between two vacuums of the queue: the dead
+ * entries each pass may step over before the first pending one. */
+#define OUTBOX_VACUUM_EVERY 10000
 
 /* Arbitrary constant naming the relay's advisory lock. */
 #define OUTBOX_LOCK_KEY "7415001"
@@ -27,12 +32,15 @@ struct outbox_relay {
 	struct metric *failures_total;
 	struct metric *refused_total;
 	struct metric *pending_gauge;
+	struct metric *relay_seconds;
+	long dequeued; /* ids, since this relay's last vacuum of the queue */
 };
 
-/* What became of the rows of one batch. */
+/* What became of the rows of one batch: `sent` lists the ids to dequeue,
+ * the events published and the stale ids (sent_count, stale_count). */
 struct relayed {
 	struct pgarray sent, refused, reasons;
-	int sent_count, refused_count;
+	int sent_count, stale_count, refused_count;
 };
 
 int outbox_prepare(struct pg *db)
@@ -90,17 +98,27 @@ int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batc
 
 	if (pg_open(dsn, &r->db) != OK)
 		goto fail;
+	/* `pending` is false for a queued id whose event is gone or was
+	 * settled elsewhere (a relay of an earlier release marks rows but
+	 * does not dequeue them): dequeued without being sent again. */
 	if (pg_prepare(r->db, "outbox_pending",
-		       "SELECT event_id, topic, key, payload FROM outbox"
-		       " WHERE sent_at IS NULL AND refused_at IS NULL ORDER BY event_id LIMIT $1",
+		       "SELECT q.event_id, o.topic, o.key, o.payload,"
+		       " coalesce(o.sent_at IS NULL AND o.refused_at IS NULL, false) AS pending"
+		       " FROM outbox_queue q LEFT JOIN outbox o ON o.event_id = q.event_id"
+		       " ORDER BY q.event_id LIMIT $1",
 		       1) != OK ||
 	    pg_prepare(r->db, "outbox_mark_sent",
-		       "UPDATE outbox SET sent_at = now() WHERE event_id = ANY($1::bigint[])",
+		       "WITH done AS (DELETE FROM outbox_queue WHERE event_id = ANY($1::bigint[])"
+		       "  RETURNING event_id)"
+		       " UPDATE outbox o SET sent_at = now() FROM done"
+		       " WHERE o.event_id = done.event_id AND o.sent_at IS NULL AND o.refused_at IS NULL",
 		       1) != OK ||
 	    pg_prepare(r->db, "outbox_mark_refused",
-		       "UPDATE outbox o SET refused_at = now(), refusal = x.why"
-		       " FROM unnest($1::bigint[], $2::text[]) AS x(id, why)"
-		       " WHERE o.event_id = x.id",
+		       "WITH done AS (DELETE FROM outbox_queue WHERE event_id = ANY($1::bigint[])"
+		       "  RETURNING event_id)"
+		       " UPDATE outbox o SET refused_at = now(), refusal = x.why"
+		       " FROM unnest($1::bigint[], $2::text[]) AS x(id, why), done"
+		       " WHERE o.event_id = x.id AND done.event_id = x.id",
 		       2) != OK ||
 	    pg_prepare(r->db, "outbox_lock",
 		       "SELECT pg_try_advisory_xact_lock(" OUTBOX_LOCK_KEY ")", 0) != OK)
@@ -116,6 +134,8 @@ int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batc
 					  " (claimctl outbox refused)");
 	r->pending_gauge =
 		metric_gauge("outbox_last_batch_size", "Events in the relay's last batch");
+	r->relay_seconds = metric_histogram("outbox_relay_seconds",
+					    "Time of one relay pass: read, publish, mark, commit");
 	*out = r;
 	return OK;
 fail:
@@ -154,6 +174,12 @@ static int64_t be64(const char *p)
 	return (int64_t)v;
 }
 
+/* Binary bool of the `pending` column. */
+static int row_pending(const PGresult *res, int row)
+{
+	return PQgetlength(res, row, 4) == 1 && PQgetvalue(res, row, 4)[0] != 0;
+}
+
 static void set_aside(struct relayed *out, const char *id, const char *topic, int bytes,
 		      const char *why)
 {
@@ -177,6 +203,8 @@ static int produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *o
 	for (int i = 0; i < rows && status == OK; i++) {
 		char topic[256], key[256];
 
+		if (!row_pending(res, i))
+			continue;
 		snprintf(topic, sizeof(topic), "%.*s", PQgetlength(res, i, 1),
 			 PQgetvalue(res, i, 1));
 		snprintf(key, sizeof(key), "%.*s", PQgetlength(res, i, 2), PQgetvalue(res, i, 2));
@@ -198,7 +226,10 @@ static int produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *o
 		snprintf(id, sizeof(id), "%lld", (long long)be64(PQgetvalue(res, i, 0)));
 		snprintf(topic, sizeof(topic), "%.*s", PQgetlength(res, i, 1),
 			 PQgetvalue(res, i, 1));
-		if (outcome[i] == 0) {
+		if (!row_pending(res, i)) {
+			pgarray_text(&out->sent, id);
+			out->stale_count++;
+		} else if (outcome[i] == 0) {
 			pgarray_text(&out->sent, id);
 			out->sent_count++;
 		} else if (outcome[i] != KAFKA_NOT_DELIVERED &&
@@ -217,7 +248,7 @@ static int mark(struct outbox_relay *r, struct relayed *done)
 	const char *sent[1] = {pgarray_finish(&done->sent)};
 	const char *refused[2] = {pgarray_finish(&done->refused), pgarray_finish(&done->reasons)};
 
-	if (done->sent_count > 0 &&
+	if (done->sent_count + done->stale_count > 0 &&
 	    pg_exec_prepared(r->db, "outbox_mark_sent", 1, sent, NULL, NULL, NULL) != OK)
 		return ERR;
 	if (done->refused_count > 0 &&
@@ -226,20 +257,21 @@ static int mark(struct outbox_relay *r, struct relayed *done)
 	return OK;
 }
 
-static int locked_batch(struct outbox_relay *r, int *published, int *refused)
+static int locked_batch(struct outbox_relay *r, struct outbox_pass *pass)
 {
 	struct relayed done;
 	PGresult *res;
-	int rows, status;
+	int status;
 
 	if (pg_exec_prepared(r->db, "outbox_lock", 0, NULL, NULL, NULL, &res) != OK)
 		return ERR;
-	rows = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	pass->not_our_turn = strcmp(PQgetvalue(res, 0, 0), "t") != 0;
 	PQclear(res);
-	if (!rows)
+	if (pass->not_our_turn)
 		return OK; /* another relay has the turn */
 	if (fetch_pending(r, &res) != OK)
 		return ERR;
+	pass->full = PQntuples(res) == r->batch;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
 		return OK;
@@ -255,8 +287,9 @@ static int locked_batch(struct outbox_relay *r, int *published, int *refused)
 	if (status == OK)
 		status = mark(r, &done);
 	if (status == OK) {
-		*published = done.sent_count;
-		*refused = done.refused_count;
+		pass->published = done.sent_count;
+		pass->refused = done.refused_count;
+		pass->dequeued = done.sent_count + done.stale_count + done.refused_count;
 	}
 	pgarray_free(&done.sent);
 	pgarray_free(&done.refused);
@@ -264,24 +297,41 @@ static int locked_batch(struct outbox_relay *r, int *published, int *refused)
 	return status;
 }
 
-int outbox_relay_run(struct outbox_relay *r, int *published)
+/* The queue's dead entries (ids dequeued) are stepped over by every pass
+ * until a vacuum removes them; on so small a table a vacuum is cheap, so
+ * a relay runs one after every OUTBOX_VACUUM_EVERY ids it dequeued rather
+ * than wait for autovacuum's next round. SKIP_LOCKED: when another relay
+ * is vacuuming it, that one is enough. A failure costs only speed. */
+static void vacuum_queue(struct outbox_relay *r)
 {
-	int refused = 0;
+	if (r->dequeued < OUTBOX_VACUUM_EVERY)
+		return;
+	r->dequeued = 0;
+	if (pg_exec(r->db, "VACUUM (SKIP_LOCKED) outbox_queue") != OK)
+		log_warn("outbox: the queue was not vacuumed; relays slow down until it is");
+}
 
-	*published = 0;
+int outbox_relay_run(struct outbox_relay *r, struct outbox_pass *pass)
+{
+	int64_t start = clock_mono_us();
+
+	memset(pass, 0, sizeof(*pass));
 	if (pg_check(r->db) != OK)
 		return ERR;
 	if (pg_begin(r->db) != OK)
 		return ERR;
-	if (locked_batch(r, published, &refused) != OK || pg_commit(r->db) != OK) {
+	if (locked_batch(r, pass) != OK || pg_commit(r->db) != OK) {
 		pg_rollback(r->db);
 		metric_add(r->failures_total, 1);
-		*published = 0;
+		memset(pass, 0, sizeof(*pass));
 		return ERR;
 	}
-	metric_add(r->published_total, *published);
-	metric_add(r->refused_total, refused);
-	metric_set(r->pending_gauge, *published);
+	metric_add(r->published_total, pass->published);
+	metric_add(r->refused_total, pass->refused);
+	metric_set(r->pending_gauge, pass->published);
+	metric_observe_us(r->relay_seconds, clock_mono_us() - start);
+	r->dequeued += pass->dequeued;
+	vacuum_queue(r);
 	return OK;
 }
 

@@ -12,7 +12,8 @@
  *
  *	struct outbox_relay *relay;
  *	outbox_relay_open(dsn, producer, 1000, &relay);
- *	outbox_relay_run(relay, &published);   // in the daemon's loop
+ *	struct outbox_pass pass;
+ *	outbox_relay_run(relay, &pass);         // in the relay's thread
  *
  * DESCRIPTION
  *	A worker never produces to Kafka directly: it inserts the envelope
@@ -59,8 +60,17 @@ struct outbox_relay;
 
 int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batch,
 		      struct outbox_relay **out) MUST_CHECK;
-/* Publish one batch of pending rows; *published says how many. */
-int outbox_relay_run(struct outbox_relay *relay, int *published) MUST_CHECK;
+/* What one pass of a relay did. */
+struct outbox_pass {
+	int published;	  /* events produced and acknowledged, marked sent */
+	int refused;	  /* events Kafka can never take, set aside */
+	int dequeued;	  /* ids taken off the queue (the above, and stale ones) */
+	int full;	  /* the pass took a whole batch: more may be waiting */
+	int not_our_turn; /* another relay held the turn; nothing was tried */
+};
+
+/* Publish one batch of pending events. */
+int outbox_relay_run(struct outbox_relay *relay, struct outbox_pass *pass) MUST_CHECK;
 void outbox_relay_close(struct outbox_relay *relay);
 
 #endif

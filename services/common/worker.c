@@ -4,9 +4,12 @@
  */
 #include "common/worker.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/envelope.h"
 #include "common/log.h"
@@ -22,11 +25,32 @@ struct worker {
 	struct outbox_relay *relay;
 	rd_kafka_message_t **batch;
 	int pending;		  /* messages of a batch not yet committed */
-	int64_t last_db_us;	  /* last time the database answered */
-	int64_t relay_at_us;	  /* no relay attempt before (back-off after a failure) */
-	int64_t relay_backoff_us; /* 0 while the relay works */
+	int64_t last_db_us; /* last time the database answered */
 	struct metric *consumed, *batches, *dead_letters, *retries, *batch_seconds;
+
+	/* The relay's thread, and what the loop tells it. */
+	pthread_t relay_thread;
+	int relay_started;
+	pthread_mutex_t relay_lock;
+	pthread_cond_t relay_wake; /* on CLOCK_MONOTONIC */
+	int relay_kicked;	   /* events committed since the relay's last pass */
+	int relay_stopping;
 };
+
+#define RELAY_BATCH 2000
+/* A relay with nothing to do still looks now and then: events committed
+ * by other processes (claimctl, a daemon of another kind) have no one to
+ * kick it. */
+#define RELAY_IDLE_US 100000
+/* Another relay held the turn: try again soon, its pass may have begun
+ * before our events committed. */
+#define RELAY_TURN_US 5000
+#define RELAY_BACKOFF_FIRST_US 500000
+#define RELAY_BACKOFF_MAX_US 30000000
+
+static int relay_sync_init(struct worker *w);
+static int relay_start(struct worker *w);
+static void relay_stop(struct worker *w);
 
 int worker_db_outage(struct pg *db)
 {
@@ -123,10 +147,16 @@ int worker_open(const struct worker_config *config, struct worker **out)
 
 	w->config = *config;
 	w->batch = xcalloc((size_t)config->batch, sizeof(*w->batch));
+	if (relay_sync_init(w) != OK) {
+		free(w->batch);
+		free(w);
+		return ERR;
+	}
 	if (pg_open(config->dsn, &w->db) != OK || prepare_db(w) != OK ||
 	    kafka_producer_open(config->brokers, config->name, &w->producer) != OK ||
-	    outbox_relay_open(config->dsn, w->producer, 2000, &w->relay) != OK ||
-	    kafka_consumer_open(config->brokers, config->group, topics, 1, &w->consumer) != OK) {
+	    outbox_relay_open(config->dsn, w->producer, RELAY_BATCH, &w->relay) != OK ||
+	    kafka_consumer_open(config->brokers, config->group, topics, 1, &w->consumer) != OK ||
+	    relay_start(w) != OK) {
 		worker_close(w);
 		return ERR;
 	}
@@ -214,39 +244,139 @@ static int settle_pending(struct worker *w)
 	return OK;
 }
 
-int worker_relay(struct worker *w)
+/* Passes until the pending rows are out; *not_our_turn when another
+ * relay held the turn at the last pass. */
+static int relay_passes(struct worker *w, int *not_our_turn)
 {
-	int published;
+	struct outbox_pass pass;
 
 	do {
-		if (outbox_relay_run(w->relay, &published) != OK)
+		if (outbox_relay_run(w->relay, &pass) != OK)
 			return ERR;
-	} while (published == 2000);
+	} while (pass.full);
+	*not_our_turn = pass.not_our_turn;
 	return OK;
 }
 
-/* The relay from the loop. Kafka away is not a failure of the step: the
- * events wait in the outbox, the daemon goes on recording (socket
- * submissions are still answered) and tries again after a back-off
- * growing to 30 s, each try blocking at most the relay's flush timeout. */
-static void relay_in_loop(struct worker *w)
+int worker_relay(struct worker *w)
 {
-	int64_t now = clock_mono_us();
+	int not_our_turn;
 
-	if (now < w->relay_at_us)
-		return;
-	if (worker_relay(w) == OK) {
-		if (w->relay_backoff_us > 0)
-			log_info("relay: publishing again");
-		w->relay_backoff_us = 0;
-		return;
+	return relay_passes(w, &not_our_turn);
+}
+
+void worker_relay_kick(struct worker *w)
+{
+	pthread_mutex_lock(&w->relay_lock);
+	w->relay_kicked = 1;
+	pthread_cond_signal(&w->relay_wake);
+	pthread_mutex_unlock(&w->relay_lock);
+}
+
+/* Sleep until the deadline, or earlier when stopping or, if `kickable`,
+ * when the loop commits events. Called and returns with relay_lock held. */
+static void relay_wait(struct worker *w, int64_t wait_us, int kickable)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += (time_t)(wait_us / 1000000);
+	deadline.tv_nsec += (long)(wait_us % 1000000) * 1000;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
 	}
-	w->relay_backoff_us = w->relay_backoff_us == 0 ? 500000 : w->relay_backoff_us * 2;
-	if (w->relay_backoff_us > 30000000)
-		w->relay_backoff_us = 30000000;
-	w->relay_at_us = clock_mono_us() + w->relay_backoff_us;
-	log_warn("relay: events stay in the outbox; next try in %lld ms",
-		 (long long)(w->relay_backoff_us / 1000));
+	while (!w->relay_stopping && !(kickable && w->relay_kicked)) {
+		if (pthread_cond_timedwait(&w->relay_wake, &w->relay_lock, &deadline) == ETIMEDOUT)
+			break;
+	}
+}
+
+/* The relay's own thread, on its own connection: publishing (a round trip
+ * to the broker and back for every batch) overlaps with the loop's next
+ * transaction instead of holding it up. Kafka away is not a failure of
+ * the daemon: the events wait in the outbox, the loop goes on recording
+ * (socket submissions are still answered), and the relay tries again
+ * after a back-off growing to 30 s. */
+static void *relay_main(void *arg)
+{
+	struct worker *w = arg;
+	int64_t backoff_us = 0;
+
+	pthread_mutex_lock(&w->relay_lock);
+	while (!w->relay_stopping) {
+		int not_our_turn = 0, status;
+
+		w->relay_kicked = 0;
+		pthread_mutex_unlock(&w->relay_lock);
+		status = relay_passes(w, &not_our_turn);
+		if (status == OK && backoff_us > 0)
+			log_info("relay: publishing again");
+		if (status == OK) {
+			backoff_us = 0;
+		} else {
+			backoff_us = backoff_us == 0 ? RELAY_BACKOFF_FIRST_US : backoff_us * 2;
+			if (backoff_us > RELAY_BACKOFF_MAX_US)
+				backoff_us = RELAY_BACKOFF_MAX_US;
+			log_warn("relay: events stay in the outbox; next try in %lld ms",
+				 (long long)(backoff_us / 1000));
+		}
+		pthread_mutex_lock(&w->relay_lock);
+		if (status != OK)
+			relay_wait(w, backoff_us, 0);
+		else if (not_our_turn)
+			relay_wait(w, RELAY_TURN_US, 0);
+		else
+			relay_wait(w, RELAY_IDLE_US, 1);
+	}
+	pthread_mutex_unlock(&w->relay_lock);
+	return NULL;
+}
+
+static int relay_sync_init(struct worker *w)
+{
+	pthread_condattr_t attr;
+	int err;
+
+	if ((err = pthread_condattr_init(&attr)) != 0 ||
+	    (err = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) != 0 ||
+	    (err = pthread_cond_init(&w->relay_wake, &attr)) != 0) {
+		log_error("relay: cannot make its condition variable: %s", strerror(err));
+		return ERR;
+	}
+	pthread_condattr_destroy(&attr);
+	if ((err = pthread_mutex_init(&w->relay_lock, NULL)) != 0) {
+		log_error("relay: cannot make its mutex: %s", strerror(err));
+		pthread_cond_destroy(&w->relay_wake);
+		return ERR;
+	}
+	return OK;
+}
+
+static int relay_start(struct worker *w)
+{
+	int err = pthread_create(&w->relay_thread, NULL, relay_main, w);
+
+	if (err != 0) {
+		log_error("relay: cannot start its thread: %s", strerror(err));
+		return ERR;
+	}
+	w->relay_started = 1;
+	return OK;
+}
+
+/* Finish the pass in flight (bounded by the relay's flush timeout) and
+ * stop; after this the loop's thread owns the relay. */
+static void relay_stop(struct worker *w)
+{
+	if (!w->relay_started)
+		return;
+	pthread_mutex_lock(&w->relay_lock);
+	w->relay_stopping = 1;
+	pthread_cond_signal(&w->relay_wake);
+	pthread_mutex_unlock(&w->relay_lock);
+	pthread_join(w->relay_thread, NULL);
+	w->relay_started = 0;
 }
 
 /* An idle worker still asks the database now and then, so that /health
@@ -272,10 +402,10 @@ int worker_step(struct worker *w)
 		if (settle_pending(w) != OK)
 			return ERR;
 		w->last_db_us = clock_mono_us();
+		worker_relay_kick(w);
 	} else if (ping_when_idle(w) != OK) {
 		return ERR;
 	}
-	relay_in_loop(w);
 	return OK;
 }
 
@@ -289,6 +419,8 @@ int worker_drain(struct worker *w)
 		w->pending = 0;
 		status = ERR;
 	}
+	/* The last events, published from here once the thread is done. */
+	relay_stop(w);
 	if (worker_relay(w) != OK)
 		log_warn("relay: events stay in the outbox for the next relay");
 	if (kafka_consumer_commit(w->consumer) != OK)
@@ -300,11 +432,14 @@ void worker_close(struct worker *w)
 {
 	if (w == NULL)
 		return;
+	relay_stop(w);
 	kafka_batch_destroy(w->batch, w->pending);
 	kafka_consumer_close(w->consumer);
 	outbox_relay_close(w->relay);
 	kafka_producer_close(w->producer);
 	pg_close(w->db);
+	pthread_cond_destroy(&w->relay_wake);
+	pthread_mutex_destroy(&w->relay_lock);
 	free(w->batch);
 	free(w);
 }

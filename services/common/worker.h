@@ -18,9 +18,11 @@
  *	2. BEGIN; handle(batch) writes its effects and outbox events; COMMIT;
  *	3. only then store the batch's offsets (committed to Kafka shortly
  *	   after, and on close);
- *	4. run the outbox relay, which publishes the committed events (a
- *	   relay that fails, Kafka away, is tried again after a back-off;
- *	   the events wait in the outbox and the step goes on).
+ *	4. wake the outbox relay, which publishes the committed events from
+ *	   its own thread and connection while the loop goes on to the next
+ *	   batch (a relay that fails, Kafka away, is tried again after a
+ *	   back-off; the events wait in the outbox). worker_drain() stops
+ *	   the thread and runs a last relay from the caller's thread.
  *
  *	A crash anywhere redelivers at most the uncommitted offsets; the
  *	handlers are idempotent (unique keys), so redelivery changes nothing.
@@ -71,8 +73,12 @@ int worker_drain(struct worker *w) MUST_CHECK;
 void worker_close(struct worker *w);
 struct pg *worker_db(struct worker *w);
 struct kafka_producer *worker_producer(struct worker *w);
-/* Run the relay once (the daemons also call it after socket work). */
+/* Run the relay from the caller's thread until nothing is pending; only
+ * once the relay's thread is stopped (worker_drain does both). */
 int worker_relay(struct worker *w) MUST_CHECK;
+/* Tell the relay's thread that events were committed (the daemons call
+ * it after work outside the loop: socket submissions). */
+void worker_relay_kick(struct worker *w);
 
 /* Inside the handler's transaction: send the message to <topic>.dlq. */
 /* The most of a message's bytes a dead letter keeps (beyond: its start). */

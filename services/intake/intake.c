@@ -151,6 +151,8 @@ static int intake_step(void *ctx)
 		if (pg_check(st->socket_db) != OK ||
 		    intake_socket_serve(st->socket, st->socket_db, 64, 0, &served) != OK)
 			return ERR;
+		if (served > 0)
+			worker_relay_kick(st->worker);
 	}
 	return worker_step(st->worker);
 }

@@ -87,13 +87,46 @@ static void count_markers(const char *committed, const char *rolled_back, int *n
 	kafka_consumer_close(c);
 }
 
+/* Relay passes until nothing is left (or 1,000 passes); events published. */
+static int relay_all(struct outbox_relay *relay)
+{
+	struct outbox_pass pass;
+	int total = 0;
+
+	for (int round = 0; round < 1000; round++) {
+		if (outbox_relay_run(relay, &pass) != OK)
+			return -1;
+		total += pass.published;
+		if (!pass.full && !pass.not_our_turn)
+			break;
+	}
+	return total;
+}
+
+/* Count the outbox_queue entries of events whose payload holds text. */
+static long queued_with(struct pg *db, const char *text)
+{
+	const char *v[1] = {text};
+	PGresult *res;
+	long n = -1;
+
+	if (pg_exec_params(db,
+			   "SELECT count(*) FROM outbox_queue q JOIN outbox o USING (event_id)"
+			   " WHERE position(convert_to($1, 'UTF8') IN o.payload) > 0",
+			   1, v, &res) != OK)
+		return -1;
+	n = atol(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return n;
+}
+
 static void test_relay_publishes_committed_rows_only(void)
 {
 	struct pg *db = itest_db();
 	struct kafka_producer *p;
 	struct outbox_relay *relay;
 	char marker[UUID_STR_LEN], committed[64], rolled_back[64];
-	int published, total = 0, n_committed, n_rolled_back;
+	int total = 0, n_committed, n_rolled_back;
 	PGresult *res;
 
 	REQUIRE(db != NULL);
@@ -106,11 +139,7 @@ static void test_relay_publishes_committed_rows_only(void)
 
 	REQUIRE(kafka_producer_open(itest_brokers(), "test-relay", &p) == OK);
 	REQUIRE(outbox_relay_open(itest_dsn(), p, 500, &relay) == OK);
-	do {
-		published = 0;
-		CHECK(outbox_relay_run(relay, &published) == OK);
-		total += published;
-	} while (published > 0);
+	total = relay_all(relay);
 	CHECK(total >= 1);
 	{
 		const char *v[1] = {TOPIC};
@@ -127,6 +156,124 @@ static void test_relay_publishes_committed_rows_only(void)
 	count_markers(committed, rolled_back, &n_committed, &n_rolled_back);
 	CHECK_EQ_I64(n_committed, 1);
 	CHECK_EQ_I64(n_rolled_back, 0);
+	outbox_relay_close(relay);
+	kafka_producer_close(p);
+	pg_close(db);
+}
+
+/* While another relay holds the turn, a relay publishes nothing, says
+ * so, and leaves the rows pending; once the turn is free it publishes
+ * them. */
+static void test_relay_waits_for_its_turn(void)
+{
+	struct pg *db = itest_db(), *other = itest_db();
+	struct kafka_producer *p;
+	struct outbox_relay *relay;
+	char marker[UUID_STR_LEN], change[64];
+	struct outbox_pass pass;
+	const char *v[1] = {change};
+	PGresult *res;
+
+	REQUIRE(db != NULL && other != NULL);
+	REQUIRE(outbox_prepare(db) == OK);
+	uuid_v7(marker);
+	snprintf(change, sizeof(change), "turn-%s", marker);
+	CHECK(add_event(db, change, 1) == OK);
+	REQUIRE(kafka_producer_open(itest_brokers(), "test-relay-turn", &p) == OK);
+	REQUIRE(outbox_relay_open(itest_dsn(), p, 500, &relay) == OK);
+
+	REQUIRE(pg_begin(other) == OK);
+	CHECK(pg_exec(other, "SELECT pg_advisory_xact_lock(7415001)") == OK);
+	CHECK(outbox_relay_run(relay, &pass) == OK);
+	CHECK_EQ_I64(pass.published, 0);
+	CHECK_EQ_I64(pass.not_our_turn, 1);
+	CHECK(pg_exec_params(db,
+			     "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+			     " AND position(convert_to($1, 'UTF8') IN payload) > 0",
+			     1, v, &res) == OK);
+	if (res != NULL) {
+		CHECK_EQ_STR(PQgetvalue(res, 0, 0), "1");
+		PQclear(res);
+	}
+	CHECK_EQ_I64(queued_with(db, change), 1);
+	CHECK(pg_commit(other) == OK);
+
+	CHECK(relay_all(relay) >= 1);
+	CHECK_EQ_I64(queued_with(db, change), 0);
+	CHECK(pg_exec_params(db,
+			     "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+			     " AND position(convert_to($1, 'UTF8') IN payload) > 0",
+			     1, v, &res) == OK);
+	if (res != NULL) {
+		CHECK_EQ_STR(PQgetvalue(res, 0, 0), "0");
+		PQclear(res);
+	}
+	outbox_relay_close(relay);
+	kafka_producer_close(p);
+	pg_close(other);
+	pg_close(db);
+}
+
+/* Every event written is queued, unless written already settled; a
+ * queued event that something else settled (a relay of an earlier
+ * release marks rows without dequeuing them) is dequeued by the next
+ * pass without being published again. */
+static void test_queue_follows_the_outbox(void)
+{
+	struct pg *db = itest_db();
+	struct kafka_producer *p;
+	struct outbox_relay *relay;
+	char marker[UUID_STR_LEN], stale[64], settled[64];
+	const char *v[1] = {stale};
+	PGresult *res;
+
+	REQUIRE(db != NULL);
+	REQUIRE(outbox_prepare(db) == OK);
+	uuid_v7(marker);
+	snprintf(stale, sizeof(stale), "stale-%s", marker);
+	snprintf(settled, sizeof(settled), "settled-%s", marker);
+	CHECK(add_event(db, stale, 1) == OK);
+	CHECK_EQ_I64(queued_with(db, stale), 1);
+	{
+		const char *w[1] = {settled};
+
+		CHECK(pg_exec_params(db,
+				     "INSERT INTO outbox (message_id, topic, key, msg_type, payload,"
+				     " sent_at) VALUES (gen_random_uuid(), 'contracts.changed', '7', 1,"
+				     " convert_to($1, 'UTF8'), now())",
+				     1, w, NULL) == OK);
+		CHECK_EQ_I64(queued_with(db, settled), 0);
+		CHECK(pg_exec_params(db,
+				     "DELETE FROM outbox WHERE position(convert_to($1, 'UTF8')"
+				     " IN payload) > 0",
+				     1, w, NULL) == OK);
+	}
+	CHECK(pg_exec_params(db,
+			     "UPDATE outbox SET sent_at = '2000-01-01 00:00:00+00'"
+			     " WHERE position(convert_to($1, 'UTF8') IN payload) > 0",
+			     1, v, NULL) == OK);
+	CHECK_EQ_I64(queued_with(db, stale), 1);
+
+	REQUIRE(kafka_producer_open(itest_brokers(), "test-relay-stale", &p) == OK);
+	REQUIRE(outbox_relay_open(itest_dsn(), p, 500, &relay) == OK);
+	CHECK(relay_all(relay) >= 0);
+	CHECK(pg_exec_params(db,
+			     "SELECT count(*) FROM outbox_queue q JOIN outbox o USING (event_id)"
+			     " WHERE position(convert_to($1, 'UTF8') IN o.payload) > 0",
+			     1, v, &res) == OK);
+	if (res != NULL) {
+		CHECK_EQ_STR(PQgetvalue(res, 0, 0), "0");
+		PQclear(res);
+	}
+	/* Not stamped again: it was not published by this relay. */
+	CHECK(pg_exec_params(db,
+			     "SELECT sent_at = '2000-01-01 00:00:00+00' FROM outbox"
+			     " WHERE position(convert_to($1, 'UTF8') IN payload) > 0",
+			     1, v, &res) == OK);
+	if (res != NULL) {
+		CHECK_EQ_STR(PQgetvalue(res, 0, 0), "t");
+		PQclear(res);
+	}
 	outbox_relay_close(relay);
 	kafka_producer_close(p);
 	pg_close(db);
@@ -190,6 +337,8 @@ int main(void)
 	if (log_init("test_outbox") != OK)
 		return 2;
 	RUN(test_relay_publishes_committed_rows_only);
+	RUN(test_relay_waits_for_its_turn);
+	RUN(test_queue_follows_the_outbox);
 	RUN(test_dead_letter_once_per_message);
 	return test_report();
 }

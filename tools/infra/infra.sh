@@ -244,7 +244,12 @@ port = $PG_PORT
 unix_socket_directories = '$sockdir'
 unix_socket_permissions = 0700
 max_connections = 200
-shared_buffers = 128MB
+shared_buffers = 1GB
+max_wal_size = 4GB
+checkpoint_timeout = 15min
+checkpoint_completion_target = 0.9
+wal_compression = lz4
+bgwriter_lru_maxpages = 1000
 # Test database, but durable: a crash must not lose committed claims.
 fsync = on
 synchronous_commit = on
