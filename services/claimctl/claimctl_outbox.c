@@ -85,14 +85,15 @@ static int outbox_retry(struct pg *db, int all, char **ids, int n)
 		pgarray_text(&list, ids[i]);
 	v[0] = pgarray_finish(&list);
 	v[1] = all ? "t" : "f";
-	status = pg_exec_params(db,
-				"WITH back AS (UPDATE outbox SET refused_at = NULL, refusal = NULL"
-				"  WHERE refused_at IS NOT NULL"
-				"  AND ($2::boolean OR event_id = ANY($1::bigint[])) RETURNING event_id),"
-				" queued AS (INSERT INTO outbox_queue (event_id)"
-				"  SELECT event_id FROM back ON CONFLICT DO NOTHING)"
-				" SELECT count(*) FROM back",
-				2, v, &res);
+	status = pg_exec_params(
+		db,
+		"WITH back AS (UPDATE outbox SET refused_at = NULL, refusal = NULL"
+		"  WHERE refused_at IS NOT NULL"
+		"  AND ($2::boolean OR event_id = ANY($1::bigint[])) RETURNING event_id),"
+		" queued AS (INSERT INTO outbox_queue (event_id)"
+		"  SELECT event_id FROM back ON CONFLICT DO NOTHING)"
+		" SELECT count(*) FROM back",
+		2, v, &res);
 	pgarray_free(&list);
 	if (status != OK)
 		return ERR;

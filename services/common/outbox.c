@@ -111,7 +111,8 @@ int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batc
 		       "WITH done AS (DELETE FROM outbox_queue WHERE event_id = ANY($1::bigint[])"
 		       "  RETURNING event_id)"
 		       " UPDATE outbox o SET sent_at = now() FROM done"
-		       " WHERE o.event_id = done.event_id AND o.sent_at IS NULL AND o.refused_at IS NULL",
+		       " WHERE o.event_id = done.event_id AND o.sent_at IS NULL AND o.refused_at "
+		       "IS NULL",
 		       1) != OK ||
 	    pg_prepare(r->db, "outbox_mark_refused",
 		       "WITH done AS (DELETE FROM outbox_queue WHERE event_id = ANY($1::bigint[])"

@@ -24,7 +24,7 @@ struct worker {
 	struct kafka_producer *producer;
 	struct outbox_relay *relay;
 	rd_kafka_message_t **batch;
-	int pending;		  /* messages of a batch not yet committed */
+	int pending;	    /* messages of a batch not yet committed */
 	int64_t last_db_us; /* last time the database answered */
 	struct metric *consumed, *batches, *dead_letters, *retries, *batch_seconds;
 
@@ -44,9 +44,9 @@ struct worker {
 #define RELAY_IDLE_US 100000
 /* Another relay held the turn: try again soon, its pass may have begun
  * before our events committed. */
-#define RELAY_TURN_US 5000
+#define RELAY_TURN_US	       5000
 #define RELAY_BACKOFF_FIRST_US 500000
-#define RELAY_BACKOFF_MAX_US 30000000
+#define RELAY_BACKOFF_MAX_US   30000000
 
 static int relay_sync_init(struct worker *w);
 static int relay_start(struct worker *w);

@@ -237,11 +237,12 @@ static void test_queue_follows_the_outbox(void)
 	{
 		const char *w[1] = {settled};
 
-		CHECK(pg_exec_params(db,
-				     "INSERT INTO outbox (message_id, topic, key, msg_type, payload,"
-				     " sent_at) VALUES (gen_random_uuid(), 'contracts.changed', '7', 1,"
-				     " convert_to($1, 'UTF8'), now())",
-				     1, w, NULL) == OK);
+		CHECK(pg_exec_params(
+			      db,
+			      "INSERT INTO outbox (message_id, topic, key, msg_type, payload,"
+			      " sent_at) VALUES (gen_random_uuid(), 'contracts.changed', '7', 1,"
+			      " convert_to($1, 'UTF8'), now())",
+			      1, w, NULL) == OK);
 		CHECK_EQ_I64(queued_with(db, settled), 0);
 		CHECK(pg_exec_params(db,
 				     "DELETE FROM outbox WHERE position(convert_to($1, 'UTF8')"
