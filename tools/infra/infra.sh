@@ -237,6 +237,8 @@ pg_write_config() {
         warn "postgres: repository path too long for a Unix socket, TCP only"
         sockdir=""
     fi
+    local shared_mb
+    shared_mb=$(awk '/^MemTotal:/ { m = int($2 / 1024 / 8); print (m < 128 ? 128 : m > 1024 ? 1024 : m) }' /proc/meminfo)
     cat >"$PG_DATA/claims.conf" <<EOF
 # Written by tools/infra/infra.sh on every start: edit the script, not this.
 listen_addresses = '$HOST'
@@ -244,12 +246,9 @@ port = $PG_PORT
 unix_socket_directories = '$sockdir'
 unix_socket_permissions = 0700
 max_connections = 200
-shared_buffers = 1GB
-max_wal_size = 4GB
-checkpoint_timeout = 15min
-checkpoint_completion_target = 0.9
-wal_compression = lz4
-bgwriter_lru_maxpages = 1000
+# An eighth of the memory, 128 MB to 1 GB: the default 128 MB made the
+# indexes of a few million claims go back and forth to the OS cache.
+shared_buffers = ${shared_mb}MB
 # Test database, but durable: a crash must not lose committed claims.
 fsync = on
 synchronous_commit = on
