@@ -34,6 +34,7 @@ struct outbox_relay {
 	struct metric *pending_gauge;
 	struct metric *relay_seconds;
 	long dequeued; /* ids, since this relay's last vacuum of the queue */
+	int solo_left; /* passes still to take one event at a time */
 };
 
 /* What became of the rows of one batch: `sent` lists the ids to dequeue,
@@ -41,6 +42,7 @@ struct outbox_relay {
 struct relayed {
 	struct pgarray sent, refused, reasons;
 	int sent_count, stale_count, refused_count;
+	int ambiguous; /* refusals that may be a neighbour's: nothing marked */
 };
 
 int outbox_prepare(struct pg *db)
@@ -103,7 +105,8 @@ int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batc
 	 * does not dequeue them): dequeued without being sent again. */
 	if (pg_prepare(r->db, "outbox_pending",
 		       "SELECT q.event_id, o.topic, o.key, o.payload,"
-		       " coalesce(o.sent_at IS NULL AND o.refused_at IS NULL, false) AS pending"
+		       " o.event_id IS NOT NULL AND o.sent_at IS NULL AND o.refused_at IS NULL AS "
+		       "pending"
 		       " FROM outbox_queue q LEFT JOIN outbox o ON o.event_id = q.event_id"
 		       " ORDER BY q.event_id LIMIT $1",
 		       1) != OK ||
@@ -154,7 +157,7 @@ static int fetch_pending(struct outbox_relay *r, PGresult **res)
 	const int formats[1] = {0};
 	PGresult *raw;
 
-	snprintf(limit, sizeof(limit), "%d", r->batch);
+	snprintf(limit, sizeof(limit), "%d", r->solo_left > 0 ? 1 : r->batch);
 	raw = PQexecPrepared(pg_conn(r->db), "outbox_pending", 1, values, NULL, formats, 1);
 	if (PQresultStatus(raw) != PGRES_TUPLES_OK) {
 		log_error("outbox pending: %.*s", (int)strcspn(PQresultErrorMessage(raw), "\n"),
@@ -181,6 +184,20 @@ static int row_pending(const PGresult *res, int row)
 	return PQgetlength(res, row, 4) == 1 && PQgetvalue(res, row, 4)[0] != 0;
 }
 
+/* The broker answers for a whole batch of one partition: when it refuses
+ * it (a record too large), every event of the batch gets the refusal,
+ * the good ones too. A refusal known before sending is the event's own;
+ * one in a delivery report is only when it is the pass's only one. */
+static int late_refusals(const int *outcome, const char *early, int rows)
+{
+	int n = 0;
+
+	for (int i = 0; i < rows; i++)
+		n += !early[i] && outcome[i] != 0 && outcome[i] != KAFKA_NOT_DELIVERED &&
+		     kafka_refusal(outcome[i]) != NULL;
+	return n;
+}
+
 static void set_aside(struct relayed *out, const char *id, const char *topic, int bytes,
 		      const char *why)
 {
@@ -199,6 +216,7 @@ static int produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *o
 {
 	int rows = PQntuples(res), status = OK;
 	int *outcome = xcalloc((size_t)rows, sizeof(*outcome));
+	char *early = xcalloc((size_t)rows, 1);
 
 	kafka_producer_track(r->producer, outcome, rows);
 	for (int i = 0; i < rows && status == OK; i++) {
@@ -211,16 +229,24 @@ static int produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *o
 		snprintf(key, sizeof(key), "%.*s", PQgetlength(res, i, 2), PQgetvalue(res, i, 2));
 		if (kafka_produce_tracked(r->producer, i, topic, key, strlen(key),
 					  PQgetvalue(res, i, 3),
-					  (size_t)PQgetlength(res, i, 3)) != OK &&
-		    kafka_refusal(outcome[i]) == NULL)
-			status = ERR;
+					  (size_t)PQgetlength(res, i, 3)) != OK) {
+			early[i] = 1;
+			if (kafka_refusal(outcome[i]) == NULL)
+				status = ERR;
+		}
 	}
 	/* Bounded: the relay runs in the daemon's loop, which must go on
 	 * when Kafka is away (what was not acknowledged is sent again). */
 	if (status == OK)
 		status = kafka_producer_flush(r->producer, OUTBOX_FLUSH_TIMEOUT_MS);
 	kafka_producer_untrack(r->producer);
-	for (int i = 0; i < rows && status == OK; i++) {
+	if (status == OK && late_refusals(outcome, early, rows) > 1) {
+		log_warn("outbox: Kafka refused %d events of one pass together; taking the"
+			 " next %d one at a time to find which",
+			 late_refusals(outcome, early, rows), rows);
+		out->ambiguous = 1;
+	}
+	for (int i = 0; i < rows && status == OK && !out->ambiguous; i++) {
 		char id[24], topic[256];
 		const char *why;
 
@@ -241,6 +267,7 @@ static int produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *o
 		}
 	}
 	free(outcome);
+	free(early);
 	return status;
 }
 
@@ -272,7 +299,7 @@ static int locked_batch(struct outbox_relay *r, struct outbox_pass *pass)
 		return OK; /* another relay has the turn */
 	if (fetch_pending(r, &res) != OK)
 		return ERR;
-	pass->full = PQntuples(res) == r->batch;
+	pass->full = PQntuples(res) == (r->solo_left > 0 ? 1 : r->batch);
 	if (PQntuples(res) == 0) {
 		PQclear(res);
 		return OK;
@@ -284,14 +311,21 @@ static int locked_batch(struct outbox_relay *r, struct outbox_pass *pass)
 	/* Exactly the rows published are marked, never a range: a row inside
 	 * the range may have committed after the SELECT and not be sent. */
 	status = produce_rows(r, res, &done);
-	PQclear(res);
-	if (status == OK)
+	if (status == OK && done.ambiguous) {
+		/* Nothing marked: the events go again, in order, one a pass. */
+		r->solo_left = PQntuples(res);
+		pass->full = 1;
+	} else if (status == OK) {
+		if (r->solo_left > 0)
+			r->solo_left--;
 		status = mark(r, &done);
-	if (status == OK) {
+	}
+	if (status == OK && !done.ambiguous) {
 		pass->published = done.sent_count;
 		pass->refused = done.refused_count;
 		pass->dequeued = done.sent_count + done.stale_count + done.refused_count;
 	}
+	PQclear(res);
 	pgarray_free(&done.sent);
 	pgarray_free(&done.refused);
 	pgarray_free(&done.reasons);

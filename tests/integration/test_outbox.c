@@ -87,16 +87,22 @@ static void count_markers(const char *committed, const char *rolled_back, int *n
 	kafka_consumer_close(c);
 }
 
-/* Relay passes until nothing is left (or 1,000 passes); events published. */
-static int relay_all(struct outbox_relay *relay)
+/* Relay passes until nothing is left (or 1,000 passes); events published,
+ * and set aside in *refused when not NULL. */
+static int relay_all(struct outbox_relay *relay, int *refused)
 {
 	struct outbox_pass pass;
 	int total = 0;
+
+	if (refused != NULL)
+		*refused = 0;
 
 	for (int round = 0; round < 1000; round++) {
 		if (outbox_relay_run(relay, &pass) != OK)
 			return -1;
 		total += pass.published;
+		if (refused != NULL)
+			*refused += pass.refused;
 		if (!pass.full && !pass.not_our_turn)
 			break;
 	}
@@ -139,7 +145,7 @@ static void test_relay_publishes_committed_rows_only(void)
 
 	REQUIRE(kafka_producer_open(itest_brokers(), "test-relay", &p) == OK);
 	REQUIRE(outbox_relay_open(itest_dsn(), p, 500, &relay) == OK);
-	total = relay_all(relay);
+	total = relay_all(relay, NULL);
 	CHECK(total >= 1);
 	{
 		const char *v[1] = {TOPIC};
@@ -198,7 +204,7 @@ static void test_relay_waits_for_its_turn(void)
 	CHECK_EQ_I64(queued_with(db, change), 1);
 	CHECK(pg_commit(other) == OK);
 
-	CHECK(relay_all(relay) >= 1);
+	CHECK(relay_all(relay, NULL) >= 1);
 	CHECK_EQ_I64(queued_with(db, change), 0);
 	CHECK(pg_exec_params(db,
 			     "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
@@ -216,14 +222,15 @@ static void test_relay_waits_for_its_turn(void)
 
 /* Every event written is queued, unless written already settled; a
  * queued event that something else settled (a relay of an earlier
- * release marks rows without dequeuing them) is dequeued by the next
- * pass without being published again. */
+ * release marks rows without dequeuing them) or deleted is dequeued by
+ * the next pass without being published again. */
 static void test_queue_follows_the_outbox(void)
 {
 	struct pg *db = itest_db();
 	struct kafka_producer *p;
 	struct outbox_relay *relay;
-	char marker[UUID_STR_LEN], stale[64], settled[64];
+	char marker[UUID_STR_LEN], stale[64], settled[64], gone[64], gone_id[24] = "0";
+	int refused = -1;
 	const char *v[1] = {stale};
 	PGresult *res;
 
@@ -232,6 +239,7 @@ static void test_queue_follows_the_outbox(void)
 	uuid_v7(marker);
 	snprintf(stale, sizeof(stale), "stale-%s", marker);
 	snprintf(settled, sizeof(settled), "settled-%s", marker);
+	snprintf(gone, sizeof(gone), "gone-%s", marker);
 	CHECK(add_event(db, stale, 1) == OK);
 	CHECK_EQ_I64(queued_with(db, stale), 1);
 	{
@@ -249,6 +257,22 @@ static void test_queue_follows_the_outbox(void)
 				     " IN payload) > 0",
 				     1, w, NULL) == OK);
 	}
+	/* An event deleted by hand while queued. */
+	CHECK(add_event(db, gone, 1) == OK);
+	{
+		const char *w[1] = {gone};
+
+		CHECK(pg_exec_params(
+			      db,
+			      "WITH d AS (DELETE FROM outbox WHERE position(convert_to($1, 'UTF8')"
+			      " IN payload) > 0 RETURNING event_id)"
+			      " SELECT event_id FROM d",
+			      1, w, &res) == OK);
+		if (res != NULL) {
+			snprintf(gone_id, sizeof(gone_id), "%s", PQgetvalue(res, 0, 0));
+			PQclear(res);
+		}
+	}
 	CHECK(pg_exec_params(db,
 			     "UPDATE outbox SET sent_at = '2000-01-01 00:00:00+00'"
 			     " WHERE position(convert_to($1, 'UTF8') IN payload) > 0",
@@ -257,7 +281,8 @@ static void test_queue_follows_the_outbox(void)
 
 	REQUIRE(kafka_producer_open(itest_brokers(), "test-relay-stale", &p) == OK);
 	REQUIRE(outbox_relay_open(itest_dsn(), p, 500, &relay) == OK);
-	CHECK(relay_all(relay) >= 0);
+	CHECK(relay_all(relay, &refused) >= 0);
+	CHECK_EQ_I64(refused, 0); /* the deleted one was not tried */
 	CHECK(pg_exec_params(db,
 			     "SELECT count(*) FROM outbox_queue q JOIN outbox o USING (event_id)"
 			     " WHERE position(convert_to($1, 'UTF8') IN o.payload) > 0",
@@ -265,6 +290,16 @@ static void test_queue_follows_the_outbox(void)
 	if (res != NULL) {
 		CHECK_EQ_STR(PQgetvalue(res, 0, 0), "0");
 		PQclear(res);
+	}
+	{
+		const char *w[1] = {gone_id};
+
+		CHECK(pg_exec_params(db, "SELECT count(*) FROM outbox_queue WHERE event_id = $1", 1,
+				     w, &res) == OK);
+		if (res != NULL) {
+			CHECK_EQ_STR(PQgetvalue(res, 0, 0), "0");
+			PQclear(res);
+		}
 	}
 	/* Not stamped again: it was not published by this relay. */
 	CHECK(pg_exec_params(db,

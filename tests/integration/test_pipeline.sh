@@ -116,17 +116,25 @@ sql "DELETE FROM outbox WHERE event_id = $poison" >/dev/null
 # below the producer's. Set aside too, and the next event of the same
 # topic goes out.
 tools/infra/infra.sh topic "small.$RUN_ID" 1 max.message.bytes=10000 >/dev/null
+# Both committed together, so that one relay pass takes both: the broker
+# refuses a whole batch of a partition, the small event with the big one,
+# and the relay must find which of the two is at fault.
 # (MD5 digests: bytes that compression cannot shrink under the limit.)
-big=$(sql "INSERT INTO outbox (message_id, topic, key, msg_type, payload)
-           SELECT gen_random_uuid(), 'small.$RUN_ID', 'big', 3, decode(string_agg(md5(i::text), ''), 'hex')
-           FROM generate_series(1, 3125) i RETURNING event_id")
-next=$(sql "INSERT INTO outbox (message_id, topic, key, msg_type, payload)
-            VALUES (gen_random_uuid(), 'small.$RUN_ID', 'next', 3, decode(repeat('00', 100), 'hex'))
-            RETURNING event_id")
+read -r big next < <(sql "WITH added AS (
+           INSERT INTO outbox (message_id, topic, key, msg_type, payload)
+           SELECT gen_random_uuid(), 'small.$RUN_ID', k, 3, p FROM (
+               SELECT 1 AS n, 'big' AS k,
+                      (SELECT decode(string_agg(md5(i::text), ''), 'hex') FROM generate_series(1, 3125) i) AS p
+               UNION ALL
+               SELECT 2, 'next', decode(repeat('00', 100), 'hex')) x
+           ORDER BY n RETURNING event_id)
+       SELECT string_agg(event_id::text, ' ' ORDER BY event_id) FROM added")
 big_aside() { [ "$(sql "SELECT refusal IS NOT NULL FROM outbox WHERE event_id = $big")" = t ]; }
 next_sent() { [ "$(sql "SELECT sent_at IS NOT NULL FROM outbox WHERE event_id = $next")" = t ]; }
 check "outbox: refused by the broker on delivery, set aside" wait_for 60 big_aside
 check "outbox: the event behind it is published" wait_for 60 next_sent
+check_eq "outbox: the event behind it was never set aside" \
+	"$(sql "SELECT refusal IS NULL AND refused_at IS NULL FROM outbox WHERE event_id = $next")" t
 check "outbox: the reason is the broker's" \
 	bash -c "'$BIN/claimctl' outbox refused | grep -q '^$big small.$RUN_ID key=big 50000 bytes refused .*too large'"
 sql "DELETE FROM outbox WHERE event_id = $big" >/dev/null
