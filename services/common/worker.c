@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,7 @@ struct worker {
 	pthread_mutex_t relay_lock;
 	pthread_cond_t relay_wake; /* on CLOCK_MONOTONIC */
 	int relay_kicked;	   /* events committed since the relay's last pass */
-	int relay_stopping;
+	atomic_int relay_stopping; /* also read, without the lock, between passes */
 };
 
 #define RELAY_BATCH 2000
@@ -244,16 +245,18 @@ static int settle_pending(struct worker *w)
 	return OK;
 }
 
-/* Passes until the pending rows are out; *not_our_turn when another
- * relay held the turn at the last pass. */
-static int relay_passes(struct worker *w, int *not_our_turn)
+/* Passes until the pending rows are out, or, for the thread, until asked
+ * to stop (a long backlog must not hold a shutdown up: the last relay of
+ * worker_drain takes over); *not_our_turn when another relay held the
+ * turn at the last pass. */
+static int relay_passes(struct worker *w, int stoppable, int *not_our_turn)
 {
 	struct outbox_pass pass;
 
 	do {
 		if (outbox_relay_run(w->relay, &pass) != OK)
 			return ERR;
-	} while (pass.full);
+	} while (pass.full && !(stoppable && atomic_load(&w->relay_stopping)));
 	*not_our_turn = pass.not_our_turn;
 	return OK;
 }
@@ -262,7 +265,7 @@ int worker_relay(struct worker *w)
 {
 	int not_our_turn;
 
-	return relay_passes(w, &not_our_turn);
+	return relay_passes(w, 0, &not_our_turn);
 }
 
 void worker_relay_kick(struct worker *w)
@@ -309,7 +312,7 @@ static void *relay_main(void *arg)
 
 		w->relay_kicked = 0;
 		pthread_mutex_unlock(&w->relay_lock);
-		status = relay_passes(w, &not_our_turn);
+		status = relay_passes(w, 1, &not_our_turn);
 		if (status == OK && backoff_us > 0)
 			log_info("relay: publishing again");
 		if (status == OK) {
@@ -338,10 +341,14 @@ static int relay_sync_init(struct worker *w)
 	pthread_condattr_t attr;
 	int err;
 
-	if ((err = pthread_condattr_init(&attr)) != 0 ||
-	    (err = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) != 0 ||
+	if ((err = pthread_condattr_init(&attr)) != 0) {
+		log_error("relay: cannot make its condition variable: %s", strerror(err));
+		return ERR;
+	}
+	if ((err = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) != 0 ||
 	    (err = pthread_cond_init(&w->relay_wake, &attr)) != 0) {
 		log_error("relay: cannot make its condition variable: %s", strerror(err));
+		pthread_condattr_destroy(&attr);
 		return ERR;
 	}
 	pthread_condattr_destroy(&attr);
