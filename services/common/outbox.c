@@ -100,6 +100,14 @@ int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batc
 
 	if (pg_open(dsn, &r->db) != OK)
 		goto fail;
+	/* The queue is a table whose size swings from empty to a backlog of
+	 * an outage within minutes, and a generic plan is made with the
+	 * statistics of its last vacuum: made on an empty queue, it scans
+	 * the queue whole and sorts it at every pass, and deletes by
+	 * comparing every row with every id. Every statement of this
+	 * connection has its index; never a sequential scan. */
+	if (pg_set(r->db, "enable_seqscan", "off") != OK)
+		goto fail;
 	/* `pending` is false for a queued id whose event is gone or was
 	 * settled elsewhere (a relay of an earlier release marks rows but
 	 * does not dequeue them): dequeued without being sent again. */
