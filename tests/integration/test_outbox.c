@@ -315,6 +315,46 @@ static void test_queue_follows_the_outbox(void)
 	pg_close(db);
 }
 
+/* A backlog (Kafka away for a while) of more events than a pass takes is
+ * drained pass after pass, in full, and the queue is left empty of it.
+ * (On a topic no daemon reads, and which test_relay_publishes... does not
+ * read through.) */
+static void test_backlog_drained(void)
+{
+	struct pg *db = itest_db();
+	struct kafka_producer *p;
+	struct outbox_relay *relay;
+	char marker[UUID_STR_LEN], key[64];
+	const char *v[1] = {key};
+	PGresult *res;
+
+	REQUIRE(db != NULL);
+	uuid_v7(marker);
+	snprintf(key, sizeof(key), "backlog-%s", marker);
+	CHECK(pg_exec(db, "VACUUM outbox_queue") == OK);
+	CHECK(pg_exec_params(db,
+			     "INSERT INTO outbox (message_id, topic, key, msg_type, payload)"
+			     " SELECT gen_random_uuid(), 'notifications.requested', $1, 1, '\\x00'"
+			     " FROM generate_series(1, 5000)",
+			     1, v, NULL) == OK);
+	REQUIRE(kafka_producer_open(itest_brokers(), "test-relay-backlog", &p) == OK);
+	REQUIRE(outbox_relay_open(itest_dsn(), p, 500, &relay) == OK);
+	CHECK(relay_all(relay, NULL) >= 5000);
+	CHECK(pg_exec_params(db,
+			     "SELECT count(*) FILTER (WHERE o.sent_at IS NULL) || '/'"
+			     " || count(q.event_id) FROM outbox o"
+			     " LEFT JOIN outbox_queue q USING (event_id) WHERE o.key = $1",
+			     1, v, &res) == OK);
+	if (res != NULL) {
+		CHECK_EQ_STR(PQgetvalue(res, 0, 0), "0/0");
+		PQclear(res);
+	}
+	CHECK(pg_exec_params(db, "DELETE FROM outbox WHERE key = $1", 1, v, NULL) == OK);
+	outbox_relay_close(relay);
+	kafka_producer_close(p);
+	pg_close(db);
+}
+
 /* The same message dead-lettered twice (its batch tried again after an
  * outage) leaves one dead letter; another offset leaves its own. */
 static void test_dead_letter_once_per_message(void)
@@ -375,6 +415,7 @@ int main(void)
 	RUN(test_relay_publishes_committed_rows_only);
 	RUN(test_relay_waits_for_its_turn);
 	RUN(test_queue_follows_the_outbox);
+	RUN(test_backlog_drained);
 	RUN(test_dead_letter_once_per_message);
 	return test_report();
 }
