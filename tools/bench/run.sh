@@ -53,6 +53,48 @@ tools/infra/infra.sh up >/dev/null
 eval "$(tools/infra/infra.sh env)"
 export CLAIMS_LOG_LEVEL=warn
 
+# ---- CPU per claim ------------------------------------------------------
+# Where the machine's time goes, per claim, during an end-to-end run:
+# the daemons' PostgreSQL backends (found by application_name), the
+# broker's JVM, and the daemons themselves, from /proc (user + system).
+# Steadier than claims/s on a shared host, so A/B runs compare well.
+CPU_GROUPS=(postgres broker intake reimburse)
+declare -A cpu_at
+
+cpu_pids() { # GROUP -> its pids
+	case $1 in
+	postgres)
+		psql -X -At "$CLAIMS_PG_DSN" -c "SELECT pid FROM pg_stat_activity
+			WHERE application_name IN ('intake', 'reimburse')" 2>/dev/null || true
+		;;
+	broker) cat .infra/kafka/kafka.pid 2>/dev/null || true ;;
+	*) pgrep -x "$1" || true ;;
+	esac
+}
+
+cpu_ticks() { # GROUP -> user + system clock ticks of its processes
+	local t=0 p f
+	for p in $(cpu_pids "$1"); do
+		read -r -a f <"/proc/$p/stat" 2>/dev/null || continue
+		t=$((t + f[13] + f[14]))
+	done
+	echo "$t"
+}
+
+cpu_start() {
+	local g
+	for g in "${CPU_GROUPS[@]}"; do cpu_at[$g]=$(cpu_ticks "$g"); done
+}
+
+cpu_report() { # CLAIMS
+	local g line="CPU per claim, µs:" hz
+	hz=$(getconf CLK_TCK)
+	for g in "${CPU_GROUPS[@]}"; do
+		line+=" $g $(((($(cpu_ticks "$g") - cpu_at[$g]) * 1000000 / hz) / $1))"
+	done
+	echo "$line"
+}
+
 # ---- 3. the tiers-payant front door (run last, or alone with `tp') -------
 tp_stop() {
 	((${#pids[@]})) || return 0
@@ -129,10 +171,15 @@ for w in $(seq 1 "$WORKERS"); do
 done
 trap 'kill -TERM "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null' EXIT
 sleep 3 # let the consumer groups settle
-$BIN/bench_pipeline --claims "$CLAIMS" --members 1000
+$BIN/bench_pipeline --claims "$CLAIMS" --members 1000 --skip-e2e
+cpu_start
+$BIN/bench_pipeline --claims "$CLAIMS" --members 1000 --skip-raw
+cpu_report "$CLAIMS"
 echo
 echo "== claims pipeline, paced at ${BENCH_RATE:-1000} claims/s (latency below saturation)"
+cpu_start
 $BIN/bench_pipeline --claims $((CLAIMS / 2)) --members 1000 --rate "${BENCH_RATE:-1000}" --skip-raw
+cpu_report $((CLAIMS / 2))
 
 echo
 tp_bench
