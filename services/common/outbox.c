@@ -113,8 +113,8 @@ int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batc
 	 * does not dequeue them): dequeued without being sent again. */
 	if (pg_prepare(r->db, "outbox_pending",
 		       "SELECT q.event_id, o.topic, o.key, o.payload,"
-		       " o.event_id IS NOT NULL AND o.sent_at IS NULL AND o.refused_at IS NULL AS "
-		       "pending"
+		       "  o.event_id IS NOT NULL AND o.sent_at IS NULL AND o.refused_at IS NULL"
+		       "  AS pending"
 		       " FROM outbox_queue q LEFT JOIN outbox o ON o.event_id = q.event_id"
 		       " ORDER BY q.event_id LIMIT $1",
 		       1) != OK ||
@@ -122,8 +122,8 @@ int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batc
 		       "WITH done AS (DELETE FROM outbox_queue WHERE event_id = ANY($1::bigint[])"
 		       "  RETURNING event_id)"
 		       " UPDATE outbox o SET sent_at = now() FROM done"
-		       " WHERE o.event_id = done.event_id AND o.sent_at IS NULL AND o.refused_at "
-		       "IS NULL",
+		       " WHERE o.event_id = done.event_id"
+		       "  AND o.sent_at IS NULL AND o.refused_at IS NULL",
 		       1) != OK ||
 	    pg_prepare(r->db, "outbox_mark_refused",
 		       "WITH done AS (DELETE FROM outbox_queue WHERE event_id = ANY($1::bigint[])"
@@ -243,8 +243,9 @@ static int produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *o
 				status = ERR;
 		}
 	}
-	/* Bounded: the relay runs in the daemon's loop, which must go on
-	 * when Kafka is away (what was not acknowledged is sent again). */
+	/* Bounded: the relay holds the outbox's turn while it waits, and a
+	 * daemon's stop waits for its pass (what was not acknowledged is
+	 * sent again). */
 	if (status == OK)
 		status = kafka_producer_flush(r->producer, OUTBOX_FLUSH_TIMEOUT_MS);
 	kafka_producer_untrack(r->producer);

@@ -20,10 +20,11 @@
  *	into the outbox table in the same transaction as its effects, so
  *	an event exists if and only if its effects were committed.
  *
- *	The relay, on its own connection, takes pending rows in id order,
- *	produces them with the idempotent producer, waits until the broker
- *	acknowledged every one, and only then marks them sent, in one
- *	transaction. A crash between the acknowledgement and the mark
+ *	The relay, on its own connection, takes the pending events in id
+ *	order (their ids are in outbox_queue, put there by a trigger on
+ *	outbox), produces them with the idempotent producer, waits until
+ *	the broker acknowledged every one, and only then marks them sent
+ *	and takes them off the queue, in one transaction. A crash between the acknowledgement and the mark
  *	publishes the rows again: consumers dedupe on the envelope's message
  *	id and on their own unique keys.
  *
