@@ -18,9 +18,9 @@
  *	the cause is fixed (the topic created, its size limit raised); one
  *	refused again comes back to this list.
  *
- *	purge deletes the events published more than N days ago (default 7),
- *	oldest first, in slices of 5,000, each in its own transaction so
- *	that the relays never wait long behind it. Kafka keeps the events;
+ *	purge deletes the events written more than N days ago (default 7)
+ *	and published since, oldest first, in slices of 5,000, each in its
+ *	own transaction so that the relays never wait long behind it. Kafka keeps the events;
  *	the rows are only the relay's memory, and without a purge the table
  *	grows with every claim. Unsent and refused events are never purged.
  *	Meant for a daily cron job or CronJob.
@@ -117,9 +117,11 @@ static int outbox_purge(struct pg *db, const char *days)
 
 		if (pg_exec_params(db,
 				   "WITH gone AS (DELETE FROM outbox WHERE event_id IN"
-				   " (SELECT event_id FROM outbox WHERE event_id > $3::bigint"
-				   "  AND sent_at < now() - make_interval(days => $1::int)"
-				   "  ORDER BY event_id LIMIT $2::int) RETURNING event_id)"
+				   " (SELECT o.event_id FROM outbox o WHERE o.event_id > $3::bigint"
+				   "  AND o.created_at < now() - make_interval(days => $1::int)"
+				   "  AND o.refused_at IS NULL AND NOT EXISTS"
+				   "  (SELECT 1 FROM outbox_queue q WHERE q.event_id = o.event_id)"
+				   "  ORDER BY o.event_id LIMIT $2::int) RETURNING event_id)"
 				   " SELECT count(*), coalesce(max(event_id), 0) FROM gone",
 				   3, v, &res) != OK)
 			return ERR;

@@ -108,23 +108,17 @@ int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batc
 	 * connection has its index; never a sequential scan. */
 	if (pg_set(r->db, "enable_seqscan", "off") != OK)
 		goto fail;
-	/* `pending` is false for a queued id whose event is gone or was
-	 * settled elsewhere (a relay of an earlier release marks rows but
-	 * does not dequeue them): dequeued without being sent again. */
+	/* `pending` is false for a queued id whose event was deleted or set
+	 * aside by hand: dequeued without being sent. Publishing an event is
+	 * taking its id off the queue; the outbox row is left as written. */
 	if (pg_prepare(r->db, "outbox_pending",
 		       "SELECT q.event_id, o.topic, o.key, o.payload,"
-		       "  o.event_id IS NOT NULL AND o.sent_at IS NULL AND o.refused_at IS NULL"
-		       "  AS pending"
+		       "  o.event_id IS NOT NULL AND o.refused_at IS NULL AS pending"
 		       " FROM outbox_queue q LEFT JOIN outbox o ON o.event_id = q.event_id"
 		       " ORDER BY q.event_id LIMIT $1",
 		       1) != OK ||
 	    pg_prepare(r->db, "outbox_mark_sent",
-		       "WITH done AS (DELETE FROM outbox_queue WHERE event_id = ANY($1::bigint[])"
-		       "  RETURNING event_id)"
-		       " UPDATE outbox o SET sent_at = now() FROM done"
-		       " WHERE o.event_id = done.event_id"
-		       "  AND o.sent_at IS NULL AND o.refused_at IS NULL",
-		       1) != OK ||
+		       "DELETE FROM outbox_queue WHERE event_id = ANY($1::bigint[])", 1) != OK ||
 	    pg_prepare(r->db, "outbox_mark_refused",
 		       "WITH done AS (DELETE FROM outbox_queue WHERE event_id = ANY($1::bigint[])"
 		       "  RETURNING event_id)"

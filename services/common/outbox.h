@@ -23,10 +23,12 @@
  *	The relay, on its own connection, takes the pending events in id
  *	order (their ids are in outbox_queue, put there by a trigger on
  *	outbox), produces them with the idempotent producer, waits until
- *	the broker acknowledged every one, and only then marks them sent
- *	and takes them off the queue, in one transaction. A crash between the acknowledgement and the mark
- *	publishes the rows again: consumers dedupe on the envelope's message
- *	id and on their own unique keys.
+ *	the broker acknowledged every one, and only then takes them off the
+ *	queue, in one transaction: an event is sent when it is in the
+ *	outbox, not queued and not set aside. A crash between the
+ *	acknowledgement and the commit publishes the events again:
+ *	consumers dedupe on the envelope's message id and on their own
+ *	unique keys.
  *
  *	One relay at a time publishes (a transaction-scoped advisory lock),
  *	so the order of the table is the order on each partition even with

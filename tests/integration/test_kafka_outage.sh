@@ -27,7 +27,7 @@ check_eq "Kafka away: every submission on the socket recorded and answered" \
 	"$(grep -c ' accepted ' "$TEST_LOGS/kafka-away.out")" 3
 check "Kafka away: answered within the relay's bounded wait ($((SECONDS - start)) s)" test $((SECONDS - start)) -lt 20
 check_eq "Kafka away: the events wait in the outbox" \
-	"$(sql "SELECT count(*) FILTER (WHERE o.sent_at IS NULL) FROM outbox o JOIN claims c
+	"$(sql "SELECT count(q.event_id) FROM outbox o LEFT JOIN outbox_queue q USING (event_id) JOIN claims c
 	        ON o.topic = 'claims.accepted' AND o.key = c.contract_id::text
 	        WHERE c.source = '$SRC'")" 3
 relay_failures() {
@@ -42,7 +42,7 @@ check_eq "Kafka away: SIGTERM exits 0" "$?" 0
 
 start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=
 published() {
-	[ "$(sql "SELECT count(*) FILTER (WHERE o.sent_at IS NULL) FROM outbox o JOIN claims c
+	[ "$(sql "SELECT count(q.event_id) FROM outbox o LEFT JOIN outbox_queue q USING (event_id) JOIN claims c
 	          ON o.topic = 'claims.accepted' AND o.key = c.contract_id::text
 	          WHERE c.source = '$SRC'")" = 0 ]
 }

@@ -130,7 +130,7 @@ read -r big next < <(sql "WITH added AS (
            ORDER BY n RETURNING event_id)
        SELECT string_agg(event_id::text, ' ' ORDER BY event_id) FROM added")
 big_aside() { [ "$(sql "SELECT refusal IS NOT NULL FROM outbox WHERE event_id = $big")" = t ]; }
-next_sent() { [ "$(sql "SELECT sent_at IS NOT NULL FROM outbox WHERE event_id = $next")" = t ]; }
+next_sent() { [ "$(sql "SELECT NOT EXISTS (SELECT 1 FROM outbox_queue WHERE event_id = $next)")" = t ]; }
 check "outbox: refused by the broker on delivery, set aside" wait_for 60 big_aside
 check "outbox: the event behind it is published" wait_for 60 next_sent
 check_eq "outbox: the event behind it was never set aside" \
@@ -138,32 +138,48 @@ check_eq "outbox: the event behind it was never set aside" \
 check "outbox: the reason is the broker's" \
 	bash -c "'$BIN/claimctl' outbox refused | grep -q '^$big small.$RUN_ID key=big 50000 bytes refused .*too large'"
 sql "DELETE FROM outbox WHERE event_id = $big" >/dev/null
-# Retention: events sent more than N days ago go; recent ones and those
-# set aside (never sent) stay.
-outbox_row() { # outbox_row KEY SENT_AT REFUSED_AT -> event id
-	sql "INSERT INTO outbox (message_id, topic, key, msg_type, payload, created_at, sent_at, refused_at, refusal)
-	     VALUES (gen_random_uuid(), 'small.$RUN_ID', '$1', 3, '\\x00', now() - interval '30 days', $2, $3,
-	             CASE WHEN $3 IS NULL THEN NULL ELSE 'test' END) RETURNING event_id"
+# Retention: events written more than N days ago and published since go;
+# recent ones, those set aside and those still queued stay.
+outbox_row() { # outbox_row KEY DAYS_AGO SET_ASIDE(true|false) -> event id
+	sql "INSERT INTO outbox (message_id, topic, key, msg_type, payload, created_at, refused_at, refusal)
+	     VALUES (gen_random_uuid(), 'small.$RUN_ID', '$1', 3, '\\x00', now() - interval '$2 days',
+	             CASE WHEN $3 THEN now() END, CASE WHEN $3 THEN 'test' END) RETURNING event_id"
 }
-old_sent=$(outbox_row old-sent "now() - interval '8 days'" NULL)
-recent_sent=$(outbox_row recent-sent "now() - interval '6 days'" NULL)
-old_refused=$(outbox_row old-refused NULL "now() - interval '20 days'")
+as_published() { sql "DELETE FROM outbox_queue WHERE event_id = $1" >/dev/null; }
+old_sent=$(outbox_row old-sent 8 false)
+as_published "$old_sent"
+recent_sent=$(outbox_row recent-sent 6 false)
+as_published "$recent_sent"
+old_refused=$(outbox_row old-refused 20 true)
+# One old event still queued: the daemons' relays kept from it by holding
+# their turn (the relays' advisory lock) for the purge's duration.
+coproc TURN { psql -X -q -At "$CLAIMS_PG_DSN"; }
+echo "SELECT pg_advisory_lock(7415001), 'held';" >&"${TURN[1]}"
+read -r -t 30 held <&"${TURN[0]}"
+check_eq "outbox purge: the relays' turn held" "$held" "|held"
+old_queued=$(outbox_row old-queued 9 false)
 purged=$("$BIN/claimctl" outbox purge --days 7)
+echo "SELECT pg_advisory_unlock(7415001);" >&"${TURN[1]}"
+exec {TURN[1]}>&-
+wait "$TURN_PID" 2>/dev/null
 check "outbox purge: says how many" grep -Eq '^[1-9][0-9]* sent event\(s\) older than 7 day\(s\) purged$' <<<"$purged"
-check_eq "outbox purge: only the event sent more than 7 days ago" \
-	"$(sql "SELECT string_agg(key, ',' ORDER BY event_id) FROM outbox WHERE event_id IN ($old_sent, $recent_sent, $old_refused)")" \
-	"recent-sent,old-refused"
+check_eq "outbox purge: only the published event written more than 7 days ago" \
+	"$(sql "SELECT string_agg(key, ',' ORDER BY event_id) FROM outbox
+	        WHERE event_id IN ($old_sent, $recent_sent, $old_refused, $old_queued)")" \
+	"recent-sent,old-refused,old-queued"
 # More than one slice (5,000 rows each).
-sql "INSERT INTO outbox (message_id, topic, key, msg_type, payload, sent_at)
+sql "INSERT INTO outbox (message_id, topic, key, msg_type, payload, created_at)
      SELECT gen_random_uuid(), 'small.$RUN_ID', 'bulk', 3, '\\x00', now() - interval '9 days'
      FROM generate_series(1, 12001)" >/dev/null
+sql "DELETE FROM outbox_queue q USING outbox o
+     WHERE o.event_id = q.event_id AND o.topic = 'small.$RUN_ID' AND o.key = 'bulk'" >/dev/null
 purged=$("$BIN/claimctl" outbox purge --days 7)
 check "outbox purge: in slices, to the end (${purged%% *} purged)" test "${purged%% *}" -ge 12001
 check_eq "outbox purge: none left behind" \
 	"$(sql "SELECT count(*) FROM outbox WHERE topic = 'small.$RUN_ID' AND key = 'bulk'")" 0
 "$BIN/claimctl" outbox purge --days x >/dev/null 2>&1
 check_eq "outbox purge: a bad --days is a usage error" "$?" 2
-sql "DELETE FROM outbox WHERE event_id IN ($recent_sent, $old_refused)" >/dev/null
+sql "DELETE FROM outbox WHERE event_id IN ($recent_sent, $old_refused, $old_queued)" >/dev/null
 
 # Replay sends the original bytes back to claims.submitted: still bad,
 # they come back to the DLQ, and the replay group has moved past them.

@@ -207,7 +207,8 @@ check_eq "settle: a malformed line is bad input (exit 2)" \
 check_eq "payment recorded once, with its date and reference" \
 	"$(sql "SELECT status, bank_reference, paid_at IS NOT NULL FROM payments WHERE claim_id = '$CLAIM'")" "paid|$REF|t"
 settled_sent() {
-	[ "$(sql "SELECT count(*) FILTER (WHERE o.sent_at IS NOT NULL) || '/' || count(*) FROM outbox o
+	[ "$(sql "SELECT count(*) FILTER (WHERE q.event_id IS NULL) || '/' || count(*) FROM outbox o
+	          LEFT JOIN outbox_queue q USING (event_id)
 	          JOIN claims c ON c.contract_id::text = o.key WHERE c.claim_id = '$CLAIM'
 	          AND o.topic = 'payments.settled'")" = 1/1 ]
 }

@@ -1,0 +1,27 @@
+-- 011_outbox_journal.sql - publishing an event takes its id off the
+-- queue and writes nothing else: the outbox becomes a journal that only
+-- grows (until purged), and outbox_queue alone says what is pending.
+--
+-- Why: marking a row sent rewrote it for every event (a new version of
+-- the row with its index entries, its page being full) and left a dead
+-- row behind for vacuum. Measured with pg_stat_statements during a run
+-- of 20,000 claims: the relay's mark cost 33 µs of PostgreSQL time per
+-- claim, of some 250. When an event was sent is in Kafka (the record's
+-- timestamp).
+--
+-- Retention now counts from an event's creation: `claimctl outbox purge`
+-- deletes the events created more than N days ago that are neither
+-- queued nor set aside.
+--
+-- During a rolling upgrade, relays of the previous release (which read
+-- and write sent_at) fail and back off; the new ones publish everything.
+
+CREATE OR REPLACE FUNCTION outbox_queue_on_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO outbox_queue (event_id)
+        SELECT event_id FROM added WHERE refused_at IS NULL;
+    RETURN NULL;
+END
+$$;
+
+ALTER TABLE outbox DROP COLUMN sent_at;
