@@ -17,8 +17,13 @@
 -- (workers of the previous release during a rolling upgrade, claimctl,
 -- a statement typed by hand), is queued in the same transaction.
 
--- No event may be written between the copy below and the trigger.
-LOCK TABLE outbox IN SHARE ROW EXCLUSIVE MODE;
+-- No event may be written between the copy below and the trigger. Every
+-- lock this migration needs is taken first, so that a relay of the
+-- previous release (a read, then an update) waits rather than deadlocks
+-- with the DROP INDEX below; given up after 10 s rather than hold every
+-- writer behind a long transaction (run the migration again).
+SET LOCAL lock_timeout = '10s';
+LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE;
 
 CREATE TABLE outbox_queue (
     event_id bigint PRIMARY KEY

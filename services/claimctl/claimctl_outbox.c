@@ -42,8 +42,8 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: claimctl outbox refused [--limit N]\n"
 			"       claimctl outbox retry EVENT_ID... | --all\n"
-			"       claimctl outbox purge [--days N]   (sent events older than N days,"
-			" default 7)\n"
+			"       claimctl outbox purge [--days N]   (events written more than N days"
+			" ago and sent since, default 7)\n"
 			"Settings: CLAIMS_PG_DSN.\n");
 	return EXIT_USAGE;
 }
@@ -85,19 +85,16 @@ static int outbox_retry(struct pg *db, int all, char **ids, int n)
 		pgarray_text(&list, ids[i]);
 	v[0] = pgarray_finish(&list);
 	v[1] = all ? "t" : "f";
-	status = pg_exec_params(
-		db,
-		"WITH back AS (UPDATE outbox SET refused_at = NULL, refusal = NULL"
-		"  WHERE refused_at IS NOT NULL"
-		"  AND ($2::boolean OR event_id = ANY($1::bigint[])) RETURNING event_id),"
-		" queued AS (INSERT INTO outbox_queue (event_id)"
-		"  SELECT event_id FROM back ON CONFLICT DO NOTHING)"
-		" SELECT count(*) FROM back",
-		2, v, &res);
+	/* A trigger of the outbox (migration 011) queues them again. */
+	status = pg_exec_params(db,
+				"UPDATE outbox SET refused_at = NULL, refusal = NULL"
+				" WHERE refused_at IS NOT NULL"
+				" AND ($2::boolean OR event_id = ANY($1::bigint[]))",
+				2, v, &res);
 	pgarray_free(&list);
 	if (status != OK)
 		return ERR;
-	printf("%s event(s) put back for the relay\n", PQgetvalue(res, 0, 0));
+	printf("%s event(s) put back for the relay\n", PQcmdTuples(res));
 	PQclear(res);
 	return OK;
 }

@@ -33,14 +33,15 @@ struct outbox_relay {
 	struct metric *refused_total;
 	struct metric *pending_gauge;
 	struct metric *relay_seconds;
-	long dequeued; /* ids, since this relay's last vacuum of the queue */
-	int solo_left; /* passes still to take one event at a time */
+	long dequeued;	      /* ids, since this relay's last vacuum of the queue */
+	long long solo_until; /* one event a pass up to this id (0: off) */
 };
 
-/* What became of the rows of one batch: `sent` lists the ids to dequeue,
- * the events published and the stale ids (sent_count, stale_count). */
+/* What became of the rows of one batch: the ids of the events published
+ * (sent), of those Kafka refused (refused, reasons), and the queued ids
+ * that were no longer pending when read (stale). */
 struct relayed {
-	struct pgarray sent, refused, reasons;
+	struct pgarray sent, refused, reasons, stale;
 	int sent_count, stale_count, refused_count;
 	int ambiguous; /* refusals that may be a neighbour's: nothing marked */
 };
@@ -119,6 +120,13 @@ int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batc
 		       1) != OK ||
 	    pg_prepare(r->db, "outbox_mark_sent",
 		       "DELETE FROM outbox_queue WHERE event_id = ANY($1::bigint[])", 1) != OK ||
+	    /* Read as stale, but put back since (claimctl outbox retry)
+	     * or deleted: dropped only if still so when deleting. */
+	    pg_prepare(r->db, "outbox_drop_stale",
+		       "DELETE FROM outbox_queue q WHERE q.event_id = ANY($1::bigint[])"
+		       " AND NOT EXISTS (SELECT 1 FROM outbox o"
+		       "  WHERE o.event_id = q.event_id AND o.refused_at IS NULL)",
+		       1) != OK ||
 	    pg_prepare(r->db, "outbox_mark_refused",
 		       "WITH done AS (DELETE FROM outbox_queue WHERE event_id = ANY($1::bigint[])"
 		       "  RETURNING event_id)"
@@ -159,7 +167,7 @@ static int fetch_pending(struct outbox_relay *r, PGresult **res)
 	const int formats[1] = {0};
 	PGresult *raw;
 
-	snprintf(limit, sizeof(limit), "%d", r->solo_left > 0 ? 1 : r->batch);
+	snprintf(limit, sizeof(limit), "%d", r->solo_until > 0 ? 1 : r->batch);
 	raw = PQexecPrepared(pg_conn(r->db), "outbox_pending", 1, values, NULL, formats, 1);
 	if (PQresultStatus(raw) != PGRES_TUPLES_OK) {
 		log_error("outbox pending: %.*s", (int)strcspn(PQresultErrorMessage(raw), "\n"),
@@ -257,7 +265,7 @@ static int produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *o
 		snprintf(topic, sizeof(topic), "%.*s", PQgetlength(res, i, 1),
 			 PQgetvalue(res, i, 1));
 		if (!row_pending(res, i)) {
-			pgarray_text(&out->sent, id);
+			pgarray_text(&out->stale, id);
 			out->stale_count++;
 		} else if (outcome[i] == 0) {
 			pgarray_text(&out->sent, id);
@@ -278,9 +286,13 @@ static int mark(struct outbox_relay *r, struct relayed *done)
 {
 	const char *sent[1] = {pgarray_finish(&done->sent)};
 	const char *refused[2] = {pgarray_finish(&done->refused), pgarray_finish(&done->reasons)};
+	const char *stale[1] = {pgarray_finish(&done->stale)};
 
-	if (done->sent_count + done->stale_count > 0 &&
+	if (done->sent_count > 0 &&
 	    pg_exec_prepared(r->db, "outbox_mark_sent", 1, sent, NULL, NULL, NULL) != OK)
+		return ERR;
+	if (done->stale_count > 0 &&
+	    pg_exec_prepared(r->db, "outbox_drop_stale", 1, stale, NULL, NULL, NULL) != OK)
 		return ERR;
 	if (done->refused_count > 0 &&
 	    pg_exec_prepared(r->db, "outbox_mark_refused", 2, refused, NULL, NULL, NULL) != OK)
@@ -302,25 +314,29 @@ static int locked_batch(struct outbox_relay *r, struct outbox_pass *pass)
 		return OK; /* another relay has the turn */
 	if (fetch_pending(r, &res) != OK)
 		return ERR;
-	pass->full = PQntuples(res) == (r->solo_left > 0 ? 1 : r->batch);
+	pass->full = PQntuples(res) == (r->solo_until > 0 ? 1 : r->batch);
 	if (PQntuples(res) == 0) {
+		r->solo_until = 0; /* what it waited for went out elsewhere */
 		PQclear(res);
 		return OK;
 	}
+	pass->fetched = PQntuples(res);
 	memset(&done, 0, sizeof(done));
 	pgarray_init(&done.sent);
 	pgarray_init(&done.refused);
 	pgarray_init(&done.reasons);
+	pgarray_init(&done.stale);
 	/* Exactly the rows published are marked, never a range: a row inside
 	 * the range may have committed after the SELECT and not be sent. */
 	status = produce_rows(r, res, &done);
 	if (status == OK && done.ambiguous) {
-		/* Nothing marked: the events go again, in order, one a pass. */
-		r->solo_left = PQntuples(res);
+		/* Nothing marked: the events go again, in order, one a pass,
+		 * up to the last of this pass. */
+		r->solo_until = be64(PQgetvalue(res, PQntuples(res) - 1, 0));
 		pass->full = 1;
 	} else if (status == OK) {
-		if (r->solo_left > 0)
-			r->solo_left--;
+		if (r->solo_until > 0 && be64(PQgetvalue(res, 0, 0)) >= r->solo_until)
+			r->solo_until = 0;
 		status = mark(r, &done);
 	}
 	if (status == OK && !done.ambiguous) {
@@ -332,6 +348,7 @@ static int locked_batch(struct outbox_relay *r, struct outbox_pass *pass)
 	pgarray_free(&done.sent);
 	pgarray_free(&done.refused);
 	pgarray_free(&done.reasons);
+	pgarray_free(&done.stale);
 	return status;
 }
 
@@ -366,8 +383,10 @@ int outbox_relay_run(struct outbox_relay *r, struct outbox_pass *pass)
 	}
 	metric_add(r->published_total, pass->published);
 	metric_add(r->refused_total, pass->refused);
-	metric_set(r->pending_gauge, pass->published);
-	metric_observe_us(r->relay_seconds, clock_mono_us() - start);
+	if (pass->fetched > 0) {
+		metric_set(r->pending_gauge, pass->published);
+		metric_observe_us(r->relay_seconds, clock_mono_us() - start);
+	}
 	r->dequeued += pass->dequeued;
 	vacuum_queue(r);
 	return OK;

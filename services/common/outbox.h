@@ -65,10 +65,11 @@ int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batc
 		      struct outbox_relay **out) MUST_CHECK;
 /* What one pass of a relay did. */
 struct outbox_pass {
-	int published;	  /* events produced and acknowledged, marked sent */
+	int fetched;	  /* queued ids read */
+	int published;	  /* events produced and acknowledged, taken off the queue */
 	int refused;	  /* events Kafka can never take, set aside */
 	int dequeued;	  /* ids taken off the queue (the above, and stale ones) */
-	int full;	  /* the pass took a whole batch: more may be waiting */
+	int full;	  /* more may be waiting: a whole batch, or one to send again */
 	int not_our_turn; /* another relay held the turn; nothing was tried */
 };
 

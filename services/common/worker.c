@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ struct worker {
 	pthread_cond_t relay_wake; /* on CLOCK_MONOTONIC */
 	int relay_kicked;	   /* events committed since the relay's last pass */
 	atomic_int relay_stopping; /* also read, without the lock, between passes */
+	int relay_failing;	   /* the thread's last pass failed (read after the join) */
 };
 
 #define RELAY_BATCH 2000
@@ -44,7 +46,9 @@ struct worker {
  * kick it. */
 #define RELAY_IDLE_US 100000
 /* Another relay held the turn: try again soon, its pass may have begun
- * before our events committed. */
+ * before our events committed; twice as late each time it is still held
+ * (a relay waiting for an absent broker holds it for seconds), up to
+ * RELAY_IDLE_US. */
 #define RELAY_TURN_US	       5000
 #define RELAY_BACKOFF_FIRST_US 500000
 #define RELAY_BACKOFF_MAX_US   30000000
@@ -304,7 +308,7 @@ static void relay_wait(struct worker *w, int64_t wait_us, int kickable)
 static void *relay_main(void *arg)
 {
 	struct worker *w = arg;
-	int64_t backoff_us = 0;
+	int64_t backoff_us = 0, turn_us = RELAY_TURN_US;
 
 	pthread_mutex_lock(&w->relay_lock);
 	while (!w->relay_stopping) {
@@ -325,12 +329,16 @@ static void *relay_main(void *arg)
 				 (long long)(backoff_us / 1000));
 		}
 		pthread_mutex_lock(&w->relay_lock);
-		if (status != OK)
+		w->relay_failing = status != OK;
+		if (status != OK) {
 			relay_wait(w, backoff_us, 0);
-		else if (not_our_turn)
-			relay_wait(w, RELAY_TURN_US, 0);
-		else
+		} else if (not_our_turn) {
+			relay_wait(w, turn_us, 0);
+			turn_us = turn_us * 2 > RELAY_IDLE_US ? RELAY_IDLE_US : turn_us * 2;
+		} else {
+			turn_us = RELAY_TURN_US;
 			relay_wait(w, RELAY_IDLE_US, 1);
+		}
 	}
 	pthread_mutex_unlock(&w->relay_lock);
 	return NULL;
@@ -360,10 +368,19 @@ static int relay_sync_init(struct worker *w)
 	return OK;
 }
 
+/* The thread is made with the stop signals blocked, so that they always
+ * reach the loop's thread, which handles them. */
 static int relay_start(struct worker *w)
 {
-	int err = pthread_create(&w->relay_thread, NULL, relay_main, w);
+	sigset_t stops, before;
+	int err;
 
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stops, &before);
+	err = pthread_create(&w->relay_thread, NULL, relay_main, w);
+	pthread_sigmask(SIG_SETMASK, &before, NULL);
 	if (err != 0) {
 		log_error("relay: cannot start its thread: %s", strerror(err));
 		return ERR;
@@ -426,9 +443,13 @@ int worker_drain(struct worker *w)
 		w->pending = 0;
 		status = ERR;
 	}
-	/* The last events, published from here once the thread is done. */
+	/* The last events, published from here once the thread is done;
+	 * not when its last pass failed (Kafka away): that would only add
+	 * a flush timeout to the stop. */
 	relay_stop(w);
-	if (worker_relay(w) != OK)
+	if (w->relay_failing)
+		log_warn("relay: Kafka unreachable; events stay in the outbox for the next relay");
+	else if (worker_relay(w) != OK)
 		log_warn("relay: events stay in the outbox for the next relay");
 	if (kafka_consumer_commit(w->consumer) != OK)
 		status = ERR;

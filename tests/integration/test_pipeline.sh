@@ -153,15 +153,19 @@ as_published "$recent_sent"
 old_refused=$(outbox_row old-refused 20 true)
 # One old event still queued: the daemons' relays kept from it by holding
 # their turn (the relays' advisory lock) for the purge's duration.
+# (The coproc's descriptors copied at once: bash forgets TURN when psql
+# ends, and a failed psql must fail checks, not stop the script.)
+held=""
 coproc TURN { psql -X -q -At "$CLAIMS_PG_DSN"; }
-echo "SELECT pg_advisory_lock(7415001), 'held';" >&"${TURN[1]}"
-read -r -t 30 held <&"${TURN[0]}"
+turn_in=${TURN[1]} turn_out=${TURN[0]} turn_pid=$TURN_PID
+echo "SELECT pg_advisory_lock(7415001), 'held';" >&"$turn_in" 2>/dev/null &&
+	read -r -t 30 held <&"$turn_out"
 check_eq "outbox purge: the relays' turn held" "$held" "|held"
 old_queued=$(outbox_row old-queued 9 false)
 purged=$("$BIN/claimctl" outbox purge --days 7)
-echo "SELECT pg_advisory_unlock(7415001);" >&"${TURN[1]}"
-exec {TURN[1]}>&-
-wait "$TURN_PID" 2>/dev/null
+echo "SELECT pg_advisory_unlock(7415001);" >&"$turn_in" 2>/dev/null
+exec {turn_in}>&-
+wait "$turn_pid" 2>/dev/null
 check "outbox purge: says how many" grep -Eq '^[1-9][0-9]* sent event\(s\) older than 7 day\(s\) purged$' <<<"$purged"
 check_eq "outbox purge: only the published event written more than 7 days ago" \
 	"$(sql "SELECT string_agg(key, ',' ORDER BY event_id) FROM outbox

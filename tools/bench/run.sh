@@ -72,25 +72,32 @@ cpu_pids() { # GROUP -> its pids
 	esac
 }
 
-cpu_ticks() { # GROUP -> user + system clock ticks of its processes
-	local t=0 p f
-	for p in $(cpu_pids "$1"); do
-		read -r -a f <"/proc/$p/stat" 2>/dev/null || continue
-		t=$((t + f[13] + f[14]))
-	done
-	echo "$t"
+pid_ticks() { # PID -> user + system clock ticks ("" when it is gone)
+	local f
+	{ read -r -a f <"/proc/$1/stat"; } 2>/dev/null || return 0
+	echo $((f[13] + f[14]))
 }
 
+# Ticks are kept per process: one started during the run counts from its
+# start; one gone before the end is left out (its last ticks are lost).
 cpu_start() {
-	local g
-	for g in "${CPU_GROUPS[@]}"; do cpu_at[$g]=$(cpu_ticks "$g"); done
+	local g p
+	cpu_at=()
+	for g in "${CPU_GROUPS[@]}"; do
+		for p in $(cpu_pids "$g"); do cpu_at[$g:$p]=$(pid_ticks "$p"); done
+	done
 }
 
 cpu_report() { # CLAIMS
-	local g line="CPU per claim, µs:" hz
+	local g p t now line="CPU per claim, µs:" hz
 	hz=$(getconf CLK_TCK)
 	for g in "${CPU_GROUPS[@]}"; do
-		line+=" $g $(((($(cpu_ticks "$g") - cpu_at[$g]) * 1000000 / hz) / $1))"
+		t=0
+		for p in $(cpu_pids "$g"); do
+			now=$(pid_ticks "$p")
+			[[ -n $now ]] && t=$((t + now - ${cpu_at[$g:$p]:-0}))
+		done
+		line+=" $g $((t * 1000000 / hz / $1))"
 	done
 	echo "$line"
 }

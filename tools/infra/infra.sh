@@ -238,7 +238,14 @@ pg_write_config() {
         sockdir=""
     fi
     local shared_mb
-    shared_mb=$(awk '/^MemTotal:/ { m = int($2 / 1024 / 8); print (m < 128 ? 128 : m > 1024 ? 1024 : m) }' /proc/meminfo)
+    # (the machine's memory, or the container's limit when lower)
+    local mem_kb limit
+    mem_kb=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
+    limit=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || echo max)
+    [[ $limit =~ ^[0-9]+$ ]] && ((limit / 1024 < mem_kb)) && mem_kb=$((limit / 1024))
+    shared_mb=$((mem_kb / 1024 / 8))
+    ((shared_mb < 128)) && shared_mb=128
+    ((shared_mb > 1024)) && shared_mb=1024
     cat >"$PG_DATA/claims.conf" <<EOF
 # Written by tools/infra/infra.sh on every start: edit the script, not this.
 listen_addresses = '$HOST'
