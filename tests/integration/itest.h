@@ -11,6 +11,7 @@
 #ifndef TESTS_ITEST_H
 #define TESTS_ITEST_H
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "common/migrate.h"
@@ -51,6 +52,24 @@ static inline struct pg *itest_db(void)
 		return NULL;
 	}
 	return db;
+}
+
+/* The first value of a query with at most one text parameter, for
+ * CHECK_EQ_STR; "(query failed)" or "(no row)" otherwise. The text lives
+ * until the next call. */
+static inline const char *itest_value(struct pg *db, const char *sql, const char *param)
+{
+	static char value[256];
+	const char *values[1] = {param};
+	PGresult *res;
+
+	snprintf(value, sizeof(value), "(query failed)");
+	if (pg_exec_params(db, sql, param != NULL ? 1 : 0, values, &res) != OK)
+		return value;
+	snprintf(value, sizeof(value), "%s",
+		 PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "(no row)");
+	PQclear(res);
+	return value;
 }
 
 #endif

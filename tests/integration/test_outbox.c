@@ -138,7 +138,6 @@ static void test_relay_publishes_committed_rows_only(void)
 	struct outbox_relay *relay;
 	char marker[UUID_STR_LEN], committed[64], rolled_back[64];
 	int total = 0, n_committed, n_rolled_back;
-	PGresult *res;
 
 	REQUIRE(db != NULL);
 	REQUIRE(outbox_prepare(db) == OK);
@@ -152,19 +151,12 @@ static void test_relay_publishes_committed_rows_only(void)
 	REQUIRE(outbox_relay_open(itest_dsn(), p, 500, &relay) == OK);
 	total = relay_all(relay, NULL);
 	CHECK(total >= 1);
-	{
-		const char *v[1] = {TOPIC};
-
-		CHECK(pg_exec_params(
-			      db,
-			      "SELECT count(*) FROM outbox o JOIN outbox_queue q USING (event_id)"
-			      " WHERE o.topic = $1",
-			      1, v, &res) == OK);
-		if (res != NULL) {
-			CHECK_EQ_STR(PQgetvalue(res, 0, 0), "0");
-			PQclear(res);
-		}
-	}
+	CHECK_EQ_STR(
+		itest_value(db,
+			    "SELECT count(*) FROM outbox o JOIN outbox_queue q USING (event_id)"
+			    " WHERE o.topic = $1",
+			    TOPIC),
+		"0");
 	count_markers(committed, rolled_back, &n_committed, &n_rolled_back);
 	CHECK_EQ_I64(n_committed, 1);
 	CHECK_EQ_I64(n_rolled_back, 0);
@@ -272,33 +264,21 @@ static void test_queue_follows_the_outbox(void)
 	REQUIRE(outbox_relay_open(itest_dsn(), p, 500, &relay) == OK);
 	CHECK(relay_all(relay, &refused) >= 0);
 	CHECK_EQ_I64(refused, 0); /* neither was tried */
-	CHECK(pg_exec_params(db,
-			     "SELECT count(*) FROM outbox_queue q JOIN outbox o USING (event_id)"
-			     " WHERE position(convert_to($1, 'UTF8') IN o.payload) > 0",
-			     1, v, &res) == OK);
-	if (res != NULL) {
-		CHECK_EQ_STR(PQgetvalue(res, 0, 0), "0");
-		PQclear(res);
-	}
-	{
-		const char *w[1] = {gone_id};
-
-		CHECK(pg_exec_params(db, "SELECT count(*) FROM outbox_queue WHERE event_id = $1", 1,
-				     w, &res) == OK);
-		if (res != NULL) {
-			CHECK_EQ_STR(PQgetvalue(res, 0, 0), "0");
-			PQclear(res);
-		}
-	}
+	CHECK_EQ_STR(
+		itest_value(db,
+			    "SELECT count(*) FROM outbox_queue q JOIN outbox o USING (event_id)"
+			    " WHERE position(convert_to($1, 'UTF8') IN o.payload) > 0",
+			    v[0]),
+		"0");
+	CHECK_EQ_STR(
+		itest_value(db, "SELECT count(*) FROM outbox_queue WHERE event_id = $1", gone_id),
+		"0");
 	/* Left as it was: not tried by this relay. */
-	CHECK(pg_exec_params(db,
-			     "SELECT refused_at = '2000-01-01 00:00:00+00' FROM outbox"
-			     " WHERE position(convert_to($1, 'UTF8') IN payload) > 0",
-			     1, v, &res) == OK);
-	if (res != NULL) {
-		CHECK_EQ_STR(PQgetvalue(res, 0, 0), "t");
-		PQclear(res);
-	}
+	CHECK_EQ_STR(itest_value(db,
+				 "SELECT refused_at = '2000-01-01 00:00:00+00' FROM outbox"
+				 " WHERE position(convert_to($1, 'UTF8') IN payload) > 0",
+				 v[0]),
+		     "t");
 	/* Put back (claimctl outbox retry): queued again by the outbox's
 	 * trigger, then published. */
 	CHECK(pg_exec_params(db,
@@ -324,7 +304,6 @@ static void test_backlog_drained(void)
 	struct outbox_relay *relay;
 	char marker[UUID_STR_LEN], key[64];
 	const char *v[1] = {key};
-	PGresult *res;
 
 	REQUIRE(db != NULL);
 	uuid_v7(marker);
@@ -338,14 +317,11 @@ static void test_backlog_drained(void)
 	REQUIRE(kafka_producer_open(itest_brokers(), "test-relay-backlog", &p) == OK);
 	REQUIRE(outbox_relay_open(itest_dsn(), p, 500, &relay) == OK);
 	CHECK(relay_all(relay, NULL) >= 5000);
-	CHECK(pg_exec_params(db,
-			     "SELECT count(*) || '/' || count(q.event_id) FROM outbox o"
-			     " LEFT JOIN outbox_queue q USING (event_id) WHERE o.key = $1",
-			     1, v, &res) == OK);
-	if (res != NULL) {
-		CHECK_EQ_STR(PQgetvalue(res, 0, 0), "5000/0");
-		PQclear(res);
-	}
+	CHECK_EQ_STR(itest_value(db,
+				 "SELECT count(*) || '/' || count(q.event_id) FROM outbox o"
+				 " LEFT JOIN outbox_queue q USING (event_id) WHERE o.key = $1",
+				 v[0]),
+		     "5000/0");
 	CHECK(pg_exec_params(db, "DELETE FROM outbox WHERE key = $1", 1, v, NULL) == OK);
 	outbox_relay_close(relay);
 	kafka_producer_close(p);
@@ -363,7 +339,6 @@ static void test_dead_letter_once_per_message(void)
 	rd_kafka_message_t msg;
 	char errstr[256], key[64], gid[UUID_STR_LEN];
 	const char *v[1] = {key};
-	PGresult *res;
 
 	REQUIRE(db != NULL);
 	REQUIRE(outbox_prepare(db) == OK);
@@ -390,14 +365,11 @@ static void test_dead_letter_once_per_message(void)
 	REQUIRE(pg_begin(db) == OK);
 	CHECK(worker_dead_letter(db, "test", &msg, "not a protobuf Envelope") == OK);
 	CHECK(pg_commit(db) == OK);
-	CHECK(pg_exec_params(db,
-			     "SELECT count(*) FROM outbox"
-			     " WHERE topic = 'claims.submitted.dlq' AND key = $1",
-			     1, v, &res) == OK);
-	if (res != NULL) {
-		CHECK_EQ_STR(PQgetvalue(res, 0, 0), "2");
-		PQclear(res);
-	}
+	CHECK_EQ_STR(itest_value(db,
+				 "SELECT count(*) FROM outbox"
+				 " WHERE topic = 'claims.submitted.dlq' AND key = $1",
+				 v[0]),
+		     "2");
 	/* Test rows only: never published. */
 	CHECK(pg_exec_params(db, "DELETE FROM outbox WHERE key = $1", 1, v, NULL) == OK);
 	rd_kafka_topic_destroy(rkt);
