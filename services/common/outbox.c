@@ -158,6 +158,13 @@ fail:
 	return ERR;
 }
 
+/* Events a pass takes: one at a time while finding which event of a
+ * refused batch is at fault. */
+static int pass_size(const struct outbox_relay *r)
+{
+	return r->solo_until > 0 ? 1 : r->batch;
+}
+
 /* Binary payload column: PQgetvalue in text mode gives bytea hex; ask for
  * binary results instead so the envelope bytes come back as they are. */
 static int fetch_pending(struct outbox_relay *r, PGresult **res)
@@ -167,7 +174,7 @@ static int fetch_pending(struct outbox_relay *r, PGresult **res)
 	const int formats[1] = {0};
 	PGresult *raw;
 
-	snprintf(limit, sizeof(limit), "%d", r->solo_until > 0 ? 1 : r->batch);
+	snprintf(limit, sizeof(limit), "%d", pass_size(r));
 	raw = PQexecPrepared(pg_conn(r->db), "outbox_pending", 1, values, NULL, formats, 1);
 	if (PQresultStatus(raw) != PGRES_TUPLES_OK) {
 		log_error("outbox pending: %.*s", (int)strcspn(PQresultErrorMessage(raw), "\n"),
@@ -224,7 +231,7 @@ static void set_aside(struct relayed *out, const char *id, const char *topic, in
  * whole batch is tried again later. */
 static int produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *out)
 {
-	int rows = PQntuples(res), status = OK;
+	int rows = PQntuples(res), status = OK, together;
 	int *outcome = xcalloc((size_t)rows, sizeof(*outcome));
 	char *early = xcalloc((size_t)rows, 1);
 
@@ -251,10 +258,11 @@ static int produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *o
 	if (status == OK)
 		status = kafka_producer_flush(r->producer, OUTBOX_FLUSH_TIMEOUT_MS);
 	kafka_producer_untrack(r->producer);
-	if (status == OK && late_refusals(outcome, early, rows) > 1) {
+	together = status == OK ? late_refusals(outcome, early, rows) : 0;
+	if (together > 1) {
 		log_warn("outbox: Kafka refused %d events of one pass together; taking the"
 			 " next %d one at a time to find which",
-			 late_refusals(outcome, early, rows), rows);
+			 together, rows);
 		out->ambiguous = 1;
 	}
 	for (int i = 0; i < rows && status == OK && !out->ambiguous; i++) {
@@ -314,7 +322,7 @@ static int locked_batch(struct outbox_relay *r, struct outbox_pass *pass)
 		return OK; /* another relay has the turn */
 	if (fetch_pending(r, &res) != OK)
 		return ERR;
-	pass->full = PQntuples(res) == (r->solo_until > 0 ? 1 : r->batch);
+	pass->full = PQntuples(res) == pass_size(r);
 	if (PQntuples(res) == 0) {
 		r->solo_until = 0; /* what it waited for went out elsewhere */
 		PQclear(res);
