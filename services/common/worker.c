@@ -299,6 +299,14 @@ static void relay_wait(struct worker *w, int64_t wait_us, int kickable)
 	}
 }
 
+/* The next wait of a back-off: first, then twice the last, up to max. */
+static int64_t doubled(int64_t last_us, int64_t first_us, int64_t max_us)
+{
+	int64_t next = last_us == 0 ? first_us : last_us * 2;
+
+	return next > max_us ? max_us : next;
+}
+
 /* The relay's own thread, on its own connection: publishing (a round trip
  * to the broker and back for every batch) overlaps with the loop's next
  * transaction instead of holding it up. Kafka away is not a failure of
@@ -308,7 +316,7 @@ static void relay_wait(struct worker *w, int64_t wait_us, int kickable)
 static void *relay_main(void *arg)
 {
 	struct worker *w = arg;
-	int64_t backoff_us = 0, turn_us = RELAY_TURN_US;
+	int64_t backoff_us = 0, turn_us = 0;
 
 	pthread_mutex_lock(&w->relay_lock);
 	while (!w->relay_stopping) {
@@ -322,9 +330,8 @@ static void *relay_main(void *arg)
 		if (status == OK) {
 			backoff_us = 0;
 		} else {
-			backoff_us = backoff_us == 0 ? RELAY_BACKOFF_FIRST_US : backoff_us * 2;
-			if (backoff_us > RELAY_BACKOFF_MAX_US)
-				backoff_us = RELAY_BACKOFF_MAX_US;
+			backoff_us =
+				doubled(backoff_us, RELAY_BACKOFF_FIRST_US, RELAY_BACKOFF_MAX_US);
 			log_warn("relay: events stay in the outbox; next try in %lld ms",
 				 (long long)(backoff_us / 1000));
 		}
@@ -333,10 +340,10 @@ static void *relay_main(void *arg)
 		if (status != OK) {
 			relay_wait(w, backoff_us, 0);
 		} else if (not_our_turn) {
+			turn_us = doubled(turn_us, RELAY_TURN_US, RELAY_IDLE_US);
 			relay_wait(w, turn_us, 0);
-			turn_us = turn_us * 2 > RELAY_IDLE_US ? RELAY_IDLE_US : turn_us * 2;
 		} else {
-			turn_us = RELAY_TURN_US;
+			turn_us = 0;
 			relay_wait(w, RELAY_IDLE_US, 1);
 		}
 	}
@@ -444,11 +451,12 @@ int worker_drain(struct worker *w)
 		status = ERR;
 	}
 	/* The last events, published from here once the thread is done;
-	 * not when its last pass failed (Kafka away): that would only add
-	 * a flush timeout to the stop. */
+	 * not when its last pass failed (Kafka or the database away): that
+	 * would only add a flush timeout to the stop. */
 	relay_stop(w);
 	if (w->relay_failing)
-		log_warn("relay: Kafka unreachable; events stay in the outbox for the next relay");
+		log_warn("relay: its last pass failed; events stay in the outbox for the next "
+			 "relay");
 	else if (worker_relay(w) != OK)
 		log_warn("relay: events stay in the outbox for the next relay");
 	if (kafka_consumer_commit(w->consumer) != OK)
