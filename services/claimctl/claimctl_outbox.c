@@ -20,10 +20,10 @@
  *
  *	purge deletes the events written more than N days ago (default 7)
  *	and published since, oldest first, in slices of 5,000, each in its
- *	own transaction so that the relays never wait long behind it. Kafka keeps the events;
- *	the rows are only the relay's memory, and without a purge the table
- *	grows with every claim. Unsent and refused events are never purged.
- *	Meant for a daily cron job or CronJob.
+ *	own transaction so that the relays never wait long behind it. Kafka
+ *	keeps the events; the rows are only the relay's memory, and without
+ *	a purge the table grows with every claim. Unsent and refused events
+ *	are never purged. Meant for a daily cron job or CronJob.
  *
  *	Settings: CLAIMS_PG_DSN.
  *

@@ -237,9 +237,9 @@ pg_write_config() {
         warn "postgres: repository path too long for a Unix socket, TCP only"
         sockdir=""
     fi
-    local shared_mb
-    # (the machine's memory, or the container's limit when lower)
-    local mem_kb limit
+    # shared_buffers from the machine's memory, or the container's limit
+    # when lower
+    local shared_mb mem_kb limit
     mem_kb=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
     limit=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || echo max)
     [[ $limit =~ ^[0-9]+$ ]] && ((limit / 1024 < mem_kb)) && mem_kb=$((limit / 1024))
