@@ -273,8 +273,10 @@ check_eq "history: another year, its own cap" "$(pf_of other-year)" 200
 # previous release would), its year follows: insert, update, delete.
 hb=$(sql "SELECT b.beneficiary_id FROM beneficiaries b JOIN contracts c USING (contract_id)
           JOIN members m ON m.member_id = c.member_id WHERE m.membership_number = '${P}400001'")
-year_row() { sql "SELECT concat_ws(' ', pf_cents, amc_cents, forfait_units, lines) FROM consumption_years
-                  WHERE beneficiary_id = $hb AND year = 2026 AND category = 'CONSULT_GP'"; }
+year_row() { # [YEAR], 2026 by default
+	sql "SELECT concat_ws(' ', pf_cents, amc_cents, forfait_units, lines) FROM consumption_years
+	     WHERE beneficiary_id = $hb AND year = ${1:-2026} AND category = 'CONSULT_GP'"
+}
 before=$(year_row)
 sql "INSERT INTO consumption_counters (beneficiary_id, category, care_date, pf_cents, amc_cents, forfait_units, lines)
      VALUES ($hb, 'CONSULT_GP', '2026-09-01', 200, 1000, 1, 1)" >/dev/null
@@ -288,6 +290,19 @@ check_eq "yearly counters follow a delete" "$(year_row)" "$pf $((amc + 500)) $un
 sql "UPDATE consumption_counters SET amc_cents = amc_cents - 500, lines = lines - 1
      WHERE beneficiary_id = $hb AND care_date = '2026-04-02'" >/dev/null
 check_eq "yearly counters back where they were" "$(year_row)" "$before"
+# A day moved to another year (a corrected date of care) takes its
+# amounts along: one statement, two years.
+read -r pf5 amc5 units5 lines5 <<<"$(year_row 2025 | grep . || echo 0 0 0 0)"
+sql "INSERT INTO consumption_counters (beneficiary_id, category, care_date, amc_cents, lines)
+     VALUES ($hb, 'CONSULT_GP', '2026-09-02', 700, 1)" >/dev/null
+sql "UPDATE consumption_counters SET care_date = '2025-09-02'
+     WHERE beneficiary_id = $hb AND category = 'CONSULT_GP' AND care_date = '2026-09-02'" >/dev/null
+check_eq "yearly counters follow a day moved to another year" "$(year_row) | $(year_row 2025)" \
+	"$before | $pf5 $((amc5 + 700)) $units5 $((lines5 + 1))"
+sql "DELETE FROM consumption_counters
+     WHERE beneficiary_id = $hb AND category = 'CONSULT_GP' AND care_date = '2025-09-02'" >/dev/null
+check_eq "yearly counters of the other year back where they were" "$(year_row 2025)" \
+	"$pf5 $amc5 $units5 $lines5"
 
 # ---- a release out of step with its schema ----------------------------------------
 # The worker's statement fails for a reason that is not the message's
