@@ -12,7 +12,8 @@
 #      and reimburse behind it), next to a raw ZeroMQ echo with the same
 #      frames, CURVE and message sizes (bench_tp)
 #
-# `run.sh tp` runs the third alone; without an argument, all three run.
+# `run.sh pipeline` runs the second alone, `run.sh tp` the third alone;
+# without an argument, all three run.
 #
 # BENCH_CLAIMS (default 20000) sets the number of claims; BENCH_RATE
 # (default 1000) the pace of the second, paced run; BENCH_BATCH (default
@@ -41,9 +42,9 @@ CLAIMS=${BENCH_CLAIMS:-20000}
 WORKERS=${BENCH_REIMBURSE_WORKERS:-1}
 WHAT=${1:-all}
 case $WHAT in
-all | tp) ;;
+all | pipeline | tp) ;;
 *)
-	echo "usage: tools/bench/run.sh [tp]" >&2
+	echo "usage: tools/bench/run.sh [pipeline | tp]" >&2
 	exit 2
 	;;
 esac
@@ -161,10 +162,12 @@ if [[ $WHAT == tp ]]; then
 	exit 0
 fi
 
-echo "== rules engine (one core)"
-$BIN/claimctl bench-engine --requests 100000 --runs 5
+if [[ $WHAT == all ]]; then
+	echo "== rules engine (one core)"
+	$BIN/claimctl bench-engine --requests 100000 --runs 5
+	echo
+fi
 
-echo
 echo "== claims pipeline"
 $BIN/claimctl migrate >/dev/null
 $BIN/claimctl seed --members 1000 >/dev/null
@@ -188,5 +191,6 @@ cpu_start
 $BIN/bench_pipeline --claims $((CLAIMS / 2)) --members 1000 --rate "${BENCH_RATE:-1000}" --skip-raw
 cpu_report $((CLAIMS / 2))
 
+[[ $WHAT == pipeline ]] && exit 0
 echo
 tp_bench
