@@ -334,15 +334,6 @@ int kafka_consumer_open(const char *brokers, const char *group_id, const char *c
 		"1000",
 		"max.poll.interval.ms",
 		"60000",
-		/* The broker answers a fetch when 64 KB are there or 10 ms
-		 * have passed, rather than at the first record: at 1,000
-		 * claims/s, fetches one at a time cost the single-node broker
-		 * a fifth of its CPU (docs/performance.md), for a few ms of
-		 * latency at the most. */
-		"fetch.min.bytes",
-		"65536",
-		"fetch.wait.max.ms",
-		"10",
 		NULL,
 	};
 	struct kafka_consumer *c = xcalloc(1, sizeof(*c));
