@@ -39,11 +39,14 @@ struct outbox_relay {
 
 /* What became of the rows of one batch: the ids of the events published
  * (sent), of those Kafka refused (refused, reasons), and the queued ids
- * that were no longer pending when read (stale). */
+ * that were no longer pending when read (stale). The others stay queued
+ * for a later pass: refused with a neighbour (ambiguous), or not
+ * delivered for a reason that may pass (failed). */
 struct relayed {
 	struct pgarray sent, refused, reasons, stale;
 	int sent_count, stale_count, refused_count;
-	int ambiguous; /* refusals that may be a neighbour's: nothing marked */
+	int ambiguous; /* refusals that may be a neighbour's: taken one at a time */
+	int failed;    /* some not delivered, Kafka away or slow: tried again later */
 };
 
 int outbox_prepare(struct pg *db)
@@ -224,19 +227,43 @@ static void set_aside(struct relayed *out, const char *id, const char *topic, in
 	out->refused_count++;
 }
 
-/* Produce every row and wait for each delivery report. A row Kafka
- * refuses for good (too large, no such topic), before sending or on
- * delivery, is set aside with its reason instead of blocking every event
- * behind it forever. ERR: a failure that may pass (broker away), and the
- * whole batch is tried again later. */
-static int produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *out)
+/* One row of a pass, by its delivery's outcome (see struct relayed). */
+static void sort_row(PGresult *res, int i, int outcome, int early, struct relayed *out)
 {
-	int rows = PQntuples(res), status = OK, together;
+	char id[24], topic[256];
+	const char *why;
+
+	snprintf(id, sizeof(id), "%lld", (long long)be64(PQgetvalue(res, i, 0)));
+	snprintf(topic, sizeof(topic), "%.*s", PQgetlength(res, i, 1), PQgetvalue(res, i, 1));
+	if (!row_pending(res, i)) {
+		pgarray_text(&out->stale, id);
+		out->stale_count++;
+	} else if (outcome == 0) {
+		pgarray_text(&out->sent, id);
+		out->sent_count++;
+	} else if (outcome == KAFKA_NOT_DELIVERED || (why = kafka_refusal(outcome)) == NULL) {
+		out->failed = 1; /* not delivered, for a reason that may pass */
+	} else if (early || !out->ambiguous) {
+		set_aside(out, id, topic, PQgetlength(res, i, 3), why);
+	}
+	/* else refused with its neighbours: stays queued, sent alone next */
+}
+
+/* Produce every row and wait for each delivery report, then sort the
+ * rows into `out`. A row Kafka refuses for good (too large, no such
+ * topic), before sending or on delivery, is set aside with its reason
+ * instead of blocking every event behind it forever; refusals that may
+ * be a neighbour's stay queued, to be sent again one at a time. What was
+ * delivered is taken off the queue whatever became of the rest, so that
+ * a later pass does not send it twice. */
+static void produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *out)
+{
+	int rows = PQntuples(res), produced = 1, together;
 	int *outcome = xcalloc((size_t)rows, sizeof(*outcome));
 	char *early = xcalloc((size_t)rows, 1);
 
 	kafka_producer_track(r->producer, outcome, rows);
-	for (int i = 0; i < rows && status == OK; i++) {
+	for (int i = 0; i < rows && produced; i++) {
 		char topic[256], key[256];
 
 		if (!row_pending(res, i))
@@ -248,46 +275,28 @@ static int produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *o
 					  PQgetvalue(res, i, 3),
 					  (size_t)PQgetlength(res, i, 3)) != OK) {
 			early[i] = 1;
-			if (kafka_refusal(outcome[i]) == NULL)
-				status = ERR;
+			/* Not a refusal: the rest waits for a later pass. */
+			produced = kafka_refusal(outcome[i]) != NULL;
 		}
 	}
 	/* Bounded: the relay holds the outbox's turn while it waits, and a
 	 * daemon's stop waits for its pass (what was not acknowledged is
-	 * sent again). */
-	if (status == OK)
-		status = kafka_producer_flush(r->producer, OUTBOX_FLUSH_TIMEOUT_MS);
+	 * sent again). What was produced is waited for even when the loop
+	 * stopped early, so that what got through is known. */
+	if (kafka_producer_flush(r->producer, OUTBOX_FLUSH_TIMEOUT_MS) != OK)
+		out->failed = 1;
 	kafka_producer_untrack(r->producer);
-	together = status == OK ? late_refusals(outcome, early, rows) : 0;
+	together = late_refusals(outcome, early, rows);
 	if (together > 1) {
-		log_warn("outbox: Kafka refused %d events of one pass together; taking the"
-			 " next %d one at a time to find which",
-			 together, rows);
+		log_warn("outbox: Kafka refused %d events of one pass together; taking them"
+			 " again one at a time to find which",
+			 together);
 		out->ambiguous = 1;
 	}
-	for (int i = 0; i < rows && status == OK && !out->ambiguous; i++) {
-		char id[24], topic[256];
-		const char *why;
-
-		snprintf(id, sizeof(id), "%lld", (long long)be64(PQgetvalue(res, i, 0)));
-		snprintf(topic, sizeof(topic), "%.*s", PQgetlength(res, i, 1),
-			 PQgetvalue(res, i, 1));
-		if (!row_pending(res, i)) {
-			pgarray_text(&out->stale, id);
-			out->stale_count++;
-		} else if (outcome[i] == 0) {
-			pgarray_text(&out->sent, id);
-			out->sent_count++;
-		} else if (outcome[i] != KAFKA_NOT_DELIVERED &&
-			   (why = kafka_refusal(outcome[i])) != NULL) {
-			set_aside(out, id, topic, PQgetlength(res, i, 3), why);
-		} else {
-			status = ERR; /* not delivered, for a reason that may pass */
-		}
-	}
+	for (int i = 0; i < rows; i++)
+		sort_row(res, i, outcome[i], early[i], out);
 	free(outcome);
 	free(early);
-	return status;
 }
 
 static int mark(struct outbox_relay *r, struct relayed *done)
@@ -336,21 +345,22 @@ static int locked_batch(struct outbox_relay *r, struct outbox_pass *pass)
 	pgarray_init(&done.stale);
 	/* Exactly the rows published are marked, never a range: a row inside
 	 * the range may have committed after the SELECT and not be sent. */
-	status = produce_rows(r, res, &done);
-	if (status == OK && done.ambiguous) {
-		/* Nothing marked: the events go again, in order, one a pass,
-		 * up to the last of this pass. */
+	produce_rows(r, res, &done);
+	if (done.ambiguous) {
+		/* The refused go again, in order, one a pass, up to the last
+		 * of this pass. */
 		r->solo_until = be64(PQgetvalue(res, PQntuples(res) - 1, 0));
 		pass->full = 1;
-	} else if (status == OK) {
-		if (r->solo_until > 0 && be64(PQgetvalue(res, 0, 0)) >= r->solo_until)
-			r->solo_until = 0;
-		status = mark(r, &done);
+	} else if (!done.failed && r->solo_until > 0 &&
+		   be64(PQgetvalue(res, 0, 0)) >= r->solo_until) {
+		r->solo_until = 0;
 	}
-	if (status == OK && !done.ambiguous) {
+	status = mark(r, &done);
+	if (status == OK) {
 		pass->published = done.sent_count;
 		pass->refused = done.refused_count;
 		pass->dequeued = done.sent_count + done.stale_count + done.refused_count;
+		pass->undelivered = done.failed;
 	}
 	PQclear(res);
 	pgarray_free(&done.sent);
@@ -397,6 +407,10 @@ int outbox_relay_run(struct outbox_relay *r, struct outbox_pass *pass)
 	}
 	r->dequeued += pass->dequeued;
 	vacuum_queue(r);
+	if (pass->undelivered) {
+		metric_add(r->failures_total, 1);
+		return ERR; /* what was delivered is off the queue; the rest waits */
+	}
 	return OK;
 }
 

@@ -22,10 +22,10 @@
  *
  *	The relay, on its own connection, takes the pending events in id
  *	order (their ids are in outbox_queue, put there by a trigger on
- *	outbox), produces them with the idempotent producer, waits until
- *	the broker acknowledged every one, and only then takes them off the
- *	queue, in one transaction: an event is sent when it is in the
- *	outbox, not queued and not set aside. A crash between the
+ *	outbox), produces them with the idempotent producer, waits for the
+ *	broker's acknowledgements, and only then takes the acknowledged
+ *	ones off the queue, in one transaction: an event is sent when it
+ *	is in the outbox, not queued and not set aside. A crash between the
  *	acknowledgement and the commit publishes the events again:
  *	consumers dedupe on the envelope's message id and on their own
  *	unique keys.
@@ -35,7 +35,8 @@
  *	several replicas; the others skip their turn.
  *
  * DIAGNOSTICS
- *	OK or ERR after logging. A relay failure leaves the rows pending.
+ *	OK or ERR after logging. A relay failure leaves pending the events
+ *	the broker did not acknowledge.
  */
 #ifndef COMMON_OUTBOX_H
 #define COMMON_OUTBOX_H
@@ -71,6 +72,9 @@ struct outbox_pass {
 	int dequeued;	  /* ids taken off the queue (the above, and stale ones) */
 	int full;	  /* more may be waiting: a whole batch, or one to send again */
 	int not_our_turn; /* another relay held the turn; nothing was tried */
+	int undelivered;  /* some events not delivered, for a reason that may
+			   * pass: they stay queued, the others are off the
+			   * queue, and the run returns ERR */
 };
 
 /* Publish one batch of pending events. */

@@ -116,17 +116,21 @@ sql "DELETE FROM outbox WHERE event_id = $poison" >/dev/null
 # below the producer's. Set aside too, and the next event of the same
 # topic goes out.
 tools/infra/infra.sh topic "small.$RUN_ID" 1 max.message.bytes=10000 >/dev/null
-# Both committed together, so that one relay pass takes both: the broker
-# refuses a whole batch of a partition, the small event with the big one,
-# and the relay must find which of the two is at fault.
+tools/infra/infra.sh topic "wide.$RUN_ID" 1 >/dev/null
+# All three committed together, so that one relay pass takes them: the
+# broker refuses a whole batch of a partition, the small event with the
+# big one, and the relay must find which of the two is at fault; the
+# event of another topic, accepted at once, must not go twice.
 # (MD5 digests: bytes that compression cannot shrink under the limit.)
-read -r big next < <(sql "WITH added AS (
+read -r big next other < <(sql "WITH added AS (
            INSERT INTO outbox (message_id, topic, key, msg_type, payload)
-           SELECT gen_random_uuid(), 'small.$RUN_ID', k, 3, p FROM (
-               SELECT 1 AS n, 'big' AS k,
+           SELECT gen_random_uuid(), t, k, 3, p FROM (
+               SELECT 1 AS n, 'small.$RUN_ID' AS t, 'big' AS k,
                       (SELECT decode(string_agg(md5(i::text), ''), 'hex') FROM generate_series(1, 3125) i) AS p
                UNION ALL
-               SELECT 2, 'next', decode(repeat('00', 100), 'hex')) x
+               SELECT 2, 'small.$RUN_ID', 'next', decode(repeat('00', 100), 'hex')
+               UNION ALL
+               SELECT 3, 'wide.$RUN_ID', 'other', decode(repeat('00', 100), 'hex')) x
            ORDER BY n RETURNING event_id)
        SELECT string_agg(event_id::text, ' ' ORDER BY event_id) FROM added")
 big_aside() { [ "$(sql "SELECT refusal IS NOT NULL FROM outbox WHERE event_id = $big")" = t ]; }
@@ -137,6 +141,9 @@ check_eq "outbox: the event behind it was never set aside" \
 	"$(sql "SELECT refusal IS NULL AND refused_at IS NULL FROM outbox WHERE event_id = $next")" t
 check "outbox: the reason is the broker's" \
 	bash -c "'$BIN/claimctl' outbox refused | grep -q '^$big small.$RUN_ID key=big 50000 bytes refused .*too large'"
+in_wide() { kcat -C -b "$CLAIMS_KAFKA_BROKERS" -t "wide.$RUN_ID" -o beginning -e -q -f '%k\n' | grep -c '^other$'; }
+check_eq "outbox: the event Kafka took in the refused pass went once" \
+	"$(sql "SELECT count(*) FROM outbox_queue WHERE event_id = $other") $(in_wide)" "0 1"
 sql "DELETE FROM outbox WHERE event_id = $big" >/dev/null
 # Retention: events written more than N days ago and published since go;
 # recent ones, those set aside and those still queued stay.
