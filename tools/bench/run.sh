@@ -10,7 +10,8 @@
 #   3. the tiers-payant front door: ELIGIBILITY and QUOTE latency for
 #      professionals at a given request rate through tpgate (with intake
 #      and reimburse behind it), next to a raw ZeroMQ echo with the same
-#      frames, CURVE and message sizes (bench_tp)
+#      frames, CURVE and message sizes (bench_tp), and the CPU per
+#      request of tpgate, reimburse, Redis and PostgreSQL
 #
 # `run.sh pipeline` runs the second alone, `run.sh tp` the third alone;
 # without an argument, all three run.
@@ -55,11 +56,12 @@ tools/infra/infra.sh up >/dev/null
 eval "$(tools/infra/infra.sh env)"
 export CLAIMS_LOG_LEVEL=warn
 
-# ---- CPU per claim ------------------------------------------------------
+# ---- CPU per claim, per request ------------------------------------------
 # Where the machine's time goes, per claim, during an end-to-end run:
 # the daemons' PostgreSQL backends (found by application_name), the
 # broker's JVM, and the daemons themselves, from /proc (user + system).
-# Steadier than claims/s on a shared host, so A/B runs compare well.
+# Steadier than claims/s on a shared host, so A/B runs compare well. The
+# tiers-payant run reports the same per request, for its own processes.
 CPU_GROUPS=(postgres broker intake reimburse)
 declare -A cpu_at
 
@@ -67,9 +69,10 @@ cpu_pids() { # GROUP -> its pids
 	case $1 in
 	postgres)
 		psql -X -At "$CLAIMS_PG_DSN" -c "SELECT pid FROM pg_stat_activity
-			WHERE application_name IN ('intake', 'reimburse')" 2>/dev/null || true
+			WHERE application_name IN ('intake', 'reimburse', 'tpgate')" 2>/dev/null || true
 		;;
 	broker) cat .infra/kafka/kafka.pid 2>/dev/null || true ;;
+	redis) cat .infra/redis/redis.pid 2>/dev/null || true ;;
 	*) pgrep -x "$1" || true ;;
 	esac
 }
@@ -90,8 +93,8 @@ cpu_start() {
 	done
 }
 
-cpu_report() { # CLAIMS
-	local g p t now line="CPU per claim, µs:" hz
+cpu_report() { # COUNT [WHAT, default claim]
+	local g p t now line="CPU per ${2:-claim}, µs:" hz
 	hz=$(getconf CLK_TCK)
 	for g in "${CPU_GROUPS[@]}"; do
 		t=0
@@ -151,10 +154,17 @@ tp_bench() {
 			return 1
 		fi
 	done
+	# The front door's requests: warm-up (1 s) and measured seconds at the
+	# rate, then bench_tp's 2,000 one at a time. Its echo runs in
+	# bench_tp itself, so the daemons' CPU is the front door's.
+	CPU_GROUPS=(tpgate reimburse redis postgres)
+	cpu_start
 	CLAIMS_TP_SERVER_KEY=$public CLAIMS_TP_ENDPOINT=$front $BIN/bench_tp \
 		--clients "${BENCH_TP_CLIENTS:-50}" --rate "${BENCH_TP_RATE:-5000}" \
 		--seconds "${BENCH_TP_SECONDS:-10}" --mix "${BENCH_TP_MIX:-0.5}" \
 		--members "$members" --echo-endpoint "${BENCH_TP_ECHO_ENDPOINT:-tcp://127.0.0.1:5709}"
+	cpu_report $((${BENCH_TP_RATE:-5000} * (${BENCH_TP_SECONDS:-10} + 1) + 2000)) \
+		"front-door request (all kinds)"
 	tp_stop
 }
 
