@@ -8,13 +8,16 @@
 -- it to each of the table's four indexes. No indexed column changes,
 -- so with room on the page the update is a heap-only (HOT) one: no
 -- index entry, and the old version is pruned from the page by the next
--- reader. Measured on runs of 20,000 claims (tools/bench/run.sh
--- pipeline, alternating): 2 % of these updates were HOT at fillfactor
--- 100, 78 % at 55, all at 50; the workers' PostgreSQL backends used 200
--- µs of CPU per claim at 50-55 against 219 at 100 (three runs each).
+-- reader. Measured on unpaced runs of 20,000 claims with the same
+-- binaries, alternating: 2 % of these updates were HOT at fillfactor
+-- 100, 78 % at 55, all at 50; the workers' PostgreSQL backends used 198,
+-- 203, 190 and 209 µs of CPU per claim at 50 or 55, against 220, 235
+-- and 202 at 100. This host's noise is of the same order (see
+-- docs/performance.md): the gain is a few per cent of CPU, and four
+-- index entries fewer per claim, in indexes that no longer bloat.
 --
--- The price is room: the table's pages hold half as many rows as they
--- could until the decisions' versions fill them. A claim row is about
+-- The price is room: about twice the table's size, each page keeping
+-- half of itself for its rows' second versions. A claim row is about
 -- 170 bytes; the claim's lines and decisions take far more.
 --
 -- Pages written before this migration keep their fill; a VACUUM FULL or

@@ -36,7 +36,9 @@
  *
  * DIAGNOSTICS
  *	OK or ERR after logging. A relay failure leaves pending the events
- *	the broker did not acknowledge.
+ *	the broker did not acknowledge within the pass's wait, or all of the
+ *	pass's events when the database failed (those acknowledged are then
+ *	sent again).
  */
 #ifndef COMMON_OUTBOX_H
 #define COMMON_OUTBOX_H

@@ -142,6 +142,8 @@ check_eq "outbox: the event behind it was never set aside" \
 check "outbox: the reason is the broker's" \
 	bash -c "'$BIN/claimctl' outbox refused | grep -q '^$big small.$RUN_ID key=big 50000 bytes refused .*too large'"
 in_wide() { kcat -C -b "$CLAIMS_KAFKA_BROKERS" -t "wide.$RUN_ID" -o beginning -e -q -f '%k\n' | grep -c '^other$'; }
+check "outbox: the broker refused the big event and its neighbour together" \
+	grep -q 'Kafka refused 2 events of one pass together' "$LOG"
 check_eq "outbox: the event Kafka took in the refused pass went once" \
 	"$(sql "SELECT count(*) FROM outbox_queue WHERE event_id = $other") $(in_wide)" "0 1"
 sql "DELETE FROM outbox WHERE event_id = $big" >/dev/null
@@ -298,18 +300,39 @@ sql "UPDATE consumption_counters SET amc_cents = amc_cents - 500, lines = lines 
      WHERE beneficiary_id = $hb AND care_date = '2026-04-02'" >/dev/null
 check_eq "yearly counters back where they were" "$(year_row)" "$before"
 # A day moved to another year (a corrected date of care) takes its
-# amounts along: one statement, two years.
-read -r pf5 amc5 units5 lines5 <<<"$(year_row 2025 | grep . || echo 0 0 0 0)"
-sql "INSERT INTO consumption_counters (beneficiary_id, category, care_date, amc_cents, lines)
-     VALUES ($hb, 'CONSULT_GP', '2026-09-02', 700, 1)" >/dev/null
+# amounts along, every one of them: one statement, two years.
+year_all() { # YEAR -> the six sums of the member's CONSULT_GP year
+	sql "SELECT concat_ws(' ', pf_cents, franchise_cents, amc_cents, forfait_cents, forfait_units, lines)
+	     FROM consumption_years WHERE beneficiary_id = $hb AND year = $1 AND category = 'CONSULT_GP'"
+}
+read -r pf5 fr5 amc5 fo5 units5 lines5 <<<"$(year_all 2025 | grep . || echo 0 0 0 0 0 0)"
+b26=$(year_all 2026)
+sql "INSERT INTO consumption_counters (beneficiary_id, category, care_date, pf_cents, franchise_cents,
+         amc_cents, forfait_cents, forfait_units, lines)
+     VALUES ($hb, 'CONSULT_GP', '2026-09-02', 100, 50, 700, 300, 2, 1)" >/dev/null
 sql "UPDATE consumption_counters SET care_date = '2025-09-02'
      WHERE beneficiary_id = $hb AND category = 'CONSULT_GP' AND care_date = '2026-09-02'" >/dev/null
-check_eq "yearly counters follow a day moved to another year" "$(year_row) | $(year_row 2025)" \
-	"$before | $pf5 $((amc5 + 700)) $units5 $((lines5 + 1))"
+check_eq "yearly counters follow a day moved to another year" "$(year_all 2026) | $(year_all 2025)" \
+	"$b26 | $((pf5 + 100)) $((fr5 + 50)) $((amc5 + 700)) $((fo5 + 300)) $((units5 + 2)) $((lines5 + 1))"
 sql "DELETE FROM consumption_counters
      WHERE beneficiary_id = $hb AND category = 'CONSULT_GP' AND care_date = '2025-09-02'" >/dev/null
-check_eq "yearly counters of the other year back where they were" "$(year_row 2025)" \
-	"$pf5 $amc5 $units5 $lines5"
+check_eq "yearly counters of the other year back where they were" "$(year_all 2025)" \
+	"$pf5 $fr5 $amc5 $fo5 $units5 $lines5"
+# Whatever happened above, the member's years are the sums of its days.
+check_eq "yearly counters are the sums of the daily ones" "$(sql "
+	WITH y AS (SELECT year, category, pf_cents, franchise_cents, amc_cents, forfait_cents,
+	                  forfait_units, lines
+	           FROM consumption_years WHERE beneficiary_id = $hb
+	           AND (pf_cents, franchise_cents, amc_cents, forfait_cents, forfait_units, lines)
+	               <> (0, 0, 0, 0, 0, 0)),
+	     d AS (SELECT date_part('year', care_date)::integer, category, sum(pf_cents),
+	                  sum(franchise_cents), sum(amc_cents), sum(forfait_cents),
+	                  sum(forfait_units), sum(lines)
+	           FROM consumption_counters WHERE beneficiary_id = $hb GROUP BY 1, 2)
+	SELECT (SELECT count(*) FROM (TABLE y EXCEPT TABLE d) a)
+	     + (SELECT count(*) FROM (TABLE d EXCEPT TABLE y) b) || ' of '
+	     || (SELECT count(*) FROM d)")" "0 of $(sql "SELECT count(DISTINCT (date_part('year', care_date), category))
+	FROM consumption_counters WHERE beneficiary_id = $hb")"
 
 # ---- a release out of step with its schema ----------------------------------------
 # The worker's statement fails for a reason that is not the message's

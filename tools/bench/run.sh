@@ -20,8 +20,11 @@
 # (default 1000) the pace of the second, paced run; BENCH_BATCH (default
 # 500) the daemons' messages per transaction;
 # BENCH_REIMBURSE_WORKERS (default 1) the reimburse replicas; BENCH_BIN
-# (default build/bin) where the programs are, to compare two builds on
-# the same infrastructure. Timing is reported, never asserted.
+# (default build/bin, relative to the repository's top) where the
+# programs are, to compare two builds on the same infrastructure: the
+# programs only, the schema is deploy/sql's of this checkout (an A/B of
+# a migration puts the old schema back by hand). Timing is reported,
+# never asserted.
 #
 # Tiers payant: BENCH_TP_RATE (default 5000) requests/s in all,
 # BENCH_TP_CLIENTS (default 50) professionals, BENCH_TP_SECONDS (default
