@@ -339,6 +339,21 @@ static void test_log_level_setting(void)
 }
 
 /* Binary integers of a result, built by hand as libpq would receive them. */
+/* A busy loop shows in the process's CPU (within 5 s of wall time,
+ * however busy the machine), and the figure never goes back. */
+static void test_process_cpu(void)
+{
+	int64_t cpu0 = process_cpu_us(), wall0 = clock_mono_us(), cpu1;
+	volatile uint64_t spin = 0;
+
+	while (process_cpu_us() - cpu0 < 5000 && clock_mono_us() - wall0 < 5000000)
+		spin++;
+	cpu1 = process_cpu_us();
+	CHECK(cpu0 > 0);
+	CHECK(cpu1 - cpu0 >= 5000);
+	CHECK(process_cpu_us() >= cpu1);
+}
+
 static void test_pg_binary_int(void)
 {
 	PGresAttDesc attrs[3] = {{.name = "a", .format = 1, .typlen = 2},
@@ -361,6 +376,7 @@ static void test_pg_binary_int(void)
 int main(void)
 {
 	RUN(test_dates);
+	RUN(test_process_cpu);
 	RUN(test_pgarray);
 	RUN(test_pgarray_words);
 	RUN(test_envelope_trace_id);

@@ -30,7 +30,6 @@
  *	saturation.
  */
 #include <libpq-fe.h>
-#include <sys/resource.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,17 +323,6 @@ static int wait_assigned(struct kafka_consumer *c)
 		kafka_batch_destroy(batch, n);
 	}
 	return kafka_consumer_assigned(c) > 0 ? OK : ERR;
-}
-
-/* User + system CPU of the whole process, every thread. */
-static int64_t process_cpu_us(void)
-{
-	struct rusage u;
-
-	if (getrusage(RUSAGE_SELF, &u) != 0)
-		return 0;
-	return (int64_t)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000 + u.ru_utime.tv_usec +
-	       u.ru_stime.tv_usec;
 }
 
 static void report_e2e(struct e2e *e, long claims, long rate, int64_t elapsed, int64_t cpu_us)

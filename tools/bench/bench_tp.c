@@ -66,7 +66,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -905,17 +904,6 @@ static void report(struct phase *ph, int n)
 }
 
 /* ---- the phases -------------------------------------------------------------------------------- */
-
-/* User + system CPU of the whole process, every thread. */
-static int64_t process_cpu_us(void)
-{
-	struct rusage u;
-
-	if (getrusage(RUSAGE_SELF, &u) != 0)
-		return 0;
-	return (int64_t)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000 + u.ru_utime.tv_usec +
-	       u.ru_stime.tv_usec;
-}
 
 static int run_phase(struct run *r, struct phase *ph, int pingpong)
 {
