@@ -15,6 +15,9 @@
 --
 -- The sums are those of 009: for each (beneficiary, year, category), the
 -- rows inserted add, the rows deleted subtract, an update does both.
+-- The upsert is written out once per operation: a trigger sees only its
+-- own transition tables, and handing them to a shared function would
+-- take the arrays back.
 -- Replacing a function takes no lock on the tables: workers running
 -- during the upgrade use the new body from their next statement.
 
