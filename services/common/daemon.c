@@ -65,18 +65,24 @@ static int install_signals(void)
 
 static void print_usage(const struct daemon_spec *spec)
 {
-	printf("Usage: %s [--help] [--version]\n\n%s\n\n", spec->name, spec->summary);
+	printf("Usage: %s [--help] [--version]%s\n\n%s\n\n", spec->name,
+	       spec->prepare_all != NULL ? " [--plans]" : "", spec->summary);
 	if (spec->usage != NULL)
 		printf("%s\n\n", spec->usage);
 	config_usage(stdout, spec->config);
 	config_usage_entries(stdout, daemon_config);
+	if (spec->prepare_all != NULL)
+		printf("\n--plans connects to CLAIMS_PG_DSN, prepares every statement this daemon\n"
+		       "runs and prints the plan PostgreSQL makes for each, then exits.\n");
 	printf("\nSignals: SIGTERM/SIGINT finish the work in flight, commit and exit 0;\n"
 	       "a second signal exits at once (status 2). Logs: JSON lines on stderr.\n");
 }
 
-static int parse_options(int argc, char **argv, const struct daemon_spec *spec, int *exit_now)
+static int parse_options(int argc, char **argv, const struct daemon_spec *spec, int *exit_now,
+			 int *plans)
 {
 	*exit_now = 0;
+	*plans = 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			print_usage(spec);
@@ -84,6 +90,8 @@ static int parse_options(int argc, char **argv, const struct daemon_spec *spec, 
 		} else if (strcmp(argv[i], "--version") == 0) {
 			printf("%s %s\n", spec->name, CLAIMS_VERSION);
 			*exit_now = 1;
+		} else if (strcmp(argv[i], "--plans") == 0 && spec->prepare_all != NULL) {
+			*plans = 1;
 		} else {
 			fprintf(stderr, "%s: unknown option %s (try --help)\n", spec->name,
 				argv[i]);
@@ -112,11 +120,26 @@ static int run_loop(const struct daemon_spec *spec)
 	return OK;
 }
 
+/* --plans: the statements of every session of the daemon, on one. */
+static int print_plans(const struct daemon_spec *spec)
+{
+	struct pg *db;
+	int status;
+
+	if (pg_open(*spec->pg_dsn, &db) != OK)
+		return ERR;
+	status = spec->prepare_all(db) == OK && pg_print_plans(db, stdout) == OK ? OK : ERR;
+	pg_close(db);
+	if (fflush(stdout) != 0)
+		status = ERR;
+	return status;
+}
+
 int daemon_main(int argc, char **argv, const struct daemon_spec *spec)
 {
-	int exit_now, status;
+	int exit_now, plans, status;
 
-	if (parse_options(argc, argv, spec, &exit_now) != OK)
+	if (parse_options(argc, argv, spec, &exit_now, &plans) != OK)
 		return 2;
 	if (exit_now)
 		return 0;
@@ -124,6 +147,12 @@ int daemon_main(int argc, char **argv, const struct daemon_spec *spec)
 		return 2;
 	if (config_load(daemon_config) != OK || config_load(spec->config) != OK)
 		return 2;
+	if (plans) {
+		status = print_plans(spec);
+		config_free(spec->config);
+		config_free(daemon_config);
+		return status == OK ? 0 : 1;
+	}
 	if (install_signals() != OK) {
 		log_error("cannot install signal handlers");
 		return 1;

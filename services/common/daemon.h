@@ -17,10 +17,13 @@
  *	signals, the metrics endpoint and the loop live here once.
  *
  *	daemon_main() handles --help (the summary and the configuration
- *	table) and --version, loads the configuration, calls init(), then
- *	calls step() until a stop is asked. step() does one bounded unit of
- *	work and must return within about a second (it polls with a
- *	timeout), so a stop request is seen promptly.
+ *	table), --version and --plans (connects, prepares every statement
+ *	of the daemon and prints the plan PostgreSQL makes for each, then
+ *	exits: for operators checking a database, and for the tests that
+ *	no statement scans a growing table whole), loads the configuration,
+ *	calls init(), then calls step() until a stop is asked. step() does
+ *	one bounded unit of work and must return within about a second (it
+ *	polls with a timeout), so a stop request is seen promptly.
  *
  *	Signals become loop events; handlers only set flags. The first
  *	SIGTERM or SIGINT asks for a graceful stop: the loop ends after the
@@ -39,6 +42,7 @@
 
 #include "common/config.h"
 #include "common/metrics.h"
+#include "common/pg.h"
 #include "common/status.h"
 
 struct daemon_spec {
@@ -53,6 +57,10 @@ struct daemon_spec {
 	void (*cleanup)(void *ctx);
 	health_fn health;
 	void *ctx;
+	/* For --plans: the database setting, and a function preparing on
+	 * one session every statement the daemon's sessions prepare. */
+	char *const *pg_dsn;
+	int (*prepare_all)(struct pg *db);
 };
 
 int daemon_main(int argc, char **argv, const struct daemon_spec *spec);

@@ -97,48 +97,48 @@ int outbox_add_as(struct pg *db, const char *id, const char *topic, const char *
 	return OK;
 }
 
-int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batch,
-		      struct outbox_relay **out)
+/* The queue is a table whose size swings from empty to a backlog of an
+ * outage within minutes: every statement goes by its index (pg.c turns
+ * sequential scans off on every session, for this reason among others). */
+int outbox_relay_prepare(struct pg *db)
 {
-	struct outbox_relay *r = xcalloc(1, sizeof(*r));
-
-	if (pg_open(dsn, &r->db) != OK)
-		goto fail;
-	/* The queue is a table whose size swings from empty to a backlog of
-	 * an outage within minutes, and a generic plan is made with the
-	 * statistics of its last vacuum: made on an empty queue, it scans
-	 * the queue whole and sorts it at every pass, and deletes by
-	 * comparing every row with every id. Every statement of this
-	 * connection has its index; never a sequential scan. */
-	if (pg_set(r->db, "enable_seqscan", "off") != OK)
-		goto fail;
 	/* `pending` is false for a queued id whose event was deleted or set
 	 * aside by hand: dequeued without being sent. Publishing an event is
 	 * taking its id off the queue; the outbox row is left as written. */
-	if (pg_prepare(r->db, "outbox_pending",
+	if (pg_prepare(db, "outbox_pending",
 		       "SELECT q.event_id, o.topic, o.key, o.payload,"
 		       "  o.event_id IS NOT NULL AND o.refused_at IS NULL AS pending"
 		       " FROM outbox_queue q LEFT JOIN outbox o ON o.event_id = q.event_id"
 		       " ORDER BY q.event_id LIMIT $1",
 		       1) != OK ||
-	    pg_prepare(r->db, "outbox_mark_sent",
+	    pg_prepare(db, "outbox_mark_sent",
 		       "DELETE FROM outbox_queue WHERE event_id = ANY($1::bigint[])", 1) != OK ||
 	    /* Read as stale, but put back since (claimctl outbox retry)
 	     * or deleted: dropped only if still so when deleting. */
-	    pg_prepare(r->db, "outbox_drop_stale",
+	    pg_prepare(db, "outbox_drop_stale",
 		       "DELETE FROM outbox_queue q WHERE q.event_id = ANY($1::bigint[])"
 		       " AND NOT EXISTS (SELECT 1 FROM outbox o"
 		       "  WHERE o.event_id = q.event_id AND o.refused_at IS NULL)",
 		       1) != OK ||
-	    pg_prepare(r->db, "outbox_mark_refused",
+	    pg_prepare(db, "outbox_mark_refused",
 		       "WITH done AS (DELETE FROM outbox_queue WHERE event_id = ANY($1::bigint[])"
 		       "  RETURNING event_id)"
 		       " UPDATE outbox o SET refused_at = now(), refusal = x.why"
 		       " FROM unnest($1::bigint[], $2::text[]) AS x(id, why), done"
 		       " WHERE o.event_id = x.id AND done.event_id = x.id",
 		       2) != OK ||
-	    pg_prepare(r->db, "outbox_lock",
+	    pg_prepare(db, "outbox_lock",
 		       "SELECT pg_try_advisory_xact_lock(" OUTBOX_LOCK_KEY ")", 0) != OK)
+		return ERR;
+	return OK;
+}
+
+int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batch,
+		      struct outbox_relay **out)
+{
+	struct outbox_relay *r = xcalloc(1, sizeof(*r));
+
+	if (pg_open(dsn, &r->db) != OK || outbox_relay_prepare(r->db) != OK)
 		goto fail;
 	r->producer = producer;
 	r->batch = batch;

@@ -66,6 +66,8 @@ struct outbox_relay;
 
 int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batch,
 		      struct outbox_relay **out) MUST_CHECK;
+/* The relay's statements, as outbox_relay_open() prepares them (--plans). */
+int outbox_relay_prepare(struct pg *db) MUST_CHECK;
 /* What one pass of a relay did. */
 struct outbox_pass {
 	int fetched;	  /* queued ids read */

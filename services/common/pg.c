@@ -5,6 +5,7 @@
 #include "common/pg.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,6 +136,13 @@ int pg_open(const char *dsn, struct pg **out)
 	 * execution would re-plan each time (a fifth of a millisecond for
 	 * the small lookups) for plans that never change. */
 	keep_setting(db, "plan_cache_mode", "force_generic_plan");
+	/* A generic plan is made once, at a statement's first run, from the
+	 * statistics of that moment, and kept for the session. Made on a
+	 * new database, it scans the claims tables whole (they are empty),
+	 * and goes on scanning them, millions of rows later, until
+	 * autovacuum next analyzes them. Every statement of the project has
+	 * its index; reference tables without one are still scanned. */
+	keep_setting(db, "enable_seqscan", "off");
 	if (connect_db(db) != OK) {
 		pg_close(db);
 		return ERR;
@@ -278,6 +286,61 @@ int pg_exec_params(struct pg *db, const char *sql, int nparams, const char *cons
 	}
 	return check_result(db, PQexecParams(db->conn, sql, nparams, NULL, values, NULL, NULL, 0),
 			    "query", res);
+}
+
+/* The plan of one prepared statement, as its next run would use it. */
+static int print_plan(struct pg *db, const struct pg_statement *s, FILE *out)
+{
+	char *name = PQescapeIdentifier(db->conn, s->name, strlen(s->name));
+	char *nulls = xcalloc((size_t)s->nparams + 1, sizeof("NULL, "));
+	char *sql;
+	PGresult *res;
+	int status;
+
+	if (name == NULL) {
+		log_error("postgres: statement name %s: %s", s->name, PQerrorMessage(db->conn));
+		free(nulls);
+		return ERR;
+	}
+	/* The plan is generic: the values do not matter, only their number. */
+	for (int i = 0; i < s->nparams; i++)
+		strcat(nulls, i == 0 ? "NULL" : ", NULL");
+	sql = s->nparams > 0 ? xasprintf("EXPLAIN EXECUTE %s(%s)", name, nulls)
+			     : xasprintf("EXPLAIN EXECUTE %s", name);
+	PQfreemem(name);
+	free(nulls);
+	status = check_result(db, PQexec(db->conn, sql), "explain", &res);
+	free(sql);
+	if (status != OK)
+		return ERR;
+	fprintf(out, "-- %s\n", s->name);
+	for (int r = 0; r < PQntuples(res); r++)
+		fprintf(out, "%s\n", PQgetvalue(res, r, 0));
+	fprintf(out, "\n");
+	PQclear(res);
+	return OK;
+}
+
+int pg_print_plans(struct pg *db, FILE *out)
+{
+	const struct pg_statement *s;
+	int count = 0;
+
+	if (db->conn == NULL) {
+		log_error("postgres: not connected");
+		return ERR;
+	}
+	/* In the order they were prepared: the list is newest first. */
+	for (s = db->statements; s != NULL; s = s->next)
+		count++;
+	for (int i = count - 1; i >= 0; i--) {
+		s = db->statements;
+		for (int k = 0; k < i; k++)
+			s = s->next;
+		if (print_plan(db, s, out) != OK)
+			return ERR;
+	}
+	return OK;
 }
 
 int pg_exec(struct pg *db, const char *sql)

@@ -28,6 +28,7 @@
 
 #include <libpq-fe.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/status.h"
 
@@ -64,6 +65,11 @@ int pg_exec(struct pg *db, const char *sql) MUST_CHECK;
 int pg_begin(struct pg *db) MUST_CHECK;
 int pg_commit(struct pg *db) MUST_CHECK;
 void pg_rollback(struct pg *db);
+
+/* Print the plan PostgreSQL holds for each statement prepared on this
+ * session, in the order they were prepared, each under "-- name": what
+ * the daemons' --plans prints for operators and tests. */
+int pg_print_plans(struct pg *db, FILE *out) MUST_CHECK;
 
 /* A session setting (SET name = value), kept and applied again after a
  * reconnect, e.g. pg_set(db, "statement_timeout", "2s"). */

@@ -25,6 +25,7 @@
 #include "common/daemon.h"
 #include "common/envelope.h"
 #include "common/log.h"
+#include "common/outbox.h"
 #include "common/metrics.h"
 #include "common/worker.h"
 #include "common/xalloc.h"
@@ -115,6 +116,15 @@ static int prepare(void *ctx, struct pg *db)
 	return intake_prepare(db);
 }
 
+/* --plans: the worker's session and the socket's prepare the same
+ * statements; the relay's has its own. */
+static int prepare_all(struct pg *db)
+{
+	if (outbox_prepare(db) != OK || intake_prepare(db) != OK || outbox_relay_prepare(db) != OK)
+		return ERR;
+	return OK;
+}
+
 static int intake_init(void *ctx)
 {
 	struct intake_daemon *st = ctx;
@@ -195,6 +205,8 @@ static const struct daemon_spec spec = {
 	.cleanup = intake_cleanup,
 	.health = intake_health,
 	.ctx = &state,
+	.pg_dsn = &cfg.pg_dsn,
+	.prepare_all = prepare_all,
 };
 
 int main(int argc, char **argv)

@@ -28,6 +28,7 @@
 #include "common/daemon.h"
 #include "common/envelope.h"
 #include "common/log.h"
+#include "common/outbox.h"
 #include "common/params.h"
 #include "common/util.h"
 #include "common/worker.h"
@@ -108,6 +109,16 @@ static int prepare(void *ctx, struct pg *db)
 {
 	UNUSED(ctx);
 	return reimburse_prepare(db);
+}
+
+/* --plans: the worker's session, the quote thread's (the same and
+ * quote_store) and the relay's. */
+static int prepare_all(struct pg *db)
+{
+	if (outbox_prepare(db) != OK || reimburse_prepare(db) != OK || quote_prepare(db) != OK ||
+	    outbox_relay_prepare(db) != OK)
+		return ERR;
+	return OK;
 }
 
 static int reimburse_init(void *ctx)
@@ -191,6 +202,8 @@ static const struct daemon_spec spec = {
 	.cleanup = reimburse_cleanup,
 	.health = reimburse_health,
 	.ctx = &state,
+	.pg_dsn = &cfg.pg_dsn,
+	.prepare_all = prepare_all,
 };
 
 int main(int argc, char **argv)

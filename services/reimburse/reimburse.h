@@ -96,5 +96,7 @@ struct quote_server;
 int quote_server_start(const char *dsn, const char *endpoints, const struct rules_params *params,
 		       long reload_seconds, struct quote_server **out) MUST_CHECK;
 void quote_server_stop(struct quote_server *q);
+/* The statement the quote thread adds to reimburse_prepare()'s (--plans). */
+int quote_prepare(struct pg *db) MUST_CHECK;
 
 #endif

@@ -349,6 +349,11 @@ static int connect_all(struct quote_server *q, const char *endpoints)
 	return status;
 }
 
+int quote_prepare(struct pg *db)
+{
+	return pg_prepare(db, "quote_store", sql_store, S_COUNT);
+}
+
 int quote_server_start(const char *dsn, const char *endpoints, const struct rules_params *params,
 		       long reload_seconds, struct quote_server **out)
 {
@@ -370,8 +375,7 @@ int quote_server_start(const char *dsn, const char *endpoints, const struct rule
 	q->zctx = zmq_ctx_new();
 	if (q->zctx == NULL || pg_open(dsn, &q->db) != OK ||
 	    pg_exec(q->db, "SET synchronous_commit = off") != OK ||
-	    reimburse_prepare(q->db) != OK ||
-	    pg_prepare(q->db, "quote_store", sql_store, S_COUNT) != OK ||
+	    reimburse_prepare(q->db) != OK || quote_prepare(q->db) != OK ||
 	    formulas_load(q->db, &q->rctx.formulas) != OK || connect_all(q, endpoints) != OK)
 		goto fail;
 	if (pthread_create(&q->thread, NULL, quote_loop, q) != 0) {

@@ -175,6 +175,43 @@ static void probe_dependencies(struct tpgate *g)
 
 /* ---- the daemon ---------------------------------------------------------------------------- */
 
+/* The front door's own statements; tp_rights and the ZAP handler have
+ * theirs. */
+static int tpgate_prepare(struct pg *db)
+{
+	if (pg_prepare(db, "tp_professional_active",
+		       "SELECT key_status = 'active' AND tp_agreement FROM professionals"
+		       " WHERE professional_id = $1",
+		       1) != OK ||
+	    pg_prepare(
+		    db, "tp_invoice_status",
+		    "SELECT c.claim_id::text, c.status, '', p.status,"
+		    " (SELECT coalesce(sum(d.amc_cents), 0) FROM decisions d"
+		    "  WHERE d.claim_id = c.claim_id), coalesce(c.outcome_reason, '')"
+		    " FROM claims c LEFT JOIN payments p ON p.claim_id = c.claim_id"
+		    " WHERE c.source = $1 AND c.external_id = $2"
+		    " UNION ALL"
+		    " SELECT NULL, 'rejected', r.reason_code, NULL, NULL, coalesce(r.message, '')"
+		    " FROM claim_rejections r WHERE r.source = $1 AND r.external_id = $2"
+		    " LIMIT 1",
+		    2) != OK ||
+	    pg_prepare(db, "tp_contract_member",
+		       "SELECT m.membership_number FROM contracts c"
+		       " JOIN members m ON m.member_id = c.member_id WHERE c.contract_id = $1",
+		       1) != OK)
+		return ERR;
+	return OK;
+}
+
+/* --plans: the front door's session (its statements and the rights
+ * store's) and the ZAP handler's. */
+static int prepare_all(struct pg *db)
+{
+	if (tpgate_prepare(db) != OK || tp_rights_prepare(db) != OK || tp_zap_prepare(db) != OK)
+		return ERR;
+	return OK;
+}
+
 static int tpgate_init(void *ctx)
 {
 	struct tpgate *g = ctx;
@@ -198,26 +235,7 @@ static int tpgate_init(void *ctx)
 	g->ctx = zmq_ctx_new();
 	if (g->ctx == NULL || pg_open(cfg.pg_dsn, &g->db) != OK ||
 	    pg_set(g->db, "statement_timeout", TP_STATEMENT_TIMEOUT) != OK ||
-	    pg_prepare(g->db, "tp_professional_active",
-		       "SELECT key_status = 'active' AND tp_agreement FROM professionals"
-		       " WHERE professional_id = $1",
-		       1) != OK ||
-	    pg_prepare(
-		    g->db, "tp_invoice_status",
-		    "SELECT c.claim_id::text, c.status, '', p.status,"
-		    " (SELECT coalesce(sum(d.amc_cents), 0) FROM decisions d"
-		    "  WHERE d.claim_id = c.claim_id), coalesce(c.outcome_reason, '')"
-		    " FROM claims c LEFT JOIN payments p ON p.claim_id = c.claim_id"
-		    " WHERE c.source = $1 AND c.external_id = $2"
-		    " UNION ALL"
-		    " SELECT NULL, 'rejected', r.reason_code, NULL, NULL, coalesce(r.message, '')"
-		    " FROM claim_rejections r WHERE r.source = $1 AND r.external_id = $2"
-		    " LIMIT 1",
-		    2) != OK ||
-	    pg_prepare(g->db, "tp_contract_member",
-		       "SELECT m.membership_number FROM contracts c"
-		       " JOIN members m ON m.member_id = c.member_id WHERE c.contract_id = $1",
-		       1) != OK ||
+	    tpgate_prepare(g->db) != OK ||
 	    redis_open(cfg.redis_url, &g->redis) != OK ||
 	    tp_rights_open(g->db, g->redis, cfg.rights_ttl, &g->rights) != OK ||
 	    tp_catalog_refresh(g->rights, 60) != OK ||
@@ -325,6 +343,8 @@ static const struct daemon_spec spec = {
 	.cleanup = tpgate_cleanup,
 	.health = tpgate_health,
 	.ctx = &state,
+	.pg_dsn = &cfg.pg_dsn,
+	.prepare_all = prepare_all,
 };
 
 int main(int argc, char **argv)

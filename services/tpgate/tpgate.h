@@ -58,6 +58,8 @@ struct tp_route {
 /* tpgate_zap.c */
 struct tp_zap;
 int tp_zap_start(void *zmq_ctx, const char *dsn, struct tp_zap **out) MUST_CHECK;
+/* The handler's statement, as tp_zap_start() prepares it (--plans). */
+int tp_zap_prepare(struct pg *db) MUST_CHECK;
 void tp_zap_stop(struct tp_zap *zap);
 /* 1 while the handler's database connection works (any thread). */
 int tp_zap_db_up(struct tp_zap *zap);
@@ -114,6 +116,8 @@ struct tp_rights_store;
 int tp_rights_open(struct pg *db, struct redis_conn *redis, long ttl_s,
 		   struct tp_rights_store **out) MUST_CHECK;
 void tp_rights_close(struct tp_rights_store *store);
+/* The store's statements, as tp_rights_open() prepares them (--plans). */
+int tp_rights_prepare(struct pg *db) MUST_CHECK;
 /* The member's snapshot (no contract: unknown member); free it with
  * claims__rights_snapshot__free_unpacked(). cached is what Redis held
  * (fetched with the admission), NULL on a miss: then PostgreSQL is read

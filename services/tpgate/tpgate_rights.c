@@ -51,21 +51,8 @@ struct tp_rights_store {
 	struct metric *hits, *misses, *redis_errors;
 };
 
-int tp_rights_open(struct pg *db, struct redis_conn *redis, long ttl_s,
-		   struct tp_rights_store **out)
+int tp_rights_prepare(struct pg *db)
 {
-	struct tp_rights_store *s = xcalloc(1, sizeof(*s));
-
-	s->db = db;
-	s->redis = redis;
-	s->ttl_s = ttl_s;
-	s->hits = metric_counter("tpgate_rights_cache_total{result=\"hit\"}",
-				 "Rights lookups, by cache result");
-	s->misses = metric_counter("tpgate_rights_cache_total{result=\"miss\"}",
-				   "Rights lookups, by cache result");
-	s->redis_errors =
-		metric_counter("tpgate_redis_errors_total",
-			       "Redis commands that failed (the database answered instead)");
 	if (pg_prepare(db, "tp_rights",
 		       "SELECT c.contract_id, c.formula_code, c.amc_number, c.status,"
 		       " c.start_date - date '1970-01-01', c.end_date - date '1970-01-01',"
@@ -84,7 +71,27 @@ int tp_rights_open(struct pg *db, struct redis_conn *redis, long ttl_s,
 		       " FROM formula_versions v"
 		       " LEFT JOIN guarantees g USING (formula_code, version)"
 		       " GROUP BY 1, 2, 3 ORDER BY 1, 2",
-		       0) != OK) {
+		       0) != OK)
+		return ERR;
+	return OK;
+}
+
+int tp_rights_open(struct pg *db, struct redis_conn *redis, long ttl_s,
+		   struct tp_rights_store **out)
+{
+	struct tp_rights_store *s = xcalloc(1, sizeof(*s));
+
+	s->db = db;
+	s->redis = redis;
+	s->ttl_s = ttl_s;
+	s->hits = metric_counter("tpgate_rights_cache_total{result=\"hit\"}",
+				 "Rights lookups, by cache result");
+	s->misses = metric_counter("tpgate_rights_cache_total{result=\"miss\"}",
+				   "Rights lookups, by cache result");
+	s->redis_errors =
+		metric_counter("tpgate_redis_errors_total",
+			       "Redis commands that failed (the database answered instead)");
+	if (tp_rights_prepare(db) != OK) {
 		free(s);
 		return ERR;
 	}

@@ -185,16 +185,20 @@ int tp_zap_db_up(struct tp_zap *z)
 	return z != NULL && atomic_load(&z->db_up);
 }
 
+int tp_zap_prepare(struct pg *db)
+{
+	return pg_prepare(db, "zap_key",
+			  "SELECT professional_id, id_kind, id_value, key_status, tp_agreement"
+			  " FROM professionals WHERE curve_public_key = $1",
+			  1);
+}
+
 int tp_zap_start(void *zmq_ctx, const char *dsn, struct tp_zap **out)
 {
 	struct tp_zap *z = xcalloc(1, sizeof(*z));
 	int zero = 0;
 
-	if (pg_open(dsn, &z->db) != OK ||
-	    pg_prepare(z->db, "zap_key",
-		       "SELECT professional_id, id_kind, id_value, key_status, tp_agreement"
-		       " FROM professionals WHERE curve_public_key = $1",
-		       1) != OK ||
+	if (pg_open(dsn, &z->db) != OK || tp_zap_prepare(z->db) != OK ||
 	    pg_set(z->db, "statement_timeout", TP_STATEMENT_TIMEOUT) != OK)
 		goto fail;
 	atomic_store(&z->db_up, 1);

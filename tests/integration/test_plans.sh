@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# test_plans.sh - no daemon statement scans a growing table whole
+#
+# The daemons' statements run with generic plans, made once per session
+# from the statistics of that moment. On a database just created every
+# table is empty, and a plan made then would scan the claims tables
+# whole for as long as the session lives. Each daemon's --plans prints
+# the plan of every statement it prepares; on a new, empty database
+# none may hold a sequential scan, except of the reference tables
+# (formulas and their versions and guarantees: a few hundred rows).
+source "$(dirname "$0")/../lib.sh"
+
+ADMIN_DSN=$CLAIMS_PG_DSN
+FRESH_DB=claims_plans_test
+FRESH_DSN=${CLAIMS_PG_DSN%/*}/$FRESH_DB
+REFERENCE_TABLES='formulas|formula_versions|guarantees'
+
+drop_fresh() {
+	psql -X -q "$ADMIN_DSN" -c "DROP DATABASE IF EXISTS $FRESH_DB" >/dev/null 2>&1
+}
+trap 'stop_all; drop_fresh' EXIT
+
+drop_fresh
+check "a new database" psql -X -q "$ADMIN_DSN" -c "CREATE DATABASE $FRESH_DB"
+check "migrated" env CLAIMS_PG_DSN="$FRESH_DSN" "$BIN/claimctl" migrate
+
+# expect_plans DAEMON STATEMENT...: each named statement has a plan, and
+# no plan scans a table outside the reference ones
+expect_plans() {
+	local daemon=$1 out rc scans
+	shift
+	out=$(CLAIMS_PG_DSN="$FRESH_DSN" "$BIN/$daemon" --plans 2>&1)
+	rc=$?
+	check_eq "$daemon --plans exits 0" "$rc" 0
+	for statement in "$@"; do
+		if grep -q "^-- $statement\$" <<<"$out"; then
+			pass "$daemon --plans shows $statement"
+		else
+			fail "$daemon --plans shows $statement" "not in: $(grep '^-- ' <<<"$out" | tr '\n' ' ')"
+		fi
+	done
+	scans=$(grep -E 'Seq Scan on ' <<<"$out" | grep -Ev "Seq Scan on ($REFERENCE_TABLES) ")
+	if [ -z "$scans" ]; then
+		pass "$daemon: no sequential scan of a growing table on an empty database"
+	else
+		fail "$daemon: no sequential scan of a growing table on an empty database" "$scans"
+	fi
+}
+
+expect_plans intake outbox_add intake_first_answers intake_coverage intake_professionals \
+	intake_quotes intake_insert_claims intake_insert_rejections outbox_pending \
+	outbox_mark_sent outbox_drop_stale outbox_mark_refused
+expect_plans reimburse reimburse_lock reimburse_history reimburse_write quote_store \
+	outbox_pending
+expect_plans tpgate tp_professional_active tp_invoice_status tp_contract_member tp_rights \
+	tp_catalog zap_key
+
+for daemon in intake reimburse tpgate; do
+	check "$daemon --help tells of --plans" grep -q -- "--plans" <<<"$("$BIN/$daemon" --help)"
+	CLAIMS_PG_DSN=postgresql://claims@127.0.0.1:1/nowhere "$BIN/$daemon" --plans \
+		>/dev/null 2>&1
+	check_eq "$daemon --plans without a database exits 1" "$?" 1
+done
+report
