@@ -127,8 +127,8 @@ int outbox_relay_prepare(struct pg *db)
 		       " FROM unnest($1::bigint[], $2::text[]) AS x(id, why), done"
 		       " WHERE o.event_id = x.id AND done.event_id = x.id",
 		       2) != OK ||
-	    pg_prepare(db, "outbox_lock",
-		       "SELECT pg_try_advisory_xact_lock(" OUTBOX_LOCK_KEY ")", 0) != OK)
+	    pg_prepare(db, "outbox_lock", "SELECT pg_try_advisory_xact_lock(" OUTBOX_LOCK_KEY ")",
+		       0) != OK)
 		return ERR;
 	return OK;
 }

@@ -235,8 +235,7 @@ static int tpgate_init(void *ctx)
 	g->ctx = zmq_ctx_new();
 	if (g->ctx == NULL || pg_open(cfg.pg_dsn, &g->db) != OK ||
 	    pg_set(g->db, "statement_timeout", TP_STATEMENT_TIMEOUT) != OK ||
-	    tpgate_prepare(g->db) != OK ||
-	    redis_open(cfg.redis_url, &g->redis) != OK ||
+	    tpgate_prepare(g->db) != OK || redis_open(cfg.redis_url, &g->redis) != OK ||
 	    tp_rights_open(g->db, g->redis, cfg.rights_ttl, &g->rights) != OK ||
 	    tp_catalog_refresh(g->rights, 60) != OK ||
 	    tp_backends_open(g->ctx, cfg.quote_endpoint, cfg.intake_endpoint,
