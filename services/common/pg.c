@@ -323,8 +323,9 @@ static int print_plan(struct pg *db, const struct pg_statement *s, FILE *out)
 
 int pg_print_plans(struct pg *db, FILE *out)
 {
-	const struct pg_statement *s;
-	int count = 0;
+	const struct pg_statement *s, **oldest_first;
+	size_t count = 0, i;
+	int status = OK;
 
 	if (db->conn == NULL) {
 		log_error("postgres: not connected");
@@ -333,14 +334,13 @@ int pg_print_plans(struct pg *db, FILE *out)
 	/* In the order they were prepared: the list is newest first. */
 	for (s = db->statements; s != NULL; s = s->next)
 		count++;
-	for (int i = count - 1; i >= 0; i--) {
-		s = db->statements;
-		for (int k = 0; k < i; k++)
-			s = s->next;
-		if (print_plan(db, s, out) != OK)
-			return ERR;
-	}
-	return OK;
+	oldest_first = xcalloc(count + 1, sizeof(*oldest_first));
+	for (s = db->statements, i = count; s != NULL; s = s->next)
+		oldest_first[--i] = s;
+	for (i = 0; i < count && status == OK; i++)
+		status = print_plan(db, oldest_first[i], out);
+	free(oldest_first);
+	return status;
 }
 
 int pg_exec(struct pg *db, const char *sql)
