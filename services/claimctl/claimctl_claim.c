@@ -27,7 +27,11 @@ static const char sql_claim[] =
 	" coalesce(to_char(cl.decided_at, 'YYYY-MM-DD HH24:MI:SS'), '-'),"
 	" coalesce((SELECT p.id_kind || ' ' || p.id_value || ' (' || p.name || ')'"
 	"  FROM professionals p WHERE p.professional_id = cl.professional_id), '-'),"
-	" coalesce(cl.quote_id::text, '')"
+	" coalesce(cl.quote_id::text, ''),"
+	" coalesce((SELECT k.complement_id::text FROM claim_complements k"
+	"  WHERE k.claim_id = cl.claim_id), ''),"
+	" coalesce((SELECT k.claim_id::text FROM claim_complements k"
+	"  WHERE k.complement_id = cl.claim_id), '')"
 	" FROM claims cl JOIN contracts c ON c.contract_id = cl.contract_id"
 	" JOIN members m ON m.member_id = c.member_id"
 	" JOIN beneficiaries b ON b.beneficiary_id = cl.beneficiary_id"
@@ -74,6 +78,10 @@ static int print_claim(struct pg *db, const char *a, const char *b)
 	       PQgetvalue(res, 0, 11), PQgetvalue(res, 0, 12));
 	if (PQgetvalue(res, 0, 13)[0] != '\0')
 		printf("quote        %s (tiers payant)\n", PQgetvalue(res, 0, 13));
+	if (PQgetvalue(res, 0, 14)[0] != '\0')
+		printf("completed by %s (its undecided lines)\n", PQgetvalue(res, 0, 14));
+	if (PQgetvalue(res, 0, 15)[0] != '\0')
+		printf("complement of %s\n", PQgetvalue(res, 0, 15));
 	v[0] = PQgetvalue(res, 0, 0);
 	if (pg_exec_params(db, sql_lines, 1, v, &lines) != OK) {
 		PQclear(res);

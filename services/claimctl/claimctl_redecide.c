@@ -1,7 +1,7 @@
 /*
  * NAME
  *	claimctl_redecide.c - claimctl claim redecide: decide again a claim
- *	that ended in error
+ *	that ended in error, or complete one that ended partial
  *
  * SYNOPSIS
  *	claimctl claim redecide CLAIM_ID... | -
@@ -26,9 +26,19 @@
  *	as they are now, which is what intake itself would read for care
  *	submitted today; the lines are those intake recorded.
  *
- *	A claim that is 'complete' or 'partial' is never decided again: its
- *	decided lines were paid and counted (docs/operations.md says what to
- *	do with a partial one). A 'queued' one is already on its way.
+ *	A claim in 'partial' is never decided again: its decided lines were
+ *	paid and counted. It is completed instead, in one transaction: a new
+ *	claim (the complement) with the same beneficiary, sender, payee and
+ *	reception time, under the external id of the first followed by
+ *	"/complement", takes a copy of the lines that have no decision;
+ *	claim_complements links the two (one complement per claim), the
+ *	audit log records who asked, and the complement's claims.accepted
+ *	event joins the outbox, flagged like the above. The workers decide it
+ *	like any claim, with its own payment and event. A complement that
+ *	ends partial can be completed in turn.
+ *
+ *	A claim that is 'complete' is never decided again, nor a 'partial'
+ *	one already completed. A 'queued' one is already on its way.
  *
  *	Settings: CLAIMS_PG_DSN; CLAIMS_OPERATOR (default $USER) names the
  *	operator in the audit log.
@@ -55,7 +65,8 @@ static const char sql_claim[] =
 	" SELECT cl.status, cl.contract_id, cl.beneficiary_id, cl.source, cl.external_id,"
 	" cl.payee, p.id_value, m.membership_number, b.birth_date::text,"
 	" b.exemptions::text, cl.trace_id,"
-	" (SELECT count(*) FROM decisions d WHERE d.claim_id = cl.claim_id)"
+	" (SELECT count(*) FROM decisions d WHERE d.claim_id = cl.claim_id),"
+	" (SELECT k.complement_id::text FROM claim_complements k WHERE k.claim_id = cl.claim_id)"
 	" FROM claims cl JOIN beneficiaries b ON b.beneficiary_id = cl.beneficiary_id"
 	" JOIN contracts c ON c.contract_id = cl.contract_id"
 	" JOIN members m ON m.member_id = c.member_id"
@@ -84,6 +95,31 @@ static const char sql_requeue[] =
 	" INSERT INTO audit_log (actor, action, entity, entity_id, detail)"
 	" SELECT $2, 'redecide', 'claim', claim_id::text, jsonb_build_object('reason', $3::text)"
 	" FROM q";
+/* The complement of a partial claim: a copy of the claim and of its
+ * undecided lines under a new id ($2), linked, and audited. The lines
+ * keep their numbers; the reception time is the first claim's, which
+ * also keeps sql_lines' reading of lines recorded before 008. */
+static const char sql_complement[] =
+	"WITH c AS (INSERT INTO claims (claim_id, source, source_kind, external_id, contract_id,"
+	"  beneficiary_id, professional_id, payee, status, trace_id, received_at)"
+	" SELECT $2::uuid, source, source_kind, external_id || '/complement', contract_id,"
+	"  beneficiary_id, professional_id, payee, 'queued', trace_id, received_at"
+	" FROM claims WHERE claim_id = $1::uuid RETURNING claim_id, external_id),"
+	" l AS (INSERT INTO claim_lines (claim_id, line_no, line_ref, act_code, category, care_date,"
+	"  quantity, charged_cents, brss_cents, amo_rate, amo_paid_cents, optam, parcours, basket,"
+	"  price_limit_cents, lenses, frame_charged_cents)"
+	" SELECT c.claim_id, l.line_no, l.line_ref, l.act_code, l.category, l.care_date,"
+	"  l.quantity, l.charged_cents, l.brss_cents, l.amo_rate, l.amo_paid_cents, l.optam,"
+	"  l.parcours, l.basket, l.price_limit_cents, l.lenses, l.frame_charged_cents"
+	" FROM claim_lines l, c WHERE l.claim_id = $1::uuid AND NOT EXISTS"
+	"  (SELECT 1 FROM decisions d WHERE d.claim_id = l.claim_id AND d.line_no = l.line_no)"
+	" RETURNING line_no),"
+	" k AS (INSERT INTO claim_complements (claim_id, complement_id, actor)"
+	"  SELECT $1::uuid, claim_id, $3 FROM c),"
+	" a AS (INSERT INTO audit_log (actor, action, entity, entity_id, detail)"
+	"  SELECT $3, 'complement', 'claim', $1, jsonb_build_object('complement', c.claim_id,"
+	"   'lines', (SELECT array_agg(line_no ORDER BY line_no) FROM l)) FROM c)"
+	" SELECT external_id FROM c";
 /* clang-format on */
 
 enum {
@@ -99,6 +135,7 @@ enum {
 	C_EXEMPTIONS,
 	C_TRACE,
 	C_DECISIONS,
+	C_COMPLEMENT,
 };
 
 enum {
@@ -174,8 +211,10 @@ static void line_from_row(const PGresult *res, int r, Claims__ClaimLine *l, char
 	}
 }
 
-/* The claims.accepted event of the claim, as intake built it, flagged. */
-static int add_event(struct pg *db, const char *claim_id, const PGresult *c, const PGresult *lines)
+/* The claims.accepted event of the claim, as intake built it, flagged;
+ * external_id is the claim's (a complement has its own). */
+static int add_event(struct pg *db, const char *claim_id, const char *external_id,
+		     const PGresult *c, const PGresult *lines)
 {
 	Claims__ClaimAccepted a = CLAIMS__CLAIM_ACCEPTED__INIT;
 	int n = PQntuples(lines), status;
@@ -195,7 +234,7 @@ static int add_event(struct pg *db, const char *claim_id, const PGresult *c, con
 	a.contract_id = strtoll(PQgetvalue(c, 0, C_CONTRACT), NULL, 10);
 	a.beneficiary_id = strtoll(PQgetvalue(c, 0, C_BENEFICIARY), NULL, 10);
 	a.source = PQgetvalue(c, 0, C_SOURCE);
-	a.external_id = PQgetvalue(c, 0, C_EXTERNAL);
+	a.external_id = (char *)external_id;
 	a.payee = strcmp(PQgetvalue(c, 0, C_PAYEE), "professional") == 0
 			  ? CLAIMS__PAYEE__PAYEE_PROFESSIONAL
 			  : CLAIMS__PAYEE__PAYEE_MEMBER;
@@ -229,6 +268,8 @@ static const char *refusal(const PGresult *c, const PGresult *lines)
 	status = PQgetvalue(c, 0, C_STATUS);
 	if (strcmp(status, "queued") == 0)
 		return "queued: already waiting for a worker";
+	if (strcmp(status, "partial") == 0)
+		return PQgetisnull(c, 0, C_COMPLEMENT) ? NULL : "partial, and already completed by";
 	if (strcmp(status, "error") != 0)
 		return "decided: its decided lines were paid and counted, it is never decided "
 		       "again";
@@ -237,38 +278,81 @@ static const char *refusal(const PGresult *c, const PGresult *lines)
 	return NULL;
 }
 
+/* A claim in error goes back to the queue as it is. */
+static int requeue(struct pg *db, const char *claim_id, const char *actor, const PGresult *c,
+		   const PGresult *lines)
+{
+	const char *v[3] = {claim_id, actor, "claimctl claim redecide"};
+	PGresult *res;
+
+	if (add_event(db, claim_id, PQgetvalue(c, 0, C_EXTERNAL), c, lines) != OK ||
+	    pg_exec_params(db, sql_requeue, 3, v, &res) != OK)
+		return ERR;
+	PQclear(res);
+	if (pg_commit(db) != OK)
+		return ERR;
+	printf("%s queued again (%d lines), formula versions to be read again\n", claim_id,
+	       PQntuples(lines));
+	return OK;
+}
+
+/* A partial claim is completed by a new claim holding its undecided
+ * lines, read back as sql_lines gives them for the event. */
+static int complete(struct pg *db, const char *claim_id, const char *actor, const PGresult *c)
+{
+	char complement_id[UUID_STR_LEN];
+	const char *v[3] = {claim_id, complement_id, actor};
+	PGresult *made = NULL, *lines = NULL;
+	int status = ERR;
+
+	uuid_v7(complement_id);
+	if (pg_exec_params(db, sql_complement, 3, v, &made) != OK ||
+	    pg_exec_params(db, sql_lines, 1, &v[1], &lines) != OK)
+		goto done;
+	if (PQntuples(made) != 1 || PQntuples(lines) == 0) {
+		printf("%s not completed: no undecided line\n", claim_id);
+		goto done;
+	}
+	if (add_event(db, complement_id, PQgetvalue(made, 0, 0), c, lines) != OK ||
+	    pg_commit(db) != OK)
+		goto done;
+	printf("%s completed by %s (%d lines), formula versions to be read again\n", claim_id,
+	       complement_id, PQntuples(lines));
+	status = OK;
+done:
+	PQclear(lines);
+	PQclear(made);
+	return status;
+}
+
 /* One claim, one transaction. */
 static int redecide_one(struct pg *db, const char *claim_id, const char *actor)
 {
-	const char *v[3] = {claim_id, actor, "claimctl claim redecide"};
 	PGresult *c = NULL, *lines = NULL;
 	const char *why;
+	int status = ERR;
 
 	if (pg_begin(db) != OK)
 		return ERR;
-	if (pg_exec_params(db, sql_claim, 1, v, &c) != OK ||
-	    pg_exec_params(db, sql_lines, 1, v, &lines) != OK)
-		goto fail;
+	if (pg_exec_params(db, sql_claim, 1, &claim_id, &c) != OK ||
+	    pg_exec_params(db, sql_lines, 1, &claim_id, &lines) != OK)
+		goto done;
 	if ((why = refusal(c, lines)) != NULL) {
-		printf("%s not sent again: %s\n", claim_id, why);
-		goto fail;
+		printf("%s not sent again: %s%s%s\n", claim_id, why,
+		       PQntuples(c) > 0 && !PQgetisnull(c, 0, C_COMPLEMENT) ? " " : "",
+		       PQntuples(c) > 0 ? PQgetvalue(c, 0, C_COMPLEMENT) : "");
+		goto done;
 	}
-	if (add_event(db, claim_id, c, lines) != OK)
-		goto fail;
-	PQclear(c);
-	c = NULL;
-	if (pg_exec_params(db, sql_requeue, 3, v, &c) != OK || pg_commit(db) != OK)
-		goto fail;
-	printf("%s queued again (%d lines), formula versions to be read again\n", claim_id,
-	       PQntuples(lines));
+	if (strcmp(PQgetvalue(c, 0, C_STATUS), "partial") == 0)
+		status = complete(db, claim_id, actor, c);
+	else
+		status = requeue(db, claim_id, actor, c, lines);
+done:
 	PQclear(lines);
 	PQclear(c);
-	return OK;
-fail:
-	PQclear(lines);
-	PQclear(c);
-	pg_rollback(db);
-	return ERR;
+	if (status != OK)
+		pg_rollback(db);
+	return status;
 }
 
 static void free_ids(char **ids, int n)
@@ -325,7 +409,9 @@ int claimctl_redecide(int argc, char **argv)
 	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
 		printf("Usage: claimctl claim redecide CLAIM_ID... | -\n\n"
 		       "Sends a claim that ended in error (no line decided) back to the\n"
-		       "reimbursement workers, once the missing formula version is published.\n"
+		       "reimbursement workers, once the missing formula version is published;\n"
+		       "a claim that ended partial is completed by a new claim holding its\n"
+		       "undecided lines (its decided ones were paid and are never decided again).\n"
 		       "With -, the claim ids are read from standard input, one a line.\n"
 		       "Settings: CLAIMS_PG_DSN; CLAIMS_OPERATOR [$USER] for the audit log.\n");
 		return argc == 2 ? 0 : EXIT_USAGE;

@@ -366,7 +366,7 @@ sql "INSERT INTO formulas (formula_code, label, responsible)
        SELECT '$G', 1, category, spec FROM guarantees
        WHERE formula_code = 'CONFORT' AND version = (SELECT max(version) FROM formula_versions
                                                     WHERE formula_code = 'CONFORT')" >/dev/null
-create_members "${P}8" 2 "$G"
+create_members "${P}8" 3 "$G"
 create_members "${P}6" 1 CONFORT
 RD="redecide-$RUN_ID"
 for m in "${P}800001" "${P}800002" "${P}600001"; do
@@ -389,6 +389,19 @@ out=$("$BIN/claimctl" claim redecide "$gap_claim")
 check_eq "redecide: sent while the version is still missing" "$?" 0
 check "redecide: ... and in error again (nothing published yet)" wait_for 30 bash -c \
 	"[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT status FROM claims WHERE claim_id = '$gap_claim'\")\" = error ]"
+# A claim with the same GP care in March and in July: the July line is
+# decided, the March one not (partial), until version 2 below.
+RP="partial-$RUN_ID"
+printf '{"source":"%s","external_id":"%s","membership_number":"%s","lines":[%s,%s]}\n' "$RP" "${P}800003" "${P}800003" \
+	'{"act_code":"G","category":"CONSULT_GP","care_date":"2026-03-10","charged_cents":3000}' \
+	'{"act_code":"G","category":"CONSULT_GP","care_date":"2026-07-10","charged_cents":3000}' \
+	>"$TEST_LOGS/partial.json"
+"$BIN/claimctl" submit "$TEST_LOGS/partial.json" 2>>"$LOG"
+check "complement: the claim decided" wait_for 30 all_decided "$RP" 1
+partial_claim=$(sql "SELECT claim_id FROM claims WHERE source = '$RP'")
+check_eq "complement: partial, its July line decided" \
+	"$(sql "SELECT c.status || ' ' || string_agg(d.line_no::text, ',') FROM claims c
+	        JOIN decisions d USING (claim_id) WHERE c.claim_id = '$partial_claim' GROUP BY c.status")" "partial 2"
 sql "INSERT INTO formula_versions (formula_code, version, effective_from, effective_to)
        VALUES ('$G', 2, '2026-01-01', '2026-06-01');
      INSERT INTO guarantees (formula_code, version, category, spec)
@@ -426,6 +439,54 @@ out=$(printf '%s\n\n' "$gap_claim" | "$BIN/claimctl" claim redecide -)
 check "redecide: ids on standard input (one refused here)" grep -q "^$gap_claim not sent again: decided" <<<"$out"
 printf '%s\nnot-a-uuid\n' "$gap_claim" | "$BIN/claimctl" claim redecide - >/dev/null 2>&1
 check_eq "redecide: a bad id on standard input is a usage error" "$?" 2
+
+# ---- a partial claim completed by a second claim, once the version exists ------
+# Its decided July line was paid and counted: it is never decided again.
+# The March line goes, copied, into a new claim linked to the first,
+# decided like the same care of the claim above (same version, same
+# day, first GP visit of the day for each beneficiary).
+payments_before=$(sql "SELECT count(*) FROM payments WHERE claim_id = '$partial_claim'")
+out=$("$BIN/claimctl" claim redecide "$partial_claim")
+check_eq "complement: sent" "$?" 0
+complement=$(sql "SELECT complement_id FROM claim_complements WHERE claim_id = '$partial_claim'")
+check "complement: says so" grep -q "^$partial_claim completed by $complement (1 lines)" <<<"$out"
+check "complement: decided" wait_for 30 bash -c \
+	"[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT status FROM claims WHERE claim_id = '$complement'\")\" = complete ]"
+check_eq "complement: the same sender, payee and beneficiary, its own external id" \
+	"$(sql "SELECT concat_ws(' ', k.source = c.source, k.payee = c.payee, k.beneficiary_id = c.beneficiary_id,
+	          k.external_id = c.external_id || '/complement') FROM claims c, claims k
+	        WHERE c.claim_id = '$partial_claim' AND k.claim_id = '$complement'")" "t t t t"
+check_eq "complement: holds the March line only, decided by version 2" \
+	"$(sql "SELECT string_agg(concat_ws(' ', l.line_no, l.care_date, d.formula_version), '; ')
+	        FROM claim_lines l JOIN decisions d USING (claim_id, line_no) WHERE l.claim_id = '$complement'")" \
+	"1 2026-03-10 2"
+check_eq "complement: the amounts and rules of the same care" \
+	"$(sql "SELECT concat_ws(' ', amo_gross_cents, pf_cents, amo_paid_cents, amc_cents, rac_cents, rules)
+	        FROM decisions WHERE claim_id = '$complement'")" \
+	"$(sql "SELECT concat_ws(' ', amo_gross_cents, pf_cents, amo_paid_cents, amc_cents, rac_cents, rules)
+	        FROM decisions WHERE claim_id = '$gap_claim' AND line_no = 1")"
+check_eq "complement: the first claim is left as it was (partial, one decision, one payment)" \
+	"$(sql "SELECT concat_ws(' ', status, (SELECT count(*) FROM decisions WHERE claim_id = '$partial_claim'),
+	          (SELECT count(*) FROM payments WHERE claim_id = '$partial_claim'))
+	        FROM claims WHERE claim_id = '$partial_claim'")" "partial 1 $payments_before"
+check_eq "complement: its own payment, of its AMC share" \
+	"$(sql "SELECT (SELECT amount_cents FROM payments WHERE claim_id = '$complement')
+	          = (SELECT sum(amc_cents) FROM decisions WHERE claim_id = '$complement')")" t
+check_eq "complement: the counters of the day are the sums of its decisions" \
+	"$(sql "SELECT k.pf_cents || ' ' || k.amc_cents FROM consumption_counters k
+	        JOIN claims c ON c.beneficiary_id = k.beneficiary_id
+	        WHERE c.claim_id = '$complement' AND k.category = 'CONSULT_GP' AND k.care_date = '2026-03-10'")" \
+	"$(sql "SELECT pf_cents || ' ' || amc_cents FROM decisions WHERE claim_id = '$complement'")"
+check_eq "complement: in the audit log" \
+	"$(sql "SELECT detail->>'lines' FROM audit_log WHERE action = 'complement' AND entity_id = '$partial_claim'")" "[1]"
+check "complement: claimctl claim shows the link" grep -q "^completed by $complement" \
+	<<<"$("$BIN/claimctl" claim "$partial_claim")"
+check "complement: ... both ways" grep -q "^complement of $partial_claim" \
+	<<<"$("$BIN/claimctl" claim "$complement")"
+out=$("$BIN/claimctl" claim redecide "$partial_claim")
+check_eq "complement: a claim is completed once (exit 1)" "$?" 1
+check "complement: ... and says by which" \
+	grep -q "^$partial_claim not sent again: partial, and already completed by $complement" <<<"$out"
 
 # ---- graceful stop ------------------------------------------------------------
 stop_all
