@@ -89,20 +89,25 @@ static void test_seed_twice(void)
 	struct pg *db = itest_db();
 	const char *claimctl = itest_env("CLAIMS_BIN", "build/bin");
 	char *cmd = xasprintf("%s/claimctl seed --members 50 > /dev/null", claimctl);
-	long members, beneficiaries, guarantees;
+	long members, beneficiaries, guarantees, formulas;
 
 	REQUIRE(db != NULL);
 	CHECK(system(cmd) == 0);
 	members = count_rows(db, "members");
 	beneficiaries = count_rows(db, "beneficiaries");
 	guarantees = count_rows(db, "guarantees");
+	formulas = count_rows(db, "formulas");
 	CHECK(members >= 50);
 	CHECK(beneficiaries > members);
+	/* The four of deploy/formulas; tests may have added their own. */
+	CHECK_EQ_I64(count_rows(db, "formulas WHERE formula_code IN"
+				    " ('ESSENTIEL', 'CONFORT', 'LIBERTE', 'PREMIUM')"),
+		     4);
 	CHECK(system(cmd) == 0);
 	CHECK_EQ_I64(count_rows(db, "members"), members);
 	CHECK_EQ_I64(count_rows(db, "beneficiaries"), beneficiaries);
 	CHECK_EQ_I64(count_rows(db, "guarantees"), guarantees);
-	CHECK_EQ_I64(count_rows(db, "formulas"), 4);
+	CHECK_EQ_I64(count_rows(db, "formulas"), formulas);
 	free(cmd);
 	pg_close(db);
 }
