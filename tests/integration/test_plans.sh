@@ -5,15 +5,54 @@
 # from the statistics of that moment. On a database just created every
 # table is empty, and a plan made then would scan the claims tables
 # whole for as long as the session lives. Each daemon's --plans prints
-# the plan of every statement it prepares; on a new, empty database
-# none may hold a sequential scan, except of the reference tables
-# (formulas and their versions and guarantees: a few hundred rows).
+# the plan of every statement it prepares; on a new, empty database no
+# plan may read a table whole, by a sequential scan or by an index
+# scanned without a condition (a partial index read through, say),
+# except the reference tables (formulas, their versions and guarantees:
+# a few hundred rows) and the head of a queue read under a LIMIT.
 source "$(dirname "$0")/../lib.sh"
 
 ADMIN_DSN=$CLAIMS_PG_DSN
-FRESH_DB=claims_plans_test
-FRESH_DSN=${CLAIMS_PG_DSN%/*}/$FRESH_DB
+FRESH_DB=claims_plans_$RUN_ID
+case $CLAIMS_PG_DSN in
+postgres://* | postgresql://*) ;;
+*)
+	fail "CLAIMS_PG_DSN is a URI" "this test makes its database's URI from it: $CLAIMS_PG_DSN"
+	report
+	exit
+	;;
+esac
+DSN_BASE=${CLAIMS_PG_DSN%%\?*}
+FRESH_DSN=${DSN_BASE%/*}/$FRESH_DB${CLAIMS_PG_DSN#"$DSN_BASE"}
 REFERENCE_TABLES='formulas|formula_versions|guarantees'
+
+# unkeyed_reads: from --plans on stdin, "statement: node" for each index
+# scan without an Index Cond (the whole index read), in plans not bounded
+# by a LIMIT at their top
+unkeyed_reads() {
+	awk '
+	function flush() {
+		if (node != "" && !cond && !limited) print stmt ": " node
+		node = ""
+	}
+	/^-- / { flush(); stmt = substr($0, 4); first = 1; next }
+	/^$/ { flush(); next }
+	{
+		if (first) { limited = ($0 ~ /^Limit/); first = 0 }
+		if ($0 ~ /Scan/ && $0 !~ /^ *(Index Cond|Recheck Cond|Filter):/) {
+			flush()
+			if ($0 ~ /Index (Only )?Scan/) {
+				node = $0
+				sub(/^ *(-> *)?/, "", node)
+				sub(/ *\(cost.*/, "", node)
+				cond = 0
+			}
+			next
+		}
+		if ($0 ~ /^ *Index Cond:/) cond = 1
+	}
+	END { flush() }'
+}
 
 drop_fresh() {
 	psql -X -q "$ADMIN_DSN" -c "DROP DATABASE IF EXISTS $FRESH_DB" >/dev/null 2>&1
@@ -44,6 +83,12 @@ expect_plans() {
 		pass "$daemon: no sequential scan of a growing table on an empty database"
 	else
 		fail "$daemon: no sequential scan of a growing table on an empty database" "$scans"
+	fi
+	scans=$(unkeyed_reads <<<"$out" | grep -Ev " on ($REFERENCE_TABLES)([ _]|$)")
+	if [ -z "$scans" ]; then
+		pass "$daemon: no index of a growing table read whole on an empty database"
+	else
+		fail "$daemon: no index of a growing table read whole on an empty database" "$scans"
 	fi
 }
 
