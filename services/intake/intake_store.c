@@ -90,14 +90,15 @@ int intake_prepare(struct pg *db)
 	/* The rejection is looked up per key (LATERAL, LIMIT 1: not pulled
 	 * up into a join): joined, a few rows of claim_rejections made the
 	 * planner read its partial index whole into a hash at every batch. */
-	if (pg_prepare(db, "intake_first_answers",
-		       "SELECT x.n, c.claim_id::text, r.reason_code, r.field, r.message"
-		       " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(source, ext, n)"
-		       " LEFT JOIN claims c ON c.source = x.source AND c.external_id = x.ext"
-		       " LEFT JOIN LATERAL (SELECT reason_code, field, message FROM claim_rejections"
-		       "  WHERE source = x.source AND external_id = x.ext LIMIT 1) r ON true"
-		       " WHERE c.claim_id IS NOT NULL OR r.reason_code IS NOT NULL",
-		       2) != OK ||
+	if (pg_prepare(
+		    db, "intake_first_answers",
+		    "SELECT x.n, c.claim_id::text, r.reason_code, r.field, r.message"
+		    " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(source, ext, n)"
+		    " LEFT JOIN claims c ON c.source = x.source AND c.external_id = x.ext"
+		    " LEFT JOIN LATERAL (SELECT reason_code, field, message FROM claim_rejections"
+		    "  WHERE source = x.source AND external_id = x.ext LIMIT 1) r ON true"
+		    " WHERE c.claim_id IS NOT NULL OR r.reason_code IS NOT NULL",
+		    2) != OK ||
 	    pg_prepare(db, "intake_coverage",
 		       "SELECT DISTINCT ON (x.n) x.n, b.beneficiary_id, b.contract_id,"
 		       " b.birth_date::text, b.exemptions::text,"
