@@ -147,6 +147,15 @@ int daemon_main(int argc, char **argv, const struct daemon_spec *spec)
 		return 2;
 	if (config_load(daemon_config) != OK || config_load(spec->config) != OK)
 		return 2;
+	/* A daemon's statements are prepared once and run with a generic
+	 * plan (pg.c), made at their first run from the statistics of that
+	 * moment and kept for the session. Made on a new database, such a
+	 * plan scans the claims tables whole (they are empty), and goes on
+	 * scanning them, millions of rows later, until autovacuum next
+	 * analyzes them. Every statement of the daemons has its index.
+	 * (claimctl's queries are planned at each run and keep the default.) */
+	if (pg_session_default("enable_seqscan", "off") != OK)
+		return 2;
 	if (plans) {
 		status = print_plans(spec);
 		config_free(spec->config);

@@ -98,8 +98,9 @@ int outbox_add_as(struct pg *db, const char *id, const char *topic, const char *
 }
 
 /* The queue is a table whose size swings from empty to a backlog of an
- * outage within minutes: every statement goes by its index (pg.c turns
- * sequential scans off on every session, for this reason among others). */
+ * outage within minutes: every statement goes by its index (daemon_main
+ * turns sequential scans off on every daemon session, for this reason
+ * among others). */
 int outbox_relay_prepare(struct pg *db)
 {
 	/* `pending` is false for a queued id whose event was deleted or set

@@ -126,6 +126,25 @@ static int prepare_one(struct pg *db, const struct pg_statement *s)
 			  "prepare", s->name);
 }
 
+/* Settings of every session the process opens (pg_session_default). */
+#define MAX_SESSION_DEFAULTS 4
+static struct {
+	const char *name, *value;
+} session_defaults[MAX_SESSION_DEFAULTS];
+static size_t n_session_defaults;
+
+int pg_session_default(const char *name, const char *value)
+{
+	if (n_session_defaults == MAX_SESSION_DEFAULTS) {
+		log_error("postgres: more than %d session defaults", MAX_SESSION_DEFAULTS);
+		return ERR;
+	}
+	session_defaults[n_session_defaults].name = name;
+	session_defaults[n_session_defaults].value = value;
+	n_session_defaults++;
+	return OK;
+}
+
 int pg_open(const char *dsn, struct pg **out)
 {
 	struct pg *db = xcalloc(1, sizeof(*db));
@@ -136,13 +155,8 @@ int pg_open(const char *dsn, struct pg **out)
 	 * execution would re-plan each time (a fifth of a millisecond for
 	 * the small lookups) for plans that never change. */
 	keep_setting(db, "plan_cache_mode", "force_generic_plan");
-	/* A generic plan is made once, at a statement's first run, from the
-	 * statistics of that moment, and kept for the session. Made on a
-	 * new database, it scans the claims tables whole (they are empty),
-	 * and goes on scanning them, millions of rows later, until
-	 * autovacuum next analyzes them. Every statement of the project has
-	 * its index; reference tables without one are still scanned. */
-	keep_setting(db, "enable_seqscan", "off");
+	for (size_t i = 0; i < n_session_defaults; i++)
+		keep_setting(db, session_defaults[i].name, session_defaults[i].value);
 	if (connect_db(db) != OK) {
 		pg_close(db);
 		return ERR;

@@ -71,6 +71,12 @@ void pg_rollback(struct pg *db);
  * the daemons' --plans prints for operators and tests. */
 int pg_print_plans(struct pg *db, FILE *out) MUST_CHECK;
 
+/* A setting of every session this process opens from now on, as
+ * pg_set() gives one session: for the daemons, called by daemon_main()
+ * before any session or thread exists. name and value must outlive the
+ * process's sessions (literals). */
+int pg_session_default(const char *name, const char *value) MUST_CHECK;
+
 /* A session setting (SET name = value), kept and applied again after a
  * reconnect, e.g. pg_set(db, "statement_timeout", "2s"). */
 int pg_set(struct pg *db, const char *name, const char *value) MUST_CHECK;
