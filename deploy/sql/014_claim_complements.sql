@@ -5,9 +5,10 @@
 -- version in force at some care dates) keeps its decided lines, which
 -- were paid and counted; deciding the claim again would pay and count
 -- them twice. Once the missing version is published, `claimctl claim
--- redecide` creates the complement: a new claim, same beneficiary,
--- sender and payee, with the lines that have no decision, under the
--- external id of the first followed by "/complement". It goes through
+-- redecide` creates the complement: a new claim, same beneficiary and
+-- payee, with the lines that have no decision, under the source
+-- "complement" (reserved: intake refuses it from senders) with the first
+-- claim's id as its external id. It goes through
 -- the reimbursement workers like any claim: its own decisions, counters,
 -- payment and reimbursements.computed event.
 --

@@ -124,8 +124,9 @@ int cmd_claim(int argc, char **argv)
 	} else {
 		printf("Usage: claimctl claim CLAIM_ID\n"
 		       "       claimctl claim --external SOURCE EXTERNAL_ID\n"
-		       "       claimctl claim redecide CLAIM_ID...  (a claim in error, after the\n"
-		       "                                             missing formula version)\n\n"
+		       "       claimctl claim redecide CLAIM_ID...  (a claim in error or partial,\n"
+		       "                                             after the missing formula "
+		       "version)\n\n"
 		       "Shows a claim's status and, per line, the amounts and the rules "
 		       "applied.\n");
 		return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : EXIT_USAGE;

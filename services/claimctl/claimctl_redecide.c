@@ -28,9 +28,10 @@
  *
  *	A claim in 'partial' is never decided again: its decided lines were
  *	paid and counted. It is completed instead, in one transaction: a new
- *	claim (the complement) with the same beneficiary, sender, payee and
- *	reception time, under the external id of the first followed by
- *	"/complement", takes a copy of the lines that have no decision;
+ *	claim (the complement) with the same beneficiary, payee, reception
+ *	time and quote, under the reserved source "complement" with the
+ *	first claim's id as its external id, takes a copy of the lines that
+ *	have no decision;
  *	claim_complements links the two (one complement per claim), the
  *	audit log records who asked, and the complement's claims.accepted
  *	event joins the outbox, flagged like the above. The workers decide it
@@ -96,15 +97,17 @@ static const char sql_requeue[] =
 	" SELECT $2, 'redecide', 'claim', claim_id::text, jsonb_build_object('reason', $3::text)"
 	" FROM q";
 /* The complement of a partial claim: a copy of the claim and of its
- * undecided lines under a new id ($2), linked, and audited. The lines
- * keep their numbers; the reception time is the first claim's, which
- * also keeps sql_lines' reading of lines recorded before 008. */
+ * undecided lines under a new id ($2), linked, and audited. Its source
+ * is reserved ($4) and its external id the first claim's id: a sender's
+ * own ids can never meet it. The lines keep their numbers; the
+ * reception time is the first claim's, which also keeps sql_lines'
+ * reading of lines recorded before 008; the quote cited, if any, too. */
 static const char sql_complement[] =
 	"WITH c AS (INSERT INTO claims (claim_id, source, source_kind, external_id, contract_id,"
-	"  beneficiary_id, professional_id, payee, status, trace_id, received_at)"
-	" SELECT $2::uuid, source, source_kind, external_id || '/complement', contract_id,"
-	"  beneficiary_id, professional_id, payee, 'queued', trace_id, received_at"
-	" FROM claims WHERE claim_id = $1::uuid RETURNING claim_id, external_id),"
+	"  beneficiary_id, professional_id, payee, status, trace_id, received_at, quote_id)"
+	" SELECT $2::uuid, $4, source_kind, claim_id::text, contract_id,"
+	"  beneficiary_id, professional_id, payee, 'queued', trace_id, received_at, quote_id"
+	" FROM claims WHERE claim_id = $1::uuid RETURNING claim_id, source, external_id),"
 	" l AS (INSERT INTO claim_lines (claim_id, line_no, line_ref, act_code, category, care_date,"
 	"  quantity, charged_cents, brss_cents, amo_rate, amo_paid_cents, optam, parcours, basket,"
 	"  price_limit_cents, lenses, frame_charged_cents)"
@@ -119,7 +122,7 @@ static const char sql_complement[] =
 	" a AS (INSERT INTO audit_log (actor, action, entity, entity_id, detail)"
 	"  SELECT $3, 'complement', 'claim', $1, jsonb_build_object('complement', c.claim_id,"
 	"   'lines', (SELECT array_agg(line_no ORDER BY line_no) FROM l)) FROM c)"
-	" SELECT external_id FROM c";
+	" SELECT source, external_id FROM c";
 /* clang-format on */
 
 enum {
@@ -212,9 +215,9 @@ static void line_from_row(const PGresult *res, int r, Claims__ClaimLine *l, char
 }
 
 /* The claims.accepted event of the claim, as intake built it, flagged;
- * external_id is the claim's (a complement has its own). */
-static int add_event(struct pg *db, const char *claim_id, const char *external_id,
-		     const PGresult *c, const PGresult *lines)
+ * source and external_id are the claim's (a complement has its own). */
+static int add_event(struct pg *db, const char *claim_id, const char *source,
+		     const char *external_id, const PGresult *c, const PGresult *lines)
 {
 	Claims__ClaimAccepted a = CLAIMS__CLAIM_ACCEPTED__INIT;
 	int n = PQntuples(lines), status;
@@ -233,7 +236,7 @@ static int add_event(struct pg *db, const char *claim_id, const char *external_i
 	a.has_contract_id = a.has_beneficiary_id = a.has_payee = a.has_redecide = 1;
 	a.contract_id = strtoll(PQgetvalue(c, 0, C_CONTRACT), NULL, 10);
 	a.beneficiary_id = strtoll(PQgetvalue(c, 0, C_BENEFICIARY), NULL, 10);
-	a.source = PQgetvalue(c, 0, C_SOURCE);
+	a.source = (char *)source;
 	a.external_id = (char *)external_id;
 	a.payee = strcmp(PQgetvalue(c, 0, C_PAYEE), "professional") == 0
 			  ? CLAIMS__PAYEE__PAYEE_PROFESSIONAL
@@ -285,7 +288,8 @@ static int requeue(struct pg *db, const char *claim_id, const char *actor, const
 	const char *v[3] = {claim_id, actor, "claimctl claim redecide"};
 	PGresult *res;
 
-	if (add_event(db, claim_id, PQgetvalue(c, 0, C_EXTERNAL), c, lines) != OK ||
+	if (add_event(db, claim_id, PQgetvalue(c, 0, C_SOURCE), PQgetvalue(c, 0, C_EXTERNAL), c,
+		      lines) != OK ||
 	    pg_exec_params(db, sql_requeue, 3, v, &res) != OK)
 		return ERR;
 	PQclear(res);
@@ -301,21 +305,34 @@ static int requeue(struct pg *db, const char *claim_id, const char *actor, const
 static int complete(struct pg *db, const char *claim_id, const char *actor, const PGresult *c)
 {
 	char complement_id[UUID_STR_LEN];
-	const char *v[3] = {claim_id, complement_id, actor};
+	const char *v[4] = {claim_id, complement_id, actor, CLAIMS_COMPLEMENT_SOURCE};
 	PGresult *made = NULL, *lines = NULL;
 	int status = ERR;
 
 	uuid_v7(complement_id);
-	if (pg_exec_params(db, sql_complement, 3, v, &made) != OK ||
-	    pg_exec_params(db, sql_lines, 1, &v[1], &lines) != OK)
+	if (pg_exec_params(db, sql_complement, 4, v, &made) != OK) {
+		/* Another operator's completion committed while this one
+		 * waited for the claim's lock: its statement saw none. */
+		printf("%s not completed: %s\n", claim_id,
+		       strcmp(pg_sqlstate(db), PG_UNIQUE_VIOLATION) == 0
+			       ? "completed meanwhile by another command"
+			       : "database error (logged)");
 		goto done;
+	}
+	if (pg_exec_params(db, sql_lines, 1, &v[1], &lines) != OK) {
+		printf("%s not completed: database error (logged)\n", claim_id);
+		goto done;
+	}
 	if (PQntuples(made) != 1 || PQntuples(lines) == 0) {
 		printf("%s not completed: no undecided line\n", claim_id);
 		goto done;
 	}
-	if (add_event(db, complement_id, PQgetvalue(made, 0, 0), c, lines) != OK ||
-	    pg_commit(db) != OK)
+	if (add_event(db, complement_id, PQgetvalue(made, 0, 0), PQgetvalue(made, 0, 1), c,
+		      lines) != OK ||
+	    pg_commit(db) != OK) {
+		printf("%s not completed: database error (logged)\n", claim_id);
 		goto done;
+	}
 	printf("%s completed by %s (%d lines), formula versions to be read again\n", claim_id,
 	       complement_id, PQntuples(lines));
 	status = OK;

@@ -29,6 +29,11 @@ int64_t clock_now_us(void);   /* wall clock, microseconds since the epoch */
 int64_t clock_mono_us(void);  /* monotonic clock, for durations */
 int64_t process_cpu_us(void); /* user + system CPU of the process, all threads */
 void uuid_v7(char out[UUID_STR_LEN]);
+
+/* The source of the claims that complete partial ones (claimctl claim
+ * redecide), their external id being the completed claim's id: a
+ * namespace no sender may use (intake refuses it). */
+#define CLAIMS_COMPLEMENT_SOURCE "complement"
 /* The same name always gives the same id (RFC 9562 version 8, from a
  * BLAKE2b hash): for a message that must exist once however often it
  * is written, such as the dead letter of one Kafka offset. */

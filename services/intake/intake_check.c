@@ -194,6 +194,12 @@ int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today, struct i
 	    check_text(s->professional_id, "professional_id", 16, 0, out) != OK ||
 	    check_text(s->quote_id, "quote_id", 64, 0, out) != OK)
 		return ERR;
+	if (strcmp(s->source, CLAIMS_COMPLEMENT_SOURCE) == 0) {
+		intake_reject(out, "INVALID_FIELD", "source",
+			      "source \"" CLAIMS_COMPLEMENT_SOURCE "\" is reserved for the claims"
+			      " completing partial ones");
+		return ERR;
+	}
 	if (s->quote_id != NULL && s->quote_id[0] != '\0' && !uuid_valid(s->quote_id)) {
 		intake_reject(out, "INVALID_FIELD", "quote_id", "a quote id is a UUID");
 		return ERR;

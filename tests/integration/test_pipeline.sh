@@ -223,6 +223,10 @@ check "bad input: unknown category" grep -q "^unknown-category rejected UNKNOWN_
 check "bad input: a rank past any beneficiary" grep -q "^huge-rank rejected INVALID_FIELD beneficiary_rank" "$TEST_LOGS/bad-replies.txt"
 check "bad input: negative price limit" grep -q "^negative-price-limit rejected AMOUNT_OUT_OF_RANGE lines\[0\].price_limit_cents" "$TEST_LOGS/bad-replies.txt"
 check "bad input: the daemons keep serving" grep -q "^good-after-bad accepted" "$TEST_LOGS/bad-replies.txt"
+printf '{"source":"complement","external_id":"reserved-%s","membership_number":"%s","lines":[{"care_date":"2026-03-10",%s}]}\n' \
+	"$RUN_ID" "${P}00002" "$line" >"$TEST_LOGS/reserved-source.json"
+check "bad input: the source reserved for complements" grep -q "^reserved-$RUN_ID rejected INVALID_FIELD source" \
+	<<<"$("$BIN/claimctl" submit --sync "$TEST_LOGS/reserved-source.json" 2>>"$LOG")"
 check_eq "bad input: rejections recorded with their reason" \
 	"$(sql "SELECT count(*) FROM claim_rejections WHERE source = '$BAD'")" 7
 "$BIN/claimctl" submit --sync "$TEST_LOGS/bad-claims.json" >"$TEST_LOGS/bad-replies-2.txt" 2>>"$LOG"
@@ -452,10 +456,11 @@ complement=$(sql "SELECT complement_id FROM claim_complements WHERE claim_id = '
 check "complement: says so" grep -q "^$partial_claim completed by $complement (1 lines)" <<<"$out"
 check "complement: decided" wait_for 30 bash -c \
 	"[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT status FROM claims WHERE claim_id = '$complement'\")\" = complete ]"
-check_eq "complement: the same sender, payee and beneficiary, its own external id" \
-	"$(sql "SELECT concat_ws(' ', k.source = c.source, k.payee = c.payee, k.beneficiary_id = c.beneficiary_id,
-	          k.external_id = c.external_id || '/complement') FROM claims c, claims k
-	        WHERE c.claim_id = '$partial_claim' AND k.claim_id = '$complement'")" "t t t t"
+check_eq "complement: the same payee and beneficiary, the reserved source, the first claim's id" \
+	"$(sql "SELECT concat_ws(' ', k.payee = c.payee, k.beneficiary_id = c.beneficiary_id,
+	          k.received_at = c.received_at, k.source, k.external_id = c.claim_id::text)
+	        FROM claims c, claims k
+	        WHERE c.claim_id = '$partial_claim' AND k.claim_id = '$complement'")" "t t t complement t"
 check_eq "complement: holds the March line only, decided by version 2" \
 	"$(sql "SELECT string_agg(concat_ws(' ', l.line_no, l.care_date, d.formula_version), '; ')
 	        FROM claim_lines l JOIN decisions d USING (claim_id, line_no) WHERE l.claim_id = '$complement'")" \
