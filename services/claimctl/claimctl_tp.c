@@ -305,6 +305,23 @@ static json_t *line_json(const Claims__LineDecision *d)
 	return j;
 }
 
+/* An INVOICE_STATUS reply as JSON, its complements nested under
+ * "complement". */
+static json_t *status_json(const Claims__InvoiceStatusReply *r)
+{
+	json_t *j = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?}", "status", r->status, "claim_id",
+			      r->claim_id, "reason_code", r->reason_code, "payment_status",
+			      r->payment_status, "message", r->message);
+
+	if (j == NULL)
+		return NULL;
+	if (r->has_amc_cents)
+		json_object_set_new(j, "amc_cents", json_integer(r->amc_cents));
+	if (r->complement != NULL)
+		json_object_set_new(j, "complement", status_json(r->complement));
+	return j;
+}
+
 static int print_reply(const struct envelope *reply)
 {
 	json_t *j = NULL;
@@ -364,11 +381,7 @@ static int print_reply(const struct envelope *reply)
 
 		if (r == NULL)
 			break;
-		j = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?}", "status", r->status, "claim_id",
-			      r->claim_id, "reason_code", r->reason_code, "payment_status",
-			      r->payment_status, "message", r->message);
-		if (r->has_amc_cents)
-			json_object_set_new(j, "amc_cents", json_integer(r->amc_cents));
+		j = status_json(r);
 		claims__invoice_status_reply__free_unpacked(r, NULL);
 		break;
 	}

@@ -175,6 +175,30 @@ static void probe_dependencies(struct tpgate *g)
 
 /* ---- the daemon ---------------------------------------------------------------------------- */
 
+/* An invoice's claim, then the claims completing it (claim_complements,
+ * in order), or its rejection: one row each, in that order. */
+static const char sql_invoice_status[] =
+	"WITH RECURSIVE chain (claim_id, depth) AS ("
+	" SELECT claim_id, 0 FROM claims WHERE source = $1 AND external_id = $2"
+	" UNION ALL"
+	" SELECT k.complement_id, chain.depth + 1 FROM claim_complements k"
+	"  JOIN chain ON k.claim_id = chain.claim_id WHERE chain.depth < " TP_XSTR(
+		TP_STATUS_MAX_CHAIN) ")"
+				     " SELECT c.claim_id::text, c.status, '', p.status,"
+				     " (SELECT coalesce(sum(d.amc_cents), 0) FROM decisions d"
+				     "  WHERE d.claim_id = c.claim_id), coalesce(c.outcome_reason, "
+				     "''), chain.depth"
+				     " FROM chain JOIN claims c ON c.claim_id = chain.claim_id"
+				     " LEFT JOIN payments p ON p.claim_id = c.claim_id"
+				     " UNION ALL"
+				     " SELECT NULL, 'rejected', r.reason_code, NULL, NULL, "
+				     "coalesce(r.message, ''), 0"
+				     " FROM claim_rejections r WHERE r.source = $1 AND "
+				     "r.external_id = $2"
+				     " AND NOT EXISTS (SELECT 1 FROM claims WHERE source = $1 AND "
+				     "external_id = $2)"
+				     " ORDER BY 7";
+
 /* The front door's own statements; tp_rights and the ZAP handler have
  * theirs. */
 static int tpgate_prepare(struct pg *db)
@@ -183,18 +207,7 @@ static int tpgate_prepare(struct pg *db)
 		       "SELECT key_status = 'active' AND tp_agreement FROM professionals"
 		       " WHERE professional_id = $1",
 		       1) != OK ||
-	    pg_prepare(
-		    db, "tp_invoice_status",
-		    "SELECT c.claim_id::text, c.status, '', p.status,"
-		    " (SELECT coalesce(sum(d.amc_cents), 0) FROM decisions d"
-		    "  WHERE d.claim_id = c.claim_id), coalesce(c.outcome_reason, '')"
-		    " FROM claims c LEFT JOIN payments p ON p.claim_id = c.claim_id"
-		    " WHERE c.source = $1 AND c.external_id = $2"
-		    " UNION ALL"
-		    " SELECT NULL, 'rejected', r.reason_code, NULL, NULL, coalesce(r.message, '')"
-		    " FROM claim_rejections r WHERE r.source = $1 AND r.external_id = $2"
-		    " LIMIT 1",
-		    2) != OK ||
+	    pg_prepare(db, "tp_invoice_status", sql_invoice_status, 2) != OK ||
 	    pg_prepare(db, "tp_contract_member",
 		       "SELECT m.membership_number FROM contracts c"
 		       " JOIN members m ON m.member_id = c.member_id WHERE c.contract_id = $1",

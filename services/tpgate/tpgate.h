@@ -69,6 +69,11 @@ int tp_zap_db_up(struct tp_zap *zap);
  * (UNAVAILABLE, or 500 to a handshake) than left to stall every client
  * behind it on the one loop. */
 #define TP_STATEMENT_TIMEOUT "1s"
+/* Complements an INVOICE_STATUS reports after the invoice's own claim
+ * (each is an operator's completion of the one before: a few at most). */
+#define TP_STATUS_MAX_CHAIN 8
+#define TP_STR(x)	    #x
+#define TP_XSTR(x)	    TP_STR(x)
 
 /* tpgate_admit.c */
 int tp_identity_parse(const char *user_id, struct tp_identity *out) MUST_CHECK;

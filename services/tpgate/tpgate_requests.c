@@ -465,31 +465,45 @@ void tp_invoice_done(struct tpgate *g, struct tp_pending *p, const struct envelo
 
 /* ---- INVOICE_STATUS ------------------------------------------------------------------------- */
 
+/* One claim of an invoice (a row of tp_invoice_status) as a status. */
+static void fill_status(Claims__InvoiceStatusReply *r, PGresult *res, int row)
+{
+	const char *claim_status = PQgetvalue(res, row, 1);
+	const char *payment = PQgetisnull(res, row, 3) ? NULL : PQgetvalue(res, row, 3);
+
+	r->claim_id = PQgetisnull(res, row, 0) ? NULL : PQgetvalue(res, row, 0);
+	r->payment_status = (char *)payment;
+	if (strcmp(claim_status, "queued") == 0) {
+		r->status = "queued";
+	} else if (strcmp(claim_status, "rejected") == 0 || strcmp(claim_status, "error") == 0) {
+		r->status = "rejected";
+		r->reason_code = strcmp(claim_status, "error") == 0 ? "NOT_DECIDED"
+								    : PQgetvalue(res, row, 2);
+		r->message = PQgetvalue(res, row, 5);
+	} else {
+		r->status = payment != NULL && strcmp(payment, "paid") == 0 ? "paid" : "computed";
+		r->has_amc_cents = 1;
+		r->amc_cents = strtoll(PQgetvalue(res, row, 4), NULL, 10);
+		if (strcmp(claim_status, "partial") == 0)
+			r->message = PQgetvalue(res, row, 5);
+	}
+}
+
+/* The invoice's claim, each complement nested in the one it completes. */
 static void status_reply(struct tpgate *g, struct request *rq, PGresult *res)
 {
-	Claims__InvoiceStatusReply r = CLAIMS__INVOICE_STATUS_REPLY__INIT;
-	const char *claim_status = PQgetvalue(res, 0, 1);
-	const char *payment = PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3);
+	Claims__InvoiceStatusReply chain[TP_STATUS_MAX_CHAIN + 1];
+	int n = PQntuples(res) < TP_STATUS_MAX_CHAIN + 1 ? PQntuples(res) : TP_STATUS_MAX_CHAIN + 1;
 
-	r.request_id = rq->request_id;
-	r.claim_id = PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0);
-	r.payment_status = (char *)payment;
-	if (strcmp(claim_status, "queued") == 0) {
-		r.status = "queued";
-	} else if (strcmp(claim_status, "rejected") == 0 || strcmp(claim_status, "error") == 0) {
-		r.status = "rejected";
-		r.reason_code =
-			strcmp(claim_status, "error") == 0 ? "NOT_DECIDED" : PQgetvalue(res, 0, 2);
-		r.message = PQgetvalue(res, 0, 5);
-	} else {
-		r.status = payment != NULL && strcmp(payment, "paid") == 0 ? "paid" : "computed";
-		r.has_amc_cents = 1;
-		r.amc_cents = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
-		if (strcmp(claim_status, "partial") == 0)
-			r.message = PQgetvalue(res, 0, 5);
+	for (int i = 0; i < n; i++) {
+		claims__invoice_status_reply__init(&chain[i]);
+		fill_status(&chain[i], res, i);
+		if (i > 0)
+			chain[i - 1].complement = &chain[i];
 	}
+	chain[0].request_id = rq->request_id;
 	tp_reply(g, &rq->route, rq->env.trace_id, CLAIMS__MESSAGE_TYPE__INVOICE_STATUS_REPLY,
-		 &r.base);
+		 &chain[0].base);
 	tp_observe(rq->kind, rq->received_us);
 }
 

@@ -50,7 +50,8 @@ check "keys: register a hospital (FINESS)" "$BIN/claimctl" tp register --kind FI
 	--public-key "$B_PUB" --name "Clinique du test" --profession etablissement
 check "keys: register then revoke" "$BIN/claimctl" tp register --kind ADELI --id "$PRO_R" \
 	--public-key "$REVOKED_PUB"
-check "keys: revoke" "$BIN/claimctl" tp revoke --id "$PRO_R" >/dev/null
+out=$("$BIN/claimctl" tp revoke --id "$PRO_R")
+check_eq "keys: revoke" "$?" 0
 
 start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191
 # Two reimburse replicas serve the quotes of two front doors.
@@ -235,6 +236,49 @@ check_eq "status: unknown beneficiary's invoice" \
 	"$(tp status --invoice-id "$INV-4" | jq -c '[.status, .reason_code]')" '["rejected","UNKNOWN_MEMBER"]'
 check_eq "status: an invoice never sent" "$(tp status --invoice-id "$INV-404" | jq -r .error)" UNKNOWN_INVOICE
 check_eq "status: another professional cannot see it" "$(as_b status --invoice-id "$INV-1" | jq -r .error)" UNKNOWN_INVOICE
+
+# ---- an invoice decided in part, then completed --------------------------------------------
+# Formula TG is in force from June only: of an invoice's March and July
+# consultations, the July one is decided. Once a version covers March,
+# the operator completes the invoice (claimctl claim redecide); its
+# status then nests the complement's, with its own amount and payment.
+TG="TPG${RUN_ID: -6}"
+sql "INSERT INTO formulas (formula_code, label, responsible)
+       SELECT '$TG', 'Versions with a gap', responsible FROM formulas WHERE formula_code = 'CONFORT';
+     INSERT INTO formula_versions (formula_code, version, effective_from) VALUES ('$TG', 1, '2026-06-01');
+     INSERT INTO guarantees (formula_code, version, category, spec)
+       SELECT '$TG', 1, category, spec FROM guarantees
+       WHERE formula_code = 'CONFORT' AND version = (SELECT max(version) FROM formula_versions
+                                                    WHERE formula_code = 'CONFORT')" >/dev/null
+create_members "${P}7" 1 "$TG"
+GAPPED=${P}700001
+cat >"$TEST_LOGS/tp-lines-gap.json" <<JSON
+[{"line_ref":"1","act_code":"G","category":"CONSULT_GP","care_date":"2026-03-10","charged_cents":3000,"brss_cents":3000,"amo_rate":70},
+ {"line_ref":"2","act_code":"G","category":"CONSULT_GP","care_date":"2026-07-10","charged_cents":3000,"brss_cents":3000,"amo_rate":70}]
+JSON
+GAP_CLAIM=$(tp invoice --member "$GAPPED" --invoice-id "$INV-gap" "$TEST_LOGS/tp-lines-gap.json" | jq -r .claim_id)
+gap_status() { tp status --invoice-id "$INV-gap"; }
+gap_computed() { [ "$(gap_status | jq -r "$1")" = computed ]; }
+check "partial invoice: computed" wait_for 60 gap_computed .status
+st=$(gap_status)
+check_eq "partial invoice: its amount, why, and no complement yet" \
+	"$(jq -c '[.amc_cents, (.message | test("line 1")), .complement]' <<<"$st")" \
+	"[$(sql "SELECT sum(amc_cents) FROM decisions WHERE claim_id = '$GAP_CLAIM'"),true,null]"
+sql "INSERT INTO formula_versions (formula_code, version, effective_from, effective_to)
+       VALUES ('$TG', 2, '2026-01-01', '2026-06-01');
+     INSERT INTO guarantees (formula_code, version, category, spec)
+       SELECT '$TG', 2, category, spec FROM guarantees WHERE formula_code = '$TG' AND version = 1" >/dev/null
+out=$("$BIN/claimctl" claim redecide "$GAP_CLAIM")
+check_eq "partial invoice: completed by the operator" "$?" 0
+COMPLEMENT=$(sql "SELECT complement_id FROM claim_complements WHERE claim_id = '$GAP_CLAIM'")
+check "partial invoice: the complement computed" wait_for 60 gap_computed .complement.status
+st=$(gap_status)
+check_eq "partial invoice: the status nests the complement, with its own amount and payment" \
+	"$(jq -c '[.claim_id, .complement.claim_id, .complement.amc_cents, .complement.payment_status, .complement.complement]' <<<"$st")" \
+	"[\"$GAP_CLAIM\",\"$COMPLEMENT\",$(sql "SELECT sum(amc_cents) FROM decisions WHERE claim_id = '$COMPLEMENT'"),\"pending\",null]"
+check_eq "partial invoice: the complement's payment goes to the professional" \
+	"$(sql "SELECT payee || ' ' || payee_ref || ' ' || (amount_cents > 0) FROM payments WHERE claim_id = '$COMPLEMENT'")" \
+	"professional $PRO_A true"
 
 # ---- one number in two registers ----------------------------------------------------------
 # ADELI and FINESS numbers have the same shape: a nurse may hold the
