@@ -35,7 +35,7 @@ static const char sql_claim[] =
 	" FROM claims cl JOIN contracts c ON c.contract_id = cl.contract_id"
 	" JOIN members m ON m.member_id = c.member_id"
 	" JOIN beneficiaries b ON b.beneficiary_id = cl.beneficiary_id"
-	" WHERE (cl.claim_id::text = $1) OR (cl.source = $1 AND cl.external_id = $2)";
+	" WHERE cl.claim_id = $1::uuid OR (cl.source = $2 AND cl.external_id = $3)";
 
 static const char sql_lines[] =
 	"SELECT l.line_no, l.category, l.care_date::text, l.charged_cents,"
@@ -56,12 +56,14 @@ static void euros(const char *cents, char *out, size_t len)
 	snprintf(out, len, "%lld.%02lld", c / 100, c % 100);
 }
 
-static int print_claim(struct pg *db, const char *a, const char *b)
+/* By id (source and external_id NULL), or by source and external id (id
+ * NULL): each by its own index. */
+static int print_claim(struct pg *db, const char *id, const char *source, const char *external_id)
 {
-	const char *v[2] = {a, b};
+	const char *v[3] = {id, source, external_id};
 	PGresult *res, *lines;
 
-	if (pg_exec_params(db, sql_claim, 2, v, &res) != OK)
+	if (pg_exec_params(db, sql_claim, 3, v, &res) != OK)
 		return 1;
 	if (PQntuples(res) == 0) {
 		fprintf(stderr, "claimctl claim: no such claim\n");
@@ -116,11 +118,11 @@ int cmd_claim(int argc, char **argv)
 	if (argc == 2 && uuid_valid(argv[1])) {
 		if (pg_open(dsn, &db) != OK)
 			return 1;
-		status = print_claim(db, argv[1], "");
+		status = print_claim(db, argv[1], NULL, NULL);
 	} else if (argc == 4 && strcmp(argv[1], "--external") == 0) {
 		if (pg_open(dsn, &db) != OK)
 			return 1;
-		status = print_claim(db, argv[2], argv[3]);
+		status = print_claim(db, NULL, argv[2], argv[3]);
 	} else {
 		printf("Usage: claimctl claim CLAIM_ID\n"
 		       "       claimctl claim --external SOURCE EXTERNAL_ID\n"
