@@ -488,6 +488,10 @@ check "complement: claimctl claim shows the link" grep -q "^completed by $comple
 	<<<"$("$BIN/claimctl" claim "$partial_claim")"
 check "complement: ... both ways" grep -q "^complement of $partial_claim" \
 	<<<"$("$BIN/claimctl" claim "$complement")"
+check "complement: found by its source and external id" grep -q "^claim        $complement" \
+	<<<"$("$BIN/claimctl" claim --external complement "$partial_claim")"
+"$BIN/claimctl" claim --external complement "$complement" >/dev/null 2>&1
+check_eq "complement: ... and only by them (exit 1)" "$?" 1
 out=$("$BIN/claimctl" claim redecide "$partial_claim")
 check_eq "complement: a claim is completed once (exit 1)" "$?" 1
 check "complement: ... and says by which" \
