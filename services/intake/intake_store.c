@@ -154,10 +154,20 @@ static void count_outcome(const struct intake_outcome *o)
 		   1);
 }
 
+/* The source of complements (claimctl) is no sender's: a submission
+ * under it is refused (intake_check.c) without its key ever being looked
+ * up or recorded, so that it can neither read a complement's answer nor
+ * hold a key of that namespace. */
+static int reserved_source(const Claims__ClaimSubmitted *s)
+{
+	return s->source != NULL && strcmp(s->source, CLAIMS_COMPLEMENT_SOURCE) == 0;
+}
+
 static int keyed(const Claims__ClaimSubmitted *s)
 {
 	return s->source != NULL && s->external_id != NULL && s->source[0] != '\0' &&
-	       s->external_id[0] != '\0' && utf8_valid(s->source) && utf8_valid(s->external_id);
+	       s->external_id[0] != '\0' && utf8_valid(s->source) &&
+	       utf8_valid(s->external_id) && !reserved_source(s);
 }
 
 static int same_key(const Claims__ClaimSubmitted *a, const Claims__ClaimSubmitted *b)
@@ -645,6 +655,8 @@ static int add_rejected(struct pgarray *a, struct intake_item *it)
 			  event_id, &event, &len) != OK)
 		return ERR;
 	pgarray_text(&a[R_ID], id);
+	if (reserved_source(s))
+		source = external = NULL; /* the event says them; the table keeps no key */
 	opt_text(&a[R_SOURCE], source && source[0] ? source : NULL);
 	opt_text(&a[R_EXTERNAL], external && external[0] ? external : NULL);
 	pgarray_text(&a[R_CODE], it->out.reason_code);

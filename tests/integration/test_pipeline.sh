@@ -490,8 +490,19 @@ check "complement: ... both ways" grep -q "^complement of $partial_claim" \
 	<<<"$("$BIN/claimctl" claim "$complement")"
 check "complement: found by its source and external id" grep -q "^claim        $complement" \
 	<<<"$("$BIN/claimctl" claim --external complement "$partial_claim")"
-"$BIN/claimctl" claim --external complement "$complement" >/dev/null 2>&1
-check_eq "complement: ... and only by them (exit 1)" "$?" 1
+check "complement: ... and only by them" grep -q "no such claim" \
+	<<<"$("$BIN/claimctl" claim --external complement "$complement" 2>&1)"
+# A sender knows the first claim's id: under the reserved source it is
+# refused, twice, never answered with the complement's first answer.
+sender=$(printf '{"source":"complement","external_id":"%s","membership_number":"%s","lines":[%s]}' \
+	"$partial_claim" "${P}800003" '{"act_code":"G","category":"CONSULT_GP","care_date":"2026-03-10","charged_cents":3000}')
+printf '%s\n%s\n' "$sender" "$sender" >"$TEST_LOGS/complement-key.json"
+check_eq "complement: its key cannot be used by a sender, nor read" \
+	"$("$BIN/claimctl" submit --sync "$TEST_LOGS/complement-key.json" 2>>"$LOG" | cut -d' ' -f1-4 | sort | uniq -c | tr -s ' ')" \
+	" 2 $partial_claim rejected INVALID_FIELD source"
+check_eq "complement: ... and it holds no key of the namespace" \
+	"$(sql "SELECT count(*) FROM claim_rejections WHERE source = 'complement'
+	          AND external_id IN ('$partial_claim', 'reserved-$RUN_ID')")" 0
 out=$("$BIN/claimctl" claim redecide "$partial_claim")
 check_eq "complement: a claim is completed once (exit 1)" "$?" 1
 check "complement: ... and says by which" \
