@@ -166,8 +166,8 @@ static int reserved_source(const Claims__ClaimSubmitted *s)
 static int keyed(const Claims__ClaimSubmitted *s)
 {
 	return s->source != NULL && s->external_id != NULL && s->source[0] != '\0' &&
-	       s->external_id[0] != '\0' && utf8_valid(s->source) &&
-	       utf8_valid(s->external_id) && !reserved_source(s);
+	       s->external_id[0] != '\0' && utf8_valid(s->source) && utf8_valid(s->external_id) &&
+	       !reserved_source(s);
 }
 
 static int same_key(const Claims__ClaimSubmitted *a, const Claims__ClaimSubmitted *b)
