@@ -305,20 +305,32 @@ static json_t *line_json(const Claims__LineDecision *d)
 	return j;
 }
 
-/* An INVOICE_STATUS reply as JSON, its complements nested under
- * "complement". */
+/* An INVOICE_STATUS reply as JSON, its complements in "complements". */
 static json_t *status_json(const Claims__InvoiceStatusReply *r)
 {
 	json_t *j = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?}", "status", r->status, "claim_id",
 			      r->claim_id, "reason_code", r->reason_code, "payment_status",
 			      r->payment_status, "message", r->message);
+	json_t *list;
 
 	if (j == NULL)
 		return NULL;
 	if (r->has_amc_cents)
 		json_object_set_new(j, "amc_cents", json_integer(r->amc_cents));
-	if (r->complement != NULL)
-		json_object_set_new(j, "complement", status_json(r->complement));
+	if (r->n_complements == 0)
+		return j;
+	list = json_array();
+	for (size_t i = 0; i < r->n_complements; i++) {
+		const Claims__InvoiceComplement *c = r->complements[i];
+		json_t *e = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?}", "status", c->status,
+				      "claim_id", c->claim_id, "reason_code", c->reason_code,
+				      "payment_status", c->payment_status, "message", c->message);
+
+		if (e != NULL && c->has_amc_cents)
+			json_object_set_new(e, "amc_cents", json_integer(c->amc_cents));
+		json_array_append_new(list, e);
+	}
+	json_object_set_new(j, "complements", list);
 	return j;
 }
 

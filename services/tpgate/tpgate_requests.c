@@ -465,45 +465,75 @@ void tp_invoice_done(struct tpgate *g, struct tp_pending *p, const struct envelo
 
 /* ---- INVOICE_STATUS ------------------------------------------------------------------------- */
 
-/* One claim of an invoice (a row of tp_invoice_status) as a status. */
-static void fill_status(Claims__InvoiceStatusReply *r, PGresult *res, int row)
+/* One claim of an invoice (a row of tp_invoice_status): the fields its
+ * InvoiceStatusReply or InvoiceComplement carries. */
+struct claim_status {
+	char *claim_id, *status, *reason_code, *payment_status, *message;
+	protobuf_c_boolean has_amc_cents;
+	int64_t amc_cents;
+};
+
+static void read_status(struct claim_status *st, PGresult *res, int row)
 {
 	const char *claim_status = PQgetvalue(res, row, 1);
-	const char *payment = PQgetisnull(res, row, 3) ? NULL : PQgetvalue(res, row, 3);
 
-	r->claim_id = PQgetisnull(res, row, 0) ? NULL : PQgetvalue(res, row, 0);
-	r->payment_status = (char *)payment;
+	memset(st, 0, sizeof(*st));
+	st->claim_id = PQgetisnull(res, row, 0) ? NULL : PQgetvalue(res, row, 0);
+	st->payment_status = PQgetisnull(res, row, 3) ? NULL : PQgetvalue(res, row, 3);
 	if (strcmp(claim_status, "queued") == 0) {
-		r->status = "queued";
+		st->status = "queued";
 	} else if (strcmp(claim_status, "rejected") == 0 || strcmp(claim_status, "error") == 0) {
-		r->status = "rejected";
-		r->reason_code = strcmp(claim_status, "error") == 0 ? "NOT_DECIDED"
-								    : PQgetvalue(res, row, 2);
-		r->message = PQgetvalue(res, row, 5);
+		st->status = "rejected";
+		st->reason_code = strcmp(claim_status, "error") == 0 ? "NOT_DECIDED"
+								     : PQgetvalue(res, row, 2);
+		st->message = PQgetvalue(res, row, 5);
 	} else {
-		r->status = payment != NULL && strcmp(payment, "paid") == 0 ? "paid" : "computed";
-		r->has_amc_cents = 1;
-		r->amc_cents = strtoll(PQgetvalue(res, row, 4), NULL, 10);
+		st->status = st->payment_status != NULL && strcmp(st->payment_status, "paid") == 0
+				     ? "paid"
+				     : "computed";
+		st->has_amc_cents = 1;
+		st->amc_cents = strtoll(PQgetvalue(res, row, 4), NULL, 10);
 		if (strcmp(claim_status, "partial") == 0)
-			r->message = PQgetvalue(res, row, 5);
+			st->message = PQgetvalue(res, row, 5);
 	}
 }
 
-/* The invoice's claim, each complement nested in the one it completes. */
+/* The invoice's claim, then the claims completing it, in order. */
 static void status_reply(struct tpgate *g, struct request *rq, PGresult *res)
 {
-	Claims__InvoiceStatusReply chain[TP_STATUS_MAX_CHAIN + 1];
-	int n = PQntuples(res) < TP_STATUS_MAX_CHAIN + 1 ? PQntuples(res) : TP_STATUS_MAX_CHAIN + 1;
+	Claims__InvoiceStatusReply r = CLAIMS__INVOICE_STATUS_REPLY__INIT;
+	Claims__InvoiceComplement complements[TP_STATUS_MAX_CHAIN];
+	Claims__InvoiceComplement *ptrs[TP_STATUS_MAX_CHAIN];
+	struct claim_status st;
+	int n = PQntuples(res) - 1;
 
+	read_status(&st, res, 0);
+	r.request_id = rq->request_id;
+	r.claim_id = st.claim_id;
+	r.status = st.status;
+	r.reason_code = st.reason_code;
+	r.payment_status = st.payment_status;
+	r.message = st.message;
+	r.has_amc_cents = st.has_amc_cents;
+	r.amc_cents = st.amc_cents;
+	if (n > TP_STATUS_MAX_CHAIN)
+		n = TP_STATUS_MAX_CHAIN;
 	for (int i = 0; i < n; i++) {
-		claims__invoice_status_reply__init(&chain[i]);
-		fill_status(&chain[i], res, i);
-		if (i > 0)
-			chain[i - 1].complement = &chain[i];
+		claims__invoice_complement__init(&complements[i]);
+		read_status(&st, res, i + 1);
+		complements[i].claim_id = st.claim_id;
+		complements[i].status = st.status;
+		complements[i].reason_code = st.reason_code;
+		complements[i].payment_status = st.payment_status;
+		complements[i].message = st.message;
+		complements[i].has_amc_cents = st.has_amc_cents;
+		complements[i].amc_cents = st.amc_cents;
+		ptrs[i] = &complements[i];
 	}
-	chain[0].request_id = rq->request_id;
+	r.n_complements = (size_t)n;
+	r.complements = ptrs;
 	tp_reply(g, &rq->route, rq->env.trace_id, CLAIMS__MESSAGE_TYPE__INVOICE_STATUS_REPLY,
-		 &chain[0].base);
+		 &r.base);
 	tp_observe(rq->kind, rq->received_us);
 }
 

@@ -241,7 +241,7 @@ check_eq "status: another professional cannot see it" "$(as_b status --invoice-i
 # Formula TG is in force from June only: of an invoice's March and July
 # consultations, the July one is decided. Once a version covers March,
 # the operator completes the invoice (claimctl claim redecide); its
-# status then nests the complement's, with its own amount and payment.
+# status then lists the complement's, with its own amount and payment.
 TG="TPG${RUN_ID: -6}"
 sql "INSERT INTO formulas (formula_code, label, responsible)
        SELECT '$TG', 'Versions with a gap', responsible FROM formulas WHERE formula_code = 'CONFORT';
@@ -262,7 +262,7 @@ gap_computed() { [ "$(gap_status | jq -r "$1")" = computed ]; }
 check "partial invoice: computed" wait_for 60 gap_computed .status
 st=$(gap_status)
 check_eq "partial invoice: its amount, why, and no complement yet" \
-	"$(jq -c '[.amc_cents, (.message | test("line 1")), .complement]' <<<"$st")" \
+	"$(jq -c '[.amc_cents, (.message | test("line 1")), .complements]' <<<"$st")" \
 	"[$(sql "SELECT sum(amc_cents) FROM decisions WHERE claim_id = '$GAP_CLAIM'"),true,null]"
 sql "INSERT INTO formula_versions (formula_code, version, effective_from, effective_to)
        VALUES ('$TG', 2, '2026-01-01', '2026-06-01');
@@ -271,11 +271,12 @@ sql "INSERT INTO formula_versions (formula_code, version, effective_from, effect
 out=$("$BIN/claimctl" claim redecide "$GAP_CLAIM")
 check_eq "partial invoice: completed by the operator" "$?" 0
 COMPLEMENT=$(sql "SELECT complement_id FROM claim_complements WHERE claim_id = '$GAP_CLAIM'")
-check "partial invoice: the complement computed" wait_for 60 gap_computed .complement.status
+check "partial invoice: the complement computed" wait_for 60 gap_computed '.complements[0].status'
 st=$(gap_status)
-check_eq "partial invoice: the status nests the complement, with its own amount and payment" \
-	"$(jq -c '[.claim_id, .complement.claim_id, .complement.amc_cents, .complement.payment_status, .complement.complement]' <<<"$st")" \
-	"[\"$GAP_CLAIM\",\"$COMPLEMENT\",$(sql "SELECT sum(amc_cents) FROM decisions WHERE claim_id = '$COMPLEMENT'"),\"pending\",null]"
+check_eq "partial invoice: the status lists the complement, with its own amount and payment" \
+	"$(jq -c '[.claim_id, .amc_cents, (.complements | length), .complements[0].claim_id,
+	           .complements[0].amc_cents, .complements[0].payment_status]' <<<"$st")" \
+	"[\"$GAP_CLAIM\",$(sql "SELECT sum(amc_cents) FROM decisions WHERE claim_id = '$GAP_CLAIM'"),1,\"$COMPLEMENT\",$(sql "SELECT sum(amc_cents) FROM decisions WHERE claim_id = '$COMPLEMENT'"),\"pending\"]"
 check_eq "partial invoice: the complement's payment goes to the professional" \
 	"$(sql "SELECT payee || ' ' || payee_ref || ' ' || (amount_cents > 0) FROM payments WHERE claim_id = '$COMPLEMENT'")" \
 	"professional $PRO_A true"
