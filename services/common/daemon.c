@@ -153,7 +153,8 @@ int daemon_main(int argc, char **argv, const struct daemon_spec *spec)
 	 * plan scans the claims tables whole (they are empty), and goes on
 	 * scanning them, millions of rows later, until autovacuum next
 	 * analyzes them. Every statement of the daemons has its index.
-	 * (claimctl's queries are planned at each run and keep the default.) */
+	 * (claimctl keeps the default: its queries are not prepared, so each
+	 * is planned when it runs, with the statistics of that moment.) */
 	if (pg_session_default("enable_seqscan", "off") != OK)
 		return 2;
 	if (plans) {
