@@ -62,6 +62,27 @@ wait_for() {
 	done
 }
 
+# create_gap_formula CODE: a formula with CONFORT's guarantees, in force
+# from 2026-06-01 only (version 1): care before June has no version
+create_gap_formula() {
+	sql "INSERT INTO formulas (formula_code, label, responsible)
+	       SELECT '$1', 'Versions with a gap', responsible FROM formulas WHERE formula_code = 'CONFORT';
+	     INSERT INTO formula_versions (formula_code, version, effective_from) VALUES ('$1', 1, '2026-06-01');
+	     INSERT INTO guarantees (formula_code, version, category, spec)
+	       SELECT '$1', 1, category, spec FROM guarantees
+	       WHERE formula_code = 'CONFORT' AND version = (SELECT max(version) FROM formula_versions
+	                                                    WHERE formula_code = 'CONFORT')" >/dev/null
+}
+
+# fill_gap_formula CODE: version 2 of create_gap_formula's formula, the
+# same guarantees from 2026-01-01 to June: the gap closed
+fill_gap_formula() {
+	sql "INSERT INTO formula_versions (formula_code, version, effective_from, effective_to)
+	       VALUES ('$1', 2, '2026-01-01', '2026-06-01');
+	     INSERT INTO guarantees (formula_code, version, category, spec)
+	       SELECT '$1', 2, category, spec FROM guarantees WHERE formula_code = '$1' AND version = 1" >/dev/null
+}
+
 # create_members PREFIX COUNT FORMULA: members PREFIX0001.. with one
 # contract from 2025-01-01 and a subscriber born 1980-05-01
 create_members() {

@@ -363,13 +363,7 @@ check "schema out of step: decided once it is mended" wait_for 60 all_decided "$
 # GP line without BRSS or rate: priced from the act table both times),
 # and it is decided exactly as the same care on the same guarantees.
 G="GAP${RUN_ID: -6}"
-sql "INSERT INTO formulas (formula_code, label, responsible)
-       SELECT '$G', 'Versions with a gap', responsible FROM formulas WHERE formula_code = 'CONFORT';
-     INSERT INTO formula_versions (formula_code, version, effective_from) VALUES ('$G', 1, '2026-06-01');
-     INSERT INTO guarantees (formula_code, version, category, spec)
-       SELECT '$G', 1, category, spec FROM guarantees
-       WHERE formula_code = 'CONFORT' AND version = (SELECT max(version) FROM formula_versions
-                                                    WHERE formula_code = 'CONFORT')" >/dev/null
+create_gap_formula "$G"
 create_members "${P}8" 3 "$G"
 create_members "${P}6" 1 CONFORT
 RD="redecide-$RUN_ID"
@@ -406,10 +400,7 @@ partial_claim=$(sql "SELECT claim_id FROM claims WHERE source = '$RP'")
 check_eq "complement: partial, its July line decided" \
 	"$(sql "SELECT c.status || ' ' || string_agg(d.line_no::text, ',') FROM claims c
 	        JOIN decisions d USING (claim_id) WHERE c.claim_id = '$partial_claim' GROUP BY c.status")" "partial 2"
-sql "INSERT INTO formula_versions (formula_code, version, effective_from, effective_to)
-       VALUES ('$G', 2, '2026-01-01', '2026-06-01');
-     INSERT INTO guarantees (formula_code, version, category, spec)
-       SELECT '$G', 2, category, spec FROM guarantees WHERE formula_code = '$G' AND version = 1" >/dev/null
+fill_gap_formula "$G"
 out=$("$BIN/claimctl" claim redecide "$gap_claim" "$legacy_claim")
 check_eq "redecide: sent again" "$?" 0
 check "redecide: says so" grep -q "^$gap_claim queued again (2 lines)" <<<"$out"

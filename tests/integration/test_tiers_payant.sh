@@ -243,13 +243,7 @@ check_eq "status: another professional cannot see it" "$(as_b status --invoice-i
 # the operator completes the invoice (claimctl claim redecide); its
 # status then lists the complement's, with its own amount and payment.
 TG="TPG${RUN_ID: -6}"
-sql "INSERT INTO formulas (formula_code, label, responsible)
-       SELECT '$TG', 'Versions with a gap', responsible FROM formulas WHERE formula_code = 'CONFORT';
-     INSERT INTO formula_versions (formula_code, version, effective_from) VALUES ('$TG', 1, '2026-06-01');
-     INSERT INTO guarantees (formula_code, version, category, spec)
-       SELECT '$TG', 1, category, spec FROM guarantees
-       WHERE formula_code = 'CONFORT' AND version = (SELECT max(version) FROM formula_versions
-                                                    WHERE formula_code = 'CONFORT')" >/dev/null
+create_gap_formula "$TG"
 create_members "${P}7" 1 "$TG"
 GAPPED=${P}700001
 cat >"$TEST_LOGS/tp-lines-gap.json" <<JSON
@@ -264,10 +258,7 @@ st=$(gap_status)
 check_eq "partial invoice: its amount, why, and no complement yet" \
 	"$(jq -c '[.amc_cents, (.message | test("line 1")), .complements]' <<<"$st")" \
 	"[$(sql "SELECT sum(amc_cents) FROM decisions WHERE claim_id = '$GAP_CLAIM'"),true,null]"
-sql "INSERT INTO formula_versions (formula_code, version, effective_from, effective_to)
-       VALUES ('$TG', 2, '2026-01-01', '2026-06-01');
-     INSERT INTO guarantees (formula_code, version, category, spec)
-       SELECT '$TG', 2, category, spec FROM guarantees WHERE formula_code = '$TG' AND version = 1" >/dev/null
+fill_gap_formula "$TG"
 out=$("$BIN/claimctl" claim redecide "$GAP_CLAIM")
 check_eq "partial invoice: completed by the operator" "$?" 0
 COMPLEMENT=$(sql "SELECT complement_id FROM claim_complements WHERE claim_id = '$GAP_CLAIM'")
