@@ -306,40 +306,37 @@ static int complete(struct pg *db, const char *claim_id, const char *actor, cons
 {
 	char complement_id[UUID_STR_LEN];
 	const char *v[4] = {claim_id, complement_id, actor, CLAIMS_COMPLEMENT_SOURCE};
+	const char *why = "database error (logged)";
 	PGresult *made = NULL, *lines = NULL;
-	int status = ERR;
 
 	uuid_v7(complement_id);
 	if (pg_exec_params(db, sql_complement, 4, v, &made) != OK) {
 		/* Another operator's completion committed while this one
 		 * waited for the claim's lock: its statement saw none. */
-		printf("%s not completed: %s\n", claim_id,
-		       strcmp(pg_sqlstate(db), PG_UNIQUE_VIOLATION) == 0
-			       ? "completed meanwhile by another command"
-			       : "database error (logged)");
-		goto done;
+		if (strcmp(pg_sqlstate(db), PG_UNIQUE_VIOLATION) == 0)
+			why = "completed meanwhile by another command";
+		goto refused;
 	}
-	if (pg_exec_params(db, sql_lines, 1, &v[1], &lines) != OK) {
-		printf("%s not completed: database error (logged)\n", claim_id);
-		goto done;
-	}
+	if (pg_exec_params(db, sql_lines, 1, &v[1], &lines) != OK)
+		goto refused;
 	if (PQntuples(made) != 1 || PQntuples(lines) == 0) {
-		printf("%s not completed: no undecided line\n", claim_id);
-		goto done;
+		why = "no undecided line";
+		goto refused;
 	}
 	if (add_event(db, complement_id, PQgetvalue(made, 0, 0), PQgetvalue(made, 0, 1), c,
 		      lines) != OK ||
-	    pg_commit(db) != OK) {
-		printf("%s not completed: database error (logged)\n", claim_id);
-		goto done;
-	}
+	    pg_commit(db) != OK)
+		goto refused;
 	printf("%s completed by %s (%d lines), formula versions to be read again\n", claim_id,
 	       complement_id, PQntuples(lines));
-	status = OK;
-done:
 	PQclear(lines);
 	PQclear(made);
-	return status;
+	return OK;
+refused:
+	printf("%s not completed: %s\n", claim_id, why);
+	PQclear(lines);
+	PQclear(made);
+	return ERR;
 }
 
 /* One claim, one transaction. */

@@ -305,30 +305,38 @@ static json_t *line_json(const Claims__LineDecision *d)
 	return j;
 }
 
+/* One claim of an INVOICE_STATUS reply as JSON: the reply's own, or a
+ * complement's (an InvoiceComplement has the same fields). */
+static json_t *claim_status_json(const char *status, const char *claim_id, const char *reason_code,
+				 const char *payment_status, const char *message, int has_amc_cents,
+				 int64_t amc_cents)
+{
+	json_t *j = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?}", "status", status, "claim_id",
+			      claim_id, "reason_code", reason_code, "payment_status",
+			      payment_status, "message", message);
+
+	if (j != NULL && has_amc_cents)
+		json_object_set_new(j, "amc_cents", json_integer(amc_cents));
+	return j;
+}
+
 /* An INVOICE_STATUS reply as JSON, its complements in "complements". */
 static json_t *status_json(const Claims__InvoiceStatusReply *r)
 {
-	json_t *j = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?}", "status", r->status, "claim_id",
-			      r->claim_id, "reason_code", r->reason_code, "payment_status",
-			      r->payment_status, "message", r->message);
+	json_t *j = claim_status_json(r->status, r->claim_id, r->reason_code, r->payment_status,
+				      r->message, r->has_amc_cents, r->amc_cents);
 	json_t *list;
 
-	if (j == NULL)
-		return NULL;
-	if (r->has_amc_cents)
-		json_object_set_new(j, "amc_cents", json_integer(r->amc_cents));
-	if (r->n_complements == 0)
+	if (j == NULL || r->n_complements == 0)
 		return j;
 	list = json_array();
 	for (size_t i = 0; i < r->n_complements; i++) {
 		const Claims__InvoiceComplement *c = r->complements[i];
-		json_t *e = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?}", "status", c->status,
-				      "claim_id", c->claim_id, "reason_code", c->reason_code,
-				      "payment_status", c->payment_status, "message", c->message);
 
-		if (e != NULL && c->has_amc_cents)
-			json_object_set_new(e, "amc_cents", json_integer(c->amc_cents));
-		json_array_append_new(list, e);
+		json_array_append_new(list,
+				      claim_status_json(c->status, c->claim_id, c->reason_code,
+							c->payment_status, c->message,
+							c->has_amc_cents, c->amc_cents));
 	}
 	json_object_set_new(j, "complements", list);
 	return j;

@@ -465,19 +465,13 @@ void tp_invoice_done(struct tpgate *g, struct tp_pending *p, const struct envelo
 
 /* ---- INVOICE_STATUS ------------------------------------------------------------------------- */
 
-/* One claim of an invoice (a row of tp_invoice_status): the fields its
- * InvoiceStatusReply or InvoiceComplement carries. */
-struct claim_status {
-	char *claim_id, *status, *reason_code, *payment_status, *message;
-	protobuf_c_boolean has_amc_cents;
-	int64_t amc_cents;
-};
-
-static void read_status(struct claim_status *st, PGresult *res, int row)
+/* One claim of an invoice (a row of tp_invoice_status). An
+ * InvoiceComplement has the fields of the reply's own claim. */
+static void read_status(Claims__InvoiceComplement *st, PGresult *res, int row)
 {
 	const char *claim_status = PQgetvalue(res, row, 1);
 
-	memset(st, 0, sizeof(*st));
+	claims__invoice_complement__init(st);
 	st->claim_id = PQgetisnull(res, row, 0) ? NULL : PQgetvalue(res, row, 0);
 	st->payment_status = PQgetisnull(res, row, 3) ? NULL : PQgetvalue(res, row, 3);
 	if (strcmp(claim_status, "queued") == 0) {
@@ -498,40 +492,29 @@ static void read_status(struct claim_status *st, PGresult *res, int row)
 	}
 }
 
-/* The invoice's claim, then the claims completing it, in order. */
+/* The invoice's claim (row 0), then the claims completing it, in order. */
 static void status_reply(struct tpgate *g, struct request *rq, PGresult *res)
 {
 	Claims__InvoiceStatusReply r = CLAIMS__INVOICE_STATUS_REPLY__INIT;
-	Claims__InvoiceComplement complements[TP_STATUS_MAX_CHAIN];
-	Claims__InvoiceComplement *ptrs[TP_STATUS_MAX_CHAIN];
-	struct claim_status st;
-	int n = PQntuples(res) - 1;
+	Claims__InvoiceComplement rows[TP_STATUS_MAX_CHAIN + 1];
+	Claims__InvoiceComplement *complements[TP_STATUS_MAX_CHAIN];
+	int n = PQntuples(res) < TP_STATUS_MAX_CHAIN + 1 ? PQntuples(res) : TP_STATUS_MAX_CHAIN + 1;
 
-	read_status(&st, res, 0);
-	r.request_id = rq->request_id;
-	r.claim_id = st.claim_id;
-	r.status = st.status;
-	r.reason_code = st.reason_code;
-	r.payment_status = st.payment_status;
-	r.message = st.message;
-	r.has_amc_cents = st.has_amc_cents;
-	r.amc_cents = st.amc_cents;
-	if (n > TP_STATUS_MAX_CHAIN)
-		n = TP_STATUS_MAX_CHAIN;
 	for (int i = 0; i < n; i++) {
-		claims__invoice_complement__init(&complements[i]);
-		read_status(&st, res, i + 1);
-		complements[i].claim_id = st.claim_id;
-		complements[i].status = st.status;
-		complements[i].reason_code = st.reason_code;
-		complements[i].payment_status = st.payment_status;
-		complements[i].message = st.message;
-		complements[i].has_amc_cents = st.has_amc_cents;
-		complements[i].amc_cents = st.amc_cents;
-		ptrs[i] = &complements[i];
+		read_status(&rows[i], res, i);
+		if (i > 0)
+			complements[i - 1] = &rows[i];
 	}
-	r.n_complements = (size_t)n;
-	r.complements = ptrs;
+	r.request_id = rq->request_id;
+	r.claim_id = rows[0].claim_id;
+	r.status = rows[0].status;
+	r.reason_code = rows[0].reason_code;
+	r.payment_status = rows[0].payment_status;
+	r.message = rows[0].message;
+	r.has_amc_cents = rows[0].has_amc_cents;
+	r.amc_cents = rows[0].amc_cents;
+	r.n_complements = (size_t)(n - 1);
+	r.complements = complements;
 	tp_reply(g, &rq->route, rq->env.trace_id, CLAIMS__MESSAGE_TYPE__INVOICE_STATUS_REPLY,
 		 &r.base);
 	tp_observe(rq->kind, rq->received_us);
