@@ -5,6 +5,7 @@
 #include "common/pg.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,9 @@ struct pg_setting {
 
 struct pg {
 	PGconn *conn;
+	/* What other threads (/health) may know of the session: conn itself
+	 * is the loop's, freed and made again while they would read it. */
+	atomic_int up;
 	char *dsn;
 	struct pg_statement *statements;
 	struct pg_setting *settings;
@@ -85,6 +89,7 @@ static PGconn *connect_with_defaults(const char *dsn)
 
 static int connect_db(struct pg *db)
 {
+	atomic_store(&db->up, 0);
 	db->conn = connect_with_defaults(db->dsn);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		log_error("postgres connect: %.*s", (int)strcspn(PQerrorMessage(db->conn), "\n"),
@@ -101,6 +106,7 @@ static int connect_db(struct pg *db)
 			return ERR;
 		}
 	}
+	atomic_store(&db->up, 1);
 	return OK;
 }
 
@@ -393,6 +399,7 @@ int pg_check(struct pg *db)
 {
 	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
 		return OK;
+	atomic_store(&db->up, 0);
 	log_warn("postgres connection lost, reconnecting");
 	if (db->conn != NULL)
 		PQfinish(db->conn);
@@ -401,6 +408,7 @@ int pg_check(struct pg *db)
 	for (struct pg_statement *s = db->statements; s != NULL; s = s->next) {
 		if (prepare_one(db, s) != OK) {
 			/* Not half ready: the next check starts again. */
+			atomic_store(&db->up, 0);
 			PQfinish(db->conn);
 			db->conn = NULL;
 			return ERR;
@@ -417,6 +425,11 @@ int pg_ping(struct pg *db)
 	if (pg_check(db) == OK && pg_exec(db, "SELECT 1") == OK)
 		return OK;
 	return pg_check(db) == OK && pg_exec(db, "SELECT 1") == OK ? OK : ERR;
+}
+
+int pg_is_up(struct pg *db)
+{
+	return atomic_load(&db->up);
 }
 
 const char *pg_sqlstate(struct pg *db)

@@ -87,6 +87,9 @@ int pg_check(struct pg *db) MUST_CHECK;
 /* Is the server there? A query, and one reconnect if it found the
  * session cut (for idle loops and health checks). */
 int pg_ping(struct pg *db) MUST_CHECK;
+/* Was the session up at the loop's last look (its last connect or
+ * pg_check)? The one call other threads (/health) may make on `db`. */
+int pg_is_up(struct pg *db);
 const char *pg_sqlstate(struct pg *db);
 
 #endif

@@ -184,7 +184,7 @@ static const char *reimburse_health(void *ctx)
 {
 	struct reimburse_state *st = ctx;
 
-	if (st->worker == NULL || PQstatus(pg_conn(worker_db(st->worker))) != CONNECTION_OK)
+	if (st->worker == NULL || !pg_is_up(worker_db(st->worker)))
 		return "database connection down";
 	return NULL;
 }
