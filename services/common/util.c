@@ -131,6 +131,11 @@ int32_t date_today(void)
 	return (int32_t)(clock_now_us() / 1000000 / 86400);
 }
 
+int32_t date_today_anywhere(void)
+{
+	return (int32_t)((clock_now_us() / 1000000 + 14 * 3600) / 86400);
+}
+
 int utf8_valid(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;

@@ -43,6 +43,9 @@ int uuid_valid(const char *s); /* 1 when s is a canonical UUID string */
 int date_parse(const char *iso, int32_t *days) MUST_CHECK;
 void date_format(int32_t days, char out[DATE_STR_LEN]);
 int32_t date_today(void); /* UTC */
+/* The latest date of today anywhere (UTC+14): care given "today" where
+ * the sender is, Paris at 00:30 or Réunion at 03:00, is never later. */
+int32_t date_today_anywhere(void);
 
 /* A whole stream or file into a NUL-terminated buffer the caller frees;
  * more than max bytes is an error (EFBIG). read_stream() sets errno and

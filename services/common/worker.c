@@ -199,6 +199,8 @@ static int commit_messages(struct worker *w, rd_kafka_message_t **msgs, int n)
 		return ERR;
 	}
 	metric_add(w->dead_letters, uncommitted_dead_letters);
+	if (w->config.committed != NULL)
+		w->config.committed(w->config.ctx);
 	return OK;
 }
 

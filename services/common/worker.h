@@ -51,6 +51,7 @@
 
 typedef int (*worker_handle_fn)(void *ctx, struct pg *db, rd_kafka_message_t **batch, int count);
 typedef int (*worker_prepare_fn)(void *ctx, struct pg *db);
+typedef void (*worker_committed_fn)(void *ctx);
 
 struct worker_config {
 	const char *brokers;
@@ -62,6 +63,7 @@ struct worker_config {
 	int poll_ms;		   /* wait for the first message of a batch */
 	worker_prepare_fn prepare; /* prepares statements on the connection */
 	worker_handle_fn handle;
+	worker_committed_fn committed; /* optional: after each handle()'s commit */
 	void *ctx;
 };
 

@@ -26,13 +26,14 @@
 #include "common/envelope.h"
 #include "common/log.h"
 #include "common/outbox.h"
+#include "common/params.h"
 #include "common/metrics.h"
 #include "common/worker.h"
 #include "common/xalloc.h"
 #include "intake/intake.h"
 
 static struct {
-	char *pg_dsn, *brokers, *metrics_addr, *endpoint, *group;
+	char *pg_dsn, *brokers, *metrics_addr, *endpoint, *group, *params_path;
 	long batch;
 } cfg;
 
@@ -46,10 +47,13 @@ static const struct config_entry config_table[] = {
 	 "Kafka consumer group of claims.submitted"},
 	{"CLAIMS_INTAKE_BATCH", CONFIG_INT, &cfg.batch, "500", 1, 10000,
 	 "submissions per PostgreSQL transaction"},
+	{"CLAIMS_RULES_PARAMS", CONFIG_STRING, &cfg.params_path, PARAMS_DEFAULT_PATH, 0, 0,
+	 "dated parameters of the rules engine: the PF and franchises an AMO amount may lack"},
 	{NULL, 0, NULL, NULL, 0, 0, NULL},
 };
 
 struct intake_daemon {
+	struct rules_params *params;
 	struct worker *worker;
 	struct intake_socket *socket;
 	struct pg *socket_db; /* the socket's own connection: its commits are its own */
@@ -110,6 +114,12 @@ static int handle_batch(void *ctx, struct pg *db, rd_kafka_message_t **batch, in
 	return status;
 }
 
+static void batch_committed(void *ctx)
+{
+	UNUSED(ctx);
+	intake_count_committed();
+}
+
 static int prepare(void *ctx, struct pg *db)
 {
 	UNUSED(ctx);
@@ -138,9 +148,14 @@ static int intake_init(void *ctx)
 		.poll_ms = 20,
 		.prepare = prepare,
 		.handle = handle_batch,
+		.committed = batch_committed,
 		.ctx = st,
 	};
 
+	st->params = xmalloc(sizeof(*st->params));
+	if (params_load(cfg.params_path, st->params) != OK)
+		return ERR;
+	intake_check_use_params(st->params);
 	if (worker_open(&wc, &st->worker) != OK)
 		return ERR;
 	if (cfg.endpoint[0] == '\0')
@@ -158,8 +173,13 @@ static int intake_step(void *ctx)
 	int served = 0;
 
 	if (st->socket != NULL) {
-		if (pg_check(st->socket_db) != OK ||
-		    intake_socket_serve(st->socket, st->socket_db, 64, 0, &served) != OK)
+		/* With the database away, the waiting senders still get an
+		 * answer (UNAVAILABLE) before the daemon backs off. */
+		int db_up = pg_check(st->socket_db) == OK;
+
+		if (intake_socket_serve(st->socket, db_up ? st->socket_db : NULL, 64, 0, &served) !=
+			    OK ||
+		    !db_up)
 			return ERR;
 		if (served > 0)
 			worker_relay_kick(st->worker);
@@ -181,13 +201,15 @@ static void intake_cleanup(void *ctx)
 	intake_socket_close(st->socket);
 	pg_close(st->socket_db);
 	worker_close(st->worker);
+	intake_check_use_params(NULL);
+	free(st->params);
 }
 
 static const char *intake_health(void *ctx)
 {
 	struct intake_daemon *st = ctx;
 
-	if (st->worker == NULL || PQstatus(pg_conn(worker_db(st->worker))) != CONNECTION_OK)
+	if (st->worker == NULL || !pg_is_up(worker_db(st->worker)))
 		return "database connection down";
 	return NULL;
 }

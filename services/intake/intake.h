@@ -44,6 +44,12 @@ struct coverage {
 };
 
 /* intake_check.c */
+struct rules_params;
+/* The dated parameters the AMO amount check reads (PF, franchises);
+ * NULL (the default): only an AMO amount above its share is refused. */
+void intake_check_use_params(const struct rules_params *params);
+/* A "tp:KIND:NUMBER" source that is not the claim's own professional's. */
+int intake_tp_source_mismatch(const Claims__ClaimSubmitted *s);
 int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today,
 			struct intake_outcome *out) MUST_CHECK;
 int intake_check_coverage(const Claims__ClaimSubmitted *s, const struct coverage *cov,
@@ -77,6 +83,10 @@ int intake_prepare(struct pg *db) MUST_CHECK;
 /* Decide and record a batch of decoded submissions inside the caller's
  * transaction; each item's out holds its answer. */
 int intake_submit_batch(struct pg *db, struct intake_item *items, int n) MUST_CHECK;
+/* Count the outcomes of the last intake_submit_batch() in the metrics:
+ * called once its transaction committed (a batch rolled back and tried
+ * again, or one by one, is counted once). */
+void intake_count_committed(void);
 /* The same for one submission. */
 int intake_submit(struct pg *db, const Claims__ClaimSubmitted *s, const char *trace_id,
 		  struct intake_outcome *out) MUST_CHECK;
@@ -85,7 +95,8 @@ int intake_submit(struct pg *db, const Claims__ClaimSubmitted *s, const char *tr
 struct intake_socket;
 int intake_socket_open(const char *endpoint, struct intake_socket **out) MUST_CHECK;
 /* Serve the requests waiting on the socket (at most max); wait up to
- * timeout_ms for the first. Each is answered after its commit. */
+ * timeout_ms for the first. Each is answered after its commit; with db
+ * NULL (the database is away), each is answered UNAVAILABLE at once. */
 int intake_socket_serve(struct intake_socket *sock, struct pg *db, int max, int timeout_ms,
 			int *served) MUST_CHECK;
 void intake_socket_close(struct intake_socket *sock);

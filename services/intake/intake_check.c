@@ -12,8 +12,18 @@
  *	The AMO amount check: the AMO pays round(brss x rate %) less the
  *	participation forfaitaire and franchises it withheld; intake cannot
  *	know the member's caps, so it accepts a withholding between 0 and
- *	the most one line can carry (2 EUR PF + 1 EUR per unit of franchise,
- *	or 4 EUR for a transport), and rejects anything outside.
+ *	the most one line of its category can carry under the parameters in
+ *	force on its date (rules_withholding_max(): the PF of a consultation,
+ *	the franchise of each box, act or trip, their daily and yearly caps;
+ *	nothing for care that bears neither), and rejects anything outside.
+ *	Without parameters for the date, only a payment above round(brss x
+ *	rate) is refused.
+ *
+ *	Amounts are also checked against each other when the line gives
+ *	them: the amount charged covers the AMO's share, a 100PS price limit
+ *	is not below the BRSS, the frame is part of the glasses' price. The
+ *	engine refuses such lines; a sender told "accepted" would learn it
+ *	only from a claim in error.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -71,28 +81,88 @@ static int check_amount(int has, int64_t v, int required, const char *field,
 	return OK;
 }
 
-/* The most the AMO may have withheld on one line (PF + franchise). */
-static int64_t max_withholding(enum rules_category cat, int64_t quantity)
+/* The dated parameters (PF, franchises), loaded once by the daemon. */
+static const struct rules_params *check_params;
+
+void intake_check_use_params(const struct rules_params *params)
 {
-	if (cat == RULES_CAT_TRANSPORT)
-		return 400;
-	if (cat == RULES_CAT_PHARMA || cat == RULES_CAT_AUXILIAIRE)
-		return 100 * quantity;
-	return 200;
+	check_params = params;
 }
 
-static int check_amo(const Claims__ClaimLine *l, enum rules_category cat, const char *field,
-		     struct intake_outcome *out)
+/* round(brss x rate %), as the engine computes the AMO's share. */
+static int64_t amo_share(const Claims__ClaimLine *l)
 {
-	int64_t gross = (l->brss_cents * l->amo_rate + 50) / 100;
+	return (l->brss_cents * l->amo_rate + 50) / 100;
+}
+
+/* The most the AMO may have withheld on this line, or -1: unknown. */
+static int64_t max_withholding(enum rules_category cat, int32_t day, int64_t quantity)
+{
+	struct rules_param_set set;
+	struct rules_error err;
+
+	if (check_params == NULL ||
+	    rules_params_at(check_params, rules_date_from_days(day), &set, &err) != RULES_OK)
+		return -1;
+	return rules_withholding_max(&set, cat, quantity);
+}
+
+static int check_amo(const Claims__ClaimLine *l, enum rules_category cat, int32_t day,
+		     const char *field, struct intake_outcome *out)
+{
+	int64_t gross = amo_share(l), most;
 	int64_t withheld = gross - l->amo_paid_cents;
 
 	if (!l->has_amo_paid_cents)
 		return OK;
-	if (withheld < 0 || withheld > max_withholding(cat, l->quantity)) {
+	if (withheld < 0) {
 		intake_reject(out, "AMO_INCONSISTENT", field,
-			      "AMO paid %" PRId64 " cents but round(brss x rate) is %" PRId64,
+			      "AMO paid %" PRId64 " cents, more than round(brss x rate) = %" PRId64,
 			      l->amo_paid_cents, gross);
+		return ERR;
+	}
+	most = max_withholding(cat, day, l->quantity);
+	if (most >= 0 && withheld > most) {
+		intake_reject(out, "AMO_INCONSISTENT", field,
+			      "AMO paid %" PRId64 " cents: round(brss x rate) = %" PRId64
+			      " less at most %" PRId64 " of PF and franchise for %s",
+			      l->amo_paid_cents, gross, most, rules_category_name(cat));
+		return ERR;
+	}
+	return OK;
+}
+
+/* The line's amounts against each other (see the header). */
+static int check_coherence(const Claims__ClaimLine *l, const char *prefix,
+			   struct intake_outcome *out)
+{
+	char field[64];
+	enum rules_basket basket;
+
+	snprintf(field, sizeof(field), "%s.charged_cents", prefix);
+	if (l->has_brss_cents && l->has_amo_rate && l->charged_cents < amo_share(l)) {
+		intake_reject(out, "AMOUNT_OUT_OF_RANGE", field,
+			      "charged %" PRId64 " cents, below the AMO share round(brss x"
+			      " rate) = %" PRId64,
+			      l->charged_cents, amo_share(l));
+		return ERR;
+	}
+	snprintf(field, sizeof(field), "%s.price_limit_cents", prefix);
+	if (l->basket != NULL && rules_basket_parse(l->basket, &basket) == RULES_OK &&
+	    basket == RULES_BASKET_100PS && l->has_brss_cents && l->has_price_limit_cents &&
+	    l->price_limit_cents < l->brss_cents) {
+		intake_reject(out, "AMOUNT_OUT_OF_RANGE", field,
+			      "a 100PS price limit (%" PRId64 " cents) below the BRSS"
+			      " (%" PRId64 ")",
+			      l->price_limit_cents, l->brss_cents);
+		return ERR;
+	}
+	snprintf(field, sizeof(field), "%s.frame_charged_cents", prefix);
+	if (l->frame_charged_cents > l->charged_cents) {
+		intake_reject(out, "AMOUNT_OUT_OF_RANGE", field,
+			      "the frame (%" PRId64 " cents) is part of the amount charged"
+			      " (%" PRId64 ")",
+			      l->frame_charged_cents, l->charged_cents);
 		return ERR;
 	}
 	return OK;
@@ -175,15 +245,33 @@ static int check_line(const Claims__ClaimLine *l, int i, int32_t today, struct i
 		return ERR;
 	snprintf(field, sizeof(field), "%s.amo_paid_cents", prefix);
 	if (check_amount(l->has_amo_paid_cents, l->amo_paid_cents, 0, field, out) != OK ||
-	    check_amo(l, cat, field, out) != OK)
+	    check_amo(l, cat, day, field, out) != OK)
 		return ERR;
 	snprintf(field, sizeof(field), "%s.line_ref", prefix);
 	if (check_text(l->line_ref, field, 64, 0, out) != OK)
 		return ERR;
 	snprintf(field, sizeof(field), "%s.act_code", prefix);
-	if (check_text(l->act_code, field, 16, 0, out) != OK)
+	if (check_text(l->act_code, field, 16, 0, out) != OK || check_optics(l, prefix, out) != OK)
 		return ERR;
-	return check_optics(l, prefix, out);
+	return check_coherence(l, prefix, out);
+}
+
+/* The invoices of the tiers-payant front door are keyed under
+ * "tp:KIND:NUMBER", the professional's own namespace: a submission from
+ * any sender claiming it for another professional (or for a member's
+ * payment) would take the professional's invoice ids first, and give its
+ * own answer to their invoices. */
+int intake_tp_source_mismatch(const Claims__ClaimSubmitted *s)
+{
+	char expected[64];
+
+	if (s->source == NULL || strncmp(s->source, "tp:", 3) != 0)
+		return 0;
+	if (s->professional_kind == NULL || s->professional_id == NULL ||
+	    s->payee != CLAIMS__PAYEE__PAYEE_PROFESSIONAL)
+		return 1;
+	snprintf(expected, sizeof(expected), "tp:%s:%s", s->professional_kind, s->professional_id);
+	return strcmp(s->source, expected) != 0;
 }
 
 int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today, struct intake_outcome *out)
@@ -198,6 +286,13 @@ int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today, struct i
 		intake_reject(out, "INVALID_FIELD", "source",
 			      "source \"" CLAIMS_COMPLEMENT_SOURCE "\" is reserved for the claims"
 			      " completing partial ones");
+		return ERR;
+	}
+	if (intake_tp_source_mismatch(s)) {
+		intake_reject(out, "INVALID_FIELD", "source",
+			      "a source \"tp:KIND:NUMBER\" is the tiers-payant invoices' of the"
+			      " professional it names: professional_kind, professional_id and a"
+			      " professional payee must match it");
 		return ERR;
 	}
 	if (s->quote_id != NULL && s->quote_id[0] != '\0' && !uuid_valid(s->quote_id)) {

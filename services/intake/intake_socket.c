@@ -111,13 +111,21 @@ static int handle_request(struct pg *db, const void *body, size_t len, struct en
 		intake_reject(o, "BAD_PAYLOAD", "payload", "not a protobuf ClaimSubmitted");
 		return OK;
 	}
+	if (db == NULL) { /* the database is away: say so at once, keep nothing */
+		intake_reject(o, "UNAVAILABLE", "", "the claim could not be recorded; retry later");
+		claims__claim_submitted__free_unpacked(s, NULL);
+		return OK;
+	}
 	log_set_trace(env->trace_id);
 	status = pg_begin(db);
 	if (status == OK && (status = intake_submit(db, s, env->trace_id, o)) == OK)
 		status = pg_commit(db);
 	if (status != OK) {
 		pg_rollback(db);
+		memset(o, 0, sizeof(*o)); /* nothing of the outcome rolled back stays */
 		intake_reject(o, "UNAVAILABLE", "", "the claim could not be recorded; retry later");
+	} else {
+		intake_count_committed();
 	}
 	claims__claim_submitted__free_unpacked(s, NULL);
 	log_set_trace(NULL);

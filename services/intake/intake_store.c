@@ -136,31 +136,68 @@ int intake_prepare(struct pg *db)
 
 /* ---- outcomes ------------------------------------------------------------------- */
 
-/* Outcomes by kind: an operator sees the rejection reasons at a glance. */
-static void count_outcome(const struct intake_outcome *o)
+/* Outcomes by kind: an operator sees the rejection reasons at a glance.
+ * Tallied while a batch is decided and added to the metrics only once
+ * its transaction commits: a batch rolled back and tried again (whole,
+ * or one message at a time) would otherwise count its claims twice. */
+#define OUTCOME_KINDS 48
+
+struct outcome_tally {
+	char name[96];
+	const char *help;
+	long count;
+};
+
+static _Thread_local struct outcome_tally uncounted[OUTCOME_KINDS];
+static _Thread_local int uncounted_kinds;
+
+static void tally_outcome(const struct intake_outcome *o)
 {
 	char name[96];
+	const char *help;
+	int k;
 
-	if (o->duplicate)
+	if (o->duplicate) {
 		snprintf(name, sizeof(name), "intake_duplicates_total");
-	else if (o->accepted)
+		help = "Repeated submissions given the first answer";
+	} else if (o->accepted) {
 		snprintf(name, sizeof(name), "intake_accepted_total");
-	else
+		help = "Claims accepted";
+	} else {
 		snprintf(name, sizeof(name), "intake_rejected_total{reason=\"%s\"}",
 			 o->reason_code);
-	metric_add(metric_counter(name, o->duplicate ? "Repeated submissions given the first answer"
-					: o->accepted ? "Claims accepted"
-						      : "Submissions rejected, by reason code"),
-		   1);
+		help = "Submissions rejected, by reason code";
+	}
+	for (k = 0; k < uncounted_kinds && strcmp(uncounted[k].name, name) != 0; k++)
+		;
+	if (k == uncounted_kinds) {
+		if (k == OUTCOME_KINDS)
+			return; /* more kinds than reason codes: cannot happen */
+		snprintf(uncounted[k].name, sizeof(uncounted[k].name), "%s", name);
+		uncounted[k].help = help;
+		uncounted[k].count = 0;
+		uncounted_kinds++;
+	}
+	uncounted[k].count++;
 }
 
-/* The source of complements (claimctl) is no sender's: a submission
- * under it is refused (intake_check.c) without its key ever being looked
- * up or recorded, so that it can neither read a complement's answer nor
- * hold a key of that namespace. */
+void intake_count_committed(void)
+{
+	for (int k = 0; k < uncounted_kinds; k++)
+		metric_add(metric_counter(uncounted[k].name, uncounted[k].help),
+			   uncounted[k].count);
+	uncounted_kinds = 0;
+}
+
+/* The source of complements (claimctl) is no sender's, and a
+ * professional's "tp:KIND:NUMBER" is only theirs: a submission under
+ * either that is not its owner's is refused (intake_check.c) without its
+ * key ever being looked up or recorded, so that it can neither read the
+ * owner's answer nor hold a key of the owner's namespace. */
 static int reserved_source(const Claims__ClaimSubmitted *s)
 {
-	return s->source != NULL && strcmp(s->source, CLAIMS_COMPLEMENT_SOURCE) == 0;
+	return (s->source != NULL && strcmp(s->source, CLAIMS_COMPLEMENT_SOURCE) == 0) ||
+	       intake_tp_source_mismatch(s);
 }
 
 static int keyed(const Claims__ClaimSubmitted *s)
@@ -275,7 +312,9 @@ static int load_coverage(struct pg *db, struct intake_item *items, int n)
 
 		memset(&items[i].cov, 0, sizeof(items[i].cov));
 		pgarray_text(&numbers, pending ? s->membership_number : "");
-		pgarray_int(&ranks, s->beneficiary_rank ? s->beneficiary_rank : 1);
+		/* Every rank, even a rejected item's, is cast to int: a wild
+		 * one would fail the batch's statement for all its items. */
+		pgarray_int(&ranks, pending && s->beneficiary_rank ? s->beneficiary_rank : 1);
 		/* Dates of pending submissions passed the static checks. */
 		pending && s->n_lines > 0 ? pgarray_text(&days, s->lines[0]->care_date)
 					  : pgarray_null(&days);
@@ -338,7 +377,8 @@ static int check_professionals(struct pg *db, struct intake_item *items, int n)
 	pgarray_init(&kinds);
 	for (int i = 0; i < n; i++) {
 		items[i].professional_ref = 0;
-		if (items[i].state == PENDING && items[i].s->professional_id != NULL) {
+		if (items[i].state == PENDING && items[i].s->professional_id != NULL &&
+		    items[i].s->professional_id[0] != '\0') {
 			pgarray_text(&nums, items[i].s->professional_id);
 			opt_text(&kinds, items[i].s->professional_kind);
 			asked[wanted++] = i;
@@ -701,7 +741,10 @@ static int write_rejected(struct pg *db, struct intake_item *items, int n)
 
 static void decide_static(struct intake_item *items, int n)
 {
-	int32_t today = date_today();
+	/* A care date is in the future only if it is everywhere: the
+	 * sender's today may be ahead of UTC's (France is UTC+1 or +2, its
+	 * overseas departments up to +4). */
+	int32_t today = date_today_anywhere();
 
 	for (int i = 0; i < n; i++) {
 		memset(&items[i].out, 0, sizeof(items[i].out));
@@ -743,6 +786,7 @@ static void copy_repeats(struct intake_item *items, int n)
 
 int intake_submit_batch(struct pg *db, struct intake_item *items, int n)
 {
+	uncounted_kinds = 0; /* what an earlier try that rolled back tallied */
 	decide_static(items, n);
 	/* A submission seen before is answered as the first time, even a
 	 * malformed one: one lookup for every item still to decide. */
@@ -754,7 +798,7 @@ int intake_submit_batch(struct pg *db, struct intake_item *items, int n)
 		return ERR;
 	copy_repeats(items, n);
 	for (int i = 0; i < n; i++)
-		count_outcome(&items[i].out);
+		tally_outcome(&items[i].out);
 	return OK;
 }
 

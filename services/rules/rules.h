@@ -446,6 +446,13 @@ RULES_MUST_CHECK int rules_request_check(const struct rules_request *req, struct
 RULES_MUST_CHECK int rules_guarantee_check(enum rules_category cat, const struct rules_guarantee *g,
 					   const char *path, struct rules_error *err);
 
+/* The most the AMO may withhold on one line of `cat` and `quantity`
+ * (participation forfaitaire and franchise, their caps included) under
+ * the parameters in force `ps`: what an AMO amount paid may fall short
+ * of round(BRSS x rate) by. 0 for care that bears neither. */
+int64_t rules_withholding_max(const struct rules_param_set *ps, enum rules_category cat,
+			      int64_t quantity);
+
 /* Computes every line; out[] has req->n_lines entries. */
 RULES_MUST_CHECK int rules_compute(const struct rules_params *p, const struct rules_request *req,
 				   struct rules_line_result *out, struct rules_totals *totals,

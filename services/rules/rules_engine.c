@@ -428,6 +428,32 @@ static int64_t franchise_base(const struct line_ctx *c, int64_t *day_left)
 	}
 }
 
+int64_t rules_withholding_max(const struct rules_param_set *ps, enum rules_category cat,
+			      int64_t quantity)
+{
+	const struct rules_pf_params *pf = ps->pf;
+	const struct rules_franchise_params *f = ps->franchise;
+
+	if (in(pf_categories, cat))
+		return pf == NULL ? 0
+				  : rules_min(pf->per_act_cents,
+					      rules_min(pf->daily_cap_cents, pf->annual_cap_cents));
+	if (f == NULL)
+		return 0;
+	switch (cat) {
+	case RULES_CAT_PHARMA:
+		return rules_min(f->pharma_per_unit_cents * quantity, f->annual_cap_cents);
+	case RULES_CAT_AUXILIAIRE:
+		return rules_min(f->auxiliaire_per_unit_cents * quantity,
+				 rules_min(f->auxiliaire_daily_cap_cents, f->annual_cap_cents));
+	case RULES_CAT_TRANSPORT:
+		return rules_min(f->transport_per_trip_cents,
+				 rules_min(f->transport_daily_cap_cents, f->annual_cap_cents));
+	default:
+		return 0;
+	}
+}
+
 static void step_franchise(struct line_ctx *c)
 {
 	int64_t day_left, year_left;

@@ -1,0 +1,202 @@
+/*
+ * NAME
+ *	test_intake_check.c - what intake refuses from the message alone
+ *
+ * DESCRIPTION
+ *	intake_check_static() on submissions built here: the AMO amount
+ *	against the PF and franchises of the dated parameters (read from
+ *	deploy/params/parameters.json: runs from the repository root), the
+ *	amounts of a line against each other, the professional's own
+ *	"tp:KIND:NUMBER" source, and the care date's "today".
+ */
+#include "../../services/intake/intake_check.c"
+#include "common/params.h"
+#include "test.h"
+
+static struct rules_params params;
+
+struct sample {
+	Claims__ClaimSubmitted claim;
+	Claims__ClaimLine line;
+	Claims__ClaimLine *lines[1];
+};
+
+/* A GP consultation of 2026-03-10: 30 EUR, BRSS 30 EUR at 70 %. */
+static void sample_init(struct sample *x)
+{
+	claims__claim_submitted__init(&x->claim);
+	claims__claim_line__init(&x->line);
+	x->line.category = "CONSULT_GP";
+	x->line.care_date = "2026-03-10";
+	x->line.quantity = 1;
+	x->line.has_charged_cents = x->line.has_brss_cents = x->line.has_amo_rate = 1;
+	x->line.charged_cents = 3000;
+	x->line.brss_cents = 3000;
+	x->line.amo_rate = 70;
+	x->lines[0] = &x->line;
+	x->claim.source = "upstream";
+	x->claim.external_id = "X-1";
+	x->claim.membership_number = "1000000016";
+	x->claim.n_lines = 1;
+	x->claim.lines = x->lines;
+}
+
+/* The reason code intake_check_static() gives ("" when it accepts). */
+static const char *verdict(const struct sample *x, int32_t today, char field[64])
+{
+	static struct intake_outcome out;
+
+	memset(&out, 0, sizeof(out));
+	if (intake_check_static(&x->claim, today, &out) == OK) {
+		field[0] = '\0';
+		return "";
+	}
+	snprintf(field, 64, "%s", out.field);
+	return out.reason_code;
+}
+
+static int32_t day(const char *text)
+{
+	int32_t d = 0;
+
+	CHECK(date_parse(text, &d) == OK);
+	return d;
+}
+
+static const char *amo_paid(struct sample *x, int64_t cents, char field[64])
+{
+	x->line.has_amo_paid_cents = 1;
+	x->line.amo_paid_cents = cents;
+	return verdict(x, day("2026-12-01"), field);
+}
+
+static void test_amo_withholding_from_parameters(void)
+{
+	struct sample x;
+	char field[64];
+
+	sample_init(&x);
+	/* 2100 = 70 % of 3000: nothing withheld, or the 2 EUR PF of 2026 */
+	CHECK_EQ_STR(amo_paid(&x, 2100, field), "");
+	CHECK_EQ_STR(amo_paid(&x, 1900, field), "");
+	CHECK_EQ_STR(amo_paid(&x, 1899, field), "AMO_INCONSISTENT");
+	CHECK_EQ_STR(field, "lines[0].amo_paid_cents");
+	CHECK_EQ_STR(amo_paid(&x, 2101, field), "AMO_INCONSISTENT");
+	/* A dental act bears neither PF nor franchise. */
+	x.line.category = "DENT_SOINS";
+	CHECK_EQ_STR(amo_paid(&x, 2100, field), "");
+	CHECK_EQ_STR(amo_paid(&x, 2099, field), "AMO_INCONSISTENT");
+	/* Pharmacy: 1 EUR a box, up to the 50 EUR of a year. */
+	x.line.category = "PHARMA";
+	x.line.quantity = 3;
+	CHECK_EQ_STR(amo_paid(&x, 1800, field), "");
+	CHECK_EQ_STR(amo_paid(&x, 1799, field), "AMO_INCONSISTENT");
+	x.line.quantity = 90;
+	x.line.charged_cents = x.line.brss_cents = 100000;
+	CHECK_EQ_STR(amo_paid(&x, 70000 - 5000, field), "");
+	CHECK_EQ_STR(amo_paid(&x, 70000 - 5001, field), "AMO_INCONSISTENT");
+	/* Paramedical acts: 1 EUR each, 4 EUR a day. */
+	x.line.category = "AUXILIAIRE";
+	x.line.quantity = 6;
+	CHECK_EQ_STR(amo_paid(&x, 70000 - 400, field), "");
+	CHECK_EQ_STR(amo_paid(&x, 70000 - 401, field), "AMO_INCONSISTENT");
+	/* Before the parameters' first PF version: only the share is known. */
+	x.line.category = "CONSULT_GP";
+	x.line.quantity = 1;
+	x.line.care_date = "2024-01-10";
+	CHECK_EQ_STR(amo_paid(&x, 10000, field), "");
+	CHECK_EQ_STR(amo_paid(&x, 70001, field), "AMO_INCONSISTENT");
+}
+
+static void test_amounts_against_each_other(void)
+{
+	struct sample x;
+	char field[64];
+	int32_t today = day("2026-12-01");
+
+	sample_init(&x);
+	x.line.charged_cents = 2100; /* the AMO share itself: nothing left, fine */
+	CHECK_EQ_STR(verdict(&x, today, field), "");
+	x.line.charged_cents = 2099;
+	CHECK_EQ_STR(verdict(&x, today, field), "AMOUNT_OUT_OF_RANGE");
+	CHECK_EQ_STR(field, "lines[0].charged_cents");
+	x.line.has_amo_rate = 0; /* the rate from the act table: not judged here */
+	CHECK_EQ_STR(verdict(&x, today, field), "");
+
+	sample_init(&x);
+	x.line.category = "DENT_PROTHESE";
+	x.line.basket = "100PS";
+	x.line.has_price_limit_cents = 1;
+	x.line.price_limit_cents = 2999;
+	CHECK_EQ_STR(verdict(&x, today, field), "AMOUNT_OUT_OF_RANGE");
+	CHECK_EQ_STR(field, "lines[0].price_limit_cents");
+	x.line.price_limit_cents = 3000;
+	CHECK_EQ_STR(verdict(&x, today, field), "");
+
+	sample_init(&x);
+	x.line.category = "OPTIQUE_EQUIPEMENT";
+	x.line.has_frame_charged_cents = 1;
+	x.line.frame_charged_cents = 3001;
+	CHECK_EQ_STR(verdict(&x, today, field), "AMOUNT_OUT_OF_RANGE");
+	CHECK_EQ_STR(field, "lines[0].frame_charged_cents");
+	x.line.frame_charged_cents = 3000;
+	CHECK_EQ_STR(verdict(&x, today, field), "");
+}
+
+static void test_tp_source_is_the_professionals(void)
+{
+	struct sample x;
+	char field[64];
+	int32_t today = day("2026-12-01");
+
+	sample_init(&x);
+	x.claim.source = "tp:RPPS:10101010101";
+	CHECK_EQ_STR(verdict(&x, today, field), "INVALID_FIELD");
+	CHECK_EQ_STR(field, "source");
+	x.claim.professional_kind = "RPPS";
+	x.claim.professional_id = "10101010101";
+	CHECK_EQ_STR(verdict(&x, today, field), "INVALID_FIELD"); /* the member paid */
+	x.claim.has_payee = 1;
+	x.claim.payee = CLAIMS__PAYEE__PAYEE_PROFESSIONAL;
+	CHECK_EQ_STR(verdict(&x, today, field), "");
+	x.claim.professional_id = "10101010102"; /* another's namespace */
+	CHECK_EQ_STR(verdict(&x, today, field), "INVALID_FIELD");
+	x.claim.professional_kind = "ADELI";
+	x.claim.professional_id = "10101010101";
+	CHECK_EQ_STR(verdict(&x, today, field), "INVALID_FIELD");
+	x.claim.source = "tpx"; /* only the "tp:" prefix is the professionals' */
+	CHECK_EQ_STR(verdict(&x, today, field), "");
+	CHECK(!intake_tp_source_mismatch(&x.claim));
+}
+
+static void test_future_is_everywhere_later(void)
+{
+	struct sample x;
+	char field[64];
+	int32_t utc = date_today(), anywhere = date_today_anywhere();
+	char tomorrow[DATE_STR_LEN];
+
+	/* UTC+14 is UTC's date or the next one. */
+	CHECK(anywhere == utc || anywhere == utc + 1);
+	sample_init(&x);
+	date_format(anywhere, tomorrow);
+	x.line.care_date = tomorrow;
+	CHECK_EQ_STR(verdict(&x, anywhere, field), "");
+	CHECK_EQ_STR(verdict(&x, anywhere - 1, field), "FUTURE_DATE");
+}
+
+static void load_params(void)
+{
+	REQUIRE(params_load(PARAMS_DEFAULT_PATH, &params) == OK);
+	intake_check_use_params(&params);
+}
+
+int main(void)
+{
+	RUN(load_params);
+	RUN(test_amo_withholding_from_parameters);
+	RUN(test_amounts_against_each_other);
+	RUN(test_tp_source_is_the_professionals);
+	RUN(test_future_is_everywhere_later);
+	return test_report();
+}
