@@ -212,6 +212,8 @@ cat >"$TEST_LOGS/bad-claims.json" <<JSON
 {"source":"$BAD","external_id":"unknown-category","membership_number":"${P}00002","lines":[{"care_date":"2026-03-10","category":"SPA","charged_cents":100}]}
 {"source":"$BAD","external_id":"huge-rank","membership_number":"${P}00002","beneficiary_rank":4294967295,"lines":[{"care_date":"2026-03-10",$line}]}
 {"source":"$BAD","external_id":"negative-price-limit","membership_number":"${P}00002","lines":[{"care_date":"2026-03-10","category":"DENT_PROTHESE","charged_cents":10000,"basket":"100PS","price_limit_cents":-1}]}
+{"source":"$BAD","external_id":"charged-below-amo","membership_number":"${P}00002","lines":[{"care_date":"2026-03-10","category":"CONSULT_GP","charged_cents":1000,"brss_cents":3000,"amo_rate":70}]}
+{"source":"$BAD","external_id":"amo-short-no-pf","membership_number":"${P}00002","lines":[{"care_date":"2026-03-10","category":"DENT_SOINS","charged_cents":3000,"brss_cents":3000,"amo_rate":70,"amo_paid_cents":1900}]}
 {"source":"$BAD","external_id":"good-after-bad","membership_number":"${P}00002","lines":[{"care_date":"2026-03-10",$line}]}
 JSON
 "$BIN/claimctl" submit --sync "$TEST_LOGS/bad-claims.json" >"$TEST_LOGS/bad-replies.txt" 2>>"$LOG"
@@ -222,16 +224,24 @@ check "bad input: future date" grep -q "^future rejected FUTURE_DATE" "$TEST_LOG
 check "bad input: unknown category" grep -q "^unknown-category rejected UNKNOWN_CATEGORY lines\[0\].category" "$TEST_LOGS/bad-replies.txt"
 check "bad input: a rank past any beneficiary" grep -q "^huge-rank rejected INVALID_FIELD beneficiary_rank" "$TEST_LOGS/bad-replies.txt"
 check "bad input: negative price limit" grep -q "^negative-price-limit rejected AMOUNT_OUT_OF_RANGE lines\[0\].price_limit_cents" "$TEST_LOGS/bad-replies.txt"
+check "bad input: charged below the AMO share" grep -q "^charged-below-amo rejected AMOUNT_OUT_OF_RANGE lines\[0\].charged_cents" "$TEST_LOGS/bad-replies.txt"
+check "bad input: a PF withheld on care without PF" grep -q "^amo-short-no-pf rejected AMO_INCONSISTENT lines\[0\].amo_paid_cents" "$TEST_LOGS/bad-replies.txt"
 check "bad input: the daemons keep serving" grep -q "^good-after-bad accepted" "$TEST_LOGS/bad-replies.txt"
 printf '{"source":"complement","external_id":"reserved-%s","membership_number":"%s","lines":[{"care_date":"2026-03-10",%s}]}\n' \
 	"$RUN_ID" "${P}00002" "$line" >"$TEST_LOGS/reserved-source.json"
 check "bad input: the source reserved for complements" grep -q "^reserved-$RUN_ID rejected INVALID_FIELD source" \
 	<<<"$("$BIN/claimctl" submit --sync "$TEST_LOGS/reserved-source.json" 2>>"$LOG")"
+printf '{"source":"tp:RPPS:10101010101","external_id":"spoof-%s","membership_number":"%s","professional_kind":"RPPS","professional_id":"10003000006","payee":"professional","lines":[{"care_date":"2026-03-10",%s}]}\n' \
+	"$RUN_ID" "${P}00002" "$line" >"$TEST_LOGS/tp-spoof.json"
+check "bad input: another professional's tp: source" grep -q "^spoof-$RUN_ID rejected INVALID_FIELD source" \
+	<<<"$("$BIN/claimctl" submit --sync "$TEST_LOGS/tp-spoof.json" 2>>"$LOG")"
+check_eq "bad input: no key kept in another's tp: namespace" \
+	"$(sql "SELECT count(*) FROM claim_rejections WHERE external_id = 'spoof-$RUN_ID'")" 0
 check_eq "bad input: rejections recorded with their reason" \
-	"$(sql "SELECT count(*) FROM claim_rejections WHERE source = '$BAD'")" 7
+	"$(sql "SELECT count(*) FROM claim_rejections WHERE source = '$BAD'")" 9
 "$BIN/claimctl" submit --sync "$TEST_LOGS/bad-claims.json" >"$TEST_LOGS/bad-replies-2.txt" 2>>"$LOG"
 check_eq "bad input: a repeat gets the first answers" \
-	"$(grep -c "duplicate: first answer" "$TEST_LOGS/bad-replies-2.txt")" 8
+	"$(grep -c "duplicate: first answer" "$TEST_LOGS/bad-replies-2.txt")" 10
 check "bad input: the good claim is decided" wait_for 30 all_decided "$BAD" 1
 
 # ---- a formula published while the workers run ----------------------------------
