@@ -377,9 +377,29 @@ int pg_begin(struct pg *db)
 	return pg_exec(db, "BEGIN");
 }
 
+/* A COMMIT sent into a transaction an earlier statement aborted is
+ * answered "ROLLBACK", without an error: taken as a success, the caller
+ * would acknowledge messages whose effects are gone. */
 int pg_commit(struct pg *db)
 {
-	return pg_exec(db, "COMMIT");
+	PGresult *res;
+
+	if (db->conn == NULL) {
+		log_error("postgres: not connected");
+		return ERR;
+	}
+	if (check_result(db, PQexec(db->conn, "COMMIT"), "commit", &res) != OK)
+		return ERR;
+	if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+		log_error("postgres commit: the transaction was rolled back (%s): a statement of"
+			  " it failed unnoticed",
+			  PQcmdStatus(res));
+		db->sqlstate[0] = '\0'; /* not the messages' fault: tried again */
+		PQclear(res);
+		return ERR;
+	}
+	PQclear(res);
+	return OK;
 }
 
 void pg_rollback(struct pg *db)

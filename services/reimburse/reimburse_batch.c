@@ -792,8 +792,8 @@ static int decide_all(struct reimburse_ctx *ctx, struct reimburse_item *items, i
  * version is a plain partial claim, not a reason to reload. A claim an
  * operator sends again to be decided (redecide) reloads them whatever
  * the last load: the missing version was published just before. */
-static void formulas_for(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_item *items,
-			 int n)
+static int formulas_for(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_item *items,
+			int n)
 {
 	int missing = 0, redecide = 0;
 
@@ -815,8 +815,15 @@ static void formulas_for(struct reimburse_ctx *ctx, struct pg *db, struct reimbu
 	if ((redecide || (missing && clock_mono_us() - ctx->formulas.loaded_at_us > 1000000)) &&
 	    formulas_load(db, &ctx->formulas) != OK) {
 		ctx->formulas.loaded_at_us = clock_mono_us();
+		/* A query that failed aborted the batch's transaction: the
+		 * batch fails with its SQLSTATE (a timeout, a schema out of
+		 * step: tried again, never dead letters). Versions that would
+		 * not load leave it going, with the versions loaded before. */
+		if (PQtransactionStatus(pg_conn(db)) == PQTRANS_INERROR)
+			return ERR;
 		log_warn("formula reload failed; keeping the versions loaded before");
 	}
+	return OK;
 }
 
 int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_item *items, int n)
@@ -836,7 +843,8 @@ int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_i
 	}
 	if (lock_claims(db, items, n) != OK || load_histories(db, items, n, &hs) != OK)
 		goto out;
-	formulas_for(ctx, db, items, n);
+	if (formulas_for(ctx, db, items, n) != OK)
+		goto out;
 	memset(&bw, 0, sizeof(bw));
 	for (int a = 0; a < A_COUNT; a++)
 		pgarray_init(&bw.a[a]);

@@ -8,7 +8,9 @@
  *	must find the committed event once, never the rolled-back one, and
  *	the committed event must be off the queue. Then: the turn between
  *	relays, the queue kept in step with the outbox (events set aside,
- *	deleted, put back), a backlog drained, one dead letter per message.
+ *	deleted, put back), a backlog drained, one dead letter per message,
+ *	and a COMMIT that PostgreSQL turned into a ROLLBACK never taken for
+ *	a success.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -364,6 +366,36 @@ static void test_dead_letter_once_per_message(void)
 	pg_close(db);
 }
 
+/* A statement that failed unnoticed aborted the transaction: its COMMIT
+ * is answered "ROLLBACK" without an error, and must not pass for one
+ * (the caller would acknowledge messages whose effects are gone). */
+static void test_commit_of_an_aborted_transaction_fails(void)
+{
+	struct pg *db = itest_db();
+	Claims__ContractChanged msg = CLAIMS__CONTRACT_CHANGED__INIT;
+	const char *v[1] = {"commit-after-failure"};
+	PGresult *res = NULL;
+
+	REQUIRE(db != NULL);
+	REQUIRE(outbox_prepare(db) == OK);
+	msg.change = "commit-after-failure";
+	CHECK(pg_begin(db) == OK);
+	CHECK(outbox_add(db, TOPIC, "commit-after-failure", CLAIMS__MESSAGE_TYPE__CONTRACT_CHANGED,
+			 &msg.base, NULL, "test") == OK);
+	CHECK(pg_exec(db, "SELECT 1/0") != OK); /* the failure nobody looked at */
+	CHECK(pg_commit(db) != OK);
+	CHECK_EQ_STR(pg_sqlstate(db), ""); /* not the message's fault: tried again */
+	pg_rollback(db);
+	CHECK(pg_exec_params(db, "SELECT count(*) FROM outbox WHERE key = $1", 1, v, &res) == OK);
+	if (res != NULL) {
+		CHECK_EQ_STR(PQgetvalue(res, 0, 0), "0");
+		PQclear(res);
+	}
+	CHECK(pg_begin(db) == OK); /* the session goes on */
+	CHECK(pg_commit(db) == OK);
+	pg_close(db);
+}
+
 int main(void)
 {
 	if (log_init("test_outbox") != OK)
@@ -373,5 +405,6 @@ int main(void)
 	RUN(test_queue_follows_the_outbox);
 	RUN(test_backlog_drained);
 	RUN(test_dead_letter_once_per_message);
+	RUN(test_commit_of_an_aborted_transaction_fails);
 	return test_report();
 }
