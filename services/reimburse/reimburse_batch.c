@@ -14,7 +14,8 @@
  *	2. read the consumption of the batch's beneficiaries (the engine's
  *	   history, in parts: the sums of the calendar years of the care from
  *	   consumption_years, the daily rows of the days of the care, and the
- *	   equipments of the last five years for renewal periods), so that
+ *	   equipments of the last five years for renewal periods, the longest
+ *	   the engine takes: RULES_MAX_RENEWAL_MONTHS), so that
  *	   the cost does not grow with the number of days of care a year;
  *	   then, in memory and in message order, run the engine with the
  *	   formula version in force at each care date (consecutive lines under
@@ -29,6 +30,7 @@
  *	A line whose date has no formula version in force, or that the engine
  *	refuses, is not decided: the claim ends 'partial' (some lines
  *	decided) or 'error' (none), with the reasons, and the event says so.
+ *	The other lines under the same version are decided without it.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -457,31 +459,76 @@ static void push_history(struct claim_work *w, size_t i)
 	h->equipment = rules_history_equipment_default(h->category, r->amc_cents);
 }
 
-/* Lines [from, to) share one formula version: one engine request. */
+/* The engine refused the lines of `at` (count of them) with err: the one
+ * at fault when it names one, else every one. Their claim goes partial. */
+static size_t refuse(struct claim_work *w, size_t *at, size_t count, const struct rules_error *err)
+{
+	const char *member = strchr(err->field, '.');
+	size_t first = 0, last = count;
+
+	if (err->line >= 0 && (size_t)err->line < count) {
+		first = (size_t)err->line;
+		last = first + 1;
+	}
+	for (size_t k = first; k < last; k++) {
+		size_t i = at[k];
+
+		/* The path in err counts the request's lines; the claim's are said. */
+		if (last - first == 1 && member != NULL)
+			snprintf(w->errors[i], sizeof(w->errors[i]),
+				 "ENGINE_REFUSED: lines[%zu]%s: %s", i, member, err->reason);
+		else
+			snprintf(w->errors[i], sizeof(w->errors[i]), "ENGINE_REFUSED: %s: %s",
+				 err->field, err->reason);
+		w->fv[i] = NULL;
+	}
+	if (last - first == count)
+		return 0;
+	memmove(&at[first], &at[last], (count - last) * sizeof(*at));
+	return count - 1;
+}
+
+/* Lines [from, to) share one formula version: one engine request. A
+ * line the engine refuses is left undecided and the others are asked
+ * again without it, so that one bad line (an act code of another
+ * category, an amount it cannot take) leaves its neighbours decided as
+ * they would have been without it. */
 static void compute_run(const struct rules_params *params, struct claim_work *w, size_t from,
 			size_t to)
 {
-	struct rules_request req = {
-		.beneficiary = w->beneficiary,
-		.contract = &w->fv[from]->contract,
-		.history = w->history->items,
-		.n_history = w->history->n,
-		.lines = &w->lines[from],
-		.n_lines = to - from,
-	};
+	size_t count = to - from;
+	size_t *at = xcalloc(count, sizeof(*at));
+	struct rules_line *lines = xcalloc(count, sizeof(*lines));
+	struct rules_line_result *results = xcalloc(count, sizeof(*results));
 	struct rules_totals totals;
 	struct rules_error err;
 
-	if (rules_compute(params, &req, &w->results[from], &totals, &err) != RULES_OK) {
-		for (size_t i = from; i < to; i++) {
-			snprintf(w->errors[i], sizeof(w->errors[i]), "ENGINE_REFUSED: %s: %s",
-				 err.field, err.reason);
-			w->fv[i] = NULL;
+	for (size_t k = 0; k < count; k++)
+		at[k] = from + k;
+	while (count > 0) {
+		struct rules_request req = {
+			.beneficiary = w->beneficiary,
+			.contract = &w->fv[from]->contract,
+			.history = w->history->items,
+			.n_history = w->history->n,
+			.lines = lines,
+			.n_lines = count,
+		};
+
+		for (size_t k = 0; k < count; k++)
+			lines[k] = w->lines[at[k]];
+		if (rules_compute(params, &req, results, &totals, &err) == RULES_OK) {
+			for (size_t k = 0; k < count; k++) {
+				w->results[at[k]] = results[k];
+				push_history(w, at[k]);
+			}
+			break;
 		}
-		return;
+		count = refuse(w, at, count, &err);
 	}
-	for (size_t i = from; i < to; i++)
-		push_history(w, i);
+	free(at);
+	free(lines);
+	free(results);
 }
 
 static void compute_all(const struct rules_params *params, struct claim_work *w)

@@ -59,13 +59,17 @@
 #define RULES_MAX_QUANTITY 10000
 #define RULES_MAX_LINES	   10000
 #define RULES_MAX_HISTORY  100000
-#define RULES_MAX_MONTHS   1200
-#define RULES_MIN_YEAR	   1900
-#define RULES_MAX_YEAR	   2199
+/* Renewal periods: the daemons read the equipments of the last five
+ * years (reimburse_batch.c); a longer period would miss the one bought
+ * before them, and pay again. Legal periods are 1, 2 and 4 years. */
+#define RULES_MAX_RENEWAL_MONTHS 60
+#define RULES_MIN_YEAR		 1900
+#define RULES_MAX_YEAR		 2199
 
 struct rules_error {
 	char field[128];
 	char reason[160];
+	int line; /* the index of the line at fault in the request's lines; -1: none */
 };
 
 /* ------------------------------------------------------------------ */

@@ -74,6 +74,8 @@ __attribute__((format(printf, 4, 5))) static int fail(struct rules_error *err,
 	va_start(ap, fmt);
 	rules_verror_at(err, w->prefix != NULL ? path : NULL, member, fmt, ap);
 	va_end(ap);
+	if (err != NULL && w->indexed && strcmp(w->prefix, "lines") == 0)
+		err->line = (int)w->index;
 	return RULES_ERR;
 }
 
@@ -149,9 +151,9 @@ int rules_guarantee_check(enum rules_category cat, const struct rules_guarantee 
 	    check_form_values(g, &w, err) != RULES_OK)
 		return RULES_ERR;
 	if ((g->has & RULES_G_RENEWAL) &&
-	    (g->renewal_months < 1 || g->renewal_months > RULES_MAX_MONTHS))
+	    (g->renewal_months < 1 || g->renewal_months > RULES_MAX_RENEWAL_MONTHS))
 		return fail(err, &w, "renewal_months", "must be between 1 and %d",
-			    RULES_MAX_MONTHS);
+			    RULES_MAX_RENEWAL_MONTHS);
 	if ((g->has & RULES_G_ANNUAL) &&
 	    check_range(g->annual_cents, RULES_MAX_CENTS, &w, "annual_cents", err) != RULES_OK)
 		return RULES_ERR;

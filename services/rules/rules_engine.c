@@ -141,6 +141,8 @@ __attribute__((format(printf, 4, 5))) static int line_fail(const struct line_ctx
 	va_start(ap, fmt);
 	rules_verror_at(err, path, member, fmt, ap);
 	va_end(ap);
+	if (err != NULL)
+		err->line = (int)c->index;
 	return RULES_ERR;
 }
 

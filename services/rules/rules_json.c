@@ -118,8 +118,8 @@ static int guarantee_options(json_t *obj, const char *path, struct rules_guarant
 		    &v, err) != RULES_OK)
 		return RULES_ERR;
 	g->max_acts_per_year = (int32_t)v;
-	if (opt_int(obj, "renewal_months", path, RULES_MAX_MONTHS, RULES_G_RENEWAL, &g->has, &v,
-		    err) != RULES_OK)
+	if (opt_int(obj, "renewal_months", path, RULES_MAX_RENEWAL_MONTHS, RULES_G_RENEWAL, &g->has,
+		    &v, err) != RULES_OK)
 		return RULES_ERR;
 	g->renewal_months = (int32_t)v;
 	if (opt_int(obj, "annual_cents", path, RULES_MAX_CENTS, RULES_G_ANNUAL, &g->has,

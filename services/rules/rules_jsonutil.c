@@ -27,6 +27,7 @@ int rules_verror_at(struct rules_error *err, const char *prefix, const char *mem
 {
 	if (err == NULL)
 		return RULES_ERR;
+	err->line = -1;
 	if (member != NULL && prefix != NULL && prefix[0] != '\0')
 		snprintf(err->field, sizeof err->field, "%s.%s", prefix, member);
 	else

@@ -95,10 +95,10 @@ static const struct member audio_members[] = {
 };
 
 static const struct member renewal_members[] = {
-	M32(struct rules_renewal_params, glasses_months, RULES_MAX_MONTHS),
-	M32(struct rules_renewal_params, glasses_child_months, RULES_MAX_MONTHS),
+	M32(struct rules_renewal_params, glasses_months, RULES_MAX_RENEWAL_MONTHS),
+	M32(struct rules_renewal_params, glasses_child_months, RULES_MAX_RENEWAL_MONTHS),
 	M32(struct rules_renewal_params, glasses_child_under_age, 150),
-	M32(struct rules_renewal_params, audio_months, RULES_MAX_MONTHS),
+	M32(struct rules_renewal_params, audio_months, RULES_MAX_RENEWAL_MONTHS),
 };
 
 static const struct member responsible_members[] = {

@@ -86,7 +86,7 @@ static void formula(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct rules_error err = {"", ""};
+	struct rules_error err = {"", "", -1};
 	char *out = NULL;
 
 	if (rules_json_simulate(&params, (const char *)data, size, &out, &err) == RULES_OK)

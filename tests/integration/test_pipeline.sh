@@ -244,6 +244,21 @@ check_eq "bad input: a repeat gets the first answers" \
 	"$(grep -c "duplicate: first answer" "$TEST_LOGS/bad-replies-2.txt")" 10
 check "bad input: the good claim is decided" wait_for 30 all_decided "$BAD" 1
 
+# ---- a line the engine refuses leaves its neighbours decided ----------------------
+# An act code of another category passes intake (it does not know the
+# act table) and the engine refuses that line: the claim is partial,
+# its two other lines (under the same formula version) decided.
+OL="oneline-$RUN_ID"
+printf '{"source":"%s","external_id":"x","membership_number":"%s","lines":[{"care_date":"2026-03-10",%s},{"care_date":"2026-03-11","act_code":"AMI",%s},{"care_date":"2026-03-12",%s}]}\n' \
+	"$OL" "${P}00002" "$line" "$line" "$line" >"$TEST_LOGS/one-bad-line.json"
+"$BIN/claimctl" submit --sync "$TEST_LOGS/one-bad-line.json" >>"$LOG" 2>&1
+check "one bad line: the claim is decided" wait_for 30 all_decided "$OL" 1
+check_eq "one bad line: partial, its two good lines decided" \
+	"$(sql "SELECT concat_ws(' ', c.status, string_agg(d.line_no::text, ',' ORDER BY d.line_no))
+	        FROM claims c JOIN decisions d USING (claim_id) WHERE c.source = '$OL' GROUP BY c.status")" "partial 1,3"
+check "one bad line: the reason names the claim's line and its act" grep -q "lines\[1\].act: act AMI is a AUXILIAIRE act" \
+	<<<"$(sql "SELECT outcome_reason FROM claims WHERE source = '$OL'")"
+
 # ---- a formula published while the workers run ----------------------------------
 # A worker loaded the formulas at its start; a claim on a formula
 # published since is decided with it at once, not in error until the

@@ -572,6 +572,37 @@ static void test_engine_faults(void)
 	CHECK_EQ_STR(m.err.field, "lines[0].price_limit_cents");
 }
 
+/* err.line names the line at fault, by its index in the request, for
+ * the checks and for the faults only the parameters reveal; -1 when the
+ * fault is the request's. */
+static void test_fault_names_its_line(void)
+{
+	struct multi m;
+
+	multi_init(&m, 3);
+	for (int i = 0; i < 3; i++) {
+		m.lines[i].date = D("2026-03-10");
+		m.lines[i].category = GP;
+		m.lines[i].charged_cents = 3000;
+		m.lines[i].brss_cents = 3000;
+		m.lines[i].amo_rate = 70;
+	}
+	REQUIRE(compute_one(&m) == RULES_OK);
+	m.lines[1].act = "AMI"; /* the parameters' fault */
+	m.lines[1].given = RULES_GIVEN_BRSS;
+	CHECK(compute_one(&m) == RULES_ERR);
+	CHECK_EQ_I64(m.err.line, 1);
+	m.lines[1].act = NULL;
+	m.lines[2].quantity = -1; /* the check's */
+	CHECK(compute_one(&m) == RULES_ERR);
+	CHECK_EQ_STR(m.err.field, "lines[2].quantity");
+	CHECK_EQ_I64(m.err.line, 2);
+	m.lines[2].quantity = 1;
+	m.req.beneficiary.exempt = 1u << 30; /* the request's */
+	CHECK(compute_one(&m) == RULES_ERR);
+	CHECK_EQ_I64(m.err.line, -1);
+}
+
 /* The checks the daemon's C requests meet, with the same field names. */
 static void test_request_check(void)
 {
@@ -666,6 +697,7 @@ int main(void)
 	RUN(test_cap_across_lines);
 	RUN(test_act_tariff);
 	RUN(test_engine_faults);
+	RUN(test_fault_names_its_line);
 	RUN(test_request_check);
 	RUN(test_large_request);
 	return test_report();

@@ -238,7 +238,7 @@ static const struct {
 static void test_malformed(void)
 {
 	for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
-		struct rules_error err = {"", ""};
+		struct rules_error err = {"", "", -1};
 
 		CHECK(parse(malformed[i].text, &err) == RULES_ERR);
 		CHECK_EQ_STR(err.field, malformed[i].field);

@@ -72,6 +72,8 @@ static const struct bad_case bad[] = {
 	{{{G "MEDECINE_DOUCE", "{\"per_act_cents\": 3500, \"max_acts_per_year\": 0}"}},
 	 G "MEDECINE_DOUCE.max_acts_per_year"},
 	{{{G "OPTIQUE_EQUIPEMENT.renewal_months", "0"}}, G "OPTIQUE_EQUIPEMENT.renewal_months"},
+	/* longer than the five years of equipments the daemons read */
+	{{{G "OPTIQUE_EQUIPEMENT.renewal_months", "61"}}, G "OPTIQUE_EQUIPEMENT.renewal_months"},
 	{{{G "OPTIQUE_EQUIPEMENT.annual_cap_cents", "-5"}},
 	 G "OPTIQUE_EQUIPEMENT.annual_cap_cents"},
 	{{{"history", "{}"}}, "history"},
@@ -143,7 +145,7 @@ static void test_bad_requests(void)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		json_t *root = json_loads(base, 0, NULL);
 		char *text, *out = NULL;
-		struct rules_error err = {"", ""};
+		struct rules_error err = {"", "", -1};
 		int rc;
 
 		REQUIRE(root != NULL);
@@ -180,7 +182,7 @@ static void test_syntax_errors(void)
 
 	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
 		char *out = NULL;
-		struct rules_error err = {"", ""};
+		struct rules_error err = {"", "", -1};
 
 		CHECK(rules_json_simulate(&params, texts[i], strlen(texts[i]), &out, &err) ==
 		      RULES_ERR);

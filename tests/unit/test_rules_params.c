@@ -230,7 +230,7 @@ static void test_faults(void)
 	for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
 		json_t *root = deploy_json();
 		struct rules_params *p = malloc(sizeof *p);
-		struct rules_error err = {"", ""};
+		struct rules_error err = {"", "", -1};
 
 		REQUIRE(root != NULL && p != NULL);
 		mutate(root, faults[i].path, faults[i].value);

@@ -81,7 +81,7 @@ static void test_vector(void)
 	size_t len;
 	char *in, *out = NULL;
 	json_t *want, *got;
-	struct rules_error err = {"", ""};
+	struct rules_error err = {"", "", -1};
 	int rc;
 
 	snprintf(expected_path, sizeof expected_path, "%.*s.expected.json",
