@@ -25,6 +25,7 @@ struct kafka_consumer {
 	int revoked; /* set by the rebalance callback */
 	int assigned;
 	int from_end; /* partitions start at their end, whatever was committed */
+	int assign_failed; /* a rebalance the client could not apply: polls fail */
 };
 
 /* --- shared configuration -------------------------------------------------- */
@@ -310,6 +311,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			log_debug("kafka: nothing to commit on revoke");
 		aerr = rd_kafka_assign(rk, NULL);
 	}
+	/* Left as it is, a replica would hold partitions it does not read,
+	 * and claims would wait there with nobody to see why. */
+	c->assign_failed = aerr != RD_KAFKA_RESP_ERR_NO_ERROR;
 	if (aerr)
 		log_error("kafka assign: %s", rd_kafka_err2str(aerr));
 }
@@ -359,7 +363,12 @@ int kafka_consumer_open(const char *brokers, const char *group_id, const char *c
 		free(c);
 		return ERR;
 	}
-	rd_kafka_poll_set_consumer(c->rk);
+	err = rd_kafka_poll_set_consumer(c->rk);
+	if (err) {
+		log_error("kafka poll_set_consumer: %s", rd_kafka_err2str(err));
+		kafka_consumer_close(c);
+		return ERR;
+	}
 	subs = rd_kafka_topic_partition_list_new(topic_count);
 	for (int i = 0; i < topic_count; i++)
 		rd_kafka_topic_partition_list_add(subs, topics[i], RD_KAFKA_PARTITION_UA);
@@ -419,6 +428,11 @@ int kafka_consumer_poll_batch(struct kafka_consumer *c, rd_kafka_message_t **bat
 		}
 		batch[n++] = m;
 		wait = 0; /* take what is already here, do not wait for more */
+	}
+	if (c->assign_failed) {
+		log_error("kafka: the last rebalance could not be applied; no batch until one is");
+		kafka_batch_destroy(batch, n);
+		return ERR;
 	}
 	*count = n;
 	return OK;
