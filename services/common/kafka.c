@@ -24,7 +24,7 @@ struct kafka_consumer {
 	rd_kafka_t *rk;
 	int revoked; /* set by the rebalance callback */
 	int assigned;
-	int from_end; /* partitions start at their end, whatever was committed */
+	int from_end;	   /* partitions start at their end, whatever was committed */
 	int assign_failed; /* a rebalance the client could not apply: polls fail */
 };
 

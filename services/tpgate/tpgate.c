@@ -204,9 +204,9 @@ static const char sql_invoice_status[] =
 static int tpgate_prepare(struct pg *db)
 {
 	if (pg_prepare(db, "tp_professional_active",
-		       "SELECT key_status = 'active' AND tp_agreement FROM professionals"
-		       " WHERE professional_id = $1",
-		       1) != OK ||
+		       "SELECT key_status = 'active' AND tp_agreement AND curve_public_key = $2"
+		       " FROM professionals WHERE professional_id = $1",
+		       2) != OK ||
 	    pg_prepare(db, "tp_invoice_status", sql_invoice_status, 2) != OK ||
 	    pg_prepare(db, "tp_contract_member",
 		       "SELECT m.membership_number FROM contracts c"

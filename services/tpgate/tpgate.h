@@ -39,12 +39,15 @@
 #define TP_MAX_LINES	  99
 
 /* Who sent a request. The ZAP handler sets the connection's User-Id to
- * "ref/kind/value" (professionals.professional_id, RPPS|ADELI|FINESS,
- * the number); every message of the connection carries it. */
+ * "ref/kind/value/key" (professionals.professional_id, RPPS|ADELI|FINESS,
+ * the number, the CURVE public key in Z85 that opened the connection);
+ * every message of the connection carries it. The key is there so that
+ * a connection opened with a key since replaced opens no session. */
 struct tp_identity {
 	int64_t ref;
 	char kind[8];
 	char value[32];
+	char key[41];
 };
 
 /* Where a reply goes: the client's routing id, and whether it sent the
@@ -100,6 +103,9 @@ struct tp_admission {
 void tp_admit_batch(struct redis_conn *redis, const struct tp_limits *limits,
 		    struct tp_admission *a, int n);
 void tp_admission_free(struct tp_admission *a);
+/* Ends one session (a session open that was refused after it was set). */
+int tp_session_end(struct redis_conn *redis, const struct tp_identity *who,
+		   const char token[65]) MUST_CHECK;
 int tp_session_create(struct redis_conn *redis, const struct tp_limits *limits,
 		      const struct tp_identity *who, char token[65],
 		      int64_t *expires_at_us) MUST_CHECK;

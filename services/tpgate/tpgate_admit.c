@@ -36,16 +36,19 @@
 #include "common/tpkeys.h"
 #include "tpgate/tpgate.h"
 
-/* The ZAP handler's User-Id: "ref/kind/value". */
+/* The ZAP handler's User-Id: "ref/kind/value/key", the key 40 Z85
+ * characters (which may hold a '/': it is the rest of the text). */
 int tp_identity_parse(const char *user_id, struct tp_identity *out)
 {
 	long long ref;
 	int end = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (sscanf(user_id, "%lld/%7[A-Z]/%31[^/]%n", &ref, out->kind, out->value, &end) != 3 ||
-	    user_id[end] != '\0' || ref <= 0)
+	if (sscanf(user_id, "%lld/%7[A-Z]/%31[^/]/%n", &ref, out->kind, out->value, &end) != 3 ||
+	    end == 0 || strlen(user_id + end) != 40 || ref <= 0)
 		return ERR;
+	memcpy(out->key, user_id + end, 40);
+	out->key[40] = '\0';
 	out->ref = ref;
 	return OK;
 }
@@ -231,6 +234,14 @@ void tp_admission_free(struct tp_admission *a)
 	if (a->rights != NULL)
 		freeReplyObject(a->rights);
 	a->rights = NULL;
+}
+
+int tp_session_end(struct redis_conn *redis, const struct tp_identity *who, const char token[65])
+{
+	char key[200];
+
+	snprintf(key, sizeof(key), TP_KEY_SESSION, (long long)who->ref, token);
+	return redis_command(redis, NULL, "DEL %s", key);
 }
 
 int tp_session_create(struct redis_conn *redis, const struct tp_limits *limits,

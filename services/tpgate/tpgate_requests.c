@@ -96,12 +96,21 @@ static int rights_of(struct tpgate *g, struct request *rq, const char *number,
 
 /* ---- SESSION_OPEN ------------------------------------------------------------------------ */
 
+/* A session set, then refused: it must not outlive the refusal. */
+static void end_session(struct tpgate *g, const struct request *rq, const char token[65])
+{
+	if (tp_session_end(g->redis, &rq->who, token) != OK)
+		log_error("a refused session of professional %lld could not be ended; it expires"
+			  " in %ld s unless used",
+			  (long long)rq->who.ref, g->limits.session_ttl_s);
+}
+
 static void handle_session_open(struct tpgate *g, struct request *rq)
 {
 	Claims__SessionOpenRequest *m = (Claims__SessionOpenRequest *)rq->msg;
 	Claims__SessionOpenReply r = CLAIMS__SESSION_OPEN_REPLY__INIT;
 	char ref[24], token[65];
-	const char *v[1] = {ref};
+	const char *v[2] = {ref, rq->who.key};
 	PGresult *res;
 	int active;
 
@@ -113,24 +122,30 @@ static void handle_session_open(struct tpgate *g, struct request *rq)
 		     rq->who.value);
 		return;
 	}
+	r.request_id = rq->request_id;
+	r.session_token = token;
+	r.has_expires_at_us = 1;
+	if (tp_session_create(g->redis, &g->limits, &rq->who, token, &r.expires_at_us) != OK) {
+		FAIL(rq, "UNAVAILABLE", "sessions cannot be opened now; retry later");
+		return;
+	}
 	/* The handshake was checked when the connection opened; a key
-	 * revoked since then must not open new sessions. */
+	 * revoked or replaced since then must not open new sessions. The
+	 * session is set first, then the key checked: a revocation that
+	 * commits after this read ends the sessions after it, this one
+	 * included; one committed before it is seen here. */
 	snprintf(ref, sizeof(ref), "%lld", (long long)rq->who.ref);
-	if (pg_exec_prepared(g->db, "tp_professional_active", 1, v, NULL, NULL, &res) != OK) {
+	if (pg_exec_prepared(g->db, "tp_professional_active", 2, v, NULL, NULL, &res) != OK) {
+		end_session(g, rq, token);
 		FAIL(rq, "UNAVAILABLE", "the professional cannot be checked now; retry later");
 		return;
 	}
 	active = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
 	if (!active) {
-		FAIL(rq, "NOT_AUTHORISED", "key revoked or tiers-payant agreement ended");
-		return;
-	}
-	r.request_id = rq->request_id;
-	r.session_token = token;
-	r.has_expires_at_us = 1;
-	if (tp_session_create(g->redis, &g->limits, &rq->who, token, &r.expires_at_us) != OK) {
-		FAIL(rq, "UNAVAILABLE", "sessions cannot be opened now; retry later");
+		end_session(g, rq, token);
+		FAIL(rq, "NOT_AUTHORISED",
+		     "key revoked or replaced, or tiers-payant agreement ended");
 		return;
 	}
 	tp_reply(g, &rq->route, rq->env.trace_id, CLAIMS__MESSAGE_TYPE__SESSION_OPEN_REPLY,

@@ -8,7 +8,7 @@
  *	handshake, with the client's 32-byte public key. The key is let in
  *	only if PostgreSQL registers it, with key_status 'active', for a
  *	professional holding a tiers-payant agreement; the answer's User-Id
- *	("ref/kind/value") then labels every message of the connection, so
+ *	("ref/kind/value/key") then labels every message of the connection, so
  *	the loop knows who is asking without trusting anything the client
  *	writes. Anything else gets status 400 and the connection is closed
  *	before a single request is read.
@@ -44,7 +44,7 @@ struct tp_zap {
 
 struct zap_answer {
 	const char *code, *text;
-	char user_id[64];
+	char user_id[128];
 };
 
 static void count(const char *result)
@@ -87,8 +87,8 @@ static void lookup_key(struct tp_zap *z, const uint8_t key[32], struct zap_answe
 	} else {
 		a->code = "200";
 		a->text = "OK";
-		snprintf(a->user_id, sizeof(a->user_id), "%s/%s/%s", PQgetvalue(res, 0, 0),
-			 PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+		snprintf(a->user_id, sizeof(a->user_id), "%s/%s/%s/%s", PQgetvalue(res, 0, 0),
+			 PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), z85);
 	}
 	PQclear(res);
 }

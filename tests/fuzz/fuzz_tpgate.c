@@ -19,7 +19,7 @@
  *	   Open rights name a contract and a beneficiary and a period that
  *	   holds the day; closed ones give a reason.
  *	2  tp_identity_parse() of a User-Id: accepted only with a positive
- *	   reference and kind and value that fit.
+ *	   reference, kind and value that fit, and a 40-character key.
  *	3  each tiers-payant request message, as the front door unpacks it
  *	   after the envelope.
  *	A broken check executes __builtin_trap().
@@ -85,7 +85,7 @@ static void check_identity(const uint8_t *data, size_t size)
 	text[size] = '\0';
 	if (tp_identity_parse(text, &who) == OK &&
 	    (who.ref <= 0 || memchr(who.kind, '\0', sizeof(who.kind)) == NULL ||
-	     memchr(who.value, '\0', sizeof(who.value)) == NULL))
+	     memchr(who.value, '\0', sizeof(who.value)) == NULL || strlen(who.key) != 40))
 		__builtin_trap();
 	free(text);
 }

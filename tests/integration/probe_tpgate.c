@@ -15,7 +15,9 @@
  *	connection; and meanwhile another professional is still served.
  *
  *	Environment: CLAIMS_TP_ENDPOINT, CLAIMS_TP_SERVER_KEY; PROBE_KEYS_A,
- *	PROBE_KEYS_B, PROBE_KEYS_REVOKED ("PUBLIC SECRET"); PROBE_MEMBER (a
+ *	PROBE_KEYS_B, PROBE_KEYS_REVOKED, PROBE_KEYS_ROTATED ("PUBLIC
+ *	SECRET"); PROBE_ROTATE (a command registering another key for the
+ *	professional of PROBE_KEYS_ROTATED); PROBE_MEMBER (a
  *	covered membership number); PROBE_SESSION_TTL and PROBE_RATE_LIMIT
  *	(the front door's settings).
  *
@@ -267,6 +269,39 @@ static void session_expiry(struct tp_client *c)
 	verdict("session: expired after its TTL", strncmp(code, "NO_SESSION", 10) == 0, code);
 }
 
+/* A connection opened with a key the professional has replaced since
+ * (PROBE_ROTATE registers another): it opens no new session, and the
+ * one it had is ended. */
+static void key_replaced(void)
+{
+	struct tp_client *c = client("PROBE_KEYS_ROTATED");
+	const char *rotate = getenv("PROBE_ROTATE");
+	char why[256] = "", code[128];
+
+	if (c == NULL || rotate == NULL ||
+	    tp_client_open_session(c, NULL, why, sizeof(why)) != OK) {
+		verdict("keys: replaced key (setup)", 0, why[0] ? why : "keys or command missing");
+		if (c != NULL)
+			tp_client_close(c);
+		return;
+	}
+	if (system(rotate) != 0) {
+		verdict("keys: replaced key (setup)", 0,
+			"the command registering a new key failed");
+		tp_client_close(c);
+		return;
+	}
+	ask(c, code, sizeof(code));
+	verdict("keys: replaced key, its session ended", strncmp(code, "NO_SESSION", 10) == 0,
+		code);
+	why[0] = '\0';
+	verdict("keys: replaced key, no new session on the connection it opened",
+		tp_client_open_session(c, NULL, why, sizeof(why)) != OK &&
+			strstr(why, "NOT_AUTHORISED") != NULL,
+		why[0] ? why : "a session was opened");
+	tp_client_close(c);
+}
+
 /* A message past the size limit: libzmq drops the connection. */
 static void oversized(void)
 {
@@ -358,6 +393,7 @@ int main(void)
 	}
 	refused_key("keys: unknown key refused at the handshake", "PROBE_KEYS_UNKNOWN");
 	refused_key("keys: revoked key refused at the handshake", "PROBE_KEYS_REVOKED");
+	key_replaced();
 	malformed(a);
 	replay_and_staleness(a);
 	oversized();

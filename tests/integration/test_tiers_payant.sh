@@ -43,7 +43,10 @@ keypair A
 keypair B
 keypair REVOKED
 keypair UNKNOWNKEY
+keypair ROTATED
+keypair ROTATED_NEW
 PRO_A="9${RUN_ID: -5}00001" PRO_B="7${RUN_ID: -5}001" PRO_R="6${RUN_ID: -5}001"
+PRO_K="8${RUN_ID: -5}00001"
 check "keys: register a pharmacy (RPPS)" "$BIN/claimctl" tp register --kind RPPS --id "$PRO_A" \
 	--public-key "$A_PUB" --name "Pharmacie du test" --profession pharmacie
 check "keys: register a hospital (FINESS)" "$BIN/claimctl" tp register --kind FINESS --id "$PRO_B" \
@@ -52,6 +55,8 @@ check "keys: register then revoke" "$BIN/claimctl" tp register --kind ADELI --id
 	--public-key "$REVOKED_PUB"
 out=$("$BIN/claimctl" tp revoke --id "$PRO_R")
 check_eq "keys: revoke" "$?" 0
+check "keys: register a dentist whose key the probe replaces" "$BIN/claimctl" tp register \
+	--kind RPPS --id "$PRO_K" --public-key "$ROTATED_PUB" --name "Cabinet du test" --profession dentiste
 
 start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191
 # Two reimburse replicas serve the quotes of two front doors.
@@ -341,6 +346,8 @@ check "database cut: both front doors healthy" wait_for 15 bash -c "$(declare -f
 # ---- hostile clients ---------------------------------------------------------------------
 PROBE_KEYS_A="$A_PUB $A_SEC" PROBE_KEYS_B="$B_PUB $B_SEC" PROBE_KEYS_REVOKED="$REVOKED_PUB $REVOKED_SEC" \
 	PROBE_KEYS_UNKNOWN="$UNKNOWNKEY_PUB $UNKNOWNKEY_SEC" PROBE_MEMBER="$COVERED" \
+	PROBE_KEYS_ROTATED="$ROTATED_PUB $ROTATED_SEC" \
+	PROBE_ROTATE="'$BIN/claimctl' tp register --kind RPPS --id '$PRO_K' --public-key '$ROTATED_NEW_PUB' >/dev/null 2>&1" \
 	PROBE_SESSION_TTL=4 PROBE_RATE_LIMIT=50 \
 	"$(dirname "$BIN")/tests/integration/probe_tpgate" >"$TEST_LOGS/tp-probe.out" 2>>"$LOG"
 while IFS= read -r line; do
