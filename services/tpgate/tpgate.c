@@ -100,11 +100,15 @@ static struct tpgate state;
 
 /* ---- contracts.changed: drop cached rights --------------------------------------------------- */
 
-static void forget_member(struct tpgate *g, const rd_kafka_message_t *m)
+/* OK when the member's cached rights are dropped, or when the message
+ * names nobody (ignored); ERR when PostgreSQL or Redis could not say or
+ * do it: the message is tried again, its offset held. */
+static int forget_member(struct tpgate *g, const rd_kafka_message_t *m)
 {
 	Claims__ContractChanged *c = NULL;
 	struct envelope env;
 	char why[160];
+	int status = OK;
 
 	if (envelope_unpack(m->payload, m->len, &env, why, sizeof(why)) == OK &&
 	    env.type == CLAIMS__MESSAGE_TYPE__CONTRACT_CHANGED)
@@ -116,45 +120,60 @@ static void forget_member(struct tpgate *g, const rd_kafka_message_t *m)
 
 		/* Events from systems that only name the contract. */
 		snprintf(id, sizeof(id), "%lld", (long long)c->contract_id);
-		if (pg_exec_prepared(g->db, "tp_contract_member", 1, v, NULL, NULL, &res) == OK) {
-			if (PQntuples(res) == 1)
-				c->membership_number = xstrdup(PQgetvalue(res, 0, 0));
-			PQclear(res);
+		if (pg_exec_prepared(g->db, "tp_contract_member", 1, v, NULL, NULL, &res) != OK) {
+			status = ERR;
+			goto out;
 		}
+		if (PQntuples(res) == 1)
+			c->membership_number = xstrdup(PQgetvalue(res, 0, 0));
+		PQclear(res);
 	}
 	if (c == NULL || c->membership_number == NULL) {
 		log_warn("contracts.changed: message at offset %lld without a membership number"
 			 " ignored (the cache expires on its own)",
 			 (long long)m->offset);
 	} else if (tp_rights_drop(g->redis, c->membership_number) != OK) {
-		log_warn("cached rights of %s not dropped: they expire within %ld s",
-			 c->membership_number, cfg.rights_ttl);
+		log_warn("cached rights of %s not dropped yet: tried again", c->membership_number);
+		status = ERR;
 	} else {
 		metric_add(metric_counter("tpgate_rights_invalidated_total",
 					  "Cached rights dropped after a contract change"),
 			   1);
 	}
+out:
 	claims__contract_changed__free_unpacked(c, NULL);
 	envelope_free(&env);
+	return status;
 }
 
+/* Every 200 ms: the changes polled are applied in order; one that fails
+ * (Redis or PostgreSQL away) stops there and is tried again at the next
+ * turn, with the ones after it, and no offset moves past it meanwhile:
+ * a terminated contract's rights are never left cached for their TTL. */
 static int contract_changes(struct tpgate *g)
 {
-	rd_kafka_message_t *batch[100];
-	int n = 0;
-
 	if (clock_mono_us() - g->changes_at_us < 200000)
 		return OK;
 	g->changes_at_us = clock_mono_us();
-	if (kafka_consumer_poll_batch(g->changes, batch, 100, 0, &n) != OK)
-		return ERR;
-	for (int i = 0; i < n; i++)
-		forget_member(g, batch[i]);
-	if (n > 0 && kafka_consumer_store(g->changes, batch, n) != OK) {
-		kafka_batch_destroy(batch, n);
+	if (g->changes_n == 0) {
+		g->changes_done = 0;
+		if (kafka_consumer_poll_batch(g->changes, g->changes_batch, 100, 0,
+					      &g->changes_n) != OK)
+			return ERR;
+	}
+	while (g->changes_done < g->changes_n &&
+	       forget_member(g, g->changes_batch[g->changes_done]) == OK)
+		g->changes_done++;
+	if (g->changes_done < g->changes_n)
+		return OK; /* the front door goes on serving meanwhile */
+	if (g->changes_n > 0 &&
+	    kafka_consumer_store(g->changes, g->changes_batch, g->changes_n) != OK) {
+		kafka_batch_destroy(g->changes_batch, g->changes_n);
+		g->changes_n = 0;
 		return ERR;
 	}
-	kafka_batch_destroy(batch, n);
+	kafka_batch_destroy(g->changes_batch, g->changes_n);
+	g->changes_n = 0;
 	return OK;
 }
 
@@ -320,6 +339,7 @@ static void tpgate_cleanup(void *ctx)
 		log_warn("zmq_close: %s", zmq_strerror(zmq_errno()));
 	tp_zap_stop(g->zap);
 	tp_backends_close(g->backends);
+	kafka_batch_destroy(g->changes_batch, g->changes_n);
 	kafka_consumer_close(g->changes);
 	tp_rights_close(g->rights);
 	redis_close(g->redis);

@@ -193,6 +193,10 @@ struct tpgate {
 	struct tp_rights_store *rights;
 	struct tp_backends *backends;
 	struct kafka_consumer *changes;
+	/* contracts.changed messages polled, and how many have had their
+	 * cached rights dropped: the rest are tried again, offsets held. */
+	struct rd_kafka_message_s *changes_batch[100];
+	int changes_n, changes_done;
 	struct tp_limits limits;
 	long backend_timeout_ms, quote_days;
 	int64_t changes_at_us;
