@@ -16,11 +16,15 @@
  *	A request/reply front door is a ROUTER socket: messages arrive as
  *	[identity][empty delimiter, from REQ peers][body] and the reply goes
  *	back with the same routing frames. The socket is set up so that a
- *	client can never hurt the daemon: messages larger than
+ *	client's mistakes cost the daemon little: frames larger than
  *	ENVELOPE_MAX_BYTES make libzmq drop the peer (ZMQ_MAXMSGSIZE), a
  *	reply to a peer that has gone is dropped rather than queued
  *	(ZMQ_ROUTER_MANDATORY with a zero send timeout), and closing never
- *	waits (ZMQ_LINGER 0).
+ *	waits (ZMQ_LINGER 0). What libzmq cannot bound: a peer sending
+ *	frames of one message that never ends ("more" set each time) grows
+ *	libzmq's buffer of that message without limit (the high-water mark
+ *	counts whole messages), so the daemons run under a memory limit
+ *	(deploy/) that turns it into a restart, not a host out of memory.
  *
  *	zsock_recv() never blocks: poll first. A message of more than
  *	ZFRAMES_MAX frames is read whole and flagged, its extra frames
