@@ -33,6 +33,20 @@
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define ZAP_FRAMES   8
 
+/* Keys refused (400) are remembered for a while, in a small table
+ * indexed by the key's first bytes (keys are random): a client retrying
+ * a refused handshake in a loop, or a flood of made-up keys, costs a
+ * table look instead of a query and a log line each. A key registered
+ * just after being refused waits that long. */
+#define REFUSED_SLOTS  1024
+#define REFUSED_TTL_US (10 * 1000000LL)
+
+struct refused_key {
+	uint8_t key[32];
+	int64_t until_us;
+	const char *text;
+};
+
 struct tp_zap {
 	void *sock;
 	struct pg *db;
@@ -40,12 +54,19 @@ struct tp_zap {
 	int started;
 	atomic_int stop;
 	atomic_int db_up; /* for /health, read by the metrics thread */
+	struct refused_key refused[REFUSED_SLOTS];
 };
 
 struct zap_answer {
 	const char *code, *text;
 	char user_id[128];
+	int remembered; /* a refusal from the table: counted, not logged again */
 };
+
+static struct refused_key *refused_slot(struct tp_zap *z, const uint8_t key[32])
+{
+	return &z->refused[(key[0] | (unsigned)key[1] << 8) % REFUSED_SLOTS];
+}
 
 static void count(const char *result)
 {
@@ -62,9 +83,17 @@ static void lookup_key(struct tp_zap *z, const uint8_t key[32], struct zap_answe
 	const char *v[1] = {z85};
 	PGresult *res;
 
+	struct refused_key *slot = refused_slot(z, key);
+
 	a->code = "500";
 	a->text = "internal error";
 	a->user_id[0] = '\0';
+	if (memcmp(slot->key, key, 32) == 0 && slot->until_us > clock_mono_us()) {
+		a->code = "400";
+		a->text = slot->text;
+		a->remembered = 1;
+		return;
+	}
 	if (zmq_z85_encode(z85, key, 32) == NULL)
 		return;
 	/* A session cut since the last look is made again by pg.c, which
@@ -91,6 +120,11 @@ static void lookup_key(struct tp_zap *z, const uint8_t key[32], struct zap_answe
 			 PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), z85);
 	}
 	PQclear(res);
+	if (a->code[0] == '4') {
+		memcpy(slot->key, key, 32);
+		slot->text = a->text;
+		slot->until_us = clock_mono_us() + REFUSED_TTL_US;
+	}
 }
 
 static int frame_is(zmq_msg_t *m, const char *text)
@@ -117,7 +151,7 @@ static void send_answer(struct tp_zap *z, zmq_msg_t *request_id, const struct za
 static void serve_one(struct tp_zap *z)
 {
 	zmq_msg_t f[ZAP_FRAMES];
-	struct zap_answer a = {"400", "bad ZAP request", ""};
+	struct zap_answer a = {"400", "bad ZAP request", "", 0};
 	int n = 0, more = 1;
 
 	while (more) {
@@ -143,7 +177,7 @@ static void serve_one(struct tp_zap *z)
 	if (n >= 2)
 		send_answer(z, &f[1], &a);
 	count(a.code[0] == '2' ? "accepted" : a.code[0] == '4' ? "refused" : "error");
-	if (a.code[0] != '2')
+	if (a.code[0] != '2' && !a.remembered)
 		log_warn("tiers-payant connection refused: %s (peer %.*s)", a.text,
 			 n >= 4 ? (int)zmq_msg_size(&f[3]) : 1,
 			 n >= 4 ? (const char *)zmq_msg_data(&f[3]) : "?");

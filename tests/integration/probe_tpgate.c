@@ -392,6 +392,7 @@ int main(void)
 		return 1;
 	}
 	refused_key("keys: unknown key refused at the handshake", "PROBE_KEYS_UNKNOWN");
+	refused_key("keys: unknown key refused again (remembered)", "PROBE_KEYS_UNKNOWN");
 	refused_key("keys: revoked key refused at the handshake", "PROBE_KEYS_REVOKED");
 	key_replaced();
 	malformed(a);

@@ -357,6 +357,12 @@ while IFS= read -r line; do
 	esac
 done <"$TEST_LOGS/tp-probe.out"
 check "probe: ran to the end" grep -q '^[0-9]* passed' "$TEST_LOGS/tp-probe.out"
+# Refused keys are remembered a while: retried handshakes are refused
+# without a query or a log line each.
+refusals=$(curl -s http://127.0.0.1:9193/metrics | awk '$1 == "tpgate_handshakes_total{result=\"refused\"}" { print $2 }')
+check "keys: refused handshakes counted (got ${refusals:-none})" test "${refusals:-0}" -ge 3
+check_eq "keys: an unknown key retrying is logged once" \
+	"$(grep -c 'tiers-payant connection refused: unknown key' "$LOG")" 1
 check "front door still running after the probe" kill -0 "$TPGATE_PID"
 check_eq "a normal request after the probe" "$(tp eligibility --member "$COVERED" | jq .rights_open)" true
 # Registering again (a new key, an ended agreement) ends the sessions
