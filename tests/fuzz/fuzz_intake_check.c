@@ -25,7 +25,10 @@
  *	    required texts, 1 to 99 lines, each with a known category, a
  *	    real date not after today, a quantity of 1 to 999, a rate of at
  *	    most 100, a charged amount of 0 to 100 000 EUR, zero or two
- *	    lenses; it stays accepted on a later day; it passes the coverage
+ *	    lenses; a charged amount that covers the AMO share, an AMO amount
+ *	    not above it nor short of it by more than 50 EUR, a frame within
+ *	    the price; a "tp:" source that is its own professional's; it
+ *	    stays accepted on a later day; it passes the coverage
  *	    check with an open contract and is refused with NOT_COVERED or
  *	    UNKNOWN_MEMBER without one.
  *	A broken check executes __builtin_trap(), which libFuzzer reports as
@@ -37,6 +40,7 @@
 #include <string.h>
 
 #include "common/envelope.h"
+#include "common/params.h"
 #include "proto/claims.pb-c.h"
 
 /*
@@ -60,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A fixed "today" keeps every run reproducible: 2025-06-30. */
 static int32_t today;
+static struct rules_params params;
 
 /* FUZZ_STRICT_TAGS set: see bad_unknown_tag(). */
 static int strict_tags;
@@ -69,6 +74,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	strict_tags = getenv("FUZZ_STRICT_TAGS") != NULL;
+	/* The parameters the daemon reads (run.sh runs from the repository
+	 * root): the AMO amount is judged against their PF and franchises. */
+	if (params_load(PARAMS_DEFAULT_PATH, &params) != OK) {
+		fprintf(stderr, "fuzz_intake_check: cannot load %s\n", PARAMS_DEFAULT_PATH);
+		abort();
+	}
+	intake_check_use_params(&params);
 	if (date_parse("2025-06-30", &today) != OK) {
 		fprintf(stderr, "fuzz_intake_check: cannot initialise\n");
 		abort();
@@ -142,7 +154,21 @@ static void check_accepted(const Claims__ClaimSubmitted *s)
 		CHECK(text_ok(l->line_ref, 64, 0));
 		CHECK(text_ok(l->act_code, 16, 0));
 		CHECK(l->n_lenses == 0 || l->n_lenses == 2);
+		/* The amounts hold together as the engine needs them. */
+		if (l->has_brss_cents && l->has_amo_rate) {
+			int64_t share = (l->brss_cents * l->amo_rate + 50) / 100;
+
+			CHECK(l->charged_cents >= share);
+			CHECK(!l->has_amo_paid_cents || l->amo_paid_cents <= share);
+			/* Never more withheld than 50 EUR (a year's PF or franchise). */
+			CHECK(!l->has_amo_paid_cents || share - l->amo_paid_cents <= 5000);
+		}
+		CHECK(l->frame_charged_cents <= l->charged_cents);
 	}
+	CHECK(strncmp(s->source, "tp:", 3) != 0 ||
+	      (s->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL && s->professional_kind != NULL &&
+	       s->professional_id != NULL &&
+	       strlen(s->source) == 4 + strlen(s->professional_kind) + strlen(s->professional_id)));
 }
 
 static int refused(const struct intake_outcome *o, const char *code)
