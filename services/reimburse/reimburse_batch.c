@@ -496,15 +496,32 @@ static size_t refuse(struct claim_work *w, size_t *at, size_t count, const struc
 static void compute_run(const struct rules_params *params, struct claim_work *w, size_t from,
 			size_t to)
 {
-	size_t count = to - from;
-	size_t *at = xcalloc(count, sizeof(*at));
-	struct rules_line *lines = xcalloc(count, sizeof(*lines));
-	struct rules_line_result *results = xcalloc(count, sizeof(*results));
+	struct rules_request whole = {
+		.beneficiary = w->beneficiary,
+		.contract = &w->fv[from]->contract,
+		.history = w->history->items,
+		.n_history = w->history->n,
+		.lines = &w->lines[from],
+		.n_lines = to - from,
+	};
+	size_t count = to - from, *at;
+	struct rules_line *lines;
+	struct rules_line_result *results;
 	struct rules_totals totals;
 	struct rules_error err;
 
+	/* Every line taken: the common case, computed in place. */
+	if (rules_compute(params, &whole, &w->results[from], &totals, &err) == RULES_OK) {
+		for (size_t i = from; i < to; i++)
+			push_history(w, i);
+		return;
+	}
+	at = xcalloc(count, sizeof(*at));
+	lines = xcalloc(count, sizeof(*lines));
+	results = xcalloc(count, sizeof(*results));
 	for (size_t k = 0; k < count; k++)
 		at[k] = from + k;
+	count = refuse(w, at, count, &err);
 	while (count > 0) {
 		struct rules_request req = {
 			.beneficiary = w->beneficiary,
