@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# test_crash.sh - kill -9 the reimbursement worker while it works:
-# nothing lost, nothing paid twice
+# test_crash.sh - kill -9 intake and the reimbursement worker while they
+# work: nothing lost, nothing taken or paid twice
 #
-# 10,000 claims (30,000 lines) for 200 members go through intake; the
-# reimbursement worker is killed with SIGKILL and restarted several times
+# 10,000 claims (30,000 lines) for 200 members go through intake, killed
+# with SIGKILL and restarted while it takes them in (each claim is taken
+# once, with its lines); the reimbursement worker is killed with SIGKILL and restarted several times
 # while it decides them. At the end every claim has exactly one decision
 # per line, every consumption counter (daily and yearly) equals the sum
 # of the decisions it stands for, every claim with an AMC share has exactly one payment of
@@ -24,10 +25,28 @@ create_members "$Q" $MEMBERS CONFORT
 claims_file "$P" $MEMBERS "$N" "$SRC" >"$TEST_LOGS/crash-claims.json"
 claims_file "$Q" $MEMBERS "$N" "$REF" >"$TEST_LOGS/ref-claims.json"
 
-start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9193
+# Intake is killed too while it takes the claims in: what it had not
+# committed is redelivered and taken once (the key is unique).
+accepted() { sql "SELECT count(*) FROM claims WHERE source = '$SRC'"; }
 check "crash: claims submitted" "$BIN/claimctl" submit "$TEST_LOGS/crash-claims.json"
+intake_kills=0
+for round in 1 2; do
+	start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9193 CLAIMS_INTAKE_BATCH=50
+	pid=$LAST_PID
+	wait_for 120 bash -c "[ \$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims WHERE source = '$SRC'\") -ge $((N * round / 4)) ]"
+	if [ "$(accepted)" -lt "$N" ] && kill -KILL "$pid" 2>/dev/null; then
+		intake_kills=$((intake_kills + 1))
+	fi
+	wait "$pid" 2>/dev/null
+done
+check "crash: intake killed while claims were still coming in" test "$intake_kills" -ge 1
+start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9193
 check "crash: claims accepted by intake" wait_for 180 bash -c \
 	"[ \$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims WHERE source = '$SRC'\") -ge $N ]"
+check_eq "crash: each claim taken once, with its lines, none refused" \
+	"$(sql "SELECT concat_ws(' ', count(DISTINCT c.claim_id), count(*),
+	          (SELECT count(*) FROM claim_rejections WHERE source = '$SRC'))
+	        FROM claims c JOIN claim_lines l USING (claim_id) WHERE c.source = '$SRC'")" "$N $((N * 3)) 0"
 
 # Kill the worker whenever it has made some progress, a few times over.
 kills=0
