@@ -34,6 +34,8 @@ struct pg {
 	char *dsn;
 	struct pg_statement *statements;
 	struct pg_setting *settings;
+	struct pg_setting *listens; /* channels LISTENed to (name only) */
+	int missed_notices;	    /* made again since: notices may have been lost */
 	char sqlstate[6];
 };
 
@@ -87,6 +89,24 @@ static PGconn *connect_with_defaults(const char *dsn)
 	return PQconnectdbParams(keywords, values, 1);
 }
 
+static int check_result(struct pg *db, PGresult *res, const char *what, PGresult **out);
+
+static int apply_listen(struct pg *db, const char *channel)
+{
+	char *id = PQescapeIdentifier(db->conn, channel, strlen(channel)), *sql;
+	int status;
+
+	if (id == NULL) {
+		log_error("postgres listen %s: %s", channel, PQerrorMessage(db->conn));
+		return ERR;
+	}
+	sql = xasprintf("LISTEN %s", id);
+	PQfreemem(id);
+	status = check_result(db, PQexec(db->conn, sql), "listen", NULL);
+	free(sql);
+	return status;
+}
+
 static int connect_db(struct pg *db)
 {
 	atomic_store(&db->up, 0);
@@ -101,6 +121,13 @@ static int connect_db(struct pg *db)
 	PQsetNoticeProcessor(db->conn, pg_notice, NULL);
 	for (const struct pg_setting *s = db->settings; s != NULL; s = s->next) {
 		if (apply_setting(db, s) != OK) {
+			PQfinish(db->conn);
+			db->conn = NULL;
+			return ERR;
+		}
+	}
+	for (const struct pg_setting *l = db->listens; l != NULL; l = l->next) {
+		if (apply_listen(db, l->name) != OK) {
 			PQfinish(db->conn);
 			db->conn = NULL;
 			return ERR;
@@ -124,6 +151,35 @@ int pg_set(struct pg *db, const char *name, const char *value)
 {
 	keep_setting(db, name, value);
 	return db->conn != NULL ? apply_setting(db, db->settings) : OK;
+}
+
+int pg_listen(struct pg *db, const char *channel)
+{
+	struct pg_setting *l = xcalloc(1, sizeof(*l));
+
+	l->name = xstrdup(channel);
+	l->next = db->listens;
+	db->listens = l;
+	return db->conn != NULL ? apply_listen(db, channel) : OK;
+}
+
+int pg_notified(struct pg *db, const char *channel)
+{
+	PGnotify *n;
+	int heard = db->missed_notices;
+
+	db->missed_notices = 0;
+	if (db->conn == NULL)
+		return heard;
+	/* What the server sent since the last statement; a failure here
+	 * is the connection's, which the next statement reports. */
+	if (PQconsumeInput(db->conn) == 0)
+		return heard;
+	while ((n = PQnotifies(db->conn)) != NULL) {
+		heard |= strcmp(n->relname, channel) == 0;
+		PQfreemem(n);
+	}
+	return heard;
 }
 
 static int prepare_one(struct pg *db, const struct pg_statement *s)
@@ -187,6 +243,11 @@ void pg_close(struct pg *db)
 		after = t->next;
 		free(t->name);
 		free(t->value);
+		free(t);
+	}
+	for (struct pg_setting *t = db->listens, *after; t != NULL; t = after) {
+		after = t->next;
+		free(t->name);
 		free(t);
 	}
 	if (db->conn != NULL)
@@ -434,6 +495,7 @@ int pg_check(struct pg *db)
 			return ERR;
 		}
 	}
+	db->missed_notices = db->listens != NULL;
 	log_info("postgres reconnected");
 	return OK;
 }

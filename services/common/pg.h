@@ -82,6 +82,12 @@ int pg_session_default(const char *name, const char *value) MUST_CHECK;
 int pg_set(struct pg *db, const char *name, const char *value) MUST_CHECK;
 /* pg_exec_prepared*(): a statement outside a transaction that finds its
  * session cut is run once more after reconnecting. */
+/* LISTEN to a channel, now and after every reconnect. */
+int pg_listen(struct pg *db, const char *channel) MUST_CHECK;
+/* Has a NOTIFY on `channel` arrived since the last call (without waiting:
+ * what the server has sent), or was the session made again since, which
+ * may have missed some? Notices reach a session between transactions. */
+int pg_notified(struct pg *db, const char *channel);
 /* Reconnect if the connection is broken. */
 int pg_check(struct pg *db) MUST_CHECK;
 /* Is the server there? A query, and one reconnect if it found the

@@ -141,7 +141,9 @@ static int reimburse_init(void *ctx)
 	if (params_load(cfg.params_path, st->params) != OK)
 		return ERR;
 	st->ctx.params = st->params;
+	/* Listening before the first load: a change made in between is heard. */
 	if (worker_open(&wc, &st->worker) != OK ||
+	    pg_listen(worker_db(st->worker), FORMULAS_CHANNEL) != OK ||
 	    formulas_load(worker_db(st->worker), &st->ctx.formulas) != OK)
 		return ERR;
 	if (cfg.quote_connect[0] == '\0')

@@ -36,6 +36,10 @@ struct formula_cache {
 	int64_t loaded_at_us;
 };
 
+/* NOTIFY channel of any change to formulas, versions or guarantees
+ * (deploy/sql/015_formulas_notify.sql): the versions are read again. */
+#define FORMULAS_CHANNEL "formulas_changed"
+
 int formulas_load(struct pg *db, struct formula_cache *cache) MUST_CHECK;
 /* The version of `code` in force on `date`, or NULL. */
 const struct formula_version *formulas_find(const struct formula_cache *cache, const char *code,

@@ -848,10 +848,13 @@ static int decide_all(struct reimburse_ctx *ctx, struct reimburse_item *items, i
 	return OK;
 }
 
-/* A claim naming a formula version this worker has not loaded yet (just
- * published) would be decided in error: the versions are read again
- * first, at most once a second, before any claim of the batch points
- * into them. Only when a newer version may exist (an unknown formula, a
+/* A change of the formulas committed since the last batch (announced on
+ * FORMULAS_CHANNEL) has the versions read again before this batch: a
+ * version published with a past effective date, closing one in memory,
+ * applies at once. A claim naming a formula version this worker has not
+ * loaded yet (just published, its notice not yet read) would be decided
+ * in error: the versions are read again first, at most once a second,
+ * before any claim of the batch points into them. Only when a newer version may exist (an unknown formula, a
  * date after every known version's end): care before a formula's first
  * version is a plain partial claim, not a reason to reload. A claim an
  * operator sends again to be decided (redecide) reloads them whatever
@@ -859,7 +862,7 @@ static int decide_all(struct reimburse_ctx *ctx, struct reimburse_item *items, i
 static int formulas_for(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_item *items,
 			int n)
 {
-	int missing = 0, redecide = 0;
+	int missing = 0, redecide = 0, changed = pg_notified(db, FORMULAS_CHANNEL);
 
 	for (int i = 0; i < n; i++) {
 		const Claims__ClaimAccepted *a = items[i].claim;
@@ -876,9 +879,11 @@ static int formulas_for(struct reimburse_ctx *ctx, struct pg *db, struct reimbur
 				  formulas_may_be_newer(&ctx->formulas, items[i].formula_code, d);
 		}
 	}
-	if ((redecide || (missing && clock_mono_us() - ctx->formulas.loaded_at_us > 1000000)) &&
+	if ((redecide || changed ||
+	     (missing && clock_mono_us() - ctx->formulas.loaded_at_us > 1000000)) &&
 	    formulas_load(db, &ctx->formulas) != OK) {
-		ctx->formulas.loaded_at_us = clock_mono_us();
+		/* A change heard and not read: at the next step, not a period. */
+		ctx->formulas.loaded_at_us = changed ? 0 : clock_mono_us();
 		/* A query that failed aborted the batch's transaction: the
 		 * batch fails with its SQLSTATE (a timeout, a schema out of
 		 * step: tried again, never dead letters). Versions that would

@@ -7,8 +7,11 @@
  *	each care date. They change by publication of a new version, never
  *	in place (deploy/sql/001_reference.sql), so they are read and parsed
  *	once into rules_contract values and looked up in memory; the daemon
- *	reloads them periodically (CLAIMS_FORMULA_RELOAD seconds) and, at most once
- *	a second, before a batch with a claim on a version it does not know.
+ *	reloads them when PostgreSQL announces a change (FORMULAS_CHANNEL,
+ *	before the next batch or quote), periodically (CLAIMS_FORMULA_RELOAD
+ *	seconds: a notice lost with a connection is caught there too) and, at
+ *	most once a second, before a batch with a claim on a version it does
+ *	not know.
  */
 #include <stdlib.h>
 #include <string.h>

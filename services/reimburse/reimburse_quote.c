@@ -312,17 +312,20 @@ static void *quote_loop(void *arg)
 			log_error("quote poll: %s", zmq_strerror(zmq_errno()));
 			break;
 		}
-		if (rc > 0)
-			serve_batch(q);
-		if (q->rows->count > 0 && (q->rows->count >= 256 || rc == 0 ||
-					   clock_mono_us() - q->rows->first_us >= QUOTE_FLUSH_US))
-			rows_flush(q);
+		/* A change of the formulas is read before the next quote. */
+		if (pg_notified(q->db, FORMULAS_CHANNEL))
+			q->rctx.formulas.loaded_at_us = 0;
 		if (clock_mono_us() - q->rctx.formulas.loaded_at_us > q->reload_seconds * 1000000 &&
 		    formulas_load(q->db, &q->rctx.formulas) != OK) {
 			q->rctx.formulas.loaded_at_us = clock_mono_us();
 			log_warn(
 				"quote thread: formula reload failed; keeping the loaded versions");
 		}
+		if (rc > 0)
+			serve_batch(q);
+		if (q->rows->count > 0 && (q->rows->count >= 256 || rc == 0 ||
+					   clock_mono_us() - q->rows->first_us >= QUOTE_FLUSH_US))
+			rows_flush(q);
 	}
 	rows_flush(q); /* stopping: what was answered is stored */
 	return NULL;
@@ -376,6 +379,7 @@ int quote_server_start(const char *dsn, const char *endpoints, const struct rule
 	if (q->zctx == NULL || pg_open(dsn, &q->db) != OK ||
 	    pg_exec(q->db, "SET synchronous_commit = off") != OK ||
 	    reimburse_prepare(q->db) != OK || quote_prepare(q->db) != OK ||
+	    pg_listen(q->db, FORMULAS_CHANNEL) != OK ||
 	    formulas_load(q->db, &q->rctx.formulas) != OK || connect_all(q, endpoints) != OK)
 		goto fail;
 	if (pthread_create(&q->thread, NULL, quote_loop, q) != 0) {

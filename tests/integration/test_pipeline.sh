@@ -281,6 +281,24 @@ check "new formula: the claim is decided" wait_for 30 all_decided "$NF" 1
 check_eq "new formula: decided with it, not in error" \
 	"$(sql "SELECT status FROM claims WHERE source = '$NF'")" complete
 
+# ---- a version published with a past date, closing the one in force -------------
+# The workers hold version 1, still open. Version 2 starts on 2026-03-01
+# and closes it: no claim names anything unknown, and the periodic reload
+# is a minute away. The database announces the change (NOTIFY) and the
+# next claim of March is decided with version 2 at once.
+sql "UPDATE formula_versions SET effective_to = '2026-03-01' WHERE formula_code = '$F' AND version = 1;
+     INSERT INTO formula_versions (formula_code, version, effective_from) VALUES ('$F', 2, '2026-03-01');
+     INSERT INTO guarantees (formula_code, version, category, spec)
+       SELECT '$F', 2, category, spec FROM guarantees WHERE formula_code = '$F' AND version = 1" >/dev/null
+RF="retro-$RUN_ID"
+printf '{"source":"%s","external_id":"x","membership_number":"%s","lines":[{"care_date":"2026-03-10",%s}]}\n' \
+	"$RF" "${P}700001" "$line" >"$TEST_LOGS/retro.json"
+"$BIN/claimctl" submit "$TEST_LOGS/retro.json" 2>>"$LOG"
+check "retroactive version: the claim is decided" wait_for 30 all_decided "$RF" 1
+check_eq "retroactive version: decided with version 2, at once" \
+	"$(sql "SELECT string_agg(DISTINCT d.formula_version::text, ',') FROM decisions d JOIN claims c USING (claim_id)
+	        WHERE c.source = '$RF'")" 2
+
 # ---- the history read back from the database -------------------------------------
 # Claims of one member sent one at a time, each decided in its own batch,
 # so that each reads the earlier ones from PostgreSQL (the rows of its
