@@ -52,7 +52,8 @@ static const struct config_entry config_table[] = {
 	{"CLAIMS_RULES_PARAMS", CONFIG_STRING, &cfg.params_path, PARAMS_DEFAULT_PATH, 0, 0,
 	 "dated parameters of the rules engine (PF, franchises, tariffs...)"},
 	{"CLAIMS_FORMULA_RELOAD", CONFIG_INT, &cfg.reload_seconds, "60", 1, 86400,
-	 "seconds between reloads of formula versions"},
+	 "seconds between periodic reloads of formula versions (a change the database"
+	 " announces is read at once)"},
 	{"CLAIMS_QUOTE_CONNECT", CONFIG_STRING, &cfg.quote_connect, "tcp://127.0.0.1:5703", 0, 0,
 	 "tiers-payant front doors to serve quotes to (comma-separated); empty: no quotes"},
 	{NULL, 0, NULL, NULL, 0, 0, NULL},
