@@ -465,8 +465,9 @@ static size_t refuse(struct claim_work *w, size_t *at, size_t count, const struc
 {
 	const char *member = strchr(err->field, '.');
 	size_t first = 0, last = count;
+	int one = err->line >= 0 && (size_t)err->line < count;
 
-	if (err->line >= 0 && (size_t)err->line < count) {
+	if (one) {
 		first = (size_t)err->line;
 		last = first + 1;
 	}
@@ -474,9 +475,10 @@ static size_t refuse(struct claim_work *w, size_t *at, size_t count, const struc
 		size_t i = at[k];
 
 		/* The path in err counts the request's lines; the claim's are said. */
-		if (last - first == 1 && member != NULL)
+		if (one)
 			snprintf(w->errors[i], sizeof(w->errors[i]),
-				 "ENGINE_REFUSED: lines[%zu]%s: %s", i, member, err->reason);
+				 "ENGINE_REFUSED: lines[%zu]%s: %s", i, member ? member : "",
+				 err->reason);
 		else
 			snprintf(w->errors[i], sizeof(w->errors[i]), "ENGINE_REFUSED: %s: %s",
 				 err->field, err->reason);
@@ -523,9 +525,10 @@ static void compute_run(const struct rules_params *params, struct claim_work *w,
 		at[k] = from + k;
 	count = refuse(w, at, count, &err);
 	while (count > 0) {
+		/* Not w->fv[from]: refuse() cleared the refused lines' versions. */
 		struct rules_request req = {
 			.beneficiary = w->beneficiary,
-			.contract = &w->fv[from]->contract,
+			.contract = whole.contract,
 			.history = w->history->items,
 			.n_history = w->history->n,
 			.lines = lines,

@@ -255,9 +255,20 @@ printf '{"source":"%s","external_id":"x","membership_number":"%s","lines":[{"car
 check "one bad line: the claim is decided" wait_for 30 all_decided "$OL" 1
 check_eq "one bad line: partial, its two good lines decided" \
 	"$(sql "SELECT concat_ws(' ', c.status, string_agg(d.line_no::text, ',' ORDER BY d.line_no))
-	        FROM claims c JOIN decisions d USING (claim_id) WHERE c.source = '$OL' GROUP BY c.status")" "partial 1,3"
+	        FROM claims c JOIN decisions d USING (claim_id) WHERE c.source = '$OL' AND c.external_id = 'x'
+	        GROUP BY c.status")" "partial 1,3"
 check "one bad line: the reason names the claim's line and its act" grep -q "lines\[1\].act: act AMI is a AUXILIAIRE act" \
-	<<<"$(sql "SELECT outcome_reason FROM claims WHERE source = '$OL'")"
+	<<<"$(sql "SELECT outcome_reason FROM claims WHERE source = '$OL' AND external_id = 'x'")"
+# The first line refused: the version of the run is still the others'.
+printf '{"source":"%s","external_id":"first","membership_number":"%s","lines":[{"care_date":"2026-03-10","act_code":"AMI",%s},{"care_date":"2026-03-11",%s}]}\n' \
+	"$OL" "${P}00002" "$line" "$line" >"$TEST_LOGS/first-bad-line.json"
+"$BIN/claimctl" submit --sync "$TEST_LOGS/first-bad-line.json" >>"$LOG" 2>&1
+check "first line bad: the claim is decided" wait_for 30 all_decided "$OL" 2
+check_eq "first line bad: partial, its second line decided" \
+	"$(sql "SELECT concat_ws(' ', c.status, string_agg(d.line_no::text, ','))
+	        FROM claims c JOIN decisions d USING (claim_id) WHERE c.source = '$OL' AND c.external_id = 'first'
+	        GROUP BY c.status")" "partial 2"
+check "first line bad: the worker still runs" kill -0 "${DAEMON_PIDS[1]}"
 
 # ---- a formula published while the workers run ----------------------------------
 # A worker loaded the formulas at its start; a claim on a formula
