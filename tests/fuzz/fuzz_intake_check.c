@@ -26,7 +26,8 @@
  *	    real date not after today, a quantity of 1 to 999, a rate of at
  *	    most 100, a charged amount of 0 to 100 000 EUR, zero or two
  *	    lenses; a charged amount that covers the AMO share, an AMO amount
- *	    not above it nor short of it by more than 50 EUR, a frame within
+ *	    not above it nor short of it by more than 50 EUR (on a date the
+ *	    parameters cover), a frame within
  *	    the price; a "tp:" source that is its own professional's; it
  *	    stays accepted on a later day; it passes the coverage
  *	    check with an open contract and is refused with NOT_COVERED or
@@ -158,10 +159,16 @@ static void check_accepted(const Claims__ClaimSubmitted *s)
 		if (l->has_brss_cents && l->has_amo_rate) {
 			int64_t share = (l->brss_cents * l->amo_rate + 50) / 100;
 
+			struct rules_param_set set;
+			struct rules_error err;
+
 			CHECK(l->charged_cents >= share);
 			CHECK(!l->has_amo_paid_cents || l->amo_paid_cents <= share);
-			/* Never more withheld than 50 EUR (a year's PF or franchise). */
-			CHECK(!l->has_amo_paid_cents || share - l->amo_paid_cents <= 5000);
+			/* Under parameters in force, never more withheld than 50
+			 * EUR (a year's PF or franchise); without, not judged. */
+			CHECK(!l->has_amo_paid_cents || share - l->amo_paid_cents <= 5000 ||
+			      rules_params_at(&params, rules_date_from_days(day), &set, &err) !=
+				      RULES_OK);
 		}
 		CHECK(l->frame_charged_cents <= l->charged_cents);
 	}
