@@ -470,6 +470,46 @@ int kafka_consumer_store(struct kafka_consumer *c, rd_kafka_message_t **batch, i
 	return OK;
 }
 
+int kafka_consumer_rewind(struct kafka_consumer *c, rd_kafka_message_t **batch, int count)
+{
+	rd_kafka_topic_partition_list_t *to;
+	rd_kafka_error_t *error;
+	int status = OK;
+
+	if (count == 0)
+		return OK;
+	to = rd_kafka_topic_partition_list_new(count);
+	for (int i = 0; i < count; i++) {
+		rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
+			to, rd_kafka_topic_name(batch[i]->rkt), batch[i]->partition);
+
+		if (tp == NULL) {
+			tp = rd_kafka_topic_partition_list_add(
+				to, rd_kafka_topic_name(batch[i]->rkt), batch[i]->partition);
+			tp->offset = batch[i]->offset;
+		} else if (batch[i]->offset < tp->offset) {
+			tp->offset = batch[i]->offset;
+		}
+	}
+	error = rd_kafka_seek_partitions(c->rk, to, 5000);
+	if (error != NULL) {
+		log_error("kafka seek: %s", rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+		status = ERR;
+	}
+	/* A partition revoked meanwhile is not sought: its new owner starts
+	 * from the committed offset, before these messages. */
+	for (int i = 0; status == OK && i < to->cnt; i++)
+		if (to->elems[i].err && to->elems[i].err != RD_KAFKA_RESP_ERR__STATE &&
+		    to->elems[i].err != RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
+			log_error("kafka seek %s [%d]: %s", to->elems[i].topic,
+				  to->elems[i].partition, rd_kafka_err2str(to->elems[i].err));
+			status = ERR;
+		}
+	rd_kafka_topic_partition_list_destroy(to);
+	return status;
+}
+
 int kafka_consumer_commit(struct kafka_consumer *c)
 {
 	rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);

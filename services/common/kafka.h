@@ -84,6 +84,10 @@ int kafka_consumer_poll_batch(struct kafka_consumer *c, rd_kafka_message_t **bat
 			      int timeout_ms, int *count) MUST_CHECK;
 int kafka_consumer_store(struct kafka_consumer *c, rd_kafka_message_t **batch,
 			 int count) MUST_CHECK;
+/* Read these messages again: each partition of the batch goes back to
+ * its first message in it (messages not handled, offsets not stored). */
+int kafka_consumer_rewind(struct kafka_consumer *c, rd_kafka_message_t **batch,
+			  int count) MUST_CHECK;
 /* Commit the stored offsets now (graceful stop). */
 int kafka_consumer_commit(struct kafka_consumer *c) MUST_CHECK;
 void kafka_consumer_close(struct kafka_consumer *c);

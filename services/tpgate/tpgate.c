@@ -121,6 +121,10 @@ static int forget_member(struct tpgate *g, const rd_kafka_message_t *m)
 		/* Events from systems that only name the contract. */
 		snprintf(id, sizeof(id), "%lld", (long long)c->contract_id);
 		if (pg_exec_prepared(g->db, "tp_contract_member", 1, v, NULL, NULL, &res) != OK) {
+			if (g->changes_held_us == 0)
+				log_warn("contracts.changed: contract %s cannot be looked up now;"
+					 " held, and tried again every 200 ms",
+					 id);
 			status = ERR;
 			goto out;
 		}
@@ -133,7 +137,10 @@ static int forget_member(struct tpgate *g, const rd_kafka_message_t *m)
 			 " ignored (the cache expires on its own)",
 			 (long long)m->offset);
 	} else if (tp_rights_drop(g->redis, c->membership_number) != OK) {
-		log_warn("cached rights of %s not dropped yet: tried again", c->membership_number);
+		if (g->changes_held_us == 0) /* once per hold, not every 200 ms */
+			log_warn("contracts.changed: cached rights of %s cannot be dropped now;"
+				 " held, and tried again every 200 ms",
+				 c->membership_number);
 		status = ERR;
 	} else {
 		metric_add(metric_counter("tpgate_rights_invalidated_total",
@@ -146,35 +153,38 @@ out:
 	return status;
 }
 
-/* Every 200 ms: the changes polled are applied in order; one that fails
- * (Redis or PostgreSQL away) stops there and is tried again at the next
- * turn, with the ones after it, and no offset moves past it meanwhile:
- * a terminated contract's rights are never left cached for their TTL. */
+/* Every 200 ms: the changes polled are applied in order. One that fails
+ * (Redis or PostgreSQL away) stops there: the offsets of those applied
+ * are stored, and the consumer goes back to it, so that it and the ones
+ * after it are read again at the next turn; no offset moves past it, and
+ * a terminated contract's rights are never left cached for their TTL.
+ * The consumer keeps being polled meanwhile: it stays in its group. */
 static int contract_changes(struct tpgate *g)
 {
+	rd_kafka_message_t *batch[100];
+	int n = 0, done = 0, status = OK;
+
 	if (clock_mono_us() - g->changes_at_us < 200000)
 		return OK;
 	g->changes_at_us = clock_mono_us();
-	if (g->changes_n == 0) {
-		g->changes_done = 0;
-		if (kafka_consumer_poll_batch(g->changes, g->changes_batch, 100, 0,
-					      &g->changes_n) != OK)
-			return ERR;
-	}
-	while (g->changes_done < g->changes_n &&
-	       forget_member(g, g->changes_batch[g->changes_done]) == OK)
-		g->changes_done++;
-	if (g->changes_done < g->changes_n)
-		return OK; /* the front door goes on serving meanwhile */
-	if (g->changes_n > 0 &&
-	    kafka_consumer_store(g->changes, g->changes_batch, g->changes_n) != OK) {
-		kafka_batch_destroy(g->changes_batch, g->changes_n);
-		g->changes_n = 0;
+	if (kafka_consumer_poll_batch(g->changes, batch, 100, 0, &n) != OK)
 		return ERR;
+	while (done < n && forget_member(g, batch[done]) == OK)
+		done++;
+	if (done < n) {
+		if (g->changes_held_us == 0)
+			g->changes_held_us = clock_mono_us();
+		if (kafka_consumer_rewind(g->changes, batch + done, n - done) != OK)
+			status = ERR;
+	} else if (g->changes_held_us != 0 && n > 0) {
+		log_info("contracts.changed: held changes applied after %.1f s",
+			 (double)(clock_mono_us() - g->changes_held_us) / 1e6);
+		g->changes_held_us = 0;
 	}
-	kafka_batch_destroy(g->changes_batch, g->changes_n);
-	g->changes_n = 0;
-	return OK;
+	if (kafka_consumer_store(g->changes, batch, done) != OK)
+		status = ERR;
+	kafka_batch_destroy(batch, n);
+	return status;
 }
 
 /* Once a second: the PostgreSQL connection made again if it was lost
@@ -339,7 +349,6 @@ static void tpgate_cleanup(void *ctx)
 		log_warn("zmq_close: %s", zmq_strerror(zmq_errno()));
 	tp_zap_stop(g->zap);
 	tp_backends_close(g->backends);
-	kafka_batch_destroy(g->changes_batch, g->changes_n);
 	kafka_consumer_close(g->changes);
 	tp_rights_close(g->rights);
 	redis_close(g->redis);

@@ -193,10 +193,7 @@ struct tpgate {
 	struct tp_rights_store *rights;
 	struct tp_backends *backends;
 	struct kafka_consumer *changes;
-	/* contracts.changed messages polled, and how many have had their
-	 * cached rights dropped: the rest are tried again, offsets held. */
-	struct rd_kafka_message_s *changes_batch[100];
-	int changes_n, changes_done;
+	int64_t changes_held_us; /* since when a change is held back (0: none) */
 	struct tp_limits limits;
 	long backend_timeout_ms, quote_days;
 	int64_t changes_at_us;

@@ -77,7 +77,7 @@ check_eq "change while away: rights open, and cached" "$(rights_of_2 .rights_ope
 check "change while away: Redis stopped, its data kept" redis_down save
 CLAIMS_REDIS_URL=redis://127.0.0.1:9 "$BIN/claimctl" contract suspend --member "${P}00002" >>"$LOG" 2>&1
 check "change while away: the drop failed and is held" \
-	wait_for 30 grep -q "cached rights of ${P}00002 not dropped yet" "$LOG"
+	wait_for 30 grep -q "cached rights of ${P}00002 cannot be dropped now" "$LOG"
 check "change while away: Redis back, with the stale rights" redis_up
 suspended_seen() { [ "$(rights_of_2 .reason)" = CONTRACT_SUSPENDED ]; }
 check "change while away: the held change drops them" wait_for 30 suspended_seen
