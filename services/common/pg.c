@@ -443,19 +443,25 @@ int pg_begin(struct pg *db)
  * would acknowledge messages whose effects are gone. */
 int pg_commit(struct pg *db)
 {
+	char failed[sizeof(db->sqlstate)];
 	PGresult *res;
 
 	if (db->conn == NULL) {
 		log_error("postgres: not connected");
 		return ERR;
 	}
+	memcpy(failed, db->sqlstate, sizeof(failed));
 	if (check_result(db, PQexec(db->conn, "COMMIT"), "commit", &res) != OK)
 		return ERR;
 	if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
-		log_error("postgres commit: the transaction was rolled back (%s): a statement of"
-			  " it failed unnoticed",
-			  PQcmdStatus(res));
-		db->sqlstate[0] = '\0'; /* not the messages' fault: tried again */
+		/* The code of the last statement that failed, as if it had been
+		 * noticed (the worker then judges it: an outage, or the
+		 * message's fault); 25P02 when that one is not known. */
+		snprintf(db->sqlstate, sizeof(db->sqlstate), "%s",
+			 failed[0] != '\0' ? failed : "25P02");
+		log_error("postgres commit: the transaction was rolled back (SQLSTATE %s): a"
+			  " statement of it failed unnoticed",
+			  db->sqlstate);
 		PQclear(res);
 		return ERR;
 	}
