@@ -35,9 +35,10 @@
 
 /* Keys refused (400) are remembered for a while, in a small table
  * indexed by the key's first bytes (keys are random): a client retrying
- * a refused handshake in a loop, or a flood of made-up keys, costs a
- * table look instead of a query and a log line each. A key registered
- * just after being refused waits that long. */
+ * a refused handshake in a loop costs a table look instead of a query
+ * and a log line each. A key registered just after being refused waits
+ * that long. (Made-up keys, each new, still cost a query each; their log
+ * lines are limited to one a second.) */
 #define REFUSED_SLOTS  1024
 #define REFUSED_TTL_US (10 * 1000000LL)
 
@@ -55,6 +56,8 @@ struct tp_zap {
 	atomic_int stop;
 	atomic_int db_up; /* for /health, read by the metrics thread */
 	struct refused_key refused[REFUSED_SLOTS];
+	int64_t logged_us; /* the last refusal logged */
+	long unlogged;	   /* refusals since, not logged */
 };
 
 struct zap_answer {
@@ -177,10 +180,20 @@ static void serve_one(struct tp_zap *z)
 	if (n >= 2)
 		send_answer(z, &f[1], &a);
 	count(a.code[0] == '2' ? "accepted" : a.code[0] == '4' ? "refused" : "error");
-	if (a.code[0] != '2' && !a.remembered)
-		log_warn("tiers-payant connection refused: %s (peer %.*s)", a.text,
-			 n >= 4 ? (int)zmq_msg_size(&f[3]) : 1,
-			 n >= 4 ? (const char *)zmq_msg_data(&f[3]) : "?");
+	if (a.code[0] != '2' && !a.remembered) {
+		/* At most one line a second: a flood of made-up keys misses
+		 * the table every time, and must not flood the log too. */
+		if (clock_mono_us() - z->logged_us >= 1000000) {
+			log_warn("tiers-payant connection refused: %s (peer %.*s; %ld more refusals"
+				 " not logged since the last line)",
+				 a.text, n >= 4 ? (int)zmq_msg_size(&f[3]) : 1,
+				 n >= 4 ? (const char *)zmq_msg_data(&f[3]) : "?", z->unlogged);
+			z->logged_us = clock_mono_us();
+			z->unlogged = 0;
+		} else {
+			z->unlogged++;
+		}
+	}
 	for (int i = 0; i < n; i++)
 		zmq_msg_close(&f[i]);
 }
