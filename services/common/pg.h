@@ -86,7 +86,8 @@ int pg_set(struct pg *db, const char *name, const char *value) MUST_CHECK;
 int pg_listen(struct pg *db, const char *channel) MUST_CHECK;
 /* Has a NOTIFY on `channel` arrived since the last call (without waiting:
  * what the server has sent), or was the session made again since, which
- * may have missed some? Notices reach a session between transactions. */
+ * may have missed some? Notices reach a session between transactions.
+ * It takes every notice the session has: one channel per session. */
 int pg_notified(struct pg *db, const char *channel);
 /* Reconnect if the connection is broken. */
 int pg_check(struct pg *db) MUST_CHECK;

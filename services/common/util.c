@@ -131,9 +131,14 @@ int32_t date_today(void)
 	return (int32_t)(clock_now_us() / 1000000 / 86400);
 }
 
+int32_t date_anywhere_at(int64_t now_us)
+{
+	return (int32_t)((now_us / 1000000 + 14 * 3600) / 86400);
+}
+
 int32_t date_today_anywhere(void)
 {
-	return (int32_t)((clock_now_us() / 1000000 + 14 * 3600) / 86400);
+	return date_anywhere_at(clock_now_us());
 }
 
 int utf8_valid(const char *s)

@@ -46,6 +46,7 @@ int32_t date_today(void); /* UTC */
 /* The latest date of today anywhere (UTC+14): care given "today" where
  * the sender is, Paris at 00:30 or Réunion at 03:00, is never later. */
 int32_t date_today_anywhere(void);
+int32_t date_anywhere_at(int64_t now_us); /* the same at an instant (µs since the epoch) */
 
 /* A whole stream or file into a NUL-terminated buffer the caller frees;
  * more than max bytes is an error (EFBIG). read_stream() sets errno and

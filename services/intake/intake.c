@@ -94,6 +94,9 @@ static int handle_batch(void *ctx, struct pg *db, rd_kafka_message_t **batch, in
 	int count = 0, status = OK;
 
 	UNUSED(ctx);
+	/* One handle per transaction: what an earlier try tallied is gone
+	 * with it, even when this one holds no claim to decide. */
+	intake_count_discard();
 	for (int i = 0; i < n && status == OK; i++) {
 		status = decode(db, batch[i], &d[i]);
 		if (status == OK && d[i].claim != NULL) {

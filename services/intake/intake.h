@@ -87,6 +87,8 @@ int intake_submit_batch(struct pg *db, struct intake_item *items, int n) MUST_CH
  * called once its transaction committed (a batch rolled back and tried
  * again, or one by one, is counted once). */
 void intake_count_committed(void);
+/* Forget what a transaction that will not commit tallied. */
+void intake_count_discard(void);
 /* The same for one submission. */
 int intake_submit(struct pg *db, const Claims__ClaimSubmitted *s, const char *trace_id,
 		  struct intake_outcome *out) MUST_CHECK;

@@ -181,6 +181,11 @@ static void tally_outcome(const struct intake_outcome *o)
 	uncounted[k].count++;
 }
 
+void intake_count_discard(void)
+{
+	uncounted_kinds = 0;
+}
+
 void intake_count_committed(void)
 {
 	for (int k = 0; k < uncounted_kinds; k++)

@@ -10,6 +10,7 @@
  *	"tp:KIND:NUMBER" source, and the care date's "today".
  */
 #include "../../services/intake/intake_check.c"
+#include "../../services/intake/intake_store.c"
 #include "common/params.h"
 #include "test.h"
 
@@ -171,18 +172,28 @@ static void test_tp_source_is_the_professionals(void)
 
 static void test_future_is_everywhere_later(void)
 {
+	const int64_t h = 3600LL * 1000000;
+	int64_t midnight = (int64_t)day("2026-12-03") * 24 * h; /* 2026-12-03T00:00Z */
+	struct intake_item item;
 	struct sample x;
-	char field[64];
-	int32_t utc = date_today(), anywhere = date_today_anywhere();
-	char tomorrow[DATE_STR_LEN];
+	char text[DATE_STR_LEN];
 
-	/* UTC+14 is UTC's date or the next one. */
-	CHECK(anywhere == utc || anywhere == utc + 1);
+	/* The date at UTC+14: the next day from 10:00 UTC. */
+	CHECK_EQ_I64(date_anywhere_at(midnight + 10 * h - 1), day("2026-12-03"));
+	CHECK_EQ_I64(date_anywhere_at(midnight + 10 * h), day("2026-12-04"));
+	CHECK_EQ_I64(date_anywhere_at(midnight + 24 * h - 1), day("2026-12-04"));
+	/* What intake's batch takes for today (run after 10:00 UTC, a day
+	 * that is tomorrow in UTC is still accepted). */
 	sample_init(&x);
-	date_format(anywhere, tomorrow);
-	x.line.care_date = tomorrow;
-	CHECK_EQ_STR(verdict(&x, anywhere, field), "");
-	CHECK_EQ_STR(verdict(&x, anywhere - 1, field), "FUTURE_DATE");
+	date_format(date_today_anywhere(), text);
+	x.line.care_date = text;
+	memset(&item, 0, sizeof(item));
+	item.s = &x.claim;
+	decide_static(&item, 1);
+	CHECK_EQ_STR(item.out.reason_code, "");
+	date_format(date_today_anywhere() + 1, text);
+	decide_static(&item, 1);
+	CHECK_EQ_STR(item.out.reason_code, "FUTURE_DATE");
 }
 
 static void load_params(void)
