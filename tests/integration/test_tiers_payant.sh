@@ -131,6 +131,15 @@ check_eq "quote: unknown beneficiary" \
 echo '[{"category":"NO_SUCH","care_date":"2026-03-10","charged_cents":100}]' >"$TEST_LOGS/tp-bad-line.json"
 check_eq "quote: a line with an unknown category" \
 	"$(tp quote --member "$COVERED" "$TEST_LOGS/tp-bad-line.json" | jq -r .error)" INVALID_LINE
+# A first line the engine refuses (a nurse's act on a GP line): the
+# quote comes back, the other line computed, and the workers live on.
+echo '[{"line_ref":"1","act_code":"AMI","category":"CONSULT_GP","care_date":"2026-03-10","charged_cents":3000,"brss_cents":3000,"amo_rate":70},
+ {"line_ref":"2","category":"PHARMA","care_date":"2026-03-10","quantity":2,"charged_cents":1200,"brss_cents":1200,"amo_rate":65}]' \
+	>"$TEST_LOGS/tp-refused-first.json"
+refused_first=$(tp quote --member "$COVERED" "$TEST_LOGS/tp-refused-first.json")
+check "quote: a refused first line, the second computed (got $(jq -c '[.lines[].amc_cents]' <<<"$refused_first" 2>/dev/null))" \
+	test "$(jq '.lines | length == 2 and .[1].amc_cents > 0' <<<"$refused_first")" = true
+check "quote: the workers still run after it" bash -c "kill -0 ${DAEMON_PIDS[1]} && kill -0 ${DAEMON_PIDS[2]}"
 
 quotes_served() { # quotes_served PORT: quotes computed by the worker with that metrics port
 	curl -s "http://127.0.0.1:$1/metrics" | awk '$1 == "reimburse_quotes_total" {print $2}'
