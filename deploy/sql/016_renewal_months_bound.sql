@@ -1,4 +1,4 @@
--- 016_renewal_months_bound.sql - a guarantee's renewal period is at most
+-- 016_renewal_months_bound.sql - a guarantee's renewal period is 1 to
 -- 60 months.
 --
 -- Why: the reimbursement workers read the equipments of the last five
@@ -19,15 +19,19 @@ BEGIN
                              spec->'renewal_months'), ', ')
       INTO bad
       FROM guarantees
-     WHERE jsonb_typeof(spec->'renewal_months') = 'number'
-       AND (spec->>'renewal_months')::numeric > 60;
+     WHERE CASE WHEN jsonb_typeof(spec->'renewal_months') = 'number'
+                THEN (spec->>'renewal_months')::numeric NOT BETWEEN 1 AND 60
+                ELSE false END;
     IF bad IS NOT NULL THEN
-        RAISE EXCEPTION 'renewal periods over 60 months: %', bad
+        RAISE EXCEPTION 'renewal periods outside 1 to 60 months: %', bad
             USING HINT = 'publish versions of these formulas within 60 months, then migrate';
     END IF;
 END
 $$;
 
+-- (The engine refuses a renewal_months that is not a number too; the
+-- workers would say so with the formula named.)
 ALTER TABLE guarantees ADD CONSTRAINT guarantees_renewal_months_bound
-    CHECK (jsonb_typeof(spec->'renewal_months') IS DISTINCT FROM 'number'
-           OR (spec->>'renewal_months')::numeric <= 60);
+    CHECK (CASE WHEN jsonb_typeof(spec->'renewal_months') = 'number'
+                THEN (spec->>'renewal_months')::numeric BETWEEN 1 AND 60
+                ELSE true END);

@@ -37,6 +37,7 @@ struct pg {
 	struct pg_setting *listens; /* channels LISTENed to (name only) */
 	int missed_notices;	    /* made again since: notices may have been lost */
 	char sqlstate[6];
+	char first_failure[6]; /* of the transaction in flight (pg_begin resets it) */
 };
 
 static void pg_notice(void *arg, const char *message)
@@ -289,6 +290,8 @@ static int check_result(struct pg *db, PGresult *res, const char *what, PGresult
 	}
 	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state ? state : "");
+	if (db->first_failure[0] == '\0')
+		memcpy(db->first_failure, db->sqlstate, sizeof(db->first_failure));
 	if (strcmp(db->sqlstate, PG_UNIQUE_VIOLATION) == 0)
 		log_debug("postgres %s: %.*s", what, (int)strcspn(PQresultErrorMessage(res), "\n"),
 			  PQresultErrorMessage(res));
@@ -435,6 +438,7 @@ int pg_exec(struct pg *db, const char *sql)
 
 int pg_begin(struct pg *db)
 {
+	db->first_failure[0] = '\0';
 	return pg_exec(db, "BEGIN");
 }
 
@@ -443,22 +447,22 @@ int pg_begin(struct pg *db)
  * would acknowledge messages whose effects are gone. */
 int pg_commit(struct pg *db)
 {
-	char failed[sizeof(db->sqlstate)];
 	PGresult *res;
 
 	if (db->conn == NULL) {
 		log_error("postgres: not connected");
 		return ERR;
 	}
-	memcpy(failed, db->sqlstate, sizeof(failed));
 	if (check_result(db, PQexec(db->conn, "COMMIT"), "commit", &res) != OK)
 		return ERR;
 	if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
-		/* The code of the last statement that failed, as if it had been
+		/* The code of the transaction's first failure, as if it had been
 		 * noticed (the worker then judges it: an outage, or the
-		 * message's fault); 25P02 when that one is not known. */
+		 * message's fault; the 25P02 of the statements after it say
+		 * nothing); 25P02 when it is not known (a statement run around
+		 * this module). */
 		snprintf(db->sqlstate, sizeof(db->sqlstate), "%s",
-			 failed[0] != '\0' ? failed : "25P02");
+			 db->first_failure[0] != '\0' ? db->first_failure : "25P02");
 		log_error("postgres commit: the transaction was rolled back (SQLSTATE %s): a"
 			  " statement of it failed unnoticed",
 			  db->sqlstate);

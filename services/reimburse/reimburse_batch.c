@@ -474,10 +474,13 @@ static size_t refuse(struct claim_work *w, size_t *at, size_t count, const struc
 	for (size_t k = first; k < last; k++) {
 		size_t i = at[k];
 
-		/* The path in err counts the request's lines; the claim's are said. */
-		if (one)
-			snprintf(w->errors[i], sizeof(w->errors[i]),
-				 "ENGINE_REFUSED: lines[%zu]%s: %s", i, member ? member : "",
+		/* The path in err counts the request's lines, not the claim's:
+		 * the line's member only (the outcome says "line N:"). */
+		if (one && member != NULL)
+			snprintf(w->errors[i], sizeof(w->errors[i]), "ENGINE_REFUSED: %s: %s",
+				 member + 1, err->reason);
+		else if (one)
+			snprintf(w->errors[i], sizeof(w->errors[i]), "ENGINE_REFUSED: %s",
 				 err->reason);
 		else
 			snprintf(w->errors[i], sizeof(w->errors[i]), "ENGINE_REFUSED: %s: %s",

@@ -123,7 +123,7 @@ static int forget_member(struct tpgate *g, const rd_kafka_message_t *m)
 		if (pg_exec_prepared(g->db, "tp_contract_member", 1, v, NULL, NULL, &res) != OK) {
 			if (g->changes_held_us == 0)
 				log_warn("contracts.changed: contract %s cannot be looked up now;"
-					 " held, and tried again every 200 ms",
+					 " held, and tried again",
 					 id);
 			status = ERR;
 			goto out;
@@ -137,9 +137,9 @@ static int forget_member(struct tpgate *g, const rd_kafka_message_t *m)
 			 " ignored (the cache expires on its own)",
 			 (long long)m->offset);
 	} else if (tp_rights_drop(g->redis, c->membership_number) != OK) {
-		if (g->changes_held_us == 0) /* once per hold, not every 200 ms */
+		if (g->changes_held_us == 0) /* once per hold, not at each try */
 			log_warn("contracts.changed: cached rights of %s cannot be dropped now;"
-				 " held, and tried again every 200 ms",
+				 " held, and tried again",
 				 c->membership_number);
 		status = ERR;
 	} else {
@@ -153,36 +153,59 @@ out:
 	return status;
 }
 
-/* Every 200 ms: the changes polled are applied in order. One that fails
+/* A consumer that could not be sent back is made again: it starts from
+ * the group's committed offsets, which never pass a change not applied. */
+static int reopen_changes(struct tpgate *g)
+{
+	const char *topics[] = {"contracts.changed"};
+
+	log_warn("contracts.changed: the consumer could not go back; opening it again");
+	kafka_consumer_close(g->changes);
+	g->changes = NULL;
+	return kafka_consumer_open(cfg.brokers, cfg.group, topics, 1, &g->changes);
+}
+
+/* The changes polled are applied in order, every 200 ms. One that fails
  * (Redis or PostgreSQL away) stops there: the offsets of those applied
  * are stored, and the consumer goes back to it, so that it and the ones
- * after it are read again at the next turn; no offset moves past it, and
- * a terminated contract's rights are never left cached for their TTL.
- * The consumer keeps being polled meanwhile: it stays in its group. */
+ * after it are read again at the next turn, 200 ms later and twice as
+ * late each time up to 5 s; no offset moves past it, and a terminated
+ * contract's rights are never left cached for their TTL. The consumer
+ * keeps being polled meanwhile: it stays in its group. */
 static int contract_changes(struct tpgate *g)
 {
 	rd_kafka_message_t *batch[100];
 	int n = 0, done = 0, status = OK;
 
-	if (clock_mono_us() - g->changes_at_us < 200000)
+	if (g->changes == NULL && reopen_changes(g) != OK)
+		return ERR;
+	if (clock_mono_us() - g->changes_at_us < g->changes_wait_ms * 1000)
 		return OK;
 	g->changes_at_us = clock_mono_us();
 	if (kafka_consumer_poll_batch(g->changes, batch, 100, 0, &n) != OK)
 		return ERR;
 	while (done < n && forget_member(g, batch[done]) == OK)
 		done++;
+	/* Stored before going back (as librdkafka asks): those applied. */
+	if (kafka_consumer_store(g->changes, batch, done) != OK)
+		status = ERR;
 	if (done < n) {
 		if (g->changes_held_us == 0)
 			g->changes_held_us = clock_mono_us();
-		if (kafka_consumer_rewind(g->changes, batch + done, n - done) != OK)
-			status = ERR;
-	} else if (g->changes_held_us != 0 && n > 0) {
+		g->changes_wait_ms = g->changes_wait_ms * 2 > 5000 ? 5000 : g->changes_wait_ms * 2;
+		if (kafka_consumer_rewind(g->changes, batch + done, n - done) != OK) {
+			kafka_batch_destroy(batch, n);
+			if (reopen_changes(g) != OK)
+				log_error("contracts.changed: no consumer; opened again at the"
+					  " next step");
+			return ERR;
+		}
+	} else if (n > 0 && g->changes_held_us != 0) {
 		log_info("contracts.changed: held changes applied after %.1f s",
 			 (double)(clock_mono_us() - g->changes_held_us) / 1e6);
 		g->changes_held_us = 0;
+		g->changes_wait_ms = 200;
 	}
-	if (kafka_consumer_store(g->changes, batch, done) != OK)
-		status = ERR;
 	kafka_batch_destroy(batch, n);
 	return status;
 }
@@ -268,6 +291,7 @@ static int tpgate_init(void *ctx)
 		log_error("libsodium or libzmq's CURVE support is missing");
 		return ERR;
 	}
+	g->changes_wait_ms = 200;
 	g->limits.session_ttl_s = cfg.session_ttl;
 	g->limits.replay_window_s = cfg.replay_window;
 	g->limits.rate_limit = cfg.rate_limit;
@@ -338,7 +362,7 @@ static int tpgate_drain(void *ctx)
 		tp_backend_replies(g, items[1].socket);
 		tp_expire(g);
 	}
-	return kafka_consumer_commit(g->changes);
+	return g->changes != NULL ? kafka_consumer_commit(g->changes) : OK;
 }
 
 static void tpgate_cleanup(void *ctx)

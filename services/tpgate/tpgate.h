@@ -194,6 +194,7 @@ struct tpgate {
 	struct tp_backends *backends;
 	struct kafka_consumer *changes;
 	int64_t changes_held_us; /* since when a change is held back (0: none) */
+	long changes_wait_ms;	 /* between two polls of the changes: 200, more while held */
 	struct tp_limits limits;
 	long backend_timeout_ms, quote_days;
 	int64_t changes_at_us;

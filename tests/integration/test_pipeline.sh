@@ -257,7 +257,7 @@ check_eq "one bad line: partial, its two good lines decided" \
 	"$(sql "SELECT concat_ws(' ', c.status, string_agg(d.line_no::text, ',' ORDER BY d.line_no))
 	        FROM claims c JOIN decisions d USING (claim_id) WHERE c.source = '$OL' AND c.external_id = 'x'
 	        GROUP BY c.status")" "partial 1,3"
-check "one bad line: the reason names the claim's line and its act" grep -q "lines\[1\].act: act AMI is a AUXILIAIRE act" \
+check "one bad line: the reason names the claim's line and its act" grep -q "line 2: ENGINE_REFUSED: act: act AMI is a AUXILIAIRE act" \
 	<<<"$(sql "SELECT outcome_reason FROM claims WHERE source = '$OL' AND external_id = 'x'")"
 # The first line refused: the version of the run is still the others'.
 printf '{"source":"%s","external_id":"first","membership_number":"%s","lines":[{"care_date":"2026-03-10","act_code":"AMI",%s},{"care_date":"2026-03-11",%s}]}\n' \
@@ -291,6 +291,13 @@ claims_file "${P}7" 1 1 "$NF" >"$TEST_LOGS/new-formula.json"
 check "new formula: the claim is decided" wait_for 30 all_decided "$NF" 1
 check_eq "new formula: decided with it, not in error" \
 	"$(sql "SELECT status FROM claims WHERE source = '$NF'")" complete
+
+# The workers read five years of equipments: a longer renewal period is
+# refused by the database too (migration 016), whoever writes it.
+out=$(psql -X -q "$CLAIMS_PG_DSN" -c "INSERT INTO guarantees (formula_code, version, category, spec)
+	VALUES ('$F', 1, 'AUDIO', '{\"equipment_cents\": 100000, \"renewal_months\": 61}')" 2>&1)
+check "formulas: a renewal period over 60 months refused by the database" \
+	grep -q 'violates check constraint "guarantees_renewal_months_bound"' <<<"$out"
 
 # ---- a version published with a past date, closing the one in force -------------
 # The workers hold version 1, still open. Version 2 starts on 2026-03-01

@@ -76,8 +76,14 @@ rights_of_2() { "$BIN/claimctl" tp eligibility --member "${P}00002" 2>>"$LOG" | 
 check_eq "change while away: rights open, and cached" "$(rights_of_2 .rights_open)" true
 check "change while away: Redis stopped, its data kept" redis_down save
 CLAIMS_REDIS_URL=redis://127.0.0.1:9 "$BIN/claimctl" contract suspend --member "${P}00002" >>"$LOG" 2>&1
-check "change while away: the drop failed and is held" \
-	wait_for 30 grep -q "cached rights of ${P}00002 cannot be dropped now" "$LOG"
+published() { [ "$(sql "SELECT count(*) FROM outbox_queue q JOIN outbox o USING (event_id)
+	                     WHERE o.topic = 'contracts.changed'")" = 0 ]; }
+check "change while away: the change is published to Kafka" wait_for 30 published
+# The front door reads its group's backlog of earlier tests' changes
+# first: the change at the head of it is the one held, whichever it is.
+check "change while away: a drop failed and is held" \
+	wait_for 30 grep -q "cannot be dropped now; held" "$LOG"
+sleep 1 # a front door that skipped what it could not drop would skip this one now
 check "change while away: Redis back, with the stale rights" redis_up
 suspended_seen() { [ "$(rights_of_2 .reason)" = CONTRACT_SUSPENDED ]; }
 check "change while away: the held change drops them" wait_for 30 suspended_seen
