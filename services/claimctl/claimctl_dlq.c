@@ -29,8 +29,13 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 
-#define IDLE_ROUNDS 15 /* 1.5 s without a message: the end of the topic */
+/* Joining a new group takes the broker's group.initial.rebalance.delay.ms
+ * (3 s by default); once the partitions are assigned, the messages up to
+ * the end offsets taken at the start are all there to read. */
+#define ASSIGN_TIMEOUT_US (30 * 1000000LL)
+#define IDLE_ROUNDS	  50 /* 5 s without a message once assigned: stuck */
 
 static void print_letter(const Claims__DeadLetter *d)
 {
@@ -56,7 +61,7 @@ static int replay_letter(struct kafka_producer *p, const Claims__DeadLetter *d)
 }
 
 /* Keep the messages before the end offsets taken at the start; *all_seen
- * tells when every partition has reached its end. */
+ * tells when every partition has reached its end (n 0: only that). */
 static int before_end(rd_kafka_message_t **batch, int n, const int64_t *ends, int count,
 		      int64_t *next, int *all_seen)
 {
@@ -115,7 +120,7 @@ static int walk(const char *topic, const char *group, struct kafka_producer *rep
 	const char *topics[1] = {topic};
 	struct kafka_consumer *c;
 	rd_kafka_message_t *batch[256];
-	int64_t *ends = NULL, *next;
+	int64_t *ends = NULL, *next = NULL, start = clock_mono_us();
 	int idle = 0, status = OK, partitions = 0, all_seen = 0;
 
 	if (kafka_consumer_open(brokers ? brokers : "127.0.0.1:59092", group, topics, 1, &c) != OK)
@@ -124,21 +129,43 @@ static int walk(const char *topic, const char *group, struct kafka_producer *rep
 		kafka_consumer_close(c);
 		return ERR;
 	}
-	next = calloc((size_t)partitions + 1, sizeof(*next));
-	while (!all_seen && idle < IDLE_ROUNDS && status == OK && next != NULL) {
+	/* Where the group starts: a partition with nothing new since the
+	 * last replay is done before a message is read. */
+	next = xcalloc((size_t)partitions + 1, sizeof(*next));
+	if (kafka_consumer_start_offsets(c, topic, partitions, next) != OK)
+		status = ERR;
+	before_end(batch, 0, ends, partitions, next, &all_seen);
+	while (!all_seen && status == OK) {
 		int n;
 
-		if (kafka_consumer_poll_batch(c, batch, 256, 100, &n) != OK)
+		if (kafka_consumer_poll_batch(c, batch, 256, 100, &n) != OK) {
+			status = ERR;
 			break;
+		}
+		if (!kafka_consumer_assigned(c)) {
+			if (clock_mono_us() - start > ASSIGN_TIMEOUT_US) {
+				fprintf(stderr,
+					"claimctl dlq: no partition of %s assigned in 30 s\n",
+					topic);
+				status = ERR;
+			}
+			kafka_batch_destroy(batch, n);
+			continue;
+		}
 		idle = n == 0 ? idle + 1 : 0;
 		n = before_end(batch, n, ends, partitions, next, &all_seen);
 		status = handle_letters(batch, n, replay, count);
-		/* Offsets move only once the replayed copies are acknowledged. */
-		if (status == OK && kafka_consumer_store(c, batch, n) != OK)
+		/* Offsets move only once the replayed copies are acknowledged;
+		 * a listing moves none (its group leaves nothing behind). */
+		if (status == OK && replay != NULL && kafka_consumer_store(c, batch, n) != OK)
 			status = ERR;
 		kafka_batch_destroy(batch, n);
+		if (!all_seen && idle >= IDLE_ROUNDS) {
+			fprintf(stderr, "claimctl dlq: %s stopped short of its end\n", topic);
+			status = ERR;
+		}
 	}
-	if (status == OK && kafka_consumer_commit(c) != OK)
+	if (status == OK && replay != NULL && kafka_consumer_commit(c) != OK)
 		status = ERR;
 	free(next);
 	free(ends);
@@ -162,6 +189,12 @@ int cmd_dlq(int argc, char **argv)
 	}
 	if (argc == 4 && strcmp(argv[2], "--topic") == 0)
 		topic = argv[3];
+	else if (argc == 3 && strncmp(argv[2], "--topic=", 8) == 0)
+		topic = argv[2] + 8;
+	else if (argc != 2) {
+		fprintf(stderr, "Usage: claimctl dlq list|replay [--topic TOPIC.dlq]\n");
+		return EXIT_USAGE;
+	}
 	replay = strcmp(argv[1], "replay") == 0;
 	if (replay) {
 		snprintf(group, sizeof(group), "claimctl-dlq-replay");

@@ -584,6 +584,38 @@ int kafka_topic_end_offsets(struct kafka_consumer *c, const char *topic, int64_t
 	return OK;
 }
 
+int kafka_consumer_start_offsets(struct kafka_consumer *c, const char *topic, int count,
+				 int64_t *starts)
+{
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(count);
+	rd_kafka_resp_err_t err;
+	int status = OK;
+
+	for (int p = 0; p < count; p++)
+		rd_kafka_topic_partition_list_add(parts, topic, p);
+	err = rd_kafka_committed(c->rk, parts, 10000);
+	if (err) {
+		log_error("kafka committed offsets of %s: %s", topic, rd_kafka_err2str(err));
+		status = ERR;
+	}
+	for (int p = 0; status == OK && p < count; p++) {
+		int64_t low, high;
+
+		err = rd_kafka_query_watermark_offsets(c->rk, topic, p, &low, &high, 10000);
+		if (err) {
+			log_error("kafka watermarks of %s[%d]: %s", topic, p,
+				  rd_kafka_err2str(err));
+			status = ERR;
+			break;
+		}
+		/* Nothing committed, or committed before what is kept: the
+		 * consumer starts at the earliest (auto.offset.reset). */
+		starts[p] = parts->elems[p].offset >= low ? parts->elems[p].offset : low;
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+	return status;
+}
+
 int kafka_consumer_assigned(struct kafka_consumer *c)
 {
 	return c->assigned;

@@ -107,5 +107,9 @@ int kafka_topic_end_offsets(struct kafka_consumer *c, const char *topic, int64_t
 
 /* Partitions currently assigned to this member (for logs and tests). */
 int kafka_consumer_assigned(struct kafka_consumer *c);
+/* Where the group will start reading each of the count partitions of
+ * topic: its committed offset, else (or if older) the earliest kept. */
+int kafka_consumer_start_offsets(struct kafka_consumer *c, const char *topic, int count,
+				 int64_t *starts) MUST_CHECK;
 
 #endif
