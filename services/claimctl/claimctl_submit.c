@@ -20,7 +20,10 @@
  *	By default each claim goes to the claims.submitted topic (key: the
  *	membership number) with the idempotent producer. With --sync each
  *	claim goes to the intake socket and the answer is printed, one line
- *	per claim: accepted CLAIM_ID, or rejected CODE FIELD MESSAGE.
+ *	per claim: EXTERNAL_ID accepted CLAIM_ID, or EXTERNAL_ID rejected
+ *	CODE FIELD MESSAGE. The whole file is read and every claim checked
+ *	before the first is sent: a file cut short, or a bad claim anywhere,
+ *	sends nothing (exit 2).
  *
  * DIAGNOSTICS
  *	Exit 2 when the file is not valid JSON or a claim has a field of the
@@ -328,32 +331,69 @@ static int close_sender(struct sender *s)
 	return status;
 }
 
+/* The whole file (or stdin), NUL-terminated; NULL on a read error. */
+static char *read_all(FILE *f, size_t *len)
+{
+	size_t cap = 65536, n = 0, got;
+	char *buf = xmalloc(cap);
+
+	while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+		n += got;
+		if (cap - n - 1 == 0)
+			buf = xrealloc(buf, cap *= 2);
+	}
+	if (ferror(f)) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* A JSON array, or JSON values one after another (JSON lines). Every
+ * value must decode and nothing but blanks may follow the last: a file
+ * cut short is refused, not sent in part. */
 static json_t *load_claims(const char *path)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-	json_t *all, *one;
+	json_t *all = NULL, *one;
 	json_error_t err;
+	size_t len = 0, pos = 0;
+	char *buf;
 
 	if (f == NULL) {
 		fprintf(stderr, "claimctl submit: cannot open %s\n", path);
 		return NULL;
 	}
-	/* A JSON array, or JSON values one after another (JSON lines). */
+	buf = read_all(f, &len);
+	if (f != stdin)
+		fclose(f);
+	if (buf == NULL) {
+		fprintf(stderr, "claimctl submit: cannot read %s\n", path);
+		return NULL;
+	}
 	all = json_array();
-	while ((one = json_loadf(f, JSON_DISABLE_EOF_CHECK, &err)) != NULL) {
+	for (;;) {
+		pos += strspn(buf + pos, " \t\r\n");
+		if (pos == len)
+			break;
+		one = json_loadb(buf + pos, len - pos, JSON_DISABLE_EOF_CHECK, &err);
+		if (one == NULL) {
+			fprintf(stderr, "claimctl submit: %s: byte %zu: %s\n", path,
+				pos + (size_t)err.position, err.text);
+			json_decref(all);
+			all = NULL;
+			break;
+		}
+		pos += (size_t)err.position;
 		if (json_is_array(one))
 			json_array_extend(all, one);
 		else
 			json_array_append(all, one);
 		json_decref(one);
 	}
-	if (!feof(f) && strstr(err.text, "end of file") == NULL) {
-		fprintf(stderr, "claimctl submit: %s:%d: %s\n", path, err.line, err.text);
-		json_decref(all);
-		all = NULL;
-	}
-	if (f != stdin)
-		fclose(f);
+	free(buf);
 	return all;
 }
 
@@ -362,20 +402,20 @@ int cmd_submit(int argc, char **argv)
 	const char *endpoint = getenv("CLAIMS_INTAKE_ENDPOINT"), *path = NULL;
 	struct sender s;
 	json_t *claims, *j;
-	int sync = 0, status = 0;
+	int sync = 0, status = 0, bad = 0;
 	size_t i;
 
-	for (int a = 1; a < argc; a++) {
+	for (int a = 1; a < argc && !bad; a++) {
 		if (strcmp(argv[a], "--sync") == 0)
 			sync = 1;
 		else if (strcmp(argv[a], "--endpoint") == 0 && a + 1 < argc)
 			endpoint = argv[++a];
-		else if (argv[a][0] != '-' || strcmp(argv[a], "-") == 0)
+		else if ((argv[a][0] != '-' || strcmp(argv[a], "-") == 0) && path == NULL)
 			path = argv[a];
 		else
-			break;
+			bad = 1; /* an unknown option, or a second file */
 	}
-	if (path == NULL) {
+	if (path == NULL || bad) {
 		printf("Usage: claimctl submit [--sync] [--endpoint E] FILE|-\n\n"
 		       "Sends claims (JSON lines or a JSON array) to claims.submitted, or with\n"
 		       "--sync to the intake socket, printing each answer.\n"
@@ -385,6 +425,18 @@ int cmd_submit(int argc, char **argv)
 	}
 	if ((claims = load_claims(path)) == NULL)
 		return EXIT_USAGE;
+	/* Every claim is read before one is sent: a bad one in the middle
+	 * must not leave the ones before it sent. */
+	json_array_foreach (claims, i, j) {
+		struct json_claim *c = xcalloc(1, sizeof(*c));
+
+		status = parse_claim(j, c, (int)i) == OK ? 0 : EXIT_USAGE;
+		free(c);
+		if (status != 0) {
+			json_decref(claims);
+			return status;
+		}
+	}
 	if (open_sender(&s, sync, endpoint ? endpoint : "tcp://127.0.0.1:5701") != OK) {
 		json_decref(claims);
 		return 1;
