@@ -38,14 +38,19 @@
 #include "common/util.h"
 #include "proto/member.pb-c.h"
 
+static int usage_on(FILE *out)
+{
+	fprintf(out, "usage: claimctl contract terminate --member NUMBER --end-date YYYY-MM-DD"
+		     " [--reason TEXT]\n"
+		     "       claimctl contract suspend --member NUMBER\n"
+		     "       claimctl contract reactivate --member NUMBER\n"
+		     "Settings: CLAIMS_PG_DSN, CLAIMS_REDIS_URL.\n");
+	return out == stdout ? 0 : EXIT_USAGE;
+}
+
 static int usage(void)
 {
-	fprintf(stderr, "usage: claimctl contract terminate --member NUMBER --end-date YYYY-MM-DD"
-			" [--reason TEXT]\n"
-			"       claimctl contract suspend --member NUMBER\n"
-			"       claimctl contract reactivate --member NUMBER\n"
-			"Settings: CLAIMS_PG_DSN, CLAIMS_REDIS_URL.\n");
-	return EXIT_USAGE;
+	return usage_on(stderr);
 }
 
 /* clang-format off */
@@ -65,8 +70,9 @@ static const char sql_change[] =
 	" RETURNING c.contract_id, c.status, coalesce(c.end_date::text, '')";
 /* clang-format on */
 
+/* The change and its event; `said` gets the line to print once committed. */
 static int apply(struct pg *db, const char *const v[4], const char *change, char *contract,
-		 size_t len)
+		 size_t len, char *said, size_t said_len)
 {
 	Claims__ContractChanged ev = CLAIMS__CONTRACT_CHANGED__INIT;
 	PGresult *res;
@@ -87,8 +93,9 @@ static int apply(struct pg *db, const char *const v[4], const char *change, char
 	ev.membership_number = (char *)v[0];
 	status = outbox_add(db, "contracts.changed", contract,
 			    CLAIMS__MESSAGE_TYPE__CONTRACT_CHANGED, &ev.base, NULL, "claimctl");
-	printf("contract %s of member %s: %s%s%s\n", contract, v[0], PQgetvalue(res, 0, 1),
-	       PQgetvalue(res, 0, 2)[0] ? " until " : "", PQgetvalue(res, 0, 2));
+	snprintf(said, said_len, "contract %s of member %s: %s%s%s", contract, v[0],
+		 PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2)[0] ? " until " : "",
+		 PQgetvalue(res, 0, 2));
 	PQclear(res);
 	return status;
 }
@@ -113,11 +120,13 @@ int cmd_contract(int argc, char **argv)
 				    {"suspend", "suspended"},
 				    {"reactivate", "reactivated"}};
 	const char *change = NULL;
-	char contract[32];
+	char contract[32], said[256] = "";
 	struct pg *db;
 	int32_t day;
 	int status;
 
+	if (argc > 1 && strcmp(argv[1], "--help") == 0)
+		return usage_on(stdout);
 	for (int i = 2; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--member") == 0)
 			member = argv[i + 1];
@@ -144,13 +153,15 @@ int cmd_contract(int argc, char **argv)
 		const char *v[4] = {member, sub, end, reason ? reason : "résiliation"};
 
 		status = pg_begin(db);
-		if (status == OK &&
-		    (status = apply(db, v, change, contract, sizeof(contract))) == OK)
+		if (status == OK && (status = apply(db, v, change, contract, sizeof(contract), said,
+						    sizeof(said))) == OK)
 			status = pg_commit(db);
 		if (status != OK)
 			pg_rollback(db);
 	}
 	pg_close(db);
+	if (status == OK)
+		printf("%s\n", said);
 	if (status == OK)
 		drop_cached_rights(member);
 	return status == OK ? 0 : 1;

@@ -10,8 +10,8 @@
  *	Reads a formula (a file of deploy/formulas/, one version of it, or
  *	the bare contract object of a simulate request; docs/rules.md,
  *	"Formulas") and, when it is declared responsible, checks every
- *	version against the legal frame in force on its effective_from date
- *	(or on --date, or today when the document has no date): ticket
+ *	version against the legal frame in force on --date when given, else
+ *	on its effective_from date, else today: ticket
  *	modérateur covered, non-OPTAM limits, optics and hearing aid
  *	ceilings, forfait journalier in full. The parameters file is chosen
  *	as for simulate.
@@ -50,8 +50,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: claimctl formula check [--params FILE] [--date YYYY-MM-DD] FILE.json\n\n"
 		"Checks a formula declared responsible against the contrat responsable\n"
-		"frame (docs/rules.md, \"Formulas\"). Each version is judged on its\n"
-		"effective_from date, else on --date, else today.\n\n"
+		"frame (docs/rules.md, \"Formulas\"). Each version is judged on --date\n"
+		"when given, else on its effective_from date, else today.\n\n"
 		"  --params FILE  dated parameters [$CLAIMS_RULES_PARAMS, else "
 		"deploy/params/parameters.json]\n"
 		"  --date DAY     judge every version on this day\n\n"

@@ -38,14 +38,19 @@
 #include "common/pg.h"
 #include "common/pgarray.h"
 
+static int usage_on(FILE *out)
+{
+	fprintf(out, "usage: claimctl outbox refused [--limit N]\n"
+		     "       claimctl outbox retry EVENT_ID... | --all\n"
+		     "       claimctl outbox purge [--days N]   (events written more than N days"
+		     " ago and sent since, default 7)\n"
+		     "Settings: CLAIMS_PG_DSN.\n");
+	return out == stdout ? 0 : EXIT_USAGE;
+}
+
 static int usage(void)
 {
-	fprintf(stderr, "usage: claimctl outbox refused [--limit N]\n"
-			"       claimctl outbox retry EVENT_ID... | --all\n"
-			"       claimctl outbox purge [--days N]   (events written more than N days"
-			" ago and sent since, default 7)\n"
-			"Settings: CLAIMS_PG_DSN.\n");
-	return EXIT_USAGE;
+	return usage_on(stderr);
 }
 
 static int digits(const char *s)
@@ -137,6 +142,8 @@ int cmd_outbox(int argc, char **argv)
 	int all = 0, status;
 	struct pg *db;
 
+	if (argc > 1 && strcmp(argv[1], "--help") == 0)
+		return usage_on(stdout);
 	if (strcmp(sub, "refused") == 0) {
 		if (argc == 4 && strcmp(argv[2], "--limit") == 0 && digits(argv[3]))
 			limit = argv[3];

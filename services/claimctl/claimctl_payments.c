@@ -57,15 +57,20 @@
 
 #define REFERENCE_MAX 35 /* a SEPA end-to-end id */
 
-static int usage(void)
+static int usage_on(FILE *out)
 {
-	fprintf(stderr,
+	fprintf(out,
 		"usage: claimctl payments list [--status owed|pending|sent|paid|all]\n"
 		"                              [--payee member|professional] [--limit N]\n"
 		"       claimctl payments settle FILE   (lines: CLAIM_ID AMOUNT_CENTS REFERENCE;"
 		" - for stdin)\n"
 		"Settings: CLAIMS_PG_DSN.\n");
-	return EXIT_USAGE;
+	return out == stdout ? 0 : EXIT_USAGE;
+}
+
+static int usage(void)
+{
+	return usage_on(stderr);
 }
 
 /* ---- list ---------------------------------------------------------------------------------- */
@@ -159,6 +164,7 @@ static int parse_transfer(char *line, int line_no, struct transfer *t)
 		fprintf(stderr, "line %d: claim id '%s' is not a UUID\n", line_no, f[0]);
 		return ERR;
 	}
+	uuid_lower(f[0]);
 	if (strspn(f[1], "0123456789") != strlen(f[1]) || strlen(f[1]) > 15 || f[1][0] == '\0') {
 		fprintf(stderr, "line %d: amount '%s' is not a whole number of cents\n", line_no,
 			f[1]);
@@ -341,6 +347,8 @@ int cmd_payments(int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : "";
 
+	if (argc > 1 && strcmp(argv[1], "--help") == 0)
+		return usage_on(stdout);
 	if (strcmp(sub, "list") == 0)
 		return payments_list(argc, argv);
 	if (strcmp(sub, "settle") == 0 && argc == 3)

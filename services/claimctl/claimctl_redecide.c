@@ -408,6 +408,7 @@ static char **read_ids(int argc, char **argv, int *n)
 			free_ids(ids, *n);
 			return NULL;
 		}
+		uuid_lower(ids[i]);
 	}
 	return ids;
 }

@@ -65,9 +65,9 @@ struct tp_args {
 	int no_agreement;
 };
 
-static int usage(void)
+static int usage_on(FILE *out)
 {
-	fprintf(stderr,
+	fprintf(out,
 		"usage: claimctl tp keygen\n"
 		"       claimctl tp register --kind RPPS|ADELI|FINESS --id NUMBER --public-key "
 		"KEY\n"
@@ -82,7 +82,12 @@ static int usage(void)
 		"Settings: CLAIMS_TP_ENDPOINT [tcp://127.0.0.1:5702], CLAIMS_TP_SERVER_KEY,\n"
 		"CLAIMS_TP_PUBLIC_KEY, CLAIMS_TP_SECRET_KEY, CLAIMS_TP_TIMEOUT_MS [5000];\n"
 		"register and revoke: CLAIMS_PG_DSN, CLAIMS_REDIS_URL.\n");
-	return EXIT_USAGE;
+	return out == stdout ? 0 : EXIT_USAGE;
+}
+
+static int usage(void)
+{
+	return usage_on(stderr);
 }
 
 static int parse_args(int argc, char **argv, struct tp_args *a)
@@ -590,6 +595,8 @@ int cmd_tp(int argc, char **argv)
 	struct tp_args a;
 	const char *sub = argc > 1 ? argv[1] : "";
 
+	if (argc > 1 && strcmp(argv[1], "--help") == 0)
+		return usage_on(stdout);
 	if (argc < 2 || strcmp(sub, "--help") == 0 || parse_args(argc, argv, &a) != OK)
 		return usage();
 	if (strcmp(sub, "keygen") == 0)

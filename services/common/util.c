@@ -131,6 +131,13 @@ int32_t date_today(void)
 	return (int32_t)(clock_now_us() / 1000000 / 86400);
 }
 
+void uuid_lower(char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s >= 'A' && *s <= 'F')
+			*s = (char)(*s - 'A' + 'a');
+}
+
 int32_t date_anywhere_at(int64_t now_us)
 {
 	return (int32_t)((now_us / 1000000 + 14 * 3600) / 86400);

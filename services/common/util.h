@@ -39,6 +39,9 @@ void uuid_v7(char out[UUID_STR_LEN]);
  * is written, such as the dead letter of one Kafka offset. */
 void uuid_from_name(const void *name, size_t len, char out[UUID_STR_LEN]);
 int uuid_valid(const char *s); /* 1 when s is a canonical UUID string */
+/* The form PostgreSQL prints (lower case), for ids that go into events:
+ * consumers compare them as text. */
+void uuid_lower(char *s);
 
 int date_parse(const char *iso, int32_t *days) MUST_CHECK;
 void date_format(int32_t days, char out[DATE_STR_LEN]);

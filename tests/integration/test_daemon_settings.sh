@@ -37,4 +37,24 @@ done
 refused intake CLAIMS_INTAKE_BATCH=0
 refused intake CLAIMS_INTAKE_BATCH=many
 refused reimburse CLAIMS_REIMBURSE_BATCH=100000
+
+# claimctl: every command's --help is an answer (stdout, exit 0), a
+# command without what it needs a usage error (exit 2).
+for cmd in submit claim dlq payments contract tp outbox migrate seed simulate formula; do
+	out=$("$BIN/claimctl" "$cmd" --help 2>/dev/null)
+	check "claimctl $cmd --help exits 0 with the usage on stdout" \
+		bash -c "[ $? -eq 0 ] && grep -qi usage <<<'${out//\'/}'"
+done
+for cmd in payments contract tp outbox dlq; do
+	"$BIN/claimctl" "$cmd" >/dev/null 2>&1
+	check_eq "claimctl $cmd without a subcommand: usage error" "$?" 2
+done
+# submit: a file cut short, a second file or an unknown option send nothing.
+printf '[{"source":"s","external_id":"1","membership_number":"1","lines":[]},{"source":' >"$TEST_LOGS/cut.json"
+"$BIN/claimctl" submit "$TEST_LOGS/cut.json" 2>/dev/null
+check_eq "claimctl submit: a file cut short is refused" "$?" 2
+"$BIN/claimctl" submit "$TEST_LOGS/cut.json" "$TEST_LOGS/cut.json" >/dev/null 2>&1
+check_eq "claimctl submit: two files, a usage error" "$?" 2
+"$BIN/claimctl" submit "$TEST_LOGS/cut.json" --synch >/dev/null 2>&1
+check_eq "claimctl submit: an unknown option, a usage error" "$?" 2
 report

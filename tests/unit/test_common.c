@@ -88,6 +88,11 @@ static void test_uuid(void)
 	CHECK(strchr("89ab", a[19]) != NULL); /* variant */
 	CHECK(!uuid_valid("not-a-uuid"));
 	CHECK(!uuid_valid("0192f3a4-7b1c-7def-8abc-0123456789abX"));
+	/* An operator's upper case becomes the form events carry. */
+	snprintf(a, sizeof(a), "0192F3A4-7B1C-7DEF-8ABC-0123456789AB");
+	CHECK(uuid_valid(a));
+	uuid_lower(a);
+	CHECK_EQ_STR(a, "0192f3a4-7b1c-7def-8abc-0123456789ab");
 }
 
 static void test_uuid_from_name(void)
