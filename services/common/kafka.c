@@ -438,6 +438,30 @@ int kafka_consumer_poll_batch(struct kafka_consumer *c, rd_kafka_message_t **bat
 	return OK;
 }
 
+/* Each partition of the batch once, at the offset after its last
+ * message (after_last: where to resume once they are handled) or at its
+ * first (where to read them again). */
+static rd_kafka_topic_partition_list_t *batch_partitions(rd_kafka_message_t **batch, int count,
+							 int after_last)
+{
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(count);
+
+	for (int i = 0; i < count; i++) {
+		const char *topic = rd_kafka_topic_name(batch[i]->rkt);
+		int64_t at = after_last ? batch[i]->offset + 1 : batch[i]->offset;
+		rd_kafka_topic_partition_t *tp =
+			rd_kafka_topic_partition_list_find(parts, topic, batch[i]->partition);
+
+		if (tp == NULL) {
+			tp = rd_kafka_topic_partition_list_add(parts, topic, batch[i]->partition);
+			tp->offset = at;
+		} else if (after_last ? at > tp->offset : at < tp->offset) {
+			tp->offset = at;
+		}
+	}
+	return parts;
+}
+
 int kafka_consumer_store(struct kafka_consumer *c, rd_kafka_message_t **batch, int count)
 {
 	rd_kafka_topic_partition_list_t *offsets;
@@ -445,17 +469,7 @@ int kafka_consumer_store(struct kafka_consumer *c, rd_kafka_message_t **batch, i
 
 	if (count == 0)
 		return OK;
-	offsets = rd_kafka_topic_partition_list_new(count);
-	for (int i = 0; i < count; i++) {
-		rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
-			offsets, rd_kafka_topic_name(batch[i]->rkt), batch[i]->partition);
-
-		if (tp == NULL)
-			tp = rd_kafka_topic_partition_list_add(
-				offsets, rd_kafka_topic_name(batch[i]->rkt), batch[i]->partition);
-		if (batch[i]->offset + 1 > tp->offset)
-			tp->offset = batch[i]->offset + 1;
-	}
+	offsets = batch_partitions(batch, count, 1);
 	err = rd_kafka_offsets_store(c->rk, offsets);
 	rd_kafka_topic_partition_list_destroy(offsets);
 	if (err == RD_KAFKA_RESP_ERR__STATE) {
@@ -478,19 +492,7 @@ int kafka_consumer_rewind(struct kafka_consumer *c, rd_kafka_message_t **batch, 
 
 	if (count == 0)
 		return OK;
-	to = rd_kafka_topic_partition_list_new(count);
-	for (int i = 0; i < count; i++) {
-		rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
-			to, rd_kafka_topic_name(batch[i]->rkt), batch[i]->partition);
-
-		if (tp == NULL) {
-			tp = rd_kafka_topic_partition_list_add(
-				to, rd_kafka_topic_name(batch[i]->rkt), batch[i]->partition);
-			tp->offset = batch[i]->offset;
-		} else if (batch[i]->offset < tp->offset) {
-			tp->offset = batch[i]->offset;
-		}
-	}
+	to = batch_partitions(batch, count, 0);
 	error = rd_kafka_seek_partitions(c->rk, to, 5000);
 	if (error != NULL) {
 		log_error("kafka seek: %s", rd_kafka_error_string(error));
