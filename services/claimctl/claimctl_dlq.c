@@ -11,7 +11,8 @@
  *	bytes and the reason they were refused. `list` prints them all from
  *	the start of the topic (default claims.submitted.dlq). `replay`
  *	publishes each original message again, unchanged, to the topic it
- *	came from, once the cause is fixed; it reads with the consumer group
+ *	came from, once the cause is fixed (not one too large to have been
+ *	kept whole: only its beginning is there); it reads with the consumer group
  *	"claimctl-dlq-replay", so a dead letter is replayed once even if the
  *	command runs again. Replaying is safe: the consumers are idempotent.
  *
@@ -51,12 +52,24 @@ static void print_letter(const Claims__DeadLetter *d)
 	       d->error ? d->error : "", d->value.len);
 }
 
-static int replay_letter(struct kafka_producer *p, const Claims__DeadLetter *d)
+/* *sent: 1 when the original went back to its topic, 0 when skipped. */
+static int replay_letter(struct kafka_producer *p, const Claims__DeadLetter *d, int *sent)
 {
+	*sent = 0;
 	if (d->topic == NULL || strstr(d->topic, ".dlq") != NULL) {
 		fprintf(stderr, "claimctl dlq: dead letter without a source topic, skipped\n");
 		return OK;
 	}
+	/* Only its beginning was kept: sent again, it would be another
+	 * message, and refused again. */
+	if (d->has_original_size && d->original_size > (int64_t)d->value.len) {
+		fprintf(stderr,
+			"claimctl dlq: %s [%d] @%lld kept %zu of its %lld bytes: not replayed\n",
+			d->topic, (int)d->partition, (long long)d->offset, d->value.len,
+			(long long)d->original_size);
+		return OK;
+	}
+	*sent = 1;
 	return kafka_produce(p, d->topic, d->key.data, d->key.len, d->value.data, d->value.len);
 }
 
@@ -101,11 +114,13 @@ static int handle_letters(rd_kafka_message_t **batch, int n, struct kafka_produc
 		if (d == NULL) {
 			printf("(not a dead letter at offset %lld)\n", (long long)batch[i]->offset);
 		} else {
+			int sent = 1;
+
 			print_letter(d);
 			if (replay != NULL)
-				status = replay_letter(replay, d);
+				status = replay_letter(replay, d, &sent);
 			claims__dead_letter__free_unpacked(d, NULL);
-			(*count)++;
+			*count += sent;
 		}
 		envelope_free(&env);
 	}

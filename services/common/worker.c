@@ -109,6 +109,8 @@ int worker_dead_letter(struct pg *db, const char *consumer, const rd_kafka_messa
 		snprintf(why, sizeof(why), "%s; value of %zu bytes kept to its first %d", reason,
 			 msg->len, WORKER_DEAD_LETTER_MAX_VALUE);
 		dl.value.len = WORKER_DEAD_LETTER_MAX_VALUE;
+		dl.has_original_size = 1;
+		dl.original_size = (int64_t)msg->len;
 		dl.error = why;
 	}
 	dl.consumer = (char *)consumer;

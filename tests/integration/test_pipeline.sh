@@ -199,6 +199,8 @@ sql "DELETE FROM outbox WHERE event_id IN ($recent_sent, $old_refused, $old_queu
 before=$(dlq_count)
 replayed=$("$BIN/claimctl" dlq replay 2>>"$LOG" | tail -n 1 | cut -d' ' -f1)
 check "dlq replay: the new dead letters replayed" test "${replayed:-0}" -ge 2
+check "dlq replay: the one kept in part is not replayed" \
+	grep -q "kept 262144 of its 999800 bytes: not replayed" "$LOG"
 check "dlq replay: the replayed messages are refused again" \
 	wait_for 30 bash -c "[ \"\$('$BIN/claimctl' dlq list 2>/dev/null | tail -n 1 | cut -d' ' -f1)\" -ge $((before + ${replayed:-0})) ]"
 
