@@ -30,7 +30,6 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "common/xalloc.h"
 
 /* Joining a new group takes the broker's group.initial.rebalance.delay.ms
  * (3 s by default); once the partitions are assigned, the messages up to
@@ -140,15 +139,12 @@ static int walk(const char *topic, const char *group, struct kafka_producer *rep
 
 	if (kafka_consumer_open(brokers ? brokers : "127.0.0.1:59092", group, topics, 1, &c) != OK)
 		return ERR;
-	if (kafka_topic_end_offsets(c, topic, &ends, &partitions) != OK) {
+	/* Where the group starts: a partition with nothing new since the
+	 * last replay is done before a message is read. */
+	if (kafka_consumer_range(c, topic, &next, &ends, &partitions) != OK) {
 		kafka_consumer_close(c);
 		return ERR;
 	}
-	/* Where the group starts: a partition with nothing new since the
-	 * last replay is done before a message is read. */
-	next = xcalloc((size_t)partitions + 1, sizeof(*next));
-	if (kafka_consumer_start_offsets(c, topic, partitions, next) != OK)
-		status = ERR;
 	before_end(batch, 0, ends, partitions, next, &all_seen);
 	while (!all_seen && status == OK) {
 		int n;

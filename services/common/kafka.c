@@ -549,12 +549,14 @@ int kafka_consumer_check_topic(struct kafka_consumer *c, const char *topic, int 
 	return status;
 }
 
-int kafka_topic_end_offsets(struct kafka_consumer *c, const char *topic, int64_t **ends, int *count)
+int kafka_consumer_range(struct kafka_consumer *c, const char *topic, int64_t **starts,
+			 int64_t **ends, int *count)
 {
 	rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, topic, NULL);
 	const struct rd_kafka_metadata *md;
+	rd_kafka_topic_partition_list_t *committed;
 	rd_kafka_resp_err_t err;
-	int n;
+	int n, status = OK;
 
 	if (rkt == NULL)
 		return ERR;
@@ -569,39 +571,18 @@ int kafka_topic_end_offsets(struct kafka_consumer *c, const char *topic, int64_t
 	}
 	n = md->topics[0].partition_cnt;
 	rd_kafka_metadata_destroy(md);
-	*ends = xcalloc((size_t)n + 1, sizeof(**ends));
-	for (int p = 0; p < n; p++) {
-		int64_t low, high;
-
-		err = rd_kafka_query_watermark_offsets(c->rk, topic, p, &low, &high, 10000);
-		if (err) {
-			log_error("kafka watermarks of %s[%d]: %s", topic, p,
-				  rd_kafka_err2str(err));
-			free(*ends);
-			return ERR;
-		}
-		(*ends)[p] = high;
-	}
-	*count = n;
-	return OK;
-}
-
-int kafka_consumer_start_offsets(struct kafka_consumer *c, const char *topic, int count,
-				 int64_t *starts)
-{
-	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(count);
-	rd_kafka_resp_err_t err;
-	int status = OK;
-
-	for (int p = 0; p < count; p++)
-		rd_kafka_topic_partition_list_add(parts, topic, p);
-	err = rd_kafka_committed(c->rk, parts, 10000);
+	committed = rd_kafka_topic_partition_list_new(n);
+	for (int p = 0; p < n; p++)
+		rd_kafka_topic_partition_list_add(committed, topic, p);
+	err = rd_kafka_committed(c->rk, committed, 10000);
 	if (err) {
 		log_error("kafka committed offsets of %s: %s", topic, rd_kafka_err2str(err));
 		status = ERR;
 	}
-	for (int p = 0; status == OK && p < count; p++) {
-		int64_t low, high;
+	*starts = xcalloc((size_t)n + 1, sizeof(**starts));
+	*ends = xcalloc((size_t)n + 1, sizeof(**ends));
+	for (int p = 0; status == OK && p < n; p++) {
+		int64_t low, high, at = committed->elems[p].offset;
 
 		err = rd_kafka_query_watermark_offsets(c->rk, topic, p, &low, &high, 10000);
 		if (err) {
@@ -612,10 +593,18 @@ int kafka_consumer_start_offsets(struct kafka_consumer *c, const char *topic, in
 		}
 		/* Nothing committed, or committed before what is kept: the
 		 * consumer starts at the earliest (auto.offset.reset). */
-		starts[p] = parts->elems[p].offset >= low ? parts->elems[p].offset : low;
+		(*starts)[p] = at >= low ? at : low;
+		(*ends)[p] = high;
 	}
-	rd_kafka_topic_partition_list_destroy(parts);
-	return status;
+	rd_kafka_topic_partition_list_destroy(committed);
+	if (status != OK) {
+		free(*starts);
+		free(*ends);
+		*starts = *ends = NULL;
+		return ERR;
+	}
+	*count = n;
+	return OK;
 }
 
 int kafka_consumer_assigned(struct kafka_consumer *c)

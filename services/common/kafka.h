@@ -99,17 +99,15 @@ void kafka_batch_destroy(rd_kafka_message_t **batch, int count);
 int kafka_consumer_check_topic(struct kafka_consumer *c, const char *topic,
 			       int timeout_ms) MUST_CHECK;
 
-/* The end offset of every partition of the topic now (the offset the next
- * message will get): a tool reading "what is there" stops at it. *ends is
- * malloc'ed, indexed by partition. */
-int kafka_topic_end_offsets(struct kafka_consumer *c, const char *topic, int64_t **ends,
-			    int *count) MUST_CHECK;
+/* For every partition of the topic: where the consumer's group will
+ * start reading (its committed offset, else, or if older, the earliest
+ * kept) and the end now (the offset the next message will get), so that
+ * a tool reading "what is there" knows where it starts and stops. Both
+ * arrays are malloc'ed, indexed by partition. */
+int kafka_consumer_range(struct kafka_consumer *c, const char *topic, int64_t **starts,
+			 int64_t **ends, int *count) MUST_CHECK;
 
 /* Partitions currently assigned to this member (for logs and tests). */
 int kafka_consumer_assigned(struct kafka_consumer *c);
-/* Where the group will start reading each of the count partitions of
- * topic: its committed offset, else (or if older) the earliest kept. */
-int kafka_consumer_start_offsets(struct kafka_consumer *c, const char *topic, int count,
-				 int64_t *starts) MUST_CHECK;
 
 #endif
