@@ -83,9 +83,10 @@ int intake_prepare(struct pg *db) MUST_CHECK;
 /* Decide and record a batch of decoded submissions inside the caller's
  * transaction; each item's out holds its answer. */
 int intake_submit_batch(struct pg *db, struct intake_item *items, int n) MUST_CHECK;
-/* Count the outcomes of the last intake_submit_batch() in the metrics:
- * called once its transaction committed (a batch rolled back and tried
- * again, or one by one, is counted once). */
+/* Count the outcomes tallied by intake_submit_batch() in the metrics:
+ * called once their transaction committed (a batch rolled back and tried
+ * again, or one by one, is counted once). Whoever opens the transaction
+ * discards the tally first. */
 void intake_count_committed(void);
 /* Forget what a transaction that will not commit tallied. */
 void intake_count_discard(void);

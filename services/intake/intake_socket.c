@@ -117,6 +117,7 @@ static int handle_request(struct pg *db, const void *body, size_t len, struct en
 		return OK;
 	}
 	log_set_trace(env->trace_id);
+	intake_count_discard(); /* the transaction's own tally, nothing before it */
 	status = pg_begin(db);
 	if (status == OK && (status = intake_submit(db, s, env->trace_id, o)) == OK)
 		status = pg_commit(db);

@@ -791,7 +791,6 @@ static void copy_repeats(struct intake_item *items, int n)
 
 int intake_submit_batch(struct pg *db, struct intake_item *items, int n)
 {
-	uncounted_kinds = 0; /* what an earlier try that rolled back tallied */
 	decide_static(items, n);
 	/* A submission seen before is answered as the first time, even a
 	 * malformed one: one lookup for every item still to decide. */
