@@ -29,7 +29,8 @@ static size_t claim_bytes(uint8_t *out, const uint8_t *extra, size_t extra_len)
 	l.brss_cents = 3000;
 	l.amo_rate = 70;
 	line_len = claims__claim_line__pack(&l, line);
-	memcpy(line + line_len, extra, extra_len);
+	if (extra_len > 0) /* memcpy from NULL is undefined even for 0 bytes */
+		memcpy(line + line_len, extra, extra_len);
 	line_len += extra_len;
 	c.source = "test";
 	c.external_id = "X-1";
