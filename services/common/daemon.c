@@ -22,11 +22,14 @@ static volatile sig_atomic_t stop_signals;
  * listed here for --help only. */
 static char *log_level_setting;
 static long max_step_errors = 30;
+static long live_stall_seconds = 120;
 static const struct config_entry daemon_config[] = {
 	{"CLAIMS_LOG_LEVEL", CONFIG_STRING, &log_level_setting, "info", 0, 0,
 	 "debug, info, warn or error"},
 	{"CLAIMS_MAX_STEP_ERRORS", CONFIG_INT, &max_step_errors, "30", 1, 1000000,
 	 "consecutive failed steps before exiting"},
+	{"CLAIMS_LIVE_STALL_SECONDS", CONFIG_INT, &live_stall_seconds, "120", 5, 86400,
+	 "/live answers 503 once one step of the loop has run this long"},
 	{0},
 };
 
@@ -106,7 +109,12 @@ static int run_loop(const struct daemon_spec *spec)
 	long failures = 0, limit = max_step_errors;
 
 	while (!daemon_stopping()) {
-		if (spec->step(spec->ctx) == OK) {
+		int status;
+
+		metrics_step_begin();
+		status = spec->step(spec->ctx);
+		metrics_step_end();
+		if (status == OK) {
 			failures = 0;
 			continue;
 		}
@@ -147,6 +155,12 @@ int daemon_main(int argc, char **argv, const struct daemon_spec *spec)
 		return 2;
 	if (config_load(daemon_config) != OK || config_load(spec->config) != OK)
 		return 2;
+	if (spec->metrics_addr != NULL && metrics_addr_check(*spec->metrics_addr) != OK) {
+		log_error("CLAIMS_METRICS_ADDR: expected an IPv4 host:port, or empty, not \"%s\"",
+			  *spec->metrics_addr);
+		return 2;
+	}
+	metrics_set_live_limit(live_stall_seconds);
 	/* A daemon's statements are prepared once and run with a generic
 	 * plan (pg.c), made at their first run from the statistics of that
 	 * moment and kept for the session. Made on a new database, such a

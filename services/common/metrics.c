@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "common/xalloc.h"
 
 #define METRICS_MAX  512
@@ -44,6 +45,13 @@ static struct metric registry[METRICS_MAX];
 static _Atomic int registry_len;
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct MHD_Daemon *http_daemon;
+
+/* Liveness: the daemon's loop stamps the start of each step; /live fails
+ * once one step has run longer than live_limit_ms. Not /health: a daemon
+ * whose database is away is alive (it answers UNAVAILABLE, retries) and
+ * restarting it helps nobody; a loop stuck in one call is not. */
+static _Atomic int64_t step_started_ms; /* 0: between steps, or not started */
+static _Atomic int64_t live_limit_ms = 120000;
 static health_fn http_health;
 static void *http_health_ctx;
 
@@ -234,6 +242,40 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, c
 	return ret;
 }
 
+
+void metrics_step_begin(void)
+{
+	int64_t now = clock_mono_us() / 1000;
+
+	atomic_store(&step_started_ms, now > 0 ? now : 1);
+}
+
+void metrics_step_end(void)
+{
+	atomic_store(&step_started_ms, 0);
+}
+
+void metrics_set_live_limit(int64_t seconds)
+{
+	atomic_store(&live_limit_ms, seconds * 1000);
+}
+
+/* NULL while no step has outlasted the limit, else the reason (freed by
+ * the caller). */
+static char *stuck_step(void)
+{
+	int64_t started = atomic_load(&step_started_ms);
+	int64_t ran;
+
+	if (started == 0)
+		return NULL;
+	ran = clock_mono_us() / 1000 - started;
+	if (ran <= atomic_load(&live_limit_ms))
+		return NULL;
+	return xasprintf("stuck: one step of the loop has run for %lld s\n",
+			 (long long)(ran / 1000));
+}
+
 static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 				      const char *method, const char *version,
 				      const char *upload_data, size_t *upload_size, void **con_cls)
@@ -251,6 +293,13 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 	if (strcmp(url, "/metrics") == 0)
 		return reply(conn, 200, "text/plain; version=0.0.4", metrics_render(),
 			     MHD_RESPMEM_MUST_FREE);
+	if (strcmp(url, "/live") == 0) {
+		char *stuck = stuck_step();
+
+		if (stuck == NULL)
+			return reply(conn, 200, "text/plain", "alive\n", MHD_RESPMEM_PERSISTENT);
+		return reply(conn, 503, "text/plain", stuck, MHD_RESPMEM_MUST_FREE);
+	}
 	if (strcmp(url, "/health") == 0) {
 		problem = http_health ? http_health(http_health_ctx) : NULL;
 		if (problem == NULL)
@@ -281,6 +330,15 @@ static int parse_addr(const char *addr, struct sockaddr_in *sin)
 	if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
 		return ERR;
 	return OK;
+}
+
+int metrics_addr_check(const char *addr)
+{
+	struct sockaddr_in sin;
+
+	if (addr == NULL || addr[0] == '\0')
+		return OK;
+	return parse_addr(addr, &sin);
 }
 
 int metrics_http_start(const char *addr, health_fn health, void *ctx)

@@ -18,6 +18,9 @@
  *	The HTTP endpoint (libmicrohttpd, its own thread) serves:
  *	  GET /metrics   Prometheus text exposition format 0.0.4
  *	  GET /health    200 "ok" or 503 with the reason the daemon gives
+ *	                 (its database or Redis away: for readiness)
+ *	  GET /live      200 "alive", or 503 once one step of the daemon's
+ *	                 loop has run longer than the limit (for liveness)
  *
  * DIAGNOSTICS
  *	metrics_http_start() returns ERR when the address is malformed or
@@ -50,6 +53,14 @@ char *metrics_render(void);
 typedef const char *(*health_fn)(void *ctx);
 
 int metrics_http_start(const char *addr, health_fn health, void *ctx) MUST_CHECK;
+/* OK when addr is empty (endpoint off) or an IPv4 host:port. */
+int metrics_addr_check(const char *addr) MUST_CHECK;
+
+/* The daemon's loop brackets each step with these; /live fails once a
+ * step has lasted more than the limit (seconds). */
+void metrics_step_begin(void);
+void metrics_step_end(void);
+void metrics_set_live_limit(int64_t seconds);
 void metrics_http_stop(void);
 
 #endif

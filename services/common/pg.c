@@ -218,6 +218,10 @@ int pg_open(const char *dsn, struct pg **out)
 	 * execution would re-plan each time (a fifth of a millisecond for
 	 * the small lookups) for plans that never change. */
 	keep_setting(db, "plan_cache_mode", "force_generic_plan");
+	/* Dates come back as text in places (date::text) and are parsed as
+	 * YYYY-MM-DD: a DateStyle set on the role, the database or PGOPTIONS
+	 * must not turn them into 03/12/2026. */
+	keep_setting(db, "DateStyle", "ISO, YMD");
 	for (size_t i = 0; i < n_session_defaults; i++)
 		keep_setting(db, session_defaults[i].name, session_defaults[i].value);
 	if (connect_db(db) != OK) {

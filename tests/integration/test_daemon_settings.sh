@@ -23,7 +23,8 @@ refused() {
 for daemon in intake reimburse tpgate; do
 	help=$("$BIN/$daemon" --help)
 	check "$daemon --help exits 0" test $? -eq 0
-	for var in CLAIMS_PG_DSN CLAIMS_METRICS_ADDR CLAIMS_LOG_LEVEL CLAIMS_MAX_STEP_ERRORS; do
+	for var in CLAIMS_PG_DSN CLAIMS_METRICS_ADDR CLAIMS_LOG_LEVEL CLAIMS_MAX_STEP_ERRORS \
+		CLAIMS_LIVE_STALL_SECONDS; do
 		check "$daemon --help lists $var" grep -q "^  $var " <<<"$help"
 	done
 	check "$daemon --version" grep -q "^$daemon [0-9]" <<<"$("$BIN/$daemon" --version)"
@@ -33,6 +34,9 @@ for daemon in intake reimburse tpgate; do
 	refused "$daemon" CLAIMS_LOG_LEVEL=INFO
 	refused "$daemon" CLAIMS_MAX_STEP_ERRORS=0
 	refused "$daemon" CLAIMS_MAX_STEP_ERRORS=3x
+	refused "$daemon" CLAIMS_LIVE_STALL_SECONDS=1
+	refused "$daemon" CLAIMS_METRICS_ADDR=localhost:9101
+	refused "$daemon" CLAIMS_METRICS_ADDR=:9101
 done
 refused intake CLAIMS_INTAKE_BATCH=0
 refused intake CLAIMS_INTAKE_BATCH=many

@@ -20,8 +20,11 @@ P="7${RUN_ID: -5}" # membership-number prefix of this run
 LOG="$TEST_LOGS/pipeline-$RUN_ID.log"
 create_members "$P" 20 CONFORT
 
-start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191
-start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192
+# A DateStyle other than ISO in the sessions' defaults (here PGOPTIONS)
+# must not change how the daemons read the dates they get back as text.
+start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191 CLAIMS_LIVE_STALL_SECONDS=5 \
+	PGOPTIONS="-c DateStyle=SQL,DMY"
+start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192 PGOPTIONS="-c DateStyle=SQL,DMY"
 
 # ---- end to end -----------------------------------------------------------
 SRC="e2e-$RUN_ID"
@@ -561,6 +564,27 @@ out=$("$BIN/claimctl" claim redecide "$partial_claim")
 check_eq "complement: a claim is completed once (exit 1)" "$?" 1
 check "complement: ... and says by which" \
 	grep -q "^$partial_claim not sent again: partial, and already completed by $complement" <<<"$out"
+
+# ---- liveness -------------------------------------------------------------------
+# /live fails while one step of the loop is stuck (here: intake's insert
+# waits on a lock held 9 s) and recovers once it ends; /health, which
+# readiness probes read, stays 200: the database is there.
+http_code() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:9191/$1"; }
+check_eq "liveness: /live 200 while the loop turns" "$(http_code live)" 200
+LV="live-$RUN_ID"
+claims_file "$P" 1 1 "$LV" >"$TEST_LOGS/live-claim.json"
+psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; LOCK TABLE claim_lines IN ACCESS EXCLUSIVE MODE;
+	SELECT pg_sleep(9); COMMIT" >/dev/null 2>>"$LOG" &
+locker=$!
+sleep 0.5
+"$BIN/claimctl" submit "$TEST_LOGS/live-claim.json" 2>>"$LOG"
+check "liveness: /live 503 once a step has run past CLAIMS_LIVE_STALL_SECONDS" \
+	wait_for 9 bash -c "$(declare -f http_code); [ \"\$(http_code live)\" = 503 ]"
+check_eq "liveness: ... while /health stays 200" "$(http_code health)" 200
+wait "$locker"
+check "liveness: /live 200 again once the step ends" \
+	wait_for 10 bash -c "$(declare -f http_code); [ \"\$(http_code live)\" = 200 ]"
+check "liveness: the claim of the stuck step decided" wait_for 30 all_decided "$LV" 1
 
 # ---- graceful stop ------------------------------------------------------------
 stop_all
