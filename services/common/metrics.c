@@ -242,7 +242,6 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, c
 	return ret;
 }
 
-
 void metrics_step_begin(void)
 {
 	int64_t now = clock_mono_us() / 1000;
