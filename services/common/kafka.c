@@ -564,7 +564,9 @@ int kafka_consumer_range(struct kafka_consumer *c, const char *topic, int64_t **
 	rd_kafka_topic_destroy(rkt);
 	if (err || md->topic_cnt != 1 || md->topics[0].err) {
 		log_error("kafka metadata of %s: %s", topic,
-			  rd_kafka_err2str(err ? err : md->topics[0].err));
+			  err		       ? rd_kafka_err2str(err)
+			  : md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err)
+					       : "no such topic in the answer");
 		if (!err)
 			rd_kafka_metadata_destroy(md);
 		return ERR;

@@ -173,21 +173,24 @@ static int intake_init(void *ctx)
 static int intake_step(void *ctx)
 {
 	struct intake_daemon *st = ctx;
-	int served = 0;
+	int served = 0, db_up = 1;
 
 	if (st->socket != NULL) {
 		/* With the database away, the waiting senders still get an
-		 * answer (UNAVAILABLE) before the daemon backs off. */
-		int db_up = pg_check(st->socket_db) == OK;
-
+		 * answer (UNAVAILABLE) before the daemon backs off. A request
+		 * whose transaction failed was answered too; it does not keep
+		 * the Kafka side from its turn, nor count as a failed step
+		 * unless the socket's connection is down. */
+		db_up = pg_check(st->socket_db) == OK;
 		if (intake_socket_serve(st->socket, db_up ? st->socket_db : NULL, 64, 0, &served) !=
-			    OK ||
-		    !db_up)
+		    OK)
 			return ERR;
 		if (served > 0)
 			worker_relay_kick(st->worker);
 	}
-	return worker_step(st->worker);
+	if (worker_step(st->worker) != OK)
+		return ERR;
+	return db_up ? OK : ERR;
 }
 
 static int intake_drain(void *ctx)

@@ -99,7 +99,9 @@ struct intake_socket;
 int intake_socket_open(const char *endpoint, struct intake_socket **out) MUST_CHECK;
 /* Serve the requests waiting on the socket (at most max); wait up to
  * timeout_ms for the first. Each is answered after its commit; with db
- * NULL (the database is away), each is answered UNAVAILABLE at once. */
+ * NULL (the database is away), each is answered UNAVAILABLE at once.
+ * A request whose transaction fails is answered UNAVAILABLE and ends
+ * the round (OK); ERR only when the socket itself fails. */
 int intake_socket_serve(struct intake_socket *sock, struct pg *db, int max, int timeout_ms,
 			int *served) MUST_CHECK;
 void intake_socket_close(struct intake_socket *sock);

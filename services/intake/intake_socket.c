@@ -180,9 +180,13 @@ int intake_socket_serve(struct intake_socket *s, struct pg *db, int max, int tim
 
 		if (r == 0)
 			break;
-		if (r == ERR)
-			return ERR;
 		(*served)++;
+		/* A request whose transaction failed has had its answer
+		 * (UNAVAILABLE); the rest wait for the next step, after the
+		 * Kafka side's turn. Only the socket itself failing is an
+		 * error of this function. */
+		if (r == ERR)
+			break;
 	}
 	return OK;
 }

@@ -106,6 +106,13 @@ static int handle_batch(void *ctx, struct pg *db, rd_kafka_message_t **batch, in
 	return status;
 }
 
+static void batch_committed(void *ctx)
+{
+	struct reimburse_state *st = ctx;
+
+	reimburse_count_committed(&st->ctx);
+}
+
 static int prepare(void *ctx, struct pg *db)
 {
 	UNUSED(ctx);
@@ -135,6 +142,7 @@ static int reimburse_init(void *ctx)
 		.poll_ms = 100,
 		.prepare = prepare,
 		.handle = handle_batch,
+		.committed = batch_committed,
 		.ctx = st,
 	};
 

@@ -49,9 +49,14 @@ const struct formula_version *formulas_find(const struct formula_cache *cache, c
 int formulas_may_be_newer(const struct formula_cache *cache, const char *code, rules_date_t date);
 void formulas_free(struct formula_cache *cache);
 
+#define REIMBURSE_OUTCOMES 3 /* complete, partial, error */
+
 struct reimburse_ctx {
 	const struct rules_params *params;
 	struct formula_cache formulas;
+	/* Outcomes of the transaction in flight, not yet in the metrics. */
+	int uncounted[REIMBURSE_OUTCOMES];
+	int uncounted_redelivered;
 };
 
 /* One message of a batch, decoded by the caller. */
@@ -69,6 +74,9 @@ int reimburse_prepare(struct pg *db) MUST_CHECK;
  * decided already are left alone (redelivery). ERR is a database
  * failure; items that can never be decided come back with `poison` set,
  * for the caller to dead-letter in the same transaction. */
+/* Adds the outcomes of the last reimburse_batch() to the metrics: call
+ * once its transaction has committed. */
+void reimburse_count_committed(struct reimburse_ctx *ctx);
 int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_item *items,
 		    int n) MUST_CHECK;
 

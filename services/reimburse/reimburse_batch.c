@@ -609,6 +609,7 @@ enum {
 struct batch_write {
 	struct pgarray a[A_COUNT];
 	int claims;
+	int outcomes[REIMBURSE_OUTCOMES]; /* claims decided, by outcome */
 };
 
 struct outcome {
@@ -767,15 +768,34 @@ static int pack_event(const struct claim_work *w, const struct outcome *o, const
 	return status;
 }
 
-static void count_outcome(Claims__Outcome code)
+static int outcome_index(Claims__Outcome code)
 {
-	metric_add(metric_counter(code == CLAIMS__OUTCOME__OUTCOME_COMPLETE
-					  ? "reimburse_claims_total{outcome=\"complete\"}"
-				  : code == CLAIMS__OUTCOME__OUTCOME_PARTIAL
-					  ? "reimburse_claims_total{outcome=\"partial\"}"
-					  : "reimburse_claims_total{outcome=\"error\"}",
-				  "Claims decided, by outcome"),
-		   1);
+	return code == CLAIMS__OUTCOME__OUTCOME_COMPLETE  ? 0
+	       : code == CLAIMS__OUTCOME__OUTCOME_PARTIAL ? 1
+							  : 2;
+}
+
+/* The outcomes of the transaction in flight reach the metrics once it
+ * commits (the worker's committed hook): a batch tried again, whole or
+ * message by message, counts its claims once. */
+void reimburse_count_committed(struct reimburse_ctx *ctx)
+{
+	static const char *const names[REIMBURSE_OUTCOMES] = {
+		"reimburse_claims_total{outcome=\"complete\"}",
+		"reimburse_claims_total{outcome=\"partial\"}",
+		"reimburse_claims_total{outcome=\"error\"}",
+	};
+
+	for (int k = 0; k < REIMBURSE_OUTCOMES; k++)
+		if (ctx->uncounted[k] > 0)
+			metric_add(metric_counter(names[k], "Claims decided, by outcome"),
+				   ctx->uncounted[k]);
+	if (ctx->uncounted_redelivered > 0)
+		metric_add(metric_counter("reimburse_redelivered_total",
+					  "Claims found decided already (redelivery)"),
+			   ctx->uncounted_redelivered);
+	memset(ctx->uncounted, 0, sizeof(ctx->uncounted));
+	ctx->uncounted_redelivered = 0;
 }
 
 static int add_claim(struct batch_write *bw, const struct claim_work *w, const char *trace_id)
@@ -804,7 +824,7 @@ static int add_claim(struct batch_write *bw, const struct claim_work *w, const c
 	pgarray_hex(&bw->a[A_O_PAYLOAD], event, len);
 	free(event);
 	bw->claims++;
-	count_outcome(o.code);
+	bw->outcomes[outcome_index(o.code)]++;
 	return OK;
 }
 
@@ -907,6 +927,10 @@ int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_i
 	struct batch_write bw;
 	int status = ERR, redelivered = 0;
 
+	/* One call per transaction: what an earlier try tallied is gone. */
+	memset(ctx->uncounted, 0, sizeof(ctx->uncounted));
+	ctx->uncounted_redelivered = 0;
+
 	for (int i = 0; i < n; i++) {
 		const Claims__ClaimAccepted *a = items[i].claim;
 
@@ -931,10 +955,10 @@ int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_i
 	for (int i = 0; i < n; i++)
 		redelivered += items[i].claim != NULL && items[i].found && !items[i].queued &&
 			       items[i].poison[0] == '\0';
-	if (redelivered > 0)
-		metric_add(metric_counter("reimburse_redelivered_total",
-					  "Claims found decided already (redelivery)"),
-			   redelivered);
+	if (status == OK) {
+		memcpy(ctx->uncounted, bw.outcomes, sizeof(ctx->uncounted));
+		ctx->uncounted_redelivered = redelivered;
+	}
 out:
 	histories_free(&hs);
 	return status;

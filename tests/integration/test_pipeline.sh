@@ -54,6 +54,8 @@ got=$(sql "SELECT d.amo_gross_cents, d.pf_cents, d.franchise_cents, d.amo_paid_c
 	ORDER BY d.line_no" | tr '|' '\t')
 check_eq "e2e: amounts and rules equal the engine's" "$got" "$want"
 check_eq "e2e: claim complete" "$(sql "SELECT status FROM claims WHERE source = '$SRC'")" complete
+check_eq "e2e: reimburse counts it once its transaction committed" \
+	"$(curl -s http://127.0.0.1:9192/metrics | awk '$1 == "reimburse_claims_total{outcome=\"complete\"}" { print $2 }')" 1
 check_eq "e2e: one payment of the AMC total" \
 	"$(sql "SELECT p.amount_cents FROM payments p JOIN claims c USING (claim_id) WHERE c.source = '$SRC'")" \
 	"$(jq '.totals.amc_cents' "$TEST_LOGS/e2e-result.json")"
