@@ -259,6 +259,11 @@ int kafka_producer_flush(struct kafka_producer *p, int timeout_ms)
 	return OK;
 }
 
+int kafka_producer_fatal(struct kafka_producer *p)
+{
+	return rd_kafka_fatal_error(p->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 void kafka_producer_close(struct kafka_producer *p)
 {
 	if (p == NULL)

@@ -70,6 +70,9 @@ int kafka_produce_tracked(struct kafka_producer *p, int index, const char *topic
 			  size_t key_len, const void *value, size_t value_len) MUST_CHECK;
 void kafka_producer_untrack(struct kafka_producer *p);
 int kafka_producer_flush(struct kafka_producer *p, int timeout_ms) MUST_CHECK;
+/* Nonzero once the producer has met a fatal error (idempotence broken):
+ * it will publish nothing more. */
+int kafka_producer_fatal(struct kafka_producer *p);
 void kafka_producer_close(struct kafka_producer *p);
 
 int kafka_consumer_open(const char *brokers, const char *group_id, const char *const *topics,

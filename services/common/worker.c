@@ -38,6 +38,7 @@ struct worker {
 	int relay_kicked;	   /* events committed since the relay's last pass */
 	atomic_int relay_stopping; /* also read, without the lock, between passes */
 	int relay_failing;	   /* the thread's last pass failed (read after the join) */
+	atomic_int producer_fatal; /* the producer can publish nothing more */
 };
 
 #define RELAY_BATCH 2000
@@ -52,6 +53,9 @@ struct worker {
 #define RELAY_TURN_US	       5000
 #define RELAY_BACKOFF_FIRST_US 500000
 #define RELAY_BACKOFF_MAX_US   30000000
+/* The last relay of a graceful stop publishes for at most this long; what
+ * is left waits in the outbox for the next relay (any daemon's). */
+#define RELAY_DRAIN_US 5000000
 
 static int relay_sync_init(struct worker *w);
 static int relay_start(struct worker *w);
@@ -231,16 +235,35 @@ static int commit_one_by_one(struct worker *w)
 	return OK;
 }
 
+/* The batch could not be committed (the database away): its messages go
+ * back to the consumer, which reads them again at the next steps. Holding
+ * them instead would stop the polls, and a consumer that does not poll
+ * holds up every rebalance of its group until the broker evicts it. When
+ * the seek fails, the batch is kept and retried as it is. */
+static void give_back(struct worker *w)
+{
+	if (kafka_consumer_rewind(w->consumer, w->batch, w->pending) != OK) {
+		log_warn("%d messages kept for the next try (could not seek back)", w->pending);
+		return;
+	}
+	kafka_batch_destroy(w->batch, w->pending);
+	w->pending = 0;
+}
+
 static int settle_pending(struct worker *w)
 {
 	int64_t start = clock_mono_us();
 
-	if (pg_check(w->db) != OK)
+	if (pg_check(w->db) != OK) {
+		give_back(w);
 		return ERR;
+	}
 	if (commit_messages(w, w->batch, w->pending) != OK) {
 		metric_add(w->retries, 1);
-		if (worker_db_outage(w->db) || commit_one_by_one(w) != OK)
-			return ERR; /* keep the batch; the next step retries it */
+		if (worker_db_outage(w->db) || commit_one_by_one(w) != OK) {
+			give_back(w);
+			return ERR; /* the next steps read the batch again */
+		}
 	}
 	metric_observe_us(w->batch_seconds, clock_mono_us() - start);
 	metric_add(w->batches, 1);
@@ -254,17 +277,21 @@ static int settle_pending(struct worker *w)
 }
 
 /* Passes until the pending rows are out, or, for the thread, until asked
- * to stop (a long backlog must not hold a shutdown up: the last relay of
- * worker_drain takes over); *not_our_turn when another relay held the
+ * to stop, or past `until_us` (monotonic, 0: no limit): a long backlog
+ * must not hold a shutdown up. *not_our_turn when another relay held the
  * turn at the last pass. */
-static int relay_passes(struct worker *w, int stoppable, int *not_our_turn)
+static int relay_passes(struct worker *w, int stoppable, int64_t until_us, int *not_our_turn)
 {
 	struct outbox_pass pass;
 
 	do {
-		if (outbox_relay_run(w->relay, &pass) != OK)
+		if (outbox_relay_run(w->relay, &pass) != OK) {
+			if (kafka_producer_fatal(w->producer))
+				atomic_store(&w->producer_fatal, 1);
 			return ERR;
-	} while (pass.full && !(stoppable && atomic_load(&w->relay_stopping)));
+		}
+	} while (pass.full && !(stoppable && atomic_load(&w->relay_stopping)) &&
+		 !(until_us > 0 && clock_mono_us() >= until_us));
 	*not_our_turn = pass.not_our_turn;
 	return OK;
 }
@@ -273,7 +300,16 @@ int worker_relay(struct worker *w)
 {
 	int not_our_turn;
 
-	return relay_passes(w, 0, &not_our_turn);
+	return relay_passes(w, 0, clock_mono_us() + RELAY_DRAIN_US, &not_our_turn);
+}
+
+const char *worker_health(struct worker *w)
+{
+	if (w == NULL || !pg_is_up(w->db))
+		return "database connection down";
+	if (atomic_load(&w->producer_fatal))
+		return "kafka producer in a fatal state (restart needed)";
+	return NULL;
 }
 
 void worker_relay_kick(struct worker *w)
@@ -328,7 +364,7 @@ static void *relay_main(void *arg)
 
 		w->relay_kicked = 0;
 		pthread_mutex_unlock(&w->relay_lock);
-		status = relay_passes(w, 1, &not_our_turn);
+		status = relay_passes(w, 1, 0, &not_our_turn);
 		if (status == OK && backoff_us > 0)
 			log_info("relay: publishing again");
 		if (status == OK) {
@@ -430,6 +466,14 @@ static int ping_when_idle(struct worker *w)
 
 int worker_step(struct worker *w)
 {
+	/* Fatal (idempotence broken): this producer publishes nothing more,
+	 * and only a new process makes a new one. Failing the steps makes
+	 * the daemon exit for its supervisor after CLAIMS_MAX_STEP_ERRORS;
+	 * the events wait in the outbox meanwhile. */
+	if (atomic_load(&w->producer_fatal)) {
+		log_error("kafka producer in a fatal state: exiting for a restart");
+		return ERR;
+	}
 	if (w->pending == 0 && kafka_consumer_poll_batch(w->consumer, w->batch, w->config.batch,
 							 w->config.poll_ms, &w->pending) != OK)
 		return ERR;
@@ -454,17 +498,23 @@ int worker_drain(struct worker *w)
 		w->pending = 0;
 		status = ERR;
 	}
-	/* The last events, published from here once the thread is done;
-	 * not when its last pass failed (Kafka or the database away): that
-	 * would only add a flush timeout to the stop. */
+	/* Offsets first, and out of the group at once: the partitions go to
+	 * the other replicas now, not after the last relay (which may meet a
+	 * backlog, or a broker away). */
+	if (kafka_consumer_commit(w->consumer) != OK)
+		status = ERR;
+	kafka_consumer_close(w->consumer);
+	w->consumer = NULL;
+	/* The last events, published from here once the thread is done, for
+	 * RELAY_DRAIN_US at most; not when its last pass failed (Kafka or the
+	 * database away): that would only add a flush timeout to the stop.
+	 * What is left waits in the outbox for the next relay. */
 	relay_stop(w);
-	if (w->relay_failing)
+	if (w->relay_failing || atomic_load(&w->producer_fatal))
 		log_warn("relay: its last pass failed; events stay in the outbox for the next "
 			 "relay");
 	else if (worker_relay(w) != OK)
 		log_warn("relay: events stay in the outbox for the next relay");
-	if (kafka_consumer_commit(w->consumer) != OK)
-		status = ERR;
 	return status;
 }
 

@@ -21,8 +21,9 @@
  *	4. wake the outbox relay, which publishes the committed events from
  *	   its own thread and connection while the loop goes on to the next
  *	   batch (a relay that fails, Kafka away, is tried again after a
- *	   back-off; the events wait in the outbox). worker_drain() stops
- *	   the thread and runs a last relay from the caller's thread.
+ *	   back-off; the events wait in the outbox). worker_drain() commits
+ *	   the offsets, leaves the group, stops the thread and runs a last
+ *	   relay, bounded in time, from the caller's thread.
  *
  *	A crash anywhere redelivers at most the uncommitted offsets; the
  *	handlers are idempotent (unique keys), so redelivery changes nothing.
@@ -32,7 +33,9 @@
  *	message that fails alone is a poison message and goes, whole, to
  *	<topic>.dlq with PostgreSQL's reason, through the outbox. When the
  *	connection is lost, the batch is kept and retried after reconnecting:
- *	an outage never sends good messages to the dead-letter topic.
+ *	an outage never sends good messages to the dead-letter topic: the
+ *	consumer seeks back to the batch and reads it again at the next
+ *	steps, polling all along (so that it keeps its place in the group).
  *
  *	Handlers call worker_dead_letter() themselves for messages they can
  *	refuse without the database (undecodable bytes, unknown type).
@@ -74,6 +77,9 @@ int worker_step(struct worker *w) MUST_CHECK;
 int worker_drain(struct worker *w) MUST_CHECK;
 void worker_close(struct worker *w);
 struct pg *worker_db(struct worker *w);
+/* For /health: NULL, or why the worker cannot work (its database away,
+ * its producer broken for good). */
+const char *worker_health(struct worker *w);
 struct kafka_producer *worker_producer(struct worker *w);
 /* Run the relay from the caller's thread until nothing is pending; only
  * once the relay's thread is stopped (worker_drain does both). */

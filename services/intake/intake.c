@@ -215,9 +215,7 @@ static const char *intake_health(void *ctx)
 {
 	struct intake_daemon *st = ctx;
 
-	if (st->worker == NULL || !pg_is_up(worker_db(st->worker)))
-		return "database connection down";
-	return NULL;
+	return worker_health(st->worker);
 }
 
 static const struct daemon_spec spec = {

@@ -195,9 +195,7 @@ static const char *reimburse_health(void *ctx)
 {
 	struct reimburse_state *st = ctx;
 
-	if (st->worker == NULL || !pg_is_up(worker_db(st->worker)))
-		return "database connection down";
-	return NULL;
+	return worker_health(st->worker);
 }
 
 static const struct daemon_spec spec = {

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# test_worker_outage.sh - a worker whose database is away keeps its place
+# in the group
+#
+# One reimburse replica loses its own database connections (its role may
+# no longer log in, its sessions are ended) while the broker and the other clients are fine, and holds a
+# message it cannot commit. It must go on polling: a consumer that stops
+# polling holds every rebalance of its group up until the broker evicts
+# it (max.poll.interval.ms, 60 s), and with it every other replica. Here
+# a new member of the group (kcat, committing nothing) is given its
+# partitions within 20 s; once the database is back the held message is
+# handled (a dead letter: it is not a claim) and the replica is alive.
+source "$(dirname "$0")/../lib.sh"
+LOG="$TEST_LOGS/worker-outage-$RUN_ID.log"
+# The replica logs in as a role of its own (a member of the owner's, so
+# with its rights): refusing that role's logins, and ending its
+# sessions, takes the database away from it alone.
+ROLE="held_${RUN_ID//[^a-zA-Z0-9]/_}"
+case "$CLAIMS_PG_DSN" in
+*://*@*) DSN="${CLAIMS_PG_DSN%%://*}://$ROLE@${CLAIMS_PG_DSN#*@}" ;;
+*) DSN="$CLAIMS_PG_DSN user=$ROLE" ;;
+esac
+sql "CREATE ROLE $ROLE LOGIN IN ROLE $(sql 'SELECT current_user')" >/dev/null
+cleanup() {
+	stop_all
+	sql "ALTER ROLE $ROLE LOGIN" >/dev/null 2>&1
+	sql "DROP ROLE IF EXISTS $ROLE" >/dev/null 2>&1
+}
+trap cleanup EXIT
+metric() { curl -s "http://127.0.0.1:9186/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+
+# The replica, in the group every reimburse replica joins, so that it
+# starts at the committed offsets; nothing else of the group runs now.
+start_daemon reimburse "$LOG" CLAIMS_PG_DSN="$DSN" CLAIMS_METRICS_ADDR=127.0.0.1:9186 \
+	CLAIMS_MAX_STEP_ERRORS=100000 CLAIMS_QUOTE_CONNECT=
+HELD=$LAST_PID
+check "the replica is up" wait_for 30 curl -fs -o /dev/null http://127.0.0.1:9186/health
+sleep 5 # its first assignment (the broker delays a new group's first by 3 s)
+
+# Its database goes away: no more logins for its role, its sessions ended.
+sql "ALTER ROLE $ROLE NOLOGIN" >/dev/null
+sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '$ROLE'" >/dev/null
+check "database away: /health says so" wait_for 15 \
+	bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9186/health)\" = 503 ]"
+
+printf 'not-a-claim-%s' "$RUN_ID" | kcat -P -b "$CLAIMS_KAFKA_BROKERS" -t claims.accepted -k "held-$RUN_ID"
+sleep 3 # polled, and its transaction failed: the message is held
+
+start=$SECONDS
+timeout 40 kcat -b "$CLAIMS_KAFKA_BROKERS" -G reimburse -X enable.auto.commit=false \
+	-o end claims.accepted >/dev/null 2>"$TEST_LOGS/worker-outage-kcat-$RUN_ID.err" &
+joiner=$!
+check "database away: a new member of the group is given partitions within 20 s" \
+	wait_for 20 grep -q "rebalanced.*assigned: claims.accepted" "$TEST_LOGS/worker-outage-kcat-$RUN_ID.err"
+echo "   (assigned after $((SECONDS - start)) s)"
+kill "$joiner" 2>/dev/null
+wait "$joiner" 2>/dev/null
+
+sql "ALTER ROLE $ROLE LOGIN" >/dev/null
+check "database back: the held message is handled (a dead letter, counted)" \
+	wait_for 60 bash -c "$(declare -f metric); [ \"\$(metric worker_dead_letters_total)\" = 1 ]"
+check "the replica is still running" kill -0 "$HELD"
+check_eq "the dead letter names the message" \
+	"$(sql "SELECT count(*) FROM outbox WHERE topic = 'claims.accepted.dlq' AND key = 'held-$RUN_ID'")" 1
+report
