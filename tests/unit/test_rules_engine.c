@@ -640,6 +640,41 @@ static void test_request_check(void)
 	CHECK_EQ_STR(m.err.field, "lines[0].amo_rate");
 }
 
+/* A per-act forfait with an envelope is refused, naming the guarantee:
+ * the history's forfait_cents mixes the two, so the envelope left would
+ * depend on how the acts are split into lines (170 euros for one line of
+ * two sessions, 135 for two lines of one). */
+static void test_per_act_with_envelope_refused(void)
+{
+	struct multi m;
+	struct rules_guarantee g = ACT(3500);
+
+	g.has = RULES_G_ANNUAL;
+	g.annual_cents = 10000;
+	multi_init(&m, 2);
+	m.contract.g[RULES_CAT_MEDECINE_DOUCE] = g;
+	for (int i = 0; i < 2; i++) {
+		m.lines[i].date = D("2026-04-01");
+		m.lines[i].category = RULES_CAT_MEDECINE_DOUCE;
+		m.lines[i].charged_cents = 10000;
+	}
+	CHECK(compute_one(&m) == RULES_ERR);
+	CHECK_EQ_STR(m.err.field, "contract.guarantees.MEDECINE_DOUCE.annual_cents");
+	CHECK(strstr(m.err.reason, "per_act_cents") != NULL);
+	m.req.n_lines = 1;
+	m.lines[0].quantity = 2;
+	m.lines[0].charged_cents = 20000;
+	CHECK(compute_one(&m) == RULES_ERR);
+	CHECK(rules_guarantee_check(RULES_CAT_MEDECINE_DOUCE, &g, "g", &m.err) == RULES_ERR);
+	CHECK_EQ_STR(m.err.field, "g.annual_cents");
+	/* A per-act forfait may still have an annual cap. */
+	g.has = RULES_G_ANNUAL_CAP;
+	g.annual_cap_cents = 10000;
+	m.contract.g[RULES_CAT_MEDECINE_DOUCE] = g;
+	REQUIRE(compute_one(&m) == RULES_OK);
+	CHECK_EQ_I64(m.res[0].amc_cents, 7000);
+}
+
 /* More lines and history than the stack arena holds: one malloc. */
 static void test_large_request(void)
 {
@@ -699,6 +734,7 @@ int main(void)
 	RUN(test_engine_faults);
 	RUN(test_fault_names_its_line);
 	RUN(test_request_check);
+	RUN(test_per_act_with_envelope_refused);
 	RUN(test_large_request);
 	return test_report();
 }

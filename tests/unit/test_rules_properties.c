@@ -131,6 +131,12 @@ static void gen_guarantee(struct rng *r, enum rules_category cat, struct rules_g
 		g->has |= RULES_G_ANNUAL;
 		g->annual_cents = range(r, 0, 50000);
 	}
+	/* Drawn anyway, so that the rest of the stream stays the same: a
+	 * per-act forfait with an envelope is refused. */
+	if (g->form == RULES_FORM_PER_ACT) {
+		g->has &= ~RULES_G_ANNUAL;
+		g->annual_cents = 0;
+	}
 	if (chance(r, 25)) {
 		g->has |= RULES_G_ANNUAL_CAP;
 		g->annual_cap_cents = range(r, 0, 200000);
@@ -454,11 +460,10 @@ static void check_year_of_line(const struct gen *g, const struct rules_line_resu
 	}
 	if ((gu->has & RULES_G_ANNUAL_CAP) && !floored(&res[i]))
 		CHECK(res[i].amc_cents <= imax(0, gu->annual_cap_cents - h.amc - before.amc));
-	if ((gu->has & RULES_G_ANNUAL) && gu->form != RULES_FORM_PER_ACT)
+	if (gu->has & RULES_G_ANNUAL)
 		CHECK(res[i].forfait_cents <=
 		      imax(0, gu->annual_cents - h.forfait - before.forfait));
-	if (gu->form == RULES_FORM_PER_ACT && (gu->has & RULES_G_MAX_ACTS) &&
-	    !(gu->has & RULES_G_ANNUAL) && !floored(&res[i])) {
+	if (gu->form == RULES_FORM_PER_ACT && (gu->has & RULES_G_MAX_ACTS) && !floored(&res[i])) {
 		int64_t left = imax(0, gu->max_acts_per_year - h.units - before.units);
 
 		CHECK(res[i].amc_cents <= gu->per_act_cents * left);
