@@ -388,7 +388,9 @@ static void step_pf(struct line_ctx *c)
 			note(c, RULES_R_PF_EXEMPT);
 		return;
 	}
-	v = pf->per_act_cents;
+	/* The AMO share bounds first: a cap is named only when it cuts what
+	 * the line would otherwise bear. */
+	v = rules_min(pf->per_act_cents, c->amo_gross);
 	day_left = rules_max(0, pf->daily_cap_cents - c->day->pf);
 	year_left = rules_max(0, pf->annual_cap_cents - c->year->pf);
 	if (day_left < v) {
@@ -399,7 +401,7 @@ static void step_pf(struct line_ctx *c)
 		v = year_left;
 		by_year = true;
 	}
-	c->r->pf_cents = rules_min(v, c->amo_gross);
+	c->r->pf_cents = v;
 	if (c->r->pf_cents > 0)
 		note(c, RULES_R_PF);
 	if (by_day)
@@ -469,6 +471,8 @@ static void step_franchise(struct line_ctx *c)
 			note(c, RULES_R_FRANCHISE_EXEMPT);
 		return;
 	}
+	/* As for the PF: the AMO share left bounds first, then the caps. */
+	v = rules_min(v, c->amo_gross - c->r->pf_cents);
 	year_left = rules_max(0, c->ps.franchise->annual_cap_cents - c->year->franchise);
 	if (day_left < v) {
 		v = day_left;
@@ -478,7 +482,7 @@ static void step_franchise(struct line_ctx *c)
 		v = year_left;
 		by_year = true;
 	}
-	c->r->franchise_cents = rules_min(v, c->amo_gross - c->r->pf_cents);
+	c->r->franchise_cents = v;
 	if (c->r->franchise_cents > 0)
 		note(c, RULES_R_FRANCHISE);
 	if (by_day)
@@ -558,6 +562,15 @@ static void guarantee_frais_reels(struct line_ctx *c)
 	}
 }
 
+/* The AMC of a percentage P, once the TM minimum has raised it. */
+static int64_t pct_amc(const struct line_ctx *c, int64_t p)
+{
+	if (c->tm_mandatory && p < 100)
+		p = 100;
+	p = rules_max(p, 0);
+	return rules_max(0, rules_min(c->l->charged_cents, rules_pct(c->brss, p)) - c->ref);
+}
+
 static void guarantee_pct(struct line_ctx *c)
 {
 	const struct rules_guarantee *g = c->g;
@@ -574,18 +587,19 @@ static void guarantee_pct(struct line_ctx *c)
 			int64_t cap = rules_min(rp->non_optam_max_pct,
 						g->pct_brss - rp->non_optam_gap_points);
 
+			/* Named only when the lower P lowers the AMC: charged
+			 * at or below the capped percentage of the BRSS, the
+			 * cap changes nothing. */
 			if (p > cap) {
+				if (pct_amc(c, cap) < pct_amc(c, p))
+					note(c, RULES_R_NON_OPTAM_CAP);
 				p = cap;
-				note(c, RULES_R_NON_OPTAM_CAP);
 			}
 		}
 	}
-	if (c->tm_mandatory && p < 100) {
-		p = 100;
+	if (c->tm_mandatory && p < 100)
 		note(c, RULES_R_TM_PCT_MIN);
-	}
-	p = rules_max(p, 0);
-	c->amc = rules_max(0, rules_min(c->l->charged_cents, rules_pct(c->brss, p)) - c->ref);
+	c->amc = pct_amc(c, p);
 }
 
 static void guarantee_per_act(struct line_ctx *c)

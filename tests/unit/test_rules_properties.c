@@ -26,6 +26,8 @@
  *	    optics within the class B ceiling and frame cap, non-OPTAM
  *	    doctors within 200 % BRSS;
  *	  - a renewal not due pays nothing;
+ *	  - a daily or annual cap of PF or franchise is named only when it
+ *	    cut the amount the line would otherwise bear;
  *	  - computing the lines one by one, each joining the history of the
  *	    next as a history item, gives exactly the batch result (the
  *	    engine's accumulators agree with the definition);
@@ -332,6 +334,22 @@ static void check_line_balance(const struct rules_line *l, const struct rules_li
 		CHECK_EQ_I64(r->amc_cents, 0);
 }
 
+/* A cap of PF or franchise is named only when it cut the amount below
+ * what the act and the AMO share alone would have withheld. */
+static void check_cap_names(const struct rules_line *l, const struct rules_line_result *r)
+{
+	int64_t fr = -1;
+
+	if (has_rule(r, RULES_R_PF_DAILY_CAP) || has_rule(r, RULES_R_PF_ANNUAL_CAP))
+		CHECK(r->pf_cents < imin(200, r->amo_gross_cents));
+	if (l->category == RULES_CAT_PHARMA || l->category == RULES_CAT_AUXILIAIRE)
+		fr = 100 * (int64_t)l->quantity;
+	else if (l->category == RULES_CAT_TRANSPORT)
+		fr = 400;
+	if (has_rule(r, RULES_R_FRANCHISE_DAILY_CAP) || has_rule(r, RULES_R_FRANCHISE_ANNUAL_CAP))
+		CHECK(fr >= 0 && r->franchise_cents < imin(fr, r->amo_gross_cents - r->pf_cents));
+}
+
 static int64_t price_limit(const struct gen *g, const struct rules_line *l)
 {
 	const struct rules_act *a;
@@ -628,6 +646,7 @@ static void check_request(struct gen *g)
 	}
 	for (size_t i = 0; i < g->req.n_lines; i++) {
 		check_line_balance(&g->lines[i], &res[i]);
+		check_cap_names(&g->lines[i], &res[i]);
 		if (g->contract.responsible && !has_rule(&res[i], RULES_R_RENEWAL_NOT_DUE)) {
 			check_floors(g, &g->lines[i], &res[i]);
 			check_ceilings(g, &g->lines[i], &res[i]);
