@@ -25,7 +25,10 @@
  *	    room), the FJH in full, 100PS baskets at their price limit,
  *	    optics within the class B ceiling and frame cap, non-OPTAM
  *	    doctors within 200 % BRSS;
- *	  - a renewal not due pays nothing;
+ *	  - a renewal not due pays nothing, and is named exactly when a
+ *	    scan of every equipment (history items, earlier lines the AMC
+ *	    paid) finds one dated on or before the line and less than the
+ *	    renewal period before it;
  *	  - a daily or annual cap of PF or franchise is named only when it
  *	    cut the amount the line would otherwise bear;
  *	  - computing the lines one by one, each joining the history of the
@@ -408,6 +411,45 @@ static void check_ceilings(const struct gen *g, const struct rules_line *l,
 	}
 }
 
+/* The renewal period of step 5, the guarantee's or the law's. */
+static int renewal_months(const struct gen *g, const struct rules_line *l)
+{
+	const struct rules_guarantee *gu = &g->contract.g[l->category];
+
+	if (gu->has & RULES_G_RENEWAL)
+		return gu->renewal_months;
+	if (l->category == RULES_CAT_AUDIO)
+		return 48;
+	return rules_age(g->req.beneficiary.birth_date, l->date) < 16 ? 12 : 24;
+}
+
+static bool blocks(rules_date_t equipment, rules_date_t d, int months)
+{
+	return equipment <= d && d < rules_date_add_months(equipment, months);
+}
+
+/* Step 5 by its definition: every equipment looked at. */
+static void check_renewals(const struct gen *g, const struct rules_line_result *res)
+{
+	for (size_t i = 0; i < g->req.n_lines; i++) {
+		const struct rules_line *l = &g->lines[i];
+		int months = renewal_months(g, l);
+		bool due = true;
+
+		if (l->category != RULES_CAT_OPTIQUE_EQUIPEMENT && l->category != RULES_CAT_AUDIO)
+			continue;
+		for (size_t k = 0; k < g->req.n_history; k++)
+			if (g->hist[k].equipment && g->hist[k].category == l->category &&
+			    blocks(g->hist[k].date, l->date, months))
+				due = false;
+		for (size_t k = 0; k < i; k++)
+			if (g->lines[k].category == l->category && res[k].amc_cents > 0 &&
+			    blocks(g->lines[k].date, l->date, months))
+				due = false;
+		CHECK(has_rule(&res[i], RULES_R_RENEWAL_NOT_DUE) == !due);
+	}
+}
+
 /* Sums of the history for one calendar day or year. */
 struct sums {
 	int64_t pf, franchise, aux, transport, amc, forfait, units;
@@ -654,6 +696,7 @@ static void check_request(struct gen *g)
 	}
 	check_days(g, res);
 	check_years(g, res);
+	check_renewals(g, res);
 	check_totals(g, res, &t);
 	REQUIRE(rules_compute(&params, &g->req, again, &t2, &err) == RULES_OK);
 	CHECK(memcmp(res, again, sizeof res) == 0);
