@@ -104,6 +104,14 @@ static int check_form_members(enum rules_category cat, const struct rules_guaran
 		return fail(err, w, "non_optam_pct_brss", "only goes with pct_brss");
 	if ((g->has & RULES_G_MAX_ACTS) && g->form != RULES_FORM_PER_ACT)
 		return fail(err, w, "max_acts_per_year", "only goes with per_act_cents");
+	/* The envelope left is annual_cents less the year's forfaits, and a
+	 * history item gives one forfait_cents: per-act forfaits would eat
+	 * the envelope across lines but not within one, so the AMC would
+	 * depend on how the acts are split into lines. */
+	if ((g->has & RULES_G_ANNUAL) && g->form == RULES_FORM_PER_ACT)
+		return fail(err, w, "annual_cents",
+			    "does not go with per_act_cents: the history cannot tell the "
+			    "envelope's use from per-act forfaits");
 	if ((g->has & RULES_G_RENEWAL) && cat != RULES_CAT_OPTIQUE_EQUIPEMENT &&
 	    cat != RULES_CAT_AUDIO)
 		return fail(err, w, "renewal_months",

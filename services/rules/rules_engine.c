@@ -18,9 +18,11 @@
  *	franchises per day and per year, AMC, forfaits and forfait units per
  *	year and category, equipment dates for renewals). Each computed line
  *	is then added to the same accumulators, so a line costs a constant
- *	number of steps whatever the length of the history. The accumulators
- *	live in a per-call arena: a buffer on the stack, or one malloc for
- *	requests too large for it.
+ *	number of steps whatever the length of the history, but for the
+ *	renewal of an equipment: O(log n), the equipment dates of a category
+ *	being sorted once per request (see renewal_not_due). The
+ *	accumulators live in a per-call arena: a buffer on the stack, or one
+ *	malloc for requests too large for it.
  *
  * DIAGNOSTICS
  *	RULES_ERR with err naming the field: any fault of
@@ -75,9 +77,18 @@ struct day_acc {
 	int64_t franchise_transport;
 };
 
-struct equipment {
-	rules_date_t date;
-	int32_t category;
+/* The equipments of one category (step 5). Those of the history are
+ * sorted once per request. The request's lines of the category are
+ * slots sorted by date; `latest` is a Fenwick tree over them whose prefix
+ * of k slots gives the latest line paid as an equipment among the first
+ * k (0 for none), so that lines computed out of date order join in
+ * O(log n). */
+struct equip_index {
+	rules_date_t *history;
+	size_t n_history;
+	rules_date_t *slots;
+	rules_date_t *latest;
+	size_t n_slots;
 };
 
 struct state {
@@ -88,8 +99,7 @@ struct state {
 	size_t n_days;
 	uint32_t *day_hash; /* slot + 1, 0 for an empty bucket */
 	uint32_t hash_mask;
-	struct equipment *equip;
-	size_t n_equip;
+	struct equip_index equip[RULES_CAT_COUNT]; /* equipment categories only */
 	rules_date_t last_line_date;
 };
 
@@ -220,14 +230,25 @@ static bool counts_as_equipment(const struct rules_history_item *h)
 	       (h->scope == RULES_HISTORY_ALL || h->scope == RULES_HISTORY_EQUIPMENT);
 }
 
-static size_t count_history_equipment(const struct rules_request *req)
+/* Only what a line of the request can ask about: equipments up to its
+ * last day, of a category it has lines of. */
+static bool keep_equipment(const struct state *st, const struct rules_history_item *h)
 {
-	size_t n = 0;
+	return counts_as_equipment(h) && h->date <= st->last_line_date &&
+	       st->equip[h->category].n_slots > 0;
+}
 
+/* Sizes st->equip for the arena: the slots of the lines, then the
+ * history's equipments kept. */
+static void count_equipment(struct state *st, const struct rules_request *req)
+{
+	memset(st->equip, 0, sizeof st->equip);
+	for (size_t i = 0; i < req->n_lines; i++)
+		if (in(equipment_categories, req->lines[i].category))
+			st->equip[req->lines[i].category].n_slots++;
 	for (size_t i = 0; i < req->n_history; i++)
-		if (counts_as_equipment(&req->history[i]))
-			n++;
-	return n;
+		if (keep_equipment(st, &req->history[i]))
+			st->equip[req->history[i].category].n_history++;
 }
 
 /* Registers the years of the lines; returns how many distinct. */
@@ -249,21 +270,37 @@ static int index_years(struct state *st, const struct rules_request *req)
 	return n;
 }
 
+/* Points the equipment indexes into `dates`, which holds them all. */
+static void equip_layout(struct state *st, rules_date_t *dates)
+{
+	for (int cat = 0; cat < RULES_CAT_COUNT; cat++) {
+		struct equip_index *e = &st->equip[cat];
+
+		e->history = dates;
+		e->slots = dates + e->n_history;
+		e->latest = e->slots + e->n_slots;
+		dates = e->latest + e->n_slots;
+	}
+}
+
 /* Lays out the arena; returns its size, or fills st when base != NULL. */
-static size_t arena_layout(struct state *st, const struct rules_request *req, size_t n_equip,
-			   uint32_t hash_size, unsigned char *base)
+static size_t arena_layout(struct state *st, const struct rules_request *req, uint32_t hash_size,
+			   unsigned char *base)
 {
 	size_t years = align16(sizeof(struct year_acc) * (size_t)st->n_years);
 	size_t days = align16(sizeof(struct day_acc) * req->n_lines);
 	size_t hash = align16(sizeof(uint32_t) * hash_size);
-	size_t equip = align16(sizeof(struct equipment) * (n_equip + req->n_lines));
+	size_t n_dates = 0, equip;
 
+	for (int cat = 0; cat < RULES_CAT_COUNT; cat++)
+		n_dates += st->equip[cat].n_history + 2 * st->equip[cat].n_slots;
+	equip = align16(sizeof(rules_date_t) * n_dates);
 	if (base != NULL) {
 		st->years = (struct year_acc *)(void *)base;
 		st->days = (struct day_acc *)(void *)(base + years);
 		st->day_hash = (uint32_t *)(void *)(base + years + days);
-		st->equip = (struct equipment *)(void *)(base + years + days + hash);
-		memset(base, 0, years + days + hash);
+		equip_layout(st, (rules_date_t *)(void *)(base + years + days + hash));
+		memset(base, 0, years + days + hash + equip);
 	}
 	return years + days + hash + equip;
 }
@@ -275,18 +312,88 @@ static void index_days(struct state *st, const struct rules_request *req)
 		day_add(st, req->lines[i].date);
 }
 
-static void add_equipment(struct state *st, rules_date_t d, enum rules_category cat)
+/* ---- equipment dates (step 5) ------------------------------------------- */
+
+static int date_cmp(const void *a, const void *b)
 {
-	st->equip[st->n_equip].date = d;
-	st->equip[st->n_equip].category = (int32_t)cat;
-	st->n_equip++;
+	rules_date_t x = *(const rules_date_t *)a, y = *(const rules_date_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* How many of the n sorted dates are on or before d. */
+static size_t count_upto(const rules_date_t *dates, size_t n, rules_date_t d)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (dates[mid] <= d)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The lowest set bit of i: the span of a node of the Fenwick tree. */
+static size_t lowbit(size_t i)
+{
+	return i & (~i + 1);
+}
+
+/* Once the history is loaded: the lines' slots, and both sorted. */
+static void index_equipment(struct state *st, const struct rules_request *req)
+{
+	for (int cat = 0; cat < RULES_CAT_COUNT; cat++)
+		st->equip[cat].n_slots = 0;
+	for (size_t i = 0; i < req->n_lines; i++) {
+		const struct rules_line *l = &req->lines[i];
+
+		if (in(equipment_categories, l->category)) {
+			struct equip_index *e = &st->equip[l->category];
+
+			e->slots[e->n_slots++] = l->date;
+		}
+	}
+	for (int cat = 0; cat < RULES_CAT_COUNT; cat++) {
+		struct equip_index *e = &st->equip[cat];
+
+		if (e->n_history > 1)
+			qsort(e->history, e->n_history, sizeof *e->history, date_cmp);
+		if (e->n_slots > 1)
+			qsort(e->slots, e->n_slots, sizeof *e->slots, date_cmp);
+	}
+}
+
+/* A line of the request paid as an equipment on d, one of its slots. */
+static void equip_add(struct equip_index *e, rules_date_t d)
+{
+	for (size_t i = count_upto(e->slots, e->n_slots, d); i > 0 && i <= e->n_slots;
+	     i += lowbit(i))
+		if (e->latest[i - 1] < d)
+			e->latest[i - 1] = d;
+}
+
+/* The latest equipment dated on or before d; 0 when there is none. */
+static rules_date_t equip_latest(const struct equip_index *e, rules_date_t d)
+{
+	size_t k = count_upto(e->history, e->n_history, d);
+	rules_date_t latest = k > 0 ? e->history[k - 1] : 0;
+
+	for (k = count_upto(e->slots, e->n_slots, d); k > 0; k -= lowbit(k))
+		if (e->latest[k - 1] > latest)
+			latest = e->latest[k - 1];
+	return latest;
 }
 
 /* One pass over the history: only what a line of the request can ask
  * about is kept (its years, its days, equipments up to its last day). */
 static void load_history(struct state *st, const struct rules_request *req)
 {
-	st->n_equip = 0;
+	for (int cat = 0; cat < RULES_CAT_COUNT; cat++)
+		st->equip[cat].n_history = 0;
 	for (size_t i = 0; i < req->n_history; i++) {
 		const struct rules_history_item *h = &req->history[i];
 		struct year_acc *y = h->scope == RULES_HISTORY_ALL || h->scope == RULES_HISTORY_YEAR
@@ -311,8 +418,11 @@ static void load_history(struct state *st, const struct rules_request *req)
 			else if (h->category == RULES_CAT_TRANSPORT)
 				d->franchise_transport += h->franchise_cents;
 		}
-		if (counts_as_equipment(h) && h->date <= st->last_line_date)
-			add_equipment(st, h->date, h->category);
+		if (keep_equipment(st, h)) {
+			struct equip_index *e = &st->equip[h->category];
+
+			e->history[e->n_history++] = h->date;
+		}
 	}
 }
 
@@ -388,7 +498,9 @@ static void step_pf(struct line_ctx *c)
 			note(c, RULES_R_PF_EXEMPT);
 		return;
 	}
-	v = pf->per_act_cents;
+	/* The AMO share bounds first: a cap is named only when it cuts what
+	 * the line would otherwise bear. */
+	v = rules_min(pf->per_act_cents, c->amo_gross);
 	day_left = rules_max(0, pf->daily_cap_cents - c->day->pf);
 	year_left = rules_max(0, pf->annual_cap_cents - c->year->pf);
 	if (day_left < v) {
@@ -399,7 +511,7 @@ static void step_pf(struct line_ctx *c)
 		v = year_left;
 		by_year = true;
 	}
-	c->r->pf_cents = rules_min(v, c->amo_gross);
+	c->r->pf_cents = v;
 	if (c->r->pf_cents > 0)
 		note(c, RULES_R_PF);
 	if (by_day)
@@ -469,6 +581,8 @@ static void step_franchise(struct line_ctx *c)
 			note(c, RULES_R_FRANCHISE_EXEMPT);
 		return;
 	}
+	/* As for the PF: the AMO share left bounds first, then the caps. */
+	v = rules_min(v, c->amo_gross - c->r->pf_cents);
 	year_left = rules_max(0, c->ps.franchise->annual_cap_cents - c->year->franchise);
 	if (day_left < v) {
 		v = day_left;
@@ -478,7 +592,7 @@ static void step_franchise(struct line_ctx *c)
 		v = year_left;
 		by_year = true;
 	}
-	c->r->franchise_cents = rules_min(v, c->amo_gross - c->r->pf_cents);
+	c->r->franchise_cents = v;
 	if (c->r->franchise_cents > 0)
 		note(c, RULES_R_FRANCHISE);
 	if (by_day)
@@ -518,22 +632,18 @@ static int renewal_months(const struct line_ctx *c)
 	return c->age < rn->glasses_child_under_age ? rn->glasses_child_months : rn->glasses_months;
 }
 
+/* Some equipment e of the category with e <= d < e + M months. Adding
+ * months never reverses the order of two dates (the day clamped to the
+ * month's end keeps it), so if any e blocks, the latest e on or before
+ * d does: one look-up, not a scan of the equipments. */
 static bool renewal_not_due(const struct line_ctx *c, const struct state *st)
 {
-	rules_date_t d = c->l->date;
-	int months;
+	rules_date_t d = c->l->date, latest;
 
 	if (!in(equipment_categories, c->l->category))
 		return false;
-	months = renewal_months(c);
-	for (size_t i = 0; i < st->n_equip; i++) {
-		const struct equipment *e = &st->equip[i];
-
-		if (e->category == (int32_t)c->l->category && e->date <= d &&
-		    d < rules_date_add_months(e->date, months))
-			return true;
-	}
-	return false;
+	latest = equip_latest(&st->equip[c->l->category], d);
+	return latest != 0 && d < rules_date_add_months(latest, renewal_months(c));
 }
 
 /* ---- step 6: the guarantee ---------------------------------------------- */
@@ -558,6 +668,15 @@ static void guarantee_frais_reels(struct line_ctx *c)
 	}
 }
 
+/* The AMC of a percentage P, once the TM minimum has raised it. */
+static int64_t pct_amc(const struct line_ctx *c, int64_t p)
+{
+	if (c->tm_mandatory && p < 100)
+		p = 100;
+	p = rules_max(p, 0);
+	return rules_max(0, rules_min(c->l->charged_cents, rules_pct(c->brss, p)) - c->ref);
+}
+
 static void guarantee_pct(struct line_ctx *c)
 {
 	const struct rules_guarantee *g = c->g;
@@ -574,18 +693,19 @@ static void guarantee_pct(struct line_ctx *c)
 			int64_t cap = rules_min(rp->non_optam_max_pct,
 						g->pct_brss - rp->non_optam_gap_points);
 
+			/* Named only when the lower P lowers the AMC: charged
+			 * at or below the capped percentage of the BRSS, the
+			 * cap changes nothing. */
 			if (p > cap) {
+				if (pct_amc(c, cap) < pct_amc(c, p))
+					note(c, RULES_R_NON_OPTAM_CAP);
 				p = cap;
-				note(c, RULES_R_NON_OPTAM_CAP);
 			}
 		}
 	}
-	if (c->tm_mandatory && p < 100) {
-		p = 100;
+	if (c->tm_mandatory && p < 100)
 		note(c, RULES_R_TM_PCT_MIN);
-	}
-	p = rules_max(p, 0);
-	c->amc = rules_max(0, rules_min(c->l->charged_cents, rules_pct(c->brss, p)) - c->ref);
+	c->amc = pct_amc(c, p);
 }
 
 static void guarantee_per_act(struct line_ctx *c)
@@ -752,7 +872,7 @@ static void account(struct state *st, struct line_ctx *c)
 	else if (l->category == RULES_CAT_TRANSPORT)
 		c->day->franchise_transport += r->franchise_cents;
 	if (rules_history_equipment_default(l->category, r->amc_cents))
-		add_equipment(st, l->date, l->category);
+		equip_add(&st->equip[l->category], l->date);
 }
 
 static void line_start(struct line_ctx *c, const struct rules_request *req,
@@ -817,6 +937,7 @@ static int compute_all(const struct rules_params *p, const struct rules_request 
 	memset(totals, 0, sizeof *totals);
 	index_days(st, req);
 	load_history(st, req);
+	index_equipment(st, req);
 	for (size_t i = 0; i < req->n_lines; i++) {
 		if (compute_line(p, req, i, st, &out[i], err) != RULES_OK)
 			return RULES_ERR;
@@ -836,7 +957,7 @@ int rules_compute(const struct rules_params *p, const struct rules_request *req,
 	unsigned char *arena = stack;
 	struct state st;
 	uint32_t hash_size = 16;
-	size_t size, n_equip;
+	size_t size;
 	int rc;
 
 	if (rules_request_check(req, err) != RULES_OK)
@@ -845,15 +966,15 @@ int rules_compute(const struct rules_params *p, const struct rules_request *req,
 	while (hash_size < 2 * req->n_lines)
 		hash_size *= 2;
 	st.hash_mask = hash_size - 1;
-	n_equip = count_history_equipment(req);
-	size = arena_layout(&st, req, n_equip, hash_size, NULL);
+	count_equipment(&st, req);
+	size = arena_layout(&st, req, hash_size, NULL);
 	if (size > sizeof stack) {
 		arena = malloc(size);
 		if (arena == NULL)
 			return rules_error_at(err, "lines", NULL, "out of memory (%zu bytes)",
 					      size);
 	}
-	arena_layout(&st, req, n_equip, hash_size, arena);
+	arena_layout(&st, req, hash_size, arena);
 	rc = compute_all(p, req, &st, out, totals, err);
 	if (arena != stack)
 		free(arena);

@@ -13,6 +13,7 @@
  *	Runs from the repository root (reads deploy/params/parameters.json).
  */
 #include <stdlib.h>
+#include <time.h>
 
 #include "rules/rules_json.h"
 #include "common/params.h"
@@ -109,6 +110,12 @@ static const struct rule_case cases[] = {
 	{"pf daily cap from history", .g = PCT(100), .hist = {{"2026-03-10", SPEC, .pf = 700}},
 	 .cat = GP, .charged = 3000, .brss = 3000, .rate = 70, .pf = 100, .amc = 900,
 	 .rules = "PF PF_DAILY_CAP GUARANTEE_PCT"},
+	{"pf daily cap not named when the AMO share is lower", .g = PCT(100),
+	 .hist = {{"2026-03-10", SPEC, .pf = 700}}, .cat = GP, .charged = 100, .brss = 100,
+	 .rate = 70, .pf = 70, .amc = 30, .rules = "PF GUARANTEE_PCT"},
+	{"pf annual cap not named when the AMO share is lower", .g = PCT(100),
+	 .hist = {{"2026-01-10", SPEC, .pf = 4950}}, .cat = GP, .charged = 43, .brss = 43,
+	 .rate = 70, .pf = 30, .amc = 13, .rules = "PF GUARANTEE_PCT"},
 	{"pf of another day is not that day's", .g = PCT(100),
 	 .hist = {{"2026-03-09", SPEC, .pf = 800}}, .cat = GP, .charged = 3000, .brss = 3000,
 	 .rate = 70, .pf = 200, .amc = 900, .rules = "PF GUARANTEE_PCT"},
@@ -138,6 +145,10 @@ static const struct rule_case cases[] = {
 	 .hist = {{"2026-03-10", RULES_CAT_AUXILIAIRE, .fr = 300}}, .cat = RULES_CAT_AUXILIAIRE,
 	 .charged = 1000, .brss = 1000, .rate = 60, .q = 2, .fr = 100, .amc = 400,
 	 .rules = "FRANCHISE FRANCHISE_DAILY_CAP GUARANTEE_PCT"},
+	{"franchise daily cap not named when the AMO share is lower", .g = PCT(100),
+	 .hist = {{"2026-03-10", RULES_CAT_AUXILIAIRE, .fr = 300}}, .cat = RULES_CAT_AUXILIAIRE,
+	 .charged = 100, .brss = 100, .rate = 60, .q = 2, .fr = 60, .amc = 40,
+	 .rules = "FRANCHISE GUARANTEE_PCT"},
 	{"franchise daily caps are per category", .g = PCT(100),
 	 .hist = {{"2026-03-10", RULES_CAT_TRANSPORT, .fr = 800}}, .cat = RULES_CAT_AUXILIAIRE,
 	 .charged = 1000, .brss = 1000, .rate = 60, .q = 2, .fr = 200, .amc = 400,
@@ -146,6 +157,10 @@ static const struct rule_case cases[] = {
 	 .hist = {{"2026-01-10", RULES_CAT_PHARMA, .fr = 4900}}, .cat = RULES_CAT_PHARMA,
 	 .charged = 2400, .brss = 2400, .rate = 65, .q = 3, .fr = 100, .amc = 840,
 	 .rules = "FRANCHISE FRANCHISE_ANNUAL_CAP GUARANTEE_PCT"},
+	{"franchise annual cap not named when the AMO share is lower", .g = PCT(100),
+	 .hist = {{"2026-01-10", RULES_CAT_PHARMA, .fr = 4900}}, .cat = RULES_CAT_PHARMA,
+	 .charged = 50, .brss = 50, .rate = 65, .q = 3, .fr = 33, .amc = 17,
+	 .rules = "FRANCHISE GUARANTEE_PCT"},
 	{"franchise C2S exempt", .exempt = RULES_EXEMPT_C2S, .g = PCT(100), .cat = RULES_CAT_PHARMA,
 	 .charged = 2400, .brss = 2400, .rate = 65, .q = 3, .amc = 840,
 	 .rules = "FRANCHISE_EXEMPT GUARANTEE_PCT"},
@@ -173,6 +188,12 @@ static const struct rule_case cases[] = {
 	{"non-OPTAM pct defaults to pct, 20 points below", .g = PCT(150), .cat = SPEC,
 	 .charged = 12000, .brss = 3150, .rate = 70, .non_optam = true, .pf = 200, .amc = 1890,
 	 .rules = "PF GUARANTEE_PCT NON_OPTAM_CAP"},
+	{"non-OPTAM cap not named when it lowers no amount", .g = PCT(300), .cat = SPEC,
+	 .charged = 3000, .brss = 3000, .rate = 70, .non_optam = true, .pf = 200, .amc = 900,
+	 .rules = "PF GUARANTEE_PCT"},
+	{"non-OPTAM cap below the TM minimum: TM_PCT_MIN", .g = PCT_NO(100, 100), .cat = SPEC,
+	 .charged = 12000, .brss = 3150, .rate = 70, .non_optam = true, .pf = 200, .amc = 945,
+	 .rules = "PF GUARANTEE_PCT TM_PCT_MIN"},
 	{"OPTAM doctor: pct_brss", .g = PCT_NO(200, 150), .cat = SPEC, .charged = 12000,
 	 .brss = 3150, .rate = 70, .pf = 200, .amc = 4095, .rules = "PF GUARANTEE_PCT"},
 	{"non-OPTAM limit on hospital fees", .g = PCT(250), .cat = RULES_CAT_HOSP_HONORAIRES,
@@ -320,6 +341,53 @@ static const struct rule_case cases[] = {
 	{"one day short of 24 months", .date = "2026-02-27", .g = EQ(25000),
 	 .hist = {{"2024-02-29", GLASSES, .amc = 20000}}, .cat = GLASSES, .charged = 30000,
 	 .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 0, .rules = "RENEWAL_NOT_DUE"},
+	{"exactly 24 months after: due", .g = EQ(25000),
+	 .hist = {{"2024-03-10", GLASSES, .amc = 20000}}, .cat = GLASSES, .charged = 30000,
+	 .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 24991,
+	 .rules = "EQUIPMENT_FORFAIT"},
+	{"24 months less a day: not due", .g = EQ(25000),
+	 .hist = {{"2024-03-11", GLASSES, .amc = 20000}}, .cat = GLASSES, .charged = 30000,
+	 .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 0, .rules = "RENEWAL_NOT_DUE"},
+	{"an equipment the same day: not due", .g = EQ(25000),
+	 .hist = {{"2026-03-10", GLASSES, .amc = 20000}}, .cat = GLASSES, .charged = 30000,
+	 .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 0, .rules = "RENEWAL_NOT_DUE"},
+	{"hearing aids exactly 48 months after: due", .g = EQ(150000),
+	 .hist = {{"2022-03-10", RULES_CAT_AUDIO, .amc = 100000}}, .cat = RULES_CAT_AUDIO,
+	 .charged = 150000, .brss = 40000, .rate = 60, .amc = 126000, .rules = "EQUIPMENT_FORFAIT"},
+	{"31 August plus 6 months is 28 February: due", .date = "2026-02-28",
+	 .g = {.form = RULES_FORM_EQUIPMENT,
+	       .equipment_cents = 25000,
+	       .has = RULES_G_RENEWAL,
+	       .renewal_months = 6},
+	 .hist = {{"2025-08-31", GLASSES, .amc = 20000}}, .cat = GLASSES, .charged = 30000,
+	 .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 24991,
+	 .rules = "EQUIPMENT_FORFAIT"},
+	{"31 August plus 6 months, the day before: not due", .date = "2026-02-27",
+	 .g = {.form = RULES_FORM_EQUIPMENT,
+	       .equipment_cents = 25000,
+	       .has = RULES_G_RENEWAL,
+	       .renewal_months = 6},
+	 .hist = {{"2025-08-31", GLASSES, .amc = 20000}}, .cat = GLASSES, .charged = 30000,
+	 .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 0, .rules = "RENEWAL_NOT_DUE"},
+	{"31 August plus 6 months in a leap year is 29 February", .date = "2028-02-28",
+	 .g = {.form = RULES_FORM_EQUIPMENT,
+	       .equipment_cents = 25000,
+	       .has = RULES_G_RENEWAL,
+	       .renewal_months = 6},
+	 .hist = {{"2027-08-31", GLASSES, .amc = 20000}}, .cat = GLASSES, .charged = 30000,
+	 .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE, .amc = 0, .rules = "RENEWAL_NOT_DUE"},
+	{"the latest equipment on or before the line decides", .g = EQ(25000),
+	 .hist = {{"2020-01-01", GLASSES, .amc = 20000},
+		  {"2026-06-01", GLASSES, .amc = 20000},
+		  {"2024-03-11", GLASSES, .amc = 20000}},
+	 .cat = GLASSES, .charged = 30000, .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE,
+	 .amc = 0, .rules = "RENEWAL_NOT_DUE"},
+	{"equipments all older than the period: due", .g = EQ(25000),
+	 .hist = {{"2024-03-10", GLASSES, .amc = 20000},
+		  {"2026-06-01", GLASSES, .amc = 20000},
+		  {"2021-01-01", GLASSES, .amc = 20000}},
+	 .cat = GLASSES, .charged = 30000, .brss = 15, .rate = 60, .l0 = SIMPLE, .l1 = SIMPLE,
+	 .amc = 24991, .rules = "EQUIPMENT_FORFAIT"},
 };
 
 static const struct rule_case *current;
@@ -456,6 +524,95 @@ static void test_equipment_of_the_request_blocks(void)
 	CHECK_EQ_I64(m.res[1].n_rules, 1);
 	CHECK_EQ_I64(m.res[1].rules[0], RULES_R_RENEWAL_NOT_DUE);
 	CHECK_EQ_I64(m.totals.amc_cents, 24991);
+}
+
+/* Lines out of date order: each paid equipment blocks the lines dated
+ * on or after it within the period, whatever their place in the request. */
+static void test_equipments_of_the_request_out_of_order(void)
+{
+	static const struct {
+		const char *date;
+		int64_t amc;
+	} want[] = {
+		{"2026-09-10", 24991}, /* nothing before it */
+		{"2026-03-10", 24991}, /* the later glasses do not block */
+		{"2026-06-10", 0},     /* those of 2026-03-10 do */
+		{"2028-03-10", 0},     /* 24 months after 2026-03-10, not after 2026-09-10 */
+		{"2028-09-10", 24991}, /* 24 months after 2026-09-10 */
+		{"2026-03-10", 0},     /* the same day as paid glasses */
+		{"2026-01-10", 24991}, /* before every paid one */
+	};
+	struct multi m;
+
+	multi_init(&m, 7);
+	m.contract.g[RULES_CAT_OPTIQUE_EQUIPEMENT] = (struct rules_guarantee)EQ(25000);
+	for (int i = 0; i < 7; i++)
+		glasses(&m.lines[i], want[i].date);
+	REQUIRE(rules_compute(&params, &m.req, m.res, &m.totals, &m.err) == RULES_OK);
+	for (int i = 0; i < 7; i++) {
+		CHECK_EQ_I64(m.res[i].amc_cents, want[i].amc);
+		CHECK_EQ_I64(m.res[i].rules[0] == RULES_R_RENEWAL_NOT_DUE, want[i].amc == 0);
+	}
+}
+
+/* Renewals cost O(log n) a line: 10 000 hearing aid lines against 100 000
+ * equipments of the history take milliseconds (they took seconds when
+ * each line scanned every equipment). The bound is two orders of
+ * magnitude above the time taken, sanitizers included, so that only a
+ * scan per line can pass it. */
+static void test_renewal_many_equipments(void)
+{
+	enum { N = 10000, H = 100000 };
+	struct rules_line *lines = calloc(N, sizeof *lines);
+	struct rules_history_item *hist = calloc(H, sizeof *hist);
+	struct rules_line_result *res = calloc(N, sizeof *res);
+	struct rules_contract contract;
+	struct rules_request req = {{D("1980-05-01"), 0}, &contract, hist, H, lines, N};
+	struct rules_totals t;
+	struct rules_error err;
+	int32_t start = rules_date_to_days(D("2026-01-01"));
+	rules_date_t first_paid = INT32_MAX;
+	clock_t t0;
+	double seconds;
+
+	REQUIRE(lines != NULL && hist != NULL && res != NULL);
+	rules_contract_init(&contract, true);
+	contract.g[RULES_CAT_AUDIO] = (struct rules_guarantee)EQ(150000);
+	for (int i = 0; i < H; i++) {
+		rules_history_init(&hist[i]);
+		/* 2000 to 2019: all more than 48 months before the lines */
+		hist[i].date = rules_date_from_days(rules_date_to_days(D("2000-01-01")) +
+						    (int32_t)((i * 7919L) % 7300));
+		hist[i].category = RULES_CAT_AUDIO;
+		hist[i].amc_cents = 100000;
+		hist[i].equipment = true;
+	}
+	for (int i = 0; i < N; i++) {
+		rules_line_init(&lines[i]);
+		lines[i].id = "L";
+		lines[i].date = rules_date_from_days(start + (int32_t)((i * 7919L) % 700));
+		lines[i].category = RULES_CAT_AUDIO;
+		lines[i].charged_cents = 150000;
+		lines[i].brss_cents = 40000;
+		lines[i].amo_rate = 60;
+	}
+	t0 = clock();
+	REQUIRE(rules_compute(&params, &req, res, &t, &err) == RULES_OK);
+	seconds = (double)(clock() - t0) / CLOCKS_PER_SEC;
+	printf("  %d lines, %d equipments: %.3f s\n", N, H, seconds);
+	CHECK(seconds < 1.0);
+	/* Within two years of each other, a line is paid only when it is
+	 * dated before every line paid so far. */
+	for (int i = 0; i < N; i++) {
+		bool paid = lines[i].date < first_paid;
+
+		CHECK_EQ_I64(res[i].amc_cents, paid ? 126000 : 0);
+		if (paid)
+			first_paid = lines[i].date;
+	}
+	free(lines);
+	free(hist);
+	free(res);
 }
 
 /* Lines of two years: each its own annual PF cap. */
@@ -640,6 +797,41 @@ static void test_request_check(void)
 	CHECK_EQ_STR(m.err.field, "lines[0].amo_rate");
 }
 
+/* A per-act forfait with an envelope is refused, naming the guarantee:
+ * the history's forfait_cents mixes the two, so the envelope left would
+ * depend on how the acts are split into lines (170 euros for one line of
+ * two sessions, 135 for two lines of one). */
+static void test_per_act_with_envelope_refused(void)
+{
+	struct multi m;
+	struct rules_guarantee g = ACT(3500);
+
+	g.has = RULES_G_ANNUAL;
+	g.annual_cents = 10000;
+	multi_init(&m, 2);
+	m.contract.g[RULES_CAT_MEDECINE_DOUCE] = g;
+	for (int i = 0; i < 2; i++) {
+		m.lines[i].date = D("2026-04-01");
+		m.lines[i].category = RULES_CAT_MEDECINE_DOUCE;
+		m.lines[i].charged_cents = 10000;
+	}
+	CHECK(compute_one(&m) == RULES_ERR);
+	CHECK_EQ_STR(m.err.field, "contract.guarantees.MEDECINE_DOUCE.annual_cents");
+	CHECK(strstr(m.err.reason, "per_act_cents") != NULL);
+	m.req.n_lines = 1;
+	m.lines[0].quantity = 2;
+	m.lines[0].charged_cents = 20000;
+	CHECK(compute_one(&m) == RULES_ERR);
+	CHECK(rules_guarantee_check(RULES_CAT_MEDECINE_DOUCE, &g, "g", &m.err) == RULES_ERR);
+	CHECK_EQ_STR(m.err.field, "g.annual_cents");
+	/* A per-act forfait may still have an annual cap. */
+	g.has = RULES_G_ANNUAL_CAP;
+	g.annual_cap_cents = 10000;
+	m.contract.g[RULES_CAT_MEDECINE_DOUCE] = g;
+	REQUIRE(compute_one(&m) == RULES_OK);
+	CHECK_EQ_I64(m.res[0].amc_cents, 7000);
+}
+
 /* More lines and history than the stack arena holds: one malloc. */
 static void test_large_request(void)
 {
@@ -693,12 +885,15 @@ int main(void)
 		RUN(test_rule_case);
 	}
 	RUN(test_equipment_of_the_request_blocks);
+	RUN(test_equipments_of_the_request_out_of_order);
+	RUN(test_renewal_many_equipments);
 	RUN(test_years_apart);
 	RUN(test_cap_across_lines);
 	RUN(test_act_tariff);
 	RUN(test_engine_faults);
 	RUN(test_fault_names_its_line);
 	RUN(test_request_check);
+	RUN(test_per_act_with_envelope_refused);
 	RUN(test_large_request);
 	return test_report();
 }

@@ -233,6 +233,9 @@ static const struct {
 	{"{\"guarantees\": {\"PHARMA\": {\"pct_brss\": \"100\"}}}", "guarantees.PHARMA.pct_brss"},
 	{"{\"responsible\": 1, \"guarantees\": {}}", "responsible"},
 	{"{\"tarif\": 1, \"guarantees\": {}}", "tarif"},
+	{"{\"guarantees\": {\"MEDECINE_DOUCE\": {\"per_act_cents\": 3500,"
+	 " \"annual_cents\": 10000}}}",
+	 "guarantees.MEDECINE_DOUCE.annual_cents"},
 };
 
 static void test_malformed(void)

@@ -25,7 +25,12 @@
  *	    room), the FJH in full, 100PS baskets at their price limit,
  *	    optics within the class B ceiling and frame cap, non-OPTAM
  *	    doctors within 200 % BRSS;
- *	  - a renewal not due pays nothing;
+ *	  - a renewal not due pays nothing, and is named exactly when a
+ *	    scan of every equipment (history items, earlier lines the AMC
+ *	    paid) finds one dated on or before the line and less than the
+ *	    renewal period before it;
+ *	  - a daily or annual cap of PF or franchise is named only when it
+ *	    cut the amount the line would otherwise bear;
  *	  - computing the lines one by one, each joining the history of the
  *	    next as a history item, gives exactly the batch result (the
  *	    engine's accumulators agree with the definition);
@@ -130,6 +135,12 @@ static void gen_guarantee(struct rng *r, enum rules_category cat, struct rules_g
 	if (g->form == RULES_FORM_NONE || chance(r, 25)) {
 		g->has |= RULES_G_ANNUAL;
 		g->annual_cents = range(r, 0, 50000);
+	}
+	/* Drawn anyway, so that the rest of the stream stays the same: a
+	 * per-act forfait with an envelope is refused. */
+	if (g->form == RULES_FORM_PER_ACT) {
+		g->has &= ~RULES_G_ANNUAL;
+		g->annual_cents = 0;
 	}
 	if (chance(r, 25)) {
 		g->has |= RULES_G_ANNUAL_CAP;
@@ -326,6 +337,22 @@ static void check_line_balance(const struct rules_line *l, const struct rules_li
 		CHECK_EQ_I64(r->amc_cents, 0);
 }
 
+/* A cap of PF or franchise is named only when it cut the amount below
+ * what the act and the AMO share alone would have withheld. */
+static void check_cap_names(const struct rules_line *l, const struct rules_line_result *r)
+{
+	int64_t fr = -1;
+
+	if (has_rule(r, RULES_R_PF_DAILY_CAP) || has_rule(r, RULES_R_PF_ANNUAL_CAP))
+		CHECK(r->pf_cents < imin(200, r->amo_gross_cents));
+	if (l->category == RULES_CAT_PHARMA || l->category == RULES_CAT_AUXILIAIRE)
+		fr = 100 * (int64_t)l->quantity;
+	else if (l->category == RULES_CAT_TRANSPORT)
+		fr = 400;
+	if (has_rule(r, RULES_R_FRANCHISE_DAILY_CAP) || has_rule(r, RULES_R_FRANCHISE_ANNUAL_CAP))
+		CHECK(fr >= 0 && r->franchise_cents < imin(fr, r->amo_gross_cents - r->pf_cents));
+}
+
 static int64_t price_limit(const struct gen *g, const struct rules_line *l)
 {
 	const struct rules_act *a;
@@ -381,6 +408,45 @@ static void check_ceilings(const struct gen *g, const struct rules_line *l,
 				     : 0;
 
 		CHECK(r->amc_cents <= imax(lim, tm));
+	}
+}
+
+/* The renewal period of step 5, the guarantee's or the law's. */
+static int renewal_months(const struct gen *g, const struct rules_line *l)
+{
+	const struct rules_guarantee *gu = &g->contract.g[l->category];
+
+	if (gu->has & RULES_G_RENEWAL)
+		return gu->renewal_months;
+	if (l->category == RULES_CAT_AUDIO)
+		return 48;
+	return rules_age(g->req.beneficiary.birth_date, l->date) < 16 ? 12 : 24;
+}
+
+static bool blocks(rules_date_t equipment, rules_date_t d, int months)
+{
+	return equipment <= d && d < rules_date_add_months(equipment, months);
+}
+
+/* Step 5 by its definition: every equipment looked at. */
+static void check_renewals(const struct gen *g, const struct rules_line_result *res)
+{
+	for (size_t i = 0; i < g->req.n_lines; i++) {
+		const struct rules_line *l = &g->lines[i];
+		int months = renewal_months(g, l);
+		bool due = true;
+
+		if (l->category != RULES_CAT_OPTIQUE_EQUIPEMENT && l->category != RULES_CAT_AUDIO)
+			continue;
+		for (size_t k = 0; k < g->req.n_history; k++)
+			if (g->hist[k].equipment && g->hist[k].category == l->category &&
+			    blocks(g->hist[k].date, l->date, months))
+				due = false;
+		for (size_t k = 0; k < i; k++)
+			if (g->lines[k].category == l->category && res[k].amc_cents > 0 &&
+			    blocks(g->lines[k].date, l->date, months))
+				due = false;
+		CHECK(has_rule(&res[i], RULES_R_RENEWAL_NOT_DUE) == !due);
 	}
 }
 
@@ -454,11 +520,10 @@ static void check_year_of_line(const struct gen *g, const struct rules_line_resu
 	}
 	if ((gu->has & RULES_G_ANNUAL_CAP) && !floored(&res[i]))
 		CHECK(res[i].amc_cents <= imax(0, gu->annual_cap_cents - h.amc - before.amc));
-	if ((gu->has & RULES_G_ANNUAL) && gu->form != RULES_FORM_PER_ACT)
+	if (gu->has & RULES_G_ANNUAL)
 		CHECK(res[i].forfait_cents <=
 		      imax(0, gu->annual_cents - h.forfait - before.forfait));
-	if (gu->form == RULES_FORM_PER_ACT && (gu->has & RULES_G_MAX_ACTS) &&
-	    !(gu->has & RULES_G_ANNUAL) && !floored(&res[i])) {
+	if (gu->form == RULES_FORM_PER_ACT && (gu->has & RULES_G_MAX_ACTS) && !floored(&res[i])) {
 		int64_t left = imax(0, gu->max_acts_per_year - h.units - before.units);
 
 		CHECK(res[i].amc_cents <= gu->per_act_cents * left);
@@ -623,6 +688,7 @@ static void check_request(struct gen *g)
 	}
 	for (size_t i = 0; i < g->req.n_lines; i++) {
 		check_line_balance(&g->lines[i], &res[i]);
+		check_cap_names(&g->lines[i], &res[i]);
 		if (g->contract.responsible && !has_rule(&res[i], RULES_R_RENEWAL_NOT_DUE)) {
 			check_floors(g, &g->lines[i], &res[i]);
 			check_ceilings(g, &g->lines[i], &res[i]);
@@ -630,6 +696,7 @@ static void check_request(struct gen *g)
 	}
 	check_days(g, res);
 	check_years(g, res);
+	check_renewals(g, res);
 	check_totals(g, res, &t);
 	REQUIRE(rules_compute(&params, &g->req, again, &t2, &err) == RULES_OK);
 	CHECK(memcmp(res, again, sizeof res) == 0);

@@ -10,9 +10,13 @@
  *	line (numbers, the id, and the `rules` list where given) and every
  *	total must be equal. An expected file of the form {"error":
  *	{"field": PATH}} says the request must be refused naming PATH.
+ *	The 22 vectors of the domain reference (01 to 22) are copies that
+ *	must never drift from it: tests/vectors/SHA256SUMS (sha256sum's
+ *	format) holds the sha256 of each of their 44 files, checked here.
  *	Runs from the repository root.
  */
 #include <glob.h>
+#include <sodium.h>
 #include <stdlib.h>
 
 #include "rules/rules_json.h"
@@ -120,12 +124,78 @@ static void test_vector_count(void)
 	globfree(&g);
 }
 
+/* ---- the reference vectors are unchanged ------------------------------- */
+
+#define SUMS		"tests/vectors/SHA256SUMS"
+#define REFERENCE_FILES 44 /* 01 to 22, .in.json and .expected.json */
+#define HEX_LEN		(2 * crypto_hash_sha256_BYTES)
+
+static bool reference_name(const char *name)
+{
+	if (name[0] < '0' || name[0] > '9' || name[1] < '0' || name[1] > '9' || name[2] != '_')
+		return false;
+	return (name[0] - '0') * 10 + (name[1] - '0') >= 1 &&
+	       (name[0] - '0') * 10 + (name[1] - '0') <= 22;
+}
+
+/* The file's sha256 against the manifest's; false when unreadable. */
+static bool same_sha256(const char *name, const char *want_hex)
+{
+	unsigned char digest[crypto_hash_sha256_BYTES];
+	char path[512], hex[HEX_LEN + 1];
+	char *text;
+	size_t len;
+
+	snprintf(path, sizeof path, "tests/vectors/%s", name);
+	if (read_file(path, 1u << 20, &text, &len) != OK)
+		return false;
+	crypto_hash_sha256(digest, (const unsigned char *)text, len);
+	free(text);
+	sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+	if (strcmp(hex, want_hex) != 0)
+		printf("  %s: sha256 %s, want %s\n", path, hex, want_hex);
+	return strcmp(hex, want_hex) == 0;
+}
+
+/* Each line "HEX  NAME" of the manifest: the file still has that sum,
+ * and every reference file is listed. */
+static void test_reference_vectors_unchanged(void)
+{
+	char *text, *line, *save = NULL;
+	size_t len, n = 0;
+	glob_t g;
+
+	REQUIRE(sodium_init() >= 0);
+	REQUIRE(read_file(SUMS, 1u << 16, &text, &len) == OK);
+	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		char *name = line + HEX_LEN + 2;
+
+		CHECK(strlen(line) > HEX_LEN + 2 && line[HEX_LEN] == ' ');
+		if (strlen(line) <= HEX_LEN + 2 || line[HEX_LEN] != ' ')
+			continue;
+		line[HEX_LEN] = '\0';
+		CHECK(reference_name(name) && strchr(name, '/') == NULL);
+		CHECK(same_sha256(name, line));
+		n++;
+	}
+	free(text);
+	CHECK_EQ_I64(n, REFERENCE_FILES);
+	/* None left out of the manifest: as many reference files as sums. */
+	REQUIRE(glob("tests/vectors/[0-2][0-9]_*.json", 0, NULL, &g) == 0);
+	n = 0;
+	for (size_t i = 0; i < g.gl_pathc; i++)
+		n += reference_name(g.gl_pathv[i] + strlen("tests/vectors/"));
+	globfree(&g);
+	CHECK_EQ_I64(n, REFERENCE_FILES);
+}
+
 int main(void)
 {
 	glob_t g;
 
 	RUN(load_params);
 	RUN(test_vector_count);
+	RUN(test_reference_vectors_unchanged);
 	if (glob("tests/vectors/*.in.json", 0, NULL, &g) == 0) {
 		for (size_t i = 0; i < g.gl_pathc; i++) {
 			vector = g.gl_pathv[i];
