@@ -18,6 +18,11 @@
  *
  *	A termination (résiliation) sets the end date (exclusive): care on
  *	or after it is no longer covered; claims for earlier care still are.
+ *	A suspension (unpaid dues) refuses all care until reactivated;
+ *	`reactivate` lifts a suspension only, and gives back what the
+ *	contract was: terminated (with its end date) if it had been
+ *	terminated meanwhile or before, active otherwise. A contract that is
+ *	not suspended is left as it is (exit 1).
  *
  *	Settings: CLAIMS_PG_DSN, CLAIMS_REDIS_URL.
  *
@@ -56,19 +61,42 @@ static int usage(void)
 /* clang-format off */
 static const char sql_change[] =
 	"UPDATE contracts c SET"
-	" status = CASE $2 WHEN 'terminate' THEN 'terminated'"
-	"  WHEN 'suspend' THEN 'suspended' ELSE 'active' END,"
-	" end_date = CASE $2 WHEN 'terminate' THEN $3::date"
-	"  WHEN 'reactivate' THEN NULL ELSE c.end_date END,"
-	" termination_reason = CASE $2 WHEN 'terminate' THEN $4"
-	"  WHEN 'reactivate' THEN NULL ELSE c.termination_reason END,"
-	" terminated_at = CASE $2 WHEN 'terminate' THEN now()"
-	"  WHEN 'reactivate' THEN NULL ELSE c.terminated_at END"
+	" status = CASE"
+	"  WHEN $2 = 'suspend' OR c.status = 'suspended' AND $2 = 'terminate' THEN 'suspended'"
+	"  WHEN $2 = 'terminate' OR c.terminated_at IS NOT NULL THEN 'terminated'"
+	"  ELSE 'active' END,"
+	" end_date = CASE $2 WHEN 'terminate' THEN $3::date ELSE c.end_date END,"
+	" termination_reason = CASE $2 WHEN 'terminate' THEN $4 ELSE c.termination_reason END,"
+	" terminated_at = CASE $2 WHEN 'terminate' THEN now() ELSE c.terminated_at END"
 	" WHERE c.contract_id = (SELECT c2.contract_id FROM contracts c2"
 	"  JOIN members m ON m.member_id = c2.member_id"
 	"  WHERE m.membership_number = $1 ORDER BY c2.start_date DESC LIMIT 1)"
+	" AND ($2 <> 'reactivate' OR c.status = 'suspended')"
 	" RETURNING c.contract_id, c.status, coalesce(c.end_date::text, '')";
+
+static const char sql_latest_status[] =
+	"SELECT c.status FROM contracts c JOIN members m ON m.member_id = c.member_id"
+	" WHERE m.membership_number = $1 ORDER BY c.start_date DESC LIMIT 1";
 /* clang-format on */
+
+/* Why no contract changed: none, or (reactivate) one not suspended. */
+static int nothing_changed(struct pg *db, const char *member)
+{
+	const char *v[1] = {member};
+	PGresult *res;
+
+	if (pg_exec_params(db, sql_latest_status, 1, v, &res) != OK)
+		return ERR;
+	if (PQntuples(res) == 0)
+		fprintf(stderr, "claimctl contract: member %s has no contract\n", member);
+	else
+		fprintf(stderr,
+			"claimctl contract: the contract of member %s is %s; reactivate lifts a"
+			" suspension only (a termination is never undone by it)\n",
+			member, PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return ERR;
+}
 
 /* The change and its event; `said` gets the line to print once committed. */
 static int apply(struct pg *db, const char *const v[4], const char *change, char *contract,
@@ -81,9 +109,8 @@ static int apply(struct pg *db, const char *const v[4], const char *change, char
 	if (pg_exec_params(db, sql_change, 4, v, &res) != OK)
 		return ERR;
 	if (PQntuples(res) == 0) {
-		fprintf(stderr, "claimctl contract: member %s has no contract\n", v[0]);
 		PQclear(res);
-		return ERR;
+		return nothing_changed(db, v[0]);
 	}
 	snprintf(contract, len, "%s", PQgetvalue(res, 0, 0));
 	ev.has_contract_id = 1;
