@@ -3,9 +3,17 @@
  *	reimburse_batch.c - decide a batch of accepted claims
  *
  * DESCRIPTION
- *	reimburse_batch(), inside the worker's transaction, in three round
+ *	reimburse_batch(), inside the worker's transaction, in four round
  *	trips to PostgreSQL whatever the size of the batch:
  *
+ *	0. take an advisory lock per beneficiary of the batch (in id order):
+ *	   annual caps, acts per year and renewal periods are read from the
+ *	   beneficiary's history and then written, so two transactions
+ *	   deciding claims of one beneficiary must not overlap. Kafka's keys
+ *	   (the contract id) already send them to one consumer; the lock
+ *	   makes it hold whatever the producer's key or the topic's number
+ *	   of partitions (a repartitioned topic moves keys). It costs no row
+ *	   write (a row lock would, in the WAL);
  *	1. lock the batch's claim rows (SELECT ... FOR UPDATE, in claim id
  *	   order so that two workers never deadlock): a claim already past
  *	   'queued' was decided by an earlier delivery and is left alone; two
@@ -125,6 +133,11 @@ int reimburse_prepare(struct pg *db)
 		       " LEFT JOIN guarantees g USING (formula_code, version)"
 		       " ORDER BY v.formula_code, v.version",
 		       0) != OK ||
+	    pg_prepare(db, "reimburse_lock_beneficiaries",
+		       "SELECT count(pg_advisory_xact_lock(" REIMBURSE_LOCK_CLASS
+		       ", (b & 2147483647)::int))"
+		       " FROM (SELECT DISTINCT b FROM unnest($1::bigint[]) AS u(b) ORDER BY b) q",
+		       1) != OK ||
 	    pg_prepare(db, "reimburse_lock",
 		       "SELECT cl.claim_id::text, cl.status, c.formula_code FROM claims cl"
 		       " JOIN contracts c ON c.contract_id = cl.contract_id"
@@ -311,6 +324,25 @@ static int load_histories(struct pg *db, struct reimburse_item *items, int n, st
 /* ---- locks ----------------------------------------------------------------------- */
 
 /* Sets queued on the items to decide; poison on unknown claims. */
+static int lock_beneficiaries(struct pg *db, const struct reimburse_item *items, int n)
+{
+	struct pgarray ids;
+	const char *v[1];
+	PGresult *res;
+	int status;
+
+	pgarray_init(&ids);
+	for (int i = 0; i < n; i++)
+		if (items[i].claim != NULL && items[i].poison[0] == '\0')
+			pgarray_int(&ids, items[i].claim->beneficiary_id);
+	v[0] = pgarray_finish(&ids);
+	status = pg_exec_prepared(db, "reimburse_lock_beneficiaries", 1, v, NULL, NULL, &res);
+	pgarray_free(&ids);
+	if (status == OK)
+		PQclear(res);
+	return status;
+}
+
 static int lock_claims(struct pg *db, struct reimburse_item *items, int n)
 {
 	struct pgarray ids;
@@ -940,7 +972,8 @@ int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_i
 			snprintf(items[i].poison, sizeof(items[i].poison),
 				 "ClaimAccepted without claim id, birth date or lines");
 	}
-	if (lock_claims(db, items, n) != OK || load_histories(db, items, n, &hs) != OK)
+	if (lock_beneficiaries(db, items, n) != OK || lock_claims(db, items, n) != OK ||
+	    load_histories(db, items, n, &hs) != OK)
 		goto out;
 	if (formulas_for(ctx, db, items, n) != OK)
 		goto out;

@@ -599,6 +599,24 @@ check_eq "contract: terminating a suspended contract keeps it suspended" \
 check_eq "contract: ... until reactivated: terminated at its end date" "$(contract_of "$M2")" \
 	"terminated 2026-11-30"
 
+# ---- one beneficiary, one transaction at a time ---------------------------------
+# A batch takes an advisory lock per beneficiary before reading its
+# history: held here, the claim waits for it.
+LK="lock-$RUN_ID"
+claims_file "$P" 1 1 "$LK" >"$TEST_LOGS/lock-claim.json"
+ben=$(sql "SELECT b.beneficiary_id FROM beneficiaries b JOIN members m USING (member_id)
+	WHERE m.membership_number = '${P}00001' AND b.rank = 1")
+psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; SELECT pg_advisory_xact_lock(7415003, $ben);
+	SELECT pg_sleep(5); COMMIT" >/dev/null 2>>"$LOG" &
+locker=$!
+sleep 0.5
+"$BIN/claimctl" submit "$TEST_LOGS/lock-claim.json" 2>>"$LOG"
+sleep 3
+check_eq "beneficiary lock: not decided while another transaction holds its beneficiary" \
+	"$(decided_count "$LK")" 0
+wait "$locker"
+check "beneficiary lock: decided once it is released" wait_for 30 all_decided "$LK" 1
+
 # ---- liveness -------------------------------------------------------------------
 # /live fails while one step of the loop is stuck (here: intake's insert
 # waits on a lock held 9 s) and recovers once it ends; /health, which
