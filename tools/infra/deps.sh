@@ -28,7 +28,6 @@ PACKAGES=(
     protobuf-c-compiler libprotobuf-c-dev
     librdkafka-dev libzmq3-dev libpq-dev libhiredis-dev libjansson-dev
     libsodium-dev libmicrohttpd-dev
-    libcairo2-dev libpango1.0-dev
     postgresql postgresql-client redis-server kcat
     jq curl
     iproute2 procps
