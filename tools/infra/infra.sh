@@ -199,10 +199,13 @@ as_pg() {
     fi
 }
 
+# pg_pid: the postmaster of our data directory: the pid of postmaster.pid,
+# if that process is a postgres started with -D $PG_DATA. After an unclean
+# stop the file stays, and its pid may since belong to another process.
 pg_pid() {
     local p
     p=$(head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null || true)
-    [[ $p =~ ^[0-9]+$ ]] && alive "$p" && echo "$p"
+    [[ $p =~ ^[0-9]+$ ]] && alive "$p" && [[ $(cmdline "$p") == *postgres*" -D $PG_DATA "* ]] && echo "$p"
     return 0
 }
 
@@ -297,13 +300,43 @@ SELECT 'CREATE DATABASE claims OWNER claims'
 SQL
 }
 
-# pg_wait_stale: after a crash, PostgreSQL refuses to start while the dead
-# postmaster's pid still exists (a zombie not yet reaped): give it a moment.
-pg_wait_stale() {
-    local p
-    p=$(head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null || true)
-    [[ $p =~ ^[0-9]+$ ]] || return 0
-    wait_for 10 test ! -e "/proc/$p" || true
+# pg_dir_users: pids of the postgres processes working in the data
+# directory: a postmaster and its backends chdir there, whatever their
+# command line shows.
+pg_dir_users() {
+    [[ -d $PG_DATA ]] || return 0
+    local d p comm
+    find -L /proc/[0-9]*/cwd -maxdepth 0 -samefile "$PG_DATA" 2>/dev/null |
+        while read -r d; do
+            p=${d#/proc/}
+            p=${p%/cwd}
+            { read -r comm <"/proc/$p/comm"; } 2>/dev/null || continue
+            [[ $comm == postgres ]] && echo "$p"
+        done || true
+}
+no_pg_dir_users() { [[ -z $(pg_dir_users) ]]; }
+
+# pg_clear_stale: called with no postmaster of ours running (pg_pid empty).
+# The lock files an unclean stop leaves (postmaster.pid, and the socket's)
+# name a pid that may now be an unrelated process, or a zombie not yet
+# reaped, which PostgreSQL would take for a server still running: remove
+# them. Not while postgres processes still work in the data directory (a
+# backend the dead postmaster left behind, or a server started some other
+# way): PostgreSQL's own check must then stop a second server.
+pg_clear_stale() {
+    local f locks=()
+    for f in "$PG_DATA/postmaster.pid" "$PG_RUN/.s.PGSQL.$PG_PORT.lock"; do
+        if [[ -f $f ]]; then locks+=("$f"); fi
+    done
+    ((${#locks[@]} > 0)) || return 0
+    # Backends exit by themselves soon after their postmaster's death.
+    if ! wait_for 10 no_pg_dir_users; then
+        die "postgres: no server of ours runs, but postgres processes still work in" \
+            "$PG_DATA (pid $(pg_dir_users | tr '\n' ' ')): stop them, then run up again"
+    fi
+    say "postgres: removing the lock files of a server that is gone (pid" \
+        "$(head -n 1 "${locks[0]}" 2>/dev/null || true)): ${locks[*]##*/}"
+    rm -f "${locks[@]}"
 }
 
 pg_up() {
@@ -332,7 +365,7 @@ pg_up() {
     chmod 700 "$PG_RUN"
     pg_check_access
     [[ -f $PG_DATA/PG_VERSION ]] || pg_init
-    pg_wait_stale
+    pg_clear_stale
     pg_write_config
     [[ -f $PG_LOG ]] && mv -f "$PG_LOG" "$PG_LOG.1"
     STARTED+=(postgres)
@@ -659,7 +692,7 @@ leftovers() {
         pgrep -f -- "-D $dpat( |\$)" || true
         read_pid "$KAFKA_PID"
         read_pid "$REDIS_PID"
-        head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null || true
+        pg_pid
     } | sort -u | while read -r p; do
         [[ $p =~ ^[0-9]+$ ]] && alive "$p" && echo "$p $(cmdline "$p")"
     done
