@@ -167,6 +167,7 @@ pg_setup_env() {
 # parent directory. A repository where that user cannot go (a private
 # home such as /root) keeps its database under /var/tmp instead, in a
 # directory named after the repository's path; .infra/pg links to it.
+# Without that link, such a directory is stale (pg_drop_stale_outside).
 pg_place_state() {
     local outside
     [[ $PG_USER == "$(id -un)" ]] && return 0
@@ -339,10 +340,28 @@ pg_clear_stale() {
     rm -f "${locks[@]}"
 }
 
+# pg_drop_stale_outside: a database kept under /var/tmp (pg_place_state)
+# while .infra/pg, the link to it, is gone was left by an earlier checkout
+# at this path, or by a .infra/ deleted by hand. The broker's topics and
+# offsets went with .infra/kafka: start afresh (initdb) rather than pair
+# that old database with an empty broker.
+pg_drop_stale_outside() {
+    [[ $PG_DIR == /var/tmp/claims-infra-*/pg && ! -L $INFRA/pg && -e $PG_DIR ]] || return 0
+    local pid
+    pid=$(pg_pid)
+    if [[ -n $pid ]] || ! no_pg_dir_users; then
+        die "postgres: a server left by an earlier checkout at this path still runs on" \
+            "$PG_DATA (pid ${pid:-$(pg_dir_users | tr '\n' ' ')}): stop it (tools/infra/infra.sh down), then up again"
+    fi
+    say "postgres: removing ${PG_DIR%/pg}, the database of an earlier checkout at this path (.infra/pg is gone)"
+    rm -rf "${PG_DIR%/pg}"
+}
+
 pg_up() {
     local t0 pid
     t0=$(usec)
     pg_setup_env
+    pg_drop_stale_outside
     pid=$(pg_pid)
     if [[ -n $pid ]]; then
         "$PG_BIN/pg_isready" -q -h "$HOST" -p "$PG_PORT" -t "$PG_TIMEOUT" ||
@@ -786,8 +805,9 @@ cmd_env() {
 
 cmd_reset() {
     cmd_down
-    # A database kept outside the repository (see pg_place_state) goes too.
-    if [[ -L $INFRA/pg && $PG_DIR == /var/tmp/claims-infra-*/pg ]]; then
+    # A database kept outside the repository (see pg_place_state) goes too,
+    # linked from .infra/pg or left by an earlier checkout at this path.
+    if [[ $PG_DIR == /var/tmp/claims-infra-*/pg ]]; then
         rm -rf "${PG_DIR%/pg}"
     fi
     [[ $INFRA == "$ROOT/.infra" && -d $INFRA ]] && rm -rf "$INFRA"
