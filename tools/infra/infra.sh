@@ -718,9 +718,24 @@ leftovers() {
     return 0
 }
 
+# need_own_state: .infra/ left by a run as another user (as root, then
+# without sudo) can be neither changed nor locked by this one: say what to
+# do rather than fail on a bare "Operation not permitted".
+need_own_state() {
+    (($(id -u) == 0)) && return 0
+    [[ -e $INFRA ]] || return 0
+    local other
+    other=$(find "$INFRA" -maxdepth 2 ! -user "$(id -u)" -print -quit 2>/dev/null || true)
+    [[ -z $other ]] && return 0
+    die "${other#"$ROOT"/} belongs to $(stat -c %U "$other"), not to $(id -un): .infra/ was made" \
+        "by a run as that user. Run this script as that user again (sudo tools/infra/infra.sh ...)," \
+        "or start afresh, deleting the data: sudo tools/infra/infra.sh reset"
+}
+
 # lock: one infra.sh at a time. The daemons are started with the lock's fd
 # closed ({LOCK_FD}>&-), or they would hold it for as long as they run.
 lock() {
+    need_own_state
     mkdir -p "$INFRA"
     chmod 755 "$INFRA" # the database user must traverse it
     exec {LOCK_FD}>"$INFRA/.lock"
