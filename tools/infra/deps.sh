@@ -106,7 +106,7 @@ as_root() {
     elif command -v sudo >/dev/null 2>&1; then
         sudo "$@"
     else
-        die "not root and no sudo: cannot run $*"
+        die "not root and no sudo: run tools/infra/deps.sh as root (e.g. su -c tools/infra/deps.sh), it has to run: $*"
     fi
 }
 
