@@ -14,10 +14,40 @@
 # shows paid. The
 # infrastructure stays up for exploration with
 # build/bin/claimctl; `make infra-down` stops it.
+#
+# The demo stops with an error, the tail of the daemons' logs and a
+# non-zero status when a daemon's port is taken, a daemon exits or does
+# not answer GET /health within 30 s, or not every claim is decided.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=build/bin
 LOGS=.infra/demo
+# The daemons' fixed ports on 127.0.0.1: ZeroMQ (intake, tpgate's front
+# door, tpgate's quote back end) and /metrics and /health (intake,
+# reimburse, tpgate).
+PORTS=(5701 5702 5703 9101 9102 9103)
+HEALTH_TIMEOUT=30 # seconds for a daemon to answer GET /health
+
+fail() {
+	printf 'demo: error: %s\n' "$*" >&2
+	exit 1
+}
+
+# show_log NAME: the tail of a daemon's log, after a failure.
+show_log() {
+	printf -- '--- last 20 lines of %s ---\n' "$LOGS/$1.log" >&2
+	tail -n 20 "$LOGS/$1.log" >&2 || true
+	printf -- '---\n' >&2
+}
+
+# A daemon that cannot bind its port exits at once, and a /health answered
+# by another process on that port would look like ours: check first.
+busy=""
+for port in "${PORTS[@]}"; do
+	[ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ] || busy+=" $port"
+done
+[ -z "$busy" ] || fail "port(s)$busy already taken (another demo or test run? see ss -ltnp);" \
+	"the demo's daemons need ${PORTS[*]} on 127.0.0.1"
 mkdir -p "$LOGS"
 
 tools/infra/infra.sh up
@@ -29,31 +59,68 @@ $BIN/claimctl migrate
 $BIN/claimctl seed --members 1000
 
 echo "== daemons (logs in $LOGS/)"
-$BIN/intake >>"$LOGS/intake.log" 2>&1 &
-intake=$!
-$BIN/reimburse >>"$LOGS/reimburse.log" 2>&1 &
-reimburse=$!
+PIDS=()
+stop() {
+	((${#PIDS[@]} > 0)) || return 0
+	kill -TERM "${PIDS[@]}" 2>/dev/null || true
+	wait "${PIDS[@]}" 2>/dev/null || true
+	PIDS=()
+}
+trap stop EXIT
+
+# start_daemon NAME PORT [VAR=VALUE...]: runs $BIN/NAME in the background
+# with its metrics and health endpoint on 127.0.0.1:PORT, and waits until
+# GET /health answers 200; fails with the tail of its log if the daemon
+# exits or does not answer within HEALTH_TIMEOUT seconds.
+start_daemon() {
+	local name=$1 port=$2 pid deadline
+	shift 2
+	env "$@" CLAIMS_METRICS_ADDR="127.0.0.1:$port" "$BIN/$name" >>"$LOGS/$name.log" 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	deadline=$((SECONDS + HEALTH_TIMEOUT))
+	until curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$port/health"; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			show_log "$name"
+			fail "$name exited during start-up (log: $LOGS/$name.log)"
+		fi
+		if ((SECONDS >= deadline)); then
+			show_log "$name"
+			fail "$name: no healthy answer on http://127.0.0.1:$port/health within ${HEALTH_TIMEOUT} s"
+		fi
+		sleep 0.25
+	done
+	kill -0 "$pid" 2>/dev/null || {
+		show_log "$name"
+		fail "$name exited during start-up (log: $LOGS/$name.log)"
+	}
+	echo "$name: healthy (pid $pid)"
+}
+
+start_daemon intake 9101
+start_daemon reimburse 9102
 # The tiers-payant front door with a fresh key pair; a pharmacy's key.
 eval "$($BIN/claimctl tp keygen | sed 's/^/SERVER_/')"
 eval "$($BIN/claimctl tp keygen)"
-CLAIMS_TP_SERVER_SECRET=$SERVER_SECRET_KEY $BIN/tpgate >>"$LOGS/tpgate.log" 2>&1 &
-tpgate=$!
-stop() {
-	kill -TERM "$intake" "$reimburse" "$tpgate" 2>/dev/null || true
-	wait "$intake" "$reimburse" "$tpgate" 2>/dev/null || true
-}
-trap stop EXIT
+start_daemon tpgate 9103 CLAIMS_TP_SERVER_SECRET="$SERVER_SECRET_KEY"
 
 echo "== submitting tools/demo/claims.json to Kafka (claims.submitted)"
 $BIN/claimctl submit tools/demo/claims.json
 n=$(grep -c . tools/demo/claims.json)
 sql() { psql -X -q -At "$CLAIMS_PG_DSN" -c "$1"; }
+done_count=0
 for _ in $(seq 1 120); do
 	done_count=$(sql "SELECT (SELECT count(*) FROM claims WHERE external_id LIKE 'DEMO-%' AND status <> 'queued')
-	                 + (SELECT count(*) FROM claim_rejections WHERE external_id LIKE 'DEMO-%')")
+	                 + (SELECT count(*) FROM claim_rejections WHERE external_id LIKE 'DEMO-%')") || true
+	[[ $done_count =~ ^[0-9]+$ ]] || done_count=0
 	[ "$done_count" -ge "$n" ] && break
 	sleep 0.5
 done
+if [ "$done_count" -lt "$n" ]; then
+	show_log intake
+	show_log reimburse
+	fail "only $done_count of the $n submitted claims were decided or rejected after 60 s"
+fi
 
 echo
 echo "== decisions (euros)"
@@ -96,6 +163,10 @@ for _ in $(seq 1 60); do
 	sleep 0.5
 done
 jq -c . <<<"$status"
+if [ "$(jq -r .status <<<"$status")" = queued ]; then
+	show_log reimburse
+	fail "invoice $invoice still queued after 30 s"
+fi
 echo "-- the bank pays the pharmacy: claimctl payments settle, then INVOICE_STATUS again"
 printf '%s %s VIR-%s\n' "$(jq -r .claim_id <<<"$status")" "$(jq -r .amc_cents <<<"$status")" \
 	"${invoice#DEMO-TP-}" | $BIN/claimctl payments settle -

@@ -28,7 +28,6 @@ PACKAGES=(
     protobuf-c-compiler libprotobuf-c-dev
     librdkafka-dev libzmq3-dev libpq-dev libhiredis-dev libjansson-dev
     libsodium-dev libmicrohttpd-dev
-    libcairo2-dev libpango1.0-dev
     postgresql postgresql-client redis-server kcat
     jq curl
     iproute2 procps
@@ -107,16 +106,37 @@ as_root() {
     elif command -v sudo >/dev/null 2>&1; then
         sudo "$@"
     else
-        die "not root and no sudo: cannot run $*"
+        die "not root and no sudo: run tools/infra/deps.sh as root (e.g. su -c tools/infra/deps.sh), it has to run: $*"
+    fi
+}
+
+# java_problem: why the java on PATH cannot run Kafka 4.1, which needs 17 or
+# later; empty when it can. openjdk-17 may be installed while PATH (or the
+# java alternative) still picks an older one: checked on every run.
+java_problem() {
+    local v
+    v=$(java_major)
+    ((v >= 17)) && return 0
+    if ((v == 0)); then
+        echo "no usable java on PATH (Kafka 4.1 needs java 17 or later)"
+    else
+        echo "the java on PATH ($(command -v java)) is version $v; Kafka 4.1 needs 17 or later:" \
+            "put a newer one first on PATH or choose it with: update-alternatives --config java" \
+            "(openjdk-17 is in /usr/lib/jvm/java-17-openjdk-*/bin once installed)"
     fi
 }
 
 install_packages() {
     local -a missing
     local -a wanted
+    local problem
     mapfile -t wanted < <(wanted_packages)
     mapfile -t missing < <(missing_packages "${wanted[@]}")
-    ((${#missing[@]} == 0)) && return 0
+    if ((${#missing[@]} == 0)); then
+        problem=$(java_problem)
+        [[ -z $problem ]] || die "$problem"
+        return 0
+    fi
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -131,7 +151,8 @@ install_packages() {
     local still
     still=$(missing_packages "${missing[@]}")
     [[ -z $still ]] || die "still missing after apt-get install: $still"
-    (($(java_major) >= 17)) || die "java >= 17 not found on PATH after install"
+    problem=$(java_problem)
+    [[ -z $problem ]] || die "$problem"
 }
 
 fetch_jars() {
@@ -170,6 +191,12 @@ check_only() {
         rc=1
     else
         log "Debian packages: all installed"
+    fi
+    local problem
+    problem=$(java_problem)
+    if [[ -n $problem ]]; then
+        log "java: $problem"
+        rc=1
     fi
     if jars_ok; then
         log "Kafka $(kafka_version) jars: present"

@@ -167,6 +167,7 @@ pg_setup_env() {
 # parent directory. A repository where that user cannot go (a private
 # home such as /root) keeps its database under /var/tmp instead, in a
 # directory named after the repository's path; .infra/pg links to it.
+# Without that link, such a directory is stale (pg_drop_stale_outside).
 pg_place_state() {
     local outside
     [[ $PG_USER == "$(id -un)" ]] && return 0
@@ -199,10 +200,13 @@ as_pg() {
     fi
 }
 
+# pg_pid: the postmaster of our data directory: the pid of postmaster.pid,
+# if that process is a postgres started with -D $PG_DATA. After an unclean
+# stop the file stays, and its pid may since belong to another process.
 pg_pid() {
     local p
     p=$(head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null || true)
-    [[ $p =~ ^[0-9]+$ ]] && alive "$p" && echo "$p"
+    [[ $p =~ ^[0-9]+$ ]] && alive "$p" && [[ $(cmdline "$p") == *postgres*" -D $PG_DATA "* ]] && echo "$p"
     return 0
 }
 
@@ -297,19 +301,67 @@ SELECT 'CREATE DATABASE claims OWNER claims'
 SQL
 }
 
-# pg_wait_stale: after a crash, PostgreSQL refuses to start while the dead
-# postmaster's pid still exists (a zombie not yet reaped): give it a moment.
-pg_wait_stale() {
-    local p
-    p=$(head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null || true)
-    [[ $p =~ ^[0-9]+$ ]] || return 0
-    wait_for 10 test ! -e "/proc/$p" || true
+# pg_dir_users: pids of the postgres processes working in the data
+# directory: a postmaster and its backends chdir there, whatever their
+# command line shows.
+pg_dir_users() {
+    [[ -d $PG_DATA ]] || return 0
+    local d p comm
+    find -L /proc/[0-9]*/cwd -maxdepth 0 -samefile "$PG_DATA" 2>/dev/null |
+        while read -r d; do
+            p=${d#/proc/}
+            p=${p%/cwd}
+            { read -r comm <"/proc/$p/comm"; } 2>/dev/null || continue
+            [[ $comm == postgres ]] && echo "$p"
+        done || true
+}
+no_pg_dir_users() { [[ -z $(pg_dir_users) ]]; }
+
+# pg_clear_stale: called with no postmaster of ours running (pg_pid empty).
+# The lock files an unclean stop leaves (postmaster.pid, and the socket's)
+# name a pid that may now be an unrelated process, or a zombie not yet
+# reaped, which PostgreSQL would take for a server still running: remove
+# them. Not while postgres processes still work in the data directory (a
+# backend the dead postmaster left behind, or a server started some other
+# way): PostgreSQL's own check must then stop a second server.
+pg_clear_stale() {
+    local f locks=()
+    for f in "$PG_DATA/postmaster.pid" "$PG_RUN/.s.PGSQL.$PG_PORT.lock"; do
+        if [[ -f $f ]]; then locks+=("$f"); fi
+    done
+    ((${#locks[@]} > 0)) || return 0
+    # Backends exit by themselves soon after their postmaster's death.
+    if ! wait_for 10 no_pg_dir_users; then
+        die "postgres: no server of ours runs, but postgres processes still work in" \
+            "$PG_DATA (pid $(pg_dir_users | tr '\n' ' ')): stop them, then run up again"
+    fi
+    say "postgres: removing the lock files of a server that is gone (pid" \
+        "$(head -n 1 "${locks[0]}" 2>/dev/null || true)): ${locks[*]##*/}"
+    rm -f "${locks[@]}"
+}
+
+# pg_drop_stale_outside: a database kept under /var/tmp (pg_place_state)
+# while .infra/pg, the link to it, is gone was left by an earlier checkout
+# at this path, or by a .infra/ deleted by hand. The broker's topics and
+# offsets went with .infra/kafka: start afresh (initdb) rather than pair
+# that old database with an empty broker.
+pg_drop_stale_outside() {
+    [[ $PG_DIR == /var/tmp/claims-infra-*/pg && ! -L $INFRA/pg && -e $PG_DIR ]] || return 0
+    local pid
+    pid=$(pg_pid)
+    if [[ -n $pid ]] || ! no_pg_dir_users; then
+        die "postgres: a server left by an earlier checkout at this path still runs on" \
+            "$PG_DATA (pid ${pid:-$(pg_dir_users | tr '\n' ' ')}): stop it (tools/infra/infra.sh down), then up again"
+    fi
+    say "postgres: removing ${PG_DIR%/pg}, the database of an earlier checkout at this path (.infra/pg is gone)"
+    rm -rf "${PG_DIR%/pg}"
 }
 
 pg_up() {
     local t0 pid
     t0=$(usec)
     pg_setup_env
+    pg_drop_stale_outside
     pid=$(pg_pid)
     if [[ -n $pid ]]; then
         "$PG_BIN/pg_isready" -q -h "$HOST" -p "$PG_PORT" -t "$PG_TIMEOUT" ||
@@ -332,7 +384,7 @@ pg_up() {
     chmod 700 "$PG_RUN"
     pg_check_access
     [[ -f $PG_DATA/PG_VERSION ]] || pg_init
-    pg_wait_stale
+    pg_clear_stale
     pg_write_config
     [[ -f $PG_LOG ]] && mv -f "$PG_LOG" "$PG_LOG.1"
     STARTED+=(postgres)
@@ -659,16 +711,31 @@ leftovers() {
         pgrep -f -- "-D $dpat( |\$)" || true
         read_pid "$KAFKA_PID"
         read_pid "$REDIS_PID"
-        head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null || true
+        pg_pid
     } | sort -u | while read -r p; do
         [[ $p =~ ^[0-9]+$ ]] && alive "$p" && echo "$p $(cmdline "$p")"
     done
     return 0
 }
 
+# need_own_state: .infra/ left by a run as another user (as root, then
+# without sudo) can be neither changed nor locked by this one: say what to
+# do rather than fail on a bare "Operation not permitted".
+need_own_state() {
+    (($(id -u) == 0)) && return 0
+    [[ -e $INFRA ]] || return 0
+    local other
+    other=$(find "$INFRA" -maxdepth 2 ! -user "$(id -u)" -print -quit 2>/dev/null || true)
+    [[ -z $other ]] && return 0
+    die "${other#"$ROOT"/} belongs to $(stat -c %U "$other"), not to $(id -un): .infra/ was made" \
+        "by a run as that user. Run this script as that user again (sudo tools/infra/infra.sh ...)," \
+        "or start afresh, deleting the data: sudo tools/infra/infra.sh reset"
+}
+
 # lock: one infra.sh at a time. The daemons are started with the lock's fd
 # closed ({LOCK_FD}>&-), or they would hold it for as long as they run.
 lock() {
+    need_own_state
     mkdir -p "$INFRA"
     chmod 755 "$INFRA" # the database user must traverse it
     exec {LOCK_FD}>"$INFRA/.lock"
@@ -753,8 +820,9 @@ cmd_env() {
 
 cmd_reset() {
     cmd_down
-    # A database kept outside the repository (see pg_place_state) goes too.
-    if [[ -L $INFRA/pg && $PG_DIR == /var/tmp/claims-infra-*/pg ]]; then
+    # A database kept outside the repository (see pg_place_state) goes too,
+    # linked from .infra/pg or left by an earlier checkout at this path.
+    if [[ $PG_DIR == /var/tmp/claims-infra-*/pg ]]; then
         rm -rf "${PG_DIR%/pg}"
     fi
     [[ $INFRA == "$ROOT/.infra" && -d $INFRA ]] && rm -rf "$INFRA"
