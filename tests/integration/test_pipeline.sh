@@ -320,6 +320,12 @@ sql "UPDATE formula_versions SET effective_to = '2026-03-01' WHERE formula_code 
      INSERT INTO formula_versions (formula_code, version, effective_from) VALUES ('$F', 2, '2026-03-01');
      INSERT INTO guarantees (formula_code, version, category, spec)
        SELECT '$F', 2, category, spec FROM guarantees WHERE formula_code = '$F' AND version = 1" >/dev/null
+# Two versions in force on the same day are refused (migration 017):
+# version 3 from April, with version 2 left open.
+out=$(psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; INSERT INTO formula_versions (formula_code, version, effective_from)
+	VALUES ('$F', 3, '2026-04-01'); COMMIT" 2>&1)
+check "formulas: a version overlapping another of its formula refused by the database" \
+	grep -q 'formula_versions_no_overlap' <<<"$out"
 RF="retro-$RUN_ID"
 printf '{"source":"%s","external_id":"x","membership_number":"%s","lines":[{"care_date":"2026-03-10",%s}]}\n' \
 	"$RF" "${P}700001" "$line" >"$TEST_LOGS/retro.json"
