@@ -10,6 +10,7 @@
 # with SIGTERM. Then a pharmacy uses the tiers-payant front door: its key
 # is registered, it checks a patient's rights, gets a quote, sends the
 # invoice citing the quote and follows it until it is computed; the
+# payment goes out in a transfer run (claimctl payments export), the
 # bank's transfer is recorded (claimctl payments settle) and the invoice
 # shows paid. The
 # infrastructure stays up for exploration with
@@ -167,6 +168,11 @@ if [ "$(jq -r .status <<<"$status")" = queued ]; then
 	show_log reimburse
 	fail "invoice $invoice still queued after 30 s"
 fi
+echo "-- the treasury's transfer run: claimctl payments export (the pharmacy's payment among them)"
+run=$($BIN/claimctl payments export --run "RUN-${invoice#DEMO-TP-}" --payee professional --limit 100000) ||
+	fail "payments export failed"
+echo "$(grep -c . <<<"$run") payment(s) in run RUN-${invoice#DEMO-TP-}; the pharmacy's:"
+grep " $(jq -r .claim_id <<<"$status") " <<<"$run" || fail "the invoice's payment is not in the run"
 echo "-- the bank pays the pharmacy: claimctl payments settle, then INVOICE_STATUS again"
 printf '%s %s VIR-%s\n' "$(jq -r .claim_id <<<"$status")" "$(jq -r .amc_cents <<<"$status")" \
 	"${invoice#DEMO-TP-}" | $BIN/claimctl payments settle -

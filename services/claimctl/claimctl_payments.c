@@ -6,6 +6,7 @@
  * SYNOPSIS
  *	claimctl payments list [--status owed|pending|sent|paid|all]
  *	                       [--payee member|professional] [--limit N]
+ *	claimctl payments export --run RUN [--payee member|professional] [--limit N]
  *	claimctl payments settle FILE
  *
  * DESCRIPTION
@@ -17,6 +18,16 @@
  *	list prints the payments, oldest first, one per line: payment id,
  *	claim id, payee, payee reference, amount in cents, status, bank
  *	reference. The default, owed, is every payment not yet paid.
+ *
+ *	export takes the pending payments (oldest first, at most N, 1000 by
+ *	default) into the run RUN, the id the treasury gives the transfer
+ *	file (up to 35 characters, no spaces), marks them 'sent' and prints
+ *	them as list does: what goes to the bank. One transaction; payments
+ *	another export is taking at the same moment are skipped, so two
+ *	exports never share a payment. A run exported again prints the
+ *	payments it took the first time and takes no new ones: a file lost
+ *	or a command timed out is made again without paying anyone twice.
+ *	Exit 0 when the run was made or found (possibly empty).
  *
  *	settle reads the transfers the bank made (from its statement), one
  *	per line, "CLAIM_ID AMOUNT_CENTS REFERENCE" (the reference is the
@@ -30,7 +41,9 @@
  *	  CLAIM_ID already paid REFERENCE        (the same transfer again)
  *	  CLAIM_ID refused REASON                (nothing changed for it)
  *
- *	A statement read twice changes nothing. A transfer whose amount is
+ *	A payment is settled from 'sent' (the usual way) or from 'pending'
+ *	(paid by other means: the statement says so). A statement read
+ *	twice changes nothing. A transfer whose amount is
  *	not the payment's, for a claim without a payment, or for a payment
  *	already paid under another reference is refused: the money and the
  *	record disagree, and a person must look.
@@ -56,12 +69,17 @@
 #include "proto/reimbursement.pb-c.h"
 
 #define REFERENCE_MAX 35 /* a SEPA end-to-end id */
+/* First key of the advisory lock an export takes on its run's name (the
+ * second is its hash); see REIMBURSE_LOCK_CLASS for the others. */
+#define PAYMENTS_RUN_LOCK_CLASS "7415004"
 
 static int usage_on(FILE *out)
 {
 	fprintf(out,
 		"usage: claimctl payments list [--status owed|pending|sent|paid|all]\n"
 		"                              [--payee member|professional] [--limit N]\n"
+		"       claimctl payments export --run RUN [--payee member|professional]"
+		" [--limit N]\n"
 		"       claimctl payments settle FILE   (lines: CLAIM_ID AMOUNT_CENTS REFERENCE;"
 		" - for stdin)\n"
 		"Settings: CLAIMS_PG_DSN.\n");
@@ -123,6 +141,97 @@ static int payments_list(int argc, char **argv)
 	}
 	pg_close(db);
 	return rc;
+}
+
+/* ---- export -------------------------------------------------------------------------------- */
+
+/* clang-format off */
+/* $1 run, $2 payee or NULL, $3 limit. A run already made is printed as
+ * it was; else the pending payments are taken into it. */
+static const char sql_export[] =
+	"WITH made AS (SELECT 1 FROM payments WHERE run_id = $1 LIMIT 1),"
+	" taken AS ("
+	"  UPDATE payments p SET status = 'sent', run_id = $1, sent_at = now()"
+	"  WHERE p.payment_id IN (SELECT payment_id FROM payments"
+	"   WHERE status = 'pending' AND ($2::text IS NULL OR payee = $2)"
+	"   ORDER BY payment_id LIMIT $3::bigint FOR UPDATE SKIP LOCKED)"
+	"  AND NOT EXISTS (SELECT 1 FROM made)"
+	"  RETURNING p.payment_id, p.claim_id, p.payee, p.payee_ref, p.amount_cents, p.status,"
+	"   coalesce(p.bank_reference, '-') AS bank_reference)"
+	" SELECT * FROM taken"
+	" UNION ALL"
+	" SELECT payment_id, claim_id, payee, payee_ref, amount_cents, status,"
+	"  coalesce(bank_reference, '-') FROM payments"
+	"  WHERE run_id = $1 AND EXISTS (SELECT 1 FROM made)"
+	" ORDER BY 1";
+/* clang-format on */
+
+static int run_id_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > REFERENCE_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isgraph((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+static int payments_export(int argc, char **argv)
+{
+	const char *run = NULL, *payee = NULL, *limit = "1000";
+	struct pg *db;
+	PGresult *res = NULL;
+	int status;
+
+	for (int i = 2; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--run") == 0)
+			run = argv[i + 1];
+		else if (strcmp(argv[i], "--payee") == 0)
+			payee = argv[i + 1];
+		else if (strcmp(argv[i], "--limit") == 0)
+			limit = argv[i + 1];
+		else
+			return usage();
+	}
+	if (argc % 2 != 0 || run == NULL || !run_id_ok(run) || limit[0] == '\0' ||
+	    strspn(limit, "0123456789") != strlen(limit) ||
+	    (payee != NULL && strcmp(payee, "member") != 0 && strcmp(payee, "professional") != 0))
+		return usage();
+	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
+		return 1;
+	{
+		const char *lock[1] = {run}, *v[3] = {run, payee, limit};
+
+		/* One export of a run at a time: the second one in finds it made. */
+		status = pg_begin(db);
+		if (status == OK)
+			status = pg_exec_params(
+				db,
+				"SELECT pg_advisory_xact_lock(" PAYMENTS_RUN_LOCK_CLASS
+				", hashtext($1))",
+				1, lock, &res);
+		if (status == OK) {
+			PQclear(res);
+			status = pg_exec_params(db, sql_export, 3, v, &res);
+		}
+		if (status == OK && (status = pg_commit(db)) != OK)
+			PQclear(res);
+		if (status != OK)
+			pg_rollback(db);
+	}
+	pg_close(db);
+	if (status != OK) {
+		fprintf(stderr, "claimctl payments export: database error; nothing taken\n");
+		return 1;
+	}
+	for (int r = 0; r < PQntuples(res); r++)
+		printf("%s %s %s %s %s %s %s\n", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+		       PQgetvalue(res, r, 2), PQgetvalue(res, r, 3), PQgetvalue(res, r, 4),
+		       PQgetvalue(res, r, 5), PQgetvalue(res, r, 6));
+	PQclear(res);
+	return 0;
 }
 
 /* ---- settle -------------------------------------------------------------------------------- */
@@ -351,6 +460,8 @@ int cmd_payments(int argc, char **argv)
 		return usage_on(stdout);
 	if (strcmp(sub, "list") == 0)
 		return payments_list(argc, argv);
+	if (strcmp(sub, "export") == 0)
+		return payments_export(argc, argv);
 	if (strcmp(sub, "settle") == 0 && argc == 3)
 		return payments_settle(argv[2]);
 	return usage();

@@ -200,6 +200,27 @@ AMOUNT=$(jq .total_amc_cents <<<"$q") REF="E2E-$RUN_ID-1"
 payments() { "$BIN/claimctl" payments "$@" 2>>"$LOG"; }
 check "payments list: the invoice's payment is owed" \
 	bash -c "'$BIN/claimctl' payments list --payee professional --limit 1000000 | grep -q ' $CLAIM professional $PRO_A $AMOUNT pending -\$'"
+# The treasury takes what is owed into a named run, the bank's file.
+RUN="RUN-$RUN_ID"
+payments export --run "$RUN" --payee professional --limit 1000000 >"$TEST_LOGS/tp-run.txt"
+check "payments export: the invoice's payment goes in the run, sent" \
+	grep -q "^[0-9]* $CLAIM professional $PRO_A $AMOUNT sent -\$" "$TEST_LOGS/tp-run.txt"
+check_eq "payments export: the same run again gives the same payments" \
+	"$(payments export --run "$RUN" --payee professional --limit 1000000)" "$(cat "$TEST_LOGS/tp-run.txt")"
+check_eq "payments export: another run does not take them again" \
+	"$(payments export --run "$RUN-2" --payee professional --limit 1000000 | grep -c " $CLAIM ")" 0
+check_eq "payments export: the run is recorded" \
+	"$(sql "SELECT status, run_id FROM payments WHERE claim_id = '$CLAIM'")" "sent|$RUN"
+check_eq "status: sent while the bank has not paid" "$(tp status --invoice-id "$INV-1" | jq -c '[.status, .payment_status]')" \
+	'["computed","sent"]'
+payments export --run "$RUN-a" --payee member --limit 300 >"$TEST_LOGS/tp-run-a.txt" &
+export_a=$!
+payments export --run "$RUN-b" --payee member --limit 300 >"$TEST_LOGS/tp-run-b.txt" &
+wait "$export_a" $!
+check_eq "payments export: two exports at once share no payment" \
+	"$(cut -d' ' -f1 "$TEST_LOGS/tp-run-a.txt" "$TEST_LOGS/tp-run-b.txt" | sort | uniq -d | wc -l)" 0
+check_eq "payments export: a run id with a space is bad usage (exit 2)" \
+	"$(payments export --run "A B" >/dev/null; echo $?)" 2
 printf '# bank statement\n%s %s %s\n' "$CLAIM" "$((AMOUNT + 1))" "$REF" >"$TEST_LOGS/tp-pay-wrong.txt"
 check_eq "settle: a transfer of another amount is refused (exit 1)" \
 	"$(payments settle "$TEST_LOGS/tp-pay-wrong.txt"; echo "exit $?")" \
