@@ -386,7 +386,8 @@ static int prepare_statements(struct pg *db)
 		{"seed_formula_version",
 		 "INSERT INTO formula_versions (formula_code, version, effective_from, "
 		 "effective_to)"
-		 " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING version",
+		 " VALUES ($1, $2, $3, $4) ON CONFLICT (formula_code, version) DO NOTHING"
+		 " RETURNING version",
 		 4},
 		{"seed_guarantee",
 		 "INSERT INTO guarantees (formula_code, version, category, spec)"
