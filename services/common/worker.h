@@ -32,7 +32,7 @@
  *	(a data error), the batch is retried one message per transaction; a
  *	message that fails alone is a poison message and goes, whole, to
  *	<topic>.dlq with PostgreSQL's reason, through the outbox. When the
- *	connection is lost, the batch is kept and retried after reconnecting:
+ *	connection is lost, the batch is tried again after reconnecting, so
  *	an outage never sends good messages to the dead-letter topic: the
  *	consumer seeks back to the batch and reads it again at the next
  *	steps, polling all along (so that it keeps its place in the group).
