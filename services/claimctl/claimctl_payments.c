@@ -26,8 +26,11 @@
  *	another export is taking at the same moment are skipped, so two
  *	exports never share a payment. A run exported again prints the
  *	payments it took the first time and takes no new ones: a file lost
- *	or a command timed out is made again without paying anyone twice.
- *	Exit 0 when the run was made or found (possibly empty).
+ *	or a command timed out is made again without paying anyone twice;
+ *	asked with other options (--payee, --limit) it is refused. A run is
+ *	recorded (payment_runs: what it was asked, how many payments, their
+ *	sum) even when it took none. Exit 0 when the run was made or found
+ *	as asked (possibly empty); 1 when refused or the database failed.
  *
  *	settle reads the transfers the bank made (from its statement), one
  *	per line, "CLAIM_ID AMOUNT_CENTS REFERENCE" (the reference is the
@@ -146,24 +149,25 @@ static int payments_list(int argc, char **argv)
 /* ---- export -------------------------------------------------------------------------------- */
 
 /* clang-format off */
-/* $1 run, $2 payee or NULL, $3 limit. A run already made is printed as
- * it was; else the pending payments are taken into it. */
-static const char sql_export[] =
-	"WITH made AS (SELECT 1 FROM payments WHERE run_id = $1 LIMIT 1),"
-	" taken AS ("
-	"  UPDATE payments p SET status = 'sent', run_id = $1, sent_at = now()"
-	"  WHERE p.payment_id IN (SELECT payment_id FROM payments"
-	"   WHERE status = 'pending' AND ($2::text IS NULL OR payee = $2)"
-	"   ORDER BY payment_id LIMIT $3::bigint FOR UPDATE SKIP LOCKED)"
-	"  AND NOT EXISTS (SELECT 1 FROM made)"
-	"  RETURNING p.payment_id, p.claim_id, p.payee, p.payee_ref, p.amount_cents, p.status,"
-	"   coalesce(p.bank_reference, '-') AS bank_reference)"
-	" SELECT * FROM taken"
-	" UNION ALL"
-	" SELECT payment_id, claim_id, payee, payee_ref, amount_cents, status,"
-	"  coalesce(bank_reference, '-') FROM payments"
-	"  WHERE run_id = $1 AND EXISTS (SELECT 1 FROM made)"
-	" ORDER BY 1";
+/* $1 run: what it was asked, if it was made. */
+static const char sql_run_made[] =
+	"SELECT coalesce(payee, ''), max_payments FROM payment_runs WHERE run_id = $1";
+/* $1 run, $2 payee or NULL, $3 limit. */
+static const char sql_run_new[] =
+	"INSERT INTO payment_runs (run_id, payee, max_payments, payments, amount_cents)"
+	" VALUES ($1, $2, $3::bigint, 0, 0)";
+static const char sql_run_take[] =
+	"UPDATE payments p SET status = 'sent', run_id = $1, sent_at = now()"
+	" WHERE p.payment_id IN (SELECT payment_id FROM payments"
+	"  WHERE status = 'pending' AND ($2::text IS NULL OR payee = $2)"
+	"  ORDER BY payment_id LIMIT $3::bigint FOR UPDATE SKIP LOCKED)";
+static const char sql_run_count[] =
+	"UPDATE payment_runs r SET payments = x.n, amount_cents = x.total"
+	" FROM (SELECT count(*) AS n, coalesce(sum(amount_cents), 0) AS total FROM payments"
+	"  WHERE run_id = $1) x WHERE r.run_id = $1";
+static const char sql_run_payments[] =
+	"SELECT payment_id, claim_id, payee, payee_ref, amount_cents, status,"
+	" coalesce(bank_reference, '-') FROM payments WHERE run_id = $1 ORDER BY payment_id";
 /* clang-format on */
 
 static int run_id_ok(const char *s)
@@ -176,6 +180,49 @@ static int run_id_ok(const char *s)
 		if (!isgraph((unsigned char)s[i]))
 			return 0;
 	return 1;
+}
+
+/* A run already made, asked again: OK when asked the same way (*made
+ * set), ERR (said why) when not. */
+static int run_made_as_asked(struct pg *db, const char *const v[3], int *made)
+{
+	PGresult *res;
+	int status = OK;
+
+	if (pg_exec_params(db, sql_run_made, 1, v, &res) != OK)
+		return ERR;
+	*made = PQntuples(res) > 0;
+	if (*made && (strcmp(PQgetvalue(res, 0, 0), v[1] ? v[1] : "") != 0 ||
+		      strtoll(PQgetvalue(res, 0, 1), NULL, 10) != strtoll(v[2], NULL, 10))) {
+		fprintf(stderr,
+			"claimctl payments export: run %s was made with --payee %s --limit %s;"
+			" asked again otherwise, it is refused (a new run needs a new id)\n",
+			v[0], PQgetvalue(res, 0, 0)[0] ? PQgetvalue(res, 0, 0) : "(both)",
+			PQgetvalue(res, 0, 1));
+		status = ERR;
+	}
+	PQclear(res);
+	return status;
+}
+
+/* In the caller's transaction: the run made (or found as asked), its
+ * payments in *out. */
+static int export_run(struct pg *db, const char *const v[3], PGresult **out)
+{
+	const char *lock[1] = {v[0]};
+	int made;
+
+	/* One export of a run at a time: the second one in finds it made. */
+	if (pg_exec_params(
+		    db, "SELECT pg_advisory_xact_lock(" PAYMENTS_RUN_LOCK_CLASS ", hashtext($1))",
+		    1, lock, NULL) != OK ||
+	    run_made_as_asked(db, v, &made) != OK)
+		return ERR;
+	if (!made && (pg_exec_params(db, sql_run_new, 3, v, NULL) != OK ||
+		      pg_exec_params(db, sql_run_take, 3, v, NULL) != OK ||
+		      pg_exec_params(db, sql_run_count, 1, v, NULL) != OK))
+		return ERR;
+	return pg_exec_params(db, sql_run_payments, 1, v, out);
 }
 
 static int payments_export(int argc, char **argv)
@@ -196,34 +243,32 @@ static int payments_export(int argc, char **argv)
 			return usage();
 	}
 	if (argc % 2 != 0 || run == NULL || !run_id_ok(run) || limit[0] == '\0' ||
-	    strspn(limit, "0123456789") != strlen(limit) ||
+	    strlen(limit) > 15 || strspn(limit, "0123456789") != strlen(limit) ||
 	    (payee != NULL && strcmp(payee, "member") != 0 && strcmp(payee, "professional") != 0))
 		return usage();
 	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
 		return 1;
 	{
-		const char *lock[1] = {run}, *v[3] = {run, payee, limit};
+		const char *v[3] = {run, payee, limit};
 
-		/* One export of a run at a time: the second one in finds it made. */
 		status = pg_begin(db);
-		if (status == OK)
-			status = pg_exec_params(
-				db,
-				"SELECT pg_advisory_xact_lock(" PAYMENTS_RUN_LOCK_CLASS
-				", hashtext($1))",
-				1, lock, &res);
-		if (status == OK) {
+		if (status == OK && (status = export_run(db, v, &res)) == OK &&
+		    (status = pg_commit(db)) != OK) {
+			/* The COMMIT's answer is lost, not necessarily the COMMIT. */
+			fprintf(stderr,
+				"claimctl payments export: the commit's outcome is unknown;"
+				" export run %s again (the same options) to see it\n",
+				run);
 			PQclear(res);
-			status = pg_exec_params(db, sql_export, 3, v, &res);
+			pg_close(db);
+			return 1;
 		}
-		if (status == OK && (status = pg_commit(db)) != OK)
-			PQclear(res);
 		if (status != OK)
 			pg_rollback(db);
 	}
 	pg_close(db);
 	if (status != OK) {
-		fprintf(stderr, "claimctl payments export: database error; nothing taken\n");
+		fprintf(stderr, "claimctl payments export: nothing taken\n");
 		return 1;
 	}
 	for (int r = 0; r < PQntuples(res); r++)

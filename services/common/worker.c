@@ -490,10 +490,10 @@ int worker_step(struct worker *w)
 
 int worker_drain(struct worker *w)
 {
-	int status = OK;
+	int status = OK, held = w->pending;
 
 	if (w->pending > 0 && settle_pending(w) != OK) {
-		log_warn("%d messages not committed; they will be redelivered", w->pending);
+		log_warn("%d messages not committed; they will be redelivered", held);
 		kafka_batch_destroy(w->batch, w->pending);
 		w->pending = 0;
 		status = ERR;

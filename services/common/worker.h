@@ -81,7 +81,8 @@ struct pg *worker_db(struct worker *w);
  * its producer broken for good). */
 const char *worker_health(struct worker *w);
 struct kafka_producer *worker_producer(struct worker *w);
-/* Run the relay from the caller's thread until nothing is pending; only
+/* Run the relay from the caller's thread until nothing is pending, no
+ * pass starting after 5 s (each may then wait its flush timeout); only
  * once the relay's thread is stopped (worker_drain does both). */
 int worker_relay(struct worker *w) MUST_CHECK;
 /* Tell the relay's thread that events were committed (the daemons call

@@ -134,7 +134,15 @@ static int handle_request(struct pg *db, const void *body, size_t len, struct en
 }
 
 /* 1 when a request was served, 0 when none was waiting, ERR. */
-static int serve_one(struct intake_socket *s, struct pg *db)
+/* What serve_one() did with the socket. */
+enum served {
+	SERVED_NONE,	  /* nothing waiting */
+	SERVED_OK,	  /* answered */
+	SERVED_TX_FAILED, /* answered (UNAVAILABLE): its transaction failed */
+	SERVED_BROKEN,	  /* the socket itself failed */
+};
+
+static enum served serve_one(struct intake_socket *s, struct pg *db)
 {
 	struct zframes request;
 	struct intake_outcome o;
@@ -145,7 +153,7 @@ static int serve_one(struct intake_socket *s, struct pg *db)
 	int64_t start = clock_mono_us();
 
 	if (zsock_recv(s->router, &request) != OK)
-		return errno == EAGAIN ? 0 : ERR;
+		return errno == EAGAIN ? SERVED_NONE : SERVED_BROKEN;
 	memset(&o, 0, sizeof(o));
 	memset(&env, 0, sizeof(env));
 	body = zframes_body(&request, &len);
@@ -158,7 +166,7 @@ static int serve_one(struct intake_socket *s, struct pg *db)
 	zframes_close(&request);
 	metric_add(s->requests, 1);
 	metric_observe_us(s->latency, clock_mono_us() - start);
-	return status == OK ? 1 : ERR;
+	return status == OK ? SERVED_OK : SERVED_TX_FAILED;
 }
 
 int intake_socket_serve(struct intake_socket *s, struct pg *db, int max, int timeout_ms,
@@ -176,16 +184,17 @@ int intake_socket_serve(struct intake_socket *s, struct pg *db, int max, int tim
 		return ERR;
 	}
 	while (*served < max) {
-		int r = serve_one(s, db);
+		enum served r = serve_one(s, db);
 
-		if (r == 0)
+		if (r == SERVED_NONE)
 			break;
+		if (r == SERVED_BROKEN)
+			return ERR;
 		(*served)++;
 		/* A request whose transaction failed has had its answer
 		 * (UNAVAILABLE); the rest wait for the next step, after the
-		 * Kafka side's turn. Only the socket itself failing is an
-		 * error of this function. */
-		if (r == ERR)
+		 * Kafka side's turn. */
+		if (r == SERVED_TX_FAILED)
 			break;
 	}
 	return OK;

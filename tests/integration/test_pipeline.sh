@@ -311,6 +311,11 @@ out=$(psql -X -q "$CLAIMS_PG_DSN" -c "INSERT INTO guarantees (formula_code, vers
 check "formulas: a renewal period over 60 months refused by the database" \
 	grep -q 'violates check constraint "guarantees_renewal_months_bound"' <<<"$out"
 
+out=$(psql -X -q "$CLAIMS_PG_DSN" -c "INSERT INTO guarantees (formula_code, version, category, spec)
+	VALUES ('$F', 1, 'MEDECINE_DOUCE', '{\"per_act_cents\": 3500, \"annual_cents\": 10000}')" 2>&1)
+check "formulas: a forfait per act with an annual envelope refused by the database" \
+	grep -q 'guarantees_per_act_or_envelope' <<<"$out"
+
 # ---- a version published with a past date, closing the one in force -------------
 # The workers hold version 1, still open. Version 2 starts on 2026-03-01
 # and closes it: no claim names anything unknown, and the periodic reload
@@ -616,9 +621,12 @@ psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; SELECT pg_advisory_xact_lock(7415003, $be
 locker=$!
 sleep 0.5
 "$BIN/claimctl" submit "$TEST_LOGS/lock-claim.json" 2>>"$LOG"
-sleep 3
-check_eq "beneficiary lock: not decided while another transaction holds its beneficiary" \
-	"$(decided_count "$LK")" 0
+lock_waited() {
+	[ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+		AND classid = 7415003 AND objid = $ben")" -ge 1 ]
+}
+check "beneficiary lock: the worker waits for its beneficiary's lock" wait_for 4 lock_waited
+check_eq "beneficiary lock: ... and has not decided the claim meanwhile" "$(decided_count "$LK")" 0
 wait "$locker"
 check "beneficiary lock: decided once it is released" wait_for 30 all_decided "$LK" 1
 

@@ -207,12 +207,38 @@ check "payments export: the invoice's payment goes in the run, sent" \
 	grep -q "^[0-9]* $CLAIM professional $PRO_A $AMOUNT sent -\$" "$TEST_LOGS/tp-run.txt"
 check_eq "payments export: the same run again gives the same payments" \
 	"$(payments export --run "$RUN" --payee professional --limit 1000000)" "$(cat "$TEST_LOGS/tp-run.txt")"
+out=$("$BIN/claimctl" payments export --run "$RUN" --payee member --limit 1000000 2>&1)
+check_eq "payments export: the same run asked with other options is refused (exit 1)" "$?" 1
+check "payments export: ... saying how it was made" grep -q "run $RUN was made with --payee professional" <<<"$out"
+check_eq "payments export: a run is recorded with its count and sum" \
+	"$(sql "SELECT payments = (SELECT count(*) FROM payments WHERE run_id = '$RUN')
+		AND amount_cents = (SELECT sum(amount_cents) FROM payments WHERE run_id = '$RUN')
+		FROM payment_runs WHERE run_id = '$RUN'")" t
+payments export --run "$RUN-empty" --limit 0 >/dev/null
+check_eq "payments export: a run that took nothing takes nothing later either" \
+	"$(payments export --run "$RUN-empty" --limit 0 | wc -l) $(sql "SELECT payments FROM payment_runs WHERE run_id = '$RUN-empty'")" "0 0"
 check_eq "payments export: another run does not take them again" \
 	"$(payments export --run "$RUN-2" --payee professional --limit 1000000 | grep -c " $CLAIM ")" 0
 check_eq "payments export: the run is recorded" \
 	"$(sql "SELECT status, run_id FROM payments WHERE claim_id = '$CLAIM'")" "sent|$RUN"
 check_eq "status: sent while the bank has not paid" "$(tp status --invoice-id "$INV-1" | jq -c '[.status, .payment_status]')" \
 	'["computed","sent"]'
+# A payment another export holds (its row locked) is skipped, not waited for.
+held=$(sql "SELECT payment_id FROM payments WHERE status = 'pending' AND payee = 'member' ORDER BY payment_id LIMIT 1")
+if [ -n "$held" ]; then
+	psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; SELECT 1 FROM payments WHERE payment_id = $held FOR UPDATE;
+		SELECT pg_sleep(6); COMMIT" >/dev/null 2>>"$LOG" &
+	holder=$!
+	sleep 0.5
+	start=$SECONDS
+	payments export --run "$RUN-skip" --payee member --limit 5 >"$TEST_LOGS/tp-run-skip.txt"
+	check "payments export: a payment locked by another export is skipped, not waited for" \
+		test $((SECONDS - start)) -lt 4
+	check_eq "payments export: ... and not in this run" "$(grep -c "^$held " "$TEST_LOGS/tp-run-skip.txt")" 0
+	wait "$holder"
+else
+	fail "payments export: a pending member payment to lock" "none in the database"
+fi
 payments export --run "$RUN-a" --payee member --limit 300 >"$TEST_LOGS/tp-run-a.txt" &
 export_a=$!
 payments export --run "$RUN-b" --payee member --limit 300 >"$TEST_LOGS/tp-run-b.txt" &
