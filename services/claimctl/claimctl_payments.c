@@ -96,48 +96,73 @@ static int usage(void)
 
 /* ---- list ---------------------------------------------------------------------------------- */
 
+/* What list and export print, one payment a line. */
+#define PAYMENT_COLUMNS                                                 \
+	"payment_id, claim_id, payee, payee_ref, amount_cents, status," \
+	" coalesce(bank_reference, '-')"
+
+static void print_payments(const PGresult *res)
+{
+	for (int r = 0; r < PQntuples(res); r++)
+		printf("%s %s %s %s %s %s %s\n", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+		       PQgetvalue(res, r, 2), PQgetvalue(res, r, 3), PQgetvalue(res, r, 4),
+		       PQgetvalue(res, r, 5), PQgetvalue(res, r, 6));
+}
+
+/* The options of list and export: `own` (--status, --run) and the
+ * shared --payee and --limit, checked; ERR on bad usage. */
+struct selection {
+	const char *own, *payee, *limit;
+};
+
+static int parse_selection(int argc, char **argv, const char *own_option, struct selection *sel)
+{
+	if (argc % 2 != 0)
+		return ERR;
+	for (int i = 2; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], own_option) == 0)
+			sel->own = argv[i + 1];
+		else if (strcmp(argv[i], "--payee") == 0)
+			sel->payee = argv[i + 1];
+		else if (strcmp(argv[i], "--limit") == 0)
+			sel->limit = argv[i + 1];
+		else
+			return ERR;
+	}
+	if (sel->limit[0] == '\0' || strlen(sel->limit) > 15 ||
+	    strspn(sel->limit, "0123456789") != strlen(sel->limit) ||
+	    (sel->payee != NULL && strcmp(sel->payee, "member") != 0 &&
+	     strcmp(sel->payee, "professional") != 0))
+		return ERR;
+	return OK;
+}
+
 static int payments_list(int argc, char **argv)
 {
-	const char *status = "owed", *payee = NULL, *limit = "1000";
 	const char *const statuses[] = {"owed", "pending", "sent", "paid", "all"};
+	struct selection sel = {"owed", NULL, "1000"};
 	int known = 0, rc = 1;
 	struct pg *db;
 	PGresult *res;
 
-	for (int i = 2; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--status") == 0)
-			status = argv[i + 1];
-		else if (strcmp(argv[i], "--payee") == 0)
-			payee = argv[i + 1];
-		else if (strcmp(argv[i], "--limit") == 0)
-			limit = argv[i + 1];
-		else
-			return usage();
-	}
+	if (parse_selection(argc, argv, "--status", &sel) != OK)
+		return usage();
 	for (size_t k = 0; k < sizeof(statuses) / sizeof(statuses[0]); k++)
-		known |= strcmp(status, statuses[k]) == 0;
-	if (!known || argc % 2 != 0 || strspn(limit, "0123456789") != strlen(limit) ||
-	    limit[0] == '\0' ||
-	    (payee != NULL && strcmp(payee, "member") != 0 && strcmp(payee, "professional") != 0))
+		known |= strcmp(sel.own, statuses[k]) == 0;
+	if (!known)
 		return usage();
 	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
 		return 1;
 	{
-		const char *v[3] = {status, payee, limit};
+		const char *v[3] = {sel.own, sel.payee, sel.limit};
 
-		if (pg_exec_params(
-			    db,
-			    "SELECT payment_id, claim_id, payee, payee_ref, amount_cents, status,"
-			    " coalesce(bank_reference, '-') FROM payments"
-			    " WHERE ($1 = 'all' OR ($1 = 'owed' AND status <> 'paid')"
-			    "  OR status = $1) AND ($2::text IS NULL OR payee = $2)"
-			    " ORDER BY payment_id LIMIT $3::bigint",
-			    3, v, &res) == OK) {
-			for (int r = 0; r < PQntuples(res); r++)
-				printf("%s %s %s %s %s %s %s\n", PQgetvalue(res, r, 0),
-				       PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
-				       PQgetvalue(res, r, 3), PQgetvalue(res, r, 4),
-				       PQgetvalue(res, r, 5), PQgetvalue(res, r, 6));
+		if (pg_exec_params(db,
+				   "SELECT " PAYMENT_COLUMNS " FROM payments"
+				   " WHERE ($1 = 'all' OR ($1 = 'owed' AND status <> 'paid')"
+				   "  OR status = $1) AND ($2::text IS NULL OR payee = $2)"
+				   " ORDER BY payment_id LIMIT $3::bigint",
+				   3, v, &res) == OK) {
+			print_payments(res);
 			PQclear(res);
 			rc = 0;
 		}
@@ -166,8 +191,7 @@ static const char sql_run_count[] =
 	" FROM (SELECT count(*) AS n, coalesce(sum(amount_cents), 0) AS total FROM payments"
 	"  WHERE run_id = $1) x WHERE r.run_id = $1";
 static const char sql_run_payments[] =
-	"SELECT payment_id, claim_id, payee, payee_ref, amount_cents, status,"
-	" coalesce(bank_reference, '-') FROM payments WHERE run_id = $1 ORDER BY payment_id";
+	"SELECT " PAYMENT_COLUMNS " FROM payments WHERE run_id = $1 ORDER BY payment_id";
 /* clang-format on */
 
 static int run_id_ok(const char *s)
@@ -227,29 +251,20 @@ static int export_run(struct pg *db, const char *const v[3], PGresult **out)
 
 static int payments_export(int argc, char **argv)
 {
-	const char *run = NULL, *payee = NULL, *limit = "1000";
+	struct selection sel = {NULL, NULL, "1000"};
+	const char *run;
 	struct pg *db;
 	PGresult *res = NULL;
 	int status;
 
-	for (int i = 2; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--run") == 0)
-			run = argv[i + 1];
-		else if (strcmp(argv[i], "--payee") == 0)
-			payee = argv[i + 1];
-		else if (strcmp(argv[i], "--limit") == 0)
-			limit = argv[i + 1];
-		else
-			return usage();
-	}
-	if (argc % 2 != 0 || run == NULL || !run_id_ok(run) || limit[0] == '\0' ||
-	    strlen(limit) > 15 || strspn(limit, "0123456789") != strlen(limit) ||
-	    (payee != NULL && strcmp(payee, "member") != 0 && strcmp(payee, "professional") != 0))
+	if (parse_selection(argc, argv, "--run", &sel) != OK || sel.own == NULL ||
+	    !run_id_ok(sel.own))
 		return usage();
+	run = sel.own;
 	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
 		return 1;
 	{
-		const char *v[3] = {run, payee, limit};
+		const char *v[3] = {run, sel.payee, sel.limit};
 
 		status = pg_begin(db);
 		if (status == OK && (status = export_run(db, v, &res)) == OK &&
@@ -271,10 +286,7 @@ static int payments_export(int argc, char **argv)
 		fprintf(stderr, "claimctl payments export: nothing taken\n");
 		return 1;
 	}
-	for (int r = 0; r < PQntuples(res); r++)
-		printf("%s %s %s %s %s %s %s\n", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
-		       PQgetvalue(res, r, 2), PQgetvalue(res, r, 3), PQgetvalue(res, r, 4),
-		       PQgetvalue(res, r, 5), PQgetvalue(res, r, 6));
+	print_payments(res);
 	PQclear(res);
 	return 0;
 }
