@@ -41,6 +41,7 @@ static const struct command commands[] = {
 	{"contract", cmd_contract,
 	 "contract terminate|suspend|reactivate: change a member's contract"},
 	{"payments", cmd_payments, "payments list|settle: what is owed, and what the bank paid"},
+	{"check", cmd_check, "check: counters, yearly sums and payments agree with the decisions"},
 	{"outbox", cmd_outbox, "outbox refused|retry|purge: events Kafka refused; old sent ones"},
 	{NULL, NULL, NULL},
 };

@@ -44,7 +44,7 @@ refused reimburse CLAIMS_REIMBURSE_BATCH=100000
 
 # claimctl: every command's --help is an answer (stdout, exit 0), a
 # command without what it needs a usage error (exit 2).
-for cmd in submit claim dlq payments contract tp outbox migrate seed simulate formula; do
+for cmd in submit claim dlq payments contract tp outbox migrate seed simulate formula check; do
 	out=$("$BIN/claimctl" "$cmd" --help 2>/dev/null)
 	check "claimctl $cmd --help exits 0 with the usage on stdout" \
 		bash -c "[ $? -eq 0 ] && grep -qi usage <<<'${out//\'/}'"

@@ -69,6 +69,31 @@ check "e2e: counters hold the claim" test \
 		JOIN contracts ct ON ct.contract_id = b.contract_id JOIN members m ON m.member_id = ct.member_id
 		WHERE m.membership_number = '${P}00001'")" = "$(jq '.totals.amc_cents' "$TEST_LOGS/e2e-result.json")"
 
+# ---- the nightly reconciliation (claimctl check) --------------------------------
+M="${P}00001"
+out=$("$BIN/claimctl" check --member "$M")
+check_eq "check: the books agree with the decisions (exit 0)" "$?" 0
+check_eq "check: ... in all three" "$(grep -c '^ok ' <<<"$out")" 3
+ben=$(sql "SELECT b.beneficiary_id FROM beneficiaries b JOIN members m USING (member_id)
+	WHERE m.membership_number = '$M' AND b.rank = 1")
+sql "UPDATE consumption_counters SET amc_cents = amc_cents + 1
+	WHERE beneficiary_id = $ben AND care_date = '2026-03-10' AND category = 'CONSULT_GP';
+     UPDATE payments SET amount_cents = amount_cents + 1
+	WHERE claim_id = (SELECT claim_id FROM claims WHERE source = '$SRC')" >/dev/null
+out=$("$BIN/claimctl" check --member "$M")
+check_eq "check: a counter or a payment off by a cent is a mismatch (exit 1)" "$?" 1
+check "check: ... the daily counter named" grep -q "^MISMATCH counters: 1" <<<"$out"
+check "check: ... its year too" grep -q "^MISMATCH years: 1" <<<"$out"
+check "check: ... and the payment, with both amounts" \
+	grep -q "^  $(sql "SELECT claim_id FROM claims WHERE source = '$SRC'"): $(($(jq '.totals.amc_cents' "$TEST_LOGS/e2e-result.json") + 1)), $(jq '.totals.amc_cents' "$TEST_LOGS/e2e-result.json")$" <<<"$out"
+sql "UPDATE consumption_counters SET amc_cents = amc_cents - 1
+	WHERE beneficiary_id = $ben AND care_date = '2026-03-10' AND category = 'CONSULT_GP';
+     UPDATE payments SET amount_cents = amount_cents - 1
+	WHERE claim_id = (SELECT claim_id FROM claims WHERE source = '$SRC')" >/dev/null
+check "check: agrees again once mended" "$BIN/claimctl" check --member "$M" --since 2026-01-01
+"$BIN/claimctl" check --since yesterday >/dev/null 2>&1
+check_eq "check: a malformed date is bad usage (exit 2)" "$?" 2
+
 # ---- bad input --------------------------------------------------------------
 dlq_count() { "$BIN/claimctl" dlq list 2>/dev/null | tail -n 1 | cut -d' ' -f1; }
 # dead_letters PORT: the daemon's worker_dead_letters_total

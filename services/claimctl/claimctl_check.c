@@ -1,0 +1,179 @@
+/*
+ * NAME
+ *	claimctl_check.c - claimctl check: do the books agree with the
+ *	decisions?
+ *
+ * SYNOPSIS
+ *	claimctl check [--since YYYY-MM-DD] [--member NUMBER]
+ *
+ * DESCRIPTION
+ *	The reconciliation an operator runs every night. Decisions are the
+ *	record; three things are kept from them by the workers, in the same
+ *	transaction, and must equal them at all times:
+ *
+ *	  counters   consumption_counters: per beneficiary, category and day
+ *	             of care, the sums of PF, franchise, AMC, forfait and the
+ *	             number of lines decided;
+ *	  years      consumption_years: the same per calendar year (kept by
+ *	             triggers on the daily rows);
+ *	  payments   one payment per claim whose decided AMC is above zero,
+ *	             of exactly that amount, and none for the others.
+ *
+ *	A difference means a claim paid twice, a payment missing, or caps
+ *	judged on a wrong history: never expected, always worth a person's
+ *	look. Each check prints one line, "ok NAME" or
+ *	"MISMATCH NAME: N", followed by up to 10 of the differences.
+ *
+ *	--since restricts the checks to the beneficiaries (and claims) of
+ *	the claims received since that day, --member to one member's
+ *	beneficiaries: on a large database the nightly run reads what
+ *	changed, and a full run is for the weekend. Read only; one
+ *	REPEATABLE READ transaction, so the three checks see one state.
+ *
+ *	Settings: CLAIMS_PG_DSN.
+ *
+ * DIAGNOSTICS
+ *	Exit 0 when every check agrees; 1 on a mismatch or a database
+ *	error; 2 on bad usage.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "claimctl/claimctl.h"
+#include "common/pg.h"
+#include "common/util.h"
+
+#define SHOWN_MAX 10
+
+static int usage_on(FILE *out)
+{
+	fprintf(out, "usage: claimctl check [--since YYYY-MM-DD] [--member NUMBER]\n"
+		     "Settings: CLAIMS_PG_DSN.\n");
+	return out == stdout ? 0 : EXIT_USAGE;
+}
+
+/* clang-format off */
+/* The claims in scope: $1 since (date or NULL), $2 member (or NULL). */
+#define SCOPE_CLAIMS                                                                               \
+	"SELECT cl.claim_id, cl.beneficiary_id FROM claims cl"                                     \
+	" JOIN beneficiaries b ON b.beneficiary_id = cl.beneficiary_id"                            \
+	" JOIN members m ON m.member_id = b.member_id"                                              \
+	" WHERE ($1::date IS NULL OR cl.received_at >= $1::date)"                                  \
+	" AND ($2::text IS NULL OR m.membership_number = $2)"
+
+/* Each query gives (what, key, book, decisions) rows: the differences. */
+static const struct check {
+	const char *name, *sql;
+} checks[] = {
+	{"counters",
+	 "WITH s AS (" SCOPE_CLAIMS "),"
+	 " b AS (SELECT DISTINCT beneficiary_id FROM s),"
+	 " d AS (SELECT c.beneficiary_id, l.category, l.care_date, sum(d.pf_cents) pf,"
+	 "  sum(d.franchise_cents) fr, sum(d.amc_cents) amc, sum(d.forfait_cents) fo, count(*) n"
+	 "  FROM decisions d JOIN claim_lines l USING (claim_id, line_no)"
+	 "  JOIN claims c USING (claim_id) WHERE c.beneficiary_id IN (SELECT * FROM b)"
+	 "  GROUP BY 1, 2, 3),"
+	 " k AS (SELECT beneficiary_id, category, care_date, pf_cents pf, franchise_cents fr,"
+	 "  amc_cents amc, forfait_cents fo, lines n FROM consumption_counters"
+	 "  WHERE beneficiary_id IN (SELECT * FROM b))"
+	 " SELECT concat_ws(' ', coalesce(k.beneficiary_id, d.beneficiary_id),"
+	 "  coalesce(k.category, d.category), coalesce(k.care_date, d.care_date)),"
+	 "  coalesce(concat_ws('/', k.pf, k.fr, k.amc, k.fo, k.n), '-'),"
+	 "  coalesce(concat_ws('/', d.pf, d.fr, d.amc, d.fo, d.n), '-')"
+	 " FROM k FULL JOIN d USING (beneficiary_id, category, care_date)"
+	 " WHERE (k.pf, k.fr, k.amc, k.fo, k.n) IS DISTINCT FROM (d.pf, d.fr, d.amc, d.fo, d.n)"
+	 " ORDER BY 1"},
+	{"years",
+	 "WITH s AS (" SCOPE_CLAIMS "),"
+	 " b AS (SELECT DISTINCT beneficiary_id FROM s),"
+	 " d AS (SELECT c.beneficiary_id, date_part('year', l.care_date)::int AS year, l.category,"
+	 "  sum(d.pf_cents) pf, sum(d.franchise_cents) fr, sum(d.amc_cents) amc,"
+	 "  sum(d.forfait_cents) fo, count(*) n"
+	 "  FROM decisions d JOIN claim_lines l USING (claim_id, line_no)"
+	 "  JOIN claims c USING (claim_id) WHERE c.beneficiary_id IN (SELECT * FROM b)"
+	 "  GROUP BY 1, 2, 3),"
+	 " k AS (SELECT beneficiary_id, year, category, pf_cents pf, franchise_cents fr,"
+	 "  amc_cents amc, forfait_cents fo, lines n FROM consumption_years"
+	 "  WHERE beneficiary_id IN (SELECT * FROM b))"
+	 " SELECT concat_ws(' ', coalesce(k.beneficiary_id, d.beneficiary_id),"
+	 "  coalesce(k.year, d.year), coalesce(k.category, d.category)),"
+	 "  coalesce(concat_ws('/', k.pf, k.fr, k.amc, k.fo, k.n), '-'),"
+	 "  coalesce(concat_ws('/', d.pf, d.fr, d.amc, d.fo, d.n), '-')"
+	 " FROM k FULL JOIN d USING (beneficiary_id, year, category)"
+	 " WHERE (k.pf, k.fr, k.amc, k.fo, k.n) IS DISTINCT FROM (d.pf, d.fr, d.amc, d.fo, d.n)"
+	 " ORDER BY 1"},
+	{"payments",
+	 "WITH s AS (" SCOPE_CLAIMS "),"
+	 " d AS (SELECT claim_id, sum(amc_cents) amc FROM decisions"
+	 "  WHERE claim_id IN (SELECT claim_id FROM s) GROUP BY 1),"
+	 " p AS (SELECT claim_id, amount_cents FROM payments"
+	 "  WHERE claim_id IN (SELECT claim_id FROM s))"
+	 " SELECT coalesce(p.claim_id, d.claim_id)::text, coalesce(p.amount_cents::text, '-'),"
+	 "  coalesce(d.amc::text, '-')"
+	 " FROM p FULL JOIN d USING (claim_id)"
+	 " WHERE coalesce(p.amount_cents, 0) <> coalesce(d.amc, 0)"
+	 "  OR (p.claim_id IS NOT NULL AND d.claim_id IS NULL)"
+	 " ORDER BY 1"},
+};
+/* clang-format on */
+
+/* One check: its line and the first differences. *agrees 0 on one. */
+static int run_check(struct pg *db, const struct check *c, const char *const v[2], int *agrees)
+{
+	PGresult *res;
+	int n;
+
+	if (pg_exec_params(db, c->sql, 2, v, &res) != OK)
+		return ERR;
+	n = PQntuples(res);
+	if (n == 0) {
+		printf("ok %s\n", c->name);
+	} else {
+		*agrees = 0;
+		printf("MISMATCH %s: %d (key: book, decisions)\n", c->name, n);
+		for (int r = 0; r < n && r < SHOWN_MAX; r++)
+			printf("  %s: %s, %s\n", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+			       PQgetvalue(res, r, 2));
+	}
+	PQclear(res);
+	return OK;
+}
+
+int cmd_check(int argc, char **argv)
+{
+	const char *since = NULL, *member = NULL;
+	struct pg *db;
+	int32_t day;
+	int status, agrees = 1;
+
+	if (argc > 1 && strcmp(argv[1], "--help") == 0)
+		return usage_on(stdout);
+	if (argc % 2 == 0)
+		return usage_on(stderr);
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--since") == 0 && date_parse(argv[i + 1], &day) == OK)
+			since = argv[i + 1];
+		else if (strcmp(argv[i], "--member") == 0 && argv[i + 1][0] != '\0')
+			member = argv[i + 1];
+		else
+			return usage_on(stderr);
+	}
+	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
+		return 1;
+	{
+		const char *v[2] = {since, member};
+
+		status = pg_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+		for (size_t k = 0; status == OK && k < sizeof(checks) / sizeof(checks[0]); k++)
+			status = run_check(db, &checks[k], v, &agrees);
+		if (status == OK)
+			status = pg_commit(db);
+		else
+			pg_rollback(db);
+	}
+	pg_close(db);
+	if (status != OK)
+		fprintf(stderr, "claimctl check: database error; nothing concluded\n");
+	return status == OK && agrees ? 0 : 1;
+}
