@@ -4,7 +4,7 @@
  *	decisions?
  *
  * SYNOPSIS
- *	claimctl check [--since YYYY-MM-DD] [--member NUMBER]
+ *	claimctl check [--since YYYY-MM-DD | --days N] [--member NUMBER]
  *
  * DESCRIPTION
  *	The reconciliation an operator runs every night. Decisions are the
@@ -25,7 +25,8 @@
  *	"MISMATCH NAME: N", followed by up to 10 of the differences.
  *
  *	--since restricts the checks to the beneficiaries (and claims) of
- *	the claims received since that day, --member to one member's
+ *	the claims received since that day (--days N: in the last N days,
+ *	for a scheduled run), --member to one member's
  *	beneficiaries: on a large database the nightly run reads what
  *	changed, and a full run is for the weekend. Read only; one
  *	REPEATABLE READ transaction, so the three checks see one state.
@@ -48,18 +49,20 @@
 
 static int usage_on(FILE *out)
 {
-	fprintf(out, "usage: claimctl check [--since YYYY-MM-DD] [--member NUMBER]\n"
+	fprintf(out, "usage: claimctl check [--since YYYY-MM-DD | --days N] [--member NUMBER]\n"
 		     "Settings: CLAIMS_PG_DSN.\n");
 	return out == stdout ? 0 : EXIT_USAGE;
 }
 
 /* clang-format off */
-/* The claims in scope: $1 since (date or NULL), $2 member (or NULL). */
+/* The claims in scope: $1 since (date or NULL), $2 member (or NULL), $3
+ * days (or NULL). */
 #define SCOPE_CLAIMS                                                                               \
 	"SELECT cl.claim_id, cl.beneficiary_id FROM claims cl"                                     \
 	" JOIN beneficiaries b ON b.beneficiary_id = cl.beneficiary_id"                            \
 	" JOIN members m ON m.member_id = b.member_id"                                              \
 	" WHERE ($1::date IS NULL OR cl.received_at >= $1::date)"                                  \
+	" AND ($3::int IS NULL OR cl.received_at >= now() - make_interval(days => $3::int))"      \
 	" AND ($2::text IS NULL OR m.membership_number = $2)"
 
 /* Each query gives (what, key, book, decisions) rows: the differences. */
@@ -119,12 +122,12 @@ static const struct check {
 /* clang-format on */
 
 /* One check: its line and the first differences. *agrees 0 on one. */
-static int run_check(struct pg *db, const struct check *c, const char *const v[2], int *agrees)
+static int run_check(struct pg *db, const struct check *c, const char *const v[3], int *agrees)
 {
 	PGresult *res;
 	int n;
 
-	if (pg_exec_params(db, c->sql, 2, v, &res) != OK)
+	if (pg_exec_params(db, c->sql, 3, v, &res) != OK)
 		return ERR;
 	n = PQntuples(res);
 	if (n == 0) {
@@ -142,7 +145,7 @@ static int run_check(struct pg *db, const struct check *c, const char *const v[2
 
 int cmd_check(int argc, char **argv)
 {
-	const char *since = NULL, *member = NULL;
+	const char *since = NULL, *member = NULL, *days = NULL;
 	struct pg *db;
 	int32_t day;
 	int status, agrees = 1;
@@ -156,13 +159,17 @@ int cmd_check(int argc, char **argv)
 			since = argv[i + 1];
 		else if (strcmp(argv[i], "--member") == 0 && argv[i + 1][0] != '\0')
 			member = argv[i + 1];
+		else if (strcmp(argv[i], "--days") == 0 && argv[i + 1][0] != '\0' &&
+			 strlen(argv[i + 1]) <= 5 &&
+			 strspn(argv[i + 1], "0123456789") == strlen(argv[i + 1]))
+			days = argv[i + 1];
 		else
 			return usage_on(stderr);
 	}
 	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
 		return 1;
 	{
-		const char *v[2] = {since, member};
+		const char *v[3] = {since, member, days};
 
 		status = pg_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 		for (size_t k = 0; status == OK && k < sizeof(checks) / sizeof(checks[0]); k++)

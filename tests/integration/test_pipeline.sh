@@ -91,6 +91,7 @@ sql "UPDATE consumption_counters SET amc_cents = amc_cents - 1
      UPDATE payments SET amount_cents = amount_cents - 1
 	WHERE claim_id = (SELECT claim_id FROM claims WHERE source = '$SRC')" >/dev/null
 check "check: agrees again once mended" "$BIN/claimctl" check --member "$M" --since 2026-01-01
+check "check: ... in the last day" "$BIN/claimctl" check --member "$M" --days 1
 "$BIN/claimctl" check --since yesterday >/dev/null 2>&1
 check_eq "check: a malformed date is bad usage (exit 2)" "$?" 2
 
