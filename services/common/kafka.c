@@ -242,19 +242,6 @@ const char *kafka_refusal(int err)
 	}
 }
 
-int kafka_refusal_may_clear(int err)
-{
-	switch ((rd_kafka_resp_err_t)err) {
-	case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-	case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-	case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-	case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 int kafka_producer_flush(struct kafka_producer *p, int timeout_ms)
 {
 	rd_kafka_resp_err_t err = rd_kafka_flush(p->rk, timeout_ms);

@@ -56,9 +56,6 @@ int kafka_produce(struct kafka_producer *p, const char *topic, const void *key, 
  * does not exist), from the error that refused it; NULL when trying again
  * later may work (a full queue, a broker away). */
 const char *kafka_refusal(int err);
-/* Nonzero for the refusals of kafka_refusal() that an operator's change
- * clears (a topic missing, not yet authorised): worth waiting for a while. */
-int kafka_refusal_may_clear(int err);
 
 /* Deliveries one by one (the outbox relay): after kafka_producer_track(),
  * each kafka_produce_tracked(p, i, ...) writes its delivery report's

@@ -21,14 +21,6 @@
  * entries each pass may step over before the first pending one. */
 #define OUTBOX_VACUUM_EVERY 10000
 
-/* A topic missing or not (yet) authorised is often a deployment caught
- * half-way (a release ahead of its topics, an ACL still propagating):
- * its events wait, and every event behind them, for this long after they
- * were written, before they are set aside like those Kafka can never
- * take. Meanwhile the relay fails its passes (outbox_relay_failures_total)
- * and logs why. */
-#define OUTBOX_TOPIC_GRACE "10 minutes"
-
 /* Arbitrary constant naming the relay's advisory lock. */
 #define OUTBOX_LOCK_KEY "7415001"
 
@@ -116,9 +108,7 @@ int outbox_relay_prepare(struct pg *db)
 	 * taking its id off the queue; the outbox row is left as written. */
 	if (pg_prepare(db, "outbox_pending",
 		       "SELECT q.event_id, o.topic, o.key, o.payload,"
-		       "  o.event_id IS NOT NULL AND o.refused_at IS NULL AS pending,"
-		       "  coalesce(o.created_at < now() - interval '" OUTBOX_TOPIC_GRACE "', false)"
-		       "  AS past_grace"
+		       "  o.event_id IS NOT NULL AND o.refused_at IS NULL AS pending"
 		       " FROM outbox_queue q LEFT JOIN outbox o ON o.event_id = q.event_id"
 		       " ORDER BY q.event_id LIMIT $1",
 		       1) != OK ||
@@ -216,29 +206,17 @@ static int row_pending(const PGresult *res, int row)
 	return PQgetlength(res, row, 4) == 1 && PQgetvalue(res, row, 4)[0] != 0;
 }
 
-/* Why the row can be set aside after this outcome, or NULL when it is to
- * wait: a refusal for good, or a topic missing or not authorised since
- * longer than OUTBOX_TOPIC_GRACE. */
-static const char *refusal_of(const PGresult *res, int row, int outcome)
-{
-	if (outcome == 0 || outcome == KAFKA_NOT_DELIVERED)
-		return NULL;
-	if (kafka_refusal_may_clear(outcome) &&
-	    !(PQgetlength(res, row, 5) == 1 && PQgetvalue(res, row, 5)[0] != 0))
-		return NULL;
-	return kafka_refusal(outcome);
-}
-
 /* The broker answers for a whole batch of one partition: when it refuses
  * it (a record too large), every event of the batch gets the refusal,
  * the good ones too. A refusal known before sending is the event's own;
  * one in a delivery report is only when it is the pass's only one. */
-static int late_refusals(const PGresult *res, const int *outcome, const char *early, int rows)
+static int late_refusals(const int *outcome, const char *early, int rows)
 {
 	int n = 0;
 
 	for (int i = 0; i < rows; i++)
-		n += !early[i] && refusal_of(res, i, outcome[i]) != NULL;
+		n += !early[i] && outcome[i] != 0 && outcome[i] != KAFKA_NOT_DELIVERED &&
+		     kafka_refusal(outcome[i]) != NULL;
 	return n;
 }
 
@@ -265,12 +243,8 @@ static void sort_row(PGresult *res, int i, int outcome, int early, struct relaye
 	} else if (outcome == 0) {
 		pgarray_text(&out->sent, id);
 		out->sent_count++;
-	} else if ((why = refusal_of(res, i, outcome)) == NULL) {
+	} else if (outcome == KAFKA_NOT_DELIVERED || (why = kafka_refusal(outcome)) == NULL) {
 		out->failed = 1; /* not delivered, for a reason that may pass */
-		if (outcome != KAFKA_NOT_DELIVERED && kafka_refusal_may_clear(outcome))
-			log_error("outbox event %s to %s waits: %s (set aside %s after it was"
-				  " written if it lasts)",
-				  id, topic, kafka_refusal(outcome), OUTBOX_TOPIC_GRACE);
 	} else if (early || !out->ambiguous) {
 		set_aside(out, id, topic, PQgetlength(res, i, 3), why);
 	}
@@ -278,9 +252,8 @@ static void sort_row(PGresult *res, int i, int outcome, int early, struct relaye
 }
 
 /* Produce every row and wait for each delivery report, then sort the
- * rows into `out`. A row Kafka refuses for good (too large; a topic
- * missing or forbidden past OUTBOX_TOPIC_GRACE), before sending or on
- * delivery, is set aside with its reason
+ * rows into `out`. A row Kafka refuses for good (too large, no such
+ * topic), before sending or on delivery, is set aside with its reason
  * instead of blocking every event behind it forever; refusals that may
  * be a neighbour's stay queued, to be sent again one at a time. What was
  * delivered is taken off the queue whatever became of the rest, so that
@@ -305,7 +278,7 @@ static void produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *
 					  (size_t)PQgetlength(res, i, 3)) != OK) {
 			early[i] = 1;
 			/* Not a refusal: the rest waits for a later pass. */
-			produced = refusal_of(res, i, outcome[i]) != NULL;
+			produced = kafka_refusal(outcome[i]) != NULL;
 		}
 	}
 	/* Bounded: the relay holds the outbox's turn while it waits, and a
@@ -317,7 +290,7 @@ static void produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *
 	if (kafka_producer_flush(r->producer, OUTBOX_FLUSH_TIMEOUT_MS) != OK)
 		log_debug("outbox: the pass's flush did not complete");
 	kafka_producer_untrack(r->producer);
-	together = late_refusals(res, outcome, early, rows);
+	together = late_refusals(outcome, early, rows);
 	if (together > 1) {
 		log_warn("outbox: Kafka refused %d events of one pass together; taking them"
 			 " again one at a time to find which",

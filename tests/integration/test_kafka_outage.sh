@@ -47,28 +47,4 @@ published() {
 	          WHERE c.source = '$SRC'")" = 0 ]
 }
 check "Kafka back: the waiting events are published" wait_for 60 published
-
-# ---- a topic not made yet --------------------------------------------------------
-# An event to a topic that does not exist (a release ahead of its
-# topics) is not set aside as if Kafka could never take it: it waits,
-# past the client's own 30 s of waiting for a topic to appear, and goes
-# once the topic is made. (The event behind it, to another topic, goes
-# out when a pass reaches it; none is lost.)
-tools/infra/infra.sh topic "behind.$RUN_ID" 1 >/dev/null
-read -r late behind < <(sql "WITH added AS (
-	INSERT INTO outbox (message_id, topic, key, msg_type, payload)
-	SELECT gen_random_uuid(), t, 'k', 3, '\x00' FROM (VALUES (1, 'late.$RUN_ID'), (2, 'behind.$RUN_ID')) x(n, t)
-	ORDER BY n RETURNING event_id)
-	SELECT string_agg(event_id::text, ' ' ORDER BY event_id) FROM added")
-queued() { [ "$(sql "SELECT count(*) FROM outbox_queue WHERE event_id = $1")" = 1 ]; }
-sleep 40
-check_eq "topic not made yet: its event is not set aside" \
-	"$(sql "SELECT refused_at IS NULL FROM outbox WHERE event_id = $late")" t
-check "topic not made yet: ... it waits, queued" queued "$late"
-check "topic not made yet: the relay says why" grep -q "outbox event $late to late.$RUN_ID waits" "$LOG"
-tools/infra/infra.sh topic "late.$RUN_ID" 1 >/dev/null
-both_out() { ! queued "$late" && ! queued "$behind"; }
-check "topic made: both events go" wait_for 90 both_out
-check_eq "topic made: the late event is in its topic" \
-	"$(kcat -C -b "$CLAIMS_KAFKA_BROKERS" -t "late.$RUN_ID" -o beginning -e -q -f '%k\n' | grep -c '^k$')" 1
 report
