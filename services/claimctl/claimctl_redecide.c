@@ -74,22 +74,20 @@ static const char sql_claim[] =
 	" LEFT JOIN professionals p ON p.professional_id = cl.professional_id"
 	" WHERE cl.claim_id = $1::uuid FOR UPDATE OF cl";
 
-/* Lines recorded by an intake of a release before migration 008 hold 0
- * where the sender left the BRSS and the rate to the act table; such an
- * intake may still run after the migration (a rolling upgrade), so the
- * claim's date does not tell. With an act code, 0 and 0 are read as not
- * given (a real 0 and 0 is an act the AMO does not cover, which the act
- * table prices the same way or refuses). Only claims never decided are
- * sent again, so no decision made on 0 and 0 is contradicted. */
+/* Lines recorded before migration 008 hold 0 where the sender left the
+ * BRSS and the rate to the act table: with an act code, 0 and 0 are
+ * read as not given (a real 0 and 0 is an act the AMO does not cover,
+ * which the act table prices the same way or refuses). */
 static const char sql_lines[] =
 	"SELECT l.line_no, l.line_ref, l.act_code, l.category, l.care_date::text, l.quantity,"
 	" l.charged_cents, p.brss, p.rate, l.amo_paid_cents, l.optam, l.parcours, l.basket,"
 	" l.price_limit_cents, array_to_string(l.lenses, ','), l.frame_charged_cents"
-	" FROM claim_lines l,"
+	" FROM claim_lines l JOIN claims c USING (claim_id),"
 	" LATERAL (SELECT CASE WHEN legacy THEN NULL ELSE l.brss_cents END AS brss,"
 	"  CASE WHEN legacy THEN NULL ELSE l.amo_rate END AS rate"
 	"  FROM (SELECT l.act_code IS NOT NULL AND l.brss_cents = 0 AND l.amo_rate = 0"
-	"   AS legacy) x) p"
+	"   AND c.received_at < (SELECT applied_at FROM schema_migrations"
+	"    WHERE name = '008_line_prices_as_given.sql') AS legacy) x) p"
 	" WHERE l.claim_id = $1::uuid ORDER BY l.line_no";
 
 static const char sql_requeue[] =

@@ -485,12 +485,13 @@ done >"$TEST_LOGS/redecide.json"
 "$BIN/claimctl" submit "$TEST_LOGS/redecide.json" 2>>"$LOG"
 check "redecide: the claims decided" wait_for 30 all_decided "$RD" 3
 gap_claim=$(sql "SELECT claim_id FROM claims WHERE source = '$RD' AND external_id = '${P}800001'")
-# The twin as an intake of a release before migration 008 recorded it: 0
-# where the GP line left BRSS and rate to the act table. Such an intake
-# may still run after the migration, during a rolling upgrade: the
-# claim's date does not tell.
+# The twin as intake recorded it before migration 008: 0 where the GP
+# line left BRSS and rate to the act table.
 legacy_claim=$(sql "SELECT claim_id FROM claims WHERE source = '$RD' AND external_id = '${P}800002'")
-sql "UPDATE claim_lines SET brss_cents = 0, amo_rate = 0 WHERE claim_id = '$legacy_claim' AND brss_cents IS NULL" >/dev/null
+sql "UPDATE claim_lines SET brss_cents = 0, amo_rate = 0 WHERE claim_id = '$legacy_claim' AND brss_cents IS NULL;
+     UPDATE claims SET received_at = (SELECT applied_at - interval '1 day' FROM schema_migrations
+                                      WHERE name = '008_line_prices_as_given.sql')
+     WHERE claim_id = '$legacy_claim'" >/dev/null
 check_eq "redecide: no version in force in March: error" "$(sql "SELECT status FROM claims WHERE claim_id = '$gap_claim'")" error
 out=$("$BIN/claimctl" claim redecide "$gap_claim")
 check_eq "redecide: sent while the version is still missing" "$?" 0
@@ -522,7 +523,7 @@ check_eq "redecide: the same amounts and rules as the same care on the same guar
 	"$(sql "SELECT string_agg(concat_ws(' ', d.line_no, d.amo_gross_cents, d.amo_paid_cents, d.amc_cents,
 	          d.rac_cents, d.rules), '; ' ORDER BY d.line_no)
 	        FROM decisions d JOIN claims c USING (claim_id) WHERE c.source = '$RD' AND c.external_id = '${P}600001'")"
-check "redecide: the claim recorded as before migration 008 decided too" wait_for 30 bash -c \
+check "redecide: the claim recorded before migration 008 decided too" wait_for 30 bash -c \
 	"[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT status FROM claims WHERE claim_id = '$legacy_claim'\")\" = complete ]"
 check_eq "redecide: ... its GP line priced from the act table, as before" \
 	"$(sql "SELECT string_agg(concat_ws(' ', line_no, amo_gross_cents, amc_cents, rules), '; ' ORDER BY line_no)
