@@ -25,17 +25,20 @@
  *	"MISMATCH NAME: N", followed by up to 10 of the differences.
  *
  *	--since restricts the checks to the beneficiaries (and claims) of
- *	the claims received since that day (--days N: in the last N days,
- *	for a scheduled run), --member to one member's
- *	beneficiaries: on a large database the nightly run reads what
- *	changed, and a full run is for the weekend. Read only; one
- *	REPEATABLE READ transaction, so the three checks see one state.
+ *	the claims received or decided since that day (--days N: in the
+ *	last N days, for a scheduled run; a complement, or a claim decided
+ *	again, counts by its decision), --member to the beneficiaries of one
+ *	member's contracts (the subscriber's family included): on a large
+ *	database the nightly run reads what changed, and a full run is for
+ *	the weekend. Read only; one REPEATABLE READ transaction, so the
+ *	three checks see one state.
  *
  *	Settings: CLAIMS_PG_DSN.
  *
  * DIAGNOSTICS
- *	Exit 0 when every check agrees; 1 on a mismatch or a database
- *	error; 2 on bad usage.
+ *	Exit 0 when every check agrees; 1 on a mismatch; 2 on bad usage; 3
+ *	when the database failed and nothing was concluded (worth trying
+ *	again, unlike a mismatch).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +48,8 @@
 #include "common/pg.h"
 #include "common/util.h"
 
-#define SHOWN_MAX 10
+#define SHOWN_MAX     10
+#define CHECK_EXIT_DB 3 /* nothing concluded: try again */
 
 static int usage_on(FILE *out)
 {
@@ -59,10 +63,11 @@ static int usage_on(FILE *out)
  * days (or NULL). */
 #define SCOPE_CLAIMS                                                                               \
 	"SELECT cl.claim_id, cl.beneficiary_id FROM claims cl"                                     \
-	" JOIN beneficiaries b ON b.beneficiary_id = cl.beneficiary_id"                            \
-	" JOIN members m ON m.member_id = b.member_id"                                              \
-	" WHERE ($1::date IS NULL OR cl.received_at >= $1::date)"                                  \
-	" AND ($3::int IS NULL OR cl.received_at >= now() - make_interval(days => $3::int))"      \
+	" JOIN contracts ct ON ct.contract_id = cl.contract_id"                                     \
+	" JOIN members m ON m.member_id = ct.member_id"                                             \
+	" WHERE ($1::date IS NULL OR cl.received_at >= $1::date OR cl.decided_at >= $1::date)"     \
+	" AND ($3::int IS NULL OR greatest(cl.received_at, cl.decided_at)"                        \
+	"  >= now() - make_interval(days => $3::int))"                                             \
 	" AND ($2::text IS NULL OR m.membership_number = $2)"
 
 /* Each query gives (what, key, book, decisions) rows: the differences. */
@@ -167,7 +172,7 @@ int cmd_check(int argc, char **argv)
 			return usage_on(stderr);
 	}
 	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
-		return 1;
+		return CHECK_EXIT_DB;
 	{
 		const char *v[3] = {since, member, days};
 
@@ -180,7 +185,9 @@ int cmd_check(int argc, char **argv)
 			pg_rollback(db);
 	}
 	pg_close(db);
-	if (status != OK)
+	if (status != OK) {
 		fprintf(stderr, "claimctl check: database error; nothing concluded\n");
-	return status == OK && agrees ? 0 : 1;
+		return CHECK_EXIT_DB;
+	}
+	return agrees ? 0 : 1;
 }

@@ -70,30 +70,43 @@ check "e2e: counters hold the claim" test \
 		WHERE m.membership_number = '${P}00001'")" = "$(jq '.totals.amc_cents' "$TEST_LOGS/e2e-result.json")"
 
 # ---- the nightly reconciliation (claimctl check) --------------------------------
+# The member's child (a beneficiary of the contract, not a member) has a
+# claim too: the check covers the whole family.
 M="${P}00001"
-out=$("$BIN/claimctl" check --member "$M")
+sql "INSERT INTO beneficiaries (contract_id, rank, relationship, last_name, first_name, birth_date, start_date)
+	SELECT c.contract_id, 3, 'child', 'Test', 'Child', '2015-06-01', '2025-01-01'
+	FROM contracts c JOIN members m USING (member_id) WHERE m.membership_number = '$M'" >/dev/null
+CH="child-$RUN_ID"
+printf '{"source":"%s","external_id":"c1","membership_number":"%s","beneficiary_rank":3,"lines":[%s]}\n' "$CH" "$M" \
+	'{"act_code":"G","category":"CONSULT_GP","care_date":"2026-03-10","charged_cents":3000,"brss_cents":3000,"amo_rate":70}' \
+	>"$TEST_LOGS/child-claim.json"
+"$BIN/claimctl" submit "$TEST_LOGS/child-claim.json" 2>>"$LOG"
+check "check: the child's claim decided" wait_for 30 all_decided "$CH" 1
+out=$("$BIN/claimctl" check --member "$M" --days 1)
 check_eq "check: the books agree with the decisions (exit 0)" "$?" 0
 check_eq "check: ... in all three" "$(grep -c '^ok ' <<<"$out")" 3
-ben=$(sql "SELECT b.beneficiary_id FROM beneficiaries b JOIN members m USING (member_id)
-	WHERE m.membership_number = '$M' AND b.rank = 1")
-sql "UPDATE consumption_counters SET amc_cents = amc_cents + 1
-	WHERE beneficiary_id = $ben AND care_date = '2026-03-10' AND category = 'CONSULT_GP';
-     UPDATE payments SET amount_cents = amount_cents + 1
-	WHERE claim_id = (SELECT claim_id FROM claims WHERE source = '$SRC')" >/dev/null
-out=$("$BIN/claimctl" check --member "$M")
+child=$(sql "SELECT beneficiary_id FROM claims WHERE source = '$CH'")
+corrupt() { # corrupt +1|-1: the child's counter and the e2e claim's payment
+	sql "UPDATE consumption_counters SET amc_cents = amc_cents + ($1)
+		WHERE beneficiary_id = $child AND care_date = '2026-03-10' AND category = 'CONSULT_GP';
+	     UPDATE payments SET amount_cents = amount_cents + ($1)
+		WHERE claim_id = (SELECT claim_id FROM claims WHERE source = '$SRC')" >/dev/null
+}
+corrupt 1
+out=$("$BIN/claimctl" check --member "$M" --days 1)
 check_eq "check: a counter or a payment off by a cent is a mismatch (exit 1)" "$?" 1
-check "check: ... the daily counter named" grep -q "^MISMATCH counters: 1" <<<"$out"
+check "check: ... the child's daily counter named" \
+	grep -q "^MISMATCH counters: 1" <<<"$out"
+check "check: ... by its beneficiary" grep -q "^  $child CONSULT_GP 2026-03-10: " <<<"$out"
 check "check: ... its year too" grep -q "^MISMATCH years: 1" <<<"$out"
 check "check: ... and the payment, with both amounts" \
 	grep -q "^  $(sql "SELECT claim_id FROM claims WHERE source = '$SRC'"): $(($(jq '.totals.amc_cents' "$TEST_LOGS/e2e-result.json") + 1)), $(jq '.totals.amc_cents' "$TEST_LOGS/e2e-result.json")$" <<<"$out"
-sql "UPDATE consumption_counters SET amc_cents = amc_cents - 1
-	WHERE beneficiary_id = $ben AND care_date = '2026-03-10' AND category = 'CONSULT_GP';
-     UPDATE payments SET amount_cents = amount_cents - 1
-	WHERE claim_id = (SELECT claim_id FROM claims WHERE source = '$SRC')" >/dev/null
+corrupt -1
 check "check: agrees again once mended" "$BIN/claimctl" check --member "$M" --since 2026-01-01
-check "check: ... in the last day" "$BIN/claimctl" check --member "$M" --days 1
 "$BIN/claimctl" check --since yesterday >/dev/null 2>&1
 check_eq "check: a malformed date is bad usage (exit 2)" "$?" 2
+CLAIMS_PG_DSN=postgresql://nobody@127.0.0.1:9/none "$BIN/claimctl" check >/dev/null 2>&1
+check_eq "check: no database, nothing concluded (exit 3, not a mismatch)" "$?" 3
 
 # ---- bad input --------------------------------------------------------------
 dlq_count() { "$BIN/claimctl" dlq list 2>/dev/null | tail -n 1 | cut -d' ' -f1; }
