@@ -181,15 +181,17 @@ static const char sql_run_made[] =
 static const char sql_run_new[] =
 	"INSERT INTO payment_runs (run_id, payee, max_payments, payments, amount_cents)"
 	" VALUES ($1, $2, $3::bigint, 0, 0)";
+/* What it takes, as list prints it (column 4: the amount). */
 static const char sql_run_take[] =
-	"UPDATE payments p SET status = 'sent', run_id = $1, sent_at = now()"
+	"WITH taken AS (UPDATE payments p SET status = 'sent', run_id = $1, sent_at = now()"
 	" WHERE p.payment_id IN (SELECT payment_id FROM payments"
 	"  WHERE status = 'pending' AND ($2::text IS NULL OR payee = $2)"
-	"  ORDER BY payment_id LIMIT $3::bigint FOR UPDATE SKIP LOCKED)";
+	"  ORDER BY payment_id LIMIT $3::bigint FOR UPDATE SKIP LOCKED)"
+	" RETURNING " PAYMENT_COLUMNS ")"
+	" SELECT * FROM taken ORDER BY 1";
+/* $1 run, $2 payments, $3 their sum. */
 static const char sql_run_count[] =
-	"UPDATE payment_runs r SET payments = x.n, amount_cents = x.total"
-	" FROM (SELECT count(*) AS n, coalesce(sum(amount_cents), 0) AS total FROM payments"
-	"  WHERE run_id = $1) x WHERE r.run_id = $1";
+	"UPDATE payment_runs SET payments = $2::int, amount_cents = $3::bigint WHERE run_id = $1";
 static const char sql_run_payments[] =
 	"SELECT " PAYMENT_COLUMNS " FROM payments WHERE run_id = $1 ORDER BY payment_id";
 /* clang-format on */
@@ -242,11 +244,27 @@ static int export_run(struct pg *db, const char *const v[3], PGresult **out)
 		    1, lock, NULL) != OK ||
 	    run_made_as_asked(db, v, &made) != OK)
 		return ERR;
-	if (!made && (pg_exec_params(db, sql_run_new, 3, v, NULL) != OK ||
-		      pg_exec_params(db, sql_run_take, 3, v, NULL) != OK ||
-		      pg_exec_params(db, sql_run_count, 1, v, NULL) != OK))
+	if (made) /* read again by its id: a scan, for a file lost */
+		return pg_exec_params(db, sql_run_payments, 1, v, out);
+	if (pg_exec_params(db, sql_run_new, 3, v, NULL) != OK ||
+	    pg_exec_params(db, sql_run_take, 3, v, out) != OK)
 		return ERR;
-	return pg_exec_params(db, sql_run_payments, 1, v, out);
+	{
+		char count[16], total[24];
+		const char *c[3] = {v[0], count, total};
+		long long sum = 0;
+
+		for (int r = 0; r < PQntuples(*out); r++)
+			sum += strtoll(PQgetvalue(*out, r, 4), NULL, 10);
+		snprintf(count, sizeof(count), "%d", PQntuples(*out));
+		snprintf(total, sizeof(total), "%lld", sum);
+		if (pg_exec_params(db, sql_run_count, 3, c, NULL) != OK) {
+			PQclear(*out);
+			*out = NULL;
+			return ERR;
+		}
+	}
+	return OK;
 }
 
 static int payments_export(int argc, char **argv)
