@@ -123,9 +123,13 @@ int intake_prepare(struct pg *db)
 		       "  AND (x.kind IS NULL OR p.id_kind = x.kind)"
 		       " GROUP BY x.n",
 		       2) != OK ||
+	    /* A quote's last day lasts while it is that day anywhere on
+	     * earth (UTC-12): the professionals of the overseas
+	     * departments are hours behind the server's UTC. */
 	    pg_prepare(db, "intake_quotes",
 		       "SELECT quote_id::text, beneficiary_id, professional_id,"
-		       " valid_until < current_date FROM quotes"
+		       " valid_until < (now() AT TIME ZONE 'UTC' - interval '12 hours')::date"
+		       " FROM quotes"
 		       " WHERE quote_id = ANY($1::uuid[])",
 		       1) != OK ||
 	    pg_prepare(db, "intake_insert_claims", sql_insert_claims, 32) != OK ||

@@ -290,6 +290,19 @@ check_eq "invoice: someone else's quote" \
 check_eq "invoice: a quote that does not exist" \
 	"$(tp invoice --member "$COVERED" --invoice-id "$INV-6" --quote 01900000-0000-7000-8000-000000000000 "$TEST_LOGS/tp-lines.json" | jq -r .reason_code)" \
 	QUOTE_UNKNOWN
+# A quote's last day is honoured while it is that day anywhere on earth
+# (UTC-12): a professional in Guadeloupe at 21:00 on it is at 01:00 UTC
+# the day after. Past that, it is expired.
+Q2=$(tp quote --member "$COVERED" "$TEST_LOGS/tp-lines.json" | jq -r .quote_id)
+sql "UPDATE quotes SET valid_until = (now() AT TIME ZONE 'UTC')::date - 2 WHERE quote_id = '$Q2'" >/dev/null
+check_eq "invoice: a quote past its validity" \
+	"$(tp invoice --member "$COVERED" --invoice-id "$INV-7" --quote "$Q2" "$TEST_LOGS/tp-lines.json" | jq -r .reason_code)" \
+	QUOTE_EXPIRED
+sql "UPDATE quotes SET valid_until = (now() AT TIME ZONE 'UTC' - interval '12 hours')::date
+	WHERE quote_id = '$Q2'" >/dev/null
+check_eq "invoice: a quote on its last day somewhere on earth is honoured" \
+	"$(tp invoice --member "$COVERED" --invoice-id "$INV-8" --quote "$Q2" "$TEST_LOGS/tp-lines.json" | jq -r .accepted)" \
+	true
 check_eq "status: terminated contract's invoice rejected with its reason" \
 	"$(tp status --invoice-id "$INV-2" | jq -c '[.status, .reason_code]')" '["rejected","NOT_COVERED"]'
 check_eq "status: not covered" "$(tp status --invoice-id "$INV-3" | jq -r .status)" rejected
