@@ -498,6 +498,21 @@ static void multi_init(struct multi *m, size_t n_lines)
 	m->req.history = m->hist;
 }
 
+/* Every line of the request alike: a date (NULL: set by the caller), a
+ * category and its prices (brss 0 and rate 0: not given). */
+static void same_lines(struct multi *m, const char *date, int category, int64_t charged,
+		       int64_t brss, int rate)
+{
+	for (size_t i = 0; i < m->req.n_lines; i++) {
+		if (date != NULL)
+			m->lines[i].date = D(date);
+		m->lines[i].category = category;
+		m->lines[i].charged_cents = charged;
+		m->lines[i].brss_cents = brss;
+		m->lines[i].amo_rate = rate;
+	}
+}
+
 static void glasses(struct rules_line *l, const char *date)
 {
 	l->date = D(date);
@@ -626,12 +641,7 @@ static void test_years_apart(void)
 	m.hist[0].category = GP;
 	m.hist[0].pf_cents = 5000;
 	m.req.n_history = 1;
-	for (int i = 0; i < 2; i++) {
-		m.lines[i].category = GP;
-		m.lines[i].charged_cents = 3000;
-		m.lines[i].brss_cents = 3000;
-		m.lines[i].amo_rate = 70;
-	}
+	same_lines(&m, NULL, GP, 3000, 3000, 70);
 	m.lines[0].date = D("2025-12-31");
 	m.lines[1].date = D("2026-01-01");
 	REQUIRE(rules_compute(&params, &m.req, m.res, &m.totals, &m.err) == RULES_OK);
@@ -652,13 +662,7 @@ static void test_cap_across_lines(void)
 	g.annual_cap_cents = 40000;
 	multi_init(&m, 2);
 	m.contract.g[RULES_CAT_DENT_PROTHESE] = g;
-	for (int i = 0; i < 2; i++) {
-		m.lines[i].date = D("2026-04-01");
-		m.lines[i].category = RULES_CAT_DENT_PROTHESE;
-		m.lines[i].charged_cents = 70000;
-		m.lines[i].brss_cents = 12000;
-		m.lines[i].amo_rate = 60;
-	}
+	same_lines(&m, "2026-04-01", RULES_CAT_DENT_PROTHESE, 70000, 12000, 60);
 	REQUIRE(rules_compute(&params, &m.req, m.res, &m.totals, &m.err) == RULES_OK);
 	CHECK_EQ_I64(m.res[0].amc_cents, 28800);
 	CHECK_EQ_I64(m.res[1].amc_cents, 11200); /* 40000 - 28800 */
@@ -736,13 +740,7 @@ static void test_fault_names_its_line(void)
 	struct multi m;
 
 	multi_init(&m, 3);
-	for (int i = 0; i < 3; i++) {
-		m.lines[i].date = D("2026-03-10");
-		m.lines[i].category = GP;
-		m.lines[i].charged_cents = 3000;
-		m.lines[i].brss_cents = 3000;
-		m.lines[i].amo_rate = 70;
-	}
+	same_lines(&m, "2026-03-10", GP, 3000, 3000, 70);
 	REQUIRE(compute_one(&m) == RULES_OK);
 	m.lines[1].act = "AMI"; /* the parameters' fault */
 	m.lines[1].given = RULES_GIVEN_BRSS;
@@ -809,11 +807,7 @@ static void test_per_act_with_envelope_refused(void)
 	g.annual_cents = 10000;
 	multi_init(&m, 2);
 	m.contract.g[RULES_CAT_MEDECINE_DOUCE] = g;
-	for (int i = 0; i < 2; i++) {
-		m.lines[i].date = D("2026-04-01");
-		m.lines[i].category = RULES_CAT_MEDECINE_DOUCE;
-		m.lines[i].charged_cents = 10000;
-	}
+	same_lines(&m, "2026-04-01", RULES_CAT_MEDECINE_DOUCE, 10000, 0, 0);
 	CHECK(compute_one(&m) == RULES_ERR);
 	CHECK_EQ_STR(m.err.field, "contract.guarantees.MEDECINE_DOUCE.annual_cents");
 	CHECK(strstr(m.err.reason, "per_act_cents") != NULL);
