@@ -21,7 +21,7 @@
  *
  *	export takes the pending payments (oldest first, at most N, 1000 by
  *	default) into the run RUN, the id the treasury gives the transfer
- *	file (up to 35 characters, no spaces), marks them 'sent' and prints
+ *	file (a SEPA id: up to 35 characters, no spaces), marks them 'sent' and prints
  *	them as list does: what goes to the bank. One transaction; payments
  *	another export is taking at the same moment are skipped, so two
  *	exports never share a payment. A run exported again prints the
@@ -196,14 +196,16 @@ static const char sql_run_payments[] =
 	"SELECT " PAYMENT_COLUMNS " FROM payments WHERE run_id = $1 ORDER BY payment_id";
 /* clang-format on */
 
-static int run_id_ok(const char *s)
+/* A SEPA identifier (a transfer's end-to-end id, a run's message id): 1
+ * to 35 characters of the SEPA set, no spaces. */
+static int sepa_id_ok(const char *s)
 {
 	size_t n = strlen(s);
 
 	if (n == 0 || n > REFERENCE_MAX)
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		if (!isgraph((unsigned char)s[i]))
+		if (!isalnum((unsigned char)s[i]) && strchr("/?:().,'+-", s[i]) == NULL)
 			return 0;
 	return 1;
 }
@@ -276,7 +278,7 @@ static int payments_export(int argc, char **argv)
 	int status;
 
 	if (parse_selection(argc, argv, "--run", &sel) != OK || sel.own == NULL ||
-	    !run_id_ok(sel.own))
+	    !sepa_id_ok(sel.own))
 		return usage();
 	run = sel.own;
 	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
@@ -319,18 +321,6 @@ struct transfer {
 	char *answer; /* printed once the file's transaction is committed */
 };
 
-static int reference_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > REFERENCE_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && strchr("/?:().,'+-", s[i]) == NULL)
-			return 0;
-	return 1;
-}
-
 /* "CLAIM_ID AMOUNT REFERENCE": ERR with a message on stderr. */
 static int parse_transfer(char *line, int line_no, struct transfer *t)
 {
@@ -354,7 +344,7 @@ static int parse_transfer(char *line, int line_no, struct transfer *t)
 			f[1]);
 		return ERR;
 	}
-	if (!reference_ok(f[2])) {
+	if (!sepa_id_ok(f[2])) {
 		fprintf(stderr,
 			"line %d: reference '%s': 1 to %d of A-Z a-z 0-9 / ? : ( ) . , ' + -\n",
 			line_no, f[2], REFERENCE_MAX);
