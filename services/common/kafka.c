@@ -264,6 +264,18 @@ int kafka_producer_fatal(struct kafka_producer *p)
 	return rd_kafka_fatal_error(p->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
+int kafka_producer_fail_for_test(struct kafka_producer *p, const char *reason)
+{
+	rd_kafka_resp_err_t err = rd_kafka_test_fatal_error(
+		p->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, reason);
+
+	if (err) {
+		log_error("kafka: no fatal error raised: %s", rd_kafka_err2str(err));
+		return ERR;
+	}
+	return OK;
+}
+
 void kafka_producer_close(struct kafka_producer *p)
 {
 	if (p == NULL)

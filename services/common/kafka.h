@@ -73,6 +73,9 @@ int kafka_producer_flush(struct kafka_producer *p, int timeout_ms) MUST_CHECK;
 /* Nonzero once the producer has met a fatal error (idempotence broken):
  * it will publish nothing more. */
 int kafka_producer_fatal(struct kafka_producer *p);
+/* For tests: put the producer in the fatal state that broken idempotence
+ * leaves it in, which no broker can be made to cause on demand. */
+int kafka_producer_fail_for_test(struct kafka_producer *p, const char *reason) MUST_CHECK;
 void kafka_producer_close(struct kafka_producer *p);
 
 int kafka_consumer_open(const char *brokers, const char *group_id, const char *const *topics,

@@ -8,9 +8,10 @@
  *	must find the committed event once, never the rolled-back one, and
  *	the committed event must be off the queue. Then: the turn between
  *	relays, the queue kept in step with the outbox (events set aside,
- *	deleted, put back), a backlog drained, one dead letter per message,
- *	and a COMMIT that PostgreSQL turned into a ROLLBACK never taken for
- *	a success.
+ *	deleted, put back), a backlog drained, one dead letter per message, a
+ *	producer in a fatal state failing its pass and losing nothing, and a
+ *	COMMIT that PostgreSQL turned into a ROLLBACK never taken for a
+ *	success.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,47 @@ static void test_relay_publishes_committed_rows_only(void)
 	CHECK_EQ_I64(n_rolled_back, 0);
 	outbox_relay_close(relay);
 	kafka_producer_close(p);
+	pg_close(db);
+}
+
+/* A producer in a fatal state (idempotence broken) publishes nothing
+ * more: the relay's pass fails and says why (kafka_producer_fatal, which
+ * the workers turn into a red /health and an exit), and the event stays
+ * queued, for the restarted daemon's new producer to publish once. */
+static void test_fatal_producer_fails_the_pass(void)
+{
+	struct pg *db = itest_db();
+	struct kafka_producer *broken, *fresh;
+	struct outbox_relay *relay;
+	struct outbox_pass pass;
+	char marker[UUID_STR_LEN], change[64], absent[64];
+	int n_published, n_absent;
+
+	REQUIRE(db != NULL);
+	REQUIRE(outbox_prepare(db) == OK);
+	uuid_v7(marker);
+	snprintf(change, sizeof(change), "fatal-%s", marker);
+	snprintf(absent, sizeof(absent), "never-%s", marker);
+	REQUIRE(kafka_producer_open(itest_brokers(), "test-relay-fatal", &broken) == OK);
+	CHECK_EQ_I64(kafka_producer_fatal(broken), 0);
+	REQUIRE(kafka_producer_fail_for_test(broken, "test: idempotence broken") == OK);
+	CHECK(kafka_producer_fatal(broken) != 0);
+	CHECK(add_event(db, change, 1) == OK);
+
+	REQUIRE(outbox_relay_open(itest_dsn(), broken, 500, &relay) == OK);
+	CHECK(outbox_relay_run(relay, &pass) != OK);
+	CHECK_EQ_STR(queued_with(db, change), "1");
+	outbox_relay_close(relay);
+	kafka_producer_close(broken);
+
+	REQUIRE(kafka_producer_open(itest_brokers(), "test-relay-fatal", &fresh) == OK);
+	REQUIRE(outbox_relay_open(itest_dsn(), fresh, 500, &relay) == OK);
+	CHECK(relay_all(relay, NULL) >= 1);
+	CHECK_EQ_STR(queued_with(db, change), "0");
+	count_markers(change, absent, &n_published, &n_absent);
+	CHECK_EQ_I64(n_published, 1);
+	outbox_relay_close(relay);
+	kafka_producer_close(fresh);
 	pg_close(db);
 }
 
@@ -403,6 +445,7 @@ int main(void)
 		return 2;
 	RUN(test_relay_publishes_committed_rows_only);
 	RUN(test_relay_waits_for_its_turn);
+	RUN(test_fatal_producer_fails_the_pass);
 	RUN(test_queue_follows_the_outbox);
 	RUN(test_backlog_drained);
 	RUN(test_dead_letter_once_per_message);
