@@ -22,6 +22,9 @@
 #define INTAKE_MAX_LINES      99
 #define INTAKE_MAX_LINE_CENTS 10000000LL /* 100 000 euros per line */
 #define INTAKE_MAX_QUANTITY   999
+/* Advisory lock class (two-key form) of a submission's key (source,
+ * external id), held to the end of the transaction that answers it. */
+#define INTAKE_KEY_LOCK_CLASS "7415005"
 
 /* The answer to one submission, sent on the socket and kept for repeats. */
 struct intake_outcome {

@@ -18,10 +18,16 @@
  *	   events (keyed by contract id) in ONE statement of data-modifying
  *	   CTEs; the rejections and their claims.rejected events in another.
  *
- *	Two intake replicas racing on the same submission meet the unique
- *	key (source, external_id): the loser inserts nothing (ON CONFLICT DO
- *	NOTHING, and its event is written only for rows actually inserted)
- *	and reads the winner's answer.
+ *	Two intake replicas racing on the same submission are put in line
+ *	by a transaction-scoped advisory lock on its key (source, external
+ *	id), taken before the first answers are read: the second reads the
+ *	first's answer once it committed. Without it, one could accept
+ *	(claims) while the other rejected (claim_rejections, another table,
+ *	so no unique key meets): one key, two answers, a claim paid that its
+ *	sender was told was refused. The unique keys stay as the last guard:
+ *	a loser there inserts nothing (ON CONFLICT DO NOTHING, and its event
+ *	is written only for rows actually inserted) and reads the winner's
+ *	answer.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,7 +96,15 @@ int intake_prepare(struct pg *db)
 	/* The rejection is looked up per key (LATERAL, LIMIT 1: not pulled
 	 * up into a join): joined, a few rows of claim_rejections made the
 	 * planner read its partial index whole into a hash at every batch. */
-	if (pg_prepare(
+	/* Keys in one order (of their hash) in every replica: no deadlock.
+	 * Two keys of one hash only wait for each other. */
+	if (pg_prepare(db, "intake_lock_keys",
+		       "SELECT count(pg_advisory_xact_lock(" INTAKE_KEY_LOCK_CLASS ", h))"
+		       " FROM (SELECT DISTINCT hashtext(length(x.source) || ':' || x.source"
+		       "  || x.ext) AS h FROM unnest($1::text[], $2::text[]) AS x(source, ext)"
+		       "  WHERE x.source <> '' ORDER BY h) q",
+		       2) != OK ||
+	    pg_prepare(
 		    db, "intake_first_answers",
 		    "SELECT x.n, c.claim_id::text, r.reason_code, r.field, r.message"
 		    " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(source, ext, n)"
@@ -236,15 +250,18 @@ static void answer_from_row(struct intake_outcome *o, PGresult *res, int r)
 
 #define STATE(st) (1u << (st))
 
-/* The answers already recorded for the items whose state is in `states`
- * (a mask of STATE()s); those found become ANSWERED. */
-static int first_answers(struct pg *db, struct intake_item *items, int n, unsigned states)
+/* Runs `statement` with the keys (source, external id) of the items
+ * whose state is in `states` (a mask of STATE()s), in item order; an
+ * item not asked about has an empty key. *res is set when some were
+ * asked about, and left NULL (nothing run) otherwise. */
+static int by_keys(struct pg *db, const char *statement, struct intake_item *items, int n,
+		   unsigned states, PGresult **res)
 {
 	struct pgarray sources, externals;
 	const char *v[2];
-	PGresult *res;
 	int status, wanted = 0;
 
+	*res = NULL;
 	pgarray_init(&sources);
 	pgarray_init(&externals);
 	for (int i = 0; i < n; i++) {
@@ -256,11 +273,34 @@ static int first_answers(struct pg *db, struct intake_item *items, int n, unsign
 	}
 	v[0] = pgarray_finish(&sources);
 	v[1] = pgarray_finish(&externals);
-	status = wanted ? pg_exec_prepared(db, "intake_first_answers", 2, v, NULL, NULL, &res) : OK;
+	status = wanted ? pg_exec_prepared(db, statement, 2, v, NULL, NULL, res) : OK;
 	pgarray_free(&sources);
 	pgarray_free(&externals);
-	if (status != OK || !wanted)
-		return status;
+	return status;
+}
+
+/* Holds the keys of the items to answer until the transaction ends (see
+ * the top of the file). */
+static int lock_keys(struct pg *db, struct intake_item *items, int n, unsigned states)
+{
+	PGresult *res;
+
+	if (by_keys(db, "intake_lock_keys", items, n, states, &res) != OK)
+		return ERR;
+	PQclear(res);
+	return OK;
+}
+
+/* The answers already recorded for the items whose state is in `states`
+ * (a mask of STATE()s); those found become ANSWERED. */
+static int first_answers(struct pg *db, struct intake_item *items, int n, unsigned states)
+{
+	PGresult *res;
+
+	if (by_keys(db, "intake_first_answers", items, n, states, &res) != OK)
+		return ERR;
+	if (res == NULL)
+		return OK;
 	for (int r = 0; r < PQntuples(res); r++) {
 		int i = atoi(PQgetvalue(res, r, 0)) - 1;
 
@@ -797,8 +837,10 @@ int intake_submit_batch(struct pg *db, struct intake_item *items, int n)
 {
 	decide_static(items, n);
 	/* A submission seen before is answered as the first time, even a
-	 * malformed one: one lookup for every item still to decide. */
-	if (first_answers(db, items, n, STATE(PENDING) | STATE(REJECT)) != OK)
+	 * malformed one: one lookup for every item still to decide, once
+	 * no other transaction can be deciding it. */
+	if (lock_keys(db, items, n, STATE(PENDING) | STATE(REJECT)) != OK ||
+	    first_answers(db, items, n, STATE(PENDING) | STATE(REJECT)) != OK)
 		return ERR;
 	mark_repeats(items, n);
 	if (decide_rest(db, items, n) != OK || write_accepted(db, items, n) != OK ||

@@ -13,6 +13,7 @@
 #  - a claim in error is decided again (claimctl claim redecide) once its
 #    formula version is published, with the amounts of the same care;
 #    outbox purge keeps what it must;
+#  - two intake replicas given one key at once give one answer;
 #  - graceful stop: SIGTERM while busy exits 0 and loses nothing.
 source "$(dirname "$0")/../lib.sh"
 
@@ -669,6 +670,42 @@ check "beneficiary lock: the worker waits for its beneficiary's lock" wait_for 4
 check_eq "beneficiary lock: ... and has not decided the claim meanwhile" "$(decided_count "$LK")" 0
 wait "$locker"
 check "beneficiary lock: decided once it is released" wait_for 30 all_decided "$LK" 1
+
+# ---- one key, one answer, across intake replicas --------------------------------
+# Two replicas given one key at once (a good claim on the first's socket,
+# a malformed copy on a second's) give one answer: the second waits for
+# the first's transaction, then answers it again as a duplicate. Each is
+# held inside its transaction (outbox_queue locked: their event waits)
+# so that the two overlap; apart, one would accept and the other reject,
+# in two tables no unique key joins: a claim paid that its sender was
+# told was refused.
+TK="twice-$RUN_ID"
+printf '{"source":"%s","external_id":"k","membership_number":"%s","lines":[{"care_date":"2026-03-10",%s}]}\n' \
+	"$TK" "${P}00002" "$line" >"$TEST_LOGS/twice-good.json"
+printf '{"source":"%s","external_id":"k","membership_number":"%s","lines":[{"care_date":"2026-03-10","category":"PHARMA","charged_cents":-100}]}\n' \
+	"$TK" "${P}00002" >"$TEST_LOGS/twice-bad.json"
+start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9196 CLAIMS_INTAKE_ENDPOINT=tcp://127.0.0.1:5711
+second_intake=$LAST_PID
+check "one key: a second intake replica serves" wait_for 30 bash -c "curl -sf http://127.0.0.1:9196/health >/dev/null"
+psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; LOCK TABLE outbox_queue IN EXCLUSIVE MODE;
+	SELECT pg_sleep(4); COMMIT" >/dev/null 2>>"$LOG" &
+locker=$!
+sleep 0.5
+"$BIN/claimctl" submit --sync "$TEST_LOGS/twice-good.json" >"$TEST_LOGS/twice-good.txt" 2>>"$LOG" &
+first=$!
+sleep 1
+"$BIN/claimctl" submit --sync --endpoint tcp://127.0.0.1:5711 "$TEST_LOGS/twice-bad.json" \
+	>"$TEST_LOGS/twice-bad.txt" 2>>"$LOG" &
+second=$!
+wait "$locker" "$first" "$second"
+check_eq "one key: one answer recorded" \
+	"$(sql "SELECT (SELECT count(*) FROM claims WHERE source = '$TK')
+		|| '/' || (SELECT count(*) FROM claim_rejections WHERE source = '$TK')")" "1/0"
+check "one key: the first replica accepted" grep -q "^k accepted" "$TEST_LOGS/twice-good.txt"
+check "one key: the second answered the first's answer" \
+	grep -q "^k accepted .*duplicate: first answer" "$TEST_LOGS/twice-bad.txt"
+kill -TERM "$second_intake"
+wait "$second_intake"
 
 # ---- liveness -------------------------------------------------------------------
 # /live fails while one step of the loop is stuck (here: intake's insert
