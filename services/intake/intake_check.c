@@ -3,11 +3,14 @@
  *	intake_check.c - validation of a claim submission
  *
  * DESCRIPTION
- *	Everything that can be decided from the message alone: required
- *	fields, sizes, dates, amounts, the category and optics vocabulary
- *	of the rules engine, and the AMO amount when the AMO priced the act.
- *	The first problem found is the answer, with a stable reason code
- *	and the field (docs/protocol.md lists the codes).
+ *	intake_check_static(): everything that can be decided from the
+ *	message alone: required fields, sizes, dates, amounts, the category
+ *	and optics vocabulary of the rules engine, and the AMO amount when
+ *	the AMO priced the act. intake_check_coverage(): what needs the
+ *	beneficiary: the contract in force at each line's date, and the AMO
+ *	amount again, for them. The first problem found is the answer, with
+ *	a stable reason code and the field (docs/protocol.md lists the
+ *	codes).
  *
  *	The AMO amount check: the AMO pays round(brss x rate %) less the
  *	participation forfaitaire and franchises it withheld; intake cannot
@@ -16,8 +19,13 @@
  *	force on its date (rules_withholding_max(): the PF of a consultation,
  *	the franchise of each box, act or trip, their daily and yearly caps;
  *	nothing for care that bears neither), and rejects anything outside.
- *	Without parameters for the date, only a payment above round(brss x
- *	rate) is refused.
+ *	With the beneficiary known, nothing may be withheld from one the
+ *	engine exempts (a child, C2S...), and a line without BRSS or rate is
+ *	priced from its act code as the engine prices it (the tariff may
+ *	depend on age). An AMO amount with neither BRSS and rate nor an act
+ *	code has nothing to be judged against (the engine would take the
+ *	AMO's share as 0): MISSING_FIELD. Without parameters for the date,
+ *	only a payment above round(brss x rate) is refused.
  *
  *	Amounts are also checked against each other when the line gives
  *	them: the amount charged covers the AMO's share, a 100PS price limit
@@ -30,6 +38,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/pgarray.h"
 #include "intake/intake.h"
 #include "rules/rules.h"
 
@@ -107,21 +116,19 @@ static int64_t max_withholding(enum rules_category cat, int32_t day, int64_t qua
 	return rules_withholding_max(&set, cat, quantity);
 }
 
-static int check_amo(const Claims__ClaimLine *l, enum rules_category cat, int32_t day,
-		     const char *field, struct intake_outcome *out)
+/* The AMO amount against round(brss x rate), which `gross` is, and the
+ * most that may have been withheld (`most`, -1: unknown). */
+static int check_withheld(const Claims__ClaimLine *l, enum rules_category cat, int64_t gross,
+			  int64_t most, const char *field, struct intake_outcome *out)
 {
-	int64_t gross = amo_share(l), most;
 	int64_t withheld = gross - l->amo_paid_cents;
 
-	if (!l->has_amo_paid_cents)
-		return OK;
 	if (withheld < 0) {
 		intake_reject(out, "AMO_INCONSISTENT", field,
 			      "AMO paid %" PRId64 " cents, more than round(brss x rate) = %" PRId64,
 			      l->amo_paid_cents, gross);
 		return ERR;
 	}
-	most = max_withholding(cat, day, l->quantity);
 	if (most >= 0 && withheld > most) {
 		intake_reject(out, "AMO_INCONSISTENT", field,
 			      "AMO paid %" PRId64 " cents: round(brss x rate) = %" PRId64
@@ -130,6 +137,34 @@ static int check_amo(const Claims__ClaimLine *l, enum rules_category cat, int32_
 		return ERR;
 	}
 	return OK;
+}
+
+/* The AMO amount of a line that gives its BRSS and rate, against the
+ * most any beneficiary may bear (the beneficiary's own exemptions are
+ * judged by intake_check_coverage()). A line priced from its act code
+ * is judged there too, for the act table's tariff may depend on the
+ * beneficiary's age; with neither, the AMO amount has nothing to be
+ * judged against, and the engine would take the AMO's share as 0. */
+static int check_amo(const Claims__ClaimLine *l, enum rules_category cat, int32_t day,
+		     const char *prefix, struct intake_outcome *out)
+{
+	char field[64];
+
+	if (!l->has_amo_paid_cents)
+		return OK;
+	if (!l->has_brss_cents || !l->has_amo_rate) {
+		if (l->act_code != NULL && l->act_code[0] != '\0')
+			return OK;
+		snprintf(field, sizeof(field), "%s.%s", prefix,
+			 l->has_brss_cents ? "amo_rate" : "brss_cents");
+		intake_reject(out, "MISSING_FIELD", field,
+			      "an AMO amount is judged against round(brss x rate): give both,"
+			      " or the act code");
+		return ERR;
+	}
+	snprintf(field, sizeof(field), "%s.amo_paid_cents", prefix);
+	return check_withheld(l, cat, amo_share(l), max_withholding(cat, day, l->quantity), field,
+			      out);
 }
 
 /* The line's amounts against each other (see the header). */
@@ -244,14 +279,16 @@ static int check_line(const Claims__ClaimLine *l, int i, int32_t today, struct i
 	if (check_amount(l->has_brss_cents, l->brss_cents, 0, field, out) != OK)
 		return ERR;
 	snprintf(field, sizeof(field), "%s.amo_paid_cents", prefix);
-	if (check_amount(l->has_amo_paid_cents, l->amo_paid_cents, 0, field, out) != OK ||
-	    check_amo(l, cat, day, field, out) != OK)
+	if (check_amount(l->has_amo_paid_cents, l->amo_paid_cents, 0, field, out) != OK)
+		return ERR;
+	snprintf(field, sizeof(field), "%s.act_code", prefix);
+	if (check_text(l->act_code, field, 16, 0, out) != OK ||
+	    check_amo(l, cat, day, prefix, out) != OK)
 		return ERR;
 	snprintf(field, sizeof(field), "%s.line_ref", prefix);
 	if (check_text(l->line_ref, field, 64, 0, out) != OK)
 		return ERR;
-	snprintf(field, sizeof(field), "%s.act_code", prefix);
-	if (check_text(l->act_code, field, 16, 0, out) != OK || check_optics(l, prefix, out) != OK)
+	if (check_optics(l, prefix, out) != OK)
 		return ERR;
 	return check_coherence(l, prefix, out);
 }
@@ -341,9 +378,69 @@ int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today, struct i
 	return OK;
 }
 
+/* The beneficiary's exemptions (RULES_EXEMPT_*) from the coverage's
+ * PostgreSQL array text; unknown words are no exemption, as in the
+ * engine's reading of the claim. */
+static unsigned coverage_exempt(const struct coverage *cov)
+{
+	char text[sizeof(cov->exemptions)], *words[8];
+	unsigned exempt = 0, flag;
+	size_t n;
+
+	snprintf(text, sizeof(text), "%s", cov->exemptions);
+	n = pgarray_words(text, words, 8);
+	for (size_t k = 0; k < n; k++)
+		if (rules_exempt_parse(words[k], &flag) == RULES_OK)
+			exempt |= flag;
+	return exempt;
+}
+
+/* A line's AMO amount for this beneficiary: priced as the engine prices
+ * it (given BRSS and rate, else the act table's for their age on the
+ * date), less at most what they bear of PF and franchise (nothing when
+ * exempt). An unknown act is left to the engine, which refuses it. */
+static int check_amo_of(const Claims__ClaimLine *l, int i, rules_date_t birth, unsigned exempt,
+			struct intake_outcome *out)
+{
+	struct rules_param_set set;
+	struct rules_error err;
+	const struct rules_act *act = NULL;
+	enum rules_category cat;
+	rules_date_t date;
+	int64_t brss = l->brss_cents, most = -1;
+	int32_t rate = (int32_t)l->amo_rate;
+	char field[64];
+	int age;
+
+	if (!l->has_amo_paid_cents || rules_category_parse(l->category, &cat) != RULES_OK ||
+	    rules_date_parse(l->care_date, &date) != RULES_OK)
+		return OK;
+	age = rules_age(birth, date);
+	if (!l->has_brss_cents || !l->has_amo_rate) {
+		act = check_params && l->act_code
+			      ? rules_params_act(check_params, l->act_code, date, age)
+			      : NULL;
+		if (act == NULL || act->category != cat)
+			return OK;
+		if (!l->has_brss_cents)
+			brss = act->brss_cents;
+		if (!l->has_amo_rate)
+			rate = !l->parcours && act->amo_rate_outside_parcours >= 0
+				       ? act->amo_rate_outside_parcours
+				       : act->amo_rate;
+	}
+	if (check_params != NULL && rules_params_at(check_params, date, &set, &err) == RULES_OK)
+		most = rules_withholding_max_for(&set, cat, l->quantity, exempt, age);
+	snprintf(field, sizeof(field), "lines[%d].amo_paid_cents", i);
+	return check_withheld(l, cat, (brss * rate + 50) / 100, most, field, out);
+}
+
 int intake_check_coverage(const Claims__ClaimSubmitted *s, const struct coverage *cov,
 			  struct intake_outcome *out)
 {
+	rules_date_t birth;
+	unsigned exempt;
+
 	if (!cov->found) {
 		intake_reject(out, "UNKNOWN_MEMBER", "membership_number",
 			      "no beneficiary of rank %u under this membership number",
@@ -364,5 +461,11 @@ int intake_check_coverage(const Claims__ClaimSubmitted *s, const struct coverage
 			return ERR;
 		}
 	}
+	if (rules_date_parse(cov->birth_date, &birth) != RULES_OK)
+		return OK; /* the engine says so, for the whole claim */
+	exempt = coverage_exempt(cov);
+	for (size_t i = 0; i < s->n_lines; i++)
+		if (check_amo_of(s->lines[i], (int)i, birth, exempt, out) != OK)
+			return ERR;
 	return OK;
 }

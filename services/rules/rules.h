@@ -456,6 +456,12 @@ RULES_MUST_CHECK int rules_guarantee_check(enum rules_category cat, const struct
  * of round(BRSS x rate) by. 0 for care that bears neither. */
 int64_t rules_withholding_max(const struct rules_param_set *ps, enum rules_category cat,
 			      int64_t quantity);
+/* The same for one beneficiary: 0 when they are exempt from what the
+ * category bears (an exemption, RULES_EXEMPT_*, or their age on the
+ * care date under the PF's or the franchise's exempt_under_age), as
+ * rules_compute() exempts them. */
+int64_t rules_withholding_max_for(const struct rules_param_set *ps, enum rules_category cat,
+				  int64_t quantity, unsigned exempt, int age);
 
 /* Computes every line; out[] has req->n_lines entries. */
 RULES_MUST_CHECK int rules_compute(const struct rules_params *p, const struct rules_request *req,

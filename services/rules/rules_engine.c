@@ -568,6 +568,24 @@ int64_t rules_withholding_max(const struct rules_param_set *ps, enum rules_categ
 	}
 }
 
+/* Exempt from the PF or the franchise whose exemption age is under_age. */
+static bool withholding_exempt(unsigned exempt, int age, int32_t under_age)
+{
+	return exempt != 0 || age < under_age;
+}
+
+int64_t rules_withholding_max_for(const struct rules_param_set *ps, enum rules_category cat,
+				  int64_t quantity, unsigned exempt, int age)
+{
+	bool pf = in(pf_categories, cat);
+	int32_t under_age = pf ? (ps->pf ? ps->pf->exempt_under_age : 0)
+			       : (ps->franchise ? ps->franchise->exempt_under_age : 0);
+
+	if (withholding_exempt(exempt, age, under_age))
+		return 0;
+	return rules_withholding_max(ps, cat, quantity);
+}
+
 static void step_franchise(struct line_ctx *c)
 {
 	int64_t day_left, year_left;
@@ -899,9 +917,9 @@ static int compute_line(const struct rules_params *p, const struct rules_request
 	c.index = i;
 	if (line_params(&c, p, err) != RULES_OK || step_amo(&c, p, err) != RULES_OK)
 		return RULES_ERR;
-	c.exempt_pf = req->beneficiary.exempt != 0 || c.age < c.ps.pf->exempt_under_age;
-	c.exempt_franchise =
-		req->beneficiary.exempt != 0 || c.age < c.ps.franchise->exempt_under_age;
+	c.exempt_pf = withholding_exempt(req->beneficiary.exempt, c.age, c.ps.pf->exempt_under_age);
+	c.exempt_franchise = withholding_exempt(req->beneficiary.exempt, c.age,
+						c.ps.franchise->exempt_under_age);
 	step_pf(&c);
 	step_franchise(&c);
 	step_reference(&c);

@@ -30,8 +30,9 @@
  *	    parameters cover), a frame within
  *	    the price; a "tp:" source that is its own professional's; it
  *	    stays accepted on a later day; it passes the coverage
- *	    check with an open contract and is refused with NOT_COVERED or
- *	    UNKNOWN_MEMBER without one.
+ *	    check with an open contract (with a known adult or exempt
+ *	    child, only AMO_INCONSISTENT may refuse it) and is refused
+ *	    with NOT_COVERED or UNKNOWN_MEMBER without one.
  *	A broken check executes __builtin_trap(), which libFuzzer reports as
  *	a crash with the input left in build-fuzz/.
  */
@@ -196,6 +197,19 @@ static void check_coverage(const Claims__ClaimSubmitted *s)
 	memset(&out, 0, sizeof(out));
 	CHECK(intake_check_coverage(s, &cov, &out) == OK);
 	CHECK(out.reason_code[0] == '\0');
+
+	/* Known, the beneficiary can only make the AMO amount wrong. */
+	for (int who = 0; who < 2; who++) {
+		snprintf(cov.birth_date, sizeof(cov.birth_date), "%s",
+			 who ? "2015-06-01" : "1980-05-01");
+		snprintf(cov.exemptions, sizeof(cov.exemptions), "%s", who ? "{C2S}" : "{}");
+		memset(&out, 0, sizeof(out));
+		if (intake_check_coverage(s, &cov, &out) != OK) {
+			CHECK(refused(&out, "AMO_INCONSISTENT"));
+			CHECK(field_names_a_line(out.field, s->n_lines));
+		}
+	}
+	cov.birth_date[0] = cov.exemptions[0] = '\0';
 
 	cov.suspended = 1;
 	CHECK(intake_check_coverage(s, &cov, &out) == ERR);

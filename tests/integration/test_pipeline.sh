@@ -279,6 +279,23 @@ check "bad input: negative price limit" grep -q "^negative-price-limit rejected 
 check "bad input: charged below the AMO share" grep -q "^charged-below-amo rejected AMOUNT_OUT_OF_RANGE lines\[0\].charged_cents" "$TEST_LOGS/bad-replies.txt"
 check "bad input: a PF withheld on care without PF" grep -q "^amo-short-no-pf rejected AMO_INCONSISTENT lines\[0\].amo_paid_cents" "$TEST_LOGS/bad-replies.txt"
 check "bad input: the daemons keep serving" grep -q "^good-after-bad accepted" "$TEST_LOGS/bad-replies.txt"
+# The AMO amount judged for its beneficiary: the child (under 18) bears
+# no PF, the adult does; a line priced by its act code, without BRSS or
+# rate, is judged at the act table's tariff.
+gp='"act_code":"G","category":"CONSULT_GP","care_date":"2026-03-10","charged_cents":3000'
+cat >"$TEST_LOGS/amo-of.json" <<JSON
+{"source":"amo-$RUN_ID","external_id":"child-pf","membership_number":"$M","beneficiary_rank":3,"lines":[{$gp,"brss_cents":3000,"amo_rate":70,"amo_paid_cents":1900}]}
+{"source":"amo-$RUN_ID","external_id":"adult-pf","membership_number":"$M","lines":[{$gp,"brss_cents":3000,"amo_rate":70,"amo_paid_cents":1900}]}
+{"source":"amo-$RUN_ID","external_id":"act-priced","membership_number":"$M","lines":[{$gp,"parcours":true,"amo_paid_cents":1900}]}
+{"source":"amo-$RUN_ID","external_id":"act-priced-high","membership_number":"$M","lines":[{$gp,"parcours":true,"amo_paid_cents":2101}]}
+{"source":"amo-$RUN_ID","external_id":"no-base","membership_number":"$M","lines":[{"category":"CONSULT_GP","care_date":"2026-03-10","charged_cents":3000,"amo_paid_cents":1900}]}
+JSON
+"$BIN/claimctl" submit --sync "$TEST_LOGS/amo-of.json" >"$TEST_LOGS/amo-of.txt" 2>>"$LOG"
+check "AMO amount: a PF withheld from a child" grep -q "^child-pf rejected AMO_INCONSISTENT lines\[0\].amo_paid_cents" "$TEST_LOGS/amo-of.txt"
+check "AMO amount: ... and from an adult, accepted" grep -q "^adult-pf accepted" "$TEST_LOGS/amo-of.txt"
+check "AMO amount: priced by the act table" grep -q "^act-priced accepted" "$TEST_LOGS/amo-of.txt"
+check "AMO amount: ... above the act's share" grep -q "^act-priced-high rejected AMO_INCONSISTENT" "$TEST_LOGS/amo-of.txt"
+check "AMO amount: nothing to judge it against" grep -q "^no-base rejected MISSING_FIELD lines\[0\].brss_cents" "$TEST_LOGS/amo-of.txt"
 printf '{"source":"complement","external_id":"reserved-%s","membership_number":"%s","lines":[{"care_date":"2026-03-10",%s}]}\n' \
 	"$RUN_ID" "${P}00002" "$line" >"$TEST_LOGS/reserved-source.json"
 check "bad input: the source reserved for complements" grep -q "^reserved-$RUN_ID rejected INVALID_FIELD source" \

@@ -1,10 +1,12 @@
 /*
  * NAME
- *	test_intake_check.c - what intake refuses from the message alone
+ *	test_intake_check.c - what intake refuses from the message and the
+ *	beneficiary
  *
  * DESCRIPTION
- *	intake_check_static() on submissions built here: the AMO amount
- *	against the PF and franchises of the dated parameters (read from
+ *	intake_check_static() and intake_check_coverage() on submissions
+ *	built here: the AMO amount against the PF and franchises of the
+ *	dated parameters and the beneficiary's exemptions (read from
  *	deploy/params/parameters.json: runs from the repository root), the
  *	amounts of a line against each other, the professional's own
  *	"tp:KIND:NUMBER" source, and the care date's "today".
@@ -109,6 +111,84 @@ static void test_amo_withholding_from_parameters(void)
 	CHECK_EQ_STR(amo_paid(&x, 70001, field), "AMO_INCONSISTENT");
 }
 
+/* A line's AMO amount needs what it is judged against: BRSS and rate,
+ * or the act code that gives them (judged with the beneficiary). */
+static void test_amo_amount_needs_its_base(void)
+{
+	struct sample x;
+	char field[64];
+
+	sample_init(&x);
+	x.line.has_brss_cents = x.line.has_amo_rate = 0;
+	CHECK_EQ_STR(amo_paid(&x, 2100, field), "MISSING_FIELD");
+	CHECK_EQ_STR(field, "lines[0].brss_cents");
+	x.line.has_brss_cents = 1;
+	CHECK_EQ_STR(amo_paid(&x, 2100, field), "MISSING_FIELD");
+	CHECK_EQ_STR(field, "lines[0].amo_rate");
+	x.line.act_code = "G";
+	CHECK_EQ_STR(amo_paid(&x, 2100, field), "");
+	x.line.has_brss_cents = 0;
+	CHECK_EQ_STR(amo_paid(&x, 9999, field), ""); /* judged with the beneficiary */
+}
+
+/* The reason code intake_check_coverage() gives a beneficiary born on
+ * `birth` with `exemptions` (PostgreSQL array text), covered all along. */
+static const char *coverage_verdict(const struct sample *x, const char *birth,
+				    const char *exemptions, char field[64])
+{
+	static struct intake_outcome out;
+	struct coverage cov;
+
+	memset(&cov, 0, sizeof(cov));
+	cov.found = 1;
+	snprintf(cov.birth_date, sizeof(cov.birth_date), "%s", birth);
+	snprintf(cov.exemptions, sizeof(cov.exemptions), "%s", exemptions);
+	cov.from = 0;
+	cov.until = INT32_MAX;
+	memset(&out, 0, sizeof(out));
+	field[0] = '\0';
+	if (intake_check_coverage(&x->claim, &cov, &out) == OK)
+		return "";
+	snprintf(field, 64, "%s", out.field);
+	return out.reason_code;
+}
+
+static void test_amo_amount_of_the_beneficiary(void)
+{
+	struct sample x;
+	char field[64];
+
+	sample_init(&x);
+	x.line.has_amo_paid_cents = 1;
+	/* An adult bears the 2 EUR PF of 2026; a child under 18, or a C2S
+	 * beneficiary, bears none: the AMO paid its whole share. */
+	x.line.amo_paid_cents = 1900;
+	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{}", field), "");
+	CHECK_EQ_STR(coverage_verdict(&x, "2015-05-01", "{}", field), "AMO_INCONSISTENT");
+	CHECK_EQ_STR(field, "lines[0].amo_paid_cents");
+	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{C2S}", field), "AMO_INCONSISTENT");
+	x.line.amo_paid_cents = 2100;
+	CHECK_EQ_STR(coverage_verdict(&x, "2015-05-01", "{}", field), "");
+	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{C2S}", field), "");
+	/* Priced from the act table, by age: G is 30 EUR, 35 under 6. */
+	x.line.act_code = "G";
+	x.line.has_brss_cents = x.line.has_amo_rate = 0;
+	x.line.parcours = 1;
+	x.line.amo_paid_cents = 1900;
+	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{}", field), "");
+	x.line.amo_paid_cents = 1899;
+	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{}", field), "AMO_INCONSISTENT");
+	x.line.amo_paid_cents = 2450; /* 70 % of 35 EUR */
+	CHECK_EQ_STR(coverage_verdict(&x, "2022-05-01", "{}", field), "");
+	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{}", field), "AMO_INCONSISTENT");
+	x.line.parcours = 0; /* 30 % outside the parcours */
+	x.line.amo_paid_cents = 900;
+	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{}", field), "");
+	/* An act the table does not know: the engine refuses the line. */
+	x.line.act_code = "NOPE";
+	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{}", field), "");
+}
+
 static void test_amounts_against_each_other(void)
 {
 	struct sample x;
@@ -206,6 +286,8 @@ int main(void)
 {
 	RUN(load_params);
 	RUN(test_amo_withholding_from_parameters);
+	RUN(test_amo_amount_needs_its_base);
+	RUN(test_amo_amount_of_the_beneficiary);
 	RUN(test_amounts_against_each_other);
 	RUN(test_tp_source_is_the_professionals);
 	RUN(test_future_is_everywhere_later);
