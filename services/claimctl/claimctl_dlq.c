@@ -15,10 +15,15 @@
  *	kept whole: only its beginning is there); it reads with the consumer group
  *	"claimctl-dlq-replay", so a dead letter is replayed once even if the
  *	command runs again. Replaying is safe: the consumers are idempotent.
+ *	A record that is not a dead letter, or names no source topic (or a
+ *	.dlq one), is skipped; its offset is stored all the same, so it is
+ *	never retried. Offsets are stored once the copies are flushed: a
+ *	letter is published at least once.
  *
  *	Both stop at the end of the topic as it was when they started: a
  *	replayed message that fails again comes back to the dead-letter
- *	topic, and must wait for the next replay rather than loop.
+ *	topic as a new dead letter (a new offset, a new id), which the next
+ *	replay publishes again rather than this one loop.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +56,8 @@ static void print_letter(const Claims__DeadLetter *d)
 	       d->error ? d->error : "", d->value.len);
 }
 
-/* *sent: 1 when the original went back to its topic, 0 when skipped. */
+/* *sent: 1 when the original was handed to the producer, 0 when skipped
+ * or refused. */
 static int replay_letter(struct kafka_producer *p, const Claims__DeadLetter *d, int *sent)
 {
 	*sent = 0;
@@ -68,8 +74,10 @@ static int replay_letter(struct kafka_producer *p, const Claims__DeadLetter *d, 
 			(long long)d->original_size);
 		return OK;
 	}
+	if (kafka_produce(p, d->topic, d->key.data, d->key.len, d->value.data, d->value.len) != OK)
+		return ERR;
 	*sent = 1;
-	return kafka_produce(p, d->topic, d->key.data, d->key.len, d->value.data, d->value.len);
+	return OK;
 }
 
 /* Keep the messages before the end offsets taken at the start; *all_seen
@@ -218,6 +226,16 @@ int cmd_dlq(int argc, char **argv)
 	}
 	status = walk(topic, group, p, &count);
 	kafka_producer_close(p);
-	printf("%d dead letter%s %s\n", count, count == 1 ? "" : "s", replay ? "replayed" : "");
+	/* The count first, as scripts read it; a failure is said as such. */
+	if (status == OK)
+		printf("%d dead letter%s%s\n", count, count == 1 ? "" : "s",
+		       replay ? " replayed" : "");
+	else if (replay)
+		printf("%d dead letter%s sent, then the replay failed: the next replay resumes"
+		       " after the last batch acknowledged\n",
+		       count, count == 1 ? "" : "s");
+	else
+		printf("%d dead letter%s listed, then the listing failed\n", count,
+		       count == 1 ? "" : "s");
 	return status == OK ? 0 : 1;
 }
