@@ -102,6 +102,7 @@ static int handle_batch(void *ctx, struct pg *db, rd_kafka_message_t **batch, in
 		if (status == OK && d[i].claim != NULL) {
 			items[count].s = d[i].claim;
 			items[count].trace_id = d[i].env.trace_id;
+			items[count].message_id = d[i].env.message_id;
 			count++;
 		}
 	}

@@ -73,6 +73,10 @@ enum intake_state {
 struct intake_item {
 	const Claims__ClaimSubmitted *s;
 	const char *trace_id;
+	/* The envelope's: names the rejection of a submission without a key
+	 * (source, external id), so that the same message delivered again
+	 * leaves one rejection and one event. NULL: a new name each time. */
+	const char *message_id;
 	struct intake_outcome out;
 	struct coverage cov;
 	int64_t professional_ref; /* professionals.professional_id; 0 none, -1 several */
@@ -95,7 +99,7 @@ void intake_count_committed(void);
 void intake_count_discard(void);
 /* The same for one submission. */
 int intake_submit(struct pg *db, const Claims__ClaimSubmitted *s, const char *trace_id,
-		  struct intake_outcome *out) MUST_CHECK;
+		  const char *message_id, struct intake_outcome *out) MUST_CHECK;
 
 /* intake_socket.c */
 struct intake_socket;

@@ -119,7 +119,8 @@ static int handle_request(struct pg *db, const void *body, size_t len, struct en
 	log_set_trace(env->trace_id);
 	intake_count_discard(); /* the transaction's own tally, nothing before it */
 	status = pg_begin(db);
-	if (status == OK && (status = intake_submit(db, s, env->trace_id, o)) == OK)
+	if (status == OK &&
+	    (status = intake_submit(db, s, env->trace_id, env->message_id, o)) == OK)
 		status = pg_commit(db);
 	if (status != OK) {
 		pg_rollback(db);

@@ -721,6 +721,27 @@ enum {
 	REJECT_PARAMS
 };
 
+/* A rejection's id and its event's. A submission with a key is
+ * recorded once by its key; one without (no source or external id, or
+ * a reserved source) by its message: delivered again (a worker stopped
+ * between its commit and its offsets), it names the same rejection and
+ * event, which exist already and are not written twice. */
+static void rejection_ids(const struct intake_item *it, char id[UUID_STR_LEN],
+			  char event_id[UUID_STR_LEN])
+{
+	char name[96];
+
+	if (keyed(it->s) || it->message_id == NULL || it->message_id[0] == '\0') {
+		uuid_v7(id);
+		uuid_v7(event_id);
+		return;
+	}
+	snprintf(name, sizeof(name), "intake-rejection/%s", it->message_id);
+	uuid_from_name(name, strlen(name), id);
+	snprintf(name, sizeof(name), "intake-rejection-event/%s", it->message_id);
+	uuid_from_name(name, strlen(name), event_id);
+}
+
 static int add_rejected(struct pgarray *a, struct intake_item *it)
 {
 	Claims__ClaimRejected r = CLAIMS__CLAIM_REJECTED__INIT;
@@ -732,7 +753,7 @@ static int add_rejected(struct pgarray *a, struct intake_item *it)
 	uint8_t *event;
 	size_t len;
 
-	uuid_v7(id);
+	rejection_ids(it, id, event_id);
 	snprintf(it->row_id, sizeof(it->row_id), "%s", id);
 	r.source = (char *)source;
 	r.external_id = (char *)external;
@@ -740,8 +761,8 @@ static int add_rejected(struct pgarray *a, struct intake_item *it)
 	r.field = it->out.field;
 	r.message = it->out.message;
 	r.rejection_id = id;
-	if (envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_REJECTED, &r.base, it->trace_id, "intake",
-			  event_id, &event, &len) != OK)
+	if (envelope_pack_as(CLAIMS__MESSAGE_TYPE__CLAIM_REJECTED, &r.base, it->trace_id, "intake",
+			     event_id, &event, &len) != OK)
 		return ERR;
 	pgarray_text(&a[R_ID], id);
 	if (reserved_source(s))
@@ -854,9 +875,9 @@ int intake_submit_batch(struct pg *db, struct intake_item *items, int n)
 
 /* One submission (the socket): a batch of one. */
 int intake_submit(struct pg *db, const Claims__ClaimSubmitted *s, const char *trace_id,
-		  struct intake_outcome *out)
+		  const char *message_id, struct intake_outcome *out)
 {
-	struct intake_item item = {.s = s, .trace_id = trace_id};
+	struct intake_item item = {.s = s, .trace_id = trace_id, .message_id = message_id};
 
 	if (intake_submit_batch(db, &item, 1) != OK)
 		return ERR;

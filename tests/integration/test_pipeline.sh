@@ -136,6 +136,23 @@ check "bad input: DLQ says why (wrong type)" \
 	grep -q "key=wrongtype-$RUN_ID by intake: expected CLAIM_SUBMITTED, got CLAIM_ACCEPTED" \
 	"$TEST_LOGS/dlq-list.txt"
 check_eq "bad input: intake counts its three dead letters" "$(dead_letters 9191)" "$((intake_dead + 3))"
+# A submission without a key (here: an empty ClaimSubmitted) delivered
+# twice, as after a worker stopped between its commit and its offsets:
+# one rejection, one claims.rejected event, named by its message id.
+missing() { curl -s http://127.0.0.1:9191/metrics | awk '$1 == "intake_rejected_total{reason=\"MISSING_FIELD\"}" { print $2 }'; }
+missing_before=$(missing)
+keyless=$(printf '01234567-89ab-7def-8124-%012d' "$RUN_ID")
+for copy in 1 2; do
+	printf '\x08\x01\x12\x24%s\x28\x01' "$keyless" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k "keyless-$RUN_ID"
+done
+check "bad input: a keyless submission delivered twice, answered twice" \
+	wait_for 30 bash -c "$(declare -f missing); [ \"\$(missing)\" -ge $((${missing_before:-0} + 2)) ]"
+check_eq "bad input: ... one claims.rejected event" \
+	"$(sql "SELECT count(*) FROM outbox WHERE topic = 'claims.rejected'
+		AND position(convert_to('$keyless', 'UTF8') IN payload) > 0")" 1
+check_eq "bad input: ... one rejection recorded" \
+	"$(sql "SELECT count(*) FROM claim_rejections WHERE source IS NULL AND reason_code = 'MISSING_FIELD'
+		AND received_at >= '$T0'")" 1
 # The reimbursement worker's own input: bytes that are no envelope, and
 # an envelope (CLAIM_ACCEPTED) whose payload is no ClaimAccepted.
 printf 'not an accepted claim %s' "$RUN_ID" |
