@@ -122,7 +122,10 @@ void tp_rights_evaluate(const Claims__RightsSnapshot *s, const Claims__Beneficia
 		if (c == NULL || (rank != 0 && b->rank != rank))
 			continue;
 		if (birth != NULL && (b->birth_date == NULL || strcmp(b->birth_date, birth) != 0)) {
-			mismatch = 1;
+			/* With a rank, that beneficiary exists and the date is
+			 * not theirs; with the date alone, nobody has it. */
+			if (rank != 0)
+				mismatch = 1;
 			continue;
 		}
 		if (rank == 0 && matched_rank != 0 && matched_rank != b->rank)

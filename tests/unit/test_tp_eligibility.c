@@ -120,6 +120,9 @@ static void test_by_birth_date_and_rank(void)
 	CHECK(!r.open && strcmp(r.reason, "BENEFICIARY_MISMATCH") == 0);
 	evaluate(7, NULL, "2026-03-10", &r);
 	CHECK(!r.open && strcmp(r.reason, "UNKNOWN_BENEFICIARY") == 0);
+	/* A birth date alone that nobody has: nobody, not a mismatch. */
+	evaluate(0, "1999-01-01", "2026-03-10", &r);
+	CHECK(!r.open && strcmp(r.reason, "UNKNOWN_BENEFICIARY") == 0);
 }
 
 static void test_periods(void)
