@@ -37,7 +37,8 @@ struct pg {
 	struct pg_setting *listens; /* channels LISTENed to (name only) */
 	int missed_notices;	    /* made again since: notices may have been lost */
 	char sqlstate[6];
-	char first_failure[6]; /* of the transaction in flight (pg_begin resets it) */
+	char first_failure[6];	 /* of the transaction in flight (pg_begin resets it) */
+	int no_inline_reconnect; /* pg_set_inline_reconnect(db, 0) */
 };
 
 static void pg_notice(void *arg, const char *message)
@@ -73,21 +74,38 @@ static int apply_setting(struct pg *db, const struct pg_setting *s)
  * call blocked for the kernel's quarter of an hour, and a connection
  * attempt gives up after 5 s; the application
  * name shows in pg_stat_activity which daemon a session belongs to. */
+static const char *const connect_keywords[] = {"application_name",
+					       "connect_timeout",
+					       "keepalives",
+					       "keepalives_idle",
+					       "keepalives_interval",
+					       "keepalives_count",
+					       "tcp_user_timeout",
+					       "dbname",
+					       NULL};
+static const char *connect_values[] = {NULL, "5", "1", "30", "10", "3", "60000", NULL, NULL};
+
+int pg_connect_default(const char *keyword, const char *value)
+{
+	/* The first and the last are the process's name and the DSN. */
+	for (size_t i = 1; connect_keywords[i + 1] != NULL; i++) {
+		if (strcmp(connect_keywords[i], keyword) == 0) {
+			connect_values[i] = value;
+			return OK;
+		}
+	}
+	log_error("postgres: no connection default %s", keyword);
+	return ERR;
+}
+
 static PGconn *connect_with_defaults(const char *dsn)
 {
-	const char *const keywords[] = {"application_name",
-					"connect_timeout",
-					"keepalives",
-					"keepalives_idle",
-					"keepalives_interval",
-					"keepalives_count",
-					"tcp_user_timeout",
-					"dbname",
-					NULL};
-	const char *const values[] = {
-		program_invocation_short_name, "5", "1", "30", "10", "3", "60000", dsn, NULL};
+	const char *values[sizeof(connect_values) / sizeof(connect_values[0])];
 
-	return PQconnectdbParams(keywords, values, 1);
+	memcpy(values, connect_values, sizeof(values));
+	values[0] = program_invocation_short_name;
+	values[sizeof(values) / sizeof(values[0]) - 2] = dsn;
+	return PQconnectdbParams(connect_keywords, values, 1);
 }
 
 static int check_result(struct pg *db, PGresult *res, const char *what, PGresult **out);
@@ -329,7 +347,7 @@ static int run_prepared(struct pg *db, const char *name, int nparams, const char
 		db, PQexecPrepared(db->conn, name, nparams, values, lengths, formats, binary), name,
 		res);
 	if (status != OK && before == PQTRANS_IDLE && PQstatus(db->conn) == CONNECTION_BAD &&
-	    pg_check(db) == OK)
+	    !db->no_inline_reconnect && pg_check(db) == OK)
 		status = check_result(
 			db,
 			PQexecPrepared(db->conn, name, nparams, values, lengths, formats, binary),
@@ -517,10 +535,32 @@ int pg_check(struct pg *db)
 int pg_ping(struct pg *db)
 {
 	/* libpq learns that a session was cut only when it next reads: a
-	 * query finds out, and a broken connection is made again at once. */
-	if (pg_check(db) == OK && pg_exec(db, "SELECT 1") == OK)
+	 * query finds out, and a broken connection is made again at once.
+	 * One attempt to connect, not two: against a server that does not
+	 * answer, each waits out connect_timeout, and the caller (a loop
+	 * serving clients) with it. */
+	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK &&
+	    pg_exec(db, "SELECT 1") == OK)
 		return OK;
+	if (db->no_inline_reconnect) {
+		atomic_store(&db->up, 0);
+		return ERR;
+	}
 	return pg_check(db) == OK && pg_exec(db, "SELECT 1") == OK ? OK : ERR;
+}
+
+void pg_set_inline_reconnect(struct pg *db, int on)
+{
+	db->no_inline_reconnect = !on;
+}
+
+int pg_reachable(const char *dsn)
+{
+	PGconn *conn = connect_with_defaults(dsn);
+	int status = PQstatus(conn) == CONNECTION_OK ? OK : ERR;
+
+	PQfinish(conn);
+	return status;
 }
 
 int pg_is_up(struct pg *db)

@@ -39,6 +39,19 @@
 struct pg;
 
 int pg_open(const char *dsn, struct pg **out) MUST_CHECK;
+/* Changes a connection default of this process (connect_timeout,
+ * keepalives, keepalives_idle, keepalives_interval, keepalives_count,
+ * tcp_user_timeout; see pg.c), before the connections it is for are
+ * opened; value is kept, not copied. The DSN still overrides it. */
+int pg_connect_default(const char *keyword, const char *value) MUST_CHECK;
+/* With 0, a statement that finds its session cut fails instead of
+ * connecting again on the spot, and pg_ping() only asks the session in
+ * place: for a loop serving clients, which must not wait out a connection
+ * attempt to a server that does not answer. It reconnects with
+ * pg_check() once pg_reachable() (in another thread) said it may. */
+void pg_set_inline_reconnect(struct pg *db, int on);
+/* OK when a new session to dsn can be opened (then closed); any thread. */
+int pg_reachable(const char *dsn) MUST_CHECK;
 void pg_close(struct pg *db);
 PGconn *pg_conn(struct pg *db);
 

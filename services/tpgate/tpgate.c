@@ -210,19 +210,65 @@ static int contract_changes(struct tpgate *g)
 	return status;
 }
 
-/* Once a second: the PostgreSQL connection made again if it was lost
- * (a restarted server), and a PING to Redis. Without traffic nothing
- * else would notice either going away or coming back, and /health would
- * say what was true at the last request. Failures are logged and show in
- * /health; the loop goes on (requests get UNAVAILABLE meanwhile). */
+static void *reach_main(void *arg)
+{
+	struct tpgate *g = arg;
+
+	atomic_store(&g->reach_result, pg_reachable(g->pg_dsn) == OK ? 1 : 0);
+	return NULL;
+}
+
+static void reach_join(struct tpgate *g)
+{
+	if (g->reach_running && pthread_join(g->reach_thread, NULL) != 0)
+		log_warn("the thread reaching PostgreSQL was not joined");
+	g->reach_running = 0;
+}
+
+/* The loop's session asked in place (SELECT 1), never made again here:
+ * against a server that does not answer (a partition, a frozen host),
+ * each connection attempt waits TP_CONNECT_TIMEOUT, and every client of
+ * the loop with it, while the rights cached in Redis could be served.
+ * A thread tries to reach the server instead; once it has, the session
+ * is made again on the loop (at once: the server answers). */
+static void probe_database(struct tpgate *g)
+{
+	int up;
+
+	if (g->reach_running) {
+		int reached = atomic_load(&g->reach_result);
+
+		if (reached < 0)
+			return; /* still trying */
+		reach_join(g);
+		up = reached && pg_check(g->db) == OK && pg_ping(g->db) == OK;
+	} else {
+		up = pg_ping(g->db) == OK;
+	}
+	atomic_store(&g->db_up, up);
+	if (up)
+		return;
+	atomic_store(&g->reach_result, -1);
+	if (pthread_create(&g->reach_thread, NULL, reach_main, g) != 0)
+		log_error("no thread to reach PostgreSQL: tried again in a second");
+	else
+		g->reach_running = 1;
+}
+
+/* Once a second: the PostgreSQL connection checked (made again once it
+ * can be, see probe_database), and a PING to Redis. Without traffic
+ * nothing else would notice either going away or coming back, and
+ * /health would say what was true at the last request. Failures are
+ * logged and show in /health; the loop goes on (requests get UNAVAILABLE
+ * meanwhile). The next look is timed from the end of this one. */
 static void probe_dependencies(struct tpgate *g)
 {
 	if (clock_mono_us() - g->probe_us < 1000000)
 		return;
-	g->probe_us = clock_mono_us();
-	atomic_store(&g->db_up, pg_ping(g->db) == OK);
+	probe_database(g);
 	if (redis_command(g->redis, NULL, "PING") != OK)
 		log_warn("Redis unreachable: sessions, limits and cached rights unavailable");
+	g->probe_us = clock_mono_us();
 }
 
 /* ---- the daemon ---------------------------------------------------------------------------- */
@@ -299,7 +345,13 @@ static int tpgate_init(void *ctx)
 	g->quote_days = cfg.quote_days;
 	g->batch = xcalloc(TP_BATCH, sizeof(*g->batch));
 	g->ctx = zmq_ctx_new();
-	if (g->ctx == NULL || pg_open(cfg.pg_dsn, &g->db) != OK ||
+	g->pg_dsn = cfg.pg_dsn;
+	if (g->ctx == NULL || pg_connect_default("connect_timeout", TP_CONNECT_TIMEOUT) != OK ||
+	    pg_connect_default("tcp_user_timeout", TP_TCP_USER_TIMEOUT) != OK ||
+	    pg_connect_default("keepalives_idle", TP_KEEPALIVES_IDLE) != OK ||
+	    pg_connect_default("keepalives_interval", TP_KEEPALIVES_EVERY) != OK ||
+	    pg_connect_default("keepalives_count", TP_KEEPALIVES_COUNT) != OK ||
+	    pg_open(cfg.pg_dsn, &g->db) != OK ||
 	    pg_set(g->db, "statement_timeout", TP_STATEMENT_TIMEOUT) != OK ||
 	    tpgate_prepare(g->db) != OK || redis_open(cfg.redis_url, &g->redis) != OK ||
 	    tp_rights_open(g->db, g->redis, cfg.rights_ttl, &g->rights) != OK ||
@@ -308,6 +360,7 @@ static int tpgate_init(void *ctx)
 			     (int)cfg.max_in_flight, &g->backends) != OK ||
 	    kafka_consumer_open(cfg.brokers, cfg.group, topics, 1, &g->changes) != OK)
 		return ERR;
+	pg_set_inline_reconnect(g->db, 0);
 	atomic_store(&g->db_up, 1);
 	/* The ZAP handler must listen before the first handshake. */
 	if (tp_zap_start(g->ctx, cfg.pg_dsn, &g->zap) != OK ||
@@ -372,6 +425,7 @@ static void tpgate_cleanup(void *ctx)
 	if (g->front != NULL && zmq_close(g->front) != 0)
 		log_warn("zmq_close: %s", zmq_strerror(zmq_errno()));
 	tp_zap_stop(g->zap);
+	reach_join(g);
 	tp_backends_close(g->backends);
 	kafka_consumer_close(g->changes);
 	tp_rights_close(g->rights);

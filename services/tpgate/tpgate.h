@@ -22,6 +22,7 @@
 #ifndef TPGATE_H
 #define TPGATE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -72,6 +73,17 @@ int tp_zap_db_up(struct tp_zap *zap);
  * (UNAVAILABLE, or 500 to a handshake) than left to stall every client
  * behind it on the one loop. */
 #define TP_STATEMENT_TIMEOUT "1s"
+/* The same for a server that does not answer at all (a network partition,
+ * a frozen host), which statement_timeout cannot see: a connection
+ * attempt gives up after 2 s, a silent session after about 2 s of unsent
+ * data or 7 s of silence, instead of the workers' 5 s and a minute (the
+ * DSN still overrides them). The loop itself never waits for a
+ * connection attempt: see probe_database() in tpgate.c. */
+#define TP_CONNECT_TIMEOUT  "2"
+#define TP_TCP_USER_TIMEOUT "2000"
+#define TP_KEEPALIVES_IDLE  "5"
+#define TP_KEEPALIVES_EVERY "1"
+#define TP_KEEPALIVES_COUNT "2"
 /* Complements an INVOICE_STATUS reports after the invoice's own claim
  * (each is an operator's completion of the one before: a few at most). */
 #define TP_STATUS_MAX_CHAIN 8
@@ -201,7 +213,12 @@ struct tpgate {
 	struct request *batch; /* TP_BATCH requests being served */
 	int64_t expiry_check_us;
 	int64_t probe_us; /* last look at PostgreSQL and Redis: keeps /health true while idle */
-	atomic_int db_up; /* for /health, read by the metrics thread */
+	const char *pg_dsn;
+	/* While PostgreSQL is away: a thread trying to reach it (pg_reachable). */
+	pthread_t reach_thread;
+	int reach_running;
+	atomic_int reach_result; /* -1 trying, 0 not reached, 1 reached */
+	atomic_int db_up;	 /* for /health, read by the metrics thread */
 };
 
 /* One request being served. */

@@ -32,6 +32,8 @@
 
 #define UNKNOWN_MEMBER_TTL 60
 #define MAX_DOMAINS	   64
+/* After a failed reload of the formula catalogue, the next try. */
+#define TP_CATALOG_RETRY_US 5000000LL
 
 struct catalog_entry {
 	char code[64];
@@ -48,6 +50,7 @@ struct tp_rights_store {
 	struct catalog_entry *catalog;
 	size_t n_catalog;
 	int64_t catalog_at_us;
+	int64_t catalog_retry_us; /* after a failed reload, not before then */
 	struct metric *hits, *misses, *redis_errors;
 };
 
@@ -272,8 +275,14 @@ int tp_catalog_refresh(struct tp_rights_store *s, long max_age_s)
 
 	if (s->catalog_at_us != 0 && clock_mono_us() - s->catalog_at_us < max_age_s * 1000000)
 		return OK;
-	if (pg_exec_prepared(s->db, "tp_catalog", 0, NULL, NULL, NULL, &res) != OK)
+	if (clock_mono_us() < s->catalog_retry_us)
+		return OK; /* failed a moment ago: the one kept serves */
+	if (pg_exec_prepared(s->db, "tp_catalog", 0, NULL, NULL, NULL, &res) != OK) {
+		/* Not at every step of the loop (a log line each) while the
+		 * database is away. */
+		s->catalog_retry_us = clock_mono_us() + TP_CATALOG_RETRY_US;
 		return ERR;
+	}
 	catalog_free(s);
 	s->n_catalog = (size_t)PQntuples(res);
 	s->catalog = xcalloc(s->n_catalog + 1, sizeof(*s->catalog));

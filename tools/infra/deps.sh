@@ -29,7 +29,7 @@ PACKAGES=(
     librdkafka-dev libzmq3-dev libpq-dev libhiredis-dev libjansson-dev
     libsodium-dev libmicrohttpd-dev
     postgresql postgresql-client redis-server kcat
-    jq curl
+    jq curl socat
     iproute2 procps
 )
 

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# test_tp_pg_outage.sh - the tiers-payant front door when PostgreSQL stops
+# answering
+#
+# The front door reaches PostgreSQL through a relay of its own (socat on a
+# spare port; the shared server is never touched). Its sessions are then
+# cut, and the port keeps accepting connections that never answer, as a
+# partitioned or frozen server would. One professional, in one session,
+# keeps asking the rights of a member cached in Redis; the front door:
+#  - keeps answering them, each at once: its loop never waits out a
+#    connection attempt to the silent server (before, it did, twice a
+#    second, and nearly every request waited seconds or timed out);
+#  - says so on /health (503 naming the database) and keeps running;
+#  - is itself again once the server answers (the relay back).
+source "$(dirname "$0")/../lib.sh"
+
+P="6${RUN_ID: -5}"
+LOG="$TEST_LOGS/tp-pg-$RUN_ID.log"
+PORT=55499
+create_members "$P" 1 CONFORT
+
+pg_port=$(sed -n 's|.*@[^:/]*:\([0-9]*\)/.*|\1|p' <<<"$CLAIMS_PG_DSN")
+RELAYED_DSN=${CLAIMS_PG_DSN/:$pg_port\//:$PORT/}
+RELAY_PID=
+relay() { # relay forward|silent: what answers on PORT
+	if [ "$1" = forward ]; then
+		setsid socat TCP-LISTEN:$PORT,bind=127.0.0.1,fork,reuseaddr TCP:127.0.0.1:"$pg_port" 2>>"$LOG" &
+	else
+		setsid socat TCP-LISTEN:$PORT,bind=127.0.0.1,fork,reuseaddr SYSTEM:'sleep 600' 2>>"$LOG" &
+	fi
+	RELAY_PID=$!
+	wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT" 2>/dev/null
+}
+relay_stop() { # the relay and every connection it holds
+	[ -n "$RELAY_PID" ] && kill -TERM -- "-$RELAY_PID" 2>/dev/null
+	[ -n "$RELAY_PID" ] && wait "$RELAY_PID" 2>/dev/null
+	RELAY_PID=
+}
+cleanup() {
+	relay_stop
+	stop_all
+}
+trap cleanup EXIT
+
+keys=$("$BIN/claimctl" tp keygen)
+SERVER_PUB=$(sed -n "s/^PUBLIC_KEY='\(.*\)'$/\1/p" <<<"$keys")
+SERVER_SEC=$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$keys")
+keys=$("$BIN/claimctl" tp keygen)
+export CLAIMS_TP_PUBLIC_KEY=$(sed -n "s/^PUBLIC_KEY='\(.*\)'$/\1/p" <<<"$keys")
+export CLAIMS_TP_SECRET_KEY=$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$keys")
+export CLAIMS_TP_SERVER_KEY=$SERVER_PUB CLAIMS_TP_ENDPOINT=tcp://127.0.0.1:5732
+check "keys: register a pharmacy" "$BIN/claimctl" tp register --kind RPPS \
+	--id "6${RUN_ID: -5}00001" --public-key "$CLAIMS_TP_PUBLIC_KEY" >/dev/null
+check "relay to PostgreSQL started" relay forward
+HEALTH=http://127.0.0.1:9199/health
+health() { curl -s -o /dev/null -w '%{http_code}' "$HEALTH"; }
+start_daemon tpgate "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9199 CLAIMS_TP_SERVER_SECRET="$SERVER_SEC" \
+	CLAIMS_PG_DSN="$RELAYED_DSN" CLAIMS_TP_QUOTE_ENDPOINT=tcp://127.0.0.1:5733 \
+	CLAIMS_TP_GROUP="tpgate-pg-$RUN_ID"
+TPGATE_PID=$LAST_PID
+check "through the relay: /health 200" wait_for 30 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $HEALTH)\" = 200 ]"
+
+OUT="$TEST_LOGS/tp-pg-steady-$RUN_ID.txt"
+PROBE_MEMBER="${P}00001" "$(dirname "$BIN")/tests/integration/probe_tp_steady" 20 >"$OUT" 2>>"$LOG" &
+probe=$!
+check "a session, the member's rights cached" wait_for 30 grep -q '^ready$' "$OUT"
+sleep 2
+relay_stop
+check "the server silent: connections accepted, never answered" relay silent
+silent_from=$(($(tail -n 1 "$OUT" | cut -d' ' -f1) + 0))
+wait "$probe"
+check_eq "the probe ran to its end" "$?" 0
+
+# Requests sent after the silence began (less the first second, the
+# loop's session finding itself cut): each answered, at once.
+after=$(awk -v t="$((silent_from + 1000))" '$1 ~ /^[0-9]+$/ && $1 + 0 >= t' "$OUT")
+count=$(grep -c . <<<"$after")
+check "silent server: requests were sent meanwhile ($count)" test "$count" -ge 40
+check_eq "silent server: every one answered with the cached rights" \
+	"$(awk '$3 != "open"' <<<"$after" | head -n 3)" ""
+check_eq "silent server: none waited a second or more" \
+	"$(awk '$2 >= 1000' <<<"$after" | head -n 3)" ""
+check_eq "silent server: /health 503" "$(health)" 503
+check "silent server: /health names the database" bash -c "curl -s $HEALTH | grep -q database"
+check "silent server: the front door keeps running" kill -0 "$TPGATE_PID"
+
+relay_stop
+check "the server answers again" relay forward
+check "server back: /health 200 again" wait_for 30 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $HEALTH)\" = 200 ]"
+check_eq "server back: a new session, rights answered" \
+	"$("$BIN/claimctl" tp eligibility --member "${P}00001" 2>>"$LOG" | jq .rights_open)" true
+kill -TERM "$TPGATE_PID"
+wait "$TPGATE_PID"
+check_eq "SIGTERM: exits 0" "$?" 0
+report
