@@ -87,6 +87,20 @@ int zsock_connect_req(void *ctx, const char *endpoint, int timeout_ms, void **ou
 	return OK;
 }
 
+int zsock_heartbeat(void *sock)
+{
+	int ivl = ZSOCK_HEARTBEAT_IVL_MS, timeout = ZSOCK_HEARTBEAT_TIMEOUT_MS;
+
+	/* The TTL asks the peer to give up on us after as long. */
+	if (zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl)) != 0 ||
+	    zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout)) != 0 ||
+	    zmq_setsockopt(sock, ZMQ_HEARTBEAT_TTL, &timeout, sizeof(timeout)) != 0) {
+		log_error("zmq heartbeat options: %s", zmq_strerror(zmq_errno()));
+		return ERR;
+	}
+	return OK;
+}
+
 int zsock_recv(void *sock, struct zframes *f)
 {
 	int more = 1;

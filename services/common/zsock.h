@@ -59,6 +59,13 @@ int zsock_bind_curve_router(void *ctx, const char *endpoint, const char *secret_
 			    const char *zap_domain, int64_t max_bytes, void **out) MUST_CHECK;
 int zsock_connect_req(void *ctx, const char *endpoint, int timeout_ms, void **out) MUST_CHECK;
 
+/* ZMTP heartbeats on a socket between daemons: a PING every
+ * ZSOCK_HEARTBEAT_IVL_MS, and a peer silent for ZSOCK_HEARTBEAT_TIMEOUT_MS
+ * (a stopped process, a host gone) is disconnected, so that a DEALER
+ * stops dealing it requests it will never answer. Before connect/bind. */
+#define ZSOCK_HEARTBEAT_IVL_MS	   1000
+#define ZSOCK_HEARTBEAT_TIMEOUT_MS 3000
+int zsock_heartbeat(void *sock) MUST_CHECK;
 int zsock_recv(void *sock, struct zframes *f) MUST_CHECK;
 void zframes_close(struct zframes *f);
 /* The last frame, or NULL/0 for a message of routing frames only. */

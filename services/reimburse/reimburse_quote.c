@@ -15,10 +15,13 @@
  *	connected workers): a ROUTER answers on the connection a request
  *	came from, so with several front doors each reply goes back to the
  *	one that asked (a DEALER would spread the replies round-robin over
- *	all of them). Requests are served in batches, like claims: the
- *	ones waiting are read together, their beneficiaries' counters read
- *	in one query, the quotes stored in one INSERT; a busy worker thus
- *	gets faster per quote instead of queueing.
+ *	all of them). Heartbeats on both sides drop a silent peer after 3 s,
+ *	and a worker whose database is away leaves the front doors until it
+ *	answers again (follow_database), so that quotes are dealt only to
+ *	workers that can compute them. Requests are served in batches, like
+ *	claims: the ones waiting are read together, their beneficiaries'
+ *	counters read in one query, the quotes stored in one INSERT; a busy
+ *	worker thus gets faster per quote instead of queueing.
  *
  *	Request: [empty][tag][Envelope(QUOTE_COMPUTE)]; reply: [empty][tag]
  *	[Envelope(QUOTE_REPLY)], the professional's answer itself (request
@@ -63,13 +66,17 @@ struct quote_server {
 	int started;
 	atomic_int stop;
 	struct quote_rows *rows;
-	struct metric *served, *failed, *latency, *stored, *lost;
+	struct metric *served, *failed, *latency, *stored, *lost, *serving;
+	char *endpoints;       /* CLAIMS_QUOTE_CONNECT */
+	int detached;	       /* left the front doors: the database is away */
+	int64_t db_checked_us; /* last look at the database (0: look now) */
 };
 
-#define QUOTE_BATCH    32
-#define QUOTE_FLUSH_US 20000 /* a quote is stored at most this long after its reply */
-#define QUOTE_IDLE_MS  2     /* or after this long without a request */
-#define QUOTE_ROWS_MAX 10000
+#define QUOTE_BATCH	  32
+#define QUOTE_FLUSH_US	  20000 /* a quote is stored at most this long after its reply */
+#define QUOTE_IDLE_MS	  2	/* or after this long without a request */
+#define QUOTE_ROWS_MAX	  10000
+#define QUOTE_DB_CHECK_US 1000000 /* the database looked at, at least this often */
 
 /* clang-format off */
 static const char sql_store[] =
@@ -292,11 +299,62 @@ static void serve_batch(struct quote_server *qs)
 			rows_add(qs->rows, &jobs[i]);
 		job_free(&jobs[i]);
 	}
-	if (status != OK)
+	if (status != OK) {
 		metric_add(qs->failed, k);
+		qs->db_checked_us = 0; /* away? the next turn leaves the front doors */
+	}
 	metric_add(qs->served, n);
 	if (n > 0)
 		metric_observe_us(qs->latency, clock_mono_us() - start);
+}
+
+/* Connects the socket to every front door of the list, or (connect 0)
+ * disconnects it from them. */
+static int front_doors(struct quote_server *q, int connect)
+{
+	char *list = xstrdup(q->endpoints), *save = NULL;
+	int status = OK;
+
+	for (char *e = strtok_r(list, ", ", &save); e != NULL; e = strtok_r(NULL, ", ", &save)) {
+		if ((connect ? zmq_connect(q->sock, e) : zmq_disconnect(q->sock, e)) != 0) {
+			log_error("quote server: %s %s: %s", connect ? "connect" : "disconnect", e,
+				  zmq_strerror(zmq_errno()));
+			status = ERR;
+		} else if (connect) {
+			log_info("serving quotes to the front door at %s", e);
+		}
+	}
+	free(list);
+	return status;
+}
+
+/* A worker whose database is away can only answer UNAVAILABLE, and the
+ * front doors' DEALERs deal every connected worker its share of the
+ * quotes: it leaves them until the database answers again, so that the
+ * other replicas get every quote meanwhile. Requests it had already
+ * received are answered; those on their way when it leaves reach the
+ * client as TIMEOUT. */
+static void follow_database(struct quote_server *q)
+{
+	int up;
+
+	if (q->db_checked_us != 0 && clock_mono_us() - q->db_checked_us < QUOTE_DB_CHECK_US)
+		return;
+	up = pg_ping(q->db) == OK;
+	q->db_checked_us = clock_mono_us();
+	if (!up && !q->detached) {
+		log_warn("quote server: database away; leaving the front doors until it is back");
+		if (front_doors(q, 0) == OK) {
+			q->detached = 1;
+			metric_set(q->serving, 0);
+		}
+	} else if (up && q->detached) {
+		if (front_doors(q, 1) == OK) {
+			q->detached = 0;
+			metric_set(q->serving, 1);
+			log_info("quote server: database back; serving quotes again");
+		}
+	}
 }
 
 static void *quote_loop(void *arg)
@@ -323,6 +381,7 @@ static void *quote_loop(void *arg)
 		}
 		if (rc > 0)
 			serve_batch(q);
+		follow_database(q);
 		if (q->rows->count > 0 && (q->rows->count >= 256 || rc == 0 ||
 					   clock_mono_us() - q->rows->first_us >= QUOTE_FLUSH_US))
 			rows_flush(q);
@@ -333,23 +392,14 @@ static void *quote_loop(void *arg)
 
 static int connect_all(struct quote_server *q, const char *endpoints)
 {
-	char *list = xstrdup(endpoints), *save = NULL;
-	int zero = 0, status = OK;
+	int zero = 0;
 
+	q->endpoints = xstrdup(endpoints);
 	q->sock = zmq_socket(q->zctx, ZMQ_ROUTER);
-	if (q->sock == NULL || zmq_setsockopt(q->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0)
-		status = ERR;
-	for (char *e = strtok_r(list, ", ", &save); e != NULL && status == OK;
-	     e = strtok_r(NULL, ", ", &save)) {
-		if (zmq_connect(q->sock, e) != 0) {
-			log_error("quote server: connect %s: %s", e, zmq_strerror(zmq_errno()));
-			status = ERR;
-		} else {
-			log_info("serving quotes to the front door at %s", e);
-		}
-	}
-	free(list);
-	return status;
+	if (q->sock == NULL || zmq_setsockopt(q->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+	    zsock_heartbeat(q->sock) != OK)
+		return ERR;
+	return front_doors(q, 1);
 }
 
 int quote_prepare(struct pg *db)
@@ -373,6 +423,9 @@ int quote_server_start(const char *dsn, const char *endpoints, const struct rule
 		metric_counter("reimburse_quotes_stored_total", "Quotes written to the database");
 	q->lost = metric_counter("reimburse_quotes_lost_total",
 				 "Quotes answered but never stored (database down too long)");
+	q->serving = metric_gauge("reimburse_quote_serving",
+				  "1 while connected to the front doors, 0 while the database is away");
+	metric_set(q->serving, 1);
 	q->latency = metric_histogram("reimburse_quote_batch_seconds",
 				      "Quote batch: first request read to last reply sent");
 	q->zctx = zmq_ctx_new();
@@ -407,6 +460,7 @@ void quote_server_stop(struct quote_server *q)
 		log_warn("zmq_ctx_term: %s", zmq_strerror(zmq_errno()));
 	formulas_free(&q->rctx.formulas);
 	pg_close(q->db);
+	free(q->endpoints);
 	if (q->rows != NULL) {
 		for (int k = 0; k < S_COUNT; k++)
 			pgarray_free(&q->rows->a[k]);

@@ -13,7 +13,11 @@
  *	  reimbursement worker connects a ROUTER socket to every front door
  *	  and answers on the connection the request came from. DEALER hands
  *	  requests round-robin to the connected workers, so more replicas
- *	  share the load and a worker that leaves stops receiving any.
+ *	  share the load and a worker that leaves stops receiving any. A
+ *	  worker that stops answering without leaving (a stopped process,
+ *	  a host gone) is dropped by the heartbeats (zsock_heartbeat: 3 s
+ *	  of silence), and one whose database is away leaves by itself
+ *	  (reimburse_quote.c): neither keeps being dealt its share.
  *	- invoices: a DEALER connected to intake's submission socket
  *	  (ZMQ_IMMEDIATE: no queueing for an intake that is not there).
  *
@@ -59,7 +63,7 @@ static int dealer(void *ctx, const char *endpoint, int bind, void **out)
 	int zero = 0, one = 1;
 
 	if (s == NULL || zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
-	    zmq_setsockopt(s, ZMQ_SNDTIMEO, &zero, sizeof(zero)) != 0 ||
+	    zmq_setsockopt(s, ZMQ_SNDTIMEO, &zero, sizeof(zero)) != 0 || zsock_heartbeat(s) != OK ||
 	    (!bind && zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one)) != 0) ||
 	    (bind ? zmq_bind(s, endpoint) : zmq_connect(s, endpoint)) != 0) {
 		log_error("backend %s %s: %s", bind ? "bind" : "connect", endpoint,

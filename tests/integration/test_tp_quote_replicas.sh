@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# test_tp_quote_replicas.sh - quotes keep flowing when one of two workers
+# cannot serve them
+#
+# A front door deals quotes round-robin to the reimbursement workers
+# connected to it. Two replicas serve one front door; each time one of
+# them cannot answer, every quote must still be computed by the other:
+#  - one whose database is away (its own role refused, its sessions
+#    ended) leaves the front door until the database is back, then
+#    serves again (before: it kept its share and answered UNAVAILABLE);
+#  - one that is stopped (SIGSTOP: connected, silent) is dropped by the
+#    heartbeats after 3 s (before: its share waited and timed out).
+source "$(dirname "$0")/../lib.sh"
+
+P="4${RUN_ID: -5}"
+LOG="$TEST_LOGS/tp-quote-replicas-$RUN_ID.log"
+create_members "$P" 1 CONFORT
+ROLE="quoter_${RUN_ID//[^a-zA-Z0-9]/_}"
+case "$CLAIMS_PG_DSN" in
+*://*@*) DSN="${CLAIMS_PG_DSN%%://*}://$ROLE@${CLAIMS_PG_DSN#*@}" ;;
+*) DSN="$CLAIMS_PG_DSN user=$ROLE" ;;
+esac
+sql "CREATE ROLE $ROLE LOGIN IN ROLE $(sql 'SELECT current_user')" >/dev/null
+STOPPED=
+cleanup() {
+	[ -n "$STOPPED" ] && kill -CONT "$STOPPED" 2>/dev/null
+	stop_all
+	sql "ALTER ROLE $ROLE LOGIN" >/dev/null 2>&1
+	sql "DROP ROLE IF EXISTS $ROLE" >/dev/null 2>&1
+}
+trap cleanup EXIT
+
+keys=$("$BIN/claimctl" tp keygen)
+SERVER_PUB=$(sed -n "s/^PUBLIC_KEY='\(.*\)'$/\1/p" <<<"$keys")
+SERVER_SEC=$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$keys")
+keys=$("$BIN/claimctl" tp keygen)
+export CLAIMS_TP_PUBLIC_KEY=$(sed -n "s/^PUBLIC_KEY='\(.*\)'$/\1/p" <<<"$keys")
+export CLAIMS_TP_SECRET_KEY=$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$keys")
+export CLAIMS_TP_SERVER_KEY=$SERVER_PUB CLAIMS_TP_ENDPOINT=tcp://127.0.0.1:5742
+check "keys: register a pharmacy" "$BIN/claimctl" tp register --kind RPPS \
+	--id "4${RUN_ID: -5}00002" --public-key "$CLAIMS_TP_PUBLIC_KEY" >/dev/null
+
+DOOR=tcp://127.0.0.1:5743
+start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9181 CLAIMS_QUOTE_CONNECT=$DOOR
+STEADY=$LAST_PID
+start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9182 CLAIMS_QUOTE_CONNECT=$DOOR \
+	CLAIMS_PG_DSN="$DSN" CLAIMS_MAX_STEP_ERRORS=100000
+HELD=$LAST_PID
+start_daemon tpgate "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9183 CLAIMS_TP_SERVER_SECRET="$SERVER_SEC" \
+	CLAIMS_TP_QUOTE_ENDPOINT=$DOOR CLAIMS_TP_INTAKE_ENDPOINT=tcp://127.0.0.1:5749 \
+	CLAIMS_TP_GROUP="tpgate-quotes-$RUN_ID"
+for port in 9181 9182 9183; do
+	check "daemon on :$port up" wait_for 30 curl -fs -o /dev/null "http://127.0.0.1:$port/health"
+done
+
+cat >"$TEST_LOGS/quote-replicas-lines.json" <<JSON
+[{"line_ref":"1","act_code":"G","category":"CONSULT_GP","care_date":"2026-03-10","charged_cents":3000,"brss_cents":3000,"amo_rate":70}]
+JSON
+quotes() { # quotes N: the outcome of each (a quote id's length, or the error)
+	local i
+	for ((i = 0; i < $1; i++)); do
+		"$BIN/claimctl" tp quote --member "${P}00001" "$TEST_LOGS/quote-replicas-lines.json" \
+			2>>"$LOG" | jq -r 'if .quote_id then (.quote_id | length | tostring) else .error end'
+	done | sort | uniq -c | awk '{ print $2 "x" $1 }' | tr '\n' ' '
+}
+metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m { print $2 + 0 }'; }
+served() { metric "$1" reimburse_quotes_total; }
+serving() { [ "$(metric 9182 reimburse_quote_serving)" = "$1" ]; }
+
+both() { [ "$(quotes 1)" = "36x1 " ]; }
+check "both workers connected: a quote answered" wait_for 30 both
+check_eq "both workers: 20 quotes computed" "$(quotes 20)" "36x20 "
+check "both workers: each served some" test "$(served 9181)" -gt 0 -a "$(served 9182)" -gt 0
+
+# ---- one worker's database away ------------------------------------------------
+sql "ALTER ROLE $ROLE NOLOGIN" >/dev/null
+sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '$ROLE'" >/dev/null
+check "database away: the worker leaves the front door" wait_for 15 serving 0
+check_eq "database away: 20 quotes, all computed by the other" "$(quotes 20)" "36x20 "
+check "database away: the worker still runs" kill -0 "$HELD"
+
+sql "ALTER ROLE $ROLE LOGIN" >/dev/null
+check "database back: the worker serves again" wait_for 30 serving 1
+before=$(served 9182)
+check_eq "database back: 20 quotes computed" "$(quotes 20)" "36x20 "
+check "database back: ... some by the worker that was away" test "$(served 9182)" -gt "$before"
+
+# ---- one worker stopped ------------------------------------------------------------
+kill -STOP "$STEADY"
+STOPPED=$STEADY
+sleep 5 # the heartbeats' 3 s, and a margin
+check_eq "worker stopped: 20 quotes, all computed by the other" "$(quotes 20)" "36x20 "
+kill -CONT "$STEADY"
+STOPPED=
+check "worker resumed: it runs" kill -0 "$STEADY"
+report
