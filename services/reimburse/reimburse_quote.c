@@ -423,8 +423,9 @@ int quote_server_start(const char *dsn, const char *endpoints, const struct rule
 		metric_counter("reimburse_quotes_stored_total", "Quotes written to the database");
 	q->lost = metric_counter("reimburse_quotes_lost_total",
 				 "Quotes answered but never stored (database down too long)");
-	q->serving = metric_gauge("reimburse_quote_serving",
-				  "1 while connected to the front doors, 0 while the database is away");
+	q->serving =
+		metric_gauge("reimburse_quote_serving",
+			     "1 while connected to the front doors, 0 while the database is away");
 	metric_set(q->serving, 1);
 	q->latency = metric_histogram("reimburse_quote_batch_seconds",
 				      "Quote batch: first request read to last reply sent");
