@@ -55,7 +55,7 @@ static struct {
 	char *pg_dsn, *redis_url, *brokers, *metrics_addr, *endpoint, *secret_key;
 	char *quote_endpoint, *intake_endpoint, *group;
 	long session_ttl, replay_window, rate_limit, rights_ttl, quote_days;
-	long backend_timeout_ms, max_in_flight, max_request_bytes;
+	long backend_timeout_ms, max_in_flight, max_in_flight_per_pro, max_request_bytes;
 } cfg;
 
 /* clang-format off */
@@ -90,6 +90,8 @@ static const struct config_entry config_table[] = {
 	 "how long a quote or invoice may wait for its worker before TIMEOUT"},
 	{"CLAIMS_TP_MAX_IN_FLIGHT", CONFIG_INT, &cfg.max_in_flight, "1024", 1, 65536,
 	 "quotes and invoices waiting for a worker at once; beyond: BUSY"},
+	{"CLAIMS_TP_MAX_IN_FLIGHT_PER_PRO", CONFIG_INT, &cfg.max_in_flight_per_pro, "32", 1, 65536,
+	 "of those, the most one professional may have at once; beyond: BUSY"},
 	{"CLAIMS_TP_MAX_REQUEST_BYTES", CONFIG_INT, &cfg.max_request_bytes, "65536", 1024,
 	 1048576, "largest request accepted; a larger one drops the connection"},
 	{NULL, 0, NULL, NULL, 0, 0, NULL},
@@ -342,6 +344,7 @@ static int tpgate_init(void *ctx)
 	g->limits.replay_window_s = cfg.replay_window;
 	g->limits.rate_limit = cfg.rate_limit;
 	g->backend_timeout_ms = cfg.backend_timeout_ms;
+	g->max_in_flight_per_pro = (int)cfg.max_in_flight_per_pro;
 	g->quote_days = cfg.quote_days;
 	g->batch = xcalloc(TP_BATCH, sizeof(*g->batch));
 	g->ctx = zmq_ctx_new();

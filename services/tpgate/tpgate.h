@@ -158,6 +158,7 @@ struct tp_pending {
 	int used;
 	uint32_t generation;
 	Claims__MessageType kind; /* QUOTE_REQUEST or INVOICE_REQUEST */
+	int64_t owner;		  /* the professional's ref (tp_identity.ref) */
 	struct tp_route route;
 	char request_id[TP_REQUEST_ID_MAX + 1];
 	char trace_id[TP_REQUEST_ID_MAX + 1];
@@ -173,9 +174,12 @@ void tp_backends_close(struct tp_backends *b);
 void *tp_backends_quote_socket(struct tp_backends *b);
 void *tp_backends_intake_socket(struct tp_backends *b);
 int tp_backends_in_flight(const struct tp_backends *b);
-/* A free slot to fill, or NULL when too many requests are in flight. */
+/* A free slot to fill for professional `owner`, or NULL when too many
+ * requests are in flight: per_owner of the owner's (*owner_full set), or
+ * as many as the table holds. */
 struct tp_pending *tp_pending_new(struct tp_backends *b, Claims__MessageType kind,
-				  int64_t timeout_ms);
+				  int64_t timeout_ms, int64_t owner, int per_owner,
+				  int *owner_full);
 void tp_pending_release(struct tp_backends *b, struct tp_pending *p);
 /* Send the envelope to the backend of the slot's kind, tagged with the
  * slot; ERR (slot released by the caller) when no backend can take it. */
@@ -209,6 +213,7 @@ struct tpgate {
 	long changes_wait_ms;	 /* between two polls of the changes: 200, more while held */
 	struct tp_limits limits;
 	long backend_timeout_ms, quote_days;
+	int max_in_flight_per_pro;
 	int64_t changes_at_us;
 	struct request *batch; /* TP_BATCH requests being served */
 	int64_t expiry_check_us;

@@ -28,7 +28,10 @@
  *	for a front door that restarted meanwhile), is dropped. Slots are a
  *	fixed table (CLAIMS_TP_MAX_IN_FLIGHT): when it is full the client
  *	is told BUSY at once, and every slot has a deadline after which
- *	the client gets TIMEOUT: a client never waits without bound.
+ *	the client gets TIMEOUT: a client never waits without bound. One
+ *	professional holds at most CLAIMS_TP_MAX_IN_FLIGHT_PER_PRO slots
+ *	(BUSY beyond), so that one flooding the front door, within its
+ *	rate limit, cannot take the slots of the others.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -123,9 +126,25 @@ int tp_backends_in_flight(const struct tp_backends *b)
 	return b->in_flight;
 }
 
-struct tp_pending *tp_pending_new(struct tp_backends *b, Claims__MessageType kind,
-				  int64_t timeout_ms)
+/* The owner's requests in flight: a walk of the table (a thousand
+ * slots, a microsecond), made only for the requests that take one. */
+static int owned(const struct tp_backends *b, int64_t owner)
 {
+	int n = 0;
+
+	for (int i = 0; i < b->capacity; i++)
+		n += b->slots[i].used && b->slots[i].owner == owner;
+	return n;
+}
+
+struct tp_pending *tp_pending_new(struct tp_backends *b, Claims__MessageType kind,
+				  int64_t timeout_ms, int64_t owner, int per_owner, int *owner_full)
+{
+	*owner_full = 0;
+	if (b->in_flight < b->capacity && owned(b, owner) >= per_owner) {
+		*owner_full = 1;
+		return NULL;
+	}
 	for (int k = 0; k < b->capacity; k++) {
 		int i = (b->next + k) % b->capacity;
 		struct tp_pending *p = &b->slots[i];
@@ -137,6 +156,7 @@ struct tp_pending *tp_pending_new(struct tp_backends *b, Claims__MessageType kin
 		p->used = 1;
 		p->generation = generation;
 		p->kind = kind;
+		p->owner = owner;
 		p->started_us = clock_mono_us();
 		p->deadline_us = p->started_us + timeout_ms * 1000;
 		b->next = (i + 1) % b->capacity;

@@ -270,8 +270,16 @@ static Claims__ClaimLine **copy_lines(Claims__ClaimLine **in, size_t n, Claims__
 static struct tp_pending *pending_for(struct tpgate *g, struct request *rq,
 				      Claims__MessageType kind)
 {
-	struct tp_pending *p = tp_pending_new(g->backends, kind, g->backend_timeout_ms);
+	int owner_full;
+	struct tp_pending *p = tp_pending_new(g->backends, kind, g->backend_timeout_ms, rq->who.ref,
+					      g->max_in_flight_per_pro, &owner_full);
 
+	if (p == NULL && owner_full) {
+		FAIL(rq, "BUSY",
+		     "%d of your requests are in flight already; wait for their answers",
+		     g->max_in_flight_per_pro);
+		return NULL;
+	}
 	if (p == NULL) {
 		FAIL(rq, "BUSY", "too many requests in flight; retry shortly");
 		return NULL;

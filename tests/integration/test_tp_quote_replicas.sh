@@ -10,6 +10,8 @@
 #    serves again (before: it kept its share and answered UNAVAILABLE);
 #  - one that is stopped (SIGSTOP: connected, silent) is dropped by the
 #    heartbeats after 3 s (before: its share waited and timed out).
+# And one professional sending a burst holds at most its share of the
+# front door's slots for requests in flight: the others still get one.
 source "$(dirname "$0")/../lib.sh"
 
 P="4${RUN_ID: -5}"
@@ -39,6 +41,11 @@ export CLAIMS_TP_SECRET_KEY=$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$keys")
 export CLAIMS_TP_SERVER_KEY=$SERVER_PUB CLAIMS_TP_ENDPOINT=tcp://127.0.0.1:5742
 check "keys: register a pharmacy" "$BIN/claimctl" tp register --kind RPPS \
 	--id "4${RUN_ID: -5}00002" --public-key "$CLAIMS_TP_PUBLIC_KEY" >/dev/null
+keys=$("$BIN/claimctl" tp keygen)
+OTHER_PUB=$(sed -n "s/^PUBLIC_KEY='\(.*\)'$/\1/p" <<<"$keys")
+OTHER_SEC=$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$keys")
+check "keys: register another pharmacy" "$BIN/claimctl" tp register --kind RPPS \
+	--id "4${RUN_ID: -5}00003" --public-key "$OTHER_PUB" >/dev/null
 
 DOOR=tcp://127.0.0.1:5743
 start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9181 CLAIMS_QUOTE_CONNECT=$DOOR
@@ -48,6 +55,7 @@ start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9182 CLAIMS_QUOTE_CO
 HELD=$LAST_PID
 start_daemon tpgate "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9183 CLAIMS_TP_SERVER_SECRET="$SERVER_SEC" \
 	CLAIMS_TP_QUOTE_ENDPOINT=$DOOR CLAIMS_TP_INTAKE_ENDPOINT=tcp://127.0.0.1:5749 \
+	CLAIMS_TP_MAX_IN_FLIGHT_PER_PRO=4 \
 	CLAIMS_TP_GROUP="tpgate-quotes-$RUN_ID"
 for port in 9181 9182 9183; do
 	check "daemon on :$port up" wait_for 30 curl -fs -o /dev/null "http://127.0.0.1:$port/health"
@@ -84,6 +92,27 @@ check "database back: the worker serves again" wait_for 30 serving 1
 before=$(served 9182)
 check_eq "database back: 20 quotes computed" "$(quotes 20)" "36x20 "
 check "database back: ... some by the worker that was away" test "$(served 9182)" -gt "$before"
+
+# ---- one professional's burst -------------------------------------------------------
+# The workers held (their reading of the counters waits on a lock), a
+# professional sends 10 quotes at once: 4 (CLAIMS_TP_MAX_IN_FLIGHT_PER_PRO)
+# wait for a worker and time out, 6 are told BUSY at once; another
+# professional still gets a slot (its quote waits, and times out too).
+psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; LOCK TABLE consumption_counters IN ACCESS EXCLUSIVE MODE;
+	SELECT pg_sleep(4); COMMIT" >/dev/null 2>>"$LOG" &
+locker=$!
+sleep 0.5
+PROBE_MEMBER="${P}00001" "$(dirname "$BIN")/tests/integration/probe_tp_load" burst 10 \
+	>"$TEST_LOGS/quote-burst-$RUN_ID.txt" 2>>"$LOG" &
+prober=$!
+sleep 0.5
+other=$(CLAIMS_TP_PUBLIC_KEY=$OTHER_PUB CLAIMS_TP_SECRET_KEY=$OTHER_SEC "$BIN/claimctl" tp quote \
+	--member "${P}00001" "$TEST_LOGS/quote-replicas-lines.json" 2>>"$LOG" | jq -r '.error // "quoted"')
+wait "$prober" "$locker"
+check_eq "burst: 4 in flight (then TIMEOUT), 6 BUSY" \
+	"$(sort -k2 "$TEST_LOGS/quote-burst-$RUN_ID.txt" | tr '\n' ' ')" "6 BUSY 4 TIMEOUT "
+check_eq "burst: another professional still gets a slot (not BUSY)" "$other" TIMEOUT
+check_eq "burst: once the workers are free, quotes computed" "$(quotes 5)" "36x5 "
 
 # ---- one worker stopped ------------------------------------------------------------
 kill -STOP "$STEADY"
