@@ -37,8 +37,7 @@ struct pg {
 	struct pg_setting *listens; /* channels LISTENed to (name only) */
 	int missed_notices;	    /* made again since: notices may have been lost */
 	char sqlstate[6];
-	char first_failure[6];	 /* of the transaction in flight (pg_begin resets it) */
-	int no_inline_reconnect; /* pg_set_inline_reconnect(db, 0) */
+	char first_failure[6]; /* of the transaction in flight (pg_begin resets it) */
 };
 
 static void pg_notice(void *arg, const char *message)
@@ -347,7 +346,7 @@ static int run_prepared(struct pg *db, const char *name, int nparams, const char
 		db, PQexecPrepared(db->conn, name, nparams, values, lengths, formats, binary), name,
 		res);
 	if (status != OK && before == PQTRANS_IDLE && PQstatus(db->conn) == CONNECTION_BAD &&
-	    !db->no_inline_reconnect && pg_check(db) == OK)
+	    pg_check(db) == OK)
 		status = check_result(
 			db,
 			PQexecPrepared(db->conn, name, nparams, values, lengths, formats, binary),
@@ -539,19 +538,18 @@ int pg_ping(struct pg *db)
 	 * One attempt to connect, not two: against a server that does not
 	 * answer, each waits out connect_timeout, and the caller (a loop
 	 * serving clients) with it. */
-	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK &&
-	    pg_exec(db, "SELECT 1") == OK)
+	if (pg_ping_session(db) == OK)
 		return OK;
-	if (db->no_inline_reconnect) {
-		atomic_store(&db->up, 0);
-		return ERR;
-	}
 	return pg_check(db) == OK && pg_exec(db, "SELECT 1") == OK ? OK : ERR;
 }
 
-void pg_set_inline_reconnect(struct pg *db, int on)
+int pg_ping_session(struct pg *db)
 {
-	db->no_inline_reconnect = !on;
+	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK &&
+	    pg_exec(db, "SELECT 1") == OK)
+		return OK;
+	atomic_store(&db->up, 0);
+	return ERR;
 }
 
 int pg_reachable(const char *dsn)

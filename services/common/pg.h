@@ -44,13 +44,10 @@ int pg_open(const char *dsn, struct pg **out) MUST_CHECK;
  * tcp_user_timeout; see pg.c), before the connections it is for are
  * opened; value is kept, not copied. The DSN still overrides it. */
 int pg_connect_default(const char *keyword, const char *value) MUST_CHECK;
-/* With 0, a statement that finds its session cut fails instead of
- * connecting again on the spot, and pg_ping() only asks the session in
- * place: for a loop serving clients, which must not wait out a connection
- * attempt to a server that does not answer. It reconnects with
- * pg_check() once pg_reachable() (in another thread) said it may. */
-void pg_set_inline_reconnect(struct pg *db, int on);
-/* OK when a new session to dsn can be opened (then closed); any thread. */
+/* OK when a new session to dsn can be opened (then closed); any thread.
+ * With pg_ping_session(), a loop serving clients watches a server that
+ * went away without waiting out connection attempts itself (a server
+ * that does not answer at all holds each for connect_timeout). */
 int pg_reachable(const char *dsn) MUST_CHECK;
 void pg_close(struct pg *db);
 PGconn *pg_conn(struct pg *db);
@@ -107,6 +104,8 @@ int pg_check(struct pg *db) MUST_CHECK;
 /* Is the server there? A query, and one reconnect if it found the
  * session cut (for idle loops and health checks). */
 int pg_ping(struct pg *db) MUST_CHECK;
+/* The session in place asked (SELECT 1); never connects again. */
+int pg_ping_session(struct pg *db) MUST_CHECK;
 /* Was the session up at the loop's last look (its last connect or
  * pg_check)? The one call other threads (/health) may make on `db`. */
 int pg_is_up(struct pg *db);

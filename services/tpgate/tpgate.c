@@ -227,12 +227,17 @@ static void reach_join(struct tpgate *g)
 	g->reach_running = 0;
 }
 
-/* The loop's session asked in place (SELECT 1), never made again here:
- * against a server that does not answer (a partition, a frozen host),
- * each connection attempt waits TP_CONNECT_TIMEOUT, and every client of
- * the loop with it, while the rights cached in Redis could be served.
- * A thread tries to reach the server instead; once it has, the session
- * is made again on the loop (at once: the server answers). */
+/* The loop's session asked in place (SELECT 1), never made again by the
+ * probe itself: against a server that does not answer (a partition, a
+ * frozen host), each connection attempt waits TP_CONNECT_TIMEOUT, and
+ * every client of the loop with it, while the rights cached in Redis
+ * could be served. A thread tries to reach the server instead; once it
+ * has, the session is made again on the loop (at once: the server
+ * answers). A statement that finds its session cut still connects again
+ * on the spot (a restarted server: the request is served), which costs
+ * one connection attempt when the server is silent; after it fails there
+ * is no session, and the statements fail at once until the probe has
+ * made one again. */
 static void probe_database(struct tpgate *g)
 {
 	int up;
@@ -243,9 +248,9 @@ static void probe_database(struct tpgate *g)
 		if (reached < 0)
 			return; /* still trying */
 		reach_join(g);
-		up = reached && pg_check(g->db) == OK && pg_ping(g->db) == OK;
+		up = reached && pg_check(g->db) == OK && pg_ping_session(g->db) == OK;
 	} else {
-		up = pg_ping(g->db) == OK;
+		up = pg_ping_session(g->db) == OK;
 	}
 	atomic_store(&g->db_up, up);
 	if (up)
@@ -363,7 +368,6 @@ static int tpgate_init(void *ctx)
 			     (int)cfg.max_in_flight, &g->backends) != OK ||
 	    kafka_consumer_open(cfg.brokers, cfg.group, topics, 1, &g->changes) != OK)
 		return ERR;
-	pg_set_inline_reconnect(g->db, 0);
 	atomic_store(&g->db_up, 1);
 	/* The ZAP handler must listen before the first handshake. */
 	if (tp_zap_start(g->ctx, cfg.pg_dsn, &g->zap) != OK ||

@@ -77,7 +77,7 @@ int tp_zap_db_up(struct tp_zap *zap);
  * a frozen host), which statement_timeout cannot see: a connection
  * attempt gives up after 2 s, a silent session after about 2 s of unsent
  * data or 7 s of silence, instead of the workers' 5 s and a minute (the
- * DSN still overrides them). The loop itself never waits for a
+ * DSN still overrides them). The probe of the loop never waits for a
  * connection attempt: see probe_database() in tpgate.c. */
 #define TP_CONNECT_TIMEOUT  "2"
 #define TP_TCP_USER_TIMEOUT "2000"

@@ -61,6 +61,7 @@ TPGATE_PID=$LAST_PID
 check "through the relay: /health 200" wait_for 30 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $HEALTH)\" = 200 ]"
 
 OUT="$TEST_LOGS/tp-pg-steady-$RUN_ID.txt"
+: >"$OUT"
 PROBE_MEMBER="${P}00001" "$(dirname "$BIN")/tests/integration/probe_tp_load" steady 20 >"$OUT" 2>>"$LOG" &
 probe=$!
 check "a session, the member's rights cached" wait_for 30 grep -q '^ready$' "$OUT"
