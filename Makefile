@@ -97,9 +97,12 @@ $(LIBPROTO): $(PROTO_O)
 define program_rule
 $(BUILD)/bin/$(1): $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard services/$(1)/*.c)) $$(LIBS)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $$(filter %.a,$$^) $$(LDLIBS)
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
+# The front door judges a quote's lines with intake's own line checks
+# (pure code): a quote and the invoice that follows are judged alike.
+$(BUILD)/bin/tpgate: $(BUILD)/obj/services/intake/intake_check.o
 
 $(BUILD)/bin/%: $(BUILD)/obj/tools/bench/%.o $(LIBS)
 	@mkdir -p $(dir $@)

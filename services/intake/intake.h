@@ -57,6 +57,12 @@ int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today,
 			struct intake_outcome *out) MUST_CHECK;
 int intake_check_coverage(const Claims__ClaimSubmitted *s, const struct coverage *cov,
 			  struct intake_outcome *out) MUST_CHECK;
+/* One line i of a submission, as intake_check_static() judges it, care
+ * after `today` refused (INT32_MAX: none; a quote may be for care to
+ * come). The tiers-payant front door judges a quote's lines with it, so
+ * that a quote and the invoice that follows are judged alike. */
+int intake_check_line(const Claims__ClaimLine *l, int i, int32_t today,
+		      struct intake_outcome *out) MUST_CHECK;
 void intake_reject(struct intake_outcome *out, const char *code, const char *field, const char *fmt,
 		   ...) __attribute__((format(printf, 4, 5)));
 

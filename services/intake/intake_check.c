@@ -238,7 +238,7 @@ static int check_optics(const Claims__ClaimLine *l, const char *prefix, struct i
 	return check_amount(l->has_frame_charged_cents, l->frame_charged_cents, 0, field, out);
 }
 
-static int check_line(const Claims__ClaimLine *l, int i, int32_t today, struct intake_outcome *out)
+int intake_check_line(const Claims__ClaimLine *l, int i, int32_t today, struct intake_outcome *out)
 {
 	char prefix[24], field[64];
 	enum rules_category cat;
@@ -373,7 +373,7 @@ int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today, struct i
 		return ERR;
 	}
 	for (size_t i = 0; i < s->n_lines; i++)
-		if (check_line(s->lines[i], (int)i, today, out) != OK)
+		if (intake_check_line(s->lines[i], (int)i, today, out) != OK)
 			return ERR;
 	return OK;
 }

@@ -23,6 +23,7 @@
 #include "common/xalloc.h"
 #include "common/zsock.h"
 #include "rules/rules.h"
+#include "intake/intake.h"
 #include "tpgate/tpgate.h"
 
 /* ---- admission ----------------------------------------------------------------------- */
@@ -202,6 +203,7 @@ out:
 
 static int line_ok(struct tpgate *g, struct request *rq, const Claims__ClaimLine *l, size_t i)
 {
+	struct intake_outcome verdict;
 	enum rules_category category;
 	int32_t day;
 	const char *bad = NULL;
@@ -218,10 +220,19 @@ static int line_ok(struct tpgate *g, struct request *rq, const Claims__ClaimLine
 		bad = "quantity";
 	else if (l->has_amo_rate && l->amo_rate > 100)
 		bad = "amo_rate";
-	if (bad == NULL)
-		return OK;
-	FAIL(rq, "INVALID_LINE", "lines[%zu].%s is missing or out of range", i, bad);
-	return ERR;
+	if (bad != NULL) {
+		FAIL(rq, "INVALID_LINE", "lines[%zu].%s is missing or out of range", i, bad);
+		return ERR;
+	}
+	/* Then as intake judges an invoice's lines (sizes, optics, amounts
+	 * against each other), care to come allowed: a quote accepted here
+	 * must not become an invoice refused there. */
+	memset(&verdict, 0, sizeof(verdict));
+	if (intake_check_line(l, (int)i, INT32_MAX, &verdict) != OK) {
+		FAIL(rq, "INVALID_LINE", "%s: %s", verdict.field, verdict.message);
+		return ERR;
+	}
+	return OK;
 }
 
 /* Every line's date must fall in open rights of one beneficiary. */

@@ -131,6 +131,13 @@ check_eq "quote: unknown beneficiary" \
 echo '[{"category":"NO_SUCH","care_date":"2026-03-10","charged_cents":100}]' >"$TEST_LOGS/tp-bad-line.json"
 check_eq "quote: a line with an unknown category" \
 	"$(tp quote --member "$COVERED" "$TEST_LOGS/tp-bad-line.json" | jq -r .error)" INVALID_LINE
+# A line intake would refuse in the invoice (a basket it does not know;
+# the engine alone would take it for no basket) is refused in the quote.
+echo '[{"category":"DENT_PROTHESE","care_date":"2026-03-10","charged_cents":50000,"brss_cents":10750,"amo_rate":60,"basket":"GOLD"}]' \
+	>"$TEST_LOGS/tp-bad-basket.json"
+check_eq "quote: a line refused as the invoice's would be" \
+	"$(tp quote --member "$COVERED" "$TEST_LOGS/tp-bad-basket.json" | jq -r '.error + " " + .message')" \
+	"INVALID_LINE lines[0].basket: basket must be 100PS, MAITRISE or LIBRE"
 # A first line the engine refuses (a nurse's act on a GP line): the
 # quote comes back, the other line computed, and the workers live on.
 echo '[{"line_ref":"1","act_code":"AMI","category":"CONSULT_GP","care_date":"2026-03-10","charged_cents":3000,"brss_cents":3000,"amo_rate":70},
