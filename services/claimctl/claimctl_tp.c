@@ -260,7 +260,14 @@ static int tp_revoke(const struct tp_args *a)
 	for (int r = 0; status == OK && r < PQntuples(res); r++) {
 		int n = 0;
 
-		status = end_sessions(PQgetvalue(res, r, 0), &n);
+		if ((status = end_sessions(PQgetvalue(res, r, 0), &n)) != OK)
+			/* Committed: new connections are refused. A session is
+			 * checked in Redis only: the open ones live on. */
+			fprintf(stderr,
+				"claimctl tp revoke: %s is revoked (new connections are refused),"
+				" but its open sessions could not be ended (Redis): run the"
+				" command again\n",
+				a->id);
 		ended += n;
 	}
 	if (status == OK)
