@@ -5,12 +5,22 @@
  * SYNOPSIS
  *	claimctl claim CLAIM_ID
  *	claimctl claim --external SOURCE EXTERNAL_ID
+ *	claimctl claim release SOURCE EXTERNAL_ID
  *	claimctl claim redecide CLAIM_ID...   (claimctl_redecide.c)
  *
  * DESCRIPTION
  *	Prints the claim's status, its beneficiary and formula, then one row
  *	per line: care, amounts (AMO paid, AMC, reste à charge) and the names
- *	of the rules that decided them (docs/rules.md explains each).
+ *	of the rules that decided them (docs/rules.md explains each). A key
+ *	(source, external id) that intake rejected shows its rejection.
+ *
+ *	release: a rejection is the first answer of its key for good, and
+ *	some depend on data loaded later (UNKNOWN_MEMBER before the contract
+ *	is, UNKNOWN_PROFESSIONAL before the professional is). Released, the
+ *	key's rejection is deleted (its claims.rejected event stays in the
+ *	log) and the next submission under it is decided anew. Under the
+ *	key's advisory lock, as intake reads first answers: a submission
+ *	being decided meanwhile finishes first.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +29,7 @@
 #include "claimctl/claimctl.h"
 #include "common/pg.h"
 #include "common/util.h"
+#include "intake/intake.h"
 
 static const char sql_claim[] =
 	"SELECT cl.claim_id, cl.status, coalesce(cl.outcome_reason, ''), cl.source, cl.external_id,"
@@ -44,6 +55,19 @@ static const char sql_lines[] =
 	" FROM claim_lines l LEFT JOIN decisions d USING (claim_id, line_no)"
 	" WHERE l.claim_id = $1 ORDER BY l.line_no";
 
+static const char sql_rejection[] =
+	"SELECT reason_code, coalesce(field, ''), coalesce(message, ''),"
+	" to_char(received_at, 'YYYY-MM-DD HH24:MI:SS')"
+	" FROM claim_rejections WHERE source = $1 AND external_id = $2";
+
+/* The lock intake takes on a key before reading its first answer (see
+ * intake_store.c), then the rejection deleted. */
+static const char sql_release_lock[] = "SELECT pg_advisory_xact_lock(" INTAKE_KEY_LOCK_CLASS
+				       ", " INTAKE_KEY_HASH("$1::text", "$2::text") ")";
+static const char sql_release[] =
+	"DELETE FROM claim_rejections WHERE source = $1 AND external_id = $2"
+	" RETURNING reason_code, coalesce(field, '')";
+
 static void euros(const char *cents, char *out, size_t len)
 {
 	long long c;
@@ -56,6 +80,55 @@ static void euros(const char *cents, char *out, size_t len)
 	snprintf(out, len, "%lld.%02lld", c / 100, c % 100);
 }
 
+/* A key without a claim: its rejection, if intake recorded one. */
+static int print_rejection(struct pg *db, const char *source, const char *external_id)
+{
+	const char *v[2] = {source, external_id};
+	PGresult *res;
+
+	if (pg_exec_params(db, sql_rejection, 2, v, &res) != OK)
+		return 1;
+	if (PQntuples(res) == 0) {
+		fprintf(stderr, "claimctl claim: no such claim, and no rejection of that key\n");
+		PQclear(res);
+		return 1;
+	}
+	printf("rejected     %s %s: %s\nsubmitted    %s %s\nreceived     %s\n",
+	       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), source,
+	       external_id, PQgetvalue(res, 0, 3));
+	PQclear(res);
+	return 0;
+}
+
+static int release(struct pg *db, const char *source, const char *external_id)
+{
+	const char *v[2] = {source, external_id};
+	PGresult *res = NULL;
+	int status;
+
+	if (pg_begin(db) != OK)
+		return 1;
+	status = pg_exec_params(db, sql_release_lock, 2, v, NULL);
+	if (status == OK)
+		status = pg_exec_params(db, sql_release, 2, v, &res);
+	if (status != OK || pg_commit(db) != OK) {
+		pg_rollback(db);
+		if (res != NULL)
+			PQclear(res);
+		return 1;
+	}
+	if (PQntuples(res) == 0) {
+		fprintf(stderr, "claimctl claim release: no rejection of %s %s\n", source,
+			external_id);
+		PQclear(res);
+		return 1;
+	}
+	printf("released %s %s (was %s %s): the next submission under it is decided anew\n", source,
+	       external_id, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return 0;
+}
+
 /* By id (source and external_id NULL), or by source and external id (id
  * NULL): each by its own index. */
 static int print_claim(struct pg *db, const char *id, const char *source, const char *external_id)
@@ -66,9 +139,8 @@ static int print_claim(struct pg *db, const char *id, const char *source, const 
 	if (pg_exec_params(db, sql_claim, 3, v, &res) != OK)
 		return 1;
 	if (PQntuples(res) == 0) {
-		fprintf(stderr, "claimctl claim: no such claim\n");
 		PQclear(res);
-		return 1;
+		return id == NULL ? print_rejection(db, source, external_id) : 1;
 	}
 	printf("claim        %s\nstatus       %s%s%s\nsubmitted    %s %s\n"
 	       "beneficiary  %s rank %s (%s), formula %s\npayee        %s\n"
@@ -123,9 +195,16 @@ int cmd_claim(int argc, char **argv)
 		if (pg_open(dsn, &db) != OK)
 			return 1;
 		status = print_claim(db, NULL, argv[2], argv[3]);
+	} else if (argc == 4 && strcmp(argv[1], "release") == 0) {
+		if (pg_open(dsn, &db) != OK)
+			return 1;
+		status = release(db, argv[2], argv[3]);
 	} else {
 		printf("Usage: claimctl claim CLAIM_ID\n"
 		       "       claimctl claim --external SOURCE EXTERNAL_ID\n"
+		       "       claimctl claim release SOURCE EXTERNAL_ID  (forget a rejection: "
+		       "the\n"
+		       "                                                   key is decided anew)\n"
 		       "       claimctl claim redecide CLAIM_ID...  (a claim in error or partial,\n"
 		       "                                             after the missing formula "
 		       "version)\n\n"

@@ -25,6 +25,9 @@
 /* Advisory lock class (two-key form) of a submission's key (source,
  * external id), held to the end of the transaction that answers it. */
 #define INTAKE_KEY_LOCK_CLASS "7415005"
+/* Its second key: the hash of the key, in SQL, of the text expressions
+ * source and ext. */
+#define INTAKE_KEY_HASH(source, ext) "hashtext(length(" source ") || ':' || " source " || " ext ")"
 
 /* The answer to one submission, sent on the socket and kept for repeats. */
 struct intake_outcome {

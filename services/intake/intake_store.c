@@ -98,12 +98,14 @@ int intake_prepare(struct pg *db)
 	 * planner read its partial index whole into a hash at every batch. */
 	/* Keys in one order (of their hash) in every replica: no deadlock.
 	 * Two keys of one hash only wait for each other. */
-	if (pg_prepare(db, "intake_lock_keys",
-		       "SELECT count(pg_advisory_xact_lock(" INTAKE_KEY_LOCK_CLASS ", h))"
-		       " FROM (SELECT DISTINCT hashtext(length(x.source) || ':' || x.source"
-		       "  || x.ext) AS h FROM unnest($1::text[], $2::text[]) AS x(source, ext)"
-		       "  WHERE x.source <> '' ORDER BY h) q",
-		       2) != OK ||
+	if (pg_prepare(
+		    db, "intake_lock_keys",
+		    "SELECT count(pg_advisory_xact_lock(" INTAKE_KEY_LOCK_CLASS ", h))"
+		    " FROM (SELECT DISTINCT " INTAKE_KEY_HASH(
+			    "x.source",
+			    "x.ext") " AS h FROM unnest($1::text[], $2::text[]) AS x(source, ext)"
+				     "  WHERE x.source <> '' ORDER BY h) q",
+		    2) != OK ||
 	    pg_prepare(
 		    db, "intake_first_answers",
 		    "SELECT x.n, c.claim_id::text, r.reason_code, r.field, r.message"

@@ -329,6 +329,17 @@ check_eq "bad input: rejections recorded with their reason" \
 check_eq "bad input: a repeat gets the first answers" \
 	"$(grep -c "duplicate: first answer" "$TEST_LOGS/bad-replies-2.txt")" 10
 check "bad input: the good claim is decided" wait_for 30 all_decided "$BAD" 1
+# A rejection that depended on data loaded since (here: the member) is
+# released by an operator; the key is then decided anew.
+check "release: the key's rejection shown" grep -q "^rejected     UNKNOWN_MEMBER membership_number" \
+	<<<"$("$BIN/claimctl" claim --external "$BAD" unknown-member 2>>"$LOG")"
+check "release: the rejection released" bash -c "'$BIN/claimctl' claim release '$BAD' unknown-member >>'$LOG'"
+printf '{"source":"%s","external_id":"unknown-member","membership_number":"%s","lines":[{"care_date":"2026-03-10",%s}]}\n' \
+	"$BAD" "${P}00002" "$line" >"$TEST_LOGS/released.json"
+check "release: the key decided anew (accepted, no duplicate)" grep -Eq "^unknown-member accepted [0-9a-f-]{36}$" \
+	<<<"$("$BIN/claimctl" submit --sync "$TEST_LOGS/released.json" 2>>"$LOG")"
+"$BIN/claimctl" claim release "$BAD" unknown-member >>"$LOG" 2>&1
+check_eq "release: a key without a rejection is refused (exit 1)" "$?" 1
 
 # ---- a line the engine refuses leaves its neighbours decided ----------------------
 # An act code of another category passes intake (it does not know the
