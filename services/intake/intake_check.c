@@ -19,13 +19,14 @@
  *	force on its date (rules_withholding_max(): the PF of a consultation,
  *	the franchise of each box, act or trip, their daily and yearly caps;
  *	nothing for care that bears neither), and rejects anything outside.
- *	With the beneficiary known, nothing may be withheld from one the
- *	engine exempts (a child, C2S...), and a line without BRSS or rate is
- *	priced from its act code as the engine prices it (the tariff may
- *	depend on age). An AMO amount with neither BRSS and rate nor an act
- *	code has nothing to be judged against (the engine would take the
- *	AMO's share as 0): MISSING_FIELD. Without parameters for the date,
- *	only a payment above round(brss x rate) is refused.
+ *	With the beneficiary known, nothing may be withheld from one under
+ *	the exemption age on the care date (a child), and a line without
+ *	BRSS or rate is priced from its act code as the engine prices it
+ *	(the tariff may depend on age). An AMO amount above 0 with neither
+ *	BRSS and rate nor an act code has nothing to be judged against (the
+ *	engine would take the AMO's share as 0): MISSING_FIELD. Without
+ *	parameters for the date, only a payment above round(brss x rate) is
+ *	refused.
  *
  *	Amounts are also checked against each other when the line gives
  *	them: the amount charged covers the AMO's share, a 100PS price limit
@@ -38,7 +39,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/pgarray.h"
 #include "intake/intake.h"
 #include "rules/rules.h"
 
@@ -140,11 +140,11 @@ static int check_withheld(const Claims__ClaimLine *l, enum rules_category cat, i
 }
 
 /* The AMO amount of a line that gives its BRSS and rate, against the
- * most any beneficiary may bear (the beneficiary's own exemptions are
- * judged by intake_check_coverage()). A line priced from its act code
- * is judged there too, for the act table's tariff may depend on the
- * beneficiary's age; with neither, the AMO amount has nothing to be
- * judged against, and the engine would take the AMO's share as 0. */
+ * most any beneficiary may bear (the exemption by age is judged by
+ * intake_check_coverage()). A line priced from its act code is judged
+ * there too, for the act table's tariff may depend on the beneficiary's
+ * age; with neither, an AMO amount above 0 has nothing to be judged
+ * against, and the engine would take the AMO's share as 0. */
 static int check_amo(const Claims__ClaimLine *l, enum rules_category cat, int32_t day,
 		     const char *prefix, struct intake_outcome *out)
 {
@@ -153,7 +153,8 @@ static int check_amo(const Claims__ClaimLine *l, enum rules_category cat, int32_
 	if (!l->has_amo_paid_cents)
 		return OK;
 	if (!l->has_brss_cents || !l->has_amo_rate) {
-		if (l->act_code != NULL && l->act_code[0] != '\0')
+		/* 0 (care the AMO does not pay) needs no base. */
+		if ((l->act_code != NULL && l->act_code[0] != '\0') || l->amo_paid_cents == 0)
 			return OK;
 		snprintf(field, sizeof(field), "%s.%s", prefix,
 			 l->has_brss_cents ? "amo_rate" : "brss_cents");
@@ -378,28 +379,15 @@ int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today, struct i
 	return OK;
 }
 
-/* The beneficiary's exemptions (RULES_EXEMPT_*) from the coverage's
- * PostgreSQL array text; unknown words are no exemption, as in the
- * engine's reading of the claim. */
-static unsigned coverage_exempt(const struct coverage *cov)
-{
-	char text[sizeof(cov->exemptions)], *words[8];
-	unsigned exempt = 0, flag;
-	size_t n;
-
-	snprintf(text, sizeof(text), "%s", cov->exemptions);
-	n = pgarray_words(text, words, 8);
-	for (size_t k = 0; k < n; k++)
-		if (rules_exempt_parse(words[k], &flag) == RULES_OK)
-			exempt |= flag;
-	return exempt;
-}
-
 /* A line's AMO amount for this beneficiary: priced as the engine prices
  * it (given BRSS and rate, else the act table's for their age on the
- * date), less at most what they bear of PF and franchise (nothing when
- * exempt). An unknown act is left to the engine, which refuses it. */
-static int check_amo_of(const Claims__ClaimLine *l, int i, rules_date_t birth, unsigned exempt,
+ * date), less at most what they bear of PF and franchise: nothing under
+ * the exemption age on the care date. The exemptions of the beneficiary
+ * row (C2S, maternity) are not applied here: they carry no dates, and
+ * one recorded today would refuse, for good (the key's first answer),
+ * an AMO statement for care before it began, which rightly bore the PF.
+ * An unknown act is left to the engine, which refuses it. */
+static int check_amo_of(const Claims__ClaimLine *l, int i, rules_date_t birth,
 			struct intake_outcome *out)
 {
 	struct rules_param_set set;
@@ -430,7 +418,7 @@ static int check_amo_of(const Claims__ClaimLine *l, int i, rules_date_t birth, u
 				       : act->amo_rate;
 	}
 	if (check_params != NULL && rules_params_at(check_params, date, &set, &err) == RULES_OK)
-		most = rules_withholding_max_for(&set, cat, l->quantity, exempt, age);
+		most = rules_withholding_max_for(&set, cat, l->quantity, 0, age);
 	snprintf(field, sizeof(field), "lines[%d].amo_paid_cents", i);
 	return check_withheld(l, cat, (brss * rate + 50) / 100, most, field, out);
 }
@@ -439,7 +427,6 @@ int intake_check_coverage(const Claims__ClaimSubmitted *s, const struct coverage
 			  struct intake_outcome *out)
 {
 	rules_date_t birth;
-	unsigned exempt;
 
 	if (!cov->found) {
 		intake_reject(out, "UNKNOWN_MEMBER", "membership_number",
@@ -463,9 +450,8 @@ int intake_check_coverage(const Claims__ClaimSubmitted *s, const struct coverage
 	}
 	if (rules_date_parse(cov->birth_date, &birth) != RULES_OK)
 		return OK; /* the engine says so, for the whole claim */
-	exempt = coverage_exempt(cov);
 	for (size_t i = 0; i < s->n_lines; i++)
-		if (check_amo_of(s->lines[i], (int)i, birth, exempt, out) != OK)
+		if (check_amo_of(s->lines[i], (int)i, birth, out) != OK)
 			return ERR;
 	return OK;
 }

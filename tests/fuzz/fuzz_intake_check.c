@@ -30,8 +30,8 @@
  *	    parameters cover), a frame within
  *	    the price; a "tp:" source that is its own professional's; it
  *	    stays accepted on a later day; it passes the coverage
- *	    check with an open contract (with a known adult or exempt
- *	    child, only AMO_INCONSISTENT may refuse it) and is refused
+ *	    check with an open contract (with a known adult or child,
+ *	    only AMO_INCONSISTENT may refuse it) and is refused
  *	    with NOT_COVERED or UNKNOWN_MEMBER without one.
  *	A broken check executes __builtin_trap(), which libFuzzer reports as
  *	a crash with the input left in build-fuzz/.

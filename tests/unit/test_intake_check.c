@@ -129,6 +129,11 @@ static void test_amo_amount_needs_its_base(void)
 	CHECK_EQ_STR(amo_paid(&x, 2100, field), "");
 	x.line.has_brss_cents = 0;
 	CHECK_EQ_STR(amo_paid(&x, 9999, field), ""); /* judged with the beneficiary */
+	/* Care the AMO does not pay (osteopathy): 0 needs no base. */
+	x.line.act_code = NULL;
+	x.line.category = "MEDECINE_DOUCE";
+	CHECK_EQ_STR(amo_paid(&x, 0, field), "");
+	CHECK_EQ_STR(amo_paid(&x, 1, field), "MISSING_FIELD");
 }
 
 /* The reason code intake_check_coverage() gives a beneficiary born on
@@ -160,13 +165,17 @@ static void test_amo_amount_of_the_beneficiary(void)
 
 	sample_init(&x);
 	x.line.has_amo_paid_cents = 1;
-	/* An adult bears the 2 EUR PF of 2026; a child under 18, or a C2S
-	 * beneficiary, bears none: the AMO paid its whole share. */
+	/* An adult bears the 2 EUR PF of 2026; a child under 18 on the care
+	 * date bears none: the AMO paid its whole share. */
 	x.line.amo_paid_cents = 1900;
 	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{}", field), "");
 	CHECK_EQ_STR(coverage_verdict(&x, "2015-05-01", "{}", field), "AMO_INCONSISTENT");
 	CHECK_EQ_STR(field, "lines[0].amo_paid_cents");
-	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{C2S}", field), "AMO_INCONSISTENT");
+	CHECK_EQ_STR(coverage_verdict(&x, "2008-03-10", "{}", field), ""); /* 18 that day */
+	CHECK_EQ_STR(coverage_verdict(&x, "2008-03-11", "{}", field), "AMO_INCONSISTENT");
+	/* The row's exemptions carry no dates: one recorded since the care
+	 * may not refuse the PF rightly withheld before it. */
+	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{C2S}", field), "");
 	x.line.amo_paid_cents = 2100;
 	CHECK_EQ_STR(coverage_verdict(&x, "2015-05-01", "{}", field), "");
 	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{C2S}", field), "");
