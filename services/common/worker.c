@@ -260,7 +260,12 @@ static int settle_pending(struct worker *w)
 	}
 	if (commit_messages(w, w->batch, w->pending) != OK) {
 		metric_add(w->retries, 1);
-		if (worker_db_outage(w->db) || commit_one_by_one(w) != OK) {
+		/* The shared lock table full (a batch's advisory locks, one per
+		 * key or beneficiary, with every other replica's): not an outage
+		 * for a message alone, which takes a lock or two. */
+		if ((worker_db_outage(w->db) &&
+		     strcmp(pg_sqlstate(w->db), PG_OUT_OF_SHARED_MEMORY) != 0) ||
+		    commit_one_by_one(w) != OK) {
 			give_back(w);
 			return ERR; /* the next steps read the batch again */
 		}

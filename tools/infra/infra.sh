@@ -257,6 +257,10 @@ port = $PG_PORT
 unix_socket_directories = '$sockdir'
 unix_socket_permissions = 0700
 max_connections = 200
+# Intake locks each key of a batch, reimburse each beneficiary (advisory
+# locks, up to a batch's size, 500): the shared lock table holds this
+# times max_connections, room for the replicas' batches at once.
+max_locks_per_transaction = 256
 # An eighth of the memory, 128 MB to 1 GB: the default 128 MB made the
 # indexes of a few million claims go back and forth to the OS cache.
 shared_buffers = ${shared_mb}MB
