@@ -44,6 +44,18 @@ start_daemon() {
 	LAST_PID=$!
 }
 
+# stop_daemon PID: one daemon, asked to stop and waited for (its status
+# returned), and forgotten by stop_all.
+stop_daemon() {
+	local pid=$1 status keep=() p
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid"
+	status=$?
+	for p in "${DAEMON_PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+	DAEMON_PIDS=("${keep[@]}")
+	return "$status"
+}
+
 stop_all() {
 	local pid
 	for pid in "${DAEMON_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done

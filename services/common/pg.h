@@ -40,11 +40,11 @@
 struct pg;
 
 int pg_open(const char *dsn, struct pg **out) MUST_CHECK;
-/* Changes a connection default of this process (connect_timeout,
- * keepalives, keepalives_idle, keepalives_interval, keepalives_count,
- * tcp_user_timeout; see pg.c), before the connections it is for are
- * opened; value is kept, not copied. The DSN still overrides it. */
-int pg_connect_default(const char *keyword, const char *value) MUST_CHECK;
+/* The same for a thread that answers clients, who wait for it: a
+ * server that does not answer is given up within seconds (connection
+ * attempt 2 s, unacknowledged data about 2 s, silence about 7 s)
+ * rather than 5 s and a minute. The DSN still overrides them. */
+int pg_open_serving(const char *dsn, struct pg **out) MUST_CHECK;
 /* OK when a new session to dsn can be opened (then closed); any thread.
  * With pg_ping_session(), a loop serving clients watches a server that
  * went away without waiting out connection attempts itself (a server

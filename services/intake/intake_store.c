@@ -315,15 +315,25 @@ static int first_answers(struct pg *db, struct intake_item *items, int n, unsign
 	return OK;
 }
 
+/* Two items that are one submission: the same key, or, without a key,
+ * the same message (delivered twice: its rejection is named by it). */
+static int same_submission(const struct intake_item *a, const struct intake_item *b)
+{
+	if (keyed(a->s) || keyed(b->s))
+		return keyed(a->s) && keyed(b->s) && same_key(a->s, b->s);
+	return a->message_id != NULL && b->message_id != NULL && a->message_id[0] != '\0' &&
+	       strcmp(a->message_id, b->message_id) == 0;
+}
+
 /* A repeat inside the batch gets its first copy's answer at the end. */
 static void mark_repeats(struct intake_item *items, int n)
 {
 	for (int i = 0; i < n; i++) {
-		if (items[i].state == ANSWERED || !keyed(items[i].s))
+		if (items[i].state == ANSWERED)
 			continue;
 		for (int j = 0; j < i; j++) {
 			if ((items[j].state == PENDING || items[j].state == REJECT) &&
-			    keyed(items[j].s) && same_key(items[i].s, items[j].s)) {
+			    same_submission(&items[i], &items[j])) {
 				items[i].state = REPEAT;
 				items[i].repeat_of = j;
 				break;

@@ -18,7 +18,8 @@
  *	all of them). Heartbeats on both sides drop a silent peer after 3 s,
  *	and a worker whose database is away leaves the front doors until it
  *	answers again (follow_database), so that quotes are dealt only to
- *	workers that can compute them. Requests are served in batches, like
+ *	workers that can compute them; its connection gives up on a server
+ *	that does not answer within seconds (pg_open_serving). Requests are served in batches, like
  *	claims: the ones waiting are read together, their beneficiaries'
  *	counters read in one query, the quotes stored in one INSERT; a busy
  *	worker thus gets faster per quote instead of queueing.
@@ -72,11 +73,12 @@ struct quote_server {
 	int64_t db_checked_us; /* last look at the database (0: look now) */
 };
 
-#define QUOTE_BATCH	  32
-#define QUOTE_FLUSH_US	  20000 /* a quote is stored at most this long after its reply */
-#define QUOTE_IDLE_MS	  2	/* or after this long without a request */
-#define QUOTE_ROWS_MAX	  10000
-#define QUOTE_DB_CHECK_US 1000000 /* the database looked at, at least this often */
+#define QUOTE_BATCH	      32
+#define QUOTE_FLUSH_US	      20000 /* a quote is stored at most this long after its reply */
+#define QUOTE_IDLE_MS	      2	    /* or after this long without a request */
+#define QUOTE_ROWS_MAX	      10000
+#define QUOTE_DB_CHECK_US     1000000 /* the database looked at, at least this often */
+#define QUOTE_LEAVE_LINGER_MS 200
 
 /* clang-format off */
 static const char sql_store[] =
@@ -309,7 +311,10 @@ static void serve_batch(struct quote_server *qs)
 }
 
 /* Connects the socket to every front door of the list, or (connect 0)
- * disconnects it from them. */
+ * disconnects it from them. An endpoint that fails is logged and the
+ * others are still done: a disconnect fails only for an endpoint not
+ * connected, and a connect of an endpoint that connected at the start
+ * cannot fail but for a lack of memory. ERR if any failed. */
 static int front_doors(struct quote_server *q, int connect)
 {
 	char *list = xstrdup(q->endpoints), *save = NULL;
@@ -328,6 +333,22 @@ static int front_doors(struct quote_server *q, int connect)
 	return status;
 }
 
+/* Leaves the front doors, giving the replies just queued (the batch that
+ * found the database away, answered UNAVAILABLE) QUOTE_LEAVE_LINGER_MS
+ * to go out: a disconnect drops what its connection still holds after
+ * the socket's linger, which is 0 otherwise. */
+static void leave_front_doors(struct quote_server *q)
+{
+	int linger = QUOTE_LEAVE_LINGER_MS, zero = 0;
+
+	if (zmq_setsockopt(q->sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0)
+		log_warn("quote server: linger: %s", zmq_strerror(zmq_errno()));
+	if (front_doors(q, 0) != OK)
+		log_warn("quote server: some front doors were not left (see above)");
+	if (zmq_setsockopt(q->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0)
+		log_warn("quote server: linger: %s", zmq_strerror(zmq_errno()));
+}
+
 /* A worker whose database is away can only answer UNAVAILABLE, and the
  * front doors' DEALERs deal every connected worker its share of the
  * quotes: it leaves them until the database answers again, so that the
@@ -344,16 +365,15 @@ static void follow_database(struct quote_server *q)
 	q->db_checked_us = clock_mono_us();
 	if (!up && !q->detached) {
 		log_warn("quote server: database away; leaving the front doors until it is back");
-		if (front_doors(q, 0) == OK) {
-			q->detached = 1;
-			metric_set(q->serving, 0);
-		}
+		leave_front_doors(q);
+		q->detached = 1;
+		metric_set(q->serving, 0);
 	} else if (up && q->detached) {
-		if (front_doors(q, 1) == OK) {
-			q->detached = 0;
-			metric_set(q->serving, 1);
-			log_info("quote server: database back; serving quotes again");
-		}
+		if (front_doors(q, 1) != OK)
+			log_warn("quote server: some front doors were not joined (see above)");
+		q->detached = 0;
+		metric_set(q->serving, 1);
+		log_info("quote server: database back; serving quotes again");
 	}
 }
 
@@ -430,7 +450,7 @@ int quote_server_start(const char *dsn, const char *endpoints, const struct rule
 	q->latency = metric_histogram("reimburse_quote_batch_seconds",
 				      "Quote batch: first request read to last reply sent");
 	q->zctx = zmq_ctx_new();
-	if (q->zctx == NULL || pg_open(dsn, &q->db) != OK ||
+	if (q->zctx == NULL || pg_open_serving(dsn, &q->db) != OK ||
 	    pg_exec(q->db, "SET synchronous_commit = off") != OK ||
 	    reimburse_prepare(q->db) != OK || quote_prepare(q->db) != OK ||
 	    pg_listen(q->db, FORMULAS_CHANNEL) != OK ||

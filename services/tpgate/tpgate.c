@@ -229,7 +229,7 @@ static void reach_join(struct tpgate *g)
 
 /* The loop's session asked in place (SELECT 1), never made again by the
  * probe itself: against a server that does not answer (a partition, a
- * frozen host), each connection attempt waits TP_CONNECT_TIMEOUT, and
+ * frozen host), each connection attempt waits its 2 s (pg_open_serving), and
  * every client of the loop with it, while the rights cached in Redis
  * could be served. A thread tries to reach the server instead; once it
  * has, the session is made again on the loop (at once: the server
@@ -354,12 +354,7 @@ static int tpgate_init(void *ctx)
 	g->batch = xcalloc(TP_BATCH, sizeof(*g->batch));
 	g->ctx = zmq_ctx_new();
 	g->pg_dsn = cfg.pg_dsn;
-	if (g->ctx == NULL || pg_connect_default("connect_timeout", TP_CONNECT_TIMEOUT) != OK ||
-	    pg_connect_default("tcp_user_timeout", TP_TCP_USER_TIMEOUT) != OK ||
-	    pg_connect_default("keepalives_idle", TP_KEEPALIVES_IDLE) != OK ||
-	    pg_connect_default("keepalives_interval", TP_KEEPALIVES_EVERY) != OK ||
-	    pg_connect_default("keepalives_count", TP_KEEPALIVES_COUNT) != OK ||
-	    pg_open(cfg.pg_dsn, &g->db) != OK ||
+	if (g->ctx == NULL || pg_open_serving(cfg.pg_dsn, &g->db) != OK ||
 	    pg_set(g->db, "statement_timeout", TP_STATEMENT_TIMEOUT) != OK ||
 	    tpgate_prepare(g->db) != OK || redis_open(cfg.redis_url, &g->redis) != OK ||
 	    tp_rights_open(g->db, g->redis, cfg.rights_ttl, &g->rights) != OK ||

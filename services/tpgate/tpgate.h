@@ -71,19 +71,12 @@ int tp_zap_db_up(struct tp_zap *zap);
 /* The longest a query of the front door may take. It answers in
  * milliseconds; a query taking a second is an outage, better refused
  * (UNAVAILABLE, or 500 to a handshake) than left to stall every client
- * behind it on the one loop. */
+ * behind it on the one loop. A server that does not answer at all (a
+ * network partition, a frozen host), which statement_timeout cannot see,
+ * is given up within seconds (pg_open_serving), and the probe of the
+ * loop never waits for a connection attempt (probe_database() in
+ * tpgate.c). */
 #define TP_STATEMENT_TIMEOUT "1s"
-/* The same for a server that does not answer at all (a network partition,
- * a frozen host), which statement_timeout cannot see: a connection
- * attempt gives up after 2 s, a silent session after about 2 s of unsent
- * data or 7 s of silence, instead of the workers' 5 s and a minute (the
- * DSN still overrides them). The probe of the loop never waits for a
- * connection attempt: see probe_database() in tpgate.c. */
-#define TP_CONNECT_TIMEOUT  "2"
-#define TP_TCP_USER_TIMEOUT "2000"
-#define TP_KEEPALIVES_IDLE  "5"
-#define TP_KEEPALIVES_EVERY "1"
-#define TP_KEEPALIVES_COUNT "2"
 /* Complements an INVOICE_STATUS reports after the invoice's own claim
  * (each is an operator's completion of the one before: a few at most). */
 #define TP_STATUS_MAX_CHAIN 8

@@ -245,7 +245,7 @@ int tp_zap_start(void *zmq_ctx, const char *dsn, struct tp_zap **out)
 	struct tp_zap *z = xcalloc(1, sizeof(*z));
 	int zero = 0;
 
-	if (pg_open(dsn, &z->db) != OK || tp_zap_prepare(z->db) != OK ||
+	if (pg_open_serving(dsn, &z->db) != OK || tp_zap_prepare(z->db) != OK ||
 	    pg_set(z->db, "statement_timeout", TP_STATEMENT_TIMEOUT) != OK)
 		goto fail;
 	atomic_store(&z->db_up, 1);

@@ -118,7 +118,7 @@ reimburse_dead=$(dead_letters 9192)
 before=$(dlq_count)
 printf 'this is not protobuf %s' "$RUN_ID" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k "garbage-$RUN_ID"
 # Envelope{type: CLAIM_ACCEPTED, message_id, schema_version: 1}: a valid envelope of the wrong type
-uuid=$(printf '01234567-89ab-7def-8123-%012d' "$RUN_ID")
+uuid=$(printf '01234567-89ab-7def-8123-%012d' "$((10#$RUN_ID))")
 printf '\x08\x02\x12\x24%s\x28\x01' "$uuid" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k "wrongtype-$RUN_ID"
 # Nearly 1 MB of garbage: its dead letter (the bytes and their story)
 # would not fit the topic; it keeps their beginning, and the outbox
@@ -141,7 +141,7 @@ check_eq "bad input: intake counts its three dead letters" "$(dead_letters 9191)
 # one rejection, one claims.rejected event, named by its message id.
 missing() { curl -s http://127.0.0.1:9191/metrics | awk '$1 == "intake_rejected_total{reason=\"MISSING_FIELD\"}" { print $2 }'; }
 missing_before=$(missing)
-keyless=$(printf '01234567-89ab-7def-8124-%012d' "$RUN_ID")
+keyless=$(printf '01234567-89ab-7def-8124-%012d' "$((10#$RUN_ID))")
 for copy in 1 2; do
 	printf '\x08\x01\x12\x24%s\x28\x01' "$keyless" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k "keyless-$RUN_ID"
 done
@@ -732,13 +732,21 @@ printf '{"source":"%s","external_id":"k","membership_number":"%s","lines":[{"car
 start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9196 CLAIMS_INTAKE_ENDPOINT=tcp://127.0.0.1:5711
 second_intake=$LAST_PID
 check "one key: a second intake replica serves" wait_for 30 bash -c "curl -sf http://127.0.0.1:9196/health >/dev/null"
+queue_locked() {
+	[ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'outbox_queue'::regclass
+		AND mode = 'ExclusiveLock' AND granted")" -ge 1 ]
+}
 psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; LOCK TABLE outbox_queue IN EXCLUSIVE MODE;
 	SELECT pg_sleep(4); COMMIT" >/dev/null 2>>"$LOG" &
 locker=$!
-sleep 0.5
+check "one key: the queue locked" wait_for 10 queue_locked
 "$BIN/claimctl" submit --sync "$TEST_LOGS/twice-good.json" >"$TEST_LOGS/twice-good.txt" 2>>"$LOG" &
 first=$!
-sleep 1
+claim_insert_waits() {
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+		AND query LIKE '%INSERT INTO claims (claim_id%'")" -ge 1 ]
+}
+check "one key: the first replica waits inside its transaction" wait_for 10 claim_insert_waits
 "$BIN/claimctl" submit --sync --endpoint tcp://127.0.0.1:5711 "$TEST_LOGS/twice-bad.json" \
 	>"$TEST_LOGS/twice-bad.txt" 2>>"$LOG" &
 second=$!
@@ -749,8 +757,7 @@ check_eq "one key: one answer recorded" \
 check "one key: the first replica accepted" grep -q "^k accepted" "$TEST_LOGS/twice-good.txt"
 check "one key: the second answered the first's answer" \
 	grep -q "^k accepted .*duplicate: first answer" "$TEST_LOGS/twice-bad.txt"
-kill -TERM "$second_intake"
-wait "$second_intake"
+stop_daemon "$second_intake"
 
 # ---- liveness -------------------------------------------------------------------
 # /live fails while one step of the loop is stuck (here: intake's insert

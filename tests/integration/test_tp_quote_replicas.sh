@@ -55,7 +55,7 @@ start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9182 CLAIMS_QUOTE_CO
 HELD=$LAST_PID
 start_daemon tpgate "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9183 CLAIMS_TP_SERVER_SECRET="$SERVER_SEC" \
 	CLAIMS_TP_QUOTE_ENDPOINT=$DOOR CLAIMS_TP_INTAKE_ENDPOINT=tcp://127.0.0.1:5749 \
-	CLAIMS_TP_MAX_IN_FLIGHT_PER_PRO=4 \
+	CLAIMS_TP_MAX_IN_FLIGHT=8 CLAIMS_TP_MAX_IN_FLIGHT_PER_PRO=4 \
 	CLAIMS_TP_GROUP="tpgate-quotes-$RUN_ID"
 for port in 9181 9182 9183; do
 	check "daemon on :$port up" wait_for 30 curl -fs -o /dev/null "http://127.0.0.1:$port/health"
@@ -97,15 +97,25 @@ check "database back: ... some by the worker that was away" test "$(served 9182)
 # The workers held (their reading of the counters waits on a lock), a
 # professional sends 10 quotes at once: 4 (CLAIMS_TP_MAX_IN_FLIGHT_PER_PRO)
 # wait for a worker and time out, 6 are told BUSY at once; another
-# professional still gets a slot (its quote waits, and times out too).
+# professional still gets one of the 8 slots (CLAIMS_TP_MAX_IN_FLIGHT),
+# which the first would otherwise all hold (its quote waits, and times
+# out too).
 psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; LOCK TABLE consumption_counters IN ACCESS EXCLUSIVE MODE;
 	SELECT pg_sleep(4); COMMIT" >/dev/null 2>>"$LOG" &
 locker=$!
-sleep 0.5
+counters_locked() {
+	[ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'consumption_counters'::regclass
+		AND mode = 'AccessExclusiveLock' AND granted")" = 1 ]
+}
+check "burst: the workers' counters locked" wait_for 10 counters_locked
 PROBE_MEMBER="${P}00001" "$(dirname "$BIN")/tests/integration/probe_tp_load" burst 10 \
 	>"$TEST_LOGS/quote-burst-$RUN_ID.txt" 2>>"$LOG" &
 prober=$!
-sleep 0.5
+worker_waits() {
+	[ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'consumption_counters'::regclass
+		AND NOT granted")" -ge 1 ]
+}
+check "burst: a worker waits on the lock with the first quotes" wait_for 10 worker_waits
 other=$(CLAIMS_TP_PUBLIC_KEY=$OTHER_PUB CLAIMS_TP_SECRET_KEY=$OTHER_SEC "$BIN/claimctl" tp quote \
 	--member "${P}00001" "$TEST_LOGS/quote-replicas-lines.json" 2>>"$LOG" | jq -r '.error // "quoted"')
 wait "$prober" "$locker"
