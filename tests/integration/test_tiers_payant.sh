@@ -452,8 +452,7 @@ check_eq "Redis without the admission script: loaded again" \
 	"$(tp eligibility --member "$COVERED" | jq .rights_open)" true
 
 # ---- graceful stop -----------------------------------------------------------------------
-kill -TERM "$TPGATE_PID"
-wait "$TPGATE_PID"
+stop_daemon "$TPGATE_PID"
 check_eq "SIGTERM: front door exits 0" "$?" 0
 
 report

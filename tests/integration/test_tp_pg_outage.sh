@@ -90,7 +90,6 @@ check "the server answers again" relay forward
 check "server back: /health 200 again" wait_for 30 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $HEALTH)\" = 200 ]"
 check_eq "server back: a new session, rights answered" \
 	"$("$BIN/claimctl" tp eligibility --member "${P}00001" 2>>"$LOG" | jq .rights_open)" true
-kill -TERM "$TPGATE_PID"
-wait "$TPGATE_PID"
+stop_daemon "$TPGATE_PID"
 check_eq "SIGTERM: exits 0" "$?" 0
 report

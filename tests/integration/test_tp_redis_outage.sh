@@ -87,7 +87,6 @@ sleep 1 # a front door that skipped what it could not drop would skip this one n
 check "change while away: Redis back, with the stale rights" redis_up
 suspended_seen() { [ "$(rights_of_2 .reason)" = CONTRACT_SUSPENDED ]; }
 check "change while away: the held change drops them" wait_for 30 suspended_seen
-kill -TERM "$TPGATE_PID"
-wait "$TPGATE_PID"
+stop_daemon "$TPGATE_PID"
 check_eq "SIGTERM: exits 0" "$?" 0
 report
