@@ -44,6 +44,23 @@ start_daemon() {
 	LAST_PID=$!
 }
 
+# keypair NAME: a new CURVE key pair in NAME_PUB and NAME_SEC
+keypair() {
+	local out
+	out=$("$BIN/claimctl" tp keygen)
+	printf -v "${1}_PUB" '%s' "$(sed -n "s/^PUBLIC_KEY='\(.*\)'$/\1/p" <<<"$out")"
+	printf -v "${1}_SEC" '%s' "$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$out")"
+}
+
+# tp_client ENDPOINT: keys of a front door (SERVER_PUB, SERVER_SEC) and of
+# a professional, exported as claimctl tp's client settings for ENDPOINT
+tp_client() {
+	keypair SERVER
+	keypair CLIENT
+	export CLAIMS_TP_PUBLIC_KEY=$CLIENT_PUB CLAIMS_TP_SECRET_KEY=$CLIENT_SEC
+	export CLAIMS_TP_SERVER_KEY=$SERVER_PUB CLAIMS_TP_ENDPOINT=$1
+}
+
 # stop_daemon PID: one daemon, asked to stop and waited for (its status
 # returned), and forgotten by stop_all.
 stop_daemon() {

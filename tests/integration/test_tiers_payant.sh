@@ -32,12 +32,6 @@ sql "INSERT INTO beneficiaries (contract_id, rank, relationship, last_name, firs
      SELECT c.contract_id, 3, 'child', 'Test', 'Child', '2015-02-03', '2025-01-01'
      FROM contracts c JOIN members m USING (member_id) WHERE m.membership_number = '$COVERED'"
 
-keypair() { # keypair NAME: sets NAME_PUB and NAME_SEC
-	local out
-	out=$("$BIN/claimctl" tp keygen)
-	printf -v "${1}_PUB" '%s' "$(sed -n "s/^PUBLIC_KEY='\(.*\)'$/\1/p" <<<"$out")"
-	printf -v "${1}_SEC" '%s' "$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$out")"
-}
 keypair SERVER
 keypair A
 keypair B

@@ -42,13 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-keys=$("$BIN/claimctl" tp keygen)
-SERVER_PUB=$(sed -n "s/^PUBLIC_KEY='\(.*\)'$/\1/p" <<<"$keys")
-SERVER_SEC=$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$keys")
-keys=$("$BIN/claimctl" tp keygen)
-export CLAIMS_TP_PUBLIC_KEY=$(sed -n "s/^PUBLIC_KEY='\(.*\)'$/\1/p" <<<"$keys")
-export CLAIMS_TP_SECRET_KEY=$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$keys")
-export CLAIMS_TP_SERVER_KEY=$SERVER_PUB CLAIMS_TP_ENDPOINT=tcp://127.0.0.1:5732
+tp_client tcp://127.0.0.1:5732
 check "keys: register a pharmacy" "$BIN/claimctl" tp register --kind RPPS \
 	--id "6${RUN_ID: -5}00001" --public-key "$CLAIMS_TP_PUBLIC_KEY" >/dev/null
 check "relay to PostgreSQL started" relay forward

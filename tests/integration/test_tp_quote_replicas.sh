@@ -32,18 +32,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-keys=$("$BIN/claimctl" tp keygen)
-SERVER_PUB=$(sed -n "s/^PUBLIC_KEY='\(.*\)'$/\1/p" <<<"$keys")
-SERVER_SEC=$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$keys")
-keys=$("$BIN/claimctl" tp keygen)
-export CLAIMS_TP_PUBLIC_KEY=$(sed -n "s/^PUBLIC_KEY='\(.*\)'$/\1/p" <<<"$keys")
-export CLAIMS_TP_SECRET_KEY=$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$keys")
-export CLAIMS_TP_SERVER_KEY=$SERVER_PUB CLAIMS_TP_ENDPOINT=tcp://127.0.0.1:5742
+tp_client tcp://127.0.0.1:5742
 check "keys: register a pharmacy" "$BIN/claimctl" tp register --kind RPPS \
 	--id "4${RUN_ID: -5}00002" --public-key "$CLAIMS_TP_PUBLIC_KEY" >/dev/null
-keys=$("$BIN/claimctl" tp keygen)
-OTHER_PUB=$(sed -n "s/^PUBLIC_KEY='\(.*\)'$/\1/p" <<<"$keys")
-OTHER_SEC=$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$keys")
+keypair OTHER
 check "keys: register another pharmacy" "$BIN/claimctl" tp register --kind RPPS \
 	--id "4${RUN_ID: -5}00003" --public-key "$OTHER_PUB" >/dev/null
 

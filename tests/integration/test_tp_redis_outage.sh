@@ -35,13 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-keys=$("$BIN/claimctl" tp keygen)
-SERVER_PUB=$(sed -n "s/^PUBLIC_KEY='\(.*\)'$/\1/p" <<<"$keys")
-SERVER_SEC=$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$keys")
-keys=$("$BIN/claimctl" tp keygen)
-export CLAIMS_TP_PUBLIC_KEY=$(sed -n "s/^PUBLIC_KEY='\(.*\)'$/\1/p" <<<"$keys")
-export CLAIMS_TP_SECRET_KEY=$(sed -n "s/^SECRET_KEY='\(.*\)'$/\1/p" <<<"$keys")
-export CLAIMS_TP_SERVER_KEY=$SERVER_PUB CLAIMS_TP_ENDPOINT=tcp://127.0.0.1:5722
+tp_client tcp://127.0.0.1:5722
 export CLAIMS_REDIS_URL=redis://127.0.0.1:$PORT
 check "private Redis started" redis_up
 check "keys: register a pharmacy" "$BIN/claimctl" tp register --kind RPPS \
