@@ -232,11 +232,6 @@ static int keyed(const Claims__ClaimSubmitted *s)
 	       !reserved_source(s);
 }
 
-static int same_key(const Claims__ClaimSubmitted *a, const Claims__ClaimSubmitted *b)
-{
-	return strcmp(a->source, b->source) == 0 && strcmp(a->external_id, b->external_id) == 0;
-}
-
 static void answer_from_row(struct intake_outcome *o, PGresult *res, int r)
 {
 	memset(o, 0, sizeof(*o));
@@ -315,31 +310,60 @@ static int first_answers(struct pg *db, struct intake_item *items, int n, unsign
 	return OK;
 }
 
-/* Two items that are one submission: the same key, or, without a key,
+/* What makes items one submission: the same key, or, without a key,
  * the same message (delivered twice: its rejection is named by it). */
-static int same_submission(const struct intake_item *a, const struct intake_item *b)
+struct submission_ref {
+	int by_message; /* 0: by key (a, b: source, external id); 1: a message id */
+	const char *a, *b;
+	int item;
+};
+
+static int submission_cmp(const void *x, const void *y)
 {
-	if (keyed(a->s) || keyed(b->s))
-		return keyed(a->s) && keyed(b->s) && same_key(a->s, b->s);
-	return a->message_id != NULL && b->message_id != NULL && a->message_id[0] != '\0' &&
-	       strcmp(a->message_id, b->message_id) == 0;
+	const struct submission_ref *p = x, *q = y;
+	int c;
+
+	if (p->by_message != q->by_message)
+		return p->by_message - q->by_message;
+	if ((c = strcmp(p->a, q->a)) != 0 || (c = strcmp(p->b, q->b)) != 0)
+		return c;
+	return p->item - q->item;
 }
 
-/* A repeat inside the batch gets its first copy's answer at the end. */
+/* A repeat inside the batch gets its first copy's answer at the end.
+ * Sorted by submission, then by position: each run of one submission
+ * starts with its first copy (a batch holds up to thousands of items: no
+ * comparison of every pair). Items answered already are left alone: all
+ * copies of a key found in the database are. */
 static void mark_repeats(struct intake_item *items, int n)
 {
+	struct submission_ref *refs = xcalloc((size_t)n + 1, sizeof(*refs));
+	int count = 0;
+
 	for (int i = 0; i < n; i++) {
+		const Claims__ClaimSubmitted *s = items[i].s;
+
 		if (items[i].state == ANSWERED)
 			continue;
-		for (int j = 0; j < i; j++) {
-			if ((items[j].state == PENDING || items[j].state == REJECT) &&
-			    same_submission(&items[i], &items[j])) {
-				items[i].state = REPEAT;
-				items[i].repeat_of = j;
-				break;
-			}
-		}
+		if (keyed(s))
+			refs[count++] = (struct submission_ref){0, s->source, s->external_id, i};
+		else if (items[i].message_id != NULL && items[i].message_id[0] != '\0')
+			refs[count++] = (struct submission_ref){1, items[i].message_id, "", i};
 	}
+	qsort(refs, (size_t)count, sizeof(*refs), submission_cmp);
+	for (int k = 1; k < count; k++) {
+		struct submission_ref *first = &refs[k - 1];
+
+		if (first->by_message != refs[k].by_message || strcmp(first->a, refs[k].a) != 0 ||
+		    strcmp(first->b, refs[k].b) != 0)
+			continue;
+		/* refs[k - 1] is the first copy, or a repeat that points at it. */
+		items[refs[k].item].state = REPEAT;
+		items[refs[k].item].repeat_of = items[first->item].state == REPEAT
+							? items[first->item].repeat_of
+							: first->item;
+	}
+	free(refs);
 }
 
 /* ---- beneficiaries and professionals ------------------------------------------------- */

@@ -285,6 +285,40 @@ static void test_future_is_everywhere_later(void)
 	CHECK_EQ_STR(item.out.reason_code, "FUTURE_DATE");
 }
 
+/* Repeats inside a batch, found by sorting: by key, or without a key by
+ * message id; each points at its first copy; answered items stay so. */
+static void test_repeats_in_a_batch(void)
+{
+	Claims__ClaimSubmitted s[7];
+	struct intake_item items[7];
+	const char *src[7] = {"up", "up", "up", NULL, NULL, NULL, "up"};
+	const char *ext[7] = {"A", "B", "A", NULL, NULL, NULL, "A"};
+	const char *msg[7] = {"m1", "m2", "m3", "m4", "m4", "m5", "m6"};
+
+	memset(items, 0, sizeof(items));
+	for (int i = 0; i < 7; i++) {
+		claims__claim_submitted__init(&s[i]);
+		s[i].source = (char *)src[i];
+		s[i].external_id = (char *)ext[i];
+		items[i].s = &s[i];
+		items[i].message_id = msg[i];
+		items[i].state = i == 3 || i == 4 || i == 5 ? REJECT : PENDING;
+		items[i].repeat_of = -1;
+	}
+	items[1].state = ANSWERED;
+	mark_repeats(items, 7);
+	CHECK_EQ_I64(items[0].state, PENDING);
+	CHECK_EQ_I64(items[1].state, ANSWERED);
+	CHECK_EQ_I64(items[2].state, REPEAT);
+	CHECK_EQ_I64(items[2].repeat_of, 0);
+	CHECK_EQ_I64(items[3].state, REJECT);
+	CHECK_EQ_I64(items[4].state, REPEAT);
+	CHECK_EQ_I64(items[4].repeat_of, 3);
+	CHECK_EQ_I64(items[5].state, REJECT);
+	CHECK_EQ_I64(items[6].state, REPEAT);
+	CHECK_EQ_I64(items[6].repeat_of, 0);
+}
+
 static void load_params(void)
 {
 	REQUIRE(params_load(PARAMS_DEFAULT_PATH, &params) == OK);
@@ -300,5 +334,6 @@ int main(void)
 	RUN(test_amounts_against_each_other);
 	RUN(test_tp_source_is_the_professionals);
 	RUN(test_future_is_everywhere_later);
+	RUN(test_repeats_in_a_batch);
 	return test_report();
 }
