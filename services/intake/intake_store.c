@@ -699,18 +699,28 @@ static int add_accepted(struct pgarray *a, struct intake_item *it)
 
 /* Items of state `state` whose id the statement did not return lost a
  * race with an identical submission: their answer is re-read. */
+static int text_cmp(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
 static void mark_lost(struct intake_item *items, int n, enum intake_state state, PGresult *res)
 {
-	for (int i = 0; i < n; i++) {
-		int inserted = 0;
+	int rows = PQntuples(res);
+	const char **ids = xcalloc((size_t)rows + 1, sizeof(*ids));
 
-		if (items[i].state != state)
-			continue;
-		for (int r = 0; r < PQntuples(res) && !inserted; r++)
-			inserted = strcmp(PQgetvalue(res, r, 0), items[i].row_id) == 0;
-		if (!inserted)
+	/* Sorted, for a search per item rather than a walk of every row. */
+	for (int r = 0; r < rows; r++)
+		ids[r] = PQgetvalue(res, r, 0);
+	qsort(ids, (size_t)rows, sizeof(*ids), text_cmp);
+	for (int i = 0; i < n; i++) {
+		const char *row_id = items[i].row_id;
+
+		if (items[i].state == state &&
+		    bsearch(&row_id, ids, (size_t)rows, sizeof(*ids), text_cmp) == NULL)
 			items[i].state = LOST;
 	}
+	free(ids);
 }
 
 static int write_accepted(struct pg *db, struct intake_item *items, int n)

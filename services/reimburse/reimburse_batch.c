@@ -343,11 +343,44 @@ static int lock_beneficiaries(struct pg *db, const struct reimburse_item *items,
 	return status;
 }
 
+/* The batch's items by claim id (then by position), for lock_claims()
+ * to find a row's items without comparing every row with every item. */
+struct claim_ref {
+	const char *id;
+	int item;
+};
+
+static int claim_ref_cmp(const void *x, const void *y)
+{
+	const struct claim_ref *p = x, *q = y;
+	int c = strcasecmp(p->id, q->id);
+
+	return c != 0 ? c : p->item - q->item;
+}
+
+/* The first of refs[0..n) whose id is `id` (case aside), or n. */
+static int claim_ref_first(const struct claim_ref *refs, int n, const char *id)
+{
+	int lo = 0, hi = n;
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+
+		if (strcasecmp(refs[mid].id, id) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static int lock_claims(struct pg *db, struct reimburse_item *items, int n)
 {
 	struct pgarray ids;
+	struct claim_ref *refs;
 	const char *v[1];
 	PGresult *res;
+	int count = 0;
 
 	pgarray_init(&ids);
 	for (int i = 0; i < n; i++)
@@ -359,24 +392,27 @@ static int lock_claims(struct pg *db, struct reimburse_item *items, int n)
 		return ERR;
 	}
 	pgarray_free(&ids);
+	refs = xcalloc((size_t)n + 1, sizeof(*refs));
+	for (int i = 0; i < n; i++)
+		if (items[i].claim != NULL && items[i].poison[0] == '\0')
+			refs[count++] = (struct claim_ref){items[i].claim->claim_id, i};
+	qsort(refs, (size_t)count, sizeof(*refs), claim_ref_cmp);
 	for (int r = 0; r < PQntuples(res); r++) {
+		const char *id = PQgetvalue(res, r, 0);
+		int first = claim_ref_first(refs, count, id);
+
 		/* The same claim may come twice in a batch (a republished
-		 * event): only its first copy is decided. */
-		int first = 1;
+		 * event): only its first copy (by position) is decided. */
+		for (int k = first; k < count && strcasecmp(refs[k].id, id) == 0; k++) {
+			struct reimburse_item *it = &items[refs[k].item];
 
-		for (int i = 0; i < n; i++) {
-			struct reimburse_item *it = &items[i];
-
-			if (it->claim == NULL || it->poison[0] != '\0' ||
-			    strcasecmp(it->claim->claim_id, PQgetvalue(res, r, 0)) != 0)
-				continue;
 			it->found = 1;
-			it->queued = first && strcmp(PQgetvalue(res, r, 1), "queued") == 0;
+			it->queued = k == first && strcmp(PQgetvalue(res, r, 1), "queued") == 0;
 			snprintf(it->formula_code, sizeof(it->formula_code), "%s",
 				 PQgetvalue(res, r, 2));
-			first = 0;
 		}
 	}
+	free(refs);
 	PQclear(res);
 	for (int i = 0; i < n; i++)
 		if (items[i].claim != NULL && items[i].poison[0] == '\0' && !items[i].found)

@@ -786,9 +786,34 @@ GS="stop-$RUN_ID"
 create_members "${P}9" 50 ESSENTIEL
 claims_file "${P}9" 50 3000 "$GS" >"$TEST_LOGS/stop-claims.json"
 start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191
+# A claims.accepted event published three times in a row (an event
+# published again after a relay's crash), while no worker runs: the
+# copies come in one batch, and the claim is decided once.
+DUP="dup-$RUN_ID"
+claims_file "$P" 1 1 "$DUP" >"$TEST_LOGS/dup-claim.json"
+"$BIN/claimctl" submit --sync "$TEST_LOGS/dup-claim.json" >>"$LOG" 2>&1
+dup_claim=$(sql "SELECT claim_id FROM claims WHERE source = '$DUP'")
+dup_sent() { [ "$(sql "SELECT count(*) FROM outbox o
+	WHERE o.topic = 'claims.accepted' AND position(convert_to('$dup_claim', 'UTF8') IN o.payload) > 0
+	AND NOT EXISTS (SELECT 1 FROM outbox_queue q WHERE q.event_id = o.event_id)")" = 1 ]; }
+wait_for 30 dup_sent
+psql -X -At "$CLAIMS_PG_DSN" -c "SELECT encode(o.payload, 'base64') FROM outbox o
+	WHERE o.topic = 'claims.accepted' AND position(convert_to('$dup_claim', 'UTF8') IN o.payload) > 0" |
+	base64 -d >"$TEST_LOGS/dup-event.bin"
+dup_key=$(sql "SELECT contract_id FROM claims WHERE source = '$DUP'")
+for copy in 1 2; do
+	kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.accepted -k "$dup_key" "$TEST_LOGS/dup-event.bin"
+done
 "$BIN/claimctl" submit "$TEST_LOGS/stop-claims.json" 2>>"$LOG"
 wait_for 60 bash -c "[ \$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims WHERE source = '$GS'\") -ge 3000 ]"
 start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192
+check "one event thrice: the claim decided" wait_for 60 all_decided "$DUP" 1
+check_eq "one event thrice: one decision per line, one payment, no dead letter" \
+	"$(sql "SELECT (SELECT count(*) FROM decisions WHERE claim_id = '$dup_claim')
+		|| ' ' || (SELECT count(*) FROM payments WHERE claim_id = '$dup_claim')
+		|| ' ' || (SELECT count(*) FROM outbox WHERE topic = 'claims.accepted.dlq' AND key = '$dup_key')")" "3 1 0"
+check_eq "one event thrice: ... at the first try (no batch failed on a second copy)" \
+	"$(curl -s http://127.0.0.1:9192/metrics | awk '$1 == "worker_batch_retries_total" { print $2 + 0 }')" 0
 pid=$LAST_PID
 wait_for 60 bash -c "[ \$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims WHERE source = '$GS' AND status <> 'queued'\") -gt 0 ]"
 kill -TERM "$pid"
