@@ -36,8 +36,7 @@ relay_failures() {
 two_failures() { [ "$(relay_failures)" -ge 2 ] 2>/dev/null; }
 check "Kafka away: the relay fails, and tries again" wait_for 30 two_failures
 check "Kafka away: the daemon still runs (one failed step would have stopped it)" kill -0 "$AWAY"
-kill -TERM "$AWAY"
-wait "$AWAY"
+stop_daemon "$AWAY"
 check_eq "Kafka away: SIGTERM exits 0" "$?" 0
 
 start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=

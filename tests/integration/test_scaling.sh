@@ -28,8 +28,7 @@ start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9196
 single=$LAST_PID
 "$BIN/claimctl" submit "$TEST_LOGS/one-claims.json" 2>>"$LOG"
 check "scaling: one worker decides every claim" wait_for 300 all_decided "$ONE" "$N"
-kill -TERM "$single"
-wait "$single"
+stop_daemon "$single"
 
 # Three workers, each with its own log to see its assignment.
 for w in 1 2 3; do

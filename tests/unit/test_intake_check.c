@@ -292,7 +292,7 @@ static void test_repeats_in_a_batch(void)
 	Claims__ClaimSubmitted s[7];
 	struct intake_item items[7];
 	const char *src[7] = {"up", "up", "up", NULL, NULL, NULL, "up"};
-	const char *ext[7] = {"A", "B", "A", NULL, NULL, NULL, "A"};
+	const char *ext[7] = {"B", "A", "A", NULL, NULL, NULL, "A"};
 	const char *msg[7] = {"m1", "m2", "m3", "m4", "m4", "m5", "m6"};
 
 	memset(items, 0, sizeof(items));
@@ -305,18 +305,18 @@ static void test_repeats_in_a_batch(void)
 		items[i].state = i == 3 || i == 4 || i == 5 ? REJECT : PENDING;
 		items[i].repeat_of = -1;
 	}
+	/* An answered item is no first copy: the next of its key is. */
 	items[1].state = ANSWERED;
 	mark_repeats(items, 7);
 	CHECK_EQ_I64(items[0].state, PENDING);
 	CHECK_EQ_I64(items[1].state, ANSWERED);
-	CHECK_EQ_I64(items[2].state, REPEAT);
-	CHECK_EQ_I64(items[2].repeat_of, 0);
+	CHECK_EQ_I64(items[2].state, PENDING);
 	CHECK_EQ_I64(items[3].state, REJECT);
 	CHECK_EQ_I64(items[4].state, REPEAT);
 	CHECK_EQ_I64(items[4].repeat_of, 3);
 	CHECK_EQ_I64(items[5].state, REJECT);
 	CHECK_EQ_I64(items[6].state, REPEAT);
-	CHECK_EQ_I64(items[6].repeat_of, 0);
+	CHECK_EQ_I64(items[6].repeat_of, 2);
 }
 
 static void load_params(void)
