@@ -5,6 +5,7 @@
 #include "common/pg.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,10 @@ struct pg {
 	struct pg_setting *listens; /* channels LISTENed to (name only) */
 	int missed_notices;	    /* made again since: notices may have been lost */
 	int serving;		    /* pg_open_serving(): fails fast */
+	/* pg_probe(): while the server is away, a thread reaching for it. */
+	pthread_t reach_thread;
+	int reach_running;
+	atomic_int reach_result; /* -1 trying, 0 not reached, 1 reached */
 	char sqlstate[6];
 	char first_failure[6]; /* of the transaction in flight (pg_begin resets it) */
 };
@@ -252,12 +257,20 @@ int pg_open_serving(const char *dsn, struct pg **out)
 	return open_db(dsn, 1, out);
 }
 
+static void reach_join(struct pg *db)
+{
+	if (db->reach_running && pthread_join(db->reach_thread, NULL) != 0)
+		log_warn("postgres: the thread reaching the server was not joined");
+	db->reach_running = 0;
+}
+
 void pg_close(struct pg *db)
 {
 	struct pg_statement *s, *next;
 
 	if (db == NULL)
 		return;
+	reach_join(db);
 	for (s = db->statements; s != NULL; s = next) {
 		next = s->next;
 		free(s->name);
@@ -558,13 +571,38 @@ int pg_ping_session(struct pg *db)
 	return ERR;
 }
 
-int pg_reachable(const char *dsn)
+static void *reach_main(void *arg)
 {
-	PGconn *conn = connect_with_defaults(dsn, 1);
-	int status = PQstatus(conn) == CONNECTION_OK ? OK : ERR;
+	struct pg *db = arg;
+	PGconn *conn = connect_with_defaults(db->dsn, db->serving);
 
+	atomic_store(&db->reach_result, PQstatus(conn) == CONNECTION_OK ? 1 : 0);
 	PQfinish(conn);
-	return status;
+	return NULL;
+}
+
+int pg_probe(struct pg *db)
+{
+	int up;
+
+	if (db->reach_running) {
+		int reached = atomic_load(&db->reach_result);
+
+		if (reached < 0)
+			return ERR; /* still trying */
+		reach_join(db);
+		up = reached && pg_check(db) == OK && pg_ping_session(db) == OK;
+	} else {
+		up = pg_ping_session(db) == OK;
+	}
+	if (up)
+		return OK;
+	atomic_store(&db->reach_result, -1);
+	if (pthread_create(&db->reach_thread, NULL, reach_main, db) != 0)
+		log_error("postgres: no thread to reach the server; tried at the next probe");
+	else
+		db->reach_running = 1;
+	return ERR;
 }
 
 int pg_is_up(struct pg *db)

@@ -45,11 +45,13 @@ int pg_open(const char *dsn, struct pg **out) MUST_CHECK;
  * attempt 2 s, unacknowledged data about 2 s, silence about 7 s)
  * rather than 5 s and a minute. The DSN still overrides them. */
 int pg_open_serving(const char *dsn, struct pg **out) MUST_CHECK;
-/* OK when a new session to dsn can be opened (then closed); any thread.
- * With pg_ping_session(), a loop serving clients watches a server that
- * went away without waiting out connection attempts itself (a server
- * that does not answer at all holds each for connect_timeout). */
-int pg_reachable(const char *dsn) MUST_CHECK;
+/* For a thread that serves clients, called every second or so: OK when
+ * the session in place answers. Never waits out a connection attempt
+ * itself (a server that does not answer at all holds each for
+ * connect_timeout): while the session is down, a thread of its own tries
+ * to reach the server, and once it has, the session is made again on the
+ * caller's thread (at once: the server answers). */
+int pg_probe(struct pg *db) MUST_CHECK;
 void pg_close(struct pg *db);
 PGconn *pg_conn(struct pg *db);
 

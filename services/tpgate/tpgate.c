@@ -212,67 +212,23 @@ static int contract_changes(struct tpgate *g)
 	return status;
 }
 
-static void *reach_main(void *arg)
-{
-	struct tpgate *g = arg;
-
-	atomic_store(&g->reach_result, pg_reachable(g->pg_dsn) == OK ? 1 : 0);
-	return NULL;
-}
-
-static void reach_join(struct tpgate *g)
-{
-	if (g->reach_running && pthread_join(g->reach_thread, NULL) != 0)
-		log_warn("the thread reaching PostgreSQL was not joined");
-	g->reach_running = 0;
-}
-
-/* The loop's session asked in place (SELECT 1), never made again by the
- * probe itself: against a server that does not answer (a partition, a
- * frozen host), each connection attempt waits its 2 s (pg_open_serving), and
- * every client of the loop with it, while the rights cached in Redis
- * could be served. A thread tries to reach the server instead; once it
- * has, the session is made again on the loop (at once: the server
- * answers). A statement that finds its session cut still connects again
- * on the spot (a restarted server: the request is served), which costs
- * one connection attempt when the server is silent; after it fails there
- * is no session, and the statements fail at once until the probe has
- * made one again. */
-static void probe_database(struct tpgate *g)
-{
-	int up;
-
-	if (g->reach_running) {
-		int reached = atomic_load(&g->reach_result);
-
-		if (reached < 0)
-			return; /* still trying */
-		reach_join(g);
-		up = reached && pg_check(g->db) == OK && pg_ping_session(g->db) == OK;
-	} else {
-		up = pg_ping_session(g->db) == OK;
-	}
-	atomic_store(&g->db_up, up);
-	if (up)
-		return;
-	atomic_store(&g->reach_result, -1);
-	if (pthread_create(&g->reach_thread, NULL, reach_main, g) != 0)
-		log_error("no thread to reach PostgreSQL: tried again in a second");
-	else
-		g->reach_running = 1;
-}
-
 /* Once a second: the PostgreSQL connection checked (made again once it
- * can be, see probe_database), and a PING to Redis. Without traffic
- * nothing else would notice either going away or coming back, and
- * /health would say what was true at the last request. Failures are
- * logged and show in /health; the loop goes on (requests get UNAVAILABLE
- * meanwhile). The next look is timed from the end of this one. */
+ * can be), and a PING to Redis. Without traffic nothing else would
+ * notice either going away or coming back, and /health would say what
+ * was true at the last request. Failures are logged and show in
+ * /health; the loop goes on (requests get UNAVAILABLE meanwhile). The
+ * probe never waits out a connection attempt to a server that does not
+ * answer (pg_probe), while the rights cached in Redis could be served. A
+ * statement that finds its session cut still connects again on the spot
+ * (a restarted server: the request is served), which costs one attempt
+ * (2 s, pg_open_serving) when the server is silent; after it fails there
+ * is no session, and the statements fail at once until the probe has
+ * made one again. The next look is timed from the end of this one. */
 static void probe_dependencies(struct tpgate *g)
 {
 	if (clock_mono_us() - g->probe_us < 1000000)
 		return;
-	probe_database(g);
+	atomic_store(&g->db_up, pg_probe(g->db) == OK);
 	if (redis_command(g->redis, NULL, "PING") != OK)
 		log_warn("Redis unreachable: sessions, limits and cached rights unavailable");
 	g->probe_us = clock_mono_us();
@@ -353,7 +309,6 @@ static int tpgate_init(void *ctx)
 	g->quote_days = cfg.quote_days;
 	g->batch = xcalloc(TP_BATCH, sizeof(*g->batch));
 	g->ctx = zmq_ctx_new();
-	g->pg_dsn = cfg.pg_dsn;
 	if (g->ctx == NULL || pg_open_serving(cfg.pg_dsn, &g->db) != OK ||
 	    pg_set(g->db, "statement_timeout", TP_STATEMENT_TIMEOUT) != OK ||
 	    tpgate_prepare(g->db) != OK || redis_open(cfg.redis_url, &g->redis) != OK ||
@@ -427,7 +382,6 @@ static void tpgate_cleanup(void *ctx)
 	if (g->front != NULL && zmq_close(g->front) != 0)
 		log_warn("zmq_close: %s", zmq_strerror(zmq_errno()));
 	tp_zap_stop(g->zap);
-	reach_join(g);
 	tp_backends_close(g->backends);
 	kafka_consumer_close(g->changes);
 	tp_rights_close(g->rights);

@@ -73,9 +73,9 @@ int tp_zap_db_up(struct tp_zap *zap);
  * (UNAVAILABLE, or 500 to a handshake) than left to stall every client
  * behind it on the one loop. A server that does not answer at all (a
  * network partition, a frozen host), which statement_timeout cannot see,
- * is given up within seconds (pg_open_serving), and the probe of the
- * loop never waits for a connection attempt (probe_database() in
- * tpgate.c). */
+ * is given up within seconds (pg_open_serving), and the probes of the
+ * loop and of the key checks never wait for a connection attempt
+ * (pg_probe). */
 #define TP_STATEMENT_TIMEOUT "1s"
 /* Complements an INVOICE_STATUS reports after the invoice's own claim
  * (each is an operator's completion of the one before: a few at most). */
@@ -211,12 +211,7 @@ struct tpgate {
 	struct request *batch; /* TP_BATCH requests being served */
 	int64_t expiry_check_us;
 	int64_t probe_us; /* last look at PostgreSQL and Redis: keeps /health true while idle */
-	const char *pg_dsn;
-	/* While PostgreSQL is away: a thread trying to reach it (pg_reachable). */
-	pthread_t reach_thread;
-	int reach_running;
-	atomic_int reach_result; /* -1 trying, 0 not reached, 1 reached */
-	atomic_int db_up;	 /* for /health, read by the metrics thread */
+	atomic_int db_up; /* for /health, read by the metrics thread */
 };
 
 /* One request being served. */

@@ -215,9 +215,11 @@ static void *zap_loop(void *arg)
 		if (rc > 0)
 			serve_one(z);
 		/* Handshakes are rare: between them, a look every second keeps
-		 * /health true and the session ready for the next client. */
+		 * /health true and the session ready for the next client,
+		 * without waiting out connection attempts to a silent server
+		 * (pg_probe), which would hold the handshakes behind them. */
 		if (clock_mono_us() - pinged_us > 1000000) {
-			atomic_store(&z->db_up, pg_ping(z->db) == OK);
+			atomic_store(&z->db_up, pg_probe(z->db) == OK);
 			pinged_us = clock_mono_us();
 		}
 	}
