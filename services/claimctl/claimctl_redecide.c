@@ -90,6 +90,21 @@ static const char sql_lines[] =
 	"    WHERE name = '008_line_prices_as_given.sql') AS legacy) x) p"
 	" WHERE l.claim_id = $1::uuid ORDER BY l.line_no";
 
+/* Undecided lines whose care the contract no longer covers (terminated
+ * or suspended since, a beneficiary's period closed): intake would
+ * refuse them now, and the workers do not look again. */
+static const char sql_uncovered[] =
+	"SELECT coalesce(string_agg(l.line_no || ' (' || l.care_date || ')', ', '"
+	"  ORDER BY l.line_no), '')"
+	" FROM claim_lines l JOIN claims cl USING (claim_id)"
+	" JOIN contracts c ON c.contract_id = cl.contract_id"
+	" JOIN beneficiaries b ON b.beneficiary_id = cl.beneficiary_id"
+	" WHERE l.claim_id = $1::uuid AND NOT EXISTS"
+	"  (SELECT 1 FROM decisions d WHERE d.claim_id = l.claim_id AND d.line_no = l.line_no)"
+	" AND (c.status = 'suspended' OR l.care_date < greatest(c.start_date, b.start_date)"
+	"  OR l.care_date >= least(coalesce(c.end_date, 'infinity'),"
+	"   coalesce(b.end_date, 'infinity')))";
+
 static const char sql_requeue[] =
 	"WITH q AS (UPDATE claims SET status = 'queued', outcome_reason = NULL, decided_at = NULL"
 	" WHERE claim_id = $1::uuid RETURNING claim_id)"
@@ -342,7 +357,7 @@ refused:
 /* One claim, one transaction. */
 static int redecide_one(struct pg *db, const char *claim_id, const char *actor)
 {
-	PGresult *c = NULL, *lines = NULL;
+	PGresult *c = NULL, *lines = NULL, *uncovered = NULL;
 	const char *why;
 	int status = ERR;
 
@@ -357,11 +372,20 @@ static int redecide_one(struct pg *db, const char *claim_id, const char *actor)
 		       PQntuples(c) > 0 ? PQgetvalue(c, 0, C_COMPLEMENT) : "");
 		goto done;
 	}
+	if (pg_exec_params(db, sql_uncovered, 1, &claim_id, &uncovered) != OK)
+		goto done;
+	if (PQgetvalue(uncovered, 0, 0)[0] != '\0') {
+		printf("%s not sent again: no longer covered on line(s) %s (contract ended or"
+		       " suspended since): left for a person to look at\n",
+		       claim_id, PQgetvalue(uncovered, 0, 0));
+		goto done;
+	}
 	if (strcmp(PQgetvalue(c, 0, C_STATUS), "partial") == 0)
 		status = complete(db, claim_id, actor, c);
 	else
 		status = requeue(db, claim_id, actor, c, lines);
 done:
+	PQclear(uncovered);
 	PQclear(lines);
 	PQclear(c);
 	if (status != OK)
@@ -401,6 +425,8 @@ static char **read_ids(int argc, char **argv, int *n)
 			ids[(*n)++] = xstrdup(line);
 		}
 		free(line);
+		if (ids == NULL) /* nothing to send again: not a usage error */
+			ids = xcalloc(1, sizeof(*ids));
 	}
 	for (int i = 0; i < *n; i++) {
 		if (!uuid_valid(ids[i])) {
@@ -427,12 +453,20 @@ int claimctl_redecide(int argc, char **argv)
 		       "reimbursement workers, once the missing formula version is published;\n"
 		       "a claim that ended partial is completed by a new claim holding its\n"
 		       "undecided lines (its decided ones were paid and are never decided again).\n"
-		       "With -, the claim ids are read from standard input, one a line.\n"
+		       "With -, the claim ids are read from standard input, one a line (none: exit "
+		       "0).\n"
+		       "A claim with undecided care its contract no longer covers (ended or\n"
+		       "suspended since) is not sent again.\n"
 		       "Settings: CLAIMS_PG_DSN; CLAIMS_OPERATOR [$USER] for the audit log.\n");
 		return argc == 2 ? 0 : EXIT_USAGE;
 	}
 	if ((ids = read_ids(argc, argv, &n)) == NULL)
 		return EXIT_USAGE;
+	if (n == 0) {
+		printf("no claim ids: nothing sent again\n");
+		free(ids);
+		return 0;
+	}
 	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK) {
 		free_ids(ids, n);
 		return 1;

@@ -558,6 +558,25 @@ sql "UPDATE claim_lines SET brss_cents = 0, amo_rate = 0 WHERE claim_id = '$lega
                                       WHERE name = '008_line_prices_as_given.sql')
      WHERE claim_id = '$legacy_claim'" >/dev/null
 check_eq "redecide: no version in force in March: error" "$(sql "SELECT status FROM claims WHERE claim_id = '$gap_claim'")" error
+# A claim in error whose contract ended since, before its care: intake
+# would refuse that care now, and redecide leaves it to a person.
+RU="uncovered-$RUN_ID"
+create_members "${P}5" 1 "$G"
+printf '{"source":"%s","external_id":"u","membership_number":"%s","lines":[%s]}\n' "$RU" "${P}500001" \
+	'{"category":"PHARMA","care_date":"2026-03-10","quantity":2,"charged_cents":1200,"brss_cents":1200,"amo_rate":65}' \
+	>"$TEST_LOGS/uncovered.json"
+"$BIN/claimctl" submit --sync "$TEST_LOGS/uncovered.json" >>"$LOG" 2>&1
+check "redecide, care no longer covered: the claim decided (error)" wait_for 30 all_decided "$RU" 1
+"$BIN/claimctl" contract terminate --member "${P}500001" --end-date 2026-03-01 >>"$LOG" 2>&1
+uncovered_claim=$(sql "SELECT claim_id FROM claims WHERE source = '$RU'")
+out=$("$BIN/claimctl" claim redecide "$uncovered_claim")
+check_eq "redecide, care no longer covered: refused (exit 1)" "$?" 1
+check "redecide, care no longer covered: ... naming the line" \
+	grep -q "not sent again: no longer covered on line(s) 1 (2026-03-10)" <<<"$out"
+check_eq "redecide, care no longer covered: ... left in error" \
+	"$(sql "SELECT status FROM claims WHERE claim_id = '$uncovered_claim'")" error
+check_eq "redecide: no ids on standard input is nothing to do (exit 0)" \
+	"$(: | "$BIN/claimctl" claim redecide - >/dev/null 2>&1; echo $?)" 0
 out=$("$BIN/claimctl" claim redecide "$gap_claim")
 check_eq "redecide: sent while the version is still missing" "$?" 0
 check "redecide: ... and in error again (nothing published yet)" wait_for 30 bash -c \
