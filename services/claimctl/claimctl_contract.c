@@ -155,6 +155,10 @@ int cmd_contract(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "--help") == 0)
 		return usage_on(stdout);
+	/* Options go in pairs: a lone word (a value forgotten, a stray
+	 * argument) is refused, not dropped. */
+	if (argc < 2 || argc % 2 != 0)
+		return usage();
 	for (int i = 2; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--member") == 0)
 			member = argv[i + 1];
@@ -168,8 +172,11 @@ int cmd_contract(int argc, char **argv)
 	for (size_t k = 0; k < 3; k++)
 		if (strcmp(sub, changes[k][0]) == 0)
 			change = changes[k][1];
+	/* --end-date and --reason are terminate's: elsewhere they would be
+	 * ignored, and the operator believe them applied. */
 	if (change == NULL || member == NULL ||
-	    (strcmp(sub, "terminate") == 0 && (end == NULL || date_parse(end, &day) != OK)))
+	    (strcmp(sub, "terminate") == 0 && (end == NULL || date_parse(end, &day) != OK)) ||
+	    (strcmp(sub, "terminate") != 0 && (end != NULL || reason != NULL)))
 		return usage();
 	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
 		return 1;

@@ -464,11 +464,17 @@ int cmd_seed(int argc, char **argv)
 	int status;
 
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--members") == 0 && i + 1 < argc)
-			members = strtol(argv[++i], NULL, 10);
-		else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
-			seed = strtoull(argv[++i], NULL, 10);
-		else if (strcmp(argv[i], "--formulas") == 0 && i + 1 < argc)
+		char *end = NULL;
+
+		if (strcmp(argv[i], "--members") == 0 && i + 1 < argc) {
+			members = strtol(argv[++i], &end, 10);
+			if (end == argv[i] || *end != '\0')
+				return seed_usage(EXIT_USAGE);
+		} else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+			seed = strtoull(argv[++i], &end, 10);
+			if (end == argv[i] || *end != '\0' || argv[i][0] == '-')
+				return seed_usage(EXIT_USAGE);
+		} else if (strcmp(argv[i], "--formulas") == 0 && i + 1 < argc)
 			dir = argv[++i];
 		else
 			return seed_usage(strcmp(argv[i], "--help") == 0 ? 0 : EXIT_USAGE);

@@ -712,6 +712,13 @@ out=$("$BIN/claimctl" contract reactivate --member "$M1" 2>&1)
 check_eq "contract: reactivating a terminated contract is refused (exit 1)" "$?" 1
 check "contract: ... saying why" grep -q "reactivate lifts a suspension only" <<<"$out"
 check_eq "contract: ... and changes nothing" "$(contract_of "$M1")" "terminated 2026-12-31"
+"$BIN/claimctl" contract suspend --member "$M2" stray >>"$LOG" 2>&1
+check_eq "contract: a stray argument is refused (exit 2)" "$?" 2
+"$BIN/claimctl" contract suspend --member "$M2" --reason unpaid >>"$LOG" 2>&1
+check_eq "contract: terminate's options on suspend are refused (exit 2)" "$?" 2
+check_eq "contract: ... and nothing changed" "$(contract_of "$M2")" "active -"
+"$BIN/claimctl" seed --members 10x >>"$LOG" 2>&1
+check_eq "seed: a number that is not one is refused (exit 2)" "$?" 2
 "$BIN/claimctl" contract suspend --member "$M2" >>"$LOG" 2>&1
 "$BIN/claimctl" contract terminate --member "$M2" --end-date 2026-11-30 >>"$LOG" 2>&1
 check_eq "contract: terminating a suspended contract keeps it suspended" \
