@@ -8,7 +8,8 @@
  *	claimctl contract reactivate --member NUMBER
  *
  * DESCRIPTION
- *	Acts on the member's most recent contract. The change and its
+ *	Acts on the member's contract in force today, else the one that
+ *	started last. The change and its
  *	contracts.changed event (ContractChanged, keyed by contract id) are
  *	committed in one transaction: the event leaves through the outbox
  *	like every other, and whoever caches contract data (the tiers-payant
@@ -58,6 +59,13 @@ static int usage(void)
 	return usage_on(stderr);
 }
 
+/* A member's contract a command acts on: the one in force today, else
+ * the one that started last (one id breaking a tie): a renewal that
+ * starts next month is not the one suspended today. */
+#define CONTRACT_ORDER(c)                                                               \
+	" ORDER BY (" c ".start_date <= current_date AND (" c ".end_date IS NULL OR " c \
+	".end_date > current_date)) DESC, " c ".start_date DESC, " c ".contract_id DESC"
+
 /* clang-format off */
 static const char sql_change[] =
 	"UPDATE contracts c SET"
@@ -71,13 +79,13 @@ static const char sql_change[] =
 	" terminated_at = CASE $2 WHEN 'terminate' THEN now() ELSE c.terminated_at END"
 	" WHERE c.contract_id = (SELECT c2.contract_id FROM contracts c2"
 	"  JOIN members m ON m.member_id = c2.member_id"
-	"  WHERE m.membership_number = $1 ORDER BY c2.start_date DESC LIMIT 1)"
+	"  WHERE m.membership_number = $1" CONTRACT_ORDER("c2") " LIMIT 1)"
 	" AND ($2 <> 'reactivate' OR c.status = 'suspended')"
 	" RETURNING c.contract_id, c.status, coalesce(c.end_date::text, '')";
 
-static const char sql_latest_status[] =
+static const char sql_status[] =
 	"SELECT c.status FROM contracts c JOIN members m ON m.member_id = c.member_id"
-	" WHERE m.membership_number = $1 ORDER BY c.start_date DESC LIMIT 1";
+	" WHERE m.membership_number = $1" CONTRACT_ORDER("c") " LIMIT 1";
 /* clang-format on */
 
 /* Why no contract changed: none, or (reactivate) one not suspended. */
@@ -86,7 +94,7 @@ static int nothing_changed(struct pg *db, const char *member)
 	const char *v[1] = {member};
 	PGresult *res;
 
-	if (pg_exec_params(db, sql_latest_status, 1, v, &res) != OK)
+	if (pg_exec_params(db, sql_status, 1, v, &res) != OK)
 		return ERR;
 	if (PQntuples(res) == 0)
 		fprintf(stderr, "claimctl contract: member %s has no contract\n", member);

@@ -719,6 +719,16 @@ check_eq "contract: terminate's options on suspend are refused (exit 2)" "$?" 2
 check_eq "contract: ... and nothing changed" "$(contract_of "$M2")" "active -"
 "$BIN/claimctl" seed --members 10x >>"$LOG" 2>&1
 check_eq "seed: a number that is not one is refused (exit 2)" "$?" 2
+# A renewal that starts next month is not the contract suspended today.
+create_members "${P}3" 1 CONFORT
+M3="${P}300001"
+sql "INSERT INTO contracts (member_id, formula_code, amc_number, status, start_date)
+	SELECT member_id, 'CONFORT', '75500017', 'active', current_date + 30
+	FROM members WHERE membership_number = '$M3'" >/dev/null
+"$BIN/claimctl" contract suspend --member "$M3" >>"$LOG" 2>&1
+check_eq "contract: the one in force today is suspended, not next month's" \
+	"$(sql "SELECT string_agg(c.status, ' ' ORDER BY c.start_date) FROM contracts c
+		JOIN members m USING (member_id) WHERE m.membership_number = '$M3'")" "suspended active"
 "$BIN/claimctl" contract suspend --member "$M2" >>"$LOG" 2>&1
 "$BIN/claimctl" contract terminate --member "$M2" --end-date 2026-11-30 >>"$LOG" 2>&1
 check_eq "contract: terminating a suspended contract keeps it suspended" \
