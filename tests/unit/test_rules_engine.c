@@ -570,6 +570,42 @@ static void test_equipments_of_the_request_out_of_order(void)
 	}
 }
 
+/* A request of n lines against h history items on the heap (more than
+ * the engine's stack arena holds), lines and history initialised, the
+ * contract responsible with no guarantee: the large-request tests fill
+ * them in. 0, or -1 when memory ran out. */
+struct heap_request {
+	struct rules_line *lines;
+	struct rules_history_item *hist;
+	struct rules_line_result *res;
+	struct rules_contract contract;
+	struct rules_request req;
+};
+
+static int heap_request_new(struct heap_request *b, int n, int h)
+{
+	b->lines = calloc((size_t)n, sizeof *b->lines);
+	b->hist = calloc((size_t)h, sizeof *b->hist);
+	b->res = calloc((size_t)n, sizeof *b->res);
+	if (b->lines == NULL || b->hist == NULL || b->res == NULL)
+		return -1;
+	rules_contract_init(&b->contract, true);
+	for (int i = 0; i < h; i++)
+		rules_history_init(&b->hist[i]);
+	for (int i = 0; i < n; i++)
+		rules_line_init(&b->lines[i]);
+	b->req = (struct rules_request){
+		{D("1980-05-01"), 0}, &b->contract, b->hist, (size_t)h, b->lines, (size_t)n};
+	return 0;
+}
+
+static void heap_request_free(struct heap_request *b)
+{
+	free(b->lines);
+	free(b->hist);
+	free(b->res);
+}
+
 /* Renewals cost O(log n) a line: 10 000 hearing aid lines against 100 000
  * equipments of the history take milliseconds (they took seconds when
  * each line scanned every equipment). The time is printed, never judged
@@ -578,11 +614,7 @@ static void test_equipments_of_the_request_out_of_order(void)
 static void test_renewal_many_equipments(void)
 {
 	enum { N = 10000, H = 100000 };
-	struct rules_line *lines = calloc(N, sizeof *lines);
-	struct rules_history_item *hist = calloc(H, sizeof *hist);
-	struct rules_line_result *res = calloc(N, sizeof *res);
-	struct rules_contract contract;
-	struct rules_request req = {{D("1980-05-01"), 0}, &contract, hist, H, lines, N};
+	struct heap_request b;
 	struct rules_totals t;
 	struct rules_error err;
 	int32_t start = rules_date_to_days(D("2026-01-01"));
@@ -590,43 +622,38 @@ static void test_renewal_many_equipments(void)
 	clock_t t0;
 	double seconds;
 
-	REQUIRE(lines != NULL && hist != NULL && res != NULL);
-	rules_contract_init(&contract, true);
-	contract.g[RULES_CAT_AUDIO] = (struct rules_guarantee)EQ(150000);
+	REQUIRE(heap_request_new(&b, N, H) == 0);
+	b.contract.g[RULES_CAT_AUDIO] = (struct rules_guarantee)EQ(150000);
 	for (int i = 0; i < H; i++) {
-		rules_history_init(&hist[i]);
 		/* 2000 to 2019: all more than 48 months before the lines */
-		hist[i].date = rules_date_from_days(rules_date_to_days(D("2000-01-01")) +
-						    (int32_t)((i * 7919L) % 7300));
-		hist[i].category = RULES_CAT_AUDIO;
-		hist[i].amc_cents = 100000;
-		hist[i].equipment = true;
+		b.hist[i].date = rules_date_from_days(rules_date_to_days(D("2000-01-01")) +
+						      (int32_t)((i * 7919L) % 7300));
+		b.hist[i].category = RULES_CAT_AUDIO;
+		b.hist[i].amc_cents = 100000;
+		b.hist[i].equipment = true;
 	}
 	for (int i = 0; i < N; i++) {
-		rules_line_init(&lines[i]);
-		lines[i].id = "L";
-		lines[i].date = rules_date_from_days(start + (int32_t)((i * 7919L) % 700));
-		lines[i].category = RULES_CAT_AUDIO;
-		lines[i].charged_cents = 150000;
-		lines[i].brss_cents = 40000;
-		lines[i].amo_rate = 60;
+		b.lines[i].id = "L";
+		b.lines[i].date = rules_date_from_days(start + (int32_t)((i * 7919L) % 700));
+		b.lines[i].category = RULES_CAT_AUDIO;
+		b.lines[i].charged_cents = 150000;
+		b.lines[i].brss_cents = 40000;
+		b.lines[i].amo_rate = 60;
 	}
 	t0 = clock();
-	REQUIRE(rules_compute(&params, &req, res, &t, &err) == RULES_OK);
+	REQUIRE(rules_compute(&params, &b.req, b.res, &t, &err) == RULES_OK);
 	seconds = (double)(clock() - t0) / CLOCKS_PER_SEC;
 	printf("  %d lines, %d equipments: %.3f s of CPU\n", N, H, seconds);
 	/* Within two years of each other, a line is paid only when it is
 	 * dated before every line paid so far. */
 	for (int i = 0; i < N; i++) {
-		bool paid = lines[i].date < first_paid;
+		bool paid = b.lines[i].date < first_paid;
 
-		CHECK_EQ_I64(res[i].amc_cents, paid ? 126000 : 0);
+		CHECK_EQ_I64(b.res[i].amc_cents, paid ? 126000 : 0);
 		if (paid)
-			first_paid = lines[i].date;
+			first_paid = b.lines[i].date;
 	}
-	free(lines);
-	free(hist);
-	free(res);
+	heap_request_free(&b);
 }
 
 /* Lines of two years: each its own annual PF cap. */
@@ -829,44 +856,35 @@ static void test_per_act_with_envelope_refused(void)
 static void test_large_request(void)
 {
 	enum { N = 5000, H = 20000 };
-	struct rules_line *lines = calloc(N, sizeof *lines);
-	struct rules_history_item *hist = calloc(H, sizeof *hist);
-	struct rules_line_result *res = calloc(N, sizeof *res);
-	struct rules_contract contract;
-	struct rules_request req = {{D("1980-05-01"), 0}, &contract, hist, H, lines, N};
+	struct heap_request b;
 	struct rules_totals t;
 	struct rules_error err;
 	int64_t pf = 0;
 
-	REQUIRE(lines != NULL && hist != NULL && res != NULL);
-	rules_contract_init(&contract, true);
+	REQUIRE(heap_request_new(&b, N, H) == 0);
 	for (int i = 0; i < H; i++) {
-		rules_history_init(&hist[i]);
-		hist[i].date = rules_date_ymd(2024 + i % 3, 1 + i % 12, 1 + i % 28);
-		hist[i].category = (enum rules_category)(i % RULES_CAT_COUNT);
-		hist[i].pf_cents = i % 7 == 0 ? 200 : 0;
-		hist[i].amc_cents = 100;
-		hist[i].equipment = i % 50 == 0;
+		b.hist[i].date = rules_date_ymd(2024 + i % 3, 1 + i % 12, 1 + i % 28);
+		b.hist[i].category = (enum rules_category)(i % RULES_CAT_COUNT);
+		b.hist[i].pf_cents = i % 7 == 0 ? 200 : 0;
+		b.hist[i].amc_cents = 100;
+		b.hist[i].equipment = i % 50 == 0;
 	}
 	for (int i = 0; i < N; i++) {
-		rules_line_init(&lines[i]);
-		lines[i].date = rules_date_ymd(2025 + i % 2, 1 + i % 12, 1 + i % 28);
-		lines[i].category = GP;
-		lines[i].charged_cents = 3000;
-		lines[i].brss_cents = 3000;
-		lines[i].amo_rate = 70;
+		b.lines[i].date = rules_date_ymd(2025 + i % 2, 1 + i % 12, 1 + i % 28);
+		b.lines[i].category = GP;
+		b.lines[i].charged_cents = 3000;
+		b.lines[i].brss_cents = 3000;
+		b.lines[i].amo_rate = 70;
 	}
-	CHECK(rules_compute(&params, &req, res, &t, &err) == RULES_OK);
+	CHECK(rules_compute(&params, &b.req, b.res, &t, &err) == RULES_OK);
 	for (int i = 0; i < N; i++) {
-		check_balance(&res[i]);
-		pf += res[i].pf_cents;
+		check_balance(&b.res[i]);
+		pf += b.res[i].pf_cents;
 	}
 	/* Two years, at most 50 euros of PF each. */
 	CHECK(pf <= 2 * 5000);
 	CHECK_EQ_I64(t.charged_cents, (int64_t)N * 3000);
-	free(lines);
-	free(hist);
-	free(res);
+	heap_request_free(&b);
 }
 
 int main(void)
