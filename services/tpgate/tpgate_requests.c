@@ -201,32 +201,14 @@ out:
 
 /* ---- QUOTE -------------------------------------------------------------------------------- */
 
+/* A quote's line is judged as intake judges an invoice's (date,
+ * category, ranges, sizes, optics, amounts against each other), care to
+ * come allowed: a quote accepted here must not become an invoice refused
+ * there. */
 static int line_ok(struct tpgate *g, struct request *rq, const Claims__ClaimLine *l, size_t i)
 {
 	struct intake_outcome verdict;
-	enum rules_category category;
-	int32_t day;
-	const char *bad = NULL;
 
-	if (l->care_date == NULL || date_parse(l->care_date, &day) != OK)
-		bad = "care_date";
-	else if (l->category == NULL || rules_category_parse(l->category, &category) != RULES_OK)
-		bad = "category";
-	else if (!l->has_charged_cents || l->charged_cents < 0 || l->charged_cents > 10000000)
-		bad = "charged_cents";
-	else if (l->has_brss_cents && (l->brss_cents < 0 || l->brss_cents > 10000000))
-		bad = "brss_cents";
-	else if (l->quantity == 0 || l->quantity > 999)
-		bad = "quantity";
-	else if (l->has_amo_rate && l->amo_rate > 100)
-		bad = "amo_rate";
-	if (bad != NULL) {
-		FAIL(rq, "INVALID_LINE", "lines[%zu].%s is missing or out of range", i, bad);
-		return ERR;
-	}
-	/* Then as intake judges an invoice's lines (sizes, optics, amounts
-	 * against each other), care to come allowed: a quote accepted here
-	 * must not become an invoice refused there. */
 	memset(&verdict, 0, sizeof(verdict));
 	if (intake_check_line(l, (int)i, INT32_MAX, &verdict) != OK) {
 		FAIL(rq, "INVALID_LINE", "%s: %s", verdict.field, verdict.message);
