@@ -45,9 +45,11 @@
  *	operator in the audit log.
  *
  * DIAGNOSTICS
- *	One line per claim on stdout. Exit 0 when every claim was sent again,
- *	1 when one was not (not found, wrong status, database error; the
- *	others are still sent), 2 on bad usage.
+ *	One line per claim on stdout, a database error included (its cause
+ *	in the log, on stderr). Exit 0 when every claim was sent again, 1
+ *	when one was not (not found, wrong status, database error; the
+ *	others are still sent, over a session made again if it was cut),
+ *	2 on bad usage.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,22 +356,23 @@ refused:
 	return ERR;
 }
 
-/* One claim, one transaction. */
+/* One claim, one transaction, one line on stdout whatever happens: a
+ * database error too is said, by the claim it befell (its cause in the
+ * log). */
 static int redecide_one(struct pg *db, const char *claim_id, const char *actor)
 {
 	PGresult *c = NULL, *lines = NULL, *uncovered = NULL;
 	const char *why;
-	int status = ERR;
+	int status = ERR, said = 0;
 
-	if (pg_begin(db) != OK)
-		return ERR;
-	if (pg_exec_params(db, sql_claim, 1, &claim_id, &c) != OK ||
+	if (pg_begin(db) != OK || pg_exec_params(db, sql_claim, 1, &claim_id, &c) != OK ||
 	    pg_exec_params(db, sql_lines, 1, &claim_id, &lines) != OK)
 		goto done;
 	if ((why = refusal(c, lines)) != NULL) {
 		printf("%s not sent again: %s%s%s\n", claim_id, why,
 		       PQntuples(c) > 0 && !PQgetisnull(c, 0, C_COMPLEMENT) ? " " : "",
 		       PQntuples(c) > 0 ? PQgetvalue(c, 0, C_COMPLEMENT) : "");
+		said = 1;
 		goto done;
 	}
 	if (pg_exec_params(db, sql_uncovered, 1, &claim_id, &uncovered) != OK)
@@ -378,18 +381,24 @@ static int redecide_one(struct pg *db, const char *claim_id, const char *actor)
 		printf("%s not sent again: no longer covered on line(s) %s (contract ended or"
 		       " suspended since): left for a person to look at\n",
 		       claim_id, PQgetvalue(uncovered, 0, 0));
+		said = 1;
 		goto done;
 	}
-	if (strcmp(PQgetvalue(c, 0, C_STATUS), "partial") == 0)
+	if (strcmp(PQgetvalue(c, 0, C_STATUS), "partial") == 0) {
 		status = complete(db, claim_id, actor, c);
-	else
+		said = 1; /* complete() says how it ended */
+	} else {
 		status = requeue(db, claim_id, actor, c, lines);
+		said = status == OK;
+	}
 done:
 	PQclear(uncovered);
 	PQclear(lines);
 	PQclear(c);
 	if (status != OK)
 		pg_rollback(db);
+	if (!said)
+		printf("%s not sent again: database error (logged)\n", claim_id);
 	return status;
 }
 
@@ -472,9 +481,18 @@ int claimctl_redecide(int argc, char **argv)
 		return 1;
 	}
 	if (outbox_prepare(db) == OK) {
-		for (int i = 0; i < n; i++)
-			if (redecide_one(db, ids[i], actor) != OK)
+		for (int i = 0; i < n; i++) {
+			/* A session cut on one claim (a restart, a failover,
+			 * an administrator's kill) is made again for the next:
+			 * each is its own transaction. */
+			if (pg_check(db) != OK) {
+				printf("%s not sent again: database unreachable (logged)\n",
+				       ids[i]);
 				status = ERR;
+			} else if (redecide_one(db, ids[i], actor) != OK) {
+				status = ERR;
+			}
+		}
 	} else {
 		status = ERR;
 	}

@@ -581,6 +581,40 @@ out=$("$BIN/claimctl" claim redecide "$gap_claim")
 check_eq "redecide: sent while the version is still missing" "$?" 0
 check "redecide: ... and in error again (nothing published yet)" wait_for 30 bash -c \
 	"[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT status FROM claims WHERE claim_id = '$gap_claim'\")\" = error ]"
+# A session cut while one claim waits for its lock (an administrator's
+# kill, a failover): that claim is said, by its id, and the next one is
+# sent again over a new session.
+psql -X -q "$CLAIMS_PG_DSN" -c "SELECT 1 FROM claims WHERE claim_id = '$gap_claim' FOR UPDATE;
+	SELECT pg_sleep(30)" >/dev/null 2>&1 &
+locker=$!
+holding() {
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'
+		AND query LIKE '%$gap_claim%FOR UPDATE%'")" = 1 ]
+}
+check "redecide, session cut: the claim locked" wait_for 10 holding
+"$BIN/claimctl" claim redecide "$gap_claim" "$legacy_claim" >"$TEST_LOGS/redecide-cut.txt" 2>>"$LOG" &
+redecider=$!
+redecide_waits() {
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'claimctl'
+		AND wait_event_type = 'Lock'")" = 1 ]
+}
+check "redecide, session cut: waiting for the claim's lock" wait_for 10 redecide_waits
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'claimctl'
+	AND wait_event_type = 'Lock'" >/dev/null
+wait "$redecider"
+check_eq "redecide, session cut: exit 1" "$?" 1
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = 'PgSleep'
+	AND query LIKE '%$gap_claim%FOR UPDATE%'" >/dev/null
+wait "$locker"
+check "redecide, session cut: the claim cut is said" \
+	grep -q "^$gap_claim not sent again: database error (logged)" "$TEST_LOGS/redecide-cut.txt"
+check "redecide, session cut: ... the next sent over a new session" \
+	grep -q "^$legacy_claim queued again (2 lines)" "$TEST_LOGS/redecide-cut.txt"
+check_eq "redecide, session cut: the claim cut left as it was, unaudited" \
+	"$(sql "SELECT status || ' ' || (SELECT count(*) FROM audit_log WHERE action = 'redecide'
+		AND entity_id = '$gap_claim') FROM claims WHERE claim_id = '$gap_claim'")" "error 1"
+check "redecide, session cut: the next decided (in error again: nothing published yet)" \
+	wait_for 30 bash -c "[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT status FROM claims WHERE claim_id = '$legacy_claim'\")\" = error ]"
 # A claim with the same GP care in March and in July: the July line is
 # decided, the March one not (partial), until version 2 below.
 RP="partial-$RUN_ID"
