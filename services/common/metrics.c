@@ -55,6 +55,13 @@ static _Atomic int64_t live_limit_ms = 120000;
 static health_fn http_health;
 static void *http_health_ctx;
 
+static size_t family_len(const char *name)
+{
+	const char *brace = strchr(name, '{');
+
+	return brace ? (size_t)(brace - name) : strlen(name);
+}
+
 static struct metric *metric_register(const char *name, const char *help, enum metric_kind kind)
 {
 	struct metric *m = NULL;
@@ -65,6 +72,13 @@ static struct metric *metric_register(const char *name, const char *help, enum m
 	for (int i = 0; i < n; i++)
 		if (strcmp(registry[i].name, name) == 0)
 			m = &registry[i];
+	/* One family, one TYPE line: a counter and a gauge under one name
+	 * would be rendered as whichever came first. */
+	for (int i = 0; i < n; i++)
+		if (family_len(registry[i].name) == family_len(name) &&
+		    strncmp(registry[i].name, name, family_len(name)) == 0 &&
+		    registry[i].kind != kind)
+			log_panic("metric %s registered as two kinds", name);
 	if (m == NULL) {
 		if (n == METRICS_MAX)
 			log_panic("metrics registry full registering %s", name);
@@ -145,13 +159,6 @@ static void text_printf(struct text *t, const char *fmt, ...)
 	t->len += (size_t)n;
 }
 
-static size_t family_len(const char *name)
-{
-	const char *brace = strchr(name, '{');
-
-	return brace ? (size_t)(brace - name) : strlen(name);
-}
-
 /* "fam{a=\"b\"}" -> labels 'a="b"' (without braces), or "" */
 static const char *labels_of(const char *name, size_t *len)
 {
@@ -172,6 +179,9 @@ static void render_histogram(struct text *t, const struct metric *m)
 	const char *sep = llen ? "," : "";
 	int64_t cumulative = 0;
 
+	/* The buckets are read one by one while other threads observe:
+	 * _count is their total, so that it always equals the +Inf bucket
+	 * (the sum may be a few observations ahead or behind). */
 	for (int b = 0; b < HIST_BUCKETS; b++) {
 		cumulative += atomic_load(&m->buckets[b]);
 		if (b < HIST_BUCKETS - 1)
@@ -185,20 +195,27 @@ static void render_histogram(struct text *t, const struct metric *m)
 	text_printf(t, "%.*s_sum%s%.*s%s %.6f\n", (int)flen, m->name, llen ? "{" : "", (int)llen,
 		    labels, llen ? "}" : "", (double)atomic_load(&m->sum_us) / 1e6);
 	text_printf(t, "%.*s_count%s%.*s%s %lld\n", (int)flen, m->name, llen ? "{" : "", (int)llen,
-		    labels, llen ? "}" : "", (long long)atomic_load(&m->value));
+		    labels, llen ? "}" : "", (long long)cumulative);
+}
+
+static int same_family(const struct metric *a, const struct metric *b)
+{
+	size_t flen = family_len(a->name);
+
+	return family_len(b->name) == flen && strncmp(a->name, b->name, flen) == 0;
 }
 
 static int family_seen_before(int upto, const struct metric *m)
 {
-	size_t flen = family_len(m->name);
-
 	for (int i = 0; i < upto; i++)
-		if (family_len(registry[i].name) == flen &&
-		    strncmp(registry[i].name, m->name, flen) == 0)
+		if (same_family(&registry[i], m))
 			return 1;
 	return 0;
 }
 
+/* The exposition format wants each family in one piece, under its HELP
+ * and TYPE: a labelled series registered late (a reason code met for
+ * the first time) is written with its family, not where it came. */
 char *metrics_render(void)
 {
 	static const char *const types[] = {"counter", "gauge", "histogram"};
@@ -207,17 +224,23 @@ char *metrics_render(void)
 
 	t.buf[0] = '\0';
 	for (int i = 0; i < n; i++) {
-		const struct metric *m = &registry[i];
-		int flen = (int)family_len(m->name);
+		const struct metric *first = &registry[i];
+		int flen = (int)family_len(first->name);
 
-		if (!family_seen_before(i, m)) {
-			text_printf(&t, "# HELP %.*s %s\n", flen, m->name, m->help);
-			text_printf(&t, "# TYPE %.*s %s\n", flen, m->name, types[m->kind]);
+		if (family_seen_before(i, first))
+			continue;
+		text_printf(&t, "# HELP %.*s %s\n", flen, first->name, first->help);
+		text_printf(&t, "# TYPE %.*s %s\n", flen, first->name, types[first->kind]);
+		for (int j = i; j < n; j++) {
+			const struct metric *m = &registry[j];
+
+			if (!same_family(first, m))
+				continue;
+			if (m->kind == KIND_HISTOGRAM)
+				render_histogram(&t, m);
+			else
+				text_printf(&t, "%s %lld\n", m->name, (long long)metric_value(m));
 		}
-		if (m->kind == KIND_HISTOGRAM)
-			render_histogram(&t, m);
-		else
-			text_printf(&t, "%s %lld\n", m->name, (long long)metric_value(m));
 	}
 	return t.buf;
 }
@@ -320,8 +343,12 @@ static int parse_addr(const char *addr, struct sockaddr_in *sin)
 		return ERR;
 	memcpy(host, addr, (size_t)(colon - addr));
 	host[colon - addr] = '\0';
+	/* Digits only, 1 to 65535: "host:" or ":0" would bind a port the
+	 * kernel picks, where no probe or scrape looks. */
+	if (colon[1] < '0' || colon[1] > '9')
+		return ERR;
 	port = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || port < 0 || port > 65535)
+	if (*end != '\0' || port < 1 || port > 65535)
 		return ERR;
 	memset(sin, 0, sizeof(*sin));
 	sin->sin_family = AF_INET;
@@ -340,9 +367,23 @@ int metrics_addr_check(const char *addr)
 	return parse_addr(addr, &sin);
 }
 
+/* libmicrohttpd's own diagnostics (a connection refused at the limit, a
+ * malformed request) as records of the log, not bare lines among them. */
+static void http_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t len;
+
+	UNUSED(cls);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	len = strcspn(msg, "\n");
+	log_warn("metrics endpoint: %.*s", (int)len, msg);
+}
+
 int metrics_http_start(const char *addr, health_fn health, void *ctx)
 {
 	struct sockaddr_in sin;
+	sigset_t before;
 
 	if (addr == NULL || addr[0] == '\0')
 		return OK; /* turned off */
@@ -352,10 +393,18 @@ int metrics_http_start(const char *addr, health_fn health, void *ctx)
 	}
 	http_health = health;
 	http_health_ctx = ctx;
-	http_daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
-				       NULL, handle_request, NULL, MHD_OPTION_SOCK_ADDR,
-				       (struct sockaddr *)&sin, MHD_OPTION_CONNECTION_LIMIT, 16u,
-				       MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+	/* Probes and scrapes come from a few addresses and ask one short
+	 * question: a peer may hold 8 connections, idle ones are closed after
+	 * 3 s, so that a client holding sockets open cannot fail the
+	 * kubelet's probes (which would restart a healthy daemon). */
+	stop_signals_block(&before); /* its thread inherits the mask */
+	http_daemon = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle_request,
+		NULL, MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL, /* first: it says so otherwise */
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_CONNECTION_LIMIT, 64u,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, 8u, MHD_OPTION_CONNECTION_TIMEOUT, 3u,
+		MHD_OPTION_END);
+	pthread_sigmask(SIG_SETMASK, &before, NULL);
 	if (http_daemon == NULL) {
 		log_error("metrics endpoint: cannot listen on %s", addr);
 		return ERR;

@@ -856,6 +856,24 @@ check "liveness: /live 200 again once the step ends" \
 	wait_for 10 bash -c "$(declare -f http_code); [ \"\$(http_code live)\" = 200 ]"
 check "liveness: the claim of the stuck step decided" wait_for 30 all_decided "$LV" 1
 
+# ---- the endpoint under idle connections ----------------------------------------
+# A client holding 20 connections open from one address keeps neither a
+# probe from another address out, nor one from its own for longer than
+# the 3 s an idle connection is kept; the endpoint's own messages are
+# records of the log.
+holders=()
+for i in $(seq 20); do
+	exec {fd}<>/dev/tcp/127.0.0.1/9191
+	holders+=("$fd")
+done
+check_eq "metrics endpoint: 20 held open from one address, a probe from another served" \
+	"$(curl -s --interface 127.0.0.2 -o /dev/null -w '%{http_code}' http://127.0.0.1:9191/health)" 200
+check "metrics endpoint: ... and one from the same address once the idle ones are closed" \
+	wait_for 10 bash -c "$(declare -f http_code); [ \"\$(http_code live)\" = 200 ]"
+for fd in "${holders[@]}"; do exec {fd}>&-; done
+check "metrics endpoint: its refusals are records of the log" \
+	grep -q '"daemon":"intake","msg":"metrics endpoint: ' "$LOG"
+
 # ---- graceful stop ------------------------------------------------------------
 stop_all
 GS="stop-$RUN_ID"
