@@ -4,6 +4,7 @@
  */
 #include "common/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +46,12 @@ static int load_entry(const struct config_entry *e)
 		log_error("%s=%s: not a boolean (true/false)", e->env, value);
 		return ERR;
 	case CONFIG_INT:
+		/* strtol would take " 30" and "+30": digits only, and a minus */
 		errno = 0;
 		n = strtol(value, &end, 10);
-		if (errno != 0 || end == value || *end != '\0') {
+		if (errno != 0 || end == value || *end != '\0' ||
+		    !(isdigit((unsigned char)value[0]) ||
+		      (value[0] == '-' && isdigit((unsigned char)value[1])))) {
 			log_error("%s=%s: not an integer", e->env, value);
 			return ERR;
 		}

@@ -48,7 +48,7 @@ struct config_entry {
 	  "PostgreSQL connection string (libpq URI or key=value)" }
 #define CONFIG_REDIS_URL(target)                                                  \
 	{ "CLAIMS_REDIS_URL", CONFIG_STRING, (target), "redis://127.0.0.1:56379", \
-	  0, 0, "Redis server, redis://host:port" }
+	  0, 0, "Redis server, redis://[[user]:password@]host:port[/db]" }
 #define CONFIG_KAFKA_BROKERS(target)                                              \
 	{ "CLAIMS_KAFKA_BROKERS", CONFIG_STRING, (target), "127.0.0.1:59092", 0,  \
 	  0, "Kafka bootstrap servers, host:port[,host:port]" }

@@ -15,7 +15,10 @@
 
 #define CLAIMS_VERSION "1.0.0"
 
-static volatile sig_atomic_t stop_signals;
+/* Counted by the handler, which any thread not blocking the signals may
+ * run, two at once: a lock-free atomic (async-signal-safe), so that a
+ * second signal is never lost to a racing increment. */
+static atomic_int stop_signals;
 
 /* Settings of the skeleton itself, common to every daemon. CLAIMS_LOG_LEVEL
  * is read by log_init() (logging starts before any table is loaded) and
@@ -36,19 +39,20 @@ static const struct config_entry daemon_config[] = {
 static void on_stop_signal(int sig)
 {
 	UNUSED(sig);
-	stop_signals++;
-	if (stop_signals >= 2)
+	if (atomic_fetch_add(&stop_signals, 1) >= 1)
 		_exit(2); /* the operator insists: leave now, Kafka redelivers */
 }
 
 int daemon_stopping(void)
 {
-	return stop_signals > 0;
+	return atomic_load(&stop_signals) > 0;
 }
 
 void daemon_request_stop(void)
 {
-	stop_signals = 1;
+	int none = 0;
+
+	atomic_compare_exchange_strong(&stop_signals, &none, 1);
 }
 
 static int install_signals(void)
@@ -57,7 +61,11 @@ static int install_signals(void)
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop_signal;
+	/* One handler at a time on a thread: SIGINT does not interrupt
+	 * the handling of SIGTERM. */
 	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGTERM);
+	sigaddset(&sa.sa_mask, SIGINT);
 	if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
 		return ERR;
 	sa.sa_handler = SIG_IGN;
@@ -145,7 +153,7 @@ static int print_plans(const struct daemon_spec *spec)
 
 int daemon_main(int argc, char **argv, const struct daemon_spec *spec)
 {
-	int exit_now, plans, status;
+	int exit_now, plans, status, bad_settings;
 
 	if (parse_options(argc, argv, spec, &exit_now, &plans) != OK)
 		return 2;
@@ -153,7 +161,10 @@ int daemon_main(int argc, char **argv, const struct daemon_spec *spec)
 		return 0;
 	if (log_init(spec->name) != OK)
 		return 2;
-	if (config_load(daemon_config) != OK || config_load(spec->config) != OK)
+	/* Both tables, whatever the first says: every bad setting is named
+	 * at once, not one per attempt to start. */
+	bad_settings = config_load(daemon_config) != OK;
+	if (config_load(spec->config) != OK || bad_settings)
 		return 2;
 	if (spec->metrics_addr != NULL && metrics_addr_check(*spec->metrics_addr) != OK) {
 		log_error("CLAIMS_METRICS_ADDR: expected an IPv4 host:port, or empty, not \"%s\"",
@@ -183,6 +194,10 @@ int daemon_main(int argc, char **argv, const struct daemon_spec *spec)
 	}
 	if (spec->init(spec->ctx) != OK) {
 		log_error("start-up failed");
+		/* What did start (a consumer that joined its group, a
+		 * thread) is stopped: the group is left at once, not after
+		 * its session times out. */
+		spec->cleanup(spec->ctx);
 		return 1;
 	}
 	if (spec->metrics_addr != NULL &&

@@ -11,6 +11,7 @@
 #include "common/log.h"
 
 #include "common/status.h"
+#include "common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,13 +66,39 @@ const char *log_get_trace(void)
 	return log_trace;
 }
 
-/* Append s to buf as JSON string content; never overruns, truncates. */
+static size_t append(char *buf, size_t len, size_t cap, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (len + n >= cap)
+		n = cap - len - 1;
+	memcpy(buf + len, s, n);
+	return len + n;
+}
+
+/* Append s to buf as JSON string content; never overruns, truncates.
+ * A record must parse whatever a message quotes (a membership number
+ * from an event, a sender's id), so a byte that is not well-formed
+ * UTF-8, a sequence cut by the message's truncation among them, is
+ * written U+FFFD. */
 static size_t json_escape(char *buf, size_t len, size_t cap, const char *s)
 {
 	for (; *s != '\0' && len + 7 < cap; s++) {
 		unsigned char c = (unsigned char)*s;
+		size_t seq;
 
-		if (c == '"' || c == '\\') {
+		if (c >= 0x80) {
+			seq = utf8_sequence(s);
+			if (seq == 0) {
+				len = append(buf, len, cap, "\\ufffd");
+				continue;
+			}
+			if (len + seq + 7 >= cap)
+				break;
+			memcpy(buf + len, s, seq);
+			len += seq;
+			s += seq - 1;
+		} else if (c == '"' || c == '\\') {
 			buf[len++] = '\\';
 			buf[len++] = (char)c;
 		} else if (c == '\n') {
@@ -84,16 +111,6 @@ static size_t json_escape(char *buf, size_t len, size_t cap, const char *s)
 		}
 	}
 	return len;
-}
-
-static size_t append(char *buf, size_t len, size_t cap, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (len + n >= cap)
-		n = cap - len - 1;
-	memcpy(buf + len, s, n);
-	return len + n;
 }
 
 void log_vwrite(enum log_level level, const char *fmt, va_list ap)

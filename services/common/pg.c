@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "common/xalloc.h"
 
 struct pg_statement {
@@ -598,10 +599,8 @@ int pg_probe(struct pg *db)
 	if (up)
 		return OK;
 	atomic_store(&db->reach_result, -1);
-	if (pthread_create(&db->reach_thread, NULL, reach_main, db) != 0)
-		log_error("postgres: no thread to reach the server; tried at the next probe");
-	else
-		db->reach_running = 1;
+	if (thread_start(&db->reach_thread, reach_main, db, "postgres reach") == OK)
+		db->reach_running = 1; /* else tried again at the next probe */
 	return ERR;
 }
 

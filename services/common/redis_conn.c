@@ -18,8 +18,10 @@ struct redis_conn {
 	redisContext *ctx;
 	char host[256];
 	int port;
-	int64_t retry_at_us; /* no new connection attempt before */
-	atomic_int up; /* connected, as far as the last command knows; read by health checks */
+	char user[128], password[256]; /* AUTH after each connect when set */
+	int db;			       /* SELECT after each connect when not 0 */
+	int64_t retry_at_us;	       /* no new connection attempt before */
+	atomic_int up; /* answering, as far as the last command knows; read by health checks */
 };
 
 /* A lost Redis is tried again at most once a second: a caller serving
@@ -27,23 +29,57 @@ struct redis_conn {
  * for a connect timeout on every command. */
 #define REDIS_RETRY_US 1000000
 
-static int parse_url(const char *url, char *host, size_t host_len, int *port)
+/* A bounded copy of [from, to): ERR when it does not fit. */
+static int copy_part(char *out, size_t out_len, const char *from, const char *to)
 {
-	const char *p = url, *colon;
+	if ((size_t)(to - from) >= out_len)
+		return ERR;
+	memcpy(out, from, (size_t)(to - from));
+	out[to - from] = '\0';
+	return OK;
+}
+
+/* redis://[[user]:password@]host:port[/db]: what Redis clients take. A
+ * shared server's database number is honoured (tpgate's keys must not
+ * land in another application's database 0), and a server that asks
+ * for a password (requirepass, ACL users) is given it. */
+static int parse_url(const char *url, struct redis_conn *r)
+{
+	const char *p = url, *at, *colon, *slash, *end_host;
 	char *end;
 	long n;
 
 	if (strncmp(p, "redis://", 8) == 0)
 		p += 8;
-	colon = strrchr(p, ':');
-	if (colon == NULL || (size_t)(colon - p) >= host_len || colon == p)
+	slash = strchr(p, '/');
+	at = memrchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
+	if (at != NULL) {
+		colon = memchr(p, ':', (size_t)(at - p));
+		if (colon == NULL || copy_part(r->user, sizeof(r->user), p, colon) != OK ||
+		    copy_part(r->password, sizeof(r->password), colon + 1, at) != OK ||
+		    r->password[0] == '\0')
+			return ERR;
+		p = at + 1;
+	}
+	end_host = slash ? slash : p + strlen(p);
+	colon = memrchr(p, ':', (size_t)(end_host - p));
+	if (colon == NULL || colon == p || copy_part(r->host, sizeof(r->host), p, colon) != OK)
 		return ERR;
-	memcpy(host, p, (size_t)(colon - p));
-	host[colon - p] = '\0';
+	if (colon[1] < '0' || colon[1] > '9')
+		return ERR;
 	n = strtol(colon + 1, &end, 10);
-	if ((*end != '\0' && *end != '/') || n <= 0 || n > 65535)
+	if (end != end_host || n <= 0 || n > 65535)
 		return ERR;
-	*port = (int)n;
+	r->port = (int)n;
+	r->db = 0;
+	if (slash != NULL && slash[1] != '\0') {
+		if (slash[1] < '0' || slash[1] > '9')
+			return ERR;
+		n = strtol(slash + 1, &end, 10);
+		if (*end != '\0' || n > 1000000)
+			return ERR;
+		r->db = (int)n;
+	}
 	return OK;
 }
 
@@ -54,6 +90,36 @@ static void drop(struct redis_conn *r)
 		redisFree(r->ctx);
 	r->ctx = NULL;
 	atomic_store(&r->up, 0);
+}
+
+/* AUTH and SELECT on a new connection, as the URL asks. */
+static int session_setup(struct redis_conn *r)
+{
+	redisReply *reply = NULL;
+
+	if (r->password[0] != '\0') {
+		reply = r->user[0] != '\0'
+				? redisCommand(r->ctx, "AUTH %s %s", r->user, r->password)
+				: redisCommand(r->ctx, "AUTH %s", r->password);
+		if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+			log_error("redis auth %s:%d: %s", r->host, r->port,
+				  reply ? reply->str : r->ctx->errstr);
+			freeReplyObject(reply);
+			return ERR;
+		}
+		freeReplyObject(reply);
+	}
+	if (r->db != 0) {
+		reply = redisCommand(r->ctx, "SELECT %d", r->db);
+		if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+			log_error("redis select %d on %s:%d: %s", r->db, r->host, r->port,
+				  reply ? reply->str : r->ctx->errstr);
+			freeReplyObject(reply);
+			return ERR;
+		}
+		freeReplyObject(reply);
+	}
+	return OK;
 }
 
 static int connect_redis(struct redis_conn *r)
@@ -75,6 +141,10 @@ static int connect_redis(struct redis_conn *r)
 		drop(r);
 		return ERR;
 	}
+	if (session_setup(r) != OK) {
+		drop(r);
+		return ERR;
+	}
 	r->retry_at_us = 0;
 	atomic_store(&r->up, 1);
 	return OK;
@@ -84,8 +154,9 @@ int redis_open(const char *url, struct redis_conn **out)
 {
 	struct redis_conn *r = xcalloc(1, sizeof(*r));
 
-	if (parse_url(url, r->host, sizeof(r->host), &r->port) != OK) {
-		log_error("redis url %s: expected redis://host:port", url);
+	if (parse_url(url, r) != OK) {
+		/* Not the URL itself: it may hold a password. */
+		log_error("redis url: expected redis://[[user]:password@]host:port[/db]");
 		free(r);
 		return ERR;
 	}
@@ -100,6 +171,23 @@ int redis_open(const char *url, struct redis_conn **out)
 int redis_up(struct redis_conn *r)
 {
 	return r != NULL && atomic_load(&r->up);
+}
+
+int redis_ping(struct redis_conn *r)
+{
+	redisReply *reply;
+	int pong;
+
+	if (redis_command(r, &reply, "PING") != OK) {
+		/* An error reply (LOADING, MISCONF, NOPERM) leaves the
+		 * connection up, and the server unable to serve. */
+		atomic_store(&r->up, 0);
+		return ERR;
+	}
+	pong = reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0;
+	freeReplyObject(reply);
+	atomic_store(&r->up, pong);
+	return pong ? OK : ERR;
 }
 
 void redis_close(struct redis_conn *r)
@@ -124,6 +212,7 @@ static int check_reply(struct redis_conn *r, redisReply *reply, redisReply **out
 		freeReplyObject(reply);
 		return ERR;
 	}
+	atomic_store(&r->up, 1);
 	if (out != NULL)
 		*out = reply;
 	else

@@ -5,6 +5,7 @@
  * SYNOPSIS
  *	struct redis_conn *r;
  *	redis_open("redis://127.0.0.1:56379", &r);
+ *	redis_open("redis://claims:secret@redis.internal:6379/2", &r);
  *	redisReply *reply;
  *	if (redis_command(r, &reply, "SET %s %b EX %d", key, val, len, ttl) == OK)
  *		freeReplyObject(reply);
@@ -31,9 +32,13 @@ struct redis_conn;
 
 int redis_open(const char *url, struct redis_conn **out) MUST_CHECK;
 void redis_close(struct redis_conn *r);
-/* 1 while connected as far as the last command knows; safe from another
- * thread (a health check). */
+/* 1 while connected and answering, as far as the last command or ping
+ * knows; safe from another thread (a health check). */
 int redis_up(struct redis_conn *r);
+/* PING: OK when the server answers PONG. An error reply (a server
+ * loading its data, refusing writes, a user denied the command) counts
+ * as down for redis_up() until a command succeeds again. */
+int redis_ping(struct redis_conn *r) MUST_CHECK;
 int redis_command(struct redis_conn *r, redisReply **reply, const char *fmt, ...) MUST_CHECK;
 int redis_commandv(struct redis_conn *r, redisReply **reply, int argc, const char **argv,
 		   const size_t *argvlen) MUST_CHECK;

@@ -148,40 +148,48 @@ int32_t date_today_anywhere(void)
 	return date_anywhere_at(clock_now_us());
 }
 
-int utf8_valid(const char *s)
+size_t utf8_sequence(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	unsigned char lo = 0x80, hi = 0xBF;
+	size_t n;
 
-	while (*p != '\0') {
-		int extra;
-		uint32_t cp;
+	if (p[0] < 0x80)
+		return p[0] != '\0';
+	if (p[0] >= 0xC2 && p[0] <= 0xDF)
+		n = 2;
+	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
+		n = 3;
+	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
+		n = 4;
+	else
+		return 0; /* a continuation byte, an overlong C0/C1, or past F4 */
+	/* the second byte's range rules out overlong forms (E0, F0),
+	 * surrogates (ED) and code points past U+10FFFF (F4) */
+	if (p[0] == 0xE0)
+		lo = 0xA0;
+	else if (p[0] == 0xED)
+		hi = 0x9F;
+	else if (p[0] == 0xF0)
+		lo = 0x90;
+	else if (p[0] == 0xF4)
+		hi = 0x8F;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++) /* stops at a NUL: never reads past it */
+		if (p[i] < 0x80 || p[i] > 0xBF)
+			return 0;
+	return n;
+}
 
-		if (*p < 0x80) {
-			p++;
-			continue;
-		}
-		if ((*p & 0xe0) == 0xc0) {
-			extra = 1;
-			cp = *p & 0x1f;
-		} else if ((*p & 0xf0) == 0xe0) {
-			extra = 2;
-			cp = *p & 0x0f;
-		} else if ((*p & 0xf8) == 0xf0) {
-			extra = 3;
-			cp = *p & 0x07;
-		} else {
+int utf8_valid(const char *s)
+{
+	while (*s != '\0') {
+		size_t n = utf8_sequence(s);
+
+		if (n == 0)
 			return 0;
-		}
-		p++;
-		for (int i = 0; i < extra; i++, p++) {
-			if ((*p & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (*p & 0x3f);
-		}
-		/* overlong forms, surrogates and beyond U+10FFFF */
-		if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) ||
-		    (extra == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
+		s += n;
 	}
 	return 1;
 }
@@ -234,4 +242,29 @@ int read_file(const char *path, size_t max, char **text, size_t *len)
 		log_error("%s: %s", path, strerror(errno));
 	fclose(f);
 	return status;
+}
+
+void stop_signals_block(sigset_t *before)
+{
+	sigset_t stops;
+
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stops, before);
+}
+
+int thread_start(pthread_t *thread, void *(*fn)(void *), void *arg, const char *what)
+{
+	sigset_t before;
+	int err;
+
+	stop_signals_block(&before);
+	err = pthread_create(thread, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &before, NULL);
+	if (err != 0) {
+		log_error("%s: cannot start its thread: %s", what, strerror(err));
+		return ERR;
+	}
+	return OK;
 }

@@ -16,6 +16,8 @@
 #ifndef COMMON_UTIL_H
 #define COMMON_UTIL_H
 
+#include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,5 +61,20 @@ int read_file(const char *path, size_t max, char **text, size_t *len) MUST_CHECK
 
 /* 1 when s holds well-formed UTF-8 (what PostgreSQL will accept as text). */
 int utf8_valid(const char *s);
+/* The length in bytes of the well-formed UTF-8 character s starts with
+ * (RFC 3629: no overlong form, no surrogate, nothing past U+10FFFF), or
+ * 0 when it is not one (or s is empty). Reads no further than a NUL. */
+size_t utf8_sequence(const char *s);
+
+/* A thread of the daemon (relay, quote server, key check, reconnect),
+ * made with SIGTERM and SIGINT blocked: the stop signals then always
+ * reach the loop's thread, whose blocking calls they interrupt, rather
+ * than a helper thread the loop would only hear of at its next timeout.
+ * what names the thread in the log on failure. */
+int thread_start(pthread_t *thread, void *(*fn)(void *), void *arg, const char *what) MUST_CHECK;
+/* Block the stop signals on the calling thread (before: the mask to
+ * restore with pthread_sigmask(SIG_SETMASK, before, NULL)), for a
+ * library that makes its threads itself (libmicrohttpd). */
+void stop_signals_block(sigset_t *before);
 
 #endif

@@ -420,23 +420,10 @@ static int relay_sync_init(struct worker *w)
 	return OK;
 }
 
-/* The thread is made with the stop signals blocked, so that they always
- * reach the loop's thread, which handles them. */
 static int relay_start(struct worker *w)
 {
-	sigset_t stops, before;
-	int err;
-
-	sigemptyset(&stops);
-	sigaddset(&stops, SIGTERM);
-	sigaddset(&stops, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &stops, &before);
-	err = pthread_create(&w->relay_thread, NULL, relay_main, w);
-	pthread_sigmask(SIG_SETMASK, &before, NULL);
-	if (err != 0) {
-		log_error("relay: cannot start its thread: %s", strerror(err));
+	if (thread_start(&w->relay_thread, relay_main, w, "relay") != OK)
 		return ERR;
-	}
 	w->relay_started = 1;
 	return OK;
 }

@@ -456,10 +456,8 @@ int quote_server_start(const char *dsn, const char *endpoints, const struct rule
 	    pg_listen(q->db, FORMULAS_CHANNEL) != OK ||
 	    formulas_load(q->db, &q->rctx.formulas) != OK || connect_all(q, endpoints) != OK)
 		goto fail;
-	if (pthread_create(&q->thread, NULL, quote_loop, q) != 0) {
-		log_error("quote server thread: cannot start");
+	if (thread_start(&q->thread, quote_loop, q, "quote server") != OK)
 		goto fail;
-	}
 	q->started = 1;
 	*out = q;
 	return OK;

@@ -229,7 +229,7 @@ static void probe_dependencies(struct tpgate *g)
 	if (clock_mono_us() - g->probe_us < 1000000)
 		return;
 	atomic_store(&g->db_up, pg_probe(g->db) == OK);
-	if (redis_command(g->redis, NULL, "PING") != OK)
+	if (redis_ping(g->redis) != OK)
 		log_warn("Redis unreachable: sessions, limits and cached rights unavailable");
 	g->probe_us = clock_mono_us();
 }

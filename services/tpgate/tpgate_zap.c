@@ -257,10 +257,8 @@ int tp_zap_start(void *zmq_ctx, const char *dsn, struct tp_zap **out)
 		log_error("ZAP handler %s: %s", ZAP_ENDPOINT, zmq_strerror(zmq_errno()));
 		goto fail;
 	}
-	if (pthread_create(&z->thread, NULL, zap_loop, z) != 0) {
-		log_error("ZAP handler thread: cannot start");
+	if (thread_start(&z->thread, zap_loop, z, "ZAP handler") != OK)
 		goto fail;
-	}
 	z->started = 1;
 	*out = z;
 	return OK;

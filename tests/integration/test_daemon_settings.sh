@@ -37,7 +37,15 @@ for daemon in intake reimburse tpgate; do
 	refused "$daemon" CLAIMS_LIVE_STALL_SECONDS=1
 	refused "$daemon" CLAIMS_METRICS_ADDR=localhost:9101
 	refused "$daemon" CLAIMS_METRICS_ADDR=:9101
+	refused "$daemon" CLAIMS_METRICS_ADDR=127.0.0.1:
+	refused "$daemon" CLAIMS_METRICS_ADDR=127.0.0.1:0
+	refused "$daemon" CLAIMS_MAX_STEP_ERRORS=+30
 done
+# Every bad setting is named at once, the shared ones and the daemon's.
+out=$(env CLAIMS_MAX_STEP_ERRORS=0 CLAIMS_INTAKE_BATCH=10x "$BIN/intake" 2>&1 </dev/null)
+check_eq "two bad settings: exit 2" "$?" 2
+check "two bad settings: ... both named" \
+	bash -c "grep -q CLAIMS_MAX_STEP_ERRORS <<<'$out' && grep -q CLAIMS_INTAKE_BATCH <<<'$out'"
 refused intake CLAIMS_INTAKE_BATCH=0
 refused intake CLAIMS_INTAKE_BATCH=many
 refused reimburse CLAIMS_REIMBURSE_BATCH=100000

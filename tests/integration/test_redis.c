@@ -4,9 +4,12 @@
  *
  * DESCRIPTION
  *	Binary-safe values through printf-like formatting (each argument its
- *	own bulk string: no injection), error replies turned into ERR, and a
- *	connection killed by the server re-established on the next command.
+ *	own bulk string: no injection), error replies turned into ERR, a
+ *	connection killed by the server re-established on the next command,
+ *	the URL's database number and user, and a PING answered by an error
+ *	taken for a server down.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -61,10 +64,105 @@ static void test_reconnect_after_kill(void)
 
 static void test_bad_url(void)
 {
+	static const char *const bad[] = {
+		"redis://127.0.0.1",	    "redis://127.0.0.1:",
+		"redis://127.0.0.1:+1",	    "redis://127.0.0.1:1x",
+		"redis://127.0.0.1:6379/x", "redis://127.0.0.1:6379/-1",
+		"redis://user@127.0.0.1:1", "redis://user:@127.0.0.1:1",
+	};
 	struct redis_conn *r;
 
-	CHECK(redis_open("redis://127.0.0.1", &r) == ERR);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(redis_open(bad[i], &r) == ERR);
 	CHECK(redis_open("redis://127.0.0.1:1", &r) == ERR); /* nothing listens there */
+}
+
+/* A second, plain connection to the test server, for what the tests
+ * check or change behind the connection under test. */
+static redisContext *side_connection(void)
+{
+	const char *url = itest_redis(), *colon = strrchr(url, ':');
+	char host[64];
+	redisContext *c;
+
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - url - 8), url + 8);
+	c = redisConnect(host, atoi(colon + 1));
+	if (c == NULL || c->err)
+		abort();
+	return c;
+}
+
+/* 1 when a side command succeeded; frees its reply. */
+static int side_ok(redisReply *reply)
+{
+	int ok = reply != NULL && reply->type != REDIS_REPLY_ERROR;
+
+	freeReplyObject(reply);
+	return ok;
+}
+
+/* The database number of the URL is where the keys go, after a
+ * reconnect too; a user and password are given to the server. */
+static void test_url_database_and_user(void)
+{
+	redisContext *side = side_connection();
+	struct redis_conn *r;
+	redisReply *reply;
+	char url[256], key[64], id[UUID_STR_LEN];
+
+	uuid_v7(id);
+	snprintf(key, sizeof(key), "test:db:%s", id);
+	snprintf(url, sizeof(url), "%s/3", itest_redis());
+	REQUIRE(redis_open(url, &r) == OK);
+	CHECK(redis_command(r, NULL, "SET %s %s EX %d", key, "three", 60) == OK);
+	CHECK(redis_command(r, NULL, "CLIENT KILL TYPE normal SKIPME no") == ERR ||
+	      redis_command(r, NULL, "PING") == ERR);
+	CHECK(redis_command(r, NULL, "SET %s:again %s EX %d", key, "three", 60) == OK);
+	redis_close(r);
+	redisFree(side); /* killed with the others */
+	side = side_connection();
+	reply = redisCommand(side, "EXISTS %s %s:again", key, key);
+	CHECK(reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0);
+	freeReplyObject(reply);
+	REQUIRE(side_ok(redisCommand(side, "SELECT 3")));
+	reply = redisCommand(side, "EXISTS %s %s:again", key, key);
+	CHECK(reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 2);
+	freeReplyObject(reply);
+
+	REQUIRE(side_ok(redisCommand(side, "ACL SETUSER claims_test on >s3cret ~test:* +@all")));
+	snprintf(url, sizeof(url), "redis://claims_test:s3cret@%s", itest_redis() + 8);
+	REQUIRE(redis_open(url, &r) == OK);
+	reply = NULL;
+	CHECK(redis_command(r, &reply, "ACL WHOAMI") == OK && reply != NULL &&
+	      reply->type == REDIS_REPLY_STRING && strcmp(reply->str, "claims_test") == 0);
+	freeReplyObject(reply);
+	CHECK(redis_command(r, NULL, "SET %s %s", "other:key", "x") == ERR); /* its ACL */
+	redis_close(r);
+	snprintf(url, sizeof(url), "redis://claims_test:wrong@%s", itest_redis() + 8);
+	CHECK(redis_open(url, &r) == ERR);
+	CHECK(side_ok(redisCommand(side, "ACL DELUSER claims_test")));
+	redisFree(side);
+}
+
+/* A server that answers PING with an error (loading its data, a user
+ * denied the command) is down for /health, though connected; up again
+ * once it answers. */
+static void test_ping_error_reply_is_down(void)
+{
+	redisContext *side = side_connection();
+	struct redis_conn *r;
+
+	REQUIRE(redis_open(itest_redis(), &r) == OK);
+	CHECK(redis_ping(r) == OK);
+	CHECK(redis_up(r));
+	REQUIRE(side_ok(redisCommand(side, "ACL SETUSER default -ping")));
+	CHECK(redis_ping(r) == ERR);
+	CHECK(!redis_up(r));
+	CHECK(side_ok(redisCommand(side, "ACL SETUSER default +ping")));
+	CHECK(redis_ping(r) == OK);
+	CHECK(redis_up(r));
+	redis_close(r);
+	redisFree(side);
 }
 
 int main(void)
@@ -75,5 +173,7 @@ int main(void)
 	RUN(test_error_reply);
 	RUN(test_reconnect_after_kill);
 	RUN(test_bad_url);
+	RUN(test_url_database_and_user);
+	RUN(test_ping_error_reply_is_down);
 	return test_report();
 }

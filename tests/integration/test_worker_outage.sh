@@ -52,7 +52,7 @@ timeout 40 kcat -b "$CLAIMS_KAFKA_BROKERS" -G reimburse -X enable.auto.commit=fa
 	-o end claims.accepted >/dev/null 2>"$TEST_LOGS/worker-outage-kcat-$RUN_ID.err" &
 joiner=$!
 check "database away: a new member of the group is given partitions within 20 s" \
-	wait_for 20 grep -q "rebalanced.*assigned: claims.accepted" "$TEST_LOGS/worker-outage-kcat-$RUN_ID.err"
+	wait_for 20 grep -qs "rebalanced.*assigned: claims.accepted" "$TEST_LOGS/worker-outage-kcat-$RUN_ID.err"
 echo "   (assigned after $((SECONDS - start)) s)"
 kill "$joiner" 2>/dev/null
 wait "$joiner" 2>/dev/null

@@ -7,8 +7,10 @@
  *	metrics rendering and the settings from the environment: no server
  *	needed.
  */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/config.h"
 #include "common/envelope.h"
@@ -280,6 +282,30 @@ static void test_metrics_render(void)
 	CHECK(strstr(text, "t_latency_seconds_bucket{le=\"0.0005\"} 0\n") != NULL);
 	CHECK(strstr(text, "t_latency_seconds_count 1\n") != NULL);
 	free(text);
+	/* A series of a family met late is written with its family, under
+	 * its one HELP line, before the next family. */
+	metric_add(metric_counter("t_rejected_total{reason=\"C\"}", "Rejected"), 1);
+	text = metrics_render();
+	REQUIRE(strstr(text, "t_rejected_total{reason=\"C\"} 1\n") != NULL);
+	CHECK(strstr(text, "t_rejected_total{reason=\"C\"}") < strstr(text, "# HELP t_latency"));
+	CHECK(strstr(strstr(text, "# HELP t_rejected_total") + 1, "# HELP t_rejected_total") ==
+	      NULL);
+	free(text);
+}
+
+/* A metrics address is an IPv4 host and a port from 1 to 65535, digits
+ * only: "host:" would bind a port the kernel picks, where nothing looks. */
+static void test_metrics_addr(void)
+{
+	static const char *const good[] = {"127.0.0.1:9101", "0.0.0.0:1", "10.0.0.7:65535", ""};
+	static const char *const bad[] = {"127.0.0.1:",	   "127.0.0.1:0",     "127.0.0.1: 80",
+					  "127.0.0.1:+80", "127.0.0.1:65536", "localhost:9101",
+					  ":9101",	   "127.0.0.1:80x",   "127.0.0.1"};
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		CHECK(metrics_addr_check(good[i]) == OK);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(metrics_addr_check(bad[i]) == ERR);
 }
 
 /* A setting an operator mistyped stops the start with its name, never
@@ -296,8 +322,9 @@ static void test_config_values(void)
 		{0},
 	};
 	static const char *const refused[][2] = {
-		{"T_BATCH", "0"}, {"T_BATCH", "10001"},	 {"T_BATCH", "12x"},
-		{"T_BATCH", ""},  {"T_STRICT", "maybe"}, {"T_BATCH", "99999999999999999999"},
+		{"T_BATCH", "0"},   {"T_BATCH", "10001"},  {"T_BATCH", "12x"},
+		{"T_BATCH", ""},    {"T_STRICT", "maybe"}, {"T_BATCH", "99999999999999999999"},
+		{"T_BATCH", " 30"}, {"T_BATCH", "+30"},	   {"T_BATCH", "30 "},
 	};
 
 	unsetenv("T_BATCH");
@@ -341,6 +368,65 @@ static void test_log_level_setting(void)
 	unsetenv("CLAIMS_LOG_LEVEL");
 	CHECK(log_init("test_common") == OK);
 	log_set_level(LOG_INFO);
+}
+
+/* The record log_warn() writes for msg, read back from stderr. */
+static char *logged(const char *msg)
+{
+	static char line[4096];
+	int fds[2], saved = dup(STDERR_FILENO);
+	ssize_t got;
+
+	if (saved < 0 || pipe(fds) != 0 || dup2(fds[1], STDERR_FILENO) < 0)
+		abort();
+	log_warn("%s", msg);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(fds[1]);
+	got = read(fds[0], line, sizeof(line) - 1);
+	close(fds[0]);
+	line[got > 0 ? got : 0] = '\0';
+	return line;
+}
+
+/* Every record is one line of valid JSON, whatever bytes the message
+ * quotes: quotes, control characters, and what is not UTF-8 (U+FFFD in
+ * its place), well-formed UTF-8 kept as it is. */
+static void test_log_records_parse(void)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"caf\xc3\xa9 \"x\"\n", "caf\xc3\xa9 \"x\"\n"},
+		{"a\xff b", "a\xef\xbf\xbd b"},
+		{"cut \xe2\x82", "cut \xef\xbf\xbd\xef\xbf\xbd"},
+		{"overlong \xc0\xaf", "overlong \xef\xbf\xbd\xef\xbf\xbd"},
+		{"surrogate \xed\xa0\x80.", "surrogate \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd."},
+		{"\xf0\x9f\x98\x80 \x01", "\xf0\x9f\x98\x80 \x01"},
+	};
+	char big[3000];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_error_t error;
+		json_t *record = json_loads(logged(cases[i].in), 0, &error);
+
+		REQUIRE(record != NULL);
+		CHECK_EQ_STR(json_string_value(json_object_get(record, "msg")), cases[i].out);
+		json_decref(record);
+	}
+	/* A message cut at its limit inside a sequence still parses. */
+	memset(big, 'a', sizeof(big));
+	for (size_t i = 2040; i + 1 < sizeof(big); i += 2) {
+		big[i] = (char)0xc3;
+		big[i + 1] = (char)0xa9;
+	}
+	big[sizeof(big) - 1] = '\0';
+	for (int shift = 0; shift < 2; shift++) {
+		json_t *record = json_loads(logged(big + shift), 0, NULL);
+
+		CHECK(record != NULL);
+		json_decref(record);
+	}
 }
 
 /* Binary integers of a result, built by hand as libpq would receive them. */
@@ -392,8 +478,10 @@ int main(void)
 	RUN(test_envelope_roundtrip);
 	RUN(test_envelope_rejects);
 	RUN(test_metrics_render);
+	RUN(test_metrics_addr);
 	RUN(test_pg_binary_int);
 	RUN(test_config_values);
 	RUN(test_log_level_setting);
+	RUN(test_log_records_parse);
 	return test_report();
 }
