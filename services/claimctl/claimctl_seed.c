@@ -7,7 +7,9 @@
  *
  * DESCRIPTION
  *	Loads the formulas of deploy/formulas/ (one JSON file each) (with their dated
- *	versions and guarantees), a fixed set of health professionals whose
+ *	versions and guarantees; each file read as the engine reads it, a
+ *	key given twice refused, and one bad file loads nothing at all: one
+ *	transaction), a fixed set of health professionals whose
  *	RPPS, ADELI and FINESS numbers pass their check digits, and N members
  *	(default 1000), each with a contract, often a spouse and children.
  *
@@ -31,6 +33,7 @@
 #include "common/pg.h"
 #include "common/util.h"
 #include "common/xalloc.h"
+#include "rules/rules_json.h"
 
 #define SEED_AMC_NUMBER "75500017"
 
@@ -132,6 +135,25 @@ static int insert_formula(struct pg *db, json_t *f, const char *path)
 	return OK;
 }
 
+/* What the workers and claimctl formula check would refuse is not
+ * loaded: the schema of docs/rules.md (a guarantee with a member the
+ * engine does not know, a negative amount, overlapping versions), read
+ * by the engine's own reader. jansson alone took a duplicated key's last
+ * value, and anything in a guarantee. */
+static int formula_valid(json_t *f, const char *path)
+{
+	struct rules_formula *parsed = xmalloc(sizeof(*parsed));
+	struct rules_error err;
+	int status = OK;
+
+	if (rules_json_formula(f, parsed, &err) != RULES_OK) {
+		log_error("%s: %s: %s", path, err.field, err.reason);
+		status = ERR;
+	}
+	free(parsed);
+	return status;
+}
+
 static int load_formulas(struct pg *db, const char *dir, int *count)
 {
 	DIR *d = opendir(dir);
@@ -152,12 +174,14 @@ static int load_formulas(struct pg *db, const char *dir, int *count)
 		if (n < 6 || strcmp(e->d_name + n - 5, ".json") != 0)
 			continue;
 		path = xasprintf("%s/%s", dir, e->d_name);
-		f = json_load_file(path, 0, &jerr);
+		f = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
 		if (f == NULL) {
 			log_error("%s:%d: %s", path, jerr.line, jerr.text);
 			status = ERR;
 		} else {
-			status = insert_formula(db, f, path);
+			status = formula_valid(f, path);
+			if (status == OK)
+				status = insert_formula(db, f, path);
 			json_decref(f);
 			(*count)++;
 		}

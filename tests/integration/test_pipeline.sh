@@ -753,6 +753,23 @@ check_eq "contract: terminate's options on suspend are refused (exit 2)" "$?" 2
 check_eq "contract: ... and nothing changed" "$(contract_of "$M2")" "active -"
 "$BIN/claimctl" seed --members 10x >>"$LOG" 2>&1
 check_eq "seed: a number that is not one is refused (exit 2)" "$?" 2
+# seed loads a formula only as the engine reads it: one the engine
+# would refuse (a member no guarantee has, a key given twice) fails the
+# seed, which loads nothing.
+SD="$TEST_LOGS/seed-formulas-$RUN_ID"
+mkdir -p "$SD"
+FX="SEEDX${RUN_ID: -6}"
+version='"versions":[{"version":1,"effective_from":"2026-01-01","guarantees":{"PHARMA":{"pct_brss":100%s}}}]'
+printf '{"code":"%s","label":"x","responsible":true,%s}\n' "$FX" "$(printf "$version" ',"pct_brs":100')" >"$SD/typo.json"
+"$BIN/claimctl" seed --members 1 --formulas "$SD" >>"$LOG" 2>&1
+check_eq "seed: a guarantee member the engine does not know fails the seed (exit 1)" "$?" 1
+printf '{"code":"%s","label":"x","responsible":true,"responsible":false,%s}\n' "$FX" "$(printf "$version" '')" >"$SD/typo.json"
+"$BIN/claimctl" seed --members 1 --formulas "$SD" >>"$LOG" 2>&1
+check_eq "seed: a key given twice fails the seed (exit 1)" "$?" 1
+check_eq "seed: ... and neither was loaded" "$(sql "SELECT count(*) FROM formulas WHERE formula_code = '$FX'")" 0
+printf '{"code":"%s","label":"x","responsible":true,%s}\n' "$FX" "$(printf "$version" '')" >"$SD/typo.json"
+"$BIN/claimctl" seed --members 1 --formulas "$SD" >>"$LOG" 2>&1
+check_eq "seed: once mended, loaded" "$?:$(sql "SELECT count(*) FROM formulas WHERE formula_code = '$FX'")" "0:1"
 # A renewal that starts next month is not the contract suspended today.
 create_members "${P}3" 1 CONFORT
 M3="${P}300001"
