@@ -4,7 +4,7 @@
  *
  * SYNOPSIS
  *	claimctl contract terminate --member NUMBER --end-date YYYY-MM-DD [--reason TEXT]
- *	claimctl contract suspend --member NUMBER
+ *	claimctl contract suspend --member NUMBER [--from YYYY-MM-DD]
  *	claimctl contract reactivate --member NUMBER
  *
  * DESCRIPTION
@@ -19,8 +19,11 @@
  *
  *	A termination (résiliation) sets the end date (exclusive): care on
  *	or after it is no longer covered; claims for earlier care still are.
- *	A suspension (unpaid dues) refuses all care until reactivated;
- *	`reactivate` lifts a suspension only, and gives back what the
+ *	A suspension (unpaid dues) refuses care from its first day (--from,
+ *	today by default) until reactivated; care before that day stays
+ *	covered. Suspending a suspended contract again sets its first day
+ *	anew (a date mistyped is mended so). `reactivate` lifts a
+ *	suspension only, clears its day, and gives back what the
  *	contract was: terminated (with its end date) if it had been
  *	terminated meanwhile or before, active otherwise. A contract that is
  *	not suspended is left as it is (exit 1).
@@ -48,7 +51,7 @@ static int usage_on(FILE *out)
 {
 	fprintf(out, "usage: claimctl contract terminate --member NUMBER --end-date YYYY-MM-DD"
 		     " [--reason TEXT]\n"
-		     "       claimctl contract suspend --member NUMBER\n"
+		     "       claimctl contract suspend --member NUMBER [--from YYYY-MM-DD]\n"
 		     "       claimctl contract reactivate --member NUMBER\n"
 		     "Settings: CLAIMS_PG_DSN, CLAIMS_REDIS_URL.\n");
 	return out == stdout ? 0 : EXIT_USAGE;
@@ -76,12 +79,15 @@ static const char sql_change[] =
 	"  ELSE 'active' END,"
 	" end_date = CASE $2 WHEN 'terminate' THEN $3::date ELSE c.end_date END,"
 	" termination_reason = CASE $2 WHEN 'terminate' THEN $4 ELSE c.termination_reason END,"
-	" terminated_at = CASE $2 WHEN 'terminate' THEN now() ELSE c.terminated_at END"
+	" terminated_at = CASE $2 WHEN 'terminate' THEN now() ELSE c.terminated_at END,"
+	" suspended_from = CASE $2 WHEN 'suspend' THEN coalesce($5::date, current_date)"
+	"  WHEN 'reactivate' THEN NULL ELSE c.suspended_from END"
 	" WHERE c.contract_id = (SELECT c2.contract_id FROM contracts c2"
 	"  JOIN members m ON m.member_id = c2.member_id"
 	"  WHERE m.membership_number = $1" CONTRACT_ORDER("c2") " LIMIT 1)"
 	" AND ($2 <> 'reactivate' OR c.status = 'suspended')"
-	" RETURNING c.contract_id, c.status, coalesce(c.end_date::text, '')";
+	" RETURNING c.contract_id, c.status, coalesce(c.end_date::text, ''),"
+	" coalesce(c.suspended_from::text, '')";
 
 static const char sql_status[] =
 	"SELECT c.status FROM contracts c JOIN members m ON m.member_id = c.member_id"
@@ -108,14 +114,14 @@ static int nothing_changed(struct pg *db, const char *member)
 }
 
 /* The change and its event; `said` gets the line to print once committed. */
-static int apply(struct pg *db, const char *const v[4], const char *change, char *contract,
+static int apply(struct pg *db, const char *const v[5], const char *change, char *contract,
 		 size_t len, char *said, size_t said_len)
 {
 	Claims__ContractChanged ev = CLAIMS__CONTRACT_CHANGED__INIT;
 	PGresult *res;
 	int status;
 
-	if (pg_exec_params(db, sql_change, 4, v, &res) != OK)
+	if (pg_exec_params(db, sql_change, 5, v, &res) != OK)
 		return ERR;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
@@ -125,12 +131,17 @@ static int apply(struct pg *db, const char *const v[4], const char *change, char
 	ev.has_contract_id = 1;
 	ev.contract_id = strtoll(contract, NULL, 10);
 	ev.change = (char *)change;
-	ev.effective_date = PQgetvalue(res, 0, 2)[0] ? PQgetvalue(res, 0, 2) : NULL;
+	/* The day the change takes effect: a suspension's first day, else
+	 * the end date (when there is one). */
+	ev.effective_date = strcmp(v[1], "suspend") == 0 ? PQgetvalue(res, 0, 3)
+			    : PQgetvalue(res, 0, 2)[0]	 ? PQgetvalue(res, 0, 2)
+							 : NULL;
 	ev.membership_number = (char *)v[0];
 	status = outbox_add(db, "contracts.changed", contract,
 			    CLAIMS__MESSAGE_TYPE__CONTRACT_CHANGED, &ev.base, NULL, "claimctl");
-	snprintf(said, said_len, "contract %s of member %s: %s%s%s", contract, v[0],
-		 PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2)[0] ? " until " : "",
+	snprintf(said, said_len, "contract %s of member %s: %s%s%s%s%s", contract, v[0],
+		 PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 3)[0] ? " from " : "",
+		 PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 2)[0] ? " until " : "",
 		 PQgetvalue(res, 0, 2));
 	PQclear(res);
 	return status;
@@ -151,7 +162,8 @@ static void drop_cached_rights(const char *member)
 
 int cmd_contract(int argc, char **argv)
 {
-	const char *sub = argc > 1 ? argv[1] : "", *member = NULL, *end = NULL, *reason = NULL;
+	const char *sub = argc > 1 ? argv[1] : "", *member = NULL, *end = NULL, *reason = NULL,
+		   *from = NULL;
 	const char *changes[][2] = {{"terminate", "terminated"},
 				    {"suspend", "suspended"},
 				    {"reactivate", "reactivated"}};
@@ -174,17 +186,21 @@ int cmd_contract(int argc, char **argv)
 			end = argv[i + 1];
 		else if (strcmp(argv[i], "--reason") == 0)
 			reason = argv[i + 1];
+		else if (strcmp(argv[i], "--from") == 0)
+			from = argv[i + 1];
 		else
 			return usage();
 	}
 	for (size_t k = 0; k < 3; k++)
 		if (strcmp(sub, changes[k][0]) == 0)
 			change = changes[k][1];
-	/* --end-date and --reason are terminate's: elsewhere they would be
-	 * ignored, and the operator believe them applied. */
+	/* --end-date and --reason are terminate's, --from suspend's:
+	 * elsewhere they would be ignored, and the operator believe them
+	 * applied. */
 	if (change == NULL || member == NULL ||
 	    (strcmp(sub, "terminate") == 0 && (end == NULL || date_parse(end, &day) != OK)) ||
-	    (strcmp(sub, "terminate") != 0 && (end != NULL || reason != NULL)))
+	    (strcmp(sub, "terminate") != 0 && (end != NULL || reason != NULL)) ||
+	    (from != NULL && (strcmp(sub, "suspend") != 0 || date_parse(from, &day) != OK)))
 		return usage();
 	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
 		return 1;
@@ -193,7 +209,7 @@ int cmd_contract(int argc, char **argv)
 		return 1;
 	}
 	{
-		const char *v[4] = {member, sub, end, reason ? reason : "résiliation"};
+		const char *v[5] = {member, sub, end, reason ? reason : "résiliation", from};
 
 		status = pg_begin(db);
 		if (status == OK && (status = apply(db, v, change, contract, sizeof(contract), said,

@@ -93,8 +93,9 @@ static const char sql_lines[] =
 	" WHERE l.claim_id = $1::uuid ORDER BY l.line_no";
 
 /* Undecided lines whose care the contract no longer covers (terminated
- * or suspended since, a beneficiary's period closed): intake would
- * refuse them now, and the workers do not look again. */
+ * since, or suspended from a day on or before the care, a beneficiary's
+ * period closed): intake would refuse them now, and the workers do not
+ * look again. */
 static const char sql_uncovered[] =
 	"SELECT coalesce(string_agg(l.line_no || ' (' || l.care_date || ')', ', '"
 	"  ORDER BY l.line_no), '')"
@@ -103,7 +104,8 @@ static const char sql_uncovered[] =
 	" JOIN beneficiaries b ON b.beneficiary_id = cl.beneficiary_id"
 	" WHERE l.claim_id = $1::uuid AND NOT EXISTS"
 	"  (SELECT 1 FROM decisions d WHERE d.claim_id = l.claim_id AND d.line_no = l.line_no)"
-	" AND (c.status = 'suspended' OR l.care_date < greatest(c.start_date, b.start_date)"
+	" AND (c.status = 'suspended' AND l.care_date >= coalesce(c.suspended_from, '-infinity')"
+	"  OR l.care_date < greatest(c.start_date, b.start_date)"
 	"  OR l.care_date >= least(coalesce(c.end_date, 'infinity'),"
 	"   coalesce(b.end_date, 'infinity')))";
 

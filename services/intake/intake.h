@@ -46,7 +46,11 @@ struct coverage {
 	char birth_date[DATE_STR_LEN];
 	char exemptions[64]; /* PostgreSQL array text, e.g. {C2S} */
 	int32_t from, until; /* days; until is exclusive, INT32_MAX if open */
+	/* Suspended (unpaid dues): care on or after suspended_from is not
+	 * covered; INT32_MIN for a suspension with no first day (made
+	 * before suspensions were dated, or by hand): none of it is. */
 	int suspended;
+	int32_t suspended_from;
 };
 
 /* intake_check.c */

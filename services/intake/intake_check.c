@@ -440,7 +440,8 @@ int intake_check_coverage(const Claims__ClaimSubmitted *s, const struct coverage
 
 		if (date_parse(s->lines[i]->care_date, &day) != OK)
 			return ERR; /* checked before: cannot happen */
-		if (cov->suspended || day < cov->from || day >= cov->until) {
+		if ((cov->suspended && day >= cov->suspended_from) || day < cov->from ||
+		    day >= cov->until) {
 			snprintf(field, sizeof(field), "lines[%zu].care_date", i);
 			intake_reject(out, "NOT_COVERED", field,
 				      "no contract in force for this beneficiary on %s",

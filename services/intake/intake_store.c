@@ -121,7 +121,8 @@ int intake_prepare(struct pg *db)
 		       " greatest(c.start_date, b.start_date) - date '1970-01-01',"
 		       " least(coalesce(c.end_date - date '1970-01-01', 2147483647),"
 		       "       coalesce(b.end_date - date '1970-01-01', 2147483647)),"
-		       " c.status = 'suspended'"
+		       " c.status = 'suspended',"
+		       " coalesce(c.suspended_from - date '1970-01-01', -2147483648)"
 		       " FROM unnest($1::text[], $2::int[], $3::date[]) WITH ORDINALITY"
 		       "  AS x(num, rank, day, n)"
 		       " JOIN members m ON m.membership_number = x.num"
@@ -379,6 +380,7 @@ static void coverage_row(struct coverage *cov, PGresult *res, int r)
 	cov->from = (int32_t)strtol(PQgetvalue(res, r, 5), NULL, 10);
 	cov->until = (int32_t)strtol(PQgetvalue(res, r, 6), NULL, 10);
 	cov->suspended = PQgetvalue(res, r, 7)[0] == 't';
+	cov->suspended_from = (int32_t)strtol(PQgetvalue(res, r, 8), NULL, 10);
 }
 
 static int load_coverage(struct pg *db, struct intake_item *items, int n)

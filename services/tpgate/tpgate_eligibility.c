@@ -13,13 +13,15 @@
  *	- a member may have had several contracts: the one covering the day
  *	  wins, else the most recent;
  *	- the rights are open on the day when the contract is not
- *	  suspended and the day lies in both the contract's and the
- *	  beneficiary's periods; otherwise the reason says why:
- *	  CONTRACT_SUSPENDED, NOT_YET_COVERED, RIGHTS_CLOSED;
+ *	  suspended on it (a suspension covers the days from its first
+ *	  one, or the whole period when it has none) and the day lies in
+ *	  both the contract's and the beneficiary's periods; otherwise the
+ *	  reason says why: CONTRACT_SUSPENDED, NOT_YET_COVERED,
+ *	  RIGHTS_CLOSED;
  *	- the validity period is that of the tiers-payant attestation:
  *	  the coverage period cut to the calendar year of the day (the
- *	  attestation is renewed every year); for closed rights, the period
- *	  the rights had.
+ *	  attestation is renewed every year), ending the day before a
+ *	  suspension to come; for closed rights, the period the rights had.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +58,16 @@ static int covers(const Claims__RightsContract *c, const Claims__RightsBeneficia
 	return day >= from && (open_ended || day < end);
 }
 
+/* Is the contract suspended on the day? A suspension with no first day
+ * (made before suspensions were dated, or by hand) covers its whole
+ * period: nobody knows when it began. */
+static int suspended_on(const Claims__RightsContract *c, int32_t day)
+{
+	if (c->status == NULL || strcmp(c->status, "suspended") != 0)
+		return 0;
+	return !c->has_suspended_from_day || day >= c->suspended_from_day;
+}
+
 static int32_t year_bound(int32_t day, int last)
 {
 	char iso[DATE_STR_LEN], bound[DATE_STR_LEN];
@@ -88,7 +100,7 @@ static void decide(struct tp_rights *out, int32_t day)
 	period(out->contract, out->beneficiary, &from, &end, &open_ended);
 	out->valid_from = from;
 	out->valid_to = open_ended ? year_bound(day > from ? day : from, 1) : end - 1;
-	if (out->contract->status != NULL && strcmp(out->contract->status, "suspended") == 0) {
+	if (suspended_on(out->contract, day)) {
 		out->reason = "CONTRACT_SUSPENDED";
 	} else if (day < from) {
 		out->reason = "NOT_YET_COVERED";
@@ -102,6 +114,10 @@ static void decide(struct tp_rights *out, int32_t day)
 			out->valid_from = jan1;
 		if (out->valid_to > dec31)
 			out->valid_to = dec31;
+		/* open today, suspended from a later day */
+		if (out->contract->has_suspended_from_day &&
+		    out->valid_to >= out->contract->suspended_from_day)
+			out->valid_to = out->contract->suspended_from_day - 1;
 	}
 }
 

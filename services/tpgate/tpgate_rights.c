@@ -61,7 +61,7 @@ int tp_rights_prepare(struct pg *db)
 		       " c.start_date - date '1970-01-01', c.end_date - date '1970-01-01',"
 		       " f.responsible, b.beneficiary_id, b.rank, b.birth_date::text,"
 		       " array_to_string(b.exemptions, ','), b.start_date - date '1970-01-01',"
-		       " b.end_date - date '1970-01-01'"
+		       " b.end_date - date '1970-01-01', c.suspended_from - date '1970-01-01'"
 		       " FROM members m JOIN contracts c ON c.member_id = m.member_id"
 		       " JOIN formulas f ON f.formula_code = c.formula_code"
 		       " JOIN beneficiaries b ON b.contract_id = c.contract_id"
@@ -144,6 +144,7 @@ static void contract_row(Claims__RightsContract *c, PGresult *res, int r)
 	c->start_day = day_of(res, r, 4, NULL);
 	c->end_day = day_of(res, r, 5, &c->has_end_day);
 	c->responsible = PQgetvalue(res, r, 6)[0] == 't';
+	c->suspended_from_day = day_of(res, r, 13, &c->has_suspended_from_day);
 }
 
 static void beneficiary_row(Claims__RightsBeneficiary *b, char **exemptions, PGresult *res, int r)

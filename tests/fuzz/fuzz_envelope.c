@@ -263,6 +263,7 @@ static void check_submission(const Claims__ClaimSubmitted *s)
 	CHECK(out.reason_code[0] == '\0');
 
 	cov.suspended = 1;
+	cov.suspended_from = INT32_MIN;
 	CHECK(intake_check_coverage(s, &cov, &out) == ERR);
 	CHECK(refused(&out, "NOT_COVERED"));
 

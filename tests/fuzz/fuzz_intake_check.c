@@ -212,6 +212,7 @@ static void check_coverage(const Claims__ClaimSubmitted *s)
 	cov.birth_date[0] = cov.exemptions[0] = '\0';
 
 	cov.suspended = 1;
+	cov.suspended_from = INT32_MIN;
 	CHECK(intake_check_coverage(s, &cov, &out) == ERR);
 	CHECK(refused(&out, "NOT_COVERED"));
 	CHECK(field_names_a_line(out.field, s->n_lines));

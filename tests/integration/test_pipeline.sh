@@ -787,6 +787,34 @@ check_eq "contract: terminating a suspended contract keeps it suspended" \
 "$BIN/claimctl" contract reactivate --member "$M2" >>"$LOG" 2>&1
 check_eq "contract: ... until reactivated: terminated at its end date" "$(contract_of "$M2")" \
 	"terminated 2026-11-30"
+# A suspension from a day: care before it is still covered, care on or
+# after it is not; reactivated, the day goes with the suspension.
+create_members "${P}2" 1 CONFORT
+M4="${P}200001"
+suspension_of() {
+	sql "SELECT c.status || ' ' || coalesce(c.suspended_from::text, '-') FROM contracts c
+		JOIN members m USING (member_id) WHERE m.membership_number = '$M4'"
+}
+out=$("$BIN/claimctl" contract suspend --member "$M4" --from 2026-06-01 2>>"$LOG")
+check_eq "suspension from a day: recorded" "$(suspension_of)" "suspended 2026-06-01"
+check "suspension from a day: ... and said" grep -q ": suspended from 2026-06-01$" <<<"$out"
+SU="suspended-$RUN_ID"
+for d in 2026-05-31 2026-06-01; do
+	printf '{"source":"%s","external_id":"%s","membership_number":"%s","lines":[%s]}\n' "$SU" "$d" "$M4" \
+		"{\"category\":\"PHARMA\",\"care_date\":\"$d\",\"quantity\":2,\"charged_cents\":1200,\"brss_cents\":1200,\"amo_rate\":65}"
+done >"$TEST_LOGS/suspended.json"
+out=$("$BIN/claimctl" submit --sync "$TEST_LOGS/suspended.json" 2>>"$LOG")
+check "suspension from a day: care the day before accepted" grep -q "^2026-05-31 accepted" <<<"$out"
+check "suspension from a day: care on the day refused" \
+	grep -q "^2026-06-01 rejected NOT_COVERED lines\[0\].care_date" <<<"$out"
+"$BIN/claimctl" contract suspend --member "$M4" --from 2026-02-30 >>"$LOG" 2>&1
+check_eq "suspension from a day: an impossible day is refused (exit 2)" "$?" 2
+"$BIN/claimctl" contract terminate --member "$M4" --end-date 2026-12-31 --from 2026-06-01 >>"$LOG" 2>&1
+check_eq "suspension from a day: --from on terminate is refused (exit 2)" "$?" 2
+"$BIN/claimctl" contract suspend --member "$M4" --from 2026-07-01 >>"$LOG" 2>&1
+check_eq "suspension from a day: suspending again mends the day" "$(suspension_of)" "suspended 2026-07-01"
+"$BIN/claimctl" contract reactivate --member "$M4" >>"$LOG" 2>&1
+check_eq "suspension from a day: reactivated, active and the day cleared" "$(suspension_of)" "active -"
 
 # ---- one beneficiary, one transaction at a time ---------------------------------
 # A batch takes an advisory lock per beneficiary before reading its

@@ -400,6 +400,12 @@ check_eq "cache: open before the change (event only)" "$(tp eligibility --member
 CLAIMS_REDIS_URL=redis://127.0.0.1:9 "$BIN/claimctl" contract suspend --member "${P}00005" >>"$LOG" 2>&1
 suspended_seen() { [ "$(tp eligibility --member "${P}00005" | jq -r .reason)" = CONTRACT_SUSPENDED ]; }
 check "cache: the contracts.changed event drops the cached rights" wait_for 60 suspended_seen
+# Suspended from today: the day before, the rights were open, and that
+# day's attestation ends there.
+yesterday=$(date -u -d yesterday +%F)
+check_eq "suspension from today: open the day before, until that day" \
+	"$(tp eligibility --member "${P}00005" --date "$yesterday" | jq -c '[.rights_open, .valid_to]')" \
+	"[true,\"$yesterday\"]"
 
 # ---- PostgreSQL sessions cut (a restarted server, an idle session killed) -------------------
 cut=$(sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'tpgate'")

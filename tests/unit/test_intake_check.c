@@ -158,6 +158,33 @@ static const char *coverage_verdict(const struct sample *x, const char *birth,
 	return out.reason_code;
 }
 
+/* A suspension refuses care from its first day on, and all care when
+ * it has none; care before that day is covered. */
+static void test_suspension_from_a_day(void)
+{
+	struct intake_outcome out;
+	struct coverage cov;
+	struct sample x;
+
+	sample_init(&x); /* care on 2026-03-10 */
+	memset(&cov, 0, sizeof(cov));
+	cov.found = 1;
+	snprintf(cov.birth_date, sizeof(cov.birth_date), "1980-05-01");
+	snprintf(cov.exemptions, sizeof(cov.exemptions), "{}");
+	cov.until = INT32_MAX;
+	cov.suspended = 1;
+	REQUIRE(date_parse("2026-03-11", &cov.suspended_from) == OK);
+	memset(&out, 0, sizeof(out));
+	CHECK(intake_check_coverage(&x.claim, &cov, &out) == OK);
+	REQUIRE(date_parse("2026-03-10", &cov.suspended_from) == OK);
+	CHECK(intake_check_coverage(&x.claim, &cov, &out) == ERR);
+	CHECK_EQ_STR(out.reason_code, "NOT_COVERED");
+	memset(&out, 0, sizeof(out));
+	cov.suspended_from = INT32_MIN;
+	CHECK(intake_check_coverage(&x.claim, &cov, &out) == ERR);
+	CHECK_EQ_STR(out.reason_code, "NOT_COVERED");
+}
+
 static void test_amo_amount_of_the_beneficiary(void)
 {
 	struct sample x;
@@ -331,6 +358,7 @@ int main(void)
 	RUN(test_amo_withholding_from_parameters);
 	RUN(test_amo_amount_needs_its_base);
 	RUN(test_amo_amount_of_the_beneficiary);
+	RUN(test_suspension_from_a_day);
 	RUN(test_amounts_against_each_other);
 	RUN(test_tp_source_is_the_professionals);
 	RUN(test_future_is_everywhere_later);

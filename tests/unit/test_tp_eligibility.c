@@ -147,6 +147,30 @@ static void test_periods(void)
 	family("suspended", NULL);
 	evaluate(1, NULL, "2026-03-10", &r);
 	CHECK(!r.open && strcmp(r.reason, "CONTRACT_SUSPENDED") == 0);
+	evaluate(1, NULL, "2025-01-02", &r); /* a suspension with no day: all of it */
+	CHECK(!r.open && strcmp(r.reason, "CONTRACT_SUSPENDED") == 0);
+}
+
+/* A suspension from a day: the days before it are covered, and the
+ * attestation of such a day ends the day before the suspension. */
+static void test_suspension_from_a_day(void)
+{
+	struct tp_rights r;
+	char to[DATE_STR_LEN];
+
+	family("suspended", NULL);
+	contracts[0].has_suspended_from_day = 1;
+	contracts[0].suspended_from_day = day("2026-11-01");
+	evaluate(1, NULL, "2026-10-31", &r);
+	REQUIRE(r.open);
+	date_format(r.valid_to, to);
+	CHECK_EQ_STR(to, "2026-10-31");
+	evaluate(1, NULL, "2026-11-01", &r);
+	CHECK(!r.open && strcmp(r.reason, "CONTRACT_SUSPENDED") == 0);
+	evaluate(1, NULL, "2025-03-10", &r); /* a year before: that year's attestation */
+	REQUIRE(r.open);
+	date_format(r.valid_to, to);
+	CHECK_EQ_STR(to, "2025-12-31");
 }
 
 static void test_several_contracts(void)
@@ -177,6 +201,7 @@ static void test_unknown_member(void)
 
 int main(void)
 {
+	RUN(test_suspension_from_a_day);
 	RUN(test_subscriber_by_default);
 	RUN(test_by_birth_date_and_rank);
 	RUN(test_periods);
