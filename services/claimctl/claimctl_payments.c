@@ -17,7 +17,8 @@
  *
  *	list prints the payments, oldest first, one per line: payment id,
  *	claim id, payee, payee reference, amount in cents, status, bank
- *	reference. The default, owed, is every payment not yet paid.
+ *	reference. The default, owed, is every payment not yet paid. Exit 0,
+ *	or 1 when the database failed or the list was not written whole.
  *
  *	export takes the pending payments (oldest first, at most N, 1000 by
  *	default) into the run RUN, the id the treasury gives the transfer
@@ -30,7 +31,9 @@
  *	asked with other options (--payee, --limit) it is refused. A run is
  *	recorded (payment_runs: what it was asked, how many payments, their
  *	sum) even when it took none. Exit 0 when the run was made or found
- *	as asked (possibly empty); 1 when refused or the database failed.
+ *	as asked (possibly empty); 1 when refused or the database failed,
+ *	or when the payments could not be written whole (a full disk): the
+ *	run is recorded then, and exporting it again gives them.
  *
  *	settle reads the transfers the bank made (from its statement), one
  *	per line, "CLAIM_ID AMOUNT_CENTS REFERENCE" (the reference is the
@@ -55,10 +58,13 @@
  *
  * DIAGNOSTICS
  *	Exit 0 when every line was paid or already paid; 1 when a line was
- *	refused (the others are recorded) or the database failed (nothing
- *	is); 2 when the file has a malformed line (nothing is read further).
+ *	refused (the others are recorded), the database failed (nothing
+ *	is), or the answers could not be written whole (the statement is
+ *	recorded: settle it again to read them); 2 when the file has a
+ *	malformed line (nothing is read further).
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +113,18 @@ static void print_payments(const PGresult *res)
 		printf("%s %s %s %s %s %s %s\n", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
 		       PQgetvalue(res, r, 2), PQgetvalue(res, r, 3), PQgetvalue(res, r, 4),
 		       PQgetvalue(res, r, 5), PQgetvalue(res, r, 6));
+}
+
+/* OK when what was printed reached standard output whole. printf only
+ * fills a buffer: a full disk or a closed pipe shows at the flush, and
+ * unnoticed it would leave a truncated transfer file and exit 0. */
+static int stdout_written(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "claimctl payments: standard output: %s\n", strerror(errno));
+		return ERR;
+	}
+	return OK;
 }
 
 /* The options of list and export: `own` (--status, --run) and the
@@ -164,7 +182,7 @@ static int payments_list(int argc, char **argv)
 				   3, v, &res) == OK) {
 			print_payments(res);
 			PQclear(res);
-			rc = 0;
+			rc = stdout_written() == OK ? 0 : 1;
 		}
 	}
 	pg_close(db);
@@ -308,6 +326,14 @@ static int payments_export(int argc, char **argv)
 	}
 	print_payments(res);
 	PQclear(res);
+	if (stdout_written() != OK) {
+		fprintf(stderr,
+			"claimctl payments export: run %s is recorded and its payments marked sent,"
+			" but the file was not written whole: export run %s again (the same"
+			" options) for the same payments\n",
+			run, run);
+		return 1;
+	}
 	return 0;
 }
 
@@ -514,6 +540,13 @@ static int payments_settle(const char *path)
 		free(t[i].answer);
 	}
 	free(t);
+	if (status == OK && stdout_written() != OK) {
+		fprintf(stderr,
+			"claimctl payments settle: the statement is recorded, but its answers"
+			" were not written whole: settle it again to read them (nothing is"
+			" recorded twice: what it paid is answered 'already paid')\n");
+		return 1;
+	}
 	return status != OK || refused ? 1 : 0;
 }
 

@@ -203,6 +203,13 @@ check "payments list: the invoice's payment is owed" \
 	bash -c "'$BIN/claimctl' payments list --payee professional --limit 1000000 | grep -q ' $CLAIM professional $PRO_A $AMOUNT pending -\$'"
 # The treasury takes what is owed into a named run, the bank's file.
 RUN="RUN-$RUN_ID"
+# Its first export finds the disk full: the run is recorded and its
+# payments sent all the same, so the command fails and says to export
+# the run again, which gives them (checked below).
+out=$("$BIN/claimctl" payments export --run "$RUN" --payee professional --limit 1000000 2>&1 >/dev/full)
+check_eq "payments export: a file not written whole fails (exit 1)" "$?" 1
+check "payments export: ... saying the run is recorded and to export it again" \
+	grep -q "run $RUN is recorded .* not written whole: export run $RUN again" <<<"$out"
 payments export --run "$RUN" --payee professional --limit 1000000 >"$TEST_LOGS/tp-run.txt"
 check "payments export: the invoice's payment goes in the run, sent" \
 	grep -q "^[0-9]* $CLAIM professional $PRO_A $AMOUNT sent -\$" "$TEST_LOGS/tp-run.txt"
@@ -260,6 +267,10 @@ check_eq "status: paid" "$(tp status --invoice-id "$INV-1" | jq -c '[.status, .p
 check_eq "settle: the same statement again changes nothing" \
 	"$(payments settle "$TEST_LOGS/tp-pay.txt"; echo "exit $?")" "$CLAIM already paid $REF
 exit 0"
+out=$("$BIN/claimctl" payments settle "$TEST_LOGS/tp-pay.txt" 2>&1 >/dev/full)
+check_eq "settle: answers not written whole fail (exit 1)" "$?" 1
+check "settle: ... saying the statement is recorded and to settle it again" \
+	grep -q "statement is recorded, but its answers were not written whole: settle it again" <<<"$out"
 printf '%s %s OTHER-%s\n01900000-0000-7000-8000-000000000000 100 X-1\n' "$CLAIM" "$AMOUNT" "$RUN_ID" >"$TEST_LOGS/tp-pay-other.txt"
 check_eq "settle: paid under another reference, or no such payment: refused" \
 	"$(payments settle "$TEST_LOGS/tp-pay-other.txt" | cut -d' ' -f2-4)" "refused already paid
