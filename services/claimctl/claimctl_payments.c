@@ -59,9 +59,11 @@
  * DIAGNOSTICS
  *	Exit 0 when every line was paid or already paid; 1 when a line was
  *	refused (the others are recorded), the database failed (nothing
- *	is), or the answers could not be written whole (the statement is
- *	recorded: settle it again to read them); 2 when the file has a
- *	malformed line (nothing is read further).
+ *	is; when the COMMIT's answer is lost, its outcome is unknown and the
+ *	command says to settle the statement again), or the answers could
+ *	not be written whole (the statement is recorded: settle it again to
+ *	read them); 2 when the file has a malformed line (nothing is read
+ *	further).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -527,11 +529,15 @@ static int payments_settle(const char *path)
 	status = outbox_prepare(db) == OK ? pg_begin(db) : ERR;
 	for (int i = 0; status == OK && i < n; i++)
 		status = settle_one(db, &t[i], &refused);
-	if (status == OK)
-		status = pg_commit(db);
 	if (status != OK) {
 		pg_rollback(db);
 		fprintf(stderr, "claimctl payments settle: database error; nothing recorded\n");
+	} else if ((status = pg_commit(db)) != OK) {
+		/* The COMMIT's answer is lost, not necessarily the COMMIT:
+		 * "nothing recorded" could be false, and settling again is
+		 * harmless (what was recorded is answered 'already paid'). */
+		fprintf(stderr, "claimctl payments settle: the commit's outcome is unknown; settle"
+				" the same statement again to see it\n");
 	}
 	pg_close(db);
 	for (int i = 0; i < n; i++) {
