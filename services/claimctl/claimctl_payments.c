@@ -41,7 +41,9 @@
  *	lines and lines starting with # are skipped), and marks each payment
  *	paid, with the date and the reference, together with its
  *	payments.settled event (PaymentSettled, keyed by contract id), in one
- *	transaction for the file. Each line is answered:
+ *	transaction for the file, taking the payments in claim id order (two
+ *	statements settled at once never deadlock). Each line is answered,
+ *	in the file's order:
  *
  *	  CLAIM_ID paid AMOUNT REFERENCE
  *	  CLAIM_ID already paid REFERENCE        (the same transfer again)
@@ -505,9 +507,20 @@ static int settle_one(struct pg *db, struct transfer *t, int *refused)
 	return OK;
 }
 
+/* Claim id order, then file order (a transfer given twice is answered
+ * 'paid' at its first line, 'already paid' at the next). */
+static int by_claim(const void *a, const void *b)
+{
+	const struct transfer *x = *(const struct transfer *const *)a;
+	const struct transfer *y = *(const struct transfer *const *)b;
+	int c = strcmp(x->claim_id, y->claim_id);
+
+	return c != 0 ? c : (x > y) - (x < y);
+}
+
 static int payments_settle(const char *path)
 {
-	struct transfer *t;
+	struct transfer *t, **order;
 	struct pg *db;
 	char *text;
 	size_t len;
@@ -526,9 +539,18 @@ static int payments_settle(const char *path)
 		free(t);
 		return 1;
 	}
+	/* Payment rows are locked in claim id order, whatever the file's:
+	 * two statements settled at once over the same claims in other
+	 * orders would each hold a row the other waits for (a deadlock, one
+	 * of them recording nothing). Answers keep the file's order. */
+	order = xcalloc((size_t)n + 1, sizeof(*order));
+	for (int i = 0; i < n; i++)
+		order[i] = &t[i];
+	qsort(order, (size_t)n, sizeof(*order), by_claim);
 	status = outbox_prepare(db) == OK ? pg_begin(db) : ERR;
 	for (int i = 0; status == OK && i < n; i++)
-		status = settle_one(db, &t[i], &refused);
+		status = settle_one(db, order[i], &refused);
+	free(order);
 	if (status != OK) {
 		pg_rollback(db);
 		fprintf(stderr, "claimctl payments settle: database error; nothing recorded\n");

@@ -8,6 +8,9 @@
 #  - a quote and the later invoice for the same care give the same
 #    amounts; the quote consumed nothing; a repeated invoice id gets the
 #    first answer; an invoice citing someone else's quote is refused;
+#  - payments: a run or a statement whose output cannot be written
+#    whole (a full disk), a statement's line numbers and bytes, two
+#    statements settled at once over the same payments;
 #  - a contract change drops the cached rights: at once through
 #    `claimctl contract`, and through the contracts.changed event alone;
 #  - hostile clients (probe_tpgate): wrong keys, malformed and oversized
@@ -395,6 +398,55 @@ check_eq "same number, two registers: the hospital's key still works" \
 check_eq "same number, two registers: the accepted claim names the hospital" \
 	"$(sql "SELECT p.id_kind FROM claims c JOIN professionals p USING (professional_id)
 	        WHERE c.source = 'twin-$RUN_ID' AND c.external_id = 'finess'")" FINESS
+
+# ---- two statements settled at once ------------------------------------------------------
+# Two statements over the same two payments (invoices INV-8 and B1), in
+# opposite orders, settled at once. A third session holds the first
+# payment (in claim id order) until both statements wait, so that they
+# overlap: taken in file order, the second would hold the other payment
+# while waiting for the first, which the first statement holds next,
+# waiting for the other (a deadlock: one of them recording nothing).
+S1=$(sql "SELECT claim_id FROM claims WHERE source = 'tp:RPPS:$PRO_A' AND external_id = '$INV-8'")
+S2=$(jq -r .claim_id <<<"$b1")
+two_pending() {
+	[ "$(sql "SELECT count(*) FROM payments WHERE claim_id::text IN ('$S1', '$S2') AND status = 'pending'")" = 2 ]
+}
+check "settle at once: two invoices' payments pending" wait_for 60 two_pending
+read -r SA SB <<<"$(sql "SELECT string_agg(claim_id::text, ' ' ORDER BY claim_id) FROM payments
+	WHERE claim_id::text IN ('$S1', '$S2')")"
+amount_of() { sql "SELECT amount_cents FROM payments WHERE claim_id = '$1'"; }
+AA=$(amount_of "$SA") AB=$(amount_of "$SB")
+printf '%s %s SET-A-%s\n%s %s SET-B-%s\n' "$SA" "$AA" "$RUN_ID" "$SB" "$AB" "$RUN_ID" >"$TEST_LOGS/tp-pay-ab.txt"
+printf '%s %s SET-B-%s\n%s %s SET-A-%s\n' "$SB" "$AB" "$RUN_ID" "$SA" "$AA" "$RUN_ID" >"$TEST_LOGS/tp-pay-ba.txt"
+psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; SELECT 1 FROM payments WHERE claim_id = '$SA' FOR UPDATE;
+	SELECT pg_sleep(6), 'hold-$RUN_ID'; COMMIT" >/dev/null 2>>"$LOG" &
+holder=$!
+held() {
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE '%hold-$RUN_ID%'")" = 1 ]
+}
+settles_waiting() { # N: settle sessions waiting for a lock
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'claimctl'
+		AND wait_event_type = 'Lock'")" -ge "$1" ]
+}
+check "settle at once: the first payment held" wait_for 5 held
+payments settle "$TEST_LOGS/tp-pay-ab.txt" >"$TEST_LOGS/tp-pay-ab.out" &
+settle_ab=$!
+check "settle at once: one statement waits for it" wait_for 5 settles_waiting 1
+payments settle "$TEST_LOGS/tp-pay-ba.txt" >"$TEST_LOGS/tp-pay-ba.out" &
+settle_ba=$!
+check "settle at once: ... and the other too" wait_for 5 settles_waiting 2
+wait "$settle_ab"
+rc_ab=$?
+wait "$settle_ba"
+rc_ba=$?
+wait "$holder"
+check_eq "settle at once: both statements go through, no deadlock (exit 0 and 0)" "$rc_ab $rc_ba" "0 0"
+check_eq "settle at once: the first pays both" "$(cat "$TEST_LOGS/tp-pay-ab.out")" \
+	"$SA paid $AA SET-A-$RUN_ID
+$SB paid $AB SET-B-$RUN_ID"
+check_eq "settle at once: the second finds them paid, answered in its file's order" \
+	"$(cat "$TEST_LOGS/tp-pay-ba.out")" "$SB already paid SET-B-$RUN_ID
+$SA already paid SET-A-$RUN_ID"
 
 # ---- cached rights follow contract changes ------------------------------------------
 check_eq "cache: open before the change" "$(tp eligibility --member "${P}00004" | jq .rights_open)" true
