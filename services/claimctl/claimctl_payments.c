@@ -65,7 +65,7 @@
  *	command says to settle the statement again), or the answers could
  *	not be written whole (the statement is recorded: settle it again to
  *	read them); 2 when the file has a malformed line (nothing is read
- *	further).
+ *	further; its number, blank lines counted, is said) or a NUL byte.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -387,14 +387,32 @@ static int parse_transfer(char *line, int line_no, struct transfer *t)
 	return OK;
 }
 
-static int parse_statement(char *text, struct transfer **out, int *count)
+/* The statement's transfers; ERR (said on stderr with the line's number
+ * in the file, blank lines counted) on a malformed line. */
+static int parse_statement(char *text, size_t len, struct transfer **out, int *count)
 {
 	struct transfer *t = NULL;
 	int n = 0, cap = 0, line_no = 0;
-	char *save = NULL;
+	const char *nul = memchr(text, '\0', len);
+	char *next;
 
-	for (char *line = strtok_r(text, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
+	/* The lines after a NUL byte would go unread, as if the file ended
+	 * there: not a statement to settle half of. */
+	if (nul != NULL) {
+		line_no = 1;
+		for (const char *c = text; c < nul; c++)
+			line_no += *c == '\n';
+		fprintf(stderr, "line %d: a NUL byte: not a text statement\n", line_no);
+		return ERR;
+	}
+	/* Split by hand: strtok_r would merge blank lines, and the numbers
+	 * the errors give would no longer be the file's. */
+	for (char *line = text; line != NULL; line = next) {
+		char *end = strchr(line, '\n');
+
+		next = end != NULL ? end + 1 : NULL;
+		if (end != NULL)
+			*end = '\0';
 		line_no++;
 		line += strspn(line, " \t\r");
 		if (line[0] == '\0' || line[0] == '#')
@@ -531,7 +549,7 @@ static int payments_settle(const char *path)
 		fprintf(stderr, "claimctl payments settle: cannot read %s\n", path);
 		return 1;
 	}
-	status = parse_statement(text, &t, &n);
+	status = parse_statement(text, len, &t, &n);
 	free(text);
 	if (status != OK)
 		return EXIT_USAGE;

@@ -281,6 +281,16 @@ refused no payment"
 printf '%s 12.50 %s\n' "$CLAIM" "$REF" >"$TEST_LOGS/tp-pay-bad.txt"
 check_eq "settle: a malformed line is bad input (exit 2)" \
 	"$(payments settle "$TEST_LOGS/tp-pay-bad.txt" >/dev/null; echo $?)" 2
+# Its number is the file's, blank lines counted.
+printf '# bank statement\n\n%s 12.50 %s\n' "$CLAIM" "$REF" >"$TEST_LOGS/tp-pay-bad3.txt"
+check_eq "settle: ... named by its line in the file, blank lines counted" \
+	"$("$BIN/claimctl" payments settle "$TEST_LOGS/tp-pay-bad3.txt" 2>&1 >/dev/null)" \
+	"line 3: amount '12.50' is not a whole number of cents"
+# A NUL byte would end the reading there: the lines after it unread.
+printf '%s %s %s\n\0%s 1 %s\n' "$CLAIM" "$AMOUNT" "$REF" "$CLAIM" "$REF" >"$TEST_LOGS/tp-pay-nul.txt"
+out=$("$BIN/claimctl" payments settle "$TEST_LOGS/tp-pay-nul.txt" 2>&1 >/dev/null)
+check_eq "settle: a statement with a NUL byte is bad input (exit 2)" "$?" 2
+check_eq "settle: ... naming its line" "$out" "line 2: a NUL byte: not a text statement"
 check_eq "payment recorded once, with its date and reference" \
 	"$(sql "SELECT status, bank_reference, paid_at IS NOT NULL FROM payments WHERE claim_id = '$CLAIM'")" "paid|$REF|t"
 settled_sent() {
