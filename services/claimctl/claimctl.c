@@ -8,7 +8,8 @@
  *
  * DESCRIPTION
  *	One program, one subcommand per operator task, each in its own
- *	claimctl_<name>.c. This file holds only the dispatch table.
+ *	claimctl_<name>.c. This file holds the dispatch table and the
+ *	settings the commands share.
  *
  * DIAGNOSTICS
  *	Exit 0 on success, 1 when the operation failed, 2 on bad usage or
@@ -51,6 +52,11 @@ const char *claimctl_env(const char *name, const char *fallback)
 	const char *v = getenv(name);
 
 	return v != NULL && v[0] != '\0' ? v : fallback;
+}
+
+const char *claimctl_operator(void)
+{
+	return claimctl_env("CLAIMS_OPERATOR", claimctl_env("USER", "operator"));
 }
 
 static void usage(FILE *out)

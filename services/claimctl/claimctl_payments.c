@@ -29,8 +29,8 @@
  *	payments it took the first time and takes no new ones: a file lost
  *	or a command timed out is made again without paying anyone twice;
  *	asked with other options (--payee, --limit) it is refused. A run is
- *	recorded (payment_runs: what it was asked, how many payments, their
- *	sum) even when it took none. Exit 0 when the run was made or found
+ *	recorded (payment_runs: what it was asked, by whom, how many
+ *	payments, their sum) even when it took none. Exit 0 when the run was made or found
  *	as asked (possibly empty); 1 when refused or the database failed,
  *	or when the payments could not be written whole (a full disk): the
  *	run is recorded then, and exporting it again gives them.
@@ -56,7 +56,8 @@
  *	already paid under another reference is refused: the money and the
  *	record disagree, and a person must look.
  *
- *	Settings: CLAIMS_PG_DSN.
+ *	Settings: CLAIMS_PG_DSN; CLAIMS_OPERATOR (default $USER) names the
+ *	operator who made a run (payment_runs.made_by).
  *
  * DIAGNOSTICS
  *	Exit 0 when every line was paid or already paid; 1 when a line was
@@ -95,7 +96,7 @@ static int usage_on(FILE *out)
 		" [--limit N]\n"
 		"       claimctl payments settle FILE   (lines: CLAIM_ID AMOUNT_CENTS REFERENCE;"
 		" - for stdin)\n"
-		"Settings: CLAIMS_PG_DSN.\n");
+		"Settings: CLAIMS_PG_DSN; CLAIMS_OPERATOR [$USER] names who made a run.\n");
 	return out == stdout ? 0 : EXIT_USAGE;
 }
 
@@ -199,10 +200,11 @@ static int payments_list(int argc, char **argv)
 /* $1 run: what it was asked, if it was made. */
 static const char sql_run_made[] =
 	"SELECT coalesce(payee, ''), max_payments FROM payment_runs WHERE run_id = $1";
-/* $1 run, $2 payee or NULL, $3 limit. */
+/* $1 run, $2 payee or NULL, $3 limit, $4 the operator (the column's
+ * default, current_user, is the database role: the same for everyone). */
 static const char sql_run_new[] =
-	"INSERT INTO payment_runs (run_id, payee, max_payments, payments, amount_cents)"
-	" VALUES ($1, $2, $3::bigint, 0, 0)";
+	"INSERT INTO payment_runs (run_id, payee, max_payments, payments, amount_cents, made_by)"
+	" VALUES ($1, $2, $3::bigint, 0, 0, $4)";
 /* What it takes, as list prints it (column 4: the amount). */
 static const char sql_run_take[] =
 	"WITH taken AS (UPDATE payments p SET status = 'sent', run_id = $1, sent_at = now()"
@@ -260,6 +262,7 @@ static int run_made_as_asked(struct pg *db, const char *const v[3], int *made)
 static int export_run(struct pg *db, const char *const v[3], PGresult **out)
 {
 	const char *lock[1] = {v[0]};
+	const char *run[4] = {v[0], v[1], v[2], claimctl_operator()};
 	int made;
 
 	/* One export of a run at a time: the second one in finds it made. */
@@ -270,7 +273,7 @@ static int export_run(struct pg *db, const char *const v[3], PGresult **out)
 		return ERR;
 	if (made) /* read again by its id: a scan, for a file lost */
 		return pg_exec_params(db, sql_run_payments, 1, v, out);
-	if (pg_exec_params(db, sql_run_new, 3, v, NULL) != OK ||
+	if (pg_exec_params(db, sql_run_new, 4, run, NULL) != OK ||
 	    pg_exec_params(db, sql_run_take, 3, v, out) != OK)
 		return ERR;
 	{

@@ -209,7 +209,8 @@ RUN="RUN-$RUN_ID"
 # Its first export finds the disk full: the run is recorded and its
 # payments sent all the same, so the command fails and says to export
 # the run again, which gives them (checked below).
-out=$("$BIN/claimctl" payments export --run "$RUN" --payee professional --limit 1000000 2>&1 >/dev/full)
+out=$(CLAIMS_OPERATOR="treasurer-$RUN_ID" "$BIN/claimctl" payments export --run "$RUN" --payee professional \
+	--limit 1000000 2>&1 >/dev/full)
 check_eq "payments export: a file not written whole fails (exit 1)" "$?" 1
 check "payments export: ... saying the run is recorded and to export it again" \
 	grep -q "run $RUN is recorded .* not written whole: export run $RUN again" <<<"$out"
@@ -225,7 +226,11 @@ check_eq "payments export: a run is recorded with its count and sum" \
 	"$(sql "SELECT payments = (SELECT count(*) FROM payments WHERE run_id = '$RUN')
 		AND amount_cents = (SELECT sum(amount_cents) FROM payments WHERE run_id = '$RUN')
 		FROM payment_runs WHERE run_id = '$RUN'")" t
-payments export --run "$RUN-empty" --limit 0 >/dev/null
+check_eq "payments export: a run names the operator who made it (CLAIMS_OPERATOR)" \
+	"$(sql "SELECT made_by FROM payment_runs WHERE run_id = '$RUN'")" "treasurer-$RUN_ID"
+CLAIMS_OPERATOR= USER="clerk-$RUN_ID" payments export --run "$RUN-empty" --limit 0 >/dev/null
+check_eq "payments export: ... else \$USER" \
+	"$(sql "SELECT made_by FROM payment_runs WHERE run_id = '$RUN-empty'")" "clerk-$RUN_ID"
 check_eq "payments export: a run that took nothing takes nothing later either" \
 	"$(payments export --run "$RUN-empty" --limit 0 | wc -l) $(sql "SELECT payments FROM payment_runs WHERE run_id = '$RUN-empty'")" "0 0"
 check_eq "payments export: another run does not take them again" \
