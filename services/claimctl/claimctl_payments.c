@@ -17,8 +17,10 @@
  *
  *	list prints the payments, oldest first, one per line: payment id,
  *	claim id, payee, payee reference, amount in cents, status, bank
- *	reference. The default, owed, is every payment not yet paid. Exit 0,
- *	or 1 when the database failed or the list was not written whole.
+ *	reference. The default, owed, is every payment not yet paid. At most
+ *	N are printed (--limit, 1000 by default); when more match, stderr
+ *	says so. Exit 0, or 1 when the database failed or the list was not
+ *	written whole.
  *
  *	export takes the pending payments (oldest first, at most N, 1000 by
  *	default) into the run RUN, the id the treasury gives the transfer
@@ -112,9 +114,9 @@ static int usage(void)
 	"payment_id, claim_id, payee, payee_ref, amount_cents, status," \
 	" coalesce(bank_reference, '-')"
 
-static void print_payments(const PGresult *res)
+static void print_payments(const PGresult *res, int rows)
 {
-	for (int r = 0; r < PQntuples(res); r++)
+	for (int r = 0; r < rows; r++)
 		printf("%s %s %s %s %s %s %s\n", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
 		       PQgetvalue(res, r, 2), PQgetvalue(res, r, 3), PQgetvalue(res, r, 4),
 		       PQgetvalue(res, r, 5), PQgetvalue(res, r, 6));
@@ -183,11 +185,22 @@ static int payments_list(int argc, char **argv)
 				   "SELECT " PAYMENT_COLUMNS " FROM payments"
 				   " WHERE ($1 = 'all' OR ($1 = 'owed' AND status <> 'paid')"
 				   "  OR status = $1) AND ($2::text IS NULL OR payee = $2)"
-				   " ORDER BY payment_id LIMIT $3::bigint",
+				   " ORDER BY payment_id LIMIT $3::bigint + 1",
 				   3, v, &res) == OK) {
-			print_payments(res);
+			/* One row past the limit tells a list cut short from
+			 * one that ends there. */
+			long long limit = strtoll(sel.limit, NULL, 10);
+			int more = PQntuples(res) > limit;
+
+			print_payments(res, more ? (int)limit : PQntuples(res));
 			PQclear(res);
 			rc = stdout_written() == OK ? 0 : 1;
+			if (rc == 0 && more)
+				fprintf(stderr,
+					"claimctl payments list: stopped at --limit %lld; more "
+					"payments"
+					" match\n",
+					limit);
 		}
 	}
 	pg_close(db);
@@ -331,7 +344,7 @@ static int payments_export(int argc, char **argv)
 		fprintf(stderr, "claimctl payments export: nothing taken\n");
 		return 1;
 	}
-	print_payments(res);
+	print_payments(res, PQntuples(res));
 	PQclear(res);
 	if (stdout_written() != OK) {
 		fprintf(stderr,

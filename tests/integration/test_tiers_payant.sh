@@ -204,6 +204,13 @@ AMOUNT=$(jq .total_amc_cents <<<"$q") REF="E2E-$RUN_ID-1"
 payments() { "$BIN/claimctl" payments "$@" 2>>"$LOG"; }
 check "payments list: the invoice's payment is owed" \
 	bash -c "'$BIN/claimctl' payments list --payee professional --limit 1000000 | grep -q ' $CLAIM professional $PRO_A $AMOUNT pending -\$'"
+# A list cut short by its limit says so (here 0, with the invoice's
+# payment there); one that ends before its limit says nothing.
+out=$("$BIN/claimctl" payments list --status all --limit 0 2>&1)
+check_eq "payments list: stopped at its limit, says so" "$out" \
+	"claimctl payments list: stopped at --limit 0; more payments match"
+check_eq "payments list: ... and not when all were shown" \
+	"$("$BIN/claimctl" payments list --payee professional --limit 1000000 2>&1 >/dev/null)" ""
 # The treasury takes what is owed into a named run, the bank's file.
 RUN="RUN-$RUN_ID"
 # Its first export finds the disk full: the run is recorded and its
