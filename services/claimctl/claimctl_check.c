@@ -12,17 +12,24 @@
  *	transaction, and must equal them at all times:
  *
  *	  counters   consumption_counters: per beneficiary, category and day
- *	             of care, the sums of PF, franchise, AMC, forfait and the
- *	             number of lines decided;
- *	  years      consumption_years: the same per calendar year (kept by
- *	             triggers on the daily rows);
+ *	             of care, the sums of PF, franchise, AMC, forfait, the
+ *	             units paid a forfait (a line's quantity when a forfait
+ *	             paid it), the equipments (a line of a renewal category,
+ *	             glasses or hearing aid, whose AMC is above zero) and the
+ *	             number of lines decided: what the worker adds
+ *	             (reimburse_batch.c), the engine's whole history;
+ *	  years      consumption_years: the same per calendar year, without
+ *	             the equipments (kept by triggers on the daily rows);
  *	  payments   one payment per claim whose decided AMC is above zero,
  *	             of exactly that amount, and none for the others.
  *
  *	A difference means a claim paid twice, a payment missing, or caps
  *	judged on a wrong history: never expected, always worth a person's
  *	look. Each check prints one line, "ok NAME" or
- *	"MISMATCH NAME: N", followed by up to 10 of the differences.
+ *	"MISMATCH NAME: N", followed by up to 10 of the differences, each
+ *	"KEY: BOOK, DECISIONS": the counters' values as
+ *	PF/franchise/AMC/forfait/units/equipments/lines, the years' the same
+ *	without the equipments, a payment's amount and the claim's AMC.
  *
  *	--since restricts the checks to the beneficiaries (and claims) of
  *	the claims received or decided since that day (--days N: in the
@@ -47,6 +54,8 @@
 #include "claimctl/claimctl.h"
 #include "common/pg.h"
 #include "common/util.h"
+#include "common/xalloc.h"
+#include "rules/rules.h"
 
 #define SHOWN_MAX     10
 #define CHECK_EXIT_DB 3 /* nothing concluded: try again */
@@ -70,47 +79,61 @@ static int usage_on(FILE *out)
 	"  >= now() - make_interval(days => $3::int))"                                             \
 	" AND ($2::text IS NULL OR m.membership_number = $2)"
 
-/* Each query gives (what, key, book, decisions) rows: the differences. */
+/* A decided line's forfait units and equipments, summed as the worker
+ * counts them (reimburse_batch.c, add_lines): its quantity when a
+ * forfait paid it; one equipment when its category is one of $4 (the
+ * engine's renewal categories, rules_history_equipment_default) and the
+ * AMC paid some of it. */
+#define DECIDED_UNITS	   "sum(CASE WHEN d.forfait_cents > 0 THEN l.quantity ELSE 0 END)"
+#define DECIDED_EQUIPMENTS "count(*) FILTER (WHERE l.category = ANY($4::text[]) AND d.amc_cents > 0)"
+
+/* Each query gives (key, book, decisions) rows: the differences; it
+ * takes the first `params` of the scope's and the equipments' values. */
 static const struct check {
 	const char *name, *sql;
+	int params;
 } checks[] = {
 	{"counters",
 	 "WITH s AS (" SCOPE_CLAIMS "),"
 	 " b AS (SELECT DISTINCT beneficiary_id FROM s),"
 	 " d AS (SELECT c.beneficiary_id, l.category, l.care_date, sum(d.pf_cents) pf,"
-	 "  sum(d.franchise_cents) fr, sum(d.amc_cents) amc, sum(d.forfait_cents) fo, count(*) n"
+	 "  sum(d.franchise_cents) fr, sum(d.amc_cents) amc, sum(d.forfait_cents) fo,"
+	 "  " DECIDED_UNITS " fu, " DECIDED_EQUIPMENTS " eq, count(*) n"
 	 "  FROM decisions d JOIN claim_lines l USING (claim_id, line_no)"
 	 "  JOIN claims c USING (claim_id) WHERE c.beneficiary_id IN (SELECT * FROM b)"
 	 "  GROUP BY 1, 2, 3),"
 	 " k AS (SELECT beneficiary_id, category, care_date, pf_cents pf, franchise_cents fr,"
-	 "  amc_cents amc, forfait_cents fo, lines n FROM consumption_counters"
-	 "  WHERE beneficiary_id IN (SELECT * FROM b))"
+	 "  amc_cents amc, forfait_cents fo, forfait_units fu, equipments eq, lines n"
+	 "  FROM consumption_counters WHERE beneficiary_id IN (SELECT * FROM b))"
 	 " SELECT concat_ws(' ', coalesce(k.beneficiary_id, d.beneficiary_id),"
 	 "  coalesce(k.category, d.category), coalesce(k.care_date, d.care_date)),"
-	 "  coalesce(concat_ws('/', k.pf, k.fr, k.amc, k.fo, k.n), '-'),"
-	 "  coalesce(concat_ws('/', d.pf, d.fr, d.amc, d.fo, d.n), '-')"
+	 "  coalesce(concat_ws('/', k.pf, k.fr, k.amc, k.fo, k.fu, k.eq, k.n), '-'),"
+	 "  coalesce(concat_ws('/', d.pf, d.fr, d.amc, d.fo, d.fu, d.eq, d.n), '-')"
 	 " FROM k FULL JOIN d USING (beneficiary_id, category, care_date)"
-	 " WHERE (k.pf, k.fr, k.amc, k.fo, k.n) IS DISTINCT FROM (d.pf, d.fr, d.amc, d.fo, d.n)"
-	 " ORDER BY 1"},
+	 " WHERE (k.pf, k.fr, k.amc, k.fo, k.fu, k.eq, k.n)"
+	 "  IS DISTINCT FROM (d.pf, d.fr, d.amc, d.fo, d.fu, d.eq, d.n)"
+	 " ORDER BY 1",
+	 4},
 	{"years",
 	 "WITH s AS (" SCOPE_CLAIMS "),"
 	 " b AS (SELECT DISTINCT beneficiary_id FROM s),"
 	 " d AS (SELECT c.beneficiary_id, date_part('year', l.care_date)::int AS year, l.category,"
 	 "  sum(d.pf_cents) pf, sum(d.franchise_cents) fr, sum(d.amc_cents) amc,"
-	 "  sum(d.forfait_cents) fo, count(*) n"
+	 "  sum(d.forfait_cents) fo, " DECIDED_UNITS " fu, count(*) n"
 	 "  FROM decisions d JOIN claim_lines l USING (claim_id, line_no)"
 	 "  JOIN claims c USING (claim_id) WHERE c.beneficiary_id IN (SELECT * FROM b)"
 	 "  GROUP BY 1, 2, 3),"
 	 " k AS (SELECT beneficiary_id, year, category, pf_cents pf, franchise_cents fr,"
-	 "  amc_cents amc, forfait_cents fo, lines n FROM consumption_years"
+	 "  amc_cents amc, forfait_cents fo, forfait_units fu, lines n FROM consumption_years"
 	 "  WHERE beneficiary_id IN (SELECT * FROM b))"
 	 " SELECT concat_ws(' ', coalesce(k.beneficiary_id, d.beneficiary_id),"
 	 "  coalesce(k.year, d.year), coalesce(k.category, d.category)),"
-	 "  coalesce(concat_ws('/', k.pf, k.fr, k.amc, k.fo, k.n), '-'),"
-	 "  coalesce(concat_ws('/', d.pf, d.fr, d.amc, d.fo, d.n), '-')"
+	 "  coalesce(concat_ws('/', k.pf, k.fr, k.amc, k.fo, k.fu, k.n), '-'),"
+	 "  coalesce(concat_ws('/', d.pf, d.fr, d.amc, d.fo, d.fu, d.n), '-')"
 	 " FROM k FULL JOIN d USING (beneficiary_id, year, category)"
-	 " WHERE (k.pf, k.fr, k.amc, k.fo, k.n) IS DISTINCT FROM (d.pf, d.fr, d.amc, d.fo, d.n)"
-	 " ORDER BY 1"},
+	 " WHERE (k.pf, k.fr, k.amc, k.fo, k.fu, k.n) IS DISTINCT FROM (d.pf, d.fr, d.amc, d.fo, d.fu, d.n)"
+	 " ORDER BY 1",
+	 3},
 	{"payments",
 	 "WITH s AS (" SCOPE_CLAIMS "),"
 	 " d AS (SELECT claim_id, sum(amc_cents) amc FROM decisions"
@@ -122,17 +145,40 @@ static const struct check {
 	 " FROM p FULL JOIN d USING (claim_id)"
 	 " WHERE coalesce(p.amount_cents, 0) <> coalesce(d.amc, 0)"
 	 "  OR (p.claim_id IS NOT NULL AND d.claim_id IS NULL)"
-	 " ORDER BY 1"},
+	 " ORDER BY 1",
+	 3},
 };
 /* clang-format on */
 
+/* The engine's renewal categories, as a text[] literal: those whose
+ * lines count as an equipment when the AMC paid some of them. */
+static char *equipment_categories(void)
+{
+	size_t len = 3;
+	char *out;
+
+	for (int c = 0; c < RULES_CAT_COUNT; c++)
+		if (rules_history_equipment_default((enum rules_category)c, 1))
+			len += strlen(rules_category_name(c)) + 1;
+	out = xmalloc(len);
+	strcpy(out, "{");
+	for (int c = 0; c < RULES_CAT_COUNT; c++)
+		if (rules_history_equipment_default((enum rules_category)c, 1)) {
+			if (out[1] != '\0')
+				strcat(out, ",");
+			strcat(out, rules_category_name(c));
+		}
+	strcat(out, "}");
+	return out;
+}
+
 /* One check: its line and the first differences. *agrees 0 on one. */
-static int run_check(struct pg *db, const struct check *c, const char *const v[3], int *agrees)
+static int run_check(struct pg *db, const struct check *c, const char *const v[4], int *agrees)
 {
 	PGresult *res;
 	int n;
 
-	if (pg_exec_params(db, c->sql, 3, v, &res) != OK)
+	if (pg_exec_params(db, c->sql, c->params, v, &res) != OK)
 		return ERR;
 	n = PQntuples(res);
 	if (n == 0) {
@@ -151,6 +197,7 @@ static int run_check(struct pg *db, const struct check *c, const char *const v[3
 int cmd_check(int argc, char **argv)
 {
 	const char *since = NULL, *member = NULL, *days = NULL;
+	char *equipments;
 	struct pg *db;
 	int32_t day;
 	int status, agrees = 1;
@@ -173,8 +220,9 @@ int cmd_check(int argc, char **argv)
 	}
 	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
 		return CHECK_EXIT_DB;
+	equipments = equipment_categories();
 	{
-		const char *v[3] = {since, member, days};
+		const char *v[4] = {since, member, days, equipments};
 
 		status = pg_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 		for (size_t k = 0; status == OK && k < sizeof(checks) / sizeof(checks[0]); k++)
@@ -185,6 +233,7 @@ int cmd_check(int argc, char **argv)
 			pg_rollback(db);
 	}
 	pg_close(db);
+	free(equipments);
 	if (status != OK) {
 		fprintf(stderr, "claimctl check: database error; nothing concluded\n");
 		return CHECK_EXIT_DB;

@@ -104,6 +104,30 @@ check "check: ... and the payment, with both amounts" \
 	grep -q "^  $(sql "SELECT claim_id FROM claims WHERE source = '$SRC'"): $(($(jq '.totals.amc_cents' "$TEST_LOGS/e2e-result.json") + 1)), $(jq '.totals.amc_cents' "$TEST_LOGS/e2e-result.json")$" <<<"$out"
 corrupt -1
 check "check: agrees again once mended" "$BIN/claimctl" check --member "$M" --since 2026-01-01
+# The engine's history is more than amounts: the units paid a forfait
+# (acts a year) and the equipments (renewal periods). One too many on
+# the child's day is a mismatch of the day, and of its year for the
+# units (the years keep no equipments). Values: PF/franchise/AMC/
+# forfait/units/equipments/lines (the years without the equipments).
+day_counter() { # day_counter SET: the child's consultation day changed
+	sql "UPDATE consumption_counters SET $1
+		WHERE beneficiary_id = $child AND care_date = '2026-03-10' AND category = 'CONSULT_GP'" >/dev/null
+}
+day_counter "equipments = equipments + 1"
+out=$("$BIN/claimctl" check --member "$M" --days 1)
+check_eq "check: an equipment too many is a mismatch (exit 1)" "$?" 1
+check "check: ... of the day's counter" \
+	grep -q "^  $child CONSULT_GP 2026-03-10: [0-9]*/[0-9]*/[0-9]*/0/0/1/[0-9]*, [0-9]*/[0-9]*/[0-9]*/0/0/0/[0-9]*\$" <<<"$out"
+check "check: ... not of the years, which keep none" grep -q "^ok years\$" <<<"$out"
+day_counter "equipments = equipments - 1, forfait_units = forfait_units + 1"
+out=$("$BIN/claimctl" check --member "$M" --days 1)
+check_eq "check: a unit paid a forfait too many is a mismatch (exit 1)" "$?" 1
+check "check: ... of the day's counter" \
+	grep -q "^  $child CONSULT_GP 2026-03-10: [0-9]*/[0-9]*/[0-9]*/0/1/0/[0-9]*, [0-9]*/[0-9]*/[0-9]*/0/0/0/[0-9]*\$" <<<"$out"
+check "check: ... and of its year" \
+	grep -q "^  $child 2026 CONSULT_GP: [0-9]*/[0-9]*/[0-9]*/0/1/[0-9]*, [0-9]*/[0-9]*/[0-9]*/0/0/[0-9]*\$" <<<"$out"
+day_counter "forfait_units = forfait_units - 1"
+check "check: agrees again, units and equipments mended" "$BIN/claimctl" check --member "$M" --days 1
 "$BIN/claimctl" check --since yesterday >/dev/null 2>&1
 check_eq "check: a malformed date is bad usage (exit 2)" "$?" 2
 CLAIMS_PG_DSN=postgresql://nobody@127.0.0.1:9/none "$BIN/claimctl" check >/dev/null 2>&1
