@@ -128,6 +128,18 @@ check "check: ... and of its year" \
 	grep -q "^  $child 2026 CONSULT_GP: [0-9]*/[0-9]*/[0-9]*/0/1/[0-9]*, [0-9]*/[0-9]*/[0-9]*/0/0/[0-9]*\$" <<<"$out"
 day_counter "forfait_units = forfait_units - 1"
 check "check: agrees again, units and equipments mended" "$BIN/claimctl" check --member "$M" --days 1
+# A day with a counter and no decision, and one with decisions and no
+# counter (the child's day moved to the next, its year unchanged): the
+# side that has no row is shown "-".
+day_counter "care_date = '2026-03-11'"
+out=$("$BIN/claimctl" check --member "$M" --days 1)
+check "check: a day without a counter is a mismatch" grep -q "^MISMATCH counters: 2 " <<<"$out"
+check "check: ... its book shown \"-\"" grep -q "^  $child CONSULT_GP 2026-03-10: -, [0-9/]*\$" <<<"$out"
+check "check: ... and a counter without decisions, its decisions \"-\"" \
+	grep -q "^  $child CONSULT_GP 2026-03-11: [0-9/]*, -\$" <<<"$out"
+sql "UPDATE consumption_counters SET care_date = '2026-03-10'
+	WHERE beneficiary_id = $child AND care_date = '2026-03-11' AND category = 'CONSULT_GP'" >/dev/null
+check "check: agrees again, the day moved back" "$BIN/claimctl" check --member "$M" --days 1
 "$BIN/claimctl" check --since yesterday >/dev/null 2>&1
 check_eq "check: a malformed date is bad usage (exit 2)" "$?" 2
 CLAIMS_PG_DSN=postgresql://nobody@127.0.0.1:9/none "$BIN/claimctl" check >/dev/null 2>&1
