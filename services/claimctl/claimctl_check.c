@@ -21,7 +21,8 @@
  *	  years      consumption_years: the same per calendar year, without
  *	             the equipments (kept by triggers on the daily rows);
  *	  payments   one payment per claim whose decided AMC is above zero,
- *	             of exactly that amount, and none for the others.
+ *	             of exactly that amount, and none for the others (not
+ *	             even one of 0).
  *
  *	A difference means a claim paid twice, a payment missing, or caps
  *	judged on a wrong history: never expected, always worth a person's
@@ -146,10 +147,13 @@ static const struct check {
 	 " p AS (SELECT claim_id, amount_cents FROM payments"
 	 "  WHERE claim_id IN (SELECT claim_id FROM s))"
 	 " SELECT coalesce(p.claim_id, d.claim_id)::text, coalesce(p.amount_cents::text, '-'),"
-	 "  coalesce(d.amc::text, '-')"
+	 "  CASE WHEN d.claim_id IS NULL THEN '-' WHEN d.amc = 0 THEN '0 (no payment due)'"
+	 "  ELSE d.amc::text END"
 	 " FROM p FULL JOIN d USING (claim_id)"
 	 " WHERE coalesce(p.amount_cents, 0) <> coalesce(d.amc, 0)"
-	 "  OR (p.claim_id IS NOT NULL AND d.claim_id IS NULL)"
+	 /* a payment, even of 0, where nothing is due (no decision, or an
+	  * AMC of 0): the workers write none then */
+	 "  OR (p.claim_id IS NOT NULL AND coalesce(d.amc, 0) = 0)"
 	 " ORDER BY 1",
 	 3},
 };

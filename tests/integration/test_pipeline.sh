@@ -140,6 +140,23 @@ check "check: ... and a counter without decisions, its decisions \"-\"" \
 sql "UPDATE consumption_counters SET care_date = '2026-03-10'
 	WHERE beneficiary_id = $child AND care_date = '2026-03-11' AND category = 'CONSULT_GP'" >/dev/null
 check "check: agrees again, the day moved back" "$BIN/claimctl" check --member "$M" --days 1
+# A claim whose AMC is 0 (the AMO pays it all) has no payment: one of 0
+# is a mismatch too.
+printf '{"source":"%s","external_id":"c2","membership_number":"%s","beneficiary_rank":3,"lines":[%s]}\n' "$CH" "$M" \
+	'{"category":"CONSULT_GP","care_date":"2026-03-20","charged_cents":3000,"brss_cents":3000,"amo_rate":100}' \
+	>"$TEST_LOGS/child-claim-2.json"
+"$BIN/claimctl" submit "$TEST_LOGS/child-claim-2.json" 2>>"$LOG"
+check "check: the child's claim paid by the AMO alone decided" wait_for 30 all_decided "$CH" 2
+zero=$(sql "SELECT claim_id FROM claims WHERE source = '$CH' AND external_id = 'c2'")
+check_eq "check: ... its AMC 0, and no payment" \
+	"$(sql "SELECT sum(d.amc_cents) || ' ' || (SELECT count(*) FROM payments WHERE claim_id = '$zero')
+		FROM decisions d WHERE d.claim_id = '$zero'")" "0 0"
+sql "INSERT INTO payments (claim_id, payee, payee_ref, amount_cents) VALUES ('$zero', 'member', '$M', 0)" >/dev/null
+out=$("$BIN/claimctl" check --member "$M" --days 1)
+check_eq "check: a payment of 0 where no AMC is due is a mismatch (exit 1)" "$?" 1
+check "check: ... the payment named" grep -q "^  $zero: 0, 0 (no payment due)\$" <<<"$out"
+sql "DELETE FROM payments WHERE claim_id = '$zero'" >/dev/null
+check "check: agrees again, the payment of 0 gone" "$BIN/claimctl" check --member "$M" --days 1
 "$BIN/claimctl" check --since yesterday >/dev/null 2>&1
 check_eq "check: a malformed date is bad usage (exit 2)" "$?" 2
 CLAIMS_PG_DSN=postgresql://nobody@127.0.0.1:9/none "$BIN/claimctl" check >/dev/null 2>&1
