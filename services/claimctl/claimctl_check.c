@@ -26,27 +26,31 @@
  *
  *	A difference means a claim paid twice, a payment missing, or caps
  *	judged on a wrong history: never expected, always worth a person's
- *	look. Each check prints one line, "ok NAME" or
- *	"MISMATCH NAME: N", followed by up to 10 of the differences, each
- *	"KEY: BOOK, DECISIONS": the counters' values as
- *	PF/franchise/AMC/forfait/units/equipments/lines, the years' the same
- *	without the equipments, a payment's amount and the claim's AMC.
+ *	look. The scope comes first, "in scope: N claims, M beneficiaries"
+ *	(a scope holding nothing checks nothing, and says ok). Each check
+ *	then prints one line, "ok NAME" or "MISMATCH NAME: N", followed by
+ *	up to 10 of the differences, each "KEY: BOOK, DECISIONS": the
+ *	counters' values as PF/franchise/AMC/forfait/units/equipments/lines,
+ *	the years' the same without the equipments, a payment's amount and
+ *	the claim's AMC; "-" for a side that has no row.
  *
  *	--since restricts the checks to the beneficiaries (and claims) of
  *	the claims received or decided since that day (--days N: in the
- *	last N days, for a scheduled run; a complement, or a claim decided
- *	again, counts by its decision), --member to the beneficiaries of one
- *	member's contracts (the subscriber's family included): on a large
- *	database the nightly run reads what changed, and a full run is for
- *	the weekend. Read only; one REPEATABLE READ transaction, so the
- *	three checks see one state.
+ *	last N days, N from 1, for a scheduled run; one or the other, not
+ *	both; a complement, or a claim decided again, counts by its
+ *	decision), --member to the beneficiaries of one member's contracts
+ *	(the subscriber's family included; a number that names no member is
+ *	refused): on a large database the nightly run reads what changed,
+ *	and a full run is for the weekend. Read only; one REPEATABLE READ
+ *	transaction, so the three checks see one state.
  *
  *	Settings: CLAIMS_PG_DSN.
  *
  * DIAGNOSTICS
- *	Exit 0 when every check agrees; 1 on a mismatch; 2 on bad usage; 3
- *	when the database failed and nothing was concluded (worth trying
- *	again, unlike a mismatch).
+ *	Exit 0 when every check agrees; 1 on a mismatch; 2 on bad usage
+ *	(--since with --days, --days 0, an option twice, an unknown
+ *	member); 3 when the database failed and nothing was concluded
+ *	(worth trying again, unlike a mismatch).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +68,7 @@
 static int usage_on(FILE *out)
 {
 	fprintf(out, "usage: claimctl check [--since YYYY-MM-DD | --days N] [--member NUMBER]\n"
+		     "  --days N: the claims of the last N days (N from 1)\n"
 		     "Settings: CLAIMS_PG_DSN.\n");
 	return out == stdout ? 0 : EXIT_USAGE;
 }
@@ -203,29 +208,71 @@ static int run_check(struct pg *db, const struct check *c, const char *const v[4
 	return OK;
 }
 
+/* --days N: the last N days, N from 1 (0 would be an empty scope, a
+ * check of nothing that says ok). */
+static int days_valid(const char *s)
+{
+	return s[0] != '\0' && strlen(s) <= 5 && strspn(s, "0123456789") == strlen(s) &&
+	       atoi(s) >= 1;
+}
+
+/* The line "in scope: N claims, M beneficiaries", so that a scope
+ * holding nothing shows; *known 0 (and nothing printed) when --member
+ * names no member: a number mistyped is not an empty scope. */
+static int print_scope(struct pg *db, const char *const v[4], int *known)
+{
+	PGresult *res;
+
+	*known = 1;
+	if (v[1] != NULL) {
+		if (pg_exec_params(db, "SELECT 1 FROM members WHERE membership_number = $1", 1,
+				   &v[1], &res) != OK)
+			return ERR;
+		*known = PQntuples(res) > 0;
+		PQclear(res);
+		if (!*known)
+			return OK;
+	}
+	if (pg_exec_params(db,
+			   "WITH s AS (" SCOPE_CLAIMS ")"
+			   " SELECT count(*), count(DISTINCT beneficiary_id) FROM s",
+			   3, v, &res) != OK)
+		return ERR;
+	printf("in scope: %s claims, %s beneficiaries\n", PQgetvalue(res, 0, 0),
+	       PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return OK;
+}
+
 int cmd_check(int argc, char **argv)
 {
 	const char *since = NULL, *member = NULL, *days = NULL;
 	char *equipments;
 	struct pg *db;
 	int32_t day;
-	int status, agrees = 1;
+	int status, agrees = 1, known = 1;
 
 	if (argc > 1 && strcmp(argv[1], "--help") == 0)
 		return usage_on(stdout);
 	if (argc % 2 == 0)
 		return usage_on(stderr);
+	/* An option given twice is refused, not the last one taken. */
 	for (int i = 1; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--since") == 0 && date_parse(argv[i + 1], &day) == OK)
+		if (strcmp(argv[i], "--since") == 0 && since == NULL &&
+		    date_parse(argv[i + 1], &day) == OK)
 			since = argv[i + 1];
-		else if (strcmp(argv[i], "--member") == 0 && argv[i + 1][0] != '\0')
+		else if (strcmp(argv[i], "--member") == 0 && member == NULL &&
+			 argv[i + 1][0] != '\0')
 			member = argv[i + 1];
-		else if (strcmp(argv[i], "--days") == 0 && argv[i + 1][0] != '\0' &&
-			 strlen(argv[i + 1]) <= 5 &&
-			 strspn(argv[i + 1], "0123456789") == strlen(argv[i + 1]))
+		else if (strcmp(argv[i], "--days") == 0 && days == NULL && days_valid(argv[i + 1]))
 			days = argv[i + 1];
 		else
 			return usage_on(stderr);
+	}
+	/* Both would be combined (the later of the two days): say which. */
+	if (since != NULL && days != NULL) {
+		fprintf(stderr, "claimctl check: --since or --days, not both\n");
+		return usage_on(stderr);
 	}
 	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
 		return CHECK_EXIT_DB;
@@ -234,7 +281,10 @@ int cmd_check(int argc, char **argv)
 		const char *v[4] = {since, member, days, equipments};
 
 		status = pg_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-		for (size_t k = 0; status == OK && k < sizeof(checks) / sizeof(checks[0]); k++)
+		if (status == OK)
+			status = print_scope(db, v, &known);
+		for (size_t k = 0; status == OK && known && k < sizeof(checks) / sizeof(checks[0]);
+		     k++)
 			status = run_check(db, &checks[k], v, &agrees);
 		if (status == OK)
 			status = pg_commit(db);
@@ -243,6 +293,10 @@ int cmd_check(int argc, char **argv)
 	}
 	pg_close(db);
 	free(equipments);
+	if (status == OK && !known) {
+		fprintf(stderr, "claimctl check: no member %s\n", member);
+		return EXIT_USAGE;
+	}
 	if (status != OK) {
 		fprintf(stderr, "claimctl check: database error; nothing concluded\n");
 		return CHECK_EXIT_DB;

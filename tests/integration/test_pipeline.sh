@@ -86,6 +86,8 @@ check "check: the child's claim decided" wait_for 30 all_decided "$CH" 1
 out=$("$BIN/claimctl" check --member "$M" --days 1)
 check_eq "check: the books agree with the decisions (exit 0)" "$?" 0
 check_eq "check: ... in all three" "$(grep -c '^ok ' <<<"$out")" 3
+check_eq "check: ... the scope said first (the e2e claim and the child's)" "$(head -n 1 <<<"$out")" \
+	"in scope: 2 claims, 2 beneficiaries"
 child=$(sql "SELECT beneficiary_id FROM claims WHERE source = '$CH'")
 corrupt() { # corrupt +1|-1: the child's counter and the e2e claim's payment
 	sql "UPDATE consumption_counters SET amc_cents = amc_cents + ($1)
@@ -159,6 +161,17 @@ sql "DELETE FROM payments WHERE claim_id = '$zero'" >/dev/null
 check "check: agrees again, the payment of 0 gone" "$BIN/claimctl" check --member "$M" --days 1
 "$BIN/claimctl" check --since yesterday >/dev/null 2>&1
 check_eq "check: a malformed date is bad usage (exit 2)" "$?" 2
+# Options that would check something other than asked, or nothing.
+"$BIN/claimctl" check --since 2026-01-01 --days 2 >/dev/null 2>&1
+check_eq "check: --since and --days together are bad usage (exit 2)" "$?" 2
+"$BIN/claimctl" check --days 0 >/dev/null 2>&1
+check_eq "check: --days 0 is bad usage (exit 2)" "$?" 2
+out=$("$BIN/claimctl" check --member "${P}99999" 2>&1)
+check_eq "check: a member that does not exist is bad usage (exit 2)" "$?" 2
+check_eq "check: ... and said" "$out" "claimctl check: no member ${P}99999"
+out=$("$BIN/claimctl" check --member "${P}00002" --since 2026-01-01)
+check_eq "check: a member with no claim agrees (exit 0)" "$?" 0
+check_eq "check: ... and says its scope is empty" "$(head -n 1 <<<"$out")" "in scope: 0 claims, 0 beneficiaries"
 CLAIMS_PG_DSN=postgresql://nobody@127.0.0.1:9/none "$BIN/claimctl" check >/dev/null 2>&1
 check_eq "check: no database, nothing concluded (exit 3, not a mismatch)" "$?" 3
 
