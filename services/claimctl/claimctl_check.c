@@ -47,10 +47,12 @@
  *	Settings: CLAIMS_PG_DSN.
  *
  * DIAGNOSTICS
- *	Exit 0 when every check agrees; 1 on a mismatch; 2 on bad usage
- *	(--since with --days, --days 0, an option twice, an unknown
- *	member); 3 when the database failed and nothing was concluded
- *	(worth trying again, unlike a mismatch).
+ *	Exit 0 when every check agrees; 1 on a mismatch (even when the
+ *	database failed after it: the checks not printed concluded
+ *	nothing, but the mismatch stands); 2 on bad usage (--since with
+ *	--days, --days 0, an option twice, an unknown member); 3 when the
+ *	database failed and nothing was concluded (worth trying again,
+ *	unlike a mismatch).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,9 +299,19 @@ int cmd_check(int argc, char **argv)
 		fprintf(stderr, "claimctl check: no member %s\n", member);
 		return EXIT_USAGE;
 	}
+	/* A mismatch printed stands whatever failed after it (the checks
+	 * read one snapshot and change nothing): exit 3, "try again", would
+	 * have a scheduler retry it and take the failure for no answer. */
+	if (!agrees) {
+		if (status != OK)
+			fprintf(stderr,
+				"claimctl check: database error after a mismatch; the checks"
+				" not printed concluded nothing\n");
+		return 1;
+	}
 	if (status != OK) {
 		fprintf(stderr, "claimctl check: database error; nothing concluded\n");
 		return CHECK_EXIT_DB;
 	}
-	return agrees ? 0 : 1;
+	return 0;
 }

@@ -104,6 +104,23 @@ check "check: ... by its beneficiary" grep -q "^  $child CONSULT_GP 2026-03-10: 
 check "check: ... its year too" grep -q "^MISMATCH years: 1" <<<"$out"
 check "check: ... and the payment, with both amounts" \
 	grep -q "^  $(sql "SELECT claim_id FROM claims WHERE source = '$SRC'"): $(($(jq '.totals.amc_cents' "$TEST_LOGS/e2e-result.json") + 1)), $(jq '.totals.amc_cents' "$TEST_LOGS/e2e-result.json")$" <<<"$out"
+# A mismatch printed stands when a later check fails on the database
+# (here the payments, locked beyond the session's lock_timeout): exit 1,
+# not 3 ("nothing concluded", which a scheduler tries again).
+psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; LOCK TABLE payments IN ACCESS EXCLUSIVE MODE;
+	SELECT pg_sleep(5); COMMIT" >/dev/null 2>>"$LOG" &
+locker=$!
+payments_locked() {
+	[ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'payments'::regclass
+		AND mode = 'AccessExclusiveLock' AND granted")" = 1 ]
+}
+check "check: the payments locked away" wait_for 5 payments_locked
+out=$(PGOPTIONS="-c lock_timeout=500ms" "$BIN/claimctl" check --member "$M" --days 1 2>&1)
+rc=$?
+wait "$locker"
+check_eq "check: a mismatch, then a database error: still a mismatch (exit 1)" "$rc" 1
+check "check: ... the mismatch printed" grep -q "^MISMATCH counters: 1 " <<<"$out"
+check "check: ... and the error after it said" grep -q "database error after a mismatch" <<<"$out"
 corrupt -1
 check "check: agrees again once mended" "$BIN/claimctl" check --member "$M" --since 2026-01-01
 # The engine's history is more than amounts: the units paid a forfait
