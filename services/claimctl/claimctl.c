@@ -8,7 +8,8 @@
  *
  * DESCRIPTION
  *	One program, one subcommand per operator task, each in its own
- *	claimctl_<name>.c. This file holds only the dispatch table.
+ *	claimctl_<name>.c. This file holds the dispatch table and the
+ *	settings the commands share.
  *
  * DIAGNOSTICS
  *	Exit 0 on success, 1 when the operation failed, 2 on bad usage or
@@ -40,7 +41,8 @@ static const struct command commands[] = {
 	{"tp", cmd_tp, "tiers payant: keygen|register|revoke|eligibility|quote|invoice|status"},
 	{"contract", cmd_contract,
 	 "contract terminate|suspend|reactivate: change a member's contract"},
-	{"payments", cmd_payments, "payments list|settle: what is owed, and what the bank paid"},
+	{"payments", cmd_payments,
+	 "payments list|export|settle: what is owed, sent to the bank, and paid"},
 	{"check", cmd_check, "check: counters, yearly sums and payments agree with the decisions"},
 	{"outbox", cmd_outbox, "outbox refused|retry|purge: events Kafka refused; old sent ones"},
 	{NULL, NULL, NULL},
@@ -51,6 +53,11 @@ const char *claimctl_env(const char *name, const char *fallback)
 	const char *v = getenv(name);
 
 	return v != NULL && v[0] != '\0' ? v : fallback;
+}
+
+const char *claimctl_operator(void)
+{
+	return claimctl_env("CLAIMS_OPERATOR", claimctl_env("USER", "operator"));
 }
 
 static void usage(FILE *out)

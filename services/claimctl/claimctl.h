@@ -38,6 +38,9 @@ int cmd_check(int argc, char **argv);
 #define CLAIMCTL_REDIS_URL "redis://127.0.0.1:56379"
 /* The variable's value, or fallback when unset or empty. */
 const char *claimctl_env(const char *name, const char *fallback);
+/* Who runs the command, for the records that name one (the audit log,
+ * payment runs): CLAIMS_OPERATOR, else $USER, else "operator". */
+const char *claimctl_operator(void);
 
 /* claimctl_submit.c: one claim line in JSON (the shape of ClaimLine);
  * strings point into the JSON document, lens holds two pointers. */

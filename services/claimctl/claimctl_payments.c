@@ -17,7 +17,10 @@
  *
  *	list prints the payments, oldest first, one per line: payment id,
  *	claim id, payee, payee reference, amount in cents, status, bank
- *	reference. The default, owed, is every payment not yet paid.
+ *	reference. The default, owed, is every payment not yet paid. At most
+ *	N are printed (--limit, 1000 by default); when more match, stderr
+ *	says so. Exit 0, or 1 when the database failed or the list was not
+ *	written whole.
  *
  *	export takes the pending payments (oldest first, at most N, 1000 by
  *	default) into the run RUN, the id the treasury gives the transfer
@@ -28,9 +31,11 @@
  *	payments it took the first time and takes no new ones: a file lost
  *	or a command timed out is made again without paying anyone twice;
  *	asked with other options (--payee, --limit) it is refused. A run is
- *	recorded (payment_runs: what it was asked, how many payments, their
- *	sum) even when it took none. Exit 0 when the run was made or found
- *	as asked (possibly empty); 1 when refused or the database failed.
+ *	recorded (payment_runs: what it was asked, by whom, how many
+ *	payments, their sum) even when it took none. Exit 0 when the run was made or found
+ *	as asked (possibly empty); 1 when refused or the database failed,
+ *	or when the payments could not be written whole (a full disk): the
+ *	run is recorded then, and exporting it again gives them.
  *
  *	settle reads the transfers the bank made (from its statement), one
  *	per line, "CLAIM_ID AMOUNT_CENTS REFERENCE" (the reference is the
@@ -38,7 +43,9 @@
  *	lines and lines starting with # are skipped), and marks each payment
  *	paid, with the date and the reference, together with its
  *	payments.settled event (PaymentSettled, keyed by contract id), in one
- *	transaction for the file. Each line is answered:
+ *	transaction for the file, taking the payments in claim id order (two
+ *	statements settled at once never deadlock). Each line is answered,
+ *	in the file's order:
  *
  *	  CLAIM_ID paid AMOUNT REFERENCE
  *	  CLAIM_ID already paid REFERENCE        (the same transfer again)
@@ -51,14 +58,20 @@
  *	already paid under another reference is refused: the money and the
  *	record disagree, and a person must look.
  *
- *	Settings: CLAIMS_PG_DSN.
+ *	Settings: CLAIMS_PG_DSN; CLAIMS_OPERATOR (default $USER) names the
+ *	operator who made a run (payment_runs.made_by).
  *
  * DIAGNOSTICS
  *	Exit 0 when every line was paid or already paid; 1 when a line was
- *	refused (the others are recorded) or the database failed (nothing
- *	is); 2 when the file has a malformed line (nothing is read further).
+ *	refused (the others are recorded), the database failed (nothing
+ *	is; when the COMMIT's answer is lost, its outcome is unknown and the
+ *	command says to settle the statement again), or the answers could
+ *	not be written whole (the statement is recorded: settle it again to
+ *	read them); 2 when the file has a malformed line (nothing is read
+ *	further; its number, blank lines counted, is said) or a NUL byte.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +98,7 @@ static int usage_on(FILE *out)
 		" [--limit N]\n"
 		"       claimctl payments settle FILE   (lines: CLAIM_ID AMOUNT_CENTS REFERENCE;"
 		" - for stdin)\n"
-		"Settings: CLAIMS_PG_DSN.\n");
+		"Settings: CLAIMS_PG_DSN; CLAIMS_OPERATOR [$USER] names who made a run.\n");
 	return out == stdout ? 0 : EXIT_USAGE;
 }
 
@@ -101,12 +114,24 @@ static int usage(void)
 	"payment_id, claim_id, payee, payee_ref, amount_cents, status," \
 	" coalesce(bank_reference, '-')"
 
-static void print_payments(const PGresult *res)
+static void print_payments(const PGresult *res, int rows)
 {
-	for (int r = 0; r < PQntuples(res); r++)
+	for (int r = 0; r < rows; r++)
 		printf("%s %s %s %s %s %s %s\n", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
 		       PQgetvalue(res, r, 2), PQgetvalue(res, r, 3), PQgetvalue(res, r, 4),
 		       PQgetvalue(res, r, 5), PQgetvalue(res, r, 6));
+}
+
+/* OK when what was printed reached standard output whole. printf only
+ * fills a buffer: a full disk or a closed pipe shows at the flush, and
+ * unnoticed it would leave a truncated transfer file and exit 0. */
+static int stdout_written(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "claimctl payments: standard output: %s\n", strerror(errno));
+		return ERR;
+	}
+	return OK;
 }
 
 /* The options of list and export: `own` (--status, --run) and the
@@ -160,11 +185,22 @@ static int payments_list(int argc, char **argv)
 				   "SELECT " PAYMENT_COLUMNS " FROM payments"
 				   " WHERE ($1 = 'all' OR ($1 = 'owed' AND status <> 'paid')"
 				   "  OR status = $1) AND ($2::text IS NULL OR payee = $2)"
-				   " ORDER BY payment_id LIMIT $3::bigint",
+				   " ORDER BY payment_id LIMIT $3::bigint + 1",
 				   3, v, &res) == OK) {
-			print_payments(res);
+			/* One row past the limit tells a list cut short from
+			 * one that ends there. */
+			long long limit = strtoll(sel.limit, NULL, 10);
+			int more = PQntuples(res) > limit;
+
+			print_payments(res, more ? (int)limit : PQntuples(res));
 			PQclear(res);
-			rc = 0;
+			rc = stdout_written() == OK ? 0 : 1;
+			if (rc == 0 && more)
+				fprintf(stderr,
+					"claimctl payments list: stopped at --limit %lld; more "
+					"payments"
+					" match\n",
+					limit);
 		}
 	}
 	pg_close(db);
@@ -177,10 +213,11 @@ static int payments_list(int argc, char **argv)
 /* $1 run: what it was asked, if it was made. */
 static const char sql_run_made[] =
 	"SELECT coalesce(payee, ''), max_payments FROM payment_runs WHERE run_id = $1";
-/* $1 run, $2 payee or NULL, $3 limit. */
+/* $1 run, $2 payee or NULL, $3 limit, $4 the operator (the column's
+ * default, current_user, is the database role: the same for everyone). */
 static const char sql_run_new[] =
-	"INSERT INTO payment_runs (run_id, payee, max_payments, payments, amount_cents)"
-	" VALUES ($1, $2, $3::bigint, 0, 0)";
+	"INSERT INTO payment_runs (run_id, payee, max_payments, payments, amount_cents, made_by)"
+	" VALUES ($1, $2, $3::bigint, 0, 0, $4)";
 /* What it takes, as list prints it (column 4: the amount). */
 static const char sql_run_take[] =
 	"WITH taken AS (UPDATE payments p SET status = 'sent', run_id = $1, sent_at = now()"
@@ -238,6 +275,7 @@ static int run_made_as_asked(struct pg *db, const char *const v[3], int *made)
 static int export_run(struct pg *db, const char *const v[3], PGresult **out)
 {
 	const char *lock[1] = {v[0]};
+	const char *run[4] = {v[0], v[1], v[2], claimctl_operator()};
 	int made;
 
 	/* One export of a run at a time: the second one in finds it made. */
@@ -248,7 +286,7 @@ static int export_run(struct pg *db, const char *const v[3], PGresult **out)
 		return ERR;
 	if (made) /* read again by its id: a scan, for a file lost */
 		return pg_exec_params(db, sql_run_payments, 1, v, out);
-	if (pg_exec_params(db, sql_run_new, 3, v, NULL) != OK ||
+	if (pg_exec_params(db, sql_run_new, 4, run, NULL) != OK ||
 	    pg_exec_params(db, sql_run_take, 3, v, out) != OK)
 		return ERR;
 	{
@@ -306,8 +344,16 @@ static int payments_export(int argc, char **argv)
 		fprintf(stderr, "claimctl payments export: nothing taken\n");
 		return 1;
 	}
-	print_payments(res);
+	print_payments(res, PQntuples(res));
 	PQclear(res);
+	if (stdout_written() != OK) {
+		fprintf(stderr,
+			"claimctl payments export: run %s is recorded and its payments marked sent,"
+			" but the file was not written whole: export run %s again (the same"
+			" options) for the same payments\n",
+			run, run);
+		return 1;
+	}
 	return 0;
 }
 
@@ -357,14 +403,32 @@ static int parse_transfer(char *line, int line_no, struct transfer *t)
 	return OK;
 }
 
-static int parse_statement(char *text, struct transfer **out, int *count)
+/* The statement's transfers; ERR (said on stderr with the line's number
+ * in the file, blank lines counted) on a malformed line. */
+static int parse_statement(char *text, size_t len, struct transfer **out, int *count)
 {
 	struct transfer *t = NULL;
 	int n = 0, cap = 0, line_no = 0;
-	char *save = NULL;
+	const char *nul = memchr(text, '\0', len);
+	char *next;
 
-	for (char *line = strtok_r(text, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
+	/* The lines after a NUL byte would go unread, as if the file ended
+	 * there: not a statement to settle half of. */
+	if (nul != NULL) {
+		line_no = 1;
+		for (const char *c = text; c < nul; c++)
+			line_no += *c == '\n';
+		fprintf(stderr, "line %d: a NUL byte: not a text statement\n", line_no);
+		return ERR;
+	}
+	/* Split by hand: strtok_r would merge blank lines, and the numbers
+	 * the errors give would no longer be the file's. */
+	for (char *line = text; line != NULL; line = next) {
+		char *end = strchr(line, '\n');
+
+		next = end != NULL ? end + 1 : NULL;
+		if (end != NULL)
+			*end = '\0';
 		line_no++;
 		line += strspn(line, " \t\r");
 		if (line[0] == '\0' || line[0] == '#')
@@ -477,9 +541,20 @@ static int settle_one(struct pg *db, struct transfer *t, int *refused)
 	return OK;
 }
 
+/* Claim id order, then file order (a transfer given twice is answered
+ * 'paid' at its first line, 'already paid' at the next). */
+static int by_claim(const void *a, const void *b)
+{
+	const struct transfer *x = *(const struct transfer *const *)a;
+	const struct transfer *y = *(const struct transfer *const *)b;
+	int c = strcmp(x->claim_id, y->claim_id);
+
+	return c != 0 ? c : (x > y) - (x < y);
+}
+
 static int payments_settle(const char *path)
 {
-	struct transfer *t;
+	struct transfer *t, **order;
 	struct pg *db;
 	char *text;
 	size_t len;
@@ -490,7 +565,7 @@ static int payments_settle(const char *path)
 		fprintf(stderr, "claimctl payments settle: cannot read %s\n", path);
 		return 1;
 	}
-	status = parse_statement(text, &t, &n);
+	status = parse_statement(text, len, &t, &n);
 	free(text);
 	if (status != OK)
 		return EXIT_USAGE;
@@ -498,14 +573,27 @@ static int payments_settle(const char *path)
 		free(t);
 		return 1;
 	}
+	/* Payment rows are locked in claim id order, whatever the file's:
+	 * two statements settled at once over the same claims in other
+	 * orders would each hold a row the other waits for (a deadlock, one
+	 * of them recording nothing). Answers keep the file's order. */
+	order = xcalloc((size_t)n + 1, sizeof(*order));
+	for (int i = 0; i < n; i++)
+		order[i] = &t[i];
+	qsort(order, (size_t)n, sizeof(*order), by_claim);
 	status = outbox_prepare(db) == OK ? pg_begin(db) : ERR;
 	for (int i = 0; status == OK && i < n; i++)
-		status = settle_one(db, &t[i], &refused);
-	if (status == OK)
-		status = pg_commit(db);
+		status = settle_one(db, order[i], &refused);
+	free(order);
 	if (status != OK) {
 		pg_rollback(db);
 		fprintf(stderr, "claimctl payments settle: database error; nothing recorded\n");
+	} else if ((status = pg_commit(db)) != OK) {
+		/* The COMMIT's answer is lost, not necessarily the COMMIT:
+		 * "nothing recorded" could be false, and settling again is
+		 * harmless (what was recorded is answered 'already paid'). */
+		fprintf(stderr, "claimctl payments settle: the commit's outcome is unknown; settle"
+				" the same statement again to see it\n");
 	}
 	pg_close(db);
 	for (int i = 0; i < n; i++) {
@@ -514,6 +602,13 @@ static int payments_settle(const char *path)
 		free(t[i].answer);
 	}
 	free(t);
+	if (status == OK && stdout_written() != OK) {
+		fprintf(stderr,
+			"claimctl payments settle: the statement is recorded, but its answers"
+			" were not written whole: settle it again to read them (nothing is"
+			" recorded twice: what it paid is answered 'already paid')\n");
+		return 1;
+	}
 	return status != OK || refused ? 1 : 0;
 }
 

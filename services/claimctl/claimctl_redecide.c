@@ -452,8 +452,7 @@ static char **read_ids(int argc, char **argv, int *n)
 
 int claimctl_redecide(int argc, char **argv)
 {
-	const char *actor =
-		claimctl_env("CLAIMS_OPERATOR", getenv("USER") ? getenv("USER") : "operator");
+	const char *actor = claimctl_operator();
 	struct pg *db;
 	int status = OK, n;
 	char **ids;

@@ -86,6 +86,8 @@ check "check: the child's claim decided" wait_for 30 all_decided "$CH" 1
 out=$("$BIN/claimctl" check --member "$M" --days 1)
 check_eq "check: the books agree with the decisions (exit 0)" "$?" 0
 check_eq "check: ... in all three" "$(grep -c '^ok ' <<<"$out")" 3
+check_eq "check: ... the scope said first (the e2e claim and the child's)" "$(head -n 1 <<<"$out")" \
+	"in scope: 2 claims, 2 beneficiaries"
 child=$(sql "SELECT beneficiary_id FROM claims WHERE source = '$CH'")
 corrupt() { # corrupt +1|-1: the child's counter and the e2e claim's payment
 	sql "UPDATE consumption_counters SET amc_cents = amc_cents + ($1)
@@ -102,10 +104,91 @@ check "check: ... by its beneficiary" grep -q "^  $child CONSULT_GP 2026-03-10: 
 check "check: ... its year too" grep -q "^MISMATCH years: 1" <<<"$out"
 check "check: ... and the payment, with both amounts" \
 	grep -q "^  $(sql "SELECT claim_id FROM claims WHERE source = '$SRC'"): $(($(jq '.totals.amc_cents' "$TEST_LOGS/e2e-result.json") + 1)), $(jq '.totals.amc_cents' "$TEST_LOGS/e2e-result.json")$" <<<"$out"
+# A mismatch printed stands when a later check fails on the database
+# (here the payments, locked beyond the session's lock_timeout): exit 1,
+# not 3 ("nothing concluded", which a scheduler tries again).
+psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; LOCK TABLE payments IN ACCESS EXCLUSIVE MODE;
+	SELECT pg_sleep(5); COMMIT" >/dev/null 2>>"$LOG" &
+locker=$!
+payments_locked() {
+	[ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'payments'::regclass
+		AND mode = 'AccessExclusiveLock' AND granted")" = 1 ]
+}
+check "check: the payments locked away" wait_for 5 payments_locked
+out=$(PGOPTIONS="-c lock_timeout=500ms" "$BIN/claimctl" check --member "$M" --days 1 2>&1)
+rc=$?
+wait "$locker"
+check_eq "check: a mismatch, then a database error: still a mismatch (exit 1)" "$rc" 1
+check "check: ... the mismatch printed" grep -q "^MISMATCH counters: 1 " <<<"$out"
+check "check: ... and the error after it said" grep -q "database error after a mismatch" <<<"$out"
 corrupt -1
 check "check: agrees again once mended" "$BIN/claimctl" check --member "$M" --since 2026-01-01
+# The engine's history is more than amounts: the units paid a forfait
+# (acts a year) and the equipments (renewal periods). One too many on
+# the child's day is a mismatch of the day, and of its year for the
+# units (the years keep no equipments). Values: PF/franchise/AMC/
+# forfait/units/equipments/lines (the years without the equipments).
+day_counter() { # day_counter SET: the child's consultation day changed
+	sql "UPDATE consumption_counters SET $1
+		WHERE beneficiary_id = $child AND care_date = '2026-03-10' AND category = 'CONSULT_GP'" >/dev/null
+}
+day_counter "equipments = equipments + 1"
+out=$("$BIN/claimctl" check --member "$M" --days 1)
+check_eq "check: an equipment too many is a mismatch (exit 1)" "$?" 1
+check "check: ... of the day's counter" \
+	grep -q "^  $child CONSULT_GP 2026-03-10: [0-9]*/[0-9]*/[0-9]*/0/0/1/[0-9]*, [0-9]*/[0-9]*/[0-9]*/0/0/0/[0-9]*\$" <<<"$out"
+check "check: ... not of the years, which keep none" grep -q "^ok years\$" <<<"$out"
+day_counter "equipments = equipments - 1, forfait_units = forfait_units + 1"
+out=$("$BIN/claimctl" check --member "$M" --days 1)
+check_eq "check: a unit paid a forfait too many is a mismatch (exit 1)" "$?" 1
+check "check: ... of the day's counter" \
+	grep -q "^  $child CONSULT_GP 2026-03-10: [0-9]*/[0-9]*/[0-9]*/0/1/0/[0-9]*, [0-9]*/[0-9]*/[0-9]*/0/0/0/[0-9]*\$" <<<"$out"
+check "check: ... and of its year" \
+	grep -q "^  $child 2026 CONSULT_GP: [0-9]*/[0-9]*/[0-9]*/0/1/[0-9]*, [0-9]*/[0-9]*/[0-9]*/0/0/[0-9]*\$" <<<"$out"
+day_counter "forfait_units = forfait_units - 1"
+check "check: agrees again, units and equipments mended" "$BIN/claimctl" check --member "$M" --days 1
+# A day with a counter and no decision, and one with decisions and no
+# counter (the child's day moved to the next, its year unchanged): the
+# side that has no row is shown "-".
+day_counter "care_date = '2026-03-11'"
+out=$("$BIN/claimctl" check --member "$M" --days 1)
+check "check: a day without a counter is a mismatch" grep -q "^MISMATCH counters: 2 " <<<"$out"
+check "check: ... its book shown \"-\"" grep -q "^  $child CONSULT_GP 2026-03-10: -, [0-9/]*\$" <<<"$out"
+check "check: ... and a counter without decisions, its decisions \"-\"" \
+	grep -q "^  $child CONSULT_GP 2026-03-11: [0-9/]*, -\$" <<<"$out"
+sql "UPDATE consumption_counters SET care_date = '2026-03-10'
+	WHERE beneficiary_id = $child AND care_date = '2026-03-11' AND category = 'CONSULT_GP'" >/dev/null
+check "check: agrees again, the day moved back" "$BIN/claimctl" check --member "$M" --days 1
+# A claim whose AMC is 0 (the AMO pays it all) has no payment: one of 0
+# is a mismatch too.
+printf '{"source":"%s","external_id":"c2","membership_number":"%s","beneficiary_rank":3,"lines":[%s]}\n' "$CH" "$M" \
+	'{"category":"CONSULT_GP","care_date":"2026-03-20","charged_cents":3000,"brss_cents":3000,"amo_rate":100}' \
+	>"$TEST_LOGS/child-claim-2.json"
+"$BIN/claimctl" submit "$TEST_LOGS/child-claim-2.json" 2>>"$LOG"
+check "check: the child's claim paid by the AMO alone decided" wait_for 30 all_decided "$CH" 2
+zero=$(sql "SELECT claim_id FROM claims WHERE source = '$CH' AND external_id = 'c2'")
+check_eq "check: ... its AMC 0, and no payment" \
+	"$(sql "SELECT sum(d.amc_cents) || ' ' || (SELECT count(*) FROM payments WHERE claim_id = '$zero')
+		FROM decisions d WHERE d.claim_id = '$zero'")" "0 0"
+sql "INSERT INTO payments (claim_id, payee, payee_ref, amount_cents) VALUES ('$zero', 'member', '$M', 0)" >/dev/null
+out=$("$BIN/claimctl" check --member "$M" --days 1)
+check_eq "check: a payment of 0 where no AMC is due is a mismatch (exit 1)" "$?" 1
+check "check: ... the payment named" grep -q "^  $zero: 0, 0 (no payment due)\$" <<<"$out"
+sql "DELETE FROM payments WHERE claim_id = '$zero'" >/dev/null
+check "check: agrees again, the payment of 0 gone" "$BIN/claimctl" check --member "$M" --days 1
 "$BIN/claimctl" check --since yesterday >/dev/null 2>&1
 check_eq "check: a malformed date is bad usage (exit 2)" "$?" 2
+# Options that would check something other than asked, or nothing.
+"$BIN/claimctl" check --since 2026-01-01 --days 2 >/dev/null 2>&1
+check_eq "check: --since and --days together are bad usage (exit 2)" "$?" 2
+"$BIN/claimctl" check --days 0 >/dev/null 2>&1
+check_eq "check: --days 0 is bad usage (exit 2)" "$?" 2
+out=$("$BIN/claimctl" check --member "${P}99999" 2>&1)
+check_eq "check: a member that does not exist is bad usage (exit 2)" "$?" 2
+check_eq "check: ... and said" "$out" "claimctl check: no member ${P}99999"
+out=$("$BIN/claimctl" check --member "${P}00002" --since 2026-01-01)
+check_eq "check: a member with no claim agrees (exit 0)" "$?" 0
+check_eq "check: ... and says its scope is empty" "$(head -n 1 <<<"$out")" "in scope: 0 claims, 0 beneficiaries"
 CLAIMS_PG_DSN=postgresql://nobody@127.0.0.1:9/none "$BIN/claimctl" check >/dev/null 2>&1
 check_eq "check: no database, nothing concluded (exit 3, not a mismatch)" "$?" 3
 

@@ -8,6 +8,9 @@
 #  - a quote and the later invoice for the same care give the same
 #    amounts; the quote consumed nothing; a repeated invoice id gets the
 #    first answer; an invoice citing someone else's quote is refused;
+#  - payments: a run or a statement whose output cannot be written
+#    whole (a full disk), a statement's line numbers and bytes, two
+#    statements settled at once over the same payments;
 #  - a contract change drops the cached rights: at once through
 #    `claimctl contract`, and through the contracts.changed event alone;
 #  - hostile clients (probe_tpgate): wrong keys, malformed and oversized
@@ -201,8 +204,23 @@ AMOUNT=$(jq .total_amc_cents <<<"$q") REF="E2E-$RUN_ID-1"
 payments() { "$BIN/claimctl" payments "$@" 2>>"$LOG"; }
 check "payments list: the invoice's payment is owed" \
 	bash -c "'$BIN/claimctl' payments list --payee professional --limit 1000000 | grep -q ' $CLAIM professional $PRO_A $AMOUNT pending -\$'"
+# A list cut short by its limit says so (here 0, with the invoice's
+# payment there); one that ends before its limit says nothing.
+out=$("$BIN/claimctl" payments list --status all --limit 0 2>&1)
+check_eq "payments list: stopped at its limit, says so" "$out" \
+	"claimctl payments list: stopped at --limit 0; more payments match"
+check_eq "payments list: ... and not when all were shown" \
+	"$("$BIN/claimctl" payments list --payee professional --limit 1000000 2>&1 >/dev/null)" ""
 # The treasury takes what is owed into a named run, the bank's file.
 RUN="RUN-$RUN_ID"
+# Its first export finds the disk full: the run is recorded and its
+# payments sent all the same, so the command fails and says to export
+# the run again, which gives them (checked below).
+out=$(CLAIMS_OPERATOR="treasurer-$RUN_ID" "$BIN/claimctl" payments export --run "$RUN" --payee professional \
+	--limit 1000000 2>&1 >/dev/full)
+check_eq "payments export: a file not written whole fails (exit 1)" "$?" 1
+check "payments export: ... saying the run is recorded and to export it again" \
+	grep -q "run $RUN is recorded .* not written whole: export run $RUN again" <<<"$out"
 payments export --run "$RUN" --payee professional --limit 1000000 >"$TEST_LOGS/tp-run.txt"
 check "payments export: the invoice's payment goes in the run, sent" \
 	grep -q "^[0-9]* $CLAIM professional $PRO_A $AMOUNT sent -\$" "$TEST_LOGS/tp-run.txt"
@@ -215,7 +233,11 @@ check_eq "payments export: a run is recorded with its count and sum" \
 	"$(sql "SELECT payments = (SELECT count(*) FROM payments WHERE run_id = '$RUN')
 		AND amount_cents = (SELECT sum(amount_cents) FROM payments WHERE run_id = '$RUN')
 		FROM payment_runs WHERE run_id = '$RUN'")" t
-payments export --run "$RUN-empty" --limit 0 >/dev/null
+check_eq "payments export: a run names the operator who made it (CLAIMS_OPERATOR)" \
+	"$(sql "SELECT made_by FROM payment_runs WHERE run_id = '$RUN'")" "treasurer-$RUN_ID"
+CLAIMS_OPERATOR= USER="clerk-$RUN_ID" payments export --run "$RUN-empty" --limit 0 >/dev/null
+check_eq "payments export: ... else \$USER" \
+	"$(sql "SELECT made_by FROM payment_runs WHERE run_id = '$RUN-empty'")" "clerk-$RUN_ID"
 check_eq "payments export: a run that took nothing takes nothing later either" \
 	"$(payments export --run "$RUN-empty" --limit 0 | wc -l) $(sql "SELECT payments FROM payment_runs WHERE run_id = '$RUN-empty'")" "0 0"
 check_eq "payments export: another run does not take them again" \
@@ -260,6 +282,10 @@ check_eq "status: paid" "$(tp status --invoice-id "$INV-1" | jq -c '[.status, .p
 check_eq "settle: the same statement again changes nothing" \
 	"$(payments settle "$TEST_LOGS/tp-pay.txt"; echo "exit $?")" "$CLAIM already paid $REF
 exit 0"
+out=$("$BIN/claimctl" payments settle "$TEST_LOGS/tp-pay.txt" 2>&1 >/dev/full)
+check_eq "settle: answers not written whole fail (exit 1)" "$?" 1
+check "settle: ... saying the statement is recorded and to settle it again" \
+	grep -q "statement is recorded, but its answers were not written whole: settle it again" <<<"$out"
 printf '%s %s OTHER-%s\n01900000-0000-7000-8000-000000000000 100 X-1\n' "$CLAIM" "$AMOUNT" "$RUN_ID" >"$TEST_LOGS/tp-pay-other.txt"
 check_eq "settle: paid under another reference, or no such payment: refused" \
 	"$(payments settle "$TEST_LOGS/tp-pay-other.txt" | cut -d' ' -f2-4)" "refused already paid
@@ -267,6 +293,16 @@ refused no payment"
 printf '%s 12.50 %s\n' "$CLAIM" "$REF" >"$TEST_LOGS/tp-pay-bad.txt"
 check_eq "settle: a malformed line is bad input (exit 2)" \
 	"$(payments settle "$TEST_LOGS/tp-pay-bad.txt" >/dev/null; echo $?)" 2
+# Its number is the file's, blank lines counted.
+printf '# bank statement\n\n%s 12.50 %s\n' "$CLAIM" "$REF" >"$TEST_LOGS/tp-pay-bad3.txt"
+check_eq "settle: ... named by its line in the file, blank lines counted" \
+	"$("$BIN/claimctl" payments settle "$TEST_LOGS/tp-pay-bad3.txt" 2>&1 >/dev/null)" \
+	"line 3: amount '12.50' is not a whole number of cents"
+# A NUL byte would end the reading there: the lines after it unread.
+printf '%s %s %s\n\0%s 1 %s\n' "$CLAIM" "$AMOUNT" "$REF" "$CLAIM" "$REF" >"$TEST_LOGS/tp-pay-nul.txt"
+out=$("$BIN/claimctl" payments settle "$TEST_LOGS/tp-pay-nul.txt" 2>&1 >/dev/null)
+check_eq "settle: a statement with a NUL byte is bad input (exit 2)" "$?" 2
+check_eq "settle: ... naming its line" "$out" "line 2: a NUL byte: not a text statement"
 check_eq "payment recorded once, with its date and reference" \
 	"$(sql "SELECT status, bank_reference, paid_at IS NOT NULL FROM payments WHERE claim_id = '$CLAIM'")" "paid|$REF|t"
 settled_sent() {
@@ -384,6 +420,55 @@ check_eq "same number, two registers: the hospital's key still works" \
 check_eq "same number, two registers: the accepted claim names the hospital" \
 	"$(sql "SELECT p.id_kind FROM claims c JOIN professionals p USING (professional_id)
 	        WHERE c.source = 'twin-$RUN_ID' AND c.external_id = 'finess'")" FINESS
+
+# ---- two statements settled at once ------------------------------------------------------
+# Two statements over the same two payments (invoices INV-8 and B1), in
+# opposite orders, settled at once. A third session holds the first
+# payment (in claim id order) until both statements wait, so that they
+# overlap: taken in file order, the second would hold the other payment
+# while waiting for the first, which the first statement holds next,
+# waiting for the other (a deadlock: one of them recording nothing).
+S1=$(sql "SELECT claim_id FROM claims WHERE source = 'tp:RPPS:$PRO_A' AND external_id = '$INV-8'")
+S2=$(jq -r .claim_id <<<"$b1")
+two_pending() {
+	[ "$(sql "SELECT count(*) FROM payments WHERE claim_id::text IN ('$S1', '$S2') AND status = 'pending'")" = 2 ]
+}
+check "settle at once: two invoices' payments pending" wait_for 60 two_pending
+read -r SA SB <<<"$(sql "SELECT string_agg(claim_id::text, ' ' ORDER BY claim_id) FROM payments
+	WHERE claim_id::text IN ('$S1', '$S2')")"
+amount_of() { sql "SELECT amount_cents FROM payments WHERE claim_id = '$1'"; }
+AA=$(amount_of "$SA") AB=$(amount_of "$SB")
+printf '%s %s SET-A-%s\n%s %s SET-B-%s\n' "$SA" "$AA" "$RUN_ID" "$SB" "$AB" "$RUN_ID" >"$TEST_LOGS/tp-pay-ab.txt"
+printf '%s %s SET-B-%s\n%s %s SET-A-%s\n' "$SB" "$AB" "$RUN_ID" "$SA" "$AA" "$RUN_ID" >"$TEST_LOGS/tp-pay-ba.txt"
+psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; SELECT 1 FROM payments WHERE claim_id = '$SA' FOR UPDATE;
+	SELECT pg_sleep(6), 'hold-$RUN_ID'; COMMIT" >/dev/null 2>>"$LOG" &
+holder=$!
+held() {
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE '%hold-$RUN_ID%'")" = 1 ]
+}
+settles_waiting() { # N: settle sessions waiting for a lock
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'claimctl'
+		AND wait_event_type = 'Lock'")" -ge "$1" ]
+}
+check "settle at once: the first payment held" wait_for 5 held
+payments settle "$TEST_LOGS/tp-pay-ab.txt" >"$TEST_LOGS/tp-pay-ab.out" &
+settle_ab=$!
+check "settle at once: one statement waits for it" wait_for 5 settles_waiting 1
+payments settle "$TEST_LOGS/tp-pay-ba.txt" >"$TEST_LOGS/tp-pay-ba.out" &
+settle_ba=$!
+check "settle at once: ... and the other too" wait_for 5 settles_waiting 2
+wait "$settle_ab"
+rc_ab=$?
+wait "$settle_ba"
+rc_ba=$?
+wait "$holder"
+check_eq "settle at once: both statements go through, no deadlock (exit 0 and 0)" "$rc_ab $rc_ba" "0 0"
+check_eq "settle at once: the first pays both" "$(cat "$TEST_LOGS/tp-pay-ab.out")" \
+	"$SA paid $AA SET-A-$RUN_ID
+$SB paid $AB SET-B-$RUN_ID"
+check_eq "settle at once: the second finds them paid, answered in its file's order" \
+	"$(cat "$TEST_LOGS/tp-pay-ba.out")" "$SB already paid SET-B-$RUN_ID
+$SA already paid SET-A-$RUN_ID"
 
 # ---- cached rights follow contract changes ------------------------------------------
 check_eq "cache: open before the change" "$(tp eligibility --member "${P}00004" | jq .rights_open)" true
