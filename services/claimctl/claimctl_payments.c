@@ -197,9 +197,8 @@ static int payments_list(int argc, char **argv)
 			rc = stdout_written() == OK ? 0 : 1;
 			if (rc == 0 && more)
 				fprintf(stderr,
-					"claimctl payments list: stopped at --limit %lld; more "
-					"payments"
-					" match\n",
+					"claimctl payments list: stopped at --limit %lld;"
+					" more payments match\n",
 					limit);
 		}
 	}

@@ -229,11 +229,6 @@ static int open_db(const char *dsn, int serving, struct pg **out)
 
 	db->dsn = xstrdup(dsn);
 	db->serving = serving;
-	/* Every statement of the project is prepared once and run many
-	 * times with arrays or keys as parameters: a custom plan per
-	 * execution would re-plan each time (a fifth of a millisecond for
-	 * the small lookups) for plans that never change. */
-	keep_setting(db, "plan_cache_mode", "force_generic_plan");
 	/* Dates come back as text in places (date::text) and are parsed as
 	 * YYYY-MM-DD: a DateStyle set on the role, the database or PGOPTIONS
 	 * must not turn them into 03/12/2026. */
