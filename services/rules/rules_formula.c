@@ -301,9 +301,14 @@ static int read_dates(json_t *obj, const char *path, struct rules_formula_versio
 		      struct rules_error *err)
 {
 	if (rules_json_date(obj, "effective_from", path, &v->effective_from, &v->has_from, err) !=
-		    RULES_OK ||
-	    rules_json_date(obj, "effective_to", path, &v->effective_to, &v->has_to, err) !=
-		    RULES_OK)
+	    RULES_OK)
+		return RULES_ERR;
+	/* null is the database's NULL: still in force (claimctl seed takes it
+	 * too). A version always starts somewhere: effective_from has no null. */
+	if (json_is_null(json_object_get(obj, "effective_to")))
+		v->has_to = false;
+	else if (rules_json_date(obj, "effective_to", path, &v->effective_to, &v->has_to, err) !=
+		 RULES_OK)
 		return RULES_ERR;
 	if (v->has_to && (!v->has_from || v->effective_to <= v->effective_from))
 		return rules_error_at(err, path, "effective_to", "must follow effective_from");
@@ -334,12 +339,31 @@ static int read_version(json_t *obj, const char *path, bool responsible,
 				     &v->contract, sub, err);
 }
 
+/* Whether two versions are in force on a common day: each holds over
+ * [effective_from, effective_to), open-ended without effective_to. The
+ * first such day goes in *day. */
+static bool overlap(const struct rules_formula_version *a, const struct rules_formula_version *b,
+		    rules_date_t *day)
+{
+	if ((a->has_to && a->effective_to <= b->effective_from) ||
+	    (b->has_to && b->effective_to <= a->effective_from))
+		return false;
+	*day = a->effective_from > b->effective_from ? a->effective_from : b->effective_from;
+	return true;
+}
+
+/* The versions of a formula as the database takes them (migration 017):
+ * a number once, and never two in force on the same day, or a claim's
+ * care date would have two guarantees. Neither numbers rising with the
+ * dates nor versions without gaps are required: a later version may fill
+ * an earlier gap, as the database allows. */
 static int read_versions(json_t *arr, bool responsible, struct rules_formula *f,
 			 struct rules_error *err)
 {
 	json_t *v;
 	size_t i;
-	char path[32];
+	char path[32], day[11];
+	rules_date_t common;
 
 	if (!json_is_array(arr) || json_array_size(arr) == 0)
 		return rules_error_at(err, "versions", NULL, "must be a non-empty array");
@@ -354,6 +378,14 @@ static int read_versions(json_t *arr, bool responsible, struct rules_formula *f,
 			if (f->v[j].version == f->v[i].version)
 				return rules_error_at(err, path, "version", "same as versions[%zu]",
 						      j);
+		for (size_t j = 0; j < i; j++) {
+			if (!overlap(&f->v[j], &f->v[i], &common))
+				continue;
+			rules_date_format(common, day);
+			return rules_error_at(err, path, NULL,
+					      "overlaps versions[%zu] (both in force on %s)", j,
+					      day);
+		}
 	}
 	f->n_versions = json_array_size(arr);
 	return RULES_OK;

@@ -210,6 +210,36 @@ static void test_shapes(void)
 	CHECK_EQ_I64(formula.v[0].effective_from, 20260101);
 }
 
+/* The database's rule for versions (migration 017): no two in force on
+ * the same day. A later number may fill an earlier gap (tests/lib.sh
+ * fill_gap_formula), and effective_to null is the NULL of the database. */
+static void test_version_periods(void)
+{
+	struct rules_error err = {"", "", -1};
+	const char *gap_filled =
+		"{\"versions\": [{\"version\": 1, \"effective_from\": \"2026-06-01\","
+		" \"effective_to\": null, \"guarantees\": {}},"
+		" {\"version\": 2, \"effective_from\": \"2026-01-01\","
+		" \"effective_to\": \"2026-06-01\", \"guarantees\": {}},"
+		" {\"version\": 3, \"effective_from\": \"2024-01-01\","
+		" \"effective_to\": \"2025-01-01\", \"guarantees\": {}}]}";
+	const char *overlapping =
+		"{\"versions\": [{\"version\": 1, \"effective_from\": \"2024-01-01\","
+		" \"effective_to\": null, \"guarantees\": {}},"
+		" {\"version\": 2, \"effective_from\": \"2026-01-01\", \"guarantees\": {}}]}";
+
+	if (parse(gap_filled, &err) != RULES_OK)
+		printf("  %s: %s\n", err.field, err.reason);
+	REQUIRE(parse(gap_filled, &err) == RULES_OK);
+	CHECK_EQ_I64(formula.n_versions, 3);
+	CHECK(!formula.v[0].has_to);
+	CHECK(formula.v[1].has_to);
+	CHECK_EQ_I64(formula.v[1].effective_to, 20260601);
+	CHECK(parse(overlapping, &err) == RULES_ERR);
+	CHECK_EQ_STR(err.field, "versions[1]");
+	CHECK_EQ_STR(err.reason, "overlaps versions[0] (both in force on 2026-01-01)");
+}
+
 static const struct {
 	const char *text;
 	const char *field;
@@ -227,6 +257,23 @@ static const struct {
 	{"{\"versions\": [{\"version\": 1, \"effective_from\": \"2026-01-01\", \"guarantees\": {}},"
 	 " {\"version\": 1, \"effective_from\": \"2027-01-01\", \"guarantees\": {}}]}",
 	 "versions[1].version"},
+	/* Two versions in force on the same day, open-ended or not. */
+	{"{\"versions\": [{\"version\": 1, \"effective_from\": \"2024-01-01\", \"guarantees\": {}},"
+	 " {\"version\": 2, \"effective_from\": \"2026-01-01\", \"guarantees\": {}}]}",
+	 "versions[1]"},
+	{"{\"versions\": [{\"version\": 1, \"effective_from\": \"2024-01-01\","
+	 " \"effective_to\": \"2026-01-02\", \"guarantees\": {}},"
+	 " {\"version\": 2, \"effective_from\": \"2027-01-01\", \"guarantees\": {}},"
+	 " {\"version\": 3, \"effective_from\": \"2026-01-01\", \"effective_to\": \"2027-01-01\","
+	 " \"guarantees\": {}}]}",
+	 "versions[2]"},
+	{"{\"versions\": [{\"version\": 2, \"effective_from\": \"2025-01-01\","
+	 " \"effective_to\": \"2025-06-01\", \"guarantees\": {}},"
+	 " {\"version\": 1, \"effective_from\": \"2024-01-01\", \"guarantees\": {}}]}",
+	 "versions[1]"},
+	/* null means "still in force" for effective_to only. */
+	{"{\"versions\": [{\"version\": 1, \"effective_from\": null, \"guarantees\": {}}]}",
+	 "versions[0].effective_from"},
 	{"{\"versions\": [{\"version\": 1, \"effective_from\": \"2026-01-01\","
 	 " \"guarantees\": {\"AUDIO\": {\"pct\": 1}}}]}",
 	 "versions[0].guarantees.AUDIO.pct"},
@@ -271,6 +318,7 @@ int main(void)
 	RUN(test_bad);
 	RUN(test_many_issues);
 	RUN(test_shapes);
+	RUN(test_version_periods);
 	RUN(test_malformed);
 	RUN(test_date_without_frame);
 	return test_report();
