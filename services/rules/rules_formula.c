@@ -26,7 +26,8 @@
  *	  - optics class B: AMO+AMC per equipment at most the ceiling of
  *	    the lens pair (the lowest, two simple lenses, since the v1
  *	    guarantee does not depend on the lenses);
- *	  - hearing aids class II: at most the ceiling per ear;
+ *	  - hearing aids class II: at most the ceiling per ear (a percentage
+ *	    of the BRSS only by its envelope: the BRSS is not known here);
  *	  - the forfait journalier: covered in full with no limit of days.
  *	A category the formula leaves out is not an issue: the engine pays
  *	the ticket modérateur and the forfait journalier of a responsible
@@ -202,6 +203,31 @@ static void check_ceiling(const struct rules_guarantee *g, int cat, int64_t ceil
 	}
 }
 
+/* A percentage of the BRSS on a hearing aid cannot be weighed against
+ * the ceiling: neither the domain reference nor the parameters give the
+ * BRSS of a hearing aid (the act table has none), and the engine caps
+ * AMO+AMC at the ceiling per line anyway (AUDIO_CEILING). What is known
+ * is that the AMO reimburses hearing aids, so their BRSS is above 0, and
+ * that a responsible contract pays at least 100 % of it (the percentage
+ * raised to 100 %, or the TM without a form): an envelope that alone
+ * reaches the ceiling promises more than it once the BRSS comes on top.
+ * check_ceiling() already refuses an envelope above it. */
+static void check_audio_envelope(const struct rules_guarantee *g, int cat, int64_t ceiling,
+				 struct issues *is)
+{
+	char a[32], b[32];
+
+	if ((g->form != RULES_FORM_PCT && g->form != RULES_FORM_NONE) ||
+	    !(g->has & RULES_G_ANNUAL) || g->annual_cents != ceiling)
+		return;
+	euros(g->annual_cents, a);
+	euros(ceiling, b);
+	issue(is, cat,
+	      "annual_cents %s plus at least 100 %% of the BRSS is above the class II (per "
+	      "ear) ceiling of %s",
+	      a, b);
+}
+
 static void check_equipment(const struct rules_guarantee *g, int cat,
 			    const struct rules_param_set *set, struct issues *is)
 {
@@ -214,9 +240,14 @@ static void check_equipment(const struct rules_guarantee *g, int cat,
 		check_ceiling(g, cat, lowest, "class B (two simple lenses)", is);
 	} else if (cat == RULES_CAT_AUDIO) {
 		check_ceiling(g, cat, set->audio->class2_ceiling_cents, "class II (per ear)", is);
+		check_audio_envelope(g, cat, set->audio->class2_ceiling_cents, is);
 	}
 }
 
+/* The FJH is owed in full, so any cap on it limits what the law requires.
+ * An annual cap where only the TM is owed is no issue: the TM floor comes
+ * after the caps (domain reference section 5, step 8), so such a cap only
+ * limits the cover above the TM, as the reference's own contracts do. */
 static void check_fjh(const struct rules_guarantee *g, const struct rules_param_set *set,
 		      struct issues *is)
 {

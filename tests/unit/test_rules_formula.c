@@ -98,6 +98,9 @@ static const char *const good[] = {
 	"{\"OPTIQUE_EQUIPEMENT\": {\"equipment_cents\": 30000, \"annual_cents\": 12000}}",
 	"{\"AUDIO\": {\"pct_brss\": 100, \"annual_cents\": 100000}}",
 	"{\"AUDIO\": {\"equipment_cents\": 170000}}",
+	/* No BRSS of a hearing aid in the data: a percentage alone is not
+	 * weighed against the ceiling (the engine caps the line). */
+	"{\"AUDIO\": {\"pct_brss\": 500}}",
 	"{\"HOSP_SEJOUR\": {\"frais_reels\": true}, \"HOSP_CHAMBRE\": {\"per_act_cents\": 9000}}",
 	"{\"MEDECINE_DOUCE\": {\"per_act_cents\": 4000, \"max_acts_per_year\": 6}}",
 	"{\"OPTIQUE_LENTILLES\": {\"pct_brss\": 100, \"annual_cents\": 25000}}",
@@ -145,6 +148,11 @@ static const struct {
 	 "class B"},
 	{"{\"AUDIO\": {\"equipment_cents\": 200000}}", RULES_CAT_AUDIO, "1700.00"},
 	{"{\"AUDIO\": {\"frais_reels\": true}}", RULES_CAT_AUDIO, "class II"},
+	/* The BRSS (above 0: the AMO reimburses) comes on top of the envelope. */
+	{"{\"AUDIO\": {\"pct_brss\": 100, \"annual_cents\": 170000}}", RULES_CAT_AUDIO,
+	 "at least 100 % of the BRSS"},
+	{"{\"AUDIO\": {\"annual_cents\": 170000}}", RULES_CAT_AUDIO, "1700.00"},
+	{"{\"AUDIO\": {\"pct_brss\": 100, \"annual_cents\": 170001}}", RULES_CAT_AUDIO, "1700.01"},
 	{"{\"HOSP_FJH\": {\"per_act_cents\": 1500}}", RULES_CAT_HOSP_FJH, "20.00"},
 	{"{\"HOSP_FJH\": {\"per_act_cents\": 2000, \"max_acts_per_year\": 30}}", RULES_CAT_HOSP_FJH,
 	 "limit of days"},
