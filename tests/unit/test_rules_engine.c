@@ -757,6 +757,19 @@ static void test_engine_faults(void)
 	m.lines[0].given = RULES_GIVEN_PRICE_LIMIT;
 	CHECK(compute_one(&m) == RULES_ERR);
 	CHECK_EQ_STR(m.err.field, "lines[0].price_limit_cents");
+	/* A price limit given with any basket is at least the BRSS. */
+	for (enum rules_basket b = RULES_BASKET_MAITRISE; b <= RULES_BASKET_LIBRE; b++) {
+		m.lines[0].basket = b;
+		m.lines[0].price_limit_cents = 2999;
+		CHECK(compute_one(&m) == RULES_ERR);
+		CHECK_EQ_STR(m.err.field, "lines[0].price_limit_cents");
+		m.lines[0].price_limit_cents = 3000;
+		CHECK(compute_one(&m) == RULES_OK);
+		m.lines[0].given = 0; /* none given: nothing to judge */
+		m.lines[0].price_limit_cents = 0;
+		CHECK(compute_one(&m) == RULES_OK);
+		m.lines[0].given = RULES_GIVEN_PRICE_LIMIT;
+	}
 }
 
 /* err.line names the line at fault, by its index in the request, for
