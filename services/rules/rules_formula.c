@@ -73,12 +73,6 @@ static bool tm_category(int cat)
 	       cat != RULES_CAT_MEDECINE_DOUCE && cat != RULES_CAT_URGENCES_FPU;
 }
 
-static bool doctor_category(int cat)
-{
-	return cat == RULES_CAT_CONSULT_GP || cat == RULES_CAT_CONSULT_SPEC ||
-	       cat == RULES_CAT_HOSP_HONORAIRES || cat == RULES_CAT_RADIOLOGIE;
-}
-
 static bool parcours_category(int cat)
 {
 	return cat == RULES_CAT_CONSULT_GP || cat == RULES_CAT_CONSULT_SPEC;
@@ -98,7 +92,7 @@ static void check_tm(const struct rules_guarantee *g, int cat, struct issues *is
 		      "pct_brss %d %% is below 100 %% BRSS: the ticket modérateur "
 		      "must be covered",
 		      g->pct_brss);
-	else if (doctor_category(cat) && non_optam_pct(g) < 100)
+	else if (rules_doctor_category(cat) && non_optam_pct(g) < 100)
 		issue(is, cat,
 		      "non-OPTAM cover %d %% is below 100 %% BRSS: the ticket "
 		      "modérateur must be covered",
@@ -129,7 +123,7 @@ static void check_non_optam_pct(const struct rules_guarantee *g, int cat,
 static void check_doctor(const struct rules_guarantee *g, int cat,
 			 const struct rules_responsible_params *rp, struct issues *is)
 {
-	if (!doctor_category(cat))
+	if (!rules_doctor_category(cat))
 		return;
 	switch (g->form) {
 	case RULES_FORM_PCT:

@@ -67,6 +67,11 @@ static const struct bad_case bad[] = {
 	{{{G "CONSULT_GP.max_acts_per_year", "3"}}, G "CONSULT_GP.max_acts_per_year"},
 	{{{G "CONSULT_GP.renewal_months", "12"}}, G "CONSULT_GP.renewal_months"},
 	{{{G "CONSULT_GP.plafond", "12"}}, G "CONSULT_GP.plafond"},
+	/* Read only on doctors' fees: elsewhere it would be ignored. */
+	{{{G "PHARMA", "{\"pct_brss\": 100, \"non_optam_pct_brss\": 100}"}},
+	 G "PHARMA.non_optam_pct_brss"},
+	{{{G "DENT_PROTHESE", "{\"pct_brss\": 300, \"non_optam_pct_brss\": 200}"}},
+	 G "DENT_PROTHESE.non_optam_pct_brss"},
 	{{{G "CONSULT_GP", "{\"frais_reels\": false}"}}, G "CONSULT_GP.frais_reels"},
 	{{{G "CONSULT_GP", "{\"frais_reels\": 1}"}}, G "CONSULT_GP.frais_reels"},
 	{{{G "MEDECINE_DOUCE", "{\"per_act_cents\": 3500, \"max_acts_per_year\": 0}"}},
