@@ -29,10 +29,10 @@
  *	refused.
  *
  *	Amounts are also checked against each other when the line gives
- *	them: the amount charged covers the AMO's share, a 100PS price limit
- *	is not below the BRSS, the frame is part of the glasses' price. The
- *	engine refuses such lines; a sender told "accepted" would learn it
- *	only from a claim in error.
+ *	them: the amount charged covers the AMO's share, a price limit (of
+ *	any basket) is not below the BRSS, the frame is part of the glasses'
+ *	price. The engine refuses such lines; a sender told "accepted" would
+ *	learn it only from a claim in error.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -173,7 +173,6 @@ static int check_coherence(const Claims__ClaimLine *l, const char *prefix,
 			   struct intake_outcome *out)
 {
 	char field[64];
-	enum rules_basket basket;
 
 	snprintf(field, sizeof(field), "%s.charged_cents", prefix);
 	if (l->has_brss_cents && l->has_amo_rate && l->charged_cents < amo_share(l)) {
@@ -183,12 +182,12 @@ static int check_coherence(const Claims__ClaimLine *l, const char *prefix,
 			      l->charged_cents, amo_share(l));
 		return ERR;
 	}
+	/* With any basket: the engine refuses a price limit below the BRSS
+	 * whatever the basket (and one without a basket at all). */
 	snprintf(field, sizeof(field), "%s.price_limit_cents", prefix);
-	if (l->basket != NULL && rules_basket_parse(l->basket, &basket) == RULES_OK &&
-	    basket == RULES_BASKET_100PS && l->has_brss_cents && l->has_price_limit_cents &&
-	    l->price_limit_cents < l->brss_cents) {
+	if (l->has_brss_cents && l->has_price_limit_cents && l->price_limit_cents < l->brss_cents) {
 		intake_reject(out, "AMOUNT_OUT_OF_RANGE", field,
-			      "a 100PS price limit (%" PRId64 " cents) below the BRSS"
+			      "a price limit (%" PRId64 " cents) below the BRSS"
 			      " (%" PRId64 ")",
 			      l->price_limit_cents, l->brss_cents);
 		return ERR;

@@ -102,6 +102,12 @@ static int check_form_members(enum rules_category cat, const struct rules_guaran
 {
 	if ((g->has & RULES_G_NON_OPTAM) && g->form != RULES_FORM_PCT)
 		return fail(err, w, "non_optam_pct_brss", "only goes with pct_brss");
+	/* Elsewhere the engine never reads it: accepted, it would look like
+	 * a promise the formula does not keep. */
+	if ((g->has & RULES_G_NON_OPTAM) && !rules_doctor_category(cat))
+		return fail(err, w, "non_optam_pct_brss",
+			    "only applies to doctors' fees (CONSULT_GP, CONSULT_SPEC, "
+			    "HOSP_HONORAIRES, RADIOLOGIE)");
 	if ((g->has & RULES_G_MAX_ACTS) && g->form != RULES_FORM_PER_ACT)
 		return fail(err, w, "max_acts_per_year", "only goes with per_act_cents");
 	/* The envelope left is annual_cents less the year's forfaits, and a

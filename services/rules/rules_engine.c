@@ -29,7 +29,8 @@
  *	rules_request_check(), and the faults only the parameters reveal:
  *	an unknown act code whose tariff is needed, an act of another
  *	category, no parameters in force on a line's date, an AMO share
- *	above the amount charged, a 100PS price limit below the BRSS.
+ *	above the amount charged, a price limit below the BRSS (given with
+ *	any basket, or the act table's for 100PS).
  */
 #include "rules/rules_internal.h"
 
@@ -477,7 +478,11 @@ static int step_amo(struct line_ctx *c, const struct rules_params *p, struct rul
 		return line_fail(c, err, "charged_cents",
 				 "below the AMO share %lld (brss x amo_rate)",
 				 (long long)c->amo_gross);
-	if (l->basket == RULES_BASKET_100PS && c->price_limit < c->brss)
+	/* A price limit is at least the BRSS, whatever the basket: one below
+	 * it is a mistake of the sender (the BRSS may come from the act
+	 * table, so this is judged here, not in rules_request_check()). */
+	if ((l->basket == RULES_BASKET_100PS || (l->given & RULES_GIVEN_PRICE_LIMIT)) &&
+	    c->price_limit < c->brss)
 		return line_fail(c, err, "price_limit_cents", "below the BRSS %lld",
 				 (long long)c->brss);
 	return RULES_OK;

@@ -26,7 +26,8 @@
  *	  - optics class B: AMO+AMC per equipment at most the ceiling of
  *	    the lens pair (the lowest, two simple lenses, since the v1
  *	    guarantee does not depend on the lenses);
- *	  - hearing aids class II: at most the ceiling per ear;
+ *	  - hearing aids class II: at most the ceiling per ear (a percentage
+ *	    of the BRSS only by its envelope: the BRSS is not known here);
  *	  - the forfait journalier: covered in full with no limit of days.
  *	A category the formula leaves out is not an issue: the engine pays
  *	the ticket modérateur and the forfait journalier of a responsible
@@ -72,12 +73,6 @@ static bool tm_category(int cat)
 	       cat != RULES_CAT_MEDECINE_DOUCE && cat != RULES_CAT_URGENCES_FPU;
 }
 
-static bool doctor_category(int cat)
-{
-	return cat == RULES_CAT_CONSULT_GP || cat == RULES_CAT_CONSULT_SPEC ||
-	       cat == RULES_CAT_HOSP_HONORAIRES || cat == RULES_CAT_RADIOLOGIE;
-}
-
 static bool parcours_category(int cat)
 {
 	return cat == RULES_CAT_CONSULT_GP || cat == RULES_CAT_CONSULT_SPEC;
@@ -97,7 +92,7 @@ static void check_tm(const struct rules_guarantee *g, int cat, struct issues *is
 		      "pct_brss %d %% is below 100 %% BRSS: the ticket modérateur "
 		      "must be covered",
 		      g->pct_brss);
-	else if (doctor_category(cat) && non_optam_pct(g) < 100)
+	else if (rules_doctor_category(cat) && non_optam_pct(g) < 100)
 		issue(is, cat,
 		      "non-OPTAM cover %d %% is below 100 %% BRSS: the ticket "
 		      "modérateur must be covered",
@@ -128,7 +123,7 @@ static void check_non_optam_pct(const struct rules_guarantee *g, int cat,
 static void check_doctor(const struct rules_guarantee *g, int cat,
 			 const struct rules_responsible_params *rp, struct issues *is)
 {
-	if (!doctor_category(cat))
+	if (!rules_doctor_category(cat))
 		return;
 	switch (g->form) {
 	case RULES_FORM_PCT:
@@ -202,6 +197,31 @@ static void check_ceiling(const struct rules_guarantee *g, int cat, int64_t ceil
 	}
 }
 
+/* A percentage of the BRSS on a hearing aid cannot be weighed against
+ * the ceiling: neither the domain reference nor the parameters give the
+ * BRSS of a hearing aid (the act table has none), and the engine caps
+ * AMO+AMC at the ceiling per line anyway (AUDIO_CEILING). What is known
+ * is that the AMO reimburses hearing aids, so their BRSS is above 0, and
+ * that a responsible contract pays at least 100 % of it (the percentage
+ * raised to 100 %, or the TM without a form): an envelope that alone
+ * reaches the ceiling promises more than it once the BRSS comes on top.
+ * check_ceiling() already refuses an envelope above it. */
+static void check_audio_envelope(const struct rules_guarantee *g, int cat, int64_t ceiling,
+				 struct issues *is)
+{
+	char a[32], b[32];
+
+	if ((g->form != RULES_FORM_PCT && g->form != RULES_FORM_NONE) ||
+	    !(g->has & RULES_G_ANNUAL) || g->annual_cents != ceiling)
+		return;
+	euros(g->annual_cents, a);
+	euros(ceiling, b);
+	issue(is, cat,
+	      "annual_cents %s plus at least 100 %% of the BRSS is above the class II (per "
+	      "ear) ceiling of %s",
+	      a, b);
+}
+
 static void check_equipment(const struct rules_guarantee *g, int cat,
 			    const struct rules_param_set *set, struct issues *is)
 {
@@ -214,9 +234,14 @@ static void check_equipment(const struct rules_guarantee *g, int cat,
 		check_ceiling(g, cat, lowest, "class B (two simple lenses)", is);
 	} else if (cat == RULES_CAT_AUDIO) {
 		check_ceiling(g, cat, set->audio->class2_ceiling_cents, "class II (per ear)", is);
+		check_audio_envelope(g, cat, set->audio->class2_ceiling_cents, is);
 	}
 }
 
+/* The FJH is owed in full, so any cap on it limits what the law requires.
+ * An annual cap where only the TM is owed is no issue: the TM floor comes
+ * after the caps (domain reference section 5, step 8), so such a cap only
+ * limits the cover above the TM, as the reference's own contracts do. */
 static void check_fjh(const struct rules_guarantee *g, const struct rules_param_set *set,
 		      struct issues *is)
 {
@@ -301,9 +326,14 @@ static int read_dates(json_t *obj, const char *path, struct rules_formula_versio
 		      struct rules_error *err)
 {
 	if (rules_json_date(obj, "effective_from", path, &v->effective_from, &v->has_from, err) !=
-		    RULES_OK ||
-	    rules_json_date(obj, "effective_to", path, &v->effective_to, &v->has_to, err) !=
-		    RULES_OK)
+	    RULES_OK)
+		return RULES_ERR;
+	/* null is the database's NULL: still in force (claimctl seed takes it
+	 * too). A version always starts somewhere: effective_from has no null. */
+	if (json_is_null(json_object_get(obj, "effective_to")))
+		v->has_to = false;
+	else if (rules_json_date(obj, "effective_to", path, &v->effective_to, &v->has_to, err) !=
+		 RULES_OK)
 		return RULES_ERR;
 	if (v->has_to && (!v->has_from || v->effective_to <= v->effective_from))
 		return rules_error_at(err, path, "effective_to", "must follow effective_from");
@@ -334,12 +364,31 @@ static int read_version(json_t *obj, const char *path, bool responsible,
 				     &v->contract, sub, err);
 }
 
+/* Whether two versions are in force on a common day: each holds over
+ * [effective_from, effective_to), open-ended without effective_to. The
+ * first such day goes in *day. */
+static bool overlap(const struct rules_formula_version *a, const struct rules_formula_version *b,
+		    rules_date_t *day)
+{
+	if ((a->has_to && a->effective_to <= b->effective_from) ||
+	    (b->has_to && b->effective_to <= a->effective_from))
+		return false;
+	*day = a->effective_from > b->effective_from ? a->effective_from : b->effective_from;
+	return true;
+}
+
+/* The versions of a formula as the database takes them (migration 017):
+ * a number once, and never two in force on the same day, or a claim's
+ * care date would have two guarantees. Neither numbers rising with the
+ * dates nor versions without gaps are required: a later version may fill
+ * an earlier gap, as the database allows. */
 static int read_versions(json_t *arr, bool responsible, struct rules_formula *f,
 			 struct rules_error *err)
 {
 	json_t *v;
 	size_t i;
-	char path[32];
+	char path[32], day[11];
+	rules_date_t common;
 
 	if (!json_is_array(arr) || json_array_size(arr) == 0)
 		return rules_error_at(err, "versions", NULL, "must be a non-empty array");
@@ -354,6 +403,14 @@ static int read_versions(json_t *arr, bool responsible, struct rules_formula *f,
 			if (f->v[j].version == f->v[i].version)
 				return rules_error_at(err, path, "version", "same as versions[%zu]",
 						      j);
+		for (size_t j = 0; j < i; j++) {
+			if (!overlap(&f->v[j], &f->v[i], &common))
+				continue;
+			rules_date_format(common, day);
+			return rules_error_at(err, path, NULL,
+					      "overlaps versions[%zu] (both in force on %s)", j,
+					      day);
+		}
 	}
 	f->n_versions = json_array_size(arr);
 	return RULES_OK;

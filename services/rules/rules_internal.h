@@ -30,6 +30,14 @@ static inline int64_t rules_max(int64_t a, int64_t b)
 	return a > b ? a : b;
 }
 
+/* Doctors' fees, whose dépassements the non-OPTAM limits bound (CSS
+ * R871-2): the only categories where non_optam_pct_brss means anything. */
+static inline bool rules_doctor_category(int cat)
+{
+	return cat == RULES_CAT_CONSULT_GP || cat == RULES_CAT_CONSULT_SPEC ||
+	       cat == RULES_CAT_HOSP_HONORAIRES || cat == RULES_CAT_RADIOLOGIE;
+}
+
 /* Fills err (if not NULL) with field "prefix.member" (or "prefix" when
  * member is NULL) and the formatted reason; returns RULES_ERR. */
 int rules_error_at(struct rules_error *err, const char *prefix, const char *member, const char *fmt,

@@ -40,6 +40,7 @@ struct member {
 	const char *name;
 	size_t off;
 	enum kind kind;
+	int64_t min;
 	int64_t max;
 };
 
@@ -53,8 +54,8 @@ struct group {
 };
 
 /* clang-format off */
-#define M64(T, f) {#f, offsetof(T, f), K_I64, RULES_MAX_CENTS}
-#define M32(T, f, max) {#f, offsetof(T, f), K_I32, max}
+#define M64(T, f) {#f, offsetof(T, f), K_I64, 0, RULES_MAX_CENTS}
+#define M32(T, f, min, max) {#f, offsetof(T, f), K_I32, min, max}
 /* clang-format on */
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -62,7 +63,7 @@ static const struct member pf_members[] = {
 	M64(struct rules_pf_params, per_act_cents),
 	M64(struct rules_pf_params, daily_cap_cents),
 	M64(struct rules_pf_params, annual_cap_cents),
-	M32(struct rules_pf_params, exempt_under_age, 150),
+	M32(struct rules_pf_params, exempt_under_age, 0, 150),
 };
 
 static const struct member franchise_members[] = {
@@ -72,7 +73,7 @@ static const struct member franchise_members[] = {
 	M64(struct rules_franchise_params, transport_per_trip_cents),
 	M64(struct rules_franchise_params, transport_daily_cap_cents),
 	M64(struct rules_franchise_params, annual_cap_cents),
-	M32(struct rules_franchise_params, exempt_under_age, 150),
+	M32(struct rules_franchise_params, exempt_under_age, 0, 150),
 };
 
 static const struct member fjh_members[] = {
@@ -94,17 +95,23 @@ static const struct member audio_members[] = {
 	M64(struct rules_audio_params, class2_ceiling_cents),
 };
 
+/* A renewal period of 0 months would make every equipment due at once:
+ * a second pair of glasses bought the same day would be paid. */
 static const struct member renewal_members[] = {
-	M32(struct rules_renewal_params, glasses_months, RULES_MAX_RENEWAL_MONTHS),
-	M32(struct rules_renewal_params, glasses_child_months, RULES_MAX_RENEWAL_MONTHS),
-	M32(struct rules_renewal_params, glasses_child_under_age, 150),
-	M32(struct rules_renewal_params, audio_months, RULES_MAX_RENEWAL_MONTHS),
+	M32(struct rules_renewal_params, glasses_months, 1, RULES_MAX_RENEWAL_MONTHS),
+	M32(struct rules_renewal_params, glasses_child_months, 1, RULES_MAX_RENEWAL_MONTHS),
+	M32(struct rules_renewal_params, glasses_child_under_age, 0, 150),
+	M32(struct rules_renewal_params, audio_months, 1, RULES_MAX_RENEWAL_MONTHS),
 };
 
+/* The non-OPTAM cover can never be capped below the 100 % BRSS of the
+ * ticket modérateur a responsible contract must pay, and the reference
+ * outside the parcours is the AMO's rate within it (70 %): at 0 the AMC
+ * would pay the majoration, which must stay with the patient. */
 static const struct member responsible_members[] = {
-	M32(struct rules_responsible_params, non_optam_max_pct, RULES_MAX_PCT),
-	M32(struct rules_responsible_params, non_optam_gap_points, RULES_MAX_PCT),
-	M32(struct rules_responsible_params, parcours_ref_rate, 100),
+	M32(struct rules_responsible_params, non_optam_max_pct, 100, RULES_MAX_PCT),
+	M32(struct rules_responsible_params, non_optam_gap_points, 0, RULES_MAX_PCT),
+	M32(struct rules_responsible_params, parcours_ref_rate, 1, 100),
 };
 
 /* clang-format off */
@@ -221,7 +228,7 @@ static int read_member(json_t *obj, const struct member *m, const char *path, vo
 {
 	int64_t v;
 
-	if (rules_json_int(obj, m->name, path, 0, m->max, &v, NULL, err) != RULES_OK)
+	if (rules_json_int(obj, m->name, path, m->min, m->max, &v, NULL, err) != RULES_OK)
 		return RULES_ERR;
 	if (m->kind == K_I64)
 		*(int64_t *)(void *)((unsigned char *)version + m->off) = v;

@@ -249,6 +249,15 @@ static void test_amounts_against_each_other(void)
 	CHECK_EQ_STR(field, "lines[0].price_limit_cents");
 	x.line.price_limit_cents = 3000;
 	CHECK_EQ_STR(verdict(&x, today, field), "");
+	/* Any basket: the engine refuses a price limit below the BRSS. */
+	x.line.basket = "MAITRISE";
+	x.line.price_limit_cents = 2999;
+	CHECK_EQ_STR(verdict(&x, today, field), "AMOUNT_OUT_OF_RANGE");
+	CHECK_EQ_STR(field, "lines[0].price_limit_cents");
+	x.line.basket = "LIBRE";
+	CHECK_EQ_STR(verdict(&x, today, field), "AMOUNT_OUT_OF_RANGE");
+	x.line.price_limit_cents = 3000;
+	CHECK_EQ_STR(verdict(&x, today, field), "");
 
 	sample_init(&x);
 	x.line.category = "OPTIQUE_EQUIPEMENT";

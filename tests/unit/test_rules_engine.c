@@ -757,6 +757,19 @@ static void test_engine_faults(void)
 	m.lines[0].given = RULES_GIVEN_PRICE_LIMIT;
 	CHECK(compute_one(&m) == RULES_ERR);
 	CHECK_EQ_STR(m.err.field, "lines[0].price_limit_cents");
+	/* A price limit given with any basket is at least the BRSS. */
+	for (enum rules_basket b = RULES_BASKET_MAITRISE; b <= RULES_BASKET_LIBRE; b++) {
+		m.lines[0].basket = b;
+		m.lines[0].price_limit_cents = 2999;
+		CHECK(compute_one(&m) == RULES_ERR);
+		CHECK_EQ_STR(m.err.field, "lines[0].price_limit_cents");
+		m.lines[0].price_limit_cents = 3000;
+		CHECK(compute_one(&m) == RULES_OK);
+		m.lines[0].given = 0; /* none given: nothing to judge */
+		m.lines[0].price_limit_cents = 0;
+		CHECK(compute_one(&m) == RULES_OK);
+		m.lines[0].given = RULES_GIVEN_PRICE_LIMIT;
+	}
 }
 
 /* err.line names the line at fault, by its index in the request, for
@@ -805,6 +818,18 @@ static void test_request_check(void)
 	CHECK(compute_one(&m) == RULES_ERR);
 	CHECK_EQ_STR(m.err.field, "contract.guarantees.MEDECINE_DOUCE.non_optam_pct_brss");
 	m.contract.g[RULES_CAT_MEDECINE_DOUCE].has = 0;
+	/* A non-OPTAM percentage outside doctors' fees: never read, refused. */
+	m.contract.g[RULES_CAT_DENT_SOINS].form = RULES_FORM_PCT;
+	m.contract.g[RULES_CAT_DENT_SOINS].pct_brss = 150;
+	m.contract.g[RULES_CAT_DENT_SOINS].has = RULES_G_NON_OPTAM;
+	m.contract.g[RULES_CAT_DENT_SOINS].non_optam_pct_brss = 130;
+	CHECK(compute_one(&m) == RULES_ERR);
+	CHECK_EQ_STR(m.err.field, "contract.guarantees.DENT_SOINS.non_optam_pct_brss");
+	/* The same guarantee on doctors' fees is read. */
+	m.contract.g[RULES_CAT_RADIOLOGIE] = m.contract.g[RULES_CAT_DENT_SOINS];
+	memset(&m.contract.g[RULES_CAT_DENT_SOINS], 0, sizeof m.contract.g[0]);
+	CHECK(compute_one(&m) == RULES_OK);
+	memset(&m.contract.g[RULES_CAT_RADIOLOGIE], 0, sizeof m.contract.g[0]);
 	m.lines[0].category = (enum rules_category)99;
 	CHECK(compute_one(&m) == RULES_ERR);
 	CHECK_EQ_STR(m.err.field, "lines[0].category");

@@ -98,6 +98,9 @@ static const char *const good[] = {
 	"{\"OPTIQUE_EQUIPEMENT\": {\"equipment_cents\": 30000, \"annual_cents\": 12000}}",
 	"{\"AUDIO\": {\"pct_brss\": 100, \"annual_cents\": 100000}}",
 	"{\"AUDIO\": {\"equipment_cents\": 170000}}",
+	/* No BRSS of a hearing aid in the data: a percentage alone is not
+	 * weighed against the ceiling (the engine caps the line). */
+	"{\"AUDIO\": {\"pct_brss\": 500}}",
 	"{\"HOSP_SEJOUR\": {\"frais_reels\": true}, \"HOSP_CHAMBRE\": {\"per_act_cents\": 9000}}",
 	"{\"MEDECINE_DOUCE\": {\"per_act_cents\": 4000, \"max_acts_per_year\": 6}}",
 	"{\"OPTIQUE_LENTILLES\": {\"pct_brss\": 100, \"annual_cents\": 25000}}",
@@ -145,6 +148,11 @@ static const struct {
 	 "class B"},
 	{"{\"AUDIO\": {\"equipment_cents\": 200000}}", RULES_CAT_AUDIO, "1700.00"},
 	{"{\"AUDIO\": {\"frais_reels\": true}}", RULES_CAT_AUDIO, "class II"},
+	/* The BRSS (above 0: the AMO reimburses) comes on top of the envelope. */
+	{"{\"AUDIO\": {\"pct_brss\": 100, \"annual_cents\": 170000}}", RULES_CAT_AUDIO,
+	 "at least 100 % of the BRSS"},
+	{"{\"AUDIO\": {\"annual_cents\": 170000}}", RULES_CAT_AUDIO, "1700.00"},
+	{"{\"AUDIO\": {\"pct_brss\": 100, \"annual_cents\": 170001}}", RULES_CAT_AUDIO, "1700.01"},
 	{"{\"HOSP_FJH\": {\"per_act_cents\": 1500}}", RULES_CAT_HOSP_FJH, "20.00"},
 	{"{\"HOSP_FJH\": {\"per_act_cents\": 2000, \"max_acts_per_year\": 30}}", RULES_CAT_HOSP_FJH,
 	 "limit of days"},
@@ -210,6 +218,36 @@ static void test_shapes(void)
 	CHECK_EQ_I64(formula.v[0].effective_from, 20260101);
 }
 
+/* The database's rule for versions (migration 017): no two in force on
+ * the same day. A later number may fill an earlier gap (tests/lib.sh
+ * fill_gap_formula), and effective_to null is the NULL of the database. */
+static void test_version_periods(void)
+{
+	struct rules_error err = {"", "", -1};
+	const char *gap_filled =
+		"{\"versions\": [{\"version\": 1, \"effective_from\": \"2026-06-01\","
+		" \"effective_to\": null, \"guarantees\": {}},"
+		" {\"version\": 2, \"effective_from\": \"2026-01-01\","
+		" \"effective_to\": \"2026-06-01\", \"guarantees\": {}},"
+		" {\"version\": 3, \"effective_from\": \"2024-01-01\","
+		" \"effective_to\": \"2025-01-01\", \"guarantees\": {}}]}";
+	const char *overlapping =
+		"{\"versions\": [{\"version\": 1, \"effective_from\": \"2024-01-01\","
+		" \"effective_to\": null, \"guarantees\": {}},"
+		" {\"version\": 2, \"effective_from\": \"2026-01-01\", \"guarantees\": {}}]}";
+
+	if (parse(gap_filled, &err) != RULES_OK)
+		printf("  %s: %s\n", err.field, err.reason);
+	REQUIRE(parse(gap_filled, &err) == RULES_OK);
+	CHECK_EQ_I64(formula.n_versions, 3);
+	CHECK(!formula.v[0].has_to);
+	CHECK(formula.v[1].has_to);
+	CHECK_EQ_I64(formula.v[1].effective_to, 20260601);
+	CHECK(parse(overlapping, &err) == RULES_ERR);
+	CHECK_EQ_STR(err.field, "versions[1]");
+	CHECK_EQ_STR(err.reason, "overlaps versions[0] (both in force on 2026-01-01)");
+}
+
 static const struct {
 	const char *text;
 	const char *field;
@@ -227,6 +265,23 @@ static const struct {
 	{"{\"versions\": [{\"version\": 1, \"effective_from\": \"2026-01-01\", \"guarantees\": {}},"
 	 " {\"version\": 1, \"effective_from\": \"2027-01-01\", \"guarantees\": {}}]}",
 	 "versions[1].version"},
+	/* Two versions in force on the same day, open-ended or not. */
+	{"{\"versions\": [{\"version\": 1, \"effective_from\": \"2024-01-01\", \"guarantees\": {}},"
+	 " {\"version\": 2, \"effective_from\": \"2026-01-01\", \"guarantees\": {}}]}",
+	 "versions[1]"},
+	{"{\"versions\": [{\"version\": 1, \"effective_from\": \"2024-01-01\","
+	 " \"effective_to\": \"2026-01-02\", \"guarantees\": {}},"
+	 " {\"version\": 2, \"effective_from\": \"2027-01-01\", \"guarantees\": {}},"
+	 " {\"version\": 3, \"effective_from\": \"2026-01-01\", \"effective_to\": \"2027-01-01\","
+	 " \"guarantees\": {}}]}",
+	 "versions[2]"},
+	{"{\"versions\": [{\"version\": 2, \"effective_from\": \"2025-01-01\","
+	 " \"effective_to\": \"2025-06-01\", \"guarantees\": {}},"
+	 " {\"version\": 1, \"effective_from\": \"2024-01-01\", \"guarantees\": {}}]}",
+	 "versions[1]"},
+	/* null means "still in force" for effective_to only. */
+	{"{\"versions\": [{\"version\": 1, \"effective_from\": null, \"guarantees\": {}}]}",
+	 "versions[0].effective_from"},
 	{"{\"versions\": [{\"version\": 1, \"effective_from\": \"2026-01-01\","
 	 " \"guarantees\": {\"AUDIO\": {\"pct\": 1}}}]}",
 	 "versions[0].guarantees.AUDIO.pct"},
@@ -271,6 +326,7 @@ int main(void)
 	RUN(test_bad);
 	RUN(test_many_issues);
 	RUN(test_shapes);
+	RUN(test_version_periods);
 	RUN(test_malformed);
 	RUN(test_date_without_frame);
 	return test_report();

@@ -215,6 +215,14 @@ static const struct {
 	{"optics[0].ceilings_cents.bifocal", "1", "optics[0].ceilings_cents.bifocal"},
 	{"optics[0].ceilings_cents", NULL, "optics[0].ceilings_cents"},
 	{"responsible[0].parcours_ref_rate", "101", "responsible[0].parcours_ref_rate"},
+	/* A renewal of 0 months pays a second equipment bought the same day. */
+	{"renewal[0].glasses_months", "0", "renewal[0].glasses_months"},
+	{"renewal[0].glasses_child_months", "0", "renewal[0].glasses_child_months"},
+	{"renewal[0].audio_months", "0", "renewal[0].audio_months"},
+	{"renewal[0].audio_months", "61", "renewal[0].audio_months"},
+	/* The TM (100 % BRSS) is always covered; the reference is a rate. */
+	{"responsible[0].non_optam_max_pct", "99", "responsible[0].non_optam_max_pct"},
+	{"responsible[0].parcours_ref_rate", "0", "responsible[0].parcours_ref_rate"},
 	{"acts[0].category", "\"DENTIST\"", "acts[0].category"},
 	{"acts[0].code", "\"ABCDEFGHIJKLMNOPQ\"", "acts[0].code"},
 	{"acts[0].amo_rate", "150", "acts[0].amo_rate"},

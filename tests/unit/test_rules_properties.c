@@ -146,6 +146,12 @@ static void gen_guarantee(struct rng *r, enum rules_category cat, struct rules_g
 		g->has |= RULES_G_ANNUAL_CAP;
 		g->annual_cap_cents = range(r, 0, 200000);
 	}
+	/* Likewise: a non-OPTAM percentage is refused outside doctors' fees. */
+	if (cat != RULES_CAT_CONSULT_GP && cat != RULES_CAT_CONSULT_SPEC &&
+	    cat != RULES_CAT_HOSP_HONORAIRES && cat != RULES_CAT_RADIOLOGIE) {
+		g->has &= ~RULES_G_NON_OPTAM;
+		g->non_optam_pct_brss = 0;
+	}
 	if ((cat == RULES_CAT_OPTIQUE_EQUIPEMENT || cat == RULES_CAT_AUDIO) && chance(r, 30)) {
 		g->has |= RULES_G_RENEWAL;
 		g->renewal_months = (int32_t)range(r, 1, 60);
