@@ -308,6 +308,7 @@ static int tpgate_init(void *ctx)
 	g->max_in_flight_per_pro = (int)cfg.max_in_flight_per_pro;
 	g->quote_days = cfg.quote_days;
 	g->batch = xcalloc(TP_BATCH, sizeof(*g->batch));
+	tp_front_metrics();
 	g->ctx = zmq_ctx_new();
 	if (g->ctx == NULL || pg_open_serving(cfg.pg_dsn, &g->db) != OK ||
 	    pg_set(g->db, "statement_timeout", TP_STATEMENT_TIMEOUT) != OK ||

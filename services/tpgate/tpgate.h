@@ -231,6 +231,8 @@ struct request {
 
 /* tpgate_front.c */
 /* An envelope, already packed, to the client of route r. */
+/* The front door's event counters, registered at 0 at start. */
+void tp_front_metrics(void);
 void tp_send(struct tpgate *g, const struct tp_route *r, const uint8_t *body, size_t len);
 void tp_reply(struct tpgate *g, const struct tp_route *r, const char *trace_id,
 	      Claims__MessageType type, const ProtobufCMessage *m);
