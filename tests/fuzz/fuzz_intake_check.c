@@ -173,10 +173,18 @@ static void check_accepted(const Claims__ClaimSubmitted *s)
 		}
 		CHECK(l->frame_charged_cents <= l->charged_cents);
 	}
-	CHECK(strncmp(s->source, "tp:", 3) != 0 ||
-	      (s->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL && s->professional_kind != NULL &&
-	       s->professional_id != NULL &&
-	       strlen(s->source) == 4 + strlen(s->professional_kind) + strlen(s->professional_id)));
+	/* A "tp:" source is exactly "tp:KIND:NUMBER" of the claim's own
+	 * professional, paid to them: the same length is not enough (another
+	 * professional's number of as many digits). */
+	if (strncmp(s->source, "tp:", 3) == 0) {
+		char own[128];
+
+		CHECK(s->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL);
+		CHECK(s->professional_kind != NULL && s->professional_id != NULL);
+		CHECK(snprintf(own, sizeof(own), "tp:%s:%s", s->professional_kind,
+			       s->professional_id) < (int)sizeof(own));
+		CHECK(strcmp(s->source, own) == 0);
+	}
 }
 
 static int refused(const struct intake_outcome *o, const char *code)

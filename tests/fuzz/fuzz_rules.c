@@ -9,10 +9,11 @@
  *	Feeds arbitrary bytes to what reads untrusted JSON: the simulate
  *	request parser, the engine and the result serialiser (the path of
  *	claimctl simulate), and the formula reader and contrat responsable
- *	check. A crash, a sanitizer report or a broken balance
- *	(charged = amo_paid + amc + rac) aborts. The parameters are read
- *	once from deploy/params/parameters.json (or CLAIMS_RULES_PARAMS):
- *	run from the repository root.
+ *	check. A crash, a sanitizer report or a broken result (a line
+ *	missing, charged != amo_paid + amc + rac, totals that are not the
+ *	lines' sums) aborts. The parameters are read once from
+ *	deploy/params/parameters.json (or CLAIMS_RULES_PARAMS): run from
+ *	the repository root.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -45,23 +46,52 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* The result of a request that was accepted must balance. */
-static void check_balance(const char *out)
+/* A member of the result that must be there, as an integer. */
+static json_int_t amount(json_t *o, const char *key)
 {
-	json_t *res = json_loads(out, 0, NULL), *line;
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_integer(v))
+		abort();
+	return json_integer_value(v);
+}
+
+/* The result of a request that was accepted: one line for each line of
+ * the request (a result without its lines would balance vacuously), each
+ * balanced (charged = amo_paid + amc + rac, amc not below 0), and totals
+ * that add the lines up. */
+static void check_result(const uint8_t *data, size_t size, const char *out)
+{
+	/* Read as rules_json_simulate() read it: accepted, so an object
+	 * with at least one line. */
+	json_t *req = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+	json_t *res = out != NULL ? json_loads(out, 0, NULL) : NULL, *lines, *line, *totals;
+	json_int_t charged = 0, amo_paid = 0, amc = 0, rac = 0;
 	size_t i;
 
-	if (res == NULL)
+	if (req == NULL || res == NULL)
 		abort();
-	json_array_foreach (json_object_get(res, "lines"), i, line) {
-		json_int_t charged = json_integer_value(json_object_get(line, "charged_cents"));
-		json_int_t sum = json_integer_value(json_object_get(line, "amo_paid_cents")) +
-				 json_integer_value(json_object_get(line, "amc_cents")) +
-				 json_integer_value(json_object_get(line, "rac_cents"));
+	lines = json_object_get(res, "lines");
+	if (!json_is_array(lines) || json_array_size(lines) == 0 ||
+	    json_array_size(lines) != json_array_size(json_object_get(req, "lines")))
+		abort();
+	json_array_foreach (lines, i, line) {
+		json_int_t c = amount(line, "charged_cents"), p = amount(line, "amo_paid_cents"),
+			   m = amount(line, "amc_cents"), r = amount(line, "rac_cents");
 
-		if (sum != charged || json_integer_value(json_object_get(line, "amc_cents")) < 0)
+		if (c != p + m + r || m < 0)
 			abort();
+		charged += c;
+		amo_paid += p;
+		amc += m;
+		rac += r;
 	}
+	totals = json_object_get(res, "totals");
+	if (amount(totals, "charged_cents") != charged ||
+	    amount(totals, "amo_paid_cents") != amo_paid || amount(totals, "amc_cents") != amc ||
+	    amount(totals, "rac_cents") != rac)
+		abort();
+	json_decref(req);
 	json_decref(res);
 }
 
@@ -90,7 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *out = NULL;
 
 	if (rules_json_simulate(&params, (const char *)data, size, &out, &err) == RULES_OK)
-		check_balance(out);
+		check_result(data, size, out);
 	else if (err.reason[0] == '\0')
 		abort(); /* a refusal must say what was wrong */
 	free(out);

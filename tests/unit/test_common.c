@@ -152,14 +152,37 @@ static void test_identifiers(void)
 	CHECK(luhn_valid("79927398713"));
 	CHECK(!luhn_valid("79927398710"));
 	CHECK_EQ_I64(luhn_check_digit("7992739871"), 3);
-	CHECK(rpps_valid("10003456784") == luhn_valid("10003456784"));
-	CHECK(!rpps_valid("1000345678")); /* 10 digits */
+	/* RPPS: 11 digits, the last a Luhn key. The expected values are
+	 * fixed numbers, not computed by the code under test. */
+	CHECK(rpps_valid("10003456786"));
+	CHECK(!rpps_valid("10003456784"));  /* wrong key */
+	CHECK(!rpps_valid("1000345678"));   /* 10 digits */
+	CHECK(!rpps_valid("100034567860")); /* 12 digits */
+	CHECK(!rpps_valid("1000345678A"));
+	CHECK(!rpps_valid(""));
 	CHECK(!finess_valid("75000001A"));
-	/* NIR key: 97 - (1800175123456 mod 97) */
-	CHECK_EQ_I64(nir_key("1800175123456"), (int)(97 - 1800175123456ULL % 97));
-	CHECK(nir_valid("180017512345606") == (nir_key("1800175123456") == 6));
+	/* NIR key: 97 - (the 13 digits mod 97), two digits;
+	 * 1800175123456 mod 97 = 37, key 60. */
+	CHECK_EQ_I64(nir_key("1800175123456"), 60);
+	CHECK(nir_valid("180017512345660"));
+	CHECK(!nir_valid("180017512345606")); /* 97 - n mod 97 is not n mod 97 */
+	CHECK(!nir_valid("180017512345661")); /* wrong key */
+	CHECK(!nir_valid("18001751234566"));  /* 14 characters */
+	CHECK(!nir_valid("1800175123456600"));
+	CHECK(!nir_valid("18001751234566A"));
+	CHECK(!nir_valid("1800175A2345660"));
+	CHECK(nir_key("180017512345") == -1);  /* 12 digits */
 	CHECK(nir_key("18001752A1234") == -1); /* 2A is only valid as the department */
-	CHECK(nir_key("180012A123456") >= 0);  /* Corsica */
+	CHECK(nir_key("180017512345X") == -1);
+	/* Corsica: 2A counts as 19 and 2B as 18, so the keys differ from
+	 * each other and from department 20's (1800120123456: key 90). */
+	CHECK_EQ_I64(nir_key("1800120123456"), 90);
+	CHECK_EQ_I64(nir_key("180012A123456"), 20);
+	CHECK_EQ_I64(nir_key("180012B123456"), 47);
+	CHECK(nir_valid("180012A12345620"));
+	CHECK(nir_valid("180012B12345647"));
+	CHECK(!nir_valid("180012A12345647"));	    /* 2B's key on 2A */
+	CHECK_EQ_I64(nir_key("180012C123456"), -1); /* only A and B */
 }
 
 /* A trace id is logged and stored: arbitrary bytes in it are refused

@@ -106,6 +106,12 @@ static void test_vector(void)
 			printf("  %s: %s: %s\n", vector, err.field, err.reason);
 		CHECK(rc == RULES_OK);
 		got = out != NULL ? json_loads(out, 0, NULL) : NULL;
+		/* Accepted with no result, or one that is not JSON, is a
+		 * failure: nothing could be compared. */
+		if (rc == RULES_OK && got == NULL)
+			printf("  %s: result %s\n", vector,
+			       out == NULL ? "missing" : "is not JSON");
+		CHECK(got != NULL);
 		if (got != NULL)
 			compare_result(want, got);
 		json_decref(got);
