@@ -35,6 +35,21 @@ check_eq() { # check_eq NAME GOT WANT
 
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$CLAIMS_PG_DSN" -c "$1"; }
 
+# hold_lock TABLE SECONDS [EXCLUSIVE]: a session of its own holds the
+# table locked (ACCESS EXCLUSIVE, or EXCLUSIVE) for SECONDS, in the
+# background (its pid in LOCKER, for `wait`); returns once the lock is
+# granted (pg_locks), or fails after 10 s. Tests wait on locks, never on
+# sleeps.
+hold_lock() {
+	local table=$1 seconds=$2 mode=${3:-ACCESS EXCLUSIVE} held
+	held=$([ "$mode" = EXCLUSIVE ] && echo ExclusiveLock || echo AccessExclusiveLock)
+	psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; LOCK TABLE $table IN $mode MODE;
+		SELECT pg_sleep($seconds); COMMIT" >/dev/null 2>&1 &
+	LOCKER=$!
+	wait_for 10 bash -c "[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM pg_locks
+		WHERE relation = '$table'::regclass AND mode = '$held' AND granted\")\" -ge 1 ]"
+}
+
 # start_daemon NAME LOGFILE [ENV=VALUE...]: start build/bin/NAME in the background
 start_daemon() {
 	local name=$1 log=$2

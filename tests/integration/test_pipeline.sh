@@ -111,17 +111,10 @@ check "check: ... and the payment, with both amounts" \
 # A mismatch printed stands when a later check fails on the database
 # (here the payments, locked beyond the session's lock_timeout): exit 1,
 # not 3 ("nothing concluded", which a scheduler tries again).
-psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; LOCK TABLE payments IN ACCESS EXCLUSIVE MODE;
-	SELECT pg_sleep(5); COMMIT" >/dev/null 2>>"$LOG" &
-locker=$!
-payments_locked() {
-	[ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'payments'::regclass
-		AND mode = 'AccessExclusiveLock' AND granted")" = 1 ]
-}
-check "check: the payments locked away" wait_for 5 payments_locked
+check "check: the payments locked away" hold_lock payments 5
 out=$(PGOPTIONS="-c lock_timeout=500ms" "$BIN/claimctl" check --member "$M" --days 1 2>&1)
 rc=$?
-wait "$locker"
+wait "$LOCKER"
 check_eq "check: a mismatch, then a database error: still a mismatch (exit 1)" "$rc" 1
 check "check: ... the mismatch printed" grep -q "^MISMATCH counters: 1 " <<<"$out"
 check "check: ... and the error after it said" grep -q "database error after a mismatch" <<<"$out"
@@ -947,14 +940,8 @@ printf '{"source":"%s","external_id":"k","membership_number":"%s","lines":[{"car
 start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9196 CLAIMS_INTAKE_ENDPOINT=tcp://127.0.0.1:5711
 second_intake=$LAST_PID
 check "one key: a second intake replica serves" wait_for 30 bash -c "curl -sf http://127.0.0.1:9196/health >/dev/null"
-queue_locked() {
-	[ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'outbox_queue'::regclass
-		AND mode = 'ExclusiveLock' AND granted")" -ge 1 ]
-}
-psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; LOCK TABLE outbox_queue IN EXCLUSIVE MODE;
-	SELECT pg_sleep(4); COMMIT" >/dev/null 2>>"$LOG" &
-locker=$!
-check "one key: the queue locked" wait_for 10 queue_locked
+check "one key: the queue locked" hold_lock outbox_queue 4 EXCLUSIVE
+locker=$LOCKER
 "$BIN/claimctl" submit --sync "$TEST_LOGS/twice-good.json" >"$TEST_LOGS/twice-good.txt" 2>>"$LOG" &
 first=$!
 claim_insert_waits() {
@@ -982,10 +969,8 @@ http_code() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:9191/$1";
 check_eq "liveness: /live 200 while the loop turns" "$(http_code live)" 200
 LV="live-$RUN_ID"
 claims_file "$P" 1 1 "$LV" >"$TEST_LOGS/live-claim.json"
-psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; LOCK TABLE claim_lines IN ACCESS EXCLUSIVE MODE;
-	SELECT pg_sleep(9); COMMIT" >/dev/null 2>>"$LOG" &
-locker=$!
-sleep 0.5
+check "liveness: the claims' lines locked" hold_lock claim_lines 9
+locker=$LOCKER
 "$BIN/claimctl" submit "$TEST_LOGS/live-claim.json" 2>>"$LOG"
 check "liveness: /live 503 once a step has run past CLAIMS_LIVE_STALL_SECONDS" \
 	wait_for 9 bash -c "$(declare -f http_code); [ \"\$(http_code live)\" = 503 ]"

@@ -92,14 +92,8 @@ check "database back: ... some by the worker that was away" test "$(served 9182)
 # professional still gets one of the 8 slots (CLAIMS_TP_MAX_IN_FLIGHT),
 # which the first would otherwise all hold (its quote waits, and times
 # out too).
-psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; LOCK TABLE consumption_counters IN ACCESS EXCLUSIVE MODE;
-	SELECT pg_sleep(4); COMMIT" >/dev/null 2>>"$LOG" &
-locker=$!
-counters_locked() {
-	[ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'consumption_counters'::regclass
-		AND mode = 'AccessExclusiveLock' AND granted")" = 1 ]
-}
-check "burst: the workers' counters locked" wait_for 10 counters_locked
+check "burst: the workers' counters locked" hold_lock consumption_counters 4
+locker=$LOCKER
 PROBE_MEMBER="${P}00001" "$(dirname "$BIN")/tests/integration/probe_tp_load" burst 10 \
 	>"$TEST_LOGS/quote-burst-$RUN_ID.txt" 2>>"$LOG" &
 prober=$!
