@@ -218,6 +218,16 @@ struct sender {
 	int sent, accepted, rejected;
 };
 
+/* What a sync answer adds when it is a duplicate's. */
+static const char *duplicate_note(const Claims__SubmitReply *r)
+{
+	if (!r->duplicate)
+		return "";
+	return r->content_differs ? " (duplicate: first answer; this content differs from the"
+				    " first, nothing of it recorded)"
+				  : " (duplicate: first answer)";
+}
+
 static int print_reply(struct sender *s, const zmq_msg_t *msg, const char *external_id)
 {
 	struct envelope env;
@@ -236,12 +246,12 @@ static int print_reply(struct sender *s, const zmq_msg_t *msg, const char *exter
 	if (r->status == CLAIMS__SUBMIT_STATUS__SUBMIT_ACCEPTED) {
 		s->accepted++;
 		printf("%s accepted %s%s\n", external_id ? external_id : "-", r->claim_id,
-		       r->duplicate ? " (duplicate: first answer)" : "");
+		       duplicate_note(r));
 	} else {
 		s->rejected++;
 		printf("%s rejected %s %s %s%s\n", external_id ? external_id : "-", r->reason_code,
 		       r->field && r->field[0] ? r->field : "-", r->message ? r->message : "",
-		       r->duplicate ? " (duplicate: first answer)" : "");
+		       duplicate_note(r));
 	}
 	claims__submit_reply__free_unpacked(r, NULL);
 	return OK;

@@ -401,9 +401,10 @@ static int print_reply(const struct envelope *reply)
 
 		if (r == NULL)
 			break;
-		j = json_pack("{s:b, s:b, s:s?, s:s?, s:s?, s:s?}", "accepted", r->accepted,
-			      "duplicate", r->duplicate, "claim_id", r->claim_id, "reason_code",
-			      r->reason_code, "field", r->field, "message", r->message);
+		j = json_pack("{s:b, s:b, s:b, s:s?, s:s?, s:s?, s:s?}", "accepted", r->accepted,
+			      "duplicate", r->duplicate, "content_differs", r->content_differs,
+			      "claim_id", r->claim_id, "reason_code", r->reason_code, "field",
+			      r->field, "message", r->message);
 		claims__invoice_reply__free_unpacked(r, NULL);
 		break;
 	}

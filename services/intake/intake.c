@@ -87,10 +87,28 @@ dead:
 	return worker_dead_letter(db, "intake", m, why);
 }
 
+/* A message whose key was answered for other content: given the first
+ * answer (it creates nothing), and kept whole in the DLQ with why, so
+ * that what it said is not lost without a trace (a key reused by its
+ * sender for another claim). Same transaction. */
+static int keep_reused_key(struct pg *db, rd_kafka_message_t *m, const struct intake_item *it)
+{
+	char why[300];
+
+	snprintf(why, sizeof(why),
+		 "key (source %s, external id %s) already answered for other content (first"
+		 " answer: %s %s); nothing of this submission recorded",
+		 it->s->source, it->s->external_id, it->out.accepted ? "accepted" : "rejected",
+		 it->out.accepted ? it->out.claim_id : it->out.reason_code);
+	log_warn("%s", why);
+	return worker_dead_letter(db, "intake", m, why);
+}
+
 static int handle_batch(void *ctx, struct pg *db, rd_kafka_message_t **batch, int n)
 {
 	struct decoded *d = xcalloc((size_t)n, sizeof(*d));
 	struct intake_item *items = xcalloc((size_t)n, sizeof(*items));
+	int *message_of = xcalloc((size_t)n, sizeof(*message_of));
 	int count = 0, status = OK;
 
 	UNUSED(ctx);
@@ -103,16 +121,21 @@ static int handle_batch(void *ctx, struct pg *db, rd_kafka_message_t **batch, in
 			items[count].s = d[i].claim;
 			items[count].trace_id = d[i].env.trace_id;
 			items[count].message_id = d[i].env.message_id;
+			message_of[count] = i;
 			count++;
 		}
 	}
 	if (status == OK && count > 0)
 		status = intake_submit_batch(db, items, count);
+	for (int k = 0; k < count && status == OK; k++)
+		if (items[k].out.content_differs)
+			status = keep_reused_key(db, batch[message_of[k]], &items[k]);
 	for (int i = 0; i < n; i++) {
 		if (d[i].claim != NULL)
 			claims__claim_submitted__free_unpacked(d[i].claim, NULL);
 		envelope_free(&d[i].env);
 	}
+	free(message_of);
 	free(items);
 	free(d);
 	return status;

@@ -33,6 +33,10 @@
 struct intake_outcome {
 	int accepted;
 	int duplicate;
+	/* A duplicate whose content is not the first submission's (its key
+	 * used again for something else): answered the first answer all
+	 * the same, and said. */
+	int content_differs;
 	char claim_id[UUID_STR_LEN];
 	char reason_code[32];
 	char field[64];
@@ -96,6 +100,10 @@ struct intake_item {
 	enum intake_state state;
 	int repeat_of;
 	char row_id[UUID_STR_LEN]; /* claim or rejection id written */
+	/* SHA-256 of the submission packed again, in hex: kept with its
+	 * first answer, compared with a repeat's. first_digest: the first
+	 * answer's ("" when it has none: written before digests were). */
+	char digest[65], first_digest[65];
 };
 
 /* intake_store.c */

@@ -72,6 +72,8 @@ static void send_reply(void *sock, const struct zframes *request, const char *re
 	r.status = o->accepted ? CLAIMS__SUBMIT_STATUS__SUBMIT_ACCEPTED
 			       : CLAIMS__SUBMIT_STATUS__SUBMIT_REJECTED;
 	r.duplicate = o->duplicate;
+	r.has_content_differs = o->content_differs;
+	r.content_differs = o->content_differs;
 	r.claim_id = o->accepted ? (char *)o->claim_id : NULL;
 	r.reason_code = o->accepted ? NULL : (char *)o->reason_code;
 	r.field = o->accepted ? NULL : (char *)o->field;

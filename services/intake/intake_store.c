@@ -29,6 +29,7 @@
  *	is written only for rows actually inserted) and reads the winner's
  *	answer.
  */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,12 +49,13 @@ static const char *const source_kinds[] = {"unknown", "amo", "facility", "tiers_
 static const char sql_insert_claims[] =
 	"WITH c AS ("
 	" INSERT INTO claims (claim_id, source, source_kind, external_id, contract_id,"
-	"  beneficiary_id, professional_id, payee, status, trace_id, quote_id)"
+	"  beneficiary_id, professional_id, payee, status, trace_id, quote_id, content_digest)"
 	" SELECT x.claim_id, x.source, x.kind, x.external_id, x.contract_id, x.beneficiary_id,"
-	"  x.professional, x.payee, 'queued', x.trace_id, x.quote_id"
+	"  x.professional, x.payee, 'queued', x.trace_id, x.quote_id, decode(x.digest, 'hex')"
 	" FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],"
-	"  $7::bigint[], $8::text[], $9::text[], $32::uuid[]) AS x(claim_id, source, kind,"
-	"  external_id, contract_id, beneficiary_id, professional, payee, trace_id, quote_id)"
+	"  $7::bigint[], $8::text[], $9::text[], $32::uuid[], $33::text[]) AS x(claim_id, source,"
+	"  kind, external_id, contract_id, beneficiary_id, professional, payee, trace_id, quote_id,"
+	"  digest)"
 	" ON CONFLICT (source, external_id) DO NOTHING RETURNING claim_id),"
 	" l AS ("
 	" INSERT INTO claim_lines (claim_id, line_no, line_ref, act_code, category, care_date,"
@@ -79,9 +81,10 @@ static const char sql_insert_claims[] =
 static const char sql_insert_rejections[] =
 	"WITH r AS ("
 	" INSERT INTO claim_rejections (rejection_id, source, external_id, reason_code, field,"
-	"  message)"
-	" SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],"
-	"  $6::text[])"
+	"  message, content_digest)"
+	" SELECT x.id, x.source, x.ext, x.code, x.field, x.message, decode(x.digest, 'hex')"
+	" FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+	"  $11::text[]) AS x(id, source, ext, code, field, message, digest)"
 	" ON CONFLICT DO NOTHING RETURNING rejection_id),"
 	" o AS (INSERT INTO outbox (message_id, topic, key, msg_type, payload)"
 	" SELECT e.id, 'claims.rejected', e.key, $7, decode(e.payload, 'hex')"
@@ -106,15 +109,16 @@ int intake_prepare(struct pg *db)
 			    "x.ext") " AS h FROM unnest($1::text[], $2::text[]) AS x(source, ext)"
 				     "  WHERE x.source <> '' ORDER BY h) q",
 		    2) != OK ||
-	    pg_prepare(
-		    db, "intake_first_answers",
-		    "SELECT x.n, c.claim_id::text, r.reason_code, r.field, r.message"
-		    " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(source, ext, n)"
-		    " LEFT JOIN claims c ON c.source = x.source AND c.external_id = x.ext"
-		    " LEFT JOIN LATERAL (SELECT reason_code, field, message FROM claim_rejections"
-		    "  WHERE source = x.source AND external_id = x.ext LIMIT 1) r ON true"
-		    " WHERE c.claim_id IS NOT NULL OR r.reason_code IS NOT NULL",
-		    2) != OK ||
+	    pg_prepare(db, "intake_first_answers",
+		       "SELECT x.n, c.claim_id::text, r.reason_code, r.field, r.message,"
+		       " encode(coalesce(c.content_digest, r.content_digest), 'hex')"
+		       " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(source, ext, n)"
+		       " LEFT JOIN claims c ON c.source = x.source AND c.external_id = x.ext"
+		       " LEFT JOIN LATERAL (SELECT reason_code, field, message, content_digest"
+		       "  FROM claim_rejections"
+		       "  WHERE source = x.source AND external_id = x.ext LIMIT 1) r ON true"
+		       " WHERE c.claim_id IS NOT NULL OR r.reason_code IS NOT NULL",
+		       2) != OK ||
 	    pg_prepare(db, "intake_coverage",
 		       "SELECT DISTINCT ON (x.n) x.n, b.beneficiary_id, b.contract_id,"
 		       " b.birth_date::text, b.exemptions::text,"
@@ -149,8 +153,8 @@ int intake_prepare(struct pg *db)
 		       " FROM quotes"
 		       " WHERE quote_id = ANY($1::uuid[])",
 		       1) != OK ||
-	    pg_prepare(db, "intake_insert_claims", sql_insert_claims, 32) != OK ||
-	    pg_prepare(db, "intake_insert_rejections", sql_insert_rejections, 10) != OK)
+	    pg_prepare(db, "intake_insert_claims", sql_insert_claims, 33) != OK ||
+	    pg_prepare(db, "intake_insert_rejections", sql_insert_rejections, 11) != OK)
 		return ERR;
 	return OK;
 }
@@ -178,7 +182,11 @@ static void tally_outcome(const struct intake_outcome *o)
 	const char *help;
 	int k;
 
-	if (o->duplicate) {
+	if (o->duplicate && o->content_differs) {
+		snprintf(name, sizeof(name), "intake_key_reused_total");
+		help = "Repeated keys whose content differs from the first submission's"
+		       " (given the first answer)";
+	} else if (o->duplicate) {
 		snprintf(name, sizeof(name), "intake_duplicates_total");
 		help = "Repeated submissions given the first answer";
 	} else if (o->accepted) {
@@ -233,8 +241,12 @@ static int keyed(const Claims__ClaimSubmitted *s)
 	       !reserved_source(s);
 }
 
-static void answer_from_row(struct intake_outcome *o, PGresult *res, int r)
+/* The first answer of an item's key, and whether the item says
+ * something else than the submission that got it. */
+static void answer_from_row(struct intake_item *it, PGresult *res, int r)
 {
+	struct intake_outcome *o = &it->out;
+
 	memset(o, 0, sizeof(*o));
 	if (!PQgetisnull(res, r, 1)) {
 		o->accepted = 1;
@@ -244,6 +256,9 @@ static void answer_from_row(struct intake_outcome *o, PGresult *res, int r)
 			      PQgetvalue(res, r, 4));
 	}
 	o->duplicate = 1;
+	snprintf(it->first_digest, sizeof(it->first_digest), "%s", PQgetvalue(res, r, 5));
+	o->content_differs =
+		it->first_digest[0] != '\0' && strcmp(it->first_digest, it->digest) != 0;
 }
 
 #define STATE(st) (1u << (st))
@@ -303,7 +318,7 @@ static int first_answers(struct pg *db, struct intake_item *items, int n, unsign
 		int i = atoi(PQgetvalue(res, r, 0)) - 1;
 
 		if (i >= 0 && i < n && (states & STATE(items[i].state)) && keyed(items[i].s)) {
-			answer_from_row(&items[i].out, res, r);
+			answer_from_row(&items[i], res, r);
 			items[i].state = ANSWERED;
 		}
 	}
@@ -629,6 +644,7 @@ enum {
 	E_KEY,
 	E_PAYLOAD,
 	C_QUOTE,
+	C_DIGEST,
 	CLAIM_PARAMS
 };
 
@@ -690,6 +706,7 @@ static int add_accepted(struct pgarray *a, struct intake_item *it)
 		     s->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL ? "professional" : "member");
 	opt_text(&a[C_TRACE], it->trace_id);
 	opt_text(&a[C_QUOTE], s->quote_id && s->quote_id[0] ? s->quote_id : NULL);
+	pgarray_text(&a[C_DIGEST], it->digest);
 	add_lines(a, it);
 	pgarray_text(&a[E_CLAIM], it->out.claim_id);
 	pgarray_text(&a[E_ID], event_id);
@@ -766,6 +783,7 @@ enum {
 	R_EVENT,
 	R_KEY,
 	R_PAYLOAD,
+	R_DIGEST,
 	REJECT_PARAMS
 };
 
@@ -823,6 +841,8 @@ static int add_rejected(struct pgarray *a, struct intake_item *it)
 	pgarray_text(&a[R_EVENT], event_id);
 	pgarray_text(&a[R_KEY], external ? external : "");
 	pgarray_hex(&a[R_PAYLOAD], event, len);
+	/* Only a key has a first answer to compare with. */
+	opt_text(&a[R_DIGEST], keyed(s) ? it->digest : NULL);
 	free(event);
 	return OK;
 }
@@ -857,6 +877,20 @@ static int write_rejected(struct pg *db, struct intake_item *items, int n)
 
 /* ---- the batch ------------------------------------------------------------------------------ */
 
+/* What a submission says, as a digest: the message packed again (the
+ * same fields give the same bytes, whatever their order on the wire). */
+static void submission_digest(const Claims__ClaimSubmitted *s, char hex[65])
+{
+	unsigned char hash[crypto_hash_sha256_BYTES];
+	size_t len = claims__claim_submitted__get_packed_size(s);
+	uint8_t *buf = xmalloc(len + 1);
+
+	claims__claim_submitted__pack(s, buf);
+	crypto_hash_sha256(hash, buf, len);
+	sodium_bin2hex(hex, 65, hash, sizeof(hash));
+	free(buf);
+}
+
 static void decide_static(struct intake_item *items, int n)
 {
 	/* A care date is in the future only if it is everywhere: the
@@ -866,6 +900,9 @@ static void decide_static(struct intake_item *items, int n)
 
 	for (int i = 0; i < n; i++) {
 		memset(&items[i].out, 0, sizeof(items[i].out));
+		submission_digest(items[i].s, items[i].digest);
+		/* Written by this batch, it is its own first answer. */
+		memcpy(items[i].first_digest, items[i].digest, sizeof(items[i].digest));
 		items[i].repeat_of = -1;
 		items[i].state = intake_check_static(items[i].s, today, &items[i].out) == OK
 					 ? PENDING
@@ -895,10 +932,17 @@ static int decide_rest(struct pg *db, struct intake_item *items, int n)
 static void copy_repeats(struct intake_item *items, int n)
 {
 	for (int i = 0; i < n; i++) {
+		const struct intake_item *first;
+
 		if (items[i].state != REPEAT)
 			continue;
-		items[i].out = items[items[i].repeat_of].out;
+		first = &items[items[i].repeat_of];
+		items[i].out = first->out;
 		items[i].out.duplicate = 1;
+		/* Compared with the first answer's content: the first copy's
+		 * when this batch wrote it, the row's when another had. */
+		items[i].out.content_differs = first->first_digest[0] != '\0' &&
+					       strcmp(first->first_digest, items[i].digest) != 0;
 	}
 }
 

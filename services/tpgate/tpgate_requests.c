@@ -471,6 +471,8 @@ void tp_invoice_done(struct tpgate *g, struct tp_pending *p, const struct envelo
 	r.has_accepted = r.has_duplicate = 1;
 	r.accepted = s->status == CLAIMS__SUBMIT_STATUS__SUBMIT_ACCEPTED;
 	r.duplicate = s->duplicate;
+	r.has_content_differs = s->content_differs;
+	r.content_differs = s->content_differs;
 	r.claim_id = s->claim_id;
 	r.reason_code = s->reason_code;
 	r.field = s->field;

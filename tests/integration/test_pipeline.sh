@@ -421,6 +421,35 @@ check_eq "bad input: rejections recorded with their reason" \
 check_eq "bad input: a repeat gets the first answers" \
 	"$(grep -c "duplicate: first answer" "$TEST_LOGS/bad-replies-2.txt")" 10
 check "bad input: the good claim is decided" wait_for 30 all_decided "$BAD" 1
+# A key used again for other content (a sender's counter reset): the
+# first answer all the same, but said on the socket; read from Kafka,
+# the message is kept in the DLQ with why. The same content again stays
+# a plain duplicate.
+RK="reused-$RUN_ID"
+for d in 2026-03-10 2026-03-11; do
+	printf '{"source":"%s","external_id":"k","membership_number":"%s","lines":[{"care_date":"%s",%s}]}\n' \
+		"$RK" "${P}00002" "$d" "$line" >"$TEST_LOGS/reused-$d.json"
+done
+for f in 2026-03-10 2026-03-10 2026-03-11; do
+	"$BIN/claimctl" submit --sync "$TEST_LOGS/reused-$f.json" 2>>"$LOG"
+done >"$TEST_LOGS/reused.txt"
+reused=$(sql "SELECT claim_id FROM claims WHERE source = '$RK'")
+check_eq "key reused: accepted; the same again, a duplicate; other content, said" \
+	"$(cat "$TEST_LOGS/reused.txt")" \
+	"k accepted $reused
+k accepted $reused (duplicate: first answer)
+k accepted $reused (duplicate: first answer; this content differs from the first, nothing of it recorded)"
+check_eq "key reused: one claim, as first submitted" \
+	"$(sql "SELECT count(*) || ' ' || min(l.care_date) FROM claims c JOIN claim_lines l USING (claim_id)
+		WHERE c.source = '$RK'")" "1 2026-03-10"
+before_reused=$(dlq_count)
+"$BIN/claimctl" submit "$TEST_LOGS/reused-2026-03-11.json" 2>>"$LOG"
+check "key reused, from Kafka: the message kept in the DLQ" \
+	wait_for 30 bash -c "[ \"\$('$BIN/claimctl' dlq list 2>/dev/null | tail -n 1 | cut -d' ' -f1)\" -gt $before_reused ]"
+check "key reused, from Kafka: ... saying why" bash -c "'$BIN/claimctl' dlq list 2>/dev/null |
+	grep -q 'by intake: key (source $RK, external id k) already answered for other content (first answer: accepted $reused)'"
+check_eq "key reused, from Kafka: ... and nothing recorded" \
+	"$(sql "SELECT count(*) FROM claim_lines l JOIN claims c USING (claim_id) WHERE c.source = '$RK'")" 1
 # A rejection that depended on data loaded since (here: the member) is
 # released by an operator; the key is then decided anew.
 check "release: the key's rejection shown" grep -q "^rejected     UNKNOWN_MEMBER membership_number" \

@@ -185,7 +185,12 @@ CLAIM=$(jq -r .claim_id <<<"$i1")
 check_eq "invoice: covered accepted" "$(jq -c '[.accepted, .duplicate]' <<<"$i1")" '[true,false]'
 i2=$(tp invoice --member "$COVERED" --invoice-id "$INV-1" --quote "$QUOTE" "$TEST_LOGS/tp-lines.json")
 check_eq "invoice: repeated invoice id gets the first answer" \
-	"$(jq -c '[.accepted, .duplicate, .claim_id]' <<<"$i2")" "[true,true,\"$CLAIM\"]"
+	"$(jq -c '[.accepted, .duplicate, .content_differs, .claim_id]' <<<"$i2")" "[true,true,false,\"$CLAIM\"]"
+# The same invoice id for other care (without the quote): the first
+# answer, said to differ; nothing of it recorded.
+i3=$(tp invoice --member "$COVERED" --invoice-id "$INV-1" "$TEST_LOGS/tp-lines.json")
+check_eq "invoice: its id reused for other content, the first answer, said to differ" \
+	"$(jq -c '[.accepted, .duplicate, .content_differs, .claim_id]' <<<"$i3")" "[true,true,true,\"$CLAIM\"]"
 check_eq "invoice: claim paid to the professional, citing the quote" \
 	"$(sql "SELECT source, payee, quote_id, (SELECT id_value FROM professionals p WHERE p.professional_id = c.professional_id)
 		FROM claims c WHERE claim_id = '$CLAIM'")" "tp:RPPS:$PRO_A|professional|$QUOTE|$PRO_A"
