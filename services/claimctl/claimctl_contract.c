@@ -21,8 +21,9 @@
  *	or after it is no longer covered; claims for earlier care still are.
  *	A suspension (unpaid dues) refuses care from its first day (--from,
  *	today by default) until reactivated; care before that day stays
- *	covered. Suspending a suspended contract again sets its first day
- *	anew (a date mistyped is mended so). `reactivate` lifts a
+ *	covered. Suspending a suspended contract again with --from sets its
+ *	first day anew (a date mistyped is mended so); without, it keeps it
+ *	(a retried command does not move it to today). `reactivate` lifts a
  *	suspension only, clears its day, and gives back what the
  *	contract was: terminated (with its end date) if it had been
  *	terminated meanwhile or before, active otherwise. A contract that is
@@ -80,7 +81,10 @@ static const char sql_change[] =
 	" end_date = CASE $2 WHEN 'terminate' THEN $3::date ELSE c.end_date END,"
 	" termination_reason = CASE $2 WHEN 'terminate' THEN $4 ELSE c.termination_reason END,"
 	" terminated_at = CASE $2 WHEN 'terminate' THEN now() ELSE c.terminated_at END,"
-	" suspended_from = CASE $2 WHEN 'suspend' THEN coalesce($5::date, current_date)"
+	/* Suspended again without --from (a retried script, a second
+	 * operator), the first day stays (no day: none): only --from moves it. */
+	" suspended_from = CASE $2 WHEN 'suspend' THEN CASE WHEN $5::date IS NOT NULL THEN $5::date"
+	"   WHEN c.status = 'suspended' THEN c.suspended_from ELSE current_date END"
 	"  WHEN 'reactivate' THEN NULL ELSE c.suspended_from END"
 	" WHERE c.contract_id = (SELECT c2.contract_id FROM contracts c2"
 	"  JOIN members m ON m.member_id = c2.member_id"

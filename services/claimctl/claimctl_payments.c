@@ -127,8 +127,12 @@ static void print_payments(const PGresult *res, int rows)
  * unnoticed it would leave a truncated transfer file and exit 0. */
 static int stdout_written(void)
 {
+	errno = 0;
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "claimctl payments: standard output: %s\n", strerror(errno));
+		/* The error flag may come from an earlier printf, errno long
+		 * since reset: no "Success" then. */
+		fprintf(stderr, "claimctl payments: standard output: %s\n",
+			errno != 0 ? strerror(errno) : "write error");
 		return ERR;
 	}
 	return OK;

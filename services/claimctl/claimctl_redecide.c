@@ -300,9 +300,17 @@ static const char *refusal(const PGresult *c, const PGresult *lines)
 	return NULL;
 }
 
-/* A claim in error goes back to the queue as it is. */
+/* The COMMIT's answer lost, not necessarily the COMMIT: running the
+ * command again says how the claim stands ("queued: already waiting",
+ * "already completed by"), and sends it if it was not. */
+#define COMMIT_UNKNOWN                                                               \
+	"not known to be sent again: the commit's answer was lost (logged); run the" \
+	" command again for this claim to see"
+
+/* A claim in error goes back to the queue as it is; *said set when a
+ * line was printed for it (sent, or the commit's outcome unknown). */
 static int requeue(struct pg *db, const char *claim_id, const char *actor, const PGresult *c,
-		   const PGresult *lines)
+		   const PGresult *lines, int *said)
 {
 	const char *v[3] = {claim_id, actor, "claimctl claim redecide"};
 	PGresult *res;
@@ -312,10 +320,14 @@ static int requeue(struct pg *db, const char *claim_id, const char *actor, const
 	    pg_exec_params(db, sql_requeue, 3, v, &res) != OK)
 		return ERR;
 	PQclear(res);
-	if (pg_commit(db) != OK)
+	if (pg_commit(db) != OK) {
+		printf("%s %s\n", claim_id, COMMIT_UNKNOWN);
+		*said = 1;
 		return ERR;
+	}
 	printf("%s queued again (%d lines), formula versions to be read again\n", claim_id,
 	       PQntuples(lines));
+	*said = 1;
 	return OK;
 }
 
@@ -343,9 +355,14 @@ static int complete(struct pg *db, const char *claim_id, const char *actor, cons
 		goto refused;
 	}
 	if (add_event(db, complement_id, PQgetvalue(made, 0, 0), PQgetvalue(made, 0, 1), c,
-		      lines) != OK ||
-	    pg_commit(db) != OK)
+		      lines) != OK)
 		goto refused;
+	if (pg_commit(db) != OK) {
+		printf("%s %s\n", claim_id, COMMIT_UNKNOWN);
+		PQclear(lines);
+		PQclear(made);
+		return ERR;
+	}
 	printf("%s completed by %s (%d lines), formula versions to be read again\n", claim_id,
 	       complement_id, PQntuples(lines));
 	PQclear(lines);
@@ -390,8 +407,7 @@ static int redecide_one(struct pg *db, const char *claim_id, const char *actor)
 		status = complete(db, claim_id, actor, c);
 		said = 1; /* complete() says how it ended */
 	} else {
-		status = requeue(db, claim_id, actor, c, lines);
-		said = status == OK;
+		status = requeue(db, claim_id, actor, c, lines, &said);
 	}
 done:
 	PQclear(uncovered);

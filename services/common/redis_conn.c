@@ -29,17 +29,42 @@ struct redis_conn {
  * for a connect timeout on every command. */
 #define REDIS_RETRY_US 1000000
 
-/* A bounded copy of [from, to): ERR when it does not fit. */
+static int hex_digit(char c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
+/* A bounded copy of [from, to), %XX decoded (a URL's user and password
+ * may hold any byte so written); ERR when it does not fit, or on a
+ * malformed escape or an escaped NUL. */
 static int copy_part(char *out, size_t out_len, const char *from, const char *to)
 {
-	if ((size_t)(to - from) >= out_len)
-		return ERR;
-	memcpy(out, from, (size_t)(to - from));
-	out[to - from] = '\0';
+	size_t n = 0;
+
+	for (const char *c = from; c < to; c++) {
+		int hi, lo;
+
+		if (n + 1 >= out_len)
+			return ERR;
+		if (*c != '%') {
+			out[n++] = *c;
+			continue;
+		}
+		if (to - c < 3 || (hi = hex_digit(c[1])) < 0 || (lo = hex_digit(c[2])) < 0 ||
+		    hi * 16 + lo == 0)
+			return ERR;
+		out[n++] = (char)(hi * 16 + lo);
+		c += 2;
+	}
+	out[n] = '\0';
 	return OK;
 }
 
-/* redis://[[user]:password@]host:port[/db]: what Redis clients take. A
+/* redis://[[user]:password@]host:port[/db]: what Redis clients take
+ * (user and password %XX-decoded). A
  * shared server's database number is honoured (tpgate's keys must not
  * land in another application's database 0), and a server that asks
  * for a password (requirepass, ACL users) is given it. */
@@ -51,8 +76,11 @@ static int parse_url(const char *url, struct redis_conn *r)
 
 	if (strncmp(p, "redis://", 8) == 0)
 		p += 8;
-	slash = strchr(p, '/');
-	at = memrchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
+	/* The last '@' ends the credentials, which may hold '/' and '@'
+	 * (a generated password): the host, the port and the database
+	 * number hold neither. */
+	at = strrchr(p, '@');
+	slash = strchr(at != NULL ? at : p, '/');
 	if (at != NULL) {
 		colon = memchr(p, ':', (size_t)(at - p));
 		if (colon == NULL || copy_part(r->user, sizeof(r->user), p, colon) != OK ||

@@ -928,7 +928,9 @@ check_eq "suspension from a day: an impossible day is refused (exit 2)" "$?" 2
 "$BIN/claimctl" contract terminate --member "$M4" --end-date 2026-12-31 --from 2026-06-01 >>"$LOG" 2>&1
 check_eq "suspension from a day: --from on terminate is refused (exit 2)" "$?" 2
 "$BIN/claimctl" contract suspend --member "$M4" --from 2026-07-01 >>"$LOG" 2>&1
-check_eq "suspension from a day: suspending again mends the day" "$(suspension_of)" "suspended 2026-07-01"
+check_eq "suspension from a day: suspending again with --from mends the day" "$(suspension_of)" "suspended 2026-07-01"
+"$BIN/claimctl" contract suspend --member "$M4" >>"$LOG" 2>&1
+check_eq "suspension from a day: ... without, keeps it (a retried command)" "$(suspension_of)" "suspended 2026-07-01"
 "$BIN/claimctl" contract reactivate --member "$M4" >>"$LOG" 2>&1
 check_eq "suspension from a day: reactivated, active and the day cleared" "$(suspension_of)" "active -"
 

@@ -179,6 +179,16 @@ static void test_url_database_and_user(void)
 	redis_close(r);
 	snprintf(url, sizeof(url), "redis://claims_test:wrong@%s", itest_redis() + 8);
 	CHECK(redis_open(url, &r) == ERR);
+	/* A generated password holds '/' and '@': as it is, or %XX-escaped. */
+	REQUIRE(side_ok(redisCommand(side, "ACL SETUSER claims_test resetpass >%s", "a/b@c")));
+	snprintf(url, sizeof(url), "redis://claims_test:a/b@c@%s/2", itest_redis() + 8);
+	CHECK(redis_open(url, &r) == OK);
+	redis_close(r);
+	snprintf(url, sizeof(url), "redis://claims_test:a%%2Fb%%40c@%s", itest_redis() + 8);
+	CHECK(redis_open(url, &r) == OK);
+	redis_close(r);
+	snprintf(url, sizeof(url), "redis://claims_test:a%%2@%s", itest_redis() + 8);
+	CHECK(redis_open(url, &r) == ERR); /* a malformed escape */
 	CHECK(side_ok(redisCommand(side, "ACL DELUSER claims_test")));
 	redisFree(side);
 }
