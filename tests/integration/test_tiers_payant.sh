@@ -116,9 +116,12 @@ check "quote: covered gets a quote id and three decided lines" \
 	test "$(jq -c '[(.quote_id | length), (.lines | length), (.total_amc_cents > 0)]' <<<"$q")" = '[36,3,true]'
 check_eq "quote: totals add up" "$(jq '[.total_amo_paid_cents, .total_amc_cents, .total_rac_cents, .total_charged_cents]
 	| all(type == "number") and .[3] > 0 and .[0] + .[1] + .[2] == .[3]' <<<"$q")" true
-check_eq "quote: stored with its validity" \
-	"$(sql "SELECT valid_until - current_date, total_amc_cents FROM quotes WHERE quote_id = '$QUOTE'")" \
-	"30|$(jq .total_amc_cents <<<"$q")"
+# Stored behind its reply (within QUOTE_FLUSH_US, 20 ms): waited for.
+quote_stored() {
+	[ "$(sql "SELECT valid_until - current_date, total_amc_cents FROM quotes WHERE quote_id = '$QUOTE'")" = \
+		"30|$(jq .total_amc_cents <<<"$q")" ]
+}
+check "quote: stored with its validity" wait_for 10 quote_stored
 check_eq "quote: consumed no counters" "$(counters)" 0
 check_eq "quote: terminated contract, care after the end" \
 	"$(tp quote --member "$TERMINATED" "$TEST_LOGS/tp-lines-late.json" | jq -r .error)" RIGHTS_CLOSED
