@@ -196,7 +196,7 @@ for w in $(seq 1 "$WORKERS"); do
 done
 trap 'kill -TERM "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null' EXIT
 sleep 3 # let the consumer groups settle
-$BIN/bench_pipeline --claims "$CLAIMS" --members 1000 --skip-e2e
+$BIN/bench_pipeline --claims "$CLAIMS" --members 1000 --batch "${BENCH_BATCH:-500}" --skip-e2e
 # Unpaced, BENCH_RUNS times (default 3): one run on a shared host can be
 # off by a third either way, so the median is the figure to quote.
 rates=()
