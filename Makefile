@@ -141,7 +141,7 @@ fuzz: | $(PROTO_H)
 
 bench: deps
 	$(MAKE) build
-	tools/bench/run.sh
+	BENCH_BIN=$(BUILD)/bin tools/bench/run.sh
 
 deps:
 	tools/infra/deps.sh

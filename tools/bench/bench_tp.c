@@ -859,13 +859,25 @@ static void report_errors(const struct phase *ph, int n)
 
 static void report_target(const char *kind, const struct series *s, double target_ms)
 {
+	long no_reply = 0;
+
+	for (int i = 0; i < s->n_codes; i++)
+		if (strcmp(s->codes[i].code, "NO_REPLY") == 0)
+			no_reply = s->codes[i].n;
 	if (s->n == 0) {
-		printf("target %s p99 < %.0f ms: not measured (no answer)\n", kind, target_ms);
+		printf("target %s p99 < %.0f ms: %s (no answer; %ld errors of %ld requests, %ld "
+		       "of them without a reply)\n",
+		       kind, target_ms, s->requests > 0 ? "NOT met" : "not measured", s->errors,
+		       s->requests, no_reply);
 		return;
 	}
-	printf("target %s p99 < %.0f ms: %s (p99 %.3f ms, %ld errors of %ld requests)\n", kind,
-	       target_ms, percentile_ms(s, 0.99) < target_ms ? "met" : "NOT met",
-	       percentile_ms(s, 0.99), s->errors, s->requests);
+	/* A request that failed or got no reply has no latency: a p99 over
+	 * the answers alone would meet the target by leaving them out. */
+	printf("target %s p99 < %.0f ms: %s (p99 %.3f ms, %ld errors of %ld requests, %ld of "
+	       "them without a reply)\n",
+	       kind, target_ms,
+	       percentile_ms(s, 0.99) < target_ms && s->errors == 0 ? "met" : "NOT met",
+	       percentile_ms(s, 0.99), s->errors, s->requests, no_reply);
 }
 
 /* Rows in phase order; the lag of the sender under load, then targets. */

@@ -72,8 +72,10 @@ declare -A cpu_at
 cpu_pids() { # GROUP -> its pids
 	case $1 in
 	postgres)
+		# "unknown" when psql fails: backends not found are not 0 µs.
 		psql -X -At "$CLAIMS_PG_DSN" -c "SELECT pid FROM pg_stat_activity
-			WHERE application_name IN ('intake', 'reimburse', 'tpgate')" 2>/dev/null || true
+			WHERE application_name IN ('intake', 'reimburse', 'tpgate')" 2>/dev/null ||
+			echo unknown
 		;;
 	broker) cat .infra/kafka/kafka.pid 2>/dev/null || true ;;
 	redis) cat .infra/redis/redis.pid 2>/dev/null || true ;;
@@ -93,20 +95,34 @@ cpu_start() {
 	local g p
 	cpu_at=()
 	for g in "${CPU_GROUPS[@]}"; do
-		for p in $(cpu_pids "$g"); do cpu_at[$g:$p]=$(pid_ticks "$p"); done
+		for p in $(cpu_pids "$g"); do
+			[[ $p == unknown ]] || cpu_at[$g:$p]=$(pid_ticks "$p")
+		done
 	done
 }
 
 cpu_report() { # COUNT [WHAT, default claim]
-	local g p t now line="CPU per ${2:-claim}, µs:" hz
+	local g p t now line="CPU per ${2:-claim}, µs:" hz unknown
+	if (($1 <= 0)); then
+		echo "CPU per ${2:-claim}: not measured (none counted)"
+		return 0
+	fi
 	hz=$(getconf CLK_TCK)
 	for g in "${CPU_GROUPS[@]}"; do
-		t=0
+		t=0 unknown=0
 		for p in $(cpu_pids "$g"); do
+			if [[ $p == unknown ]]; then
+				unknown=1
+				continue
+			fi
 			now=$(pid_ticks "$p")
 			[[ -n $now ]] && t=$((t + now - ${cpu_at[$g:$p]:-0}))
 		done
-		line+=" $g $((t * 1000000 / hz / $1))"
+		if ((unknown)); then
+			line+=" $g unknown"
+		else
+			line+=" $g $((t * 1000000 / hz / $1))"
+		fi
 	done
 	echo "$line"
 }
@@ -134,22 +150,22 @@ tp_bench() {
 		"from ${BENCH_TP_CLIENTS:-50} professionals"
 	tp_stop # the pipeline's daemons, if any: ports and groups are ours now
 	trap tp_stop EXIT
-	$BIN/claimctl migrate >/dev/null
-	$BIN/claimctl seed --members "$members" >/dev/null
-	keys=$($BIN/claimctl tp keygen)
+	"$BIN"/claimctl migrate >/dev/null
+	"$BIN"/claimctl seed --members "$members" >/dev/null
+	keys=$("$BIN"/claimctl tp keygen)
 	public=$(tp_key PUBLIC_KEY <<<"$keys")
 	secret=$(tp_key SECRET_KEY <<<"$keys")
 	CLAIMS_METRICS_ADDR='' CLAIMS_INTAKE_ENDPOINT=$intake \
-		$BIN/intake >>"$LOGS/tp-intake.log" 2>&1 &
+		"$BIN"/intake >>"$LOGS/tp-intake.log" 2>&1 &
 	pids+=($!)
 	for _ in $(seq 1 "${BENCH_TP_WORKERS:-2}"); do
 		CLAIMS_METRICS_ADDR='' CLAIMS_QUOTE_CONNECT=$quotes \
-			$BIN/reimburse >>"$LOGS/tp-reimburse.log" 2>&1 &
+			"$BIN"/reimburse >>"$LOGS/tp-reimburse.log" 2>&1 &
 		pids+=($!)
 	done
 	CLAIMS_METRICS_ADDR=${BENCH_TP_METRICS_ADDR:-} CLAIMS_TP_ENDPOINT=$front \
 		CLAIMS_TP_SERVER_SECRET=$secret CLAIMS_TP_QUOTE_ENDPOINT=$quotes \
-		CLAIMS_TP_INTAKE_ENDPOINT=$intake $BIN/tpgate >>"$LOGS/tp-tpgate.log" 2>&1 &
+		CLAIMS_TP_INTAKE_ENDPOINT=$intake "$BIN"/tpgate >>"$LOGS/tp-tpgate.log" 2>&1 &
 	pids+=($!)
 	sleep 3 # let the workers connect and the consumer groups settle
 	for p in "${pids[@]}"; do
@@ -163,7 +179,7 @@ tp_bench() {
 	# bench_tp itself, so the daemons' CPU is the front door's.
 	CPU_GROUPS=(tpgate reimburse redis postgres)
 	cpu_start
-	CLAIMS_TP_SERVER_KEY=$public CLAIMS_TP_ENDPOINT=$front $BIN/bench_tp \
+	CLAIMS_TP_SERVER_KEY=$public CLAIMS_TP_ENDPOINT=$front "$BIN"/bench_tp \
 		--clients "${BENCH_TP_CLIENTS:-50}" --rate "${BENCH_TP_RATE:-5000}" \
 		--seconds "${BENCH_TP_SECONDS:-10}" --mix "${BENCH_TP_MIX:-0.5}" \
 		--members "$members" --echo-endpoint "${BENCH_TP_ECHO_ENDPOINT:-tcp://127.0.0.1:5709}"
@@ -179,30 +195,50 @@ fi
 
 if [[ $WHAT == all ]]; then
 	echo "== rules engine (one core)"
-	$BIN/claimctl bench-engine --requests 100000 --runs 5
+	"$BIN"/claimctl bench-engine --requests 100000 --runs 5
 	echo
 fi
 
 echo "== claims pipeline"
-$BIN/claimctl migrate >/dev/null
-$BIN/claimctl seed --members 1000 >/dev/null
+"$BIN"/claimctl migrate >/dev/null
+"$BIN"/claimctl seed --members 1000 >/dev/null
 pids=()
-CLAIMS_INTAKE_BATCH=${BENCH_BATCH:-500} $BIN/intake >>"$LOGS/intake.log" 2>&1 &
+# Consumer groups of the benchmark's own, so that daemons of the same
+# topics elsewhere on the machine neither share its partitions nor take
+# its claims. Kept from run to run, not one a run: a new group starts at
+# the topics' earliest offsets (auto.offset.reset) and would first replay
+# every claim of earlier runs while measuring. No metrics port and no
+# intake socket: nothing reads them here, and a port taken by another
+# daemon would stop these at start.
+CLAIMS_INTAKE_GROUP=${CLAIMS_INTAKE_GROUP:-bench-intake} CLAIMS_METRICS_ADDR='' \
+	CLAIMS_INTAKE_ENDPOINT='' CLAIMS_INTAKE_BATCH=${BENCH_BATCH:-500} \
+	"$BIN"/intake >>"$LOGS/intake.log" 2>&1 &
 pids+=($!)
-for w in $(seq 1 "$WORKERS"); do
-	CLAIMS_METRICS_ADDR=127.0.0.1:$((9300 + w)) CLAIMS_REIMBURSE_BATCH=${BENCH_BATCH:-500} \
-		$BIN/reimburse >>"$LOGS/reimburse.log" 2>&1 &
+for _ in $(seq 1 "$WORKERS"); do
+	CLAIMS_REIMBURSE_GROUP=${CLAIMS_REIMBURSE_GROUP:-bench-reimburse} CLAIMS_METRICS_ADDR='' \
+		CLAIMS_REIMBURSE_BATCH=${BENCH_BATCH:-500} "$BIN"/reimburse >>"$LOGS/reimburse.log" 2>&1 &
 	pids+=($!)
 done
 trap 'kill -TERM "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null' EXIT
 sleep 3 # let the consumer groups settle
-$BIN/bench_pipeline --claims "$CLAIMS" --members 1000 --skip-e2e
+for p in "${pids[@]}"; do
+	if ! kill -0 "$p" 2>/dev/null; then
+		echo "a daemon stopped at start: see $LOGS/intake.log, $LOGS/reimburse.log" >&2
+		exit 1
+	fi
+done
+"$BIN"/bench_pipeline --claims "$CLAIMS" --members 1000 --batch "${BENCH_BATCH:-500}" --skip-e2e
 # Unpaced, BENCH_RUNS times (default 3): one run on a shared host can be
 # off by a third either way, so the median is the figure to quote.
 rates=()
 for _ in $(seq 1 "${BENCH_RUNS:-3}"); do
 	cpu_start
-	out=$($BIN/bench_pipeline --claims "$CLAIMS" --members 1000 --skip-raw)
+	# Its output is printed before failing: a failed run's is the one to read.
+	if ! out=$("$BIN"/bench_pipeline --claims "$CLAIMS" --members 1000 --skip-raw); then
+		echo "$out"
+		echo "end-to-end run failed" >&2
+		exit 1
+	fi
 	echo "$out"
 	cpu_report "$CLAIMS"
 	rates+=("$(sed -n 's/^end to end  *\([0-9][0-9]*\) claims\/s.*/\1/p' <<<"$out")")
@@ -215,7 +251,7 @@ fi
 echo
 echo "== claims pipeline, paced at ${BENCH_RATE:-1000} claims/s (latency below saturation)"
 cpu_start
-$BIN/bench_pipeline --claims $((CLAIMS / 2)) --members 1000 --rate "${BENCH_RATE:-1000}" --skip-raw
+"$BIN"/bench_pipeline --claims $((CLAIMS / 2)) --members 1000 --rate "${BENCH_RATE:-1000}" --skip-raw
 cpu_report $((CLAIMS / 2))
 
 [[ $WHAT == pipeline ]] && exit 0
