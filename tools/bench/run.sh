@@ -203,19 +203,20 @@ echo "== claims pipeline"
 "$BIN"/claimctl migrate >/dev/null
 "$BIN"/claimctl seed --members 1000 >/dev/null
 pids=()
-# Consumer groups of the benchmark's own, so that daemons of the same
-# topics elsewhere on the machine neither share its partitions nor take
-# its claims. Kept from run to run, not one a run: a new group starts at
-# the topics' earliest offsets (auto.offset.reset) and would first replay
-# every claim of earlier runs while measuring. No metrics port and no
+# The daemons' own consumer groups (intake, reimburse; CLAIMS_*_GROUP
+# from the environment otherwise): a group of the benchmark's own would
+# start at the topics' earliest offsets, and later find every claim the
+# tests and the demo sent since its last run, and replay them while
+# measuring. So no other intake or reimburse may run on the machine
+# meanwhile: it would share the partitions. No metrics port and no
 # intake socket: nothing reads them here, and a port taken by another
 # daemon would stop these at start.
-CLAIMS_INTAKE_GROUP=${CLAIMS_INTAKE_GROUP:-bench-intake} CLAIMS_METRICS_ADDR='' \
+CLAIMS_METRICS_ADDR='' \
 	CLAIMS_INTAKE_ENDPOINT='' CLAIMS_INTAKE_BATCH=${BENCH_BATCH:-500} \
 	"$BIN"/intake >>"$LOGS/intake.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 "$WORKERS"); do
-	CLAIMS_REIMBURSE_GROUP=${CLAIMS_REIMBURSE_GROUP:-bench-reimburse} CLAIMS_METRICS_ADDR='' \
+	CLAIMS_METRICS_ADDR='' \
 		CLAIMS_REIMBURSE_BATCH=${BENCH_BATCH:-500} "$BIN"/reimburse >>"$LOGS/reimburse.log" 2>&1 &
 	pids+=($!)
 done
