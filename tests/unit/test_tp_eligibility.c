@@ -90,6 +90,20 @@ static void evaluate(uint32_t rank, const char *birth, const char *on, struct tp
 	tp_rights_evaluate(&snap, &ref, day(on), r);
 }
 
+/* The last day of rank's attestation on day `on`, or "closed: REASON". */
+static const char *rights_until(uint32_t rank, const char *on)
+{
+	static char out[64];
+	struct tp_rights r;
+
+	evaluate(rank, NULL, on, &r);
+	if (!r.open)
+		snprintf(out, sizeof(out), "closed: %s", r.reason);
+	else
+		date_format(r.valid_to, out);
+	return out;
+}
+
 static void test_subscriber_by_default(void)
 {
 	struct tp_rights r;
@@ -128,7 +142,7 @@ static void test_by_birth_date_and_rank(void)
 static void test_periods(void)
 {
 	struct tp_rights r;
-	char from[DATE_STR_LEN], to[DATE_STR_LEN];
+	char from[DATE_STR_LEN];
 
 	family("active", NULL);
 	evaluate(3, NULL, "2025-03-01", &r); /* the child joined in June */
@@ -138,12 +152,8 @@ static void test_periods(void)
 	date_format(r.valid_from, from);
 	CHECK_EQ_STR(from, "2025-06-01");
 	family("terminated", "2026-06-01");
-	evaluate(1, NULL, "2026-05-31", &r);
-	REQUIRE(r.open);
-	date_format(r.valid_to, to);
-	CHECK_EQ_STR(to, "2026-05-31");
-	evaluate(1, NULL, "2026-06-01", &r);
-	CHECK(!r.open && strcmp(r.reason, "RIGHTS_CLOSED") == 0);
+	CHECK_EQ_STR(rights_until(1, "2026-05-31"), "2026-05-31");
+	CHECK_EQ_STR(rights_until(1, "2026-06-01"), "closed: RIGHTS_CLOSED");
 	family("suspended", NULL);
 	evaluate(1, NULL, "2026-03-10", &r);
 	CHECK(!r.open && strcmp(r.reason, "CONTRACT_SUSPENDED") == 0);
@@ -155,22 +165,13 @@ static void test_periods(void)
  * attestation of such a day ends the day before the suspension. */
 static void test_suspension_from_a_day(void)
 {
-	struct tp_rights r;
-	char to[DATE_STR_LEN];
-
 	family("suspended", NULL);
 	contracts[0].has_suspended_from_day = 1;
 	contracts[0].suspended_from_day = day("2026-11-01");
-	evaluate(1, NULL, "2026-10-31", &r);
-	REQUIRE(r.open);
-	date_format(r.valid_to, to);
-	CHECK_EQ_STR(to, "2026-10-31");
-	evaluate(1, NULL, "2026-11-01", &r);
-	CHECK(!r.open && strcmp(r.reason, "CONTRACT_SUSPENDED") == 0);
-	evaluate(1, NULL, "2025-03-10", &r); /* a year before: that year's attestation */
-	REQUIRE(r.open);
-	date_format(r.valid_to, to);
-	CHECK_EQ_STR(to, "2025-12-31");
+	CHECK_EQ_STR(rights_until(1, "2026-10-31"), "2026-10-31");
+	CHECK_EQ_STR(rights_until(1, "2026-11-01"), "closed: CONTRACT_SUSPENDED");
+	/* a year before: that year's attestation */
+	CHECK_EQ_STR(rights_until(1, "2025-03-10"), "2025-12-31");
 }
 
 static void test_several_contracts(void)
