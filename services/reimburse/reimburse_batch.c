@@ -134,9 +134,13 @@ int reimburse_prepare(struct pg *db)
 		       " ORDER BY v.formula_code, v.version",
 		       0) != OK ||
 	    pg_prepare(db, "reimburse_lock_beneficiaries",
-		       "SELECT count(pg_advisory_xact_lock(" REIMBURSE_LOCK_CLASS
-		       ", (b & 2147483647)::int))"
-		       " FROM (SELECT DISTINCT b FROM unnest($1::bigint[]) AS u(b) ORDER BY b) q",
+		       /* Locked in the order of the keys themselves: ids
+			* 2^31 apart share a key, and ordered by id two
+			* batches could take two keys in opposite orders. */
+		       "SELECT count(pg_advisory_xact_lock(" REIMBURSE_LOCK_CLASS ", k))"
+		       " FROM (SELECT DISTINCT (b & 2147483647)::int AS k FROM "
+		       "unnest($1::bigint[]) AS u(b)"
+		       "  ORDER BY k) q",
 		       1) != OK ||
 	    pg_prepare(db, "reimburse_lock",
 		       "SELECT cl.claim_id::text, cl.status, c.formula_code FROM claims cl"

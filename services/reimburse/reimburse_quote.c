@@ -407,6 +407,15 @@ static void *quote_loop(void *arg)
 			rows_flush(q);
 	}
 	rows_flush(q); /* stopping: what was answered is stored */
+	if (q->rows->count > 0) {
+		/* ... or, the database away, said and counted as lost, not
+		 * freed unseen with the thread. */
+		log_error("stopping: %d quotes could not be stored and are dropped; invoices"
+			  " citing them will be refused QUOTE_UNKNOWN",
+			  q->rows->count);
+		metric_add(q->lost, q->rows->count);
+		rows_reset(q->rows);
+	}
 	return NULL;
 }
 
