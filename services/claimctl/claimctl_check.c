@@ -60,8 +60,8 @@
 
 #include "claimctl/claimctl.h"
 #include "common/pg.h"
+#include "common/pgarray.h"
 #include "common/util.h"
-#include "common/xalloc.h"
 #include "rules/rules.h"
 
 #define SHOWN_MAX     10
@@ -168,24 +168,12 @@ static const struct check {
 
 /* The engine's renewal categories, as a text[] literal: those whose
  * lines count as an equipment when the AMC paid some of them. */
-static char *equipment_categories(void)
+static void equipment_categories(struct pgarray *out)
 {
-	size_t len = 3;
-	char *out;
-
+	pgarray_init(out);
 	for (int c = 0; c < RULES_CAT_COUNT; c++)
 		if (rules_history_equipment_default((enum rules_category)c, 1))
-			len += strlen(rules_category_name(c)) + 1;
-	out = xmalloc(len);
-	strcpy(out, "{");
-	for (int c = 0; c < RULES_CAT_COUNT; c++)
-		if (rules_history_equipment_default((enum rules_category)c, 1)) {
-			if (out[1] != '\0')
-				strcat(out, ",");
-			strcat(out, rules_category_name(c));
-		}
-	strcat(out, "}");
-	return out;
+			pgarray_text(out, rules_category_name(c));
 }
 
 /* One check: its line and the first differences. *agrees 0 on one. */
@@ -249,7 +237,7 @@ static int print_scope(struct pg *db, const char *const v[4], int *known)
 int cmd_check(int argc, char **argv)
 {
 	const char *since = NULL, *member = NULL, *days = NULL;
-	char *equipments;
+	struct pgarray equipments;
 	struct pg *db;
 	int32_t day;
 	int status, agrees = 1, known = 1;
@@ -278,9 +266,9 @@ int cmd_check(int argc, char **argv)
 	}
 	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
 		return CHECK_EXIT_DB;
-	equipments = equipment_categories();
+	equipment_categories(&equipments);
 	{
-		const char *v[4] = {since, member, days, equipments};
+		const char *v[4] = {since, member, days, pgarray_finish(&equipments)};
 
 		status = pg_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 		if (status == OK)
@@ -294,7 +282,7 @@ int cmd_check(int argc, char **argv)
 			pg_rollback(db);
 	}
 	pg_close(db);
-	free(equipments);
+	pgarray_free(&equipments);
 	if (status == OK && !known) {
 		fprintf(stderr, "claimctl check: no member %s\n", member);
 		return EXIT_USAGE;

@@ -65,20 +65,22 @@ static size_t family_len(const char *name)
 static struct metric *metric_register(const char *name, const char *help, enum metric_kind kind)
 {
 	struct metric *m = NULL;
+	size_t flen = family_len(name);
 	int n;
 
 	pthread_mutex_lock(&registry_lock);
 	n = atomic_load(&registry_len);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n && m == NULL; i++) {
+		if (family_len(registry[i].name) != flen ||
+		    strncmp(registry[i].name, name, flen) != 0)
+			continue;
+		/* One family, one TYPE line: a counter and a gauge under one
+		 * name would be rendered as whichever came first. */
+		if (registry[i].kind != kind)
+			log_panic("metric %s registered as two kinds", name);
 		if (strcmp(registry[i].name, name) == 0)
 			m = &registry[i];
-	/* One family, one TYPE line: a counter and a gauge under one name
-	 * would be rendered as whichever came first. */
-	for (int i = 0; i < n; i++)
-		if (family_len(registry[i].name) == family_len(name) &&
-		    strncmp(registry[i].name, name, family_len(name)) == 0 &&
-		    registry[i].kind != kind)
-			log_panic("metric %s registered as two kinds", name);
+	}
 	if (m == NULL) {
 		if (n == METRICS_MAX)
 			log_panic("metrics registry full registering %s", name);

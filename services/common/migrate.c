@@ -6,7 +6,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,14 +56,6 @@ static int list_files(const char *dir, char ***names, int *count)
 	return OK;
 }
 
-static void sha256_hex(const char *text, char out[65])
-{
-	unsigned char digest[crypto_hash_sha256_BYTES];
-
-	crypto_hash_sha256(digest, (const unsigned char *)text, strlen(text));
-	sodium_bin2hex(out, 65, digest, sizeof(digest));
-}
-
 /* 1 applied with the same content, 0 not applied, ERR changed or failed. */
 static int applied_state(struct pg *db, const char *name, const char *sum)
 {
@@ -97,7 +88,7 @@ static int apply_one(struct pg *db, const char *dir, const char *name)
 
 	if (read_file(path, MIGRATION_MAX_BYTES, &sql, &len) != OK)
 		goto out;
-	sha256_hex(sql, sum);
+	sha256_hex(sql, strlen(sql), sum);
 	state = applied_state(db, name, sum);
 	if (state != 0) {
 		status = state == 1 ? 1 : ERR;

@@ -268,3 +268,11 @@ int thread_start(pthread_t *thread, void *(*fn)(void *), void *arg, const char *
 	}
 	return OK;
 }
+
+void sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char digest[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(digest, data, len);
+	sodium_bin2hex(out, 65, digest, sizeof(digest));
+}

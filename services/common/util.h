@@ -59,6 +59,9 @@ int32_t date_anywhere_at(int64_t now_us); /* the same at an instant (µs since t
 int read_stream(FILE *in, size_t max, char **text, size_t *len) MUST_CHECK;
 int read_file(const char *path, size_t max, char **text, size_t *len) MUST_CHECK;
 
+/* The SHA-256 of len bytes, in lowercase hex (64 characters and a NUL). */
+void sha256_hex(const void *data, size_t len, char out[65]);
+
 /* 1 when s holds well-formed UTF-8 (what PostgreSQL will accept as text). */
 int utf8_valid(const char *s);
 /* The length in bytes of the well-formed UTF-8 character s starts with

@@ -29,7 +29,6 @@
  *	is written only for rows actually inserted) and reads the winner's
  *	answer.
  */
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -881,13 +880,11 @@ static int write_rejected(struct pg *db, struct intake_item *items, int n)
  * same fields give the same bytes, whatever their order on the wire). */
 static void submission_digest(const Claims__ClaimSubmitted *s, char hex[65])
 {
-	unsigned char hash[crypto_hash_sha256_BYTES];
 	size_t len = claims__claim_submitted__get_packed_size(s);
 	uint8_t *buf = xmalloc(len + 1);
 
 	claims__claim_submitted__pack(s, buf);
-	crypto_hash_sha256(hash, buf, len);
-	sodium_bin2hex(hex, 65, hash, sizeof(hash));
+	sha256_hex(buf, len, hex);
 	free(buf);
 }
 
