@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# test_upgrade.sh - migrations that change data, applied to a database
+# of the release before them
+#
+# test_migrate checks that the migrations apply, twice, to the shared
+# database. A migration that rewrites rows (not only the schema) must
+# also be seen doing it on rows an older release could write: here a
+# database of its own is migrated up to the migration before, given
+# such rows, then brought up to date.
+#
+# 022: non_optam_pct_brss is taken out of the guarantees other than
+# doctors' fees (where the engine never read it, and now refuses it),
+# and kept on doctors' fees with its value.
+source "$(dirname "$0")/../lib.sh"
+
+ADMIN_DSN=$CLAIMS_PG_DSN
+OLD_DB=claims_upgrade_$RUN_ID
+case $CLAIMS_PG_DSN in
+postgres://* | postgresql://*) ;;
+*)
+	fail "CLAIMS_PG_DSN is a URI" "this test makes its database's URI from it: $CLAIMS_PG_DSN"
+	: >"$LOG"
+upgrade_worker
+check "after 022, the worker loads them and starts" \
+	wait_for 30 grep -q '"msg":"started' "$LOG"
+check "every version loaded" grep -q '"msg":"[0-9]* formula versions loaded"' "$LOG"
+stop_daemon "$LAST_PID"
+check_eq "and stops cleanly" "$?" 0
+report
+	exit
+	;;
+esac
+DSN_BASE=${CLAIMS_PG_DSN%%\?*}
+OLD_DSN=${DSN_BASE%/*}/$OLD_DB${CLAIMS_PG_DSN#"$DSN_BASE"}
+OLD_SQL=$(mktemp -d)
+
+cleanup() {
+	psql -X -q "$ADMIN_DSN" -c "DROP DATABASE IF EXISTS $OLD_DB" >/dev/null 2>&1
+	rm -rf "$OLD_SQL"
+}
+trap cleanup EXIT
+
+old_sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$OLD_DSN" -c "$1"; }
+old_claimctl() { CLAIMS_PG_DSN="$OLD_DSN" "$BIN/claimctl" "$@" >/dev/null; }
+
+# migrate_up_to NNN: the database has the migrations before NNN only
+migrate_up_to() {
+	local f
+	rm -f "$OLD_SQL"/*.sql
+	for f in deploy/sql/[0-9][0-9][0-9]_*.sql; do
+		[[ $(basename "$f") < "$1" ]] && cp "$f" "$OLD_SQL/"
+	done
+	old_claimctl migrate --dir "$OLD_SQL"
+}
+
+check "a database of its own" psql -X -q "$ADMIN_DSN" -c "CREATE DATABASE $OLD_DB"
+check "migrated up to 021" migrate_up_to 022
+check_eq "022 not applied yet" \
+	"$(old_sql "SELECT count(*) FROM schema_migrations WHERE name LIKE '022_%'")" 0
+check "seeded" old_claimctl seed --members 2
+
+# What an older release accepted: the member on a biology guarantee and
+# on an optical one of the published versions.
+check "non_optam_pct_brss set outside doctors' fees" old_sql "
+	UPDATE guarantees SET spec = spec || '{\"non_optam_pct_brss\": 120}'
+	 WHERE formula_code = 'CONFORT' AND category IN ('BIOLOGIE', 'OPTIQUE_LENTILLES')"
+doctors_before=$(old_sql "SELECT string_agg(formula_code || '/' || version || '/' || category
+	|| '=' || (spec->>'non_optam_pct_brss'), ',' ORDER BY 1)
+	FROM guarantees WHERE category IN ('CONSULT_GP', 'CONSULT_SPEC', 'HOSP_HONORAIRES',
+	'RADIOLOGIE') AND spec ? 'non_optam_pct_brss'")
+others_before=$(old_sql "SELECT md5(string_agg(formula_code || version || category
+	|| (spec - 'non_optam_pct_brss')::text, ',' ORDER BY formula_code, version, category))
+	FROM guarantees")
+check_eq "the member is on 2 categories per CONFORT version outside doctors' fees" \
+	"$(old_sql "SELECT count(*) = 2 * count(DISTINCT version) FROM guarantees
+		WHERE formula_code = 'CONFORT' AND spec ? 'non_optam_pct_brss'
+		AND category IN ('BIOLOGIE', 'OPTIQUE_LENTILLES')")" t
+if [ -n "$doctors_before" ]; then
+	pass "doctors' fees carry non_optam_pct_brss before"
+else
+	fail "doctors' fees carry non_optam_pct_brss before" "none in deploy/formulas"
+fi
+
+# upgrade_worker: a reimbursement worker on that database, started as in
+# production but with no broker to reach (it must not take the shared
+# topic's claims, which are not in this database) and quotes off
+upgrade_worker() {
+	start_daemon reimburse "$LOG" CLAIMS_PG_DSN="$OLD_DSN" CLAIMS_QUOTE_CONNECT= \
+		CLAIMS_KAFKA_BROKERS=127.0.0.1:1 CLAIMS_METRICS_ADDR= CLAIMS_LOG_LEVEL=info
+}
+LOG=$TEST_LOGS/upgrade-$RUN_ID.log
+upgrade_worker
+wait "$LAST_PID"
+check_eq "before 022, a worker of this release refuses those formulas (exit 1)" "$?" 1
+check "it names the guarantee and the member" grep -Eq "(BIOLOGIE|OPTIQUE_LENTILLES)\.non_optam_pct_brss" "$LOG"
+
+check "brought up to date" old_claimctl migrate --dir deploy/sql
+check_eq "022 applied" \
+	"$(old_sql "SELECT count(*) FROM schema_migrations WHERE name LIKE '022_%'")" 1
+check_eq "no guarantee outside doctors' fees keeps non_optam_pct_brss" \
+	"$(old_sql "SELECT count(*) FROM guarantees WHERE spec ? 'non_optam_pct_brss'
+		AND category NOT IN ('CONSULT_GP', 'CONSULT_SPEC', 'HOSP_HONORAIRES',
+		'RADIOLOGIE')")" 0
+check_eq "doctors' fees keep theirs, with its value" \
+	"$(old_sql "SELECT string_agg(formula_code || '/' || version || '/' || category
+		|| '=' || (spec->>'non_optam_pct_brss'), ',' ORDER BY 1)
+		FROM guarantees WHERE category IN ('CONSULT_GP', 'CONSULT_SPEC',
+		'HOSP_HONORAIRES', 'RADIOLOGIE') AND spec ? 'non_optam_pct_brss'")" \
+	"$doctors_before"
+check_eq "every other member of every guarantee unchanged" \
+	"$(old_sql "SELECT md5(string_agg(formula_code || version || category
+		|| (spec - 'non_optam_pct_brss')::text, ',' ORDER BY formula_code, version,
+		category)) FROM guarantees")" "$others_before"
+: >"$LOG"
+upgrade_worker
+check "after 022, the worker loads them and starts" \
+	wait_for 30 grep -q '"msg":"started' "$LOG"
+check "every version loaded" grep -q '"msg":"[0-9]* formula versions loaded"' "$LOG"
+stop_daemon "$LAST_PID"
+check_eq "and stops cleanly" "$?" 0
+report
