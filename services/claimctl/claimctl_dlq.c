@@ -47,13 +47,15 @@ static void print_letter(const Claims__DeadLetter *d)
 	char when[32];
 	time_t t = (time_t)(d->failed_at_us / 1000000);
 	struct tm tm;
+	/* Whatever bytes the key holds, never raw on the terminal. */
+	char *key = key_text(d->has_key ? d->key.data : NULL, d->has_key ? d->key.len : 0);
 
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	printf("%s %s[%d]@%lld key=%.*s by %s: %s (%zu bytes)\n", when, d->topic ? d->topic : "?",
-	       (int)d->partition, (long long)d->offset, d->has_key ? (int)d->key.len : 0,
-	       d->has_key ? (const char *)d->key.data : "", d->consumer ? d->consumer : "?",
+	printf("%s %s[%d]@%lld key=%s by %s: %s (%zu bytes)\n", when, d->topic ? d->topic : "?",
+	       (int)d->partition, (long long)d->offset, key, d->consumer ? d->consumer : "?",
 	       d->error ? d->error : "", d->value.len);
+	free(key);
 }
 
 /* *sent: 1 when the original was handed to the producer, 0 when skipped

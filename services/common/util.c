@@ -5,6 +5,7 @@
 #include "common/util.h"
 
 #include "common/log.h"
+#include "common/xalloc.h"
 #include "rules/rules.h"
 
 #include <ctype.h>
@@ -192,6 +193,26 @@ int utf8_valid(const char *s)
 		s += n;
 	}
 	return 1;
+}
+
+char *key_text(const void *key, size_t len)
+{
+	const unsigned char *b = key;
+	char *text;
+	int plain = 1;
+
+	if (key == NULL)
+		return xstrdup("");
+	text = xstrndup(key, len);
+	for (size_t i = 0; i < len && plain; i++)
+		plain = b[i] >= 0x20 && b[i] != 0x7f;
+	if (plain && strlen(text) == len && utf8_valid(text))
+		return text;
+	free(text);
+	text = xmalloc(4 + 2 * len + 1);
+	memcpy(text, "hex:", 4);
+	sodium_bin2hex(text + 4, 2 * len + 1, b, len);
+	return text;
 }
 
 int read_stream(FILE *in, size_t max, char **text, size_t *len)

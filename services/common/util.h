@@ -68,6 +68,11 @@ int utf8_valid(const char *s);
  * (RFC 3629: no overlong form, no surrogate, nothing past U+10FFFF), or
  * 0 when it is not one (or s is empty). Reads no further than a NUL. */
 size_t utf8_sequence(const char *s);
+/* A Kafka key as text, newly allocated: its bytes when they are
+ * well-formed UTF-8 without a control character (what PostgreSQL holds
+ * as text and a terminal shows as is), else "hex:" and their hex. NULL
+ * (no key) gives "". */
+char *key_text(const void *key, size_t len);
 
 /* A thread of the daemon (relay, quote server, key check, reconnect),
  * made with SIGTERM and SIGINT blocked: the stop signals then always

@@ -90,12 +90,10 @@ int worker_dead_letter(struct pg *db, const char *consumer, const rd_kafka_messa
 		       const char *reason)
 {
 	Claims__DeadLetter dl = CLAIMS__DEAD_LETTER__INIT;
-	char topic[300], key[64], why[512], name[512], id[UUID_STR_LEN], *named;
-	int head, added = 0;
+	char topic[300], why[512], name[512], id[UUID_STR_LEN], *named, *key;
+	int head, status, added = 0;
 
 	snprintf(topic, sizeof(topic), "%s.dlq", rd_kafka_topic_name(msg->rkt));
-	snprintf(key, sizeof(key), "%.*s", msg->key ? (int)msg->key_len : 0,
-		 msg->key ? (const char *)msg->key : "");
 	dl.topic = (char *)rd_kafka_topic_name(msg->rkt);
 	dl.has_partition = dl.has_offset = dl.has_value = dl.has_failed_at_us = 1;
 	dl.partition = msg->partition;
@@ -136,8 +134,17 @@ int worker_dead_letter(struct pg *db, const char *consumer, const rd_kafka_messa
 		memcpy(named + head, msg->payload, msg->len);
 	uuid_from_name(named, (size_t)head + msg->len, id);
 	free(named);
-	if (outbox_add_as(db, id, topic, key, CLAIMS__MESSAGE_TYPE__DEAD_LETTER, &dl.base, NULL,
-			  consumer, &added) != OK)
+	/* The dead letter is published under its message's key, whole (a
+	 * key cut short would send it to another partition). A key that is
+	 * not text (a binary or Latin-1 one) goes in hex: as it is,
+	 * PostgreSQL would refuse the row, the batch would fail, and the
+	 * message stop its partition for good. DeadLetter.key keeps the
+	 * bytes, for the replay. */
+	key = key_text(msg->key, msg->key_len);
+	status = outbox_add_as(db, id, topic, key, CLAIMS__MESSAGE_TYPE__DEAD_LETTER, &dl.base,
+			       NULL, consumer, &added);
+	free(key);
+	if (status != OK)
 		return ERR;
 	uncommitted_dead_letters += added; /* not one this message already has */
 	return OK;

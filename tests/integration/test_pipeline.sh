@@ -205,8 +205,16 @@ printf '\x08\x02\x12\x24%s\x28\x01' "$uuid" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P
 # behind it keeps flowing (the claims below are decided).
 head -c 999800 /dev/zero | tr '\0' 'x' >"$TEST_LOGS/big-garbage.bin"
 kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k "big-$RUN_ID" "$TEST_LOGS/big-garbage.bin"
-check "bad input: garbage, wrong type and a huge message reach the DLQ" \
-	wait_for 30 bash -c "[ \"\$('$BIN/claimctl' dlq list 2>/dev/null | tail -n 1 | cut -d' ' -f1)\" -ge $((before + 3)) ]"
+# Keys are bytes: one in Latin-1 (not text to PostgreSQL: its dead
+# letter is written under its hex), and one of 70 bytes with an "é"
+# across its 63rd (kept whole: cut there, it would be neither).
+latin_key=$(printf 'latin\xe9-%s' "$RUN_ID")
+latin_hex=$(printf '%s' "$latin_key" | od -An -tx1 | tr -d ' \n')
+long_key=$(printf 'long-%s-%s' "$RUN_ID" "$(printf 'a%.0s' $(seq 1 70))" | head -c 62)é-end
+printf 'garbage with a Latin-1 key' | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k "$latin_key"
+printf 'garbage with a long key' | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k "$long_key"
+check "bad input: garbage, wrong type, a huge message, odd keys reach the DLQ" \
+	wait_for 30 bash -c "[ \"\$('$BIN/claimctl' dlq list 2>/dev/null | tail -n 1 | cut -d' ' -f1)\" -ge $((before + 5)) ]"
 "$BIN/claimctl" dlq list 2>/dev/null >"$TEST_LOGS/dlq-list.txt"
 check "bad input: DLQ says why (not protobuf)" \
 	grep -q "key=garbage-$RUN_ID by intake: not a protobuf Envelope" "$TEST_LOGS/dlq-list.txt"
@@ -215,7 +223,14 @@ check "bad input: the huge message's dead letter keeps its beginning" \
 check "bad input: DLQ says why (wrong type)" \
 	grep -q "key=wrongtype-$RUN_ID by intake: expected CLAIM_SUBMITTED, got CLAIM_ACCEPTED" \
 	"$TEST_LOGS/dlq-list.txt"
-check_eq "bad input: intake counts its three dead letters" "$(dead_letters 9191)" "$((intake_dead + 3))"
+check "bad input: a key that is not text is shown (and published) in hex" \
+	grep -q "key=hex:$latin_hex by intake: not a protobuf Envelope" "$TEST_LOGS/dlq-list.txt"
+check "bad input: a long key is kept whole" \
+	grep -qF "key=$long_key by intake: not a protobuf Envelope" "$TEST_LOGS/dlq-list.txt"
+check "bad input: the dead letter is published under its key, whole" \
+	bash -c "kcat -b '$CLAIMS_KAFKA_BROKERS' -C -t claims.submitted.dlq -o beginning -e -q -f '%k\n' 2>/dev/null |
+		grep -qxF '$long_key'"
+check_eq "bad input: intake counts its five dead letters" "$(dead_letters 9191)" "$((intake_dead + 5))"
 # A submission without a key (here: an empty ClaimSubmitted) delivered
 # twice, as after a worker stopped between its commit and its offsets:
 # one rejection, one claims.rejected event, named by its message id.

@@ -468,6 +468,28 @@ static void test_process_cpu(void)
 	CHECK(process_cpu_us() >= cpu1);
 }
 
+/* A key as text: as is when PostgreSQL and a terminal can take it. */
+static void key_is(const char *key, size_t len, const char *want)
+{
+	char *text = key_text(key, len);
+
+	CHECK_EQ_STR(text, want);
+	free(text);
+}
+
+static void test_key_text(void)
+{
+	key_is(NULL, 0, "");
+	key_is("", 0, "");
+	key_is("contract-42", 11, "contract-42");
+	key_is("Hélène", 8, "Hélène");
+	key_is("bad\xff", 4, "hex:626164ff");	       /* not UTF-8 */
+	key_is("H\xe9l\xe8ne", 6, "hex:48e96ce86e65"); /* Latin-1 */
+	key_is("a\0b", 3, "hex:610062");	       /* a NUL: text would stop */
+	key_is("\x1b[2J", 4, "hex:1b5b324a");	       /* a terminal's escape */
+	key_is("\xc3", 1, "hex:c3");		       /* a character cut short */
+}
+
 static void test_pg_binary_int(void)
 {
 	PGresAttDesc attrs[3] = {{.name = "a", .format = 1, .typlen = 2},
@@ -503,6 +525,7 @@ int main(void)
 	RUN(test_metrics_render);
 	RUN(test_metrics_addr);
 	RUN(test_pg_binary_int);
+	RUN(test_key_text);
 	RUN(test_config_values);
 	RUN(test_log_level_setting);
 	RUN(test_log_records_parse);
