@@ -139,9 +139,18 @@ void uuid_lower(char *s)
 			*s = (char)(*s - 'A' + 'a');
 }
 
+/* Claims are sent from where the Assurance Maladie pays care given that
+ * day: metropolitan France (UTC+1, +2 in summer) and the overseas
+ * departments, the latest of which is Réunion (UTC+4, no summer time;
+ * Mayotte +3, the Antilles and Guyane behind UTC). Care abroad reaches
+ * the mutuelle weeks later, after the member's own claim to the CPAM. A
+ * later zone (UTC+14, say) would take care dated tomorrow in Paris for
+ * half of every day: on 31 December, next year's caps consumed. */
+#define LATEST_ZONE_SECONDS (4 * 3600)
+
 int32_t date_anywhere_at(int64_t now_us)
 {
-	return (int32_t)((now_us / 1000000 + 14 * 3600) / 86400);
+	return (int32_t)((now_us / 1000000 + LATEST_ZONE_SECONDS) / 86400);
 }
 
 int32_t date_today_anywhere(void)

@@ -48,8 +48,10 @@ void uuid_lower(char *s);
 int date_parse(const char *iso, int32_t *days) MUST_CHECK;
 void date_format(int32_t days, char out[DATE_STR_LEN]);
 int32_t date_today(void); /* UTC */
-/* The latest date of today anywhere (UTC+14): care given "today" where
- * the sender is, Paris at 00:30 or Réunion at 03:00, is never later. */
+/* The latest date of today where claims come from (UTC+4, Réunion):
+ * care given "today" where the sender is, Paris at 00:30 or Réunion at
+ * 03:00, is never later; care dated tomorrow in Paris is, but for the
+ * four hours before Paris's midnight (three in summer). */
 int32_t date_today_anywhere(void);
 int32_t date_anywhere_at(int64_t now_us); /* the same at an instant (µs since the epoch) */
 

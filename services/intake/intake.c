@@ -93,12 +93,19 @@ dead:
  * sender for another claim). Same transaction. */
 static int keep_reused_key(struct pg *db, rd_kafka_message_t *m, const struct intake_item *it)
 {
-	char why[300];
+	char why[600], key[300];
 
+	/* Without a key, the submission is named by its message id. */
+	if (it->s->source != NULL && it->s->external_id != NULL)
+		snprintf(key, sizeof(key), "key (source %s, external id %s)", it->s->source,
+			 it->s->external_id);
+	else
+		snprintf(key, sizeof(key), "message id %s",
+			 it->message_id != NULL ? it->message_id : "(none)");
 	snprintf(why, sizeof(why),
-		 "key (source %s, external id %s) already answered for other content (first"
-		 " answer: %s %s); nothing of this submission recorded",
-		 it->s->source, it->s->external_id, it->out.accepted ? "accepted" : "rejected",
+		 "%s already answered for other content (first answer: %s %s); nothing of this"
+		 " submission recorded",
+		 key, it->out.accepted ? "accepted" : "rejected",
 		 it->out.accepted ? it->out.claim_id : it->out.reason_code);
 	log_warn("%s", why);
 	return worker_dead_letter(db, "intake", m, why);

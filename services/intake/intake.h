@@ -19,9 +19,11 @@
 #include "common/util.h"
 #include "proto/claims.pb-c.h"
 
-#define INTAKE_MAX_LINES      99
-#define INTAKE_MAX_LINE_CENTS 10000000LL /* 100 000 euros per line */
-#define INTAKE_MAX_QUANTITY   999
+#define INTAKE_MAX_SOURCE      64 /* bytes; the key's parts, indexed together */
+#define INTAKE_MAX_EXTERNAL_ID 128
+#define INTAKE_MAX_LINES       99
+#define INTAKE_MAX_LINE_CENTS  10000000LL /* 100 000 euros per line */
+#define INTAKE_MAX_QUANTITY    999
 /* Advisory lock class (two-key form) of a submission's key (source,
  * external id), held to the end of the transaction that answers it. */
 #define INTAKE_KEY_LOCK_CLASS "7415005"

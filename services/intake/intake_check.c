@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/claimline.h"
 #include "intake/intake.h"
 #include "rules/rules.h"
 
@@ -215,8 +216,11 @@ static int check_optics(const Claims__ClaimLine *l, const char *prefix, struct i
 			      "basket must be 100PS, MAITRISE or LIBRE");
 		return ERR;
 	}
+	/* With an act code, the act table may give it (judged with the
+	 * tariff, intake_check_coverage()). */
 	snprintf(field, sizeof(field), "%s.price_limit_cents", prefix);
-	if (l->basket != NULL && basket == RULES_BASKET_100PS && !l->has_price_limit_cents) {
+	if (l->basket != NULL && basket == RULES_BASKET_100PS && !l->has_price_limit_cents &&
+	    (l->act_code == NULL || l->act_code[0] == '\0')) {
 		intake_reject(out, "MISSING_FIELD", field, "a 100PS line needs its price limit");
 		return ERR;
 	}
@@ -236,6 +240,46 @@ static int check_optics(const Claims__ClaimLine *l, const char *prefix, struct i
 	}
 	snprintf(field, sizeof(field), "%s.frame_charged_cents", prefix);
 	return check_amount(l->has_frame_charged_cents, l->frame_charged_cents, 0, field, out);
+}
+
+/* The engine's fault as a reason code: what it requires is missing,
+ * an amount below another is out of range, anything else invalid. Its
+ * path names the members of a rules_line ("lines[0].act"): the sender
+ * reads those of a ClaimLine. */
+static void reject_as_engine(const struct rules_error *err, struct intake_outcome *out)
+{
+	const char *code = "INVALID_FIELD", *member = strrchr(err->field, '.');
+	char field[sizeof(err->field) + 16];
+
+	if (strncmp(err->reason, "required", 8) == 0)
+		code = "MISSING_FIELD";
+	else if (strncmp(err->reason, "below", 5) == 0)
+		code = "AMOUNT_OUT_OF_RANGE";
+	if (member != NULL && (strcmp(member, ".act") == 0 || strcmp(member, ".date") == 0))
+		snprintf(field, sizeof(field), "%.*s.%s", (int)(member - err->field), err->field,
+			 strcmp(member, ".act") == 0 ? "act_code" : "care_date");
+	else
+		snprintf(field, sizeof(field), "%s", err->field);
+	intake_reject(out, code, field, "%s", err->reason);
+}
+
+/* The line as the worker will compute it, through the engine's own
+ * checks of a line: what intake's own checks let through (glasses
+ * without lenses, a basket of another category, lenses or a frame
+ * outside optics, a price limit without a basket) is refused here, not
+ * found by the worker in a claim already accepted. */
+static int check_as_engine(const Claims__ClaimLine *p, int i, struct intake_outcome *out)
+{
+	struct rules_line l;
+	struct rules_error err;
+
+	if (claim_line_to_rules(p, &l) != OK)
+		return OK; /* date and category: judged before */
+	/* Born on the care date: the beneficiary is not known yet. */
+	if (rules_line_check(&l, (size_t)i, l.date, &err) == RULES_OK)
+		return OK;
+	reject_as_engine(&err, out);
+	return ERR;
 }
 
 int intake_check_line(const Claims__ClaimLine *l, int i, int32_t today, struct intake_outcome *out)
@@ -282,15 +326,15 @@ int intake_check_line(const Claims__ClaimLine *l, int i, int32_t today, struct i
 	if (check_amount(l->has_amo_paid_cents, l->amo_paid_cents, 0, field, out) != OK)
 		return ERR;
 	snprintf(field, sizeof(field), "%s.act_code", prefix);
-	if (check_text(l->act_code, field, 16, 0, out) != OK ||
+	if (check_text(l->act_code, field, RULES_ACT_CODE_MAX - 1, 0, out) != OK ||
 	    check_amo(l, cat, day, prefix, out) != OK)
 		return ERR;
 	snprintf(field, sizeof(field), "%s.line_ref", prefix);
 	if (check_text(l->line_ref, field, 64, 0, out) != OK)
 		return ERR;
-	if (check_optics(l, prefix, out) != OK)
+	if (check_optics(l, prefix, out) != OK || check_coherence(l, prefix, out) != OK)
 		return ERR;
-	return check_coherence(l, prefix, out);
+	return check_as_engine(l, i, out);
 }
 
 /* The invoices of the tiers-payant front door are keyed under
@@ -313,8 +357,8 @@ int intake_tp_source_mismatch(const Claims__ClaimSubmitted *s)
 
 int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today, struct intake_outcome *out)
 {
-	if (check_text(s->source, "source", 64, 1, out) != OK ||
-	    check_text(s->external_id, "external_id", 128, 1, out) != OK ||
+	if (check_text(s->source, "source", INTAKE_MAX_SOURCE, 1, out) != OK ||
+	    check_text(s->external_id, "external_id", INTAKE_MAX_EXTERNAL_ID, 1, out) != OK ||
 	    check_text(s->membership_number, "membership_number", 32, 1, out) != OK ||
 	    check_text(s->professional_id, "professional_id", 16, 0, out) != OK ||
 	    check_text(s->quote_id, "quote_id", 64, 0, out) != OK)
@@ -385,7 +429,7 @@ int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today, struct i
  * row (C2S, maternity) are not applied here: they carry no dates, and
  * one recorded today would refuse, for good (the key's first answer),
  * an AMO statement for care before it began, which rightly bore the PF.
- * An unknown act is left to the engine, which refuses it. */
+ * An unknown act was refused before (check_tariff_of()). */
 static int check_amo_of(const Claims__ClaimLine *l, int i, rules_date_t birth,
 			struct intake_outcome *out)
 {
@@ -422,6 +466,26 @@ static int check_amo_of(const Claims__ClaimLine *l, int i, rules_date_t birth,
 	return check_withheld(l, cat, (brss * rate + 50) / 100, most, field, out);
 }
 
+/* The line against the act table for this beneficiary's age, as the
+ * worker will price it: an act it does not know (when the line needs
+ * its tariff) or of another category, a 100PS line with no price limit
+ * anywhere, charged below the AMO's share or a price limit below the
+ * BRSS once the table filled them in. */
+static int check_tariff_of(const Claims__ClaimLine *p, int i, rules_date_t birth,
+			   struct intake_outcome *out)
+{
+	struct rules_line l;
+	struct rules_error err;
+
+	if (check_params == NULL || claim_line_to_rules(p, &l) != OK)
+		return OK;
+	if (rules_line_tariff_check(check_params, &l, (size_t)i, rules_age(birth, l.date), &err) ==
+	    RULES_OK)
+		return OK;
+	reject_as_engine(&err, out);
+	return ERR;
+}
+
 int intake_check_coverage(const Claims__ClaimSubmitted *s, const struct coverage *cov,
 			  struct intake_outcome *out)
 {
@@ -451,7 +515,8 @@ int intake_check_coverage(const Claims__ClaimSubmitted *s, const struct coverage
 	if (rules_date_parse(cov->birth_date, &birth) != RULES_OK)
 		return OK; /* the engine says so, for the whole claim */
 	for (size_t i = 0; i < s->n_lines; i++)
-		if (check_amo_of(s->lines[i], (int)i, birth, out) != OK)
+		if (check_tariff_of(s->lines[i], (int)i, birth, out) != OK ||
+		    check_amo_of(s->lines[i], (int)i, birth, out) != OK)
 			return ERR;
 	return OK;
 }

@@ -96,7 +96,7 @@ static int handle_request(struct pg *db, const void *body, size_t len, struct en
 {
 	Claims__ClaimSubmitted *s;
 	char why[160];
-	int status;
+	int status, committing = 0;
 
 	memset(o, 0, sizeof(*o));
 	if (envelope_unpack(body, len, env, why, sizeof(why)) != OK) {
@@ -122,12 +122,25 @@ static int handle_request(struct pg *db, const void *body, size_t len, struct en
 	intake_count_discard(); /* the transaction's own tally, nothing before it */
 	status = pg_begin(db);
 	if (status == OK &&
-	    (status = intake_submit(db, s, env->trace_id, env->message_id, o)) == OK)
+	    (status = intake_submit(db, s, env->trace_id, env->message_id, o)) == OK) {
+		committing = 1;
 		status = pg_commit(db);
+	}
 	if (status != OK) {
+		/* A COMMIT whose answer was lost with the connection may have
+		 * been made: the sender must not read "nothing recorded". The
+		 * same submission again gives the first answer either way. */
+		int unknown = committing && PQstatus(pg_conn(db)) != CONNECTION_OK;
+
 		pg_rollback(db);
 		memset(o, 0, sizeof(*o)); /* nothing of the outcome rolled back stays */
-		intake_reject(o, "UNAVAILABLE", "", "the claim could not be recorded; retry later");
+		if (unknown)
+			intake_reject(o, "UNAVAILABLE", "",
+				      "the database went away during the commit: the claim may be"
+				      " recorded; send it again, unchanged, for its answer");
+		else
+			intake_reject(o, "UNAVAILABLE", "",
+				      "the claim could not be recorded; retry later");
 	} else {
 		intake_count_committed();
 	}

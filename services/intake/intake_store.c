@@ -233,11 +233,19 @@ static int reserved_source(const Claims__ClaimSubmitted *s)
 	       intake_tp_source_mismatch(s);
 }
 
+/* A key too long for the sizes intake_check.c allows is no key: its
+ * submission is refused INVALID_FIELD and named by its message id, as
+ * one without a key. Recorded under it, a key of kilobytes would exceed
+ * the largest entry PostgreSQL's unique index takes (54000): the
+ * refusal could never be written, a socket sender would be told
+ * "unavailable" for ever, and a Kafka batch would fail and be tried
+ * again message by message. */
 static int keyed(const Claims__ClaimSubmitted *s)
 {
 	return s->source != NULL && s->external_id != NULL && s->source[0] != '\0' &&
-	       s->external_id[0] != '\0' && utf8_valid(s->source) && utf8_valid(s->external_id) &&
-	       !reserved_source(s);
+	       s->external_id[0] != '\0' && strlen(s->source) <= INTAKE_MAX_SOURCE &&
+	       strlen(s->external_id) <= INTAKE_MAX_EXTERNAL_ID && utf8_valid(s->source) &&
+	       utf8_valid(s->external_id) && !reserved_source(s);
 }
 
 /* The first answer of an item's key, and whether the item says
@@ -832,6 +840,11 @@ static int add_rejected(struct pgarray *a, struct intake_item *it)
 	pgarray_text(&a[R_ID], id);
 	if (reserved_source(s))
 		source = external = NULL; /* the event says them; the table keeps no key */
+	/* Nor a part too long to be one (see keyed()): the event says it. */
+	if (source != NULL && strlen(source) > INTAKE_MAX_SOURCE)
+		source = NULL;
+	if (external != NULL && strlen(external) > INTAKE_MAX_EXTERNAL_ID)
+		external = NULL;
 	opt_text(&a[R_SOURCE], source && source[0] ? source : NULL);
 	opt_text(&a[R_EXTERNAL], external && external[0] ? external : NULL);
 	pgarray_text(&a[R_CODE], it->out.reason_code);

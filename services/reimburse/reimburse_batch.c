@@ -46,6 +46,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/claimline.h"
 #include "common/envelope.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -446,36 +447,6 @@ static void work_free(struct claim_work *w)
 	free(w->errors);
 }
 
-static void line_from_proto(const Claims__ClaimLine *p, struct rules_line *l)
-{
-	rules_line_init(l);
-	l->id = p->line_ref;
-	l->act = p->act_code;
-	l->charged_cents = p->charged_cents;
-	l->quantity = (int32_t)p->quantity;
-	l->optam = p->optam;
-	l->parcours = p->parcours;
-	if (p->has_brss_cents) {
-		l->given |= RULES_GIVEN_BRSS;
-		l->brss_cents = p->brss_cents;
-	}
-	if (p->has_amo_rate) {
-		l->given |= RULES_GIVEN_AMO_RATE;
-		l->amo_rate = (int32_t)p->amo_rate;
-	}
-	if (p->has_price_limit_cents) {
-		l->given |= RULES_GIVEN_PRICE_LIMIT;
-		l->price_limit_cents = p->price_limit_cents;
-	}
-	if (p->basket != NULL && rules_basket_parse(p->basket, &l->basket) != RULES_OK)
-		l->basket = RULES_BASKET_NONE;
-	for (size_t k = 0; k < p->n_lenses && k < 2; k++)
-		if (rules_lens_parse(p->lenses[k], &l->lenses[k]) != RULES_OK)
-			l->lenses[k] = RULES_LENS_NONE;
-	if (p->has_frame_charged_cents)
-		l->frame_charged_cents = p->frame_charged_cents;
-}
-
 static int prepare_work(struct reimburse_ctx *ctx, const struct reimburse_item *it,
 			struct history *history, struct claim_work *w)
 {
@@ -500,9 +471,7 @@ static int prepare_work(struct reimburse_ctx *ctx, const struct reimburse_item *
 	for (size_t i = 0; i < w->n; i++) {
 		struct rules_line *l = &w->lines[i];
 
-		line_from_proto(a->lines[i], l);
-		if (rules_date_parse(a->lines[i]->care_date, &l->date) != RULES_OK ||
-		    rules_category_parse(a->lines[i]->category, &l->category) != RULES_OK) {
+		if (claim_line_to_rules(a->lines[i], l) != OK) {
 			snprintf(w->errors[i], sizeof(w->errors[i]), "INVALID_LINE");
 			continue;
 		}

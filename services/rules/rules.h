@@ -447,6 +447,19 @@ bool rules_history_equipment_default(enum rules_category cat, int64_t amc_cents)
 /* Checks the request's values (ranges, required members, coherence);
  * rules_compute() calls it first. */
 RULES_MUST_CHECK int rules_request_check(const struct rules_request *req, struct rules_error *err);
+/* The checks of one line, lines[index] of a request, for a beneficiary
+ * born on `birth`: what rules_request_check() refuses in a line. */
+RULES_MUST_CHECK int rules_line_check(const struct rules_line *l, size_t index, rules_date_t birth,
+				      struct rules_error *err);
+/* What rules_compute() refuses in a line before the guarantees, from
+ * the act table (an unknown act the line needs a tariff of, an act of
+ * another category, a 100PS price limit no one gives) and from the
+ * AMO's share it finds (charged below it, a price limit below the
+ * BRSS), for a beneficiary of `age` on the line's date. A sender told
+ * "accepted" must not learn it from a claim in error. */
+RULES_MUST_CHECK int rules_line_tariff_check(const struct rules_params *p,
+					     const struct rules_line *l, size_t index, int age,
+					     struct rules_error *err);
 RULES_MUST_CHECK int rules_guarantee_check(enum rules_category cat, const struct rules_guarantee *g,
 					   const char *path, struct rules_error *err);
 

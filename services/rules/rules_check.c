@@ -4,7 +4,7 @@
  *
  * SYNOPSIS
  *	rules_contract_init(), rules_line_init(), rules_history_init()
- *	rules_request_check(), rules_guarantee_check()
+ *	rules_request_check(), rules_line_check(), rules_guarantee_check()
  *
  * DESCRIPTION
  *	The reimbursement daemon builds requests from protobuf claims and
@@ -278,8 +278,8 @@ static int check_amounts(const struct rules_line *l, const struct where *w, stru
 	return check_quantity(l->quantity, w, err);
 }
 
-static int check_line(const struct rules_line *l, size_t i, rules_date_t birth,
-		      struct rules_error *err)
+int rules_line_check(const struct rules_line *l, size_t i, rules_date_t birth,
+		     struct rules_error *err)
 {
 	struct where w = {"lines", i, true};
 
@@ -323,7 +323,8 @@ int rules_request_check(const struct rules_request *req, struct rules_error *err
 	if (req->n_lines > RULES_MAX_LINES)
 		return rules_error_at(err, "lines", NULL, "more than %d lines", RULES_MAX_LINES);
 	for (size_t i = 0; i < req->n_lines; i++)
-		if (check_line(&req->lines[i], i, req->beneficiary.birth_date, err) != RULES_OK)
+		if (rules_line_check(&req->lines[i], i, req->beneficiary.birth_date, err) !=
+		    RULES_OK)
 			return RULES_ERR;
 	return RULES_OK;
 }

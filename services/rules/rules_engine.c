@@ -488,6 +488,21 @@ static int step_amo(struct line_ctx *c, const struct rules_params *p, struct rul
 	return RULES_OK;
 }
 
+int rules_line_tariff_check(const struct rules_params *p, const struct rules_line *l, size_t index,
+			    int age, struct rules_error *err)
+{
+	struct rules_line_result r;
+	struct line_ctx c;
+
+	memset(&c, 0, sizeof c);
+	memset(&r, 0, sizeof r);
+	c.l = l;
+	c.r = &r; /* the rules noted are not kept */
+	c.index = index;
+	c.age = age;
+	return step_amo(&c, p, err);
+}
+
 /* ---- steps 2 and 3: PF and franchise ------------------------------------ */
 
 static void step_pf(struct line_ctx *c)

@@ -432,6 +432,23 @@ check_eq "bad input: no key kept in another's tp: namespace" \
 	"$(sql "SELECT count(*) FROM claim_rejections WHERE external_id = 'spoof-$RUN_ID'")" 0
 check_eq "bad input: rejections recorded with their reason" \
 	"$(sql "SELECT count(*) FROM claim_rejections WHERE source = '$BAD'")" 9
+# An external id of 4 kB is no key (at most 128 bytes): refused
+# INVALID_FIELD, and recorded without it (as a key, it would not fit
+# the unique index: the refusal could not be written, the socket would
+# say "unavailable" for ever and a Kafka batch fail).
+long_id=$(head -c 3000 /dev/urandom | base64 -w0)
+for via in socket kafka; do
+	printf '{"source":"long-%s-%s","external_id":"%s","membership_number":"%s","lines":[{"care_date":"2026-03-10",%s}]}\n' \
+		"$via" "$RUN_ID" "$long_id" "${P}00002" "$line" >"$TEST_LOGS/long-key-$via.json"
+done
+check "bad input: a 4 kB external id refused on the socket" \
+	grep -q "rejected INVALID_FIELD external_id" \
+	<<<"$("$BIN/claimctl" submit --sync "$TEST_LOGS/long-key-socket.json" 2>>"$LOG")"
+"$BIN/claimctl" submit "$TEST_LOGS/long-key-kafka.json" >>"$LOG" 2>&1
+check "bad input: ... and from Kafka, recorded without its key" \
+	wait_for 30 bash -c "[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claim_rejections
+		WHERE source IN ('long-socket-$RUN_ID', 'long-kafka-$RUN_ID') AND external_id IS NULL
+		AND reason_code = 'INVALID_FIELD' AND field = 'external_id'\")\" = 2 ]"
 "$BIN/claimctl" submit --sync "$TEST_LOGS/bad-claims.json" >"$TEST_LOGS/bad-replies-2.txt" 2>>"$LOG"
 check_eq "bad input: a repeat gets the first answers" \
 	"$(grep -c "duplicate: first answer" "$TEST_LOGS/bad-replies-2.txt")" 10

@@ -220,9 +220,10 @@ static void test_amo_amount_of_the_beneficiary(void)
 	x.line.parcours = 0; /* 30 % outside the parcours */
 	x.line.amo_paid_cents = 900;
 	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{}", field), "");
-	/* An act the table does not know: the engine refuses the line. */
+	/* An act the table does not know: refused, as the engine would. */
 	x.line.act_code = "NOPE";
-	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{}", field), "");
+	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{}", field), "INVALID_FIELD");
+	CHECK_EQ_STR(field, "lines[0].act_code");
 }
 
 static void test_amounts_against_each_other(void)
@@ -261,6 +262,8 @@ static void test_amounts_against_each_other(void)
 
 	sample_init(&x);
 	x.line.category = "OPTIQUE_EQUIPEMENT";
+	x.line.n_lenses = 2;
+	x.line.lenses = (char *[]){"simple", "simple"};
 	x.line.has_frame_charged_cents = 1;
 	x.line.frame_charged_cents = 3001;
 	CHECK_EQ_STR(verdict(&x, today, field), "AMOUNT_OUT_OF_RANGE");
@@ -303,11 +306,15 @@ static void test_future_is_everywhere_later(void)
 	struct sample x;
 	char text[DATE_STR_LEN];
 
-	/* The date at UTC+14: the next day from 10:00 UTC. */
-	CHECK_EQ_I64(date_anywhere_at(midnight + 10 * h - 1), day("2026-12-03"));
-	CHECK_EQ_I64(date_anywhere_at(midnight + 10 * h), day("2026-12-04"));
+	/* The date at UTC+4 (Réunion): the next day from 20:00 UTC. At
+	 * noon UTC, tomorrow in Paris is in the future. */
+	CHECK_EQ_I64(date_anywhere_at(midnight + 12 * h), day("2026-12-03"));
+	CHECK_EQ_I64(date_anywhere_at(midnight + 20 * h - 1), day("2026-12-03"));
+	CHECK_EQ_I64(date_anywhere_at(midnight + 20 * h), day("2026-12-04"));
 	CHECK_EQ_I64(date_anywhere_at(midnight + 24 * h - 1), day("2026-12-04"));
-	/* What intake's batch takes for today (run after 10:00 UTC, a day
+	/* Paris at 00:30 on 4 December (23:30 UTC the day before): today. */
+	CHECK_EQ_I64(date_anywhere_at(midnight + 23 * h + h / 2), day("2026-12-04"));
+	/* What intake's batch takes for today (run after 20:00 UTC, a day
 	 * that is tomorrow in UTC is still accepted). */
 	sample_init(&x);
 	date_format(date_today_anywhere(), text);
@@ -355,6 +362,114 @@ static void test_repeats_in_a_batch(void)
 	CHECK_EQ_I64(items[6].repeat_of, 2);
 }
 
+/* A line as a sender may write it, what intake answers, and whether
+ * the worker's engine computes it: intake accepts exactly the lines the
+ * engine computes, so that no accepted claim ends in error. */
+struct engine_case {
+	const char *name, *category, *act;
+	int base; /* BRSS and rate given */
+	int64_t charged, brss;
+	int rate;
+	const char *basket;
+	int64_t price_limit, frame; /* -1: not given */
+	int lenses;		    /* 0, or 2 simple lenses */
+	const char *want_code, *want_field;
+};
+
+static const struct engine_case engine_cases[] = {
+	{"a consultation", "CONSULT_GP", NULL, 1, 3000, 3000, 70, NULL, -1, -1, 0, "", ""},
+	{"glasses without lenses", "OPTIQUE_EQUIPEMENT", NULL, 1, 30000, 5, 60, NULL, -1, -1, 0,
+	 "MISSING_FIELD", "lines[0].lenses"},
+	{"glasses with lenses", "OPTIQUE_EQUIPEMENT", NULL, 1, 30000, 5, 60, NULL, -1, 8000, 2, "",
+	 ""},
+	{"MAITRISE on a consultation", "CONSULT_GP", NULL, 1, 3000, 3000, 70, "MAITRISE", -1, -1, 0,
+	 "INVALID_FIELD", "lines[0].basket"},
+	{"lenses outside optics", "CONSULT_GP", NULL, 1, 3000, 3000, 70, NULL, -1, -1, 2,
+	 "INVALID_FIELD", "lines[0].lenses"},
+	{"a frame outside optics", "CONSULT_GP", NULL, 1, 3000, 3000, 70, NULL, -1, 100, 0,
+	 "INVALID_FIELD", "lines[0].frame_charged_cents"},
+	{"a price limit without a basket", "DENT_PROTHESE", NULL, 1, 40000, 12000, 60, NULL, 50000,
+	 -1, 0, "INVALID_FIELD", "lines[0].price_limit_cents"},
+	{"an empty act code is none", "CONSULT_GP", "", 1, 3000, 3000, 70, NULL, -1, -1, 0, "", ""},
+	{"an act code of 16 bytes", "CONSULT_GP", "ABCDEFGHIJKLMNOP", 1, 3000, 3000, 70, NULL, -1,
+	 -1, 0, "INVALID_FIELD", "lines[0].act_code"},
+	{"G charged below its tariff's AMO share", "CONSULT_GP", "G", 0, 1000, 0, 0, NULL, -1, -1,
+	 0, "AMOUNT_OUT_OF_RANGE", "lines[0].charged_cents"},
+	{"an act of another category", "CONSULT_GP", "HBLD038", 0, 30000, 0, 0, NULL, -1, -1, 0,
+	 "INVALID_FIELD", "lines[0].act_code"},
+	{"a 100PS crown priced by its act", "DENT_PROTHESE", "HBLD038", 0, 29000, 0, 0, "100PS", -1,
+	 -1, 0, "", ""},
+	{"a 100PS crown without act or limit", "DENT_PROTHESE", NULL, 1, 29000, 12000, 60, "100PS",
+	 -1, -1, 0, "MISSING_FIELD", "lines[0].price_limit_cents"},
+	{"an unknown act that must price", "CONSULT_GP", "NOPE", 0, 3000, 0, 0, NULL, -1, -1, 0,
+	 "INVALID_FIELD", "lines[0].act_code"},
+	{"an unknown act with its base given", "CONSULT_GP", "NOPE", 1, 3000, 3000, 70, NULL, -1,
+	 -1, 0, "", ""},
+};
+
+/* intake's answer to the case: static checks, then coverage for an
+ * adult covered all along. */
+static const char *intake_verdict(struct sample *x, char field[64])
+{
+	const char *code = verdict(x, day("2026-12-01"), field);
+
+	return code[0] != '\0' ? code : coverage_verdict(x, "1980-05-01", "{}", field);
+}
+
+static int engine_computes(const Claims__ClaimLine *p)
+{
+	struct rules_contract contract;
+	struct rules_request req;
+	struct rules_line line;
+	struct rules_line_result result;
+	struct rules_totals totals;
+	struct rules_error err;
+
+	rules_contract_init(&contract, true);
+	memset(&req, 0, sizeof(req));
+	if (rules_date_parse("1980-05-01", &req.beneficiary.birth_date) != RULES_OK)
+		return 0;
+	req.contract = &contract;
+	if (claim_line_to_rules(p, &line) != OK)
+		return 0;
+	req.lines = &line;
+	req.n_lines = 1;
+	return rules_compute(&params, &req, &result, &totals, &err) == RULES_OK;
+}
+
+static void test_intake_accepts_what_the_engine_computes(void)
+{
+	static char *two_lenses[] = {"simple", "simple"};
+
+	for (size_t i = 0; i < sizeof(engine_cases) / sizeof(engine_cases[0]); i++) {
+		const struct engine_case *c = &engine_cases[i];
+		struct sample x;
+		char field[64];
+		const char *code;
+
+		sample_init(&x);
+		x.line.category = (char *)c->category;
+		x.line.act_code = (char *)c->act;
+		x.line.has_brss_cents = x.line.has_amo_rate = c->base;
+		x.line.charged_cents = c->charged;
+		x.line.brss_cents = c->brss;
+		x.line.amo_rate = (uint32_t)c->rate;
+		x.line.basket = (char *)c->basket;
+		x.line.has_price_limit_cents = c->price_limit >= 0;
+		x.line.price_limit_cents = c->price_limit;
+		x.line.has_frame_charged_cents = c->frame >= 0;
+		x.line.frame_charged_cents = c->frame >= 0 ? c->frame : 0;
+		x.line.n_lenses = (size_t)c->lenses;
+		x.line.lenses = c->lenses ? two_lenses : NULL;
+		code = intake_verdict(&x, field);
+		if (strcmp(code, c->want_code) != 0 || strcmp(field, c->want_field) != 0)
+			printf("  %s: %s %s\n", c->name, code, field);
+		CHECK_EQ_STR(code, c->want_code);
+		CHECK_EQ_STR(field, c->want_field);
+		CHECK_EQ_I64(code[0] == '\0', engine_computes(&x.line));
+	}
+}
+
 static void load_params(void)
 {
 	REQUIRE(params_load(PARAMS_DEFAULT_PATH, &params) == OK);
@@ -372,5 +487,6 @@ int main(void)
 	RUN(test_tp_source_is_the_professionals);
 	RUN(test_future_is_everywhere_later);
 	RUN(test_repeats_in_a_batch);
+	RUN(test_intake_accepts_what_the_engine_computes);
 	return test_report();
 }
