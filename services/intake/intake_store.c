@@ -889,14 +889,94 @@ static int write_rejected(struct pg *db, struct intake_item *items, int n)
 
 /* ---- the batch ------------------------------------------------------------------------------ */
 
-/* What a submission says, as a digest: the message packed again (the
- * same fields give the same bytes, whatever their order on the wire). */
+/* The width of a scalar field's value, 0 for any other type. */
+static size_t scalar_size(ProtobufCType type)
+{
+	switch (type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_ENUM:
+		return sizeof(int32_t);
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return sizeof(int64_t);
+	case PROTOBUF_C_TYPE_BOOL:
+		return sizeof(protobuf_c_boolean);
+	default:
+		return 0;
+	}
+}
+
+/* A message as any sender may write the same thing: a field given at
+ * the default its .proto declares (quantity 1, optam, parcours) or an
+ * enum given at its first value (intake reads the value, never whether
+ * it was given) is as if left out; fields this release does not know
+ * (a newer sender's) are dropped. Two encoders of one claim then give
+ * one digest: a faithful repeat is not reported as a key reused. The
+ * message is one decoded by protobuf-c's default allocator. */
+static void canonical_form(ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+
+	for (unsigned f = 0; f < d->n_fields; f++) {
+		const ProtobufCFieldDescriptor *fd = &d->fields[f];
+		char *member = (char *)m + fd->offset;
+		size_t width = scalar_size(fd->type);
+
+		if (fd->label == PROTOBUF_C_LABEL_OPTIONAL && fd->quantifier_offset != 0 &&
+		    width > 0) {
+			protobuf_c_boolean *has =
+				(protobuf_c_boolean *)((char *)m + fd->quantifier_offset);
+			static const uint8_t zero[8];
+			const void *dflt = fd->default_value != NULL ? fd->default_value : zero;
+
+			if (*has &&
+			    (fd->default_value != NULL || fd->type == PROTOBUF_C_TYPE_ENUM) &&
+			    memcmp(member, dflt, width) == 0)
+				*has = 0;
+		} else if (fd->type == PROTOBUF_C_TYPE_MESSAGE &&
+			   fd->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(size_t *)((char *)m + fd->quantifier_offset);
+			ProtobufCMessage **items = *(ProtobufCMessage ***)member;
+
+			for (size_t k = 0; k < n; k++)
+				canonical_form(items[k]);
+		} else if (fd->type == PROTOBUF_C_TYPE_MESSAGE && *(ProtobufCMessage **)member) {
+			canonical_form(*(ProtobufCMessage **)member);
+		}
+	}
+	for (unsigned u = 0; u < m->n_unknown_fields; u++)
+		free(m->unknown_fields[u].data);
+	free(m->unknown_fields);
+	m->unknown_fields = NULL;
+	m->n_unknown_fields = 0;
+}
+
+/* What a submission says, as a digest: the message in its canonical
+ * form, packed again (the same fields give the same bytes, whatever
+ * their order on the wire). */
 static void submission_digest(const Claims__ClaimSubmitted *s, char hex[65])
 {
 	size_t len = claims__claim_submitted__get_packed_size(s);
 	uint8_t *buf = xmalloc(len + 1);
+	Claims__ClaimSubmitted *copy;
 
 	claims__claim_submitted__pack(s, buf);
+	copy = claims__claim_submitted__unpack(NULL, len, buf);
+	if (copy != NULL) { /* it was decoded once: always */
+		canonical_form(&copy->base);
+		free(buf);
+		len = claims__claim_submitted__get_packed_size(copy);
+		buf = xmalloc(len + 1);
+		claims__claim_submitted__pack(copy, buf);
+		claims__claim_submitted__free_unpacked(copy, NULL);
+	}
 	sha256_hex(buf, len, hex);
 	free(buf);
 }

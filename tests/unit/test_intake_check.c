@@ -470,6 +470,58 @@ static void test_intake_accepts_what_the_engine_computes(void)
 	}
 }
 
+/* One claim, written by two encoders: the same digest. */
+static void test_digest_of_what_the_claim_says(void)
+{
+	char plain[65], other[65];
+	struct sample x;
+	uint8_t *wire;
+	size_t len;
+	Claims__ClaimSubmitted *newer;
+
+	sample_init(&x);
+	submission_digest(&x.claim, plain);
+	/* Defaults given rather than left out. */
+	x.line.has_quantity = x.line.has_optam = x.line.has_parcours = 1;
+	x.line.optam = x.line.parcours = 1;
+	x.claim.has_payee = x.claim.has_source_kind = 1;
+	x.claim.payee = CLAIMS__PAYEE__PAYEE_MEMBER;
+	x.claim.source_kind = CLAIMS__CLAIM_SOURCE__CLAIM_SOURCE_UNKNOWN;
+	submission_digest(&x.claim, other);
+	CHECK_EQ_STR(other, plain);
+	/* A field of a newer release (99, varint 1) this one does not know. */
+	len = claims__claim_submitted__get_packed_size(&x.claim);
+	wire = xmalloc(len + 3);
+	claims__claim_submitted__pack(&x.claim, wire);
+	memcpy(wire + len, "\x98\x06\x01", 3);
+	newer = claims__claim_submitted__unpack(NULL, len + 3, wire);
+	REQUIRE(newer != NULL);
+	CHECK_EQ_I64(newer->base.n_unknown_fields, 1);
+	submission_digest(newer, other);
+	CHECK_EQ_STR(other, plain);
+	claims__claim_submitted__free_unpacked(newer, NULL);
+	free(wire);
+	/* What the claim says, changed: another digest. */
+	x.line.quantity = 2;
+	submission_digest(&x.claim, other);
+	CHECK(strcmp(other, plain) != 0);
+	x.line.quantity = 1;
+	x.line.optam = 0;
+	submission_digest(&x.claim, other);
+	CHECK(strcmp(other, plain) != 0);
+	x.line.optam = 1;
+	x.claim.payee = CLAIMS__PAYEE__PAYEE_PROFESSIONAL;
+	submission_digest(&x.claim, other);
+	CHECK(strcmp(other, plain) != 0);
+	/* A BRSS of 0 given is not one left out (the act table's). */
+	sample_init(&x);
+	x.line.brss_cents = 0;
+	submission_digest(&x.claim, plain);
+	x.line.has_brss_cents = 0;
+	submission_digest(&x.claim, other);
+	CHECK(strcmp(other, plain) != 0);
+}
+
 static void load_params(void)
 {
 	REQUIRE(params_load(PARAMS_DEFAULT_PATH, &params) == OK);
@@ -488,5 +540,6 @@ int main(void)
 	RUN(test_future_is_everywhere_later);
 	RUN(test_repeats_in_a_batch);
 	RUN(test_intake_accepts_what_the_engine_computes);
+	RUN(test_digest_of_what_the_claim_says);
 	return test_report();
 }
