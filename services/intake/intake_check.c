@@ -466,21 +466,24 @@ static int check_amo_of(const Claims__ClaimLine *l, int i, rules_date_t birth,
 	return check_withheld(l, cat, (brss * rate + 50) / 100, most, field, out);
 }
 
-/* The line against the act table for this beneficiary's age, as the
- * worker will price it: an act it does not know (when the line needs
- * its tariff) or of another category, a 100PS line with no price limit
- * anywhere, charged below the AMO's share or a price limit below the
- * BRSS once the table filled them in. */
+/* The line for this beneficiary, as the worker will compute it: care
+ * before their birth; against the act table for their age, an act it
+ * does not know (when the line needs its tariff) or of another
+ * category, a 100PS line with no price limit anywhere, charged below
+ * the AMO's share or a price limit below the BRSS once the table filled
+ * them in. */
 static int check_tariff_of(const Claims__ClaimLine *p, int i, rules_date_t birth,
 			   struct intake_outcome *out)
 {
 	struct rules_line l;
 	struct rules_error err;
 
-	if (check_params == NULL || claim_line_to_rules(p, &l) != OK)
+	if (claim_line_to_rules(p, &l) != OK)
 		return OK;
-	if (rules_line_tariff_check(check_params, &l, (size_t)i, rules_age(birth, l.date), &err) ==
-	    RULES_OK)
+	if (rules_line_check(&l, (size_t)i, birth, &err) == RULES_OK &&
+	    (check_params == NULL ||
+	     rules_line_tariff_check(check_params, &l, (size_t)i, rules_age(birth, l.date), &err) ==
+		     RULES_OK))
 		return OK;
 	reject_as_engine(&err, out);
 	return ERR;

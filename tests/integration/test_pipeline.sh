@@ -495,13 +495,31 @@ check "release: the key decided anew (accepted, no duplicate)" grep -Eq "^unknow
 check_eq "release: a key without a rejection is refused (exit 1)" "$?" 1
 
 # ---- a line the engine refuses leaves its neighbours decided ----------------------
-# An act code of another category passes intake (it does not know the
-# act table) and the engine refuses that line: the claim is partial,
+# Intake refuses what the engine would (an act code of another category:
+# INVALID_FIELD). The worker may still refuse a line intake accepted
+# when the two judge with different parameters (a rolling deployment of
+# a new act table): here an intake whose table makes AMI a
+# consultation's act, the worker's an auxiliary's. The claim is partial,
 # its two other lines (under the same formula version) decided.
 OL="oneline-$RUN_ID"
+printf '{"source":"%s","external_id":"refused","membership_number":"%s","lines":[{"care_date":"2026-03-11","act_code":"AMI",%s}]}\n' \
+	"$OL" "${P}00002" "$line" >"$TEST_LOGS/foreign-act.json"
+check "an act of another category: refused by intake" \
+	grep -q "^refused rejected INVALID_FIELD lines\[0\].act_code" \
+	<<<"$("$BIN/claimctl" submit --sync "$TEST_LOGS/foreign-act.json" 2>>"$LOG")"
+sed '/"code": "AMI"/{n;s/"AUXILIAIRE"/"CONSULT_GP"/}' deploy/params/parameters.json \
+	>"$TEST_LOGS/params-ami-gp.json"
+# No broker: it must not take claims.submitted's partitions; the
+# other intake's relay publishes its events.
+start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9188 \
+	CLAIMS_INTAKE_ENDPOINT=tcp://127.0.0.1:5712 CLAIMS_KAFKA_BROKERS=127.0.0.1:1 \
+	CLAIMS_RULES_PARAMS="$TEST_LOGS/params-ami-gp.json"
+other_params_intake=$LAST_PID
+check "an intake with another act table serves" \
+	wait_for 30 curl -s -o /dev/null http://127.0.0.1:9188/health
 printf '{"source":"%s","external_id":"x","membership_number":"%s","lines":[{"care_date":"2026-03-10",%s},{"care_date":"2026-03-11","act_code":"AMI",%s},{"care_date":"2026-03-12",%s}]}\n' \
 	"$OL" "${P}00002" "$line" "$line" "$line" >"$TEST_LOGS/one-bad-line.json"
-"$BIN/claimctl" submit --sync "$TEST_LOGS/one-bad-line.json" >>"$LOG" 2>&1
+"$BIN/claimctl" submit --sync --endpoint tcp://127.0.0.1:5712 "$TEST_LOGS/one-bad-line.json" >>"$LOG" 2>&1
 check "one bad line: the claim is decided" wait_for 30 all_decided "$OL" 1
 check_eq "one bad line: partial, its two good lines decided" \
 	"$(sql "SELECT concat_ws(' ', c.status, string_agg(d.line_no::text, ',' ORDER BY d.line_no))
@@ -512,7 +530,8 @@ check "one bad line: the reason names the claim's line and its act" grep -q "lin
 # The first line refused: the version of the run is still the others'.
 printf '{"source":"%s","external_id":"first","membership_number":"%s","lines":[{"care_date":"2026-03-10","act_code":"AMI",%s},{"care_date":"2026-03-11",%s}]}\n' \
 	"$OL" "${P}00002" "$line" "$line" >"$TEST_LOGS/first-bad-line.json"
-"$BIN/claimctl" submit --sync "$TEST_LOGS/first-bad-line.json" >>"$LOG" 2>&1
+"$BIN/claimctl" submit --sync --endpoint tcp://127.0.0.1:5712 "$TEST_LOGS/first-bad-line.json" >>"$LOG" 2>&1
+stop_daemon "$other_params_intake"
 check "first line bad: the claim is decided" wait_for 30 all_decided "$OL" 2
 check_eq "first line bad: partial, its second line decided" \
 	"$(sql "SELECT concat_ws(' ', c.status, string_agg(d.line_no::text, ','))

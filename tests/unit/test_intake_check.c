@@ -468,6 +468,16 @@ static void test_intake_accepts_what_the_engine_computes(void)
 		CHECK_EQ_STR(field, c->want_field);
 		CHECK_EQ_I64(code[0] == '\0', engine_computes(&x.line));
 	}
+	/* Care before the beneficiary's birth (the engine refuses it). */
+	{
+		struct sample x;
+		char field[64];
+
+		sample_init(&x);
+		CHECK_EQ_STR(coverage_verdict(&x, "2026-04-01", "{}", field), "INVALID_FIELD");
+		CHECK_EQ_STR(field, "lines[0].care_date");
+		CHECK_EQ_STR(coverage_verdict(&x, "2026-03-10", "{}", field), "");
+	}
 }
 
 /* One claim, written by two encoders: the same digest. */
