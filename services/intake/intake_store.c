@@ -136,6 +136,22 @@ int intake_prepare(struct pg *db)
 		       "  AND x.day < least(coalesce(c.end_date, 'infinity'),"
 		       "  coalesce(b.end_date, 'infinity'))) DESC, c.start_date DESC",
 		       3) != OK ||
+	    /* For a line the claim's contract does not cover: another
+	     * contract of the beneficiary that does (the same conditions
+	     * as intake_check_coverage(), in SQL). */
+	    pg_prepare(db, "intake_other_contracts",
+		       "SELECT x.n FROM unnest($1::text[], $2::int[], $3::bigint[], $4::date[])"
+		       "  WITH ORDINALITY AS x(num, rank, contract, day, n)"
+		       " WHERE EXISTS (SELECT 1 FROM members m"
+		       "  JOIN contracts c ON c.member_id = m.member_id"
+		       "  JOIN beneficiaries b ON b.contract_id = c.contract_id AND b.rank = x.rank"
+		       "  WHERE m.membership_number = x.num AND c.contract_id <> x.contract"
+		       "   AND x.day >= greatest(c.start_date, b.start_date)"
+		       "   AND x.day < least(coalesce(c.end_date, 'infinity'),"
+		       "    coalesce(b.end_date, 'infinity'))"
+		       "   AND NOT (c.status = 'suspended' AND x.day >= coalesce(c.suspended_from,"
+		       "    '-infinity')))",
+		       4) != OK ||
 	    pg_prepare(db, "intake_professionals",
 		       "SELECT x.n, min(p.professional_id), count(*)"
 		       " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(num, kind, n)"
@@ -1000,6 +1016,73 @@ static void decide_static(struct intake_item *items, int n)
 	}
 }
 
+/* The line a NOT_COVERED refusal names (lines[K].care_date), or -1. */
+static int uncovered_line(const struct intake_item *it)
+{
+	int k, end = 0;
+
+	if (it->state != REJECT || strcmp(it->out.reason_code, "NOT_COVERED") != 0 ||
+	    !it->cov.found || sscanf(it->out.field, "lines[%d].care_date%n", &k, &end) != 1 ||
+	    it->out.field[end] != '\0' || k < 0 || (size_t)k >= it->s->n_lines)
+		return -1;
+	return k;
+}
+
+/* A claim is one contract's (its events are keyed by it). A line of
+ * care that another contract of the beneficiary covers (lines on both
+ * sides of a change of contract, 30 December and 2 January) is not
+ * "not covered": the sender is told to send each contract's lines in
+ * a claim of its own. Asked only for claims refused NOT_COVERED. */
+static int refine_not_covered(struct pg *db, struct intake_item *items, int n)
+{
+	struct pgarray numbers, ranks, contracts, days;
+	const char *v[4];
+	PGresult *res;
+	int status, wanted = 0;
+
+	pgarray_init(&numbers);
+	pgarray_init(&ranks);
+	pgarray_init(&contracts);
+	pgarray_init(&days);
+	for (int i = 0; i < n; i++) {
+		const Claims__ClaimSubmitted *s = items[i].s;
+		int k = uncovered_line(&items[i]);
+
+		pgarray_text(&numbers, k >= 0 ? s->membership_number : "");
+		pgarray_int(&ranks, k >= 0 && s->beneficiary_rank ? s->beneficiary_rank : 1);
+		pgarray_int(&contracts, k >= 0 ? items[i].cov.contract_id : 0);
+		k >= 0 ? pgarray_text(&days, s->lines[k]->care_date) : pgarray_null(&days);
+		wanted += k >= 0;
+	}
+	v[0] = pgarray_finish(&numbers);
+	v[1] = pgarray_finish(&ranks);
+	v[2] = pgarray_finish(&contracts);
+	v[3] = pgarray_finish(&days);
+	status = wanted ? pg_exec_prepared(db, "intake_other_contracts", 4, v, NULL, NULL, &res)
+			: OK;
+	pgarray_free(&numbers);
+	pgarray_free(&ranks);
+	pgarray_free(&contracts);
+	pgarray_free(&days);
+	if (status != OK || !wanted)
+		return status;
+	for (int r = 0; r < PQntuples(res); r++) {
+		int i = atoi(PQgetvalue(res, r, 0)) - 1;
+		int k = i >= 0 && i < n ? uncovered_line(&items[i]) : -1;
+		char field[sizeof(items[0].out.field)];
+
+		if (k < 0)
+			continue;
+		snprintf(field, sizeof(field), "%s", items[i].out.field);
+		intake_reject(&items[i].out, "SPANS_CONTRACTS", field,
+			      "care on %s is another contract's than the claim's first line:"
+			      " send each contract's lines in a claim of their own",
+			      items[i].s->lines[k]->care_date);
+	}
+	PQclear(res);
+	return OK;
+}
+
 static int decide_rest(struct pg *db, struct intake_item *items, int n)
 {
 	if (load_coverage(db, items, n) != OK)
@@ -1008,7 +1091,8 @@ static int decide_rest(struct pg *db, struct intake_item *items, int n)
 		if (items[i].state == PENDING &&
 		    intake_check_coverage(items[i].s, &items[i].cov, &items[i].out) != OK)
 			items[i].state = REJECT;
-	if (check_professionals(db, items, n) != OK || check_quotes(db, items, n) != OK)
+	if (refine_not_covered(db, items, n) != OK || check_professionals(db, items, n) != OK ||
+	    check_quotes(db, items, n) != OK)
 		return ERR;
 	for (int i = 0; i < n; i++) {
 		if (items[i].state == PENDING) {

@@ -985,6 +985,48 @@ check_eq "suspension from a day: ... without, keeps it (a retried command)" "$(s
 "$BIN/claimctl" contract reactivate --member "$M4" >>"$LOG" 2>&1
 check_eq "suspension from a day: reactivated, active and the day cleared" "$(suspension_of)" "active -"
 
+# A change of contract on 1 January: a claim is one contract's, so
+# lines on both sides of the change are refused SPANS_CONTRACTS (not
+# NOT_COVERED: both days are covered); each side alone is accepted.
+create_members "${P}3" 1 CONFORT
+M5="${P}300001"
+sql "UPDATE contracts SET status = 'terminated', end_date = '2026-01-01'
+	WHERE member_id = (SELECT member_id FROM members WHERE membership_number = '$M5');
+     WITH c AS (INSERT INTO contracts (member_id, formula_code, amc_number, status, start_date)
+	SELECT member_id, 'ESSENTIEL', '75500017', 'active', date '2026-01-01' FROM members
+	WHERE membership_number = '$M5' RETURNING contract_id, member_id)
+     INSERT INTO beneficiaries (contract_id, member_id, rank, relationship, last_name,
+	first_name, birth_date, start_date)
+     SELECT contract_id, member_id, 1, 'subscriber', 'Test', 'Member', date '1980-05-01',
+	date '2026-01-01' FROM c" >/dev/null
+SP="spans-$RUN_ID"
+pharma() { printf '{"category":"PHARMA","care_date":"%s","quantity":2,"charged_cents":1200,"brss_cents":1200,"amo_rate":65}' "$1"; }
+{
+	printf '{"source":"%s","external_id":"both","membership_number":"%s","lines":[%s,%s]}\n' \
+		"$SP" "$M5" "$(pharma 2025-12-30)" "$(pharma 2026-01-02)"
+	printf '{"source":"%s","external_id":"both-reversed","membership_number":"%s","lines":[%s,%s]}\n' \
+		"$SP" "$M5" "$(pharma 2026-01-02)" "$(pharma 2025-12-30)"
+	printf '{"source":"%s","external_id":"december","membership_number":"%s","lines":[%s]}\n' \
+		"$SP" "$M5" "$(pharma 2025-12-30)"
+	printf '{"source":"%s","external_id":"january","membership_number":"%s","lines":[%s]}\n' \
+		"$SP" "$M5" "$(pharma 2026-01-02)"
+	printf '{"source":"%s","external_id":"before-both","membership_number":"%s","lines":[%s,%s]}\n' \
+		"$SP" "$M5" "$(pharma 2025-12-30)" "$(pharma 2024-12-30)"
+} >"$TEST_LOGS/spans.json"
+out=$("$BIN/claimctl" submit --sync "$TEST_LOGS/spans.json" 2>>"$LOG")
+check "change of contract: lines on both sides refused SPANS_CONTRACTS" \
+	grep -q "^both rejected SPANS_CONTRACTS lines\[1\].care_date" <<<"$out"
+check "change of contract: ... in either order" \
+	grep -q "^both-reversed rejected SPANS_CONTRACTS lines\[1\].care_date" <<<"$out"
+check "change of contract: December alone accepted" grep -q "^december accepted" <<<"$out"
+check "change of contract: January alone accepted" grep -q "^january accepted" <<<"$out"
+check "change of contract: a day no contract covers is NOT_COVERED" \
+	grep -q "^before-both rejected NOT_COVERED lines\[1\].care_date" <<<"$out"
+check_eq "change of contract: each side under its own contract" \
+	"$(sql "SELECT string_agg(c.external_id || '=' || k.formula_code, ',' ORDER BY c.external_id)
+		FROM claims c JOIN contracts k USING (contract_id) WHERE c.source = '$SP'")" \
+	"december=CONFORT,january=ESSENTIEL"
+
 # ---- one beneficiary, one transaction at a time ---------------------------------
 # A batch takes an advisory lock per beneficiary before reading its
 # history: held here, the claim waits for it.

@@ -92,7 +92,8 @@ expect_plans() {
 	fi
 }
 
-expect_plans intake outbox_add intake_first_answers intake_coverage intake_professionals \
+expect_plans intake outbox_add intake_first_answers intake_coverage intake_other_contracts \
+	intake_professionals \
 	intake_quotes intake_insert_claims intake_insert_rejections outbox_pending \
 	outbox_mark_sent outbox_drop_stale outbox_mark_refused
 expect_plans reimburse reimburse_lock reimburse_history reimburse_write quote_store \
