@@ -325,7 +325,9 @@ static void quote_reply(struct tpgate *g, struct tp_pending *p, const struct env
 	tp_send(g, &p->route, body, len);
 }
 
-/* A worker's reply to the request of slot p. */
+/* A worker's reply to the request of slot p. Whatever the front door
+ * writes itself carries the request's trace id (p->trace_id), never the
+ * worker's envelope's: the client ties its logs to the trace it sent. */
 static void backend_reply(struct tpgate *g, struct tp_pending *p, const uint8_t *body, size_t len)
 {
 	struct envelope env;
@@ -343,12 +345,12 @@ static void backend_reply(struct tpgate *g, struct tp_pending *p, const uint8_t 
 		Claims__ErrorReply *e =
 			claims__error_reply__unpack(NULL, env.payload_len, env.payload);
 
-		tp_reply_error(g, &p->route, env.trace_id, p->request_id,
+		tp_reply_error(g, &p->route, p->trace_id, p->request_id,
 			       e && e->code ? e->code : "INTERNAL", "%s",
 			       e && e->message ? e->message : "");
 		claims__error_reply__free_unpacked(e, NULL);
 	} else if (p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST) {
-		tp_reply_error(g, &p->route, env.trace_id, p->request_id, "INTERNAL",
+		tp_reply_error(g, &p->route, p->trace_id, p->request_id, "INTERNAL",
 			       "unexpected %s from a quote worker", envelope_type_name(env.type));
 	} else {
 		tp_invoice_done(g, p, &env);

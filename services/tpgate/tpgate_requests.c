@@ -470,7 +470,7 @@ void tp_invoice_done(struct tpgate *g, struct tp_pending *p, const struct envelo
 			: NULL;
 
 	if (s == NULL) {
-		tp_reply_error(g, &p->route, env->trace_id, p->request_id, "INTERNAL",
+		tp_reply_error(g, &p->route, p->trace_id, p->request_id, "INTERNAL",
 			       "intake's answer did not decode");
 		return;
 	}
