@@ -66,6 +66,14 @@ static const char admit_script[] =
 
 static const char *const refusals[] = {"RATE_LIMITED", "NO_SESSION", "REPLAYED_REQUEST"};
 
+/* Added to the time a request id is remembered. Each replica judges
+ * staleness by its own clock, Redis expires the id by its own: a
+ * replica whose clock is ahead admits a request earlier, one behind
+ * admits its replay later, and by the difference the id would be
+ * forgotten in between. Replicas kept by NTP are milliseconds apart; a
+ * minute covers a drifting host, for a few more keys per professional. */
+#define REPLAY_MARGIN_S 60
+
 /* The script's SHA-1, as Redis names it: EVALSHA sends 40 bytes instead
  * of the script. A Redis that lost its scripts (restart) answers NOSCRIPT:
  * the batch then loads it again and is retried once. */
@@ -148,8 +156,9 @@ static int admit_send(struct redis_conn *redis, const struct tp_limits *limits,
 
 	snprintf(limit, sizeof(limit), "%ld", limits->rate_limit);
 	/* A request may be stamped up to a window ahead of our clock and
-	 * is accepted for a window after that: its id is kept for both. */
-	snprintf(replay, sizeof(replay), "%ld", 2 * limits->replay_window_s);
+	 * is accepted for a window after that: its id is kept for both,
+	 * and the margin for the clocks of the other replicas. */
+	snprintf(replay, sizeof(replay), "%ld", 2 * limits->replay_window_s + REPLAY_MARGIN_S);
 	snprintf(ttl, sizeof(ttl), "%ld", limits->session_ttl_s);
 	for (int i = 0; i < n; i++) {
 		struct admit_args x;
