@@ -174,13 +174,17 @@ static int check_envelope(struct tpgate *g, struct request *rq, const void *body
 	return OK;
 }
 
+/* The reply has the shape of the request: the empty delimiter back when
+ * the request began with one, whatever came after it. A REQ client that
+ * sent several frames (refused: BAD_FRAME) gets [id, "", a, b, ...] here
+ * and drops a reply without the delimiter, waiting for ever. */
 static void route_of(const struct zframes *f, struct tp_route *r)
 {
 	zmq_msg_t *id = (zmq_msg_t *)&f->part[0];
 
 	r->id_len = zmq_msg_size(id) < sizeof(r->id) ? zmq_msg_size(id) : sizeof(r->id);
 	memcpy(r->id, zmq_msg_data(id), r->id_len);
-	r->delimiter = f->count == 3;
+	r->delimiter = f->count >= 3 && zmq_msg_size((zmq_msg_t *)&f->part[1]) == 0;
 }
 
 /* The payload decoded with the descriptor of the envelope's type, and
