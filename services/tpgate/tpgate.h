@@ -180,7 +180,8 @@ int tp_pending_send(struct tp_backends *b, struct tp_pending *p, const uint8_t *
 		    size_t len) MUST_CHECK;
 /* One reply from a backend socket: its slot (still owned) and the
  * envelope bytes (valid until the next call); *slot NULL for a reply
- * whose request expired. 0 when nothing was waiting. */
+ * dropped: its request expired, malformed frames, or a slot whose request
+ * went out on the other socket. 0 when nothing was waiting. */
 int tp_backend_recv(struct tp_backends *b, void *sock, struct tp_pending **slot,
 		    const uint8_t **body, size_t *len);
 /* The next slot whose deadline has passed, or NULL. */

@@ -58,7 +58,8 @@ static struct metric *undelivered_replies(void)
 static struct metric *late_replies(void)
 {
 	return metric_counter("tpgate_late_replies_total",
-			      "Worker replies after the request expired");
+			      "Worker replies dropped: after the request expired, malformed,"
+			      " or naming a request of the other socket");
 }
 
 void tp_front_metrics(void)
