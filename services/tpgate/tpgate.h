@@ -102,6 +102,7 @@ struct tp_admission {
 	int status;		/* OK, or ERR: Redis unavailable */
 	const char *refusal;	/* NULL, or RATE_LIMITED, NO_SESSION, REPLAYED_REQUEST */
 	redisReply *rights;	/* the cached snapshot's bytes, NULL on a miss */
+	int undecided;		/* (tp_admit_batch) the script has not run for it yet */
 };
 
 /* Admission of n requests in one Redis round trip (pipelined). */

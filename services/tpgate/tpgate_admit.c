@@ -75,8 +75,12 @@ static const char *const refusals[] = {"RATE_LIMITED", "NO_SESSION", "REPLAYED_R
 #define REPLAY_MARGIN_S 60
 
 /* The script's SHA-1, as Redis names it: EVALSHA sends 40 bytes instead
- * of the script. A Redis that lost its scripts (restart) answers NOSCRIPT:
- * the batch then loads it again and is retried once. */
+ * of the script. A Redis that lost its scripts (restart, SCRIPT FLUSH)
+ * answers NOSCRIPT: the script is loaded again and the requests so
+ * answered are tried again, once. Only those: the others of the batch
+ * ran (a flush may come between two commands of the pipeline), and a
+ * second run would find their ids seen (REPLAYED_REQUEST) and count
+ * them twice against the rate limit. */
 static char admit_sha[41];
 
 static int load_script(struct redis_conn *redis)
@@ -147,7 +151,8 @@ static void admit_answer(struct tp_admission *a, redisReply *reply)
 	}
 }
 
-/* Queue every command; a broken connection fails the whole batch. */
+/* Queue the commands of the requests not yet decided; a broken
+ * connection fails them all. */
 static int admit_send(struct redis_conn *redis, const struct tp_limits *limits,
 		      struct tp_admission *a, int n)
 {
@@ -163,6 +168,8 @@ static int admit_send(struct redis_conn *redis, const struct tp_limits *limits,
 	for (int i = 0; i < n; i++) {
 		struct admit_args x;
 
+		if (!a[i].undecided)
+			continue;
 		admit_args(&a[i], numbers, &x);
 		if (redis_append(redis, x.argc, x.argv, NULL) != OK)
 			return ERR;
@@ -177,27 +184,35 @@ static int admit_send(struct redis_conn *redis, const struct tp_limits *limits,
 	return OK;
 }
 
-/* One try; 1 when Redis had lost the script (nothing was decided). */
+/* One try of the requests not yet decided; returns how many of them
+ * are still undecided (Redis had lost the script: nothing was run for
+ * them, their status ERR until a try decides them). */
 static int admit_try(struct redis_conn *redis, const struct tp_limits *limits,
 		     struct tp_admission *a, int n)
 {
 	int broken, lost = 0;
 
 	for (int i = 0; i < n; i++) {
+		if (!a[i].undecided)
+			continue;
 		a[i].status = OK;
 		a[i].refusal = NULL;
-		a[i].rights = NULL;
+		tp_admission_free(&a[i]); /* the rights read by a try that lost the script */
 	}
 	broken = admit_send(redis, limits, a, n) != OK;
 	for (int i = 0; i < n; i++) {
 		redisReply *reply;
 
+		if (!a[i].undecided)
+			continue;
+		a[i].undecided = 0;
 		if (broken || redis_next_reply(redis, &reply) != OK) {
 			broken = 1;
 			a[i].status = ERR;
 			continue;
 		}
-		lost |= noscript(reply);
+		a[i].undecided = noscript(reply);
+		lost += a[i].undecided;
 		admit_answer(&a[i], reply);
 		freeReplyObject(reply);
 		if (a[i].membership == NULL)
@@ -218,6 +233,10 @@ static int admit_try(struct redis_conn *redis, const struct tp_limits *limits,
 void tp_admit_batch(struct redis_conn *redis, const struct tp_limits *limits,
 		    struct tp_admission *a, int n)
 {
+	for (int i = 0; i < n; i++) {
+		a[i].undecided = 1;
+		a[i].rights = NULL;
+	}
 	if (admit_sha[0] == '\0' && load_script(redis) != OK) {
 		for (int i = 0; i < n; i++)
 			a[i].status = ERR;
@@ -226,16 +245,10 @@ void tp_admit_batch(struct redis_conn *redis, const struct tp_limits *limits,
 	if (admit_try(redis, limits, a, n) == 0)
 		return;
 	log_warn("Redis lost the admission script; loading it again");
-	for (int i = 0; i < n; i++)
-		tp_admission_free(&a[i]);
-	if (load_script(redis) != OK) {
-		for (int i = 0; i < n; i++)
-			a[i].status = ERR;
-		return;
-	}
-	if (admit_try(redis, limits, a, n) != 0)
-		for (int i = 0; i < n; i++)
-			a[i].status = ERR;
+	/* Undecided requests keep status ERR when it cannot be loaded, or
+	 * when Redis loses it again at once. */
+	if (load_script(redis) == OK && admit_try(redis, limits, a, n) > 0)
+		log_error("Redis lost the admission script again; requests answered UNAVAILABLE");
 }
 
 void tp_admission_free(struct tp_admission *a)
