@@ -10,7 +10,8 @@
  *	may try, against a running front door: unknown and revoked keys,
  *	frames that are not one envelope, bytes that are not an envelope,
  *	a REQ socket's request of two frames (answered, not left waiting),
- *	wrong types, undecodable payloads, stale and replayed requests,
+ *	wrong types, undecodable payloads and one of thousands of empty
+ *	lines (too large decoded), stale and replayed requests,
  *	missing and expired sessions, an oversized message, a burst past
  *	the rate limit. Each must end in a clear ErrorReply or a refused
  *	connection; and meanwhile another professional is still served.
@@ -240,8 +241,8 @@ static void malformed(struct tp_client *c)
 	const char garbage[] = "\x0a\xff\xff\xff\xff\xff not protobuf";
 	const uint8_t bad_payload[] = {0xff, 0xff, 0xff};
 	char id[UUID_STR_LEN];
-	uint8_t *env;
-	size_t len;
+	uint8_t *env, *lines;
+	size_t len, n_lines = 32000;
 
 	expect_code("malformed: three frames", c, "a", 1, "b", 1, "BAD_FRAME");
 	expect_code("malformed: bytes that are not an envelope", c, garbage, sizeof(garbage) - 1,
@@ -256,6 +257,20 @@ static void malformed(struct tp_client *c)
 			   bad_payload, sizeof(bad_payload), &len);
 	expect_code("malformed: payload that does not decode", c, env, len, NULL, 0, "BAD_PAYLOAD");
 	free(env);
+	/* 32,000 empty lines, 2 bytes each: a frame within the size limit,
+	 * 32,000 ClaimLines decoded, past a request's memory budget. */
+	lines = xmalloc(2 * n_lines);
+	for (size_t i = 0; i < n_lines; i++) {
+		lines[2 * i] = 3 << 3 | 2; /* QuoteRequest.lines, length-delimited */
+		lines[2 * i + 1] = 0;
+	}
+	uuid_v7(id);
+	env = envelope_raw(CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST, id, clock_now_us(), lines,
+			   2 * n_lines, &len);
+	expect_code("malformed: thousands of empty lines, too large decoded", c, env, len, NULL, 0,
+		    "BAD_PAYLOAD");
+	free(env);
+	free(lines);
 	env = envelope_raw(CLAIMS__MESSAGE_TYPE__ELIGIBILITY_REQUEST, NULL, clock_now_us(),
 			   bad_payload, 0, &len);
 	expect_code("malformed: no request id", c, env, len, NULL, 0, "BAD_ENVELOPE");
