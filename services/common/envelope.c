@@ -76,12 +76,19 @@ static int fail(char *why, size_t why_len, const char *reason)
 
 int envelope_unpack(const void *buf, size_t len, struct envelope *env, char *why, size_t why_len)
 {
+	return envelope_unpack_with(buf, len, NULL, env, why, why_len);
+}
+
+int envelope_unpack_with(const void *buf, size_t len, ProtobufCAllocator *allocator,
+			 struct envelope *env, char *why, size_t why_len)
+{
 	memset(env, 0, sizeof(*env));
 	if (len == 0)
 		return fail(why, why_len, "empty message");
 	if (len > ENVELOPE_MAX_BYTES)
 		return fail(why, why_len, "message larger than 1 MiB");
-	env->pb = claims__envelope__unpack(NULL, len, buf);
+	env->allocator = allocator;
+	env->pb = claims__envelope__unpack(allocator, len, buf);
 	if (env->pb == NULL)
 		return fail(why, why_len, "not a protobuf Envelope");
 	if (!env->pb->has_type || envelope_type_name(env->pb->type) == NULL) {
@@ -113,7 +120,7 @@ int envelope_unpack(const void *buf, size_t len, struct envelope *env, char *why
 void envelope_free(struct envelope *env)
 {
 	if (env->pb != NULL)
-		claims__envelope__free_unpacked(env->pb, NULL);
+		claims__envelope__free_unpacked(env->pb, env->allocator);
 	memset(env, 0, sizeof(*env));
 }
 

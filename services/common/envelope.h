@@ -44,6 +44,7 @@
 
 struct envelope {
 	Claims__Envelope *pb;
+	ProtobufCAllocator *allocator; /* what decoded pb, and frees it (NULL: malloc) */
 	Claims__MessageType type;
 	const char *message_id;
 	const char *trace_id;
@@ -61,6 +62,10 @@ int envelope_pack_as(Claims__MessageType type, const ProtobufCMessage *payload,
 		     uint8_t **out, size_t *out_len) MUST_CHECK;
 int envelope_unpack(const void *buf, size_t len, struct envelope *env, char *why,
 		    size_t why_len) MUST_CHECK;
+/* The same, decoded with the caller's allocator (a byte budget for
+ * untrusted input: common/pbbudget.h), which envelope_free() then uses. */
+int envelope_unpack_with(const void *buf, size_t len, ProtobufCAllocator *allocator,
+			 struct envelope *env, char *why, size_t why_len) MUST_CHECK;
 void envelope_free(struct envelope *env);
 
 const char *envelope_type_name(Claims__MessageType type);

@@ -79,7 +79,7 @@ static const struct config_entry config_table[] = {
 	 "seconds a session lives without being used"},
 	{"CLAIMS_TP_REPLAY_WINDOW", CONFIG_INT, &cfg.replay_window, "300", 1, 3600,
 	 "allowed skew of a request's created_at_us, either way; its id is"
-	 " remembered twice as long"},
+	 " remembered twice as long, and a minute"},
 	{"CLAIMS_TP_RATE_LIMIT", CONFIG_INT, &cfg.rate_limit, "200", 1, 1000000,
 	 "requests per second per professional"},
 	{"CLAIMS_TP_RIGHTS_TTL", CONFIG_INT, &cfg.rights_ttl, "600", 1, 86400,

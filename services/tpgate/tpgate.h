@@ -8,6 +8,7 @@
  *	                     requests, admit them together, answer; replies
  *	                     of the workers behind, deadlines
  *	tpgate_requests.c    what each request type does
+ *	tpgate_decode.c      a request decoded within a memory budget
  *	tpgate_zap.c         the ZAP handler thread: a CURVE key is let in
  *	                     only if PostgreSQL knows it, active, for a
  *	                     professional with a tiers-payant agreement
@@ -27,6 +28,7 @@
 #include <stdint.h>
 
 #include "common/envelope.h"
+#include "common/pbbudget.h"
 #include "common/pg.h"
 #include "common/redis_conn.h"
 #include "common/status.h"
@@ -83,6 +85,22 @@ int tp_zap_db_up(struct tp_zap *zap);
 #define TP_STR(x)	    #x
 #define TP_XSTR(x)	    TP_STR(x)
 
+/* tpgate_decode.c */
+/* The most memory a request whose frame has frame_len bytes may take
+ * decoded, envelope and payload together. */
+size_t tp_decode_budget(size_t frame_len);
+/* The payload's message of a request type; NULL for another type. */
+const ProtobufCMessageDescriptor *tp_payload_descriptor(Claims__MessageType type);
+/* The envelope of a request's frame, decoded within a budget set for
+ * it; envelope_free() frees it. ERR: why says why (budget->exceeded:
+ * too large decoded). */
+int tp_decode_envelope(struct pb_budget *budget, const void *frame, size_t len,
+		       struct envelope *env, char *why, size_t why_len) MUST_CHECK;
+/* Its payload, within what is left of the same budget; NULL when it does
+ * not decode (budget->exceeded: too large decoded). Free it with
+ * protobuf_c_message_free_unpacked(msg, &budget->allocator). */
+ProtobufCMessage *tp_decode_payload(struct pb_budget *budget, const struct envelope *env);
+
 /* tpgate_admit.c */
 int tp_identity_parse(const char *user_id, struct tp_identity *out) MUST_CHECK;
 
@@ -102,6 +120,7 @@ struct tp_admission {
 	int status;		/* OK, or ERR: Redis unavailable */
 	const char *refusal;	/* NULL, or RATE_LIMITED, NO_SESSION, REPLAYED_REQUEST */
 	redisReply *rights;	/* the cached snapshot's bytes, NULL on a miss */
+	int undecided;		/* (tp_admit_batch) the script has not run for it yet */
 };
 
 /* Admission of n requests in one Redis round trip (pipelined). */
@@ -180,7 +199,8 @@ int tp_pending_send(struct tp_backends *b, struct tp_pending *p, const uint8_t *
 		    size_t len) MUST_CHECK;
 /* One reply from a backend socket: its slot (still owned) and the
  * envelope bytes (valid until the next call); *slot NULL for a reply
- * whose request expired. 0 when nothing was waiting. */
+ * dropped: its request expired, malformed frames, or a slot whose request
+ * went out on the other socket. 0 when nothing was waiting. */
 int tp_backend_recv(struct tp_backends *b, void *sock, struct tp_pending **slot,
 		    const uint8_t **body, size_t *len);
 /* The next slot whose deadline has passed, or NULL. */
@@ -218,6 +238,7 @@ struct tpgate {
 struct request {
 	struct tp_route route;
 	struct tp_identity who;
+	struct pb_budget budget; /* env and msg are decoded within it, and freed through it */
 	struct envelope env;
 	char request_id[TP_REQUEST_ID_MAX + 1];
 	const char *kind; /* metric label */

@@ -66,9 +66,21 @@ static const char admit_script[] =
 
 static const char *const refusals[] = {"RATE_LIMITED", "NO_SESSION", "REPLAYED_REQUEST"};
 
+/* Added to the time a request id is remembered. Each replica judges
+ * staleness by its own clock, Redis expires the id by its own: a
+ * replica whose clock is ahead admits a request earlier, one behind
+ * admits its replay later, and by the difference the id would be
+ * forgotten in between. Replicas kept by NTP are milliseconds apart; a
+ * minute covers a drifting host, for a few more keys per professional. */
+#define REPLAY_MARGIN_S 60
+
 /* The script's SHA-1, as Redis names it: EVALSHA sends 40 bytes instead
- * of the script. A Redis that lost its scripts (restart) answers NOSCRIPT:
- * the batch then loads it again and is retried once. */
+ * of the script. A Redis that lost its scripts (restart, SCRIPT FLUSH)
+ * answers NOSCRIPT: the script is loaded again and the requests so
+ * answered are tried again, once. Only those: the others of the batch
+ * ran (a flush may come between two commands of the pipeline), and a
+ * second run would find their ids seen (REPLAYED_REQUEST) and count
+ * them twice against the rate limit. */
 static char admit_sha[41];
 
 static int load_script(struct redis_conn *redis)
@@ -139,7 +151,8 @@ static void admit_answer(struct tp_admission *a, redisReply *reply)
 	}
 }
 
-/* Queue every command; a broken connection fails the whole batch. */
+/* Queue the commands of the requests not yet decided; a broken
+ * connection fails them all. */
 static int admit_send(struct redis_conn *redis, const struct tp_limits *limits,
 		      struct tp_admission *a, int n)
 {
@@ -148,12 +161,15 @@ static int admit_send(struct redis_conn *redis, const struct tp_limits *limits,
 
 	snprintf(limit, sizeof(limit), "%ld", limits->rate_limit);
 	/* A request may be stamped up to a window ahead of our clock and
-	 * is accepted for a window after that: its id is kept for both. */
-	snprintf(replay, sizeof(replay), "%ld", 2 * limits->replay_window_s);
+	 * is accepted for a window after that: its id is kept for both,
+	 * and the margin for the clocks of the other replicas. */
+	snprintf(replay, sizeof(replay), "%ld", 2 * limits->replay_window_s + REPLAY_MARGIN_S);
 	snprintf(ttl, sizeof(ttl), "%ld", limits->session_ttl_s);
 	for (int i = 0; i < n; i++) {
 		struct admit_args x;
 
+		if (!a[i].undecided)
+			continue;
 		admit_args(&a[i], numbers, &x);
 		if (redis_append(redis, x.argc, x.argv, NULL) != OK)
 			return ERR;
@@ -168,27 +184,35 @@ static int admit_send(struct redis_conn *redis, const struct tp_limits *limits,
 	return OK;
 }
 
-/* One try; 1 when Redis had lost the script (nothing was decided). */
+/* One try of the requests not yet decided; returns how many of them
+ * are still undecided (Redis had lost the script: nothing was run for
+ * them, their status ERR until a try decides them). */
 static int admit_try(struct redis_conn *redis, const struct tp_limits *limits,
 		     struct tp_admission *a, int n)
 {
 	int broken, lost = 0;
 
 	for (int i = 0; i < n; i++) {
+		if (!a[i].undecided)
+			continue;
 		a[i].status = OK;
 		a[i].refusal = NULL;
-		a[i].rights = NULL;
+		tp_admission_free(&a[i]); /* the rights read by a try that lost the script */
 	}
 	broken = admit_send(redis, limits, a, n) != OK;
 	for (int i = 0; i < n; i++) {
 		redisReply *reply;
 
+		if (!a[i].undecided)
+			continue;
+		a[i].undecided = 0;
 		if (broken || redis_next_reply(redis, &reply) != OK) {
 			broken = 1;
 			a[i].status = ERR;
 			continue;
 		}
-		lost |= noscript(reply);
+		a[i].undecided = noscript(reply);
+		lost += a[i].undecided;
 		admit_answer(&a[i], reply);
 		freeReplyObject(reply);
 		if (a[i].membership == NULL)
@@ -209,6 +233,10 @@ static int admit_try(struct redis_conn *redis, const struct tp_limits *limits,
 void tp_admit_batch(struct redis_conn *redis, const struct tp_limits *limits,
 		    struct tp_admission *a, int n)
 {
+	for (int i = 0; i < n; i++) {
+		a[i].undecided = 1;
+		a[i].rights = NULL;
+	}
 	if (admit_sha[0] == '\0' && load_script(redis) != OK) {
 		for (int i = 0; i < n; i++)
 			a[i].status = ERR;
@@ -217,16 +245,10 @@ void tp_admit_batch(struct redis_conn *redis, const struct tp_limits *limits,
 	if (admit_try(redis, limits, a, n) == 0)
 		return;
 	log_warn("Redis lost the admission script; loading it again");
-	for (int i = 0; i < n; i++)
-		tp_admission_free(&a[i]);
-	if (load_script(redis) != OK) {
-		for (int i = 0; i < n; i++)
-			a[i].status = ERR;
-		return;
-	}
-	if (admit_try(redis, limits, a, n) != 0)
-		for (int i = 0; i < n; i++)
-			a[i].status = ERR;
+	/* Undecided requests keep status ERR when it cannot be loaded, or
+	 * when Redis loses it again at once. */
+	if (load_script(redis) == OK && admit_try(redis, limits, a, n) > 0)
+		log_error("Redis lost the admission script again; requests answered UNAVAILABLE");
 }
 
 void tp_admission_free(struct tp_admission *a)

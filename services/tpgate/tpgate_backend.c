@@ -25,7 +25,9 @@
  *	this process's incarnation (random at start), slot index and slot
  *	generation. A reply whose tag names a slot that has since expired or
  *	been reused, or another incarnation's slot (a reply a worker queued
- *	for a front door that restarted meanwhile), is dropped. Slots are a
+ *	for a front door that restarted meanwhile), is dropped, and so is a
+ *	reply on one socket naming a slot whose request went out on the
+ *	other. Slots are a
  *	fixed table (CLAIMS_TP_MAX_IN_FLIGHT): when it is full the client
  *	is told BUSY at once, and every slot has a deadline after which
  *	the client gets TIMEOUT: a client never waits without bound. One
@@ -193,6 +195,9 @@ int tp_pending_send(struct tp_backends *b, struct tp_pending *p, const uint8_t *
 int tp_backend_recv(struct tp_backends *b, void *sock, struct tp_pending **slot,
 		    const uint8_t **body, size_t *len)
 {
+	Claims__MessageType kind = sock == b->quotes ? CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST
+						     : CLAIMS__MESSAGE_TYPE__INVOICE_REQUEST;
+	struct tp_pending *p = NULL;
 	struct tag tag;
 
 	*slot = NULL;
@@ -207,7 +212,20 @@ int tp_backend_recv(struct tp_backends *b, void *sock, struct tp_pending **slot,
 	memcpy(&tag, zmq_msg_data(&b->last.part[1]), sizeof(tag));
 	if (tag.incarnation == b->incarnation && tag.slot < (uint32_t)b->capacity &&
 	    b->slots[tag.slot].used && b->slots[tag.slot].generation == tag.generation)
-		*slot = &b->slots[tag.slot];
+		p = &b->slots[tag.slot];
+	/* A reply comes back on the socket its request went out on. One
+	 * naming a slot of the other kind (a quote worker's bug, or a peer
+	 * of the bound quote endpoint replaying tags it saw) must not answer
+	 * that request: an invoice would be told recorded by a quote worker.
+	 * The slot keeps waiting for its own answer, or its deadline. */
+	if (p != NULL && p->kind != kind) {
+		log_error("a reply on the %s socket names %s slot: dropped",
+			  kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST ? "quote" : "intake",
+			  p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST ? "a quote's"
+									 : "an invoice's");
+		return 1;
+	}
+	*slot = p;
 	*body = zframes_body(&b->last, len);
 	return 1;
 }

@@ -5,11 +5,12 @@
  * DESCRIPTION
  *	One pass of the loop reads the requests waiting (up to TP_BATCH),
  *	refuses at once what needs no I/O to refuse (frames, identity,
- *	envelope, type, staleness, payload, missing session), has the rest
- *	admitted by Redis together (tpgate_admit.c), then hands each to its
- *	handler (tpgate_requests.c). Replies of the workers behind (quotes,
- *	invoices) are relayed here too, and requests past their deadline
- *	answered TIMEOUT.
+ *	envelope, type, staleness, payload, missing session; envelope and
+ *	payload decoded within a memory budget, tpgate_decode.c) and frees
+ *	it, has the rest admitted by Redis together (tpgate_admit.c), then
+ *	hands each to its handler (tpgate_requests.c). Replies of the
+ *	workers behind (quotes, invoices) are relayed here too, and requests
+ *	past their deadline answered TIMEOUT.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -58,7 +59,8 @@ static struct metric *undelivered_replies(void)
 static struct metric *late_replies(void)
 {
 	return metric_counter("tpgate_late_replies_total",
-			      "Worker replies after the request expired");
+			      "Worker replies dropped: after the request expired, malformed,"
+			      " or naming a request of the other socket");
 }
 
 void tp_front_metrics(void)
@@ -129,29 +131,13 @@ static const char *kind_of(Claims__MessageType type)
 	}
 }
 
-static const ProtobufCMessageDescriptor *payload_descriptor(Claims__MessageType type)
-{
-	switch (type) {
-	case CLAIMS__MESSAGE_TYPE__SESSION_OPEN_REQUEST:
-		return &claims__session_open_request__descriptor;
-	case CLAIMS__MESSAGE_TYPE__ELIGIBILITY_REQUEST:
-		return &claims__eligibility_request__descriptor;
-	case CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST:
-		return &claims__quote_request__descriptor;
-	case CLAIMS__MESSAGE_TYPE__INVOICE_REQUEST:
-		return &claims__invoice_request__descriptor;
-	default:
-		return &claims__invoice_status_request__descriptor;
-	}
-}
-
 /* Envelope checks common to every request; ERR: already answered. */
 static int check_envelope(struct tpgate *g, struct request *rq, const void *body, size_t len)
 {
 	char why[160];
 	int64_t now, window;
 
-	if (envelope_unpack(body, len, &rq->env, why, sizeof(why)) != OK) {
+	if (tp_decode_envelope(&rq->budget, body, len, &rq->env, why, sizeof(why)) != OK) {
 		FAIL(rq, "BAD_ENVELOPE", "%s", why);
 		return ERR;
 	}
@@ -174,24 +160,34 @@ static int check_envelope(struct tpgate *g, struct request *rq, const void *body
 	return OK;
 }
 
+/* The reply has the shape of the request: the empty delimiter back when
+ * the request began with one, whatever came after it. A REQ client that
+ * sent several frames (refused: BAD_FRAME) gets [id, "", a, b, ...] here
+ * and drops a reply without the delimiter, waiting for ever. */
 static void route_of(const struct zframes *f, struct tp_route *r)
 {
 	zmq_msg_t *id = (zmq_msg_t *)&f->part[0];
 
 	r->id_len = zmq_msg_size(id) < sizeof(r->id) ? zmq_msg_size(id) : sizeof(r->id);
 	memcpy(r->id, zmq_msg_data(id), r->id_len);
-	r->delimiter = f->count == 3;
+	r->delimiter = f->count >= 3 && zmq_msg_size((zmq_msg_t *)&f->part[1]) == 0;
 }
 
-/* The payload decoded with the descriptor of the envelope's type, and
- * what the admission check needs from it. ERR: answered. */
+/* The payload decoded with the descriptor of the envelope's type, within
+ * the request's budget, and what the admission check needs from it.
+ * ERR: answered. */
 static int decode_payload(struct tpgate *g, struct request *rq)
 {
-	const ProtobufCMessageDescriptor *desc = payload_descriptor(rq->env.type);
+	const ProtobufCMessageDescriptor *desc = tp_payload_descriptor(rq->env.type);
 	const Claims__BeneficiaryRef *b = NULL;
 	const char *token = NULL;
 
-	rq->msg = protobuf_c_message_unpack(desc, NULL, rq->env.payload_len, rq->env.payload);
+	rq->msg = tp_decode_payload(&rq->budget, &rq->env);
+	if (rq->msg == NULL && rq->budget.exceeded) {
+		FAIL(rq, "BAD_PAYLOAD", "a %s of %zu bytes taking more than %zu decoded",
+		     desc->short_name, rq->env.payload_len, rq->budget.limit);
+		return ERR;
+	}
 	if (rq->msg == NULL) {
 		FAIL(rq, "BAD_PAYLOAD", "payload is not a %s", desc->short_name);
 		return ERR;
@@ -264,7 +260,7 @@ static int read_request(struct tpgate *g, struct request *rq)
 static void request_free(struct request *rq)
 {
 	if (rq->msg != NULL)
-		protobuf_c_message_free_unpacked(rq->msg, NULL);
+		protobuf_c_message_free_unpacked(rq->msg, &rq->budget.allocator);
 	if (rq->adm != NULL)
 		tp_admission_free(rq->adm);
 	envelope_free(&rq->env);
@@ -277,31 +273,34 @@ int tp_serve_batch(struct tpgate *g)
 {
 	struct request *rq = g->batch;
 	struct tp_admission adm[TP_BATCH];
-	int n = 0, k = 0;
+	int received = 0, n = 0;
 
-	while (n < TP_BATCH && read_request(g, &rq[n]))
-		n++;
-	for (int i = 0; i < n; i++) {
-		if (rq[i].answered)
-			continue;
-		memset(&adm[k], 0, sizeof(adm[k]));
-		adm[k].who = &rq[i].who;
-		adm[k].session_token = rq[i].session_token;
-		adm[k].request_id = rq[i].request_id;
-		adm[k].membership = rq[i].membership;
-		rq[i].adm = &adm[k++];
+	while (received < TP_BATCH && read_request(g, &rq[n])) {
+		received++;
+		/* One refused while being read is done with: what it holds
+		 * is freed at once, not kept until the batch is served. */
+		if (rq[n].answered)
+			request_free(&rq[n]);
+		else
+			n++;
 	}
-	if (k > 0)
-		tp_admit_batch(g->redis, &g->limits, adm, k);
 	for (int i = 0; i < n; i++) {
-		if (!rq[i].answered) {
-			log_set_trace(rq[i].env.trace_id);
-			tp_dispatch(g, &rq[i]);
-			log_set_trace(NULL);
-		}
+		memset(&adm[i], 0, sizeof(adm[i]));
+		adm[i].who = &rq[i].who;
+		adm[i].session_token = rq[i].session_token;
+		adm[i].request_id = rq[i].request_id;
+		adm[i].membership = rq[i].membership;
+		rq[i].adm = &adm[i];
+	}
+	if (n > 0)
+		tp_admit_batch(g->redis, &g->limits, adm, n);
+	for (int i = 0; i < n; i++) {
+		log_set_trace(rq[i].env.trace_id);
+		tp_dispatch(g, &rq[i]);
+		log_set_trace(NULL);
 		request_free(&rq[i]);
 	}
-	return n;
+	return received;
 }
 
 /* ---- backend replies and deadlines ------------------------------------------------------- */
@@ -325,7 +324,9 @@ static void quote_reply(struct tpgate *g, struct tp_pending *p, const struct env
 	tp_send(g, &p->route, body, len);
 }
 
-/* A worker's reply to the request of slot p. */
+/* A worker's reply to the request of slot p. Whatever the front door
+ * writes itself carries the request's trace id (p->trace_id), never the
+ * worker's envelope's: the client ties its logs to the trace it sent. */
 static void backend_reply(struct tpgate *g, struct tp_pending *p, const uint8_t *body, size_t len)
 {
 	struct envelope env;
@@ -343,12 +344,12 @@ static void backend_reply(struct tpgate *g, struct tp_pending *p, const uint8_t 
 		Claims__ErrorReply *e =
 			claims__error_reply__unpack(NULL, env.payload_len, env.payload);
 
-		tp_reply_error(g, &p->route, env.trace_id, p->request_id,
+		tp_reply_error(g, &p->route, p->trace_id, p->request_id,
 			       e && e->code ? e->code : "INTERNAL", "%s",
 			       e && e->message ? e->message : "");
 		claims__error_reply__free_unpacked(e, NULL);
 	} else if (p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST) {
-		tp_reply_error(g, &p->route, env.trace_id, p->request_id, "INTERNAL",
+		tp_reply_error(g, &p->route, p->trace_id, p->request_id, "INTERNAL",
 			       "unexpected %s from a quote worker", envelope_type_name(env.type));
 	} else {
 		tp_invoice_done(g, p, &env);

@@ -377,23 +377,30 @@ static void invoice_refused(struct tpgate *g, struct request *rq, const char *co
 /* The beneficiary's rank: given, or found by birth date. 0: refused. */
 static uint32_t invoice_rank(struct tpgate *g, struct request *rq, const Claims__InvoiceRequest *m)
 {
+	const Claims__BeneficiaryRef *b = m->beneficiary;
+	int has_rank = b->has_rank && b->rank > 0;
+	int has_birth = b->birth_date != NULL && b->birth_date[0] != '\0';
 	Claims__RightsSnapshot *snap = NULL;
 	struct tp_rights rights;
 	uint32_t rank = 0;
 	int32_t day;
 
-	if (m->beneficiary->has_rank && m->beneficiary->rank > 0 &&
-	    (m->beneficiary->birth_date == NULL || m->beneficiary->birth_date[0] == '\0'))
-		return m->beneficiary->rank;
-	if (rights_of(g, rq, m->beneficiary->membership_number, &snap) != OK)
+	if (has_rank && !has_birth)
+		return b->rank;
+	if (rights_of(g, rq, b->membership_number, &snap) != OK)
 		return 0;
 	if (m->lines[0]->care_date == NULL || date_parse(m->lines[0]->care_date, &day) != OK)
 		day = date_today();
-	tp_rights_evaluate(snap, m->beneficiary, day, &rights);
+	tp_rights_evaluate(snap, b, day, &rights);
 	if (rights.beneficiary != NULL)
 		rank = rights.beneficiary->rank;
-	else if (strcmp(rights.reason, "UNKNOWN_BENEFICIARY") == 0)
-		rank = m->beneficiary->has_rank && m->beneficiary->rank ? m->beneficiary->rank : 1;
+	else if (!has_rank && !has_birth && strcmp(rights.reason, "UNKNOWN_BENEFICIARY") == 0)
+		/* Nobody named, nobody found: an unknown membership number.
+		 * Intake refuses it (UNKNOWN_MEMBER) and records the refusal,
+		 * which INVOICE_STATUS then reports. A birth date that nobody
+		 * has must not fall back to the subscriber: the invoice would
+		 * be paid for care of someone the member does not cover. */
+		rank = 1;
 	else
 		invoice_refused(
 			g, rq, rights.reason,
@@ -463,7 +470,7 @@ void tp_invoice_done(struct tpgate *g, struct tp_pending *p, const struct envelo
 			: NULL;
 
 	if (s == NULL) {
-		tp_reply_error(g, &p->route, env->trace_id, p->request_id, "INTERNAL",
+		tp_reply_error(g, &p->route, p->trace_id, p->request_id, "INTERNAL",
 			       "intake's answer did not decode");
 		return;
 	}

@@ -20,8 +20,13 @@
  *	   holds the day; closed ones give a reason.
  *	2  tp_identity_parse() of a User-Id: accepted only with a positive
  *	   reference, kind and value that fit, and a 40-character key.
- *	3  each tiers-payant request message, as the front door unpacks it
- *	   after the envelope.
+ *	3  each tiers-payant request message, as the front door decodes
+ *	   it after the envelope (tp_decode_payload(), within the budget of
+ *	   a frame that size), and the input as a whole frame, envelope
+ *	   then payload (tp_decode_envelope()). The budget gets back every
+ *	   byte once the message is freed, or when the decode fails; a
+ *	   decode fails within the budget only when it fails without one,
+ *	   or when the budget was exceeded.
  *	A broken check executes __builtin_trap().
  */
 #include <stdint.h>
@@ -29,6 +34,7 @@
 #include <string.h>
 
 #include "../../services/tpgate/tpgate_admit.c"
+#include "../../services/tpgate/tpgate_decode.c"
 #include "../../services/tpgate/tpgate_eligibility.c"
 #include "common/tpclient.h"
 
@@ -92,15 +98,41 @@ static void check_identity(const uint8_t *data, size_t size)
 
 static void check_requests(const uint8_t *data, size_t size)
 {
-	claims__session_open_request__free_unpacked(
-		claims__session_open_request__unpack(NULL, size, data), NULL);
-	claims__eligibility_request__free_unpacked(
-		claims__eligibility_request__unpack(NULL, size, data), NULL);
-	claims__quote_request__free_unpacked(claims__quote_request__unpack(NULL, size, data), NULL);
-	claims__invoice_request__free_unpacked(claims__invoice_request__unpack(NULL, size, data),
-					       NULL);
-	claims__invoice_status_request__free_unpacked(
-		claims__invoice_status_request__unpack(NULL, size, data), NULL);
+	static const Claims__MessageType types[] = {CLAIMS__MESSAGE_TYPE__SESSION_OPEN_REQUEST,
+						    CLAIMS__MESSAGE_TYPE__ELIGIBILITY_REQUEST,
+						    CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST,
+						    CLAIMS__MESSAGE_TYPE__INVOICE_REQUEST,
+						    CLAIMS__MESSAGE_TYPE__INVOICE_STATUS_REQUEST};
+	struct pb_budget budget;
+	struct envelope env;
+	char why[160];
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		struct envelope payload = {.type = types[i], .payload = data, .payload_len = size};
+		ProtobufCMessage *m, *plain;
+
+		pb_budget_init(&budget, tp_decode_budget(size));
+		m = tp_decode_payload(&budget, &payload);
+		plain = protobuf_c_message_unpack(tp_payload_descriptor(types[i]), NULL, size,
+						  data);
+		if (budget.peak > budget.limit || (m != NULL && plain == NULL) ||
+		    (m == NULL && plain != NULL && !budget.exceeded))
+			__builtin_trap();
+		protobuf_c_message_free_unpacked(m, &budget.allocator);
+		protobuf_c_message_free_unpacked(plain, NULL);
+		if (budget.used != 0)
+			__builtin_trap();
+	}
+	if (tp_decode_envelope(&budget, data, size, &env, why, sizeof(why)) == OK) {
+		ProtobufCMessage *m = tp_decode_payload(&budget, &env);
+
+		if (budget.peak > budget.limit)
+			__builtin_trap();
+		protobuf_c_message_free_unpacked(m, &budget.allocator);
+		envelope_free(&env);
+	}
+	if (budget.used != 0)
+		__builtin_trap();
 	claims__quote_compute__free_unpacked(claims__quote_compute__unpack(NULL, size, data), NULL);
 }
 

@@ -9,7 +9,9 @@
  *	Everything a professional's software may get wrong, or an attacker
  *	may try, against a running front door: unknown and revoked keys,
  *	frames that are not one envelope, bytes that are not an envelope,
- *	wrong types, undecodable payloads, stale and replayed requests,
+ *	a REQ socket's request of two frames (answered, not left waiting),
+ *	wrong types, undecodable payloads and one of thousands of empty
+ *	lines (too large decoded), stale and replayed requests,
  *	missing and expired sessions, an oversized message, a burst past
  *	the rate limit. Each must end in a clear ErrorReply or a refused
  *	connection; and meanwhile another professional is still served.
@@ -239,8 +241,8 @@ static void malformed(struct tp_client *c)
 	const char garbage[] = "\x0a\xff\xff\xff\xff\xff not protobuf";
 	const uint8_t bad_payload[] = {0xff, 0xff, 0xff};
 	char id[UUID_STR_LEN];
-	uint8_t *env;
-	size_t len;
+	uint8_t *env, *lines;
+	size_t len, n_lines = 32000;
 
 	expect_code("malformed: three frames", c, "a", 1, "b", 1, "BAD_FRAME");
 	expect_code("malformed: bytes that are not an envelope", c, garbage, sizeof(garbage) - 1,
@@ -255,6 +257,20 @@ static void malformed(struct tp_client *c)
 			   bad_payload, sizeof(bad_payload), &len);
 	expect_code("malformed: payload that does not decode", c, env, len, NULL, 0, "BAD_PAYLOAD");
 	free(env);
+	/* 32,000 empty lines, 2 bytes each: a frame within the size limit,
+	 * 32,000 ClaimLines decoded, past a request's memory budget. */
+	lines = xmalloc(2 * n_lines);
+	for (size_t i = 0; i < n_lines; i++) {
+		lines[2 * i] = 3 << 3 | 2; /* QuoteRequest.lines, length-delimited */
+		lines[2 * i + 1] = 0;
+	}
+	uuid_v7(id);
+	env = envelope_raw(CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST, id, clock_now_us(), lines,
+			   2 * n_lines, &len);
+	expect_code("malformed: thousands of empty lines, too large decoded", c, env, len, NULL, 0,
+		    "BAD_PAYLOAD");
+	free(env);
+	free(lines);
 	env = envelope_raw(CLAIMS__MESSAGE_TYPE__ELIGIBILITY_REQUEST, NULL, clock_now_us(),
 			   bad_payload, 0, &len);
 	expect_code("malformed: no request id", c, env, len, NULL, 0, "BAD_ENVELOPE");
@@ -266,6 +282,53 @@ static void malformed(struct tp_client *c)
 	expect_code("malformed: request id that is not a UUID", c, env, len, NULL, 0,
 		    "BAD_ENVELOPE");
 	free(env);
+}
+
+/* A REQ socket (the other client the protocol allows) sending a request
+ * of two frames: REQ adds the delimiter, the front door gets [id, "", a,
+ * b] and refuses it. Its reply must carry the delimiter back, or REQ
+ * drops it and the client waits for ever. */
+static void req_two_frames(void)
+{
+	const char *name = "malformed: two frames from a REQ socket answered";
+	int zero = 0, timeout_ms = 3000;
+	struct envelope reply;
+	struct tp_keys k;
+	char why[256], code[64];
+	zmq_msg_t msg;
+	void *s;
+
+	if (keys_of("PROBE_KEYS_A", &k) != OK || (s = zmq_socket(ctx, ZMQ_REQ)) == NULL) {
+		verdict(name, 0, "no keys or no socket");
+		return;
+	}
+	if (zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+	    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout_ms, sizeof(timeout_ms)) != 0 ||
+	    zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, k.server, TP_KEY_LEN - 1) != 0 ||
+	    zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, k.public_key, TP_KEY_LEN - 1) != 0 ||
+	    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, k.secret, TP_KEY_LEN - 1) != 0 ||
+	    zmq_connect(s, endpoint) != 0 || zmq_send(s, "a", 1, ZMQ_SNDMORE) < 0 ||
+	    zmq_send(s, "b", 1, 0) < 0) {
+		verdict(name, 0, zmq_strerror(zmq_errno()));
+		zmq_close(s);
+		return;
+	}
+	zmq_msg_init(&msg);
+	if (zmq_msg_recv(&msg, s, 0) < 0) {
+		snprintf(why, sizeof(why), "no reply within %d ms: %s", timeout_ms,
+			 zmq_strerror(zmq_errno()));
+		verdict(name, 0, why);
+	} else if (envelope_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg), &reply, why,
+				   sizeof(why)) != OK) {
+		verdict(name, 0, why);
+	} else {
+		code_of(&reply, code, sizeof(code));
+		snprintf(why, sizeof(why), "got \"%s\", want BAD_FRAME", code);
+		verdict(name, strcmp(code, "BAD_FRAME") == 0, why);
+		envelope_free(&reply);
+	}
+	zmq_msg_close(&msg);
+	zmq_close(s);
 }
 
 static void replay_and_staleness(struct tp_client *c)
@@ -428,6 +491,7 @@ int main(void)
 	refused_key("keys: revoked key refused at the handshake", NULL, "PROBE_KEYS_REVOKED");
 	key_replaced();
 	malformed(a);
+	req_two_frames();
 	replay_and_staleness(a);
 	oversized();
 	rate_limit(a, b);

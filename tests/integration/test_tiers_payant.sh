@@ -3,7 +3,9 @@
 # Redis, PostgreSQL and Kafka
 #
 #  - every request type for a covered, a not covered (suspended), a
-#    terminated-contract and an unknown beneficiary;
+#    terminated-contract and an unknown beneficiary; an invoice for a
+#    birth date nobody of the membership has is refused, not billed to
+#    the subscriber;
 #  - quotes are spread over the two reimburse replicas;
 #  - a quote and the later invoice for the same care give the same
 #    amounts; the quote consumed nothing; a repeated invoice id gets the
@@ -344,6 +346,15 @@ check_eq "invoice: not covered (suspended)" \
 check_eq "invoice: unknown beneficiary" \
 	"$(tp invoice --member "$UNKNOWN" --invoice-id "$INV-4" "$TEST_LOGS/tp-lines.json" | jq -c '[.accepted, .reason_code]')" \
 	'[false,"UNKNOWN_MEMBER"]'
+# A birth date nobody of a covered membership has: refused at the door,
+# not billed to the subscriber; nothing reaches intake.
+check_eq "invoice: a birth date nobody has, refused" \
+	"$(tp invoice --member "$COVERED" --birth-date 1901-01-01 --invoice-id "$INV-nobody" "$TEST_LOGS/tp-lines.json" | jq -c '[.accepted, .reason_code, .field]')" \
+	'[false,"UNKNOWN_BENEFICIARY","beneficiary"]'
+check_eq "invoice: ... nothing recorded, neither claim nor rejection" \
+	"$(sql "SELECT (SELECT count(*) FROM claims WHERE source = 'tp:RPPS:$PRO_A' AND external_id = '$INV-nobody')
+		+ (SELECT count(*) FROM claim_rejections WHERE source = 'tp:RPPS:$PRO_A' AND external_id = '$INV-nobody')")" 0
+check_eq "invoice: ... and its status unknown" "$(tp status --invoice-id "$INV-nobody" | jq -r .error)" UNKNOWN_INVOICE
 check_eq "invoice: someone else's quote" \
 	"$(tp invoice --member "$COVERED" --rank 3 --invoice-id "$INV-5" --quote "$QUOTE" "$TEST_LOGS/tp-lines.json" | jq -r .reason_code)" \
 	QUOTE_MISMATCH

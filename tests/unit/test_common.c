@@ -3,9 +3,9 @@
  *	test_common.c - unit tests of the pure parts of services/common
  *
  * DESCRIPTION
- *	Dates, UUIDs, identifiers' check digits, the envelope codec, the
- *	metrics rendering and the settings from the environment: no server
- *	needed.
+ *	Dates, UUIDs, identifiers' check digits, the envelope codec (and
+ *	protobuf decoding within a byte budget), the metrics rendering and
+ *	the settings from the environment: no server needed.
  */
 #include <jansson.h>
 #include <stdlib.h>
@@ -17,6 +17,7 @@
 #include "common/ident.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/pbbudget.h"
 #include "common/pg.h"
 #include "common/pgarray.h"
 #include "common/util.h"
@@ -283,6 +284,49 @@ static void test_envelope_rejects(void)
 	CHECK(envelope_unpack(buf, len, &env, why, sizeof(why)) == ERR);
 }
 
+/* The byte budget of a decode counts what it holds, and gets it back. */
+static void test_pb_budget(void)
+{
+	Claims__ClaimRejected msg = CLAIMS__CLAIM_REJECTED__INIT;
+	struct pb_budget b;
+	struct envelope env;
+	char id[UUID_STR_LEN], why[160];
+	void *first, *second;
+	uint8_t *buf;
+	size_t len;
+
+	pb_budget_init(&b, 100);
+	first = b.allocator.alloc(b.allocator.allocator_data, 50);
+	CHECK(first != NULL && b.used > 50 && b.used <= 100 && !b.exceeded);
+	second = b.allocator.alloc(b.allocator.allocator_data, 50);
+	CHECK(second == NULL && b.exceeded);
+	CHECK(b.allocator.alloc(b.allocator.allocator_data, SIZE_MAX) == NULL);
+	b.allocator.free(b.allocator.allocator_data, first);
+	CHECK_EQ_I64(b.used, 0);
+	CHECK(b.peak > 50);
+	first = b.allocator.alloc(b.allocator.allocator_data, 50); /* given back: taken again */
+	CHECK(first != NULL);
+	b.allocator.free(b.allocator.allocator_data, first);
+	CHECK_EQ_I64(b.used, 0);
+
+	/* An envelope decoded within a budget is freed through it. */
+	msg.external_id = "EXT-1";
+	REQUIRE(envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_REJECTED, &msg.base, NULL, "test", id,
+			      &buf, &len) == OK);
+	pb_budget_init(&b, 4096);
+	REQUIRE(envelope_unpack_with(buf, len, &b.allocator, &env, why, sizeof(why)) == OK);
+	CHECK_EQ_STR(env.message_id, id);
+	CHECK(b.used > len);
+	envelope_free(&env);
+	CHECK_EQ_I64(b.used, 0);
+	/* One that does not fit is refused, and nothing is held. */
+	pb_budget_init(&b, len);
+	CHECK(envelope_unpack_with(buf, len, &b.allocator, &env, why, sizeof(why)) == ERR);
+	CHECK(b.exceeded);
+	CHECK_EQ_I64(b.used, 0);
+	free(buf);
+}
+
 static void test_metrics_render(void)
 {
 	struct metric *a = metric_counter("t_rejected_total{reason=\"A\"}", "Rejected");
@@ -522,6 +566,7 @@ int main(void)
 	RUN(test_identifiers);
 	RUN(test_envelope_roundtrip);
 	RUN(test_envelope_rejects);
+	RUN(test_pb_budget);
 	RUN(test_metrics_render);
 	RUN(test_metrics_addr);
 	RUN(test_pg_binary_int);

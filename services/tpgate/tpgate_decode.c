@@ -1,0 +1,85 @@
+/*
+ * NAME
+ *	tpgate_decode.c - a professional's request decoded within a memory
+ *	budget
+ *
+ * DESCRIPTION
+ *	The size limit of the socket (CLAIMS_TP_MAX_REQUEST_BYTES) bounds
+ *	a request's bytes, not what protobuf-c makes of them: an empty
+ *	`lines` entry is 2 bytes on the wire and a ClaimLine of some 200
+ *	bytes decoded, so 64 KiB of them became 32,000 lines, 6.8 MB, and
+ *	the 64 requests of a batch, decoded before any is admitted (no
+ *	session needed), held some 435 MB in a pod limited to 256 MiB.
+ *
+ *	A request's envelope, then its payload, are decoded with one byte
+ *	budget (common/pbbudget.h) of tp_decode_budget() of the frame's
+ *	size; past it the decode fails and the request is answered
+ *	BAD_ENVELOPE or BAD_PAYLOAD. No I/O: the unit tests and the fuzz
+ *	target include this file and decode as the front door does.
+ */
+#include <stdio.h>
+
+#include "tpgate/tpgate.h"
+
+/* Each field takes 2 bytes on the wire at least. Decoded, a string or
+ * bytes field is its length, a NUL and a block header (16 bytes): under
+ * 9 times its wire bytes; an array, 8 bytes per element of at least one
+ * byte, and a header. 16 times the frame covers them with room. (An
+ * unknown field, kept with a 24-byte record besides its copy, may take
+ * 20 times: a client has no reason to send them by the thousand.) */
+#define DECODED_PER_BYTE 16
+/* What does not shrink with the wire: structs. A request is served with
+ * at most TP_MAX_LINES lines, 99 ClaimLines of some 200 bytes, its few
+ * other messages and protobuf-c's scratch space: under 30 KiB. */
+#define DECODED_STRUCTS (64 * 1024)
+/* The most a request may hold, whatever CLAIMS_TP_MAX_REQUEST_BYTES:
+ * one the front door can serve (99 lines, every text at the longest its
+ * checks let through) holds under 100 KiB, and a full batch (TP_BATCH
+ * requests held at once) stays within 64 MiB of the pod's 256 MiB. */
+#define DECODED_MAX (1024 * 1024)
+
+size_t tp_decode_budget(size_t frame_len)
+{
+	if (frame_len > (DECODED_MAX - DECODED_STRUCTS) / DECODED_PER_BYTE)
+		return DECODED_MAX;
+	return DECODED_PER_BYTE * frame_len + DECODED_STRUCTS;
+}
+
+const ProtobufCMessageDescriptor *tp_payload_descriptor(Claims__MessageType type)
+{
+	switch (type) {
+	case CLAIMS__MESSAGE_TYPE__SESSION_OPEN_REQUEST:
+		return &claims__session_open_request__descriptor;
+	case CLAIMS__MESSAGE_TYPE__ELIGIBILITY_REQUEST:
+		return &claims__eligibility_request__descriptor;
+	case CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST:
+		return &claims__quote_request__descriptor;
+	case CLAIMS__MESSAGE_TYPE__INVOICE_REQUEST:
+		return &claims__invoice_request__descriptor;
+	case CLAIMS__MESSAGE_TYPE__INVOICE_STATUS_REQUEST:
+		return &claims__invoice_status_request__descriptor;
+	default:
+		return NULL;
+	}
+}
+
+int tp_decode_envelope(struct pb_budget *budget, const void *frame, size_t len,
+		       struct envelope *env, char *why, size_t why_len)
+{
+	pb_budget_init(budget, tp_decode_budget(len));
+	if (envelope_unpack_with(frame, len, &budget->allocator, env, why, why_len) == OK)
+		return OK;
+	if (budget->exceeded)
+		snprintf(why, why_len, "an envelope of %zu bytes taking more than %zu decoded", len,
+			 budget->limit);
+	return ERR;
+}
+
+ProtobufCMessage *tp_decode_payload(struct pb_budget *budget, const struct envelope *env)
+{
+	const ProtobufCMessageDescriptor *desc = tp_payload_descriptor(env->type);
+
+	if (desc == NULL)
+		return NULL;
+	return protobuf_c_message_unpack(desc, &budget->allocator, env->payload_len, env->payload);
+}
