@@ -231,9 +231,18 @@ static int lines_covered(struct tpgate *g, struct request *rq, const Claims__Rig
 		if (date_parse(lines[i]->care_date, &day) != OK)
 			return ERR;
 		tp_rights_evaluate(snap, ref, day, &r);
-		if (!r.open || (i > 0 && r.beneficiary != rights->beneficiary)) {
+		if (!r.open) {
 			FAIL(rq, r.reason ? r.reason : "NOT_COVERED",
 			     "lines[%zu].care_date %s: rights not open", i, lines[i]->care_date);
+			return ERR;
+		}
+		/* Open, under another contract (a change on 1 January): a
+		 * quote, like a claim, is one contract's. */
+		if (i > 0 && r.beneficiary != rights->beneficiary) {
+			FAIL(rq, "SPANS_CONTRACTS",
+			     "lines[%zu].care_date %s is another contract's than line 1's:"
+			     " one quote per contract",
+			     i, lines[i]->care_date);
 			return ERR;
 		}
 		if (i == 0)

@@ -131,6 +131,29 @@ check_eq "quote: not covered (suspended)" \
 	"$(tp quote --member "$SUSPENDED" "$TEST_LOGS/tp-lines.json" | jq -r .error)" CONTRACT_SUSPENDED
 check_eq "quote: unknown beneficiary" \
 	"$(tp quote --member "$UNKNOWN" "$TEST_LOGS/tp-lines.json" | jq -r .error)" UNKNOWN_BENEFICIARY
+# A change of contract on 1 January: a quote, like a claim, is one
+# contract's; lines on both sides are SPANS_CONTRACTS, not a rights
+# reason (both days are open), and so is such an invoice (from intake).
+create_members "${P}8" 1 CONFORT
+CHANGED=${P}800001
+sql "UPDATE contracts SET status = 'terminated', end_date = '2026-01-01'
+	WHERE member_id = (SELECT member_id FROM members WHERE membership_number = '$CHANGED');
+     WITH c AS (INSERT INTO contracts (member_id, formula_code, amc_number, status, start_date)
+	SELECT member_id, 'ESSENTIEL', '75500017', 'active', date '2026-01-01' FROM members
+	WHERE membership_number = '$CHANGED' RETURNING contract_id, member_id)
+     INSERT INTO beneficiaries (contract_id, member_id, rank, relationship, last_name,
+	first_name, birth_date, start_date)
+     SELECT contract_id, member_id, 1, 'subscriber', 'Test', 'Member', date '1980-05-01',
+	date '2026-01-01' FROM c" >/dev/null
+cat >"$TEST_LOGS/tp-spans.json" <<'JSON'
+[{"line_ref":"1","category":"PHARMA","care_date":"2025-12-30","quantity":2,"charged_cents":1200,"brss_cents":1200,"amo_rate":65},
+ {"line_ref":"2","category":"PHARMA","care_date":"2026-01-02","quantity":2,"charged_cents":1200,"brss_cents":1200,"amo_rate":65}]
+JSON
+check_eq "quote: lines on both sides of a change of contract" \
+	"$(tp quote --member "$CHANGED" "$TEST_LOGS/tp-spans.json" | jq -r .error)" SPANS_CONTRACTS
+check_eq "invoice: ... the same" \
+	"$(tp invoice --member "$CHANGED" --invoice-id "spans-$RUN_ID" "$TEST_LOGS/tp-spans.json" |
+		jq -c '[.accepted, .reason_code]')" '[false,"SPANS_CONTRACTS"]'
 echo '[{"category":"NO_SUCH","care_date":"2026-03-10","charged_cents":100}]' >"$TEST_LOGS/tp-bad-line.json"
 check_eq "quote: a line with an unknown category" \
 	"$(tp quote --member "$COVERED" "$TEST_LOGS/tp-bad-line.json" | jq -r .error)" INVALID_LINE
