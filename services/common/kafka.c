@@ -307,6 +307,30 @@ static void start_at_end(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 	}
 }
 
+/* Commit what was stored before the partitions change hands, so that
+ * their next owner does not handle those messages again. Not when the
+ * assignment was lost (this member evicted: a session that timed out, a
+ * poll too late): the partitions may be another member's already, and the
+ * group would refuse the commit. A commit that fails leaves the next
+ * owner to handle again what was stored since the last one: harmless
+ * (the handlers are idempotent), but said, since it repeats work. */
+static void commit_on_revoke(rd_kafka_t *rk)
+{
+	rd_kafka_resp_err_t err;
+
+	if (rd_kafka_assignment_lost(rk)) {
+		log_info("kafka: partitions lost, not handed over: offsets stored since the last"
+			 " commit not committed; their next owner handles those messages again");
+		return;
+	}
+	err = rd_kafka_commit(rk, NULL, 0);
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+		return; /* __NO_OFFSET: nothing stored since the last commit */
+	log_warn("kafka: offsets not committed on revoke (%s): the partitions' next owner"
+		 " handles the messages since the last commit again",
+		 rd_kafka_err2str(err));
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			 rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -323,9 +347,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		c->revoked = 1;
 		c->assigned = 0;
 		log_info("kafka: revoked %d partitions", parts->cnt);
-		/* Commit what was stored before the partitions change hands. */
-		if (rd_kafka_commit(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
-			log_debug("kafka: nothing to commit on revoke");
+		commit_on_revoke(rk);
 		aerr = rd_kafka_assign(rk, NULL);
 	}
 	/* Left as it is, a replica would hold partitions it does not read,
@@ -479,26 +501,56 @@ static rd_kafka_topic_partition_list_t *batch_partitions(rd_kafka_message_t **ba
 	return parts;
 }
 
+/* A partition no longer assigned (revoked meanwhile, __STATE; or no
+ * longer known to the client, __UNKNOWN_PARTITION): its new owner redoes
+ * the (idempotent) work, nothing to report but the fact. */
+static int no_longer_ours(rd_kafka_resp_err_t err)
+{
+	return err == RD_KAFKA_RESP_ERR__STATE || err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
+}
+
+/* rd_kafka_offsets_store() answers NO_ERROR when some partitions were
+ * stored (partial success) and an error when none was; each partition
+ * says its own outcome in .err either way. */
+static int stored(const rd_kafka_topic_partition_list_t *offsets, rd_kafka_resp_err_t err)
+{
+	int status = OK, gone = 0;
+
+	if (err && !no_longer_ours(err)) {
+		log_error("kafka offsets store: %s", rd_kafka_err2str(err));
+		return ERR;
+	}
+	for (int i = 0; i < offsets->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
+
+		if (tp->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+			continue;
+		if (no_longer_ours(tp->err)) {
+			gone++;
+			continue;
+		}
+		log_error("kafka offsets store %s [%d]: %s", tp->topic, (int)tp->partition,
+			  rd_kafka_err2str(tp->err));
+		status = ERR;
+	}
+	if (gone > 0 || err)
+		log_info("kafka: offsets of %d partitions no longer assigned not stored; their"
+			 " new owner handles those messages again",
+			 gone > 0 ? gone : offsets->cnt);
+	return status;
+}
+
 int kafka_consumer_store(struct kafka_consumer *c, rd_kafka_message_t **batch, int count)
 {
 	rd_kafka_topic_partition_list_t *offsets;
-	rd_kafka_resp_err_t err;
+	int status;
 
 	if (count == 0)
 		return OK;
 	offsets = batch_partitions(batch, count, 1);
-	err = rd_kafka_offsets_store(c->rk, offsets);
+	status = stored(offsets, rd_kafka_offsets_store(c->rk, offsets));
 	rd_kafka_topic_partition_list_destroy(offsets);
-	if (err == RD_KAFKA_RESP_ERR__STATE) {
-		/* Partition revoked meanwhile: its new owner redoes the (idempotent) work. */
-		log_info("kafka: offsets of a revoked partition not stored");
-		return OK;
-	}
-	if (err) {
-		log_error("kafka offsets store: %s", rd_kafka_err2str(err));
-		return ERR;
-	}
-	return OK;
+	return status;
 }
 
 int kafka_consumer_rewind(struct kafka_consumer *c, rd_kafka_message_t **batch, int count)
