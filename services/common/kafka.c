@@ -9,11 +9,13 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "common/xalloc.h"
 
 struct kafka_producer {
 	rd_kafka_t *rk;
 	_Atomic long failed;		/* deliveries failed since the last flush */
+	_Atomic long purged;		/* tracked messages given up unsent, not yet said */
 	rd_kafka_resp_err_t last_error; /* of the last kafka_produce() refused */
 	/* kafka_producer_track(): where each message's delivery is written */
 	uint32_t round;
@@ -92,7 +94,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 
 		if (p->outcomes != NULL && round == p->round && index < (uint32_t)p->count)
 			p->outcomes[index] = msg->err;
-		if (msg->err)
+		if (msg->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE)
+			atomic_fetch_add(&p->purged, 1); /* said once, by who purged */
+		else if (msg->err)
 			log_error("kafka delivery to %s failed: %s", rd_kafka_topic_name(msg->rkt),
 				  rd_kafka_err2str(msg->err));
 		return;
@@ -237,6 +241,9 @@ const char *kafka_refusal(int err)
 	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
 	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
 		return rd_kafka_err2str((rd_kafka_resp_err_t)err);
+	case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+	case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+		return NULL; /* given up by this process (a purge), not refused */
 	default:
 		return NULL;
 	}
@@ -256,6 +263,84 @@ int kafka_producer_flush(struct kafka_producer *p, int timeout_ms)
 		log_error("kafka: %ld deliveries failed", failed);
 		return ERR;
 	}
+	return OK;
+}
+
+/* rd_kafka_purge(RD_KAFKA_PURGE_F_QUEUE), as librdkafka 2.0.2 does it
+ * (rdkafka.h; its broker and partition code): the messages not in flight
+ * fail at once, with RD_KAFKA_RESP_ERR__PURGE_QUEUE in their delivery
+ * reports, which the poll below serves: those waiting in a partition's
+ * queue, in a request not yet written to the socket, or waiting for a
+ * retry after a retriable error (one whose request got no answer may
+ * have been written: a second copy then, as for one in flight). Those in
+ * flight (written, not answered) are left alone, and their answer still
+ * counts. Purging them too (RD_KAFKA_PURGE_F_INFLIGHT) would drop the
+ * acknowledgement of messages the broker may have written, to produce
+ * them again, a second copy: it is never done.
+ * With enable.idempotence, purging queued messages is allowed: they leave
+ * a gap in their partition's sequence numbers, which the broker answers
+ * on the next request with OUT_OF_ORDER_SEQUENCE_NUMBER for a request
+ * that is not the head of the line; the producer then waits for what is
+ * in flight, bumps its epoch and sends again (not a fatal error: that is
+ * only for the head of the line, the client and broker out of step).
+ * The whole producer's queue goes: only for a producer whose messages are
+ * all tracked (the relay's), and only once their round is given up. */
+static int purge_unsent(struct kafka_producer *p)
+{
+	rd_kafka_resp_err_t err = rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE);
+
+	if (err) {
+		log_error("kafka purge: %s", rd_kafka_err2str(err));
+		return ERR;
+	}
+	/* The purged messages' reports are queued by now: served while their
+	 * round is still tracked, they say "not delivered". */
+	rd_kafka_poll(p->rk, 0);
+	return OK;
+}
+
+static void say_purged(struct kafka_producer *p)
+{
+	long n = atomic_exchange(&p->purged, 0);
+
+	if (n > 0)
+		log_warn("kafka: %ld messages not sent yet given up, to be produced again; %d"
+			 " still in flight",
+			 n, rd_kafka_outq_len(p->rk));
+}
+
+int kafka_producer_drop_unsent(struct kafka_producer *p)
+{
+	if (rd_kafka_outq_len(p->rk) == 0)
+		return OK;
+	if (purge_unsent(p) != OK)
+		return ERR;
+	say_purged(p);
+	return OK;
+}
+
+/* In slices: a request in flight that fails for a reason that may pass
+ * puts its messages back in the queue for a retry, where the next purge
+ * finds them, rather than retrying them up to message.timeout.ms. */
+int kafka_producer_settle(struct kafka_producer *p, int timeout_ms)
+{
+	int64_t until = clock_mono_us() + (int64_t)timeout_ms * 1000;
+	int left;
+
+	while ((left = rd_kafka_outq_len(p->rk)) > 0) {
+		if (clock_mono_us() >= until) {
+			say_purged(p);
+			log_warn("kafka: %d messages of an earlier pass unanswered; not producing"
+				 " again before they are",
+				 left);
+			return ERR;
+		}
+		if (purge_unsent(p) != OK)
+			return ERR;
+		if (rd_kafka_flush(p->rk, 100) == RD_KAFKA_RESP_ERR_NO_ERROR)
+			break;
+	}
+	say_purged(p);
 	return OK;
 }
 

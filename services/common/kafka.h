@@ -21,7 +21,10 @@
  *	are counted by the delivery callback; kafka_producer_flush() waits
  *	for every outstanding message and reports ERR if any failed since
  *	the previous flush, so the caller (the outbox relay) marks rows sent
- *	only when the broker has them.
+ *	only when the broker has them. When the relay stops waiting, it
+ *	takes back what librdkafka has not sent yet (a purge of its queue:
+ *	kafka_producer_drop_unsent), and waits for the answers to what is in
+ *	flight before producing again (kafka_producer_settle).
  *
  *	The consumer never lets librdkafka store offsets by itself
  *	(enable.auto.offset.store=false): the caller stores the offsets of a
@@ -70,6 +73,18 @@ int kafka_produce_tracked(struct kafka_producer *p, int index, const char *topic
 			  size_t key_len, const void *value, size_t value_len) MUST_CHECK;
 void kafka_producer_untrack(struct kafka_producer *p);
 int kafka_producer_flush(struct kafka_producer *p, int timeout_ms) MUST_CHECK;
+/* After a flush that timed out: give up the messages librdkafka has not
+ * sent yet (a purge of its queue; their reports say
+ * RD_KAFKA_RESP_ERR__PURGE_QUEUE, never a refusal), so that they do not
+ * go out later, unseen, while the caller produces them again. Those in
+ * flight are left to their answer. Only for a producer whose every
+ * message is tracked: the whole queue goes. */
+int kafka_producer_drop_unsent(struct kafka_producer *p) MUST_CHECK;
+/* Before producing again what an earlier round gave up: wait up to
+ * timeout_ms for the answers to its messages still in flight (giving up
+ * those that come back for a retry); OK once nothing is outstanding, so
+ * that no message is ever in flight twice. */
+int kafka_producer_settle(struct kafka_producer *p, int timeout_ms) MUST_CHECK;
 /* Nonzero once the producer has met a fatal error (idempotence broken):
  * it will publish nothing more. */
 int kafka_producer_fatal(struct kafka_producer *p);

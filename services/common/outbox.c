@@ -16,6 +16,11 @@
 #include "common/xalloc.h"
 
 #define OUTBOX_FLUSH_TIMEOUT_MS 5000
+/* The longest a pass waits, before taking the turn, for the answers to an
+ * earlier pass's messages still in flight; short, since the relay's
+ * back-off takes over when they are not answered by then, and a stop
+ * waits for the pass. */
+#define OUTBOX_SETTLE_TIMEOUT_MS 1000
 
 /* Ids dequeued by a relay between two vacuums of the queue: the dead
  * entries each pass may step over before the first pending one. */
@@ -251,6 +256,22 @@ static void sort_row(PGresult *res, int i, int outcome, int early, struct relaye
 	/* else refused with its neighbours: stays queued, sent alone next */
 }
 
+/* The pass's wait is over: what librdkafka has not sent yet is taken out
+ * of its queue, its rows left queued (reported __PURGE_QUEUE: not
+ * delivered, never refused). Left there, it would still go out, up to
+ * message.timeout.ms later, unseen, while the next passes produce the
+ * same rows again: one more copy of each per pass while the broker
+ * stalls. What is in flight may be written and is not withdrawn; the next
+ * pass waits for its answer before producing anything (settle, in
+ * outbox_relay_run), so an event has at most one copy in flight from
+ * this relay, and this relay sends it at most twice. */
+static void give_up_unsent(struct outbox_relay *r)
+{
+	if (kafka_producer_drop_unsent(r->producer) != OK)
+		log_warn("outbox: the pass's unsent messages stay queued in the producer;"
+			 " the next pass waits for them");
+}
+
 /* Produce every row and wait for each delivery report, then sort the
  * rows into `out`. A row Kafka refuses for good (too large, no such
  * topic), before sending or on delivery, is set aside with its reason
@@ -285,10 +306,9 @@ static void produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *
 	 * daemon's stop waits for its pass (what was not acknowledged is
 	 * sent again). What was produced is waited for even when the loop
 	 * stopped early, so that what got through is known. The rows' own
-	 * reports decide, not the flush: it can also time out on messages
-	 * of an earlier pass that timed out (it logs why). */
+	 * reports decide, not the flush. */
 	if (kafka_producer_flush(r->producer, OUTBOX_FLUSH_TIMEOUT_MS) != OK)
-		log_debug("outbox: the pass's flush did not complete");
+		give_up_unsent(r);
 	kafka_producer_untrack(r->producer);
 	together = late_refusals(outcome, early, rows);
 	if (together > 1) {
@@ -393,6 +413,14 @@ int outbox_relay_run(struct outbox_relay *r, struct outbox_pass *pass)
 	int64_t start = clock_mono_us();
 
 	memset(pass, 0, sizeof(*pass));
+	/* Not while an earlier pass's messages are in flight: their rows are
+	 * still queued and would be produced again, a second copy in flight.
+	 * Before taking the turn, which another relay may use meanwhile. */
+	if (kafka_producer_settle(r->producer, OUTBOX_SETTLE_TIMEOUT_MS) != OK) {
+		pass->undelivered = 1;
+		metric_add(r->failures_total, 1);
+		return ERR;
+	}
 	if (pg_check(r->db) != OK)
 		return ERR;
 	if (pg_begin(r->db) != OK)

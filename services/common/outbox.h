@@ -34,6 +34,16 @@
  *	so the order of the table is the order on each partition even with
  *	several replicas; the others skip their turn.
  *
+ *	When a pass's wait is over, what the producer has not sent yet is
+ *	withdrawn from its queue, its rows left queued; what is in flight
+ *	is not (the broker may write it), and the next pass produces
+ *	nothing before it is answered. So an event is never in flight
+ *	twice from one relay, and a broker that stops answering, however
+ *	long, makes the relay send again only the events then in flight:
+ *	once more each. (Each replica has its own producer: another
+ *	replica's relay, taking the turn meanwhile, does not know of them
+ *	and may put its own copy in flight.)
+ *
  * DIAGNOSTICS
  *	OK or ERR after logging. A relay failure leaves pending the events
  *	the broker did not acknowledge within the pass's wait, or all of the
