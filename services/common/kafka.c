@@ -361,6 +361,28 @@ int kafka_producer_fail_for_test(struct kafka_producer *p, const char *reason)
 	return OK;
 }
 
+int kafka_producer_hold_for_test(struct kafka_producer *p, const char *topic, int partitions,
+				 int hold)
+{
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(partitions);
+	rd_kafka_resp_err_t err;
+	int status = OK;
+
+	for (int i = 0; i < partitions; i++)
+		rd_kafka_topic_partition_list_add(parts, topic, i);
+	err = hold ? rd_kafka_pause_partitions(p->rk, parts)
+		   : rd_kafka_resume_partitions(p->rk, parts);
+	for (int i = 0; i < parts->cnt; i++)
+		if (err || parts->elems[i].err) {
+			log_error("kafka %s %s [%d]: %s", hold ? "pause" : "resume", topic, i,
+				  rd_kafka_err2str(err ? err : parts->elems[i].err));
+			status = ERR;
+			break;
+		}
+	rd_kafka_topic_partition_list_destroy(parts);
+	return status;
+}
+
 void kafka_producer_close(struct kafka_producer *p)
 {
 	if (p == NULL)

@@ -91,6 +91,11 @@ int kafka_producer_fatal(struct kafka_producer *p);
 /* For tests: put the producer in the fatal state that broken idempotence
  * leaves it in, which no broker can be made to cause on demand. */
 int kafka_producer_fail_for_test(struct kafka_producer *p, const char *reason) MUST_CHECK;
+/* For tests: hold (hold=1) or release (0) the messages to partitions
+ * 0..partitions-1 of a topic the producer has sent to, in its queue, as a
+ * broker that does not answer for them would, the broker running. */
+int kafka_producer_hold_for_test(struct kafka_producer *p, const char *topic, int partitions,
+				 int hold) MUST_CHECK;
 void kafka_producer_close(struct kafka_producer *p);
 
 int kafka_consumer_open(const char *brokers, const char *group_id, const char *const *topics,

@@ -152,7 +152,7 @@ int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batc
 		metric_counter("outbox_published_total", "Outbox events published to Kafka");
 	r->failures_total = metric_counter(
 		"outbox_relay_failures_total",
-		"Relay passes that failed: the events not acknowledged stay pending");
+		"Relay passes that failed or left events undelivered: those events stay pending");
 	r->refused_total = metric_counter("outbox_refused_total",
 					  "Events Kafka can never take as they are, set aside"
 					  " (claimctl outbox refused)");
@@ -408,6 +408,21 @@ static void vacuum_queue(struct outbox_relay *r)
 		log_warn("outbox: the queue was not vacuumed; relays slow down until it is");
 }
 
+/* Events left undelivered do not fail the pass: the others went out, and
+ * the caller judges from what the pass took off the queue whether to wait
+ * before the next (one stuck event must not slow every topic). Only a
+ * producer that will publish nothing more fails it. */
+static int undelivered(struct outbox_relay *r, struct outbox_pass *pass)
+{
+	pass->undelivered = 1;
+	metric_add(r->failures_total, 1);
+	if (kafka_producer_fatal(r->producer)) {
+		log_error("outbox: the producer is in a fatal state; it publishes nothing more");
+		return ERR;
+	}
+	return OK;
+}
+
 int outbox_relay_run(struct outbox_relay *r, struct outbox_pass *pass)
 {
 	int64_t start = clock_mono_us();
@@ -416,11 +431,8 @@ int outbox_relay_run(struct outbox_relay *r, struct outbox_pass *pass)
 	/* Not while an earlier pass's messages are in flight: their rows are
 	 * still queued and would be produced again, a second copy in flight.
 	 * Before taking the turn, which another relay may use meanwhile. */
-	if (kafka_producer_settle(r->producer, OUTBOX_SETTLE_TIMEOUT_MS) != OK) {
-		pass->undelivered = 1;
-		metric_add(r->failures_total, 1);
-		return ERR;
-	}
+	if (kafka_producer_settle(r->producer, OUTBOX_SETTLE_TIMEOUT_MS) != OK)
+		return undelivered(r, pass);
 	if (pg_check(r->db) != OK)
 		return ERR;
 	if (pg_begin(r->db) != OK)
@@ -439,11 +451,8 @@ int outbox_relay_run(struct outbox_relay *r, struct outbox_pass *pass)
 	}
 	r->dequeued += pass->dequeued;
 	vacuum_queue(r);
-	if (pass->undelivered) {
-		metric_add(r->failures_total, 1);
-		return ERR; /* what was delivered is off the queue; the rest waits */
-	}
-	return OK;
+	/* What was delivered is off the queue; the rest waits. */
+	return pass->undelivered ? undelivered(r, pass) : OK;
 }
 
 void outbox_relay_close(struct outbox_relay *r)

@@ -45,10 +45,10 @@
  *	and may put its own copy in flight.)
  *
  * DIAGNOSTICS
- *	OK or ERR after logging. A relay failure leaves pending the events
- *	the broker did not acknowledge within the pass's wait, or all of the
- *	pass's events when the database failed (those acknowledged are then
- *	sent again).
+ *	OK or ERR after logging. A pass leaves pending the events the broker
+ *	did not acknowledge within its wait (pass.undelivered, the run OK),
+ *	or all of its events when the database failed or the producer is
+ *	broken for good (ERR; those acknowledged are then sent again).
  */
 #ifndef COMMON_OUTBOX_H
 #define COMMON_OUTBOX_H
@@ -87,11 +87,14 @@ struct outbox_pass {
 	int full;	  /* more may be waiting: a whole batch, or one to send again */
 	int not_our_turn; /* another relay held the turn; nothing was tried */
 	int undelivered;  /* some events not delivered, for a reason that may
-			   * pass: they stay queued, the others are off the
-			   * queue, and the run returns ERR */
+			   * pass (or none tried: an earlier pass's messages
+			   * still in flight): they stay queued, the others
+			   * are off the queue, and the run still returns OK */
 };
 
-/* Publish one batch of pending events. */
+/* Publish one batch of pending events. ERR when the pass failed outright:
+ * the database (rolled back, nothing of it marked), or a producer in a
+ * fatal state (what it delivered before is marked). */
 int outbox_relay_run(struct outbox_relay *relay, struct outbox_pass *pass) MUST_CHECK;
 void outbox_relay_close(struct outbox_relay *relay);
 

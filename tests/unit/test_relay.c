@@ -1,7 +1,7 @@
 /*
  * NAME
  *	test_relay.c - what the relay's producer does with the messages of a
- *	pass that timed out
+ *	pass that timed out, and when the relay's thread backs off
  *
  * DESCRIPTION
  *	No broker: the producer points at a closed port, so every message
@@ -10,11 +10,18 @@
  *	so (__PURGE_QUEUE), which is never a refusal, and nothing of theirs
  *	is left to go out later beside the copies the next pass produces.
  *	A report of an earlier pass never lands in a later pass's outcomes.
+ *
+ *	The relay's thread waits a back-off only after a pass that failed
+ *	outright or got nothing off the queue: not after one that published
+ *	some events and left a few undelivered.
  */
 #include <librdkafka/rdkafka.h>
+#include <string.h>
 
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/outbox.h"
+#include "common/worker.h"
 #include "test.h"
 
 /* Port 9 (discard) on loopback: refused at once, nothing listens there. */
@@ -75,10 +82,55 @@ static void test_settle_gives_up_an_earlier_round(void)
 	kafka_producer_close(p);
 }
 
+static struct outbox_pass pass_of(int published, int refused, int dequeued, int undelivered)
+{
+	struct outbox_pass pass;
+
+	memset(&pass, 0, sizeof(pass));
+	pass.fetched = dequeued + undelivered;
+	pass.published = published;
+	pass.refused = refused;
+	pass.dequeued = dequeued;
+	pass.undelivered = undelivered;
+	return pass;
+}
+
+static void test_back_off_decision(void)
+{
+	struct outbox_pass pass;
+
+	/* Everything went out, or nothing was pending: the normal pace. */
+	pass = pass_of(2000, 0, 2000, 0);
+	CHECK_EQ_I64(worker_relay_backs_off(OK, &pass), 0);
+	pass = pass_of(0, 0, 0, 0);
+	CHECK_EQ_I64(worker_relay_backs_off(OK, &pass), 0);
+	/* Another relay's turn: its own, shorter, wait. */
+	pass = pass_of(0, 0, 0, 0);
+	pass.not_our_turn = 1;
+	CHECK_EQ_I64(worker_relay_backs_off(OK, &pass), 0);
+	/* One stuck event among published ones: the others must not wait. */
+	pass = pass_of(1999, 0, 1999, 1);
+	CHECK_EQ_I64(worker_relay_backs_off(OK, &pass), 0);
+	/* Set aside (refused) or stale rows are progress too. */
+	pass = pass_of(0, 1, 1, 1);
+	CHECK_EQ_I64(worker_relay_backs_off(OK, &pass), 0);
+	/* The same stuck events again, nothing else: back off. */
+	pass = pass_of(0, 0, 0, 1);
+	CHECK_EQ_I64(worker_relay_backs_off(OK, &pass), 1);
+	/* Nothing tried, an earlier pass's messages still in flight. */
+	pass = pass_of(0, 0, 0, 0);
+	pass.undelivered = 1;
+	CHECK_EQ_I64(worker_relay_backs_off(OK, &pass), 1);
+	/* Failed outright (the database, a producer broken for good). */
+	pass = pass_of(0, 0, 0, 0);
+	CHECK_EQ_I64(worker_relay_backs_off(ERR, &pass), 1);
+}
+
 int main(void)
 {
 	if (log_init("test_relay") != OK)
 		return 2;
+	RUN(test_back_off_decision);
 	RUN(test_unsent_given_up_not_refused);
 	RUN(test_settle_gives_up_an_earlier_round);
 	return test_report();
