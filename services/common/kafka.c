@@ -309,6 +309,11 @@ static void say_purged(struct kafka_producer *p)
 			 n, rd_kafka_outq_len(p->rk));
 }
 
+int kafka_producer_outstanding(struct kafka_producer *p)
+{
+	return rd_kafka_outq_len(p->rk);
+}
+
 int kafka_producer_drop_unsent(struct kafka_producer *p)
 {
 	if (rd_kafka_outq_len(p->rk) == 0)

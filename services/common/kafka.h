@@ -65,14 +65,19 @@ const char *kafka_refusal(int err);
  * error into outcomes[i] (0 delivered; KAFKA_NOT_DELIVERED until then),
  * or at once the error that refused it before sending, and does not fail
  * kafka_producer_flush(); the caller reads outcomes
- * after the flush, then calls kafka_producer_untrack(). A report that
- * comes after (a flush that timed out) is dropped. */
+ * after the flush, then calls kafka_producer_untrack(), or, with messages
+ * still in flight, keeps the round tracked until kafka_producer_settle()
+ * has heard them. A report that comes after the untrack is dropped: a
+ * message's tag names its round. */
 #define KAFKA_NOT_DELIVERED (-1000000)
 void kafka_producer_track(struct kafka_producer *p, int *outcomes, int count);
 int kafka_produce_tracked(struct kafka_producer *p, int index, const char *topic, const void *key,
 			  size_t key_len, const void *value, size_t value_len) MUST_CHECK;
 void kafka_producer_untrack(struct kafka_producer *p);
 int kafka_producer_flush(struct kafka_producer *p, int timeout_ms) MUST_CHECK;
+/* Messages produced and not yet answered (queued or in flight), with
+ * reports not yet served. */
+int kafka_producer_outstanding(struct kafka_producer *p);
 /* After a flush that timed out: give up the messages librdkafka has not
  * sent yet (a purge of its queue; their reports say
  * RD_KAFKA_RESP_ERR__PURGE_QUEUE, never a refusal), so that they do not
@@ -83,7 +88,8 @@ int kafka_producer_drop_unsent(struct kafka_producer *p) MUST_CHECK;
 /* Before producing again what an earlier round gave up: wait up to
  * timeout_ms for the answers to its messages still in flight (giving up
  * those that come back for a retry); OK once nothing is outstanding, so
- * that no message is ever in flight twice. */
+ * that no message is ever in flight twice. A round left tracked hears
+ * those answers in its outcomes; untrack it after. */
 int kafka_producer_settle(struct kafka_producer *p, int timeout_ms) MUST_CHECK;
 /* Nonzero once the producer has met a fatal error (idempotence broken):
  * it will publish nothing more. */

@@ -36,13 +36,15 @@
  *
  *	When a pass's wait is over, what the producer has not sent yet is
  *	withdrawn from its queue, its rows left queued; what is in flight
- *	is not (the broker may write it), and the next pass produces
- *	nothing before it is answered. So an event is never in flight
- *	twice from one relay, and a broker that stops answering, however
- *	long, makes the relay send again only the events then in flight:
- *	once more each. (Each replica has its own producer: another
- *	replica's relay, taking the turn meanwhile, does not know of them
- *	and may put its own copy in flight.)
+ *	is not (the broker may write it): the next pass produces nothing
+ *	before it is answered, and takes off the queue those then
+ *	acknowledged, instead of sending them again. So a broker that stops
+ *	answering, however long, makes the relay send an event twice only
+ *	when its request got no answer at all (timed out after
+ *	message.timeout.ms, 30 s: written or not, nobody knows). (Each
+ *	replica has its own producer: another replica's relay, taking the
+ *	turn meanwhile, does not know of this one's messages in flight and
+ *	may send them too.)
  *
  * DIAGNOSTICS
  *	OK or ERR after logging. A pass leaves pending the events the broker

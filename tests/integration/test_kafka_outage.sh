@@ -12,9 +12,10 @@
 # open, with 3,000 events pending on a topic of the test's own. Every
 # relay pass in the meantime gives up after its 5 s wait; what the
 # producer had not sent is taken back, and no pass produces while an
-# earlier one's messages are in flight, so once the broker is back
-# (SIGCONT) every event is on the topic, and none more than twice (only
-# those in flight when the broker stopped can be). This stops the one
+# earlier one's messages are in flight (those are heard when the broker
+# answers, and not sent again), so once the broker is back (SIGCONT)
+# every event is on the topic, and none more than twice (before, each
+# pass of the stall added a copy: up to five). This stops the one
 # broker of tools/infra/infra.sh for 25 s: run it alone.
 source "$(dirname "$0")/../lib.sh"
 P="2${RUN_ID: -5}"
@@ -109,7 +110,7 @@ if [ -n "$BROKER" ]; then
 		grep '^k[0-9]' | sort | uniq -c)
 	check_eq "stall: every event is on the topic" "$(grep -c . <<<"$copies")" "$N"
 	check_eq "stall: no event on it more than twice" "$(awk '$1 > 2' <<<"$copies" | wc -l)" 0
-	echo "# stall: $(awk '$1 == 2' <<<"$copies" | wc -l) of $N events twice (in flight when it stopped)"
+	echo "# stall: $(awk '$1 == 2' <<<"$copies" | wc -l) of $N events twice (no answer to their request)"
 	stalled=$(tail -n "+$((seen + 1))" "$LOG")
 	check "stall: the relay took back what it had not sent" \
 		grep -q 'messages not sent yet given up' <<<"$stalled"
