@@ -9,11 +9,13 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "common/xalloc.h"
 
 struct kafka_producer {
 	rd_kafka_t *rk;
 	_Atomic long failed;		/* deliveries failed since the last flush */
+	_Atomic long purged;		/* tracked messages given up unsent, not yet said */
 	rd_kafka_resp_err_t last_error; /* of the last kafka_produce() refused */
 	/* kafka_producer_track(): where each message's delivery is written */
 	uint32_t round;
@@ -92,7 +94,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 
 		if (p->outcomes != NULL && round == p->round && index < (uint32_t)p->count)
 			p->outcomes[index] = msg->err;
-		if (msg->err)
+		if (msg->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE)
+			atomic_fetch_add(&p->purged, 1); /* said once, by who purged */
+		else if (msg->err)
 			log_error("kafka delivery to %s failed: %s", rd_kafka_topic_name(msg->rkt),
 				  rd_kafka_err2str(msg->err));
 		return;
@@ -237,6 +241,9 @@ const char *kafka_refusal(int err)
 	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
 	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
 		return rd_kafka_err2str((rd_kafka_resp_err_t)err);
+	case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+	case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+		return NULL; /* given up by this process (a purge), not refused */
 	default:
 		return NULL;
 	}
@@ -259,6 +266,89 @@ int kafka_producer_flush(struct kafka_producer *p, int timeout_ms)
 	return OK;
 }
 
+/* rd_kafka_purge(RD_KAFKA_PURGE_F_QUEUE), as librdkafka 2.0.2 does it
+ * (rdkafka.h; its broker and partition code): the messages not in flight
+ * fail at once, with RD_KAFKA_RESP_ERR__PURGE_QUEUE in their delivery
+ * reports, which the poll below serves: those waiting in a partition's
+ * queue, in a request not yet written to the socket, or waiting for a
+ * retry after a retriable error (one whose request got no answer may
+ * have been written: a second copy then, as for one in flight). Those in
+ * flight (written, not answered) are left alone, and their answer still
+ * counts. Purging them too (RD_KAFKA_PURGE_F_INFLIGHT) would drop the
+ * acknowledgement of messages the broker may have written, to produce
+ * them again, a second copy: it is never done.
+ * With enable.idempotence, purging queued messages is allowed: they leave
+ * a gap in their partition's sequence numbers, which the broker answers
+ * on the next request with OUT_OF_ORDER_SEQUENCE_NUMBER for a request
+ * that is not the head of the line; the producer then waits for what is
+ * in flight, bumps its epoch and sends again (not a fatal error: that is
+ * only for the head of the line, the client and broker out of step).
+ * The whole producer's queue goes: only for a producer whose messages are
+ * all tracked (the relay's), and only once their round is given up. */
+static int purge_unsent(struct kafka_producer *p)
+{
+	rd_kafka_resp_err_t err = rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE);
+
+	if (err) {
+		log_error("kafka purge: %s", rd_kafka_err2str(err));
+		return ERR;
+	}
+	/* The purged messages' reports are queued by now: served while their
+	 * round is still tracked, they say "not delivered". */
+	rd_kafka_poll(p->rk, 0);
+	return OK;
+}
+
+static void say_purged(struct kafka_producer *p)
+{
+	long n = atomic_exchange(&p->purged, 0);
+
+	if (n > 0)
+		log_warn("kafka: %ld messages not sent yet given up, to be produced again; %d"
+			 " still in flight",
+			 n, rd_kafka_outq_len(p->rk));
+}
+
+int kafka_producer_outstanding(struct kafka_producer *p)
+{
+	return rd_kafka_outq_len(p->rk);
+}
+
+int kafka_producer_drop_unsent(struct kafka_producer *p)
+{
+	if (rd_kafka_outq_len(p->rk) == 0)
+		return OK;
+	if (purge_unsent(p) != OK)
+		return ERR;
+	say_purged(p);
+	return OK;
+}
+
+/* In slices: a request in flight that fails for a reason that may pass
+ * puts its messages back in the queue for a retry, where the next purge
+ * finds them, rather than retrying them up to message.timeout.ms. */
+int kafka_producer_settle(struct kafka_producer *p, int timeout_ms)
+{
+	int64_t until = clock_mono_us() + (int64_t)timeout_ms * 1000;
+	int left;
+
+	while ((left = rd_kafka_outq_len(p->rk)) > 0) {
+		if (clock_mono_us() >= until) {
+			say_purged(p);
+			log_warn("kafka: %d messages of an earlier pass unanswered; not producing"
+				 " again before they are",
+				 left);
+			return ERR;
+		}
+		if (purge_unsent(p) != OK)
+			return ERR;
+		if (rd_kafka_flush(p->rk, 100) == RD_KAFKA_RESP_ERR_NO_ERROR)
+			break;
+	}
+	say_purged(p);
+	return OK;
+}
+
 int kafka_producer_fatal(struct kafka_producer *p)
 {
 	return rd_kafka_fatal_error(p->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -274,6 +364,28 @@ int kafka_producer_fail_for_test(struct kafka_producer *p, const char *reason)
 		return ERR;
 	}
 	return OK;
+}
+
+int kafka_producer_hold_for_test(struct kafka_producer *p, const char *topic, int partitions,
+				 int hold)
+{
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(partitions);
+	rd_kafka_resp_err_t err;
+	int status = OK;
+
+	for (int i = 0; i < partitions; i++)
+		rd_kafka_topic_partition_list_add(parts, topic, i);
+	err = hold ? rd_kafka_pause_partitions(p->rk, parts)
+		   : rd_kafka_resume_partitions(p->rk, parts);
+	for (int i = 0; i < parts->cnt; i++)
+		if (err || parts->elems[i].err) {
+			log_error("kafka %s %s [%d]: %s", hold ? "pause" : "resume", topic, i,
+				  rd_kafka_err2str(err ? err : parts->elems[i].err));
+			status = ERR;
+			break;
+		}
+	rd_kafka_topic_partition_list_destroy(parts);
+	return status;
 }
 
 void kafka_producer_close(struct kafka_producer *p)
@@ -307,6 +419,30 @@ static void start_at_end(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 	}
 }
 
+/* Commit what was stored before the partitions change hands, so that
+ * their next owner does not handle those messages again. Not when the
+ * assignment was lost (this member evicted: a session that timed out, a
+ * poll too late): the partitions may be another member's already, and the
+ * group would refuse the commit. A commit that fails leaves the next
+ * owner to handle again what was stored since the last one: harmless
+ * (the handlers are idempotent), but said, since it repeats work. */
+static void commit_on_revoke(rd_kafka_t *rk)
+{
+	rd_kafka_resp_err_t err;
+
+	if (rd_kafka_assignment_lost(rk)) {
+		log_info("kafka: partitions lost, not handed over: offsets stored since the last"
+			 " commit not committed; their next owner handles those messages again");
+		return;
+	}
+	err = rd_kafka_commit(rk, NULL, 0);
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+		return; /* __NO_OFFSET: nothing stored since the last commit */
+	log_warn("kafka: offsets not committed on revoke (%s): the partitions' next owner"
+		 " handles the messages since the last commit again",
+		 rd_kafka_err2str(err));
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			 rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -323,9 +459,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		c->revoked = 1;
 		c->assigned = 0;
 		log_info("kafka: revoked %d partitions", parts->cnt);
-		/* Commit what was stored before the partitions change hands. */
-		if (rd_kafka_commit(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
-			log_debug("kafka: nothing to commit on revoke");
+		commit_on_revoke(rk);
 		aerr = rd_kafka_assign(rk, NULL);
 	}
 	/* Left as it is, a replica would hold partitions it does not read,
@@ -479,26 +613,56 @@ static rd_kafka_topic_partition_list_t *batch_partitions(rd_kafka_message_t **ba
 	return parts;
 }
 
+/* A partition no longer assigned (revoked meanwhile, __STATE; or no
+ * longer known to the client, __UNKNOWN_PARTITION): its new owner redoes
+ * the (idempotent) work, nothing to report but the fact. */
+static int no_longer_ours(rd_kafka_resp_err_t err)
+{
+	return err == RD_KAFKA_RESP_ERR__STATE || err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
+}
+
+/* rd_kafka_offsets_store() answers NO_ERROR when some partitions were
+ * stored (partial success) and an error when none was; each partition
+ * says its own outcome in .err either way. */
+static int stored(const rd_kafka_topic_partition_list_t *offsets, rd_kafka_resp_err_t err)
+{
+	int status = OK, gone = 0;
+
+	if (err && !no_longer_ours(err)) {
+		log_error("kafka offsets store: %s", rd_kafka_err2str(err));
+		return ERR;
+	}
+	for (int i = 0; i < offsets->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
+
+		if (tp->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+			continue;
+		if (no_longer_ours(tp->err)) {
+			gone++;
+			continue;
+		}
+		log_error("kafka offsets store %s [%d]: %s", tp->topic, (int)tp->partition,
+			  rd_kafka_err2str(tp->err));
+		status = ERR;
+	}
+	if (gone > 0 || err)
+		log_info("kafka: offsets of %d partitions no longer assigned not stored; their"
+			 " new owner handles those messages again",
+			 gone > 0 ? gone : offsets->cnt);
+	return status;
+}
+
 int kafka_consumer_store(struct kafka_consumer *c, rd_kafka_message_t **batch, int count)
 {
 	rd_kafka_topic_partition_list_t *offsets;
-	rd_kafka_resp_err_t err;
+	int status;
 
 	if (count == 0)
 		return OK;
 	offsets = batch_partitions(batch, count, 1);
-	err = rd_kafka_offsets_store(c->rk, offsets);
+	status = stored(offsets, rd_kafka_offsets_store(c->rk, offsets));
 	rd_kafka_topic_partition_list_destroy(offsets);
-	if (err == RD_KAFKA_RESP_ERR__STATE) {
-		/* Partition revoked meanwhile: its new owner redoes the (idempotent) work. */
-		log_info("kafka: offsets of a revoked partition not stored");
-		return OK;
-	}
-	if (err) {
-		log_error("kafka offsets store: %s", rd_kafka_err2str(err));
-		return ERR;
-	}
-	return OK;
+	return status;
 }
 
 int kafka_consumer_rewind(struct kafka_consumer *c, rd_kafka_message_t **batch, int count)

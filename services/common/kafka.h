@@ -21,7 +21,10 @@
  *	are counted by the delivery callback; kafka_producer_flush() waits
  *	for every outstanding message and reports ERR if any failed since
  *	the previous flush, so the caller (the outbox relay) marks rows sent
- *	only when the broker has them.
+ *	only when the broker has them. When the relay stops waiting, it
+ *	takes back what librdkafka has not sent yet (a purge of its queue:
+ *	kafka_producer_drop_unsent), and waits for the answers to what is in
+ *	flight before producing again (kafka_producer_settle).
  *
  *	The consumer never lets librdkafka store offsets by itself
  *	(enable.auto.offset.store=false): the caller stores the offsets of a
@@ -62,20 +65,43 @@ const char *kafka_refusal(int err);
  * error into outcomes[i] (0 delivered; KAFKA_NOT_DELIVERED until then),
  * or at once the error that refused it before sending, and does not fail
  * kafka_producer_flush(); the caller reads outcomes
- * after the flush, then calls kafka_producer_untrack(). A report that
- * comes after (a flush that timed out) is dropped. */
+ * after the flush, then calls kafka_producer_untrack(), or, with messages
+ * still in flight, keeps the round tracked until kafka_producer_settle()
+ * has heard them. A report that comes after the untrack is dropped: a
+ * message's tag names its round. */
 #define KAFKA_NOT_DELIVERED (-1000000)
 void kafka_producer_track(struct kafka_producer *p, int *outcomes, int count);
 int kafka_produce_tracked(struct kafka_producer *p, int index, const char *topic, const void *key,
 			  size_t key_len, const void *value, size_t value_len) MUST_CHECK;
 void kafka_producer_untrack(struct kafka_producer *p);
 int kafka_producer_flush(struct kafka_producer *p, int timeout_ms) MUST_CHECK;
+/* Messages produced and not yet answered (queued or in flight), with
+ * reports not yet served. */
+int kafka_producer_outstanding(struct kafka_producer *p);
+/* After a flush that timed out: give up the messages librdkafka has not
+ * sent yet (a purge of its queue; their reports say
+ * RD_KAFKA_RESP_ERR__PURGE_QUEUE, never a refusal), so that they do not
+ * go out later, unseen, while the caller produces them again. Those in
+ * flight are left to their answer. Only for a producer whose every
+ * message is tracked: the whole queue goes. */
+int kafka_producer_drop_unsent(struct kafka_producer *p) MUST_CHECK;
+/* Before producing again what an earlier round gave up: wait up to
+ * timeout_ms for the answers to its messages still in flight (giving up
+ * those that come back for a retry); OK once nothing is outstanding, so
+ * that no message is ever in flight twice. A round left tracked hears
+ * those answers in its outcomes; untrack it after. */
+int kafka_producer_settle(struct kafka_producer *p, int timeout_ms) MUST_CHECK;
 /* Nonzero once the producer has met a fatal error (idempotence broken):
  * it will publish nothing more. */
 int kafka_producer_fatal(struct kafka_producer *p);
 /* For tests: put the producer in the fatal state that broken idempotence
  * leaves it in, which no broker can be made to cause on demand. */
 int kafka_producer_fail_for_test(struct kafka_producer *p, const char *reason) MUST_CHECK;
+/* For tests: hold (hold=1) or release (0) the messages to partitions
+ * 0..partitions-1 of a topic the producer has sent to, in its queue, as a
+ * broker that does not answer for them would, the broker running. */
+int kafka_producer_hold_for_test(struct kafka_producer *p, const char *topic, int partitions,
+				 int hold) MUST_CHECK;
 void kafka_producer_close(struct kafka_producer *p);
 
 int kafka_consumer_open(const char *brokers, const char *group_id, const char *const *topics,

@@ -16,6 +16,11 @@
 #include "common/xalloc.h"
 
 #define OUTBOX_FLUSH_TIMEOUT_MS 5000
+/* The longest a pass waits, before taking the turn, for the answers to an
+ * earlier pass's messages still in flight; short, since the relay's
+ * back-off takes over when they are not answered by then, and a stop
+ * waits for the pass. */
+#define OUTBOX_SETTLE_TIMEOUT_MS 1000
 
 /* Ids dequeued by a relay between two vacuums of the queue: the dead
  * entries each pass may step over before the first pending one. */
@@ -35,6 +40,17 @@ struct outbox_relay {
 	struct metric *relay_seconds;
 	long dequeued;	      /* ids, since this relay's last vacuum of the queue */
 	long long solo_until; /* one event a pass up to this id (0: off) */
+	/* The last pass's messages still in flight when its wait ran out,
+	 * still tracked: their outcomes and their rows' ids (0 for the rows
+	 * settled within the pass), until the next pass hears the answers. */
+	int *late_outcome;
+	int64_t *late_id;
+	int late_count;
+	/* The ids of those heard delivered: taken off the queue by the next
+	 * pass with the turn, before it reads the queue; forgotten once that
+	 * pass commits (heard_marked: the deletion is in its transaction). */
+	struct pgarray heard;
+	int heard_count, heard_marked;
 };
 
 /* What became of the rows of one batch: the ids of the events published
@@ -143,11 +159,12 @@ int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batc
 		goto fail;
 	r->producer = producer;
 	r->batch = batch;
+	pgarray_init(&r->heard);
 	r->published_total =
 		metric_counter("outbox_published_total", "Outbox events published to Kafka");
 	r->failures_total = metric_counter(
 		"outbox_relay_failures_total",
-		"Relay passes that failed: the events not acknowledged stay pending");
+		"Relay passes that failed or left events undelivered: those events stay pending");
 	r->refused_total = metric_counter("outbox_refused_total",
 					  "Events Kafka can never take as they are, set aside"
 					  " (claimctl outbox refused)");
@@ -251,6 +268,108 @@ static void sort_row(PGresult *res, int i, int outcome, int early, struct relaye
 	/* else refused with its neighbours: stays queued, sent alone next */
 }
 
+/* The pass's wait is over: what librdkafka has not sent yet is taken out
+ * of its queue, its rows left queued (reported __PURGE_QUEUE: not
+ * delivered, never refused). Left there, it would still go out, up to
+ * message.timeout.ms later, unseen, while the next passes produce the
+ * same rows again: one more copy of each per pass while the broker
+ * stalls. What is in flight may be written and is not withdrawn: the
+ * next pass waits for its answer before producing anything (settle, in
+ * outbox_relay_run) and hears it (keep_tracking), so an event never has
+ * two copies in flight from this relay, and one delivered late is not
+ * sent again. */
+static void give_up_unsent(struct outbox_relay *r)
+{
+	if (kafka_producer_drop_unsent(r->producer) != OK)
+		log_warn("outbox: the pass's unsent messages stay queued in the producer;"
+			 " the next pass waits for them");
+}
+
+/* The pass is over. Messages still in flight then are answered later: a
+ * row delivered so would stay queued, and be produced again, a copy more
+ * (with a broker slower than the pass's wait, every pass would write the
+ * same head of the queue once more, and mark none of it). So the round
+ * stays tracked, its outcomes kept with the ids of the rows still in
+ * flight, for the next pass to hear (hear_late). Takes outcome, or
+ * untracks: 1 when kept. */
+static int keep_tracking(struct outbox_relay *r, PGresult *res, int *outcome)
+{
+	int rows = PQntuples(res);
+
+	if (kafka_producer_outstanding(r->producer) == 0) {
+		kafka_producer_untrack(r->producer);
+		return 0;
+	}
+	r->late_outcome = outcome;
+	r->late_id = xcalloc((size_t)rows, sizeof(*r->late_id));
+	r->late_count = rows;
+	for (int i = 0; i < rows; i++)
+		if (outcome[i] == KAFKA_NOT_DELIVERED && row_pending(res, i))
+			r->late_id[i] = be64(PQgetvalue(res, i, 0));
+	return 1;
+}
+
+static void forget_late(struct outbox_relay *r)
+{
+	kafka_producer_untrack(r->producer);
+	free(r->late_outcome);
+	free(r->late_id);
+	r->late_outcome = NULL;
+	r->late_id = NULL;
+	r->late_count = 0;
+}
+
+/* After the settle: the last pass's messages are all answered. Those
+ * delivered are taken off the queue by the next pass with the turn,
+ * instead of being produced again; the others stay queued. */
+static void hear_late(struct outbox_relay *r)
+{
+	int heard = 0;
+
+	if (r->late_outcome == NULL)
+		return;
+	for (int i = 0; i < r->late_count; i++) {
+		char id[24];
+
+		if (r->late_id[i] == 0 || r->late_outcome[i] != 0)
+			continue;
+		snprintf(id, sizeof(id), "%lld", (long long)r->late_id[i]);
+		pgarray_text(&r->heard, id);
+		heard++;
+	}
+	if (heard > 0)
+		log_info("outbox: %d events of the last pass acknowledged after its wait: taken"
+			 " off the queue, not sent again",
+			 heard);
+	r->heard_count += heard;
+	forget_late(r);
+}
+
+/* In the pass's transaction, with the turn, before the queue is read. */
+static int mark_heard(struct outbox_relay *r, struct outbox_pass *pass)
+{
+	const char *ids[1] = {pgarray_finish(&r->heard)};
+
+	if (r->heard_count == 0)
+		return OK;
+	if (pg_exec_prepared(r->db, "outbox_mark_sent", 1, ids, NULL, NULL, NULL) != OK)
+		return ERR;
+	r->heard_marked = 1;
+	pass->published = pass->dequeued = r->heard_count;
+	return OK;
+}
+
+/* Once the deletion is committed; kept for the next pass otherwise. */
+static void forget_heard(struct outbox_relay *r, int committed)
+{
+	if (committed && r->heard_marked) {
+		pgarray_free(&r->heard);
+		pgarray_init(&r->heard);
+		r->heard_count = 0;
+	}
+	r->heard_marked = 0;
+}
+
 /* Produce every row and wait for each delivery report, then sort the
  * rows into `out`. A row Kafka refuses for good (too large, no such
  * topic), before sending or on delivery, is set aside with its reason
@@ -260,7 +379,7 @@ static void sort_row(PGresult *res, int i, int outcome, int early, struct relaye
  * a later pass does not send it twice. */
 static void produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *out)
 {
-	int rows = PQntuples(res), produced = 1, together;
+	int rows = PQntuples(res), produced = 1, together, kept;
 	int *outcome = xcalloc((size_t)rows, sizeof(*outcome));
 	char *early = xcalloc((size_t)rows, 1);
 
@@ -285,11 +404,10 @@ static void produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *
 	 * daemon's stop waits for its pass (what was not acknowledged is
 	 * sent again). What was produced is waited for even when the loop
 	 * stopped early, so that what got through is known. The rows' own
-	 * reports decide, not the flush: it can also time out on messages
-	 * of an earlier pass that timed out (it logs why). */
+	 * reports decide, not the flush. */
 	if (kafka_producer_flush(r->producer, OUTBOX_FLUSH_TIMEOUT_MS) != OK)
-		log_debug("outbox: the pass's flush did not complete");
-	kafka_producer_untrack(r->producer);
+		give_up_unsent(r);
+	kept = keep_tracking(r, res, outcome);
 	together = late_refusals(outcome, early, rows);
 	if (together > 1) {
 		log_warn("outbox: Kafka refused %d events of one pass together; taking them"
@@ -299,7 +417,8 @@ static void produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *
 	}
 	for (int i = 0; i < rows; i++)
 		sort_row(res, i, outcome[i], early[i], out);
-	free(outcome);
+	if (!kept)
+		free(outcome);
 	free(early);
 }
 
@@ -333,7 +452,7 @@ static int locked_batch(struct outbox_relay *r, struct outbox_pass *pass)
 	PQclear(res);
 	if (pass->not_our_turn)
 		return OK; /* another relay has the turn */
-	if (fetch_pending(r, &res) != OK)
+	if (mark_heard(r, pass) != OK || fetch_pending(r, &res) != OK)
 		return ERR;
 	pass->full = PQntuples(res) == pass_size(r);
 	if (PQntuples(res) == 0) {
@@ -361,9 +480,9 @@ static int locked_batch(struct outbox_relay *r, struct outbox_pass *pass)
 	}
 	status = mark(r, &done);
 	if (status == OK) {
-		pass->published = done.sent_count;
+		pass->published += done.sent_count;
 		pass->refused = done.refused_count;
-		pass->dequeued = done.sent_count + done.stale_count + done.refused_count;
+		pass->dequeued += done.sent_count + done.stale_count + done.refused_count;
 		pass->undelivered = done.failed;
 	}
 	PQclear(res);
@@ -388,21 +507,44 @@ static void vacuum_queue(struct outbox_relay *r)
 		log_warn("outbox: the queue was not vacuumed; relays slow down until it is");
 }
 
+/* Events left undelivered do not fail the pass: the others went out, and
+ * the caller judges from what the pass took off the queue whether to wait
+ * before the next (one stuck event must not slow every topic). Only a
+ * producer that will publish nothing more fails it. */
+static int undelivered(struct outbox_relay *r, struct outbox_pass *pass)
+{
+	pass->undelivered = 1;
+	metric_add(r->failures_total, 1);
+	if (kafka_producer_fatal(r->producer)) {
+		log_error("outbox: the producer is in a fatal state; it publishes nothing more");
+		return ERR;
+	}
+	return OK;
+}
+
 int outbox_relay_run(struct outbox_relay *r, struct outbox_pass *pass)
 {
 	int64_t start = clock_mono_us();
 
 	memset(pass, 0, sizeof(*pass));
+	/* Not while an earlier pass's messages are in flight: their rows are
+	 * still queued and would be produced again, a second copy in flight.
+	 * Before taking the turn, which another relay may use meanwhile. */
+	if (kafka_producer_settle(r->producer, OUTBOX_SETTLE_TIMEOUT_MS) != OK)
+		return undelivered(r, pass);
+	hear_late(r);
 	if (pg_check(r->db) != OK)
 		return ERR;
 	if (pg_begin(r->db) != OK)
 		return ERR;
 	if (locked_batch(r, pass) != OK || pg_commit(r->db) != OK) {
 		pg_rollback(r->db);
+		forget_heard(r, 0);
 		metric_add(r->failures_total, 1);
 		memset(pass, 0, sizeof(*pass));
 		return ERR;
 	}
+	forget_heard(r, 1);
 	metric_add(r->published_total, pass->published);
 	metric_add(r->refused_total, pass->refused);
 	if (pass->fetched > 0) {
@@ -411,17 +553,17 @@ int outbox_relay_run(struct outbox_relay *r, struct outbox_pass *pass)
 	}
 	r->dequeued += pass->dequeued;
 	vacuum_queue(r);
-	if (pass->undelivered) {
-		metric_add(r->failures_total, 1);
-		return ERR; /* what was delivered is off the queue; the rest waits */
-	}
-	return OK;
+	/* What was delivered is off the queue; the rest waits. */
+	return pass->undelivered ? undelivered(r, pass) : OK;
 }
 
 void outbox_relay_close(struct outbox_relay *r)
 {
 	if (r == NULL)
 		return;
+	if (r->late_outcome != NULL)
+		forget_late(r); /* before the producer serves a report into it */
+	pgarray_free(&r->heard);
 	pg_close(r->db);
 	free(r);
 }

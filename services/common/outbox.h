@@ -34,11 +34,23 @@
  *	so the order of the table is the order on each partition even with
  *	several replicas; the others skip their turn.
  *
+ *	When a pass's wait is over, what the producer has not sent yet is
+ *	withdrawn from its queue, its rows left queued; what is in flight
+ *	is not (the broker may write it): the next pass produces nothing
+ *	before it is answered, and takes off the queue those then
+ *	acknowledged, instead of sending them again. So a broker that stops
+ *	answering, however long, makes the relay send an event twice only
+ *	when its request got no answer at all (timed out after
+ *	message.timeout.ms, 30 s: written or not, nobody knows). (Each
+ *	replica has its own producer: another replica's relay, taking the
+ *	turn meanwhile, does not know of this one's messages in flight and
+ *	may send them too.)
+ *
  * DIAGNOSTICS
- *	OK or ERR after logging. A relay failure leaves pending the events
- *	the broker did not acknowledge within the pass's wait, or all of the
- *	pass's events when the database failed (those acknowledged are then
- *	sent again).
+ *	OK or ERR after logging. A pass leaves pending the events the broker
+ *	did not acknowledge within its wait (pass.undelivered, the run OK),
+ *	or all of its events when the database failed or the producer is
+ *	broken for good (ERR; those acknowledged are then sent again).
  */
 #ifndef COMMON_OUTBOX_H
 #define COMMON_OUTBOX_H
@@ -77,11 +89,14 @@ struct outbox_pass {
 	int full;	  /* more may be waiting: a whole batch, or one to send again */
 	int not_our_turn; /* another relay held the turn; nothing was tried */
 	int undelivered;  /* some events not delivered, for a reason that may
-			   * pass: they stay queued, the others are off the
-			   * queue, and the run returns ERR */
+			   * pass (or none tried: an earlier pass's messages
+			   * still in flight): they stay queued, the others
+			   * are off the queue, and the run still returns OK */
 };
 
-/* Publish one batch of pending events. */
+/* Publish one batch of pending events. ERR when the pass failed outright:
+ * the database (rolled back, nothing of it marked), or a producer in a
+ * fatal state (what it delivered before is marked). */
 int outbox_relay_run(struct outbox_relay *relay, struct outbox_pass *pass) MUST_CHECK;
 void outbox_relay_close(struct outbox_relay *relay);
 

@@ -288,20 +288,27 @@ static int settle_pending(struct worker *w)
 	return OK;
 }
 
+int worker_relay_backs_off(int status, const struct outbox_pass *pass)
+{
+	return status != OK || (pass->undelivered && pass->dequeued == 0);
+}
+
 /* Passes until the pending rows are out, or, for the thread, until asked
  * to stop, or past `until_us` (monotonic, 0: no limit): a long backlog
- * must not hold a shutdown up. *not_our_turn when another relay held the
- * turn at the last pass. */
+ * must not hold a shutdown up. ERR when the last pass calls for a
+ * back-off; *not_our_turn when another relay held the turn at the last
+ * pass. */
 static int relay_passes(struct worker *w, int stoppable, int64_t until_us, int *not_our_turn)
 {
 	struct outbox_pass pass;
+	int status;
 
 	do {
-		if (outbox_relay_run(w->relay, &pass) != OK) {
-			if (kafka_producer_fatal(w->producer))
-				atomic_store(&w->producer_fatal, 1);
+		status = outbox_relay_run(w->relay, &pass);
+		if (status != OK && kafka_producer_fatal(w->producer))
+			atomic_store(&w->producer_fatal, 1);
+		if (worker_relay_backs_off(status, &pass))
 			return ERR;
-		}
 	} while (pass.full && !(stoppable && atomic_load(&w->relay_stopping)) &&
 		 !(until_us > 0 && clock_mono_us() >= until_us));
 	*not_our_turn = pass.not_our_turn;
@@ -364,7 +371,8 @@ static int64_t doubled(int64_t last_us, int64_t first_us, int64_t max_us)
  * transaction instead of holding it up. Kafka away is not a failure of
  * the daemon: the events wait in the outbox, the loop goes on recording
  * (socket submissions are still answered), and the relay tries again
- * after a back-off growing to 30 s. */
+ * after a back-off growing to 30 s, but only while its passes get
+ * nothing through (worker_relay_backs_off). */
 static void *relay_main(void *arg)
 {
 	struct worker *w = arg;

@@ -20,8 +20,10 @@
  *	   after, and on close);
  *	4. wake the outbox relay, which publishes the committed events from
  *	   its own thread and connection while the loop goes on to the next
- *	   batch (a relay that fails, Kafka away, is tried again after a
- *	   back-off; the events wait in the outbox). worker_drain() commits
+ *	   batch (a relay pass that gets nothing through, Kafka away, is
+ *	   tried again after a back-off; the events wait in the outbox; one
+ *	   that publishes some and leaves a few undelivered goes on at the
+ *	   normal pace, trying those again each pass). worker_drain() commits
  *	   the offsets, leaves the group, stops the thread and runs a last
  *	   relay, bounded in time, from the caller's thread.
  *
@@ -88,6 +90,13 @@ int worker_relay(struct worker *w) MUST_CHECK;
 /* Tell the relay's thread that events were committed (the daemons call
  * it after work outside the loop: socket submissions). */
 void worker_relay_kick(struct worker *w);
+/* Whether the relay waits a back-off (0.5 s, doubling up to 30 s) before
+ * its next pass, after one that returned status: when the pass failed
+ * outright (the database, a producer broken for good), or took nothing
+ * off the queue while events stayed undelivered (Kafka away or slow,
+ * or only stuck events pending). A pass that published some and left a
+ * few undelivered does not: one stuck event must not slow every topic. */
+int worker_relay_backs_off(int status, const struct outbox_pass *pass);
 
 /* Inside the handler's transaction: send the message to <topic>.dlq. */
 /* The most of a message's bytes a dead letter keeps (beyond: its start). */

@@ -9,9 +9,10 @@
  *	the committed event must be off the queue. Then: the turn between
  *	relays, the queue kept in step with the outbox (events set aside,
  *	deleted, put back), a backlog drained, one dead letter per message, a
- *	producer in a fatal state failing its pass and losing nothing, and a
+ *	producer in a fatal state failing its pass and losing nothing, a
  *	COMMIT that PostgreSQL turned into a ROLLBACK never taken for a
- *	success.
+ *	success, and an event that cannot be delivered for now holding up
+ *	neither the others nor the relay's pace, then going out once.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +116,15 @@ static int relay_all(struct outbox_relay *relay, int *refused)
 			usleep(5000); /* a daemon's relay has the turn */
 	}
 	return total;
+}
+
+/* The outbox_queue entries of events with this key, counted. */
+static const char *queued_by_key(struct pg *db, const char *key)
+{
+	return itest_value(db,
+			   "SELECT count(*) FROM outbox_queue q JOIN outbox o USING (event_id)"
+			   " WHERE o.key = $1",
+			   key);
 }
 
 /* The outbox_queue entries of events whose payload holds text, counted. */
@@ -439,6 +449,83 @@ static void test_commit_of_an_aborted_transaction_fails(void)
 	pg_close(db);
 }
 
+/* One event that cannot be delivered for now (its topic's partitions
+ * held in the producer's queue, as by a broker that does not answer for
+ * them) holds up neither the events behind it nor the relay: the pass
+ * publishes them and succeeds, saying some stayed undelivered, at a pace
+ * that calls for no back-off; the event stays queued, neither set aside
+ * nor left in the producer (taken back when the pass's wait ran out).
+ * Alone, it gets nothing through, and the relay backs off. Released, it
+ * goes out once: the copies taken back never reached the broker, and the
+ * gap they left in the partition's sequence numbers does not break the
+ * idempotent producer. Each pass with it waits the relay's 5 s. */
+static void test_stuck_event_does_not_hold_the_others(void)
+{
+	struct pg *db = itest_db();
+	struct kafka_producer *p;
+	struct outbox_relay *relay;
+	struct outbox_pass pass;
+	char marker[UUID_STR_LEN], stuck[64], warm[64], absent[64], key[64];
+	const char *v[1] = {key};
+	int n_stuck, n_absent;
+
+	REQUIRE(db != NULL);
+	REQUIRE(outbox_prepare(db) == OK);
+	uuid_v7(marker);
+	snprintf(stuck, sizeof(stuck), "stuck-%s", marker);
+	snprintf(warm, sizeof(warm), "warm-%s", marker);
+	snprintf(absent, sizeof(absent), "never-%s", marker);
+	snprintf(key, sizeof(key), "free-%s", marker);
+	REQUIRE(kafka_producer_open(itest_brokers(), "test-relay-stuck", &p) == OK);
+	REQUIRE(outbox_relay_open(itest_dsn(), p, 500, &relay) == OK);
+	/* Published once, so that the producer knows the topic's 12
+	 * partitions (deploy/topics.txt) and can hold them. */
+	CHECK(add_event(db, warm, 1) == OK);
+	CHECK(relay_all(relay, NULL) >= 1);
+	REQUIRE(kafka_producer_hold_for_test(p, TOPIC, 12, 1) == OK);
+
+	CHECK(add_event(db, stuck, 1) == OK);
+	CHECK(pg_exec_params(db,
+			     "INSERT INTO outbox (message_id, topic, key, msg_type, payload)"
+			     " SELECT gen_random_uuid(), 'notifications.requested', $1, 1, '\\x00'"
+			     " FROM generate_series(1, 20)",
+			     1, v, NULL) == OK);
+	for (int round = 0; round < 10 && strcmp(queued_by_key(db, key), "0") != 0; round++) {
+		CHECK(outbox_relay_run(relay, &pass) == OK);
+		if (pass.not_our_turn)
+			usleep(5000); /* a daemon's relay has the turn */
+	}
+	CHECK_EQ_STR(queued_by_key(db, key), "0");
+	CHECK_EQ_I64(pass.undelivered, 1);
+	CHECK(pass.published >= 20);
+	CHECK_EQ_I64(pass.refused, 0);
+	CHECK_EQ_I64(worker_relay_backs_off(OK, &pass), 0);
+	CHECK_EQ_STR(queued_with(db, stuck), "1");
+	CHECK_EQ_STR(itest_value(db,
+				 "SELECT count(*) FROM outbox WHERE refused_at IS NOT NULL"
+				 " AND position(convert_to($1, 'UTF8') IN payload) > 0",
+				 stuck),
+		     "0");
+
+	/* Nothing else pending: the pass gets nothing through. */
+	CHECK(outbox_relay_run(relay, &pass) == OK);
+	CHECK_EQ_I64(pass.published, 0);
+	CHECK_EQ_I64(pass.undelivered, 1);
+	CHECK_EQ_I64(worker_relay_backs_off(OK, &pass), 1);
+	CHECK_EQ_STR(queued_with(db, stuck), "1");
+
+	REQUIRE(kafka_producer_hold_for_test(p, TOPIC, 12, 0) == OK);
+	CHECK(relay_all(relay, NULL) >= 1);
+	CHECK_EQ_STR(queued_with(db, stuck), "0");
+	CHECK_EQ_I64(kafka_producer_fatal(p), 0);
+	count_markers(stuck, absent, &n_stuck, &n_absent);
+	CHECK_EQ_I64(n_stuck, 1);
+	CHECK(pg_exec_params(db, "DELETE FROM outbox WHERE key = $1", 1, v, NULL) == OK);
+	outbox_relay_close(relay);
+	kafka_producer_close(p);
+	pg_close(db);
+}
+
 int main(void)
 {
 	if (log_init("test_outbox") != OK)
@@ -450,5 +537,6 @@ int main(void)
 	RUN(test_backlog_drained);
 	RUN(test_dead_letter_once_per_message);
 	RUN(test_commit_of_an_aborted_transaction_fails);
+	RUN(test_stuck_event_does_not_hold_the_others);
 	return test_report();
 }
