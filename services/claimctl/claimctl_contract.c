@@ -155,7 +155,7 @@ static void drop_cached_rights(const char *member)
 {
 	struct redis_conn *r;
 
-	if (redis_open(claimctl_env("CLAIMS_REDIS_URL", CLAIMCTL_REDIS_URL), &r) != OK) {
+	if (redis_open(claimctl_env("CLAIMS_REDIS_URL", CLAIMCTL_REDIS_URL), 0, &r) != OK) {
 		log_warn("cached rights of %s left to the contracts.changed event", member);
 		return;
 	}

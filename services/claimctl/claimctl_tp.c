@@ -149,7 +149,7 @@ static int end_sessions(const char *ref, int *ended)
 
 	*ended = 0;
 	snprintf(pattern, sizeof(pattern), TP_KEY_SESSION_PATTERN, strtoll(ref, NULL, 10));
-	if (redis_open(claimctl_env("CLAIMS_REDIS_URL", CLAIMCTL_REDIS_URL), &r) != OK)
+	if (redis_open(claimctl_env("CLAIMS_REDIS_URL", CLAIMCTL_REDIS_URL), 0, &r) != OK)
 		return ERR;
 	do {
 		redisReply *reply;

@@ -21,12 +21,17 @@ struct redis_conn {
 	char user[128], password[256]; /* AUTH after each connect when set */
 	int db;			       /* SELECT after each connect when not 0 */
 	int64_t retry_at_us;	       /* no new connection attempt before */
+	int timeout_ms;		       /* of a connect, and of each reply */
 	atomic_int up; /* answering, as far as the last command knows; read by health checks */
 };
 
-/* A lost Redis is tried again at most once a second: a caller serving
- * requests answers "unavailable" at once meanwhile, instead of waiting
- * for a connect timeout on every command. */
+/* A lost Redis is tried again at most once a second, and a second after
+ * a failure that waited out its timeout (counted from its end): a
+ * caller serving requests answers "unavailable" at once meanwhile,
+ * instead of waiting out a timeout on every command. A frozen server
+ * (stopped, or paused for a failover) still accepts connections in the
+ * kernel: without the pause, every command would connect at once and
+ * wait its timeout. See pause_after(). */
 #define REDIS_RETRY_US 1000000
 
 static int hex_digit(char c)
@@ -120,6 +125,21 @@ static void drop(struct redis_conn *r)
 	atomic_store(&r->up, 0);
 }
 
+/* After a failure that began at start_us: one that waited out the
+ * timeout (a frozen server) keeps the next attempt a second away from
+ * its end; a fast one (refused, reset, closed) only a connection
+ * attempt's second from its start, and a command's not at all: a
+ * restarted server is connected to again by the next command. */
+static void pause_after(struct redis_conn *r, int64_t start_us, int connecting)
+{
+	int64_t now = clock_mono_us();
+
+	if (now - start_us >= (int64_t)r->timeout_ms * 900) /* 90 % of it */
+		r->retry_at_us = now + REDIS_RETRY_US;
+	else if (connecting)
+		r->retry_at_us = start_us + REDIS_RETRY_US;
+}
+
 /* AUTH and SELECT on a new connection, as the URL asks. */
 static int session_setup(struct redis_conn *r)
 {
@@ -152,25 +172,29 @@ static int session_setup(struct redis_conn *r)
 
 static int connect_redis(struct redis_conn *r)
 {
-	struct timeval timeout = {1, 0};
+	struct timeval timeout = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
 
-	if (clock_mono_us() < r->retry_at_us)
+	int64_t start = clock_mono_us();
+
+	if (start < r->retry_at_us)
 		return ERR;
-	r->retry_at_us = clock_mono_us() + REDIS_RETRY_US;
 	r->ctx = redisConnectWithTimeout(r->host, r->port, timeout);
 	if (r->ctx == NULL || r->ctx->err) {
 		log_error("redis connect %s:%d: %s", r->host, r->port,
 			  r->ctx ? r->ctx->errstr : "cannot allocate context");
 		drop(r);
+		pause_after(r, start, 1);
 		return ERR;
 	}
 	if (redisSetTimeout(r->ctx, timeout) != REDIS_OK) {
 		log_error("redis set timeout: %s", r->ctx->errstr);
 		drop(r);
+		pause_after(r, start, 1);
 		return ERR;
 	}
 	if (session_setup(r) != OK) {
 		drop(r);
+		pause_after(r, start, 1);
 		return ERR;
 	}
 	r->retry_at_us = 0;
@@ -178,10 +202,11 @@ static int connect_redis(struct redis_conn *r)
 	return OK;
 }
 
-int redis_open(const char *url, struct redis_conn **out)
+int redis_open(const char *url, int timeout_ms, struct redis_conn **out)
 {
 	struct redis_conn *r = xcalloc(1, sizeof(*r));
 
+	r->timeout_ms = timeout_ms > 0 ? timeout_ms : REDIS_TIMEOUT_MS_DEFAULT;
 	if (parse_url(url, r) != OK) {
 		/* Not the URL itself: it may hold a password. */
 		log_error("redis url: expected redis://[[user]:password@]host:port[/db]");
@@ -227,12 +252,14 @@ void redis_close(struct redis_conn *r)
 	free(r);
 }
 
-/* Turn a hiredis outcome into OK/ERR; drop a broken context for reconnect. */
-static int check_reply(struct redis_conn *r, redisReply *reply, redisReply **out)
+/* Turn a hiredis outcome of a command sent at start_us into OK/ERR;
+ * drop a broken context for reconnect. */
+static int check_reply(struct redis_conn *r, redisReply *reply, redisReply **out, int64_t start_us)
 {
 	if (reply == NULL) {
 		log_error("redis: %s", r->ctx->errstr);
 		drop(r);
+		pause_after(r, start_us, 0);
 		return ERR;
 	}
 	if (reply->type == REDIS_REPLY_ERROR) {
@@ -252,21 +279,26 @@ int redis_command(struct redis_conn *r, redisReply **out, const char *fmt, ...)
 {
 	va_list ap;
 	redisReply *reply;
+	int64_t start;
 
 	if (r->ctx == NULL && connect_redis(r) != OK)
 		return ERR;
+	start = clock_mono_us();
 	va_start(ap, fmt);
 	reply = redisvCommand(r->ctx, fmt, ap);
 	va_end(ap);
-	return check_reply(r, reply, out);
+	return check_reply(r, reply, out, start);
 }
 
 int redis_commandv(struct redis_conn *r, redisReply **out, int argc, const char **argv,
 		   const size_t *argvlen)
 {
+	int64_t start;
+
 	if (r->ctx == NULL && connect_redis(r) != OK)
 		return ERR;
-	return check_reply(r, redisCommandArgv(r->ctx, argc, argv, argvlen), out);
+	start = clock_mono_us();
+	return check_reply(r, redisCommandArgv(r->ctx, argc, argv, argvlen), out, start);
 }
 
 int redis_append(struct redis_conn *r, int argc, const char **argv, const size_t *argvlen)
@@ -284,12 +316,14 @@ int redis_append(struct redis_conn *r, int argc, const char **argv, const size_t
 int redis_next_reply(struct redis_conn *r, redisReply **out)
 {
 	void *reply = NULL;
+	int64_t start = clock_mono_us();
 
 	if (r->ctx == NULL)
 		return ERR; /* broken earlier in this pipeline */
 	if (redisGetReply(r->ctx, &reply) != REDIS_OK || reply == NULL) {
 		log_error("redis: %s", r->ctx->errstr);
 		drop(r);
+		pause_after(r, start, 0);
 		return ERR;
 	}
 	*out = reply;

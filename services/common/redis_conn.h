@@ -4,8 +4,8 @@
  *
  * SYNOPSIS
  *	struct redis_conn *r;
- *	redis_open("redis://127.0.0.1:56379", &r);
- *	redis_open("redis://claims:secret@redis.internal:6379/2", &r);
+ *	redis_open("redis://127.0.0.1:56379", 0, &r);
+ *	redis_open("redis://claims:secret@redis.internal:6379/2", 250, &r);
  *	redisReply *reply;
  *	if (redis_command(r, &reply, "SET %s %b EX %d", key, val, len, ttl) == OK)
  *		freeReplyObject(reply);
@@ -15,8 +15,12 @@
  *	record, so callers treat ERR as "cache unavailable" and fall back to
  *	PostgreSQL. Commands are sent with hiredis' printf-like formatting,
  *	which passes each argument as a separate bulk string (no injection).
- *	A broken connection is re-established on the next command, at most
- *	one attempt a second (meanwhile commands fail at once).
+ *	A connect, and each reply, waits at most the timeout given to
+ *	redis_open(). A broken connection is re-established on the next
+ *	command, at most one attempt a second, and not before a second
+ *	after a failure that waited out the timeout (meanwhile commands
+ *	fail at once): a frozen server costs one timeout a second, not one
+ *	per command.
  *
  * DIAGNOSTICS
  *	ERR on a connection failure or an error reply, after logging it.
@@ -30,7 +34,9 @@
 
 struct redis_conn;
 
-int redis_open(const char *url, struct redis_conn **out) MUST_CHECK;
+#define REDIS_TIMEOUT_MS_DEFAULT 1000 /* timeout_ms 0: this */
+
+int redis_open(const char *url, int timeout_ms, struct redis_conn **out) MUST_CHECK;
 void redis_close(struct redis_conn *r);
 /* 1 while connected and answering, as far as the last command or ping
  * knows; safe from another thread (a health check). */

@@ -56,12 +56,15 @@ static struct {
 	char *quote_endpoint, *intake_endpoint, *group;
 	long session_ttl, replay_window, rate_limit, rights_ttl, quote_days;
 	long backend_timeout_ms, max_in_flight, max_in_flight_per_pro, max_request_bytes;
+	long redis_timeout_ms;
 } cfg;
 
 /* clang-format off */
 static const struct config_entry config_table[] = {
 	CONFIG_PG_DSN(&cfg.pg_dsn),
 	CONFIG_REDIS_URL(&cfg.redis_url),
+	{"CLAIMS_REDIS_TIMEOUT_MS", CONFIG_INT, &cfg.redis_timeout_ms, "250", 10, 10000,
+	 "longest wait for Redis to connect or answer; past it the request is UNAVAILABLE and Redis is not tried again for a second"},
 	CONFIG_KAFKA_BROKERS(&cfg.brokers),
 	CONFIG_METRICS_ADDR(&cfg.metrics_addr, "127.0.0.1:9103"),
 	{"CLAIMS_TP_ENDPOINT", CONFIG_STRING, &cfg.endpoint, "tcp://127.0.0.1:5702", 0, 0,
@@ -312,7 +315,8 @@ static int tpgate_init(void *ctx)
 	g->ctx = zmq_ctx_new();
 	if (g->ctx == NULL || pg_open_serving(cfg.pg_dsn, &g->db) != OK ||
 	    pg_set(g->db, "statement_timeout", TP_STATEMENT_TIMEOUT) != OK ||
-	    tpgate_prepare(g->db) != OK || redis_open(cfg.redis_url, &g->redis) != OK ||
+	    tpgate_prepare(g->db) != OK ||
+	    redis_open(cfg.redis_url, (int)cfg.redis_timeout_ms, &g->redis) != OK ||
 	    tp_rights_open(g->db, g->redis, cfg.rights_ttl, &g->rights) != OK ||
 	    tp_catalog_refresh(g->rights, 60) != OK ||
 	    tp_backends_open(g->ctx, cfg.quote_endpoint, cfg.intake_endpoint,

@@ -25,7 +25,7 @@ static void test_set_get_binary(void)
 	char key[64], id[UUID_STR_LEN];
 	const char value[] = "a\0b \"quoted\" SET x y";
 
-	REQUIRE(redis_open(itest_redis(), &r) == OK);
+	REQUIRE(redis_open(itest_redis(), 0, &r) == OK);
 	uuid_v7(id);
 	snprintf(key, sizeof(key), "test:%s", id);
 	CHECK(redis_command(r, NULL, "SET %s %b EX %d", key, value, sizeof(value), 60) == OK);
@@ -40,7 +40,7 @@ static void test_error_reply(void)
 {
 	struct redis_conn *r;
 
-	REQUIRE(redis_open(itest_redis(), &r) == OK);
+	REQUIRE(redis_open(itest_redis(), 0, &r) == OK);
 	CHECK(redis_command(r, NULL, "SET %s %s EX %d", "test:text", "abc", 60) == OK);
 	CHECK(redis_command(r, NULL, "INCR %s", "test:text") == ERR);
 	CHECK(redis_command(r, NULL, "PING") == OK); /* the connection is still good */
@@ -89,7 +89,7 @@ static void test_reconnect_after_kill(void)
 	redisReply *reply;
 	long long killed, now;
 
-	REQUIRE(redis_open(itest_redis(), &r) == OK);
+	REQUIRE(redis_open(itest_redis(), 0, &r) == OK);
 	killed = kill_connection(r);
 	REQUIRE(redis_command(r, &reply, "PING") == OK);
 	CHECK(reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0);
@@ -110,8 +110,8 @@ static void test_bad_url(void)
 	struct redis_conn *r;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		CHECK(redis_open(bad[i], &r) == ERR);
-	CHECK(redis_open("redis://127.0.0.1:1", &r) == ERR); /* nothing listens there */
+		CHECK(redis_open(bad[i], 0, &r) == ERR);
+	CHECK(redis_open("redis://127.0.0.1:1", 0, &r) == ERR); /* nothing listens there */
 }
 
 /* A second, plain connection to the test server, for what the tests
@@ -151,7 +151,7 @@ static void test_url_database_and_user(void)
 	uuid_v7(id);
 	snprintf(key, sizeof(key), "test:db:%s", id);
 	snprintf(url, sizeof(url), "%s/3", itest_redis());
-	REQUIRE(redis_open(url, &r) == OK);
+	REQUIRE(redis_open(url, 0, &r) == OK);
 	CHECK(redis_command(r, NULL, "SET %s %s EX %d", key, "three", 60) == OK);
 	killed = kill_connection(r);
 	CHECK(redis_command(r, NULL, "SET %s:again %s EX %d", key, "three", 60) == OK);
@@ -170,7 +170,7 @@ static void test_url_database_and_user(void)
 
 	REQUIRE(side_ok(redisCommand(side, "ACL SETUSER claims_test on >s3cret ~test:* +@all")));
 	snprintf(url, sizeof(url), "redis://claims_test:s3cret@%s", itest_redis() + 8);
-	REQUIRE(redis_open(url, &r) == OK);
+	REQUIRE(redis_open(url, 0, &r) == OK);
 	reply = NULL;
 	CHECK(redis_command(r, &reply, "ACL WHOAMI") == OK && reply != NULL &&
 	      reply->type == REDIS_REPLY_STRING && strcmp(reply->str, "claims_test") == 0);
@@ -178,17 +178,17 @@ static void test_url_database_and_user(void)
 	CHECK(redis_command(r, NULL, "SET %s %s", "other:key", "x") == ERR); /* its ACL */
 	redis_close(r);
 	snprintf(url, sizeof(url), "redis://claims_test:wrong@%s", itest_redis() + 8);
-	CHECK(redis_open(url, &r) == ERR);
+	CHECK(redis_open(url, 0, &r) == ERR);
 	/* A generated password holds '/' and '@': as it is, or %XX-escaped. */
 	REQUIRE(side_ok(redisCommand(side, "ACL SETUSER claims_test resetpass >%s", "a/b@c")));
 	snprintf(url, sizeof(url), "redis://claims_test:a/b@c@%s/2", itest_redis() + 8);
-	CHECK(redis_open(url, &r) == OK);
+	CHECK(redis_open(url, 0, &r) == OK);
 	redis_close(r);
 	snprintf(url, sizeof(url), "redis://claims_test:a%%2Fb%%40c@%s", itest_redis() + 8);
-	CHECK(redis_open(url, &r) == OK);
+	CHECK(redis_open(url, 0, &r) == OK);
 	redis_close(r);
 	snprintf(url, sizeof(url), "redis://claims_test:a%%2@%s", itest_redis() + 8);
-	CHECK(redis_open(url, &r) == ERR); /* a malformed escape */
+	CHECK(redis_open(url, 0, &r) == ERR); /* a malformed escape */
 	CHECK(side_ok(redisCommand(side, "ACL DELUSER claims_test")));
 	redisFree(side);
 }
@@ -201,7 +201,7 @@ static void test_ping_error_reply_is_down(void)
 	redisContext *side = side_connection();
 	struct redis_conn *r;
 
-	REQUIRE(redis_open(itest_redis(), &r) == OK);
+	REQUIRE(redis_open(itest_redis(), 0, &r) == OK);
 	CHECK(redis_ping(r) == OK);
 	CHECK(redis_up(r));
 	REQUIRE(side_ok(redisCommand(side, "ACL SETUSER default -ping")));

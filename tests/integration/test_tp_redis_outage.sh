@@ -29,6 +29,7 @@ redis_down() { # [save]: keep the data for the next start
 	wait_for 10 sh -c "! redis-cli -p $PORT ping >/dev/null 2>&1"
 }
 cleanup() {
+	[ -f "$REDIS_DIR/redis.pid" ] && kill -CONT "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null
 	redis_down
 	rm -rf "$REDIS_DIR"
 	stop_all
@@ -61,6 +62,24 @@ check "without Redis: the front door keeps running" kill -0 "$TPGATE_PID"
 check "Redis back (empty)" redis_up
 check "with Redis again: answered, with a new session" wait_for 30 open_rights
 check_eq "with Redis again: /health 200" "$(health)" 200
+
+# A frozen Redis (stopped by a signal, or paused during a failover)
+# still accepts connections in the kernel and answers nothing: each
+# request is refused UNAVAILABLE, the front door keeps running, and it
+# answers again once Redis thaws. How long the refusals took is printed
+# (a timeout of 250 ms once a second, not one per request), not judged.
+kill -STOP "$(cat "$REDIS_DIR/redis.pid")"
+frozen_start=$(date +%s%N)
+refused=0
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	out=$("$BIN/claimctl" tp eligibility --member "${P}00001" 2>>"$LOG")
+	grep -q UNAVAILABLE <<<"$out" && refused=$((refused + 1))
+done
+echo "# frozen Redis: 10 requests answered in $((($(date +%s%N) - frozen_start) / 1000000)) ms"
+check_eq "frozen Redis: every request refused UNAVAILABLE" "$refused" 10
+check "frozen Redis: the front door keeps running" kill -0 "$TPGATE_PID"
+kill -CONT "$(cat "$REDIS_DIR/redis.pid")"
+check "Redis thawed: answered again" wait_for 30 open_rights
 
 # A contract changed while Redis is away: its contracts.changed event
 # (published by intake's relay) cannot drop the cached rights yet; they
