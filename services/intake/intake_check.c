@@ -33,6 +33,13 @@
  *	any basket) is not below the BRSS, the frame is part of the glasses'
  *	price. The engine refuses such lines; a sender told "accepted" would
  *	learn it only from a claim in error.
+ *
+ *	Last, each line, translated as the worker translates it
+ *	(common/claimline.c), goes through the engine's own checks of a line
+ *	(rules_line_check()) and, with the beneficiary known, the act
+ *	table's for their age (rules_line_tariff_check()): what intake
+ *	accepts, the engine computes (tests/fuzz/fuzz_intake_check.c holds
+ *	it to that).
  */
 #include <inttypes.h>
 #include <stdarg.h>
