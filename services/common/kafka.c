@@ -142,6 +142,14 @@ int kafka_producer_open(const char *brokers, const char *client_id, struct kafka
 		"lz4",
 		"message.timeout.ms",
 		"30000",
+		/* A topic is made by deploy/topics.txt, with its partitions,
+		 * never by a first event: a broker that creates topics on
+		 * demand would make it with its default partitions (often one),
+		 * and the replicas of a group would have nothing to share. An
+		 * event for a missing topic is set aside as refused instead,
+		 * where claimctl outbox refused shows it. */
+		"allow.auto.create.topics",
+		"false",
 		NULL,
 	};
 	struct kafka_producer *p = xcalloc(1, sizeof(*p));
