@@ -140,6 +140,8 @@ static int print_claim(struct pg *db, const char *id, const char *source, const 
 		return 1;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
+		if (id != NULL)
+			fprintf(stderr, "claimctl claim: no claim %s\n", id);
 		return id == NULL ? print_rejection(db, source, external_id) : 1;
 	}
 	printf("claim        %s\nstatus       %s%s%s\nsubmitted    %s %s\n"

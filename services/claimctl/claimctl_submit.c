@@ -25,9 +25,17 @@
  *	before the first is sent: a file cut short, or a bad claim anywhere,
  *	sends nothing (exit 2).
  *
+ *	Fields not in the protocol (a misspelt "opatm") and fields given
+ *	twice are refused, not sent as absent: a default would decide the
+ *	payment without a word.
+ *
  * DIAGNOSTICS
- *	Exit 2 when the file is not valid JSON or a claim has a field of the
- *	wrong type (named on stderr); exit 1 when sending failed.
+ *	Exit 2 when the file is not valid JSON or a claim has an unknown
+ *	field or one of the wrong type (named on stderr); exit 1 when
+ *	sending failed: a message not delivered to Kafka, or with --sync an
+ *	answer of the socket itself (UNAVAILABLE, BAD_*), which stops the
+ *	run, or a reply that is not this request's. A claim rejected by
+ *	intake is an answer, printed, not a failure.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -114,13 +122,52 @@ static int get_bool(json_t *o, const char *key, protobuf_c_boolean *has, protobu
 	return OK;
 }
 
+/* Every member of o is one of `known` (NULL-terminated): a misspelt
+ * member ("opatm") would otherwise be sent as absent, and its default
+ * (OPTAM, the parcours) would decide the payment without a word. */
+static int only_known(json_t *o, const char *const *known, const char *where)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach (o, key, v) {
+		size_t k = 0;
+
+		while (known[k] != NULL && strcmp(known[k], key) != 0)
+			k++;
+		if (known[k] == NULL)
+			return bad(where, key, "unknown field (docs/protocol.md lists them)");
+	}
+	return OK;
+}
+
 int claimctl_parse_line(json_t *j, Claims__ClaimLine *l, char **lens, const char *where)
 {
+	static const char *const known[] = {
+		"line_ref",
+		"act_code",
+		"category",
+		"care_date",
+		"quantity",
+		"charged_cents",
+		"brss_cents",
+		"amo_rate",
+		"amo_paid_cents",
+		"optam",
+		"parcours",
+		"basket",
+		"price_limit_cents",
+		"frame_charged_cents",
+		"lenses",
+		NULL,
+	};
 	json_t *lenses = json_object_get(j, "lenses");
 
 	claims__claim_line__init(l);
 	if (!json_is_object(j))
 		return bad(where, "", "a line must be an object");
+	if (only_known(j, known, where) != OK)
+		return ERR;
 	if (get_text(j, "line_ref", &l->line_ref, where) != OK ||
 	    get_text(j, "act_code", &l->act_code, where) != OK ||
 	    get_text(j, "category", &l->category, where) != OK ||
@@ -172,6 +219,19 @@ static int parse_claim(json_t *j, struct json_claim *c, int index)
 {
 	static const char *const kinds[] = {"unknown", "amo", "facility", "tiers_payant", "member"};
 	static const char *const payees[] = {"member", "professional"};
+	static const char *const known[] = {
+		"source",
+		"external_id",
+		"membership_number",
+		"beneficiary_rank",
+		"professional_id",
+		"professional_kind",
+		"quote_id",
+		"source_kind",
+		"payee",
+		"lines",
+		NULL,
+	};
 	json_t *lines = json_object_get(j, "lines"), *lj;
 	char where[32];
 	int kind = 0, payee = 0;
@@ -181,7 +241,8 @@ static int parse_claim(json_t *j, struct json_claim *c, int index)
 	claims__claim_submitted__init(&c->msg);
 	if (!json_is_object(j))
 		return bad(where, "", "a claim must be an object");
-	if (get_text(j, "source", &c->msg.source, where) != OK ||
+	if (only_known(j, known, where) != OK ||
+	    get_text(j, "source", &c->msg.source, where) != OK ||
 	    get_text(j, "external_id", &c->msg.external_id, where) != OK ||
 	    get_text(j, "membership_number", &c->msg.membership_number, where) != OK ||
 	    get_u32(j, "beneficiary_rank", &c->msg.has_beneficiary_rank, &c->msg.beneficiary_rank,
@@ -215,8 +276,23 @@ static int parse_claim(json_t *j, struct json_claim *c, int index)
 struct sender {
 	struct kafka_producer *producer;
 	void *zctx, *req;
-	int sent, accepted, rejected;
+	int sent, accepted, rejected, differing;
 };
+
+/* Answers of the socket itself, not a verdict on the claim: nothing was
+ * recorded (or, for UNAVAILABLE after a lost commit, perhaps was). The
+ * run stops there; the file can be sent again whole, each claim is
+ * recorded once. */
+static int socket_failure(const char *code)
+{
+	static const char *const codes[] = {"UNAVAILABLE", "BAD_ENVELOPE", "WRONG_TYPE",
+					    "BAD_PAYLOAD", "BAD_FRAMES",   NULL};
+
+	for (int k = 0; code != NULL && codes[k] != NULL; k++)
+		if (strcmp(code, codes[k]) == 0)
+			return 1;
+	return 0;
+}
 
 /* What a sync answer adds when it is a duplicate's. */
 static const char *duplicate_note(const Claims__SubmitReply *r)
@@ -228,36 +304,72 @@ static const char *duplicate_note(const Claims__SubmitReply *r)
 				  : " (duplicate: first answer)";
 }
 
-static int print_reply(struct sender *s, const zmq_msg_t *msg, const char *external_id)
+/* A reply that is not the answer to this request (another type, another
+ * request id, no status) is not taken for a verdict. */
+static Claims__SubmitReply *read_reply(const zmq_msg_t *msg, const char *request_id)
 {
 	struct envelope env;
-	Claims__SubmitReply *r;
+	Claims__SubmitReply *r = NULL;
 	char why[160];
 
 	if (envelope_unpack(zmq_msg_data((zmq_msg_t *)msg), zmq_msg_size((zmq_msg_t *)msg), &env,
 			    why, sizeof(why)) != OK) {
 		fprintf(stderr, "claimctl submit: bad reply: %s\n", why);
-		return ERR;
+		return NULL;
 	}
-	r = claims__submit_reply__unpack(NULL, env.payload_len, env.payload);
+	if (env.type != CLAIMS__MESSAGE_TYPE__SUBMIT_REPLY)
+		snprintf(why, sizeof(why), "a %s, not a SubmitReply", envelope_type_name(env.type));
+	else if ((r = claims__submit_reply__unpack(NULL, env.payload_len, env.payload)) == NULL)
+		snprintf(why, sizeof(why), "not a protobuf SubmitReply");
+	else if (!r->has_status)
+		snprintf(why, sizeof(why), "no status");
+	else if (r->request_id == NULL || strcmp(r->request_id, request_id) != 0)
+		snprintf(why, sizeof(why), "the answer to request %s, not %s",
+			 r->request_id ? r->request_id : "(none)", request_id);
+	else
+		why[0] = '\0';
 	envelope_free(&env);
+	if (why[0] != '\0') {
+		fprintf(stderr, "claimctl submit: bad reply: %s\n", why);
+		if (r != NULL)
+			claims__submit_reply__free_unpacked(r, NULL);
+		return NULL;
+	}
+	return r;
+}
+
+static int print_reply(struct sender *s, const zmq_msg_t *msg, const char *external_id,
+		       const char *request_id)
+{
+	Claims__SubmitReply *r = read_reply(msg, request_id);
+	const char *ext = external_id ? external_id : "-";
+	int status = OK;
+
 	if (r == NULL)
 		return ERR;
+	s->differing += r->duplicate && r->content_differs;
 	if (r->status == CLAIMS__SUBMIT_STATUS__SUBMIT_ACCEPTED) {
 		s->accepted++;
-		printf("%s accepted %s%s\n", external_id ? external_id : "-", r->claim_id,
+		printf("%s accepted %s%s\n", ext, r->claim_id ? r->claim_id : "-",
 		       duplicate_note(r));
+	} else if (socket_failure(r->reason_code)) {
+		fprintf(stderr,
+			"claimctl submit: %s: %s: %s; stopped here (the file can be sent"
+			" again whole: each claim is recorded once)\n",
+			ext, r->reason_code, r->message ? r->message : "");
+		status = ERR;
 	} else {
 		s->rejected++;
-		printf("%s rejected %s %s %s%s\n", external_id ? external_id : "-", r->reason_code,
+		printf("%s rejected %s %s %s%s\n", ext, r->reason_code ? r->reason_code : "-",
 		       r->field && r->field[0] ? r->field : "-", r->message ? r->message : "",
 		       duplicate_note(r));
 	}
 	claims__submit_reply__free_unpacked(r, NULL);
-	return OK;
+	return status;
 }
 
-static int send_sync(struct sender *s, const uint8_t *buf, size_t len, const char *external_id)
+static int send_sync(struct sender *s, const uint8_t *buf, size_t len, const char *external_id,
+		     const char *request_id)
 {
 	zmq_msg_t reply;
 	int status;
@@ -273,7 +385,7 @@ static int send_sync(struct sender *s, const uint8_t *buf, size_t len, const cha
 		zmq_msg_close(&reply);
 		return ERR;
 	}
-	status = print_reply(s, &reply, external_id);
+	status = print_reply(s, &reply, external_id, request_id);
 	zmq_msg_close(&reply);
 	return status;
 }
@@ -293,7 +405,7 @@ static int send_claim(struct sender *s, json_t *j, int index)
 			  &buf, &len) != OK)
 		goto out;
 	if (s->req != NULL) {
-		if (send_sync(s, buf, len, c->msg.external_id) != OK)
+		if (send_sync(s, buf, len, c->msg.external_id, id) != OK)
 			goto out;
 	} else {
 		const char *key = c->msg.membership_number ? c->msg.membership_number : "";
@@ -388,7 +500,8 @@ static json_t *load_claims(const char *path)
 		pos += strspn(buf + pos, " \t\r\n");
 		if (pos == len)
 			break;
-		one = json_loadb(buf + pos, len - pos, JSON_DISABLE_EOF_CHECK, &err);
+		one = json_loadb(buf + pos, len - pos,
+				 JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &err);
 		if (one == NULL) {
 			fprintf(stderr, "claimctl submit: %s: byte %zu: %s\n", path,
 				pos + (size_t)err.position, err.text);
@@ -457,10 +570,22 @@ int cmd_submit(int argc, char **argv)
 	}
 	if (close_sender(&s) != OK && status == 0)
 		status = 1;
-	fprintf(stderr, "claimctl submit: %d claims sent", s.sent);
-	if (sync)
-		fprintf(stderr, ", %d accepted, %d rejected", s.accepted, s.rejected);
-	fprintf(stderr, "\n");
+	if (sync) {
+		fprintf(stderr, "claimctl submit: %d claims answered, %d accepted, %d rejected",
+			s.sent, s.accepted, s.rejected);
+		if (s.differing > 0)
+			fprintf(stderr, " (%d of them a key's first answer to other content)",
+				s.differing);
+		fprintf(stderr, "\n");
+	} else if (status == 0) {
+		fprintf(stderr, "claimctl submit: %d claims sent\n", s.sent);
+	} else {
+		/* Queued is not delivered: the reports said which failed. */
+		fprintf(stderr,
+			"claimctl submit: %d claims queued, not all delivered (above); the file"
+			" can be sent again whole: each claim is recorded once\n",
+			s.sent);
+	}
 	json_decref(claims);
 	return status;
 }

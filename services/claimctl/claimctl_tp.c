@@ -444,8 +444,8 @@ static int load_lines(const char *path, struct lines *l)
 	json_t *arr;
 
 	memset(l, 0, sizeof(*l));
-	l->doc =
-		strcmp(path, "-") == 0 ? json_loadf(stdin, 0, &err) : json_load_file(path, 0, &err);
+	l->doc = strcmp(path, "-") == 0 ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &err)
+					: json_load_file(path, JSON_REJECT_DUPLICATES, &err);
 	if (l->doc == NULL) {
 		fprintf(stderr, "claimctl tp: %s:%d: %s\n", path, err.line, err.text);
 		return ERR;

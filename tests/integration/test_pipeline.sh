@@ -403,6 +403,37 @@ check "bad input: negative price limit" grep -q "^negative-price-limit rejected 
 check "bad input: charged below the AMO share" grep -q "^charged-below-amo rejected AMOUNT_OUT_OF_RANGE lines\[0\].charged_cents" "$TEST_LOGS/bad-replies.txt"
 check "bad input: a PF withheld on care without PF" grep -q "^amo-short-no-pf rejected AMO_INCONSISTENT lines\[0\].amo_paid_cents" "$TEST_LOGS/bad-replies.txt"
 check "bad input: the daemons keep serving" grep -q "^good-after-bad accepted" "$TEST_LOGS/bad-replies.txt"
+# claimctl submit sends what the file says, or nothing: a misspelt
+# field ("opatm") would be sent as absent, OPTAM assumed and paid so;
+# a field given twice would be the last one's.
+printf '{"source":"%s","external_id":"typo","membership_number":"%s","lines":[{"care_date":"2026-03-10",%s,"opatm":false}]}\n' \
+	"$BAD" "${P}00002" "$line" >"$TEST_LOGS/typo.json"
+out=$("$BIN/claimctl" submit --sync "$TEST_LOGS/typo.json" 2>&1)
+check_eq "submit: an unknown field refused, nothing sent (exit 2)" "$?" 2
+check "submit: ... naming it" grep -q "lines\[0\].opatm: unknown field" <<<"$out"
+printf '{"source":"%s","source":"other","external_id":"twice","membership_number":"%s","lines":[{"care_date":"2026-03-10",%s}]}\n' \
+	"$BAD" "${P}00002" "$line" >"$TEST_LOGS/twice-key.json"
+"$BIN/claimctl" submit --sync "$TEST_LOGS/twice-key.json" >>"$LOG" 2>&1
+check_eq "submit: a field given twice refused (exit 2)" "$?" 2
+check_eq "submit: ... neither recorded" \
+	"$(sql "SELECT count(*) FROM claim_rejections WHERE source = '$BAD' AND external_id IN ('typo', 'twice')")" 0
+# An answer of the socket itself (UNAVAILABLE: nothing recorded) is no
+# verdict on the claim: the run stops there, exit 1. An intake whose
+# database refuses every write (read-only sessions) gives it.
+RO_DSN="${CLAIMS_PG_DSN}$([[ $CLAIMS_PG_DSN == *\?* ]] && echo '&' || echo '?')options=-c%20default_transaction_read_only%3Don"
+start_daemon intake "$LOG" CLAIMS_PG_DSN="$RO_DSN" CLAIMS_METRICS_ADDR=127.0.0.1:9189 \
+	CLAIMS_INTAKE_ENDPOINT=tcp://127.0.0.1:5719 CLAIMS_KAFKA_BROKERS=127.0.0.1:1
+ro_intake=$LAST_PID
+check "submit: an intake that cannot write serves" wait_for 30 curl -s -o /dev/null http://127.0.0.1:9189/health
+for x in first second; do
+	printf '{"source":"ro-%s","external_id":"%s","membership_number":"%s","lines":[{"care_date":"2026-03-10",%s}]}\n' \
+		"$RUN_ID" "$x" "${P}00002" "$line"
+done >"$TEST_LOGS/unavailable.json"
+out=$("$BIN/claimctl" submit --sync --endpoint tcp://127.0.0.1:5719 "$TEST_LOGS/unavailable.json" 2>&1)
+check_eq "submit: UNAVAILABLE is a failure (exit 1), not a rejection" "$?" 1
+check "submit: ... said, with what to do" grep -q "^claimctl submit: first: UNAVAILABLE: .*sent again whole" <<<"$out"
+check "submit: ... and the run stopped there" grep -q "0 claims answered" <<<"$out"
+stop_daemon "$ro_intake"
 # The AMO amount judged for its beneficiary: the child (under 18) bears
 # no PF, the adult does; a line priced by its act code, without BRSS or
 # rate, is judged at the act table's tariff.
