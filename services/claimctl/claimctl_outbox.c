@@ -63,17 +63,29 @@ static int outbox_refused(struct pg *db, const char *limit)
 	const char *v[1] = {limit};
 	PGresult *res;
 
-	if (pg_exec_params(db,
-			   "SELECT event_id, topic, key, octet_length(payload), refused_at, refusal"
-			   " FROM outbox WHERE refused_at IS NOT NULL ORDER BY event_id"
-			   " LIMIT $1::bigint",
-			   1, v, &res) != OK)
+	long total;
+
+	/* The count of them all beside each row: a list cut by the limit
+	 * says so. */
+	if (pg_exec_params(
+		    db,
+		    "SELECT event_id, topic, key, octet_length(payload), refused_at, refusal,"
+		    " count(*) OVER ()"
+		    " FROM outbox WHERE refused_at IS NOT NULL ORDER BY event_id"
+		    " LIMIT $1::bigint",
+		    1, v, &res) != OK)
 		return ERR;
 	for (int r = 0; r < PQntuples(res); r++)
 		printf("%s %s key=%s %s bytes refused %s: %s\n", PQgetvalue(res, r, 0),
 		       PQgetvalue(res, r, 1), PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
 		       PQgetvalue(res, r, 4), PQgetvalue(res, r, 5));
+	total = PQntuples(res) > 0 ? strtol(PQgetvalue(res, 0, 6), NULL, 10) : 0;
 	printf("%d refused\n", PQntuples(res));
+	if (total > PQntuples(res))
+		fprintf(stderr,
+			"claimctl outbox refused: %ld refused in all, the first %d listed"
+			" (--limit)\n",
+			total, PQntuples(res));
 	PQclear(res);
 	return OK;
 }
@@ -100,8 +112,16 @@ static int outbox_retry(struct pg *db, int all, char **ids, int n)
 	if (status != OK)
 		return ERR;
 	printf("%s event(s) put back for the relay\n", PQcmdTuples(res));
+	/* Ids named that were not refused (a typo, or already put back):
+	 * said, and exit 1, rather than a count the operator must check. */
+	status = !all && strtol(PQcmdTuples(res), NULL, 10) < n ? ERR : OK;
+	if (status != OK)
+		fprintf(stderr,
+			"claimctl outbox retry: %ld of the %d ids named were not refused"
+			" events (claimctl outbox refused lists them)\n",
+			(long)n - strtol(PQcmdTuples(res), NULL, 10), n);
 	PQclear(res);
-	return OK;
+	return status;
 }
 
 #define PURGE_SLICE "5000"

@@ -453,26 +453,6 @@ static int close_sender(struct sender *s)
 	return status;
 }
 
-/* The whole file (or stdin), NUL-terminated; NULL on a read error. */
-static char *read_all(FILE *f, size_t *len)
-{
-	size_t cap = 65536, n = 0, got;
-	char *buf = xmalloc(cap);
-
-	while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-		n += got;
-		if (cap - n - 1 == 0)
-			buf = xrealloc(buf, cap *= 2);
-	}
-	if (ferror(f)) {
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 /* A JSON array, or JSON values one after another (JSON lines). Every
  * value must decode and nothing but blanks may follow the last: a file
  * cut short is refused, not sent in part. */
@@ -488,11 +468,13 @@ static json_t *load_claims(const char *path)
 		fprintf(stderr, "claimctl submit: cannot open %s\n", path);
 		return NULL;
 	}
-	buf = read_all(f, &len);
+	if (read_stream(f, CLAIMCTL_MAX_INPUT, &buf, &len) != OK)
+		buf = NULL;
 	if (f != stdin)
 		fclose(f);
 	if (buf == NULL) {
-		fprintf(stderr, "claimctl submit: cannot read %s\n", path);
+		fprintf(stderr, "claimctl submit: cannot read %s (at most %u MiB)\n", path,
+			CLAIMCTL_MAX_INPUT >> 20);
 		return NULL;
 	}
 	all = json_array();

@@ -285,6 +285,10 @@ refused_anew() {
 		FROM outbox WHERE event_id = $poison")" = t ]
 }
 check "outbox: refused again while the cause stays" wait_for 30 refused_anew
+out=$("$BIN/claimctl" outbox retry "$poison" 999999999999 2>&1)
+check_eq "outbox: retry of an id that is not refused: exit 1" "$?" 1
+check "outbox: ... saying so (the refused one put back)" \
+	grep -q "1 of the 2 ids named were not refused" <<<"$out"
 sql "DELETE FROM outbox WHERE event_id = $poison" >/dev/null
 # Refused only on delivery, by the broker: a topic whose size limit is
 # below the producer's. Set aside too, and the next event of the same
@@ -334,6 +338,10 @@ as_published "$old_sent"
 recent_sent=$(outbox_row recent-sent 6 false)
 as_published "$recent_sent"
 old_refused=$(outbox_row old-refused 20 true)
+limit_refused=$(outbox_row limit-refused 0 true)
+check "outbox: the listing is cut by --limit, and says so" \
+	grep -q "refused in all, the first 1 listed" <<<"$("$BIN/claimctl" outbox refused --limit 1 2>&1 >/dev/null)"
+sql "DELETE FROM outbox WHERE event_id = $limit_refused" >/dev/null
 # One old event still queued: the daemons' relays kept from it by holding
 # their turn (the relays' advisory lock) for the purge's duration.
 # (The coproc's descriptors copied at once: bash forgets TURN when psql
