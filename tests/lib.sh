@@ -127,6 +127,31 @@ fill_gap_formula() {
 	       SELECT '$1', 2, category, spec FROM guarantees WHERE formula_code = '$1' AND version = 1" >/dev/null
 }
 
+# change_contract MEMBER: create_members' contract of MEMBER ends on
+# 2026-01-01 (terminated) and an ESSENTIEL one, with the same
+# subscriber, begins that day
+change_contract() {
+	sql "UPDATE contracts SET status = 'terminated', end_date = '2026-01-01'
+	       WHERE member_id = (SELECT member_id FROM members WHERE membership_number = '$1');
+	     WITH c AS (INSERT INTO contracts (member_id, formula_code, amc_number, status, start_date)
+	       SELECT member_id, 'ESSENTIEL', '75500017', 'active', date '2026-01-01' FROM members
+	       WHERE membership_number = '$1' RETURNING contract_id, member_id)
+	     INSERT INTO beneficiaries (contract_id, member_id, rank, relationship, last_name,
+	       first_name, birth_date, start_date)
+	     SELECT contract_id, member_id, 1, 'subscriber', 'Test', 'Member', date '1980-05-01',
+	       date '2026-01-01' FROM c"
+}
+
+# database_uri NAME: CLAIMS_PG_DSN (a URI) naming database NAME, its
+# parameters kept; fails when CLAIMS_PG_DSN is not a URI
+database_uri() {
+	local base=${CLAIMS_PG_DSN%%\?*}
+	case $CLAIMS_PG_DSN in
+	postgres://* | postgresql://*) echo "${base%/*}/$1${CLAIMS_PG_DSN#"$base"}" ;;
+	*) return 1 ;;
+	esac
+}
+
 # create_members PREFIX COUNT FORMULA: members PREFIX0001.. with one
 # contract from 2025-01-01 and a subscriber born 1980-05-01
 create_members() {

@@ -1029,16 +1029,7 @@ check_eq "suspension from a day: reactivated, active and the day cleared" "$(sus
 # NOT_COVERED: both days are covered); each side alone is accepted.
 create_members "${P}1" 1 CONFORT
 M5="${P}100001"
-check "change of contract: contract A ends, B begins on 1 January" sql "
-     UPDATE contracts SET status = 'terminated', end_date = '2026-01-01'
-	WHERE member_id = (SELECT member_id FROM members WHERE membership_number = '$M5');
-     WITH c AS (INSERT INTO contracts (member_id, formula_code, amc_number, status, start_date)
-	SELECT member_id, 'ESSENTIEL', '75500017', 'active', date '2026-01-01' FROM members
-	WHERE membership_number = '$M5' RETURNING contract_id, member_id)
-     INSERT INTO beneficiaries (contract_id, member_id, rank, relationship, last_name,
-	first_name, birth_date, start_date)
-     SELECT contract_id, member_id, 1, 'subscriber', 'Test', 'Member', date '1980-05-01',
-	date '2026-01-01' FROM c"
+check "change of contract: contract A ends, B begins on 1 January" change_contract "$M5"
 SP="spans-$RUN_ID"
 pharma() { printf '{"category":"PHARMA","care_date":"%s","quantity":2,"charged_cents":1200,"brss_cents":1200,"amo_rate":65}' "$1"; }
 {

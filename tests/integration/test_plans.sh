@@ -14,16 +14,11 @@ source "$(dirname "$0")/../lib.sh"
 
 ADMIN_DSN=$CLAIMS_PG_DSN
 FRESH_DB=claims_plans_$RUN_ID
-case $CLAIMS_PG_DSN in
-postgres://* | postgresql://*) ;;
-*)
+if ! FRESH_DSN=$(database_uri "$FRESH_DB"); then
 	fail "CLAIMS_PG_DSN is a URI" "this test makes its database's URI from it: $CLAIMS_PG_DSN"
 	report
 	exit
-	;;
-esac
-DSN_BASE=${CLAIMS_PG_DSN%%\?*}
-FRESH_DSN=${DSN_BASE%/*}/$FRESH_DB${CLAIMS_PG_DSN#"$DSN_BASE"}
+fi
 REFERENCE_TABLES='formulas|formula_versions|guarantees'
 
 # unkeyed_reads: from --plans on stdin, "statement: node" for each index

@@ -136,16 +136,7 @@ check_eq "quote: unknown beneficiary" \
 # reason (both days are open), and so is such an invoice (from intake).
 create_members "${P}8" 1 CONFORT
 CHANGED=${P}800001
-check "change of contract: contract A ends, B begins on 1 January" sql "
-     UPDATE contracts SET status = 'terminated', end_date = '2026-01-01'
-	WHERE member_id = (SELECT member_id FROM members WHERE membership_number = '$CHANGED');
-     WITH c AS (INSERT INTO contracts (member_id, formula_code, amc_number, status, start_date)
-	SELECT member_id, 'ESSENTIEL', '75500017', 'active', date '2026-01-01' FROM members
-	WHERE membership_number = '$CHANGED' RETURNING contract_id, member_id)
-     INSERT INTO beneficiaries (contract_id, member_id, rank, relationship, last_name,
-	first_name, birth_date, start_date)
-     SELECT contract_id, member_id, 1, 'subscriber', 'Test', 'Member', date '1980-05-01',
-	date '2026-01-01' FROM c"
+check "change of contract: contract A ends, B begins on 1 January" change_contract "$CHANGED"
 cat >"$TEST_LOGS/tp-spans.json" <<'JSON'
 [{"line_ref":"1","category":"PHARMA","care_date":"2025-12-30","quantity":2,"charged_cents":1200,"brss_cents":1200,"amo_rate":65},
  {"line_ref":"2","category":"PHARMA","care_date":"2026-01-02","quantity":2,"charged_cents":1200,"brss_cents":1200,"amo_rate":65}]
