@@ -57,6 +57,7 @@
  * than linking the intake daemon with its main().
  */
 #include "../../services/intake/intake_check.c"
+#include "../engine_line.h"
 #include "fuzz_protobuf.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -197,31 +198,19 @@ static int refused(const struct intake_outcome *o, const char *code)
 	       strcmp(o->reason_code, code) == 0;
 }
 
-/* The worker's engine computes each line for this beneficiary (with no
- * guarantee: the AMC is 0, but every check of the line is made). */
+/* The worker's engine computes each line for this beneficiary, on a
+ * date the parameters cover (before them: not judged). */
 static int engine_computes_lines(const Claims__ClaimSubmitted *s, const char *birth)
 {
-	struct rules_contract contract;
-	struct rules_request req;
-	struct rules_line line;
-	struct rules_line_result result;
-	struct rules_totals totals;
-	struct rules_error err;
-	struct rules_param_set set;
-
-	rules_contract_init(&contract, true);
-	memset(&req, 0, sizeof(req));
-	if (rules_date_parse(birth, &req.beneficiary.birth_date) != RULES_OK)
-		return 0;
-	req.contract = &contract;
-	req.lines = &line;
-	req.n_lines = 1;
 	for (size_t i = 0; i < s->n_lines; i++) {
-		if (claim_line_to_rules(s->lines[i], &line) != OK)
-			return 0;
-		if (rules_params_at(&params, line.date, &set, &err) != RULES_OK)
-			continue; /* before the parameters: not judged */
-		if (rules_compute(&params, &req, &result, &totals, &err) != RULES_OK)
+		struct rules_param_set set;
+		struct rules_error err;
+		rules_date_t date;
+
+		if (rules_date_parse(s->lines[i]->care_date, &date) == RULES_OK &&
+		    rules_params_at(&params, date, &set, &err) != RULES_OK)
+			continue;
+		if (!engine_computes_line(&params, s->lines[i], birth))
 			return 0;
 	}
 	return 1;

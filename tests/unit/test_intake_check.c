@@ -14,6 +14,7 @@
 #include "../../services/intake/intake_check.c"
 #include "../../services/intake/intake_store.c"
 #include "common/params.h"
+#include "engine_line.h"
 #include "test.h"
 
 static struct rules_params params;
@@ -416,27 +417,6 @@ static const char *intake_verdict(struct sample *x, char field[64])
 	return code[0] != '\0' ? code : coverage_verdict(x, "1980-05-01", "{}", field);
 }
 
-static int engine_computes(const Claims__ClaimLine *p)
-{
-	struct rules_contract contract;
-	struct rules_request req;
-	struct rules_line line;
-	struct rules_line_result result;
-	struct rules_totals totals;
-	struct rules_error err;
-
-	rules_contract_init(&contract, true);
-	memset(&req, 0, sizeof(req));
-	if (rules_date_parse("1980-05-01", &req.beneficiary.birth_date) != RULES_OK)
-		return 0;
-	req.contract = &contract;
-	if (claim_line_to_rules(p, &line) != OK)
-		return 0;
-	req.lines = &line;
-	req.n_lines = 1;
-	return rules_compute(&params, &req, &result, &totals, &err) == RULES_OK;
-}
-
 static void test_intake_accepts_what_the_engine_computes(void)
 {
 	static char *two_lenses[] = {"simple", "simple"};
@@ -466,7 +446,7 @@ static void test_intake_accepts_what_the_engine_computes(void)
 			printf("  %s: %s %s\n", c->name, code, field);
 		CHECK_EQ_STR(code, c->want_code);
 		CHECK_EQ_STR(field, c->want_field);
-		CHECK_EQ_I64(code[0] == '\0', engine_computes(&x.line));
+		CHECK_EQ_I64(code[0] == '\0', engine_computes_line(&params, &x.line, "1980-05-01"));
 	}
 	/* Care before the beneficiary's birth (the engine refuses it). */
 	{
