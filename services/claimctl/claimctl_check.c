@@ -69,7 +69,7 @@
 
 static int usage_on(FILE *out)
 {
-	fprintf(out, "usage: claimctl check [--since YYYY-MM-DD | --days N] [--member NUMBER]\n"
+	fprintf(out, "Usage: claimctl check [--since YYYY-MM-DD | --days N] [--member NUMBER]\n"
 		     "  --days N: the claims of the last N days (N from 1)\n"
 		     "Settings: CLAIMS_PG_DSN.\n");
 	return out == stdout ? 0 : EXIT_USAGE;

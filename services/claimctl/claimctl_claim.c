@@ -202,17 +202,21 @@ int cmd_claim(int argc, char **argv)
 			return 1;
 		status = release(db, argv[2], argv[3]);
 	} else {
-		printf("Usage: claimctl claim CLAIM_ID\n"
-		       "       claimctl claim --external SOURCE EXTERNAL_ID\n"
-		       "       claimctl claim release SOURCE EXTERNAL_ID  (forget a rejection: "
-		       "the\n"
-		       "                                                   key is decided anew)\n"
-		       "       claimctl claim redecide CLAIM_ID...  (a claim in error or partial,\n"
-		       "                                             after the missing formula "
-		       "version)\n\n"
-		       "Shows a claim's status and, per line, the amounts and the rules "
-		       "applied.\n");
-		return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : EXIT_USAGE;
+		int help = argc == 2 && strcmp(argv[1], "--help") == 0;
+
+		fprintf(help ? stdout : stderr,
+			"Usage: claimctl claim CLAIM_ID\n"
+			"       claimctl claim --external SOURCE EXTERNAL_ID\n"
+			"       claimctl claim release SOURCE EXTERNAL_ID  (forget a rejection: "
+			"the\n"
+			"                                                   key is decided anew)\n"
+			"       claimctl claim redecide CLAIM_ID...  (a claim in error or "
+			"partial,\n"
+			"                                             after the missing formula "
+			"version)\n\n"
+			"Shows a claim's status and, per line, the amounts and the rules "
+			"applied.\n");
+		return help ? 0 : EXIT_USAGE;
 	}
 	pg_close(db);
 	return status;

@@ -50,7 +50,7 @@
 
 static int usage_on(FILE *out)
 {
-	fprintf(out, "usage: claimctl contract terminate --member NUMBER --end-date YYYY-MM-DD"
+	fprintf(out, "Usage: claimctl contract terminate --member NUMBER --end-date YYYY-MM-DD"
 		     " [--reason TEXT]\n"
 		     "       claimctl contract suspend --member NUMBER [--from YYYY-MM-DD]\n"
 		     "       claimctl contract reactivate --member NUMBER\n"

@@ -202,11 +202,14 @@ int cmd_dlq(int argc, char **argv)
 	int replay, count = 0, status;
 
 	if (argc < 2 || (strcmp(argv[1], "list") != 0 && strcmp(argv[1], "replay") != 0)) {
-		printf("Usage: claimctl dlq list|replay [--topic TOPIC.dlq]\n\n"
-		       "list: print every dead letter (time, origin, consumer, reason).\n"
-		       "replay: publish each original message again to its topic, once.\n"
-		       "  CLAIMS_KAFKA_BROKERS  [127.0.0.1:59092]\n");
-		return argc > 1 && strcmp(argv[1], "--help") == 0 ? 0 : EXIT_USAGE;
+		int help = argc > 1 && strcmp(argv[1], "--help") == 0;
+
+		fprintf(help ? stdout : stderr,
+			"Usage: claimctl dlq list|replay [--topic TOPIC.dlq]\n\n"
+			"list: print every dead letter (time, origin, consumer, reason).\n"
+			"replay: publish each original message again to its topic, once.\n"
+			"  CLAIMS_KAFKA_BROKERS  [127.0.0.1:59092]\n");
+		return help ? 0 : EXIT_USAGE;
 	}
 	if (argc == 4 && strcmp(argv[2], "--topic") == 0)
 		topic = argv[3];

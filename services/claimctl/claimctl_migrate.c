@@ -31,12 +31,15 @@ int cmd_migrate(int argc, char **argv)
 		if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
 			dir = argv[++i];
 		} else {
-			printf("Usage: claimctl migrate [--dir DIR]\n\n"
-			       "Applies the SQL migrations of DIR in name order, each once.\n"
-			       "  CLAIMS_PG_DSN          database "
-			       "[" CLAIMCTL_PG_DSN "]\n"
-			       "  CLAIMS_MIGRATIONS_DIR  migrations [deploy/sql]\n");
-			return strcmp(argv[i], "--help") == 0 ? 0 : EXIT_USAGE;
+			int help = strcmp(argv[i], "--help") == 0;
+
+			fprintf(help ? stdout : stderr,
+				"Usage: claimctl migrate [--dir DIR]\n\n"
+				"Applies the SQL migrations of DIR in name order, each once.\n"
+				"  CLAIMS_PG_DSN          database "
+				"[" CLAIMCTL_PG_DSN "]\n"
+				"  CLAIMS_MIGRATIONS_DIR  migrations [deploy/sql]\n");
+			return help ? 0 : EXIT_USAGE;
 		}
 	}
 	if (pg_open(dsn, &db) != OK)

@@ -40,7 +40,7 @@
 
 static int usage_on(FILE *out)
 {
-	fprintf(out, "usage: claimctl outbox refused [--limit N]\n"
+	fprintf(out, "Usage: claimctl outbox refused [--limit N]\n"
 		     "       claimctl outbox retry EVENT_ID... | --all\n"
 		     "       claimctl outbox purge [--days N]   (events written more than N days"
 		     " ago and sent since, default 7)\n"

@@ -92,7 +92,7 @@
 static int usage_on(FILE *out)
 {
 	fprintf(out,
-		"usage: claimctl payments list [--status owed|pending|sent|paid|all]\n"
+		"Usage: claimctl payments list [--status owed|pending|sent|paid|all]\n"
 		"                              [--payee member|professional] [--limit N]\n"
 		"       claimctl payments export --run RUN [--payee member|professional]"
 		" [--limit N]\n"

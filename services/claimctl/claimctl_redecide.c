@@ -474,16 +474,19 @@ int claimctl_redecide(int argc, char **argv)
 	char **ids;
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
-		printf("Usage: claimctl claim redecide CLAIM_ID... | -\n\n"
-		       "Sends a claim that ended in error (no line decided) back to the\n"
-		       "reimbursement workers, once the missing formula version is published;\n"
-		       "a claim that ended partial is completed by a new claim holding its\n"
-		       "undecided lines (its decided ones were paid and are never decided again).\n"
-		       "With -, the claim ids are read from standard input, one a line (none: exit "
-		       "0).\n"
-		       "A claim with undecided care its contract no longer covers (ended or\n"
-		       "suspended since) is not sent again.\n"
-		       "Settings: CLAIMS_PG_DSN; CLAIMS_OPERATOR [$USER] for the audit log.\n");
+		fprintf(argc == 2 ? stdout : stderr,
+			"Usage: claimctl claim redecide CLAIM_ID... | -\n\n"
+			"Sends a claim that ended in error (no line decided) back to the\n"
+			"reimbursement workers, once the missing formula version is published;\n"
+			"a claim that ended partial is completed by a new claim holding its\n"
+			"undecided lines (its decided ones were paid and are never decided "
+			"again).\n"
+			"With -, the claim ids are read from standard input, one a line (none: "
+			"exit "
+			"0).\n"
+			"A claim with undecided care its contract no longer covers (ended or\n"
+			"suspended since) is not sent again.\n"
+			"Settings: CLAIMS_PG_DSN; CLAIMS_OPERATOR [$USER] for the audit log.\n");
 		return argc == 2 ? 0 : EXIT_USAGE;
 	}
 	if ((ids = read_ids(argc, argv, &n)) == NULL)

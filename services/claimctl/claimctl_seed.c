@@ -471,11 +471,12 @@ fail:
 
 static int seed_usage(int status)
 {
-	printf("Usage: claimctl seed [--members N] [--seed S] [--formulas DIR]\n\n"
-	       "Loads formulas (DIR, default deploy/formulas), 60 professionals and N members\n"
-	       "(default 1000) drawn from a generator seeded with S (default 42).\n"
-	       "Member i has membership number 1 + i on 8 digits + Luhn key.\n"
-	       "  CLAIMS_PG_DSN  database [" CLAIMCTL_PG_DSN "]\n");
+	fprintf(status == 0 ? stdout : stderr,
+		"Usage: claimctl seed [--members N] [--seed S] [--formulas DIR]\n\n"
+		"Loads formulas (DIR, default deploy/formulas), 60 professionals and N members\n"
+		"(default 1000) drawn from a generator seeded with S (default 42).\n"
+		"Member i has membership number 1 + i on 8 digits + Luhn key.\n"
+		"  CLAIMS_PG_DSN  database [" CLAIMCTL_PG_DSN "]\n");
 	return status;
 }
 

@@ -521,12 +521,15 @@ int cmd_submit(int argc, char **argv)
 			bad = 1; /* an unknown option, or a second file */
 	}
 	if (path == NULL || bad) {
-		printf("Usage: claimctl submit [--sync] [--endpoint E] FILE|-\n\n"
-		       "Sends claims (JSON lines or a JSON array) to claims.submitted, or with\n"
-		       "--sync to the intake socket, printing each answer.\n"
-		       "  CLAIMS_KAFKA_BROKERS    [127.0.0.1:59092]\n"
-		       "  CLAIMS_INTAKE_ENDPOINT  [tcp://127.0.0.1:5701]\n");
-		return argc > 1 && strcmp(argv[1], "--help") == 0 ? 0 : EXIT_USAGE;
+		int help = argc > 1 && strcmp(argv[1], "--help") == 0;
+
+		fprintf(help ? stdout : stderr,
+			"Usage: claimctl submit [--sync] [--endpoint E] FILE|-\n\n"
+			"Sends claims (JSON lines or a JSON array) to claims.submitted, or with\n"
+			"--sync to the intake socket, printing each answer.\n"
+			"  CLAIMS_KAFKA_BROKERS    [127.0.0.1:59092]\n"
+			"  CLAIMS_INTAKE_ENDPOINT  [tcp://127.0.0.1:5701]\n");
+		return help ? 0 : EXIT_USAGE;
 	}
 	if ((claims = load_claims(path)) == NULL)
 		return EXIT_USAGE;

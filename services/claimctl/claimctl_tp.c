@@ -68,7 +68,7 @@ struct tp_args {
 static int usage_on(FILE *out)
 {
 	fprintf(out,
-		"usage: claimctl tp keygen\n"
+		"Usage: claimctl tp keygen\n"
 		"       claimctl tp register --kind RPPS|ADELI|FINESS --id NUMBER --public-key "
 		"KEY\n"
 		"                            [--name NAME] [--profession P] [--no-agreement]\n"

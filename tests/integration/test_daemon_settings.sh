@@ -61,6 +61,16 @@ for cmd in payments contract tp outbox dlq; do
 	"$BIN/claimctl" "$cmd" >/dev/null 2>&1
 	check_eq "claimctl $cmd without a subcommand: usage error" "$?" 2
 done
+# A usage error is said on stderr (the usage, or a line naming the
+# mistake and --help): stdout, which scripts read, stays empty.
+for args in "submit" "claim" "dlq" "migrate --bogus" "seed --bogus" "claim redecide" \
+	"payments" "contract" "tp" "outbox" "check --bogus" "simulate --bogus" "formula"; do
+	# shellcheck disable=SC2086 # the words of $args are the arguments
+	"$BIN/claimctl" $args >"$TEST_LOGS/usage.out" 2>"$TEST_LOGS/usage.err"
+	status=$?
+	check "claimctl $args: exit 2, usage on stderr, nothing on stdout" \
+		bash -c "[ $status -eq 2 ] && [ ! -s '$TEST_LOGS/usage.out' ] && grep -Eq 'Usage|--help' '$TEST_LOGS/usage.err'"
+done
 # submit: a file cut short, a second file or an unknown option send nothing.
 printf '[{"source":"s","external_id":"1","membership_number":"1","lines":[]},{"source":' >"$TEST_LOGS/cut.json"
 "$BIN/claimctl" submit "$TEST_LOGS/cut.json" 2>/dev/null
