@@ -385,15 +385,14 @@ static void produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *
 
 	kafka_producer_track(r->producer, outcome, rows);
 	for (int i = 0; i < rows && produced; i++) {
-		char topic[256], key[256];
+		/* Whole, as written (libpq ends every value with a NUL): a key
+		 * cut short would send the event to another partition. */
+		const char *topic = PQgetvalue(res, i, 1), *key = PQgetvalue(res, i, 2);
 
 		if (!row_pending(res, i))
 			continue;
-		snprintf(topic, sizeof(topic), "%.*s", PQgetlength(res, i, 1),
-			 PQgetvalue(res, i, 1));
-		snprintf(key, sizeof(key), "%.*s", PQgetlength(res, i, 2), PQgetvalue(res, i, 2));
-		if (kafka_produce_tracked(r->producer, i, topic, key, strlen(key),
-					  PQgetvalue(res, i, 3),
+		if (kafka_produce_tracked(r->producer, i, topic, key,
+					  (size_t)PQgetlength(res, i, 2), PQgetvalue(res, i, 3),
 					  (size_t)PQgetlength(res, i, 3)) != OK) {
 			early[i] = 1;
 			/* Not a refusal: the rest waits for a later pass. */
