@@ -26,6 +26,8 @@ static atomic_int stop_signals;
 static char *log_level_setting;
 static long max_step_errors = 30;
 static long live_stall_seconds = 120;
+static long idle_tx_seconds = 30;
+static char idle_tx_ms[24]; /* its value for PostgreSQL, which outlives main's frame */
 static const struct config_entry daemon_config[] = {
 	{"CLAIMS_LOG_LEVEL", CONFIG_STRING, &log_level_setting, "info", 0, 0,
 	 "debug, info, warn or error"},
@@ -33,6 +35,8 @@ static const struct config_entry daemon_config[] = {
 	 "consecutive failed steps before exiting"},
 	{"CLAIMS_LIVE_STALL_SECONDS", CONFIG_INT, &live_stall_seconds, "120", 5, 86400,
 	 "/live answers 503 once one step of the loop has run this long"},
+	{"CLAIMS_PG_IDLE_TX_SECONDS", CONFIG_INT, &idle_tx_seconds, "30", 10, 3600,
+	 "PostgreSQL ends a session of this daemon idle this long inside a transaction"},
 	{0},
 };
 
@@ -191,6 +195,16 @@ int daemon_main(int argc, char **argv, const struct daemon_spec *spec)
 	 * only in a plan made with the values: a generic one read every
 	 * decision to check one member (seconds on millions of claims). */
 	if (pg_session_default("plan_cache_mode", "force_generic_plan") != OK)
+		return 2;
+	/* A daemon's transaction never waits on anything but its own
+	 * statements and, for the relay, Kafka's answer (5 s at most). One
+	 * left idle is a process frozen or cut off by the network, whose
+	 * locks (a batch's claims, beneficiaries, submission keys) would hold
+	 * every other replica up until its TCP connection is found dead,
+	 * hours later: the server ends it instead, and the frozen process,
+	 * if it comes back, finds its batch undone and reads it again. */
+	snprintf(idle_tx_ms, sizeof(idle_tx_ms), "%ld", idle_tx_seconds * 1000);
+	if (pg_session_default("idle_in_transaction_session_timeout", idle_tx_ms) != OK)
 		return 2;
 	if (plans) {
 		status = print_plans(spec);

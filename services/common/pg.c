@@ -205,7 +205,7 @@ static int prepare_one(struct pg *db, const struct pg_statement *s)
 }
 
 /* Settings of every session the process opens (pg_session_default). */
-#define MAX_SESSION_DEFAULTS 4
+#define MAX_SESSION_DEFAULTS 8
 static struct {
 	const char *name, *value;
 } session_defaults[MAX_SESSION_DEFAULTS];
