@@ -77,12 +77,22 @@ tp_client() {
 }
 
 # stop_daemon PID: one daemon, asked to stop and waited for (its status
-# returned), and forgotten by stop_all.
+# returned; 124 when it was still running STOP_LIMIT_SECONDS, default 60,
+# after SIGTERM and had to be killed), and forgotten by stop_all.
 stop_daemon() {
-	local pid=$1 status keep=() p
+	local pid=$1 status keep=() p limit=$((SECONDS + ${STOP_LIMIT_SECONDS:-60}))
 	kill -TERM "$pid" 2>/dev/null
-	wait "$pid"
-	status=$?
+	# A daemon that does not stop fails its test rather than hanging the suite.
+	while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$limit" ]; do sleep 0.1; done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "# stop_daemon: $pid still running ${STOP_LIMIT_SECONDS:-60} s after SIGTERM: killed" >&2
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		status=124
+	else
+		wait "$pid"
+		status=$?
+	fi
 	for p in "${DAEMON_PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
 	DAEMON_PIDS=("${keep[@]}")
 	return "$status"
@@ -96,13 +106,14 @@ stop_all() {
 }
 trap stop_all EXIT
 
-# wait_for SECONDS COMMAND...: poll until the command succeeds
+# wait_for SECONDS COMMAND...: poll until the command succeeds, every
+# WAIT_STEP seconds (default 0.5; shorter to catch a moment that passes)
 wait_for() {
 	local limit=$1 start=$SECONDS
 	shift
 	until "$@"; do
 		[ $((SECONDS - start)) -lt "$limit" ] || return 1
-		sleep 0.5
+		sleep "${WAIT_STEP:-0.5}"
 	done
 }
 
@@ -169,11 +180,15 @@ create_members() {
 	  date '2025-01-01' FROM c" >/dev/null
 }
 
-# claims_file PREFIX MEMBERS CLAIMS SOURCE: JSON lines, 3 lines per claim
-# (a GP consultation, two boxes of medicine, three nursing acts), spread
-# over the members round robin and over 2026's first ten months
+# claims_file PREFIX MEMBERS CLAIMS SOURCE [varied]: JSON lines, 3 lines
+# per claim (a GP consultation, two boxes of medicine, three nursing
+# acts), spread over the members round robin and over 2026's first ten
+# months. With "varied", one claim in seven has a fourth line, glasses or
+# an osteopathy session in turn: paid once per renewal period and a few
+# times a year, their decisions depend on what was decided before (order,
+# nothing twice), and they fill the counters' units and equipments.
 claims_file() {
-	awk -v prefix="$1" -v members="$2" -v n="$3" -v source="$4" 'BEGIN {
+	awk -v prefix="$1" -v members="$2" -v n="$3" -v source="$4" -v varied="${5:-}" 'BEGIN {
 	  for (i = 0; i < n; i++) {
 	    m = i % members + 1
 	    month = int(i / members) % 10 + 1
@@ -183,7 +198,12 @@ claims_file() {
 	    printf("\"membership_number\":\"%s%05d\",\"lines\":[", prefix, m)
 	    printf("{\"line_ref\":\"1\",\"act_code\":\"G\",\"category\":\"CONSULT_GP\",\"care_date\":\"%s\",\"charged_cents\":3000,\"brss_cents\":3000,\"amo_rate\":70},", date)
 	    printf("{\"line_ref\":\"2\",\"category\":\"PHARMA\",\"care_date\":\"%s\",\"quantity\":2,\"charged_cents\":1200,\"brss_cents\":1200,\"amo_rate\":65},", date)
-	    printf("{\"line_ref\":\"3\",\"act_code\":\"AMI\",\"category\":\"AUXILIAIRE\",\"care_date\":\"%s\",\"quantity\":3,\"charged_cents\":945,\"brss_cents\":945,\"amo_rate\":60}]}\n", date)
+	    printf("{\"line_ref\":\"3\",\"act_code\":\"AMI\",\"category\":\"AUXILIAIRE\",\"care_date\":\"%s\",\"quantity\":3,\"charged_cents\":945,\"brss_cents\":945,\"amo_rate\":60}", date)
+	    if (varied != "" && i % 14 == 3)
+	      printf(",{\"line_ref\":\"4\",\"category\":\"OPTIQUE_EQUIPEMENT\",\"care_date\":\"%s\",\"charged_cents\":45000,\"brss_cents\":15,\"amo_rate\":60,\"lenses\":[\"simple\",\"complex\"],\"frame_charged_cents\":15000}", date)
+	    else if (varied != "" && i % 14 == 10)
+	      printf(",{\"line_ref\":\"4\",\"category\":\"MEDECINE_DOUCE\",\"care_date\":\"%s\",\"charged_cents\":6000}", date)
+	    printf("]}\n")
 	  }
 	}'
 }
@@ -197,8 +217,58 @@ results() {
 	  JOIN members m ON m.member_id = ct.member_id WHERE c.source = '$1' ORDER BY 1, 2, 3"
 }
 
+# counter_mismatches SOURCE: how many of the consumption counters (daily
+# and yearly) of the beneficiaries of SOURCE's claims differ from the sum
+# of the decisions they stand for (0: every counter right, none missing,
+# none extra). Units count the quantity of lines paid by a forfait;
+# equipments the optical and audio lines the AMC paid.
+counter_mismatches() {
+	sql "WITH b AS (SELECT DISTINCT beneficiary_id FROM claims WHERE source = '$1'),
+	  l AS (SELECT c.beneficiary_id, l.category, l.care_date, d.pf_cents, d.franchise_cents,
+	          d.amc_cents, d.forfait_cents,
+	          CASE WHEN d.forfait_cents > 0 THEN l.quantity ELSE 0 END units,
+	          CASE WHEN l.category IN ('OPTIQUE_EQUIPEMENT', 'AUDIO') AND d.amc_cents > 0
+	               THEN 1 ELSE 0 END equipment
+	        FROM decisions d JOIN claim_lines l USING (claim_id, line_no)
+	        JOIN claims c USING (claim_id) WHERE c.beneficiary_id IN (SELECT * FROM b)),
+	  d AS (SELECT beneficiary_id, category, care_date, sum(pf_cents) pf, sum(franchise_cents) fr,
+	          sum(amc_cents) amc, sum(forfait_cents) fo, sum(units) u, sum(equipment) e, count(*) n
+	        FROM l GROUP BY 1, 2, 3),
+	  k AS (SELECT beneficiary_id, category, care_date, pf_cents, franchise_cents, amc_cents,
+	          forfait_cents, forfait_units, equipments, lines
+	        FROM consumption_counters WHERE beneficiary_id IN (SELECT * FROM b)),
+	  dy AS (SELECT beneficiary_id, date_part('year', care_date)::int y, category, sum(pf_cents) pf,
+	          sum(franchise_cents) fr, sum(amc_cents) amc, sum(forfait_cents) fo, sum(units) u,
+	          count(*) n
+	        FROM l GROUP BY 1, 2, 3),
+	  ky AS (SELECT beneficiary_id, year, category, pf_cents, franchise_cents, amc_cents,
+	          forfait_cents, forfait_units, lines
+	        FROM consumption_years WHERE beneficiary_id IN (SELECT * FROM b))
+	  SELECT (SELECT count(*) FROM ((SELECT * FROM d EXCEPT SELECT * FROM k)
+	                                UNION ALL (SELECT * FROM k EXCEPT SELECT * FROM d)) x)
+	       + (SELECT count(*) FROM ((SELECT * FROM dy EXCEPT SELECT * FROM ky)
+	                                UNION ALL (SELECT * FROM ky EXCEPT SELECT * FROM dy)) y)"
+}
+
+# payment_results SOURCE: per claim (member, claim number), the amount
+# paid and to whom, in a stable order, to compare two runs
+payment_results() {
+	sql "SELECT substr(m.membership_number, 7), split_part(c.external_id, '-', 3),
+	  p.payee, p.amount_cents
+	  FROM payments p JOIN claims c USING (claim_id) JOIN contracts ct USING (contract_id)
+	  JOIN members m ON m.member_id = ct.member_id WHERE c.source = '$1' ORDER BY 1, 2"
+}
+
+file_lines() { # file_lines FILE: the care lines of a claims_file
+	grep -o '"line_ref"' "$1" | wc -l
+}
+
 decided_count() { # decided_count SOURCE
 	sql "SELECT count(*) FROM claims WHERE source = '$1' AND status <> 'queued'"
+}
+
+accepted_count() { # accepted_count SOURCE: claims intake took in
+	sql "SELECT count(*) FROM claims WHERE source = '$1'"
 }
 
 all_decided() { # all_decided SOURCE N

@@ -14,7 +14,8 @@
 #    formula version is published, with the amounts of the same care;
 #    outbox purge keeps what it must;
 #  - two intake replicas given one key at once give one answer;
-#  - graceful stop: SIGTERM while busy exits 0 and loses nothing.
+#  - graceful stop: intake and the worker, each sent SIGTERM while busy,
+#    exit 0 and lose nothing.
 source "$(dirname "$0")/../lib.sh"
 
 P="7${RUN_ID: -5}" # membership-number prefix of this run
@@ -206,11 +207,12 @@ printf '\x08\x02\x12\x24%s\x28\x01' "$uuid" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P
 head -c 999800 /dev/zero | tr '\0' 'x' >"$TEST_LOGS/big-garbage.bin"
 kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k "big-$RUN_ID" "$TEST_LOGS/big-garbage.bin"
 # Keys are bytes: one in Latin-1 (not text to PostgreSQL: its dead
-# letter is written under its hex), and one of 70 bytes with an "é"
-# across its 63rd (kept whole: cut there, it would be neither).
+# letter is written under its hex), and one of 320 bytes with an "é"
+# across its 63rd (kept whole: cut there, or at 255, it would be
+# neither, and the letter would go to another partition).
 latin_key=$(printf 'latin\xe9-%s' "$RUN_ID")
 latin_hex=$(printf '%s' "$latin_key" | od -An -tx1 | tr -d ' \n')
-long_key=$(printf 'long-%s-%s' "$RUN_ID" "$(printf 'a%.0s' $(seq 1 70))" | head -c 62)é-end
+long_key=$(printf 'long-%s-%s' "$RUN_ID" "$(printf 'a%.0s' $(seq 1 70))" | head -c 62)é-$(printf 'b%.0s' $(seq 1 250))-end
 printf 'garbage with a Latin-1 key' | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k "$latin_key"
 printf 'garbage with a long key' | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.submitted -k "$long_key"
 check "bad input: garbage, wrong type, a huge message, odd keys reach the DLQ" \
@@ -442,6 +444,7 @@ check_eq "submit: UNAVAILABLE is a failure (exit 1), not a rejection" "$?" 1
 check "submit: ... said, with what to do" grep -q "^claimctl submit: first: UNAVAILABLE: .*sent again whole" <<<"$out"
 check "submit: ... and the run stopped there" grep -q "0 claims answered" <<<"$out"
 stop_daemon "$ro_intake"
+check_eq "the read-only intake stops on SIGTERM (exit 0)" "$?" 0
 # The AMO amount judged for its beneficiary: the child (under 18) bears
 # no PF, the adult does; a line priced by its act code, without BRSS or
 # rate, is judged at the act table's tariff.
@@ -571,6 +574,7 @@ printf '{"source":"%s","external_id":"first","membership_number":"%s","lines":[{
 	"$OL" "${P}00002" "$line" "$line" >"$TEST_LOGS/first-bad-line.json"
 "$BIN/claimctl" submit --sync --endpoint tcp://127.0.0.1:5712 "$TEST_LOGS/first-bad-line.json" >>"$LOG" 2>&1
 stop_daemon "$other_params_intake"
+check_eq "the intake with other parameters stops on SIGTERM (exit 0)" "$?" 0
 check "first line bad: the claim is decided" wait_for 30 all_decided "$OL" 2
 check_eq "first line bad: partial, its second line decided" \
 	"$(sql "SELECT concat_ws(' ', c.status, string_agg(d.line_no::text, ','))
@@ -1115,6 +1119,7 @@ check "one key: the first replica accepted" grep -q "^k accepted" "$TEST_LOGS/tw
 check "one key: the second answered the first's answer" \
 	grep -q "^k accepted .*duplicate: first answer" "$TEST_LOGS/twice-bad.txt"
 stop_daemon "$second_intake"
+check_eq "the second intake replica stops on SIGTERM (exit 0)" "$?" 0
 
 # ---- liveness -------------------------------------------------------------------
 # /live fails while one step of the loop is stuck (here: intake's insert
@@ -1160,6 +1165,7 @@ GS="stop-$RUN_ID"
 create_members "${P}9" 50 ESSENTIEL
 claims_file "${P}9" 50 3000 "$GS" >"$TEST_LOGS/stop-claims.json"
 start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191
+intake_pid=$LAST_PID
 # A claims.accepted event published three times in a row (an event
 # published again after a relay's crash), while no worker runs: the
 # copies come in one batch, and the claim is decided once.
@@ -1178,8 +1184,6 @@ dup_key=$(sql "SELECT contract_id FROM claims WHERE source = '$DUP'")
 for copy in 1 2; do
 	kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.accepted -k "$dup_key" "$TEST_LOGS/dup-event.bin"
 done
-"$BIN/claimctl" submit "$TEST_LOGS/stop-claims.json" 2>>"$LOG"
-wait_for 60 bash -c "[ \$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims WHERE source = '$GS'\") -ge 3000 ]"
 start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192
 check "one event thrice: the claim decided" wait_for 60 all_decided "$DUP" 1
 check_eq "one event thrice: one decision per line, one payment, no dead letter" \
@@ -1188,10 +1192,44 @@ check_eq "one event thrice: one decision per line, one payment, no dead letter" 
 		|| ' ' || (SELECT count(*) FROM outbox WHERE topic = 'claims.accepted.dlq' AND key = '$dup_key')")" "3 1 0"
 check_eq "one event thrice: ... at the first try (no batch failed on a second copy)" \
 	"$(curl -s http://127.0.0.1:9192/metrics | awk '$1 == "worker_batch_retries_total" { print $2 + 0 }')" 0
+stop_daemon "$LAST_PID"
+check_eq "graceful stop: an idle worker exits 0" "$?" 0
+
+# Intake stopped while it takes 3,000 claims in (small batches, so that
+# the stop falls between commits with work left): exit 0, what it had
+# committed is whole (each claim with its lines), the rest is taken in
+# by the next intake, once.
+stop_daemon "$intake_pid"
+check_eq "graceful stop: an idle intake exits 0" "$?" 0
+start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191 CLAIMS_INTAKE_BATCH=20
+intake_pid=$LAST_PID
+"$BIN/claimctl" submit "$TEST_LOGS/stop-claims.json" 2>>"$LOG"
+WAIT_STEP=0.02 wait_for 60 bash -c "[ \$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims WHERE source = '$GS'\") -gt 0 ]"
+stop_daemon "$intake_pid"
+check_eq "graceful stop: intake, SIGTERM while busy, exits 0" "$?" 0
+at_stop=$(accepted_count "$GS")
+check "graceful stop: ... busy indeed ($at_stop of 3000 taken in)" \
+	test "$at_stop" -gt 0 -a "$at_stop" -lt 3000
+check_eq "graceful stop: ... no claim taken in without its lines" \
+	"$(sql "SELECT count(*) FROM claims c WHERE source = '$GS' AND
+		(SELECT count(*) FROM claim_lines l WHERE l.claim_id = c.claim_id) <> 3")" 0
+start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191
+check "graceful stop: the rest taken in after restart" \
+	wait_for 60 bash -c "[ \$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims WHERE source = '$GS'\") -ge 3000 ]"
+check_eq "graceful stop: each claim taken in once, with its lines, none refused" \
+	"$(sql "SELECT concat_ws(' ', count(DISTINCT c.claim_id), count(*),
+	          (SELECT count(*) FROM claim_rejections WHERE source = '$GS'))
+	        FROM claims c JOIN claim_lines l USING (claim_id) WHERE c.source = '$GS'")" "3000 9000 0"
+
+# The worker stopped while it decides them (small batches again).
+start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192 CLAIMS_REIMBURSE_BATCH=20
 pid=$LAST_PID
-wait_for 60 bash -c "[ \$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims WHERE source = '$GS' AND status <> 'queued'\") -gt 0 ]"
+WAIT_STEP=0.02 wait_for 60 bash -c "[ \$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims WHERE source = '$GS' AND status <> 'queued'\") -gt 0 ]"
 stop_daemon "$pid"
 check_eq "graceful stop: SIGTERM while busy exits 0" "$?" 0
+at_stop=$(decided_count "$GS")
+check "graceful stop: ... busy indeed ($at_stop of 3000 decided)" \
+	test "$at_stop" -gt 0 -a "$at_stop" -lt 3000
 check_eq "graceful stop: no claim half decided" \
 	"$(sql "SELECT count(*) FROM claims c WHERE source = '$GS' AND
 		(SELECT count(*) FROM decisions d WHERE d.claim_id = c.claim_id) NOT IN (0, 3)")" 0
