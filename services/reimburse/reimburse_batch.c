@@ -144,8 +144,10 @@ int reimburse_prepare(struct pg *db)
 		       "  ORDER BY k) q",
 		       1) != OK ||
 	    pg_prepare(db, "reimburse_lock",
-		       "SELECT cl.claim_id::text, cl.status, c.formula_code FROM claims cl"
-		       " JOIN contracts c ON c.contract_id = cl.contract_id"
+		       "SELECT cl.claim_id::text, cl.status, c.formula_code, cl.contract_id,"
+		       " cl.beneficiary_id, cl.payee,"
+		       " (SELECT count(*) FROM claim_lines l WHERE l.claim_id = cl.claim_id)"
+		       " FROM claims cl JOIN contracts c ON c.contract_id = cl.contract_id"
 		       " WHERE cl.claim_id = ANY($1::uuid[]) ORDER BY cl.claim_id FOR UPDATE OF cl",
 		       1) != OK ||
 	    pg_prepare(db, "reimburse_history", sql_history, 4) != OK ||
@@ -328,6 +330,26 @@ static int load_histories(struct pg *db, struct reimburse_item *items, int n, st
 
 /* ---- locks ----------------------------------------------------------------------- */
 
+/* What the event says of its claim against the claim as recorded, row r
+ * of reimburse_lock: "" when they agree. The beneficiary and the payee
+ * decide whose counters move and who is paid; an event that disagrees
+ * (an older release's, a producer's bug, a forged one) must not move
+ * another beneficiary's counters or pay another party. */
+static const char *disagreement(PGresult *res, int r, const Claims__ClaimAccepted *a)
+{
+	const char *payee = a->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL ? "professional" : "member";
+
+	if (strtoll(PQgetvalue(res, r, 3), NULL, 10) != a->contract_id)
+		return "contract";
+	if (strtoll(PQgetvalue(res, r, 4), NULL, 10) != a->beneficiary_id)
+		return "beneficiary";
+	if (strcmp(PQgetvalue(res, r, 5), payee) != 0)
+		return "payee";
+	if (strtoll(PQgetvalue(res, r, 6), NULL, 10) != (long long)a->n_lines)
+		return "number of lines";
+	return "";
+}
+
 /* Sets queued on the items to decide; poison on unknown claims. */
 static int lock_beneficiaries(struct pg *db, const struct reimburse_item *items, int n)
 {
@@ -415,6 +437,12 @@ static int lock_claims(struct pg *db, struct reimburse_item *items, int n)
 			it->queued = k == first && strcmp(PQgetvalue(res, r, 1), "queued") == 0;
 			snprintf(it->formula_code, sizeof(it->formula_code), "%s",
 				 PQgetvalue(res, r, 2));
+			if (it->queued && *disagreement(res, r, it->claim) != '\0') {
+				snprintf(it->poison, sizeof(it->poison),
+					 "ClaimAccepted disagrees with claim %s as recorded: %s",
+					 id, disagreement(res, r, it->claim));
+				it->queued = 0;
+			}
 		}
 	}
 	free(refs);
