@@ -30,6 +30,7 @@
 #include "claimctl/claimctl.h"
 #include "common/ident.h"
 #include "common/log.h"
+#include "common/params.h"
 #include "common/pg.h"
 #include "common/util.h"
 #include "common/xalloc.h"
@@ -135,12 +136,50 @@ static int insert_formula(struct pg *db, json_t *f, const char *path)
 	return OK;
 }
 
+/* A formula declared responsible must be one: each version judged
+ * against the contrat responsable frame in force on its first day
+ * (claimctl formula check's verdict). The workers pay what a formula
+ * says; one that covered the PF or the parcours' majoration would be
+ * paid as written, and the mutuelle lose the responsible contract's tax
+ * and social treatment for every member on it. */
+static int formula_responsible(const struct rules_formula *f, const struct rules_params *params,
+			       const char *path)
+{
+	struct rules_formula_issue issues[16];
+	struct rules_error err;
+	int status = OK;
+
+	for (size_t i = 0; i < f->n_versions; i++) {
+		const struct rules_formula_version *v = &f->v[i];
+		rules_date_t day = v->has_from ? v->effective_from
+					       : rules_date_from_days(date_today());
+		size_t n;
+
+		if (rules_formula_check(&v->contract, params, day, issues, 16, &n, &err) !=
+		    RULES_OK) {
+			log_error("%s: version %d: %s: %s", path, (int)v->version, err.field,
+				  err.reason);
+			return ERR;
+		}
+		for (size_t k = 0; k < n && k < 16; k++)
+			log_error("%s: version %d declared responsible, but %s: %s", path,
+				  (int)v->version,
+				  issues[k].category >= 0 ? rules_category_name(issues[k].category)
+							  : "formula",
+				  issues[k].reason);
+		if (n > 0)
+			status = ERR;
+	}
+	return status;
+}
+
 /* What the workers and claimctl formula check would refuse is not
  * loaded: the schema of docs/rules.md (a guarantee with a member the
  * engine does not know, a negative amount, overlapping versions), read
- * by the engine's own reader. jansson alone took a duplicated key's last
- * value, and anything in a guarantee. */
-static int formula_valid(json_t *f, const char *path)
+ * by the engine's own reader, and a formula declared responsible that
+ * is not. jansson alone took a duplicated key's last value, and
+ * anything in a guarantee. */
+static int formula_valid(json_t *f, const struct rules_params *params, const char *path)
 {
 	struct rules_formula *parsed = xmalloc(sizeof(*parsed));
 	struct rules_error err;
@@ -149,6 +188,8 @@ static int formula_valid(json_t *f, const char *path)
 	if (rules_json_formula(f, parsed, &err) != RULES_OK) {
 		log_error("%s: %s: %s", path, err.field, err.reason);
 		status = ERR;
+	} else {
+		status = formula_responsible(parsed, params, path);
 	}
 	free(parsed);
 	return status;
@@ -156,13 +197,20 @@ static int formula_valid(json_t *f, const char *path)
 
 static int load_formulas(struct pg *db, const char *dir, int *count)
 {
-	DIR *d = opendir(dir);
+	struct rules_params *params = xmalloc(sizeof(*params));
+	DIR *d;
 	struct dirent *e;
 	int status = OK;
 
 	*count = 0;
-	if (d == NULL) {
+	/* The frame's parameters: CLAIMS_RULES_PARAMS, else the shipped file. */
+	if (params_load(NULL, params) != OK) {
+		free(params);
+		return ERR;
+	}
+	if ((d = opendir(dir)) == NULL) {
 		log_error("formulas directory %s: %s", dir, strerror(errno));
+		free(params);
 		return ERR;
 	}
 	while (status == OK && (e = readdir(d)) != NULL) {
@@ -179,7 +227,7 @@ static int load_formulas(struct pg *db, const char *dir, int *count)
 			log_error("%s:%d: %s", path, jerr.line, jerr.text);
 			status = ERR;
 		} else {
-			status = formula_valid(f, path);
+			status = formula_valid(f, params, path);
 			if (status == OK)
 				status = insert_formula(db, f, path);
 			json_decref(f);
@@ -188,6 +236,7 @@ static int load_formulas(struct pg *db, const char *dir, int *count)
 		free(path);
 	}
 	closedir(d);
+	free(params);
 	return status;
 }
 
