@@ -980,6 +980,17 @@ check_eq "seed: ... and neither was loaded" "$(sql "SELECT count(*) FROM formula
 printf '{"code":"%s","label":"x","responsible":true,%s}\n' "$FX" "$(printf "$version" '')" >"$SD/typo.json"
 "$BIN/claimctl" seed --members 1 --formulas "$SD" >>"$LOG" 2>&1
 check_eq "seed: once mended, loaded" "$?:$(sql "SELECT count(*) FROM formulas WHERE formula_code = '$FX'")" "0:1"
+# A formula declared responsible that is not (the ticket modérateur left
+# uncovered) fails the seed, saying why; declared not responsible, it loads.
+low='"versions":[{"version":1,"effective_from":"2026-01-01","guarantees":{"CONSULT_GP":{"pct_brss":50}}}]'
+printf '{"code":"%sR","label":"x","responsible":true,%s}\n' "$FX" "$low" >"$SD/low.json"
+out=$("$BIN/claimctl" seed --members 1 --formulas "$SD" 2>&1)
+check_eq "seed: a formula declared responsible that is not fails the seed (exit 1)" "$?" 1
+check "seed: ... saying why" grep -q "version 1 declared responsible, but CONSULT_GP: pct_brss 50 %" <<<"$out"
+check_eq "seed: ... and it was not loaded" "$(sql "SELECT count(*) FROM formulas WHERE formula_code = '${FX}R'")" 0
+printf '{"code":"%sR","label":"x","responsible":false,%s}\n' "$FX" "$low" >"$SD/low.json"
+"$BIN/claimctl" seed --members 1 --formulas "$SD" >>"$LOG" 2>&1
+check_eq "seed: ... declared not responsible, loaded" "$?:$(sql "SELECT count(*) FROM formulas WHERE formula_code = '${FX}R'")" "0:1"
 # A renewal that starts next month is not the contract suspended today.
 create_members "${P}3" 1 CONFORT
 M3="${P}300001"
@@ -1184,7 +1195,32 @@ dup_key=$(sql "SELECT contract_id FROM claims WHERE source = '$DUP'")
 for copy in 1 2; do
 	kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t claims.accepted -k "$dup_key" "$TEST_LOGS/dup-event.bin"
 done
+# Events that disagree with their claim as recorded (here the rows are
+# changed under them; in life an older release's event, a producer's
+# bug, a forged one): the worker dead-letters them, moves no counter of
+# either beneficiary and pays nobody.
+DIS="disagree-$RUN_ID"
+claims_file "${P}9" 2 2 "$DIS" >"$TEST_LOGS/disagree-claims.json"
+"$BIN/claimctl" submit --sync "$TEST_LOGS/disagree-claims.json" >>"$LOG" 2>&1
+other_beneficiary=$(sql "SELECT b.beneficiary_id FROM beneficiaries b JOIN contracts c USING (contract_id)
+	JOIN members m ON m.member_id = c.member_id WHERE m.membership_number = '${P}00020'")
+sql "UPDATE claims SET beneficiary_id = $other_beneficiary WHERE source = '$DIS' AND external_id = '$DIS-0';
+     UPDATE claims SET payee = 'professional' WHERE source = '$DIS' AND external_id = '$DIS-1'" >/dev/null
+counters_before=$(sql "SELECT count(*) FROM consumption_counters WHERE beneficiary_id = $other_beneficiary")
 start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192
+disagreements() { # dead letters of the disagreeing events, by what disagrees
+	sql "SELECT string_agg(w, ' ' ORDER BY w) FROM (SELECT CASE
+	  WHEN position(convert_to('as recorded: beneficiary', 'UTF8') IN payload) > 0 THEN 'beneficiary'
+	  WHEN position(convert_to('as recorded: payee', 'UTF8') IN payload) > 0 THEN 'payee' END w
+	  FROM outbox WHERE topic = 'claims.accepted.dlq'
+	    AND key IN (SELECT contract_id::text FROM claims WHERE source = '$DIS')) x WHERE w IS NOT NULL"
+}
+both_disagreements() { [ "$(disagreements)" = 'beneficiary payee' ]; }
+check "disagreeing events: dead-lettered, saying what disagrees" wait_for 60 both_disagreements
+check_eq "disagreeing events: neither claim decided, nobody paid, no counter moved" \
+	"$(sql "SELECT count(*) FILTER (WHERE c.status = 'queued') || ' ' || count(p.claim_id)
+	  || ' ' || (SELECT count(*) FROM consumption_counters WHERE beneficiary_id = $other_beneficiary)
+	  FROM claims c LEFT JOIN payments p USING (claim_id) WHERE c.source = '$DIS'")" "2 0 $counters_before"
 check "one event thrice: the claim decided" wait_for 60 all_decided "$DUP" 1
 check_eq "one event thrice: one decision per line, one payment, no dead letter" \
 	"$(sql "SELECT (SELECT count(*) FROM decisions WHERE claim_id = '$dup_claim')
