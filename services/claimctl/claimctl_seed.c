@@ -151,8 +151,8 @@ static int formula_responsible(const struct rules_formula *f, const struct rules
 
 	for (size_t i = 0; i < f->n_versions; i++) {
 		const struct rules_formula_version *v = &f->v[i];
-		rules_date_t day = v->has_from ? v->effective_from
-					       : rules_date_from_days(date_today());
+		rules_date_t day =
+			v->has_from ? v->effective_from : rules_date_from_days(date_today());
 		size_t n;
 
 		if (rules_formula_check(&v->contract, params, day, issues, 16, &n, &err) !=

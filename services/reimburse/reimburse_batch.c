@@ -337,7 +337,8 @@ static int load_histories(struct pg *db, struct reimburse_item *items, int n, st
  * another beneficiary's counters or pay another party. */
 static const char *disagreement(PGresult *res, int r, const Claims__ClaimAccepted *a)
 {
-	const char *payee = a->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL ? "professional" : "member";
+	const char *payee =
+		a->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL ? "professional" : "member";
 
 	if (strtoll(PQgetvalue(res, r, 3), NULL, 10) != a->contract_id)
 		return "contract";
