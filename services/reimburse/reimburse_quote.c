@@ -98,6 +98,7 @@ struct quote_job {
 	struct envelope env;
 	Claims__QuoteCompute *compute; /* NULL: refused, error set */
 	const char *error_code, *error;
+	char *refused_request_id; /* a refused QuoteCompute's, for its error reply */
 	struct reimburse_quote q;
 };
 
@@ -212,6 +213,12 @@ static void decode(struct quote_job *j)
 	if (j->compute == NULL || !well_formed(j->compute)) {
 		j->error_code = "BAD_REQUEST";
 		j->error = "not a complete QuoteCompute";
+		/* Kept, a refused request would be computed with the others of
+		 * its batch, without a claim: only its request id stays. */
+		if (j->compute != NULL && j->compute->request_id != NULL)
+			j->refused_request_id = xstrdup(j->compute->request_id);
+		claims__quote_compute__free_unpacked(j->compute, NULL);
+		j->compute = NULL;
 		return;
 	}
 	j->q.claim = j->compute->claim;
@@ -244,15 +251,22 @@ static int receive(struct quote_server *qs, struct quote_job *j)
 	return 1;
 }
 
+/* The request id a reply echoes, NULL when the request had none. */
+static const char *job_request_id(const struct quote_job *j)
+{
+	return j->compute != NULL ? j->compute->request_id : j->refused_request_id;
+}
+
 /* The jobs of the batch whose quote is computed, their quotes in q and
- * their places in jobs in idx; their count. */
+ * their places in jobs in idx; their count. A job with an error is
+ * answered it, whatever else it holds. */
 static int quotes_to_compute(const struct quote_job *jobs, int n, struct reimburse_quote *q,
 			     int *idx)
 {
 	int k = 0;
 
 	for (int i = 0; i < n; i++)
-		if (jobs[i].compute != NULL) {
+		if (jobs[i].error_code == NULL && jobs[i].compute != NULL) {
 			q[k] = jobs[i].q;
 			idx[k++] = i;
 		}
@@ -269,7 +283,7 @@ static const uint8_t *reply_body(const struct quote_job *j, uint8_t **error, siz
 		return j->q.reply;
 	pack_error(j->error_code ? j->error_code : "UNAVAILABLE",
 		   j->error ? j->error : "the quote could not be computed now; retry later",
-		   j->env.trace_id, j->compute ? j->compute->request_id : NULL, error, len);
+		   j->env.trace_id, job_request_id(j), error, len);
 	return *error;
 }
 
@@ -289,7 +303,8 @@ static void answer(struct quote_server *qs, struct quote_job *j)
 	 * front door gone meanwhile the ROUTER drops the reply; the request
 	 * has timed out there, or died with it. */
 	if (zsock_reply(qs->sock, &j->frames, reply, len) != OK)
-		log_warn("quote %s: no reply sent", j->compute ? j->compute->request_id : "?");
+		log_warn("quote %s: no reply sent",
+			 job_request_id(j) != NULL ? job_request_id(j) : "?");
 	free(error);
 }
 
@@ -297,6 +312,7 @@ static void job_free(struct quote_job *j)
 {
 	free(j->q.reply);
 	claims__quote_compute__free_unpacked(j->compute, NULL);
+	free(j->refused_request_id);
 	envelope_free(&j->env);
 	zframes_close(&j->frames);
 }
