@@ -22,6 +22,7 @@
 #include "../../services/reimburse/reimburse_batch.c"
 #include "../../services/reimburse/reimburse_formulas.c"
 #include "../../services/reimburse/reimburse_quote.c"
+#include "reimburse_quote_job.h"
 #include "test.h"
 
 #define REQUEST_ID "req-42"
@@ -72,31 +73,12 @@ static uint8_t *pack_request(const struct request *r, size_t *len)
 	return buf;
 }
 
-static void frame(zmq_msg_t *m, const void *data, size_t len)
-{
-	zmq_msg_init_size(m, len);
-	if (len > 0)
-		memcpy(zmq_msg_data(m), data, len);
-}
-
-/* A job as the quote thread receives it: [identity][empty][tag][body]. */
-static void job_of(struct quote_job *j, const uint8_t *body, size_t len)
-{
-	memset(j, 0, sizeof(*j));
-	frame(&j->frames.part[0], "door", 4);
-	frame(&j->frames.part[1], "", 0);
-	frame(&j->frames.part[2], "tag", 3);
-	frame(&j->frames.part[3], body, len);
-	j->frames.count = 4;
-	read_request(j);
-}
-
 static void job_of_request(struct quote_job *j, const struct request *r)
 {
 	size_t len;
 	uint8_t *body = pack_request(r, &len);
 
-	job_of(j, body, len);
+	quote_job_of(j, body, len);
 	free(body);
 }
 
@@ -212,7 +194,7 @@ static void test_not_a_quote_compute(void)
 	uint8_t *body;
 	size_t len;
 
-	job_of(&j, (const uint8_t *)"\x08\x01garbage", 9);
+	quote_job_of(&j, (const uint8_t *)"\x08\x01garbage", 9);
 	check_refused(&j, NULL);
 	job_free(&j);
 
@@ -220,7 +202,7 @@ static void test_not_a_quote_compute(void)
 	e.code = "X";
 	REQUIRE(envelope_pack(CLAIMS__MESSAGE_TYPE__ERROR_REPLY, &e.base, NULL, "tpgate", id, &body,
 			      &len) == OK);
-	job_of(&j, body, len);
+	quote_job_of(&j, body, len);
 	check_refused(&j, NULL);
 	job_free(&j);
 	free(body);
