@@ -11,14 +11,14 @@
  *	services/rules only) and driven past its queries: the parameters of
  *	deploy/params/ and the formulas of deploy/formulas/ stand for what
  *	it reads from files and PostgreSQL, a beneficiary has no counters
- *	yet. The first byte picks what the rest is:
+ *	yet. The first byte picks what the rest is (its value modulo 4) and
+ *	a formula (its quarter modulo 5: CONFORT, ESSENTIEL, LIBERTE,
+ *	PREMIUM, or one with no version):
  *
  *	0  a ClaimAccepted, the payload of claims.accepted, under the
- *	   formula the first byte also names (CONFORT, ESSENTIEL, LIBERTE,
- *	   PREMIUM, or one with no version): the parameters of the batch's
- *	   history query (first_year(), care_days()), then the claim
- *	   decided by reimburse_decide_one(), the batch's own checks and
- *	   computation. A claim without claim id, birth date or lines, or
+ *	   formula: the parameters of the batch's history query
+ *	   (first_year(), care_days()), then the claim decided by
+ *	   reimburse_decide_one(), the batch's own checks and computation. A claim without claim id, birth date or lines, or
  *	   with a birth date that is no date, is refused with a reason and
  *	   no event; any other gets its reimbursements.computed event, in
  *	   which every line is decided by the engine or says why not (a line
@@ -28,8 +28,11 @@
  *	   the outcome says how many were decided.
  *	1  a QuoteCompute, put in an Envelope(QUOTE_COMPUTE) as the front
  *	   door sends it;
- *	2  a whole request body, envelope and payload.
- *	   Either is read as the quote thread reads a request
+ *	2  a whole request body, envelope and payload;
+ *	3  a ClaimAccepted, the claim of a QuoteCompute for the formula
+ *	   whose other fields are complete, so that most inputs are quotes
+ *	   to compute.
+ *	   Each is read as the quote thread reads a request
  *	   (read_request()): it is refused BAD_REQUEST, keeping no
  *	   QuoteCompute and left out of the quotes the batch computes
  *	   (quotes_to_compute()), and answered an ErrorReply with its
@@ -361,22 +364,50 @@ static void fuzz_quote_payload(const uint8_t *data, size_t size)
 	free(body);
 }
 
+/* The bytes as the claim of a QuoteCompute complete but for it. */
+static void fuzz_quote_claim(const uint8_t *data, size_t size, const char *code)
+{
+	Claims__QuoteCompute c = CLAIMS__QUOTE_COMPUTE__INIT;
+	char id[UUID_STR_LEN];
+	uint8_t *body;
+	size_t len;
+
+	c.claim = claims__claim_accepted__unpack(NULL, size, data);
+	if (c.claim == NULL)
+		return;
+	c.formula_code = (char *)code;
+	c.has_professional_ref = 1;
+	c.professional_ref = 3;
+	c.valid_until = "2026-07-01";
+	c.request_id = "req-1";
+	CHECK(envelope_pack(CLAIMS__MESSAGE_TYPE__QUOTE_COMPUTE, &c.base, "trace-1", "tpgate", id,
+			    &body, &len) == OK);
+	fuzz_quote(body, len);
+	free(body);
+	claims__claim_accepted__free_unpacked(c.claim, NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	unsigned f;
+	const char *code;
+
 	if (size == 0 || size > ENVELOPE_MAX_BYTES) /* no message carries more */
 		return 0;
-	switch (data[0] % 3) {
-	case 0: {
-		unsigned f = data[0] / 3 % (N_FORMULAS + 1);
-
-		fuzz_claim(data + 1, size - 1, f < N_FORMULAS ? formula_codes[f] : "NO_SUCH");
+	f = data[0] / 4 % (N_FORMULAS + 1);
+	code = f < N_FORMULAS ? formula_codes[f] : "NO_SUCH";
+	switch (data[0] % 4) {
+	case 0:
+		fuzz_claim(data + 1, size - 1, code);
 		break;
-	}
 	case 1:
 		fuzz_quote_payload(data + 1, size - 1);
 		break;
-	default:
+	case 2:
 		fuzz_quote(data + 1, size - 1);
+		break;
+	default:
+		fuzz_quote_claim(data + 1, size - 1, code);
 		break;
 	}
 	return 0;
