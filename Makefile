@@ -5,7 +5,9 @@
 #   make demo         install what is missing, start the infrastructure,
 #                     migrate, seed and run the pipeline on sample data
 #   make test         install, build, start the infrastructure, run every
-#                     test (unit, vectors, integration), stop it
+#                     test (unit, vectors, integration), stop it, then
+#                     run each fuzz target briefly (test-fuzz)
+#   make test-fuzz    each libFuzzer target for FUZZ_SECONDS (default 8)
 #   make asan         the same build with ASan+UBSan into build-asan/
 #   make fuzz         build the libFuzzer targets (clang) and run each briefly
 #   make bench        the benchmarks, next to the raw infrastructure limits
@@ -61,7 +63,7 @@ PROBE_BIN := $(PROBE_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOL_SRC  := $(wildcard tools/bench/*.c)
 TOOL_BIN  := $(TOOL_SRC:tools/bench/%.c=$(BUILD)/bin/%)
 
-.PHONY: all build tests demo test test-unit test-integration asan valgrind fuzz bench \
+.PHONY: all build tests demo test test-unit test-integration test-fuzz asan valgrind fuzz bench \
         deps infra-up infra-down infra-status lint format clean
 .SECONDARY: $(PROTO_C) $(PROTO_H)
 
@@ -119,11 +121,19 @@ test-unit: build
 test-integration: build
 	BUILD=$(BUILD) tests/run.sh integration
 
-# The README's test command: everything, from a fresh machine.
+# The README's test command: everything, from a fresh machine. The fuzz
+# targets come last, with no server: a few seconds each on their seeds
+# catch a decoder or a check that a change broke.
 test: deps
 	$(MAKE) build
 	tools/infra/infra.sh up
 	BUILD=$(BUILD) tests/run.sh all; rc=$$?; tools/infra/infra.sh down; exit $$rc
+	$(MAKE) test-fuzz
+
+# Every fuzz target briefly: with its build, some 16 s a target (80 s for
+# the five of today on two cores), which make test can afford.
+test-fuzz: | $(PROTO_H)
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-8} tests/fuzz/run.sh
 
 demo: deps
 	$(MAKE) build

@@ -8,7 +8,9 @@
 #
 # Each test program prints its own "N passed, N failed" line; this script
 # sums them. A program that crashes or prints no such line counts as one
-# failure, so a broken test can never pass silently.
+# failure, and so does a test source without its program (not built), a
+# script that is not executable, or a directory where no test ran, so a
+# broken or missing test can never pass silently.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -50,18 +52,44 @@ run_program() {
 	fi
 }
 
+# A test that cannot run is a failure, named: a source without its
+# program (not built), a script that is not executable. A directory where
+# no program ran fails too, so that a missing build directory can never
+# print "0 passed, 0 failed" and pass.
+missing() {
+	echo "== $1"
+	echo "   ($2: counted as one failure)"
+	failed=$((failed + 1))
+	failed_programs+=("$1")
+}
+
 run_dir() {
-	local dir=$1
+	local dir=$1 src prog script ran=0
 	shift
-	for prog in "$BUILD"/tests/"$dir"/test_*; do
-		[ -x "$prog" ] || continue
+	for src in tests/"$dir"/test_*.c; do
+		[ -e "$src" ] || continue
+		prog=$BUILD/tests/$dir/$(basename "$src" .c)
+		if [ ! -x "$prog" ]; then
+			missing "$prog" "no program for $src; build it with make"
+			continue
+		fi
 		run_program "$prog" "$@"
+		ran=$((ran + 1))
 	done
-	[ $# -eq 0 ] || return 0 # shell tests do not run under valgrind
-	for script in tests/"$dir"/test_*.sh; do
-		[ -x "$script" ] || continue
-		run_program "$script"
-	done
+	if [ $# -eq 0 ]; then # shell tests do not run under valgrind
+		for script in tests/"$dir"/test_*.sh; do
+			[ -e "$script" ] || continue
+			if [ ! -x "$script" ]; then
+				missing "$script" "not executable"
+				continue
+			fi
+			run_program "$script"
+			ran=$((ran + 1))
+		done
+	fi
+	if [ "$ran" -eq 0 ]; then
+		missing "tests/$dir" "no test program ran (BUILD=$BUILD)"
+	fi
 }
 
 case "$mode" in

@@ -107,6 +107,29 @@ struct reimburse_quote {
 int reimburse_quote_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_quote *q,
 			  int n) MUST_CHECK;
 
+/*
+ * One claim, or one quote, as a batch computes it once its queries are
+ * done: for a beneficiary without counters, nothing read or written.
+ * The tests' way into the batch's code, which decides every claim and
+ * quote with the same functions.
+ *
+ * reimburse_decide_one(): the checks reimburse_batch() makes before any
+ * query, the lines in the engine's terms, the engine on the versions of
+ * ctx->formulas of item->formula_code (the contract's formula, which a
+ * batch reads with the claim's lock). A claim that can never be decided
+ * comes back with item->poison set (a batch dead-letters it) and no
+ * event; any other with *event, the Envelope(REIMBURSEMENT_COMPUTED) a
+ * batch puts in the outbox (malloc'ed), whatever its outcome. ERR: the
+ * event could not be packed.
+ *
+ * reimburse_quote_one(): reimburse_quote_batch() for one quote whose
+ * claim is well formed (birth date valid, lines present); q->reply
+ * stays NULL when it cannot be computed.
+ */
+int reimburse_decide_one(struct reimburse_ctx *ctx, struct reimburse_item *item, uint8_t **event,
+			 size_t *event_len) MUST_CHECK;
+void reimburse_quote_one(struct reimburse_ctx *ctx, struct reimburse_quote *q);
+
 /* reimburse_quote.c: the thread serving quotes to the tiers-payant front
  * door over ZeroMQ, with its own connection and formula cache. */
 struct quote_server;

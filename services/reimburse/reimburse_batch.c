@@ -680,6 +680,10 @@ struct batch_write {
 	struct pgarray a[A_COUNT];
 	int claims;
 	int outcomes[REIMBURSE_OUTCOMES]; /* claims decided, by outcome */
+	/* reimburse_decide_one(): the last claim's event, kept for its caller. */
+	int keep_event;
+	uint8_t *event;
+	size_t event_len;
 };
 
 struct outcome {
@@ -892,7 +896,13 @@ static int add_claim(struct batch_write *bw, const struct claim_work *w, const c
 	pgarray_text(&bw->a[A_O_ID], event_id);
 	pgarray_int(&bw->a[A_O_KEY], w->a->contract_id);
 	pgarray_hex(&bw->a[A_O_PAYLOAD], event, len);
-	free(event);
+	if (bw->keep_event) {
+		free(bw->event);
+		bw->event = event;
+		bw->event_len = len;
+	} else {
+		free(event);
+	}
 	bw->claims++;
 	bw->outcomes[outcome_index(o.code)]++;
 	return OK;
@@ -917,6 +927,18 @@ static int write_batch(struct pg *db, struct batch_write *bw)
 }
 
 /* ---- the batch --------------------------------------------------------------------- */
+
+/* What a decoded claim needs before any query: one without it can never
+ * be decided, and goes to the dead letters with the reason. */
+static void check_claim(struct reimburse_item *it)
+{
+	const Claims__ClaimAccepted *a = it->claim;
+
+	if (a != NULL && (a->claim_id == NULL || !uuid_valid(a->claim_id) ||
+			  a->birth_date == NULL || a->n_lines == 0))
+		snprintf(it->poison, sizeof(it->poison),
+			 "ClaimAccepted without claim id, birth date or lines");
+}
 
 static int decide_all(struct reimburse_ctx *ctx, struct reimburse_item *items, int n,
 		      struct histories *hs, struct batch_write *bw)
@@ -1002,13 +1024,8 @@ int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_i
 	ctx->uncounted_redelivered = 0;
 
 	for (int i = 0; i < n; i++) {
-		const Claims__ClaimAccepted *a = items[i].claim;
-
 		items[i].queued = items[i].found = 0;
-		if (a != NULL && (a->claim_id == NULL || !uuid_valid(a->claim_id) ||
-				  a->birth_date == NULL || a->n_lines == 0))
-			snprintf(items[i].poison, sizeof(items[i].poison),
-				 "ClaimAccepted without claim id, birth date or lines");
+		check_claim(&items[i]);
 	}
 	if (lock_beneficiaries(db, items, n) != OK || lock_claims(db, items, n) != OK ||
 	    load_histories(db, items, n, &hs) != OK)
@@ -1033,6 +1050,42 @@ int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_i
 out:
 	histories_free(&hs);
 	return status;
+}
+
+int reimburse_decide_one(struct reimburse_ctx *ctx, struct reimburse_item *item, uint8_t **event,
+			 size_t *event_len)
+{
+	struct history h;
+	struct histories hs = {&h, 1};
+	struct batch_write bw;
+	int status;
+
+	*event = NULL;
+	*event_len = 0;
+	item->queued = item->found = 0;
+	check_claim(item);
+	if (item->claim == NULL || item->poison[0] != '\0')
+		return OK;
+	/* As lock_claims() finds a claim waiting for its decision, and
+	 * load_histories() a beneficiary without counters. */
+	item->found = item->queued = 1;
+	memset(&h, 0, sizeof(h));
+	h.beneficiary_id = item->claim->beneficiary_id;
+	memset(&bw, 0, sizeof(bw));
+	for (int a = 0; a < A_COUNT; a++)
+		pgarray_init(&bw.a[a]);
+	bw.keep_event = 1;
+	status = decide_all(ctx, item, 1, &hs, &bw);
+	for (int a = 0; a < A_COUNT; a++)
+		pgarray_free(&bw.a[a]);
+	free(h.items);
+	if (status != OK) {
+		free(bw.event);
+		return ERR;
+	}
+	*event = bw.event;
+	*event_len = bw.event_len;
+	return OK;
 }
 
 /* ---- quotes: the same computation, nothing written ------------------------------------ */
@@ -1088,12 +1141,11 @@ static void quote_one(struct reimburse_ctx *ctx, struct reimburse_item *item, st
 	h->n = keep;
 }
 
-int reimburse_quote_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_quote *q,
-			  int n)
+/* The quotes as the items of a batch, each claim queued under its
+ * formula; their replies unset. */
+static struct reimburse_item *quote_items(struct reimburse_quote *q, int n)
 {
 	struct reimburse_item *items = xcalloc((size_t)n, sizeof(*items));
-	struct histories hs = {NULL, 0};
-	int status;
 
 	for (int i = 0; i < n; i++) {
 		items[i].claim = (Claims__ClaimAccepted *)q[i].claim;
@@ -1103,6 +1155,16 @@ int reimburse_quote_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimb
 		q[i].reply = NULL;
 		q[i].reply_len = 0;
 	}
+	return items;
+}
+
+int reimburse_quote_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_quote *q,
+			  int n)
+{
+	struct reimburse_item *items = quote_items(q, n);
+	struct histories hs = {NULL, 0};
+	int status;
+
 	/* The counters are read, never written: what a quote shows is what
 	 * the claim would get if it came now. */
 	status = load_histories(db, items, n, &hs);
@@ -1111,4 +1173,16 @@ int reimburse_quote_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimb
 	histories_free(&hs);
 	free(items);
 	return status;
+}
+
+void reimburse_quote_one(struct reimburse_ctx *ctx, struct reimburse_quote *q)
+{
+	struct reimburse_item *items = quote_items(q, 1);
+	struct histories hs = {NULL, 0};
+
+	/* What load_histories() finds of a beneficiary without counters. */
+	list_beneficiaries(items, 1, &hs);
+	quote_one(ctx, items, &hs, q);
+	histories_free(&hs);
+	free(items);
 }

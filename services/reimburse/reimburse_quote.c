@@ -98,6 +98,7 @@ struct quote_job {
 	struct envelope env;
 	Claims__QuoteCompute *compute; /* NULL: refused, error set */
 	const char *error_code, *error;
+	char *refused_request_id; /* a refused QuoteCompute's, for its error reply */
 	struct reimburse_quote q;
 };
 
@@ -212,6 +213,12 @@ static void decode(struct quote_job *j)
 	if (j->compute == NULL || !well_formed(j->compute)) {
 		j->error_code = "BAD_REQUEST";
 		j->error = "not a complete QuoteCompute";
+		/* Kept, a refused request would be computed with the others of
+		 * its batch, without a claim: only its request id stays. */
+		if (j->compute != NULL && j->compute->request_id != NULL)
+			j->refused_request_id = xstrdup(j->compute->request_id);
+		claims__quote_compute__free_unpacked(j->compute, NULL);
+		j->compute = NULL;
 		return;
 	}
 	j->q.claim = j->compute->claim;
@@ -222,43 +229,82 @@ static void decode(struct quote_job *j)
 }
 
 /* [identity][empty][tag][envelope]: the front door's DEALER frames,
- * after the identity our ROUTER gives its connection. 0: none waiting. */
+ * after the identity our ROUTER gives its connection. The frames are
+ * the job's, received already. */
+static void read_request(struct quote_job *j)
+{
+	if (j->frames.truncated || j->frames.count != 4 || zmq_msg_size(&j->frames.part[1]) != 0) {
+		j->error_code = "BAD_REQUEST";
+		j->error = "expected [empty][tag][envelope]";
+		return;
+	}
+	decode(j);
+}
+
+/* 0: none waiting. */
 static int receive(struct quote_server *qs, struct quote_job *j)
 {
 	memset(j, 0, sizeof(*j));
 	if (zsock_recv(qs->sock, &j->frames) != OK)
 		return 0;
-	if (j->frames.truncated || j->frames.count != 4 || zmq_msg_size(&j->frames.part[1]) != 0) {
-		j->error_code = "BAD_REQUEST";
-		j->error = "expected [empty][tag][envelope]";
-		return 1;
-	}
-	decode(j);
+	read_request(j);
 	return 1;
+}
+
+/* The request id a reply echoes, NULL when the request had none. */
+static const char *job_request_id(const struct quote_job *j)
+{
+	return j->compute != NULL ? j->compute->request_id : j->refused_request_id;
+}
+
+/* The jobs of the batch whose quote is computed, their quotes in q and
+ * their places in jobs in idx; their count. A job with an error is
+ * answered it, whatever else it holds. */
+static int quotes_to_compute(const struct quote_job *jobs, int n, struct reimburse_quote *q,
+			     int *idx)
+{
+	int k = 0;
+
+	for (int i = 0; i < n; i++)
+		if (jobs[i].error_code == NULL && jobs[i].compute != NULL) {
+			q[k] = jobs[i].q;
+			idx[k++] = i;
+		}
+	return k;
+}
+
+/* What the front door gets for a job: its QuoteReply, or an ErrorReply
+ * packed into *error (for the caller to free). */
+static const uint8_t *reply_body(const struct quote_job *j, uint8_t **error, size_t *len)
+{
+	*error = NULL;
+	*len = j->q.reply_len;
+	if (j->q.reply != NULL)
+		return j->q.reply;
+	pack_error(j->error_code ? j->error_code : "UNAVAILABLE",
+		   j->error ? j->error : "the quote could not be computed now; retry later",
+		   j->env.trace_id, job_request_id(j), error, len);
+	return *error;
 }
 
 static void answer(struct quote_server *qs, struct quote_job *j)
 {
-	uint8_t *reply = j->q.reply, *error = NULL;
-	size_t len = j->q.reply_len;
+	const uint8_t *reply;
+	uint8_t *error;
+	size_t len;
 
 	if (j->frames.count != 4 || zmq_msg_size(&j->frames.part[1]) != 0) {
 		log_warn("quote request with %d frames dropped: no tag to answer to",
 			 j->frames.count);
 		return;
 	}
-	if (reply == NULL) {
-		pack_error(j->error_code ? j->error_code : "UNAVAILABLE",
-			   j->error ? j->error : "the quote could not be computed now; retry later",
-			   j->env.trace_id, j->compute ? j->compute->request_id : NULL, &error,
-			   &len);
-		reply = error;
-	}
+	reply = reply_body(j, &error, &len);
 	/* Sent after the request's identity, empty and tag frames. For a
 	 * front door gone meanwhile the ROUTER drops the reply; the request
 	 * has timed out there, or died with it. */
 	if (zsock_reply(qs->sock, &j->frames, reply, len) != OK)
-		log_warn("quote %s: no reply sent", j->compute ? j->compute->request_id : "?");
+		log_warn("quote %s: no reply sent",
+			 job_request_id(j) != NULL ? job_request_id(j) : "?");
 	free(error);
 }
 
@@ -266,6 +312,7 @@ static void job_free(struct quote_job *j)
 {
 	free(j->q.reply);
 	claims__quote_compute__free_unpacked(j->compute, NULL);
+	free(j->refused_request_id);
 	envelope_free(&j->env);
 	zframes_close(&j->frames);
 }
@@ -281,11 +328,7 @@ static void serve_batch(struct quote_server *qs)
 
 	while (n < QUOTE_BATCH && receive(qs, &jobs[n]))
 		n++;
-	for (int i = 0; i < n; i++)
-		if (jobs[i].compute != NULL) {
-			q[k] = jobs[i].q;
-			idx[k++] = i;
-		}
+	k = quotes_to_compute(jobs, n, q, idx);
 	if (k > 0 &&
 	    (pg_check(qs->db) != OK || reimburse_quote_batch(&qs->rctx, qs->db, q, k) != OK))
 		status = ERR;

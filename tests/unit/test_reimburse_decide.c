@@ -1,0 +1,242 @@
+/*
+ * NAME
+ *	test_reimburse_decide.c - a claim, and a quote, as the reimbursement
+ *	worker's batch computes them, without a database
+ *
+ * DESCRIPTION
+ *	White-box test of reimburse_batch.c (included here) through
+ *	reimburse_decide_one() and reimburse_quote_one(), on the formulas of
+ *	deploy/formulas/ and the parameters of deploy/params/:
+ *
+ *	- a claim without claim id, birth date or lines, or whose birth date
+ *	  is no date, is refused with its reason and gets no event;
+ *	- any other gets its reimbursements.computed event, each line
+ *	  decided or saying why not (a line that is not one, care before the
+ *	  formula's first version), with the outcome and the totals;
+ *	- a claim across two versions of a formula is decided under each;
+ *	- a quote is answered a QuoteReply with its request id and totals.
+ */
+#include "../../services/reimburse/reimburse_batch.c"
+#include "../../services/reimburse/reimburse_formulas.c"
+#include "common/params.h"
+#include "formula_files.h"
+#include "test.h"
+
+static struct rules_params params;
+static struct reimburse_ctx ctx;
+
+#define CLAIM_ID "0190a3c4-1d2e-7f00-8000-000000000001"
+
+struct claim {
+	Claims__ClaimAccepted a;
+	Claims__ClaimLine line[3], *lines[3];
+};
+
+/* A GP consultation of 30 EUR, BRSS 30 EUR at 70 %, on `date`. */
+static void gp_line(Claims__ClaimLine *l, unsigned no, const char *date)
+{
+	claims__claim_line__init(l);
+	l->has_line_no = 1;
+	l->line_no = no;
+	l->category = "CONSULT_GP";
+	l->care_date = (char *)date;
+	l->has_charged_cents = l->has_brss_cents = l->has_amo_rate = 1;
+	l->charged_cents = 3000;
+	l->brss_cents = 3000;
+	l->amo_rate = 70;
+}
+
+static void claim_init(struct claim *c, size_t n_lines)
+{
+	claims__claim_accepted__init(&c->a);
+	for (size_t i = 0; i < 3; i++) {
+		gp_line(&c->line[i], (unsigned)i + 1, "2025-03-10");
+		c->lines[i] = &c->line[i];
+	}
+	c->a.claim_id = CLAIM_ID;
+	c->a.has_contract_id = c->a.has_beneficiary_id = 1;
+	c->a.contract_id = 12;
+	c->a.beneficiary_id = 34;
+	c->a.birth_date = "1980-05-01";
+	c->a.membership_number = "M000123";
+	c->a.lines = c->lines;
+	c->a.n_lines = n_lines;
+}
+
+/* The claim decided under CONFORT: its event decoded, or NULL with the
+ * item's poison set. */
+static Claims__ReimbursementComputed *decide(struct claim *c, struct reimburse_item *item)
+{
+	Claims__ReimbursementComputed *r = NULL;
+	struct envelope env;
+	uint8_t *event;
+	size_t len;
+	char why[160];
+
+	memset(item, 0, sizeof(*item));
+	item->claim = &c->a;
+	snprintf(item->formula_code, sizeof(item->formula_code), "CONFORT");
+	CHECK(reimburse_decide_one(&ctx, item, &event, &len) == OK);
+	if (event == NULL)
+		return NULL;
+	CHECK(envelope_unpack(event, len, &env, why, sizeof(why)) == OK);
+	CHECK_EQ_I64(env.type, CLAIMS__MESSAGE_TYPE__REIMBURSEMENT_COMPUTED);
+	r = claims__reimbursement_computed__unpack(NULL, env.payload_len, env.payload);
+	CHECK(r != NULL);
+	envelope_free(&env);
+	free(event);
+	return r;
+}
+
+static void check_refused(struct claim *c, const char *reason)
+{
+	struct reimburse_item item;
+	Claims__ReimbursementComputed *r = decide(c, &item);
+
+	CHECK(r == NULL);
+	CHECK_EQ_STR(item.poison, reason);
+	claims__reimbursement_computed__free_unpacked(r, NULL);
+}
+
+static void test_incomplete_claims_are_refused(void)
+{
+	static const char without[] = "ClaimAccepted without claim id, birth date or lines";
+	struct claim c;
+
+	claim_init(&c, 1);
+	c.a.claim_id = NULL;
+	check_refused(&c, without);
+	claim_init(&c, 1);
+	c.a.claim_id = "0190a3c4";
+	check_refused(&c, without);
+	claim_init(&c, 1);
+	c.a.birth_date = NULL;
+	check_refused(&c, without);
+	claim_init(&c, 0);
+	check_refused(&c, without);
+	claim_init(&c, 1);
+	c.a.birth_date = "1899-12-31";
+	check_refused(&c, "malformed birth date 1899-12-31");
+}
+
+/* charged = AMO paid + AMC + rest to pay, with the amounts all there. */
+static void check_balanced(const Claims__LineDecision *d)
+{
+	CHECK(d->error == NULL);
+	CHECK(d->has_charged_cents && d->has_amo_paid_cents && d->has_amc_cents &&
+	      d->has_rac_cents);
+	CHECK_EQ_I64(d->charged_cents, d->amo_paid_cents + d->amc_cents + d->rac_cents);
+}
+
+static void test_complete_claim(void)
+{
+	struct reimburse_item item;
+	Claims__ReimbursementComputed *r;
+	struct claim c;
+
+	claim_init(&c, 1);
+	r = decide(&c, &item);
+	CHECK_EQ_STR(item.poison, "");
+	REQUIRE(r != NULL);
+	CHECK_EQ_STR(r->claim_id, CLAIM_ID);
+	CHECK_EQ_I64(r->beneficiary_id, 34);
+	CHECK_EQ_I64(r->outcome, CLAIMS__OUTCOME__OUTCOME_COMPLETE);
+	REQUIRE(r->n_lines == 1);
+	check_balanced(r->lines[0]);
+	CHECK_EQ_I64(r->lines[0]->charged_cents, 3000);
+	CHECK(r->lines[0]->amc_cents > 0);
+	CHECK_EQ_I64(r->total_amc_cents, r->lines[0]->amc_cents);
+	CHECK_EQ_I64(r->total_rac_cents, r->lines[0]->rac_cents);
+	claims__reimbursement_computed__free_unpacked(r, NULL);
+}
+
+static void test_partial_claim(void)
+{
+	struct reimburse_item item;
+	Claims__ReimbursementComputed *r;
+	struct claim c;
+
+	claim_init(&c, 3);
+	c.line[1].category = "ASTROLOGIE";
+	c.line[2].care_date = "2023-06-01"; /* CONFORT begins in 2024 */
+	r = decide(&c, &item);
+	CHECK_EQ_STR(item.poison, "");
+	REQUIRE(r != NULL && r->n_lines == 3);
+	CHECK_EQ_I64(r->outcome, CLAIMS__OUTCOME__OUTCOME_PARTIAL);
+	check_balanced(r->lines[0]);
+	CHECK_EQ_STR(r->lines[1]->error, "INVALID_LINE");
+	CHECK(!r->lines[1]->has_amc_cents);
+	CHECK_EQ_STR(r->lines[2]->error,
+		     "NO_GUARANTEE_IN_FORCE: formula CONFORT has no version on 2023-06-01");
+	CHECK_EQ_I64(r->total_charged_cents, 3000);
+	claims__reimbursement_computed__free_unpacked(r, NULL);
+}
+
+/* CONFORT pays 150 % of the BRSS until 2025, 200 % from 2026. */
+static void test_claim_across_two_versions(void)
+{
+	struct reimburse_item item;
+	Claims__ReimbursementComputed *r;
+	struct claim c;
+
+	claim_init(&c, 2);
+	gp_line(&c.line[0], 1, "2025-12-31");
+	gp_line(&c.line[1], 2, "2026-01-02");
+	c.line[0].charged_cents = c.line[1].charged_cents = 6000;
+	r = decide(&c, &item);
+	REQUIRE(r != NULL && r->n_lines == 2);
+	CHECK_EQ_I64(r->outcome, CLAIMS__OUTCOME__OUTCOME_COMPLETE);
+	check_balanced(r->lines[0]);
+	check_balanced(r->lines[1]);
+	CHECK(r->lines[1]->amc_cents > r->lines[0]->amc_cents);
+	claims__reimbursement_computed__free_unpacked(r, NULL);
+}
+
+static void test_quote(void)
+{
+	struct reimburse_quote q;
+	Claims__QuoteReply *r;
+	struct envelope env;
+	struct claim c;
+	char why[160];
+
+	claim_init(&c, 1);
+	memset(&q, 0, sizeof(q));
+	q.claim = &c.a;
+	q.formula_code = "CONFORT";
+	q.request_id = "req-7";
+	q.valid_until = "2025-04-10";
+	reimburse_quote_one(&ctx, &q);
+	REQUIRE(q.reply != NULL);
+	CHECK(envelope_unpack(q.reply, q.reply_len, &env, why, sizeof(why)) == OK);
+	CHECK_EQ_I64(env.type, CLAIMS__MESSAGE_TYPE__QUOTE_REPLY);
+	r = claims__quote_reply__unpack(NULL, env.payload_len, env.payload);
+	CHECK(r != NULL);
+	if (r != NULL) {
+		CHECK_EQ_STR(r->request_id, "req-7");
+		CHECK_EQ_STR(r->quote_id, CLAIM_ID);
+		CHECK_EQ_I64(r->n_lines, 1);
+		CHECK_EQ_I64(r->total_amc_cents, q.totals.amc);
+		CHECK(q.totals.amc > 0);
+	}
+	claims__quote_reply__free_unpacked(r, NULL);
+	envelope_free(&env);
+	free(q.reply);
+}
+
+int main(void)
+{
+	if (params_load(PARAMS_DEFAULT_PATH, &params) != OK ||
+	    formula_cache_add_file(&ctx.formulas, "CONFORT") != OK) {
+		printf("cannot load the parameters or deploy/formulas/CONFORT.json\n");
+		return 1;
+	}
+	ctx.params = &params;
+	RUN(test_incomplete_claims_are_refused);
+	RUN(test_complete_claim);
+	RUN(test_partial_claim);
+	RUN(test_claim_across_two_versions);
+	RUN(test_quote);
+	formulas_free(&ctx.formulas);
+	return test_report();
+}
