@@ -425,13 +425,36 @@ static void oversized(void)
 	tp_client_close(again);
 }
 
+/* B asks once (a new session first: B's may have expired while A was
+ * being tested); code "" when served. */
+static void served_meanwhile(struct tp_client *b, char *code, size_t len)
+{
+	char why[256];
+
+	if (tp_client_open_session(b, NULL, why, sizeof(why)) != OK)
+		snprintf(code, len, "B: %.100s", why);
+	else
+		ask(b, code, len);
+}
+
+/* After each hostile test of A's (or of keys nobody has): B, another
+ * professional, is still served. */
+static void other_still_served(struct tp_client *b, const char *after)
+{
+	char name[160], code[128];
+
+	served_meanwhile(b, code, sizeof(code));
+	snprintf(name, sizeof(name), "another professional still served after %s", after);
+	verdict(name, code[0] == '\0', code);
+}
+
 /* A burst past the limit: every request answered, some RATE_LIMITED;
- * another professional served meanwhile. */
+ * another professional served during it. */
 static void rate_limit(struct tp_client *a, struct tp_client *b)
 {
 	long limit = atol(getenv("PROBE_RATE_LIMIT") ? getenv("PROBE_RATE_LIMIT") : "50");
 	int burst = (int)limit * 3, answered = 0, limited = 0, served = 0;
-	char why[256], code[128];
+	char why[256], code[128], b_code[128];
 
 	for (int i = 0; i < burst; i++) {
 		Claims__EligibilityRequest r;
@@ -442,6 +465,8 @@ static void rate_limit(struct tp_client *a, struct tp_client *b)
 		if (tp_client_send(a, CLAIMS__MESSAGE_TYPE__ELIGIBILITY_REQUEST, &r.base, id) != OK)
 			break;
 	}
+	/* B asks while A's burst is being answered, not after. */
+	served_meanwhile(b, b_code, sizeof(b_code));
 	for (int i = 0; i < burst; i++) {
 		struct envelope reply;
 
@@ -453,16 +478,12 @@ static void rate_limit(struct tp_client *a, struct tp_client *b)
 		served += code[0] == '\0';
 		envelope_free(&reply);
 	}
-	/* B's session may have expired while A was being tested. */
-	if (tp_client_open_session(b, NULL, why, sizeof(why)) != OK)
-		snprintf(code, sizeof(code), "B: %.100s", why);
-	else
-		ask(b, code, sizeof(code));
 	snprintf(why, sizeof(why), "%d of %d answered, %d served, %d rate-limited", answered, burst,
 		 served, limited);
 	verdict("rate limit: every request of the burst answered", answered == burst, why);
 	verdict("rate limit: past the limit, RATE_LIMITED", limited > 0 && served > 0, why);
-	verdict("rate limit: another professional still served", code[0] == '\0', code);
+	verdict("rate limit: another professional served during the burst", b_code[0] == '\0',
+		b_code);
 	sleep(2);
 	ask(a, code, sizeof(code));
 	verdict("rate limit: served again the next second", code[0] == '\0', code);
@@ -489,11 +510,15 @@ int main(void)
 	refused_key("keys: unknown key refused at the handshake",
 		    "keys: unknown key refused again (remembered)", "PROBE_KEYS_UNKNOWN");
 	refused_key("keys: revoked key refused at the handshake", NULL, "PROBE_KEYS_REVOKED");
+	other_still_served(b, "refused keys");
 	key_replaced();
 	malformed(a);
+	other_still_served(b, "malformed frames");
 	req_two_frames();
 	replay_and_staleness(a);
+	other_still_served(b, "replayed and stale requests");
 	oversized();
+	other_still_served(b, "an oversized message");
 	rate_limit(a, b);
 	session_expiry(a);
 	tp_client_close(a);
