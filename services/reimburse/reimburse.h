@@ -71,6 +71,7 @@ struct reimburse_item {
 	Claims__ClaimAccepted *claim; /* NULL when the message did not decode */
 	char poison[256];	      /* set: the message goes to the DLQ */
 	int found, queued;	      /* the claim exists; it waits for its decision */
+	int64_t person_id;	      /* whose history: the beneficiary's person (migration 023) */
 	char formula_code[64];
 };
 

@@ -6,20 +6,23 @@
  *	reimburse_batch(), inside the worker's transaction, in four round
  *	trips to PostgreSQL whatever the size of the batch:
  *
- *	0. take an advisory lock per beneficiary of the batch (in id order):
+ *	0. take an advisory lock per person of the batch (in key order):
  *	   annual caps, acts per year and renewal periods are read from the
- *	   beneficiary's history and then written, so two transactions
- *	   deciding claims of one beneficiary must not overlap. Kafka's keys
- *	   (the contract id) already send them to one consumer; the lock
- *	   makes it hold whatever the producer's key or the topic's number
- *	   of partitions (a repartitioned topic moves keys). It costs no row
- *	   write (a row lock would, in the WAL);
+ *	   person's history and then written, so two transactions deciding
+ *	   claims of one person must not overlap. A person is every
+ *	   beneficiary row of theirs (one per contract of the member: a
+ *	   change of contract gives a new row, not a new history; migration
+ *	   023). Kafka's keys (the contract id) send one contract's claims
+ *	   to one consumer, but not the claims of a person's two contracts,
+ *	   nor any claim once the producer's key or the topic's number of
+ *	   partitions changes: the lock makes it hold. It costs no row write
+ *	   (a row lock would, in the WAL);
  *	1. lock the batch's claim rows (SELECT ... FOR UPDATE, in claim id
  *	   order so that two workers never deadlock): a claim already past
  *	   'queued' was decided by an earlier delivery and is left alone; two
  *	   workers handed the same claim during a rebalance serialise here
  *	   and the second sees it decided;
- *	2. read the consumption of the batch's beneficiaries (the engine's
+ *	2. read the consumption of the batch's persons (the engine's
  *	   history, in parts: the sums of the calendar years of the care from
  *	   consumption_years, the daily rows of the days of the care, and the
  *	   equipments of the last five years for renewal periods, the longest
@@ -28,8 +31,8 @@
  *	   then, in memory and in message order, run the engine with the
  *	   formula version in force at each care date (consecutive lines under
  *	   one version form one request); every computed line joins its
- *	   beneficiary's history at once, so later claims of the same
- *	   beneficiary in the batch see it;
+ *	   person's history at once, so later claims of the same person in
+ *	   the batch, under either contract, see it;
  *	3. write everything in ONE statement: the decision of every line with
  *	   its rule trace, the daily counters (their years follow, by trigger),
  *	   the claims' status, the payments and the reimbursements.computed
@@ -102,28 +105,30 @@ static const char sql_write[] =
 #define WRITE_PARAMS 29
 
 /* The history in the engine's three parts (rules.h, rules_history_scope),
- * in no particular order: $1 the beneficiaries, $2 the first day of the
- * first year of the care, $3 and $4 each line's beneficiary and day (as
- * pairs: beneficiaries times days would probe the index for every
- * combination). The last column is the scope. */
+ * in no particular order, by person (every beneficiary row of theirs):
+ * $1 the persons, $2 the first day of the first year of the care, $3 and
+ * $4 each line's person and day (as pairs: persons times days would
+ * probe the index for every combination). The last column is the scope. */
 /* The scope numbers of the query are the engine's. */
 _Static_assert(RULES_HISTORY_YEAR == 1 && RULES_HISTORY_DAY == 2 && RULES_HISTORY_EQUIPMENT == 3,
 	       "sql_history's last column");
 static const char sql_history[] =
-	"SELECT beneficiary_id, category, make_date(year, 1, 1) - date '1970-01-01', pf_cents,"
-	" franchise_cents, amc_cents, forfait_cents, forfait_units, 0, 1"
-	" FROM consumption_years WHERE beneficiary_id = ANY($1::bigint[])"
-	" AND year >= date_part('year', $2::date)::int"
+	"SELECT b.person_id, y.category, make_date(y.year, 1, 1) - date '1970-01-01', y.pf_cents,"
+	" y.franchise_cents, y.amc_cents, y.forfait_cents, y.forfait_units, 0, 1"
+	" FROM beneficiaries b JOIN consumption_years y ON y.beneficiary_id = b.beneficiary_id"
+	" WHERE b.person_id = ANY($1::bigint[]) AND y.year >= date_part('year', $2::date)::int"
 	" UNION ALL"
-	" SELECT k.beneficiary_id, k.category, k.care_date - date '1970-01-01', k.pf_cents,"
+	" SELECT q.p, k.category, k.care_date - date '1970-01-01', k.pf_cents,"
 	" k.franchise_cents, k.amc_cents, k.forfait_cents, k.forfait_units, 0, 2"
-	" FROM (SELECT DISTINCT b, d FROM unnest($3::bigint[], $4::date[]) AS q(b, d)) q"
-	" JOIN consumption_counters k ON k.beneficiary_id = q.b AND k.care_date = q.d"
+	" FROM (SELECT DISTINCT p, d FROM unnest($3::bigint[], $4::date[]) AS q(p, d)) q"
+	" JOIN beneficiaries b ON b.person_id = q.p"
+	" JOIN consumption_counters k ON k.beneficiary_id = b.beneficiary_id AND k.care_date = q.d"
 	" UNION ALL"
-	" SELECT beneficiary_id, category, care_date - date '1970-01-01', 0, 0, amc_cents, 0, 0,"
-	" equipments, 3"
-	" FROM consumption_counters WHERE beneficiary_id = ANY($1::bigint[]) AND equipments > 0"
-	" AND care_date >= $2::date - interval '5 years'";
+	" SELECT b.person_id, k.category, k.care_date - date '1970-01-01', 0, 0, k.amc_cents, 0, 0,"
+	" k.equipments, 3"
+	" FROM beneficiaries b JOIN consumption_counters k ON k.beneficiary_id = b.beneficiary_id"
+	" WHERE b.person_id = ANY($1::bigint[]) AND k.equipments > 0"
+	" AND k.care_date >= $2::date - interval '5 years'";
 
 int reimburse_prepare(struct pg *db)
 {
@@ -134,20 +139,26 @@ int reimburse_prepare(struct pg *db)
 		       " LEFT JOIN guarantees g USING (formula_code, version)"
 		       " ORDER BY v.formula_code, v.version",
 		       0) != OK ||
-	    pg_prepare(db, "reimburse_lock_beneficiaries",
+	    pg_prepare(db, "reimburse_lock_persons",
 		       /* Locked in the order of the keys themselves: ids
 			* 2^31 apart share a key, and ordered by id two
 			* batches could take two keys in opposite orders. */
 		       "SELECT count(pg_advisory_xact_lock(" REIMBURSE_LOCK_CLASS ", k))"
-		       " FROM (SELECT DISTINCT (b & 2147483647)::int AS k FROM "
-		       "unnest($1::bigint[]) AS u(b)"
+		       " FROM (SELECT DISTINCT (b.person_id & 2147483647)::int AS k"
+		       "  FROM beneficiaries b WHERE b.beneficiary_id = ANY($1::bigint[])"
 		       "  ORDER BY k) q",
+		       1) != OK ||
+	    pg_prepare(db, "reimburse_persons",
+		       "SELECT beneficiary_id, person_id FROM beneficiaries"
+		       " WHERE beneficiary_id = ANY($1::bigint[])",
 		       1) != OK ||
 	    pg_prepare(db, "reimburse_lock",
 		       "SELECT cl.claim_id::text, cl.status, c.formula_code, cl.contract_id,"
 		       " cl.beneficiary_id, cl.payee,"
-		       " (SELECT count(*) FROM claim_lines l WHERE l.claim_id = cl.claim_id)"
+		       " (SELECT count(*) FROM claim_lines l WHERE l.claim_id = cl.claim_id),"
+		       " b.person_id"
 		       " FROM claims cl JOIN contracts c ON c.contract_id = cl.contract_id"
+		       " JOIN beneficiaries b ON b.beneficiary_id = cl.beneficiary_id"
 		       " WHERE cl.claim_id = ANY($1::uuid[]) ORDER BY cl.claim_id FOR UPDATE OF cl",
 		       1) != OK ||
 	    pg_prepare(db, "reimburse_history", sql_history, 4) != OK ||
@@ -159,30 +170,30 @@ int reimburse_prepare(struct pg *db)
 /* ---- histories of the batch's beneficiaries ------------------------------------ */
 
 struct history {
-	int64_t beneficiary_id;
+	int64_t person_id;
 	struct rules_history_item *items;
 	size_t n, cap;
 };
 
-/* The batch's beneficiaries, each once, sorted by id. */
+/* The batch's persons, each once, sorted by id. */
 struct histories {
 	struct history *h;
 	size_t n;
 };
 
-static int by_beneficiary(const void *a, const void *b)
+static int by_person(const void *a, const void *b)
 {
-	int64_t x = ((const struct history *)a)->beneficiary_id;
-	int64_t y = ((const struct history *)b)->beneficiary_id;
+	int64_t x = ((const struct history *)a)->person_id;
+	int64_t y = ((const struct history *)b)->person_id;
 
 	return (x > y) - (x < y);
 }
 
-static struct history *history_of(struct histories *hs, int64_t beneficiary_id)
+static struct history *history_of(struct histories *hs, int64_t person_id)
 {
-	struct history key = {.beneficiary_id = beneficiary_id};
+	struct history key = {.person_id = person_id};
 
-	return bsearch(&key, hs->h, hs->n, sizeof(*hs->h), by_beneficiary);
+	return bsearch(&key, hs->h, hs->n, sizeof(*hs->h), by_person);
 }
 
 static struct rules_history_item *history_push(struct history *h)
@@ -250,7 +261,7 @@ static int first_year(struct reimburse_item *items, int n)
 	return year == 9999 ? 1970 : year;
 }
 
-/* Each line's beneficiary and day of care, queued claims only. */
+/* Each line's person and day of care, queued claims only. */
 static void care_days(struct reimburse_item *items, int n, struct pgarray *who,
 		      struct pgarray *days)
 {
@@ -263,14 +274,14 @@ static void care_days(struct reimburse_item *items, int n, struct pgarray *who,
 
 			if (d == NULL || rules_date_parse(d, &day) != RULES_OK)
 				continue;
-			pgarray_int(who, items[i].claim->beneficiary_id);
+			pgarray_int(who, items[i].person_id);
 			pgarray_text(days, d);
 		}
 	}
 }
 
-/* The queued claims' beneficiaries, sorted, each once. */
-static void list_beneficiaries(struct reimburse_item *items, int n, struct histories *hs)
+/* The queued claims' persons, sorted, each once. */
+static void list_persons(struct reimburse_item *items, int n, struct histories *hs)
 {
 	size_t kept = 0;
 
@@ -278,10 +289,10 @@ static void list_beneficiaries(struct reimburse_item *items, int n, struct histo
 	hs->n = 0;
 	for (int i = 0; i < n; i++)
 		if (items[i].queued)
-			hs->h[hs->n++].beneficiary_id = items[i].claim->beneficiary_id;
-	qsort(hs->h, hs->n, sizeof(*hs->h), by_beneficiary);
+			hs->h[hs->n++].person_id = items[i].person_id;
+	qsort(hs->h, hs->n, sizeof(*hs->h), by_person);
 	for (size_t i = 0; i < hs->n; i++)
-		if (kept == 0 || hs->h[kept - 1].beneficiary_id != hs->h[i].beneficiary_id)
+		if (kept == 0 || hs->h[kept - 1].person_id != hs->h[i].person_id)
 			hs->h[kept++] = hs->h[i];
 	hs->n = kept;
 }
@@ -294,12 +305,12 @@ static int load_histories(struct pg *db, struct reimburse_item *items, int n, st
 	const char *v[4];
 	PGresult *res;
 
-	list_beneficiaries(items, n, hs);
+	list_persons(items, n, hs);
 	pgarray_init(&ids);
 	pgarray_init(&who);
 	pgarray_init(&days);
 	for (size_t i = 0; i < hs->n; i++)
-		pgarray_int(&ids, hs->h[i].beneficiary_id);
+		pgarray_int(&ids, hs->h[i].person_id);
 	care_days(items, n, &who, &days);
 	snprintf(year_start, sizeof(year_start), "%04d-01-01", first_year(items, n) % 10000);
 	v[0] = pgarray_finish(&ids);
@@ -314,10 +325,9 @@ static int load_histories(struct pg *db, struct reimburse_item *items, int n, st
 		return ERR;
 	for (int r = 0, last = -1; r < PQntuples(res); r++) {
 		int64_t id = pg_binary_int(res, r, 0);
-		/* Rows of one part come grouped by beneficiary. */
-		struct history *h = last >= 0 && hs->h[last].beneficiary_id == id
-					    ? &hs->h[last]
-					    : history_of(hs, id);
+		/* Rows of one part come grouped by person. */
+		struct history *h = last >= 0 && hs->h[last].person_id == id ? &hs->h[last]
+									     : history_of(hs, id);
 
 		if (h != NULL) {
 			history_row(h, res, r);
@@ -352,7 +362,7 @@ static const char *disagreement(PGresult *res, int r, const Claims__ClaimAccepte
 }
 
 /* Sets queued on the items to decide; poison on unknown claims. */
-static int lock_beneficiaries(struct pg *db, const struct reimburse_item *items, int n)
+static int lock_persons(struct pg *db, const struct reimburse_item *items, int n)
 {
 	struct pgarray ids;
 	const char *v[1];
@@ -364,7 +374,7 @@ static int lock_beneficiaries(struct pg *db, const struct reimburse_item *items,
 		if (items[i].claim != NULL && items[i].poison[0] == '\0')
 			pgarray_int(&ids, items[i].claim->beneficiary_id);
 	v[0] = pgarray_finish(&ids);
-	status = pg_exec_prepared(db, "reimburse_lock_beneficiaries", 1, v, NULL, NULL, &res);
+	status = pg_exec_prepared(db, "reimburse_lock_persons", 1, v, NULL, NULL, &res);
 	pgarray_free(&ids);
 	if (status == OK)
 		PQclear(res);
@@ -436,6 +446,7 @@ static int lock_claims(struct pg *db, struct reimburse_item *items, int n)
 
 			it->found = 1;
 			it->queued = k == first && strcmp(PQgetvalue(res, r, 1), "queued") == 0;
+			it->person_id = strtoll(PQgetvalue(res, r, 7), NULL, 10);
 			snprintf(it->formula_code, sizeof(it->formula_code), "%s",
 				 PQgetvalue(res, r, 2));
 			if (it->queued && *disagreement(res, r, it->claim) != '\0') {
@@ -949,8 +960,7 @@ static int decide_all(struct reimburse_ctx *ctx, struct reimburse_item *items, i
 
 		if (!items[i].queued)
 			continue;
-		if (prepare_work(ctx, &items[i], history_of(hs, items[i].claim->beneficiary_id),
-				 &w) != OK) {
+		if (prepare_work(ctx, &items[i], history_of(hs, items[i].person_id), &w) != OK) {
 			snprintf(items[i].poison, sizeof(items[i].poison),
 				 "malformed birth date %s", items[i].claim->birth_date);
 			items[i].queued = 0;
@@ -1027,7 +1037,7 @@ int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_i
 		items[i].queued = items[i].found = 0;
 		check_claim(&items[i]);
 	}
-	if (lock_beneficiaries(db, items, n) != OK || lock_claims(db, items, n) != OK ||
+	if (lock_persons(db, items, n) != OK || lock_claims(db, items, n) != OK ||
 	    load_histories(db, items, n, &hs) != OK)
 		goto out;
 	if (formulas_for(ctx, db, items, n) != OK)
@@ -1070,7 +1080,8 @@ int reimburse_decide_one(struct reimburse_ctx *ctx, struct reimburse_item *item,
 	 * load_histories() a beneficiary without counters. */
 	item->found = item->queued = 1;
 	memset(&h, 0, sizeof(h));
-	h.beneficiary_id = item->claim->beneficiary_id;
+	item->person_id = item->claim->beneficiary_id; /* a person of one row */
+	h.person_id = item->person_id;
 	memset(&bw, 0, sizeof(bw));
 	for (int a = 0; a < A_COUNT; a++)
 		pgarray_init(&bw.a[a]);
@@ -1089,6 +1100,37 @@ int reimburse_decide_one(struct reimburse_ctx *ctx, struct reimburse_item *item,
 }
 
 /* ---- quotes: the same computation, nothing written ------------------------------------ */
+
+/* Whose history each quote reads: its beneficiary's person (a claim's is
+ * read with its row lock, lock_claims()). A beneficiary the table does
+ * not hold is a person of its own, without counters. */
+static int find_persons(struct pg *db, struct reimburse_item *items, int n)
+{
+	struct pgarray ids;
+	const char *v[1];
+	PGresult *res;
+	int status;
+
+	pgarray_init(&ids);
+	for (int i = 0; i < n; i++) {
+		items[i].person_id = items[i].claim->beneficiary_id;
+		pgarray_int(&ids, items[i].claim->beneficiary_id);
+	}
+	v[0] = pgarray_finish(&ids);
+	status = pg_exec_prepared(db, "reimburse_persons", 1, v, NULL, NULL, &res);
+	pgarray_free(&ids);
+	if (status != OK)
+		return ERR;
+	for (int r = 0; r < PQntuples(res); r++) {
+		int64_t beneficiary = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+
+		for (int i = 0; i < n; i++)
+			if (items[i].claim->beneficiary_id == beneficiary)
+				items[i].person_id = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+	}
+	PQclear(res);
+	return OK;
+}
 
 /* The professional's answer, ready for the front door to pass on. */
 static int pack_quote_reply(const struct claim_work *w, const struct outcome *o,
@@ -1120,7 +1162,7 @@ static int pack_quote_reply(const struct claim_work *w, const struct outcome *o,
 static void quote_one(struct reimburse_ctx *ctx, struct reimburse_item *item, struct histories *hs,
 		      struct reimburse_quote *q)
 {
-	struct history *h = history_of(hs, q->claim->beneficiary_id);
+	struct history *h = history_of(hs, item->person_id);
 	size_t keep = h->n;
 	struct claim_work w;
 	struct outcome o;
@@ -1167,7 +1209,9 @@ int reimburse_quote_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimb
 
 	/* The counters are read, never written: what a quote shows is what
 	 * the claim would get if it came now. */
-	status = load_histories(db, items, n, &hs);
+	status = find_persons(db, items, n);
+	if (status == OK)
+		status = load_histories(db, items, n, &hs);
 	for (int i = 0; i < n && status == OK; i++)
 		quote_one(ctx, &items[i], &hs, &q[i]);
 	histories_free(&hs);
@@ -1181,7 +1225,8 @@ void reimburse_quote_one(struct reimburse_ctx *ctx, struct reimburse_quote *q)
 	struct histories hs = {NULL, 0};
 
 	/* What load_histories() finds of a beneficiary without counters. */
-	list_beneficiaries(items, 1, &hs);
+	items[0].person_id = items[0].claim->beneficiary_id; /* a person of one row */
+	list_persons(items, 1, &hs);
 	quote_one(ctx, items, &hs, q);
 	histories_free(&hs);
 	free(items);

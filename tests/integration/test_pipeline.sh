@@ -1072,13 +1072,37 @@ check_eq "change of contract: each side under its own contract" \
 	"$(sql "SELECT string_agg(c.external_id || '=' || k.formula_code, ',' ORDER BY c.external_id)
 		FROM claims c JOIN contracts k USING (contract_id) WHERE c.source = '$SP'")" \
 	"december=CONFORT,january=ESSENTIEL"
+# The history is the person's, not the contract's (migration 023): the
+# two beneficiary rows are one person, and glasses paid in December under
+# contract A are not paid again in March under B (one equipment per 24
+# months); a quote for them says so too.
+check_eq "change of contract: the beneficiary rows of both contracts are one person" \
+	"$(sql "SELECT count(*) || ' ' || count(DISTINCT b.person_id) FROM beneficiaries b
+	  JOIN contracts c USING (contract_id) JOIN members m ON m.member_id = c.member_id
+	  WHERE m.membership_number = '$M5'")" "2 1"
+SG="glasses-$RUN_ID"
+glasses() { printf '{"source":"%s","external_id":"%s","membership_number":"%s","lines":[{"category":"OPTIQUE_EQUIPEMENT","care_date":"%s","charged_cents":45000,"brss_cents":15,"amo_rate":60,"lenses":["simple","complex"],"frame_charged_cents":15000}]}\n' "$SG" "$1" "$M5" "$2"; }
+glasses december 2025-12-15 >"$TEST_LOGS/glasses-dec.json"
+glasses march 2026-03-16 >"$TEST_LOGS/glasses-mar.json"
+"$BIN/claimctl" submit --sync "$TEST_LOGS/glasses-dec.json" >>"$LOG" 2>&1
+check "change of contract: glasses in December decided" wait_for 60 all_decided "$SG" 1
+"$BIN/claimctl" submit --sync "$TEST_LOGS/glasses-mar.json" >>"$LOG" 2>&1
+check "change of contract: glasses in March decided" wait_for 60 all_decided "$SG" 2
+glasses_paid() { # external id: AMC paid, and whether the renewal rule refused it
+	sql "SELECT (sum(d.amc_cents) > 0) || ' ' || bool_or('RENEWAL_NOT_DUE' = ANY(d.rules))
+	  FROM decisions d JOIN claims c USING (claim_id) WHERE c.source = '$SG' AND c.external_id = '$1'"
+}
+check_eq "change of contract: glasses in December paid under A" \
+	"$(glasses_paid december)" "true false"
+check_eq "change of contract: glasses in March under B refused, renewal not due (the person's)" \
+	"$(glasses_paid march)" "false true"
 
-# ---- one beneficiary, one transaction at a time ---------------------------------
-# A batch takes an advisory lock per beneficiary before reading its
+# ---- one person, one transaction at a time ---------------------------------------
+# A batch takes an advisory lock per person before reading their
 # history: held here, the claim waits for it.
 LK="lock-$RUN_ID"
 claims_file "$P" 1 1 "$LK" >"$TEST_LOGS/lock-claim.json"
-ben=$(sql "SELECT b.beneficiary_id FROM beneficiaries b JOIN members m USING (member_id)
+ben=$(sql "SELECT b.person_id FROM beneficiaries b JOIN members m USING (member_id)
 	WHERE m.membership_number = '${P}00001' AND b.rank = 1")
 psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; SELECT pg_advisory_xact_lock(7415003, $ben);
 	SELECT pg_sleep(5); COMMIT" >/dev/null 2>>"$LOG" &

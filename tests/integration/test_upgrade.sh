@@ -11,6 +11,8 @@
 # 022: non_optam_pct_brss is taken out of the guarantees other than
 # doctors' fees (where the engine never read it, and now refuses it),
 # and kept on doctors' fees with its value.
+# 023: the beneficiary rows of one person across a member's contracts
+# are named one person (person_id), existing rows and new ones.
 source "$(dirname "$0")/../lib.sh"
 
 ADMIN_DSN=$CLAIMS_PG_DSN
@@ -30,6 +32,16 @@ trap cleanup EXIT
 
 old_sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$OLD_DSN" -c "$1"; }
 old_claimctl() { CLAIMS_PG_DSN="$OLD_DSN" "$BIN/claimctl" "$@" >/dev/null; }
+
+# migrate_except NNN: the database has every migration but NNN
+migrate_except() {
+	local f
+	rm -f "$OLD_SQL"/*.sql
+	for f in deploy/sql/[0-9][0-9][0-9]_*.sql; do
+		[[ $(basename "$f") == "$1"_* ]] || cp "$f" "$OLD_SQL/"
+	done
+	old_claimctl migrate --dir "$OLD_SQL"
+}
 
 # migrate_up_to NNN: the database has the migrations before NNN only
 migrate_up_to() {
@@ -68,6 +80,49 @@ if [ -n "$doctors_before" ]; then
 else
 	fail "doctors' fees carry non_optam_pct_brss before" "none in deploy/formulas"
 fi
+
+# A family whose contract changed on 1 January, written before 023: the
+# subscriber (her first name now in capitals) and the child on both
+# contracts, the spouse, born the same day as the subscriber, on the
+# second only.
+check "a family on two contracts" old_sql "
+	WITH m AS (INSERT INTO members (membership_number, last_name, first_name, birth_date)
+	  VALUES ('UPG$RUN_ID', 'Martin', 'Marie', '1980-05-01') RETURNING member_id),
+	a AS (INSERT INTO contracts (member_id, formula_code, amc_number, status, start_date, end_date)
+	  SELECT member_id, 'CONFORT', '75500017', 'terminated', '2025-01-01', '2026-01-01' FROM m
+	  RETURNING contract_id, member_id),
+	b AS (INSERT INTO contracts (member_id, formula_code, amc_number, status, start_date)
+	  SELECT member_id, 'ESSENTIEL', '75500017', 'active', '2026-01-01' FROM m
+	  RETURNING contract_id, member_id)
+	INSERT INTO beneficiaries (contract_id, member_id, rank, relationship, last_name, first_name,
+	  birth_date, start_date)
+	SELECT contract_id, member_id, 1, 'subscriber', 'Martin', 'Marie', date '1980-05-01', date '2025-01-01' FROM a
+	UNION ALL SELECT contract_id, NULL, 2, 'child', 'Martin', 'Léo', date '2015-03-03', date '2025-01-01' FROM a
+	UNION ALL SELECT contract_id, member_id, 1, 'subscriber', 'Martin', 'MARIE', date '1980-05-01', date '2026-01-01' FROM b
+	UNION ALL SELECT contract_id, NULL, 2, 'spouse', 'Martin', 'Paul', date '1980-05-01', date '2026-01-01' FROM b
+	UNION ALL SELECT contract_id, NULL, 3, 'child', 'Martin', 'Léo', date '2015-03-03', date '2026-01-01' FROM b"
+# the family's persons: each the first names @ formulas of its rows
+family() {
+	old_sql "SELECT string_agg(x, ' ' ORDER BY x) FROM (
+	  SELECT string_agg(b.first_name || '@' || c.formula_code, '+' ORDER BY b.beneficiary_id) x
+	  FROM beneficiaries b JOIN contracts c USING (contract_id) JOIN members m ON m.member_id = c.member_id
+	  WHERE m.membership_number = 'UPG$RUN_ID' GROUP BY b.person_id) p"
+}
+# This release's statements need 023's column: it is applied first.
+check "migrated but for 022" migrate_except 022
+check_eq "023: one person per person of the family, across the two contracts" \
+	"$(family)" "Léo@CONFORT+Léo@ESSENTIEL Marie@CONFORT+MARIE@ESSENTIEL Paul@ESSENTIEL"
+check "023: a third contract's row, written after, joins its person" old_sql "
+	WITH c AS (INSERT INTO contracts (member_id, formula_code, amc_number, status, start_date)
+	  SELECT member_id, 'PREMIUM', '75500017', 'active', '2027-01-01' FROM members
+	  WHERE membership_number = 'UPG$RUN_ID' RETURNING contract_id, member_id)
+	INSERT INTO beneficiaries (contract_id, member_id, rank, relationship, last_name, first_name,
+	  birth_date, start_date)
+	SELECT contract_id, member_id, 1, 'subscriber', 'Martin', 'Marie', date '1980-05-01', date '2027-01-01' FROM c"
+check_eq "023: ... (the trigger)" "$(family)" \
+	"Léo@CONFORT+Léo@ESSENTIEL Marie@CONFORT+MARIE@ESSENTIEL+Marie@PREMIUM Paul@ESSENTIEL"
+check_eq "022 not applied yet" \
+	"$(old_sql "SELECT count(*) FROM schema_migrations WHERE name LIKE '022_%'")" 0
 
 # upgrade_worker: a reimbursement worker on that database, started as in
 # production but with no broker to reach (it must not take the shared
