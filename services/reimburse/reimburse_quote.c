@@ -63,6 +63,7 @@ struct quote_server {
 	struct pg *db;
 	struct reimburse_ctx rctx;
 	long reload_seconds;
+	int formulas_changed; /* a change notice not read yet */
 	pthread_t thread;
 	int started;
 	atomic_int stop;
@@ -398,6 +399,25 @@ static void leave_front_doors(struct quote_server *q)
  * other replicas get every quote meanwhile. Requests it had already
  * received are answered; those on their way when it leaves reach the
  * client as TIMEOUT. */
+/* The formulas read again every reload_seconds, and at once after a
+ * change notice. A reload that fails after a notice is tried again the
+ * next second, not the next period: meanwhile quotes are computed on
+ * guarantees the invoice will not get. */
+static void reload_formulas(struct quote_server *q)
+{
+	int64_t now = clock_mono_us(), period = q->reload_seconds * 1000000;
+
+	if (now - q->rctx.formulas.loaded_at_us <= period)
+		return;
+	if (formulas_load(q->db, &q->rctx.formulas) == OK) {
+		q->formulas_changed = 0;
+		return;
+	}
+	q->rctx.formulas.loaded_at_us = q->formulas_changed ? now - period + 1000000 : now;
+	log_warn("quote thread: formula reload failed; keeping the loaded versions%s",
+		 q->formulas_changed ? " (a change was announced: trying again in 1 s)" : "");
+}
+
 static void follow_database(struct quote_server *q)
 {
 	int up;
@@ -434,14 +454,11 @@ static void *quote_loop(void *arg)
 			break;
 		}
 		/* A change of the formulas is read before the next quote. */
-		if (pg_notified(q->db, FORMULAS_CHANNEL))
+		if (pg_notified(q->db, FORMULAS_CHANNEL)) {
 			q->rctx.formulas.loaded_at_us = 0;
-		if (clock_mono_us() - q->rctx.formulas.loaded_at_us > q->reload_seconds * 1000000 &&
-		    formulas_load(q->db, &q->rctx.formulas) != OK) {
-			q->rctx.formulas.loaded_at_us = clock_mono_us();
-			log_warn(
-				"quote thread: formula reload failed; keeping the loaded versions");
+			q->formulas_changed = 1;
 		}
+		reload_formulas(q);
 		if (rc > 0)
 			serve_batch(q);
 		follow_database(q);
@@ -503,9 +520,8 @@ int quote_server_start(const char *dsn, const char *endpoints, const struct rule
 				      "Quote batch: first request read to last reply sent");
 	q->zctx = zmq_ctx_new();
 	if (q->zctx == NULL || pg_open_serving(dsn, &q->db) != OK ||
-	    pg_exec(q->db, "SET synchronous_commit = off") != OK ||
-	    reimburse_prepare(q->db) != OK || quote_prepare(q->db) != OK ||
-	    pg_listen(q->db, FORMULAS_CHANNEL) != OK ||
+	    pg_set(q->db, "synchronous_commit", "off") != OK || reimburse_prepare(q->db) != OK ||
+	    quote_prepare(q->db) != OK || pg_listen(q->db, FORMULAS_CHANNEL) != OK ||
 	    formulas_load(q->db, &q->rctx.formulas) != OK || connect_all(q, endpoints) != OK)
 		goto fail;
 	if (thread_start(&q->thread, quote_loop, q, "quote server") != OK)
