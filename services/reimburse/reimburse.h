@@ -72,6 +72,12 @@ struct reimburse_item {
 	char poison[256];	      /* set: the message goes to the DLQ */
 	int found, queued;	      /* the claim exists; it waits for its decision */
 	int64_t person_id;	      /* whose history: the beneficiary's person (migration 023) */
+	/* The days the contract covers now, read with the claim's lock
+	 * (days since 1970-01-01; covered_to exclusive); care outside is
+	 * not decided. Unknown (quotes, whose front door checks rights): no
+	 * limit. */
+	int coverage_known;
+	int32_t covered_from, covered_to, suspended_from;
 	char formula_code[64];
 };
 

@@ -156,7 +156,17 @@ int reimburse_prepare(struct pg *db)
 		       "SELECT cl.claim_id::text, cl.status, c.formula_code, cl.contract_id,"
 		       " cl.beneficiary_id, cl.payee,"
 		       " (SELECT count(*) FROM claim_lines l WHERE l.claim_id = cl.claim_id),"
-		       " b.person_id"
+		       " b.person_id,"
+		       /* The coverage as intake judges it, now: a contract
+			* ended, or suspended, since the claim was accepted
+			* (a backlog, a termination backdated) no longer
+			* pays its care after that day. */
+		       " greatest(c.start_date, b.start_date) - date '1970-01-01',"
+		       " least(coalesce(c.end_date - date '1970-01-01', 2147483647),"
+		       "       coalesce(b.end_date - date '1970-01-01', 2147483647)),"
+		       " CASE WHEN c.status = 'suspended'"
+		       "  THEN coalesce(c.suspended_from - date '1970-01-01', -2147483648)"
+		       "  ELSE 2147483647 END"
 		       " FROM claims cl JOIN contracts c ON c.contract_id = cl.contract_id"
 		       " JOIN beneficiaries b ON b.beneficiary_id = cl.beneficiary_id"
 		       " WHERE cl.claim_id = ANY($1::uuid[]) ORDER BY cl.claim_id FOR UPDATE OF cl",
@@ -447,6 +457,10 @@ static int lock_claims(struct pg *db, struct reimburse_item *items, int n)
 			it->found = 1;
 			it->queued = k == first && strcmp(PQgetvalue(res, r, 1), "queued") == 0;
 			it->person_id = strtoll(PQgetvalue(res, r, 7), NULL, 10);
+			it->coverage_known = 1;
+			it->covered_from = (int32_t)strtol(PQgetvalue(res, r, 8), NULL, 10);
+			it->covered_to = (int32_t)strtol(PQgetvalue(res, r, 9), NULL, 10);
+			it->suspended_from = (int32_t)strtol(PQgetvalue(res, r, 10), NULL, 10);
 			snprintf(it->formula_code, sizeof(it->formula_code), "%s",
 				 PQgetvalue(res, r, 2));
 			if (it->queued && *disagreement(res, r, it->claim) != '\0') {
@@ -487,6 +501,15 @@ static void work_free(struct claim_work *w)
 	free(w->errors);
 }
 
+/* Whether the contract covers the day now (see reimburse_item). */
+static int covered(const struct reimburse_item *it, rules_date_t date)
+{
+	int32_t day = rules_date_to_days(date);
+
+	return !it->coverage_known ||
+	       (day >= it->covered_from && day < it->covered_to && day < it->suspended_from);
+}
+
 static int prepare_work(struct reimburse_ctx *ctx, const struct reimburse_item *it,
 			struct history *history, struct claim_work *w)
 {
@@ -513,6 +536,13 @@ static int prepare_work(struct reimburse_ctx *ctx, const struct reimburse_item *
 
 		if (claim_line_to_rules(a->lines[i], l) != OK) {
 			snprintf(w->errors[i], sizeof(w->errors[i]), "INVALID_LINE");
+			continue;
+		}
+		if (!covered(it, l->date)) {
+			snprintf(w->errors[i], sizeof(w->errors[i]),
+				 "NOT_COVERED: the contract no longer covers %s (ended or suspended"
+				 " since the claim was accepted)",
+				 a->lines[i]->care_date);
 			continue;
 		}
 		w->fv[i] = formulas_find(&ctx->formulas, it->formula_code, l->date);
