@@ -364,11 +364,13 @@ check_eq "outbox purge: only the published event written more than 7 days ago" \
 	"$(sql "SELECT string_agg(key, ',' ORDER BY event_id) FROM outbox
 	        WHERE event_id IN ($old_sent, $recent_sent, $old_refused, $old_queued)")" \
 	"recent-sent,old-refused,old-queued"
-# More than one slice (5,000 rows each).
+# More than one slice (5,000 rows each), written as sent: the insert and
+# the queue's delete in one transaction, so that no relay ever sees them
+# queued (it would set them aside as refused: their topic does not exist).
 sql "INSERT INTO outbox (message_id, topic, key, msg_type, payload, created_at)
      SELECT gen_random_uuid(), 'small.$RUN_ID', 'bulk', 3, '\\x00', now() - interval '9 days'
-     FROM generate_series(1, 12001)" >/dev/null
-sql "DELETE FROM outbox_queue q USING outbox o
+     FROM generate_series(1, 12001);
+     DELETE FROM outbox_queue q USING outbox o
      WHERE o.event_id = q.event_id AND o.topic = 'small.$RUN_ID' AND o.key = 'bulk'" >/dev/null
 purged=$("$BIN/claimctl" outbox purge --days 7)
 check "outbox purge: in slices, to the end (${purged%% *} purged)" test "${purged%% *}" -ge 12001
@@ -1231,6 +1233,21 @@ other_beneficiary=$(sql "SELECT b.beneficiary_id FROM beneficiaries b JOIN contr
 sql "UPDATE claims SET beneficiary_id = $other_beneficiary WHERE source = '$DIS' AND external_id = '$DIS-0';
      UPDATE claims SET payee = 'professional' WHERE source = '$DIS' AND external_id = '$DIS-1'" >/dev/null
 counters_before=$(sql "SELECT count(*) FROM consumption_counters WHERE beneficiary_id = $other_beneficiary")
+# Claims accepted, then their contract ended (a termination backdated, as
+# after a death) before a worker took them: the care after the end is
+# not paid, the care before is.
+ENDED="ended-$RUN_ID"
+create_members "${P}0" 1 CONFORT
+{
+	printf '{"source":"%s","external_id":"after","membership_number":"%s","lines":[%s]}\n' \
+		"$ENDED" "${P}000001" "$(pharma 2026-03-10)"
+	printf '{"source":"%s","external_id":"both","membership_number":"%s","lines":[%s,%s]}\n' \
+		"$ENDED" "${P}000001" "$(pharma 2026-02-10)" "$(pharma 2026-03-10)"
+} >"$TEST_LOGS/ended-claims.json"
+out=$("$BIN/claimctl" submit --sync "$TEST_LOGS/ended-claims.json" 2>>"$LOG")
+check_eq "contract ended after acceptance: both claims accepted" "$(grep -c ' accepted ' <<<"$out")" 2
+check "contract ended after acceptance: the contract terminated on 1 March" \
+	"$BIN/claimctl" contract terminate --member "${P}000001" --end-date 2026-03-01 --reason deces
 start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192
 disagreements() { # dead letters of the disagreeing events, by what disagrees
 	sql "SELECT string_agg(w, ' ' ORDER BY w) FROM (SELECT CASE
@@ -1246,6 +1263,14 @@ check_eq "disagreeing events: neither claim decided, nobody paid, no counter mov
 	  || ' ' || (SELECT count(*) FROM consumption_counters WHERE beneficiary_id = $other_beneficiary)
 	  FROM claims c LEFT JOIN payments p USING (claim_id) WHERE c.source = '$DIS'")" "2 0 $counters_before"
 check "one event thrice: the claim decided" wait_for 60 all_decided "$DUP" 1
+check "contract ended after acceptance: both claims decided" wait_for 60 all_decided "$ENDED" 2
+check_eq "contract ended after acceptance: March care not paid, February care paid" \
+	"$(sql "SELECT string_agg(c.external_id || '=' || c.status || '/' || coalesce(p.amount_cents, 0)
+	  || '/' || (c.outcome_reason LIKE '%NOT_COVERED: the contract no longer covers 2026-03-10%'),
+	  ' ' ORDER BY c.external_id)
+	  FROM claims c LEFT JOIN payments p USING (claim_id) WHERE c.source = '$ENDED'")" \
+	"after=error/0/true both=partial/$(sql "SELECT amc_cents FROM decisions d JOIN claims c USING (claim_id)
+	  WHERE c.source = '$ENDED' AND c.external_id = 'both' AND d.line_no = 1")/true"
 check_eq "one event thrice: one decision per line, one payment, no dead letter" \
 	"$(sql "SELECT (SELECT count(*) FROM decisions WHERE claim_id = '$dup_claim')
 		|| ' ' || (SELECT count(*) FROM payments WHERE claim_id = '$dup_claim')
