@@ -153,6 +153,25 @@ change_contract() {
 	       date '2026-01-01' FROM c"
 }
 
+# own_role NAME: a login role NAME_<run> of its own (a member of the
+# owner's, so with its rights), in ROLE, and CLAIMS_PG_DSN logging in as
+# it, in DSN: a daemon given DSN is told apart in pg_stat_activity
+# (usename), and its database can be taken away from it alone (NOLOGIN,
+# its sessions ended). drop_own_role ends its sessions and drops it.
+own_role() {
+	ROLE="$1_${RUN_ID//[^a-zA-Z0-9]/_}"
+	case "$CLAIMS_PG_DSN" in
+	*://*@*) DSN="${CLAIMS_PG_DSN%%://*}://$ROLE@${CLAIMS_PG_DSN#*@}" ;;
+	*) DSN="$CLAIMS_PG_DSN user=$ROLE" ;;
+	esac
+	sql "CREATE ROLE $ROLE LOGIN IN ROLE $(sql 'SELECT current_user')" >/dev/null
+}
+
+drop_own_role() {
+	sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '$ROLE'" >/dev/null 2>&1
+	sql "DROP ROLE IF EXISTS $ROLE" >/dev/null 2>&1
+}
+
 # database_uri NAME: CLAIMS_PG_DSN (a URI) naming database NAME, its
 # parameters kept; fails when CLAIMS_PG_DSN is not a URI
 database_uri() {

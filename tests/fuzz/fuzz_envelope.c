@@ -61,14 +61,7 @@
 #include "../../services/intake/intake_check.c"
 #include "fuzz_protobuf.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                       \
-	do {                              \
-		if (!(cond))              \
-			__builtin_trap(); \
-	} while (0)
+#include "fuzz_target.h"
 
 /* A fixed "today" keeps every run reproducible: 2025-06-30. */
 static int32_t today;

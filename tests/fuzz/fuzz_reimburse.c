@@ -60,14 +60,7 @@
 #include "../formula_files.h"
 #include "../reimburse_quote_job.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                       \
-	do {                              \
-		if (!(cond))              \
-			__builtin_trap(); \
-	} while (0)
+#include "fuzz_target.h"
 
 static const char *const formula_codes[] = {"CONFORT", "ESSENTIEL", "LIBERTE", "PREMIUM"};
 #define N_FORMULAS (sizeof(formula_codes) / sizeof(formula_codes[0]))

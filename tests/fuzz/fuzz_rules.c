@@ -22,8 +22,7 @@
 
 #include "rules/rules_json.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_target.h"
 
 static struct rules_params params;
 

@@ -37,6 +37,7 @@
 #include "../../services/tpgate/tpgate_decode.c"
 #include "../../services/tpgate/tpgate_eligibility.c"
 #include "common/tpclient.h"
+#include "fuzz_target.h"
 
 static void check_request_id(const uint8_t *data, size_t size)
 {

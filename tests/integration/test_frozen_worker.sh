@@ -20,18 +20,12 @@ P="9${RUN_ID: -5}"
 SRC="frozen-$RUN_ID"
 # The frozen replica logs in as a role of its own (a member of the
 # owner's): its sessions are told apart from the second replica's.
-ROLE="frozen_${RUN_ID//[^a-zA-Z0-9]/_}"
-case "$CLAIMS_PG_DSN" in
-*://*@*) DSN="${CLAIMS_PG_DSN%%://*}://$ROLE@${CLAIMS_PG_DSN#*@}" ;;
-*) DSN="$CLAIMS_PG_DSN user=$ROLE" ;;
-esac
-sql "CREATE ROLE $ROLE LOGIN IN ROLE $(sql 'SELECT current_user')" >/dev/null
+own_role frozen
 FROZEN=
 cleanup() {
 	[ -n "$FROZEN" ] && kill -CONT "$FROZEN" 2>/dev/null
 	stop_all
-	sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '$ROLE'" >/dev/null 2>&1
-	sql "DROP ROLE IF EXISTS $ROLE" >/dev/null 2>&1
+	drop_own_role
 }
 trap cleanup EXIT
 

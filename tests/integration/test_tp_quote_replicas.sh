@@ -17,18 +17,12 @@ source "$(dirname "$0")/../lib.sh"
 P="4${RUN_ID: -5}"
 LOG="$TEST_LOGS/tp-quote-replicas-$RUN_ID.log"
 create_members "$P" 1 CONFORT
-ROLE="quoter_${RUN_ID//[^a-zA-Z0-9]/_}"
-case "$CLAIMS_PG_DSN" in
-*://*@*) DSN="${CLAIMS_PG_DSN%%://*}://$ROLE@${CLAIMS_PG_DSN#*@}" ;;
-*) DSN="$CLAIMS_PG_DSN user=$ROLE" ;;
-esac
-sql "CREATE ROLE $ROLE LOGIN IN ROLE $(sql 'SELECT current_user')" >/dev/null
+own_role quoter
 STOPPED=
 cleanup() {
 	[ -n "$STOPPED" ] && kill -CONT "$STOPPED" 2>/dev/null
 	stop_all
-	sql "ALTER ROLE $ROLE LOGIN" >/dev/null 2>&1
-	sql "DROP ROLE IF EXISTS $ROLE" >/dev/null 2>&1
+	drop_own_role
 }
 trap cleanup EXIT
 

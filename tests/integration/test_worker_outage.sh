@@ -15,16 +15,10 @@ LOG="$TEST_LOGS/worker-outage-$RUN_ID.log"
 # The replica logs in as a role of its own (a member of the owner's, so
 # with its rights): refusing that role's logins, and ending its
 # sessions, takes the database away from it alone.
-ROLE="held_${RUN_ID//[^a-zA-Z0-9]/_}"
-case "$CLAIMS_PG_DSN" in
-*://*@*) DSN="${CLAIMS_PG_DSN%%://*}://$ROLE@${CLAIMS_PG_DSN#*@}" ;;
-*) DSN="$CLAIMS_PG_DSN user=$ROLE" ;;
-esac
-sql "CREATE ROLE $ROLE LOGIN IN ROLE $(sql 'SELECT current_user')" >/dev/null
+own_role held
 cleanup() {
 	stop_all
-	sql "ALTER ROLE $ROLE LOGIN" >/dev/null 2>&1
-	sql "DROP ROLE IF EXISTS $ROLE" >/dev/null 2>&1
+	drop_own_role
 }
 trap cleanup EXIT
 metric() { curl -s "http://127.0.0.1:9186/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
