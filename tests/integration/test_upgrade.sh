@@ -82,9 +82,9 @@ else
 fi
 
 # A family whose contract changed on 1 January, written before 023: the
-# subscriber (her first name now in capitals) and the child on both
-# contracts, the spouse, born the same day as the subscriber, on the
-# second only.
+# subscriber (her first name now in capitals), a child, and twins who
+# carry their mother's NIR on both contracts, the spouse, born the same
+# day as the subscriber, on the second only.
 check "a family on two contracts" old_sql "
 	WITH m AS (INSERT INTO members (membership_number, last_name, first_name, birth_date)
 	  VALUES ('UPG$RUN_ID', 'Martin', 'Marie', '1980-05-01') RETURNING member_id),
@@ -98,12 +98,19 @@ check "a family on two contracts" old_sql "
 	  birth_date, start_date)
 	SELECT contract_id, member_id, 1, 'subscriber', 'Martin', 'Marie', date '1980-05-01', date '2025-01-01' FROM a
 	UNION ALL SELECT contract_id, NULL, 2, 'child', 'Martin', 'Léo', date '2015-03-03', date '2025-01-01' FROM a
+	UNION ALL SELECT contract_id, NULL, 3, 'child', 'Martin', 'Jade', date '2019-07-07', date '2025-01-01' FROM a
+	UNION ALL SELECT contract_id, NULL, 4, 'child', 'Martin', 'Lou', date '2019-07-07', date '2025-01-01' FROM a
 	UNION ALL SELECT contract_id, member_id, 1, 'subscriber', 'Martin', 'MARIE', date '1980-05-01', date '2026-01-01' FROM b
 	UNION ALL SELECT contract_id, NULL, 2, 'spouse', 'Martin', 'Paul', date '1980-05-01', date '2026-01-01' FROM b
-	UNION ALL SELECT contract_id, NULL, 3, 'child', 'Martin', 'Léo', date '2015-03-03', date '2026-01-01' FROM b"
+	UNION ALL SELECT contract_id, NULL, 3, 'child', 'Martin', 'Léo', date '2015-03-03', date '2026-01-01' FROM b
+	UNION ALL SELECT contract_id, NULL, 4, 'child', 'Martin', 'Lou', date '2019-07-07', date '2026-01-01' FROM b
+	UNION ALL SELECT contract_id, NULL, 5, 'child', 'Martin', 'Jade', date '2019-07-07', date '2026-01-01' FROM b"
+check "the twins carry their mother's NIR" old_sql "UPDATE beneficiaries SET nir = '280057512345612'
+	WHERE first_name IN ('Jade', 'Lou') AND contract_id IN (SELECT contract_id FROM contracts c
+	JOIN members m USING (member_id) WHERE m.membership_number = 'UPG$RUN_ID')"
 # the family's persons: each the first names @ formulas of its rows
 family() {
-	old_sql "SELECT string_agg(x, ' ' ORDER BY x) FROM (
+	old_sql "SELECT string_agg(x, ' ' ORDER BY x COLLATE \"C\") FROM (
 	  SELECT string_agg(b.first_name || '@' || c.formula_code, '+' ORDER BY b.beneficiary_id) x
 	  FROM beneficiaries b JOIN contracts c USING (contract_id) JOIN members m ON m.member_id = c.member_id
 	  WHERE m.membership_number = 'UPG$RUN_ID' GROUP BY b.person_id) p"
@@ -111,7 +118,7 @@ family() {
 # This release's statements need 023's column: it is applied first.
 check "migrated but for 022" migrate_except 022
 check_eq "023: one person per person of the family, across the two contracts" \
-	"$(family)" "Léo@CONFORT+Léo@ESSENTIEL Marie@CONFORT+MARIE@ESSENTIEL Paul@ESSENTIEL"
+	"$(family)" "Jade@CONFORT+Jade@ESSENTIEL Lou@CONFORT+Lou@ESSENTIEL Léo@CONFORT+Léo@ESSENTIEL Marie@CONFORT+MARIE@ESSENTIEL Paul@ESSENTIEL"
 check "023: a third contract's row, written after, joins its person" old_sql "
 	WITH c AS (INSERT INTO contracts (member_id, formula_code, amc_number, status, start_date)
 	  SELECT member_id, 'PREMIUM', '75500017', 'active', '2027-01-01' FROM members
@@ -120,7 +127,7 @@ check "023: a third contract's row, written after, joins its person" old_sql "
 	  birth_date, start_date)
 	SELECT contract_id, member_id, 1, 'subscriber', 'Martin', 'Marie', date '1980-05-01', date '2027-01-01' FROM c"
 check_eq "023: ... (the trigger)" "$(family)" \
-	"Léo@CONFORT+Léo@ESSENTIEL Marie@CONFORT+MARIE@ESSENTIEL+Marie@PREMIUM Paul@ESSENTIEL"
+	"Jade@CONFORT+Jade@ESSENTIEL Lou@CONFORT+Lou@ESSENTIEL Léo@CONFORT+Léo@ESSENTIEL Marie@CONFORT+MARIE@ESSENTIEL+Marie@PREMIUM Paul@ESSENTIEL"
 check_eq "022 not applied yet" \
 	"$(old_sql "SELECT count(*) FROM schema_migrations WHERE name LIKE '022_%'")" 0
 
