@@ -72,12 +72,14 @@ struct reimburse_item {
 	char poison[256];	      /* set: the message goes to the DLQ */
 	int found, queued;	      /* the claim exists; it waits for its decision */
 	int64_t person_id;	      /* whose history: the beneficiary's person (migration 023) */
-	/* The days the contract covers now, read with the claim's lock
-	 * (days since 1970-01-01; covered_to exclusive); care outside is
-	 * not decided. Unknown (quotes, whose front door checks rights): no
-	 * limit. */
-	int coverage_known;
+	/* Read with the claim's lock (lock_claims), recorded set: the days the
+	 * contract covers now (days since 1970-01-01; covered_to exclusive;
+	 * care outside is not decided), and the beneficiary's birth date and
+	 * exemptions as recorded now. Unset (quotes, whose front door checks
+	 * rights, and tests): no limit, and the message's beneficiary. */
+	int recorded;
 	int32_t covered_from, covered_to, suspended_from;
+	char birth_date[16], exemptions[64];
 	char formula_code[64];
 };
 

@@ -166,9 +166,13 @@ int reimburse_prepare(struct pg *db)
 		       "       coalesce(b.end_date - date '1970-01-01', 2147483647)),"
 		       " CASE WHEN c.status = 'suspended'"
 		       "  THEN coalesce(c.suspended_from - date '1970-01-01', -2147483648)"
-		       "  ELSE 2147483647 END"
+		       "  ELSE 2147483647 END,"
+		       " m.membership_number, coalesce(p.id_value, ''), b.birth_date::text,"
+		       " array_to_string(b.exemptions, ',')"
 		       " FROM claims cl JOIN contracts c ON c.contract_id = cl.contract_id"
 		       " JOIN beneficiaries b ON b.beneficiary_id = cl.beneficiary_id"
+		       " JOIN members m ON m.member_id = c.member_id"
+		       " LEFT JOIN professionals p ON p.professional_id = cl.professional_id"
 		       " WHERE cl.claim_id = ANY($1::uuid[]) ORDER BY cl.claim_id FOR UPDATE OF cl",
 		       1) != OK ||
 	    pg_prepare(db, "reimburse_history", sql_history, 4) != OK ||
@@ -350,15 +354,24 @@ static int load_histories(struct pg *db, struct reimburse_item *items, int n, st
 
 /* ---- locks ----------------------------------------------------------------------- */
 
+/* Whether an event's text is the recorded one (absent counts as empty). */
+static int same_text(const char *event, const char *recorded)
+{
+	return strcmp(event != NULL ? event : "", recorded) == 0;
+}
+
 /* What the event says of its claim against the claim as recorded, row r
- * of reimburse_lock: "" when they agree. The beneficiary and the payee
- * decide whose counters move and who is paid; an event that disagrees
- * (an older release's, a producer's bug, a forged one) must not move
- * another beneficiary's counters or pay another party. */
+ * of reimburse_lock: "" when they agree. The beneficiary, the payee and
+ * the party paid (membership number or professional's number) decide
+ * whose counters move and who is paid; an event that disagrees (an older
+ * release's, a producer's bug, a forged one) must not move another
+ * beneficiary's counters or pay another party. (The birth date and the
+ * exemptions are taken as recorded, not from the event: a birth date
+ * corrected since the claim was accepted is the one the rules use.) */
 static const char *disagreement(PGresult *res, int r, const Claims__ClaimAccepted *a)
 {
-	const char *payee =
-		a->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL ? "professional" : "member";
+	int professional = a->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL;
+	const char *payee = professional ? "professional" : "member";
 
 	if (strtoll(PQgetvalue(res, r, 3), NULL, 10) != a->contract_id)
 		return "contract";
@@ -368,6 +381,10 @@ static const char *disagreement(PGresult *res, int r, const Claims__ClaimAccepte
 		return "payee";
 	if (strtoll(PQgetvalue(res, r, 6), NULL, 10) != (long long)a->n_lines)
 		return "number of lines";
+	if (!same_text(a->membership_number, PQgetvalue(res, r, 11)))
+		return "membership number";
+	if (professional && !same_text(a->professional_id, PQgetvalue(res, r, 12)))
+		return "professional";
 	return "";
 }
 
@@ -457,10 +474,14 @@ static int lock_claims(struct pg *db, struct reimburse_item *items, int n)
 			it->found = 1;
 			it->queued = k == first && strcmp(PQgetvalue(res, r, 1), "queued") == 0;
 			it->person_id = strtoll(PQgetvalue(res, r, 7), NULL, 10);
-			it->coverage_known = 1;
+			it->recorded = 1;
 			it->covered_from = (int32_t)strtol(PQgetvalue(res, r, 8), NULL, 10);
 			it->covered_to = (int32_t)strtol(PQgetvalue(res, r, 9), NULL, 10);
 			it->suspended_from = (int32_t)strtol(PQgetvalue(res, r, 10), NULL, 10);
+			snprintf(it->birth_date, sizeof(it->birth_date), "%s",
+				 PQgetvalue(res, r, 13));
+			snprintf(it->exemptions, sizeof(it->exemptions), "%s",
+				 PQgetvalue(res, r, 14));
 			snprintf(it->formula_code, sizeof(it->formula_code), "%s",
 				 PQgetvalue(res, r, 2));
 			if (it->queued && *disagreement(res, r, it->claim) != '\0') {
@@ -501,13 +522,45 @@ static void work_free(struct claim_work *w)
 	free(w->errors);
 }
 
-/* Whether the contract covers the day now (see reimburse_item). */
+/* The beneficiary the rules see: as recorded when the claim's row was
+ * read (lock_claims), else (quotes, tests) as the message says. */
+static int beneficiary_of(const struct reimburse_item *it, struct rules_beneficiary *b)
+{
+	const Claims__ClaimAccepted *a = it->claim;
+	unsigned flag;
+
+	if (rules_date_parse(it->recorded ? it->birth_date : a->birth_date, &b->birth_date) !=
+	    RULES_OK)
+		return ERR;
+	if (it->recorded) {
+		char list[sizeof(it->exemptions)], *save = NULL;
+
+		memcpy(list, it->exemptions, sizeof(list));
+		for (char *e = strtok_r(list, ",", &save); e != NULL;
+		     e = strtok_r(NULL, ",", &save))
+			if (rules_exempt_parse(e, &flag) == RULES_OK)
+				b->exempt |= flag;
+		return OK;
+	}
+	for (size_t e = 0; e < a->n_exemptions; e++)
+		if (rules_exempt_parse(a->exemptions[e], &flag) == RULES_OK)
+			b->exempt |= flag;
+	return OK;
+}
+
+/* Whether the contract covers the day now (see reimburse_item). A
+ * professional paid in tiers payant gave the care on rights the
+ * mutuelle confirmed then (intake, or the front door's ELIGIBILITY):
+ * that payment is owed whatever the contract became since, and what the
+ * member was not entitled to is recovered from the member, not from the
+ * professional. */
 static int covered(const struct reimburse_item *it, rules_date_t date)
 {
 	int32_t day = rules_date_to_days(date);
 
-	return !it->coverage_known ||
-	       (day >= it->covered_from && day < it->covered_to && day < it->suspended_from);
+	if (!it->recorded || it->claim->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL)
+		return 1;
+	return day >= it->covered_from && day < it->covered_to && day < it->suspended_from;
 }
 
 static int prepare_work(struct reimburse_ctx *ctx, const struct reimburse_item *it,
@@ -523,14 +576,8 @@ static int prepare_work(struct reimburse_ctx *ctx, const struct reimburse_item *
 	w->results = xcalloc(w->n, sizeof(*w->results));
 	w->fv = xcalloc(w->n, sizeof(*w->fv));
 	w->errors = xcalloc(w->n, sizeof(*w->errors));
-	if (rules_date_parse(a->birth_date, &w->beneficiary.birth_date) != RULES_OK)
+	if (beneficiary_of(it, &w->beneficiary) != OK)
 		return ERR;
-	for (size_t e = 0; e < a->n_exemptions; e++) {
-		unsigned flag;
-
-		if (rules_exempt_parse(a->exemptions[e], &flag) == RULES_OK)
-			w->beneficiary.exempt |= flag;
-	}
 	for (size_t i = 0; i < w->n; i++) {
 		struct rules_line *l = &w->lines[i];
 
