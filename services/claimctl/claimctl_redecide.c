@@ -39,7 +39,11 @@
  *	ends partial can be completed in turn.
  *
  *	A claim that is 'complete' is never decided again, nor a 'partial'
- *	one already completed. A 'queued' one is already on its way.
+ *	one already completed. A 'queued' one is sent again the same way,
+ *	its event rebuilt from the records: its first event may have been
+ *	dead-lettered (one that disagreed with the recorded claim, once the
+ *	cause is mended) or lost. Sending it twice is harmless: the worker
+ *	decides a claim once, and a later copy finds it decided.
  *
  *	Settings: CLAIMS_PG_DSN; CLAIMS_OPERATOR (default $USER) names the
  *	operator in the audit log.
@@ -94,8 +98,8 @@ static const char sql_lines[] =
 
 /* Undecided lines whose care the contract no longer covers (terminated
  * since, or suspended from a day on or before the care, a beneficiary's
- * period closed): intake would refuse them now, and the workers do not
- * look again. */
+ * period closed): intake would refuse them now, and the workers would
+ * leave them undecided again (they judge coverage when they decide). */
 static const char sql_uncovered[] =
 	"SELECT coalesce(string_agg(l.line_no || ' (' || l.care_date || ')', ', '"
 	"  ORDER BY l.line_no), '')"
@@ -289,7 +293,7 @@ static const char *refusal(const PGresult *c, const PGresult *lines)
 		return "it has no lines";
 	status = PQgetvalue(c, 0, C_STATUS);
 	if (strcmp(status, "queued") == 0)
-		return "queued: already waiting for a worker";
+		return NULL; /* sent again: the worker decides it once */
 	if (strcmp(status, "partial") == 0)
 		return PQgetisnull(c, 0, C_COMPLEMENT) ? NULL : "partial, and already completed by";
 	if (strcmp(status, "error") != 0)
@@ -301,8 +305,9 @@ static const char *refusal(const PGresult *c, const PGresult *lines)
 }
 
 /* The COMMIT's answer lost, not necessarily the COMMIT: running the
- * command again says how the claim stands ("queued: already waiting",
- * "already completed by"), and sends it if it was not. */
+ * command again says how the claim stands ("already completed by",
+ * "decided"), or sends it (again: harmless, the worker decides a claim
+ * once). */
 #define COMMIT_UNKNOWN                                                               \
 	"not known to be sent again: the commit's answer was lost (logged); run the" \
 	" command again for this claim to see"

@@ -1230,12 +1230,14 @@ claims_file "${P}9" 2 2 "$DIS" >"$TEST_LOGS/disagree-claims.json"
 "$BIN/claimctl" submit --sync "$TEST_LOGS/disagree-claims.json" >>"$LOG" 2>&1
 other_beneficiary=$(sql "SELECT b.beneficiary_id FROM beneficiaries b JOIN contracts c USING (contract_id)
 	JOIN members m ON m.member_id = c.member_id WHERE m.membership_number = '${P}00020'")
+dis_beneficiary=$(sql "SELECT beneficiary_id FROM claims WHERE source = '$DIS' AND external_id = '$DIS-0'")
 sql "UPDATE claims SET beneficiary_id = $other_beneficiary WHERE source = '$DIS' AND external_id = '$DIS-0';
      UPDATE claims SET payee = 'professional' WHERE source = '$DIS' AND external_id = '$DIS-1'" >/dev/null
 counters_before=$(sql "SELECT count(*) FROM consumption_counters WHERE beneficiary_id = $other_beneficiary")
 # Claims accepted, then their contract ended (a termination backdated, as
 # after a death) before a worker took them: the care after the end is
-# not paid, the care before is.
+# not paid to the member, the care before is; a professional paid in
+# tiers payant (rights confirmed when the care was given) is paid.
 ENDED="ended-$RUN_ID"
 create_members "${P}0" 1 CONFORT
 {
@@ -1243,9 +1245,11 @@ create_members "${P}0" 1 CONFORT
 		"$ENDED" "${P}000001" "$(pharma 2026-03-10)"
 	printf '{"source":"%s","external_id":"both","membership_number":"%s","lines":[%s,%s]}\n' \
 		"$ENDED" "${P}000001" "$(pharma 2026-02-10)" "$(pharma 2026-03-10)"
+	printf '{"source":"%s","external_id":"tiers-payant","membership_number":"%s","professional_kind":"RPPS","professional_id":"10010000015","payee":"professional","lines":[%s]}\n' \
+		"$ENDED" "${P}000001" "$(pharma 2026-03-10)"
 } >"$TEST_LOGS/ended-claims.json"
 out=$("$BIN/claimctl" submit --sync "$TEST_LOGS/ended-claims.json" 2>>"$LOG")
-check_eq "contract ended after acceptance: both claims accepted" "$(grep -c ' accepted ' <<<"$out")" 2
+check_eq "contract ended after acceptance: the claims accepted" "$(grep -c ' accepted ' <<<"$out")" 3
 check "contract ended after acceptance: the contract terminated on 1 March" \
 	"$BIN/claimctl" contract terminate --member "${P}000001" --end-date 2026-03-01 --reason deces
 start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192
@@ -1262,15 +1266,24 @@ check_eq "disagreeing events: neither claim decided, nobody paid, no counter mov
 	"$(sql "SELECT count(*) FILTER (WHERE c.status = 'queued') || ' ' || count(p.claim_id)
 	  || ' ' || (SELECT count(*) FROM consumption_counters WHERE beneficiary_id = $other_beneficiary)
 	  FROM claims c LEFT JOIN payments p USING (claim_id) WHERE c.source = '$DIS'")" "2 0 $counters_before"
+# Once the records are right again, the operator sends them again: the
+# events are rebuilt from the records, and the claims decided.
+sql "UPDATE claims SET beneficiary_id = $dis_beneficiary WHERE source = '$DIS' AND external_id = '$DIS-0';
+     UPDATE claims SET payee = 'member' WHERE source = '$DIS' AND external_id = '$DIS-1'" >/dev/null
+out=$(sql "SELECT claim_id FROM claims WHERE source = '$DIS'" | "$BIN/claimctl" claim redecide - 2>>"$LOG")
+check "disagreeing events: queued claims sent again by claimctl claim redecide" \
+	test "$(grep -c ' queued again ' <<<"$out")" = 2
+check "disagreeing events: ... and decided" wait_for 60 all_decided "$DIS" 2
 check "one event thrice: the claim decided" wait_for 60 all_decided "$DUP" 1
-check "contract ended after acceptance: both claims decided" wait_for 60 all_decided "$ENDED" 2
+check "contract ended after acceptance: the claims decided" wait_for 60 all_decided "$ENDED" 3
 check_eq "contract ended after acceptance: March care not paid, February care paid" \
 	"$(sql "SELECT string_agg(c.external_id || '=' || c.status || '/' || coalesce(p.amount_cents, 0)
-	  || '/' || (c.outcome_reason LIKE '%NOT_COVERED: the contract no longer covers 2026-03-10%'),
+	  || '/' || coalesce((c.outcome_reason LIKE '%NOT_COVERED: the contract no longer covers 2026-03-10%')::text, ''),
 	  ' ' ORDER BY c.external_id)
 	  FROM claims c LEFT JOIN payments p USING (claim_id) WHERE c.source = '$ENDED'")" \
 	"after=error/0/true both=partial/$(sql "SELECT amc_cents FROM decisions d JOIN claims c USING (claim_id)
-	  WHERE c.source = '$ENDED' AND c.external_id = 'both' AND d.line_no = 1")/true"
+	  WHERE c.source = '$ENDED' AND c.external_id = 'both' AND d.line_no = 1")/true tiers-payant=complete/$(sql "SELECT amc_cents FROM decisions d JOIN claims c USING (claim_id)
+	  WHERE c.source = '$ENDED' AND c.external_id = 'both' AND d.line_no = 1")/"
 check_eq "one event thrice: one decision per line, one payment, no dead letter" \
 	"$(sql "SELECT (SELECT count(*) FROM decisions WHERE claim_id = '$dup_claim')
 		|| ' ' || (SELECT count(*) FROM payments WHERE claim_id = '$dup_claim')
