@@ -63,7 +63,8 @@ struct quote_server {
 	struct pg *db;
 	struct reimburse_ctx rctx;
 	long reload_seconds;
-	int formulas_changed; /* a change notice not read yet */
+	int formulas_changed;	 /* a change notice not read yet */
+	int64_t retry_reload_us; /* its last failed reload (monotonic) */
 	pthread_t thread;
 	int started;
 	atomic_int stop;
@@ -393,12 +394,6 @@ static void leave_front_doors(struct quote_server *q)
 		log_warn("quote server: linger: %s", zmq_strerror(zmq_errno()));
 }
 
-/* A worker whose database is away can only answer UNAVAILABLE, and the
- * front doors' DEALERs deal every connected worker its share of the
- * quotes: it leaves them until the database answers again, so that the
- * other replicas get every quote meanwhile. Requests it had already
- * received are answered; those on their way when it leaves reach the
- * client as TIMEOUT. */
 /* The formulas read again every reload_seconds, and at once after a
  * change notice. A reload that fails after a notice is tried again the
  * next second, not the next period: meanwhile quotes are computed on
@@ -407,17 +402,25 @@ static void reload_formulas(struct quote_server *q)
 {
 	int64_t now = clock_mono_us(), period = q->reload_seconds * 1000000;
 
-	if (now - q->rctx.formulas.loaded_at_us <= period)
+	if (q->formulas_changed ? now - q->retry_reload_us < 1000000
+				: now - q->rctx.formulas.loaded_at_us <= period)
 		return;
 	if (formulas_load(q->db, &q->rctx.formulas) == OK) {
 		q->formulas_changed = 0;
 		return;
 	}
-	q->rctx.formulas.loaded_at_us = q->formulas_changed ? now - period + 1000000 : now;
+	q->rctx.formulas.loaded_at_us = now;
+	q->retry_reload_us = now;
 	log_warn("quote thread: formula reload failed; keeping the loaded versions%s",
 		 q->formulas_changed ? " (a change was announced: trying again in 1 s)" : "");
 }
 
+/* A worker whose database is away can only answer UNAVAILABLE, and the
+ * front doors' DEALERs deal every connected worker its share of the
+ * quotes: it leaves them until the database answers again, so that the
+ * other replicas get every quote meanwhile. Requests it had already
+ * received are answered; those on their way when it leaves reach the
+ * client as TIMEOUT. */
 static void follow_database(struct quote_server *q)
 {
 	int up;
@@ -455,8 +458,8 @@ static void *quote_loop(void *arg)
 		}
 		/* A change of the formulas is read before the next quote. */
 		if (pg_notified(q->db, FORMULAS_CHANNEL)) {
-			q->rctx.formulas.loaded_at_us = 0;
 			q->formulas_changed = 1;
+			q->retry_reload_us = 0;
 		}
 		reload_formulas(q);
 		if (rc > 0)
