@@ -14,7 +14,11 @@
  *	  decided or saying why not (a line that is not one, care before the
  *	  formula's first version), with the outcome and the totals;
  *	- a claim across two versions of a formula is decided under each;
- *	- a quote is answered a QuoteReply with its request id and totals.
+ *	- a quote is answered a QuoteReply with its request id and totals;
+ *	- with the recorded claim (as lock_claims() reads it), the recorded
+ *	  birth date decides the age rules, and care the contract no longer
+ *	  covers (ended, suspended) is NOT_COVERED, unless a professional is
+ *	  paid in tiers payant.
  */
 #include "../../services/reimburse/reimburse_batch.c"
 #include "../../services/reimburse/reimburse_formulas.c"
@@ -64,8 +68,10 @@ static void claim_init(struct claim *c, size_t n_lines)
 }
 
 /* The claim decided under CONFORT: its event decoded, or NULL with the
- * item's poison set. */
-static Claims__ReimbursementComputed *decide(struct claim *c, struct reimburse_item *item)
+ * item's poison set. With `recorded`, the item holds what lock_claims()
+ * reads of the recorded claim (coverage, birth date, exemptions). */
+static Claims__ReimbursementComputed *decide_as(struct claim *c, struct reimburse_item *item,
+						const struct reimburse_item *recorded)
 {
 	Claims__ReimbursementComputed *r = NULL;
 	struct envelope env;
@@ -73,7 +79,10 @@ static Claims__ReimbursementComputed *decide(struct claim *c, struct reimburse_i
 	size_t len;
 	char why[160];
 
-	memset(item, 0, sizeof(*item));
+	if (recorded != NULL)
+		*item = *recorded;
+	else
+		memset(item, 0, sizeof(*item));
 	item->claim = &c->a;
 	snprintf(item->formula_code, sizeof(item->formula_code), "CONFORT");
 	CHECK(reimburse_decide_one(&ctx, item, &event, &len) == OK);
@@ -86,6 +95,11 @@ static Claims__ReimbursementComputed *decide(struct claim *c, struct reimburse_i
 	envelope_free(&env);
 	free(event);
 	return r;
+}
+
+static Claims__ReimbursementComputed *decide(struct claim *c, struct reimburse_item *item)
+{
+	return decide_as(c, item, NULL);
 }
 
 static void check_refused(struct claim *c, const char *reason)
@@ -224,6 +238,72 @@ static void test_quote(void)
 	free(q.reply);
 }
 
+static int32_t day(int y, int m, int d)
+{
+	return rules_date_to_days(rules_date_ymd(y, m, d));
+}
+
+/* As read with the claim's lock: a contract covering 2025 until 1 June,
+ * a beneficiary born in 2015 (a child: no PF), though the event says
+ * 1980 (the birth date corrected since the claim was accepted). */
+static void recorded_child(struct reimburse_item *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->recorded = 1;
+	rec->covered_from = day(2025, 1, 1);
+	rec->covered_to = day(2025, 6, 1);
+	rec->suspended_from = INT32_MAX;
+	snprintf(rec->birth_date, sizeof(rec->birth_date), "2015-05-01");
+}
+
+static void test_recorded_beneficiary_and_coverage(void)
+{
+	struct reimburse_item item, rec;
+	Claims__ReimbursementComputed *r;
+	struct claim c;
+
+	claim_init(&c, 3);
+	c.line[1].care_date = "2025-05-10";
+	c.line[2].care_date = "2025-07-10";
+	recorded_child(&rec);
+	r = decide_as(&c, &item, &rec);
+	REQUIRE(r != NULL && r->n_lines == 3);
+	CHECK_EQ_I64(r->outcome, CLAIMS__OUTCOME__OUTCOME_PARTIAL);
+	check_balanced(r->lines[0]);
+	CHECK_EQ_I64(r->lines[0]->pf_cents, 0); /* the recorded birth date: a child */
+	check_balanced(r->lines[1]);
+	CHECK_EQ_STR(r->lines[2]->error, "NOT_COVERED: the contract no longer covers 2025-07-10"
+					 " (ended or suspended since the claim was accepted)");
+	claims__reimbursement_computed__free_unpacked(r, NULL);
+
+	/* Suspended from 1 May: May's care is no longer covered either. */
+	rec.suspended_from = day(2025, 5, 1);
+	r = decide_as(&c, &item, &rec);
+	REQUIRE(r != NULL && r->n_lines == 3);
+	check_balanced(r->lines[0]);
+	CHECK(r->lines[1]->error != NULL && strncmp(r->lines[1]->error, "NOT_COVERED", 11) == 0);
+	CHECK(r->lines[2]->error != NULL && strncmp(r->lines[2]->error, "NOT_COVERED", 11) == 0);
+	claims__reimbursement_computed__free_unpacked(r, NULL);
+
+	/* A professional paid in tiers payant is paid all the same. */
+	c.a.has_payee = 1;
+	c.a.payee = CLAIMS__PAYEE__PAYEE_PROFESSIONAL;
+	c.a.professional_id = "10010000015";
+	r = decide_as(&c, &item, &rec);
+	REQUIRE(r != NULL && r->n_lines == 3);
+	CHECK_EQ_I64(r->outcome, CLAIMS__OUTCOME__OUTCOME_COMPLETE);
+	for (size_t i = 0; i < 3; i++)
+		check_balanced(r->lines[i]);
+	claims__reimbursement_computed__free_unpacked(r, NULL);
+
+	/* Without the recorded claim (quotes): the event's adult pays the PF. */
+	c.a.payee = CLAIMS__PAYEE__PAYEE_MEMBER;
+	r = decide(&c, &item);
+	REQUIRE(r != NULL && r->n_lines == 3);
+	CHECK_EQ_I64(r->lines[0]->pf_cents, 200);
+	claims__reimbursement_computed__free_unpacked(r, NULL);
+}
+
 int main(void)
 {
 	if (params_load(PARAMS_DEFAULT_PATH, &params) != OK ||
@@ -237,6 +317,7 @@ int main(void)
 	RUN(test_partial_claim);
 	RUN(test_claim_across_two_versions);
 	RUN(test_quote);
+	RUN(test_recorded_beneficiary_and_coverage);
 	formulas_free(&ctx.formulas);
 	return test_report();
 }
