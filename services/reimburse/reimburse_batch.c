@@ -355,7 +355,7 @@ static int load_histories(struct pg *db, struct reimburse_item *items, int n, st
 /* ---- locks ----------------------------------------------------------------------- */
 
 /* Whether an event's text is the recorded one (absent counts as empty). */
-static int same_text(const char *event, const char *recorded)
+static int event_text_is(const char *event, const char *recorded)
 {
 	return strcmp(event != NULL ? event : "", recorded) == 0;
 }
@@ -381,9 +381,9 @@ static const char *disagreement(PGresult *res, int r, const Claims__ClaimAccepte
 		return "payee";
 	if (strtoll(PQgetvalue(res, r, 6), NULL, 10) != (long long)a->n_lines)
 		return "number of lines";
-	if (!same_text(a->membership_number, PQgetvalue(res, r, 11)))
+	if (!event_text_is(a->membership_number, PQgetvalue(res, r, 11)))
 		return "membership number";
-	if (professional && !same_text(a->professional_id, PQgetvalue(res, r, 12)))
+	if (professional && !event_text_is(a->professional_id, PQgetvalue(res, r, 12)))
 		return "professional";
 	return "";
 }
