@@ -294,6 +294,18 @@ all_decided() { # all_decided SOURCE N
 	[ "$(decided_count "$1")" -ge "$2" ]
 }
 
+decided_over() { # decided_over SOURCE N: more than N decided
+	[ "$(decided_count "$1")" -gt "$2" ]
+}
+
+all_accepted() { # all_accepted SOURCE N: at least N taken in
+	[ "$(accepted_count "$1")" -ge "$2" ]
+}
+
+accepted_over() { # accepted_over SOURCE N: more than N taken in
+	[ "$(accepted_count "$1")" -gt "$2" ]
+}
+
 # Without the infrastructure every check would fail slowly: say so once.
 if ! psql -X -At "$CLAIMS_PG_DSN" -c 'SELECT 1' >/dev/null 2>&1 ||
 	! kcat -b "$CLAIMS_KAFKA_BROKERS" -L -m 5 >/dev/null 2>&1; then

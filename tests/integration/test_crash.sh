@@ -31,22 +31,20 @@ LINES=$(file_lines "$TEST_LOGS/crash-claims.json")
 
 # Intake is killed too while it takes the claims in: what it had not
 # committed is redelivered and taken once (the key is unique).
-accepted() { sql "SELECT count(*) FROM claims WHERE source = '$SRC'"; }
 check "crash: claims submitted" "$BIN/claimctl" submit "$TEST_LOGS/crash-claims.json"
 intake_kills=0
 for round in 1 2; do
 	start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9193 CLAIMS_INTAKE_BATCH=50
 	pid=$LAST_PID
-	wait_for 120 bash -c "[ \$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims WHERE source = '$SRC'\") -ge $((N * round / 4)) ]"
-	if [ "$(accepted)" -lt "$N" ] && kill -KILL "$pid" 2>/dev/null; then
+	wait_for 120 all_accepted "$SRC" $((N * round / 4))
+	if [ "$(accepted_count "$SRC")" -lt "$N" ] && kill -KILL "$pid" 2>/dev/null; then
 		intake_kills=$((intake_kills + 1))
 	fi
 	wait "$pid" 2>/dev/null
 done
 check "crash: intake killed while claims were still coming in" test "$intake_kills" -ge 1
 start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9193
-check "crash: claims accepted by intake" wait_for 180 bash -c \
-	"[ \$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims WHERE source = '$SRC'\") -ge $N ]"
+check "crash: claims accepted by intake" wait_for 180 all_accepted "$SRC" "$N"
 check_eq "crash: each claim taken once, with its lines, none refused" \
 	"$(sql "SELECT concat_ws(' ', count(DISTINCT c.claim_id), count(*),
 	          (SELECT count(*) FROM claim_rejections WHERE source = '$SRC'))
@@ -68,7 +66,7 @@ for round in $(seq 1 12); do
 	[ "$busy_kills" -lt 4 ] && [ "$d0" -lt $((N * 8 / 10)) ] || break
 	start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9194 CLAIMS_REIMBURSE_BATCH=50
 	pid=$LAST_PID
-	WAIT_STEP=0.05 wait_for 120 bash -c "[ \$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims WHERE source = '$SRC' AND status <> 'queued'\") -gt $((d0 + 50)) ]"
+	WAIT_STEP=0.05 wait_for 120 decided_over "$SRC" $((d0 + 50))
 	sleep 0.0$((RANDOM % 10))
 	redelivered=$((redelivered + $(redelivered_seen)))
 	kill -KILL "$pid" 2>/dev/null

@@ -1302,7 +1302,7 @@ check_eq "graceful stop: an idle intake exits 0" "$?" 0
 start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191 CLAIMS_INTAKE_BATCH=20
 intake_pid=$LAST_PID
 "$BIN/claimctl" submit "$TEST_LOGS/stop-claims.json" 2>>"$LOG"
-WAIT_STEP=0.02 wait_for 60 bash -c "[ \$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims WHERE source = '$GS'\") -gt 0 ]"
+WAIT_STEP=0.02 wait_for 60 accepted_over "$GS" 0
 stop_daemon "$intake_pid"
 check_eq "graceful stop: intake, SIGTERM while busy, exits 0" "$?" 0
 at_stop=$(accepted_count "$GS")
@@ -1313,7 +1313,7 @@ check_eq "graceful stop: ... no claim taken in without its lines" \
 		(SELECT count(*) FROM claim_lines l WHERE l.claim_id = c.claim_id) <> 3")" 0
 start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191
 check "graceful stop: the rest taken in after restart" \
-	wait_for 60 bash -c "[ \$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims WHERE source = '$GS'\") -ge 3000 ]"
+	wait_for 60 all_accepted "$GS" 3000
 check_eq "graceful stop: each claim taken in once, with its lines, none refused" \
 	"$(sql "SELECT concat_ws(' ', count(DISTINCT c.claim_id), count(*),
 	          (SELECT count(*) FROM claim_rejections WHERE source = '$GS'))
@@ -1322,7 +1322,7 @@ check_eq "graceful stop: each claim taken in once, with its lines, none refused"
 # The worker stopped while it decides them (small batches again).
 start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192 CLAIMS_REIMBURSE_BATCH=20
 pid=$LAST_PID
-WAIT_STEP=0.02 wait_for 60 bash -c "[ \$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims WHERE source = '$GS' AND status <> 'queued'\") -gt 0 ]"
+WAIT_STEP=0.02 wait_for 60 decided_over "$GS" 0
 stop_daemon "$pid"
 check_eq "graceful stop: SIGTERM while busy exits 0" "$?" 0
 at_stop=$(decided_count "$GS")
