@@ -1136,7 +1136,7 @@ printf '{"source":"%s","external_id":"k","membership_number":"%s","lines":[{"car
 start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9196 CLAIMS_INTAKE_ENDPOINT=tcp://127.0.0.1:5711
 second_intake=$LAST_PID
 check "one key: a second intake replica serves" wait_for 30 bash -c "curl -sf http://127.0.0.1:9196/health >/dev/null"
-check "one key: the queue locked" hold_lock outbox_queue 4 EXCLUSIVE
+check "one key: the queue locked" hold_lock outbox_queue 8 EXCLUSIVE
 locker=$LOCKER
 "$BIN/claimctl" submit --sync "$TEST_LOGS/twice-good.json" >"$TEST_LOGS/twice-good.txt" 2>>"$LOG" &
 first=$!
@@ -1148,6 +1148,16 @@ check "one key: the first replica waits inside its transaction" wait_for 10 clai
 "$BIN/claimctl" submit --sync --endpoint tcp://127.0.0.1:5711 "$TEST_LOGS/twice-bad.json" \
 	>"$TEST_LOGS/twice-bad.txt" 2>>"$LOG" &
 second=$!
+# The overlap itself: the second replica waits on the key's lock, which
+# the first holds, before the queue is let go (else the test would pass
+# on two submissions one after the other).
+key_lock_waits() {
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity
+		WHERE application_name = 'intake' AND wait_event_type = 'Lock'
+		AND wait_event = 'advisory'")" -ge 1 ]
+}
+check "one key: the second replica waits for the first's key (the two overlap)" \
+	wait_for 6 key_lock_waits
 wait "$locker" "$first" "$second"
 check_eq "one key: one answer recorded" \
 	"$(sql "SELECT (SELECT count(*) FROM claims WHERE source = '$TK')
