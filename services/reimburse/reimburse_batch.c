@@ -470,6 +470,7 @@ static int lock_claims(struct pg *db, struct reimburse_item *items, int n)
 		 * event): only its first copy (by position) is decided. */
 		for (int k = first; k < count && strcasecmp(refs[k].id, id) == 0; k++) {
 			struct reimburse_item *it = &items[refs[k].item];
+			const char *differs;
 
 			it->found = 1;
 			it->queued = k == first && strcmp(PQgetvalue(res, r, 1), "queued") == 0;
@@ -484,10 +485,11 @@ static int lock_claims(struct pg *db, struct reimburse_item *items, int n)
 				 PQgetvalue(res, r, 14));
 			snprintf(it->formula_code, sizeof(it->formula_code), "%s",
 				 PQgetvalue(res, r, 2));
-			if (it->queued && *disagreement(res, r, it->claim) != '\0') {
+			differs = it->queued ? disagreement(res, r, it->claim) : "";
+			if (*differs != '\0') {
 				snprintf(it->poison, sizeof(it->poison),
 					 "ClaimAccepted disagrees with claim %s as recorded: %s",
-					 id, disagreement(res, r, it->claim));
+					 id, differs);
 				it->queued = 0;
 			}
 		}
