@@ -146,6 +146,22 @@ check_eq "quote: lines on both sides of a change of contract" \
 check_eq "invoice: ... the same" \
 	"$(tp invoice --member "$CHANGED" --invoice-id "spans-$RUN_ID" "$TEST_LOGS/tp-spans.json" |
 		jq -c '[.accepted, .reason_code]')" '[false,"SPANS_CONTRACTS"]'
+# The history a quote reads is the person's, not the contract's
+# (migration 023): glasses invoiced in December under A, and a quote for
+# glasses in March under B says their renewal is not due. The same quote
+# asked before the invoice pays them: what refuses them is A's history.
+glasses() { printf '[{"line_ref":"1","category":"OPTIQUE_EQUIPEMENT","care_date":"%s","charged_cents":45000,"brss_cents":15,"amo_rate":60,"lenses":["simple","complex"],"frame_charged_cents":15000}]\n' "$1"; }
+glasses 2025-12-15 >"$TEST_LOGS/tp-glasses-dec.json"
+glasses 2026-03-16 >"$TEST_LOGS/tp-glasses-mar.json"
+glasses_quote() { tp quote --member "$CHANGED" "$TEST_LOGS/tp-glasses-mar.json" |
+	jq -c '[.lines[0].amc_cents > 0, (.lines[0].rules | index("RENEWAL_NOT_DUE") != null)]'; }
+check_eq "quote: glasses in March under B, none bought before, paid" "$(glasses_quote)" '[true,false]'
+check_eq "invoice: glasses in December under A accepted" \
+	"$(tp invoice --member "$CHANGED" --invoice-id "glasses-$RUN_ID" "$TEST_LOGS/tp-glasses-dec.json" | jq .accepted)" true
+glasses_computed() { [ "$(tp status --invoice-id "glasses-$RUN_ID" | jq -r .status)" = computed ]; }
+check "invoice: glasses in December computed" wait_for 60 glasses_computed
+check_eq "quote: glasses in March under B, the person's December glasses seen: renewal not due" \
+	"$(glasses_quote)" '[false,true]'
 echo '[{"category":"NO_SUCH","care_date":"2026-03-10","charged_cents":100}]' >"$TEST_LOGS/tp-bad-line.json"
 check_eq "quote: a line with an unknown category" \
 	"$(tp quote --member "$COVERED" "$TEST_LOGS/tp-bad-line.json" | jq -r .error)" INVALID_LINE
