@@ -1077,7 +1077,7 @@ check_eq "change of contract: each side under its own contract" \
 # The history is the person's, not the contract's (migration 023): the
 # two beneficiary rows are one person, and glasses paid in December under
 # contract A are not paid again in March under B (one equipment per 24
-# months); a quote for them says so too.
+# months); a quote for them says so too (test_tiers_payant).
 check_eq "change of contract: the beneficiary rows of both contracts are one person" \
 	"$(sql "SELECT count(*) || ' ' || count(DISTINCT b.person_id) FROM beneficiaries b
 	  JOIN contracts c USING (contract_id) JOIN members m ON m.member_id = c.member_id

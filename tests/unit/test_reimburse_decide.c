@@ -18,7 +18,10 @@
  *	- with the recorded claim (as lock_claims() reads it), the recorded
  *	  birth date decides the age rules, and care the contract no longer
  *	  covers (ended, suspended) is NOT_COVERED, unless a professional is
- *	  paid in tiers payant.
+ *	  paid in tiers payant;
+ *	- two contracts' claims of one person in one batch share the
+ *	  person's history: glasses paid under the first are not paid again
+ *	  under the second (one equipment per renewal period).
  */
 #include "../../services/reimburse/reimburse_batch.c"
 #include "../../services/reimburse/reimburse_formulas.c"
@@ -304,6 +307,82 @@ static void test_recorded_beneficiary_and_coverage(void)
 	claims__reimbursement_computed__free_unpacked(r, NULL);
 }
 
+/* Glasses (two lenses and a frame) on `date`. */
+static void glasses_line(Claims__ClaimLine *l, const char *date)
+{
+	static char *lenses[] = {"simple", "complex"};
+
+	gp_line(l, 1, date);
+	l->category = "OPTIQUE_EQUIPEMENT";
+	l->charged_cents = 45000;
+	l->brss_cents = 15;
+	l->amo_rate = 60;
+	l->lenses = lenses;
+	l->n_lenses = 2;
+	l->has_frame_charged_cents = 1;
+	l->frame_charged_cents = 15000;
+}
+
+/* Claims of contracts 12 (beneficiary 34) then 13 (beneficiary 35),
+ * glasses in December then March, decided in one batch as persons p0
+ * and p1: the AMC each line pushed into its person's history. */
+static void decide_glasses_batch(int64_t p0, int64_t p1, int64_t amc[2])
+{
+	static const char *ids[2] = {"0190a3c4-1d2e-7f00-8000-000000000011",
+				     "0190a3c4-1d2e-7f00-8000-000000000012"};
+	static const char *dates[2] = {"2025-12-15", "2026-03-16"};
+	struct history h[2];
+	struct histories hs = {h, p0 == p1 ? 1 : 2};
+	struct reimburse_item items[2];
+	struct batch_write bw;
+	struct claim c[2];
+
+	memset(h, 0, sizeof(h));
+	memset(items, 0, sizeof(items));
+	memset(&bw, 0, sizeof(bw));
+	for (int a = 0; a < A_COUNT; a++)
+		pgarray_init(&bw.a[a]);
+	h[0].person_id = p0;
+	h[1].person_id = p1;
+	for (int i = 0; i < 2; i++) {
+		claim_init(&c[i], 1);
+		glasses_line(&c[i].line[0], dates[i]);
+		c[i].a.claim_id = (char *)ids[i];
+		c[i].a.contract_id = 12 + i;
+		c[i].a.beneficiary_id = 34 + i;
+		items[i].claim = &c[i].a;
+		items[i].found = items[i].queued = 1;
+		items[i].person_id = i == 0 ? p0 : p1;
+		snprintf(items[i].formula_code, sizeof(items[i].formula_code), "CONFORT");
+	}
+	CHECK(decide_all(&ctx, items, 2, &hs, &bw) == OK);
+	CHECK_EQ_I64(bw.claims, 2);
+	for (int i = 0; i < 2; i++) {
+		struct history *of = history_of(&hs, items[i].person_id);
+
+		REQUIRE(of != NULL && of->n >= (size_t)(p0 == p1 ? 2 : 1));
+		amc[i] = of->items[p0 == p1 ? i : 0].amc_cents;
+	}
+	for (int a = 0; a < A_COUNT; a++)
+		pgarray_free(&bw.a[a]);
+	free(h[0].items);
+	free(h[1].items);
+}
+
+static void test_one_person_two_contracts_in_one_batch(void)
+{
+	int64_t amc[2];
+
+	/* Two persons: each pair of glasses is the first of its person. */
+	decide_glasses_batch(34, 35, amc);
+	CHECK(amc[0] > 0);
+	CHECK(amc[1] > 0);
+	/* One person with a row on each contract: March's are not due. */
+	decide_glasses_batch(34, 34, amc);
+	CHECK(amc[0] > 0);
+	CHECK_EQ_I64(amc[1], 0);
+}
+
 int main(void)
 {
 	if (params_load(PARAMS_DEFAULT_PATH, &params) != OK ||
@@ -318,6 +397,7 @@ int main(void)
 	RUN(test_claim_across_two_versions);
 	RUN(test_quote);
 	RUN(test_recorded_beneficiary_and_coverage);
+	RUN(test_one_person_two_contracts_in_one_batch);
 	formulas_free(&ctx.formulas);
 	return test_report();
 }
