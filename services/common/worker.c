@@ -28,7 +28,7 @@ struct worker {
 	rd_kafka_message_t **batch;
 	int pending;	    /* messages of a batch not yet committed */
 	int64_t last_db_us; /* last time the database answered */
-	struct metric *consumed, *batches, *dead_letters, *retries, *batch_seconds;
+	struct metric *consumed, *batches, *dead_letters, *retries, *given_back, *batch_seconds;
 
 	/* The relay's thread, and what the loop tells it. */
 	pthread_t relay_thread;
@@ -185,6 +185,9 @@ int worker_open(const struct worker_config *config, struct worker **out)
 		metric_counter("worker_dead_letters_total", "Messages sent to a dead-letter topic");
 	w->retries = metric_counter("worker_batch_retries_total",
 				    "Batches retried after a failed transaction");
+	w->given_back = metric_counter("worker_batches_given_back_total",
+				       "Batches handed back to the consumer, uncommitted (the database"
+				       " away), to be read again");
 	w->batch_seconds =
 		metric_histogram("worker_batch_seconds", "Time to handle and commit one batch");
 	*out = w;
@@ -249,6 +252,7 @@ static int commit_one_by_one(struct worker *w)
  * the seek fails, the batch is kept and retried as it is. */
 static void give_back(struct worker *w)
 {
+	metric_add(w->given_back, 1);
 	if (kafka_consumer_rewind(w->consumer, w->batch, w->pending) != OK) {
 		log_warn("%d messages kept for the next try (could not seek back)", w->pending);
 		return;

@@ -26,10 +26,11 @@ metric() { curl -s "http://127.0.0.1:9186/metrics" | awk -v m="$1" '$1 == m { pr
 # The replica, in the group every reimburse replica joins, so that it
 # starts at the committed offsets; nothing else of the group runs now.
 start_daemon reimburse "$LOG" CLAIMS_PG_DSN="$DSN" CLAIMS_METRICS_ADDR=127.0.0.1:9186 \
-	CLAIMS_MAX_STEP_ERRORS=100000 CLAIMS_QUOTE_CONNECT=
+	CLAIMS_MAX_STEP_ERRORS=100000 CLAIMS_QUOTE_CONNECT= CLAIMS_LOG_LEVEL=info
 HELD=$LAST_PID
 check "the replica is up" wait_for 30 curl -fs -o /dev/null http://127.0.0.1:9186/health
-sleep 5 # its first assignment (the broker delays a new group's first by 3 s)
+# Its first assignment (the broker delays a new group's first by 3 s).
+check "the replica is given its partitions" wait_for 30 grep -qs "kafka: assigned" "$LOG"
 
 # Its database goes away: no more logins for its role, its sessions ended.
 sql "ALTER ROLE $ROLE NOLOGIN" >/dev/null
@@ -38,8 +39,10 @@ check "database away: /health says so" wait_for 15 \
 	bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9186/health)\" = 503 ]"
 
 before=$(metric worker_dead_letters_total)
+given_back=$(metric worker_batches_given_back_total)
 printf 'not-a-claim-%s' "$RUN_ID" | kcat -P -b "$CLAIMS_KAFKA_BROKERS" -t claims.accepted -k "held-$RUN_ID"
-sleep 3 # polled, and its transaction failed: the message is held
+handed_back() { [ "$(metric worker_batches_given_back_total)" -gt "$given_back" ]; }
+check "database away: the message polled, and handed back uncommitted" wait_for 30 handed_back
 
 start=$SECONDS
 timeout 40 kcat -b "$CLAIMS_KAFKA_BROKERS" -G reimburse -X enable.auto.commit=false \
