@@ -701,10 +701,28 @@ int kafka_consumer_rewind(struct kafka_consumer *c, rd_kafka_message_t **batch, 
 	return status;
 }
 
+/* The group took this member's partitions away (its session timed out:
+ * a process stopped, a paused host): the offsets it stored are no longer
+ * its to commit. */
+static int assignment_gone(rd_kafka_resp_err_t err)
+{
+	return err == RD_KAFKA_RESP_ERR__ASSIGNMENT_LOST ||
+	       err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+	       err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+	       err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+	       err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
+}
+
 int kafka_consumer_commit(struct kafka_consumer *c)
 {
 	rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
 
+	if (assignment_gone(err)) {
+		log_warn("kafka commit: %s; the partitions' new owner reads their messages again from"
+			 " the last committed offsets",
+			 rd_kafka_err2str(err));
+		return OK;
+	}
 	if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
 		log_error("kafka commit: %s", rd_kafka_err2str(err));
 		return ERR;

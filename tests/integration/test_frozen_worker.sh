@@ -86,8 +86,9 @@ check "the first replica is still frozen" \
 
 # Woken: its transaction is gone, its batch decided by the other.
 kill -CONT "$FROZEN"
-sleep 5
-check "woken, the first replica runs on" kill -0 "$FROZEN"
+serving() { [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9184/health)" = 200 ]; }
+check "woken, the first replica serves again (its database sessions made anew)" wait_for 30 serving
+check "... and runs on" kill -0 "$FROZEN"
 stop_daemon "$FROZEN"
 check_eq "... and stops on SIGTERM (exit 0)" "$?" 0
 FROZEN=
