@@ -39,15 +39,22 @@ sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$CLAIMS_PG_DSN" -c "$1"; }
 # table locked (ACCESS EXCLUSIVE, or EXCLUSIVE) for SECONDS, in the
 # background (its pid in LOCKER, for `wait`); returns once the lock is
 # granted (pg_locks), or fails after 10 s. Tests wait on locks, never on
-# sleeps.
+# sleeps. release_lock ends the hold before its time (its statement
+# cancelled, its transaction rolled back) and waits for it.
 hold_lock() {
 	local table=$1 seconds=$2 mode=${3:-ACCESS EXCLUSIVE} held
 	held=$([ "$mode" = EXCLUSIVE ] && echo ExclusiveLock || echo AccessExclusiveLock)
-	psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; LOCK TABLE $table IN $mode MODE;
+	PGAPPNAME="hold_lock_$RUN_ID" psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; LOCK TABLE $table IN $mode MODE;
 		SELECT pg_sleep($seconds); COMMIT" >/dev/null 2>&1 &
 	LOCKER=$!
 	wait_for 10 bash -c "[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM pg_locks
 		WHERE relation = '$table'::regclass AND mode = '$held' AND granted\")\" -ge 1 ]"
+}
+release_lock() {
+	sql "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity
+	     WHERE application_name = 'hold_lock_$RUN_ID'" >/dev/null
+	wait "$LOCKER" 2>/dev/null
+	return 0
 }
 
 # start_daemon NAME LOGFILE [ENV=VALUE...]: start build/bin/NAME in the background
