@@ -99,14 +99,17 @@ static const char sql_lines[] =
 /* Undecided lines whose care the contract no longer covers (terminated
  * since, or suspended from a day on or before the care, a beneficiary's
  * period closed): intake would refuse them now, and the workers would
- * leave them undecided again (they judge coverage when they decide). */
+ * leave them undecided again (they judge coverage when they decide).
+ * Not a professional's in tiers payant: the workers pay it whatever
+ * the contract became (reimburse_batch.c, covered()), the care given on
+ * rights the mutuelle confirmed. */
 static const char sql_uncovered[] =
 	"SELECT coalesce(string_agg(l.line_no || ' (' || l.care_date || ')', ', '"
 	"  ORDER BY l.line_no), '')"
 	" FROM claim_lines l JOIN claims cl USING (claim_id)"
 	" JOIN contracts c ON c.contract_id = cl.contract_id"
 	" JOIN beneficiaries b ON b.beneficiary_id = cl.beneficiary_id"
-	" WHERE l.claim_id = $1::uuid AND NOT EXISTS"
+	" WHERE l.claim_id = $1::uuid AND cl.payee <> 'professional' AND NOT EXISTS"
 	"  (SELECT 1 FROM decisions d WHERE d.claim_id = l.claim_id AND d.line_no = l.line_no)"
 	" AND (c.status = 'suspended' AND l.care_date >= coalesce(c.suspended_from, '-infinity')"
 	"  OR l.care_date < greatest(c.start_date, b.start_date)"

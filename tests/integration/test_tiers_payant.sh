@@ -437,9 +437,17 @@ st=$(gap_status)
 check_eq "partial invoice: its amount (the July line's 9 €), why, and no complement yet" \
 	"$(jq -c '[.amc_cents, (.message | test("line 1")), .complements]' <<<"$st")" \
 	"[900,true,null]"
+# The member dies on 1 March, recorded after the invoice: the care of
+# 10 March, given on rights the mutuelle confirmed, is still owed to the
+# professional, and redecide sends it (for a member's claim it would
+# not: its care is no longer covered).
+"$BIN/claimctl" contract terminate --member "$GAPPED" --end-date 2026-03-01 --reason deces >>"$LOG" 2>&1
+check_eq "partial invoice: the member's contract terminated before the care" \
+	"$(sql "SELECT status || ' ' || end_date FROM contracts c JOIN members m USING (member_id)
+	        WHERE m.membership_number = '$GAPPED'")" "terminated 2026-03-01"
 fill_gap_formula "$TG"
 out=$("$BIN/claimctl" claim redecide "$GAP_CLAIM")
-check_eq "partial invoice: completed by the operator" "$?" 0
+check_eq "partial invoice: completed by the operator, the termination since notwithstanding" "$?" 0
 COMPLEMENT=$(sql "SELECT complement_id FROM claim_complements WHERE claim_id = '$GAP_CLAIM'")
 check "partial invoice: the complement computed" wait_for 60 gap_computed '.complements[0].status'
 st=$(gap_status)
