@@ -224,6 +224,7 @@ static int parse_claim(json_t *j, struct json_claim *c, int index)
 		"external_id",
 		"membership_number",
 		"beneficiary_rank",
+		"beneficiary_birth_date",
 		"professional_id",
 		"professional_kind",
 		"quote_id",
@@ -247,6 +248,7 @@ static int parse_claim(json_t *j, struct json_claim *c, int index)
 	    get_text(j, "membership_number", &c->msg.membership_number, where) != OK ||
 	    get_u32(j, "beneficiary_rank", &c->msg.has_beneficiary_rank, &c->msg.beneficiary_rank,
 		    where) != OK ||
+	    get_text(j, "beneficiary_birth_date", &c->msg.beneficiary_birth_date, where) != OK ||
 	    get_text(j, "professional_id", &c->msg.professional_id, where) != OK ||
 	    get_text(j, "professional_kind", &c->msg.professional_kind, where) != OK ||
 	    get_text(j, "quote_id", &c->msg.quote_id, where) != OK ||

@@ -718,7 +718,8 @@ int kafka_consumer_commit(struct kafka_consumer *c)
 	rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
 
 	if (assignment_gone(err)) {
-		log_warn("kafka commit: %s; the partitions' new owner reads their messages again from"
+		log_warn("kafka commit: %s; the partitions' new owner reads their messages again "
+			 "from"
 			 " the last committed offsets",
 			 rd_kafka_err2str(err));
 		return OK;

@@ -185,9 +185,10 @@ int worker_open(const struct worker_config *config, struct worker **out)
 		metric_counter("worker_dead_letters_total", "Messages sent to a dead-letter topic");
 	w->retries = metric_counter("worker_batch_retries_total",
 				    "Batches retried after a failed transaction");
-	w->given_back = metric_counter("worker_batches_given_back_total",
-				       "Batches handed back to the consumer, uncommitted (the database"
-				       " away), to be read again");
+	w->given_back =
+		metric_counter("worker_batches_given_back_total",
+			       "Batches handed back to the consumer, uncommitted (the database"
+			       " away), to be read again");
 	w->batch_seconds =
 		metric_histogram("worker_batch_seconds", "Time to handle and commit one batch");
 	*out = w;

@@ -48,6 +48,7 @@ struct intake_outcome {
 /* What the database says about the beneficiary named by a submission. */
 struct coverage {
 	int found;
+	int ambiguous; /* a birth date two persons share (twins), no rank */
 	int64_t beneficiary_id, contract_id;
 	char birth_date[DATE_STR_LEN];
 	char exemptions[64]; /* PostgreSQL array text, e.g. {C2S} */

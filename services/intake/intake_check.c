@@ -364,6 +364,8 @@ int intake_tp_source_mismatch(const Claims__ClaimSubmitted *s)
 
 int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today, struct intake_outcome *out)
 {
+	int32_t birth_day;
+
 	if (check_text(s->source, "source", INTAKE_MAX_SOURCE, 1, out) != OK ||
 	    check_text(s->external_id, "external_id", INTAKE_MAX_EXTERNAL_ID, 1, out) != OK ||
 	    check_text(s->membership_number, "membership_number", 32, 1, out) != OK ||
@@ -393,6 +395,13 @@ int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today, struct i
 	if (s->beneficiary_rank > 99) {
 		intake_reject(out, "INVALID_FIELD", "beneficiary_rank",
 			      "beneficiary_rank is 1 (subscriber) to 99");
+		return ERR;
+	}
+	/* A date, or the batch's cast of it to date would fail for all. */
+	if (s->beneficiary_birth_date != NULL && s->beneficiary_birth_date[0] != '\0' &&
+	    date_parse(s->beneficiary_birth_date, &birth_day) != OK) {
+		intake_reject(out, "INVALID_FIELD", "beneficiary_birth_date",
+			      "beneficiary_birth_date is a real date, YYYY-MM-DD");
 		return ERR;
 	}
 	if (s->professional_kind != NULL && strcmp(s->professional_kind, "RPPS") != 0 &&
@@ -496,17 +505,44 @@ static int check_tariff_of(const Claims__ClaimLine *p, int i, rules_date_t birth
 	return ERR;
 }
 
+/* Did the membership number, rank and birth date name one person? */
+static int check_found(const Claims__ClaimSubmitted *s, const struct coverage *cov,
+		       struct intake_outcome *out)
+{
+	const char *born = s->beneficiary_birth_date;
+
+	if (born != NULL && born[0] == '\0')
+		born = NULL;
+	if (cov->ambiguous && born != NULL) {
+		intake_reject(out, "AMBIGUOUS_BENEFICIARY", "beneficiary_birth_date",
+			      "two beneficiaries of this membership number were born on %s"
+			      " (twins): give the rank",
+			      born);
+		return ERR;
+	}
+	if (cov->found)
+		return OK;
+	if (born != NULL && s->beneficiary_rank)
+		intake_reject(out, "UNKNOWN_MEMBER", "beneficiary_birth_date",
+			      "no beneficiary of rank %u born on %s under this membership number",
+			      s->beneficiary_rank, born);
+	else if (born != NULL)
+		intake_reject(out, "UNKNOWN_MEMBER", "beneficiary_birth_date",
+			      "no beneficiary born on %s under this membership number", born);
+	else
+		intake_reject(out, "UNKNOWN_MEMBER", "membership_number",
+			      "no beneficiary of rank %u under this membership number",
+			      s->beneficiary_rank ? s->beneficiary_rank : 1);
+	return ERR;
+}
+
 int intake_check_coverage(const Claims__ClaimSubmitted *s, const struct coverage *cov,
 			  struct intake_outcome *out)
 {
 	rules_date_t birth;
 
-	if (!cov->found) {
-		intake_reject(out, "UNKNOWN_MEMBER", "membership_number",
-			      "no beneficiary of rank %u under this membership number",
-			      s->beneficiary_rank ? s->beneficiary_rank : 1);
+	if (check_found(s, cov, out) != OK)
 		return ERR;
-	}
 	for (size_t i = 0; i < s->n_lines; i++) {
 		char field[64];
 		int32_t day;

@@ -125,33 +125,49 @@ int intake_prepare(struct pg *db)
 		       " least(coalesce(c.end_date - date '1970-01-01', 2147483647),"
 		       "       coalesce(b.end_date - date '1970-01-01', 2147483647)),"
 		       " c.status = 'suspended',"
-		       " coalesce(c.suspended_from - date '1970-01-01', -2147483648)"
-		       " FROM unnest($1::text[], $2::int[], $3::date[]) WITH ORDINALITY"
-		       "  AS x(num, rank, day, n)"
+		       " coalesce(c.suspended_from - date '1970-01-01', -2147483648),"
+		       /* Named by a birth date, two persons: twins. (By rank
+			* alone, two rows of the rank are two contracts'.) */
+		       " x.birth IS NOT NULL AND min(b.person_id) OVER w <> max(b.person_id) OVER w"
+		       " FROM unnest($1::text[], $2::int[], $3::date[], $4::date[]) WITH ORDINALITY"
+		       "  AS x(num, rank, day, birth, n)"
 		       " JOIN members m ON m.membership_number = x.num"
 		       " JOIN contracts c ON c.member_id = m.member_id"
-		       " JOIN beneficiaries b ON b.contract_id = c.contract_id AND b.rank = x.rank"
+		       /* Without a birth date, the beneficiary of that rank on
+			* each contract; with one, every row of the person (or
+			* persons: twins) born that day, and holding the rank on
+			* one of the member's contracts when a rank is given:
+			* ranks are per contract, and a renewal may renumber
+			* them. */
+		       " JOIN beneficiaries b ON b.contract_id = c.contract_id AND CASE"
+		       "  WHEN x.birth IS NULL THEN b.rank = x.rank"
+		       "  ELSE b.person_id IN (SELECT o.person_id FROM contracts oc"
+		       "   JOIN beneficiaries o ON o.contract_id = oc.contract_id"
+		       "   WHERE oc.member_id = m.member_id AND o.birth_date = x.birth"
+		       "    AND (x.rank = 0 OR o.rank = x.rank)) END"
+		       " WINDOW w AS (PARTITION BY x.n)"
 		       /* The contract in force on the first care date, else the latest. */
 		       " ORDER BY x.n, (x.day >= greatest(c.start_date, b.start_date)"
 		       "  AND x.day < least(coalesce(c.end_date, 'infinity'),"
 		       "  coalesce(b.end_date, 'infinity'))) DESC, c.start_date DESC",
-		       3) != OK ||
+		       4) != OK ||
 	    /* For a line the claim's contract does not cover: another
-	     * contract of the beneficiary that does (the same conditions
+	     * contract of the same person that does (the same conditions
 	     * as intake_check_coverage(), in SQL). */
 	    pg_prepare(db, "intake_other_contracts",
-		       "SELECT x.n FROM unnest($1::text[], $2::int[], $3::bigint[], $4::date[])"
-		       "  WITH ORDINALITY AS x(num, rank, contract, day, n)"
-		       " WHERE EXISTS (SELECT 1 FROM members m"
-		       "  JOIN contracts c ON c.member_id = m.member_id"
-		       "  JOIN beneficiaries b ON b.contract_id = c.contract_id AND b.rank = x.rank"
-		       "  WHERE m.membership_number = x.num AND c.contract_id <> x.contract"
+		       "SELECT x.n FROM unnest($1::bigint[], $2::date[])"
+		       "  WITH ORDINALITY AS x(beneficiary, day, n)"
+		       " WHERE EXISTS (SELECT 1 FROM beneficiaries me"
+		       "  JOIN beneficiaries b ON b.person_id = me.person_id"
+		       "   AND b.contract_id <> me.contract_id"
+		       "  JOIN contracts c ON c.contract_id = b.contract_id"
+		       "  WHERE me.beneficiary_id = x.beneficiary"
 		       "   AND x.day >= greatest(c.start_date, b.start_date)"
 		       "   AND x.day < least(coalesce(c.end_date, 'infinity'),"
 		       "    coalesce(b.end_date, 'infinity'))"
 		       "   AND NOT (c.status = 'suspended' AND x.day >= coalesce(c.suspended_from,"
 		       "    '-infinity')))",
-		       4) != OK ||
+		       2) != OK ||
 	    pg_prepare(db, "intake_professionals",
 		       "SELECT x.n, min(p.professional_id), count(*)"
 		       " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(num, kind, n)"
@@ -419,39 +435,56 @@ static void coverage_row(struct coverage *cov, PGresult *res, int r)
 	cov->until = (int32_t)strtol(PQgetvalue(res, r, 6), NULL, 10);
 	cov->suspended = PQgetvalue(res, r, 7)[0] == 't';
 	cov->suspended_from = (int32_t)strtol(PQgetvalue(res, r, 8), NULL, 10);
+	/* A birth date two persons have: nobody is chosen for them. */
+	if (PQgetvalue(res, r, 9)[0] == 't') {
+		memset(cov, 0, sizeof(*cov));
+		cov->ambiguous = 1;
+	}
 }
 
 static int load_coverage(struct pg *db, struct intake_item *items, int n)
 {
-	struct pgarray numbers, ranks, days;
-	const char *v[3];
+	struct pgarray numbers, ranks, days, births;
+	const char *v[4];
 	PGresult *res;
 	int status, wanted = 0;
 
 	pgarray_init(&numbers);
 	pgarray_init(&ranks);
 	pgarray_init(&days);
+	pgarray_init(&births);
 	for (int i = 0; i < n; i++) {
 		const Claims__ClaimSubmitted *s = items[i].s;
 		int pending = items[i].state == PENDING;
+		const char *birth = pending && s->beneficiary_birth_date != NULL &&
+						    s->beneficiary_birth_date[0] != '\0'
+					    ? s->beneficiary_birth_date
+					    : NULL;
 
 		memset(&items[i].cov, 0, sizeof(items[i].cov));
 		pgarray_text(&numbers, pending ? s->membership_number : "");
 		/* Every rank, even a rejected item's, is cast to int: a wild
-		 * one would fail the batch's statement for all its items. */
-		pgarray_int(&ranks, pending && s->beneficiary_rank ? s->beneficiary_rank : 1);
+		 * one would fail the batch's statement for all its items.
+		 * With a birth date, no rank is any rank (0); without, the
+		 * subscriber's (1). */
+		pgarray_int(&ranks, pending && s->beneficiary_rank ? s->beneficiary_rank
+				    : birth != NULL		   ? 0
+								   : 1);
 		/* Dates of pending submissions passed the static checks. */
 		pending && s->n_lines > 0 ? pgarray_text(&days, s->lines[0]->care_date)
 					  : pgarray_null(&days);
+		birth != NULL ? pgarray_text(&births, birth) : pgarray_null(&births);
 		wanted += pending;
 	}
 	v[0] = pgarray_finish(&numbers);
 	v[1] = pgarray_finish(&ranks);
 	v[2] = pgarray_finish(&days);
-	status = wanted ? pg_exec_prepared(db, "intake_coverage", 3, v, NULL, NULL, &res) : OK;
+	v[3] = pgarray_finish(&births);
+	status = wanted ? pg_exec_prepared(db, "intake_coverage", 4, v, NULL, NULL, &res) : OK;
 	pgarray_free(&numbers);
 	pgarray_free(&ranks);
 	pgarray_free(&days);
+	pgarray_free(&births);
 	if (status != OK || !wanted)
 		return status;
 	for (int r = 0; r < PQntuples(res); r++) {
@@ -1032,37 +1065,30 @@ static int uncovered_line(const struct intake_item *it)
  * care that another contract of the beneficiary covers (lines on both
  * sides of a change of contract, 30 December and 2 January) is not
  * "not covered": the sender is told to send each contract's lines in
- * a claim of its own. Asked only for claims refused NOT_COVERED. */
+ * a claim of its own. Asked only for claims refused NOT_COVERED. The
+ * other contract's row is the same person's, whatever its rank there. */
 static int refine_not_covered(struct pg *db, struct intake_item *items, int n)
 {
-	struct pgarray numbers, ranks, contracts, days;
-	const char *v[4];
+	struct pgarray beneficiaries, days;
+	const char *v[2];
 	PGresult *res;
 	int status, wanted = 0;
 
-	pgarray_init(&numbers);
-	pgarray_init(&ranks);
-	pgarray_init(&contracts);
+	pgarray_init(&beneficiaries);
 	pgarray_init(&days);
 	for (int i = 0; i < n; i++) {
 		const Claims__ClaimSubmitted *s = items[i].s;
 		int k = uncovered_line(&items[i]);
 
-		pgarray_text(&numbers, k >= 0 ? s->membership_number : "");
-		pgarray_int(&ranks, k >= 0 && s->beneficiary_rank ? s->beneficiary_rank : 1);
-		pgarray_int(&contracts, k >= 0 ? items[i].cov.contract_id : 0);
+		pgarray_int(&beneficiaries, k >= 0 ? items[i].cov.beneficiary_id : 0);
 		k >= 0 ? pgarray_text(&days, s->lines[k]->care_date) : pgarray_null(&days);
 		wanted += k >= 0;
 	}
-	v[0] = pgarray_finish(&numbers);
-	v[1] = pgarray_finish(&ranks);
-	v[2] = pgarray_finish(&contracts);
-	v[3] = pgarray_finish(&days);
-	status = wanted ? pg_exec_prepared(db, "intake_other_contracts", 4, v, NULL, NULL, &res)
+	v[0] = pgarray_finish(&beneficiaries);
+	v[1] = pgarray_finish(&days);
+	status = wanted ? pg_exec_prepared(db, "intake_other_contracts", 2, v, NULL, NULL, &res)
 			: OK;
-	pgarray_free(&numbers);
-	pgarray_free(&ranks);
-	pgarray_free(&contracts);
+	pgarray_free(&beneficiaries);
 	pgarray_free(&days);
 	if (status != OK || !wanted)
 		return status;

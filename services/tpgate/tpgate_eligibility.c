@@ -7,11 +7,16 @@
  *	RightsSnapshot, without I/O, so it is tested alone:
  *
  *	- the beneficiary is named by rank, birth date, or both (then both
- *	  must match); with neither, the subscriber (rank 1). A birth date
- *	  shared by two beneficiaries of different ranks (twins) is
+ *	  must match on one of the member's contracts); with neither, the
+ *	  subscriber (rank 1). A birth date shared by two persons (twins) is
  *	  AMBIGUOUS_BENEFICIARY: the rank is needed;
  *	- a member may have had several contracts: the one covering the day
- *	  wins, else the most recent;
+ *	  wins, else the most recent. Named by rank alone, it is whoever
+ *	  holds that rank there. Named with a birth date, it is that person
+ *	  under whichever of their rows: ranks are per contract, and a
+ *	  renewal may renumber them (a child rank 2 last year, rank 3 now);
+ *	  the rank on this year's card must not name last year's rank 3, a
+ *	  sibling, for care of last year;
  *	- the rights are open on the day when the contract is not
  *	  suspended on it (a suspension covers the days from its first
  *	  one, or the whole period when it has none) and the day lies in
@@ -121,37 +126,88 @@ static void decide(struct tp_rights *out, int32_t day)
 	}
 }
 
-void tp_rights_evaluate(const Claims__RightsSnapshot *s, const Claims__BeneficiaryRef *ref,
-			int32_t day, struct tp_rights *out)
+/* Who a row is. A snapshot cached before rows carried their person
+ * (person_id absent in all its rows) tells persons apart by rank, as the
+ * front door did then: never a real id (ids are positive). */
+static int64_t person_of(const Claims__RightsBeneficiary *b)
 {
-	const char *birth = ref && ref->birth_date && ref->birth_date[0] ? ref->birth_date : NULL;
-	uint32_t rank = ref && ref->has_rank ? ref->rank : 0, matched_rank = 0;
-	int mismatch = 0, ambiguous = 0;
+	return b->has_person_id ? b->person_id : -1 - (int64_t)b->rank;
+}
 
-	memset(out, 0, sizeof(*out));
-	if (rank == 0 && birth == NULL)
-		rank = 1;
+/* The row to judge the day by, of the rows `wanted` keeps. */
+static void choose(const Claims__RightsSnapshot *s, int32_t day, struct tp_rights *out,
+		   int (*wanted)(const Claims__RightsBeneficiary *, const void *), const void *arg)
+{
 	for (size_t i = 0; i < s->n_beneficiaries; i++) {
 		const Claims__RightsBeneficiary *b = s->beneficiaries[i];
 		const Claims__RightsContract *c = contract_of(s, b->contract_id);
 
-		if (c == NULL || (rank != 0 && b->rank != rank))
+		if (c == NULL || !wanted(b, arg))
 			continue;
-		if (birth != NULL && (b->birth_date == NULL || strcmp(b->birth_date, birth) != 0)) {
-			/* With a rank, that beneficiary exists and the date is
-			 * not theirs; with the date alone, nobody has it. */
-			if (rank != 0)
-				mismatch = 1;
-			continue;
-		}
-		if (rank == 0 && matched_rank != 0 && matched_rank != b->rank)
-			ambiguous = 1;
-		matched_rank = b->rank;
 		if (out->beneficiary == NULL || better(c, b, out, day)) {
 			out->contract = c;
 			out->beneficiary = b;
 		}
 	}
+}
+
+static int of_rank(const Claims__RightsBeneficiary *b, const void *rank)
+{
+	return b->rank == *(const uint32_t *)rank;
+}
+
+struct named {
+	int64_t person;
+	const char *birth;
+};
+
+/* The person's rows; in a snapshot without persons, those of their rank
+ * and birth date (the rows that named them). */
+static int of_person(const Claims__RightsBeneficiary *b, const void *arg)
+{
+	const struct named *who = arg;
+
+	return person_of(b) == who->person &&
+	       (b->has_person_id ||
+		(b->birth_date != NULL && strcmp(b->birth_date, who->birth) == 0));
+}
+
+void tp_rights_evaluate(const Claims__RightsSnapshot *s, const Claims__BeneficiaryRef *ref,
+			int32_t day, struct tp_rights *out)
+{
+	const char *birth = ref && ref->birth_date && ref->birth_date[0] ? ref->birth_date : NULL;
+	uint32_t rank = ref && ref->has_rank ? ref->rank : 0;
+	int mismatch = 0, ambiguous = 0, found = 0;
+	struct named who = {0, birth};
+
+	memset(out, 0, sizeof(*out));
+	if (birth == NULL) {
+		choose(s, day, out, of_rank, rank == 0 ? &(uint32_t){1} : &rank);
+		if (out->beneficiary == NULL) {
+			out->reason = "UNKNOWN_BENEFICIARY";
+			return;
+		}
+		decide(out, day);
+		return;
+	}
+	/* Who the birth date (and the rank, when given) names. */
+	for (size_t i = 0; i < s->n_beneficiaries; i++) {
+		const Claims__RightsBeneficiary *b = s->beneficiaries[i];
+
+		if (contract_of(s, b->contract_id) == NULL || (rank != 0 && b->rank != rank))
+			continue;
+		if (b->birth_date == NULL || strcmp(b->birth_date, birth) != 0) {
+			/* With a rank, that beneficiary exists and the date is
+			 * not theirs; with the date alone, nobody has it. */
+			mismatch |= rank != 0;
+			continue;
+		}
+		ambiguous |= found && person_of(b) != who.person;
+		who.person = person_of(b);
+		found = 1;
+	}
+	if (found && !ambiguous)
+		choose(s, day, out, of_person, &who);
 	if (ambiguous) {
 		out->contract = NULL;
 		out->beneficiary = NULL;

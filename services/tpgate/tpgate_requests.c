@@ -383,44 +383,49 @@ static void invoice_refused(struct tpgate *g, struct request *rq, const char *co
 	tp_observe(rq->kind, rq->received_us);
 }
 
-/* The beneficiary's rank: given, or found by birth date. 0: refused. */
-static uint32_t invoice_rank(struct tpgate *g, struct request *rq, const Claims__InvoiceRequest *m)
+/* Does the invoice name one person? A rank alone is taken as given, and
+ * so is nothing (the subscriber). With a birth date, the invoice goes to
+ * intake with it (and the rank, when given), and intake finds the
+ * person's row covering the care as the front door does here
+ * (tp_rights_evaluate()): the rank on this year's card names a person,
+ * not the row of that rank on last year's contract, a sibling's. What
+ * the member's snapshot already shows cannot name one person (nobody,
+ * a mismatch, twins) is refused here, nothing recorded. ERR: refused. */
+static int invoice_beneficiary(struct tpgate *g, struct request *rq,
+			       const Claims__InvoiceRequest *m)
 {
 	const Claims__BeneficiaryRef *b = m->beneficiary;
 	int has_rank = b->has_rank && b->rank > 0;
 	int has_birth = b->birth_date != NULL && b->birth_date[0] != '\0';
 	Claims__RightsSnapshot *snap = NULL;
 	struct tp_rights rights;
-	uint32_t rank = 0;
+	int status = OK;
 	int32_t day;
 
-	if (has_rank && !has_birth)
-		return b->rank;
+	if (!has_birth)
+		return OK;
 	if (rights_of(g, rq, b->membership_number, &snap) != OK)
-		return 0;
+		return ERR;
 	if (m->lines[0]->care_date == NULL || date_parse(m->lines[0]->care_date, &day) != OK)
 		day = date_today();
 	tp_rights_evaluate(snap, b, day, &rights);
-	if (rights.beneficiary != NULL)
-		rank = rights.beneficiary->rank;
-	else if (!has_rank && !has_birth && strcmp(rights.reason, "UNKNOWN_BENEFICIARY") == 0)
-		/* Nobody named, nobody found: an unknown membership number.
-		 * Intake refuses it (UNKNOWN_MEMBER) and records the refusal,
-		 * which INVOICE_STATUS then reports. A birth date that nobody
-		 * has must not fall back to the subscriber: the invoice would
-		 * be paid for care of someone the member does not cover. */
-		rank = 1;
-	else
-		invoice_refused(
-			g, rq, rights.reason,
-			"the beneficiary's rank and birth date do not designate one person");
+	/* Nobody by a birth date (alone, or with a rank that does not
+	 * exist): never the subscriber instead, who would be billed for
+	 * care of someone the member does not cover. */
+	if (rights.beneficiary == NULL) {
+		invoice_refused(g, rq, rights.reason,
+				has_rank ? "the beneficiary's rank and birth date do not designate"
+					   " one person"
+					 : "the birth date does not designate one person");
+		status = ERR;
+	}
 	claims__rights_snapshot__free_unpacked(snap, NULL);
-	return rank;
+	return status;
 }
 
-static void send_invoice(struct tpgate *g, struct request *rq, const Claims__InvoiceRequest *m,
-			 uint32_t rank)
+static void send_invoice(struct tpgate *g, struct request *rq, const Claims__InvoiceRequest *m)
 {
+	const Claims__BeneficiaryRef *b = m->beneficiary;
 	Claims__ClaimSubmitted s = CLAIMS__CLAIM_SUBMITTED__INIT;
 	struct tp_pending *p = pending_for(g, rq, CLAIMS__MESSAGE_TYPE__INVOICE_REQUEST);
 	Claims__ClaimLine *store;
@@ -430,12 +435,15 @@ static void send_invoice(struct tpgate *g, struct request *rq, const Claims__Inv
 		return;
 	store = xcalloc(m->n_lines + 1, sizeof(*store));
 	snprintf(source, sizeof(source), "tp:%s:%s", rq->who.kind, rq->who.value);
-	s.has_source_kind = s.has_beneficiary_rank = s.has_payee = 1;
+	s.has_source_kind = s.has_payee = 1;
 	s.source_kind = CLAIMS__CLAIM_SOURCE__CLAIM_SOURCE_TIERS_PAYANT;
 	s.source = source;
 	s.external_id = m->invoice_id;
 	s.membership_number = m->beneficiary->membership_number;
-	s.beneficiary_rank = rank;
+	/* Neither rank nor birth date: the subscriber, intake's default. */
+	s.has_beneficiary_rank = b->has_rank && b->rank > 0;
+	s.beneficiary_rank = s.has_beneficiary_rank ? b->rank : 0;
+	s.beneficiary_birth_date = b->birth_date != NULL && b->birth_date[0] ? b->birth_date : NULL;
 	s.professional_id = rq->who.value;
 	s.professional_kind = rq->who.kind;
 	s.payee = CLAIMS__PAYEE__PAYEE_PROFESSIONAL;
@@ -453,8 +461,6 @@ static void send_invoice(struct tpgate *g, struct request *rq, const Claims__Inv
 static void handle_invoice(struct tpgate *g, struct request *rq)
 {
 	Claims__InvoiceRequest *m = (Claims__InvoiceRequest *)rq->msg;
-	uint32_t rank;
-
 	if (admitted(g, rq) != OK || beneficiary_ok(g, rq, m->beneficiary) != OK)
 		return;
 	if (!tp_text_ok(m->invoice_id, 64)) {
@@ -465,9 +471,8 @@ static void handle_invoice(struct tpgate *g, struct request *rq)
 		FAIL(rq, "INVALID_FIELD", "an invoice has 1 to %d lines", TP_MAX_LINES);
 		return;
 	}
-	rank = invoice_rank(g, rq, m);
-	if (rank > 0)
-		send_invoice(g, rq, m, rank);
+	if (invoice_beneficiary(g, rq, m) == OK)
+		send_invoice(g, rq, m);
 }
 
 void tp_invoice_done(struct tpgate *g, struct tp_pending *p, const struct envelope *env)

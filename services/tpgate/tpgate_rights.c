@@ -61,7 +61,8 @@ int tp_rights_prepare(struct pg *db)
 		       " c.start_date - date '1970-01-01', c.end_date - date '1970-01-01',"
 		       " f.responsible, b.beneficiary_id, b.rank, b.birth_date::text,"
 		       " array_to_string(b.exemptions, ','), b.start_date - date '1970-01-01',"
-		       " b.end_date - date '1970-01-01', c.suspended_from - date '1970-01-01'"
+		       " b.end_date - date '1970-01-01', c.suspended_from - date '1970-01-01',"
+		       " b.person_id"
 		       " FROM members m JOIN contracts c ON c.member_id = m.member_id"
 		       " JOIN formulas f ON f.formula_code = c.formula_code"
 		       " JOIN beneficiaries b ON b.contract_id = c.contract_id"
@@ -159,6 +160,8 @@ static void beneficiary_row(Claims__RightsBeneficiary *b, char **exemptions, PGr
 	b->birth_date = PQgetvalue(res, r, 9);
 	b->start_day = day_of(res, r, 11, NULL);
 	b->end_day = day_of(res, r, 12, &b->has_end_day);
+	b->has_person_id = 1;
+	b->person_id = strtoll(PQgetvalue(res, r, 14), NULL, 10);
 	b->exemptions = exemptions;
 	for (char *t = strtok_r(text, ",", &save); t != NULL && b->n_exemptions < 8;
 	     t = strtok_r(NULL, ",", &save))

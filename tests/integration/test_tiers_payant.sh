@@ -386,6 +386,73 @@ check_eq "invoice: ... nothing recorded, neither claim nor rejection" \
 	"$(sql "SELECT (SELECT count(*) FROM claims WHERE source = 'tp:RPPS:$PRO_A' AND external_id = '$INV-nobody')
 		+ (SELECT count(*) FROM claim_rejections WHERE source = 'tp:RPPS:$PRO_A' AND external_id = '$INV-nobody')")" 0
 check_eq "invoice: ... and its status unknown" "$(tp status --invoice-id "$INV-nobody" | jq -r .error)" UNKNOWN_INVOICE
+
+# ---- ranks renumbered at a renewal ---------------------------------------------------
+# Ranks are per contract. In 2025 Léo was rank 2 and Jade rank 3; the
+# 2026 contract (Jade gone) has Paul rank 2, Léo rank 3 and Paul's twin
+# Lou rank 4. This year's card for last year's care names Léo, under his
+# row of 2025, never Jade, last year's rank 3: the birth date goes with
+# the invoice, and intake finds the person as the front door does.
+create_members "${P}6" 1 CONFORT
+RENUM=${P}600001
+sql "UPDATE contracts SET status = 'terminated', end_date = '2026-01-01'
+       WHERE member_id = (SELECT member_id FROM members WHERE membership_number = '$RENUM');
+     INSERT INTO beneficiaries (contract_id, rank, relationship, last_name, first_name, birth_date, start_date)
+       SELECT c.contract_id, k.rank, 'child', 'Test', k.name, k.born::date, '2025-01-01'
+       FROM contracts c JOIN members m USING (member_id),
+            (VALUES (2, 'Leo', '2015-03-03'), (3, 'Jade', '2012-09-09')) k(rank, name, born)
+       WHERE m.membership_number = '$RENUM';
+     WITH c AS (INSERT INTO contracts (member_id, formula_code, amc_number, status, start_date)
+       SELECT member_id, 'CONFORT', '75500017', 'active', date '2026-01-01' FROM members
+       WHERE membership_number = '$RENUM' RETURNING contract_id, member_id)
+     INSERT INTO beneficiaries (contract_id, member_id, rank, relationship, last_name, first_name,
+       birth_date, start_date)
+     SELECT c.contract_id, CASE k.rank WHEN 1 THEN c.member_id END, k.rank, k.rel, 'Test', k.name,
+       k.born::date, '2026-01-01'
+     FROM c, (VALUES (1, 'subscriber', 'Member', '1980-05-01'), (2, 'child', 'Paul', '2018-01-01'),
+       (3, 'child', 'Leo', '2015-03-03'), (4, 'child', 'Lou', '2018-01-01')) k(rank, rel, name, born)" >/dev/null
+check_eq "renumbered ranks: Léo's two rows are one person" \
+	"$(sql "SELECT count(*) || ' ' || count(DISTINCT b.person_id) FROM beneficiaries b
+	  JOIN contracts c USING (contract_id) JOIN members m ON m.member_id = c.member_id
+	  WHERE m.membership_number = '$RENUM' AND b.first_name = 'Leo'")" "2 1"
+check_eq "renumbered ranks: his birth date alone names him (one person, two ranks: not twins)" \
+	"$(tp eligibility --member "$RENUM" --birth-date 2015-03-03 --date 2026-03-10 | jq -c '[.rights_open, .reason]')" \
+	'[true,null]'
+check_eq "renumbered ranks: this year's rank 3 and his birth date, for last year's care: open" \
+	"$(tp eligibility --member "$RENUM" --rank 3 --birth-date 2015-03-03 --date 2025-12-15 | jq -c '[.rights_open, .reason]')" \
+	'[true,null]'
+echo '[{"line_ref":"1","act_code":"G","category":"CONSULT_GP","care_date":"2025-12-15","charged_cents":3000,"brss_cents":3000,"amo_rate":70}]' \
+	>"$TEST_LOGS/tp-renum.json"
+renum=$(tp invoice --member "$RENUM" --rank 3 --birth-date 2015-03-03 --invoice-id "$INV-renum" "$TEST_LOGS/tp-renum.json")
+check_eq "renumbered ranks: the invoice accepted" "$(jq -c '[.accepted, .reason_code]' <<<"$renum")" '[true,null]'
+whose_claim() { sql "SELECT b.first_name || ' ' || b.rank || ' ' || extract(year FROM k.start_date)
+	FROM claims c JOIN beneficiaries b USING (beneficiary_id) JOIN contracts k ON k.contract_id = c.contract_id
+	WHERE c.claim_id = '$1'"; }
+check_eq "renumbered ranks: ... billed to Léo under his 2025 row, not to Jade" \
+	"$(whose_claim "$(jq -r .claim_id <<<"$renum")")" "Leo 2 2025"
+# Upstream claims carry the birth date the same way (NOEMIE names the
+# beneficiary by it); without it, the rank is whoever holds it on the
+# contract of the day.
+renum_claim() { # external id, rank, birth date ("" none), care date
+	printf '{"source":"renum-%s","external_id":"%s","membership_number":"%s","beneficiary_rank":%s%s,"lines":[{"act_code":"G","category":"CONSULT_GP","care_date":"%s","charged_cents":3000,"brss_cents":3000,"amo_rate":70}]}\n' \
+		"$RUN_ID" "$1" "$RENUM" "$2" "${3:+,\"beneficiary_birth_date\":\"$3\"}" "$4"
+}
+{
+	renum_claim with-birth 3 2015-03-03 2025-12-16
+	renum_claim rank-only 3 "" 2025-12-16
+	renum_claim twins-no-rank 0 2018-01-01 2026-03-10
+	renum_claim twin-by-rank 4 2018-01-01 2026-03-10
+	renum_claim nobody 3 2018-01-01 2026-03-10
+} >"$TEST_LOGS/renum-upstream.json"
+out=$("$BIN/claimctl" submit --sync "$TEST_LOGS/renum-upstream.json" 2>>"$LOG")
+upstream_whose() { whose_claim "$(sql "SELECT claim_id FROM claims WHERE source = 'renum-$RUN_ID' AND external_id = '$1'")"; }
+check_eq "renumbered ranks: upstream, rank and birth date: Léo" "$(upstream_whose with-birth)" "Leo 2 2025"
+check_eq "renumbered ranks: upstream, the rank alone: last year's rank 3, Jade" "$(upstream_whose rank-only)" "Jade 3 2025"
+check "renumbered ranks: upstream, a birth date twins share, no rank: AMBIGUOUS_BENEFICIARY" \
+	grep -q "^twins-no-rank rejected AMBIGUOUS_BENEFICIARY beneficiary_birth_date" <<<"$out"
+check_eq "renumbered ranks: upstream, the twin by rank and birth date" "$(upstream_whose twin-by-rank)" "Lou 4 2026"
+check "renumbered ranks: upstream, a rank that was never that birth date's: UNKNOWN_MEMBER" \
+	grep -q "^nobody rejected UNKNOWN_MEMBER beneficiary_birth_date" <<<"$out"
 check_eq "invoice: someone else's quote" \
 	"$(tp invoice --member "$COVERED" --rank 3 --invoice-id "$INV-5" --quote "$QUOTE" "$TEST_LOGS/tp-lines.json" | jq -r .reason_code)" \
 	QUOTE_MISMATCH

@@ -186,6 +186,43 @@ static void test_suspension_from_a_day(void)
 	CHECK_EQ_STR(out.reason_code, "NOT_COVERED");
 }
 
+/* A birth date names the person: a date that is none is refused before
+ * any query (the batch's cast would fail for all), and who it does not
+ * name, or names twice, is said so. */
+static void test_beneficiary_by_birth_date(void)
+{
+	struct intake_outcome out;
+	struct coverage cov;
+	struct sample x;
+	char field[64];
+
+	sample_init(&x);
+	x.claim.beneficiary_birth_date = "2015-02-30";
+	CHECK_EQ_STR(verdict(&x, day("2026-12-01"), field), "INVALID_FIELD");
+	CHECK_EQ_STR(field, "beneficiary_birth_date");
+	x.claim.beneficiary_birth_date = "2015-02-03";
+	CHECK_EQ_STR(verdict(&x, day("2026-12-01"), field), "");
+
+	memset(&cov, 0, sizeof(cov));
+	memset(&out, 0, sizeof(out));
+	cov.ambiguous = 1;
+	CHECK(intake_check_coverage(&x.claim, &cov, &out) == ERR);
+	CHECK_EQ_STR(out.reason_code, "AMBIGUOUS_BENEFICIARY");
+	CHECK_EQ_STR(out.field, "beneficiary_birth_date");
+	cov.ambiguous = 0;
+	CHECK(intake_check_coverage(&x.claim, &cov, &out) == ERR);
+	CHECK_EQ_STR(out.reason_code, "UNKNOWN_MEMBER");
+	CHECK_EQ_STR(out.message, "no beneficiary born on 2015-02-03 under this membership number");
+	x.claim.has_beneficiary_rank = 1;
+	x.claim.beneficiary_rank = 3;
+	CHECK(intake_check_coverage(&x.claim, &cov, &out) == ERR);
+	CHECK_EQ_STR(out.message,
+		     "no beneficiary of rank 3 born on 2015-02-03 under this membership number");
+	x.claim.beneficiary_birth_date = NULL;
+	CHECK(intake_check_coverage(&x.claim, &cov, &out) == ERR);
+	CHECK_EQ_STR(out.field, "membership_number");
+}
+
 static void test_amo_amount_of_the_beneficiary(void)
 {
 	struct sample x;
@@ -525,6 +562,7 @@ int main(void)
 	RUN(test_amo_amount_needs_its_base);
 	RUN(test_amo_amount_of_the_beneficiary);
 	RUN(test_suspension_from_a_day);
+	RUN(test_beneficiary_by_birth_date);
 	RUN(test_amounts_against_each_other);
 	RUN(test_tp_source_is_the_professionals);
 	RUN(test_future_is_everywhere_later);

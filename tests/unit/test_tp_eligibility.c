@@ -6,15 +6,16 @@
  *	White-box tests of tpgate_eligibility.c (included here): naming the
  *	beneficiary by rank and birth date, choosing among a member's
  *	contracts, the reasons rights are not open, and the validity period
- *	of the attestation.
+ *	of the attestation; a person whose rank a renewal changed, named by
+ *	this year's card for care of last year.
  */
 #include "../../services/tpgate/tpgate_eligibility.c"
 #include "test.h"
 
 static Claims__RightsContract contracts[4];
 static Claims__RightsContract *contract_ptrs[4];
-static Claims__RightsBeneficiary bens[6];
-static Claims__RightsBeneficiary *ben_ptrs[6];
+static Claims__RightsBeneficiary bens[8];
+static Claims__RightsBeneficiary *ben_ptrs[8];
 static Claims__RightsSnapshot snap;
 
 static int32_t day(const char *iso)
@@ -58,6 +59,13 @@ static void add_beneficiary(int64_t id, int64_t contract, uint32_t rank, const c
 	b->birth_date = (char *)birth;
 	b->start_day = day(from);
 	ben_ptrs[snap.n_beneficiaries++] = b;
+}
+
+/* The person of the beneficiary added last. */
+static void person(int64_t id)
+{
+	bens[snap.n_beneficiaries - 1].has_person_id = 1;
+	bens[snap.n_beneficiaries - 1].person_id = id;
 }
 
 static void reset(void)
@@ -200,6 +208,83 @@ static void test_unknown_member(void)
 	CHECK(!r.open && r.contract == NULL && strcmp(r.reason, "UNKNOWN_BENEFICIARY") == 0);
 }
 
+/* A renewal renumbered the children: in 2025 Léo rank 2 and Jade rank 3;
+ * in 2026 (Jade gone) Paul rank 2 and Léo rank 3. Persons as migration
+ * 023 links them. */
+static void renumbered_family(int with_persons)
+{
+	reset();
+	add_contract(20, "terminated", "2025-01-01", "2026-01-01");
+	add_contract(21, "active", "2026-01-01", NULL);
+	add_beneficiary(11, 20, 1, "1980-05-01", "2025-01-01");
+	person(11);
+	add_beneficiary(12, 20, 2, "2015-03-03", "2025-01-01");
+	person(12);
+	add_beneficiary(13, 20, 3, "2012-09-09", "2025-01-01");
+	person(13);
+	add_beneficiary(21, 21, 1, "1980-05-01", "2026-01-01");
+	person(11);
+	add_beneficiary(22, 21, 2, "2018-01-01", "2026-01-01");
+	person(22);
+	add_beneficiary(23, 21, 3, "2015-03-03", "2026-01-01");
+	person(12); /* Léo */
+	if (!with_persons)
+		for (size_t i = 0; i < snap.n_beneficiaries; i++)
+			bens[i].has_person_id = 0;
+}
+
+static int64_t whose(uint32_t rank, const char *birth, const char *on, const char **reason)
+{
+	struct tp_rights r;
+
+	evaluate(rank, birth, on, &r);
+	*reason = r.open ? "open" : r.reason;
+	return r.beneficiary != NULL ? r.beneficiary->beneficiary_id : 0;
+}
+
+static void test_ranks_renumbered_at_a_renewal(void)
+{
+	const char *why;
+
+	renumbered_family(1);
+	/* This year's card (rank 3) for care of last year: Léo, under his
+	 * row of last year, never Jade, last year's rank 3. */
+	CHECK_EQ_I64(whose(3, "2015-03-03", "2025-12-15", &why), 12);
+	CHECK_EQ_STR(why, "open");
+	/* Last year's card (rank 2) for care of this year: Léo too. */
+	CHECK_EQ_I64(whose(2, "2015-03-03", "2026-03-10", &why), 23);
+	CHECK_EQ_STR(why, "open");
+	/* His birth date alone: one person with two ranks, not twins. */
+	CHECK_EQ_I64(whose(0, "2015-03-03", "2026-03-10", &why), 23);
+	CHECK_EQ_STR(why, "open");
+	CHECK_EQ_I64(whose(0, "2015-03-03", "2025-12-15", &why), 12);
+	/* Jade's rights ended with last year's contract. */
+	CHECK_EQ_I64(whose(0, "2012-09-09", "2026-03-10", &why), 13);
+	CHECK_EQ_STR(why, "RIGHTS_CLOSED");
+	/* The rank alone is whoever holds it on the contract of the day. */
+	CHECK_EQ_I64(whose(3, NULL, "2025-12-15", &why), 13);
+	CHECK_EQ_I64(whose(3, NULL, "2026-03-10", &why), 23);
+	/* Rank 3 was never Paul's. */
+	CHECK_EQ_I64(whose(3, "2018-01-01", "2026-03-10", &why), 0);
+	CHECK_EQ_STR(why, "BENEFICIARY_MISMATCH");
+
+	/* Twins are two persons: still ambiguous by birth date alone. */
+	family("active", NULL);
+	for (size_t i = 0; i < snap.n_beneficiaries; i++) {
+		bens[i].has_person_id = 1;
+		bens[i].person_id = bens[i].beneficiary_id;
+	}
+	CHECK_EQ_I64(whose(0, "2015-02-03", "2026-03-10", &why), 0);
+	CHECK_EQ_STR(why, "AMBIGUOUS_BENEFICIARY");
+	CHECK_EQ_I64(whose(4, "2015-02-03", "2026-03-10", &why), 4);
+
+	/* A snapshot cached before rows had persons: the rows that named the
+	 * person (rank and birth date), never another's of the same rank. */
+	renumbered_family(0);
+	CHECK_EQ_I64(whose(3, "2015-03-03", "2025-12-15", &why), 23);
+	CHECK_EQ_STR(why, "NOT_YET_COVERED");
+}
+
 int main(void)
 {
 	RUN(test_suspension_from_a_day);
@@ -208,5 +293,6 @@ int main(void)
 	RUN(test_periods);
 	RUN(test_several_contracts);
 	RUN(test_unknown_member);
+	RUN(test_ranks_renumbered_at_a_renewal);
 	return test_report();
 }
