@@ -23,6 +23,7 @@ struct redis_conn {
 	int64_t retry_at_us;	       /* no new connection attempt before */
 	int timeout_ms;		       /* of a connect, and of each reply */
 	atomic_int up; /* answering, as far as the last command knows; read by health checks */
+	atomic_int replica; /* the last ping found a replica (read-only): not up */
 };
 
 /* A lost Redis is tried again at most once a second, and a second after
@@ -223,24 +224,36 @@ int redis_open(const char *url, int timeout_ms, struct redis_conn **out)
 
 int redis_up(struct redis_conn *r)
 {
-	return r != NULL && atomic_load(&r->up);
+	return r != NULL && atomic_load(&r->up) && !atomic_load(&r->replica);
 }
 
+/* Up: the server answers, and as a primary. A replica (a failover
+ * demoted this one, and the address still leads to it) answers reads,
+ * PING too, and refuses every write READONLY: sessions and rate limits
+ * are writes, so it is not up. */
 int redis_ping(struct redis_conn *r)
 {
 	redisReply *reply;
-	int pong;
+	int primary;
 
-	if (redis_command(r, &reply, "PING") != OK) {
+	if (redis_command(r, &reply, "ROLE") != OK) {
 		/* An error reply (LOADING, MISCONF, NOPERM) leaves the
 		 * connection up, and the server unable to serve. */
 		atomic_store(&r->up, 0);
 		return ERR;
 	}
-	pong = reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0;
+	primary = reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+		  reply->element[0]->type == REDIS_REPLY_STRING &&
+		  strcmp(reply->element[0]->str, "master") == 0;
+	if (!primary)
+		log_error("redis: the server is not a primary (ROLE %s): it refuses writes",
+			  reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+					  reply->element[0]->type == REDIS_REPLY_STRING
+				  ? reply->element[0]->str
+				  : "?");
 	freeReplyObject(reply);
-	atomic_store(&r->up, pong);
-	return pong ? OK : ERR;
+	atomic_store(&r->replica, !primary);
+	return primary ? OK : ERR;
 }
 
 void redis_close(struct redis_conn *r)
@@ -263,8 +276,16 @@ static int check_reply(struct redis_conn *r, redisReply *reply, redisReply **out
 		return ERR;
 	}
 	if (reply->type == REDIS_REPLY_ERROR) {
-		log_error("redis: %s", reply->str);
+		/* A primary demoted by a failover: connected again at the
+		 * next command, which a failover-aware address (a sentinel's
+		 * virtual IP, a DNS name) leads to the new primary. */
+		int demoted = strncmp(reply->str, "READONLY", 8) == 0 ||
+			      strncmp(reply->str, "MASTERDOWN", 10) == 0;
+
+		log_error("redis: %s%s", reply->str, demoted ? " (connecting again)" : "");
 		freeReplyObject(reply);
+		if (demoted)
+			drop(r);
 		return ERR;
 	}
 	atomic_store(&r->up, 1);

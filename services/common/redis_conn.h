@@ -38,12 +38,16 @@ struct redis_conn;
 
 int redis_open(const char *url, int timeout_ms, struct redis_conn **out) MUST_CHECK;
 void redis_close(struct redis_conn *r);
-/* 1 while connected and answering, as far as the last command or ping
- * knows; safe from another thread (a health check). */
+/* 1 while connected and answering, as far as the last command knows,
+ * and a primary, as far as the last ping knows; safe from another thread
+ * (a health check). */
 int redis_up(struct redis_conn *r);
-/* PING: OK when the server answers PONG. An error reply (a server
- * loading its data, refusing writes, a user denied the command) counts
- * as down for redis_up() until a command succeeds again. */
+/* ROLE: OK when the server answers, as a primary. An error reply (a
+ * server loading its data, a user denied the command) counts as down
+ * for redis_up() until a command succeeds again; a replica (read-only:
+ * a failover demoted it), until a ping finds a primary. A write refused
+ * READONLY or MASTERDOWN closes the connection: the next command
+ * connects again, to the new primary behind a failover-aware address. */
 int redis_ping(struct redis_conn *r) MUST_CHECK;
 int redis_command(struct redis_conn *r, redisReply **reply, const char *fmt, ...) MUST_CHECK;
 int redis_commandv(struct redis_conn *r, redisReply **reply, int argc, const char **argv,

@@ -233,7 +233,8 @@ static void probe_dependencies(struct tpgate *g)
 		return;
 	atomic_store(&g->db_up, pg_probe(g->db) == OK);
 	if (redis_ping(g->redis) != OK)
-		log_warn("Redis unreachable: sessions, limits and cached rights unavailable");
+		log_warn("Redis unreachable or read-only: sessions, limits and cached rights"
+			 " unavailable");
 	g->probe_us = clock_mono_us();
 }
 
@@ -406,7 +407,8 @@ static const char *tpgate_health(void *ctx)
 	if (!tp_zap_db_up(g->zap))
 		return "database connection of the key checks (ZAP) down: new clients are refused";
 	if (!redis_up(g->redis))
-		return "Redis unreachable: every request is answered UNAVAILABLE";
+		return "Redis unreachable, or a replica (read-only): every request is answered"
+		       " UNAVAILABLE";
 	return NULL;
 }
 

@@ -9,6 +9,7 @@
 #  - says so on /health (503 naming Redis), even with no traffic;
 #  - serves again once Redis is back, after a new session (the old ones
 #    were lost with it);
+#  - a Redis demoted to a replica (read-only) counts as away;
 #  - a contract changed while Redis is away has its cached rights dropped
 #    once Redis is back with its data (the change is held, not skipped).
 source "$(dirname "$0")/../lib.sh"
@@ -80,6 +81,19 @@ check_eq "frozen Redis: every request refused UNAVAILABLE" "$refused" 10
 check "frozen Redis: the front door keeps running" kill -0 "$TPGATE_PID"
 kill -CONT "$(cat "$REDIS_DIR/redis.pid")"
 check "Redis thawed: answered again" wait_for 30 open_rights
+
+# Redis demoted to a replica (a failover, the address still leading to
+# the old primary): it answers PING and reads, and refuses every write
+# READONLY. The front door says so on /health (503 naming Redis) and
+# answers UNAVAILABLE; once it is a primary again, it serves.
+redis-cli -p "$PORT" REPLICAOF 127.0.0.1 9 >/dev/null
+check "replica Redis: /health 503, naming Redis" wait_for 10 health_down
+got=$("$BIN/claimctl" tp eligibility --member "${P}00001" 2>>"$LOG" | jq -r '.error + " " + .message')
+check "replica Redis: refused with UNAVAILABLE (got: $got)" grep -q "UNAVAILABLE" <<<"$got"
+check "replica Redis: the front door keeps running" kill -0 "$TPGATE_PID"
+redis-cli -p "$PORT" REPLICAOF NO ONE >/dev/null
+check "primary again: answered" wait_for 30 open_rights
+check_eq "primary again: /health 200" "$(health)" 200
 
 # A contract changed while Redis is away: its contracts.changed event
 # (published by intake's relay) cannot drop the cached rights yet; they
