@@ -118,6 +118,12 @@ static int forget_member(struct tpgate *g, const rd_kafka_message_t *m)
 	if (envelope_unpack(m->payload, m->len, &env, why, sizeof(why)) == OK &&
 	    env.type == CLAIMS__MESSAGE_TYPE__CONTRACT_CHANGED)
 		c = claims__contract_changed__unpack(NULL, env.payload_len, env.payload);
+	/* An empty number is none: looked up by the contract, not dropped
+	 * as the key of nobody ("tp:rights:"). */
+	if (c != NULL && c->membership_number != NULL && c->membership_number[0] == '\0') {
+		free(c->membership_number);
+		c->membership_number = NULL;
+	}
 	if (c != NULL && c->membership_number == NULL && c->has_contract_id) {
 		char id[24];
 		const char *v[1] = {id};

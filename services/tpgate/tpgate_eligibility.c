@@ -107,6 +107,10 @@ static void decide(struct tp_rights *out, int32_t day)
 	out->valid_to = open_ended ? year_bound(day > from ? day : from, 1) : end - 1;
 	if (suspended_on(out->contract, day)) {
 		out->reason = "CONTRACT_SUSPENDED";
+		/* The period the rights had ends the day before it. */
+		if (out->contract->has_suspended_from_day &&
+		    out->valid_to >= out->contract->suspended_from_day)
+			out->valid_to = out->contract->suspended_from_day - 1;
 	} else if (day < from) {
 		out->reason = "NOT_YET_COVERED";
 	} else if (!open_ended && day >= end) {

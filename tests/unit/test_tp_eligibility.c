@@ -180,6 +180,17 @@ static void test_suspension_from_a_day(void)
 	CHECK_EQ_STR(rights_until(1, "2026-11-01"), "closed: CONTRACT_SUSPENDED");
 	/* a year before: that year's attestation */
 	CHECK_EQ_STR(rights_until(1, "2025-03-10"), "2025-12-31");
+	/* Closed by the suspension: the period the rights had ends the day
+	 * before it, not at the contract's end. */
+	{
+		struct tp_rights r;
+		char to[DATE_STR_LEN];
+
+		evaluate(1, NULL, "2026-12-01", &r);
+		REQUIRE(!r.open);
+		date_format(r.valid_to, to);
+		CHECK_EQ_STR(to, "2026-10-31");
+	}
 }
 
 static void test_several_contracts(void)
