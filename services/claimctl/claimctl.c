@@ -15,6 +15,7 @@
  *	Exit 0 on success, 1 when the operation failed, 2 on bad usage or
  *	bad input (with one line on stderr saying what was wrong).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,24 @@ const char *claimctl_env(const char *name, const char *fallback)
 const char *claimctl_operator(void)
 {
 	return claimctl_env("CLAIMS_OPERATOR", claimctl_env("USER", "operator"));
+}
+
+/* printf and fputs only fill a buffer: a full disk or a closed pipe
+ * shows at the flush, or not at all when a write of the buffer failed
+ * before (glibc then drops what it held, and the flush that follows has
+ * nothing to write and succeeds): the error flag tells. Unnoticed, a
+ * truncated transfer file or result would exit 0. */
+int claimctl_stdout_written(const char *who)
+{
+	errno = 0;
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		/* The error flag may come from an earlier printf, errno long
+		 * since reset: no "Success" then. */
+		fprintf(stderr, "%s: standard output: %s\n", who,
+			errno != 0 ? strerror(errno) : "write error");
+		return ERR;
+	}
+	return OK;
 }
 
 static void usage(FILE *out)

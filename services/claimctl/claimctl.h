@@ -10,6 +10,7 @@
 #ifndef CLAIMCTL_H
 #define CLAIMCTL_H
 
+#include "common/status.h"
 #include "proto/claims.pb-c.h"
 
 #define EXIT_USAGE 2
@@ -41,6 +42,9 @@ const char *claimctl_env(const char *name, const char *fallback);
 /* Who runs the command, for the records that name one (the audit log,
  * payment runs): CLAIMS_OPERATOR, else $USER, else "operator". */
 const char *claimctl_operator(void);
+/* OK when what the command printed reached standard output whole, else
+ * ERR with a line on stderr naming `who` (e.g. "claimctl payments"). */
+int claimctl_stdout_written(const char *who) MUST_CHECK;
 
 /* claimctl_submit.c: one claim line in JSON (the shape of ClaimLine);
  * strings point into the JSON document, lens holds two pointers. */

@@ -71,7 +71,6 @@
  *	further; its number, blank lines counted, is said) or a NUL byte.
  */
 #include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,22 +119,6 @@ static void print_payments(const PGresult *res, int rows)
 		printf("%s %s %s %s %s %s %s\n", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
 		       PQgetvalue(res, r, 2), PQgetvalue(res, r, 3), PQgetvalue(res, r, 4),
 		       PQgetvalue(res, r, 5), PQgetvalue(res, r, 6));
-}
-
-/* OK when what was printed reached standard output whole. printf only
- * fills a buffer: a full disk or a closed pipe shows at the flush, and
- * unnoticed it would leave a truncated transfer file and exit 0. */
-static int stdout_written(void)
-{
-	errno = 0;
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		/* The error flag may come from an earlier printf, errno long
-		 * since reset: no "Success" then. */
-		fprintf(stderr, "claimctl payments: standard output: %s\n",
-			errno != 0 ? strerror(errno) : "write error");
-		return ERR;
-	}
-	return OK;
 }
 
 /* The options of list and export: `own` (--status, --run) and the
@@ -198,7 +181,7 @@ static int payments_list(int argc, char **argv)
 
 			print_payments(res, more ? (int)limit : PQntuples(res));
 			PQclear(res);
-			rc = stdout_written() == OK ? 0 : 1;
+			rc = claimctl_stdout_written("claimctl payments") == OK ? 0 : 1;
 			if (rc == 0 && more)
 				fprintf(stderr,
 					"claimctl payments list: stopped at --limit %lld;"
@@ -349,7 +332,7 @@ static int payments_export(int argc, char **argv)
 	}
 	print_payments(res, PQntuples(res));
 	PQclear(res);
-	if (stdout_written() != OK) {
+	if (claimctl_stdout_written("claimctl payments") != OK) {
 		fprintf(stderr,
 			"claimctl payments export: run %s is recorded and its payments marked sent,"
 			" but the file was not written whole: export run %s again (the same"
@@ -605,7 +588,7 @@ static int payments_settle(const char *path)
 		free(t[i].answer);
 	}
 	free(t);
-	if (status == OK && stdout_written() != OK) {
+	if (status == OK && claimctl_stdout_written("claimctl payments") != OK) {
 		fprintf(stderr,
 			"claimctl payments settle: the statement is recorded, but its answers"
 			" were not written whole: settle it again to read them (nothing is"

@@ -22,7 +22,8 @@
  *	that breaks the schema, with one line on stderr: the member's JSON
  *	path and the reason, e.g. "lines[0].charged_cents: must not be
  *	negative". Exit 1 when the parameters file cannot be read or is
- *	invalid.
+ *	invalid, or when the result could not be written whole (a full
+ *	disk, a closed pipe), said on stderr.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -44,7 +45,7 @@ static void usage(FILE *out)
 		"]\n\n"
 		"Exit 0 on success, 2 on bad usage or a request that breaks the schema\n"
 		"(one line on stderr: member path and reason), 1 when the parameters\n"
-		"cannot be loaded.\n");
+		"cannot be loaded or the result could not be written whole.\n");
 }
 
 /* Sets *params_path from argv; 0, 1 for --help, -1 on bad usage. */
@@ -80,13 +81,17 @@ static int simulate(const struct rules_params *p)
 		fprintf(stderr, "%s: %s\n", err.field, err.reason);
 		return EXIT_USAGE;
 	}
-	fputs(out, stdout);
-	free(out);
-	if (fflush(stdout) != 0) {
-		fprintf(stderr, "stdout: %s\n", strerror(errno));
+	/* A result cut short must not exit 0: a write that failed inside
+	 * fputs (a full disk) leaves nothing for the flush to fail on. */
+	errno = 0;
+	if (fputs(out, stdout) == EOF) {
+		fprintf(stderr, "claimctl simulate: standard output: %s\n",
+			errno != 0 ? strerror(errno) : "write error");
+		free(out);
 		return 1;
 	}
-	return 0;
+	free(out);
+	return claimctl_stdout_written("claimctl simulate") == OK ? 0 : 1;
 }
 
 int cmd_simulate(int argc, char **argv)
