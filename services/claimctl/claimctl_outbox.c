@@ -14,9 +14,11 @@
  *	outbox_refused_total counts them and the daemon logs each one.
  *
  *	refused lists them, oldest first: event id, topic, key, size in
- *	bytes, when, why. retry puts them back in the relay's queue, once
- *	the cause is fixed (the topic created, its size limit raised); one
- *	refused again comes back to this list.
+ *	bytes, when, why; then "N refused", N counting them all (--limit
+ *	cuts the list, not the count: --limit 0 counts only). retry puts
+ *	them back in the relay's queue, once the cause is fixed (the topic
+ *	created, its size limit raised); one refused again comes back to
+ *	this list. An id named twice is one id.
  *
  *	purge deletes the events written more than N days ago (default 7)
  *	and published since, oldest first, in slices of 5,000, each in its
@@ -28,7 +30,10 @@
  *	Settings: CLAIMS_PG_DSN.
  *
  * DIAGNOSTICS
- *	Exit 1 when the database failed; 2 on bad usage.
+ *	Exit 1 when the database failed, or (retry) when an id named was not
+ *	a refused event (how many is said on stderr; the others are put
+ *	back); 2 on bad usage. refused says on stderr when --limit cut the
+ *	list.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +42,7 @@
 #include "claimctl/claimctl.h"
 #include "common/pg.h"
 #include "common/pgarray.h"
+#include "common/xalloc.h"
 
 static int usage_on(FILE *out)
 {
@@ -62,44 +68,77 @@ static int outbox_refused(struct pg *db, const char *limit)
 {
 	const char *v[1] = {limit};
 	PGresult *res;
-
 	long total;
+	int listed = 0;
 
-	/* The count of them all beside each row: a list cut by the limit
-	 * says so. */
+	/* The count of them all, in a row of its own joined to those
+	 * listed: a list cut by the limit says so, and --limit 0 (no row
+	 * listed) still counts them. */
 	if (pg_exec_params(
 		    db,
-		    "SELECT event_id, topic, key, octet_length(payload), refused_at, refusal,"
-		    " count(*) OVER ()"
-		    " FROM outbox WHERE refused_at IS NOT NULL ORDER BY event_id"
-		    " LIMIT $1::bigint",
+		    "SELECT l.event_id, l.topic, l.key, l.size, l.refused_at, l.refusal, t.total"
+		    " FROM (SELECT count(*) AS total FROM outbox WHERE refused_at IS NOT NULL) t"
+		    " LEFT JOIN LATERAL (SELECT event_id, topic, key,"
+		    "  octet_length(payload) AS size, refused_at, refusal"
+		    "  FROM outbox WHERE refused_at IS NOT NULL"
+		    "  ORDER BY event_id LIMIT $1::bigint) l ON true"
+		    " ORDER BY l.event_id",
 		    1, v, &res) != OK)
 		return ERR;
-	for (int r = 0; r < PQntuples(res); r++)
+	for (int r = 0; r < PQntuples(res); r++) {
+		if (PQgetisnull(res, r, 0))
+			continue; /* none listed: the count's row alone */
 		printf("%s %s key=%s %s bytes refused %s: %s\n", PQgetvalue(res, r, 0),
 		       PQgetvalue(res, r, 1), PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
 		       PQgetvalue(res, r, 4), PQgetvalue(res, r, 5));
+		listed++;
+	}
 	total = PQntuples(res) > 0 ? strtol(PQgetvalue(res, 0, 6), NULL, 10) : 0;
-	printf("%d refused\n", PQntuples(res));
-	if (total > PQntuples(res))
+	printf("%ld refused\n", total);
+	if (total > listed)
 		fprintf(stderr,
 			"claimctl outbox refused: %ld refused in all, the first %d listed"
 			" (--limit)\n",
-			total, PQntuples(res));
+			total, listed);
 	PQclear(res);
 	return OK;
 }
 
+static int by_value(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The ids named, each once (7 and 007 are one event): an id given twice
+ * is put back once, and must count once against what was put back. */
+static int distinct_ids(char **ids, int n, long long *out)
+{
+	int kept = 0;
+
+	for (int i = 0; i < n; i++)
+		out[i] = strtoll(ids[i], NULL, 10);
+	qsort(out, (size_t)n, sizeof(*out), by_value);
+	for (int i = 0; i < n; i++)
+		if (kept == 0 || out[kept - 1] != out[i])
+			out[kept++] = out[i];
+	return kept;
+}
+
 static int outbox_retry(struct pg *db, int all, char **ids, int n)
 {
+	long long *distinct = xcalloc((size_t)n + 1, sizeof(*distinct));
 	struct pgarray list;
 	const char *v[2];
 	PGresult *res;
 	int status;
 
+	n = distinct_ids(ids, n, distinct);
 	pgarray_init(&list);
 	for (int i = 0; i < n; i++)
-		pgarray_text(&list, ids[i]);
+		pgarray_int(&list, distinct[i]);
+	free(distinct);
 	v[0] = pgarray_finish(&list);
 	v[1] = all ? "t" : "f";
 	/* A trigger of the outbox (migration 011) queues them again. */
