@@ -34,7 +34,7 @@ static const struct command commands[] = {
 	{"seed", cmd_seed, "load formulas, members and professionals (--members N)"},
 	{"submit", cmd_submit, "send claims (JSON) to Kafka, or --sync to the intake socket"},
 	{"claim", cmd_claim,
-	 "show a claim (amounts, rules); claim redecide ID: one in error or partial"},
+	 "show a claim; claim redecide ID: send again one in error, partial or queued"},
 	{"dlq", cmd_dlq, "dlq list|replay: dead letters of a topic"},
 	{"simulate", cmd_simulate, "compute a reimbursement: request JSON on stdin"},
 	{"formula", cmd_formula, "formula check FILE.json: contrat responsable rules"},

@@ -213,7 +213,9 @@ int cmd_claim(int argc, char **argv)
 			"       claimctl claim redecide CLAIM_ID...  (a claim in error or "
 			"partial,\n"
 			"                                             after the missing formula "
-			"version)\n\n"
+			"version,\n"
+			"                                             or one still queued: sent "
+			"again)\n\n"
 			"Shows a claim's status and, per line, the amounts and the rules "
 			"applied.\n");
 		return help ? 0 : EXIT_USAGE;

@@ -1,7 +1,8 @@
 /*
  * NAME
  *	claimctl_redecide.c - claimctl claim redecide: decide again a claim
- *	that ended in error, or complete one that ended partial
+ *	that ended in error, complete one that ended partial, or send again
+ *	one still queued
  *
  * SYNOPSIS
  *	claimctl claim redecide CLAIM_ID... | -
@@ -489,9 +490,11 @@ int claimctl_redecide(int argc, char **argv)
 			"a claim that ended partial is completed by a new claim holding its\n"
 			"undecided lines (its decided ones were paid and are never decided "
 			"again).\n"
+			"A claim still queued (its event dead-lettered, once the cause is\n"
+			"mended, or lost) is sent again, its event rebuilt from the records;\n"
+			"the workers decide a claim once, so sending it twice is harmless.\n"
 			"With -, the claim ids are read from standard input, one a line (none: "
-			"exit "
-			"0).\n"
+			"exit 0).\n"
 			"A claim with undecided care its contract no longer covers (ended or\n"
 			"suspended since) is not sent again.\n"
 			"Settings: CLAIMS_PG_DSN; CLAIMS_OPERATOR [$USER] for the audit log.\n");
