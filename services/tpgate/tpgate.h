@@ -140,7 +140,8 @@ struct tp_rights {
 	const char *reason; /* NULL when open */
 	const Claims__RightsContract *contract;
 	const Claims__RightsBeneficiary *beneficiary;
-	int32_t valid_from, valid_to; /* inclusive days; 0 when unknown */
+	int has_validity;	      /* valid_from and valid_to hold a period */
+	int32_t valid_from, valid_to; /* inclusive days; 0 without validity */
 };
 
 void tp_rights_evaluate(const Claims__RightsSnapshot *snapshot, const Claims__BeneficiaryRef *ref,

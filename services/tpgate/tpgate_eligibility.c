@@ -11,7 +11,8 @@
  *	  subscriber (rank 1). A birth date shared by two persons (twins) is
  *	  AMBIGUOUS_BENEFICIARY: the rank is needed;
  *	- a member may have had several contracts: the one covering the day
- *	  wins, else the most recent. Named by rank alone, it is whoever
+ *	  wins, else the most recent of those that covered some day, else
+ *	  the most recent. Named by rank alone, it is whoever
  *	  holds that rank there. Named with a birth date, it is that person
  *	  under whichever of their rows: ranks are per contract, and a
  *	  renewal may renumber them (a child rank 2 last year, rank 3 now);
@@ -23,10 +24,17 @@
  *	  both the contract's and the beneficiary's periods; otherwise the
  *	  reason says why: CONTRACT_SUSPENDED, NOT_YET_COVERED,
  *	  RIGHTS_CLOSED;
+ *	- a period that covers no day (a contract cancelled before it
+ *	  began ends on its start date; a beneficiary who left before the
+ *	  contract began) is RIGHTS_CLOSED whatever the day, suspended or
+ *	  not: those rights were never open, and will not be;
  *	- the validity period is that of the tiers-payant attestation:
  *	  the coverage period cut to the calendar year of the day (the
  *	  attestation is renewed every year), ending the day before a
- *	  suspension to come; for closed rights, the period the rights had.
+ *	  suspension to come; for closed rights, the period the rights had,
+ *	  and none (has_validity 0) for a period that covered no day, or a
+ *	  suspension from before the start: its last day would come before
+ *	  its first.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +60,16 @@ static void period(const Claims__RightsContract *c, const Claims__RightsBenefici
 		*end = c->end_day < b->end_day ? c->end_day : b->end_day;
 	else
 		*end = c->has_end_day ? c->end_day : b->end_day;
+}
+
+/* Does the period cover no day at all (its end on or before its start)? */
+static int empty(const Claims__RightsContract *c, const Claims__RightsBeneficiary *b)
+{
+	int32_t from, end;
+	int open_ended;
+
+	period(c, b, &from, &end, &open_ended);
+	return !open_ended && end <= from;
 }
 
 static int covers(const Claims__RightsContract *c, const Claims__RightsBeneficiary *b, int32_t day)
@@ -85,15 +103,20 @@ static int32_t year_bound(int32_t day, int last)
 	return out;
 }
 
-/* Better candidate: covers the day, else starts later. */
+/* Better candidate: covers the day, else covered some day, else starts
+ * later. A renewal cancelled before it began starts after the contract
+ * the member had: that one says how the rights ended, and until when. */
 static int better(const Claims__RightsContract *c, const Claims__RightsBeneficiary *b,
 		  const struct tp_rights *best, int32_t day)
 {
 	int covers_now = covers(c, b, day);
 	int best_covers = covers(best->contract, best->beneficiary, day);
+	int held = !empty(c, b), best_held = !empty(best->contract, best->beneficiary);
 
 	if (covers_now != best_covers)
 		return covers_now;
+	if (held != best_held)
+		return held;
 	return c->start_day > best->contract->start_day;
 }
 
@@ -103,6 +126,11 @@ static void decide(struct tp_rights *out, int32_t day)
 	int open_ended;
 
 	period(out->contract, out->beneficiary, &from, &end, &open_ended);
+	if (!open_ended && end <= from) {
+		out->reason = "RIGHTS_CLOSED"; /* never open, no validity */
+		return;
+	}
+	out->has_validity = 1;
 	out->valid_from = from;
 	out->valid_to = open_ended ? year_bound(day > from ? day : from, 1) : end - 1;
 	if (suspended_on(out->contract, day)) {
@@ -128,6 +156,10 @@ static void decide(struct tp_rights *out, int32_t day)
 		    out->valid_to >= out->contract->suspended_from_day)
 			out->valid_to = out->contract->suspended_from_day - 1;
 	}
+	/* Rights cut before they began (suspended from a day before the
+	 * start): no period is theirs, none is given. */
+	if (out->valid_to < out->valid_from)
+		out->has_validity = out->valid_from = out->valid_to = 0;
 }
 
 /* Who a row is. A snapshot cached before rows carried their person

@@ -183,10 +183,15 @@ static void handle_eligibility(struct tpgate *g, struct request *rq)
 		r.has_responsible = 1;
 		r.responsible = rights.contract->responsible;
 		r.amc_number = rights.contract->amc_number;
-		date_format(rights.valid_from, from);
-		date_format(rights.valid_to, to);
-		r.valid_from = from;
-		r.valid_to = to;
+		/* None for rights that covered no day (a contract cancelled
+		 * before it began, suspended from before it began): its last
+		 * day would come before its first. */
+		if (rights.has_validity) {
+			date_format(rights.valid_from, from);
+			date_format(rights.valid_to, to);
+			r.valid_from = from;
+			r.valid_to = to;
+		}
 		if (rights.open) {
 			r.n_domains = tp_catalog_domains(g->rights, rights.contract->formula_code,
 							 day, domains, 64);

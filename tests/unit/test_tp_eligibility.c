@@ -5,9 +5,10 @@
  * DESCRIPTION
  *	White-box tests of tpgate_eligibility.c (included here): naming the
  *	beneficiary by rank and birth date, choosing among a member's
- *	contracts, the reasons rights are not open, and the validity period
- *	of the attestation; a person whose rank a renewal changed, named by
- *	this year's card for care of last year.
+ *	contracts, the reasons rights are not open, the validity period
+ *	of the attestation, and a contract cancelled before it began; a
+ *	person whose rank a renewal changed, named by this year's card for
+ *	care of last year.
  */
 #include "../../services/tpgate/tpgate_eligibility.c"
 #include "test.h"
@@ -210,6 +211,66 @@ static void test_several_contracts(void)
 	CHECK(!r.open && r.contract->contract_id == 11);
 }
 
+/* A contract cancelled before it began ends on its start date: an
+ * empty period. Its rights are closed whatever the day (never "not yet"),
+ * with no validity (its last day would come before its first), and a
+ * member's earlier contract, which did cover days, says how the rights
+ * ended rather than the cancelled renewal that starts after it. */
+static void test_cancelled_contract(void)
+{
+	struct tp_rights r;
+	char from[DATE_STR_LEN], to[DATE_STR_LEN];
+
+	reset();
+	add_contract(10, "terminated", "2025-01-01", "2026-01-01");
+	add_contract(11, "terminated", "2026-01-01", "2026-01-01"); /* the renewal, cancelled */
+	add_beneficiary(1, 10, 1, "1980-05-01", "2025-01-01");
+	add_beneficiary(2, 11, 1, "1980-05-01", "2026-01-01");
+	evaluate(1, NULL, "2025-06-01", &r);
+	CHECK(r.open && r.contract->contract_id == 10);
+	evaluate(1, NULL, "2026-03-01", &r);
+	REQUIRE(!r.open && r.contract != NULL);
+	CHECK_EQ_STR(r.reason, "RIGHTS_CLOSED");
+	CHECK_EQ_I64(r.contract->contract_id, 10);
+	REQUIRE(r.has_validity);
+	date_format(r.valid_from, from);
+	date_format(r.valid_to, to);
+	CHECK_EQ_STR(from, "2025-01-01");
+	CHECK_EQ_STR(to, "2025-12-31");
+
+	/* The member's only contract, cancelled: closed before, on and after
+	 * its start, suspended or not, and no validity. */
+	reset();
+	add_contract(12, "terminated", "2026-06-01", "2026-06-01");
+	add_beneficiary(3, 12, 1, "1980-05-01", "2026-06-01");
+	CHECK_EQ_STR(rights_until(1, "2026-03-01"), "closed: RIGHTS_CLOSED");
+	CHECK_EQ_STR(rights_until(1, "2026-06-01"), "closed: RIGHTS_CLOSED");
+	evaluate(1, NULL, "2026-07-01", &r);
+	CHECK(!r.open && r.contract != NULL && !r.has_validity);
+	contracts[0].status = "suspended";
+	evaluate(1, NULL, "2026-07-01", &r);
+	CHECK(!r.open && strcmp(r.reason, "RIGHTS_CLOSED") == 0 && !r.has_validity);
+
+	/* A renewal suspended from a day before it began: suspended, and
+	 * no period (it would end before it starts). */
+	reset();
+	add_contract(14, "suspended", "2026-06-01", NULL);
+	add_beneficiary(5, 14, 1, "1980-05-01", "2026-06-01");
+	contracts[0].has_suspended_from_day = 1;
+	contracts[0].suspended_from_day = day("2026-03-01");
+	evaluate(1, NULL, "2026-07-01", &r);
+	CHECK(!r.open && strcmp(r.reason, "CONTRACT_SUSPENDED") == 0 && !r.has_validity);
+
+	/* A beneficiary whose period ended before the contract began. */
+	reset();
+	add_contract(13, "active", "2026-01-01", NULL);
+	add_beneficiary(4, 13, 1, "1980-05-01", "2025-01-01");
+	bens[0].has_end_day = 1;
+	bens[0].end_day = day("2025-06-01");
+	evaluate(1, NULL, "2026-03-01", &r);
+	CHECK(!r.open && strcmp(r.reason, "RIGHTS_CLOSED") == 0 && !r.has_validity);
+}
+
 static void test_unknown_member(void)
 {
 	struct tp_rights r;
@@ -303,6 +364,7 @@ int main(void)
 	RUN(test_by_birth_date_and_rank);
 	RUN(test_periods);
 	RUN(test_several_contracts);
+	RUN(test_cancelled_contract);
 	RUN(test_unknown_member);
 	RUN(test_ranks_renumbered_at_a_renewal);
 	return test_report();
