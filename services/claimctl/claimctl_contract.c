@@ -4,13 +4,17 @@
  *
  * SYNOPSIS
  *	claimctl contract terminate --member NUMBER --end-date YYYY-MM-DD [--reason TEXT]
- *	                            [--extend]
- *	claimctl contract suspend --member NUMBER [--from YYYY-MM-DD]
- *	claimctl contract reactivate --member NUMBER
+ *	                            [--extend] [--contract ID]
+ *	claimctl contract suspend --member NUMBER [--from YYYY-MM-DD] [--contract ID]
+ *	claimctl contract reactivate --member NUMBER [--contract ID]
  *
  * DESCRIPTION
- *	Acts on the member's contract in force today, else the one that
- *	started last. The change, its audit_log row and its
+ *	Acts on the member's contract named by --contract, which must be
+ *	one of theirs; without, on the one in force today, else the one
+ *	that started last. A member with a renewal has two: once the
+ *	renewal is in force, the contract before it (a death recorded late,
+ *	backdated before the renewal began) is named by --contract. The
+ *	change, its audit_log row and its
  *	contracts.changed event (ContractChanged, keyed by contract id) are
  *	committed in one transaction, the contract's row locked from the
  *	first read: the event leaves through the outbox like every other,
@@ -29,6 +33,29 @@
  *	The recorded reason is kept unless --reason gives one (résiliation
  *	when there never was one), and terminated_at keeps the moment of
  *	the first termination.
+ *
+ *	An end date on or before the contract's start cancels it: it ends
+ *	on its start date, an empty period (migration 024) that covers no
+ *	day, and the line printed says "cancelled". A renewal recorded in
+ *	advance is so undone when the member leaves before it begins. What
+ *	was decided under it stays decided (the workers judge coverage
+ *	again for what is not yet).
+ *
+ *	An end date is refused when the contract would then overlap another
+ *	of the member's that begins after this one's start and before that
+ *	date (two contracts covering one day: intake would take the care
+ *	under either): end it on the other's start at the latest, or cancel
+ *	or end the other first. A contract cancelled covers no day and
+ *	overlaps nothing.
+ *
+ *	After a terminate or a suspend, the member's other contracts that
+ *	still cover days on or after the date asked (--end-date, or the
+ *	suspension's first day) are named on stderr, with the --contract
+ *	that would change them too: a renewal starting later, still active;
+ *	after a cancellation, the contract before it that covers that date.
+ *	A member who has left has left them all, but another contract is
+ *	not ended unasked (a change of formula ends one contract where the
+ *	next begins).
  *
  *	A suspension (unpaid dues) refuses care from its first day (--from,
  *	today by default) until reactivated; care before that day stays
@@ -50,11 +77,14 @@
  *	$USER) names the operator in the audit log.
  *
  * DIAGNOSTICS
- *	One line on stdout once the change is committed. Exit 1, nothing
- *	changed, when the member has no contract, when terminate would move
- *	an end date later without --extend (the current one is named),
- *	when reactivate finds the contract not suspended, or when the
- *	database refuses the change (logged); 2 on bad usage. When the
+ *	One line on stdout once the change is committed, and the notes
+ *	above on stderr (exit 0 all the same). Exit 1, nothing changed,
+ *	when the member has no contract or --contract is not one of theirs
+ *	(theirs are listed), when terminate would move an end date later
+ *	without --extend (the current one is named) or make the contract
+ *	overlap another (named, with its start), when reactivate finds the
+ *	contract not suspended, or when the database refuses the change
+ *	(logged); 2 on bad usage. When the
  *	COMMIT's answer is lost its outcome is unknown: the command says
  *	so and exits 1; running it again is safe (a change made twice is
  *	the same change; a reactivate made already is refused as not
@@ -78,11 +108,17 @@
 static int usage_on(FILE *out)
 {
 	fprintf(out, "Usage: claimctl contract terminate --member NUMBER --end-date YYYY-MM-DD"
-		     " [--reason TEXT] [--extend]\n"
-		     "       claimctl contract suspend --member NUMBER [--from YYYY-MM-DD]\n"
-		     "       claimctl contract reactivate --member NUMBER\n"
-		     "terminate never moves an end date later without --extend; the reason\n"
-		     "recorded is kept unless --reason is given. Each change is audited.\n"
+		     " [--reason TEXT] [--extend] [--contract ID]\n"
+		     "       claimctl contract suspend --member NUMBER [--from YYYY-MM-DD]"
+		     " [--contract ID]\n"
+		     "       claimctl contract reactivate --member NUMBER [--contract ID]\n\n"
+		     "Acts on --contract (one of the member's), else on the contract in force\n"
+		     "today, else the one that started last. terminate never moves an end\n"
+		     "date later without --extend, nor makes the contract overlap another;\n"
+		     "an end date on or before its start cancels it (ended on its start, it\n"
+		     "covers no day). The reason recorded is kept unless --reason is given.\n"
+		     "Each change is audited; the member's other contracts still in force\n"
+		     "after it are named on stderr.\n"
 		     "Settings: CLAIMS_PG_DSN, CLAIMS_REDIS_URL; CLAIMS_OPERATOR [$USER] for the"
 		     " audit log.\n");
 	return out == stdout ? 0 : EXIT_USAGE;
@@ -97,6 +133,7 @@ static int usage(void)
 struct request {
 	const char *sub, *change; /* "terminate", "terminated" */
 	const char *member, *end, *reason, *from;
+	const char *contract; /* --contract, or NULL */
 	int extend;
 };
 
@@ -113,7 +150,37 @@ struct request {
 static const char sql_pick[] =
 	"SELECT c.contract_id, c.status, c.start_date::text, coalesce(c.end_date::text, '')"
 	" FROM contracts c JOIN members m ON m.member_id = c.member_id"
-	" WHERE m.membership_number = $1" CONTRACT_ORDER("c") " LIMIT 1 FOR UPDATE OF c";
+	" WHERE m.membership_number = $1 AND ($2::bigint IS NULL OR c.contract_id = $2::bigint)"
+	CONTRACT_ORDER("c") " LIMIT 1 FOR UPDATE OF c";
+
+/* The member's contracts, to say which --contract could be. */
+static const char sql_theirs[] =
+	"SELECT string_agg(c.contract_id::text || ' (from ' || c.start_date::text || ')', ', '"
+	"  ORDER BY c.start_date, c.contract_id)"
+	" FROM contracts c JOIN members m ON m.member_id = c.member_id"
+	" WHERE m.membership_number = $1";
+
+/* Another contract of the member that begins after contract $1's start
+ * and before the end date $2 (one that covers no day aside): the two
+ * would cover the days between. */
+static const char sql_overlap[] =
+	"SELECT o.contract_id, o.start_date::text FROM contracts c"
+	" JOIN contracts o ON o.member_id = c.member_id AND o.contract_id <> c.contract_id"
+	" WHERE c.contract_id = $1::bigint AND o.start_date > c.start_date"
+	"  AND o.start_date < $2::date AND (o.end_date IS NULL OR o.end_date > o.start_date)"
+	" ORDER BY o.start_date, o.contract_id LIMIT 1";
+
+/* The member's other contracts that cover some day on or after $2 (the
+ * day the change of contract $1 takes effect): not ended before it,
+ * not suspended from a day on or before their first day after it. */
+static const char sql_still_covering[] =
+	"SELECT o.contract_id, o.start_date::text FROM contracts c"
+	" JOIN contracts o ON o.member_id = c.member_id AND o.contract_id <> c.contract_id"
+	" WHERE c.contract_id = $1::bigint"
+	"  AND (o.end_date IS NULL OR o.end_date > greatest(o.start_date, $2::date))"
+	"  AND NOT (o.status = 'suspended'"
+	"   AND coalesce(o.suspended_from, '-infinity') <= greatest(o.start_date, $2::date))"
+	" ORDER BY o.start_date, o.contract_id";
 
 /* What the audit log keeps of a contract, before and after. */
 #define STATE(t)                                                                  \
@@ -164,19 +231,32 @@ enum { C_STATUS, C_END, C_SUSPENDED_FROM };
 /* What a committed change prints. */
 struct outcome {
 	char contract[24];
-	char said[256];
+	char said[320];
+	char effective[DATE_STR_LEN]; /* the day it takes effect, "" none */
+	PGresult *others;	      /* from sql_still_covering, or NULL */
 };
 
 /* The contract to change, locked; ERR (said why when *refused) when
  * there is none or it cannot take the change. */
 static int pick(struct pg *db, const struct request *rq, PGresult **out, int *refused)
 {
-	const char *v[1] = {rq->member};
+	const char *v[2] = {rq->member, rq->contract};
+	PGresult *theirs;
 
-	if (pg_exec_params(db, sql_pick, 1, v, out) != OK)
+	if (pg_exec_params(db, sql_pick, 2, v, out) != OK)
 		return ERR;
 	if (PQntuples(*out) == 0) {
-		fprintf(stderr, "claimctl contract: member %s has no contract\n", rq->member);
+		if (pg_exec_params(db, sql_theirs, 1, v, &theirs) != OK)
+			return ERR;
+		if (PQgetisnull(theirs, 0, 0))
+			fprintf(stderr, "claimctl contract: member %s has no contract\n",
+				rq->member);
+		else
+			fprintf(stderr,
+				"claimctl contract: contract %s is not one of member %s's (theirs:"
+				" %s)\n",
+				rq->contract, rq->member, PQgetvalue(theirs, 0, 0));
+		PQclear(theirs);
 		*refused = 1;
 		return ERR;
 	}
@@ -192,26 +272,50 @@ static int pick(struct pg *db, const struct request *rq, PGresult **out, int *re
 	return OK;
 }
 
-/* A termination's end date, checked against the contract: never later
- * than the one it has, unless --extend. */
-static int end_date_ok(const struct request *rq, const PGresult *k, int *refused)
+/* A termination's end date, into `end`: the one asked, or the
+ * contract's start when asked on or before it (*cancelled set). Never
+ * later than the one the contract has, unless --extend; never making it
+ * overlap another contract of the member's. */
+static int end_date_of(struct pg *db, const struct request *rq, const PGresult *k,
+		       char end[DATE_STR_LEN], int *cancelled, int *refused)
 {
-	const char *now_ends = PQgetvalue(k, 0, K_END);
-	int32_t asked, current;
+	const char *now_ends = PQgetvalue(k, 0, K_END), *v[2] = {PQgetvalue(k, 0, K_ID), end};
+	int32_t asked, start, ends, current;
+	PGresult *res;
 
-	if (now_ends[0] == '\0' || rq->extend)
-		return OK;
-	if (date_parse(rq->end, &asked) != OK || date_parse(now_ends, &current) != OK)
-		return ERR; /* checked at parse time; ISO from the server */
-	if (asked <= current)
-		return OK;
-	fprintf(stderr,
-		"claimctl contract: contract %s of member %s already ends on %s; an end date"
-		" of %s would cover the days between again (care accepted and paid): give"
-		" --extend if that is meant\n",
-		PQgetvalue(k, 0, K_ID), rq->member, now_ends, rq->end);
-	*refused = 1;
-	return ERR;
+	/* Checked at parse time; ISO from the server (pg.c sets DateStyle). */
+	if (date_parse(rq->end, &asked) != OK ||
+	    date_parse(PQgetvalue(k, 0, K_START), &start) != OK)
+		return ERR;
+	*cancelled = asked <= start;
+	ends = *cancelled ? start : asked;
+	date_format(ends, end);
+	if (now_ends[0] != '\0' && !rq->extend) {
+		if (date_parse(now_ends, &current) != OK)
+			return ERR;
+		if (ends > current) {
+			fprintf(stderr,
+				"claimctl contract: contract %s of member %s already ends on %s; an"
+				" end date of %s would cover the days between again (care accepted"
+				" and paid): give --extend if that is meant\n",
+				v[0], rq->member, now_ends, end);
+			*refused = 1;
+			return ERR;
+		}
+	}
+	if (pg_exec_params(db, sql_overlap, 2, v, &res) != OK)
+		return ERR;
+	if (PQntuples(res) > 0) {
+		fprintf(stderr,
+			"claimctl contract: an end date of %s would leave contract %s of member %s"
+			" overlapping contract %s, which begins on %s: end it on %s at the latest,"
+			" or cancel or end contract %s first (--contract %s)\n",
+			end, v[0], rq->member, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+			PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 0));
+		*refused = 1;
+	}
+	PQclear(res);
+	return *refused ? ERR : OK;
 }
 
 /* The change, its audit row and its event, in the caller's transaction. */
@@ -220,9 +324,9 @@ static int apply(struct pg *db, const struct request *rq, struct outcome *o, int
 	Claims__ContractChanged ev = CLAIMS__CONTRACT_CHANGED__INIT;
 	const char *actor = claimctl_operator(), *sql;
 	const char *v[5];
-	char *until, *from;
+	char *until, *from, end[DATE_STR_LEN];
 	PGresult *k = NULL, *res = NULL;
-	int n = 3, status = ERR;
+	int n = 3, status = ERR, cancelled = 0;
 
 	if (pick(db, rq, &k, refused) != OK)
 		goto done;
@@ -231,10 +335,10 @@ static int apply(struct pg *db, const struct request *rq, struct outcome *o, int
 	v[1] = actor;
 	v[2] = rq->member;
 	if (strcmp(rq->sub, "terminate") == 0) {
-		if (end_date_ok(rq, k, refused) != OK)
+		if (end_date_of(db, rq, k, end, &cancelled, refused) != OK)
 			goto done;
 		sql = sql_terminate;
-		v[n++] = rq->end;
+		v[n++] = end;
 		v[n++] = rq->reason;
 	} else if (strcmp(rq->sub, "suspend") == 0) {
 		sql = sql_suspend;
@@ -257,13 +361,42 @@ static int apply(struct pg *db, const struct request *rq, struct outcome *o, int
 	ev.membership_number = (char *)rq->member;
 	status = outbox_add(db, "contracts.changed", o->contract,
 			    CLAIMS__MESSAGE_TYPE__CONTRACT_CHANGED, &ev.base, NULL, "claimctl");
-	snprintf(o->said, sizeof(o->said), "contract %s of member %s: %s%s%s%s%s", o->contract,
+	snprintf(o->said, sizeof(o->said), "contract %s of member %s: %s%s%s%s%s%s", o->contract,
 		 rq->member, PQgetvalue(res, 0, C_STATUS), from[0] ? " from " : "", from,
-		 until[0] ? " until " : "", until);
+		 until[0] ? " until " : "", until,
+		 cancelled ? ", its start: cancelled, it covers no day" : "");
+	/* The day from which the member is meant to be without this
+	 * contract: the date asked (a cancellation ends the contract on its
+	 * start, but the member left on the day asked, perhaps under the
+	 * contract before it); a suspension with no first day (made before
+	 * they were dated) from the contract's start. */
+	snprintf(o->effective, sizeof(o->effective), "%s",
+		 strcmp(rq->sub, "terminate") == 0 ? rq->end
+		 : ev.effective_date != NULL	   ? ev.effective_date
+						   : PQgetvalue(k, 0, K_START));
+	if (status == OK && strcmp(rq->sub, "reactivate") != 0) {
+		const char *w[2] = {o->contract, o->effective};
+
+		status = pg_exec_params(db, sql_still_covering, 2, w, &o->others);
+	}
 done:
 	PQclear(res);
 	PQclear(k);
 	return status;
+}
+
+/* After the commit: the member's other contracts still in force after
+ * the day the change takes effect. A member who has left has left them
+ * all; a change of formula ends one where the next begins. */
+static void notes(const struct request *rq, const struct outcome *o)
+{
+	for (int r = 0; o->others != NULL && r < PQntuples(o->others); r++)
+		fprintf(stderr,
+			"claimctl contract: note: contract %s (from %s) still covers member %s on"
+			" and after %s: %s it too with --contract %s if the member has %s\n",
+			PQgetvalue(o->others, r, 0), PQgetvalue(o->others, r, 1), rq->member,
+			o->effective, rq->sub, PQgetvalue(o->others, r, 0),
+			strcmp(rq->sub, "terminate") == 0 ? "left" : "not paid for it either");
 }
 
 /* After the commit: the change stands whatever Redis says. */
@@ -315,6 +448,8 @@ static int parse(int argc, char **argv, struct request *rq)
 			slot = &rq->reason;
 		else if (strcmp(argv[i], "--from") == 0)
 			slot = &rq->from;
+		else if (strcmp(argv[i], "--contract") == 0)
+			slot = &rq->contract;
 		else
 			return ERR;
 		if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)
@@ -326,6 +461,9 @@ static int parse(int argc, char **argv, struct request *rq)
 	 * suspend's: elsewhere they would be ignored, and the operator
 	 * believe them applied. */
 	if (rq->change == NULL || rq->member == NULL ||
+	    (rq->contract != NULL &&
+	     (rq->contract[0] == '\0' || strlen(rq->contract) > 18 ||
+	      strspn(rq->contract, "0123456789") != strlen(rq->contract))) ||
 	    (terminate && (rq->end == NULL || date_parse(rq->end, &day) != OK)) ||
 	    (!terminate && (rq->end != NULL || rq->reason != NULL || rq->extend)) ||
 	    (rq->from != NULL &&
@@ -337,7 +475,7 @@ static int parse(int argc, char **argv, struct request *rq)
 int cmd_contract(int argc, char **argv)
 {
 	struct request rq = {.sub = argc > 1 ? argv[1] : ""};
-	struct outcome o = {{0}, {0}};
+	struct outcome o = {{0}, {0}, {0}, NULL};
 	struct pg *db;
 	int status, refused = 0;
 
@@ -357,6 +495,7 @@ int cmd_contract(int argc, char **argv)
 	if (status != OK) {
 		pg_rollback(db);
 		pg_close(db);
+		PQclear(o.others);
 		if (!refused)
 			fprintf(stderr, "claimctl contract: nothing changed: database error"
 					" (logged)\n");
@@ -365,6 +504,7 @@ int cmd_contract(int argc, char **argv)
 	if (pg_commit(db) != OK) {
 		/* The COMMIT's answer is lost, not necessarily the COMMIT. */
 		pg_close(db);
+		PQclear(o.others);
 		fprintf(stderr,
 			"claimctl contract: the commit's outcome is unknown (logged): whether"
 			" contract %s of member %s was changed is not known; run the same command"
@@ -375,6 +515,9 @@ int cmd_contract(int argc, char **argv)
 	}
 	pg_close(db);
 	printf("%s\n", o.said);
+	fflush(stdout);
+	notes(&rq, &o);
+	PQclear(o.others);
 	drop_cached_rights(rq.member);
 	return 0;
 }
