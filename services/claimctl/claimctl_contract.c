@@ -84,12 +84,13 @@
  *	without --extend (the current one is named) or make the contract
  *	overlap another (named, with its start), when reactivate finds the
  *	contract not suspended, or when the database refuses the change
- *	(logged); 2 on bad usage. When the
- *	COMMIT's answer is lost its outcome is unknown: the command says
- *	so and exits 1; running it again is safe (a change made twice is
- *	the same change; a reactivate made already is refused as not
- *	suspended). When Redis cannot be reached the change stands (exit 0)
- *	and stderr says that the cached rights were left to the
+ *	(logged); 2 on bad usage.
+ *
+ *	When the COMMIT's answer is lost its outcome is unknown: the
+ *	command says so and exits 1; running it again is safe (a change
+ *	made twice is the same change; a reactivate made already is refused
+ *	as not suspended). When Redis cannot be reached the change stands
+ *	(exit 0) and stderr says that the cached rights were left to the
  *	contracts.changed event, which drops them once the front doors read
  *	it (seconds while they run; CLAIMS_TP_RIGHTS_TTL at most).
  */
