@@ -4,7 +4,7 @@
  *
  * SYNOPSIS
  *	claimctl contract terminate --member NUMBER --end-date YYYY-MM-DD [--reason TEXT]
- *	                            [--extend] [--contract ID]
+ *	                            [--extend] [--cancel] [--contract ID]
  *	claimctl contract suspend --member NUMBER [--from YYYY-MM-DD] [--contract ID]
  *	claimctl contract reactivate --member NUMBER [--contract ID]
  *
@@ -37,7 +37,10 @@
  *	An end date on or before the contract's start cancels it: it ends
  *	on its start date, an empty period (migration 024) that covers no
  *	day, and the line printed says "cancelled". A renewal recorded in
- *	advance is so undone when the member leaves before it begins. What
+ *	advance is so undone when the member leaves before it begins. A
+ *	contract that has begun (its start today or before) is cancelled
+ *	only with --cancel: care since its start, accepted under it, would
+ *	no longer be covered, and a year mistyped must not do that. What
  *	was decided under it stays decided (the workers judge coverage
  *	again for what is not yet).
  *
@@ -81,7 +84,8 @@
  *	above on stderr (exit 0 all the same). Exit 1, nothing changed,
  *	when the member has no contract or --contract is not one of theirs
  *	(theirs are listed), when terminate would move an end date later
- *	without --extend (the current one is named) or make the contract
+ *	without --extend (the current one is named), cancel a contract that
+ *	has begun without --cancel, or make the contract
  *	overlap another (named, with its start), when reactivate finds the
  *	contract not suspended, or when the database refuses the change
  *	(logged); 2 on bad usage.
@@ -109,7 +113,7 @@
 static int usage_on(FILE *out)
 {
 	fprintf(out, "Usage: claimctl contract terminate --member NUMBER --end-date YYYY-MM-DD"
-		     " [--reason TEXT] [--extend] [--contract ID]\n"
+		     " [--reason TEXT] [--extend] [--cancel] [--contract ID]\n"
 		     "       claimctl contract suspend --member NUMBER [--from YYYY-MM-DD]"
 		     " [--contract ID]\n"
 		     "       claimctl contract reactivate --member NUMBER [--contract ID]\n\n"
@@ -117,7 +121,8 @@ static int usage_on(FILE *out)
 		     "today, else the one that started last. terminate never moves an end\n"
 		     "date later without --extend, nor makes the contract overlap another;\n"
 		     "an end date on or before its start cancels it (ended on its start, it\n"
-		     "covers no day). The reason recorded is kept unless --reason is given.\n"
+		     "covers no day), with --cancel once it has begun. The reason recorded is\n"
+		     "kept unless --reason is given.\n"
 		     "Each change is audited; the member's other contracts still in force\n"
 		     "after it are named on stderr.\n"
 		     "Settings: CLAIMS_PG_DSN, CLAIMS_REDIS_URL; CLAIMS_OPERATOR [$USER] for the"
@@ -135,7 +140,7 @@ struct request {
 	const char *sub, *change; /* "terminate", "terminated" */
 	const char *member, *end, *reason, *from;
 	const char *contract; /* --contract, or NULL */
-	int extend;
+	int extend, cancel;
 };
 
 /* A member's contract a command acts on: the one in force today, else
@@ -149,7 +154,8 @@ struct request {
 /* The contract, locked until the commit: a second command on it waits,
  * then reads what the first made of it. */
 static const char sql_pick[] =
-	"SELECT c.contract_id, c.status, c.start_date::text, coalesce(c.end_date::text, '')"
+	"SELECT c.contract_id, c.status, c.start_date::text, coalesce(c.end_date::text, ''),"
+	" c.start_date <= current_date"
 	" FROM contracts c JOIN members m ON m.member_id = c.member_id"
 	" WHERE m.membership_number = $1 AND ($2::bigint IS NULL OR c.contract_id = $2::bigint)"
 	CONTRACT_ORDER("c") " LIMIT 1 FOR UPDATE OF c";
@@ -226,7 +232,7 @@ static const char sql_reactivate[] = CHANGE("reactivate",
 	" suspended_from = NULL");
 /* clang-format on */
 
-enum { K_ID, K_STATUS, K_START, K_END };
+enum { K_ID, K_STATUS, K_START, K_END, K_BEGUN };
 enum { C_STATUS, C_END, C_SUSPENDED_FROM };
 
 /* What a committed change prints. */
@@ -291,6 +297,15 @@ static int end_date_of(struct pg *db, const struct request *rq, const PGresult *
 	*cancelled = asked <= start;
 	ends = *cancelled ? start : asked;
 	date_format(ends, end);
+	if (*cancelled && PQgetvalue(k, 0, K_BEGUN)[0] == 't' && !rq->cancel) {
+		fprintf(stderr,
+			"claimctl contract: an end date of %s is on or before the start of contract"
+			" %s of member %s (%s), which has begun: it would be cancelled, and care"
+			" since its start no longer covered; give --cancel if that is meant\n",
+			rq->end, v[0], rq->member, PQgetvalue(k, 0, K_START));
+		*refused = 1;
+		return ERR;
+	}
 	if (now_ends[0] != '\0' && !rq->extend) {
 		if (date_parse(now_ends, &current) != OK)
 			return ERR;
@@ -421,7 +436,7 @@ static void drop_cached_rights(const char *member)
 }
 
 /* The options, checked; ERR on bad usage. Options take a value, but
- * --extend: a lone word (a value forgotten, a stray argument) is
+ * --extend and --cancel: a lone word (a value forgotten, a stray argument) is
  * refused, not dropped, and a value is never the next option. */
 static int parse(int argc, char **argv, struct request *rq)
 {
@@ -437,8 +452,8 @@ static int parse(int argc, char **argv, struct request *rq)
 	for (int i = 2; i < argc; i++) {
 		const char **slot;
 
-		if (strcmp(argv[i], "--extend") == 0) {
-			rq->extend = 1;
+		if (strcmp(argv[i], "--extend") == 0 || strcmp(argv[i], "--cancel") == 0) {
+			*(argv[i][2] == 'e' ? &rq->extend : &rq->cancel) = 1;
 			continue;
 		}
 		if (strcmp(argv[i], "--member") == 0)
@@ -458,7 +473,7 @@ static int parse(int argc, char **argv, struct request *rq)
 		*slot = argv[++i];
 	}
 	terminate = rq->change != NULL && strcmp(rq->sub, "terminate") == 0;
-	/* --end-date, --reason and --extend are terminate's, --from
+	/* --end-date, --reason, --extend and --cancel are terminate's, --from
 	 * suspend's: elsewhere they would be ignored, and the operator
 	 * believe them applied. */
 	if (rq->change == NULL || rq->member == NULL ||
@@ -466,7 +481,7 @@ static int parse(int argc, char **argv, struct request *rq)
 	     (rq->contract[0] == '\0' || strlen(rq->contract) > 18 ||
 	      strspn(rq->contract, "0123456789") != strlen(rq->contract))) ||
 	    (terminate && (rq->end == NULL || date_parse(rq->end, &day) != OK)) ||
-	    (!terminate && (rq->end != NULL || rq->reason != NULL || rq->extend)) ||
+	    (!terminate && (rq->end != NULL || rq->reason != NULL || rq->extend || rq->cancel)) ||
 	    (rq->from != NULL &&
 	     (strcmp(rq->sub, "suspend") != 0 || date_parse(rq->from, &day) != OK)))
 		return ERR;

@@ -22,7 +22,7 @@ struct redis_conn {
 	int db;			       /* SELECT after each connect when not 0 */
 	int64_t retry_at_us;	       /* no new connection attempt before */
 	int timeout_ms;		       /* of a connect, and of each reply */
-	atomic_int up; /* answering, as far as the last command knows; read by health checks */
+	atomic_int up;	    /* answering, as far as the last command knows; read by health checks */
 	atomic_int replica; /* the last ping found a replica (read-only): not up */
 };
 

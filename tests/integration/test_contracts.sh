@@ -109,8 +109,8 @@ check_eq "migration 024: ... replaced by end_date >= start_date" \
 
 # ---- terminate twice -----------------------------------------------------------------
 ctl contract --help
-check "contract --help tells of --contract and --extend" \
-	grep -q -- "--extend] \[--contract ID\]" <<<"$OUT"
+check "contract --help tells of --contract, --extend and --cancel" \
+	grep -q -- "--extend] \[--cancel] \[--contract ID\]" <<<"$OUT"
 create_members "${P}1" 1 CONFORT
 M1="${P}100001"
 A1=$(contracts "$M1")
@@ -140,6 +140,8 @@ check_eq "terminate again: terminated_at is still the first termination's" \
 	"$(sql "SELECT terminated_at FROM contracts WHERE contract_id = $A1")" "$first_at"
 ctl contract suspend --member "$M1" --extend
 check_eq "--extend on suspend is refused (exit 2)" "$RC" 2
+ctl contract reactivate --member "$M1" --cancel
+check_eq "--cancel on reactivate is refused (exit 2)" "$RC" 2
 ctl contract terminate --member "$M1" --end-date 2026-12-31 --reason
 check_eq "a value forgotten is refused (exit 2)" "$RC" 2
 # Audited and announced, each change once; the refused one neither.
@@ -201,6 +203,9 @@ check_eq "renewal: ... and leaves B as it was" "$(state "$B3")" "active - -"
 check "renewal: ... naming B on stderr, which still covers the member" \
 	grep -q "note: contract $B3 (from 2026-01-01) still covers member $M3 on and after 2025-12-20: terminate it too with --contract $B3 if the member has left" <<<"$ERR"
 ctl contract terminate --member "$M3" --contract "$B3" --end-date 2025-12-20
+check_eq "cancellation: B has begun: refused without --cancel (exit 1)" "$RC $(state "$B3")" "1 active - -"
+check "cancellation: ... said, naming --cancel" grep -q "which has begun: it would be cancelled.*give --cancel" <<<"$ERR"
+ctl contract terminate --member "$M3" --contract "$B3" --end-date 2025-12-20 --cancel
 check_eq "cancellation: an end date before B's start: exit 0" "$RC" 0
 check_eq "cancellation: ... said" "$OUT" \
 	"contract $B3 of member $M3: terminated until 2026-01-01, its start: cancelled, it covers no day"
@@ -259,7 +264,7 @@ check "overlap: ... the renewal named on stderr" \
 ctl contract terminate --member "$M4" --contract "$A4" --end-date 2026-09-01 --extend
 check_eq "overlap: --extend does not make it one (exit 1)" "$RC $(state "$A4")" \
 	"1 terminated 2026-06-01 résiliation"
-ctl contract terminate --member "$M4" --contract "$B4" --end-date 2026-06-01
+ctl contract terminate --member "$M4" --contract "$B4" --end-date 2026-06-01 --cancel
 check_eq "overlap: the renewal cancelled (an end date on its start)" "$RC $(state "$B4")" \
 	"0 terminated 2026-06-01 résiliation"
 check "overlap: ... said cancelled" grep -q ", its start: cancelled, it covers no day$" <<<"$OUT"
