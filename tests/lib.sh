@@ -190,7 +190,9 @@ database_uri() {
 }
 
 # create_members PREFIX COUNT FORMULA: members PREFIX0001.. with one
-# contract from 2025-01-01 and a subscriber born 1980-05-01
+# contract from 2025-01-01 and a subscriber born 1980-05-01. A fixture
+# that cannot be made (a prefix used twice: its numbers exist) is a
+# failed check: the test would otherwise run on the members it found.
 create_members() {
 	sql "WITH m AS (
 	  INSERT INTO members (membership_number, last_name, first_name, birth_date)
@@ -203,7 +205,7 @@ create_members() {
 	INSERT INTO beneficiaries (contract_id, member_id, rank, relationship, last_name,
 	  first_name, birth_date, start_date)
 	SELECT contract_id, member_id, 1, 'subscriber', 'Test', 'Member', date '1980-05-01',
-	  date '2025-01-01' FROM c" >/dev/null
+	  date '2025-01-01' FROM c" >/dev/null || fail "fixture: create_members $1 $2 $3" "not made"
 }
 
 # claims_file PREFIX MEMBERS CLAIMS SOURCE [varied]: JSON lines, 3 lines

@@ -942,12 +942,12 @@ check "complement: ... and says by which" \
 # ---- contract changes ---------------------------------------------------------
 # A suspension lifted gives back what the contract was: a termination
 # made before or during the suspension stays, with its end date.
-create_members "${P}8" 2 CONFORT
+create_members "${P}88" 2 CONFORT
 contract_of() {
 	sql "SELECT c.status || ' ' || coalesce(c.end_date::text, '-') FROM contracts c
 		JOIN members m USING (member_id) WHERE m.membership_number = '$1'"
 }
-M1="${P}800001" M2="${P}800002"
+M1="${P}8800001" M2="${P}8800002"
 "$BIN/claimctl" contract terminate --member "$M1" --end-date 2026-12-31 >>"$LOG" 2>&1
 "$BIN/claimctl" contract suspend --member "$M1" >>"$LOG" 2>&1
 check_eq "contract: terminated then suspended keeps its end date" "$(contract_of "$M1")" "suspended 2026-12-31"
