@@ -93,6 +93,56 @@ static const char sql_insert_rejections[] =
 	" SELECT rejection_id::text FROM r";
 /* clang-format on */
 
+/*
+ * Each submission's beneficiary rows, the one in force on its first care
+ * date first, else the latest contract's. Without a birth date ($4 NULL),
+ * the row of that rank on each of the member's contracts. With one, every
+ * row of the person (or persons: twins) born that day and holding the
+ * rank on one of the member's contracts when a rank is given ($2 0: any):
+ * ranks are per contract, and a renewal may renumber them. The last
+ * column: named by a birth date, two persons (twins; by rank alone, two
+ * rows of the rank are two contracts'). Two branches, each read through
+ * its indexes (a condition choosing between them per row would leave the
+ * planner none: test_plans.sh).
+ */
+/* clang-format off */
+static const char sql_coverage[] =
+	"WITH r AS ("
+	" SELECT x.n, x.day, x.birth, b.beneficiary_id, b.contract_id, b.birth_date,"
+	"  b.exemptions, b.person_id, b.start_date AS b_start, b.end_date AS b_end,"
+	"  c.start_date AS c_start, c.end_date AS c_end, c.status, c.suspended_from"
+	" FROM unnest($1::text[], $2::int[], $3::date[], $4::date[]) WITH ORDINALITY"
+	"  AS x(num, rank, day, birth, n)"
+	" JOIN members m ON m.membership_number = x.num"
+	" JOIN contracts c ON c.member_id = m.member_id"
+	" JOIN beneficiaries b ON b.contract_id = c.contract_id AND b.rank = x.rank"
+	" WHERE x.birth IS NULL"
+	" UNION ALL"
+	" SELECT x.n, x.day, x.birth, b.beneficiary_id, b.contract_id, b.birth_date,"
+	"  b.exemptions, b.person_id, b.start_date, b.end_date,"
+	"  c.start_date, c.end_date, c.status, c.suspended_from"
+	" FROM unnest($1::text[], $2::int[], $3::date[], $4::date[]) WITH ORDINALITY"
+	"  AS x(num, rank, day, birth, n)"
+	" JOIN members m ON m.membership_number = x.num"
+	" CROSS JOIN LATERAL (SELECT DISTINCT o.person_id FROM contracts oc"
+	"  JOIN beneficiaries o ON o.contract_id = oc.contract_id"
+	"  WHERE oc.member_id = m.member_id AND o.birth_date = x.birth"
+	"   AND (x.rank = 0 OR o.rank = x.rank)) p"
+	" JOIN contracts c ON c.member_id = m.member_id"
+	" JOIN beneficiaries b ON b.contract_id = c.contract_id AND b.person_id = p.person_id"
+	" WHERE x.birth IS NOT NULL)"
+	" SELECT DISTINCT ON (n) n, beneficiary_id, contract_id, birth_date::text, exemptions::text,"
+	"  greatest(c_start, b_start) - date '1970-01-01',"
+	"  least(coalesce(c_end - date '1970-01-01', 2147483647),"
+	"        coalesce(b_end - date '1970-01-01', 2147483647)),"
+	"  status = 'suspended', coalesce(suspended_from - date '1970-01-01', -2147483648),"
+	"  birth IS NOT NULL AND min(person_id) OVER w <> max(person_id) OVER w"
+	" FROM r WINDOW w AS (PARTITION BY n)"
+	" ORDER BY n, (day >= greatest(c_start, b_start)"
+	"  AND day < least(coalesce(c_end, 'infinity'), coalesce(b_end, 'infinity'))) DESC,"
+	"  c_start DESC";
+/* clang-format on */
+
 int intake_prepare(struct pg *db)
 {
 	/* The rejection is looked up per key (LATERAL, LIMIT 1: not pulled
@@ -118,39 +168,7 @@ int intake_prepare(struct pg *db)
 		       "  WHERE source = x.source AND external_id = x.ext LIMIT 1) r ON true"
 		       " WHERE c.claim_id IS NOT NULL OR r.reason_code IS NOT NULL",
 		       2) != OK ||
-	    pg_prepare(db, "intake_coverage",
-		       "SELECT DISTINCT ON (x.n) x.n, b.beneficiary_id, b.contract_id,"
-		       " b.birth_date::text, b.exemptions::text,"
-		       " greatest(c.start_date, b.start_date) - date '1970-01-01',"
-		       " least(coalesce(c.end_date - date '1970-01-01', 2147483647),"
-		       "       coalesce(b.end_date - date '1970-01-01', 2147483647)),"
-		       " c.status = 'suspended',"
-		       " coalesce(c.suspended_from - date '1970-01-01', -2147483648),"
-		       /* Named by a birth date, two persons: twins. (By rank
-			* alone, two rows of the rank are two contracts'.) */
-		       " x.birth IS NOT NULL AND min(b.person_id) OVER w <> max(b.person_id) OVER w"
-		       " FROM unnest($1::text[], $2::int[], $3::date[], $4::date[]) WITH ORDINALITY"
-		       "  AS x(num, rank, day, birth, n)"
-		       " JOIN members m ON m.membership_number = x.num"
-		       " JOIN contracts c ON c.member_id = m.member_id"
-		       /* Without a birth date, the beneficiary of that rank on
-			* each contract; with one, every row of the person (or
-			* persons: twins) born that day, and holding the rank on
-			* one of the member's contracts when a rank is given:
-			* ranks are per contract, and a renewal may renumber
-			* them. */
-		       " JOIN beneficiaries b ON b.contract_id = c.contract_id AND CASE"
-		       "  WHEN x.birth IS NULL THEN b.rank = x.rank"
-		       "  ELSE b.person_id IN (SELECT o.person_id FROM contracts oc"
-		       "   JOIN beneficiaries o ON o.contract_id = oc.contract_id"
-		       "   WHERE oc.member_id = m.member_id AND o.birth_date = x.birth"
-		       "    AND (x.rank = 0 OR o.rank = x.rank)) END"
-		       " WINDOW w AS (PARTITION BY x.n)"
-		       /* The contract in force on the first care date, else the latest. */
-		       " ORDER BY x.n, (x.day >= greatest(c.start_date, b.start_date)"
-		       "  AND x.day < least(coalesce(c.end_date, 'infinity'),"
-		       "  coalesce(b.end_date, 'infinity'))) DESC, c.start_date DESC",
-		       4) != OK ||
+	    pg_prepare(db, "intake_coverage", sql_coverage, 4) != OK ||
 	    /* For a line the claim's contract does not cover: another
 	     * contract of the same person that does (the same conditions
 	     * as intake_check_coverage(), in SQL). */
