@@ -26,7 +26,10 @@
  *
  *	A difference means a claim paid twice, a payment missing, or caps
  *	judged on a wrong history: never expected, always worth a person's
- *	look. The scope comes first, "in scope: N claims, M beneficiaries"
+ *	look. The same care paid under two claims (a sender's two ids for
+ *	it, a complement beside a corrected claim sent anew) is not one:
+ *	each claim agrees with its own decisions, and nothing here compares
+ *	one claim's care with another's. The scope comes first, "in scope: N claims, M beneficiaries"
  *	(a scope holding nothing checks nothing, and says ok). Each check
  *	then prints one line, "ok NAME" or "MISMATCH NAME: N", followed by
  *	up to 10 of the differences, each "KEY: BOOK, DECISIONS": the
