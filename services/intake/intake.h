@@ -49,7 +49,7 @@ struct intake_outcome {
 struct coverage {
 	int found;
 	int ambiguous; /* a birth date two persons share (twins), no rank */
-	int64_t beneficiary_id, contract_id;
+	int64_t beneficiary_id, contract_id, person_id;
 	char birth_date[DATE_STR_LEN];
 	char exemptions[64]; /* PostgreSQL array text, e.g. {C2S} */
 	int32_t from, until; /* days; until is exclusive, INT32_MAX if open */

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/beneficiary.h"
 #include "common/envelope.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -94,54 +95,25 @@ static const char sql_insert_rejections[] =
 /* clang-format on */
 
 /*
- * Each submission's beneficiary rows, the one in force on its first care
- * date first, else the latest contract's. Without a birth date ($4 NULL),
- * the row of that rank on each of the member's contracts. With one, every
- * row of the person (or persons: twins) born that day and holding the
- * rank on one of the member's contracts when a rank is given ($2 0: any):
- * ranks are per contract, and a renewal may renumber them. The last
- * column: named by a birth date, two persons (twins; by rank alone, two
- * rows of the rank are two contracts'). Two branches, each read through
- * its indexes (a condition choosing between them per row would leave the
- * planner none: test_plans.sh).
+ * Every beneficiary row of each submission's member, on each of the
+ * member's contracts: beneficiary_choose() (common/beneficiary.h) names
+ * the one the rank and birth date designate, as the tiers-payant front
+ * door does for the quote before the invoice. A family on a contract or
+ * two: a few rows, read through the indexes from the membership number.
  */
-/* clang-format off */
 static const char sql_coverage[] =
-	"WITH r AS ("
-	" SELECT x.n, x.day, x.birth, b.beneficiary_id, b.contract_id, b.birth_date,"
-	"  b.exemptions, b.person_id, b.start_date AS b_start, b.end_date AS b_end,"
-	"  c.start_date AS c_start, c.end_date AS c_end, c.status, c.suspended_from"
-	" FROM unnest($1::text[], $2::int[], $3::date[], $4::date[]) WITH ORDINALITY"
-	"  AS x(num, rank, day, birth, n)"
+	"SELECT x.n, b.beneficiary_id, b.contract_id, b.birth_date::text, b.exemptions::text,"
+	" greatest(c.start_date, b.start_date) - date '1970-01-01',"
+	" least(coalesce(c.end_date - date '1970-01-01', 2147483647),"
+	"       coalesce(b.end_date - date '1970-01-01', 2147483647)),"
+	" c.status = 'suspended',"
+	" coalesce(c.suspended_from - date '1970-01-01', -2147483648),"
+	" b.person_id, b.rank, c.start_date - date '1970-01-01'"
+	" FROM unnest($1::text[]) WITH ORDINALITY AS x(num, n)"
 	" JOIN members m ON m.membership_number = x.num"
 	" JOIN contracts c ON c.member_id = m.member_id"
-	" JOIN beneficiaries b ON b.contract_id = c.contract_id AND b.rank = x.rank"
-	" WHERE x.birth IS NULL"
-	" UNION ALL"
-	" SELECT x.n, x.day, x.birth, b.beneficiary_id, b.contract_id, b.birth_date,"
-	"  b.exemptions, b.person_id, b.start_date, b.end_date,"
-	"  c.start_date, c.end_date, c.status, c.suspended_from"
-	" FROM unnest($1::text[], $2::int[], $3::date[], $4::date[]) WITH ORDINALITY"
-	"  AS x(num, rank, day, birth, n)"
-	" JOIN members m ON m.membership_number = x.num"
-	" CROSS JOIN LATERAL (SELECT DISTINCT o.person_id FROM contracts oc"
-	"  JOIN beneficiaries o ON o.contract_id = oc.contract_id"
-	"  WHERE oc.member_id = m.member_id AND o.birth_date = x.birth"
-	"   AND (x.rank = 0 OR o.rank = x.rank)) p"
-	" JOIN contracts c ON c.member_id = m.member_id"
-	" JOIN beneficiaries b ON b.contract_id = c.contract_id AND b.person_id = p.person_id"
-	" WHERE x.birth IS NOT NULL)"
-	" SELECT DISTINCT ON (n) n, beneficiary_id, contract_id, birth_date::text, exemptions::text,"
-	"  greatest(c_start, b_start) - date '1970-01-01',"
-	"  least(coalesce(c_end - date '1970-01-01', 2147483647),"
-	"        coalesce(b_end - date '1970-01-01', 2147483647)),"
-	"  status = 'suspended', coalesce(suspended_from - date '1970-01-01', -2147483648),"
-	"  birth IS NOT NULL AND min(person_id) OVER w <> max(person_id) OVER w"
-	" FROM r WINDOW w AS (PARTITION BY n)"
-	" ORDER BY n, (day >= greatest(c_start, b_start)"
-	"  AND day < least(coalesce(c_end, 'infinity'), coalesce(b_end, 'infinity'))) DESC,"
-	"  c_start DESC";
-/* clang-format on */
+	" JOIN beneficiaries b ON b.contract_id = c.contract_id"
+	" ORDER BY x.n";
 
 int intake_prepare(struct pg *db)
 {
@@ -168,7 +140,7 @@ int intake_prepare(struct pg *db)
 		       "  WHERE source = x.source AND external_id = x.ext LIMIT 1) r ON true"
 		       " WHERE c.claim_id IS NOT NULL OR r.reason_code IS NOT NULL",
 		       2) != OK ||
-	    pg_prepare(db, "intake_coverage", sql_coverage, 4) != OK ||
+	    pg_prepare(db, "intake_coverage", sql_coverage, 1) != OK ||
 	    /* For a line the claim's contract does not cover: another
 	     * contract of the same person that does (the same conditions
 	     * as intake_check_coverage(), in SQL). */
@@ -176,9 +148,11 @@ int intake_prepare(struct pg *db)
 		       "SELECT x.n FROM unnest($1::bigint[], $2::date[])"
 		       "  WITH ORDINALITY AS x(beneficiary, day, n)"
 		       " WHERE EXISTS (SELECT 1 FROM beneficiaries me"
+		       "  JOIN contracts mc ON mc.contract_id = me.contract_id"
 		       "  JOIN beneficiaries b ON b.person_id = me.person_id"
 		       "   AND b.contract_id <> me.contract_id"
 		       "  JOIN contracts c ON c.contract_id = b.contract_id"
+		       "   AND c.member_id = mc.member_id" /* a claim is one member's */
 		       "  WHERE me.beneficiary_id = x.beneficiary"
 		       "   AND x.day >= greatest(c.start_date, b.start_date)"
 		       "   AND x.day < least(coalesce(c.end_date, 'infinity'),"
@@ -197,10 +171,10 @@ int intake_prepare(struct pg *db)
 	     * earth (UTC-12): the professionals of the overseas
 	     * departments are hours behind the server's UTC. */
 	    pg_prepare(db, "intake_quotes",
-		       "SELECT quote_id::text, beneficiary_id, professional_id,"
-		       " valid_until < (now() AT TIME ZONE 'UTC' - interval '12 hours')::date"
-		       " FROM quotes"
-		       " WHERE quote_id = ANY($1::uuid[])",
+		       "SELECT q.quote_id::text, coalesce(b.person_id, -1), q.professional_id,"
+		       " q.valid_until < (now() AT TIME ZONE 'UTC' - interval '12 hours')::date"
+		       " FROM quotes q LEFT JOIN beneficiaries b USING (beneficiary_id)"
+		       " WHERE q.quote_id = ANY($1::uuid[])",
 		       1) != OK ||
 	    pg_prepare(db, "intake_insert_claims", sql_insert_claims, 33) != OK ||
 	    pg_prepare(db, "intake_insert_rejections", sql_insert_rejections, 11) != OK)
@@ -441,76 +415,103 @@ static void mark_repeats(struct intake_item *items, int n)
 
 /* ---- beneficiaries and professionals ------------------------------------------------- */
 
+enum {
+	V_N,
+	V_BENEFICIARY,
+	V_CONTRACT,
+	V_BIRTH,
+	V_EXEMPTIONS,
+	V_FROM,
+	V_UNTIL,
+	V_SUSPENDED,
+	V_SUSPENDED_FROM,
+	V_PERSON,
+	V_RANK,
+	V_CONTRACT_START
+};
+
 static void coverage_row(struct coverage *cov, PGresult *res, int r)
 {
 	memset(cov, 0, sizeof(*cov));
 	cov->found = 1;
-	cov->beneficiary_id = strtoll(PQgetvalue(res, r, 1), NULL, 10);
-	cov->contract_id = strtoll(PQgetvalue(res, r, 2), NULL, 10);
-	snprintf(cov->birth_date, sizeof(cov->birth_date), "%s", PQgetvalue(res, r, 3));
-	snprintf(cov->exemptions, sizeof(cov->exemptions), "%s", PQgetvalue(res, r, 4));
-	cov->from = (int32_t)strtol(PQgetvalue(res, r, 5), NULL, 10);
-	cov->until = (int32_t)strtol(PQgetvalue(res, r, 6), NULL, 10);
-	cov->suspended = PQgetvalue(res, r, 7)[0] == 't';
-	cov->suspended_from = (int32_t)strtol(PQgetvalue(res, r, 8), NULL, 10);
-	/* A birth date two persons have: nobody is chosen for them. */
-	if (PQgetvalue(res, r, 9)[0] == 't') {
-		memset(cov, 0, sizeof(*cov));
-		cov->ambiguous = 1;
+	cov->beneficiary_id = strtoll(PQgetvalue(res, r, V_BENEFICIARY), NULL, 10);
+	cov->contract_id = strtoll(PQgetvalue(res, r, V_CONTRACT), NULL, 10);
+	snprintf(cov->birth_date, sizeof(cov->birth_date), "%s", PQgetvalue(res, r, V_BIRTH));
+	snprintf(cov->exemptions, sizeof(cov->exemptions), "%s", PQgetvalue(res, r, V_EXEMPTIONS));
+	cov->from = (int32_t)strtol(PQgetvalue(res, r, V_FROM), NULL, 10);
+	cov->until = (int32_t)strtol(PQgetvalue(res, r, V_UNTIL), NULL, 10);
+	cov->suspended = PQgetvalue(res, r, V_SUSPENDED)[0] == 't';
+	cov->suspended_from = (int32_t)strtol(PQgetvalue(res, r, V_SUSPENDED_FROM), NULL, 10);
+	cov->person_id = strtoll(PQgetvalue(res, r, V_PERSON), NULL, 10);
+}
+
+/* The item's beneficiary among its member's rows first..first+count-1
+ * of res: the row named, or why none is. */
+static void choose_row(struct intake_item *it, PGresult *res, int first, int count,
+		       struct beneficiary_row *rows)
+{
+	const Claims__ClaimSubmitted *s = it->s;
+	const char *why;
+	size_t chosen = 0;
+	int32_t day = 0;
+
+	for (int k = 0; k < count; k++) {
+		struct beneficiary_row *b = &rows[k];
+		int r = first + k;
+
+		b->person_id = strtoll(PQgetvalue(res, r, V_PERSON), NULL, 10);
+		b->contract_id = strtoll(PQgetvalue(res, r, V_CONTRACT), NULL, 10);
+		b->rank = (uint32_t)strtoul(PQgetvalue(res, r, V_RANK), NULL, 10);
+		b->birth_date = PQgetvalue(res, r, V_BIRTH);
+		b->contract_start = (int32_t)strtol(PQgetvalue(res, r, V_CONTRACT_START), NULL, 10);
+		b->from = (int32_t)strtol(PQgetvalue(res, r, V_FROM), NULL, 10);
+		b->end = (int32_t)strtol(PQgetvalue(res, r, V_UNTIL), NULL, 10);
+		b->open_ended = b->end == INT32_MAX;
 	}
+	/* Dates of pending submissions passed the static checks. */
+	if (s->n_lines > 0 && date_parse(s->lines[0]->care_date, &day) != OK)
+		day = 0;
+	why = beneficiary_choose(rows, (size_t)count, s->beneficiary_rank,
+				 s->beneficiary_birth_date, day, &chosen);
+	if (why == NULL)
+		coverage_row(&it->cov, res, first + (int)chosen);
+	else
+		it->cov.ambiguous = strcmp(why, "AMBIGUOUS_BENEFICIARY") == 0;
 }
 
 static int load_coverage(struct pg *db, struct intake_item *items, int n)
 {
-	struct pgarray numbers, ranks, days, births;
-	const char *v[4];
+	struct beneficiary_row *rows;
+	struct pgarray numbers;
+	const char *v[1];
 	PGresult *res;
-	int status, wanted = 0;
+	int status, wanted = 0, rows_n;
 
 	pgarray_init(&numbers);
-	pgarray_init(&ranks);
-	pgarray_init(&days);
-	pgarray_init(&births);
 	for (int i = 0; i < n; i++) {
-		const Claims__ClaimSubmitted *s = items[i].s;
 		int pending = items[i].state == PENDING;
-		const char *birth = pending && s->beneficiary_birth_date != NULL &&
-						    s->beneficiary_birth_date[0] != '\0'
-					    ? s->beneficiary_birth_date
-					    : NULL;
 
 		memset(&items[i].cov, 0, sizeof(items[i].cov));
-		pgarray_text(&numbers, pending ? s->membership_number : "");
-		/* Every rank, even a rejected item's, is cast to int: a wild
-		 * one would fail the batch's statement for all its items.
-		 * With a birth date, no rank is any rank (0); without, the
-		 * subscriber's (1). */
-		pgarray_int(&ranks, pending && s->beneficiary_rank ? s->beneficiary_rank
-				    : birth != NULL		   ? 0
-								   : 1);
-		/* Dates of pending submissions passed the static checks. */
-		pending && s->n_lines > 0 ? pgarray_text(&days, s->lines[0]->care_date)
-					  : pgarray_null(&days);
-		birth != NULL ? pgarray_text(&births, birth) : pgarray_null(&births);
+		pgarray_text(&numbers, pending ? items[i].s->membership_number : "");
 		wanted += pending;
 	}
 	v[0] = pgarray_finish(&numbers);
-	v[1] = pgarray_finish(&ranks);
-	v[2] = pgarray_finish(&days);
-	v[3] = pgarray_finish(&births);
-	status = wanted ? pg_exec_prepared(db, "intake_coverage", 4, v, NULL, NULL, &res) : OK;
+	status = wanted ? pg_exec_prepared(db, "intake_coverage", 1, v, NULL, NULL, &res) : OK;
 	pgarray_free(&numbers);
-	pgarray_free(&ranks);
-	pgarray_free(&days);
-	pgarray_free(&births);
 	if (status != OK || !wanted)
 		return status;
-	for (int r = 0; r < PQntuples(res); r++) {
-		int i = atoi(PQgetvalue(res, r, 0)) - 1;
+	rows_n = PQntuples(res);
+	rows = xcalloc((size_t)rows_n + 1, sizeof(*rows));
+	for (int r = 0; r < rows_n;) {
+		int i = atoi(PQgetvalue(res, r, V_N)) - 1, count = 1;
 
-		if (i >= 0 && i < n)
-			coverage_row(&items[i].cov, res, r);
+		while (r + count < rows_n && atoi(PQgetvalue(res, r + count, V_N)) - 1 == i)
+			count++;
+		if (i >= 0 && i < n && items[i].state == PENDING)
+			choose_row(&items[i], res, r, count, rows);
+		r += count;
 	}
+	free(rows);
 	PQclear(res);
 	return OK;
 }
@@ -586,14 +587,16 @@ static int check_professionals(struct pg *db, struct intake_item *items, int n)
 }
 
 /* A cited quote must exist, be this professional's for this
- * beneficiary, and still be valid. */
+ * beneficiary, and still be valid. The beneficiary is a person: a quote
+ * given in December under one contract is honoured for care in January
+ * under the next (another row of the same person). */
 static const char *quote_problem(const struct intake_item *it, PGresult *res)
 {
 	for (int r = 0; r < PQntuples(res); r++) {
 		/* PostgreSQL writes UUIDs in lower case; a sender may not. */
 		if (strcasecmp(PQgetvalue(res, r, 0), it->s->quote_id) != 0)
 			continue;
-		if (strtoll(PQgetvalue(res, r, 1), NULL, 10) != it->cov.beneficiary_id ||
+		if (strtoll(PQgetvalue(res, r, 1), NULL, 10) != it->cov.person_id ||
 		    it->professional_ref <= 0 ||
 		    strtoll(PQgetvalue(res, r, 2), NULL, 10) != it->professional_ref)
 			return "QUOTE_MISMATCH";

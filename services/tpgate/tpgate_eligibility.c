@@ -6,18 +6,13 @@
  *	tp_rights_evaluate() answers ELIGIBILITY (ROC IDB) from a member's
  *	RightsSnapshot, without I/O, so it is tested alone:
  *
- *	- the beneficiary is named by rank, birth date, or both (then both
- *	  must match on one of the member's contracts); with neither, the
- *	  subscriber (rank 1). A birth date shared by two persons (twins) is
- *	  AMBIGUOUS_BENEFICIARY: the rank is needed;
- *	- a member may have had several contracts: the one covering the day
- *	  wins, else the most recent of those that covered some day, else
- *	  the most recent. Named by rank alone, it is whoever
- *	  holds that rank there. Named with a birth date, it is that person
- *	  under whichever of their rows: ranks are per contract, and a
- *	  renewal may renumber them (a child rank 2 last year, rank 3 now);
- *	  the rank on this year's card must not name last year's rank 3, a
- *	  sibling, for care of last year;
+ *	- the beneficiary is the one the rank and birth date name, as
+ *	  intake names them (common/beneficiary.h): with neither, the
+ *	  subscriber; by rank, on the member's contract that covers the day
+ *	  (else the last that covered some day, else the last); with a
+ *	  birth date, that person under whichever of their rows, ranks
+ *	  renumbered at a renewal notwithstanding; twins by birth date
+ *	  alone are AMBIGUOUS_BENEFICIARY;
  *	- the rights are open on the day when the contract is not
  *	  suspended on it (a suspension covers the days from its first
  *	  one, or the whole period when it has none) and the day lies in
@@ -40,6 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/beneficiary.h"
+#include "common/xalloc.h"
 #include "tpgate/tpgate.h"
 
 static const Claims__RightsContract *contract_of(const Claims__RightsSnapshot *s, int64_t id)
@@ -62,25 +59,6 @@ static void period(const Claims__RightsContract *c, const Claims__RightsBenefici
 		*end = c->has_end_day ? c->end_day : b->end_day;
 }
 
-/* Does the period cover no day at all (its end on or before its start)? */
-static int empty(const Claims__RightsContract *c, const Claims__RightsBeneficiary *b)
-{
-	int32_t from, end;
-	int open_ended;
-
-	period(c, b, &from, &end, &open_ended);
-	return !open_ended && end <= from;
-}
-
-static int covers(const Claims__RightsContract *c, const Claims__RightsBeneficiary *b, int32_t day)
-{
-	int32_t from, end;
-	int open_ended;
-
-	period(c, b, &from, &end, &open_ended);
-	return day >= from && (open_ended || day < end);
-}
-
 /* Is the contract suspended on the day? A suspension with no first day
  * (made before suspensions were dated, or by hand) covers its whole
  * period: nobody knows when it began. */
@@ -101,23 +79,6 @@ static int32_t year_bound(int32_t day, int last)
 	if (date_parse(bound, &out) != OK)
 		return day;
 	return out;
-}
-
-/* Better candidate: covers the day, else covered some day, else starts
- * later. A renewal cancelled before it began starts after the contract
- * the member had: that one says how the rights ended, and until when. */
-static int better(const Claims__RightsContract *c, const Claims__RightsBeneficiary *b,
-		  const struct tp_rights *best, int32_t day)
-{
-	int covers_now = covers(c, b, day);
-	int best_covers = covers(best->contract, best->beneficiary, day);
-	int held = !empty(c, b), best_held = !empty(best->contract, best->beneficiary);
-
-	if (covers_now != best_covers)
-		return covers_now;
-	if (held != best_held)
-		return held;
-	return c->start_day > best->contract->start_day;
 }
 
 static void decide(struct tp_rights *out, int32_t day)
@@ -162,97 +123,46 @@ static void decide(struct tp_rights *out, int32_t day)
 		out->has_validity = out->valid_from = out->valid_to = 0;
 }
 
-/* Who a row is. A snapshot cached before rows carried their person
- * (person_id absent in all its rows) tells persons apart by rank, as the
- * front door did then: never a real id (ids are positive). */
-static int64_t person_of(const Claims__RightsBeneficiary *b)
+/* The snapshot's rows as beneficiary_choose() reads them, and the
+ * beneficiary each is (rows whose contract is missing left out). */
+static size_t rows_of(const Claims__RightsSnapshot *s, struct beneficiary_row *rows,
+		      const Claims__RightsBeneficiary **bens)
 {
-	return b->has_person_id ? b->person_id : -1 - (int64_t)b->rank;
-}
+	size_t n = 0;
 
-/* The row to judge the day by, of the rows `wanted` keeps. */
-static void choose(const Claims__RightsSnapshot *s, int32_t day, struct tp_rights *out,
-		   int (*wanted)(const Claims__RightsBeneficiary *, const void *), const void *arg)
-{
 	for (size_t i = 0; i < s->n_beneficiaries; i++) {
 		const Claims__RightsBeneficiary *b = s->beneficiaries[i];
 		const Claims__RightsContract *c = contract_of(s, b->contract_id);
+		struct beneficiary_row *r = &rows[n];
 
-		if (c == NULL || !wanted(b, arg))
+		if (c == NULL)
 			continue;
-		if (out->beneficiary == NULL || better(c, b, out, day)) {
-			out->contract = c;
-			out->beneficiary = b;
-		}
+		r->person_id = b->has_person_id ? b->person_id : 0;
+		r->contract_id = c->contract_id;
+		r->rank = b->rank;
+		r->birth_date = b->birth_date;
+		r->contract_start = c->start_day;
+		period(c, b, &r->from, &r->end, &r->open_ended);
+		bens[n++] = b;
 	}
-}
-
-static int of_rank(const Claims__RightsBeneficiary *b, const void *rank)
-{
-	return b->rank == *(const uint32_t *)rank;
-}
-
-struct named {
-	int64_t person;
-	const char *birth;
-};
-
-/* The person's rows; in a snapshot without persons, those of their rank
- * and birth date (the rows that named them). */
-static int of_person(const Claims__RightsBeneficiary *b, const void *arg)
-{
-	const struct named *who = arg;
-
-	return person_of(b) == who->person &&
-	       (b->has_person_id ||
-		(b->birth_date != NULL && strcmp(b->birth_date, who->birth) == 0));
+	return n;
 }
 
 void tp_rights_evaluate(const Claims__RightsSnapshot *s, const Claims__BeneficiaryRef *ref,
 			int32_t day, struct tp_rights *out)
 {
-	const char *birth = ref && ref->birth_date && ref->birth_date[0] ? ref->birth_date : NULL;
-	uint32_t rank = ref && ref->has_rank ? ref->rank : 0;
-	int mismatch = 0, ambiguous = 0, found = 0;
-	struct named who = {0, birth};
+	struct beneficiary_row *rows = xcalloc(s->n_beneficiaries + 1, sizeof(*rows));
+	const Claims__RightsBeneficiary **bens = xcalloc(s->n_beneficiaries + 1, sizeof(*bens));
+	size_t n = rows_of(s, rows, bens), chosen = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (birth == NULL) {
-		choose(s, day, out, of_rank, rank == 0 ? &(uint32_t){1} : &rank);
-		if (out->beneficiary == NULL) {
-			out->reason = "UNKNOWN_BENEFICIARY";
-			return;
-		}
+	out->reason = beneficiary_choose(rows, n, ref && ref->has_rank ? ref->rank : 0,
+					 ref ? ref->birth_date : NULL, day, &chosen);
+	if (out->reason == NULL) {
+		out->beneficiary = bens[chosen];
+		out->contract = contract_of(s, bens[chosen]->contract_id);
 		decide(out, day);
-		return;
 	}
-	/* Who the birth date (and the rank, when given) names. */
-	for (size_t i = 0; i < s->n_beneficiaries; i++) {
-		const Claims__RightsBeneficiary *b = s->beneficiaries[i];
-
-		if (contract_of(s, b->contract_id) == NULL || (rank != 0 && b->rank != rank))
-			continue;
-		if (b->birth_date == NULL || strcmp(b->birth_date, birth) != 0) {
-			/* With a rank, that beneficiary exists and the date is
-			 * not theirs; with the date alone, nobody has it. */
-			mismatch |= rank != 0;
-			continue;
-		}
-		ambiguous |= found && person_of(b) != who.person;
-		who.person = person_of(b);
-		found = 1;
-	}
-	if (found && !ambiguous)
-		choose(s, day, out, of_person, &who);
-	if (ambiguous) {
-		out->contract = NULL;
-		out->beneficiary = NULL;
-		out->reason = "AMBIGUOUS_BENEFICIARY";
-		return;
-	}
-	if (out->beneficiary == NULL) {
-		out->reason = mismatch ? "BENEFICIARY_MISMATCH" : "UNKNOWN_BENEFICIARY";
-		return;
-	}
-	decide(out, day);
+	free(rows);
+	free(bens);
 }

@@ -232,6 +232,18 @@ static void cache_put(struct tp_rights_store *s, const char *key, const uint8_t 
 	freeReplyObject(reply);
 }
 
+/* A snapshot cached before rows carried their person (person_id, an
+ * older release) cannot tell one person with two ranks from two persons,
+ * nor name who intake would: it is read again, as a value this version
+ * cannot read. */
+static int with_persons(const Claims__RightsSnapshot *snap)
+{
+	for (size_t i = 0; i < snap->n_beneficiaries; i++)
+		if (!snap->beneficiaries[i]->has_person_id)
+			return 0;
+	return 1;
+}
+
 int tp_rights_get(struct tp_rights_store *s, const char *number, const redisReply *cached,
 		  Claims__RightsSnapshot **out)
 {
@@ -246,6 +258,10 @@ int tp_rights_get(struct tp_rights_store *s, const char *number, const redisRepl
 	if (value)
 		*out = claims__rights_snapshot__unpack(NULL, cached->len,
 						       (const uint8_t *)cached->str);
+	if (*out != NULL && !with_persons(*out)) {
+		claims__rights_snapshot__free_unpacked(*out, NULL);
+		*out = NULL;
+	}
 	if (*out != NULL) {
 		metric_add(s->hits, 1);
 		return OK;

@@ -15,8 +15,8 @@
 
 static Claims__RightsContract contracts[4];
 static Claims__RightsContract *contract_ptrs[4];
-static Claims__RightsBeneficiary bens[8];
-static Claims__RightsBeneficiary *ben_ptrs[8];
+static Claims__RightsBeneficiary bens[10];
+static Claims__RightsBeneficiary *ben_ptrs[10];
 static Claims__RightsSnapshot snap;
 
 static int32_t day(const char *iso)
@@ -350,8 +350,34 @@ static void test_ranks_renumbered_at_a_renewal(void)
 	CHECK_EQ_STR(why, "AMBIGUOUS_BENEFICIARY");
 	CHECK_EQ_I64(whose(4, "2015-02-03", "2026-03-10", &why), 4);
 
-	/* A snapshot cached before rows had persons: the rows that named the
-	 * person (rank and birth date), never another's of the same rank. */
+	/* Renumbered twins: in 2025 Jade 3, Paul 4, Lou 5; in 2026 Paul 3,
+	 * Lou 4. Lou's 2026 card (rank 4) names Lou in 2026; for 2025 care,
+	 * the card of that day's rank 4, Paul (the same rank and birth date:
+	 * nothing else tells them apart). */
+	reset();
+	add_contract(30, "terminated", "2025-01-01", "2026-01-01");
+	add_contract(31, "active", "2026-01-01", NULL);
+	add_beneficiary(41, 30, 3, "2012-09-09", "2025-01-01");
+	person(41);
+	add_beneficiary(42, 30, 4, "2018-01-01", "2025-01-01");
+	person(42);
+	add_beneficiary(43, 30, 5, "2018-01-01", "2025-01-01");
+	person(43);
+	add_beneficiary(52, 31, 3, "2018-01-01", "2026-01-01");
+	person(42);
+	add_beneficiary(53, 31, 4, "2018-01-01", "2026-01-01");
+	person(43);
+	CHECK_EQ_I64(whose(4, "2018-01-01", "2026-03-10", &why), 53);
+	CHECK_EQ_STR(why, "open");
+	CHECK_EQ_I64(whose(3, "2018-01-01", "2026-03-10", &why), 52);
+	CHECK_EQ_I64(whose(5, "2018-01-01", "2026-03-10", &why), 53); /* last year's card */
+	CHECK_EQ_I64(whose(4, "2018-01-01", "2025-12-15", &why), 42);
+	CHECK_EQ_I64(whose(0, "2018-01-01", "2026-03-10", &why), 0);
+	CHECK_EQ_STR(why, "AMBIGUOUS_BENEFICIARY");
+
+	/* Rows without persons (each a person of its own): the rows that
+	 * named the person (rank and birth date), never another's of the
+	 * same rank. The front door reads such a snapshot again. */
 	renumbered_family(0);
 	CHECK_EQ_I64(whose(3, "2015-03-03", "2025-12-15", &why), 23);
 	CHECK_EQ_STR(why, "NOT_YET_COVERED");
