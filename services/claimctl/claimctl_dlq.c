@@ -186,7 +186,7 @@ static int walk(const char *topic, const char *group, struct kafka_producer *rep
 			status = ERR;
 		}
 	}
-	if (status == OK && replay != NULL && kafka_consumer_commit(c) != OK)
+	if (status == OK && replay != NULL && kafka_consumer_commit(c, 0) != OK)
 		status = ERR;
 	free(next);
 	free(ends);

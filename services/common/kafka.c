@@ -713,11 +713,11 @@ static int assignment_gone(rd_kafka_resp_err_t err)
 	       err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
 }
 
-int kafka_consumer_commit(struct kafka_consumer *c)
+int kafka_consumer_commit(struct kafka_consumer *c, int in_group)
 {
 	rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
 
-	if (assignment_gone(err)) {
+	if (in_group && assignment_gone(err)) {
 		log_warn("kafka commit: %s; the partitions' new owner reads their messages again "
 			 "from"
 			 " the last committed offsets",

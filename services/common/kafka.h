@@ -120,11 +120,13 @@ int kafka_consumer_store(struct kafka_consumer *c, rd_kafka_message_t **batch,
  * its first message in it (messages not handled, offsets not stored). */
 int kafka_consumer_rewind(struct kafka_consumer *c, rd_kafka_message_t **batch,
 			  int count) MUST_CHECK;
-/* Commit the stored offsets now (graceful stop). Offsets of partitions
- * the group has since taken from this member (its session timed out) are
- * not an error: their new owner reads those messages again, and every
- * consumer here handles a message read twice once. */
-int kafka_consumer_commit(struct kafka_consumer *c) MUST_CHECK;
+/* Commit the stored offsets now (graceful stop). in_group: a daemon's
+ * consumer, one of a group of replicas; offsets of partitions the group
+ * has since taken from it (its session timed out) are then not an
+ * error: their new owner reads those messages again, and every consumer
+ * here handles a message read twice once. A tool's consumer (in_group
+ * 0) has no other owner to do it: such a commit fails. */
+int kafka_consumer_commit(struct kafka_consumer *c, int in_group) MUST_CHECK;
 void kafka_consumer_close(struct kafka_consumer *c);
 void kafka_batch_destroy(rd_kafka_message_t **batch, int count);
 

@@ -253,11 +253,11 @@ static int commit_one_by_one(struct worker *w)
  * the seek fails, the batch is kept and retried as it is. */
 static void give_back(struct worker *w)
 {
-	metric_add(w->given_back, 1);
 	if (kafka_consumer_rewind(w->consumer, w->batch, w->pending) != OK) {
 		log_warn("%d messages kept for the next try (could not seek back)", w->pending);
 		return;
 	}
+	metric_add(w->given_back, 1);
 	kafka_batch_destroy(w->batch, w->pending);
 	w->pending = 0;
 }
@@ -513,7 +513,7 @@ int worker_drain(struct worker *w)
 	/* Offsets first, and out of the group at once: the partitions go to
 	 * the other replicas now, not after the last relay (which may meet a
 	 * backlog, or a broker away). */
-	if (kafka_consumer_commit(w->consumer) != OK)
+	if (kafka_consumer_commit(w->consumer, 1) != OK)
 		status = ERR;
 	kafka_consumer_close(w->consumer);
 	w->consumer = NULL;
