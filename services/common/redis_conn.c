@@ -24,6 +24,8 @@ struct redis_conn {
 	int timeout_ms;		       /* of a connect, and of each reply */
 	atomic_int up;	    /* answering, as far as the last command knows; read by health checks */
 	atomic_int replica; /* the last ping found a replica (read-only): not up */
+	int no_role;	    /* ROLE denied (an ACL without @admin): pings are PINGs */
+	char last_error[64]; /* the last error reply's beginning */
 };
 
 /* A lost Redis is tried again at most once a second, and a second after
@@ -231,12 +233,40 @@ int redis_up(struct redis_conn *r)
  * demoted this one, and the address still leads to it) answers reads,
  * PING too, and refuses every write READONLY: sessions and rate limits
  * are writes, so it is not up. */
+/* PING, where ROLE is denied: a replica is then known by the READONLY
+ * its writes meet (check_reply()), not before. */
+static int plain_ping(struct redis_conn *r)
+{
+	redisReply *reply;
+	int pong;
+
+	if (redis_command(r, &reply, "PING") != OK) {
+		atomic_store(&r->up, 0);
+		return ERR;
+	}
+	pong = reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0;
+	freeReplyObject(reply);
+	atomic_store(&r->up, pong);
+	return pong ? OK : ERR;
+}
+
 int redis_ping(struct redis_conn *r)
 {
 	redisReply *reply;
 	int primary;
 
+	if (r->no_role)
+		return plain_ping(r);
+	r->last_error[0] = '\0';
 	if (redis_command(r, &reply, "ROLE") != OK) {
+		/* ROLE is in @admin, which a user of least privilege lacks
+		 * (+@all -@dangerous): that is not the server down. */
+		if (strncmp(r->last_error, "NOPERM", 6) == 0 ||
+		    strncmp(r->last_error, "ERR unknown command", 19) == 0) {
+			log_warn("redis: ROLE denied (%s); health checked by PING", r->last_error);
+			r->no_role = 1;
+			return plain_ping(r);
+		}
 		/* An error reply (LOADING, MISCONF, NOPERM) leaves the
 		 * connection up, and the server unable to serve. */
 		atomic_store(&r->up, 0);
@@ -283,6 +313,7 @@ static int check_reply(struct redis_conn *r, redisReply *reply, redisReply **out
 			      strncmp(reply->str, "MASTERDOWN", 10) == 0;
 
 		log_error("redis: %s%s", reply->str, demoted ? " (connecting again)" : "");
+		snprintf(r->last_error, sizeof(r->last_error), "%s", reply->str);
 		freeReplyObject(reply);
 		if (demoted)
 			drop(r);

@@ -45,7 +45,9 @@ int redis_up(struct redis_conn *r);
 /* ROLE: OK when the server answers, as a primary. An error reply (a
  * server loading its data, a user denied the command) counts as down
  * for redis_up() until a command succeeds again; a replica (read-only:
- * a failover demoted it), until a ping finds a primary. A write refused
+ * a failover demoted it), until a ping finds a primary. ROLE denied to
+ * the user (NOPERM: it is in @admin) or renamed away: PING from then on,
+ * and a replica is known by its first refused write. A write refused
  * READONLY or MASTERDOWN closes the connection: the next command
  * connects again, to the new primary behind a failover-aware address. */
 int redis_ping(struct redis_conn *r) MUST_CHECK;

@@ -222,7 +222,7 @@ static int contract_changes(struct tpgate *g)
 }
 
 /* Once a second: the PostgreSQL connection checked (made again once it
- * can be), and a PING to Redis. Without traffic nothing else would
+ * can be), and a ROLE (or PING) to Redis. Without traffic nothing else would
  * notice either going away or coming back, and /health would say what
  * was true at the last request. Failures are logged and show in
  * /health; the loop goes on (requests get UNAVAILABLE meanwhile). The
@@ -384,7 +384,7 @@ static int tpgate_drain(void *ctx)
 		tp_backend_replies(g, items[1].socket);
 		tp_expire(g);
 	}
-	return g->changes != NULL ? kafka_consumer_commit(g->changes) : OK;
+	return g->changes != NULL ? kafka_consumer_commit(g->changes, 1) : OK;
 }
 
 static void tpgate_cleanup(void *ctx)

@@ -193,9 +193,9 @@ static void test_url_database_and_user(void)
 	redisFree(side);
 }
 
-/* A server that answers the ping (ROLE) with an error (loading its
- * data, a user denied the command) is down for /health, though
- * connected; up again once it answers. */
+/* A server that answers the ping with an error (loading its data, a
+ * user denied the command) is down for /health, though connected; up
+ * again once it answers. ROLE denied is not that: PING is asked. */
 static void test_ping_error_reply_is_down(void)
 {
 	redisContext *side = side_connection();
@@ -204,10 +204,14 @@ static void test_ping_error_reply_is_down(void)
 	REQUIRE(redis_open(itest_redis(), 0, &r) == OK);
 	CHECK(redis_ping(r) == OK);
 	CHECK(redis_up(r));
+	/* ROLE denied (a user without @admin): PING says up, from then on. */
 	REQUIRE(side_ok(redisCommand(side, "ACL SETUSER default -role")));
+	CHECK(redis_ping(r) == OK);
+	CHECK(redis_up(r));
+	REQUIRE(side_ok(redisCommand(side, "ACL SETUSER default -ping")));
 	CHECK(redis_ping(r) == ERR);
 	CHECK(!redis_up(r));
-	CHECK(side_ok(redisCommand(side, "ACL SETUSER default +role")));
+	CHECK(side_ok(redisCommand(side, "ACL SETUSER default +ping +role")));
 	CHECK(redis_ping(r) == OK);
 	CHECK(redis_up(r));
 	redis_close(r);
