@@ -158,7 +158,7 @@ static const char sql_pick[] =
 	" c.start_date <= current_date"
 	" FROM contracts c JOIN members m ON m.member_id = c.member_id"
 	" WHERE m.membership_number = $1 AND ($2::bigint IS NULL OR c.contract_id = $2::bigint)"
-	CONTRACT_ORDER("c") " LIMIT 1 FOR UPDATE OF c";
+	CONTRACT_ORDER("c") " LIMIT 1 FOR UPDATE OF c, m";
 
 /* The member's contracts, to say which --contract could be. */
 static const char sql_theirs[] =
@@ -167,14 +167,17 @@ static const char sql_theirs[] =
 	" FROM contracts c JOIN members m ON m.member_id = c.member_id"
 	" WHERE m.membership_number = $1";
 
-/* Another contract of the member that begins after contract $1's start
- * and before the end date $2 (one that covers no day aside): the two
- * would cover the days between. */
+/* Another contract of the member (one that covers no day aside) whose
+ * period meets contract $1's from its start to the end date $2: the two
+ * would cover the same days. Either may have begun first (a contract
+ * re-opened with --extend after the one that followed it). */
 static const char sql_overlap[] =
-	"SELECT o.contract_id, o.start_date::text FROM contracts c"
+	"SELECT o.contract_id, o.start_date::text, coalesce(o.end_date::text, 'no end')"
+	" FROM contracts c"
 	" JOIN contracts o ON o.member_id = c.member_id AND o.contract_id <> c.contract_id"
-	" WHERE c.contract_id = $1::bigint AND o.start_date > c.start_date"
-	"  AND o.start_date < $2::date AND (o.end_date IS NULL OR o.end_date > o.start_date)"
+	" WHERE c.contract_id = $1::bigint AND o.start_date < $2::date"
+	"  AND coalesce(o.end_date, 'infinity') > c.start_date"
+	"  AND (o.end_date IS NULL OR o.end_date > o.start_date)"
 	" ORDER BY o.start_date, o.contract_id LIMIT 1";
 
 /* The member's other contracts that cover some day on or after $2 (the
@@ -319,15 +322,18 @@ static int end_date_of(struct pg *db, const struct request *rq, const PGresult *
 			return ERR;
 		}
 	}
+	/* Cancelled, it covers no day: it overlaps nothing. */
+	if (*cancelled)
+		return OK;
 	if (pg_exec_params(db, sql_overlap, 2, v, &res) != OK)
 		return ERR;
 	if (PQntuples(res) > 0) {
 		fprintf(stderr,
 			"claimctl contract: an end date of %s would leave contract %s of member %s"
-			" overlapping contract %s, which begins on %s: end it on %s at the latest,"
-			" or cancel or end contract %s first (--contract %s)\n",
+			" overlapping contract %s (from %s, until %s): both would cover the same"
+			" days; end or cancel one of them first (--contract %s)\n",
 			end, v[0], rq->member, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
-			PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 0));
+			PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 0));
 		*refused = 1;
 	}
 	PQclear(res);

@@ -255,7 +255,7 @@ B4=$(sql "INSERT INTO contracts (member_id, formula_code, amc_number, status, st
 ctl contract terminate --member "$M4" --contract "$A4" --end-date 2026-09-01
 check_eq "overlap: an end date after the renewal's start refused (exit 1)" "$RC" 1
 check "overlap: ... naming the renewal and its start" \
-	grep -q "would leave contract $A4 of member $M4 overlapping contract $B4, which begins on 2026-06-01" <<<"$ERR"
+	grep -q "would leave contract $A4 of member $M4 overlapping contract $B4 (from 2026-06-01, until no end)" <<<"$ERR"
 check_eq "overlap: ... and nothing changed" "$(state "$A4") $(audited "$A4")" "active - - "
 ctl contract terminate --member "$M4" --contract "$A4" --end-date 2026-06-01
 check_eq "overlap: A ended on the renewal's start" "$RC $(state "$A4")" "0 terminated 2026-06-01 résiliation"
@@ -272,5 +272,12 @@ ctl contract terminate --member "$M4" --contract "$A4" --end-date 2026-09-01 --e
 check_eq "overlap: a cancelled contract overlaps nothing: A extended" "$RC $(state "$A4")" \
 	"0 terminated 2026-09-01 résiliation"
 check_eq "overlap: ... without a note (the renewal covers no day)" "$(grep -c 'note:' <<<"$ERR")" 0
+# The renewal re-opened (--extend) over A, which began before it: the
+# overlap is refused whichever began first.
+ctl contract terminate --member "$M4" --contract "$B4" --end-date 2027-01-01 --extend
+check_eq "overlap: the cancelled renewal re-opened over A refused (exit 1)" "$RC $(state "$B4")" \
+	"1 terminated 2026-06-01 résiliation"
+check "overlap: ... naming A, which began before it" \
+	grep -q "overlapping contract $A4 (from 2025-01-01, until 2026-09-01)" <<<"$ERR"
 
 report
