@@ -95,11 +95,15 @@ static const char sql_insert_rejections[] =
 /* clang-format on */
 
 /*
- * Every beneficiary row of each submission's member, on each of the
+ * The beneficiary rows of each submission's member, on each of the
  * member's contracts: beneficiary_choose() (common/beneficiary.h) names
  * the one the rank and birth date designate, as the tiers-payant front
  * door does for the quote before the invoice. A family on a contract or
  * two: a few rows, read through the indexes from the membership number.
+ * $2 is the rank to keep, 0 for every row: without a birth date the
+ * chooser looks only at the rows of the rank asked (the subscriber's,
+ * none asked), so only they are read out, one a contract for most
+ * claims rather than the whole family's.
  */
 static const char sql_coverage[] =
 	"SELECT x.n, b.beneficiary_id, b.contract_id, b.birth_date::text, b.exemptions::text,"
@@ -109,10 +113,11 @@ static const char sql_coverage[] =
 	" c.status = 'suspended',"
 	" coalesce(c.suspended_from - date '1970-01-01', -2147483648),"
 	" b.person_id, b.rank, c.start_date - date '1970-01-01'"
-	" FROM unnest($1::text[]) WITH ORDINALITY AS x(num, n)"
+	" FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS x(num, rank, n)"
 	" JOIN members m ON m.membership_number = x.num"
 	" JOIN contracts c ON c.member_id = m.member_id"
 	" JOIN beneficiaries b ON b.contract_id = c.contract_id"
+	"  AND (x.rank = 0 OR b.rank = x.rank)"
 	" ORDER BY x.n";
 
 int intake_prepare(struct pg *db)
@@ -140,7 +145,7 @@ int intake_prepare(struct pg *db)
 		       "  WHERE source = x.source AND external_id = x.ext LIMIT 1) r ON true"
 		       " WHERE c.claim_id IS NOT NULL OR r.reason_code IS NOT NULL",
 		       2) != OK ||
-	    pg_prepare(db, "intake_coverage", sql_coverage, 1) != OK ||
+	    pg_prepare(db, "intake_coverage", sql_coverage, 2) != OK ||
 	    /* For a line the claim's contract does not cover: another
 	     * contract of the same person that does (the same conditions
 	     * as intake_check_coverage(), in SQL). */
@@ -479,25 +484,39 @@ static void choose_row(struct intake_item *it, PGresult *res, int first, int cou
 		it->cov.ambiguous = strcmp(why, "AMBIGUOUS_BENEFICIARY") == 0;
 }
 
+/* The rank of the rows intake_coverage reads out for s: 0 (all) when a
+ * birth date names the person, else the rank the chooser will look at. */
+static int64_t rank_to_read(const Claims__ClaimSubmitted *s)
+{
+	if (s->beneficiary_birth_date != NULL && s->beneficiary_birth_date[0] != '\0')
+		return 0;
+	return s->beneficiary_rank != 0 ? (int64_t)s->beneficiary_rank : 1;
+}
+
 static int load_coverage(struct pg *db, struct intake_item *items, int n)
 {
 	struct beneficiary_row *rows;
-	struct pgarray numbers;
-	const char *v[1];
+	struct pgarray numbers, ranks;
+	const char *v[2];
 	PGresult *res;
 	int status, wanted = 0, rows_n;
 
 	pgarray_init(&numbers);
+	pgarray_init(&ranks);
 	for (int i = 0; i < n; i++) {
+		const Claims__ClaimSubmitted *s = items[i].s;
 		int pending = items[i].state == PENDING;
 
 		memset(&items[i].cov, 0, sizeof(items[i].cov));
-		pgarray_text(&numbers, pending ? items[i].s->membership_number : "");
+		pgarray_text(&numbers, pending ? s->membership_number : "");
+		pgarray_int(&ranks, pending ? rank_to_read(s) : 0);
 		wanted += pending;
 	}
 	v[0] = pgarray_finish(&numbers);
-	status = wanted ? pg_exec_prepared(db, "intake_coverage", 1, v, NULL, NULL, &res) : OK;
+	v[1] = pgarray_finish(&ranks);
+	status = wanted ? pg_exec_prepared(db, "intake_coverage", 2, v, NULL, NULL, &res) : OK;
 	pgarray_free(&numbers);
+	pgarray_free(&ranks);
 	if (status != OK || !wanted)
 		return status;
 	rows_n = PQntuples(res);
