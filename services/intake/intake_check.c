@@ -514,10 +514,15 @@ static int check_found(const Claims__ClaimSubmitted *s, const struct coverage *c
 	if (born != NULL && born[0] == '\0')
 		born = NULL;
 	if (cov->ambiguous && born != NULL) {
-		intake_reject(out, "AMBIGUOUS_BENEFICIARY", "beneficiary_birth_date",
-			      "two beneficiaries of this membership number were born on %s"
-			      " (twins): give the rank",
-			      born);
+		intake_reject(
+			out, "AMBIGUOUS_BENEFICIARY", "beneficiary_birth_date",
+			s->beneficiary_rank
+				? "two beneficiaries of this membership number born on %s"
+				  " held that rank on contracts not in force at the care"
+				  " (twins, renumbered): give the rank of the card in force"
+				: "two beneficiaries of this membership number were born on %s"
+				  " (twins): give the rank",
+			born);
 		return ERR;
 	}
 	if (cov->found)

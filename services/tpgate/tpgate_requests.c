@@ -388,18 +388,19 @@ static void invoice_refused(struct tpgate *g, struct request *rq, const char *co
 	tp_observe(rq->kind, rq->received_us);
 }
 
-/* Does the invoice name one person, and by which rank? A rank alone is
- * taken as given, and so is nothing (the subscriber). With a birth date,
- * the invoice goes to intake with it and the rank of the row the front
- * door finds here (tp_rights_evaluate()), which intake finds again by
- * the same rule (common/beneficiary.h): the rank on this year's card
- * names a person, not the row of that rank on last year's contract, a
- * sibling's; and an intake of the release before, which reads no birth
- * date, finds that row by its rank. What the member's snapshot shows
- * cannot name one person (nobody, a mismatch, twins) is refused here,
- * nothing recorded. ERR: refused. *rank: the rank to send, 0 none. */
+/* Does the invoice name one person? A rank alone is taken as given, and
+ * so is nothing (the subscriber). With a birth date, the invoice goes to
+ * intake with it and the rank as the professional gave them: intake
+ * names the person by the same rule as the front door here
+ * (common/beneficiary.h, through tp_rights_evaluate()), on the same
+ * rows; the rank on this year's card names a person, not the row of
+ * that rank on last year's contract, a sibling's. (Sending the rank of
+ * the row found here instead would name, to the chooser, whoever holds
+ * that rank on another contract: a twin, renumbered.) What the member's
+ * snapshot shows cannot name one person (nobody, a mismatch, twins) is
+ * refused here, nothing recorded. ERR: refused. */
 static int invoice_beneficiary(struct tpgate *g, struct request *rq,
-			       const Claims__InvoiceRequest *m, uint32_t *rank)
+			       const Claims__InvoiceRequest *m)
 {
 	const Claims__BeneficiaryRef *b = m->beneficiary;
 	int has_rank = b->has_rank && b->rank > 0;
@@ -409,7 +410,6 @@ static int invoice_beneficiary(struct tpgate *g, struct request *rq,
 	int status = OK;
 	int32_t day;
 
-	*rank = has_rank ? b->rank : 0;
 	if (!has_birth)
 		return OK;
 	if (rights_of(g, rq, b->membership_number, &snap) != OK)
@@ -426,15 +426,12 @@ static int invoice_beneficiary(struct tpgate *g, struct request *rq,
 					   " one person"
 					 : "the birth date does not designate one person");
 		status = ERR;
-	} else {
-		*rank = rights.beneficiary->rank;
 	}
 	claims__rights_snapshot__free_unpacked(snap, NULL);
 	return status;
 }
 
-static void send_invoice(struct tpgate *g, struct request *rq, const Claims__InvoiceRequest *m,
-			 uint32_t rank)
+static void send_invoice(struct tpgate *g, struct request *rq, const Claims__InvoiceRequest *m)
 {
 	const Claims__BeneficiaryRef *b = m->beneficiary;
 	Claims__ClaimSubmitted s = CLAIMS__CLAIM_SUBMITTED__INIT;
@@ -452,8 +449,8 @@ static void send_invoice(struct tpgate *g, struct request *rq, const Claims__Inv
 	s.external_id = m->invoice_id;
 	s.membership_number = m->beneficiary->membership_number;
 	/* Neither rank nor birth date: the subscriber, intake's default. */
-	s.has_beneficiary_rank = rank > 0;
-	s.beneficiary_rank = rank;
+	s.has_beneficiary_rank = b->has_rank && b->rank > 0;
+	s.beneficiary_rank = s.has_beneficiary_rank ? b->rank : 0;
 	s.beneficiary_birth_date = b->birth_date != NULL && b->birth_date[0] ? b->birth_date : NULL;
 	s.professional_id = rq->who.value;
 	s.professional_kind = rq->who.kind;
@@ -472,8 +469,6 @@ static void send_invoice(struct tpgate *g, struct request *rq, const Claims__Inv
 static void handle_invoice(struct tpgate *g, struct request *rq)
 {
 	Claims__InvoiceRequest *m = (Claims__InvoiceRequest *)rq->msg;
-	uint32_t rank = 0;
-
 	if (admitted(g, rq) != OK || beneficiary_ok(g, rq, m->beneficiary) != OK)
 		return;
 	if (!tp_text_ok(m->invoice_id, 64)) {
@@ -484,8 +479,8 @@ static void handle_invoice(struct tpgate *g, struct request *rq)
 		FAIL(rq, "INVALID_FIELD", "an invoice has 1 to %d lines", TP_MAX_LINES);
 		return;
 	}
-	if (invoice_beneficiary(g, rq, m, &rank) == OK)
-		send_invoice(g, rq, m, rank);
+	if (invoice_beneficiary(g, rq, m) == OK)
+		send_invoice(g, rq, m);
 }
 
 void tp_invoice_done(struct tpgate *g, struct tp_pending *p, const struct envelope *env)
