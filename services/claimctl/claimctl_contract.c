@@ -151,14 +151,17 @@ struct request {
 	".end_date > current_date)) DESC, " c ".start_date DESC, " c ".contract_id DESC"
 
 /* clang-format off */
-/* The contract, locked until the commit: a second command on it waits,
- * then reads what the first made of it. */
+/* The contract, and its member, locked until the commit: a second
+ * command on any of the member's contracts waits, then reads what the
+ * first made of them (the overlap check sees the other's dates). NO KEY:
+ * rows naming them (beneficiaries, documents, notifications) can still
+ * be inserted meanwhile. */
 static const char sql_pick[] =
 	"SELECT c.contract_id, c.status, c.start_date::text, coalesce(c.end_date::text, ''),"
 	" c.start_date <= current_date"
 	" FROM contracts c JOIN members m ON m.member_id = c.member_id"
 	" WHERE m.membership_number = $1 AND ($2::bigint IS NULL OR c.contract_id = $2::bigint)"
-	CONTRACT_ORDER("c") " LIMIT 1 FOR UPDATE OF c, m";
+	CONTRACT_ORDER("c") " LIMIT 1 FOR NO KEY UPDATE OF c, m";
 
 /* The member's contracts, to say which --contract could be. */
 static const char sql_theirs[] =

@@ -24,7 +24,8 @@ struct redis_conn {
 	int timeout_ms;		       /* of a connect, and of each reply */
 	atomic_int up;	    /* answering, as far as the last command knows; read by health checks */
 	atomic_int replica; /* the last ping found a replica (read-only): not up */
-	int no_role;	    /* ROLE denied (an ACL without @admin): pings are PINGs */
+	int no_role;	    /* ROLE denied (an ACL without @admin): pings write probe_key */
+	char probe_key[64]; /* "" none: pings are PINGs */
 	char last_error[64]; /* the last error reply's beginning */
 };
 
@@ -233,21 +234,42 @@ int redis_up(struct redis_conn *r)
  * demoted this one, and the address still leads to it) answers reads,
  * PING too, and refuses every write READONLY: sessions and rate limits
  * are writes, so it is not up. */
-/* PING, where ROLE is denied: a replica is then known by the READONLY
- * its writes meet (check_reply()), not before. */
+/* Where ROLE is denied: a write of the probe key, which a replica
+ * refuses READONLY (MASTERDOWN, cut from its primary): a replica so; a
+ * success, a primary. Without a probe key, PING, and a replica is known
+ * only by the writes of the requests. */
 static int plain_ping(struct redis_conn *r)
 {
 	redisReply *reply;
-	int pong;
+	int pong, status;
 
-	if (redis_command(r, &reply, "PING") != OK) {
+	r->last_error[0] = '\0';
+	if (r->probe_key[0] != '\0')
+		status = redis_command(r, &reply, "SET %s 1 PX 10000", r->probe_key);
+	else
+		status = redis_command(r, &reply, "PING");
+	if (status != OK) {
+		int refused = strncmp(r->last_error, "READONLY", 8) == 0 ||
+			      strncmp(r->last_error, "MASTERDOWN", 10) == 0;
+
+		if (refused)
+			log_error("redis: the server is not a primary (%s): it refuses writes",
+				  r->last_error);
+		atomic_store(&r->replica, refused);
 		atomic_store(&r->up, 0);
 		return ERR;
 	}
-	pong = reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0;
+	pong = reply->type == REDIS_REPLY_STATUS &&
+	       (strcmp(reply->str, "PONG") == 0 || strcmp(reply->str, "OK") == 0);
 	freeReplyObject(reply);
+	atomic_store(&r->replica, 0);
 	atomic_store(&r->up, pong);
 	return pong ? OK : ERR;
+}
+
+void redis_set_probe_key(struct redis_conn *r, const char *key)
+{
+	snprintf(r->probe_key, sizeof(r->probe_key), "%s", key != NULL ? key : "");
 }
 
 int redis_ping(struct redis_conn *r)

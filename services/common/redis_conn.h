@@ -46,11 +46,16 @@ int redis_up(struct redis_conn *r);
  * server loading its data, a user denied the command) counts as down
  * for redis_up() until a command succeeds again; a replica (read-only:
  * a failover demoted it), until a ping finds a primary. ROLE denied to
- * the user (NOPERM: it is in @admin) or renamed away: PING from then on,
- * and a replica is known by its first refused write. A write refused
- * READONLY or MASTERDOWN closes the connection: the next command
- * connects again, to the new primary behind a failover-aware address. */
+ * the user (NOPERM: it is in @admin) or renamed away: from then on, the
+ * probe key's write (redis_set_probe_key()), refused READONLY by a
+ * replica, or PING without one. A write refused READONLY or MASTERDOWN
+ * closes the connection: the next command connects again, to the new
+ * primary behind a failover-aware address. */
 int redis_ping(struct redis_conn *r) MUST_CHECK;
+/* The key redis_ping() writes (SET, expiring in 10 s) when ROLE is
+ * denied, so that a replica is seen by the ping, not only by the
+ * requests' refused writes: a key the user may write. */
+void redis_set_probe_key(struct redis_conn *r, const char *key);
 int redis_command(struct redis_conn *r, redisReply **reply, const char *fmt, ...) MUST_CHECK;
 int redis_commandv(struct redis_conn *r, redisReply **reply, int argc, const char **argv,
 		   const size_t *argvlen) MUST_CHECK;

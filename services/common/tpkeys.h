@@ -14,6 +14,8 @@
  *	tp:{REF}:rate:SECOND    requests in that second (rate limit)
  *	tp:rights:NUMBER        the member's RightsSnapshot (protobuf), or
  *	                        empty for TP_RIGHTS_TOMBSTONE_S after a change
+ *	tp:health               written by the health check where ROLE is
+ *	                        denied (a replica refuses it), 10 s TTL
  *
  *	Dropping cached rights leaves an empty value for a few seconds
  *	rather than deleting the key, and a front door caches what it read
@@ -31,6 +33,7 @@
 #define TP_KEY_SEEN	       "tp:{%lld}:seen:%s"
 #define TP_KEY_RATE	       "tp:{%lld}:rate:%lld"
 #define TP_KEY_RIGHTS	       "tp:rights:%s"
+#define TP_KEY_HEALTH	       "tp:health"
 #define TP_RIGHTS_TOMBSTONE_S \
 	5 /* longer than any read-then-cache of the front door (1 s queries) */
 

@@ -330,6 +330,7 @@ static int tpgate_init(void *ctx)
 			     (int)cfg.max_in_flight, &g->backends) != OK ||
 	    kafka_consumer_open(cfg.brokers, cfg.group, topics, 1, &g->changes) != OK)
 		return ERR;
+	redis_set_probe_key(g->redis, TP_KEY_HEALTH);
 	atomic_store(&g->db_up, 1);
 	/* The ZAP handler must listen before the first handshake. */
 	if (tp_zap_start(g->ctx, cfg.pg_dsn, &g->zap) != OK ||

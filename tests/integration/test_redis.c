@@ -218,6 +218,43 @@ static void test_ping_error_reply_is_down(void)
 	redisFree(side);
 }
 
+/* ROLE denied, a probe key set: the ping writes it, and a replica (which
+ * answers PING) refuses the write: down until it is a primary again.
+ * The replica's primary is a port nobody listens on: it keeps its data
+ * and refuses writes, as a demoted primary does during a failover. */
+static void test_replica_seen_without_role(void)
+{
+	redisContext *side = side_connection();
+	struct redis_conn *r;
+	redisReply *reply;
+
+	REQUIRE(redis_open(itest_redis(), 0, &r) == OK);
+	redis_set_probe_key(r, "test_redis:probe");
+	REQUIRE(side_ok(redisCommand(side, "ACL SETUSER default -role")));
+	CHECK(redis_ping(r) == OK);
+	CHECK(redis_up(r));
+	reply = redisCommand(side, "PTTL test_redis:probe");
+	CHECK(reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0 &&
+	      reply->integer <= 10000);
+	if (reply != NULL)
+		freeReplyObject(reply);
+	if (side_ok(redisCommand(side, "REPLICAOF 127.0.0.1 9"))) {
+		CHECK(redis_ping(r) == ERR);
+		CHECK(!redis_up(r));
+		CHECK(redis_ping(r) == ERR); /* connected again: still a replica */
+		CHECK(!redis_up(r));
+	} else {
+		CHECK(!"REPLICAOF refused");
+	}
+	CHECK(side_ok(redisCommand(side, "REPLICAOF NO ONE")));
+	CHECK(redis_ping(r) == OK);
+	CHECK(redis_up(r));
+	CHECK(side_ok(redisCommand(side, "ACL SETUSER default +role")));
+	CHECK(side_ok(redisCommand(side, "DEL test_redis:probe")));
+	redis_close(r);
+	redisFree(side);
+}
+
 int main(void)
 {
 	if (log_init("test_redis") != OK)
@@ -228,5 +265,6 @@ int main(void)
 	RUN(test_bad_url);
 	RUN(test_url_database_and_user);
 	RUN(test_ping_error_reply_is_down);
+	RUN(test_replica_seen_without_role);
 	return test_report();
 }
