@@ -25,7 +25,7 @@ static int held(const struct beneficiary_row *r)
 /* Is a the better row for the day than b? The one covering it; else one
  * that covered some day (a renewal cancelled before it began starts
  * after the contract the member had: that one says how the rights
- * ended); else the later contract. */
+ * ended); else the later contract; else the lower rank. */
 static int better(const struct beneficiary_row *a, const struct beneficiary_row *b, int32_t day)
 {
 	if (covers(a, day) != covers(b, day))
@@ -34,7 +34,11 @@ static int better(const struct beneficiary_row *a, const struct beneficiary_row 
 		return held(a);
 	if (a->contract_start != b->contract_start)
 		return a->contract_start > b->contract_start;
-	return a->contract_id > b->contract_id;
+	if (a->contract_id != b->contract_id)
+		return a->contract_id > b->contract_id;
+	/* One person twice on a contract (person_id set by hand): the lower
+	 * rank, whatever order the caller read the rows in. */
+	return a->rank < b->rank;
 }
 
 /* A row without a known person is a person of its own. */

@@ -21,7 +21,8 @@
  *	Of the rows a naming keeps, the one whose coverage period holds the
  *	day wins, else one whose period covers some day (not a contract
  *	cancelled before it began), else the one of the contract that
- *	started last (the higher contract id on a tie):
+ *	started last (the higher contract id on a tie; the lower rank for
+ *	one person twice on a contract, joined by hand):
  *
  *	- neither rank nor birth date: rank 1, the subscriber;
  *	- a rank alone: whoever holds it, on the contract so chosen;

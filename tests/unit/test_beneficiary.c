@@ -108,6 +108,23 @@ static void test_tie_on_contract_start(void)
 	CHECK_EQ_I64(reversed[chosen].contract_id, 21);
 }
 
+/* One person twice on a contract (person_id joined by hand): the lower
+ * rank, whatever the order of the rows. */
+static void test_person_twice_on_a_contract(void)
+{
+	struct beneficiary_row rows[] = {
+		row(5, 10, 4, "2018-01-01", Y2026, 0),
+		row(5, 10, 3, "2018-01-01", Y2026, 0),
+	};
+	struct beneficiary_row reversed[] = { rows[1], rows[0] };
+	size_t chosen;
+
+	CHECK(choose(rows, 2, 0, "2018-01-01", Y2026 + 3, &chosen) == NULL);
+	CHECK_EQ_I64(rows[chosen].rank, 3);
+	CHECK(choose(reversed, 2, 0, "2018-01-01", Y2026 + 3, &chosen) == NULL);
+	CHECK_EQ_I64(reversed[chosen].rank, 3);
+}
+
 /* One person on two overlapping contracts (a renewal entered before the
  * old one was ended): the one covering the day, else the later. */
 static void test_same_person_overlapping(void)
@@ -202,6 +219,7 @@ int main(void)
 	RUN(test_day_outside_every_contract);
 	RUN(test_tie_on_contract_start);
 	RUN(test_same_person_overlapping);
+	RUN(test_person_twice_on_a_contract);
 	RUN(test_twins);
 	RUN(test_rows_without_person);
 	RUN(test_empty_birth_date);
