@@ -21,14 +21,14 @@
 static struct beneficiary_row row(int64_t person, int64_t contract, uint32_t rank,
 				  const char *birth, int32_t from, int32_t end)
 {
-	struct beneficiary_row r = { .person_id = person,
-				     .contract_id = contract,
-				     .rank = rank,
-				     .birth_date = birth,
-				     .contract_start = from,
-				     .from = from,
-				     .end = end,
-				     .open_ended = end == 0 };
+	struct beneficiary_row r = {.person_id = person,
+				    .contract_id = contract,
+				    .rank = rank,
+				    .birth_date = birth,
+				    .contract_start = from,
+				    .from = from,
+				    .end = end,
+				    .open_ended = end == 0};
 	return r;
 }
 
@@ -60,12 +60,9 @@ static void test_rank_absent(void)
 	};
 	size_t chosen;
 
-	CHECK_EQ_STR(choose(rows, 2, 5, "2018-01-01", Y2026 + 10, &chosen),
-		     "UNKNOWN_BENEFICIARY");
-	CHECK_EQ_STR(choose(rows, 2, 5, "1982-06-06", Y2026 + 10, &chosen),
-		     "UNKNOWN_BENEFICIARY");
-	CHECK_EQ_STR(choose(rows, 2, 2, "1999-01-01", Y2026 + 10, &chosen),
-		     "BENEFICIARY_MISMATCH");
+	CHECK_EQ_STR(choose(rows, 2, 5, "2018-01-01", Y2026 + 10, &chosen), "UNKNOWN_BENEFICIARY");
+	CHECK_EQ_STR(choose(rows, 2, 5, "1982-06-06", Y2026 + 10, &chosen), "UNKNOWN_BENEFICIARY");
+	CHECK_EQ_STR(choose(rows, 2, 2, "1999-01-01", Y2026 + 10, &chosen), "BENEFICIARY_MISMATCH");
 	CHECK(choose(rows, 2, 0, "1982-06-06", Y2026 + 10, &chosen) == NULL);
 	CHECK_EQ_I64(chosen, 1);
 }
@@ -97,7 +94,7 @@ static void test_tie_on_contract_start(void)
 		row(1, 21, 1, "1980-05-05", Y2026, 0),
 		row(1, 20, 1, "1980-05-05", Y2026, 0),
 	};
-	struct beneficiary_row reversed[] = { rows[1], rows[0] };
+	struct beneficiary_row reversed[] = {rows[1], rows[0]};
 	size_t chosen;
 
 	CHECK(choose(rows, 2, 1, NULL, Y2026 + 3, &chosen) == NULL);
@@ -116,7 +113,7 @@ static void test_person_twice_on_a_contract(void)
 		row(5, 10, 4, "2018-01-01", Y2026, 0),
 		row(5, 10, 3, "2018-01-01", Y2026, 0),
 	};
-	struct beneficiary_row reversed[] = { rows[1], rows[0] };
+	struct beneficiary_row reversed[] = {rows[1], rows[0]};
 	size_t chosen;
 
 	CHECK(choose(rows, 2, 0, "2018-01-01", Y2026 + 3, &chosen) == NULL);
