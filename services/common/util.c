@@ -10,11 +10,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 int64_t clock_now_us(void)
 {
@@ -130,6 +133,55 @@ void date_format(int32_t days, char out[DATE_STR_LEN])
 int32_t date_today(void)
 {
 	return (int32_t)(clock_now_us() / 1000000 / 86400);
+}
+
+int32_t date_local_at(int64_t now_us)
+{
+	time_t t = (time_t)(now_us / 1000000);
+	struct tm tm;
+
+	if (localtime_r(&t, &tm) == NULL)
+		return (int32_t)(now_us / 1000000 / 86400);
+	return rules_date_to_days(rules_date_ymd(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday));
+}
+
+int32_t date_today_local(void)
+{
+	return date_local_at(clock_now_us());
+}
+
+/* A zone name ("Europe/Paris", or after ':') is a file of the tz database
+ * (TZDIR, else /usr/share/zoneinfo); a POSIX rule needs none. */
+int date_set_local_zone(const char *tz)
+{
+	const char *name = tz != NULL && tz[0] == ':' ? tz + 1 : tz;
+	const char *dir = getenv("TZDIR");
+	char path[PATH_MAX];
+
+	if (tz == NULL || name[0] == '\0') {
+		log_error("time zone: empty");
+		return ERR;
+	}
+	/* A rule's '/' (a change's time, "M10.5.0/3") follows its ','. */
+	if (tz[0] == ':' || (strchr(tz, '/') != NULL && strchr(tz, ',') == NULL)) {
+		if (name[0] == '/')
+			snprintf(path, sizeof(path), "%s", name);
+		else
+			snprintf(path, sizeof(path), "%s/%s",
+				 dir != NULL && dir[0] != '\0' ? dir : "/usr/share/zoneinfo", name);
+		if (access(path, R_OK) != 0) {
+			log_error("time zone %s: no %s (tz database not installed?): give a POSIX"
+				  " rule instead, e.g. CET-1CEST,M3.5.0,M10.5.0/3",
+				  tz, path);
+			return ERR;
+		}
+	}
+	if (setenv("TZ", tz, 1) != 0) {
+		log_error("time zone %s: setenv: %s", tz, strerror(errno));
+		return ERR;
+	}
+	tzset();
+	return OK;
 }
 
 void uuid_lower(char *s)

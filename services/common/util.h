@@ -48,6 +48,15 @@ void uuid_lower(char *s);
 int date_parse(const char *iso, int32_t *days) MUST_CHECK;
 void date_format(int32_t days, char out[DATE_STR_LEN]);
 int32_t date_today(void); /* UTC */
+/* The date at an instant (µs since the epoch) in the process's local
+ * zone, the TZ environment variable's (UTC without one). */
+int32_t date_local_at(int64_t now_us);
+int32_t date_today_local(void);
+/* Make tz (a POSIX TZ rule such as "CET-1CEST,M3.5.0,M10.5.0/3", or a
+ * zone name of the tz database, ":Europe/Paris") the local zone. ERR
+ * (logged): empty, or a name without its file in the tz database, which
+ * the C library would take for UTC without a word. */
+int date_set_local_zone(const char *tz) MUST_CHECK;
 /* The latest date of today where claims come from (UTC+4, Réunion):
  * care given "today" where the sender is, Paris at 00:30 or Réunion at
  * 03:00, is never later; care dated tomorrow in Paris is, but for the

@@ -53,7 +53,7 @@
 
 static struct {
 	char *pg_dsn, *redis_url, *brokers, *metrics_addr, *endpoint, *secret_key;
-	char *quote_endpoint, *intake_endpoint, *group;
+	char *quote_endpoint, *intake_endpoint, *group, *timezone;
 	long session_ttl, replay_window, rate_limit, rights_ttl, quote_days;
 	long backend_timeout_ms, max_in_flight, max_in_flight_per_pro, max_request_bytes;
 	long redis_timeout_ms;
@@ -89,6 +89,10 @@ static const struct config_entry config_table[] = {
 	 "seconds a member's rights stay cached in Redis"},
 	{"CLAIMS_TP_QUOTE_DAYS", CONFIG_INT, &cfg.quote_days, "30", 1, 365,
 	 "days a quote stays valid"},
+	{"CLAIMS_TP_TIMEZONE", CONFIG_STRING, &cfg.timezone, "CET-1CEST,M3.5.0,M10.5.0/3", 0, 0,
+	 "where \"today\" is, for a request without a care date and a quote's validity:"
+	 " metropolitan France's as a POSIX TZ rule (no tz database needed); or a zone"
+	 " name such as Europe/Paris or Indian/Reunion, where the tz database is installed"},
 	{"CLAIMS_TP_BACKEND_TIMEOUT_MS", CONFIG_INT, &cfg.backend_timeout_ms, "2000", 10, 60000,
 	 "how long a quote or invoice may wait for its worker before TIMEOUT"},
 	{"CLAIMS_TP_MAX_IN_FLIGHT", CONFIG_INT, &cfg.max_in_flight, "1024", 1, 65536,
@@ -306,6 +310,10 @@ static int tpgate_init(void *ctx)
 			  " front door (claimctl tp keygen)");
 		return ERR;
 	}
+	/* A pharmacy in Paris at 00:30 asks about today, not about the UTC
+	 * day before: a contract starting today is open. */
+	if (date_set_local_zone(cfg.timezone) != OK)
+		return ERR;
 	if (sodium_init() < 0 || !zmq_has("curve")) {
 		log_error("libsodium or libzmq's CURVE support is missing");
 		return ERR;

@@ -53,11 +53,12 @@ int tp_text_ok(const char *s, size_t max)
 	return s != NULL && s[0] != '\0' && strlen(s) <= max && utf8_valid(s);
 }
 
-/* The care date of a request, or today when absent. */
+/* The care date of a request, or today when absent (CLAIMS_TP_TIMEZONE's
+ * today: metropolitan France's by default). */
 static int care_day(const char *iso, int32_t *day)
 {
 	if (iso == NULL || iso[0] == '\0') {
-		*day = date_today();
+		*day = date_today_local();
 		return OK;
 	}
 	return date_parse(iso, day);
@@ -326,7 +327,7 @@ static void send_quote(struct tpgate *g, struct request *rq, const Claims__Quote
 		return;
 	store = xcalloc(m->n_lines + 1, sizeof(*store));
 	uuid_v7(p->quote_id);
-	date_format(date_today() + (int32_t)g->quote_days, p->valid_until);
+	date_format(date_today_local() + (int32_t)g->quote_days, p->valid_until);
 	a.claim_id = p->quote_id;
 	a.has_contract_id = a.has_beneficiary_id = a.has_payee = 1;
 	a.contract_id = rights->contract->contract_id;
@@ -415,7 +416,7 @@ static int invoice_beneficiary(struct tpgate *g, struct request *rq,
 	if (rights_of(g, rq, b->membership_number, &snap) != OK)
 		return ERR;
 	if (m->lines[0]->care_date == NULL || date_parse(m->lines[0]->care_date, &day) != OK)
-		day = date_today();
+		day = date_today_local();
 	tp_rights_evaluate(snap, b, day, &rights);
 	/* Nobody by a birth date (alone, or with a rank that does not
 	 * exist): never the subscriber instead, who would be billed for

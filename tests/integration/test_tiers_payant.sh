@@ -119,8 +119,13 @@ check "quote: covered gets a quote id and three decided lines" \
 check_eq "quote: totals add up" "$(jq '[.total_amo_paid_cents, .total_amc_cents, .total_rac_cents, .total_charged_cents]
 	| all(type == "number") and .[3] > 0 and .[0] + .[1] + .[2] == .[3]' <<<"$q")" true
 # Stored behind its reply (within QUOTE_FLUSH_US, 20 ms): waited for.
+# Valid 30 days from today in metropolitan France (CLAIMS_TP_TIMEZONE's
+# default), which is the UTC day after for an hour or two each night.
+# (CLAIMS_TP_TIMEZONE="<+14>-14" runs the test as in that hour.)
 quote_stored() {
-	[ "$(sql "SELECT valid_until - current_date, total_amc_cents FROM quotes WHERE quote_id = '$QUOTE'")" = \
+	local today
+	today=$(TZ=${CLAIMS_TP_TIMEZONE:-CET-1CEST,M3.5.0,M10.5.0/3} date +%F)
+	[ "$(sql "SELECT valid_until - date '$today', total_amc_cents FROM quotes WHERE quote_id = '$QUOTE'")" = \
 		"30|$(jq .total_amc_cents <<<"$q")" ]
 }
 check "quote: stored with its validity" wait_for 10 quote_stored

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -499,6 +500,32 @@ static void test_log_records_parse(void)
 /* Binary integers of a result, built by hand as libpq would receive them. */
 /* A busy loop shows in the process's CPU (within 5 s of wall time,
  * however busy the machine), and the figure never goes back. */
+/* "Today" in a zone: metropolitan France's rule, winter (+1) and summer
+ * (+2), either side of its midnight; a zone name the tz database lacks
+ * is refused rather than taken for UTC. */
+static void test_local_dates(void)
+{
+	int32_t jan1 = 0, jan2 = 0, jul1 = 0, jul2 = 0;
+	const int64_t s = 1000000;
+
+	REQUIRE(date_parse("2026-01-01", &jan1) == OK && date_parse("2026-01-02", &jan2) == OK);
+	REQUIRE(date_parse("2026-07-01", &jul1) == OK && date_parse("2026-07-02", &jul2) == OK);
+	REQUIRE(date_set_local_zone("CET-1CEST,M3.5.0,M10.5.0/3") == OK);
+	CHECK_EQ_I64(date_local_at(((int64_t)jan1 * 86400 + 22 * 3600 + 1800) * s), jan1);
+	CHECK_EQ_I64(date_local_at(((int64_t)jan1 * 86400 + 23 * 3600 + 1800) * s), jan2);
+	CHECK_EQ_I64(date_local_at(((int64_t)jul1 * 86400 + 21 * 3600 + 1800) * s), jul1);
+	CHECK_EQ_I64(date_local_at(((int64_t)jul1 * 86400 + 22 * 3600 + 1800) * s), jul2);
+	CHECK(date_set_local_zone("Nowhere/Atlantis") == ERR);
+	CHECK(date_set_local_zone(":Nowhere") == ERR);
+	CHECK(date_set_local_zone("") == ERR);
+	/* Refused, the zone set before stays. */
+	CHECK_EQ_I64(date_local_at(((int64_t)jan1 * 86400 + 23 * 3600 + 1800) * s), jan2);
+	REQUIRE(date_set_local_zone("UTC0") == OK);
+	CHECK_EQ_I64(date_local_at(((int64_t)jan1 * 86400 + 23 * 3600 + 1800) * s), jan1);
+	unsetenv("TZ");
+	tzset();
+}
+
 static void test_process_cpu(void)
 {
 	int64_t cpu0 = process_cpu_us(), wall0 = clock_mono_us(), cpu1;
@@ -556,6 +583,7 @@ static void test_pg_binary_int(void)
 int main(void)
 {
 	RUN(test_dates);
+	RUN(test_local_dates);
 	RUN(test_process_cpu);
 	RUN(test_pgarray);
 	RUN(test_pgarray_words);
