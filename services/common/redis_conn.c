@@ -236,8 +236,10 @@ int redis_up(struct redis_conn *r)
  * are writes, so it is not up. */
 /* Where ROLE is denied: a write of the probe key, which a replica
  * refuses READONLY (MASTERDOWN, cut from its primary): a replica so; a
- * success, a primary. Without a probe key, PING, and a replica is known
- * only by the writes of the requests. */
+ * success, a primary. Without a probe key, or with one the user may not
+ * write (NOPERM: its key pattern), PING, and a replica is known only by
+ * the writes of the requests. No reply (connection lost, timeout) says
+ * nothing of the server's role: the last one found stands. */
 static int plain_ping(struct redis_conn *r)
 {
 	redisReply *reply;
@@ -248,6 +250,13 @@ static int plain_ping(struct redis_conn *r)
 		status = redis_command(r, &reply, "SET %s 1 PX 10000", r->probe_key);
 	else
 		status = redis_command(r, &reply, "PING");
+	if (status != OK && r->probe_key[0] != '\0' && strncmp(r->last_error, "NOPERM", 6) == 0) {
+		log_warn("redis: the probe key %s may not be written (%s); health checked by PING",
+			 r->probe_key, r->last_error);
+		r->probe_key[0] = '\0';
+		atomic_store(&r->replica, 0); /* no longer seen either way */
+		return plain_ping(r);
+	}
 	if (status != OK) {
 		int refused = strncmp(r->last_error, "READONLY", 8) == 0 ||
 			      strncmp(r->last_error, "MASTERDOWN", 10) == 0;
@@ -255,14 +264,16 @@ static int plain_ping(struct redis_conn *r)
 		if (refused)
 			log_error("redis: the server is not a primary (%s): it refuses writes",
 				  r->last_error);
-		atomic_store(&r->replica, refused);
+		if (r->last_error[0] != '\0')
+			atomic_store(&r->replica, refused);
 		atomic_store(&r->up, 0);
 		return ERR;
 	}
 	pong = reply->type == REDIS_REPLY_STATUS &&
 	       (strcmp(reply->str, "PONG") == 0 || strcmp(reply->str, "OK") == 0);
 	freeReplyObject(reply);
-	atomic_store(&r->replica, 0);
+	if (r->probe_key[0] != '\0')
+		atomic_store(&r->replica, 0); /* a write taken: a primary */
 	atomic_store(&r->up, pong);
 	return pong ? OK : ERR;
 }
@@ -285,7 +296,8 @@ int redis_ping(struct redis_conn *r)
 		 * (+@all -@dangerous): that is not the server down. */
 		if (strncmp(r->last_error, "NOPERM", 6) == 0 ||
 		    strncmp(r->last_error, "ERR unknown command", 19) == 0) {
-			log_warn("redis: ROLE denied (%s); health checked by PING", r->last_error);
+			log_warn("redis: ROLE denied (%s); health checked by %s", r->last_error,
+				 r->probe_key[0] != '\0' ? "writing the probe key" : "PING");
 			r->no_role = 1;
 			return plain_ping(r);
 		}

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -150,28 +151,80 @@ int32_t date_today_local(void)
 	return date_local_at(clock_now_us());
 }
 
-/* A zone name ("Europe/Paris", or after ':') is a file of the tz database
- * (TZDIR, else /usr/share/zoneinfo); a POSIX rule needs none. */
+/* The end of a POSIX TZ rule's name and offset ("CET-1", "<+04>-4",
+ * "EST5:30"), or NULL when tz does not begin so: then it is a zone
+ * name. The grammar requires the offset; a name has none ("CET" alone
+ * is a file of the tz database). */
+static const char *posix_offset_end(const char *tz)
+{
+	const char *p = tz;
+	size_t letters = 0;
+
+	if (*p == '<') {
+		p = strchr(p, '>');
+		if (p == NULL)
+			return NULL;
+		p++;
+	} else {
+		while (isalpha((unsigned char)*p))
+			p++, letters++;
+		if (letters < 3)
+			return NULL;
+	}
+	if (*p == '+' || *p == '-')
+		p++;
+	if (!isdigit((unsigned char)*p))
+		return NULL;
+	while (isdigit((unsigned char)*p) || *p == ':')
+		p++;
+	return p;
+}
+
+/* Is path a file of the tz database (a regular file beginning "TZif")?
+ * The C library takes anything else, a directory too, for UTC. */
+static int tzfile(const char *path)
+{
+	char magic[4];
+	struct stat st;
+	FILE *f;
+	int ok;
+
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || (f = fopen(path, "rb")) == NULL)
+		return 0;
+	ok = fread(magic, 1, sizeof(magic), f) == sizeof(magic) && memcmp(magic, "TZif", 4) == 0;
+	fclose(f);
+	return ok;
+}
+
+/* Each refusal is a value the C library would take for UTC, or for the
+ * United States' summer time, without a word. */
 int date_set_local_zone(const char *tz)
 {
 	const char *name = tz != NULL && tz[0] == ':' ? tz + 1 : tz;
-	const char *dir = getenv("TZDIR");
+	const char *dir = getenv("TZDIR"), *rest;
 	char path[PATH_MAX];
 
 	if (tz == NULL || name[0] == '\0') {
 		log_error("time zone: empty");
 		return ERR;
 	}
-	/* A rule's '/' (a change's time, "M10.5.0/3") follows its ','. */
-	if (tz[0] == ':' || (strchr(tz, '/') != NULL && strchr(tz, ',') == NULL)) {
+	rest = tz[0] == ':' ? NULL : posix_offset_end(tz);
+	if (rest != NULL && *rest != '\0' && strchr(rest, ',') == NULL) {
+		log_error("time zone %s: a summer time without its rule (e.g. "
+			  "CET-1CEST,M3.5.0,M10.5.0/3)",
+			  tz);
+		return ERR;
+	}
+	if (rest == NULL) {
 		if (name[0] == '/')
 			snprintf(path, sizeof(path), "%s", name);
 		else
 			snprintf(path, sizeof(path), "%s/%s",
 				 dir != NULL && dir[0] != '\0' ? dir : "/usr/share/zoneinfo", name);
-		if (access(path, R_OK) != 0) {
-			log_error("time zone %s: no %s (tz database not installed?): give a POSIX"
-				  " rule instead, e.g. CET-1CEST,M3.5.0,M10.5.0/3",
+		if (!tzfile(path)) {
+			log_error("time zone %s: %s is not a file of the tz database (tzdata not"
+				  " installed?): give a POSIX rule instead, e.g."
+				  " CET-1CEST,M3.5.0,M10.5.0/3",
 				  tz, path);
 			return ERR;
 		}

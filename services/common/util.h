@@ -53,9 +53,11 @@ int32_t date_today(void); /* UTC */
 int32_t date_local_at(int64_t now_us);
 int32_t date_today_local(void);
 /* Make tz (a POSIX TZ rule such as "CET-1CEST,M3.5.0,M10.5.0/3", or a
- * zone name of the tz database, ":Europe/Paris") the local zone. ERR
- * (logged): empty, or a name without its file in the tz database, which
- * the C library would take for UTC without a word. */
+ * zone name of the tz database, "Europe/Paris") the local zone. ERR
+ * (logged): empty, a name without its file in the tz database, a summer
+ * time without its rule: what the C library would take for UTC, or for
+ * the United States' summer time, without a word. It sets TZ: call it
+ * before any thread starts (setenv is not thread-safe). */
 int date_set_local_zone(const char *tz) MUST_CHECK;
 /* The latest date of today where claims come from (UTC+4, Réunion):
  * care given "today" where the sender is, Paris at 00:30 or Réunion at

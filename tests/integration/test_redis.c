@@ -255,6 +255,28 @@ static void test_replica_seen_without_role(void)
 	redisFree(side);
 }
 
+/* ROLE denied and the probe key outside the user's key pattern: PING,
+ * up (not down for good, nor flapping with the requests' traffic). */
+static void test_probe_key_denied(void)
+{
+	redisContext *side = side_connection();
+	struct redis_conn *r;
+	char url[300];
+
+	REQUIRE(side_ok(
+		redisCommand(side, "ACL SETUSER claims_probe on >s3cret ~test:* +@all -role")));
+	snprintf(url, sizeof(url), "redis://claims_probe:s3cret@%s", itest_redis() + 8);
+	REQUIRE(redis_open(url, 0, &r) == OK);
+	redis_set_probe_key(r, "elsewhere:probe");
+	CHECK(redis_ping(r) == OK);
+	CHECK(redis_up(r));
+	CHECK(redis_ping(r) == OK);
+	CHECK(redis_up(r));
+	redis_close(r);
+	CHECK(side_ok(redisCommand(side, "ACL DELUSER claims_probe")));
+	redisFree(side);
+}
+
 int main(void)
 {
 	if (log_init("test_redis") != OK)
@@ -266,5 +288,6 @@ int main(void)
 	RUN(test_url_database_and_user);
 	RUN(test_ping_error_reply_is_down);
 	RUN(test_replica_seen_without_role);
+	RUN(test_probe_key_denied);
 	return test_report();
 }

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -497,35 +498,57 @@ static void test_log_records_parse(void)
 	}
 }
 
-/* Binary integers of a result, built by hand as libpq would receive them. */
-/* A busy loop shows in the process's CPU (within 5 s of wall time,
- * however busy the machine), and the figure never goes back. */
 /* "Today" in a zone: metropolitan France's rule, winter (+1) and summer
- * (+2), either side of its midnight; a zone name the tz database lacks
- * is refused rather than taken for UTC. */
+ * (+2), either side of its midnight. What the C library would take for
+ * UTC (a name without its tz file: TZDIR here is a directory holding
+ * only a file that is not one) or for the United States' summer time (a
+ * summer time without its rule) is refused. */
 static void test_local_dates(void)
 {
+	char dir[] = "/tmp/test_common_tzXXXXXX", path[64], sub[64];
 	int32_t jan1 = 0, jan2 = 0, jul1 = 0, jul2 = 0;
 	const int64_t s = 1000000;
+	FILE *f;
 
 	REQUIRE(date_parse("2026-01-01", &jan1) == OK && date_parse("2026-01-02", &jan2) == OK);
 	REQUIRE(date_parse("2026-07-01", &jul1) == OK && date_parse("2026-07-02", &jul2) == OK);
-	REQUIRE(date_set_local_zone("CET-1CEST,M3.5.0,M10.5.0/3") == OK);
+	REQUIRE(mkdtemp(dir) != NULL);
+	snprintf(sub, sizeof(sub), "%s/Europe", dir);
+	snprintf(path, sizeof(path), "%s/Europe/Paris", dir);
+	REQUIRE(mkdir(sub, 0700) == 0 && (f = fopen(path, "w")) != NULL);
+	fputs("not a tz file\n", f);
+	fclose(f);
+	setenv("TZDIR", dir, 1);
+
+	CHECK(date_set_local_zone("CET-1CEST,M3.5.0,M10.5.0/3") == OK);
 	CHECK_EQ_I64(date_local_at(((int64_t)jan1 * 86400 + 22 * 3600 + 1800) * s), jan1);
 	CHECK_EQ_I64(date_local_at(((int64_t)jan1 * 86400 + 23 * 3600 + 1800) * s), jan2);
 	CHECK_EQ_I64(date_local_at(((int64_t)jul1 * 86400 + 21 * 3600 + 1800) * s), jul1);
 	CHECK_EQ_I64(date_local_at(((int64_t)jul1 * 86400 + 22 * 3600 + 1800) * s), jul2);
-	CHECK(date_set_local_zone("Nowhere/Atlantis") == ERR);
+	CHECK(date_set_local_zone("Europe/Paris") == ERR); /* not a tz file */
+	CHECK(date_set_local_zone("Europe") == ERR);	   /* a directory */
+	CHECK(date_set_local_zone("CET") == ERR);	   /* a name, no file */
+	CHECK(date_set_local_zone("Paris") == ERR);
 	CHECK(date_set_local_zone(":Nowhere") == ERR);
+	CHECK(date_set_local_zone("CET-1CEST") == ERR); /* summer time, no rule */
 	CHECK(date_set_local_zone("") == ERR);
 	/* Refused, the zone set before stays. */
 	CHECK_EQ_I64(date_local_at(((int64_t)jan1 * 86400 + 23 * 3600 + 1800) * s), jan2);
-	REQUIRE(date_set_local_zone("UTC0") == OK);
+	CHECK(date_set_local_zone("<+14>-14") == OK);
+	CHECK_EQ_I64(date_local_at(((int64_t)jan1 * 86400 + 10 * 3600 + 1) * s), jan2);
+	CHECK(date_set_local_zone("UTC0") == OK);
 	CHECK_EQ_I64(date_local_at(((int64_t)jan1 * 86400 + 23 * 3600 + 1800) * s), jan1);
+
 	unsetenv("TZ");
+	unsetenv("TZDIR");
 	tzset();
+	unlink(path);
+	rmdir(sub);
+	rmdir(dir);
 }
 
+/* A busy loop shows in the process's CPU (within 5 s of wall time,
+ * however busy the machine), and the figure never goes back. */
 static void test_process_cpu(void)
 {
 	int64_t cpu0 = process_cpu_us(), wall0 = clock_mono_us(), cpu1;
@@ -561,6 +584,7 @@ static void test_key_text(void)
 	key_is("\xc3", 1, "hex:c3");		       /* a character cut short */
 }
 
+/* Binary integers of a result, built by hand as libpq would receive them. */
 static void test_pg_binary_int(void)
 {
 	PGresAttDesc attrs[3] = {{.name = "a", .format = 1, .typlen = 2},
