@@ -1,7 +1,7 @@
 /*
  * NAME
  *	bench_tp - latency of the tiers-payant front door under load, next
- *	to the raw ZeroMQ round trip
+ *	to the raw ZeroMQ and TCP round trips
  *
  * SYNOPSIS
  *	bench_tp [--clients N] [--rate R] [--seconds S] [--mix Q] [--members M]
@@ -29,9 +29,12 @@
  *	own ZeroMQ context, loopback TCP, CURVE, the front door's socket
  *	options), answered with the same frames and the same message sizes
  *	as the ELIGIBILITY and QUOTE requests and replies just seen, at the
- *	same rate, mix and number of clients. Last, one request at a time
- *	(K of them, default 2000, rotating over the clients) to each: the
- *	latency without load.
+ *	same rate, mix and number of clients. Then the same again over plain
+ *	loopback TCP, without ZeroMQ or CURVE (a length, then the body), to
+ *	an echo in another thread of this program: the machine's own floor,
+ *	its kernel's round trip between two threads at this rate. Last, one
+ *	request at a time (K of them, default 2000, rotating over the
+ *	clients) to each: the latency without load.
  *
  *	A QUOTE has three lines (GP consultation, pharmacy, lab), like the
  *	claims of bench_pipeline; both requests name the subscriber of one
@@ -49,15 +52,19 @@
  *	max in milliseconds, errors), whether the targets (ELIGIBILITY p99
  *	< 1 ms, QUOTE p99 < 2 ms) were met, and the errors by code; under
  *	load, how far behind its schedule this program sent (its own share
- *	of the latency, the same for both paths) and the CPU it used (its
- *	clients; during the echo's phase, the echo's server too), which the
+ *	of the latency, the same for every path) and the CPU it used (its
+ *	clients; during the echoes' phases, the echo's server too), which the
  *	front door does not have on a small machine. Only answers count in the
  *	latency; ErrorReplies and requests without an answer within 5 s
  *	count as errors. Exit 0 whenever the run took place, targets met or
  *	not (timing is reported, never asserted); 1 when it could not (no
  *	database, no member, a session refused); 2 on bad usage.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -65,8 +72,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "common/envelope.h"
@@ -85,14 +95,18 @@
 #define WARMUP_US     1000000
 #define TIMEOUT_US    5000000
 #define SESSION_MS    5000
-#define ECHO_HEADER   (4 + ID_LEN) /* reply size, then the request id */
-#define ECHO_MAX      65536	   /* the front door's CLAIMS_TP_MAX_REQUEST_BYTES */
-#define TARGET_ELIG   1.0	   /* ms */
-#define TARGET_QUOTE  2.0	   /* ms */
+#define ECHO_HEADER   (4 + ID_LEN)   /* reply size, then the request id */
+#define ECHO_MAX      65536	     /* the front door's CLAIMS_TP_MAX_REQUEST_BYTES */
+#define TCP_FRAME_MAX (4 + ECHO_MAX) /* the TCP echo's: length, then body */
+#define TARGET_ELIG   1.0	     /* ms */
+#define TARGET_QUOTE  2.0	     /* ms */
 #define DEFAULT_ECHO  "tcp://127.0.0.1:5709"
 #define DEFAULT_FRONT "tcp://127.0.0.1:5702"
 
 enum kind { ELIGIBILITY, QUOTE, KINDS };
+
+/* The phases, in the order of the report: under load, then one at a time. */
+enum { PH_DOOR, PH_ZMQ, PH_TCP, PH_DOOR_ONE, PH_ZMQ_ONE, PH_TCP_ONE, PHASES };
 
 static const char *const kind_name[KINDS] = {"ELIGIBILITY", "QUOTE"};
 
@@ -107,7 +121,8 @@ struct material {
 	char **members;
 	long n_members;
 	char today[DATE_STR_LEN];
-	size_t request_bytes[KINDS], reply_bytes[KINDS]; /* the echo's */
+	size_t request_bytes[KINDS], reply_bytes[KINDS]; /* the echoes' */
+	uint8_t *echo_frame;				 /* the TCP echo's length, then echo_body */
 	uint8_t *echo_body;
 	long seq;
 };
@@ -131,6 +146,8 @@ struct series {
 /* One measured phase: a path (front door or echo) and a load. */
 struct phase {
 	const char *label;
+	int loaded;	      /* at the rate, not one at a time */
+	const char *cpu_note; /* what this program's CPU covers, under load */
 	struct series s[KINDS];
 	struct series lag; /* sends behind their schedule */
 	double seconds;
@@ -345,8 +362,12 @@ struct pending {
 struct client {
 	struct tp_client *tp;
 	void *sock;
-	int dirty;	 /* may have a message: ask ZMQ_EVENTS */
-	long head, tail; /* ring[head..tail) are waiting */
+	struct pollfd *pfd; /* its entry in fleet.fds */
+	int tcp;	    /* the TCP echo's connection; -1 on the ZeroMQ paths */
+	uint8_t *in;	    /* TCP: bytes received, not yet a whole reply */
+	size_t in_len;	    /* bytes in it */
+	int dirty;	    /* may have a message: ask ZMQ_EVENTS, or read */
+	long head, tail;    /* ring[head..tail) are waiting */
 	struct pending *ring;
 };
 
@@ -360,6 +381,9 @@ static void fleet_close(struct fleet *f)
 {
 	for (long i = 0; i < f->n; i++) {
 		tp_client_close(f->c[i].tp);
+		if (f->c[i].tcp >= 0 && close(f->c[i].tcp) != 0)
+			log_warn("close: %s", strerror(errno));
+		free(f->c[i].in);
 		free(f->c[i].ring);
 	}
 	free(f->c);
@@ -367,12 +391,24 @@ static void fleet_close(struct fleet *f)
 	memset(f, 0, sizeof(*f));
 }
 
-static int fleet_open(void *ctx, const char *endpoint, const char *server_key,
-		      const struct tp_keys *keys, long n, struct fleet *f)
+/* n clients, none connected yet: fleet_close() may follow at any point. */
+static void fleet_alloc(struct fleet *f, long n)
 {
 	f->c = xcalloc((size_t)n, sizeof(*f->c));
 	f->fds = xcalloc((size_t)n, sizeof(*f->fds));
 	f->n = n;
+	for (long i = 0; i < n; i++) {
+		f->c[i].tcp = -1;
+		f->c[i].pfd = &f->fds[i];
+		f->fds[i].fd = -1;
+		f->fds[i].events = POLLIN;
+	}
+}
+
+static int fleet_open(void *ctx, const char *endpoint, const char *server_key,
+		      const struct tp_keys *keys, long n, struct fleet *f)
+{
+	fleet_alloc(f, n);
 	for (long i = 0; i < n; i++) {
 		struct tp_keys k = keys[i];
 		size_t len = sizeof(f->fds[i].fd);
@@ -387,7 +423,6 @@ static int fleet_open(void *ctx, const char *endpoint, const char *server_key,
 			log_error("ZMQ_FD: %s", zmq_strerror(zmq_errno()));
 			return ERR;
 		}
-		f->fds[i].events = POLLIN;
 	}
 	return OK;
 }
@@ -406,7 +441,7 @@ static int open_sessions(struct fleet *f)
 }
 
 /* 1 when a message waits on the client's socket. */
-static int readable(struct client *c)
+static int zmq_readable(struct client *c)
 {
 	int events = 0;
 	size_t len = sizeof(events);
@@ -418,7 +453,7 @@ static int readable(struct client *c)
 	return (events & ZMQ_POLLIN) != 0;
 }
 
-/* ---- the two paths: front door and echo ------------------------------------------------------ */
+/* ---- the paths: front door, ZeroMQ echo, TCP echo ------------------------------------------- */
 
 struct outcome {
 	char id[ID_LEN];
@@ -431,6 +466,7 @@ struct run;
 
 struct path {
 	int (*send)(struct run *r, struct client *c, enum kind k, char id[ID_LEN]);
+	int (*readable)(struct client *c); /* 1: receive() has a reply to take */
 	int (*receive)(struct client *c, struct outcome *o);
 };
 
@@ -533,8 +569,8 @@ static int echo_receive(struct client *c, struct outcome *o)
 	return OK;
 }
 
-static const struct path door_path = {door_send, door_receive};
-static const struct path echo_path = {echo_send, echo_receive};
+static const struct path door_path = {door_send, zmq_readable, door_receive};
+static const struct path echo_path = {echo_send, zmq_readable, echo_receive};
 
 /* ---- the echo server ----------------------------------------------------------------------- */
 
@@ -615,6 +651,313 @@ static int echo_start(struct echo *e, const char *endpoint)
 	e->started = 1;
 	return OK;
 }
+
+/* ---- the kernel's floor: a TCP echo ---------------------------------------------------------- */
+
+/*
+ * The same requests and replies over plain loopback TCP, without ZeroMQ
+ * and CURVE: what this machine's kernel alone takes for a round trip at
+ * the rate, two threads and fifty connections. A frame is its body's
+ * length (4 bytes, network order), then the body, which starts like the
+ * ZeroMQ echo's: the reply size wanted, then the request id.
+ */
+
+struct tcp_conn {
+	int fd;
+	size_t len;
+	uint8_t buf[TCP_FRAME_MAX];
+};
+
+struct tcp_echo {
+	int listen_fd, epoll_fd, port;
+	struct tcp_conn **conns;
+	size_t n_conns;
+	uint8_t *reply;
+	pthread_t thread;
+	int started;
+	atomic_int stop;
+};
+
+static size_t frame_len(const uint8_t *p)
+{
+	uint32_t be;
+
+	memcpy(&be, p, sizeof(be));
+	return ntohl(be);
+}
+
+/* All len bytes, waiting up to a second at a time for room. */
+static int send_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		struct pollfd room = {fd, POLLOUT, 0};
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (poll(&room, 1, 1000) <= 0 && errno != EINTR)
+				return ERR;
+		} else {
+			return ERR;
+		}
+	}
+	return OK;
+}
+
+static int tcp_nodelay(int fd)
+{
+	int one = 1;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {
+		log_error("TCP_NODELAY: %s", strerror(errno));
+		return ERR;
+	}
+	return OK;
+}
+
+/* The whole frames of c's buffer answered; ERR ends the connection. */
+static int tcp_echo_answer(struct tcp_echo *e, struct tcp_conn *c)
+{
+	size_t done = 0;
+
+	while (c->len - done >= 4) {
+		const uint8_t *frame = c->buf + done;
+		size_t len = frame_len(frame);
+		uint32_t want, be;
+
+		if (len < ECHO_HEADER || len > ECHO_MAX)
+			return ERR;
+		if (c->len - done < 4 + len)
+			break;
+		memcpy(&want, frame + 4, sizeof(want));
+		want = want < ECHO_HEADER ? ECHO_HEADER : want > ECHO_MAX ? ECHO_MAX : want;
+		be = htonl(want);
+		memcpy(e->reply, &be, sizeof(be));
+		memcpy(e->reply + 4, frame + 4, ECHO_HEADER);
+		if (send_all(c->fd, e->reply, 4 + want) != OK)
+			return ERR;
+		done += 4 + len;
+	}
+	memmove(c->buf, c->buf + done, c->len - done);
+	c->len -= done;
+	return OK;
+}
+
+/* What the connection has; ERR when it ended or misbehaved. */
+static int tcp_echo_read(struct tcp_echo *e, struct tcp_conn *c)
+{
+	for (;;) {
+		ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return OK;
+		if (n <= 0)
+			return ERR;
+		c->len += (size_t)n;
+		if (tcp_echo_answer(e, c) != OK)
+			return ERR;
+	}
+}
+
+static void tcp_echo_accept(struct tcp_echo *e)
+{
+	struct tcp_conn *c;
+	struct epoll_event ev = {.events = EPOLLIN};
+	int fd = accept4(e->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd < 0) {
+		log_warn("TCP echo accept: %s", strerror(errno));
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	e->conns = xrealloc(e->conns, (e->n_conns + 1) * sizeof(*e->conns));
+	e->conns[e->n_conns++] = c;
+	ev.data.ptr = c;
+	if (tcp_nodelay(fd) != OK || epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0)
+		log_warn("TCP echo: connection not served: %s", strerror(errno));
+}
+
+static void *tcp_echo_loop(void *arg)
+{
+	struct tcp_echo *e = arg;
+
+	while (!atomic_load(&e->stop)) {
+		struct epoll_event ev[64];
+		int n = epoll_wait(e->epoll_fd, ev, 64, 100);
+
+		if (n < 0 && errno != EINTR) {
+			log_error("TCP echo epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct tcp_conn *c = ev[i].data.ptr;
+
+			if (c == NULL) {
+				tcp_echo_accept(e);
+			} else if (c->fd >= 0 && tcp_echo_read(e, c) != OK) {
+				if (epoll_ctl(e->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL) != 0 ||
+				    close(c->fd) != 0)
+					log_warn("TCP echo close: %s", strerror(errno));
+				c->fd = -1;
+			}
+		}
+	}
+	return NULL;
+}
+
+static void tcp_echo_stop(struct tcp_echo *e)
+{
+	atomic_store(&e->stop, 1);
+	if (e->started && pthread_join(e->thread, NULL) != 0)
+		log_warn("TCP echo thread: join failed");
+	for (size_t i = 0; i < e->n_conns; i++) {
+		if (e->conns[i]->fd >= 0 && close(e->conns[i]->fd) != 0)
+			log_warn("close: %s", strerror(errno));
+		free(e->conns[i]);
+	}
+	free(e->conns);
+	if (e->epoll_fd >= 0 && close(e->epoll_fd) != 0)
+		log_warn("close: %s", strerror(errno));
+	if (e->listen_fd >= 0 && close(e->listen_fd) != 0)
+		log_warn("close: %s", strerror(errno));
+	free(e->reply);
+}
+
+/* Listening on a free loopback port, e->port. */
+static int tcp_echo_start(struct tcp_echo *e)
+{
+	struct sockaddr_in at = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(at);
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+
+	e->reply = xcalloc(1, TCP_FRAME_MAX);
+	e->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	e->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (e->listen_fd < 0 || e->epoll_fd < 0 ||
+	    bind(e->listen_fd, (struct sockaddr *)&at, sizeof(at)) != 0 ||
+	    listen(e->listen_fd, 128) != 0 ||
+	    getsockname(e->listen_fd, (struct sockaddr *)&at, &len) != 0 ||
+	    epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, e->listen_fd, &ev) != 0) {
+		log_error("TCP echo: %s", strerror(errno));
+		return ERR;
+	}
+	e->port = ntohs(at.sin_port);
+	if (pthread_create(&e->thread, NULL, tcp_echo_loop, e) != 0) {
+		log_error("TCP echo thread: cannot start");
+		return ERR;
+	}
+	e->started = 1;
+	return OK;
+}
+
+static int tcp_connect(int port)
+{
+	struct sockaddr_in to = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&to, sizeof(to)) != 0 ||
+	    tcp_nodelay(fd) != OK || fcntl(fd, F_SETFL, O_NONBLOCK) != 0) {
+		log_error("TCP echo connect: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int tcp_fleet_open(int port, long n, struct fleet *f)
+{
+	fleet_alloc(f, n);
+	for (long i = 0; i < n; i++) {
+		struct client *c = &f->c[i];
+
+		if ((c->tcp = tcp_connect(port)) < 0)
+			return ERR;
+		c->in = xmalloc(TCP_FRAME_MAX);
+		c->ring = xcalloc(RING, sizeof(*c->ring));
+		c->dirty = 1;
+		c->pfd->fd = c->tcp;
+	}
+	return OK;
+}
+
+/* A broken connection: its requests will count as NO_REPLY. */
+static void tcp_drop(struct client *c, const char *why)
+{
+	log_warn("TCP echo: %s", why);
+	if (close(c->tcp) != 0)
+		log_warn("close: %s", strerror(errno));
+	c->tcp = -1;
+	c->pfd->fd = -1; /* ppoll skips it */
+}
+
+static int tcp_send(struct run *r, struct client *c, enum kind k, char id[ID_LEN])
+{
+	struct material *m = r->m;
+	uint32_t want = (uint32_t)m->reply_bytes[k], be = htonl((uint32_t)m->request_bytes[k]);
+
+	if (c->tcp < 0)
+		return ERR;
+	snprintf(id, ID_LEN, "%ld", m->seq++);
+	memcpy(m->echo_frame, &be, sizeof(be));
+	memcpy(m->echo_body, &want, sizeof(want));
+	memcpy(m->echo_body + 4, id, ID_LEN);
+	if (send_all(c->tcp, m->echo_frame, 4 + m->request_bytes[k]) != OK) {
+		tcp_drop(c, strerror(errno));
+		return ERR;
+	}
+	return OK;
+}
+
+/* 1 when a whole reply is in c->in, after reading what the socket has. */
+static int tcp_readable(struct client *c)
+{
+	while (c->tcp >= 0) {
+		ssize_t n;
+
+		if (c->in_len >= 4 && frame_len(c->in) > ECHO_MAX) {
+			tcp_drop(c, "reply longer than any request may ask");
+			return 0;
+		}
+		if (c->in_len >= 4 && c->in_len >= 4 + frame_len(c->in))
+			return 1;
+		n = recv(c->tcp, c->in + c->in_len, TCP_FRAME_MAX - c->in_len, MSG_DONTWAIT);
+		if (n > 0)
+			c->in_len += (size_t)n;
+		else if (n < 0 && errno == EINTR)
+			continue;
+		else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		else
+			tcp_drop(c, n == 0 ? "connection closed" : strerror(errno));
+	}
+	return 0;
+}
+
+static int tcp_receive(struct client *c, struct outcome *o)
+{
+	size_t len = frame_len(c->in), whole = 4 + len;
+
+	o->bytes = len;
+	if (len >= ECHO_HEADER)
+		snprintf(o->id, sizeof(o->id), "%.*s", ID_LEN - 1, (const char *)c->in + 8);
+	else
+		snprintf(o->code, sizeof(o->code), "SHORT_ECHO");
+	memmove(c->in, c->in + whole, c->in_len - whole);
+	c->in_len -= whole;
+	return OK;
+}
+
+static const struct path tcp_path = {tcp_send, tcp_readable, tcp_receive};
 
 /* ---- the load ------------------------------------------------------------------------------ */
 
@@ -713,7 +1056,7 @@ static void receive_ready(struct run *r)
 		while (c->dirty) {
 			struct outcome o;
 
-			if (!readable(c)) {
+			if (!r->path->readable(c)) {
 				c->dirty = 0;
 				break;
 			}
@@ -889,10 +1232,10 @@ static void report(struct phase *ph, int n)
 		for (int k = 0; k < KINDS; k++)
 			report_row(kind_name[k], &ph[i], &ph[i].s[k]);
 	printf("\n");
-	for (int i = 0; i < n && i < 2; i++) { /* the phases under load */
+	for (int i = 0; i < n; i++) {
 		struct series *lag = &ph[i].lag;
 
-		if (lag->n == 0)
+		if (!ph[i].loaded || lag->n == 0)
 			continue;
 		qsort(lag->lat, (size_t)lag->n, sizeof(*lag->lat), compare_i64);
 		printf("sender behind schedule, %s: p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
@@ -901,18 +1244,17 @@ static void report(struct phase *ph, int n)
 	}
 	/* The load generator shares the machine: what it takes is not the
 	 * front door's to have. */
-	for (int i = 0; i < n && i < 2; i++)
-		if (ph[i].sent > 0 && ph[i].seconds > 0)
+	for (int i = 0; i < n; i++)
+		if (ph[i].loaded && ph[i].sent > 0 && ph[i].seconds > 0)
 			printf("this program's CPU under load, %s: %.0f %% of a core, %lld µs a"
-			       " request%s\n",
+			       " request (%s)\n",
 			       ph[i].label,
 			       100.0 * (double)ph[i].cpu_us / 1e6 /
 				       (ph[i].seconds + WARMUP_US / 1e6),
-			       (long long)(ph[i].cpu_us / ph[i].sent),
-			       i == 1 ? " (its clients and the echo's server)" : " (its clients)");
+			       (long long)(ph[i].cpu_us / ph[i].sent), ph[i].cpu_note);
 	report_errors(ph, n);
-	report_target(kind_name[ELIGIBILITY], &ph[0].s[ELIGIBILITY], TARGET_ELIG);
-	report_target(kind_name[QUOTE], &ph[0].s[QUOTE], TARGET_QUOTE);
+	report_target(kind_name[ELIGIBILITY], &ph[PH_DOOR].s[ELIGIBILITY], TARGET_ELIG);
+	report_target(kind_name[QUOTE], &ph[PH_DOOR].s[QUOTE], TARGET_QUOTE);
 }
 
 /* ---- the phases -------------------------------------------------------------------------------- */
@@ -947,7 +1289,8 @@ static void echo_sizes(struct material *m, const struct phase *door, const char 
 		if (m->reply_bytes[k] < ECHO_HEADER)
 			m->reply_bytes[k] = ECHO_HEADER;
 	}
-	m->echo_body = xcalloc(1, ECHO_MAX);
+	m->echo_frame = xcalloc(1, TCP_FRAME_MAX);
+	m->echo_body = m->echo_frame + 4;
 	for (size_t i = 0; i < ECHO_MAX; i++)
 		m->echo_body[i] = (uint8_t)(i * 131 + 7);
 	printf("message sizes: ELIGIBILITY request %zu B, reply %zu B; QUOTE request %zu B, "
@@ -966,9 +1309,9 @@ static int door_phases(void *ctx, struct run *r, const struct tp_keys *keys, str
 		goto out;
 	r->path = &door_path;
 	r->f = &f;
-	if (run_phase(r, &ph[0], 0) != OK || run_phase(r, &ph[2], 1) != OK)
+	if (run_phase(r, &ph[PH_DOOR], 0) != OK || run_phase(r, &ph[PH_DOOR_ONE], 1) != OK)
 		goto out;
-	echo_sizes(r->m, &ph[0], tp_client_session(f.c[0].tp));
+	echo_sizes(r->m, &ph[PH_DOOR], tp_client_session(f.c[0].tp));
 	status = OK;
 out:
 	fleet_close(&f);
@@ -986,11 +1329,29 @@ static int echo_phases(void *ctx, struct run *r, const struct tp_keys *keys, str
 		goto out;
 	r->path = &echo_path;
 	r->f = &f;
-	if (run_phase(r, &ph[1], 0) == OK && run_phase(r, &ph[3], 1) == OK)
+	if (run_phase(r, &ph[PH_ZMQ], 0) == OK && run_phase(r, &ph[PH_ZMQ_ONE], 1) == OK)
 		status = OK;
 out:
 	fleet_close(&f);
 	echo_stop(&e);
+	return status;
+}
+
+static int tcp_phases(struct run *r, struct phase *ph)
+{
+	struct tcp_echo e = {.listen_fd = -1, .epoll_fd = -1};
+	struct fleet f = {0};
+	int status = ERR;
+
+	if (tcp_echo_start(&e) != OK || tcp_fleet_open(e.port, r->o->clients, &f) != OK)
+		goto out;
+	r->path = &tcp_path;
+	r->f = &f;
+	if (run_phase(r, &ph[PH_TCP], 0) == OK && run_phase(r, &ph[PH_TCP_ONE], 1) == OK)
+		status = OK;
+out:
+	fleet_close(&f);
+	tcp_echo_stop(&e);
 	return status;
 }
 
@@ -1004,7 +1365,8 @@ static int usage(const char *arg)
 	       "Latency of ELIGIBILITY and QUOTE through the running front door (tpgate) for\n"
 	       "N professionals sending R requests/s in all (a fraction Q of QUOTEs) during\n"
 	       "S seconds after 1 s of warm-up, then of a raw ZeroMQ echo with the same\n"
-	       "frames, CURVE and sizes; then K requests one at a time to each.\n"
+	       "frames, CURVE and sizes, then of a plain TCP echo with the same sizes\n"
+	       "(loopback, a free port); then K requests one at a time to each.\n"
 	       "  --clients 50 --rate 5000 --seconds 10 --mix 0.5 --members 1000 --pingpong 2000\n"
 	       "  --echo-endpoint %s\n"
 	       "  CLAIMS_TP_SERVER_KEY  the front door's public key (required)\n"
@@ -1055,10 +1417,17 @@ static int parse(int argc, char **argv, struct options *o)
 int main(int argc, char **argv)
 {
 	struct options o = {50, 5000, 10, 1000, 2000, 0.5, NULL, DEFAULT_ECHO, NULL, NULL};
-	struct phase ph[4] = {{.label = "front door"},
-			      {.label = "raw ZeroMQ echo"},
-			      {.label = "front door, one at a time"},
-			      {.label = "raw ZeroMQ echo, one at a time"}};
+	struct phase ph[PHASES] = {
+		[PH_DOOR] = {.label = "front door", .loaded = 1, .cpu_note = "its clients"},
+		[PH_ZMQ] = {.label = "raw ZeroMQ echo",
+			    .loaded = 1,
+			    .cpu_note = "its clients and the echo's server"},
+		[PH_TCP] = {.label = "raw TCP echo",
+			    .loaded = 1,
+			    .cpu_note = "its clients and the echo's server"},
+		[PH_DOOR_ONE] = {.label = "front door, one at a time"},
+		[PH_ZMQ_ONE] = {.label = "raw ZeroMQ echo, one at a time"},
+		[PH_TCP_ONE] = {.label = "raw TCP echo, one at a time"}};
 	struct material m = {0};
 	struct tp_keys *keys;
 	struct run r = {0};
@@ -1094,18 +1463,19 @@ int main(int argc, char **argv)
 	ctx = zmq_ctx_new();
 	if (ctx == NULL) {
 		log_error("zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
-	} else if (door_phases(ctx, &r, keys, ph) == OK && echo_phases(ctx, &r, keys, ph) == OK) {
-		report(ph, 4);
+	} else if (door_phases(ctx, &r, keys, ph) == OK && echo_phases(ctx, &r, keys, ph) == OK &&
+		   tcp_phases(&r, ph) == OK) {
+		report(ph, PHASES);
 		status = 0;
 	}
 	if (ctx != NULL && zmq_ctx_term(ctx) != 0)
 		log_warn("zmq_ctx_term: %s", zmq_strerror(zmq_errno()));
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < PHASES; i++)
 		phase_free(&ph[i]);
 	for (long i = 0; i < m.n_members; i++)
 		free(m.members[i]);
 	free(m.members);
-	free(m.echo_body);
+	free(m.echo_frame);
 	free(keys);
 	return status;
 }

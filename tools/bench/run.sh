@@ -10,8 +10,9 @@
 #   3. the tiers-payant front door: ELIGIBILITY and QUOTE latency for
 #      professionals at a given request rate through tpgate (with intake
 #      and reimburse behind it), next to a raw ZeroMQ echo with the same
-#      frames, CURVE and message sizes (bench_tp), and the CPU per
-#      request of tpgate, reimburse, Redis and PostgreSQL
+#      frames, CURVE and message sizes and a plain TCP echo with the same
+#      sizes (bench_tp), and the CPU per request of tpgate, reimburse,
+#      Redis and PostgreSQL
 #
 # `run.sh pipeline` runs the second alone, `run.sh tp` the third alone;
 # without an argument, all three run.
