@@ -129,6 +129,16 @@ static void drop(struct redis_conn *r)
 	atomic_store(&r->up, 0);
 }
 
+/* The error of a server that takes no writes: a primary demoted by a
+ * failover (READONLY), or a replica cut from its primary (MASTERDOWN).
+ * The connection is dropped, so the next command connects again, and a
+ * failover-aware address (a sentinel's virtual IP, a DNS name) leads it
+ * to the new primary: an old connection would stay on the old one. */
+static int refuses_writes(const char *error)
+{
+	return strncmp(error, "READONLY", 8) == 0 || strncmp(error, "MASTERDOWN", 10) == 0;
+}
+
 /* After a failure that began at start_us: one that waited out the
  * timeout (a frozen server) keeps the next attempt a second away from
  * its end; a fast one (refused, reset, closed) only a connection
@@ -258,8 +268,7 @@ static int plain_ping(struct redis_conn *r)
 		return plain_ping(r);
 	}
 	if (status != OK) {
-		int refused = strncmp(r->last_error, "READONLY", 8) == 0 ||
-			      strncmp(r->last_error, "MASTERDOWN", 10) == 0;
+		int refused = refuses_writes(r->last_error);
 
 		if (refused)
 			log_error("redis: the server is not a primary (%s): it refuses writes",
@@ -317,6 +326,8 @@ int redis_ping(struct redis_conn *r)
 				  : "?");
 	freeReplyObject(reply);
 	atomic_store(&r->replica, !primary);
+	if (!primary)
+		drop(r); /* see refuses_writes() */
 	return primary ? OK : ERR;
 }
 
@@ -340,11 +351,7 @@ static int check_reply(struct redis_conn *r, redisReply *reply, redisReply **out
 		return ERR;
 	}
 	if (reply->type == REDIS_REPLY_ERROR) {
-		/* A primary demoted by a failover: connected again at the
-		 * next command, which a failover-aware address (a sentinel's
-		 * virtual IP, a DNS name) leads to the new primary. */
-		int demoted = strncmp(reply->str, "READONLY", 8) == 0 ||
-			      strncmp(reply->str, "MASTERDOWN", 10) == 0;
+		int demoted = refuses_writes(reply->str);
 
 		log_error("redis: %s%s", reply->str, demoted ? " (connecting again)" : "");
 		snprintf(r->last_error, sizeof(r->last_error), "%s", reply->str);
@@ -411,6 +418,13 @@ int redis_next_reply(struct redis_conn *r, redisReply **out)
 		drop(r);
 		pause_after(r, start, 0);
 		return ERR;
+	}
+	/* The rest of this pipeline is lost with the connection: those
+	 * requests fail as they would have on this server. */
+	if (((redisReply *)reply)->type == REDIS_REPLY_ERROR &&
+	    refuses_writes(((redisReply *)reply)->str)) {
+		log_error("redis: %s (connecting again)", ((redisReply *)reply)->str);
+		drop(r);
 	}
 	*out = reply;
 	return OK;

@@ -48,9 +48,10 @@ int redis_up(struct redis_conn *r);
  * a failover demoted it), until a ping finds a primary. ROLE denied to
  * the user (NOPERM: it is in @admin) or renamed away: from then on, the
  * probe key's write (redis_set_probe_key()), refused READONLY by a
- * replica, or PING without one. A write refused READONLY or MASTERDOWN
- * closes the connection: the next command connects again, to the new
- * primary behind a failover-aware address. */
+ * replica, or PING without one. A replica found, or any command or
+ * pipelined one refused READONLY or MASTERDOWN, closes the connection:
+ * the next command connects again, to the new primary behind a
+ * failover-aware address. */
 int redis_ping(struct redis_conn *r) MUST_CHECK;
 /* The key redis_ping() writes (SET, expiring in 10 s) when ROLE is
  * denied, so that a replica is seen by the ping, not only by the
@@ -63,8 +64,10 @@ int redis_commandv(struct redis_conn *r, redisReply **reply, int argc, const cha
 /* Pipelining: queue commands with redis_append(), then read their replies
  * in order with redis_next_reply(): one round trip for all. An error
  * reply is a reply (OK, type REDIS_REPLY_ERROR), so one failed command
- * does not fail the others; ERR means the connection broke and the
- * replies still due are lost (it reconnects on the next command). */
+ * does not fail the others; ERR means the connection broke, or was
+ * closed after a reply refused READONLY or MASTERDOWN (see redis_ping),
+ * and the replies still due are lost (it reconnects on the next
+ * command). */
 int redis_append(struct redis_conn *r, int argc, const char **argv,
 		 const size_t *argvlen) MUST_CHECK;
 int redis_next_reply(struct redis_conn *r, redisReply **out) MUST_CHECK;

@@ -255,6 +255,44 @@ static void test_replica_seen_without_role(void)
 	redisFree(side);
 }
 
+/* A failover leaves the old primary running as a replica: a connection
+ * kept to it would be refused every write for good, while the address
+ * leads new connections to the new primary. Both the ping that finds a
+ * replica and a pipelined write refused READONLY close it. */
+static void test_demoted_connection_renewed(void)
+{
+	redisContext *side = side_connection();
+	struct redis_conn *r;
+	redisReply *reply = NULL;
+	const char *set[] = {"SET", "test_redis:demoted", "1"};
+	long long before, after_ping, after_write;
+
+	REQUIRE(redis_open(itest_redis(), 0, &r) == OK);
+	before = client_id(r);
+	CHECK(before > 0);
+	if (!side_ok(redisCommand(side, "REPLICAOF 127.0.0.1 9"))) {
+		CHECK(!"REPLICAOF refused");
+	} else {
+		CHECK(redis_ping(r) == ERR);
+		CHECK(!redis_up(r));
+		after_ping = client_id(r);
+		CHECK(after_ping > 0 && after_ping != before);
+		CHECK(redis_append(r, 3, set, NULL) == OK);
+		CHECK(redis_next_reply(r, &reply) == OK);
+		CHECK(reply != NULL && reply->type == REDIS_REPLY_ERROR &&
+		      strncmp(reply->str, "READONLY", 8) == 0);
+		if (reply != NULL)
+			freeReplyObject(reply);
+		after_write = client_id(r);
+		CHECK(after_write > 0 && after_write != after_ping);
+	}
+	CHECK(side_ok(redisCommand(side, "REPLICAOF NO ONE")));
+	CHECK(redis_ping(r) == OK);
+	CHECK(redis_up(r));
+	redis_close(r);
+	redisFree(side);
+}
+
 /* ROLE denied and the probe key outside the user's key pattern: PING,
  * up (not down for good, nor flapping with the requests' traffic). */
 static void test_probe_key_denied(void)
@@ -288,6 +326,7 @@ int main(void)
 	RUN(test_url_database_and_user);
 	RUN(test_ping_error_reply_is_down);
 	RUN(test_replica_seen_without_role);
+	RUN(test_demoted_connection_renewed);
 	RUN(test_probe_key_denied);
 	return test_report();
 }
