@@ -1003,12 +1003,14 @@ static size_t scalar_size(ProtobufCType type)
 }
 
 /* A message as any sender may write the same thing: a field given at
- * the default its .proto declares (quantity 1, optam, parcours) or an
- * enum given at its first value (intake reads the value, never whether
- * it was given) is as if left out; fields this release does not know
- * (a newer sender's) are dropped. Two encoders of one claim then give
- * one digest: a faithful repeat is not reported as a key reused. The
- * message is one decoded by protobuf-c's default allocator. */
+ * the default its .proto declares (quantity 1, optam, parcours, rank 0)
+ * or an enum given at its first value (intake reads the value, never
+ * whether it was given) is as if left out, and so is an empty text
+ * (intake reads it as absent, and a proto3 or JSON encoder cannot even
+ * send one); fields this release does not know (a newer sender's) are
+ * dropped. Two encoders of one claim then give one digest: a faithful
+ * repeat is not reported as a key reused. The message is one decoded by
+ * protobuf-c's default allocator. */
 static void canonical_form(ProtobufCMessage *m)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
@@ -1029,6 +1031,11 @@ static void canonical_form(ProtobufCMessage *m)
 			    (fd->default_value != NULL || fd->type == PROTOBUF_C_TYPE_ENUM) &&
 			    memcmp(member, dflt, width) == 0)
 				*has = 0;
+		} else if (fd->type == PROTOBUF_C_TYPE_STRING &&
+			   fd->label == PROTOBUF_C_LABEL_OPTIONAL && *(char **)member != NULL &&
+			   **(char **)member == '\0' && *(char **)member != fd->default_value) {
+			free(*(char **)member);
+			*(char **)member = NULL;
 		} else if (fd->type == PROTOBUF_C_TYPE_MESSAGE &&
 			   fd->label == PROTOBUF_C_LABEL_REPEATED) {
 			size_t n = *(size_t *)((char *)m + fd->quantifier_offset);

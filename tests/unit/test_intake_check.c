@@ -540,6 +540,19 @@ static void test_digest_of_what_the_claim_says(void)
 	x.claim.payee = CLAIMS__PAYEE__PAYEE_PROFESSIONAL;
 	submission_digest(&x.claim, other);
 	CHECK(strcmp(other, plain) != 0);
+	/* An empty text, or the rank 0, is as if left out (protocol.md): a
+	 * sender giving them and one leaving them out send one claim. */
+	sample_init(&x);
+	submission_digest(&x.claim, plain);
+	x.claim.has_beneficiary_rank = 1;
+	x.claim.beneficiary_rank = 0;
+	x.claim.professional_id = x.claim.quote_id = x.claim.beneficiary_birth_date = "";
+	x.line.line_ref = x.line.act_code = "";
+	submission_digest(&x.claim, other);
+	CHECK_EQ_STR(other, plain);
+	x.claim.beneficiary_rank = 1;
+	submission_digest(&x.claim, other);
+	CHECK(strcmp(other, plain) != 0);
 	/* A BRSS of 0 given is not one left out (the act table's). */
 	sample_init(&x);
 	x.line.brss_cents = 0;
