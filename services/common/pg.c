@@ -45,6 +45,8 @@ struct pg {
 	atomic_int reach_result; /* -1 trying, 0 not reached, 1 reached */
 	char sqlstate[6];
 	char first_failure[6]; /* of the transaction in flight (pg_begin resets it) */
+	int64_t timeout_pause_us;  /* pg_pause_after_timeout(); 0: never */
+	int64_t paused_until_us;   /* prepared statements fail at once until then */
 };
 
 static void pg_notice(void *arg, const char *message)
@@ -337,6 +339,31 @@ static int check_result(struct pg *db, PGresult *res, const char *what, PGresult
 	return ERR;
 }
 
+void pg_pause_after_timeout(struct pg *db, int ms)
+{
+	db->timeout_pause_us = (int64_t)ms * 1000;
+}
+
+/* While paused: ERR at once, as if the statement had timed out again. */
+static int paused(struct pg *db, const char *name)
+{
+	if (db->timeout_pause_us == 0 || clock_mono_us() >= db->paused_until_us)
+		return 0;
+	log_debug("postgres %s: not run, statements paused after a timeout", name);
+	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", PG_QUERY_CANCELED);
+	return 1;
+}
+
+static void pause_if_timed_out(struct pg *db, const char *name)
+{
+	if (db->timeout_pause_us == 0 || strcmp(db->sqlstate, PG_QUERY_CANCELED) != 0)
+		return;
+	db->paused_until_us = clock_mono_us() + db->timeout_pause_us;
+	log_warn("postgres %s: timed out; this session's statements fail at once for the next"
+		 " %lld ms",
+		 name, (long long)(db->timeout_pause_us / 1000));
+}
+
 /* A statement outside a transaction that found its session cut (a
  * restarted server, an idle session killed) is run once more on a new
  * one: the project's statements outside transactions are reads or
@@ -353,6 +380,8 @@ static int run_prepared(struct pg *db, const char *name, int nparams, const char
 		log_error("postgres %s: not connected", name);
 		return ERR;
 	}
+	if (paused(db, name))
+		return ERR;
 	before = PQtransactionStatus(db->conn);
 	status = check_result(
 		db, PQexecPrepared(db->conn, name, nparams, values, lengths, formats, binary), name,
@@ -363,6 +392,8 @@ static int run_prepared(struct pg *db, const char *name, int nparams, const char
 			db,
 			PQexecPrepared(db->conn, name, nparams, values, lengths, formats, binary),
 			name, res);
+	if (status != OK)
+		pause_if_timed_out(db, name);
 	return status;
 }
 

@@ -36,6 +36,7 @@
 #define PG_SERIALIZATION_FAILURE "40001"
 #define PG_DEADLOCK		 "40P01"
 #define PG_OUT_OF_SHARED_MEMORY	 "53200"
+#define PG_QUERY_CANCELED	 "57014" /* statement_timeout, among others */
 
 struct pg;
 
@@ -95,6 +96,13 @@ int pg_session_default(const char *name, const char *value) MUST_CHECK;
 int pg_set(struct pg *db, const char *name, const char *value) MUST_CHECK;
 /* pg_exec_prepared*(): a statement outside a transaction that finds its
  * session cut is run once more after reconnecting. */
+/* For a thread that serves many clients on one session: once a prepared
+ * statement is cancelled (statement_timeout: a lock held, a server
+ * overloaded), the session's prepared statements fail at once, SQLSTATE
+ * PG_QUERY_CANCELED, for the next ms milliseconds, then the next one
+ * tries again: a server slow for everyone costs the thread one timeout
+ * in each such period, not one for every client asking meanwhile. */
+void pg_pause_after_timeout(struct pg *db, int ms);
 /* LISTEN to a channel, now and after every reconnect. */
 int pg_listen(struct pg *db, const char *channel) MUST_CHECK;
 /* Has a NOTIFY on `channel` arrived since the last call (without waiting:

@@ -339,6 +339,7 @@ static int tpgate_init(void *ctx)
 	    kafka_consumer_open(cfg.brokers, cfg.group, topics, 1, &g->changes) != OK)
 		return ERR;
 	redis_set_probe_key(g->redis, TP_KEY_HEALTH);
+	pg_pause_after_timeout(g->db, TP_DB_PAUSE_MS);
 	atomic_store(&g->db_up, 1);
 	/* The ZAP handler must listen before the first handshake. */
 	if (tp_zap_start(g->ctx, cfg.pg_dsn, &g->zap) != OK ||

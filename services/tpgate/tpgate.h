@@ -79,6 +79,12 @@ int tp_zap_db_up(struct tp_zap *zap);
  * loop and of the key checks never wait for a connection attempt
  * (pg_probe). */
 #define TP_STATEMENT_TIMEOUT "1s"
+/* After a query of the loop timed out, its next ones fail at once
+ * (UNAVAILABLE) for this long: a server slow for every query (a lock
+ * held by a migration, an overload) then holds the loop one second in
+ * six, not one second for each request that needs it, while the
+ * requests answered from Redis go on (pg_pause_after_timeout). */
+#define TP_DB_PAUSE_MS 5000
 /* Complements an INVOICE_STATUS reports after the invoice's own claim
  * (each is an operator's completion of the one before: a few at most). */
 #define TP_STATUS_MAX_CHAIN 8

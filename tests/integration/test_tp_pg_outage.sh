@@ -11,7 +11,10 @@
 #    connection attempt to the silent server (before, it did, twice a
 #    second, and nearly every request waited seconds or timed out);
 #  - says so on /health (503 naming the database) and keeps running;
-#  - is itself again once the server answers (the relay back).
+#  - is itself again once the server answers (the relay back);
+#  - with the server slow for the queries of one table (a lock held),
+#    keeps answering from Redis while the requests needing that table
+#    are refused UNAVAILABLE.
 source "$(dirname "$0")/../lib.sh"
 
 P="6${RUN_ID: -5}"
@@ -84,6 +87,38 @@ check "the server answers again" relay forward
 check "server back: /health 200 again" wait_for 30 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $HEALTH)\" = 200 ]"
 check_eq "server back: a new session, rights answered" \
 	"$("$BIN/claimctl" tp eligibility --member "${P}00001" 2>>"$LOG" | jq .rights_open)" true
+# A server slow for every query that needs one table (a migration's lock):
+# the loop's first query on it waits out its statement_timeout (1 s), the
+# loop's next queries fail at once for 5 s (UNAVAILABLE), and the requests
+# answered from Redis go on. Before, each INVOICE_STATUS held the loop for
+# its full second, and the cached rights waited behind all eight of them.
+: >"$OUT"
+PROBE_MEMBER="${P}00001" "$(dirname "$BIN")/tests/integration/probe_tp_load" steady 12 >"$OUT" 2>>"$LOG" &
+probe=$!
+check "slow server: a session, the member's rights cached" wait_for 30 grep -q '^ready$' "$OUT"
+check "slow server: claim_rejections locked" hold_lock claim_rejections 8
+locked_from=$(($(tail -n 1 "$OUT" | cut -d' ' -f1) + 0))
+STATUS_OUT="$TEST_LOGS/tp-pg-status-$RUN_ID.txt"
+: >"$STATUS_OUT"
+asking=()
+for i in 1 2 3 4 5 6 7 8; do
+	"$BIN/claimctl" tp status --invoice-id "slow-$RUN_ID-$i" >>"$STATUS_OUT" 2>&1 &
+	asking+=($!)
+done
+wait "${asking[@]}"
+wait "$probe"
+check_eq "the probe ran to its end" "$?" 0
+release_lock
+after=$(awk -v t="$locked_from" '$1 ~ /^[0-9]+$/ && $1 + 0 >= t' "$OUT")
+count=$(grep -c . <<<"$after")
+check "slow server: requests were sent meanwhile ($count)" test "$count" -ge 20
+check_eq "slow server: every one answered with the cached rights" \
+	"$(awk '$3 != "open"' <<<"$after" | head -n 3)" ""
+check_eq "slow server: none waited 2.5 s or more" \
+	"$(awk '$2 >= 2500' <<<"$after" | head -n 3)" ""
+check "slow server: the statuses were refused UNAVAILABLE" grep -q UNAVAILABLE "$STATUS_OUT"
+check "slow server: the pause was logged" grep -q 'fail at once for the next 5000 ms' "$LOG"
+
 stop_daemon "$TPGATE_PID"
 check_eq "SIGTERM: exits 0" "$?" 0
 report
