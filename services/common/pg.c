@@ -44,9 +44,9 @@ struct pg {
 	int reach_running;
 	atomic_int reach_result; /* -1 trying, 0 not reached, 1 reached */
 	char sqlstate[6];
-	char first_failure[6]; /* of the transaction in flight (pg_begin resets it) */
-	int64_t timeout_pause_us;  /* pg_pause_after_timeout(); 0: never */
-	int64_t paused_until_us;   /* prepared statements fail at once until then */
+	char first_failure[6];	  /* of the transaction in flight (pg_begin resets it) */
+	int64_t timeout_pause_us; /* pg_pause_after_timeout(); 0: never */
+	int64_t paused_until_us;  /* prepared statements fail at once until then */
 };
 
 static void pg_notice(void *arg, const char *message)
