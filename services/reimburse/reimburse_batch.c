@@ -465,15 +465,19 @@ static int lock_claims(struct pg *db, struct reimburse_item *items, int n)
 	for (int r = 0; r < PQntuples(res); r++) {
 		const char *id = PQgetvalue(res, r, 0);
 		int first = claim_ref_first(refs, count, id);
+		int queued = strcmp(PQgetvalue(res, r, 1), "queued") == 0;
 
 		/* The same claim may come twice in a batch (a republished
-		 * event): only its first copy (by position) is decided. */
+		 * event, an operator's redecide behind a refused one): its
+		 * first copy (by position) that agrees with the record is
+		 * decided, the ones before it dead-lettered, the ones after
+		 * it redeliveries. */
 		for (int k = first; k < count && strcasecmp(refs[k].id, id) == 0; k++) {
 			struct reimburse_item *it = &items[refs[k].item];
 			const char *differs;
 
 			it->found = 1;
-			it->queued = k == first && strcmp(PQgetvalue(res, r, 1), "queued") == 0;
+			it->queued = queued;
 			it->person_id = strtoll(PQgetvalue(res, r, 7), NULL, 10);
 			it->recorded = 1;
 			it->covered_from = (int32_t)strtol(PQgetvalue(res, r, 8), NULL, 10);
@@ -491,6 +495,8 @@ static int lock_claims(struct pg *db, struct reimburse_item *items, int n)
 					 "ClaimAccepted disagrees with claim %s as recorded: %s",
 					 id, differs);
 				it->queued = 0;
+			} else if (it->queued) {
+				queued = 0; /* this copy decides it */
 			}
 		}
 	}

@@ -1243,6 +1243,24 @@ dis_beneficiary=$(sql "SELECT beneficiary_id FROM claims WHERE source = '$DIS' A
 sql "UPDATE claims SET beneficiary_id = $other_beneficiary WHERE source = '$DIS' AND external_id = '$DIS-0';
      UPDATE claims SET payee = 'professional' WHERE source = '$DIS' AND external_id = '$DIS-1'" >/dev/null
 counters_before=$(sql "SELECT count(*) FROM consumption_counters WHERE beneficiary_id = $other_beneficiary")
+# A disagreeing event, then behind it in the same partition the event an
+# operator rebuilt from the records (claimctl claim redecide of a claim
+# still queued), both read in one batch: the first is dead-lettered, the
+# second decides the claim (only a batch's first copy of a claim could be
+# decided: the claim stayed queued, its good event taken for a repeat).
+D2="disagree2-$RUN_ID"
+claims_file "${P}9" 1 1 "$D2" | sed "s/\"${P}900001\"/\"${P}900049\"/" >"$TEST_LOGS/disagree2-claim.json"
+"$BIN/claimctl" submit --sync "$TEST_LOGS/disagree2-claim.json" >>"$LOG" 2>&1
+d2_claim=$(sql "SELECT claim_id FROM claims WHERE source = '$D2'")
+d2_sent() { [ "$(sql "SELECT count(*) FROM outbox o
+	WHERE o.topic = 'claims.accepted' AND position(convert_to('$d2_claim', 'UTF8') IN o.payload) > 0
+	AND NOT EXISTS (SELECT 1 FROM outbox_queue q WHERE q.event_id = o.event_id)")" = "$1" ]; }
+check "disagreeing event, then the operator's: the first sent" wait_for 30 d2_sent 1
+sql "UPDATE claims SET payee = 'professional', professional_id = (SELECT professional_id
+	FROM professionals WHERE id_value = '10010000015') WHERE claim_id = '$d2_claim'" >/dev/null
+check "disagreeing event, then the operator's: the second queued" \
+	bash -c "echo '$d2_claim' | '$BIN/claimctl' claim redecide - 2>>'$LOG' | grep -q ' queued again '"
+check "disagreeing event, then the operator's: the second sent" wait_for 30 d2_sent 2
 # Claims accepted, then their contract ended (a termination backdated, as
 # after a death) before a worker took them: the care after the end is
 # not paid to the member, the care before is; a professional paid in
@@ -1284,6 +1302,12 @@ check "disagreeing events: queued claims sent again by claimctl claim redecide" 
 	test "$(grep -c ' queued again ' <<<"$out")" = 2
 check "disagreeing events: ... and decided" wait_for 60 all_decided "$DIS" 2
 check "one event thrice: the claim decided" wait_for 60 all_decided "$DUP" 1
+check "disagreeing event, then the operator's: the claim decided" wait_for 60 all_decided "$D2" 1
+check_eq "disagreeing event, then the operator's: the professional paid once, the first dead-lettered" \
+	"$(sql "SELECT (SELECT string_agg(payee, ' ') FROM payments WHERE claim_id = '$d2_claim')
+		|| ' ' || (SELECT count(*) FROM outbox WHERE topic = 'claims.accepted.dlq'
+		  AND position(convert_to('as recorded: payee', 'UTF8') IN payload) > 0
+		  AND key = (SELECT contract_id::text FROM claims WHERE claim_id = '$d2_claim'))")" "professional 1"
 check "contract ended after acceptance: the claims decided" wait_for 60 all_decided "$ENDED" 3
 check_eq "contract ended after acceptance: March care not paid, February care paid" \
 	"$(sql "SELECT string_agg(c.external_id || '=' || c.status || '/' || coalesce(p.amount_cents, 0)
