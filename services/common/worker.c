@@ -73,12 +73,17 @@ int worker_db_outage(struct pg *db)
 	 * missing (a reconnect that could not prepare), 42 a fault of the
 	 * statement itself (undefined table or function, permission denied:
 	 * a release and its schema out of step, which would otherwise send
-	 * every good message to the dead letters), or a connection libpq
-	 * reports broken. */
+	 * every good message to the dead letters), 0A feature not supported
+	 * (a prepared statement whose result type a migration changed under
+	 * it: "cached plan must not change result type", until the daemon
+	 * prepares it again), 58 system error (an I/O error of the server),
+	 * XX internal error, or a connection libpq reports broken. */
 	return PQstatus(pg_conn(db)) != CONNECTION_OK || strncmp(state, "08", 2) == 0 ||
 	       strncmp(state, "57", 2) == 0 || strncmp(state, "53", 2) == 0 ||
 	       strncmp(state, "40", 2) == 0 || strncmp(state, "42", 2) == 0 ||
-	       strcmp(state, "55P03") == 0 || strcmp(state, "26000") == 0 || state[0] == '\0';
+	       strncmp(state, "0A", 2) == 0 || strncmp(state, "58", 2) == 0 ||
+	       strncmp(state, "XX", 2) == 0 || strcmp(state, "55P03") == 0 ||
+	       strcmp(state, "26000") == 0 || state[0] == '\0';
 }
 
 /* Dead letters written in the transaction in flight on this thread, by

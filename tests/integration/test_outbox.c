@@ -12,7 +12,8 @@
  *	producer in a fatal state failing its pass and losing nothing, a
  *	COMMIT that PostgreSQL turned into a ROLLBACK never taken for a
  *	success, and an event that cannot be delivered for now holding up
- *	neither the others nor the relay's pace, then going out once.
+ *	neither the others nor the relay's pace, then going out once. Last,
+ *	which database failures are outages (worker_db_outage()).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -449,6 +450,39 @@ static void test_commit_of_an_aborted_transaction_fails(void)
 	pg_close(db);
 }
 
+/* A failure the message is not the cause of is an outage (the batch
+ * tried again, never dead-lettered); one of its values is not. Each is
+ * raised by the server with its SQLSTATE. */
+static void test_outage_or_the_message(void)
+{
+	static const struct {
+		const char *state;
+		int outage;
+	} cases[] = {
+		{"40001", 1}, /* serialization failure */
+		{"42P01", 1}, /* a table this release expects, missing */
+		{"0A000", 1}, /* cached plan must not change result type */
+		{"58030", 1}, /* the server's I/O error */
+		{"XX000", 1}, /* internal error */
+		{"57014", 1}, /* statement timeout */
+		{"22003", 0}, /* a value out of range: the message's */
+		{"23514", 0}, /* a check violated: the message's */
+	};
+	struct pg *db = itest_db();
+	char sql[160];
+
+	REQUIRE(db != NULL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(sql, sizeof(sql),
+			 "DO $$ BEGIN RAISE EXCEPTION 'raised' USING ERRCODE = '%s'; END $$",
+			 cases[i].state);
+		CHECK(pg_exec(db, sql) != OK);
+		CHECK_EQ_STR(pg_sqlstate(db), cases[i].state);
+		CHECK_EQ_I64(worker_db_outage(db), cases[i].outage);
+	}
+	pg_close(db);
+}
+
 /* One event that cannot be delivered for now (its topic's partitions
  * held in the producer's queue, as by a broker that does not answer for
  * them) holds up neither the events behind it nor the relay: the pass
@@ -538,5 +572,6 @@ int main(void)
 	RUN(test_dead_letter_once_per_message);
 	RUN(test_commit_of_an_aborted_transaction_fails);
 	RUN(test_stuck_event_does_not_hold_the_others);
+	RUN(test_outage_or_the_message);
 	return test_report();
 }
