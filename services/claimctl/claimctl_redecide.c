@@ -97,25 +97,27 @@ static const char sql_lines[] =
 	"    WHERE name = '008_line_prices_as_given.sql') AS legacy) x) p"
 	" WHERE l.claim_id = $1::uuid ORDER BY l.line_no";
 
-/* Undecided lines whose care the contract no longer covers (terminated
- * since, or suspended from a day on or before the care, a beneficiary's
- * period closed): intake would refuse them now, and the workers would
- * leave them undecided again (they judge coverage when they decide).
- * Not a professional's in tiers payant: the workers pay it whatever
- * the contract became (reimburse_batch.c, covered()), the care given on
- * rights the mutuelle confirmed. */
+/* Of the undecided lines, those whose care the contract no longer covers
+ * (terminated since, or suspended from a day on or before the care, a
+ * beneficiary's period closed), and how many others there are. The
+ * workers judge coverage again when they decide (reimburse_batch.c,
+ * covered()): they decide the others and leave these NOT_COVERED. Not a
+ * professional's in tiers payant: the workers pay it whatever the
+ * contract became, the care given on rights the mutuelle confirmed. */
 static const char sql_uncovered[] =
-	"SELECT coalesce(string_agg(l.line_no || ' (' || l.care_date || ')', ', '"
-	"  ORDER BY l.line_no), '')"
+	"SELECT coalesce(string_agg(line_no || ' (' || care_date || ')', ', '"
+	"  ORDER BY line_no) FILTER (WHERE uncovered), ''),"
+	" count(*) FILTER (WHERE NOT uncovered)"
+	" FROM (SELECT l.line_no, l.care_date, cl.payee <> 'professional'"
+	"  AND (c.status = 'suspended' AND l.care_date >= coalesce(c.suspended_from, '-infinity')"
+	"   OR l.care_date < greatest(c.start_date, b.start_date)"
+	"   OR l.care_date >= least(coalesce(c.end_date, 'infinity'),"
+	"    coalesce(b.end_date, 'infinity'))) AS uncovered"
 	" FROM claim_lines l JOIN claims cl USING (claim_id)"
 	" JOIN contracts c ON c.contract_id = cl.contract_id"
 	" JOIN beneficiaries b ON b.beneficiary_id = cl.beneficiary_id"
-	" WHERE l.claim_id = $1::uuid AND cl.payee <> 'professional' AND NOT EXISTS"
-	"  (SELECT 1 FROM decisions d WHERE d.claim_id = l.claim_id AND d.line_no = l.line_no)"
-	" AND (c.status = 'suspended' AND l.care_date >= coalesce(c.suspended_from, '-infinity')"
-	"  OR l.care_date < greatest(c.start_date, b.start_date)"
-	"  OR l.care_date >= least(coalesce(c.end_date, 'infinity'),"
-	"   coalesce(b.end_date, 'infinity')))";
+	" WHERE l.claim_id = $1::uuid AND NOT EXISTS"
+	"  (SELECT 1 FROM decisions d WHERE d.claim_id = l.claim_id AND d.line_no = l.line_no)) x";
 
 static const char sql_requeue[] =
 	"WITH q AS (UPDATE claims SET status = 'queued', outcome_reason = NULL, decided_at = NULL"
@@ -405,13 +407,21 @@ static int redecide_one(struct pg *db, const char *claim_id, const char *actor)
 	}
 	if (pg_exec_params(db, sql_uncovered, 1, &claim_id, &uncovered) != OK)
 		goto done;
-	if (PQgetvalue(uncovered, 0, 0)[0] != '\0') {
+	/* Nothing left that could be paid: sent again, the claim would end
+	 * as it is. Still sent when queued: its outcome is yet to be said. */
+	if (PQgetvalue(uncovered, 0, 0)[0] != '\0' &&
+	    strcmp(PQgetvalue(uncovered, 0, 1), "0") == 0 &&
+	    strcmp(PQgetvalue(c, 0, C_STATUS), "queued") != 0) {
 		printf("%s not sent again: no longer covered on line(s) %s (contract ended or"
 		       " suspended since): left for a person to look at\n",
 		       claim_id, PQgetvalue(uncovered, 0, 0));
 		said = 1;
 		goto done;
 	}
+	if (PQgetvalue(uncovered, 0, 0)[0] != '\0')
+		printf("%s note: no longer covered on line(s) %s (contract ended or suspended"
+		       " since): the workers will leave them NOT_COVERED\n",
+		       claim_id, PQgetvalue(uncovered, 0, 0));
 	if (strcmp(PQgetvalue(c, 0, C_STATUS), "partial") == 0) {
 		status = complete(db, claim_id, actor, c);
 		said = 1; /* complete() says how it ended */

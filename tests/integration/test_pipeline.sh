@@ -772,14 +772,21 @@ check_eq "redecide: no version in force in March: error" "$(sql "SELECT status F
 # A claim in error whose contract ended since, before its care: intake
 # would refuse that care now, and redecide leaves it to a person.
 RU="uncovered-$RUN_ID"
-create_members "${P}5" 1 "$G"
-printf '{"source":"%s","external_id":"u","membership_number":"%s","lines":[%s]}\n' "$RU" "${P}500001" \
-	'{"category":"PHARMA","care_date":"2026-03-10","quantity":2,"charged_cents":1200,"brss_cents":1200,"amo_rate":65}' \
-	>"$TEST_LOGS/uncovered.json"
+create_members "${P}5" 2 "$G"
+pharma_line() { printf '{"category":"PHARMA","care_date":"%s","quantity":2,"charged_cents":1200,"brss_cents":1200,"amo_rate":65}' "$1"; }
+{
+	printf '{"source":"%s","external_id":"u","membership_number":"%s","lines":[%s]}\n' "$RU" "${P}500001" \
+		"$(pharma_line 2026-03-10)"
+	# Care on both sides of the end given below: the first line is still owed.
+	printf '{"source":"%s","external_id":"half","membership_number":"%s","lines":[%s,%s]}\n' "$RU" \
+		"${P}500002" "$(pharma_line 2026-03-10)" "$(pharma_line 2026-03-20)"
+} >"$TEST_LOGS/uncovered.json"
 "$BIN/claimctl" submit --sync "$TEST_LOGS/uncovered.json" >>"$LOG" 2>&1
-check "redecide, care no longer covered: the claim decided (error)" wait_for 30 all_decided "$RU" 1
+check "redecide, care no longer covered: the claims decided (error)" wait_for 30 all_decided "$RU" 2
 "$BIN/claimctl" contract terminate --member "${P}500001" --end-date 2026-03-01 >>"$LOG" 2>&1
-uncovered_claim=$(sql "SELECT claim_id FROM claims WHERE source = '$RU'")
+"$BIN/claimctl" contract terminate --member "${P}500002" --end-date 2026-03-15 >>"$LOG" 2>&1
+uncovered_claim=$(sql "SELECT claim_id FROM claims WHERE source = '$RU' AND external_id = 'u'")
+half_claim=$(sql "SELECT claim_id FROM claims WHERE source = '$RU' AND external_id = 'half'")
 out=$("$BIN/claimctl" claim redecide "$uncovered_claim")
 check_eq "redecide, care no longer covered: refused (exit 1)" "$?" 1
 check "redecide, care no longer covered: ... naming the line" \
@@ -843,6 +850,21 @@ fill_gap_formula "$G"
 out=$("$BIN/claimctl" claim redecide "$gap_claim" "$legacy_claim")
 check_eq "redecide: sent again" "$?" 0
 check "redecide: says so" grep -q "^$gap_claim queued again (2 lines)" <<<"$out"
+# Half its care still covered: sent, the covered line decided and paid,
+# the other left NOT_COVERED (before, the whole claim was refused, and the
+# covered care never paid).
+out=$("$BIN/claimctl" claim redecide "$half_claim")
+check_eq "redecide, half the care no longer covered: sent (exit 0)" "$?" 0
+check "redecide, half the care no longer covered: ... saying which line will not be paid" \
+	grep -q "^$half_claim note: no longer covered on line(s) 2 (2026-03-20)" <<<"$out"
+check "redecide, half the care no longer covered: decided, partial" wait_for 30 bash -c \
+	"[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT status FROM claims WHERE claim_id = '$half_claim'\")\" = partial ]"
+check_eq "redecide, half the care no longer covered: the first line paid, the second NOT_COVERED" \
+	"$(sql "SELECT (SELECT string_agg(line_no::text, ',') FROM decisions WHERE claim_id = '$half_claim')
+		|| ' ' || (SELECT amount_cents = (SELECT sum(amc_cents) FROM decisions WHERE claim_id = '$half_claim')
+		           FROM payments WHERE claim_id = '$half_claim')
+		|| ' ' || (SELECT outcome_reason LIKE '%NOT_COVERED: the contract no longer covers 2026-03-20%'
+		           FROM claims WHERE claim_id = '$half_claim')")" "1 true true"
 check "redecide: decided with the version just published" wait_for 30 bash -c \
 	"[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT status FROM claims WHERE claim_id = '$gap_claim'\")\" = complete ]"
 check_eq "redecide: the same amounts and rules as the same care on the same guarantees" \
