@@ -151,11 +151,19 @@ struct request {
 	".end_date > current_date)) DESC, " c ".start_date DESC, " c ".contract_id DESC"
 
 /* clang-format off */
-/* The contract, and its member, locked until the commit: a second
- * command on any of the member's contracts waits, then reads what the
- * first made of them (the overlap check sees the other's dates). NO KEY:
- * rows naming them (beneficiaries, documents, notifications) can still
- * be inserted meanwhile. */
+/* The member locked until the commit, before its contracts are read: a
+ * second command on any of the member's contracts waits here, then reads
+ * what the first made of them, in the statement after (its own snapshot)
+ * — the choice of the contract included, which one statement locking
+ * as it picks would have made on the rows as they were (PostgreSQL
+ * checks again a row's WHERE once its lock is granted, not its ORDER BY).
+ * NO KEY: rows naming the member (contracts, documents, notifications)
+ * can still be inserted meanwhile. */
+static const char sql_lock_member[] =
+	"SELECT 1 FROM members WHERE membership_number = $1 FOR NO KEY UPDATE";
+
+/* The contract, locked until the commit too (the overlap check sees the
+ * other commands' dates). */
 static const char sql_pick[] =
 	"SELECT c.contract_id, c.status, c.start_date::text, coalesce(c.end_date::text, ''),"
 	" c.start_date <= current_date"
@@ -254,8 +262,11 @@ struct outcome {
 static int pick(struct pg *db, const struct request *rq, PGresult **out, int *refused)
 {
 	const char *v[2] = {rq->member, rq->contract};
-	PGresult *theirs;
+	PGresult *theirs, *member;
 
+	if (pg_exec_params(db, sql_lock_member, 1, v, &member) != OK)
+		return ERR;
+	PQclear(member);
 	if (pg_exec_params(db, sql_pick, 2, v, out) != OK)
 		return ERR;
 	if (PQntuples(*out) == 0) {

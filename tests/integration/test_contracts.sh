@@ -14,6 +14,8 @@
 #    refused;
 #  - an end date that would overlap another contract refused; a
 #    cancelled contract overlaps nothing; migration 024's CHECK;
+#  - two operators at once on one member: the second picks its contract
+#    from what the first made;
 #  - Redis unreachable: the change stands, said on stderr;
 #  - outbox retry of an id named twice, outbox refused --limit 0;
 #  - claimctl simulate into a full disk exits 1.
@@ -279,5 +281,33 @@ check_eq "overlap: the cancelled renewal re-opened over A refused (exit 1)" "$RC
 	"1 terminated 2026-06-01 résiliation"
 check "overlap: ... naming A, which began before it" \
 	grep -q "overlapping contract $A4 (from 2025-01-01, until 2026-09-01)" <<<"$ERR"
+
+# ---- two operators at once ------------------------------------------------------------
+# One ends contract A today, its transaction still open, while another
+# suspends the member's contract without naming it: the second waits for
+# the first, then picks from what the first made (A ended, so the renewal
+# B), as if it had run after it; not A, the contract in force when it
+# began waiting.
+create_members "${P}5" 1 CONFORT
+M5="${P}500001"
+A5=$(contracts "$M5")
+B5=$(sql "INSERT INTO contracts (member_id, formula_code, amc_number, status, start_date)
+	SELECT member_id, 'ESSENTIEL', '75500017', 'active', current_date + 30
+	FROM members WHERE membership_number = '$M5' RETURNING contract_id")
+PGAPPNAME="operator_one_$RUN_ID" psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN;
+	SELECT 1 FROM members WHERE membership_number = '$M5' FOR NO KEY UPDATE;
+	UPDATE contracts SET status = 'terminated', end_date = current_date,
+	  termination_reason = 'résiliation', terminated_at = now() WHERE contract_id = $A5;
+	SELECT pg_sleep(3); COMMIT" >/dev/null 2>>"$LOG" &
+first=$!
+check "two operators: the first's change made, not committed" wait_for 10 bash -c \
+	"[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM pg_stat_activity
+	  WHERE application_name = 'operator_one_$RUN_ID' AND wait_event = 'PgSleep'\")\" = 1 ]"
+ctl contract suspend --member "$M5"
+wait "$first"
+check_eq "two operators: the second's suspension done (exit 0)" "$RC" 0
+check_eq "two operators: ... on the renewal, A left as the first made it" \
+	"$(sql "SELECT string_agg(status, ' ' ORDER BY start_date) FROM contracts
+	  WHERE contract_id IN ($A5, $B5)")" "terminated suspended"
 
 report
