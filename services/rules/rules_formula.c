@@ -28,6 +28,10 @@
  *	    guarantee does not depend on the lenses);
  *	  - hearing aids class II: at most the ceiling per ear (a percentage
  *	    of the BRSS only by its envelope: the BRSS is not known here);
+ *	  - a renewal period of the formula's own (renewal_months) no
+ *	    shorter than the legal one: glasses 2 years (1 under 16: the
+ *	    legal periods apply to children whatever the formula's, if
+ *	    shorter), hearing aids 4 years;
  *	  - the forfait journalier: covered in full with no limit of days.
  *	A category the formula leaves out is not an issue: the engine pays
  *	the ticket modérateur and the forfait journalier of a responsible
@@ -266,6 +270,28 @@ static void check_fjh(const struct rules_guarantee *g, const struct rules_param_
 		      "covered in full");
 }
 
+/* A period of the formula's own that pays a new equipment sooner than the
+ * law lets a responsible contract (domain reference section 3). */
+static void check_renewal(const struct rules_guarantee *g, int cat,
+			  const struct rules_param_set *set, struct issues *is)
+{
+	const struct rules_renewal_params *rn = set->renewal;
+
+	if (!(g->has & RULES_G_RENEWAL) || rn == NULL)
+		return;
+	if (cat == RULES_CAT_AUDIO && g->renewal_months < rn->audio_months)
+		issue(is, cat,
+		      "renewal_months %d pays a hearing aid sooner than the legal renewal of %d "
+		      "months",
+		      g->renewal_months, rn->audio_months);
+	if (cat == RULES_CAT_OPTIQUE_EQUIPEMENT && g->renewal_months < rn->glasses_months)
+		issue(is, cat,
+		      "renewal_months %d pays glasses sooner than the legal renewal of %d months "
+		      "(%d under %d)",
+		      g->renewal_months, rn->glasses_months, rn->glasses_child_months,
+		      rn->glasses_child_under_age);
+}
+
 static void check_contract(const struct rules_contract *c, const struct rules_param_set *set,
 			   struct issues *is)
 {
@@ -277,6 +303,7 @@ static void check_contract(const struct rules_contract *c, const struct rules_pa
 		check_tm(g, cat, is);
 		check_doctor(g, cat, set->responsible, is);
 		check_equipment(g, cat, set, is);
+		check_renewal(g, cat, set, is);
 		if (cat == RULES_CAT_HOSP_FJH)
 			check_fjh(g, set, is);
 	}

@@ -107,6 +107,7 @@ static const char *const good[] = {
 	"{\"OPTIQUE_EQUIPEMENT\": {\"equipment_cents\": 30000, \"annual_cents\": 12000}}",
 	"{\"AUDIO\": {\"pct_brss\": 100, \"annual_cents\": 100000}}",
 	"{\"AUDIO\": {\"equipment_cents\": 170000}}",
+	"{\"AUDIO\": {\"equipment_cents\": 170000, \"renewal_months\": 60}}",
 	/* No BRSS of a hearing aid in the data: a percentage alone is not
 	 * weighed against the ceiling (the engine caps the line). */
 	"{\"AUDIO\": {\"pct_brss\": 500}}",
@@ -168,6 +169,12 @@ static const struct {
 	{"{\"HOSP_FJH\": {\"frais_reels\": true, \"annual_cap_cents\": 100000}}",
 	 RULES_CAT_HOSP_FJH, "in full"},
 	{"{\"HOSP_FJH\": {\"pct_brss\": 100}}", RULES_CAT_HOSP_FJH, "no BRSS"},
+	{"{\"OPTIQUE_EQUIPEMENT\": {\"equipment_cents\": 20000, \"renewal_months\": 6}}",
+	 RULES_CAT_OPTIQUE_EQUIPEMENT, "sooner than the legal renewal of 24 months (12 under 16)"},
+	{"{\"OPTIQUE_EQUIPEMENT\": {\"equipment_cents\": 20000, \"renewal_months\": 12}}",
+	 RULES_CAT_OPTIQUE_EQUIPEMENT, "renewal_months 12"},
+	{"{\"AUDIO\": {\"equipment_cents\": 100000, \"renewal_months\": 12}}", RULES_CAT_AUDIO,
+	 "legal renewal of 48 months"},
 };
 
 static void test_bad(void)
