@@ -7,9 +7,14 @@
  *	protobuf decoding within a byte budget), the metrics rendering and
  *	the settings from the environment: no server needed.
  */
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -377,6 +382,57 @@ static void test_metrics_addr(void)
 		CHECK(metrics_addr_check(bad[i]) == ERR);
 }
 
+#define MANY_FDS 1100 /* above FD_SETSIZE (1024) */
+
+/* GET path from 127.0.0.1:port: the status line's first bytes. */
+static void http_get(int port, const char *path, char *status, size_t len)
+{
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	char req[128];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ssize_t n = 0;
+
+	status[0] = '\0';
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&to, sizeof(to)) == 0 &&
+	    write(fd, req, strlen(req)) == (ssize_t)strlen(req))
+		n = read(fd, status, len - 1);
+	status[n > 0 ? n : 0] = '\0';
+	if (fd >= 0)
+		close(fd);
+}
+
+/* The probes are answered with more than FD_SETSIZE descriptors open (a
+ * front door with a thousand professionals connected): a probe's socket
+ * is then past what select() can watch. */
+static void test_metrics_endpoint_many_fds(void)
+{
+	struct rlimit lim;
+	int held[MANY_FDS], n = 0;
+	char status[64];
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_max < MANY_FDS + 64) {
+		printf("  skipped: the open files limit is below %d\n", MANY_FDS + 64);
+		return;
+	}
+	if (lim.rlim_cur < MANY_FDS + 64) {
+		lim.rlim_cur = MANY_FDS + 64;
+		REQUIRE(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+	}
+	while (n < MANY_FDS && (held[n] = open("/dev/null", O_RDONLY)) >= 0)
+		n++;
+	REQUIRE(n == MANY_FDS);
+	REQUIRE(metrics_http_start("127.0.0.1:19387", NULL, NULL) == OK);
+	http_get(19387, "/live", status, sizeof(status));
+	CHECK(strncmp(status, "HTTP/1.0 200", 12) == 0 || strncmp(status, "HTTP/1.1 200", 12) == 0);
+	http_get(19387, "/health", status, sizeof(status));
+	CHECK(strncmp(status, "HTTP/1.0 200", 12) == 0 || strncmp(status, "HTTP/1.1 200", 12) == 0);
+	metrics_http_stop();
+	while (n > 0)
+		close(held[--n]);
+}
+
 /* A setting an operator mistyped stops the start with its name, never
  * runs on a default nobody chose. */
 static void test_config_values(void)
@@ -621,6 +677,7 @@ int main(void)
 	RUN(test_pb_budget);
 	RUN(test_metrics_render);
 	RUN(test_metrics_addr);
+	RUN(test_metrics_endpoint_many_fds);
 	RUN(test_pg_binary_int);
 	RUN(test_key_text);
 	RUN(test_config_values);
