@@ -331,25 +331,26 @@ char *key_text(const void *key, size_t len)
 
 int read_stream(FILE *in, size_t max, char **text, size_t *len)
 {
-	size_t cap = 65536, n = 0, got;
+	/* Room for max + 1 bytes at most: a byte beyond max, when there is
+	 * one, says the stream is too long; exactly max is not. */
+	size_t cap = max < 65536 ? max + 1 : 65536, n = 0, got;
 	char *buf = malloc(cap + 1);
 
 	while (buf != NULL && (got = fread(buf + n, 1, cap - n, in)) > 0) {
 		n += got;
-		if (n < cap)
-			continue;
-		if (cap >= max) {
+		if (n > max) {
 			free(buf);
 			errno = EFBIG;
 			return ERR;
 		}
-		cap *= 2;
-		{
-			char *bigger = realloc(buf, cap + 1);
+		if (n == cap) { /* then cap <= max */
+			size_t more = cap > (max + 1) / 2 ? max + 1 : cap * 2;
+			char *bigger = realloc(buf, more + 1);
 
 			if (bigger == NULL)
 				free(buf);
 			buf = bigger;
+			cap = more;
 		}
 	}
 	if (buf == NULL || ferror(in)) {

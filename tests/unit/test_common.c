@@ -8,6 +8,7 @@
  *	the settings from the environment: no server needed.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -382,6 +383,45 @@ static void test_metrics_addr(void)
 		CHECK(metrics_addr_check(bad[i]) == ERR);
 }
 
+/* size bytes read through read_stream() with a limit of max. */
+static int read_sized(size_t size, size_t max, size_t *len)
+{
+	char *data = malloc(size + 1), *text = NULL;
+	FILE *in;
+	int status = ERR;
+
+	memset(data, 'x', size + 1);
+	in = fmemopen(data, size, "r");
+	if (in != NULL) {
+		status = read_stream(in, max, &text, len);
+		fclose(in);
+	}
+	free(text);
+	free(data);
+	return status;
+}
+
+/* Up to max bytes are read, whatever max is; one more is too long. */
+static void test_read_stream_limit(void)
+{
+	static const size_t maxes[] = {0, 10, 65536, 100000, 131072, 1u << 20};
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(maxes) / sizeof(maxes[0]); i++) {
+		size_t max = maxes[i];
+
+		len = 0;
+		CHECK(read_sized(max, max, &len) == OK);
+		CHECK_EQ_I64((long long)len, (long long)max);
+		errno = 0;
+		CHECK(read_sized(max + 1, max, &len) == ERR);
+		CHECK_EQ_I64(errno, EFBIG);
+		CHECK(read_sized(max + 20000, max, &len) == ERR);
+	}
+	CHECK(read_sized(0, 10, &len) == OK);
+	CHECK_EQ_I64((long long)len, 0);
+}
+
 #define MANY_FDS 1100 /* above FD_SETSIZE (1024) */
 
 /* GET path from 127.0.0.1:port: the status line's first bytes. */
@@ -678,6 +718,7 @@ int main(void)
 	RUN(test_metrics_render);
 	RUN(test_metrics_addr);
 	RUN(test_metrics_endpoint_many_fds);
+	RUN(test_read_stream_limit);
 	RUN(test_pg_binary_int);
 	RUN(test_key_text);
 	RUN(test_config_values);
