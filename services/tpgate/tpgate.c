@@ -304,12 +304,16 @@ static int tpgate_init(void *ctx)
 {
 	struct tpgate *g = ctx;
 	const char *topics[] = {"contracts.changed"};
+	uint8_t secret[32];
 
-	if (strlen(cfg.secret_key) != 40) {
+	/* Missing, cut short or not Z85: said here, naming the variable,
+	 * rather than by libzmq at the bind, after the database. */
+	if (strlen(cfg.secret_key) != 40 || zmq_z85_decode(secret, cfg.secret_key) == NULL) {
 		log_error("CLAIMS_TP_SERVER_SECRET must hold the 40-character Z85 secret key of the"
 			  " front door (claimctl tp keygen)");
 		return ERR;
 	}
+	sodium_memzero(secret, sizeof(secret));
 	/* A pharmacy in Paris at 00:30 asks about today, not about the UTC
 	 * day before: a contract starting today is open. */
 	if (date_set_local_zone(cfg.timezone) != OK)

@@ -46,6 +46,16 @@ out=$(env CLAIMS_MAX_STEP_ERRORS=0 CLAIMS_INTAKE_BATCH=10x "$BIN/intake" 2>&1 </
 check_eq "two bad settings: exit 2" "$?" 2
 check "two bad settings: ... both named" \
 	bash -c "grep -q CLAIMS_MAX_STEP_ERRORS <<<'$out' && grep -q CLAIMS_INTAKE_BATCH <<<'$out'"
+# The front door's secret key, missing or not Z85: refused at start, named,
+# before any server is reached (the database here is a dead port).
+for secret in "" "short" "$(printf '~%.0s' $(seq 1 40))"; do
+	out=$(CLAIMS_TP_SERVER_SECRET=$secret CLAIMS_PG_DSN=postgresql://nobody@127.0.0.1:9/none \
+		"$BIN/tpgate" 2>&1 </dev/null)
+	status=$?
+	check "tpgate: secret key '${secret:0:5}' (${#secret} characters) refused, exit 1, named" \
+		bash -c "[ $status -eq 1 ] && grep -q CLAIMS_TP_SERVER_SECRET <<<'${out//\'/}' &&
+			! grep -qi postgres <<<'${out//\'/}'"
+done
 refused intake CLAIMS_INTAKE_BATCH=0
 refused intake CLAIMS_INTAKE_BATCH=many
 refused reimburse CLAIMS_REIMBURSE_BATCH=100000
