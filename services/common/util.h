@@ -62,7 +62,7 @@ int date_set_local_zone(const char *tz) MUST_CHECK;
 /* The latest date of today where claims come from (UTC+4, Réunion):
  * care given "today" where the sender is, Paris at 00:30 or Réunion at
  * 03:00, is never later; care dated tomorrow in Paris is, but for the
- * four hours before Paris's midnight (three in summer). */
+ * three hours before Paris's midnight (two in summer). */
 int32_t date_today_anywhere(void);
 int32_t date_anywhere_at(int64_t now_us); /* the same at an instant (µs since the epoch) */
 
