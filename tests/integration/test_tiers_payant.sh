@@ -286,8 +286,17 @@ check_eq "payments export: a run names the operator who made it (CLAIMS_OPERATOR
 CLAIMS_OPERATOR= USER="clerk-$RUN_ID" payments export --run "$RUN-empty" --limit 0 >/dev/null
 check_eq "payments export: ... else \$USER" \
 	"$(sql "SELECT made_by FROM payment_runs WHERE run_id = '$RUN-empty'")" "clerk-$RUN_ID"
+# A run made when nothing of its kind was owed (every professional's
+# payment just taken), asked again once one is owed (the invoice's, put
+# back by hand, restored after): it stays the empty run it was.
+payments export --run "$RUN-idle" --payee professional --limit 1000000 >"$TEST_LOGS/tp-run-idle.txt"
+check_eq "payments export: a run made when nothing was owed is empty (exit 0)" \
+	"$?:$(wc -l <"$TEST_LOGS/tp-run-idle.txt")" "0:0"
+sql "UPDATE payments SET status = 'pending', run_id = NULL WHERE claim_id = '$CLAIM'" >/dev/null
+out=$(payments export --run "$RUN-idle" --payee professional --limit 1000000)
 check_eq "payments export: a run that took nothing takes nothing later either" \
-	"$(payments export --run "$RUN-empty" --limit 0 | wc -l) $(sql "SELECT payments FROM payment_runs WHERE run_id = '$RUN-empty'")" "0 0"
+	"$?:$out:$(sql "SELECT status FROM payments WHERE claim_id = '$CLAIM'")" "0::pending"
+sql "UPDATE payments SET status = 'sent', run_id = '$RUN' WHERE claim_id = '$CLAIM'" >/dev/null
 payments export --run "$RUN-2" --payee professional --limit 1000000 >"$TEST_LOGS/tp-run-2.txt"
 check_eq "payments export: another run (made: exit 0) does not take them again" \
 	"$?:$(grep -c " $CLAIM " "$TEST_LOGS/tp-run-2.txt")" 0:0
