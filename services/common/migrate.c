@@ -79,7 +79,30 @@ static int applied_state(struct pg *db, const char *name, const char *sum)
 	return state;
 }
 
-static int apply_one(struct pg *db, const char *dir, const char *name)
+/* OK when no migration applied here sorts after name: a file that sorts
+ * before one already applied (a branch's, a hotfix numbered into the
+ * past) would run here after it and elsewhere before it, two schemas
+ * from the same files. */
+static int in_order(struct pg *db, const char *name)
+{
+	const char *values[1] = {name};
+	PGresult *res;
+	int status = OK;
+
+	if (pg_exec_params(db, "SELECT max(name) FROM schema_migrations WHERE name > $1", 1, values,
+			   &res) != OK)
+		return ERR;
+	if (!PQgetisnull(res, 0, 0)) {
+		log_error("migration %s sorts before %s, already applied: it would run out of"
+			  " order; give it a name that sorts after it",
+			  name, PQgetvalue(res, 0, 0));
+		status = ERR;
+	}
+	PQclear(res);
+	return status;
+}
+
+static int apply_one(struct pg *db, const char *dir, const char *name, int out_of_order)
 {
 	char *path = xasprintf("%s/%s", dir, name), *sql = NULL, sum[65];
 	size_t len;
@@ -94,7 +117,7 @@ static int apply_one(struct pg *db, const char *dir, const char *name)
 		status = state == 1 ? 1 : ERR;
 		goto out;
 	}
-	if (pg_begin(db) != OK)
+	if ((!out_of_order && in_order(db, name) != OK) || pg_begin(db) != OK)
 		goto out;
 	if (pg_exec(db, sql) != OK ||
 	    pg_exec_params(db, "INSERT INTO schema_migrations (name, sha256) VALUES ($1, $2)", 2,
@@ -112,7 +135,7 @@ out:
 	return status;
 }
 
-int migrate_apply(struct pg *db, const char *dir, int *applied)
+int migrate_apply(struct pg *db, const char *dir, int out_of_order, int *applied)
 {
 	char **names;
 	int count, status = OK;
@@ -129,7 +152,7 @@ int migrate_apply(struct pg *db, const char *dir, int *applied)
 		return ERR;
 	}
 	for (int i = 0; i < count; i++) {
-		int r = status == OK ? apply_one(db, dir, names[i]) : OK;
+		int r = status == OK ? apply_one(db, dir, names[i], out_of_order) : OK;
 
 		if (r == ERR)
 			status = ERR;

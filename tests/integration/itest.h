@@ -47,7 +47,7 @@ static inline struct pg *itest_db(void)
 
 	if (pg_open(itest_dsn(), &db) != OK)
 		return NULL;
-	if (migrate_apply(db, "deploy/sql", &applied) != OK) {
+	if (migrate_apply(db, "deploy/sql", 0, &applied) != OK) {
 		pg_close(db);
 		return NULL;
 	}

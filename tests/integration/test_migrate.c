@@ -52,7 +52,7 @@ static void test_migrate_twice(void)
 
 	REQUIRE(db != NULL);
 	before = schema_fingerprint(db);
-	CHECK(migrate_apply(db, "deploy/sql", &applied) == OK);
+	CHECK(migrate_apply(db, "deploy/sql", 0, &applied) == OK);
 	CHECK_EQ_I64(applied, 0);
 	after = schema_fingerprint(db);
 	REQUIRE(before != NULL && after != NULL);
@@ -77,7 +77,37 @@ static void test_changed_migration_refused(void)
 			dir);
 	REQUIRE(system(cmd) == 0);
 	free(cmd);
-	CHECK(migrate_apply(db, dir, &applied) == ERR);
+	CHECK(migrate_apply(db, dir, 0, &applied) == ERR);
+	cmd = xasprintf("rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
+	free(cmd);
+	pg_close(db);
+}
+
+/* A migration that sorts before one already applied is refused, and
+ * not applied: here it would run after it, on a new database before. */
+static void test_migration_out_of_order_refused(void)
+{
+	struct pg *db = itest_db();
+	char dir[] = "/tmp/claims-migrations-XXXXXX";
+	char *cmd;
+	int applied;
+
+	REQUIRE(db != NULL);
+	REQUIRE(mkdtemp(dir) != NULL);
+	cmd = xasprintf("cp deploy/sql/*.sql %s/ && echo 'CREATE TABLE late_fix (x int);' >"
+			" %s/023_zz_late_fix.sql",
+			dir, dir);
+	REQUIRE(system(cmd) == 0);
+	free(cmd);
+	CHECK(migrate_apply(db, dir, 0, &applied) == ERR);
+	CHECK_EQ_I64(applied, 0);
+	CHECK_EQ_I64(count_rows(db, "schema_migrations WHERE name = '023_zz_late_fix.sql'"), 0);
+	CHECK_EQ_I64(count_rows(db, "pg_tables WHERE tablename = 'late_fix'"), 0);
+	/* Should it have been applied: leave the shared database as it was. */
+	CHECK(pg_exec(db,
+		      "DROP TABLE IF EXISTS late_fix;"
+		      " DELETE FROM schema_migrations WHERE name = '023_zz_late_fix.sql'") == OK);
 	cmd = xasprintf("rm -rf %s", dir);
 	CHECK(system(cmd) == 0);
 	free(cmd);
@@ -118,6 +148,7 @@ int main(void)
 		return 2;
 	RUN(test_migrate_twice);
 	RUN(test_changed_migration_refused);
+	RUN(test_migration_out_of_order_refused);
 	RUN(test_seed_twice);
 	return test_report();
 }
