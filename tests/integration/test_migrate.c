@@ -63,24 +63,40 @@ static void test_migrate_twice(void)
 	pg_close(db);
 }
 
+/* deploy/sql copied into dir (a mkdtemp template), then the shell
+ * command `change` run in it; OK or ERR. */
+static int migrations_copy(char *dir, const char *change)
+{
+	char *cmd;
+	int status;
+
+	if (mkdtemp(dir) == NULL)
+		return ERR;
+	cmd = xasprintf("cp deploy/sql/*.sql %s/ && cd %s && %s", dir, dir, change);
+	status = system(cmd) == 0 ? OK : ERR;
+	free(cmd);
+	return status;
+}
+
+static void migrations_remove(const char *dir)
+{
+	char *cmd = xasprintf("rm -rf %s", dir);
+
+	CHECK(system(cmd) == 0);
+	free(cmd);
+}
+
 static void test_changed_migration_refused(void)
 {
 	struct pg *db = itest_db();
 	char dir[] = "/tmp/claims-migrations-XXXXXX";
-	char *cmd;
 	int applied;
 
 	REQUIRE(db != NULL);
-	REQUIRE(mkdtemp(dir) != NULL);
 	/* Same name as an applied migration, other content: must be refused. */
-	cmd = xasprintf("cp deploy/sql/*.sql %s/ && echo '-- edited' >> %s/001_reference.sql", dir,
-			dir);
-	REQUIRE(system(cmd) == 0);
-	free(cmd);
+	REQUIRE(migrations_copy(dir, "echo '-- edited' >> 001_reference.sql") == OK);
 	CHECK(migrate_apply(db, dir, 0, &applied) == ERR);
-	cmd = xasprintf("rm -rf %s", dir);
-	CHECK(system(cmd) == 0);
-	free(cmd);
+	migrations_remove(dir);
 	pg_close(db);
 }
 
@@ -90,16 +106,11 @@ static void test_migration_out_of_order_refused(void)
 {
 	struct pg *db = itest_db();
 	char dir[] = "/tmp/claims-migrations-XXXXXX";
-	char *cmd;
 	int applied;
 
 	REQUIRE(db != NULL);
-	REQUIRE(mkdtemp(dir) != NULL);
-	cmd = xasprintf("cp deploy/sql/*.sql %s/ && echo 'CREATE TABLE late_fix (x int);' >"
-			" %s/023_zz_late_fix.sql",
-			dir, dir);
-	REQUIRE(system(cmd) == 0);
-	free(cmd);
+	REQUIRE(migrations_copy(
+			dir, "echo 'CREATE TABLE late_fix (x int);' > 023_zz_late_fix.sql") == OK);
 	CHECK(migrate_apply(db, dir, 0, &applied) == ERR);
 	CHECK_EQ_I64(applied, 0);
 	CHECK_EQ_I64(count_rows(db, "schema_migrations WHERE name = '023_zz_late_fix.sql'"), 0);
@@ -108,9 +119,7 @@ static void test_migration_out_of_order_refused(void)
 	CHECK(pg_exec(db,
 		      "DROP TABLE IF EXISTS late_fix;"
 		      " DELETE FROM schema_migrations WHERE name = '023_zz_late_fix.sql'") == OK);
-	cmd = xasprintf("rm -rf %s", dir);
-	CHECK(system(cmd) == 0);
-	free(cmd);
+	migrations_remove(dir);
 	pg_close(db);
 }
 
