@@ -45,6 +45,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# served_meanwhile WHAT FROM_MS AT_LEAST WAIT_MS: the probe's requests sent
+# from FROM_MS on (in $OUT) were at least AT_LEAST, each answered with the
+# cached rights, none waiting WAIT_MS or more
+served_meanwhile() {
+	local what=$1 from=$2 least=$3 limit=$4 after count
+	after=$(awk -v t="$from" '$1 ~ /^[0-9]+$/ && $1 + 0 >= t' "$OUT")
+	count=$(grep -c . <<<"$after")
+	check "$what: requests were sent meanwhile ($count)" test "$count" -ge "$least"
+	check_eq "$what: every one answered with the cached rights" \
+		"$(awk '$3 != "open"' <<<"$after" | head -n 3)" ""
+	check_eq "$what: none waited $limit ms or more" \
+		"$(awk -v l="$limit" '$2 >= l' <<<"$after" | head -n 3)" ""
+}
+
 tp_client tcp://127.0.0.1:5732
 check "keys: register a pharmacy" "$BIN/claimctl" tp register --kind RPPS \
 	--id "6${RUN_ID: -5}00001" --public-key "$CLAIMS_TP_PUBLIC_KEY" >/dev/null
@@ -71,13 +85,7 @@ check_eq "the probe ran to its end" "$?" 0
 
 # Requests sent after the silence began (less the first second, the
 # loop's session finding itself cut): each answered, at once.
-after=$(awk -v t="$((silent_from + 1000))" '$1 ~ /^[0-9]+$/ && $1 + 0 >= t' "$OUT")
-count=$(grep -c . <<<"$after")
-check "silent server: requests were sent meanwhile ($count)" test "$count" -ge 40
-check_eq "silent server: every one answered with the cached rights" \
-	"$(awk '$3 != "open"' <<<"$after" | head -n 3)" ""
-check_eq "silent server: none waited a second or more" \
-	"$(awk '$2 >= 1000' <<<"$after" | head -n 3)" ""
+served_meanwhile "silent server" $((silent_from + 1000)) 40 1000
 check_eq "silent server: /health 503" "$(health)" 503
 check "silent server: /health names the database" bash -c "curl -s $HEALTH | grep -q database"
 check "silent server: the front door keeps running" kill -0 "$TPGATE_PID"
@@ -109,13 +117,7 @@ wait "${asking[@]}"
 wait "$probe"
 check_eq "the probe ran to its end" "$?" 0
 release_lock
-after=$(awk -v t="$locked_from" '$1 ~ /^[0-9]+$/ && $1 + 0 >= t' "$OUT")
-count=$(grep -c . <<<"$after")
-check "slow server: requests were sent meanwhile ($count)" test "$count" -ge 20
-check_eq "slow server: every one answered with the cached rights" \
-	"$(awk '$3 != "open"' <<<"$after" | head -n 3)" ""
-check_eq "slow server: none waited 2.5 s or more" \
-	"$(awk '$2 >= 2500' <<<"$after" | head -n 3)" ""
+served_meanwhile "slow server" "$locked_from" 20 2500
 check "slow server: the statuses were refused UNAVAILABLE" grep -q UNAVAILABLE "$STATUS_OUT"
 check "slow server: the pause was logged" grep -q 'fail at once for the next 5000 ms' "$LOG"
 
