@@ -52,6 +52,14 @@ state() {
 		FROM contracts WHERE contract_id = $1"
 }
 
+# renewal MEMBER START: a second contract of the member (ESSENTIEL,
+# active) from START (an SQL date), its id printed
+renewal() {
+	sql "INSERT INTO contracts (member_id, formula_code, amc_number, status, start_date)
+	SELECT member_id, 'ESSENTIEL', '75500017', 'active', $2
+	FROM members WHERE membership_number = '$1' RETURNING contract_id"
+}
+
 # audited ID: the actions audited for contract ID, in order
 audited() {
 	sql "SELECT coalesce(string_agg(action, ' ' ORDER BY audit_id), '')
@@ -251,9 +259,7 @@ check "intake: care under the cancelled B refused NOT_COVERED" \
 create_members "${P}4" 1 CONFORT
 M4="${P}400001"
 A4=$(contracts "$M4")
-B4=$(sql "INSERT INTO contracts (member_id, formula_code, amc_number, status, start_date)
-	SELECT member_id, 'ESSENTIEL', '75500017', 'active', date '2026-06-01'
-	FROM members WHERE membership_number = '$M4' RETURNING contract_id")
+B4=$(renewal "$M4" "date '2026-06-01'")
 ctl contract terminate --member "$M4" --contract "$A4" --end-date 2026-09-01
 check_eq "overlap: an end date after the renewal's start refused (exit 1)" "$RC" 1
 check "overlap: ... naming the renewal and its start" \
@@ -291,9 +297,7 @@ check "overlap: ... naming A, which began before it" \
 create_members "${P}5" 1 CONFORT
 M5="${P}500001"
 A5=$(contracts "$M5")
-B5=$(sql "INSERT INTO contracts (member_id, formula_code, amc_number, status, start_date)
-	SELECT member_id, 'ESSENTIEL', '75500017', 'active', current_date + 30
-	FROM members WHERE membership_number = '$M5' RETURNING contract_id")
+B5=$(renewal "$M5" "current_date + 30")
 PGAPPNAME="operator_one_$RUN_ID" psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN;
 	SELECT 1 FROM members WHERE membership_number = '$M5' FOR NO KEY UPDATE;
 	UPDATE contracts SET status = 'terminated', end_date = current_date,
