@@ -264,6 +264,9 @@ void tp_front_metrics(void);
 void tp_send(struct tpgate *g, const struct tp_route *r, const uint8_t *body, size_t len);
 void tp_reply(struct tpgate *g, const struct tp_route *r, const char *trace_id,
 	      Claims__MessageType type, const ProtobufCMessage *m);
+/* 1 when code is an error code: capitals and '_', 1 to TP_ERROR_CODE_MAX. */
+#define TP_ERROR_CODE_MAX 31
+int tp_error_code_ok(const char *code);
 void tp_reply_error(struct tpgate *g, const struct tp_route *r, const char *trace_id,
 		    const char *request_id, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));

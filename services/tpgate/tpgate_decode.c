@@ -16,6 +16,9 @@
  *	size; past it the decode fails and the request is answered
  *	BAD_ENVELOPE or BAD_PAYLOAD. No I/O: the unit tests and the fuzz
  *	target include this file and decode as the front door does.
+ *
+ *	Also what an error code may be (tp_error_code_ok()), for the codes
+ *	a worker's ErrorReply brings back to the client and to the metrics.
  */
 #include <stdio.h>
 
@@ -82,4 +85,14 @@ ProtobufCMessage *tp_decode_payload(struct pb_budget *budget, const struct envel
 	if (desc == NULL)
 		return NULL;
 	return protobuf_c_message_unpack(desc, &budget->allocator, env->payload_len, env->payload);
+}
+
+int tp_error_code_ok(const char *code)
+{
+	size_t n = 0;
+
+	for (; code[n] != '\0'; n++)
+		if (!((code[n] >= 'A' && code[n] <= 'Z') || code[n] == '_'))
+			return 0;
+	return n > 0 && n <= TP_ERROR_CODE_MAX;
 }

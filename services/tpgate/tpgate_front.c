@@ -107,7 +107,8 @@ void tp_reply_error(struct tpgate *g, const struct tp_route *r, const char *trac
 	e.code = (char *)code;
 	e.message = message;
 	tp_reply(g, r, trace_id, CLAIMS__MESSAGE_TYPE__ERROR_REPLY, &e.base);
-	snprintf(name, sizeof(name), "tpgate_errors_total{code=\"%s\"}", code);
+	snprintf(name, sizeof(name), "tpgate_errors_total{code=\"%s\"}",
+		 tp_error_code_ok(code) ? code : "OTHER");
 	metric_add(metric_counter(name, "Requests answered with an ErrorReply, by code"), 1);
 }
 
@@ -344,9 +345,12 @@ static void backend_reply(struct tpgate *g, struct tp_pending *p, const uint8_t 
 		Claims__ErrorReply *e =
 			claims__error_reply__unpack(NULL, env.payload_len, env.payload);
 
+		/* A worker's code is passed on when it is one (a worker's
+		 * bug must not reach the clients' parsers, nor add a label
+		 * to the metrics at each new text). */
 		tp_reply_error(g, &p->route, p->trace_id, p->request_id,
-			       e && e->code ? e->code : "INTERNAL", "%s",
-			       e && e->message ? e->message : "");
+			       e && e->code && tp_error_code_ok(e->code) ? e->code : "INTERNAL",
+			       "%s", e && e->message ? e->message : "");
 		claims__error_reply__free_unpacked(e, NULL);
 	} else if (p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST) {
 		tp_reply_error(g, &p->route, p->trace_id, p->request_id, "INTERNAL",

@@ -339,6 +339,26 @@ static void test_reply_on_the_socket_of_its_request(void)
 	zmq_close(intake);
 }
 
+/* What an error code may be: what the clients read and the metrics'
+ * label hold; anything else (a worker's bug) is not passed on. */
+static void test_error_codes(void)
+{
+	static const char *const good[] = {"UNAVAILABLE", "BAD_REQUEST", "A",
+					   "ABCDEFGHIJKLMNOPQRSTUVWXYZ_ABCD"};
+	static const char *const bad[] = {"",
+					  "lower",
+					  "BAD CODE",
+					  "BAD\"CODE",
+					  "BAD-CODE",
+					  "CODE\n",
+					  "ABCDEFGHIJKLMNOPQRSTUVWXYZ_ABCDE"};
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		CHECK(tp_error_code_ok(good[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(!tp_error_code_ok(bad[i]));
+}
+
 int main(void)
 {
 	RUN(test_empty_lines_refused);
@@ -347,6 +367,7 @@ int main(void)
 	RUN(test_envelope_within_budget);
 	ctx = zmq_ctx_new();
 	RUN(test_reply_on_the_socket_of_its_request);
+	RUN(test_error_codes);
 	zmq_ctx_term(ctx);
 	return test_report();
 }
