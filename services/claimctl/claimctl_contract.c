@@ -163,13 +163,13 @@ static const char sql_lock_member[] =
 	"SELECT 1 FROM members WHERE membership_number = $1 FOR NO KEY UPDATE";
 
 /* The contract, locked until the commit too (the overlap check sees the
- * other commands' dates). */
+ * other commands' dates); its member is already (sql_lock_member). */
 static const char sql_pick[] =
 	"SELECT c.contract_id, c.status, c.start_date::text, coalesce(c.end_date::text, ''),"
 	" c.start_date <= current_date"
 	" FROM contracts c JOIN members m ON m.member_id = c.member_id"
 	" WHERE m.membership_number = $1 AND ($2::bigint IS NULL OR c.contract_id = $2::bigint)"
-	CONTRACT_ORDER("c") " LIMIT 1 FOR NO KEY UPDATE OF c, m";
+	CONTRACT_ORDER("c") " LIMIT 1 FOR NO KEY UPDATE OF c";
 
 /* The member's contracts, to say which --contract could be. */
 static const char sql_theirs[] =
