@@ -26,7 +26,8 @@
  *	BRSS and rate nor an act code has nothing to be judged against (the
  *	engine would take the AMO's share as 0): MISSING_FIELD. Without
  *	parameters for the date, only a payment above round(brss x rate) is
- *	refused.
+ *	refused here; such a date is refused with the beneficiary known
+ *	(below), for the engine has nothing to compute it with.
  *
  *	Amounts are also checked against each other when the line gives
  *	them: the amount charged covers the AMO's share, a price limit (of
@@ -36,8 +37,9 @@
  *
  *	Last, each line, translated as the worker translates it
  *	(common/claimline.c), goes through the engine's own checks of a line
- *	(rules_line_check()) and, with the beneficiary known, the act
- *	table's for their age (rules_line_tariff_check()): what intake
+ *	(rules_line_check()) and, with the beneficiary known, the dated
+ *	parameters and the act table's for their age
+ *	(rules_line_tariff_check()): what intake
  *	accepts, the engine computes (tests/fuzz/fuzz_intake_check.c holds
  *	it to that).
  */
@@ -438,71 +440,64 @@ int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today, struct i
 	return OK;
 }
 
-/* A line's AMO amount for this beneficiary: priced as the engine prices
- * it (given BRSS and rate, else the act table's for their age on the
- * date), less at most what they bear of PF and franchise: nothing under
- * the exemption age on the care date. The exemptions of the beneficiary
- * row (C2S, maternity) are not applied here: they carry no dates, and
- * one recorded today would refuse, for good (the key's first answer),
- * an AMO statement for care before it began, which rightly bore the PF.
- * An unknown act was refused before (check_tariff_of()). */
-static int check_amo_of(const Claims__ClaimLine *l, int i, rules_date_t birth,
+/* The line for this beneficiary, as the worker will compute it: care
+ * before their birth; no parameters in force on its date; against the
+ * act table for their age, an act it does not know (when the line needs
+ * its tariff) or of another category, a 100PS line with no price limit
+ * anywhere, charged below the AMO's share or a price limit below the
+ * BRSS once the table filled them in. *gross: the AMO's share as the
+ * engine prices it (given BRSS and rate, else the act table's for their
+ * age, per act times the quantity), -1 when unknown (no parameters
+ * loaded, or a line the checks before judged). */
+static int check_tariff_of(const Claims__ClaimLine *p, int i, rules_date_t birth, int64_t *gross,
+			   struct intake_outcome *out)
+{
+	struct rules_line l;
+	struct rules_error err;
+
+	*gross = -1;
+	if (claim_line_to_rules(p, &l) != OK)
+		return OK;
+	if (rules_line_check(&l, (size_t)i, birth, &err) == RULES_OK &&
+	    (check_params == NULL ||
+	     rules_line_tariff_check(check_params, &l, (size_t)i, rules_age(birth, l.date), gross,
+				     &err) == RULES_OK))
+		return OK;
+	reject_as_engine(&err, out);
+	return ERR;
+}
+
+/* A line's AMO amount for this beneficiary, against `gross` (above; or
+ * round(brss x rate) when the line gives both), less at most what they
+ * bear of PF and franchise: nothing under the exemption age on the care
+ * date. The exemptions of the beneficiary row (C2S, maternity) are not
+ * applied here: they carry no dates, and one recorded today would
+ * refuse, for good (the key's first answer), an AMO statement for care
+ * before it began, which rightly bore the PF. */
+static int check_amo_of(const Claims__ClaimLine *l, int i, rules_date_t birth, int64_t gross,
 			struct intake_outcome *out)
 {
 	struct rules_param_set set;
 	struct rules_error err;
-	const struct rules_act *act = NULL;
 	enum rules_category cat;
 	rules_date_t date;
-	int64_t brss = l->brss_cents, most = -1;
-	int32_t rate = (int32_t)l->amo_rate;
+	int64_t most = -1;
 	char field[64];
 	int age;
 
 	if (!l->has_amo_paid_cents || rules_category_parse(l->category, &cat) != RULES_OK ||
 	    rules_date_parse(l->care_date, &date) != RULES_OK)
 		return OK;
-	age = rules_age(birth, date);
-	if (!l->has_brss_cents || !l->has_amo_rate) {
-		act = check_params && l->act_code
-			      ? rules_params_act(check_params, l->act_code, date, age)
-			      : NULL;
-		if (act == NULL || act->category != cat)
+	if (gross < 0) {
+		if (!l->has_brss_cents || !l->has_amo_rate)
 			return OK;
-		if (!l->has_brss_cents)
-			brss = act->brss_cents;
-		if (!l->has_amo_rate)
-			rate = !l->parcours && act->amo_rate_outside_parcours >= 0
-				       ? act->amo_rate_outside_parcours
-				       : act->amo_rate;
+		gross = amo_share(l);
 	}
+	age = rules_age(birth, date);
 	if (check_params != NULL && rules_params_at(check_params, date, &set, &err) == RULES_OK)
 		most = rules_withholding_max_for(&set, cat, l->quantity, 0, age);
 	snprintf(field, sizeof(field), "lines[%d].amo_paid_cents", i);
-	return check_withheld(l, cat, (brss * rate + 50) / 100, most, field, out);
-}
-
-/* The line for this beneficiary, as the worker will compute it: care
- * before their birth; against the act table for their age, an act it
- * does not know (when the line needs its tariff) or of another
- * category, a 100PS line with no price limit anywhere, charged below
- * the AMO's share or a price limit below the BRSS once the table filled
- * them in. */
-static int check_tariff_of(const Claims__ClaimLine *p, int i, rules_date_t birth,
-			   struct intake_outcome *out)
-{
-	struct rules_line l;
-	struct rules_error err;
-
-	if (claim_line_to_rules(p, &l) != OK)
-		return OK;
-	if (rules_line_check(&l, (size_t)i, birth, &err) == RULES_OK &&
-	    (check_params == NULL ||
-	     rules_line_tariff_check(check_params, &l, (size_t)i, rules_age(birth, l.date), &err) ==
-		     RULES_OK))
-		return OK;
-	reject_as_engine(&err, out);
-	return ERR;
+	return check_withheld(l, cat, gross, most, field, out);
 }
 
 /* Did the membership number, rank and birth date name one person? */
@@ -565,9 +560,12 @@ int intake_check_coverage(const Claims__ClaimSubmitted *s, const struct coverage
 	}
 	if (rules_date_parse(cov->birth_date, &birth) != RULES_OK)
 		return OK; /* the engine says so, for the whole claim */
-	for (size_t i = 0; i < s->n_lines; i++)
-		if (check_tariff_of(s->lines[i], (int)i, birth, out) != OK ||
-		    check_amo_of(s->lines[i], (int)i, birth, out) != OK)
+	for (size_t i = 0; i < s->n_lines; i++) {
+		int64_t gross;
+
+		if (check_tariff_of(s->lines[i], (int)i, birth, &gross, out) != OK ||
+		    check_amo_of(s->lines[i], (int)i, birth, gross, out) != OK)
 			return ERR;
+	}
 	return OK;
 }

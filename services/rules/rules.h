@@ -451,15 +451,17 @@ RULES_MUST_CHECK int rules_request_check(const struct rules_request *req, struct
  * born on `birth`: what rules_request_check() refuses in a line. */
 RULES_MUST_CHECK int rules_line_check(const struct rules_line *l, size_t index, rules_date_t birth,
 				      struct rules_error *err);
-/* What rules_compute() refuses in a line before the guarantees, from
- * the act table (an unknown act the line needs a tariff of, an act of
- * another category, a 100PS price limit no one gives) and from the
+/* What rules_compute() refuses in a line before the guarantees: no
+ * parameters in force on its date, and from the act table (an unknown
+ * act the line needs a tariff of, an act of another category, a 100PS
+ * price limit no one gives, acts priced above RULES_MAX_CENTS) and the
  * AMO's share it finds (charged below it, a price limit below the
  * BRSS), for a beneficiary of `age` on the line's date. A sender told
- * "accepted" must not learn it from a claim in error. */
+ * "accepted" must not learn it from a claim in error. *amo_gross (when
+ * not NULL) is that share, round(BRSS x rate), as step 1 prices it. */
 RULES_MUST_CHECK int rules_line_tariff_check(const struct rules_params *p,
 					     const struct rules_line *l, size_t index, int age,
-					     struct rules_error *err);
+					     int64_t *amo_gross, struct rules_error *err);
 RULES_MUST_CHECK int rules_guarantee_check(enum rules_category cat, const struct rules_guarantee *g,
 					   const char *path, struct rules_error *err);
 

@@ -427,6 +427,19 @@ static void load_history(struct state *st, const struct rules_request *req)
 	}
 }
 
+/* ---- the decrees in force on a line's date ----------------------------- */
+
+static int line_params(struct line_ctx *c, const struct rules_params *p, struct rules_error *err)
+{
+	struct rules_error e;
+	char day[11];
+
+	if (rules_params_at(p, c->l->date, &c->ps, &e) == RULES_OK)
+		return RULES_OK;
+	rules_date_format(c->l->date, day);
+	return line_fail(c, err, "date", "no %s parameters in force on %s", e.field, day);
+}
+
 /* ---- step 1 and the act table ------------------------------------------- */
 
 static int act_tariff(struct line_ctx *c, const struct rules_params *p, struct rules_error *err)
@@ -450,14 +463,20 @@ static int act_tariff(struct line_ctx *c, const struct rules_params *p, struct r
 	if (need_limit && a->price_limit_cents < 0)
 		return line_fail(c, err, "price_limit_cents",
 				 "required with basket 100PS (act %s has none)", a->code);
+	/* The table prices one act; the line holds `quantity` of them (three
+	 * AMI, two crowns), as a BRSS given on the line is the line's. */
+	if ((need_brss && a->brss_cents > RULES_MAX_CENTS / l->quantity) ||
+	    (need_limit && a->price_limit_cents > RULES_MAX_CENTS / l->quantity))
+		return line_fail(c, err, "quantity", "%d acts %s are priced above %lld",
+				 (int)l->quantity, a->code, (long long)RULES_MAX_CENTS);
 	if (need_brss)
-		c->brss = a->brss_cents;
+		c->brss = a->brss_cents * l->quantity;
 	if (need_rate)
 		c->rate = !l->parcours && a->amo_rate_outside_parcours >= 0
 				  ? a->amo_rate_outside_parcours
 				  : a->amo_rate;
 	if (need_limit)
-		c->price_limit = a->price_limit_cents;
+		c->price_limit = a->price_limit_cents * l->quantity;
 	if (need_brss || need_rate || need_limit)
 		note(c, RULES_R_ACT_TARIFF);
 	return RULES_OK;
@@ -489,7 +508,7 @@ static int step_amo(struct line_ctx *c, const struct rules_params *p, struct rul
 }
 
 int rules_line_tariff_check(const struct rules_params *p, const struct rules_line *l, size_t index,
-			    int age, struct rules_error *err)
+			    int age, int64_t *amo_gross, struct rules_error *err)
 {
 	struct rules_line_result r;
 	struct line_ctx c;
@@ -500,7 +519,11 @@ int rules_line_tariff_check(const struct rules_params *p, const struct rules_lin
 	c.r = &r; /* the rules noted are not kept */
 	c.index = index;
 	c.age = age;
-	return step_amo(&c, p, err);
+	if (line_params(&c, p, err) != RULES_OK || step_amo(&c, p, err) != RULES_OK)
+		return RULES_ERR;
+	if (amo_gross != NULL)
+		*amo_gross = c.amo_gross;
+	return RULES_OK;
 }
 
 /* ---- steps 2 and 3: PF and franchise ------------------------------------ */
@@ -881,17 +904,6 @@ static void step_floors(struct line_ctx *c)
 }
 
 /* ---- one line ------------------------------------------------------------ */
-
-static int line_params(struct line_ctx *c, const struct rules_params *p, struct rules_error *err)
-{
-	struct rules_error e;
-	char day[11];
-
-	if (rules_params_at(p, c->l->date, &c->ps, &e) == RULES_OK)
-		return RULES_OK;
-	rules_date_format(c->l->date, day);
-	return line_fail(c, err, "date", "no %s parameters in force on %s", e.field, day);
-}
 
 static void account(struct state *st, struct line_ctx *c)
 {

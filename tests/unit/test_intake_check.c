@@ -262,6 +262,35 @@ static void test_amo_amount_of_the_beneficiary(void)
 	x.line.act_code = "NOPE";
 	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{}", field), "INVALID_FIELD");
 	CHECK_EQ_STR(field, "lines[0].act_code");
+	/* Three nurse acts priced by the table: 3 x 3.15 EUR at 60 %, less
+	 * three 1 EUR franchises, is what the AMO paid. */
+	x.line.category = "AUXILIAIRE";
+	x.line.act_code = "AMI";
+	x.line.quantity = 3;
+	x.line.charged_cents = 945;
+	x.line.amo_paid_cents = 267;
+	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{}", field), "");
+	x.line.amo_paid_cents = 568; /* above the three acts' share */
+	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{}", field), "AMO_INCONSISTENT");
+	CHECK_EQ_I64(engine_computes_line(&params, &x.line, "1980-05-01"), 1);
+}
+
+/* Care on a day no parameters are in force (before the first PF of the
+ * parameters): the engine cannot compute it, so intake does not accept
+ * it. */
+static void test_care_without_parameters(void)
+{
+	struct sample x;
+	char field[64];
+
+	sample_init(&x);
+	x.line.care_date = "2024-05-14";
+	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{}", field), "INVALID_FIELD");
+	CHECK_EQ_STR(field, "lines[0].care_date");
+	CHECK_EQ_I64(engine_computes_line(&params, &x.line, "1980-05-01"), 0);
+	x.line.care_date = "2024-05-15";
+	CHECK_EQ_STR(coverage_verdict(&x, "1980-05-01", "{}", field), "");
+	CHECK_EQ_I64(engine_computes_line(&params, &x.line, "1980-05-01"), 1);
 }
 
 static void test_amounts_against_each_other(void)
@@ -574,6 +603,7 @@ int main(void)
 	RUN(test_amo_withholding_from_parameters);
 	RUN(test_amo_amount_needs_its_base);
 	RUN(test_amo_amount_of_the_beneficiary);
+	RUN(test_care_without_parameters);
 	RUN(test_suspension_from_a_day);
 	RUN(test_beneficiary_by_birth_date);
 	RUN(test_amounts_against_each_other);

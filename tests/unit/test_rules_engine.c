@@ -713,17 +713,73 @@ static void test_act_tariff(void)
 	m.lines[0].act = "AMI";
 	m.lines[0].quantity = 2;
 	m.lines[0].charged_cents = 630;
-	REQUIRE(compute_one(&m) == RULES_OK);
-	CHECK_EQ_I64(m.res[0].brss_cents, 315);
-	CHECK_EQ_I64(m.res[0].amo_rate, 60);
-	CHECK_EQ_I64(m.res[0].amo_gross_cents, 189);
-	CHECK_EQ_I64(m.res[0].rules[0], RULES_R_ACT_TARIFF);
-	/* Given values win over the table. */
-	m.lines[0].brss_cents = 630;
-	m.lines[0].given = RULES_GIVEN_BRSS;
+	/* The table prices one act (AMI 3.15 EUR): two acts, twice that. */
 	REQUIRE(compute_one(&m) == RULES_OK);
 	CHECK_EQ_I64(m.res[0].brss_cents, 630);
+	CHECK_EQ_I64(m.res[0].amo_rate, 60);
 	CHECK_EQ_I64(m.res[0].amo_gross_cents, 378);
+	CHECK_EQ_I64(m.res[0].franchise_cents, 200);
+	CHECK_EQ_I64(m.res[0].rules[0], RULES_R_ACT_TARIFF);
+	/* Given values win over the table, and are the line's. */
+	m.lines[0].brss_cents = 500;
+	m.lines[0].given = RULES_GIVEN_BRSS;
+	REQUIRE(compute_one(&m) == RULES_OK);
+	CHECK_EQ_I64(m.res[0].brss_cents, 500);
+	CHECK_EQ_I64(m.res[0].amo_gross_cents, 300);
+}
+
+/* Two 100PS crowns priced by their act: the BRSS and the price limit
+ * (the HLF) of two, and nothing left to the member at the limit. */
+static void test_act_tariff_of_two_crowns(void)
+{
+	struct multi m;
+
+	multi_init(&m, 1);
+	m.contract.g[RULES_CAT_DENT_PROTHESE] = (struct rules_guarantee)PCT(100);
+	m.lines[0].date = D("2026-03-10");
+	m.lines[0].category = RULES_CAT_DENT_PROTHESE;
+	m.lines[0].act = "HBLD634";
+	m.lines[0].basket = RULES_BASKET_100PS;
+	m.lines[0].quantity = 2;
+	m.lines[0].charged_cents = 100000;
+	REQUIRE(compute_one(&m) == RULES_OK);
+	CHECK_EQ_I64(m.res[0].brss_cents, 24000);
+	CHECK_EQ_I64(m.res[0].amo_gross_cents, 14400);
+	CHECK_EQ_I64(m.res[0].rac_cents, 0);
+	CHECK_EQ_I64(m.res[0].amc_cents, 85600);
+	/* Charged above the two crowns' limit: the excess is the member's. */
+	m.lines[0].charged_cents = 100500;
+	REQUIRE(compute_one(&m) == RULES_OK);
+	CHECK_EQ_I64(m.res[0].rac_cents, 500);
+}
+
+/* rules_line_tariff_check() refuses what rules_compute() refuses before
+ * the guarantees, the dated parameters included, and gives the AMO's
+ * share it priced. */
+static void test_line_tariff_check(void)
+{
+	struct rules_line l;
+	struct rules_error err;
+	int64_t gross = -1;
+
+	rules_line_init(&l);
+	l.date = D("2026-03-10");
+	l.category = RULES_CAT_AUXILIAIRE;
+	l.act = "AMI";
+	l.quantity = 3;
+	l.charged_cents = 945;
+	REQUIRE(rules_line_tariff_check(&params, &l, 0, 40, &gross, &err) == RULES_OK);
+	CHECK_EQ_I64(gross, 567);
+	l.date = D("2024-05-14"); /* the day before the PF of parameters.json */
+	CHECK(rules_line_tariff_check(&params, &l, 0, 40, NULL, &err) == RULES_ERR);
+	CHECK_EQ_STR(err.field, "lines[0].date");
+	l.date = D("2024-05-15");
+	l.act = NULL; /* before the AMI of the act table: priced as given */
+	l.brss_cents = 945;
+	l.amo_rate = 60;
+	l.given = RULES_GIVEN_BRSS | RULES_GIVEN_AMO_RATE;
+	CHECK(rules_line_tariff_check(&params, &l, 0, 40, &gross, &err) == RULES_OK);
+	CHECK_EQ_I64(gross, 567);
 }
 
 static void test_engine_faults(void)
@@ -928,6 +984,8 @@ int main(void)
 	RUN(test_years_apart);
 	RUN(test_cap_across_lines);
 	RUN(test_act_tariff);
+	RUN(test_act_tariff_of_two_crowns);
+	RUN(test_line_tariff_check);
 	RUN(test_engine_faults);
 	RUN(test_fault_names_its_line);
 	RUN(test_request_check);

@@ -213,7 +213,7 @@ static bool gen_act(struct rng *r, struct rules_line *l)
 	switch (l->category) {
 	case RULES_CAT_CONSULT_GP:
 		l->act = "G";
-		l->charged_cents = range(r, 3000, 8000);
+		l->charged_cents = range(r, 3000, 8000) * l->quantity;
 		return true;
 	case RULES_CAT_AUXILIAIRE:
 		l->act = chance(r, 50) ? "AMI" : "AIS";
@@ -222,7 +222,7 @@ static bool gen_act(struct rng *r, struct rules_line *l)
 	case RULES_CAT_DENT_PROTHESE:
 		l->act = "HBLD634";
 		l->basket = RULES_BASKET_100PS;
-		l->charged_cents = range(r, 7200, 70000);
+		l->charged_cents = range(r, 7200, 70000) * l->quantity;
 		return true;
 	default:
 		return false;
@@ -367,7 +367,8 @@ static int64_t price_limit(const struct gen *g, const struct rules_line *l)
 		return l->price_limit_cents;
 	a = rules_params_act(&params, l->act, l->date,
 			     rules_age(g->req.beneficiary.birth_date, l->date));
-	return a != NULL ? a->price_limit_cents : -1;
+	/* The table's limit is one act's; the line holds `quantity`. */
+	return a != NULL && a->price_limit_cents >= 0 ? a->price_limit_cents * l->quantity : -1;
 }
 
 static void check_floors(const struct gen *g, const struct rules_line *l,
