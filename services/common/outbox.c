@@ -131,7 +131,15 @@ int outbox_relay_prepare(struct pg *db)
 	    pg_prepare(db, "outbox_mark_sent",
 		       "DELETE FROM outbox_queue WHERE event_id = ANY($1::bigint[])", 1) != OK ||
 	    /* Read as stale, but put back since (claimctl outbox retry)
-	     * or deleted: dropped only if still so when deleting. */
+	     * or deleted: dropped only if still so when deleting. A put
+	     * back not yet committed is waited for (its row lock): its
+	     * trigger found the id still queued and queued nothing, so a
+	     * deletion now, judged on the row as it was, would leave the
+	     * event neither queued nor set aside, never sent. */
+	    pg_prepare(db, "outbox_hold_stale",
+		       "SELECT count(*) FROM (SELECT FROM outbox"
+		       "  WHERE event_id = ANY($1::bigint[]) FOR SHARE) AS held",
+		       1) != OK ||
 	    pg_prepare(db, "outbox_drop_stale",
 		       "DELETE FROM outbox_queue q WHERE q.event_id = ANY($1::bigint[])"
 		       " AND NOT EXISTS (SELECT 1 FROM outbox o"
@@ -430,8 +438,11 @@ static int mark(struct outbox_relay *r, struct relayed *done)
 	if (done->sent_count > 0 &&
 	    pg_exec_prepared(r->db, "outbox_mark_sent", 1, sent, NULL, NULL, NULL) != OK)
 		return ERR;
+	/* Two statements: the deletion's snapshot is taken once the
+	 * rows are held, so it sees a put back committed meanwhile. */
 	if (done->stale_count > 0 &&
-	    pg_exec_prepared(r->db, "outbox_drop_stale", 1, stale, NULL, NULL, NULL) != OK)
+	    (pg_exec_prepared(r->db, "outbox_hold_stale", 1, stale, NULL, NULL, NULL) != OK ||
+	     pg_exec_prepared(r->db, "outbox_drop_stale", 1, stale, NULL, NULL, NULL) != OK))
 		return ERR;
 	if (done->refused_count > 0 &&
 	    pg_exec_prepared(r->db, "outbox_mark_refused", 2, refused, NULL, NULL, NULL) != OK)

@@ -8,13 +8,14 @@
  *	must find the committed event once, never the rolled-back one, and
  *	the committed event must be off the queue. Then: the turn between
  *	relays, the queue kept in step with the outbox (events set aside,
- *	deleted, put back), a backlog drained, one dead letter per message, a
+ *	deleted, put back, put back while a relay reads it), a backlog drained, one dead letter per message, a
  *	producer in a fatal state failing its pass and losing nothing, a
  *	COMMIT that PostgreSQL turned into a ROLLBACK never taken for a
  *	success, and an event that cannot be delivered for now holding up
  *	neither the others nor the relay's pace, then going out once. Last,
  *	which database failures are outages (worker_db_outage()).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,6 +336,74 @@ static void test_queue_follows_the_outbox(void)
 	pg_close(db);
 }
 
+/* One relay pass, in a thread of its own, while the test holds a
+ * transaction open; a daemon's relay having the turn is waited out. */
+struct pass_thread {
+	struct outbox_relay *relay;
+	int status;
+};
+
+static void *one_pass(void *arg)
+{
+	struct pass_thread *t = arg;
+	struct outbox_pass pass;
+
+	for (int round = 0; round < 1000; round++) {
+		t->status = outbox_relay_run(t->relay, &pass);
+		if (t->status != OK || !pass.not_our_turn)
+			break;
+		usleep(5000);
+	}
+	return NULL;
+}
+
+/* An event set aside by hand keeps its queue entry; put back while a
+ * relay reads it as stale, it stays queued: the relay waits for the put
+ * back to commit before judging the row, and the event then goes out. */
+static void test_put_back_during_a_pass(void)
+{
+	struct pg *db = itest_db(), *op_db = itest_db();
+	struct kafka_producer *p;
+	struct outbox_relay *relay;
+	struct pass_thread t;
+	pthread_t thread;
+	char marker[UUID_STR_LEN], back[64];
+	const char *v[1] = {back};
+
+	REQUIRE(db != NULL && op_db != NULL);
+	REQUIRE(outbox_prepare(db) == OK);
+	uuid_v7(marker);
+	snprintf(back, sizeof(back), "back-%s", marker);
+	CHECK(add_event(db, back, 1) == OK);
+	CHECK(pg_exec_params(db,
+			     "UPDATE outbox SET refused_at = now(), refusal = 'set aside by hand'"
+			     " WHERE position(convert_to($1, 'UTF8') IN payload) > 0",
+			     1, v, NULL) == OK);
+	CHECK_EQ_STR(queued_with(db, back), "1");
+	/* The operator's put back, not committed yet. */
+	REQUIRE(pg_begin(op_db) == OK);
+	CHECK(pg_exec_params(op_db,
+			     "UPDATE outbox SET refused_at = NULL, refusal = NULL"
+			     " WHERE position(convert_to($1, 'UTF8') IN payload) > 0",
+			     1, v, NULL) == OK);
+	REQUIRE(kafka_producer_open(itest_brokers(), "test-relay-put-back", &p) == OK);
+	REQUIRE(outbox_relay_open(itest_dsn(), p, 500, &relay) == OK);
+	t.relay = relay;
+	t.status = ERR;
+	REQUIRE(pthread_create(&thread, NULL, one_pass, &t) == 0);
+	usleep(500000); /* the pass has read the queue, and waits or not */
+	CHECK(pg_commit(op_db) == OK);
+	pthread_join(thread, NULL);
+	CHECK_EQ_I64(t.status, OK);
+	CHECK_EQ_STR(queued_with(db, back), "1");
+	CHECK(relay_all(relay, NULL) >= 1);
+	CHECK_EQ_STR(queued_with(db, back), "0");
+	outbox_relay_close(relay);
+	kafka_producer_close(p);
+	pg_close(op_db);
+	pg_close(db);
+}
+
 /* A backlog (Kafka away for a while) of more events than a pass takes is
  * drained pass after pass, in full, and the queue is left empty of it.
  * (On a topic no daemon reads, and which test_relay_publishes... does not
@@ -568,6 +637,7 @@ int main(void)
 	RUN(test_relay_waits_for_its_turn);
 	RUN(test_fatal_producer_fails_the_pass);
 	RUN(test_queue_follows_the_outbox);
+	RUN(test_put_back_during_a_pass);
 	RUN(test_backlog_drained);
 	RUN(test_dead_letter_once_per_message);
 	RUN(test_commit_of_an_aborted_transaction_fails);
