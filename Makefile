@@ -127,7 +127,8 @@ test-integration: build
 test: deps
 	$(MAKE) build
 	tools/infra/infra.sh up
-	BUILD=$(BUILD) tests/run.sh all; rc=$$?; tools/infra/infra.sh down; exit $$rc
+	BUILD=$(BUILD) tests/run.sh all; rc=$$?; \
+	    tools/infra/infra.sh down || [ $$rc -ne 0 ] || rc=1; exit $$rc
 	$(MAKE) test-fuzz
 
 # Every fuzz target briefly: with its build, some 16 s a target (80 s for

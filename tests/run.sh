@@ -10,11 +10,16 @@
 # sums them. A program that crashes or prints no such line counts as one
 # failure, and so does a test source without its program (not built), a
 # script that is not executable, or a directory where no test ran, so a
-# broken or missing test can never pass silently.
+# broken or missing test can never pass silently. A program still running
+# after TEST_TIMEOUT seconds (1200) is stopped and counts as one failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 mode=${1:-all}
+# A program still running after this many seconds hangs: it is stopped
+# and counted as a failure, rather than hold the run until the CI job's
+# own limit with no result (the longest takes a few minutes).
+TEST_TIMEOUT=${TEST_TIMEOUT:-1200}
 
 # Connection settings of the project's own infrastructure (tools/infra).
 if [ -x tools/infra/infra.sh ]; then
@@ -31,12 +36,17 @@ run_program() {
 	shift
 	echo "== ${prog#"$BUILD"/tests/}"
 	out=$(mktemp)
-	"$@" "$prog" 2>&1 | tee "$out"
+	timeout -k 30 "$TEST_TIMEOUT" "$@" "$prog" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
 	rm -f "$out"
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		echo "   (still running after ${TEST_TIMEOUT} s, stopped: counted as one failure)"
+		line=""
+	fi
 	if [ -z "$line" ]; then
-		echo "   (exit $rc and no result line: counted as one failure)"
+		[ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] ||
+			echo "   (exit $rc and no result line: counted as one failure)"
 		failed=$((failed + 1))
 		failed_programs+=("$prog")
 		return

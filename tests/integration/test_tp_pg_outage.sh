@@ -62,6 +62,11 @@ served_meanwhile() {
 tp_client tcp://127.0.0.1:5732
 check "keys: register a pharmacy" "$BIN/claimctl" tp register --kind RPPS \
 	--id "6${RUN_ID: -5}00001" --public-key "$CLAIMS_TP_PUBLIC_KEY" >/dev/null
+if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then
+	fail "relay" "port $PORT already answers: another program holds it; stop it and run again"
+	report
+	exit 1
+fi
 check "relay to PostgreSQL started" relay forward
 HEALTH=http://127.0.0.1:9199/health
 health() { curl -s -o /dev/null -w '%{http_code}' "$HEALTH"; }

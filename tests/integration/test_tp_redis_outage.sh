@@ -20,12 +20,21 @@ PORT=56391
 REDIS_DIR=$(mktemp -d)
 create_members "$P" 2 CONFORT
 
+# Whether the server answering on PORT is this test's own (its pid file's
+# process): a server of something else on the port is never taken for
+# it, nor stopped.
+redis_ours() {
+	[ -s "$REDIS_DIR/redis.pid" ] &&
+		[ "$(redis-cli -p "$PORT" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')" = \
+			"$(cat "$REDIS_DIR/redis.pid")" ]
+}
 redis_up() {
 	redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
 		--dir "$REDIS_DIR" --daemonize yes --pidfile "$REDIS_DIR/redis.pid" >/dev/null
-	wait_for 10 redis-cli -p "$PORT" ping >/dev/null
+	wait_for 10 redis_ours
 }
 redis_down() { # [save]: keep the data for the next start
+	redis_ours || return 0
 	redis-cli -p "$PORT" shutdown "${1:-nosave}" >/dev/null 2>&1
 	wait_for 10 sh -c "! redis-cli -p $PORT ping >/dev/null 2>&1"
 }
@@ -39,6 +48,11 @@ trap cleanup EXIT
 
 tp_client tcp://127.0.0.1:5722
 export CLAIMS_REDIS_URL=redis://127.0.0.1:$PORT
+if redis-cli -p "$PORT" ping >/dev/null 2>&1; then
+	fail "private Redis" "port $PORT already answers: another server holds it; stop it and run again"
+	report
+	exit 1
+fi
 check "private Redis started" redis_up
 check "keys: register a pharmacy" "$BIN/claimctl" tp register --kind RPPS \
 	--id "4${RUN_ID: -5}00001" --public-key "$CLAIMS_TP_PUBLIC_KEY" >/dev/null

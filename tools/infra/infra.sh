@@ -376,6 +376,9 @@ pg_up() {
     fi
     need_port_free postgres "$PG_PORT"
     pg_ensure_user
+    # Outside the repository, its parent is made enterable by $PG_USER
+    # whatever the umask (077 would leave it root's alone).
+    [[ $PG_DIR == "$INFRA/pg" ]] || install -d -m 0711 "${PG_DIR%/pg}"
     mkdir -p "$PG_DIR" "$PG_RUN"
     if [[ $PG_DIR != "$INFRA/pg" && ! -L $INFRA/pg ]]; then
         ln -s "$PG_DIR" "$INFRA/pg"
