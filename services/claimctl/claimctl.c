@@ -103,9 +103,18 @@ int main(int argc, char **argv)
 	}
 	if (log_init("claimctl") != OK)
 		return EXIT_USAGE;
-	for (const struct command *c = commands; c->name != NULL; c++)
-		if (strcmp(argv[1], c->name) == 0)
-			return c->run(argc - 1, argv + 1);
+	for (const struct command *c = commands; c->name != NULL; c++) {
+		int rc;
+
+		if (strcmp(argv[1], c->name) != 0)
+			continue;
+		rc = c->run(argc - 1, argv + 1);
+		/* Whatever the command printed reached its reader, or the run
+		 * failed: a listing cut by a full disk is no success. */
+		if (claimctl_stdout_written("claimctl") != OK && rc == 0)
+			rc = 1;
+		return rc;
+	}
 	fprintf(stderr, "claimctl: unknown command '%s' (try claimctl --help)\n", argv[1]);
 	return EXIT_USAGE;
 }

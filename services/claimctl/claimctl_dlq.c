@@ -47,15 +47,22 @@ static void print_letter(const Claims__DeadLetter *d)
 	char when[32];
 	time_t t = (time_t)(d->failed_at_us / 1000000);
 	struct tm tm;
-	/* Whatever bytes the key holds, never raw on the terminal. */
+	/* Whatever bytes the key holds, never raw on the terminal; nor the
+	 * texts, which may quote a sender's (an external id in a reason):
+	 * a newline would forge a letter, an escape drive the terminal. */
 	char *key = key_text(d->has_key ? d->key.data : NULL, d->has_key ? d->key.len : 0);
+	char *topic = text_printable(d->topic ? d->topic : "?");
+	char *consumer = text_printable(d->consumer ? d->consumer : "?");
+	char *error = text_printable(d->error);
 
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	printf("%s %s[%d]@%lld key=%s by %s: %s (%zu bytes)\n", when, d->topic ? d->topic : "?",
-	       (int)d->partition, (long long)d->offset, key, d->consumer ? d->consumer : "?",
-	       d->error ? d->error : "", d->value.len);
+	printf("%s %s[%d]@%lld key=%s by %s: %s (%zu bytes)\n", when, topic, (int)d->partition,
+	       (long long)d->offset, key, consumer, error, d->value.len);
 	free(key);
+	free(topic);
+	free(consumer);
+	free(error);
 }
 
 /* *sent: 1 when the original was handed to the producer, 0 when skipped
@@ -201,8 +208,11 @@ int cmd_dlq(int argc, char **argv)
 	char group[64], id[UUID_STR_LEN];
 	int replay, count = 0, status;
 
-	if (argc < 2 || (strcmp(argv[1], "list") != 0 && strcmp(argv[1], "replay") != 0)) {
-		int help = argc > 1 && strcmp(argv[1], "--help") == 0;
+	int help = argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
+
+	if (argc < 2 || help || (strcmp(argv[1], "list") != 0 && strcmp(argv[1], "replay") != 0)) {
+		help = help ||
+		       (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0));
 
 		fprintf(help ? stdout : stderr,
 			"Usage: claimctl dlq list|replay [--topic TOPIC.dlq]\n\n"
@@ -217,6 +227,12 @@ int cmd_dlq(int argc, char **argv)
 		topic = argv[2] + 8;
 	else if (argc != 2) {
 		fprintf(stderr, "Usage: claimctl dlq list|replay [--topic TOPIC.dlq]\n");
+		return EXIT_USAGE;
+	}
+	/* A live topic read as dead letters would store this command's
+	 * offsets in it, each message "not a dead letter", and say 0. */
+	if (strlen(topic) < 5 || strcmp(topic + strlen(topic) - 4, ".dlq") != 0) {
+		fprintf(stderr, "claimctl dlq: %s is not a dead-letter topic (TOPIC.dlq)\n", topic);
 		return EXIT_USAGE;
 	}
 	replay = strcmp(argv[1], "replay") == 0;

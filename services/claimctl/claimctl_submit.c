@@ -22,8 +22,9 @@
  *	claim goes to the intake socket and the answer is printed, one line
  *	per claim: EXTERNAL_ID accepted CLAIM_ID, or EXTERNAL_ID rejected
  *	CODE FIELD MESSAGE. The whole file is read and every claim checked
- *	before the first is sent: a file cut short, or a bad claim anywhere,
- *	sends nothing (exit 2).
+ *	(its fields, and its size as sent) before the first is sent: a file
+ *	cut short, a file with no claim, or a bad claim anywhere, sends
+ *	nothing (exit 2). --endpoint goes with --sync.
  *
  *	Fields not in the protocol (a misspelt "opatm") and fields given
  *	twice are refused, not sent as absent: a default would decide the
@@ -35,7 +36,10 @@
  *	sending failed: a message not delivered to Kafka, or with --sync an
  *	answer of the socket itself (UNAVAILABLE, BAD_*), which stops the
  *	run, or a reply that is not this request's. A claim rejected by
- *	intake is an answer, printed, not a failure.
+ *	intake is an answer, printed, not a failure. Exit 3 when, with
+ *	--sync, a claim's key (source, external_id) had been answered for
+ *	other content: its line shows the first answer, and nothing of the
+ *	claim sent was recorded (send it under a new external_id).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -306,6 +310,15 @@ static const char *duplicate_note(const Claims__SubmitReply *r)
 				  : " (duplicate: first answer)";
 }
 
+/* BAD_FRAMES and BAD_ENVELOPE answer a request intake could not read,
+ * so they carry no request id (docs/protocol.md). */
+static int unread_request(const Claims__SubmitReply *r)
+{
+	return (r->request_id == NULL || r->request_id[0] == '\0') && r->reason_code != NULL &&
+	       (strcmp(r->reason_code, "BAD_FRAMES") == 0 ||
+		strcmp(r->reason_code, "BAD_ENVELOPE") == 0);
+}
+
 /* A reply that is not the answer to this request (another type, another
  * request id, no status) is not taken for a verdict. */
 static Claims__SubmitReply *read_reply(const zmq_msg_t *msg, const char *request_id)
@@ -325,6 +338,8 @@ static Claims__SubmitReply *read_reply(const zmq_msg_t *msg, const char *request
 		snprintf(why, sizeof(why), "not a protobuf SubmitReply");
 	else if (!r->has_status)
 		snprintf(why, sizeof(why), "no status");
+	else if (unread_request(r))
+		why[0] = '\0'; /* the envelope could not be read: no request id */
 	else if (r->request_id == NULL || strcmp(r->request_id, request_id) != 0)
 		snprintf(why, sizeof(why), "the answer to request %s, not %s",
 			 r->request_id ? r->request_id : "(none)", request_id);
@@ -345,13 +360,16 @@ static int print_reply(struct sender *s, const zmq_msg_t *msg, const char *exter
 {
 	Claims__SubmitReply *r = read_reply(msg, request_id);
 	const char *ext = external_id ? external_id : "-";
-	int status = OK;
+	int status = OK, differs;
 
 	if (r == NULL)
 		return ERR;
-	s->differing += r->duplicate && r->content_differs;
+	/* The first answer to other content: printed as such, counted
+	 * apart, for nothing of this claim was recorded. */
+	differs = r->duplicate && r->content_differs;
+	s->differing += differs;
 	if (r->status == CLAIMS__SUBMIT_STATUS__SUBMIT_ACCEPTED) {
-		s->accepted++;
+		s->accepted += !differs;
 		printf("%s accepted %s%s\n", ext, r->claim_id ? r->claim_id : "-",
 		       duplicate_note(r));
 	} else if (socket_failure(r->reason_code)) {
@@ -361,7 +379,7 @@ static int print_reply(struct sender *s, const zmq_msg_t *msg, const char *exter
 			ext, r->reason_code, r->message ? r->message : "");
 		status = ERR;
 	} else {
-		s->rejected++;
+		s->rejected += !differs;
 		printf("%s rejected %s %s %s%s\n", ext, r->reason_code ? r->reason_code : "-",
 		       r->field && r->field[0] ? r->field : "-", r->message ? r->message : "",
 		       duplicate_note(r));
@@ -382,8 +400,11 @@ static int send_sync(struct sender *s, const uint8_t *buf, size_t len, const cha
 	}
 	zmq_msg_init(&reply);
 	if (zmq_msg_recv(&reply, s->req, 0) < 0) {
-		fprintf(stderr, "claimctl submit: no reply from intake: %s\n",
-			zmq_strerror(zmq_errno()));
+		/* Intake may have committed it all the same, after the wait. */
+		fprintf(stderr,
+			"claimctl submit: %s: no reply from intake: %s; it may be recorded: the"
+			" file can be sent again whole (each claim is recorded once)\n",
+			external_id ? external_id : "-", zmq_strerror(zmq_errno()));
 		zmq_msg_close(&reply);
 		return ERR;
 	}
@@ -418,6 +439,37 @@ static int send_claim(struct sender *s, json_t *j, int index)
 	}
 	s->sent++;
 	status = 0;
+out:
+	free(buf);
+	free(c);
+	return status;
+}
+
+/* A claim as it will be sent: its fields, then its size, for the socket
+ * drops a peer that sends more than ENVELOPE_MAX_BYTES (no answer) and
+ * the producer refuses a message above KAFKA_MESSAGE_MAX_BYTES: found
+ * there, the claims before it would be sent already. */
+static int check_claim(json_t *j, int index, int sync)
+{
+	struct json_claim *c = xcalloc(1, sizeof(*c));
+	size_t most = sync ? ENVELOPE_MAX_BYTES : KAFKA_MESSAGE_MAX_BYTES, len = 0;
+	char id[UUID_STR_LEN];
+	uint8_t *buf = NULL;
+	int status = ERR;
+
+	if (parse_claim(j, c, index) != OK)
+		goto out;
+	if (envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED, &c->msg.base, NULL, "claimctl", id,
+			  &buf, &len) != OK)
+		fprintf(stderr, "claimctl submit: claim %d: cannot be encoded\n", index);
+	else if (len > most)
+		fprintf(stderr,
+			"claimctl submit: claim %d (external_id %s): %zu bytes as sent, at most %zu"
+			" %s\n",
+			index, c->msg.external_id ? c->msg.external_id : "-", len, most,
+			sync ? "on the intake socket" : "on Kafka");
+	else
+		status = OK;
 out:
 	free(buf);
 	free(c);
@@ -509,42 +561,56 @@ int cmd_submit(int argc, char **argv)
 	const char *endpoint = getenv("CLAIMS_INTAKE_ENDPOINT"), *path = NULL;
 	struct sender s;
 	json_t *claims, *j;
-	int sync = 0, status = 0, bad = 0;
+	int sync = 0, status = 0, bad = 0, endpoint_given = 0;
 	size_t i;
 
 	for (int a = 1; a < argc && !bad; a++) {
 		if (strcmp(argv[a], "--sync") == 0)
 			sync = 1;
 		else if (strcmp(argv[a], "--endpoint") == 0 && a + 1 < argc)
-			endpoint = argv[++a];
+			endpoint = argv[++a], endpoint_given = 1;
 		else if ((argv[a][0] != '-' || strcmp(argv[a], "-") == 0) && path == NULL)
 			path = argv[a];
 		else
 			bad = 1; /* an unknown option, or a second file */
 	}
+	/* Without --sync the claims go to Kafka: an endpoint given then was
+	 * meant for a socket, and would be ignored without a word. */
+	if (endpoint_given && !sync && !bad && path != NULL) {
+		fprintf(stderr, "claimctl submit: --endpoint goes with --sync (without it, the"
+				" claims go to Kafka)\n");
+		return EXIT_USAGE;
+	}
 	if (path == NULL || bad) {
-		int help = argc > 1 && strcmp(argv[1], "--help") == 0;
+		int help =
+			argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
 
 		fprintf(help ? stdout : stderr,
-			"Usage: claimctl submit [--sync] [--endpoint E] FILE|-\n\n"
+			"Usage: claimctl submit [--sync [--endpoint E]] FILE|-\n\n"
 			"Sends claims (JSON lines or a JSON array) to claims.submitted, or with\n"
-			"--sync to the intake socket, printing each answer.\n"
+			"--sync to the intake socket, printing each answer. Every claim is "
+			"checked\n"
+			"before the first is sent. Exit 0: sent (or answered); 1: sending failed;\n"
+			"2: bad usage or input, nothing sent; 3: with --sync, a claim's key had\n"
+			"been answered for other content, and nothing of that claim was recorded.\n"
 			"  CLAIMS_KAFKA_BROKERS    [127.0.0.1:59092]\n"
 			"  CLAIMS_INTAKE_ENDPOINT  [tcp://127.0.0.1:5701]\n");
 		return help ? 0 : EXIT_USAGE;
 	}
 	if ((claims = load_claims(path)) == NULL)
 		return EXIT_USAGE;
+	/* An export cut to nothing is not a successful run. */
+	if (json_array_size(claims) == 0) {
+		fprintf(stderr, "claimctl submit: no claim in %s\n", path);
+		json_decref(claims);
+		return EXIT_USAGE;
+	}
 	/* Every claim is read before one is sent: a bad one in the middle
 	 * must not leave the ones before it sent. */
 	json_array_foreach (claims, i, j) {
-		struct json_claim *c = xcalloc(1, sizeof(*c));
-
-		status = parse_claim(j, c, (int)i) == OK ? 0 : EXIT_USAGE;
-		free(c);
-		if (status != 0) {
+		if (check_claim(j, (int)i, sync) != OK) {
 			json_decref(claims);
-			return status;
+			return EXIT_USAGE;
 		}
 	}
 	if (open_sender(&s, sync, endpoint ? endpoint : "tcp://127.0.0.1:5701") != OK) {
@@ -561,9 +627,13 @@ int cmd_submit(int argc, char **argv)
 		fprintf(stderr, "claimctl submit: %d claims answered, %d accepted, %d rejected",
 			s.sent, s.accepted, s.rejected);
 		if (s.differing > 0)
-			fprintf(stderr, " (%d of them a key's first answer to other content)",
+			fprintf(stderr,
+				", %d not recorded: a key already answered for other content (send"
+				" them under a new external_id)",
 				s.differing);
 		fprintf(stderr, "\n");
+		if (status == 0 && s.differing > 0)
+			status = 3;
 	} else if (status == 0) {
 		fprintf(stderr, "claimctl submit: %d claims sent\n", s.sent);
 	} else {

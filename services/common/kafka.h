@@ -48,6 +48,11 @@
 
 #include "common/status.h"
 
+/* The largest message the producer sends: its message.max.bytes, left at
+ * librdkafka's default (below the broker's own limit); a larger one is
+ * refused before it is sent. */
+#define KAFKA_MESSAGE_MAX_BYTES 1000000
+
 struct kafka_producer;
 struct kafka_consumer;
 

@@ -329,6 +329,35 @@ char *key_text(const void *key, size_t len)
 	return text;
 }
 
+char *text_printable(const char *s)
+{
+	size_t len = s != NULL ? strlen(s) : 0, n = 0;
+	char *out = xmalloc(4 * len + 1);
+
+	for (size_t i = 0; i < len;) {
+		unsigned char b = (unsigned char)s[i];
+		size_t seq = b >= 0x80 ? utf8_sequence(s + i) : 1;
+
+		/* U+0080 to U+009F are controls too (C1: a CSI among them). */
+		if (seq == 2 && b == 0xc2 && (unsigned char)s[i + 1] < 0xa0)
+			seq = 0;
+		if (b == '\\') {
+			out[n++] = '\\';
+			out[n++] = '\\';
+			i++;
+		} else if (b < 0x20 || b == 0x7f || seq == 0) {
+			n += (size_t)snprintf(out + n, 5, "\\x%02x", b);
+			i++;
+		} else {
+			memcpy(out + n, s + i, seq);
+			n += seq;
+			i += seq;
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
 int read_stream(FILE *in, size_t max, char **text, size_t *len)
 {
 	/* Room for max + 1 bytes at most: a byte beyond max, when there is

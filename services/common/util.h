@@ -86,6 +86,11 @@ size_t utf8_sequence(const char *s);
  * as text and a terminal shows as is), else "hex:" and their hex. NULL
  * (no key) gives "". */
 char *key_text(const void *key, size_t len);
+/* Text from elsewhere (a sender's id quoted in a reason), newly
+ * allocated, for one line of a terminal: control characters (C0, DEL,
+ * C1) and bytes that are not well-formed UTF-8 written \xNN, a
+ * backslash \\. NULL gives "". */
+char *text_printable(const char *s);
 
 /* A thread of the daemon (relay, quote server, key check, reconnect),
  * made with SIGTERM and SIGINT blocked: the stop signals then always

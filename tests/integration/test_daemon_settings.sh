@@ -89,4 +89,45 @@ check_eq "claimctl submit: a file cut short is refused" "$?" 2
 check_eq "claimctl submit: two files, a usage error" "$?" 2
 "$BIN/claimctl" submit "$TEST_LOGS/cut.json" --synch >/dev/null 2>&1
 check_eq "claimctl submit: an unknown option, a usage error" "$?" 2
+# Nothing is sent in the cases below: a broker nobody answers at would
+# make a send fail (exit 1) after its wait, not at once with exit 2.
+good='{"source":"s","external_id":"1","membership_number":"1","lines":[]}'
+echo "$good" >"$TEST_LOGS/one.json"
+out=$(CLAIMS_KAFKA_BROKERS=127.0.0.1:1 "$BIN/claimctl" submit --endpoint tcp://127.0.0.1:9 \
+	"$TEST_LOGS/one.json" 2>&1)
+check_eq "claimctl submit: --endpoint without --sync, a usage error (not Kafka)" "$?" 2
+check "claimctl submit: ... saying so" grep -q -- "--endpoint goes with --sync" <<<"$out"
+: >"$TEST_LOGS/empty.json"
+echo '[]' >"$TEST_LOGS/none.json"
+for f in empty none; do
+	out=$(CLAIMS_KAFKA_BROKERS=127.0.0.1:1 "$BIN/claimctl" submit "$TEST_LOGS/$f.json" 2>&1)
+	check_eq "claimctl submit: a file with no claim ($f) is refused" "$?" 2
+	check "claimctl submit: ... saying so ($f)" grep -q "no claim in" <<<"$out"
+done
+# A claim too large to send, after a good one: refused before the good
+# one is sent, naming it (the producer would refuse it after the first
+# was sent; the socket would drop the connection without an answer).
+{
+	echo "$good"
+	printf '{"source":"s","external_id":"big","membership_number":"1","lines":[{"line_ref":"%s"}]}\n' \
+		"$(head -c 1100000 /dev/zero | tr '\0' x)"
+} >"$TEST_LOGS/big.json"
+for mode in "" --sync; do
+	# shellcheck disable=SC2086 # $mode is no word or one
+	out=$(CLAIMS_KAFKA_BROKERS=127.0.0.1:1 CLAIMS_INTAKE_ENDPOINT=tcp://127.0.0.1:9 \
+		"$BIN/claimctl" submit $mode "$TEST_LOGS/big.json" 2>&1)
+	check_eq "claimctl submit ${mode:-(Kafka)}: a claim too large, nothing sent (exit 2)" "$?" 2
+	check "claimctl submit ${mode:-(Kafka)}: ... naming it and the limit" \
+		grep -q "claim 1 (external_id big): 11[0-9]* bytes as sent, at most" <<<"$out"
+done
+# dlq: only a dead-letter topic is read as one; --help after the action.
+"$BIN/claimctl" dlq replay --topic claims.submitted >/dev/null 2>&1
+check_eq "claimctl dlq replay of a live topic: a usage error" "$?" 2
+out=$("$BIN/claimctl" dlq list --help 2>/dev/null)
+check "claimctl dlq list --help: the usage, exit 0" bash -c "[ $? -eq 0 ] && grep -q Usage <<<'$out'"
+"$BIN/claimctl" submit -h >/dev/null
+check_eq "claimctl submit -h: exit 0" "$?" 0
+# What a command prints must reach its reader: a full disk is a failure.
+"$BIN/claimctl" submit --help >/dev/full 2>/dev/null
+check_eq "claimctl: standard output not written (a full disk), exit 1" "$?" 1
 report

@@ -506,9 +506,12 @@ for d in 2026-03-10 2026-03-11; do
 	printf '{"source":"%s","external_id":"k","membership_number":"%s","lines":[{"care_date":"%s",%s}]}\n' \
 		"$RK" "${P}00002" "$d" "$line" >"$TEST_LOGS/reused-$d.json"
 done
+reused_rc=
 for f in 2026-03-10 2026-03-10 2026-03-11; do
 	"$BIN/claimctl" submit --sync "$TEST_LOGS/reused-$f.json" 2>>"$LOG"
+	reused_rc="$reused_rc $?"
 done >"$TEST_LOGS/reused.txt"
+check_eq "key reused: the other content's run exits 3 (nothing of it recorded)" "$reused_rc" " 0 0 3"
 reused=$(sql "SELECT claim_id FROM claims WHERE source = '$RK'")
 check_eq "key reused: accepted; the same again, a duplicate; other content, said" \
 	"$(cat "$TEST_LOGS/reused.txt")" \

@@ -680,6 +680,31 @@ static void test_key_text(void)
 	key_is("\xc3", 1, "hex:c3");		       /* a character cut short */
 }
 
+/* Text from elsewhere on one line of a terminal. */
+static void printable_is(const char *text, const char *want)
+{
+	char *got = text_printable(text);
+
+	CHECK_EQ_STR(got, want);
+	free(got);
+}
+
+static void test_text_printable(void)
+{
+	printable_is(NULL, "");
+	printable_is("key (source s, external id k) already answered",
+		     "key (source s, external id k) already answered");
+	printable_is("Hélène", "Hélène");
+	printable_is("X\n2026-01-01T00:00:00Z forged", "X\\x0a2026-01-01T00:00:00Z forged");
+	printable_is("\x1b[2J", "\\x1b[2J");
+	printable_is("a\\x0a", "a\\\\x0a"); /* a backslash is not taken for an escape */
+	printable_is("\xc2\x9b"
+		     "2J",
+		     "\\xc2\\x9b2J"); /* C1: a CSI */
+	printable_is("bad\xff", "bad\\xff");
+	printable_is("\x7f", "\\x7f");
+}
+
 /* Binary integers of a result, built by hand as libpq would receive them. */
 static void test_pg_binary_int(void)
 {
@@ -721,6 +746,7 @@ int main(void)
 	RUN(test_read_stream_limit);
 	RUN(test_pg_binary_int);
 	RUN(test_key_text);
+	RUN(test_text_printable);
 	RUN(test_config_values);
 	RUN(test_log_level_setting);
 	RUN(test_log_records_parse);
