@@ -28,6 +28,8 @@ static long max_step_errors = 30;
 static long live_stall_seconds = 120;
 static long idle_tx_seconds = 30;
 static char idle_tx_ms[24]; /* its value for PostgreSQL, which outlives main's frame */
+static long statement_seconds = 30;
+static char statement_ms[24]; /* likewise */
 static const struct config_entry daemon_config[] = {
 	{"CLAIMS_LOG_LEVEL", CONFIG_STRING, &log_level_setting, "info", 0, 0,
 	 "debug, info, warn or error"},
@@ -37,6 +39,9 @@ static const struct config_entry daemon_config[] = {
 	 "/live answers 503 once one step of the loop has run this long"},
 	{"CLAIMS_PG_IDLE_TX_SECONDS", CONFIG_INT, &idle_tx_seconds, "30", 10, 3600,
 	 "PostgreSQL ends a session of this daemon idle this long inside a transaction"},
+	{"CLAIMS_PG_STATEMENT_SECONDS", CONFIG_INT, &statement_seconds, "30", 1, 3600,
+	 "PostgreSQL cancels a statement of this daemon running (or waiting for a lock)"
+	 " this long"},
 	{0},
 };
 
@@ -205,6 +210,15 @@ int daemon_main(int argc, char **argv, const struct daemon_spec *spec)
 	 * if it comes back, finds its batch undone and reads it again. */
 	snprintf(idle_tx_ms, sizeof(idle_tx_ms), "%ld", idle_tx_seconds * 1000);
 	if (pg_session_default("idle_in_transaction_session_timeout", idle_tx_ms) != OK)
+		return 2;
+	/* A batch's statements take milliseconds. One waiting behind a lock
+	 * (a migration's, an operator's transaction left open) would stop
+	 * the loop, and with it the polling that keeps the worker in its
+	 * group (max.poll.interval.ms, 60 s): cancelled instead, an outage
+	 * (SQLSTATE 57014) whose batch is read again after a back-off,
+	 * polling meanwhile. tpgate's serving sessions set their own, 1 s. */
+	snprintf(statement_ms, sizeof(statement_ms), "%ld", statement_seconds * 1000);
+	if (pg_session_default("statement_timeout", statement_ms) != OK)
 		return 2;
 	if (plans) {
 		status = print_plans(spec);

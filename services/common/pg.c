@@ -78,8 +78,10 @@ static int apply_setting(struct pg *db, const struct pg_setting *s)
 
 /* The DSN may override every default here: it comes after them. TCP
  * keepalives and a user timeout make a vanished server (a network
- * partition, a host gone) an error within about a minute instead of a
- * call blocked for the kernel's quarter of an hour, and a connection
+ * partition, a host gone) an error within about 30 s (25 s of silence,
+ * 30 s of data unacknowledged) instead of a call blocked for the
+ * kernel's quarter of an hour, well inside a consumer's 60 s between
+ * polls (a worker blocked longer leaves its group), and a connection
  * attempt gives up after 5 s; the application name shows in
  * pg_stat_activity which daemon a session belongs to. A connection of a
  * thread that answers clients (pg_open_serving) gives up sooner: within
@@ -94,7 +96,7 @@ static const char *const connect_keywords[] = {"application_name",
 					       "tcp_user_timeout",
 					       "dbname",
 					       NULL};
-static const char *const connect_values[] = {NULL, "5", "1", "30", "10", "3", "60000", NULL, NULL};
+static const char *const connect_values[] = {NULL, "5", "1", "10", "5", "3", "30000", NULL, NULL};
 static const char *const serving_values[] = {NULL, "2", "1", "5", "1", "2", "2000", NULL, NULL};
 
 static PGconn *connect_with_defaults(const char *dsn, int serving)
@@ -155,20 +157,33 @@ static int connect_db(struct pg *db)
 	return OK;
 }
 
-static void keep_setting(struct pg *db, const char *name, const char *value)
+/* One value a name: a setting made again (a daemon's own statement
+ * timeout over every session's default) replaces the one kept, or after
+ * a reconnect the older, applied last, would be the one in force. */
+static struct pg_setting *keep_setting(struct pg *db, const char *name, const char *value)
 {
-	struct pg_setting *s = xcalloc(1, sizeof(*s));
+	struct pg_setting *s;
 
-	s->name = xstrdup(name);
+	for (s = db->settings; s != NULL; s = s->next)
+		if (strcmp(s->name, name) == 0)
+			break;
+	if (s == NULL) {
+		s = xcalloc(1, sizeof(*s));
+		s->name = xstrdup(name);
+		s->next = db->settings;
+		db->settings = s;
+	} else {
+		free(s->value);
+	}
 	s->value = xstrdup(value);
-	s->next = db->settings;
-	db->settings = s;
+	return s;
 }
 
 int pg_set(struct pg *db, const char *name, const char *value)
 {
-	keep_setting(db, name, value);
-	return db->conn != NULL ? apply_setting(db, db->settings) : OK;
+	struct pg_setting *s = keep_setting(db, name, value);
+
+	return db->conn != NULL ? apply_setting(db, s) : OK;
 }
 
 int pg_listen(struct pg *db, const char *channel)
