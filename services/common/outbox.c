@@ -26,6 +26,17 @@
  * entries each pass may step over before the first pending one. */
 #define OUTBOX_VACUUM_EVERY 10000
 
+/* Keys whose events Kafka did not take (a partition without a leader,
+ * not enough replicas) are left out of the passes that follow, so that
+ * they do not fill every pass's head and hold every topic up; their
+ * events are tried again, in order with the rest of the queue, after
+ * OUTBOX_PROBE_FIRST_US, then twice as long each time still refused, up
+ * to OUTBOX_PROBE_MAX_US. At most OUTBOX_HELD_MAX keys are left out: past
+ * that, Kafka is away, not one partition, and the relay backs off. */
+#define OUTBOX_PROBE_FIRST_US 2000000
+#define OUTBOX_PROBE_MAX_US   30000000
+#define OUTBOX_HELD_MAX	      4096
+
 /* Arbitrary constant naming the relay's advisory lock. */
 #define OUTBOX_LOCK_KEY "7415001"
 
@@ -51,6 +62,11 @@ struct outbox_relay {
 	 * pass commits (heard_marked: the deletion is in its transaction). */
 	struct pgarray heard;
 	int heard_count, heard_marked;
+	/* The (topic, key) pairs left out of the passes until probe_at
+	 * (monotonic): see OUTBOX_PROBE_FIRST_US. */
+	struct pgarray held_topics, held_keys;
+	int held_count;
+	int64_t probe_at_us, probe_gap_us;
 };
 
 /* What became of the rows of one batch: the ids of the events published
@@ -60,7 +76,8 @@ struct outbox_relay {
  * delivered for a reason that may pass (failed). */
 struct relayed {
 	struct pgarray sent, refused, reasons, stale;
-	int sent_count, stale_count, refused_count;
+	char *failed_row; /* 1 for the rows not delivered for a reason that may pass */
+	int sent_count, stale_count, refused_count, failed_count;
 	int ambiguous; /* refusals that may be a neighbour's: taken one at a time */
 	int failed;    /* some not delivered, Kafka away or slow: tried again later */
 };
@@ -128,6 +145,16 @@ int outbox_relay_prepare(struct pg *db)
 		       " FROM outbox_queue q LEFT JOIN outbox o ON o.event_id = q.event_id"
 		       " ORDER BY q.event_id LIMIT $1",
 		       1) != OK ||
+	    /* The same, but for the events of keys left out (held). */
+	    pg_prepare(
+		    db, "outbox_pending_except",
+		    "SELECT q.event_id, o.topic, o.key, o.payload,"
+		    "  o.event_id IS NOT NULL AND o.refused_at IS NULL AS pending"
+		    " FROM outbox_queue q LEFT JOIN outbox o ON o.event_id = q.event_id"
+		    " WHERE NOT EXISTS (SELECT FROM unnest($2::text[], $3::text[]) AS h(topic, key)"
+		    "  WHERE h.topic = o.topic AND h.key = o.key)"
+		    " ORDER BY q.event_id LIMIT $1",
+		    3) != OK ||
 	    pg_prepare(db, "outbox_mark_sent",
 		       "DELETE FROM outbox_queue WHERE event_id = ANY($1::bigint[])", 1) != OK ||
 	    /* Read as stale, but put back since (claimctl outbox retry)
@@ -168,6 +195,8 @@ int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batc
 	r->producer = producer;
 	r->batch = batch;
 	pgarray_init(&r->heard);
+	pgarray_init(&r->held_topics);
+	pgarray_init(&r->held_keys);
 	r->published_total =
 		metric_counter("outbox_published_total", "Outbox events published to Kafka");
 	r->failures_total = metric_counter(
@@ -196,16 +225,23 @@ static int pass_size(const struct outbox_relay *r)
 }
 
 /* Binary payload column: PQgetvalue in text mode gives bytea hex; ask for
- * binary results instead so the envelope bytes come back as they are. */
-static int fetch_pending(struct outbox_relay *r, PGresult **res)
+ * binary results instead so the envelope bytes come back as they are.
+ * Without the keys held, unless `probing`. */
+static int fetch_pending(struct outbox_relay *r, int probing, PGresult **res)
 {
 	char limit[16];
-	const char *values[1] = {limit};
-	const int formats[1] = {0};
+	const char *values[3] = {limit, NULL, NULL};
+	const int formats[3] = {0, 0, 0};
+	int except = !probing && r->held_count > 0;
 	PGresult *raw;
 
 	snprintf(limit, sizeof(limit), "%d", pass_size(r));
-	raw = PQexecPrepared(pg_conn(r->db), "outbox_pending", 1, values, NULL, formats, 1);
+	if (except) {
+		values[1] = pgarray_finish(&r->held_topics);
+		values[2] = pgarray_finish(&r->held_keys);
+	}
+	raw = PQexecPrepared(pg_conn(r->db), except ? "outbox_pending_except" : "outbox_pending",
+			     except ? 3 : 1, values, NULL, formats, 1);
 	if (PQresultStatus(raw) != PGRES_TUPLES_OK) {
 		log_error("outbox pending: %.*s", (int)strcspn(PQresultErrorMessage(raw), "\n"),
 			  PQresultErrorMessage(raw));
@@ -270,6 +306,8 @@ static void sort_row(PGresult *res, int i, int outcome, int early, struct relaye
 		out->sent_count++;
 	} else if (outcome == KAFKA_NOT_DELIVERED || (why = kafka_refusal(outcome)) == NULL) {
 		out->failed = 1; /* not delivered, for a reason that may pass */
+		out->failed_row[i] = 1;
+		out->failed_count++;
 	} else if (early || !out->ambiguous) {
 		set_aside(out, id, topic, PQgetlength(res, i, 3), why);
 	}
@@ -450,11 +488,56 @@ static int mark(struct outbox_relay *r, struct relayed *done)
 	return OK;
 }
 
+static void held_clear(struct outbox_relay *r)
+{
+	pgarray_free(&r->held_topics);
+	pgarray_free(&r->held_keys);
+	pgarray_init(&r->held_topics);
+	pgarray_init(&r->held_keys);
+	r->held_count = 0;
+}
+
+/* After a pass, the keys of its events not delivered are held: added to
+ * those held by a pass that left them out, or, after a pass that tried
+ * them again (a probe, or the first failure), the only ones held, tried
+ * again later, twice as late each time still refused. */
+static void hold_keys(struct outbox_relay *r, int probing, PGresult *res,
+		      const struct relayed *done, struct outbox_pass *pass)
+{
+	int fresh = probing || r->held_count == 0;
+
+	pass->probed = probing;
+	if (fresh)
+		held_clear(r);
+	if (done->failed_count == 0) {
+		if (fresh)
+			r->probe_gap_us = 0;
+		return;
+	}
+	for (int i = 0; i < PQntuples(res) && r->held_count < OUTBOX_HELD_MAX; i++) {
+		if (!done->failed_row[i])
+			continue;
+		pgarray_text(&r->held_topics, PQgetvalue(res, i, 1));
+		pgarray_text(&r->held_keys, PQgetvalue(res, i, 2));
+		r->held_count++;
+	}
+	if (fresh) {
+		r->probe_gap_us =
+			r->probe_gap_us == 0 ? OUTBOX_PROBE_FIRST_US : 2 * r->probe_gap_us;
+		if (r->probe_gap_us > OUTBOX_PROBE_MAX_US)
+			r->probe_gap_us = OUTBOX_PROBE_MAX_US;
+		r->probe_at_us = clock_mono_us() + r->probe_gap_us;
+		log_warn("outbox: %d events not delivered; their keys are left out of the passes"
+			 " for %lld ms, then tried again",
+			 done->failed_count, (long long)(r->probe_gap_us / 1000));
+	}
+}
+
 static int locked_batch(struct outbox_relay *r, struct outbox_pass *pass)
 {
 	struct relayed done;
 	PGresult *res;
-	int status;
+	int status, probing;
 
 	if (pg_exec_prepared(r->db, "outbox_lock", 0, NULL, NULL, NULL, &res) != OK)
 		return ERR;
@@ -462,11 +545,14 @@ static int locked_batch(struct outbox_relay *r, struct outbox_pass *pass)
 	PQclear(res);
 	if (pass->not_our_turn)
 		return OK; /* another relay has the turn */
-	if (mark_heard(r, pass) != OK || fetch_pending(r, &res) != OK)
+	probing = r->held_count > 0 && clock_mono_us() >= r->probe_at_us;
+	if (mark_heard(r, pass) != OK || fetch_pending(r, probing, &res) != OK)
 		return ERR;
 	pass->full = PQntuples(res) == pass_size(r);
 	if (PQntuples(res) == 0) {
 		r->solo_until = 0; /* what it waited for went out elsewhere */
+		if (probing)
+			held_clear(r);
 		PQclear(res);
 		return OK;
 	}
@@ -476,9 +562,13 @@ static int locked_batch(struct outbox_relay *r, struct outbox_pass *pass)
 	pgarray_init(&done.refused);
 	pgarray_init(&done.reasons);
 	pgarray_init(&done.stale);
+	done.failed_row = xcalloc((size_t)PQntuples(res), 1);
 	/* Exactly the rows published are marked, never a range: a row inside
 	 * the range may have committed after the SELECT and not be sent. */
 	produce_rows(r, res, &done);
+	hold_keys(r, probing, res, &done, pass);
+	if (probing && done.failed)
+		pass->full = 1; /* the others, without the keys held again */
 	if (done.ambiguous) {
 		/* The refused go again, in order, one a pass, up to the last
 		 * of this pass. */
@@ -500,6 +590,7 @@ static int locked_batch(struct outbox_relay *r, struct outbox_pass *pass)
 	pgarray_free(&done.refused);
 	pgarray_free(&done.reasons);
 	pgarray_free(&done.stale);
+	free(done.failed_row);
 	return status;
 }
 
@@ -519,8 +610,9 @@ static void vacuum_queue(struct outbox_relay *r)
 
 /* Events left undelivered do not fail the pass: the others went out, and
  * the caller judges from what the pass took off the queue whether to wait
- * before the next (one stuck event must not slow every topic). Only a
- * producer that will publish nothing more fails it. */
+ * before the next (one stuck event must not slow every topic; their keys
+ * are held, see OUTBOX_PROBE_FIRST_US). Only a producer that will publish
+ * nothing more fails it. */
 static int undelivered(struct outbox_relay *r, struct outbox_pass *pass)
 {
 	pass->undelivered = 1;
@@ -574,6 +666,7 @@ void outbox_relay_close(struct outbox_relay *r)
 	if (r->late_outcome != NULL)
 		forget_late(r); /* before the producer serves a report into it */
 	pgarray_free(&r->heard);
+	held_clear(r);
 	pg_close(r->db);
 	free(r);
 }

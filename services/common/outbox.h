@@ -92,6 +92,10 @@ struct outbox_pass {
 			   * pass (or none tried: an earlier pass's messages
 			   * still in flight): they stay queued, the others
 			   * are off the queue, and the run still returns OK */
+	int probed;	  /* events of keys left out (held) since they were
+			   * not delivered were tried again; those still not
+			   * delivered stay held, and the next pass goes on
+			   * without them (no reason to back off) */
 };
 
 /* Publish one batch of pending events. ERR when the pass failed outright:

@@ -300,7 +300,7 @@ static int settle_pending(struct worker *w)
 
 int worker_relay_backs_off(int status, const struct outbox_pass *pass)
 {
-	return status != OK || (pass->undelivered && pass->dequeued == 0);
+	return status != OK || (pass->undelivered && pass->dequeued == 0 && !pass->probed);
 }
 
 /* Passes until the pending rows are out, or, for the thread, until asked
