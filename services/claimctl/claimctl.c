@@ -12,8 +12,10 @@
  *	settings the commands share.
  *
  * DIAGNOSTICS
- *	Exit 0 on success, 1 when the operation failed, 2 on bad usage or
- *	bad input (with one line on stderr saying what was wrong).
+ *	Exit 0 on success, 1 when the operation failed (what it printed
+ *	not written included), 2 on bad usage or bad input (with one line
+ *	on stderr saying what was wrong); claimctl submit --sync also 3
+ *	(its --help).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -110,8 +112,9 @@ int main(int argc, char **argv)
 			continue;
 		rc = c->run(argc - 1, argv + 1);
 		/* Whatever the command printed reached its reader, or the run
-		 * failed: a listing cut by a full disk is no success. */
-		if (claimctl_stdout_written("claimctl") != OK && rc == 0)
+		 * failed: a listing cut by a full disk is no success. (A
+		 * failure was said by the command.) */
+		if (rc == 0 && claimctl_stdout_written("claimctl") != OK)
 			rc = 1;
 		return rc;
 	}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/envelope.h"
+#include "common/keyset.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pgarray.h"
@@ -27,12 +28,14 @@
 #define OUTBOX_VACUUM_EVERY 10000
 
 /* Keys whose events Kafka did not take (a partition without a leader,
- * not enough replicas) are left out of the passes that follow, so that
- * they do not fill every pass's head and hold every topic up; their
- * events are tried again, in order with the rest of the queue, after
- * OUTBOX_PROBE_FIRST_US, then twice as long each time still refused, up
- * to OUTBOX_PROBE_MAX_US. At most OUTBOX_HELD_MAX keys are left out: past
- * that, Kafka is away, not one partition, and the relay backs off. */
+ * not enough replicas) are held: left out of the passes that follow, so
+ * that their events do not fill every pass's head and hold every topic
+ * up. A probe, a pass of their events only (in order), tries them again
+ * after OUTBOX_PROBE_FIRST_US, then twice as late each time one is still
+ * not delivered, up to OUTBOX_PROBE_MAX_US; a key whose event went out is
+ * free again. At most OUTBOX_HELD_MAX keys are held: past that, Kafka is
+ * away, not one partition, and the others' failures make the relay back
+ * off as before. */
 #define OUTBOX_PROBE_FIRST_US 2000000
 #define OUTBOX_PROBE_MAX_US   30000000
 #define OUTBOX_HELD_MAX	      4096
@@ -62,10 +65,9 @@ struct outbox_relay {
 	 * pass commits (heard_marked: the deletion is in its transaction). */
 	struct pgarray heard;
 	int heard_count, heard_marked;
-	/* The (topic, key) pairs left out of the passes until probe_at
-	 * (monotonic): see OUTBOX_PROBE_FIRST_US. */
-	struct pgarray held_topics, held_keys;
-	int held_count;
+	/* The (topic, key) pairs held, and when (monotonic) their events
+	 * are tried again: see OUTBOX_PROBE_FIRST_US. */
+	struct keyset held;
 	int64_t probe_at_us, probe_gap_us;
 };
 
@@ -74,9 +76,11 @@ struct outbox_relay {
  * that were no longer pending when read (stale). The others stay queued
  * for a later pass: refused with a neighbour (ambiguous), or not
  * delivered for a reason that may pass (failed). */
+enum { ROW_SENT = 1, ROW_FAILED = 2 };
+
 struct relayed {
 	struct pgarray sent, refused, reasons, stale;
-	char *failed_row; /* 1 for the rows not delivered for a reason that may pass */
+	char *fate; /* of each row: ROW_SENT, ROW_FAILED (for a reason that may pass), 0 */
 	int sent_count, stale_count, refused_count, failed_count;
 	int ambiguous; /* refusals that may be a neighbour's: taken one at a time */
 	int failed;    /* some not delivered, Kafka away or slow: tried again later */
@@ -145,27 +149,47 @@ int outbox_relay_prepare(struct pg *db)
 		       " FROM outbox_queue q LEFT JOIN outbox o ON o.event_id = q.event_id"
 		       " ORDER BY q.event_id LIMIT $1",
 		       1) != OK ||
-	    /* The same, but for the events of keys left out (held). */
+	    /* The same without the events of the keys held, and those
+	     * only. Both written with NOT IN so that PostgreSQL hashes the
+	     * pairs (a hashed SubPlan) instead of comparing every queued row
+	     * with every pair (a join over the unnest: 18 s a pass for
+	     * 60,000 rows of 4,096 held pairs). */
 	    pg_prepare(
 		    db, "outbox_pending_except",
 		    "SELECT q.event_id, o.topic, o.key, o.payload,"
 		    "  o.event_id IS NOT NULL AND o.refused_at IS NULL AS pending"
 		    " FROM outbox_queue q LEFT JOIN outbox o ON o.event_id = q.event_id"
-		    " WHERE NOT EXISTS (SELECT FROM unnest($2::text[], $3::text[]) AS h(topic, key)"
-		    "  WHERE h.topic = o.topic AND h.key = o.key)"
+		    " WHERE o.event_id IS NULL OR (o.topic, o.key) NOT IN"
+		    "  (SELECT h.topic, h.key FROM unnest($2::text[], $3::text[]) AS h(topic, key))"
+		    " ORDER BY q.event_id LIMIT $1",
+		    3) != OK ||
+	    pg_prepare(
+		    db, "outbox_pending_held",
+		    "SELECT q.event_id, o.topic, o.key, o.payload,"
+		    "  o.refused_at IS NULL AS pending"
+		    " FROM outbox_queue q JOIN outbox o ON o.event_id = q.event_id"
+		    " WHERE NOT (o.topic, o.key) NOT IN"
+		    "  (SELECT h.topic, h.key FROM unnest($2::text[], $3::text[]) AS h(topic, key))"
 		    " ORDER BY q.event_id LIMIT $1",
 		    3) != OK ||
 	    pg_prepare(db, "outbox_mark_sent",
 		       "DELETE FROM outbox_queue WHERE event_id = ANY($1::bigint[])", 1) != OK ||
 	    /* Read as stale, but put back since (claimctl outbox retry)
-	     * or deleted: dropped only if still so when deleting. A put
-	     * back not yet committed is waited for (its row lock): its
-	     * trigger found the id still queued and queued nothing, so a
-	     * deletion now, judged on the row as it was, would leave the
-	     * event neither queued nor set aside, never sent. */
+	     * or deleted: dropped only if still so when deleting. The rows
+	     * are held first, and one another transaction holds is left
+	     * queued for a later pass: a put back not yet committed found
+	     * the id still queued and queued nothing, so a deletion now,
+	     * judged on the row as it was, would leave the event neither
+	     * queued nor set aside, never sent (and waiting for it would
+	     * hold the relay, its pass already produced, as long as an
+	     * operator's transaction stays open). The ids returned: held,
+	     * or whose event is gone. */
 	    pg_prepare(db, "outbox_hold_stale",
-		       "SELECT count(*) FROM (SELECT FROM outbox"
-		       "  WHERE event_id = ANY($1::bigint[]) FOR SHARE) AS held",
+		       "WITH held AS (SELECT event_id FROM outbox"
+		       "  WHERE event_id = ANY($1::bigint[]) FOR SHARE SKIP LOCKED)"
+		       " SELECT x.id::text FROM unnest($1::bigint[]) AS x(id)"
+		       " WHERE x.id IN (SELECT event_id FROM held)"
+		       "  OR NOT EXISTS (SELECT FROM outbox o WHERE o.event_id = x.id)",
 		       1) != OK ||
 	    pg_prepare(db, "outbox_drop_stale",
 		       "DELETE FROM outbox_queue q WHERE q.event_id = ANY($1::bigint[])"
@@ -195,8 +219,7 @@ int outbox_relay_open(const char *dsn, struct kafka_producer *producer, int batc
 	r->producer = producer;
 	r->batch = batch;
 	pgarray_init(&r->heard);
-	pgarray_init(&r->held_topics);
-	pgarray_init(&r->held_keys);
+	keyset_init(&r->held, OUTBOX_HELD_MAX);
 	r->published_total =
 		metric_counter("outbox_published_total", "Outbox events published to Kafka");
 	r->failures_total = metric_counter(
@@ -226,22 +249,28 @@ static int pass_size(const struct outbox_relay *r)
 
 /* Binary payload column: PQgetvalue in text mode gives bytea hex; ask for
  * binary results instead so the envelope bytes come back as they are.
- * Without the keys held, unless `probing`. */
+ * With keys held, a probe reads their events only, a pass the others. */
 static int fetch_pending(struct outbox_relay *r, int probing, PGresult **res)
 {
+	const char *statement = r->held.count == 0 ? "outbox_pending"
+				: probing	   ? "outbox_pending_held"
+						   : "outbox_pending_except";
 	char limit[16];
 	const char *values[3] = {limit, NULL, NULL};
 	const int formats[3] = {0, 0, 0};
-	int except = !probing && r->held_count > 0;
+	struct pgarray topics, keys;
 	PGresult *raw;
 
 	snprintf(limit, sizeof(limit), "%d", pass_size(r));
-	if (except) {
-		values[1] = pgarray_finish(&r->held_topics);
-		values[2] = pgarray_finish(&r->held_keys);
-	}
-	raw = PQexecPrepared(pg_conn(r->db), except ? "outbox_pending_except" : "outbox_pending",
-			     except ? 3 : 1, values, NULL, formats, 1);
+	pgarray_init(&topics);
+	pgarray_init(&keys);
+	keyset_arrays(&r->held, &topics, &keys);
+	values[1] = pgarray_finish(&topics);
+	values[2] = pgarray_finish(&keys);
+	raw = PQexecPrepared(pg_conn(r->db), statement, r->held.count == 0 ? 1 : 3, values, NULL,
+			     formats, 1);
+	pgarray_free(&topics);
+	pgarray_free(&keys);
 	if (PQresultStatus(raw) != PGRES_TUPLES_OK) {
 		log_error("outbox pending: %.*s", (int)strcspn(PQresultErrorMessage(raw), "\n"),
 			  PQresultErrorMessage(raw));
@@ -304,9 +333,10 @@ static void sort_row(PGresult *res, int i, int outcome, int early, struct relaye
 	} else if (outcome == 0) {
 		pgarray_text(&out->sent, id);
 		out->sent_count++;
+		out->fate[i] = ROW_SENT;
 	} else if (outcome == KAFKA_NOT_DELIVERED || (why = kafka_refusal(outcome)) == NULL) {
 		out->failed = 1; /* not delivered, for a reason that may pass */
-		out->failed_row[i] = 1;
+		out->fate[i] = ROW_FAILED;
 		out->failed_count++;
 	} else if (early || !out->ambiguous) {
 		set_aside(out, id, topic, PQgetlength(res, i, 3), why);
@@ -467,6 +497,28 @@ static void produce_rows(struct outbox_relay *r, PGresult *res, struct relayed *
 	free(early);
 }
 
+/* Two statements: the deletion's snapshot is taken once the rows are
+ * held, so that it sees a put back committed meanwhile. */
+static int drop_stale(struct outbox_relay *r, const char *stale)
+{
+	const char *ids[1] = {stale};
+	struct pgarray held;
+	PGresult *res;
+	int status = OK;
+
+	if (pg_exec_prepared(r->db, "outbox_hold_stale", 1, ids, NULL, NULL, &res) != OK)
+		return ERR;
+	pgarray_init(&held);
+	for (int i = 0; i < PQntuples(res); i++)
+		pgarray_text(&held, PQgetvalue(res, i, 0));
+	PQclear(res);
+	ids[0] = pgarray_finish(&held);
+	if (held.count > 0)
+		status = pg_exec_prepared(r->db, "outbox_drop_stale", 1, ids, NULL, NULL, NULL);
+	pgarray_free(&held);
+	return status;
+}
+
 static int mark(struct outbox_relay *r, struct relayed *done)
 {
 	const char *sent[1] = {pgarray_finish(&done->sent)};
@@ -476,11 +528,7 @@ static int mark(struct outbox_relay *r, struct relayed *done)
 	if (done->sent_count > 0 &&
 	    pg_exec_prepared(r->db, "outbox_mark_sent", 1, sent, NULL, NULL, NULL) != OK)
 		return ERR;
-	/* Two statements: the deletion's snapshot is taken once the
-	 * rows are held, so it sees a put back committed meanwhile. */
-	if (done->stale_count > 0 &&
-	    (pg_exec_prepared(r->db, "outbox_hold_stale", 1, stale, NULL, NULL, NULL) != OK ||
-	     pg_exec_prepared(r->db, "outbox_drop_stale", 1, stale, NULL, NULL, NULL) != OK))
+	if (done->stale_count > 0 && drop_stale(r, stale[0]) != OK)
 		return ERR;
 	if (done->refused_count > 0 &&
 	    pg_exec_prepared(r->db, "outbox_mark_refused", 2, refused, NULL, NULL, NULL) != OK)
@@ -488,48 +536,38 @@ static int mark(struct outbox_relay *r, struct relayed *done)
 	return OK;
 }
 
-static void held_clear(struct outbox_relay *r)
-{
-	pgarray_free(&r->held_topics);
-	pgarray_free(&r->held_keys);
-	pgarray_init(&r->held_topics);
-	pgarray_init(&r->held_keys);
-	r->held_count = 0;
-}
-
-/* After a pass, the keys of its events not delivered are held: added to
- * those held by a pass that left them out, or, after a pass that tried
- * them again (a probe, or the first failure), the only ones held, tried
- * again later, twice as late each time still refused. */
+/* After a pass: the keys of its events delivered are free (a probe's),
+ * those of its events not delivered held; then when to try again. */
 static void hold_keys(struct outbox_relay *r, int probing, PGresult *res,
-		      const struct relayed *done, struct outbox_pass *pass)
+		      const struct relayed *done)
 {
-	int fresh = probing || r->held_count == 0;
+	int rows = PQntuples(res), was_held = r->held.count;
 
-	pass->probed = probing;
-	if (fresh)
-		held_clear(r);
-	if (done->failed_count == 0) {
-		if (fresh)
-			r->probe_gap_us = 0;
+	for (int i = 0; i < rows && probing; i++)
+		if (done->fate[i] == ROW_SENT)
+			keyset_remove(&r->held, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+	for (int i = 0; i < rows; i++)
+		if (done->fate[i] == ROW_FAILED)
+			(void)keyset_add(&r->held, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+	if (r->held.count == 0) {
+		if (was_held > 0)
+			log_info("outbox: the keys held back are delivered again");
+		r->probe_gap_us = 0;
 		return;
 	}
-	for (int i = 0; i < PQntuples(res) && r->held_count < OUTBOX_HELD_MAX; i++) {
-		if (!done->failed_row[i])
-			continue;
-		pgarray_text(&r->held_topics, PQgetvalue(res, i, 1));
-		pgarray_text(&r->held_keys, PQgetvalue(res, i, 2));
-		r->held_count++;
-	}
-	if (fresh) {
+	if (probing && done->failed_count == 0) {
+		/* Delivered: more of the keys' events may wait, at once. */
+		r->probe_gap_us = OUTBOX_PROBE_FIRST_US;
+		r->probe_at_us = clock_mono_us();
+	} else if (probing || was_held == 0) {
 		r->probe_gap_us =
 			r->probe_gap_us == 0 ? OUTBOX_PROBE_FIRST_US : 2 * r->probe_gap_us;
 		if (r->probe_gap_us > OUTBOX_PROBE_MAX_US)
 			r->probe_gap_us = OUTBOX_PROBE_MAX_US;
 		r->probe_at_us = clock_mono_us() + r->probe_gap_us;
-		log_warn("outbox: %d events not delivered; their keys are left out of the passes"
-			 " for %lld ms, then tried again",
-			 done->failed_count, (long long)(r->probe_gap_us / 1000));
+		log_warn("outbox: %d events not delivered; %d keys held back from the passes,"
+			 " tried again in %lld ms",
+			 done->failed_count, r->held.count, (long long)(r->probe_gap_us / 1000));
 	}
 }
 
@@ -545,14 +583,16 @@ static int locked_batch(struct outbox_relay *r, struct outbox_pass *pass)
 	PQclear(res);
 	if (pass->not_our_turn)
 		return OK; /* another relay has the turn */
-	probing = r->held_count > 0 && clock_mono_us() >= r->probe_at_us;
+	probing = r->held.count > 0 && clock_mono_us() >= r->probe_at_us;
 	if (mark_heard(r, pass) != OK || fetch_pending(r, probing, &res) != OK)
 		return ERR;
 	pass->full = PQntuples(res) == pass_size(r);
 	if (PQntuples(res) == 0) {
 		r->solo_until = 0; /* what it waited for went out elsewhere */
-		if (probing)
-			held_clear(r);
+		if (probing) {	   /* their events went out through another relay */
+			keyset_clear(&r->held);
+			r->probe_gap_us = 0;
+		}
 		PQclear(res);
 		return OK;
 	}
@@ -562,13 +602,14 @@ static int locked_batch(struct outbox_relay *r, struct outbox_pass *pass)
 	pgarray_init(&done.refused);
 	pgarray_init(&done.reasons);
 	pgarray_init(&done.stale);
-	done.failed_row = xcalloc((size_t)PQntuples(res), 1);
+	done.fate = xcalloc((size_t)PQntuples(res), 1);
 	/* Exactly the rows published are marked, never a range: a row inside
 	 * the range may have committed after the SELECT and not be sent. */
 	produce_rows(r, res, &done);
-	hold_keys(r, probing, res, &done, pass);
-	if (probing && done.failed)
-		pass->full = 1; /* the others, without the keys held again */
+	hold_keys(r, probing, res, &done);
+	pass->probed = probing;
+	if (probing)
+		pass->full = 1; /* then the others' events, or more of these */
 	if (done.ambiguous) {
 		/* The refused go again, in order, one a pass, up to the last
 		 * of this pass. */
@@ -590,7 +631,7 @@ static int locked_batch(struct outbox_relay *r, struct outbox_pass *pass)
 	pgarray_free(&done.refused);
 	pgarray_free(&done.reasons);
 	pgarray_free(&done.stale);
-	free(done.failed_row);
+	free(done.fate);
 	return status;
 }
 
@@ -666,7 +707,7 @@ void outbox_relay_close(struct outbox_relay *r)
 	if (r->late_outcome != NULL)
 		forget_late(r); /* before the producer serves a report into it */
 	pgarray_free(&r->heard);
-	held_clear(r);
+	keyset_free(&r->held);
 	pg_close(r->db);
 	free(r);
 }

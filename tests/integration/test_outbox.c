@@ -17,6 +17,7 @@
  *	which database failures are outages (worker_db_outage()).
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,19 @@ static int relay_all(struct outbox_relay *relay, int *refused)
 			usleep(5000); /* a daemon's relay has the turn */
 	}
 	return total;
+}
+
+/* One pass that had the turn (a daemon's relay may hold it a moment). */
+static int our_pass(struct outbox_relay *relay, struct outbox_pass *pass)
+{
+	for (int round = 0; round < 1000; round++) {
+		if (outbox_relay_run(relay, pass) != OK)
+			return ERR;
+		if (!pass->not_our_turn)
+			return OK;
+		usleep(5000);
+	}
+	return ERR;
 }
 
 /* The outbox_queue entries of events with this key, counted. */
@@ -342,6 +356,7 @@ static void test_queue_follows_the_outbox(void)
 struct pass_thread {
 	struct outbox_relay *relay;
 	int status;
+	atomic_int finished;
 };
 
 static void *one_pass(void *arg)
@@ -355,12 +370,14 @@ static void *one_pass(void *arg)
 			break;
 		usleep(5000);
 	}
+	atomic_store(&t->finished, 1);
 	return NULL;
 }
 
 /* An event set aside by hand keeps its queue entry; put back while a
- * relay reads it as stale, it stays queued: the relay waits for the put
- * back to commit before judging the row, and the event then goes out. */
+ * relay reads it as stale, it stays queued: the relay leaves a row
+ * another transaction holds for a later pass (without waiting for it),
+ * and the event then goes out. */
 static void test_put_back_during_a_pass(void)
 {
 	struct pg *db = itest_db(), *op_db = itest_db();
@@ -391,8 +408,13 @@ static void test_put_back_during_a_pass(void)
 	REQUIRE(outbox_relay_open(itest_dsn(), p, 500, &relay) == OK);
 	t.relay = relay;
 	t.status = ERR;
+	atomic_init(&t.finished, 0);
 	REQUIRE(pthread_create(&thread, NULL, one_pass, &t) == 0);
-	usleep(500000); /* the pass has read the queue, and waits or not */
+	/* The pass does not wait for the operator's transaction: the row
+	 * it holds is left queued, for a later pass. */
+	for (int i = 0; i < 200 && !atomic_load(&t.finished); i++)
+		usleep(50000);
+	CHECK_EQ_I64(atomic_load(&t.finished), 1);
 	CHECK(pg_commit(op_db) == OK);
 	pthread_join(thread, NULL);
 	CHECK_EQ_I64(t.status, OK);
@@ -641,11 +663,12 @@ static void test_stuck_event_does_not_hold_the_others(void)
 	pg_close(db);
 }
 
-/* More events of a key Kafka does not take than a pass holds (a
+/* More events of keys Kafka does not take than a pass holds (a
  * partition without a leader, under load): they fill the head of the
- * queue, and every pass would take only them. Their key is left out of
- * the passes that follow, and the other keys' events go out; the held
- * ones once Kafka takes them again. */
+ * queue, and every pass would take only them. Their keys are held, left
+ * out of the passes that follow, and the other keys' events go out; a
+ * probe tries the held keys' events again and, still refused, holds
+ * every one of the keys again; once Kafka takes them, they go out. */
 static void test_stuck_keys_do_not_fill_the_passes(void)
 {
 	struct pg *db = itest_db();
@@ -668,14 +691,25 @@ static void test_stuck_keys_do_not_fill_the_passes(void)
 	REQUIRE(kafka_producer_hold_for_test(p, TOPIC, 12, 1) == OK);
 	for (int i = 0; i < 11; i++) {
 		snprintf(one, sizeof(one), "%s-%d", stuck, i);
-		CHECK(add_event(db, one, 1) == OK);
+		CHECK(add_event(db, one, 1) == OK); /* key 7 */
+	}
+	{
+		const char *w[1] = {stuck};
+
+		CHECK(pg_exec_params(
+			      db,
+			      "INSERT INTO outbox (message_id, topic, key, msg_type, payload)"
+			      " SELECT gen_random_uuid(), '" TOPIC "', '8', 1,"
+			      "  convert_to($1 || '-8-' || g, 'UTF8')"
+			      " FROM generate_series(1, 11) AS g",
+			      1, w, NULL) == OK);
 	}
 	CHECK(pg_exec_params(db,
 			     "INSERT INTO outbox (message_id, topic, key, msg_type, payload)"
 			     " SELECT gen_random_uuid(), 'notifications.requested', $1, 1, '\\x00'"
 			     " FROM generate_series(1, 5)",
 			     1, v, NULL) == OK);
-	for (int tried = 0; tried < 4 && strcmp(queued_by_key(db, key), "0") != 0;) {
+	for (int tried = 0; tried < 5 && strcmp(queued_by_key(db, key), "0") != 0;) {
 		CHECK(outbox_relay_run(relay, &pass) == OK);
 		if (pass.not_our_turn)
 			usleep(5000); /* a daemon's relay has the turn */
@@ -683,7 +717,24 @@ static void test_stuck_keys_do_not_fill_the_passes(void)
 			tried++;
 	}
 	CHECK_EQ_STR(queued_by_key(db, key), "0");
-	CHECK_EQ_STR(queued_with(db, stuck), "11");
+	CHECK_EQ_STR(queued_with(db, stuck), "22");
+	/* A probe (2 s after the first refusal, then twice as late each
+	 * time): the held keys' events only, still refused; both keys held
+	 * again, so the next pass takes nothing of them. */
+	for (int round = 0; round < 400; round++) {
+		CHECK(our_pass(relay, &pass) == OK);
+		if (pass.probed)
+			break;
+		CHECK_EQ_I64(pass.fetched, 0);
+		usleep(100000);
+	}
+	CHECK_EQ_I64(pass.probed, 1);
+	CHECK_EQ_I64(pass.fetched, 10);
+	CHECK_EQ_I64(pass.published, 0);
+	CHECK_EQ_I64(worker_relay_backs_off(OK, &pass), 0);
+	CHECK(our_pass(relay, &pass) == OK);
+	CHECK_EQ_I64(pass.fetched, 0);
+	CHECK_EQ_STR(queued_with(db, stuck), "22");
 	REQUIRE(kafka_producer_hold_for_test(p, TOPIC, 12, 0) == OK);
 	for (int round = 0; round < 100 && strcmp(queued_with(db, stuck), "0") != 0; round++) {
 		CHECK(outbox_relay_run(relay, &pass) == OK);
@@ -691,6 +742,14 @@ static void test_stuck_keys_do_not_fill_the_passes(void)
 	}
 	CHECK_EQ_STR(queued_with(db, stuck), "0");
 	CHECK(pg_exec_params(db, "DELETE FROM outbox WHERE key = $1", 1, v, NULL) == OK);
+	{
+		const char *w[1] = {stuck};
+
+		CHECK(pg_exec_params(db,
+				     "DELETE FROM outbox WHERE key = '8'"
+				     " AND position(convert_to($1, 'UTF8') IN payload) > 0",
+				     1, w, NULL) == OK);
+	}
 	outbox_relay_close(relay);
 	kafka_producer_close(p);
 	pg_close(db);

@@ -23,6 +23,7 @@
 #include "common/config.h"
 #include "common/envelope.h"
 #include "common/ident.h"
+#include "common/keyset.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pbbudget.h"
@@ -705,6 +706,42 @@ static void test_text_printable(void)
 	printable_is("\x7f", "\\x7f");
 }
 
+/* The relay's keys held back: each pair once, whatever the order they
+ * come in, at most max of them, and as the query's two arrays. */
+static void test_keyset(void)
+{
+	struct keyset s;
+	struct pgarray topics, keys;
+
+	keyset_init(&s, 3);
+	CHECK_EQ_I64(keyset_add(&s, "t2", "k"), 1);
+	CHECK_EQ_I64(keyset_add(&s, "t1", "b"), 1);
+	CHECK_EQ_I64(keyset_add(&s, "t1", "b"), 0); /* a key's second event */
+	CHECK_EQ_I64(keyset_add(&s, "t1", "a"), 1);
+	CHECK_EQ_I64(keyset_add(&s, "t3", "z"), -1); /* full */
+	CHECK_EQ_I64(s.count, 3);
+	CHECK(keyset_has(&s, "t1", "a") && keyset_has(&s, "t2", "k"));
+	/* The pair, not its concatenation: "t1" + "b" is not "t1b" + "". */
+	CHECK(!keyset_has(&s, "t1", "k") && !keyset_has(&s, "t1b", ""));
+	pgarray_init(&topics);
+	pgarray_init(&keys);
+	keyset_arrays(&s, &topics, &keys);
+	CHECK_EQ_STR(pgarray_finish(&topics), "{\"t1\",\"t1\",\"t2\"}");
+	CHECK_EQ_STR(pgarray_finish(&keys), "{\"a\",\"b\",\"k\"}");
+	pgarray_free(&topics);
+	pgarray_free(&keys);
+	keyset_remove(&s, "t1", "b");
+	keyset_remove(&s, "t1", "b"); /* not there: nothing */
+	CHECK_EQ_I64(s.count, 2);
+	CHECK(!keyset_has(&s, "t1", "b") && keyset_has(&s, "t2", "k"));
+	CHECK_EQ_I64(keyset_add(&s, "t1b", ""), 1);
+	CHECK(keyset_has(&s, "t1b", ""));
+	keyset_clear(&s);
+	CHECK_EQ_I64(s.count, 0);
+	CHECK(!keyset_has(&s, "t2", "k"));
+	keyset_free(&s);
+}
+
 /* Binary integers of a result, built by hand as libpq would receive them. */
 static void test_pg_binary_int(void)
 {
@@ -747,6 +784,7 @@ int main(void)
 	RUN(test_pg_binary_int);
 	RUN(test_key_text);
 	RUN(test_text_printable);
+	RUN(test_keyset);
 	RUN(test_config_values);
 	RUN(test_log_level_setting);
 	RUN(test_log_records_parse);
