@@ -184,13 +184,15 @@ int outbox_relay_prepare(struct pg *db)
 	     * hold the relay, its pass already produced, as long as an
 	     * operator's transaction stays open). The ids returned: held,
 	     * or whose event is gone. */
-	    pg_prepare(db, "outbox_hold_stale",
-		       "WITH held AS (SELECT event_id FROM outbox"
-		       "  WHERE event_id = ANY($1::bigint[]) FOR SHARE SKIP LOCKED)"
-		       " SELECT x.id::text FROM unnest($1::bigint[]) AS x(id)"
-		       " WHERE x.id IN (SELECT event_id FROM held)"
-		       "  OR NOT EXISTS (SELECT FROM outbox o WHERE o.event_id = x.id)",
-		       1) != OK ||
+	    pg_prepare(
+		    db, "outbox_hold_stale",
+		    "WITH held AS (SELECT event_id FROM outbox"
+		    "  WHERE event_id = ANY($1::bigint[]) FOR SHARE SKIP LOCKED),"
+		    " present AS (SELECT event_id FROM outbox WHERE event_id = ANY($1::bigint[]))"
+		    " SELECT x.id::text FROM unnest($1::bigint[]) AS x(id)"
+		    " WHERE x.id IN (SELECT event_id FROM held)"
+		    "  OR x.id NOT IN (SELECT event_id FROM present)",
+		    1) != OK ||
 	    pg_prepare(db, "outbox_drop_stale",
 		       "DELETE FROM outbox_queue q WHERE q.event_id = ANY($1::bigint[])"
 		       " AND NOT EXISTS (SELECT 1 FROM outbox o"
