@@ -27,7 +27,6 @@ struct worker {
 	struct outbox_relay *relay;
 	rd_kafka_message_t **batch;
 	int pending;	    /* messages of a batch not yet committed */
-	int handed_back;    /* the last batch read went back uncommitted (give_back) */
 	int64_t last_db_us; /* last time the database answered */
 	struct metric *consumed, *batches, *dead_letters, *retries, *given_back, *batch_seconds;
 
@@ -266,7 +265,6 @@ static void give_back(struct worker *w)
 	metric_add(w->given_back, 1);
 	kafka_batch_destroy(w->batch, w->pending);
 	w->pending = 0;
-	w->handed_back = 1;
 }
 
 static int settle_pending(struct worker *w)
@@ -292,7 +290,6 @@ static int settle_pending(struct worker *w)
 	metric_observe_us(w->batch_seconds, clock_mono_us() - start);
 	metric_add(w->batches, 1);
 	metric_add(w->consumed, w->pending);
-	w->handed_back = 0;
 	/* Effects are committed: now, and only now, may the offsets move. */
 	if (kafka_consumer_store(w->consumer, w->batch, w->pending) != OK)
 		log_warn("offsets not stored: the batch will be redelivered and deduplicated");
@@ -516,12 +513,6 @@ int worker_drain(struct worker *w)
 		log_warn("%d messages not committed; they will be redelivered", held);
 		kafka_batch_destroy(w->batch, w->pending);
 		w->pending = 0;
-		status = ERR;
-	} else if (w->pending == 0 && w->handed_back) {
-		/* Handed back by the step the signal interrupted (the
-		 * database away): as uncommitted as a batch in hand. */
-		log_warn("the last batch read was not committed (the database away); it will be"
-			 " redelivered");
 		status = ERR;
 	}
 	/* Offsets first, and out of the group at once: the partitions go to

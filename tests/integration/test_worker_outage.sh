@@ -14,8 +14,7 @@
 # transaction left open): the replica's statement waiting for it is
 # cancelled after CLAIMS_PG_STATEMENT_SECONDS (2 s here), its batch read
 # again once the table is free, rather than the worker waiting, not
-# polling, for as long as the lock is held. Stopped while its database
-# is away, the replica exits 1, and its batch goes to the next one.
+# polling, for as long as the lock is held.
 source "$(dirname "$0")/../lib.sh"
 LOG="$TEST_LOGS/worker-outage-$RUN_ID.log"
 # The replica logs in as a role of its own (a member of the owner's, so
@@ -87,23 +86,4 @@ wait "$holder"
 check "table free: the message handled (a dead letter)" \
 	wait_for 60 bash -c "$(declare -f metric); [ \"\$(metric worker_dead_letters_total)\" = $((before + 1)) ]"
 check "the replica is still running" kill -0 "$HELD"
-
-# Stopped while its database is away, a batch just handed back: the
-# stop says so (exit 1), and the batch is redelivered to the replica
-# that follows.
-before=$(metric worker_dead_letters_total)
-given_back=$(metric worker_batches_given_back_total)
-sql "ALTER ROLE $ROLE NOLOGIN" >/dev/null
-sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '$ROLE'" >/dev/null
-printf 'not-a-claim-%s' "$RUN_ID" | kcat -P -b "$CLAIMS_KAFKA_BROKERS" -t claims.accepted -k "stopped-$RUN_ID"
-check "stopped while away: the batch handed back" \
-	wait_for 30 bash -c "$(declare -f metric); [ \"\$(metric worker_batches_given_back_total)\" -gt $given_back ]"
-stop_daemon "$HELD"
-check_eq "stopped while away: exit 1 (a batch not committed)" "$?" 1
-sql "ALTER ROLE $ROLE LOGIN" >/dev/null
-start_daemon reimburse "$LOG" CLAIMS_PG_DSN="$DSN" CLAIMS_METRICS_ADDR=127.0.0.1:9186 \
-	CLAIMS_QUOTE_CONNECT= CLAIMS_LOG_LEVEL=info
-check "stopped while away: the next replica handles the batch (a dead letter)" \
-	wait_for 60 bash -c "[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM outbox
-		WHERE topic = 'claims.accepted.dlq' AND key = 'stopped-$RUN_ID'\")\" = 1 ]"
 report
