@@ -328,6 +328,8 @@ int pg_prepare(struct pg *db, const char *name, const char *sql, int nparams)
 static int check_result(struct pg *db, PGresult *res, const char *what, PGresult **out)
 {
 	ExecStatusType st = PQresultStatus(res);
+	/* No result (not sent): the session's message says why. */
+	const char *message = res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(db->conn);
 	const char *state;
 
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
@@ -343,11 +345,9 @@ static int check_result(struct pg *db, PGresult *res, const char *what, PGresult
 	if (db->first_failure[0] == '\0')
 		memcpy(db->first_failure, db->sqlstate, sizeof(db->first_failure));
 	if (strcmp(db->sqlstate, PG_UNIQUE_VIOLATION) == 0)
-		log_debug("postgres %s: %.*s", what, (int)strcspn(PQresultErrorMessage(res), "\n"),
-			  PQresultErrorMessage(res));
+		log_debug("postgres %s: %.*s", what, (int)strcspn(message, "\n"), message);
 	else
-		log_error("postgres %s: %.*s", what, (int)strcspn(PQresultErrorMessage(res), "\n"),
-			  PQresultErrorMessage(res));
+		log_error("postgres %s: %.*s", what, (int)strcspn(message, "\n"), message);
 	PQclear(res);
 	if (out != NULL)
 		*out = NULL;
@@ -379,6 +379,8 @@ static void pause_if_timed_out(struct pg *db, const char *name)
 		 name, (long long)(db->timeout_pause_us / 1000));
 }
 
+static int renew(struct pg *db);
+
 /* A statement outside a transaction that found its session cut (a
  * restarted server, an idle session killed) is run once more on a new
  * one: the project's statements outside transactions are reads or
@@ -389,7 +391,8 @@ static int run_prepared(struct pg *db, const char *name, int nparams, const char
 			const int *lengths, const int *formats, int binary, PGresult **res)
 {
 	PGTransactionStatusType before;
-	int status;
+	PGresult *result;
+	int status, unsent;
 
 	if (db->conn == NULL) {
 		log_error("postgres %s: not connected", name);
@@ -398,11 +401,13 @@ static int run_prepared(struct pg *db, const char *name, int nparams, const char
 	if (paused(db, name))
 		return ERR;
 	before = PQtransactionStatus(db->conn);
-	status = check_result(
-		db, PQexecPrepared(db->conn, name, nparams, values, lengths, formats, binary), name,
-		res);
-	if (status != OK && before == PQTRANS_IDLE && PQstatus(db->conn) == CONNECTION_BAD &&
-	    pg_check(db) == OK)
+	result = PQexecPrepared(db->conn, name, nparams, values, lengths, formats, binary);
+	/* No result at all: not sent, the socket found closed before libpq
+	 * marked the session bad (a server that ended it a moment ago). */
+	unsent = result == NULL;
+	status = check_result(db, result, name, res);
+	if (status != OK && before == PQTRANS_IDLE &&
+	    (PQstatus(db->conn) == CONNECTION_BAD || unsent) && renew(db) == OK)
 		status = check_result(
 			db,
 			PQexecPrepared(db->conn, name, nparams, values, lengths, formats, binary),
@@ -569,6 +574,12 @@ int pg_check(struct pg *db)
 {
 	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
 		return OK;
+	return renew(db);
+}
+
+/* A new session, with the settings and statements of the old. */
+static int renew(struct pg *db)
+{
 	atomic_store(&db->up, 0);
 	log_warn("postgres connection lost, reconnecting");
 	if (db->conn != NULL)
