@@ -30,10 +30,10 @@
 /* Keys whose events Kafka did not take (a partition without a leader,
  * not enough replicas) are held: left out of the passes that follow, so
  * that their events do not fill every pass's head and hold every topic
- * up. A probe, a pass of their events only (in order), tries them again
- * after OUTBOX_PROBE_FIRST_US, then twice as late each time one is still
- * not delivered, up to OUTBOX_PROBE_MAX_US; a key whose event went out is
- * free again. At most OUTBOX_HELD_MAX keys are held: past that, Kafka is
+ * up. A probe, a pass of the oldest event of each held key, tries them
+ * again after OUTBOX_PROBE_FIRST_US, then twice as late each time one is
+ * still not delivered, up to OUTBOX_PROBE_MAX_US; a key whose event went
+ * out is free again, its other events read in order by the passes. At most OUTBOX_HELD_MAX keys are held: past that, Kafka is
  * away, not one partition, and the others' failures make the relay back
  * off as before. */
 #define OUTBOX_PROBE_FIRST_US 2000000
@@ -256,7 +256,8 @@ static int pass_size(const struct outbox_relay *r)
 
 /* Binary payload column: PQgetvalue in text mode gives bytea hex; ask for
  * binary results instead so the envelope bytes come back as they are.
- * With keys held, a probe reads their events only, a pass the others. */
+ * With keys held, a probe reads the oldest event of each, a pass the
+ * others' events. */
 static int fetch_pending(struct outbox_relay *r, int probing, PGresult **res)
 {
 	const char *statement = r->held.count == 0 ? "outbox_pending"
