@@ -272,9 +272,11 @@ static int fetch_pending(struct outbox_relay *r, int probing, PGresult **res)
 	snprintf(limit, sizeof(limit), "%d", pass_size(r));
 	pgarray_init(&topics);
 	pgarray_init(&keys);
-	keyset_arrays(&r->held, &topics, &keys);
-	values[1] = pgarray_finish(&topics);
-	values[2] = pgarray_finish(&keys);
+	if (r->held.count > 0) { /* the common case: none, nothing to build */
+		keyset_arrays(&r->held, &topics, &keys);
+		values[1] = pgarray_finish(&topics);
+		values[2] = pgarray_finish(&keys);
+	}
 	raw = PQexecPrepared(pg_conn(r->db), statement, r->held.count == 0 ? 1 : 3, values, NULL,
 			     formats, 1);
 	pgarray_free(&topics);

@@ -122,6 +122,18 @@ static int relay_all(struct outbox_relay *relay, int *refused)
 	return total;
 }
 
+/* What claimctl outbox retry does: the events whose payload holds text,
+ * set aside, put back. */
+static int put_back(struct pg *db, const char *text)
+{
+	const char *v[1] = {text};
+
+	return pg_exec_params(db,
+			      "UPDATE outbox SET refused_at = NULL, refusal = NULL"
+			      " WHERE position(convert_to($1, 'UTF8') IN payload) > 0",
+			      1, v, NULL);
+}
+
 /* One pass that had the turn (a daemon's relay may hold it a moment). */
 static int our_pass(struct outbox_relay *relay, struct outbox_pass *pass)
 {
@@ -339,10 +351,7 @@ static void test_queue_follows_the_outbox(void)
 		     "t");
 	/* Put back (claimctl outbox retry): queued again by the outbox's
 	 * trigger, then published. */
-	CHECK(pg_exec_params(db,
-			     "UPDATE outbox SET refused_at = NULL, refusal = NULL"
-			     " WHERE position(convert_to($1, 'UTF8') IN payload) > 0",
-			     1, v, NULL) == OK);
+	CHECK(put_back(db, stale) == OK);
 	CHECK_EQ_STR(queued_with(db, stale), "1");
 	CHECK(relay_all(relay, &refused) >= 1);
 	CHECK_EQ_STR(queued_with(db, stale), "0");
@@ -400,10 +409,7 @@ static void test_put_back_during_a_pass(void)
 	CHECK_EQ_STR(queued_with(db, back), "1");
 	/* The operator's put back, not committed yet. */
 	REQUIRE(pg_begin(op_db) == OK);
-	CHECK(pg_exec_params(op_db,
-			     "UPDATE outbox SET refused_at = NULL, refusal = NULL"
-			     " WHERE position(convert_to($1, 'UTF8') IN payload) > 0",
-			     1, v, NULL) == OK);
+	CHECK(put_back(op_db, back) == OK);
 	REQUIRE(kafka_producer_open(itest_brokers(), "test-relay-put-back", &p) == OK);
 	REQUIRE(outbox_relay_open(itest_dsn(), p, 500, &relay) == OK);
 	t.relay = relay;
