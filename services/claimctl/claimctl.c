@@ -58,6 +58,11 @@ const char *claimctl_env(const char *name, const char *fallback)
 	return v != NULL && v[0] != '\0' ? v : fallback;
 }
 
+int claimctl_is_help(const char *arg)
+{
+	return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
 const char *claimctl_operator(void)
 {
 	return claimctl_env("CLAIMS_OPERATOR", claimctl_env("USER", "operator"));
@@ -98,8 +103,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
+	if (claimctl_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
 		usage(stdout);
 		return 0;
 	}

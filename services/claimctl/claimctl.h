@@ -39,6 +39,8 @@ int cmd_check(int argc, char **argv);
 #define CLAIMCTL_REDIS_URL "redis://127.0.0.1:56379"
 /* The variable's value, or fallback when unset or empty. */
 const char *claimctl_env(const char *name, const char *fallback);
+/* True for an argument asking for a command's usage: --help or -h. */
+int claimctl_is_help(const char *arg);
 /* Who runs the command, for the records that name one (the audit log,
  * payment runs): CLAIMS_OPERATOR, else $USER, else "operator". */
 const char *claimctl_operator(void);

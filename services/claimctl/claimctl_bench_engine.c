@@ -313,7 +313,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+		if (claimctl_is_help(a))
 			return 1;
 		if (strcmp(a, "--requests") == 0 && v != NULL)
 			o->requests = number(v, 100000000L);

@@ -245,7 +245,7 @@ int cmd_check(int argc, char **argv)
 	int32_t day;
 	int status, agrees = 1, known = 1;
 
-	if (argc > 1 && strcmp(argv[1], "--help") == 0)
+	if (argc > 1 && claimctl_is_help(argv[1]))
 		return usage_on(stdout);
 	if (argc % 2 == 0)
 		return usage_on(stderr);

@@ -202,7 +202,7 @@ int cmd_claim(int argc, char **argv)
 			return 1;
 		status = release(db, argv[2], argv[3]);
 	} else {
-		int help = argc == 2 && strcmp(argv[1], "--help") == 0;
+		int help = argc == 2 && claimctl_is_help(argv[1]);
 
 		fprintf(help ? stdout : stderr,
 			"Usage: claimctl claim CLAIM_ID\n"
@@ -215,7 +215,10 @@ int cmd_claim(int argc, char **argv)
 			"                                             after the missing formula "
 			"version,\n"
 			"                                             or one still queued: sent "
-			"again)\n\n"
+			"again)\n"
+			"       claimctl claim redecide -            (the claim ids one per line "
+			"on\n"
+			"                                             standard input)\n\n"
 			"Shows a claim's status and, per line, the amounts and the rules "
 			"applied.\n");
 		return help ? 0 : EXIT_USAGE;

@@ -515,7 +515,7 @@ int cmd_contract(int argc, char **argv)
 	struct pg *db;
 	int status, refused = 0;
 
-	if (argc > 1 && strcmp(argv[1], "--help") == 0)
+	if (argc > 1 && claimctl_is_help(argv[1]))
 		return usage_on(stdout);
 	if (argc < 2 || parse(argc, argv, &rq) != OK)
 		return usage();

@@ -64,14 +64,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 {
 	int i = 1;
 
-	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
+	if (argc > 1 && claimctl_is_help(argv[1]))
 		return 1;
 	if (argc < 2 || strcmp(argv[1], "check") != 0) {
 		fprintf(stderr, "formula: expected 'check FILE.json' (try --help)\n");
 		return -1;
 	}
 	for (i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+		if (claimctl_is_help(argv[i]))
 			return 1;
 		if (strcmp(argv[i], "--params") == 0 && i + 1 < argc) {
 			o->params = argv[++i];

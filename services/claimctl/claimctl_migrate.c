@@ -35,7 +35,7 @@ int cmd_migrate(int argc, char **argv)
 		} else if (strcmp(argv[i], "--out-of-order") == 0) {
 			out_of_order = 1;
 		} else {
-			int help = strcmp(argv[i], "--help") == 0;
+			int help = claimctl_is_help(argv[i]);
 
 			fprintf(help ? stdout : stderr,
 				"Usage: claimctl migrate [--dir DIR] [--out-of-order]\n\n"

@@ -602,7 +602,7 @@ int cmd_payments(int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : "";
 
-	if (argc > 1 && strcmp(argv[1], "--help") == 0)
+	if (argc > 1 && claimctl_is_help(argv[1]))
 		return usage_on(stdout);
 	if (strcmp(sub, "list") == 0)
 		return payments_list(argc, argv);

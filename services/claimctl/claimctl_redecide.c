@@ -492,7 +492,7 @@ int claimctl_redecide(int argc, char **argv)
 	int status = OK, n;
 	char **ids;
 
-	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
+	if (argc < 2 || claimctl_is_help(argv[1])) {
 		fprintf(argc == 2 ? stdout : stderr,
 			"Usage: claimctl claim redecide CLAIM_ID... | -\n\n"
 			"Sends a claim that ended in error (no line decided) back to the\n"

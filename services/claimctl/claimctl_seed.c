@@ -525,7 +525,9 @@ static int seed_usage(int status)
 		"Loads formulas (DIR, default deploy/formulas), 60 professionals and N members\n"
 		"(default 1000) drawn from a generator seeded with S (default 42).\n"
 		"Member i has membership number 1 + i on 8 digits + Luhn key.\n"
-		"  CLAIMS_PG_DSN  database [" CLAIMCTL_PG_DSN "]\n");
+		"  CLAIMS_PG_DSN        database [" CLAIMCTL_PG_DSN "]\n"
+		"  CLAIMS_RULES_PARAMS  dated parameters the formulas are checked against\n"
+		"                       [" PARAMS_DEFAULT_PATH "]\n");
 	return status;
 }
 
@@ -551,7 +553,7 @@ int cmd_seed(int argc, char **argv)
 		} else if (strcmp(argv[i], "--formulas") == 0 && i + 1 < argc)
 			dir = argv[++i];
 		else
-			return seed_usage(strcmp(argv[i], "--help") == 0 ? 0 : EXIT_USAGE);
+			return seed_usage(claimctl_is_help(argv[i]) ? 0 : EXIT_USAGE);
 	}
 	if (members < 0 || members > 10000000) {
 		fprintf(stderr, "claimctl seed: --members must be between 0 and 10000000\n");

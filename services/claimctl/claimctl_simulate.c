@@ -52,7 +52,7 @@ static void usage(FILE *out)
 static int parse_args(int argc, char **argv, const char **params_path)
 {
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+		if (claimctl_is_help(argv[i]))
 			return 1;
 		if (strcmp(argv[i], "--params") == 0 && i + 1 < argc) {
 			*params_path = argv[++i];

@@ -592,8 +592,7 @@ int cmd_submit(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (path == NULL || bad) {
-		int help =
-			argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
+		int help = argc > 1 && claimctl_is_help(argv[1]);
 
 		fprintf(help ? stdout : stderr,
 			"Usage: claimctl submit [--sync [--endpoint E]] FILE|-\n\n"

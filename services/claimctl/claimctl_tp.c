@@ -603,9 +603,9 @@ int cmd_tp(int argc, char **argv)
 	struct tp_args a;
 	const char *sub = argc > 1 ? argv[1] : "";
 
-	if (argc > 1 && strcmp(argv[1], "--help") == 0)
+	if (argc > 1 && claimctl_is_help(argv[1]))
 		return usage_on(stdout);
-	if (argc < 2 || strcmp(sub, "--help") == 0 || parse_args(argc, argv, &a) != OK)
+	if (argc < 2 || claimctl_is_help(sub) || parse_args(argc, argv, &a) != OK)
 		return usage();
 	if (strcmp(sub, "keygen") == 0)
 		return tp_keygen();

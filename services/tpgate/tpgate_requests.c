@@ -71,8 +71,7 @@ static int beneficiary_ok(struct tpgate *g, struct request *rq, const Claims__Be
 		return ERR;
 	}
 	if (!tp_text_ok(b->membership_number, 32)) {
-		FAIL(rq, "INVALID_FIELD",
-		     "beneficiary.membership_number: 1 to 32 UTF-8 characters");
+		FAIL(rq, "INVALID_FIELD", "beneficiary.membership_number: 1 to 32 bytes of UTF-8");
 		return ERR;
 	}
 	if (b->birth_date != NULL && b->birth_date[0] != '\0') {
@@ -473,7 +472,7 @@ static void handle_invoice(struct tpgate *g, struct request *rq)
 	if (admitted(g, rq) != OK || beneficiary_ok(g, rq, m->beneficiary) != OK)
 		return;
 	if (!tp_text_ok(m->invoice_id, 64)) {
-		FAIL(rq, "MISSING_FIELD", "invoice_id (1 to 64 characters) is required");
+		FAIL(rq, "MISSING_FIELD", "invoice_id (1 to 64 bytes of UTF-8) is required");
 		return;
 	}
 	if (m->n_lines == 0 || m->n_lines > TP_MAX_LINES) {
@@ -578,7 +577,7 @@ static void handle_status(struct tpgate *g, struct request *rq)
 	if (admitted(g, rq) != OK)
 		return;
 	if (!tp_text_ok(m->invoice_id, 64)) {
-		FAIL(rq, "MISSING_FIELD", "invoice_id (1 to 64 characters) is required");
+		FAIL(rq, "MISSING_FIELD", "invoice_id (1 to 64 bytes of UTF-8) is required");
 		return;
 	}
 	snprintf(source, sizeof(source), "tp:%s:%s", rq->who.kind, rq->who.value);

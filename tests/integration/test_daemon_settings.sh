@@ -60,12 +60,14 @@ refused intake CLAIMS_INTAKE_BATCH=0
 refused intake CLAIMS_INTAKE_BATCH=many
 refused reimburse CLAIMS_REIMBURSE_BATCH=100000
 
-# claimctl: every command's --help is an answer (stdout, exit 0), a
-# command without what it needs a usage error (exit 2).
+# claimctl: every command's --help, and -h, is an answer (stdout, exit
+# 0), a command without what it needs a usage error (exit 2).
 for cmd in submit claim dlq payments contract tp outbox migrate seed simulate formula check; do
-	out=$("$BIN/claimctl" "$cmd" --help 2>/dev/null)
-	check "claimctl $cmd --help exits 0 with the usage on stdout" \
-		bash -c "[ $? -eq 0 ] && grep -qi usage <<<'${out//\'/}'"
+	for flag in --help -h; do
+		out=$("$BIN/claimctl" "$cmd" "$flag" 2>/dev/null)
+		check "claimctl $cmd $flag exits 0 with the usage on stdout" \
+			bash -c "[ $? -eq 0 ] && grep -qi usage <<<'${out//\'/}'"
+	done
 done
 for cmd in payments contract tp outbox dlq; do
 	"$BIN/claimctl" "$cmd" >/dev/null 2>&1
