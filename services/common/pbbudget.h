@@ -43,5 +43,11 @@ struct pb_budget {
 };
 
 void pb_budget_init(struct pb_budget *budget, size_t limit);
+/* The budget of a message of wire_len bytes, envelope and payload
+ * together: what a valid claim, quote or invoice of at most 99 lines can
+ * take decoded, with room, and never more than PB_DECODED_MAX. */
+size_t pb_decode_budget(size_t wire_len);
+
+#define PB_DECODED_MAX (1024 * 1024)
 
 #endif

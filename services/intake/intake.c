@@ -56,12 +56,14 @@ struct intake_daemon {
 	struct rules_params *params;
 	struct worker *worker;
 	struct intake_socket *socket;
-	struct pg *socket_db; /* the socket's own connection: its commits are its own */
+	struct pg *socket_db;  /* the socket's own connection: its commits are its own */
+	struct metric *splits; /* batches decided in parts (INTAKE_BATCH_DECODED_MAX) */
 };
 
 static struct intake_daemon state;
 
 struct decoded {
+	struct pb_budget budget; /* env and claim free through it: outlives them */
 	struct envelope env;
 	Claims__ClaimSubmitted *claim;
 };
@@ -72,19 +74,25 @@ static int decode(struct pg *db, rd_kafka_message_t *m, struct decoded *d)
 	char why[200];
 
 	memset(d, 0, sizeof(*d));
-	if (envelope_unpack(m->payload, m->len, &d->env, why, sizeof(why)) != OK)
+	if (intake_decode_envelope(&d->budget, m->payload, m->len, &d->env, why, sizeof(why)) != OK)
 		goto dead;
 	if (d->env.type != CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED) {
 		snprintf(why, sizeof(why), "expected CLAIM_SUBMITTED, got %s",
 			 envelope_type_name(d->env.type));
 		goto dead;
 	}
-	d->claim = claims__claim_submitted__unpack(NULL, d->env.payload_len, d->env.payload);
-	if (d->claim != NULL)
+	if (intake_decode_claim(&d->budget, &d->env, &d->claim, why, sizeof(why)) == OK)
 		return OK;
-	snprintf(why, sizeof(why), "payload is not a ClaimSubmitted");
 dead:
 	return worker_dead_letter(db, "intake", m, why);
+}
+
+static void release(struct decoded *d)
+{
+	if (d->claim != NULL)
+		claims__claim_submitted__free_unpacked(d->claim, &d->budget.allocator);
+	d->claim = NULL;
+	envelope_free(&d->env);
 }
 
 /* A message whose key was answered for other content: given the first
@@ -111,37 +119,60 @@ static int keep_reused_key(struct pg *db, rd_kafka_message_t *m, const struct in
 	return worker_dead_letter(db, "intake", m, why);
 }
 
+/* Decides the submissions decoded so far, items[0..count), batch[message_of[k]]
+ * the message of items[k]. */
+static int decide(struct pg *db, rd_kafka_message_t **batch, struct intake_item *items,
+		  const int *message_of, int count)
+{
+	int status = count > 0 ? intake_submit_batch(db, items, count) : OK;
+
+	for (int k = 0; k < count && status == OK; k++)
+		if (items[k].out.content_differs)
+			status = keep_reused_key(db, batch[message_of[k]], &items[k]);
+	return status;
+}
+
+/* Decodes the batch and decides it in one call, unless what it holds
+ * decoded passes INTAKE_BATCH_DECODED_MAX: then the submissions decoded
+ * so far are decided and freed first, in the same transaction (a later
+ * copy of one of their keys reads their answer, the transaction's own),
+ * and the count of such batches said (intake_batch_splits_total). */
 static int handle_batch(void *ctx, struct pg *db, rd_kafka_message_t **batch, int n)
 {
+	struct intake_daemon *st = ctx;
 	struct decoded *d = xcalloc((size_t)n, sizeof(*d));
 	struct intake_item *items = xcalloc((size_t)n, sizeof(*items));
 	int *message_of = xcalloc((size_t)n, sizeof(*message_of));
-	int count = 0, status = OK;
+	int count = 0, first = 0, status = OK;
+	size_t held = 0;
 
-	UNUSED(ctx);
 	/* One handle per transaction: what an earlier try tallied is gone
 	 * with it, even when this one holds no claim to decide. */
 	intake_count_discard();
 	for (int i = 0; i < n && status == OK; i++) {
 		status = decode(db, batch[i], &d[i]);
-		if (status == OK && d[i].claim != NULL) {
-			items[count].s = d[i].claim;
-			items[count].trace_id = d[i].env.trace_id;
-			items[count].message_id = d[i].env.message_id;
-			message_of[count] = i;
-			count++;
+		if (status != OK || d[i].claim == NULL)
+			continue;
+		items[count].s = d[i].claim;
+		items[count].trace_id = d[i].env.trace_id;
+		items[count].message_id = d[i].env.message_id;
+		message_of[count] = i;
+		count++;
+		held += d[i].budget.used;
+		if (held > INTAKE_BATCH_DECODED_MAX && i + 1 < n) {
+			metric_add(st->splits, 1);
+			status = decide(db, batch, items, message_of, count);
+			for (; first <= i; first++)
+				release(&d[first]);
+			memset(items, 0, (size_t)count * sizeof(*items));
+			count = 0;
+			held = 0;
 		}
 	}
-	if (status == OK && count > 0)
-		status = intake_submit_batch(db, items, count);
-	for (int k = 0; k < count && status == OK; k++)
-		if (items[k].out.content_differs)
-			status = keep_reused_key(db, batch[message_of[k]], &items[k]);
-	for (int i = 0; i < n; i++) {
-		if (d[i].claim != NULL)
-			claims__claim_submitted__free_unpacked(d[i].claim, NULL);
-		envelope_free(&d[i].env);
-	}
+	if (status == OK)
+		status = decide(db, batch, items, message_of, count);
+	for (int i = first; i < n; i++)
+		release(&d[i]);
 	free(message_of);
 	free(items);
 	free(d);
@@ -186,6 +217,9 @@ static int intake_init(void *ctx)
 		.ctx = st,
 	};
 
+	st->splits =
+		metric_counter("intake_batch_splits_total",
+			       "Batches decided in parts: what they held decoded passed 32 MiB");
 	st->params = xmalloc(sizeof(*st->params));
 	if (params_load(cfg.params_path, st->params) != OK)
 		return ERR;

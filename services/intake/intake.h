@@ -4,6 +4,7 @@
  *
  * DESCRIPTION
  *	intake.c       main, configuration table, the loop's callbacks
+ *	intake_decode.c a submission decoded within a memory budget (no I/O)
  *	intake_check.c validation of a submission (no I/O)
  *	intake_store.c beneficiary lookup, claim and rejection writes, the
  *	               events, the first answer to a repeated submission
@@ -14,6 +15,8 @@
 
 #include <stdint.h>
 
+#include "common/envelope.h"
+#include "common/pbbudget.h"
 #include "common/pg.h"
 #include "common/status.h"
 #include "common/util.h"
@@ -59,6 +62,23 @@ struct coverage {
 	int suspended;
 	int32_t suspended_from;
 };
+
+/* intake_decode.c */
+/* The envelope of a message of len bytes, decoded within a budget of
+ * pb_decode_budget(len) that budget is set to (ERR with why); env is
+ * freed through it, so it must outlive env. */
+int intake_decode_envelope(struct pb_budget *budget, const void *buf, size_t len,
+			   struct envelope *env, char *why, size_t why_len) MUST_CHECK;
+/* Its payload, a ClaimSubmitted, within the same budget (ERR with why):
+ * free it with claims__claim_submitted__free_unpacked(claim,
+ * &budget->allocator). */
+int intake_decode_claim(struct pb_budget *budget, const struct envelope *env,
+			Claims__ClaimSubmitted **claim, char *why, size_t why_len) MUST_CHECK;
+/* What a batch may hold decoded before the submissions decoded so far
+ * are decided, in the same transaction, and freed (intake.c): with
+ * PB_DECODED_MAX a message, a batch of any count holds some 33 MiB at
+ * most, in a pod of 256 MiB. */
+#define INTAKE_BATCH_DECODED_MAX (32 * 1024 * 1024)
 
 /* intake_check.c */
 struct rules_params;

@@ -91,15 +91,15 @@ static void send_reply(void *sock, const struct zframes *request, const char *re
 }
 
 /* Decode, decide and commit one request; fills the outcome to send. */
-static int handle_request(struct pg *db, const void *body, size_t len, struct envelope *env,
-			  struct intake_outcome *o)
+static int handle_request(struct pg *db, const void *body, size_t len, struct pb_budget *budget,
+			  struct envelope *env, struct intake_outcome *o)
 {
 	Claims__ClaimSubmitted *s;
 	char why[160];
 	int status, committing = 0;
 
 	memset(o, 0, sizeof(*o));
-	if (envelope_unpack(body, len, env, why, sizeof(why)) != OK) {
+	if (intake_decode_envelope(budget, body, len, env, why, sizeof(why)) != OK) {
 		intake_reject(o, "BAD_ENVELOPE", "", "%s", why);
 		return OK;
 	}
@@ -108,14 +108,13 @@ static int handle_request(struct pg *db, const void *body, size_t len, struct en
 			      envelope_type_name(env->type));
 		return OK;
 	}
-	s = claims__claim_submitted__unpack(NULL, env->payload_len, env->payload);
-	if (s == NULL) {
-		intake_reject(o, "BAD_PAYLOAD", "payload", "not a protobuf ClaimSubmitted");
+	if (intake_decode_claim(budget, env, &s, why, sizeof(why)) != OK) {
+		intake_reject(o, "BAD_PAYLOAD", "payload", "%s", why);
 		return OK;
 	}
 	if (db == NULL) { /* the database is away: say so at once, keep nothing */
 		intake_reject(o, "UNAVAILABLE", "", "the claim could not be recorded; retry later");
-		claims__claim_submitted__free_unpacked(s, NULL);
+		claims__claim_submitted__free_unpacked(s, &budget->allocator);
 		return OK;
 	}
 	log_set_trace(env->trace_id);
@@ -144,7 +143,7 @@ static int handle_request(struct pg *db, const void *body, size_t len, struct en
 	} else {
 		intake_count_committed();
 	}
-	claims__claim_submitted__free_unpacked(s, NULL);
+	claims__claim_submitted__free_unpacked(s, &budget->allocator);
 	log_set_trace(NULL);
 	return status;
 }
@@ -162,6 +161,7 @@ static enum served serve_one(struct intake_socket *s, struct pg *db)
 {
 	struct zframes request;
 	struct intake_outcome o;
+	struct pb_budget budget; /* outlives env, which frees through it */
 	struct envelope env;
 	const void *body;
 	size_t len;
@@ -176,7 +176,7 @@ static enum served serve_one(struct intake_socket *s, struct pg *db)
 	if (request.truncated || body == NULL)
 		intake_reject(&o, "BAD_FRAMES", "", "expected [identity, (empty), envelope]");
 	else
-		status = handle_request(db, body, len, &env, &o);
+		status = handle_request(db, body, len, &budget, &env, &o);
 	send_reply(s->router, &request, env.message_id, &o);
 	envelope_free(&env);
 	zframes_close(&request);

@@ -92,9 +92,6 @@ int tp_zap_db_up(struct tp_zap *zap);
 #define TP_XSTR(x)	    TP_STR(x)
 
 /* tpgate_decode.c */
-/* The most memory a request whose frame has frame_len bytes may take
- * decoded, envelope and payload together. */
-size_t tp_decode_budget(size_t frame_len);
 /* The payload's message of a request type; NULL for another type. */
 const ProtobufCMessageDescriptor *tp_payload_descriptor(Claims__MessageType type);
 /* The envelope of a request's frame, decoded within a budget set for

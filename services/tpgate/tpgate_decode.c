@@ -12,9 +12,11 @@
  *	session needed), held some 435 MB in a pod limited to 256 MiB.
  *
  *	A request's envelope, then its payload, are decoded with one byte
- *	budget (common/pbbudget.h) of tp_decode_budget() of the frame's
+ *	budget (common/pbbudget.h) of pb_decode_budget() of the frame's
  *	size; past it the decode fails and the request is answered
- *	BAD_ENVELOPE or BAD_PAYLOAD. No I/O: the unit tests and the fuzz
+ *	BAD_ENVELOPE or BAD_PAYLOAD. At most PB_DECODED_MAX a request,
+ *	whatever CLAIMS_TP_MAX_REQUEST_BYTES: a full batch (TP_BATCH
+ *	requests held at once) stays within 64 MiB of the pod's 256 MiB. No I/O: the unit tests and the fuzz
  *	target include this file and decode as the front door does.
  *
  *	Also what an error code may be (tp_error_code_ok()), for the codes
@@ -23,30 +25,6 @@
 #include <stdio.h>
 
 #include "tpgate/tpgate.h"
-
-/* Each field takes 2 bytes on the wire at least. Decoded, a string or
- * bytes field is its length, a NUL and a block header (16 bytes): under
- * 9 times its wire bytes; an array, 8 bytes per element of at least one
- * byte, and a header. 16 times the frame covers them with room. (An
- * unknown field, kept with a 24-byte record besides its copy, may take
- * 20 times: a client has no reason to send them by the thousand.) */
-#define DECODED_PER_BYTE 16
-/* What does not shrink with the wire: structs. A request is served with
- * at most TP_MAX_LINES lines, 99 ClaimLines of some 200 bytes, its few
- * other messages and protobuf-c's scratch space: under 30 KiB. */
-#define DECODED_STRUCTS (64 * 1024)
-/* The most a request may hold, whatever CLAIMS_TP_MAX_REQUEST_BYTES:
- * one the front door can serve (99 lines, every text at the longest its
- * checks let through) holds under 100 KiB, and a full batch (TP_BATCH
- * requests held at once) stays within 64 MiB of the pod's 256 MiB. */
-#define DECODED_MAX (1024 * 1024)
-
-size_t tp_decode_budget(size_t frame_len)
-{
-	if (frame_len > (DECODED_MAX - DECODED_STRUCTS) / DECODED_PER_BYTE)
-		return DECODED_MAX;
-	return DECODED_PER_BYTE * frame_len + DECODED_STRUCTS;
-}
 
 const ProtobufCMessageDescriptor *tp_payload_descriptor(Claims__MessageType type)
 {
@@ -69,7 +47,7 @@ const ProtobufCMessageDescriptor *tp_payload_descriptor(Claims__MessageType type
 int tp_decode_envelope(struct pb_budget *budget, const void *frame, size_t len,
 		       struct envelope *env, char *why, size_t why_len)
 {
-	pb_budget_init(budget, tp_decode_budget(len));
+	pb_budget_init(budget, pb_decode_budget(len));
 	if (envelope_unpack_with(frame, len, &budget->allocator, env, why, why_len) == OK)
 		return OK;
 	if (budget->exceeded)

@@ -8,8 +8,8 @@
  * DESCRIPTION
  *	Feeds arbitrary bytes to claims__claim_submitted__unpack(), the
  *	decoder intake runs on the payload of every submission (Kafka and
- *	socket), and a decoded ClaimSubmitted to intake_check_static() and
- *	intake_check_coverage(). The input is the bare ClaimSubmitted, not
+ *	socket), within the memory budget intake gives it, and a decoded
+ *	ClaimSubmitted to intake_check_static() and intake_check_coverage(). The input is the bare ClaimSubmitted, not
  *	an envelope (fuzz_envelope covers the envelope), so that the fuzzer
  *	spends its time on the claim's fields. Seeds are in
  *	tests/fuzz/corpus_intake_check/.
@@ -47,6 +47,7 @@
 
 #include "common/envelope.h"
 #include "common/params.h"
+#include "common/pbbudget.h"
 #include "proto/claims.pb-c.h"
 
 /*
@@ -283,13 +284,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	Claims__ClaimSubmitted *s;
 	struct intake_outcome out, twice;
+	struct pb_budget budget;
 	int r;
 
 	if (size > ENVELOPE_MAX_BYTES) /* no envelope carries more */
 		return 0;
-	s = claims__claim_submitted__unpack(NULL, size, data);
-	if (s == NULL)
+	/* Within the budget intake decodes with (intake_decode.c), which
+	 * gives back all it held, decoded or not. */
+	pb_budget_init(&budget, pb_decode_budget(size));
+	s = claims__claim_submitted__unpack(&budget.allocator, size, data);
+	if (s == NULL) {
+		CHECK(budget.used == 0);
 		return 0;
+	}
 	if (strict_tags || !bad_unknown_tag(&s->base))
 		round_trip(s);
 
@@ -311,6 +318,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(intake_check_static(s, today + 3653, &twice) == OK);
 		check_coverage(s);
 	}
-	claims__claim_submitted__free_unpacked(s, NULL);
+	claims__claim_submitted__free_unpacked(s, &budget.allocator);
+	CHECK(budget.used == 0);
 	return 0;
 }

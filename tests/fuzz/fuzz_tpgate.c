@@ -112,7 +112,7 @@ static void check_requests(const uint8_t *data, size_t size)
 		struct envelope payload = {.type = types[i], .payload = data, .payload_len = size};
 		ProtobufCMessage *m, *plain;
 
-		pb_budget_init(&budget, tp_decode_budget(size));
+		pb_budget_init(&budget, pb_decode_budget(size));
 		m = tp_decode_payload(&budget, &payload);
 		plain = protobuf_c_message_unpack(tp_payload_descriptor(types[i]), NULL, size,
 						  data);

@@ -9,9 +9,11 @@
  *	dated parameters and the beneficiary's exemptions (read from
  *	deploy/params/parameters.json: runs from the repository root), the
  *	amounts of a line against each other, the professional's own
- *	"tp:KIND:NUMBER" source, and the care date's "today".
+ *	"tp:KIND:NUMBER" source, and the care date's "today"; and the
+ *	decoding of a submission within its memory budget.
  */
 #include "../../services/intake/intake_check.c"
+#include "../../services/intake/intake_decode.c"
 #include "../../services/intake/intake_store.c"
 #include "common/params.h"
 #include "engine_line.h"
@@ -591,6 +593,108 @@ static void test_digest_of_what_the_claim_says(void)
 	CHECK(strcmp(other, plain) != 0);
 }
 
+/* An Envelope(CLAIM_SUBMITTED) around payload's n bytes. */
+static uint8_t *envelope_around(const uint8_t *payload, size_t n, size_t *len)
+{
+	Claims__Envelope env = CLAIMS__ENVELOPE__INIT;
+	char id[UUID_STR_LEN];
+	uint8_t *out;
+
+	uuid_v7(id);
+	env.has_type = env.has_schema_version = env.has_payload = 1;
+	env.type = CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED;
+	env.schema_version = ENVELOPE_SCHEMA_VERSION;
+	env.message_id = id;
+	env.payload.data = (uint8_t *)payload;
+	env.payload.len = n;
+	*len = claims__envelope__get_packed_size(&env);
+	out = xmalloc(*len);
+	claims__envelope__pack(&env, out);
+	return out;
+}
+
+static void test_decode_within_a_budget(void)
+{
+	static char line_ref[65], act[RULES_ACT_CODE_MAX], text[129];
+	Claims__ClaimLine lines[INTAKE_MAX_LINES], *line_of[INTAKE_MAX_LINES];
+	char *lenses[2] = {"very_complex", "very_complex"};
+	Claims__ClaimSubmitted largest = CLAIMS__CLAIM_SUBMITTED__INIT, *claim;
+	struct pb_budget budget;
+	struct envelope env;
+	size_t n = 1000000, len;
+	uint8_t *payload = xmalloc(n), *frame;
+	char why[200];
+
+	/* 1 MB of empty lines (2 bytes each: field 8, length 0), some 500,000
+	 * ClaimLines of 200 bytes once decoded: refused at the budget, not
+	 * held, and nothing left held. */
+	for (size_t i = 0; i + 1 < n; i += 2) {
+		payload[i] = 0x42;
+		payload[i + 1] = 0;
+	}
+	frame = envelope_around(payload, n, &len);
+	REQUIRE(len <= ENVELOPE_MAX_BYTES);
+	REQUIRE(intake_decode_envelope(&budget, frame, len, &env, why, sizeof(why)) == OK);
+	CHECK(intake_decode_claim(&budget, &env, &claim, why, sizeof(why)) == ERR);
+	CHECK(claim == NULL);
+	CHECK(strstr(why, "taking more than") != NULL);
+	CHECK(budget.exceeded);
+	CHECK(budget.peak <= PB_DECODED_MAX);
+	envelope_free(&env);
+	CHECK_EQ_I64(budget.used, 0);
+	free(frame);
+	free(payload);
+	/* Bytes that are no ClaimSubmitted say so. */
+	frame = envelope_around((const uint8_t *)"\xff\xff", 2, &len);
+	REQUIRE(intake_decode_envelope(&budget, frame, len, &env, why, sizeof(why)) == OK);
+	CHECK(intake_decode_claim(&budget, &env, &claim, why, sizeof(why)) == ERR);
+	CHECK_EQ_STR(why, "not a protobuf ClaimSubmitted");
+	envelope_free(&env);
+	free(frame);
+	/* The largest claim the checks let through, every text at its
+	 * longest, 99 lines of every field: decoded within its budget. */
+	memset(line_ref, 'r', sizeof(line_ref) - 1);
+	memset(act, 'A', sizeof(act) - 1);
+	memset(text, 'x', sizeof(text) - 1);
+	for (int i = 0; i < INTAKE_MAX_LINES; i++) {
+		claims__claim_line__init(&lines[i]);
+		lines[i].line_ref = line_ref;
+		lines[i].act_code = act;
+		lines[i].category = "OPTIQUE_EQUIPEMENT";
+		lines[i].care_date = "2026-03-10";
+		lines[i].basket = "MAITRISE";
+		lines[i].n_lenses = 2;
+		lines[i].lenses = lenses;
+		lines[i].has_quantity = lines[i].has_charged_cents = lines[i].has_brss_cents = 1;
+		lines[i].has_amo_rate = lines[i].has_amo_paid_cents = lines[i].has_optam = 1;
+		lines[i].has_parcours = lines[i].has_price_limit_cents = 1;
+		lines[i].has_frame_charged_cents = lines[i].has_line_no = 1;
+		line_of[i] = &lines[i];
+	}
+	largest.source = text + 64;
+	largest.external_id = text;
+	largest.membership_number = text + 96;
+	largest.professional_id = text + 112;
+	largest.quote_id = text + 64;
+	largest.professional_kind = "FINESS";
+	largest.beneficiary_birth_date = "1980-01-01";
+	largest.n_lines = INTAKE_MAX_LINES;
+	largest.lines = line_of;
+	n = claims__claim_submitted__get_packed_size(&largest);
+	payload = xmalloc(n);
+	claims__claim_submitted__pack(&largest, payload);
+	frame = envelope_around(payload, n, &len);
+	REQUIRE(intake_decode_envelope(&budget, frame, len, &env, why, sizeof(why)) == OK);
+	REQUIRE(intake_decode_claim(&budget, &env, &claim, why, sizeof(why)) == OK);
+	CHECK_EQ_I64(claim->n_lines, INTAKE_MAX_LINES);
+	CHECK(budget.peak < budget.limit / 2); /* with room */
+	claims__claim_submitted__free_unpacked(claim, &budget.allocator);
+	envelope_free(&env);
+	CHECK_EQ_I64(budget.used, 0);
+	free(frame);
+	free(payload);
+}
+
 static void load_params(void)
 {
 	REQUIRE(params_load(PARAMS_DEFAULT_PATH, &params) == OK);
@@ -612,5 +716,6 @@ int main(void)
 	RUN(test_repeats_in_a_batch);
 	RUN(test_intake_accepts_what_the_engine_computes);
 	RUN(test_digest_of_what_the_claim_says);
+	RUN(test_decode_within_a_budget);
 	return test_report();
 }

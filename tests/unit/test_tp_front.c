@@ -232,15 +232,15 @@ static void test_envelope_within_budget(void)
 	frame = frame_of(CLAIMS__MESSAGE_TYPE__INVOICE_STATUS_REQUEST, (const uint8_t *)"", 0,
 			 &len);
 	REQUIRE(tp_decode_envelope(&budget, frame, len, &env, why, sizeof(why)) == OK);
-	CHECK_EQ_I64(budget.limit, tp_decode_budget(len));
+	CHECK_EQ_I64(budget.limit, pb_decode_budget(len));
 	CHECK(budget.used > 0);
 	envelope_free(&env);
 	CHECK_EQ_I64(budget.used, 0);
 	free(frame);
 	/* The budget grows with the frame, up to its cap. */
-	CHECK(tp_decode_budget(1000) < tp_decode_budget(2000));
-	CHECK_EQ_I64(tp_decode_budget(ENVELOPE_MAX_BYTES), tp_decode_budget(SIZE_MAX / 2));
-	CHECK(tp_decode_budget(SIZE_MAX / 2) <= 1024 * 1024);
+	CHECK(pb_decode_budget(1000) < pb_decode_budget(2000));
+	CHECK_EQ_I64(pb_decode_budget(ENVELOPE_MAX_BYTES), pb_decode_budget(SIZE_MAX / 2));
+	CHECK(pb_decode_budget(SIZE_MAX / 2) <= 1024 * 1024);
 	CHECK(tp_payload_descriptor(CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED) == NULL);
 }
 
