@@ -38,8 +38,8 @@ int intake_decode_envelope(struct pb_budget *budget, const void *buf, size_t len
 int intake_decode_claim(struct pb_budget *budget, const struct envelope *env,
 			Claims__ClaimSubmitted **claim, char *why, size_t why_len)
 {
-	*claim = claims__claim_submitted__unpack(&budget->allocator, env->payload_len,
-						 env->payload);
+	*claim =
+		claims__claim_submitted__unpack(&budget->allocator, env->payload_len, env->payload);
 	if (*claim != NULL)
 		return OK;
 	if (budget->exceeded)

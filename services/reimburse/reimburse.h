@@ -28,11 +28,16 @@ struct formula_version {
 	int version;
 	rules_date_t from, to; /* to exclusive; 0 when open */
 	struct rules_contract contract;
+	/* A guarantee this release cannot read (a category it does not
+	 * know, a spec the engine refuses): kept for its dates, never
+	 * used; the care it is in force for is left undecided. */
+	int refused;
 };
 
 struct formula_cache {
 	struct formula_version *v;
 	int count;
+	int refused; /* versions refused */
 	int64_t loaded_at_us;
 };
 
@@ -41,9 +46,13 @@ struct formula_cache {
 #define FORMULAS_CHANNEL "formulas_changed"
 
 int formulas_load(struct pg *db, struct formula_cache *cache) MUST_CHECK;
-/* The version of `code` in force on `date`, or NULL. */
+/* The version of `code` in force on `date`, or NULL; NULL too when that
+ * version was refused (formulas_at() tells them apart). */
 const struct formula_version *formulas_find(const struct formula_cache *cache, const char *code,
 					    rules_date_t date);
+/* The version of `code` in force on `date`, refused or not, or NULL. */
+const struct formula_version *formulas_at(const struct formula_cache *cache, const char *code,
+					  rules_date_t date);
 /* 1 when a version of `code` for `date` may have been published since the
  * load (an unknown formula, or a date after every version's end). */
 int formulas_may_be_newer(const struct formula_cache *cache, const char *code, rules_date_t date);

@@ -571,6 +571,24 @@ static int covered(const struct reimburse_item *it, rules_date_t date)
 	return day >= it->covered_from && day < it->covered_to && day < it->suspended_from;
 }
 
+/* Why line i has no version of `code` to decide it on `date` (day, its
+ * text): none in force, or the one in force refused (a guarantee this
+ * release cannot read, reimburse_formulas.c). */
+static void no_version(struct claim_work *w, size_t i, const struct formula_cache *formulas,
+		       const char *code, const char *day, rules_date_t date)
+{
+	const struct formula_version *f = formulas_at(formulas, code, date);
+
+	if (f != NULL)
+		snprintf(w->errors[i], sizeof(w->errors[i]),
+			 "FORMULA_REFUSED: formula %s v%d, in force on %s, has a guarantee this"
+			 " worker cannot read (its log says which)",
+			 code, f->version, day);
+	else
+		snprintf(w->errors[i], sizeof(w->errors[i]),
+			 "NO_GUARANTEE_IN_FORCE: formula %s has no version on %s", code, day);
+}
+
 static int prepare_work(struct reimburse_ctx *ctx, const struct reimburse_item *it,
 			struct history *history, struct claim_work *w)
 {
@@ -602,9 +620,8 @@ static int prepare_work(struct reimburse_ctx *ctx, const struct reimburse_item *
 		}
 		w->fv[i] = formulas_find(&ctx->formulas, it->formula_code, l->date);
 		if (w->fv[i] == NULL)
-			snprintf(w->errors[i], sizeof(w->errors[i]),
-				 "NO_GUARANTEE_IN_FORCE: formula %s has no version on %s",
-				 it->formula_code, a->lines[i]->care_date);
+			no_version(w, i, &ctx->formulas, it->formula_code, a->lines[i]->care_date,
+				   l->date);
 	}
 	return OK;
 }

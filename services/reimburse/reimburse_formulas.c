@@ -12,6 +12,16 @@
  *	seconds: a notice lost with a connection is caught there too) and, at
  *	most once a second, before a batch with a claim on a version it does
  *	not know.
+ *
+ *	A version with a guarantee this release cannot read (a category of
+ *	a newer release, published during a rolling upgrade; a spec written
+ *	by hand that the engine refuses) is refused alone, said in the log
+ *	and in reimburse_formula_versions_refused, and kept for its dates:
+ *	the care it is in force for is left undecided (FORMULA_REFUSED),
+ *	for claimctl claim redecide once it is mended. Refusing the whole
+ *	load instead kept every worker on the versions it had (a version
+ *	closed by the new one paid on past its end) and stopped any worker
+ *	from starting.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +29,7 @@
 #include <jansson.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "reimburse/reimburse.h"
@@ -86,16 +97,21 @@ static int fill(struct formula_cache *c, PGresult *res)
 			    parse_date(PQgetvalue(res, i, 4), &f->to) != OK)
 				return ERR;
 		}
-		if (!PQgetisnull(res, i, 5) &&
-		    load_guarantee(f, PQgetvalue(res, i, 5), PQgetvalue(res, i, 6)) != OK)
-			return ERR;
+		if (!f->refused && !PQgetisnull(res, i, 5) &&
+		    load_guarantee(f, PQgetvalue(res, i, 5), PQgetvalue(res, i, 6)) != OK) {
+			log_error("formula %s v%d refused: the care it is in force for stays"
+				  " undecided (FORMULA_REFUSED) until it is mended",
+				  f->code, f->version);
+			f->refused = 1;
+			c->refused++;
+		}
 	}
 	return OK;
 }
 
 int formulas_load(struct pg *db, struct formula_cache *cache)
 {
-	struct formula_cache fresh = {NULL, 0, 0};
+	struct formula_cache fresh = {NULL, 0, 0, 0};
 	PGresult *res;
 
 	if (pg_exec_prepared(db, "reimburse_formulas", 0, NULL, NULL, NULL, &res) != OK)
@@ -109,12 +125,16 @@ int formulas_load(struct pg *db, struct formula_cache *cache)
 	fresh.loaded_at_us = clock_mono_us();
 	formulas_free(cache);
 	*cache = fresh;
-	log_info("%d formula versions loaded", cache->count);
+	metric_set(metric_gauge("reimburse_formula_versions_refused",
+				"Formula versions refused at the last load: a guarantee this"
+				" release cannot read"),
+		   cache->refused);
+	log_info("%d formula versions loaded, %d refused", cache->count, cache->refused);
 	return OK;
 }
 
-const struct formula_version *formulas_find(const struct formula_cache *cache, const char *code,
-					    rules_date_t date)
+const struct formula_version *formulas_at(const struct formula_cache *cache, const char *code,
+					  rules_date_t date)
 {
 	for (int i = 0; i < cache->count; i++) {
 		const struct formula_version *f = &cache->v[i];
@@ -123,6 +143,14 @@ const struct formula_version *formulas_find(const struct formula_cache *cache, c
 			return f;
 	}
 	return NULL;
+}
+
+const struct formula_version *formulas_find(const struct formula_cache *cache, const char *code,
+					    rules_date_t date)
+{
+	const struct formula_version *f = formulas_at(cache, code, date);
+
+	return f != NULL && !f->refused ? f : NULL;
 }
 
 int formulas_may_be_newer(const struct formula_cache *cache, const char *code, rules_date_t date)
@@ -144,4 +172,5 @@ void formulas_free(struct formula_cache *cache)
 	free(cache->v);
 	cache->v = NULL;
 	cache->count = 0;
+	cache->refused = 0;
 }

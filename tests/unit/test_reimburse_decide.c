@@ -189,6 +189,34 @@ static void test_partial_claim(void)
 	claims__reimbursement_computed__free_unpacked(r, NULL);
 }
 
+/* A version the worker refused (a guarantee it cannot read): the care
+ * it is in force for is left undecided, and said so, not paid on the
+ * version before it nor called a gap. */
+static void test_version_refused(void)
+{
+	const struct formula_version *v;
+	struct reimburse_item item;
+	Claims__ReimbursementComputed *r;
+	struct claim c;
+	rules_date_t day;
+
+	REQUIRE(rules_date_parse("2026-03-10", &day) == RULES_OK);
+	v = formulas_find(&ctx.formulas, "CONFORT", day);
+	REQUIRE(v != NULL);
+	((struct formula_version *)v)->refused = 1;
+	claim_init(&c, 2);
+	c.line[0].care_date = "2026-03-10";
+	c.line[1].care_date = "2025-06-01";
+	r = decide(&c, &item);
+	((struct formula_version *)v)->refused = 0;
+	REQUIRE(r != NULL && r->n_lines == 2);
+	CHECK_EQ_I64(r->outcome, CLAIMS__OUTCOME__OUTCOME_PARTIAL);
+	CHECK(strncmp(r->lines[0]->error, "FORMULA_REFUSED: formula CONFORT v", 34) == 0);
+	CHECK(strstr(r->lines[0]->error, "in force on 2026-03-10") != NULL);
+	check_balanced(r->lines[1]);
+	claims__reimbursement_computed__free_unpacked(r, NULL);
+}
+
 /* CONFORT pays 150 % of the BRSS until 2025, 200 % from 2026. */
 static void test_claim_across_two_versions(void)
 {
@@ -394,6 +422,7 @@ int main(void)
 	RUN(test_incomplete_claims_are_refused);
 	RUN(test_complete_claim);
 	RUN(test_partial_claim);
+	RUN(test_version_refused);
 	RUN(test_claim_across_two_versions);
 	RUN(test_quote);
 	RUN(test_recorded_beneficiary_and_coverage);

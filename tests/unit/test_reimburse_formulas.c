@@ -5,7 +5,8 @@
  *
  * DESCRIPTION
  *	White-box test of reimburse_formulas.c (included here): a cache built
- *	in memory, no database.
+ *	in memory, and the rows of the versions query as libpq gives them,
+ *	made in memory: no database.
  */
 #include "../../services/reimburse/reimburse_formulas.c"
 #include "test.h"
@@ -68,9 +69,80 @@ static void test_may_be_newer(void)
 	CHECK(!formulas_may_be_newer(&c, "ESSENTIEL", day("2024-12-31")));
 }
 
+/* A result of the versions query (code, version, responsible, from, to,
+ * category, spec), made in memory as libpq would give it. */
+static PGresult *versions_result(const char *const rows[][7], int n)
+{
+	static const char *const names[7] = {
+		"formula_code", "version",  "responsible", "effective_from",
+		"effective_to", "category", "spec"};
+	PGresAttDesc attrs[7];
+	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+
+	memset(attrs, 0, sizeof(attrs));
+	if (res == NULL)
+		abort();
+	for (int c = 0; c < 7; c++) {
+		attrs[c].name = (char *)names[c];
+		attrs[c].typid = 25; /* text */
+		attrs[c].typlen = -1;
+		attrs[c].atttypmod = -1;
+	}
+	CHECK(PQsetResultAttrs(res, 7, attrs));
+	for (int r = 0; r < n; r++)
+		for (int c = 0; c < 7; c++)
+			CHECK(PQsetvalue(res, r, c, (char *)rows[r][c],
+					 rows[r][c] == NULL ? -1 : (int)strlen(rows[r][c])));
+	return res;
+}
+
+static void test_a_version_refused_alone(void)
+{
+	/* CONFORT v2 closes v1 and brings a category of a newer release;
+	 * ESSENTIEL v1's renewal period is a string, which the engine
+	 * refuses; ESSENTIEL v2 is sound. */
+	static const char *const rows[][7] = {
+		{"CONFORT", "1", "t", "2025-01-01", "2026-01-01", "CONSULT_GP",
+		 "{\"pct_brss\":150}"},
+		{"CONFORT", "2", "t", "2026-01-01", "", "CONSULT_GP", "{\"pct_brss\":200}"},
+		{"CONFORT", "2", "t", "2026-01-01", "", "TELEPORTATION", "{\"pct_brss\":100}"},
+		{"ESSENTIEL", "1", "t", "2025-01-01", "2026-01-01", "OPTIQUE_EQUIPEMENT",
+		 "{\"equipment_cents\":10000,\"renewal_months\":\"24\"}"},
+		{"ESSENTIEL", "2", "t", "2026-01-01", "", "CONSULT_GP", "{\"pct_brss\":100}"},
+		{"SANS", "1", "f", "2025-01-01", "", NULL, NULL},
+	};
+	PGresult *res = versions_result(rows, 6);
+	struct formula_cache c = {NULL, 0, 0, 0};
+	const struct formula_version *f;
+
+	REQUIRE(fill(&c, res) == OK);
+	PQclear(res);
+	CHECK_EQ_I64(c.count, 5);
+	CHECK_EQ_I64(c.refused, 2);
+	/* The sound versions are used, the closed one only up to its end. */
+	f = formulas_find(&c, "CONFORT", day("2025-12-31"));
+	REQUIRE(f != NULL);
+	CHECK_EQ_I64(f->version, 1);
+	CHECK_EQ_I64(f->contract.g[RULES_CAT_CONSULT_GP].pct_brss, 150);
+	CHECK(formulas_find(&c, "ESSENTIEL", day("2026-03-10")) != NULL);
+	CHECK(formulas_find(&c, "SANS", day("2026-03-10")) != NULL);
+	/* The refused ones never, yet known with their dates: no reload
+	 * at every claim, and the reason to give. */
+	CHECK(formulas_find(&c, "CONFORT", day("2026-03-10")) == NULL);
+	f = formulas_at(&c, "CONFORT", day("2026-03-10"));
+	REQUIRE(f != NULL);
+	CHECK(f->refused && f->version == 2);
+	CHECK(!formulas_may_be_newer(&c, "CONFORT", day("2026-03-10")));
+	CHECK(formulas_find(&c, "ESSENTIEL", day("2025-06-01")) == NULL);
+	CHECK(formulas_at(&c, "ESSENTIEL", day("2025-06-01"))->refused);
+	formulas_free(&c);
+	CHECK_EQ_I64(c.refused, 0);
+}
+
 int main(void)
 {
 	RUN(test_find);
 	RUN(test_may_be_newer);
+	RUN(test_a_version_refused_alone);
 	return test_report();
 }
