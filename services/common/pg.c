@@ -520,10 +520,28 @@ int pg_exec(struct pg *db, const char *sql)
 	return check_result(db, PQexec(db->conn, sql), "statement", NULL);
 }
 
+/* A session found cut at BEGIN (a restarted server, an idle session
+ * ended by idle_session_timeout or a proxy) had lost nothing yet: the
+ * transaction begins on a new one, as run_prepared() runs a statement
+ * outside a transaction again. Without it, the first request after a
+ * quiet spell was refused although the server was there (the socket's
+ * sessions are not kept busy, the Kafka loop's are). */
 int pg_begin(struct pg *db)
 {
+	PGresult *result;
+	int status, unsent;
+
 	db->first_failure[0] = '\0';
-	return pg_exec(db, "BEGIN");
+	if (db->conn == NULL) {
+		log_error("postgres begin: not connected");
+		return ERR;
+	}
+	result = PQexec(db->conn, "BEGIN");
+	unsent = result == NULL;
+	status = check_result(db, result, "begin", NULL);
+	if (status != OK && (PQstatus(db->conn) == CONNECTION_BAD || unsent) && renew(db) == OK)
+		status = check_result(db, PQexec(db->conn, "BEGIN"), "begin", NULL);
+	return status;
 }
 
 /* A COMMIT sent into a transaction an earlier statement aborted is
