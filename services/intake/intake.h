@@ -34,6 +34,13 @@
  * source and ext. */
 #define INTAKE_KEY_HASH(source, ext) "hashtext(length(" source ") || ':' || " source " || " ext ")"
 
+/* A text the sender gave: an empty one counts as absent (protocol.md),
+ * in the checks, the records and the digest alike. */
+static inline int intake_given(const char *text)
+{
+	return text != NULL && text[0] != '\0';
+}
+
 /* The answer to one submission, sent on the socket and kept for repeats. */
 struct intake_outcome {
 	int accepted;

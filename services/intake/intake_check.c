@@ -220,7 +220,7 @@ static int check_optics(const Claims__ClaimLine *l, const char *prefix, struct i
 	enum rules_basket basket;
 
 	snprintf(field, sizeof(field), "%s.basket", prefix);
-	if (l->basket != NULL && rules_basket_parse(l->basket, &basket) != RULES_OK) {
+	if (intake_given(l->basket) && rules_basket_parse(l->basket, &basket) != RULES_OK) {
 		intake_reject(out, "INVALID_FIELD", field,
 			      "basket must be 100PS, MAITRISE or LIBRE");
 		return ERR;
@@ -228,7 +228,7 @@ static int check_optics(const Claims__ClaimLine *l, const char *prefix, struct i
 	/* With an act code, the act table may give it (judged with the
 	 * tariff, intake_check_coverage()). */
 	snprintf(field, sizeof(field), "%s.price_limit_cents", prefix);
-	if (l->basket != NULL && basket == RULES_BASKET_100PS && !l->has_price_limit_cents &&
+	if (intake_given(l->basket) && basket == RULES_BASKET_100PS && !l->has_price_limit_cents &&
 	    (l->act_code == NULL || l->act_code[0] == '\0')) {
 		intake_reject(out, "MISSING_FIELD", field, "a 100PS line needs its price limit");
 		return ERR;
@@ -357,7 +357,7 @@ int intake_tp_source_mismatch(const Claims__ClaimSubmitted *s)
 
 	if (s->source == NULL || strncmp(s->source, "tp:", 3) != 0)
 		return 0;
-	if (s->professional_kind == NULL || s->professional_id == NULL ||
+	if (!intake_given(s->professional_kind) || !intake_given(s->professional_id) ||
 	    s->payee != CLAIMS__PAYEE__PAYEE_PROFESSIONAL)
 		return 1;
 	snprintf(expected, sizeof(expected), "tp:%s:%s", s->professional_kind, s->professional_id);
@@ -406,15 +406,14 @@ int intake_check_static(const Claims__ClaimSubmitted *s, int32_t today, struct i
 			      "beneficiary_birth_date is a real date, YYYY-MM-DD");
 		return ERR;
 	}
-	if (s->professional_kind != NULL && strcmp(s->professional_kind, "RPPS") != 0 &&
+	if (intake_given(s->professional_kind) && strcmp(s->professional_kind, "RPPS") != 0 &&
 	    strcmp(s->professional_kind, "ADELI") != 0 &&
 	    strcmp(s->professional_kind, "FINESS") != 0) {
 		intake_reject(out, "INVALID_FIELD", "professional_kind",
 			      "professional_kind is RPPS, ADELI or FINESS");
 		return ERR;
 	}
-	if (s->professional_kind != NULL &&
-	    (s->professional_id == NULL || s->professional_id[0] == '\0')) {
+	if (intake_given(s->professional_kind) && !intake_given(s->professional_id)) {
 		intake_reject(out, "MISSING_FIELD", "professional_id",
 			      "professional_kind names the register of professional_id");
 		return ERR;

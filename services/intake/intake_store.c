@@ -545,8 +545,8 @@ static void professional_verdict(struct intake_item *it)
 	if (it->professional_ref == 0) {
 		intake_reject(&it->out, "UNKNOWN_PROFESSIONAL", "professional_id",
 			      "no professional with this %s number",
-			      it->s->professional_kind ? it->s->professional_kind
-						       : "RPPS, ADELI or FINESS");
+			      intake_given(it->s->professional_kind) ? it->s->professional_kind
+								     : "RPPS, ADELI or FINESS");
 		it->state = REJECT;
 	} else if (it->professional_ref < 0) {
 		intake_reject(&it->out, "AMBIGUOUS_PROFESSIONAL", "professional_kind",
@@ -576,7 +576,9 @@ static int check_professionals(struct pg *db, struct intake_item *items, int n)
 		if (items[i].state == PENDING && items[i].s->professional_id != NULL &&
 		    items[i].s->professional_id[0] != '\0') {
 			pgarray_text(&nums, items[i].s->professional_id);
-			opt_text(&kinds, items[i].s->professional_kind);
+			opt_text(&kinds, intake_given(items[i].s->professional_kind)
+						 ? items[i].s->professional_kind
+						 : NULL);
 			asked[wanted++] = i;
 		}
 	}
@@ -770,7 +772,7 @@ static void add_lines(struct pgarray *a, const struct intake_item *it)
 				      : pgarray_null(&a[L_AMO_PAID]);
 		pgarray_bool(&a[L_OPTAM], l->optam);
 		pgarray_bool(&a[L_PARCOURS], l->parcours);
-		opt_text(&a[L_BASKET], l->basket);
+		opt_text(&a[L_BASKET], intake_given(l->basket) ? l->basket : NULL);
 		l->has_price_limit_cents ? pgarray_int(&a[L_PRICE_LIMIT], l->price_limit_cents)
 					 : pgarray_null(&a[L_PRICE_LIMIT]);
 		pgarray_text(&a[L_LENSES], lenses);

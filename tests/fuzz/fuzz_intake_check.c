@@ -179,7 +179,7 @@ static void check_accepted(const Claims__ClaimSubmitted *s)
 		char own[128];
 
 		CHECK(s->payee == CLAIMS__PAYEE__PAYEE_PROFESSIONAL);
-		CHECK(s->professional_kind != NULL && s->professional_id != NULL);
+		CHECK(intake_given(s->professional_kind) && intake_given(s->professional_id));
 		CHECK(snprintf(own, sizeof(own), "tp:%s:%s", s->professional_kind,
 			       s->professional_id) < (int)sizeof(own));
 		CHECK(strcmp(s->source, own) == 0);

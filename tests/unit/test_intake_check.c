@@ -341,6 +341,31 @@ static void test_amounts_against_each_other(void)
 	CHECK_EQ_STR(verdict(&x, today, field), "");
 }
 
+/* An empty basket or register is as if left out (protocol.md), as the
+ * digest has it: a proto2 sender giving "" sends the claim of one that
+ * leaves them out, accepted alike. */
+static void test_empty_texts_are_absent(void)
+{
+	struct sample x;
+	char field[64];
+	int32_t today = day("2026-12-01");
+
+	sample_init(&x);
+	x.line.basket = "";
+	CHECK_EQ_STR(verdict(&x, today, field), "");
+	x.claim.professional_kind = "";
+	CHECK_EQ_STR(verdict(&x, today, field), "");
+	x.claim.professional_id = "10101010101";
+	CHECK_EQ_STR(verdict(&x, today, field), "");
+	/* Never the register of a professional's own source. */
+	x.claim.source = "tp::10101010101";
+	x.claim.has_payee = 1;
+	x.claim.payee = CLAIMS__PAYEE__PAYEE_PROFESSIONAL;
+	CHECK(intake_tp_source_mismatch(&x.claim));
+	CHECK_EQ_STR(verdict(&x, today, field), "INVALID_FIELD");
+	CHECK_EQ_STR(field, "source");
+}
+
 static void test_tp_source_is_the_professionals(void)
 {
 	struct sample x;
@@ -711,6 +736,7 @@ int main(void)
 	RUN(test_suspension_from_a_day);
 	RUN(test_beneficiary_by_birth_date);
 	RUN(test_amounts_against_each_other);
+	RUN(test_empty_texts_are_absent);
 	RUN(test_tp_source_is_the_professionals);
 	RUN(test_future_is_everywhere_later);
 	RUN(test_repeats_in_a_batch);
