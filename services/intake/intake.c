@@ -87,6 +87,18 @@ dead:
 	return worker_dead_letter(db, "intake", m, why);
 }
 
+/* A message refused for a reason that may pass (QUOTE_UNKNOWN), nothing
+ * recorded under its key: kept in the DLQ with its answer, to replay
+ * (claimctl dlq replay) once the reason is gone. Same transaction. */
+static int keep_unrecorded(struct pg *db, rd_kafka_message_t *m, const struct intake_item *it)
+{
+	char why[400];
+
+	snprintf(why, sizeof(why), "%s %s: %s", it->out.reason_code, it->out.field,
+		 it->out.message);
+	return worker_dead_letter(db, "intake", m, why);
+}
+
 static void release(struct decoded *d)
 {
 	if (d->claim != NULL)
@@ -126,9 +138,12 @@ static int decide(struct pg *db, rd_kafka_message_t **batch, struct intake_item 
 {
 	int status = count > 0 ? intake_submit_batch(db, items, count) : OK;
 
-	for (int k = 0; k < count && status == OK; k++)
+	for (int k = 0; k < count && status == OK; k++) {
 		if (items[k].out.content_differs)
 			status = keep_reused_key(db, batch[message_of[k]], &items[k]);
+		else if (items[k].out.unrecorded)
+			status = keep_unrecorded(db, batch[message_of[k]], &items[k]);
+	}
 	return status;
 }
 

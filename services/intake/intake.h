@@ -49,6 +49,11 @@ struct intake_outcome {
 	 * used again for something else): answered the first answer all
 	 * the same, and said. */
 	int content_differs;
+	/* A refusal that may not last (QUOTE_UNKNOWN: a quote is stored a
+	 * moment after its answer): answered, nothing recorded under the
+	 * key, so that the same submission sent again is judged anew; from
+	 * Kafka, the message is kept in the DLQ, to replay. */
+	int unrecorded;
 	char claim_id[UUID_STR_LEN];
 	char reason_code[32];
 	char field[64];
@@ -109,12 +114,13 @@ void intake_reject(struct intake_outcome *out, const char *code, const char *fie
 
 /* Where a submission of a batch stands while the batch is decided. */
 enum intake_state {
-	PENDING,  /* checks so far passed */
-	ANSWERED, /* seen before: out holds the first answer */
-	REPEAT,	  /* same key as an earlier item of the batch */
-	REJECT,	  /* to record as a rejection */
-	ACCEPT,	  /* to record as a claim */
-	LOST,	  /* lost a race with an identical submission */
+	PENDING,    /* checks so far passed */
+	ANSWERED,   /* seen before: out holds the first answer */
+	REPEAT,	    /* same key as an earlier item of the batch */
+	REJECT,	    /* to record as a rejection */
+	ACCEPT,	    /* to record as a claim */
+	LOST,	    /* lost a race with an identical submission */
+	UNRECORDED, /* refused for a reason that may pass: nothing written */
 };
 
 struct intake_item {

@@ -651,10 +651,19 @@ static int check_quotes(struct pg *db, struct intake_item *items, int n)
 		if (items[i].state != PENDING || !items[i].s->quote_id || !items[i].s->quote_id[0])
 			continue;
 		problem = quote_problem(&items[i], res);
-		if (problem != NULL) {
+		if (problem != NULL && strcmp(problem, "QUOTE_UNKNOWN") == 0) {
+			/* Perhaps not yet: the quote server stores its quotes
+			 * a moment after answering them. Recorded, the refusal
+			 * would answer every later copy of this invoice. */
 			intake_reject(&items[i].out, problem, "quote_id",
-				      "the quote is unknown, expired, or not for this "
-				      "professional and beneficiary");
+				      "no stored quote has this id (a quote is stored a moment"
+				      " after its answer): nothing recorded, send it again");
+			items[i].out.unrecorded = 1;
+			items[i].state = UNRECORDED;
+		} else if (problem != NULL) {
+			intake_reject(&items[i].out, problem, "quote_id",
+				      "the quote is expired, or not for this professional and"
+				      " beneficiary");
 			items[i].state = REJECT;
 		}
 	}

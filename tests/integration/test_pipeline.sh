@@ -256,6 +256,22 @@ check_eq "bad input: ... one claims.rejected event" \
 check_eq "bad input: ... one rejection recorded" \
 	"$(sql "SELECT count(*) FROM claim_rejections WHERE source IS NULL AND reason_code = 'MISSING_FIELD'
 		AND received_at >= '$T0'")" 1
+# A claim citing a quote no one stored: refused for a reason that may
+# pass (a quote is stored a moment after its answer), so nothing is
+# recorded under its key and the message is kept in the DLQ, to replay.
+intake_dead=$(dead_letters 9191)
+cat >"$TEST_LOGS/unknown-quote.json" <<JSON
+{"source":"quote-$RUN_ID","source_kind":"facility","external_id":"Q1","membership_number":"${P}00002",
+ "quote_id":"01900000-0000-7000-8000-00000000dead",
+ "lines":[{"line_ref":"L1","act_code":"G","category":"CONSULT_GP","care_date":"2026-03-10","charged_cents":3000,"brss_cents":3000,"amo_rate":70}]}
+JSON
+check "bad input: a claim citing an unknown quote: sent" "$BIN/claimctl" submit "$TEST_LOGS/unknown-quote.json"
+check "bad input: ... kept in the DLQ with its reason" wait_for 30 bash -c \
+	"'$BIN/claimctl' dlq list 2>/dev/null | grep -q 'key=${P}00002 by intake: QUOTE_UNKNOWN quote_id: no stored quote'"
+check_eq "bad input: ... nothing recorded under its key" \
+	"$(sql "SELECT (SELECT count(*) FROM claim_rejections WHERE source = 'quote-$RUN_ID')
+		+ (SELECT count(*) FROM claims WHERE source = 'quote-$RUN_ID')")" 0
+check_eq "bad input: ... one dead letter" "$(dead_letters 9191)" "$((intake_dead + 1))"
 # The reimbursement worker's own input: bytes that are no envelope, and
 # an envelope (CLAIM_ACCEPTED) whose payload is no ClaimAccepted.
 printf 'not an accepted claim %s' "$RUN_ID" |

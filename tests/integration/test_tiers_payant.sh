@@ -473,6 +473,24 @@ check_eq "invoice: someone else's quote" \
 check_eq "invoice: a quote that does not exist" \
 	"$(tp invoice --member "$COVERED" --invoice-id "$INV-6" --quote 01900000-0000-7000-8000-000000000000 "$TEST_LOGS/tp-lines.json" | jq -r .reason_code)" \
 	QUOTE_UNKNOWN
+# A quote not yet stored when its invoice arrives (the quote server
+# stores its quotes a moment after answering them): refused, nothing
+# recorded, and the same invoice sent again once it is stored is
+# judged anew (its refusal, recorded, answered every later copy).
+Q3=$(tp quote --member "$COVERED" "$TEST_LOGS/tp-lines.json" | jq -r .quote_id)
+check "invoice: a quote ... is stored" wait_for 10 bash -c \
+	"[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM quotes WHERE quote_id = '$Q3'\")\" = 1 ]"
+HIDDEN=$(sed 's/^........-/00000000-/' <<<"$Q3")
+sql "UPDATE quotes SET quote_id = '$HIDDEN' WHERE quote_id = '$Q3'" >/dev/null
+check_eq "invoice: a quote not yet stored: QUOTE_UNKNOWN" \
+	"$(tp invoice --member "$COVERED" --invoice-id "$INV-6b" --quote "$Q3" "$TEST_LOGS/tp-lines.json" | jq -r .reason_code)" \
+	QUOTE_UNKNOWN
+check_eq "... nothing recorded under the invoice's id" \
+	"$(sql "SELECT count(*) FROM claim_rejections WHERE external_id = '$INV-6b'")" 0
+sql "UPDATE quotes SET quote_id = '$Q3' WHERE quote_id = '$HIDDEN'" >/dev/null
+check_eq "... the same invoice again, the quote stored: accepted" \
+	"$(tp invoice --member "$COVERED" --invoice-id "$INV-6b" --quote "$Q3" "$TEST_LOGS/tp-lines.json" | jq -c '[.accepted, .duplicate]')" \
+	'[true,false]'
 # A quote's last day is honoured while it is that day anywhere on earth
 # (UTC-12): a professional in Guadeloupe at 21:00 on it is at 01:00 UTC
 # the day after. Past that, it is expired.
