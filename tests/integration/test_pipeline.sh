@@ -1160,6 +1160,27 @@ check "beneficiary lock: the worker waits for its beneficiary's lock" wait_for 4
 check_eq "beneficiary lock: ... and has not decided the claim meanwhile" "$(decided_count "$LK")" 0
 wait "$locker"
 check "beneficiary lock: decided once it is released" wait_for 30 all_decided "$LK" 1
+# An operator's change of a row's person (migration 025) takes the locks
+# of the old and the new person: it waits for a batch holding either,
+# so that no batch reads a history the change makes another person's.
+other=$(sql "SELECT b.beneficiary_id FROM beneficiaries b JOIN members m USING (member_id)
+	WHERE m.membership_number = '${P}00003' AND b.rank = 1")
+psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; SELECT pg_advisory_xact_lock(7415003, $ben);
+	SELECT pg_sleep(3); COMMIT" >/dev/null 2>>"$LOG" &
+locker=$!
+lock_held() {
+	[ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND classid = 7415003 AND objid = $ben")" -ge 1 ]
+}
+join_person() { # rolled back: the row stays its own person
+	sql "BEGIN; SET LOCAL lock_timeout = '1s';
+	     UPDATE beneficiaries SET person_id = $ben WHERE beneficiary_id = $other; ROLLBACK" 2>&1
+}
+wait_for 10 lock_held
+check "person change: waits for a batch holding the new person's lock" \
+	grep -q 'lock timeout' <<<"$(join_person)"
+wait "$locker"
+check_eq "person change: made once the lock is released" "$(join_person)" ""
 
 # ---- one key, one answer, across intake replicas --------------------------------
 # Two replicas given one key at once (a good claim on the first's socket,
