@@ -557,8 +557,18 @@ int intake_check_coverage(const Claims__ClaimSubmitted *s, const struct coverage
 			return ERR;
 		}
 	}
-	if (rules_date_parse(cov->birth_date, &birth) != RULES_OK)
-		return OK; /* the engine says so, for the whole claim */
+	/* A birth date the rules cannot use (a legacy placeholder, 1899 or
+	 * 1800): accepted, the claim would end in error at the worker, whose
+	 * engine refuses it, every age rule unjudged here. The insurer's
+	 * record is at fault, not the sender: said so, for the key to be
+	 * released once it is mended. */
+	if (rules_date_parse(cov->birth_date, &birth) != RULES_OK) {
+		intake_reject(out, "BENEFICIARY_RECORD_INVALID", "",
+			      "the insurer's record of this beneficiary has a birth date (%s)"
+			      " outside 1900 to 2199: the insurer mends it",
+			      cov->birth_date);
+		return ERR;
+	}
 	for (size_t i = 0; i < s->n_lines; i++) {
 		int64_t gross;
 

@@ -225,6 +225,20 @@ static void test_beneficiary_by_birth_date(void)
 	CHECK_EQ_STR(out.field, "membership_number");
 }
 
+/* A birth date the rules cannot use, in the insurer's own record (a
+ * legacy placeholder): refused as the record's fault, not accepted to
+ * end in error at the worker, every age rule unjudged. */
+static void test_birth_date_the_rules_cannot_use(void)
+{
+	struct sample x;
+	char field[64];
+
+	sample_init(&x);
+	CHECK_EQ_STR(coverage_verdict(&x, "1899-12-31", "{}", field), "BENEFICIARY_RECORD_INVALID");
+	CHECK_EQ_STR(field, "");
+	CHECK_EQ_STR(coverage_verdict(&x, "1900-01-01", "{}", field), "");
+}
+
 static void test_amo_amount_of_the_beneficiary(void)
 {
 	struct sample x;
@@ -732,6 +746,7 @@ int main(void)
 	RUN(test_amo_withholding_from_parameters);
 	RUN(test_amo_amount_needs_its_base);
 	RUN(test_amo_amount_of_the_beneficiary);
+	RUN(test_birth_date_the_rules_cannot_use);
 	RUN(test_care_without_parameters);
 	RUN(test_suspension_from_a_day);
 	RUN(test_beneficiary_by_birth_date);
