@@ -29,9 +29,10 @@
  *	  - hearing aids class II: at most the ceiling per ear (a percentage
  *	    of the BRSS only by its envelope: the BRSS is not known here);
  *	  - a renewal period of the formula's own (renewal_months) no
- *	    shorter than the legal one: glasses 2 years (1 under 16: the
- *	    legal periods apply to children whatever the formula's, if
- *	    shorter), hearing aids 4 years;
+ *	    shorter than the legal one: glasses 2 years (the legal period
+ *	    from 16; the formula's period replaces the legal one at every
+ *	    age, as the engine applies it, and the law's 1 year is for
+ *	    children under 16 only), hearing aids 4 years;
  *	  - the forfait journalier: covered in full with no limit of days.
  *	A category the formula leaves out is not an issue: the engine pays
  *	the ticket modérateur and the forfait journalier of a responsible
