@@ -181,6 +181,7 @@ struct tp_pending {
 	char quote_id[UUID_STR_LEN];
 	char valid_until[DATE_STR_LEN];
 	int64_t started_us, deadline_us;
+	int64_t received_us; /* when the front door read the request */
 };
 
 struct tp_backends;

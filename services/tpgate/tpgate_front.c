@@ -373,8 +373,10 @@ void tp_backend_replies(struct tpgate *g, void *sock)
 			continue;
 		}
 		backend_reply(g, p, body, len);
+		/* From its receipt: the wait behind the batch before it, the
+		 * admission and the rights read count, as for the others. */
 		tp_observe(p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST ? "quote" : "invoice",
-			   p->started_us);
+			   p->received_us);
 		tp_pending_release(g->backends, p);
 	}
 }
@@ -394,6 +396,10 @@ void tp_expire(struct tpgate *g)
 			       p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST ? "quote workers"
 									      : "claims intake",
 			       g->backend_timeout_ms);
+		/* A timeout is an answer too, the slowest: left out, the
+		 * histogram would look best when the workers are lost. */
+		tp_observe(p->kind == CLAIMS__MESSAGE_TYPE__QUOTE_REQUEST ? "quote" : "invoice",
+			   p->received_us);
 		tp_pending_release(g->backends, p);
 	}
 }

@@ -292,6 +292,7 @@ static struct tp_pending *pending_for(struct tpgate *g, struct request *rq,
 		return NULL;
 	}
 	p->route = rq->route;
+	p->received_us = rq->received_us;
 	snprintf(p->request_id, sizeof(p->request_id), "%s", rq->request_id);
 	snprintf(p->trace_id, sizeof(p->trace_id), "%s", rq->env.trace_id ? rq->env.trace_id : "");
 	return p;

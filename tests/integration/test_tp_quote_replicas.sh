@@ -86,6 +86,14 @@ check "database back: ... some by the worker that was away" test "$(served 9182)
 # professional still gets one of the 8 slots (CLAIMS_TP_MAX_IN_FLIGHT),
 # which the first would otherwise all hold (its quote waits, and times
 # out too).
+# Quotes answered in more than a second, as the door's histogram has them.
+slow_quotes() {
+	curl -s http://127.0.0.1:9183/metrics | awk '
+		$1 == "tpgate_request_seconds_count{type=\"quote\"}" { n = $2 }
+		$1 == "tpgate_request_seconds_bucket{type=\"quote\",le=\"1\"}" { fast = $2 }
+		END { print n - fast }'
+}
+slow_before=$(slow_quotes)
 check "burst: the workers' counters locked" hold_lock consumption_counters 120
 PROBE_MEMBER="${P}00001" "$(dirname "$BIN")/tests/integration/probe_tp_load" burst 10 \
 	>"$TEST_LOGS/quote-burst-$RUN_ID.txt" 2>>"$LOG" &
@@ -102,6 +110,8 @@ release_lock # once every quote of the burst is answered (BUSY or TIMEOUT)
 check_eq "burst: 4 in flight (then TIMEOUT), 6 BUSY" \
 	"$(sort -k2 "$TEST_LOGS/quote-burst-$RUN_ID.txt" | tr '\n' ' ')" "6 BUSY 4 TIMEOUT "
 check_eq "burst: another professional still gets a slot (not BUSY)" "$other" TIMEOUT
+check_eq "burst: the door's latency histogram counts the 5 TIMEOUTs, each past 1 s" \
+	"$(($(slow_quotes) - slow_before))" 5
 check_eq "burst: once the workers are free, quotes computed" "$(quotes 5)" "36x5 "
 
 # ---- one worker stopped ------------------------------------------------------------
