@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/pbtext.h"
 #include "common/xalloc.h"
 
 /* A trace id is carried into logs and tables: 1 to 64 characters of
@@ -82,6 +83,8 @@ int envelope_unpack(const void *buf, size_t len, struct envelope *env, char *why
 int envelope_unpack_with(const void *buf, size_t len, ProtobufCAllocator *allocator,
 			 struct envelope *env, char *why, size_t why_len)
 {
+	const char *field;
+
 	memset(env, 0, sizeof(*env));
 	if (len == 0)
 		return fail(why, why_len, "empty message");
@@ -91,6 +94,11 @@ int envelope_unpack_with(const void *buf, size_t len, ProtobufCAllocator *alloca
 	env->pb = claims__envelope__unpack(allocator, len, buf);
 	if (env->pb == NULL)
 		return fail(why, why_len, "not a protobuf Envelope");
+	if (pb_text_nul(&claims__envelope__descriptor, buf, len, &field) != 0) {
+		envelope_free(env);
+		snprintf(why, why_len, "Envelope: text field %s holds a NUL byte", field);
+		return ERR;
+	}
 	if (!env->pb->has_type || envelope_type_name(env->pb->type) == NULL) {
 		envelope_free(env);
 		return fail(why, why_len, "unknown message type");

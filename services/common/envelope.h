@@ -16,8 +16,9 @@
  *
  * DESCRIPTION
  *	envelope_unpack() checks what every consumer would otherwise check:
- *	the size limit, the protobuf encoding, a known message type, a
- *	supported schema version, a message id. The payload pointer refers
+ *	the size limit, the protobuf encoding, no NUL byte in a text field
+ *	(common/pbtext.h), a known message type, a supported schema
+ *	version, a message id. The payload pointer refers
  *	into the decoded envelope and lives until envelope_free().
  *
  *	An envelope without a trace id starts a new trace: the message id

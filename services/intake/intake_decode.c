@@ -15,12 +15,14 @@
  *	budget (common/pbbudget.h) of pb_decode_budget() of the message's
  *	size: a valid claim fits with room; past it the decode fails, and
  *	the message goes to the DLQ (Kafka) or is answered BAD_ENVELOPE or
- *	BAD_PAYLOAD (socket), like any that does not decode. What a batch
+ *	BAD_PAYLOAD (socket), like any that does not decode, and so does a
+ *	claim with a NUL byte in a text field (common/pbtext.h). What a batch
  *	holds decoded is counted too (intake.c). No I/O: the unit tests and
  *	the fuzz target include this file.
  */
 #include <stdio.h>
 
+#include "common/pbtext.h"
 #include "intake/intake.h"
 
 int intake_decode_envelope(struct pb_budget *budget, const void *buf, size_t len,
@@ -38,8 +40,18 @@ int intake_decode_envelope(struct pb_budget *budget, const void *buf, size_t len
 int intake_decode_claim(struct pb_budget *budget, const struct envelope *env,
 			Claims__ClaimSubmitted **claim, char *why, size_t why_len)
 {
+	const char *field;
+
 	*claim =
 		claims__claim_submitted__unpack(&budget->allocator, env->payload_len, env->payload);
+	if (*claim != NULL && pb_text_nul(&claims__claim_submitted__descriptor, env->payload,
+					  env->payload_len, &field) != 0) {
+		/* C would read the text to its NUL: "X-1\0a" taken for "X-1". */
+		snprintf(why, why_len, "ClaimSubmitted: text field %s holds a NUL byte", field);
+		claims__claim_submitted__free_unpacked(*claim, &budget->allocator);
+		*claim = NULL;
+		return ERR;
+	}
 	if (*claim != NULL)
 		return OK;
 	if (budget->exceeded)

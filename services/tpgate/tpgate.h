@@ -99,10 +99,12 @@ const ProtobufCMessageDescriptor *tp_payload_descriptor(Claims__MessageType type
  * too large decoded). */
 int tp_decode_envelope(struct pb_budget *budget, const void *frame, size_t len,
 		       struct envelope *env, char *why, size_t why_len) MUST_CHECK;
-/* Its payload, within what is left of the same budget; NULL when it does
- * not decode (budget->exceeded: too large decoded). Free it with
+/* Its payload, within what is left of the same budget; NULL, with why,
+ * when it does not decode (budget->exceeded: too large decoded) or a
+ * text field of it holds a NUL byte (common/pbtext.h). Free it with
  * protobuf_c_message_free_unpacked(msg, &budget->allocator). */
-ProtobufCMessage *tp_decode_payload(struct pb_budget *budget, const struct envelope *env);
+ProtobufCMessage *tp_decode_payload(struct pb_budget *budget, const struct envelope *env, char *why,
+				    size_t why_len);
 
 /* tpgate_admit.c */
 int tp_identity_parse(const char *user_id, struct tp_identity *out) MUST_CHECK;

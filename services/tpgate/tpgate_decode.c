@@ -24,6 +24,7 @@
  */
 #include <stdio.h>
 
+#include "common/pbtext.h"
 #include "tpgate/tpgate.h"
 
 const ProtobufCMessageDescriptor *tp_payload_descriptor(Claims__MessageType type)
@@ -56,13 +57,30 @@ int tp_decode_envelope(struct pb_budget *budget, const void *frame, size_t len,
 	return ERR;
 }
 
-ProtobufCMessage *tp_decode_payload(struct pb_budget *budget, const struct envelope *env)
+ProtobufCMessage *tp_decode_payload(struct pb_budget *budget, const struct envelope *env, char *why,
+				    size_t why_len)
 {
 	const ProtobufCMessageDescriptor *desc = tp_payload_descriptor(env->type);
+	ProtobufCMessage *m;
+	const char *field;
 
-	if (desc == NULL)
+	if (desc == NULL) {
+		snprintf(why, why_len, "no request is of this type");
 		return NULL;
-	return protobuf_c_message_unpack(desc, &budget->allocator, env->payload_len, env->payload);
+	}
+	m = protobuf_c_message_unpack(desc, &budget->allocator, env->payload_len, env->payload);
+	if (m == NULL && budget->exceeded)
+		snprintf(why, why_len, "a %s of %zu bytes taking more than %zu decoded",
+			 desc->short_name, env->payload_len, budget->limit);
+	else if (m == NULL)
+		snprintf(why, why_len, "payload is not a %s", desc->short_name);
+	else if (pb_text_nul(desc, env->payload, env->payload_len, &field) != 0) {
+		snprintf(why, why_len, "%s: text field %s holds a NUL byte", desc->short_name,
+			 field);
+		protobuf_c_message_free_unpacked(m, &budget->allocator);
+		m = NULL;
+	}
+	return m;
 }
 
 int tp_error_code_ok(const char *code)

@@ -179,18 +179,13 @@ static void route_of(const struct zframes *f, struct tp_route *r)
  * ERR: answered. */
 static int decode_payload(struct tpgate *g, struct request *rq)
 {
-	const ProtobufCMessageDescriptor *desc = tp_payload_descriptor(rq->env.type);
 	const Claims__BeneficiaryRef *b = NULL;
 	const char *token = NULL;
+	char why[200];
 
-	rq->msg = tp_decode_payload(&rq->budget, &rq->env);
-	if (rq->msg == NULL && rq->budget.exceeded) {
-		FAIL(rq, "BAD_PAYLOAD", "a %s of %zu bytes taking more than %zu decoded",
-		     desc->short_name, rq->env.payload_len, rq->budget.limit);
-		return ERR;
-	}
+	rq->msg = tp_decode_payload(&rq->budget, &rq->env, why, sizeof(why));
 	if (rq->msg == NULL) {
-		FAIL(rq, "BAD_PAYLOAD", "payload is not a %s", desc->short_name);
+		FAIL(rq, "BAD_PAYLOAD", "%s", why);
 		return ERR;
 	}
 	/* Every request but SESSION_OPEN has the session token as field 1

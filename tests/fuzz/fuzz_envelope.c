@@ -252,8 +252,10 @@ static void check_submission(const Claims__ClaimSubmitted *s)
 	cov.from = INT32_MIN;
 	cov.until = INT32_MAX;
 	memset(&out, 0, sizeof(out));
-	CHECK(intake_check_coverage(s, &cov, &out) == OK);
-	CHECK(out.reason_code[0] == '\0');
+	/* Covered every day that passed; the record gives no birth date
+	 * the rules can use: the record is found wanting, nothing else. */
+	CHECK(intake_check_coverage(s, &cov, &out) == ERR);
+	CHECK(strcmp(out.reason_code, "BENEFICIARY_RECORD_INVALID") == 0);
 
 	cov.suspended = 1;
 	cov.suspended_from = INT32_MIN;

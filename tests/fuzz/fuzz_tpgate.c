@@ -106,6 +106,7 @@ static void check_requests(const uint8_t *data, size_t size)
 						    CLAIMS__MESSAGE_TYPE__INVOICE_STATUS_REQUEST};
 	struct pb_budget budget;
 	struct envelope env;
+	const char *field;
 	char why[160];
 
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
@@ -113,11 +114,14 @@ static void check_requests(const uint8_t *data, size_t size)
 		ProtobufCMessage *m, *plain;
 
 		pb_budget_init(&budget, pb_decode_budget(size));
-		m = tp_decode_payload(&budget, &payload);
+		m = tp_decode_payload(&budget, &payload, why, sizeof(why));
 		plain = protobuf_c_message_unpack(tp_payload_descriptor(types[i]), NULL, size,
 						  data);
+		/* Refused while protobuf-c decodes it: too large decoded, or a
+		 * NUL in a text field, and only then. */
 		if (budget.peak > budget.limit || (m != NULL && plain == NULL) ||
-		    (m == NULL && plain != NULL && !budget.exceeded))
+		    (m == NULL && plain != NULL && !budget.exceeded &&
+		     pb_text_nul(tp_payload_descriptor(types[i]), data, size, &field) != 1))
 			__builtin_trap();
 		protobuf_c_message_free_unpacked(m, &budget.allocator);
 		protobuf_c_message_free_unpacked(plain, NULL);
@@ -125,7 +129,7 @@ static void check_requests(const uint8_t *data, size_t size)
 			__builtin_trap();
 	}
 	if (tp_decode_envelope(&budget, data, size, &env, why, sizeof(why)) == OK) {
-		ProtobufCMessage *m = tp_decode_payload(&budget, &env);
+		ProtobufCMessage *m = tp_decode_payload(&budget, &env, why, sizeof(why));
 
 		if (budget.peak > budget.limit)
 			__builtin_trap();

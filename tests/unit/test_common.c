@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pbbudget.h"
+#include "common/pbtext.h"
 #include "common/pg.h"
 #include "common/pgarray.h"
 #include "common/util.h"
@@ -291,6 +292,60 @@ static void test_envelope_rejects(void)
 	e.message_id = "42";
 	len = claims__envelope__pack(&e, buf);
 	CHECK(envelope_unpack(buf, len, &env, why, sizeof(why)) == ERR);
+}
+
+/* A NUL byte in a text field, which C would read as the text's end: the
+ * field named, in a sub-message too; bytes fields may hold any. */
+static void test_pb_text_nul(void)
+{
+	Claims__Envelope e = CLAIMS__ENVELOPE__INIT;
+	Claims__ClaimSubmitted c = CLAIMS__CLAIM_SUBMITTED__INIT;
+	Claims__ClaimLine line = CLAIMS__CLAIM_LINE__INIT, *lines[1] = {&line};
+	struct envelope env;
+	uint8_t buf[512], *at;
+	const char *field;
+	char why[160];
+	size_t len;
+
+	e.has_type = e.has_schema_version = e.has_payload = 1;
+	e.type = CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED;
+	e.schema_version = 1;
+	e.message_id = "0192f3a4-7b1c-7def-8abc-0123456789ab";
+	e.trace_id = "trace-Z-1";
+	e.payload.data = (uint8_t *)"\0\0\0";
+	e.payload.len = 3;
+	len = claims__envelope__pack(&e, buf);
+	CHECK_EQ_I64(pb_text_nul(&claims__envelope__descriptor, buf, len, &field), 0);
+	REQUIRE(envelope_unpack(buf, len, &env, why, sizeof(why)) == OK);
+	envelope_free(&env);
+	at = memchr(buf, 'Z', len);
+	REQUIRE(at != NULL);
+	*at = '\0';
+	CHECK_EQ_I64(pb_text_nul(&claims__envelope__descriptor, buf, len, &field), 1);
+	CHECK_EQ_STR(field, "trace_id");
+	CHECK(envelope_unpack(buf, len, &env, why, sizeof(why)) == ERR);
+	CHECK_EQ_STR(why, "Envelope: text field trace_id holds a NUL byte");
+	/* In a line of a claim. */
+	c.source = "s";
+	c.external_id = "X-1";
+	c.n_lines = 1;
+	c.lines = lines;
+	line.line_ref = "L-Z";
+	len = claims__claim_submitted__pack(&c, buf);
+	CHECK_EQ_I64(pb_text_nul(&claims__claim_submitted__descriptor, buf, len, &field), 0);
+	at = memchr(buf, 'Z', len);
+	REQUIRE(at != NULL);
+	*at = '\0';
+	CHECK_EQ_I64(pb_text_nul(&claims__claim_submitted__descriptor, buf, len, &field), 1);
+	CHECK_EQ_STR(field, "line_ref");
+	/* Cut short, or a length past the end: not a message. */
+	CHECK_EQ_I64(pb_text_nul(&claims__claim_submitted__descriptor, buf, len - 1, &field), -1);
+	CHECK_EQ_I64(pb_text_nul(&claims__claim_submitted__descriptor,
+				 (const uint8_t *)"\x12\x05"
+						  "ab",
+				 4, &field),
+		     -1);
+	CHECK_EQ_I64(pb_text_nul(&claims__claim_submitted__descriptor, buf, 0, &field), 0);
 }
 
 /* The byte budget of a decode counts what it holds, and gets it back. */
@@ -776,6 +831,7 @@ int main(void)
 	RUN(test_identifiers);
 	RUN(test_envelope_roundtrip);
 	RUN(test_envelope_rejects);
+	RUN(test_pb_text_nul);
 	RUN(test_pb_budget);
 	RUN(test_metrics_render);
 	RUN(test_metrics_addr);

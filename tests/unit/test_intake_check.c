@@ -690,6 +690,30 @@ static void test_decode_within_a_budget(void)
 	CHECK_EQ_STR(why, "not a protobuf ClaimSubmitted");
 	envelope_free(&env);
 	free(frame);
+	/* An external id "X-1\0a": refused whole, not taken for "X-1" (the
+	 * key of another submission). */
+	{
+		struct sample x;
+		uint8_t *at;
+
+		sample_init(&x);
+		x.claim.external_id = "X-1Za";
+		n = claims__claim_submitted__get_packed_size(&x.claim);
+		payload = xmalloc(n);
+		claims__claim_submitted__pack(&x.claim, payload);
+		at = memchr(payload, 'Z', n);
+		REQUIRE(at != NULL);
+		*at = '\0';
+		frame = envelope_around(payload, n, &len);
+		REQUIRE(intake_decode_envelope(&budget, frame, len, &env, why, sizeof(why)) == OK);
+		CHECK(intake_decode_claim(&budget, &env, &claim, why, sizeof(why)) == ERR);
+		CHECK(claim == NULL);
+		CHECK_EQ_STR(why, "ClaimSubmitted: text field external_id holds a NUL byte");
+		envelope_free(&env);
+		CHECK_EQ_I64(budget.used, 0);
+		free(frame);
+		free(payload);
+	}
 	/* The largest claim the checks let through, every text at its
 	 * longest, 99 lines of every field: decoded within its budget. */
 	memset(line_ref, 'r', sizeof(line_ref) - 1);

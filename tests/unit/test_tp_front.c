@@ -60,9 +60,11 @@ static ProtobufCMessage *decode(struct pb_budget *budget, const uint8_t *frame, 
 		printf("  envelope: %s\n", why);
 		return NULL;
 	}
-	m = tp_decode_payload(budget, env);
-	if (m == NULL)
+	m = tp_decode_payload(budget, env, why, sizeof(why));
+	if (m == NULL) {
+		printf("  payload: %s\n", why);
 		envelope_free(env);
+	}
 	return m;
 }
 
@@ -244,6 +246,32 @@ static void test_envelope_within_budget(void)
 	CHECK(tp_payload_descriptor(CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED) == NULL);
 }
 
+/* A membership number "1000Z0016" with its Z a NUL: refused BAD_PAYLOAD,
+ * not read as "1000". */
+static void test_nul_in_a_text_refused(void)
+{
+	Claims__InvoiceStatusRequest r = CLAIMS__INVOICE_STATUS_REQUEST__INIT;
+	struct pb_budget budget;
+	struct envelope env;
+	uint8_t payload[64], *frame, *at;
+	char why[200];
+	size_t n, len;
+
+	r.session_token = "tok";
+	r.invoice_id = "INV-Z";
+	n = claims__invoice_status_request__pack(&r, payload);
+	at = memchr(payload, 'Z', n);
+	REQUIRE(at != NULL);
+	*at = '\0';
+	frame = frame_of(CLAIMS__MESSAGE_TYPE__INVOICE_STATUS_REQUEST, payload, n, &len);
+	REQUIRE(tp_decode_envelope(&budget, frame, len, &env, why, sizeof(why)) == OK);
+	CHECK(tp_decode_payload(&budget, &env, why, sizeof(why)) == NULL);
+	CHECK_EQ_STR(why, "InvoiceStatusRequest: text field invoice_id holds a NUL byte");
+	envelope_free(&env);
+	CHECK_EQ_I64(budget.used, 0);
+	free(frame);
+}
+
 /* ---- backend replies ------------------------------------------------------------------ */
 
 static int wait_readable(void *sock, long ms)
@@ -365,6 +393,7 @@ int main(void)
 	RUN(test_requests_served_decode);
 	RUN(test_requests_refused_for_their_lines_decode);
 	RUN(test_envelope_within_budget);
+	RUN(test_nul_in_a_text_refused);
 	ctx = zmq_ctx_new();
 	RUN(test_reply_on_the_socket_of_its_request);
 	RUN(test_error_codes);
