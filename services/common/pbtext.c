@@ -26,8 +26,8 @@ static int read_varint(const uint8_t *data, size_t len, size_t *at, uint64_t *va
 	return -1;
 }
 
-static int walk(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
-		int depth, const char **field)
+static int walk(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len, int depth,
+		const char **field)
 {
 	size_t at = 0;
 
@@ -62,8 +62,9 @@ static int walk(const ProtobufCMessageDescriptor *desc, const uint8_t *data, siz
 		}
 		if (size > len - at)
 			goto malformed;
-		f = (key & 7) == 2 ? protobuf_c_message_descriptor_get_field(desc, (unsigned)(key >> 3))
-				   : NULL;
+		f = (key & 7) == 2
+			    ? protobuf_c_message_descriptor_get_field(desc, (unsigned)(key >> 3))
+			    : NULL;
 		if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING &&
 		    memchr(data + at, '\0', (size_t)size) != NULL) {
 			*field = f->name;

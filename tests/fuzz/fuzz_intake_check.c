@@ -48,6 +48,7 @@
 #include "common/envelope.h"
 #include "common/params.h"
 #include "common/pbbudget.h"
+#include "common/pbtext.h"
 #include "proto/claims.pb-c.h"
 
 /*
@@ -287,7 +288,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	Claims__ClaimSubmitted *s;
 	struct intake_outcome out, twice;
 	struct pb_budget budget;
-	int r;
+	const char *field;
+	int r, nul;
 
 	if (size > ENVELOPE_MAX_BYTES) /* no envelope carries more */
 		return 0;
@@ -295,10 +297,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * gives back all it held, decoded or not. */
 	pb_budget_init(&budget, pb_decode_budget(size));
 	s = claims__claim_submitted__unpack(&budget.allocator, size, data);
+	/* The NUL check (intake_decode.c) walks any bytes safely, and finds
+	 * well formed whatever protobuf-c decodes. */
+	nul = pb_text_nul(&claims__claim_submitted__descriptor, data, size, &field);
+	CHECK(nul >= -1 && nul <= 1 && (nul == 0 || field != NULL));
 	if (s == NULL) {
 		CHECK(budget.used == 0);
 		return 0;
 	}
+	CHECK(nul != -1);
 	if (strict_tags || !bad_unknown_tag(&s->base))
 		round_trip(s);
 
