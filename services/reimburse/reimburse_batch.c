@@ -142,11 +142,16 @@ int reimburse_prepare(struct pg *db)
 	    pg_prepare(db, "reimburse_lock_persons",
 		       /* Locked in the order of the keys themselves: ids
 			* 2^31 apart share a key, and ordered by id two
-			* batches could take two keys in opposite orders. */
-		       "SELECT count(pg_advisory_xact_lock(" REIMBURSE_LOCK_CLASS ", k))"
+			* batches could take two keys in opposite orders.
+			* The keys locked come back (person_keys). */
+		       "SELECT q.k, pg_advisory_xact_lock(" REIMBURSE_LOCK_CLASS ", q.k)::text"
 		       " FROM (SELECT DISTINCT (b.person_id & 2147483647)::int AS k"
 		       "  FROM beneficiaries b WHERE b.beneficiary_id = ANY($1::bigint[])"
 		       "  ORDER BY k) q",
+		       1) != OK ||
+	    pg_prepare(db, "reimburse_lock_keys",
+		       "SELECT count(pg_advisory_xact_lock(" REIMBURSE_LOCK_CLASS ", q.k))"
+		       " FROM (SELECT DISTINCT k FROM unnest($1::int[]) k ORDER BY k) q",
 		       1) != OK ||
 	    pg_prepare(db, "reimburse_persons",
 		       "SELECT beneficiary_id, person_id FROM beneficiaries"
@@ -388,8 +393,32 @@ static const char *disagreement(PGresult *res, int r, const Claims__ClaimAccepte
 	return "";
 }
 
-/* Sets queued on the items to decide; poison on unknown claims. */
-static int lock_persons(struct pg *db, const struct reimburse_item *items, int n)
+/* The advisory lock keys of the persons a batch holds, sorted. */
+struct person_keys {
+	int32_t *k;
+	size_t n;
+};
+
+static int32_t person_key(int64_t person_id)
+{
+	return (int32_t)(person_id & 2147483647);
+}
+
+static int key_cmp(const void *x, const void *y)
+{
+	int32_t a = *(const int32_t *)x, b = *(const int32_t *)y;
+
+	return (a > b) - (a < b);
+}
+
+static int key_held(const struct person_keys *keys, int32_t k)
+{
+	return bsearch(&k, keys->k, keys->n, sizeof(*keys->k), key_cmp) != NULL;
+}
+
+/* Locks the persons of the batch's beneficiaries, keys in `keys`. */
+static int lock_persons(struct pg *db, const struct reimburse_item *items, int n,
+			struct person_keys *keys)
 {
 	struct pgarray ids;
 	const char *v[1];
@@ -403,9 +432,15 @@ static int lock_persons(struct pg *db, const struct reimburse_item *items, int n
 	v[0] = pgarray_finish(&ids);
 	status = pg_exec_prepared(db, "reimburse_lock_persons", 1, v, NULL, NULL, &res);
 	pgarray_free(&ids);
-	if (status == OK)
-		PQclear(res);
-	return status;
+	if (status != OK)
+		return ERR;
+	keys->n = (size_t)PQntuples(res);
+	keys->k = xcalloc(keys->n + 1, sizeof(*keys->k));
+	for (size_t r = 0; r < keys->n; r++)
+		keys->k[r] = (int32_t)strtol(PQgetvalue(res, (int)r, 0), NULL, 10);
+	PQclear(res);
+	qsort(keys->k, keys->n, sizeof(*keys->k), key_cmp);
+	return OK;
 }
 
 /* The batch's items by claim id (then by position), for lock_claims()
@@ -507,6 +542,54 @@ static int lock_claims(struct pg *db, struct reimburse_item *items, int n)
 			snprintf(items[i].poison, sizeof(items[i].poison), "claim %s not found",
 				 items[i].claim->claim_id);
 	return OK;
+}
+
+/* A row's person changed by an operator (migration 025) while this
+ * batch waited for the old person's lock: lock_claims() read the new
+ * person, whose lock the batch does not hold, and another batch may be
+ * deciding that person's claims. Their locks are taken too, and the
+ * claims read again (the person may have changed once more meanwhile),
+ * until every claim's person is held; after a few rounds the batch is
+ * given up, to be tried again. Rare: only while persons are changed. */
+static int lock_changed_persons(struct pg *db, struct reimburse_item *items, int n,
+				struct person_keys *keys)
+{
+	for (int round = 0; round < 3; round++) {
+		struct pgarray missing;
+		const char *v[1];
+		PGresult *res;
+		size_t count = 0;
+		int status;
+
+		pgarray_init(&missing);
+		for (int i = 0; i < n; i++) {
+			if (items[i].claim == NULL || items[i].poison[0] != '\0' ||
+			    !items[i].queued || key_held(keys, person_key(items[i].person_id)))
+				continue;
+			pgarray_int(&missing, person_key(items[i].person_id));
+			keys->k = xrealloc(keys->k, (keys->n + 1) * sizeof(*keys->k));
+			keys->k[keys->n++] = person_key(items[i].person_id);
+			count++;
+		}
+		if (count == 0) {
+			pgarray_free(&missing);
+			return OK;
+		}
+		log_info("%zu claims whose person changed while their batch waited: locking the"
+			 " new persons",
+			 count);
+		qsort(keys->k, keys->n, sizeof(*keys->k), key_cmp);
+		v[0] = pgarray_finish(&missing);
+		status = pg_exec_prepared(db, "reimburse_lock_keys", 1, v, NULL, NULL, &res);
+		pgarray_free(&missing);
+		if (status != OK)
+			return ERR;
+		PQclear(res);
+		if (lock_claims(db, items, n) != OK)
+			return ERR;
+	}
+	log_warn("persons still changing under the batch: tried again later");
+	return ERR;
 }
 
 /* ---- one claim in engine terms ------------------------------------------------------ */
@@ -1128,6 +1211,7 @@ static int formulas_for(struct reimburse_ctx *ctx, struct pg *db, struct reimbur
 int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_item *items, int n)
 {
 	struct histories hs = {NULL, 0};
+	struct person_keys keys = {NULL, 0};
 	struct batch_write bw;
 	int status = ERR, redelivered = 0;
 
@@ -1139,7 +1223,8 @@ int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_i
 		items[i].queued = items[i].found = 0;
 		check_claim(&items[i]);
 	}
-	if (lock_persons(db, items, n) != OK || lock_claims(db, items, n) != OK ||
+	if (lock_persons(db, items, n, &keys) != OK || lock_claims(db, items, n) != OK ||
+	    lock_changed_persons(db, items, n, &keys) != OK ||
 	    load_histories(db, items, n, &hs) != OK)
 		goto out;
 	if (formulas_for(ctx, db, items, n) != OK)
@@ -1160,6 +1245,7 @@ int reimburse_batch(struct reimburse_ctx *ctx, struct pg *db, struct reimburse_i
 		ctx->uncounted_redelivered = redelivered;
 	}
 out:
+	free(keys.k);
 	histories_free(&hs);
 	return status;
 }

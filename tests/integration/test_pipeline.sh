@@ -1181,6 +1181,54 @@ check "person change: waits for a batch holding the new person's lock" \
 	grep -q 'lock timeout' <<<"$(join_person)"
 wait "$locker"
 check_eq "person change: made once the lock is released" "$(join_person)" ""
+# A batch waiting for a person's lock while an operator moves the row to
+# another person reads the new person once it has the old one's lock:
+# it takes the new person's lock too before reading its history (held
+# here by a session standing for another batch, it waits for it).
+PX="8${RUN_ID: -5}"
+MV="moved-$RUN_ID"
+create_members "$PX" 2 CONFORT
+row_a=$(sql "SELECT b.beneficiary_id FROM beneficiaries b JOIN members m USING (member_id)
+	WHERE m.membership_number = '${PX}00001'")
+pa=$(sql "SELECT person_id & 2147483647 FROM beneficiaries WHERE beneficiary_id = $row_a")
+person_b=$(sql "SELECT b.person_id FROM beneficiaries b JOIN members m USING (member_id)
+	WHERE m.membership_number = '${PX}00002'")
+pb=$((person_b & 2147483647))
+hold_person() { # hold_person KEY SECONDS: a session holding the person's lock
+	psql -X -q "$CLAIMS_PG_DSN" -c "BEGIN; SELECT pg_advisory_xact_lock(7415003, $1);
+		SELECT pg_sleep($2); COMMIT" >/dev/null 2>>"$LOG" &
+}
+waiting_on() { # waiting_on KEY N [APP]: N sessions (of APP) wait for the person's lock
+	[ "$(sql "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+		WHERE l.locktype = 'advisory' AND NOT l.granted AND l.classid = 7415003
+		AND l.objid = $1 AND a.application_name LIKE '${3:-%}'")" -ge "$2" ]
+}
+held_on() {
+	[ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND classid = 7415003 AND objid = $1")" -ge 1 ]
+}
+check "person moved under a waiting batch: the keys in order (fixture)" test "$pa" -lt "$pb"
+hold_person "$pb" 8
+first_holder=$!
+wait_for 10 held_on "$pb"
+sql "UPDATE beneficiaries SET person_id = $person_b WHERE beneficiary_id = $row_a" >/dev/null 2>>"$LOG" &
+mover=$!
+wait_for 10 waiting_on "$pb" 1 # the change holds the old person's lock, waits for the new's
+claims_file "$PX" 1 1 "$MV" >"$TEST_LOGS/moved-claim.json"
+"$BIN/claimctl" submit "$TEST_LOGS/moved-claim.json" 2>>"$LOG"
+check "person moved under a waiting batch: the worker waits for the old person (fixture)" \
+	wait_for 7 waiting_on "$pa" 1 reimburse
+hold_person "$pb" 5 # another batch, behind the change
+second_holder=$!
+wait_for 5 waiting_on "$pb" 2
+wait "$first_holder" "$mover"
+check "person moved under a waiting batch: the worker waits for the new person's lock" \
+	wait_for 4 waiting_on "$pb" 1 reimburse
+check_eq "person moved under a waiting batch: ... and has not decided the claim meanwhile" \
+	"$(decided_count "$MV")" 0
+wait "$second_holder"
+check "person moved under a waiting batch: decided once the new person's lock is free" \
+	wait_for 30 all_decided "$MV" 1
 
 # ---- one key, one answer, across intake replicas --------------------------------
 # Two replicas given one key at once (a good claim on the first's socket,
