@@ -143,12 +143,15 @@ int migrate_apply(struct pg *db, const char *dir, int out_of_order, int *applied
 	*applied = 0;
 	if (pg_exec(db, MIGRATE_LOCK) != OK)
 		return ERR;
+	/* The lock is the session's: a new session would run on without it. */
+	pg_pin_session(db, 1);
 	if (pg_exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
 			" name text PRIMARY KEY, sha256 text NOT NULL,"
 			" applied_at timestamptz NOT NULL DEFAULT now())") != OK ||
 	    list_files(dir, &names, &count) != OK) {
 		if (pg_exec(db, MIGRATE_UNLOCK) != OK)
 			log_warn("migration lock not released");
+		pg_pin_session(db, 0);
 		return ERR;
 	}
 	for (int i = 0; i < count; i++) {
@@ -163,5 +166,6 @@ int migrate_apply(struct pg *db, const char *dir, int out_of_order, int *applied
 	free(names);
 	if (pg_exec(db, MIGRATE_UNLOCK) != OK)
 		status = ERR;
+	pg_pin_session(db, 0);
 	return status;
 }

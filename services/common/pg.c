@@ -39,6 +39,7 @@ struct pg {
 	struct pg_setting *listens; /* channels LISTENed to (name only) */
 	int missed_notices;	    /* made again since: notices may have been lost */
 	int serving;		    /* pg_open_serving(): fails fast */
+	int pinned;		    /* pg_pin_session(): never renewed under a statement */
 	/* pg_probe(): while the server is away, a thread reaching for it. */
 	pthread_t reach_thread;
 	int reach_running;
@@ -406,7 +407,7 @@ static int run_prepared(struct pg *db, const char *name, int nparams, const char
 	 * marked the session bad (a server that ended it a moment ago). */
 	unsent = result == NULL;
 	status = check_result(db, result, name, res);
-	if (status != OK && before == PQTRANS_IDLE &&
+	if (status != OK && before == PQTRANS_IDLE && !db->pinned &&
 	    (PQstatus(db->conn) == CONNECTION_BAD || unsent) && renew(db) == OK)
 		status = check_result(
 			db,
@@ -539,9 +540,18 @@ int pg_begin(struct pg *db)
 	result = PQexec(db->conn, "BEGIN");
 	unsent = result == NULL;
 	status = check_result(db, result, "begin", NULL);
-	if (status != OK && (PQstatus(db->conn) == CONNECTION_BAD || unsent) && renew(db) == OK)
+	if (status != OK && !db->pinned && (PQstatus(db->conn) == CONNECTION_BAD || unsent) &&
+	    renew(db) == OK) {
+		/* Not the new transaction's failure: the old session's end. */
+		db->first_failure[0] = '\0';
 		status = check_result(db, PQexec(db->conn, "BEGIN"), "begin", NULL);
+	}
 	return status;
+}
+
+void pg_pin_session(struct pg *db, int pinned)
+{
+	db->pinned = pinned;
 }
 
 /* A COMMIT sent into a transaction an earlier statement aborted is

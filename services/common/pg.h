@@ -76,8 +76,13 @@ int pg_exec_params(struct pg *db, const char *sql, int nparams, const char *cons
 /* Run parameterless SQL, possibly several statements (migrations, BEGIN). */
 int pg_exec(struct pg *db, const char *sql) MUST_CHECK;
 
+/* BEGIN; on a session the server ended, on a new one (not when pinned). */
 int pg_begin(struct pg *db) MUST_CHECK;
 int pg_commit(struct pg *db) MUST_CHECK;
+/* pinned 1: the session holds what a new one would not (a session-level
+ * advisory lock): a statement that finds it ended fails rather than run
+ * again on a new one. 0 (the default): it may. */
+void pg_pin_session(struct pg *db, int pinned);
 void pg_rollback(struct pg *db);
 
 /* Print the plan PostgreSQL holds for each statement prepared on this

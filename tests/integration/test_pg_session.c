@@ -63,6 +63,12 @@ static void test_begin_after_the_session_ended(void)
 	CHECK(pg_begin(db) == OK);
 	CHECK(strcmp(itest_value(db, "SELECT pg_backend_pid()::text", NULL), pid) != 0);
 	CHECK(pg_commit(db) == OK);
+	/* Unless the session is pinned (it holds what a new one would not:
+	 * the migrator's session lock): then the caller is told. */
+	pg_pin_session(db, 1);
+	snprintf(pid, sizeof(pid), "%s", itest_value(db, "SELECT pg_backend_pid()::text", NULL));
+	CHECK_EQ_STR(itest_value(admin, "SELECT pg_terminate_backend($1::int)", pid), "t");
+	CHECK(pg_begin(db) != OK);
 	pg_close(db);
 	pg_close(admin);
 }
