@@ -151,7 +151,11 @@ static int decide(struct pg *db, rd_kafka_message_t **batch, struct intake_item 
  * decoded passes INTAKE_BATCH_DECODED_MAX: then the submissions decoded
  * so far are decided and freed first, in the same transaction (a later
  * copy of one of their keys reads their answer, the transaction's own),
- * and the count of such batches said (intake_batch_splits_total). */
+ * and each such split counted (intake_batch_splits_total). Each part
+ * takes its keys' locks in their order, but two parts need not be in
+ * order with each other: two replicas splitting batches of the same keys
+ * may meet in a deadlock, which PostgreSQL ends, and the batch is tried
+ * again (a key is one sender's: its copies are on one partition). */
 static int handle_batch(void *ctx, struct pg *db, rd_kafka_message_t **batch, int n)
 {
 	struct intake_daemon *st = ctx;
@@ -166,6 +170,8 @@ static int handle_batch(void *ctx, struct pg *db, rd_kafka_message_t **batch, in
 	intake_count_discard();
 	for (int i = 0; i < n && status == OK; i++) {
 		status = decode(db, batch[i], &d[i]);
+		if (status == OK && d[i].claim == NULL)
+			release(&d[i]); /* dead-lettered: its envelope is not kept */
 		if (status != OK || d[i].claim == NULL)
 			continue;
 		items[count].s = d[i].claim;

@@ -1196,6 +1196,19 @@ static void copy_repeats(struct intake_item *items, int n)
 			continue;
 		first = &items[items[i].repeat_of];
 		items[i].out = first->out;
+		if (first->state == UNRECORDED) {
+			/* Nothing recorded under the key: no first answer to
+			 * repeat, nor content to compare with. Not judged now
+			 * (its quote may differ), kept like the first copy, to
+			 * be sent or replayed again. */
+			items[i].state = UNRECORDED;
+			if (strcmp(first->digest, items[i].digest) != 0)
+				snprintf(items[i].out.message, sizeof(items[i].out.message),
+					 "not judged: the copy of its key before it in this batch"
+					 " was refused QUOTE_UNKNOWN, nothing recorded; send it"
+					 " again");
+			continue;
+		}
 		items[i].out.duplicate = 1;
 		/* Compared with the first answer's content: the first copy's
 		 * when this batch wrote it, the row's when another had. */

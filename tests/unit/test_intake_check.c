@@ -470,6 +470,37 @@ static void test_repeats_in_a_batch(void)
 	CHECK_EQ_I64(items[6].repeat_of, 2);
 }
 
+/* The copies after one refused QUOTE_UNKNOWN, nothing recorded under
+ * their key: no repeat of an answer (none was kept), nor a key reused
+ * for other content; each kept as the first, to be sent again. */
+static void test_repeats_of_an_unrecorded_refusal(void)
+{
+	Claims__ClaimSubmitted s = CLAIMS__CLAIM_SUBMITTED__INIT;
+	struct intake_item items[3];
+
+	memset(items, 0, sizeof(items));
+	s.source = "tp:RPPS:10101010101";
+	s.external_id = "INV-1";
+	for (int i = 0; i < 3; i++) {
+		items[i].s = &s;
+		items[i].state = REPEAT;
+		items[i].repeat_of = 0;
+		snprintf(items[i].digest, sizeof(items[i].digest), "%s", i == 2 ? "bb" : "aa");
+	}
+	items[0].state = UNRECORDED;
+	intake_reject(&items[0].out, "QUOTE_UNKNOWN", "quote_id", "no stored quote");
+	items[0].out.unrecorded = 1;
+	copy_repeats(items, 3);
+	for (int i = 1; i < 3; i++) {
+		CHECK_EQ_I64(items[i].state, UNRECORDED);
+		CHECK(items[i].out.unrecorded);
+		CHECK(!items[i].out.duplicate && !items[i].out.content_differs);
+		CHECK_EQ_STR(items[i].out.reason_code, "QUOTE_UNKNOWN");
+	}
+	CHECK_EQ_STR(items[1].out.message, "no stored quote");
+	CHECK(strncmp(items[2].out.message, "not judged", 10) == 0);
+}
+
 /* A line as a sender may write it, what intake answers, and whether
  * the worker's engine computes it: intake accepts exactly the lines the
  * engine computes, so that no accepted claim ends in error. */
@@ -779,6 +810,7 @@ int main(void)
 	RUN(test_tp_source_is_the_professionals);
 	RUN(test_future_is_everywhere_later);
 	RUN(test_repeats_in_a_batch);
+	RUN(test_repeats_of_an_unrecorded_refusal);
 	RUN(test_intake_accepts_what_the_engine_computes);
 	RUN(test_digest_of_what_the_claim_says);
 	RUN(test_decode_within_a_budget);
