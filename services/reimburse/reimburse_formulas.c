@@ -23,6 +23,7 @@
  *	closed by the new one paid on past its end) and stopped any worker
  *	from starting.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,13 +36,51 @@
 #include "reimburse/reimburse.h"
 #include "rules/rules_json.h"
 
-static int parse_date(const char *s, rules_date_t *out)
+enum bound { BOUND_OK, BOUND_NEVER, BOUND_UNREADABLE };
+
+/* A version's first day (is_to 0) or end (1), as PostgreSQL writes a
+ * date. The engine's dates run from 1900 to 2199: an end past them
+ * (9999-12-31, the "open" of much data, or infinity) is open (0), a
+ * first day before them the first the engine knows; a version whose end
+ * comes before them, or whose first day after, is never in force. */
+static enum bound read_bound(const char *s, int is_to, rules_date_t *out)
 {
-	if (s == NULL || s[0] == '\0') {
+	int year;
+
+	*out = 0;
+	if (s == NULL || s[0] == '\0')
+		return BOUND_OK;
+	if (rules_date_parse(s, out) == RULES_OK)
+		return BOUND_OK;
+	if (strcmp(s, "infinity") == 0 || (sscanf(s, "%d-", &year) == 1 && year > 2199)) {
 		*out = 0;
-		return OK;
+		return is_to ? BOUND_OK : BOUND_NEVER;
 	}
-	return rules_date_parse(s, out) == RULES_OK ? OK : ERR;
+	if (strcmp(s, "-infinity") == 0 || (sscanf(s, "%d-", &year) == 1 && year < 1900)) {
+		if (is_to)
+			return BOUND_NEVER;
+		return rules_date_parse("1900-01-01", out) == RULES_OK ? BOUND_OK
+								       : BOUND_UNREADABLE;
+	}
+	return BOUND_UNREADABLE;
+}
+
+/* The dates of version f from its row, or an empty period. */
+static void read_period(struct formula_cache *c, struct formula_version *f, const char *from,
+			const char *to)
+{
+	enum bound a = read_bound(from, 0, &f->from), b = read_bound(to, 1, &f->to);
+
+	if (a == BOUND_OK && b == BOUND_OK)
+		return;
+	/* [1, 1): in force on no day, nor open (formulas_may_be_newer()). */
+	f->from = f->to = 1;
+	if (a == BOUND_NEVER || b == BOUND_NEVER)
+		return;
+	log_error("formula %s v%d refused: its period [%s, %s) cannot be read", f->code, f->version,
+		  from, to);
+	f->refused = 1;
+	c->refused++;
 }
 
 static int load_guarantee(struct formula_version *f, const char *category, const char *spec)
@@ -93,9 +132,7 @@ static int fill(struct formula_cache *c, PGresult *res)
 			snprintf(f->code, sizeof(f->code), "%s", code);
 			f->version = version;
 			rules_contract_init(&f->contract, PQgetvalue(res, i, 2)[0] == 't');
-			if (parse_date(PQgetvalue(res, i, 3), &f->from) != OK ||
-			    parse_date(PQgetvalue(res, i, 4), &f->to) != OK)
-				return ERR;
+			read_period(c, f, PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
 		}
 		if (!f->refused && !PQgetisnull(res, i, 5) &&
 		    load_guarantee(f, PQgetvalue(res, i, 5), PQgetvalue(res, i, 6)) != OK) {

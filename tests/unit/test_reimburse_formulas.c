@@ -139,10 +139,43 @@ static void test_a_version_refused_alone(void)
 	CHECK_EQ_I64(c.refused, 0);
 }
 
+/* Periods past the engine's dates (1900 to 2199): an end of 9999-12-31
+ * (data's "open") is open, a first day of year 1 the engine's first; a
+ * version ending before 1900 is never in force; a period that cannot be
+ * read refuses its version alone. */
+static void test_periods_past_the_engines_dates(void)
+{
+	static const char *const rows[][7] = {
+		{"OPEN", "1", "t", "0001-01-01", "9999-12-31", "CONSULT_GP", "{\"pct_brss\":150}"},
+		{"OLD", "1", "t", "1700-01-01", "1800-01-01", "CONSULT_GP", "{\"pct_brss\":150}"},
+		{"OLD", "2", "t", "1800-01-01", "infinity", "CONSULT_GP", "{\"pct_brss\":200}"},
+		{"ODD", "1", "t", "someday", "", "CONSULT_GP", "{\"pct_brss\":100}"},
+		{"ODD", "2", "t", "2020-01-01", "", "CONSULT_GP", "{\"pct_brss\":100}"},
+	};
+	PGresult *res = versions_result(rows, 5);
+	struct formula_cache c = {NULL, 0, 0, 0};
+	const struct formula_version *f;
+
+	REQUIRE(fill(&c, res) == OK);
+	PQclear(res);
+	CHECK_EQ_I64(c.count, 5);
+	CHECK_EQ_I64(c.refused, 1);
+	f = formulas_find(&c, "OPEN", day("1900-01-01"));
+	CHECK(f != NULL && f == formulas_find(&c, "OPEN", day("2199-12-31")));
+	CHECK(!formulas_may_be_newer(&c, "OPEN", day("2199-12-31")));
+	f = formulas_find(&c, "OLD", day("2026-03-10"));
+	REQUIRE(f != NULL);
+	CHECK_EQ_I64(f->version, 2);
+	CHECK(formulas_at(&c, "ODD", day("2019-06-01")) == NULL);
+	CHECK_EQ_I64(formulas_find(&c, "ODD", day("2026-03-10"))->version, 2);
+	formulas_free(&c);
+}
+
 int main(void)
 {
 	RUN(test_find);
 	RUN(test_may_be_newer);
 	RUN(test_a_version_refused_alone);
+	RUN(test_periods_past_the_engines_dates);
 	return test_report();
 }
