@@ -201,7 +201,8 @@ int cmd_outbox(int argc, char **argv)
 	int all = 0, status;
 	struct pg *db;
 
-	if (argc > 1 && claimctl_is_help(argv[1]))
+	/* COMMAND --help, or COMMAND SUBCOMMAND --help. */
+	if ((argc > 1 && claimctl_is_help(argv[1])) || (argc > 2 && claimctl_is_help(argv[2])))
 		return usage_on(stdout);
 	if (strcmp(sub, "refused") == 0) {
 		if (argc == 4 && strcmp(argv[2], "--limit") == 0 && digits(argv[3]))

@@ -602,7 +602,8 @@ int cmd_payments(int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : "";
 
-	if (argc > 1 && claimctl_is_help(argv[1]))
+	/* COMMAND --help, or COMMAND SUBCOMMAND --help. */
+	if ((argc > 1 && claimctl_is_help(argv[1])) || (argc > 2 && claimctl_is_help(argv[2])))
 		return usage_on(stdout);
 	if (strcmp(sub, "list") == 0)
 		return payments_list(argc, argv);

@@ -69,6 +69,16 @@ for cmd in submit claim dlq payments contract tp outbox migrate seed simulate fo
 			bash -c "[ $? -eq 0 ] && grep -qi usage <<<'${out//\'/}'"
 	done
 done
+# and after a subcommand too.
+for sub in "tp keygen" "contract terminate" "payments list" "payments settle" "outbox refused" \
+	"dlq list"; do
+	for flag in --help -h; do
+		# shellcheck disable=SC2086 # the command and its subcommand, two words
+		out=$("$BIN/claimctl" $sub "$flag" 2>/dev/null)
+		check "claimctl $sub $flag exits 0 with the usage on stdout" \
+			bash -c "[ $? -eq 0 ] && grep -qi usage <<<'${out//\'/}'"
+	done
+done
 for cmd in payments contract tp outbox dlq; do
 	"$BIN/claimctl" "$cmd" >/dev/null 2>&1
 	check_eq "claimctl $cmd without a subcommand: usage error" "$?" 2
