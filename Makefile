@@ -138,7 +138,7 @@ test-fuzz: | $(PROTO_H)
 
 demo: deps
 	$(MAKE) build
-	tools/demo.sh
+	CLAIMS_BIN=$(BUILD)/bin tools/demo.sh
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \

@@ -21,7 +21,7 @@
 # not answer GET /health within 30 s, or not every claim is decided.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=build/bin
+BIN=${CLAIMS_BIN:-build/bin}
 LOGS=.infra/demo
 # The daemons' fixed ports on 127.0.0.1: ZeroMQ (intake, tpgate's front
 # door, tpgate's quote back end) and /metrics and /health (intake,

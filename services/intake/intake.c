@@ -279,10 +279,18 @@ static int intake_step(void *ctx)
 	return db_up ? OK : ERR;
 }
 
+/* The socket first: bound while nothing reads it (the drain takes up to
+ * some 20 s), it held the front doors' connections, and their invoices
+ * timed out; closed, a front door connects to another replica (it
+ * reaches intake through one address) and is answered there. What was
+ * waiting in it unread is answered by no one: its senders' timeouts
+ * send it again, with the same key (nothing twice). */
 static int intake_drain(void *ctx)
 {
 	struct intake_daemon *st = ctx;
 
+	intake_socket_close(st->socket);
+	st->socket = NULL;
 	return worker_drain(st->worker);
 }
 

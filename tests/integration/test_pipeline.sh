@@ -1440,7 +1440,16 @@ check_eq "graceful stop: an idle worker exits 0" "$?" 0
 # the stop falls between commits with work left): exit 0, what it had
 # committed is whole (each claim with its lines), the rest is taken in
 # by the next intake, once.
-stop_daemon "$intake_pid"
+# Its socket closes first, not at the end of the drain: held open
+# unread, it kept the front doors' connections, whose invoices timed
+# out instead of reaching another replica. (The drain held here: the
+# outbox's queue locked, its last relay pass waits.)
+check "graceful stop: the relay's queue locked (fixture)" hold_lock outbox_queue 30
+kill -TERM "$intake_pid"
+socket_closed() { [ -z "$(ss -Hltn 'sport = :5701')" ] && kill -0 "$intake_pid"; }
+check "graceful stop: intake's socket closed as its drain begins" wait_for 5 socket_closed
+release_lock
+wait "$intake_pid" # (a second signal would stop it at once, status 2)
 check_eq "graceful stop: an idle intake exits 0" "$?" 0
 start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191 CLAIMS_INTAKE_BATCH=20
 intake_pid=$LAST_PID
