@@ -125,6 +125,18 @@ int envelope_unpack_with(const void *buf, size_t len, ProtobufCAllocator *alloca
 	return OK;
 }
 
+int envelope_unpack_budgeted(struct pb_budget *budget, const void *buf, size_t len,
+			     struct envelope *env, char *why, size_t why_len)
+{
+	pb_budget_init(budget, pb_decode_budget(len));
+	if (envelope_unpack_with(buf, len, &budget->allocator, env, why, why_len) == OK)
+		return OK;
+	if (budget->exceeded)
+		snprintf(why, why_len, "an envelope of %zu bytes taking more than %zu decoded", len,
+			 budget->limit);
+	return ERR;
+}
+
 void envelope_free(struct envelope *env)
 {
 	if (env->pb != NULL)

@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/pbbudget.h"
 #include "common/status.h"
 #include "common/util.h"
 #include "proto/envelope.pb-c.h"
@@ -67,6 +68,12 @@ int envelope_unpack(const void *buf, size_t len, struct envelope *env, char *why
  * untrusted input: common/pbbudget.h), which envelope_free() then uses. */
 int envelope_unpack_with(const void *buf, size_t len, ProtobufCAllocator *allocator,
 			 struct envelope *env, char *why, size_t why_len) MUST_CHECK;
+/* The same within a budget set to pb_decode_budget(len) (common/
+ * pbbudget.h), which the payload's decode then shares: for a message
+ * from outside (a submission, a professional's request). The budget must
+ * outlive env, which is freed through it. */
+int envelope_unpack_budgeted(struct pb_budget *budget, const void *buf, size_t len,
+			     struct envelope *env, char *why, size_t why_len) MUST_CHECK;
 void envelope_free(struct envelope *env);
 
 const char *envelope_type_name(Claims__MessageType type);

@@ -74,7 +74,8 @@ static int decode(struct pg *db, rd_kafka_message_t *m, struct decoded *d)
 	char why[200];
 
 	memset(d, 0, sizeof(*d));
-	if (intake_decode_envelope(&d->budget, m->payload, m->len, &d->env, why, sizeof(why)) != OK)
+	if (envelope_unpack_budgeted(&d->budget, m->payload, m->len, &d->env, why, sizeof(why)) !=
+	    OK)
 		goto dead;
 	if (d->env.type != CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED) {
 		snprintf(why, sizeof(why), "expected CLAIM_SUBMITTED, got %s",

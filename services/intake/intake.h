@@ -76,12 +76,8 @@ struct coverage {
 };
 
 /* intake_decode.c */
-/* The envelope of a message of len bytes, decoded within a budget of
- * pb_decode_budget(len) that budget is set to (ERR with why); env is
- * freed through it, so it must outlive env. */
-int intake_decode_envelope(struct pb_budget *budget, const void *buf, size_t len,
-			   struct envelope *env, char *why, size_t why_len) MUST_CHECK;
-/* Its payload, a ClaimSubmitted, within the same budget (ERR with why):
+/* The payload of an envelope decoded by envelope_unpack_budgeted(), a
+ * ClaimSubmitted, within the same budget (ERR with why):
  * free it with claims__claim_submitted__free_unpacked(claim,
  * &budget->allocator). */
 int intake_decode_claim(struct pb_budget *budget, const struct envelope *env,

@@ -11,9 +11,10 @@
  *	decoded before any is decided, more than the pod's 256 MiB: killed,
  *	restarted, the same batch read again, for good.
  *
- *	A submission's envelope, then its claim, are decoded with one byte
- *	budget (common/pbbudget.h) of pb_decode_budget() of the message's
- *	size: a valid claim fits with room; past it the decode fails, and
+ *	A submission's envelope (envelope_unpack_budgeted()), then its
+ *	claim, are decoded with one byte budget (common/pbbudget.h) of
+ *	pb_decode_budget() of the message's size: a valid claim fits with
+ *	room; past it the decode fails, and
  *	the message goes to the DLQ (Kafka) or is answered BAD_ENVELOPE or
  *	BAD_PAYLOAD (socket), like any that does not decode, and so does a
  *	claim with a NUL byte in a text field (common/pbtext.h). What a batch
@@ -24,18 +25,6 @@
 
 #include "common/pbtext.h"
 #include "intake/intake.h"
-
-int intake_decode_envelope(struct pb_budget *budget, const void *buf, size_t len,
-			   struct envelope *env, char *why, size_t why_len)
-{
-	pb_budget_init(budget, pb_decode_budget(len));
-	if (envelope_unpack_with(buf, len, &budget->allocator, env, why, why_len) == OK)
-		return OK;
-	if (budget->exceeded)
-		snprintf(why, why_len, "an envelope of %zu bytes taking more than %zu decoded", len,
-			 budget->limit);
-	return ERR;
-}
 
 int intake_decode_claim(struct pb_budget *budget, const struct envelope *env,
 			Claims__ClaimSubmitted **claim, char *why, size_t why_len)

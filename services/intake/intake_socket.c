@@ -99,7 +99,7 @@ static int handle_request(struct pg *db, const void *body, size_t len, struct pb
 	int status, committing = 0;
 
 	memset(o, 0, sizeof(*o));
-	if (intake_decode_envelope(budget, body, len, env, why, sizeof(why)) != OK) {
+	if (envelope_unpack_budgeted(budget, body, len, env, why, sizeof(why)) != OK) {
 		intake_reject(o, "BAD_ENVELOPE", "", "%s", why);
 		return OK;
 	}

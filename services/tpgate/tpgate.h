@@ -94,11 +94,6 @@ int tp_zap_db_up(struct tp_zap *zap);
 /* tpgate_decode.c */
 /* The payload's message of a request type; NULL for another type. */
 const ProtobufCMessageDescriptor *tp_payload_descriptor(Claims__MessageType type);
-/* The envelope of a request's frame, decoded within a budget set for
- * it; envelope_free() frees it. ERR: why says why (budget->exceeded:
- * too large decoded). */
-int tp_decode_envelope(struct pb_budget *budget, const void *frame, size_t len,
-		       struct envelope *env, char *why, size_t why_len) MUST_CHECK;
 /* Its payload, within what is left of the same budget; NULL, with why,
  * when it does not decode (budget->exceeded: too large decoded) or a
  * text field of it holds a NUL byte (common/pbtext.h). Free it with

@@ -11,13 +11,14 @@
  *	the 64 requests of a batch, decoded before any is admitted (no
  *	session needed), held some 435 MB in a pod limited to 256 MiB.
  *
- *	A request's envelope, then its payload, are decoded with one byte
- *	budget (common/pbbudget.h) of pb_decode_budget() of the frame's
- *	size; past it the decode fails and the request is answered
+ *	A request's envelope (envelope_unpack_budgeted()), then its payload,
+ *	are decoded with one byte budget (common/pbbudget.h) of
+ *	pb_decode_budget() of the frame's size; past it the decode fails and the request is answered
  *	BAD_ENVELOPE or BAD_PAYLOAD. At most PB_DECODED_MAX a request,
  *	whatever CLAIMS_TP_MAX_REQUEST_BYTES: a full batch (TP_BATCH
- *	requests held at once) stays within 64 MiB of the pod's 256 MiB. No I/O: the unit tests and the fuzz
- *	target include this file and decode as the front door does.
+ *	requests held at once) stays within 64 MiB of the pod's 256 MiB.
+ *	No I/O: the unit tests and the fuzz target include this file and
+ *	decode as the front door does.
  *
  *	Also what an error code may be (tp_error_code_ok()), for the codes
  *	a worker's ErrorReply brings back to the client and to the metrics.
@@ -43,18 +44,6 @@ const ProtobufCMessageDescriptor *tp_payload_descriptor(Claims__MessageType type
 	default:
 		return NULL;
 	}
-}
-
-int tp_decode_envelope(struct pb_budget *budget, const void *frame, size_t len,
-		       struct envelope *env, char *why, size_t why_len)
-{
-	pb_budget_init(budget, pb_decode_budget(len));
-	if (envelope_unpack_with(frame, len, &budget->allocator, env, why, why_len) == OK)
-		return OK;
-	if (budget->exceeded)
-		snprintf(why, why_len, "an envelope of %zu bytes taking more than %zu decoded", len,
-			 budget->limit);
-	return ERR;
 }
 
 ProtobufCMessage *tp_decode_payload(struct pb_budget *budget, const struct envelope *env, char *why,

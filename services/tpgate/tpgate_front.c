@@ -138,7 +138,7 @@ static int check_envelope(struct tpgate *g, struct request *rq, const void *body
 	char why[160];
 	int64_t now, window;
 
-	if (tp_decode_envelope(&rq->budget, body, len, &rq->env, why, sizeof(why)) != OK) {
+	if (envelope_unpack_budgeted(&rq->budget, body, len, &rq->env, why, sizeof(why)) != OK) {
 		FAIL(rq, "BAD_ENVELOPE", "%s", why);
 		return ERR;
 	}

@@ -23,10 +23,11 @@
  *	3  each tiers-payant request message, as the front door decodes
  *	   it after the envelope (tp_decode_payload(), within the budget of
  *	   a frame that size), and the input as a whole frame, envelope
- *	   then payload (tp_decode_envelope()). The budget gets back every
- *	   byte once the message is freed, or when the decode fails; a
- *	   decode fails within the budget only when it fails without one,
- *	   or when the budget was exceeded.
+ *	   then payload (envelope_unpack_budgeted(), tp_decode_payload()).
+ *	   The budget gets back every byte once the message is freed, or
+ *	   when the decode fails; a decode fails within the budget only
+ *	   when it fails without one, when the budget was exceeded, or when
+ *	   a text field holds a NUL byte.
  *	A broken check executes __builtin_trap().
  */
 #include <stdint.h>
@@ -128,7 +129,7 @@ static void check_requests(const uint8_t *data, size_t size)
 		if (budget.used != 0)
 			__builtin_trap();
 	}
-	if (tp_decode_envelope(&budget, data, size, &env, why, sizeof(why)) == OK) {
+	if (envelope_unpack_budgeted(&budget, data, size, &env, why, sizeof(why)) == OK) {
 		ProtobufCMessage *m = tp_decode_payload(&budget, &env, why, sizeof(why));
 
 		if (budget.peak > budget.limit)

@@ -704,7 +704,7 @@ static void test_decode_within_a_budget(void)
 	}
 	frame = envelope_around(payload, n, &len);
 	REQUIRE(len <= ENVELOPE_MAX_BYTES);
-	REQUIRE(intake_decode_envelope(&budget, frame, len, &env, why, sizeof(why)) == OK);
+	REQUIRE(envelope_unpack_budgeted(&budget, frame, len, &env, why, sizeof(why)) == OK);
 	CHECK(intake_decode_claim(&budget, &env, &claim, why, sizeof(why)) == ERR);
 	CHECK(claim == NULL);
 	CHECK(strstr(why, "taking more than") != NULL);
@@ -716,7 +716,7 @@ static void test_decode_within_a_budget(void)
 	free(payload);
 	/* Bytes that are no ClaimSubmitted say so. */
 	frame = envelope_around((const uint8_t *)"\xff\xff", 2, &len);
-	REQUIRE(intake_decode_envelope(&budget, frame, len, &env, why, sizeof(why)) == OK);
+	REQUIRE(envelope_unpack_budgeted(&budget, frame, len, &env, why, sizeof(why)) == OK);
 	CHECK(intake_decode_claim(&budget, &env, &claim, why, sizeof(why)) == ERR);
 	CHECK_EQ_STR(why, "not a protobuf ClaimSubmitted");
 	envelope_free(&env);
@@ -736,7 +736,8 @@ static void test_decode_within_a_budget(void)
 		REQUIRE(at != NULL);
 		*at = '\0';
 		frame = envelope_around(payload, n, &len);
-		REQUIRE(intake_decode_envelope(&budget, frame, len, &env, why, sizeof(why)) == OK);
+		REQUIRE(envelope_unpack_budgeted(&budget, frame, len, &env, why, sizeof(why)) ==
+			OK);
 		CHECK(intake_decode_claim(&budget, &env, &claim, why, sizeof(why)) == ERR);
 		CHECK(claim == NULL);
 		CHECK_EQ_STR(why, "ClaimSubmitted: text field external_id holds a NUL byte");
@@ -778,7 +779,7 @@ static void test_decode_within_a_budget(void)
 	payload = xmalloc(n);
 	claims__claim_submitted__pack(&largest, payload);
 	frame = envelope_around(payload, n, &len);
-	REQUIRE(intake_decode_envelope(&budget, frame, len, &env, why, sizeof(why)) == OK);
+	REQUIRE(envelope_unpack_budgeted(&budget, frame, len, &env, why, sizeof(why)) == OK);
 	REQUIRE(intake_decode_claim(&budget, &env, &claim, why, sizeof(why)) == OK);
 	CHECK_EQ_I64(claim->n_lines, INTAKE_MAX_LINES);
 	CHECK(budget.peak < budget.limit / 2); /* with room */

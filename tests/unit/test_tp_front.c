@@ -56,7 +56,7 @@ static ProtobufCMessage *decode(struct pb_budget *budget, const uint8_t *frame, 
 	ProtobufCMessage *m;
 	char why[160];
 
-	if (tp_decode_envelope(budget, frame, len, env, why, sizeof(why)) != OK) {
+	if (envelope_unpack_budgeted(budget, frame, len, env, why, sizeof(why)) != OK) {
 		printf("  envelope: %s\n", why);
 		return NULL;
 	}
@@ -233,7 +233,7 @@ static void test_envelope_within_budget(void)
 	/* Each frame gets its budget: one decoded before is no matter. */
 	frame = frame_of(CLAIMS__MESSAGE_TYPE__INVOICE_STATUS_REQUEST, (const uint8_t *)"", 0,
 			 &len);
-	REQUIRE(tp_decode_envelope(&budget, frame, len, &env, why, sizeof(why)) == OK);
+	REQUIRE(envelope_unpack_budgeted(&budget, frame, len, &env, why, sizeof(why)) == OK);
 	CHECK_EQ_I64(budget.limit, pb_decode_budget(len));
 	CHECK(budget.used > 0);
 	envelope_free(&env);
@@ -264,7 +264,7 @@ static void test_nul_in_a_text_refused(void)
 	REQUIRE(at != NULL);
 	*at = '\0';
 	frame = frame_of(CLAIMS__MESSAGE_TYPE__INVOICE_STATUS_REQUEST, payload, n, &len);
-	REQUIRE(tp_decode_envelope(&budget, frame, len, &env, why, sizeof(why)) == OK);
+	REQUIRE(envelope_unpack_budgeted(&budget, frame, len, &env, why, sizeof(why)) == OK);
 	CHECK(tp_decode_payload(&budget, &env, why, sizeof(why)) == NULL);
 	CHECK_EQ_STR(why, "InvoiceStatusRequest: text field invoice_id holds a NUL byte");
 	envelope_free(&env);
