@@ -13,11 +13,8 @@
 --
 -- The change now takes the locks of the old and the new person, lower
 -- key first as the workers do, for the rest of its transaction: it
--- waits for the batches under way. A batch that waited meanwhile for
--- the old person's lock reads the row's new person once it has it, and
--- takes the new person's lock too before reading any history
--- (reimburse_batch.c, lock_changed_persons). An UPDATE of several rows
--- takes them row by row; against a
+-- waits for the batches under way, and the batches after it see the new
+-- person. An UPDATE of several rows takes them row by row; against a
 -- worker taking the same two keys in the other order, PostgreSQL ends
 -- one of the two transactions (deadlock detected): the worker's batch
 -- is tried again, the operator's statement is run again.

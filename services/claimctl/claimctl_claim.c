@@ -181,6 +181,27 @@ static int print_claim(struct pg *db, const char *id, const char *source, const 
 	return 0;
 }
 
+static int claim_usage(FILE *out, int status)
+{
+	fprintf(out, "Usage: claimctl claim CLAIM_ID\n"
+		     "       claimctl claim --external SOURCE EXTERNAL_ID\n"
+		     "       claimctl claim release SOURCE EXTERNAL_ID  (forget a rejection: "
+		     "the\n"
+		     "                                                   key is decided anew)\n"
+		     "       claimctl claim redecide CLAIM_ID...  (a claim in error or "
+		     "partial,\n"
+		     "                                             after the missing formula "
+		     "version,\n"
+		     "                                             or one still queued: sent "
+		     "again)\n"
+		     "       claimctl claim redecide -            (the claim ids one per line "
+		     "on\n"
+		     "                                             standard input)\n\n"
+		     "Shows a claim's status and, per line, the amounts and the rules "
+		     "applied.\n");
+	return status;
+}
+
 int cmd_claim(int argc, char **argv)
 {
 	const char *dsn = claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN);
@@ -189,6 +210,11 @@ int cmd_claim(int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "redecide") == 0)
 		return claimctl_redecide(argc - 1, argv + 1);
+	/* claim --help, claim release --help, or one anywhere after them:
+	 * never a key to release nor a claim to look for. */
+	for (int i = 1; i < argc; i++)
+		if (claimctl_is_help(argv[i]))
+			return claim_usage(stdout, 0);
 	if (argc == 2 && uuid_valid(argv[1])) {
 		if (pg_open(dsn, &db) != OK)
 			return 1;
@@ -202,26 +228,7 @@ int cmd_claim(int argc, char **argv)
 			return 1;
 		status = release(db, argv[2], argv[3]);
 	} else {
-		int help = argc == 2 && claimctl_is_help(argv[1]);
-
-		fprintf(help ? stdout : stderr,
-			"Usage: claimctl claim CLAIM_ID\n"
-			"       claimctl claim --external SOURCE EXTERNAL_ID\n"
-			"       claimctl claim release SOURCE EXTERNAL_ID  (forget a rejection: "
-			"the\n"
-			"                                                   key is decided anew)\n"
-			"       claimctl claim redecide CLAIM_ID...  (a claim in error or "
-			"partial,\n"
-			"                                             after the missing formula "
-			"version,\n"
-			"                                             or one still queued: sent "
-			"again)\n"
-			"       claimctl claim redecide -            (the claim ids one per line "
-			"on\n"
-			"                                             standard input)\n\n"
-			"Shows a claim's status and, per line, the amounts and the rules "
-			"applied.\n");
-		return help ? 0 : EXIT_USAGE;
+		return claim_usage(stderr, EXIT_USAGE);
 	}
 	pg_close(db);
 	return status;

@@ -58,9 +58,10 @@ const struct formula_version *formulas_at(const struct formula_cache *cache, con
 int formulas_may_be_newer(const struct formula_cache *cache, const char *code, rules_date_t date);
 void formulas_free(struct formula_cache *cache);
 
-/* The first key of the advisory locks a batch takes per beneficiary (the
- * second is the beneficiary id): two-key locks never meet the one-key
- * locks of the outbox relay and of migrations. */
+/* The first key of the advisory locks a batch takes per person (the
+ * second is person_id & 2147483647; migration 025's trigger takes the
+ * same): two-key locks never meet the one-key locks of the outbox relay
+ * and of migrations. */
 #define REIMBURSE_LOCK_CLASS "7415003"
 
 #define REIMBURSE_OUTCOMES 3 /* complete, partial, error */

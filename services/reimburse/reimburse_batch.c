@@ -4,7 +4,8 @@
  *
  * DESCRIPTION
  *	reimburse_batch(), inside the worker's transaction, in four round
- *	trips to PostgreSQL whatever the size of the batch:
+ *	trips to PostgreSQL whatever the size of the batch (two more, rarely,
+ *	for a person an operator changed while the batch waited: step 1):
  *
  *	0. take an advisory lock per person of the batch (in key order):
  *	   annual caps, acts per year and renewal periods are read from the
@@ -21,7 +22,9 @@
  *	   order so that two workers never deadlock): a claim already past
  *	   'queued' was decided by an earlier delivery and is left alone; two
  *	   workers handed the same claim during a rebalance serialise here
- *	   and the second sees it decided;
+ *	   and the second sees it decided; a claim whose beneficiary row an
+ *	   operator moved to another person meanwhile (migration 025) has
+ *	   that person's lock taken too, and the claims read again;
  *	2. read the consumption of the batch's persons (the engine's
  *	   history, in parts: the sums of the calendar years of the care from
  *	   consumption_years, the daily rows of the days of the care, and the
@@ -411,11 +414,6 @@ static int key_cmp(const void *x, const void *y)
 	return (a > b) - (a < b);
 }
 
-static int key_held(const struct person_keys *keys, int32_t k)
-{
-	return bsearch(&k, keys->k, keys->n, sizeof(*keys->k), key_cmp) != NULL;
-}
-
 /* Locks the persons of the batch's beneficiaries, keys in `keys`. */
 static int lock_persons(struct pg *db, const struct reimburse_item *items, int n,
 			struct person_keys *keys)
@@ -554,30 +552,38 @@ static int lock_claims(struct pg *db, struct reimburse_item *items, int n)
 static int lock_changed_persons(struct pg *db, struct reimburse_item *items, int n,
 				struct person_keys *keys)
 {
-	for (int round = 0; round < 3; round++) {
+	for (int round = 0;; round++) {
 		struct pgarray missing;
 		const char *v[1];
 		PGresult *res;
-		size_t count = 0;
+		size_t held = keys->n, count;
 		int status;
 
-		pgarray_init(&missing);
+		/* Appended past the sorted ones, searched among them only: a
+		 * key missing twice is appended twice (locked twice: no harm). */
 		for (int i = 0; i < n; i++) {
+			int32_t k = person_key(items[i].person_id);
+
 			if (items[i].claim == NULL || items[i].poison[0] != '\0' ||
-			    !items[i].queued || key_held(keys, person_key(items[i].person_id)))
+			    !items[i].queued ||
+			    bsearch(&k, keys->k, held, sizeof(*keys->k), key_cmp) != NULL)
 				continue;
-			pgarray_int(&missing, person_key(items[i].person_id));
 			keys->k = xrealloc(keys->k, (keys->n + 1) * sizeof(*keys->k));
-			keys->k[keys->n++] = person_key(items[i].person_id);
-			count++;
+			keys->k[keys->n++] = k;
 		}
-		if (count == 0) {
-			pgarray_free(&missing);
+		count = keys->n - held;
+		if (count == 0)
 			return OK;
+		if (round == 3) {
+			log_warn("persons still changing under the batch: tried again later");
+			return ERR;
 		}
 		log_info("%zu claims whose person changed while their batch waited: locking the"
 			 " new persons",
 			 count);
+		pgarray_init(&missing);
+		for (size_t j = held; j < keys->n; j++)
+			pgarray_int(&missing, keys->k[j]);
 		qsort(keys->k, keys->n, sizeof(*keys->k), key_cmp);
 		v[0] = pgarray_finish(&missing);
 		status = pg_exec_prepared(db, "reimburse_lock_keys", 1, v, NULL, NULL, &res);
@@ -588,8 +594,6 @@ static int lock_changed_persons(struct pg *db, struct reimburse_item *items, int
 		if (lock_claims(db, items, n) != OK)
 			return ERR;
 	}
-	log_warn("persons still changing under the batch: tried again later");
-	return ERR;
 }
 
 /* ---- one claim in engine terms ------------------------------------------------------ */

@@ -16,8 +16,9 @@
  *	A version with a guarantee this release cannot read (a category of
  *	a newer release, published during a rolling upgrade; a spec written
  *	by hand that the engine refuses) is refused alone, said in the log
- *	and in reimburse_formula_versions_refused, and kept for its dates:
- *	the care it is in force for is left undecided (FORMULA_REFUSED),
+ *	and in reimburse_formula_versions_refused, and kept for its dates
+ *	(when they can be read: read_period()): the care it is in force for
+ *	is left undecided (FORMULA_REFUSED),
  *	for claimctl claim redecide once it is mended. Refusing the whole
  *	load instead kept every worker on the versions it had (a version
  *	closed by the new one paid on past its end) and stopped any worker
@@ -45,24 +46,33 @@ enum bound { BOUND_OK, BOUND_NEVER, BOUND_UNREADABLE };
  * comes before them, or whose first day after, is never in force. */
 static enum bound read_bound(const char *s, int is_to, rules_date_t *out)
 {
+	size_t len = s != NULL ? strlen(s) : 0;
 	int year;
 
 	*out = 0;
-	if (s == NULL || s[0] == '\0')
+	if (len == 0)
 		return BOUND_OK;
 	if (rules_date_parse(s, out) == RULES_OK)
 		return BOUND_OK;
-	if (strcmp(s, "infinity") == 0 || (sscanf(s, "%d-", &year) == 1 && year > 2199)) {
+	if (len > 3 && strcmp(s + len - 3, " BC") == 0)
+		year = 0; /* before Christ: before 1900, whatever its year */
+	else if (strcmp(s, "infinity") == 0)
+		year = 10000;
+	else if (strcmp(s, "-infinity") == 0)
+		year = 0;
+	else if (sscanf(s, "%d-", &year) != 1)
+		return BOUND_UNREADABLE;
+	if (year > 2199) {
 		*out = 0;
 		return is_to ? BOUND_OK : BOUND_NEVER;
 	}
-	if (strcmp(s, "-infinity") == 0 || (sscanf(s, "%d-", &year) == 1 && year < 1900)) {
+	if (year < 1900) {
 		if (is_to)
 			return BOUND_NEVER;
 		return rules_date_parse("1900-01-01", out) == RULES_OK ? BOUND_OK
 								       : BOUND_UNREADABLE;
 	}
-	return BOUND_UNREADABLE;
+	return BOUND_UNREADABLE; /* in range, yet not a date */
 }
 
 /* The dates of version f from its row, or an empty period. */
@@ -73,7 +83,10 @@ static void read_period(struct formula_cache *c, struct formula_version *f, cons
 
 	if (a == BOUND_OK && b == BOUND_OK)
 		return;
-	/* [1, 1): in force on no day, nor open (formulas_may_be_newer()). */
+	/* [1, 1): in force on no day, nor open (formulas_may_be_newer()).
+	 * One whose period cannot be read is refused, and its care cannot
+	 * be told apart from care no version covers (NO_GUARANTEE_IN_FORCE):
+	 * said here, and in the refused gauge. */
 	f->from = f->to = 1;
 	if (a == BOUND_NEVER || b == BOUND_NEVER)
 		return;

@@ -71,7 +71,7 @@ for cmd in submit claim dlq payments contract tp outbox migrate seed simulate fo
 done
 # and after a subcommand too.
 for sub in "tp keygen" "contract terminate" "payments list" "payments settle" "outbox refused" \
-	"dlq list"; do
+	"dlq list" "claim release"; do
 	for flag in --help -h; do
 		# shellcheck disable=SC2086 # the command and its subcommand, two words
 		out=$("$BIN/claimctl" $sub "$flag" 2>/dev/null)

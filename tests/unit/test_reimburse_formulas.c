@@ -151,15 +151,19 @@ static void test_periods_past_the_engines_dates(void)
 		{"OLD", "2", "t", "1800-01-01", "infinity", "CONSULT_GP", "{\"pct_brss\":200}"},
 		{"ODD", "1", "t", "someday", "", "CONSULT_GP", "{\"pct_brss\":100}"},
 		{"ODD", "2", "t", "2020-01-01", "", "CONSULT_GP", "{\"pct_brss\":100}"},
+		{"ROMAN", "1", "t", "3000-01-01 BC", "2026-01-01", "CONSULT_GP",
+		 "{\"pct_brss\":1}"},
 	};
-	PGresult *res = versions_result(rows, 5);
+	PGresult *res = versions_result(rows, 6);
 	struct formula_cache c = {NULL, 0, 0, 0};
 	const struct formula_version *f;
 
 	REQUIRE(fill(&c, res) == OK);
 	PQclear(res);
-	CHECK_EQ_I64(c.count, 5);
+	CHECK_EQ_I64(c.count, 6);
 	CHECK_EQ_I64(c.refused, 1);
+	CHECK(formulas_find(&c, "ROMAN", day("2025-06-01")) != NULL); /* from 1900 */
+	CHECK(formulas_find(&c, "ROMAN", day("2026-01-01")) == NULL);
 	f = formulas_find(&c, "OPEN", day("1900-01-01"));
 	CHECK(f != NULL && f == formulas_find(&c, "OPEN", day("2199-12-31")));
 	CHECK(!formulas_may_be_newer(&c, "OPEN", day("2199-12-31")));
