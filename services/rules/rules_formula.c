@@ -135,9 +135,14 @@ static void check_doctor(const struct rules_guarantee *g, int cat,
 		check_non_optam_pct(g, cat, rp, is);
 		break;
 	case RULES_FORM_FRAIS_REELS:
-		issue(is, cat, "frais_reels pays non-OPTAM dépassements beyond %d %% BRSS%s",
-		      rp->non_optam_max_pct,
-		      parcours_category(cat) ? " and the majoration outside the parcours" : "");
+		/* The engine would pay non-OPTAM fees up to the limit only;
+		 * what a responsible formula may not do is promise them, nor
+		 * cover them as it covers OPTAM ones. */
+		issue(is, cat,
+		      "frais_reels promises non-OPTAM dépassements as OPTAM ones (not %d points"
+		      " below) and beyond %d %% BRSS%s",
+		      rp->non_optam_gap_points, rp->non_optam_max_pct,
+		      parcours_category(cat) ? ", and the majoration outside the parcours" : "");
 		break;
 	case RULES_FORM_PER_ACT:
 	case RULES_FORM_EQUIPMENT:

@@ -532,7 +532,8 @@ gap_computed() { [ "$(gap_status | jq -r "$1")" = computed ]; }
 check "partial invoice: computed" wait_for 60 gap_computed .status
 st=$(gap_status)
 # The July consultation alone is decided: 30 € at 70 %, AMO 21 € less the
-# 2 € PF, the AMC pays the ticket modérateur, 9 € (CONFORT's 100 % BRSS).
+# 2 € PF, the AMC pays the ticket modérateur, 9 € (CONFORT's latest version
+# promises 200 % BRSS, but charged is the BRSS: no more is left to pay).
 check_eq "partial invoice: its amount (the July line's 9 €), why, and no complement yet" \
 	"$(jq -c '[.amc_cents, (.message | test("line 1")), .complements]' <<<"$st")" \
 	"[900,true,null]"
