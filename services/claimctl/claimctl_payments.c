@@ -440,6 +440,11 @@ static const char sql_settle[] =
 	" FROM claims c"
 	" WHERE p.claim_id = $1::uuid AND c.claim_id = p.claim_id"
 	"  AND p.status <> 'paid' AND p.amount_cents = $2::bigint"
+	/* A transfer goes to one account: its reference on a payment to
+	 * another payee is a line copied with the wrong claim id. */
+	"  AND NOT EXISTS (SELECT 1 FROM payments o WHERE o.bank_reference = $3"
+	"   AND o.claim_id <> p.claim_id"
+	"   AND (o.payee, o.payee_ref) IS DISTINCT FROM (p.payee, p.payee_ref))"
 	" RETURNING p.payment_id, c.contract_id, p.payee, p.payee_ref, p.amount_cents,"
 	"  (extract(epoch FROM p.paid_at) * 1000000)::bigint, c.source, c.external_id,"
 	"  c.trace_id";
@@ -465,6 +470,29 @@ static int announce(struct pg *db, PGresult *res, const struct transfer *t)
 			  CLAIMS__MESSAGE_TYPE__PAYMENT_SETTLED, &ev.base, trace, "claimctl");
 }
 
+/* The claim of a payment to another payee already settled under the
+ * transfer's reference, said in why ("" when none). */
+static int other_payee(struct pg *db, const struct transfer *t, char *why, size_t len)
+{
+	const char *v[2] = {t->claim_id, t->reference};
+	PGresult *res;
+
+	why[0] = '\0';
+	if (pg_exec_params(db,
+			   "SELECT o.claim_id::text FROM payments p JOIN payments o"
+			   " ON o.bank_reference = $2 AND o.claim_id <> p.claim_id"
+			   " AND (o.payee, o.payee_ref) IS DISTINCT FROM (p.payee, p.payee_ref)"
+			   " WHERE p.claim_id = $1::uuid LIMIT 1",
+			   2, v, &res) != OK)
+		return ERR;
+	if (PQntuples(res) > 0)
+		snprintf(why, len,
+			 "reference %s already settles a payment to another payee (claim %s)",
+			 t->reference, PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return OK;
+}
+
 /* Why a transfer matched no payment to settle: "" when it is the same
  * transfer again (already paid under this reference). */
 static int why_not(struct pg *db, const struct transfer *t, char *why, size_t len)
@@ -472,6 +500,10 @@ static int why_not(struct pg *db, const struct transfer *t, char *why, size_t le
 	const char *v[1] = {t->claim_id};
 	PGresult *res;
 
+	if (other_payee(db, t, why, len) != OK)
+		return ERR;
+	if (why[0] != '\0')
+		return OK;
 	if (pg_exec_params(db,
 			   "SELECT status, amount_cents, coalesce(bank_reference, '') FROM payments"
 			   " WHERE claim_id = $1::uuid",

@@ -360,6 +360,16 @@ printf '%s %s OTHER-%s\n01900000-0000-7000-8000-000000000000 100 X-1\n' "$CLAIM"
 check_eq "settle: paid under another reference, or no such payment: refused" \
 	"$(payments settle "$TEST_LOGS/tp-pay-other.txt" | cut -d' ' -f2-4)" "refused already paid
 refused no payment"
+# A transfer goes to one account: its reference on a member's payment,
+# the professional's already, is a line copied with the wrong claim id.
+read -r _ member_claim _ _ member_amount _ < <(head -n 1 "$TEST_LOGS/tp-run-a.txt")
+printf '%s %s %s\n' "$member_claim" "$member_amount" "$REF" >"$TEST_LOGS/tp-pay-copied.txt"
+check_eq "settle: a reference that pays another payee already: refused (exit 1)" \
+	"$(payments settle "$TEST_LOGS/tp-pay-copied.txt"; echo "exit $?")" \
+	"$member_claim refused reference $REF already settles a payment to another payee (claim $CLAIM)
+exit 1"
+check_eq "settle: ... the member's payment still unpaid" \
+	"$(sql "SELECT status FROM payments WHERE claim_id = '$member_claim'")" sent
 printf '%s 12.50 %s\n' "$CLAIM" "$REF" >"$TEST_LOGS/tp-pay-bad.txt"
 check_eq "settle: a malformed line is bad input (exit 2)" \
 	"$(payments settle "$TEST_LOGS/tp-pay-bad.txt" >/dev/null; echo $?)" 2
