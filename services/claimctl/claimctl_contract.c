@@ -203,6 +203,20 @@ static const char sql_still_covering[] =
 	"   AND coalesce(o.suspended_from, '-infinity') <= greatest(o.start_date, $2::date))"
 	" ORDER BY o.start_date, o.contract_id";
 
+/* Claims of the contract paid to the member and decided before the
+ * change for care on or after the day it takes effect (a termination
+ * recorded late, after a death): what was decided stays decided, but
+ * the treasury may hold their payments, still pending, from the next
+ * export, and recover the others. The first ten, oldest care first. */
+static const char sql_decided_after[] =
+	"SELECT c.claim_id::text, min(l.care_date)::text, coalesce(p.status, 'none'),"
+	" coalesce(p.amount_cents, 0), count(*) OVER ()"
+	" FROM claims c JOIN claim_lines l ON l.claim_id = c.claim_id"
+	" LEFT JOIN payments p ON p.claim_id = c.claim_id"
+	" WHERE c.contract_id = $1::bigint AND c.payee = 'member'"
+	"  AND c.status IN ('complete', 'partial') AND l.care_date >= $2::date"
+	" GROUP BY c.claim_id, p.status, p.amount_cents ORDER BY 2, 1 LIMIT 10";
+
 /* What the audit log keeps of a contract, before and after. */
 #define STATE(t)                                                                  \
 	"jsonb_build_object('status', " t ".status, 'end_date', " t ".end_date,"   \
@@ -255,6 +269,7 @@ struct outcome {
 	char said[320];
 	char effective[DATE_STR_LEN]; /* the day it takes effect, "" none */
 	PGresult *others;	      /* from sql_still_covering, or NULL */
+	PGresult *decided;	      /* from sql_decided_after, or NULL */
 };
 
 /* The contract to change, locked; ERR (said why when *refused) when
@@ -414,6 +429,8 @@ static int apply(struct pg *db, const struct request *rq, struct outcome *o, int
 		const char *w[2] = {o->contract, o->effective};
 
 		status = pg_exec_params(db, sql_still_covering, 2, w, &o->others);
+		if (status == OK)
+			status = pg_exec_params(db, sql_decided_after, 2, w, &o->decided);
 	}
 done:
 	PQclear(res);
@@ -426,6 +443,21 @@ done:
  * all; a change of formula ends one where the next begins. */
 static void notes(const struct request *rq, const struct outcome *o)
 {
+	int decided = o->decided != NULL ? PQntuples(o->decided) : 0;
+
+	if (decided > 0)
+		fprintf(stderr,
+			"claimctl contract: note: %s claim(s) paid to member %s were decided before"
+			" this change for care on or after %s; they stay decided (claimctl check"
+			" agrees with them): hold the pending payments from the next export, "
+			"recover"
+			" the others, if the member was not covered:\n",
+			PQgetvalue(o->decided, 0, 4), rq->member, o->effective);
+	for (int r = 0; r < decided; r++)
+		fprintf(stderr,
+			"claimctl contract: note:   claim %s, care from %s, payment %s %s\n",
+			PQgetvalue(o->decided, r, 0), PQgetvalue(o->decided, r, 1),
+			PQgetvalue(o->decided, r, 2), PQgetvalue(o->decided, r, 3));
 	for (int r = 0; o->others != NULL && r < PQntuples(o->others); r++)
 		fprintf(stderr,
 			"claimctl contract: note: contract %s (from %s) still covers member %s on"
@@ -511,7 +543,7 @@ static int parse(int argc, char **argv, struct request *rq)
 int cmd_contract(int argc, char **argv)
 {
 	struct request rq = {.sub = argc > 1 ? argv[1] : ""};
-	struct outcome o = {{0}, {0}, {0}, NULL};
+	struct outcome o = {{0}, {0}, {0}, NULL, NULL};
 	struct pg *db;
 	int status, refused = 0;
 
@@ -533,6 +565,7 @@ int cmd_contract(int argc, char **argv)
 		pg_rollback(db);
 		pg_close(db);
 		PQclear(o.others);
+		PQclear(o.decided);
 		if (!refused)
 			fprintf(stderr, "claimctl contract: nothing changed: database error"
 					" (logged)\n");
@@ -542,6 +575,7 @@ int cmd_contract(int argc, char **argv)
 		/* The COMMIT's answer is lost, not necessarily the COMMIT. */
 		pg_close(db);
 		PQclear(o.others);
+		PQclear(o.decided);
 		fprintf(stderr,
 			"claimctl contract: the commit's outcome is unknown (logged): whether"
 			" contract %s of member %s was changed is not known; run the same command"
@@ -555,6 +589,7 @@ int cmd_contract(int argc, char **argv)
 	fflush(stdout);
 	notes(&rq, &o);
 	PQclear(o.others);
+	PQclear(o.decided);
 	drop_cached_rights(rq.member);
 	return 0;
 }

@@ -117,6 +117,38 @@ check_eq "migration 024: ... replaced by end_date >= start_date" \
 	"$(sql "SELECT count(*) FROM pg_constraint WHERE conrelid = 'contracts'::regclass
 		AND conname = 'contracts_end_not_before_start'")" 1
 
+# ---- a termination recorded late ----------------------------------------------------
+# Claims paid to the member for care after the new end, decided before
+# it was recorded (a death reported weeks later): they stay decided, and
+# the command lists them, with their payments, for the treasury.
+create_members "${P}7" 1 CONFORT
+M7="${P}700001"
+A7=$(contracts "$M7")
+B7=$(sql "SELECT beneficiary_id FROM beneficiaries WHERE contract_id = $A7")
+late_claim() { # late_claim N DAY PAYMENT_STATUS: a decided claim of care on DAY
+	local id
+	id=$(printf '01900000-0000-7000-8000-%012d' "$((10#${RUN_ID: -6} * 10 + $1))")
+	sql "INSERT INTO claims (claim_id, source, source_kind, external_id, contract_id,
+	       beneficiary_id, payee, status, decided_at)
+	     VALUES ('$id', 'late-$RUN_ID', 'amo', 'L$1', $A7, $B7, 'member', 'complete', now());
+	     INSERT INTO claim_lines (claim_id, line_no, category, care_date, quantity,
+	       charged_cents, brss_cents, amo_rate)
+	     VALUES ('$id', 1, 'CONSULT_GP', '$2', 1, 3000, 3000, 70);
+	     INSERT INTO payments (claim_id, payee, payee_ref, amount_cents)
+	     VALUES ('$id', 'member', '$M7', 900)" >/dev/null
+	echo "$id"
+}
+before_end=$(late_claim 1 2026-02-10)
+after_end=$(late_claim 2 2026-03-20)
+ctl contract terminate --member "$M7" --end-date 2026-03-01 --reason deces
+check_eq "late termination: exit 0" "$RC" 0
+check "late termination: the claims decided for care after the end are named" \
+	grep -q "note: 1 claim(s) paid to member $M7 were decided before this change for care on or after 2026-03-01" <<<"$ERR"
+check "late termination: ... each with its payment" \
+	grep -q "note:   claim $after_end, care from 2026-03-20, payment pending 900" <<<"$ERR"
+check "late termination: ... not the claims before the end" \
+	bash -c "! grep -q '$before_end' <<<'$ERR'"
+
 # ---- terminate twice -----------------------------------------------------------------
 ctl contract --help
 check "contract --help tells of --contract, --extend and --cancel" \
