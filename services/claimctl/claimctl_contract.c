@@ -90,8 +90,10 @@
  *	contract not suspended, or when the database refuses the change
  *	(logged); 2 on bad usage.
  *
- *	When the COMMIT's answer is lost its outcome is unknown: the
- *	command says so and exits 1; running it again is safe (a change
+ *	A change made whose line could not be written (a full disk, a
+ *	closed pipe) exits 1 too, saying the change is made. When the
+ *	COMMIT's answer is lost its outcome is unknown: the command says so
+ *	and exits 1; running it again is safe (a change
  *	made twice is the same change; a reactivate made already is refused
  *	as not suspended). When Redis cannot be reached the change stands
  *	(exit 0) and stderr says that the cached rights were left to the
@@ -586,10 +588,16 @@ int cmd_contract(int argc, char **argv)
 	}
 	pg_close(db);
 	printf("%s\n", o.said);
-	fflush(stdout);
 	notes(&rq, &o);
 	PQclear(o.others);
 	PQclear(o.decided);
 	drop_cached_rights(rq.member);
+	if (claimctl_stdout_written("claimctl contract") != OK) {
+		fprintf(stderr,
+			"claimctl contract: the change is made (%s), but its answer was not"
+			" written whole\n",
+			o.said);
+		return 1;
+	}
 	return 0;
 }

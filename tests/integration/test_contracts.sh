@@ -148,6 +148,11 @@ check "late termination: ... each with its payment" \
 	grep -q "note:   claim $after_end, care from 2026-03-20, payment pending 900" <<<"$ERR"
 check "late termination: ... not the claims before the end" \
 	bash -c "! grep -q '$before_end' <<<'$ERR'"
+# Its answer not written (a full disk): exit 1, saying the change is made.
+"$BIN/claimctl" contract suspend --member "$M7" --from 2026-02-20 >/dev/full 2>"$TEST_LOGS/contracts-full-$RUN_ID.err"
+check_eq "an answer not written: exit 1" "$?" 1
+check "... saying the change is made" \
+	grep -q "the change is made (contract $A7 of member $M7: suspended" "$TEST_LOGS/contracts-full-$RUN_ID.err"
 
 # ---- terminate twice -----------------------------------------------------------------
 ctl contract --help
