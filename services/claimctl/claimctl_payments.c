@@ -440,11 +440,6 @@ static const char sql_settle[] =
 	" FROM claims c"
 	" WHERE p.claim_id = $1::uuid AND c.claim_id = p.claim_id"
 	"  AND p.status <> 'paid' AND p.amount_cents = $2::bigint"
-	/* A transfer goes to one account: its reference on a payment to
-	 * another payee is a line copied with the wrong claim id. */
-	"  AND NOT EXISTS (SELECT 1 FROM payments o WHERE o.bank_reference = $3"
-	"   AND o.claim_id <> p.claim_id"
-	"   AND (o.payee, o.payee_ref) IS DISTINCT FROM (p.payee, p.payee_ref))"
 	" RETURNING p.payment_id, c.contract_id, p.payee, p.payee_ref, p.amount_cents,"
 	"  (extract(epoch FROM p.paid_at) * 1000000)::bigint, c.source, c.external_id,"
 	"  c.trace_id";
@@ -471,7 +466,8 @@ static int announce(struct pg *db, PGresult *res, const struct transfer *t)
 }
 
 /* The claim of a payment to another payee already settled under the
- * transfer's reference, said in why ("" when none). */
+ * transfer's reference, said in why ("" when none): a transfer goes to
+ * one account, so that is a line copied with the wrong claim id. */
 static int other_payee(struct pg *db, const struct transfer *t, char *why, size_t len)
 {
 	const char *v[2] = {t->claim_id, t->reference};
@@ -500,10 +496,6 @@ static int why_not(struct pg *db, const struct transfer *t, char *why, size_t le
 	const char *v[1] = {t->claim_id};
 	PGresult *res;
 
-	if (other_payee(db, t, why, len) != OK)
-		return ERR;
-	if (why[0] != '\0')
-		return OK;
 	if (pg_exec_params(db,
 			   "SELECT status, amount_cents, coalesce(bank_reference, '') FROM payments"
 			   " WHERE claim_id = $1::uuid",
@@ -537,6 +529,13 @@ static int settle_one(struct pg *db, struct transfer *t, int *refused)
 	PGresult *res;
 	int status;
 
+	if (other_payee(db, t, why, sizeof(why)) != OK)
+		return ERR;
+	if (why[0] != '\0') {
+		t->answer = xasprintf("%s refused %s", t->claim_id, why);
+		*refused = 1;
+		return OK;
+	}
 	if (pg_exec_params(db, sql_settle, 3, v, &res) != OK)
 		return ERR;
 	if (PQntuples(res) == 1) {
@@ -634,8 +633,7 @@ int cmd_payments(int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : "";
 
-	/* COMMAND --help, or COMMAND SUBCOMMAND --help. */
-	if ((argc > 1 && claimctl_is_help(argv[1])) || (argc > 2 && claimctl_is_help(argv[2])))
+	if (claimctl_wants_help(argc, argv))
 		return usage_on(stdout);
 	if (strcmp(sub, "list") == 0)
 		return payments_list(argc, argv);
