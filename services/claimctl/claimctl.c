@@ -63,6 +63,11 @@ int claimctl_is_help(const char *arg)
 	return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
 }
 
+int claimctl_wants_help(int argc, char **argv)
+{
+	return (argc > 1 && claimctl_is_help(argv[1])) || (argc > 2 && claimctl_is_help(argv[2]));
+}
+
 const char *claimctl_operator(void)
 {
 	return claimctl_env("CLAIMS_OPERATOR", claimctl_env("USER", "operator"));

@@ -41,6 +41,9 @@ int cmd_check(int argc, char **argv);
 const char *claimctl_env(const char *name, const char *fallback);
 /* True for an argument asking for a command's usage: --help or -h. */
 int claimctl_is_help(const char *arg);
+/* True when a command's usage is asked: COMMAND --help, or COMMAND
+ * SUBCOMMAND --help (argv[0] the command). */
+int claimctl_wants_help(int argc, char **argv);
 /* Who runs the command, for the records that name one (the audit log,
  * payment runs): CLAIMS_OPERATOR, else $USER, else "operator". */
 const char *claimctl_operator(void);

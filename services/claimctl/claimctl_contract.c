@@ -549,8 +549,7 @@ int cmd_contract(int argc, char **argv)
 	struct pg *db;
 	int status, refused = 0;
 
-	/* COMMAND --help, or COMMAND SUBCOMMAND --help. */
-	if ((argc > 1 && claimctl_is_help(argv[1])) || (argc > 2 && claimctl_is_help(argv[2])))
+	if (claimctl_wants_help(argc, argv))
 		return usage_on(stdout);
 	if (argc < 2 || parse(argc, argv, &rq) != OK)
 		return usage();

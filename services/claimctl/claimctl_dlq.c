@@ -208,10 +208,9 @@ int cmd_dlq(int argc, char **argv)
 	char group[64], id[UUID_STR_LEN];
 	int replay, count = 0, status;
 
-	int help = argc > 2 && claimctl_is_help(argv[2]);
+	int help = claimctl_wants_help(argc, argv);
 
 	if (argc < 2 || help || (strcmp(argv[1], "list") != 0 && strcmp(argv[1], "replay") != 0)) {
-		help = help || (argc > 1 && claimctl_is_help(argv[1]));
 
 		fprintf(help ? stdout : stderr,
 			"Usage: claimctl dlq list|replay [--topic TOPIC.dlq]\n\n"

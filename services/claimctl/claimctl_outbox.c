@@ -201,8 +201,7 @@ int cmd_outbox(int argc, char **argv)
 	int all = 0, status;
 	struct pg *db;
 
-	/* COMMAND --help, or COMMAND SUBCOMMAND --help. */
-	if ((argc > 1 && claimctl_is_help(argv[1])) || (argc > 2 && claimctl_is_help(argv[2])))
+	if (claimctl_wants_help(argc, argv))
 		return usage_on(stdout);
 	if (strcmp(sub, "refused") == 0) {
 		if (argc == 4 && strcmp(argv[2], "--limit") == 0 && digits(argv[3]))

@@ -603,8 +603,7 @@ int cmd_tp(int argc, char **argv)
 	struct tp_args a;
 	const char *sub = argc > 1 ? argv[1] : "";
 
-	/* COMMAND --help, or COMMAND SUBCOMMAND --help. */
-	if ((argc > 1 && claimctl_is_help(argv[1])) || (argc > 2 && claimctl_is_help(argv[2])))
+	if (claimctl_wants_help(argc, argv))
 		return usage_on(stdout);
 	if (argc < 2 || claimctl_is_help(sub) || parse_args(argc, argv, &a) != OK)
 		return usage();

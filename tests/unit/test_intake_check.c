@@ -17,6 +17,7 @@
 #include "../../services/intake/intake_store.c"
 #include "common/params.h"
 #include "engine_line.h"
+#include "envelope_frame.h"
 #include "test.h"
 
 static struct rules_params params;
@@ -663,26 +664,6 @@ static void test_digest_of_what_the_claim_says(void)
 	CHECK(strcmp(other, plain) != 0);
 }
 
-/* An Envelope(CLAIM_SUBMITTED) around payload's n bytes. */
-static uint8_t *envelope_around(const uint8_t *payload, size_t n, size_t *len)
-{
-	Claims__Envelope env = CLAIMS__ENVELOPE__INIT;
-	char id[UUID_STR_LEN];
-	uint8_t *out;
-
-	uuid_v7(id);
-	env.has_type = env.has_schema_version = env.has_payload = 1;
-	env.type = CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED;
-	env.schema_version = ENVELOPE_SCHEMA_VERSION;
-	env.message_id = id;
-	env.payload.data = (uint8_t *)payload;
-	env.payload.len = n;
-	*len = claims__envelope__get_packed_size(&env);
-	out = xmalloc(*len);
-	claims__envelope__pack(&env, out);
-	return out;
-}
-
 static void test_decode_within_a_budget(void)
 {
 	static char line_ref[65], act[RULES_ACT_CODE_MAX], text[129];
@@ -702,7 +683,7 @@ static void test_decode_within_a_budget(void)
 		payload[i] = 0x42;
 		payload[i + 1] = 0;
 	}
-	frame = envelope_around(payload, n, &len);
+	frame = envelope_frame(CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED, payload, n, &len);
 	REQUIRE(len <= ENVELOPE_MAX_BYTES);
 	REQUIRE(envelope_unpack_budgeted(&budget, frame, len, &env, why, sizeof(why)) == OK);
 	CHECK(intake_decode_claim(&budget, &env, &claim, why, sizeof(why)) == ERR);
@@ -715,7 +696,8 @@ static void test_decode_within_a_budget(void)
 	free(frame);
 	free(payload);
 	/* Bytes that are no ClaimSubmitted say so. */
-	frame = envelope_around((const uint8_t *)"\xff\xff", 2, &len);
+	frame = envelope_frame(CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED, (const uint8_t *)"\xff\xff",
+			       2, &len);
 	REQUIRE(envelope_unpack_budgeted(&budget, frame, len, &env, why, sizeof(why)) == OK);
 	CHECK(intake_decode_claim(&budget, &env, &claim, why, sizeof(why)) == ERR);
 	CHECK_EQ_STR(why, "not a protobuf ClaimSubmitted");
@@ -735,7 +717,7 @@ static void test_decode_within_a_budget(void)
 		at = memchr(payload, 'Z', n);
 		REQUIRE(at != NULL);
 		*at = '\0';
-		frame = envelope_around(payload, n, &len);
+		frame = envelope_frame(CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED, payload, n, &len);
 		REQUIRE(envelope_unpack_budgeted(&budget, frame, len, &env, why, sizeof(why)) ==
 			OK);
 		CHECK(intake_decode_claim(&budget, &env, &claim, why, sizeof(why)) == ERR);
@@ -778,7 +760,7 @@ static void test_decode_within_a_budget(void)
 	n = claims__claim_submitted__get_packed_size(&largest);
 	payload = xmalloc(n);
 	claims__claim_submitted__pack(&largest, payload);
-	frame = envelope_around(payload, n, &len);
+	frame = envelope_frame(CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED, payload, n, &len);
 	REQUIRE(envelope_unpack_budgeted(&budget, frame, len, &env, why, sizeof(why)) == OK);
 	REQUIRE(intake_decode_claim(&budget, &env, &claim, why, sizeof(why)) == OK);
 	CHECK_EQ_I64(claim->n_lines, INTAKE_MAX_LINES);

@@ -20,33 +20,12 @@
  */
 #include "../../services/tpgate/tpgate_backend.c"
 #include "../../services/tpgate/tpgate_decode.c"
+#include "envelope_frame.h"
 #include "test.h"
 
 static void *ctx;
 
 /* ---- decoding within a budget -------------------------------------------------------- */
-
-/* A request's frame: an envelope of the type around the payload bytes. */
-static uint8_t *frame_of(Claims__MessageType type, const uint8_t *payload, size_t payload_len,
-			 size_t *len)
-{
-	Claims__Envelope e = CLAIMS__ENVELOPE__INIT;
-	char id[UUID_STR_LEN];
-	uint8_t *buf;
-
-	uuid_v7(id);
-	e.has_type = e.has_created_at_us = e.has_schema_version = e.has_payload = 1;
-	e.type = type;
-	e.message_id = id;
-	e.created_at_us = clock_now_us();
-	e.schema_version = ENVELOPE_SCHEMA_VERSION;
-	e.payload.data = (uint8_t *)payload;
-	e.payload.len = payload_len;
-	*len = claims__envelope__get_packed_size(&e);
-	buf = xmalloc(*len);
-	claims__envelope__pack(&e, buf);
-	return buf;
-}
 
 /* Decoded as read_request() decodes it: NULL when the envelope or the
  * payload does not decode within the budget (then nothing is held). */
@@ -88,7 +67,7 @@ static void empty_lines_refused(Claims__MessageType type, uint8_t field)
 		payload[2 * i] = (uint8_t)(field << 3 | 2); /* length-delimited */
 		payload[2 * i + 1] = 0;
 	}
-	frame = frame_of(type, payload, 2 * n, &len);
+	frame = envelope_frame(type, payload, 2 * n, &len);
 	CHECK(len < 65536 - 64);
 	/* Decoded without a budget: what the front door held before. */
 	plain = protobuf_c_message_unpack(tp_payload_descriptor(type), NULL, 2 * n, payload);
@@ -231,8 +210,8 @@ static void test_envelope_within_budget(void)
 	size_t len;
 
 	/* Each frame gets its budget: one decoded before is no matter. */
-	frame = frame_of(CLAIMS__MESSAGE_TYPE__INVOICE_STATUS_REQUEST, (const uint8_t *)"", 0,
-			 &len);
+	frame = envelope_frame(CLAIMS__MESSAGE_TYPE__INVOICE_STATUS_REQUEST, (const uint8_t *)"", 0,
+			       &len);
 	REQUIRE(envelope_unpack_budgeted(&budget, frame, len, &env, why, sizeof(why)) == OK);
 	CHECK_EQ_I64(budget.limit, pb_decode_budget(len));
 	CHECK(budget.used > 0);
@@ -263,7 +242,7 @@ static void test_nul_in_a_text_refused(void)
 	at = memchr(payload, 'Z', n);
 	REQUIRE(at != NULL);
 	*at = '\0';
-	frame = frame_of(CLAIMS__MESSAGE_TYPE__INVOICE_STATUS_REQUEST, payload, n, &len);
+	frame = envelope_frame(CLAIMS__MESSAGE_TYPE__INVOICE_STATUS_REQUEST, payload, n, &len);
 	REQUIRE(envelope_unpack_budgeted(&budget, frame, len, &env, why, sizeof(why)) == OK);
 	CHECK(tp_decode_payload(&budget, &env, why, sizeof(why)) == NULL);
 	CHECK_EQ_STR(why, "InvoiceStatusRequest: text field invoice_id holds a NUL byte");
