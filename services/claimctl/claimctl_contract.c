@@ -451,9 +451,9 @@ static void notes(const struct request *rq, const struct outcome *o)
 		fprintf(stderr,
 			"claimctl contract: note: %s claim(s) paid to member %s were decided before"
 			" this change for care on or after %s; they stay decided (claimctl check"
-			" agrees with them): hold the pending payments from the next export, "
-			"recover"
-			" the others, if the member was not covered:\n",
+			" agrees with them): if the member was not covered, hold the pending"
+			" payments from the next exports (claimctl payments hold --reason TEXT"
+			" CLAIM_ID...) and recover the others:\n",
 			PQgetvalue(o->decided, 0, 4), rq->member, o->effective);
 	for (int r = 0; r < decided; r++)
 		fprintf(stderr,

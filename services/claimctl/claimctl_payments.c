@@ -4,10 +4,13 @@
  *	bank has paid
  *
  * SYNOPSIS
- *	claimctl payments list [--status owed|pending|sent|paid|all]
+ *	claimctl payments list [--status owed|pending|sent|paid|held|all]
  *	                       [--payee member|professional] [--limit N]
  *	claimctl payments export --run RUN [--payee member|professional] [--limit N]
  *	claimctl payments settle FILE
+ *	claimctl payments return FILE
+ *	claimctl payments hold --reason TEXT CLAIM_ID...
+ *	claimctl payments release CLAIM_ID...
  *
  * DESCRIPTION
  *	Every decided claim with an AMC share above zero leaves one payment
@@ -16,8 +19,10 @@
  *	are made by the bank; this command is the treasury's side of it.
  *
  *	list prints the payments, oldest first, one per line: payment id,
- *	claim id, payee, payee reference, amount in cents, status, bank
- *	reference. The default, owed, is every payment not yet paid. At most
+ *	claim id, payee, payee reference, amount in cents, status, and last
+ *	the bank reference of a paid one, "since DATE: REASON" for a held
+ *	one, else "-". The default, owed, is every payment not yet paid
+ *	(held ones too). At most
  *	N are printed (--limit, 1000 by default); when more match, stderr
  *	says so. Exit 0, or 1 when the database failed or the list was not
  *	written whole.
@@ -52,14 +57,46 @@
  *	  CLAIM_ID refused REASON                (nothing changed for it)
  *
  *	A payment is settled from 'sent' (the usual way) or from 'pending'
- *	(paid by other means: the statement says so). A statement read
+ *	(paid by other means: the statement says so), never from 'held'. A statement read
  *	twice changes nothing. A transfer whose amount is
  *	not the payment's, for a claim without a payment, or for a payment
  *	already paid under another reference is refused: the money and the
  *	record disagree, and a person must look.
  *
+ *	return reads the transfers the bank gave back (its rejection or
+ *	return report), one per line, "CLAIM_ID AMOUNT_CENTS REASON RUN":
+ *	REASON the bank's ISO 20022 reason code (four of A-Z 0-9: AC04 an
+ *	account closed, MD07 a payee deceased...), RUN the run the transfer
+ *	was sent in ("-" for a payment settled without one). The payment,
+ *	'sent' in that run or 'paid' since, becomes 'held' ("returned by the
+ *	bank: REASON"; a paid one loses its date and reference), with its
+ *	PaymentReturned event on payments.settled (keyed by contract id, so
+ *	it follows the settlement) and an audit_log row that keeps what it
+ *	was. Answered in the file's order:
+ *
+ *	  CLAIM_ID returned AMOUNT REASON (sent in run RUN | paid under REF)
+ *	  CLAIM_ID already returned REASON       (the same return again)
+ *	  CLAIM_ID refused WHY                   (nothing changed for it)
+ *
+ *	A held payment is owed still (list shows it, check counts it) but
+ *	no export takes it, and an export of its run again leaves it out;
+ *	settle refuses it, except the very transfer that was returned, read
+ *	again ("already paid REF, returned since (REASON)").
+ *
+ *	hold stops pending payments from the next exports, with the
+ *	operator's reason (a claim decided before a termination recorded
+ *	late, a payee's bank details in doubt): "CLAIM_ID held AMOUNT", or
+ *	"already held" for the same reason; a payment sent is at the bank
+ *	and refused (its return is recorded by return). release makes held
+ *	payments pending again, for a new run ("CLAIM_ID released AMOUNT").
+ *	Both write an audit_log row for each payment (actor CLAIMS_OPERATOR).
+ *	Statements and claim lists are taken in claim id order, in one
+ *	transaction, answered in the given order, with the exit statuses of
+ *	settle.
+ *
  *	Settings: CLAIMS_PG_DSN; CLAIMS_OPERATOR (default $USER) names the
- *	operator who made a run (payment_runs.made_by).
+ *	operator who made a run (payment_runs.made_by), held, released or
+ *	recorded a return (audit_log.actor).
  *
  * DIAGNOSTICS
  *	Exit 0 when every line was paid or already paid; 1 when a line was
@@ -91,12 +128,16 @@
 static int usage_on(FILE *out)
 {
 	fprintf(out,
-		"Usage: claimctl payments list [--status owed|pending|sent|paid|all]\n"
+		"Usage: claimctl payments list [--status owed|pending|sent|paid|held|all]\n"
 		"                              [--payee member|professional] [--limit N]\n"
 		"       claimctl payments export --run RUN [--payee member|professional]"
 		" [--limit N]\n"
 		"       claimctl payments settle FILE   (lines: CLAIM_ID AMOUNT_CENTS REFERENCE;"
 		" - for stdin)\n"
+		"       claimctl payments return FILE   (lines: CLAIM_ID AMOUNT_CENTS REASON RUN;"
+		" - for stdin)\n"
+		"       claimctl payments hold --reason TEXT CLAIM_ID...\n"
+		"       claimctl payments release CLAIM_ID...\n"
 		"Settings: CLAIMS_PG_DSN; CLAIMS_OPERATOR [$USER] names who made a run.\n");
 	return out == stdout ? 0 : EXIT_USAGE;
 }
@@ -109,9 +150,10 @@ static int usage(void)
 /* ---- list ---------------------------------------------------------------------------------- */
 
 /* What list and export print, one payment a line. */
-#define PAYMENT_COLUMNS                                                 \
-	"payment_id, claim_id, payee, payee_ref, amount_cents, status," \
-	" coalesce(bank_reference, '-')"
+#define PAYMENT_COLUMNS                                                        \
+	"payment_id, claim_id, payee, payee_ref, amount_cents, status,"        \
+	" coalesce(bank_reference, to_char(held_at, '\"since\" YYYY-MM-DD: ')" \
+	" || hold_reason, '-')"
 
 static void print_payments(const PGresult *res, int rows)
 {
@@ -151,7 +193,7 @@ static int parse_selection(int argc, char **argv, const char *own_option, struct
 
 static int payments_list(int argc, char **argv)
 {
-	const char *const statuses[] = {"owed", "pending", "sent", "paid", "all"};
+	const char *const statuses[] = {"owed", "pending", "sent", "paid", "held", "all"};
 	struct selection sel = {"owed", NULL, "1000"};
 	int known = 0, rc = 1;
 	struct pg *db;
@@ -215,8 +257,11 @@ static const char sql_run_take[] =
 /* $1 run, $2 payments, $3 their sum. */
 static const char sql_run_count[] =
 	"UPDATE payment_runs SET payments = $2::int, amount_cents = $3::bigint WHERE run_id = $1";
+/* A payment held since (given back by the bank, stopped) is left out:
+ * it is not to go to the bank again in this run. */
 static const char sql_run_payments[] =
-	"SELECT " PAYMENT_COLUMNS " FROM payments WHERE run_id = $1 ORDER BY payment_id";
+	"SELECT " PAYMENT_COLUMNS " FROM payments WHERE run_id = $1 AND status <> 'held'"
+	" ORDER BY payment_id";
 /* clang-format on */
 
 /* A SEPA identifier (a transfer's end-to-end id, a run's message id): 1
@@ -343,27 +388,48 @@ static int payments_export(int argc, char **argv)
 	return 0;
 }
 
-/* ---- settle -------------------------------------------------------------------------------- */
+/* ---- statements and claim lists: one transaction, answered in order -------------------- */
 
-/* One transfer of the bank's statement. */
-struct transfer {
+/* One line of a bank statement (settle, return), or one claim named on
+ * the command line (hold, release). */
+struct item {
 	char claim_id[UUID_STR_LEN];
 	char amount[20];
-	char reference[REFERENCE_MAX + 1];
-	char *answer; /* printed once the file's transaction is committed */
+	char reference[REFERENCE_MAX + 1]; /* settle: the transfer's end-to-end id */
+	char reason[8];			   /* return: the bank's ISO 20022 reason code */
+	char run[REFERENCE_MAX + 1];	   /* return: the run it was sent in, "-" for none */
+	char *answer;			   /* printed once the transaction is committed */
 };
 
-/* "CLAIM_ID AMOUNT REFERENCE": ERR with a message on stderr. */
-static int parse_transfer(char *line, int line_no, struct transfer *t)
-{
-	char *save = NULL, *f[4];
-	int n = 0;
+/* What each subcommand does to one item, inside the transaction: OK
+ * with item->answer set (*refused set when nothing was done and a person
+ * must look), ERR when the database failed. */
+struct action {
+	const char *name; /* "settle", ... */
+	int (*apply)(struct pg *db, const struct action *a, struct item *it, int *refused);
+	const char *reason; /* hold: the operator's reason */
+};
 
-	for (char *tok = strtok_r(line, " \t\r", &save); tok != NULL && n < 4;
+/* A bank's reason code (ISO 20022 ExternalStatusReason / ReturnReason):
+ * four capitals or digits, e.g. AC04 (account closed), MD07 (deceased). */
+static int reason_code_ok(const char *s)
+{
+	return strlen(s) == 4 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == 4;
+}
+
+/* "CLAIM_ID AMOUNT REFERENCE" (settle) or "CLAIM_ID AMOUNT REASON RUN"
+ * (return): ERR with a message on stderr. */
+static int parse_line(char *line, int line_no, int returns, struct item *it)
+{
+	char *save = NULL, *f[5];
+	int n = 0, want = returns ? 4 : 3;
+
+	for (char *tok = strtok_r(line, " \t\r", &save); tok != NULL && n < 5;
 	     tok = strtok_r(NULL, " \t\r", &save))
 		f[n++] = tok;
-	if (n != 3) {
-		fprintf(stderr, "line %d: expected CLAIM_ID AMOUNT_CENTS REFERENCE\n", line_no);
+	if (n != want) {
+		fprintf(stderr, "line %d: expected CLAIM_ID AMOUNT_CENTS %s\n", line_no,
+			returns ? "REASON RUN" : "REFERENCE");
 		return ERR;
 	}
 	if (strlen(f[0]) != UUID_STR_LEN - 1 || !uuid_valid(f[0])) {
@@ -376,30 +442,46 @@ static int parse_transfer(char *line, int line_no, struct transfer *t)
 			f[1]);
 		return ERR;
 	}
-	if (!sepa_id_ok(f[2])) {
+	if (!returns && !sepa_id_ok(f[2])) {
 		fprintf(stderr,
 			"line %d: reference '%s': 1 to %d of A-Z a-z 0-9 / ? : ( ) . , ' + -\n",
 			line_no, f[2], REFERENCE_MAX);
 		return ERR;
 	}
-	t->answer = NULL;
-	snprintf(t->claim_id, sizeof(t->claim_id), "%s", f[0]);
-	snprintf(t->amount, sizeof(t->amount), "%lld", strtoll(f[1], NULL, 10)); /* no leading 0 */
-	snprintf(t->reference, sizeof(t->reference), "%s", f[2]);
+	if (returns && !reason_code_ok(f[2])) {
+		fprintf(stderr, "line %d: reason '%s' is not a bank's reason code (4 of A-Z 0-9)\n",
+			line_no, f[2]);
+		return ERR;
+	}
+	if (returns && strcmp(f[3], "-") != 0 && !sepa_id_ok(f[3])) {
+		fprintf(stderr, "line %d: run '%s' is not a run id (or - for none)\n", line_no,
+			f[3]);
+		return ERR;
+	}
+	memset(it, 0, sizeof(*it));
+	snprintf(it->claim_id, sizeof(it->claim_id), "%s", f[0]);
+	snprintf(it->amount, sizeof(it->amount), "%lld",
+		 strtoll(f[1], NULL, 10)); /* no leading 0 */
+	if (returns) {
+		snprintf(it->reason, sizeof(it->reason), "%s", f[2]);
+		snprintf(it->run, sizeof(it->run), "%s", f[3]);
+	} else {
+		snprintf(it->reference, sizeof(it->reference), "%s", f[2]);
+	}
 	return OK;
 }
 
-/* The statement's transfers; ERR (said on stderr with the line's number
- * in the file, blank lines counted) on a malformed line. */
-static int parse_statement(char *text, size_t len, struct transfer **out, int *count)
+/* The statement's lines; ERR (said on stderr with the line's number in
+ * the file, blank lines counted) on a malformed line. */
+static int parse_statement(char *text, size_t len, int returns, struct item **out, int *count)
 {
-	struct transfer *t = NULL;
+	struct item *t = NULL;
 	int n = 0, cap = 0, line_no = 0;
 	const char *nul = memchr(text, '\0', len);
 	char *next;
 
 	/* The lines after a NUL byte would go unread, as if the file ended
-	 * there: not a statement to settle half of. */
+	 * there: not a statement to read half of. */
 	if (nul != NULL) {
 		line_no = 1;
 		for (const char *c = text; c < nul; c++)
@@ -423,7 +505,7 @@ static int parse_statement(char *text, size_t len, struct transfer **out, int *c
 			cap = cap ? 2 * cap : 64;
 			t = xrealloc(t, (size_t)cap * sizeof(*t));
 		}
-		if (parse_transfer(line, line_no, &t[n]) != OK) {
+		if (parse_line(line, line_no, returns, &t[n]) != OK) {
 			free(t);
 			return ERR;
 		}
@@ -434,18 +516,107 @@ static int parse_statement(char *text, size_t len, struct transfer **out, int *c
 	return OK;
 }
 
+/* Claim id order, then the given order (a claim given twice is done at
+ * its first line, answered as already done at the next). */
+static int by_claim(const void *a, const void *b)
+{
+	const struct item *x = *(const struct item *const *)a;
+	const struct item *y = *(const struct item *const *)b;
+	int c = strcmp(x->claim_id, y->claim_id);
+
+	return c != 0 ? c : (x > y) - (x < y);
+}
+
+/*
+ * The items, in one transaction, then their answers in the given order.
+ * Payment rows are locked in claim id order, whatever the given order:
+ * two commands at once over the same claims in other orders would each
+ * hold a row the other waits for (a deadlock, one of them recording
+ * nothing). Exit status as the DIAGNOSTICS above say.
+ */
+static int apply_all(const struct action *a, struct item *t, int n)
+{
+	struct item **order;
+	struct pg *db;
+	int refused = 0, status;
+
+	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
+		return 1;
+	order = xcalloc((size_t)n + 1, sizeof(*order));
+	for (int i = 0; i < n; i++)
+		order[i] = &t[i];
+	qsort(order, (size_t)n, sizeof(*order), by_claim);
+	status = outbox_prepare(db) == OK ? pg_begin(db) : ERR;
+	for (int i = 0; status == OK && i < n; i++)
+		status = a->apply(db, a, order[i], &refused);
+	free(order);
+	if (status != OK) {
+		pg_rollback(db);
+		fprintf(stderr, "claimctl payments %s: database error; nothing recorded\n",
+			a->name);
+	} else if ((status = pg_commit(db)) != OK) {
+		/* The COMMIT's answer is lost, not necessarily the COMMIT:
+		 * "nothing recorded" could be false, and asking again is
+		 * harmless (what was recorded is answered as already done). */
+		fprintf(stderr,
+			"claimctl payments %s: the commit's outcome is unknown; run the same"
+			" command again to see it\n",
+			a->name);
+	}
+	pg_close(db);
+	for (int i = 0; i < n; i++) {
+		if (status == OK)
+			printf("%s\n", t[i].answer);
+		free(t[i].answer);
+	}
+	if (status == OK && claimctl_stdout_written("claimctl payments") != OK) {
+		fprintf(stderr,
+			"claimctl payments %s: recorded, but the answers were not written whole:"
+			" run the same command again to read them (nothing is recorded twice)\n",
+			a->name);
+		return 1;
+	}
+	return status != OK || refused ? 1 : 0;
+}
+
+/* settle FILE and return FILE: the bank's statement, read whole first. */
+static int apply_statement(const struct action *a, const char *path, int returns)
+{
+	struct item *t;
+	char *text;
+	size_t len;
+	int n, status;
+
+	if (strcmp(path, "-") == 0 ? read_stream(stdin, CLAIMCTL_MAX_INPUT, &text, &len) != OK
+				   : read_file(path, CLAIMCTL_MAX_INPUT, &text, &len) != OK) {
+		fprintf(stderr, "claimctl payments %s: cannot read %s\n", a->name, path);
+		return 1;
+	}
+	status = parse_statement(text, len, returns, &t, &n);
+	free(text);
+	if (status != OK)
+		return EXIT_USAGE;
+	status = apply_all(a, t, n);
+	free(t);
+	return status;
+}
+
+/* ---- settle -------------------------------------------------------------------------------- */
+
 /* clang-format off */
+/* A held payment is not settled: the bank gave it back, or the treasury
+ * stopped it; a statement saying otherwise needs a person. */
 static const char sql_settle[] =
 	"UPDATE payments p SET status = 'paid', paid_at = now(), bank_reference = $3"
 	" FROM claims c"
 	" WHERE p.claim_id = $1::uuid AND c.claim_id = p.claim_id"
-	"  AND p.status <> 'paid' AND p.amount_cents = $2::bigint"
+	"  AND p.status IN ('pending', 'sent') AND p.amount_cents = $2::bigint"
 	" RETURNING p.payment_id, c.contract_id, p.payee, p.payee_ref, p.amount_cents,"
 	"  (extract(epoch FROM p.paid_at) * 1000000)::bigint, c.source, c.external_id,"
 	"  c.trace_id";
 /* clang-format on */
 
-static int announce(struct pg *db, PGresult *res, const struct transfer *t)
+static int announce_settled(struct pg *db, PGresult *res, const struct item *t)
 {
 	Claims__PaymentSettled ev = CLAIMS__PAYMENT_SETTLED__INIT;
 	const char *trace = PQgetisnull(res, 0, 8) ? NULL : PQgetvalue(res, 0, 8);
@@ -468,7 +639,7 @@ static int announce(struct pg *db, PGresult *res, const struct transfer *t)
 /* The claim of a payment to another payee already settled under the
  * transfer's reference, said in why ("" when none): a transfer goes to
  * one account, so that is a line copied with the wrong claim id. */
-static int other_payee(struct pg *db, const struct transfer *t, char *why, size_t len)
+static int other_payee(struct pg *db, const struct item *t, char *why, size_t len)
 {
 	const char *v[2] = {t->claim_id, t->reference};
 	PGresult *res;
@@ -489,46 +660,70 @@ static int other_payee(struct pg *db, const struct transfer *t, char *why, size_
 	return OK;
 }
 
-/* Why a transfer matched no payment to settle: "" when it is the same
- * transfer again (already paid under this reference). */
-static int why_not(struct pg *db, const struct transfer *t, char *why, size_t len)
+/* clang-format off */
+/* $1 claim, $2 reference, $3 amount: the payment as it is, and the
+ * reason code of the bank's return of this very transfer, if it was
+ * given back since ("": it was not). */
+static const char sql_settle_why_not[] =
+	"SELECT p.status, p.amount_cents, coalesce(p.bank_reference, ''),"
+	" coalesce(p.hold_reason, ''), coalesce((SELECT a.detail->>'reason' FROM audit_log a"
+	"  WHERE a.entity = 'payment' AND a.entity_id = p.payment_id::text"
+	"  AND a.action = 'return' AND a.detail->>'bank_reference' = $2"
+	"  AND a.detail->>'amount_cents' = $3 LIMIT 1), '')"
+	" FROM payments p WHERE p.claim_id = $1::uuid";
+/* clang-format on */
+
+/* Why a transfer matched no payment to settle, in why; *refusal unset
+ * when it is the same transfer again (already paid under this
+ * reference, possibly returned since: the statement and the record
+ * agree). */
+static int settle_why_not(struct pg *db, const struct item *t, char *why, size_t len, int *refusal)
 {
-	const char *v[1] = {t->claim_id};
+	const char *v[3] = {t->claim_id, t->reference, t->amount};
+	const char *status, *amount, *reference, *returned;
 	PGresult *res;
 
-	if (pg_exec_params(db,
-			   "SELECT status, amount_cents, coalesce(bank_reference, '') FROM payments"
-			   " WHERE claim_id = $1::uuid",
-			   1, v, &res) != OK)
+	if (pg_exec_params(db, sql_settle_why_not, 3, v, &res) != OK)
 		return ERR;
-	if (PQntuples(res) == 0)
+	if (PQntuples(res) == 0) {
 		snprintf(why, len, "no payment for this claim (not decided, or unknown)");
-	else if (strcmp(PQgetvalue(res, 0, 0), "paid") == 0 &&
-		 strcmp(PQgetvalue(res, 0, 2), t->reference) == 0 &&
-		 strcmp(PQgetvalue(res, 0, 1), t->amount) == 0)
-		why[0] = '\0';
-	else if (strcmp(PQgetvalue(res, 0, 0), "paid") == 0 &&
-		 strcmp(PQgetvalue(res, 0, 2), t->reference) == 0)
-		snprintf(why, len, "paid under %s for %s, not %s", t->reference,
-			 PQgetvalue(res, 0, 1), t->amount);
-	else if (strcmp(PQgetvalue(res, 0, 0), "paid") == 0)
-		snprintf(why, len, "already paid under %s", PQgetvalue(res, 0, 2));
+		*refusal = 1;
+		PQclear(res);
+		return OK;
+	}
+	status = PQgetvalue(res, 0, 0);
+	amount = PQgetvalue(res, 0, 1);
+	reference = PQgetvalue(res, 0, 2);
+	returned = PQgetvalue(res, 0, 4);
+	*refusal = 1;
+	why[0] = '\0';
+	if (returned[0] != '\0') {
+		*refusal = 0;
+		snprintf(why, len, ", returned since (%s)", returned);
+	} else if (strcmp(status, "paid") == 0 && strcmp(reference, t->reference) == 0 &&
+		   strcmp(amount, t->amount) == 0) {
+		*refusal = 0;
+	} else if (strcmp(status, "paid") == 0 && strcmp(reference, t->reference) == 0)
+		snprintf(why, len, "paid under %s for %s, not %s", t->reference, amount, t->amount);
+	else if (strcmp(status, "paid") == 0)
+		snprintf(why, len, "already paid under %s", reference);
+	else if (strcmp(status, "held") == 0)
+		snprintf(why, len, "held (%s): release it before it is paid",
+			 PQgetvalue(res, 0, 3));
 	else
-		snprintf(why, len, "amount %s differs from the payment's %s", t->amount,
-			 PQgetvalue(res, 0, 1));
+		snprintf(why, len, "amount %s differs from the payment's %s", t->amount, amount);
 	PQclear(res);
 	return OK;
 }
 
-/* One transfer, inside the file's transaction; *refused is set when the
- * record and the money disagree. */
-static int settle_one(struct pg *db, struct transfer *t, int *refused)
+static int settle_one(struct pg *db, const struct action *a, struct item *t, int *refused)
 {
 	const char *v[3] = {t->claim_id, t->amount, t->reference};
-	char why[160];
+	char why[200];
 	PGresult *res;
-	int status;
+	int status, refusal;
 
+	(void)a;
 	if (other_payee(db, t, why, sizeof(why)) != OK)
 		return ERR;
 	if (why[0] != '\0') {
@@ -539,7 +734,7 @@ static int settle_one(struct pg *db, struct transfer *t, int *refused)
 	if (pg_exec_params(db, sql_settle, 3, v, &res) != OK)
 		return ERR;
 	if (PQntuples(res) == 1) {
-		status = announce(db, res, t);
+		status = announce_settled(db, res, t);
 		PQclear(res);
 		if (status == OK)
 			t->answer =
@@ -547,10 +742,10 @@ static int settle_one(struct pg *db, struct transfer *t, int *refused)
 		return status;
 	}
 	PQclear(res);
-	if (why_not(db, t, why, sizeof(why)) != OK)
+	if (settle_why_not(db, t, why, sizeof(why), &refusal) != OK)
 		return ERR;
-	if (why[0] == '\0') {
-		t->answer = xasprintf("%s already paid %s", t->claim_id, t->reference);
+	if (!refusal) {
+		t->answer = xasprintf("%s already paid %s%s", t->claim_id, t->reference, why);
 	} else {
 		t->answer = xasprintf("%s refused %s", t->claim_id, why);
 		*refused = 1;
@@ -558,75 +753,272 @@ static int settle_one(struct pg *db, struct transfer *t, int *refused)
 	return OK;
 }
 
-/* Claim id order, then file order (a transfer given twice is answered
- * 'paid' at its first line, 'already paid' at the next). */
-static int by_claim(const void *a, const void *b)
-{
-	const struct transfer *x = *(const struct transfer *const *)a;
-	const struct transfer *y = *(const struct transfer *const *)b;
-	int c = strcmp(x->claim_id, y->claim_id);
+/* ---- return -------------------------------------------------------------------------------- */
 
-	return c != 0 ? c : (x > y) - (x < y);
+/* clang-format off */
+/* $1 claim, $2 amount, $3 reason, $4 run ("-": none), $5 operator. The
+ * payment sent in that run (or paid) for that amount, held; the row's
+ * former state read under its lock (a settlement at the same moment is
+ * seen), and kept in the audit row, which a release does not clear. */
+static const char sql_return[] =
+	"WITH o AS (SELECT payment_id, status, bank_reference FROM payments"
+	"  WHERE claim_id = $1::uuid AND status IN ('sent', 'paid') AND amount_cents = $2::bigint"
+	"  AND run_id IS NOT DISTINCT FROM nullif($4, '-') FOR UPDATE),"
+	" r AS (UPDATE payments p SET status = 'held', held_at = now(),"
+	"  hold_reason = 'returned by the bank: ' || $3, paid_at = NULL, bank_reference = NULL"
+	"  FROM o WHERE p.payment_id = o.payment_id"
+	"  RETURNING p.*, o.status AS was, o.bank_reference AS was_reference),"
+	" a AS (INSERT INTO audit_log (actor, action, entity, entity_id, detail)"
+	"  SELECT $5, 'return', 'payment', payment_id::text, jsonb_build_object("
+	"   'claim_id', claim_id, 'reason', $3::text, 'run', $4::text, 'was', was,"
+	"   'bank_reference', was_reference, 'amount_cents', amount_cents) FROM r)"
+	" SELECT r.payment_id, c.contract_id, r.payee, r.payee_ref, r.amount_cents,"
+	"  (extract(epoch FROM r.held_at) * 1000000)::bigint, c.source, c.external_id,"
+	"  c.trace_id, r.was, coalesce(r.was_reference, '')"
+	" FROM r JOIN claims c USING (claim_id)";
+/* $1 claim, $2 reason, $3 run: the payment as it is, and whether this
+ * return (the claim's transfer in that run) was recorded already. */
+static const char sql_return_why_not[] =
+	"SELECT p.status, p.amount_cents, coalesce(p.run_id, '-'), EXISTS (SELECT 1"
+	"  FROM audit_log a WHERE a.entity = 'payment' AND a.entity_id = p.payment_id::text"
+	"  AND a.action = 'return' AND a.detail->>'run' = $3 AND a.detail->>'reason' = $2)"
+	" FROM payments p WHERE p.claim_id = $1::uuid";
+/* clang-format on */
+
+static int announce_returned(struct pg *db, PGresult *res, const struct item *t)
+{
+	Claims__PaymentReturned ev = CLAIMS__PAYMENT_RETURNED__INIT;
+	const char *trace = PQgetisnull(res, 0, 8) ? NULL : PQgetvalue(res, 0, 8);
+
+	ev.claim_id = (char *)t->claim_id;
+	ev.has_payment_id = ev.has_contract_id = ev.has_amount_cents = 1;
+	ev.has_returned_at_us = ev.has_was_paid = 1;
+	ev.payment_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	ev.contract_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	ev.payee = PQgetvalue(res, 0, 2);
+	ev.payee_ref = PQgetvalue(res, 0, 3);
+	ev.amount_cents = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+	ev.returned_at_us = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
+	ev.source = PQgetvalue(res, 0, 6);
+	ev.external_id = PQgetvalue(res, 0, 7);
+	ev.reason = (char *)t->reason;
+	ev.was_paid = strcmp(PQgetvalue(res, 0, 9), "paid") == 0;
+	if (ev.was_paid)
+		ev.bank_reference = PQgetvalue(res, 0, 10);
+	return outbox_add(db, "payments.settled", PQgetvalue(res, 0, 1),
+			  CLAIMS__MESSAGE_TYPE__PAYMENT_RETURNED, &ev.base, trace, "claimctl");
 }
 
-static int payments_settle(const char *path)
+/* Why a return matched no payment: "" when it is the same return again. */
+static int return_why_not(struct pg *db, const struct item *t, char *why, size_t len)
 {
-	struct transfer *t, **order;
-	struct pg *db;
-	char *text;
-	size_t len;
-	int n, refused = 0, status;
+	const char *v[3] = {t->claim_id, t->reason, t->run};
+	const char *status, *amount, *run;
+	PGresult *res;
 
-	if (strcmp(path, "-") == 0 ? read_stream(stdin, CLAIMCTL_MAX_INPUT, &text, &len) != OK
-				   : read_file(path, CLAIMCTL_MAX_INPUT, &text, &len) != OK) {
-		fprintf(stderr, "claimctl payments settle: cannot read %s\n", path);
-		return 1;
+	if (pg_exec_params(db, sql_return_why_not, 3, v, &res) != OK)
+		return ERR;
+	if (PQntuples(res) == 0) {
+		snprintf(why, len, "no payment for this claim (not decided, or unknown)");
+		PQclear(res);
+		return OK;
 	}
-	status = parse_statement(text, len, &t, &n);
-	free(text);
-	if (status != OK)
-		return EXIT_USAGE;
-	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK) {
-		free(t);
-		return 1;
+	status = PQgetvalue(res, 0, 0);
+	amount = PQgetvalue(res, 0, 1);
+	run = PQgetvalue(res, 0, 2);
+	if (PQgetvalue(res, 0, 3)[0] == 't')
+		why[0] = '\0';
+	else if (strcmp(status, "pending") == 0 || strcmp(status, "held") == 0)
+		snprintf(why, len, "the payment is %s: no transfer of it to return", status);
+	else if (strcmp(run, t->run) != 0)
+		snprintf(why, len, "the payment was %s in run %s, not %s", status, run, t->run);
+	else
+		snprintf(why, len, "amount %s differs from the payment's %s", t->amount, amount);
+	PQclear(res);
+	return OK;
+}
+
+static int return_one(struct pg *db, const struct action *a, struct item *t, int *refused)
+{
+	const char *v[5] = {t->claim_id, t->amount, t->reason, t->run, claimctl_operator()};
+	char why[200];
+	PGresult *res;
+	int status;
+
+	(void)a;
+	if (pg_exec_params(db, sql_return, 5, v, &res) != OK)
+		return ERR;
+	if (PQntuples(res) == 1) {
+		status = announce_returned(db, res, t);
+		if (status == OK && strcmp(PQgetvalue(res, 0, 9), "paid") == 0)
+			t->answer = xasprintf("%s returned %s %s (paid under %s)", t->claim_id,
+					      t->amount, t->reason, PQgetvalue(res, 0, 10));
+		else if (status == OK)
+			t->answer = xasprintf("%s returned %s %s (sent in run %s)", t->claim_id,
+					      t->amount, t->reason, t->run);
+		PQclear(res);
+		return status;
 	}
-	/* Payment rows are locked in claim id order, whatever the file's:
-	 * two statements settled at once over the same claims in other
-	 * orders would each hold a row the other waits for (a deadlock, one
-	 * of them recording nothing). Answers keep the file's order. */
-	order = xcalloc((size_t)n + 1, sizeof(*order));
-	for (int i = 0; i < n; i++)
-		order[i] = &t[i];
-	qsort(order, (size_t)n, sizeof(*order), by_claim);
-	status = outbox_prepare(db) == OK ? pg_begin(db) : ERR;
-	for (int i = 0; status == OK && i < n; i++)
-		status = settle_one(db, order[i], &refused);
-	free(order);
-	if (status != OK) {
-		pg_rollback(db);
-		fprintf(stderr, "claimctl payments settle: database error; nothing recorded\n");
-	} else if ((status = pg_commit(db)) != OK) {
-		/* The COMMIT's answer is lost, not necessarily the COMMIT:
-		 * "nothing recorded" could be false, and settling again is
-		 * harmless (what was recorded is answered 'already paid'). */
-		fprintf(stderr, "claimctl payments settle: the commit's outcome is unknown; settle"
-				" the same statement again to see it\n");
+	PQclear(res);
+	if (return_why_not(db, t, why, sizeof(why)) != OK)
+		return ERR;
+	if (why[0] == '\0') {
+		t->answer = xasprintf("%s already returned %s", t->claim_id, t->reason);
+	} else {
+		t->answer = xasprintf("%s refused %s", t->claim_id, why);
+		*refused = 1;
 	}
-	pg_close(db);
+	return OK;
+}
+
+/* ---- hold, release ------------------------------------------------------------------------- */
+
+/* clang-format off */
+/* $1 claim, $2 operator, $3 reason: a pending payment kept from exports. */
+static const char sql_hold[] =
+	"WITH h AS (UPDATE payments SET status = 'held', held_at = now(), hold_reason = $3"
+	"  WHERE claim_id = $1::uuid AND status = 'pending' RETURNING payment_id, amount_cents),"
+	" a AS (INSERT INTO audit_log (actor, action, entity, entity_id, detail)"
+	"  SELECT $2, 'hold', 'payment', payment_id::text, jsonb_build_object("
+	"   'claim_id', $1::text, 'reason', $3::text, 'amount_cents', amount_cents) FROM h)"
+	" SELECT amount_cents FROM h";
+/* $1 claim, $2 operator: a held payment pending again, for a new run;
+ * what it was held for kept in the audit row. */
+static const char sql_release[] =
+	"WITH o AS (SELECT payment_id, hold_reason, held_at, run_id FROM payments"
+	"  WHERE claim_id = $1::uuid AND status = 'held' FOR UPDATE),"
+	" r AS (UPDATE payments p SET status = 'pending', held_at = NULL, hold_reason = NULL,"
+	"  run_id = NULL, sent_at = NULL FROM o WHERE p.payment_id = o.payment_id"
+	"  RETURNING p.payment_id, p.amount_cents, o.hold_reason, o.held_at, o.run_id),"
+	" a AS (INSERT INTO audit_log (actor, action, entity, entity_id, detail)"
+	"  SELECT $2, 'release', 'payment', payment_id::text, jsonb_build_object("
+	"   'claim_id', $1::text, 'held_for', hold_reason, 'held_at', held_at, 'run', run_id,"
+	"   'amount_cents', amount_cents) FROM r)"
+	" SELECT amount_cents FROM r";
+/* clang-format on */
+
+/* The payment's state in words, for a refusal: "" for no payment;
+ * *held set when it is held for exactly `reason` (NULL: any). */
+static int payment_state(struct pg *db, const char *claim_id, const char *reason, char *state,
+			 size_t len, int *held)
+{
+	const char *v[1] = {claim_id};
+	const char *status;
+	PGresult *res;
+
+	if (pg_exec_params(db,
+			   "SELECT status, coalesce(hold_reason, ''), coalesce(run_id, '-'),"
+			   " coalesce(bank_reference, '-') FROM payments WHERE claim_id = $1::uuid",
+			   1, v, &res) != OK)
+		return ERR;
+	*held = 0;
+	status = PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "";
+	if (status[0] == '\0') {
+		snprintf(state, len, "no payment for this claim (not decided, or unknown)");
+	} else if (strcmp(status, "held") == 0) {
+		*held = reason == NULL || strcmp(PQgetvalue(res, 0, 1), reason) == 0;
+		snprintf(state, len, "held (%s)", PQgetvalue(res, 0, 1));
+	} else if (strcmp(status, "sent") == 0) {
+		snprintf(state, len,
+			 "sent in run %s: at the bank (its rejection or return is recorded by"
+			 " payments return)",
+			 PQgetvalue(res, 0, 2));
+	} else if (strcmp(status, "paid") == 0) {
+		snprintf(state, len, "paid under %s", PQgetvalue(res, 0, 3));
+	} else {
+		snprintf(state, len, "%s", status);
+	}
+	PQclear(res);
+	return OK;
+}
+
+/* Held already for the same reason: asked twice, done once. */
+static int hold_one(struct pg *db, const struct action *a, struct item *t, int *refused)
+{
+	const char *v[3] = {t->claim_id, claimctl_operator(), a->reason};
+	char state[400];
+	PGresult *res;
+	int held;
+
+	if (pg_exec_params(db, sql_hold, 3, v, &res) != OK)
+		return ERR;
+	if (PQntuples(res) == 1)
+		t->answer = xasprintf("%s held %s", t->claim_id, PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (t->answer != NULL)
+		return OK;
+	if (payment_state(db, t->claim_id, a->reason, state, sizeof(state), &held) != OK)
+		return ERR;
+	if (held) {
+		t->answer = xasprintf("%s already held", t->claim_id);
+	} else {
+		t->answer = xasprintf("%s refused %s", t->claim_id, state);
+		*refused = 1;
+	}
+	return OK;
+}
+
+static int release_one(struct pg *db, const struct action *a, struct item *t, int *refused)
+{
+	const char *v[2] = {t->claim_id, claimctl_operator()};
+	char state[400];
+	PGresult *res;
+	int held;
+
+	(void)a;
+	if (pg_exec_params(db, sql_release, 2, v, &res) != OK)
+		return ERR;
+	if (PQntuples(res) == 1)
+		t->answer = xasprintf("%s released %s", t->claim_id, PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (t->answer != NULL)
+		return OK;
+	if (payment_state(db, t->claim_id, NULL, state, sizeof(state), &held) != OK)
+		return ERR;
+	t->answer = xasprintf("%s refused not held: %s", t->claim_id, state);
+	*refused = 1;
+	return OK;
+}
+
+/* A hold's reason: printable text, for the list's last column and the
+ * audit row; no control characters to break a line. */
+static int hold_reason_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 200)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* hold --reason TEXT CLAIM_ID... and release CLAIM_ID...: the claims
+ * from argv[first], each a UUID; EXIT_USAGE when one is not. */
+static int apply_claims(const struct action *a, int argc, char **argv, int first)
+{
+	struct item *t;
+	int n = argc - first, status;
+
+	if (n < 1)
+		return usage();
+	t = xcalloc((size_t)n, sizeof(*t));
 	for (int i = 0; i < n; i++) {
-		if (status == OK)
-			printf("%s\n", t[i].answer);
-		free(t[i].answer);
+		const char *id = argv[first + i];
+
+		if (strlen(id) != UUID_STR_LEN - 1 || !uuid_valid(id)) {
+			fprintf(stderr, "claimctl payments %s: claim id '%s' is not a UUID\n",
+				a->name, id);
+			free(t);
+			return EXIT_USAGE;
+		}
+		snprintf(t[i].claim_id, sizeof(t[i].claim_id), "%s", id);
+		uuid_lower(t[i].claim_id);
 	}
+	status = apply_all(a, t, n);
 	free(t);
-	if (status == OK && claimctl_stdout_written("claimctl payments") != OK) {
-		fprintf(stderr,
-			"claimctl payments settle: the statement is recorded, but its answers"
-			" were not written whole: settle it again to read them (nothing is"
-			" recorded twice: what it paid is answered 'already paid')\n");
-		return 1;
-	}
-	return status != OK || refused ? 1 : 0;
+	return status;
 }
 
 int cmd_payments(int argc, char **argv)
@@ -639,7 +1031,27 @@ int cmd_payments(int argc, char **argv)
 		return payments_list(argc, argv);
 	if (strcmp(sub, "export") == 0)
 		return payments_export(argc, argv);
-	if (strcmp(sub, "settle") == 0 && argc == 3)
-		return payments_settle(argv[2]);
+	if (strcmp(sub, "settle") == 0 && argc == 3) {
+		const struct action settle = {"settle", settle_one, NULL};
+
+		return apply_statement(&settle, argv[2], 0);
+	}
+	if (strcmp(sub, "return") == 0 && argc == 3) {
+		const struct action give_back = {"return", return_one, NULL};
+
+		return apply_statement(&give_back, argv[2], 1);
+	}
+	if (strcmp(sub, "hold") == 0 && argc >= 5 && strcmp(argv[2], "--reason") == 0) {
+		const struct action hold = {"hold", hold_one, argv[3]};
+
+		if (!hold_reason_ok(argv[3]))
+			return usage();
+		return apply_claims(&hold, argc, argv, 4);
+	}
+	if (strcmp(sub, "release") == 0) {
+		const struct action release = {"release", release_one, NULL};
+
+		return apply_claims(&release, argc, argv, 2);
+	}
 	return usage();
 }

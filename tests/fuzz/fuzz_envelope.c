@@ -93,6 +93,7 @@ static ProtobufCMessage *decode(Claims__MessageType type, const uint8_t *data, s
 		DECODE(SUBMIT_REPLY, submit_reply)
 		DECODE(REIMBURSEMENT_COMPUTED, reimbursement_computed)
 		DECODE(PAYMENT_SETTLED, payment_settled)
+		DECODE(PAYMENT_RETURNED, payment_returned)
 		DECODE(SESSION_OPEN_REQUEST, session_open_request)
 		DECODE(SESSION_OPEN_REPLY, session_open_reply)
 		DECODE(ELIGIBILITY_REQUEST, eligibility_request)

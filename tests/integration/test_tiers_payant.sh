@@ -10,7 +10,8 @@
 #  - a quote and the later invoice for the same care give the same
 #    amounts; the quote consumed nothing; a repeated invoice id gets the
 #    first answer; an invoice citing someone else's quote is refused;
-#  - payments: a run or a statement whose output cannot be written
+#  - payments: returned by the bank (paid, or sent and rejected), held
+#    and released by the treasury; a run or a statement whose output cannot be written
 #    whole (a full disk), a statement's line numbers and bytes, two
 #    statements settled at once over the same payments;
 #  - a contract change drops the cached rights: at once through
@@ -355,7 +356,7 @@ exit 0"
 out=$("$BIN/claimctl" payments settle "$TEST_LOGS/tp-pay.txt" 2>&1 >/dev/full)
 check_eq "settle: answers not written whole fail (exit 1)" "$?" 1
 check "settle: ... saying the statement is recorded and to settle it again" \
-	grep -q "statement is recorded, but its answers were not written whole: settle it again" <<<"$out"
+	grep -q "settle: recorded, but the answers were not written whole: run the same command again" <<<"$out"
 printf '%s %s OTHER-%s\n01900000-0000-7000-8000-000000000000 100 X-1\n' "$CLAIM" "$AMOUNT" "$RUN_ID" >"$TEST_LOGS/tp-pay-other.txt"
 check_eq "settle: paid under another reference, or no such payment: refused" \
 	"$(payments settle "$TEST_LOGS/tp-pay-other.txt" | cut -d' ' -f2-4)" "refused already paid
@@ -392,6 +393,109 @@ settled_sent() {
 	          AND o.topic = 'payments.settled'")" = 1/1 ]
 }
 check "payments.settled: one event, published through the outbox" wait_for 30 settled_sent
+
+# ---- payments the bank gives back, or the treasury stops --------------------------
+# The professional's transfer, paid, comes back: the account was closed.
+printf '# returns\n%s %s AC04 %s\n' "$CLAIM" "$AMOUNT" "$RUN" >"$TEST_LOGS/tp-return.txt"
+check_eq "return: a paid transfer given back holds the payment" \
+	"$(CLAIMS_OPERATOR="treasurer-$RUN_ID" payments return "$TEST_LOGS/tp-return.txt")" \
+	"$CLAIM returned $AMOUNT AC04 (paid under $REF)"
+check_eq "return: ... no longer paid, and why it is held" \
+	"$(sql "SELECT status, paid_at IS NULL, bank_reference IS NULL, hold_reason FROM payments WHERE claim_id = '$CLAIM'")" \
+	"held|t|t|returned by the bank: AC04"
+check_eq "return: ... an audit row keeps who, the run and what it was" \
+	"$(sql "SELECT actor, detail->>'was', detail->>'bank_reference', detail->>'run' FROM audit_log
+	  WHERE entity = 'payment' AND action = 'return' AND detail->>'claim_id' = '$CLAIM'")" \
+	"treasurer-$RUN_ID|paid|$REF|$RUN"
+check_eq "status: computed again, its payment held" \
+	"$(tp status --invoice-id "$INV-1" | jq -c '[.status, .payment_status]')" '["computed","held"]'
+returned_sent() {
+	[ "$(sql "SELECT string_agg(o.msg_type || ':' || (q.event_id IS NULL), ',' ORDER BY o.event_id)
+	          FROM outbox o LEFT JOIN outbox_queue q USING (event_id)
+	          JOIN claims c ON c.contract_id::text = o.key WHERE c.claim_id = '$CLAIM'
+	          AND o.topic = 'payments.settled'")" = "6:true,7:true" ]
+}
+check "payments.settled: a PaymentReturned after the PaymentSettled, published" wait_for 30 returned_sent
+check_eq "return: the same report again changes nothing (exit 0)" \
+	"$(payments return "$TEST_LOGS/tp-return.txt"; echo "exit $?")" "$CLAIM already returned AC04
+exit 0"
+check_eq "settle: the old statement read again: already paid, returned since (exit 0)" \
+	"$(payments settle "$TEST_LOGS/tp-pay.txt"; echo "exit $?")" \
+	"$CLAIM already paid $REF, returned since (AC04)
+exit 0"
+printf '%s %s NEW-%s\n' "$CLAIM" "$AMOUNT" "$RUN_ID" >"$TEST_LOGS/tp-pay-new.txt"
+check_eq "settle: a held payment is not paid (exit 1)" \
+	"$(payments settle "$TEST_LOGS/tp-pay-new.txt"; echo "exit $?")" \
+	"$CLAIM refused held (returned by the bank: AC04): release it before it is paid
+exit 1"
+check_eq "export: a held payment is not taken, nor given again with its old run" \
+	"$(payments export --run "$RUN-held" --payee professional --limit 1000000 | grep -c " $CLAIM ")/$(
+		payments export --run "$RUN" --payee professional --limit 1000000 | grep -c " $CLAIM ")" 0/0
+check "list: held, since when and why" bash -c "'$BIN/claimctl' payments list --status held --payee professional --limit 1000000 |
+	grep -q ' $CLAIM professional $PRO_A $AMOUNT held since [0-9-]*: returned by the bank: AC04\$'"
+check_eq "release: the payment is pending again, its old run forgotten" \
+	"$(payments release "$CLAIM"):$(sql "SELECT status, run_id IS NULL, hold_reason IS NULL FROM payments WHERE claim_id = '$CLAIM'")" \
+	"$CLAIM released $AMOUNT:pending|t|t"
+check_eq "release: ... twice: not held (exit 1)" \
+	"$(payments release "$CLAIM"; echo "exit $?")" "$CLAIM refused not held: pending
+exit 1"
+payments export --run "$RUN-again" --payee professional --limit 1000000 >"$TEST_LOGS/tp-run-again.txt"
+check "export: released, it goes in a new run" grep -q " $CLAIM professional $PRO_A $AMOUNT sent -\$" "$TEST_LOGS/tp-run-again.txt"
+check_eq "return: the old report read again still changes nothing" \
+	"$(payments return "$TEST_LOGS/tp-return.txt"; echo "exit $?")" "$CLAIM already returned AC04
+exit 0"
+check_eq "settle: the new transfer pays it" \
+	"$(payments settle "$TEST_LOGS/tp-pay-new.txt")" "$CLAIM paid $AMOUNT NEW-$RUN_ID"
+check_eq "status: paid" "$(tp status --invoice-id "$INV-1" | jq -c '[.status, .payment_status]')" '["paid","paid"]'
+# A member's transfer rejected before it was made: still 'sent' here.
+read -r _ rejected _ _ rejected_amount _ < <(sed -n 2p "$TEST_LOGS/tp-run-a.txt")
+printf '%s %s AC01 %s-b\n%s %s AC01 %s-a\n%s %s AC01 %s-a\n' "$rejected" "$rejected_amount" "$RUN" \
+	"$rejected" "$((rejected_amount + 1))" "$RUN" "$rejected" "$rejected_amount" "$RUN" >"$TEST_LOGS/tp-reject.txt"
+check_eq "return: a transfer rejected before it was made, named by its run and amount" \
+	"$(payments return "$TEST_LOGS/tp-reject.txt"; echo "exit $?")" \
+	"$rejected refused the payment was sent in run $RUN-a, not $RUN-b
+$rejected refused amount $((rejected_amount + 1)) differs from the payment's $rejected_amount
+$rejected returned $rejected_amount AC01 (sent in run $RUN-a)
+exit 1"
+check_eq "return: ... held, one PaymentReturned event" \
+	"$(sql "SELECT p.status || ' ' || count(o.*) FROM payments p JOIN claims c USING (claim_id)
+	  LEFT JOIN outbox o ON o.key = c.contract_id::text AND o.msg_type = 7
+	  WHERE p.claim_id = '$rejected' GROUP BY p.status")" "held 1"
+check_eq "release: ... it is pending again" "$(payments release "$rejected")" "$rejected released $rejected_amount"
+printf '%s %s AC04 -\n' "$rejected" "$rejected_amount" >"$TEST_LOGS/tp-return-pending.txt"
+check_eq "return: a pending payment has no transfer to return (exit 1)" \
+	"$(payments return "$TEST_LOGS/tp-return-pending.txt"; echo "exit $?")" \
+	"$rejected refused the payment is pending: no transfer of it to return
+exit 1"
+printf '%s 12 AC4 -\n' "$rejected" >"$TEST_LOGS/tp-return-bad.txt"
+check_eq "return: a reason that is not a bank's code is bad input (exit 2)" \
+	"$("$BIN/claimctl" payments return "$TEST_LOGS/tp-return-bad.txt" 2>&1 >/dev/null; echo "exit $?")" \
+	"line 1: reason 'AC4' is not a bank's reason code (4 of A-Z 0-9)
+exit 2"
+# The treasury stops a pending payment; one at the bank cannot be.
+check_eq "hold: a pending payment, and one sent: refused (exit 1)" \
+	"$(CLAIMS_OPERATOR="treasurer-$RUN_ID" payments hold --reason "late termination" "$rejected" "$member_claim"; echo "exit $?")" \
+	"$rejected held $rejected_amount
+$member_claim refused sent in run $RUN-a: at the bank (its rejection or return is recorded by payments return)
+exit 1"
+check_eq "hold: ... asked again, done once (exit 0)" \
+	"$(payments hold --reason "late termination" "$rejected"; echo "exit $?")" "$rejected already held
+exit 0"
+check_eq "hold: ... for another reason: refused (exit 1)" \
+	"$(payments hold --reason "other" "$rejected"; echo "exit $?")" "$rejected refused held (late termination)
+exit 1"
+check_eq "hold: ... the payment held, the sent one untouched; an audit row for the hold" \
+	"$(sql "SELECT string_agg(status, ' ' ORDER BY claim_id = '$rejected') FROM payments
+	  WHERE claim_id IN ('$rejected', '$member_claim')") $(sql "SELECT actor || ' ' || (detail->>'reason')
+	  FROM audit_log WHERE entity = 'payment' AND action = 'hold' AND detail->>'claim_id' = '$rejected'")" \
+	"sent held treasurer-$RUN_ID late termination"
+check_eq "release: pending again" "$(payments release "$rejected")" "$rejected released $rejected_amount"
+check_eq "hold: no such claim, refused (exit 1)" \
+	"$(payments hold --reason x 01900000-0000-7000-8000-000000000000; echo "exit $?")" \
+	"01900000-0000-7000-8000-000000000000 refused no payment for this claim (not decided, or unknown)
+exit 1"
+check_eq "hold: a reason with a line break, or no claim: bad usage (exit 2)" \
+	"$(payments hold --reason "$(printf 'a\nb')" "$rejected" >/dev/null; echo $?) $(payments hold --reason x >/dev/null; echo $?)" "2 2"
 check_eq "invoice: terminated contract, care after the end" \
 	"$(tp invoice --member "$TERMINATED" --invoice-id "$INV-2" "$TEST_LOGS/tp-lines-late.json" | jq -c '[.accepted, .reason_code]')" \
 	'[false,"NOT_COVERED"]'
