@@ -45,7 +45,8 @@ static const struct command commands[] = {
 	{"contract", cmd_contract,
 	 "contract terminate|suspend|reactivate: change a member's contract"},
 	{"payments", cmd_payments,
-	 "payments list|export|settle: what is owed, sent to the bank, and paid"},
+	 "payments list|export|settle|return|hold|release: what is owed, sent to the bank,"
+	 " paid, given back"},
 	{"check", cmd_check, "check: counters, yearly sums and payments agree with the decisions"},
 	{"outbox", cmd_outbox, "outbox refused|retry|purge: events Kafka refused; old sent ones"},
 	{NULL, NULL, NULL},

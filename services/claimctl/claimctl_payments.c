@@ -64,31 +64,37 @@
  *	record disagree, and a person must look.
  *
  *	return reads the transfers the bank gave back (its rejection or
- *	return report), one per line, "CLAIM_ID AMOUNT_CENTS REASON RUN":
- *	REASON the bank's ISO 20022 reason code (four of A-Z 0-9: AC04 an
- *	account closed, MD07 a payee deceased...), RUN the run the transfer
- *	was sent in ("-" for a payment settled without one). The payment,
- *	'sent' in that run or 'paid' since, becomes 'held' ("returned by the
- *	bank: REASON"; a paid one loses its date and reference), with its
- *	PaymentReturned event on payments.settled (keyed by contract id, so
- *	it follows the settlement) and an audit_log row that keeps what it
- *	was. Answered in the file's order:
+ *	return report), one per line, "CLAIM_ID AMOUNT_CENTS REASON
+ *	TRANSFER": REASON the bank's ISO 20022 reason code (four of A-Z 0-9:
+ *	AC04 an account closed, MD07 a payee deceased...), TRANSFER the
+ *	transfer given back: the run the payment was sent in (the report's
+ *	original message id), or the reference it was paid under (its
+ *	original end-to-end id; the only name of a payment settled without a
+ *	run). The payment, 'sent' or 'paid' by that transfer, becomes 'held'
+ *	("returned by the bank: REASON"; a paid one loses its date and
+ *	reference), with its PaymentReturned event on payments.settled (keyed
+ *	by contract id, so it follows the settlement) and an audit_log row
+ *	that keeps what it was. A transfer is given back once: read again,
+ *	even after the payment is released and sent or paid anew, its line
+ *	is answered as already returned. Answered in the file's order:
  *
  *	  CLAIM_ID returned AMOUNT REASON (sent in run RUN | paid under REF)
- *	  CLAIM_ID already returned REASON       (the same return again)
+ *	  CLAIM_ID already returned REASON       (that transfer's return again)
  *	  CLAIM_ID refused WHY                   (nothing changed for it)
  *
  *	A held payment is owed still (list shows it, check counts it) but
  *	no export takes it, and an export of its run again leaves it out;
- *	settle refuses it, except the very transfer that was returned, read
- *	again ("already paid REF, returned since (REASON)").
+ *	settle refuses it. A transfer given back is never settled: an old
+ *	statement naming it, read again, is answered "already paid REF,
+ *	returned since (REASON)" (exit 0), whatever the payment is now.
  *
  *	hold stops pending payments from the next exports, with the
  *	operator's reason (a claim decided before a termination recorded
  *	late, a payee's bank details in doubt): "CLAIM_ID held AMOUNT", or
  *	"already held" for the same reason; a payment sent is at the bank
  *	and refused (its return is recorded by return). release makes held
- *	payments pending again, for a new run ("CLAIM_ID released AMOUNT").
+ *	payments pending again, for a new run ("CLAIM_ID released AMOUNT",
+ *	"already released" asked again).
  *	Both write an audit_log row for each payment (actor CLAIMS_OPERATOR).
  *	Statements and claim lists are taken in claim id order, in one
  *	transaction, answered in the given order, with the exit statuses of
@@ -99,13 +105,14 @@
  *	recorded a return (audit_log.actor).
  *
  * DIAGNOSTICS
- *	Exit 0 when every line was paid or already paid; 1 when a line was
- *	refused (the others are recorded), the database failed (nothing
- *	is; when the COMMIT's answer is lost, its outcome is unknown and the
- *	command says to settle the statement again), or the answers could
- *	not be written whole (the statement is recorded: settle it again to
- *	read them); 2 when the file has a malformed line (nothing is read
- *	further; its number, blank lines counted, is said) or a NUL byte.
+ *	Exit 0 when every line (or claim) was done or already done; 1 when
+ *	one was refused (the others are recorded), the database failed
+ *	(nothing is; when the COMMIT's answer is lost, its outcome is
+ *	unknown and the command says to run it again), or the answers could
+ *	not be written whole (recorded: run the same command again to read
+ *	them); 2 on bad usage, or when the file has a malformed line
+ *	(nothing is read further; its number, blank lines counted, is said)
+ *	or a NUL byte.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -134,11 +141,13 @@ static int usage_on(FILE *out)
 		" [--limit N]\n"
 		"       claimctl payments settle FILE   (lines: CLAIM_ID AMOUNT_CENTS REFERENCE;"
 		" - for stdin)\n"
-		"       claimctl payments return FILE   (lines: CLAIM_ID AMOUNT_CENTS REASON RUN;"
+		"       claimctl payments return FILE   (lines: CLAIM_ID AMOUNT_CENTS REASON "
+		"TRANSFER;"
 		" - for stdin)\n"
 		"       claimctl payments hold --reason TEXT CLAIM_ID...\n"
 		"       claimctl payments release CLAIM_ID...\n"
-		"Settings: CLAIMS_PG_DSN; CLAIMS_OPERATOR [$USER] names who made a run.\n");
+		"Settings: CLAIMS_PG_DSN; CLAIMS_OPERATOR [$USER] names who made a run, held,\n"
+		"released or recorded a return.\n");
 	return out == stdout ? 0 : EXIT_USAGE;
 }
 
@@ -397,7 +406,7 @@ struct item {
 	char amount[20];
 	char reference[REFERENCE_MAX + 1]; /* settle: the transfer's end-to-end id */
 	char reason[8];			   /* return: the bank's ISO 20022 reason code */
-	char run[REFERENCE_MAX + 1];	   /* return: the run it was sent in, "-" for none */
+	char transfer[REFERENCE_MAX + 1];  /* return: its run, or the reference it was paid under */
 	char *answer;			   /* printed once the transaction is committed */
 };
 
@@ -417,8 +426,8 @@ static int reason_code_ok(const char *s)
 	return strlen(s) == 4 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == 4;
 }
 
-/* "CLAIM_ID AMOUNT REFERENCE" (settle) or "CLAIM_ID AMOUNT REASON RUN"
- * (return): ERR with a message on stderr. */
+/* "CLAIM_ID AMOUNT REFERENCE" (settle) or "CLAIM_ID AMOUNT REASON
+ * TRANSFER" (return): ERR with a message on stderr. */
 static int parse_line(char *line, int line_no, int returns, struct item *it)
 {
 	char *save = NULL, *f[5];
@@ -429,7 +438,7 @@ static int parse_line(char *line, int line_no, int returns, struct item *it)
 		f[n++] = tok;
 	if (n != want) {
 		fprintf(stderr, "line %d: expected CLAIM_ID AMOUNT_CENTS %s\n", line_no,
-			returns ? "REASON RUN" : "REFERENCE");
+			returns ? "REASON TRANSFER" : "REFERENCE");
 		return ERR;
 	}
 	if (strlen(f[0]) != UUID_STR_LEN - 1 || !uuid_valid(f[0])) {
@@ -453,9 +462,11 @@ static int parse_line(char *line, int line_no, int returns, struct item *it)
 			line_no, f[2]);
 		return ERR;
 	}
-	if (returns && strcmp(f[3], "-") != 0 && !sepa_id_ok(f[3])) {
-		fprintf(stderr, "line %d: run '%s' is not a run id (or - for none)\n", line_no,
-			f[3]);
+	if (returns && !sepa_id_ok(f[3])) {
+		fprintf(stderr,
+			"line %d: transfer '%s' is not a run id or a reference: 1 to %d of A-Z a-z"
+			" 0-9 / ? : ( ) . , ' + -\n",
+			line_no, f[3], REFERENCE_MAX);
 		return ERR;
 	}
 	memset(it, 0, sizeof(*it));
@@ -464,7 +475,7 @@ static int parse_line(char *line, int line_no, int returns, struct item *it)
 		 strtoll(f[1], NULL, 10)); /* no leading 0 */
 	if (returns) {
 		snprintf(it->reason, sizeof(it->reason), "%s", f[2]);
-		snprintf(it->run, sizeof(it->run), "%s", f[3]);
+		snprintf(it->transfer, sizeof(it->transfer), "%s", f[3]);
 	} else {
 		snprintf(it->reference, sizeof(it->reference), "%s", f[2]);
 	}
@@ -603,14 +614,32 @@ static int apply_statement(const struct action *a, const char *path, int returns
 
 /* ---- settle -------------------------------------------------------------------------------- */
 
+/* Whether the bank gave back the payment p's transfer named `transfer`:
+ * the run the payment was sent in, or the reference it was paid under.
+ * A transfer is given back once, and for good: once its return is
+ * recorded (the audit row keeps the run and the reference, which a
+ * release clears from the row), neither the same return read again nor
+ * an old statement naming it matches the payment, even once it is sent
+ * or paid anew. */
+#define RETURN_RECORDED(p, transfer)                                        \
+	" FROM audit_log a WHERE a.entity = 'payment'"                      \
+	" AND a.entity_id = " p ".payment_id::text AND a.action = 'return'" \
+	" AND " transfer " IN (a.detail->>'run', a.detail->>'bank_reference')"
+#define RETURNED_ALREADY(p, transfer) "EXISTS (SELECT 1" RETURN_RECORDED(p, transfer) ")"
+/* The reason code of that return, '' when there was none. */
+#define RETURN_REASON(p, transfer) \
+	"coalesce((SELECT a.detail->>'reason'" RETURN_RECORDED(p, transfer) " LIMIT 1), '')"
+
 /* clang-format off */
-/* A held payment is not settled: the bank gave it back, or the treasury
- * stopped it; a statement saying otherwise needs a person. */
+/* A held payment is not settled (the bank gave it back, or the treasury
+ * stopped it: a statement saying otherwise needs a person), nor one by
+ * a transfer the bank gave back. */
 static const char sql_settle[] =
 	"UPDATE payments p SET status = 'paid', paid_at = now(), bank_reference = $3"
 	" FROM claims c"
 	" WHERE p.claim_id = $1::uuid AND c.claim_id = p.claim_id"
 	"  AND p.status IN ('pending', 'sent') AND p.amount_cents = $2::bigint"
+	"  AND NOT " RETURNED_ALREADY("p", "$3")
 	" RETURNING p.payment_id, c.contract_id, p.payee, p.payee_ref, p.amount_cents,"
 	"  (extract(epoch FROM p.paid_at) * 1000000)::bigint, c.source, c.external_id,"
 	"  c.trace_id";
@@ -661,15 +690,12 @@ static int other_payee(struct pg *db, const struct item *t, char *why, size_t le
 }
 
 /* clang-format off */
-/* $1 claim, $2 reference, $3 amount: the payment as it is, and the
- * reason code of the bank's return of this very transfer, if it was
- * given back since ("": it was not). */
+/* $1 claim, $2 reference: the payment as it is, and the reason code of
+ * the bank's return of this very transfer, if it was given back since
+ * ("": it was not). */
 static const char sql_settle_why_not[] =
 	"SELECT p.status, p.amount_cents, coalesce(p.bank_reference, ''),"
-	" coalesce(p.hold_reason, ''), coalesce((SELECT a.detail->>'reason' FROM audit_log a"
-	"  WHERE a.entity = 'payment' AND a.entity_id = p.payment_id::text"
-	"  AND a.action = 'return' AND a.detail->>'bank_reference' = $2"
-	"  AND a.detail->>'amount_cents' = $3 LIMIT 1), '')"
+	" coalesce(p.hold_reason, ''), " RETURN_REASON("p", "$2")
 	" FROM payments p WHERE p.claim_id = $1::uuid";
 /* clang-format on */
 
@@ -679,11 +705,11 @@ static const char sql_settle_why_not[] =
  * agree). */
 static int settle_why_not(struct pg *db, const struct item *t, char *why, size_t len, int *refusal)
 {
-	const char *v[3] = {t->claim_id, t->reference, t->amount};
+	const char *v[2] = {t->claim_id, t->reference};
 	const char *status, *amount, *reference, *returned;
 	PGresult *res;
 
-	if (pg_exec_params(db, sql_settle_why_not, 3, v, &res) != OK)
+	if (pg_exec_params(db, sql_settle_why_not, 2, v, &res) != OK)
 		return ERR;
 	if (PQntuples(res) == 0) {
 		snprintf(why, len, "no payment for this claim (not decided, or unknown)");
@@ -719,7 +745,7 @@ static int settle_why_not(struct pg *db, const struct item *t, char *why, size_t
 static int settle_one(struct pg *db, const struct action *a, struct item *t, int *refused)
 {
 	const char *v[3] = {t->claim_id, t->amount, t->reference};
-	char why[200];
+	char why[400];
 	PGresult *res;
 	int status, refusal;
 
@@ -756,32 +782,31 @@ static int settle_one(struct pg *db, const struct action *a, struct item *t, int
 /* ---- return -------------------------------------------------------------------------------- */
 
 /* clang-format off */
-/* $1 claim, $2 amount, $3 reason, $4 run ("-": none), $5 operator. The
- * payment sent in that run (or paid) for that amount, held; the row's
- * former state read under its lock (a settlement at the same moment is
- * seen), and kept in the audit row, which a release does not clear. */
+/* $1 claim, $2 amount, $3 reason, $4 transfer, $5 operator. The payment
+ * held; its former state read under its lock (a settlement at the same
+ * moment is seen), and kept in the audit row. */
 static const char sql_return[] =
-	"WITH o AS (SELECT payment_id, status, bank_reference FROM payments"
+	"WITH o AS (SELECT payment_id, status, run_id, bank_reference FROM payments p"
 	"  WHERE claim_id = $1::uuid AND status IN ('sent', 'paid') AND amount_cents = $2::bigint"
-	"  AND run_id IS NOT DISTINCT FROM nullif($4, '-') FOR UPDATE),"
+	"  AND (run_id = $4 OR (status = 'paid' AND bank_reference = $4))"
+	"  AND NOT " RETURNED_ALREADY("p", "$4") " FOR UPDATE),"
 	" r AS (UPDATE payments p SET status = 'held', held_at = now(),"
 	"  hold_reason = 'returned by the bank: ' || $3, paid_at = NULL, bank_reference = NULL"
 	"  FROM o WHERE p.payment_id = o.payment_id"
 	"  RETURNING p.*, o.status AS was, o.bank_reference AS was_reference),"
 	" a AS (INSERT INTO audit_log (actor, action, entity, entity_id, detail)"
 	"  SELECT $5, 'return', 'payment', payment_id::text, jsonb_build_object("
-	"   'claim_id', claim_id, 'reason', $3::text, 'run', $4::text, 'was', was,"
-	"   'bank_reference', was_reference, 'amount_cents', amount_cents) FROM r)"
+	"   'claim_id', claim_id, 'reason', $3::text, 'transfer', $4::text, 'run', run_id,"
+	"   'was', was, 'bank_reference', was_reference, 'amount_cents', amount_cents) FROM r)"
 	" SELECT r.payment_id, c.contract_id, r.payee, r.payee_ref, r.amount_cents,"
 	"  (extract(epoch FROM r.held_at) * 1000000)::bigint, c.source, c.external_id,"
-	"  c.trace_id, r.was, coalesce(r.was_reference, '')"
+	"  c.trace_id, r.was, coalesce(r.was_reference, ''), coalesce(r.run_id, '')"
 	" FROM r JOIN claims c USING (claim_id)";
-/* $1 claim, $2 reason, $3 run: the payment as it is, and whether this
- * return (the claim's transfer in that run) was recorded already. */
+/* $1 claim, $2 transfer: the payment as it is, and the reason code of
+ * that transfer's return if it was recorded already. */
 static const char sql_return_why_not[] =
-	"SELECT p.status, p.amount_cents, coalesce(p.run_id, '-'), EXISTS (SELECT 1"
-	"  FROM audit_log a WHERE a.entity = 'payment' AND a.entity_id = p.payment_id::text"
-	"  AND a.action = 'return' AND a.detail->>'run' = $3 AND a.detail->>'reason' = $2)"
+	"SELECT p.status, p.amount_cents, coalesce(p.run_id, ''), coalesce(p.bank_reference, ''),"
+	" " RETURN_REASON("p", "$2")
 	" FROM payments p WHERE p.claim_id = $1::uuid";
 /* clang-format on */
 
@@ -809,15 +834,17 @@ static int announce_returned(struct pg *db, PGresult *res, const struct item *t)
 			  CLAIMS__MESSAGE_TYPE__PAYMENT_RETURNED, &ev.base, trace, "claimctl");
 }
 
-/* Why a return matched no payment: "" when it is the same return again. */
-static int return_why_not(struct pg *db, const struct item *t, char *why, size_t len)
+/* Why a return matched no payment, in why; *again set when it is the
+ * same return again (why then holds the reason code recorded). */
+static int return_why_not(struct pg *db, const struct item *t, char *why, size_t len, int *again)
 {
-	const char *v[3] = {t->claim_id, t->reason, t->run};
-	const char *status, *amount, *run;
+	const char *v[2] = {t->claim_id, t->transfer};
+	const char *status, *amount, *run, *reference;
 	PGresult *res;
 
-	if (pg_exec_params(db, sql_return_why_not, 3, v, &res) != OK)
+	if (pg_exec_params(db, sql_return_why_not, 2, v, &res) != OK)
 		return ERR;
+	*again = 0;
 	if (PQntuples(res) == 0) {
 		snprintf(why, len, "no payment for this claim (not decided, or unknown)");
 		PQclear(res);
@@ -826,12 +853,16 @@ static int return_why_not(struct pg *db, const struct item *t, char *why, size_t
 	status = PQgetvalue(res, 0, 0);
 	amount = PQgetvalue(res, 0, 1);
 	run = PQgetvalue(res, 0, 2);
-	if (PQgetvalue(res, 0, 3)[0] == 't')
-		why[0] = '\0';
+	reference = PQgetvalue(res, 0, 3);
+	*again = PQgetvalue(res, 0, 4)[0] != '\0';
+	if (*again)
+		snprintf(why, len, "%s", PQgetvalue(res, 0, 4));
 	else if (strcmp(status, "pending") == 0 || strcmp(status, "held") == 0)
 		snprintf(why, len, "the payment is %s: no transfer of it to return", status);
-	else if (strcmp(run, t->run) != 0)
-		snprintf(why, len, "the payment was %s in run %s, not %s", status, run, t->run);
+	else if (strcmp(run, t->transfer) != 0 && strcmp(reference, t->transfer) != 0)
+		snprintf(why, len, "%s is not the payment's transfer (%s%s%s%s%s)", t->transfer,
+			 run[0] ? "sent in run " : "", run, run[0] && reference[0] ? ", " : "",
+			 reference[0] ? "paid under " : "", reference);
 	else
 		snprintf(why, len, "amount %s differs from the payment's %s", t->amount, amount);
 	PQclear(res);
@@ -840,10 +871,10 @@ static int return_why_not(struct pg *db, const struct item *t, char *why, size_t
 
 static int return_one(struct pg *db, const struct action *a, struct item *t, int *refused)
 {
-	const char *v[5] = {t->claim_id, t->amount, t->reason, t->run, claimctl_operator()};
-	char why[200];
+	const char *v[5] = {t->claim_id, t->amount, t->reason, t->transfer, claimctl_operator()};
+	char why[400];
 	PGresult *res;
-	int status;
+	int status, again;
 
 	(void)a;
 	if (pg_exec_params(db, sql_return, 5, v, &res) != OK)
@@ -855,15 +886,15 @@ static int return_one(struct pg *db, const struct action *a, struct item *t, int
 					      t->amount, t->reason, PQgetvalue(res, 0, 10));
 		else if (status == OK)
 			t->answer = xasprintf("%s returned %s %s (sent in run %s)", t->claim_id,
-					      t->amount, t->reason, t->run);
+					      t->amount, t->reason, PQgetvalue(res, 0, 11));
 		PQclear(res);
 		return status;
 	}
 	PQclear(res);
-	if (return_why_not(db, t, why, sizeof(why)) != OK)
+	if (return_why_not(db, t, why, sizeof(why), &again) != OK)
 		return ERR;
-	if (why[0] == '\0') {
-		t->answer = xasprintf("%s already returned %s", t->claim_id, t->reason);
+	if (again) {
+		t->answer = xasprintf("%s already returned %s", t->claim_id, why);
 	} else {
 		t->answer = xasprintf("%s refused %s", t->claim_id, why);
 		*refused = 1;
@@ -897,36 +928,48 @@ static const char sql_release[] =
 	" SELECT amount_cents FROM r";
 /* clang-format on */
 
-/* The payment's state in words, for a refusal: "" for no payment;
- * *held set when it is held for exactly `reason` (NULL: any). */
-static int payment_state(struct pg *db, const char *claim_id, const char *reason, char *state,
-			 size_t len, int *held)
+/* A payment's state, for an answer: in words, for a refusal ("no
+ * payment..." when there is none); held for exactly the reason asked;
+ * pending since its last release (a release asked again). */
+struct payment_state {
+	char words[400];
+	int held_for_reason, released;
+};
+
+static int payment_state(struct pg *db, const char *claim_id, const char *reason,
+			 struct payment_state *st)
 {
 	const char *v[1] = {claim_id};
 	const char *status;
 	PGresult *res;
 
-	if (pg_exec_params(db,
-			   "SELECT status, coalesce(hold_reason, ''), coalesce(run_id, '-'),"
-			   " coalesce(bank_reference, '-') FROM payments WHERE claim_id = $1::uuid",
-			   1, v, &res) != OK)
+	if (pg_exec_params(
+		    db,
+		    "SELECT status, coalesce(hold_reason, ''), coalesce(run_id, '-'),"
+		    " coalesce(bank_reference, '-'), coalesce((SELECT a.action FROM audit_log a"
+		    "  WHERE a.entity = 'payment' AND a.entity_id = p.payment_id::text"
+		    "  ORDER BY a.audit_id DESC LIMIT 1), '')"
+		    " FROM payments p WHERE claim_id = $1::uuid",
+		    1, v, &res) != OK)
 		return ERR;
-	*held = 0;
+	st->held_for_reason = st->released = 0;
 	status = PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "";
 	if (status[0] == '\0') {
-		snprintf(state, len, "no payment for this claim (not decided, or unknown)");
+		snprintf(st->words, sizeof(st->words),
+			 "no payment for this claim (not decided, or unknown)");
 	} else if (strcmp(status, "held") == 0) {
-		*held = reason == NULL || strcmp(PQgetvalue(res, 0, 1), reason) == 0;
-		snprintf(state, len, "held (%s)", PQgetvalue(res, 0, 1));
+		st->held_for_reason = reason != NULL && strcmp(PQgetvalue(res, 0, 1), reason) == 0;
+		snprintf(st->words, sizeof(st->words), "held (%s)", PQgetvalue(res, 0, 1));
 	} else if (strcmp(status, "sent") == 0) {
-		snprintf(state, len,
+		snprintf(st->words, sizeof(st->words),
 			 "sent in run %s: at the bank (its rejection or return is recorded by"
 			 " payments return)",
 			 PQgetvalue(res, 0, 2));
 	} else if (strcmp(status, "paid") == 0) {
-		snprintf(state, len, "paid under %s", PQgetvalue(res, 0, 3));
+		snprintf(st->words, sizeof(st->words), "paid under %s", PQgetvalue(res, 0, 3));
 	} else {
-		snprintf(state, len, "%s", status);
+		st->released = strcmp(PQgetvalue(res, 0, 4), "release") == 0;
+		snprintf(st->words, sizeof(st->words), "%s", status);
 	}
 	PQclear(res);
 	return OK;
@@ -936,9 +979,8 @@ static int payment_state(struct pg *db, const char *claim_id, const char *reason
 static int hold_one(struct pg *db, const struct action *a, struct item *t, int *refused)
 {
 	const char *v[3] = {t->claim_id, claimctl_operator(), a->reason};
-	char state[400];
+	struct payment_state st;
 	PGresult *res;
-	int held;
 
 	if (pg_exec_params(db, sql_hold, 3, v, &res) != OK)
 		return ERR;
@@ -947,12 +989,12 @@ static int hold_one(struct pg *db, const struct action *a, struct item *t, int *
 	PQclear(res);
 	if (t->answer != NULL)
 		return OK;
-	if (payment_state(db, t->claim_id, a->reason, state, sizeof(state), &held) != OK)
+	if (payment_state(db, t->claim_id, a->reason, &st) != OK)
 		return ERR;
-	if (held) {
+	if (st.held_for_reason) {
 		t->answer = xasprintf("%s already held", t->claim_id);
 	} else {
-		t->answer = xasprintf("%s refused %s", t->claim_id, state);
+		t->answer = xasprintf("%s refused %s", t->claim_id, st.words);
 		*refused = 1;
 	}
 	return OK;
@@ -961,9 +1003,8 @@ static int hold_one(struct pg *db, const struct action *a, struct item *t, int *
 static int release_one(struct pg *db, const struct action *a, struct item *t, int *refused)
 {
 	const char *v[2] = {t->claim_id, claimctl_operator()};
-	char state[400];
+	struct payment_state st;
 	PGresult *res;
-	int held;
 
 	(void)a;
 	if (pg_exec_params(db, sql_release, 2, v, &res) != OK)
@@ -973,20 +1014,25 @@ static int release_one(struct pg *db, const struct action *a, struct item *t, in
 	PQclear(res);
 	if (t->answer != NULL)
 		return OK;
-	if (payment_state(db, t->claim_id, NULL, state, sizeof(state), &held) != OK)
+	if (payment_state(db, t->claim_id, NULL, &st) != OK)
 		return ERR;
-	t->answer = xasprintf("%s refused not held: %s", t->claim_id, state);
-	*refused = 1;
+	if (st.released) {
+		t->answer = xasprintf("%s already released", t->claim_id);
+	} else {
+		t->answer = xasprintf("%s refused not held: %s", t->claim_id, st.words);
+		*refused = 1;
+	}
 	return OK;
 }
 
-/* A hold's reason: printable text, for the list's last column and the
- * audit row; no control characters to break a line. */
+/* A hold's reason: text (UTF-8, which the database demands), for the
+ * list's last column and the audit row; no control characters to break
+ * a line. */
 static int hold_reason_ok(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n > 200)
+	if (n == 0 || n > 200 || !utf8_valid(s))
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)

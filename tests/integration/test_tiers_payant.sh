@@ -436,9 +436,13 @@ check "list: held, since when and why" bash -c "'$BIN/claimctl' payments list --
 check_eq "release: the payment is pending again, its old run forgotten" \
 	"$(payments release "$CLAIM"):$(sql "SELECT status, run_id IS NULL, hold_reason IS NULL FROM payments WHERE claim_id = '$CLAIM'")" \
 	"$CLAIM released $AMOUNT:pending|t|t"
-check_eq "release: ... twice: not held (exit 1)" \
-	"$(payments release "$CLAIM"; echo "exit $?")" "$CLAIM refused not held: pending
-exit 1"
+check_eq "release: ... asked again, done once (exit 0)" \
+	"$(payments release "$CLAIM"; echo "exit $?")" "$CLAIM already released
+exit 0"
+check_eq "settle: the old statement read again after the release: the returned transfer pays nothing" \
+	"$(payments settle "$TEST_LOGS/tp-pay.txt"; echo "exit $?"):$(sql "SELECT status FROM payments WHERE claim_id = '$CLAIM'")" \
+	"$CLAIM already paid $REF, returned since (AC04)
+exit 0:pending"
 payments export --run "$RUN-again" --payee professional --limit 1000000 >"$TEST_LOGS/tp-run-again.txt"
 check "export: released, it goes in a new run" grep -q " $CLAIM professional $PRO_A $AMOUNT sent -\$" "$TEST_LOGS/tp-run-again.txt"
 check_eq "return: the old report read again still changes nothing" \
@@ -446,6 +450,20 @@ check_eq "return: the old report read again still changes nothing" \
 exit 0"
 check_eq "settle: the new transfer pays it" \
 	"$(payments settle "$TEST_LOGS/tp-pay-new.txt")" "$CLAIM paid $AMOUNT NEW-$RUN_ID"
+# Named by the reference it was paid under, the new transfer comes back
+# too; paid a third time, the old statement and the old return report,
+# read again, change nothing.
+printf '%s %s MS03 NEW-%s\n' "$CLAIM" "$AMOUNT" "$RUN_ID" >"$TEST_LOGS/tp-return-2.txt"
+check_eq "return: a transfer named by its reference" \
+	"$(payments return "$TEST_LOGS/tp-return-2.txt")" "$CLAIM returned $AMOUNT MS03 (paid under NEW-$RUN_ID)"
+payments release "$CLAIM" >/dev/null
+payments export --run "$RUN-third" --payee professional --limit 1000000 >/dev/null
+printf '%s %s THIRD-%s\n' "$CLAIM" "$AMOUNT" "$RUN_ID" | payments settle - >/dev/null
+check_eq "return, settle: the old reports read again leave the third payment paid" \
+	"$(payments return "$TEST_LOGS/tp-return.txt") / $(payments return "$TEST_LOGS/tp-return-2.txt") / $(
+		payments settle "$TEST_LOGS/tp-pay.txt") / $(payments settle "$TEST_LOGS/tp-pay-new.txt") / $(
+		sql "SELECT status, bank_reference FROM payments WHERE claim_id = '$CLAIM'")" \
+	"$CLAIM already returned AC04 / $CLAIM already returned MS03 / $CLAIM already paid $REF, returned since (AC04) / $CLAIM already paid NEW-$RUN_ID, returned since (MS03) / paid|THIRD-$RUN_ID"
 check_eq "status: paid" "$(tp status --invoice-id "$INV-1" | jq -c '[.status, .payment_status]')" '["paid","paid"]'
 # A member's transfer rejected before it was made: still 'sent' here.
 read -r _ rejected _ _ rejected_amount _ < <(sed -n 2p "$TEST_LOGS/tp-run-a.txt")
@@ -453,21 +471,24 @@ printf '%s %s AC01 %s-b\n%s %s AC01 %s-a\n%s %s AC01 %s-a\n' "$rejected" "$rejec
 	"$rejected" "$((rejected_amount + 1))" "$RUN" "$rejected" "$rejected_amount" "$RUN" >"$TEST_LOGS/tp-reject.txt"
 check_eq "return: a transfer rejected before it was made, named by its run and amount" \
 	"$(payments return "$TEST_LOGS/tp-reject.txt"; echo "exit $?")" \
-	"$rejected refused the payment was sent in run $RUN-a, not $RUN-b
+	"$rejected refused $RUN-b is not the payment's transfer (sent in run $RUN-a)
 $rejected refused amount $((rejected_amount + 1)) differs from the payment's $rejected_amount
 $rejected returned $rejected_amount AC01 (sent in run $RUN-a)
 exit 1"
 check_eq "return: ... held, one PaymentReturned event" \
 	"$(sql "SELECT p.status || ' ' || count(o.*) FROM payments p JOIN claims c USING (claim_id)
 	  LEFT JOIN outbox o ON o.key = c.contract_id::text AND o.msg_type = 7
+	   AND position(convert_to(p.claim_id::text, 'UTF8') IN o.payload) > 0
 	  WHERE p.claim_id = '$rejected' GROUP BY p.status")" "held 1"
 check_eq "release: ... it is pending again" "$(payments release "$rejected")" "$rejected released $rejected_amount"
-printf '%s %s AC04 -\n' "$rejected" "$rejected_amount" >"$TEST_LOGS/tp-return-pending.txt"
-check_eq "return: a pending payment has no transfer to return (exit 1)" \
+printf '%s %s AC04 %s-never\n%s %s AC04 %s-a\n' "$rejected" "$rejected_amount" "$RUN" \
+	"$rejected" "$rejected_amount" "$RUN" >"$TEST_LOGS/tp-return-pending.txt"
+check_eq "return: a pending payment has no transfer to return (exit 1); the one given back, named again, was" \
 	"$(payments return "$TEST_LOGS/tp-return-pending.txt"; echo "exit $?")" \
 	"$rejected refused the payment is pending: no transfer of it to return
+$rejected already returned AC01
 exit 1"
-printf '%s 12 AC4 -\n' "$rejected" >"$TEST_LOGS/tp-return-bad.txt"
+printf '%s 12 AC4 %s-a\n' "$rejected" "$RUN" >"$TEST_LOGS/tp-return-bad.txt"
 check_eq "return: a reason that is not a bank's code is bad input (exit 2)" \
 	"$("$BIN/claimctl" payments return "$TEST_LOGS/tp-return-bad.txt" 2>&1 >/dev/null; echo "exit $?")" \
 	"line 1: reason 'AC4' is not a bank's reason code (4 of A-Z 0-9)
