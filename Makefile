@@ -131,8 +131,8 @@ test: deps
 	    tools/infra/infra.sh down || [ $$rc -ne 0 ] || rc=1; exit $$rc
 	$(MAKE) test-fuzz
 
-# Every fuzz target briefly: with its build, some 16 s a target (80 s for
-# the five of today on two cores), which make test can afford.
+# Every fuzz target briefly: with its build, some 16 s a target (about
+# 100 s for the six of today on two cores), which make test can afford.
 test-fuzz: | $(PROTO_H)
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-8} tests/fuzz/run.sh
 

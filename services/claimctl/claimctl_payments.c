@@ -114,12 +114,12 @@
  *	(nothing is read further; its number, blank lines counted, is said)
  *	or a NUL byte.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "claimctl/claimctl.h"
+#include "claimctl/claimctl_statement.h"
 #include "common/log.h"
 #include "common/outbox.h"
 #include "common/pg.h"
@@ -127,7 +127,6 @@
 #include "common/xalloc.h"
 #include "proto/reimbursement.pb-c.h"
 
-#define REFERENCE_MAX 35 /* a SEPA end-to-end id */
 /* First key of the advisory lock an export takes on its run's name (the
  * second is its hash); see REIMBURSE_LOCK_CLASS for the others. */
 #define PAYMENTS_RUN_LOCK_CLASS "7415004"
@@ -273,20 +272,6 @@ static const char sql_run_payments[] =
 	" ORDER BY payment_id";
 /* clang-format on */
 
-/* A SEPA identifier (a transfer's end-to-end id, a run's message id): 1
- * to 35 characters of the SEPA set, no spaces. */
-static int sepa_id_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > REFERENCE_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && strchr("/?:().,'+-", s[i]) == NULL)
-			return 0;
-	return 1;
-}
-
 /* A run already made, asked again: OK when asked the same way (*made
  * set), ERR (said why) when not. */
 static int run_made_as_asked(struct pg *db, const char *const v[3], int *made)
@@ -356,7 +341,7 @@ static int payments_export(int argc, char **argv)
 	int status;
 
 	if (parse_selection(argc, argv, "--run", &sel) != OK || sel.own == NULL ||
-	    !sepa_id_ok(sel.own))
+	    !bank_id_ok(sel.own))
 		return usage();
 	run = sel.own;
 	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
@@ -400,14 +385,11 @@ static int payments_export(int argc, char **argv)
 /* ---- statements and claim lists: one transaction, answered in order -------------------- */
 
 /* One line of a bank statement (settle, return), or one claim named on
- * the command line (hold, release). */
+ * the command line (hold, release: only its claim id), and its answer,
+ * printed once the transaction is committed. */
 struct item {
-	char claim_id[UUID_STR_LEN];
-	char amount[20];
-	char reference[REFERENCE_MAX + 1]; /* settle: the transfer's end-to-end id */
-	char reason[8];			   /* return: the bank's ISO 20022 reason code */
-	char transfer[REFERENCE_MAX + 1];  /* return: its run, or the reference it was paid under */
-	char *answer;			   /* printed once the transaction is committed */
+	struct bank_line in;
+	char *answer;
 };
 
 /* What each subcommand does to one item, inside the transaction: OK
@@ -419,121 +401,13 @@ struct action {
 	const char *reason; /* hold: the operator's reason */
 };
 
-/* A bank's reason code (ISO 20022 ExternalStatusReason / ReturnReason):
- * four capitals or digits, e.g. AC04 (account closed), MD07 (deceased). */
-static int reason_code_ok(const char *s)
-{
-	return strlen(s) == 4 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == 4;
-}
-
-/* "CLAIM_ID AMOUNT REFERENCE" (settle) or "CLAIM_ID AMOUNT REASON
- * TRANSFER" (return): ERR with a message on stderr. */
-static int parse_line(char *line, int line_no, int returns, struct item *it)
-{
-	char *save = NULL, *f[5];
-	int n = 0, want = returns ? 4 : 3;
-
-	for (char *tok = strtok_r(line, " \t\r", &save); tok != NULL && n < 5;
-	     tok = strtok_r(NULL, " \t\r", &save))
-		f[n++] = tok;
-	if (n != want) {
-		fprintf(stderr, "line %d: expected CLAIM_ID AMOUNT_CENTS %s\n", line_no,
-			returns ? "REASON TRANSFER" : "REFERENCE");
-		return ERR;
-	}
-	if (strlen(f[0]) != UUID_STR_LEN - 1 || !uuid_valid(f[0])) {
-		fprintf(stderr, "line %d: claim id '%s' is not a UUID\n", line_no, f[0]);
-		return ERR;
-	}
-	uuid_lower(f[0]);
-	if (strspn(f[1], "0123456789") != strlen(f[1]) || strlen(f[1]) > 15 || f[1][0] == '\0') {
-		fprintf(stderr, "line %d: amount '%s' is not a whole number of cents\n", line_no,
-			f[1]);
-		return ERR;
-	}
-	if (!returns && !sepa_id_ok(f[2])) {
-		fprintf(stderr,
-			"line %d: reference '%s': 1 to %d of A-Z a-z 0-9 / ? : ( ) . , ' + -\n",
-			line_no, f[2], REFERENCE_MAX);
-		return ERR;
-	}
-	if (returns && !reason_code_ok(f[2])) {
-		fprintf(stderr, "line %d: reason '%s' is not a bank's reason code (4 of A-Z 0-9)\n",
-			line_no, f[2]);
-		return ERR;
-	}
-	if (returns && !sepa_id_ok(f[3])) {
-		fprintf(stderr,
-			"line %d: transfer '%s' is not a run id or a reference: 1 to %d of A-Z a-z"
-			" 0-9 / ? : ( ) . , ' + -\n",
-			line_no, f[3], REFERENCE_MAX);
-		return ERR;
-	}
-	memset(it, 0, sizeof(*it));
-	snprintf(it->claim_id, sizeof(it->claim_id), "%s", f[0]);
-	snprintf(it->amount, sizeof(it->amount), "%lld",
-		 strtoll(f[1], NULL, 10)); /* no leading 0 */
-	if (returns) {
-		snprintf(it->reason, sizeof(it->reason), "%s", f[2]);
-		snprintf(it->transfer, sizeof(it->transfer), "%s", f[3]);
-	} else {
-		snprintf(it->reference, sizeof(it->reference), "%s", f[2]);
-	}
-	return OK;
-}
-
-/* The statement's lines; ERR (said on stderr with the line's number in
- * the file, blank lines counted) on a malformed line. */
-static int parse_statement(char *text, size_t len, int returns, struct item **out, int *count)
-{
-	struct item *t = NULL;
-	int n = 0, cap = 0, line_no = 0;
-	const char *nul = memchr(text, '\0', len);
-	char *next;
-
-	/* The lines after a NUL byte would go unread, as if the file ended
-	 * there: not a statement to read half of. */
-	if (nul != NULL) {
-		line_no = 1;
-		for (const char *c = text; c < nul; c++)
-			line_no += *c == '\n';
-		fprintf(stderr, "line %d: a NUL byte: not a text statement\n", line_no);
-		return ERR;
-	}
-	/* Split by hand: strtok_r would merge blank lines, and the numbers
-	 * the errors give would no longer be the file's. */
-	for (char *line = text; line != NULL; line = next) {
-		char *end = strchr(line, '\n');
-
-		next = end != NULL ? end + 1 : NULL;
-		if (end != NULL)
-			*end = '\0';
-		line_no++;
-		line += strspn(line, " \t\r");
-		if (line[0] == '\0' || line[0] == '#')
-			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 64;
-			t = xrealloc(t, (size_t)cap * sizeof(*t));
-		}
-		if (parse_line(line, line_no, returns, &t[n]) != OK) {
-			free(t);
-			return ERR;
-		}
-		n++;
-	}
-	*out = t;
-	*count = n;
-	return OK;
-}
-
 /* Claim id order, then the given order (a claim given twice is done at
  * its first line, answered as already done at the next). */
 static int by_claim(const void *a, const void *b)
 {
 	const struct item *x = *(const struct item *const *)a;
 	const struct item *y = *(const struct item *const *)b;
-	int c = strcmp(x->claim_id, y->claim_id);
+	int c = strcmp(x->in.claim_id, y->in.claim_id);
 
 	return c != 0 ? c : (x > y) - (x < y);
 }
@@ -591,8 +465,9 @@ static int apply_all(const struct action *a, struct item *t, int n)
 }
 
 /* settle FILE and return FILE: the bank's statement, read whole first. */
-static int apply_statement(const struct action *a, const char *path, int returns)
+static int apply_statement(const struct action *a, const char *path, enum bank_file kind)
 {
+	struct bank_line *lines;
 	struct item *t;
 	char *text;
 	size_t len;
@@ -603,10 +478,14 @@ static int apply_statement(const struct action *a, const char *path, int returns
 		fprintf(stderr, "claimctl payments %s: cannot read %s\n", a->name, path);
 		return 1;
 	}
-	status = parse_statement(text, len, returns, &t, &n);
+	status = bank_file_parse(text, len, kind, &lines, &n, stderr);
 	free(text);
 	if (status != OK)
 		return EXIT_USAGE;
+	t = xcalloc((size_t)n + 1, sizeof(*t));
+	for (int i = 0; i < n; i++)
+		t[i].in = lines[i];
+	free(lines);
 	status = apply_all(a, t, n);
 	free(t);
 	return status;
@@ -650,7 +529,7 @@ static int announce_settled(struct pg *db, PGresult *res, const struct item *t)
 	Claims__PaymentSettled ev = CLAIMS__PAYMENT_SETTLED__INIT;
 	const char *trace = PQgetisnull(res, 0, 8) ? NULL : PQgetvalue(res, 0, 8);
 
-	ev.claim_id = (char *)t->claim_id;
+	ev.claim_id = (char *)t->in.claim_id;
 	ev.has_payment_id = ev.has_contract_id = ev.has_amount_cents = ev.has_paid_at_us = 1;
 	ev.payment_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	ev.contract_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
@@ -658,7 +537,7 @@ static int announce_settled(struct pg *db, PGresult *res, const struct item *t)
 	ev.payee_ref = PQgetvalue(res, 0, 3);
 	ev.amount_cents = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
 	ev.paid_at_us = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
-	ev.bank_reference = (char *)t->reference;
+	ev.bank_reference = (char *)t->in.reference;
 	ev.source = PQgetvalue(res, 0, 6);
 	ev.external_id = PQgetvalue(res, 0, 7);
 	return outbox_add(db, "payments.settled", PQgetvalue(res, 0, 1),
@@ -670,7 +549,7 @@ static int announce_settled(struct pg *db, PGresult *res, const struct item *t)
  * one account, so that is a line copied with the wrong claim id. */
 static int other_payee(struct pg *db, const struct item *t, char *why, size_t len)
 {
-	const char *v[2] = {t->claim_id, t->reference};
+	const char *v[2] = {t->in.claim_id, t->in.reference};
 	PGresult *res;
 
 	why[0] = '\0';
@@ -684,7 +563,7 @@ static int other_payee(struct pg *db, const struct item *t, char *why, size_t le
 	if (PQntuples(res) > 0)
 		snprintf(why, len,
 			 "reference %s already settles a payment to another payee (claim %s)",
-			 t->reference, PQgetvalue(res, 0, 0));
+			 t->in.reference, PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return OK;
 }
@@ -705,7 +584,7 @@ static const char sql_settle_why_not[] =
  * agree). */
 static int settle_why_not(struct pg *db, const struct item *t, char *why, size_t len, int *refusal)
 {
-	const char *v[2] = {t->claim_id, t->reference};
+	const char *v[2] = {t->in.claim_id, t->in.reference};
 	const char *status, *amount, *reference, *returned;
 	PGresult *res;
 
@@ -726,25 +605,26 @@ static int settle_why_not(struct pg *db, const struct item *t, char *why, size_t
 	if (returned[0] != '\0') {
 		*refusal = 0;
 		snprintf(why, len, ", returned since (%s)", returned);
-	} else if (strcmp(status, "paid") == 0 && strcmp(reference, t->reference) == 0 &&
-		   strcmp(amount, t->amount) == 0) {
+	} else if (strcmp(status, "paid") == 0 && strcmp(reference, t->in.reference) == 0 &&
+		   strcmp(amount, t->in.amount) == 0) {
 		*refusal = 0;
-	} else if (strcmp(status, "paid") == 0 && strcmp(reference, t->reference) == 0)
-		snprintf(why, len, "paid under %s for %s, not %s", t->reference, amount, t->amount);
+	} else if (strcmp(status, "paid") == 0 && strcmp(reference, t->in.reference) == 0)
+		snprintf(why, len, "paid under %s for %s, not %s", t->in.reference, amount,
+			 t->in.amount);
 	else if (strcmp(status, "paid") == 0)
 		snprintf(why, len, "already paid under %s", reference);
 	else if (strcmp(status, "held") == 0)
 		snprintf(why, len, "held (%s): release it before it is paid",
 			 PQgetvalue(res, 0, 3));
 	else
-		snprintf(why, len, "amount %s differs from the payment's %s", t->amount, amount);
+		snprintf(why, len, "amount %s differs from the payment's %s", t->in.amount, amount);
 	PQclear(res);
 	return OK;
 }
 
 static int settle_one(struct pg *db, const struct action *a, struct item *t, int *refused)
 {
-	const char *v[3] = {t->claim_id, t->amount, t->reference};
+	const char *v[3] = {t->in.claim_id, t->in.amount, t->in.reference};
 	char why[400];
 	PGresult *res;
 	int status, refusal;
@@ -753,7 +633,7 @@ static int settle_one(struct pg *db, const struct action *a, struct item *t, int
 	if (other_payee(db, t, why, sizeof(why)) != OK)
 		return ERR;
 	if (why[0] != '\0') {
-		t->answer = xasprintf("%s refused %s", t->claim_id, why);
+		t->answer = xasprintf("%s refused %s", t->in.claim_id, why);
 		*refused = 1;
 		return OK;
 	}
@@ -763,17 +643,17 @@ static int settle_one(struct pg *db, const struct action *a, struct item *t, int
 		status = announce_settled(db, res, t);
 		PQclear(res);
 		if (status == OK)
-			t->answer =
-				xasprintf("%s paid %s %s", t->claim_id, t->amount, t->reference);
+			t->answer = xasprintf("%s paid %s %s", t->in.claim_id, t->in.amount,
+					      t->in.reference);
 		return status;
 	}
 	PQclear(res);
 	if (settle_why_not(db, t, why, sizeof(why), &refusal) != OK)
 		return ERR;
 	if (!refusal) {
-		t->answer = xasprintf("%s already paid %s%s", t->claim_id, t->reference, why);
+		t->answer = xasprintf("%s already paid %s%s", t->in.claim_id, t->in.reference, why);
 	} else {
-		t->answer = xasprintf("%s refused %s", t->claim_id, why);
+		t->answer = xasprintf("%s refused %s", t->in.claim_id, why);
 		*refused = 1;
 	}
 	return OK;
@@ -815,7 +695,7 @@ static int announce_returned(struct pg *db, PGresult *res, const struct item *t)
 	Claims__PaymentReturned ev = CLAIMS__PAYMENT_RETURNED__INIT;
 	const char *trace = PQgetisnull(res, 0, 8) ? NULL : PQgetvalue(res, 0, 8);
 
-	ev.claim_id = (char *)t->claim_id;
+	ev.claim_id = (char *)t->in.claim_id;
 	ev.has_payment_id = ev.has_contract_id = ev.has_amount_cents = 1;
 	ev.has_returned_at_us = ev.has_was_paid = 1;
 	ev.payment_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -826,7 +706,7 @@ static int announce_returned(struct pg *db, PGresult *res, const struct item *t)
 	ev.returned_at_us = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
 	ev.source = PQgetvalue(res, 0, 6);
 	ev.external_id = PQgetvalue(res, 0, 7);
-	ev.reason = (char *)t->reason;
+	ev.reason = (char *)t->in.reason;
 	ev.was_paid = strcmp(PQgetvalue(res, 0, 9), "paid") == 0;
 	if (ev.was_paid)
 		ev.bank_reference = PQgetvalue(res, 0, 10);
@@ -838,7 +718,7 @@ static int announce_returned(struct pg *db, PGresult *res, const struct item *t)
  * same return again (why then holds the reason code recorded). */
 static int return_why_not(struct pg *db, const struct item *t, char *why, size_t len, int *again)
 {
-	const char *v[2] = {t->claim_id, t->transfer};
+	const char *v[2] = {t->in.claim_id, t->in.transfer};
 	const char *status, *amount, *run, *reference;
 	PGresult *res;
 
@@ -859,19 +739,20 @@ static int return_why_not(struct pg *db, const struct item *t, char *why, size_t
 		snprintf(why, len, "%s", PQgetvalue(res, 0, 4));
 	else if (strcmp(status, "pending") == 0 || strcmp(status, "held") == 0)
 		snprintf(why, len, "the payment is %s: no transfer of it to return", status);
-	else if (strcmp(run, t->transfer) != 0 && strcmp(reference, t->transfer) != 0)
-		snprintf(why, len, "%s is not the payment's transfer (%s%s%s%s%s)", t->transfer,
+	else if (strcmp(run, t->in.transfer) != 0 && strcmp(reference, t->in.transfer) != 0)
+		snprintf(why, len, "%s is not the payment's transfer (%s%s%s%s%s)", t->in.transfer,
 			 run[0] ? "sent in run " : "", run, run[0] && reference[0] ? ", " : "",
 			 reference[0] ? "paid under " : "", reference);
 	else
-		snprintf(why, len, "amount %s differs from the payment's %s", t->amount, amount);
+		snprintf(why, len, "amount %s differs from the payment's %s", t->in.amount, amount);
 	PQclear(res);
 	return OK;
 }
 
 static int return_one(struct pg *db, const struct action *a, struct item *t, int *refused)
 {
-	const char *v[5] = {t->claim_id, t->amount, t->reason, t->transfer, claimctl_operator()};
+	const char *v[5] = {t->in.claim_id, t->in.amount, t->in.reason, t->in.transfer,
+			    claimctl_operator()};
 	char why[400];
 	PGresult *res;
 	int status, again;
@@ -882,11 +763,11 @@ static int return_one(struct pg *db, const struct action *a, struct item *t, int
 	if (PQntuples(res) == 1) {
 		status = announce_returned(db, res, t);
 		if (status == OK && strcmp(PQgetvalue(res, 0, 9), "paid") == 0)
-			t->answer = xasprintf("%s returned %s %s (paid under %s)", t->claim_id,
-					      t->amount, t->reason, PQgetvalue(res, 0, 10));
+			t->answer = xasprintf("%s returned %s %s (paid under %s)", t->in.claim_id,
+					      t->in.amount, t->in.reason, PQgetvalue(res, 0, 10));
 		else if (status == OK)
-			t->answer = xasprintf("%s returned %s %s (sent in run %s)", t->claim_id,
-					      t->amount, t->reason, PQgetvalue(res, 0, 11));
+			t->answer = xasprintf("%s returned %s %s (sent in run %s)", t->in.claim_id,
+					      t->in.amount, t->in.reason, PQgetvalue(res, 0, 11));
 		PQclear(res);
 		return status;
 	}
@@ -894,9 +775,9 @@ static int return_one(struct pg *db, const struct action *a, struct item *t, int
 	if (return_why_not(db, t, why, sizeof(why), &again) != OK)
 		return ERR;
 	if (again) {
-		t->answer = xasprintf("%s already returned %s", t->claim_id, why);
+		t->answer = xasprintf("%s already returned %s", t->in.claim_id, why);
 	} else {
-		t->answer = xasprintf("%s refused %s", t->claim_id, why);
+		t->answer = xasprintf("%s refused %s", t->in.claim_id, why);
 		*refused = 1;
 	}
 	return OK;
@@ -978,23 +859,23 @@ static int payment_state(struct pg *db, const char *claim_id, const char *reason
 /* Held already for the same reason: asked twice, done once. */
 static int hold_one(struct pg *db, const struct action *a, struct item *t, int *refused)
 {
-	const char *v[3] = {t->claim_id, claimctl_operator(), a->reason};
+	const char *v[3] = {t->in.claim_id, claimctl_operator(), a->reason};
 	struct payment_state st;
 	PGresult *res;
 
 	if (pg_exec_params(db, sql_hold, 3, v, &res) != OK)
 		return ERR;
 	if (PQntuples(res) == 1)
-		t->answer = xasprintf("%s held %s", t->claim_id, PQgetvalue(res, 0, 0));
+		t->answer = xasprintf("%s held %s", t->in.claim_id, PQgetvalue(res, 0, 0));
 	PQclear(res);
 	if (t->answer != NULL)
 		return OK;
-	if (payment_state(db, t->claim_id, a->reason, &st) != OK)
+	if (payment_state(db, t->in.claim_id, a->reason, &st) != OK)
 		return ERR;
 	if (st.held_for_reason) {
-		t->answer = xasprintf("%s already held", t->claim_id);
+		t->answer = xasprintf("%s already held", t->in.claim_id);
 	} else {
-		t->answer = xasprintf("%s refused %s", t->claim_id, st.words);
+		t->answer = xasprintf("%s refused %s", t->in.claim_id, st.words);
 		*refused = 1;
 	}
 	return OK;
@@ -1002,7 +883,7 @@ static int hold_one(struct pg *db, const struct action *a, struct item *t, int *
 
 static int release_one(struct pg *db, const struct action *a, struct item *t, int *refused)
 {
-	const char *v[2] = {t->claim_id, claimctl_operator()};
+	const char *v[2] = {t->in.claim_id, claimctl_operator()};
 	struct payment_state st;
 	PGresult *res;
 
@@ -1010,16 +891,16 @@ static int release_one(struct pg *db, const struct action *a, struct item *t, in
 	if (pg_exec_params(db, sql_release, 2, v, &res) != OK)
 		return ERR;
 	if (PQntuples(res) == 1)
-		t->answer = xasprintf("%s released %s", t->claim_id, PQgetvalue(res, 0, 0));
+		t->answer = xasprintf("%s released %s", t->in.claim_id, PQgetvalue(res, 0, 0));
 	PQclear(res);
 	if (t->answer != NULL)
 		return OK;
-	if (payment_state(db, t->claim_id, NULL, &st) != OK)
+	if (payment_state(db, t->in.claim_id, NULL, &st) != OK)
 		return ERR;
 	if (st.released) {
-		t->answer = xasprintf("%s already released", t->claim_id);
+		t->answer = xasprintf("%s already released", t->in.claim_id);
 	} else {
-		t->answer = xasprintf("%s refused not held: %s", t->claim_id, st.words);
+		t->answer = xasprintf("%s refused not held: %s", t->in.claim_id, st.words);
 		*refused = 1;
 	}
 	return OK;
@@ -1059,8 +940,8 @@ static int apply_claims(const struct action *a, int argc, char **argv, int first
 			free(t);
 			return EXIT_USAGE;
 		}
-		snprintf(t[i].claim_id, sizeof(t[i].claim_id), "%s", id);
-		uuid_lower(t[i].claim_id);
+		snprintf(t[i].in.claim_id, sizeof(t[i].in.claim_id), "%s", id);
+		uuid_lower(t[i].in.claim_id);
 	}
 	status = apply_all(a, t, n);
 	free(t);
@@ -1080,12 +961,12 @@ int cmd_payments(int argc, char **argv)
 	if (strcmp(sub, "settle") == 0 && argc == 3) {
 		const struct action settle = {"settle", settle_one, NULL};
 
-		return apply_statement(&settle, argv[2], 0);
+		return apply_statement(&settle, argv[2], BANK_STATEMENT);
 	}
 	if (strcmp(sub, "return") == 0 && argc == 3) {
 		const struct action give_back = {"return", return_one, NULL};
 
-		return apply_statement(&give_back, argv[2], 1);
+		return apply_statement(&give_back, argv[2], BANK_RETURNS);
 	}
 	if (strcmp(sub, "hold") == 0 && argc >= 5 && strcmp(argv[2], "--reason") == 0) {
 		const struct action hold = {"hold", hold_one, argv[3]};
