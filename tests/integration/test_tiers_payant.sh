@@ -384,6 +384,12 @@ printf '%s %s %s\n\0%s 1 %s\n' "$CLAIM" "$AMOUNT" "$REF" "$CLAIM" "$REF" >"$TEST
 out=$("$BIN/claimctl" payments settle "$TEST_LOGS/tp-pay-nul.txt" 2>&1 >/dev/null)
 check_eq "settle: a statement with a NUL byte is bad input (exit 2)" "$?" 2
 check_eq "settle: ... naming its line" "$out" "line 2: a NUL byte: not a text statement"
+# Each line of a statement looks its reference up among the paid
+# payments: through an index, not a read of the whole table per line
+# (20,000 lines against 1.3 million payments took ten minutes).
+check_eq "settle: a reference is found through an index" \
+	"$(psql -X -At "$CLAIMS_PG_DSN" -c "SET enable_seqscan = off" -c "EXPLAIN SELECT claim_id FROM payments WHERE bank_reference = '$REF'" |
+		grep -c 'Seq Scan')" 0
 check_eq "payment recorded once, with its date and reference" \
 	"$(sql "SELECT status, bank_reference, paid_at IS NOT NULL FROM payments WHERE claim_id = '$CLAIM'")" "paid|$REF|t"
 settled_sent() {
