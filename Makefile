@@ -132,7 +132,7 @@ test: deps
 	$(MAKE) test-fuzz
 
 # Every fuzz target briefly: with its build, some 16 s a target (about
-# 100 s for the six of today on two cores), which make test can afford.
+# 2 minutes for the seven of today on two cores), which make test can afford.
 test-fuzz: | $(PROTO_H)
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-8} tests/fuzz/run.sh
 

@@ -36,8 +36,7 @@ int bank_reason_ok(const char *s)
 }
 
 /* One line's fields, checked, into *b; ERR said on err. */
-static int parse_line(char *line, int line_no, enum bank_file kind, struct bank_line *b,
-		      FILE *err)
+static int parse_line(char *line, int line_no, enum bank_file kind, struct bank_line *b, FILE *err)
 {
 	int returns = kind == BANK_RETURNS, n = 0, want = returns ? 4 : 3;
 	char *save = NULL, *f[5];
@@ -71,8 +70,8 @@ static int parse_line(char *line, int line_no, enum bank_file kind, struct bank_
 	}
 	if (returns && !bank_id_ok(f[3])) {
 		fprintf(err,
-			"line %d: transfer '%s' is not a run id or a reference: 1 to %d of " SEPA_SET
-			"\n",
+			"line %d: transfer '%s' is not a run id or a reference: 1 to %d "
+			"of " SEPA_SET "\n",
 			line_no, f[3], BANK_ID_MAX);
 		return ERR;
 	}
@@ -89,8 +88,8 @@ static int parse_line(char *line, int line_no, enum bank_file kind, struct bank_
 	return OK;
 }
 
-int bank_file_parse(char *text, size_t len, enum bank_file kind, struct bank_line **out,
-		    int *count, FILE *err)
+int bank_file_parse(char *text, size_t len, enum bank_file kind, struct bank_line **out, int *count,
+		    FILE *err)
 {
 	struct bank_line *b = NULL;
 	int n = 0, cap = 0, line_no = 0;

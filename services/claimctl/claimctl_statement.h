@@ -28,11 +28,11 @@ enum bank_file {
 
 /* One transfer of either file; the fields the other file has not are "". */
 struct bank_line {
-	char claim_id[UUID_STR_LEN];	  /* lower case */
-	char amount[20];		  /* whole cents, no leading zero */
-	char reference[BANK_ID_MAX + 1];  /* statement: the transfer's end-to-end id */
-	char reason[8];			  /* returns: the bank's ISO 20022 reason code */
-	char transfer[BANK_ID_MAX + 1];	  /* returns: a run id, or a reference */
+	char claim_id[UUID_STR_LEN];	 /* lower case */
+	char amount[20];		 /* whole cents, no leading zero */
+	char reference[BANK_ID_MAX + 1]; /* statement: the transfer's end-to-end id */
+	char reason[8];			 /* returns: the bank's ISO 20022 reason code */
+	char transfer[BANK_ID_MAX + 1];	 /* returns: a run id, or a reference */
 };
 
 /* 1 for a SEPA identifier: 1 to 35 of A-Z a-z 0-9 / ? : ( ) . , ' + - */
@@ -48,7 +48,7 @@ int bank_reason_ok(const char *s);
  * the first malformed line or on a NUL byte, said on err with its line
  * number in the file, blank lines counted: nothing is read further.
  */
-int bank_file_parse(char *text, size_t len, enum bank_file kind, struct bank_line **out,
-		    int *count, FILE *err) MUST_CHECK;
+int bank_file_parse(char *text, size_t len, enum bank_file kind, struct bank_line **out, int *count,
+		    FILE *err) MUST_CHECK;
 
 #endif

@@ -76,9 +76,18 @@ static const char *key_of(const struct json_claim *c)
 	return c->msg.membership_number ? c->msg.membership_number : "";
 }
 
+/* Where a bad file or claim is said: stderr; the fuzz target, which
+ * feeds millions of bad ones, silences it. */
+static FILE *input_errors;
+
+static FILE *errors_out(void)
+{
+	return input_errors != NULL ? input_errors : stderr;
+}
+
 static int bad(const char *where, const char *field, const char *why)
 {
-	fprintf(stderr, "claimctl: %s%s: %s\n", where, field, why);
+	fprintf(errors_out(), "claimctl: %s%s: %s\n", where, field, why);
 	return ERR;
 }
 
@@ -471,9 +480,9 @@ static int check_claim(json_t *j, int index, int sync)
 		goto out;
 	if (envelope_pack(CLAIMS__MESSAGE_TYPE__CLAIM_SUBMITTED, &c->msg.base, NULL, "claimctl", id,
 			  &buf, &len) != OK)
-		fprintf(stderr, "claimctl submit: claim %d: cannot be encoded\n", index);
+		fprintf(errors_out(), "claimctl submit: claim %d: cannot be encoded\n", index);
 	else if (len + (sync ? 0 : KAFKA_RECORD_OVERHEAD + strlen(key_of(c))) > most)
-		fprintf(stderr,
+		fprintf(errors_out(),
 			"claimctl submit: claim %d (external_id %s): %zu bytes as sent, at most %zu"
 			" %s\n",
 			index, c->msg.external_id ? c->msg.external_id : "-", len, most,
@@ -517,15 +526,43 @@ static int close_sender(struct sender *s)
 	return status;
 }
 
-/* A JSON array, or JSON values one after another (JSON lines). Every
+/* A JSON array, or JSON values one after another (JSON lines), from the
+ * len bytes of text (a NUL after them), named `name` in errors. Every
  * value must decode and nothing but blanks may follow the last: a file
- * cut short is refused, not sent in part. */
+ * cut short is refused (NULL), not sent in part. */
+static json_t *claims_from_text(const char *text, size_t len, const char *name)
+{
+	json_t *all = json_array(), *one;
+	json_error_t err;
+	size_t pos = 0;
+
+	for (;;) {
+		pos += strspn(text + pos, " \t\r\n");
+		if (pos >= len)
+			break;
+		one = json_loadb(text + pos, len - pos,
+				 JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &err);
+		if (one == NULL) {
+			fprintf(errors_out(), "claimctl submit: %s: byte %zu: %s\n", name,
+				pos + (size_t)err.position, err.text);
+			json_decref(all);
+			return NULL;
+		}
+		pos += (size_t)err.position;
+		if (json_is_array(one))
+			json_array_extend(all, one);
+		else
+			json_array_append(all, one);
+		json_decref(one);
+	}
+	return all;
+}
+
 static json_t *load_claims(const char *path)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-	json_t *all = NULL, *one;
-	json_error_t err;
-	size_t len = 0, pos = 0;
+	json_t *all;
+	size_t len = 0;
 	char *buf;
 
 	if (f == NULL) {
@@ -541,27 +578,7 @@ static json_t *load_claims(const char *path)
 			CLAIMCTL_MAX_INPUT >> 20);
 		return NULL;
 	}
-	all = json_array();
-	for (;;) {
-		pos += strspn(buf + pos, " \t\r\n");
-		if (pos == len)
-			break;
-		one = json_loadb(buf + pos, len - pos,
-				 JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &err);
-		if (one == NULL) {
-			fprintf(stderr, "claimctl submit: %s: byte %zu: %s\n", path,
-				pos + (size_t)err.position, err.text);
-			json_decref(all);
-			all = NULL;
-			break;
-		}
-		pos += (size_t)err.position;
-		if (json_is_array(one))
-			json_array_extend(all, one);
-		else
-			json_array_append(all, one);
-		json_decref(one);
-	}
+	all = claims_from_text(buf, len, path);
 	free(buf);
 	return all;
 }

@@ -94,23 +94,28 @@ static void test_refusals(void)
 		 "line 3: amount '12.50' is not a whole number of cents\n"},
 		{CLAIM_A " 1234567890123456 R", BANK_STATEMENT,
 		 "line 1: amount '1234567890123456' is not a whole number of cents\n"},
-		{CLAIM_A " -5 R", BANK_STATEMENT, "line 1: amount '-5' is not a whole number of cents\n"},
-		{"0190000-0000 1 R", BANK_STATEMENT, "line 1: claim id '0190000-0000' is not a UUID\n"},
+		{CLAIM_A " -5 R", BANK_STATEMENT,
+		 "line 1: amount '-5' is not a whole number of cents\n"},
+		{"0190000-0000 1 R", BANK_STATEMENT,
+		 "line 1: claim id '0190000-0000' is not a UUID\n"},
 		{CLAIM_A " 1 R extra", BANK_STATEMENT,
 		 "line 1: expected CLAIM_ID AMOUNT_CENTS REFERENCE\n"},
-		{CLAIM_A " 1", BANK_STATEMENT, "line 1: expected CLAIM_ID AMOUNT_CENTS REFERENCE\n"},
+		{CLAIM_A " 1", BANK_STATEMENT,
+		 "line 1: expected CLAIM_ID AMOUNT_CENTS REFERENCE\n"},
 		{CLAIM_A " 1 R_1", BANK_STATEMENT,
 		 "line 1: reference 'R_1': 1 to 35 of A-Z a-z 0-9 / ? : ( ) . , ' + -\n"},
 		{CLAIM_A " 1 R123456789012345678901234567890123456", BANK_STATEMENT,
 		 "line 1: reference 'R123456789012345678901234567890123456': 1 to 35 of A-Z a-z 0-9"
 		 " / ? : ( ) . , ' + -\n"},
-		{CLAIM_A " 1 AC04", BANK_RETURNS, "line 1: expected CLAIM_ID AMOUNT_CENTS REASON TRANSFER\n"},
+		{CLAIM_A " 1 AC04", BANK_RETURNS,
+		 "line 1: expected CLAIM_ID AMOUNT_CENTS REASON TRANSFER\n"},
 		{CLAIM_A " 1 ac04 RUN", BANK_RETURNS,
 		 "line 1: reason 'ac04' is not a bank's reason code (4 of A-Z 0-9)\n"},
 		{CLAIM_A " 1 AC045 RUN", BANK_RETURNS,
 		 "line 1: reason 'AC045' is not a bank's reason code (4 of A-Z 0-9)\n"},
 		{CLAIM_A " 1 AC04 RUN*1", BANK_RETURNS,
-		 "line 1: transfer 'RUN*1' is not a run id or a reference: 1 to 35 of A-Z a-z 0-9 / ? :"
+		 "line 1: transfer 'RUN*1' is not a run id or a reference: 1 to 35 of A-Z a-z 0-9 "
+		 "/ ? :"
 		 " ( ) . , ' + -\n"},
 	};
 
