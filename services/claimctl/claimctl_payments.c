@@ -546,7 +546,10 @@ static int announce_settled(struct pg *db, PGresult *res, const struct item *t)
 
 /* The claim of a payment to another payee already settled under the
  * transfer's reference, said in why ("" when none): a transfer goes to
- * one account, so that is a line copied with the wrong claim id. */
+ * one account, so that is a line copied with the wrong claim id. Every
+ * payment a reference settles is to one payee (this check holds it), so
+ * one of them tells: a transfer paying a pharmacy's thousand claims
+ * reads one row a line, not all those settled before it. */
 static int other_payee(struct pg *db, const struct item *t, char *why, size_t len)
 {
 	const char *v[2] = {t->in.claim_id, t->in.reference};
@@ -554,10 +557,11 @@ static int other_payee(struct pg *db, const struct item *t, char *why, size_t le
 
 	why[0] = '\0';
 	if (pg_exec_params(db,
-			   "SELECT o.claim_id::text FROM payments p JOIN payments o"
-			   " ON o.bank_reference = $2 AND o.claim_id <> p.claim_id"
-			   " AND (o.payee, o.payee_ref) IS DISTINCT FROM (p.payee, p.payee_ref)"
-			   " WHERE p.claim_id = $1::uuid LIMIT 1",
+			   "SELECT o.claim_id::text FROM payments p, LATERAL (SELECT claim_id,"
+			   "  payee, payee_ref FROM payments WHERE bank_reference = $2"
+			   "  AND claim_id <> p.claim_id LIMIT 1) o"
+			   " WHERE p.claim_id = $1::uuid"
+			   " AND (o.payee, o.payee_ref) IS DISTINCT FROM (p.payee, p.payee_ref)",
 			   2, v, &res) != OK)
 		return ERR;
 	if (PQntuples(res) > 0)

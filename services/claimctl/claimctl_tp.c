@@ -237,10 +237,12 @@ static int tp_revoke(const struct tp_args *a)
 		return 1;
 	/* An ADELI and a FINESS number may coincide: without --kind, the
 	 * number must name one professional, so that a homonym's key is
-	 * never revoked by mistake. */
+	 * never revoked by mistake. The three registers named make the
+	 * number a key of the unique index, which begins with the register. */
 	status = pg_exec_params(db,
 				"WITH m AS (SELECT professional_id FROM professionals"
-				"  WHERE id_value = $1 AND ($2::text IS NULL OR id_kind = $2))"
+				"  WHERE id_kind IN ('RPPS', 'ADELI', 'FINESS') AND id_value = $1"
+				"  AND ($2::text IS NULL OR id_kind = $2))"
 				" UPDATE professionals p SET key_status = 'revoked' FROM m"
 				" WHERE p.professional_id = m.professional_id"
 				"  AND (SELECT count(*) FROM m) = 1"

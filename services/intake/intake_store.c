@@ -165,11 +165,15 @@ int intake_prepare(struct pg *db)
 		       "   AND NOT (c.status = 'suspended' AND x.day >= coalesce(c.suspended_from,"
 		       "    '-infinity')))",
 		       2) != OK ||
+	    /* The registers named (all three when the kind is not given)
+	     * make the number a key of the unique index, which begins with
+	     * the register: by the number alone, every batch read the
+	     * whole table (38 ms a batch for 300,000 professionals). */
 	    pg_prepare(db, "intake_professionals",
 		       "SELECT x.n, min(p.professional_id), count(*)"
 		       " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(num, kind, n)"
-		       " JOIN professionals p ON p.id_value = x.num"
-		       "  AND (x.kind IS NULL OR p.id_kind = x.kind)"
+		       " JOIN professionals p ON p.id_kind IN ('RPPS', 'ADELI', 'FINESS')"
+		       "  AND p.id_value = x.num AND (x.kind IS NULL OR p.id_kind = x.kind)"
 		       " GROUP BY x.n",
 		       2) != OK ||
 	    /* A quote's last day lasts while it is that day anywhere on

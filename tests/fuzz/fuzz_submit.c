@@ -59,8 +59,7 @@ static int int_as_given(json_t *o, const char *key, protobuf_c_boolean has, int6
 	return json_is_integer(v) ? has && json_integer_value(v) == got : !has;
 }
 
-static int bool_as_given(json_t *o, const char *key, protobuf_c_boolean has,
-			 protobuf_c_boolean got)
+static int bool_as_given(json_t *o, const char *key, protobuf_c_boolean has, protobuf_c_boolean got)
 {
 	json_t *v = json_object_get(o, key);
 

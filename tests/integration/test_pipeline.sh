@@ -360,6 +360,13 @@ limit_refused=$(outbox_row limit-refused 0 true)
 check "outbox: the listing is cut by --limit, and says so" \
 	grep -q "refused in all, the first 1 listed" <<<"$("$BIN/claimctl" outbox refused --limit 1 2>&1 >/dev/null)"
 sql "DELETE FROM outbox WHERE event_id = $limit_refused" >/dev/null
+# What the operator runs when the alert fires finds the few refused
+# events through an index of theirs, not by reading a week of events
+# (in full, or in id order keeping the refused ones: a Filter).
+check_eq "outbox: the refused events found through an index of theirs" \
+	"$(psql -X -At "$CLAIMS_PG_DSN" -c "SET enable_seqscan = off" \
+		-c "EXPLAIN SELECT event_id FROM outbox WHERE refused_at IS NOT NULL ORDER BY event_id LIMIT 10" |
+		grep -cE 'Seq Scan|Filter')" 0
 # One old event still queued: the daemons' relays kept from it by holding
 # their turn (the relays' advisory lock) for the purge's duration.
 # (The coproc's descriptors copied at once: bash forgets TURN when psql

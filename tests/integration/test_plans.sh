@@ -9,7 +9,9 @@
 # plan may read a table whole, by a sequential scan or by an index
 # scanned without a condition (a partial index read through, say),
 # except the reference tables (formulas, their versions and guarantees:
-# a few hundred rows) and the head of a queue read under a LIMIT.
+# a few hundred rows) and the head of a queue read under a LIMIT. Then,
+# with a large register of professionals, none is found by reading it
+# whole.
 source "$(dirname "$0")/../lib.sh"
 
 ADMIN_DSN=$CLAIMS_PG_DSN
@@ -95,6 +97,29 @@ expect_plans reimburse reimburse_lock reimburse_history reimburse_write quote_st
 	outbox_pending
 expect_plans tpgate tp_professional_active tp_invoice_status tp_contract_member tp_rights \
 	tp_catalog zap_key
+
+# A register of professionals as large as a region's: a lookup by the
+# number alone reads the whole table, or the whole of its unique index,
+# which begins with the register (an Index Cond on the number only),
+# for every professional of every batch.
+check "50,000 professionals registered" psql -X -q "$FRESH_DSN" -c "
+	INSERT INTO professionals (id_kind, id_value, name, profession)
+	SELECT (ARRAY['RPPS', 'ADELI', 'FINESS'])[1 + g % 3], (10000000000 + g)::text, 'P', 'medecin'
+	FROM generate_series(1, 50000) g" -c "ANALYZE professionals"
+# whole_register_reads: from --plans on stdin, each statement reading
+# professionals by a sequential scan or by an index condition without
+# the register
+whole_register_reads() {
+	awk '
+	/^-- / { stmt = substr($0, 4); on = 0; next }
+	/Seq Scan on professionals/ { print stmt ": " $0; next }
+	/Index (Only )?Scan using professionals_id_kind_id_value_key/ { on = 1; next }
+	on && /Index Cond:/ { if ($0 !~ /id_kind/) print stmt ": " $0; on = 0 }'
+}
+for daemon in intake tpgate; do
+	check_eq "$daemon: professionals found by register and number in a large register" \
+		"$(CLAIMS_PG_DSN="$FRESH_DSN" "$BIN/$daemon" --plans 2>&1 | whole_register_reads)" ""
+done
 
 for daemon in intake reimburse tpgate; do
 	check "$daemon --help tells of --plans" grep -q -- "--plans" <<<"$("$BIN/$daemon" --help)"
