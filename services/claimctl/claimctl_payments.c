@@ -33,7 +33,8 @@
  *	them as list does: what goes to the bank. One transaction; payments
  *	another export is taking at the same moment are skipped, so two
  *	exports never share a payment. A run exported again prints the
- *	payments it took the first time and takes no new ones: a file lost
+ *	payments it took the first time (but those held since: given back
+ *	by the bank, they are not to be sent again) and takes no new ones: a file lost
  *	or a command timed out is made again without paying anyone twice;
  *	asked with other options (--payee, --limit) it is refused. A run is
  *	recorded (payment_runs: what it was asked, by whom, how many
