@@ -124,6 +124,7 @@
 #include "common/log.h"
 #include "common/outbox.h"
 #include "common/pg.h"
+#include "common/pgarray.h"
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "proto/reimbursement.pb-c.h"
@@ -131,6 +132,9 @@
 /* First key of the advisory lock an export takes on its run's name (the
  * second is its hash); see REIMBURSE_LOCK_CLASS for the others. */
 #define PAYMENTS_RUN_LOCK_CLASS "7415004"
+/* First key of the advisory locks settle takes on the references of its
+ * statement (the second is their hash). */
+#define PAYMENTS_REFERENCE_LOCK_CLASS "7415006"
 
 static int usage_on(FILE *out)
 {
@@ -400,6 +404,8 @@ struct action {
 	const char *name; /* "settle", ... */
 	int (*apply)(struct pg *db, const struct action *a, struct item *it, int *refused);
 	const char *reason; /* hold: the operator's reason */
+	/* NULL, or what the transaction takes first, before any item */
+	int (*begin)(struct pg *db, const struct item *t, int n);
 };
 
 /* Claim id order, then the given order (a claim given twice is done at
@@ -433,6 +439,8 @@ static int apply_all(const struct action *a, struct item *t, int n)
 		order[i] = &t[i];
 	qsort(order, (size_t)n, sizeof(*order), by_claim);
 	status = outbox_prepare(db) == OK ? pg_begin(db) : ERR;
+	if (status == OK && a->begin != NULL)
+		status = a->begin(db, t, n);
 	for (int i = 0; status == OK && i < n; i++)
 		status = a->apply(db, a, order[i], &refused);
 	free(order);
@@ -545,10 +553,36 @@ static int announce_settled(struct pg *db, PGresult *res, const struct item *t)
 			  CLAIMS__MESSAGE_TYPE__PAYMENT_SETTLED, &ev.base, trace, "claimctl");
 }
 
+/*
+ * The statement's references, each locked for the transaction, in their
+ * order (two statements at once never wait for each other in a circle):
+ * a statement settling under a reference runs alone, and sees every
+ * payment settled under it before. So every payment a reference settles
+ * is to one payee, which other_payee() relies on.
+ */
+static int lock_references(struct pg *db, const struct item *t, int n)
+{
+	struct pgarray refs;
+	const char *v[1];
+	int status;
+
+	pgarray_init(&refs);
+	for (int i = 0; i < n; i++)
+		pgarray_text(&refs, t[i].in.reference);
+	v[0] = pgarray_finish(&refs);
+	status = pg_exec_params(db,
+				"SELECT count(pg_advisory_xact_lock(" PAYMENTS_REFERENCE_LOCK_CLASS
+				", hashtext(r))) FROM (SELECT DISTINCT r FROM unnest($1::text[]) r"
+				" ORDER BY r OFFSET 0) s",
+				1, v, NULL);
+	pgarray_free(&refs);
+	return status;
+}
+
 /* The claim of a payment to another payee already settled under the
  * transfer's reference, said in why ("" when none): a transfer goes to
  * one account, so that is a line copied with the wrong claim id. Every
- * payment a reference settles is to one payee (this check holds it), so
+ * payment a reference settles is to one payee (lock_references()), so
  * one of them tells: a transfer paying a pharmacy's thousand claims
  * reads one row a line, not all those settled before it. */
 static int other_payee(struct pg *db, const struct item *t, char *why, size_t len)
@@ -964,24 +998,24 @@ int cmd_payments(int argc, char **argv)
 	if (strcmp(sub, "export") == 0)
 		return payments_export(argc, argv);
 	if (strcmp(sub, "settle") == 0 && argc == 3) {
-		const struct action settle = {"settle", settle_one, NULL};
+		const struct action settle = {"settle", settle_one, NULL, lock_references};
 
 		return apply_statement(&settle, argv[2], BANK_STATEMENT);
 	}
 	if (strcmp(sub, "return") == 0 && argc == 3) {
-		const struct action give_back = {"return", return_one, NULL};
+		const struct action give_back = {"return", return_one, NULL, NULL};
 
 		return apply_statement(&give_back, argv[2], BANK_RETURNS);
 	}
 	if (strcmp(sub, "hold") == 0 && argc >= 5 && strcmp(argv[2], "--reason") == 0) {
-		const struct action hold = {"hold", hold_one, argv[3]};
+		const struct action hold = {"hold", hold_one, argv[3], NULL};
 
 		if (!hold_reason_ok(argv[3]))
 			return usage();
 		return apply_claims(&hold, argc, argv, 4);
 	}
 	if (strcmp(sub, "release") == 0) {
-		const struct action release = {"release", release_one, NULL};
+		const struct action release = {"release", release_one, NULL, NULL};
 
 		return apply_claims(&release, argc, argv, 2);
 	}

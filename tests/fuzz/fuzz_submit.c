@@ -44,6 +44,24 @@ static int same_text(const char *a, const char *b)
 	return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
 }
 
+/* The file's name of a source kind (docs/protocol.md), independently of
+ * the command's table. */
+static const char *source_kind_name(Claims__ClaimSource kind)
+{
+	switch (kind) {
+	case CLAIMS__CLAIM_SOURCE__CLAIM_SOURCE_AMO:
+		return "amo";
+	case CLAIMS__CLAIM_SOURCE__CLAIM_SOURCE_FACILITY:
+		return "facility";
+	case CLAIMS__CLAIM_SOURCE__CLAIM_SOURCE_TIERS_PAYANT:
+		return "tiers_payant";
+	case CLAIMS__CLAIM_SOURCE__CLAIM_SOURCE_MEMBER:
+		return "member";
+	default:
+		return "unknown";
+	}
+}
+
 /* The member `key` of the JSON object o, as the message has it. */
 static int text_as_given(json_t *o, const char *key, const char *got)
 {
@@ -123,6 +141,11 @@ static void round_trip(json_t *j, int index)
 	CHECK(got->payee == (text_as_given(j, "payee", "professional")
 				     ? CLAIMS__PAYEE__PAYEE_PROFESSIONAL
 				     : CLAIMS__PAYEE__PAYEE_MEMBER));
+	CHECK(got->has_source_kind);
+	CHECK(strcmp(source_kind_name(got->source_kind),
+		     json_is_string(json_object_get(j, "source_kind"))
+			     ? json_string_value(json_object_get(j, "source_kind"))
+			     : "unknown") == 0);
 	CHECK(got->n_lines == json_array_size(json_object_get(j, "lines")));
 	for (size_t i = 0; i < got->n_lines; i++)
 		check_line(json_array_get(json_object_get(j, "lines"), i), got->lines[i]);
@@ -146,10 +169,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (claims == NULL)
 		return 0;
 	CHECK(json_is_array(claims));
+	/* Only a claim the command would send (within the socket's size,
+	 * the smaller) is sent and read back: a larger one is refused by
+	 * the receiving side, by design. */
 	json_array_foreach (claims, i, j) {
 		(void)check_claim(j, (int)i, 0);
-		(void)check_claim(j, (int)i, 1);
-		round_trip(j, (int)i);
+		if (check_claim(j, (int)i, 1) == OK)
+			round_trip(j, (int)i);
 	}
 	json_decref(claims);
 	return 0;

@@ -113,13 +113,12 @@ whole_register_reads() {
 	awk '
 	/^-- / { stmt = substr($0, 4); on = 0; next }
 	/Seq Scan on professionals/ { print stmt ": " $0; next }
-	/Index (Only )?Scan using professionals_id_kind_id_value_key/ { on = 1; next }
+	/(Index (Only )?Scan using|Bitmap Index Scan on) professionals_id_kind_id_value_key/ { on = 1; next }
 	on && /Index Cond:/ { if ($0 !~ /id_kind/) print stmt ": " $0; on = 0 }'
 }
-for daemon in intake tpgate; do
-	check_eq "$daemon: professionals found by register and number in a large register" \
-		"$(CLAIMS_PG_DSN="$FRESH_DSN" "$BIN/$daemon" --plans 2>&1 | whole_register_reads)" ""
-done
+# (intake looks professionals up by number; the front door by their key)
+check_eq "intake: professionals found by register and number in a large register" \
+	"$(CLAIMS_PG_DSN="$FRESH_DSN" "$BIN/intake" --plans 2>&1 | whole_register_reads)" ""
 
 for daemon in intake reimburse tpgate; do
 	check "$daemon --help tells of --plans" grep -q -- "--plans" <<<"$("$BIN/$daemon" --help)"

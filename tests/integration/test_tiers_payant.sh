@@ -523,6 +523,35 @@ check_eq "hold: no such claim, refused (exit 1)" \
 exit 1"
 check_eq "hold: a reason with a line break, or no claim: bad usage (exit 2)" \
 	"$(payments hold --reason "$(printf 'a\nb')" "$rejected" >/dev/null; echo $?) $(payments hold --reason x >/dev/null; echo $?)" "2 2"
+# Two statements at once under one reference for two payees: the second
+# waits for the first (a lock per reference) and refuses its line; not
+# waiting, it would see neither's rows and pay both.
+read -r race_a race_amount_a race_b race_amount_b < <(cat "$TEST_LOGS/tp-run-a.txt" "$TEST_LOGS/tp-run-b.txt" |
+	grep -v -e " $member_claim " -e " $rejected " |
+	awk '!seen[$4]++ { print $2, $5; if (++n == 2) exit }' | paste -d' ' - -)
+race_ref="E2E-$RUN_ID-race"
+held=""
+coproc RACE { psql -X -q -At "$CLAIMS_PG_DSN"; }
+race_in=${RACE[1]} race_out=${RACE[0]} race_pid=$RACE_PID
+echo "BEGIN; SELECT 'held' FROM pg_advisory_xact_lock(7415006, hashtext('$race_ref'));" >&"$race_in" 2>/dev/null &&
+	read -r -t 30 held <&"$race_out"
+check_eq "settle at once, one reference: the first statement holds it" "$held" held
+printf '%s %s %s\n' "$race_b" "$race_amount_b" "$race_ref" >"$TEST_LOGS/tp-pay-race.txt"
+payments settle "$TEST_LOGS/tp-pay-race.txt" >"$TEST_LOGS/tp-pay-race.out" &
+settle_pid=$!
+waiting_on_reference() {
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+	          AND wait_event = 'advisory' AND query LIKE '%7415006%'")" -ge 1 ]
+}
+check "settle at once, one reference: the second waits for it" wait_for 30 waiting_on_reference
+echo "UPDATE payments SET status = 'paid', paid_at = now(), bank_reference = '$race_ref'
+      WHERE claim_id = '$race_a'; COMMIT;" >&"$race_in" 2>/dev/null
+exec {race_in}>&-
+wait "$race_pid" 2>/dev/null
+wait "$settle_pid"
+check_eq "settle at once, one reference: ... then refuses the other payee's line (exit 1)" \
+	"$?:$(cat "$TEST_LOGS/tp-pay-race.out")" \
+	"1:$race_b refused reference $race_ref already settles a payment to another payee (claim $race_a)"
 check_eq "invoice: terminated contract, care after the end" \
 	"$(tp invoice --member "$TERMINATED" --invoice-id "$INV-2" "$TEST_LOGS/tp-lines-late.json" | jq -c '[.accepted, .reason_code]')" \
 	'[false,"NOT_COVERED"]'

@@ -13,6 +13,8 @@
 # and kept on doctors' fees with its value.
 # 023: the beneficiary rows of one person across a member's contracts
 # are named one person (person_id), existing rows and new ones.
+# 029: an index of 027 or 028 left invalid by a failed concurrent build
+# is built again.
 source "$(dirname "$0")/../lib.sh"
 
 ADMIN_DSN=$CLAIMS_PG_DSN
@@ -171,4 +173,22 @@ check "after 022, the worker loads them and starts" \
 check "every version loaded" grep -Eq '"msg":"[0-9]+ formula versions loaded, 0 refused"' "$LOG"
 stop_daemon "$LAST_PID"
 check_eq "and stops cleanly" "$?" 0
+
+# 028 and 029: the index 028 finds made beforehand by a concurrent build
+# that failed (here: built unique, on a column with a repeated value) is
+# invalid; 028 leaves it, 029 builds it again as 028 defines it.
+check "a database before 028" old_sql "DROP INDEX outbox_refused;
+	DELETE FROM schema_migrations WHERE name LIKE '028_%' OR name LIKE '029_%'"
+check "two events of one topic" old_sql "
+	INSERT INTO outbox (message_id, topic, key, msg_type, payload)
+	SELECT gen_random_uuid(), 'upgrade.$RUN_ID', 'k', 3, '\x00' FROM generate_series(1, 2)"
+psql -X -q "$OLD_DSN" -c "CREATE UNIQUE INDEX CONCURRENTLY outbox_refused ON outbox (topic)" \
+	>/dev/null 2>&1
+check_eq "a concurrent build that failed left outbox_refused invalid" \
+	"$(old_sql "SELECT indisvalid FROM pg_index WHERE indexrelid = 'outbox_refused'::regclass")" f
+check "brought up to date again" old_claimctl migrate --dir deploy/sql
+check_eq "029 built it again, valid, as 028 defines it" \
+	"$(old_sql "SELECT i.indisvalid || ' ' || pg_get_indexdef(i.indexrelid) FROM pg_index i
+		WHERE i.indexrelid = 'outbox_refused'::regclass")" \
+	"true CREATE INDEX outbox_refused ON public.outbox USING btree (event_id) WHERE (refused_at IS NOT NULL)"
 report
