@@ -419,6 +419,18 @@ static int by_claim(const void *a, const void *b)
 	return c != 0 ? c : (x > y) - (x < y);
 }
 
+/* The answer of an item that matched nothing to do: done already (`done`
+ * says how, e.g. "already paid R"), or, done NULL, refused for `why`. */
+static void answer_undone(struct item *t, const char *done, const char *why, int *refused)
+{
+	if (done != NULL) {
+		t->answer = xasprintf("%s %s", t->in.claim_id, done);
+	} else {
+		t->answer = xasprintf("%s refused %s", t->in.claim_id, why);
+		*refused = 1;
+	}
+}
+
 /*
  * The items, in one transaction, then their answers in the given order.
  * Payment rows are locked in claim id order, whatever the given order:
@@ -664,7 +676,7 @@ static int settle_why_not(struct pg *db, const struct item *t, char *why, size_t
 static int settle_one(struct pg *db, const struct action *a, struct item *t, int *refused)
 {
 	const char *v[3] = {t->in.claim_id, t->in.amount, t->in.reference};
-	char why[400];
+	char why[400], done[480];
 	PGresult *res;
 	int status, refusal;
 
@@ -672,8 +684,7 @@ static int settle_one(struct pg *db, const struct action *a, struct item *t, int
 	if (other_payee(db, t, why, sizeof(why)) != OK)
 		return ERR;
 	if (why[0] != '\0') {
-		t->answer = xasprintf("%s refused %s", t->in.claim_id, why);
-		*refused = 1;
+		answer_undone(t, NULL, why, refused);
 		return OK;
 	}
 	if (pg_exec_params(db, sql_settle, 3, v, &res) != OK)
@@ -689,12 +700,8 @@ static int settle_one(struct pg *db, const struct action *a, struct item *t, int
 	PQclear(res);
 	if (settle_why_not(db, t, why, sizeof(why), &refusal) != OK)
 		return ERR;
-	if (!refusal) {
-		t->answer = xasprintf("%s already paid %s%s", t->in.claim_id, t->in.reference, why);
-	} else {
-		t->answer = xasprintf("%s refused %s", t->in.claim_id, why);
-		*refused = 1;
-	}
+	snprintf(done, sizeof(done), "already paid %s%s", t->in.reference, why);
+	answer_undone(t, refusal ? NULL : done, why, refused);
 	return OK;
 }
 
@@ -792,7 +799,7 @@ static int return_one(struct pg *db, const struct action *a, struct item *t, int
 {
 	const char *v[5] = {t->in.claim_id, t->in.amount, t->in.reason, t->in.transfer,
 			    claimctl_operator()};
-	char why[400];
+	char why[400], done[480];
 	PGresult *res;
 	int status, again;
 
@@ -813,12 +820,8 @@ static int return_one(struct pg *db, const struct action *a, struct item *t, int
 	PQclear(res);
 	if (return_why_not(db, t, why, sizeof(why), &again) != OK)
 		return ERR;
-	if (again) {
-		t->answer = xasprintf("%s already returned %s", t->in.claim_id, why);
-	} else {
-		t->answer = xasprintf("%s refused %s", t->in.claim_id, why);
-		*refused = 1;
-	}
+	snprintf(done, sizeof(done), "already returned %s", why);
+	answer_undone(t, again ? done : NULL, why, refused);
 	return OK;
 }
 
@@ -911,12 +914,7 @@ static int hold_one(struct pg *db, const struct action *a, struct item *t, int *
 		return OK;
 	if (payment_state(db, t->in.claim_id, a->reason, &st) != OK)
 		return ERR;
-	if (st.held_for_reason) {
-		t->answer = xasprintf("%s already held", t->in.claim_id);
-	} else {
-		t->answer = xasprintf("%s refused %s", t->in.claim_id, st.words);
-		*refused = 1;
-	}
+	answer_undone(t, st.held_for_reason ? "already held" : NULL, st.words, refused);
 	return OK;
 }
 
@@ -924,6 +922,7 @@ static int release_one(struct pg *db, const struct action *a, struct item *t, in
 {
 	const char *v[2] = {t->in.claim_id, claimctl_operator()};
 	struct payment_state st;
+	char why[420];
 	PGresult *res;
 
 	(void)a;
@@ -936,12 +935,8 @@ static int release_one(struct pg *db, const struct action *a, struct item *t, in
 		return OK;
 	if (payment_state(db, t->in.claim_id, NULL, &st) != OK)
 		return ERR;
-	if (st.released) {
-		t->answer = xasprintf("%s already released", t->in.claim_id);
-	} else {
-		t->answer = xasprintf("%s refused not held: %s", t->in.claim_id, st.words);
-		*refused = 1;
-	}
+	snprintf(why, sizeof(why), "not held: %s", st.words);
+	answer_undone(t, st.released ? "already released" : NULL, why, refused);
 	return OK;
 }
 
