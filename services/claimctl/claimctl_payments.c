@@ -629,6 +629,24 @@ static const char sql_settle_why_not[] =
 	" FROM payments p WHERE p.claim_id = $1::uuid";
 /* clang-format on */
 
+/* What a claim without a payment is answered. */
+#define NO_PAYMENT "no payment for this claim (not decided, or unknown)"
+
+/* The row `sql` reads of a claim's payment ($1 the claim id), in *res;
+ * *res NULL, and why saying so, when the claim has none. */
+static int read_payment(struct pg *db, const char *sql, const char *const v[2], PGresult **res,
+			char *why, size_t len)
+{
+	if (pg_exec_params(db, sql, 2, v, res) != OK)
+		return ERR;
+	if (PQntuples(*res) == 0) {
+		PQclear(*res);
+		*res = NULL;
+		snprintf(why, len, "%s", NO_PAYMENT);
+	}
+	return OK;
+}
+
 /* Why a transfer matched no payment to settle, in why; *refusal unset
  * when it is the same transfer again (already paid under this
  * reference, possibly returned since: the statement and the record
@@ -639,19 +657,15 @@ static int settle_why_not(struct pg *db, const struct item *t, char *why, size_t
 	const char *status, *amount, *reference, *returned;
 	PGresult *res;
 
-	if (pg_exec_params(db, sql_settle_why_not, 2, v, &res) != OK)
+	*refusal = 1;
+	if (read_payment(db, sql_settle_why_not, v, &res, why, len) != OK)
 		return ERR;
-	if (PQntuples(res) == 0) {
-		snprintf(why, len, "no payment for this claim (not decided, or unknown)");
-		*refusal = 1;
-		PQclear(res);
+	if (res == NULL)
 		return OK;
-	}
 	status = PQgetvalue(res, 0, 0);
 	amount = PQgetvalue(res, 0, 1);
 	reference = PQgetvalue(res, 0, 2);
 	returned = PQgetvalue(res, 0, 4);
-	*refusal = 1;
 	why[0] = '\0';
 	if (returned[0] != '\0') {
 		*refusal = 0;
@@ -768,14 +782,11 @@ static int return_why_not(struct pg *db, const struct item *t, char *why, size_t
 	const char *status, *amount, *run, *reference;
 	PGresult *res;
 
-	if (pg_exec_params(db, sql_return_why_not, 2, v, &res) != OK)
-		return ERR;
 	*again = 0;
-	if (PQntuples(res) == 0) {
-		snprintf(why, len, "no payment for this claim (not decided, or unknown)");
-		PQclear(res);
+	if (read_payment(db, sql_return_why_not, v, &res, why, len) != OK)
+		return ERR;
+	if (res == NULL)
 		return OK;
-	}
 	status = PQgetvalue(res, 0, 0);
 	amount = PQgetvalue(res, 0, 1);
 	run = PQgetvalue(res, 0, 2);
@@ -878,8 +889,7 @@ static int payment_state(struct pg *db, const char *claim_id, const char *reason
 	st->held_for_reason = st->released = 0;
 	status = PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "";
 	if (status[0] == '\0') {
-		snprintf(st->words, sizeof(st->words),
-			 "no payment for this claim (not decided, or unknown)");
+		snprintf(st->words, sizeof(st->words), "%s", NO_PAYMENT);
 	} else if (strcmp(status, "held") == 0) {
 		st->held_for_reason = reason != NULL && strcmp(PQgetvalue(res, 0, 1), reason) == 0;
 		snprintf(st->words, sizeof(st->words), "held (%s)", PQgetvalue(res, 0, 1));
