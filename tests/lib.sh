@@ -124,6 +124,14 @@ wait_for() {
 	done
 }
 
+# quote_id_at WHEN [TAIL]: a quote id (UUID version 7) made at WHEN (as
+# date -d reads it), its last 12 hex digits the number TAIL (default 0)
+quote_id_at() {
+	local h
+	h=$(printf '%012x' $(($(date -u -d "$1" +%s) * 1000))) || return 1
+	printf '%s-%s-7000-8000-%012x\n' "${h:0:8}" "${h:8:4}" "${2:-0}"
+}
+
 # create_gap_formula CODE: a formula with CONFORT's guarantees, in force
 # from 2026-06-01 only (version 1): care before June has no version
 create_gap_formula() {

@@ -49,6 +49,7 @@ static const struct command commands[] = {
 	 " paid, given back"},
 	{"check", cmd_check, "check: counters, yearly sums and payments agree with the decisions"},
 	{"outbox", cmd_outbox, "outbox refused|retry|purge: events Kafka refused; old sent ones"},
+	{"quotes", cmd_quotes, "quotes purge: quotes whose validity ended long ago"},
 	{NULL, NULL, NULL},
 };
 

@@ -32,6 +32,7 @@ int cmd_contract(int argc, char **argv);
 int cmd_payments(int argc, char **argv);
 int cmd_outbox(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_quotes(int argc, char **argv);
 
 /* claimctl.c: settings of the commands, with the project's loopback
  * defaults (the same as the daemons'). */

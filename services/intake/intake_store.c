@@ -185,6 +185,14 @@ int intake_prepare(struct pg *db)
 		       " FROM quotes q LEFT JOIN beneficiaries b USING (beneficiary_id)"
 		       " WHERE q.quote_id = ANY($1::uuid[])",
 		       1) != OK ||
+	    /* Of the quotes not stored, those made before the last
+	     * purge's cut: ids of version 7, whose first bits are the
+	     * time they were made (migration 030). */
+	    pg_prepare(db, "intake_quotes_purged",
+		       "SELECT x.id::text FROM unnest($1::uuid[]) AS x(id)"
+		       " WHERE substr(x.id::text, 15, 1) = '7'"
+		       " AND x.id < (SELECT uuid_v7_floor(max(cut)) FROM quote_purges)",
+		       1) != OK ||
 	    pg_prepare(db, "intake_insert_claims", sql_insert_claims, 33) != OK ||
 	    pg_prepare(db, "intake_insert_rejections", sql_insert_rejections, 11) != OK)
 		return ERR;
@@ -630,11 +638,69 @@ static const char *quote_problem(const struct intake_item *it, PGresult *res)
 	return "QUOTE_UNKNOWN";
 }
 
+/* Whether quote_id is among the ids of a result's first column. */
+static int quote_listed(const char *quote_id, PGresult *res)
+{
+	for (int r = 0; r < PQntuples(res); r++)
+		if (strcasecmp(PQgetvalue(res, r, 0), quote_id) == 0)
+			return 1;
+	return 0;
+}
+
+/* The unknown quotes (marked QUOTE_UNKNOWN by check_quotes) made before
+ * the last purge's cut (migration 030): purged after their validity
+ * ended, or never stored and older than any quote kept; no invoice can
+ * cite them any more, and the refusal is final. The others may yet be
+ * stored: refused, nothing recorded. Asked only when a batch cites an
+ * unknown quote. */
+static int judge_unknown_quotes(struct pg *db, struct intake_item *items, int n,
+				const char *unknown)
+{
+	struct pgarray ids;
+	const char *v[1];
+	PGresult *res;
+	int status, wanted = 0;
+
+	pgarray_init(&ids);
+	for (int i = 0; i < n; i++)
+		if (unknown[i]) {
+			pgarray_text(&ids, items[i].s->quote_id);
+			wanted++;
+		}
+	v[0] = pgarray_finish(&ids);
+	status = wanted ? pg_exec_prepared(db, "intake_quotes_purged", 1, v, NULL, NULL, &res) : OK;
+	pgarray_free(&ids);
+	if (status != OK || !wanted)
+		return status;
+	for (int i = 0; i < n; i++) {
+		if (!unknown[i])
+			continue;
+		if (quote_listed(items[i].s->quote_id, res)) {
+			intake_reject(&items[i].out, "QUOTE_EXPIRED", "quote_id",
+				      "the quote was made before the quotes kept: its validity"
+				      " has ended");
+			items[i].state = REJECT;
+		} else {
+			/* Perhaps not yet: the quote server stores its quotes
+			 * a moment after answering them. Recorded, the refusal
+			 * would answer every later copy of this invoice. */
+			intake_reject(&items[i].out, "QUOTE_UNKNOWN", "quote_id",
+				      "no stored quote has this id (a quote is stored a moment"
+				      " after its answer): nothing recorded, send it again");
+			items[i].out.unrecorded = 1;
+			items[i].state = UNRECORDED;
+		}
+	}
+	PQclear(res);
+	return OK;
+}
+
 static int check_quotes(struct pg *db, struct intake_item *items, int n)
 {
 	struct pgarray ids;
 	const char *v[1];
 	PGresult *res;
+	char *unknown;
 	int status, wanted = 0;
 
 	pgarray_init(&ids);
@@ -649,6 +715,7 @@ static int check_quotes(struct pg *db, struct intake_item *items, int n)
 	pgarray_free(&ids);
 	if (status != OK || !wanted)
 		return status;
+	unknown = xcalloc((size_t)n, 1);
 	for (int i = 0; i < n; i++) {
 		const char *problem;
 
@@ -656,14 +723,7 @@ static int check_quotes(struct pg *db, struct intake_item *items, int n)
 			continue;
 		problem = quote_problem(&items[i], res);
 		if (problem != NULL && strcmp(problem, "QUOTE_UNKNOWN") == 0) {
-			/* Perhaps not yet: the quote server stores its quotes
-			 * a moment after answering them. Recorded, the refusal
-			 * would answer every later copy of this invoice. */
-			intake_reject(&items[i].out, problem, "quote_id",
-				      "no stored quote has this id (a quote is stored a moment"
-				      " after its answer): nothing recorded, send it again");
-			items[i].out.unrecorded = 1;
-			items[i].state = UNRECORDED;
+			unknown[i] = 1;
 		} else if (problem != NULL) {
 			intake_reject(&items[i].out, problem, "quote_id",
 				      "the quote is expired, or not for this professional and"
@@ -672,7 +732,9 @@ static int check_quotes(struct pg *db, struct intake_item *items, int n)
 		}
 	}
 	PQclear(res);
-	return OK;
+	status = judge_unknown_quotes(db, items, n, unknown);
+	free(unknown);
+	return status;
 }
 
 /* ---- the events ------------------------------------------------------------------------ */

@@ -262,7 +262,7 @@ check_eq "bad input: ... one rejection recorded" \
 intake_dead=$(dead_letters 9191)
 cat >"$TEST_LOGS/unknown-quote.json" <<JSON
 {"source":"quote-$RUN_ID","source_kind":"facility","external_id":"Q1","membership_number":"${P}00002",
- "quote_id":"01900000-0000-7000-8000-00000000dead",
+ "quote_id":"$(quote_id_at now)",
  "lines":[{"line_ref":"L1","act_code":"G","category":"CONSULT_GP","care_date":"2026-03-10","charged_cents":3000,"brss_cents":3000,"amo_rate":70}]}
 JSON
 check "bad input: a claim citing an unknown quote: sent" "$BIN/claimctl" submit "$TEST_LOGS/unknown-quote.json"

@@ -305,6 +305,19 @@ check_eq "payments export: the run is recorded" \
 	"$(sql "SELECT status, run_id FROM payments WHERE claim_id = '$CLAIM'")" "sent|$RUN"
 check_eq "status: sent while the bank has not paid" "$(tp status --invoice-id "$INV-1" | jq -c '[.status, .payment_status]')" \
 	'["computed","sent"]'
+# Member payments of this test's own (upstream claims, paid to the
+# member), for what follows to lock, export and settle: the test does not
+# rely on what other tests left in the database.
+MEMBER_SOURCE="tp-member-$RUN_ID"
+create_members "${P}5" 2 CONFORT # two payees: two statements race below
+claims_file "${P}5" 2 20 "$MEMBER_SOURCE" >"$TEST_LOGS/tp-member-claims.json"
+check "payments: claims paid to the member, of this test's own, accepted" \
+	"$BIN/claimctl" submit --sync "$TEST_LOGS/tp-member-claims.json" >>"$LOG" 2>&1
+member_paid() {
+	[ "$(sql "SELECT count(*) FROM payments p JOIN claims c USING (claim_id)
+		WHERE c.source = '$MEMBER_SOURCE' AND p.payee = 'member' AND p.status = 'pending'")" = 20 ]
+}
+check "payments: ... decided, their payments owed" wait_for 60 member_paid
 # A payment another export holds (its row locked) is skipped, not waited for.
 held=$(sql "SELECT payment_id FROM payments WHERE status = 'pending' AND payee = 'member' ORDER BY payment_id LIMIT 1")
 if [ -n "$held" ]; then
@@ -322,13 +335,13 @@ if [ -n "$held" ]; then
 else
 	fail "payments export: a pending member payment to lock" "none in the database"
 fi
-# Between them they take what was pending (up to their limits), each
+# Between them they take the oldest pending (up to their limits), each
 # payment once.
 sql "SELECT payment_id FROM payments WHERE status = 'pending' AND payee = 'member'
-	ORDER BY payment_id LIMIT 600" | sort >"$TEST_LOGS/tp-pending.txt"
-payments export --run "$RUN-a" --payee member --limit 300 >"$TEST_LOGS/tp-run-a.txt" &
+	ORDER BY payment_id LIMIT 10" | sort >"$TEST_LOGS/tp-pending.txt"
+payments export --run "$RUN-a" --payee member --limit 5 >"$TEST_LOGS/tp-run-a.txt" &
 export_a=$!
-payments export --run "$RUN-b" --payee member --limit 300 >"$TEST_LOGS/tp-run-b.txt" &
+payments export --run "$RUN-b" --payee member --limit 5 >"$TEST_LOGS/tp-run-b.txt" &
 export_b=$!
 wait "$export_a"
 rc_a=$?
@@ -641,7 +654,7 @@ check_eq "invoice: someone else's quote" \
 	"$(tp invoice --member "$COVERED" --rank 3 --invoice-id "$INV-5" --quote "$QUOTE" "$TEST_LOGS/tp-lines.json" | jq -r .reason_code)" \
 	QUOTE_MISMATCH
 check_eq "invoice: a quote that does not exist" \
-	"$(tp invoice --member "$COVERED" --invoice-id "$INV-6" --quote 01900000-0000-7000-8000-000000000000 "$TEST_LOGS/tp-lines.json" | jq -r .reason_code)" \
+	"$(tp invoice --member "$COVERED" --invoice-id "$INV-6" --quote "$(quote_id_at now)" "$TEST_LOGS/tp-lines.json" | jq -r .reason_code)" \
 	QUOTE_UNKNOWN
 # A quote not yet stored when its invoice arrives (the quote server
 # stores its quotes a moment after answering them): refused, nothing
@@ -674,6 +687,83 @@ sql "UPDATE quotes SET valid_until = (now() AT TIME ZONE 'UTC' - interval '12 ho
 check_eq "invoice: a quote on its last day somewhere on earth is honoured" \
 	"$(tp invoice --member "$COVERED" --invoice-id "$INV-8" --quote "$Q2" "$TEST_LOGS/tp-lines.json" | jq -r .accepted)" \
 	true
+
+# ---- quotes purged ------------------------------------------------------------------------------
+# claimctl quotes purge deletes the quotes whose validity ended more
+# than N days ago, made before that day (the cut). An invoice citing one,
+# or citing any quote made before the cut and not stored, is then
+# refused QUOTE_EXPIRED, recorded: not QUOTE_UNKNOWN, kept for replay for
+# ever. The quotes below are the first quote's row under other ids.
+check_eq "quotes purge: a quote's id sorts within the day it was stored (the time the purge reads)" \
+	"$(sql "SELECT quote_id >= uuid_v7_floor((created_at AT TIME ZONE 'UTC')::date)
+		AND quote_id < uuid_v7_floor((created_at AT TIME ZONE 'UTC')::date + 1)
+		FROM quotes WHERE quote_id = '$QUOTE'")" t
+TAIL=$((10#$RUN_ID))
+copy_quote() { # copy_quote ID VALID_UNTIL (days from today)
+	sql "INSERT INTO quotes (quote_id, professional_id, beneficiary_id, contract_id, request, result,
+		total_charged_cents, total_amc_cents, total_rac_cents, valid_until)
+	     SELECT '$1', professional_id, beneficiary_id, contract_id, request, result,
+		total_charged_cents, total_amc_cents, total_rac_cents, current_date + $2
+	     FROM quotes WHERE quote_id = '$QUOTE'" >/dev/null
+}
+GONE=$(quote_id_at '200 days ago' "$TAIL")
+copy_quote "$GONE" -170
+LONG=$(quote_id_at '200 days ago' $((TAIL + 1))) # made long ago, valid still
+copy_quote "$LONG" 5
+RECENT=$(quote_id_at '30 days ago' "$TAIL") # expired within the days kept
+copy_quote "$RECENT" -20
+NEVER=$(quote_id_at '200 days ago' $((TAIL + 2)))                   # never stored
+NOT_OURS=$(quote_id_at '200 days ago' $((TAIL + 3)) | sed 's/-7000-/-4000-/') # version 4: no time
+LATE=$(quote_id_at now $((TAIL + 4)))                                # made today, not stored yet
+# 12,001 expired quotes made 300 days ago: slices of 5,000, to the end.
+MANY=$(quote_id_at '300 days ago' $((TAIL * 65536)))
+MANY_LAST=$(quote_id_at '300 days ago' $((TAIL * 65536 + 12000)))
+sql "INSERT INTO quotes (quote_id, professional_id, beneficiary_id, contract_id, request, result,
+	total_charged_cents, total_amc_cents, total_rac_cents, valid_until)
+     SELECT (substr('$MANY', 1, 24) || lpad(to_hex($TAIL::bigint * 65536 + i), 12, '0'))::uuid,
+	professional_id, beneficiary_id, contract_id, request, result,
+	total_charged_cents, total_amc_cents, total_rac_cents, current_date - 270
+     FROM quotes, generate_series(0, 12000) i WHERE quote_id = '$QUOTE'" >/dev/null
+purged=$(CLAIMS_OPERATOR="purger-$RUN_ID" "$BIN/claimctl" quotes purge --days 90 2>>"$LOG")
+check_eq "quotes purge: exit 0" "$?" 0
+check "quotes purge: says how many, and the cut" \
+	grep -Eq '^[0-9]+ quote\(s\) purged: validity ended before [0-9]{4}-[0-9]{2}-[0-9]{2}$' <<<"$purged"
+check "quotes purge: in slices, to the end (${purged%% *} purged)" test "${purged%% *}" -ge 12002
+check_eq "quotes purge: the quotes expired before the cut gone; one still valid, one expired since, kept" \
+	"$(sql "SELECT string_agg(name, ' ' ORDER BY name) FROM (VALUES ('gone', '$GONE'), ('long', '$LONG'),
+		('recent', '$RECENT'), ('many', '$MANY'), ('many-last', '$MANY_LAST')) v(name, id)
+		WHERE EXISTS (SELECT 1 FROM quotes WHERE quote_id = v.id::uuid)")" "long recent"
+check_eq "quotes purge: recorded with its cut, operator and count, finished" \
+	"$(sql "SELECT cut = (now() AT TIME ZONE 'UTC')::date - 90, made_by, quotes, finished_at IS NOT NULL
+		FROM quote_purges ORDER BY purge_id DESC LIMIT 1")" "t|purger-$RUN_ID|${purged%% *}|t"
+check "quotes purge: again, none left" \
+	grep -q '^0 quote(s) purged' <<<"$("$BIN/claimctl" quotes purge --days 90 2>>"$LOG")"
+for bad in "--days 0" "--days x" "--days 36501" "--weeks 3" "--days"; do
+	# shellcheck disable=SC2086 # the options, split
+	"$BIN/claimctl" quotes purge $bad >/dev/null 2>&1
+	check_eq "quotes purge: '$bad' is a usage error" "$?" 2
+done
+check "quotes purge: --help" bash -c "'$BIN/claimctl' quotes purge --help | grep -q 'Usage: claimctl quotes purge'"
+sleep 1 # a new second of the rate limit
+cites() { # cites INVOICE_ID QUOTE_ID: the invoice's reason code, or accepted
+	tp invoice --member "$COVERED" --invoice-id "$1" --quote "$2" "$TEST_LOGS/tp-lines.json" |
+		jq -r 'if .accepted then "accepted" else .reason_code end'
+}
+check_eq "invoice: a purged quote: QUOTE_EXPIRED" "$(cites "$INV-p1" "$GONE")" QUOTE_EXPIRED
+check_eq "... recorded under the invoice's id, final" \
+	"$(tp status --invoice-id "$INV-p1" | jq -c '[.status, .reason_code]')" '["rejected","QUOTE_EXPIRED"]'
+check_eq "invoice: a quote made before the cut, never stored: QUOTE_EXPIRED" \
+	"$(cites "$INV-p2" "$NEVER")" QUOTE_EXPIRED
+check_eq "invoice: a quote made before the cut, valid still, kept: accepted" \
+	"$(cites "$INV-p3" "$LONG")" accepted
+check_eq "invoice: a quote expired since the cut, kept: QUOTE_EXPIRED" \
+	"$(cites "$INV-p4" "$RECENT")" QUOTE_EXPIRED
+check_eq "invoice: an id of no quote of ours (version 4), not stored: QUOTE_UNKNOWN" \
+	"$(cites "$INV-p5" "$NOT_OURS")" QUOTE_UNKNOWN
+check_eq "invoice: a quote made after the cut, not stored yet: QUOTE_UNKNOWN, nothing recorded" \
+	"$(cites "$INV-p6" "$LATE"):$(sql "SELECT count(*) FROM claim_rejections WHERE external_id IN ('$INV-p5', '$INV-p6')")" \
+	QUOTE_UNKNOWN:0
+
 check_eq "status: terminated contract's invoice rejected with its reason" \
 	"$(tp status --invoice-id "$INV-2" | jq -c '[.status, .reason_code]')" '["rejected","NOT_COVERED"]'
 check_eq "status: not covered, with its reason" \
