@@ -255,11 +255,17 @@ struct rules_renewal_params {
 	int32_t audio_months;
 };
 
+#define RULES_MAX_EXEMPT_RATES 4
+
 struct rules_responsible_params {
 	rules_date_t since;
 	int32_t non_optam_max_pct;    /* 200 % BRSS */
 	int32_t non_optam_gap_points; /* 20 points below the OPTAM cover */
 	int32_t parcours_ref_rate;    /* 70 %: the AMO rate inside the parcours */
+	/* AMO rates of medicines whose TM the contract need not cover (30
+	 * and 15 %: a medical service rendered moderate or low). */
+	int32_t pharma_tm_exempt_rates[RULES_MAX_EXEMPT_RATES];
+	int32_t n_pharma_tm_exempt_rates;
 };
 
 struct rules_act {

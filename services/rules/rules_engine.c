@@ -664,6 +664,20 @@ static void step_franchise(struct line_ctx *c)
 
 /* ---- step 4: room and reference AMO ------------------------------------ */
 
+/* A medicine at a rate whose TM a responsible contract need not cover
+ * (the parameters in force: 30 and 15 %). */
+static bool pharma_tm_exempt(const struct line_ctx *c)
+{
+	const struct rules_responsible_params *r = c->ps.responsible;
+
+	if (c->l->category != RULES_CAT_PHARMA)
+		return false;
+	for (int i = 0; i < r->n_pharma_tm_exempt_rates; i++)
+		if (c->rate == r->pharma_tm_exempt_rates[i])
+			return true;
+	return false;
+}
+
 static void step_reference(struct line_ctx *c)
 {
 	const struct rules_line *l = c->l;
@@ -675,8 +689,7 @@ static void step_reference(struct line_ctx *c)
 		c->ref = rules_pct(c->brss, c->ps.responsible->parcours_ref_rate);
 		note(c, RULES_R_OUTSIDE_PARCOURS);
 	}
-	c->tm_mandatory = c->responsible && c->rate > 0 &&
-			  !(l->category == RULES_CAT_PHARMA && (c->rate == 15 || c->rate == 30));
+	c->tm_mandatory = c->responsible && c->rate > 0 && !pharma_tm_exempt(c);
 	c->tm = rules_max(0, rules_min(l->charged_cents, c->brss) - c->ref);
 }
 

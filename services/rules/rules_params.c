@@ -44,6 +44,9 @@ struct member {
 	int64_t max;
 };
 
+/* A member that is not one integer: its key and its reader. */
+typedef int (*read_other_fn)(json_t *obj, const char *path, void *version, struct rules_error *err);
+
 struct group {
 	const char *name;
 	size_t array_off; /* offset of the versions array in rules_params */
@@ -51,6 +54,8 @@ struct group {
 	size_t size;	  /* size of one version */
 	const struct member *members;
 	size_t n_members;
+	const char *other; /* NULL: none */
+	read_other_fn read_other;
 };
 
 /* clang-format off */
@@ -114,21 +119,25 @@ static const struct member responsible_members[] = {
 	M32(struct rules_responsible_params, parcours_ref_rate, 1, 100),
 };
 
+static int read_ceilings(json_t *obj, const char *path, void *version, struct rules_error *err);
+static int read_exempt_rates(json_t *obj, const char *path, void *version, struct rules_error *err);
+
 /* clang-format off */
-#define GROUP(name, T, members)                                                            \
+#define GROUP(name, T, members, other, read_other)                                         \
 	{#name, offsetof(struct rules_params, name), offsetof(struct rules_params, n_##name), \
-	 sizeof(T), members, COUNT(members)}
+	 sizeof(T), members, COUNT(members), other, read_other}
 /* clang-format on */
 
 static const struct group groups[] = {
-	GROUP(pf, struct rules_pf_params, pf_members),
-	GROUP(franchise, struct rules_franchise_params, franchise_members),
-	GROUP(fjh, struct rules_fjh_params, fjh_members),
-	GROUP(fpu, struct rules_fpu_params, fpu_members),
-	GROUP(optics, struct rules_optics_params, optics_members),
-	GROUP(audio, struct rules_audio_params, audio_members),
-	GROUP(renewal, struct rules_renewal_params, renewal_members),
-	GROUP(responsible, struct rules_responsible_params, responsible_members),
+	GROUP(pf, struct rules_pf_params, pf_members, NULL, NULL),
+	GROUP(franchise, struct rules_franchise_params, franchise_members, NULL, NULL),
+	GROUP(fjh, struct rules_fjh_params, fjh_members, NULL, NULL),
+	GROUP(fpu, struct rules_fpu_params, fpu_members, NULL, NULL),
+	GROUP(optics, struct rules_optics_params, optics_members, "ceilings_cents", read_ceilings),
+	GROUP(audio, struct rules_audio_params, audio_members, NULL, NULL),
+	GROUP(renewal, struct rules_renewal_params, renewal_members, NULL, NULL),
+	GROUP(responsible, struct rules_responsible_params, responsible_members,
+	      "pharma_tm_exempt_rates", read_exempt_rates),
 };
 
 /* Every version struct starts with its `since` date. */
@@ -243,9 +252,9 @@ static const char *const lens_pairs[RULES_LENS_KINDS][RULES_LENS_KINDS] = {
 	{NULL, NULL, "very_complex+very_complex"},
 };
 
-static int read_ceilings(json_t *obj, const char *path, struct rules_optics_params *o,
-			 struct rules_error *err)
+static int read_ceilings(json_t *obj, const char *path, void *version, struct rules_error *err)
 {
+	struct rules_optics_params *o = version;
 	static const char *const keys[] = {
 		"simple+simple",
 		"simple+complex",
@@ -278,6 +287,32 @@ static int read_ceilings(json_t *obj, const char *path, struct rules_optics_para
 	return RULES_OK;
 }
 
+/* The AMO rates of medicines whose TM a responsible contract need not
+ * cover (CSS R871-2: at 30 and 15 %): a list, empty if none, of rates
+ * from 1 to 99 (at 100 % there is no TM; at 0, nothing reimbursed). */
+static int read_exempt_rates(json_t *obj, const char *path, void *version, struct rules_error *err)
+{
+	static const char key[] = "pharma_tm_exempt_rates";
+	struct rules_responsible_params *r = version;
+	json_t *rates = json_object_get(obj, key), *rate;
+	size_t i;
+
+	if (rates == NULL)
+		return rules_error_at(err, path, key, "missing");
+	if (!json_is_array(rates) || json_array_size(rates) > RULES_MAX_EXEMPT_RATES)
+		return rules_error_at(err, path, key, "must be an array of at most %d rates",
+				      RULES_MAX_EXEMPT_RATES);
+	json_array_foreach (rates, i, rate) {
+		if (!json_is_integer(rate) || json_integer_value(rate) < 1 ||
+		    json_integer_value(rate) > 99)
+			return rules_error_at(err, path, key,
+					      "rate %zu must be an integer from 1 to 99", i);
+		r->pharma_tm_exempt_rates[i] = (int32_t)json_integer_value(rate);
+	}
+	r->n_pharma_tm_exempt_rates = (int32_t)json_array_size(rates);
+	return RULES_OK;
+}
+
 static int read_version(json_t *obj, const struct group *g, const char *path, void *version,
 			struct rules_error *err)
 {
@@ -287,8 +322,8 @@ static int read_version(json_t *obj, const struct group *g, const char *path, vo
 	keys[n++] = "since";
 	keys[n++] = "source";
 	keys[n++] = "note";
-	if (g->array_off == offsetof(struct rules_params, optics))
-		keys[n++] = "ceilings_cents";
+	if (g->other != NULL)
+		keys[n++] = g->other;
 	for (size_t i = 0; i < g->n_members; i++)
 		keys[n++] = g->members[i].name;
 	keys[n] = NULL;
@@ -299,9 +334,7 @@ static int read_version(json_t *obj, const struct group *g, const char *path, vo
 	for (size_t i = 0; i < g->n_members; i++)
 		if (read_member(obj, &g->members[i], path, version, err) != RULES_OK)
 			return RULES_ERR;
-	if (g->array_off == offsetof(struct rules_params, optics))
-		return read_ceilings(obj, path, version, err);
-	return RULES_OK;
+	return g->other != NULL ? g->read_other(obj, path, version, err) : RULES_OK;
 }
 
 static int read_array(json_t *root, const char *name, size_t max, json_t **arr,

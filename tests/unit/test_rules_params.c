@@ -46,6 +46,9 @@ static void test_deploy_file(void)
 	CHECK_EQ_I64(params.franchise[0].transport_daily_cap_cents, 800);
 	CHECK_EQ_I64(params.fjh[0].per_day_cents, 2000);
 	CHECK_EQ_I64(params.optics[0].ceiling_cents[0][1], 56000);
+	CHECK_EQ_I64(params.responsible[0].n_pharma_tm_exempt_rates, 2);
+	CHECK_EQ_I64(params.responsible[0].pharma_tm_exempt_rates[0], 15);
+	CHECK_EQ_I64(params.responsible[0].pharma_tm_exempt_rates[1], 30);
 	CHECK_EQ_I64(params.optics[0].ceiling_cents[1][0], 56000);
 	CHECK_EQ_I64(params.optics[0].ceiling_cents[2][2], 80000);
 	CHECK_EQ_I64(params.optics[0].frame_cap_cents, 10000);
@@ -190,6 +193,46 @@ static void test_engine_uses_the_date(void)
 	free(p);
 }
 
+/* A medicine at 30 % on a responsible contract covering 0 %: its TM is
+ * not due while the rate is exempt, and due from the day a version of
+ * the parameters exempts no rate (a decree, for the test only). */
+static void test_exempt_rates_by_date(void)
+{
+	json_t *root = deploy_json();
+	struct rules_params *p = malloc(sizeof *p);
+	struct rules_contract c;
+	struct rules_line l[2];
+	struct rules_request req = {{19800501, 0}, &c, NULL, 0, l, 2};
+	struct rules_line_result r[2];
+	struct rules_totals t;
+	struct rules_error err;
+
+	REQUIRE(root != NULL && p != NULL);
+	json_array_append_new(json_object_get(root, "responsible"),
+			      json_loads("{\"since\": \"2026-07-01\", \"non_optam_max_pct\": 200,"
+					 "\"non_optam_gap_points\": 20, \"parcours_ref_rate\": 70,"
+					 "\"pharma_tm_exempt_rates\": []}",
+					 0, NULL));
+	CHECK(rules_params_from_json(root, p, &err) == RULES_OK);
+	json_decref(root);
+	rules_contract_init(&c, true);
+	c.g[RULES_CAT_PHARMA].form = RULES_FORM_PCT;
+	c.g[RULES_CAT_PHARMA].pct_brss = 0;
+	for (int i = 0; i < 2; i++) {
+		rules_line_init(&l[i]);
+		l[i].category = RULES_CAT_PHARMA;
+		l[i].charged_cents = 1000;
+		l[i].brss_cents = 1000;
+		l[i].amo_rate = 30;
+	}
+	l[0].date = 20260630;
+	l[1].date = 20260701;
+	REQUIRE(rules_compute(p, &req, r, &t, &err) == RULES_OK);
+	CHECK_EQ_I64(r[0].amc_cents, 0);
+	CHECK_EQ_I64(r[1].amc_cents, 700); /* the TM: 70 % of 10 euros */
+	free(p);
+}
+
 static const struct {
 	const char *path;
 	const char *value; /* NULL: delete */
@@ -223,6 +266,15 @@ static const struct {
 	/* The TM (100 % BRSS) is always covered; the reference is a rate. */
 	{"responsible[0].non_optam_max_pct", "99", "responsible[0].non_optam_max_pct"},
 	{"responsible[0].parcours_ref_rate", "0", "responsible[0].parcours_ref_rate"},
+	/* At 100 % there is no TM; at 0 nothing is reimbursed. */
+	{"responsible[0].pharma_tm_exempt_rates", NULL, "responsible[0].pharma_tm_exempt_rates"},
+	{"responsible[0].pharma_tm_exempt_rates", "[100]", "responsible[0].pharma_tm_exempt_rates"},
+	{"responsible[0].pharma_tm_exempt_rates", "[0]", "responsible[0].pharma_tm_exempt_rates"},
+	{"responsible[0].pharma_tm_exempt_rates", "[\"15\"]",
+	 "responsible[0].pharma_tm_exempt_rates"},
+	{"responsible[0].pharma_tm_exempt_rates", "15", "responsible[0].pharma_tm_exempt_rates"},
+	{"responsible[0].pharma_tm_exempt_rates", "[15, 30, 35, 40, 45]",
+	 "responsible[0].pharma_tm_exempt_rates"},
 	{"acts[0].category", "\"DENTIST\"", "acts[0].category"},
 	{"acts[0].code", "\"ABCDEFGHIJKLMNOPQ\"", "acts[0].code"},
 	{"acts[0].amo_rate", "150", "acts[0].amo_rate"},
@@ -273,6 +325,7 @@ int main(void)
 	RUN(test_act_lookup);
 	RUN(test_versions_by_date);
 	RUN(test_engine_uses_the_date);
+	RUN(test_exempt_rates_by_date);
 	RUN(test_faults);
 	RUN(test_syntax);
 	return test_report();
