@@ -24,6 +24,7 @@
 
 #include "claimctl/claimctl.h"
 #include "common/log.h"
+#include "common/util.h"
 
 struct command {
 	const char *name;
@@ -48,6 +49,8 @@ static const struct command commands[] = {
 	 "payments list|export|settle|return|hold|release: what is owed, sent to the bank,"
 	 " paid, given back"},
 	{"check", cmd_check, "check: counters, yearly sums and payments agree with the decisions"},
+	{"duplicates", cmd_duplicates,
+	 "duplicates [clear]: the same care paid under two claims"},
 	{"outbox", cmd_outbox, "outbox refused|retry|purge: events Kafka refused; old sent ones"},
 	{"quotes", cmd_quotes, "quotes purge: quotes whose validity ended long ago"},
 	{NULL, NULL, NULL},
@@ -73,6 +76,18 @@ int claimctl_wants_help(int argc, char **argv)
 const char *claimctl_operator(void)
 {
 	return claimctl_env("CLAIMS_OPERATOR", claimctl_env("USER", "operator"));
+}
+
+int claimctl_reason_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 200 || !utf8_valid(s))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
 }
 
 /* printf and fputs only fill a buffer: a full disk or a closed pipe

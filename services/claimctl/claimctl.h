@@ -33,6 +33,7 @@ int cmd_payments(int argc, char **argv);
 int cmd_outbox(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_quotes(int argc, char **argv);
+int cmd_duplicates(int argc, char **argv);
 
 /* claimctl.c: settings of the commands, with the project's loopback
  * defaults (the same as the daemons'). */
@@ -48,6 +49,10 @@ int claimctl_wants_help(int argc, char **argv);
 /* Who runs the command, for the records that name one (the audit log,
  * payment runs): CLAIMS_OPERATOR, else $USER, else "operator". */
 const char *claimctl_operator(void);
+/* An operator's reason (a hold, a duplicate cleared): text of 1 to 200
+ * bytes, UTF-8 (which the database demands), no control characters to
+ * break the line it is listed on. */
+int claimctl_reason_ok(const char *s);
 /* OK when what the command printed reached standard output whole, else
  * ERR with a line on stderr naming `who` (e.g. "claimctl payments"). */
 int claimctl_stdout_written(const char *who) MUST_CHECK;

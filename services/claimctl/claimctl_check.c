@@ -62,9 +62,9 @@
 #include <string.h>
 
 #include "claimctl/claimctl.h"
+#include "claimctl/claimctl_scope.h"
 #include "common/pg.h"
 #include "common/pgarray.h"
-#include "common/util.h"
 #include "rules/rules.h"
 
 #define SHOWN_MAX     10
@@ -72,23 +72,11 @@
 
 static int usage_on(FILE *out)
 {
-	fprintf(out, "Usage: claimctl check [--since YYYY-MM-DD | --days N] [--member NUMBER]\n"
+	fprintf(out, "Usage: claimctl check " CLAIMCTL_SCOPE_USAGE "\n"
 		     "  --days N: the claims of the last N days (N from 1)\n"
 		     "Settings: CLAIMS_PG_DSN.\n");
 	return out == stdout ? 0 : EXIT_USAGE;
 }
-
-/* clang-format off */
-/* The claims in scope: $1 since (date or NULL), $2 member (or NULL), $3
- * days (or NULL). */
-#define SCOPE_CLAIMS                                                                               \
-	"SELECT cl.claim_id, cl.beneficiary_id FROM claims cl"                                     \
-	" JOIN contracts ct ON ct.contract_id = cl.contract_id"                                     \
-	" JOIN members m ON m.member_id = ct.member_id"                                             \
-	" WHERE ($1::date IS NULL OR cl.received_at >= $1::date OR cl.decided_at >= $1::date)"     \
-	" AND ($3::int IS NULL OR greatest(cl.received_at, cl.decided_at)"                        \
-	"  >= now() - make_interval(days => $3::int))"                                             \
-	" AND ($2::text IS NULL OR m.membership_number = $2)"
 
 /* A decided line's forfait units and equipments, summed as the worker
  * counts them (reimburse_batch.c, add_lines): its quantity when a
@@ -111,7 +99,7 @@ static const struct check {
 	int params;
 } checks[] = {
 	{"counters",
-	 "WITH s AS (" SCOPE_CLAIMS "),"
+	 "WITH s AS (" CLAIMCTL_SCOPE_CLAIMS "),"
 	 " b AS (SELECT DISTINCT beneficiary_id FROM s),"
 	 " d AS (SELECT c.beneficiary_id, l.category, l.care_date, sum(d.pf_cents) pf,"
 	 "  sum(d.franchise_cents) fr, sum(d.amc_cents) amc, sum(d.forfait_cents) fo,"
@@ -132,7 +120,7 @@ static const struct check {
 	 " ORDER BY 1",
 	 4},
 	{"years",
-	 "WITH s AS (" SCOPE_CLAIMS "),"
+	 "WITH s AS (" CLAIMCTL_SCOPE_CLAIMS "),"
 	 " b AS (SELECT DISTINCT beneficiary_id FROM s),"
 	 " d AS (SELECT c.beneficiary_id, date_part('year', l.care_date)::int AS year, l.category,"
 	 "  sum(d.pf_cents) pf, sum(d.franchise_cents) fr, sum(d.amc_cents) amc,"
@@ -151,7 +139,7 @@ static const struct check {
 	 " ORDER BY 1",
 	 3},
 	{"payments",
-	 "WITH s AS (" SCOPE_CLAIMS "),"
+	 "WITH s AS (" CLAIMCTL_SCOPE_CLAIMS "),"
 	 " d AS (SELECT claim_id, sum(amc_cents) amc FROM decisions"
 	 "  WHERE claim_id IN (SELECT claim_id FROM s) GROUP BY 1),"
 	 " p AS (SELECT claim_id, amount_cents FROM payments"
@@ -201,81 +189,27 @@ static int run_check(struct pg *db, const struct check *c, const char *const v[4
 	return OK;
 }
 
-/* --days N: the last N days, N from 1 (0 would be an empty scope, a
- * check of nothing that says ok). */
-static int days_valid(const char *s)
-{
-	return s[0] != '\0' && strlen(s) <= 5 && strspn(s, "0123456789") == strlen(s) &&
-	       atoi(s) >= 1;
-}
-
-/* The line "in scope: N claims, M beneficiaries", so that a scope
- * holding nothing shows; *known 0 (and nothing printed) when --member
- * names no member: a number mistyped is not an empty scope. */
-static int print_scope(struct pg *db, const char *const v[4], int *known)
-{
-	PGresult *res;
-
-	*known = 1;
-	if (v[1] != NULL) {
-		if (pg_exec_params(db, "SELECT 1 FROM members WHERE membership_number = $1", 1,
-				   &v[1], &res) != OK)
-			return ERR;
-		*known = PQntuples(res) > 0;
-		PQclear(res);
-		if (!*known)
-			return OK;
-	}
-	if (pg_exec_params(db,
-			   "WITH s AS (" SCOPE_CLAIMS ")"
-			   " SELECT count(*), count(DISTINCT beneficiary_id) FROM s",
-			   3, v, &res) != OK)
-		return ERR;
-	printf("in scope: %s claims, %s beneficiaries\n", PQgetvalue(res, 0, 0),
-	       PQgetvalue(res, 0, 1));
-	PQclear(res);
-	return OK;
-}
-
 int cmd_check(int argc, char **argv)
 {
-	const char *since = NULL, *member = NULL, *days = NULL;
+	struct claimctl_scope scope;
 	struct pgarray equipments;
 	struct pg *db;
-	int32_t day;
 	int status, agrees = 1, known = 1;
 
 	if (argc > 1 && claimctl_is_help(argv[1]))
 		return usage_on(stdout);
-	if (argc % 2 == 0)
+	if (claimctl_scope_parse(argc, argv, "claimctl check", &scope) != OK)
 		return usage_on(stderr);
-	/* An option given twice is refused, not the last one taken. */
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--since") == 0 && since == NULL &&
-		    date_parse(argv[i + 1], &day) == OK)
-			since = argv[i + 1];
-		else if (strcmp(argv[i], "--member") == 0 && member == NULL &&
-			 argv[i + 1][0] != '\0')
-			member = argv[i + 1];
-		else if (strcmp(argv[i], "--days") == 0 && days == NULL && days_valid(argv[i + 1]))
-			days = argv[i + 1];
-		else
-			return usage_on(stderr);
-	}
-	/* Both would be combined (the later of the two days): say which. */
-	if (since != NULL && days != NULL) {
-		fprintf(stderr, "claimctl check: --since or --days, not both\n");
-		return usage_on(stderr);
-	}
 	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
 		return CHECK_EXIT_DB;
 	equipment_categories(&equipments);
 	{
-		const char *v[4] = {since, member, days, pgarray_finish(&equipments)};
+		const char *v[4] = {scope.since, scope.member, scope.days,
+				    pgarray_finish(&equipments)};
 
 		status = pg_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 		if (status == OK)
-			status = print_scope(db, v, &known);
+			status = claimctl_scope_print(db, &scope, &known);
 		for (size_t k = 0; status == OK && known && k < sizeof(checks) / sizeof(checks[0]);
 		     k++)
 			status = run_check(db, &checks[k], v, &agrees);
@@ -287,7 +221,7 @@ int cmd_check(int argc, char **argv)
 	pg_close(db);
 	pgarray_free(&equipments);
 	if (status == OK && !known) {
-		fprintf(stderr, "claimctl check: no member %s\n", member);
+		fprintf(stderr, "claimctl check: no member %s\n", scope.member);
 		return EXIT_USAGE;
 	}
 	/* A mismatch printed stands whatever failed after it (the checks

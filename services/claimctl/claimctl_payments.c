@@ -950,21 +950,6 @@ static int release_one(struct pg *db, const struct action *a, struct item *t, in
 	return OK;
 }
 
-/* A hold's reason: text (UTF-8, which the database demands), for the
- * list's last column and the audit row; no control characters to break
- * a line. */
-static int hold_reason_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 200 || !utf8_valid(s))
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return 0;
-	return 1;
-}
-
 /* hold --reason TEXT CLAIM_ID... and release CLAIM_ID...: the claims
  * from argv[first], each a UUID; EXIT_USAGE when one is not. */
 static int apply_claims(const struct action *a, int argc, char **argv, int first)
@@ -1015,7 +1000,7 @@ int cmd_payments(int argc, char **argv)
 	if (strcmp(sub, "hold") == 0 && argc >= 5 && strcmp(argv[2], "--reason") == 0) {
 		const struct action hold = {"hold", hold_one, argv[3], NULL};
 
-		if (!hold_reason_ok(argv[3]))
+		if (!claimctl_reason_ok(argv[3]))
 			return usage();
 		return apply_claims(&hold, argc, argv, 4);
 	}

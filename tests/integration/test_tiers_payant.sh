@@ -539,9 +539,15 @@ check_eq "hold: a reason with a line break, or no claim: bad usage (exit 2)" \
 # Two statements at once under one reference for two payees: the second
 # waits for the first (a lock per reference) and refuses its line; not
 # waiting, it would see neither's rows and pay both.
-read -r race_a race_amount_a race_b race_amount_b < <(cat "$TEST_LOGS/tp-run-a.txt" "$TEST_LOGS/tp-run-b.txt" |
-	grep -v -e " $member_claim " -e " $rejected " |
-	awk '!seen[$4]++ { print $2, $5; if (++n == 2) exit }' | paste -d' ' - -)
+# Two payments of this test's own members (the runs above took the
+# oldest pending, which may all be one member's), sent in run a.
+read -r race_a race_amount_a race_b race_amount_b < <(sql "SELECT DISTINCT ON (p.payee_ref)
+	p.claim_id, p.amount_cents FROM payments p JOIN claims c USING (claim_id)
+	WHERE c.source = '$MEMBER_SOURCE' AND p.status IN ('pending', 'sent')
+	AND p.claim_id NOT IN ('$member_claim', '$rejected') ORDER BY p.payee_ref, p.payment_id" |
+	tr '|\n' '  ')
+sql "UPDATE payments SET status = 'sent', run_id = '$RUN-a', sent_at = now()
+	WHERE claim_id IN ('$race_a', '$race_b') AND status = 'pending'" >/dev/null
 race_ref="E2E-$RUN_ID-race"
 held=""
 coproc RACE { psql -X -q -At "$CLAIMS_PG_DSN"; }

@@ -1,0 +1,229 @@
+/*
+ * NAME
+ *	claimctl_duplicates.c - claimctl duplicates: the same care paid
+ *	under two claims?
+ *
+ * SYNOPSIS
+ *	claimctl duplicates [--since YYYY-MM-DD | --days N] [--member NUMBER]
+ *	claimctl duplicates clear --reason TEXT CLAIM_ID...
+ *
+ * DESCRIPTION
+ *	Each claim is decided once (its key, source and external id), but
+ *	one act of care can come under two keys: the professional's
+ *	tiers-payant invoice and the Assurance Maladie's flow for the same
+ *	act, a sender's two ids for one invoice, a paper claim sent after
+ *	its electronic copy. Each is then paid, and claimctl check, which
+ *	compares each claim with its own decisions, finds nothing.
+ *
+ *	duplicates lists the lines of the claims in scope (received or
+ *	decided since --since, in the last --days N, of --member's family:
+ *	as claimctl check) that the AMC paid and whose care a paid line of
+ *	a claim received earlier has too: the same person (a beneficiary
+ *	under another contract included), day of care, category, act code,
+ *	quantity, amount charged and BRSS, and the same professional when
+ *	both claims name one. A claim and its complement (claim redecide)
+ *	are not duplicates. One line per suspect, naming the first such
+ *	claim:
+ *
+ *	  CLAIM LINE repeats CLAIM LINE: DATE CATEGORY ACT xQUANTITY
+ *	      charged C, AMC A (first paid F), payment STATUS
+ *
+ *	then "N suspected duplicate(s)". STATUS is the suspect's payment
+ *	(pending: claimctl payments hold keeps it from the bank; paid:
+ *	recover it from the payee). Care repeated on purpose (two boxes of
+ *	one medicine under two prescriptions the same day) is cleared by
+ *	clear, which writes an audit row (the reason, the operator): the
+ *	claim is no longer listed as a suspect. Read only but for clear;
+ *	one REPEATABLE READ transaction.
+ *
+ *	Only days whose counters (consumption_counters, all the person's
+ *	beneficiaries) count two lines or more of the category are
+ *	searched: the common day of one line costs one index lookup.
+ *
+ *	Settings: CLAIMS_PG_DSN, CLAIMS_OPERATOR (clear).
+ *
+ * DIAGNOSTICS
+ *	Exit 0 when none is suspected; 1 when some are (for a scheduled
+ *	run to alert), or (clear) when a claim named does not exist; 2 on
+ *	bad usage (as claimctl check; a reason with a control character);
+ *	3 when the database failed and nothing was concluded.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "claimctl/claimctl.h"
+#include "claimctl/claimctl_scope.h"
+#include "common/pg.h"
+#include "common/util.h"
+
+#define DUPLICATES_EXIT_DB 3 /* nothing concluded: try again */
+
+static int usage_on(FILE *out)
+{
+	fprintf(out, "Usage: claimctl duplicates " CLAIMCTL_SCOPE_USAGE "\n"
+		     "       claimctl duplicates clear --reason TEXT CLAIM_ID...\n"
+		     "  --days N: the claims of the last N days (N from 1)\n"
+		     "Settings: CLAIMS_PG_DSN, CLAIMS_OPERATOR.\n");
+	return out == stdout ? 0 : EXIT_USAGE;
+}
+
+/* clang-format off */
+/* A claim an operator said is no duplicate. */
+#define CLEARED(claim)                                                                     \
+	"EXISTS (SELECT 1 FROM audit_log a WHERE a.entity = 'claim'"                        \
+	" AND a.entity_id = " claim "::text AND a.action = 'duplicate_cleared')"
+
+/* $1 since, $2 member, $3 days. x: the paid lines of the claims in
+ * scope, on a day whose counters count another line of the category for
+ * the person; each joined to the paid lines of the same care in the
+ * person's earlier claims, the first one kept. */
+static const char sql_suspects[] =
+	"WITH s AS (" CLAIMCTL_SCOPE_CLAIMS "),"
+	" x AS (SELECT c.claim_id, c.received_at, c.professional_id, b.person_id, l.line_no,"
+	"  l.care_date, l.category, l.act_code, l.quantity, l.charged_cents, l.brss_cents,"
+	"  d.amc_cents"
+	"  FROM s JOIN claims c ON c.claim_id = s.claim_id"
+	"  JOIN beneficiaries b ON b.beneficiary_id = c.beneficiary_id"
+	"  JOIN decisions d ON d.claim_id = c.claim_id AND d.amc_cents > 0"
+	"  JOIN claim_lines l ON l.claim_id = d.claim_id AND l.line_no = d.line_no"
+	"  WHERE NOT " CLEARED("c.claim_id")
+	"  AND (SELECT sum(k.lines) FROM beneficiaries pb JOIN consumption_counters k"
+	"   ON k.beneficiary_id = pb.beneficiary_id AND k.category = l.category"
+	"   AND k.care_date = l.care_date WHERE pb.person_id = b.person_id) > 1)"
+	" SELECT DISTINCT ON (x.received_at, x.claim_id, x.line_no)"
+	"  x.claim_id, x.line_no, e.claim_id, el.line_no, x.care_date, x.category,"
+	"  coalesce(x.act_code, '-'), x.quantity, x.charged_cents, x.amc_cents, ed.amc_cents,"
+	"  coalesce(p.status, '-')"
+	" FROM x JOIN beneficiaries pb ON pb.person_id = x.person_id"
+	" JOIN claims e ON e.beneficiary_id = pb.beneficiary_id"
+	"  AND (e.received_at, e.claim_id) < (x.received_at, x.claim_id)"
+	" JOIN claim_lines el ON el.claim_id = e.claim_id AND el.care_date = x.care_date"
+	"  AND el.category = x.category AND el.act_code IS NOT DISTINCT FROM x.act_code"
+	"  AND el.quantity = x.quantity AND el.charged_cents = x.charged_cents"
+	"  AND el.brss_cents = x.brss_cents"
+	" JOIN decisions ed ON ed.claim_id = el.claim_id AND ed.line_no = el.line_no"
+	"  AND ed.amc_cents > 0"
+	" LEFT JOIN payments p ON p.claim_id = x.claim_id"
+	" WHERE (e.professional_id IS NULL OR x.professional_id IS NULL"
+	"  OR e.professional_id = x.professional_id)"
+	" AND NOT EXISTS (SELECT 1 FROM claim_complements cc"
+	"  WHERE (cc.claim_id = e.claim_id AND cc.complement_id = x.claim_id)"
+	"  OR (cc.claim_id = x.claim_id AND cc.complement_id = e.claim_id))"
+	" ORDER BY x.received_at, x.claim_id, x.line_no, e.received_at, e.claim_id, el.line_no";
+
+/* $1 claim, $2 reason, $3 operator: (claim exists, cleared before,
+ * cleared now). */
+static const char sql_clear[] =
+	"WITH c AS (SELECT claim_id FROM claims WHERE claim_id = $1::uuid),"
+	" done AS (SELECT 1 FROM c WHERE " CLEARED("c.claim_id") "),"
+	" ins AS (INSERT INTO audit_log (actor, action, entity, entity_id, detail)"
+	"  SELECT $3, 'duplicate_cleared', 'claim', claim_id::text,"
+	"  jsonb_build_object('reason', $2::text) FROM c"
+	"  WHERE NOT EXISTS (SELECT 1 FROM done) RETURNING 1)"
+	" SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM done), (SELECT count(*) FROM ins)";
+/* clang-format on */
+
+static int list_suspects(struct pg *db, const struct claimctl_scope *scope, int *found)
+{
+	const char *v[3] = {scope->since, scope->member, scope->days};
+	PGresult *res;
+
+	if (pg_exec_params(db, sql_suspects, 3, v, &res) != OK)
+		return ERR;
+	*found = PQntuples(res);
+	for (int r = 0; r < *found; r++)
+		printf("%s %s repeats %s %s: %s %s %s x%s charged %s, AMC %s (first paid %s),"
+		       " payment %s\n",
+		       PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
+		       PQgetvalue(res, r, 3), PQgetvalue(res, r, 4), PQgetvalue(res, r, 5),
+		       PQgetvalue(res, r, 6), PQgetvalue(res, r, 7), PQgetvalue(res, r, 8),
+		       PQgetvalue(res, r, 9), PQgetvalue(res, r, 10), PQgetvalue(res, r, 11));
+	printf("%d suspected duplicate(s)\n", *found);
+	PQclear(res);
+	return OK;
+}
+
+static int report(int argc, char **argv)
+{
+	struct claimctl_scope scope;
+	struct pg *db;
+	int status, known = 1, found = 0;
+
+	if (claimctl_scope_parse(argc, argv, "claimctl duplicates", &scope) != OK)
+		return usage_on(stderr);
+	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
+		return DUPLICATES_EXIT_DB;
+	status = pg_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+	if (status == OK)
+		status = claimctl_scope_print(db, &scope, &known);
+	if (status == OK && known)
+		status = list_suspects(db, &scope, &found);
+	if (status == OK)
+		status = pg_commit(db);
+	else
+		pg_rollback(db);
+	pg_close(db);
+	if (status == OK && !known) {
+		fprintf(stderr, "claimctl duplicates: no member %s\n", scope.member);
+		return EXIT_USAGE;
+	}
+	/* Suspects printed stand whatever failed after them (the commit of
+	 * a read-only snapshot). */
+	if (found > 0)
+		return 1;
+	if (status != OK) {
+		fprintf(stderr, "claimctl duplicates: database error; nothing concluded\n");
+		return DUPLICATES_EXIT_DB;
+	}
+	return 0;
+}
+
+/* Each claim named, cleared once; 1 when one does not exist. */
+static int clear(int argc, char **argv)
+{
+	const char *reason;
+	struct pg *db;
+	int status = OK, missing = 0;
+
+	if (argc < 5 || strcmp(argv[2], "--reason") != 0 || !claimctl_reason_ok(argv[3]))
+		return usage_on(stderr);
+	reason = argv[3];
+	for (int i = 4; i < argc; i++)
+		if (strlen(argv[i]) != UUID_STR_LEN - 1 || !uuid_valid(argv[i])) {
+			fprintf(stderr, "claimctl duplicates clear: claim id '%s' is not a UUID\n",
+				argv[i]);
+			return EXIT_USAGE;
+		}
+	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
+		return 1;
+	for (int i = 4; status == OK && i < argc; i++) {
+		char id[UUID_STR_LEN];
+		const char *v[3] = {id, reason, claimctl_operator()};
+		PGresult *res;
+
+		snprintf(id, sizeof(id), "%s", argv[i]);
+		uuid_lower(id);
+		if ((status = pg_exec_params(db, sql_clear, 3, v, &res)) != OK)
+			break;
+		if (PQgetvalue(res, 0, 0)[0] == '0') {
+			printf("%s refused no such claim\n", id);
+			missing++;
+		} else {
+			printf("%s %s\n", id,
+			       PQgetvalue(res, 0, 1)[0] != '0' ? "already cleared" : "cleared");
+		}
+		PQclear(res);
+	}
+	pg_close(db);
+	return status == OK && missing == 0 ? 0 : 1;
+}
+
+int cmd_duplicates(int argc, char **argv)
+{
+	if (claimctl_wants_help(argc, argv))
+		return usage_on(stdout);
+	if (argc > 1 && strcmp(argv[1], "clear") == 0)
+		return clear(argc, argv);
+	return report(argc, argv);
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# test_duplicates.sh - claimctl duplicates: the same care paid under two
+# claims, found across keys and sources
+#
+#  - a claim repeating another's care (same person, day, category, act,
+#    quantity, amounts) under another key is a suspect, its first claim
+#    named, with its payment's state; exit 1;
+#  - care that differs in amount, day or person, or with two different
+#    professionals, is not; one professional unknown on one side is;
+#  - a third copy names the first claim; a claim and its complement are
+#    not duplicates;
+#  - clear: audited, once; the claim no longer listed; a claim that does
+#    not exist refused (exit 1); bad usage exit 2;
+#  - the scope: --member, --since, an unknown member.
+source "$(dirname "$0")/../lib.sh"
+
+P="5${RUN_ID: -5}" # membership-number prefix of this run
+LOG="$TEST_LOGS/duplicates-$RUN_ID.log"
+export CLAIMS_OPERATOR="duplicates-test-$RUN_ID"
+create_members "$P" 2 CONFORT
+M1=${P}00001 M2=${P}00002
+
+start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191
+start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192
+
+CONSULT='{"line_ref":"1","act_code":"G","category":"CONSULT_GP","care_date":"2026-03-10","charged_cents":3000,"brss_cents":3000,"amo_rate":70}'
+PHARMA='{"line_ref":"2","category":"PHARMA","care_date":"2026-03-10","quantity":2,"charged_cents":1200,"brss_cents":1200,"amo_rate":65}'
+# claim SOURCE EXTERNAL_ID MEMBER LINE...: one claim as a JSON line
+claim() {
+	local source=$1 external=$2 member=$3 lines
+	shift 3
+	lines=$(
+		IFS=,
+		echo "$*"
+	)
+	printf '{"source":"%s-%s","source_kind":"amo","external_id":"%s","membership_number":"%s","lines":[%s]}\n' \
+		"$source" "$RUN_ID" "$external" "$member" "$lines"
+}
+# send FILE N...: the claims sent, all decided
+send() {
+	"$BIN/claimctl" submit "$1" >>"$LOG" 2>&1 || fail "fixture: submit $1" "refused"
+	wait_for 60 bash -c "[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims
+		WHERE source LIKE '%-$RUN_ID' AND status = 'complete'\")\" -ge $2 ]" ||
+		fail "fixture: $2 claims decided" "not in time"
+}
+id_of() { sql "SELECT claim_id FROM claims WHERE source = '$1-$RUN_ID' AND external_id = '$2'"; }
+dups() { "$BIN/claimctl" duplicates "$@" 2>>"$LOG"; }
+
+# The first claim, then the others: the order they are received in.
+claim amo A1 "$M1" "$CONSULT" "$PHARMA" >"$TEST_LOGS/dup-first.json"
+send "$TEST_LOGS/dup-first.json" 1
+{
+	claim tp B1 "$M1" "$CONSULT"                          # the consultation again
+	claim amo C1 "$M1" "${CONSULT/3000,\"brss/3500,\"brss}" # charged otherwise
+	claim amo D1 "$M2" "$CONSULT"                         # another person
+	claim amo E1 "$M1" "${CONSULT/03-10/03-11}"           # another day
+	claim amo H1 "$M1" "${CONSULT/03-10/04-02}"           # two professionals, below
+	claim amo H2 "$M1" "${CONSULT/03-10/04-02}"
+} >"$TEST_LOGS/dup-others.json"
+send "$TEST_LOGS/dup-others.json" 7
+A1=$(id_of amo A1) B1=$(id_of tp B1) H1=$(id_of amo H1) H2=$(id_of amo H2)
+check "fixtures: the claims decided, each paid" test "$(sql "SELECT count(*) FROM payments p
+	JOIN claims c USING (claim_id) WHERE c.source LIKE '%-$RUN_ID'")" = 7
+sql "INSERT INTO professionals (id_kind, id_value, name, profession)
+	VALUES ('RPPS', '1$RUN_ID', 'Dr One', 'generaliste'), ('RPPS', '2$RUN_ID', 'Dr Two', 'generaliste')" >/dev/null
+pro() { sql "SELECT professional_id FROM professionals WHERE id_kind = 'RPPS' AND id_value = '$1$RUN_ID'"; }
+sql "UPDATE claims SET professional_id = $(pro 1) WHERE claim_id IN ('$H1', '$A1');
+     UPDATE claims SET professional_id = $(pro 2) WHERE claim_id = '$H2'" >/dev/null
+
+out=$(dups --member "$M1" --days 1)
+check_eq "duplicates: a suspect found (exit 1)" "$?" 1
+check_eq "duplicates: the consultation of another key, its first claim named, its payment pending; nothing else" \
+	"$(grep -v '^in scope' <<<"$out")" \
+	"$B1 1 repeats $A1 1: 2026-03-10 CONSULT_GP G x1 charged 3000, AMC $(sql "SELECT amc_cents FROM decisions
+		WHERE claim_id = '$B1'") (first paid $(sql "SELECT amc_cents FROM decisions WHERE claim_id = '$A1'
+		AND line_no = 1")), payment pending
+1 suspected duplicate(s)"
+check_eq "duplicates: the scope said first" "$(head -n 1 <<<"$out")" "in scope: 6 claims, 1 beneficiaries"
+out=$(dups --member "$M2" --days 1)
+check_eq "duplicates: the other person's copy is no suspect (exit 0)" "$?:${out##*$'\n'}" "0:0 suspected duplicate(s)"
+sql "UPDATE claims SET professional_id = NULL WHERE claim_id = '$H2'" >/dev/null
+check "duplicates: a professional unknown on one side: a suspect" \
+	grep -q "^$H2 1 repeats $H1 1: 2026-04-02 " <<<"$(dups --member "$M1" --days 1)"
+sql "UPDATE claims SET professional_id = $(pro 2) WHERE claim_id = '$H2'" >/dev/null
+
+# A third copy names the first claim; a complement of the first is not
+# its duplicate (it still repeats the second).
+claim amo G1 "$M1" "$CONSULT" >"$TEST_LOGS/dup-third.json"
+send "$TEST_LOGS/dup-third.json" 8
+G1=$(id_of amo G1)
+check "duplicates: a third copy names the first claim" \
+	grep -q "^$G1 1 repeats $A1 1: " <<<"$(dups --member "$M1" --days 1)"
+sql "INSERT INTO claim_complements (claim_id, complement_id, actor) VALUES ('$A1', '$G1', 'test')" >/dev/null
+check "duplicates: ... made the first's complement, it repeats the second" \
+	grep -q "^$G1 1 repeats $B1 1: " <<<"$(dups --member "$M1" --days 1)"
+sql "DELETE FROM claim_complements WHERE complement_id = '$G1'" >/dev/null
+
+# ---- clear -----------------------------------------------------------------------------
+out=$("$BIN/claimctl" duplicates clear --reason "two prescriptions, checked" "$B1" "$G1")
+check_eq "clear: each claim cleared (exit 0)" "$?:$out" "0:$B1 cleared
+$G1 cleared"
+check_eq "clear: audited with its reason and operator" \
+	"$(sql "SELECT count(*), min(actor), min(detail->>'reason') FROM audit_log
+		WHERE action = 'duplicate_cleared' AND entity = 'claim' AND entity_id IN ('$B1', '$G1')")" \
+	"2|$CLAIMS_OPERATOR|two prescriptions, checked"
+out=$(dups --member "$M1" --days 1)
+check_eq "clear: no longer listed; none left (exit 0)" "$?:${out##*$'\n'}" "0:0 suspected duplicate(s)"
+UPPER=$(tr 'a-f' 'A-F' <<<"$B1")
+check_eq "clear: again (the id in capitals), once" \
+	"$("$BIN/claimctl" duplicates clear --reason again "$UPPER"):$(sql "SELECT count(*) FROM audit_log
+		WHERE action = 'duplicate_cleared' AND entity_id = '$B1'")" "$B1 already cleared:1"
+NOBODY=$(quote_id_at now 1)
+out=$("$BIN/claimctl" duplicates clear --reason x "$NOBODY" 2>>"$LOG")
+check_eq "clear: a claim that does not exist is refused (exit 1)" "$?:$out" "1:$NOBODY refused no such claim"
+for bad in "clear $B1" "clear --reason $B1" "clear --reason x not-a-uuid" "--days 0" "--since 2026-01-01 --days 3" \
+	"--member"; do
+	# shellcheck disable=SC2086 # the options, split
+	"$BIN/claimctl" duplicates $bad >/dev/null 2>&1
+	check_eq "duplicates: '$bad' is a usage error" "$?" 2
+done
+"$BIN/claimctl" duplicates clear --reason "$(printf 'a\nb')" "$B1" >/dev/null 2>&1
+check_eq "clear: a reason with a line break is a usage error" "$?" 2
+"$BIN/claimctl" duplicates --member "${P}99999" >/dev/null 2>&1
+check_eq "duplicates: an unknown member is a usage error" "$?" 2
+check_eq "duplicates: a scope holding nothing finds nothing (exit 0)" \
+	"$(dups --member "$M1" --since 2099-01-01 | tr '\n' '/'; echo "${PIPESTATUS[0]}")" \
+	"in scope: 0 claims, 0 beneficiaries/0 suspected duplicate(s)/0"
+check "duplicates: --help" bash -c "'$BIN/claimctl' duplicates --help | grep -q 'duplicates clear --reason'"
+
+stop_all
+report
