@@ -49,8 +49,7 @@ static const struct command commands[] = {
 	 "payments list|export|settle|return|hold|release: what is owed, sent to the bank,"
 	 " paid, given back"},
 	{"check", cmd_check, "check: counters, yearly sums and payments agree with the decisions"},
-	{"duplicates", cmd_duplicates,
-	 "duplicates [clear]: the same care paid under two claims"},
+	{"duplicates", cmd_duplicates, "duplicates [clear]: the same care paid under two claims"},
 	{"outbox", cmd_outbox, "outbox refused|retry|purge: events Kafka refused; old sent ones"},
 	{"quotes", cmd_quotes, "quotes purge: quotes whose validity ended long ago"},
 	{NULL, NULL, NULL},

@@ -83,12 +83,13 @@ static int usage_on(FILE *out)
  * forfait paid it; one equipment when its category is one of $4 (the
  * engine's renewal categories, rules_history_equipment_default) and the
  * AMC paid some of it. */
-#define DECIDED_UNITS	   "sum(CASE WHEN d.forfait_cents > 0 THEN l.quantity ELSE 0 END)"
-#define DECIDED_EQUIPMENTS "count(*) FILTER (WHERE l.category = ANY($4::text[]) AND d.amc_cents > 0)"
+#define DECIDED_UNITS "sum(CASE WHEN d.forfait_cents > 0 THEN l.quantity ELSE 0 END)"
+#define DECIDED_EQUIPMENTS \
+	"count(*) FILTER (WHERE l.category = ANY($4::text[]) AND d.amc_cents > 0)"
 
 /* The book's values and the decisions', "-" for a side that has no row
  * (concat_ws skips NULLs and never returns NULL: it gave "" then). */
-#define BOTH_SIDES(book, decisions)                                                \
+#define BOTH_SIDES(book, decisions)                                                      \
 	"CASE WHEN k.beneficiary_id IS NULL THEN '-' ELSE concat_ws('/', " book ") END," \
 	" CASE WHEN d.beneficiary_id IS NULL THEN '-' ELSE concat_ws('/', " decisions ") END"
 
@@ -112,12 +113,15 @@ static const struct check {
 	 "  FROM consumption_counters WHERE beneficiary_id IN (SELECT * FROM b))"
 	 " SELECT concat_ws(' ', coalesce(k.beneficiary_id, d.beneficiary_id),"
 	 "  coalesce(k.category, d.category), coalesce(k.care_date, d.care_date)),"
-	 "  " BOTH_SIDES("k.pf, k.fr, k.amc, k.fo, k.fu, k.eq, k.n",
-			 "d.pf, d.fr, d.amc, d.fo, d.fu, d.eq, d.n")
-	 " FROM k FULL JOIN d USING (beneficiary_id, category, care_date)"
-	 " WHERE (k.pf, k.fr, k.amc, k.fo, k.fu, k.eq, k.n)"
-	 "  IS DISTINCT FROM (d.pf, d.fr, d.amc, d.fo, d.fu, d.eq, d.n)"
-	 " ORDER BY 1",
+	 "  " BOTH_SIDES(
+		 "k.pf, k.fr, k.amc, k.fo, k.fu, k.eq, k.n",
+		 "d.pf, d.fr, d.amc, d.fo, d.fu, d.eq, d.n") " FROM k FULL JOIN d USING "
+							     "(beneficiary_id, category, care_date)"
+							     " WHERE (k.pf, k.fr, k.amc, k.fo, "
+							     "k.fu, k.eq, k.n)"
+							     "  IS DISTINCT FROM (d.pf, d.fr, "
+							     "d.amc, d.fo, d.fu, d.eq, d.n)"
+							     " ORDER BY 1",
 	 4},
 	{"years",
 	 "WITH s AS (" CLAIMCTL_SCOPE_CLAIMS "),"
@@ -133,10 +137,13 @@ static const struct check {
 	 "  WHERE beneficiary_id IN (SELECT * FROM b))"
 	 " SELECT concat_ws(' ', coalesce(k.beneficiary_id, d.beneficiary_id),"
 	 "  coalesce(k.year, d.year), coalesce(k.category, d.category)),"
-	 "  " BOTH_SIDES("k.pf, k.fr, k.amc, k.fo, k.fu, k.n", "d.pf, d.fr, d.amc, d.fo, d.fu, d.n")
-	 " FROM k FULL JOIN d USING (beneficiary_id, year, category)"
-	 " WHERE (k.pf, k.fr, k.amc, k.fo, k.fu, k.n) IS DISTINCT FROM (d.pf, d.fr, d.amc, d.fo, d.fu, d.n)"
-	 " ORDER BY 1",
+	 "  " BOTH_SIDES("k.pf, k.fr, k.amc, k.fo, k.fu, k.n",
+			 "d.pf, d.fr, d.amc, d.fo, d.fu, d.n") " FROM k FULL JOIN d USING "
+							       "(beneficiary_id, year, category)"
+							       " WHERE (k.pf, k.fr, k.amc, k.fo, "
+							       "k.fu, k.n) IS DISTINCT FROM (d.pf, "
+							       "d.fr, d.amc, d.fo, d.fu, d.n)"
+							       " ORDER BY 1",
 	 3},
 	{"payments",
 	 "WITH s AS (" CLAIMCTL_SCOPE_CLAIMS "),"
