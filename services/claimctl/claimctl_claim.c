@@ -9,10 +9,15 @@
  *	claimctl claim redecide CLAIM_ID...   (claimctl_redecide.c)
  *
  * DESCRIPTION
- *	Prints the claim's status, its beneficiary and formula, then one row
- *	per line: care, amounts (AMO paid, AMC, reste à charge) and the names
- *	of the rules that decided them (docs/rules.md explains each). A key
- *	(source, external id) that intake rejected shows its rejection.
+ *	Prints the claim's status, its beneficiary and formula, its payment
+ *	(to whom, how much, and where it stands: owed, sent in a run, paid
+ *	under a bank reference, held and why), then one row per line: care,
+ *	amounts (AMO paid, AMC, reste à charge) and the names of the rules
+ *	that decided them (docs/rules.md explains each); last, what operators
+ *	did to it (the audit log of the claim and of its payment: decided
+ *	again, completed, held, given back by the bank, released, cleared as
+ *	no duplicate), with who and why. A key (source, external id) that
+ *	intake rejected shows its rejection.
  *
  *	release: a rejection is the first answer of its key for good, and
  *	some depend on data loaded later (UNKNOWN_MEMBER before the contract
@@ -55,6 +60,24 @@ static const char sql_lines[] =
 	" FROM claim_lines l LEFT JOIN decisions d USING (claim_id, line_no)"
 	" WHERE l.claim_id = $1 ORDER BY l.line_no";
 
+static const char sql_payment[] =
+	"SELECT p.payee, p.payee_ref, p.amount_cents, p.status, coalesce(p.run_id, ''),"
+	" coalesce(to_char(p.paid_at, 'YYYY-MM-DD'), ''), coalesce(p.bank_reference, ''),"
+	" coalesce(to_char(p.held_at, 'YYYY-MM-DD HH24:MI:SS'), ''), coalesce(p.hold_reason, '')"
+	" FROM payments p WHERE p.claim_id = $1::uuid";
+
+/* The claim's rows of the audit log and its payment's, oldest first:
+ * each through the index on (entity, entity_id). */
+static const char sql_history[] =
+	"SELECT to_char(a.at, 'YYYY-MM-DD HH24:MI:SS'), a.action, a.actor,"
+	" concat_ws(', ', a.detail->>'reason', 'transfer ' || (a.detail->>'transfer'),"
+	"  'complement ' || (a.detail->>'complement'))"
+	" FROM audit_log a"
+	" WHERE (a.entity = 'claim' AND a.entity_id = $1::text)"
+	" OR (a.entity = 'payment' AND a.entity_id ="
+	"  (SELECT p.payment_id::text FROM payments p WHERE p.claim_id = $1::uuid))"
+	" ORDER BY a.at, a.audit_id";
+
 static const char sql_rejection[] =
 	"SELECT reason_code, coalesce(field, ''), coalesce(message, ''),"
 	" to_char(received_at, 'YYYY-MM-DD HH24:MI:SS')"
@@ -78,6 +101,54 @@ static void euros(const char *cents, char *out, size_t len)
 	}
 	c = strtoll(cents, NULL, 10);
 	snprintf(out, len, "%lld.%02lld", c / 100, c % 100);
+}
+
+/* Where the claim's payment stands; "none" for a decided claim the AMC
+ * paid nothing of (no payment is made then), "-" for one not decided. */
+static int print_payment(struct pg *db, const char *id, const char *status)
+{
+	const char *v[1] = {id};
+	PGresult *res;
+	char amount[24];
+
+	if (pg_exec_params(db, sql_payment, 1, v, &res) != OK)
+		return ERR;
+	if (PQntuples(res) == 0) {
+		printf("payment      %s\n",
+		       strcmp(status, "queued") == 0 ? "-" : "none (the AMC paid nothing)");
+		PQclear(res);
+		return OK;
+	}
+	euros(PQgetvalue(res, 0, 2), amount, sizeof(amount));
+	printf("payment      %s to %s %s: %s", amount, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+	       PQgetvalue(res, 0, 3));
+	if (strcmp(PQgetvalue(res, 0, 3), "paid") == 0)
+		printf(" %s, reference %s", PQgetvalue(res, 0, 5), PQgetvalue(res, 0, 6));
+	else if (strcmp(PQgetvalue(res, 0, 3), "held") == 0)
+		printf(" since %s: %s", PQgetvalue(res, 0, 7), PQgetvalue(res, 0, 8));
+	if (PQgetvalue(res, 0, 4)[0] != '\0')
+		printf(" (run %s)", PQgetvalue(res, 0, 4));
+	printf("\n");
+	PQclear(res);
+	return OK;
+}
+
+/* What operators did to the claim and its payment, if anything. */
+static int print_history(struct pg *db, const char *id)
+{
+	const char *v[1] = {id};
+	PGresult *res;
+
+	if (pg_exec_params(db, sql_history, 1, v, &res) != OK)
+		return ERR;
+	if (PQntuples(res) > 0)
+		printf("\nhistory\n");
+	for (int i = 0; i < PQntuples(res); i++)
+		printf("%s %s by %s%s%s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		       PQgetvalue(res, i, 2), PQgetvalue(res, i, 3)[0] ? ": " : "",
+		       PQgetvalue(res, i, 3));
+	PQclear(res);
+	return OK;
 }
 
 /* A key without a claim: its rejection, if intake recorded one. */
@@ -135,6 +206,7 @@ static int print_claim(struct pg *db, const char *id, const char *source, const 
 {
 	const char *v[3] = {id, source, external_id};
 	PGresult *res, *lines;
+	int status;
 
 	if (pg_exec_params(db, sql_claim, 3, v, &res) != OK)
 		return 1;
@@ -159,7 +231,8 @@ static int print_claim(struct pg *db, const char *id, const char *source, const 
 	if (PQgetvalue(res, 0, 15)[0] != '\0')
 		printf("complement of %s\n", PQgetvalue(res, 0, 15));
 	v[0] = PQgetvalue(res, 0, 0);
-	if (pg_exec_params(db, sql_lines, 1, v, &lines) != OK) {
+	if (print_payment(db, v[0], PQgetvalue(res, 0, 1)) != OK ||
+	    pg_exec_params(db, sql_lines, 1, v, &lines) != OK) {
 		PQclear(res);
 		return 1;
 	}
@@ -177,8 +250,9 @@ static int print_claim(struct pg *db, const char *id, const char *source, const 
 		       PQgetvalue(lines, i, 7));
 	}
 	PQclear(lines);
+	status = print_history(db, v[0]);
 	PQclear(res);
-	return 0;
+	return status == OK ? 0 : 1;
 }
 
 static int claim_usage(FILE *out, int status)

@@ -104,6 +104,8 @@ check_eq "clear: audited with its reason and operator" \
 	"$(sql "SELECT count(*), min(actor), min(detail->>'reason') FROM audit_log
 		WHERE action = 'duplicate_cleared' AND entity = 'claim' AND entity_id IN ('$B1', '$G1')")" \
 	"2|$CLAIMS_OPERATOR|two prescriptions, checked"
+check "clear: claimctl claim shows it in the claim's history" \
+	grep -q " duplicate_cleared by $CLAIMS_OPERATOR: two prescriptions, checked\$" <<<"$("$BIN/claimctl" claim "$B1")"
 out=$(dups --member "$M1" --days 1)
 check_eq "clear: no longer listed; none left (exit 0)" "$?:${out##*$'\n'}" "0:0 suspected duplicate(s)"
 UPPER=$(tr 'a-f' 'A-F' <<<"$B1")

@@ -529,6 +529,15 @@ check_eq "hold: ... the payment held, the sent one untouched; an audit row for t
 	  WHERE claim_id IN ('$rejected', '$member_claim')") $(sql "SELECT actor || ' ' || (detail->>'reason')
 	  FROM audit_log WHERE entity = 'payment' AND action = 'hold' AND detail->>'claim_id' = '$rejected'")" \
 	"sent held treasurer-$RUN_ID late termination"
+shown=$("$BIN/claimctl" claim "$rejected")
+WHO=${CLAIMS_OPERATOR:-${USER:-operator}} # who claimctl names (claimctl_operator)
+check "claim: its payment shown held, with the reason" \
+	grep -Eq "^payment +[0-9]+\.[0-9]{2} to member [^ ]+: held since [0-9-]{10} [0-9:]{8}: late termination" <<<"$shown"
+check_eq "claim: ... and what the bank and the treasury did to it, in order" \
+	"$(sed -n '/^history$/,$p' <<<"$shown" | cut -d' ' -f3-)" "history
+return by $WHO: AC01, transfer $RUN-a
+release by $WHO
+hold by treasurer-$RUN_ID: late termination"
 check_eq "release: pending again" "$(payments release "$rejected")" "$rejected released $rejected_amount"
 check_eq "hold: no such claim, refused (exit 1)" \
 	"$(payments hold --reason x 01900000-0000-7000-8000-000000000000; echo "exit $?")" \
