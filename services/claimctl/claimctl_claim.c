@@ -104,7 +104,8 @@ static void euros(const char *cents, char *out, size_t len)
 }
 
 /* Where the claim's payment stands; "none" for a decided claim the AMC
- * paid nothing of (no payment is made then), "-" for one not decided. */
+ * paid nothing of (no payment is made then), "-" for one not decided
+ * (queued, or in error: none of its lines decided). */
 static int print_payment(struct pg *db, const char *id, const char *status)
 {
 	const char *v[1] = {id};
@@ -115,7 +116,9 @@ static int print_payment(struct pg *db, const char *id, const char *status)
 		return ERR;
 	if (PQntuples(res) == 0) {
 		printf("payment      %s\n",
-		       strcmp(status, "queued") == 0 ? "-" : "none (the AMC paid nothing)");
+		       strcmp(status, "queued") == 0 || strcmp(status, "error") == 0
+			       ? "-"
+			       : "none (the AMC paid nothing)");
 		PQclear(res);
 		return OK;
 	}

@@ -20,21 +20,23 @@
  *	as claimctl check) that the AMC paid and whose care a paid line of
  *	a claim received earlier has too: the same person (a beneficiary
  *	under another contract included), day of care, category, act code,
- *	quantity, amount charged and BRSS, and the same professional when
- *	both claims name one. A claim and its complement (claim redecide)
- *	are not duplicates. One line per suspect, naming the first such
- *	claim:
+ *	quantity and amount charged, and the same BRSS and professional when
+ *	both claims give one (a sender may leave the BRSS to the act's
+ *	tariff). A claim and its complement (claim redecide) are not
+ *	duplicates. One line per suspect, naming the first such claim:
  *
  *	  CLAIM LINE repeats CLAIM LINE: DATE CATEGORY ACT xQUANTITY
  *	      charged C, AMC A (first paid F), payment STATUS
  *
  *	then "N suspected duplicate(s)". STATUS is the suspect's payment
  *	(pending: claimctl payments hold keeps it from the bank; paid:
- *	recover it from the payee). Care repeated on purpose (two boxes of
- *	one medicine under two prescriptions the same day) is cleared by
- *	clear, which writes an audit row (the reason, the operator): the
- *	claim is no longer listed as a suspect. Read only but for clear;
- *	one REPEATABLE READ transaction.
+ *	recover it from the payee). clear records that a claim was looked
+ *	at, with the reason (a duplicate held, or recovered; care repeated
+ *	on purpose, two boxes of one medicine under two prescriptions the
+ *	same day) and the operator, in the audit log: the claim, all its
+ *	lines, is no longer listed as a suspect. Read only but for clear;
+ *	one REPEATABLE READ transaction, the suspects read through a cursor
+ *	(a sender's flood of copies does not fill the command's memory).
  *
  *	Only days whose counters (consumption_counters, all the person's
  *	beneficiaries) count two lines or more of the category are
@@ -46,7 +48,8 @@
  *	Exit 0 when none is suspected; 1 when some are (for a scheduled
  *	run to alert), or (clear) when a claim named does not exist; 2 on
  *	bad usage (as claimctl check; a reason with a control character);
- *	3 when the database failed and nothing was concluded.
+ *	3 when the database failed: nothing concluded, or (clear) the
+ *	claims not answered were not cleared.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +82,8 @@ static int usage_on(FILE *out)
  * the person; each joined to the paid lines of the same care in the
  * person's earlier claims, the first one kept. */
 static const char sql_suspects[] =
-	"WITH s AS (" CLAIMCTL_SCOPE_CLAIMS "),"
+	"DECLARE suspects NO SCROLL CURSOR FOR"
+	" WITH s AS (" CLAIMCTL_SCOPE_CLAIMS "),"
 	" x AS (SELECT c.claim_id, c.received_at, c.professional_id, b.person_id, l.line_no,"
 	"  l.care_date, l.category, l.act_code, l.quantity, l.charged_cents, l.brss_cents,"
 	"  d.amc_cents"
@@ -101,7 +105,7 @@ static const char sql_suspects[] =
 	" JOIN claim_lines el ON el.claim_id = e.claim_id AND el.care_date = x.care_date"
 	"  AND el.category = x.category AND el.act_code IS NOT DISTINCT FROM x.act_code"
 	"  AND el.quantity = x.quantity AND el.charged_cents = x.charged_cents"
-	"  AND el.brss_cents = x.brss_cents"
+	"  AND (el.brss_cents IS NULL OR x.brss_cents IS NULL OR el.brss_cents = x.brss_cents)"
 	" JOIN decisions ed ON ed.claim_id = el.claim_id AND ed.line_no = el.line_no"
 	"  AND ed.amc_cents > 0"
 	" LEFT JOIN payments p ON p.claim_id = x.claim_id"
@@ -124,23 +128,41 @@ static const char sql_clear[] =
 	" SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM done), (SELECT count(*) FROM ins)";
 /* clang-format on */
 
-static int list_suspects(struct pg *db, const struct claimctl_scope *scope, int *found)
+#define FETCH_ROWS "1000"
+
+static void print_suspect(PGresult *res, int r)
+{
+	printf("%s %s repeats %s %s: %s %s %s x%s charged %s, AMC %s (first paid %s),"
+	       " payment %s\n",
+	       PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
+	       PQgetvalue(res, r, 3), PQgetvalue(res, r, 4), PQgetvalue(res, r, 5),
+	       PQgetvalue(res, r, 6), PQgetvalue(res, r, 7), PQgetvalue(res, r, 8),
+	       PQgetvalue(res, r, 9), PQgetvalue(res, r, 10), PQgetvalue(res, r, 11));
+}
+
+/* The suspects, FETCH_ROWS at a time from a cursor of the transaction;
+ * *found counts those printed (they stand if a later fetch fails). */
+static int list_suspects(struct pg *db, const struct claimctl_scope *scope, long *found)
 {
 	const char *v[3] = {scope->since, scope->member, scope->days};
 	PGresult *res;
+	int n;
 
-	if (pg_exec_params(db, sql_suspects, 3, v, &res) != OK)
+	/* All of it will be read: planned for the whole result, as without
+	 * a cursor, not for its first rows (a cursor's default). */
+	if (pg_exec(db, "SET LOCAL cursor_tuple_fraction = 1.0") != OK ||
+	    pg_exec_params(db, sql_suspects, 3, v, NULL) != OK)
 		return ERR;
-	*found = PQntuples(res);
-	for (int r = 0; r < *found; r++)
-		printf("%s %s repeats %s %s: %s %s %s x%s charged %s, AMC %s (first paid %s),"
-		       " payment %s\n",
-		       PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
-		       PQgetvalue(res, r, 3), PQgetvalue(res, r, 4), PQgetvalue(res, r, 5),
-		       PQgetvalue(res, r, 6), PQgetvalue(res, r, 7), PQgetvalue(res, r, 8),
-		       PQgetvalue(res, r, 9), PQgetvalue(res, r, 10), PQgetvalue(res, r, 11));
-	printf("%d suspected duplicate(s)\n", *found);
-	PQclear(res);
+	do {
+		if (pg_exec_params(db, "FETCH " FETCH_ROWS " FROM suspects", 0, NULL, &res) != OK)
+			return ERR;
+		n = PQntuples(res);
+		for (int r = 0; r < n; r++)
+			print_suspect(res, r);
+		*found += n;
+		PQclear(res);
+	} while (n == atoi(FETCH_ROWS));
+	printf("%ld suspected duplicate(s)\n", *found);
 	return OK;
 }
 
@@ -148,7 +170,8 @@ static int report(int argc, char **argv)
 {
 	struct claimctl_scope scope;
 	struct pg *db;
-	int status, known = 1, found = 0;
+	int status, known = 1;
+	long found = 0;
 
 	if (claimctl_scope_parse(argc, argv, "claimctl duplicates", &scope) != OK)
 		return usage_on(stderr);
@@ -168,10 +191,16 @@ static int report(int argc, char **argv)
 		fprintf(stderr, "claimctl duplicates: no member %s\n", scope.member);
 		return EXIT_USAGE;
 	}
-	/* Suspects printed stand whatever failed after them (the commit of
-	 * a read-only snapshot). */
-	if (found > 0)
+	/* Suspects printed stand whatever failed after them (a later fetch,
+	 * the commit of a read-only snapshot). */
+	if (found > 0) {
+		if (status != OK)
+			fprintf(stderr,
+				"claimctl duplicates: database error after %ld suspect(s); the"
+				" others were not read\n",
+				found);
 		return 1;
+	}
 	if (status != OK) {
 		fprintf(stderr, "claimctl duplicates: database error; nothing concluded\n");
 		return DUPLICATES_EXIT_DB;
@@ -179,25 +208,35 @@ static int report(int argc, char **argv)
 	return 0;
 }
 
+/* The database failed before argv[first]: it and those after it are
+ * not cleared. */
+static int not_cleared(int argc, char **argv, int first)
+{
+	fprintf(stderr,
+		"claimctl duplicates clear: database error; %d claim(s) from %s on not cleared\n",
+		argc - first, argv[first]);
+	return DUPLICATES_EXIT_DB;
+}
+
 /* Each claim named, cleared once; 1 when one does not exist. */
 static int clear(int argc, char **argv)
 {
 	const char *reason;
 	struct pg *db;
-	int status = OK, missing = 0;
+	int status = OK, missing = 0, i;
 
 	if (argc < 5 || strcmp(argv[2], "--reason") != 0 || !claimctl_reason_ok(argv[3]))
 		return usage_on(stderr);
 	reason = argv[3];
-	for (int i = 4; i < argc; i++)
+	for (i = 4; i < argc; i++)
 		if (strlen(argv[i]) != UUID_STR_LEN - 1 || !uuid_valid(argv[i])) {
 			fprintf(stderr, "claimctl duplicates clear: claim id '%s' is not a UUID\n",
 				argv[i]);
 			return EXIT_USAGE;
 		}
 	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
-		return 1;
-	for (int i = 4; status == OK && i < argc; i++) {
+		return not_cleared(argc, argv, 4);
+	for (i = 4; status == OK && i < argc; i++) {
 		char id[UUID_STR_LEN];
 		const char *v[3] = {id, reason, claimctl_operator()};
 		PGresult *res;
@@ -205,7 +244,7 @@ static int clear(int argc, char **argv)
 		snprintf(id, sizeof(id), "%s", argv[i]);
 		uuid_lower(id);
 		if ((status = pg_exec_params(db, sql_clear, 3, v, &res)) != OK)
-			break;
+			break; /* argv[i] not done either */
 		if (PQgetvalue(res, 0, 0)[0] == '0') {
 			printf("%s refused no such claim\n", id);
 			missing++;
@@ -216,7 +255,9 @@ static int clear(int argc, char **argv)
 		PQclear(res);
 	}
 	pg_close(db);
-	return status == OK && missing == 0 ? 0 : 1;
+	if (status != OK)
+		return not_cleared(argc, argv, i);
+	return missing == 0 ? 0 : 1;
 }
 
 int cmd_duplicates(int argc, char **argv)

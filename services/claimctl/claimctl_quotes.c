@@ -11,7 +11,7 @@
  *	has ended, an invoice citing it is refused QUOTE_EXPIRED, and its
  *	row (the care asked for a named beneficiary) is kept only for
  *	disputes. purge deletes the quotes whose validity ended more than N
- *	days ago (default 90; at least 1), made before that day.
+ *	days ago (default 90; 1 to 3650), made before that day.
  *
  *	The cut (that day) is recorded first, in quote_purges, with the
  *	operator (CLAIMS_OPERATOR, else USER): from then on intake answers
@@ -38,18 +38,19 @@
 
 #define PURGE_SLICE    "5000"
 #define PURGE_DAYS     "90"
-#define PURGE_DAYS_MAX 36500
+#define PURGE_DAYS_MAX 3650
 
 static int usage_on(FILE *out)
 {
 	fprintf(out, "Usage: claimctl quotes purge [--days N]   (quotes whose validity ended more"
-		     " than N days ago, default " PURGE_DAYS ", at least 1)\n"
+		     " than N days ago, default " PURGE_DAYS ", 1 to 3650)\n"
 		     "Settings: CLAIMS_PG_DSN, CLAIMS_OPERATOR.\n");
 	return out == stdout ? 0 : EXIT_USAGE;
 }
 
 /* N days, 1 to PURGE_DAYS_MAX: 0 would purge quotes intake still
- * honours (a quote's last day lasts until it ends at UTC-12). */
+ * honours (a quote's last day lasts until it ends at UTC-12); ten years
+ * keep the cut after 1970, where quote ids' time begins. */
 static int days_ok(const char *s)
 {
 	return s[0] != '\0' && strspn(s, "0123456789") == strlen(s) && strlen(s) <= 5 &&
@@ -122,13 +123,18 @@ static int quotes_purge(struct pg *db, const char *days)
 		total += gone;
 	} while (gone == atol(PURGE_SLICE));
 	snprintf(total_text, sizeof(total_text), "%ld", total);
+	printf("%ld quote(s) purged: validity ended before %s\n", total, cut);
 	if (pg_exec_params(db,
 			   "UPDATE quote_purges SET finished_at = now(), quotes = $2::bigint"
 			   " WHERE purge_id = $1::bigint",
-			   2, v, &res) != OK)
+			   2, v, &res) != OK) {
+		fprintf(stderr,
+			"claimctl quotes purge: the quotes are purged, but the purge's record"
+			" (quote_purges %s) was not marked finished\n",
+			purge_id);
 		return ERR;
+	}
 	PQclear(res);
-	printf("%ld quote(s) purged: validity ended before %s\n", total, cut);
 	return OK;
 }
 

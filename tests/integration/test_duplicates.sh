@@ -24,6 +24,7 @@ start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9191
 start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9192
 
 CONSULT='{"line_ref":"1","act_code":"G","category":"CONSULT_GP","care_date":"2026-03-10","charged_cents":3000,"brss_cents":3000,"amo_rate":70}'
+NO_BRSS='{"line_ref":"1","act_code":"G","category":"CONSULT_GP","care_date":"2026-03-10","charged_cents":3000,"amo_rate":70}'
 PHARMA='{"line_ref":"2","category":"PHARMA","care_date":"2026-03-10","quantity":2,"charged_cents":1200,"brss_cents":1200,"amo_rate":65}'
 # claim SOURCE EXTERNAL_ID MEMBER LINE...: one claim as a JSON line
 claim() {
@@ -56,11 +57,12 @@ send "$TEST_LOGS/dup-first.json" 1
 	claim amo E1 "$M1" "${CONSULT/03-10/03-11}"           # another day
 	claim amo H1 "$M1" "${CONSULT/03-10/04-02}"           # two professionals, below
 	claim amo H2 "$M1" "${CONSULT/03-10/04-02}"
+	claim amo J1 "$M2" "${NO_BRSS/03-10/05-05}" # the BRSS left to the act's tariff
 } >"$TEST_LOGS/dup-others.json"
-send "$TEST_LOGS/dup-others.json" 7
+send "$TEST_LOGS/dup-others.json" 8
 A1=$(id_of amo A1) B1=$(id_of tp B1) H1=$(id_of amo H1) H2=$(id_of amo H2)
 check "fixtures: the claims decided, each paid" test "$(sql "SELECT count(*) FROM payments p
-	JOIN claims c USING (claim_id) WHERE c.source LIKE '%-$RUN_ID'")" = 7
+	JOIN claims c USING (claim_id) WHERE c.source LIKE '%-$RUN_ID'")" = 8
 sql "INSERT INTO professionals (id_kind, id_value, name, profession)
 	VALUES ('RPPS', '1$RUN_ID', 'Dr One', 'generaliste'), ('RPPS', '2$RUN_ID', 'Dr Two', 'generaliste')" >/dev/null
 pro() { sql "SELECT professional_id FROM professionals WHERE id_kind = 'RPPS' AND id_value = '$1$RUN_ID'"; }
@@ -78,6 +80,15 @@ check_eq "duplicates: the consultation of another key, its first claim named, it
 check_eq "duplicates: the scope said first" "$(head -n 1 <<<"$out")" "in scope: 6 claims, 1 beneficiaries"
 out=$(dups --member "$M2" --days 1)
 check_eq "duplicates: the other person's copy is no suspect (exit 0)" "$?:${out##*$'\n'}" "0:0 suspected duplicate(s)"
+# A sender may leave the BRSS out (priced from the act's tariff): the
+# same care with and without it, and twice without, are suspects.
+claim tp J2 "$M2" "${CONSULT/03-10/05-05}" >"$TEST_LOGS/dup-brss.json"
+claim tp J3 "$M2" "${NO_BRSS/03-10/05-05}" >>"$TEST_LOGS/dup-brss.json"
+send "$TEST_LOGS/dup-brss.json" 10
+J1=$(id_of amo J1)
+out=$(dups --member "$M2" --days 1)
+check_eq "duplicates: the BRSS given on one side only, or on neither: suspects, the first claim named" \
+	"$(grep -c " repeats $J1 1: 2026-05-05 CONSULT_GP G " <<<"$out")" 2
 sql "UPDATE claims SET professional_id = NULL WHERE claim_id = '$H2'" >/dev/null
 # (H1 and H2 came in one batch, at one time: either may be named first)
 check "duplicates: a professional unknown on one side: a suspect" \
@@ -123,6 +134,10 @@ for bad in "clear $B1" "clear --reason $B1" "clear --reason x not-a-uuid" "--day
 done
 "$BIN/claimctl" duplicates clear --reason "$(printf 'a\nb')" "$B1" >/dev/null 2>&1
 check_eq "clear: a reason with a line break is a usage error" "$?" 2
+CLAIMS_PG_DSN=postgresql://claims@127.0.0.1:9/claims "$BIN/claimctl" duplicates --days 1 >/dev/null 2>&1
+check_eq "duplicates: the database away: nothing concluded (exit 3)" "$?" 3
+out=$(CLAIMS_PG_DSN=postgresql://claims@127.0.0.1:9/claims "$BIN/claimctl" duplicates clear --reason x "$B1" 2>&1)
+check_eq "clear: the database away (exit 3), the claims not cleared named" "$?:$(grep -c "1 claim(s) from $B1 on not cleared" <<<"$out")" 3:1
 "$BIN/claimctl" duplicates --member "${P}99999" >/dev/null 2>&1
 check_eq "duplicates: an unknown member is a usage error" "$?" 2
 check_eq "duplicates: a scope holding nothing finds nothing (exit 0)" \
