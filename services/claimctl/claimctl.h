@@ -10,6 +10,8 @@
 #ifndef CLAIMCTL_H
 #define CLAIMCTL_H
 
+#include <stddef.h>
+
 #include "common/status.h"
 #include "proto/claims.pb-c.h"
 
@@ -56,6 +58,14 @@ int claimctl_reason_ok(const char *s);
 /* OK when what the command printed reached standard output whole, else
  * ERR with a line on stderr naming `who` (e.g. "claimctl payments"). */
 int claimctl_stdout_written(const char *who) MUST_CHECK;
+
+/* claimctl_payments.c: holds the payment of claim_id if it is pending
+ * (as payments hold: kept from exports, with the reason and an audit
+ * row naming the operator); amount gets its amount in cents, or "" when
+ * it was not pending (none, sent, paid, held already). */
+struct pg;
+int claimctl_payment_hold(struct pg *db, const char *claim_id, const char *reason, char *amount,
+			  size_t len) MUST_CHECK;
 
 /* claimctl_submit.c: one claim line in JSON (the shape of ClaimLine);
  * strings point into the JSON document, lens holds two pointers. */

@@ -4,7 +4,7 @@
  *	under two claims?
  *
  * SYNOPSIS
- *	claimctl duplicates [--since YYYY-MM-DD | --days N] [--member NUMBER]
+ *	claimctl duplicates [--since YYYY-MM-DD | --days N] [--member NUMBER] [--hold]
  *	claimctl duplicates clear --reason TEXT CLAIM_ID...
  *
  * DESCRIPTION
@@ -30,7 +30,13 @@
  *
  *	then "N suspected duplicate(s)". STATUS is the suspect's payment
  *	(pending: claimctl payments hold keeps it from the bank; paid:
- *	recover it from the payee). clear records that a claim was looked
+ *	recover it from the payee). --hold does the first itself, after the
+ *	list, for each suspect whose payment is pending: held, with the
+ *	reason "suspected duplicate of FIRST_CLAIM" and an audit row naming
+ *	the operator (CLAIMS_OPERATOR), one line "CLAIM held AMOUNT" each
+ *	(or "CLAIM not held: ..." when it left pending meanwhile); a
+ *	nightly run with it, before the day's export, keeps a second payment
+ *	of the same care from the bank until someone looks. clear records that a claim was looked
  *	at, with the reason (a duplicate held, or recovered; care repeated
  *	on purpose, two boxes of one medicine under two prescriptions the
  *	same day) and the operator, in the audit log: the claim, all its
@@ -59,14 +65,16 @@
 #include "claimctl/claimctl_scope.h"
 #include "common/pg.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 
 #define DUPLICATES_EXIT_DB 3 /* nothing concluded: try again */
 
 static int usage_on(FILE *out)
 {
-	fprintf(out, "Usage: claimctl duplicates " CLAIMCTL_SCOPE_USAGE "\n"
+	fprintf(out, "Usage: claimctl duplicates " CLAIMCTL_SCOPE_USAGE " [--hold]\n"
 		     "       claimctl duplicates clear --reason TEXT CLAIM_ID...\n"
 		     "  --days N: the claims of the last N days (N from 1)\n"
+		     "  --hold: the suspects' pending payments held (payments hold)\n"
 		     "Settings: CLAIMS_PG_DSN, CLAIMS_OPERATOR.\n");
 	return out == stdout ? 0 : EXIT_USAGE;
 }
@@ -130,6 +138,29 @@ static const char sql_clear[] =
 
 #define FETCH_ROWS "1000"
 
+/* The suspects whose payment was pending when listed, for --hold. */
+struct to_hold {
+	char (*claim)[UUID_STR_LEN], (*first)[UUID_STR_LEN];
+	int n, cap;
+};
+
+static void keep_pending(struct to_hold *h, PGresult *res, int r)
+{
+	if (h == NULL || strcmp(PQgetvalue(res, r, 11), "pending") != 0)
+		return;
+	/* A claim with several suspect lines: listed together, held once. */
+	if (h->n > 0 && strcmp(h->claim[h->n - 1], PQgetvalue(res, r, 0)) == 0)
+		return;
+	if (h->n == h->cap) {
+		h->cap = h->cap ? 2 * h->cap : 64;
+		h->claim = xrealloc(h->claim, (size_t)h->cap * sizeof(*h->claim));
+		h->first = xrealloc(h->first, (size_t)h->cap * sizeof(*h->first));
+	}
+	snprintf(h->claim[h->n], UUID_STR_LEN, "%s", PQgetvalue(res, r, 0));
+	snprintf(h->first[h->n], UUID_STR_LEN, "%s", PQgetvalue(res, r, 2));
+	h->n++;
+}
+
 static void print_suspect(PGresult *res, int r)
 {
 	printf("%s %s repeats %s %s: %s %s %s x%s charged %s, AMC %s (first paid %s),"
@@ -142,7 +173,8 @@ static void print_suspect(PGresult *res, int r)
 
 /* The suspects, FETCH_ROWS at a time from a cursor of the transaction;
  * *found counts those printed (they stand if a later fetch fails). */
-static int list_suspects(struct pg *db, const struct claimctl_scope *scope, long *found)
+static int list_suspects(struct pg *db, const struct claimctl_scope *scope, long *found,
+			 struct to_hold *hold)
 {
 	const char *v[3] = {scope->since, scope->member, scope->days};
 	PGresult *res;
@@ -157,8 +189,10 @@ static int list_suspects(struct pg *db, const struct claimctl_scope *scope, long
 		if (pg_exec_params(db, "FETCH " FETCH_ROWS " FROM suspects", 0, NULL, &res) != OK)
 			return ERR;
 		n = PQntuples(res);
-		for (int r = 0; r < n; r++)
+		for (int r = 0; r < n; r++) {
 			print_suspect(res, r);
+			keep_pending(hold, res, r);
+		}
 		*found += n;
 		PQclear(res);
 	} while (n == atoi(FETCH_ROWS));
@@ -166,11 +200,46 @@ static int list_suspects(struct pg *db, const struct claimctl_scope *scope, long
 	return OK;
 }
 
+/* Each pending suspect's payment held, in its own statement (a payment
+ * sent or held meanwhile is left as it is, and said). */
+static int hold_pending(struct pg *db, const struct to_hold *h)
+{
+	for (int i = 0; i < h->n; i++) {
+		char reason[64 + UUID_STR_LEN], amount[24];
+
+		snprintf(reason, sizeof(reason), "suspected duplicate of %s", h->first[i]);
+		if (claimctl_payment_hold(db, h->claim[i], reason, amount, sizeof(amount)) != OK)
+			return ERR;
+		if (amount[0] != '\0')
+			printf("%s held %s\n", h->claim[i], amount);
+		else
+			printf("%s not held: its payment is no longer pending\n", h->claim[i]);
+	}
+	return OK;
+}
+
+/* --hold, anywhere among the options: taken out of argv (the scope's
+ * options come in pairs). */
+static int take_hold(int *argc, char **argv)
+{
+	int found = 0, kept = 1;
+
+	for (int i = 1; i < *argc; i++) {
+		if (strcmp(argv[i], "--hold") == 0 && !found)
+			found = 1;
+		else
+			argv[kept++] = argv[i];
+	}
+	*argc = kept;
+	return found;
+}
+
 static int report(int argc, char **argv)
 {
 	struct claimctl_scope scope;
+	struct to_hold pending = {NULL, NULL, 0, 0};
 	struct pg *db;
-	int status, known = 1;
+	int status, known = 1, hold = take_hold(&argc, argv);
 	long found = 0;
 
 	if (claimctl_scope_parse(argc, argv, "claimctl duplicates", &scope) != OK)
@@ -181,23 +250,27 @@ static int report(int argc, char **argv)
 	if (status == OK)
 		status = claimctl_scope_print(db, &scope, &known);
 	if (status == OK && known)
-		status = list_suspects(db, &scope, &found);
+		status = list_suspects(db, &scope, &found, hold ? &pending : NULL);
 	if (status == OK)
 		status = pg_commit(db);
 	else
 		pg_rollback(db);
+	if (status == OK && hold)
+		status = hold_pending(db, &pending);
 	pg_close(db);
+	free(pending.claim);
+	free(pending.first);
 	if (status == OK && !known) {
 		fprintf(stderr, "claimctl duplicates: no member %s\n", scope.member);
 		return EXIT_USAGE;
 	}
 	/* Suspects printed stand whatever failed after them (a later fetch,
-	 * the commit of a read-only snapshot). */
+	 * the commit of a read-only snapshot, a hold). */
 	if (found > 0) {
 		if (status != OK)
 			fprintf(stderr,
 				"claimctl duplicates: database error after %ld suspect(s); the"
-				" others were not read\n",
+				" rest of the list (or of --hold) not done\n",
 				found);
 		return 1;
 	}

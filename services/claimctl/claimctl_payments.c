@@ -908,20 +908,31 @@ static int payment_state(struct pg *db, const char *claim_id, const char *reason
 	return OK;
 }
 
-/* Held already for the same reason: asked twice, done once. */
-static int hold_one(struct pg *db, const struct action *a, struct item *t, int *refused)
+int claimctl_payment_hold(struct pg *db, const char *claim_id, const char *reason, char *amount,
+			  size_t len)
 {
-	const char *v[3] = {t->in.claim_id, claimctl_operator(), a->reason};
-	struct payment_state st;
+	const char *v[3] = {claim_id, claimctl_operator(), reason};
 	PGresult *res;
 
 	if (pg_exec_params(db, sql_hold, 3, v, &res) != OK)
 		return ERR;
-	if (PQntuples(res) == 1)
-		t->answer = xasprintf("%s held %s", t->in.claim_id, PQgetvalue(res, 0, 0));
+	snprintf(amount, len, "%s", PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "");
 	PQclear(res);
-	if (t->answer != NULL)
+	return OK;
+}
+
+/* Held already for the same reason: asked twice, done once. */
+static int hold_one(struct pg *db, const struct action *a, struct item *t, int *refused)
+{
+	struct payment_state st;
+	char amount[24];
+
+	if (claimctl_payment_hold(db, t->in.claim_id, a->reason, amount, sizeof(amount)) != OK)
+		return ERR;
+	if (amount[0] != '\0') {
+		t->answer = xasprintf("%s held %s", t->in.claim_id, amount);
 		return OK;
+	}
 	if (payment_state(db, t->in.claim_id, a->reason, &st) != OK)
 		return ERR;
 	answer_undone(t, st.held_for_reason ? "already held" : NULL, st.words, refused);

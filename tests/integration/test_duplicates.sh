@@ -9,8 +9,11 @@
 #    professionals, is not; one professional unknown on one side is;
 #  - a third copy names the first claim; a claim and its complement are
 #    not duplicates;
+#  - --hold: the pending suspects' payments held for their first claim,
+#    audited, once;
 #  - clear: audited, once; the claim no longer listed; a claim that does
-#    not exist refused (exit 1); bad usage exit 2;
+#    not exist refused (exit 1); bad usage exit 2; the database away
+#    exit 3;
 #  - the scope: --member, --since, an unknown member.
 source "$(dirname "$0")/../lib.sh"
 
@@ -107,6 +110,20 @@ check "duplicates: ... made the first's complement, it repeats the second" \
 	grep -q "^$G1 1 repeats $B1 1: " <<<"$(dups --member "$M1" --days 1)"
 sql "DELETE FROM claim_complements WHERE complement_id = '$G1'" >/dev/null
 
+# ---- --hold ----------------------------------------------------------------------------
+out=$(CLAIMS_OPERATOR="controller-$RUN_ID" dups --member "$M1" --days 1 --hold)
+check_eq "--hold: suspects listed (exit 1)" "$?" 1
+check_eq "--hold: each pending suspect's payment held, once a claim" \
+	"$(grep -E '^[0-9a-f-]{36} held [0-9]+$' <<<"$out" | cut -d' ' -f1-2 | sort)" \
+	"$(printf '%s held\n%s held\n' "$B1" "$G1" | sort)"
+check_eq "--hold: ... for the first claim, audited with the operator" \
+	"$(sql "SELECT p.status, p.hold_reason, a.actor FROM payments p JOIN audit_log a
+		ON a.entity = 'payment' AND a.entity_id = p.payment_id::text AND a.action = 'hold'
+		WHERE p.claim_id = '$B1'")" "held|suspected duplicate of $A1|controller-$RUN_ID"
+out=$(dups --member "$M1" --days 1 --hold)
+check "--hold: again, the suspects listed held, nothing more held" \
+	test "$(grep -c " held [0-9]*$" <<<"$out"):$(grep -c "^$B1 1 repeats $A1 1: .*, payment held$" <<<"$out")" = 0:1
+
 # ---- clear -----------------------------------------------------------------------------
 out=$("$BIN/claimctl" duplicates clear --reason "two prescriptions, checked" "$B1" "$G1")
 check_eq "clear: each claim cleared (exit 0)" "$?:$out" "0:$B1 cleared
@@ -127,7 +144,7 @@ NOBODY=$(quote_id_at now 1)
 out=$("$BIN/claimctl" duplicates clear --reason x "$NOBODY" 2>>"$LOG")
 check_eq "clear: a claim that does not exist is refused (exit 1)" "$?:$out" "1:$NOBODY refused no such claim"
 for bad in "clear $B1" "clear --reason $B1" "clear --reason x not-a-uuid" "--days 0" "--since 2026-01-01 --days 3" \
-	"--member"; do
+	"--member" "--hold --hold"; do
 	# shellcheck disable=SC2086 # the options, split
 	"$BIN/claimctl" duplicates $bad >/dev/null 2>&1
 	check_eq "duplicates: '$bad' is a usage error" "$?" 2
