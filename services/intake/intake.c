@@ -34,7 +34,7 @@
 
 static struct {
 	char *pg_dsn, *brokers, *metrics_addr, *endpoint, *group, *params_path;
-	long batch;
+	long batch, batch_mib;
 } cfg;
 
 static const struct config_entry config_table[] = {
@@ -47,6 +47,8 @@ static const struct config_entry config_table[] = {
 	 "Kafka consumer group of claims.submitted"},
 	{"CLAIMS_INTAKE_BATCH", CONFIG_INT, &cfg.batch, "500", 1, 10000,
 	 "submissions per PostgreSQL transaction"},
+	{"CLAIMS_INTAKE_BATCH_MIB", CONFIG_INT, &cfg.batch_mib, INTAKE_BATCH_DECODED_MIB, 1, 1024,
+	 "MiB a batch may hold decoded before it is decided in parts (memory bound)"},
 	{"CLAIMS_RULES_PARAMS", CONFIG_STRING, &cfg.params_path, PARAMS_DEFAULT_PATH, 0, 0,
 	 "dated parameters of the rules engine: the PF and franchises an AMO amount may lack"},
 	{NULL, 0, NULL, NULL, 0, 0, NULL},
@@ -57,7 +59,8 @@ struct intake_daemon {
 	struct worker *worker;
 	struct intake_socket *socket;
 	struct pg *socket_db;  /* the socket's own connection: its commits are its own */
-	struct metric *splits; /* batches decided in parts (INTAKE_BATCH_DECODED_MAX) */
+	struct metric *splits; /* batches decided in parts (decoded_max) */
+	size_t decoded_max;    /* CLAIMS_INTAKE_BATCH_MIB, in bytes */
 };
 
 static struct intake_daemon state;
@@ -149,7 +152,7 @@ static int decide(struct pg *db, rd_kafka_message_t **batch, struct intake_item 
 }
 
 /* Decodes the batch and decides it in one call, unless what it holds
- * decoded passes INTAKE_BATCH_DECODED_MAX: then the submissions decoded
+ * decoded passes CLAIMS_INTAKE_BATCH_MIB: then the submissions decoded
  * so far are decided and freed first, in the same transaction (a later
  * copy of one of their keys reads their answer, the transaction's own),
  * and each such split counted (intake_batch_splits_total). Each part
@@ -181,7 +184,7 @@ static int handle_batch(void *ctx, struct pg *db, rd_kafka_message_t **batch, in
 		message_of[count] = i;
 		count++;
 		held += d[i].budget.used;
-		if (held > INTAKE_BATCH_DECODED_MAX && i + 1 < n) {
+		if (held > st->decoded_max && i + 1 < n) {
 			metric_add(st->splits, 1);
 			status = decide(db, batch, items, message_of, count);
 			for (; first <= i; first++)
@@ -239,9 +242,10 @@ static int intake_init(void *ctx)
 		.ctx = st,
 	};
 
-	st->splits =
-		metric_counter("intake_batch_splits_total",
-			       "Batches decided in parts: what they held decoded passed 32 MiB");
+	st->decoded_max = (size_t)cfg.batch_mib << 20;
+	st->splits = metric_counter(
+		"intake_batch_splits_total",
+		"Batches decided in parts: what they held decoded passed CLAIMS_INTAKE_BATCH_MIB");
 	st->params = xmalloc(sizeof(*st->params));
 	if (params_load(cfg.params_path, st->params) != OK)
 		return ERR;

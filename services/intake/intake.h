@@ -82,11 +82,11 @@ struct coverage {
  * &budget->allocator). */
 int intake_decode_claim(struct pb_budget *budget, const struct envelope *env,
 			Claims__ClaimSubmitted **claim, char *why, size_t why_len) MUST_CHECK;
-/* What a batch may hold decoded before the submissions decoded so far
- * are decided, in the same transaction, and freed (intake.c): with
- * PB_DECODED_MAX a message, a batch of any count holds some 33 MiB at
- * most, in a pod of 256 MiB. */
-#define INTAKE_BATCH_DECODED_MAX (32 * 1024 * 1024)
+/* What a batch may hold decoded, by default, before the submissions
+ * decoded so far are decided, in the same transaction, and freed
+ * (intake.c, CLAIMS_INTAKE_BATCH_MIB): with PB_DECODED_MAX a message, a
+ * batch of any count holds some 33 MiB at most, in a pod of 256 MiB. */
+#define INTAKE_BATCH_DECODED_MIB "32"
 
 /* intake_check.c */
 struct rules_params;
