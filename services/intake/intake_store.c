@@ -647,30 +647,41 @@ static int quote_listed(const char *quote_id, PGresult *res)
 	return 0;
 }
 
-/* The unknown quotes (marked QUOTE_UNKNOWN by check_quotes) made before
- * the last purge's cut (migration 030): purged after their validity
- * ended, or never stored and older than any quote kept; no invoice can
- * cite them any more, and the refusal is final. The others may yet be
- * stored: refused, nothing recorded. Asked only when a batch cites an
- * unknown quote. */
-static int judge_unknown_quotes(struct pg *db, struct intake_item *items, int n,
-				const char *unknown)
+/* The prepared statement `name` run on the quote ids of the items that
+ * `asked` marks, as one text array; *res NULL when none is marked. */
+static int ask_quotes(struct pg *db, const char *name, const struct intake_item *items, int n,
+		      const char *asked, PGresult **res)
 {
 	struct pgarray ids;
 	const char *v[1];
-	PGresult *res;
 	int status, wanted = 0;
 
+	*res = NULL;
 	pgarray_init(&ids);
 	for (int i = 0; i < n; i++)
-		if (unknown[i]) {
+		if (asked[i]) {
 			pgarray_text(&ids, items[i].s->quote_id);
 			wanted++;
 		}
 	v[0] = pgarray_finish(&ids);
-	status = wanted ? pg_exec_prepared(db, "intake_quotes_purged", 1, v, NULL, NULL, &res) : OK;
+	status = wanted ? pg_exec_prepared(db, name, 1, v, NULL, NULL, res) : OK;
 	pgarray_free(&ids);
-	if (status != OK || !wanted)
+	return status;
+}
+
+/* The unknown quotes (marked by check_quotes) made before the last
+ * purge's cut (migration 030): purged after their validity ended, or
+ * never stored and older than any quote kept; no invoice can cite them
+ * any more, and the refusal is final. The others may yet be stored:
+ * refused, nothing recorded. Asked only when a batch cites an unknown
+ * quote. */
+static int judge_unknown_quotes(struct pg *db, struct intake_item *items, int n,
+				const char *unknown)
+{
+	PGresult *res;
+	int status = ask_quotes(db, "intake_quotes_purged", items, n, unknown, &res);
+
+	if (status != OK || res == NULL)
 		return status;
 	for (int i = 0; i < n; i++) {
 		if (!unknown[i])
@@ -697,42 +708,31 @@ static int judge_unknown_quotes(struct pg *db, struct intake_item *items, int n,
 
 static int check_quotes(struct pg *db, struct intake_item *items, int n)
 {
-	struct pgarray ids;
-	const char *v[1];
+	char *cited = xcalloc((size_t)n, 1), *unknown = xcalloc((size_t)n, 1);
 	PGresult *res;
-	char *unknown;
-	int status, wanted = 0;
+	int status;
 
-	pgarray_init(&ids);
-	for (int i = 0; i < n; i++) {
-		if (items[i].state == PENDING && items[i].s->quote_id && items[i].s->quote_id[0]) {
-			pgarray_text(&ids, items[i].s->quote_id);
-			wanted++;
-		}
-	}
-	v[0] = pgarray_finish(&ids);
-	status = wanted ? pg_exec_prepared(db, "intake_quotes", 1, v, NULL, NULL, &res) : OK;
-	pgarray_free(&ids);
-	if (status != OK || !wanted)
-		return status;
-	unknown = xcalloc((size_t)n, 1);
-	for (int i = 0; i < n; i++) {
-		const char *problem;
+	for (int i = 0; i < n; i++)
+		cited[i] = items[i].state == PENDING && items[i].s->quote_id &&
+			   items[i].s->quote_id[0];
+	status = ask_quotes(db, "intake_quotes", items, n, cited, &res);
+	if (status == OK && res != NULL) {
+		for (int i = 0; i < n; i++) {
+			const char *problem = cited[i] ? quote_problem(&items[i], res) : NULL;
 
-		if (items[i].state != PENDING || !items[i].s->quote_id || !items[i].s->quote_id[0])
-			continue;
-		problem = quote_problem(&items[i], res);
-		if (problem != NULL && strcmp(problem, "QUOTE_UNKNOWN") == 0) {
-			unknown[i] = 1;
-		} else if (problem != NULL) {
-			intake_reject(&items[i].out, problem, "quote_id",
-				      "the quote is expired, or not for this professional and"
-				      " beneficiary");
-			items[i].state = REJECT;
+			if (problem != NULL && strcmp(problem, "QUOTE_UNKNOWN") == 0) {
+				unknown[i] = 1;
+			} else if (problem != NULL) {
+				intake_reject(&items[i].out, problem, "quote_id",
+					      "the quote is expired, or not for this professional"
+					      " and beneficiary");
+				items[i].state = REJECT;
+			}
 		}
+		PQclear(res);
+		status = judge_unknown_quotes(db, items, n, unknown);
 	}
-	PQclear(res);
-	status = judge_unknown_quotes(db, items, n, unknown);
+	free(cited);
 	free(unknown);
 	return status;
 }
