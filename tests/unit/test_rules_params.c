@@ -162,35 +162,49 @@ static void test_versions_by_date(void)
 	free(p);
 }
 
-/* The same consultation withholds the PF of its date. */
-static void test_engine_uses_the_date(void)
+/* The same care, `cents` charged and as BRSS at `rate`, on the day
+ * before `day` and on `day`, decided with the parameters `root` gives
+ * (freed) on a responsible contract covering the category at pct % BRSS:
+ * what each version in force makes of it. */
+static int decide_across(json_t *root, enum rules_category cat, int64_t cents, int32_t rate,
+			 int32_t pct, rules_date_t day, struct rules_line_result r[2])
 {
-	json_t *root = versioned_json();
 	struct rules_params *p = malloc(sizeof *p);
 	struct rules_contract c;
 	struct rules_line l[2];
 	struct rules_request req = {{19800501, 0}, &c, NULL, 0, l, 2};
-	struct rules_line_result r[2];
 	struct rules_totals t;
 	struct rules_error err;
+	int status = RULES_ERR;
 
-	REQUIRE(root != NULL && p != NULL);
-	CHECK(rules_params_from_json(root, p, &err) == RULES_OK);
-	json_decref(root);
-	rules_contract_init(&c, true);
-	for (int i = 0; i < 2; i++) {
-		rules_line_init(&l[i]);
-		l[i].category = RULES_CAT_CONSULT_GP;
-		l[i].charged_cents = 3000;
-		l[i].brss_cents = 3000;
-		l[i].amo_rate = 70;
+	if (root != NULL && p != NULL && rules_params_from_json(root, p, &err) == RULES_OK) {
+		rules_contract_init(&c, true);
+		c.g[cat].form = RULES_FORM_PCT;
+		c.g[cat].pct_brss = pct;
+		for (int i = 0; i < 2; i++) {
+			rules_line_init(&l[i]);
+			l[i].category = cat;
+			l[i].charged_cents = cents;
+			l[i].brss_cents = cents;
+			l[i].amo_rate = rate;
+			l[i].date = rules_date_from_days(rules_date_to_days(day) - 1 + i);
+		}
+		status = rules_compute(p, &req, r, &t, &err);
 	}
-	l[0].date = 20240514;
-	l[1].date = 20240515;
-	REQUIRE(rules_compute(p, &req, r, &t, &err) == RULES_OK);
+	json_decref(root);
+	free(p);
+	return status;
+}
+
+/* The same consultation withholds the PF of its date. */
+static void test_engine_uses_the_date(void)
+{
+	struct rules_line_result r[2];
+
+	REQUIRE(decide_across(versioned_json(), RULES_CAT_CONSULT_GP, 3000, 70, 100, 20240515, r) ==
+		RULES_OK);
 	CHECK_EQ_I64(r[0].pf_cents, 100);
 	CHECK_EQ_I64(r[1].pf_cents, 200);
-	free(p);
 }
 
 /* A medicine at 30 % on a responsible contract covering 0 %: its TM is
@@ -199,38 +213,17 @@ static void test_engine_uses_the_date(void)
 static void test_exempt_rates_by_date(void)
 {
 	json_t *root = deploy_json();
-	struct rules_params *p = malloc(sizeof *p);
-	struct rules_contract c;
-	struct rules_line l[2];
-	struct rules_request req = {{19800501, 0}, &c, NULL, 0, l, 2};
 	struct rules_line_result r[2];
-	struct rules_totals t;
-	struct rules_error err;
 
-	REQUIRE(root != NULL && p != NULL);
+	REQUIRE(root != NULL);
 	json_array_append_new(json_object_get(root, "responsible"),
 			      json_loads("{\"since\": \"2026-07-01\", \"non_optam_max_pct\": 200,"
 					 "\"non_optam_gap_points\": 20, \"parcours_ref_rate\": 70,"
 					 "\"pharma_tm_exempt_rates\": []}",
 					 0, NULL));
-	CHECK(rules_params_from_json(root, p, &err) == RULES_OK);
-	json_decref(root);
-	rules_contract_init(&c, true);
-	c.g[RULES_CAT_PHARMA].form = RULES_FORM_PCT;
-	c.g[RULES_CAT_PHARMA].pct_brss = 0;
-	for (int i = 0; i < 2; i++) {
-		rules_line_init(&l[i]);
-		l[i].category = RULES_CAT_PHARMA;
-		l[i].charged_cents = 1000;
-		l[i].brss_cents = 1000;
-		l[i].amo_rate = 30;
-	}
-	l[0].date = 20260630;
-	l[1].date = 20260701;
-	REQUIRE(rules_compute(p, &req, r, &t, &err) == RULES_OK);
+	REQUIRE(decide_across(root, RULES_CAT_PHARMA, 1000, 30, 0, 20260701, r) == RULES_OK);
 	CHECK_EQ_I64(r[0].amc_cents, 0);
 	CHECK_EQ_I64(r[1].amc_cents, 700); /* the TM: 70 % of 10 euros */
-	free(p);
 }
 
 static const struct {
