@@ -80,7 +80,7 @@ static int usage_on(FILE *out)
 }
 
 /* clang-format off */
-/* A claim an operator said is no duplicate. */
+/* A claim an operator recorded as looked at (duplicates clear). */
 #define CLEARED(claim)                                                                     \
 	"EXISTS (SELECT 1 FROM audit_log a WHERE a.entity = 'claim'"                        \
 	" AND a.entity_id = " claim "::text AND a.action = 'duplicate_cleared')"
