@@ -5,7 +5,7 @@
  *
  * SYNOPSIS
  *	claimctl duplicates [--since YYYY-MM-DD | --days N] [--member NUMBER] [--hold]
- *	claimctl duplicates clear --reason TEXT CLAIM_ID...
+ *	claimctl duplicates clear --reason TEXT CLAIM_ID[/LINE]...
  *
  * DESCRIPTION
  *	Each claim is decided once (its key, source and external id), but
@@ -36,11 +36,12 @@
  *	the operator (CLAIMS_OPERATOR), one line "CLAIM held AMOUNT" each
  *	(or "CLAIM not held: ..." when it left pending meanwhile); a
  *	nightly run with it, before the day's export, keeps a second payment
- *	of the same care from the bank until someone looks. clear records that a claim was looked
- *	at, with the reason (a duplicate held, or recovered; care repeated
- *	on purpose, two boxes of one medicine under two prescriptions the
- *	same day) and the operator, in the audit log: the claim, all its
- *	lines, is no longer listed as a suspect. Read only but for clear;
+ *	of the same care from the bank until someone looks. clear records
+ *	that a claim, or one line of it (CLAIM_ID/LINE), was looked at, with
+ *	the reason (a duplicate held, or recovered; care repeated on
+ *	purpose, two boxes of one medicine under two prescriptions the same
+ *	day) and the operator, in the audit log: the claim's lines, or that
+ *	line, are no longer listed as suspects. Read only but for clear;
  *	one REPEATABLE READ transaction, the suspects read through a cursor
  *	(a sender's flood of copies does not fill the command's memory).
  *
@@ -72,7 +73,7 @@
 static int usage_on(FILE *out)
 {
 	fprintf(out, "Usage: claimctl duplicates " CLAIMCTL_SCOPE_USAGE " [--hold]\n"
-		     "       claimctl duplicates clear --reason TEXT CLAIM_ID...\n"
+		     "       claimctl duplicates clear --reason TEXT CLAIM_ID[/LINE]...\n"
 		     "  --days N: the claims of the last N days (N from 1)\n"
 		     "  --hold: the suspects' pending payments held (payments hold)\n"
 		     "Settings: CLAIMS_PG_DSN, CLAIMS_OPERATOR.\n");
@@ -80,10 +81,12 @@ static int usage_on(FILE *out)
 }
 
 /* clang-format off */
-/* A claim an operator recorded as looked at (duplicates clear). */
-#define CLEARED(claim)                                                                     \
+/* A line of a claim an operator recorded as looked at (duplicates
+ * clear): the claim's whole, or that line. */
+#define CLEARED(claim, line)                                                               \
 	"EXISTS (SELECT 1 FROM audit_log a WHERE a.entity = 'claim'"                        \
-	" AND a.entity_id = " claim "::text AND a.action = 'duplicate_cleared')"
+	" AND a.entity_id = " claim "::text AND a.action = 'duplicate_cleared'"             \
+	" AND (a.detail->>'line' IS NULL OR a.detail->>'line' = " line "::text))"
 
 /* $1 since, $2 member, $3 days. x: the paid lines of the claims in
  * scope, on a day whose counters count another line of the category for
@@ -99,7 +102,7 @@ static const char sql_suspects[] =
 	"  JOIN beneficiaries b ON b.beneficiary_id = c.beneficiary_id"
 	"  JOIN decisions d ON d.claim_id = c.claim_id AND d.amc_cents > 0"
 	"  JOIN claim_lines l ON l.claim_id = d.claim_id AND l.line_no = d.line_no"
-	"  WHERE NOT " CLEARED("c.claim_id")
+	"  WHERE NOT " CLEARED("c.claim_id", "l.line_no")
 	"  AND (SELECT sum(k.lines) FROM beneficiaries pb JOIN consumption_counters k"
 	"   ON k.beneficiary_id = pb.beneficiary_id AND k.category = l.category"
 	"   AND k.care_date = l.care_date WHERE pb.person_id = b.person_id) > 1)"
@@ -124,14 +127,19 @@ static const char sql_suspects[] =
 	"  OR (cc.claim_id = x.claim_id AND cc.complement_id = e.claim_id))"
 	" ORDER BY x.received_at, x.claim_id, x.line_no, e.received_at, e.claim_id, el.line_no";
 
-/* $1 claim, $2 reason, $3 operator: (claim exists, cleared before,
- * cleared now). */
+/* $1 claim, $2 reason, $3 operator, $4 line (NULL: the whole claim):
+ * (claim or line exists, cleared before, cleared now). A line cleared
+ * before the whole claim is, does not make the claim cleared. */
 static const char sql_clear[] =
-	"WITH c AS (SELECT claim_id FROM claims WHERE claim_id = $1::uuid),"
-	" done AS (SELECT 1 FROM c WHERE " CLEARED("c.claim_id") "),"
+	"WITH c AS (SELECT cl.claim_id FROM claims cl WHERE cl.claim_id = $1::uuid"
+	"  AND ($4::int IS NULL OR EXISTS (SELECT 1 FROM claim_lines l"
+	"   WHERE l.claim_id = cl.claim_id AND l.line_no = $4::int))),"
+	" done AS (SELECT 1 FROM audit_log a JOIN c ON a.entity_id = c.claim_id::text"
+	"  WHERE a.entity = 'claim' AND a.action = 'duplicate_cleared'"
+	"  AND (a.detail->>'line' IS NULL OR a.detail->>'line' = $4::int::text)),"
 	" ins AS (INSERT INTO audit_log (actor, action, entity, entity_id, detail)"
 	"  SELECT $3, 'duplicate_cleared', 'claim', claim_id::text,"
-	"  jsonb_build_object('reason', $2::text) FROM c"
+	"  jsonb_strip_nulls(jsonb_build_object('reason', $2::text, 'line', $4::int)) FROM c"
 	"  WHERE NOT EXISTS (SELECT 1 FROM done) RETURNING 1)"
 	" SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM done), (SELECT count(*) FROM ins)";
 /* clang-format on */
@@ -291,7 +299,31 @@ static int not_cleared(int argc, char **argv, int first)
 	return DUPLICATES_EXIT_DB;
 }
 
-/* Each claim named, cleared once; 1 when one does not exist. */
+/* CLAIM_ID or CLAIM_ID/LINE (a line number from 1): the claim in id,
+ * lower case, the line in line ("" for the whole claim); ERR if not. */
+static int clear_target(const char *arg, char id[UUID_STR_LEN], char line[8])
+{
+	const char *slash = strchr(arg, '/');
+	size_t n = slash != NULL ? (size_t)(slash - arg) : strlen(arg);
+
+	if (n != UUID_STR_LEN - 1)
+		return ERR;
+	memcpy(id, arg, n);
+	id[n] = '\0';
+	if (!uuid_valid(id))
+		return ERR;
+	uuid_lower(id);
+	line[0] = '\0';
+	if (slash == NULL)
+		return OK;
+	if (slash[1] == '\0' || slash[1] == '0' || strlen(slash + 1) > 4 ||
+	    strspn(slash + 1, "0123456789") != strlen(slash + 1))
+		return ERR;
+	snprintf(line, 8, "%s", slash + 1);
+	return OK;
+}
+
+/* Each claim or line named, cleared once; 1 when one does not exist. */
 static int clear(int argc, char **argv)
 {
 	const char *reason;
@@ -301,28 +333,36 @@ static int clear(int argc, char **argv)
 	if (argc < 5 || strcmp(argv[2], "--reason") != 0 || !claimctl_reason_ok(argv[3]))
 		return usage_on(stderr);
 	reason = argv[3];
-	for (i = 4; i < argc; i++)
-		if (strlen(argv[i]) != UUID_STR_LEN - 1 || !uuid_valid(argv[i])) {
-			fprintf(stderr, "claimctl duplicates clear: claim id '%s' is not a UUID\n",
+	for (i = 4; i < argc; i++) {
+		char id[UUID_STR_LEN], line[8];
+
+		if (clear_target(argv[i], id, line) != OK) {
+			fprintf(stderr,
+				"claimctl duplicates clear: '%s' is not CLAIM_ID or "
+				"CLAIM_ID/LINE\n",
 				argv[i]);
 			return EXIT_USAGE;
 		}
+	}
 	if (pg_open(claimctl_env("CLAIMS_PG_DSN", CLAIMCTL_PG_DSN), &db) != OK)
 		return not_cleared(argc, argv, 4);
 	for (i = 4; status == OK && i < argc; i++) {
-		char id[UUID_STR_LEN];
-		const char *v[3] = {id, reason, claimctl_operator()};
+		char id[UUID_STR_LEN], line[8], named[UUID_STR_LEN + 8];
+		const char *v[4] = {id, reason, claimctl_operator(), line};
 		PGresult *res;
 
-		snprintf(id, sizeof(id), "%s", argv[i]);
-		uuid_lower(id);
-		if ((status = pg_exec_params(db, sql_clear, 3, v, &res)) != OK)
+		if (clear_target(argv[i], id, line) != OK)
+			break; /* checked above */
+		snprintf(named, sizeof(named), "%s%s%s", id, line[0] ? "/" : "", line);
+		if (line[0] == '\0')
+			v[3] = NULL;
+		if ((status = pg_exec_params(db, sql_clear, 4, v, &res)) != OK)
 			break; /* argv[i] not done either */
 		if (PQgetvalue(res, 0, 0)[0] == '0') {
-			printf("%s refused no such claim\n", id);
+			printf("%s refused no such %s\n", named, line[0] ? "line" : "claim");
 			missing++;
 		} else {
-			printf("%s %s\n", id,
+			printf("%s %s\n", named,
 			       PQgetvalue(res, 0, 1)[0] != '0' ? "already cleared" : "cleared");
 		}
 		PQclear(res);

@@ -40,19 +40,22 @@ claim() {
 	printf '{"source":"%s-%s","source_kind":"amo","external_id":"%s","membership_number":"%s","lines":[%s]}\n' \
 		"$source" "$RUN_ID" "$external" "$member" "$lines"
 }
-# send FILE N...: the claims sent, all decided
+# send FILE: its claims sent, waited for until decided with all sent
+# before them (SENT counts them)
+SENT=0
 send() {
+	SENT=$((SENT + $(wc -l <"$1")))
 	"$BIN/claimctl" submit "$1" >>"$LOG" 2>&1 || fail "fixture: submit $1" "refused"
 	wait_for 60 bash -c "[ \"\$(psql -X -At '$CLAIMS_PG_DSN' -c \"SELECT count(*) FROM claims
-		WHERE source LIKE '%-$RUN_ID' AND status = 'complete'\")\" -ge $2 ]" ||
-		fail "fixture: $2 claims decided" "not in time"
+		WHERE source LIKE '%-$RUN_ID' AND status = 'complete'\")\" -ge $SENT ]" ||
+		fail "fixture: $SENT claims decided" "not in time"
 }
 id_of() { sql "SELECT claim_id FROM claims WHERE source = '$1-$RUN_ID' AND external_id = '$2'"; }
 dups() { "$BIN/claimctl" duplicates "$@" 2>>"$LOG"; }
 
 # The first claim, then the others: the order they are received in.
 claim amo A1 "$M1" "$CONSULT" "$PHARMA" >"$TEST_LOGS/dup-first.json"
-send "$TEST_LOGS/dup-first.json" 1
+send "$TEST_LOGS/dup-first.json"
 {
 	claim tp B1 "$M1" "$CONSULT"                          # the consultation again
 	claim amo C1 "$M1" "${CONSULT/3000,\"brss/3500,\"brss}" # charged otherwise
@@ -62,7 +65,7 @@ send "$TEST_LOGS/dup-first.json" 1
 	claim amo H2 "$M1" "${CONSULT/03-10/04-02}"
 	claim amo J1 "$M2" "${NO_BRSS/03-10/05-05}" # the BRSS left to the act's tariff
 } >"$TEST_LOGS/dup-others.json"
-send "$TEST_LOGS/dup-others.json" 8
+send "$TEST_LOGS/dup-others.json"
 A1=$(id_of amo A1) B1=$(id_of tp B1) H1=$(id_of amo H1) H2=$(id_of amo H2)
 check "fixtures: the claims decided, each paid" test "$(sql "SELECT count(*) FROM payments p
 	JOIN claims c USING (claim_id) WHERE c.source LIKE '%-$RUN_ID'")" = 8
@@ -87,7 +90,7 @@ check_eq "duplicates: the other person's copy is no suspect (exit 0)" "$?:${out#
 # same care with and without it, and twice without, are suspects.
 claim tp J2 "$M2" "${CONSULT/03-10/05-05}" >"$TEST_LOGS/dup-brss.json"
 claim tp J3 "$M2" "${NO_BRSS/03-10/05-05}" >>"$TEST_LOGS/dup-brss.json"
-send "$TEST_LOGS/dup-brss.json" 10
+send "$TEST_LOGS/dup-brss.json"
 J1=$(id_of amo J1)
 out=$(dups --member "$M2" --days 1)
 check_eq "duplicates: the BRSS given on one side only, or on neither: suspects, the first claim named" \
@@ -101,7 +104,7 @@ sql "UPDATE claims SET professional_id = $(pro 2) WHERE claim_id = '$H2'" >/dev/
 # A third copy names the first claim; a complement of the first is not
 # its duplicate (it still repeats the second).
 claim amo G1 "$M1" "$CONSULT" >"$TEST_LOGS/dup-third.json"
-send "$TEST_LOGS/dup-third.json" 8
+send "$TEST_LOGS/dup-third.json"
 G1=$(id_of amo G1)
 check "duplicates: a third copy names the first claim" \
 	grep -q "^$G1 1 repeats $A1 1: " <<<"$(dups --member "$M1" --days 1)"
@@ -136,6 +139,26 @@ check "clear: claimctl claim shows it in the claim's history" \
 	grep -q " duplicate_cleared by $CLAIMS_OPERATOR: two prescriptions, checked\$" <<<"$("$BIN/claimctl" claim "$B1")"
 out=$(dups --member "$M1" --days 1)
 check_eq "clear: no longer listed; none left (exit 0)" "$?:${out##*$'\n'}" "0:0 suspected duplicate(s)"
+# A line, not the whole claim: K1 repeats both lines of K0; its first
+# line cleared, its second is still listed.
+claim amo K0 "$M1" "${CONSULT/03-10/06-06}" "${PHARMA/03-10/06-06}" >"$TEST_LOGS/dup-lines.json"
+send "$TEST_LOGS/dup-lines.json"
+claim amo K1 "$M1" "${CONSULT/03-10/06-06}" "${PHARMA/03-10/06-06}" >"$TEST_LOGS/dup-lines.json"
+send "$TEST_LOGS/dup-lines.json"
+K0=$(id_of amo K0) K1=$(id_of amo K1)
+check_eq "clear a line: both of K1's lines suspects first" \
+	"$(dups --member "$M1" --days 1 | grep -c "^$K1 [12] repeats $K0 [12]: ")" 2
+check_eq "clear a line: CLAIM/LINE cleared, once" \
+	"$("$BIN/claimctl" duplicates clear --reason "line 1 seen" "$K1/1" "$K1/1")" "$K1/1 cleared
+$K1/1 already cleared"
+check_eq "clear a line: ... the other line still listed" \
+	"$(dups --member "$M1" --days 1 | grep "^$K1 " | cut -d' ' -f1-4)" "$K1 2 repeats $K0"
+out=$("$BIN/claimctl" duplicates clear --reason x "$K1/9" 2>>"$LOG")
+check_eq "clear a line: a line the claim has not is refused (exit 1)" "$?:$out" "1:$K1/9 refused no such line"
+check_eq "clear a line: the whole claim after one line: cleared; its lines then already" \
+	"$("$BIN/claimctl" duplicates clear --reason "all seen" "$K1" "$K1/2")" "$K1 cleared
+$K1/2 already cleared"
+check_eq "clear a line: ... none of K1 listed" "$(dups --member "$M1" --days 1 | grep -c "^$K1 ")" 0
 UPPER=$(tr 'a-f' 'A-F' <<<"$B1")
 check_eq "clear: again (the id in capitals), once" \
 	"$("$BIN/claimctl" duplicates clear --reason again "$UPPER"):$(sql "SELECT count(*) FROM audit_log
@@ -143,8 +166,9 @@ check_eq "clear: again (the id in capitals), once" \
 NOBODY=$(quote_id_at now 1)
 out=$("$BIN/claimctl" duplicates clear --reason x "$NOBODY" 2>>"$LOG")
 check_eq "clear: a claim that does not exist is refused (exit 1)" "$?:$out" "1:$NOBODY refused no such claim"
-for bad in "clear $B1" "clear --reason $B1" "clear --reason x not-a-uuid" "--days 0" "--since 2026-01-01 --days 3" \
-	"--member" "--hold --hold"; do
+for bad in "clear $B1" "clear --reason $B1" "clear --reason x not-a-uuid" "clear --reason x $B1/0" \
+	"clear --reason x $B1/" "clear --reason x $B1/x" "clear --reason x $B1/1/2" "--days 0" \
+	"--since 2026-01-01 --days 3" "--member" "--hold --hold"; do
 	# shellcheck disable=SC2086 # the options, split
 	"$BIN/claimctl" duplicates $bad >/dev/null 2>&1
 	check_eq "duplicates: '$bad' is a usage error" "$?" 2
