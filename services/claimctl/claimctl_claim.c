@@ -70,7 +70,8 @@ static const char sql_payment[] =
  * each through the index on (entity, entity_id). */
 static const char sql_history[] =
 	"SELECT to_char(a.at, 'YYYY-MM-DD HH24:MI:SS'), a.action, a.actor,"
-	" concat_ws(', ', a.detail->>'reason', 'transfer ' || (a.detail->>'transfer'),"
+	" concat_ws(', ', a.detail->>'reason', 'line ' || (a.detail->>'line'),"
+	"  'transfer ' || (a.detail->>'transfer'),"
 	"  'complement ' || (a.detail->>'complement'))"
 	" FROM audit_log a"
 	" WHERE (a.entity = 'claim' AND a.entity_id = $1::text)"

@@ -41,7 +41,8 @@
  *	the reason (a duplicate held, or recovered; care repeated on
  *	purpose, two boxes of one medicine under two prescriptions the same
  *	day) and the operator, in the audit log: the claim's lines, or that
- *	line, are no longer listed as suspects. Read only but for clear;
+ *	line, are no longer listed as suspects. Read only but for --hold
+ *	and clear;
  *	one REPEATABLE READ transaction, the suspects read through a cursor
  *	(a sender's flood of copies does not fill the command's memory).
  *
@@ -49,14 +50,16 @@
  *	beneficiaries) count two lines or more of the category are
  *	searched: the common day of one line costs one index lookup.
  *
- *	Settings: CLAIMS_PG_DSN, CLAIMS_OPERATOR (clear).
+ *	Settings: CLAIMS_PG_DSN, CLAIMS_OPERATOR (--hold, clear: the name
+ *	the audit rows give; the nightly CronJob's is claims-duplicates).
  *
  * DIAGNOSTICS
  *	Exit 0 when none is suspected; 1 when some are (for a scheduled
  *	run to alert), or (clear) when a claim named does not exist; 2 on
  *	bad usage (as claimctl check; a reason with a control character);
- *	3 when the database failed: nothing concluded, or (clear) the
- *	claims not answered were not cleared.
+ *	3 when the database failed: nothing concluded, or (--hold) the
+ *	suspects' payments not all held (a run again holds the rest), or
+ *	(clear) the claims not answered were not cleared.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,13 +275,21 @@ static int report(int argc, char **argv)
 		fprintf(stderr, "claimctl duplicates: no member %s\n", scope.member);
 		return EXIT_USAGE;
 	}
+	/* With --hold, a failure leaves payments of suspects pending that
+	 * the day's transfer run would take: 3, for the scheduler to run it
+	 * again (only payments still pending are held). */
+	if (hold && status != OK) {
+		fprintf(stderr, "claimctl duplicates: database error; the suspects' payments"
+				" not all held: run it again\n");
+		return DUPLICATES_EXIT_DB;
+	}
 	/* Suspects printed stand whatever failed after them (a later fetch,
-	 * the commit of a read-only snapshot, a hold). */
+	 * the commit of a read-only snapshot). */
 	if (found > 0) {
 		if (status != OK)
 			fprintf(stderr,
 				"claimctl duplicates: database error after %ld suspect(s); the"
-				" rest of the list (or of --hold) not done\n",
+				" rest of the list not read\n",
 				found);
 		return 1;
 	}

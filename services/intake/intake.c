@@ -47,7 +47,7 @@ static const struct config_entry config_table[] = {
 	 "Kafka consumer group of claims.submitted"},
 	{"CLAIMS_INTAKE_BATCH", CONFIG_INT, &cfg.batch, "500", 1, 10000,
 	 "submissions per PostgreSQL transaction"},
-	{"CLAIMS_INTAKE_BATCH_MIB", CONFIG_INT, &cfg.batch_mib, INTAKE_BATCH_DECODED_MIB, 1, 1024,
+	{"CLAIMS_INTAKE_BATCH_MIB", CONFIG_INT, &cfg.batch_mib, INTAKE_BATCH_DECODED_MIB, 1, 128,
 	 "MiB a batch may hold decoded before it is decided in parts (memory bound)"},
 	{"CLAIMS_RULES_PARAMS", CONFIG_STRING, &cfg.params_path, PARAMS_DEFAULT_PATH, 0, 0,
 	 "dated parameters of the rules engine: the PF and franchises an AMO amount may lack"},

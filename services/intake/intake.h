@@ -84,8 +84,9 @@ int intake_decode_claim(struct pb_budget *budget, const struct envelope *env,
 			Claims__ClaimSubmitted **claim, char *why, size_t why_len) MUST_CHECK;
 /* What a batch may hold decoded, by default, before the submissions
  * decoded so far are decided, in the same transaction, and freed
- * (intake.c, CLAIMS_INTAKE_BATCH_MIB): with PB_DECODED_MAX a message, a
- * batch of any count holds some 33 MiB at most, in a pod of 256 MiB. */
+ * (intake.c, CLAIMS_INTAKE_BATCH_MIB, 1 to 128): with PB_DECODED_MAX a
+ * message, a batch of any count holds some 33 MiB at most by default, in
+ * a pod of 256 MiB (deploy/k8s/intake.yaml); raise both together. */
 #define INTAKE_BATCH_DECODED_MIB "32"
 
 /* intake_check.c */

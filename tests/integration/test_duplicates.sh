@@ -114,11 +114,17 @@ check "duplicates: ... made the first's complement, it repeats the second" \
 sql "DELETE FROM claim_complements WHERE complement_id = '$G1'" >/dev/null
 
 # ---- --hold ----------------------------------------------------------------------------
+# L1 repeats both lines of L0: two suspect lines, one payment.
+claim amo L0 "$M1" "${CONSULT/03-10/07-07}" "${PHARMA/03-10/07-07}" >"$TEST_LOGS/dup-hold.json"
+send "$TEST_LOGS/dup-hold.json"
+claim amo L1 "$M1" "${CONSULT/03-10/07-07}" "${PHARMA/03-10/07-07}" >"$TEST_LOGS/dup-hold.json"
+send "$TEST_LOGS/dup-hold.json"
+L1=$(id_of amo L1)
 out=$(CLAIMS_OPERATOR="controller-$RUN_ID" dups --member "$M1" --days 1 --hold)
 check_eq "--hold: suspects listed (exit 1)" "$?" 1
-check_eq "--hold: each pending suspect's payment held, once a claim" \
-	"$(grep -E '^[0-9a-f-]{36} held [0-9]+$' <<<"$out" | cut -d' ' -f1-2 | sort)" \
-	"$(printf '%s held\n%s held\n' "$B1" "$G1" | sort)"
+check_eq "--hold: each pending suspect's payment held, once a claim (two lines, one hold)" \
+	"$(grep -E '^[0-9a-f-]{36} (held [0-9]+|not held.*)$' <<<"$out" | cut -d' ' -f1-2 | sort)" \
+	"$(printf '%s held\n%s held\n%s held\n' "$B1" "$G1" "$L1" | sort)"
 check_eq "--hold: ... for the first claim, audited with the operator" \
 	"$(sql "SELECT p.status, p.hold_reason, a.actor FROM payments p JOIN audit_log a
 		ON a.entity = 'payment' AND a.entity_id = p.payment_id::text AND a.action = 'hold'
@@ -131,6 +137,7 @@ check "--hold: again, the suspects listed held, nothing more held" \
 out=$("$BIN/claimctl" duplicates clear --reason "two prescriptions, checked" "$B1" "$G1")
 check_eq "clear: each claim cleared (exit 0)" "$?:$out" "0:$B1 cleared
 $G1 cleared"
+"$BIN/claimctl" duplicates clear --reason "duplicate of L0, held" "$L1" >>"$LOG"
 check_eq "clear: audited with its reason and operator" \
 	"$(sql "SELECT count(*), min(actor), min(detail->>'reason') FROM audit_log
 		WHERE action = 'duplicate_cleared' AND entity = 'claim' AND entity_id IN ('$B1', '$G1')")" \
@@ -159,6 +166,8 @@ check_eq "clear a line: the whole claim after one line: cleared; its lines then 
 	"$("$BIN/claimctl" duplicates clear --reason "all seen" "$K1" "$K1/2")" "$K1 cleared
 $K1/2 already cleared"
 check_eq "clear a line: ... none of K1 listed" "$(dups --member "$M1" --days 1 | grep -c "^$K1 ")" 0
+check "clear a line: claimctl claim names the line" \
+	grep -q " duplicate_cleared by $CLAIMS_OPERATOR: line 1 seen, line 1\$" <<<"$("$BIN/claimctl" claim "$K1")"
 UPPER=$(tr 'a-f' 'A-F' <<<"$B1")
 check_eq "clear: again (the id in capitals), once" \
 	"$("$BIN/claimctl" duplicates clear --reason again "$UPPER"):$(sql "SELECT count(*) FROM audit_log
