@@ -77,6 +77,13 @@ const char *claimctl_operator(void)
 	return claimctl_env("CLAIMS_OPERATOR", claimctl_env("USER", "operator"));
 }
 
+int claimctl_number_ok(const char *s, long min, long max)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= 9 && strspn(s, "0123456789") == n && atol(s) >= min && atol(s) <= max;
+}
+
 int claimctl_reason_ok(const char *s)
 {
 	size_t n = strlen(s);

@@ -51,6 +51,9 @@ int claimctl_wants_help(int argc, char **argv);
 /* Who runs the command, for the records that name one (the audit log,
  * payment runs): CLAIMS_OPERATOR, else $USER, else "operator". */
 const char *claimctl_operator(void);
+/* A whole number from min to max written in decimal digits alone (no
+ * sign, no space, at most 9 digits): --days and the like. */
+int claimctl_number_ok(const char *s, long min, long max);
 /* An operator's reason (a hold, a duplicate cleared): text of 1 to 200
  * bytes, UTF-8 (which the database demands), no control characters to
  * break the line it is listed on. */

@@ -36,8 +36,11 @@
 #include "claimctl/claimctl.h"
 #include "common/pg.h"
 
-#define PURGE_SLICE    "5000"
-#define PURGE_DAYS     "90"
+#define PURGE_SLICE "5000"
+#define PURGE_DAYS  "90"
+/* 0 would purge quotes intake still honours (a quote's last day lasts
+ * until it ends at UTC-12); ten years keep the cut after 1970, where
+ * quote ids' time begins. */
 #define PURGE_DAYS_MAX 3650
 
 static int usage_on(FILE *out)
@@ -46,15 +49,6 @@ static int usage_on(FILE *out)
 		     " than N days ago, default " PURGE_DAYS ", 1 to 3650)\n"
 		     "Settings: CLAIMS_PG_DSN, CLAIMS_OPERATOR.\n");
 	return out == stdout ? 0 : EXIT_USAGE;
-}
-
-/* N days, 1 to PURGE_DAYS_MAX: 0 would purge quotes intake still
- * honours (a quote's last day lasts until it ends at UTC-12); ten years
- * keep the cut after 1970, where quote ids' time begins. */
-static int days_ok(const char *s)
-{
-	return s[0] != '\0' && strspn(s, "0123456789") == strlen(s) && strlen(s) <= 5 &&
-	       atol(s) >= 1 && atol(s) <= PURGE_DAYS_MAX;
 }
 
 /* The cut, committed before any quote goes: an invoice citing a quote
@@ -148,7 +142,8 @@ int cmd_quotes(int argc, char **argv)
 		return usage_on(stdout);
 	if (argc < 2 || strcmp(argv[1], "purge") != 0)
 		return usage_on(stderr);
-	if (argc == 4 && strcmp(argv[2], "--days") == 0 && days_ok(argv[3]))
+	if (argc == 4 && strcmp(argv[2], "--days") == 0 &&
+	    claimctl_number_ok(argv[3], 1, PURGE_DAYS_MAX))
 		days = argv[3];
 	else if (argc != 2)
 		return usage_on(stderr);

@@ -7,17 +7,11 @@
  *	duplicates (claimctl_scope.h).
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "claimctl/claimctl.h"
 #include "claimctl/claimctl_scope.h"
 #include "common/util.h"
-
-static int days_valid(const char *s)
-{
-	return s[0] != '\0' && strlen(s) <= 5 && strspn(s, "0123456789") == strlen(s) &&
-	       atoi(s) >= 1;
-}
 
 int claimctl_scope_parse(int argc, char **argv, const char *who, struct claimctl_scope *s)
 {
@@ -35,7 +29,7 @@ int claimctl_scope_parse(int argc, char **argv, const char *who, struct claimctl
 			 argv[i + 1][0] != '\0')
 			s->member = argv[i + 1];
 		else if (strcmp(argv[i], "--days") == 0 && s->days == NULL &&
-			 days_valid(argv[i + 1]))
+			 claimctl_number_ok(argv[i + 1], 1, 99999))
 			s->days = argv[i + 1];
 		else
 			return ERR;
