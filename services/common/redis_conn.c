@@ -216,7 +216,7 @@ static int connect_redis(struct redis_conn *r)
 	return OK;
 }
 
-int redis_open(const char *url, int timeout_ms, struct redis_conn **out)
+int redis_open_later(const char *url, int timeout_ms, struct redis_conn **out)
 {
 	struct redis_conn *r = xcalloc(1, sizeof(*r));
 
@@ -227,6 +227,16 @@ int redis_open(const char *url, int timeout_ms, struct redis_conn **out)
 		free(r);
 		return ERR;
 	}
+	*out = r;
+	return OK;
+}
+
+int redis_open(const char *url, int timeout_ms, struct redis_conn **out)
+{
+	struct redis_conn *r;
+
+	if (redis_open_later(url, timeout_ms, &r) != OK)
+		return ERR;
 	if (connect_redis(r) != OK) {
 		free(r);
 		return ERR;

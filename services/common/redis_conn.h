@@ -37,6 +37,10 @@ struct redis_conn;
 #define REDIS_TIMEOUT_MS_DEFAULT 1000 /* timeout_ms 0: this */
 
 int redis_open(const char *url, int timeout_ms, struct redis_conn **out) MUST_CHECK;
+/* The same without connecting: the first command connects (for a daemon
+ * to which Redis is an extra, that must start while Redis is away). ERR
+ * only for a URL it cannot read. */
+int redis_open_later(const char *url, int timeout_ms, struct redis_conn **out) MUST_CHECK;
 void redis_close(struct redis_conn *r);
 /* 1 while connected and answering, as far as the last command knows,
  * and a primary, as far as the last ping knows; safe from another thread

@@ -162,11 +162,37 @@ static int prepare_db(struct worker *w)
 	return w->config.prepare != NULL ? w->config.prepare(w->config.ctx, w->db) : OK;
 }
 
+/* "a,b": the topics a worker reads, for its metrics' label. */
+static void topic_label(const char *const *topics, int count, char *out, size_t size)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < count && used < size; i++) {
+		int n = snprintf(out + used, size - used, "%s%s", i > 0 ? "," : "", topics[i]);
+
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
 int worker_open(const struct worker_config *config, struct worker **out)
 {
 	struct worker *w = xcalloc(1, sizeof(*w));
-	const char *topics[1] = {config->topic};
-	char name[128];
+	const char *topics[WORKER_MAX_TOPICS] = {config->topic};
+	int topic_count = 1;
+	char name[384], label[300];
+
+	while (config->more_topics != NULL && config->more_topics[topic_count - 1] != NULL) {
+		if (topic_count == WORKER_MAX_TOPICS) {
+			log_error("a worker reads at most %d topics", WORKER_MAX_TOPICS);
+			free(w);
+			return ERR;
+		}
+		topics[topic_count] = config->more_topics[topic_count - 1];
+		topic_count++;
+	}
 
 	w->config = *config;
 	w->batch = xcalloc((size_t)config->batch, sizeof(*w->batch));
@@ -178,12 +204,15 @@ int worker_open(const struct worker_config *config, struct worker **out)
 	if (pg_open(config->dsn, &w->db) != OK || prepare_db(w) != OK ||
 	    kafka_producer_open(config->brokers, config->name, &w->producer) != OK ||
 	    outbox_relay_open(config->dsn, w->producer, RELAY_BATCH, &w->relay) != OK ||
-	    kafka_consumer_open(config->brokers, config->group, topics, 1, &w->consumer) != OK ||
+	    kafka_consumer_open(config->brokers, config->group, topics, topic_count,
+				&w->consumer) != OK ||
 	    relay_start(w) != OK) {
 		worker_close(w);
 		return ERR;
 	}
-	snprintf(name, sizeof(name), "worker_messages_total{topic=\"%s\"}", config->topic);
+	/* One counter for the group's topics: named by them all. */
+	topic_label(topics, topic_count, label, sizeof(label));
+	snprintf(name, sizeof(name), "worker_messages_total{topic=\"%s\"}", label);
 	w->consumed = metric_counter(name, "Messages handled and committed");
 	w->batches = metric_counter("worker_batches_total", "Batches committed");
 	w->dead_letters =

@@ -63,6 +63,9 @@ struct worker_config {
 	const char *dsn;
 	const char *group;
 	const char *topic;
+	/* optional, NULL-terminated: further topics the group reads, each
+	 * with its own <topic>.dlq (a daemon that follows several flows) */
+	const char *const *more_topics;
 	const char *name;	   /* the daemon, for dead letters and metrics */
 	int batch;		   /* messages per transaction */
 	int poll_ms;		   /* wait for the first message of a batch */
@@ -71,6 +74,9 @@ struct worker_config {
 	worker_committed_fn committed; /* optional: after each handle()'s commit */
 	void *ctx;
 };
+
+/* The topics one worker may read: its topic and more_topics. */
+#define WORKER_MAX_TOPICS 4
 
 struct worker;
 

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# test_notify.sh - the notify daemon: a member told once about each
+# decision and each payment, announced on Redis, through kills and bad input
+#
+#  - every decided claim gives its member exactly one in-app notification,
+#    with the decision's totals, the beneficiary and the care's days, and
+#    it is announced on the member's Redis channel;
+#  - read again from the start (another group), the same events tell
+#    nothing twice; killed with SIGKILL while it works, notify loses
+#    nothing and tells nothing twice;
+#  - a payment settled to the member, and returned by the bank, each give
+#    one notification; a payment to a professional gives none;
+#  - garbage bytes, a wrong envelope type and an event naming an unknown
+#    claim land in the topic's .dlq, and notify goes on;
+#  - Redis away: the notifications are recorded all the same (counted
+#    as not announced); SIGTERM exits 0.
+source "$(dirname "$0")/../lib.sh"
+
+P="7${RUN_ID: -5}"
+SRC="notify-$RUN_ID"
+LOG="$TEST_LOGS/notify-$RUN_ID.log"
+GROUP="notify-$RUN_ID"
+N=200
+METRICS=127.0.0.1:9196
+export CLAIMS_REDIS_URL=${CLAIMS_REDIS_URL:-redis://127.0.0.1:56379}
+REDIS_PORT=${CLAIMS_REDIS_URL##*:}
+REDIS_PORT=${REDIS_PORT%%/*}
+
+metric() { # metric NAME: its value on notify's endpoint (0 when absent)
+	curl -s "http://$METRICS/metrics" | awk -v m="$1" '$1 == m { v = $2 } END { print v + 0 }'
+}
+# told SOURCE TEMPLATE: notifications of that kind about SOURCE's claims
+told() {
+	sql "SELECT count(*) FROM notifications n JOIN claims c USING (claim_id)
+	     WHERE c.source = '$1' AND n.template = '$2'"
+}
+all_told() { [ "$(told "$1" "$2")" -ge "$3" ]; }
+start_notify() { # start_notify [ENV=VALUE...]
+	start_daemon notify "$LOG" CLAIMS_METRICS_ADDR=$METRICS CLAIMS_NOTIFY_GROUP="$GROUP" "$@"
+	NOTIFY=$LAST_PID
+	wait_for 30 curl -sf "http://$METRICS/health" >/dev/null
+}
+
+create_members "$P" 20 CONFORT
+claims_file "$P" 20 "$N" "$SRC" >"$TEST_LOGS/notify-claims.json"
+
+# Every announcement on any member's channel, one JSON per line.
+redis-cli -p "$REDIS_PORT" --raw psubscribe 'member:*:notifications' >"$TEST_LOGS/notify-redis.txt" 2>&1 &
+SUBSCRIBER=$!
+trap 'kill $SUBSCRIBER 2>/dev/null; stop_all' EXIT
+wait_for 10 grep -q psubscribe "$TEST_LOGS/notify-redis.txt"
+
+start_daemon intake "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9197
+start_daemon reimburse "$LOG" CLAIMS_METRICS_ADDR=127.0.0.1:9198 CLAIMS_QUOTE_CONNECT=
+start_notify
+check "claims submitted" "$BIN/claimctl" submit "$TEST_LOGS/notify-claims.json"
+check "claims decided" wait_for 120 all_decided "$SRC" "$N"
+check "each decided claim told to its member" wait_for 60 all_told "$SRC" reimbursement_computed "$N"
+check_eq "... once, in the app, to the contract's holder, about its claim" \
+	"$(sql "SELECT count(*), count(DISTINCT n.claim_id), count(*) FILTER (WHERE n.channel = 'in_app'
+	          AND n.status = 'sent' AND n.member_id = ct.member_id)
+	        FROM notifications n JOIN claims c USING (claim_id) JOIN contracts ct USING (contract_id)
+	        WHERE c.source = '$SRC'")" "$N|$N|$N"
+check_eq "... with the decision's totals, the beneficiary and the care's days" \
+	"$(sql "SELECT count(*) FROM notifications n JOIN claims c USING (claim_id)
+	        JOIN (SELECT claim_id, sum(charged_cents) ch, sum(amo_paid_cents) amo, sum(amc_cents) amc,
+	                sum(rac_cents) rac FROM decisions GROUP BY claim_id) d USING (claim_id)
+	        JOIN (SELECT claim_id, min(care_date) d0 FROM claim_lines GROUP BY claim_id) l USING (claim_id)
+	        WHERE c.source = '$SRC' AND (n.params->>'charged_cents')::bigint = d.ch
+	          AND (n.params->>'amo_paid_cents')::bigint = d.amo AND (n.params->>'amc_cents')::bigint = d.amc
+	          AND (n.params->>'rac_cents')::bigint = d.rac AND n.params->>'outcome' = 'complete'
+	          AND n.params->>'beneficiary' = 'Member' AND n.params->>'claim_id' = c.claim_id::text
+	          AND (n.params->>'care_from')::date = l.d0 AND (n.params->>'care_to')::date = l.d0")" "$N"
+sql "SELECT n.notification_id FROM notifications n JOIN claims c USING (claim_id)
+     WHERE c.source = '$SRC'" >"$TEST_LOGS/notify-ids.txt"
+announced() {
+	[ "$(grep -o -F -f "$TEST_LOGS/notify-ids.txt" "$TEST_LOGS/notify-redis.txt" | sort -u | wc -l)" -ge "$N" ]
+}
+check "each announced on Redis" wait_for 20 announced
+one=$(sql "SELECT n.member_id || ' ' || n.notification_id FROM notifications n JOIN claims c USING (claim_id)
+           WHERE c.source = '$SRC' LIMIT 1")
+check "... on its member's channel, as JSON naming its template" \
+	grep -A1 -x "member:${one%% *}:notifications" "$TEST_LOGS/notify-redis.txt" |
+	grep "${one#* }" | jq -e '.template == "reimbursement_computed" and .params.claim_id != null' >/dev/null
+check_eq "metrics: recorded counted" "$(($(metric notify_recorded_total) >= N))" 1
+stop_daemon "$NOTIFY"
+check_eq "SIGTERM: notify exits 0" "$?" 0
+
+# ---- the same events again: nothing told twice ---------------------------------
+GROUP="notify-again-$RUN_ID"
+start_notify
+again_read() { [ "$(metric notify_repeated_total)" -ge "$N" ]; }
+check "read again from the topic's start (another group): found told" wait_for 120 again_read
+check_eq "... nothing told twice" "$(told "$SRC" reimbursement_computed)" "$N"
+stop_daemon "$NOTIFY" >/dev/null
+
+# ---- killed while it works ------------------------------------------------------
+# A backlog of 4,000 decisions, read two at a time (a commit each):
+# notify is killed with SIGKILL four times while it works through it and
+# started again; then it tells the rest, and each claim once.
+GROUP="notify-$RUN_ID"
+SRC2="notify-kill-$RUN_ID"
+N2=4000
+claims_file "$P" 20 "$N2" "$SRC2" >"$TEST_LOGS/notify-claims-2.json"
+check "kill: claims submitted" "$BIN/claimctl" submit "$TEST_LOGS/notify-claims-2.json"
+check "kill: claims decided" wait_for 180 all_decided "$SRC2" "$N2"
+blocked() { # notify's statement waits for the table's lock
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+	          AND query LIKE '%INSERT INTO notifications%'")" -ge 1 ]
+}
+# Each round: notify works through the backlog, is caught with a batch
+# inside its transaction (the table locked against writes) and killed
+# there; one round in two it is killed first at a random moment.
+kills=0
+for round in 1 2 3 4; do
+	t0=$(told "$SRC2" reimbursement_computed)
+	start_notify CLAIMS_NOTIFY_BATCH=2
+	WAIT_STEP=0.05 wait_for 60 all_told "$SRC2" reimbursement_computed $((t0 + 40))
+	if [ $((round % 2)) = 0 ]; then
+		sleep 0.$((RANDOM % 10))
+	else
+		hold_lock notifications 30 EXCLUSIVE
+		wait_for 20 blocked || fail "kill: round $round" "no batch waited for the lock"
+	fi
+	t1=$(told "$SRC2" reimbursement_computed)
+	kill -KILL "$NOTIFY" 2>/dev/null
+	wait "$NOTIFY" 2>/dev/null
+	[ $((round % 2)) = 0 ] || release_lock
+	echo "# round $round: told $t0 -> $t1 of $N2"
+	[ "$t1" -gt "$t0" ] && [ "$t1" -lt "$N2" ] && kills=$((kills + 1))
+	if [ $((round % 2)) = 1 ]; then
+		check_eq "kill: round $round: the batch in its transaction not recorded" \
+			"$(told "$SRC2" reimbursement_computed)" "$t1"
+	fi
+done
+check "kill: notify killed (SIGKILL) while busy, several times ($kills)" test "$kills" -ge 3
+start_notify
+check "kill: every claim told in the end" wait_for 120 all_told "$SRC2" reimbursement_computed "$N2"
+check_eq "kill: ... each once" \
+	"$(sql "SELECT count(*), count(DISTINCT n.claim_id) FROM notifications n JOIN claims c USING (claim_id)
+	        WHERE c.source = '$SRC2'")" "$N2|$N2"
+
+# ---- payments --------------------------------------------------------------------
+CLAIM=$(sql "SELECT c.claim_id FROM claims c JOIN payments p USING (claim_id)
+             WHERE c.source = '$SRC' AND p.payee = 'member' AND p.status = 'pending' LIMIT 1")
+AMOUNT=$(sql "SELECT amount_cents FROM payments WHERE claim_id = '$CLAIM'")
+RUN="notify-run-$RUN_ID"
+sql "INSERT INTO payment_runs (run_id, max_payments, payments, amount_cents) VALUES ('$RUN', 2, 2, 0)" >/dev/null
+sql "UPDATE payments SET status = 'sent', run_id = '$RUN', sent_at = now() WHERE claim_id = '$CLAIM'" >/dev/null
+printf '%s %s REF-%s\n' "$CLAIM" "$AMOUNT" "$RUN_ID" >"$TEST_LOGS/notify-pay.txt"
+check "payment: settled to the member" "$BIN/claimctl" payments settle "$TEST_LOGS/notify-pay.txt" >>"$LOG"
+check "payment: told, once" wait_for 30 all_told "$SRC" reimbursement_paid 1
+check_eq "payment: ... with its amount and the transfer's reference" \
+	"$(sql "SELECT count(*), min(params->>'amount_cents'), min(params->>'bank_reference'),
+	          min(params->>'paid_at') IS NOT NULL FROM notifications
+	        WHERE claim_id = '$CLAIM' AND template = 'reimbursement_paid'")" "1|$AMOUNT|REF-$RUN_ID|t"
+printf '%s %s AC04 REF-%s\n' "$CLAIM" "$AMOUNT" "$RUN_ID" >"$TEST_LOGS/notify-return.txt"
+check "payment: returned by the bank" "$BIN/claimctl" payments return "$TEST_LOGS/notify-return.txt" >>"$LOG"
+check "payment: the return told" wait_for 30 all_told "$SRC" payment_returned 1
+check_eq "payment: ... with the bank's reason" \
+	"$(sql "SELECT params->>'reason', params->>'was_paid', params->>'amount_cents' FROM notifications
+	        WHERE claim_id = '$CLAIM' AND template = 'payment_returned'")" "AC04|true|$AMOUNT"
+
+# A payment to a professional (tiers payant): the member is told nothing.
+pro_seen=$(metric 'notify_skipped_total{reason="professional_payee"}')
+PRO_CLAIM=$(sql "SELECT claim_id FROM claims WHERE source = '$SRC' AND claim_id <> '$CLAIM' LIMIT 1")
+sql "UPDATE payments SET payee = 'professional', payee_ref = '10101234567', status = 'sent',
+       run_id = '$RUN', sent_at = now() WHERE claim_id = '$PRO_CLAIM'" >/dev/null
+PRO_AMOUNT=$(sql "SELECT amount_cents FROM payments WHERE claim_id = '$PRO_CLAIM'")
+printf '%s %s PRO-%s\n' "$PRO_CLAIM" "$PRO_AMOUNT" "$RUN_ID" >"$TEST_LOGS/notify-pay-pro.txt"
+check "payment to a professional: settled" "$BIN/claimctl" payments settle "$TEST_LOGS/notify-pay-pro.txt" >>"$LOG"
+pro_skipped() { [ "$(metric 'notify_skipped_total{reason="professional_payee"}')" -gt "$pro_seen" ]; }
+check "payment to a professional: read" wait_for 30 pro_skipped
+check_eq "payment to a professional: the member not told" \
+	"$(sql "SELECT count(*) FROM notifications WHERE claim_id = '$PRO_CLAIM' AND template = 'reimbursement_paid'")" 0
+
+# ---- bad input ---------------------------------------------------------------------
+dead_letters() { # dead_letters TOPIC KEY: notify's dead letters of that key
+	"$BIN/claimctl" dlq list --topic "$1.dlq" 2>/dev/null | grep "key=$2 by notify" || true
+}
+# A real reimbursements.computed event of this test whose claim is made
+# unknown: its claim id changed, bytes for bytes (the same length).
+kcat -b "$CLAIMS_KAFKA_BROKERS" -C -t reimbursements.computed -o -1 -p 0 -c 1 -e -D '' \
+	>"$TEST_LOGS/notify-event.bin" 2>>"$LOG"
+known=$(grep -a -o -E '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' "$TEST_LOGS/notify-event.bin" |
+	while read -r id; do [ "$(sql "SELECT count(*) FROM claims WHERE claim_id = '$id'")" = 1 ] && echo "$id"; done | head -1)
+check "bad input: an event read back, its claim known" test -n "$known"
+unknown=$(printf '00000000-0000-4000-8000-%012d' "$((10#$RUN_ID))")
+LC_ALL=C sed "s/$known/$unknown/g" "$TEST_LOGS/notify-event.bin" >"$TEST_LOGS/notify-unknown.bin"
+kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t reimbursements.computed -k "unknown-$RUN_ID" "$TEST_LOGS/notify-unknown.bin"
+printf 'not protobuf %s' "$RUN_ID" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t reimbursements.computed -k "garbage-$RUN_ID"
+printf 'not protobuf %s' "$RUN_ID" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t payments.settled -k "garbage-$RUN_ID"
+# Envelope{type: CLAIM_ACCEPTED, message_id, schema_version: 1}: a valid
+# envelope of a type notify does not read.
+uuid=$(printf '01234567-89ab-7def-8123-%012d' "$((10#$RUN_ID))")
+printf '\x08\x02\x12\x24%s\x28\x01' "$uuid" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t reimbursements.computed -k "wrong-$RUN_ID"
+dlq_all() {
+	dead_letters reimbursements.computed "garbage-$RUN_ID" | grep -q 'not a protobuf Envelope' &&
+		dead_letters payments.settled "garbage-$RUN_ID" | grep -q 'not a protobuf Envelope' &&
+		dead_letters reimbursements.computed "wrong-$RUN_ID" | grep -q 'expected REIMBURSEMENT_COMPUTED' &&
+		dead_letters reimbursements.computed "unknown-$RUN_ID" | grep -q "claim $unknown unknown"
+}
+check "bad input: garbage, a wrong type, an unknown claim: in the .dlq with the reason" wait_for 30 dlq_all
+check "bad input: ... notify still running" kill -0 "$NOTIFY"
+check_eq "bad input: ... and nothing told of them" \
+	"$(sql "SELECT count(*) FROM notifications WHERE claim_id = '$unknown'")" 0
+
+# ---- Redis away: recorded all the same -------------------------------------------
+stop_daemon "$NOTIFY" >/dev/null
+SRC3="notify-noredis-$RUN_ID"
+claims_file "$P" 20 20 "$SRC3" >"$TEST_LOGS/notify-claims-3.json"
+start_notify CLAIMS_REDIS_URL=redis://127.0.0.1:1
+check "Redis away: claims submitted" "$BIN/claimctl" submit "$TEST_LOGS/notify-claims-3.json"
+check "Redis away: every claim told all the same" wait_for 120 all_told "$SRC3" reimbursement_computed 20
+check_eq "Redis away: ... counted as not announced" "$(($(metric notify_push_failures_total) >= 20))" 1
+stop_daemon "$NOTIFY"
+check_eq "Redis away: SIGTERM exits 0" "$?" 0
+
+report
