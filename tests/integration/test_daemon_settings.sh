@@ -20,7 +20,7 @@ refused() {
 	fi
 }
 
-for daemon in intake reimburse tpgate; do
+for daemon in intake reimburse tpgate notify; do
 	help=$("$BIN/$daemon" --help)
 	check "$daemon --help exits 0" test $? -eq 0
 	for var in CLAIMS_PG_DSN CLAIMS_METRICS_ADDR CLAIMS_LOG_LEVEL CLAIMS_MAX_STEP_ERRORS \
@@ -59,6 +59,11 @@ done
 refused intake CLAIMS_INTAKE_BATCH=0
 refused intake CLAIMS_INTAKE_BATCH=many
 refused reimburse CLAIMS_REIMBURSE_BATCH=100000
+refused notify CLAIMS_NOTIFY_BATCH=0
+refused notify CLAIMS_NOTIFY_MAX_AGE_HOURS=-1
+out=$(env CLAIMS_REDIS_URL=http://127.0.0.1:56379 "$BIN/notify" 2>&1 </dev/null)
+check "notify: a Redis URL it cannot read stops its start (exit 1), named" \
+	bash -c "[ $? -eq 1 ] && grep -q 'redis url: expected redis://' <<<'${out//\'/}'"
 
 # claimctl: every command's --help, and -h, is an answer (stdout, exit
 # 0), a command without what it needs a usage error (exit 2).

@@ -95,6 +95,7 @@ expect_plans intake outbox_add intake_first_answers intake_coverage intake_other
 	outbox_mark_sent outbox_drop_stale outbox_mark_refused
 expect_plans reimburse reimburse_lock reimburse_history reimburse_write quote_store \
 	outbox_pending
+expect_plans notify notify_record outbox_pending
 expect_plans tpgate tp_professional_active tp_invoice_status tp_contract_member tp_rights \
 	tp_catalog zap_key
 
@@ -120,7 +121,7 @@ whole_register_reads() {
 check_eq "intake: professionals found by register and number in a large register" \
 	"$(CLAIMS_PG_DSN="$FRESH_DSN" "$BIN/intake" --plans 2>&1 | whole_register_reads)" ""
 
-for daemon in intake reimburse tpgate; do
+for daemon in intake reimburse tpgate notify; do
 	check "$daemon --help tells of --plans" grep -q -- "--plans" <<<"$("$BIN/$daemon" --help)"
 	CLAIMS_PG_DSN=postgresql://claims@127.0.0.1:1/nowhere "$BIN/$daemon" --plans \
 		>/dev/null 2>&1
