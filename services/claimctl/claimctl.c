@@ -50,6 +50,8 @@ static const struct command commands[] = {
 	 " paid, given back"},
 	{"check", cmd_check, "check: counters, yearly sums and payments agree with the decisions"},
 	{"duplicates", cmd_duplicates, "duplicates [clear]: the same care paid under two claims"},
+	{"notifications", cmd_notifications,
+	 "notifications MEMBERSHIP_NUMBER: what a member was told, newest first"},
 	{"outbox", cmd_outbox, "outbox refused|retry|purge: events Kafka refused; old sent ones"},
 	{"quotes", cmd_quotes, "quotes purge: quotes whose validity ended long ago"},
 	{NULL, NULL, NULL},

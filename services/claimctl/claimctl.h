@@ -36,6 +36,7 @@ int cmd_outbox(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_quotes(int argc, char **argv);
 int cmd_duplicates(int argc, char **argv);
+int cmd_notifications(int argc, char **argv);
 
 /* claimctl.c: settings of the commands, with the project's loopback
  * defaults (the same as the daemons'). */

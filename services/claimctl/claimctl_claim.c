@@ -16,7 +16,8 @@
  *	that decided them (docs/rules.md explains each); last, what operators
  *	did to it (the audit log of the claim and of its payment: decided
  *	again, completed, held, given back by the bank, released, cleared as
- *	no duplicate), with who and why. A key (source, external id) that
+ *	no duplicate), with who and why, and what the member was told of it
+ *	(the notify daemon's notifications). A key (source, external id) that
  *	intake rejected shows its rejection.
  *
  *	release: a rejection is the first answer of its key for good, and
@@ -78,6 +79,14 @@ static const char sql_history[] =
 	" OR (a.entity = 'payment' AND a.entity_id ="
 	"  (SELECT p.payment_id::text FROM payments p WHERE p.claim_id = $1::uuid))"
 	" ORDER BY a.at, a.audit_id";
+
+/* What the member was told about the claim (the notify daemon's rows),
+ * through the index on claim_id. */
+static const char sql_told[] =
+	"SELECT to_char(n.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), n.template,"
+	" m.membership_number"
+	" FROM notifications n JOIN members m USING (member_id)"
+	" WHERE n.claim_id = $1::uuid ORDER BY n.notification_id";
 
 static const char sql_rejection[] =
 	"SELECT reason_code, coalesce(field, ''), coalesce(message, ''),"
@@ -151,6 +160,23 @@ static int print_history(struct pg *db, const char *id)
 		printf("%s %s by %s%s%s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
 		       PQgetvalue(res, i, 2), PQgetvalue(res, i, 3)[0] ? ": " : "",
 		       PQgetvalue(res, i, 3));
+	PQclear(res);
+	return OK;
+}
+
+/* What the member was told about it, if anything yet. */
+static int print_told(struct pg *db, const char *id)
+{
+	const char *v[1] = {id};
+	PGresult *res;
+
+	if (pg_exec_params(db, sql_told, 1, v, &res) != OK)
+		return ERR;
+	if (PQntuples(res) > 0)
+		printf("\ntold the member\n");
+	for (int i = 0; i < PQntuples(res); i++)
+		printf("%s UTC %s (member %s, in the app)\n", PQgetvalue(res, i, 0),
+		       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
 	PQclear(res);
 	return OK;
 }
@@ -255,6 +281,8 @@ static int print_claim(struct pg *db, const char *id, const char *source, const 
 	}
 	PQclear(lines);
 	status = print_history(db, v[0]);
+	if (status == OK)
+		status = print_told(db, v[0]);
 	PQclear(res);
 	return status == OK ? 0 : 1;
 }

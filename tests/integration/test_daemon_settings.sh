@@ -67,7 +67,7 @@ check "notify: a Redis URL it cannot read stops its start (exit 1), named" \
 
 # claimctl: every command's --help, and -h, is an answer (stdout, exit
 # 0), a command without what it needs a usage error (exit 2).
-for cmd in submit claim dlq payments contract tp outbox migrate seed simulate formula check; do
+for cmd in submit claim dlq payments contract tp outbox migrate seed simulate formula check notifications; do
 	for flag in --help -h; do
 		out=$("$BIN/claimctl" "$cmd" "$flag" 2>/dev/null)
 		check "claimctl $cmd $flag exits 0 with the usage on stdout" \
