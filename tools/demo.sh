@@ -2,12 +2,13 @@
 # demo.sh - the claims backend on sample data, from a fresh machine
 #
 # Starts PostgreSQL, Redis and Kafka (tools/infra), applies the
-# migrations, seeds 1,000 members, starts the intake and reimbursement
-# daemons, submits tools/demo/claims.json (consultations, pharmacy,
+# migrations, seeds 1,000 members, starts the intake, reimbursement and
+# notification daemons, submits tools/demo/claims.json (consultations, pharmacy,
 # hospital, dental, optics, hearing aid, and two claims that must be
 # rejected) through Kafka, waits for the decisions, prints per claim the
 # AMO, AMC and reste à charge from the database, and stops the daemons
-# with SIGTERM. Then a pharmacy uses the tiers-payant front door: its key
+# with SIGTERM, after showing what the members were told (one in-app
+# notification per decided claim, claimctl notifications). Then a pharmacy uses the tiers-payant front door: its key
 # is registered, it checks a patient's rights, gets a quote, sends the
 # invoice citing the quote and follows it until it is computed; the
 # payment goes out in a transfer run (claimctl payments export), the
@@ -25,8 +26,8 @@ BIN=${CLAIMS_BIN:-build/bin}
 LOGS=.infra/demo
 # The daemons' fixed ports on 127.0.0.1: ZeroMQ (intake, tpgate's front
 # door, tpgate's quote back end) and /metrics and /health (intake,
-# reimburse, tpgate).
-PORTS=(5701 5702 5703 9101 9102 9103)
+# reimburse, tpgate, notify).
+PORTS=(5701 5702 5703 9101 9102 9103 9106)
 HEALTH_TIMEOUT=30 # seconds for a daemon to answer GET /health
 
 fail() {
@@ -100,6 +101,7 @@ start_daemon() {
 
 start_daemon intake 9101
 start_daemon reimburse 9102
+start_daemon notify 9106
 # The tiers-payant front door with a fresh key pair; a pharmacy's key.
 eval "$($BIN/claimctl tp keygen | sed 's/^/SERVER_/')"
 eval "$($BIN/claimctl tp keygen)"
@@ -140,8 +142,26 @@ echo "== rejections"
 psql -X -q "$CLAIMS_PG_DSN" -c "
 SELECT external_id AS claim, reason_code, field, message FROM claim_rejections
 WHERE external_id LIKE 'DEMO-%' ORDER BY external_id"
+told=0
+decided=$(sql "SELECT count(*) FROM claims WHERE external_id LIKE 'DEMO-%' AND status IN ('complete', 'partial', 'error')")
+for _ in $(seq 1 60); do
+	told=$(sql "SELECT count(DISTINCT n.claim_id) FROM notifications n JOIN claims c USING (claim_id)
+	           WHERE c.external_id LIKE 'DEMO-%'") || true
+	[[ $told =~ ^[0-9]+$ ]] || told=0
+	[ "$told" -ge "$decided" ] && break
+	sleep 0.5
+done
+if [ "$told" -lt "$decided" ]; then
+	show_log notify
+	fail "only $told of the $decided decided claims were told to their members after 30 s"
+fi
 echo "== one claim in detail: $BIN/claimctl claim --external amo-cpam-75 DEMO-0002"
 $BIN/claimctl claim --external amo-cpam-75 DEMO-0002
+member=$(sql "SELECT m.membership_number FROM claims c JOIN contracts ct USING (contract_id)
+              JOIN members m ON m.member_id = ct.member_id
+              WHERE c.source = 'amo-cpam-75' AND c.external_id = 'DEMO-0002'")
+echo "== what member $member was told (in the app; live on Redis channel member:<id>:notifications)"
+$BIN/claimctl notifications "$member" --limit 5
 
 echo
 echo "== tiers payant: a pharmacy (RPPS 10019999991) and member 1000000016"

@@ -16,7 +16,9 @@
  *	that an event naming the wrong claim tells no one about someone
  *	else's care. The statement adds what the account shows beside the
  *	event's figures: the beneficiary's first name, the care's first and
- *	last days and, for a claim not reimbursed, why.
+ *	last days and, for a claim not reimbursed, why. Its time is when it
+ *	was written (clock_timestamp(), not the transaction's start): what
+ *	the account shows, and what the benchmark measures to.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,11 +46,11 @@ static const char sql_record[] =
 	"  FROM claim_lines l WHERE l.claim_id = cl.claim_id) span ON true),"
 	" ins AS ("
 	" INSERT INTO notifications (notification_id, member_id, channel, template, params,"
-	"  dedupe_key, status, sent_at, claim_id)"
+	"  dedupe_key, status, created_at, sent_at, claim_id)"
 	" SELECT m.notification_id, m.member_id, 'in_app', m.template,"
 	"  m.params || jsonb_strip_nulls(jsonb_build_object('beneficiary', m.first_name,"
 	"  'care_from', m.care_from, 'care_to', m.care_to, 'reason', m.reason)),"
-	"  m.dedupe_key, 'sent', now(), m.claim_id"
+	"  m.dedupe_key, 'sent', clock_timestamp(), clock_timestamp(), m.claim_id"
 	" FROM m WHERE m.claim_contract = m.contract_id"
 	" ON CONFLICT (dedupe_key) DO NOTHING"
 	" RETURNING notification_id, member_id, jsonb_build_object('notification_id',"

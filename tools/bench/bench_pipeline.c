@@ -51,6 +51,7 @@
 #include "common/xalloc.h"
 #include "proto/claims.pb-c.h"
 #include "proto/reimbursement.pb-c.h"
+#include "bench_util.h"
 
 struct options {
 	long claims, members, rate, batch;
@@ -97,69 +98,7 @@ static int pack_claim(const char *run, long i, long members, uint8_t **buf, size
 			     len);
 }
 
-/* ---- statistics ------------------------------------------------------------- */
-
-static int compare_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double percentile_ms(int64_t *sorted, long n, double p)
-{
-	long k = (long)(p * (double)(n - 1) + 0.5);
-
-	return (double)sorted[k] / 1000.0;
-}
-
 /* ---- 1. Kafka raw produce ------------------------------------------------------ */
-
-static int ensure_topic(const char *brokers, const char *topic)
-{
-	char errstr[256];
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	rd_kafka_t *rk;
-	rd_kafka_NewTopic_t *nt;
-	rd_kafka_queue_t *q;
-	rd_kafka_event_t *ev;
-	int status = OK;
-
-	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr)) !=
-	    RD_KAFKA_CONF_OK) {
-		rd_kafka_conf_destroy(conf);
-		return ERR;
-	}
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-	if (rk == NULL) {
-		log_error("admin client: %s", errstr);
-		rd_kafka_conf_destroy(conf);
-		return ERR;
-	}
-	nt = rd_kafka_NewTopic_new(topic, 12, 1, errstr, sizeof(errstr));
-	q = rd_kafka_queue_new(rk);
-	rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-	ev = rd_kafka_queue_poll(q, 15000);
-	if (ev == NULL) {
-		status = ERR;
-	} else {
-		const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-		size_t n;
-		const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &n);
-
-		if (n == 1 && rd_kafka_topic_result_error(tr[0]) &&
-		    rd_kafka_topic_result_error(tr[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-			log_error("create %s: %s", topic,
-				  rd_kafka_topic_result_error_string(tr[0]));
-			status = ERR;
-		}
-		rd_kafka_event_destroy(ev);
-	}
-	rd_kafka_NewTopic_destroy(nt);
-	rd_kafka_queue_destroy(q);
-	rd_kafka_destroy(rk);
-	return status;
-}
 
 static int bench_kafka(const struct options *o, size_t size)
 {
@@ -170,7 +109,7 @@ static int bench_kafka(const struct options *o, size_t size)
 	long sent;
 	int flushed;
 
-	if (ensure_topic(o->brokers, "bench.raw") != OK ||
+	if (bench_ensure_topic(o->brokers, "bench.raw") != OK ||
 	    kafka_producer_open(o->brokers, "bench", &p) != OK) {
 		free(buf);
 		return ERR;

@@ -7,15 +7,20 @@
 #      the same messages and rows, then end-to-end claims/s and latency
 #      through intake and reimburse (submit -> decision committed and
 #      announced)
-#   3. the tiers-payant front door: ELIGIBILITY and QUOTE latency for
+#   3. the notification stage: Kafka produce and PostgreSQL COPY rates
+#      for its events and rows, then events told per second and their
+#      latency through notify (event sent -> notification written),
+#      unpaced and paced (bench_notify), and its CPU per event
+#   4. the tiers-payant front door: ELIGIBILITY and QUOTE latency for
 #      professionals at a given request rate through tpgate (with intake
 #      and reimburse behind it), next to a raw ZeroMQ echo with the same
 #      frames, CURVE and message sizes and a plain TCP echo with the same
 #      sizes (bench_tp), and the CPU per request of tpgate, reimburse,
 #      Redis and PostgreSQL
 #
-# `run.sh pipeline` runs the second alone, `run.sh tp` the third alone;
-# without an argument, all three run.
+# `run.sh pipeline` runs the second alone, `run.sh notify` the third
+# alone (on the complete claims an earlier run left in the database),
+# `run.sh tp` the fourth alone; without an argument, all four run.
 #
 # BENCH_CLAIMS (default 20000) sets the number of claims; BENCH_RUNS
 # (default 3) the unpaced end-to-end runs, whose median is printed
@@ -27,6 +32,11 @@
 # programs only, the schema is deploy/sql's of this checkout (an A/B of
 # a migration puts the old schema back by hand). Timing is reported,
 # never asserted.
+#
+# Notifications: BENCH_NOTIFY_EVENTS (default 20000) events, and half as
+# many paced at BENCH_NOTIFY_RATE (default 1000) events/s;
+# BENCH_NOTIFY_METRICS_ADDR (default 127.0.0.1:9126) notify's metrics,
+# read to know it has caught up before measuring.
 #
 # Tiers payant: BENCH_TP_RATE (default 5000) requests/s in all,
 # BENCH_TP_CLIENTS (default 50) professionals, BENCH_TP_SECONDS (default
@@ -49,9 +59,9 @@ CLAIMS=${BENCH_CLAIMS:-20000}
 WORKERS=${BENCH_REIMBURSE_WORKERS:-1}
 WHAT=${1:-all}
 case $WHAT in
-all | pipeline | tp) ;;
+all | pipeline | notify | tp) ;;
 *)
-	echo "usage: tools/bench/run.sh [pipeline | tp]" >&2
+	echo "usage: tools/bench/run.sh [pipeline | notify | tp]" >&2
 	exit 2
 	;;
 esac
@@ -75,7 +85,7 @@ cpu_pids() { # GROUP -> its pids
 	postgres)
 		# "unknown" when psql fails: backends not found are not 0 µs.
 		psql -X -At "$CLAIMS_PG_DSN" -c "SELECT pid FROM pg_stat_activity
-			WHERE application_name IN ('intake', 'reimburse', 'tpgate')" 2>/dev/null ||
+			WHERE application_name IN ('intake', 'reimburse', 'tpgate', 'notify')" 2>/dev/null ||
 			echo unknown
 		;;
 	broker) cat .infra/kafka/kafka.pid 2>/dev/null || true ;;
@@ -128,7 +138,50 @@ cpu_report() { # COUNT [WHAT, default claim]
 	echo "$line"
 }
 
-# ---- 3. the tiers-payant front door (run last, or alone with `tp') -------
+# ---- 3. the notification stage (after the pipeline, or alone) --------------
+# notify in its own group, as the daemons run (a group of the
+# benchmark's own would start at the topic's earliest offsets): it first
+# catches up with what the pipeline's runs decided (not measured: its
+# messages counter stands still for 2 s), then bench_notify sends its
+# own events.
+notify_messages() {
+	curl -s "http://${BENCH_NOTIFY_METRICS_ADDR:-127.0.0.1:9126}/metrics" |
+		awk '$1 ~ /^worker_messages_total/ { n = $2 } END { print n + 0 }'
+}
+
+notify_bench() {
+	local events=${BENCH_NOTIFY_EVENTS:-20000} before now still=0
+	echo "== notification stage (notify)"
+	tp_stop # the pipeline's daemons, if any: the machine is notify's now
+	trap tp_stop EXIT
+	"$BIN"/claimctl migrate >/dev/null
+	CLAIMS_METRICS_ADDR=${BENCH_NOTIFY_METRICS_ADDR:-127.0.0.1:9126} \
+		"$BIN"/notify >>"$LOGS/notify.log" 2>&1 &
+	pids+=($!)
+	sleep 3
+	before=$(notify_messages)
+	while ((still < 2)); do
+		sleep 1
+		kill -0 "${pids[-1]}" 2>/dev/null || {
+			echo "notify stopped: see $LOGS/notify.log" >&2
+			return 1
+		}
+		now=$(notify_messages)
+		if [[ $now == "$before" ]]; then still=$((still + 1)); else still=0; fi
+		before=$now
+	done
+	echo "notify caught up ($before events read since its start, not measured)"
+	CPU_GROUPS=(notify postgres broker)
+	cpu_start
+	"$BIN"/bench_notify --events "$events" --batch "${BENCH_BATCH:-500}"
+	cpu_report "$events" event
+	echo "-- paced at ${BENCH_NOTIFY_RATE:-1000} events/s (latency below saturation)"
+	"$BIN"/bench_notify --events $((events / 2)) --rate "${BENCH_NOTIFY_RATE:-1000}" --skip-raw
+	tp_stop
+	CPU_GROUPS=(postgres broker intake reimburse)
+}
+
+# ---- 4. the tiers-payant front door (run last, or alone with `tp') -------
 tp_stop() {
 	((${#pids[@]})) || return 0
 	kill -TERM "${pids[@]}" 2>/dev/null || true
@@ -191,6 +244,10 @@ tp_bench() {
 
 if [[ $WHAT == tp ]]; then
 	tp_bench
+	exit 0
+fi
+if [[ $WHAT == notify ]]; then
+	notify_bench
 	exit 0
 fi
 
@@ -257,5 +314,7 @@ cpu_start
 cpu_report $((CLAIMS / 2))
 
 [[ $WHAT == pipeline ]] && exit 0
+echo
+notify_bench
 echo
 tp_bench
