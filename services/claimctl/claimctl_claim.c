@@ -86,7 +86,7 @@ static const char sql_told[] =
 	"SELECT to_char(n.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), n.template,"
 	" m.membership_number"
 	" FROM notifications n JOIN members m USING (member_id)"
-	" WHERE n.claim_id = $1::uuid ORDER BY n.notification_id";
+	" WHERE n.claim_id = $1::uuid ORDER BY n.created_at, n.notification_id";
 
 static const char sql_rejection[] =
 	"SELECT reason_code, coalesce(field, ''), coalesce(message, ''),"

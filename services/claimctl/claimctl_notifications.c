@@ -35,7 +35,7 @@ static const char sql_told[] =
 	"SELECT to_char(n.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), n.template,"
 	" coalesce(n.claim_id::text, '-'), n.params::text"
 	" FROM notifications n WHERE n.member_id = $1::bigint"
-	" ORDER BY n.notification_id DESC LIMIT $2::int";
+	" ORDER BY n.created_at DESC, n.notification_id DESC LIMIT $2::int";
 
 static int usage_on(FILE *out)
 {

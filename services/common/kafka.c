@@ -480,6 +480,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 int kafka_consumer_open(const char *brokers, const char *group_id, const char *const *topics,
 			int topic_count, struct kafka_consumer **out)
 {
+	return kafka_consumer_open_new_at(brokers, group_id, topics, topic_count, 0, out);
+}
+
+int kafka_consumer_open_new_at(const char *brokers, const char *group_id, const char *const *topics,
+			       int topic_count, int new_group_at_end, struct kafka_consumer **out)
+{
 	static const char *const settings[] = {
 		"enable.auto.commit",
 		"true",
@@ -506,7 +512,8 @@ int kafka_consumer_open(const char *brokers, const char *group_id, const char *c
 	char errstr[512];
 
 	if (conf_set(conf, "bootstrap.servers", brokers) != OK ||
-	    conf_set(conf, "group.id", group_id) != OK || conf_set_all(conf, settings) != OK) {
+	    conf_set(conf, "group.id", group_id) != OK || conf_set_all(conf, settings) != OK ||
+	    (new_group_at_end && conf_set(conf, "auto.offset.reset", "latest") != OK)) {
 		rd_kafka_conf_destroy(conf);
 		free(c);
 		return ERR;

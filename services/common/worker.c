@@ -29,6 +29,7 @@ struct worker {
 	int pending;	    /* messages of a batch not yet committed */
 	int64_t last_db_us; /* last time the database answered */
 	struct metric *consumed, *batches, *dead_letters, *retries, *given_back, *batch_seconds;
+	struct metric *assigned;
 
 	/* The relay's thread, and what the loop tells it. */
 	pthread_t relay_thread;
@@ -204,8 +205,8 @@ int worker_open(const struct worker_config *config, struct worker **out)
 	if (pg_open(config->dsn, &w->db) != OK || prepare_db(w) != OK ||
 	    kafka_producer_open(config->brokers, config->name, &w->producer) != OK ||
 	    outbox_relay_open(config->dsn, w->producer, RELAY_BATCH, &w->relay) != OK ||
-	    kafka_consumer_open(config->brokers, config->group, topics, topic_count,
-				&w->consumer) != OK ||
+	    kafka_consumer_open_new_at(config->brokers, config->group, topics, topic_count,
+				       config->new_group_at_end, &w->consumer) != OK ||
 	    relay_start(w) != OK) {
 		worker_close(w);
 		return ERR;
@@ -225,6 +226,9 @@ int worker_open(const struct worker_config *config, struct worker **out)
 			       " away), to be read again");
 	w->batch_seconds =
 		metric_histogram("worker_batch_seconds", "Time to handle and commit one batch");
+	w->assigned = metric_gauge("worker_partitions_assigned",
+				   "Partitions the group gives this replica now (0: idle, or not"
+				   " joined yet)");
 	*out = w;
 	return OK;
 }
@@ -523,6 +527,7 @@ int worker_step(struct worker *w)
 	if (w->pending == 0 && kafka_consumer_poll_batch(w->consumer, w->batch, w->config.batch,
 							 w->config.poll_ms, &w->pending) != OK)
 		return ERR;
+	metric_set(w->assigned, kafka_consumer_assigned(w->consumer));
 	if (w->pending > 0) {
 		if (settle_pending(w) != OK)
 			return ERR;

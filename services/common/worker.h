@@ -66,6 +66,7 @@ struct worker_config {
 	/* optional, NULL-terminated: further topics the group reads, each
 	 * with its own <topic>.dlq (a daemon that follows several flows) */
 	const char *const *more_topics;
+	int new_group_at_end;	   /* kafka_consumer_open_new_at() */
 	const char *name;	   /* the daemon, for dead letters and metrics */
 	int batch;		   /* messages per transaction */
 	int poll_ms;		   /* wait for the first message of a batch */

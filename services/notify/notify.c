@@ -36,6 +36,7 @@
 static struct {
 	char *pg_dsn, *brokers, *redis_url, *metrics_addr, *group;
 	long batch, max_age_hours;
+	int new_group_from_start;
 } cfg;
 
 static const struct config_entry config_table[] = {
@@ -48,8 +49,12 @@ static const struct config_entry config_table[] = {
 	{"CLAIMS_NOTIFY_BATCH", CONFIG_INT, &cfg.batch, "500", 1, 10000,
 	 "events per PostgreSQL transaction"},
 	{"CLAIMS_NOTIFY_MAX_AGE_HOURS", CONFIG_INT, &cfg.max_age_hours, "168", 0, 87600,
-	 "events older than this are not told (a new group reading a topic's past, a"
-	 " backlog of days); 0: any age"},
+	 "events older than this are not told (a backlog of days); 0: any age"},
+	{"CLAIMS_NOTIFY_NEW_GROUP_FROM_START", CONFIG_BOOL, &cfg.new_group_from_start, "false", 0,
+	 0,
+	 "a group with no committed offsets reads the topics from their start (a replay)"
+	 " rather than their end (a first deployment tells nothing of what the topics"
+	 " kept)"},
 	{NULL, 0, NULL, NULL, 0, 0, NULL},
 };
 
@@ -113,6 +118,7 @@ static int handle_batch(void *ctx, struct pg *db, rd_kafka_message_t **batch, in
 static void batch_committed(void *ctx)
 {
 	struct notify_state *st = ctx;
+	int delivered = 0;
 
 	metric_add(st->recorded_total, st->pushes.count);
 	metric_add(st->repeated_total, st->repeated);
@@ -120,10 +126,11 @@ static void batch_committed(void *ctx)
 		metric_add(st->skipped_total[k], st->skipped[k]);
 	if (st->pushes.count == 0)
 		return;
-	if (notify_push(st->redis, &st->pushes) == OK)
-		metric_add(st->pushed_total, st->pushes.count);
-	else
-		metric_add(st->push_failed_total, st->pushes.count);
+	if (notify_push(st->redis, &st->pushes, &delivered) != OK)
+		log_warn("%d of %d notifications not announced on Redis (recorded all the same)",
+			 st->pushes.count - delivered, st->pushes.count);
+	metric_add(st->pushed_total, delivered);
+	metric_add(st->push_failed_total, st->pushes.count - delivered);
 	notify_pushes_clear(&st->pushes);
 }
 
@@ -169,6 +176,7 @@ static int notify_init(void *ctx)
 		.group = cfg.group,
 		.topic = "reimbursements.computed",
 		.more_topics = more_topics,
+		.new_group_at_end = !cfg.new_group_from_start,
 		.name = "notify",
 		.batch = (int)cfg.batch,
 		.poll_ms = 100,

@@ -72,8 +72,9 @@ void notify_pushes_clear(struct notify_pushes *p);
 
 struct redis_conn;
 /* PUBLISH each announcement on its member's channel, pipelined: OK when
- * the server took them all. A Redis away loses the announcements, not
- * the notifications (they are in PostgreSQL, which the account reads). */
-int notify_push(struct redis_conn *redis, const struct notify_pushes *p) MUST_CHECK;
+ * the server took them all, and in *delivered how many it took. A Redis
+ * away loses the announcements, not the notifications (they are in
+ * PostgreSQL, which the account reads). */
+int notify_push(struct redis_conn *redis, const struct notify_pushes *p, int *delivered) MUST_CHECK;
 
 #endif

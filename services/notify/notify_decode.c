@@ -19,7 +19,9 @@
  *	month-old reimbursement is confused, not informed; the account shows
  *	it all the same.
  *
- *	The params are the event's figures as a JSON object (jansson, which
+ *	The params are the event's figures as a JSON object (for a claim
+ *	not reimbursed in whole, the codes of its undecided lines, as the
+ *	decision gave them) (jansson, which
  *	refuses text that is not UTF-8: such an event is poison, as it would
  *	be for PostgreSQL's jsonb). No I/O here: the fuzz target runs it.
  */
@@ -105,6 +107,41 @@ static const char *outcome_name(Claims__Outcome outcome)
 	}
 }
 
+/* The codes of the lines left undecided ("NOT_COVERED: ..." gives
+ * NOT_COVERED), each once, in the order of the lines: why a claim was
+ * not reimbursed, or only in part, as the decision said it. */
+static int put_reasons(json_t *params, const Claims__ReimbursementComputed *rc)
+{
+	json_t *codes = json_array();
+
+	for (size_t i = 0; i < rc->n_lines; i++) {
+		const char *error = rc->lines[i]->error;
+		size_t n, k;
+		json_t *code;
+
+		if (error == NULL || error[0] == '\0')
+			continue;
+		n = strcspn(error, ":");
+		code = json_stringn(error, n > 64 ? 64 : n);
+		if (code == NULL) {
+			json_decref(codes);
+			return ERR;
+		}
+		for (k = 0; k < json_array_size(codes); k++)
+			if (json_equal(json_array_get(codes, k), code))
+				break;
+		if (k < json_array_size(codes))
+			json_decref(code);
+		else
+			json_array_append_new(codes, code);
+	}
+	if (json_array_size(codes) == 0) {
+		json_decref(codes);
+		return OK;
+	}
+	return json_object_set_new(params, "reasons", codes) == 0 ? OK : ERR;
+}
+
 static void read_computed(struct notify_item *it, const Claims__ReimbursementComputed *rc,
 			  json_t *params)
 {
@@ -129,6 +166,8 @@ static void read_computed(struct notify_item *it, const Claims__ReimbursementCom
 	    put_int(params, "amc_cents", rc->total_amc_cents) != OK ||
 	    put_int(params, "rac_cents", rc->total_rac_cents) != OK)
 		snprintf(it->poison, sizeof(it->poison), "params could not be written");
+	else if (put_reasons(params, rc) != OK)
+		snprintf(it->poison, sizeof(it->poison), "a line's error is not UTF-8");
 }
 
 /* "member" is told; "professional" is skipped; anything else is poison. */
@@ -241,6 +280,11 @@ void notify_decode(struct notify_item *it, int64_t now_us, int64_t max_age_us)
 		return;
 	params = json_object();
 	read_payload(it, &env, params);
+	if (it->poison[0] == '\0' && env.created_at_us <= 0) {
+		/* Its age cannot be judged: a producer's fault to mend. */
+		snprintf(it->poison, sizeof(it->poison), "envelope without created_at_us");
+		it->skip = NOTIFY_SKIP_NONE;
+	}
 	if (it->poison[0] == '\0' && it->skip == NOTIFY_SKIP_NONE) {
 		if (max_age_us > 0 && env.created_at_us < now_us - max_age_us)
 			it->skip = NOTIFY_SKIP_TOO_OLD;

@@ -11,7 +11,12 @@
  *	a page not listening, a Redis away or a crash between the commit and
  *	the PUBLISH misses it: the record in PostgreSQL is the truth, which
  *	the account reads when a page opens. Announcements are pipelined:
- *	one round trip for a batch.
+ *	one round trip for a batch. They are sent from the worker's loop,
+ *	after the commit and before the offsets are stored: a Redis that
+ *	answers nothing costs each batch up to the connection's timeout
+ *	(250 ms) for the connect and for each reply awaited, at most one
+ *	connection attempt a second (common/redis_conn.c): notify slows,
+ *	it does not stop.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,10 +51,11 @@ void notify_pushes_clear(struct notify_pushes *p)
 	p->count = 0;
 }
 
-int notify_push(struct redis_conn *redis, const struct notify_pushes *p)
+int notify_push(struct redis_conn *redis, const struct notify_pushes *p, int *delivered)
 {
 	int queued = 0, status = OK;
 
+	*delivered = 0;
 	for (; queued < p->count; queued++) {
 		char channel[64];
 		const char *argv[3] = {"PUBLISH", channel, p->texts[queued]};
@@ -73,6 +79,8 @@ int notify_push(struct redis_conn *redis, const struct notify_pushes *p)
 		if (reply->type == REDIS_REPLY_ERROR) {
 			log_warn("PUBLISH refused: %s", reply->str);
 			status = ERR;
+		} else {
+			(*delivered)++;
 		}
 		freeReplyObject(reply);
 	}

@@ -15,8 +15,9 @@
  *	from the claim itself; the event's contract must be the claim's, so
  *	that an event naming the wrong claim tells no one about someone
  *	else's care. The statement adds what the account shows beside the
- *	event's figures: the beneficiary's first name, the care's first and
- *	last days and, for a claim not reimbursed, why. Its time is when it
+ *	event's figures: the beneficiary's first name and the care's first
+ *	and last days (facts of the claim that no later decision changes;
+ *	why a claim was not reimbursed is the event's own). Its time is when it
  *	was written (clock_timestamp(), not the transaction's start): what
  *	the account shows, and what the benchmark measures to.
  */
@@ -37,7 +38,6 @@ static const char sql_record[] =
 	"  AS e(notification_id, dedupe_key, template, claim_id, contract_id, params, n)),"
 	" m AS ("
 	" SELECT e.*, cl.contract_id AS claim_contract, ct.member_id, b.first_name,"
-	"  CASE WHEN e.template = 'claim_not_reimbursed' THEN cl.outcome_reason END AS reason,"
 	"  span.care_from, span.care_to"
 	" FROM e LEFT JOIN claims cl ON cl.claim_id = e.claim_id"
 	" LEFT JOIN contracts ct ON ct.contract_id = cl.contract_id"
@@ -49,7 +49,7 @@ static const char sql_record[] =
 	"  dedupe_key, status, created_at, sent_at, claim_id)"
 	" SELECT m.notification_id, m.member_id, 'in_app', m.template,"
 	"  m.params || jsonb_strip_nulls(jsonb_build_object('beneficiary', m.first_name,"
-	"  'care_from', m.care_from, 'care_to', m.care_to, 'reason', m.reason)),"
+	"  'care_from', m.care_from, 'care_to', m.care_to)),"
 	"  m.dedupe_key, 'sent', clock_timestamp(), clock_timestamp(), m.claim_id"
 	" FROM m WHERE m.claim_contract = m.contract_id"
 	" ON CONFLICT (dedupe_key) DO NOTHING"

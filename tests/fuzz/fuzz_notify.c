@@ -20,7 +20,7 @@
  *	What is checked, beyond the sanitizers: an event is exactly one of
  *	poison (with a reason), skipped, or told; one told has a template,
  *	a canonical claim id, a positive contract, a dedupe key "event:" and
- *	the envelope's UUID, and params that are a JSON object naming the
+ *	the envelope's message id, and params that are a JSON object naming the
  *	claim, whose figures are cents between 0 and the decoder's bound;
  *	one refused or skipped has no params. Everything is freed: a leak is
  *	a crash (LeakSanitizer).
@@ -33,8 +33,9 @@
 #include "../../services/notify/notify_decode.c"
 #include "fuzz_target.h"
 
-#define NOW_US INT64_C(1796000000000000)
-#define DAY_US INT64_C(86400000000)
+#define NOW_US	   INT64_C(1796000000000000)
+#define DAY_US	   INT64_C(86400000000)
+#define MESSAGE_ID "01234567-89ab-7def-8123-456789abcdef"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -51,7 +52,7 @@ static int wrap(Claims__MessageType type, const uint8_t *payload, size_t len, in
 
 	env.has_type = env.has_created_at_us = env.has_schema_version = env.has_payload = 1;
 	env.type = type;
-	env.message_id = "01234567-89ab-7def-8123-456789abcdef";
+	env.message_id = MESSAGE_ID;
 	env.created_at_us = NOW_US - days * DAY_US;
 	env.schema_version = ENVELOPE_SCHEMA_VERSION;
 	env.payload.data = (uint8_t *)payload;
@@ -80,7 +81,8 @@ static void check_params(const struct notify_item *it)
 	json_decref(p);
 }
 
-static void check_item(const struct notify_item *it)
+/* wrapped: the envelope is wrap()'s, whose message id the key must be. */
+static void check_item(const struct notify_item *it, int wrapped)
 {
 	int poison = it->poison[0] != '\0', skipped = it->skip != NOTIFY_SKIP_NONE;
 
@@ -93,6 +95,7 @@ static void check_item(const struct notify_item *it)
 	CHECK(uuid_valid(it->claim_id));
 	CHECK(it->contract_id > 0);
 	CHECK(strncmp(it->dedupe_key, "event:", 6) == 0 && uuid_valid(it->dedupe_key + 6));
+	CHECK(!wrapped || strcmp(it->dedupe_key + 6, MESSAGE_ID) == 0);
 	check_params(it);
 }
 
@@ -124,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	it.msg = &msg;
 	notify_decode(&it, NOW_US, 7 * DAY_US);
-	check_item(&it);
+	check_item(&it, value != NULL);
 	notify_item_free(&it);
 	free(value);
 	return 0;

@@ -6,8 +6,10 @@
 #    with the decision's totals, the beneficiary and the care's days, and
 #    it is announced on the member's Redis channel;
 #  - read again from the start (another group), the same events tell
-#    nothing twice; killed with SIGKILL while it works, notify loses
-#    nothing and tells nothing twice;
+#    nothing twice; killed with SIGKILL while it works (twice with a
+#    batch waiting inside its transaction), notify loses nothing and
+#    tells nothing twice; a new group by default starts at the topics'
+#    end (a first deployment tells nothing of what they kept);
 #  - a payment settled to the member, and returned by the bank, each give
 #    one notification; a payment to a professional gives none;
 #  - garbage bytes, a wrong envelope type and an event naming an unknown
@@ -35,10 +37,22 @@ told() {
 	     WHERE c.source = '$1' AND n.template = '$2'"
 }
 all_told() { [ "$(told "$1" "$2")" -ge "$3" ]; }
-start_notify() { # start_notify [ENV=VALUE...]
-	start_daemon notify "$LOG" CLAIMS_METRICS_ADDR=$METRICS CLAIMS_NOTIFY_GROUP="$GROUP" "$@"
+joined() { [ "$(metric worker_partitions_assigned)" -gt 0 ]; }
+# start_notify [ENV=VALUE...]: notify in group $GROUP, a new group read
+# from the topics' start, started and in its group (a killed member holds
+# its partitions until its session times out: up to 10 s more)
+start_notify() {
+	start_daemon notify "$LOG" CLAIMS_METRICS_ADDR=$METRICS CLAIMS_NOTIFY_GROUP="$GROUP" \
+		CLAIMS_NOTIFY_NEW_GROUP_FROM_START=true "$@"
 	NOTIFY=$LAST_PID
-	wait_for 30 curl -sf "http://$METRICS/health" >/dev/null
+	wait_for 30 curl -sf "http://$METRICS/health" >/dev/null &&
+		wait_for 30 joined || fail "notify started in group $GROUP" "not in its group after 60 s"
+}
+# announced_as ID TEMPLATE MEMBER: the notification ID was announced on
+# MEMBER's channel as JSON naming TEMPLATE and a claim
+announced_as() {
+	grep -A1 -x "member:$3:notifications" "$TEST_LOGS/notify-redis.txt" | grep -F "$1" |
+		jq -e --arg t "$2" '.template == $t and .params.claim_id != null' >/dev/null
 }
 
 create_members "$P" 20 CONFORT
@@ -80,54 +94,57 @@ check "each announced on Redis" wait_for 20 announced
 one=$(sql "SELECT n.member_id || ' ' || n.notification_id FROM notifications n JOIN claims c USING (claim_id)
            WHERE c.source = '$SRC' LIMIT 1")
 check "... on its member's channel, as JSON naming its template" \
-	grep -A1 -x "member:${one%% *}:notifications" "$TEST_LOGS/notify-redis.txt" |
-	grep "${one#* }" | jq -e '.template == "reimbursement_computed" and .params.claim_id != null' >/dev/null
+	announced_as "${one#* }" reimbursement_computed "${one%% *}"
 check_eq "metrics: recorded counted" "$(($(metric notify_recorded_total) >= N))" 1
 stop_daemon "$NOTIFY"
 check_eq "SIGTERM: notify exits 0" "$?" 0
 
 # ---- the same events again: nothing told twice ---------------------------------
+# A new group read from the start goes through every event the topics
+# keep, this test's among them: until its count of messages stands
+# still, then every one it read was told before.
+messages() { metric 'worker_messages_total{topic="reimbursements.computed,payments.settled"}'; }
+still() { # the count of messages read stands still for 2 s, above 0
+	local a b
+	a=$(messages)
+	sleep 2
+	b=$(messages)
+	[ "$a" = "$b" ] && [ "$b" -gt 0 ]
+}
 GROUP="notify-again-$RUN_ID"
 start_notify
-again_read() { [ "$(metric notify_repeated_total)" -ge "$N" ]; }
-check "read again from the topic's start (another group): found told" wait_for 120 again_read
+check "read again from the topics' start (another group): all read" wait_for 180 still
+check_eq "... every event found told before, nothing recorded" \
+	"$(metric notify_recorded_total):$(($(metric notify_repeated_total) >= N))" "0:1"
 check_eq "... nothing told twice" "$(told "$SRC" reimbursement_computed)" "$N"
+stop_daemon "$NOTIFY" >/dev/null
+
+# ---- a new group, by default, starts at the end -----------------------------------
+GROUP="notify-new-$RUN_ID"
+start_daemon notify "$LOG" CLAIMS_METRICS_ADDR=$METRICS CLAIMS_NOTIFY_GROUP="$GROUP"
+NOTIFY=$LAST_PID
+wait_for 30 curl -sf "http://$METRICS/health" >/dev/null
+check "new group: notify in its group" wait_for 30 joined
+sleep 3
+check_eq "new group: nothing of what the topics kept is read" "$(messages)" 0
 stop_daemon "$NOTIFY" >/dev/null
 
 # ---- killed while it works ------------------------------------------------------
 # A backlog of 4,000 decisions, read two at a time (a commit each):
-# notify is killed with SIGKILL four times while it works through it and
-# started again; then it tells the rest, and each claim once.
+# notify is killed with SIGKILL twice at a random moment while it works
+# through it, then, once it has caught up, twice with a batch of new
+# decisions waiting inside its transaction (the table locked against
+# writes after notify's start: a lock held before it would stop its
+# start itself). Then it tells the rest, and each claim once.
 GROUP="notify-$RUN_ID"
 SRC2="notify-kill-$RUN_ID"
 N2=4000
 claims_file "$P" 20 "$N2" "$SRC2" >"$TEST_LOGS/notify-claims-2.json"
 check "kill: claims submitted" "$BIN/claimctl" submit "$TEST_LOGS/notify-claims-2.json"
 check "kill: claims decided" wait_for 180 all_decided "$SRC2" "$N2"
-blocked() { # notify's statement waits for the table's lock
-	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
-	          AND query LIKE '%INSERT INTO notifications%'")" -ge 1 ]
-}
-# Each round kills notify while it is busy: one round in two, with a
-# batch waiting inside its transaction (the table locked against writes
-# before notify starts), whose notifications must not be recorded; the
-# others at a random moment while it works through the backlog.
 kills=0
-for round in 1 2 3 4; do
+for round in 1 2; do
 	t0=$(told "$SRC2" reimbursement_computed)
-	if [ $((round % 2)) = 1 ]; then
-		# (A killed member holds its partitions until its session times
-		# out, 10 s: the next one may wait that long for them.)
-		hold_lock notifications 90 EXCLUSIVE
-		start_notify CLAIMS_NOTIFY_BATCH=2
-		wait_for 60 blocked && kills=$((kills + 1))
-		kill -KILL "$NOTIFY" 2>/dev/null
-		wait "$NOTIFY" 2>/dev/null
-		release_lock
-		check_eq "kill: round $round: killed with a batch in its transaction, nothing of it recorded" \
-			"$(told "$SRC2" reimbursement_computed)" "$t0"
-		continue
-	fi
 	start_notify CLAIMS_NOTIFY_BATCH=2
 	WAIT_STEP=0.05 wait_for 60 all_told "$SRC2" reimbursement_computed $((t0 + 40))
 	sleep 0.0$((RANDOM % 10))
@@ -137,12 +154,34 @@ for round in 1 2 3 4; do
 	echo "# round $round: told $t0 -> $t1 of $N2"
 	[ "$t1" -gt "$t0" ] && [ "$t1" -lt "$N2" ] && kills=$((kills + 1))
 done
+blocked() { # notify's statement waits for the table's lock
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+	          AND application_name = 'notify' AND query LIKE '%INSERT INTO notifications%'")" -ge 1 ]
+}
+for round in 3 4; do
+	start_notify CLAIMS_NOTIFY_BATCH=2
+	wait_for 120 all_told "$SRC2" reimbursement_computed "$N2" ||
+		fail "kill: round $round" "notify did not catch up"
+	more="$SRC2-$round"
+	claims_file "$P" 20 10 "$more" >"$TEST_LOGS/notify-claims-$round.json"
+	hold_lock notifications 60 EXCLUSIVE
+	"$BIN/claimctl" submit "$TEST_LOGS/notify-claims-$round.json" >>"$LOG" 2>&1
+	wait_for 60 blocked && kills=$((kills + 1))
+	kill -KILL "$NOTIFY" 2>/dev/null
+	wait "$NOTIFY" 2>/dev/null
+	release_lock
+	check_eq "kill: round $round: killed with a batch in its transaction, nothing of it recorded" \
+		"$(told "$more" reimbursement_computed)" 0
+done
 check "kill: notify killed (SIGKILL) while busy, four times ($kills)" test "$kills" -ge 4
 start_notify
 check "kill: every claim told in the end" wait_for 120 all_told "$SRC2" reimbursement_computed "$N2"
+check "kill: ... and those of the batches killed in their transaction" \
+	wait_for 60 all_told "$SRC2-3" reimbursement_computed 10
+check "kill: ..." wait_for 60 all_told "$SRC2-4" reimbursement_computed 10
 check_eq "kill: ... each once" \
 	"$(sql "SELECT count(*), count(DISTINCT n.claim_id) FROM notifications n JOIN claims c USING (claim_id)
-	        WHERE c.source = '$SRC2'")" "$N2|$N2"
+	        WHERE c.source IN ('$SRC2', '$SRC2-3', '$SRC2-4')")" "$((N2 + 20))|$((N2 + 20))"
 
 # ---- payments --------------------------------------------------------------------
 CLAIM=$(sql "SELECT c.claim_id FROM claims c JOIN payments p USING (claim_id)
@@ -161,6 +200,10 @@ check_eq "payment: ... with its amount and the transfer's reference" \
 printf '%s %s AC04 REF-%s\n' "$CLAIM" "$AMOUNT" "$RUN_ID" >"$TEST_LOGS/notify-return.txt"
 check "payment: returned by the bank" "$BIN/claimctl" payments return "$TEST_LOGS/notify-return.txt" >>"$LOG"
 check "payment: the return told" wait_for 30 all_told "$SRC" payment_returned 1
+check "payment: announced to the member as it happened" \
+	announced_as "$(sql "SELECT notification_id FROM notifications WHERE claim_id = '$CLAIM'
+	                     AND template = 'payment_returned'")" payment_returned \
+	"$(sql "SELECT member_id FROM notifications WHERE claim_id = '$CLAIM' LIMIT 1")"
 check_eq "payment: ... with the bank's reason" \
 	"$(sql "SELECT params->>'reason', params->>'was_paid', params->>'amount_cents' FROM notifications
 	        WHERE claim_id = '$CLAIM' AND template = 'payment_returned'")" "AC04|true|$AMOUNT"
@@ -200,15 +243,26 @@ check_eq "payment to a professional: the member not told" \
 dead_letters() { # dead_letters TOPIC KEY: notify's dead letters of that key
 	"$BIN/claimctl" dlq list --topic "$1.dlq" 2>/dev/null | grep "key=$2 by notify" || true
 }
-# A real reimbursements.computed event of this test whose claim is made
-# unknown: its claim id changed, bytes for bytes (the same length).
-kcat -b "$CLAIMS_KAFKA_BROKERS" -C -t reimbursements.computed -o -1 -p 0 -c 1 -e -D '' \
-	>"$TEST_LOGS/notify-event.bin" 2>>"$LOG"
-known=$(grep -a -o -E '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' "$TEST_LOGS/notify-event.bin" |
-	while read -r id; do [ "$(sql "SELECT count(*) FROM claims WHERE claim_id = '$id'")" = 1 ] && echo "$id"; done | head -1)
-check "bad input: an event read back, its claim known" test -n "$known"
+# varint N: N as a protobuf varint, in printf's \x escapes
+varint() {
+	local n=$1 out=""
+	while ((n >= 128)); do
+		out+=$(printf '\\x%02x' $(((n & 127) | 128)))
+		n=$((n >> 7))
+	done
+	printf '%s\\x%02x' "$out" "$n"
+}
+# A well-formed event about a claim the database does not hold:
+# Envelope{type REIMBURSEMENT_COMPUTED, message_id, created_at_us now,
+# schema_version 1, payload ReimbursementComputed{claim_id, contract_id
+# 1, outcome COMPLETE}}.
 unknown=$(printf '00000000-0000-4000-8000-%012d' "$((10#$RUN_ID))")
-LC_ALL=C sed "s/$known/$unknown/g" "$TEST_LOGS/notify-event.bin" >"$TEST_LOGS/notify-unknown.bin"
+event_id=$(printf '01234567-89ab-7def-8124-%012d' "$((10#$RUN_ID))")
+payload="\x0a\x24$unknown\x10\x01\x20\x00"
+# (From a file: one message, whole; kcat splits its input at newlines,
+# and the bytes hold one.)
+printf "\x08\x05\x12\x24%s\x20$(varint "$(date +%s%6N)")\x28\x01\x32\x2a$payload" "$event_id" \
+	>"$TEST_LOGS/notify-unknown.bin"
 kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t reimbursements.computed -k "unknown-$RUN_ID" "$TEST_LOGS/notify-unknown.bin"
 printf 'not protobuf %s' "$RUN_ID" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t reimbursements.computed -k "garbage-$RUN_ID"
 printf 'not protobuf %s' "$RUN_ID" | kcat -b "$CLAIMS_KAFKA_BROKERS" -P -t payments.settled -k "garbage-$RUN_ID"

@@ -534,7 +534,7 @@ WHO=${CLAIMS_OPERATOR:-${USER:-operator}} # who claimctl names (claimctl_operato
 check "claim: its payment shown held, with the reason" \
 	grep -Eq "^payment +[0-9]+\.[0-9]{2} to member [^ ]+: held since [0-9-]{10} [0-9:]{8}: late termination" <<<"$shown"
 check_eq "claim: ... and what the bank and the treasury did to it, in order" \
-	"$(sed -n '/^history$/,$p' <<<"$shown" | cut -d' ' -f3-)" "history
+	"$(sed -n '/^history$/,/^$/p' <<<"$shown" | sed '/^$/d' | cut -d' ' -f3-)" "history
 return by $WHO: AC01, transfer $RUN-a
 release by $WHO
 hold by treasurer-$RUN_ID: late termination"

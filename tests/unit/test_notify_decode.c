@@ -18,14 +18,18 @@
 #define HOUR_US INT64_C(3600000000)
 #define MAX_AGE (168 * HOUR_US)
 
-/* Decode the envelope of msg (type, payload) made at made_us. */
+/* The envelope's message id of the last decode_packed(). */
+static char last_id[UUID_STR_LEN];
+
+/* Decode the envelope of msg (type, payload) made at made_us (0: an
+ * envelope without created_at_us). */
 static void decode_packed(struct notify_item *it, Claims__MessageType type,
 			  const ProtobufCMessage *msg, int64_t made_us)
 {
 	rd_kafka_message_t *m = calloc(1, sizeof(*m));
 	uint8_t *bytes = NULL;
 	size_t len = 0;
-	char id[UUID_STR_LEN];
+	char *id = last_id;
 
 	memset(it, 0, sizeof(*it));
 	if (envelope_pack(type, msg, NULL, "test", id, &bytes, &len) != OK)
@@ -40,6 +44,7 @@ static void decode_packed(struct notify_item *it, Claims__MessageType type,
 			return;
 		copy = *env.pb;
 		copy.created_at_us = made_us;
+		copy.has_created_at_us = made_us != 0;
 		free(bytes);
 		len = claims__envelope__get_packed_size(&copy);
 		bytes = malloc(len);
@@ -80,6 +85,15 @@ static int param_is(const struct notify_item *it, const char *key, const char *w
 	return same;
 }
 
+static int has_param(const struct notify_item *it, const char *key)
+{
+	json_t *p = json_loads(it->params, 0, NULL);
+	int has = p != NULL && json_object_get(p, key) != NULL;
+
+	json_decref(p);
+	return has;
+}
+
 static Claims__ReimbursementComputed computed(Claims__Outcome outcome)
 {
 	Claims__ReimbursementComputed rc = CLAIMS__REIMBURSEMENT_COMPUTED__INIT;
@@ -108,7 +122,9 @@ static void test_decision_told(void)
 	CHECK_EQ_STR(it.template, "reimbursement_computed");
 	CHECK_EQ_STR(it.claim_id, CLAIM);
 	CHECK_EQ_I64(it.contract_id, 42);
-	CHECK(strncmp(it.dedupe_key, "event:", 6) == 0 && uuid_valid(it.dedupe_key + 6));
+	/* The event's own id: read again, the same event has the same key. */
+	CHECK(strncmp(it.dedupe_key, "event:", 6) == 0 && strcmp(it.dedupe_key + 6, last_id) == 0);
+	CHECK(!has_param(&it, "reasons"));
 	CHECK_EQ_I64(param_int(&it, "charged_cents"), 3000);
 	CHECK_EQ_I64(param_int(&it, "amo_paid_cents"), 1900);
 	CHECK_EQ_I64(param_int(&it, "amc_cents"), 900);
@@ -118,14 +134,46 @@ static void test_decision_told(void)
 	item_done(&it);
 }
 
+/* The codes of the params' "reasons", joined by spaces ("" when none). */
+static void reasons_of(const struct notify_item *it, char *out, size_t size)
+{
+	json_t *p = json_loads(it->params, 0, NULL), *v;
+	size_t i, used = 0;
+
+	out[0] = '\0';
+	json_array_foreach (json_object_get(p, "reasons"), i, v) {
+		used += (size_t)snprintf(out + used, size - used, "%s%s", i ? " " : "",
+					 json_string_value(v));
+	}
+	json_decref(p);
+}
+
 static void test_claim_not_reimbursed(void)
 {
 	Claims__ReimbursementComputed rc = computed(CLAIMS__OUTCOME__OUTCOME_ERROR);
+	Claims__LineDecision l[3], *lp[3] = {&l[0], &l[1], &l[2]};
 	struct notify_item it;
+	char reasons[128];
 
+	for (int k = 0; k < 3; k++)
+		claims__line_decision__init(&l[k]);
+	l[0].error = "NO_GUARANTEE_IN_FORCE: no version of ESSENTIEL on 2026-03-10";
+	l[1].error = "NOT_COVERED: the contract ended on 2026-03-01";
+	l[2].error = "NO_GUARANTEE_IN_FORCE: no version of ESSENTIEL on 2026-03-11";
+	rc.n_lines = 3;
+	rc.lines = lp;
 	decode_packed(&it, CLAIMS__MESSAGE_TYPE__REIMBURSEMENT_COMPUTED, &rc.base, NOW_US);
 	CHECK_EQ_STR(it.template, "claim_not_reimbursed");
 	CHECK(param_is(&it, "outcome", "error"));
+	/* Why, from the decision itself: each line's code, once. */
+	reasons_of(&it, reasons, sizeof(reasons));
+	CHECK_EQ_STR(reasons, "NO_GUARANTEE_IN_FORCE NOT_COVERED");
+	item_done(&it);
+
+	/* A line's error that is not UTF-8 cannot be told. */
+	l[1].error = "NOT_COVERED\xff: ...";
+	decode_packed(&it, CLAIMS__MESSAGE_TYPE__REIMBURSEMENT_COMPUTED, &rc.base, NOW_US);
+	CHECK_EQ_STR(it.poison, "a line's error is not UTF-8");
 	item_done(&it);
 }
 
@@ -175,6 +223,13 @@ static void test_old_event_skipped(void)
 	decode_packed(&it, CLAIMS__MESSAGE_TYPE__REIMBURSEMENT_COMPUTED, &rc.base,
 		      NOW_US - MAX_AGE + HOUR_US);
 	CHECK(it.skip == NOTIFY_SKIP_NONE && it.params != NULL);
+	item_done(&it);
+
+	/* No time at all: its age cannot be judged, it is refused (not
+	 * taken for an old one, silently). */
+	decode_packed(&it, CLAIMS__MESSAGE_TYPE__REIMBURSEMENT_COMPUTED, &rc.base, 0);
+	CHECK_EQ_STR(it.poison, "envelope without created_at_us");
+	CHECK(it.skip == NOTIFY_SKIP_NONE);
 	item_done(&it);
 }
 

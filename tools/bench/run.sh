@@ -171,9 +171,10 @@ notify_bench() {
 		before=$now
 	done
 	echo "notify caught up ($before events read since its start, not measured)"
+	"$BIN"/bench_notify --events "$events" --batch "${BENCH_BATCH:-500}" --skip-notify
 	CPU_GROUPS=(notify postgres broker)
 	cpu_start
-	"$BIN"/bench_notify --events "$events" --batch "${BENCH_BATCH:-500}"
+	"$BIN"/bench_notify --events "$events" --skip-raw | tail -n +2
 	cpu_report "$events" event
 	echo "-- paced at ${BENCH_NOTIFY_RATE:-1000} events/s (latency below saturation)"
 	"$BIN"/bench_notify --events $((events / 2)) --rate "${BENCH_NOTIFY_RATE:-1000}" --skip-raw
