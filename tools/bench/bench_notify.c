@@ -18,7 +18,8 @@
  *	   (default 500, notify's CLAIMS_NOTIFY_BATCH), synchronous_commit
  *	   on; dropped at the end;
  *	3. notify: N new reimbursements.computed events (each its own
- *	   message id) for the latest complete claims of the database (at
+ *	   message id) about the latest complete claims bench_pipeline sent
+ *	   (source "bench": the benchmark's own, never a real member's; at
  *	   most 1,000, in turn), sent to the topic; each event's latency
  *	   runs from its send (with --rate, from the time it was due) to the
  *	   moment its notification was written (notifications.created_at),
@@ -106,7 +107,8 @@ static int load_claims(const struct options *o, struct claims *c)
 	if (pg_open(o->dsn, &db) != OK)
 		return ERR;
 	if (pg_exec_params(db,
-			   "SELECT claim_id, contract_id FROM claims WHERE status = 'complete'"
+			   "SELECT claim_id, contract_id FROM claims"
+			   " WHERE source = 'bench' AND status = 'complete'"
 			   " ORDER BY claim_id DESC LIMIT 1000",
 			   0, NULL, &res) != OK) {
 		pg_close(db);
@@ -122,7 +124,7 @@ static int load_claims(const struct options *o, struct claims *c)
 	PQclear(res);
 	pg_close(db);
 	if (c->count == 0) {
-		log_error("no complete claim in the database: run the pipeline first");
+		log_error("no complete claim of the pipeline's benchmark: run it first");
 		free(c->ids);
 		free(c->contracts);
 		return ERR;

@@ -19,8 +19,9 @@
 #      Redis and PostgreSQL
 #
 # `run.sh pipeline` runs the second alone, `run.sh notify` the third
-# alone (on the complete claims an earlier run left in the database),
-# `run.sh tp` the fourth alone; without an argument, all four run.
+# alone (about the claims an earlier run of the pipeline left in the
+# database), `run.sh tp` the fourth alone; without an argument, all
+# four run.
 #
 # BENCH_CLAIMS (default 20000) sets the number of claims; BENCH_RUNS
 # (default 3) the unpaced end-to-end runs, whose median is printed
