@@ -102,13 +102,20 @@ start_daemon() {
 start_daemon intake 9101
 start_daemon reimburse 9102
 start_daemon notify 9106
-# A new consumer group starts at the topics' end: in its group before
-# the claims are sent, so that it reads their decisions.
+# A new consumer group starts at the topics' end (pinned when its
+# partitions are first assigned): in its group before the claims are
+# sent, so that it reads their decisions.
+joined=""
 for _ in $(seq 1 60); do
 	curl -fs --max-time 2 http://127.0.0.1:9106/metrics |
-		awk '$1 == "worker_partitions_assigned" && $2 > 0 { found = 1 } END { exit !found }' && break
+		awk '$1 == "worker_partitions_assigned" && $2 > 0 { found = 1 } END { exit !found }' &&
+		joined=1 && break
 	sleep 0.5
 done
+if [ -z "$joined" ]; then
+	show_log notify
+	fail "notify not in its consumer group after 30 s"
+fi
 # The tiers-payant front door with a fresh key pair; a pharmacy's key.
 eval "$($BIN/claimctl tp keygen | sed 's/^/SERVER_/')"
 eval "$($BIN/claimctl tp keygen)"

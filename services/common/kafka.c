@@ -27,6 +27,7 @@ struct kafka_consumer {
 	int revoked; /* set by the rebalance callback */
 	int assigned;
 	int from_end;	   /* partitions start at their end, whatever was committed */
+	int new_at_end;	   /* partitions never committed start at their end, pinned */
 	int assign_failed; /* a rebalance the client could not apply: polls fail */
 };
 
@@ -427,6 +428,60 @@ static void start_at_end(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 	}
 }
 
+/*
+ * A partition the group has never committed an offset for starts at its
+ * end, and that end is committed at once, before the partition is read:
+ * the choice is made once and for good. auto.offset.reset=latest would
+ * make it again at every assignment of a partition still without a
+ * commit (one quiet since the deployment, whose first messages came
+ * while a restart or a rebalance left it without an owner), skipping
+ * them. When the committed offsets cannot be read or the end cannot be
+ * committed, the partition is read from where the group stands, or from
+ * its start (auto.offset.reset=earliest): told late rather than lost.
+ */
+static void pin_new_at_end(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
+{
+	rd_kafka_topic_partition_list_t *pin = rd_kafka_topic_partition_list_new(parts->cnt);
+	rd_kafka_resp_err_t err;
+
+	err = rd_kafka_committed(rk, parts, 10000);
+	for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < parts->cnt; i++) {
+		rd_kafka_topic_partition_t *tp = &parts->elems[i];
+		int64_t low, high;
+
+		if (tp->err != RD_KAFKA_RESP_ERR_NO_ERROR || tp->offset >= 0)
+			continue; /* committed before: read on from there */
+		if (rd_kafka_query_watermark_offsets(rk, tp->topic, tp->partition, &low, &high,
+						     5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			continue;
+		rd_kafka_topic_partition_list_add(pin, tp->topic, tp->partition)->offset = high;
+	}
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		log_warn("kafka: committed offsets not read (%s): partitions never committed are"
+			 " read from their start",
+			 rd_kafka_err2str(err));
+		for (int i = 0; i < parts->cnt; i++)
+			parts->elems[i].offset =
+				RD_KAFKA_OFFSET_INVALID; /* the group's, as usual */
+	} else if (pin->cnt > 0 &&
+		   (err = rd_kafka_commit(rk, pin, 0)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_warn("kafka: the end of %d new partitions not committed (%s): they are read"
+			 " from their start",
+			 pin->cnt, rd_kafka_err2str(err));
+	else if (pin->cnt > 0)
+		log_info("kafka: %d partitions new to the group start at their end", pin->cnt);
+	/* parts holds the committed offsets now (INVALID where none): the
+	 * fetcher starts there, and at the pinned ends where committed. */
+	for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < pin->cnt; i++) {
+		rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
+			parts, pin->elems[i].topic, pin->elems[i].partition);
+
+		if (tp != NULL)
+			tp->offset = pin->elems[i].offset;
+	}
+	rd_kafka_topic_partition_list_destroy(pin);
+}
+
 /* Commit what was stored before the partitions change hands, so that
  * their next owner does not handle those messages again. Not when the
  * assignment was lost (this member evicted: a session that timed out, a
@@ -462,6 +517,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		log_info("kafka: assigned %d partitions", parts->cnt);
 		if (c->from_end)
 			start_at_end(rk, parts);
+		else if (c->new_at_end)
+			pin_new_at_end(rk, parts);
 		aerr = rd_kafka_assign(rk, parts);
 	} else {
 		c->revoked = 1;
@@ -512,12 +569,12 @@ int kafka_consumer_open_new_at(const char *brokers, const char *group_id, const 
 	char errstr[512];
 
 	if (conf_set(conf, "bootstrap.servers", brokers) != OK ||
-	    conf_set(conf, "group.id", group_id) != OK || conf_set_all(conf, settings) != OK ||
-	    (new_group_at_end && conf_set(conf, "auto.offset.reset", "latest") != OK)) {
+	    conf_set(conf, "group.id", group_id) != OK || conf_set_all(conf, settings) != OK) {
 		rd_kafka_conf_destroy(conf);
 		free(c);
 		return ERR;
 	}
+	c->new_at_end = new_group_at_end;
 	rd_kafka_conf_set_opaque(conf, c);
 	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
 	rd_kafka_conf_set_log_cb(conf, on_log);

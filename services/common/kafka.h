@@ -111,9 +111,11 @@ void kafka_producer_close(struct kafka_producer *p);
 
 int kafka_consumer_open(const char *brokers, const char *group_id, const char *const *topics,
 			int topic_count, struct kafka_consumer **out) MUST_CHECK;
-/* The same; new_group_at_end: a partition the group has no committed
- * offset for is read from its end, not its start (auto.offset.reset
- * latest): a consumer that must not act on the topic's past when it is
+/* The same; new_group_at_end: a partition the group has never committed
+ * an offset for is read from its end, not its start, and that end is
+ * committed when it is assigned (once, for good: unlike
+ * auto.offset.reset=latest, a later restart does not skip what came
+ * since): a consumer that must not act on the topic's past when it is
  * first deployed (notify: members told of a week of old news). */
 int kafka_consumer_open_new_at(const char *brokers, const char *group_id, const char *const *topics,
 			       int topic_count, int new_group_at_end,

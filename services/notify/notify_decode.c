@@ -14,8 +14,8 @@
  *
  *	A payment to a professional (tiers payant) tells the member nothing
  *	new: the decision already said what the mutuelle paid for them. An
- *	event older than the daemon's age limit (a new consumer group, or
- *	a backlog of days) is not announced: a member told today about a
+ *	event older than the daemon's age limit (a backlog of days, a
+ *	replay) is not announced: a member told today about a
  *	month-old reimbursement is confused, not informed; the account shows
  *	it all the same.
  *
@@ -122,7 +122,7 @@ static int put_reasons(json_t *params, const Claims__ReimbursementComputed *rc)
 		if (error == NULL || error[0] == '\0')
 			continue;
 		n = strcspn(error, ":");
-		code = json_stringn(error, n > 64 ? 64 : n);
+		code = json_stringn(error, n);
 		if (code == NULL) {
 			json_decref(codes);
 			return ERR;

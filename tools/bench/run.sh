@@ -140,15 +140,16 @@ cpu_report() { # COUNT [WHAT, default claim]
 }
 
 # ---- 3. the notification stage (after the pipeline, or alone) --------------
-# notify in its own group, as the daemons run (a group of the
-# benchmark's own would start at the topic's earliest offsets): it first
-# catches up with what the pipeline's runs decided (not measured: its
-# messages counter stands still for 2 s), then bench_notify sends its
-# own events.
-notify_messages() {
+# notify in its own group, as the daemons run: once in its group (a
+# group new to the broker starts at the topics' end, pinned then), it
+# first catches up with what the pipeline's runs decided since its last
+# run (not measured: its messages counter stands still for 2 s), then
+# bench_notify sends its own events.
+notify_metric() { # NAME prefix: its value (0 when absent)
 	curl -s "http://${BENCH_NOTIFY_METRICS_ADDR:-127.0.0.1:9126}/metrics" |
-		awk '$1 ~ /^worker_messages_total/ { n = $2 } END { print n + 0 }'
+		awk -v m="$1" 'index($1, m) == 1 { n = $2 } END { print n + 0 }'
 }
+notify_messages() { notify_metric worker_messages_total; }
 
 notify_bench() {
 	local events=${BENCH_NOTIFY_EVENTS:-20000} before now still=0
@@ -159,7 +160,14 @@ notify_bench() {
 	CLAIMS_METRICS_ADDR=${BENCH_NOTIFY_METRICS_ADDR:-127.0.0.1:9126} \
 		"$BIN"/notify >>"$LOGS/notify.log" 2>&1 &
 	pids+=($!)
-	sleep 3
+	for _ in $(seq 1 60); do
+		(($(notify_metric worker_partitions_assigned) > 0)) && break
+		sleep 0.5
+	done
+	if (($(notify_metric worker_partitions_assigned) == 0)); then
+		echo "notify not in its consumer group after 30 s: see $LOGS/notify.log" >&2
+		return 1
+	fi
 	before=$(notify_messages)
 	while ((still < 2)); do
 		sleep 1
