@@ -183,16 +183,26 @@ static int member_payee(struct notify_item *it, const char *payee)
 	return 0;
 }
 
-static void read_settled(struct notify_item *it, const Claims__PaymentSettled *ps, json_t *params)
+/* A payment's event: its keys, a member payee (a professional's is
+ * skipped) and a positive amount; 1 when it is to be told. */
+static int member_payment(struct notify_item *it, const char *claim_id, int has_contract,
+			  int64_t contract_id, const char *payee, int has_amount, int64_t amount)
 {
-	if (set_keys(it, ps->claim_id, ps->has_contract_id, ps->contract_id) != OK ||
-	    !member_payee(it, ps->payee))
-		return;
-	if (!ps->has_amount_cents || ps->amount_cents <= 0 || !cents_ok(ps->amount_cents)) {
+	if (set_keys(it, claim_id, has_contract, contract_id) != OK || !member_payee(it, payee))
+		return 0;
+	if (!has_amount || amount <= 0 || !cents_ok(amount)) {
 		snprintf(it->poison, sizeof(it->poison),
 			 "amount missing, not positive or out of range");
-		return;
+		return 0;
 	}
+	return 1;
+}
+
+static void read_settled(struct notify_item *it, const Claims__PaymentSettled *ps, json_t *params)
+{
+	if (!member_payment(it, ps->claim_id, ps->has_contract_id, ps->contract_id, ps->payee,
+			    ps->has_amount_cents, ps->amount_cents))
+		return;
 	it->template = "reimbursement_paid";
 	if (put_int(params, "amount_cents", ps->amount_cents) != OK ||
 	    put_int(params, "payment_id", ps->payment_id) != OK ||
@@ -203,14 +213,9 @@ static void read_settled(struct notify_item *it, const Claims__PaymentSettled *p
 
 static void read_returned(struct notify_item *it, const Claims__PaymentReturned *pr, json_t *params)
 {
-	if (set_keys(it, pr->claim_id, pr->has_contract_id, pr->contract_id) != OK ||
-	    !member_payee(it, pr->payee))
+	if (!member_payment(it, pr->claim_id, pr->has_contract_id, pr->contract_id, pr->payee,
+			    pr->has_amount_cents, pr->amount_cents))
 		return;
-	if (!pr->has_amount_cents || pr->amount_cents <= 0 || !cents_ok(pr->amount_cents)) {
-		snprintf(it->poison, sizeof(it->poison),
-			 "amount missing, not positive or out of range");
-		return;
-	}
 	it->template = "payment_returned";
 	if (put_int(params, "amount_cents", pr->amount_cents) != OK ||
 	    put_int(params, "payment_id", pr->payment_id) != OK ||

@@ -178,20 +178,15 @@ static int bench_kafka(const struct options *o, const struct claims *c)
 static int copy_notifications(PGconn *conn, const char *table, const struct claims *c, long n)
 {
 	char sql[256], row[768], id[UUID_STR_LEN], key[UUID_STR_LEN];
-	PGresult *res;
-	int status = OK;
+	int status;
 
 	snprintf(sql, sizeof(sql),
 		 "COPY %s (notification_id, member_id, channel, template, params, dedupe_key,"
 		 " status, sent_at, claim_id) FROM STDIN",
 		 table);
-	res = PQexec(conn, sql);
-	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		log_error("COPY: %s", PQresultErrorMessage(res));
-		PQclear(res);
+	if (bench_copy_start(conn, sql) != OK)
 		return ERR;
-	}
-	PQclear(res);
+	status = OK;
 	for (long i = 0; i < n && status == OK; i++) {
 		const char *claim = c->ids[i % c->count];
 		int len;
@@ -206,23 +201,9 @@ static int copy_notifications(PGconn *conn, const char *table, const struct clai
 			" \"Member\", \"charged_cents\": 5145, \"amo_paid_cents\": 3447}"
 			"\tevent:%s\tsent\t2026-12-05 00:00:00+00\t%s\n",
 			id, claim, key, claim);
-		if (PQputCopyData(conn, row, len) != 1) {
-			log_error("COPY data: %s", PQerrorMessage(conn));
-			status = ERR;
-		}
+		status = bench_copy_row(conn, row, len);
 	}
-	if (PQputCopyEnd(conn, status == OK ? NULL : "a row was not sent") != 1) {
-		log_error("COPY end: %s", PQerrorMessage(conn));
-		status = ERR;
-	}
-	while ((res = PQgetResult(conn)) != NULL) {
-		if (status == OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
-			log_error("COPY end: %s", PQresultErrorMessage(res));
-			status = ERR;
-		}
-		PQclear(res);
-	}
-	return status;
+	return bench_copy_finish(conn, status);
 }
 
 static int bench_copy(const struct options *o, const struct claims *c)

@@ -149,8 +149,7 @@ static int copy_rows(PGconn *conn, const char *table, char (*ids)[UUID_STR_LEN],
 		     int lines)
 {
 	char sql[256], row[512];
-	PGresult *res;
-	int status = OK;
+	int status;
 
 	if (lines)
 		snprintf(sql, sizeof(sql),
@@ -162,13 +161,9 @@ static int copy_rows(PGconn *conn, const char *table, char (*ids)[UUID_STR_LEN],
 			 "COPY %s (claim_id, source, source_kind, external_id, contract_id,"
 			 " beneficiary_id, payee, status) FROM STDIN",
 			 table);
-	res = PQexec(conn, sql);
-	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		log_error("COPY: %s", PQresultErrorMessage(res));
-		PQclear(res);
+	if (bench_copy_start(conn, sql) != OK)
 		return ERR;
-	}
-	PQclear(res);
+	status = OK;
 	for (long i = 0; i < n && status == OK; i++) {
 		for (int k = 0; k < (lines ? 3 : 1) && status == OK; k++) {
 			int len;
@@ -182,26 +177,10 @@ static int copy_rows(PGconn *conn, const char *table, char (*ids)[UUID_STR_LEN],
 				len = snprintf(row, sizeof(row),
 					       "%s\tbench\tamo\tcopy-%ld\t1\t1\tmember\tqueued\n",
 					       ids[i], first + i);
-			if (PQputCopyData(conn, row, len) != 1) {
-				log_error("COPY data: %s", PQerrorMessage(conn));
-				status = ERR;
-			}
+			status = bench_copy_row(conn, row, len);
 		}
 	}
-	/* Ended even after a failure, so that the session leaves COPY mode
-	 * and can still drop the tables. */
-	if (PQputCopyEnd(conn, status == OK ? NULL : "a row was not sent") != 1) {
-		log_error("COPY end: %s", PQerrorMessage(conn));
-		status = ERR;
-	}
-	while ((res = PQgetResult(conn)) != NULL) {
-		if (status == OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
-			log_error("COPY end: %s", PQresultErrorMessage(res));
-			status = ERR;
-		}
-		PQclear(res);
-	}
-	return status;
+	return bench_copy_finish(conn, status);
 }
 
 /*

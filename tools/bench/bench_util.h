@@ -1,7 +1,7 @@
 /*
  * NAME
  *	bench_util.h - what the benchmark programs share: latency
- *	percentiles and their raw Kafka topic
+ *	percentiles, their raw Kafka topic, and COPY's start and end
  *
  * DESCRIPTION
  *	Header-only (each program of tools/bench is one file, built on its
@@ -10,6 +10,7 @@
 #ifndef TOOLS_BENCH_BENCH_UTIL_H
 #define TOOLS_BENCH_BENCH_UTIL_H
 
+#include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 #include <stdint.h>
 
@@ -77,6 +78,47 @@ static inline int bench_ensure_topic(const char *brokers, const char *topic)
 	rd_kafka_NewTopic_destroy(nt);
 	rd_kafka_queue_destroy(q);
 	rd_kafka_destroy(rk);
+	return status;
+}
+
+/* COPY ... FROM STDIN started: the rows follow (PQputCopyData). */
+static inline int bench_copy_start(PGconn *conn, const char *sql)
+{
+	PGresult *res = PQexec(conn, sql);
+	int status = PQresultStatus(res) == PGRES_COPY_IN ? OK : ERR;
+
+	if (status != OK)
+		log_error("COPY: %s", PQresultErrorMessage(res));
+	PQclear(res);
+	return status;
+}
+
+/* One row sent; ERR (logged) when it could not be. */
+static inline int bench_copy_row(PGconn *conn, const char *row, int len)
+{
+	if (PQputCopyData(conn, row, len) == 1)
+		return OK;
+	log_error("COPY data: %s", PQerrorMessage(conn));
+	return ERR;
+}
+
+/* The COPY ended, also after a failure (status ERR: it is abandoned),
+ * so that the session leaves COPY mode and can go on (drop its tables). */
+static inline int bench_copy_finish(PGconn *conn, int status)
+{
+	PGresult *res;
+
+	if (PQputCopyEnd(conn, status == OK ? NULL : "a row was not sent") != 1) {
+		log_error("COPY end: %s", PQerrorMessage(conn));
+		status = ERR;
+	}
+	while ((res = PQgetResult(conn)) != NULL) {
+		if (status == OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+			log_error("COPY end: %s", PQresultErrorMessage(res));
+			status = ERR;
+		}
+		PQclear(res);
+	}
 	return status;
 }
 
